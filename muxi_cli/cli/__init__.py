@@ -1,0 +1,1 @@
+"""The Typer command line. Modules here import heavy libraries only inside commands."""

@@ -1,0 +1,40 @@
+"""State shared by every command: the chosen profile and formation file."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from muxi_cli.runtime.base import Runtime
+
+
+@dataclass(slots=True)
+class CliState:
+    profile: str | None = None
+    config: str | None = None
+
+
+def state(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    obj = root.obj
+    if isinstance(obj, CliState):
+        return obj
+    return CliState()
+
+
+@contextlib.asynccontextmanager
+async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncIterator[Runtime]:
+    """Open the runtime the command should use (local or a remote profile)."""
+    from muxi_cli.runtime.factory import open_runtime
+
+    st = state(ctx)
+    runtime = await open_runtime(profile=st.profile, config_path=st.config, start_tools=start_tools)
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()

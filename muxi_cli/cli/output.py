@@ -1,0 +1,90 @@
+"""Shared output helpers: results to stdout, diagnostics to stderr.
+
+Errors are printed as a short panel on stderr and mapped to the documented
+exit codes (see ``muxi_cli.errors.ExitCode``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import typer
+    from rich.console import Console
+
+    from muxi_cli.errors import MuxiError
+
+_err: Console | None = None
+_out: Console | None = None
+
+
+def err_console() -> Console:
+    global _err
+    if _err is None:
+        from rich.console import Console
+
+        _err = Console(stderr=True, highlight=False)
+    return _err
+
+
+def out_console() -> Console:
+    global _out
+    if _out is None:
+        from rich.console import Console
+
+        _out = Console(highlight=False)
+    return _out
+
+
+def print_error(error: MuxiError) -> None:
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    body = f"[bold]{escape(error.message)}[/bold]"
+    if error.hint:
+        body += f"\n[dim]hint:[/dim] {escape(error.hint)}"
+    err_console().print(
+        Panel(body, title=f"[red]error: {error.code}[/red]", title_align="left", border_style="red", expand=False)
+    )
+
+
+def warn(message: str) -> None:
+    from rich.markup import escape
+
+    err_console().print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+
+def info(message: str) -> None:
+    from rich.markup import escape
+
+    err_console().print(f"[dim]{escape(message)}[/dim]")
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output: plain JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def fail(error: MuxiError) -> typer.Exit:
+    """Print ``error`` and return the ``typer.Exit`` to raise."""
+    import typer
+
+    print_error(error)
+    return typer.Exit(error.exit_code)
+
+
+def run_app(app: typer.Typer) -> None:
+    """Run the Typer app, turning MuxiError and Ctrl-C into documented exit codes."""
+    from muxi_cli.errors import ExitCode, MuxiError
+
+    try:
+        app(standalone_mode=True)
+    except MuxiError as exc:
+        print_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console().print("[dim]interrupted[/dim]")
+        sys.exit(ExitCode.INTERRUPTED)

@@ -1,0 +1,1 @@
+"""The formation file (``muxi.yaml``): schema, loading, validation."""

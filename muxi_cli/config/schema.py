@@ -1,0 +1,255 @@
+"""The formation schema: agents, models, providers, MCP servers, memory.
+
+Every model forbids unknown keys so a typo is reported (with the nearest valid
+key) instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Policy = Literal["allow", "deny", "ask"]
+
+BUILTIN_TOOLS = ("calculator", "datetime", "read_file", "list_dir", "fetch_url")
+DEFAULT_AGENT_NAME = "assistant"
+DEFAULT_SYSTEM_MESSAGE = "You are a helpful assistant. Answer clearly and concisely."
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ProviderConfig(_Strict):
+    """Settings of one provider. ``type`` is ``anthropic`` or ``openai`` (also
+    for any OpenAI-compatible server: Ollama, vLLM, llama.cpp, LM Studio)."""
+
+    type: Literal["anthropic", "openai"] | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    api_key_env: str | None = None
+    timeout: float = 120.0
+    max_retries: int = 3
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class Price(_Strict):
+    """USD per million tokens."""
+
+    input: float
+    output: float
+
+
+class ModelRef(_Strict):
+    """``model: {provider, model}`` as in the original muxi agent format."""
+
+    provider: str
+    model: str
+    base_url: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class ToolPolicy(_Strict):
+    default: Policy = "ask"
+    tools: dict[str, Policy] = Field(default_factory=dict)
+
+
+class MCPServerConfig(_Strict):
+    """An MCP server: ``command``+``args``+``env`` (stdio) or ``url``+``headers``."""
+
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    approval: Policy = "ask"
+    tools: dict[str, Policy] = Field(default_factory=dict, description="per-tool approval")
+    startup_timeout: float = 30.0
+    call_timeout: float = 120.0
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> MCPServerConfig:
+        if bool(self.command) == bool(self.url):
+            raise ValueError("an MCP server needs exactly one of 'command' (stdio) or 'url' (HTTP)")
+        return self
+
+    @property
+    def transport(self) -> Literal["stdio", "http", "sse"]:
+        if self.command:
+            return "stdio"
+        assert self.url is not None
+        return "sse" if self.url.rstrip("/").endswith("/sse") else "http"
+
+
+class ToolEntry(_Strict):
+    """One entry of an agent's ``tools:`` list."""
+
+    python: str | None = None
+    builtin: str | None = None
+    approval: Policy | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ToolEntry:
+        if bool(self.python) == bool(self.builtin):
+            raise ValueError("a tool entry needs exactly one of 'python' or 'builtin'")
+        if self.python and ":" not in self.python:
+            raise ValueError("python tools are written 'package.module:function'")
+        if self.builtin and self.builtin not in BUILTIN_TOOLS:
+            raise ValueError(f"unknown built-in tool {self.builtin!r}; known: {', '.join(BUILTIN_TOOLS)}")
+        return self
+
+
+class KnowledgeEntry(_Strict):
+    path: str
+    description: str = ""
+
+
+class AgentMemory(_Strict):
+    enabled: bool = True
+    buffer_tokens: int = 8000
+    long_term: bool = True
+    extract_every: int = 6
+    recall_limit: int = 5
+
+
+class AgentConfig(_Strict):
+    name: str
+    description: str = ""
+    system_message: str = DEFAULT_SYSTEM_MESSAGE
+    model: str | ModelRef | None = None
+    mcp_servers: list[str] = Field(default_factory=list)
+    tools: list[ToolEntry] = Field(default_factory=list)
+    delegates: list[str] = Field(default_factory=list)
+    knowledge: list[KnowledgeEntry] = Field(default_factory=list)
+    memory: AgentMemory = Field(default_factory=AgentMemory)
+    max_tool_rounds: int = 10
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tool_shorthand(cls, value: Any) -> Any:
+        # `tools: [calculator, {python: "m:f"}]` - bare strings are built-ins.
+        if isinstance(value, list):
+            return [{"builtin": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", value):
+            raise ValueError(
+                "agent names start with a letter and use letters, digits, '-' and '_' (max 64)"
+            )
+        return value
+
+    @property
+    def model_ref(self) -> str | None:
+        if isinstance(self.model, ModelRef):
+            return self.model.ref
+        return self.model
+
+
+class RouterConfig(_Strict):
+    model: str | None = None
+    cache_ttl: float = 3600.0
+    cache_size: int = 1024
+    window: int = 6
+    timeout: float = 20.0
+
+
+class MemoryConfig(_Strict):
+    uri: str | None = None
+    embedding: str = "local"
+    ttl_days: float | None = None
+    max_per_user: int = 5000
+    extraction_model: str | None = None
+    summary_model: str | None = None
+
+
+class FileToolsConfig(_Strict):
+    roots: list[str] = Field(default_factory=lambda: ["."])
+    max_bytes: int = 1_000_000
+
+
+class FetchConfig(_Strict):
+    timeout: float = 15.0
+    max_bytes: int = 2_000_000
+
+
+class Formation(_Strict):
+    """A whole ``muxi.yaml``."""
+
+    version: int = 1
+    name: str = "muxi"
+    default_agent: str | None = None
+    default_model: str | None = None
+    agents: list[AgentConfig] = Field(default_factory=list)
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    pricing: dict[str, Price] = Field(default_factory=dict)
+    mcp_servers: dict[str, MCPServerConfig] = Field(default_factory=dict)
+    approval: ToolPolicy = Field(default_factory=ToolPolicy)
+    router: RouterConfig = Field(default_factory=RouterConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    files: FileToolsConfig = Field(default_factory=FileToolsConfig)
+    fetch: FetchConfig = Field(default_factory=FetchConfig)
+    tool_result_limit: int = 16_000
+    turn_timeout: float = 600.0
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _agents_mapping(cls, value: Any) -> Any:
+        # `agents: {name: {...}}` is accepted as well as a list.
+        if isinstance(value, dict):
+            return [{"name": k, **(v or {})} for k, v in value.items()]
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Formation:
+        if not self.agents:
+            self.agents = [AgentConfig(name=DEFAULT_AGENT_NAME)]
+        names = [a.name for a in self.agents]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"agent names must be unique; repeated: {', '.join(dupes)}")
+        if self.default_agent is None:
+            self.default_agent = self.agents[0].name
+        elif self.default_agent not in names:
+            raise ValueError(
+                f"default_agent {self.default_agent!r} is not an agent; agents: {', '.join(names)}"
+            )
+        for agent in self.agents:
+            for server in agent.mcp_servers:
+                if server not in self.mcp_servers:
+                    raise ValueError(
+                        f"agent {agent.name!r} uses MCP server {server!r}, which is not declared "
+                        f"under mcp_servers"
+                    )
+            for delegate in agent.delegates:
+                if delegate not in names or delegate == agent.name:
+                    raise ValueError(
+                        f"agent {agent.name!r} delegates to {delegate!r}, which is not another agent"
+                    )
+        return self
+
+    def agent(self, name: str) -> AgentConfig | None:
+        for agent in self.agents:
+            if agent.name == name:
+                return agent
+        return None
+
+    @property
+    def default(self) -> AgentConfig:
+        agent = self.agent(self.default_agent or "")
+        assert agent is not None
+        return agent

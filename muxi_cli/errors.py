@@ -1,0 +1,179 @@
+"""One error family for the whole product.
+
+Every error a user can meet is a :class:`MuxiError` carrying a message, a hint
+(what to do about it) and a stable ``code``. The CLI maps ``exit_code`` to the
+process exit status, the TUI shows message and hint in place, the server
+returns ``{"error": {"code", "message", "hint"}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ExitCode:
+    """Documented process exit codes of ``muxi``."""
+
+    OK = 0
+    RUNTIME = 1
+    USAGE = 2
+    TOOL_DENIED = 3
+    TIMEOUT = 4
+    INTERRUPTED = 130
+
+
+class MuxiError(Exception):
+    """Base of every error muxi reports to a user."""
+
+    code: ClassVar[str] = "error"
+    exit_code: ClassVar[int] = ExitCode.RUNTIME
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "hint": self.hint}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MuxiError:
+        """Rebuild the most specific error class for a serialised error."""
+        code = str(data.get("code") or "error")
+        klass = _BY_CODE.get(code, MuxiError)
+        err = klass(str(data.get("message") or "unknown error"), data.get("hint"))
+        if klass is MuxiError and code != "error":
+            err.code = code  # type: ignore[misc]
+        return err
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(MuxiError):
+    code = "config_error"
+    exit_code = ExitCode.USAGE
+    http_status = 400
+
+
+class UsageError(MuxiError):
+    code = "usage_error"
+    exit_code = ExitCode.USAGE
+    http_status = 400
+
+
+class NotFoundError(MuxiError):
+    code = "not_found"
+    exit_code = ExitCode.USAGE
+    http_status = 404
+
+
+class ProviderError(MuxiError):
+    """An LLM provider failed (network, server error, bad response)."""
+
+    code = "provider_error"
+    http_status = 502
+
+
+class AuthError(ProviderError):
+    """The provider rejected the key."""
+
+    code = "auth_error"
+
+
+class ModelNotFoundError(ProviderError):
+    code = "model_not_found"
+
+
+class ContextTooLongError(ProviderError):
+    code = "context_too_long"
+
+
+class RateLimitError(ProviderError):
+    code = "rate_limited"
+    http_status = 429
+
+
+class NoProviderError(MuxiError):
+    """No model provider is usable (no key, no local server)."""
+
+    code = "no_provider"
+    exit_code = ExitCode.USAGE
+    http_status = 503
+
+
+class ToolDeniedError(MuxiError):
+    code = "tool_denied"
+    exit_code = ExitCode.TOOL_DENIED
+    http_status = 403
+
+
+class ToolError(MuxiError):
+    code = "tool_error"
+
+
+class TurnTimeoutError(MuxiError):
+    code = "timeout"
+    exit_code = ExitCode.TIMEOUT
+    http_status = 504
+
+
+class CancelledError(MuxiError):
+    code = "cancelled"
+    exit_code = ExitCode.INTERRUPTED
+    http_status = 499
+
+
+class MemoryStoreError(MuxiError):
+    code = "memory_error"
+
+
+class ServerAuthError(MuxiError):
+    """A muxi server rejected (or did not get) an API key."""
+
+    code = "unauthorized"
+    exit_code = ExitCode.USAGE
+    http_status = 401
+
+
+class ForbiddenError(MuxiError):
+    code = "forbidden"
+    exit_code = ExitCode.USAGE
+    http_status = 403
+
+
+class ConnectionFailedError(MuxiError):
+    """A remote muxi server could not be reached."""
+
+    code = "connection_failed"
+
+
+_BY_CODE: dict[str, type[MuxiError]] = {
+    k.code: k
+    for k in (
+        MuxiError,
+        ConfigError,
+        UsageError,
+        NotFoundError,
+        ProviderError,
+        AuthError,
+        ModelNotFoundError,
+        ContextTooLongError,
+        RateLimitError,
+        NoProviderError,
+        ToolDeniedError,
+        ToolError,
+        TurnTimeoutError,
+        CancelledError,
+        MemoryStoreError,
+        ServerAuthError,
+        ForbiddenError,
+        ConnectionFailedError,
+    )
+}
+
+
+def exit_code_for(code: str) -> int:
+    """The exit code for a serialised error ``code`` (as carried by ``run.failed``)."""
+    return _BY_CODE.get(code, MuxiError).exit_code

@@ -1,0 +1,136 @@
+"""Provider-neutral messages, tool specs, stream chunks and the provider protocol.
+
+The agent loop only ever sees these types; each provider module translates
+them to and from its SDK's wire format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to call a tool (arguments already parsed)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    #: Set when the model produced arguments that are not a JSON object.
+    invalid_arguments: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message of a conversation as the model sees it.
+
+    ``tool`` messages carry a tool result for ``tool_call_id``.
+    """
+
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    is_error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool offered to the model (``name`` is what the model calls)."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+@dataclass(slots=True)
+class LLMRequest:
+    model: str
+    messages: list[Message]
+    system: str | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+    #: ``None`` (model decides), ``"required"`` (must call some tool), or a tool name.
+    tool_choice: str | None = None
+    max_tokens: int = 4096
+    temperature: float | None = None
+    stream: bool = True
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallChunk:
+    """A complete tool call (providers assemble streamed argument fragments)."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class UsageChunk:
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class DoneChunk:
+    #: ``end_turn``, ``tool_use``, ``max_tokens``, ``stop`` or the provider's own word.
+    stop_reason: str
+
+
+Chunk = TextChunk | ToolCallChunk | UsageChunk | DoneChunk
+
+
+@runtime_checkable
+class LLMProvider(Protocol):
+    """One configured provider (an SDK client with its key and base URL)."""
+
+    name: str
+
+    def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
+        """Run one model call, yielding chunks as they arrive.
+
+        Raises :class:`muxi_cli.errors.ProviderError` subclasses for failures
+        (after retries for 429/5xx/connection errors).
+        """
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole (non-streamed) answer, gathered from chunks."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    input_tokens: int
+    output_tokens: int
+    stop_reason: str
+
+
+async def complete(provider: LLMProvider, request: LLMRequest) -> Completion:
+    """Gather a provider's stream into one :class:`Completion`."""
+    text: list[str] = []
+    calls: list[ToolCall] = []
+    tokens_in = tokens_out = 0
+    stop = "end_turn"
+    async for chunk in provider.stream(request):
+        if isinstance(chunk, TextChunk):
+            text.append(chunk.text)
+        elif isinstance(chunk, ToolCallChunk):
+            calls.append(chunk.call)
+        elif isinstance(chunk, UsageChunk):
+            tokens_in += chunk.input_tokens
+            tokens_out += chunk.output_tokens
+        else:
+            stop = chunk.stop_reason
+    return Completion("".join(text), tuple(calls), tokens_in, tokens_out, stop)

@@ -1,0 +1,1 @@
+"""Memory: session buffer, long-term per-user memory, knowledge. Headless."""

@@ -1,0 +1,86 @@
+"""Where muxi keeps its files.
+
+Locations come from platformdirs; ``MUXI_HOME`` puts all of them under one
+folder (tests always set it). Nothing is created at import time: callers ask
+for a path and create it with :func:`ensure_dir` when they write.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "muxi"
+
+
+def _home() -> Path | None:
+    home = os.environ.get("MUXI_HOME")
+    return Path(home).expanduser() if home else None
+
+
+def config_dir() -> Path:
+    home = _home()
+    if home is not None:
+        return home / "config"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    home = _home()
+    if home is not None:
+        return home / "data"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def cache_dir() -> Path:
+    home = _home()
+    if home is not None:
+        return home / "cache"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def sessions_db_path() -> Path:
+    return data_dir() / "sessions.db"
+
+
+def memory_dir() -> Path:
+    return data_dir() / "memory"
+
+
+def server_keys_path() -> Path:
+    return data_dir() / "server_keys.json"
+
+
+def profiles_path() -> Path:
+    return config_dir() / "profiles.yaml"
+
+
+def settings_path() -> Path:
+    """User preferences of the apps (theme, always-allowed tools, ...)."""
+    return config_dir() / "settings.json"
+
+
+def ensure_dir(path: Path, mode: int = 0o700) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically with mode 0600."""
+    ensure_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

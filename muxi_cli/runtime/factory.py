@@ -1,0 +1,40 @@
+"""Build the runtime a front end should use."""
+
+from __future__ import annotations
+
+import os
+
+from muxi_cli.runtime.base import Runtime
+
+LOCAL = "local"
+
+
+def selected_profile(profile: str | None) -> str:
+    """The profile to use: the argument, ``MUXI_PROFILE``, the active one, or ``local``."""
+    if profile:
+        return profile
+    env = os.environ.get("MUXI_PROFILE")
+    if env:
+        return env
+    try:
+        from muxi_cli.runtime.profiles import active_profile_name
+    except ModuleNotFoundError:  # pragma: no cover - profiles arrive with the server issue
+        return LOCAL
+    return active_profile_name() or LOCAL
+
+
+async def open_runtime(
+    profile: str | None = None,
+    config_path: str | None = None,
+    *,
+    start_tools: bool = True,
+) -> Runtime:
+    """Open a local runtime, or a remote one for a named connection profile."""
+    name = selected_profile(profile)
+    if name == LOCAL:
+        from muxi_cli.runtime.local import LocalRuntime
+
+        return await LocalRuntime.open(config_path=config_path, start_tools=start_tools)
+    from muxi_cli.runtime.remote import RemoteRuntime
+
+    return await RemoteRuntime.open_profile(name)

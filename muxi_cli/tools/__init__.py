@@ -1,0 +1,1 @@
+"""Tools: MCP servers, local Python functions, built-ins, approval. Headless."""

@@ -1,0 +1,95 @@
+"""What the agent loop needs from the tool layer.
+
+A :class:`ToolHost` owns every tool source (MCP servers, Python functions,
+built-ins, delegate agents) behind one registry. The loop asks it which tools
+an agent may call, and calls them by their model-facing (namespaced) name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from muxi_cli.config.schema import AgentConfig
+from muxi_cli.llm.base import ToolSpec
+
+Decision = Literal["allow", "deny", "ask"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDef:
+    """One callable tool.
+
+    ``name`` is the model-facing, namespaced name (``time__get_current_time``);
+    ``server`` the source (an MCP server name, ``builtin``, ``python`` or
+    ``agent``); ``tool`` the name at the source.
+    """
+
+    name: str
+    server: str
+    tool: str
+    description: str
+    input_schema: dict[str, Any]
+    policy: Decision = "ask"
+
+    @property
+    def spec(self) -> ToolSpec:
+        return ToolSpec(self.name, self.description, self.input_schema)
+
+
+@dataclass(slots=True)
+class ToolOutcome:
+    """The result of one call. ``content`` is the full text (kept in the
+    session); the loop truncates it for the model."""
+
+    ok: bool
+    content: str
+    structured: Any = None
+    images: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    name: str
+    transport: str
+    state: Literal["starting", "ready", "failed", "stopped", "disabled"]
+    tool_count: int = 0
+    started_ms: int | None = None
+    error: str | None = None
+
+
+class ToolHost(Protocol):
+    async def tools_for(self, agent: AgentConfig) -> list[ToolDef]:
+        """Tools the agent may call now (servers still starting are left out)."""
+        ...
+
+    async def call(self, tool: ToolDef, arguments: dict[str, Any]) -> ToolOutcome:
+        """Call a tool. Failures come back as ``ToolOutcome(ok=False)``, never raise."""
+        ...
+
+    def statuses(self) -> list[ServerStatus]: ...
+
+    def remember_allow(self, tool: ToolDef) -> None:
+        """'Always allow' chosen by the user: saved for later runs."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class NoTools:
+    """A tool host with no tools at all."""
+
+    async def tools_for(self, agent: AgentConfig) -> list[ToolDef]:
+        return []
+
+    async def call(self, tool: ToolDef, arguments: dict[str, Any]) -> ToolOutcome:
+        return ToolOutcome(ok=False, content=f"unknown tool {tool.name!r}")
+
+    def statuses(self) -> list[ServerStatus]:
+        return []
+
+    def remember_allow(self, tool: ToolDef) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
