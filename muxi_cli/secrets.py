@@ -1,0 +1,121 @@
+"""Secrets in the OS keyring (service ``muxi``), with a 0600 file fallback.
+
+Where no keyring backend works (a headless machine with only the fail
+backend), secrets go to ``<config dir>/secrets.json`` with mode 0600 and
+``muxi doctor`` says so. Names are namespaced: ``provider:anthropic``,
+``profile:prod``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from muxi_cli import paths
+
+SERVICE = "muxi"
+
+
+def _fallback_path() -> Path:
+    return paths.config_dir() / "secrets.json"
+
+
+def _keyring_usable() -> bool:
+    if os.environ.get("MUXI_SECRETS_FILE") == "1":
+        return False
+    try:
+        import keyring
+        from keyring.backends import fail
+    except Exception:  # pragma: no cover - keyring is a dependency
+        return False
+    try:
+        backend = keyring.get_keyring()
+    except Exception:
+        return False
+    if isinstance(backend, fail.Keyring):
+        return False
+    # The chainer with no real backend behind it is as good as the fail backend.
+    return not (type(backend).__name__ == "ChainerBackend" and not getattr(backend, "backends", None))
+
+
+def backend_name() -> str:
+    """A human description of where secrets are stored."""
+    if _keyring_usable():
+        import keyring
+
+        backend = keyring.get_keyring()
+        return f"keyring ({type(backend).__module__}.{type(backend).__name__})"
+    return f"file ({_fallback_path()}, mode 0600)"
+
+
+def _read_file() -> dict[str, str]:
+    path = _fallback_path()
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_file(data: dict[str, str]) -> None:
+    paths.write_private(_fallback_path(), json.dumps(data, indent=2, sort_keys=True))
+
+
+def get_secret(name: str) -> str | None:
+    if _keyring_usable():
+        import keyring
+
+        try:
+            value = keyring.get_password(SERVICE, name)
+        except Exception:
+            value = None
+        if value:
+            return value
+    return _read_file().get(name)
+
+
+def set_secret(name: str, value: str) -> str:
+    """Store a secret; returns where it went (for the user's information)."""
+    if _keyring_usable():
+        import keyring
+
+        try:
+            keyring.set_password(SERVICE, name, value)
+            return backend_name()
+        except Exception:
+            pass
+    data = _read_file()
+    data[name] = value
+    _write_file(data)
+    return f"file ({_fallback_path()}, mode 0600)"
+
+
+def delete_secret(name: str) -> bool:
+    """Delete a secret wherever it is; True if something was deleted."""
+    deleted = False
+    if _keyring_usable():
+        import keyring
+
+        try:
+            keyring.delete_password(SERVICE, name)
+            deleted = True
+        except Exception:
+            pass
+    data = _read_file()
+    if name in data:
+        del data[name]
+        _write_file(data)
+        deleted = True
+    return deleted
+
+
+def mask(value: str | None) -> str:
+    """``sk-ant-...wxyz``: enough to recognise a key, never enough to use it."""
+    if not value:
+        return ""
+    if len(value) <= 8:
+        return "*" * len(value)
+    return f"{value[:4]}…{value[-4:]}"
