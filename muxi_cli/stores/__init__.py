@@ -1,0 +1,1 @@
+"""Persistent stores: sessions and messages (SQLite), long-term memory (LanceDB)."""

@@ -1,0 +1,197 @@
+"""Export a session as Markdown or JSON, with secrets scrubbed.
+
+JSON export (``fmt="json"``) is one object::
+
+    {
+      "format": "muxi.session",      # marks the file
+      "version": 1,                   # of this export format
+      "exported_at": "2026-...Z",
+      "session": {id, title, user_id, agent, created_at, updated_at, message_count},
+      "messages": [
+        {id, session_id, seq, role, content, agent, run_id, status, created_at,
+         tool_calls: [...], tool_call_id, meta: {...}},
+        ...
+      ]
+    }
+
+``session`` and each message are exactly ``SessionInfo.to_dict()`` and
+``SessionMessage.to_dict()``, so :func:`load_export` rebuilds the same
+objects. Both formats pass every value through :func:`redact`: values under
+secret-looking keys (``api_key``, ``token``, ``password``, ``authorization``,
+...) and strings that look like API keys or bearer tokens become
+``[redacted]``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from muxi_cli.errors import UsageError
+from muxi_cli.runtime.base import SessionInfo, SessionMessage
+
+EXPORT_FORMAT = "muxi.session"
+EXPORT_VERSION = 1
+REDACTED = "[redacted]"
+
+_SECRET_KEYS = frozenset(
+    {
+        "api_key", "apikey", "access_key", "secret_key", "private_key", "client_secret",
+        "secret", "password", "passwd", "pwd", "token", "access_token", "refresh_token",
+        "id_token", "auth_token", "bearer", "authorization", "proxy_authorization",
+        "cookie", "set_cookie", "x_api_key", "x_muxi_key", "credentials", "credential",
+    }
+)  # fmt: skip
+_SECRET_SUFFIXES = ("_api_key", "_secret", "_password", "_token", "_secret_key", "_private_key")
+_SECRET_VALUES = [
+    re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
+    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
+    re.compile(r"\bxox[abpors]-[A-Za-z0-9\-]{10,}"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+    re.compile(r"\bmuxi_[a-z]+_[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+]
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=\-]{8,}")
+
+
+def _secret_key(name: str) -> bool:
+    key = name.strip().lower().replace("-", "_")
+    return key in _SECRET_KEYS or key.endswith(_SECRET_SUFFIXES)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with API keys, bearer tokens and private keys replaced by ``[redacted]``."""
+    for pattern in _SECRET_VALUES:
+        text = pattern.sub(REDACTED, text)
+    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` (JSON-like) with secrets replaced."""
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if _secret_key(str(k)) and v not in (None, "") else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def export_session(
+    info: SessionInfo, messages: list[SessionMessage], fmt: Literal["md", "json"]
+) -> str:
+    """The session as Markdown (``md``) or JSON (``json``, see the module docstring)."""
+    if fmt == "json":
+        return _to_json(info, messages)
+    if fmt == "md":
+        return _to_markdown(info, messages)
+    raise UsageError(f"Unknown export format {fmt!r}.", hint="Use --format md or --format json.")
+
+
+def load_export(text: str) -> tuple[SessionInfo, list[SessionMessage]]:
+    """Read a JSON export back into the session and its messages."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UsageError("Not a muxi session export (invalid JSON).", hint=str(exc)) from exc
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+        raise UsageError(
+            "Not a muxi session export.",
+            hint="Export one with `muxi sessions export ID --format json`.",
+        )
+    if int(data.get("version") or 0) > EXPORT_VERSION:
+        raise UsageError(
+            f"This session export has format version {data.get('version')}, newer than this muxi.",
+            hint="Upgrade muxi to read it.",
+        )
+    info = SessionInfo.from_dict(data["session"])
+    return info, [SessionMessage.from_dict(m) for m in data.get("messages") or []]
+
+
+def _to_json(info: SessionInfo, messages: list[SessionMessage]) -> str:
+    doc = {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "session": redact(info.to_dict()),
+        "messages": [redact(m.to_dict()) for m in messages],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def _fence(text: str, lang: str = "") -> str:
+    """``text`` in a code fence longer than any backtick run inside it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
+
+
+def _call_name(call: dict[str, Any]) -> str:
+    server = call.get("server")
+    tool = call.get("tool") or call.get("name") or "tool"
+    return f"{server}/{tool}" if server and "/" not in str(tool) else str(tool)
+
+
+def _heading(msg: SessionMessage) -> str:
+    role = {"user": "User", "assistant": "Assistant", "tool": "Tool result", "system": "System"}
+    head = role.get(msg.role, msg.role.title())
+    if msg.agent and msg.role == "assistant":
+        head += f" ({msg.agent})"
+    if msg.status != "complete":
+        head += f" - {msg.status}"
+    return f"### {head}"
+
+
+def _to_markdown(info: SessionInfo, messages: list[SessionMessage]) -> str:
+    title = redact_text(info.title) or "Untitled session"
+    out = [f"# {title}", ""]
+    out.append(f"- Session: `{info.id}`")
+    out.append(f"- User: `{redact_text(info.user_id)}`")
+    if info.agent:
+        out.append(f"- Agent: `{info.agent}`")
+    out.append(f"- Created: {info.created_at}")
+    out.append(f"- Updated: {info.updated_at}")
+    out.append(f"- Messages: {len(messages)}")
+    for msg in messages:
+        out += ["", _heading(msg), "", f"<sub>{msg.created_at}</sub>", ""]
+        content = redact_text(msg.content)
+        if msg.role == "tool":
+            meta = redact(msg.meta)
+            name = _call_name(meta) if meta.get("tool") else (msg.tool_call_id or "tool")
+            facts = []
+            if "ok" in meta:
+                facts.append("ok" if meta["ok"] else "error")
+            if meta.get("duration_ms") is not None:
+                facts.append(f"{meta['duration_ms']} ms")
+            summary = html.escape(name + (f" ({', '.join(facts)})" if facts else ""))
+            out += [
+                "<details>",
+                f"<summary>{summary}</summary>",
+                "",
+                _fence(content),
+                "",
+                "</details>",
+            ]
+            continue
+        if msg.role == "system":
+            out += ["> " + line if line else ">" for line in content.splitlines()]
+        elif content:
+            out.append(content.rstrip())
+        for call in redact(msg.tool_calls):
+            args = call.get("arguments", call.get("input", {}))
+            out += [
+                "",
+                f"Tool call `{_call_name(call)}`:",
+                "",
+                _fence(json.dumps(args, indent=2, ensure_ascii=False, default=str), "json"),
+            ]
+    return "\n".join(out).rstrip() + "\n"

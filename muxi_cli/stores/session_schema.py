@@ -1,0 +1,164 @@
+"""Schema and migrations of the sessions database.
+
+The database records its schema version in ``schema_version``. Opening runs
+every migration above the recorded version in one transaction, so
+an older file is brought up to date in place. A file written by a newer muxi
+(a version above :data:`SCHEMA_VERSION`) is refused with a clear error rather
+than risk damaging it.
+
+History:
+
+1. ``sessions`` and ``messages`` tables.
+2. A full-text index over message content (FTS5 with the trigram tokenizer,
+   so any substring of three or more characters is found), kept in step by
+   triggers. Skipped where this SQLite has no FTS5/trigram: search then
+   scans with ``LIKE``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from muxi_cli.errors import MuxiError
+
+SCHEMA_VERSION = 2
+
+FTS_TABLE = "messages_fts"
+
+_V1 = """
+CREATE TABLE sessions (
+    id          TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL,
+    title       TEXT NOT NULL DEFAULT '',
+    agent       TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user_id, updated_at);
+CREATE INDEX sessions_by_update ON sessions (updated_at);
+CREATE TABLE messages (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id   TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    seq          INTEGER NOT NULL,
+    role         TEXT NOT NULL,
+    content      TEXT NOT NULL DEFAULT '',
+    agent        TEXT,
+    run_id       TEXT,
+    status       TEXT NOT NULL DEFAULT 'complete',
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    tool_calls   TEXT,
+    tool_call_id TEXT,
+    meta         TEXT,
+    UNIQUE (session_id, seq)
+);
+CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
+"""
+
+_V2_FTS = f"""
+CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5 (
+    content, content='messages', content_rowid='id', tokenize='trigram'
+);
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO {FTS_TABLE} (rowid, content) VALUES (new.id, new.content);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, content) VALUES ('delete', old.id, old.content);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, content) VALUES ('delete', old.id, old.content);
+    INSERT INTO {FTS_TABLE} (rowid, content) VALUES (new.id, new.content);
+END;
+INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild');
+"""
+
+
+def fts_supported(conn: sqlite3.Connection) -> bool:
+    """True if this SQLite can build an FTS5 table with the trigram tokenizer."""
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp._muxi_fts_probe USING fts5 (x, tokenize='trigram')")
+        conn.execute("DROP TABLE temp._muxi_fts_probe")
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def has_fts(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (FTS_TABLE,)
+    ).fetchone()
+    return row is not None
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    _script(conn, _V1)
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    if fts_supported(conn):
+        _script(conn, _V2_FTS)
+
+
+def _script(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would commit the open transaction; run statement by statement.
+    for statement in _statements(script):
+        conn.execute(statement)
+
+
+def _statements(script: str) -> list[str]:
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
+#: ``MIGRATIONS[n]`` brings a database from version ``n`` to ``n + 1``.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The recorded schema version; 0 for a new (or pre-versioning) file."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> int:
+    """Bring the database at ``path`` up to :data:`SCHEMA_VERSION`; return the old version.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = current_version(conn)
+        if version > SCHEMA_VERSION:
+            raise MuxiError(
+                f"The sessions database {path} has schema version {version}; "
+                f"this muxi understands up to version {SCHEMA_VERSION}.",
+                hint="It was written by a newer muxi: upgrade muxi "
+                "(`pip install -U muxi-cli`), or set MUXI_HOME to use another data folder.",
+            )
+        if version < SCHEMA_VERSION:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            for step in range(version, SCHEMA_VERSION):
+                MIGRATIONS[step](conn)
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return version

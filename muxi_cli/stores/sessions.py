@@ -1,0 +1,529 @@
+"""Sessions and their messages in SQLite (WAL mode).
+
+One file, ``paths.sessions_db_path()``, mode 0600, created on first use.
+Every write is its own committed transaction, so a process killed in the
+middle of a reply keeps everything streamed up to its last update; the next
+:meth:`SessionStore.recover_interrupted` marks such replies ``interrupted``.
+
+The store is synchronous and thread-safe (one connection behind a lock):
+writes are tiny, so async callers may call it directly. Several processes
+may share the file (WAL, busy timeout).
+
+Message roles: ``user``, ``assistant``, ``tool`` (a tool result: ``content``
+is the result text, ``tool_call_id`` the call it answers, ``meta`` has
+``server``/``tool``/``ok``/``duration_ms``) and ``system`` (notes such as a
+summary). Status: ``streaming`` (an assistant reply being written),
+``complete``, ``interrupted``, ``failed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from muxi_cli import paths
+from muxi_cli.errors import MuxiError, NotFoundError, UsageError
+from muxi_cli.runtime.base import SessionInfo, SessionMessage
+from muxi_cli.stores.session_export import export_session, load_export
+from muxi_cli.stores.session_schema import has_fts, migrate
+
+__all__ = ["ROLES", "STATUSES", "SessionStore", "export_session", "load_export"]
+
+ROLES = frozenset({"user", "assistant", "tool", "system"})
+STATUSES = frozenset({"streaming", "complete", "interrupted", "failed"})
+
+TITLE_MAX = 60
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_LIST_HINT = "Run `muxi sessions list` to see your sessions."
+_SESSION_COLS = (
+    "s.id, s.title, s.user_id, s.agent, s.created_at, s.updated_at, "
+    "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count"
+)
+_MESSAGE_COLS = (
+    "id, session_id, seq, role, content, agent, run_id, status, created_at, "
+    "tool_calls, tool_call_id, meta"
+)
+
+
+def new_session_id() -> str:
+    """A short, URL-safe, random session id such as ``s_3f9a1c2b7d4e``."""
+    return "s_" + secrets.token_hex(6)
+
+
+def title_from(text: str) -> str:
+    """A session title from a message: its first non-blank line, at most 60 characters."""
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if line:
+            return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1].rstrip() + "…"
+    return ""
+
+
+def _clean_title(title: str) -> str:
+    return " ".join(title.split())[:200]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _not_found(session_id: str) -> NotFoundError:
+    return NotFoundError(f"No session {session_id!r}.", hint=_LIST_HINT)
+
+
+def _dumps(value: Any) -> str | None:
+    if not value:
+        return None
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _loads(text: str | None, empty: Any) -> Any:
+    if not text:
+        return empty
+    try:
+        return json.loads(text)
+    except ValueError:
+        return empty
+
+
+def _info(row: sqlite3.Row) -> SessionInfo:
+    return SessionInfo(
+        id=row["id"],
+        title=row["title"],
+        user_id=row["user_id"],
+        agent=row["agent"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        message_count=int(row["message_count"]),
+    )
+
+
+def _message(row: sqlite3.Row) -> SessionMessage:
+    return SessionMessage(
+        id=int(row["id"]),
+        session_id=row["session_id"],
+        seq=int(row["seq"]),
+        role=row["role"],
+        content=row["content"],
+        agent=row["agent"],
+        run_id=row["run_id"],
+        status=row["status"],
+        created_at=row["created_at"],
+        tool_calls=_loads(row["tool_calls"], []),
+        tool_call_id=row["tool_call_id"],
+        meta=_loads(row["meta"], {}),
+    )
+
+
+class SessionStore:
+    """Sessions and messages in one SQLite file. Thread-safe; opened on first use."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path is not None else paths.sessions_db_path()
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        self._fts = False
+        self._last_dt: datetime | None = None
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        paths.ensure_dir(self.path.parent)
+        if not self.path.exists():
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.chmod(self.path, 0o600)
+        try:
+            conn = sqlite3.connect(
+                str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise self._db_error(exc) from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL: every commit survives a crash of the process.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn, self.path)
+            self._fts = has_fts(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._db_error(exc) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _db_error(self, exc: sqlite3.Error) -> MuxiError:
+        return MuxiError(
+            f"The sessions database {self.path} could not be used: {exc}.",
+            hint="Check the file's permissions and free disk space; if it is damaged, "
+            "move it aside and muxi will start a new one.",
+        )
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._db is None:
+                self._db = self._open()
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise self._db_error(exc) from exc
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One committed transaction (``BEGIN IMMEDIATE`` so writers never deadlock)."""
+        with self._read() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _now(self) -> str:
+        """UTC timestamp in microseconds, strictly increasing within this store."""
+        dt = datetime.now(UTC)
+        if self._last_dt is not None and dt <= self._last_dt:
+            dt = self._last_dt + timedelta(microseconds=1)
+        self._last_dt = dt
+        return dt.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+    def close(self) -> None:
+        """Close the connection (the next call opens it again)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sessions -------------------------------------------------------------
+
+    def create_session(
+        self,
+        user_id: str,
+        title: str = "",
+        agent: str | None = None,
+        session_id: str | None = None,
+    ) -> SessionInfo:
+        if not user_id:
+            raise UsageError("A session needs a user id.", hint="Pass --user ID.")
+        if session_id is not None and not _ID_RE.match(session_id):
+            raise UsageError(
+                f"Invalid session id {session_id!r}.",
+                hint="Use 1-64 letters, digits, '-' or '_', or leave it out to get a new id.",
+            )
+        with self._write() as conn:
+            now = self._now()
+            sid = session_id or new_session_id()
+            while (
+                session_id is None
+                and conn.execute("SELECT 1 FROM sessions WHERE id = ?", (sid,)).fetchone()
+            ):
+                sid = new_session_id()
+            try:
+                conn.execute(
+                    "INSERT INTO sessions (id, user_id, title, agent, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (sid, user_id, _clean_title(title), agent, now, now),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise UsageError(
+                    f"Session id {sid!r} is already in use.",
+                    hint="Choose another id, or leave it out to get a new one.",
+                ) from exc
+        return SessionInfo(sid, _clean_title(title), user_id, agent, now, now, 0)
+
+    def get_session(self, session_id: str, user_id: str | None = None) -> SessionInfo:
+        """The session; :class:`NotFoundError` if missing or not owned by ``user_id``."""
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_SESSION_COLS} FROM sessions s WHERE s.id = ?", (session_id,)
+            ).fetchone()
+        if row is None or (user_id is not None and row["user_id"] != user_id):
+            raise _not_found(session_id)
+        return _info(row)
+
+    def resolve_id(self, prefix: str, user_id: str | None = None) -> str:
+        """The one session id starting with ``prefix`` (the ``s_`` may be left out)."""
+        prefix = prefix.strip()
+        if not prefix:
+            raise UsageError("No session id given.", hint=_LIST_HINT)
+        owner = "" if user_id is None else " AND user_id = ?"
+        owner_args: tuple[str, ...] = () if user_id is None else (user_id,)
+        with self._read() as conn:
+            exact = conn.execute(
+                f"SELECT id FROM sessions WHERE id = ?{owner}", (prefix, *owner_args)
+            ).fetchone()
+            if exact is not None:
+                return str(exact["id"])
+            found: dict[str, str] = {}
+            for p in (prefix, "s_" + prefix) if not prefix.startswith("s_") else (prefix,):
+                rows = conn.execute(
+                    "SELECT id, title FROM sessions WHERE substr(id, 1, ?) = ?"
+                    f"{owner} ORDER BY updated_at DESC LIMIT 11",
+                    (len(p), p, *owner_args),
+                ).fetchall()
+                found.update((r["id"], r["title"]) for r in rows)
+        if not found:
+            raise _not_found(prefix)
+        if len(found) == 1:
+            return next(iter(found))
+        listing = "; ".join(
+            f"{sid} ({title or 'untitled'})" for sid, title in list(found.items())[:10]
+        )
+        more = ", ..." if len(found) > 10 else ""
+        raise UsageError(
+            f"Session id {prefix!r} is ambiguous: it matches {listing}{more}.",
+            hint="Type more characters of the id.",
+        )
+
+    def last_session(self, user_id: str) -> SessionInfo | None:
+        """The user's most recently updated session, if any."""
+        found = self.list_sessions(user_id=user_id, limit=1)
+        return found[0] if found else None
+
+    def list_sessions(
+        self,
+        user_id: str | None = None,
+        query: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[SessionInfo]:
+        """Sessions, newest first; ``query`` matches titles and message text (substring)."""
+        where: list[str] = []
+        args: list[Any] = []
+        if user_id is not None:
+            where.append("s.user_id = ?")
+            args.append(user_id)
+        q = (query or "").strip()
+        if q:
+            like = f"%{_like_escape(q)}%"
+            if self._uses_fts(q):
+                content = (
+                    "SELECT m.session_id FROM messages m WHERE m.id IN "
+                    "(SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)"
+                )
+                content_arg = '"' + q.replace('"', '""') + '"'
+            else:
+                content = "SELECT m.session_id FROM messages m WHERE m.content LIKE ? ESCAPE '\\'"
+                content_arg = like
+            where.append(f"(s.title LIKE ? ESCAPE '\\' OR s.id IN ({content}))")
+            args += [like, content_arg]
+        sql = f"SELECT {_SESSION_COLS} FROM sessions s"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY s.updated_at DESC, s.rowid DESC LIMIT ? OFFSET ?"
+        args += [max(0, int(limit)), max(0, int(offset))]
+        with self._read() as conn:
+            return [_info(r) for r in conn.execute(sql, args).fetchall()]
+
+    def _uses_fts(self, query: str) -> bool:
+        # The trigram index finds substrings of three characters or more.
+        with self._read():
+            return self._fts and len(query) >= 3
+
+    def rename_session(
+        self, session_id: str, title: str, user_id: str | None = None
+    ) -> SessionInfo:
+        self.get_session(session_id, user_id)
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE sessions SET title = ?, updated_at = ? WHERE id = ?",
+                (_clean_title(title), self._now(), session_id),
+            )
+        return self.get_session(session_id, user_id)
+
+    def set_agent(self, session_id: str, agent: str) -> None:
+        """Record the agent that now answers in the session."""
+        with self._write() as conn:
+            cur = conn.execute("UPDATE sessions SET agent = ? WHERE id = ?", (agent, session_id))
+            if cur.rowcount == 0:
+                raise _not_found(session_id)
+
+    def delete_session(self, session_id: str, user_id: str | None = None) -> None:
+        """Delete the session and all its messages."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT user_id FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if row is None or (user_id is not None and row["user_id"] != user_id):
+                raise _not_found(session_id)
+            conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
+            conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    # -- messages -------------------------------------------------------------
+
+    def add_message(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        *,
+        agent: str | None = None,
+        run_id: str | None = None,
+        status: str = "complete",
+        tool_calls: list[dict[str, Any]] | None = None,
+        tool_call_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> SessionMessage:
+        """Append a message (committed at once); the first user message titles the session."""
+        if role not in ROLES:
+            raise UsageError(f"Unknown message role {role!r}.", hint=f"Use one of {sorted(ROLES)}.")
+        if status not in STATUSES:
+            raise UsageError(
+                f"Unknown message status {status!r}.", hint=f"Use one of {sorted(STATUSES)}."
+            )
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT title, agent FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                raise _not_found(session_id)
+            seq = int(
+                conn.execute(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?",
+                    (session_id,),
+                ).fetchone()[0]
+            )
+            now = self._now()
+            cur = conn.execute(
+                "INSERT INTO messages (session_id, seq, role, content, agent, run_id, status,"
+                " created_at, updated_at, tool_calls, tool_call_id, meta)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, seq, role, content, agent, run_id, status, now, now,
+                 _dumps(tool_calls), tool_call_id, _dumps(meta)),
+            )  # fmt: skip
+            title = row["title"] or (title_from(content) if role == "user" else "")
+            conn.execute(
+                "UPDATE sessions SET updated_at = ?, title = ?, agent = COALESCE(agent, ?)"
+                " WHERE id = ?",
+                (now, title, agent if role == "assistant" else None, session_id),
+            )
+        return SessionMessage(
+            id=int(cur.lastrowid or 0),
+            session_id=session_id,
+            seq=seq,
+            role=role,
+            content=content,
+            agent=agent,
+            run_id=run_id,
+            status=status,
+            created_at=now,
+            tool_calls=list(tool_calls or []),
+            tool_call_id=tool_call_id,
+            meta=dict(meta or {}),
+        )
+
+    def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        status: str | None = None,
+        meta: dict[str, Any] | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Change a message (committed at once). ``meta`` is merged key by key into the old meta."""
+        if status is not None and status not in STATUSES:
+            raise UsageError(
+                f"Unknown message status {status!r}.", hint=f"Use one of {sorted(STATUSES)}."
+            )
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT session_id, meta FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(
+                    f"No message {message_id}.", hint="It may have been deleted with its session."
+                )
+            sets = ["updated_at = ?"]
+            now = self._now()
+            args: list[Any] = [now]
+            if content is not None:
+                sets.append("content = ?")
+                args.append(content)
+            if status is not None:
+                sets.append("status = ?")
+                args.append(status)
+            if meta is not None:
+                sets.append("meta = ?")
+                args.append(_dumps({**_loads(row["meta"], {}), **meta}))
+            if tool_calls is not None:
+                sets.append("tool_calls = ?")
+                args.append(_dumps(tool_calls))
+            conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*args, message_id))
+            conn.execute(
+                "UPDATE sessions SET updated_at = ? WHERE id = ?", (now, row["session_id"])
+            )
+
+    def messages(
+        self, session_id: str, limit: int | None = None, *, user_id: str | None = None
+    ) -> list[SessionMessage]:
+        """The session's messages, oldest first; with ``limit``, only the newest ``limit``."""
+        self.get_session(session_id, user_id)
+        sql = f"SELECT {_MESSAGE_COLS} FROM messages WHERE session_id = ? ORDER BY seq DESC"
+        args: list[Any] = [session_id]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(max(0, int(limit)))
+        with self._read() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [_message(r) for r in reversed(rows)]
+
+    def recover_interrupted(self, older_than_s: float | None = None) -> int:
+        """Mark replies left ``streaming`` (by a crash) as ``interrupted``; return how many.
+
+        With ``older_than_s``, only replies not updated for that many seconds
+        (so a reply another live process is still streaming is left alone).
+        """
+        sql = "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'"
+        args: list[Any] = []
+        if older_than_s is not None:
+            cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+            sql += " AND updated_at < ?"
+            args.append(cutoff.isoformat(timespec="microseconds").replace("+00:00", "Z"))
+        with self._write() as conn:
+            return int(conn.execute(sql, args).rowcount)
+
+    def usage_totals(self, session_id: str) -> dict[str, Any]:
+        """Tokens and cost summed over the ``usage`` entries in the messages' meta.
+
+        ``meta["usage"]`` may be one dict or a list of them (one per model call).
+        ``cost_usd`` is ``None`` when no entry knew its cost.
+        """
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT meta FROM messages WHERE session_id = ? AND meta LIKE '%\"usage\"%'",
+                (session_id,),
+            ).fetchall()
+        totals: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, "cost_usd": None}
+        for row in rows:
+            usage = _loads(row["meta"], {}).get("usage")
+            for entry in usage if isinstance(usage, list) else [usage]:
+                if not isinstance(entry, dict):
+                    continue
+                totals["input_tokens"] += int(entry.get("input_tokens") or 0)
+                totals["output_tokens"] += int(entry.get("output_tokens") or 0)
+                if entry.get("cost_usd") is not None:
+                    totals["cost_usd"] = (totals["cost_usd"] or 0.0) + float(entry["cost_usd"])
+        return totals
