@@ -75,3 +75,16 @@ def memory_keyring() -> Iterator[None]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("LANCEDB_LOG", "error")
+
+
+from tests.fakellm import FakeLLM  # noqa: E402  (stdlib only, cheap)
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLM]:
+    """A local fake LLM server (OpenAI + Anthropic wire formats); see tests/fakellm.py."""
+    server = FakeLLM()
+    try:
+        yield server
+    finally:
+        server.close()
