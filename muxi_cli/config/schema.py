@@ -103,7 +103,9 @@ class ToolEntry(_Strict):
         if self.python and ":" not in self.python:
             raise ValueError("python tools are written 'package.module:function'")
         if self.builtin and self.builtin not in BUILTIN_TOOLS:
-            raise ValueError(f"unknown built-in tool {self.builtin!r}; known: {', '.join(BUILTIN_TOOLS)}")
+            raise ValueError(
+                f"unknown built-in tool {self.builtin!r}; known: {', '.join(BUILTIN_TOOLS)}"
+            )
         return self
 
 

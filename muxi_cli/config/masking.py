@@ -1,0 +1,77 @@
+"""Hide secrets in a formation before it is shown (``muxi config show``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from muxi_cli.secrets import mask
+
+#: Keys whose string value is a secret wherever they appear.
+_SECRET_KEY = re.compile(
+    r"(?i)^(api_?key|apikey|key|token|access_token|secret|client_secret|password|passwd|"
+    r"auth|authorization|credentials?|private_key)$"
+)
+#: Names of environment variables / headers / query parameters that carry secrets.
+_SECRET_NAME = re.compile(r"(?i)(key|token|secret|password|passwd|credential|auth|cookie|session)")
+
+
+def _mask_url(value: str) -> str:
+    """Hide a password in ``scheme://user:pass@host`` and secret query parameters."""
+    if "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            user, password = userinfo.split(":", 1)
+            netloc = f"{user}:{mask(password)}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_SECRET_NAME.search(k) for k, _ in pairs):
+            query = urlencode([(k, mask(v) if _SECRET_NAME.search(k) else v) for k, v in pairs])
+    if netloc == parts.netloc and query == parts.query:
+        return value
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _mask_value(value: Any) -> Any:
+    return mask(value) if isinstance(value, str) and value else value
+
+
+def _walk(data: Any, parent: str | None) -> Any:
+    if isinstance(data, dict):
+        out: dict[Any, Any] = {}
+        for key, value in data.items():
+            name = str(key)
+            if parent in ("env", "headers") and isinstance(value, str):
+                out[key] = _mask_value(value) if _SECRET_NAME.search(name) else _mask_url(value)
+            elif isinstance(value, str) and _SECRET_KEY.match(name):
+                out[key] = _mask_value(value)
+            else:
+                out[key] = _walk(value, name)
+        return out
+    if isinstance(data, list):
+        return [_walk(item, parent) for item in data]
+    if isinstance(data, str):
+        return _mask_url(data)
+    return data
+
+
+def mask_secrets(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` with secrets masked (``sk-a…wxyz``).
+
+    Masked: ``api_key`` and similar keys anywhere; values of ``env`` entries and
+    ``headers`` whose names look secret (``*KEY*``, ``*TOKEN*``, ``*SECRET*``,
+    ``*PASSWORD*``, ``Authorization``, ...); passwords inside URLs and secret
+    query parameters. ``api_key_env`` (a variable *name*) is left as is.
+    """
+    result = _walk(data, None)
+    assert isinstance(result, dict)
+    return result

@@ -1,0 +1,79 @@
+"""Reading YAML files with errors that name the file, the line and the column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from muxi_cli.errors import ConfigError
+
+
+def _loader_class() -> type:
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        """A safe loader that rejects a key repeated in one mapping."""
+
+    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"the key {key!r} appears twice in the same mapping",
+                    mark,
+                )
+            seen[key] = True
+        return dict(yaml.SafeLoader.construct_mapping(loader, node, deep=deep))
+
+    StrictLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+        construct_mapping,
+    )
+    return StrictLoader
+
+
+def parse_yaml(text: str, source: Path | str) -> Any:
+    """Parse ``text``; syntax errors become :class:`ConfigError` with file:line:col."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_loader_class())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else str(source)
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem and exc.context not in problem:
+            problem = f"{problem} ({exc.context})"
+        hint = (
+            "Keep one of the repeated keys."
+            if "appears twice" in problem
+            else "Fix the YAML syntax at that line (indentation, quotes, a missing ':')."
+        )
+        raise ConfigError(f"{where}: invalid YAML: {problem}", hint=hint) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}", hint="Fix the YAML syntax.") from None
+
+
+def read_yaml(path: Path) -> Any:
+    """Read and parse one YAML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: file not found",
+            hint="Check the path, or run `muxi init` to write a starter muxi.yaml.",
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file", hint="Save the file as UTF-8."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_yaml(text, path)
