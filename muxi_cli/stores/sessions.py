@@ -289,7 +289,8 @@ class SessionStore:
         if len(found) == 1:
             return next(iter(found))
         listing = "; ".join(
-            f"{sid} ({title or 'untitled'})" for sid, title in list(found.items())[:10]
+            f"{sid} ({title_from(title)[:30] or 'untitled'})"
+            for sid, title in list(found.items())[:10]
         )
         more = ", ..." if len(found) > 10 else ""
         raise UsageError(

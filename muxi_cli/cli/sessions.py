@@ -1,0 +1,322 @@
+"""``muxi sessions``: list, show, export, delete and rename conversations.
+
+Every command goes through a :class:`~muxi_cli.runtime.base.Runtime`, so it
+works the same against this machine or a remote ``muxi serve``. Session ids
+may be shortened to any unique prefix (the ``s_`` may be left out).
+
+Exit codes: 0 ok, 1 runtime error or a declined confirmation, 2 usage error
+or unknown session id.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from muxi_cli.errors import MuxiError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from muxi_cli.runtime.base import Runtime, SessionInfo, SessionMessage
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="List, show, export, rename and delete chat sessions.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+IdArg = Annotated[str, typer.Argument(help="Session id, or any unique start of it.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _run(ctx: typer.Context, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run ``work`` with the command's runtime; MuxiErrors become a panel and an exit code."""
+    import asyncio
+
+    from muxi_cli.cli.context import runtime_for
+    from muxi_cli.cli.output import fail
+
+    async def main() -> T:
+        async with runtime_for(ctx, start_tools=False) as runtime:
+            return await work(runtime)
+
+    try:
+        return asyncio.run(main())
+    except MuxiError as exc:
+        raise fail(exc) from None
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def _ago(ts: str, now: datetime | None = None) -> str:
+    """A short human time: ``just now``, ``5m ago``, ``3h ago``, ``2d ago`` or the date."""
+    try:
+        when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return ts
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h ago"
+    if seconds < 7 * 86400:
+        return f"{int(seconds // 86400)}d ago"
+    return when.astimezone().strftime("%Y-%m-%d")
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command("list")
+def list_sessions(
+    ctx: typer.Context,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Only this user's sessions.")
+    ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", "-s", help="Only sessions whose title or messages contain TEXT."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N sessions.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List sessions, most recently active first."""
+    from muxi_cli.cli.output import info, out_console, print_json
+
+    found = _run(ctx, lambda rt: rt.sessions(user_id=user, query=search, limit=limit))
+    if as_json:
+        print_json([s.to_dict() for s in found])
+        return
+    if not found:
+        info("No matching sessions." if search else "No sessions yet. Start one with `muxi chat`.")
+        return
+    from rich.table import Table
+
+    rows = [
+        (s.id, s.title or "(untitled)", s.agent or "-", str(s.message_count), _ago(s.updated_at))
+        for s in found
+    ]
+    console = out_console()
+    # Every column but the title keeps its full width; the title gets what is left.
+    fixed = sum(
+        max(len(head), *(len(r[i]) for r in rows))
+        for i, head in ((0, "ID"), (2, "AGENT"), (3, "MSGS"), (4, "UPDATED"))
+    )
+    title_width = max(12, min(60, console.width - fixed - 8))
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("ID", style="cyan", no_wrap=True)
+    table.add_column("TITLE", no_wrap=True)
+    table.add_column("AGENT", no_wrap=True)
+    table.add_column("MSGS", justify="right", no_wrap=True)
+    table.add_column("UPDATED", no_wrap=True)
+    for sid, title, agent, count, updated in rows:
+        table.add_row(sid, _short(title, title_width), agent, count, updated)
+    console.print(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, session_id: IdArg, as_json: JsonOpt = False) -> None:
+    """Print a conversation (tool calls summarised)."""
+    from muxi_cli.cli.output import out_console, print_json
+
+    async def load(rt: Runtime) -> tuple[SessionInfo, list[SessionMessage]]:
+        found = await rt.session(session_id)
+        return found, await rt.messages(found.id)
+
+    found, messages = _run(ctx, load)
+    if as_json:
+        print_json({"session": found.to_dict(), "messages": [m.to_dict() for m in messages]})
+        return
+    console = out_console()
+    for item in render_conversation(found, messages, markdown=console.is_terminal):
+        console.print(item)
+
+
+def _call_label(call: dict[str, Any]) -> str:
+    server = call.get("server")
+    tool = str(call.get("tool") or call.get("name") or "tool")
+    return f"{server}/{tool}" if server and "/" not in tool else tool
+
+
+def _args_preview(args: Any) -> str:
+    import json
+
+    if isinstance(args, dict):
+        parts = [f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in args.items()]
+        return _short(", ".join(parts), 80)
+    return _short(json.dumps(args, ensure_ascii=False, default=str), 80) if args else ""
+
+
+def render_conversation(
+    found: SessionInfo, messages: list[SessionMessage], *, markdown: bool = False
+) -> list[RenderableType]:
+    """Rich renderables for a conversation: a header, then each message."""
+    from rich.markdown import Markdown
+    from rich.text import Text
+
+    out: list[RenderableType] = []
+    head = Text(found.title or "(untitled)", style="bold")
+    head.append(f"  {found.id}", style="cyan")
+    out.append(head)
+    facts = f"user {found.user_id}"
+    if found.agent:
+        facts += f" · agent {found.agent}"
+    facts += f" · {found.message_count} messages · updated {_ago(found.updated_at)}"
+    out.append(Text(facts, style="dim"))
+    calls: dict[str, str] = {}
+    for msg in messages:
+        status = "" if msg.status == "complete" else f" ({msg.status})"
+        status_style = "red" if msg.status == "failed" else "yellow"
+        if msg.role == "tool":
+            if msg.meta.get("tool"):
+                tool_name = _call_label(msg.meta)
+            else:
+                tool_name = calls.get(msg.tool_call_id or "", "tool")
+            ok = msg.meta.get("ok")
+            line = Text("  ← ", style="dim")
+            line.append(tool_name, style="magenta")
+            if ok is not None:
+                line.append(" ok" if ok else " error", style="green" if ok else "red")
+            if msg.meta.get("duration_ms") is not None:
+                line.append(f" {msg.meta['duration_ms']} ms", style="dim")
+            line.append(": " + _short(msg.content, 100), style="dim")
+            out.append(line)
+            continue
+        out.append(Text(""))
+        if msg.role == "system":
+            out.append(Text(f"note: {msg.content}", style="dim italic"))
+            continue
+        who = "you" if msg.role == "user" else (msg.agent or msg.role)
+        heading = Text(who, style="bold cyan" if msg.role == "user" else "bold green")
+        if status:
+            heading.append(status, style=status_style)
+        out.append(heading)
+        if msg.content:
+            use_md = markdown and msg.role == "assistant"
+            out.append(Markdown(msg.content) if use_md else Text(msg.content))
+        for call in msg.tool_calls:
+            name = _call_label(call)
+            if call.get("id"):
+                calls[str(call["id"])] = name
+            line = Text("  → ", style="dim")
+            line.append(name, style="magenta")
+            line.append(f"({_args_preview(call.get('arguments', call.get('input')))})", style="dim")
+            out.append(line)
+    return out
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    session_id: IdArg,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="md (readable) or json (complete, re-readable).")
+    ] = "md",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to FILE (mode 0600) instead of stdout."),
+    ] = None,
+) -> None:
+    """Export a conversation as Markdown or JSON (secrets are scrubbed)."""
+    from muxi_cli.cli.output import fail, info
+
+    if fmt not in ("md", "json"):
+        raise fail(
+            UsageError(f"Unknown export format {fmt!r}.", hint="Use --format md or --format json.")
+        )
+
+    async def load(rt: Runtime) -> str:
+        found = await rt.session(session_id)
+        return await rt.export_session(found.id, "json" if fmt == "json" else "md")
+
+    text = _run(ctx, load)
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from muxi_cli.paths import write_private
+
+    try:
+        write_private(output, text)
+    except OSError as exc:
+        raise fail(
+            MuxiError(
+                f"Could not write {output}: {exc.strerror or exc}.",
+                hint="Choose another path with -o.",
+            )
+        ) from None
+    info(f"wrote {output}")
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    session_id: IdArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a session and all its messages."""
+    from muxi_cli.cli.output import info
+
+    async def work(rt: Runtime) -> SessionInfo | None:
+        found = await rt.session(session_id)
+        if not yes:
+            if not _stdin_is_tty():
+                raise UsageError(
+                    f"Not deleting {found.id} without confirmation.",
+                    hint="Run it in a terminal to be asked, or pass --yes.",
+                )
+            question = (
+                f"Delete session {found.id} ({found.title or 'untitled'}, "
+                f"{found.message_count} messages)?"
+            )
+            if not typer.confirm(question, default=False, err=True):
+                return None
+        await rt.delete_session(found.id)
+        return found
+
+    deleted = _run(ctx, work)
+    if deleted is None:
+        info("Nothing deleted.")
+        raise typer.Exit(1)
+    info(f"deleted {deleted.id}")
+
+
+@app.command("rename")
+def rename(
+    ctx: typer.Context,
+    session_id: IdArg,
+    title: Annotated[str, typer.Argument(help="The new title.")],
+) -> None:
+    """Give a session a new title."""
+    from muxi_cli.cli.output import fail
+
+    if not title.strip():
+        raise fail(
+            UsageError(
+                "The title is empty.",
+                hint='Give a title, e.g. muxi sessions rename ID "Trip plans".',
+            )
+        )
+
+    async def work(rt: Runtime) -> SessionInfo:
+        found = await rt.session(session_id)
+        return await rt.rename_session(found.id, title.strip())
+
+    renamed = _run(ctx, work)
+    typer.echo(f"{renamed.id}\t{renamed.title}")
