@@ -41,5 +41,7 @@ def percentile(samples: Sequence[float], pct: float) -> float:
     return ordered[index]
 
 
-def run_cmd(args: Sequence[str], env: dict[str, str] | None = None, input_text: str | None = None) -> None:
+def run_cmd(
+    args: Sequence[str], env: dict[str, str] | None = None, input_text: str | None = None
+) -> None:
     subprocess.run(args, check=True, capture_output=True, env=env, input=input_text, text=True)

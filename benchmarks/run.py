@@ -26,12 +26,16 @@ HERE = Path(__file__).parent
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("only", nargs="*", help="run only modules whose name contains one of these")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = parser.parse_args(argv)
 
-    modules = sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_"))
+    modules = sorted(
+        m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_")
+    )
     if args.only:
         modules = [m for m in modules if any(o in m for o in args.only)]
     results: list[Result] = []
@@ -64,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
 def _print_table(results: list[Result]) -> None:
     headers = ("benchmark", "value", "unit", "target", "note")
     rows = [(r.name, str(r.value), r.unit, r.target or "", r.note or "") for r in results]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+        for i, h in enumerate(headers)
+    ]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     print(line)
     print("  ".join("-" * w for w in widths))

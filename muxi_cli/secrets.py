@@ -36,7 +36,9 @@ def _keyring_usable() -> bool:
     if isinstance(backend, fail.Keyring):
         return False
     # The chainer with no real backend behind it is as good as the fail backend.
-    return not (type(backend).__name__ == "ChainerBackend" and not getattr(backend, "backends", None))
+    return not (
+        type(backend).__name__ == "ChainerBackend" and not getattr(backend, "backends", None)
+    )
 
 
 def backend_name() -> str:

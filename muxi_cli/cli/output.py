@@ -46,7 +46,13 @@ def print_error(error: MuxiError) -> None:
     if error.hint:
         body += f"\n[dim]hint:[/dim] {escape(error.hint)}"
     err_console().print(
-        Panel(body, title=f"[red]error: {error.code}[/red]", title_align="left", border_style="red", expand=False)
+        Panel(
+            body,
+            title=f"[red]error: {error.code}[/red]",
+            title_align="left",
+            border_style="red",
+            expand=False,
+        )
     )
 
 

@@ -203,7 +203,9 @@ class EventFactory:
         return self.make(TOOL_APPROVAL, call_id=call_id, decision=decision, by=by)
 
     def tool_result(self, call_id: str, ok: bool, content: str, duration_ms: int) -> Event:
-        return self.make(TOOL_RESULT, call_id=call_id, ok=ok, content=content, duration_ms=duration_ms)
+        return self.make(
+            TOOL_RESULT, call_id=call_id, ok=ok, content=content, duration_ms=duration_ms
+        )
 
     def usage(
         self, model: str, input_tokens: int, output_tokens: int, cost_usd: float | None

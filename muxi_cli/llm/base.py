@@ -134,3 +134,17 @@ async def complete(provider: LLMProvider, request: LLMRequest) -> Completion:
         else:
             stop = chunk.stop_reason
     return Completion("".join(text), tuple(calls), tokens_in, tokens_out, stop)
+
+
+class ModelResolver(Protocol):
+    """What callers need from ``llm.registry.ProviderRegistry``."""
+
+    def model_for(self, agent: Any = None, override: str | None = None) -> str:
+        """The ``provider/model`` reference to use for ``agent``."""
+        ...
+
+    def resolve(self, model_ref: str) -> tuple[LLMProvider, str]:
+        """The provider instance and the provider's own model name."""
+        ...
+
+    def price(self, model_ref: str, input_tokens: int, output_tokens: int) -> float | None: ...

@@ -7,6 +7,10 @@ from typing import Any, Protocol
 
 from muxi_cli.config.schema import AgentConfig
 from muxi_cli.llm.base import Message
+from muxi_cli.runtime.base import MemoryItem
+
+#: A list of memory items (an alias: classes below have a method named ``list``).
+MemoryItems = list[MemoryItem]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +24,12 @@ class Recalled:
     source: str | None = None
 
     def to_event_item(self) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": self.id, "kind": self.kind, "text": self.text, "score": round(self.score, 4)}
+        item: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "text": self.text,
+            "score": round(self.score, 4),
+        }
         if self.source:
             item["source"] = self.source
         return item
@@ -37,9 +46,7 @@ class Context:
 class MemoryHooks(Protocol):
     async def recall(self, user_id: str, agent: AgentConfig, query: str) -> list[Recalled]: ...
 
-    async def window(
-        self, session_id: str, agent: AgentConfig, history: list[Message]
-    ) -> Context:
+    async def window(self, session_id: str, agent: AgentConfig, history: list[Message]) -> Context:
         """Fit ``history`` (oldest first) into the agent's buffer budget."""
         ...
 
@@ -50,6 +57,29 @@ class MemoryHooks(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class MemoryBackend(MemoryHooks, Protocol):
+    """Memory hooks plus the management API behind ``Runtime.memory_*``."""
+
+    async def list(
+        self, user_id: str, kind: str | None = None, limit: int = 100, agent: str | None = None
+    ) -> MemoryItems: ...
+
+    async def search(
+        self, query: str, user_id: str, kind: str | None = None, limit: int = 10
+    ) -> MemoryItems: ...
+
+    async def add(
+        self,
+        text: str,
+        user_id: str,
+        kind: str = "fact",
+        importance: float = 0.5,
+        agent: str | None = None,
+    ) -> MemoryItem: ...
+
+    async def forget(self, memory_id: str, user_id: str) -> None: ...
 
 
 class NoMemory:
@@ -68,3 +98,30 @@ class NoMemory:
 
     async def aclose(self) -> None:
         return None
+
+    async def list(
+        self, user_id: str, kind: str | None = None, limit: int = 100, agent: str | None = None
+    ) -> MemoryItems:
+        return []
+
+    async def search(
+        self, query: str, user_id: str, kind: str | None = None, limit: int = 10
+    ) -> MemoryItems:
+        return []
+
+    async def add(
+        self,
+        text: str,
+        user_id: str,
+        kind: str = "fact",
+        importance: float = 0.5,
+        agent: str | None = None,
+    ) -> MemoryItem:
+        from muxi_cli.errors import MemoryStoreError
+
+        raise MemoryStoreError("memory is switched off", hint="enable memory in muxi.yaml")
+
+    async def forget(self, memory_id: str, user_id: str) -> None:
+        from muxi_cli.errors import NotFoundError
+
+        raise NotFoundError(f"no memory {memory_id!r}", hint="muxi memory list")

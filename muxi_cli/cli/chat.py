@@ -1,0 +1,351 @@
+"""``muxi chat``: one turn from the command line (or the chat app with no message)."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from muxi_cli.core.events import Event
+    from muxi_cli.runtime.base import ChatRequest, Runtime
+
+EXIT_CODES_HELP = """
+[bold]Exit codes[/bold]: 0 ok · 1 runtime/provider error · 2 usage or config error (also: no
+model provider usable) · 3 a tool call was denied · 4 timeout · 130 interrupted (Ctrl-C; what was
+said so far is kept in the session).
+"""
+
+CHAT_HELP = f"""Send one message to an agent and print the reply.
+
+With no MESSAGE in a terminal, opens the chat app. With MESSAGE "-" the whole
+prompt is read from stdin; otherwise piped stdin is sent along as an attachment
+(`git diff | muxi chat "review this"`). Start a message with @agent to pick the agent.
+{EXIT_CODES_HELP}"""
+
+
+class Output(StrEnum):
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+
+
+def chat(
+    ctx: typer.Context,
+    message: Annotated[
+        str | None,
+        typer.Argument(help='The message. "-" reads it from stdin.', show_default=False),
+    ] = None,
+    agent: Annotated[
+        str | None, typer.Option("--agent", "-a", help="Agent to answer (skips routing).")
+    ] = None,
+    session: Annotated[
+        str | None, typer.Option("--session", "-s", help="Continue this session (id or prefix).")
+    ] = None,
+    continue_last: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the most recent session.")
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model override as provider/model, e.g. openai/gpt-4o."),
+    ] = None,
+    system: Annotated[
+        str | None,
+        typer.Option("--system", help="System message for this turn (replaces the agent's)."),
+    ] = None,
+    output: Annotated[
+        Output,
+        typer.Option(
+            "--output",
+            "-o",
+            help="text streams the reply; json prints one object; jsonl prints every event.",
+        ),
+    ] = Output.text,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Ask the model for the whole reply at once.")
+    ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Allow tool calls whose policy is 'ask' (otherwise they are denied).",
+        ),
+    ] = False,
+    user: Annotated[
+        str | None, typer.Option("--user", help="User id for memory and sessions (default: you).")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No diagnostics on stderr (tool calls, routing).")
+    ] = False,
+) -> None:
+    from muxi_cli.cli.context import state
+
+    st = state(ctx)
+    if message is None and sys.stdin.isatty() and sys.stdout.isatty():
+        from muxi_cli.cli.tui_launch import launch_tui
+
+        launch_tui(st, session_id=session, agent=agent)
+        return
+
+    from muxi_cli.cli.output import fail
+    from muxi_cli.errors import UsageError
+    from muxi_cli.runtime.base import Attachment, ChatRequest
+
+    if session and continue_last:
+        raise fail(UsageError("--session and --continue cannot be used together", hint="pick one"))
+    attachments: list[Attachment] = []
+    piped = not sys.stdin.isatty()
+    if message is None or message == "-":
+        text = sys.stdin.read() if piped else ""
+        if not text.strip():
+            raise fail(
+                UsageError(
+                    "no message given",
+                    hint='pass a message: muxi chat "hello", or pipe one: echo hello | muxi chat -',
+                )
+            )
+        message = text
+    elif piped:
+        extra = sys.stdin.read()
+        if extra.strip():
+            attachments.append(Attachment(name="stdin", content=extra))
+
+    request = ChatRequest(
+        message=message,
+        agent=agent,
+        session_id=session,
+        user_id=user,
+        attachments=attachments,
+        approval="yes" if yes else "deny",
+        model=model,
+        system=system,
+        stream=not no_stream,
+    )
+    import asyncio
+
+    from muxi_cli.errors import ExitCode
+
+    renderer = _Renderer(output.value, quiet=quiet, stream=not no_stream)
+    try:
+        code = asyncio.run(_run(ctx, request, renderer, continue_last))
+    except KeyboardInterrupt:
+        renderer.interrupted()
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    raise typer.Exit(code)
+
+
+chat.__doc__ = CHAT_HELP
+
+
+async def _run(
+    ctx: typer.Context, request: ChatRequest, renderer: _Renderer, continue_last: bool
+) -> int:
+    from muxi_cli.cli.context import runtime_for
+    from muxi_cli.errors import MuxiError
+
+    try:
+        async with runtime_for(ctx) as runtime:
+            if continue_last:
+                request.session_id = await _last_session(runtime, request.user_id)
+            stream = runtime.chat(request)
+            try:
+                async for event in stream:
+                    renderer.event(event)
+            finally:
+                await stream.aclose()  # type: ignore[attr-defined]
+    except MuxiError as exc:
+        renderer.failed(exc)
+    return renderer.finish()
+
+
+async def _last_session(runtime: Runtime, user_id: str | None) -> str:
+    from muxi_cli.errors import NotFoundError
+
+    sessions = await runtime.sessions(user_id=user_id, limit=1)
+    if not sessions:
+        raise NotFoundError(
+            "there is no earlier session to continue", hint='start one: muxi chat "hello"'
+        )
+    return sessions[0].id
+
+
+class _Renderer:
+    """Turns events into the chosen output format; decides the exit code."""
+
+    def __init__(self, output: str, *, quiet: bool, stream: bool) -> None:
+        self.output = output
+        self.quiet = quiet
+        self.stream = stream
+        self.text_parts: list[str] = []
+        self.final_text: str | None = None
+        self.agent: str | None = None
+        self.session_id: str | None = None
+        self.run_id: str | None = None
+        self.routing: dict[str, Any] | None = None
+        self.memories: list[Any] = []
+        self.usage: dict[str, Any] = {
+            "model": None,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cost_usd": None,
+        }
+        self.tool_calls: dict[str, dict[str, Any]] = {}
+        self.error: dict[str, Any] | None = None
+        self.denied = False
+        self.printed_any = False
+        self.ended_with_newline = True
+
+    # ------------------------------------------------------------ diagnostics
+
+    def _diag(self, text: str) -> None:
+        if self.quiet or self.output != "text":
+            return
+        from muxi_cli.cli.output import err_console
+
+        if not self.ended_with_newline and self.printed_any:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.ended_with_newline = True
+        err_console().print(text, highlight=False, markup=True)
+
+    # ----------------------------------------------------------------- events
+
+    def event(self, event: Event) -> None:
+        from rich.markup import escape
+
+        from muxi_cli.core import events as ev
+
+        if self.output == "jsonl":
+            sys.stdout.write(event.to_json() + "\n")
+            sys.stdout.flush()
+        nested = event.nested
+        kind = event.type
+        if kind == ev.RUN_STARTED and not nested:
+            self.run_id, self.session_id = event.run_id, event.session_id
+            self.agent = event.get("agent")
+        elif kind == ev.AGENT_ROUTED and not nested:
+            self.agent = event.get("agent")
+            self.routing = {k: event.get(k) for k in ("agent", "method", "reason", "cached")}
+            if event.get("method") in ("llm", "cached", "default"):
+                self._diag(
+                    f"[dim]→ {escape(str(event.get('agent')))} ({escape(str(event.get('reason')))})[/dim]"
+                )
+        elif kind == ev.MEMORY_RECALLED and not nested:
+            self.memories = list(event.get("items") or [])
+        elif kind == ev.TEXT_DELTA and not nested:
+            text = str(event.get("text") or "")
+            self.text_parts.append(text)
+            if self.output == "text" and self.stream and text:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+                self.printed_any = True
+                self.ended_with_newline = text.endswith("\n")
+        elif kind == ev.TOOL_REQUESTED:
+            call = self.tool_calls.setdefault(str(event.get("call_id")), {})
+            call.update(
+                call_id=event.get("call_id"),
+                server=event.get("server"),
+                tool=event.get("tool"),
+                arguments=event.get("arguments"),
+                agent=None,
+            )
+            args = _short_json(event.get("arguments"))
+            self._diag(
+                f"[dim]⚙ {escape(str(event.get('server')))}/{escape(str(event.get('tool')))} {escape(args)}[/dim]"
+            )
+        elif kind == ev.TOOL_APPROVAL:
+            call = self.tool_calls.setdefault(str(event.get("call_id")), {})
+            call["decision"] = event.get("decision")
+            if event.get("decision") == "denied":
+                self.denied = True
+                self._diag(
+                    f"[yellow]✗ denied {escape(str(call.get('tool')))} by {escape(str(event.get('by')))}"
+                    " (pass --yes to allow tools whose policy is 'ask')[/yellow]"
+                )
+        elif kind == ev.TOOL_RESULT:
+            call = self.tool_calls.setdefault(str(event.get("call_id")), {})
+            call.update(
+                ok=event.get("ok"),
+                content=event.get("content"),
+                duration_ms=event.get("duration_ms"),
+            )
+            if not event.get("ok") and call.get("decision") != "denied":
+                self._diag(
+                    f"[red]✗ {escape(str(call.get('tool')))}: {escape(str(event.get('content'))[:200])}[/red]"
+                )
+        elif kind == ev.USAGE:
+            self.usage["model"] = event.get("model") if not nested else self.usage["model"]
+            self.usage["input_tokens"] += int(event.get("input_tokens") or 0)
+            self.usage["output_tokens"] += int(event.get("output_tokens") or 0)
+            cost = event.get("cost_usd")
+            if cost is not None:
+                self.usage["cost_usd"] = (self.usage["cost_usd"] or 0.0) + float(cost)
+        elif kind == ev.RUN_COMPLETED and not nested:
+            self.final_text = str(event.get("text") or "")
+        elif kind == ev.RUN_FAILED and not nested:
+            self.error = dict(event.get("error") or {})
+
+    def failed(self, exc: Exception) -> None:
+        from muxi_cli.errors import MuxiError
+
+        if isinstance(exc, MuxiError):
+            self.error = exc.to_dict()
+
+    def interrupted(self) -> None:
+        if self.output == "text" and self.printed_any and not self.ended_with_newline:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        from muxi_cli.cli.output import err_console
+
+        err_console().print("[dim]interrupted; what was said so far is kept in the session[/dim]")
+
+    # ----------------------------------------------------------------- finish
+
+    @property
+    def reply(self) -> str:
+        return self.final_text if self.final_text is not None else "".join(self.text_parts)
+
+    def finish(self) -> int:
+        from muxi_cli.cli.output import print_error, print_json
+        from muxi_cli.errors import ExitCode, MuxiError, exit_code_for
+
+        if self.output == "text":
+            if not self.stream and self.reply:
+                sys.stdout.write(self.reply)
+                self.ended_with_newline = self.reply.endswith("\n")
+                self.printed_any = True
+            if self.printed_any and not self.ended_with_newline:
+                sys.stdout.write("\n")
+            sys.stdout.flush()
+        elif self.output == "json":
+            print_json(
+                {
+                    "reply": self.reply,
+                    "agent": self.agent,
+                    "session_id": self.session_id,
+                    "run_id": self.run_id,
+                    "routing": self.routing,
+                    "usage": self.usage,
+                    "tool_calls": list(self.tool_calls.values()),
+                    "memories": self.memories,
+                    "denied": self.denied,
+                    "error": self.error,
+                }
+            )
+        if self.error is not None:
+            err = MuxiError.from_dict(self.error)
+            print_error(err)
+            return exit_code_for(str(self.error.get("code")))
+        if self.denied:
+            return ExitCode.TOOL_DENIED
+        return ExitCode.OK
+
+
+def _short_json(value: Any, limit: int = 120) -> str:
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,530 @@
+"""The agent loop: one agent answering one turn, with tools, memory and delegation.
+
+``AgentEngine.run(spec)`` yields events (DESIGN.md section 3) while it calls
+the model, runs tool calls (several of one model turn concurrently), asks for
+approval where policy says ``ask``, and persists everything as it goes.
+Routing and session handling live in :mod:`muxi_cli.core.orchestrator`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from muxi_cli.config.schema import AgentConfig, Formation
+from muxi_cli.core.approvals import ApprovalBroker
+from muxi_cli.core.events import RUN_COMPLETED, RUN_FAILED, USAGE, Event, EventFactory
+from muxi_cli.core.history import to_messages, truncate_for_model
+from muxi_cli.core.writer import MessageStore, ReplyWriter
+from muxi_cli.errors import MuxiError
+from muxi_cli.llm.base import (
+    LLMRequest,
+    Message,
+    ModelResolver,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    UsageChunk,
+)
+from muxi_cli.memory.base import Context, MemoryHooks, Recalled
+from muxi_cli.runtime.base import ApprovalMode, Attachment
+from muxi_cli.tools.base import ToolDef, ToolHost, ToolOutcome
+
+log = logging.getLogger("muxi.agent")
+
+#: How deep agents may delegate to each other (a delegate of a delegate of ...).
+MAX_DELEGATION_DEPTH = 3
+DELEGATE_PREFIX = "ask_"
+
+
+class ToolRoundsExceeded(MuxiError):
+    code = "max_tool_rounds"
+
+
+@dataclass(slots=True)
+class TurnSpec:
+    """Everything one agent needs to answer one message."""
+
+    agent: AgentConfig
+    session_id: str
+    user_id: str
+    message: str
+    factory: EventFactory
+    approval: ApprovalMode = "deny"
+    attachments: list[Attachment] = field(default_factory=list)
+    model_override: str | None = None
+    system_override: str | None = None
+    stream: bool = True
+    #: Delegated runs are not written to the session (their answer is the tool result).
+    persist: bool = True
+    depth: int = 0
+
+
+@dataclass(slots=True)
+class _Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+def user_content(message: str, attachments: list[Attachment]) -> str:
+    """The user message as stored and sent: attachments appended as tagged blocks."""
+    if not attachments:
+        return message
+    blocks = [message] if message else []
+    for att in attachments:
+        blocks.append(
+            f'<attachment name="{att.name}" type="{att.mime}">\n{att.content}\n</attachment>'
+        )
+    return "\n\n".join(blocks)
+
+
+def build_system(
+    agent: AgentConfig,
+    override: str | None,
+    summary: str | None,
+    recalled: list[Recalled],
+) -> str:
+    parts = [override or agent.system_message]
+    if summary:
+        parts.append(f"Summary of the earlier conversation:\n{summary}")
+    memories = [r for r in recalled if r.kind != "knowledge"]
+    knowledge = [r for r in recalled if r.kind == "knowledge"]
+    if memories:
+        lines = "\n".join(f"- {r.text}" for r in memories)
+        parts.append(f"What you know about this user (from earlier sessions):\n{lines}")
+    if knowledge:
+        lines = "\n".join(f"[{r.source or r.id}] {r.text}" for r in knowledge)
+        parts.append("Relevant knowledge (cite the source in brackets when you use it):\n" + lines)
+    return "\n\n".join(p for p in parts if p)
+
+
+class AgentEngine:
+    """Runs agent turns against the model, tools and memory of one formation."""
+
+    def __init__(
+        self,
+        formation: Formation,
+        models: ModelResolver,
+        tools: ToolHost,
+        memory: MemoryHooks,
+        store: MessageStore,
+        approvals: ApprovalBroker,
+    ) -> None:
+        self.formation = formation
+        self.models = models
+        self.tools = tools
+        self.memory = memory
+        self.store = store
+        self.approvals = approvals
+
+    # ------------------------------------------------------------------ tools
+
+    def delegate_tools(self, agent: AgentConfig, depth: int) -> list[ToolDef]:
+        if depth >= MAX_DELEGATION_DEPTH:
+            return []
+        out = []
+        for name in agent.delegates:
+            target = self.formation.agent(name)
+            if target is None:
+                continue
+            out.append(
+                ToolDef(
+                    name=f"{DELEGATE_PREFIX}{name}"[:64],
+                    server="agent",
+                    tool=name,
+                    description=(
+                        f"Ask the '{name}' agent and get its answer. It is for: "
+                        f"{target.description or 'general questions'}. "
+                        "Give it a complete, self-contained question."
+                    ),
+                    input_schema={
+                        "type": "object",
+                        "properties": {
+                            "question": {
+                                "type": "string",
+                                "description": "The full question for the other agent.",
+                            }
+                        },
+                        "required": ["question"],
+                    },
+                    policy="allow",
+                )
+            )
+        return out
+
+    async def _tools_for(self, agent: AgentConfig, depth: int) -> list[ToolDef]:
+        try:
+            tools = list(await self.tools.tools_for(agent))
+        except Exception as exc:  # a broken tool source never breaks the turn
+            log.warning("listing tools failed: %s", exc)
+            tools = []
+        return tools + self.delegate_tools(agent, depth)
+
+    # ------------------------------------------------------------------- turn
+
+    async def run(self, spec: TurnSpec) -> AsyncIterator[Event]:
+        """Answer one message. Raises MuxiError on failure (the caller turns it
+        into ``run.failed``); cancellation keeps the partial reply."""
+        f = spec.factory
+        agent = spec.agent
+        model_ref = self.models.model_for(agent, spec.model_override)
+        provider, model_name = self.models.resolve(model_ref)
+        content = user_content(spec.message, spec.attachments)
+        store = self.store if spec.persist else None
+
+        if store is not None:
+            store.add_message(spec.session_id, "user", content, agent=agent.name, run_id=f.run_id)
+
+        recalled: list[Recalled] = []
+        if agent.memory.enabled and spec.depth == 0:
+            try:
+                recalled = await self.memory.recall(spec.user_id, agent, spec.message)
+            except MuxiError as exc:
+                log.warning("memory recall failed: %s", exc)
+            if recalled:
+                yield f.memory_recalled([r.to_event_item() for r in recalled])
+
+        if store is not None:
+            history = to_messages(store.messages(spec.session_id), self.formation.tool_result_limit)
+        else:
+            history = [Message("user", content)]
+        context = Context(history)
+        if agent.memory.enabled and spec.persist:
+            try:
+                context = await self.memory.window(spec.session_id, agent, history)
+            except MuxiError as exc:
+                log.warning("memory window failed: %s", exc)
+        system = build_system(agent, spec.system_override, context.summary, recalled)
+        conversation = list(context.messages)
+
+        usage = _Usage()
+        reply_parts: list[str] = []
+        rounds = 0
+        max_tokens = agent.max_tokens
+        temperature = agent.temperature
+        while True:
+            tools = await self._tools_for(agent, spec.depth)
+            by_name = {t.name: t for t in tools}
+            request = LLMRequest(
+                model=model_name,
+                messages=conversation,
+                system=system,
+                tools=[t.spec for t in tools],
+                max_tokens=max_tokens or 4096,
+                temperature=temperature,
+                stream=spec.stream,
+            )
+            writer = ReplyWriter(store, spec.session_id, agent.name, f.run_id)
+            calls: list[ToolCall] = []
+            separator_due = bool(reply_parts)
+            status = "failed"
+            try:
+                async with _closing(provider.stream(request)) as stream:
+                    async for chunk in stream:
+                        if isinstance(chunk, TextChunk):
+                            if not chunk.text:
+                                continue
+                            if separator_due:
+                                separator_due = False
+                                reply_parts.append("\n\n")
+                                yield f.text_delta("\n\n")
+                            writer.append(chunk.text)
+                            reply_parts.append(chunk.text)
+                            yield f.text_delta(chunk.text)
+                        elif isinstance(chunk, ToolCallChunk):
+                            calls.append(chunk.call)
+                        elif isinstance(chunk, UsageChunk):
+                            usage.input_tokens += chunk.input_tokens
+                            usage.output_tokens += chunk.output_tokens
+                status = "complete"
+            except (asyncio.CancelledError, GeneratorExit):
+                status = "interrupted"
+                raise
+            finally:
+                tool_calls = [
+                    {
+                        "id": c.id,
+                        "name": c.name,
+                        "arguments": c.arguments,
+                        "server": by_name[c.name].server if c.name in by_name else None,
+                        "tool": by_name[c.name].tool if c.name in by_name else c.name,
+                    }
+                    for c in calls
+                ]
+                meta: dict[str, Any] = {"model": model_ref}
+                if status == "complete" and not calls:
+                    meta["usage"] = self._usage_dict(model_ref, usage)
+                writer.close(status=status, tool_calls=tool_calls or None, meta=meta)
+            conversation.append(Message("assistant", writer.text, tool_calls=tuple(calls)))
+            if not calls:
+                break
+            rounds += 1
+            if rounds > agent.max_tool_rounds:
+                raise ToolRoundsExceeded(
+                    f"agent '{agent.name}' stopped after {agent.max_tool_rounds} rounds of tool "
+                    "calls without a final answer",
+                    hint=f"raise max_tool_rounds for agent '{agent.name}' in muxi.yaml, "
+                    "or ask a narrower question",
+                )
+            results: dict[str, tuple[ToolDef | None, ToolOutcome]] = {}
+            async for event in self._run_calls(spec, calls, by_name, results):
+                yield event
+            for call in calls:
+                _tool_def, outcome = results[call.id]
+                conversation.append(
+                    Message(
+                        "tool",
+                        truncate_for_model(outcome.content, self.formation.tool_result_limit),
+                        tool_call_id=call.id,
+                        tool_name=call.name,
+                        is_error=not outcome.ok,
+                    )
+                )
+
+        text = "".join(reply_parts)
+        cost = self.models.price(model_ref, usage.input_tokens, usage.output_tokens)
+        yield f.usage(model_ref, usage.input_tokens, usage.output_tokens, cost)
+        yield f.run_completed(text)
+
+    def _usage_dict(self, model_ref: str, usage: _Usage) -> dict[str, Any]:
+        return {
+            "model": model_ref,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cost_usd": self.models.price(model_ref, usage.input_tokens, usage.output_tokens),
+        }
+
+    # ------------------------------------------------------------- tool calls
+
+    async def _run_calls(
+        self,
+        spec: TurnSpec,
+        calls: list[ToolCall],
+        by_name: dict[str, ToolDef],
+        results: dict[str, tuple[ToolDef | None, ToolOutcome]],
+    ) -> AsyncIterator[Event]:
+        """Run the calls of one model turn concurrently, yielding their events."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+        async def one(call: ToolCall) -> None:
+            tool_def = by_name.get(call.name)
+            try:
+                outcome = await self._call(spec, call, tool_def, queue)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a tool never crashes the turn
+                log.exception("tool call %s failed", call.name)
+                outcome = ToolOutcome(False, f"{type(exc).__name__}: {exc}")
+            results[call.id] = (tool_def, outcome)
+
+        async def run_all() -> None:
+            try:
+                await asyncio.gather(*(one(c) for c in calls))
+            finally:
+                queue.put_nowait(None)
+
+        runner = asyncio.create_task(run_all())
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    break
+                yield event
+            await runner
+        finally:
+            if not runner.done():
+                runner.cancel()
+                try:
+                    await runner
+                except (asyncio.CancelledError, Exception):
+                    pass
+            for call in calls:
+                self.approvals.close(call.id)
+
+    async def _call(
+        self,
+        spec: TurnSpec,
+        call: ToolCall,
+        tool_def: ToolDef | None,
+        queue: asyncio.Queue[Event | None],
+    ) -> ToolOutcome:
+        f = spec.factory
+        server = tool_def.server if tool_def else "unknown"
+        tool_name = tool_def.tool if tool_def else call.name
+        queue.put_nowait(f.tool_requested(call.id, server, tool_name, call.arguments))
+        started = time.monotonic()
+
+        def finish(outcome: ToolOutcome, *, meta: dict[str, Any] | None = None) -> ToolOutcome:
+            duration = int((time.monotonic() - started) * 1000)
+            shown = truncate_for_model(outcome.content, self.formation.tool_result_limit)
+            queue.put_nowait(f.tool_result(call.id, outcome.ok, shown, duration))
+            if spec.persist:
+                self.store.add_message(
+                    spec.session_id,
+                    "tool",
+                    outcome.content,
+                    agent=spec.agent.name,
+                    run_id=f.run_id,
+                    tool_call_id=call.id,
+                    meta={
+                        "name": call.name,
+                        "server": server,
+                        "tool": tool_name,
+                        "ok": outcome.ok,
+                        "duration_ms": duration,
+                        **(meta or {}),
+                    },
+                )
+            return outcome
+
+        if tool_def is None:
+            return finish(
+                ToolOutcome(False, f"Unknown tool {call.name!r}. Use one of the tools offered.")
+            )
+        if call.invalid_arguments is not None:
+            return finish(
+                ToolOutcome(
+                    False,
+                    "The arguments were not a valid JSON object: "
+                    f"{call.invalid_arguments[:200]!r}. Call the tool again with valid JSON.",
+                )
+            )
+
+        allowed, by = await self._approve(spec, call, tool_def, queue)
+        if not allowed:
+            return finish(
+                ToolOutcome(
+                    False,
+                    f"The call to {tool_name} was denied by {by}. Do not retry it; "
+                    "answer without it or say what you would need.",
+                ),
+                meta={"denied": True},
+            )
+        if tool_def.server == "agent":
+            outcome = await self._delegate(spec, tool_def, call, queue)
+        else:
+            outcome = await self.tools.call(tool_def, call.arguments)
+        return finish(outcome)
+
+    async def _approve(
+        self,
+        spec: TurnSpec,
+        call: ToolCall,
+        tool_def: ToolDef,
+        queue: asyncio.Queue[Event | None],
+    ) -> tuple[bool, str]:
+        f = spec.factory
+        policy = tool_def.policy
+        if policy == "allow":
+            queue.put_nowait(f.tool_approval(call.id, "allowed", "policy"))
+            return True, "policy"
+        if policy == "deny":
+            queue.put_nowait(f.tool_approval(call.id, "denied", "policy"))
+            return False, "policy"
+        if spec.approval == "yes":
+            queue.put_nowait(f.tool_approval(call.id, "allowed", "user"))
+            return True, "user"
+        if spec.approval == "deny":
+            queue.put_nowait(f.tool_approval(call.id, "denied", "policy"))
+            return False, "policy (non-interactive run; pass --yes to allow)"
+        future = self.approvals.open(call.id)
+        queue.put_nowait(f.tool_approval(call.id, "pending", "user"))
+        try:
+            answer = await future
+        finally:
+            self.approvals.close(call.id)
+        if answer == "always":
+            try:
+                self.tools.remember_allow(tool_def)
+            except Exception as exc:
+                log.warning("could not save the always-allow choice: %s", exc)
+        allowed = answer in ("allow", "always")
+        queue.put_nowait(f.tool_approval(call.id, "allowed" if allowed else "denied", "user"))
+        return allowed, "user"
+
+    async def _delegate(
+        self,
+        spec: TurnSpec,
+        tool_def: ToolDef,
+        call: ToolCall,
+        queue: asyncio.Queue[Event | None],
+    ) -> ToolOutcome:
+        target = self.formation.agent(tool_def.tool)
+        if target is None:
+            return ToolOutcome(False, f"no agent named {tool_def.tool!r}")
+        if spec.depth + 1 > MAX_DELEGATION_DEPTH:
+            return ToolOutcome(
+                False, f"delegation depth limit ({MAX_DELEGATION_DEPTH}) reached; answer yourself"
+            )
+        question = call.arguments.get("question")
+        if not isinstance(question, str) or not question.strip():
+            question = json.dumps(call.arguments, ensure_ascii=False)
+        nested = EventFactory(
+            spec.session_id, parent_run_id=spec.factory.run_id, depth=spec.depth + 1
+        )
+        sub = TurnSpec(
+            agent=target,
+            session_id=spec.session_id,
+            user_id=spec.user_id,
+            message=question,
+            factory=nested,
+            approval=spec.approval,
+            model_override=None,
+            stream=spec.stream,
+            persist=False,
+            depth=spec.depth + 1,
+        )
+        queue.put_nowait(nested.run_started(target.name, spec.user_id))
+        queue.put_nowait(
+            nested.agent_routed(target.name, f"delegated by {spec.agent.name}", "explicit")
+        )
+        answer = ""
+        try:
+            async for event in self.run(sub):
+                queue.put_nowait(event)
+                if event.type == RUN_COMPLETED:
+                    answer = str(event.get("text") or "")
+        except MuxiError as exc:
+            queue.put_nowait(nested.run_failed(exc.code, exc.message, exc.hint))
+            return ToolOutcome(False, f"the {target.name} agent failed: {exc.message}")
+        return ToolOutcome(True, answer or "(the agent gave an empty answer)")
+
+
+@contextlib.asynccontextmanager
+async def _closing(stream: AsyncIterator[Any]) -> AsyncIterator[AsyncIterator[Any]]:
+    """Always close a provider stream (and its HTTP response) when we stop reading."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def failed_event(factory: EventFactory, exc: BaseException) -> Event:
+    """``run.failed`` for any exception, without leaking internals or secrets."""
+    if isinstance(exc, MuxiError):
+        return factory.run_failed(exc.code, exc.message, exc.hint)
+    return factory.run_failed(
+        "internal_error",
+        f"unexpected error: {type(exc).__name__}",
+        "this is a bug in muxi; the session was saved. Run with MUXI_DEBUG=1 for details.",
+    )
+
+
+TERMINAL_TYPES = frozenset({RUN_COMPLETED, RUN_FAILED})
+__all__ = [
+    "MAX_DELEGATION_DEPTH",
+    "TERMINAL_TYPES",
+    "USAGE",
+    "AgentEngine",
+    "ModelResolver",
+    "TurnSpec",
+    "failed_event",
+]

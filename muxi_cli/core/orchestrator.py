@@ -1,0 +1,125 @@
+"""One turn end to end: session, routing, the agent loop, memory afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from muxi_cli.config.schema import Formation
+from muxi_cli.core.agent import AgentEngine, TurnSpec
+from muxi_cli.core.approvals import ApprovalBroker
+from muxi_cli.core.events import RUN_COMPLETED, Event, EventFactory
+from muxi_cli.core.history import to_messages
+from muxi_cli.core.router import RouteCache, Router, split_mention
+from muxi_cli.errors import UsageError
+from muxi_cli.llm.base import ModelResolver
+from muxi_cli.memory.base import MemoryHooks
+from muxi_cli.runtime.base import ChatRequest
+from muxi_cli.tools.base import ToolHost
+
+if TYPE_CHECKING:
+    from muxi_cli.stores.sessions import SessionStore
+
+log = logging.getLogger("muxi.orchestrator")
+
+#: Messages of the session the router sees (it also gets the previous agent).
+ROUTER_WINDOW_MESSAGES = 12
+
+
+class Orchestrator:
+    """Routes each message to an agent and runs that agent's turn."""
+
+    def __init__(
+        self,
+        formation: Formation,
+        models: ModelResolver,
+        tools: ToolHost,
+        memory: MemoryHooks,
+        store: SessionStore,
+        approvals: ApprovalBroker,
+        cache: RouteCache,
+    ) -> None:
+        self.formation = formation
+        self.store = store
+        self.memory = memory
+        self.router = Router(formation, models, cache)
+        self.engine = AgentEngine(formation, models, tools, memory, store, approvals)
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def turn(self, request: ChatRequest, user_id: str) -> AsyncIterator[Event]:
+        """Run one turn. Raises MuxiError before the first event when the
+        request itself is wrong (unknown session or agent, empty message)."""
+        session = None
+        if request.session_id:
+            session = self.store.get_session(request.session_id, user_id)
+        names = self.router.names
+        mention, message = split_mention(request.message, names)
+        if not message.strip() and not request.attachments:
+            raise UsageError("the message is empty", hint="type a message, or pipe text on stdin")
+        window = []
+        if session is not None and request.agent is None and mention is None and len(names) > 1:
+            stored = self.store.messages(session.id)[-ROUTER_WINDOW_MESSAGES:]
+            window = to_messages(stored, 500)
+        decision = await self.router.route(
+            message,
+            explicit=request.agent or mention,
+            window=window,
+            previous_agent=session.agent if session is not None else None,
+        )
+        agent = self.formation.agent(decision.agent)
+        assert agent is not None
+        if session is None:
+            session = self.store.create_session(
+                user_id, title=request.title or "", agent=agent.name
+            )
+        else:
+            self.store.set_agent(session.id, agent.name)
+
+        factory = EventFactory(session.id)
+        yield factory.run_started(agent.name, user_id)
+        yield factory.agent_routed(agent.name, decision.reason, decision.method, decision.cached)
+        spec = TurnSpec(
+            agent=agent,
+            session_id=session.id,
+            user_id=user_id,
+            message=message,
+            factory=factory,
+            approval=request.approval,
+            attachments=list(request.attachments),
+            model_override=request.model,
+            system_override=request.system,
+            stream=request.stream,
+        )
+        completed = False
+        async for event in self.engine.run(spec):
+            if event.type == RUN_COMPLETED and not event.nested:
+                completed = True
+            yield event
+        if completed and agent.memory.enabled and agent.memory.long_term:
+            self._after_turn(user_id, agent.name, session.id)
+
+    def _after_turn(self, user_id: str, agent_name: str, session_id: str) -> None:
+        agent = self.formation.agent(agent_name)
+        if agent is None:
+            return
+        history = to_messages(self.store.messages(session_id), self.formation.tool_result_limit)
+
+        async def job() -> None:
+            try:
+                await self.memory.after_turn(user_id, agent, session_id, history)
+            except Exception as exc:  # memory extraction never breaks chat
+                log.warning("memory extraction failed: %s", exc)
+
+        task = asyncio.create_task(job())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait (bounded) for background work such as memory extraction."""
+        if not self._background:
+            return
+        _done, pending = await asyncio.wait(set(self._background), timeout=timeout)
+        for task in pending:
+            task.cancel()

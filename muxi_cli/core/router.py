@@ -1,0 +1,312 @@
+"""Choosing the agent for a message: explicit, single, LLM router, default.
+
+The router model answers through a forced tool call (``choose_agent`` with an
+enum of agent names and a one-line reason), never free text. Decisions are
+cached by normalised message, the previous agent and the agent set; a cache
+hit skips the router call entirely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from muxi_cli.config.schema import AgentConfig, Formation
+from muxi_cli.errors import MuxiError, NotFoundError
+from muxi_cli.llm.base import LLMRequest, Message, ModelResolver, ToolSpec, complete
+
+log = logging.getLogger("muxi.router")
+
+Method = Literal["explicit", "single", "llm", "cached", "default"]
+_MENTION = re.compile(r"^\s*@([A-Za-z][A-Za-z0-9_-]{0,63})\b[:,]?\s*")
+ROUTER_TOOL = "choose_agent"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    agent: str
+    method: Method
+    reason: str
+    cached: bool = False
+
+
+def split_mention(message: str, agents: list[str]) -> tuple[str | None, str]:
+    """``"@coder fix this"`` -> ``("coder", "fix this")`` when ``coder`` is an agent."""
+    match = _MENTION.match(message)
+    if not match or match.group(1) not in agents:
+        return None, message
+    return match.group(1), message[match.end() :]
+
+
+def normalise(message: str) -> str:
+    text = re.sub(r"[^\w\s]", " ", message.lower())
+    return " ".join(text.split())
+
+
+def agents_fingerprint(agents: list[AgentConfig]) -> str:
+    data = json.dumps([[a.name, a.description] for a in agents], sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def unknown_agent(name: str, agents: list[str]) -> NotFoundError:
+    near = difflib.get_close_matches(name, agents, n=1)
+    hint = f"did you mean '{near[0]}'? " if near else ""
+    return NotFoundError(
+        f"no agent named {name!r}",
+        hint=f"{hint}agents in this formation: {', '.join(agents)} (see `muxi agents list`)",
+    )
+
+
+class RouteCache:
+    """A bounded, TTL'd map of routing decisions.
+
+    In memory, and optionally backed by a small SQLite file so one-shot CLI
+    runs share it. Keys include the agent-set fingerprint, so changing the
+    formation's agents invalidates old decisions.
+    """
+
+    def __init__(self, ttl: float, size: int, path: Path | None = None) -> None:
+        self.ttl = ttl
+        self.size = max(1, size)
+        self.path = path
+        self._mem: OrderedDict[str, tuple[float, str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(message: str, previous_agent: str | None, fingerprint: str) -> str:
+        raw = f"{fingerprint}\x00{previous_agent or ''}\x00{normalise(message)}"
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def _conn(self) -> sqlite3.Connection | None:
+        if self.path is None:
+            return None
+        if self._db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, timeout=2, check_same_thread=False)
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS routes (key TEXT PRIMARY KEY, at REAL, "
+                    "agent TEXT, reason TEXT)"
+                )
+                self._db.commit()
+            except sqlite3.Error as exc:
+                log.warning("route cache disabled: %s", exc)
+                self.path = None
+                return None
+        return self._db
+
+    def get(self, key: str) -> tuple[str, str] | None:
+        now = time.time()
+        with self._lock:
+            hit = self._mem.get(key)
+            if hit is None and (db := self._conn()) is not None:
+                try:
+                    row = db.execute(
+                        "SELECT at, agent, reason FROM routes WHERE key = ?", (key,)
+                    ).fetchone()
+                except sqlite3.Error:
+                    row = None
+                if row is not None:
+                    hit = (float(row[0]), str(row[1]), str(row[2]))
+                    self._mem[key] = hit
+            if hit is None or now - hit[0] > self.ttl:
+                if hit is not None:
+                    self._drop(key)
+                self.misses += 1
+                return None
+            self._mem.move_to_end(key)
+            self.hits += 1
+            return hit[1], hit[2]
+
+    def put(self, key: str, agent: str, reason: str) -> None:
+        entry = (time.time(), agent, reason)
+        with self._lock:
+            self._mem[key] = entry
+            self._mem.move_to_end(key)
+            while len(self._mem) > self.size:
+                old, _ = self._mem.popitem(last=False)
+                self._drop_db(old)
+            if (db := self._conn()) is not None:
+                try:
+                    db.execute("INSERT OR REPLACE INTO routes VALUES (?, ?, ?, ?)", (key, *entry))
+                    count = db.execute("SELECT COUNT(*) FROM routes").fetchone()[0]
+                    if count > self.size:
+                        db.execute(
+                            "DELETE FROM routes WHERE key IN (SELECT key FROM routes "
+                            "ORDER BY at ASC LIMIT ?)",
+                            (count - self.size,),
+                        )
+                    db.commit()
+                except sqlite3.Error as exc:
+                    log.warning("route cache write failed: %s", exc)
+
+    def _drop(self, key: str) -> None:
+        self._mem.pop(key, None)
+        self._drop_db(key)
+
+    def _drop_db(self, key: str) -> None:
+        if (db := self._conn()) is not None:
+            try:
+                db.execute("DELETE FROM routes WHERE key = ?", (key,))
+                db.commit()
+            except sqlite3.Error:
+                pass
+
+    def clear(self) -> None:
+        with self._lock:
+            self._mem.clear()
+            if (db := self._conn()) is not None:
+                try:
+                    db.execute("DELETE FROM routes")
+                    db.commit()
+                except sqlite3.Error:
+                    pass
+
+    def __len__(self) -> int:
+        return len(self._mem)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+class Router:
+    """Routes a message to an agent of ``formation``."""
+
+    def __init__(self, formation: Formation, models: ModelResolver, cache: RouteCache) -> None:
+        self.formation = formation
+        self.models = models
+        self.cache = cache
+        self._fingerprint = agents_fingerprint(formation.agents)
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.formation.agents]
+
+    def set_formation(self, formation: Formation) -> None:
+        """Swap the formation; decisions for a changed agent set are dropped."""
+        fingerprint = agents_fingerprint(formation.agents)
+        if fingerprint != self._fingerprint:
+            self.cache.clear()
+        self.formation = formation
+        self._fingerprint = fingerprint
+
+    async def route(
+        self,
+        message: str,
+        *,
+        explicit: str | None = None,
+        window: list[Message] | None = None,
+        previous_agent: str | None = None,
+    ) -> RouteDecision:
+        names = self.names
+        default = self.formation.default.name
+        if explicit:
+            if explicit not in names:
+                raise unknown_agent(explicit, names)
+            return RouteDecision(explicit, "explicit", "chosen by the user")
+        if len(names) == 1:
+            return RouteDecision(names[0], "single", "the only agent")
+
+        key = self.cache.key(message, previous_agent, self._fingerprint)
+        hit = self.cache.get(key)
+        if hit is not None and hit[0] in names:
+            return RouteDecision(hit[0], "cached", hit[1], cached=True)
+
+        try:
+            agent, reason = await asyncio.wait_for(
+                self._ask(message, window or [], previous_agent),
+                timeout=self.formation.router.timeout,
+            )
+        except TimeoutError:
+            return RouteDecision(
+                default, "default", "the router timed out; using the default agent"
+            )
+        except MuxiError as exc:
+            return RouteDecision(
+                default, "default", f"the router failed ({exc.code}); using the default agent"
+            )
+        except Exception as exc:  # never let routing break a turn
+            log.warning("router error: %s", exc)
+            return RouteDecision(default, "default", "the router failed; using the default agent")
+        if agent not in names:
+            return RouteDecision(
+                default,
+                "default",
+                f"the router answered an unknown agent {agent!r}; using the default",
+            )
+        self.cache.put(key, agent, reason)
+        return RouteDecision(agent, "llm", reason)
+
+    async def _ask(
+        self, message: str, window: list[Message], previous_agent: str | None
+    ) -> tuple[str, str]:
+        models = self.models
+        model_ref = self.formation.router.model or models.model_for(self.formation.default)
+        provider, model_name = models.resolve(model_ref)
+        names = self.names
+        roster = "\n".join(
+            f"- {a.name}: {a.description or '(no description)'}" for a in self.formation.agents
+        )
+        recent = []
+        for msg in window[-self.formation.router.window :]:
+            if msg.role in ("user", "assistant") and msg.content:
+                recent.append(f"{msg.role}: {msg.content[:500]}")
+        context = "\n".join(recent) or "(new conversation)"
+        system = (
+            "You route each user message to the single best agent. Agents:\n"
+            f"{roster}\n\n"
+            "Keep follow-ups with the agent that answered before unless the topic clearly "
+            "changes. Call choose_agent exactly once."
+        )
+        prompt = (
+            f"Recent conversation:\n{context}\n\n"
+            f"Agent that answered last: {previous_agent or 'none'}\n\n"
+            f"New message:\n{message[:4000]}"
+        )
+        tool = ToolSpec(
+            ROUTER_TOOL,
+            "Choose the agent that should answer the message.",
+            {
+                "type": "object",
+                "properties": {
+                    "agent": {"type": "string", "enum": names},
+                    "reason": {"type": "string", "description": "One short line: why this agent."},
+                },
+                "required": ["agent", "reason"],
+            },
+        )
+        result = await complete(
+            provider,
+            LLMRequest(
+                model=model_name,
+                messages=[Message("user", prompt)],
+                system=system,
+                tools=[tool],
+                tool_choice=ROUTER_TOOL,
+                max_tokens=200,
+                temperature=0.0,
+                stream=False,
+                timeout=self.formation.router.timeout,
+            ),
+        )
+        for call in result.tool_calls:
+            if call.name == ROUTER_TOOL and isinstance(call.arguments.get("agent"), str):
+                reason = str(call.arguments.get("reason") or "chosen by the router")
+                return str(call.arguments["agent"]), " ".join(reason.split())[:200]
+        raise MuxiError("the router did not choose an agent", hint="check the router model")

@@ -1,0 +1,349 @@
+"""``LocalRuntime``: agents running in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from muxi_cli import __version__, paths
+from muxi_cli.core.approvals import ApprovalBroker
+from muxi_cli.core.events import RUN_STARTED, Event, EventFactory, new_id
+from muxi_cli.errors import MemoryStoreError, MuxiError, NoProviderError, TurnTimeoutError
+from muxi_cli.runtime.base import (
+    AgentInfo,
+    ApprovalDecision,
+    ChatRequest,
+    Health,
+    MemoryItem,
+    ServerInfo,
+    SessionInfo,
+    SessionMessage,
+    ToolInfo,
+)
+from muxi_cli.runtime.users import local_user_id
+
+if TYPE_CHECKING:
+    from muxi_cli.config.loader import LoadedFormation
+    from muxi_cli.config.schema import Formation
+    from muxi_cli.core.orchestrator import Orchestrator
+    from muxi_cli.core.router import RouteCache
+    from muxi_cli.llm.registry import ProviderRegistry
+    from muxi_cli.memory.base import MemoryBackend
+    from muxi_cli.stores.sessions import SessionStore
+    from muxi_cli.tools.base import ToolHost
+
+log = logging.getLogger("muxi.runtime")
+
+
+class LocalRuntime:
+    """The :class:`~muxi_cli.runtime.base.Runtime` that runs agents in-process."""
+
+    label = "local"
+
+    def __init__(
+        self,
+        loaded: LoadedFormation,
+        models: ProviderRegistry,
+        store: SessionStore,
+        tools: ToolHost,
+        memory: MemoryBackend,
+        cache: RouteCache,
+        *,
+        user_id: str | None = None,
+    ) -> None:
+        from muxi_cli.core.orchestrator import Orchestrator
+
+        self.loaded = loaded
+        self.formation: Formation = loaded.formation
+        self.models = models
+        self.store = store
+        self.tool_host = tools
+        self.memory = memory
+        self.cache = cache
+        self.user_id = user_id or local_user_id()
+        self.approvals = ApprovalBroker()
+        self.orchestrator: Orchestrator = Orchestrator(
+            self.formation, models, tools, memory, store, self.approvals, cache
+        )
+        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        config_path: str | Path | None = None,
+        *,
+        start_tools: bool = True,
+        user_id: str | None = None,
+        sessions_path: Path | None = None,
+    ) -> LocalRuntime:
+        """Load the formation and build every part; MCP servers start in the
+        background (the first prompt never waits for a slow one)."""
+        from muxi_cli.config.loader import load_formation
+        from muxi_cli.core.router import RouteCache
+        from muxi_cli.llm.registry import ProviderRegistry
+        from muxi_cli.memory.service import MemoryService
+        from muxi_cli.stores.sessions import SessionStore
+        from muxi_cli.tools.host import ToolManager
+
+        loaded = load_formation(config_path)
+        formation = loaded.formation
+        base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
+        models = ProviderRegistry(formation)
+        store = SessionStore(sessions_path)
+        recovered = store.recover_interrupted()
+        if recovered:
+            log.info("marked %d reply(ies) cut off by a crash as interrupted", recovered)
+        tools = ToolManager(formation, base_dir=base_dir)
+        memory = MemoryService(formation, models, base_dir=base_dir)
+        cache = RouteCache(
+            formation.router.cache_ttl,
+            formation.router.cache_size,
+            paths.cache_dir() / "routes.db",
+        )
+        runtime = cls(loaded, models, store, tools, memory, cache, user_id=user_id)
+        if start_tools:
+            await tools.start()
+        return runtime
+
+    # ------------------------------------------------------------------ chat
+
+    def chat(self, request: ChatRequest) -> AsyncIterator[Event]:
+        return self._chat(request)
+
+    async def _chat(self, request: ChatRequest) -> AsyncIterator[Event]:
+        user_id = request.user_id or self.user_id
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        ids: dict[str, str] = {"run": "", "session": request.session_id or ""}
+
+        def failure(exc: BaseException) -> Event:
+            from muxi_cli.core.agent import failed_event
+
+            factory = EventFactory(ids["session"], ids["run"] or new_id("run"))
+            return failed_event(factory, exc)
+
+        async def produce() -> None:
+            try:
+                async with asyncio.timeout(self.formation.turn_timeout):
+                    async for event in self.orchestrator.turn(request, user_id):
+                        if event.type == RUN_STARTED and not event.nested:
+                            ids["run"], ids["session"] = event.run_id, event.session_id
+                            self._runs[event.run_id] = task
+                        queue.put_nowait(event)
+            except TimeoutError:
+                queue.put_nowait(
+                    failure(
+                        TurnTimeoutError(
+                            f"the turn took longer than {self.formation.turn_timeout:g} s",
+                            hint="raise turn_timeout in muxi.yaml; what was said so far is saved",
+                        )
+                    )
+                )
+            except asyncio.CancelledError:
+                from muxi_cli.errors import CancelledError
+
+                queue.put_nowait(
+                    failure(
+                        CancelledError(
+                            "the turn was cancelled", hint="what was said so far is saved"
+                        )
+                    )
+                )
+            except MuxiError as exc:
+                queue.put_nowait(failure(exc))
+            except Exception as exc:
+                log.exception("turn failed")
+                queue.put_nowait(failure(exc))
+            finally:
+                self._runs.pop(ids["run"], None)
+                queue.put_nowait(None)
+
+        task = asyncio.create_task(produce())
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                yield item
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def approve(self, call_id: str, decision: ApprovalDecision) -> None:
+        self.approvals.answer(call_id, decision)
+
+    async def cancel(self, run_id: str) -> None:
+        task = self._runs.get(run_id)
+        if task is not None and not task.done():
+            task.cancel()
+
+    # ---------------------------------------------------------------- agents
+
+    def _model_of(self, agent: Any) -> str:
+        try:
+            return self.models.model_for(agent)
+        except NoProviderError:
+            return agent.model_ref or "(no provider configured)"
+
+    async def agents(self) -> list[AgentInfo]:
+        out = []
+        for agent in self.formation.agents:
+            tools = [t.builtin or t.python or "" for t in agent.tools]
+            out.append(
+                AgentInfo(
+                    name=agent.name,
+                    description=agent.description,
+                    model=self._model_of(agent),
+                    tools=tools,
+                    mcp_servers=list(agent.mcp_servers),
+                    delegates=list(agent.delegates),
+                    memory=agent.memory.enabled,
+                    knowledge=[k.path for k in agent.knowledge],
+                    default=agent.name == self.formation.default.name,
+                    system_message=agent.system_message,
+                )
+            )
+        return out
+
+    # -------------------------------------------------------------- sessions
+
+    def _sid(self, session_id: str, user_id: str | None = None) -> str:
+        return self.store.resolve_id(session_id, user_id)
+
+    async def sessions(
+        self, user_id: str | None = None, query: str | None = None, limit: int = 50
+    ) -> list[SessionInfo]:
+        return self.store.list_sessions(user_id or self.user_id, query=query, limit=limit)
+
+    async def session(self, session_id: str) -> SessionInfo:
+        return self.store.get_session(self._sid(session_id))
+
+    async def messages(self, session_id: str) -> list[SessionMessage]:
+        return self.store.messages(self._sid(session_id))
+
+    async def rename_session(self, session_id: str, title: str) -> SessionInfo:
+        return self.store.rename_session(self._sid(session_id), title)
+
+    async def delete_session(self, session_id: str) -> None:
+        self.store.delete_session(self._sid(session_id))
+
+    async def export_session(self, session_id: str, fmt: Literal["md", "json"]) -> str:
+        from muxi_cli.stores.sessions import export_session
+
+        sid = self._sid(session_id)
+        return export_session(self.store.get_session(sid), self.store.messages(sid), fmt)
+
+    # ---------------------------------------------------------------- memory
+
+    def _memory_on(self) -> MemoryBackend:
+        if not any(a.memory.enabled for a in self.formation.agents):
+            raise MemoryStoreError(
+                "memory is switched off for every agent of this formation",
+                hint="set memory.enabled: true for an agent in muxi.yaml",
+            )
+        return self.memory
+
+    async def memory_list(
+        self, user_id: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[MemoryItem]:
+        return await self._memory_on().list(user_id or self.user_id, kind=kind, limit=limit)
+
+    async def memory_search(
+        self, query: str, user_id: str | None = None, kind: str | None = None, limit: int = 10
+    ) -> list[MemoryItem]:
+        return await self._memory_on().search(
+            query, user_id or self.user_id, kind=kind, limit=limit
+        )
+
+    async def memory_add(
+        self, text: str, user_id: str | None = None, kind: str = "fact"
+    ) -> MemoryItem:
+        return await self._memory_on().add(text, user_id or self.user_id, kind=kind)
+
+    async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:
+        await self._memory_on().forget(memory_id, user_id or self.user_id)
+
+    # ----------------------------------------------------------------- tools
+
+    async def tools(self, agent: str | None = None) -> list[ToolInfo]:
+        from muxi_cli.core.router import unknown_agent
+
+        agents = self.formation.agents
+        if agent is not None:
+            one = self.formation.agent(agent)
+            if one is None:
+                raise unknown_agent(agent, [a.name for a in agents])
+            agents = [one]
+        found: dict[str, ToolInfo] = {}
+        for cfg in agents:
+            defs = list(await self.tool_host.tools_for(cfg))
+            defs += self.orchestrator.engine.delegate_tools(cfg, 0)
+            for d in defs:
+                info = found.get(d.name)
+                if info is None:
+                    info = ToolInfo(
+                        name=d.name,
+                        server=d.server,
+                        tool=d.tool,
+                        description=d.description,
+                        input_schema=d.input_schema,
+                        policy=d.policy,
+                    )
+                    found[d.name] = info
+                info.agents.append(cfg.name)
+        return sorted(found.values(), key=lambda t: (t.server, t.name))
+
+    async def mcp_servers(self) -> list[ServerInfo]:
+        return [
+            ServerInfo(
+                name=s.name,
+                transport=s.transport,
+                state=s.state,
+                tool_count=s.tool_count,
+                started_ms=s.started_ms,
+                error=s.error,
+            )
+            for s in self.tool_host.statuses()
+        ]
+
+    # ---------------------------------------------------------------- health
+
+    async def health(self) -> Health:
+        model: str | None
+        detail = None
+        try:
+            model = self.models.model_for(self.formation.default)
+        except NoProviderError as exc:
+            model = None
+            detail = exc.message
+        available = {name: source is not None for name, source in self.models.available().items()}
+        return Health(
+            ok=model is not None,
+            version=__version__,
+            mode="local",
+            default_agent=self.formation.default.name,
+            model=model,
+            providers=available,
+            detail=detail,
+        )
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._runs.values()):
+            task.cancel()
+        await self.orchestrator.drain()
+        for closer in (self.tool_host.aclose, self.memory.aclose, self.models.aclose):
+            try:
+                await closer()
+            except Exception as exc:
+                log.warning("closing %s failed: %s", closer, exc)
+        self.cache.close()
+        self.store.close()
