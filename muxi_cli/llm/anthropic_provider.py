@@ -1,0 +1,259 @@
+"""Anthropic Messages through the official ``anthropic`` SDK.
+
+Tool results travel as ``tool_result`` blocks in a user message; consecutive
+messages of one role (several tool results, or tool results followed by user
+text) are merged into one message, as the API wants roles to alternate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli.llm.base import (
+    Chunk,
+    DoneChunk,
+    LLMRequest,
+    Message,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    UsageChunk,
+)
+from muxi_cli.llm.common import (
+    ErrorContext,
+    RetryPolicy,
+    deadline_for,
+    iterate_until,
+    open_with_retries,
+    parse_arguments,
+    translate,
+)
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+
+
+def to_anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """Provider-neutral messages as Messages-API content blocks (roles merged)."""
+    out: list[dict[str, Any]] = []
+
+    def add(role: str, blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+
+    for msg in messages:
+        if msg.role == "tool":
+            block: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": msg.tool_call_id or "",
+                "content": msg.content,
+            }
+            if msg.is_error:
+                block["is_error"] = True
+            add("user", [block])
+        elif msg.role == "assistant":
+            blocks: list[dict[str, Any]] = []
+            if msg.content:
+                blocks.append({"type": "text", "text": msg.content})
+            for call in msg.tool_calls:
+                blocks.append(
+                    {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
+                )
+            add("assistant", blocks)
+        else:
+            add("user", [{"type": "text", "text": msg.content or " "}])
+    return out
+
+
+def _tool_choice(choice: str | None) -> dict[str, Any] | None:
+    if choice is None or choice == "auto":
+        return None
+    if choice == "required":
+        return {"type": "any"}
+    if choice == "none":
+        return {"type": "none"}
+    return {"type": "tool", "name": choice}
+
+
+class AnthropicProvider:
+    """The Anthropic API (or anything that speaks the Messages API)."""
+
+    def __init__(
+        self,
+        name: str = "anthropic",
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        headers: dict[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        env_var: str = "ANTHROPIC_API_KEY",
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy(max_retries=max_retries)
+        self._api_key = api_key
+        self._headers = dict(headers or {})
+        self._env_var = env_var
+        self._client: AsyncAnthropic | None = None
+
+    def _get_client(self) -> AsyncAnthropic:
+        if self._client is None:
+            from anthropic import AsyncAnthropic
+
+            self._client = AsyncAnthropic(
+                api_key=self._api_key or "not-needed",
+                base_url=self.base_url,
+                timeout=self.timeout,
+                max_retries=0,  # muxi retries itself (common.open_with_retries)
+                default_headers=self._headers or None,
+            )
+        return self._client
+
+    def _params(self, request: LLMRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": to_anthropic_messages(request.messages),
+        }
+        if request.system:
+            params["system"] = request.system
+        if request.tools:
+            params["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+                for t in request.tools
+            ]
+            choice = _tool_choice(request.tool_choice)
+            if choice is not None:
+                params["tool_choice"] = choice
+        if request.temperature is not None:
+            params["extra_body"] = {"temperature": request.temperature}
+        if request.stream:
+            params["stream"] = True
+        params["timeout"] = (
+            self.timeout if request.timeout is None else min(self.timeout, request.timeout)
+        )
+        return params
+
+    def _context(self, model: str) -> ErrorContext:
+        return ErrorContext(self.name, model, self.base_url, self._env_var, self._api_key)
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
+        ctx = self._context(request.model)
+        deadline = deadline_for(request.timeout)
+        client = self._get_client()
+        params = self._params(request)
+        response = await open_with_retries(
+            lambda: client.messages.create(**params), self.retry, ctx, deadline
+        )
+        if not request.stream:
+            try:
+                chunks = _message_chunks(response)
+            except Exception as exc:
+                raise translate(exc, ctx) from exc
+            for chunk in chunks:
+                yield chunk
+            return
+        try:
+            async for chunk in _event_chunks(iterate_until(response, deadline)):
+                yield chunk
+        except Exception as exc:
+            raise translate(exc, ctx) from exc
+        finally:
+            close = getattr(response, "close", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:
+                    pass
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+
+def _input_tokens(usage: Any) -> int:
+    total = 0
+    for field in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+        total += getattr(usage, field, None) or 0
+    return total
+
+
+async def _event_chunks(events: AsyncIterator[Any]) -> AsyncIterator[Chunk]:
+    """Chunks from raw Messages stream events."""
+    tools: dict[int, dict[str, str]] = {}
+    input_tokens = output_tokens = 0
+    stop = "end_turn"
+    finished = False
+    async for event in events:
+        kind = event.type
+        if kind == "message_start":
+            usage = event.message.usage
+            if usage is not None:
+                input_tokens = _input_tokens(usage)
+                output_tokens = usage.output_tokens or 0
+        elif kind == "content_block_start":
+            block = event.content_block
+            if block.type == "tool_use":
+                tools[event.index] = {"id": block.id, "name": block.name, "json": ""}
+        elif kind == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta":
+                if delta.text:
+                    yield TextChunk(delta.text)
+            elif delta.type == "input_json_delta":
+                slot = tools.get(event.index)
+                if slot is None:
+                    raise ValueError(f"input_json_delta for unknown block {event.index}")
+                slot["json"] += delta.partial_json or ""
+        elif kind == "content_block_stop":
+            slot = tools.pop(event.index, None)
+            if slot is not None:
+                yield ToolCallChunk(parse_arguments(slot["id"], slot["name"], slot["json"]))
+        elif kind == "message_delta":
+            if event.delta.stop_reason:
+                stop = event.delta.stop_reason
+            usage = event.usage
+            if usage is not None:
+                output_tokens = usage.output_tokens or output_tokens
+                if getattr(usage, "input_tokens", None):
+                    input_tokens = _input_tokens(usage)
+        elif kind == "message_stop":
+            finished = True
+    if not finished:
+        raise ValueError("the stream ended before message_stop")
+    for slot in tools.values():  # blocks never closed: still report them
+        yield ToolCallChunk(parse_arguments(slot["id"], slot["name"], slot["json"]))
+    yield UsageChunk(input_tokens, output_tokens)
+    yield DoneChunk(stop)
+
+
+def _message_chunks(message: Any) -> list[Chunk]:
+    """Chunks from one whole ``Message``."""
+    out: list[Chunk] = []
+    text = "".join(b.text for b in message.content if b.type == "text")
+    if text:
+        out.append(TextChunk(text))
+    for block in message.content:
+        if block.type == "tool_use":
+            arguments = block.input
+            if isinstance(arguments, dict):
+                out.append(ToolCallChunk(ToolCall(block.id, block.name, arguments)))
+            else:
+                out.append(
+                    ToolCallChunk(
+                        ToolCall(block.id, block.name, {}, invalid_arguments=str(arguments))
+                    )
+                )
+    usage = message.usage
+    out.append(UsageChunk(_input_tokens(usage), usage.output_tokens or 0))
+    out.append(DoneChunk(message.stop_reason or "end_turn"))
+    return out

@@ -1,0 +1,271 @@
+"""What both SDK providers share: retries, deadlines and error translation.
+
+The SDKs' own retries are switched off (``max_retries=0``); :func:`open_with_retries`
+retries 429, 408/409, 5xx and connection errors with exponential backoff and
+jitter, honouring ``Retry-After``. Every SDK or transport failure leaves a
+provider as a :class:`muxi_cli.errors.MuxiError` subclass with a hint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from muxi_cli.errors import (
+    AuthError,
+    ContextTooLongError,
+    ModelNotFoundError,
+    MuxiError,
+    ProviderError,
+    RateLimitError,
+    TurnTimeoutError,
+)
+from muxi_cli.llm.base import ToolCall
+
+T = TypeVar("T")
+
+_RETRY_STATUSES = frozenset({408, 409, 429})
+_CONTEXT_PATTERNS = re.compile(
+    r"context[ _-]?length|context window|prompt is too long|too many tokens|maximum context|"
+    r"reduce the length|input is too long|request_too_large|exceeds the context",
+    re.IGNORECASE,
+)
+_TOKEN_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|sk-ant-[A-Za-z0-9_\-]{6,})")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long to wait between attempts."""
+
+    max_retries: int = 3
+    backoff: float = 0.5  # first wait, doubled each attempt
+    max_backoff: float = 8.0
+    max_retry_after: float = 60.0  # a longer Retry-After is not waited for
+    jitter: float = 0.25  # +/- this fraction of the wait
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 0)."""
+        if retry_after is not None and retry_after >= 0:
+            return retry_after
+        base = min(self.max_backoff, self.backoff * (2**attempt))
+        return max(0.0, base * (1 + random.uniform(-self.jitter, self.jitter)))
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """``retry-after-ms`` or ``retry-after`` (seconds) from response headers."""
+    if headers is None:
+        return None
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return float(ms) / 1000
+        secs = headers.get("retry-after")
+        if secs is not None:
+            return float(secs)
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """``text`` with the API key (and anything that looks like one) masked."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    return _TOKEN_PATTERN.sub("***", text)
+
+
+def key_hint(provider: str, env_var: str) -> str:
+    return (
+        f"Set a valid key with `muxi keys set {provider}` or `export {env_var}=...`, "
+        f"or put `api_key: ${{{env_var}}}` under providers.{provider} in muxi.yaml."
+    )
+
+
+@dataclass(slots=True)
+class ErrorContext:
+    """What error messages need to know about the failing call."""
+
+    provider: str
+    model: str
+    base_url: str | None
+    env_var: str
+    api_key: str | None = None
+
+
+def _body_message(body: Any) -> str | None:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            msg = inner.get("message")
+            if isinstance(msg, str):
+                return msg
+        msg = body.get("message")
+        if isinstance(msg, str):
+            return msg
+    if isinstance(body, str) and body:
+        return body
+    return None
+
+
+def _body_code(body: Any) -> str:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return " ".join(str(inner.get(k) or "") for k in ("code", "type"))
+    return ""
+
+
+def is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower()
+
+
+def translate(exc: BaseException, ctx: ErrorContext) -> MuxiError:
+    """The muxi error for an SDK, transport or parsing failure."""
+    if isinstance(exc, MuxiError):
+        return exc
+    where = f" at {ctx.base_url}" if ctx.base_url else ""
+    if is_timeout(exc):
+        return TurnTimeoutError(
+            f"{ctx.provider} did not answer in time (model {ctx.model}{where})",
+            hint="Try again, raise providers.<name>.timeout in muxi.yaml, or use a faster model.",
+        )
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        body = getattr(exc, "body", None)
+        detail = redact(_body_message(body) or str(exc), ctx.api_key)
+        code = _body_code(body)
+        if status in (401, 403):
+            verb = (
+                "rejected the API key"
+                if status == 401
+                else "refused the request (permission denied)"
+            )
+            return AuthError(
+                f"{ctx.provider} {verb}: {detail}", hint=key_hint(ctx.provider, ctx.env_var)
+            )
+        if status in (400, 413) and (
+            _CONTEXT_PATTERNS.search(detail) or _CONTEXT_PATTERNS.search(code)
+        ):
+            return ContextTooLongError(
+                f"the conversation is too long for {ctx.model}: {detail}",
+                hint="Start a new session (`/new` in the TUI, or omit --session), shorten the "
+                "input, or lower the agent's memory.buffer_tokens.",
+            )
+        if status == 404:
+            return ModelNotFoundError(
+                f"model {ctx.model!r} was not found at {ctx.provider}{where}: {detail}",
+                hint=f"Check the model name {ctx.model!r} (default_model or the agent's model in "
+                f"muxi.yaml, or --model {ctx.provider}/<model>).",
+            )
+        if status == 429:
+            return RateLimitError(
+                f"{ctx.provider} is rate limiting requests (HTTP 429): {detail}",
+                hint="Wait a moment and try again, or raise providers.<name>.max_retries.",
+            )
+        return ProviderError(
+            f"{ctx.provider} returned HTTP {status}: {detail}",
+            hint="This is usually temporary; try again. If it persists, check the provider's status.",
+        )
+    if isinstance(exc, json.JSONDecodeError | ValueError | KeyError | TypeError | AttributeError):
+        return ProviderError(
+            f"{ctx.provider} sent a malformed response (model {ctx.model}): {redact(str(exc), ctx.api_key)}",
+            hint="Try again; if it repeats, the server at the base URL may not speak this API.",
+        )
+    name = type(exc).__name__
+    if (
+        "Connection" in name
+        or "Connect" in name
+        or "Network" in name
+        or "Protocol" in name
+        or isinstance(exc, OSError)
+    ):
+        return ProviderError(
+            f"could not reach {ctx.provider}{where}: {redact(str(exc), ctx.api_key) or name}",
+            hint="Check your network connection, or that the local model server is running.",
+        )
+    return ProviderError(
+        f"{ctx.provider} failed: {name}: {redact(str(exc), ctx.api_key)}",
+        hint="Try again; run with --verbose for details.",
+    )
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if is_timeout(exc):
+        return False
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status in _RETRY_STATUSES or status >= 500
+    name = type(exc).__name__
+    return "Connection" in name or "Connect" in name or isinstance(exc, ConnectionError)
+
+
+async def open_with_retries(
+    open_call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    ctx: ErrorContext,
+    deadline: float | None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Run ``open_call`` with retries; raise a translated muxi error when it gives up."""
+    loop = asyncio.get_running_loop()
+    attempt = 0
+    while True:
+        try:
+            if deadline is None:
+                return await open_call()
+            async with asyncio.timeout_at(deadline):
+                return await open_call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not is_retryable(exc) or attempt >= policy.max_retries:
+                raise translate(exc, ctx) from exc
+            response = getattr(exc, "response", None)
+            after = retry_after_seconds(getattr(response, "headers", None))
+            if after is not None and after > policy.max_retry_after:
+                raise translate(exc, ctx) from exc
+            wait = policy.delay(attempt, after)
+            if deadline is not None and loop.time() + wait >= deadline:
+                raise translate(exc, ctx) from exc
+            attempt += 1
+            await sleep(wait)
+
+
+async def iterate_until(source: AsyncIterator[T], deadline: float | None) -> AsyncIterator[T]:
+    """Items of ``source``; ``TimeoutError`` once ``deadline`` (loop time) passes."""
+    iterator = source.__aiter__()
+    while True:
+        try:
+            if deadline is None:
+                item = await iterator.__anext__()
+            else:
+                async with asyncio.timeout_at(deadline):
+                    item = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        yield item
+
+
+def parse_arguments(call_id: str, name: str, raw: str) -> ToolCall:
+    """A :class:`ToolCall` from streamed argument text (invalid JSON is kept raw)."""
+    text = raw.strip()
+    if not text:
+        return ToolCall(call_id, name, {})
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return ToolCall(call_id, name, {}, invalid_arguments=raw)
+    if not isinstance(value, dict):
+        return ToolCall(call_id, name, {}, invalid_arguments=raw)
+    return ToolCall(call_id, name, value)
+
+
+def deadline_for(timeout: float | None) -> float | None:
+    if timeout is None or timeout <= 0:
+        return None
+    return asyncio.get_running_loop().time() + timeout

@@ -1,0 +1,257 @@
+"""OpenAI Chat Completions through the official ``openai`` SDK.
+
+Also serves every OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio)
+by ``base_url``; for those (``compat=True``) a key is optional and
+``max_tokens`` is sent instead of ``max_completion_tokens``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli.llm.base import (
+    Chunk,
+    DoneChunk,
+    LLMRequest,
+    Message,
+    TextChunk,
+    ToolCallChunk,
+    UsageChunk,
+)
+from muxi_cli.llm.common import (
+    ErrorContext,
+    RetryPolicy,
+    deadline_for,
+    iterate_until,
+    open_with_retries,
+    parse_arguments,
+    translate,
+)
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+PLACEHOLDER_KEY = "not-needed"  # OpenAI-compatible local servers ignore the key
+_STOP = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "length": "max_tokens",
+}
+
+
+def to_openai_messages(messages: list[Message], system: str | None) -> list[dict[str, Any]]:
+    """Provider-neutral messages in the Chat Completions shape."""
+    out: list[dict[str, Any]] = []
+    if system:
+        out.append({"role": "system", "content": system})
+    for msg in messages:
+        if msg.role == "tool":
+            content = (
+                f"Error: {msg.content}"
+                if msg.is_error and not msg.content.startswith("Error")
+                else msg.content
+            )
+            out.append({"role": "tool", "tool_call_id": msg.tool_call_id or "", "content": content})
+        elif msg.role == "assistant":
+            item: dict[str, Any] = {"role": "assistant", "content": msg.content or None}
+            if msg.tool_calls:
+                item["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {
+                            "name": call.name,
+                            "arguments": call.invalid_arguments
+                            if call.invalid_arguments is not None
+                            else json.dumps(call.arguments),
+                        },
+                    }
+                    for call in msg.tool_calls
+                ]
+            elif not msg.content:
+                item["content"] = ""
+            out.append(item)
+        else:
+            out.append({"role": "user", "content": msg.content})
+    return out
+
+
+def _tool_choice(choice: str | None) -> Any:
+    if choice is None:
+        return None
+    if choice in ("auto", "required", "none"):
+        return choice
+    return {"type": "function", "function": {"name": choice}}
+
+
+class OpenAIProvider:
+    """An OpenAI (or OpenAI-compatible) endpoint."""
+
+    def __init__(
+        self,
+        name: str = "openai",
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        headers: dict[str, str] | None = None,
+        compat: bool = False,
+        retry: RetryPolicy | None = None,
+        env_var: str = "OPENAI_API_KEY",
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self.compat = compat
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy(max_retries=max_retries)
+        self._api_key = api_key
+        self._headers = dict(headers or {})
+        self._env_var = env_var
+        self._client: AsyncOpenAI | None = None
+
+    def _get_client(self) -> AsyncOpenAI:
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                api_key=self._api_key or PLACEHOLDER_KEY,
+                base_url=self.base_url,
+                timeout=self.timeout,
+                max_retries=0,  # muxi retries itself (common.open_with_retries)
+                default_headers=self._headers or None,
+            )
+        return self._client
+
+    def _params(self, request: LLMRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": to_openai_messages(request.messages, request.system),
+        }
+        params["max_tokens" if self.compat else "max_completion_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.tools:
+            params["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.input_schema,
+                    },
+                }
+                for t in request.tools
+            ]
+            choice = _tool_choice(request.tool_choice)
+            if choice is not None:
+                params["tool_choice"] = choice
+        if request.stream:
+            params["stream"] = True
+            params["stream_options"] = {"include_usage": True}
+        timeout = self.timeout if request.timeout is None else min(self.timeout, request.timeout)
+        params["timeout"] = timeout
+        return params
+
+    def _context(self, model: str) -> ErrorContext:
+        return ErrorContext(self.name, model, self.base_url, self._env_var, self._api_key)
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
+        ctx = self._context(request.model)
+        deadline = deadline_for(request.timeout)
+        client = self._get_client()
+        params = self._params(request)
+        response = await open_with_retries(
+            lambda: client.chat.completions.create(**params), self.retry, ctx, deadline
+        )
+        if not request.stream:
+            try:
+                chunks = _completion_chunks(response)
+            except Exception as exc:
+                raise translate(exc, ctx) from exc
+            for chunk in chunks:
+                yield chunk
+            return
+        try:
+            async for chunk in _stream_chunks(iterate_until(response, deadline)):
+                yield chunk
+        except Exception as exc:
+            raise translate(exc, ctx) from exc
+        finally:
+            close = getattr(response, "close", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:
+                    pass
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+
+async def _stream_chunks(events: AsyncIterator[Any]) -> AsyncIterator[Chunk]:
+    """Chunks from ``chat.completion.chunk`` objects (tool calls assembled)."""
+    calls: dict[int, dict[str, str]] = {}
+    finish: str | None = None
+    usage: tuple[int, int] | None = None
+    async for event in events:
+        if getattr(event, "usage", None) is not None:
+            usage = (event.usage.prompt_tokens or 0, event.usage.completion_tokens or 0)
+        for choice in event.choices or ():
+            delta = choice.delta
+            if delta is not None:
+                if delta.content:
+                    yield TextChunk(delta.content)
+                for tc in delta.tool_calls or ():
+                    index = tc.index if tc.index is not None else len(calls)
+                    slot = calls.setdefault(index, {"id": "", "name": "", "args": ""})
+                    if tc.id:
+                        slot["id"] = tc.id
+                    fn = tc.function
+                    if fn is not None:
+                        if fn.name:
+                            slot["name"] = fn.name
+                        if fn.arguments:
+                            slot["args"] += fn.arguments
+            if choice.finish_reason:
+                finish = choice.finish_reason
+    for index in sorted(calls):
+        slot = calls[index]
+        call_id = slot["id"] or f"call_{index}"
+        yield ToolCallChunk(parse_arguments(call_id, slot["name"], slot["args"]))
+    if usage is not None:
+        yield UsageChunk(*usage)
+    stop = _STOP.get(finish or "stop", finish or "end_turn")
+    if calls and stop == "end_turn":
+        stop = "tool_use"  # some compatible servers say "stop" after tool calls
+    yield DoneChunk(stop)
+
+
+def _completion_chunks(completion: Any) -> list[Chunk]:
+    """Chunks from one ``chat.completion`` object."""
+    if not getattr(completion, "choices", None):
+        raise ValueError("the completion has no choices")
+    choice = completion.choices[0]
+    message = choice.message
+    out: list[Chunk] = []
+    if message.content:
+        out.append(TextChunk(message.content))
+    for index, call in enumerate(message.tool_calls or ()):
+        fn = call.function
+        out.append(
+            ToolCallChunk(parse_arguments(call.id or f"call_{index}", fn.name, fn.arguments or ""))
+        )
+    if completion.usage is not None:
+        out.append(
+            UsageChunk(completion.usage.prompt_tokens or 0, completion.usage.completion_tokens or 0)
+        )
+    stop = _STOP.get(choice.finish_reason or "stop", choice.finish_reason or "end_turn")
+    if message.tool_calls and stop == "end_turn":
+        stop = "tool_use"
+    out.append(DoneChunk(stop))
+    return out
