@@ -13,6 +13,8 @@ History:
    so any substring of three or more characters is found), kept in step by
    triggers. Skipped where this SQLite has no FTS5/trigram: search then
    scans with ``LIKE``.
+3. ``messages.writer`` (``host:pid`` of the process streaming a reply), so
+   crash recovery leaves replies that a live process is still writing alone.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from muxi_cli.errors import MuxiError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 FTS_TABLE = "messages_fts"
 
@@ -101,6 +103,10 @@ def _v2(conn: sqlite3.Connection) -> None:
         _script(conn, _V2_FTS)
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE messages ADD COLUMN writer TEXT")
+
+
 def _script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would commit the open transaction; run statement by statement.
     for statement in _statements(script):
@@ -122,7 +128,7 @@ def _statements(script: str) -> list[str]:
 
 
 #: ``MIGRATIONS[n]`` brings a database from version ``n`` to ``n + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 
 
 def current_version(conn: sqlite3.Connection) -> int:

@@ -19,10 +19,7 @@ summary). Status: ``streaming`` (an assistant reply being written),
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
-import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -34,94 +31,37 @@ from muxi_cli import paths
 from muxi_cli.errors import MuxiError, NotFoundError, UsageError
 from muxi_cli.runtime.base import SessionInfo, SessionMessage
 from muxi_cli.stores.session_export import export_session, load_export
+from muxi_cli.stores.session_rows import (
+    ID_RE,
+    LIST_HINT,
+    MESSAGE_COLS,
+    SESSION_COLS,
+    clean_title,
+    dumps,
+    info_from_row,
+    like_escape,
+    loads,
+    message_from_row,
+    new_session_id,
+    not_found,
+    title_from,
+    writer_alive,
+    writer_tag,
+)
 from muxi_cli.stores.session_schema import has_fts, migrate
 
-__all__ = ["ROLES", "STATUSES", "SessionStore", "export_session", "load_export"]
+__all__ = [
+    "ROLES",
+    "STATUSES",
+    "SessionStore",
+    "export_session",
+    "load_export",
+    "new_session_id",
+    "title_from",
+]
 
 ROLES = frozenset({"user", "assistant", "tool", "system"})
 STATUSES = frozenset({"streaming", "complete", "interrupted", "failed"})
-
-TITLE_MAX = 60
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_LIST_HINT = "Run `muxi sessions list` to see your sessions."
-_SESSION_COLS = (
-    "s.id, s.title, s.user_id, s.agent, s.created_at, s.updated_at, "
-    "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count"
-)
-_MESSAGE_COLS = (
-    "id, session_id, seq, role, content, agent, run_id, status, created_at, "
-    "tool_calls, tool_call_id, meta"
-)
-
-
-def new_session_id() -> str:
-    """A short, URL-safe, random session id such as ``s_3f9a1c2b7d4e``."""
-    return "s_" + secrets.token_hex(6)
-
-
-def title_from(text: str) -> str:
-    """A session title from a message: its first non-blank line, at most 60 characters."""
-    for line in text.splitlines():
-        line = " ".join(line.split())
-        if line:
-            return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1].rstrip() + "…"
-    return ""
-
-
-def _clean_title(title: str) -> str:
-    return " ".join(title.split())[:200]
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _not_found(session_id: str) -> NotFoundError:
-    return NotFoundError(f"No session {session_id!r}.", hint=_LIST_HINT)
-
-
-def _dumps(value: Any) -> str | None:
-    if not value:
-        return None
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _loads(text: str | None, empty: Any) -> Any:
-    if not text:
-        return empty
-    try:
-        return json.loads(text)
-    except ValueError:
-        return empty
-
-
-def _info(row: sqlite3.Row) -> SessionInfo:
-    return SessionInfo(
-        id=row["id"],
-        title=row["title"],
-        user_id=row["user_id"],
-        agent=row["agent"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        message_count=int(row["message_count"]),
-    )
-
-
-def _message(row: sqlite3.Row) -> SessionMessage:
-    return SessionMessage(
-        id=int(row["id"]),
-        session_id=row["session_id"],
-        seq=int(row["seq"]),
-        role=row["role"],
-        content=row["content"],
-        agent=row["agent"],
-        run_id=row["run_id"],
-        status=row["status"],
-        created_at=row["created_at"],
-        tool_calls=_loads(row["tool_calls"], []),
-        tool_call_id=row["tool_call_id"],
-        meta=_loads(row["meta"], {}),
-    )
 
 
 class SessionStore:
@@ -133,6 +73,8 @@ class SessionStore:
         self._db: sqlite3.Connection | None = None
         self._fts = False
         self._last_dt: datetime | None = None
+        #: Ids of replies this store is streaming right now.
+        self._live: set[int] = set()
 
     # -- plumbing -------------------------------------------------------------
 
@@ -227,7 +169,7 @@ class SessionStore:
     ) -> SessionInfo:
         if not user_id:
             raise UsageError("A session needs a user id.", hint="Pass --user ID.")
-        if session_id is not None and not _ID_RE.match(session_id):
+        if session_id is not None and not ID_RE.match(session_id):
             raise UsageError(
                 f"Invalid session id {session_id!r}.",
                 hint="Use 1-64 letters, digits, '-' or '_', or leave it out to get a new id.",
@@ -244,30 +186,30 @@ class SessionStore:
                 conn.execute(
                     "INSERT INTO sessions (id, user_id, title, agent, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (sid, user_id, _clean_title(title), agent, now, now),
+                    (sid, user_id, clean_title(title), agent, now, now),
                 )
             except sqlite3.IntegrityError as exc:
                 raise UsageError(
                     f"Session id {sid!r} is already in use.",
                     hint="Choose another id, or leave it out to get a new one.",
                 ) from exc
-        return SessionInfo(sid, _clean_title(title), user_id, agent, now, now, 0)
+        return SessionInfo(sid, clean_title(title), user_id, agent, now, now, 0)
 
     def get_session(self, session_id: str, user_id: str | None = None) -> SessionInfo:
         """The session; :class:`NotFoundError` if missing or not owned by ``user_id``."""
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_SESSION_COLS} FROM sessions s WHERE s.id = ?", (session_id,)
+                f"SELECT {SESSION_COLS} FROM sessions s WHERE s.id = ?", (session_id,)
             ).fetchone()
         if row is None or (user_id is not None and row["user_id"] != user_id):
-            raise _not_found(session_id)
-        return _info(row)
+            raise not_found(session_id)
+        return info_from_row(row)
 
     def resolve_id(self, prefix: str, user_id: str | None = None) -> str:
         """The one session id starting with ``prefix`` (the ``s_`` may be left out)."""
         prefix = prefix.strip()
         if not prefix:
-            raise UsageError("No session id given.", hint=_LIST_HINT)
+            raise UsageError("No session id given.", hint=LIST_HINT)
         owner = "" if user_id is None else " AND user_id = ?"
         owner_args: tuple[str, ...] = () if user_id is None else (user_id,)
         with self._read() as conn:
@@ -285,7 +227,7 @@ class SessionStore:
                 ).fetchall()
                 found.update((r["id"], r["title"]) for r in rows)
         if not found:
-            raise _not_found(prefix)
+            raise not_found(prefix)
         if len(found) == 1:
             return next(iter(found))
         listing = "; ".join(
@@ -318,7 +260,7 @@ class SessionStore:
             args.append(user_id)
         q = (query or "").strip()
         if q:
-            like = f"%{_like_escape(q)}%"
+            like = f"%{like_escape(q)}%"
             if self._uses_fts(q):
                 content = (
                     "SELECT m.session_id FROM messages m WHERE m.id IN "
@@ -330,13 +272,13 @@ class SessionStore:
                 content_arg = like
             where.append(f"(s.title LIKE ? ESCAPE '\\' OR s.id IN ({content}))")
             args += [like, content_arg]
-        sql = f"SELECT {_SESSION_COLS} FROM sessions s"
+        sql = f"SELECT {SESSION_COLS} FROM sessions s"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY s.updated_at DESC, s.rowid DESC LIMIT ? OFFSET ?"
         args += [max(0, int(limit)), max(0, int(offset))]
         with self._read() as conn:
-            return [_info(r) for r in conn.execute(sql, args).fetchall()]
+            return [info_from_row(r) for r in conn.execute(sql, args).fetchall()]
 
     def _uses_fts(self, query: str) -> bool:
         # The trigram index finds substrings of three characters or more.
@@ -350,7 +292,7 @@ class SessionStore:
         with self._write() as conn:
             conn.execute(
                 "UPDATE sessions SET title = ?, updated_at = ? WHERE id = ?",
-                (_clean_title(title), self._now(), session_id),
+                (clean_title(title), self._now(), session_id),
             )
         return self.get_session(session_id, user_id)
 
@@ -359,7 +301,7 @@ class SessionStore:
         with self._write() as conn:
             cur = conn.execute("UPDATE sessions SET agent = ? WHERE id = ?", (agent, session_id))
             if cur.rowcount == 0:
-                raise _not_found(session_id)
+                raise not_found(session_id)
 
     def delete_session(self, session_id: str, user_id: str | None = None) -> None:
         """Delete the session and all its messages."""
@@ -368,7 +310,7 @@ class SessionStore:
                 "SELECT user_id FROM sessions WHERE id = ?", (session_id,)
             ).fetchone()
             if row is None or (user_id is not None and row["user_id"] != user_id):
-                raise _not_found(session_id)
+                raise not_found(session_id)
             conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
@@ -399,7 +341,7 @@ class SessionStore:
                 "SELECT title, agent FROM sessions WHERE id = ?", (session_id,)
             ).fetchone()
             if row is None:
-                raise _not_found(session_id)
+                raise not_found(session_id)
             seq = int(
                 conn.execute(
                     "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?",
@@ -409,11 +351,14 @@ class SessionStore:
             now = self._now()
             cur = conn.execute(
                 "INSERT INTO messages (session_id, seq, role, content, agent, run_id, status,"
-                " created_at, updated_at, tool_calls, tool_call_id, meta)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, updated_at, tool_calls, tool_call_id, meta, writer)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, seq, role, content, agent, run_id, status, now, now,
-                 _dumps(tool_calls), tool_call_id, _dumps(meta)),
+                 dumps(tool_calls), tool_call_id, dumps(meta),
+                 writer_tag() if status == "streaming" else None),
             )  # fmt: skip
+            if status == "streaming":
+                self._live.add(int(cur.lastrowid or 0))
             title = row["title"] or (title_from(content) if role == "user" else "")
             conn.execute(
                 "UPDATE sessions SET updated_at = ?, title = ?, agent = COALESCE(agent, ?)"
@@ -464,14 +409,18 @@ class SessionStore:
                 sets.append("content = ?")
                 args.append(content)
             if status is not None:
-                sets.append("status = ?")
-                args.append(status)
+                sets += ["status = ?", "writer = ?"]
+                args += [status, writer_tag() if status == "streaming" else None]
+                if status == "streaming":
+                    self._live.add(message_id)
+                else:
+                    self._live.discard(message_id)
             if meta is not None:
                 sets.append("meta = ?")
-                args.append(_dumps({**_loads(row["meta"], {}), **meta}))
+                args.append(dumps({**loads(row["meta"], {}), **meta}))
             if tool_calls is not None:
                 sets.append("tool_calls = ?")
-                args.append(_dumps(tool_calls))
+                args.append(dumps(tool_calls))
             conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*args, message_id))
             conn.execute(
                 "UPDATE sessions SET updated_at = ? WHERE id = ?", (now, row["session_id"])
@@ -482,29 +431,43 @@ class SessionStore:
     ) -> list[SessionMessage]:
         """The session's messages, oldest first; with ``limit``, only the newest ``limit``."""
         self.get_session(session_id, user_id)
-        sql = f"SELECT {_MESSAGE_COLS} FROM messages WHERE session_id = ? ORDER BY seq DESC"
+        sql = f"SELECT {MESSAGE_COLS} FROM messages WHERE session_id = ? ORDER BY seq DESC"
         args: list[Any] = [session_id]
         if limit is not None:
             sql += " LIMIT ?"
             args.append(max(0, int(limit)))
         with self._read() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [_message(r) for r in reversed(rows)]
+        return [message_from_row(r) for r in reversed(rows)]
 
     def recover_interrupted(self, older_than_s: float | None = None) -> int:
-        """Mark replies left ``streaming`` (by a crash) as ``interrupted``; return how many.
+        """Mark replies left ``streaming`` by a crash as ``interrupted``; return how many.
 
-        With ``older_than_s``, only replies not updated for that many seconds
-        (so a reply another live process is still streaming is left alone).
+        Replies still being written are left alone: this store's own, and
+        those of another process on this host that is still running. With
+        ``older_than_s``, only replies not updated for that many seconds.
         """
-        sql = "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'"
-        args: list[Any] = []
-        if older_than_s is not None:
-            cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
-            sql += " AND updated_at < ?"
-            args.append(cutoff.isoformat(timespec="microseconds").replace("+00:00", "Z"))
         with self._write() as conn:
-            return int(conn.execute(sql, args).rowcount)
+            rows = conn.execute(
+                "SELECT id, writer, updated_at FROM messages WHERE status = 'streaming'"
+            ).fetchall()
+            cutoff = None
+            if older_than_s is not None:
+                cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+                cutoff_text = cutoff.isoformat(timespec="microseconds").replace("+00:00", "Z")
+            dead = [
+                int(r["id"])
+                for r in rows
+                if int(r["id"]) not in self._live
+                and not writer_alive(r["writer"])
+                and (cutoff is None or r["updated_at"] < cutoff_text)
+            ]
+            for msg_id in dead:
+                conn.execute(
+                    "UPDATE messages SET status = 'interrupted', writer = NULL WHERE id = ?",
+                    (msg_id,),
+                )
+        return len(dead)
 
     def usage_totals(self, session_id: str) -> dict[str, Any]:
         """Tokens and cost summed over the ``usage`` entries in the messages' meta.
@@ -519,7 +482,7 @@ class SessionStore:
             ).fetchall()
         totals: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, "cost_usd": None}
         for row in rows:
-            usage = _loads(row["meta"], {}).get("usage")
+            usage = loads(row["meta"], {}).get("usage")
             for entry in usage if isinstance(usage, list) else [usage]:
                 if not isinstance(entry, dict):
                     continue

@@ -56,7 +56,8 @@ def _conversation(
     store.add_message(info.id, "system", "Summary: user asked for the time.")
     partial = store.add_message(info.id, "assistant", "Also", status="streaming", agent="helper")
     store.update_message(partial.id, content="Also, the weath")
-    store.recover_interrupted()
+    with SessionStore(store.path) as after_crash:
+        after_crash.recover_interrupted()
     return store.get_session(info.id), store.messages(info.id)
 
 

@@ -300,11 +300,26 @@ def test_recover_interrupted(store: SessionStore) -> None:
     info = store.create_session("u1")
     store.add_message(info.id, "user", "hi")
     m = store.add_message(info.id, "assistant", "partial", status="streaming")
-    assert store.recover_interrupted(older_than_s=3600) == 0
-    assert store.recover_interrupted() == 1
-    assert store.messages(info.id)[-1].status == "interrupted"
-    assert store.messages(info.id)[-1].id == m.id
+    # the store that is streaming it knows the reply is alive
     assert store.recover_interrupted() == 0
+    # a new store (as after a crash of the process that wrote it) recovers it
+    with SessionStore(store.path) as after:
+        assert after.recover_interrupted(older_than_s=3600) == 0
+        assert after.recover_interrupted() == 1
+        assert after.recover_interrupted() == 0
+    last = store.messages(info.id)[-1]
+    assert (last.id, last.status, last.content) == (m.id, "interrupted", "partial")
+
+
+def test_finished_reply_is_no_longer_live(store: SessionStore) -> None:
+    info = store.create_session("u1")
+    m = store.add_message(info.id, "assistant", "", status="streaming")
+    store.update_message(m.id, content="done", status="complete")
+    assert store.recover_interrupted() == 0
+    store.update_message(m.id, status="streaming")
+    assert store.recover_interrupted() == 0
+    with SessionStore(store.path) as after:
+        assert after.recover_interrupted() == 1
 
 
 def test_usage_totals(store: SessionStore) -> None:

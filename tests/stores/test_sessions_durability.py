@@ -59,6 +59,10 @@ def test_killed_mid_reply_keeps_streamed_text(tmp_path: Path) -> None:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         session_id, message_id = line.split()
+        # while the writer lives, its reply is not "interrupted"
+        with SessionStore(db) as observer:
+            assert observer.recover_interrupted() == 0
+            assert observer.messages(session_id)[-1].status == "streaming"
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:
@@ -158,7 +162,16 @@ def test_version_1_database_is_migrated_and_searchable(tmp_path: Path) -> None:
         store.add_message("s_old000000001", "assistant", "noted: pangolin")
         assert [s.id for s in store.list_sessions(query="pangolin")] == ["s_old000000001"]
         assert store.messages("s_old000000001")[-1].seq == 2
+        store.add_message("s_old000000001", "assistant", "", status="streaming")
     assert _version(db) == SCHEMA_VERSION
+    conn = sqlite3.connect(db)
+    try:
+        writer = conn.execute("SELECT writer FROM messages WHERE status = 'streaming'").fetchone()[
+            0
+        ]
+    finally:
+        conn.close()
+    assert writer.endswith(f":{os.getpid()}")
 
 
 def test_newer_database_is_refused_clearly(tmp_path: Path) -> None:
