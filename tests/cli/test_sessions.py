@@ -23,6 +23,9 @@ def _user(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "160")
 
 
+_LOCAL_RUNTIME_NEEDS = ("muxi_cli.memory.service", "muxi_cli.tools.host", "muxi_cli.llm.registry")
+
+
 class _StoreRuntime:
     """Stand-in for LocalRuntime's session methods until it lands."""
 
@@ -58,6 +61,10 @@ class _StoreRuntime:
 
 @pytest.fixture(autouse=True)
 def _runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    if all(importlib.util.find_spec(m) for m in _LOCAL_RUNTIME_NEEDS):
+        return  # the real LocalRuntime
     import muxi_cli.runtime.factory as factory
 
     async def fake_open(*args: object, **kwargs: object) -> _StoreRuntime:
