@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from muxi_cli import paths
 from muxi_cli.errors import NotFoundError, UsageError
@@ -390,3 +392,30 @@ def test_close_then_reuse(store: SessionStore) -> None:
     assert store.get_session(info.id).id == info.id
     with SessionStore(store.path) as again:
         assert again.get_session(info.id).id == info.id
+
+
+_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("%_\\\"'*^():-"),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(before=_TEXT, needle=_TEXT, after=_TEXT)
+def test_search_finds_any_literal_substring(
+    search_store: SessionStore, before: str, needle: str, after: str
+) -> None:
+    store = search_store
+    needle = needle.strip()
+    assume(needle)
+    info = store.create_session("prop")
+    try:
+        # an assistant message leaves the title empty: only the content can match
+        store.add_message(info.id, "assistant", before + needle + after)
+        found = {s.id for s in store.list_sessions(user_id="prop", query=needle)}
+        assert info.id in found
+    finally:
+        store.delete_session(info.id)
