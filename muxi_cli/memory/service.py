@@ -1,0 +1,393 @@
+"""The memory service: buffer memory, long-term memory, recall and knowledge.
+
+:class:`MemoryService` implements :class:`muxi_cli.memory.base.MemoryHooks` for the
+agent loop, plus the management API used by ``Runtime.memory_*`` and the CLI.
+Nothing heavy happens in ``__init__``: the store and the embedding model open on
+first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli import paths
+from muxi_cli.config.schema import AgentConfig, Formation
+from muxi_cli.errors import MemoryStoreError, UsageError
+from muxi_cli.llm.base import Message, ModelResolver
+from muxi_cli.memory import buffer, llmcall
+from muxi_cli.memory.base import Context, Recalled
+from muxi_cli.memory.embeddings import Embedder, embedder_for
+from muxi_cli.memory.extract import EXTRACT_SYSTEM, Stored, extraction_prompt, parse_facts, remember
+from muxi_cli.memory.scoring import CONFLICT_SIMILARITY, is_noise, recall_score
+from muxi_cli.runtime.base import MemoryItem
+from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords, Row, SessionState
+from muxi_cli.stores.lance_schema import SHARED_USER
+from muxi_cli.stores.lance_store import LanceStore, now
+
+if TYPE_CHECKING:
+    from muxi_cli.memory.knowledge import IngestReport, Progress
+
+log = logging.getLogger(__name__)
+
+KINDS = ("fact", "knowledge")
+
+
+def iso(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return datetime.fromtimestamp(float(ts), UTC).isoformat(timespec="seconds")
+
+
+def to_item(row: Row, score: float | None = None) -> MemoryItem:
+    return MemoryItem(
+        id=str(row["id"]),
+        user_id=str(row["user_id"]),
+        kind=str(row["kind"]),
+        text=str(row["text"]),
+        created_at=iso(row.get("created_at")),
+        importance=round(float(row.get("importance") or 0.0), 4),
+        source=row.get("source"),
+        score=None if score is None else round(score, 4),
+        agent=row.get("agent"),
+        superseded_by=row.get("superseded_by"),
+    )
+
+
+class MemoryService:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        formation: Formation,
+        providers: ModelResolver | None,
+        *,
+        base_dir: Path | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.formation = formation
+        self.providers = providers
+        self.base_dir = base_dir or Path.cwd()
+        self.uri = formation.memory.uri or str(paths.memory_dir())
+        self._embedder = embedder
+        self._store: LanceStore | None = None
+        self._open_lock = asyncio.Lock()
+        self._synced: set[str] = set()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = embedder_for(self.formation.memory.embedding, self.formation)
+        return self._embedder
+
+    async def store(self) -> LanceStore:
+        if self._store is None:
+            async with self._open_lock:
+                if self._store is None:
+                    embedder = self.embedder
+                    probe = getattr(embedder, "probe_dims", None)
+                    dims = await probe() if probe is not None else embedder.dims
+                    store = LanceStore(self.uri, embedding_model=embedder.name, dims=dims)
+                    self._store = await store.open()
+        return self._store
+
+    async def records(self) -> MemoryRecords:
+        return MemoryRecords(await self.store())
+
+    async def chunks(self) -> ChunkRecords:
+        return ChunkRecords(await self.store())
+
+    async def states(self) -> SessionState:
+        return SessionState(await self.store())
+
+    # ------------------------------------------------------------------ hooks
+
+    async def recall(self, user_id: str, agent: AgentConfig, query: str) -> list[Recalled]:
+        if not agent.memory.enabled or not query.strip():
+            return []
+        limit = max(1, agent.memory.recall_limit)
+        records = await self.records()
+        vector = (await self.embedder.embed([query]))[0]
+        at = now()
+        kind = None if agent.memory.long_term else "knowledge"
+        hits = await records.search(user_id, vector, query, kind=kind, shared=True, limit=limit * 3)
+        hits = [h for h in hits if not is_noise(h)]
+        hits = _user_over_shared(hits, user_id)
+        scored: list[tuple[float, Recalled, Row | None]] = []
+        for row in hits:
+            source = "shared knowledge" if row["user_id"] == SHARED_USER else None
+            if row["kind"] == "knowledge" and source is None:
+                source = "your knowledge"
+            recalled = Recalled(row["id"], row["kind"], row["text"], recall_score(row, at), source)
+            scored.append((recalled.score, recalled, row))
+        if agent.knowledge:
+            await self._ensure_knowledge(agent)
+            chunk_rows = await (await self.chunks()).search(
+                [agent.name], vector, query, limit=limit
+            )
+            for row in chunk_rows:
+                if is_noise(row):
+                    continue
+                cite = (
+                    f"{row['source']}#{row['position']}" if row.get("position") else row["source"]
+                )
+                score = recall_score(row, at)
+                scored.append(
+                    (score, Recalled(row["id"], "knowledge", row["text"], score, cite), None)
+                )
+        scored.sort(key=lambda item: item[0], reverse=True)
+        chosen = scored[:limit]
+        used: dict[str, list[str]] = {}
+        for _score, _recalled, hit in chosen:
+            if hit is not None:
+                used.setdefault(hit["user_id"], []).append(hit["id"])
+        for owner, ids in used.items():
+            try:
+                await records.touch(owner, ids)
+            except Exception as exc:  # usage counters are best effort
+                log.debug("could not record memory use: %s", exc)
+        return [recalled for _score, recalled, _row in chosen]
+
+    async def window(self, session_id: str, agent: AgentConfig, history: list[Message]) -> Context:
+        states = await self.states()
+        state = await states.get(session_id)
+        summary: str | None = None
+        covered = 0
+        if state and state.get("summary"):
+            stored_covered = int(state.get("covered") or 0)
+            if stored_covered <= len(history) and buffer.prefix_hash(
+                history, stored_covered
+            ) == state.get("covered_hash"):
+                summary, covered = state["summary"], stored_covered
+
+        async def summarise(previous: str | None, messages: list[Message]) -> str:
+            if self.providers is None:
+                raise MemoryStoreError("no model to summarise with")
+            ref = llmcall.model_ref(self.providers, agent, self.formation.memory.summary_model)
+            prompt = buffer.summary_prompt(previous, messages)
+            max_tokens = max(128, min(1024, agent.memory.buffer_tokens // 4))
+            return await llmcall.ask(
+                self.providers, ref, buffer.SUMMARY_SYSTEM, prompt, max_tokens=max_tokens
+            )
+
+        context, new_covered, changed = await buffer.fit_window(
+            history, agent.memory.buffer_tokens, summary, covered, summarise
+        )
+        if changed:
+            await states.put(
+                session_id,
+                agent=agent.name,
+                summary=context.summary,
+                covered=new_covered,
+                covered_hash=buffer.prefix_hash(history, new_covered),
+            )
+        return context
+
+    async def after_turn(
+        self, user_id: str, agent: AgentConfig, session_id: str, history: list[Message]
+    ) -> None:
+        if not (agent.memory.enabled and agent.memory.long_term) or self.providers is None:
+            return
+        if not await self.long_term_enabled(user_id):
+            return
+        states = await self.states()
+        state: Row = await states.get(session_id) or {}
+        upto = int(state.get("extracted_upto") or 0)
+        if upto > len(history):
+            upto = 0
+        if len(history) - upto < max(1, agent.memory.extract_every):
+            if state.get("user_id") != user_id:
+                # Remember whose session this is, so `forget --all` can drop its summary.
+                await states.put(session_id, user_id=user_id, agent=agent.name)
+            return
+        await self.extract(user_id, agent, history[upto:])
+        await states.put(session_id, user_id=user_id, agent=agent.name, extracted_upto=len(history))
+
+    async def extract(
+        self, user_id: str, agent: AgentConfig, messages: list[Message]
+    ) -> list[Stored]:
+        """Ask the model for durable facts in ``messages`` and store them."""
+        if self.providers is None:
+            return []
+        records = await self.records()
+        transcript = llmcall.render_messages(messages)
+        if not transcript.strip():
+            return []
+        vector = (await self.embedder.embed([transcript[-2000:]]))[0]
+        known = await records.search(
+            user_id, vector, transcript[-2000:], kind="fact", shared=False, limit=10
+        )
+        ref = llmcall.model_ref(self.providers, agent, self.formation.memory.extraction_model)
+        answer = await llmcall.ask(
+            self.providers, ref, EXTRACT_SYSTEM, extraction_prompt(messages, known), max_tokens=1024
+        )
+        stored = []
+        for fact in parse_facts(answer):
+            stored.append(
+                await remember(
+                    records,
+                    self.embedder,
+                    user_id,
+                    fact["text"],
+                    kind="fact",
+                    importance=fact["importance"],
+                    agent=agent.name,
+                    source="extraction",
+                    replaces=fact["replaces"],
+                )
+            )
+        return stored
+
+    # ------------------------------------------------------------------ management API
+
+    async def list(
+        self,
+        user_id: str,
+        kind: str | None = None,
+        limit: int = 100,
+        agent: str | None = None,
+        *,
+        include_superseded: bool = False,
+    ) -> builtins.list[MemoryItem]:
+        records = await self.records()
+        rows = await records.listing(
+            user_id, kind=kind, agent=agent, limit=limit, include_superseded=include_superseded
+        )
+        return [to_item(r) for r in rows]
+
+    async def search(
+        self, query: str, user_id: str, kind: str | None = None, limit: int = 10
+    ) -> builtins.list[MemoryItem]:
+        if not query.strip():
+            raise UsageError("the search query is empty", "give some words to search for")
+        records = await self.records()
+        vector = (await self.embedder.embed([query]))[0]
+        at = now()
+        hits = await records.search(user_id, vector, query, kind=kind, shared=False, limit=limit)
+        items = [to_item(h, recall_score(h, at)) for h in hits]
+        items.sort(key=lambda i: i.score or 0.0, reverse=True)
+        return items
+
+    async def add(
+        self,
+        text: str,
+        user_id: str,
+        kind: str = "fact",
+        importance: float = 0.5,
+        agent: str | None = None,
+        *,
+        shared: bool = False,
+        source: str | None = "manual",
+    ) -> MemoryItem:
+        text = text.strip()
+        if not text:
+            raise UsageError("the memory text is empty", "give the text to remember")
+        if not 0.0 <= importance <= 1.0:
+            raise UsageError("importance must be between 0 and 1")
+        owner = SHARED_USER if shared else user_id
+        stored = await remember(
+            await self.records(), self.embedder, owner, text,
+            kind=kind, importance=importance, agent=agent, source=source,
+        )  # fmt: skip
+        return to_item(stored.row)
+
+    async def get(self, memory_id: str, user_id: str) -> MemoryItem:
+        return to_item(await (await self.records()).get(user_id, memory_id))
+
+    async def history(self, memory_id: str, user_id: str) -> builtins.list[MemoryItem]:
+        """The memory and the rows it superseded (newest first)."""
+        records = await self.records()
+        head = await records.get(user_id, memory_id)
+        rows = await records.listing(user_id, limit=None, include_superseded=True)
+        by_successor: dict[str, builtins.list[Row]] = {}
+        for row in rows:
+            if row.get("superseded_by"):
+                by_successor.setdefault(row["superseded_by"], []).append(row)
+        chain, todo, seen = [head], [head["id"]], {head["id"]}
+        while todo:
+            for row in by_successor.get(todo.pop(), []):
+                if row["id"] not in seen:
+                    seen.add(row["id"])
+                    chain.append(row)
+                    todo.append(row["id"])
+        return [to_item(r) for r in chain]
+
+    async def forget(self, memory_id: str, user_id: str) -> None:
+        """Delete one memory and the older versions it superseded."""
+        chain = await self.history(memory_id, user_id)
+        await (await self.records()).delete(user_id, [item.id for item in chain])
+
+    async def forget_user(self, user_id: str) -> int:
+        if user_id == SHARED_USER:
+            raise UsageError(
+                "'*' is the shared knowledge of every user",
+                "forget shared entries one by one with `muxi memory forget ID --user '*'`",
+            )
+        count = await (await self.records()).delete_user(user_id)
+        await (await self.states()).delete_user(user_id)
+        return count
+
+    async def long_term_enabled(self, user_id: str) -> bool:
+        meta = await (await self.store()).meta()
+        return meta.get(f"long_term_off:{user_id}") != "1"
+
+    async def set_long_term(self, user_id: str, enabled: bool) -> None:
+        store = await self.store()
+        await store.set_meta(**{f"long_term_off:{user_id}": "0" if enabled else "1"})
+
+    # ------------------------------------------------------------------ knowledge
+
+    async def _ensure_knowledge(self, agent: AgentConfig) -> None:
+        """Ingest changed knowledge files once per process (on first recall)."""
+        if agent.name in self._synced:
+            return
+        self._synced.add(agent.name)
+        try:
+            report = await self.sync_knowledge(agent)
+            for source, error in report.errors.items():
+                log.warning("knowledge %s: %s", source, error)
+        except Exception as exc:
+            log.warning("knowledge of agent %s could not be ingested: %s", agent.name, exc)
+
+    async def sync_knowledge(
+        self, agent: AgentConfig, *, force: bool = False, progress: Progress | None = None
+    ) -> IngestReport:
+        from muxi_cli.memory.knowledge import sync_agent
+
+        return await sync_agent(
+            await self.chunks(), self.embedder, agent, self.base_dir, force=force, progress=progress
+        )
+
+    async def aclose(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    async def __aenter__(self) -> MemoryService:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+
+def _user_over_shared(hits: list[Row], user_id: str) -> list[Row]:
+    """Drop shared entries that a user entry contradicts or repeats (user wins)."""
+    import numpy as np
+
+    own = [np.asarray(h["vector"], dtype=np.float32) for h in hits if h["user_id"] == user_id]
+    if not own:
+        return hits
+    kept = []
+    for hit in hits:
+        if hit["user_id"] == SHARED_USER:
+            vector = np.asarray(hit["vector"], dtype=np.float32)
+            if any(float(vector @ mine) >= CONFLICT_SIMILARITY for mine in own):
+                continue
+        kept.append(hit)
+    return kept

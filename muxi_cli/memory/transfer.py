@@ -1,0 +1,174 @@
+"""Export/import of memories as JSONL, and re-embedding (``reindex``).
+
+An export is one JSON object per line: a header line
+(``{"muxi_memory_export": 1, "embedding_model": ..., "dims": ..., "count": ...}``)
+then one line per memory with every column, the vector included and the model
+that made it. Importing puts rows back with the same ids, timestamps, counters
+and ``superseded_by`` links; a row whose vector came from another model (or has
+none) is re-embedded with the store's model, so vectors are never mixed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
+
+from muxi_cli.errors import UsageError
+from muxi_cli.memory.embeddings import Embedder
+from muxi_cli.memory.scoring import content_hash
+from muxi_cli.stores.lance_records import MemoryRecords, Row
+from muxi_cli.stores.lance_schema import CHUNKS, MEMORIES
+from muxi_cli.stores.lance_store import LanceStore
+
+EXPORT_VERSION = 1
+FIELDS = (
+    "id",
+    "user_id",
+    "kind",
+    "text",
+    "content_hash",
+    "embedding_model",
+    "created_at",
+    "updated_at",
+    "last_used_at",
+    "use_count",
+    "importance",
+    "superseded_by",
+    "source",
+    "position",
+    "agent",
+)
+
+Progress = Callable[[int, int], None]
+
+
+def export_lines(rows: list[Row], embedding_model: str, dims: int) -> Iterator[str]:
+    header = {
+        "muxi_memory_export": EXPORT_VERSION,
+        "embedding_model": embedding_model,
+        "dims": dims,
+        "count": len(rows),
+    }
+    yield json.dumps(header)
+    for row in sorted(rows, key=lambda r: (r["user_id"], float(r.get("created_at") or 0), r["id"])):
+        item: dict[str, Any] = {key: row.get(key) for key in FIELDS}
+        vector = row.get("vector")
+        item["vector"] = [float(x) for x in vector] if vector is not None else None
+        yield json.dumps(item, ensure_ascii=False)
+
+
+def read_lines(stream: IO[str]) -> Iterator[dict[str, Any]]:
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise UsageError(
+                f"line {number} of the import is not JSON: {exc}",
+                "import a file written by `muxi memory export`",
+            ) from exc
+        if not isinstance(value, dict):
+            raise UsageError(f"line {number} of the import is not a JSON object")
+        if "muxi_memory_export" in value:
+            if int(value["muxi_memory_export"]) > EXPORT_VERSION:
+                raise UsageError(
+                    "this export was written by a newer muxi",
+                    "upgrade muxi (pip install -U muxi-cli) to import it",
+                )
+            continue
+        yield value
+
+
+def _clean(item: dict[str, Any], number: int) -> Row:
+    for key in ("id", "user_id", "text"):
+        if not isinstance(item.get(key), str) or not item[key]:
+            raise UsageError(f"memory {number} of the import has no {key}")
+    row: Row = {key: item.get(key) for key in FIELDS}
+    row["kind"] = row.get("kind") or "fact"
+    row["content_hash"] = row.get("content_hash") or content_hash(row["text"])
+    for key in ("created_at", "updated_at", "last_used_at"):
+        row[key] = float(row.get(key) or 0.0)
+    row["use_count"] = int(row.get("use_count") or 0)
+    row["importance"] = float(row["importance"] if row.get("importance") is not None else 0.5)
+    row["vector"] = item.get("vector")
+    return row
+
+
+async def import_rows(
+    store: LanceStore,
+    embedder: Embedder,
+    items: Iterable[dict[str, Any]],
+    *,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Upsert exported rows by id; re-embed rows from another model."""
+    store.require_vectors()
+    rows = [_clean(item, n) for n, item in enumerate(items, start=1)]
+    stale = [
+        r
+        for r in rows
+        if r.get("embedding_model") != store.embedding_model
+        or not isinstance(r.get("vector"), list)
+        or len(r["vector"]) != store.dims
+    ]
+    for start in range(0, len(stale), 64):
+        batch = stale[start : start + 64]
+        vectors = await embedder.embed([r["text"] for r in batch])
+        for row, vector in zip(batch, vectors, strict=True):
+            row["vector"] = vector.tolist()
+        if progress:
+            progress(min(start + 64, len(stale)), len(stale))
+    for row in rows:
+        row["embedding_model"] = store.embedding_model
+    table = store.table(MEMORIES)
+    for start in range(0, len(rows), 1000):
+        await (
+            table.merge_insert("id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(rows[start : start + 1000])
+        )
+    await store._wrote(len(rows))
+    return {"imported": len(rows), "reembedded": len(stale)}
+
+
+async def export_memories(
+    records: MemoryRecords, stream: IO[str], *, user_id: str | None = None
+) -> int:
+    rows = await records.scan_all(vector=True, user_id=user_id)
+    for line in export_lines(rows, records.store.embedding_model, records.store.dims):
+        stream.write(line + "\n")
+    return len(rows)
+
+
+async def reindex(
+    store: LanceStore, embedder: Embedder, *, progress: Progress | None = None
+) -> dict[str, int]:
+    """Re-embed every memory and knowledge chunk with ``embedder`` (one commit per table)."""
+    import pyarrow as pa
+
+    counts: dict[str, int] = {}
+    tables = {}
+    for name in (MEMORIES, CHUNKS):
+        tables[name] = await store.table(name).query().to_arrow()
+    total = sum(len(t) for t in tables.values())
+    done = 0
+    for name, data in tables.items():
+        texts = data.column("text").to_pylist() if len(data) else []
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), 64):
+            batch = await embedder.embed(texts[start : start + 64])
+            vectors.extend(v.tolist() for v in batch)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+        rows = data.to_pylist()
+        for row, vector in zip(rows, vectors, strict=True):
+            row["vector"] = vector
+            row["embedding_model"] = embedder.name
+        await store.replace_table(name, pa.Table.from_pylist(rows) if rows else None, embedder.dims)
+        counts[name] = len(rows)
+    await store.adopt_model(embedder.name, embedder.dims)
+    return counts

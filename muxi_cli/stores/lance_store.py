@@ -1,0 +1,411 @@
+"""The one LanceDB store layer: every memory and knowledge read or write goes through here.
+
+Security rule: every memory query is scoped by user id *here*, with filters built
+by :mod:`muxi_cli.stores.lance_sql` from escaped values. Methods that read or change
+memories take the ``user_id`` they act for; the few admin operations that span all
+users (export, reindex, prune, stats) say so in their names (``*_all``).
+
+Vectors of different embedding models are never mixed: the model is recorded in
+``meta`` and in every row; a store opened with another model refuses vector work
+with a :class:`~muxi_cli.errors.MemoryStoreError` that points to ``muxi memory reindex``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli.errors import MemoryStoreError
+from muxi_cli.stores import lance_sql as sql
+from muxi_cli.stores.lance_schema import (
+    CHUNKS,
+    COLUMN_DEFAULTS,
+    MEMORIES,
+    META,
+    SCHEMA_VERSION,
+    STATE,
+    missing_columns,
+    schema_for,
+    vector_dims,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Row = dict[str, Any]
+
+#: Run ``optimize()`` (compaction, index refresh, old version cleanup) after this many writes.
+OPTIMIZE_EVERY = 200
+#: Reciprocal rank fusion constant.
+RRF_K = 60
+VECTOR_TABLES = (MEMORIES, CHUNKS)
+
+
+def is_local_uri(uri: str) -> bool:
+    return "://" not in uri
+
+
+class LanceStore:
+    """An open LanceDB database holding muxi's memory tables."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        embedding_model: str,
+        dims: int,
+        optimize_every: int = OPTIMIZE_EVERY,
+    ) -> None:
+        if is_local_uri(uri):
+            path = Path(uri).expanduser()
+            if not path.is_absolute():
+                path = path.resolve()
+            uri = str(path)
+        self.uri = uri
+        self.embedding_model = embedding_model
+        self.dims = dims
+        self.optimize_every = optimize_every
+        #: The model the stored vectors were made with, when it is not ours.
+        self.mismatch: str | None = None
+        self._db: Any = None
+        self._tables: dict[str, Any] = {}
+        self._writes = 0
+
+    # ------------------------------------------------------------------ opening
+
+    async def open(self) -> LanceStore:
+        os.environ.setdefault("LANCEDB_LOG", "error")
+        import lancedb
+
+        if is_local_uri(self.uri):
+            from muxi_cli.paths import ensure_dir
+
+            ensure_dir(Path(self.uri))
+        try:
+            self._db = await lancedb.connect_async(self.uri)
+            names = set((await self._db.list_tables()).tables)
+        except Exception as exc:
+            raise MemoryStoreError(
+                f"cannot open the memory store at {self.uri}: {exc}",
+                "check memory.uri in muxi.yaml (a folder path or a LanceDB URI such as s3://...)",
+            ) from exc
+        stored_version: int | None = None
+        if META in names:
+            self._tables[META] = await self._db.open_table(META)
+            stored_version = int((await self.meta()).get("schema_version", "0") or 0)
+        elif names & {MEMORIES, CHUNKS, STATE}:
+            stored_version = 0
+        if stored_version is not None and stored_version > SCHEMA_VERSION:
+            raise MemoryStoreError(
+                f"the memory store at {self.uri} has schema version {stored_version}, newer than "
+                f"this muxi understands ({SCHEMA_VERSION})",
+                "upgrade muxi (pip install -U muxi-cli), or point memory.uri at another folder",
+            )
+        for name in (META, MEMORIES, CHUNKS, STATE):
+            if name in names:
+                self._tables[name] = await self._db.open_table(name)
+            else:
+                self._tables[name] = await self._db.create_table(
+                    name, schema=schema_for(name, self.dims), exist_ok=True
+                )
+        if stored_version is not None and stored_version < SCHEMA_VERSION:
+            await self._migrate(stored_version)
+        if stored_version != SCHEMA_VERSION:
+            await self.set_meta(schema_version=str(SCHEMA_VERSION))
+        await self._check_embedding_model()
+        await self._ensure_indexes()
+        return self
+
+    async def _migrate(self, from_version: int) -> None:
+        """Add the columns a store of ``from_version`` lacks (old rows get defaults)."""
+        for name in (MEMORIES, CHUNKS, STATE):
+            table = self._tables[name]
+            actual = await table.schema()
+            dims = vector_dims(actual) or self.dims
+            expected = schema_for(name, dims)
+            missing = missing_columns(actual, expected)
+            unknown = [c for c in missing if c not in COLUMN_DEFAULTS]
+            if unknown:
+                raise MemoryStoreError(
+                    f"the memory store at {self.uri} (schema version {from_version}) lacks the "
+                    f"column(s) {', '.join(unknown)} of table {name!r}, which cannot be filled in",
+                    "export it with the muxi version that wrote it (muxi memory export), move the "
+                    "folder away, then run muxi memory import with this version",
+                )
+            if missing:
+                await table.add_columns({c: COLUMN_DEFAULTS[c] for c in missing})
+
+    async def _check_embedding_model(self) -> None:
+        meta = await self.meta()
+        stored = meta.get("embedding_model")
+        stored_dims = vector_dims(await self._tables[MEMORIES].schema())
+        if stored is None:
+            await self.set_meta(embedding_model=self.embedding_model, dims=str(self.dims))
+            stored = self.embedding_model
+        if stored == self.embedding_model and stored_dims == self.dims:
+            return
+        if await self._vector_rows() == 0:
+            # Nothing embedded yet: switch models without ceremony.
+            await self._recreate_vector_tables(self.dims)
+            await self.set_meta(embedding_model=self.embedding_model, dims=str(self.dims))
+            return
+        self.mismatch = stored
+
+    async def _vector_rows(self) -> int:
+        return sum([await self._tables[n].count_rows() for n in VECTOR_TABLES])
+
+    async def _recreate_vector_tables(self, dims: int) -> None:
+        for name in VECTOR_TABLES:
+            self._tables[name] = await self._db.create_table(
+                name, schema=schema_for(name, dims), mode="overwrite"
+            )
+
+    async def _ensure_indexes(self) -> None:
+        from lancedb.index import FTS, Bitmap
+
+        wanted = {
+            MEMORIES: [("user_id", Bitmap()), ("kind", Bitmap()), ("text", FTS())],
+            CHUNKS: [("agent", Bitmap()), ("text", FTS())],
+        }
+        for name, specs in wanted.items():
+            table = self._tables[name]
+            have = {tuple(ix.columns) for ix in await table.list_indices()}
+            for column, config in specs:
+                if (column,) in have:
+                    continue
+                try:
+                    await table.create_index(column, config=config, replace=False)
+                except Exception:
+                    # Another process may have created it at the same moment.
+                    have = {tuple(ix.columns) for ix in await table.list_indices()}
+                    if (column,) not in have:
+                        raise
+
+    def table(self, name: str) -> Any:
+        try:
+            return self._tables[name]
+        except KeyError:
+            raise MemoryStoreError(
+                "the memory store is not open", "this is a bug in muxi; please report it"
+            ) from None
+
+    def require_vectors(self) -> None:
+        """Refuse vector work when the stored vectors come from another model."""
+        if self.mismatch is not None:
+            raise MemoryStoreError(
+                f"the memory store was embedded with {self.mismatch!r}, but memory.embedding is "
+                f"now {self.embedding_model!r}; vectors of different models cannot be mixed",
+                "run `muxi memory reindex` to re-embed every memory with the new model, or set "
+                f"memory.embedding back to {self.mismatch!r}",
+            )
+
+    # ------------------------------------------------------------------ meta
+
+    async def meta(self) -> dict[str, str]:
+        rows = await self.table(META).query().to_list()
+        return {str(r["key"]): str(r["value"]) for r in rows}
+
+    async def set_meta(self, **values: str) -> None:
+        rows = [{"key": k, "value": v} for k, v in values.items()]
+        await (
+            self.table(META)
+            .merge_insert("key")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(rows)
+        )
+
+    # ------------------------------------------------------------------ writes
+
+    async def add(self, table_name: str, rows: Sequence[Row]) -> None:
+        """Append rows (each must carry a non-empty ``user_id`` and a vector of our model)."""
+        if not rows:
+            return
+        self.require_vectors()
+        for row in rows:
+            if not isinstance(row.get("user_id"), str) or not row["user_id"]:
+                raise MemoryStoreError(
+                    "a memory row has no user id", "this is a bug in muxi; please report it"
+                )
+            row["embedding_model"] = self.embedding_model
+        await self.table(table_name).add(list(rows))
+        await self._wrote(len(rows))
+
+    async def update(self, table_name: str, where: str, values_sql: dict[str, str]) -> None:
+        await self.table(table_name).update(updates_sql=values_sql, where=where)
+        await self._wrote(1)
+
+    async def delete(self, table_name: str, where: str) -> int:
+        table = self.table(table_name)
+        count = int(await table.count_rows(where))
+        if count:
+            await table.delete(where)
+            await self._wrote(count)
+        return count
+
+    async def _wrote(self, count: int) -> None:
+        self._writes += count
+        if self.optimize_every and self._writes >= self.optimize_every:
+            self._writes = 0
+            try:
+                await self.optimize(cleanup_older_than=timedelta(hours=1))
+            except Exception:
+                # Maintenance must never fail a write; `muxi memory optimize` reports errors.
+                pass
+
+    # ------------------------------------------------------------------ reads
+
+    async def rows(
+        self,
+        table_name: str,
+        where: str,
+        *,
+        limit: int | None = None,
+        columns: list[str] | None = None,
+    ) -> list[Row]:
+        query = self.table(table_name).query().where(where)
+        if columns:
+            query = query.select(columns)
+        if limit is not None:
+            query = query.limit(limit)
+        result: list[Row] = await query.to_list()
+        return result
+
+    async def count(self, table_name: str, where: str | None = None) -> int:
+        return int(await self.table(table_name).count_rows(where))
+
+    async def hybrid(
+        self,
+        table_name: str,
+        where: str,
+        vector: np.ndarray,
+        text: str,
+        *,
+        limit: int = 10,
+        candidates: int | None = None,
+        columns: list[str] | None = None,
+    ) -> list[Row]:
+        """Vector + full-text search under the prefilter ``where``, fused with RRF.
+
+        Each returned row carries ``_rrf`` (the fused score), ``_similarity``
+        (cosine similarity, when the vector leg found it) and ``_fts`` (the BM25
+        score, when the text leg found it).
+        """
+        self.require_vectors()
+        where = sql.and_(where, sql.eq("embedding_model", self.embedding_model))
+        k = candidates or max(limit * 4, 20)
+        table = self.table(table_name)
+        vq = (
+            table.query()
+            .nearest_to(vector.astype("float32"))
+            .distance_type("cosine")
+            .where(where)
+            .limit(k)
+        )
+        if columns:
+            vq = vq.select(columns)
+        vector_rows: list[Row] = await vq.to_list()
+        text_rows: list[Row] = []
+        if text.strip():
+            fq = table.query().nearest_to_text(text).where(where).limit(k)
+            if columns:
+                fq = fq.select(columns)
+            try:
+                text_rows = await fq.to_list()
+            except Exception:
+                text_rows = []  # a query the FTS parser cannot take: the vector leg stands
+        return fuse_rrf(vector_rows, text_rows, limit=limit)
+
+    # ------------------------------------------------------------------ maintenance
+
+    async def optimize(self, cleanup_older_than: timedelta | None = None) -> dict[str, Any]:
+        """Compact files, refresh indexes and drop old table versions."""
+        stats: dict[str, Any] = {}
+        older = cleanup_older_than if cleanup_older_than is not None else timedelta(minutes=1)
+        for name in (MEMORIES, CHUNKS, STATE, META):
+            result = await self.table(name).optimize(cleanup_older_than=older)
+            stats[name] = {
+                "fragments_removed": result.compaction.fragments_removed,
+                "fragments_added": result.compaction.fragments_added,
+                "old_versions_removed": result.prune.old_versions_removed,
+                "bytes_removed": result.prune.bytes_removed,
+            }
+        return stats
+
+    async def versions(self) -> dict[str, int]:
+        return {name: int(await self.table(name).version()) for name in self._tables}
+
+    async def replace_table(self, name: str, data: Any, dims: int) -> None:
+        """Overwrite a vector table with ``data`` (an Arrow table) in one commit."""
+        import pyarrow as pa
+
+        schema = schema_for(name, dims)
+        if data is None or len(data) == 0:
+            data = schema.empty_table()
+        else:
+            data = pa.Table.from_pylist(data.to_pylist(), schema=schema)
+        self._tables[name] = await self._db.create_table(name, data, mode="overwrite")
+
+    async def adopt_model(self, embedding_model: str, dims: int) -> None:
+        """Record that every vector now comes from ``embedding_model`` (after a reindex)."""
+        self.embedding_model = embedding_model
+        self.dims = dims
+        self.mismatch = None
+        await self.set_meta(embedding_model=embedding_model, dims=str(dims))
+        await self._ensure_indexes()
+
+    def disk_bytes(self) -> int | None:
+        if not is_local_uri(self.uri):
+            return None
+        total = 0
+        for root, _dirs, files in os.walk(self.uri):
+            for name in files:
+                try:
+                    total += os.path.getsize(os.path.join(root, name))
+                except OSError:
+                    pass
+        return total
+
+    async def close(self) -> None:
+        self._tables.clear()
+        if self._db is not None:
+            close: Callable[[], Any] | None = getattr(self._db, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+            self._db = None
+
+
+def fuse_rrf(vector_rows: list[Row], text_rows: list[Row], *, limit: int) -> list[Row]:
+    """Reciprocal rank fusion of two ranked lists of rows keyed by ``id``."""
+    fused: dict[str, Row] = {}
+    for rank, row in enumerate(vector_rows):
+        item = dict(row)
+        distance = item.pop("_distance", None)
+        item["_similarity"] = None if distance is None else 1.0 - float(distance)
+        item["_fts"] = None
+        item["_rrf"] = 1.0 / (RRF_K + rank + 1)
+        fused[item["id"]] = item
+    for rank, row in enumerate(text_rows):
+        score = float(row.get("_score") or 0.0)
+        if row["id"] in fused:
+            item = fused[row["id"]]
+        else:
+            item = {k: v for k, v in row.items() if k != "_score"}
+            item["_similarity"] = None
+            item["_rrf"] = 0.0
+            fused[item["id"]] = item
+        item["_fts"] = score
+        item["_rrf"] += 1.0 / (RRF_K + rank + 1)
+    ranked = sorted(fused.values(), key=lambda r: r["_rrf"], reverse=True)
+    return ranked[:limit]
+
+
+def now() -> float:
+    return time.time()
