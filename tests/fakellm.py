@@ -569,6 +569,7 @@ def _anthropic_message(turn: _Turn, model: str) -> dict[str, Any]:
 def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # small SSE writes must not wait for delayed ACKs
         timeout = HANG_LIMIT + 5  # idle keep-alive connections are dropped eventually
         server_version = "FakeLLM/1.0"
 
