@@ -1,0 +1,159 @@
+"""``fetch_url``: GET a web page over http(s) and return its readable text.
+
+Limits come from the formation's ``fetch:`` block: a total time limit and a
+byte limit enforced while streaming. HTML is turned into text with
+BeautifulSoup (scripts, styles and navigation dropped); JSON is pretty-printed;
+other text is returned as is; binary content is described, not returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from muxi_cli.tools.base import ToolOutcome
+from muxi_cli.tools.builtins import BuiltinContext
+
+DESCRIPTION = (
+    "Fetch a web page (http or https) and return its text. HTML is converted to readable "
+    "text; JSON and plain text are returned as they are."
+)
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"url": {"type": "string", "description": "An http:// or https:// URL"}},
+    "required": ["url"],
+}
+USER_AGENT = "muxi-fetch/1.0"
+MAX_REDIRECTS = 5
+_TEXT_TYPES = (
+    "application/json",
+    "application/xml",
+    "application/javascript",
+    "application/xhtml+xml",
+)
+
+
+def html_to_text(html: str) -> tuple[str, str]:
+    """(title, readable text) of an HTML document."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    title = soup.title.get_text(strip=True) if soup.title else ""
+    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "footer", "head"]):
+        tag.decompose()
+    lines = []
+    for line in soup.get_text("\n").splitlines():
+        stripped = " ".join(line.split())
+        if stripped:
+            lines.append(stripped)
+    return title, "\n".join(lines)
+
+
+def _charset(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip('"')
+    return "utf-8"
+
+
+async def _fetch(url: str, max_bytes: int, timeout: float) -> ToolOutcome:
+    import httpx
+
+    async with (
+        httpx.AsyncClient(
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            timeout=httpx.Timeout(timeout),
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "text/html,application/json,text/*;q=0.9,*/*;q=0.5",
+            },
+        ) as client,
+        client.stream("GET", url) as response,
+    ):
+        content_type = response.headers.get("content-type", "")
+        body = bytearray()
+        truncated = False
+        async for chunk in response.aiter_bytes():
+            body.extend(chunk)
+            if len(body) > max_bytes:
+                del body[max_bytes:]
+                truncated = True
+                break
+        status = response.status_code
+        final_url = str(response.url)
+    mime = content_type.split(";")[0].strip().lower()
+    is_text = (
+        mime.startswith("text/")
+        or mime in _TEXT_TYPES
+        or mime.endswith(("+json", "+xml"))
+        or not mime
+    )
+    if not is_text:
+        return ToolOutcome(
+            ok=status < 400,
+            content=f"{final_url} returned {mime} content ({len(body)} bytes{'+' if truncated else ''}); "
+            "it is not text, so it is not shown.",
+        )
+    text = bytes(body).decode(_charset(content_type), errors="replace")
+    title = ""
+    if mime in ("text/html", "application/xhtml+xml") or (
+        not mime and "<html" in text[:1000].lower()
+    ):
+        title, text = html_to_text(text)
+    elif mime == "application/json" or mime.endswith("+json"):
+        try:
+            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass
+    if truncated:
+        text += f"\n[truncated at {max_bytes} bytes]"
+    header = f"# {title}\n\n" if title else ""
+    if status >= 400:
+        return ToolOutcome(
+            ok=False, content=f"HTTP {status} from {final_url}\n{header}{text[:2000]}"
+        )
+    return ToolOutcome(
+        ok=True,
+        content=header + text,
+        structured={
+            "url": final_url,
+            "status": status,
+            "content_type": mime,
+            "truncated": truncated,
+        },
+    )
+
+
+async def run(arguments: dict[str, Any], ctx: BuiltinContext) -> ToolOutcome:
+    url = arguments.get("url")
+    if not isinstance(url, str) or not url.strip():
+        return ToolOutcome(ok=False, content="fetch_url needs a 'url' string")
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ToolOutcome(
+            ok=False, content=f"only http:// and https:// URLs can be fetched, not {url!r}"
+        )
+    limits = ctx.formation.fetch
+    try:
+        async with asyncio.timeout(limits.timeout):
+            return await _fetch(url, limits.max_bytes, limits.timeout)
+    except TimeoutError:
+        return ToolOutcome(ok=False, content=f"fetching {url} took longer than {limits.timeout:g}s")
+    except Exception as exc:
+        import httpx
+
+        if isinstance(exc, httpx.TooManyRedirects):
+            return ToolOutcome(ok=False, content=f"too many redirects fetching {url}")
+        if isinstance(exc, httpx.HTTPError):
+            return ToolOutcome(
+                ok=False, content=f"could not fetch {url}: {type(exc).__name__}: {exc}"
+            )
+        raise
+
+
+TOOLS = {"fetch_url": (DESCRIPTION, SCHEMA, run)}

@@ -1,0 +1,321 @@
+"""The tool registry an agent loop talks to: MCP servers, Python tools, built-ins.
+
+:class:`ToolManager` implements :class:`muxi_cli.tools.base.ToolHost`.
+``start()`` launches every enabled MCP server in the background and returns
+at once; ``tools_for(agent)`` answers with whatever is ready now, so a slow or
+broken server never holds up the first prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli.config.schema import BUILTIN_TOOLS
+from muxi_cli.errors import ConfigError, NotFoundError
+from muxi_cli.tools.base import ServerStatus, ToolDef, ToolOutcome
+from muxi_cli.tools.mcp_client import MCPConnection, quiet_sdk_logging
+from muxi_cli.tools.naming import NameRegistry, namespaced
+from muxi_cli.tools.policy import load_always_allow, resolve_policy, save_always_allow
+
+if TYPE_CHECKING:
+    from muxi_cli.config.schema import AgentConfig, Formation, MCPServerConfig, ToolEntry
+    from muxi_cli.tools.builtins import BuiltinContext
+    from muxi_cli.tools.python_tools import PythonTool
+
+BUILTIN = "builtin"
+PYTHON = "python"
+
+
+class ToolManager:
+    """Every tool source of one formation behind one registry."""
+
+    def __init__(
+        self,
+        formation: Formation,
+        *,
+        base_dir: Path | None = None,
+        settings_file: Path | None = None,
+    ) -> None:
+        self.formation = formation
+        self.base_dir = (base_dir or Path.cwd()).resolve()
+        self._settings_file = settings_file
+        self._names = NameRegistry()
+        for name in BUILTIN_TOOLS:  # built-ins keep their plain names
+            self._names.assign(BUILTIN, name, name)
+        self._servers: dict[str, MCPConnection] = {
+            name: MCPConnection(name, config, self.base_dir)
+            for name, config in formation.mcp_servers.items()
+        }
+        self._python: dict[str, PythonTool] = {}
+        self._python_by_name: dict[str, PythonTool] = {}
+        self._python_errors: dict[str, str] = {}
+        self._reported: set[tuple[str, int]] = set()
+        self._always_allow: set[str] | None = None
+        self._ctx: BuiltinContext | None = None
+        self._started = False
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every enabled MCP server in the background; returns immediately."""
+        if self._started:
+            return
+        self._started = True
+        if self._servers:
+            quiet_sdk_logging()
+        for conn in self._servers.values():
+            conn.start()
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until every server is ready or failed (for CLI commands)."""
+        await self.start()
+        conns = list(self._servers.values())
+        if not conns:
+            return
+        if timeout is None:
+            timeout = max(c.config.startup_timeout for c in conns) + 1
+        await asyncio.gather(*(c.wait_settled(timeout) for c in conns))
+
+    async def aclose(self) -> None:
+        """Stop every server (each one within a bounded time)."""
+        await asyncio.gather(*(c.stop() for c in self._servers.values()), return_exceptions=True)
+
+    async def attach(self, name: str, config: MCPServerConfig) -> None:
+        """Add (or replace) a server at run time; it starts in the background."""
+        if name in self._servers:
+            await self.detach(name)
+        conn = MCPConnection(name, config, self.base_dir)
+        self._servers[name] = conn
+        if self._started:
+            quiet_sdk_logging()
+            conn.start()
+
+    async def detach(self, name: str) -> None:
+        conn = self._servers.pop(name, None)
+        if conn is not None:
+            await conn.stop()
+
+    # -- status --------------------------------------------------------------
+
+    def statuses(self) -> list[ServerStatus]:
+        return [conn.status() for conn in self._servers.values()]
+
+    def failures(self) -> list[ServerStatus]:
+        """Every current failure: servers that failed and Python tools that did not load."""
+        out = [s for s in self.statuses() if s.state == "failed"]
+        out.extend(
+            ServerStatus(name=f"python:{ref}", transport=PYTHON, state="failed", error=error)
+            for ref, error in self._python_errors.items()
+        )
+        return out
+
+    def take_new_failures(self) -> list[ServerStatus]:
+        """Failures not returned before: print each one once."""
+        new = []
+        for status in self.failures():
+            conn = self._servers.get(status.name)
+            key = (status.name, conn.failure_id if conn is not None else 0)
+            if key not in self._reported:
+                self._reported.add(key)
+                new.append(status)
+        return new
+
+    # -- tools ---------------------------------------------------------------
+
+    def _allowed(self) -> set[str]:
+        if self._always_allow is None:
+            self._always_allow = load_always_allow(self._settings_file)
+        return self._always_allow
+
+    def _policy(self, server: str, tool: str, entry: ToolEntry | None = None) -> Any:
+        conn = self._servers.get(server)
+        return resolve_policy(
+            self.formation,
+            server,
+            tool,
+            entry=entry,
+            server_config=conn.config if conn is not None else None,
+            always_allow=self._allowed(),
+        )
+
+    def _builtin_def(self, name: str, entry: ToolEntry | None) -> ToolDef:
+        from muxi_cli.tools.builtins import get_builtin
+
+        spec = get_builtin(name)
+        return ToolDef(
+            name=self._names.assign(BUILTIN, name, name),
+            server=BUILTIN,
+            tool=name,
+            description=spec.description,
+            input_schema=spec.schema,
+            policy=self._policy(BUILTIN, name, entry),
+        )
+
+    def _python_tool(self, ref: str) -> PythonTool | None:
+        tool = self._python.get(ref)
+        if tool is not None or ref in self._python_errors:
+            return tool
+        from muxi_cli.tools.python_tools import load_python_tool
+
+        try:
+            tool = load_python_tool(ref, self.base_dir)
+        except ConfigError as exc:
+            self._python_errors[ref] = exc.message
+            return None
+        name = self._names.assign(PYTHON, ref, tool.name)
+        self._python[ref] = tool
+        self._python_by_name[name] = tool
+        return tool
+
+    def _python_def(self, ref: str, entry: ToolEntry | None) -> ToolDef | None:
+        tool = self._python_tool(ref)
+        if tool is None:
+            return None
+        return ToolDef(
+            name=self._names.assign(PYTHON, ref, tool.name),
+            server=PYTHON,
+            tool=tool.name,
+            description=tool.description,
+            input_schema=tool.input_schema,
+            policy=self._policy(PYTHON, tool.name, entry),
+        )
+
+    def _server_defs(self, server: str) -> list[ToolDef]:
+        conn = self._servers.get(server)
+        if conn is None or not conn.usable:
+            return []
+        defs = []
+        for tool in conn.tools:
+            schema = tool.input_schema if isinstance(tool.input_schema, dict) else {}
+            defs.append(
+                ToolDef(
+                    name=self._names.assign(server, tool.name, namespaced(server, tool.name)),
+                    server=server,
+                    tool=tool.name,
+                    description=(tool.description or tool.title or tool.name).strip(),
+                    input_schema=schema or {"type": "object", "properties": {}},
+                    policy=self._policy(server, tool.name),
+                )
+            )
+        return defs
+
+    async def tools_for(self, agent: AgentConfig) -> list[ToolDef]:
+        """What ``agent`` may call now: its built-ins, Python tools and ready servers' tools."""
+        await self.start()
+        defs: list[ToolDef] = []
+        for entry in agent.tools:
+            if entry.builtin:
+                defs.append(self._builtin_def(entry.builtin, entry))
+            elif entry.python:
+                tool_def = self._python_def(entry.python, entry)
+                if tool_def is not None:
+                    defs.append(tool_def)
+        for server in agent.mcp_servers:
+            defs.extend(self._server_defs(server))
+        return defs
+
+    async def all_tools(self) -> list[ToolDef]:
+        """Every tool of every agent, plus the tools of ready servers no agent uses."""
+        seen: dict[str, ToolDef] = {}
+        for agent in self.formation.agents:
+            for tool_def in await self.tools_for(agent):
+                seen.setdefault(tool_def.name, tool_def)
+        for server in self._servers:
+            for tool_def in self._server_defs(server):
+                seen.setdefault(tool_def.name, tool_def)
+        return list(seen.values())
+
+    async def find(self, name: str, agent: AgentConfig | None = None) -> ToolDef | None:
+        """The tool whose model-facing name is ``name`` (for ``agent``, or any)."""
+        tools = await self.tools_for(agent) if agent is not None else await self.all_tools()
+        for tool_def in tools:
+            if tool_def.name == name:
+                return tool_def
+        return None
+
+    async def server_tool(self, server: str, tool: str) -> ToolDef:
+        """The :class:`ToolDef` of ``tool`` on MCP server ``server`` (for ``muxi mcp call``)."""
+        conn = self._server(server)
+        await self.start()
+        await conn.wait_settled(conn.config.startup_timeout + 1)
+        for tool_def in self._server_defs(server):
+            if tool_def.tool == tool:
+                return tool_def
+        if not conn.usable:
+            raise NotFoundError(
+                f"MCP server {server!r} is not available: {conn.error or conn.state}",
+                "Run `muxi mcp list` to see its status.",
+            )
+        known = ", ".join(sorted(t.name for t in conn.tools)) or "none"
+        raise NotFoundError(f"MCP server {server!r} has no tool {tool!r}", f"Its tools: {known}.")
+
+    def remember_allow(self, tool: ToolDef) -> None:
+        """'Always allow': from now on (and in later runs) ``ask`` becomes ``allow``."""
+        key = f"{tool.server}/{tool.tool}"
+        self._allowed().add(key)
+        save_always_allow(key, self._settings_file)
+
+    async def call(self, tool: ToolDef, arguments: dict[str, Any]) -> ToolOutcome:
+        """Run one call. Never raises: every failure is a ``ToolOutcome(ok=False)``."""
+        if not isinstance(arguments, dict):
+            return ToolOutcome(
+                ok=False,
+                content=f"arguments for {tool.name} must be a JSON object, got {type(arguments).__name__}",
+            )
+        try:
+            if tool.server == BUILTIN:
+                return await self._call_builtin(tool.tool, arguments)
+            if tool.server == PYTHON:
+                python_tool = self._python_by_name.get(tool.name)
+                if python_tool is None:
+                    return ToolOutcome(ok=False, content=f"unknown tool {tool.name!r}")
+                return await python_tool.call(arguments)
+            conn = self._servers.get(tool.server)
+            if conn is None:
+                return ToolOutcome(ok=False, content=f"unknown MCP server {tool.server!r}")
+            return await conn.call_tool(tool.tool, arguments)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return ToolOutcome(ok=False, content=f"{type(exc).__name__}: {exc}")
+
+    async def _call_builtin(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+        from muxi_cli.tools.builtins import BuiltinContext, get_builtin
+
+        if name not in BUILTIN_TOOLS:
+            return ToolOutcome(ok=False, content=f"unknown built-in tool {name!r}")
+        if self._ctx is None:
+            self._ctx = BuiltinContext(self.formation, self.base_dir)
+        return await get_builtin(name).run(arguments, self._ctx)
+
+    # -- prompts and resources ---------------------------------------------
+
+    def _server(self, name: str) -> MCPConnection:
+        conn = self._servers.get(name)
+        if conn is None:
+            known = ", ".join(sorted(self._servers)) or "none declared"
+            raise NotFoundError(
+                f"no MCP server named {name!r}",
+                f"Servers in this formation: {known}. Declare servers under `mcp_servers:` in muxi.yaml.",
+            )
+        return conn
+
+    @property
+    def server_names(self) -> list[str]:
+        return list(self._servers)
+
+    async def list_prompts(self, server: str) -> list[dict[str, Any]]:
+        return await self._server(server).list_prompts()
+
+    async def get_prompt(
+        self, server: str, name: str, arguments: dict[str, str] | None = None
+    ) -> str:
+        return await self._server(server).get_prompt(name, arguments or {})
+
+    async def list_resources(self, server: str) -> list[dict[str, Any]]:
+        return await self._server(server).list_resources()
+
+    async def read_resource(self, server: str, uri: str) -> str:
+        return await self._server(server).read_resource(uri)

@@ -1,0 +1,75 @@
+"""Turn MCP results (tool calls, prompts, resources) into plain text for the model."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from muxi_cli.tools.base import ToolOutcome
+
+
+def _size_of(data: str) -> int:
+    try:
+        return len(base64.b64decode(data, validate=False))
+    except ValueError:
+        return len(data)
+
+
+def _resource_text(resource: Any) -> str:
+    text = getattr(resource, "text", None)
+    if isinstance(text, str):
+        return text
+    mime = getattr(resource, "mime_type", None) or "application/octet-stream"
+    blob = getattr(resource, "blob", "") or ""
+    return f"[binary resource {getattr(resource, 'uri', '')} ({mime}, {_size_of(blob)} bytes)]"
+
+
+def content_to_text(block: Any, images: list[dict[str, str]]) -> str:
+    """One content block as text; images are collected into ``images``."""
+    kind = getattr(block, "type", None)
+    if kind == "text":
+        return str(block.text)
+    if kind == "image":
+        mime = getattr(block, "mime_type", None) or "image/png"
+        images.append({"mime": mime, "data": block.data})
+        return f"[image: {mime}, {_size_of(block.data)} bytes]"
+    if kind == "audio":
+        mime = getattr(block, "mime_type", None) or "audio/wav"
+        return f"[audio: {mime}, {_size_of(block.data)} bytes]"
+    if kind == "resource":
+        return _resource_text(block.resource)
+    if kind == "resource_link":
+        return f"[resource: {getattr(block, 'uri', '')}]"
+    dump = getattr(block, "model_dump", None)
+    return json.dumps(dump(mode="json") if dump else str(block), ensure_ascii=False)
+
+
+def call_result_to_outcome(result: Any) -> ToolOutcome:
+    """A ``CallToolResult`` as a :class:`ToolOutcome`."""
+    images: list[dict[str, str]] = []
+    parts = [content_to_text(block, images) for block in (result.content or [])]
+    structured = getattr(result, "structured_content", None)
+    text = "\n".join(p for p in parts if p)
+    if not text.strip() and structured is not None:
+        text = json.dumps(structured, indent=2, ensure_ascii=False, default=str)
+    return ToolOutcome(
+        ok=not bool(getattr(result, "is_error", False)),
+        content=text,
+        structured=structured,
+        images=images,
+    )
+
+
+def prompt_to_text(result: Any) -> str:
+    """A ``GetPromptResult`` as text: one ``role: content`` paragraph per message."""
+    images: list[dict[str, str]] = []
+    lines = []
+    for message in result.messages or []:
+        lines.append(f"{message.role}: {content_to_text(message.content, images)}")
+    return "\n\n".join(lines)
+
+
+def resource_to_text(result: Any) -> str:
+    """A ``ReadResourceResult`` as text."""
+    return "\n".join(_resource_text(item) for item in (result.contents or []))

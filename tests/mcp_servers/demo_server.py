@@ -1,0 +1,119 @@
+"""The project's own MCP test server.
+
+    python tests/mcp_servers/demo_server.py                  # stdio
+    python tests/mcp_servers/demo_server.py --http --port N  # streamable HTTP at 127.0.0.1:N/mcp
+    python tests/mcp_servers/demo_server.py --sse --port N   # legacy SSE at 127.0.0.1:N/sse
+
+Options: ``--name NAME`` (server name), ``--delay-start S`` (sleep before
+serving, to play a slow server), ``--tool-prefix P`` (prefix every tool name).
+"""
+
+import argparse
+import asyncio
+import base64
+import logging
+import os
+import sys
+import time
+
+# A 1x1 transparent PNG.
+PIXEL_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+def build(name: str = "demo"):  # type: ignore[no-untyped-def]
+    from mcp.server import MCPServer
+    from mcp.server.mcpserver import Image
+    from mcp.server.mcpserver.exceptions import ToolError
+    from pydantic import BaseModel
+
+    server = MCPServer(name, log_level="WARNING")
+
+    class Sum(BaseModel):
+        sum: float
+        terms: int
+
+    @server.tool()
+    def echo(text: str) -> str:
+        """Return the text unchanged."""
+        return text
+
+    @server.tool()
+    def add(a: float, b: float) -> Sum:
+        """Add two numbers (structured result)."""
+        return Sum(sum=a + b, terms=2)
+
+    @server.tool()
+    def fail(message: str = "it broke") -> str:
+        """Always fails with a tool error."""
+        raise ToolError(message)
+
+    @server.tool()
+    async def sleep(seconds: float) -> str:
+        """Sleep, then answer."""
+        await asyncio.sleep(seconds)
+        return f"slept {seconds}"
+
+    @server.tool(structured_output=False)
+    def pixel():  # type: ignore[no-untyped-def]
+        """Return an image and a caption."""
+        return ["a pixel", Image(data=PIXEL_PNG, format="png")]
+
+    @server.tool(structured_output=True)
+    def stats(values: list[float]) -> dict[str, float]:
+        """Structured-only statistics of a list."""
+        return {"count": float(len(values)), "total": float(sum(values))}
+
+    @server.tool()
+    def crash() -> str:
+        """Kill the server process in the middle of the call."""
+        sys.stderr.write("demo: crashing on purpose\n")
+        sys.stderr.flush()
+        os._exit(3)
+
+    @server.tool()
+    def env(name: str) -> str:
+        """The value of an environment variable of the server process."""
+        return os.environ.get(name, "")
+
+    @server.tool()
+    def cwd() -> str:
+        """The server's working directory."""
+        return os.getcwd()
+
+    @server.prompt()
+    def greet(who: str) -> str:
+        """Greet someone."""
+        return f"Please greet {who} warmly."
+
+    @server.resource("demo://readme", mime_type="text/plain")
+    def readme() -> str:
+        """A small text resource."""
+        return "demo readme: hello from the demo server"
+
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--http", action="store_true")
+    parser.add_argument("--sse", action="store_true", help="legacy SSE transport at /sse")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--name", default="demo")
+    parser.add_argument("--delay-start", type=float, default=0.0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.delay_start:
+        time.sleep(args.delay_start)
+    server = build(args.name)
+    if args.sse:
+        server.run("sse", host="127.0.0.1", port=args.port)
+    elif args.http:
+        server.run("streamable-http", host="127.0.0.1", port=args.port)
+    else:
+        server.run()
+
+
+if __name__ == "__main__":
+    main()
