@@ -1,0 +1,61 @@
+"""Small helpers shared by the remote runtime and profile checks: SSE, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from muxi_cli.errors import ConnectionFailedError, MuxiError, ServerAuthError
+
+SSE_MEDIA = "text/event-stream"
+
+
+async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The ``data`` of each server-sent event (multi-line data joined with newlines).
+
+    Comments (``: keep-alive``) and other fields are skipped.
+    """
+    data: list[str] = []
+    async for raw in lines:
+        line = raw.rstrip("\r\n")
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+    if data:
+        yield "\n".join(data)
+
+
+def error_from_body(status: int, body: bytes | str, url: str = "") -> MuxiError:
+    """The :class:`MuxiError` behind an HTTP error answer of a muxi server."""
+    try:
+        obj: Any = json.loads(body) if body else None
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
+        return MuxiError.from_dict(obj["error"])
+    if status == 401:
+        return ServerAuthError(
+            "the server rejected the API key", hint="check the key stored for this profile"
+        )
+    where = f" from {url}" if url else ""
+    return MuxiError(
+        f"unexpected HTTP {status}{where}",
+        hint="is this URL a muxi server? `muxi profile test NAME` checks it",
+    )
+
+
+def connection_error(url: str, exc: BaseException) -> ConnectionFailedError:
+    return ConnectionFailedError(
+        f"cannot reach the muxi server at {url}: {type(exc).__name__}: {exc}".rstrip(": "),
+        hint="is `muxi serve` running there? check the profile's URL with `muxi profile show NAME`",
+    )

@@ -1,0 +1,1 @@
+"""The muxi server: any Runtime over HTTP, SSE and WebSocket (``muxi serve``)."""

@@ -1,0 +1,165 @@
+"""The ASGI app of ``muxi serve``: :func:`create_app` serves any :class:`Runtime`.
+
+Everything lives under ``/v1`` except ``/health`` (no auth, for load
+balancers). Errors are always ``{"error": {"code", "message", "hint"}}`` with
+the status of the :class:`~muxi_cli.errors.MuxiError` behind them.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the route
+# signatures, whose types are imported inside the factory.
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli import __version__
+from muxi_cli.errors import MuxiError
+from muxi_cli.server.auth import KeyStore
+from muxi_cli.server.context import KEY_HEADER, USER_HEADER, Caller, ServerContext, ServerSettings
+from muxi_cli.server.limits import AccessLogMiddleware, BodyLimitMiddleware, retry_after_header
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from muxi_cli.runtime.base import Runtime
+
+log = logging.getLogger("muxi.server")
+
+
+class TooManyRequests(MuxiError):
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(
+            "too many requests for this key",
+            hint=f"slow down; retry in {retry_after_header(retry_after)} s",
+        )
+        self.retry_after = retry_after
+
+
+def bearer_token(authorization: str | None, x_key: str | None) -> str | None:
+    """The key from ``Authorization: Bearer ...`` or ``X-Muxi-Key``."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    if x_key and x_key.strip():
+        return x_key.strip()
+    return None
+
+
+def error_response(err: MuxiError) -> Any:
+    from fastapi.responses import JSONResponse
+
+    headers = {}
+    if isinstance(err, TooManyRequests):
+        headers["retry-after"] = retry_after_header(err.retry_after)
+    if err.http_status == 401:
+        headers["www-authenticate"] = 'Bearer realm="muxi"'
+    return JSONResponse({"error": err.to_dict()}, status_code=err.http_status, headers=headers)
+
+
+def authenticate(ctx: ServerContext, headers: Any, client: str | None, state: Any) -> Caller:
+    """Check the key and the rate limit; records key id and user for the access log."""
+    from muxi_cli.errors import ServerAuthError
+
+    token = bearer_token(headers.get("authorization"), headers.get(KEY_HEADER))
+    try:
+        caller = ctx.caller(token, headers.get(USER_HEADER))
+    except ServerAuthError:
+        wait = ctx.auth_limiter.take(f"ip:{client}")
+        if wait > 0:
+            raise TooManyRequests(wait) from None
+        raise
+    state.key_id = caller.principal.key_id
+    state.user_id = caller.user_id
+    wait = ctx.limiter.take(caller.principal.key_id)
+    if wait > 0:
+        raise TooManyRequests(wait)
+    return caller
+
+
+def create_app(
+    runtime: "Runtime",
+    keys: KeyStore,
+    settings: ServerSettings | None = None,
+    *,
+    access_log: bool = True,
+) -> "FastAPI":
+    """Build the app serving ``runtime``; ``keys`` decides who may call it."""
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+    from muxi_cli.server.routes import add_routes
+    from muxi_cli.server.ws import add_websocket
+
+    ctx = ServerContext(runtime=runtime, keys=keys, settings=settings or ServerSettings())
+    app = FastAPI(
+        title="muxi server",
+        version=__version__,
+        description="Chat with muxi agents, manage sessions and memory. "
+        "Authenticate with `Authorization: Bearer <key>` or `X-Muxi-Key`.",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+
+    @app.exception_handler(MuxiError)
+    async def _muxi_error(request: Request, exc: MuxiError) -> Any:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Any:
+        from muxi_cli.errors import UsageError
+
+        parts = []
+        for err in exc.errors()[:3]:
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+        return error_response(
+            UsageError("invalid request: " + "; ".join(parts), hint="see /docs for the API")
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Any:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        hint = "see /docs for the API" if exc.status_code in (404, 405) else None
+        return JSONResponse(
+            {"error": {"code": code, "message": str(exc.detail), "hint": hint}},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(ValueError)
+    async def _value(request: Request, exc: ValueError) -> Any:
+        from muxi_cli.errors import UsageError
+
+        return error_response(UsageError(f"invalid request: {exc}", hint="see /docs for the API"))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "internal_error",
+                    "message": "the server failed to answer this request",
+                    "hint": "see the server's log",
+                }
+            },
+            status_code=500,
+        )
+
+    @app.get("/health", tags=["health"], summary="Liveness for load balancers (no auth)")
+    async def health() -> dict[str, Any]:
+        return {"ok": True, "version": __version__, "draining": ctx.registry.draining}
+
+    add_routes(app, ctx)
+    add_websocket(app, ctx)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body)
+    if access_log:
+        app.add_middleware(AccessLogMiddleware)
+    return app

@@ -1,0 +1,251 @@
+"""Chat turns over HTTP: SSE streams and single JSON answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli.core.events import (
+    AGENT_ROUTED,
+    RUN_COMPLETED,
+    RUN_FAILED,
+    RUN_STARTED,
+    TEXT_DELTA,
+    TOOL_APPROVAL,
+    TOOL_REQUESTED,
+    TOOL_RESULT,
+    USAGE,
+    Event,
+)
+from muxi_cli.errors import MuxiError, NotFoundError, UsageError
+from muxi_cli.runtime.base import ChatRequest
+from muxi_cli.server.runs import is_end
+
+if TYPE_CHECKING:
+    from muxi_cli.server.context import Caller, ServerContext
+
+SSE_MEDIA = "text/event-stream"
+
+
+async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> ChatRequest:
+    """Build the runtime request: the caller's user, and only the caller's sessions."""
+    try:
+        req = ChatRequest.from_dict(body)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"invalid chat request: {exc}", hint="see /docs for the body") from exc
+    user = caller.user_id
+    if req.session_id:
+        try:
+            info = await ctx.runtime.session(req.session_id)
+        except NotFoundError:
+            info = None
+        if info is not None and info.user_id != user:
+            if not caller.admin:
+                raise NotFoundError(
+                    f"no session {req.session_id!r}",
+                    hint="list your sessions with `muxi sessions list`",
+                )
+            user = info.user_id  # an admin continuing a session acts as its owner
+    req.user_id = user
+    return req
+
+
+def failed_event(error: MuxiError, run_id: str, session_id: str) -> Event:
+    return Event(
+        type=RUN_FAILED, run_id=run_id, session_id=session_id, payload={"error": error.to_dict()}
+    )
+
+
+class TurnStream:
+    """A started turn: the first item is already there (so errors before the
+    turn starts can still become a plain HTTP error)."""
+
+    def __init__(self, ctx: ServerContext, req: ChatRequest) -> None:
+        self.ctx = ctx
+        self.req = req
+        self.run_id = ""
+        self.session_id = req.session_id or ""
+        self._cm: contextlib.AbstractAsyncContextManager[asyncio.Queue[Any]] | None = None
+        self._queue: asyncio.Queue[Any] | None = None
+        self._first: Any = None
+
+    async def start(self, on_event: Callable[[Event], Awaitable[None]] | None = None) -> None:
+        assert self.req.user_id is not None
+        self._cm = self.ctx.registry.pump(
+            self.ctx.runtime.chat(self.req), self.req.user_id, on_event
+        )
+        self._queue = await self._cm.__aenter__()
+        first = await self._queue.get()
+        if isinstance(first, MuxiError) or is_end(first):
+            await self.close()
+            if isinstance(first, MuxiError):
+                raise first
+            raise MuxiError("the turn ended without any event", hint="see the server's log")
+        self._first = first
+        if isinstance(first, Event) and not first.nested:
+            self.run_id = first.run_id
+            self.session_id = first.session_id or self.session_id
+
+    async def events(self, keepalive: float | None = None) -> AsyncIterator[Event | None]:
+        """The turn's events; ``None`` marks a keep-alive tick when ``keepalive`` is set."""
+        assert self._queue is not None
+        item = self._first
+        self._first = None
+        while True:
+            if item is None:
+                try:
+                    if keepalive:
+                        item = await asyncio.wait_for(self._queue.get(), keepalive)
+                    else:
+                        item = await self._queue.get()
+                except TimeoutError:
+                    yield None
+                    continue
+            if is_end(item):
+                return
+            if isinstance(item, MuxiError):
+                yield failed_event(item, self.run_id, self.session_id)
+            else:
+                assert isinstance(item, Event)
+                if not item.nested:
+                    self.run_id = self.run_id or item.run_id
+                    self.session_id = item.session_id or self.session_id
+                yield item
+            item = None
+
+    async def close(self) -> None:
+        cm, self._cm = self._cm, None
+        if cm is not None:
+            await cm.__aexit__(None, None, None)
+
+
+def sse_frame(event: Event) -> bytes:
+    return f"data: {event.to_json()}\n\n".encode()
+
+
+def sse_response(turn: TurnStream, keepalive: float) -> Any:
+    """A streaming response that ends the turn when the client goes away."""
+    import anyio
+    from starlette.responses import StreamingResponse
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for event in turn.events(keepalive):
+                yield b": keep-alive\n\n" if event is None else sse_frame(event)
+        finally:
+            await turn.close()
+
+    class SSEResponse(StreamingResponse):
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            try:
+                async with anyio.create_task_group() as tg:
+
+                    async def stream() -> None:
+                        with contextlib.suppress(OSError):
+                            await self.stream_response(send)
+                        tg.cancel_scope.cancel()
+
+                    tg.start_soon(stream)
+                    await self.listen_for_disconnect(receive)
+                    tg.cancel_scope.cancel()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await turn.close()
+
+    return SSEResponse(
+        body(),
+        media_type=SSE_MEDIA,
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
+
+
+def summarize(events: list[Event]) -> dict[str, Any]:
+    """The single JSON answer of a non-streaming turn."""
+    out: dict[str, Any] = {
+        "run_id": "",
+        "session_id": "",
+        "agent": None,
+        "reply": "",
+        "status": "incomplete",
+        "error": None,
+        "usage": None,
+        "tool_calls": [],
+        "duration_ms": None,
+    }
+    calls: dict[str, dict[str, Any]] = {}
+    text: list[str] = []
+    for ev in events:
+        if ev.nested:
+            continue
+        out["run_id"] = out["run_id"] or ev.run_id
+        out["session_id"] = ev.session_id or out["session_id"]
+        if ev.type in (RUN_STARTED, AGENT_ROUTED):
+            out["agent"] = ev.get("agent") or out["agent"]
+        elif ev.type == TEXT_DELTA:
+            text.append(str(ev.get("text") or ""))
+        elif ev.type == TOOL_REQUESTED:
+            call = {k: ev.get(k) for k in ("call_id", "server", "tool", "arguments")}
+            calls[str(ev.get("call_id"))] = call
+            out["tool_calls"].append(call)
+        elif ev.type == TOOL_APPROVAL and str(ev.get("call_id")) in calls:
+            calls[str(ev.get("call_id"))]["decision"] = ev.get("decision")
+        elif ev.type == TOOL_RESULT and str(ev.get("call_id")) in calls:
+            calls[str(ev.get("call_id"))].update(
+                ok=ev.get("ok"), content=ev.get("content"), duration_ms=ev.get("duration_ms")
+            )
+        elif ev.type == USAGE:
+            usage = {k: ev.get(k) for k in ("model", "input_tokens", "output_tokens", "cost_usd")}
+            prev = out["usage"]
+            if prev and prev.get("model") == usage["model"]:
+                for k in ("input_tokens", "output_tokens"):
+                    usage[k] = (prev.get(k) or 0) + (usage[k] or 0)
+                if prev.get("cost_usd") is not None and usage["cost_usd"] is not None:
+                    usage["cost_usd"] = prev["cost_usd"] + usage["cost_usd"]
+            out["usage"] = usage
+        elif ev.type == RUN_COMPLETED:
+            out["status"] = "completed"
+            out["reply"] = ev.get("text") if ev.get("text") is not None else "".join(text)
+            out["duration_ms"] = ev.get("duration_ms")
+        elif ev.type == RUN_FAILED:
+            err = ev.get("error") or {}
+            out["status"] = "cancelled" if err.get("code") == "cancelled" else "failed"
+            out["error"] = err
+    if out["status"] != "completed":
+        out["reply"] = "".join(text)
+    return out
+
+
+async def json_turn(turn: TurnStream, receive: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    """Collect a whole turn; a client that disconnects meanwhile cancels it."""
+    import anyio
+
+    events: list[Event] = []
+    async with anyio.create_task_group() as tg:
+
+        async def collect() -> None:
+            try:
+                async for event in turn.events():
+                    if event is not None:
+                        events.append(event)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await turn.close()
+            tg.cancel_scope.cancel()
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message.get("type") == "http.disconnect":
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(collect)
+        tg.start_soon(watch)
+    return summarize(events)
+
+
+def encode_json(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False).encode()

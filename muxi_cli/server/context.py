@@ -1,0 +1,110 @@
+"""What every route needs: the runtime, the keys, the running turns, the limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from muxi_cli.errors import NotFoundError, ServerAuthError, UsageError
+from muxi_cli.server.auth import KeyStore, Principal, valid_user_id
+from muxi_cli.server.limits import RateLimiter
+from muxi_cli.server.runs import RunRegistry
+
+if TYPE_CHECKING:
+    from muxi_cli.runtime.base import Runtime, SessionInfo
+
+USER_HEADER = "x-muxi-user-id"
+KEY_HEADER = "x-muxi-key"
+#: The user an admin key acts as when it sends no ``X-Muxi-User-Id``.
+ADMIN_DEFAULT_USER = "admin"
+
+
+@dataclass(slots=True)
+class ServerSettings:
+    """Tunables of one server (``muxi serve`` options)."""
+
+    #: Largest request body in bytes (413 above).
+    max_body: int = 1_000_000
+    #: Requests per second per key (token bucket refill); 0 disables the limit.
+    rate: float = 10.0
+    #: Bucket size: how many requests a key may send in a burst.
+    burst: int = 60
+    #: Seconds running turns get to finish on shutdown before they are cancelled.
+    shutdown_grace: float = 10.0
+    #: Seconds a WebSocket client has to send its auth frame.
+    ws_auth_timeout: float = 10.0
+    #: Seconds between SSE keep-alive comments.
+    keepalive: float = 15.0
+
+
+@dataclass(slots=True)
+class Caller:
+    """An authenticated request: the key and the user it acts as."""
+
+    principal: Principal
+    user_id: str
+
+    @property
+    def admin(self) -> bool:
+        return self.principal.admin
+
+    @property
+    def scope_user(self) -> str | None:
+        """For lookups by id: None lets an admin reach any user's data."""
+        return None if self.admin else self.user_id
+
+
+@dataclass(slots=True)
+class ServerContext:
+    runtime: Runtime
+    keys: KeyStore
+    settings: ServerSettings = field(default_factory=ServerSettings)
+    registry: RunRegistry = field(default_factory=RunRegistry)
+    limiter: RateLimiter = field(init=False)
+    auth_limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.settings.rate, self.settings.burst)
+        # Failed authentications per client address: slows down key guessing.
+        self.auth_limiter = RateLimiter(
+            self.settings.rate if self.settings.rate > 0 else 0, self.settings.burst
+        )
+
+    def caller(self, token: str | None, user_header: str | None) -> Caller:
+        """Authenticate a key and work out the user it acts as (raises on failure)."""
+        if not token:
+            raise ServerAuthError(
+                "this muxi server needs an API key",
+                hint="send it as 'Authorization: Bearer <key>' or 'X-Muxi-Key: <key>' "
+                "(muxi profile add NAME --url URL stores one for the CLI)",
+            )
+        principal = self.keys.authenticate(token)
+        if principal is None:
+            raise ServerAuthError(
+                "the API key is not valid (unknown or revoked)",
+                hint="ask the server's admin for a key (`muxi keys create`), then "
+                "`muxi profile add` it again",
+            )
+        if user_header is not None:
+            user_header = user_header.strip()
+            if not valid_user_id(user_header):
+                raise UsageError(
+                    "invalid X-Muxi-User-Id header",
+                    hint="user ids are 1-128 letters, digits and . _ @ + -",
+                )
+        if principal.admin:
+            return Caller(principal, user_header or ADMIN_DEFAULT_USER)
+        # A user key always acts as its own user; the header is ignored.
+        return Caller(principal, principal.user_id)
+
+    async def owned_session(self, caller: Caller, session_id: str) -> SessionInfo:
+        """The session, if the caller may see it; NotFoundError otherwise (same message)."""
+        try:
+            info: SessionInfo | None = await self.runtime.session(session_id)
+        except NotFoundError:
+            info = None
+        if info is not None and (caller.admin or info.user_id == caller.user_id):
+            return info
+        raise NotFoundError(
+            f"no session {session_id!r}", hint="list your sessions with `muxi sessions list`"
+        )

@@ -1,0 +1,62 @@
+"""Request bodies of the HTTP API (they also make the OpenAPI document).
+
+Limits are generous but finite so a fuzzer or a confused client gets a 400
+(or 413 for the whole body), never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_MESSAGE = 200_000
+MAX_NAME = 200
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AttachmentBody(_Body):
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    content: str = Field(max_length=MAX_MESSAGE)
+    mime: str = Field(default="text/plain", max_length=MAX_NAME)
+
+
+class ChatBody(_Body):
+    """One turn. ``user_id`` is ignored: the server uses the caller's user."""
+
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE)
+    agent: str | None = Field(default=None, min_length=1, max_length=64)
+    session_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    user_id: str | None = Field(default=None, max_length=128)
+    attachments: list[AttachmentBody] = Field(default_factory=list, max_length=20)
+    approval: Literal["interactive", "yes", "deny"] = "deny"
+    model: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
+    system: str | None = Field(default=None, max_length=MAX_MESSAGE)
+    stream: bool = True
+    title: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
+
+    def request_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class RenameBody(_Body):
+    title: str = Field(min_length=1, max_length=MAX_NAME)
+
+
+class MemoryAddBody(_Body):
+    text: str = Field(min_length=1, max_length=20_000)
+    kind: str = Field(default="fact", pattern=r"^[a-z][a-z_]{0,31}$")
+
+
+class ApprovalBody(_Body):
+    decision: Literal["allow", "always", "deny"]
+
+
+class KeyCreateBody(_Body):
+    role: Literal["admin", "user"]
+    user_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+    label: str | None = Field(default=None, max_length=MAX_NAME)

@@ -1,0 +1,234 @@
+"""The HTTP routes under ``/v1``.
+
+``ROUTES`` lists every authenticated route with the kind of object it touches,
+so the tests can try each one with the wrong user's key.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads these signatures.
+
+from typing import Any, Literal
+
+from muxi_cli.errors import ForbiddenError, UsageError
+from muxi_cli.server.auth import KeyStore
+from muxi_cli.server.chat import SSE_MEDIA, TurnStream, json_turn, prepare, sse_response
+from muxi_cli.server.context import Caller, ServerContext
+from muxi_cli.server.models import (
+    ApprovalBody,
+    ChatBody,
+    KeyCreateBody,
+    MemoryAddBody,
+    RenameBody,
+)
+
+#: (method, path, what it touches): "session", "memory", "call", "run", "key",
+#: "admin" (admin only) or "none" (no per-user object).
+ROUTES: list[tuple[str, str, str]] = [
+    ("GET", "/v1/me", "none"),
+    ("GET", "/v1/health", "none"),
+    ("GET", "/v1/agents", "none"),
+    ("POST", "/v1/chat", "session"),
+    ("POST", "/v1/approvals/{call_id}", "call"),
+    ("POST", "/v1/runs/{run_id}/cancel", "run"),
+    ("GET", "/v1/sessions", "none"),
+    ("GET", "/v1/sessions/{session_id}", "session"),
+    ("GET", "/v1/sessions/{session_id}/messages", "session"),
+    ("PATCH", "/v1/sessions/{session_id}", "session"),
+    ("DELETE", "/v1/sessions/{session_id}", "session"),
+    ("GET", "/v1/sessions/{session_id}/export", "session"),
+    ("GET", "/v1/memory", "none"),
+    ("GET", "/v1/memory/search", "none"),
+    ("POST", "/v1/memory", "none"),
+    ("DELETE", "/v1/memory/{memory_id}", "memory"),
+    ("GET", "/v1/tools", "none"),
+    ("GET", "/v1/mcp/servers", "none"),
+    ("GET", "/v1/keys", "admin"),
+    ("POST", "/v1/keys", "admin"),
+    ("DELETE", "/v1/keys/{key_id}", "admin"),
+]
+
+
+def _require_admin(caller: Caller) -> None:
+    if not caller.admin:
+        raise ForbiddenError("this needs an admin key", hint="ask the server's admin")
+
+
+def add_routes(app: Any, ctx: ServerContext) -> None:
+    from fastapi import APIRouter, Depends, Header, Path, Query, Request, Security
+    from fastapi.responses import JSONResponse, Response
+    from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+    from muxi_cli.runtime.base import (
+        AgentInfo,
+        Health,
+        MemoryItem,
+        ServerInfo,
+        SessionInfo,
+        SessionMessage,
+        ToolInfo,
+    )
+    from muxi_cli.server.app import authenticate
+
+    bearer = HTTPBearer(auto_error=False, description="An admin or user key of this server.")
+    xkey = APIKeyHeader(name="X-Muxi-Key", auto_error=False, description="Same key, other header.")
+    rt = ctx.runtime
+    keys: KeyStore = ctx.keys
+
+    async def caller(
+        request: Request,
+        _bearer: HTTPAuthorizationCredentials | None = Security(bearer),
+        _key: str | None = Security(xkey),
+        x_muxi_user_id: str | None = Header(
+            default=None, description="Admin keys only: act as this user.", max_length=128
+        ),
+    ) -> Caller:
+        client = request.client.host if request.client else None
+        return authenticate(ctx, request.headers, client, request.state)
+
+    Auth = Depends(caller)
+    # Ids are not pattern-checked: an odd id is simply not found (404), like any unknown one.
+    SessionId = Path(min_length=1, max_length=128)
+    ObjId = Path(min_length=1, max_length=128)
+    v1 = APIRouter(prefix="/v1")
+
+    @v1.get("/me", tags=["health"], summary="Who this key is")
+    async def me(who: Caller = Auth) -> dict[str, Any]:
+        return {"key_id": who.principal.key_id, "role": who.principal.role, "user_id": who.user_id}
+
+    @v1.get("/health", tags=["health"], response_model=Health, summary="The runtime's health")
+    async def health(who: Caller = Auth) -> Any:
+        h = await rt.health()
+        return h.to_dict()
+
+    @v1.get("/agents", tags=["agents"], response_model=list[AgentInfo])
+    async def agents(who: Caller = Auth) -> Any:
+        return [a.to_dict() for a in await rt.agents()]
+
+    @v1.post(
+        "/chat",
+        tags=["chat"],
+        summary="One turn: SSE events with 'Accept: text/event-stream', else one JSON answer",
+        responses={200: {"content": {SSE_MEDIA: {}, "application/json": {}}}},
+    )
+    async def chat(body: ChatBody, request: Request, who: Caller = Auth) -> Any:
+        req = await prepare(ctx, who, body.request_dict())
+        streaming = SSE_MEDIA in request.headers.get("accept", "")
+        if not streaming and req.approval == "interactive":
+            raise UsageError(
+                "interactive approval needs a streaming turn",
+                hint="send 'Accept: text/event-stream' or use the WebSocket /v1/ws",
+            )
+        turn = TurnStream(ctx, req)
+        await turn.start()
+        request.state.run_id = turn.run_id or None
+        if streaming:
+            return sse_response(turn, ctx.settings.keepalive)
+        return JSONResponse(await json_turn(turn, request.receive))
+
+    @v1.post("/approvals/{call_id}", tags=["chat"], summary="Decide a pending tool call")
+    async def approve(body: ApprovalBody, call_id: str = ObjId, who: Caller = Auth) -> Any:
+        ctx.registry.find_call(call_id, who.scope_user)
+        await rt.approve(call_id, body.decision)
+        ctx.registry.resolved(call_id)
+        return {"ok": True, "call_id": call_id, "decision": body.decision}
+
+    @v1.post("/runs/{run_id}/cancel", tags=["chat"], status_code=202, summary="Cancel a turn")
+    async def cancel(run_id: str = ObjId, who: Caller = Auth) -> Any:
+        ctx.registry.find_run(run_id, who.scope_user)
+        await rt.cancel(run_id)
+        return {"ok": True, "run_id": run_id}
+
+    @v1.get("/sessions", tags=["sessions"], response_model=list[SessionInfo])
+    async def sessions(
+        who: Caller = Auth,
+        query: str | None = Query(default=None, max_length=500),
+        limit: int = Query(default=50, ge=1, le=1000),
+    ) -> Any:
+        found = await rt.sessions(user_id=who.user_id, query=query or None, limit=limit)
+        return [s.to_dict() for s in found if s.user_id == who.user_id]
+
+    @v1.get("/sessions/{session_id}", tags=["sessions"], response_model=SessionInfo)
+    async def session(session_id: str = SessionId, who: Caller = Auth) -> Any:
+        return (await ctx.owned_session(who, session_id)).to_dict()
+
+    @v1.get(
+        "/sessions/{session_id}/messages", tags=["sessions"], response_model=list[SessionMessage]
+    )
+    async def messages(session_id: str = SessionId, who: Caller = Auth) -> Any:
+        info = await ctx.owned_session(who, session_id)
+        return [m.to_dict() for m in await rt.messages(info.id)]
+
+    @v1.patch("/sessions/{session_id}", tags=["sessions"], response_model=SessionInfo)
+    async def rename(body: RenameBody, session_id: str = SessionId, who: Caller = Auth) -> Any:
+        info = await ctx.owned_session(who, session_id)
+        return (await rt.rename_session(info.id, body.title)).to_dict()
+
+    @v1.delete("/sessions/{session_id}", tags=["sessions"], status_code=204)
+    async def delete(session_id: str = SessionId, who: Caller = Auth) -> Response:
+        info = await ctx.owned_session(who, session_id)
+        await rt.delete_session(info.id)
+        return Response(status_code=204)
+
+    @v1.get("/sessions/{session_id}/export", tags=["sessions"])
+    async def export(
+        session_id: str = SessionId,
+        format: Literal["md", "json"] = Query(default="md"),
+        who: Caller = Auth,
+    ) -> Any:
+        info = await ctx.owned_session(who, session_id)
+        return {"format": format, "content": await rt.export_session(info.id, format)}
+
+    @v1.get("/memory", tags=["memory"], response_model=list[MemoryItem])
+    async def memory_list(
+        who: Caller = Auth,
+        kind: str | None = Query(default=None, max_length=32),
+        limit: int = Query(default=100, ge=1, le=1000),
+    ) -> Any:
+        items = await rt.memory_list(user_id=who.user_id, kind=kind or None, limit=limit)
+        return [m.to_dict() for m in items if m.user_id == who.user_id]
+
+    @v1.get("/memory/search", tags=["memory"], response_model=list[MemoryItem])
+    async def memory_search(
+        q: str = Query(min_length=1, max_length=2000),
+        who: Caller = Auth,
+        kind: str | None = Query(default=None, max_length=32),
+        limit: int = Query(default=10, ge=1, le=100),
+    ) -> Any:
+        items = await rt.memory_search(q, user_id=who.user_id, kind=kind or None, limit=limit)
+        return [m.to_dict() for m in items if m.user_id == who.user_id]
+
+    @v1.post("/memory", tags=["memory"], status_code=201, response_model=MemoryItem)
+    async def memory_add(body: MemoryAddBody, who: Caller = Auth) -> Any:
+        return (await rt.memory_add(body.text, user_id=who.user_id, kind=body.kind)).to_dict()
+
+    @v1.delete("/memory/{memory_id}", tags=["memory"], status_code=204)
+    async def memory_forget(memory_id: str = ObjId, who: Caller = Auth) -> Response:
+        await rt.memory_forget(memory_id, user_id=who.user_id)
+        return Response(status_code=204)
+
+    @v1.get("/tools", tags=["tools"], response_model=list[ToolInfo])
+    async def tools(
+        who: Caller = Auth, agent: str | None = Query(default=None, min_length=1, max_length=64)
+    ) -> Any:
+        return [t.to_dict() for t in await rt.tools(agent)]
+
+    @v1.get("/mcp/servers", tags=["tools"], response_model=list[ServerInfo])
+    async def mcp_servers(who: Caller = Auth) -> Any:
+        return [s.to_dict() for s in await rt.mcp_servers()]
+
+    @v1.get("/keys", tags=["keys"], summary="All keys (admin): ids, roles, users; never secrets")
+    async def list_keys(who: Caller = Auth) -> Any:
+        _require_admin(who)
+        return [r.public_dict() for r in keys.records()]
+
+    @v1.post("/keys", tags=["keys"], status_code=201, summary="Create a key (admin)")
+    async def create_key(body: KeyCreateBody, who: Caller = Auth) -> Any:
+        _require_admin(who)
+        rec, secret = keys.create(body.role, body.user_id, body.label)
+        return {**rec.public_dict(), "key": secret}
+
+    @v1.delete("/keys/{key_id}", tags=["keys"], summary="Revoke a key (admin)")
+    async def revoke_key(key_id: str = ObjId, who: Caller = Auth) -> Any:
+        _require_admin(who)
+        return keys.revoke(key_id).public_dict()
+
+    app.include_router(v1)

@@ -1,0 +1,175 @@
+"""The turns a server is running: who owns them, their pending approvals, draining.
+
+Every turn the server runs goes through :meth:`RunRegistry.pump`, which
+consumes the runtime's event iterator in its own task. The registry learns each
+run's id from its first event, remembers which user owns it and which tool
+calls wait for an approval, so ``/v1/approvals`` and ``/v1/runs/{id}/cancel``
+can check ownership. Cancelling the task closes the runtime's iterator (what
+was said so far stays saved).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from muxi_cli.core.events import RUN_COMPLETED, RUN_FAILED, TOOL_APPROVAL, Event
+from muxi_cli.errors import MuxiError, NotFoundError
+
+_END = object()
+
+
+class Draining(MuxiError):
+    code = "shutting_down"
+    http_status = 503
+
+
+@dataclass(slots=True, eq=False)
+class Turn:
+    """One running turn."""
+
+    user_id: str
+    task: asyncio.Task[None] | None = None
+    run_id: str | None = None
+    session_id: str | None = None
+    pending_calls: set[str] = field(default_factory=set)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class RunRegistry:
+    def __init__(self) -> None:
+        self.turns: set[Turn] = set()
+        self._by_run: dict[str, Turn] = {}
+        self._by_call: dict[str, Turn] = {}
+        self.draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def active(self) -> int:
+        return len(self.turns)
+
+    def find_run(self, run_id: str, user_id: str | None) -> Turn:
+        """The running turn ``run_id`` owned by ``user_id`` (None = any, for admins)."""
+        turn = self._by_run.get(run_id)
+        if turn is None or (user_id is not None and turn.user_id != user_id):
+            raise NotFoundError(f"no running turn {run_id!r}", hint="it may have finished already")
+        return turn
+
+    def find_call(self, call_id: str, user_id: str | None) -> Turn:
+        turn = self._by_call.get(call_id)
+        if turn is None or (user_id is not None and turn.user_id != user_id):
+            raise NotFoundError(
+                f"no tool call {call_id!r} is waiting for approval",
+                hint="it may have been decided or its turn may have ended",
+            )
+        return turn
+
+    def _observe(self, turn: Turn, event: Event) -> None:
+        if event.run_id and turn.run_id is None and not event.nested:
+            turn.run_id = event.run_id
+            turn.session_id = event.session_id
+            self._by_run[event.run_id] = turn
+        if event.type == TOOL_APPROVAL:
+            call_id = str(event.get("call_id") or "")
+            if not call_id:
+                return
+            if event.get("decision") == "pending":
+                turn.pending_calls.add(call_id)
+                self._by_call[call_id] = turn
+            else:
+                turn.pending_calls.discard(call_id)
+                self._by_call.pop(call_id, None)
+
+    def resolved(self, call_id: str) -> None:
+        turn = self._by_call.pop(call_id, None)
+        if turn is not None:
+            turn.pending_calls.discard(call_id)
+
+    def _forget(self, turn: Turn) -> None:
+        self.turns.discard(turn)
+        if turn.run_id:
+            self._by_run.pop(turn.run_id, None)
+        for call_id in turn.pending_calls:
+            self._by_call.pop(call_id, None)
+        turn.done.set()
+        if not self.turns:
+            self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def pump(
+        self,
+        events: AsyncIterator[Event],
+        user_id: str,
+        on_event: Callable[[Event], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[asyncio.Queue[Event | object]]:
+        """Run ``events`` in a task; yields a queue of events ending with a sentinel.
+
+        Leaving the context early (a client went away) cancels the task, which
+        closes the runtime's iterator.
+        """
+        if self.draining:
+            raise Draining(
+                "the server is shutting down", hint="retry in a moment or on another instance"
+            )
+        queue: asyncio.Queue[Event | object] = asyncio.Queue()
+        turn = Turn(user_id=user_id)
+        self.turns.add(turn)
+        self._idle.clear()
+
+        async def run() -> None:
+            try:
+                async for event in events:
+                    self._observe(turn, event)
+                    queue.put_nowait(event)
+                    if on_event is not None:
+                        await on_event(event)
+            except asyncio.CancelledError:
+                raise
+            except MuxiError as exc:
+                queue.put_nowait(exc)
+            except Exception as exc:  # a runtime bug: report it as a failed run
+                queue.put_nowait(MuxiError(f"the turn failed: {type(exc).__name__}: {exc}"))
+            finally:
+                aclose = getattr(events, "aclose", None)
+                if aclose is not None:
+                    with contextlib.suppress(BaseException):
+                        await aclose()
+                queue.put_nowait(_END)
+                self._forget(turn)
+
+        turn.task = asyncio.create_task(run())
+        try:
+            yield queue
+        finally:
+            if not turn.task.done():
+                turn.task.cancel()
+                import anyio
+
+                # The caller may itself be cancelled (client gone): still wait,
+                # briefly, for the runtime to save what was said.
+                with anyio.move_on_after(10, shield=True), contextlib.suppress(BaseException):
+                    await turn.task
+
+    async def drain(self, grace: float) -> None:
+        """Refuse new turns, let running ones finish for ``grace`` s, then cancel them."""
+        self.draining = True
+        if not self.turns:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
+        tasks = [t.task for t in list(self.turns) if t.task is not None and not t.task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
+
+
+def is_end(item: object) -> bool:
+    return item is _END
+
+
+def is_terminal(event: Event) -> bool:
+    return event.type in (RUN_COMPLETED, RUN_FAILED) and not event.nested

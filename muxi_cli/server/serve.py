@@ -1,0 +1,183 @@
+"""Run the server: keys on first start, a LocalRuntime, uvicorn, graceful shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli.server.auth import KeyRecord, KeyStore
+from muxi_cli.server.context import ServerSettings
+
+if TYPE_CHECKING:
+    from muxi_cli.runtime.base import Runtime
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def print_new_keys(created: list[tuple[KeyRecord, str]], url: str, file: Any = None) -> None:
+    """Show freshly generated keys once, with how to store them."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    console = Console(file=file or sys.stderr, highlight=False, soft_wrap=True)
+    lines = [
+        "[bold]These keys are shown only once.[/bold] The server keeps only their hashes.",
+        "",
+    ]
+    for rec, secret in created:
+        lines.append(f"[bold]{rec.role}[/bold] key (id {rec.id}, user {escape(rec.user_id)}):")
+        lines.append(f"  [green]{escape(secret)}[/green]")
+        lines.append("")
+    lines.append("Store one on a client (the key is read from a hidden prompt or stdin):")
+    lines.append(f"  muxi profile add NAME --url {escape(url)}")
+    lines.append("Manage keys later with `muxi keys list|create|revoke`.")
+    console.print(
+        Panel(
+            "\n".join(lines), title="muxi serve: new API keys", border_style="yellow", expand=False
+        )
+    )
+
+
+def _make_server(config: Any, app: Any, grace: float, signals: bool = True) -> Any:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """Finishes (or cancels, after ``grace`` s) running turns before closing."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # SIGINT/SIGTERM start a graceful shutdown, a second SIGINT forces it;
+            # unlike uvicorn's default, the signal is not re-raised afterwards.
+            import asyncio
+            import signal
+
+            loop = asyncio.get_running_loop()
+            installed = []
+            for sig in (signal.SIGINT, signal.SIGTERM) if signals else ():
+                try:
+                    loop.add_signal_handler(sig, self.handle_exit, sig, None)
+                    installed.append(sig)
+                except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
+                    pass
+            try:
+                yield
+            finally:
+                for sig in installed:
+                    loop.remove_signal_handler(sig)
+                self._captured_signals.clear()
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            ctx = app.state.ctx
+            await ctx.registry.drain(grace)
+            await super().shutdown(sockets)
+
+    return GracefulServer(config)
+
+
+async def serve_runtime(
+    runtime: Runtime,
+    keys: KeyStore,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    settings: ServerSettings | None = None,
+    *,
+    on_listening: Any = None,
+    signals: bool = True,
+    server_ref: list[Any] | None = None,
+) -> None:
+    """Serve ``runtime`` until SIGINT/SIGTERM (or ``server.should_exit``).
+
+    ``server_ref``, when given, receives the uvicorn server (tests stop it with
+    ``should_exit = True``).
+    """
+    import logging
+
+    import uvicorn
+
+    from muxi_cli.server.app import create_app
+
+    settings = settings or ServerSettings()
+    app = create_app(runtime, keys, settings)
+    logging.getLogger("muxi.server").addHandler(logging.StreamHandler(sys.stderr))
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ws_max_size=max(settings.max_body, 65536),
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=5,
+        server_header=False,
+    )
+    server = _make_server(config, app, settings.shutdown_grace, signals)
+    if server_ref is not None:
+        server_ref.append(server)
+    import asyncio
+
+    task = asyncio.create_task(server.serve())
+    # uvicorn has no "started" event to wait on; startup ends one way or the other.
+    while not server.started and not task.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    if server.started and on_listening is not None:
+        sock = server.servers[0].sockets[0]
+        on_listening(sock.getsockname()[1])
+    try:
+        await task
+    finally:
+        keys.flush()
+
+
+async def serve(
+    host: str,
+    port: int,
+    config_path: str | None,
+    settings: ServerSettings,
+    *,
+    quiet: bool = False,
+) -> None:
+    """What ``muxi serve`` runs."""
+    from muxi_cli.runtime.local import LocalRuntime
+    from muxi_cli.runtime.users import local_user_id
+
+    keys = KeyStore()
+    display_host = host if ":" not in host else f"[{host}]"
+    created = keys.bootstrap(local_user_id())
+    if created:
+        print_new_keys(created, f"http://{display_host}:{port}")
+    err = sys.stderr
+    if not is_loopback(host):
+        print(
+            f"warning: listening on {host}, reachable from other machines; put TLS in front "
+            "(a reverse proxy) before exposing it",
+            file=err,
+        )
+    runtime = await LocalRuntime.open(config_path=config_path, start_tools=True)
+
+    def listening(actual_port: int) -> None:
+        print(
+            f"muxi serve: listening on http://{display_host}:{actual_port} "
+            f"(API docs at /docs; Ctrl-C stops)",
+            file=err,
+            flush=True,
+        )
+
+    try:
+        await serve_runtime(runtime, keys, host, port, settings, on_listening=listening)
+    finally:
+        await runtime.aclose()
+        if not quiet:
+            print("muxi serve: stopped", file=err, flush=True)

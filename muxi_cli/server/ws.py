@@ -1,0 +1,239 @@
+"""``GET /v1/ws``: interactive sessions over one WebSocket.
+
+Frames are JSON objects. Event frames are exactly ``Event.to_dict()`` (their
+``type`` contains a dot); control frames have a plain ``type``:
+
+client -> server
+    ``{"type": "auth", "key": "...", "user_id": null}``   first frame, unless a
+    header (``Authorization``/``X-Muxi-Key``) authenticated the handshake
+    ``{"type": "chat", "request": {ChatRequest}}``         start a turn
+    ``{"type": "approve", "call_id": "...", "decision": "allow|always|deny"}``
+    ``{"type": "cancel", "run_id": "..."}``                 run_id optional: the current turn
+    ``{"type": "ping"}``
+
+server -> client
+    ``{"type": "ready", "key_id", "role", "user_id", "version"}``
+    event frames of the running turn, then
+    ``{"type": "done", "run_id", "session_id"}``            the turn is over
+    ``{"type": "error", "error": {code, message, hint}, "ref": "chat|approve|cancel|..."}``
+    ``{"type": "pong"}``
+
+One turn runs at a time per connection; several turns may follow each other.
+Closing the socket cancels the running turn (what was said is kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli import __version__
+from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
+from muxi_cli.server.chat import TurnStream, prepare
+
+if TYPE_CHECKING:
+    from muxi_cli.server.context import Caller, ServerContext
+
+#: Close codes: 4401 authentication failed, 4408 no auth frame in time.
+CLOSE_AUTH = 4401
+CLOSE_AUTH_TIMEOUT = 4408
+
+
+def add_websocket(app: Any, ctx: ServerContext) -> None:
+    from starlette.websockets import WebSocket
+
+    @app.websocket("/v1/ws")
+    async def ws_endpoint(websocket: WebSocket) -> None:
+        await Session(ctx, websocket).run()
+
+
+class Session:
+    """One WebSocket connection."""
+
+    def __init__(self, ctx: ServerContext, websocket: Any) -> None:
+        self.ctx = ctx
+        self.ws = websocket
+        self.caller: Caller | None = None
+        self.turn: TurnStream | None = None
+        self.turn_task: asyncio.Task[None] | None = None
+        self._send_lock = asyncio.Lock()
+        self.closed = False
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        async with self._send_lock:
+            try:
+                await self.ws.send_text(json.dumps(frame, ensure_ascii=False))
+            except Exception:
+                self.closed = True
+
+    async def send_error(self, err: MuxiError, ref: str | None = None, **extra: Any) -> None:
+        await self.send({"type": "error", "error": err.to_dict(), "ref": ref, **extra})
+
+    async def _authenticate(self) -> bool:
+        from muxi_cli.server.app import authenticate, bearer_token
+        from muxi_cli.server.context import KEY_HEADER, USER_HEADER
+
+        headers = self.ws.headers
+        client = self.ws.client.host if self.ws.client else None
+        state = self.ws.state
+        close_code = CLOSE_AUTH
+        try:
+            if bearer_token(headers.get("authorization"), headers.get(KEY_HEADER)):
+                self.caller = authenticate(self.ctx, headers, client, state)
+            else:
+                try:
+                    raw = await asyncio.wait_for(
+                        self.ws.receive_text(), self.ctx.settings.ws_auth_timeout
+                    )
+                except TimeoutError:
+                    close_code = CLOSE_AUTH_TIMEOUT
+                    raise ServerAuthError(
+                        "no auth frame arrived in time",
+                        hint='send {"type": "auth", "key": "..."} first',
+                    ) from None
+                frame = _parse(raw)
+                if frame.get("type") != "auth" or not isinstance(frame.get("key"), str):
+                    raise ServerAuthError(
+                        "the first frame must authenticate",
+                        hint='send {"type": "auth", "key": "..."} or an Authorization header',
+                    )
+                fake_headers = {"x-muxi-key": frame["key"]}
+                if isinstance(frame.get("user_id"), str):
+                    fake_headers["x-muxi-user-id"] = frame["user_id"]
+                elif headers.get(USER_HEADER):
+                    fake_headers["x-muxi-user-id"] = headers[USER_HEADER]
+                self.caller = authenticate(self.ctx, fake_headers, client, state)
+        except MuxiError as exc:
+            await self.send_error(exc, "auth")
+            with contextlib.suppress(Exception):
+                await self.ws.close(close_code)
+            self.closed = True
+            return False
+        return True
+
+    async def run(self) -> None:
+        from starlette.websockets import WebSocketDisconnect
+
+        await self.ws.accept()
+        if not await self._authenticate():
+            return
+        assert self.caller is not None
+        await self.send(
+            {
+                "type": "ready",
+                "key_id": self.caller.principal.key_id,
+                "role": self.caller.principal.role,
+                "user_id": self.caller.user_id,
+                "version": __version__,
+            }
+        )
+        try:
+            while True:
+                raw = await self.ws.receive_text()
+                try:
+                    await self._handle(_parse(raw))
+                except MuxiError as exc:
+                    await self.send_error(exc, _ref(raw))
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            self.closed = True
+            task = self.turn_task
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _handle(self, frame: dict[str, Any]) -> None:
+        from muxi_cli.server.app import TooManyRequests
+
+        kind = frame.get("type")
+        assert self.caller is not None
+        if kind == "ping":
+            await self.send({"type": "pong"})
+        elif kind == "chat":
+            if self.turn_task is not None and not self.turn_task.done():
+                raise UsageError(
+                    "a turn is already running on this connection",
+                    hint="wait for its 'done' frame, or cancel it",
+                )
+            wait = self.ctx.limiter.take(self.caller.principal.key_id)
+            if wait > 0:
+                raise TooManyRequests(wait)
+            body = _chat_body(frame.get("request"))
+            req = await prepare(self.ctx, self.caller, body)
+            self.turn_task = asyncio.create_task(self._run_turn(req))
+        elif kind == "approve":
+            call_id = str(frame.get("call_id") or "")
+            decision = frame.get("decision")
+            if decision not in ("allow", "always", "deny"):
+                raise UsageError("decision must be allow, always or deny")
+            self.ctx.registry.find_call(call_id, self.caller.scope_user)
+            await self.ctx.runtime.approve(call_id, decision)
+            self.ctx.registry.resolved(call_id)
+        elif kind == "cancel":
+            run_id = frame.get("run_id") or (self.turn.run_id if self.turn else None)
+            if not run_id:
+                raise UsageError("no turn to cancel")
+            self.ctx.registry.find_run(str(run_id), self.caller.scope_user)
+            await self.ctx.runtime.cancel(str(run_id))
+        else:
+            raise UsageError(
+                f"unknown frame type {kind!r}", hint="use chat, approve, cancel or ping"
+            )
+
+    async def _run_turn(self, req: Any) -> None:
+        turn = self.turn = TurnStream(self.ctx, req)
+        try:
+            try:
+                await turn.start()
+            except MuxiError as exc:
+                await self.send_error(exc, "chat")
+                await self.send({"type": "done", "run_id": None, "session_id": req.session_id})
+                return
+            async for event in turn.events():
+                if event is not None:
+                    await self.send(event.to_dict())
+                if self.closed:
+                    break
+        finally:
+            await turn.close()
+        await self.send({"type": "done", "run_id": turn.run_id, "session_id": turn.session_id})
+
+
+def _parse(raw: str) -> dict[str, Any]:
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        frame = None
+    if not isinstance(frame, dict):
+        raise UsageError("frames are JSON objects", hint="see docs/server.md")
+    return frame
+
+
+def _ref(raw: str) -> str | None:
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        return None
+    return str(frame.get("type")) if isinstance(frame, dict) else None
+
+
+def _chat_body(data: Any) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from muxi_cli.server.models import ChatBody
+
+    if not isinstance(data, dict):
+        raise UsageError("a chat frame carries a 'request' object")
+    try:
+        return ChatBody.model_validate(data).request_dict()
+    except ValidationError as exc:
+        errors = exc.errors()
+        first: dict[str, Any] = dict(errors[0]) if errors else {}
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        raise UsageError(f"invalid chat request: {loc}: {first.get('msg', 'invalid')}") from None

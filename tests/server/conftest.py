@@ -1,0 +1,91 @@
+"""Fixtures: a real uvicorn server in the test's event loop, serving a FakeRuntime."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from muxi_cli.runtime.remote import RemoteRuntime
+from muxi_cli.server.auth import KeyStore
+from muxi_cli.server.context import ServerSettings
+from tests.server.fakeruntime import FakeRuntime
+
+
+@dataclass
+class Served:
+    url: str
+    runtime: FakeRuntime
+    keys: KeyStore
+    admin: str
+    alice: str
+    bob: str
+    server: Any
+    task: asyncio.Task[None]
+    notices: list[str]
+
+    def remote(self, key: str | None, **kw: Any) -> RemoteRuntime:
+        kw.setdefault("on_notice", self.notices.append)
+        return RemoteRuntime(self.url, key, label="test", **kw)
+
+    def headers(self, key: str, **extra: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}", **extra}
+
+
+async def start_server(
+    runtime: Any, keys: KeyStore, settings: ServerSettings, port: int = 0
+) -> tuple[str, Any, asyncio.Task[None]]:
+    from muxi_cli.server.serve import serve_runtime
+
+    ports: list[int] = []
+    ref: list[Any] = []
+    task = asyncio.create_task(
+        serve_runtime(
+            runtime,
+            keys,
+            "127.0.0.1",
+            port,
+            settings,
+            on_listening=ports.append,
+            signals=False,
+            server_ref=ref,
+        )
+    )
+    for _ in range(500):
+        if ports or task.done():
+            break
+        await asyncio.sleep(0.01)
+    if not ports:
+        if task.done():
+            task.result()
+        raise AssertionError("the server did not start")
+    return f"http://127.0.0.1:{ports[0]}", ref[0], task
+
+
+async def stop_server(server: Any, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    await asyncio.wait_for(task, 20)
+
+
+@pytest.fixture
+def settings() -> ServerSettings:
+    return ServerSettings(rate=0, shutdown_grace=2.0)
+
+
+@pytest.fixture
+async def served(tmp_path: Path, settings: ServerSettings) -> AsyncIterator[Served]:
+    runtime = FakeRuntime()
+    keys = KeyStore(tmp_path / "server_keys.json")
+    _, admin = keys.create("admin", "admin")
+    _, alice = keys.create("user", "alice")
+    _, bob = keys.create("user", "bob")
+    url, server, task = await start_server(runtime, keys, settings)
+    s = Served(url, runtime, keys, admin, alice, bob, server, task, [])
+    try:
+        yield s
+    finally:
+        await stop_server(server, task)

@@ -1,0 +1,252 @@
+"""An in-memory :class:`Runtime` for server tests (no LLM, no disk).
+
+Turns follow :class:`Script` objects queued with :meth:`FakeRuntime.script`;
+with none queued a turn answers ``"echo: <message>"``. Messages are saved as
+they stream, like LocalRuntime, so a cancelled turn keeps its partial reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from muxi_cli.core.events import Event, EventFactory, new_id, now_iso
+from muxi_cli.errors import CancelledError, NotFoundError, ToolDeniedError
+from muxi_cli.runtime.base import (
+    AgentInfo,
+    ApprovalDecision,
+    ChatRequest,
+    Health,
+    MemoryItem,
+    ServerInfo,
+    SessionInfo,
+    SessionMessage,
+    ToolInfo,
+)
+
+
+@dataclass
+class Script:
+    text: str = "hello from the fake runtime"
+    #: Ask for one calculator call first (approval per the request's mode).
+    tool: bool = False
+    #: Wait for this event after the first word (for cancel/disconnect tests).
+    hold: asyncio.Event | None = None
+    #: Set once the first word was sent.
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class FakeRuntime:
+    label = "local"
+
+    def __init__(self) -> None:
+        self._scripts: deque[Script] = deque()
+        self.sessions_: dict[str, SessionInfo] = {}
+        self.messages_: dict[str, list[SessionMessage]] = {}
+        self.memory: dict[str, MemoryItem] = {}
+        self._approvals: dict[str, asyncio.Future[ApprovalDecision]] = {}
+        self._cancelled: set[str] = set()
+        self._ids = itertools.count(1)
+        self.closed_turns = 0
+
+    def script(self, *scripts: Script) -> None:
+        self._scripts.extend(scripts)
+
+    # -- turns -----------------------------------------------------------------------
+
+    def _session_for(self, req: ChatRequest) -> SessionInfo:
+        if req.session_id:
+            if req.session_id not in self.sessions_:
+                raise NotFoundError(f"no session {req.session_id!r}", hint="list sessions")
+            return self.sessions_[req.session_id]
+        sid = new_id("s")
+        info = SessionInfo(
+            id=sid,
+            title=req.title or req.message[:40],
+            user_id=req.user_id or "local",
+            agent="assistant",
+            created_at=now_iso(),
+            updated_at=now_iso(),
+        )
+        self.sessions_[sid] = info
+        self.messages_[sid] = []
+        return info
+
+    def _add(self, sid: str, role: str, content: str, run_id: str, status: str) -> SessionMessage:
+        msgs = self.messages_[sid]
+        msg = SessionMessage(
+            id=next(self._ids),
+            session_id=sid,
+            seq=len(msgs),
+            role=role,
+            content=content,
+            agent="assistant" if role == "assistant" else None,
+            run_id=run_id,
+            status=status,
+            created_at=now_iso(),
+        )
+        msgs.append(msg)
+        self.sessions_[sid].message_count = len(msgs)
+        return msg
+
+    def chat(self, request: ChatRequest) -> AsyncIterator[Event]:
+        info = self._session_for(request)  # raises before the first event, like a real runtime
+        return self._turn(request, info)
+
+    async def _turn(self, req: ChatRequest, info: SessionInfo) -> AsyncIterator[Event]:
+        script = self._scripts.popleft() if self._scripts else Script(text=f"echo: {req.message}")
+        f = EventFactory(info.id)
+        self._add(info.id, "user", req.message, f.run_id, "complete")
+        reply = self._add(info.id, "assistant", "", f.run_id, "streaming")
+        try:
+            yield f.run_started("assistant", req.user_id or "local")
+            yield f.agent_routed("assistant", "only agent", "single")
+            if script.tool:
+                call_id = new_id("call")
+                yield f.tool_requested(call_id, "builtin", "calculator", {"expression": "2+2"})
+                if req.approval == "yes":
+                    decision = "allow"
+                    yield f.tool_approval(call_id, "allowed", "policy")
+                elif req.approval == "deny":
+                    decision = "deny"
+                    yield f.tool_approval(call_id, "denied", "policy")
+                else:
+                    fut: asyncio.Future[ApprovalDecision] = (
+                        asyncio.get_running_loop().create_future()
+                    )
+                    self._approvals[call_id] = fut
+                    yield f.tool_approval(call_id, "pending", "user")
+                    try:
+                        decision = await fut
+                    finally:
+                        self._approvals.pop(call_id, None)
+                    yield f.tool_approval(
+                        call_id, "denied" if decision == "deny" else "allowed", "user"
+                    )
+                if decision == "deny":
+                    yield f.tool_result(call_id, False, ToolDeniedError("denied").message, 0)
+                else:
+                    yield f.tool_result(call_id, True, "4", 1)
+            words = script.text.split(" ")
+            for i, word in enumerate(words):
+                if f.run_id in self._cancelled:
+                    raise CancelledError("cancelled")
+                piece = word if i == len(words) - 1 else word + " "
+                reply.content += piece
+                yield f.text_delta(piece)
+                if i == 0:
+                    script.started.set()
+                    if script.hold is not None:
+                        await script.hold.wait()
+                if f.run_id in self._cancelled:
+                    raise CancelledError("cancelled")
+            yield f.usage("fake-model", 10, len(words), None)
+            reply.status = "complete"
+            yield f.run_completed(reply.content)
+        except CancelledError as exc:
+            reply.status = "cancelled"
+            yield f.run_failed(exc.code, exc.message, exc.hint)
+        finally:
+            if reply.status == "streaming":
+                reply.status = "cancelled"
+            self.closed_turns += 1
+
+    async def approve(self, call_id: str, decision: ApprovalDecision) -> None:
+        fut = self._approvals.get(call_id)
+        if fut is None:
+            raise NotFoundError(f"no pending call {call_id!r}")
+        if not fut.done():
+            fut.set_result(decision)
+
+    async def cancel(self, run_id: str) -> None:
+        self._cancelled.add(run_id)
+
+    # -- the rest --------------------------------------------------------------------
+
+    async def agents(self) -> list[AgentInfo]:
+        return [AgentInfo("assistant", "the fake agent", "fake/fake-model", default=True)]
+
+    async def sessions(
+        self, user_id: str | None = None, query: str | None = None, limit: int = 50
+    ) -> list[SessionInfo]:
+        out = [s for s in self.sessions_.values() if s.user_id == (user_id or "local")]
+        if query:
+            out = [s for s in out if query.lower() in s.title.lower()]
+        return out[:limit]
+
+    async def session(self, session_id: str) -> SessionInfo:
+        if session_id not in self.sessions_:
+            raise NotFoundError(f"no session {session_id!r}", hint="list sessions")
+        return self.sessions_[session_id]
+
+    async def messages(self, session_id: str) -> list[SessionMessage]:
+        await self.session(session_id)
+        return list(self.messages_[session_id])
+
+    async def rename_session(self, session_id: str, title: str) -> SessionInfo:
+        info = await self.session(session_id)
+        info.title = title
+        return info
+
+    async def delete_session(self, session_id: str) -> None:
+        await self.session(session_id)
+        del self.sessions_[session_id]
+        del self.messages_[session_id]
+
+    async def export_session(self, session_id: str, fmt: Literal["md", "json"]) -> str:
+        info = await self.session(session_id)
+        msgs = self.messages_[session_id]
+        if fmt == "json":
+            return json.dumps({"session": info.to_dict(), "messages": [m.to_dict() for m in msgs]})
+        return f"# {info.title}\n\n" + "\n\n".join(f"**{m.role}**: {m.content}" for m in msgs)
+
+    async def memory_list(
+        self, user_id: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[MemoryItem]:
+        uid = user_id or "local"
+        out = [m for m in self.memory.values() if m.user_id == uid and (not kind or m.kind == kind)]
+        return out[:limit]
+
+    async def memory_search(
+        self, query: str, user_id: str | None = None, kind: str | None = None, limit: int = 10
+    ) -> list[MemoryItem]:
+        items = await self.memory_list(user_id, kind, 1000)
+        words = set(query.lower().split())
+        scored = [(len(words & set(m.text.lower().split())), m) for m in items]
+        return [m for s, m in sorted(scored, key=lambda x: -x[0]) if s > 0][:limit]
+
+    async def memory_add(
+        self, text: str, user_id: str | None = None, kind: str = "fact"
+    ) -> MemoryItem:
+        item = MemoryItem(new_id("m"), user_id or "local", kind, text, now_iso())
+        self.memory[item.id] = item
+        return item
+
+    async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:
+        item = self.memory.get(memory_id)
+        if item is None or item.user_id != (user_id or "local"):
+            raise NotFoundError(f"no memory {memory_id!r}")
+        del self.memory[memory_id]
+
+    async def tools(self, agent: str | None = None) -> list[ToolInfo]:
+        if agent not in (None, "assistant"):
+            raise NotFoundError(f"no agent {agent!r}")
+        return [
+            ToolInfo(
+                "builtin__calculator", "builtin", "calculator", "math", {"type": "object"}, "ask"
+            )
+        ]
+
+    async def mcp_servers(self) -> list[ServerInfo]:
+        return [ServerInfo("time", "stdio", "ready", 2, 800)]
+
+    async def health(self) -> Health:
+        return Health(True, "0.1.0", "local", "assistant", "fake/fake-model", {"fake": True})
+
+    async def aclose(self) -> None:
+        return None
