@@ -12,28 +12,39 @@ def _loader_class() -> type:
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
-        """A safe loader that rejects a key repeated in one mapping."""
+        """A safe loader for formation files.
 
-    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
-        loader.flatten_mapping(node)
-        seen: dict[Any, Any] = {}
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            if key in seen:
-                mark = key_node.start_mark
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"the key {key!r} appears twice in the same mapping",
-                    mark,
-                )
-            seen[key] = True
-        return dict(yaml.SafeLoader.construct_mapping(loader, node, deep=deep))
+        - A key repeated in one mapping is an error (PyYAML keeps the last one).
+        - Scalar keys stay the text that was written: ``off:``, ``yes:`` or
+          ``1:`` name a server or an agent, they are not booleans or numbers.
+        """
 
-    StrictLoader.add_constructor(
-        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-        construct_mapping,
-    )
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            if not isinstance(node, yaml.MappingNode):
+                return dict(super().construct_mapping(node, deep=deep))
+            self.flatten_mapping(node)
+            mapping: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key: Any = key_node.value
+                else:
+                    key = self.construct_object(key_node, deep=deep)
+                    try:
+                        hash(key)
+                    except TypeError:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, "a key must be a plain value", key_node.start_mark
+                        ) from None
+                if key in mapping:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"the key {key!r} appears twice in the same mapping",
+                        key_node.start_mark,
+                    )
+                mapping[key] = self.construct_object(value_node, deep=deep)
+            return mapping
+
     return StrictLoader
 
 

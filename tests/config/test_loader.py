@@ -399,3 +399,14 @@ def test_explicit_directory_means_its_muxi_yaml(tmp_path: Path) -> None:
     path = write(tmp_path / "proj" / "muxi.yaml", "name: proj\n")
     assert find_formation(tmp_path / "proj") == path
     assert find_formation(os.fspath(tmp_path / "proj")) == path
+
+
+def test_keys_are_the_text_written(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "muxi.yaml",
+        "mcp_servers:\n  off: &base {command: x}\n  yes:\n    <<: *base\n    args: [a]\n"
+        "  123: {command: y}\n",
+    )
+    servers = load_formation(path).formation.mcp_servers
+    assert list(servers) == ["off", "yes", "123"]
+    assert servers["yes"].command == "x" and servers["yes"].args == ["a"]

@@ -1,0 +1,294 @@
+"""``muxi doctor``: check this machine's setup and say what to fix.
+
+Exit 0 when every required check passes, 1 otherwise. Warnings (a provider
+without a key while another one works, the file fallback for secrets) never
+fail the run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+if TYPE_CHECKING:
+    from muxi_cli.config.loader import FormationSource
+    from muxi_cli.config.providers import ProviderStatus
+    from muxi_cli.config.schema import Formation
+
+Status = Literal["ok", "warn", "fail", "skip", "info"]
+
+MIN_PYTHON = (3, 11)
+
+
+@dataclass(slots=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+def check_python() -> Check:
+    version = ".".join(str(p) for p in sys.version_info[:3])
+    if sys.version_info[:2] >= MIN_PYTHON:
+        return Check("python", "ok", f"Python {version} ({sys.executable})")
+    return Check(
+        "python",
+        "fail",
+        f"Python {version} is too old",
+        f"Install Python {'.'.join(map(str, MIN_PYTHON))} or newer and reinstall muxi.",
+    )
+
+
+def check_config(source: FormationSource) -> tuple[Check, Formation | None]:
+    from muxi_cli.config.loader import load_formation
+    from muxi_cli.errors import MuxiError
+
+    try:
+        loaded = load_formation(source.path)
+    except MuxiError as exc:
+        where = str(source.path) if source.path else "formation"
+        return (
+            Check("config", "fail", f"{where} is invalid: {exc.message}", exc.hint or ""),
+            None,
+        )
+    formation = loaded.formation
+    agents = ", ".join(a.name for a in formation.agents)
+    if loaded.path is None:
+        detail = f"no muxi.yaml: built-in formation (agent: {agents})"
+        return Check(
+            "config", "ok", detail, "Run `muxi init` to write one you can edit."
+        ), formation
+    detail = f"{loaded.path} ({source.reason}); agents: {agents}"
+    if loaded.warnings:
+        return (
+            Check(
+                "config",
+                "warn",
+                detail + f"; {len(loaded.warnings)} warning(s)",
+                "Run `muxi config validate` to see them.",
+            ),
+            formation,
+        )
+    return Check("config", "ok", detail), formation
+
+
+def _provider_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) -> Check:
+    name = f"provider {status.name}"
+    if status.has_key:
+        return Check(name, "ok", f"key {status.masked} from {status.source}")
+    if status.local:
+        if status.name == "ollama" and ollama_ok is False:
+            return Check(
+                name,
+                "warn" if used else "info",
+                f"local server {status.base_url} is not reachable",
+                "Start it (`ollama serve`) or change providers.ollama.base_url.",
+            )
+        return Check(name, "ok", f"local server {status.base_url} (no key needed)")
+    fix = f"Run `muxi keys set {status.name}` or export {status.env_var}."
+    if used:
+        return Check(name, "warn", "no API key, and the formation uses this provider", fix)
+    return Check(name, "info", "no API key", fix)
+
+
+def check_ollama() -> tuple[Check, bool | None]:
+    if os.environ.get("MUXI_NO_OLLAMA_PROBE") == "1":
+        return Check("ollama", "skip", "probe disabled (MUXI_NO_OLLAMA_PROBE=1)"), None
+    from muxi_cli.config.providers import probe_ollama
+
+    reachable, detail = probe_ollama()
+    if reachable:
+        return Check("ollama", "ok", detail), True
+    return (
+        Check("ollama", "info", detail, "Optional: install Ollama for local models."),
+        False,
+    )
+
+
+def check_providers(formation: Formation | None, ollama_ok: bool | None) -> list[Check]:
+    from muxi_cli.config.providers import all_provider_status, referenced_providers
+
+    statuses = all_provider_status(formation)
+    used = set(referenced_providers(formation)) if formation is not None else set()
+    checks = [_provider_check(s, s.name in used, ollama_ok) for s in statuses]
+    usable = any(
+        s.has_key or (s.local and not (s.name == "ollama" and ollama_ok is False)) for s in statuses
+    )
+    if usable or ollama_ok:
+        return checks
+    checks.append(
+        Check(
+            "providers",
+            "fail",
+            "no model provider is usable: no API key found and no local server",
+            "Run `muxi keys set anthropic` (or openai), export ANTHROPIC_API_KEY, "
+            "or run Ollama and add it under `providers:`.",
+        )
+    )
+    return checks
+
+
+def check_keyring() -> Check:
+    from muxi_cli import secrets
+
+    try:
+        backend = secrets.backend_name()
+    except Exception as exc:  # a broken backend is reported, not raised
+        return Check("keyring", "warn", f"keyring error: {exc}", "Check your keyring setup.")
+    if backend.startswith("file"):
+        return Check(
+            "keyring",
+            "warn",
+            f"no OS keyring: secrets are kept in a {backend}",
+            "For the OS keyring run a Secret Service (GNOME Keyring, KWallet) or use "
+            "macOS Keychain / Windows Credential Manager; or keep keys in environment variables.",
+        )
+    if "keyrings.alt" in backend or "Plaintext" in backend:
+        return Check(
+            "keyring",
+            "warn",
+            f"{backend} stores secrets unencrypted",
+            "Use an OS keyring (unset PYTHON_KEYRING_BACKEND), or keep keys in environment variables.",
+        )
+    return Check("keyring", "ok", backend)
+
+
+def _writable(path: Path) -> tuple[bool, str]:
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return False, "no existing parent directory"
+        probe = probe.parent
+    if not probe.is_dir():
+        return False, f"{probe} is not a directory"
+    if os.access(probe, os.W_OK | os.X_OK):
+        return True, "writable" if probe == path else f"not created yet; {probe} is writable"
+    return False, f"{probe} is not writable"
+
+
+def check_dirs() -> list[Check]:
+    from muxi_cli import paths
+
+    checks = []
+    for label, path in (("config dir", paths.config_dir()), ("data dir", paths.data_dir())):
+        ok, detail = _writable(path)
+        if ok:
+            checks.append(Check(label, "ok", f"{path} ({detail})"))
+        else:
+            checks.append(
+                Check(
+                    label,
+                    "fail",
+                    f"{path}: {detail}",
+                    "Fix the permissions, or set MUXI_HOME to a writable directory.",
+                )
+            )
+    return checks
+
+
+def check_mcp_servers(formation: Formation | None) -> list[Check]:
+    import shutil
+
+    if formation is None:
+        return []
+    checks = []
+    for name, server in formation.mcp_servers.items():
+        label = f"mcp {name}"
+        if not server.enabled:
+            checks.append(Check(label, "skip", "disabled"))
+            continue
+        if server.transport != "stdio":
+            checks.append(
+                Check(label, "info", f"{server.transport} server {server.url} (not probed)")
+            )
+            continue
+        command = server.command or ""
+        found = shutil.which(command)
+        if found is None and server.cwd and os.sep in command:
+            candidate = Path(server.cwd).expanduser() / command
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                found = str(candidate)
+        if found:
+            checks.append(Check(label, "ok", f"{command} -> {found}"))
+        else:
+            checks.append(
+                Check(
+                    label,
+                    "fail",
+                    f"command {command!r} not found on PATH",
+                    f"Install {command!r} or fix mcp_servers.{name}.command "
+                    "(use an absolute path if it lives outside PATH).",
+                )
+            )
+    return checks
+
+
+def run_checks(source: FormationSource) -> list[Check]:
+    checks = [check_python()]
+    config, formation = check_config(source)
+    checks.append(config)
+    ollama, ollama_ok = check_ollama()
+    checks += check_providers(formation, ollama_ok)
+    checks.append(ollama)
+    checks.append(check_keyring())
+    checks += check_dirs()
+    checks += check_mcp_servers(formation)
+    return checks
+
+
+_STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim", "info": "cyan"}
+
+
+def _print_table(checks: list[Check]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from muxi_cli.cli.output import out_console
+
+    table = Table(title="muxi doctor", title_justify="left", expand=False)
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail", overflow="fold")
+    table.add_column("fix", overflow="fold")
+    for check in checks:
+        style = _STYLE[check.status]
+        table.add_row(
+            escape(check.name),
+            f"[{style}]{check.status}[/{style}]",
+            escape(check.detail),
+            escape(check.fix) if check.status in ("warn", "fail") else "",
+        )
+    out_console().print(table)
+
+
+def doctor(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check Python, the formation, provider keys, Ollama, the keyring, dirs and MCP commands."""
+    from muxi_cli.cli import output
+    from muxi_cli.cli.config_cmd import formation_source
+
+    checks = run_checks(formation_source(ctx))
+    failed = [c for c in checks if c.status == "fail"]
+    if as_json:
+        output.print_json({"ok": not failed, "checks": [asdict(c) for c in checks]})
+    else:
+        _print_table(checks)
+        if failed:
+            output.err_console().print(
+                f"[red]{len(failed)} problem(s) to fix[/red]: " + ", ".join(c.name for c in failed)
+            )
+        else:
+            warned = sum(1 for c in checks if c.status == "warn")
+            output.info(
+                "all required checks passed" + (f" ({warned} warning(s))" if warned else "")
+            )
+    if failed:
+        raise typer.Exit(1)

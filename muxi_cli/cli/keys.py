@@ -1,0 +1,196 @@
+"""``muxi keys``: model provider API keys in the OS keyring.
+
+A key is read from a hidden prompt, or from stdin when stdin is not a
+terminal (``pass show anthropic | muxi keys set anthropic``); never from the
+command line, where it would land in shell history and ``ps``.
+
+``muxi keys list`` is built from sections (:data:`LIST_SECTIONS`) so other
+kinds of keys can add theirs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from muxi_cli.config.providers import ProviderStatus
+
+app = typer.Typer(
+    help="Store, list and delete model provider API keys (kept in the OS keyring).",
+    no_args_is_help=True,
+)
+
+_PROVIDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+#: One section of ``muxi keys list``: (title, rows builder). A builder gets the
+#: Typer context and returns rows (dicts) for ``--json`` and the table.
+ListSection = tuple[str, Callable[[typer.Context], list[dict[str, Any]]]]
+
+
+def _formation_or_none(ctx: typer.Context) -> Any:
+    """The formation, or ``None`` when it cannot be loaded (keys still work)."""
+    from muxi_cli.cli.context import state
+    from muxi_cli.config.loader import load_formation
+    from muxi_cli.errors import ConfigError
+
+    try:
+        return load_formation(state(ctx).config).formation
+    except ConfigError:
+        return None
+
+
+def _check_provider(name: str) -> str:
+    from muxi_cli.errors import UsageError
+
+    name = name.strip().lower()
+    if not _PROVIDER_NAME.fullmatch(name):
+        raise UsageError(
+            f"invalid provider name {name!r}",
+            hint="Use a provider name such as anthropic, openai or one under `providers:`.",
+        )
+    return name
+
+
+def _read_key(provider: str) -> str:
+    """The key from a hidden prompt (terminal) or stdin (pipe)."""
+    from muxi_cli.errors import UsageError
+
+    if sys.stdin is None or not sys.stdin.isatty():
+        value = sys.stdin.read() if sys.stdin is not None else ""
+    else:
+        value = typer.prompt(f"{provider} API key", hide_input=True, err=True)
+    value = value.strip()
+    if not value:
+        raise UsageError(
+            "no key given",
+            hint=f'Paste the key at the prompt, or pipe it: `printf %s "$KEY" | muxi keys set {provider}`.',
+        )
+    if any(ch.isspace() for ch in value):
+        raise UsageError(
+            "the key contains spaces or line breaks",
+            hint="Give exactly one key, on one line.",
+        )
+    return value
+
+
+@app.command("set")
+def set_key(
+    ctx: typer.Context,
+    provider: Annotated[str, typer.Argument(help="Provider name: anthropic, openai, ...")],
+) -> None:
+    """Store a provider's API key (read from a hidden prompt or stdin, never argv)."""
+    from muxi_cli import secrets
+    from muxi_cli.cli import output
+    from muxi_cli.errors import MuxiError
+
+    try:
+        name = _check_provider(provider)
+        key = _read_key(name)
+        where = secrets.set_secret(f"provider:{name}", key)
+    except MuxiError as exc:
+        raise output.fail(exc) from None
+    output.info(f"stored the {name} key ({secrets.mask(key)}) in {where}")
+    if where.startswith("file"):
+        output.warn(
+            "no OS keyring is available, so the key is in a file readable only by you; "
+            "see `muxi doctor`"
+        )
+
+
+@app.command("delete")
+def delete_key(
+    provider: Annotated[str, typer.Argument(help="Provider name.")],
+) -> None:
+    """Delete a stored provider key (environment variables are not touched)."""
+    from muxi_cli import secrets
+    from muxi_cli.cli import output
+    from muxi_cli.errors import MuxiError, NotFoundError
+
+    try:
+        name = _check_provider(provider)
+        if not secrets.delete_secret(f"provider:{name}"):
+            raise NotFoundError(
+                f"no stored key for {name}",
+                hint="`muxi keys list` shows the keys muxi can see and where they come from.",
+            )
+    except MuxiError as exc:
+        raise output.fail(exc) from None
+    output.info(f"deleted the stored {name} key")
+
+
+def _status_row(status: ProviderStatus) -> dict[str, Any]:
+    row = status.to_dict()
+    if not status.has_key and status.local:
+        row["note"] = "local server, no key needed"
+    elif not status.has_key:
+        row["note"] = f"set {status.env_var} or run `muxi keys set {status.name}`"
+    else:
+        row["note"] = ""
+    return row
+
+
+def provider_rows(ctx: typer.Context) -> list[dict[str, Any]]:
+    """Rows of the provider section of ``muxi keys list``."""
+    from muxi_cli.config.providers import all_provider_status
+
+    return [_status_row(s) for s in all_provider_status(_formation_or_none(ctx))]
+
+
+#: Sections of ``muxi keys list``; append ``(title, builder)`` to add one.
+LIST_SECTIONS: list[ListSection] = [("providers", provider_rows)]
+
+
+def _print_provider_table(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from muxi_cli.cli.output import out_console
+
+    table = Table(title="Provider keys", title_justify="left", expand=False)
+    for column in ("provider", "status", "source", "key", "note"):
+        table.add_column(column)
+    for row in rows:
+        status = "[green]set[/green]" if row["set"] else "[yellow]not set[/yellow]"
+        table.add_row(row["name"], status, row["source"] or "-", row["key"] or "-", row["note"])
+    out_console().print(table)
+
+
+def _print_generic_table(title: str, rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from muxi_cli.cli.output import out_console
+
+    table = Table(title=title, title_justify="left", expand=False)
+    columns = list(rows[0]) if rows else []
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("-" if row.get(c) in (None, "") else str(row.get(c)) for c in columns))
+    out_console().print(table)
+
+
+@app.command("list")
+def list_keys(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show which keys are set, where each comes from, and the key masked."""
+    from muxi_cli.cli import output
+    from muxi_cli.errors import MuxiError
+
+    try:
+        sections = [(title, build(ctx)) for title, build in LIST_SECTIONS]
+    except MuxiError as exc:
+        raise output.fail(exc) from None
+    if as_json:
+        output.print_json({title: rows for title, rows in sections})
+        return
+    for title, rows in sections:
+        if title == "providers":
+            _print_provider_table(rows)
+        elif rows:
+            _print_generic_table(title.replace("_", " ").capitalize(), rows)

@@ -1,0 +1,172 @@
+"""``muxi doctor``: the checks, the table, the exit code."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from muxi_cli import secrets
+from muxi_cli.cli.app import app
+
+
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "220")
+
+
+def checks(*args: str) -> tuple[int, dict[str, dict[str, str]]]:
+    result = CliRunner().invoke(app, ["doctor", "--json", *args])
+    data = json.loads(result.stdout)
+    assert data["ok"] is (result.exit_code == 0)
+    return result.exit_code, {c["name"]: c for c in data["checks"]}
+
+
+def test_no_provider_fails_with_a_fix() -> None:
+    code, by_name = checks()
+    assert code == 1
+    assert by_name["providers"]["status"] == "fail"
+    assert "muxi keys set" in by_name["providers"]["fix"]
+    assert by_name["python"]["status"] == "ok"
+    assert by_name["config"]["status"] == "ok"
+    assert by_name["ollama"]["status"] == "skip"  # MUXI_NO_OLLAMA_PROBE=1 in tests
+    assert by_name["config dir"]["status"] == "ok" and by_name["data dir"]["status"] == "ok"
+
+
+def test_one_key_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets.set_secret("provider:anthropic", "sk-ant-0123456789")
+    code, by_name = checks()
+    assert code == 0
+    assert by_name["provider anthropic"]["status"] == "ok"
+    assert "keyring" in by_name["provider anthropic"]["detail"]
+    assert "0123456789" not in json.dumps(by_name)
+    assert by_name["provider openai"]["status"] == "info"
+    assert "providers" not in by_name
+
+
+def test_a_used_provider_without_key_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-0123456789")
+    Path("muxi.yaml").write_text("default_model: openai/gpt-4o-mini\n")
+    code, by_name = checks()
+    assert code == 0
+    assert by_name["provider openai"]["status"] == "warn"
+    assert "OPENAI_API_KEY" in by_name["provider openai"]["fix"]
+    assert by_name["provider anthropic"]["detail"].startswith("key sk-a")
+
+
+def test_invalid_config_fails() -> None:
+    Path("muxi.yaml").write_text("agents:\n  - name: a\n    modle: x\n")
+    code, by_name = checks()
+    assert code == 1
+    assert by_name["config"]["status"] == "fail"
+    assert "did you mean 'model'" in by_name["config"]["detail"]
+
+
+def test_mcp_commands_are_looked_up_on_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-0123456789")
+    tool = tmp_path / "bin" / "my-mcp-server"
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}:/usr/bin:/bin")
+    Path("muxi.yaml").write_text(
+        "mcp_servers:\n"
+        "  good: {command: my-mcp-server}\n"
+        "  missing: {command: no-such-mcp-server-xyz}\n"
+        "  remote: {url: 'http://127.0.0.1:9/mcp'}\n"
+        "  off: {command: also-missing, enabled: false}\n"
+    )
+    code, by_name = checks()
+    assert code == 1
+    assert by_name["mcp good"]["status"] == "ok" and str(tool) in by_name["mcp good"]["detail"]
+    assert by_name["mcp missing"]["status"] == "fail"
+    assert "mcp_servers.missing.command" in by_name["mcp missing"]["fix"]
+    assert by_name["mcp remote"]["status"] == "info"
+    assert by_name["mcp off"]["status"] == "skip"
+
+
+def test_file_fallback_for_secrets_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUXI_SECRETS_FILE", "1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-0123456789")
+    code, by_name = checks()
+    assert code == 0
+    assert by_name["keyring"]["status"] == "warn"
+    assert "0600" in by_name["keyring"]["detail"]
+
+
+def test_unwritable_data_dir_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-0123456789")
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("MUXI_HOME", str(blocker))
+    code, by_name = checks()
+    assert code == 1
+    assert by_name["data dir"]["status"] == "fail"
+    assert "MUXI_HOME" in by_name["data dir"]["fix"]
+
+
+@pytest.fixture
+def fake_ollama() -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"models": [{"name": "llama3.2:latest"}]}).encode()
+            self.send_response(200 if self.path == "/api/tags" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_reachable_ollama_counts_as_a_provider(
+    monkeypatch: pytest.MonkeyPatch, fake_ollama: str
+) -> None:
+    monkeypatch.delenv("MUXI_NO_OLLAMA_PROBE")
+    monkeypatch.setenv("OLLAMA_HOST", fake_ollama)
+    code, by_name = checks()
+    assert code == 0
+    assert by_name["ollama"]["status"] == "ok"
+    assert "llama3.2:latest" in by_name["ollama"]["detail"]
+
+
+def test_unreachable_ollama_is_only_information(
+    monkeypatch: pytest.MonkeyPatch, fake_ollama: str
+) -> None:
+    monkeypatch.delenv("MUXI_NO_OLLAMA_PROBE")
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-0123456789")
+    code, by_name = checks()
+    assert code == 0
+    assert by_name["ollama"]["status"] == "info"
+
+
+def test_table_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(app, ["doctor"])
+    assert result.exit_code == 1
+    assert "muxi doctor" in result.stdout
+    for name in ("python", "config", "provider anthropic", "keyring", "data dir", "providers"):
+        assert name in result.stdout
+    assert "problem(s) to fix" in result.stderr
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-0123456789")
+    ok = CliRunner().invoke(app, ["doctor"])
+    assert ok.exit_code == 0
+    assert "all required checks passed" in ok.stderr
