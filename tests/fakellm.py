@@ -80,13 +80,16 @@ class Error:
     """An HTTP error shaped like each provider's error body.
 
     Status 400 defaults to a context-too-long error; ``code`` overrides the
-    provider error code/type.
+    provider error code/type. With ``mid_stream=True`` a streamed answer starts
+    (status 200, some text) and the error arrives as a stream event, as
+    Anthropic does for ``overloaded_error``.
     """
 
     status: int
     message: str | None = None
     retry_after: float | None = None
     code: str | None = None
+    mid_stream: bool = False
 
 
 @dataclass
@@ -682,6 +685,9 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             fake._wait(fake.latency)
+            if isinstance(reply, Error) and reply.mid_stream and body.get("stream"):
+                self._stream_error(reply, fmt, model)
+                return
             if isinstance(reply, Error):
                 headers: dict[str, str] = {}
                 if reply.retry_after is not None:
@@ -716,5 +722,24 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             self._end_stream()
             if malformed:
                 self.close_connection = True
+
+        def _stream_error(self, reply: Error, fmt: str, model: str) -> None:
+            self._start_stream()
+            events = list(
+                _openai_events(_turn(Text("partial "), fmt), model, False, False)
+                if fmt == "openai"
+                else _anthropic_events(_turn(Text("partial "), fmt), model, False)
+            )
+            error = _error_body(reply, fmt, model)
+            if fmt == "openai":
+                self._chunk(events[0])
+                self._chunk(events[1])
+                self._chunk(f"data: {json.dumps(error)}\n\n")
+            else:
+                for event in events[:4]:  # message_start, ping, block start, one delta
+                    self._chunk(event)
+                self._chunk(_sse("error", error))
+            self._end_stream()
+            self.close_connection = True
 
     return Handler

@@ -7,6 +7,7 @@ text) are merged into one message, as the API wants roles to alternate.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -103,9 +104,14 @@ class AnthropicProvider:
         self._headers = dict(headers or {})
         self._env_var = env_var
         self._client: AsyncAnthropic | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def _get_client(self) -> AsyncAnthropic:
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._client_loop is not loop:
+            self._client = None  # its connections belong to another (finished) event loop
         if self._client is None:
+            self._client_loop = loop
             from anthropic import AsyncAnthropic
 
             self._client = AsyncAnthropic(
@@ -175,9 +181,13 @@ class AnthropicProvider:
                     pass
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
+        client, self._client = self._client, None
+        if client is None or self._client_loop is not asyncio.get_running_loop():
+            return  # a client of a finished event loop cannot be closed from this one
+        try:
             await client.close()
+        except Exception:
+            pass
 
 
 def _input_tokens(usage: Any) -> int:

@@ -135,7 +135,7 @@ def translate(exc: BaseException, ctx: ErrorContext) -> MuxiError:
             hint="Try again, raise providers.<name>.timeout in muxi.yaml, or use a faster model.",
         )
     status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
+    if isinstance(status, int) and status >= 400:
         body = getattr(exc, "body", None)
         detail = redact(_body_message(body) or str(exc), ctx.api_key)
         code = _body_code(body)
@@ -170,6 +170,13 @@ def translate(exc: BaseException, ctx: ErrorContext) -> MuxiError:
         return ProviderError(
             f"{ctx.provider} returned HTTP {status}: {detail}",
             hint="This is usually temporary; try again. If it persists, check the provider's status.",
+        )
+    body = getattr(exc, "body", None)
+    if body is not None:  # an error event inside a stream that had started fine
+        detail = redact(_body_message(body) or str(exc), ctx.api_key)
+        return ProviderError(
+            f"{ctx.provider} failed while answering (model {ctx.model}): {detail}",
+            hint="This is usually temporary (for example an overloaded server); try again.",
         )
     if isinstance(exc, json.JSONDecodeError | ValueError | KeyError | TypeError | AttributeError):
         return ProviderError(

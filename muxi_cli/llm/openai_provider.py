@@ -7,6 +7,7 @@ by ``base_url``; for those (``compat=True``) a key is optional and
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -112,9 +113,14 @@ class OpenAIProvider:
         self._headers = dict(headers or {})
         self._env_var = env_var
         self._client: AsyncOpenAI | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def _get_client(self) -> AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._client_loop is not loop:
+            self._client = None  # its connections belong to another (finished) event loop
         if self._client is None:
+            self._client_loop = loop
             from openai import AsyncOpenAI
 
             self._client = AsyncOpenAI(
@@ -189,9 +195,13 @@ class OpenAIProvider:
                     pass
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
+        client, self._client = self._client, None
+        if client is None or self._client_loop is not asyncio.get_running_loop():
+            return  # a client of a finished event loop cannot be closed from this one
+        try:
             await client.close()
+        except Exception:
+            pass
 
 
 async def _stream_chunks(events: AsyncIterator[Any]) -> AsyncIterator[Chunk]:

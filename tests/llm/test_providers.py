@@ -377,3 +377,24 @@ async def test_empty_assistant_turns_and_roles_merge_for_anthropic(fake_llm: Fak
     assert fake_llm.last_request["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
     ]
+
+
+async def test_error_event_mid_stream_is_provider_error(kind: str, fake_llm: FakeLLM) -> None:
+    fake_llm.script(Error(529 if kind == "anthropic" else 500, mid_stream=True))
+    seen: list[Chunk] = []
+    provider = make(kind, fake_llm)
+    with pytest.raises(ProviderError) as err:
+        async for chunk in provider.stream(req()):
+            seen.append(chunk)
+    await provider.aclose()
+    assert TextChunk("partial ") in seen
+    assert "while answering" in err.value.message
+    assert ("Overloaded" if kind == "anthropic" else "server had an error") in err.value.message
+
+
+def test_provider_survives_a_new_event_loop(kind: str, fake_llm: FakeLLM) -> None:
+    provider = make(kind, fake_llm)
+    # The CLI may run several asyncio.run() calls with one registry.
+    assert asyncio.run(complete(provider, req())).text == "ok"
+    assert asyncio.run(complete(provider, req())).text == "ok"
+    asyncio.run(provider.aclose())
