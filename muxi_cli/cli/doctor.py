@@ -78,12 +78,23 @@ def check_config(source: FormationSource) -> tuple[Check, Formation | None]:
     return Check("config", "ok", detail), formation
 
 
+OLLAMA = "ollama"
+
+
 def _provider_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) -> Check:
     name = f"provider {status.name}"
+    if status.kind is None:
+        return Check(
+            name,
+            "warn",
+            "unknown provider: not built in and not declared under `providers:`",
+            f"Add providers.{status.name} with `type: openai` (or anthropic) and a base_url, "
+            "or fix the provider part of the model name.",
+        )
     if status.has_key:
         return Check(name, "ok", f"key {status.masked} from {status.source}")
     if status.local:
-        if status.name == "ollama" and ollama_ok is False:
+        if status.name == OLLAMA and ollama_ok is False:
             return Check(
                 name,
                 "warn" if used else "info",
@@ -118,7 +129,9 @@ def check_providers(formation: Formation | None, ollama_ok: bool | None) -> list
     used = set(referenced_providers(formation)) if formation is not None else set()
     checks = [_provider_check(s, s.name in used, ollama_ok) for s in statuses]
     usable = any(
-        s.has_key or (s.local and not (s.name == "ollama" and ollama_ok is False)) for s in statuses
+        s.kind is not None
+        and (s.has_key or (s.local and not (s.name == OLLAMA and ollama_ok is False)))
+        for s in statuses
     )
     if usable or ollama_ok:
         return checks

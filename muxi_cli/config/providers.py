@@ -7,26 +7,23 @@ commands report is what a chat will find.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from muxi_cli.config.schema import Formation, ProviderConfig
 
 #: Providers every machine knows about, in display order.
 KNOWN_PROVIDERS = ("anthropic", "openai")
-#: Provider names that mean a local Ollama even when not declared.
-OLLAMA_NAMES = ("ollama",)
-OLLAMA_DEFAULT_URL = "http://127.0.0.1:11434"
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"}
+#: The provider name that means a local Ollama even when not declared.
+OLLAMA = "ollama"
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderStatus:
     name: str
-    #: ``anthropic`` or ``openai`` (the wire format), ``None`` when unknown.
+    #: ``anthropic`` or ``openai`` (the wire format); ``None``: muxi does not know
+    #: this provider (not built in, not under ``providers:``).
     kind: str | None
     has_key: bool
     #: ``config``, ``env NAME``, ``keyring``, ``file`` or ``None``.
@@ -93,13 +90,26 @@ def provider_names(formation: Formation | None) -> list[str]:
 
 
 def is_local_url(url: str | None) -> bool:
-    if not url:
-        return False
+    """A server on this machine (the same rule the provider registry uses)."""
+    from muxi_cli.llm.registry import is_local_url as registry_is_local
+
     try:
-        host = urlsplit(url).hostname
+        return registry_is_local(url)
     except ValueError:
         return False
-    return host is not None and (host in _LOCAL_HOSTS or host.startswith("127."))
+
+
+def _agent_base_url(name: str, formation: Formation | None) -> str | None:
+    """``model: {provider: name, base_url: ...}`` on an agent sets that provider's URL."""
+    from muxi_cli.config.schema import ModelRef
+
+    if formation is None:
+        return None
+    for agent in formation.agents:
+        model = agent.model
+        if isinstance(model, ModelRef) and model.provider == name and model.base_url:
+            return model.base_url
+    return None
 
 
 def _find_key(name: str, config: ProviderConfig | None) -> tuple[str | None, str | None]:
@@ -129,11 +139,11 @@ def provider_status(name: str, formation: Formation | None = None) -> ProviderSt
     key, source = _find_key(name, config)
     if source == "keyring" and secrets.backend_name().startswith("file"):
         source = "file"
-    base_url = _base_url(name, config)
-    if name in OLLAMA_NAMES and not base_url:
+    base_url = _base_url(name, config) or _agent_base_url(name, formation)
+    if name == OLLAMA and not base_url:
         base_url = ollama_url() + "/v1"
     kind = (config.type if config is not None else None) or (
-        name if name in KNOWN_PROVIDERS else ("openai" if base_url else None)
+        name if name in KNOWN_PROVIDERS else ("openai" if (base_url or config) else None)
     )
     return ProviderStatus(
         name=name,
@@ -153,13 +163,10 @@ def all_provider_status(formation: Formation | None) -> list[ProviderStatus]:
 
 
 def ollama_url() -> str:
-    """Where a local Ollama listens (``$OLLAMA_HOST`` or the default port)."""
-    host = os.environ.get("OLLAMA_HOST", "").strip()
-    if not host:
-        return OLLAMA_DEFAULT_URL
-    if "://" not in host:
-        host = f"http://{host}"
-    return host.rstrip("/")
+    """Where a local Ollama listens (``$OLLAMA_HOST`` or 127.0.0.1:11434), without ``/v1``."""
+    from muxi_cli.llm.registry import ollama_host
+
+    return ollama_host()
 
 
 def probe_ollama(timeout: float = 1.0) -> tuple[bool, str]:

@@ -170,3 +170,22 @@ def test_table_output(monkeypatch: pytest.MonkeyPatch) -> None:
     ok = CliRunner().invoke(app, ["doctor"])
     assert ok.exit_code == 0
     assert "all required checks passed" in ok.stderr
+
+
+def test_unknown_provider_is_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-0123456789")
+    Path("muxi.yaml").write_text("default_model: groq/llama-3.3\n")
+    code, by_name = checks()
+    assert code == 0  # openai still works
+    assert by_name["provider groq"]["status"] == "warn"
+    assert "providers.groq" in by_name["provider groq"]["fix"]
+
+
+def test_local_declared_server_needs_no_key() -> None:
+    Path("muxi.yaml").write_text(
+        "default_model: local/llama\nproviders:\n  local: {type: openai, base_url: 'http://127.0.0.1:8080/v1'}\n"
+    )
+    code, by_name = checks()
+    assert code == 0
+    assert by_name["provider local"]["status"] == "ok"
+    assert "no key needed" in by_name["provider local"]["detail"]
