@@ -9,11 +9,9 @@ FIRST ``/`` (model names may contain ``/``). Built-in providers: ``anthropic``,
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import urllib.parse
-import urllib.request
 from typing import TYPE_CHECKING
 
 from muxi_cli.errors import ConfigError, NoProviderError
@@ -66,6 +64,8 @@ def probe_ollama(timeout: float = OLLAMA_PROBE_TIMEOUT) -> list[str] | None:
     """Model names of a reachable Ollama, or ``None`` (skipped with ``MUXI_NO_OLLAMA_PROBE=1``)."""
     if os.environ.get("MUXI_NO_OLLAMA_PROBE") == "1":
         return None
+    import urllib.request
+
     url = ollama_host() + "/api/tags"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -183,6 +183,8 @@ class ProviderRegistry:
             return name
         if name == "ollama" or config is not None:
             return "openai"
+        import difflib
+
         known = self.known_providers()
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
         suggestion = f" Did you mean {close[0]!r}?" if close else ""
