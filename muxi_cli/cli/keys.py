@@ -78,6 +78,26 @@ def _read_key(provider: str) -> str:
     return value
 
 
+def _warn_unknown(ctx: typer.Context, name: str) -> None:
+    """A gentle note when ``name`` looks like a typo of a provider muxi knows."""
+    import difflib
+
+    from muxi_cli.cli import output
+    from muxi_cli.config.providers import provider_names
+
+    known = [*provider_names(_formation_or_none(ctx)), "ollama"]
+    if name in known:
+        return
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        output.warn(f"{name!r} is not a provider muxi knows; did you mean {close[0]!r}?")
+    else:
+        output.warn(
+            f"{name!r} is not a built-in provider; declare it under `providers:` in muxi.yaml "
+            "to use it"
+        )
+
+
 @app.command("set")
 def set_key(
     ctx: typer.Context,
@@ -95,6 +115,7 @@ def set_key(
     except MuxiError as exc:
         raise output.fail(exc) from None
     output.info(f"stored the {name} key ({secrets.mask(key)}) in {where}")
+    _warn_unknown(ctx, name)
     if where.startswith("file"):
         output.warn(
             "no OS keyring is available, so the key is in a file readable only by you; "

@@ -127,7 +127,7 @@ def fake_ollama() -> Iterator[str]:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"127.0.0.1:{server.server_address[1]}"
@@ -148,9 +148,7 @@ def test_reachable_ollama_counts_as_a_provider(
     assert "llama3.2:latest" in by_name["ollama"]["detail"]
 
 
-def test_unreachable_ollama_is_only_information(
-    monkeypatch: pytest.MonkeyPatch, fake_ollama: str
-) -> None:
+def test_unreachable_ollama_is_only_information(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MUXI_NO_OLLAMA_PROBE")
     monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # discard port: nothing listens
     monkeypatch.setenv("OPENAI_API_KEY", "sk-0123456789")

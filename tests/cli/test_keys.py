@@ -132,3 +132,11 @@ def test_file_fallback_is_announced(monkeypatch: pytest.MonkeyPatch, muxi_home: 
     assert path.stat().st_mode & 0o777 == 0o600
     listed = json.loads(CliRunner().invoke(app, ["keys", "list", "--json"]).stdout)
     assert {r["name"]: r for r in listed["providers"]}["openai"]["source"] == "file"
+
+
+def test_set_warns_about_a_likely_typo() -> None:
+    result = CliRunner().invoke(app, ["keys", "set", "antropic"], input=KEY)
+    assert result.exit_code == 0
+    assert "did you mean 'anthropic'" in result.stderr
+    ok = CliRunner().invoke(app, ["keys", "set", "anthropic"], input=KEY)
+    assert "warning" not in ok.stderr

@@ -410,3 +410,39 @@ def test_keys_are_the_text_written(tmp_path: Path) -> None:
     servers = load_formation(path).formation.mcp_servers
     assert list(servers) == ["off", "yes", "123"]
     assert servers["yes"].command == "x" and servers["yes"].args == ["a"]
+
+
+def test_mapping_entry_may_be_an_agent_file(tmp_path: Path) -> None:
+    write(tmp_path / "team" / "w.yaml", "name: ignored\ndescription: from file\n")
+    path = write(tmp_path / "muxi.yaml", "agents:\n  forecaster: team/w.yaml\n")
+    agent = load_formation(path).formation.agents[0]
+    assert (agent.name, agent.description) == ("forecaster", "from file")
+
+
+def test_inline_agents_may_use_server_objects(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "muxi.yaml",
+        "mcp_servers:\n  shared: {command: s}\n"
+        "agents:\n  - name: a\n    mcp_servers: [shared, {name: own, url: 'http://127.0.0.1:9/mcp'}]\n",
+    )
+    formation = load_formation(path).formation
+    assert formation.agents[0].mcp_servers == ["shared", "own"]
+    assert formation.mcp_servers["own"].transport == "http"
+
+
+def test_unset_variable_in_an_agent_file_names_that_file(tmp_path: Path) -> None:
+    agent = write(tmp_path / "agents" / "w.yaml", "name: w\nsystem_message: ${MUXI_T_NOPE}\n")
+    err = config_error(write(tmp_path / "muxi.yaml", "version: 1\n"))
+    assert f"{agent}: system_message" in err.message
+    assert "MUXI_T_NOPE" in err.message
+
+
+def test_literal_model_api_key_moves_to_providers(tmp_path: Path) -> None:
+    write(
+        tmp_path / "agents" / "w.yaml",
+        "model: {provider: openai, model: gpt-4o, api_key: sk-literal-123456}\n",
+    )
+    path = write(tmp_path / "muxi.yaml", "providers:\n  openai: {timeout: 5}\n")
+    provider = load_formation(path).formation.providers["openai"]
+    assert provider.api_key == "sk-literal-123456"
+    assert provider.timeout == 5
