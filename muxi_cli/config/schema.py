@@ -103,8 +103,12 @@ class ToolEntry(_Strict):
         if self.python and ":" not in self.python:
             raise ValueError("python tools are written 'package.module:function'")
         if self.builtin and self.builtin not in BUILTIN_TOOLS:
+            import difflib
+
+            close = difflib.get_close_matches(self.builtin, BUILTIN_TOOLS, n=1)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(
-                f"unknown built-in tool {self.builtin!r}; known: {', '.join(BUILTIN_TOOLS)}"
+                f"unknown built-in tool {self.builtin!r}{guess}; known: {', '.join(BUILTIN_TOOLS)}"
             )
         return self
 

@@ -446,3 +446,11 @@ def test_literal_model_api_key_moves_to_providers(tmp_path: Path) -> None:
     provider = load_formation(path).formation.providers["openai"]
     assert provider.api_key == "sk-literal-123456"
     assert provider.timeout == 5
+
+
+def test_unknown_builtin_tool_gets_a_suggestion(tmp_path: Path) -> None:
+    err = config_error(
+        write(tmp_path / "muxi.yaml", "agents:\n  - name: a\n    tools: [calculater]\n")
+    )
+    assert "agents[0].tools[0]" in err.message
+    assert "did you mean 'calculator'?" in err.message
