@@ -24,7 +24,7 @@ PIXEL_PNG = base64.b64decode(
 
 def build(name: str = "demo"):  # type: ignore[no-untyped-def]
     from mcp.server import MCPServer
-    from mcp.server.mcpserver import Image
+    from mcp.server.mcpserver import Context, Image
     from mcp.server.mcpserver.exceptions import ToolError
     from pydantic import BaseModel
 
@@ -76,6 +76,12 @@ def build(name: str = "demo"):  # type: ignore[no-untyped-def]
     def env(name: str) -> str:
         """The value of an environment variable of the server process."""
         return os.environ.get(name, "")
+
+    @server.tool()
+    def header(name: str, ctx: Context) -> str:
+        """The value of an HTTP request header (empty over stdio)."""
+        headers = ctx.headers or {}
+        return str(headers.get(name.lower(), ""))
 
     @server.tool()
     def cwd() -> str:

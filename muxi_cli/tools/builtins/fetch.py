@@ -41,7 +41,9 @@ def html_to_text(html: str) -> tuple[str, str]:
 
     soup = BeautifulSoup(html, "html.parser")
     title = soup.title.get_text(strip=True) if soup.title else ""
-    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "footer", "head"]):
+    for tag in soup(
+        ["script", "style", "noscript", "template", "svg", "nav", "footer", "head", "title"]
+    ):
         tag.decompose()
     lines = []
     for line in soup.get_text("\n").splitlines():
