@@ -1,0 +1,54 @@
+"""Open the chat app (``muxi`` with no arguments, ``muxi chat`` with no message)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from muxi_cli.cli.context import CliState
+    from muxi_cli.runtime.base import Runtime
+
+
+def launch_tui(state: CliState, *, session_id: str | None = None, agent: str | None = None) -> None:
+    """Run the full-screen chat app until the user quits.
+
+    Logging goes to a file first: anything written to stderr while the app runs
+    would draw over the screen. The app opens the runtime itself (inside its own
+    event loop) and closes it on the way out.
+    """
+    from muxi_cli.tui.logs import configure_file_logging
+
+    log_path = configure_file_logging()
+
+    from muxi_cli.tui.app import MuxiApp
+    from muxi_cli.tui.history import PromptHistory, default_path
+
+    async def open_runtime() -> Runtime:
+        import asyncio
+        import importlib
+
+        from muxi_cli.runtime.factory import LOCAL, selected_profile
+        from muxi_cli.runtime.factory import open_runtime as open_rt
+
+        # Import the heavy runtime module off the event loop so the screen keeps drawing.
+        module = (
+            "muxi_cli.runtime.local"
+            if selected_profile(state.profile) == LOCAL
+            else "muxi_cli.runtime.remote"
+        )
+        try:
+            await asyncio.to_thread(importlib.import_module, module)
+        except ImportError:
+            pass
+
+        return await open_rt(profile=state.profile, config_path=state.config)
+
+    app = MuxiApp(
+        open_runtime,
+        session_id=session_id,
+        agent=agent,
+        config_path=state.config,
+        log_path=str(log_path),
+        history=PromptHistory(default_path()),
+    )
+    app.run()

@@ -1,0 +1,98 @@
+"""What the first-run setup writes: a provider key, or a local OpenAI-compatible server.
+
+No Textual here, so the logic is testable on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from muxi_cli import paths
+from muxi_cli.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+KEY_PROVIDERS = ("anthropic", "openai")
+LOCAL_PROVIDER = "local"
+
+
+def store_provider_key(provider: str, key: str) -> str:
+    """Save ``key`` as ``provider:<provider>``; returns where it went."""
+    from muxi_cli.secrets import set_secret
+
+    if provider not in KEY_PROVIDERS:
+        raise UsageError(f"unknown provider {provider!r}", hint="Choose anthropic or openai.")
+    key = key.strip()
+    if not key or any(c.isspace() for c in key):
+        raise UsageError(
+            "the key is empty or contains spaces", hint="Paste the whole API key, nothing else."
+        )
+    return set_secret(f"provider:{provider}", key)
+
+
+def normalise_base_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise UsageError(
+            f"not a server URL: {url or '(empty)'}",
+            hint="Use the server's OpenAI-compatible base URL, e.g. http://localhost:11434/v1",
+        )
+    return url
+
+
+def _find_formation(config_path: str | None) -> Path | None:
+    if config_path:
+        return Path(config_path).expanduser()
+    try:
+        from muxi_cli.config.loader import find_formation
+    except ImportError:  # pragma: no cover - the loader ships with the foundation
+        return None
+    found = find_formation()
+    return Path(found) if found else None
+
+
+def write_local_server(base_url: str, model: str, config_path: str | None = None) -> Path:
+    """Point the formation at a local server; returns the file written.
+
+    Extends the user's formation if one is found (keeping its other keys),
+    else writes ``<config dir>/muxi.yaml``.
+    """
+    import yaml
+
+    base_url = normalise_base_url(base_url)
+    model = model.strip()
+    if not model or any(c.isspace() for c in model):
+        raise UsageError(
+            "the model name is empty or has spaces",
+            hint="Use the name the server lists, e.g. llama3.2",
+        )
+    path = _find_formation(config_path)
+    data: dict[str, Any] = {}
+    if path is not None and path.exists():
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise UsageError(
+                f"{path} is not a formation (a YAML mapping)",
+                hint="Fix or move that file, then retry.",
+            )
+        data = loaded
+    else:
+        path = paths.config_dir() / "muxi.yaml"
+    providers = data.get("providers")
+    if not isinstance(providers, dict):
+        providers = {}
+    providers[LOCAL_PROVIDER] = {
+        **(providers.get(LOCAL_PROVIDER) or {}),
+        "type": "openai",
+        "base_url": base_url,
+    }
+    data["providers"] = providers
+    data["default_model"] = f"{LOCAL_PROVIDER}/{model}"
+    paths.ensure_dir(path.parent)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    log.info("first-run setup wrote a local server to %s", path)
+    return path

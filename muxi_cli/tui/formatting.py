@@ -1,0 +1,87 @@
+"""Small text helpers shared by widgets and screens (no Textual imports)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+
+def tokens(n: int) -> str:
+    """``950``, ``1.2k``, ``3.4M``."""
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k"
+    return f"{n / 1_000_000:.1f}M"
+
+
+def cost(usd: float | None) -> str:
+    if usd is None:
+        return "cost n/a"
+    if usd == 0:
+        return "$0"
+    if usd < 0.01:
+        return f"${usd:.4f}"
+    return f"${usd:.2f}"
+
+
+def duration(ms: int | float | None) -> str:
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{int(ms)} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def short_date(iso: str | None) -> str:
+    """``2026-11-24T04:35:44Z`` -> ``2026-11-24 04:35`` (unparseable text is returned as is)."""
+    if not iso:
+        return ""
+    try:
+        value = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def pretty_json(value: Any, limit: int = 4000) -> str:
+    """Indented JSON (or the text itself), cut to ``limit`` characters."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return clip(value, limit)
+    try:
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = str(value)
+    return clip(text, limit)
+
+
+def one_line(value: Any, limit: int = 60) -> str:
+    """A compact single-line preview of arguments."""
+    if isinstance(value, dict):
+        text = ", ".join(
+            f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in value.items()
+        )
+    else:
+        text = str(value)
+    text = " ".join(text.split())
+    return clip(text, limit)
+
+
+def clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)] + "…"
+
+
+def slug(text: str, limit: int = 40) -> str:
+    out = "".join(c.lower() if c.isalnum() else "-" for c in text)
+    out = "-".join(part for part in out.split("-") if part)
+    return out[:limit].strip("-") or "session"

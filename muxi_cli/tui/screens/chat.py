@@ -1,0 +1,305 @@
+"""The main screen: transcript, input, status bar; runs turns."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from muxi_cli.runtime.base import ChatRequest
+from muxi_cli.tui import commands
+from muxi_cli.tui.completer import Candidate, Sources, complete
+from muxi_cli.tui.model import ErrorRecord, NoteRecord, ReplyRecord, UserRecord
+from muxi_cli.tui.screens.chat_commands import ChatCommands
+from muxi_cli.tui.turn import Turn, TurnHooks
+from muxi_cli.tui.widgets.approval import ApprovalPrompt
+from muxi_cli.tui.widgets.completion import CompletionMenu
+from muxi_cli.tui.widgets.messages import MessageView
+from muxi_cli.tui.widgets.prompt import PromptInput
+from muxi_cli.tui.widgets.reply import ReplyView
+from muxi_cli.tui.widgets.status_bar import StatusBar
+from muxi_cli.tui.widgets.transcript import Transcript
+from muxi_cli.tui.widgets.working import Working
+
+if TYPE_CHECKING:
+    from muxi_cli.tui.app import MuxiApp
+
+log = logging.getLogger(__name__)
+
+_MENTION = re.compile(r"^@([\w.-]+)\s+(.*)$", re.DOTALL)
+
+PLACEHOLDER = (
+    "Message muxi · Enter send · Shift+Enter / Ctrl+J new line · / commands · @ agents · F1 help"
+)
+
+
+class ChatScreen(ChatCommands, Screen[None]):
+    AUTO_FOCUS = "#prompt"
+
+    DEFAULT_CSS = """
+    ChatScreen { layout: vertical; }
+    ChatScreen Footer { background: $panel; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "new_session", "New", priority=True),
+        Binding("ctrl+o", "sessions", "Sessions", priority=True),
+        Binding("ctrl+g", "pick_agent", "Agent", priority=True),
+        Binding("ctrl+t", "app.change_theme", "Theme", show=False),
+        Binding("f1", "help", "Help"),
+        Binding("escape", "cancel_reply", "Cancel", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources = Sources()
+        self.turn: Turn | None = None
+        self._turn_worker: Worker[None] | None = None
+        self._pending_prompt: str | None = None
+
+    @property
+    def muxi(self) -> MuxiApp:
+        return self.app  # type: ignore[return-value,unused-ignore]
+
+    def compose(self) -> ComposeResult:
+        menu = CompletionMenu(id="completion")
+        yield Transcript(id="transcript")
+        yield Working(id="working")
+        yield menu
+        yield PromptInput(
+            history=self.muxi.history,
+            completer=self._complete,
+            menu=menu,
+            placeholder=PLACEHOLDER,
+            id="prompt",
+        )
+        yield StatusBar(self.muxi.status, id="status")
+        yield Footer()
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.query_one(Transcript)
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    @property
+    def working(self) -> Working:
+        return self.query_one(Working)
+
+    @property
+    def busy(self) -> bool:
+        return self._turn_worker is not None and self._turn_worker.state in (
+            WorkerState.PENDING,
+            WorkerState.RUNNING,
+        )
+
+    def _complete(self, text: str, row: int, col: int) -> list[Candidate]:
+        self.sources.themes = sorted(self.app.available_themes)
+        return complete(text, row, col, self.sources)
+
+    def on_mount(self) -> None:
+        self.prompt.focus()
+
+    # -- notes ------------------------------------------------------------------------
+
+    async def note(self, text: str, kind: str = "info") -> None:
+        await self.transcript.add(NoteRecord(text, "warning" if kind == "warning" else "info"))
+
+    async def show_error(self, message: str, hint: str | None = None, code: str = "error") -> None:
+        await self.transcript.add(ErrorRecord(message, hint, code))
+
+    # -- input --------------------------------------------------------------------------
+
+    async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
+        event.stop()
+        text = event.text
+        parsed = commands.parse(text)
+        if parsed is not None:
+            self.prompt.prompt_history.add(text.strip())
+            self.prompt.clear_input()
+            name, args = parsed
+            ok = await self.run_command(name, args)
+            if not ok:
+                self.prompt.set_text(text)
+            return
+        if text.strip().startswith("//"):
+            text = text.strip()[1:]
+        await self.send(text)
+
+    def on_prompt_input_cancel_requested(self, event: PromptInput.CancelRequested) -> None:
+        event.stop()
+        self.action_cancel_reply()
+
+    def on_prompt_input_focus_transcript(self, event: PromptInput.FocusTranscript) -> None:
+        event.stop()
+        views = self.transcript.views
+        if views:
+            views[-1].focus()
+            views[-1].scroll_visible(animate=False)
+
+    def on_prompt_input_scroll_transcript(self, event: PromptInput.ScrollTranscript) -> None:
+        event.stop()
+        if event.pages < 0:
+            self.transcript.scroll_page_up(animate=False)
+        else:
+            self.transcript.scroll_page_down(animate=False)
+
+    async def on_message_view_step(self, event: MessageView.Step) -> None:
+        event.stop()
+        target = self.transcript.step_from(event.view, event.delta)
+        if target is None and event.delta < 0 and await self.transcript.load_earlier():
+            target = self.transcript.step_from(event.view, event.delta)
+        if target is None:
+            if event.delta > 0:
+                self.prompt.focus()
+            return
+        target.focus()
+        target.scroll_visible(animate=False)
+
+    def on_message_view_leave(self, event: MessageView.Leave) -> None:
+        event.stop()
+        self.prompt.focus()
+
+    # -- turns --------------------------------------------------------------------------
+
+    def _split_mention(self, text: str) -> tuple[str | None, str]:
+        match = _MENTION.match(text.strip())
+        if match and match.group(1) in self.sources.agents and match.group(2).strip():
+            return match.group(1), match.group(2)
+        return None, text
+
+    async def send(self, text: str) -> None:
+        if self.busy:
+            self.notify("A reply is still running: Esc cancels it.", severity="warning")
+            return
+        if self.muxi.connect_error is not None:
+            err = self.muxi.connect_error
+            await self.show_error(err.message, err.hint, err.code)
+            return
+        agent, message = self._split_mention(text)
+        self.prompt.prompt_history.add(text)
+        self.prompt.clear_input()
+        await self.transcript.add(UserRecord(message, agent))
+        record = ReplyRecord(agent=agent or self.muxi.agent)
+        view = await self.transcript.add(record, live=True)
+        assert isinstance(view, ReplyView)
+        self.transcript.anchor()
+        self._pending_prompt = text
+        self.prompt.add_class("-busy")
+        self.working.start("connecting…" if self.muxi.runtime is None else "thinking…")
+        self._turn_worker = self.run_worker(
+            self._run_turn(message, agent, view), group="turn", exclusive=True
+        )
+
+    async def _run_turn(self, message: str, agent: str | None, view: ReplyView) -> None:
+        self.turn = None
+        try:
+            runtime = await self.muxi.wait_runtime()
+        except asyncio.CancelledError:
+            await view.finish("cancelled")
+            self._turn_done("cancelled")
+            raise
+        if runtime is None:
+            err = self.muxi.connect_error
+            await view.finish(
+                "failed",
+                error=ErrorRecord(err.message, err.hint, err.code)
+                if err
+                else ErrorRecord("not connected"),
+            )
+            self._turn_done("failed")
+            return
+        self.working.set_label("thinking…")
+        request = ChatRequest(
+            message=message,
+            agent=agent or self.muxi.agent,
+            session_id=self.muxi.session_id,
+            approval="interactive",
+            model=self.muxi.model_override,
+        )
+        hooks = TurnHooks(
+            session=self._on_session,
+            usage=self._on_usage,
+            approval=self._on_approval,
+            routed=lambda name: self.working.set_label(f"{name} is replying…"),
+        )
+        self.turn = Turn(runtime, request, view, hooks)
+        try:
+            await self.turn.run()
+        except asyncio.CancelledError:
+            self._turn_done("cancelled")
+            raise
+        self._turn_done(self.turn.state)
+
+    def _turn_done(self, state: str) -> None:
+        self.working.stop()
+        self.prompt.remove_class("-busy")
+        if state == "failed" and self._pending_prompt and not self.prompt.text.strip():
+            self.prompt.set_text(self._pending_prompt)
+        self._pending_prompt = None
+        if self.focused is None or isinstance(self.focused, ApprovalPrompt):
+            self.prompt.focus()
+        self.muxi.refresh_session_title()
+
+    def _on_session(self, session_id: str) -> None:
+        self.muxi.session_id = session_id
+
+    def _on_usage(self, tin: int, tout: int, cost: float | None, model: str | None) -> None:
+        self.muxi.usage.add(tin, tout, cost)
+        changes: dict[str, object] = {"usage": self.muxi.usage}
+        if model:
+            changes["model"] = model
+        self.status_bar.change(**changes)
+
+    def _on_approval(self, prompt: ApprovalPrompt) -> None:
+        self.working.set_label("waiting for your approval…")
+        prompt.focus()
+        prompt.scroll_visible(animate=False)
+
+    async def on_approval_prompt_decided(self, event: ApprovalPrompt.Decided) -> None:
+        event.stop()
+        runtime = self.muxi.runtime
+        prompt = event.prompt
+        call = prompt.call
+        call.status = "denied" if event.decision == "deny" else "running"
+        await prompt.remove()
+        self.prompt.focus()
+        self.working.set_label("thinking…")
+        if runtime is None:
+            return
+        try:
+            await runtime.approve(call.call_id, event.decision)  # type: ignore[arg-type]
+        except Exception as exc:
+            log.exception("approve failed")
+            self.notify(f"Could not send the approval: {exc}", severity="error")
+
+    def action_cancel_reply(self) -> None:
+        if not self.busy or self._turn_worker is None:
+            return
+        self._turn_worker.cancel()
+        self.notify("Reply cancelled; what was streamed is kept.", timeout=3)
+
+    def action_help(self) -> None:
+        self.run_worker(self.run_command("help", ""))
+
+    def action_new_session(self) -> None:
+        self.run_worker(self.run_command("new", ""))
+
+    def action_sessions(self) -> None:
+        self.run_worker(self.run_command("sessions", ""))
+
+    def action_pick_agent(self) -> None:
+        self.run_worker(self.run_command("agent", ""))

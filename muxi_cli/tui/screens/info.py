@@ -1,0 +1,55 @@
+"""A read-only table in a modal (tools, MCP servers)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label
+
+
+class TableScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    TableScreen { align: center middle; }
+    TableScreen > Vertical {
+        width: 100; max-width: 95%; height: auto; max-height: 85%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    TableScreen DataTable { height: auto; max-height: 30; }
+    TableScreen .hint { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close")]
+
+    def __init__(
+        self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]], note: str = ""
+    ) -> None:
+        super().__init__()
+        self._title = title
+        self._columns = list(columns)
+        self._rows = [list(r) for r in rows]
+        self._note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self._title
+            table: DataTable[object] = DataTable(cursor_type="row", zebra_stripes=True)
+            yield table
+            if not self._rows:
+                yield Label("Nothing to show.", classes="hint")
+            if self._note:
+                yield Label(self._note, classes="hint")
+            yield Label("Esc to close", classes="hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(*self._columns)
+        for row in self._rows:
+            table.add_row(*(str(c) for c in row))
+        table.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

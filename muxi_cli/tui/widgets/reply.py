@@ -1,0 +1,253 @@
+"""An agent's reply: routing, recalled memories, streamed Markdown, tool calls, delegates.
+
+A reply renders from its :class:`ReplyRecord`; a live reply also updates that
+record as events arrive. Text deltas are buffered and written to a
+``MarkdownStream`` at most ``FLUSH_SECONDS`` apart, so a fast model costs a
+few dozen Markdown updates a second, not one per token.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rich.text import Text
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from muxi_cli.tui import formatting
+from muxi_cli.tui.model import ErrorRecord, ReplyRecord, ReplyState, TextPart, ToolCall
+from muxi_cli.tui.widgets.approval import ApprovalPrompt
+from muxi_cli.tui.widgets.memories import RecalledMemories
+from muxi_cli.tui.widgets.messages import ErrorBox, MessageView
+from muxi_cli.tui.widgets.tool_call import ToolCallEntry
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 1 / 30
+
+
+class ReplyMarkdown(Markdown):
+    DEFAULT_CSS = """
+    ReplyMarkdown { margin: 0; padding: 0; background: transparent; }
+    ReplyMarkdown > MarkdownParagraph:last-child { margin-bottom: 0; }
+    """
+
+
+class ReplyView(MessageView):
+    """One reply (or, nested with ``depth`` > 0, a delegated agent's reply)."""
+
+    DEFAULT_CSS = """
+    ReplyView { padding: 0 1; }
+    ReplyView > .header { color: $primary; }
+    ReplyView > .footer { color: $text-muted; }
+    ReplyView > .footer.-waiting { color: $text-muted; text-style: italic; }
+    ReplyView.-nested {
+        margin: 0 0 0 2;
+        padding: 0 0 0 1;
+        border-left: vkey $secondary 60%;
+    }
+    ReplyView.-nested > .header { color: $secondary; }
+    """
+
+    def __init__(self, record: ReplyRecord, *, live: bool = False, **kwargs: Any) -> None:
+        super().__init__(record, **kwargs)
+        self.reply = record
+        self.live = live
+        if record.depth:
+            self.add_class("-nested")
+            self.can_focus = False
+        self._header = Static(self._header_text(), classes="header")
+        self._footer = Static(self._footer_text(), classes="footer")
+        self._segment: ReplyMarkdown | None = None
+        self._stream: MarkdownStream | None = None
+        self._pending: list[str] = []
+        self._flush_timer: Timer | None = None
+        self._tools: dict[str, ToolCallEntry] = {}
+
+    # -- static rendering -----------------------------------------------------------
+
+    def compose(self):
+        yield self._header
+        if self.reply.memories:
+            yield RecalledMemories(self.reply.memories)
+        for part in self.reply.parts:
+            yield self._part_widget(part)
+        yield self._footer
+        if self.reply.error is not None:
+            yield ErrorBox(self.reply.error)
+
+    def _part_widget(self, part: TextPart | ToolCall | ReplyRecord) -> Widget:
+        if isinstance(part, TextPart):
+            return ReplyMarkdown(part.text)
+        if isinstance(part, ToolCall):
+            entry = ToolCallEntry(part)
+            self._tools[part.call_id] = entry
+            return entry
+        return ReplyView(part, live=False)
+
+    def _header_text(self) -> Text:
+        reply = self.reply
+        text = Text()
+        text.append("↳ " if reply.depth else "◆ ")
+        text.append(reply.agent or "assistant", style="bold")
+        if reply.route_reason:
+            method = f" ({reply.route_method})" if reply.route_method else ""
+            text.append(" · ", style="dim")
+            text.append(f"{reply.route_reason}{method}", style="italic")
+        return text
+
+    def _footer_text(self) -> Text:
+        reply = self.reply
+        if reply.state == "waiting":
+            return Text("thinking…")
+        if reply.state == "streaming":
+            return Text("")
+        bits: list[str] = []
+        if reply.state == "cancelled":
+            bits.append("cancelled · the partial reply is kept")
+        elif reply.state == "failed":
+            bits.append("failed")
+        if reply.duration_ms is not None:
+            bits.append(formatting.duration(reply.duration_ms))
+        usage = reply.usage
+        if usage.total:
+            bits.append(
+                f"{formatting.tokens(usage.input_tokens)} in / {formatting.tokens(usage.output_tokens)} out"
+            )
+            if usage.cost_usd is not None:
+                bits.append(formatting.cost(usage.cost_usd))
+        return Text(" · ".join(bits))
+
+    def _refresh_footer(self) -> None:
+        self._footer.update(self._footer_text())
+        self._footer.set_class(self.reply.state == "waiting", "-waiting")
+        self._footer.display = bool(self._footer_text().plain)
+
+    def on_mount(self) -> None:
+        self._refresh_footer()
+
+    def copy_text(self) -> str:
+        return self.reply.text
+
+    # -- live updates ---------------------------------------------------------------
+
+    def routed(self, agent: str | None, reason: str | None, method: str | None) -> None:
+        if agent:
+            self.reply.agent = agent
+        self.reply.route_reason = reason or self.reply.route_reason
+        self.reply.route_method = method or self.reply.route_method
+        self._header.update(self._header_text())
+
+    async def recalled(self, items: list[dict[str, Any]]) -> None:
+        if not items:
+            return
+        self.reply.memories = list(items)
+        await self.mount(RecalledMemories(self.reply.memories), after=self._header)
+
+    async def append_text(self, text: str) -> None:
+        if not text:
+            return
+        if self.reply.state == "waiting":
+            self.reply.state = "streaming"
+            self._refresh_footer()
+        last = self.reply.parts[-1] if self.reply.parts else None
+        if not isinstance(last, TextPart) or self._segment is None:
+            if not isinstance(last, TextPart):
+                last = TextPart()
+                self.reply.parts.append(last)
+            self._segment = ReplyMarkdown()
+            await self.mount(self._segment, before=self._footer)
+            self._stream = Markdown.get_stream(self._segment)
+        last.text += text
+        self._pending.append(text)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_SECONDS, self._flush)
+
+    async def _flush(self) -> None:
+        self._flush_timer = None
+        if not self._pending or self._stream is None:
+            return
+        chunk = "".join(self._pending)
+        self._pending.clear()
+        try:
+            await self._stream.write(chunk)
+        except RuntimeError:  # the stream was stopped meanwhile; the record has the text
+            log.debug("dropped a write to a stopped Markdown stream")
+
+    async def close_segment(self) -> None:
+        """Write what is buffered and stop streaming into the current Markdown block."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        await self._flush()
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.stop()
+        self._segment = None
+
+    async def add_tool(self, call: ToolCall) -> ToolCallEntry:
+        await self.close_segment()
+        if self.reply.state == "waiting":
+            self.reply.state = "streaming"
+            self._refresh_footer()
+        self.reply.parts.append(call)
+        entry = ToolCallEntry(call)
+        self._tools[call.call_id] = entry
+        await self.mount(entry, before=self._footer)
+        return entry
+
+    def tool_entry(self, call_id: str) -> ToolCallEntry | None:
+        return self._tools.get(call_id)
+
+    async def ask_approval(self, call: ToolCall) -> ApprovalPrompt:
+        entry = self._tools.get(call.call_id)
+        prompt = ApprovalPrompt(call, id=None)
+        if entry is not None:
+            await self.mount(prompt, after=entry)
+        else:
+            await self.mount(prompt, before=self._footer)
+        return prompt
+
+    async def add_delegate(self, record: ReplyRecord) -> ReplyView:
+        await self.close_segment()
+        self.reply.parts.append(record)
+        view = ReplyView(record, live=True)
+        await self.mount(view, before=self._footer)
+        return view
+
+    async def finish(
+        self, state: ReplyState, *, error: ErrorRecord | None = None, duration_ms: int | None = None
+    ) -> None:
+        await self.close_segment()
+        for prompt in self.query(ApprovalPrompt):
+            await prompt.remove()
+        self.reply.state = state
+        if duration_ms is not None:
+            self.reply.duration_ms = duration_ms
+        self.live = False
+        if error is not None:
+            self.reply.error = error
+            await self.mount(ErrorBox(error))
+        self._refresh_footer()
+
+    async def set_full_text(self, text: str) -> None:
+        """A reply that arrived without deltas (non-streaming) gets its text at the end."""
+        if text and not self.reply.text:
+            await self.append_text(text)
+
+    def usage_changed(self) -> None:
+        if not self.live:
+            self._refresh_footer()
+
+    async def on_unmount(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            try:
+                await stream.stop()
+            except Exception:  # the widget is going away; nothing to render into
+                log.debug("markdown stream stop failed on unmount", exc_info=True)
