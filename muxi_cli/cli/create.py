@@ -1,0 +1,245 @@
+"""``muxi create``: new projects. ``muxi create mcp-server`` scaffolds an MCP server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from muxi_cli.cli.context import state
+
+app = typer.Typer(
+    name="create",
+    help="Create new projects (an MCP server with tests, README and client configuration).",
+    no_args_is_help=True,
+)
+
+_EPILOG = """Examples:
+
+  muxi create mcp-server                                   # asks the questions
+  muxi create mcp-server --name weather --tool forecast --no-input
+  muxi create mcp-server --name weather --transport http --dockerfile --no-input --json
+  muxi create mcp-server --name weather --register --no-input   # and add it to muxi.yaml
+
+Exit codes: 0 done, 1 could not write, 2 invalid name or options (with a suggestion).
+"""
+
+
+@app.command("mcp-server", epilog=_EPILOG)
+def mcp_server(
+    ctx: typer.Context,
+    name_arg: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="Project name (same as --name).")
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", "-n", help="Project name: letters, digits, '-' and '_'."),
+    ] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", "-d", help="One-line description.")
+    ] = None,
+    tool: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tool",
+            "-t",
+            help="Name of an example tool to generate (repeatable; default: word_count).",
+        ),
+    ] = None,
+    no_tools: Annotated[bool, typer.Option("--no-tools", help="Generate no example tool.")] = False,
+    resources: Annotated[
+        bool | None,
+        typer.Option("--resources/--no-resources", help="Example resource and resource template."),
+    ] = None,
+    prompts: Annotated[
+        bool | None, typer.Option("--prompts/--no-prompts", help="Example prompt.")
+    ] = None,
+    transport: Annotated[
+        str | None,
+        typer.Option("--transport", help="stdio, http (streamable HTTP) or both (default: both)."),
+    ] = None,
+    author: Annotated[
+        str | None,
+        typer.Option("--author", help='"Name <email>" (default: from git config).'),
+    ] = None,
+    dockerfile: Annotated[
+        bool | None,
+        typer.Option("--dockerfile/--no-dockerfile", help="Add a Dockerfile (HTTP, non-root)."),
+    ] = None,
+    register: Annotated[
+        bool | None,
+        typer.Option(
+            "--register/--no-register",
+            help="Add the server to the current muxi.yaml (and its default agent).",
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", "-o", help="Project folder (default: ./NAME)."),
+    ] = None,
+    no_input: Annotated[
+        bool,
+        typer.Option(
+            "--no-input",
+            help="Ask nothing: use flags and defaults (implied when stdin is not a terminal).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the files that would be written; write nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Write into a non-empty folder.")
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
+    ] = False,
+) -> None:
+    """Scaffold an MCP server project (Python, MCP SDK 2.x) that works out of the box."""
+    from muxi_cli.errors import UsageError
+
+    if name_arg and name and name_arg != name:
+        raise UsageError(
+            f"two names given: {name_arg!r} and --name {name!r}", hint="Give the name once."
+        )
+    if no_tools and tool:
+        raise UsageError("--tool and --no-tools contradict each other", hint="Drop one of them.")
+    project_name = name or name_arg
+    tools: list[str] | None = [] if no_tools else tool
+    run_create(
+        ctx,
+        dict(
+            name=project_name,
+            description=description,
+            tools=tools,
+            resources=resources,
+            prompts=prompts,
+            transport=transport.lower() if transport else None,
+            author=author,
+            dockerfile=dockerfile,
+            register=register,
+        ),
+        output_dir=output_dir,
+        interactive=not no_input and sys.stdin.isatty(),
+        dry_run=dry_run,
+        force=force,
+        json_output=json_output,
+    )
+
+
+def run_create(
+    ctx: typer.Context | None,
+    flags: dict[str, Any],
+    *,
+    output_dir: Path | None,
+    interactive: bool,
+    dry_run: bool,
+    force: bool,
+    json_output: bool,
+    prompter: Any = None,
+) -> dict[str, Any]:
+    """The command's work, callable from tests with a scripted ``prompter``."""
+    from muxi_cli.cli import output
+    from muxi_cli.errors import UsageError
+    from muxi_cli.scaffold.generate import check_target, plan_project, summary, write_plan
+    from muxi_cli.scaffold.options import DEFAULT_NAME, DEFAULT_TRANSPORT, build_options
+    from muxi_cli.scaffold.register import find_formation_file, register_server, snippet
+
+    config = state(ctx).config if ctx is not None else None
+    formation = find_formation_file(config)
+    if interactive:
+        from muxi_cli.scaffold.interactive import PromptToolkitPrompter, ask
+
+        answers = ask(prompter or PromptToolkitPrompter(), formation=formation, **flags)
+        values: dict[str, Any] = dict(answers.__dict__)
+    else:
+        values = {
+            "name": flags["name"] or DEFAULT_NAME,
+            "description": flags["description"],
+            "tools": flags["tools"],
+            "resources": True if flags["resources"] is None else flags["resources"],
+            "prompts": True if flags["prompts"] is None else flags["prompts"],
+            "transport": flags["transport"] or DEFAULT_TRANSPORT,
+            "author": flags["author"],
+            "dockerfile": bool(flags["dockerfile"]),
+            "register": bool(flags["register"]),
+        }
+    options = build_options(output_dir=output_dir, **values)
+
+    if options.register:
+        if formation is None:
+            raise UsageError(
+                "--register needs a muxi.yaml, and none was found",
+                hint="Run `muxi init` first, pass --config FILE, or leave out --register.",
+            )
+        _precheck_registration(formation, options.name.dist)
+
+    plan = plan_project(options)
+    registered: dict[str, Any] | None = None
+    if dry_run:
+        check_target(plan.project_dir, force=force)
+        if options.register and formation is not None:
+            from muxi_cli.scaffold.register import server_entry
+
+            registered = {"formation": str(formation), "server": options.name.dist, "dry_run": True}
+            registered["snippet"] = snippet(options.name.dist, server_entry(options))
+    else:
+        write_plan(plan, force=force)
+        if options.register and formation is not None:
+            registered = register_server(formation, options).to_dict()
+
+    result = summary(plan, dry_run=dry_run, registered=registered)
+    if json_output:
+        output.print_json(result)
+    else:
+        _print_human(result)
+    return result
+
+
+def _precheck_registration(formation: Path, server: str) -> None:
+    """Fail before writing anything if the registration cannot succeed."""
+    from muxi_cli.config.loader import load_formation
+    from muxi_cli.errors import UsageError
+
+    loaded = load_formation(formation)
+    if server in loaded.formation.mcp_servers:
+        raise UsageError(
+            f"{formation} already has an MCP server named {server!r}",
+            hint="Choose another --name, remove that entry, or leave out --register.",
+        )
+
+
+def _print_human(result: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    from muxi_cli.cli.output import out_console
+
+    console = out_console()
+    path = escape(result["path"])
+    if result["dry_run"]:
+        console.print(f"[bold]Would create[/bold] {path} ({len(result['files'])} files):")
+    else:
+        console.print(f"[green]Created[/green] {path} ({len(result['files'])} files):")
+    for file in result["files"]:
+        console.print(f"  {escape(file)}")
+    reg = result.get("registered")
+    if reg:
+        if result["dry_run"]:
+            console.print(
+                f"\nWould register [bold]{escape(reg['server'])}[/bold] in {escape(reg['formation'])}:"
+            )
+            console.print(escape(reg["snippet"]).rstrip())
+        else:
+            agent = f" for agent {escape(reg['agent'])}" if reg.get("agent") else ""
+            console.print(
+                f"\n[green]Registered[/green] [bold]{escape(reg['server'])}[/bold] "
+                f"in {escape(reg['formation'])}{agent}; try: muxi mcp tools {escape(reg['server'])}"
+            )
+            for note in reg.get("notes", []):
+                console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    if not result["dry_run"]:
+        console.print("\nNext steps:")
+        for step in result["next_steps"]:
+            console.print(f"  {escape(step)}")
+        console.print("See README.md for client configuration and the MCP Inspector.")
