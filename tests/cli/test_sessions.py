@@ -23,56 +23,6 @@ def _user(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "160")
 
 
-_LOCAL_RUNTIME_NEEDS = ("muxi_cli.memory.service", "muxi_cli.tools.host", "muxi_cli.llm.registry")
-
-
-class _StoreRuntime:
-    """Stand-in for LocalRuntime's session methods until it lands."""
-
-    label = "local"
-
-    def __init__(self) -> None:
-        self.store = SessionStore()
-
-    async def sessions(self, user_id=None, query=None, limit=50):  # type: ignore[no-untyped-def]
-        return self.store.list_sessions(user_id=user_id, query=query, limit=limit)
-
-    async def session(self, session_id):  # type: ignore[no-untyped-def]
-        return self.store.get_session(self.store.resolve_id(session_id))
-
-    async def messages(self, session_id):  # type: ignore[no-untyped-def]
-        return self.store.messages(self.store.resolve_id(session_id))
-
-    async def rename_session(self, session_id, title):  # type: ignore[no-untyped-def]
-        return self.store.rename_session(self.store.resolve_id(session_id), title)
-
-    async def delete_session(self, session_id):  # type: ignore[no-untyped-def]
-        self.store.delete_session(self.store.resolve_id(session_id))
-
-    async def export_session(self, session_id, fmt):  # type: ignore[no-untyped-def]
-        from muxi_cli.stores.sessions import export_session
-
-        sid = self.store.resolve_id(session_id)
-        return export_session(self.store.get_session(sid), self.store.messages(sid), fmt)
-
-    async def aclose(self) -> None:
-        self.store.close()
-
-
-@pytest.fixture(autouse=True)
-def _runtime(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
-
-    if all(importlib.util.find_spec(m) for m in _LOCAL_RUNTIME_NEEDS):
-        return  # the real LocalRuntime
-    import muxi_cli.runtime.factory as factory
-
-    async def fake_open(*args: object, **kwargs: object) -> _StoreRuntime:
-        return _StoreRuntime()
-
-    monkeypatch.setattr(factory, "open_runtime", fake_open)
-
-
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
@@ -135,6 +85,19 @@ def test_list_by_user(runner: CliRunner, store: SessionStore) -> None:
     result = runner.invoke(app, ["sessions", "list", "--json", "--user", "someone-else"])
     assert result.exit_code == 0
     assert [d["id"] for d in json.loads(result.stdout)] == [theirs.id]
+    mine = runner.invoke(app, ["sessions", "list", "--json"])
+    assert theirs.id not in mine.stdout  # the default is this user's sessions only
+    assert len(json.loads(mine.stdout)) == 1
+
+
+def test_reply_cut_off_by_a_crash_shows_as_interrupted(runner: CliRunner) -> None:
+    with SessionStore() as crashed:
+        info = crashed.create_session(USER)
+        crashed.add_message(info.id, "user", "write a poem")
+        crashed.add_message(info.id, "assistant", "Roses are", status="streaming", agent="bard")
+    result = runner.invoke(app, ["sessions", "show", info.id])
+    assert result.exit_code == 0, result.output
+    assert "bard (interrupted)" in result.stdout and "Roses are" in result.stdout
 
 
 def test_list_empty_says_so_on_stderr(runner: CliRunner) -> None:
