@@ -53,7 +53,8 @@ class Orchestrator:
         request itself is wrong (unknown session or agent, empty message)."""
         session = None
         if request.session_id:
-            session = self.store.get_session(request.session_id, user_id)
+            session_id = self.store.resolve_id(request.session_id, user_id)
+            session = self.store.get_session(session_id, user_id)
         names = self.router.names
         mention, message = split_mention(request.message, names)
         if not message.strip() and not request.attachments:

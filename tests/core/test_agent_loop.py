@@ -213,9 +213,9 @@ async def test_long_results_truncated_for_model_full_in_session(
     fake_llm.script(ToolCalls([("big", {})]), Text("ok"))
     runtime = make_runtime("tool_result_limit: 100\n")
     events = await collect(runtime.chat(request("big please")))
-    sent = [m for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"][0]["content"]
+    sent = next(m for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool")["content"]
     assert sent.startswith("x" * 100) and "truncated 4900 characters" in sent
-    stored = [m for m in await runtime.messages(events[0].session_id) if m.role == "tool"][0]
+    stored = next(m for m in await runtime.messages(events[0].session_id) if m.role == "tool")
     assert stored.content == "x" * 5000
 
 
