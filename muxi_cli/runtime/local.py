@@ -312,6 +312,52 @@ class LocalRuntime:
             for s in self.tool_host.statuses()
         ]
 
+    async def mcp_attach(
+        self, name: str, server: dict[str, Any], agents: list[str] | None = None
+    ) -> ServerInfo:
+        import re
+
+        from muxi_cli.config.schema import MCPServerConfig
+        from muxi_cli.core.router import unknown_agent
+        from muxi_cli.errors import ConfigError
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+            raise ConfigError(
+                f"invalid MCP server name {name!r}",
+                hint="use letters, digits, '-', '_' and '.' (max 64 characters)",
+            )
+        try:
+            config = MCPServerConfig.model_validate(server)
+        except ValueError as exc:
+            raise ConfigError(
+                f"invalid MCP server settings for {name!r}: {exc}",
+                hint="give either command (+ args, env) or url (+ headers)",
+            ) from None
+        names = [a.name for a in self.formation.agents]
+        for agent_name in agents or []:
+            if agent_name not in names:
+                raise unknown_agent(agent_name, names)
+        self.formation.mcp_servers[name] = config
+        for agent in self.formation.agents:
+            if (agents is None or agent.name in agents) and name not in agent.mcp_servers:
+                agent.mcp_servers.append(name)
+        await self.tool_host.attach(name, config)
+        for status in await self.mcp_servers():
+            if status.name == name:
+                return status
+        return ServerInfo(name=name, transport=config.transport, state="starting")
+
+    async def mcp_detach(self, name: str) -> None:
+        from muxi_cli.errors import NotFoundError
+
+        if name not in self.formation.mcp_servers:
+            raise NotFoundError(f"no MCP server named {name!r}", hint="see `muxi mcp list`")
+        await self.tool_host.detach(name)
+        del self.formation.mcp_servers[name]
+        for agent in self.formation.agents:
+            if name in agent.mcp_servers:
+                agent.mcp_servers.remove(name)
+
     # ---------------------------------------------------------------- health
 
     async def health(self) -> Health:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from muxi_cli.config.schema import AgentConfig
+from muxi_cli.config.schema import AgentConfig, MCPServerConfig
 from muxi_cli.llm.base import ToolSpec
 
 Decision = Literal["allow", "deny", "ask"]
@@ -73,6 +73,12 @@ class ToolHost(Protocol):
         """'Always allow' chosen by the user: saved for later runs."""
         ...
 
+    async def attach(self, name: str, config: MCPServerConfig) -> None:
+        """Add an MCP server at run time (it starts in the background)."""
+        ...
+
+    async def detach(self, name: str) -> None: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -89,6 +95,14 @@ class NoTools:
         return []
 
     def remember_allow(self, tool: ToolDef) -> None:
+        return None
+
+    async def attach(self, name: str, config: MCPServerConfig) -> None:
+        from muxi_cli.errors import UsageError
+
+        raise UsageError("this runtime has no tool host", hint="open a full runtime")
+
+    async def detach(self, name: str) -> None:
         return None
 
     async def aclose(self) -> None:
