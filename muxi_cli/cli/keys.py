@@ -215,3 +215,7 @@ def list_keys(
             _print_provider_table(rows)
         elif rows:
             _print_generic_table(title.replace("_", " ").capitalize(), rows)
+
+
+# `muxi keys create|revoke` and the server keys table (muxi serve) register themselves.
+from muxi_cli.cli import server_keys as _server_keys  # noqa: E402, F401

@@ -47,10 +47,6 @@ async def send_json_error(
     await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """Refuse request bodies larger than ``max_bytes`` with 413."""
 
@@ -72,28 +68,30 @@ class BodyLimitMiddleware:
                     await self._refuse(send)
                     return
         seen = 0
-        started = False
+        started = refused = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    # Answer 413 now; the app sees a disconnect and its answer is dropped.
+                    if not started and not refused:
+                        refused = True
+                        await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
         async def watch_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, watch_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, limited_receive, watch_send)
 
     async def _refuse(self, send: Send) -> None:
         await send_json_error(

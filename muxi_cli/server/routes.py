@@ -85,9 +85,12 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         return authenticate(ctx, request.headers, client, request.state)
 
     Auth = Depends(caller)
+
     # Ids are not pattern-checked: an odd id is simply not found (404), like any unknown one.
-    SessionId = Path(min_length=1, max_length=128)
-    ObjId = Path(min_length=1, max_length=128)
+    def SessionId() -> Any:  # a fresh object per parameter (FastAPI sets its alias)
+        return Path(min_length=1, max_length=128)
+
+    ObjId = SessionId
     v1 = APIRouter(prefix="/v1")
 
     @v1.get("/me", tags=["health"], summary="Who this key is")
@@ -125,14 +128,14 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         return JSONResponse(await json_turn(turn, request.receive))
 
     @v1.post("/approvals/{call_id}", tags=["chat"], summary="Decide a pending tool call")
-    async def approve(body: ApprovalBody, call_id: str = ObjId, who: Caller = Auth) -> Any:
+    async def approve(body: ApprovalBody, call_id: str = ObjId(), who: Caller = Auth) -> Any:
         ctx.registry.find_call(call_id, who.scope_user)
         await rt.approve(call_id, body.decision)
         ctx.registry.resolved(call_id)
         return {"ok": True, "call_id": call_id, "decision": body.decision}
 
     @v1.post("/runs/{run_id}/cancel", tags=["chat"], status_code=202, summary="Cancel a turn")
-    async def cancel(run_id: str = ObjId, who: Caller = Auth) -> Any:
+    async def cancel(run_id: str = ObjId(), who: Caller = Auth) -> Any:
         ctx.registry.find_run(run_id, who.scope_user)
         await rt.cancel(run_id)
         return {"ok": True, "run_id": run_id}
@@ -147,30 +150,30 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         return [s.to_dict() for s in found if s.user_id == who.user_id]
 
     @v1.get("/sessions/{session_id}", tags=["sessions"], response_model=SessionInfo)
-    async def session(session_id: str = SessionId, who: Caller = Auth) -> Any:
+    async def session(session_id: str = SessionId(), who: Caller = Auth) -> Any:
         return (await ctx.owned_session(who, session_id)).to_dict()
 
     @v1.get(
         "/sessions/{session_id}/messages", tags=["sessions"], response_model=list[SessionMessage]
     )
-    async def messages(session_id: str = SessionId, who: Caller = Auth) -> Any:
+    async def messages(session_id: str = SessionId(), who: Caller = Auth) -> Any:
         info = await ctx.owned_session(who, session_id)
         return [m.to_dict() for m in await rt.messages(info.id)]
 
     @v1.patch("/sessions/{session_id}", tags=["sessions"], response_model=SessionInfo)
-    async def rename(body: RenameBody, session_id: str = SessionId, who: Caller = Auth) -> Any:
+    async def rename(body: RenameBody, session_id: str = SessionId(), who: Caller = Auth) -> Any:
         info = await ctx.owned_session(who, session_id)
         return (await rt.rename_session(info.id, body.title)).to_dict()
 
     @v1.delete("/sessions/{session_id}", tags=["sessions"], status_code=204)
-    async def delete(session_id: str = SessionId, who: Caller = Auth) -> Response:
+    async def delete(session_id: str = SessionId(), who: Caller = Auth) -> Response:
         info = await ctx.owned_session(who, session_id)
         await rt.delete_session(info.id)
         return Response(status_code=204)
 
     @v1.get("/sessions/{session_id}/export", tags=["sessions"])
     async def export(
-        session_id: str = SessionId,
+        session_id: str = SessionId(),
         format: Literal["md", "json"] = Query(default="md"),
         who: Caller = Auth,
     ) -> Any:
@@ -201,7 +204,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         return (await rt.memory_add(body.text, user_id=who.user_id, kind=body.kind)).to_dict()
 
     @v1.delete("/memory/{memory_id}", tags=["memory"], status_code=204)
-    async def memory_forget(memory_id: str = ObjId, who: Caller = Auth) -> Response:
+    async def memory_forget(memory_id: str = ObjId(), who: Caller = Auth) -> Response:
         await rt.memory_forget(memory_id, user_id=who.user_id)
         return Response(status_code=204)
 
@@ -227,7 +230,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         return {**rec.public_dict(), "key": secret}
 
     @v1.delete("/keys/{key_id}", tags=["keys"], summary="Revoke a key (admin)")
-    async def revoke_key(key_id: str = ObjId, who: Caller = Auth) -> Any:
+    async def revoke_key(key_id: str = ObjId(), who: Caller = Auth) -> Any:
         _require_admin(who)
         return keys.revoke(key_id).public_dict()
 

@@ -21,6 +21,11 @@ from muxi_cli.errors import MuxiError, NotFoundError
 _END = object()
 
 
+class TurnCancelled(MuxiError):
+    code = "cancelled"
+    http_status = 499
+
+
 class Draining(MuxiError):
     code = "shutting_down"
     http_status = 503
@@ -120,13 +125,23 @@ class RunRegistry:
         self._idle.clear()
 
         async def run() -> None:
+            ended = False
             try:
                 async for event in events:
                     self._observe(turn, event)
+                    ended = ended or is_terminal(event)
                     queue.put_nowait(event)
                     if on_event is not None:
                         await on_event(event)
             except asyncio.CancelledError:
+                if not ended:  # tell whoever still listens (e.g. on shutdown)
+                    queue.put_nowait(
+                        TurnCancelled(
+                            "the turn was cancelled"
+                            + (" (the server is shutting down)" if self.draining else ""),
+                            hint="what was said so far is saved; send the message again",
+                        )
+                    )
                 raise
             except MuxiError as exc:
                 queue.put_nowait(exc)

@@ -79,7 +79,7 @@ def _make_server(config: Any, app: Any, grace: float, signals: bool = True) -> A
 
         async def shutdown(self, sockets: Any = None) -> None:
             ctx = app.state.ctx
-            await ctx.registry.drain(grace)
+            await ctx.registry.drain(ctx.settings.shutdown_grace)
             await super().shutdown(sockets)
 
     return GracefulServer(config)

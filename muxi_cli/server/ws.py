@@ -44,9 +44,12 @@ CLOSE_AUTH_TIMEOUT = 4408
 def add_websocket(app: Any, ctx: ServerContext) -> None:
     from starlette.websockets import WebSocket
 
-    @app.websocket("/v1/ws")
     async def ws_endpoint(websocket: WebSocket) -> None:
         await Session(ctx, websocket).run()
+
+    # This module uses postponed annotations; FastAPI needs the real class.
+    ws_endpoint.__annotations__ = {"websocket": WebSocket, "return": None}
+    app.add_api_websocket_route("/v1/ws", ws_endpoint)
 
 
 class Session:

@@ -51,6 +51,9 @@ class FakeRuntime:
         self.memory: dict[str, MemoryItem] = {}
         self._approvals: dict[str, asyncio.Future[ApprovalDecision]] = {}
         self._cancelled: set[str] = set()
+        self._cancel_events: dict[str, asyncio.Event] = {}
+        #: Set whenever a turn ends (however it ends).
+        self.turn_closed = asyncio.Event()
         self._ids = itertools.count(1)
         self.closed_turns = 0
 
@@ -142,7 +145,16 @@ class FakeRuntime:
                 if i == 0:
                     script.started.set()
                     if script.hold is not None:
-                        await script.hold.wait()
+                        cancel = self._cancel_events.setdefault(f.run_id, asyncio.Event())
+                        waits = [
+                            asyncio.ensure_future(script.hold.wait()),
+                            asyncio.ensure_future(cancel.wait()),
+                        ]
+                        try:
+                            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                        finally:
+                            for w in waits:
+                                w.cancel()
                 if f.run_id in self._cancelled:
                     raise CancelledError("cancelled")
             yield f.usage("fake-model", 10, len(words), None)
@@ -155,6 +167,7 @@ class FakeRuntime:
             if reply.status == "streaming":
                 reply.status = "cancelled"
             self.closed_turns += 1
+            self.turn_closed.set()
 
     async def approve(self, call_id: str, decision: ApprovalDecision) -> None:
         fut = self._approvals.get(call_id)
@@ -165,6 +178,7 @@ class FakeRuntime:
 
     async def cancel(self, run_id: str) -> None:
         self._cancelled.add(run_id)
+        self._cancel_events.setdefault(run_id, asyncio.Event()).set()
 
     # -- the rest --------------------------------------------------------------------
 

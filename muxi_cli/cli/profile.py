@@ -1,0 +1,259 @@
+"""``muxi profile``: named connections to muxi servers.
+
+A profile is a name and a URL in ``profiles.yaml``; its API key goes to the OS
+keyring, read from a hidden prompt or stdin (never from the command line).
+``local`` is built in and means "run agents in this process".
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Connect to muxi servers: add, list, use, show, remove and test connection profiles.",
+    no_args_is_help=True,
+)
+
+
+def _read_key(name: str) -> str:
+    from muxi_cli.errors import UsageError
+
+    if sys.stdin is None or not sys.stdin.isatty():
+        value = sys.stdin.read() if sys.stdin is not None else ""
+    else:
+        value = typer.prompt(f"API key for {name}", hide_input=True, err=True)
+    value = value.strip()
+    if not value:
+        raise UsageError(
+            "no API key given",
+            hint=f'paste it at the prompt, or pipe it: printf %s "$KEY" | muxi profile add {name} --url URL',
+        )
+    if any(ch.isspace() for ch in value):
+        raise UsageError("the key contains spaces or line breaks", hint="give exactly one key")
+    return value
+
+
+async def _check(url: str, key: str | None) -> dict[str, Any]:
+    """Health and auth of a server: raises a MuxiError saying what is wrong."""
+    import httpx
+
+    from muxi_cli.errors import MuxiError, ServerAuthError
+    from muxi_cli.runtime.wire import connection_error, error_from_body
+
+    async with httpx.AsyncClient(base_url=url, timeout=10.0) as client:
+        try:
+            health = await client.get("/health")
+        except httpx.HTTPError as exc:
+            raise connection_error(url, exc) from exc
+        try:
+            info = health.json()
+        except ValueError:
+            info = None
+        if health.status_code != 200 or not isinstance(info, dict) or "version" not in info:
+            raise MuxiError(
+                f"{url} answered /health with HTTP {health.status_code}, not like a muxi server",
+                hint="check the URL (scheme, host, port) with `muxi profile show NAME`",
+            )
+        if not key:
+            raise ServerAuthError(
+                "no API key is stored for this profile",
+                hint="add the profile again (the key is read from a prompt or stdin), "
+                "or set MUXI_API_KEY",
+            )
+        try:
+            me = await client.get("/v1/me", headers={"authorization": f"Bearer {key}"})
+        except httpx.HTTPError as exc:
+            raise connection_error(url, exc) from exc
+        if me.status_code != 200:
+            raise error_from_body(me.status_code, me.content, url)
+        return {"server_version": info["version"], **me.json()}
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="Profile name, e.g. prod.")],
+    url: Annotated[str, typer.Option("--url", help="Server URL, e.g. http://host:8765.")],
+    description: Annotated[str, typer.Option("--description", help="A note for yourself.")] = "",
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Try the server and the key right away.")
+    ] = True,
+    use: Annotated[bool, typer.Option("--use", help="Make it the active profile.")] = False,
+) -> None:
+    """Add (or replace) a profile. The API key is read from a hidden prompt or stdin."""
+    import asyncio
+
+    from muxi_cli import secrets
+    from muxi_cli.cli import output
+    from muxi_cli.errors import MuxiError
+    from muxi_cli.runtime import profiles
+
+    try:
+        profiles.validate_name(name)
+        clean_url = profiles.normalize_url(url)
+        key = _read_key(name)
+        profile = profiles.add_profile(name, clean_url, description)
+        where = profiles.store_key(name, key)
+        if use:
+            profiles.use_profile(name)
+    except MuxiError as exc:
+        raise output.fail(exc) from None
+    output.info(f"added profile {name} -> {profile.url}; key {secrets.mask(key)} stored in {where}")
+    if check:
+        try:
+            me = asyncio.run(_check(profile.url, key))
+        except MuxiError as exc:
+            output.warn(f"saved, but the check failed: {exc.message}")
+            if exc.hint:
+                output.info(f"hint: {exc.hint}")
+        else:
+            output.info(
+                f"checked: {me['role']} key for user {me['user_id']} (server {me['server_version']})"
+            )
+    if use:
+        output.info(f"{name} is now the active profile")
+    else:
+        output.info(
+            f"use it with `muxi --profile {name} ...` or make it the default: `muxi profile use {name}`"
+        )
+
+
+@app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List profiles; the active one is marked with *."""
+    import os
+
+    from muxi_cli.cli import output
+    from muxi_cli.errors import MuxiError
+    from muxi_cli.runtime import profiles
+
+    try:
+        items = profiles.list_profiles()
+        active = os.environ.get("MUXI_PROFILE") or profiles.active_profile_name() or profiles.LOCAL
+        rows: list[dict[str, Any]] = []
+        for p in items:
+            source = "-" if p.local else profiles.profile_key(p.name)[1]
+            rows.append(
+                {
+                    "name": p.name,
+                    "active": p.name == active,
+                    "url": p.url or "(in-process)",
+                    "key": source,
+                    "description": p.description,
+                }
+            )
+    except MuxiError as exc:
+        raise output.fail(exc) from None
+    if as_json:
+        output.print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(expand=False, title_justify="left")
+    for col in ("", "name", "url", "key", "description"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            "*" if row["active"] else "",
+            *(str(row[k]) for k in ("name", "url", "key", "description")),
+        )
+    output.out_console().print(table)
+
+
+@app.command("use")
+def use(
+    name: Annotated[str, typer.Argument(help="Profile name ('local' for in-process).")],
+) -> None:
+    """Make a profile the default for every command (`--profile` still overrides it)."""
+    from muxi_cli.cli import output
+    from muxi_cli.errors import MuxiError
+    from muxi_cli.runtime import profiles
+
+    try:
+        profiles.use_profile(name)
+    except MuxiError as exc:
+        raise output.fail(exc) from None
+    output.info(f"active profile: {name}")
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Profile name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a profile: URL, where its key comes from, the key masked."""
+    from muxi_cli import secrets
+    from muxi_cli.cli import output
+    from muxi_cli.errors import MuxiError
+    from muxi_cli.runtime import profiles
+
+    try:
+        p = profiles.get_profile(name)
+        key, source = (None, "-") if p.local else profiles.profile_key(name)
+        active = (profiles.active_profile_name() or profiles.LOCAL) == name
+    except MuxiError as exc:
+        raise output.fail(exc) from None
+    data = {
+        "name": p.name,
+        "url": p.url or "(in-process)",
+        "active": active,
+        "key": secrets.mask(key) if key else None,
+        "key_source": source,
+        "description": p.description,
+    }
+    if as_json:
+        output.print_json(data)
+        return
+    for k, v in data.items():
+        typer.echo(f"{k + ':':<13}{'-' if v in (None, '') else v}")
+
+
+@app.command("remove")
+def remove(name: Annotated[str, typer.Argument(help="Profile name.")]) -> None:
+    """Remove a profile and its stored key."""
+    from muxi_cli.cli import output
+    from muxi_cli.errors import MuxiError
+    from muxi_cli.runtime import profiles
+
+    try:
+        was_active = profiles.remove_profile(name)
+    except MuxiError as exc:
+        raise output.fail(exc) from None
+    output.info(
+        f"removed profile {name}" + (" (the active profile is now local)" if was_active else "")
+    )
+
+
+@app.command("test")
+def test(
+    name: Annotated[str, typer.Argument(help="Profile name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check that the server answers and accepts the profile's key."""
+    import asyncio
+
+    from muxi_cli.cli import output
+    from muxi_cli.errors import MuxiError
+    from muxi_cli.runtime import profiles
+
+    try:
+        p = profiles.get_profile(name)
+        if p.local:
+            output.info("local runs in this process: nothing to connect to")
+            return
+        key, source = profiles.profile_key(name)
+        me = asyncio.run(_check(p.url, key))
+    except MuxiError as exc:
+        raise output.fail(exc) from None
+    result = {"profile": name, "url": p.url, "ok": True, "key_source": source, **me}
+    if as_json:
+        output.print_json(result)
+        return
+    typer.echo(
+        f"ok: {p.url} is muxi {me['server_version']}; the key ({source}) is a {me['role']} key "
+        f"for user {me['user_id']}"
+    )
