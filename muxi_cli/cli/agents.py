@@ -1,0 +1,99 @@
+"""``muxi agents``: the agents of the formation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from muxi_cli.runtime.base import AgentInfo
+
+app = typer.Typer(help="List and inspect the formation's agents.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_agents(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Name, description, model, tools and memory of every agent."""
+    import asyncio
+
+    from muxi_cli.cli.context import runtime_for
+    from muxi_cli.cli.output import out_console, print_json
+
+    async def fetch() -> list[AgentInfo]:
+        async with runtime_for(ctx, start_tools=False) as runtime:
+            return await runtime.agents()
+
+    agents = asyncio.run(fetch())
+    if json_out:
+        print_json([a.to_dict() for a in agents])
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("agent", "description", "model", "tools", "memory"):
+        table.add_column(column, overflow="fold")
+    for agent in agents:
+        tools = [*agent.tools, *agent.mcp_servers, *(f"@{d}" for d in agent.delegates)]
+        name = f"{agent.name} [dim](default)[/dim]" if agent.default else agent.name
+        table.add_row(
+            name,
+            agent.description or "-",
+            agent.model,
+            ", ".join(tools) or "-",
+            "on" if agent.memory else "off",
+        )
+    out_console().print(table)
+
+
+@app.command("show")
+def show_agent(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The agent's name.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Everything about one agent: system message, model, tools, delegates, knowledge."""
+    import asyncio
+
+    from muxi_cli.cli.context import runtime_for
+    from muxi_cli.cli.output import fail, out_console, print_json
+    from muxi_cli.errors import NotFoundError
+
+    async def fetch() -> list[AgentInfo]:
+        async with runtime_for(ctx, start_tools=False) as runtime:
+            return await runtime.agents()
+
+    agents = asyncio.run(fetch())
+    names = [a.name for a in agents]
+    agent = next((a for a in agents if a.name == name), None)
+    if agent is None:
+        import difflib
+
+        near = difflib.get_close_matches(name, names, n=1)
+        hint = (f"did you mean '{near[0]}'? " if near else "") + f"agents: {', '.join(names)}"
+        raise fail(NotFoundError(f"no agent named {name!r}", hint=hint))
+    if json_out:
+        print_json(agent.to_dict())
+        return
+    from rich.markup import escape
+
+    console = out_console()
+    default = " [dim](default)[/dim]" if agent.default else ""
+    console.print(f"[bold]{escape(agent.name)}[/bold]{default}")
+    rows = [
+        ("description", agent.description or "-"),
+        ("model", agent.model),
+        ("memory", "on" if agent.memory else "off"),
+        ("tools", ", ".join(agent.tools) or "-"),
+        ("mcp servers", ", ".join(agent.mcp_servers) or "-"),
+        ("delegates", ", ".join(agent.delegates) or "-"),
+        ("knowledge", ", ".join(agent.knowledge) or "-"),
+    ]
+    for key, value in rows:
+        console.print(f"  [dim]{key:<12}[/dim] {escape(value)}")
+    console.print("  [dim]system message[/dim]")
+    for line in agent.system_message.splitlines() or [""]:
+        console.print(f"    {escape(line)}")
