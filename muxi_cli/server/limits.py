@@ -217,4 +217,6 @@ class AccessLogMiddleware:
             }
             if state.get("run_id"):
                 record["run_id"] = state["run_id"]
-            self.logger.info(json.dumps(record, separators=(",", ":")))
+            # Load balancers poll /health all the time: log only when it fails.
+            if record["path"] != "/health" or status != 200:
+                self.logger.info(json.dumps(record, separators=(",", ":")))

@@ -1,0 +1,231 @@
+"""The Runtime contract: what every :class:`Runtime` must do, local or remote.
+
+A test module subclasses :class:`RuntimeContract` and provides a ``harness``
+fixture (a :class:`Harness`): the runtime under test plus the fake LLM server
+its agents talk to. The formation it serves must be :func:`formation_yaml`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from muxi_cli.core import events as ev
+from muxi_cli.core.events import Event
+from muxi_cli.errors import NotFoundError
+from muxi_cli.runtime.base import ChatRequest, Runtime
+from tests.fakellm import FakeLLM, Slow, Text, ToolCalls
+
+#: Extra formation YAML: one agent with the calculator, which needs approval.
+FORMATION_EXTRA = """
+agents:
+  - name: assistant
+    description: The contract agent
+    tools:
+      - builtin: calculator
+        approval: ask
+"""
+
+
+def formation_yaml(fake: FakeLLM) -> str:
+    return fake.formation_yaml(extra=FORMATION_EXTRA)
+
+
+@dataclass
+class Harness:
+    runtime: Runtime
+    llm: FakeLLM
+    #: "local" or "remote" (what health().mode must say).
+    mode: str
+
+
+async def collect(stream: Any, on: Callable[[Event], Awaitable[None]] | None = None) -> list[Event]:
+    out: list[Event] = []
+    async for event in stream:
+        out.append(event)
+        if on is not None:
+            await on(event)
+    return out
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Poll an async condition until it holds (bounded)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+def top(events: list[Event]) -> list[Event]:
+    return [e for e in events if not e.nested]
+
+
+class RuntimeContract:
+    """Subclass in a test module and provide the ``harness`` fixture."""
+
+    async def test_chat_streams_events_in_order(self, harness: Harness) -> None:
+        harness.llm.script(Text("hello there contract world"))
+        events = top(
+            await collect(harness.runtime.chat(ChatRequest(message="hi", approval="deny")))
+        )
+        types = [e.type for e in events]
+        assert types[0] == ev.RUN_STARTED
+        assert types[1] == ev.AGENT_ROUTED
+        assert types[-1] == ev.RUN_COMPLETED
+        assert types[-2] == ev.USAGE or ev.USAGE in types
+        deltas = [e for e in events if e.type == ev.TEXT_DELTA]
+        assert deltas and types.index(ev.TEXT_DELTA) > 1
+        assert types.index(ev.USAGE) > types.index(ev.TEXT_DELTA)
+        assert {e.run_id for e in events} == {events[0].run_id}
+        assert {e.session_id for e in events} == {events[0].session_id}
+        assert events[0].run_id and events[0].session_id
+        text = "".join(str(e["text"]) for e in deltas)
+        assert text == events[-1]["text"] == "hello there contract world"
+        assert events[1]["agent"] == "assistant"
+        assert all(e.v == 1 and e.ts for e in events)
+
+    async def test_session_is_saved_listed_exported_renamed_deleted(self, harness: Harness) -> None:
+        rt = harness.runtime
+        harness.llm.script(Text("saved answer"))
+        events = await collect(rt.chat(ChatRequest(message="remember this turn")))
+        sid = events[0].session_id
+        assert sid in [s.id for s in await rt.sessions()]
+        info = await rt.session(sid)
+        assert info.id == sid and info.message_count >= 2
+        msgs = await rt.messages(sid)
+        assert [(m.role, m.content) for m in msgs if m.role in ("user", "assistant")] == [
+            ("user", "remember this turn"),
+            ("assistant", "saved answer"),
+        ]
+        md = await rt.export_session(sid, "md")
+        assert "remember this turn" in md and "saved answer" in md
+        data = json.loads(await rt.export_session(sid, "json"))
+        assert "saved answer" in json.dumps(data)
+        renamed = await rt.rename_session(sid, "A new title")
+        assert renamed.title == "A new title" == (await rt.session(sid)).title
+        assert any(s.title == "A new title" for s in await rt.sessions(query="new title"))
+        await rt.delete_session(sid)
+        with pytest.raises(NotFoundError):
+            await rt.session(sid)
+        assert sid not in [s.id for s in await rt.sessions()]
+
+    async def test_continuing_a_session(self, harness: Harness) -> None:
+        rt = harness.runtime
+        harness.llm.script(Text("first answer"), Text("second answer"))
+        first = await collect(rt.chat(ChatRequest(message="first question")))
+        sid = first[0].session_id
+        second = await collect(rt.chat(ChatRequest(message="second question", session_id=sid)))
+        assert {e.session_id for e in second} == {sid}
+        assert second[0].run_id != first[0].run_id
+        sent = json.dumps(harness.llm.last_request["messages"])
+        assert "first question" in sent and "first answer" in sent and "second question" in sent
+        roles = [m.role for m in await rt.messages(sid) if m.role in ("user", "assistant")]
+        assert roles == ["user", "assistant", "user", "assistant"]
+
+    async def test_closing_the_stream_cancels_and_keeps_the_partial_reply(
+        self, harness: Harness
+    ) -> None:
+        rt = harness.runtime
+        harness.llm.script(Slow("one two three four five six seven eight", delay=0.3))
+        stream = rt.chat(ChatRequest(message="count slowly"))
+        sid = ""
+        async for event in stream:
+            sid = event.session_id
+            if event.type == ev.TEXT_DELTA:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+
+        async def saved() -> bool:
+            msgs = [m for m in await rt.messages(sid) if m.role == "assistant"]
+            return bool(msgs) and msgs[-1].status != "streaming" and msgs[-1].content != ""
+
+        await wait_for(saved)
+        reply = [m for m in await rt.messages(sid) if m.role == "assistant"][-1]
+        assert reply.content.startswith("one")
+        assert reply.content != "one two three four five six seven eight"
+        assert reply.status != "complete"
+
+    async def test_cancel_by_run_id(self, harness: Harness) -> None:
+        rt = harness.runtime
+        harness.llm.script(Slow("a b c d e f g h i j", delay=0.3))
+
+        async def on(event: Event) -> None:
+            if event.type == ev.TEXT_DELTA and not event.nested:
+                await rt.cancel(event.run_id)
+
+        events = top(await collect(rt.chat(ChatRequest(message="go")), on))
+        assert events[-1].type == ev.RUN_FAILED
+        assert events[-1]["error"]["code"] == "cancelled"
+        msgs = [m for m in await rt.messages(events[0].session_id) if m.role == "assistant"]
+        assert msgs and msgs[-1].content.startswith("a")
+
+    async def test_tool_approval_round_trip(self, harness: Harness) -> None:
+        rt = harness.runtime
+        harness.llm.script(ToolCalls([("calculator", {"expression": "6*7"})]), Text("it is 42"))
+
+        async def on(event: Event) -> None:
+            if event.type == ev.TOOL_APPROVAL and event["decision"] == "pending":
+                await rt.approve(event["call_id"], "allow")
+
+        events = top(
+            await collect(rt.chat(ChatRequest(message="6*7?", approval="interactive")), on)
+        )
+        req = next(e for e in events if e.type == ev.TOOL_REQUESTED)
+        assert req["tool"] == "calculator" and req["arguments"] == {"expression": "6*7"}
+        approvals = [(e["decision"], e["by"]) for e in events if e.type == ev.TOOL_APPROVAL]
+        assert approvals == [("pending", "user"), ("allowed", "user")]
+        result = next(e for e in events if e.type == ev.TOOL_RESULT)
+        assert result["ok"] is True and "42" in str(result["content"])
+        assert result["call_id"] == req["call_id"]
+        assert events[-1].type == ev.RUN_COMPLETED and events[-1]["text"] == "it is 42"
+
+    async def test_tool_denied_without_asking(self, harness: Harness) -> None:
+        rt = harness.runtime
+        harness.llm.script(ToolCalls([("calculator", {"expression": "1+1"})]), Text("no tool then"))
+        events = top(await collect(rt.chat(ChatRequest(message="1+1?", approval="deny"))))
+        approvals = [(e["decision"], e["by"]) for e in events if e.type == ev.TOOL_APPROVAL]
+        assert approvals == [("denied", "policy")]
+        assert events[-1].type == ev.RUN_COMPLETED
+
+    async def test_memory_add_list_search_forget(self, harness: Harness) -> None:
+        rt = harness.runtime
+        item = await rt.memory_add("The user's favourite drink is green tea")
+        assert item.id and item.kind == "fact"
+        assert item.id in [m.id for m in await rt.memory_list()]
+        found = await rt.memory_search("favourite drink green tea")
+        assert item.id in [m.id for m in found]
+        await rt.memory_forget(item.id)
+        assert item.id not in [m.id for m in await rt.memory_list()]
+
+    async def test_agents_tools_servers_health(self, harness: Harness) -> None:
+        rt = harness.runtime
+        agents = await rt.agents()
+        assert [a.name for a in agents] == ["assistant"]
+        assert agents[0].default and agents[0].description == "The contract agent"
+        tools = await rt.tools()
+        calc = next(t for t in tools if t.tool == "calculator")
+        assert calc.policy == "ask" and "assistant" in calc.agents
+        assert isinstance(await rt.mcp_servers(), list)
+        health = await rt.health()
+        assert health.ok and health.default_agent == "assistant"
+        assert health.mode == harness.mode
+        assert rt.label
+
+    async def test_unknown_session_is_not_found(self, harness: Harness) -> None:
+        rt = harness.runtime
+        for call in (
+            rt.session("s_doesnotexist"),
+            rt.messages("s_doesnotexist"),
+            rt.delete_session("s_doesnotexist"),
+            rt.rename_session("s_doesnotexist", "x"),
+            rt.export_session("s_doesnotexist", "md"),
+        ):
+            with pytest.raises(NotFoundError):
+                await call
