@@ -28,6 +28,7 @@ from muxi_cli.tui.widgets.status_bar import Status
 
 if TYPE_CHECKING:
     from textual.theme import Theme
+    from textual.widget import Widget
 
     from muxi_cli.runtime.base import AgentInfo, Health, Runtime, ServerInfo
 
@@ -56,6 +57,7 @@ class MuxiApp(App[None]):
         log_path: str | None = None,
         history: PromptHistory | None = None,
         offer_setup: bool = True,
+        cursor_blink: bool = True,
     ) -> None:
         super().__init__()
         if runtime_factory is None:
@@ -83,6 +85,7 @@ class MuxiApp(App[None]):
         self.history = history or PromptHistory()
         self._initial_session = session_id
         self._offer_setup = offer_setup
+        self.cursor_blink = cursor_blink
         self._settled = asyncio.Event()
         self._stop = asyncio.Event()
         self._life: asyncio.Task[None] | None = None
@@ -293,6 +296,13 @@ class MuxiApp(App[None]):
         self._set_status(
             mcp_ready=ready, mcp_failed=failed, mcp_starting=len(servers) - ready - failed
         )
+
+    def apply_blink(self, root: Widget) -> None:
+        """Stop cursors blinking under ``root`` when the app was made with ``cursor_blink=False``."""
+        if self.cursor_blink:
+            return
+        for widget in root.query("Input, TextArea"):
+            widget.cursor_blink = False  # type: ignore[attr-defined]
 
     def run_slash(self, name: str, args: str) -> None:
         """Run a slash command from outside the input (the command palette)."""

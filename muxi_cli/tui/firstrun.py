@@ -45,12 +45,10 @@ def normalise_base_url(url: str) -> str:
 
 
 def _find_formation(config_path: str | None) -> Path | None:
+    from muxi_cli.config.loader import find_formation
+
     if config_path:
         return Path(config_path).expanduser()
-    try:
-        from muxi_cli.config.loader import find_formation
-    except ImportError:  # pragma: no cover - the loader ships with the foundation
-        return None
     found = find_formation()
     return Path(found) if found else None
 

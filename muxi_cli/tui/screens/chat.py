@@ -112,6 +112,9 @@ class ChatScreen(ChatCommands, Screen[None]):
 
     def on_mount(self) -> None:
         self.prompt.focus()
+        apply = getattr(self.app, "apply_blink", None)
+        if apply is not None:
+            apply(self)
 
     # -- notes ------------------------------------------------------------------------
 

@@ -51,6 +51,9 @@ class InputDialog(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
+        apply = getattr(self.app, "apply_blink", None)
+        if apply is not None:
+            apply(self)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

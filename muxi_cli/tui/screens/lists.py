@@ -62,6 +62,9 @@ class ListScreen(ModalScreen[object]):
 
     def on_mount(self) -> None:
         self.table.add_columns(*self.COLUMNS)
+        apply = getattr(self.app, "apply_blink", None)
+        if apply is not None:
+            apply(self)
         self.table.focus()
         self.run_worker(self.reload(), group="reload", exclusive=True)
 

@@ -69,6 +69,9 @@ class SetupScreen(Screen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#anthropic-key", Input).focus()
+        apply = getattr(self.app, "apply_blink", None)
+        if apply is not None:
+            apply(self)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         pane = event.pane.id or ""

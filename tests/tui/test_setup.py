@@ -1,0 +1,171 @@
+"""First run: the setup screen stores a key or a local server, then chat starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from textual.widgets import Input, TabbedContent
+
+from muxi_cli import paths
+from muxi_cli.errors import UsageError
+from muxi_cli.secrets import get_secret
+from muxi_cli.tui import firstrun
+from muxi_cli.tui.app import MuxiApp
+from muxi_cli.tui.model import ErrorRecord
+from muxi_cli.tui.screens.chat import ChatScreen
+from muxi_cli.tui.screens.setup import SetupScreen
+from muxi_cli.tui.widgets.prompt import PromptInput
+from tests.tui.conftest import SIZE, until
+from tests.tui.fake_runtime import FakeRuntime
+
+
+class Factory:
+    """Hands out a runtime with no model first, then working ones."""
+
+    def __init__(self, models: list[str | None]) -> None:
+        self.models = list(models)
+        self.made: list[FakeRuntime] = []
+
+    async def __call__(self) -> FakeRuntime:
+        model = self.models.pop(0) if self.models else "fake/model-1"
+        runtime = FakeRuntime(model=model)
+        self.made.append(runtime)
+        return runtime
+
+
+async def test_setup_stores_a_key_then_chat_starts() -> None:
+    factory = Factory([None, "anthropic/claude"])
+    app = MuxiApp(factory, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, SetupScreen), "the setup screen")
+        assert isinstance(app.focused, Input) and app.focused.password
+        await pilot.press("enter")  # empty key: an error, still on the setup screen
+        await pilot.pause()
+        assert isinstance(app.screen, SetupScreen)
+        assert "empty" in str(app.screen.query_one("#setup-error").render())
+        await pilot.press(*"sk-ant-test-123", "enter")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, ChatScreen) and app.runtime is not None,
+            "the chat",
+        )
+        assert get_secret("provider:anthropic") == "sk-ant-test-123"
+        assert len(factory.made) == 2 and factory.made[0].aclosed
+        assert app.runtime is factory.made[1]
+        assert isinstance(app.focused, PromptInput)
+        assert app.status.model == "anthropic/claude"
+
+
+async def test_setup_local_server_writes_the_formation() -> None:
+    factory = Factory([None, "local/llama3.2"])
+    app = MuxiApp(factory, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, SetupScreen), "the setup screen")
+        app.screen.query_one(TabbedContent).active = "local"
+        await pilot.pause()
+        app.screen.query_one("#local-url", Input).value = "http://127.0.0.1:8080/v1/"
+        app.screen.query_one("#local-model", Input).focus()
+        await pilot.press(*"llama3.2", "enter")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, ChatScreen) and app.runtime is not None,
+            "the chat",
+        )
+    data = yaml.safe_load((paths.config_dir() / "muxi.yaml").read_text())
+    assert data == {
+        "providers": {"local": {"type": "openai", "base_url": "http://127.0.0.1:8080/v1"}},
+        "default_model": "local/llama3.2",
+    }
+
+
+async def test_setup_shows_again_when_still_no_model_and_can_be_skipped() -> None:
+    factory = Factory([None, None])
+    app = MuxiApp(factory, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, SetupScreen), "the setup screen")
+        await pilot.press(*"sk-wrong", "enter")
+        await until(
+            pilot,
+            lambda: len(factory.made) == 2 and isinstance(app.screen, SetupScreen),
+            "setup again",
+        )
+        await until(
+            pilot,
+            lambda: "Still no usable model" in str(app.screen.query_one("#setup-error").render()),
+            "the problem",
+        )
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen), "the chat")
+        await until(
+            pilot,
+            lambda: any(isinstance(r, ErrorRecord) for r in app.chat.transcript.records),
+            "the note",
+        )
+        error = next(r for r in app.chat.transcript.records if isinstance(r, ErrorRecord))
+        assert error.code == "no_provider" and error.hint
+
+
+async def test_remote_runtime_without_model_does_not_offer_setup() -> None:
+    runtime = FakeRuntime(model=None, mode="remote", label="prod")
+    app = MuxiApp(runtime=runtime, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app._settled.is_set(), "the runtime")
+        assert isinstance(app.screen, ChatScreen)
+        assert app.status.connection == "prod"
+
+
+async def test_connection_failure_is_shown_and_app_stays_up() -> None:
+    from muxi_cli.errors import ConnectionFailedError
+
+    async def factory() -> FakeRuntime:
+        raise ConnectionFailedError(
+            "cannot reach https://muxi.example:7890", "Is `muxi serve` running there?"
+        )
+
+    app = MuxiApp(factory, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connect_error is not None, "the failure")
+        await until(pilot, lambda: app.chat.transcript.records, "the error in the transcript")
+        assert app.status.failed and not app.status.connected
+        await pilot.press(*"hello", "enter")
+        await until(pilot, lambda: len(app.chat.transcript.records) >= 2, "the second error")
+        assert app.chat.prompt.text == "hello"  # kept
+        assert app.is_running
+
+
+def test_extends_an_existing_formation(tmp_path: Path) -> None:
+    formation = tmp_path / "muxi.yaml"
+    formation.write_text(
+        "agents:\n  - name: helper\n    system_message: hi\nproviders:\n  openai: {api_key_env: X}\n"
+    )
+    path = firstrun.write_local_server("http://localhost:11434/v1", "qwen", str(formation))
+    assert path == formation
+    data = yaml.safe_load(formation.read_text())
+    assert data["agents"][0]["name"] == "helper"
+    assert data["providers"]["openai"] == {"api_key_env": "X"}
+    assert data["providers"]["local"] == {"type": "openai", "base_url": "http://localhost:11434/v1"}
+    assert data["default_model"] == "local/qwen"
+
+
+def test_finds_the_formation_in_cwd(tmp_path: Path) -> None:
+    (tmp_path / "muxi.yaml").write_text("default_model: openai/x\n")
+    path = firstrun.write_local_server("http://localhost:1234/v1", "m")
+    assert path.resolve() == (tmp_path / "muxi.yaml").resolve()
+
+
+@pytest.mark.parametrize("url", ["", "localhost:11434", "ftp://x", "http://"])
+def test_rejects_bad_urls(url: str) -> None:
+    with pytest.raises(UsageError) as info:
+        firstrun.normalise_base_url(url)
+    assert info.value.hint
+
+
+def test_rejects_bad_keys() -> None:
+    with pytest.raises(UsageError):
+        firstrun.store_provider_key("anthropic", "  ")
+    with pytest.raises(UsageError):
+        firstrun.store_provider_key("anthropic", "sk ant")
+    with pytest.raises(UsageError):
+        firstrun.store_provider_key("mistral", "k")
