@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from muxi_cli.memory.embeddings import Embedder
 from muxi_cli.memory.readers import chunk_text, read_sections, supported
 from muxi_cli.memory.scoring import content_hash
 from muxi_cli.stores.lance_records import ChunkRecords, Row
+from muxi_cli.stores.lance_store import LanceStore
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +164,33 @@ async def sync_agent(
         await chunks.delete_source(agent.name, source)
         report.removed.append(source)
     return report
+
+
+def _extras_key(agent: str) -> str:
+    return f"knowledge_extra:{agent}"
+
+
+async def extra_entries(store: LanceStore, agent: str) -> list[KnowledgeEntry]:
+    """Entries added with ``muxi knowledge add`` (kept in the store's meta table)."""
+    raw = (await store.meta()).get(_extras_key(agent))
+    if not raw:
+        return []
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        return []
+    return [KnowledgeEntry.model_validate(item) for item in items if isinstance(item, dict)]
+
+
+async def add_extra_entry(store: LanceStore, agent: str, path: Path, description: str) -> None:
+    entries = [e for e in await extra_entries(store, agent) if e.path != str(path)]
+    entries.append(KnowledgeEntry(path=str(path), description=description))
+    await store.set_meta(**{_extras_key(agent): json.dumps([e.model_dump() for e in entries])})
+
+
+def with_extras(agent: AgentConfig, extras: list[KnowledgeEntry]) -> AgentConfig:
+    if not extras:
+        return agent
+    known = {e.path for e in agent.knowledge}
+    added = [e for e in extras if e.path not in known]
+    return agent.model_copy(update={"knowledge": [*agent.knowledge, *added]})

@@ -358,11 +358,40 @@ class MemoryService:
     async def sync_knowledge(
         self, agent: AgentConfig, *, force: bool = False, progress: Progress | None = None
     ) -> IngestReport:
-        from muxi_cli.memory.knowledge import sync_agent
+        """Ingest ``agent``'s changed knowledge files (configured and added ones)."""
+        from muxi_cli.memory import knowledge
 
-        return await sync_agent(
-            await self.chunks(), self.embedder, agent, self.base_dir, force=force, progress=progress
+        store = await self.store()
+        full = knowledge.with_extras(agent, await knowledge.extra_entries(store, agent.name))
+        return await knowledge.sync_agent(
+            ChunkRecords(store), self.embedder, full, self.base_dir, force=force, progress=progress
         )
+
+    async def add_knowledge(
+        self,
+        agent: AgentConfig,
+        path: Path,
+        description: str = "",
+        *,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Add a file, folder or glob to ``agent``'s knowledge (kept in the store) and ingest it."""
+        from muxi_cli.memory import knowledge
+
+        target = _absolute(path)
+        knowledge.resolve_entry(knowledge.KnowledgeEntry(path=str(target)), self.base_dir)
+        await knowledge.add_extra_entry(await self.store(), agent.name, target, description)
+        return await self.sync_knowledge(agent, progress=progress)
+
+    async def knowledge_entries(self, agent: AgentConfig) -> builtins.list[tuple[str, str, bool]]:
+        """``(path, description, added_by_cli)`` of an agent's knowledge."""
+        from muxi_cli.memory import knowledge
+
+        extras = await knowledge.extra_entries(await self.store(), agent.name)
+        out = [(e.path, e.description, False) for e in agent.knowledge]
+        known = {e.path for e in agent.knowledge}
+        out += [(e.path, e.description, True) for e in extras if e.path not in known]
+        return out
 
     async def aclose(self) -> None:
         if self._store is not None:
@@ -374,6 +403,11 @@ class MemoryService:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
+
+
+def _absolute(path: Path) -> Path:
+    target = path.expanduser()
+    return target if target.is_absolute() else (Path.cwd() / target).resolve()
 
 
 def _user_over_shared(hits: list[Row], user_id: str) -> list[Row]:

@@ -1,0 +1,190 @@
+"""``muxi knowledge``: ingest agents' knowledge files and show what is ingested.
+
+Agents get knowledge from ``knowledge: [{path, description}]`` in muxi.yaml
+(files, folders or globs relative to the formation file) and from
+``muxi knowledge add``. Only changed files are read again (by hash); files that
+are gone are dropped. These commands work on this machine's store only.
+
+Exit codes: 0 ok, 1 a file could not be ingested or a runtime error, 2 usage error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from muxi_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from muxi_cli.config.schema import AgentConfig
+    from muxi_cli.memory.knowledge import IngestReport
+    from muxi_cli.memory.service import MemoryService
+
+app = typer.Typer(
+    help="Agent knowledge: add files, list what is ingested, rebuild.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+AgentOpt = Annotated[
+    str | None, typer.Option("--agent", "-a", help="Agent name (default: every agent).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _agents(service: MemoryService, name: str | None) -> list[AgentConfig]:
+    if name is None:
+        return list(service.formation.agents)
+    agent = service.formation.agent(name)
+    if agent is None:
+        names = ", ".join(a.name for a in service.formation.agents)
+        raise UsageError(f"no agent {name!r}", f"agents of this formation: {names}")
+    return [agent]
+
+
+def _bar():  # type: ignore[no-untyped-def]
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from muxi_cli.cli.output import err_console
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[dim]{task.fields[file]}[/dim]"),
+        TimeElapsedColumn(),
+        console=err_console(),
+        transient=True,
+    )
+
+
+async def _ingest(
+    service: MemoryService, agents: list[AgentConfig], *, force: bool, add: tuple[Path, str] | None
+) -> list[IngestReport]:
+    reports = []
+    with _bar() as bar:
+        for agent in agents:
+            task = bar.add_task(agent.name, total=None, file="")
+
+            def progress(done: int, total: int, source: str, task: int = task) -> None:
+                bar.update(task, completed=done, total=total, file=source)
+
+            if add is not None:
+                report = await service.add_knowledge(agent, add[0], add[1], progress=progress)
+            else:
+                report = await service.sync_knowledge(agent, force=force, progress=progress)
+            reports.append(report)
+    return reports
+
+
+def _report(reports: list[IngestReport], as_json: bool) -> None:
+    from muxi_cli.cli.output import info, print_json, warn
+
+    if as_json:
+        print_json([r.to_dict() for r in reports])
+    else:
+        for r in reports:
+            info(
+                f"{r.agent}: {len(r.added)} added, {len(r.updated)} updated, "
+                f"{len(r.unchanged)} unchanged, {len(r.removed)} removed ({r.chunks} new chunks)"
+            )
+    failed = [(r.agent, src, err) for r in reports for src, err in r.errors.items()]
+    for agent, source, error in failed:
+        warn(f"{agent}: {source}: {error}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A file, folder or glob to add.")],
+    agent: Annotated[
+        str | None, typer.Option("--agent", "-a", help="Agent (default: the default agent).")
+    ] = None,
+    description: Annotated[str, typer.Option("--description", "-d", help="What it is.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a file, folder or glob to an agent's knowledge and ingest it."""
+    from muxi_cli.cli.memory import run_admin
+
+    async def work(service: MemoryService) -> list[IngestReport]:
+        target = _agents(service, agent)[0] if agent else service.formation.default
+        return await _ingest(service, [target], force=False, add=(path, description))
+
+    _report(run_admin(ctx, "knowledge add", work), as_json)
+
+
+@app.command("rebuild")
+def rebuild(
+    ctx: typer.Context,
+    agent: AgentOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Read every file again, changed or not.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring the ingested knowledge in line with the files (changed files only, unless --force)."""
+    from muxi_cli.cli.memory import run_admin
+
+    async def work(service: MemoryService) -> list[IngestReport]:
+        return await _ingest(service, _agents(service, agent), force=force, add=None)
+
+    _report(run_admin(ctx, "knowledge rebuild", work), as_json)
+
+
+@app.command("list")
+def list_knowledge(ctx: typer.Context, agent: AgentOpt = None, as_json: JsonOpt = False) -> None:
+    """Show each agent's knowledge entries and the ingested files with chunk counts."""
+    from muxi_cli.cli.memory import run_admin
+    from muxi_cli.cli.output import info, out_console, print_json
+
+    async def work(service: MemoryService) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        chunks = await service.chunks()
+        for a in _agents(service, agent):
+            entries = await service.knowledge_entries(a)
+            counts = await chunks.counts(a.name)
+            if not entries and not counts:
+                continue
+            out.append(
+                {
+                    "agent": a.name,
+                    "entries": [
+                        {"path": p, "description": d, "added_with_cli": cli}
+                        for p, d, cli in entries
+                    ],
+                    "files": [{"source": s, "chunks": n} for (_a, s), n in sorted(counts.items())],
+                }
+            )
+        return out
+
+    result = run_admin(ctx, "knowledge list", work)
+    if as_json:
+        print_json(result)
+        return
+    if not result:
+        info("No agent has knowledge. Add some with `muxi knowledge add PATH --agent NAME`.")
+        return
+    from rich.markup import escape
+
+    console = out_console()
+    for item in result:
+        console.print(f"[bold]{escape(str(item['agent']))}[/bold]")
+        for entry in item["entries"]:
+            note = " [dim](added with muxi knowledge add)[/dim]" if entry["added_with_cli"] else ""
+            desc = f" - {escape(entry['description'])}" if entry["description"] else ""
+            console.print(f"  {escape(entry['path'])}{desc}{note}")
+        files = item["files"]
+        if not files:
+            console.print("  [dim]nothing ingested yet: run `muxi knowledge rebuild`[/dim]")
+        for f in files:
+            console.print(f"    {escape(f['source'])} [dim]{f['chunks']} chunks[/dim]")

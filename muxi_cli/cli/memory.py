@@ -1,0 +1,596 @@
+"""``muxi memory``: list, search, add, show and forget memories; admin the store.
+
+``list``, ``search``, ``add``, ``show`` and ``forget ID`` go through the
+:class:`~muxi_cli.runtime.base.Runtime`, so they work locally and against a remote
+``muxi serve``. The store administration commands (``forget --all``, ``export``,
+``import``, ``prune``, ``stats``, ``reindex``, ``optimize``) work on this
+machine's store only and refuse a remote profile.
+
+``--user`` defaults to the local user id (``MUXI_USER_ID`` or the OS user name);
+``--user '*'`` is the shared domain knowledge of every user.
+
+Exit codes: 0 ok, 1 runtime error or a declined confirmation, 2 usage error or
+unknown memory id.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from muxi_cli.errors import MuxiError, UsageError
+
+if TYPE_CHECKING:
+    from muxi_cli.memory.service import MemoryService
+    from muxi_cli.runtime.base import MemoryItem, Runtime
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Long-term memory: list, search, add, forget; export, import, prune, reindex.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+UserOpt = Annotated[
+    str | None,
+    typer.Option("--user", "-u", help="User id (default: you). '*' = shared knowledge."),
+]
+KindOpt = Annotated[
+    str | None, typer.Option("--kind", "-k", help="Only this kind (fact, knowledge, ...).")
+]
+AgentOpt = Annotated[str | None, typer.Option("--agent", "-a", help="Only this agent's memories.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def _user(user: str | None) -> str:
+    if user:
+        return user
+    from muxi_cli.runtime.users import local_user_id
+
+    return local_user_id()
+
+
+def _run(ctx: typer.Context, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run ``work`` with the command's runtime; MuxiErrors become a panel and an exit code."""
+    import asyncio
+
+    from muxi_cli.cli.context import runtime_for
+    from muxi_cli.cli.output import fail
+
+    async def main() -> T:
+        async with runtime_for(ctx, start_tools=False) as runtime:
+            return await work(runtime)
+
+    try:
+        return asyncio.run(main())
+    except MuxiError as exc:
+        raise fail(exc) from None
+
+
+def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryService], Awaitable[T]]) -> T:
+    """Run ``work`` with a :class:`MemoryService` on this machine's store (local profile only)."""
+    import asyncio
+
+    from muxi_cli.cli.context import state
+    from muxi_cli.cli.output import fail
+    from muxi_cli.runtime.factory import LOCAL, selected_profile
+
+    st = state(ctx)
+    try:
+        profile = selected_profile(st.profile)
+        if profile != LOCAL:
+            raise UsageError(
+                f"`muxi {command}` works on this machine's memory store, but profile "
+                f"{profile!r} is a remote muxi",
+                "run it on the server's host, or add --profile local to use the local store",
+            )
+        from muxi_cli.config.loader import load_formation
+        from muxi_cli.memory.service import MemoryService
+
+        loaded = load_formation(st.config)
+        base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
+
+        async def main() -> T:
+            service = MemoryService(loaded.formation, None, base_dir=base_dir)
+            try:
+                return await work(service)
+            finally:
+                await service.aclose()
+
+        return asyncio.run(main())
+    except MuxiError as exc:
+        raise fail(exc) from None
+
+
+def _short(text: str, width: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(items: list[MemoryItem], *, score: bool = False) -> None:
+    from rich.table import Table
+
+    from muxi_cli.cli.output import out_console
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("ID", no_wrap=True)
+    table.add_column("KIND", no_wrap=True)
+    if score:
+        table.add_column("SCORE", justify="right", no_wrap=True)
+    table.add_column("TEXT", overflow="fold")
+    table.add_column("CREATED", no_wrap=True)
+    for item in items:
+        cells = [item.id, item.kind]
+        if score:
+            cells.append(f"{item.score:.3f}" if item.score is not None else "")
+        cells += [_short(item.text), item.created_at[:10]]
+        table.add_row(*cells)
+    out_console().print(table)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    from muxi_cli.cli.output import fail
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise fail(
+            UsageError("not deleting without confirmation", "pass --yes to confirm in scripts")
+        )
+    if not typer.confirm(question, default=False, err=True):
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------- runtime commands
+
+
+@app.command("list")
+def list_memories(
+    ctx: typer.Context,
+    user: UserOpt = None,
+    kind: KindOpt = None,
+    agent: AgentOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N memories.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """List a user's memories, newest first."""
+    from muxi_cli.cli.output import info, print_json
+
+    uid = _user(user)
+    fetch = limit if agent is None else max(limit, 10_000)
+    items = _run(ctx, lambda rt: rt.memory_list(user_id=uid, kind=kind, limit=fetch))
+    if agent is not None:
+        items = [i for i in items if i.agent == agent][:limit]
+    if as_json:
+        print_json([i.to_dict() for i in items])
+        return
+    if not items:
+        info(f"No memories for user {uid!r}.")
+        return
+    _table(items)
+
+
+@app.command("search")
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for (meaning and words).")],
+    user: UserOpt = None,
+    kind: KindOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N results.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search a user's memories (vector + full-text, fused)."""
+    from muxi_cli.cli.output import info, print_json
+
+    uid = _user(user)
+    items = _run(ctx, lambda rt: rt.memory_search(query, user_id=uid, kind=kind, limit=limit))
+    if as_json:
+        print_json([i.to_dict() for i in items])
+        return
+    if not items:
+        info("No matching memories.")
+        return
+    _table(items, score=True)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="The fact or knowledge to remember.")],
+    user: UserOpt = None,
+    kind: Annotated[
+        str, typer.Option("--kind", "-k", help="fact, or knowledge (domain knowledge).")
+    ] = "fact",
+    shared: Annotated[
+        bool, typer.Option("--shared", help="Shared knowledge for every user (same as --user '*').")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remember something for a user (duplicates are merged, not stored twice)."""
+    from muxi_cli.cli.output import info, print_json
+
+    uid = "*" if shared else _user(user)
+    item = _run(ctx, lambda rt: rt.memory_add(text, user_id=uid, kind=kind))
+    if as_json:
+        print_json(item.to_dict())
+        return
+    sys.stdout.write(item.id + "\n")
+    info(f"remembered for {'every user' if uid == '*' else repr(uid)}: {_short(item.text)}")
+
+
+async def _find(runtime: Runtime, memory_id: str, user_id: str) -> MemoryItem:
+    getter = getattr(runtime, "memory_get", None)
+    if getter is not None:
+        found: MemoryItem = await getter(memory_id, user_id=user_id)
+        return found
+    from muxi_cli.errors import NotFoundError
+
+    items = await runtime.memory_list(user_id=user_id, limit=100_000)
+    matches = [i for i in items if i.id == memory_id] or [
+        i for i in items if len(memory_id) >= 6 and i.id.startswith(memory_id)
+    ]
+    if len(matches) != 1:
+        raise NotFoundError(
+            f"no memory {memory_id!r} for user {user_id!r}"
+            if not matches
+            else f"memory id prefix {memory_id!r} is ambiguous",
+            "list the user's memories with `muxi memory list --user ID`",
+        )
+    return matches[0]
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    memory_id: Annotated[str, typer.Argument(help="Memory id (or a unique start of it).")],
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one memory."""
+    from muxi_cli.cli.output import out_console, print_json
+
+    uid = _user(user)
+    item = _run(ctx, lambda rt: _find(rt, memory_id, uid))
+    if as_json:
+        print_json(item.to_dict())
+        return
+    from rich.markup import escape
+
+    console = out_console()
+    console.print(f"[bold]{escape(item.id)}[/bold]  {escape(item.kind)}")
+    console.print(escape(item.text))
+    details = [
+        ("user", item.user_id),
+        ("created", item.created_at),
+        ("importance", f"{item.importance:.2f}"),
+        ("agent", item.agent or "-"),
+        ("source", item.source or "-"),
+    ]
+    if item.superseded_by:
+        details.append(("superseded by", item.superseded_by))
+    for key, value in details:
+        console.print(f"[dim]{key}:[/dim] {escape(str(value))}")
+
+
+@app.command("forget")
+def forget(
+    ctx: typer.Context,
+    memory_id: Annotated[
+        str | None, typer.Argument(help="Memory id (or a unique start of it).")
+    ] = None,
+    user: UserOpt = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Erase every memory of --user (local store only).")
+    ] = False,
+    yes: YesOpt = False,
+) -> None:
+    """Forget one memory, or with --all everything about one user. Shows what goes first."""
+    from muxi_cli.cli.output import err_console, fail, info
+
+    if all_ == (memory_id is not None):
+        raise fail(
+            UsageError(
+                "give either a memory id or --all",
+                "muxi memory forget ID, or muxi memory forget --user ID --all",
+            )
+        )
+    uid = _user(user)
+    if all_:
+        if user is None:
+            raise fail(UsageError("--all needs an explicit --user", "e.g. --user alice --all"))
+
+        async def count(service: MemoryService) -> int:
+            return len(await service.list(uid, limit=1_000_000, include_superseded=True))
+
+        total = run_admin(ctx, "memory forget --all", count)
+        err_console().print(f"This erases all {total} memories of user {uid!r}.")
+        _confirm(f"Erase everything muxi remembers about {uid!r}?", yes)
+        gone = run_admin(ctx, "memory forget --all", lambda s: s.forget_user(uid))
+        info(f"erased {gone} memories of {uid!r}")
+        return
+    assert memory_id is not None
+    item = _run(ctx, lambda rt: _find(rt, memory_id, uid))
+    err_console().print(f"Forgetting [bold]{item.id}[/bold]: {_short(item.text)}", highlight=False)
+    _confirm("Forget this memory (and its older versions)?", yes)
+    _run(ctx, lambda rt: rt.memory_forget(item.id, user_id=uid))
+    info(f"forgot {item.id}")
+
+
+# ----------------------------------------------------------------------------- admin commands
+
+
+def _progress(label: str):  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr; returns ``(context manager, callback(done, total))``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from muxi_cli.cli.output import err_console
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console(),
+        transient=True,
+    )
+    task = bar.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Only this user (default: every user).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to FILE (default: stdout).")
+    ] = None,
+) -> None:
+    """Export memories as JSONL (vectors and their model included); `import` reads it back."""
+    from muxi_cli.cli.output import info
+    from muxi_cli.memory import transfer
+
+    async def work(service: MemoryService) -> int:
+        records = await service.records()
+        if output is None:
+            return await transfer.export_memories(records, sys.stdout, user_id=user)
+        import io
+
+        from muxi_cli.paths import write_private
+
+        buffer = io.StringIO()
+        count = await transfer.export_memories(records, buffer, user_id=user)
+        write_private(output, buffer.getvalue())
+        return count
+
+    count = run_admin(ctx, "memory export", work)
+    info(f"exported {count} memories" + (f" to {output}" if output else ""))
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[
+        str, typer.Argument(help="A JSONL file from `muxi memory export` ('-' = stdin).")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import memories exported by `muxi memory export` (same ids: importing twice updates)."""
+    from muxi_cli.cli.output import fail, info, print_json
+    from muxi_cli.memory import transfer
+
+    if file == "-":
+        items = list(transfer.read_lines(sys.stdin))
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise fail(UsageError(f"no file {file!r}", "give the path of an export file"))
+        try:
+            with path.open(encoding="utf-8") as stream:
+                items = list(transfer.read_lines(stream))
+        except MuxiError as exc:
+            raise fail(exc) from None
+
+    async def work(service: MemoryService) -> dict[str, int]:
+        bar, update = _progress("re-embedding")
+        with bar:
+            return await transfer.import_rows(
+                await service.store(), service.embedder, items, progress=update
+            )
+
+    result = run_admin(ctx, "memory import", work)
+    if as_json:
+        print_json(result)
+        return
+    info(f"imported {result['imported']} memories ({result['reembedded']} re-embedded)")
+
+
+@app.command("prune")
+def prune(
+    ctx: typer.Context,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Only this user (default: every user).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would go; delete nothing.")
+    ] = False,
+    ttl_days: Annotated[
+        float | None, typer.Option("--ttl-days", help="Override memory.ttl_days.")
+    ] = None,
+    max_per_user: Annotated[
+        int | None, typer.Option("--max-per-user", help="Override memory.max_per_user.")
+    ] = None,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Drop expired (TTL) and excess (per-user cap, lowest decay score) memories."""
+    from muxi_cli.cli.output import err_console, info, print_json
+    from muxi_cli.memory import prune as pruning
+
+    async def plan(service: MemoryService, apply: bool) -> list[pruning.PruneItem]:
+        settings = service.formation.memory
+        return await pruning.prune(
+            await service.records(),
+            ttl_days=ttl_days if ttl_days is not None else settings.ttl_days,
+            max_per_user=max_per_user if max_per_user is not None else settings.max_per_user,
+            user_id=user,
+            dry_run=not apply,
+        )
+
+    items = run_admin(ctx, "memory prune", lambda s: plan(s, False))
+    rows = [
+        {"id": i.row["id"], "user_id": i.row["user_id"], "reason": i.reason,
+         "score": round(i.score, 4), "text": i.row["text"]}
+        for i in items
+    ]  # fmt: skip
+    if not items:
+        if as_json:
+            print_json({"pruned": [], "dry_run": dry_run})
+        else:
+            info("Nothing to prune.")
+        return
+    if not as_json or not dry_run:
+        for row in rows[:50]:
+            err_console().print(
+                f"{row['id']}  {row['user_id']}  {row['reason']}  {_short(row['text'], 60)}",
+                highlight=False,
+                markup=False,
+            )
+        if len(rows) > 50:
+            err_console().print(f"... and {len(rows) - 50} more")
+    if not dry_run:
+        _confirm(f"Delete these {len(rows)} memories?", yes)
+        run_admin(ctx, "memory prune", lambda s: plan(s, True))
+    if as_json:
+        print_json({"pruned": rows, "dry_run": dry_run})
+    else:
+        info(f"{'would prune' if dry_run else 'pruned'} {len(rows)} memories")
+
+
+@app.command("stats")
+def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Counts, the embedding model, schema version and size of the memory store."""
+    from muxi_cli.cli.output import out_console, print_json
+
+    async def work(service: MemoryService) -> dict[str, object]:
+        store = await service.store()
+        rows = await (await service.records()).scan_all()
+        meta = await store.meta()
+        by_kind: dict[str, int] = {}
+        users = set()
+        superseded = 0
+        for row in rows:
+            by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + 1
+            users.add(row["user_id"])
+            superseded += row.get("superseded_by") is not None
+        chunks = await (await service.chunks()).counts()
+        agents: dict[str, int] = {}
+        for (agent, _source), n in chunks.items():
+            agents[agent] = agents.get(agent, 0) + n
+        return {
+            "uri": store.uri,
+            "schema_version": int(meta.get("schema_version", "0")),
+            "embedding_model": meta.get("embedding_model"),
+            "configured_model": service.embedder.name,
+            "needs_reindex": store.mismatch is not None,
+            "memories": len(rows),
+            "superseded": superseded,
+            "users": len(users - {"*"}),
+            "shared": sum(1 for r in rows if r["user_id"] == "*"),
+            "by_kind": by_kind,
+            "knowledge_chunks": agents,
+            "versions": await store.versions(),
+            "disk_bytes": store.disk_bytes(),
+        }
+
+    result = run_admin(ctx, "memory stats", work)
+    if as_json:
+        print_json(result)
+        return
+    console = out_console()
+    for key, value in result.items():
+        console.print(f"[dim]{key}:[/dim] {value}", highlight=False)
+
+
+@app.command("reindex")
+def reindex(ctx: typer.Context, yes: YesOpt = False) -> None:
+    """Re-embed every memory and knowledge chunk with the configured embedding model."""
+    from muxi_cli.cli.output import err_console, info
+    from muxi_cli.memory import transfer
+
+    async def before(service: MemoryService) -> tuple[str | None, str, int]:
+        store = await service.store()
+        meta = await store.meta()
+        total = await store.count("memories") + await store.count("chunks")
+        return meta.get("embedding_model"), service.embedder.name, total
+
+    stored, configured, total = run_admin(ctx, "memory reindex", before)
+    err_console().print(
+        f"Re-embedding {total} rows: {stored} -> {configured}. Stop muxi servers using this "
+        f"store first: writes made during a reindex are lost.",
+        highlight=False,
+        markup=False,
+    )
+    _confirm("Re-embed now?", yes)
+
+    async def work(service: MemoryService) -> dict[str, int]:
+        bar, update = _progress("re-embedding")
+        with bar:
+            return await transfer.reindex(await service.store(), service.embedder, progress=update)
+
+    counts = run_admin(ctx, "memory reindex", work)
+    info(f"re-embedded {counts.get('memories', 0)} memories and {counts.get('chunks', 0)} chunks")
+
+
+@app.command("optimize")
+def optimize(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Compact the store's files, refresh its indexes and drop old versions."""
+    from muxi_cli.cli.output import info, print_json
+
+    async def work(service: MemoryService) -> dict[str, object]:
+        store = await service.store()
+        before = store.disk_bytes()
+        result = await store.optimize()
+        return {"tables": result, "bytes_before": before, "bytes_after": store.disk_bytes()}
+
+    result = run_admin(ctx, "memory optimize", work)
+    if as_json:
+        print_json(result)
+        return
+    tables: dict[str, dict[str, int]] = result["tables"]  # type: ignore[assignment]
+    removed = sum(int(t["old_versions_removed"]) for t in tables.values())
+    info(f"optimized: {removed} old versions removed")
+
+
+@app.command("extraction")
+def extraction(
+    ctx: typer.Context,
+    state_: Annotated[str | None, typer.Argument(metavar="[on|off]", help="Switch it.")] = None,
+    user: UserOpt = None,
+) -> None:
+    """Show or switch long-term extraction for one user (agents can switch it off too)."""
+    from muxi_cli.cli.output import fail, info
+
+    if state_ not in (None, "on", "off"):
+        raise fail(UsageError(f"expected on or off, not {state_!r}"))
+    uid = _user(user)
+
+    async def work(service: MemoryService) -> bool:
+        if state_ is not None:
+            await service.set_long_term(uid, state_ == "on")
+        return await service.long_term_enabled(uid)
+
+    enabled = run_admin(ctx, "memory extraction", work)
+    sys.stdout.write(("on" if enabled else "off") + "\n")
+    info(f"long-term extraction is {'on' if enabled else 'off'} for {uid!r}")
