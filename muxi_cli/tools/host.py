@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.config.schema import BUILTIN_TOOLS
-from muxi_cli.errors import ConfigError, NotFoundError
+from muxi_cli.errors import ConfigError, NotFoundError, ToolError
 from muxi_cli.tools.base import ServerStatus, ToolDef, ToolOutcome
 from muxi_cli.tools.mcp_client import MCPConnection, quiet_sdk_logging
 from muxi_cli.tools.naming import NameRegistry, namespaced
@@ -244,7 +244,7 @@ class ToolManager:
             if tool_def.tool == tool:
                 return tool_def
         if not conn.usable:
-            raise NotFoundError(
+            raise ToolError(
                 f"MCP server {server!r} is not available: {conn.error or conn.state}",
                 "Run `muxi mcp list` to see its status.",
             )

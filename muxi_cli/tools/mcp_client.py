@@ -90,6 +90,17 @@ def describe_error(exc: BaseException) -> str:
     return text if name in text else f"{name}: {text}"
 
 
+def safe_url(url: str) -> str:
+    """``url`` without credentials or query string (for messages)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
 class MCPConnection:
     """A single configured MCP server."""
 
@@ -246,8 +257,7 @@ class MCPConnection:
                 self._fail(f"command not found: {exc.filename or self.config.command}")
         except BaseException as exc:  # an exception group from the transport
             if current() and self.state in ("starting", "ready"):
-                verb = "could not start" if self.state == "starting" else "stopped unexpectedly"
-                self._fail(f"{verb}: {describe_error(exc)}")
+                self._fail(self._describe_failure(exc))
             if not isinstance(exc, Exception):
                 raise
         finally:
@@ -256,6 +266,16 @@ class MCPConnection:
                     self._timeout_handle.cancel()
                 self._client = None
             settled.set()
+
+    def _describe_failure(self, exc: BaseException) -> str:
+        detail = describe_error(exc)
+        if self.state == "ready":
+            return f"stopped unexpectedly: {detail}"
+        if self.transport == "stdio":
+            if detail == "the server closed the connection":
+                return "exited during startup"
+            return f"could not start: {detail}"
+        return f"could not connect to {safe_url(self.config.url or '')}: {detail}"
 
     def _transport(self) -> Any:
         cfg = self.config

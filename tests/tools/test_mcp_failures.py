@@ -12,6 +12,7 @@ PY = sys.executable
 async def test_broken_servers_are_reported_once_with_their_stderr(
     make_manager: ManagerFactory,
 ) -> None:
+    port = free_port()
     manager = make_manager(
         {
             "mcp_servers": {
@@ -23,7 +24,7 @@ async def test_broken_servers_are_reported_once_with_their_stderr(
                     "args": [str(SERVERS / "hangs_at_start.py")],
                     "startup_timeout": 1.5,
                 },
-                "nohttp": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
+                "nohttp": {"url": f"http://user:pw@127.0.0.1:{port}/mcp?token=s3cret"},
             },
             "agents": [
                 {"name": "a", "mcp_servers": ["good", "missing", "exits", "hangs", "nohttp"]}
@@ -37,11 +38,17 @@ async def test_broken_servers_are_reported_once_with_their_stderr(
     assert states["missing"].state == "failed"
     assert "command not found: muxi-no-such-command-xyz" in (states["missing"].error or "")
     assert states["exits"].state == "failed"
+    assert (states["exits"].error or "").startswith("exited during startup")
     assert "missing API token, cannot continue" in (states["exits"].error or "")
     assert states["hangs"].state == "failed"
     assert "did not answer within 1.5s" in (states["hangs"].error or "")
     assert states["nohttp"].state == "failed"
-    assert "ConnectError" in (states["nohttp"].error or "")
+    assert (states["nohttp"].error or "").startswith(
+        f"could not connect to http://127.0.0.1:{port}/mcp: ConnectError"
+    )
+    assert "s3cret" not in (states["nohttp"].error or "") and "pw" not in (
+        states["nohttp"].error or ""
+    )
 
     tools = by_name(await manager.tools_for(manager.formation.agents[0]))
     assert all(t.server == "good" for t in tools.values())

@@ -84,7 +84,8 @@ async def test_env_cwd_and_no_secret_leak(
     assert (await manager.call(tools["demo__env"], {"name": "PATH"})).content != ""
     leaked = await manager.call(tools["demo__env"], {"name": "ANTHROPIC_API_KEY"})
     assert leaked.ok and "sk-should-not-leak" not in leaked.content
-    assert Path((await manager.call(tools["demo__cwd"], {})).content).resolve() == work.resolve()
+    cwd = (await manager.call(tools["demo__cwd"], {})).content
+    assert Path(cwd).samefile(work)  # noqa: ASYNC240
 
 
 async def test_concurrent_calls_share_one_connection(make_manager: ManagerFactory) -> None:

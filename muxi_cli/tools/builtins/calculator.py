@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -168,7 +169,9 @@ def evaluate(expression: str) -> Number:
     if len(text) > MAX_LENGTH:
         raise CalcError(f"the expression is longer than {MAX_LENGTH} characters")
     try:
-        tree = ast.parse(text, mode="eval")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)  # e.g. "invalid decimal literal"
+            tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise CalcError(f"not a valid expression ({exc.msg})") from exc
     try:

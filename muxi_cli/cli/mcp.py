@@ -1,0 +1,489 @@
+"""``muxi mcp``: inspect and debug the formation's MCP servers.
+
+``list`` and ``tools`` go through the :class:`~muxi_cli.runtime.base.Runtime`
+(so they work against a remote ``muxi serve`` too). ``call``, ``prompt(s)``,
+``resources`` and ``read`` talk to the servers directly and therefore run on
+this machine only (the local profile): they build a tool manager from the
+formation inside the command.
+
+Exit codes: 0 ok, 1 a tool error or a server that is not available, 2 usage
+error (unknown server or tool, bad arguments, remote profile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine, Sequence
+
+    from muxi_cli.runtime.base import Runtime, ServerInfo
+    from muxi_cli.tools.host import ToolManager
+
+T = TypeVar("T")
+
+#: Upper bound on waiting for servers to settle (each has its own startup_timeout).
+WAIT_LIMIT = 180.0
+
+app = typer.Typer(
+    help="Inspect MCP servers: status, tools, test calls, prompts and resources.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ServerOpt = Annotated[str | None, typer.Argument(help="Only this server (default: every server).")]
+ArgOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--arg",
+        "-a",
+        help="An argument as key=value (repeatable). Values that parse as JSON are used as JSON, "
+        "others as strings.",
+    ),
+]
+
+
+# -- helpers shared with `muxi tools` -------------------------------------------
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro``; a MuxiError becomes an error panel and its exit code."""
+    import asyncio
+
+    from muxi_cli.cli.output import fail
+    from muxi_cli.errors import MuxiError
+
+    try:
+        return asyncio.run(coro)
+    except MuxiError as exc:
+        raise fail(exc) from None
+
+
+def parse_args(pairs: Sequence[str], json_args: str | None) -> dict[str, Any]:
+    """``--json '{...}'`` and ``--arg k=v`` (values parsed as JSON when they parse)."""
+    import json
+
+    from muxi_cli.errors import UsageError
+
+    arguments: dict[str, Any] = {}
+    if json_args is not None:
+        try:
+            value = json.loads(json_args)
+        except ValueError as exc:
+            raise UsageError(
+                f"--json is not valid JSON: {exc}", "Quote it: --json '{\"key\": 1}'"
+            ) from exc
+        if not isinstance(value, dict):
+            raise UsageError(
+                "--json must be a JSON object", 'For example: --json \'{"text": "hi"}\''
+            )
+        arguments.update(value)
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(
+                f"--arg {pair!r} is not key=value", "For example: --arg text=hello --arg n=3"
+            )
+        try:
+            arguments[key.strip()] = json.loads(raw)
+        except ValueError:
+            arguments[key.strip()] = raw
+    return arguments
+
+
+async def wait_servers(runtime: Runtime, limit: float = WAIT_LIMIT) -> list[ServerInfo]:
+    """Poll the runtime until no server is still starting (progress on stderr)."""
+    import asyncio
+    import sys
+    import time
+
+    from muxi_cli.cli.output import err_console
+
+    servers = await runtime.mcp_servers()
+    if not any(s.state == "starting" for s in servers):
+        return servers
+    deadline = time.monotonic() + limit
+    status = None
+    if sys.stderr.isatty():
+        status = err_console().status("Starting MCP servers…")
+        status.start()
+    try:
+        while any(s.state == "starting" for s in servers) and time.monotonic() < deadline:
+            if status is not None:
+                ready = sum(s.state == "ready" for s in servers)
+                waiting = ", ".join(s.name for s in servers if s.state == "starting")
+                status.update(
+                    f"Starting MCP servers: {ready}/{len(servers)} ready (waiting for {waiting})"
+                )
+            await asyncio.sleep(0.05)
+            servers = await runtime.mcp_servers()
+    finally:
+        if status is not None:
+            status.stop()
+    return servers
+
+
+def print_failures(servers: Sequence[Any]) -> None:
+    """Report each failed server once on stderr, with its stderr tail."""
+    from rich.markup import escape
+
+    from muxi_cli.cli.output import err_console
+
+    for s in servers:
+        if s.state != "failed":
+            continue
+        head, _, rest = (s.error or "failed").partition("\n")
+        err_console().print(
+            f"[yellow]warning:[/yellow] MCP server {escape(s.name)!r} failed: {escape(head)}"
+        )
+        if rest:
+            err_console().print(f"[dim]{escape(rest)}[/dim]")
+
+
+async def local_manager(ctx: typer.Context, command: str, only: str | None = None) -> ToolManager:
+    """A started tool manager for the formation (local profile only).
+
+    With ``only``, just that server is started (when the formation has it).
+    """
+    from pathlib import Path
+
+    from muxi_cli.cli.context import state
+    from muxi_cli.errors import UsageError
+    from muxi_cli.runtime.factory import LOCAL, selected_profile
+
+    st = state(ctx)
+    profile = selected_profile(st.profile)
+    if profile != LOCAL:
+        raise UsageError(
+            f"`muxi mcp {command}` talks to MCP servers directly, so it works with the local profile only "
+            f"(the selected profile is {profile!r})",
+            "Run it on the machine that runs `muxi serve`, or add `--profile local`.",
+        )
+    from muxi_cli.config.loader import load_formation
+    from muxi_cli.tools.host import ToolManager
+
+    loaded = load_formation(st.config)
+    base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
+    formation = loaded.formation
+    if only is not None and only in formation.mcp_servers:
+        formation = formation.model_copy(
+            update={"mcp_servers": {only: formation.mcp_servers[only]}}
+        )
+    manager = ToolManager(formation, base_dir=base_dir)
+    await manager.start()
+    return manager
+
+
+# -- commands -------------------------------------------------------------------
+
+
+def _with_runtime(ctx: typer.Context, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    from muxi_cli.cli.context import runtime_for
+
+    async def main() -> T:
+        async with runtime_for(ctx, start_tools=True) as runtime:
+            return await work(runtime)
+
+    return run_async(main())
+
+
+def _with_manager(
+    ctx: typer.Context,
+    command: str,
+    work: Callable[[ToolManager], Awaitable[T]],
+    only: str | None = None,
+) -> T:
+    async def main() -> T:
+        manager = await local_manager(ctx, command, only)
+        try:
+            return await work(manager)
+        finally:
+            await manager.aclose()
+
+    return run_async(main())
+
+
+def _state_text(state: str) -> str:
+    colors = {
+        "ready": "green",
+        "starting": "yellow",
+        "failed": "red",
+        "stopped": "dim",
+        "disabled": "dim",
+    }
+    return f"[{colors.get(state, 'white')}]{state}[/]"
+
+
+@app.command("list")
+def list_servers(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """Every MCP server of the formation: transport, status, tool count, start time."""
+
+    async def work(runtime: Runtime) -> list[ServerInfo]:
+        return await wait_servers(runtime)
+
+    servers = _with_runtime(ctx, work)
+    from muxi_cli.cli.output import info, out_console, print_json
+
+    if json_out:
+        print_json([s.to_dict() for s in servers])
+        print_failures(servers)
+        return
+    if not servers:
+        info("No MCP servers in this formation. Declare them under `mcp_servers:` in muxi.yaml.")
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("SERVER", "TRANSPORT", "STATUS", "TOOLS", "STARTED IN", "ERROR"):
+        table.add_column(column, justify="right" if column in ("TOOLS", "STARTED IN") else "left")
+    for s in servers:
+        first_line = (s.error or "").splitlines()[0] if s.error else ""
+        table.add_row(
+            escape(s.name),
+            s.transport,
+            _state_text(s.state),
+            str(s.tool_count) if s.state == "ready" else "-",
+            f"{s.started_ms} ms" if s.started_ms is not None else "-",
+            escape(first_line),
+        )
+    out_console().print(table)
+    print_failures(servers)
+
+
+@app.command("tools")
+def list_tools(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt = False) -> None:
+    """The tools of the MCP servers (the names the model sees, with approval policy)."""
+
+    async def work(runtime: Runtime) -> tuple[list[ServerInfo], list[Any]]:
+        servers = await wait_servers(runtime)
+        return servers, await runtime.tools()
+
+    servers, tools = _with_runtime(ctx, work)
+    from muxi_cli.cli.output import info, out_console, print_json
+    from muxi_cli.errors import NotFoundError
+
+    names = {s.name for s in servers}
+    if server is not None and server not in names:
+        from muxi_cli.cli.output import fail
+
+        known = ", ".join(sorted(names)) or "none declared"
+        raise fail(
+            NotFoundError(f"no MCP server named {server!r}", f"Servers in this formation: {known}.")
+        )
+    chosen = [t for t in tools if t.server in names and (server is None or t.server == server)]
+    if json_out:
+        print_json([t.to_dict() for t in chosen])
+        print_failures([s for s in servers if server is None or s.name == server])
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    if chosen:
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for column in ("TOOL", "SERVER", "POLICY", "DESCRIPTION"):
+            table.add_column(column, overflow="fold" if column == "DESCRIPTION" else "ellipsis")
+        for t in chosen:
+            table.add_row(
+                escape(t.name), escape(t.server), t.policy, escape(_first_line(t.description))
+            )
+        out_console().print(table)
+    shown = {t.server for t in chosen}
+    for s in servers:
+        if (
+            (server is None or s.name == server)
+            and s.state == "ready"
+            and s.name not in shown
+            and s.tool_count
+        ):
+            info(f"{s.name}: {s.tool_count} tool(s), not listed because no agent uses this server")
+    print_failures([s for s in servers if server is None or s.name == server])
+
+
+def _first_line(text: str, limit: int = 100) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+@app.command("call")
+def call(
+    ctx: typer.Context,
+    server: Annotated[str, typer.Argument(help="MCP server name.")],
+    tool: Annotated[str, typer.Argument(help="Tool name as the server calls it (not namespaced).")],
+    arg: ArgOpt = None,
+    json_args: Annotated[
+        str | None, typer.Option("--json", "-j", help="All arguments as one JSON object.")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="text (the result) or json (the whole outcome).")
+    ] = "text",
+) -> None:
+    """Call one tool directly (no model, no approval prompt) and print the result."""
+    from muxi_cli.cli.output import fail
+    from muxi_cli.errors import UsageError
+
+    if output not in ("text", "json"):
+        raise fail(
+            UsageError(f"unknown output format {output!r}", "Use --output text or --output json.")
+        )
+    try:
+        arguments = parse_args(arg or [], json_args)
+    except UsageError as exc:
+        raise fail(exc) from None
+
+    async def work(manager: ToolManager) -> Any:
+        tool_def = await manager.server_tool(server, tool)
+        return await manager.call(tool_def, arguments)
+
+    outcome = _with_manager(ctx, "call", work, only=server)
+    import sys
+
+    from muxi_cli.cli.output import print_json
+
+    if output == "json":
+        print_json(
+            {
+                "ok": outcome.ok,
+                "content": outcome.content,
+                "structured": outcome.structured,
+                "images": outcome.images,
+            }
+        )
+    else:
+        stream = sys.stdout if outcome.ok else sys.stderr
+        stream.write(outcome.content + ("" if outcome.content.endswith("\n") else "\n"))
+        stream.flush()
+    if not outcome.ok:
+        raise typer.Exit(1)
+
+
+async def _each_server(
+    manager: ToolManager,
+    server: str | None,
+    fetch: Callable[[str], Awaitable[list[dict[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """``fetch`` for one server, or for every ready server (failures are warned about)."""
+    from muxi_cli.cli.output import warn
+    from muxi_cli.errors import MuxiError
+
+    if server is not None:
+        return [{"server": server, **item} for item in await fetch(server)]
+    await manager.wait_ready()
+    rows: list[dict[str, Any]] = []
+    for status in manager.statuses():
+        if status.state != "ready":
+            continue
+        try:
+            rows.extend({"server": status.name, **item} for item in await fetch(status.name))
+        except MuxiError as exc:
+            warn(exc.message)
+    print_failures(manager.take_new_failures())
+    return rows
+
+
+@app.command("prompts")
+def prompts(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt = False) -> None:
+    """The prompts the servers offer (use one with `muxi mcp prompt`)."""
+    rows = _with_manager(
+        ctx, "prompts", lambda m: _each_server(m, server, m.list_prompts), only=server
+    )
+    from muxi_cli.cli.output import info, out_console, print_json
+
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        info("No prompts.")
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("SERVER", "PROMPT", "ARGUMENTS", "DESCRIPTION"):
+        table.add_column(column)
+    for row in rows:
+        args = ", ".join(
+            a["name"] + ("" if a.get("required") else "?") for a in row.get("arguments", [])
+        )
+        table.add_row(
+            escape(row["server"]),
+            escape(row["name"]),
+            escape(args),
+            escape(_first_line(row["description"])),
+        )
+    out_console().print(table)
+
+
+@app.command("prompt")
+def prompt(
+    ctx: typer.Context,
+    server: Annotated[str, typer.Argument(help="MCP server name.")],
+    name: Annotated[str, typer.Argument(help="Prompt name.")],
+    arg: ArgOpt = None,
+) -> None:
+    """Render one prompt with its arguments and print it."""
+    from muxi_cli.cli.output import fail
+    from muxi_cli.errors import UsageError
+
+    try:
+        arguments = {
+            k: v if isinstance(v, str) else _json(v) for k, v in parse_args(arg or [], None).items()
+        }
+    except UsageError as exc:
+        raise fail(exc) from None
+    text = _with_manager(
+        ctx, "prompt", lambda m: m.get_prompt(server, name, arguments), only=server
+    )
+    typer.echo(text)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+@app.command("resources")
+def resources(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt = False) -> None:
+    """The resources (and resource templates) the servers offer."""
+    rows = _with_manager(
+        ctx, "resources", lambda m: _each_server(m, server, m.list_resources), only=server
+    )
+    from muxi_cli.cli.output import info, out_console, print_json
+
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        info("No resources.")
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("SERVER", "URI", "NAME", "TYPE", "DESCRIPTION"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            escape(row["server"]),
+            escape(row["uri"]) + (" [dim](template)[/dim]" if row.get("template") else ""),
+            escape(row["name"]),
+            escape(row.get("mime_type") or ""),
+            escape(_first_line(row.get("description") or "")),
+        )
+    out_console().print(table)
+
+
+@app.command("read")
+def read(
+    ctx: typer.Context,
+    server: Annotated[str, typer.Argument(help="MCP server name.")],
+    uri: Annotated[str, typer.Argument(help="Resource URI, as `muxi mcp resources` shows it.")],
+) -> None:
+    """Print one resource (pipe it into `muxi chat` to use it in a conversation)."""
+    text = _with_manager(ctx, "read", lambda m: m.read_resource(server, uri), only=server)
+    typer.echo(text)

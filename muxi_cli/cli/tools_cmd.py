@@ -1,0 +1,95 @@
+"""``muxi tools``: everything an agent can call, with its approval policy.
+
+Goes through the :class:`~muxi_cli.runtime.base.Runtime`, so it works against
+a remote ``muxi serve`` too. MCP servers still starting are waited for (their
+failures are reported on stderr).
+
+Exit codes: 0 ok, 1 runtime error, 2 unknown agent or usage error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from muxi_cli.runtime.base import Runtime, ServerInfo, ToolInfo
+
+app = typer.Typer(
+    help="List the tools agents can call: built-ins, Python functions, MCP servers, delegates.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+_POLICY_STYLE = {"allow": "green", "ask": "yellow", "deny": "red"}
+
+
+@app.command("list")
+def list_tools(
+    ctx: typer.Context,
+    agent: Annotated[
+        str | None, typer.Option("--agent", "-a", help="Only this agent's tools.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of a table.")
+    ] = False,
+) -> None:
+    """Every tool an agent can call, where it comes from, and its approval policy."""
+    from muxi_cli.cli.context import runtime_for
+    from muxi_cli.cli.mcp import print_failures, run_async, wait_servers
+
+    async def main() -> tuple[list[ServerInfo], list[ToolInfo]]:
+        async with runtime_for(ctx, start_tools=True) as runtime:
+            return await _collect(runtime, agent, wait_servers)
+
+    servers, tools = run_async(main())
+    from muxi_cli.cli.output import info, out_console, print_json
+
+    if json_out:
+        print_json([t.to_dict() for t in tools])
+        print_failures(servers)
+        return
+    if not tools:
+        who = f"agent {agent!r}" if agent else "any agent"
+        info(
+            f"No tools for {who}. Add built-ins (tools: [calculator]), Python functions "
+            "(tools: [{python: 'module:function'}]) or MCP servers (mcp_servers: [name]) in muxi.yaml."
+        )
+        print_failures(servers)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("TOOL", no_wrap=True)
+    table.add_column("SOURCE", no_wrap=True)
+    table.add_column("POLICY", no_wrap=True)
+    if agent is None:
+        table.add_column("AGENTS")
+    table.add_column("DESCRIPTION", overflow="fold")
+    for t in tools:
+        row = [
+            escape(t.name),
+            escape(t.server if t.server in ("builtin", "python", "agent") else f"mcp:{t.server}"),
+            f"[{_POLICY_STYLE.get(t.policy, 'white')}]{t.policy}[/]",
+        ]
+        if agent is None:
+            row.append(escape(", ".join(t.agents)))
+        row.append(escape(_first_line(t.description)))
+        table.add_row(*row)
+    out_console().print(table)
+    print_failures(servers)
+
+
+async def _collect(
+    runtime: Runtime, agent: str | None, wait: Any
+) -> tuple[list[ServerInfo], list[ToolInfo]]:
+    servers = await wait(runtime)
+    return servers, await runtime.tools(agent)
+
+
+def _first_line(text: str, limit: int = 100) -> str:
+    stripped = (text or "").strip()
+    line = stripped.splitlines()[0] if stripped else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
