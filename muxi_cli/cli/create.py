@@ -97,35 +97,39 @@ def mcp_server(
     ] = False,
 ) -> None:
     """Scaffold an MCP server project (Python, MCP SDK 2.x) that works out of the box."""
-    from muxi_cli.errors import UsageError
+    from muxi_cli.cli import output
+    from muxi_cli.errors import MuxiError, UsageError
 
-    if name_arg and name and name_arg != name:
-        raise UsageError(
-            f"two names given: {name_arg!r} and --name {name!r}", hint="Give the name once."
+    try:
+        if name_arg and name and name_arg != name:
+            raise UsageError(
+                f"two names given: {name_arg!r} and --name {name!r}", hint="Give the name once."
+            )
+        if no_tools and tool:
+            raise UsageError(
+                "--tool and --no-tools contradict each other", hint="Drop one of them."
+            )
+        run_create(
+            ctx,
+            dict(
+                name=name or name_arg,
+                description=description,
+                tools=[] if no_tools else tool,
+                resources=resources,
+                prompts=prompts,
+                transport=transport.lower() if transport else None,
+                author=author,
+                dockerfile=dockerfile,
+                register=register,
+            ),
+            output_dir=output_dir,
+            interactive=not no_input and sys.stdin.isatty(),
+            dry_run=dry_run,
+            force=force,
+            json_output=json_output,
         )
-    if no_tools and tool:
-        raise UsageError("--tool and --no-tools contradict each other", hint="Drop one of them.")
-    project_name = name or name_arg
-    tools: list[str] | None = [] if no_tools else tool
-    run_create(
-        ctx,
-        dict(
-            name=project_name,
-            description=description,
-            tools=tools,
-            resources=resources,
-            prompts=prompts,
-            transport=transport.lower() if transport else None,
-            author=author,
-            dockerfile=dockerfile,
-            register=register,
-        ),
-        output_dir=output_dir,
-        interactive=not no_input and sys.stdin.isatty(),
-        dry_run=dry_run,
-        force=force,
-        json_output=json_output,
-    )
+    except MuxiError as exc:
+        raise output.fail(exc) from None
 
 
 def run_create(
@@ -211,35 +215,33 @@ def _precheck_registration(formation: Path, server: str) -> None:
 
 
 def _print_human(result: dict[str, Any]) -> None:
+    """Files on stdout (the result); registration notes and next steps on stderr."""
     from rich.markup import escape
 
-    from muxi_cli.cli.output import out_console
+    from muxi_cli.cli.output import err_console, out_console
 
-    console = out_console()
+    out, err = out_console(), err_console()
     path = escape(result["path"])
-    if result["dry_run"]:
-        console.print(f"[bold]Would create[/bold] {path} ({len(result['files'])} files):")
-    else:
-        console.print(f"[green]Created[/green] {path} ({len(result['files'])} files):")
+    verb = "Would create" if result["dry_run"] else "Created"
+    out.print(f"{verb} {path} ({len(result['files'])} files):")
     for file in result["files"]:
-        console.print(f"  {escape(file)}")
+        out.print(f"  {escape(file)}")
     reg = result.get("registered")
-    if reg:
-        if result["dry_run"]:
-            console.print(
-                f"\nWould register [bold]{escape(reg['server'])}[/bold] in {escape(reg['formation'])}:"
-            )
-            console.print(escape(reg["snippet"]).rstrip())
-        else:
-            agent = f" for agent {escape(reg['agent'])}" if reg.get("agent") else ""
-            console.print(
-                f"\n[green]Registered[/green] [bold]{escape(reg['server'])}[/bold] "
-                f"in {escape(reg['formation'])}{agent}; try: muxi mcp tools {escape(reg['server'])}"
-            )
-            for note in reg.get("notes", []):
-                console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    if reg and result["dry_run"]:
+        err.print(
+            f"\nWould register [bold]{escape(reg['server'])}[/bold] in {escape(reg['formation'])}:"
+        )
+        err.print(escape(reg["snippet"]).rstrip())
+    elif reg:
+        agent = f" for agent {escape(reg['agent'])}" if reg.get("agent") else ""
+        err.print(
+            f"\n[green]Registered[/green] [bold]{escape(reg['server'])}[/bold] "
+            f"in {escape(reg['formation'])}{agent}; try: muxi mcp tools {escape(reg['server'])}"
+        )
+        for note in reg.get("notes", []):
+            err.print(f"[yellow]note:[/yellow] {escape(note)}")
     if not result["dry_run"]:
-        console.print("\nNext steps:")
+        err.print("\nNext steps:")
         for step in result["next_steps"]:
-            console.print(f"  {escape(step)}")
-        console.print("See README.md for client configuration and the MCP Inspector.")
+            err.print(f"  {escape(step)}")
+        err.print("README.md has client configuration and MCP Inspector commands.")

@@ -174,6 +174,8 @@ def _server_edits(text: str, root: Node | None, name: str, entry: dict[str, Any]
         return [_insert_lines(text, _last_line(value), entry_lines(name, entry, indent))]
     if (isinstance(value, MappingNode) and value.flow_style and not value.value) or _is_null(value):
         start, end = value.start_mark.index, value.end_mark.index
+        while end > start and start > 0 and text[start - 1] in " \t":
+            start -= 1  # "mcp_servers: {}  # c" -> "mcp_servers:  # c"
         removal = (start, end - start, "") if end > start else None
         insert = _insert_lines(text, key.start_mark.line, entry_lines(name, entry, 2))
         return [e for e in (removal, insert) if e is not None]
@@ -218,9 +220,11 @@ def _agent_edits(text: str, root: Node | None, agent: str, server: str) -> tuple
         )
     found = _get(node, "mcp_servers")
     if found is None:
-        indent = node.value[0][0].start_mark.column
-        line = f"{' ' * indent}mcp_servers: [{_scalar(server)}]"
-        return [_insert_lines(text, _last_line(node), [line])], ""
+        # Right after the agent's first entry (normally `name:`), at its indentation.
+        first_key, first_value = node.value[0]
+        line = f"{' ' * first_key.start_mark.column}mcp_servers: [{_scalar(server)}]"
+        after = max(_last_line(first_key), _last_line(first_value))
+        return [_insert_lines(text, after, [line])], ""
     key, value = found
     if isinstance(value, SequenceNode) and value.flow_style:
         close = value.end_mark.index - 1
