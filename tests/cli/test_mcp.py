@@ -159,3 +159,66 @@ def test_parse_args() -> None:
         parse_args([], "{bad")
     with pytest.raises(UsageError):
         parse_args(["=1"], None)
+
+
+def test_chat_calls_a_real_third_party_server(fake_llm: Any, tmp_path: Path) -> None:
+    """The fake model asks for mcp-server-time's tool; muxi calls the real server.
+
+    The server starts in the background, so its tool may be missing from the
+    first model request: the scripted model then makes a harmless calculator
+    call and looks again, which also shows a slow server's tools appearing
+    mid-turn.
+    """
+    import os
+    import subprocess
+    import threading
+
+    from tests.fakellm import Text, ToolCalls
+
+    fake_llm.write_formation(
+        tmp_path,
+        extra=f"""
+mcp_servers:
+  time:
+    command: {PY}
+    args: [-m, mcp_server_time, --local-timezone, UTC]
+agents:
+  - name: clock
+    mcp_servers: [time]
+    tools: [calculator]
+    max_tool_rounds: 300
+""",
+    )
+    pause = threading.Event()
+
+    def model(request: dict[str, Any]) -> Any:
+        results = [m for m in request["messages"] if m.get("role") == "tool"]
+        for message in results:
+            if "Europe/Paris" in str(message.get("content")):
+                data = json.loads(message["content"])
+                return Text(f"In Paris it is {data['datetime']}.")
+        names = {t["function"]["name"] for t in request.get("tools") or []}
+        if "time__get_current_time" in names:
+            return ToolCalls([("time__get_current_time", {"timezone": "Europe/Paris"})])
+        pause.wait(0.1)  # the server is still starting; think a little, then look again
+        return ToolCalls([("calculator", {"expression": "1+1"})])
+
+    fake_llm.set_default(model)
+    env = dict(os.environ)
+    env.pop("CI", None)
+    result = subprocess.run(
+        [PY, "-m", "muxi_cli", "chat", "What time is it in Paris?", "-a", "clock", "--yes", "-o", "json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    time_calls = [c for c in data["tool_calls"] if (c["server"], c["tool"]) == ("time", "get_current_time")]
+    assert time_calls, data["tool_calls"]
+    assert time_calls[0]["ok"] is True and time_calls[0]["decision"] == "allowed"
+    sent = json.loads(time_calls[0]["content"])
+    assert sent["timezone"] == "Europe/Paris"
+    assert data["reply"] == f"In Paris it is {sent['datetime']}."
