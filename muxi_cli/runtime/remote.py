@@ -249,11 +249,10 @@ class RemoteRuntime:
                 last = exc
                 if attempt + 1 < self._attempts:
                     delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
-                    if reconnecting or attempt > 0:
-                        self._notice(
-                            f"cannot reach {self.label} ({type(exc).__name__}); "
-                            f"retrying in {delay:g}s (attempt {attempt + 2}/{self._attempts})"
-                        )
+                    self._notice(
+                        f"cannot reach {self.label} ({type(exc).__name__}); "
+                        f"retrying in {delay:g}s (attempt {attempt + 2}/{self._attempts})"
+                    )
                     await asyncio.sleep(delay)
                 continue
             if reconnecting:
@@ -263,22 +262,49 @@ class RemoteRuntime:
         assert last is not None
         raise connection_error(self.url, last)
 
+    async def _send_turn(self, frame: dict[str, Any]) -> tuple[Any, str | bytes]:
+        """Send a chat frame and read the first answer frame.
+
+        A reused connection may have died while idle (server restarted): then
+        reconnect once and send again, since the server never saw the turn.
+        """
+        from websockets.exceptions import ConnectionClosed
+
+        for attempt in range(2):
+            previous = self._ws
+            ws = await self._ensure_ws()
+            fresh = ws is not previous
+            try:
+                await ws.send(json.dumps(frame))
+                return ws, await ws.recv()
+            except ConnectionClosed:
+                self._ws = None
+                if fresh or attempt:
+                    raise ConnectionFailedError(
+                        f"the connection to {self.label} closed before the turn started",
+                        hint="try again; `muxi profile test` checks the server",
+                    ) from None
+                self._notice(f"the connection to {self.label} was closed while idle")
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def _chat_ws(self, request: ChatRequest) -> AsyncIterator[Event]:
         from websockets.exceptions import ConnectionClosed
 
         async with self._ws_lock:
-            ws = await self._ensure_ws()
             frame: dict[str, Any] = {"type": "chat", "request": self._body(request)}
             if request.user_id:
                 frame["request"]["user_id"] = request.user_id
             run_id, session_id = "", request.session_id or ""
             seen_any, finished = False, False
             pending_error: MuxiError | None = None
+            ws, first = await self._send_turn(frame)
             try:
-                await ws.send(json.dumps(frame))
                 while True:
                     try:
-                        raw = await ws.recv()
+                        if first:
+                            raw, first = first, b""
+                        else:
+                            raw = await ws.recv()
                     except ConnectionClosed:
                         self._ws = None
                         finished = True
