@@ -116,7 +116,9 @@ class MemoryService:
         vector = (await self.embedder.embed([query]))[0]
         at = now()
         kind = None if agent.memory.long_term else "knowledge"
-        hits = await records.search(user_id, vector, query, kind=kind, shared=True, limit=limit * 3)
+        hits = await records.search(
+            user_id, vector, query, kind=kind, shared=True, limit=limit * 3, vectors=True
+        )
         hits = [h for h in hits if not is_noise(h)]
         hits = _user_over_shared(hits, user_id)
         scored: list[tuple[float, Recalled, Row | None]] = []

@@ -44,6 +44,10 @@ def new_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+def _active(row: Row) -> bool:
+    return row.get("superseded_by") is None
+
+
 def _user_filter(user_id: str) -> str:
     if not isinstance(user_id, str) or not user_id:
         raise MemoryStoreError("a memory query has no user id", "pass --user (or a user key)")
@@ -137,14 +141,26 @@ class MemoryRecords:
         shared: bool = True,
         limit: int = 10,
         include_superseded: bool = False,
+        vectors: bool = False,
     ) -> list[Row]:
-        where = sql.and_(
-            self.scope(user_id, shared=shared),
-            sql.eq("kind", kind) if kind else None,
-            None if include_superseded else sql.is_null("superseded_by"),
+        """Hybrid search of ``user_id``'s memories (plus shared ones with ``shared``).
+
+        ``vectors`` adds each hit's ``vector`` (recall compares user and shared hits).
+        """
+        scoped = sql.and_(
+            self.scope(user_id, shared=shared), sql.eq("kind", kind) if kind else None
         )
+        where = sql.and_(scoped, None if include_superseded else sql.is_null("superseded_by"))
         return await self.store.hybrid(
-            MEMORIES, where, vector, text, limit=limit, columns=[*PLAIN_COLUMNS, "vector"]
+            MEMORIES,
+            where,
+            vector,
+            text,
+            limit=limit,
+            columns=[*PLAIN_COLUMNS, "vector"] if vectors else PLAIN_COLUMNS,
+            # Indexed columns only for the text leg; superseded rows are dropped after it.
+            text_where=scoped,
+            text_keep=None if include_superseded else _active,
         )
 
     async def touch(self, user_id: str, ids: Iterable[str]) -> None:

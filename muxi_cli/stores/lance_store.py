@@ -12,6 +12,7 @@ with a :class:`~muxi_cli.errors.MemoryStoreError` that points to ``muxi memory r
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -288,14 +289,21 @@ class LanceStore:
         limit: int = 10,
         candidates: int | None = None,
         columns: list[str] | None = None,
+        text_where: str | None = None,
+        text_keep: Callable[[Row], bool] | None = None,
     ) -> list[Row]:
         """Vector + full-text search under the prefilter ``where``, fused with RRF.
+
+        ``text_where`` may give the text leg a cheaper prefilter (indexed columns
+        only: the user scope must stay in it), with ``text_keep`` filtering its
+        rows afterwards; FTS prefilters on unindexed columns cost a scan.
 
         Each returned row carries ``_rrf`` (the fused score), ``_similarity``
         (cosine similarity, when the vector leg found it) and ``_fts`` (the BM25
         score, when the text leg found it).
         """
         self.require_vectors()
+        text_where = text_where or where
         where = sql.and_(where, sql.eq("embedding_model", self.embedding_model))
         k = candidates or max(limit * 4, 20)
         table = self.table(table_name)
@@ -308,16 +316,22 @@ class LanceStore:
         )
         if columns:
             vq = vq.select(columns)
-        vector_rows: list[Row] = await vq.to_list()
-        text_rows: list[Row] = []
+        fq = None
         if text.strip():
-            fq = table.query().nearest_to_text(text).where(where).limit(k)
+            fq = table.query().nearest_to_text(text).where(text_where).limit(k)
             if columns:
                 fq = fq.select(columns)
-            try:
-                text_rows = await fq.to_list()
-            except Exception:
-                text_rows = []  # a query the FTS parser cannot take: the vector leg stands
+        # Both legs run at once (LanceDB executes them natively, off the event loop).
+        legs = await asyncio.gather(
+            vq.to_list(), fq.to_list() if fq is not None else _nothing(), return_exceptions=True
+        )
+        if isinstance(legs[0], BaseException):
+            raise legs[0]
+        vector_rows: list[Row] = legs[0]
+        # A query the FTS parser cannot take leaves the vector leg standing.
+        text_rows: list[Row] = [] if isinstance(legs[1], BaseException) else legs[1]
+        if text_keep is not None:
+            text_rows = [r for r in text_rows if text_keep(r)]
         return fuse_rrf(vector_rows, text_rows, limit=limit)
 
     # ------------------------------------------------------------------ maintenance
@@ -409,3 +423,7 @@ def fuse_rrf(vector_rows: list[Row], text_rows: list[Row], *, limit: int) -> lis
 
 def now() -> float:
     return time.time()
+
+
+async def _nothing() -> list[Row]:
+    return []

@@ -68,6 +68,8 @@ async def test_near_duplicates_supersede_and_keep_a_link(service: MemoryService)
     everything = {i.id: i for i in await service.list("alice", include_superseded=True)}
     assert everything[old.id].superseded_by == new.id
     assert [i.id for i in await service.history(new.id, "alice")] == [new.id, old.id]
+    # Superseded rows leave search (both the vector and the text leg).
+    assert [i.id for i in await service.search("dog named Rex", "alice")] == [new.id]
     # Forgetting a memory forgets its older versions too.
     await service.forget(new.id, "alice")
     assert await service.list("alice", include_superseded=True) == []
