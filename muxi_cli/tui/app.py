@@ -89,6 +89,7 @@ class MuxiApp(App[None]):
         self._settled = asyncio.Event()
         self._stop = asyncio.Event()
         self._life: asyncio.Task[None] | None = None
+        self._serving = False
         self._chat: ChatScreen | None = None
 
     # -- start and stop ---------------------------------------------------------------
@@ -124,10 +125,15 @@ class MuxiApp(App[None]):
         task = self._life
         if task is None or task.done():
             return
+        if not self._serving:  # still opening, or waiting in the setup screen
+            task.cancel()
         try:
             await asyncio.wait_for(asyncio.shield(task), CLOSE_TIMEOUT)
-        except (TimeoutError, asyncio.CancelledError):
+        except TimeoutError:
             log.warning("the runtime did not close within %s s", CLOSE_TIMEOUT)
+        except asyncio.CancelledError:
+            if not task.cancelled():  # this caller was cancelled, not the runtime task
+                raise
         except Exception:
             log.exception("closing the runtime failed")
 
@@ -139,44 +145,51 @@ class MuxiApp(App[None]):
 
     async def _runtime_main(self) -> None:
         problem: str | None = None
-        while True:
-            self._set_status(connection="connecting…", connected=False, failed=False)
-            try:
-                runtime = await self._factory()
-            except Exception as exc:
-                await self._connect_failed(exc)
-                return
-            self.runtime = runtime
-            health = await self._health(runtime)
-            needs_setup = health is not None and health.model is None and health.mode == "local"
-            if needs_setup and self._offer_setup:
-                outcome = await self._ask_setup(problem)
-                if outcome is not None:
-                    self.notify(outcome, title="Setup saved")
-                    self.runtime = None
-                    await self._close(runtime)
-                    problem = "Still no usable model. " + (
-                        health.detail
-                        if health and health.detail
-                        else "Check the key or the server, then save again."
+        runtime: Runtime | None = None
+        try:
+            while True:
+                self._set_status(connection="connecting…", connected=False, failed=False)
+                try:
+                    runtime = await self._factory()
+                except Exception as exc:
+                    await self._connect_failed(exc)
+                    return
+                self.runtime = runtime
+                health = await self._health(runtime)
+                needs_setup = health is not None and health.model is None and health.mode == "local"
+                if needs_setup and self._offer_setup:
+                    outcome = await self._ask_setup(problem)
+                    if outcome is not None:
+                        self.notify(outcome, title="Setup saved")
+                        self.runtime, closing, runtime = None, runtime, None
+                        await self._close(closing)
+                        detail = (
+                            health.detail
+                            if health and health.detail
+                            else "Check the key or the server, then save again."
+                        )
+                        problem = f"Still no usable model. {detail}"
+                        continue
+                    self._offer_setup = False
+                try:
+                    await self._on_runtime_ready(runtime, health)
+                except Exception:
+                    log.exception("loading agents/servers failed")
+                self._settled.set()
+                if needs_setup:
+                    await self.chat.show_error(
+                        "No model is configured, so replies will fail.",
+                        "Run `muxi init`, set ANTHROPIC_API_KEY / OPENAI_API_KEY, or restart muxi for the setup screen.",
+                        "no_provider",
                     )
-                    continue
-                self._offer_setup = False
-            try:
-                await self._on_runtime_ready(runtime, health)
-            except Exception:
-                log.exception("loading agents/servers failed")
+                self._serving = True
+                await self._stop.wait()
+                return
+        finally:
             self._settled.set()
-            if needs_setup:
-                await self.chat.show_error(
-                    "No model is configured, so replies will fail.",
-                    "Run `muxi init`, set ANTHROPIC_API_KEY / OPENAI_API_KEY, or restart muxi for the setup screen.",
-                    "no_provider",
-                )
-            await self._stop.wait()
-            self.runtime = None
-            await self._close(runtime)
-            return
+            if runtime is not None:
+                self.runtime = None
+                await self._close(runtime)
 
     async def _health(self, runtime: Runtime) -> Health | None:
         try:

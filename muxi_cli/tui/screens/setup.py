@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane
+from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane, Tabs
 
 from muxi_cli.errors import MuxiError
 from muxi_cli.tui import firstrun
@@ -74,14 +74,14 @@ class SetupScreen(Screen[str | None]):
             apply(self)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        pane = event.pane.id or ""
-        first = {
-            "anthropic": "#anthropic-key",
-            "openai": "#openai-key",
-            "local": "#local-model",
-        }.get(pane)
-        if first and not isinstance(self.focused, Input):
-            self.query_one(first, Input).focus()
+        pane = event.pane
+        focused = self.focused
+        if isinstance(focused, Tabs) or (focused is not None and pane in focused.ancestors):
+            return  # moving along the tab row, or already in this pane: leave focus alone
+        inputs = list(pane.query(Input))
+        if inputs:
+            target = next((i for i in inputs if not i.value), inputs[0])
+            self.call_after_refresh(target.focus)  # the pane becomes visible on the next refresh
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -24,8 +24,10 @@ class ApprovalPrompt(Widget, can_focus=True):
     """Allow once / always allow / deny, chosen with the keyboard (or the mouse)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left,shift+tab,h", "move(-1)", "Previous", show=False),
-        Binding("right,tab,l", "move(1)", "Next", show=False),
+        Binding("left,up,shift+tab,h", "move(-1)", "Previous", show=False),
+        Binding("right,down,tab,l", "move(1)", "Next", show=False),
+        # Keys of the surrounding message (copy, step) do nothing while a decision is due.
+        Binding("c,b,k,j,i", "noop", show=False),
         Binding("enter,space", "choose", "Choose"),
         Binding("1,y", "decide('allow')", "Allow once"),
         Binding("2,a", "decide('always')", "Always allow"),
@@ -76,6 +78,9 @@ class ApprovalPrompt(Widget, can_focus=True):
 
     def action_move(self, delta: int) -> None:
         self.selected = (self.selected + delta) % len(CHOICES)
+
+    def action_noop(self) -> None:
+        """Swallow a key."""
 
     def action_choose(self) -> None:
         self.action_decide(CHOICES[self.selected][0])
