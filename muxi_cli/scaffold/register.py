@@ -38,6 +38,8 @@ from muxi_cli.scaffold.templates import venv_python
 if TYPE_CHECKING:
     from yaml.nodes import Node
 
+    from muxi_cli.config.loader import LoadedFormation
+
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _SPECIAL = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
 
@@ -204,11 +206,18 @@ def _agent_node(root: Node, agent: str) -> Node | None:
     return None
 
 
-def _agent_edits(text: str, root: Node | None, agent: str, server: str) -> tuple[list[Edit], str]:
+def _agent_edits(
+    text: str, root: Node | None, agent: str, server: str, *, builtin_agent: bool
+) -> tuple[list[Edit], str]:
     """Edits that add ``server`` to ``agent``'s list, and a note when that is not possible."""
     from yaml.nodes import MappingNode, SequenceNode
 
     if root is None or _get(root, "agents") is None:
+        if not builtin_agent:
+            return [], (
+                f"the agents come from agent files, not this file: add {server!r} to "
+                f"{agent!r}'s mcp_servers by hand"
+            )
         lines = ["agents:", f"  - name: {_scalar(agent)}", f"    mcp_servers: [{_scalar(server)}]"]
         prefix = "" if text.endswith("\n") else "\n"
         return [(len(text), 0, prefix + "\n" + "\n".join(lines) + "\n")], ""
@@ -253,10 +262,20 @@ def _apply(text: str, edits: list[Edit]) -> str:
 
 
 def add_server_text(
-    text: str, name: str, entry: dict[str, Any], *, agent: str | None, source: Path
+    text: str,
+    name: str,
+    entry: dict[str, Any],
+    *,
+    agent: str | None,
+    source: Path,
+    builtin_agent: bool = True,
 ) -> tuple[str, str]:
     """Return the new text of a formation with the server (and the agent's use of it),
-    and a note ("" when everything was done)."""
+    and a note ("" when everything was done).
+
+    ``builtin_agent``: with no ``agents:`` key, the formation runs the built-in
+    ``assistant`` (rather than agent files found next to it), so an explicit
+    ``agents:`` entry for it may be added."""
     import yaml
 
     try:
@@ -268,7 +287,9 @@ def add_server_text(
     if agent:
         server_edits_text = _apply(text, edits)
         root2 = yaml.compose(server_edits_text, Loader=yaml.SafeLoader)
-        agent_edits, note = _agent_edits(server_edits_text, root2, agent, name)
+        agent_edits, note = _agent_edits(
+            server_edits_text, root2, agent, name, builtin_agent=builtin_agent
+        )
         return _apply(server_edits_text, agent_edits), note
     return _apply(text, edits), note
 
@@ -289,7 +310,9 @@ def register_server(formation_path: Path, options: ScaffoldOptions) -> Registrat
     entry = server_entry(options)
     text = path.read_text(encoding="utf-8")
     agent = loaded.formation.default_agent
-    new_text, note = add_server_text(text, name, entry, agent=agent, source=path)
+    new_text, note = add_server_text(
+        text, name, entry, agent=agent, source=path, builtin_agent=_runs_builtin_agent(loaded)
+    )
 
     # The edited text must load, with the entry exactly as intended.
     try:
@@ -314,6 +337,14 @@ def register_server(formation_path: Path, options: ScaffoldOptions) -> Registrat
     if not options.stdio:
         notes.append(f"start the server before using it: {name} --transport http")
     return Registration(formation=path, server=name, entry=entry, agent=used_by, notes=notes)
+
+
+def _runs_builtin_agent(loaded: LoadedFormation) -> bool:
+    """True when the formation has no agents of its own (only the built-in one)."""
+    from muxi_cli.config.schema import DEFAULT_AGENT_NAME, AgentConfig
+
+    builtin = AgentConfig(name=DEFAULT_AGENT_NAME).model_dump()
+    return [a.model_dump() for a in loaded.formation.agents] == [builtin]
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -223,3 +223,15 @@ async def test_muxi_tool_layer_starts_the_registered_server(tmp_path: Path) -> N
         assert "sunny and warm" in str(outcome)
     finally:
         await connection.stop()
+
+
+def test_agents_from_agent_files_are_left_alone(tmp_path: Path) -> None:
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    (agents / "weather.yaml").write_text("name: weather\ndescription: Weather.\n")
+    formation, reg = _register(tmp_path, "version: 1\n")
+    loaded = load_formation(formation).formation
+    assert [a.name for a in loaded.agents] == ["weather"]  # still loaded from agents/
+    assert "demo-server" in loaded.mcp_servers
+    assert reg.agent is None  # type: ignore[attr-defined]
+    assert "agent files" in reg.notes[0]  # type: ignore[attr-defined]
