@@ -72,7 +72,10 @@ class MemoryService:
         self.formation = formation
         self.providers = providers
         self.base_dir = base_dir or Path.cwd()
-        self.uri = formation.memory.uri or str(paths.memory_dir())
+        uri = formation.memory.uri or str(paths.memory_dir())
+        if "://" not in uri and not Path(uri).expanduser().is_absolute():
+            uri = str(self.base_dir / uri)  # relative to the formation file, like knowledge paths
+        self.uri = uri
         self._embedder = embedder
         self._store: LanceStore | None = None
         self._open_lock = asyncio.Lock()
@@ -157,6 +160,9 @@ class MemoryService:
         return [recalled for _score, recalled, _row in chosen]
 
     async def window(self, session_id: str, agent: AgentConfig, history: list[Message]) -> Context:
+        if sum(buffer.message_tokens(m) for m in history) <= agent.memory.buffer_tokens:
+            # Everything fits: the whole history says more than any summary of it.
+            return Context(list(history))
         states = await self.states()
         state = await states.get(session_id)
         summary: str | None = None

@@ -194,3 +194,24 @@ def test_rrf_fusion_prefers_rows_both_legs_found() -> None:
     assert [r["id"] for r in fused] == ["b", "a", "c"]
     assert fused[0]["_similarity"] == pytest.approx(0.8)
     assert fused[2]["_similarity"] is None and fused[2]["_fts"] == 1.0
+
+
+async def test_relative_memory_uri_is_relative_to_the_formation(tmp_path: Path) -> None:
+    svc = MemoryService(
+        formation(embedding="hash", uri="mem-store"), None, base_dir=tmp_path / "proj"
+    )
+    assert svc.uri == str(tmp_path / "proj" / "mem-store")
+    await svc.aclose()
+
+
+def test_importing_the_memory_layer_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, muxi_cli.memory.service, muxi_cli.cli.memory, muxi_cli.cli.knowledge;"
+        "print(sorted(m for m in ('lancedb', 'pyarrow', 'numpy', 'onnxruntime', 'tokenizers',"
+        " 'openai', 'pypdf', 'bs4') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
