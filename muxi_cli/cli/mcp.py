@@ -487,3 +487,7 @@ def read(
     """Print one resource (pipe it into `muxi chat` to use it in a conversation)."""
     text = _with_manager(ctx, "read", lambda m: m.read_resource(server, uri), only=server)
     typer.echo(text)
+
+
+# `muxi mcp validate|test|docs|inspect` (MCP developer tooling) live in their own module.
+__import__("muxi_cli.cli.mcp_dev", fromlist=["register"]).register(app)

@@ -9,6 +9,7 @@ broken server never holds up the first prompt.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,10 +69,18 @@ class ToolManager:
         for conn in self._servers.values():
             conn.start()
 
-    async def wait_ready(self, timeout: float | None = None) -> None:
-        """Wait until every server is ready or failed (for CLI commands)."""
+    async def wait_ready(
+        self, timeout: float | None = None, servers: Iterable[str] | None = None
+    ) -> None:
+        """Wait until every server (or just ``servers``) is ready or failed.
+
+        For CLI commands that need the servers up, and for one-shot runs that
+        prefer to wait for an agent's servers before the first model call.
+        ``timeout`` defaults to the longest ``startup_timeout`` (plus a second).
+        """
         await self.start()
-        conns = list(self._servers.values())
+        names = set(servers) if servers is not None else None
+        conns = [c for n, c in self._servers.items() if names is None or n in names]
         if not conns:
             return
         if timeout is None:

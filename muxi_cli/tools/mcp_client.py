@@ -50,6 +50,9 @@ EXTRA_INHERITED_ENV = (
     "VIRTUAL_ENV",
 )
 STOP_TIMEOUT = 8.0
+#: A server that died is restarted on next use; after this many failed
+#: restarts in a row its tools are no longer offered.
+MAX_RESTART_FAILURES = 3
 _LIST_PAGE_CAP = 100
 _CONNECTION_CLOSED = -32000
 
@@ -116,6 +119,7 @@ class MCPConnection:
         #: Bumped for every failure, so each one is reported once.
         self.failure_id = 0
         self._was_ready = False
+        self._restart_failures = 0
         self._client: Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._settled = asyncio.Event()
@@ -147,7 +151,11 @@ class MCPConnection:
     @property
     def usable(self) -> bool:
         """Ready now, or died after being ready (it restarts on next use)."""
-        return self.ready or (self.state == "failed" and self._was_ready)
+        return self.ready or (
+            self.state == "failed"
+            and self._was_ready
+            and self._restart_failures < MAX_RESTART_FAILURES
+        )
 
     def _closed(self) -> bool:
         client = self._client
@@ -181,7 +189,8 @@ class MCPConnection:
         self._gen += 1
         self.state = "starting"
         self.error = None
-        self.tools = []
+        # The previous tool list stays until the new one arrives (a restarting
+        # server keeps its tools offered).
         self._client = None
         self._settled = asyncio.Event()
         self._stop = asyncio.Event()
@@ -337,10 +346,14 @@ class MCPConnection:
         if self.ready and self._client is not None:
             return self._client
         async with self._lock:
+            restarted = False
             if self.state == "failed" and self._was_ready:
                 await self.restart()
+                restarted = True
             if self.state == "starting":
                 await self.wait_settled(self.config.startup_timeout + 1)
+            if restarted:
+                self._restart_failures = 0 if self.state == "ready" else self._restart_failures + 1
             client = self._client
             if self.state != "ready" or client is None:
                 reason = self.error or self.state
@@ -357,6 +370,8 @@ class MCPConnection:
         except ServerUnavailable as exc:
             return ToolOutcome(ok=False, content=str(exc))
         timeout = self.config.call_timeout
+        if self._stderr is not None:
+            self._stderr.trim()
         try:
             async with asyncio.timeout(timeout):
                 result = await client.call_tool(tool, arguments)

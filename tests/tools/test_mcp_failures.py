@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from tests.tools.support import SERVERS, ManagerFactory, by_name, demo, free_port
 
@@ -199,3 +200,65 @@ async def test_attach_and_detach_at_run_time(make_manager: ManagerFactory) -> No
     assert manager.statuses() == []
     out = await manager.call(echo, {"text": "x"})
     assert not out.ok and "unknown MCP server" in out.content
+
+
+async def test_restarts_give_up_after_repeated_failures(
+    make_manager: ManagerFactory, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran-once"
+    manager = make_manager(
+        {
+            "mcp_servers": {
+                "once": {"command": PY, "args": [str(SERVERS / "once_server.py"), str(marker)]}
+            },
+            "agents": [{"name": "a", "mcp_servers": ["once"]}],
+        }
+    )
+    await manager.wait_ready()
+    agent = manager.formation.agents[0]
+    tools = by_name(await manager.tools_for(agent))
+    assert not (await manager.call(tools["once__crash"], {})).ok
+    for _ in range(3):
+        assert "once__echo" in by_name(await manager.tools_for(agent))
+        out = await manager.call(tools["once__echo"], {"text": "x"})
+        assert not out.ok and "not available: exited during startup" in out.content
+        assert "refusing to start again" in out.content
+    assert await manager.tools_for(agent) == []
+
+
+async def test_wait_ready_for_some_servers_only(make_manager: ManagerFactory) -> None:
+    manager = make_manager(
+        {
+            "mcp_servers": {
+                "quick": demo(),
+                "hangs": {
+                    "command": PY,
+                    "args": [str(SERVERS / "hangs_at_start.py")],
+                    "startup_timeout": 60,
+                },
+            }
+        }
+    )
+    await manager.wait_ready(servers=["quick"])
+    states = {s.name: s.state for s in manager.statuses()}
+    assert states == {"quick": "ready", "hangs": "starting"}
+
+
+def test_stderr_tail_is_bounded(tmp_path: Path) -> None:
+    import os
+
+    from muxi_cli.tools import stderr_tail
+
+    tail = stderr_tail.StderrTail(limit=100)
+    try:
+        fd = tail.file.fileno()
+        os.write(fd, b"old line\n" * 200_000)
+        os.write(fd, b"last words\n")
+        assert tail.tail(lines=1) == "last words"
+        tail.trim()
+        assert os.fstat(fd).st_size == 0
+        os.write(fd, b"after trim\n")
+        assert tail.tail(lines=2) == "last words\nafter trim"
+    finally:
+        tail.close()
+    assert tail.tail() == ""

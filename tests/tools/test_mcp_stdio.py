@@ -85,7 +85,7 @@ async def test_env_cwd_and_no_secret_leak(
     leaked = await manager.call(tools["demo__env"], {"name": "ANTHROPIC_API_KEY"})
     assert leaked.ok and "sk-should-not-leak" not in leaked.content
     cwd = (await manager.call(tools["demo__cwd"], {})).content
-    assert Path(cwd).samefile(work)  # noqa: ASYNC240
+    assert Path(cwd).samefile(work)
 
 
 async def test_concurrent_calls_share_one_connection(make_manager: ManagerFactory) -> None:
