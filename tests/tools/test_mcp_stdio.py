@@ -146,3 +146,19 @@ async def test_disabled_server_is_not_started(make_manager: ManagerFactory) -> N
     [status] = manager.statuses()
     assert status.state == "disabled"
     assert await manager.tools_for(manager.formation.agents[0]) == []
+
+
+async def test_cancelled_call_leaves_the_connection_usable(make_manager: ManagerFactory) -> None:
+    manager = make_manager(
+        {"mcp_servers": {"demo": demo()}, "agents": [{"name": "a", "mcp_servers": ["demo"]}]}
+    )
+    await manager.wait_ready()
+    tools = by_name(await manager.tools_for(manager.formation.agents[0]))
+    task = asyncio.create_task(manager.call(tools["demo__sleep"], {"seconds": 60}))
+    await asyncio.sleep(0)  # let the call start
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    out = await asyncio.wait_for(manager.call(tools["demo__echo"], {"text": "still here"}), 30)
+    assert out.ok and out.content == "still here"
+    assert manager.statuses()[0].state == "ready"
