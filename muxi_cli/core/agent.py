@@ -159,8 +159,9 @@ class AgentEngine:
         return out
 
     async def _tools_for(self, agent: AgentConfig, depth: int) -> list[ToolDef]:
+        """Tools offered to the model: never those whose policy is ``deny``."""
         try:
-            tools = list(await self.tools.tools_for(agent))
+            tools = [t for t in await self.tools.tools_for(agent) if t.policy != "deny"]
         except Exception as exc:  # a broken tool source never breaks the turn
             log.warning("listing tools failed: %s", exc)
             tools = []
@@ -202,6 +203,15 @@ class AgentEngine:
                 log.warning("memory window failed: %s", exc)
         system = build_system(agent, spec.system_override, context.summary, recalled)
         conversation = list(context.messages)
+
+        if spec.approval != "interactive" and agent.mcp_servers:
+            # A scripted run waits (bounded by each server's startup_timeout) for the
+            # agent's MCP servers, so its first model call sees their tools. The chat
+            # app does not wait: a slow server's tools appear when it is ready.
+            try:
+                await self.tools.wait_ready(servers=agent.mcp_servers)
+            except Exception as exc:
+                log.warning("waiting for MCP servers failed: %s", exc)
 
         usage = _Usage()
         reply_parts: list[str] = []

@@ -111,8 +111,15 @@ class MemoryService:
 
     # ------------------------------------------------------------------ hooks
 
+    def _nothing_stored(self) -> bool:
+        """True when a local store was never created: nothing to recall, and no
+        reason to pay for importing LanceDB and loading the embedding model."""
+        return self._store is None and "://" not in self.uri and not Path(self.uri).exists()
+
     async def recall(self, user_id: str, agent: AgentConfig, query: str) -> list[Recalled]:
         if not agent.memory.enabled or not query.strip():
+            return []
+        if not agent.knowledge and self._nothing_stored():
             return []
         limit = max(1, agent.memory.recall_limit)
         records = await self.records()

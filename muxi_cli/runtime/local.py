@@ -281,6 +281,16 @@ class LocalRuntime:
                 raise unknown_agent(agent, [a.name for a in agents])
             agents = [one]
         found: dict[str, ToolInfo] = {}
+        if agent is None:
+            for d in await self.tool_host.all_tools():
+                found[d.name] = ToolInfo(
+                    name=d.name,
+                    server=d.server,
+                    tool=d.tool,
+                    description=d.description,
+                    input_schema=d.input_schema,
+                    policy=d.policy,
+                )
         for cfg in agents:
             defs = list(await self.tool_host.tools_for(cfg))
             defs += self.orchestrator.engine.delegate_tools(cfg, 0)

@@ -7,6 +7,7 @@ an agent may call, and calls them by their model-facing (namespaced) name.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -67,6 +68,16 @@ class ToolHost(Protocol):
         """Call a tool. Failures come back as ``ToolOutcome(ok=False)``, never raise."""
         ...
 
+    async def all_tools(self) -> list[ToolDef]:
+        """Every tool of every source, including servers no agent uses."""
+        ...
+
+    async def wait_ready(
+        self, timeout: float | None = None, servers: Iterable[str] | None = None
+    ) -> None:
+        """Wait (bounded) until the given servers (default: all) are ready or failed."""
+        ...
+
     def statuses(self) -> list[ServerStatus]: ...
 
     def remember_allow(self, tool: ToolDef) -> None:
@@ -90,6 +101,14 @@ class NoTools:
 
     async def call(self, tool: ToolDef, arguments: dict[str, Any]) -> ToolOutcome:
         return ToolOutcome(ok=False, content=f"unknown tool {tool.name!r}")
+
+    async def all_tools(self) -> list[ToolDef]:
+        return []
+
+    async def wait_ready(
+        self, timeout: float | None = None, servers: Iterable[str] | None = None
+    ) -> None:
+        return None
 
     def statuses(self) -> list[ServerStatus]:
         return []

@@ -56,6 +56,18 @@ class ScriptedTools:
         finally:
             self.in_flight -= 1
 
+    async def all_tools(self) -> list[ToolDef]:
+        return list(self.defs.values())
+
+    async def wait_ready(self, timeout: float | None = None, servers: Any = None) -> None:
+        return None
+
+    async def attach(self, name: str, config: Any) -> None:
+        return None
+
+    async def detach(self, name: str) -> None:
+        return None
+
     def statuses(self) -> list[ServerStatus]:
         return []
 
