@@ -156,9 +156,24 @@ async def _run(
                     renderer.event(event)
             finally:
                 await stream.aclose()  # type: ignore[attr-defined]
+            if not renderer.quiet:
+                await _report_server_failures(runtime)
     except MuxiError as exc:
         renderer.failed(exc)
     return renderer.finish()
+
+
+async def _report_server_failures(runtime: Runtime) -> None:
+    """Tell the user (on stderr) about MCP servers that could not start."""
+    from muxi_cli.cli.output import warn
+
+    try:
+        servers = await runtime.mcp_servers()
+    except Exception:
+        return
+    for server in servers:
+        if server.state == "failed":
+            warn(f"MCP server '{server.name}' is not available: {server.error or 'failed'}")
 
 
 async def _last_session(runtime: Runtime, user_id: str | None) -> str:

@@ -183,3 +183,18 @@ def test_help_documents_exit_codes():
     assert result.returncode == 0
     for code in ("0 ok", "2 usage", "3 a tool", "4 timeout", "130"):
         assert code in result.stdout
+
+
+def test_broken_mcp_server_is_reported_on_stderr_and_chat_goes_on(fake_llm: FakeLLM, tmp_path: Path):
+    fake_llm.write_formation(
+        tmp_path,
+        extra=(
+            "mcp_servers:\n  broken:\n    command: muxi-no-such-command-xyz\n    startup_timeout: 5\n"
+            "agents:\n  - name: a\n    mcp_servers: [broken]\n"
+        ),
+    )
+    fake_llm.script(Text("still here"))
+    result = muxi("chat", "hello")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "still here\n"
+    assert "MCP server 'broken' is not available" in result.stderr
