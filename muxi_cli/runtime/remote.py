@@ -73,6 +73,14 @@ class RemoteRuntime:
         self._ws_run: str | None = None
         self._ws_calls: set[str] = set()
 
+    def set_notice_handler(self, on_notice: Callable[[str], None]) -> None:
+        """Where connection diagnostics go ("reconnecting ...", "lost the connection").
+
+        The default logs them as warnings on the ``muxi.remote`` logger; a
+        full-screen app should show them in place instead.
+        """
+        self._notice = on_notice
+
     @classmethod
     async def open_profile(cls, name: str, **kw: Any) -> RemoteRuntime:
         """The runtime of a connection profile (its key from the keyring or ``MUXI_API_KEY``)."""

@@ -16,6 +16,7 @@ server -> client
     event frames of the running turn, then
     ``{"type": "done", "run_id", "session_id"}``            the turn is over
     ``{"type": "error", "error": {code, message, hint}, "ref": "chat|approve|cancel|..."}``
+    (a refused chat is followed by ``done``, unless another turn was running)
     ``{"type": "pong"}``
 
 One turn runs at a time per connection; several turns may follow each other.
@@ -139,8 +140,13 @@ class Session:
                 raw = await self.ws.receive_text()
                 try:
                     await self._handle(_parse(raw))
+                except _Busy as exc:
+                    await self.send_error(exc, "chat")
                 except MuxiError as exc:
-                    await self.send_error(exc, _ref(raw))
+                    ref = _ref(raw)
+                    await self.send_error(exc, ref)
+                    if ref == "chat":  # the turn did not start: say it is over
+                        await self.send({"type": "done", "run_id": None, "session_id": None})
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -160,7 +166,7 @@ class Session:
             await self.send({"type": "pong"})
         elif kind == "chat":
             if self.turn_task is not None and not self.turn_task.done():
-                raise UsageError(
+                raise _Busy(
                     "a turn is already running on this connection",
                     hint="wait for its 'done' frame, or cancel it",
                 )
@@ -206,6 +212,10 @@ class Session:
         finally:
             await turn.close()
         await self.send({"type": "done", "run_id": turn.run_id, "session_id": turn.session_id})
+
+
+class _Busy(UsageError):
+    """A chat frame while a turn runs: refused, no 'done' (the running turn sends it)."""
 
 
 def _parse(raw: str) -> dict[str, Any]:

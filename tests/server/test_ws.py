@@ -194,6 +194,46 @@ async def test_errors_before_the_turn_raise(served: Served) -> None:
         await bad.aclose()
 
 
+async def test_a_foreign_session_is_refused_and_the_socket_lives_on(served: Served) -> None:
+    alice = served.remote(served.alice)
+    bob = served.remote(served.bob)
+    try:
+        first = await _collect(alice, ChatRequest(message="mine", approval="interactive"))
+        sid = first[0].session_id
+        with pytest.raises(NotFoundError):
+            await _collect(
+                bob, ChatRequest(message="steal", approval="interactive", session_id=sid)
+            )
+        ok = await _collect(bob, ChatRequest(message="own", approval="interactive"))
+        assert ok[-1].type == "run.completed" and ok[0].session_id != sid
+        assert [m.content for m in served.runtime.messages_[sid]] == ["mine", "echo: mine"]
+    finally:
+        await alice.aclose()
+        await bob.aclose()
+
+
+async def test_a_second_chat_frame_while_busy_is_refused(served: Served) -> None:
+    hold = asyncio.Event()
+    served.runtime.script(Script(text="slow one", hold=hold))
+    async with connect(ws_url(served), additional_headers=served.headers(served.alice)) as ws:
+        await recv(ws)
+        await ws.send(json.dumps({"type": "chat", "request": {"message": "a"}}))
+        while (await recv(ws))["type"] != "text.delta":
+            pass
+        await ws.send(json.dumps({"type": "chat", "request": {"message": "b"}}))
+        frame = await recv(ws)
+        assert frame["type"] == "error" and frame["ref"] == "chat"
+        await ws.send(json.dumps({"type": "approve", "call_id": "nope", "decision": "allow"}))
+        frame = await recv(ws)
+        assert frame["type"] == "error" and frame["ref"] == "approve"
+        assert frame["error"]["code"] == "not_found"
+        hold.set()
+        types = []
+        while not types or types[-1] != "done":
+            types.append((await recv(ws))["type"])
+        assert types[-2:] == ["run.completed", "done"]
+
+
 async def test_reconnects_after_the_server_restarts(served: Served) -> None:
     rt = served.remote(served.alice)
     port = int(served.url.rsplit(":", 1)[1])
