@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -9,19 +10,10 @@ if TYPE_CHECKING:
     from muxi_cli.runtime.base import Runtime
 
 
-def launch_tui(state: CliState, *, session_id: str | None = None, agent: str | None = None) -> None:
-    """Run the full-screen chat app until the user quits.
-
-    Logging goes to a file first: anything written to stderr while the app runs
-    would draw over the screen. The app opens the runtime itself (inside its own
-    event loop) and closes it on the way out.
-    """
-    from muxi_cli.tui.logs import configure_file_logging
-
-    log_path = configure_file_logging()
-
-    from muxi_cli.tui.app import MuxiApp
-    from muxi_cli.tui.history import PromptHistory, default_path
+def runtime_factory(
+    profile: str | None, config_path: str | None
+) -> Callable[[], Awaitable[Runtime]]:
+    """The coroutine function the app calls (inside its own event loop) to open the runtime."""
 
     async def open_runtime() -> Runtime:
         import asyncio
@@ -33,18 +25,34 @@ def launch_tui(state: CliState, *, session_id: str | None = None, agent: str | N
         # Import the heavy runtime module off the event loop so the screen keeps drawing.
         module = (
             "muxi_cli.runtime.local"
-            if selected_profile(state.profile) == LOCAL
+            if selected_profile(profile) == LOCAL
             else "muxi_cli.runtime.remote"
         )
         try:
             await asyncio.to_thread(importlib.import_module, module)
         except ImportError:
             pass
+        return await open_rt(profile=profile, config_path=config_path)
 
-        return await open_rt(profile=state.profile, config_path=state.config)
+    return open_runtime
+
+
+def launch_tui(state: CliState, *, session_id: str | None = None, agent: str | None = None) -> None:
+    """Run the full-screen chat app until the user quits.
+
+    Logging goes to a file first: anything written to stderr while the app runs
+    would draw over the screen. The app opens the runtime itself (inside its own
+    event loop, after the first frame) and closes it on the way out.
+    """
+    from muxi_cli.tui.logs import configure_file_logging
+
+    log_path = configure_file_logging()
+
+    from muxi_cli.tui.app import MuxiApp
+    from muxi_cli.tui.history import PromptHistory, default_path
 
     app = MuxiApp(
-        open_runtime,
+        runtime_factory(state.profile, state.config),
         session_id=session_id,
         agent=agent,
         config_path=state.config,

@@ -21,12 +21,11 @@ from muxi_cli.errors import MuxiError
 from muxi_cli.tui import settings
 from muxi_cli.tui.history import PromptHistory
 from muxi_cli.tui.model import Usage
-from muxi_cli.tui.palette import MuxiCommands
 from muxi_cli.tui.screens.chat import ChatScreen
-from muxi_cli.tui.screens.setup import SetupScreen
 from muxi_cli.tui.widgets.status_bar import Status
 
 if TYPE_CHECKING:
+    from textual.command import Provider
     from textual.theme import Theme
     from textual.widget import Widget
 
@@ -41,9 +40,27 @@ READY_STATES = ("ready", "running", "connected", "ok", "started")
 FAILED_STATES = ("failed", "error", "crashed")
 
 
+def _palette_provider() -> type[Provider]:
+    from muxi_cli.tui.palette import MuxiCommands
+
+    return MuxiCommands
+
+
+#: Imported in a thread once the prompt is up, so opening them later costs nothing.
+WARM_MODULES = (
+    "muxi_cli.tui.widgets.reply",
+    "muxi_cli.tui.screens.help",
+    "muxi_cli.tui.screens.sessions",
+    "muxi_cli.tui.screens.memory",
+    "muxi_cli.tui.screens.agents",
+    "muxi_cli.tui.screens.info",
+    "muxi_cli.tui.palette",
+)
+
+
 class MuxiApp(App[None]):
     TITLE = "muxi"
-    COMMANDS = App.COMMANDS | {MuxiCommands}
+    COMMANDS = App.COMMANDS | {_palette_provider}
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
     def __init__(
@@ -102,7 +119,22 @@ class MuxiApp(App[None]):
         self.history.load()
         self._chat = ChatScreen()
         await self.push_screen(self._chat)
-        self._life = asyncio.create_task(self._runtime_main(), name="muxi-runtime")
+        # The prompt takes focus on this refresh; the runtime opens right after it.
+        self.call_after_refresh(self._start_runtime)
+
+    def _start_runtime(self) -> None:
+        if self._life is None:
+            self._life = asyncio.create_task(self._runtime_main(), name="muxi-runtime")
+            self.run_worker(self._warm_up(), group="warm-up")
+
+    async def _warm_up(self) -> None:
+        import importlib
+
+        for module in WARM_MODULES:
+            try:
+                await asyncio.to_thread(importlib.import_module, module)
+            except Exception:  # only an optimisation
+                log.debug("warm-up import of %s failed", module, exc_info=True)
 
     @property
     def chat(self) -> ChatScreen:
@@ -200,6 +232,8 @@ class MuxiApp(App[None]):
         return self.health
 
     async def _ask_setup(self, problem: str | None) -> str | None:
+        from muxi_cli.tui.screens.setup import SetupScreen
+
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
 
         def done(result: str | None) -> None:

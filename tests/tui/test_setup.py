@@ -40,7 +40,8 @@ async def test_setup_stores_a_key_then_chat_starts() -> None:
     app = MuxiApp(factory, cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, SetupScreen), "the setup screen")
-        assert isinstance(app.focused, Input) and app.focused.password
+        await until(pilot, lambda: isinstance(app.focused, Input), "the key input to take focus")
+        assert app.focused.password
         await pilot.press("enter")  # empty key: an error, still on the setup screen
         await pilot.pause()
         assert isinstance(app.screen, SetupScreen)

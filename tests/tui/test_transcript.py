@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from muxi_cli.tui.model import NoteRecord, ReplyRecord, UserRecord
-from muxi_cli.tui.widgets.transcript import PAGE, WINDOW, EarlierBanner
+from muxi_cli.tui.widgets.transcript import PAGE, EarlierBanner
 from tests.tui.conftest import SIZE, idle, make_app, ready, send, until
 from tests.tui.fake_runtime import FakeRuntime
 
@@ -33,12 +33,15 @@ async def test_a_500_message_session_mounts_only_a_page() -> None:
         assert isinstance(first, UserRecord) and first.text == f"question {(500 - 2 * PAGE) // 2}"
         assert transcript.scroll_y > 0  # the view did not jump to the new top
 
-        # New messages go on working and the window stays bounded.
-        for i in range(WINDOW):
+        # New messages go on working and the window stays bounded (a small window keeps this quick).
+        transcript.window = 12
+        transcript.anchor()
+        for i in range(8):
             await send(pilot, f"more {i}")
             await idle(pilot)
-        assert len(transcript.views) <= WINDOW + 2
-        assert len(transcript.records) == 500 + 2 * WINDOW
+        assert len(transcript.views) <= 12 + 2
+        assert len(transcript.records) == 500 + 16
+        assert transcript.hidden_count == len(transcript.records) - len(transcript.views)
 
 
 async def test_copy_mode_walks_into_older_entries() -> None:
@@ -50,11 +53,15 @@ async def test_copy_mode_walks_into_older_entries() -> None:
         transcript = app.chat.transcript
         await until(pilot, lambda: len(transcript.records) == 60, "the session")
         await pilot.press("ctrl+up")
-        for _ in range(PAGE):
-            await pilot.press("up")
-        assert len(transcript.views) > PAGE  # stepping past the first entry loaded more
+        assert app.focused is transcript.views[-1]
+        first = transcript.views[0]
+        assert first.record is transcript.records[60 - PAGE]
+        first.focus()
+        await pilot.press("up")  # past the first mounted entry: older entries load
+        assert len(transcript.views) > PAGE
+        assert app.focused.record is transcript.records[60 - PAGE - 1]
         await pilot.press("c")
-        assert app.clipboard == transcript.views[transcript.views.index(app.focused)].record.text
+        assert app.clipboard == app.focused.record.text == "a19"
 
 
 async def test_clear_and_notes() -> None:

@@ -23,13 +23,13 @@ from muxi_cli.tui.widgets.approval import ApprovalPrompt
 from muxi_cli.tui.widgets.completion import CompletionMenu
 from muxi_cli.tui.widgets.messages import MessageView
 from muxi_cli.tui.widgets.prompt import PromptInput
-from muxi_cli.tui.widgets.reply import ReplyView
 from muxi_cli.tui.widgets.status_bar import StatusBar
 from muxi_cli.tui.widgets.transcript import Transcript
 from muxi_cli.tui.widgets.working import Working
 
 if TYPE_CHECKING:
     from muxi_cli.tui.app import MuxiApp
+    from muxi_cli.tui.widgets.reply import ReplyView
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +197,7 @@ class ChatScreen(ChatCommands, Screen[None]):
         self.prompt.clear_input()
         await self.transcript.add(UserRecord(message, agent))
         record = ReplyRecord(agent=agent or self.muxi.agent)
-        view = await self.transcript.add(record, live=True)
-        assert isinstance(view, ReplyView)
+        view: ReplyView = await self.transcript.add(record, live=True)  # type: ignore[assignment]
         self.transcript.anchor()
         self._pending_prompt = text
         self.prompt.add_class("-busy")

@@ -9,16 +9,12 @@ from typing import TYPE_CHECKING, Any
 from muxi_cli.errors import MuxiError
 from muxi_cli.tui import commands, formatting
 from muxi_cli.tui.model import ReplyRecord, code_blocks, records_from_messages
-from muxi_cli.tui.screens.agents import AUTO, AgentPicker
-from muxi_cli.tui.screens.help import HelpScreen
-from muxi_cli.tui.screens.info import TableScreen
-from muxi_cli.tui.screens.memory import MemoryScreen
-from muxi_cli.tui.screens.sessions import SessionChoice, SessionsScreen
 
 if TYPE_CHECKING:
     from muxi_cli.runtime.base import Runtime
     from muxi_cli.tui.app import MuxiApp
     from muxi_cli.tui.completer import Sources
+    from muxi_cli.tui.screens.sessions import SessionChoice
     from muxi_cli.tui.widgets.prompt import PromptInput
     from muxi_cli.tui.widgets.status_bar import StatusBar
     from muxi_cli.tui.widgets.transcript import Transcript
@@ -87,6 +83,8 @@ class ChatCommands:
     # -- commands -------------------------------------------------------------------------
 
     async def cmd_help(self, args: str) -> None:
+        from muxi_cli.tui.screens.help import HelpScreen
+
         self.app.push_screen(HelpScreen(self.muxi.log_path))
 
     async def cmd_exit(self, args: str) -> None:
@@ -114,6 +112,8 @@ class ChatCommands:
         await self._open_agent_picker()
 
     async def _open_agent_picker(self) -> None:
+        from muxi_cli.tui.screens.agents import AUTO, AgentPicker
+
         if await self._runtime() is None:
             return
 
@@ -140,6 +140,8 @@ class ChatCommands:
         await self.note("Screen cleared; the session goes on (Ctrl+N starts a new one).")
 
     async def cmd_sessions(self, args: str) -> None:
+        from muxi_cli.tui.screens.sessions import SessionsScreen
+
         runtime = await self._runtime()
         if runtime is None:
             return
@@ -177,11 +179,15 @@ class ChatCommands:
         self.prompt.focus()
 
     async def cmd_memory(self, args: str) -> None:
+        from muxi_cli.tui.screens.memory import MemoryScreen
+
         runtime = await self._runtime()
         if runtime is not None:
             self.app.push_screen(MemoryScreen(runtime))
 
     async def cmd_tools(self, args: str) -> None:
+        from muxi_cli.tui.screens.info import TableScreen
+
         runtime = await self._runtime()
         if runtime is None:
             return
@@ -201,6 +207,8 @@ class ChatCommands:
         )
 
     async def cmd_mcp(self, args: str) -> None:
+        from muxi_cli.tui.screens.info import TableScreen
+
         runtime = await self._runtime()
         if runtime is None:
             return

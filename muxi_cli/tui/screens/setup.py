@@ -68,7 +68,8 @@ class SetupScreen(Screen[str | None]):
             yield Label("Enter saves · Tab moves · Esc skips · Ctrl+Q quits", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one("#anthropic-key", Input).focus()
+        # Focus once the tabs exist (focusing inside a pane activates its tab).
+        self.call_after_refresh(self.query_one("#anthropic-key", Input).focus)
         apply = getattr(self.app, "apply_blink", None)
         if apply is not None:
             apply(self)

@@ -18,7 +18,6 @@ from textual.widgets import Static
 
 from muxi_cli.tui.model import ErrorRecord, Record, ReplyRecord, UserRecord
 from muxi_cli.tui.widgets.messages import ErrorMessage, MessageView, NoteMessage, UserMessage
-from muxi_cli.tui.widgets.reply import ReplyView
 
 WINDOW = 40
 PAGE = 20
@@ -28,6 +27,8 @@ def make_view(record: Record, *, live: bool = False) -> MessageView:
     if isinstance(record, UserRecord):
         return UserMessage(record)
     if isinstance(record, ReplyRecord):
+        from muxi_cli.tui.widgets.reply import ReplyView  # Markdown loads with the first reply
+
         return ReplyView(record, live=live)
     if isinstance(record, ErrorRecord):
         return ErrorMessage(record)
