@@ -321,22 +321,14 @@ async def _run_tools(
                 break
 
 
-def _fill_template(template: str, params: dict[str, str]) -> str:
-    import re
-
-    def sub(match: re.Match[str]) -> str:
-        expr = match.group(1).lstrip("+#./;?&")
-        return ",".join(params.get(n.rstrip("*").split(":")[0], "example") for n in expr.split(","))
-
-    return re.sub(r"\{([^}]*)\}", sub, template)
-
-
 async def _run_resources(
     session: DevSession,
     report: TestReport,
     resources: list[dict[str, Any]],
     templates: list[dict[str, Any]],
 ) -> None:
+    from muxi_cli.mcpdev.forms import fill_template
+
     for res in resources:
         uri = str(res.get("uri"))
         outcome = await session.read_resource(uri)
@@ -349,7 +341,7 @@ async def _run_resources(
         report.items.append(_item("resource", uri, "read", outcome, verdict, None, note))
     for tpl in templates:
         template = str(tpl.get("uriTemplate"))
-        uri = _fill_template(template, {})
+        uri = fill_template(template, {})
         outcome = await session.read_resource(uri)
         verdict, note = _valid_verdict(outcome)
         report.items.append(
