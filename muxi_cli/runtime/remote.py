@@ -476,6 +476,15 @@ class RemoteRuntime:
     async def mcp_servers(self) -> list[ServerInfo]:
         return [ServerInfo.from_dict(s) for s in await self._call("GET", "/v1/mcp/servers")]
 
+    async def mcp_attach(
+        self, name: str, server: dict[str, Any], agents: list[str] | None = None
+    ) -> ServerInfo:
+        body = {"name": name, "server": server, "agents": agents}
+        return ServerInfo.from_dict(await self._call("POST", "/v1/mcp/servers", json_body=body))
+
+    async def mcp_detach(self, name: str) -> None:
+        await self._call("DELETE", f"/v1/mcp/servers/{_q(name)}")
+
     async def health(self) -> Health:
         data = await self._call("GET", "/v1/health")
         health = Health.from_dict(data)

@@ -56,6 +56,17 @@ class ApprovalBody(_Body):
     decision: Literal["allow", "always", "deny"]
 
 
+class MCPAttachBody(_Body):
+    """An MCP server to add to the running formation (admin only: a stdio
+    server runs a command on the server's machine)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    server: dict[str, Any] = Field(
+        description="{command, args, env, cwd} for stdio, or {url, headers} for HTTP"
+    )
+    agents: list[str] | None = Field(default=None, max_length=100)
+
+
 class KeyCreateBody(_Body):
     role: Literal["admin", "user"]
     user_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")

@@ -16,6 +16,7 @@ from muxi_cli.server.models import (
     ApprovalBody,
     ChatBody,
     KeyCreateBody,
+    MCPAttachBody,
     MemoryAddBody,
     RenameBody,
 )
@@ -41,6 +42,8 @@ ROUTES: list[tuple[str, str, str]] = [
     ("DELETE", "/v1/memory/{memory_id}", "memory"),
     ("GET", "/v1/tools", "none"),
     ("GET", "/v1/mcp/servers", "none"),
+    ("POST", "/v1/mcp/servers", "admin"),
+    ("DELETE", "/v1/mcp/servers/{server_name}", "admin"),
     ("GET", "/v1/keys", "admin"),
     ("POST", "/v1/keys", "admin"),
     ("DELETE", "/v1/keys/{key_id}", "admin"),
@@ -217,6 +220,28 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     @v1.get("/mcp/servers", tags=["tools"], response_model=list[ServerInfo])
     async def mcp_servers(who: Caller = Auth) -> Any:
         return [s.to_dict() for s in await rt.mcp_servers()]
+
+    @v1.post(
+        "/mcp/servers",
+        tags=["tools"],
+        status_code=201,
+        response_model=ServerInfo,
+        summary="Attach an MCP server to the running formation (admin)",
+    )
+    async def mcp_attach(body: MCPAttachBody, who: Caller = Auth) -> Any:
+        _require_admin(who)
+        return (await rt.mcp_attach(body.name, body.server, body.agents)).to_dict()
+
+    @v1.delete(
+        "/mcp/servers/{server_name}",
+        tags=["tools"],
+        status_code=204,
+        summary="Detach an MCP server (admin)",
+    )
+    async def mcp_detach(server_name: str = ObjId(), who: Caller = Auth) -> Response:
+        _require_admin(who)
+        await rt.mcp_detach(server_name)
+        return Response(status_code=204)
 
     @v1.get("/keys", tags=["keys"], summary="All keys (admin): ids, roles, users; never secrets")
     async def list_keys(who: Caller = Auth) -> Any:

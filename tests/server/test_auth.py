@@ -20,6 +20,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/v1/sessions/{session_id}"): {"title": "stolen"},
     ("POST", "/v1/memory"): {"text": "bob's fact"},
     ("POST", "/v1/keys"): {"role": "user", "user_id": "mallory"},
+    ("POST", "/v1/mcp/servers"): {"name": "evil", "server": {"command": "sh"}},
 }
 
 
@@ -161,7 +162,7 @@ async def test_bob_cannot_touch_alice_data(
         url = path.format(
             **{
                 k: world.get(k, "x")
-                for k in ("session_id", "memory_id", "call_id", "run_id", "key_id")
+                for k in ("session_id", "memory_id", "call_id", "run_id", "key_id", "server_name")
             }
         )
         body = dict(BODIES.get((method, path), {}))
