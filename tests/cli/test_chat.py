@@ -185,7 +185,9 @@ def test_help_documents_exit_codes():
         assert code in result.stdout
 
 
-def test_broken_mcp_server_is_reported_on_stderr_and_chat_goes_on(fake_llm: FakeLLM, tmp_path: Path):
+def test_broken_mcp_server_is_reported_on_stderr_and_chat_goes_on(
+    fake_llm: FakeLLM, tmp_path: Path
+):
     fake_llm.write_formation(
         tmp_path,
         extra=(
