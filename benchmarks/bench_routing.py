@@ -148,11 +148,14 @@ def run(quick: bool) -> list[Result]:
     med = {name: statistics.median(values) for name, values in samples.items()}
     latency_ms = LATENCY * 1000
     note = f"median of {repeat}, model latency {latency_ms:.0f} ms"
+    load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     router_overhead = med["router"] - med["explicit"]
     beyond = router_overhead - latency_ms
     cached = med["cached"] - med["explicit"]
     return [
-        Result("routing: turn, explicit agent", round(med["explicit"], 1), "ms", note=note),
+        Result(
+            "routing: turn, explicit agent", round(med["explicit"], 1), "ms", note=f"{note}; {load}"
+        ),
         Result("routing: turn, router call", round(med["router"], 1), "ms", note=note),
         Result("routing: turn, cached decision", round(med["cached"], 1), "ms", note=note),
         Result(

@@ -129,7 +129,15 @@ def run(quick: bool) -> list[Result]:
         medians = {name: statistics.median(values) for name, values in samples.items()}
         floor = medians["python -c pass"]
         note = f"median of {repeat}, fresh process"
-        results.append(Result("startup: python -c pass", round(floor, 1), "ms", note=note))
+        load = os.getloadavg()[0]
+        results.append(
+            Result(
+                "startup: python -c pass",
+                round(floor, 1),
+                "ms",
+                note=f"{note}; load average {load:.1f} on {os.cpu_count()} CPUs",
+            )
+        )
         for name in commands:
             if name == "python -c pass":
                 continue
