@@ -1,7 +1,8 @@
 """Layering and import-time rules (DESIGN.md section 1), checked in fresh processes.
 
 - Headless modules (core, llm, tools, memory, stores, runtime, server, config)
-  never pull in ``textual``, ``muxi_cli.tui`` or ``muxi_cli.cli``.
+  never pull in ``textual``, ``muxi_cli.tui`` or ``muxi_cli.cli``; ``core``
+  does not import ``rich`` or ``typer`` either.
 - ``muxi_cli.cli.app`` (what ``muxi --help`` imports) stays free of heavy
   libraries, so the command answers fast.
 - Nothing happens at import time: importing every ``muxi_cli`` module creates
@@ -85,7 +86,8 @@ class Recorder:
 
 sys.meta_path.insert(0, Recorder)
 import importlib
-importlib.import_module(target)
+for name in target.split(","):
+    importlib.import_module(name)
 
 def bad(name):
     return any(name == f or name.startswith(f + ".") for f in forbidden)
@@ -95,7 +97,7 @@ roots = sorted({n for n in found if not any(n.startswith(o + ".") for o in found
 via = {}
 for root in roots:
     chain, seen = [root], {root}
-    while chain[-1] in importer_of and chain[-1] != target:
+    while chain[-1] in importer_of and chain[-1] not in target.split(","):
         parent = importer_of[chain[-1]]
         if parent in seen:
             break
@@ -173,6 +175,13 @@ def test_headless_module_imports_no_ui(module: str, tmp_path: Path) -> None:
     _require(module)
     result = _probe(module, UI_MODULES, tmp_path)
     assert result["found"] == [], f"{module} imports UI code: {_describe(result)}"
+
+
+def test_core_imports_no_rich_or_typer(tmp_path: Path) -> None:
+    """The agent loop stays free of presentation libraries (DESIGN.md section 1)."""
+    core = [m for m in _all_modules() if m == "muxi_cli.core" or m.startswith("muxi_cli.core.")]
+    result = _probe(",".join(core), ("rich", "typer", *UI_MODULES), tmp_path)
+    assert result["found"] == [], f"muxi_cli.core imports presentation code: {_describe(result)}"
 
 
 def test_cli_app_imports_no_heavy_library(tmp_path: Path) -> None:
