@@ -63,7 +63,7 @@ async def test_setup_local_server_writes_the_formation() -> None:
     factory = Factory([None, "local/llama3.2"])
     app = MuxiApp(factory, cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, SetupScreen), "the setup screen")
+        await until(pilot, lambda: isinstance(app.focused, Input), "the setup screen")
         app.screen.query_one(TabbedContent).active = "local"
         await pilot.pause()
         app.screen.query_one("#local-url", Input).value = "http://127.0.0.1:8080/v1/"

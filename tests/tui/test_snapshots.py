@@ -154,6 +154,7 @@ def test_setup_screen(snap_compare: Any) -> None:
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await until(pilot, lambda: isinstance(pilot.app.screen, SetupScreen), "the setup screen")
+        await until(pilot, lambda: pilot.app.focused is not None, "the key input to take focus")
         await _settle(pilot)
         pilot.app.screen.query_one(TabbedContent).active = "local"
         await _settle(pilot)

@@ -232,7 +232,7 @@ class McpInspectScreen(Screen[None]):
         self.json_mode = False
         await self._build_form()
 
-    async def _build_form(self) -> None:
+    async def _build_form(self, json_text: str = "{}") -> None:
         form = self.query_one("#form", Vertical)
         await form.remove_children()
         widgets: list[Widget] = []
@@ -240,8 +240,7 @@ class McpInspectScreen(Screen[None]):
             widgets.append(
                 Label("Arguments (one JSON object; F2 for the form)", classes="field-label")
             )
-            example = self._example_text()
-            widgets.append(TextArea(example, id="json-args", soft_wrap=True))
+            widgets.append(TextArea(json_text, id="json-args", soft_wrap=True))
         else:
             for index, spec in enumerate(self.fields):
                 widgets.append(Label(_escape(spec.label), classes="field-label"))
@@ -307,8 +306,9 @@ class McpInspectScreen(Screen[None]):
         if self.current is None or self.current[0] == "resource":
             return
         if not self.json_mode:
+            text = self._example_text()  # what the form holds now, or an example
             self.json_mode = True
-            await self._build_form()
+            await self._build_form(text)
             self.query_one("#json-args", TextArea).focus()
             return
         self.json_mode = False

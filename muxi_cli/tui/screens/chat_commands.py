@@ -170,11 +170,13 @@ class ChatCommands:
             return
         try:
             info = await runtime.session(session_id)
-            messages = await runtime.messages(session_id)
+            messages = await runtime.messages(info.id)
         except MuxiError as exc:
             await self.show_error(exc.message, exc.hint, exc.code)
             return
-        self.muxi.new_session(session_id=session_id, title=info.title)
+        self.muxi.new_session(
+            session_id=info.id, title=info.title
+        )  # the full id, even from a prefix
         await self.transcript.show(records_from_messages(messages))
         self.prompt.focus()
 
