@@ -73,6 +73,26 @@ def properties(schema: Any) -> dict[str, Any]:
     return props if isinstance(props, dict) else {}
 
 
+def flatten(schema: Any, root: dict[str, Any]) -> Any:
+    """``schema`` with its ``allOf`` parts merged in (properties and required combined)."""
+    schema = _resolve(schema, root, 0)
+    if not isinstance(schema, dict) or not isinstance(schema.get("allOf"), list):
+        return schema
+    merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+    merged["properties"] = dict(properties(merged))
+    merged["required"] = list(merged.get("required") or [])
+    for part in schema["allOf"]:
+        part = flatten(part, root)
+        if not isinstance(part, dict):
+            continue
+        merged["properties"].update(properties(part))
+        merged["required"] += [r for r in part.get("required") or [] if r not in merged["required"]]
+        for key, value in part.items():
+            if key not in ("properties", "required"):
+                merged.setdefault(key, value)
+    return merged
+
+
 def types_of(schema: Any) -> list[str]:
     """The JSON types a schema allows (``[]`` when it does not say)."""
     if not isinstance(schema, dict):
@@ -244,20 +264,8 @@ def example(schema: Any, root: dict[str, Any] | None = None, depth: int = 0) -> 
                 (o for o in options if types_of(_resolve(o, root, depth)) != ["null"]), options[0]
             )
             return example(chosen, root, depth + 1)
-    all_of = schema.get("allOf")
-    if isinstance(all_of, list) and all_of:
-        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-        for part in all_of:
-            part = _resolve(part, root, depth)
-            if isinstance(part, dict):
-                merged.setdefault("properties", {}).update(part.get("properties") or {})
-                merged["required"] = list(merged.get("required") or []) + list(
-                    part.get("required") or []
-                )
-                for k, v in part.items():
-                    if k not in ("properties", "required"):
-                        merged.setdefault(k, v)
-        return example(merged, root, depth + 1)
+    if isinstance(schema.get("allOf"), list):
+        return example(flatten(schema, root), root, depth + 1)
     kinds = [k for k in types_of(schema) if k != "null"] or types_of(schema)
     kind = kinds[0] if kinds else "string"
     if kind == "string":
@@ -316,8 +324,10 @@ def arguments_example(input_schema: Any, *, full: bool = False) -> dict[str, Any
     """Example arguments for a tool's ``inputSchema``."""
     if not isinstance(input_schema, dict):
         return {}
-    value = object_example(_resolve(input_schema, input_schema, 0), input_schema, full=full)
-    return value
+    schema = flatten(input_schema, input_schema)
+    if not isinstance(schema, dict):
+        return {}
+    return object_example(schema, input_schema, full=full)
 
 
 def is_valid(value: Any, schema: Any) -> bool | None:
@@ -349,7 +359,7 @@ def invalid_examples(input_schema: Any) -> list[tuple[str, dict[str, Any]]]:
     """At most two argument sets that break ``input_schema``, with a label each."""
     if not isinstance(input_schema, dict):
         return []
-    schema = _resolve(input_schema, input_schema, 0)
+    schema = flatten(input_schema, input_schema)
     if not isinstance(schema, dict):
         return []
     props = properties(schema)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from muxi_cli.mcpdev.examples import _resolve, properties, type_label, types_of
+from muxi_cli.mcpdev.examples import _resolve, flatten, properties, type_label, types_of
 
 FieldKind = Literal["string", "integer", "number", "boolean", "enum", "json"]
 _TEMPLATE_VAR = re.compile(r"\{([^}]*)\}")
@@ -65,7 +65,7 @@ def tool_fields(input_schema: Any) -> list[Field]:
     if not isinstance(input_schema, dict):
         return []
     root = input_schema
-    schema = _resolve(input_schema, root, 0)
+    schema = flatten(input_schema, root)
     required = set(schema.get("required") or []) if isinstance(schema, dict) else set()
     fields: list[Field] = []
     for name, prop in properties(schema).items():

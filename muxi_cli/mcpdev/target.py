@@ -97,7 +97,7 @@ def url_name(url: str) -> str:
     return safe_name(f"{host}-{parts.port}" if parts.port else host)
 
 
-def command_name(words: Sequence[str]) -> str:
+def command_name(words: Sequence[str], cwd: Path | None = None) -> str:
     """A readable name for a command line: ``python -m mcp_server_time`` -> ``mcp_server_time``."""
     if not words:
         return "server"
@@ -110,8 +110,9 @@ def command_name(words: Sequence[str]) -> str:
     interpreters = ("python", "python3", "node", "uv", "uvx", "npx", "deno", "bun")
     if first.split(".")[0].rstrip("0123456789.") in interpreters and stems:
         stem = stems[0]
-        if stem in ("server", "main", "__main__", "index", "run") and len(words) > 1:
-            parent = Path(words[1]).resolve().parent.name
+        if stem in ("server", "main", "__main__", "index", "run"):
+            script = next(Path(w) for w in words[1:] if not w.startswith("-"))
+            parent = ((cwd or Path.cwd()) / script).resolve().parent.name
             stem = parent or stem
         return safe_name(stem)
     return safe_name(Path(first).stem)
@@ -244,7 +245,7 @@ def parse_target(
     command = resolve_command(words[0], base_dir=cwd, env=env)
     cfg = MCPServerConfig(command=command, args=list(words[1:]), env=dict(env or {}), cwd=str(cwd))
     display = shlex.join(words)
-    return Target("command", command_name(words), cfg, cwd, display=display)
+    return Target("command", command_name(words, cwd), cfg, cwd, display=display)
 
 
 def attach_spec(text: str, *, cwd: Path | None = None) -> tuple[str, dict[str, Any]]:
@@ -287,7 +288,7 @@ def attach_spec(text: str, *, cwd: Path | None = None) -> tuple[str, dict[str, A
     else:
         command = resolve_command(words[0], base_dir=base)
         server = {"command": command, "args": words[1:], "cwd": str(base)}
-        default = command_name(words)
+        default = command_name(words, base)
     name = name or default
     if not _NAME_RE.fullmatch(name):
         raise UsageError(

@@ -236,6 +236,11 @@ def _first_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def _squeeze(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _item(
     kind: Kind,
     name: str,
@@ -255,7 +260,7 @@ def _item(
         duration_ms=outcome.duration_ms,
         arguments=args,
         message=message,
-        output=_first_line(outcome.text, 200) if outcome.status == "ok" else "",
+        output=_squeeze(outcome.text, 200) if outcome.status == "ok" else "",
     )
 
 
