@@ -37,7 +37,12 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("sessions", "Open, rename, delete or search sessions (Ctrl+O)", title="Sessions"),
     SlashCommand("memory", "List, search, add and forget memories", title="Memory"),
     SlashCommand("tools", "Tools the agents can call, with their approval policy", title="Tools"),
-    SlashCommand("mcp", "MCP servers and their state", title="MCP servers"),
+    SlashCommand(
+        "mcp",
+        "MCP servers and their state; attach, detach or inspect one",
+        "[attach TARGET|detach NAME|inspect TARGET]",
+        title="MCP servers",
+    ),
     SlashCommand(
         "model",
         "Show the model, or use another one for this session",

@@ -214,6 +214,12 @@ class ChatCommands:
         runtime = await self._runtime()
         if runtime is None:
             return
+        verb, _, rest = args.strip().partition(" ")
+        if verb:  # /mcp attach|detach|inspect ... (muxi_cli.tui.mcp_inspect.chat)
+            from muxi_cli.tui.mcp_inspect.chat import mcp_command
+
+            await mcp_command(self, runtime, verb, rest.strip())
+            return
         servers = await runtime.mcp_servers()
         self.muxi.update_mcp(servers)
         rows = [

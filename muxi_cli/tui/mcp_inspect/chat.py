@@ -1,0 +1,122 @@
+"""``/mcp attach|detach|inspect`` in the chat app.
+
+``/mcp attach [--name NAME] TARGET`` adds an MCP server to the running
+session through ``Runtime.mcp_attach`` (no restart: an author can try a
+just-generated server with an agent at once), ``/mcp detach NAME`` removes
+it, ``/mcp inspect TARGET`` opens the inspector screen on a target (a
+formation server name, a command line, or a URL). ``/mcp`` alone keeps
+showing the servers table.
+
+With a remote profile, attach and detach act on the server's runtime, so a
+command line runs on the server's machine; a URL is the portable form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Protocol
+
+from muxi_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from muxi_cli.runtime.base import Runtime, ServerInfo
+
+USAGE = (
+    "/mcp shows the servers; /mcp attach [--name NAME] COMMAND-or-URL adds one to this session; "
+    "/mcp detach NAME removes it; /mcp inspect NAME-COMMAND-or-URL opens the inspector."
+)
+VERBS = ("attach", "detach", "inspect")
+#: How long /mcp attach waits to say whether the new server came up.
+ATTACH_WAIT = 30.0
+
+
+class ChatLike(Protocol):
+    """What these commands need from the chat screen."""
+
+    app: Any
+
+    @property
+    def muxi(self) -> Any: ...
+
+    async def note(self, text: str, kind: str = "info") -> None: ...
+
+
+async def mcp_command(chat: ChatLike, runtime: Runtime, verb: str, rest: str) -> None:
+    """Run ``/mcp VERB REST``; MuxiErrors propagate to the chat's error display."""
+    verb = verb.lower()
+    if verb == "attach":
+        await _attach(chat, runtime, rest)
+    elif verb == "detach":
+        await _detach(chat, runtime, rest)
+    elif verb == "inspect":
+        _inspect(chat, rest)
+    else:
+        raise UsageError(f"unknown /mcp command {verb!r}", USAGE)
+
+
+async def _attach(chat: ChatLike, runtime: Runtime, rest: str) -> None:
+    from muxi_cli.mcpdev.target import attach_spec
+
+    if not rest.strip():
+        raise UsageError("/mcp attach needs a command or a URL", USAGE)
+    name, server = attach_spec(rest)
+    info = await runtime.mcp_attach(name, server)
+    chat.muxi.update_mcp(await runtime.mcp_servers())
+    await chat.note(f"Attached MCP server {name!r} ({info.transport}); starting it…")
+
+    async def report() -> None:
+        settled = await _wait_settled(runtime, name)
+        chat.muxi.update_mcp(await runtime.mcp_servers())
+        if settled is None:
+            await chat.note(f"{name!r} is still starting; /mcp shows its state.", "warning")
+        elif settled.state == "ready":
+            await chat.note(
+                f"{name!r} is ready: {settled.tool_count} tool(s) for the agents of this session."
+            )
+        else:
+            first = (settled.error or settled.state).splitlines()[0]
+            await chat.note(
+                f"{name!r} did not start: {first} (/mcp shows details; /mcp detach {name} removes it).",
+                "warning",
+            )
+
+    chat.app.run_worker(report(), group="mcp-attach")
+
+
+async def _wait_settled(runtime: Runtime, name: str) -> ServerInfo | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ATTACH_WAIT
+    while loop.time() < deadline:
+        for info in await runtime.mcp_servers():
+            if info.name == name and info.state != "starting":
+                return info
+        await asyncio.sleep(0.1)
+    return None
+
+
+async def _detach(chat: ChatLike, runtime: Runtime, rest: str) -> None:
+    name = rest.strip()
+    if not name or " " in name:
+        raise UsageError("/mcp detach needs one server name", "For example: /mcp detach weather")
+    await runtime.mcp_detach(name)
+    chat.muxi.update_mcp(await runtime.mcp_servers())
+    await chat.note(f"Detached MCP server {name!r}: its tools are gone from this session.")
+
+
+def _inspect(chat: ChatLike, rest: str) -> None:
+    import shlex
+
+    from muxi_cli.mcpdev.session import DevSession
+    from muxi_cli.mcpdev.target import parse_target
+    from muxi_cli.tui.mcp_inspect.screen import McpInspectScreen
+
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:
+        raise UsageError(f"cannot parse {rest!r}: {exc}", "Quote arguments with spaces.") from None
+    if words and words[0] == "--":
+        words = words[1:]
+    if not words:
+        raise UsageError("/mcp inspect needs a target", USAGE)
+    target = parse_target(words, config_path=getattr(chat.muxi, "config_path", None))
+    chat.app.push_screen(McpInspectScreen(DevSession(target), closable=True))
