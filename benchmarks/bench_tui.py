@@ -88,7 +88,19 @@ def _startup(repeat: int) -> list[Result]:
             data = json.loads(line)
             imports.append(data["import_ms"])
             composes.append(data["compose_ms"])
+        baseline = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            subprocess.run([PYTHON, "-c", "import textual.app"], check=True, env=_env(home))
+            baseline.append((time.perf_counter() - started) * 1000)
     return [
+        Result(
+            "tui.baseline_textual_import",
+            round(statistics.median(baseline)),
+            "ms",
+            None,
+            "python -c 'import textual.app' (gauges machine load)",
+        ),
         Result(
             "tui.start_to_prompt",
             round(statistics.median(wall)),
