@@ -4,6 +4,11 @@ from __future__ import annotations
 
 
 def main() -> None:
+    import os
+
+    # Plain help text answers `muxi --help` in a fraction of the time rich help
+    # needs (typer reads this when it is imported); TYPER_USE_RICH=1 brings it back.
+    os.environ.setdefault("TYPER_USE_RICH", "0")
     from muxi_cli.cli.app import run
 
     run()

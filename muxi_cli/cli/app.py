@@ -1,7 +1,9 @@
 """The root ``muxi`` command and the registry of its sub-commands.
 
-Every command module is imported here, so each one keeps its top level light:
-typer, the standard library and muxi's own light modules only.
+Sub-commands load lazily: ``muxi --help`` lists them from :data:`COMMANDS`
+without importing their modules, and ``muxi chat ...`` imports only the chat
+module. The global options ``--profile`` and ``--config`` are read by the
+root group itself, so answering ``--help`` never builds a value parser.
 """
 
 from __future__ import annotations
@@ -9,61 +11,185 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Annotated, Any
+from typing import Any
 
 import typer
+from typer import _click as click  # typer vendors its own click
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup
 
 from muxi_cli import __version__
 
 HELP = """muxi: chat with AI agents, script them, serve them, and build MCP servers for them.
 
 Run `muxi` with no arguments in a terminal to open the chat app.
+
+\b
+Global options (before the command):
+  -P, --profile NAME  connection profile; 'local' runs agents here ($MUXI_PROFILE)
+  --config FILE       formation file to use ($MUXI_CONFIG)
 """
+
+#: (name, module, attribute, kind, one-line help). ``kind`` "command" is a function,
+#: "group" a Typer sub-app. Order is the order of ``muxi --help``.
+COMMANDS: list[tuple[str, str, str, str, str]] = [
+    (
+        "chat",
+        "muxi_cli.cli.chat",
+        "chat",
+        "command",
+        "Send one message to an agent and print the reply.",
+    ),
+    ("agents", "muxi_cli.cli.agents", "app", "group", "List and inspect the formation's agents."),
+    (
+        "sessions",
+        "muxi_cli.cli.sessions",
+        "app",
+        "group",
+        "List, show, export, rename and delete sessions.",
+    ),
+    (
+        "memory",
+        "muxi_cli.cli.memory",
+        "app",
+        "group",
+        "Browse, search, add, forget and maintain long-term memory.",
+    ),
+    (
+        "knowledge",
+        "muxi_cli.cli.knowledge",
+        "app",
+        "group",
+        "Ingest and list the agents' knowledge files.",
+    ),
+    (
+        "mcp",
+        "muxi_cli.cli.mcp",
+        "app",
+        "group",
+        "MCP servers: status, tools, calls, prompts, resources, validation.",
+    ),
+    ("tools", "muxi_cli.cli.tools_cmd", "app", "group", "Everything the agents can call."),
+    ("create", "muxi_cli.cli.create", "app", "group", "Scaffold new projects (MCP servers)."),
+    (
+        "serve",
+        "muxi_cli.cli.serve",
+        "serve",
+        "command",
+        "Serve the agents over HTTP, SSE and WebSocket.",
+    ),
+    (
+        "profile",
+        "muxi_cli.cli.profile",
+        "app",
+        "group",
+        "Connection profiles for remote muxi servers.",
+    ),
+    (
+        "keys",
+        "muxi_cli.cli.keys",
+        "app",
+        "group",
+        "Provider API keys (keyring) and server API keys.",
+    ),
+    ("init", "muxi_cli.cli.init", "init", "command", "Write a commented starter muxi.yaml."),
+    (
+        "config",
+        "muxi_cli.cli.config_cmd",
+        "app",
+        "group",
+        "Show, locate and validate the formation file.",
+    ),
+    (
+        "doctor",
+        "muxi_cli.cli.doctor",
+        "doctor",
+        "command",
+        "Check the environment and say what to fix.",
+    ),
+]
+_BY_NAME = {entry[0]: entry for entry in COMMANDS}
+
+#: Global options the root group reads itself: flag -> key in ``ctx.meta``.
+GLOBAL_OPTIONS = {"--profile": "profile", "-P": "profile", "--config": "config"}
+
+
+def load_command(name: str) -> click.Command | None:
+    """Import one sub-command and turn it into a click command."""
+    entry = _BY_NAME.get(name)
+    if entry is None:
+        return None
+    _, module_name, attr, kind, _help = entry
+    target: Any = getattr(importlib.import_module(module_name), attr)
+    command: click.Command
+    if kind == "group":
+        command = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """Lists commands from the registry; imports one only when it runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [entry[0] for entry in COMMANDS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return load_command(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, short) for name, _m, _a, _k, short in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        # Flags left at ``None`` would each be run through a value parser that
+        # imports pydantic; a plain ``False`` skips that, keeping `--help` fast.
+        params = super().get_params(ctx)
+        for param in params:
+            descriptor = getattr(param, "type_descriptor", None)
+            if descriptor is not None and descriptor.annotation is bool and param.default is None:
+                param.default = False
+        return params
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rest: list[str] = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if not arg.startswith("-") or arg == "--":
+                rest.extend(args[i:])
+                break
+            flag, eq, value = arg.partition("=")
+            key = GLOBAL_OPTIONS.get(flag)
+            if key is None:
+                rest.append(arg)
+                i += 1
+                continue
+            if not eq:
+                if i + 1 >= len(args):
+                    raise UsageError(f"option {flag} needs a value", ctx=ctx)
+                value = args[i + 1]
+                i += 1
+            ctx.meta[f"muxi.{key}"] = value
+            i += 1
+        return super().parse_args(ctx, rest)
+
 
 app = typer.Typer(
     name="muxi",
+    cls=LazyGroup,
     help=HELP,
     no_args_is_help=False,
     invoke_without_command=True,
     add_completion=True,
-    rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-
-#: (module, attribute, name, kind) - kind "command" registers a function,
-#: "group" adds a Typer sub-app. Order is the order of `muxi --help`.
-COMMANDS: list[tuple[str, str, str, str]] = [
-    ("muxi_cli.cli.chat", "chat", "chat", "command"),
-    ("muxi_cli.cli.agents", "app", "agents", "group"),
-    ("muxi_cli.cli.sessions", "app", "sessions", "group"),
-    ("muxi_cli.cli.memory", "app", "memory", "group"),
-    ("muxi_cli.cli.knowledge", "app", "knowledge", "group"),
-    ("muxi_cli.cli.mcp", "app", "mcp", "group"),
-    ("muxi_cli.cli.tools_cmd", "app", "tools", "group"),
-    ("muxi_cli.cli.create", "app", "create", "group"),
-    ("muxi_cli.cli.serve", "serve", "serve", "command"),
-    ("muxi_cli.cli.profile", "app", "profile", "group"),
-    ("muxi_cli.cli.keys", "app", "keys", "group"),
-    ("muxi_cli.cli.init", "init", "init", "command"),
-    ("muxi_cli.cli.config_cmd", "app", "config", "group"),
-    ("muxi_cli.cli.doctor", "doctor", "doctor", "command"),
-]
-
-
-def _register() -> None:
-    for module_name, attr, name, kind in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # pragma: no cover - only while a module is missing
-            if exc.name == module_name:
-                continue
-            raise
-        target: Any = getattr(module, attr)
-        if kind == "group":
-            app.add_typer(target, name=name)
-        else:
-            app.command(name)(target)
 
 
 def _version(value: bool) -> None:
@@ -75,29 +201,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    profile: Annotated[
-        str | None,
-        typer.Option(
-            "--profile",
-            "-P",
-            envvar="MUXI_PROFILE",
-            help="Connection profile to use ('local' runs agents in this process).",
-        ),
-    ] = None,
-    config: Annotated[
-        str | None,
-        typer.Option("--config", envvar="MUXI_CONFIG", help="Formation file (muxi.yaml) to use."),
-    ] = None,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="Show the version and exit."
-        ),
-    ] = False,
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     from muxi_cli.cli.context import CliState
 
-    ctx.obj = CliState(profile=profile, config=config)
+    ctx.obj = CliState(profile=ctx.meta.get("muxi.profile"), config=ctx.meta.get("muxi.config"))
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI"):
             from muxi_cli.cli.tui_launch import launch_tui
@@ -106,9 +216,6 @@ def root(
             raise typer.Exit()
         typer.echo(ctx.get_help())
         raise typer.Exit()
-
-
-_register()
 
 
 def run() -> None:

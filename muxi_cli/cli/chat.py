@@ -13,9 +13,14 @@ if TYPE_CHECKING:
     from muxi_cli.runtime.base import ChatRequest, Runtime
 
 EXIT_CODES_HELP = """
-[bold]Exit codes[/bold]: 0 ok · 1 runtime/provider error · 2 usage or config error (also: no
-model provider usable) · 3 a tool call was denied · 4 timeout · 130 interrupted (Ctrl-C; what was
-said so far is kept in the session).
+\b
+Exit codes:
+  0    ok
+  1    runtime or provider error
+  2    usage or config error (also: no model provider usable)
+  3    a tool call was denied (policy 'ask' without --yes, or 'deny')
+  4    timeout
+  130  interrupted (Ctrl-C); what was said so far is kept in the session
 """
 
 CHAT_HELP = f"""Send one message to an agent and print the reply.

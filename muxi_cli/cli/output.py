@@ -87,7 +87,7 @@ def run_app(app: typer.Typer) -> None:
     from muxi_cli.errors import ExitCode, MuxiError
 
     try:
-        app(standalone_mode=True)
+        app(standalone_mode=True, prog_name="muxi")
     except MuxiError as exc:
         print_error(exc)
         sys.exit(exc.exit_code)

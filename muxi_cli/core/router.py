@@ -98,6 +98,10 @@ class RouteCache:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(self.path, timeout=2, check_same_thread=False)
+                # A cache: losing the last write in a power cut is fine, a disk flush
+                # on every routing decision is not.
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute(
                     "CREATE TABLE IF NOT EXISTS routes (key TEXT PRIMARY KEY, at REAL, "
                     "agent TEXT, reason TEXT)"

@@ -181,7 +181,7 @@ def test_ctrl_c_exits_130_and_keeps_partial_reply(fake_llm: FakeLLM, formation: 
 def test_help_documents_exit_codes():
     result = muxi("chat", "--help")
     assert result.returncode == 0
-    for code in ("0 ok", "2 usage", "3 a tool", "4 timeout", "130"):
+    for code in ("0    ok", "2    usage", "3    a tool", "4    timeout", "130  interrupted"):
         assert code in result.stdout
 
 
