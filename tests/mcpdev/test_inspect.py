@@ -97,6 +97,15 @@ async def test_browse_fill_call_read_render() -> None:
         await run_and_wait(pilot, screen, "enter")
         assert screen.last_outcome.text == "user: Please greet Ada warmly."
 
+        # Ctrl+L reconnects (a new server process) and lists again.
+        tree.focus()
+        screen.loaded.clear()
+        await pilot.press("ctrl+l")
+        await asyncio.wait_for(screen.loaded.wait(), WAIT)
+        await pilot.pause()
+        assert screen.inventory is not None and len(screen.inventory.tools) == 10
+        assert screen.current is not None and screen.current[1]["name"] == "echo"
+
         # Esc from the tree leaves the stand-alone app.
         tree.focus()
         assert app.return_code is None
