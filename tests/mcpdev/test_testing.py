@@ -137,3 +137,19 @@ def test_json_subset_and_check_case() -> None:
     assert check_case(Case("t", {}, json={"n": 4}), ok) == ("pass", "")
     crashed = Outcome("crash", 1.0, message="the server stopped")
     assert check_case(Case("t", {}, error=True), crashed)[0] == "fail"
+
+
+async def test_generated_run_and_docs_over_http(http_demo: str) -> None:
+    from muxi_cli.mcpdev.docs import generate
+    from muxi_cli.mcpdev.target import parse_target
+
+    target = parse_target([http_demo])
+    # `crash` would take the shared HTTP server down, `sleep` only costs time.
+    report = await run_tests(target, skip={"crash", "sleep"})
+    assert report.ok, [i.to_dict() for i in report.items if i.verdict == "fail"]
+    assert find(report, "tool", "add")["status"] == "ok"
+    assert find(report, "tool", "add", "wrong type for 'a'")["verdict"] == "pass"
+    assert find(report, "resource", "demo://readme", "read")["status"] == "ok"
+    assert report.stdout_noise == []
+    text = await generate(target)
+    assert "### `add`" in text and "| `a` | number | yes |" in text
