@@ -97,9 +97,7 @@ def test_test_command_exit_codes_and_json(tmp_path: Path) -> None:
 
 def test_docs_to_a_file(tmp_path: Path) -> None:
     target = tmp_path / "docs" / "TOOLS.md"
-    code, _, err = muxi(
-        "mcp", "docs", "-o", str(target), "--", PY, str(SERVERS / "demo_server.py")
-    )
+    code, _, err = muxi("mcp", "docs", "-o", str(target), "--", PY, str(SERVERS / "demo_server.py"))
     assert code == 0, err
     text = target.read_text(encoding="utf-8")
     assert text.startswith("# demo")

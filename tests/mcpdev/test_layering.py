@@ -13,6 +13,7 @@ HEADLESS = [
     "muxi_cli.mcpdev.forms",
     "muxi_cli.mcpdev.validate",
     "muxi_cli.mcpdev.testing",
+    "muxi_cli.mcpdev.cases",
     "muxi_cli.mcpdev.docs",
 ]
 
