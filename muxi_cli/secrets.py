@@ -1,5 +1,8 @@
 """Secrets in the OS keyring (service ``muxi``), with a 0600 file fallback.
 
+With ``MUXI_HOME`` set, the service is ``muxi@<that folder>`` so separate
+installations (and test runs) never see each other's secrets.
+
 Where no keyring backend works (a headless machine with only the fail
 backend), secrets go to ``<config dir>/secrets.json`` with mode 0600 and
 ``muxi doctor`` says so. Names are namespaced: ``provider:anthropic``,
@@ -15,6 +18,15 @@ from pathlib import Path
 from muxi_cli import paths
 
 SERVICE = "muxi"
+
+
+def service_name() -> str:
+    """``muxi``, or ``muxi@<MUXI_HOME>`` when ``MUXI_HOME`` sets up a separate
+    installation (each one, and each test run, gets its own secrets)."""
+    home = os.environ.get("MUXI_HOME")
+    if not home:
+        return SERVICE
+    return f"{SERVICE}@{Path(home).expanduser().resolve()}"
 
 
 def _fallback_path() -> Path:
@@ -71,7 +83,7 @@ def get_secret(name: str) -> str | None:
         import keyring
 
         try:
-            value = keyring.get_password(SERVICE, name)
+            value = keyring.get_password(service_name(), name)
         except Exception:
             value = None
         if value:
@@ -85,7 +97,7 @@ def set_secret(name: str, value: str) -> str:
         import keyring
 
         try:
-            keyring.set_password(SERVICE, name, value)
+            keyring.set_password(service_name(), name, value)
             return backend_name()
         except Exception:
             pass
@@ -102,7 +114,7 @@ def delete_secret(name: str) -> bool:
         import keyring
 
         try:
-            keyring.delete_password(SERVICE, name)
+            keyring.delete_password(service_name(), name)
             deleted = True
         except Exception:
             pass

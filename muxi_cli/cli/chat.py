@@ -92,7 +92,7 @@ def chat(
     if message is None and sys.stdin.isatty() and sys.stdout.isatty():
         from muxi_cli.cli.tui_launch import launch_tui
 
-        launch_tui(st, session_id=session, agent=agent)
+        launch_tui(st, session_id=session, agent=agent, continue_last=continue_last)
         return
 
     from muxi_cli.cli.output import fail

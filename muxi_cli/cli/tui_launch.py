@@ -37,7 +37,13 @@ def runtime_factory(
     return open_runtime
 
 
-def launch_tui(state: CliState, *, session_id: str | None = None, agent: str | None = None) -> None:
+def launch_tui(
+    state: CliState,
+    *,
+    session_id: str | None = None,
+    agent: str | None = None,
+    continue_last: bool = False,
+) -> None:
     """Run the full-screen chat app until the user quits.
 
     Logging goes to a file first: anything written to stderr while the app runs
@@ -58,5 +64,6 @@ def launch_tui(state: CliState, *, session_id: str | None = None, agent: str | N
         config_path=state.config,
         log_path=str(log_path),
         history=PromptHistory(default_path()),
+        continue_last=continue_last,
     )
     app.run()

@@ -75,8 +75,10 @@ class MuxiApp(App[None]):
         history: PromptHistory | None = None,
         offer_setup: bool = True,
         cursor_blink: bool = True,
+        continue_last: bool = False,
     ) -> None:
         super().__init__()
+        self._continue_last = continue_last
         if runtime_factory is None:
             if runtime is None:
                 raise ValueError("MuxiApp needs a runtime or a runtime factory")
@@ -279,6 +281,18 @@ class MuxiApp(App[None]):
         if self.agent and self.agent not in chat.sources.agents:
             await chat.note(f"No agent named {self.agent!r}; the router picks instead.", "warning")
             self.set_agent(None)
+        if not self._initial_session and self._continue_last:
+            try:
+                latest = await runtime.sessions(limit=1)
+            except MuxiError as exc:
+                log.warning("listing sessions failed: %s", exc)
+                latest = []
+            if latest:
+                self._initial_session = latest[0].id
+            else:
+                await chat.note(
+                    "There is no earlier session to continue; starting a new one.", "warning"
+                )
         if self._initial_session:
             await chat.open_session(self._initial_session)
         self.run_worker(self._watch_mcp(runtime), group="mcp", exclusive=True)
