@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from muxi_cli.errors import UsageError
+from muxi_cli.mcpdev.cases import Case, check_case, json_subset, load_cases
 from muxi_cli.mcpdev.session import Outcome
-from muxi_cli.mcpdev.testing import Case, TestReport, check_case, json_subset, load_cases, run_tests
+from muxi_cli.mcpdev.testing import TestReport, run_tests
 from tests.mcpdev.support import server_target, time_target
 
 
