@@ -100,7 +100,10 @@ def build_system(
         parts.append(f"What you know about this user (from earlier sessions):\n{lines}")
     if knowledge:
         lines = "\n".join(f"[{r.source or r.id}] {r.text}" for r in knowledge)
-        parts.append("Relevant knowledge (cite the source in brackets when you use it):\n" + lines)
+        parts.append(
+            "Relevant knowledge (cite the source in brackets when you use it; where entries "
+            "conflict, the user's own entries win over shared knowledge):\n" + lines
+        )
     return "\n\n".join(p for p in parts if p)
 
 
