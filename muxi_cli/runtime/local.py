@@ -221,8 +221,8 @@ class LocalRuntime:
     ) -> list[SessionInfo]:
         return self.store.list_sessions(user_id or self.user_id, query=query, limit=limit)
 
-    async def session(self, session_id: str) -> SessionInfo:
-        return self.store.get_session(self._sid(session_id))
+    async def session(self, session_id: str, user_id: str | None = None) -> SessionInfo:
+        return self.store.get_session(self._sid(session_id, user_id), user_id)
 
     async def messages(self, session_id: str) -> list[SessionMessage]:
         return self.store.messages(self._sid(session_id))

@@ -417,8 +417,9 @@ class RemoteRuntime:
         )
         return [SessionInfo.from_dict(s) for s in data]
 
-    async def session(self, session_id: str) -> SessionInfo:
-        return SessionInfo.from_dict(await self._call("GET", f"/v1/sessions/{_q(session_id)}"))
+    async def session(self, session_id: str, user_id: str | None = None) -> SessionInfo:
+        data = await self._call("GET", f"/v1/sessions/{_q(session_id)}", user_id=user_id)
+        return SessionInfo.from_dict(data)
 
     async def messages(self, session_id: str) -> list[SessionMessage]:
         data = await self._call("GET", f"/v1/sessions/{_q(session_id)}/messages")

@@ -20,7 +20,7 @@ from muxi_cli.core.events import (
     USAGE,
     Event,
 )
-from muxi_cli.errors import MuxiError, NotFoundError, UsageError
+from muxi_cli.errors import MuxiError, UsageError
 from muxi_cli.runtime.base import ChatRequest
 from muxi_cli.server.runs import is_end
 
@@ -38,17 +38,9 @@ async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> C
         raise UsageError(f"invalid chat request: {exc}", hint="see /docs for the body") from exc
     user = caller.user_id
     if req.session_id:
-        try:
-            info = await ctx.runtime.session(req.session_id)
-        except NotFoundError:
-            info = None
-        if info is not None and info.user_id != user:
-            if not caller.admin:
-                raise NotFoundError(
-                    f"no session {req.session_id!r}",
-                    hint="list your sessions with `muxi sessions list`",
-                )
-            user = info.user_id  # an admin continuing a session acts as its owner
+        info = await ctx.owned_session(caller, req.session_id)
+        req.session_id = info.id
+        user = info.user_id  # an admin continuing a session acts as its owner
     req.user_id = user
     return req
 

@@ -98,9 +98,15 @@ class ServerContext:
         return Caller(principal, principal.user_id)
 
     async def owned_session(self, caller: Caller, session_id: str) -> SessionInfo:
-        """The session, if the caller may see it; NotFoundError otherwise (same message)."""
+        """The session, if the caller may see it; NotFoundError otherwise (same message).
+
+        A user key's id or prefix is resolved among that user's sessions only, so
+        a prefix shared with another user's sessions neither finds nor lists them.
+        """
         try:
-            info: SessionInfo | None = await self.runtime.session(session_id)
+            info: SessionInfo | None = await self.runtime.session(
+                session_id, user_id=caller.scope_user
+            )
         except NotFoundError:
             info = None
         if info is not None and (caller.admin or info.user_id == caller.user_id):

@@ -193,10 +193,11 @@ class FakeRuntime:
             out = [s for s in out if query.lower() in s.title.lower()]
         return out[:limit]
 
-    async def session(self, session_id: str) -> SessionInfo:
-        if session_id not in self.sessions_:
+    async def session(self, session_id: str, user_id: str | None = None) -> SessionInfo:
+        info = self.sessions_.get(session_id)
+        if info is None or (user_id is not None and info.user_id != user_id):
             raise NotFoundError(f"no session {session_id!r}", hint="list sessions")
-        return self.sessions_[session_id]
+        return info
 
     async def messages(self, session_id: str) -> list[SessionMessage]:
         await self.session(session_id)
