@@ -11,7 +11,7 @@ from muxi_cli.server.limits import RateLimiter
 from muxi_cli.server.runs import RunRegistry
 
 if TYPE_CHECKING:
-    from muxi_cli.runtime.base import Runtime, SessionInfo
+    from muxi_cli.runtime.base import ApprovalDecision, Runtime, SessionInfo
 
 USER_HEADER = "x-muxi-user-id"
 KEY_HEADER = "x-muxi-key"
@@ -52,6 +52,14 @@ class Caller:
     def scope_user(self) -> str | None:
         """For lookups by id: None lets an admin reach any user's data."""
         return None if self.admin else self.user_id
+
+    def approval(self, decision: ApprovalDecision) -> ApprovalDecision:
+        """The decision the runtime gets: a user key's "always" counts once.
+
+        "always" is saved in the server's settings and turns ``ask`` into
+        ``allow`` for every user of the server; only an admin may do that.
+        """
+        return "allow" if decision == "always" and not self.admin else decision
 
 
 @dataclass(slots=True)

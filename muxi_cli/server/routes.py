@@ -133,9 +133,10 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     @v1.post("/approvals/{call_id}", tags=["chat"], summary="Decide a pending tool call")
     async def approve(body: ApprovalBody, call_id: str = ObjId(), who: Caller = Auth) -> Any:
         ctx.registry.find_call(call_id, who.scope_user)
-        await rt.approve(call_id, body.decision)
+        decision = who.approval(body.decision)
+        await rt.approve(call_id, decision)
         ctx.registry.resolved(call_id)
-        return {"ok": True, "call_id": call_id, "decision": body.decision}
+        return {"ok": True, "call_id": call_id, "decision": decision}
 
     @v1.post("/runs/{run_id}/cancel", tags=["chat"], status_code=202, summary="Cancel a turn")
     async def cancel(run_id: str = ObjId(), who: Caller = Auth) -> Any:

@@ -182,7 +182,7 @@ class Session:
             if decision not in ("allow", "always", "deny"):
                 raise UsageError("decision must be allow, always or deny")
             self.ctx.registry.find_call(call_id, self.caller.scope_user)
-            await self.ctx.runtime.approve(call_id, decision)
+            await self.ctx.runtime.approve(call_id, self.caller.approval(decision))
             self.ctx.registry.resolved(call_id)
         elif kind == "cancel":
             run_id = frame.get("run_id") or (self.turn.run_id if self.turn else None)

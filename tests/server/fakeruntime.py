@@ -56,6 +56,8 @@ class FakeRuntime:
         self.turn_closed = asyncio.Event()
         self._ids = itertools.count(1)
         self.closed_turns = 0
+        #: ``(call_id, decision)`` of every approval the runtime got.
+        self.decisions: list[tuple[str, str]] = []
 
     def script(self, *scripts: Script) -> None:
         self._scripts.extend(scripts)
@@ -170,6 +172,7 @@ class FakeRuntime:
             self.turn_closed.set()
 
     async def approve(self, call_id: str, decision: ApprovalDecision) -> None:
+        self.decisions.append((call_id, decision))
         fut = self._approvals.get(call_id)
         if fut is None:
             raise NotFoundError(f"no pending call {call_id!r}")

@@ -222,3 +222,41 @@ async def test_admin_reaches_any_user(served: Served) -> None:
         )
         assert r.status_code == 200
         assert served.runtime.sessions_[world["session_id"]].message_count == 4
+
+
+@pytest.mark.parametrize(("who", "expected"), [("alice", "allow"), ("admin", "always")])
+async def test_only_an_admin_can_always_allow(served: Served, who: str, expected: str) -> None:
+    # "always" is saved server-wide: a user key's "always" counts for this call only.
+    served.runtime.script(Script(text="done", tool=True))
+    key = getattr(served, who)
+    async with httpx.AsyncClient(base_url=served.url, timeout=20) as c:
+        got_pending = asyncio.Event()
+        call: dict[str, str] = {}
+
+        async def turn() -> list[str]:
+            decisions = []
+            async with c.stream(
+                "POST",
+                "/v1/chat",
+                json={"message": "use a tool", "approval": "interactive"},
+                headers={**served.headers(key), "accept": "text/event-stream"},
+            ) as resp:
+                async for line in resp.aiter_lines():
+                    if line.startswith("data: "):
+                        ev = json.loads(line[6:])
+                        if ev["type"] == "tool.approval":
+                            decisions.append(ev["decision"])
+                            if ev["decision"] == "pending":
+                                call["id"] = ev["call_id"]
+                                got_pending.set()
+            return decisions
+
+        task = asyncio.create_task(turn())
+        await asyncio.wait_for(got_pending.wait(), 10)
+        r = await c.post(
+            f"/v1/approvals/{call['id']}", json={"decision": "always"}, headers=served.headers(key)
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["decision"] == expected
+        assert await asyncio.wait_for(task, 10) == ["pending", "allowed"]
+    assert served.runtime.decisions == [(call["id"], expected)]

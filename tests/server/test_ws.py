@@ -270,3 +270,26 @@ async def test_a_turn_lost_with_the_server_ends_with_connection_failed(served: S
         assert last["error"]["code"] in ("connection_failed", "cancelled")
     finally:
         await rt.aclose()
+
+
+@pytest.mark.parametrize(("who", "expected"), [("alice", "allow"), ("admin", "always")])
+async def test_only_an_admin_can_always_allow_over_the_socket(
+    served: Served, who: str, expected: str
+) -> None:
+    # "always" is saved server-wide: a user key's "always" counts for this call only.
+    served.runtime.script(Script(text="done", tool=True))
+    rt = served.remote(getattr(served, who))
+    try:
+
+        async def on(ev: Event) -> None:
+            if ev.type == "tool.approval" and ev["decision"] == "pending":
+                await rt.approve(ev["call_id"], "always")
+
+        events = await _collect(rt, ChatRequest(message="2+2?", approval="interactive"), on)
+        assert [e["decision"] for e in events if e.type == "tool.approval"] == [
+            "pending",
+            "allowed",
+        ]
+        assert [d for _call, d in served.runtime.decisions] == [expected]
+    finally:
+        await rt.aclose()
