@@ -90,9 +90,7 @@ class Session:
                 self.caller = authenticate(self.ctx, headers, client, state)
             else:
                 try:
-                    raw = await asyncio.wait_for(
-                        self.ws.receive_text(), self.ctx.settings.ws_auth_timeout
-                    )
+                    raw = await asyncio.wait_for(self._receive(), self.ctx.settings.ws_auth_timeout)
                 except TimeoutError:
                     close_code = CLOSE_AUTH_TIMEOUT
                     raise ServerAuthError(
@@ -119,26 +117,44 @@ class Session:
             return False
         return True
 
+    async def _receive(self) -> str:
+        """The next frame's text (a binary frame must hold UTF-8 text)."""
+        from starlette.websockets import WebSocketDisconnect
+
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        text = message.get("text")
+        if text is not None:
+            return str(text)
+        try:
+            return bytes(message.get("bytes") or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(
+                "frames are JSON text", hint="send JSON objects as text frames"
+            ) from None
+
     async def run(self) -> None:
         from starlette.websockets import WebSocketDisconnect
 
         await self.ws.accept()
-        if not await self._authenticate():
-            return
-        assert self.caller is not None
-        await self.send(
-            {
-                "type": "ready",
-                "key_id": self.caller.principal.key_id,
-                "role": self.caller.principal.role,
-                "user_id": self.caller.user_id,
-                "version": __version__,
-            }
-        )
         try:
+            if not await self._authenticate():
+                return
+            assert self.caller is not None
+            await self.send(
+                {
+                    "type": "ready",
+                    "key_id": self.caller.principal.key_id,
+                    "role": self.caller.principal.role,
+                    "user_id": self.caller.user_id,
+                    "version": __version__,
+                }
+            )
             while True:
-                raw = await self.ws.receive_text()
+                raw = ""
                 try:
+                    raw = await self._receive()
                     await self._handle(_parse(raw))
                 except _Busy as exc:
                     await self.send_error(exc, "chat")

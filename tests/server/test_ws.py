@@ -293,3 +293,38 @@ async def test_only_an_admin_can_always_allow_over_the_socket(
         assert [d for _call, d in served.runtime.decisions] == [expected]
     finally:
         await rt.aclose()
+
+
+async def test_odd_frames_and_early_hangups_never_crash_the_endpoint(served: Served) -> None:
+    import logging
+
+    errors: list[logging.LogRecord] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                errors.append(record)
+
+    handler = Catch()
+    logging.getLogger("uvicorn.error").addHandler(handler)
+    ws_url = "ws" + served.url[4:] + "/v1/ws"
+    try:
+        async with connect(ws_url, additional_headers=served.headers(served.alice)) as ws:
+            assert json.loads(await ws.recv())["type"] == "ready"
+            # JSON in a binary frame is read as text; other bytes get an error frame.
+            await ws.send(b'{"type": "ping"}')
+            assert json.loads(await ws.recv()) == {"type": "pong"}
+            await ws.send(b"\xff\xfe not text")
+            frame = json.loads(await ws.recv())
+            assert frame["type"] == "error" and frame["error"]["code"] == "usage_error"
+            await ws.send(json.dumps({"type": "ping"}))
+            assert json.loads(await ws.recv()) == {"type": "pong"}
+        # A client that hangs up before authenticating.
+        async with connect(ws_url) as ws:
+            await ws.close()
+        # The server notices the hang-up when it next reads: one more round trip.
+        async with connect(ws_url, additional_headers=served.headers(served.alice)) as ws:
+            assert json.loads(await ws.recv())["type"] == "ready"
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(handler)
+    assert errors == []
