@@ -9,6 +9,7 @@ file and position (``notes.md#chunk3``, ``guide.pdf#page4``).
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import hashlib
 import json
@@ -120,6 +121,22 @@ def make_chunks(path: Path) -> list[tuple[str, str]]:
     return out
 
 
+def _read_if_changed(
+    path: Path, known_hash: str | None
+) -> tuple[str, list[tuple[str, str]] | None]:
+    """``(file hash, chunks)``; chunks are ``None`` when the hash is ``known_hash``."""
+    try:
+        digest = file_hash(path)
+        if digest == known_hash:
+            return digest, None
+        return digest, make_chunks(path)
+    except OSError as exc:
+        raise MemoryStoreError(
+            f"cannot read knowledge file {path}: {exc.strerror or exc}",
+            "check the file's permissions, or remove it from the agent's knowledge",
+        ) from exc
+
+
 async def sync_agent(
     chunks: ChunkRecords,
     embedder: Embedder,
@@ -129,18 +146,22 @@ async def sync_agent(
     force: bool = False,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Bring ``agent``'s chunks in line with its knowledge files."""
+    """Bring ``agent``'s chunks in line with its knowledge files.
+
+    Files are hashed and parsed in a worker thread: a large PDF never stalls
+    the event loop (the chat app, or every other client of ``muxi serve``).
+    """
     report = IngestReport(agent.name)
     files, report.errors = resolve_files(agent, base_dir)
     stored = await chunks.sources(agent.name)
     total = len(files)
     for done, (source, path) in enumerate(sorted(files.items()), start=1):
         try:
-            digest = file_hash(path)
-            if not force and stored.get(source) == digest:
+            known = None if force else stored.get(source)
+            digest, pieces = await asyncio.to_thread(_read_if_changed, path, known)
+            if pieces is None:
                 report.unchanged.append(source)
             else:
-                pieces = make_chunks(path)
                 vectors = await embedder.embed([text for _pos, text in pieces])
                 rows: list[Row] = [
                     {

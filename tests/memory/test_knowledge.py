@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,3 +123,63 @@ async def test_force_rebuild(tmp_path: Path, service: MemoryService, force: bool
     await service.sync_knowledge(_agent("a.md"))
     report = await service.sync_knowledge(_agent("a.md"), force=force)
     assert (report.updated if force else report.unchanged) == ["a.md"]
+
+
+async def test_files_are_read_off_the_event_loop(tmp_path: Path, monkeypatch: Any) -> None:
+    import asyncio
+    import threading
+
+    from muxi_cli.memory import knowledge
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("Alpha is the first letter.")
+    loop = asyncio.get_running_loop()
+    reading: asyncio.Future[None] = loop.create_future()
+    loop_ran = threading.Event()
+    real = knowledge.make_chunks
+
+    def slow_reader(path: Path) -> list[tuple[str, str]]:
+        # A reader that needs the event loop to run while it reads.
+        loop.call_soon_threadsafe(reading.set_result, None)
+        assert loop_ran.wait(5), "the event loop was blocked while a file was read"
+        return real(path)
+
+    monkeypatch.setattr(knowledge, "make_chunks", slow_reader)
+
+    async def tick() -> None:
+        await reading
+        loop_ran.set()
+
+    svc = MemoryService(formation(embedding="hash"), None, base_dir=tmp_path)
+    try:
+        ticker = loop.create_task(tick())
+        report = await svc.sync_knowledge(_agent("docs"))
+        await ticker
+    finally:
+        await svc.aclose()
+    assert report.added == ["docs/a.md"] and not report.errors
+
+
+async def test_an_unreadable_file_is_reported_not_raised(tmp_path: Path, monkeypatch: Any) -> None:
+    from muxi_cli.memory import knowledge
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ok.md").write_text("Readable.")
+    (docs / "locked.md").write_text("Not readable.")
+    real = knowledge.file_hash
+
+    def file_hash(path: Path) -> str:
+        if path.name == "locked.md":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(knowledge, "file_hash", file_hash)
+    svc = MemoryService(formation(embedding="hash"), None, base_dir=tmp_path)
+    try:
+        report = await svc.sync_knowledge(_agent("docs"))
+    finally:
+        await svc.aclose()
+    assert report.added == ["docs/ok.md"]
+    assert "Permission denied" in report.errors["docs/locked.md"]
