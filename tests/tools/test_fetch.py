@@ -37,6 +37,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/page":
             self._send(200, "text/html; charset=utf-8", PAGE)
+        elif self.path == "/oddcharset":
+            self._send(200, "text/plain; charset=x-no-such-charset", "caf\u00e9".encode())
         elif self.path == "/json":
             self._send(200, "application/json", b'{"a":1,"b":[1,2]}')
         elif self.path == "/big":
@@ -138,3 +140,36 @@ def test_html_to_text() -> None:
     title, text = html_to_text("<title>T</title><p>a</p><p>b</p>")
     assert title == "T"
     assert text == "a\nb"
+
+
+async def test_unknown_charset_falls_back_to_utf8(site: str, tmp_path: Path) -> None:
+    out = await fetch(site + "/oddcharset", tmp_path)
+    assert out.ok and out.content == "caf\u00e9"
+
+
+async def test_pages_are_parsed_off_the_event_loop(
+    site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from muxi_cli.tools.builtins import fetch as fetch_module
+
+    loop = asyncio.get_running_loop()
+    parsing: asyncio.Future[None] = loop.create_future()
+    loop_ran = threading.Event()
+
+    def slow_parse(html: str) -> tuple[str, str]:
+        # A parser that needs the event loop to run while it parses.
+        loop.call_soon_threadsafe(parsing.set_result, None)
+        assert loop_ran.wait(5), "the event loop was blocked while the page was parsed"
+        return html_to_text(html)
+
+    async def tick() -> None:
+        await parsing
+        loop_ran.set()
+
+    monkeypatch.setattr(fetch_module, "html_to_text", slow_parse)
+    ticker = loop.create_task(tick())
+    out = await fetch(site + "/page", tmp_path)
+    await ticker
+    assert out.ok and "First paragraph." in out.content

@@ -61,6 +61,24 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
+def _readable(body: bytes, content_type: str, mime: str) -> tuple[str, str]:
+    """``(title, text)`` of a text body: HTML made readable, JSON pretty-printed."""
+    try:
+        text = body.decode(_charset(content_type), errors="replace")
+    except LookupError:  # a charset Python does not know: UTF-8 is the best guess
+        text = body.decode("utf-8", errors="replace")
+    if mime in ("text/html", "application/xhtml+xml") or (
+        not mime and "<html" in text[:1000].lower()
+    ):
+        return html_to_text(text)
+    if mime == "application/json" or mime.endswith("+json"):
+        try:
+            return "", json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass
+    return "", text
+
+
 async def _fetch(url: str, max_bytes: int, timeout: float) -> ToolOutcome:
     import httpx
 
@@ -100,17 +118,8 @@ async def _fetch(url: str, max_bytes: int, timeout: float) -> ToolOutcome:
             content=f"{final_url} returned {mime} content ({len(body)} bytes{'+' if truncated else ''}); "
             "it is not text, so it is not shown.",
         )
-    text = bytes(body).decode(_charset(content_type), errors="replace")
-    title = ""
-    if mime in ("text/html", "application/xhtml+xml") or (
-        not mime and "<html" in text[:1000].lower()
-    ):
-        title, text = html_to_text(text)
-    elif mime == "application/json" or mime.endswith("+json"):
-        try:
-            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass
+    # Parsing a page of up to max_bytes takes a while: off the event loop.
+    title, text = await asyncio.to_thread(_readable, bytes(body), content_type, mime)
     if truncated:
         text += f"\n[truncated at {max_bytes} bytes]"
     header = f"# {title}\n\n" if title else ""
