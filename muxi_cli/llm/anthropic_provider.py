@@ -7,7 +7,6 @@ text) are merged into one message, as the API wants roles to alternate.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +20,8 @@ from muxi_cli.llm.base import (
     ToolCallChunk,
     UsageChunk,
 )
-from muxi_cli.llm.common import (
-    ErrorContext,
-    RetryPolicy,
-    deadline_for,
-    iterate_until,
-    open_with_retries,
-    parse_arguments,
-    translate,
-)
+from muxi_cli.llm.common import RetryPolicy, parse_arguments
+from muxi_cli.llm.sdk import SDKProvider
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
@@ -81,7 +73,7 @@ def _tool_choice(choice: str | None) -> dict[str, Any] | None:
     return {"type": "tool", "name": choice}
 
 
-class AnthropicProvider:
+class AnthropicProvider(SDKProvider):
     """The Anthropic API (or anything that speaks the Messages API)."""
 
     def __init__(
@@ -96,32 +88,27 @@ class AnthropicProvider:
         retry: RetryPolicy | None = None,
         env_var: str = "ANTHROPIC_API_KEY",
     ) -> None:
-        self.name = name
-        self.base_url = base_url
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy(max_retries=max_retries)
-        self._api_key = api_key
-        self._headers = dict(headers or {})
-        self._env_var = env_var
-        self._client: AsyncAnthropic | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        super().__init__(
+            name,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers=headers,
+            retry=retry,
+            env_var=env_var,
+        )
 
-    def _get_client(self) -> AsyncAnthropic:
-        loop = asyncio.get_running_loop()
-        if self._client is not None and self._client_loop is not loop:
-            self._client = None  # its connections belong to another (finished) event loop
-        if self._client is None:
-            self._client_loop = loop
-            from anthropic import AsyncAnthropic
+    def _new_client(self) -> AsyncAnthropic:
+        from anthropic import AsyncAnthropic
 
-            self._client = AsyncAnthropic(
-                api_key=self._api_key or "not-needed",
-                base_url=self.base_url,
-                timeout=self.timeout,
-                max_retries=0,  # muxi retries itself (common.open_with_retries)
-                default_headers=self._headers or None,
-            )
-        return self._client
+        return AsyncAnthropic(
+            api_key=self._api_key or "not-needed",
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=0,  # muxi retries itself (common.open_with_retries)
+            default_headers=self._headers or None,
+        )
 
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -143,51 +130,17 @@ class AnthropicProvider:
             params["extra_body"] = {"temperature": request.temperature}
         if request.stream:
             params["stream"] = True
-        params["timeout"] = (
-            self.timeout if request.timeout is None else min(self.timeout, request.timeout)
-        )
+        params["timeout"] = self._call_timeout(request)
         return params
 
-    def _context(self, model: str) -> ErrorContext:
-        return ErrorContext(self.name, model, self.base_url, self._env_var, self._api_key)
+    async def _create(self, client: AsyncAnthropic, params: dict[str, Any]) -> Any:
+        return await client.messages.create(**params)
 
-    async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
-        ctx = self._context(request.model)
-        deadline = deadline_for(request.timeout)
-        client = self._get_client()
-        params = self._params(request)
-        response = await open_with_retries(
-            lambda: client.messages.create(**params), self.retry, ctx, deadline
-        )
-        if not request.stream:
-            try:
-                chunks = _message_chunks(response)
-            except Exception as exc:
-                raise translate(exc, ctx) from exc
-            for chunk in chunks:
-                yield chunk
-            return
-        try:
-            async for chunk in _event_chunks(iterate_until(response, deadline)):
-                yield chunk
-        except Exception as exc:
-            raise translate(exc, ctx) from exc
-        finally:
-            close = getattr(response, "close", None)
-            if close is not None:
-                try:
-                    await close()
-                except Exception:
-                    pass
+    def _whole_chunks(self, response: Any) -> list[Chunk]:
+        return _message_chunks(response)
 
-    async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is None or self._client_loop is not asyncio.get_running_loop():
-            return  # a client of a finished event loop cannot be closed from this one
-        try:
-            await client.close()
-        except Exception:
-            pass
+    def _stream_chunks(self, events: AsyncIterator[Any]) -> AsyncIterator[Chunk]:
+        return _event_chunks(events)
 
 
 def _input_tokens(usage: Any) -> int:
