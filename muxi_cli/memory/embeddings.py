@@ -321,17 +321,12 @@ def embedder_for(spec: str, formation: Formation | None = None) -> Embedder:
 
 
 def _openai_from_formation(model: str, formation: Formation | None) -> OpenAIEmbedder:
-    provider = formation.providers.get("openai") if formation else None
-    api_key = provider.api_key if provider else None
-    if not api_key and provider and provider.api_key_env:
-        api_key = os.environ.get(provider.api_key_env)
-    if not api_key:
-        api_key = os.environ.get("OPENAI_API_KEY")
-    if not api_key:
-        from muxi_cli.secrets import get_secret
+    """The key and base URL are found as for chat models (:mod:`muxi_cli.llm.keys`)."""
+    from muxi_cli.llm.keys import base_url_for, find_key
 
-        api_key = get_secret("provider:openai")
-    base_url = (provider.base_url if provider else None) or os.environ.get("OPENAI_BASE_URL")
+    provider = formation.providers.get("openai") if formation else None
+    api_key, _source = find_key("openai", provider)
+    base_url = base_url_for("openai", provider)
     timeout = provider.timeout if provider else 60.0
     return OpenAIEmbedder(model, api_key=api_key, base_url=base_url, timeout=timeout)
 
