@@ -110,13 +110,10 @@ def test_ollama_probe_respects_opt_out(monkeypatch: pytest.MonkeyPatch, fake_llm
 
 
 def test_ollama_probe_of_nothing_is_quick_none(monkeypatch: pytest.MonkeyPatch) -> None:
-    import socket
+    from tests.net import free_port
 
     monkeypatch.delenv("MUXI_NO_OLLAMA_PROBE", raising=False)
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{port}")
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{free_port()}")  # nobody listens there
     with pytest.raises(NoProviderError):
         ProviderRegistry(formation()).model_for()
 

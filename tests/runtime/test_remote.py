@@ -23,9 +23,9 @@ from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.runtime.wire import error_from_body, iter_sse
 from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.context import ServerSettings
+from tests.net import free_port
 from tests.server.conftest import start_server, stop_server
 from tests.server.fakeruntime import FakeRuntime, Script
-from tests.server.serveproc import free_port
 
 
 async def _lines(*items: str) -> AsyncIterator[str]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tests.net import free_port
 
 MUXI = str(Path(sys.executable).with_name("muxi"))
 _DROP = (
@@ -21,12 +22,6 @@ _DROP = (
     "MUXI_API_KEY",
     "MUXI_ADMIN_KEY",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_env(home: Path, **extra: str) -> dict[str, str]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from muxi_cli.tools.host import ToolManager
+from tests.net import free_port, wait_listening
 
 SERVERS = Path(__file__).resolve().parent.parent / "mcp_servers"
 DEMO = SERVERS / "demo_server.py"
@@ -20,26 +19,6 @@ PY = sys.executable
 def demo(*extra: str, **config: Any) -> dict[str, Any]:
     """The config of the demo server over stdio."""
     return {"command": PY, "args": [str(DEMO), *extra], **config}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """Poll until ``port`` accepts connections (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"test server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
 
 
 def start_http_demo(mode: str = "--http") -> tuple[subprocess.Popen[bytes], int]:

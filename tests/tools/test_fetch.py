@@ -127,12 +127,9 @@ async def test_only_http_urls(url: str, tmp_path: Path) -> None:
 
 
 async def test_connection_refused(tmp_path: Path) -> None:
-    import socket
+    from tests.net import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    out = await fetch(f"http://127.0.0.1:{port}/", tmp_path)
+    out = await fetch(f"http://127.0.0.1:{free_port()}/", tmp_path)
     assert not out.ok and "could not fetch" in out.content
 
 

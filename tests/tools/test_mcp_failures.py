@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tests.tools.support import SERVERS, ManagerFactory, by_name, demo, free_port
+from tests.net import free_port
+from tests.tools.support import SERVERS, ManagerFactory, by_name, demo
 
 PY = sys.executable
 
