@@ -17,28 +17,13 @@ from typing import IO, Any
 from muxi_cli.errors import UsageError
 from muxi_cli.memory.embeddings import Embedder
 from muxi_cli.memory.scoring import content_hash
-from muxi_cli.stores.lance_records import MemoryRecords, Row
+from muxi_cli.stores.lance_records import PLAIN_COLUMNS, MemoryRecords, Row
 from muxi_cli.stores.lance_schema import CHUNKS, MEMORIES
 from muxi_cli.stores.lance_store import LanceStore
 
 EXPORT_VERSION = 1
-FIELDS = (
-    "id",
-    "user_id",
-    "kind",
-    "text",
-    "content_hash",
-    "embedding_model",
-    "created_at",
-    "updated_at",
-    "last_used_at",
-    "use_count",
-    "importance",
-    "superseded_by",
-    "source",
-    "position",
-    "agent",
-)
+#: Every column but the vector, in export order.
+FIELDS = tuple(PLAIN_COLUMNS)
 
 Progress = Callable[[int, int], None]
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from muxi_cli.llm.registry import ProviderRegistry
     from muxi_cli.memory.base import MemoryBackend
     from muxi_cli.stores.sessions import SessionStore
-    from muxi_cli.tools.base import ToolHost
+    from muxi_cli.tools.base import ToolDef, ToolHost
 
 log = logging.getLogger("muxi.runtime")
 
@@ -281,8 +281,9 @@ class LocalRuntime:
                 raise unknown_agent(agent, [a.name for a in agents])
             agents = [one]
         found: dict[str, ToolInfo] = {}
-        if agent is None:
-            for d in await self.tool_host.all_tools():
+
+        def info(d: ToolDef) -> ToolInfo:
+            if d.name not in found:
                 found[d.name] = ToolInfo(
                     name=d.name,
                     server=d.server,
@@ -291,22 +292,16 @@ class LocalRuntime:
                     input_schema=d.input_schema,
                     policy=d.policy,
                 )
+            return found[d.name]
+
+        if agent is None:
+            for d in await self.tool_host.all_tools():
+                info(d)
         for cfg in agents:
             defs = list(await self.tool_host.tools_for(cfg))
             defs += self.orchestrator.engine.delegate_tools(cfg, 0)
             for d in defs:
-                info = found.get(d.name)
-                if info is None:
-                    info = ToolInfo(
-                        name=d.name,
-                        server=d.server,
-                        tool=d.tool,
-                        description=d.description,
-                        input_schema=d.input_schema,
-                        policy=d.policy,
-                    )
-                    found[d.name] = info
-                info.agents.append(cfg.name)
+                info(d).agents.append(cfg.name)
         return sorted(found.values(), key=lambda t: (t.server, t.name))
 
     async def mcp_servers(self) -> list[ServerInfo]:
