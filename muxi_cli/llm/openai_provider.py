@@ -8,6 +8,7 @@ by ``base_url``; for those (``compat=True``) a key is optional and
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,15 @@ def to_openai_messages(messages: list[Message], system: str | None) -> list[dict
         else:
             out.append({"role": "user", "content": msg.content})
     return out
+
+
+def _fallback_call_id() -> str:
+    """An id for a tool call a compatible server sent without one.
+
+    Unique, not ``call_<index>``: approvals are looked up by call id across
+    every running turn, and a session's history pairs calls with results by id.
+    """
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def _tool_choice(choice: str | None) -> Any:
@@ -186,7 +196,7 @@ async def _stream_chunks(events: AsyncIterator[Any]) -> AsyncIterator[Chunk]:
                 finish = choice.finish_reason
     for index in sorted(calls):
         slot = calls[index]
-        call_id = slot["id"] or f"call_{index}"
+        call_id = slot["id"] or _fallback_call_id()
         yield ToolCallChunk(parse_arguments(call_id, slot["name"], slot["args"]))
     if usage is not None:
         yield UsageChunk(*usage)
@@ -205,10 +215,12 @@ def _completion_chunks(completion: Any) -> list[Chunk]:
     out: list[Chunk] = []
     if message.content:
         out.append(TextChunk(message.content))
-    for index, call in enumerate(message.tool_calls or ()):
+    for call in message.tool_calls or ():
         fn = call.function
         out.append(
-            ToolCallChunk(parse_arguments(call.id or f"call_{index}", fn.name, fn.arguments or ""))
+            ToolCallChunk(
+                parse_arguments(call.id or _fallback_call_id(), fn.name, fn.arguments or "")
+            )
         )
     if completion.usage is not None:
         out.append(

@@ -398,3 +398,39 @@ def test_provider_survives_a_new_event_loop(kind: str, fake_llm: FakeLLM) -> Non
     assert asyncio.run(complete(provider, req())).text == "ok"
     assert asyncio.run(complete(provider, req())).text == "ok"
     asyncio.run(provider.aclose())
+
+
+async def test_tool_calls_without_ids_get_unique_ones() -> None:
+    # Some OpenAI-compatible servers send tool calls without an id. Approvals are
+    # matched by call id across all running turns, so "call_0" for everyone would
+    # let one turn's approval wait collide with another's.
+    from types import SimpleNamespace
+
+    from muxi_cli.llm.openai_provider import _completion_chunks, _stream_chunks
+
+    def chunk(tool_call: Any | None, finish: str | None = None) -> Any:
+        delta = SimpleNamespace(content=None, tool_calls=[tool_call] if tool_call else None)
+        return SimpleNamespace(
+            usage=None, choices=[SimpleNamespace(delta=delta, finish_reason=finish)]
+        )
+
+    async def events() -> Any:
+        fn = SimpleNamespace(name="lookup", arguments='{"q": 1}')
+        yield chunk(SimpleNamespace(index=0, id=None, function=fn))
+        yield chunk(None, "tool_calls")
+
+    async def one_stream() -> str:
+        calls = [c.call for c in [x async for x in _stream_chunks(events())] if hasattr(c, "call")]
+        assert len(calls) == 1 and calls[0].arguments == {"q": 1}
+        return calls[0].id
+
+    first, second = await one_stream(), await one_stream()
+    assert first and second and first != second
+
+    fn = SimpleNamespace(name="lookup", arguments="{}")
+    message = SimpleNamespace(content=None, tool_calls=[SimpleNamespace(id=None, function=fn)] * 2)
+    whole = SimpleNamespace(
+        choices=[SimpleNamespace(message=message, finish_reason="tool_calls")], usage=None
+    )
+    ids = [c.call.id for c in _completion_chunks(whole) if hasattr(c, "call")]
+    assert len(set(ids)) == 2 and all(ids)
