@@ -110,7 +110,9 @@ async def fit_window(
         new_summary = (await summarise(summary, folded)).strip() or summary
     except Exception as exc:  # a failed summary must not fail the turn
         log.warning("could not summarise older messages: %s", exc)
-        new_summary = summary
+        # This turn sees the recent messages only; the stored state stays as it
+        # was, so the next turn folds ``folded`` again instead of losing it.
+        return Context(list(history[cut:]), summary), covered, False
     return Context(list(history[cut:]), new_summary), cut, True
 
 

@@ -125,3 +125,28 @@ async def test_failed_summary_does_not_fail_the_turn(fake_llm: Any, tmp_path: Pa
     assert context.messages[-1] == history[-1]
     assert len(context.messages) < len(history)
     await svc.aclose()
+
+
+async def test_a_failed_summary_is_tried_again_next_turn(fake_llm: Any, tmp_path: Path) -> None:
+    # The older messages a failed fold left out must reach the next summary,
+    # not vanish from the model's view for the rest of the session.
+    svc = _service(fake_llm, tmp_path)
+    agent = _agent(500)
+    history = _turns(10)
+    fake_llm.script(Text("SUMMARY-1"))
+    assert (await svc.window("s1", agent, history)).summary == "SUMMARY-1"
+    history += [
+        Message(role, f"later {role} {i} " + "x" * 200)
+        for i in range(6)
+        for role in ("user", "assistant")
+    ]
+    fake_llm.script(Error(400, "bad request"))
+    failed = await svc.window("s1", agent, history)
+    assert failed.summary == "SUMMARY-1" and failed.messages[-1] == history[-1]
+    fake_llm.script(Text("SUMMARY-2"))
+    history += [Message("user", "one more")]
+    context = await svc.window("s1", agent, history)
+    assert context.summary == "SUMMARY-2"
+    sent = " ".join(str(m.get("content")) for m in fake_llm.requests[-1]["messages"])
+    assert "SUMMARY-1" in sent and "later user 0" in sent
+    await svc.aclose()
