@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -237,7 +236,3 @@ async def json_turn(turn: TurnStream, receive: Callable[[], Awaitable[Any]]) -> 
         tg.start_soon(collect)
         tg.start_soon(watch)
     return summarize(events)
-
-
-def encode_json(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False).encode()

@@ -264,9 +264,6 @@ class ChunkRecords:
             CHUNKS, sql.and_(sql.eq("agent", agent), sql.eq("source", source))
         )
 
-    async def delete_agent(self, agent: str) -> int:
-        return await self.store.delete(CHUNKS, sql.eq("agent", agent))
-
     async def search(
         self, agents: list[str], vector: np.ndarray, text: str, *, limit: int = 5
     ) -> list[Row]:

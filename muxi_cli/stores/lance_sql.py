@@ -51,11 +51,6 @@ def is_null(column: str) -> str:
     return f"{_column(column)} IS NULL"
 
 
-def lt_num(column: str, value: float) -> str:
-    """``column < number`` (numbers are formatted, never pasted)."""
-    return f"{_column(column)} < {float(value)!r}"
-
-
 def and_(*parts: str | None) -> str:
     """Join fragments with ``AND`` (``None`` parts are skipped)."""
     kept = [f"({p})" for p in parts if p]

@@ -311,10 +311,6 @@ class ToolManager:
             )
         return conn
 
-    @property
-    def server_names(self) -> list[str]:
-        return list(self._servers)
-
     async def list_prompts(self, server: str) -> list[dict[str, Any]]:
         return await self._server(server).list_prompts()
 
