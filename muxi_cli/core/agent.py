@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from muxi_cli.config.schema import AgentConfig, Formation
+from muxi_cli.config.schema import AgentConfig, Formation, ModelRef
 from muxi_cli.core.approvals import ApprovalBroker
 from muxi_cli.core.events import RUN_COMPLETED, RUN_FAILED, USAGE, Event, EventFactory
 from muxi_cli.core.history import to_messages, truncate_for_model
@@ -219,8 +219,13 @@ class AgentEngine:
         usage = _Usage()
         reply_parts: list[str] = []
         rounds = 0
-        max_tokens = agent.max_tokens
+        # `model: {provider, model, temperature, max_tokens}` (agent files) sets them
+        # too; the agent's own keys win.
+        model_cfg = agent.model if isinstance(agent.model, ModelRef) else None
+        max_tokens = agent.max_tokens or (model_cfg.max_tokens if model_cfg else None)
         temperature = agent.temperature
+        if temperature is None and model_cfg is not None:
+            temperature = model_cfg.temperature
         while True:
             tools = await self._tools_for(agent, spec.depth)
             by_name = {t.name: t for t in tools}

@@ -286,3 +286,24 @@ async def test_unknown_session_fails_before_any_work(make_runtime, fake_llm: Fak
     assert types(events) == [ev.RUN_FAILED]
     assert events[0]["error"]["code"] == "not_found"
     assert fake_llm.requests == []
+
+
+async def test_sampling_settings_of_a_model_mapping_are_sent(make_runtime, fake_llm: FakeLLM):
+    # Agent files write `model: {provider, model, temperature, max_tokens}`.
+    runtime = make_runtime(
+        """
+agents:
+  - name: precise
+    model: {provider: openai, model: fake-model, temperature: 0.25, max_tokens: 321}
+  - name: own
+    temperature: 0.9
+    model: {provider: openai, model: fake-model, temperature: 0.25, max_tokens: 321}
+"""
+    )
+    fake_llm.script(Text("ok"), Text("ok"))
+    await collect(runtime.chat(request("hi", agent="precise")))
+    sent = fake_llm.requests[-1]
+    assert sent["temperature"] == 0.25
+    assert (sent.get("max_tokens") or sent.get("max_completion_tokens")) == 321
+    await collect(runtime.chat(request("hi", agent="own")))
+    assert fake_llm.requests[-1]["temperature"] == 0.9
