@@ -8,6 +8,7 @@ import typer
 
 if TYPE_CHECKING:
     from muxi_cli.config.loader import FormationSource, LoadedFormation
+    from muxi_cli.config.schema import Formation
 
 app = typer.Typer(
     help="Show, locate and validate the formation file (muxi.yaml).",
@@ -113,6 +114,59 @@ def summary(loaded: LoadedFormation) -> dict[str, Any]:
     }
 
 
+def unknown_providers(formation: Formation) -> dict[str, list[str]]:
+    """Providers named in model references that muxi cannot build, with where they are used.
+
+    Such a formation loads, but every turn that needs the model fails; ``validate``
+    reports it up front.
+    """
+    from muxi_cli.config.providers import provider_status
+
+    places: list[tuple[str, Any]] = [
+        ("default_model", formation.default_model),
+        ("router.model", formation.router.model),
+        ("memory.extraction_model", formation.memory.extraction_model),
+        ("memory.summary_model", formation.memory.summary_model),
+    ]
+    places += [(f"agents[{i}].model", agent.model) for i, agent in enumerate(formation.agents)]
+    used: dict[str, list[str]] = {}
+    for where, ref in places:
+        if isinstance(ref, str):
+            name = ref.split("/", 1)[0] if "/" in ref else ""
+        else:
+            name = str(getattr(ref, "provider", "") or "")
+        if name:
+            used.setdefault(name, []).append(where)
+    return {
+        name: keys for name, keys in used.items() if provider_status(name, formation).kind is None
+    }
+
+
+def check_providers(loaded: LoadedFormation) -> None:
+    """Raise a ConfigError naming every model reference to an unknown provider."""
+    from muxi_cli.errors import ConfigError
+
+    unknown = unknown_providers(loaded.formation)
+    if not unknown:
+        return
+    lines = [
+        f"{', '.join(keys)}: unknown model provider {name!r} (not built in, not under providers:)"
+        for name, keys in unknown.items()
+    ]
+    where = str(loaded.path) if loaded.path else "formation"
+    first = next(iter(unknown))
+    message = f"{where}: {lines[0]}" if len(lines) == 1 else f"{where}: {len(lines)} problems\n"
+    if len(lines) > 1:
+        message += "\n".join(f"  - {line}" for line in lines)
+    raise ConfigError(
+        message,
+        hint=(
+            f"Declare it, e.g. providers: {{{first}: {{type: openai, base_url: "
+            "http://localhost:11434/v1}}; built in: anthropic, openai, ollama."
+        ),
+    )
+
+
 @app.command("validate")
 def validate_cmd(
     ctx: typer.Context,
@@ -131,6 +185,7 @@ def validate_cmd(
         loaded = (
             load_formation(file) if file is not None else load_formation(formation_source(ctx).path)
         )
+        check_providers(loaded)
     except MuxiError as exc:
         if as_json:
             output.print_json({"valid": False, "error": exc.to_dict()})

@@ -242,12 +242,51 @@ def check_mcp_servers(formation: Formation | None) -> list[Check]:
     return checks
 
 
-def run_checks(source: FormationSource) -> list[Check]:
-    checks = [check_python()]
+def check_profile(name: str) -> Check:
+    """The connection profile commands use; a remote one is asked for health and auth."""
+    import asyncio
+
+    from muxi_cli.cli.profile import _check
+    from muxi_cli.errors import MuxiError
+    from muxi_cli.runtime import profiles
+
+    if name == profiles.LOCAL:
+        return Check("profile", "ok", "local (agents run in this process)")
+    url = "?"
+    try:
+        profile = profiles.get_profile(name)
+        url = profile.url
+        key, _source = profiles.profile_key(name)
+        me = asyncio.run(_check(profile.url, key))
+    except MuxiError as exc:
+        return Check("profile", "fail", f"{name} ({url}): {exc.message}", exc.hint or "")
+    return Check(
+        "profile",
+        "ok",
+        f"{name}: {url} is muxi {me.get('server_version')}; "
+        f"{me.get('role')} key for user {me.get('user_id')}",
+    )
+
+
+def _remote_providers(checks: list[Check], profile: str) -> list[Check]:
+    """With a remote profile the server runs the models: local keys are optional."""
+    for check in checks:
+        if check.name == "providers" and check.status == "fail":
+            check.status = "info"
+            check.detail += f" (not needed while profile {profile!r} runs the agents remotely)"
+    return checks
+
+
+def run_checks(source: FormationSource, profile: str | None = None) -> list[Check]:
+    from muxi_cli.runtime.factory import LOCAL, selected_profile
+
+    selected = selected_profile(profile)
+    checks = [check_python(), check_profile(selected)]
     config, formation = check_config(source)
     checks.append(config)
     ollama, ollama_ok = check_ollama()
-    checks += check_providers(formation, ollama_ok)
+    providers = check_providers(formation, ollama_ok)
+    checks += providers if selected == LOCAL else _remote_providers(providers, selected)
     checks.append(ollama)
     checks.append(check_keyring())
     checks += check_dirs()
@@ -287,8 +326,9 @@ def doctor(
     """Check Python, the formation, provider keys, Ollama, the keyring, dirs and MCP commands."""
     from muxi_cli.cli import output
     from muxi_cli.cli.config_cmd import formation_source
+    from muxi_cli.cli.context import state
 
-    checks = run_checks(formation_source(ctx))
+    checks = run_checks(formation_source(ctx), state(ctx).profile)
     failed = [c for c in checks if c.status == "fail"]
     if as_json:
         output.print_json({"ok": not failed, "checks": [asdict(c) for c in checks]})

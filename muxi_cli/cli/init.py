@@ -19,6 +19,21 @@ def _target(path: str | None) -> Path:
     return target
 
 
+def _provider_step(model: str | None) -> str:
+    """The next step that makes the chosen model's provider usable."""
+    provider, _, name = (model or "").partition("/")
+    if provider in ("", "anthropic", "openai"):
+        which = provider or "anthropic"
+        other = "" if provider else " (or openai)"
+        return f"add a key: `muxi keys set {which}`{other}, or export {which.upper()}_API_KEY"
+    if provider == "ollama":
+        return f"start Ollama and get the model: `ollama pull {name}`"
+    return (
+        f"declare the provider: under `providers:` add `{provider}: {{type: openai, "
+        f"base_url: http://HOST:PORT/v1}}` ({provider!r} is not built in)"
+    )
+
+
 def init(
     path: Annotated[
         str | None,
@@ -76,8 +91,8 @@ def init(
         steps.append(
             "pick a model: set default_model in the file (or `muxi init --force --model provider/model`)"
         )
+    steps.append(_provider_step(model))
     steps += [
-        "add a key: `muxi keys set anthropic` (or openai), or export ANTHROPIC_API_KEY",
         "check everything: `muxi doctor`",
         "validate after edits: `muxi config validate`",
         'start chatting: `muxi` (or `muxi chat "hello"`)',
