@@ -41,24 +41,35 @@ def chat(
     ctx: typer.Context,
     message: Annotated[
         str | None,
-        typer.Argument(help='The message. "-" reads it from stdin.', show_default=False),
+        typer.Argument(
+            metavar="MESSAGE", help='The message. "-" reads it from stdin.', show_default=False
+        ),
     ] = None,
     agent: Annotated[
-        str | None, typer.Option("--agent", "-a", help="Agent to answer (skips routing).")
+        str | None,
+        typer.Option("--agent", "-a", metavar="NAME", help="Agent to answer (skips routing)."),
     ] = None,
     session: Annotated[
-        str | None, typer.Option("--session", "-s", help="Continue this session (id or prefix).")
+        str | None,
+        typer.Option("--session", "-s", metavar="ID", help="Continue this session (id or prefix)."),
     ] = None,
     continue_last: Annotated[
         bool, typer.Option("--continue", "-c", help="Continue the most recent session.")
     ] = False,
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="Model override as provider/model, e.g. openai/gpt-4o."),
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="PROVIDER/MODEL",
+            help="Model override, e.g. openai/gpt-4o (a bare name uses the default provider).",
+        ),
     ] = None,
     system: Annotated[
         str | None,
-        typer.Option("--system", help="System message for this turn (replaces the agent's)."),
+        typer.Option(
+            "--system", metavar="TEXT", help="System message for this turn (replaces the agent's)."
+        ),
     ] = None,
     output: Annotated[
         Output,
@@ -80,7 +91,10 @@ def chat(
         ),
     ] = False,
     user: Annotated[
-        str | None, typer.Option("--user", help="User id for memory and sessions (default: you).")
+        str | None,
+        typer.Option(
+            "--user", metavar="ID", help="User id for memory and sessions (default: you)."
+        ),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No diagnostics on stderr (tool calls, routing).")
@@ -213,6 +227,8 @@ class _Renderer:
             "cost_usd": None,
         }
         self.tool_calls: dict[str, dict[str, Any]] = {}
+        #: run id -> agent, so a delegate's tool calls name the agent that made them.
+        self.run_agents: dict[str, str] = {}
         self.error: dict[str, Any] | None = None
         self.denied = False
         self.printed_any = False
@@ -243,6 +259,8 @@ class _Renderer:
             sys.stdout.flush()
         nested = event.nested
         kind = event.type
+        if kind == ev.RUN_STARTED:
+            self.run_agents[event.run_id] = str(event.get("agent"))
         if kind == ev.RUN_STARTED and not nested:
             self.run_id, self.session_id = event.run_id, event.session_id
             self.agent = event.get("agent")
@@ -250,9 +268,10 @@ class _Renderer:
             self.agent = event.get("agent")
             self.routing = {k: event.get(k) for k in ("agent", "method", "reason", "cached")}
             if event.get("method") in ("llm", "cached", "default"):
-                self._diag(
-                    f"[dim]→ {escape(str(event.get('agent')))} ({escape(str(event.get('reason')))})[/dim]"
-                )
+                why = escape(str(event.get("reason")))
+                if event.get("cached"):
+                    why += ", cached"
+                self._diag(f"[dim]→ {escape(str(event.get('agent')))} ({why})[/dim]")
         elif kind == ev.MEMORY_RECALLED and not nested:
             self.memories = list(event.get("items") or [])
         elif kind == ev.TEXT_DELTA and not nested:
@@ -270,7 +289,7 @@ class _Renderer:
                 server=event.get("server"),
                 tool=event.get("tool"),
                 arguments=event.get("arguments"),
-                agent=None,
+                agent=self.run_agents.get(event.run_id, self.agent),
             )
             args = _short_json(event.get("arguments"))
             self._diag(
