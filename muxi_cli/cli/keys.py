@@ -175,7 +175,12 @@ def _print_provider_table(rows: list[dict[str, Any]]) -> None:
     for column in ("provider", "status", "source", "key", "note"):
         table.add_column(column)
     for row in rows:
-        status = "[green]set[/green]" if row["set"] else "[yellow]not set[/yellow]"
+        if row["set"]:
+            status = "[green]set[/green]"
+        elif row.get("local"):
+            status = "[green]not needed[/green]"
+        else:
+            status = "[yellow]not set[/yellow]"
         table.add_row(row["name"], status, row["source"] or "-", row["key"] or "-", row["note"])
     out_console().print(table)
 

@@ -94,7 +94,7 @@ def _report(reports: list[IngestReport], as_json: bool) -> None:
         for r in reports:
             info(
                 f"{r.agent}: {len(r.added)} added, {len(r.updated)} updated, "
-                f"{len(r.unchanged)} unchanged, {len(r.removed)} removed ({r.chunks} new chunks)"
+                f"{len(r.unchanged)} unchanged, {len(r.removed)} removed ({r.chunks} new chunk{'' if r.chunks == 1 else 's'})"
             )
     failed = [(r.agent, src, err) for r in reports for src, err in r.errors.items()]
     for agent, source, error in failed:
@@ -187,4 +187,5 @@ def list_knowledge(ctx: typer.Context, agent: AgentOpt = None, as_json: JsonOpt 
         if not files:
             console.print("  [dim]nothing ingested yet: run `muxi knowledge rebuild`[/dim]")
         for f in files:
-            console.print(f"    {escape(f['source'])} [dim]{f['chunks']} chunks[/dim]")
+            chunks = f"{f['chunks']} chunk" + ("" if f["chunks"] == 1 else "s")
+            console.print(f"    {escape(f['source'])} [dim]{chunks}[/dim]")

@@ -520,7 +520,35 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     console = out_console()
     for key, value in result.items():
-        console.print(f"[dim]{key}:[/dim] {value}", highlight=False)
+        label = _STAT_LABELS.get(key, key.replace("_", " "))
+        console.print(f"[dim]{label + ':':<18}[/dim] {_stat_text(key, value)}", highlight=False)
+
+
+_STAT_LABELS = {"uri": "store", "versions": "table versions", "disk_bytes": "disk size"}
+
+
+def _stat_text(key: str, value: object) -> str:
+    """One ``muxi memory stats`` value for people: counts as ``a 2, b 1``, sizes in KiB/MiB."""
+    from rich.markup import escape
+
+    if isinstance(value, dict):
+        text = ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif key == "disk_bytes" and isinstance(value, int):
+        text = _size(value)
+    else:
+        text = "-" if value is None else str(value)
+    return escape(text)
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{n} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} bytes"  # pragma: no cover - the loop always returns
 
 
 @app.command("reindex")
