@@ -16,8 +16,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_EPILOG = """Examples:
-
+_EPILOG = """\b
+Examples:
   muxi create mcp-server                                   # asks the questions
   muxi create mcp-server --name weather --tool forecast --no-input
   muxi create mcp-server --name weather --transport http --dockerfile --no-input --json
@@ -31,7 +31,7 @@ Exit codes: 0 done, 1 could not write, 2 invalid name or options (with a suggest
 def mcp_server(
     ctx: typer.Context,
     name_arg: Annotated[
-        str | None, typer.Argument(metavar="[NAME]", help="Project name (same as --name).")
+        str | None, typer.Argument(metavar="NAME", help="Project name (same as --name).")
     ] = None,
     name: Annotated[
         str | None,
@@ -45,6 +45,7 @@ def mcp_server(
         typer.Option(
             "--tool",
             "-t",
+            metavar="NAME",
             help="Name of an example tool to generate (repeatable; default: word_count).",
         ),
     ] = None,
