@@ -81,6 +81,10 @@ class MemoryBackend(MemoryHooks, Protocol):
 
     async def forget(self, memory_id: str, user_id: str) -> None: ...
 
+    async def forget_session(self, session_id: str) -> None:
+        """Drop what memory keeps about a deleted session (its running summary)."""
+        ...
+
 
 class NoMemory:
     """Memory switched off: whole history, no recall, no extraction."""
@@ -125,3 +129,6 @@ class NoMemory:
         from muxi_cli.errors import NotFoundError
 
         raise NotFoundError(f"no memory {memory_id!r}", hint="muxi memory list")
+
+    async def forget_session(self, session_id: str) -> None:
+        return None

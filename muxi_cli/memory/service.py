@@ -338,6 +338,12 @@ class MemoryService:
         chain = await self.history(memory_id, user_id)
         await (await self.records()).delete(user_id, [item.id for item in chain])
 
+    async def forget_session(self, session_id: str) -> None:
+        """Drop a deleted session's running summary and extraction progress."""
+        if self._nothing_stored():
+            return
+        await (await self.states()).delete(session_id)
+
     async def forget_user(self, user_id: str) -> int:
         if user_id == SHARED_USER:
             raise UsageError(

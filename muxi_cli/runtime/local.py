@@ -231,7 +231,12 @@ class LocalRuntime:
         return self.store.rename_session(self._sid(session_id), title)
 
     async def delete_session(self, session_id: str) -> None:
-        self.store.delete_session(self._sid(session_id))
+        sid = self._sid(session_id)
+        self.store.delete_session(sid)
+        try:  # its summary goes too; the session itself is gone whatever happens here
+            await self.memory.forget_session(sid)
+        except MuxiError as exc:
+            log.warning("could not drop the memory state of session %s: %s", sid, exc)
 
     async def export_session(self, session_id: str, fmt: Literal["md", "json"]) -> str:
         from muxi_cli.stores.sessions import export_session

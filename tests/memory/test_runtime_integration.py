@@ -48,3 +48,34 @@ async def test_turn_recalls_and_extracts(fake_llm: Any, tmp_path: Path) -> None:
         }
     finally:
         await runtime.aclose()
+
+
+async def test_deleting_a_session_drops_its_summary(fake_llm: Any, tmp_path: Path) -> None:
+    from muxi_cli.runtime.base import ChatRequest
+
+    extra = (
+        "memory:\n  embedding: hash\n"
+        "agents:\n  - name: assistant\n    memory:\n      long_term: false\n"
+        "      buffer_tokens: 60\n"
+    )
+    path = fake_llm.write_formation(tmp_path, extra=extra)
+    runtime = await local.LocalRuntime.open(
+        config_path=str(path), start_tools=False, user_id="alice"
+    )
+    try:
+        fake_llm.set_default(Text("A long enough answer " * 8))
+        sid = ""
+        for word in ("first", "second", "third"):
+            events = [
+                e
+                async for e in runtime.chat(
+                    ChatRequest(message=f"the {word} question " * 8, session_id=sid or None)
+                )
+            ]
+            sid = events[0].session_id
+        states = await runtime.memory.states()
+        assert await states.get(sid) is not None  # the buffer kept a running summary
+        await runtime.delete_session(sid)
+        assert await states.get(sid) is None
+    finally:
+        await runtime.aclose()
