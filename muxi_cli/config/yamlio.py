@@ -80,11 +80,17 @@ def read_yaml(path: Path) -> Any:
             hint="Check the path, or run `muxi init` to write a starter muxi.yaml.",
         ) from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a YAML file") from None
+        raise ConfigError(
+            f"{path}: is a directory, not a YAML file",
+            hint="Point --config at the muxi.yaml file (or a folder that contains one).",
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError(
             f"{path}: not a UTF-8 text file", hint="Save the file as UTF-8."
         ) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        raise ConfigError(
+            f"{path}: cannot read ({exc.strerror})",
+            hint="Check the file's permissions.",
+        ) from None
     return parse_yaml(text, path)

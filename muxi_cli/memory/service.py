@@ -304,7 +304,9 @@ class MemoryService:
         if not text:
             raise UsageError("the memory text is empty", "give the text to remember")
         if not 0.0 <= importance <= 1.0:
-            raise UsageError("importance must be between 0 and 1")
+            raise UsageError(
+                "importance must be between 0 and 1", "give a number such as 0.2 or 0.8"
+            )
         owner = SHARED_USER if shared else user_id
         stored = await remember(
             await self.records(), self.embedder, owner, text,

@@ -55,7 +55,10 @@ def read_lines(stream: IO[str]) -> Iterator[dict[str, Any]]:
                 "import a file written by `muxi memory export`",
             ) from exc
         if not isinstance(value, dict):
-            raise UsageError(f"line {number} of the import is not a JSON object")
+            raise UsageError(
+                f"line {number} of the import is not a JSON object",
+                "import a file written by `muxi memory export`",
+            )
         if "muxi_memory_export" in value:
             if int(value["muxi_memory_export"]) > EXPORT_VERSION:
                 raise UsageError(
@@ -69,7 +72,10 @@ def read_lines(stream: IO[str]) -> Iterator[dict[str, Any]]:
 def _clean(item: dict[str, Any], number: int) -> Row:
     for key in ("id", "user_id", "text"):
         if not isinstance(item.get(key), str) or not item[key]:
-            raise UsageError(f"memory {number} of the import has no {key}")
+            raise UsageError(
+                f"memory {number} of the import has no {key}",
+                "every line needs id, user_id and text, as `muxi memory export` writes them",
+            )
     row: Row = {key: item.get(key) for key in FIELDS}
     row["kind"] = row.get("kind") or "fact"
     row["content_hash"] = row.get("content_hash") or content_hash(row["text"])

@@ -55,6 +55,10 @@ STOP_TIMEOUT = 8.0
 MAX_RESTART_FAILURES = 3
 _LIST_PAGE_CAP = 100
 _CONNECTION_CLOSED = -32000
+_REQUEST_HINT = (
+    "Check the name and arguments (`muxi mcp prompts SERVER`, `muxi mcp resources SERVER`); "
+    "`muxi mcp list` shows the server's state."
+)
 
 
 class ServerUnavailable(Exception):
@@ -407,13 +411,21 @@ class MCPConnection:
             async with asyncio.timeout(self.config.call_timeout):
                 return await fn(client)
         except TimeoutError as exc:
-            raise ToolError(f"{what} on {self.name!r} timed out") from exc
+            raise ToolError(
+                f"{what} on {self.name!r} timed out",
+                f"raise call_timeout of mcp_servers.{self.name} in muxi.yaml "
+                f"(now {self.config.call_timeout:g} s), or check the server",
+            ) from exc
         except MCPError as exc:
             if exc.code == _CONNECTION_CLOSED:
                 self._fail("the server stopped during a request; it will be restarted on next use")
-            raise ToolError(f"{what} on {self.name!r} failed: {exc.message}") from exc
+            raise ToolError(
+                f"{what} on {self.name!r} failed: {exc.message}", _REQUEST_HINT
+            ) from exc
         except Exception as exc:
-            raise ToolError(f"{what} on {self.name!r} failed: {describe_error(exc)}") from exc
+            raise ToolError(
+                f"{what} on {self.name!r} failed: {describe_error(exc)}", _REQUEST_HINT
+            ) from exc
 
     async def list_prompts(self) -> list[dict[str, Any]]:
         result = await self._request("listing prompts", lambda c: c.list_prompts())

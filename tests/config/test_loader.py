@@ -454,3 +454,12 @@ def test_unknown_builtin_tool_gets_a_suggestion(tmp_path: Path) -> None:
     )
     assert "agents[0].tools[0]" in err.message
     assert "did you mean 'calculator'?" in err.message
+
+
+def test_a_folder_without_muxi_yaml_or_an_unreadable_path_gets_a_hint(tmp_path: Path) -> None:
+    from muxi_cli.config.yamlio import read_yaml
+    from muxi_cli.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        read_yaml(tmp_path)
+    assert "is a directory" in info.value.message and info.value.hint
