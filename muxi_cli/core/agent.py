@@ -3,7 +3,8 @@
 ``AgentEngine.run(spec)`` yields events (DESIGN.md section 3) while it calls
 the model, runs tool calls (several of one model turn concurrently), asks for
 approval where policy says ``ask``, and persists everything as it goes.
-Routing and session handling live in :mod:`muxi_cli.core.orchestrator`.
+Routing and session handling live in :mod:`muxi_cli.core.orchestrator`, the
+tool calls of one model answer in :mod:`muxi_cli.core.tool_calls`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +21,7 @@ from muxi_cli.config.schema import AgentConfig, Formation, ModelRef
 from muxi_cli.core.approvals import ApprovalBroker
 from muxi_cli.core.events import RUN_COMPLETED, RUN_FAILED, USAGE, Event, EventFactory
 from muxi_cli.core.history import to_messages, truncate_for_model
+from muxi_cli.core.tool_calls import ToolCallRunner
 from muxi_cli.core.writer import MessageStore, ReplyWriter
 from muxi_cli.errors import MuxiError
 from muxi_cli.llm.base import (
@@ -125,6 +126,7 @@ class AgentEngine:
         self.memory = memory
         self.store = store
         self.approvals = approvals
+        self.calls = ToolCallRunner(formation, tools, store, approvals, self._delegate)
 
     # ------------------------------------------------------------------ tools
 
@@ -291,7 +293,7 @@ class AgentEngine:
                     "or ask a narrower question",
                 )
             results: dict[str, tuple[ToolDef | None, ToolOutcome]] = {}
-            async for event in self._run_calls(spec, calls, by_name, results):
+            async for event in self.calls.run(spec, calls, by_name, results):
                 yield event
             for call in calls:
                 _tool_def, outcome = results[call.id]
@@ -318,153 +320,7 @@ class AgentEngine:
             "cost_usd": self.models.price(model_ref, usage.input_tokens, usage.output_tokens),
         }
 
-    # ------------------------------------------------------------- tool calls
-
-    async def _run_calls(
-        self,
-        spec: TurnSpec,
-        calls: list[ToolCall],
-        by_name: dict[str, ToolDef],
-        results: dict[str, tuple[ToolDef | None, ToolOutcome]],
-    ) -> AsyncIterator[Event]:
-        """Run the calls of one model turn concurrently, yielding their events."""
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
-
-        async def one(call: ToolCall) -> None:
-            tool_def = by_name.get(call.name)
-            try:
-                outcome = await self._call(spec, call, tool_def, queue)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a tool never crashes the turn
-                log.exception("tool call %s failed", call.name)
-                outcome = ToolOutcome(False, f"{type(exc).__name__}: {exc}")
-            results[call.id] = (tool_def, outcome)
-
-        async def run_all() -> None:
-            try:
-                await asyncio.gather(*(one(c) for c in calls))
-            finally:
-                queue.put_nowait(None)
-
-        runner = asyncio.create_task(run_all())
-        try:
-            while True:
-                event = await queue.get()
-                if event is None:
-                    break
-                yield event
-            await runner
-        finally:
-            if not runner.done():
-                runner.cancel()
-                try:
-                    await runner
-                except (asyncio.CancelledError, Exception):
-                    pass
-            for call in calls:
-                self.approvals.close(call.id)
-
-    async def _call(
-        self,
-        spec: TurnSpec,
-        call: ToolCall,
-        tool_def: ToolDef | None,
-        queue: asyncio.Queue[Event | None],
-    ) -> ToolOutcome:
-        f = spec.factory
-        server = tool_def.server if tool_def else "unknown"
-        tool_name = tool_def.tool if tool_def else call.name
-        queue.put_nowait(f.tool_requested(call.id, server, tool_name, call.arguments))
-        started = time.monotonic()
-
-        def finish(outcome: ToolOutcome, *, meta: dict[str, Any] | None = None) -> ToolOutcome:
-            duration = int((time.monotonic() - started) * 1000)
-            shown = truncate_for_model(outcome.content, self.formation.tool_result_limit)
-            queue.put_nowait(f.tool_result(call.id, outcome.ok, shown, duration))
-            if spec.persist:
-                self.store.add_message(
-                    spec.session_id,
-                    "tool",
-                    outcome.content,
-                    agent=spec.agent.name,
-                    run_id=f.run_id,
-                    tool_call_id=call.id,
-                    meta={
-                        "name": call.name,
-                        "server": server,
-                        "tool": tool_name,
-                        "ok": outcome.ok,
-                        "duration_ms": duration,
-                        **(meta or {}),
-                    },
-                )
-            return outcome
-
-        if tool_def is None:
-            return finish(
-                ToolOutcome(False, f"Unknown tool {call.name!r}. Use one of the tools offered.")
-            )
-        if call.invalid_arguments is not None:
-            return finish(
-                ToolOutcome(
-                    False,
-                    "The arguments were not a valid JSON object: "
-                    f"{call.invalid_arguments[:200]!r}. Call the tool again with valid JSON.",
-                )
-            )
-
-        allowed, by = await self._approve(spec, call, tool_def, queue)
-        if not allowed:
-            return finish(
-                ToolOutcome(
-                    False,
-                    f"The call to {tool_name} was denied by {by}. Do not retry it; "
-                    "answer without it or say what you would need.",
-                ),
-                meta={"denied": True},
-            )
-        if tool_def.server == "agent":
-            outcome = await self._delegate(spec, tool_def, call, queue)
-        else:
-            outcome = await self.tools.call(tool_def, call.arguments)
-        return finish(outcome)
-
-    async def _approve(
-        self,
-        spec: TurnSpec,
-        call: ToolCall,
-        tool_def: ToolDef,
-        queue: asyncio.Queue[Event | None],
-    ) -> tuple[bool, str]:
-        f = spec.factory
-        policy = tool_def.policy
-        if policy == "allow":
-            queue.put_nowait(f.tool_approval(call.id, "allowed", "policy"))
-            return True, "policy"
-        if policy == "deny":
-            queue.put_nowait(f.tool_approval(call.id, "denied", "policy"))
-            return False, "policy"
-        if spec.approval == "yes":
-            queue.put_nowait(f.tool_approval(call.id, "allowed", "user"))
-            return True, "user"
-        if spec.approval == "deny":
-            queue.put_nowait(f.tool_approval(call.id, "denied", "policy"))
-            return False, "policy (non-interactive run; pass --yes to allow)"
-        future = self.approvals.open(call.id)
-        queue.put_nowait(f.tool_approval(call.id, "pending", "user"))
-        try:
-            answer = await future
-        finally:
-            self.approvals.close(call.id)
-        if answer == "always":
-            try:
-                self.tools.remember_allow(tool_def)
-            except Exception as exc:
-                log.warning("could not save the always-allow choice: %s", exc)
-        allowed = answer in ("allow", "always")
-        queue.put_nowait(f.tool_approval(call.id, "allowed" if allowed else "denied", "user"))
-        return allowed, "user"
+    # ------------------------------------------------------------- delegation
 
     async def _delegate(
         self,

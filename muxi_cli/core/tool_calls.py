@@ -1,0 +1,198 @@
+"""The tool calls of one model turn: approval, concurrent execution, persistence.
+
+:class:`ToolCallRunner` runs the calls a model asked for in one answer
+concurrently, emits their ``tool.requested`` / ``tool.approval`` /
+``tool.result`` events, waits for interactive approvals, and stores each
+result in the session. Calls to delegate agents go back to the agent engine
+through the ``delegate`` callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli.config.schema import Formation
+from muxi_cli.core.approvals import ApprovalBroker
+from muxi_cli.core.events import Event
+from muxi_cli.core.history import truncate_for_model
+from muxi_cli.core.writer import MessageStore
+from muxi_cli.llm.base import ToolCall
+from muxi_cli.tools.base import ToolDef, ToolHost, ToolOutcome
+
+if TYPE_CHECKING:
+    from muxi_cli.core.agent import TurnSpec
+
+log = logging.getLogger("muxi.agent")
+
+#: Runs a delegate agent for a call to one of the ``ask_<agent>`` tools.
+Delegate = Callable[
+    ["TurnSpec", ToolDef, ToolCall, "asyncio.Queue[Event | None]"], Awaitable[ToolOutcome]
+]
+
+
+class ToolCallRunner:
+    """Runs the tool calls of one model answer (see the module docstring)."""
+
+    def __init__(
+        self,
+        formation: Formation,
+        tools: ToolHost,
+        store: MessageStore,
+        approvals: ApprovalBroker,
+        delegate: Delegate,
+    ) -> None:
+        self.formation = formation
+        self.tools = tools
+        self.store = store
+        self.approvals = approvals
+        self.delegate = delegate
+
+    async def run(
+        self,
+        spec: TurnSpec,
+        calls: list[ToolCall],
+        by_name: dict[str, ToolDef],
+        results: dict[str, tuple[ToolDef | None, ToolOutcome]],
+    ) -> AsyncIterator[Event]:
+        """Run the calls of one model turn concurrently, yielding their events."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+        async def one(call: ToolCall) -> None:
+            tool_def = by_name.get(call.name)
+            try:
+                outcome = await self._call(spec, call, tool_def, queue)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a tool never crashes the turn
+                log.exception("tool call %s failed", call.name)
+                outcome = ToolOutcome(False, f"{type(exc).__name__}: {exc}")
+            results[call.id] = (tool_def, outcome)
+
+        async def run_all() -> None:
+            try:
+                await asyncio.gather(*(one(c) for c in calls))
+            finally:
+                queue.put_nowait(None)
+
+        runner = asyncio.create_task(run_all())
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    break
+                yield event
+            await runner
+        finally:
+            if not runner.done():
+                runner.cancel()
+                try:
+                    await runner
+                except (asyncio.CancelledError, Exception):
+                    pass
+            for call in calls:
+                self.approvals.close(call.id)
+
+    async def _call(
+        self,
+        spec: TurnSpec,
+        call: ToolCall,
+        tool_def: ToolDef | None,
+        queue: asyncio.Queue[Event | None],
+    ) -> ToolOutcome:
+        f = spec.factory
+        server = tool_def.server if tool_def else "unknown"
+        tool_name = tool_def.tool if tool_def else call.name
+        queue.put_nowait(f.tool_requested(call.id, server, tool_name, call.arguments))
+        started = time.monotonic()
+
+        def finish(outcome: ToolOutcome, *, meta: dict[str, Any] | None = None) -> ToolOutcome:
+            duration = int((time.monotonic() - started) * 1000)
+            shown = truncate_for_model(outcome.content, self.formation.tool_result_limit)
+            queue.put_nowait(f.tool_result(call.id, outcome.ok, shown, duration))
+            if spec.persist:
+                self.store.add_message(
+                    spec.session_id,
+                    "tool",
+                    outcome.content,
+                    agent=spec.agent.name,
+                    run_id=f.run_id,
+                    tool_call_id=call.id,
+                    meta={
+                        "name": call.name,
+                        "server": server,
+                        "tool": tool_name,
+                        "ok": outcome.ok,
+                        "duration_ms": duration,
+                        **(meta or {}),
+                    },
+                )
+            return outcome
+
+        if tool_def is None:
+            return finish(
+                ToolOutcome(False, f"Unknown tool {call.name!r}. Use one of the tools offered.")
+            )
+        if call.invalid_arguments is not None:
+            return finish(
+                ToolOutcome(
+                    False,
+                    "The arguments were not a valid JSON object: "
+                    f"{call.invalid_arguments[:200]!r}. Call the tool again with valid JSON.",
+                )
+            )
+
+        allowed, by = await self._approve(spec, call, tool_def, queue)
+        if not allowed:
+            return finish(
+                ToolOutcome(
+                    False,
+                    f"The call to {tool_name} was denied by {by}. Do not retry it; "
+                    "answer without it or say what you would need.",
+                ),
+                meta={"denied": True},
+            )
+        if tool_def.server == "agent":
+            outcome = await self.delegate(spec, tool_def, call, queue)
+        else:
+            outcome = await self.tools.call(tool_def, call.arguments)
+        return finish(outcome)
+
+    async def _approve(
+        self,
+        spec: TurnSpec,
+        call: ToolCall,
+        tool_def: ToolDef,
+        queue: asyncio.Queue[Event | None],
+    ) -> tuple[bool, str]:
+        f = spec.factory
+        policy = tool_def.policy
+        if policy == "allow":
+            queue.put_nowait(f.tool_approval(call.id, "allowed", "policy"))
+            return True, "policy"
+        if policy == "deny":
+            queue.put_nowait(f.tool_approval(call.id, "denied", "policy"))
+            return False, "policy"
+        if spec.approval == "yes":
+            queue.put_nowait(f.tool_approval(call.id, "allowed", "user"))
+            return True, "user"
+        if spec.approval == "deny":
+            queue.put_nowait(f.tool_approval(call.id, "denied", "policy"))
+            return False, "policy (non-interactive run; pass --yes to allow)"
+        future = self.approvals.open(call.id)
+        queue.put_nowait(f.tool_approval(call.id, "pending", "user"))
+        try:
+            answer = await future
+        finally:
+            self.approvals.close(call.id)
+        if answer == "always":
+            try:
+                self.tools.remember_allow(tool_def)
+            except Exception as exc:
+                log.warning("could not save the always-allow choice: %s", exc)
+        allowed = answer in ("allow", "always")
+        queue.put_nowait(f.tool_approval(call.id, "allowed" if allowed else "denied", "user"))
+        return allowed, "user"
