@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from muxi_cli.errors import UsageError
 
 
 def serve(
@@ -42,6 +45,7 @@ def serve(
     `MUXI_ADMIN_KEY` pins an extra admin key from the environment.
     """
     import asyncio
+    import os
 
     from muxi_cli.cli.context import state
     from muxi_cli.cli.output import fail
@@ -49,14 +53,60 @@ def serve(
     from muxi_cli.server.context import ServerSettings
 
     st = state(ctx)
-    if st.profile and st.profile != "local":
+    # --profile or MUXI_PROFILE (not `muxi profile use`: a client default here need
+    # not stop this machine from serving).
+    profile = st.profile or os.environ.get("MUXI_PROFILE")
+    if profile and profile != "local":
         raise fail(
             UsageError(
-                f"`muxi serve` serves this machine's agents; it cannot use profile {st.profile!r}",
+                f"`muxi serve` serves this machine's agents; it cannot use profile {profile!r}",
                 hint="drop --profile (and unset MUXI_PROFILE) to serve locally",
             )
         )
+    problem = _cannot_bind(host, port)
+    if problem is not None:
+        raise fail(problem)
     settings = ServerSettings(max_body=max_body, rate=rate, burst=burst, shutdown_grace=grace)
     from muxi_cli.server.serve import serve as run_server
 
     asyncio.run(run_server(host, port, config or st.config, settings))
+
+
+def _cannot_bind(host: str, port: int) -> UsageError | None:
+    """Why ``host:port`` cannot be listened on (None when it can, or for port 0).
+
+    Checked before anything starts, so a busy port gives one clear error instead
+    of the web server's traceback.
+    """
+    import errno
+    import socket
+
+    from muxi_cli.errors import UsageError
+
+    if port == 0:
+        return None
+    where = f"cannot listen on {host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return UsageError(
+            f"{where}: unknown host ({exc.strerror})",
+            hint="use an address of this machine, e.g. --host 127.0.0.1 or --host 0.0.0.0",
+        )
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return UsageError(
+                    f"{where}: the address is already in use",
+                    hint="another program (perhaps another `muxi serve`) has it: pick another "
+                    "--port, or --port 0 for any free one",
+                )
+            return UsageError(
+                f"{where}: {exc.strerror or exc}",
+                hint="pick another --host or --port (ports below 1024 need privileges)",
+            )
+    return None
