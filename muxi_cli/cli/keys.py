@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from muxi_cli.config.providers import ProviderStatus
 
 app = typer.Typer(
-    help="Store, list and delete model provider API keys (kept in the OS keyring).",
+    help="Provider API keys (set, list, delete; kept in the OS keyring) and `muxi serve` API keys "
+    "(create, list, revoke; on this machine, or on the server of a remote profile).",
     no_args_is_help=True,
 )
 

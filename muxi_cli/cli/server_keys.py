@@ -1,7 +1,9 @@
 """``muxi keys create|revoke`` and the server keys table of ``muxi keys list``.
 
-These act on this machine's server key file (hashes only); a running
-``muxi serve`` notices the change at once, no restart needed.
+With the local profile these act on this machine's server key file (hashes
+only); a running ``muxi serve`` notices the change at once, no restart needed.
+With a remote profile (``--profile``, ``MUXI_PROFILE`` or ``muxi profile use``)
+they go to that server's key API, which needs the profile's key to be an admin key.
 """
 
 from __future__ import annotations
@@ -13,24 +15,70 @@ import typer
 from muxi_cli.cli.keys import LIST_SECTIONS, app
 
 
+class _Remote:
+    """The server behind a remote connection profile, reached over its key API."""
+
+    def __init__(self, name: str, url: str, key: str | None) -> None:
+        self.name, self.url, self.key = name, url, key
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        import httpx
+
+        from muxi_cli.errors import ServerAuthError
+        from muxi_cli.runtime.wire import connection_error, error_from_body
+
+        if not self.key:
+            raise ServerAuthError(
+                f"no API key is stored for profile {self.name!r}",
+                hint=f"add it again: muxi profile add {self.name} --url {self.url}",
+            )
+        try:
+            with httpx.Client(base_url=self.url, timeout=15.0) as client:
+                response = client.request(
+                    method, path, json=body, headers={"authorization": f"Bearer {self.key}"}
+                )
+        except httpx.HTTPError as exc:
+            raise connection_error(self.url, exc) from exc
+        if response.status_code >= 400:
+            raise error_from_body(response.status_code, response.content, self.url)
+        return response.json()
+
+
+def _remote(ctx: typer.Context) -> _Remote | None:
+    """The remote server these commands act on, or None for this machine's key file."""
+    from muxi_cli.cli.context import state
+    from muxi_cli.runtime import profiles
+    from muxi_cli.runtime.factory import LOCAL, selected_profile
+
+    name = selected_profile(state(ctx).profile)
+    if name == LOCAL:
+        return None
+    profile = profiles.get_profile(name)
+    key, _source = profiles.profile_key(name)
+    return _Remote(name, profile.url, key)
+
+
+def _row(rec: dict[str, Any]) -> dict[str, Any]:
+    revoked = rec.get("revoked_at")
+    return {
+        "id": rec.get("id"),
+        "role": rec.get("role"),
+        "user": rec.get("user_id"),
+        "created": rec.get("created_at"),
+        "last_used": rec.get("last_used_at"),
+        "status": "active" if not revoked else f"revoked {revoked}",
+        "label": rec.get("label"),
+    }
+
+
 def server_key_rows(ctx: typer.Context) -> list[dict[str, Any]]:
     """Rows of the "server keys" section: ids, roles, users, dates; never a secret."""
     from muxi_cli.server.auth import KeyStore
 
-    rows = []
-    for rec in KeyStore(env_admin_key="").records():
-        rows.append(
-            {
-                "id": rec.id,
-                "role": rec.role,
-                "user": rec.user_id,
-                "created": rec.created_at,
-                "last_used": rec.last_used_at,
-                "status": "active" if rec.active else f"revoked {rec.revoked_at}",
-                "label": rec.label,
-            }
-        )
-    return rows
+    remote = _remote(ctx)
+    if remote is not None:
+        return [_row(rec) for rec in remote.call("GET", "/v1/keys")]
+    return [_row(rec.public_dict()) for rec in KeyStore(env_admin_key="").records()]
 
 
 LIST_SECTIONS.append(("server_keys", server_key_rows))
@@ -38,6 +86,7 @@ LIST_SECTIONS.append(("server_keys", server_key_rows))
 
 @app.command("create")
 def create(
+    ctx: typer.Context,
     role: Annotated[str, typer.Option("--role", help="admin or user.")] = "user",
     user: Annotated[
         str | None,
@@ -59,27 +108,49 @@ def create(
             raise UsageError(
                 "a user key needs --user ID", hint="e.g. muxi keys create --user alice"
             )
-        rec, secret = KeyStore(env_admin_key="").create(role, user or "admin", label)
+        remote = _remote(ctx)
+        if remote is None:
+            rec, secret = KeyStore(env_admin_key="").create(role, user or "admin", label)
+            key_id, key_role, key_user, url = rec.id, rec.role, rec.user_id, "URL"
+        else:
+            body = {"role": role, "user_id": user or "admin", "label": label}
+            made = remote.call("POST", "/v1/keys", body)
+            secret, key_id, key_role, key_user = (
+                made["key"],
+                made["id"],
+                made["role"],
+                made["user_id"],
+            )
+            url = remote.url
     except MuxiError as exc:
         raise output.fail(exc) from None
     typer.echo(secret)
+    where = "" if remote is None else f" on {remote.url} (profile {remote.name})"
     output.info(
-        f"created {rec.role} key {rec.id} for user {rec.user_id}; it is shown only this once. "
-        "On a client: muxi profile add NAME --url URL (paste it at the prompt)"
+        f"created {key_role} key {key_id} for user {key_user}{where}; it is shown only this "
+        f"once. On a client: muxi profile add NAME --url {url} (paste it at the prompt)"
     )
 
 
 @app.command("revoke")
 def revoke(
+    ctx: typer.Context,
     key_id: Annotated[str, typer.Argument(help="The key's id (see `muxi keys list`).")],
 ) -> None:
     """Revoke a `muxi serve` API key; a running server refuses it at once."""
+    from urllib.parse import quote
+
     from muxi_cli.cli import output
     from muxi_cli.errors import MuxiError
     from muxi_cli.server.auth import KeyStore
 
     try:
-        rec = KeyStore(env_admin_key="").revoke(key_id)
+        remote = _remote(ctx)
+        if remote is None:
+            rec = KeyStore(env_admin_key="").revoke(key_id).public_dict()
+        else:
+            rec = remote.call("DELETE", f"/v1/keys/{quote(key_id, safe='')}")
     except MuxiError as exc:
         raise output.fail(exc) from None
-    output.info(f"revoked {rec.role} key {rec.id} (user {rec.user_id})")
+    where = "" if remote is None else f" on {remote.url}"
+    output.info(f"revoked {rec['role']} key {rec['id']} (user {rec['user_id']}){where}")
