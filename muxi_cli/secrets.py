@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from muxi_cli import paths
 
 SERVICE = "muxi"
+REDACTED = "[redacted]"
 
 
 def service_name() -> str:
@@ -133,3 +135,25 @@ def mask(value: str | None) -> str:
     if len(value) <= 8:
         return "*" * len(value)
     return f"{value[:4]}…{value[-4:]}"
+
+
+#: Strings that look like credentials wherever they appear in text.
+_SECRET_VALUES = [
+    re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
+    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
+    re.compile(r"\bxox[abpors]-[A-Za-z0-9\-]{10,}"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+    re.compile(r"\bmuxi_[a-z]+_[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+]
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=\-]{8,}")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with API keys, bearer tokens and private keys replaced by ``[redacted]``."""
+    for pattern in _SECRET_VALUES:
+        text = pattern.sub(REDACTED, text)
+    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)

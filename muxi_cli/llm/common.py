@@ -35,6 +35,7 @@ _CONTEXT_PATTERNS = re.compile(
     r"reduce the length|input is too long|request_too_large|exceeds the context",
     re.IGNORECASE,
 )
+#: Provider keys, down to shorter fragments than :func:`muxi_cli.secrets.redact_text` takes.
 _TOKEN_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|sk-ant-[A-Za-z0-9_\-]{6,})")
 
 
@@ -74,9 +75,11 @@ def retry_after_seconds(headers: Any) -> float | None:
 
 def redact(text: str, secret: str | None = None) -> str:
     """``text`` with the API key (and anything that looks like one) masked."""
+    from muxi_cli.secrets import REDACTED, redact_text
+
     if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
-    return _TOKEN_PATTERN.sub("***", text)
+        text = text.replace(secret, REDACTED)
+    return redact_text(_TOKEN_PATTERN.sub(REDACTED, text))
 
 
 def key_hint(provider: str, env_var: str) -> str:

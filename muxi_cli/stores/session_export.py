@@ -32,10 +32,10 @@ from typing import Any, Literal
 
 from muxi_cli.errors import UsageError
 from muxi_cli.runtime.base import SessionInfo, SessionMessage
+from muxi_cli.secrets import REDACTED, redact_text
 
 EXPORT_FORMAT = "muxi.session"
 EXPORT_VERSION = 1
-REDACTED = "[redacted]"
 
 _SECRET_KEYS = frozenset(
     {
@@ -46,30 +46,11 @@ _SECRET_KEYS = frozenset(
     }
 )  # fmt: skip
 _SECRET_SUFFIXES = ("_api_key", "_secret", "_password", "_token", "_secret_key", "_private_key")
-_SECRET_VALUES = [
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
-    re.compile(r"\bxox[abpors]-[A-Za-z0-9\-]{10,}"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
-    re.compile(r"\bmuxi_[a-z]+_[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-]
-_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=\-]{8,}")
 
 
 def _secret_key(name: str) -> bool:
     key = name.strip().lower().replace("-", "_")
     return key in _SECRET_KEYS or key.endswith(_SECRET_SUFFIXES)
-
-
-def redact_text(text: str) -> str:
-    """``text`` with API keys, bearer tokens and private keys replaced by ``[redacted]``."""
-    for pattern in _SECRET_VALUES:
-        text = pattern.sub(REDACTED, text)
-    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 
 def redact(value: Any) -> Any:
