@@ -146,7 +146,7 @@ _SECRET_VALUES = [
     re.compile(r"\bxox[abpors]-[A-Za-z0-9\-]{10,}"),
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
-    re.compile(r"\bmuxi_[a-z]+_[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\bmuxi_[0-9a-f]{6,}_[A-Za-z0-9_\-]{16,}"),  # muxi serve keys
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
 ]
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=\-]{8,}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -128,3 +129,16 @@ def test_bad_format_and_bad_import() -> None:
     with pytest.raises(UsageError):
         load_export(json.dumps({"format": "muxi.session", "version": 99, "session": {}}))
     assert export_session(info, [], "md").startswith("# Untitled session")
+
+
+def test_muxi_server_keys_are_redacted(store: SessionStore, tmp_path: Any) -> None:
+    from muxi_cli.server.auth import KeyStore
+
+    keys = KeyStore(tmp_path / "keys.json")
+    secrets = [keys.create("user", "alice")[1] for _ in range(5)]
+    info = store.create_session("u")
+    store.add_message(info.id, "user", "my keys: " + " and ".join(secrets))
+    for fmt in ("md", "json"):
+        text = export_session(store.get_session(info.id), store.messages(info.id), fmt)  # type: ignore[arg-type]
+        for secret in secrets:
+            assert secret.split("_", 2)[2] not in text, fmt
