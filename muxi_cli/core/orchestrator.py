@@ -12,7 +12,13 @@ from muxi_cli.core.agent import AgentEngine, TurnSpec
 from muxi_cli.core.approvals import ApprovalBroker
 from muxi_cli.core.events import RUN_COMPLETED, Event, EventFactory
 from muxi_cli.core.history import to_messages
-from muxi_cli.core.router import RouteCache, Router, split_mention
+from muxi_cli.core.router import (
+    RouteCache,
+    Router,
+    mistyped_mention,
+    split_mention,
+    unknown_agent,
+)
 from muxi_cli.errors import UsageError
 from muxi_cli.llm.base import ModelResolver
 from muxi_cli.memory.base import MemoryHooks
@@ -57,6 +63,9 @@ class Orchestrator:
             session = self.store.get_session(session_id, user_id)
         names = self.router.names
         mention, message = split_mention(request.message, names)
+        typo = mistyped_mention(request.message, names) if request.agent is None else None
+        if typo is not None:
+            raise unknown_agent(typo, names)
         if not message.strip() and not request.attachments:
             raise UsageError("the message is empty", hint="type a message, or pipe text on stdin")
         window = []
@@ -71,6 +80,9 @@ class Orchestrator:
         )
         agent = self.formation.agent(decision.agent)
         assert agent is not None
+        # Fail on a missing provider before anything is written (no empty sessions).
+        models = self.engine.models
+        models.resolve(models.model_for(agent, request.model))
         if session is None:
             session = self.store.create_session(
                 user_id, title=request.title or "", agent=agent.name
@@ -81,6 +93,11 @@ class Orchestrator:
         factory = EventFactory(session.id)
         yield factory.run_started(agent.name, user_id)
         yield factory.agent_routed(agent.name, decision.reason, decision.method, decision.cached)
+        if decision.usage is not None:
+            model_ref, tokens_in, tokens_out = decision.usage
+            yield factory.usage(
+                model_ref, tokens_in, tokens_out, models.price(model_ref, tokens_in, tokens_out)
+            )
         spec = TurnSpec(
             agent=agent,
             session_id=session.id,

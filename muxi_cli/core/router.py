@@ -39,6 +39,8 @@ class RouteDecision:
     method: Method
     reason: str
     cached: bool = False
+    #: ``(model_ref, input_tokens, output_tokens)`` of the router call, if one was made.
+    usage: tuple[str, int, int] | None = None
 
 
 def split_mention(message: str, agents: list[str]) -> tuple[str | None, str]:
@@ -47,6 +49,16 @@ def split_mention(message: str, agents: list[str]) -> tuple[str | None, str]:
     if not match or match.group(1) not in agents:
         return None, message
     return match.group(1), message[match.end() :]
+
+
+def mistyped_mention(message: str, agents: list[str]) -> str | None:
+    """``"@codr fix this"`` -> ``"codr"`` when it is close to an agent's name but
+    not one (an ``@word`` far from every name is ordinary text)."""
+    match = _MENTION.match(message)
+    if not match or match.group(1) in agents:
+        return None
+    name = match.group(1)
+    return name if difflib.get_close_matches(name, agents, n=1, cutoff=0.75) else None
 
 
 def normalise(message: str) -> str:
@@ -233,7 +245,7 @@ class Router:
             return RouteDecision(hit[0], "cached", hit[1], cached=True)
 
         try:
-            agent, reason = await asyncio.wait_for(
+            agent, reason, usage = await asyncio.wait_for(
                 self._ask(message, window or [], previous_agent),
                 timeout=self.formation.router.timeout,
             )
@@ -253,13 +265,14 @@ class Router:
                 default,
                 "default",
                 f"the router answered an unknown agent {agent!r}; using the default",
+                usage=usage,
             )
         self.cache.put(key, agent, reason)
-        return RouteDecision(agent, "llm", reason)
+        return RouteDecision(agent, "llm", reason, usage=usage)
 
     async def _ask(
         self, message: str, window: list[Message], previous_agent: str | None
-    ) -> tuple[str, str]:
+    ) -> tuple[str, str, tuple[str, int, int]]:
         models = self.models
         model_ref = self.formation.router.model or models.model_for(self.formation.default)
         provider, model_name = models.resolve(model_ref)
@@ -309,8 +322,9 @@ class Router:
                 timeout=self.formation.router.timeout,
             ),
         )
+        usage = (model_ref, result.input_tokens, result.output_tokens)
         for call in result.tool_calls:
             if call.name == ROUTER_TOOL and isinstance(call.arguments.get("agent"), str):
                 reason = str(call.arguments.get("reason") or "chosen by the router")
-                return str(call.arguments["agent"]), " ".join(reason.split())[:200]
+                return str(call.arguments["agent"]), " ".join(reason.split())[:200], usage
         raise MuxiError("the router did not choose an agent", hint="check the router model")

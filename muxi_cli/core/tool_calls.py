@@ -107,6 +107,8 @@ class ToolCallRunner:
         server = tool_def.server if tool_def else "unknown"
         tool_name = tool_def.tool if tool_def else call.name
         queue.put_nowait(f.tool_requested(call.id, server, tool_name, call.arguments))
+        # The call's duration is the tool's own time: the clock restarts once the
+        # call is approved, so a user thinking it over is not counted.
         started = time.monotonic()
 
         def finish(outcome: ToolOutcome, *, meta: dict[str, Any] | None = None) -> ToolOutcome:
@@ -155,6 +157,7 @@ class ToolCallRunner:
                 ),
                 meta={"denied": True},
             )
+        started = time.monotonic()
         if tool_def.server == "agent":
             outcome = await self.delegate(spec, tool_def, call, queue)
         else:

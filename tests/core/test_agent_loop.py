@@ -307,3 +307,47 @@ agents:
     assert (sent.get("max_tokens") or sent.get("max_completion_tokens")) == 321
     await collect(runtime.chat(request("hi", agent="own")))
     assert fake_llm.requests[-1]["temperature"] == 0.9
+
+
+async def test_no_provider_leaves_no_empty_session(tools: ScriptedTools, tmp_path):
+    from muxi_cli.config.loader import LoadedFormation
+    from muxi_cli.config.schema import Formation
+    from muxi_cli.core.router import RouteCache
+    from muxi_cli.llm.registry import ProviderRegistry
+    from muxi_cli.memory.base import NoMemory
+    from muxi_cli.runtime.local import LocalRuntime
+    from muxi_cli.stores.sessions import SessionStore
+
+    formation = Formation()
+    runtime = LocalRuntime(
+        LoadedFormation(formation, None, {}),
+        ProviderRegistry(formation),
+        SessionStore(tmp_path / "s.db"),
+        tools,
+        NoMemory(),
+        RouteCache(60, 10),
+        user_id="tester",
+    )
+    try:
+        events = await collect(runtime.chat(request("hello")))
+        assert events[-1].type == ev.RUN_FAILED and events[-1]["error"]["code"] == "no_provider"
+        assert await runtime.sessions() == []
+    finally:
+        await runtime.aclose()
+
+
+async def test_tool_duration_does_not_count_approval_time(
+    make_runtime, fake_llm: FakeLLM, tools: ScriptedTools
+):
+    tools.add("quick", lambda a: "done", policy="ask")
+    fake_llm.script(ToolCalls([("quick", {})]), Text("ok"))
+    runtime = make_runtime()
+
+    async def on(event):
+        if event.type == ev.TOOL_APPROVAL and event["decision"] == "pending":
+            await asyncio.sleep(0.5)  # the user thinks it over
+            await runtime.approve(event["call_id"], "allow")
+
+    events = await collect(runtime.chat(request("go", approval="interactive")), on)
+    result = next(e for e in events if e.type == ev.TOOL_RESULT)
+    assert result["ok"] and result["duration_ms"] < 400

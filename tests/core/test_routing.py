@@ -220,3 +220,29 @@ async def test_changing_agents_invalidates_cache(make_runtime, fake_llm: FakeLLM
     )
     runtime.orchestrator.router.set_formation(changed)
     assert len(runtime.cache) == 0
+
+
+async def test_router_usage_is_reported(make_runtime, fake_llm: FakeLLM):
+    fake_llm.script(
+        ToolCalls([("choose_agent", {"agent": "coder", "reason": "code"})], usage=(40, 8)),
+        Text("done", usage=(10, 5)),
+    )
+    runtime = make_runtime(AGENTS)
+    events = await collect(runtime.chat(request("python question")))
+    usages = [e for e in events if e.type == ev.USAGE]
+    assert [(u["input_tokens"], u["output_tokens"]) for u in usages] == [(40, 8), (10, 5)]
+
+
+async def test_mistyped_mention_is_an_error_but_other_at_words_are_text(
+    make_runtime, fake_llm: FakeLLM
+):
+    runtime = make_runtime(AGENTS)
+    events = await collect(runtime.chat(request("@codr fix this", agent=None)))
+    assert events[-1].type == ev.RUN_FAILED and events[-1]["error"]["code"] == "not_found"
+    assert "coder" in events[-1]["error"]["hint"]
+    assert await runtime.sessions() == []
+    fake_llm.script(
+        ToolCalls([("choose_agent", {"agent": "writer", "reason": "greeting"})]), Text("hi all")
+    )
+    events = await collect(runtime.chat(request("@everyone hello")))
+    assert events[-1].type == ev.RUN_COMPLETED
