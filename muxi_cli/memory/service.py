@@ -138,7 +138,7 @@ class MemoryService:
                 source = "your knowledge"
             recalled = Recalled(row["id"], row["kind"], row["text"], recall_score(row, at), source)
             scored.append((recalled.score, recalled, row))
-        if agent.knowledge:
+        if agent.knowledge or await self._has_added_knowledge(agent):
             await self._ensure_knowledge(agent)
             chunk_rows = await (await self.chunks()).search(
                 [agent.name], vector, query, limit=limit
@@ -365,6 +365,12 @@ class MemoryService:
         await store.set_meta(**{f"long_term_off:{user_id}": "0" if enabled else "1"})
 
     # ------------------------------------------------------------------ knowledge
+
+    async def _has_added_knowledge(self, agent: AgentConfig) -> bool:
+        """Whether ``muxi knowledge add`` gave ``agent`` knowledge beyond muxi.yaml."""
+        from muxi_cli.memory import knowledge
+
+        return bool(await knowledge.extra_entries(await self.store(), agent.name))
 
     async def _ensure_knowledge(self, agent: AgentConfig) -> None:
         """Ingest changed knowledge files once per process (on first recall)."""

@@ -183,3 +183,25 @@ async def test_an_unreadable_file_is_reported_not_raised(tmp_path: Path, monkeyp
         await svc.aclose()
     assert report.added == ["docs/ok.md"]
     assert "Permission denied" in report.errors["docs/locked.md"]
+
+
+async def test_knowledge_added_from_the_cli_is_recalled(
+    tmp_path: Path, local_embedder: LocalEmbedder
+) -> None:
+    """`muxi knowledge add` entries count even when muxi.yaml lists no knowledge."""
+    docs = tmp_path / "policies"
+    docs.mkdir()
+    (docs / "returns.md").write_text(
+        "# Returns\n\nCustomers may return any item within 30 days of delivery.\n"
+    )
+    svc = MemoryService(formation(), None, base_dir=tmp_path, embedder=local_embedder)
+    agent = AgentConfig(name="helper")
+    await svc.add_knowledge(agent, docs)
+    fresh = MemoryService(formation(), None, base_dir=tmp_path, embedder=local_embedder)
+    try:
+        recalled = await fresh.recall("alice", agent, "how many days do I have to return an item")
+    finally:
+        await fresh.aclose()
+        await svc.aclose()
+    cited = [r for r in recalled if r.kind == "knowledge" and r.source and "returns.md" in r.source]
+    assert cited and "30 days" in cited[0].text
