@@ -156,8 +156,6 @@ async def serve(
     keys = KeyStore()
     display_host = host if ":" not in host else f"[{host}]"
     created = keys.bootstrap(local_user_id())
-    if created:
-        print_new_keys(created, f"http://{display_host}:{port}")
     err = sys.stderr
     if not is_loopback(host):
         print(
@@ -167,7 +165,13 @@ async def serve(
         )
     runtime = await LocalRuntime.open(config_path=config_path, start_tools=True)
 
+    shown: list[bool] = []
+
     def listening(actual_port: int) -> None:
+        # Shown once the real port is known (`--port 0` picks a free one).
+        if created:
+            print_new_keys(created, f"http://{display_host}:{actual_port}")
+            shown.append(True)
         print(
             f"muxi serve: listening on http://{display_host}:{actual_port} "
             f"(API docs at /docs; Ctrl-C stops)",
@@ -178,6 +182,8 @@ async def serve(
     try:
         await serve_runtime(runtime, keys, host, port, settings, on_listening=listening)
     finally:
+        if created and not shown:  # never lose the only copy of a new key
+            print_new_keys(created, f"http://{display_host}:{port}")
         await runtime.aclose()
         if not quiet:
             print("muxi serve: stopped", file=err, flush=True)

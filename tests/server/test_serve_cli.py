@@ -207,3 +207,31 @@ def test_profile_cli_round_trip(fake_llm: FakeLLM, tmp_path: Path) -> None:
         _ = admin
     finally:
         proc.stop()
+
+
+def test_first_start_on_port_0_shows_the_real_port(tmp_path: Path) -> None:
+    home = tmp_path / "home0"
+    config = tmp_path / "muxi.yaml"
+    config.write_text("agents: [{name: a}]\n")
+    proc = subprocess.Popen(
+        [MUXI, "serve", "--port", "0", "--config", str(config)],
+        env=server_env(home),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    lines = []
+    try:
+        for line in proc.stderr:  # bounded: the server prints "listening" once it is up
+            lines.append(line)
+            if "listening on" in line or len(lines) > 200:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    log = "".join(lines)
+    assert "listening on" in log, log
+    assert "--url http://127.0.0.1:0" not in log
+    assert re.search(r"--url http://127\.0\.0\.1:[1-9]\d*", log), log
