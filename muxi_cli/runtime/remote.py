@@ -2,22 +2,20 @@
 
 Plain calls use HTTP (httpx). Turns use SSE, except turns with interactive
 approval, which run over one reused WebSocket so approvals and cancels travel
-on the same connection. A dropped WebSocket is re-opened with backoff; the
-user is told through ``on_notice`` (default: the ``muxi.remote`` logger), and a
-turn lost with the connection ends with ``run.failed`` / ``connection_failed``.
+on the same connection (:mod:`muxi_cli.runtime.remote_ws`). A dropped WebSocket
+is re-opened with backoff; the user is told through ``on_notice`` (default: the
+``muxi.remote`` logger), and a turn lost with the connection ends with
+``run.failed`` / ``connection_failed``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from muxi_cli.core.events import RUN_COMPLETED, RUN_FAILED, TOOL_APPROVAL, Event, decode, new_id
-from muxi_cli.errors import ConnectionFailedError, MuxiError, ServerAuthError
+from muxi_cli.core.events import RUN_COMPLETED, RUN_FAILED, Event, decode
+from muxi_cli.errors import MuxiError, ServerAuthError
 from muxi_cli.runtime.base import (
     AgentInfo,
     ApprovalDecision,
@@ -29,15 +27,13 @@ from muxi_cli.runtime.base import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.runtime.remote_ws import WebSocketTurns, lost_event
 from muxi_cli.runtime.wire import SSE_MEDIA, connection_error, error_from_body, iter_sse
 
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("muxi.remote")
-
-#: Seconds between WebSocket reconnect attempts (the last one is repeated).
-BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 def _q(value: str) -> str:
@@ -65,13 +61,10 @@ class RemoteRuntime:
         self._key = api_key
         self._timeout = timeout
         self._notice = on_notice or (lambda msg: log.warning("%s", msg))
-        self._attempts = max(1, reconnect_attempts)
         self._client: httpx.AsyncClient | None = None
-        self._ws: Any = None
-        self._ws_lock = asyncio.Lock()
-        self._ws_connected_once = False
-        self._ws_run: str | None = None
-        self._ws_calls: set[str] = set()
+        self._ws_turns = WebSocketTurns(
+            self.url, label, self._headers, lambda msg: self._notice(msg), reconnect_attempts
+        )
 
     def set_notice_handler(self, on_notice: Callable[[str], None]) -> None:
         """Where connection diagnostics go ("reconnecting ...", "lost the connection").
@@ -158,7 +151,10 @@ class RemoteRuntime:
 
     def chat(self, request: ChatRequest) -> AsyncIterator[Event]:
         if request.approval == "interactive":
-            return self._chat_ws(request)
+            body = self._body(request)
+            if request.user_id:
+                body["user_id"] = request.user_id
+            return self._ws_turns.chat(request, body)
         return self._chat_sse(request)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
@@ -199,209 +195,16 @@ class RemoteRuntime:
             ended = False
             self._notice(f"lost the connection to {self.label} during a turn: {exc}")
         if not ended and run_id:
-            yield self._lost(run_id, session_id)
-
-    def _lost(self, run_id: str, session_id: str) -> Event:
-        return Event(
-            type=RUN_FAILED,
-            run_id=run_id or new_id("run"),
-            session_id=session_id,
-            payload={
-                "error": {
-                    "code": ConnectionFailedError.code,
-                    "message": f"the connection to {self.label} was lost; the turn was interrupted",
-                    "hint": "what the agent said so far is saved on the server; send the message again",
-                }
-            },
-        )
-
-    async def _connect_ws(self) -> Any:
-        from websockets.asyncio.client import connect
-
-        ws_url = "ws" + self.url[len("http") :] + "/v1/ws"
-        ws = await connect(
-            ws_url,
-            additional_headers=self._headers(),
-            open_timeout=10,
-            max_size=16 * 1024 * 1024,
-            ping_interval=20,
-            ping_timeout=20,
-        )
-        try:
-            raw = await asyncio.wait_for(ws.recv(), 10)
-            frame = json.loads(raw)
-        except BaseException:
-            await ws.close()
-            raise
-        if frame.get("type") == "error":
-            await ws.close()
-            raise MuxiError.from_dict(frame.get("error") or {})
-        return ws
-
-    async def _ensure_ws(self) -> Any:
-        from websockets.protocol import State
-
-        if self._ws is not None and self._ws.state is State.OPEN:
-            return self._ws
-        reconnecting = self._ws_connected_once
-        self._ws = None
-        if reconnecting:
-            self._notice(f"reconnecting to {self.label} ({self.url}) ...")
-        last: BaseException | None = None
-        for attempt in range(self._attempts):
-            try:
-                self._ws = await self._connect_ws()
-            except MuxiError:
-                raise
-            except (OSError, TimeoutError, Exception) as exc:
-                last = exc
-                if attempt + 1 < self._attempts:
-                    delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
-                    self._notice(
-                        f"cannot reach {self.label} ({type(exc).__name__}); "
-                        f"retrying in {delay:g}s (attempt {attempt + 2}/{self._attempts})"
-                    )
-                    await asyncio.sleep(delay)
-                continue
-            if reconnecting:
-                self._notice(f"reconnected to {self.label}")
-            self._ws_connected_once = True
-            return self._ws
-        assert last is not None
-        raise connection_error(self.url, last)
-
-    async def _send_turn(self, frame: dict[str, Any]) -> tuple[Any, str | bytes]:
-        """Send a chat frame and read the first answer frame.
-
-        A reused connection may have died while idle (server restarted): then
-        reconnect once and send again, since the server never saw the turn.
-        """
-        from websockets.exceptions import ConnectionClosed
-
-        for attempt in range(2):
-            previous = self._ws
-            ws = await self._ensure_ws()
-            fresh = ws is not previous
-            try:
-                await ws.send(json.dumps(frame))
-                return ws, await ws.recv()
-            except ConnectionClosed:
-                self._ws = None
-                if fresh or attempt:
-                    raise ConnectionFailedError(
-                        f"the connection to {self.label} closed before the turn started",
-                        hint="try again; `muxi profile test` checks the server",
-                    ) from None
-                self._notice(f"the connection to {self.label} was closed while idle")
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _chat_ws(self, request: ChatRequest) -> AsyncIterator[Event]:
-        from websockets.exceptions import ConnectionClosed
-
-        async with self._ws_lock:
-            frame: dict[str, Any] = {"type": "chat", "request": self._body(request)}
-            if request.user_id:
-                frame["request"]["user_id"] = request.user_id
-            run_id, session_id = "", request.session_id or ""
-            seen_any, finished = False, False
-            pending_error: MuxiError | None = None
-            ws, first = await self._send_turn(frame)
-            try:
-                while True:
-                    try:
-                        if first:
-                            raw, first = first, b""
-                        else:
-                            raw = await ws.recv()
-                    except ConnectionClosed:
-                        self._ws = None
-                        finished = True
-                        self._notice(f"lost the connection to {self.label} during a turn")
-                        if seen_any:
-                            yield self._lost(run_id, session_id)
-                            return
-                        raise ConnectionFailedError(
-                            f"the connection to {self.label} closed before the turn started",
-                            hint="try again; `muxi profile test` checks the server",
-                        ) from None
-                    try:
-                        obj = json.loads(raw)
-                    except ValueError:
-                        continue
-                    kind = obj.get("type") if isinstance(obj, dict) else None
-                    if not isinstance(kind, str):
-                        continue
-                    if kind == "done":
-                        finished = True
-                        if pending_error is not None:
-                            raise pending_error
-                        return
-                    if kind == "error":
-                        err = MuxiError.from_dict(obj.get("error") or {})
-                        if obj.get("ref") == "chat" and not seen_any:
-                            pending_error = err
-                        elif obj.get("ref") == "chat":
-                            yield Event(RUN_FAILED, run_id, session_id, {"error": err.to_dict()})
-                        else:
-                            self._notice(f"{self.label}: {err.message}")
-                        continue
-                    if kind in ("pong", "ready"):
-                        continue
-                    event = decode(obj)
-                    seen_any = True
-                    if not event.nested:
-                        run_id = run_id or event.run_id
-                        session_id = event.session_id or session_id
-                        self._ws_run = run_id
-                    if event.type == TOOL_APPROVAL and event.get("decision") == "pending":
-                        self._ws_calls.add(str(event.get("call_id")))
-                    yield event
-            finally:
-                self._ws_run = None
-                self._ws_calls.clear()
-                if not finished:
-                    await self._abandon_ws_turn(ws)
-
-    async def _abandon_ws_turn(self, ws: Any) -> None:
-        """The caller stopped reading mid-turn: cancel it and wait for 'done'."""
-        with contextlib.suppress(Exception):
-            await ws.send(json.dumps({"type": "cancel"}))
-
-            async def drain() -> None:
-                while True:
-                    obj = json.loads(await ws.recv())
-                    if isinstance(obj, dict) and obj.get("type") == "done":
-                        return
-
-            try:
-                await asyncio.wait_for(drain(), 10)
-                return
-            except TimeoutError:
-                pass
-        # The connection is in an unknown state: drop it (the server cancels the turn).
-        with contextlib.suppress(Exception):
-            await ws.close()
-        self._ws = None
+            yield lost_event(self.label, run_id, session_id)
 
     async def approve(self, call_id: str, decision: ApprovalDecision) -> None:
-        if call_id in self._ws_calls and self._ws is not None:
-            self._ws_calls.discard(call_id)
-            try:
-                await self._ws.send(
-                    json.dumps({"type": "approve", "call_id": call_id, "decision": decision})
-                )
-                return
-            except Exception:
-                pass
+        if await self._ws_turns.approve(call_id, decision):
+            return
         await self._call("POST", f"/v1/approvals/{_q(call_id)}", json_body={"decision": decision})
 
     async def cancel(self, run_id: str) -> None:
-        if run_id and run_id == self._ws_run and self._ws is not None:
-            try:
-                await self._ws.send(json.dumps({"type": "cancel", "run_id": run_id}))
-                return
-            except Exception:
-                pass
+        if await self._ws_turns.cancel(run_id):
+            return
         await self._call("POST", f"/v1/runs/{_q(run_id)}/cancel")
 
     # -- everything else -------------------------------------------------------------
@@ -497,10 +300,7 @@ class RemoteRuntime:
         return dict(await self._call("GET", "/v1/me"))
 
     async def aclose(self) -> None:
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        await self._ws_turns.aclose()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()

@@ -119,13 +119,13 @@ async def test_denied_over_the_socket_and_several_turns(served: Served) -> None:
                 await rt.approve(ev["call_id"], "deny")
 
         first = await _collect(rt, ChatRequest(message="a", approval="interactive"), on)
-        ws = rt._ws
+        ws = rt._ws_turns.ws
         assert next(e for e in first if e.type == "tool.result")["ok"] is False
         sid = first[0].session_id
         second = await _collect(
             rt, ChatRequest(message="b", approval="interactive", session_id=sid)
         )
-        assert rt._ws is ws  # same connection
+        assert rt._ws_turns.ws is ws  # same connection
         assert second[-1].type == "run.completed" and second[-1]["text"] == "second turn"
         assert second[0].session_id == sid
         msgs = await rt.messages(sid)
