@@ -210,6 +210,24 @@ class Runtime(Protocol):
 
     async def mcp_detach(self, name: str) -> None: ...
 
+    async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
+        """Prompts of one MCP server, or of every ready one (each with ``server``)."""
+        ...
+
+    async def mcp_get_prompt(
+        self, server: str, name: str, arguments: dict[str, str] | None = None
+    ) -> str:
+        """A prompt rendered to text, e.g. to start a message with it."""
+        ...
+
+    async def mcp_resources(self, server: str | None = None) -> list[dict[str, Any]]:
+        """Resources of one MCP server, or of every ready one (each with ``server``)."""
+        ...
+
+    async def mcp_read_resource(self, server: str, uri: str) -> str:
+        """A resource's content as text, e.g. to attach it to a message."""
+        ...
+
     async def health(self) -> Health: ...
 
     async def aclose(self) -> None: ...

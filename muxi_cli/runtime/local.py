@@ -368,6 +368,31 @@ class LocalRuntime:
             if name in agent.mcp_servers:
                 agent.mcp_servers.remove(name)
 
+    def _ready_servers(self, server: str | None) -> list[str]:
+        if server is not None:
+            return [server]
+        return [s.name for s in self.tool_host.statuses() if s.state == "ready"]
+
+    async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for name in self._ready_servers(server):
+            out += [{**p, "server": name} for p in await self.tool_host.list_prompts(name)]
+        return out
+
+    async def mcp_get_prompt(
+        self, server: str, name: str, arguments: dict[str, str] | None = None
+    ) -> str:
+        return await self.tool_host.get_prompt(server, name, arguments)
+
+    async def mcp_resources(self, server: str | None = None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for name in self._ready_servers(server):
+            out += [{**r, "server": name} for r in await self.tool_host.list_resources(name)]
+        return out
+
+    async def mcp_read_resource(self, server: str, uri: str) -> str:
+        return await self.tool_host.read_resource(server, uri)
+
     # ---------------------------------------------------------------- health
 
     async def health(self) -> Health:

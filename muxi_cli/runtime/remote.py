@@ -289,6 +289,24 @@ class RemoteRuntime:
     async def mcp_detach(self, name: str) -> None:
         await self._call("DELETE", f"/v1/mcp/servers/{_q(name)}")
 
+    async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
+        return list(await self._call("GET", "/v1/mcp/prompts", params={"server": server}))
+
+    async def mcp_get_prompt(
+        self, server: str, name: str, arguments: dict[str, str] | None = None
+    ) -> str:
+        body = {"server": server, "name": name, "arguments": arguments or {}}
+        data = await self._call("POST", "/v1/mcp/prompts/render", json_body=body)
+        return str(data["text"])
+
+    async def mcp_resources(self, server: str | None = None) -> list[dict[str, Any]]:
+        return list(await self._call("GET", "/v1/mcp/resources", params={"server": server}))
+
+    async def mcp_read_resource(self, server: str, uri: str) -> str:
+        params = {"server": server, "uri": uri}
+        data = await self._call("GET", "/v1/mcp/resources/read", params=params)
+        return str(data["text"])
+
     async def health(self) -> Health:
         data = await self._call("GET", "/v1/health")
         health = Health.from_dict(data)

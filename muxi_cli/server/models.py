@@ -56,6 +56,14 @@ class ApprovalBody(_Body):
     decision: Literal["allow", "always", "deny"]
 
 
+class PromptBody(_Body):
+    """Render one prompt of an MCP server."""
+
+    server: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    arguments: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+
 class MCPAttachBody(_Body):
     """An MCP server to add to the running formation (admin only: a stdio
     server runs a command on the server's machine)."""

@@ -18,6 +18,7 @@ from muxi_cli.server.models import (
     KeyCreateBody,
     MCPAttachBody,
     MemoryAddBody,
+    PromptBody,
     RenameBody,
 )
 
@@ -42,6 +43,10 @@ ROUTES: list[tuple[str, str, str]] = [
     ("DELETE", "/v1/memory/{memory_id}", "memory"),
     ("GET", "/v1/tools", "none"),
     ("GET", "/v1/mcp/servers", "none"),
+    ("GET", "/v1/mcp/prompts", "none"),
+    ("POST", "/v1/mcp/prompts/render", "none"),
+    ("GET", "/v1/mcp/resources", "none"),
+    ("GET", "/v1/mcp/resources/read", "none"),
     ("POST", "/v1/mcp/servers", "admin"),
     ("DELETE", "/v1/mcp/servers/{server_name}", "admin"),
     ("GET", "/v1/keys", "admin"),
@@ -221,6 +226,28 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     @v1.get("/mcp/servers", tags=["tools"], response_model=list[ServerInfo])
     async def mcp_servers(who: Caller = Auth) -> Any:
         return [s.to_dict() for s in await rt.mcp_servers()]
+
+    Server = Query(default=None, min_length=1, max_length=64)
+
+    @v1.get("/mcp/prompts", tags=["tools"], summary="Prompts of one or every ready MCP server")
+    async def mcp_prompts(who: Caller = Auth, server: str | None = Server) -> Any:
+        return await rt.mcp_prompts(server)
+
+    @v1.post("/mcp/prompts/render", tags=["tools"], summary="Render an MCP prompt to text")
+    async def mcp_prompt(body: PromptBody, who: Caller = Auth) -> Any:
+        return {"text": await rt.mcp_get_prompt(body.server, body.name, body.arguments)}
+
+    @v1.get("/mcp/resources", tags=["tools"], summary="Resources of one or every ready MCP server")
+    async def mcp_resources(who: Caller = Auth, server: str | None = Server) -> Any:
+        return await rt.mcp_resources(server)
+
+    @v1.get("/mcp/resources/read", tags=["tools"], summary="Read an MCP resource as text")
+    async def mcp_read(
+        who: Caller = Auth,
+        server: str = Query(min_length=1, max_length=64),
+        uri: str = Query(min_length=1, max_length=4096),
+    ) -> Any:
+        return {"server": server, "uri": uri, "text": await rt.mcp_read_resource(server, uri)}
 
     @v1.post(
         "/mcp/servers",

@@ -88,6 +88,16 @@ class ToolHost(Protocol):
         """Add an MCP server at run time (it starts in the background)."""
         ...
 
+    async def list_prompts(self, server: str) -> list[dict[str, Any]]: ...
+
+    async def get_prompt(
+        self, server: str, name: str, arguments: dict[str, str] | None = None
+    ) -> str: ...
+
+    async def list_resources(self, server: str) -> list[dict[str, Any]]: ...
+
+    async def read_resource(self, server: str, uri: str) -> str: ...
+
     async def detach(self, name: str) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -120,6 +130,25 @@ class NoTools:
         from muxi_cli.errors import UsageError
 
         raise UsageError("this runtime has no tool host", hint="open a full runtime")
+
+    def _no_server(self, server: str) -> Exception:
+        from muxi_cli.errors import NotFoundError
+
+        return NotFoundError(f"no MCP server named {server!r}", hint="see `muxi mcp list`")
+
+    async def list_prompts(self, server: str) -> list[dict[str, Any]]:
+        raise self._no_server(server)
+
+    async def get_prompt(
+        self, server: str, name: str, arguments: dict[str, str] | None = None
+    ) -> str:
+        raise self._no_server(server)
+
+    async def list_resources(self, server: str) -> list[dict[str, Any]]:
+        raise self._no_server(server)
+
+    async def read_resource(self, server: str, uri: str) -> str:
+        raise self._no_server(server)
 
     async def detach(self, name: str) -> None:
         return None

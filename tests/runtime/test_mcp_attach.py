@@ -32,6 +32,19 @@ async def _attach_and_detach(runtime: Runtime) -> None:
     assert states["demo"] == "ready"
     tools = await runtime.tools(agent="assistant")
     assert "demo__echo" in [t.name for t in tools]
+    # Resources and prompts: listed (with their server) and usable.
+    resources = await runtime.mcp_resources()
+    assert {"server": "demo", "uri": "demo://readme"}.items() <= next(
+        r for r in resources if r["uri"] == "demo://readme"
+    ).items()
+    text = await runtime.mcp_read_resource("demo", "demo://readme")
+    assert text == "demo readme: hello from the demo server"
+    prompts = await runtime.mcp_prompts("demo")
+    assert [p["name"] for p in prompts] == ["greet"] and prompts[0]["server"] == "demo"
+    rendered = await runtime.mcp_get_prompt("demo", "greet", {"who": "Ada"})
+    assert "Please greet Ada warmly." in rendered
+    with pytest.raises(NotFoundError):
+        await runtime.mcp_read_resource("nosuch", "demo://readme")
     await runtime.mcp_detach("demo")
     assert "demo" not in [s.name for s in await runtime.mcp_servers()]
     assert "demo__echo" not in [t.name for t in await runtime.tools(agent="assistant")]

@@ -13,7 +13,7 @@ import json
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from muxi_cli.core.events import Event, EventFactory, new_id, now_iso
 from muxi_cli.errors import CancelledError, NotFoundError, ToolDeniedError
@@ -262,6 +262,28 @@ class FakeRuntime:
 
     async def mcp_servers(self) -> list[ServerInfo]:
         return [ServerInfo("time", "stdio", "ready", 2, 800)]
+
+    async def mcp_attach(
+        self, name: str, server: dict[str, Any], agents: list[str] | None = None
+    ) -> ServerInfo:
+        return ServerInfo(name, "stdio", "starting")
+
+    async def mcp_detach(self, name: str) -> None:
+        return None
+
+    async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
+        return [{"server": "time", "name": "tz", "description": "Time zones", "arguments": []}]
+
+    async def mcp_get_prompt(
+        self, server: str, name: str, arguments: dict[str, str] | None = None
+    ) -> str:
+        return f"prompt {name} of {server}"
+
+    async def mcp_resources(self, server: str | None = None) -> list[dict[str, Any]]:
+        return [{"server": "time", "uri": "time://zones", "name": "zones"}]
+
+    async def mcp_read_resource(self, server: str, uri: str) -> str:
+        return f"content of {uri}"
 
     async def health(self) -> Health:
         return Health(True, "0.1.0", "local", "assistant", "fake/fake-model", {"fake": True})

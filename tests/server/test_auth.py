@@ -21,6 +21,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/memory"): {"text": "bob's fact"},
     ("POST", "/v1/keys"): {"role": "user", "user_id": "mallory"},
     ("POST", "/v1/mcp/servers"): {"name": "evil", "server": {"command": "sh"}},
+    ("POST", "/v1/mcp/prompts/render"): {"server": "time", "name": "tz"},
 }
 
 
@@ -168,7 +169,11 @@ async def test_bob_cannot_touch_alice_data(
         body = dict(BODIES.get((method, path), {}))
         if (method, path) == ("POST", "/v1/chat"):
             body["session_id"] = world["session_id"]
-        params = {"q": "alice tea plan"} if path.endswith("/search") else None
+        params: dict[str, str] | None = None
+        if path.endswith("/search"):
+            params = {"q": "alice tea plan"}
+        elif path.endswith("/resources/read"):
+            params = {"server": "time", "uri": "time://zones"}
         bob = served.headers(served.bob, **{"x-muxi-user-id": "alice"})
         r = await c.request(method, url, json=body or None, params=params, headers=bob)
 
