@@ -96,6 +96,15 @@ def chat(
             "--user", metavar="ID", help="User id for memory and sessions (default: you)."
         ),
     ] = None,
+    resource: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--resource",
+            "-r",
+            metavar="SERVER:URI",
+            help="Attach an MCP resource to the message (repeatable), e.g. docs:file:///notes.md.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No diagnostics on stderr (tool calls, routing).")
     ] = False,
@@ -147,9 +156,21 @@ def chat(
 
     from muxi_cli.errors import ExitCode
 
+    resources: list[tuple[str, str]] = []
+    for spec in resource or []:
+        server_name, sep, uri = spec.partition(":")
+        if not sep or not server_name or not uri:
+            raise fail(
+                UsageError(
+                    f"--resource {spec!r} is not SERVER:URI",
+                    hint="e.g. --resource docs:file:///notes.md (see `muxi mcp resources`)",
+                )
+            )
+        resources.append((server_name, uri))
+
     renderer = _Renderer(output.value, quiet=quiet, stream=not no_stream)
     try:
-        code = asyncio.run(_run(ctx, request, renderer, continue_last))
+        code = asyncio.run(_run(ctx, request, renderer, continue_last, resources))
     except KeyboardInterrupt:
         renderer.interrupted()
         raise typer.Exit(ExitCode.INTERRUPTED) from None
@@ -160,7 +181,11 @@ chat.__doc__ = CHAT_HELP
 
 
 async def _run(
-    ctx: typer.Context, request: ChatRequest, renderer: _Renderer, continue_last: bool
+    ctx: typer.Context,
+    request: ChatRequest,
+    renderer: _Renderer,
+    continue_last: bool,
+    resources: list[tuple[str, str]],
 ) -> int:
     from muxi_cli.cli.context import runtime_for
     from muxi_cli.errors import MuxiError
@@ -169,6 +194,11 @@ async def _run(
         async with runtime_for(ctx) as runtime:
             if continue_last:
                 request.session_id = await _last_session(runtime, request.user_id)
+            for server_name, uri in resources:
+                from muxi_cli.runtime.base import Attachment
+
+                text = await runtime.mcp_read_resource(server_name, uri)
+                request.attachments.append(Attachment(name=f"{server_name}:{uri}", content=text))
             stream = runtime.chat(request)
             try:
                 async for event in stream:

@@ -361,36 +361,15 @@ def call(
         raise typer.Exit(1)
 
 
-async def _each_server(
-    manager: ToolManager,
-    server: str | None,
-    fetch: Callable[[str], Awaitable[list[dict[str, Any]]]],
-) -> list[dict[str, Any]]:
-    """``fetch`` for one server, or for every ready server (failures are warned about)."""
-    from muxi_cli.cli.output import warn
-    from muxi_cli.errors import MuxiError
-
-    if server is not None:
-        return [{"server": server, **item} for item in await fetch(server)]
-    await manager.wait_ready()
-    rows: list[dict[str, Any]] = []
-    for status in manager.statuses():
-        if status.state != "ready":
-            continue
-        try:
-            rows.extend({"server": status.name, **item} for item in await fetch(status.name))
-        except MuxiError as exc:
-            warn(exc.message)
-    print_failures(manager.take_new_failures())
-    return rows
-
-
 @app.command("prompts")
 def prompts(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt = False) -> None:
     """The prompts the servers offer (use one with `muxi mcp prompt`)."""
-    rows = _with_manager(
-        ctx, "prompts", lambda m: _each_server(m, server, m.list_prompts), only=server
-    )
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        print_failures(await wait_servers(runtime))
+        return await runtime.mcp_prompts(server)
+
+    rows = _with_runtime(ctx, work)
     from muxi_cli.cli.output import info, out_console, print_json
 
     if json_out:
@@ -435,10 +414,12 @@ def prompt(
         }
     except UsageError as exc:
         raise fail(exc) from None
-    text = _with_manager(
-        ctx, "prompt", lambda m: m.get_prompt(server, name, arguments), only=server
-    )
-    typer.echo(text)
+
+    async def work(runtime: Runtime) -> str:
+        await wait_servers(runtime)
+        return await runtime.mcp_get_prompt(server, name, arguments)
+
+    typer.echo(_with_runtime(ctx, work))
 
 
 def _json(value: Any) -> str:
@@ -450,9 +431,12 @@ def _json(value: Any) -> str:
 @app.command("resources")
 def resources(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt = False) -> None:
     """The resources (and resource templates) the servers offer."""
-    rows = _with_manager(
-        ctx, "resources", lambda m: _each_server(m, server, m.list_resources), only=server
-    )
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        print_failures(await wait_servers(runtime))
+        return await runtime.mcp_resources(server)
+
+    rows = _with_runtime(ctx, work)
     from muxi_cli.cli.output import info, out_console, print_json
 
     if json_out:
@@ -484,9 +468,13 @@ def read(
     server: Annotated[str, typer.Argument(help="MCP server name.")],
     uri: Annotated[str, typer.Argument(help="Resource URI, as `muxi mcp resources` shows it.")],
 ) -> None:
-    """Print one resource (pipe it into `muxi chat` to use it in a conversation)."""
-    text = _with_manager(ctx, "read", lambda m: m.read_resource(server, uri), only=server)
-    typer.echo(text)
+    """Print one resource (or attach it to a message: `muxi chat --resource SERVER:URI`)."""
+
+    async def work(runtime: Runtime) -> str:
+        await wait_servers(runtime)
+        return await runtime.mcp_read_resource(server, uri)
+
+    typer.echo(_with_runtime(ctx, work))
 
 
 # `muxi mcp validate|test|docs|inspect` (MCP developer tooling) live in their own module.

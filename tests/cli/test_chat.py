@@ -200,3 +200,21 @@ def test_broken_mcp_server_is_reported_on_stderr_and_chat_goes_on(
     assert result.returncode == 0, result.stderr
     assert result.stdout == "still here\n"
     assert "MCP server 'broken' is not available" in result.stderr
+
+
+def test_resource_is_attached_to_the_message(fake_llm: FakeLLM, tmp_path: Path):
+    demo = Path(__file__).resolve().parent.parent / "mcp_servers" / "demo_server.py"
+    fake_llm.write_formation(
+        tmp_path,
+        extra=(
+            f"mcp_servers:\n  demo:\n    command: {sys.executable}\n    args: [{str(demo)!r}]\n"
+        ),
+    )
+    fake_llm.script(Text("summarised"))
+    result = muxi("chat", "summarise this", "--resource", "demo:demo://readme")
+    assert result.returncode == 0, result.stderr
+    content = fake_llm.requests[-1]["messages"][-1]["content"]
+    assert content.startswith("summarise this")
+    assert "demo readme: hello from the demo server" in content
+    bad = muxi("chat", "x", "--resource", "no-colon")
+    assert bad.returncode == 2 and "SERVER:URI" in bad.stderr
