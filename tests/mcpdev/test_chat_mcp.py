@@ -85,3 +85,53 @@ async def test_inspect_opens_the_inspector_and_esc_comes_back() -> None:
         assert screen.inventory is not None and len(screen.inventory.tools) == 10
         await pilot.press("escape")  # the tree has focus: Esc closes the inspector
         await until(pilot, lambda: isinstance(app.screen, ChatScreen), "the chat screen")
+
+
+class ResourceRuntime(FakeRuntime):
+    async def mcp_resources(self, server: str | None = None) -> list[dict[str, Any]]:
+        return [
+            {"server": "docs", "uri": "docs://guide", "name": "guide", "description": "The guide"}
+        ]
+
+    async def mcp_read_resource(self, server: str, uri: str) -> str:
+        if (server, uri) != ("docs", "docs://guide"):
+            raise NotFoundError(f"no resource {uri!r} on {server!r}", "see /mcp resources")
+        return "Step 1: unplug it. Step 2: plug it back in."
+
+    async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
+        return [{"server": "docs", "name": "explain", "arguments": [{"name": "topic"}]}]
+
+    async def mcp_get_prompt(
+        self, server: str, name: str, arguments: dict[str, str] | None = None
+    ) -> str:
+        return f"Explain {(arguments or {}).get('topic')} simply."
+
+
+async def test_read_attaches_a_resource_to_the_next_message() -> None:
+    runtime = ResourceRuntime()
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "/mcp read docs docs://guide")
+        await until(pilot, lambda: "Attached docs://guide" in transcript_text(app), "the note")
+        await send(pilot, "summarise the guide")
+        await until(pilot, lambda: bool(runtime.requests), "the request")
+        request = runtime.requests[-1]
+        assert request.message == "summarise the guide"
+        assert [(a.name, a.content) for a in request.attachments] == [
+            ("docs:docs://guide", "Step 1: unplug it. Step 2: plug it back in.")
+        ]
+        await send(pilot, "/mcp read docs docs://nope")
+        await until(pilot, lambda: "no resource 'docs://nope'" in transcript_text(app), "error")
+
+
+async def test_prompt_fills_the_input_and_listings_open() -> None:
+    runtime = ResourceRuntime()
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "/mcp prompt docs explain topic=DNS")
+        await until(pilot, lambda: app.chat.prompt.text == "Explain DNS simply.", "the prompt")
+        app.chat.prompt.clear_input()
+        await send(pilot, "/mcp resources")
+        await until(pilot, lambda: type(app.screen).__name__ == "TableScreen", "the table")

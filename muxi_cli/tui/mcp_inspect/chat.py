@@ -23,9 +23,12 @@ if TYPE_CHECKING:
 
 USAGE = (
     "/mcp shows the servers; /mcp attach [--name NAME] COMMAND-or-URL adds one to this session; "
-    "/mcp detach NAME removes it; /mcp inspect NAME-COMMAND-or-URL opens the inspector."
+    "/mcp detach NAME removes it; /mcp inspect NAME-COMMAND-or-URL opens the inspector; "
+    "/mcp resources [SERVER] and /mcp prompts [SERVER] list them; /mcp read SERVER URI attaches "
+    "a resource to your next message; /mcp prompt SERVER NAME [key=value ...] puts a prompt "
+    "in the input."
 )
-VERBS = ("attach", "detach", "inspect")
+VERBS = ("attach", "detach", "inspect", "resources", "read", "prompts", "prompt")
 #: How long /mcp attach waits to say whether the new server came up.
 ATTACH_WAIT = 30.0
 
@@ -40,6 +43,10 @@ class ChatLike(Protocol):
 
     async def note(self, text: str, kind: str = "info") -> None: ...
 
+    def attach_to_next(self, name: str, content: str) -> None: ...
+
+    def fill_prompt(self, text: str) -> None: ...
+
 
 async def mcp_command(chat: ChatLike, runtime: Runtime, verb: str, rest: str) -> None:
     """Run ``/mcp VERB REST``; MuxiErrors propagate to the chat's error display."""
@@ -50,6 +57,12 @@ async def mcp_command(chat: ChatLike, runtime: Runtime, verb: str, rest: str) ->
         await _detach(chat, runtime, rest)
     elif verb == "inspect":
         _inspect(chat, rest)
+    elif verb in ("resources", "prompts"):
+        await _listing(chat, runtime, verb, rest.strip() or None)
+    elif verb == "read":
+        await _read(chat, runtime, rest)
+    elif verb == "prompt":
+        await _prompt(chat, runtime, rest)
     else:
         raise UsageError(f"unknown /mcp command {verb!r}", USAGE)
 
@@ -101,6 +114,78 @@ async def _detach(chat: ChatLike, runtime: Runtime, rest: str) -> None:
     await runtime.mcp_detach(name)
     chat.muxi.update_mcp(await runtime.mcp_servers())
     await chat.note(f"Detached MCP server {name!r}: its tools are gone from this session.")
+
+
+async def _listing(chat: ChatLike, runtime: Runtime, verb: str, server: str | None) -> None:
+    from muxi_cli.tui.screens.info import TableScreen
+
+    if verb == "resources":
+        items = await runtime.mcp_resources(server)
+        rows = [
+            (r["server"], r["uri"], r.get("name") or "", _line(r.get("description"))) for r in items
+        ]
+        columns: tuple[str, ...] = ("Server", "URI", "Name", "Description")
+        title = "MCP resources (/mcp read SERVER URI attaches one to your next message)"
+    else:
+        items = await runtime.mcp_prompts(server)
+        rows = [
+            (
+                p["server"],
+                p["name"],
+                ", ".join(a["name"] for a in p.get("arguments") or []),
+                _line(p.get("description")),
+            )
+            for p in items
+        ]
+        columns = ("Server", "Prompt", "Arguments", "Description")
+        title = "MCP prompts (/mcp prompt SERVER NAME key=value puts one in the input)"
+    if not rows:
+        await chat.note(f"No {verb}" + (f" on {server!r}." if server else " on the ready servers."))
+        return
+    chat.app.push_screen(TableScreen(title, columns, rows))
+
+
+def _line(text: Any) -> str:
+    first = str(text or "").strip().splitlines()
+    return first[0][:80] if first else ""
+
+
+async def _read(chat: ChatLike, runtime: Runtime, rest: str) -> None:
+    server, _, uri = rest.strip().partition(" ")
+    uri = uri.strip()
+    if not server or not uri:
+        raise UsageError(
+            "/mcp read needs a server and a resource URI",
+            "For example: /mcp read docs file:///notes.md (/mcp resources lists them)",
+        )
+    text = await runtime.mcp_read_resource(server, uri)
+    chat.attach_to_next(f"{server}:{uri}", text)
+    await chat.note(
+        f"Attached {uri} from {server!r} ({len(text):,} characters) to your next message."
+    )
+
+
+async def _prompt(chat: ChatLike, runtime: Runtime, rest: str) -> None:
+    import shlex
+
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:
+        raise UsageError(f"cannot parse {rest!r}: {exc}", "Quote values with spaces.") from None
+    if len(words) < 2:
+        raise UsageError(
+            "/mcp prompt needs a server and a prompt name",
+            "For example: /mcp prompt demo greet who=Ada (/mcp prompts lists them)",
+        )
+    server, name, pairs = words[0], words[1], words[2:]
+    arguments: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{pair!r} is not key=value", "For example: who=Ada")
+        arguments[key] = value
+    chat.fill_prompt(await runtime.mcp_get_prompt(server, name, arguments))
+    await chat.note(f"Prompt {name!r} of {server!r} is in the input: edit it, then press Enter.")
 
 
 def _inspect(chat: ChatLike, rest: str) -> None:

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from muxi_cli.runtime.base import ChatRequest
+from muxi_cli.runtime.base import Attachment, ChatRequest
 from muxi_cli.tui import commands
 from muxi_cli.tui.completer import Candidate, Sources, complete
 from muxi_cli.tui.model import ErrorRecord, NoteRecord, ReplyRecord, UserRecord
@@ -63,6 +63,8 @@ class ChatScreen(ChatCommands, Screen[None]):
         self.turn: Turn | None = None
         self._turn_worker: Worker[None] | None = None
         self._pending_prompt: str | None = None
+        #: MCP resources attached with /mcp read, sent with the next message.
+        self._attachments: list[Attachment] = []
 
     @property
     def muxi(self) -> MuxiApp:
@@ -225,12 +227,14 @@ class ChatScreen(ChatCommands, Screen[None]):
             self._turn_done("failed")
             return
         self.working.set_label("thinking…")
+        attachments, self._attachments = self._attachments, []
         request = ChatRequest(
             message=message,
             agent=agent or self.muxi.agent,
             session_id=self.muxi.session_id,
             approval="interactive",
             model=self.muxi.model_override,
+            attachments=attachments,
         )
         hooks = TurnHooks(
             session=self._on_session,
@@ -245,6 +249,15 @@ class ChatScreen(ChatCommands, Screen[None]):
             self._turn_done("cancelled")
             raise
         self._turn_done(self.turn.state)
+
+    def attach_to_next(self, name: str, content: str) -> None:
+        """Send ``content`` along with the next message (``/mcp read``)."""
+        self._attachments.append(Attachment(name=name, content=content))
+
+    def fill_prompt(self, text: str) -> None:
+        """Put ``text`` in the input for the user to edit and send (``/mcp prompt``)."""
+        self.prompt.set_text(text)
+        self.prompt.focus()
 
     def _turn_done(self, state: str) -> None:
         self.working.stop()
