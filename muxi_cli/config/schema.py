@@ -191,6 +191,9 @@ class FileToolsConfig(_Strict):
 class FetchConfig(_Strict):
     timeout: float = 15.0
     max_bytes: int = 2_000_000
+    #: Let ``fetch_url`` reach loopback, private and link-local addresses (off:
+    #: a prompt-injected agent must not probe the machine or its network).
+    allow_private: bool = False
 
 
 class Formation(_Strict):

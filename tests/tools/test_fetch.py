@@ -72,6 +72,7 @@ def site() -> Iterator[str]:
 
 
 async def fetch(url: str, tmp_path: Path, **limits: object) -> ToolOutcome:
+    limits.setdefault("allow_private", True)  # the test site is on loopback
     formation = Formation.model_validate({"fetch": limits})
     return await get_builtin("fetch_url").run({"url": url}, BuiltinContext(formation, tmp_path))
 
@@ -170,3 +171,21 @@ async def test_pages_are_parsed_off_the_event_loop(
     out = await fetch(site + "/page", tmp_path)
     await ticker
     assert out.ok and "First paragraph." in out.content
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "169.254.169.254", "10.0.0.1", "[::1]"])
+async def test_private_addresses_are_refused_by_default(host: str, tmp_path: Path) -> None:
+    out = await fetch(f"http://{host}:9/secret", tmp_path, allow_private=False, timeout=2)
+    assert not out.ok
+    assert "refused to fetch" in out.content and "allow_private" in out.content
+
+
+async def test_the_request_hook_refuses_private_hosts(tmp_path: Path) -> None:
+    from muxi_cli.tools.builtins.fetch import PrivateAddressError, _check_public
+
+    class Req:
+        class url:
+            host = "127.0.0.1"
+
+    with pytest.raises(PrivateAddressError):
+        await _check_public(Req())

@@ -79,14 +79,44 @@ def _readable(body: bytes, content_type: str, mime: str) -> tuple[str, str]:
     return "", text
 
 
-async def _fetch(url: str, max_bytes: int, timeout: float) -> ToolOutcome:
+class PrivateAddressError(Exception):
+    """The URL (or a redirect) leads to a loopback, private or link-local address."""
+
+
+async def _check_public(request: Any) -> None:
+    """httpx request hook: refuse hosts that resolve to non-public addresses
+    (checked for the first request and for every redirect)."""
+    import ipaddress
+    import socket
+
+    host = request.url.host
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, None, type=socket.SOCK_STREAM
+            )
+        except OSError:
+            return  # httpx reports the lookup failure itself
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        if not address.is_global:
+            raise PrivateAddressError(f"{host} resolves to {address}, which is not public")
+
+
+async def _fetch(
+    url: str, max_bytes: int, timeout: float, allow_private: bool = False
+) -> ToolOutcome:
     import httpx
 
+    hooks: dict[str, list[Any]] = {"request": [] if allow_private else [_check_public]}
     async with (
         httpx.AsyncClient(
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             timeout=httpx.Timeout(timeout),
+            event_hooks=hooks,
             headers={
                 "User-Agent": USER_AGENT,
                 "Accept": "text/html,application/json,text/*;q=0.9,*/*;q=0.5",
@@ -152,7 +182,13 @@ async def run(arguments: dict[str, Any], ctx: BuiltinContext) -> ToolOutcome:
     limits = ctx.formation.fetch
     try:
         async with asyncio.timeout(limits.timeout):
-            return await _fetch(url, limits.max_bytes, limits.timeout)
+            return await _fetch(url, limits.max_bytes, limits.timeout, limits.allow_private)
+    except PrivateAddressError as exc:
+        return ToolOutcome(
+            ok=False,
+            content=f"refused to fetch {url}: {exc}. Set fetch.allow_private: true in muxi.yaml "
+            "to let agents reach local and private addresses.",
+        )
     except TimeoutError:
         return ToolOutcome(ok=False, content=f"fetching {url} took longer than {limits.timeout:g}s")
     except Exception as exc:
