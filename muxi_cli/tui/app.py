@@ -189,6 +189,9 @@ class MuxiApp(App[None]):
                     await self._connect_failed(exc)
                     return
                 self.runtime = runtime
+                set_notice = getattr(runtime, "set_notice_handler", None)
+                if callable(set_notice):  # a remote runtime: show reconnects in the app
+                    set_notice(self._connection_notice)
                 health = await self._health(runtime)
                 needs_setup = health is not None and health.model is None and health.mode == "local"
                 if needs_setup and self._offer_setup:
@@ -309,6 +312,10 @@ class MuxiApp(App[None]):
             if not any(s.state not in READY_STATES + FAILED_STATES for s in servers):
                 return
             await asyncio.sleep(0.5)
+
+    def _connection_notice(self, message: str) -> None:
+        """A remote runtime's connection news ("reconnecting…"), shown as a toast."""
+        self.notify(message, title="connection", severity="warning")
 
     # -- state the screens change ---------------------------------------------------------
 
