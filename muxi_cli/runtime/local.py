@@ -418,8 +418,11 @@ class LocalRuntime:
         if self._closed:
             return
         self._closed = True
-        for task in list(self._runs.values()):
+        running = [t for t in self._runs.values() if not t.done()]
+        for task in running:
             task.cancel()
+        if running:  # let each turn save its partial reply before the store closes
+            await asyncio.wait(running, timeout=10)
         await self.orchestrator.drain()
         for closer in (self.tool_host.aclose, self.memory.aclose, self.models.aclose):
             try:
