@@ -20,12 +20,26 @@ _err: Console | None = None
 _out: Console | None = None
 
 
+#: Width for output that does not go to a terminal (a pipe, a file, CI logs):
+#: wide enough that tables and error panels are not wrapped mid-word at 80.
+PIPE_WIDTH = 120
+
+
+def _width(stream: object) -> int | None:
+    import os
+
+    isatty = getattr(stream, "isatty", None)
+    if os.environ.get("COLUMNS") or (callable(isatty) and isatty()):
+        return None  # rich measures the terminal (or honours COLUMNS)
+    return PIPE_WIDTH
+
+
 def err_console() -> Console:
     global _err
     if _err is None:
         from rich.console import Console
 
-        _err = Console(stderr=True, highlight=False)
+        _err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
     return _err
 
 
@@ -34,14 +48,21 @@ def out_console() -> Console:
     if _out is None:
         from rich.console import Console
 
-        _out = Console(highlight=False)
+        _out = Console(highlight=False, width=_width(sys.stdout))
     return _out
 
 
 def print_error(error: MuxiError) -> None:
+    """A red panel in a terminal; plain, unwrapped lines in a pipe or a log."""
     from rich.markup import escape
     from rich.panel import Panel
 
+    console = err_console()
+    if not console.is_terminal:
+        console.print(f"error: {escape(error.code)}: {escape(error.message)}", soft_wrap=True)
+        if error.hint:
+            console.print(f"hint: {escape(error.hint)}", soft_wrap=True)
+        return
     body = f"[bold]{escape(error.message)}[/bold]"
     if error.hint:
         body += f"\n[dim]hint:[/dim] {escape(error.hint)}"

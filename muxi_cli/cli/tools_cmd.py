@@ -67,7 +67,7 @@ def list_tools(
     table.add_column("POLICY", no_wrap=True)
     if agent is None:
         table.add_column("AGENTS")
-    table.add_column("DESCRIPTION", overflow="fold")
+    table.add_column("DESCRIPTION", no_wrap=True, overflow="ellipsis")
     for t in tools:
         row = [
             escape(t.name),
