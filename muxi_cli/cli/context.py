@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
     from muxi_cli.runtime.base import Runtime
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -38,3 +40,25 @@ async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncI
         yield runtime
     finally:
         await runtime.aclose()
+
+
+def run_with_runtime(
+    ctx: typer.Context,
+    work: Callable[[Runtime], Awaitable[T]],
+    *,
+    start_tools: bool = False,
+) -> T:
+    """Run ``work`` with the command's runtime; MuxiErrors become a panel and an exit code."""
+    import asyncio
+
+    from muxi_cli.cli.output import fail
+    from muxi_cli.errors import MuxiError
+
+    async def main() -> T:
+        async with runtime_for(ctx, start_tools=start_tools) as runtime:
+            return await work(runtime)
+
+    try:
+        return asyncio.run(main())
+    except MuxiError as exc:
+        raise fail(exc) from None

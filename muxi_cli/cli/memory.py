@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from muxi_cli.cli.context import run_with_runtime
 from muxi_cli.errors import MuxiError, UsageError
 
 if TYPE_CHECKING:
@@ -54,23 +55,6 @@ def _user(user: str | None) -> str:
     from muxi_cli.runtime.users import local_user_id
 
     return local_user_id()
-
-
-def _run(ctx: typer.Context, work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Run ``work`` with the command's runtime; MuxiErrors become a panel and an exit code."""
-    import asyncio
-
-    from muxi_cli.cli.context import runtime_for
-    from muxi_cli.cli.output import fail
-
-    async def main() -> T:
-        async with runtime_for(ctx, start_tools=False) as runtime:
-            return await work(runtime)
-
-    try:
-        return asyncio.run(main())
-    except MuxiError as exc:
-        raise fail(exc) from None
 
 
 def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryService], Awaitable[T]]) -> T:
@@ -164,7 +148,7 @@ def list_memories(
 
     uid = _user(user)
     fetch = limit if agent is None else max(limit, 10_000)
-    items = _run(ctx, lambda rt: rt.memory_list(user_id=uid, kind=kind, limit=fetch))
+    items = run_with_runtime(ctx, lambda rt: rt.memory_list(user_id=uid, kind=kind, limit=fetch))
     if agent is not None:
         items = [i for i in items if i.agent == agent][:limit]
     if as_json:
@@ -189,7 +173,9 @@ def search(
     from muxi_cli.cli.output import info, print_json
 
     uid = _user(user)
-    items = _run(ctx, lambda rt: rt.memory_search(query, user_id=uid, kind=kind, limit=limit))
+    items = run_with_runtime(
+        ctx, lambda rt: rt.memory_search(query, user_id=uid, kind=kind, limit=limit)
+    )
     if as_json:
         print_json([i.to_dict() for i in items])
         return
@@ -216,7 +202,7 @@ def add(
     from muxi_cli.cli.output import info, print_json
 
     uid = "*" if shared else _user(user)
-    item = _run(ctx, lambda rt: rt.memory_add(text, user_id=uid, kind=kind))
+    item = run_with_runtime(ctx, lambda rt: rt.memory_add(text, user_id=uid, kind=kind))
     if as_json:
         print_json(item.to_dict())
         return
@@ -256,7 +242,7 @@ def show(
     from muxi_cli.cli.output import out_console, print_json
 
     uid = _user(user)
-    item = _run(ctx, lambda rt: _find(rt, memory_id, uid))
+    item = run_with_runtime(ctx, lambda rt: _find(rt, memory_id, uid))
     if as_json:
         print_json(item.to_dict())
         return
@@ -315,10 +301,10 @@ def forget(
         info(f"erased {gone} memories of {uid!r}")
         return
     assert memory_id is not None
-    item = _run(ctx, lambda rt: _find(rt, memory_id, uid))
+    item = run_with_runtime(ctx, lambda rt: _find(rt, memory_id, uid))
     err_console().print(f"Forgetting [bold]{item.id}[/bold]: {_short(item.text)}", highlight=False)
     _confirm("Forget this memory (and its older versions)?", yes)
-    _run(ctx, lambda rt: rt.memory_forget(item.id, user_id=uid))
+    run_with_runtime(ctx, lambda rt: rt.memory_forget(item.id, user_id=uid))
     info(f"forgot {item.id}")
 
 

@@ -11,13 +11,13 @@ or unknown session id.
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from muxi_cli.cli.context import run_with_runtime
 from muxi_cli.errors import MuxiError, UsageError
 
 if TYPE_CHECKING:
@@ -35,23 +35,6 @@ app = typer.Typer(
 
 IdArg = Annotated[str, typer.Argument(help="Session id, or any unique start of it.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def _run(ctx: typer.Context, work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Run ``work`` with the command's runtime; MuxiErrors become a panel and an exit code."""
-    import asyncio
-
-    from muxi_cli.cli.context import runtime_for
-    from muxi_cli.cli.output import fail
-
-    async def main() -> T:
-        async with runtime_for(ctx, start_tools=False) as runtime:
-            return await work(runtime)
-
-    try:
-        return asyncio.run(main())
-    except MuxiError as exc:
-        raise fail(exc) from None
 
 
 def _stdin_is_tty() -> bool:
@@ -99,7 +82,7 @@ def list_sessions(
     """List sessions, most recently active first."""
     from muxi_cli.cli.output import info, out_console, print_json
 
-    found = _run(ctx, lambda rt: rt.sessions(user_id=user, query=search, limit=limit))
+    found = run_with_runtime(ctx, lambda rt: rt.sessions(user_id=user, query=search, limit=limit))
     if as_json:
         print_json([s.to_dict() for s in found])
         return
@@ -139,7 +122,7 @@ def show(ctx: typer.Context, session_id: IdArg, as_json: JsonOpt = False) -> Non
         found = await rt.session(session_id)
         return found, await rt.messages(found.id)
 
-    found, messages = _run(ctx, load)
+    found, messages = run_with_runtime(ctx, load)
     if as_json:
         print_json({"session": found.to_dict(), "messages": [m.to_dict() for m in messages]})
         return
@@ -245,7 +228,7 @@ def export(
         found = await rt.session(session_id)
         return await rt.export_session(found.id, "json" if fmt == "json" else "md")
 
-    text = _run(ctx, load)
+    text = run_with_runtime(ctx, load)
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -290,7 +273,7 @@ def delete(
         await rt.delete_session(found.id)
         return found
 
-    deleted = _run(ctx, work)
+    deleted = run_with_runtime(ctx, work)
     if deleted is None:
         info("Nothing deleted.")
         raise typer.Exit(1)
@@ -318,5 +301,5 @@ def rename(
         found = await rt.session(session_id)
         return await rt.rename_session(found.id, title.strip())
 
-    renamed = _run(ctx, work)
+    renamed = run_with_runtime(ctx, work)
     typer.echo(f"{renamed.id}\t{renamed.title}")
