@@ -182,13 +182,10 @@ async def local_manager(ctx: typer.Context, command: str, only: str | None = Non
 
 
 def _with_runtime(ctx: typer.Context, work: Callable[[Runtime], Awaitable[T]]) -> T:
-    from muxi_cli.cli.context import runtime_for
+    """Run ``work`` with the command's runtime, MCP servers started."""
+    from muxi_cli.cli.context import run_with_runtime
 
-    async def main() -> T:
-        async with runtime_for(ctx, start_tools=True) as runtime:
-            return await work(runtime)
-
-    return run_async(main())
+    return run_with_runtime(ctx, work, start_tools=True)
 
 
 def _with_manager(
