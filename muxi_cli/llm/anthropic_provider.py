@@ -20,7 +20,7 @@ from muxi_cli.llm.base import (
     ToolCallChunk,
     UsageChunk,
 )
-from muxi_cli.llm.common import RetryPolicy, parse_arguments
+from muxi_cli.llm.common import parse_arguments
 from muxi_cli.llm.sdk import SDKProvider
 
 if TYPE_CHECKING:
@@ -76,28 +76,8 @@ def _tool_choice(choice: str | None) -> dict[str, Any] | None:
 class AnthropicProvider(SDKProvider):
     """The Anthropic API (or anything that speaks the Messages API)."""
 
-    def __init__(
-        self,
-        name: str = "anthropic",
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float = 120.0,
-        max_retries: int = 3,
-        headers: dict[str, str] | None = None,
-        retry: RetryPolicy | None = None,
-        env_var: str = "ANTHROPIC_API_KEY",
-    ) -> None:
-        super().__init__(
-            name,
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            headers=headers,
-            retry=retry,
-            env_var=env_var,
-        )
+    default_name = "anthropic"
+    default_env_var = "ANTHROPIC_API_KEY"
 
     def _new_client(self) -> AsyncAnthropic:
         from anthropic import AsyncAnthropic

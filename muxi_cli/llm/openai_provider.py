@@ -21,7 +21,7 @@ from muxi_cli.llm.base import (
     ToolCallChunk,
     UsageChunk,
 )
-from muxi_cli.llm.common import RetryPolicy, parse_arguments
+from muxi_cli.llm.common import parse_arguments
 from muxi_cli.llm.sdk import SDKProvider
 
 if TYPE_CHECKING:
@@ -93,29 +93,12 @@ def _tool_choice(choice: str | None) -> Any:
 class OpenAIProvider(SDKProvider):
     """An OpenAI (or OpenAI-compatible) endpoint."""
 
-    def __init__(
-        self,
-        name: str = "openai",
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float = 120.0,
-        max_retries: int = 3,
-        headers: dict[str, str] | None = None,
-        compat: bool = False,
-        retry: RetryPolicy | None = None,
-        env_var: str = "OPENAI_API_KEY",
-    ) -> None:
-        super().__init__(
-            name,
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            headers=headers,
-            retry=retry,
-            env_var=env_var,
-        )
+    default_name = "openai"
+    default_env_var = "OPENAI_API_KEY"
+
+    def __init__(self, name: str | None = None, *, compat: bool = False, **kw: Any) -> None:
+        """``compat``: an OpenAI-compatible server (a placeholder key, ``max_tokens``)."""
+        super().__init__(name, **kw)
         self.compat = compat
 
     def _new_client(self) -> AsyncOpenAI:

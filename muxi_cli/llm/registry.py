@@ -226,7 +226,7 @@ class ProviderRegistry:
         from muxi_cli.llm.openai_provider import OpenAIProvider
 
         compat = name != "openai" or local
-        return OpenAIProvider(name, compat=compat, **common)  # type: ignore[arg-type]
+        return OpenAIProvider(name, compat=compat, **common)
 
     # -- costs and status ----------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 from muxi_cli.llm.base import Chunk, LLMRequest
 from muxi_cli.llm.common import (
@@ -27,25 +27,29 @@ from muxi_cli.llm.common import (
 class SDKProvider:
     """An LLM provider backed by an official SDK's async client."""
 
+    #: The provider name and key variable a subclass uses when none is given.
+    default_name: ClassVar[str] = ""
+    default_env_var: ClassVar[str] = ""
+
     def __init__(
         self,
-        name: str,
+        name: str | None = None,
         *,
-        api_key: str | None,
-        base_url: str | None,
-        timeout: float,
-        max_retries: int,
-        headers: dict[str, str] | None,
-        retry: RetryPolicy | None,
-        env_var: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        headers: dict[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        env_var: str | None = None,
     ) -> None:
-        self.name = name
+        self.name = name or self.default_name
         self.base_url = base_url
         self.timeout = timeout
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self._api_key = api_key
         self._headers = dict(headers or {})
-        self._env_var = env_var
+        self._env_var = env_var or self.default_env_var
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
