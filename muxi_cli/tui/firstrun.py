@@ -53,6 +53,14 @@ def _find_formation(config_path: str | None) -> Path | None:
     return Path(found) if found else None
 
 
+def formation_target(config_path: str | None = None) -> tuple[Path, bool]:
+    """The file :func:`write_local_server` would write, and whether it exists already."""
+    path = _find_formation(config_path)
+    if path is not None and path.exists():
+        return path, True
+    return paths.config_dir() / "muxi.yaml", False
+
+
 def write_local_server(base_url: str, model: str, config_path: str | None = None) -> Path:
     """Point the formation at a local server; returns the file written.
 
@@ -68,9 +76,9 @@ def write_local_server(base_url: str, model: str, config_path: str | None = None
             "the model name is empty or has spaces",
             hint="Use the name the server lists, e.g. llama3.2",
         )
-    path = _find_formation(config_path)
+    path, exists = formation_target(config_path)
     data: dict[str, Any] = {}
-    if path is not None and path.exists():
+    if exists:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(loaded, dict):
             raise UsageError(
@@ -78,8 +86,6 @@ def write_local_server(base_url: str, model: str, config_path: str | None = None
                 hint="Fix or move that file, then retry.",
             )
         data = loaded
-    else:
-        path = paths.config_dir() / "muxi.yaml"
     providers = data.get("providers")
     if not isinstance(providers, dict):
         providers = {}

@@ -170,3 +170,34 @@ def test_rejects_bad_keys() -> None:
         firstrun.store_provider_key("anthropic", "sk ant")
     with pytest.raises(UsageError):
         firstrun.store_provider_key("mistral", "k")
+
+
+async def test_setup_errors_wrap_and_the_local_tab_names_the_file() -> None:
+    factory = Factory([None])
+    app = MuxiApp(factory, cursor_blink=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.focused, Input), "the setup screen")
+        screen = app.screen
+        target = str(screen.query_one("#local-target").render())
+        assert str(paths.config_dir() / "muxi.yaml") in target  # no muxi.yaml here: the real path
+        screen.query_one(TabbedContent).active = "local"
+        await pilot.pause()
+        screen.query_one("#local-model", Input).focus()
+        await pilot.press("enter")  # no model name: the longest error with its hint
+        await pilot.pause()
+        error = screen.query_one("#setup-error")
+        message = str(error.render())
+        assert message.endswith("e.g. llama3.2")
+        box = error.parent
+        assert box is not None
+        # The whole message is laid out inside the box: wrapped, not cut at the edge.
+        assert error.region.right <= box.content_region.right
+        assert error.size.width * error.size.height >= len(message)
+        assert error.size.height >= 2
+
+
+def test_formation_target_prefers_an_existing_file(tmp_path: Path) -> None:
+    assert firstrun.formation_target() == (paths.config_dir() / "muxi.yaml", False)
+    (tmp_path / "muxi.yaml").write_text("default_model: openai/x\n")
+    path, exists = firstrun.formation_target()
+    assert exists and path.resolve() == (tmp_path / "muxi.yaml").resolve()

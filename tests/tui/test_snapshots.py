@@ -7,6 +7,7 @@ after checking the new pictures.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
@@ -150,7 +151,9 @@ def test_sessions_screen(snap_compare: Any) -> None:
 
 
 def test_setup_screen(snap_compare: Any) -> None:
-    app = MuxiApp(runtime=FakeRuntime(model=None), cursor_blink=False)
+    # A formation named relative to the (temporary) cwd, so the path shown is stable.
+    Path("muxi.yaml").write_text("agents: []\n", encoding="utf-8")
+    app = MuxiApp(runtime=FakeRuntime(model=None), cursor_blink=False, config_path="muxi.yaml")
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await until(pilot, lambda: isinstance(pilot.app.screen, SetupScreen), "the setup screen")

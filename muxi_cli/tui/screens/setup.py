@@ -25,8 +25,8 @@ class SetupScreen(Screen[str | None]):
     }
     SetupScreen .title { text-style: bold; color: $accent; }
     SetupScreen .lead { margin-bottom: 1; }
-    SetupScreen .hint { color: $text-muted; }
-    SetupScreen .error { color: $error; height: auto; }
+    SetupScreen .hint { color: $text-muted; width: 100%; }
+    SetupScreen .error { color: $error; width: 100%; height: auto; }
     SetupScreen TabbedContent { height: auto; }
     SetupScreen TabPane { height: auto; padding: 1 0 0 0; }
     SetupScreen Input { margin-bottom: 1; }
@@ -60,12 +60,18 @@ class SetupScreen(Screen[str | None]):
                 with TabPane("Local server", id="local"):
                     yield Input("http://localhost:11434/v1", placeholder="Base URL", id="local-url")
                     yield Input(placeholder="Model name, e.g. llama3.2", id="local-model")
-                    yield Label("muxi writes this to your muxi.yaml.", classes="hint")
+                    yield Label(self._local_target(), classes="hint", id="local-target")
             yield Label(self.problem or "", classes="error", id="setup-error")
             with Horizontal(classes="buttons"):
                 yield Button("Skip", id="skip")
                 yield Button("Save and start", id="save", variant="primary")
             yield Label("Enter saves · Tab moves · Esc skips · Ctrl+Q quits", classes="hint")
+
+    def _local_target(self) -> str:
+        path, exists = firstrun.formation_target(self.config_path)
+        if exists:
+            return f"muxi adds this server to {path} (its other settings stay)."
+        return f"muxi writes this to {path} (a new file)."
 
     def on_mount(self) -> None:
         # Focus once the tabs exist (focusing inside a pane activates its tab).
