@@ -384,8 +384,8 @@ def docs_cmd(
     """
     import sys
 
-    from muxi_cli.cli.output import fail, info
-    from muxi_cli.errors import UsageError
+    from muxi_cli.cli.output import fail, info, write_output_file
+    from muxi_cli.errors import MuxiError
     from muxi_cli.mcpdev.docs import generate
 
     resolved = _target(ctx, target, env, header)
@@ -398,14 +398,9 @@ def docs_cmd(
         sys.stdout.flush()
         return
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise fail(
-            UsageError(
-                f"cannot write {output}: {exc.strerror or exc}", "Choose a path you can write to."
-            )
-        ) from None
+        write_output_file(output, text, private=False)
+    except MuxiError as exc:
+        raise fail(exc) from None
     info(f"Wrote {output} ({len(text.splitlines())} lines)")
 
 

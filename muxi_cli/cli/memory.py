@@ -353,11 +353,11 @@ def export(
             return await transfer.export_memories(records, sys.stdout, user_id=user)
         import io
 
-        from muxi_cli.paths import write_private
+        from muxi_cli.cli.output import write_output_file
 
         buffer = io.StringIO()
         count = await transfer.export_memories(records, buffer, user_id=user)
-        write_private(output, buffer.getvalue())
+        write_output_file(output, buffer.getvalue())
         return count
 
     count = run_admin(ctx, "memory export", work)

@@ -11,6 +11,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import typer
     from rich.console import Console
 
@@ -93,6 +95,30 @@ def print_json(data: Any) -> None:
     """Machine-readable output: plain JSON on stdout."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+def write_output_file(path: Path, text: str, *, private: bool = True) -> None:
+    """Write a command's ``-o FILE`` (0600 when ``private``, missing folders created).
+
+    A path that cannot be written (no permission, a file where a folder should
+    be, a read-only disk) is a :class:`~muxi_cli.errors.UsageError` naming the
+    path, never a traceback.
+    """
+    from muxi_cli.errors import UsageError
+
+    try:
+        if private:
+            from muxi_cli.paths import write_private
+
+            write_private(path, text)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            "Choose a path you can write to with -o.",
+        ) from None
 
 
 def fail(error: MuxiError) -> typer.Exit:

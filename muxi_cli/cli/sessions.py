@@ -233,17 +233,12 @@ def export(
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from muxi_cli.paths import write_private
+    from muxi_cli.cli.output import write_output_file
 
     try:
-        write_private(output, text)
-    except OSError as exc:
-        raise fail(
-            MuxiError(
-                f"Could not write {output}: {exc.strerror or exc}.",
-                hint="Choose another path with -o.",
-            )
-        ) from None
+        write_output_file(output, text)
+    except MuxiError as exc:
+        raise fail(exc) from None
     info(f"wrote {output}")
 
 

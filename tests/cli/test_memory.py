@@ -107,6 +107,15 @@ def test_export_import_round_trip(
     assert [i["id"] for i in listed] == [b]
 
 
+def test_export_to_unwritable_path_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
+    add(runner, "User likes tea")
+    (tmp_path / "afile").write_text("")
+    code, out, err = run(runner, "memory", "export", "-o", str(tmp_path / "afile" / "x.jsonl"))
+    assert code == 2, err
+    assert out == ""
+    assert "cannot write" in err and "Traceback" not in err
+
+
 def test_prune_stats_optimize_reindex(runner: CliRunner, tmp_path: Path) -> None:
     add(runner, "User likes tea")
     code, out, _ = run(runner, "memory", "prune", "--dry-run", "--json")

@@ -172,6 +172,19 @@ def test_export_md_json_and_file(runner: CliRunner, store: SessionStore, tmp_pat
     assert bad.exit_code == 2 and "usage_error" in bad.stderr
 
 
+def test_export_to_unwritable_path_is_a_usage_error(
+    runner: CliRunner, store: SessionStore, tmp_path: Path
+) -> None:
+    trip = _trip(store)
+    (tmp_path / "afile").write_text("")
+    result = runner.invoke(
+        app, ["sessions", "export", trip.id, "-o", str(tmp_path / "afile" / "trip.md")]
+    )
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "cannot write" in result.stderr
+
+
 def test_delete_needs_yes_without_tty(runner: CliRunner, store: SessionStore) -> None:
     trip = _trip(store)
     result = runner.invoke(app, ["sessions", "delete", trip.id])
