@@ -51,11 +51,20 @@ StartTimeoutOpt = Annotated[
 ]
 EnvOpt = Annotated[
     list[str] | None,
-    typer.Option("--env", "-e", help="KEY=VALUE for a command's environment (repeatable)."),
+    typer.Option(
+        "--env",
+        "-e",
+        help="KEY=VALUE for a command's environment (repeatable; ${VAR} expands from yours).",
+    ),
 ]
 HeaderOpt = Annotated[
     list[str] | None,
-    typer.Option("--header", "-H", help="'Name: value' HTTP header for a URL (repeatable)."),
+    typer.Option(
+        "--header",
+        "-H",
+        help="'Name: value' HTTP header for a URL (repeatable). Keep secrets out of argv: "
+        "'Authorization: Bearer ${TOKEN}' in single quotes is filled in from the environment.",
+    ),
 ]
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}

@@ -142,8 +142,25 @@ def resolve_command(command: str, *, base_dir: Path, env: Mapping[str, str] | No
     return found
 
 
+def _expand_value(option: str, key: str, value: str) -> str:
+    """``${VAR}`` in an ``--env``/``--header`` value, from this process's environment.
+
+    So a secret can stay out of argv (and ``ps``): ``--header 'Authorization: Bearer ${TOKEN}'``
+    in single quotes reaches muxi unexpanded and is filled in here.
+    """
+    from muxi_cli.config.expand import ExpansionError, expand_string
+
+    try:
+        return expand_string(value)
+    except ExpansionError as exc:
+        raise UsageError(
+            f"{option} {key}: {exc.problem}",
+            "Export the variable first, or write $$ for a literal $.",
+        ) from None
+
+
 def parse_env(pairs: Sequence[str]) -> dict[str, str]:
-    """``KEY=VALUE`` words (from ``--env``) as a mapping."""
+    """``KEY=VALUE`` words (from ``--env``) as a mapping; ``${VAR}`` in values expands."""
     env: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -151,12 +168,12 @@ def parse_env(pairs: Sequence[str]) -> dict[str, str]:
             raise UsageError(
                 f"--env {pair!r} is not KEY=VALUE", "For example: --env LOG_LEVEL=debug"
             )
-        env[key.strip()] = value
+        env[key.strip()] = _expand_value("--env", key.strip(), value)
     return env
 
 
 def parse_headers(pairs: Sequence[str]) -> dict[str, str]:
-    """``Name: value`` (or ``Name=value``) words (from ``--header``) as a mapping."""
+    """``Name: value`` (or ``Name=value``) words (from ``--header``); ``${VAR}`` in values expands."""
     headers: dict[str, str] = {}
     for pair in pairs:
         sep = ":" if ":" in pair else "="
@@ -164,9 +181,10 @@ def parse_headers(pairs: Sequence[str]) -> dict[str, str]:
         if not found or not key.strip():
             raise UsageError(
                 f"--header {pair!r} is not 'Name: value'",
-                "For example: --header 'Authorization: Bearer $TOKEN'",
+                "For example: --header 'Authorization: Bearer ${TOKEN}' "
+                "(muxi fills in ${TOKEN} from the environment)",
             )
-        headers[key.strip()] = value.strip()
+        headers[key.strip()] = _expand_value("--header", key.strip(), value.strip())
     return headers
 
 

@@ -113,6 +113,22 @@ def test_env_and_header_options() -> None:
         parse_headers(["nope"])
 
 
+def test_env_and_header_values_expand_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A secret can stay out of argv: '${TOKEN}' reaches muxi unexpanded and is filled in."""
+    monkeypatch.setenv("MUXI_TEST_TOKEN", "s3cret")
+    assert parse_headers(["Authorization: Bearer ${MUXI_TEST_TOKEN}"]) == {
+        "Authorization": "Bearer s3cret"
+    }
+    assert parse_env(["API_KEY=${MUXI_TEST_TOKEN}", "PRICE=$$5", "LVL=${NOPE_X:-info}"]) == {
+        "API_KEY": "s3cret",
+        "PRICE": "$5",
+        "LVL": "info",
+    }
+    monkeypatch.delenv("MUXI_TEST_UNSET", raising=False)
+    with pytest.raises(UsageError, match="MUXI_TEST_UNSET"):
+        parse_headers(["Authorization: Bearer ${MUXI_TEST_UNSET}"])
+
+
 def test_attach_spec_command(tmp_path: Path) -> None:
     (tmp_path / "srv.py").write_text("")
     name, server = attach_spec(f"{PY} srv.py --verbose", cwd=tmp_path)
