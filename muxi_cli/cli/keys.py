@@ -11,7 +11,6 @@ kinds of keys can add theirs.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -57,28 +56,6 @@ def _check_provider(name: str) -> str:
     return name
 
 
-def _read_key(provider: str) -> str:
-    """The key from a hidden prompt (terminal) or stdin (pipe)."""
-    from muxi_cli.errors import UsageError
-
-    if sys.stdin is None or not sys.stdin.isatty():
-        value = sys.stdin.read() if sys.stdin is not None else ""
-    else:
-        value = typer.prompt(f"{provider} API key", hide_input=True, err=True)
-    value = value.strip()
-    if not value:
-        raise UsageError(
-            "no key given",
-            hint=f'Paste the key at the prompt, or pipe it: `printf %s "$KEY" | muxi keys set {provider}`.',
-        )
-    if any(ch.isspace() for ch in value):
-        raise UsageError(
-            "the key contains spaces or line breaks",
-            hint="Give exactly one key, on one line.",
-        )
-    return value
-
-
 def _warn_unknown(ctx: typer.Context, name: str) -> None:
     """A gentle note when ``name`` looks like a typo of a provider muxi knows."""
     import difflib
@@ -107,11 +84,12 @@ def set_key(
     """Store a provider's API key (read from a hidden prompt or stdin, never argv)."""
     from muxi_cli import secrets
     from muxi_cli.cli import output
+    from muxi_cli.cli.secret_input import read_secret
     from muxi_cli.errors import MuxiError
 
     try:
         name = _check_provider(provider)
-        key = _read_key(name)
+        key = read_secret(f"{name} API key", f"muxi keys set {name}")
         where = secrets.set_secret(f"provider:{name}", key)
     except MuxiError as exc:
         raise output.fail(exc) from None

@@ -7,7 +7,6 @@ keyring, read from a hidden prompt or stdin (never from the command line).
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -16,24 +15,6 @@ app = typer.Typer(
     help="Connect to muxi servers: add, list, use, show, remove and test connection profiles.",
     no_args_is_help=True,
 )
-
-
-def _read_key(name: str) -> str:
-    from muxi_cli.errors import UsageError
-
-    if sys.stdin is None or not sys.stdin.isatty():
-        value = sys.stdin.read() if sys.stdin is not None else ""
-    else:
-        value = typer.prompt(f"API key for {name}", hide_input=True, err=True)
-    value = value.strip()
-    if not value:
-        raise UsageError(
-            "no API key given",
-            hint=f'paste it at the prompt, or pipe it: printf %s "$KEY" | muxi profile add {name} --url URL',
-        )
-    if any(ch.isspace() for ch in value):
-        raise UsageError("the key contains spaces or line breaks", hint="give exactly one key")
-    return value
 
 
 async def _check(url: str, key: str | None) -> dict[str, Any]:
@@ -87,13 +68,14 @@ def add(
 
     from muxi_cli import secrets
     from muxi_cli.cli import output
+    from muxi_cli.cli.secret_input import read_secret
     from muxi_cli.errors import MuxiError
     from muxi_cli.runtime import profiles
 
     try:
         profiles.validate_name(name)
         clean_url = profiles.normalize_url(url)
-        key = _read_key(name)
+        key = read_secret(f"API key for {name}", f"muxi profile add {name} --url URL")
         profile = profiles.add_profile(name, clean_url, description)
         where = profiles.store_key(name, key)
         if use:

@@ -63,9 +63,11 @@ def test_terminal_uses_a_hidden_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append({"text": text, **kwargs})
         return f" {KEY} "
 
+    from muxi_cli.cli.secret_input import read_secret
+
     monkeypatch.setattr("sys.stdin", Tty(""))
-    monkeypatch.setattr(keys_cmd.typer, "prompt", fake_prompt)
-    assert keys_cmd._read_key("openai") == KEY
+    monkeypatch.setattr("typer.prompt", fake_prompt)
+    assert read_secret("openai API key", "muxi keys set openai") == KEY
     assert calls and calls[0]["hide_input"] is True
 
 
