@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from muxi_cli.tui.model import Usage
 
 
 def tokens(n: int) -> str:
@@ -18,12 +21,26 @@ def tokens(n: int) -> str:
 
 def cost(usd: float | None) -> str:
     if usd is None:
-        return "cost n/a"
+        return "cost unknown"
     if usd == 0:
-        return "$0"
+        return "$0.00"
     if usd < 0.01:
         return f"${usd:.4f}"
     return f"${usd:.2f}"
+
+
+def usage_cost(usage: Usage) -> str | None:
+    """The cost of ``usage`` as shown everywhere (status bar, replies, ``/cost``).
+
+    ``None`` when nothing was used yet; ``$0.00`` for a free (local) model;
+    ``cost unknown`` when no price is known; ``$0.12 + unknown`` when only some
+    calls had a price.
+    """
+    if usage.cost_usd is None:
+        return "cost unknown" if usage.unpriced else None
+    if usage.unpriced:
+        return f"{cost(usage.cost_usd)} + unknown"
+    return cost(usage.cost_usd)
 
 
 def duration(ms: int | float | None) -> str:

@@ -25,12 +25,17 @@ class Usage:
     output_tokens: int = 0
     cost_usd: float | None = None
     model: str | None = None
+    #: Some tokens came from a call whose price is unknown (so ``cost_usd`` is a lower bound).
+    unpriced: bool = False
 
     def add(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
-        self.input_tokens += int(input_tokens or 0)
-        self.output_tokens += int(output_tokens or 0)
+        tin, tout = int(input_tokens or 0), int(output_tokens or 0)
+        self.input_tokens += tin
+        self.output_tokens += tout
         if cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + float(cost_usd)
+        elif tin or tout:
+            self.unpriced = True
 
     @property
     def total(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable, Input, OptionList
 
 from muxi_cli import paths
@@ -19,7 +20,7 @@ from muxi_cli.tui.screens.sessions import SessionsScreen
 from muxi_cli.tui.widgets.completion import CompletionMenu
 from muxi_cli.tui.widgets.prompt import PromptInput
 from tests.tui.conftest import SIZE, idle, make_app, ready, send, until
-from tests.tui.fake_runtime import FakeRuntime, Text
+from tests.tui.fake_runtime import FakeRuntime, Text, Usage
 
 
 def notes(app) -> list[str]:
@@ -377,3 +378,24 @@ async def test_exit_closes_the_runtime(fake: FakeRuntime) -> None:
         await send(pilot, "/exit")
         await until(pilot, lambda: fake.aclosed, "the runtime to close")
     assert fake.aclosed
+
+
+@pytest.mark.parametrize(
+    ("cost", "shown"), [(0.0, "$0.00"), (None, "cost unknown"), (0.0012, "$0.0012")]
+)
+async def test_cost_and_status_bar_agree(fake: FakeRuntime, cost: float | None, shown: str) -> None:
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "/cost")  # nothing used yet: free, not "unknown"
+        await pilot.pause()
+        assert "cost           $0.00" in notes(app)[-1]
+        fake.script(Text("hi there"), Usage(10, 5, cost))
+        await send(pilot, "hi")
+        await idle(pilot)
+        bar = str(app.chat.status_bar.render())
+        assert f"15 tokens · {shown}  │" in bar
+        await send(pilot, "/cost")
+        await pilot.pause()
+        assert f"cost           {shown}" in notes(app)[-1]
+        assert ("pricing:" in notes(app)[-1]) == (cost is None)

@@ -149,10 +149,28 @@ def test_code_blocks() -> None:
     assert code_blocks("no code") == []
 
 
+def test_usage_cost_is_one_text_for_every_place() -> None:
+    from muxi_cli.tui.model import Usage
+
+    assert formatting.usage_cost(Usage()) is None  # nothing used yet
+    free = Usage()
+    free.add(10, 5, 0.0)
+    assert formatting.usage_cost(free) == "$0.00"
+    unknown = Usage()
+    unknown.add(10, 5, None)
+    assert formatting.usage_cost(unknown) == "cost unknown"
+    unknown.add(0, 0, None)  # an empty usage event does not make a price unknown
+    mixed = Usage()
+    mixed.add(10, 5, 0.5)
+    mixed.add(10, 5, None)
+    assert formatting.usage_cost(mixed) == "$0.50 + unknown"
+
+
 def test_formatting() -> None:
     assert formatting.tokens(950) == "950" and formatting.tokens(1234) == "1.2k"
     assert (
-        formatting.cost(None) == "cost n/a"
+        formatting.cost(None) == "cost unknown"
+        and formatting.cost(0) == "$0.00"
         and formatting.cost(0.0012) == "$0.0012"
         and formatting.cost(1.5) == "$1.50"
     )

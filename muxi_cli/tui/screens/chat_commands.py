@@ -332,8 +332,12 @@ class ChatCommands:
             "This session (since it was opened here):",
             f"  input tokens   {usage.input_tokens:,}",
             f"  output tokens  {usage.output_tokens:,}",
-            f"  cost           {formatting.cost(usage.cost_usd) if usage.cost_usd is not None else 'unknown (no price for this model)'}",
+            f"  cost           {formatting.usage_cost(usage) or formatting.cost(0.0)}",
         ]
+        if usage.unpriced:
+            lines.append(
+                "  (no price is known for a model used here; add one under `pricing:` in muxi.yaml)"
+            )
         await self.note("\n".join(lines))
 
     async def cmd_theme(self, args: str) -> bool | None:

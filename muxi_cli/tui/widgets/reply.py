@@ -117,8 +117,9 @@ class ReplyView(MessageView):
             bits.append(
                 f"{formatting.tokens(usage.input_tokens)} in / {formatting.tokens(usage.output_tokens)} out"
             )
-            if usage.cost_usd is not None:
-                bits.append(formatting.cost(usage.cost_usd))
+            spent = formatting.usage_cost(usage)
+            if spent is not None:
+                bits.append(spent)
         return Text(" · ".join(bits))
 
     def _refresh_footer(self) -> None:

@@ -53,8 +53,9 @@ class StatusBar(Static):
         text.append(*sep)
         usage = s.usage
         text.append(f"{formatting.tokens(usage.total)} tokens")
-        if usage.cost_usd is not None:
-            text.append(f" · {formatting.cost(usage.cost_usd)}")
+        spent = formatting.usage_cost(usage)
+        if spent is not None:
+            text.append(f" · {spent}")
         total = s.mcp_ready + s.mcp_failed + s.mcp_starting
         if total:
             text.append(*sep)
