@@ -18,6 +18,8 @@ import typer
 from muxi_cli.errors import UsageError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from muxi_cli.config.schema import AgentConfig
     from muxi_cli.memory.knowledge import IngestReport
     from muxi_cli.memory.service import MemoryService
@@ -44,26 +46,10 @@ def _agents(service: MemoryService, name: str | None) -> list[AgentConfig]:
     return [agent]
 
 
-def _bar():  # type: ignore[no-untyped-def]
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+def _bar() -> Progress:
+    from muxi_cli.cli.output import progress_bar
 
-    from muxi_cli.cli.output import err_console
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("[dim]{task.fields[file]}[/dim]"),
-        TimeElapsedColumn(),
-        console=err_console(),
-        transient=True,
-    )
+    return progress_bar(file_column=True)
 
 
 async def _ingest(
@@ -74,7 +60,7 @@ async def _ingest(
         for agent in agents:
             task = bar.add_task(agent.name, total=None, file="")
 
-            def progress(done: int, total: int, source: str, task: int = task) -> None:
+            def progress(done: int, total: int, source: str, task: TaskID = task) -> None:
                 bar.update(task, completed=done, total=total, file=source)
 
             if add is not None:

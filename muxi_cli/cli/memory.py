@@ -26,6 +26,8 @@ from muxi_cli.cli.context import run_with_runtime
 from muxi_cli.errors import MuxiError, UsageError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from muxi_cli.memory.service import MemoryService
     from muxi_cli.runtime.base import MemoryItem, Runtime
 
@@ -311,20 +313,11 @@ def forget(
 # ----------------------------------------------------------------------------- admin commands
 
 
-def _progress(label: str):  # type: ignore[no-untyped-def]
-    """A rich progress bar on stderr; returns ``(context manager, callback(done, total))``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _progress(label: str) -> tuple[Progress, Callable[[int, int], None]]:
+    """A progress bar on stderr; returns ``(context manager, callback(done, total))``."""
+    from muxi_cli.cli.output import progress_bar
 
-    from muxi_cli.cli.output import err_console
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console(),
-        transient=True,
-    )
+    bar = progress_bar()
     task = bar.add_task(label, total=None)
 
     def update(done: int, total: int) -> None:

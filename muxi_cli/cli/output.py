@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     import typer
     from rich.console import Console
+    from rich.progress import Progress
 
     from muxi_cli.errors import MuxiError
 
@@ -89,6 +90,33 @@ def info(message: str) -> None:
     from rich.markup import escape
 
     err_console().print(f"[dim]{escape(message)}[/dim]")
+
+
+def progress_bar(*, file_column: bool = False) -> Progress:
+    """A progress bar on stderr for long work; it draws nothing when stderr is not a terminal.
+
+    (A transient bar on a pipe or log still leaves a blank line behind.)
+    With ``file_column``, tasks carry a ``file`` field shown after the count.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.progress import Progress as _Progress
+
+    console = err_console()
+    columns: list[ProgressColumn] = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+    ]
+    if file_column:
+        columns.append(TextColumn("[dim]{task.fields[file]}[/dim]"))
+    columns.append(TimeElapsedColumn())
+    return _Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
 
 
 def print_json(data: Any) -> None:

@@ -76,3 +76,11 @@ def test_errors(tmp_path: Path) -> None:
     (tmp_path / "docs" / "broken.pdf").write_bytes(b"garbage")
     code, _out, err = run("knowledge", "rebuild", "--agent", "helper")
     assert code == 1 and "broken.pdf" in err
+
+
+def test_no_progress_bar_residue_in_a_pipe() -> None:
+    """stderr is not a terminal here: the bar draws nothing, not even a blank line."""
+    code, out, err = run("knowledge", "rebuild", "--agent", "helper")
+    assert code == 0, err
+    assert out == ""
+    assert err.startswith("helper: 2 added"), repr(err)
