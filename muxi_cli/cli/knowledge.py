@@ -101,6 +101,16 @@ def add(
 ) -> None:
     """Add a file, folder or glob to an agent's knowledge and ingest it."""
     from muxi_cli.cli.memory import run_admin
+    from muxi_cli.cli.output import fail
+
+    if not any(ch in str(path) for ch in "*?[") and not path.expanduser().exists():
+        raise fail(
+            UsageError(
+                f"{str(path)!r} does not exist",
+                "Check the path (a relative one starts from the current folder); "
+                "quote a glob so the shell leaves it to muxi: 'docs/*.md'.",
+            )
+        )
 
     async def work(service: MemoryService) -> list[IngestReport]:
         target = _agents(service, agent)[0] if agent else service.formation.default

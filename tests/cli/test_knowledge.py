@@ -84,3 +84,10 @@ def test_no_progress_bar_residue_in_a_pipe() -> None:
     assert code == 0, err
     assert out == ""
     assert err.startswith("helper: 2 added"), repr(err)
+
+
+def test_add_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    code, out, err = run("knowledge", "add", str(tmp_path / "missing.md"))
+    assert code == 2 and out == ""
+    assert "does not exist" in err
+    assert "muxi.yaml" not in err  # the path came from the command line, not the formation
