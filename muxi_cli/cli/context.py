@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from muxi_cli.config.schema import Formation
     from muxi_cli.runtime.base import Runtime
 
 T = TypeVar("T")
@@ -27,6 +30,31 @@ def state(ctx: typer.Context) -> CliState:
     if isinstance(obj, CliState):
         return obj
     return CliState()
+
+
+def local_formation(ctx: typer.Context, command: str, why: str) -> tuple[Formation, Path]:
+    """This machine's formation and its folder, for commands that work on local resources.
+
+    Raises :class:`UsageError` when a remote profile is selected: ``muxi {command}``
+    ``{why}``, so it cannot act through a server.
+    """
+    from pathlib import Path
+
+    from muxi_cli.config.loader import load_formation
+    from muxi_cli.errors import UsageError
+    from muxi_cli.runtime.factory import LOCAL, selected_profile
+
+    st = state(ctx)
+    profile = selected_profile(st.profile)
+    if profile != LOCAL:
+        raise UsageError(
+            f"`muxi {command}` {why}, so it works with the local profile only "
+            f"(the selected profile {profile!r} is a remote muxi)",
+            "Run it on the machine that runs `muxi serve`, or add `--profile local`.",
+        )
+    loaded = load_formation(st.config)
+    base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
+    return loaded.formation, base_dir
 
 
 @contextlib.asynccontextmanager

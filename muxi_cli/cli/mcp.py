@@ -149,26 +149,10 @@ async def local_manager(ctx: typer.Context, command: str, only: str | None = Non
 
     With ``only``, just that server is started (when the formation has it).
     """
-    from pathlib import Path
-
-    from muxi_cli.cli.context import state
-    from muxi_cli.errors import UsageError
-    from muxi_cli.runtime.factory import LOCAL, selected_profile
-
-    st = state(ctx)
-    profile = selected_profile(st.profile)
-    if profile != LOCAL:
-        raise UsageError(
-            f"`muxi mcp {command}` talks to MCP servers directly, so it works with the local profile only "
-            f"(the selected profile is {profile!r})",
-            "Run it on the machine that runs `muxi serve`, or add `--profile local`.",
-        )
-    from muxi_cli.config.loader import load_formation
+    from muxi_cli.cli.context import local_formation
     from muxi_cli.tools.host import ToolManager
 
-    loaded = load_formation(st.config)
-    base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
-    formation = loaded.formation
+    formation, base_dir = local_formation(ctx, f"mcp {command}", "talks to MCP servers directly")
     if only is not None and only in formation.mcp_servers:
         formation = formation.model_copy(
             update={"mcp_servers": {only: formation.mcp_servers[only]}}

@@ -63,27 +63,15 @@ def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryService], 
     """Run ``work`` with a :class:`MemoryService` on this machine's store (local profile only)."""
     import asyncio
 
-    from muxi_cli.cli.context import state
+    from muxi_cli.cli.context import local_formation
     from muxi_cli.cli.output import fail
-    from muxi_cli.runtime.factory import LOCAL, selected_profile
 
-    st = state(ctx)
     try:
-        profile = selected_profile(st.profile)
-        if profile != LOCAL:
-            raise UsageError(
-                f"`muxi {command}` works on this machine's memory store, but profile "
-                f"{profile!r} is a remote muxi",
-                "run it on the server's host, or add --profile local to use the local store",
-            )
-        from muxi_cli.config.loader import load_formation
+        formation, base_dir = local_formation(ctx, command, "works on this machine's memory store")
         from muxi_cli.memory.service import MemoryService
 
-        loaded = load_formation(st.config)
-        base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
-
         async def main() -> T:
-            service = MemoryService(loaded.formation, None, base_dir=base_dir)
+            service = MemoryService(formation, None, base_dir=base_dir)
             try:
                 return await work(service)
             finally:

@@ -233,3 +233,12 @@ agents:
     sent = json.loads(time_calls[0]["content"])
     assert sent["timezone"] == "Europe/Paris"
     assert data["reply"] == f"In Paris it is {sent['datetime']}."
+
+
+def test_call_refuses_a_remote_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mcp call` starts the server itself; through a remote profile it says so (exit 2)."""
+    monkeypatch.setenv("MUXI_PROFILE", "prod")
+    result = CliRunner().invoke(app, ["mcp", "call", "demo", "echo", "--arg", "text=hi"])
+    assert result.exit_code == 2
+    assert "local profile only" in result.stderr and "'prod' is a remote muxi" in result.stderr
+    assert "--profile local" in result.stderr
