@@ -41,6 +41,7 @@ ArgOpt = Annotated[
     typer.Option(
         "--arg",
         "-a",
+        metavar="KEY=VALUE",
         help="An argument as key=value (repeatable). Values that parse as JSON are used as JSON, "
         "others as strings.",
     ),

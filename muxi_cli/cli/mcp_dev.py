@@ -54,6 +54,7 @@ EnvOpt = Annotated[
     typer.Option(
         "--env",
         "-e",
+        metavar="KEY=VALUE",
         help="KEY=VALUE for a command's environment (repeatable; ${VAR} expands from yours).",
     ),
 ]
@@ -62,6 +63,7 @@ HeaderOpt = Annotated[
     typer.Option(
         "--header",
         "-H",
+        metavar="'NAME: VALUE'",
         help="'Name: value' HTTP header for a URL (repeatable). Keep secrets out of argv: "
         "'Authorization: Bearer ${TOKEN}' in single quotes is filled in from the environment.",
     ),
@@ -315,7 +317,8 @@ def run_tests_cmd(
     env: EnvOpt = None,
     header: HeaderOpt = None,
     skip: Annotated[
-        list[str] | None, typer.Option("--skip", help="Do not call this tool (repeatable).")
+        list[str] | None,
+        typer.Option("--skip", metavar="TOOL", help="Do not call this tool (repeatable)."),
     ] = None,
     include_destructive: Annotated[
         bool,

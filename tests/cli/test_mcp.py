@@ -242,3 +242,13 @@ def test_call_refuses_a_remote_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 2
     assert "local profile only" in result.stderr and "'prod' is a remote muxi" in result.stderr
     assert "--profile local" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["call", "prompt", "validate", "test", "docs"])
+def test_repeatable_options_show_their_form_in_help(command: str) -> None:
+    """`--arg KEY=VALUE`, not the Python type `<list[str]>`."""
+    result = CliRunner().invoke(app, ["mcp", command, "--help"])
+    assert result.exit_code == 0
+    option_lines = [line for line in result.stdout.splitlines() if " --" in line]
+    assert option_lines
+    assert not [line for line in option_lines if "list[str]" in line]
