@@ -138,6 +138,14 @@ def _verdict(status: str) -> str:
     return f"[{_STYLE.get(status, 'white')}]{_MARK.get(status, '?')} {status}[/]"
 
 
+def _heading(target: dict[str, Any], server: dict[str, Any]) -> str:
+    """``name version (transport: where)``: the first line of a report."""
+    from rich.markup import escape
+
+    name = f"{server.get('name') or target['name']} {server.get('version') or ''}".strip()
+    return f"[bold]{escape(name)}[/bold] [dim]({target['transport']}: {escape(target['display'])})[/dim]"
+
+
 # -- validate -----------------------------------------------------------------------
 
 
@@ -149,12 +157,7 @@ def print_validation(report: ValidationReport, verbose: bool = False) -> None:
     from muxi_cli.mcpdev.validate import TITLES
 
     console = out_console()
-    target = report.target
-    server = report.server
-    name = f"{server.get('name') or target['name']} {server.get('version') or ''}".strip()
-    console.print(
-        f"[bold]{escape(name)}[/bold] [dim]({target['transport']}: {escape(target['display'])})[/dim]"
-    )
+    console.print(_heading(report.target, report.server))
     if report.counts:
         c = report.counts
         console.print(
@@ -249,12 +252,7 @@ def print_tests(report: TestReport, verbose: bool = False) -> None:
     from muxi_cli.cli.output import out_console
 
     console = out_console()
-    target = report.target
-    server = report.server
-    name = f"{server.get('name') or target['name']} {server.get('version') or ''}".strip()
-    console.print(
-        f"[bold]{escape(name)}[/bold] [dim]({target['transport']}: {escape(target['display'])})[/dim]"
-    )
+    console.print(_heading(report.target, report.server))
     if report.error:
         console.print(f"[red]✗ could not connect:[/red] {escape(report.error)}")
         return
