@@ -98,6 +98,8 @@ class MuxiApp(App[None]):
         self.session_title: str | None = None
         self.model_override: str | None = None
         self.usage = Usage()
+        #: Whether "always allow" is saved: locally yes; on a server only with an admin key.
+        self.always_saves = True
         self.status = Status(agent=agent)
         self.config_path = config_path
         self.log_path = log_path
@@ -270,6 +272,7 @@ class MuxiApp(App[None]):
 
     async def _on_runtime_ready(self, runtime: Runtime, health: Health | None) -> None:
         self.agents = await runtime.agents()
+        self.always_saves = await self._always_saves(runtime)
         chat = self.chat
         chat.sources.agents = [a.name for a in self.agents]
         chat.sources.agent_help = {a.name: a.description for a in self.agents}
@@ -324,6 +327,20 @@ class MuxiApp(App[None]):
             setattr(self.status, key, value)
         if self._chat is not None and self._chat.is_mounted:
             self._chat.status_bar.refresh()
+
+    async def _always_saves(self, runtime: Runtime) -> bool:
+        """A server saves "always allow" only for an admin key (a user key's counts once)."""
+        if runtime.label == "local":
+            return True
+        whoami = getattr(runtime, "whoami", None)
+        if whoami is None:
+            return False
+        try:
+            me = await whoami()
+        except Exception as exc:  # unknown: do not promise what may not happen
+            log.warning("whoami failed: %s", exc)
+            return False
+        return isinstance(me, dict) and me.get("role") == "admin"
 
     def default_model(self) -> str | None:
         if self.agent:

@@ -136,8 +136,11 @@ class FakeRuntime:
         agents: list[AgentInfo] | None = None,
         servers: list[ServerInfo] | None = None,
         mode: Literal["local", "remote"] = "local",
+        role: str | None = None,
     ) -> None:
         self.label = label
+        #: The key's role for ``whoami`` (a remote runtime's); None: no ``whoami``.
+        self.role = role
         self.model = model
         self.mode = mode
         self.agent_list = agents or [
@@ -402,6 +405,11 @@ class FakeRuntime:
 
     async def cancel(self, run_id: str) -> None:
         self.cancelled.append(run_id)
+
+    async def whoami(self) -> dict[str, Any]:
+        if self.role is None:
+            raise NotFoundError("no /v1/me on this server", "Upgrade the server.")
+        return {"key_id": "key_1", "role": self.role, "user_id": "alice"}
 
     # -- the rest of the protocol ------------------------------------------------------
 

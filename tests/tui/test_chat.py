@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual import events
 
 from muxi_cli.tui.model import ReplyRecord, ToolCall, UserRecord
@@ -208,17 +209,26 @@ async def test_tool_approval_always_with_arrow_keys(fake: FakeRuntime) -> None:
         assert fake.approvals[0][1] == "always"
 
 
-async def test_escape_while_waiting_for_approval_denies(fake: FakeRuntime) -> None:
+async def test_escape_while_waiting_for_approval_cancels_the_reply(fake: FakeRuntime) -> None:
     fake.script(Tool("add", {"a": 1}, approval="ask"), Text("fine"))
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await send(pilot, "add")
         await until(pilot, lambda: isinstance(app.focused, ApprovalPrompt), "the approval prompt")
-        await pilot.press("escape")
+        prompt = app.focused
+        assert isinstance(prompt, ApprovalPrompt)
+        # Both the prompt and the spinner line say what Esc does.
+        assert "Esc cancels the reply" in str(prompt.render())
+        assert "Esc cancels the reply" in str(app.chat.working.render())
+        call = prompt.call
+        await pilot.press("escape")  # one press, with the approval prompt focused
         await idle(pilot)
-        assert fake.approvals[0][1] == "deny"
-        assert last_reply(app).state == "done"
+        assert fake.approvals == []  # nothing decided: the turn was cancelled
+        assert last_reply(app).state == "cancelled"
+        assert call.status == "denied" and "cancelled" in (call.decided_by or "")
+        assert not app.chat.query(ApprovalPrompt)
+        assert isinstance(app.focused, PromptInput)
 
 
 async def test_tool_error_is_shown_in_the_entry(fake: FakeRuntime) -> None:
@@ -409,3 +419,40 @@ async def test_many_fast_deltas_render_in_few_updates(fake: FakeRuntime) -> None
         assert view_calls < 500  # batched: far fewer Markdown writes than 2,000 deltas
         md = view.query("ReplyMarkdown").last()
         assert md.source == "".join(words)
+
+
+@pytest.mark.parametrize(
+    ("label", "role", "offered"),
+    [
+        ("local", None, True),
+        ("prod", "admin", True),
+        ("prod", "user", False),
+        ("prod", None, False),
+    ],
+)
+async def test_always_allow_is_offered_only_when_it_is_saved(
+    label: str, role: str | None, offered: bool
+) -> None:
+    fake = FakeRuntime(label=label, mode="local" if label == "local" else "remote", role=role)
+    fake.script(Tool("add", {"a": 1}, approval="ask"), Text("done"))
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.always_saves is offered
+        await send(pilot, "add")
+        await until(pilot, lambda: isinstance(app.focused, ApprovalPrompt), "the approval prompt")
+        prompt = app.focused
+        assert isinstance(prompt, ApprovalPrompt)
+        shown = str(prompt.render())
+        assert ("Always allow" in shown.splitlines()[2]) is offered
+        assert ("only an admin key can save it" in shown) is not offered
+        footer = [b.binding.description for b in app.active_bindings.values()]
+        assert ("Always allow" in footer) is offered
+        await pilot.press("2")
+        await pilot.pause()
+        if not offered:  # "2" explains instead of allowing once behind the user's back
+            assert fake.approvals == [] and prompt.decided is None
+            assert any("admin key" in n.message for n in app._notifications)
+            await pilot.press("right", "enter")  # two choices: right wraps onto Deny
+        await idle(pilot)
+        assert fake.approvals[0][1] == ("always" if offered else "deny")

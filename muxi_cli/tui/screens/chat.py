@@ -304,6 +304,8 @@ class ChatScreen(ChatCommands, Screen[None]):
     def action_cancel_reply(self) -> None:
         if not self.busy or self._turn_worker is None:
             return
+        if isinstance(self.focused, ApprovalPrompt):
+            self.prompt.focus()  # the prompt goes away with the reply
         self._turn_worker.cancel()
         self.notify("Reply cancelled; what was streamed is kept.", timeout=3)
 

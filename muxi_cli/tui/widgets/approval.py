@@ -18,6 +18,8 @@ CHOICES: tuple[tuple[str, str, str], ...] = (
     ("always", "2", "Always allow"),
     ("deny", "3", "Deny"),
 )
+#: Why "always" is not offered when the connection cannot save it.
+NO_ALWAYS = 'No "always allow": on this server only an admin key can save it.'
 
 
 class ApprovalPrompt(Widget, can_focus=True):
@@ -31,8 +33,10 @@ class ApprovalPrompt(Widget, can_focus=True):
         Binding("enter,space", "choose", "Choose"),
         Binding("1,y", "decide('allow')", "Allow once"),
         Binding("2,a", "decide('always')", "Always allow"),
+        Binding("2,a", "explain_always", show=False),  # when "always" is not offered
         Binding("3,n,d", "decide('deny')", "Deny"),
-        Binding("escape", "decide('deny')", "Deny", show=False),
+        # Esc cancels the whole reply (the tool does not run), as everywhere in the chat.
+        Binding("escape", "screen.cancel_reply", "Cancel reply", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -58,10 +62,24 @@ class ApprovalPrompt(Widget, can_focus=True):
         def call_id(self) -> str:
             return self.prompt.call.call_id
 
-    def __init__(self, call: ToolCall, **kwargs: Any) -> None:
+    def __init__(self, call: ToolCall, *, always: bool | None = None, **kwargs: Any) -> None:
+        """``always``: whether "always allow" can be saved (None: ask the app)."""
         super().__init__(**kwargs)
         self.call = call
         self.decided: str | None = None
+        self._always = always
+
+    @property
+    def always_offered(self) -> bool:
+        if self._always is None:
+            self._always = bool(getattr(self.app, "always_saves", True))
+        return self._always
+
+    @property
+    def choices(self) -> tuple[tuple[str, str, str], ...]:
+        if self.always_offered:
+            return CHOICES
+        return tuple(c for c in CHOICES if c[0] != "always")
 
     def render(self) -> Text:
         text = Text()
@@ -69,21 +87,33 @@ class ApprovalPrompt(Widget, can_focus=True):
         text.append(self.call.name, style="bold yellow")
         text.append(" to run?\n", style="bold")
         text.append(formatting.one_line(self.call.arguments, 200) + "\n", style="dim")
-        for index, (_, key, label) in enumerate(CHOICES):
+        for index, (_, key, label) in enumerate(self.choices):
             style = "reverse bold" if index == self.selected else ""
             text.append(f" {key} {label} ", style=style)
             text.append("  ")
-        text.append("\n←/→ move · Enter choose · Esc deny", style="dim")
+        if not self.always_offered:
+            text.append("\n" + NO_ALWAYS, style="dim italic")
+        text.append("\n←/→ move · Enter choose · Esc cancels the reply", style="dim")
         return text
 
     def action_move(self, delta: int) -> None:
-        self.selected = (self.selected + delta) % len(CHOICES)
+        self.selected = (self.selected + delta) % len(self.choices)
 
     def action_noop(self) -> None:
         """Swallow a key."""
 
     def action_choose(self) -> None:
-        self.action_decide(CHOICES[self.selected][0])
+        self.action_decide(self.choices[self.selected][0])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "decide" and parameters == ("always",):
+            return self.always_offered
+        if action == "explain_always":
+            return not self.always_offered
+        return True
+
+    def action_explain_always(self) -> None:
+        self.notify(NO_ALWAYS, severity="warning", timeout=6)
 
     def action_decide(self, decision: str) -> None:
         if self.decided is not None:

@@ -224,6 +224,12 @@ class ReplyView(MessageView):
     ) -> None:
         await self.close_segment()
         for prompt in self.query(ApprovalPrompt):
+            if prompt.call.status == "pending":  # never decided: the tool did not run
+                prompt.call.status = "denied"
+                prompt.call.decided_by = f"not run: the reply was {state}"
+                entry = self._tools.get(prompt.call.call_id)
+                if entry is not None:
+                    entry.refresh_call()
             await prompt.remove()
         self.reply.state = state
         if duration_ms is not None:

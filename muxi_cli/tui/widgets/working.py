@@ -48,5 +48,5 @@ class Working(Static):
         text = Text()
         text.append(FRAMES[self._frame] + " ", style="bold")
         text.append(self._label)
-        text.append("  · Esc to cancel", style="dim")
+        text.append("  · Esc cancels the reply", style="dim")
         self.update(text)
