@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, OptionList
+from textual.widgets import DataTable, Input, Label, OptionList
 
 from muxi_cli import paths
 from muxi_cli.tui.model import NoteRecord, ReplyRecord, UserRecord
@@ -313,6 +313,16 @@ async def test_clear_cost_model_tools_mcp(fake: FakeRuntime) -> None:
         table = app.screen.query_one(DataTable)
         assert table.row_count == 2
         assert "connection refused" in [str(c) for c in table.get_row_at(1)]
+
+
+async def test_mcp_without_servers_says_how_to_add_one(fake: FakeRuntime) -> None:
+    fake.server_list = []
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "/mcp")
+        await until(pilot, lambda: isinstance(app.screen, TableScreen), "the MCP table")
+        assert "mcp_servers:" in str(app.screen.query_one("#empty", Label).render())
 
 
 async def test_theme_is_saved_and_unknown_settings_kept(fake: FakeRuntime) -> None:

@@ -203,3 +203,22 @@ def test_logging_goes_to_a_file() -> None:
             handler.close()
         root.handlers[:] = before
         logging.captureWarnings(False)
+
+
+def test_help_describes_the_approval_keys_as_bound() -> None:
+    from textual.binding import Binding
+
+    from muxi_cli.tui.screens.help import KEYS
+    from muxi_cli.tui.widgets.approval import ApprovalPrompt
+
+    section = dict(dict(KEYS)["Tool approval"])
+    actions = {
+        key: b.action
+        for b in ApprovalPrompt.BINDINGS
+        if isinstance(b, Binding)
+        for key in b.key.split(",")
+    }
+    assert actions["escape"] == "screen.cancel_reply" and "cancel" in section["Esc"]
+    for key in ("3", "n", "d"):
+        assert actions[key] == "decide('deny')"
+    assert "deny" in section["3 / n / d"]

@@ -242,6 +242,7 @@ class ChatCommands:
                 "MCP servers",
                 ("Server", "Transport", "State", "Tools", "Start time", "Error"),
                 rows,
+                empty="No MCP servers are configured: add them under `mcp_servers:` in muxi.yaml.",
             )
         )
 

@@ -41,9 +41,10 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Tool approval",
         (
             ("1 / y", "allow once"),
-            ("2 / a", "always allow (saved)"),
-            ("3 / n / Esc", "deny"),
+            ("2 / a", "always allow (saved; on a server, admin keys only)"),
+            ("3 / n / d", "deny (the reply goes on without the tool)"),
             ("Left / Right, Enter", "move and choose"),
+            ("Esc", "cancel the whole reply (the tool does not run)"),
         ),
     ),
     (

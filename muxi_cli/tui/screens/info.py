@@ -25,9 +25,15 @@ class TableScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close")]
 
     def __init__(
-        self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]], note: str = ""
+        self,
+        title: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[object]],
+        note: str = "",
+        empty: str = "Nothing to show.",
     ) -> None:
         super().__init__()
+        self._empty = empty
         self._title = title
         self._columns = list(columns)
         self._rows = [list(r) for r in rows]
@@ -39,7 +45,7 @@ class TableScreen(ModalScreen[None]):
             table: DataTable[object] = DataTable(cursor_type="row", zebra_stripes=True)
             yield table
             if not self._rows:
-                yield Label("Nothing to show.", classes="hint")
+                yield Label(self._empty, classes="hint", id="empty")
             if self._note:
                 yield Label(self._note, classes="hint")
             yield Label("Esc to close", classes="hint")
