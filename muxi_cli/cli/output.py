@@ -37,21 +37,37 @@ def _width(stream: object) -> int | None:
     return PIPE_WIDTH
 
 
+#: What each cached console was made for: (the stream's id, ``$COLUMNS``).
+_made_for: dict[bool, tuple[int, str | None]] = {}
+
+
+def _fresh(cached: Console | None, stream: object, *, stderr: bool) -> Console:
+    """``cached`` while it still fits ``stream``; otherwise a new console for it.
+
+    The width is fixed when a console is made (terminal size, ``COLUMNS``, or
+    :data:`PIPE_WIDTH` for a pipe), so a console made for one stream must not
+    serve another (tests and embedding callers swap ``sys.stdout``).
+    """
+    import os
+
+    key = (id(stream), os.environ.get("COLUMNS"))
+    if cached is not None and _made_for.get(stderr) == key:
+        return cached
+    from rich.console import Console
+
+    _made_for[stderr] = key
+    return Console(stderr=stderr, highlight=False, width=_width(stream))
+
+
 def err_console() -> Console:
     global _err
-    if _err is None:
-        from rich.console import Console
-
-        _err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
+    _err = _fresh(_err, sys.stderr, stderr=True)
     return _err
 
 
 def out_console() -> Console:
     global _out
-    if _out is None:
-        from rich.console import Console
-
-        _out = Console(highlight=False, width=_width(sys.stdout))
+    _out = _fresh(_out, sys.stdout, stderr=False)
     return _out
 
 

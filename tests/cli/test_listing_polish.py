@@ -54,3 +54,19 @@ def test_knowledge_counts_are_singular_for_one_chunk(tmp_path: Path) -> None:
     code, out, err = invoke("knowledge", "list")
     assert code == 0, err
     assert "1 chunk" in out and "1 chunks" not in out
+
+
+def test_consoles_follow_a_swapped_stdout_and_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A console made for one stream (and width) is not reused for another."""
+    import io
+
+    from muxi_cli.cli import output
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    first = output.out_console()
+    assert first.width == output.PIPE_WIDTH
+    assert output.out_console() is first  # same stream: cached
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert output.out_console().width == 200
