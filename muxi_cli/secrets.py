@@ -132,8 +132,8 @@ def mask(value: str | None) -> str:
     """``sk-ant-...wxyz``: enough to recognise a key, never enough to use it."""
     if not value:
         return ""
-    if len(value) <= 8:
-        return "*" * len(value)
+    if len(value) < 16:  # short secrets (passwords) are hidden whole
+        return "*" * 8
     return f"{value[:4]}…{value[-4:]}"
 
 

@@ -29,8 +29,8 @@ def _mask_url(value: str) -> str:
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
         if ":" in userinfo:
-            user, password = userinfo.split(":", 1)
-            netloc = f"{user}:{mask(password)}@{host}"
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:{'*' * 8}@{host}"
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
@@ -41,8 +41,20 @@ def _mask_url(value: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+#: Header names whose values are shown as they are; every other header value is
+#: masked (custom auth headers have any name).
+_PLAIN_HEADERS = frozenset(
+    {"accept", "accept-language", "content-type", "user-agent", "mcp-protocol-version"}
+)
+
+
 def _mask_value(value: Any) -> Any:
-    return mask(value) if isinstance(value, str) and value else value
+    if not isinstance(value, str) or not value:
+        return value
+    scheme, sep, token = value.partition(" ")
+    if sep and scheme.lower() in ("bearer", "basic", "token", "digest") and token:
+        return f"{scheme} {mask(token.strip())}"
+    return mask(value)
 
 
 def _walk(data: Any, parent: str | None) -> Any:
@@ -50,7 +62,11 @@ def _walk(data: Any, parent: str | None) -> Any:
         out: dict[Any, Any] = {}
         for key, value in data.items():
             name = str(key)
-            if parent in ("env", "headers") and isinstance(value, str):
+            if parent == "headers" and isinstance(value, str):
+                out[key] = (
+                    _mask_url(value) if name.lower() in _PLAIN_HEADERS else _mask_value(value)
+                )
+            elif parent == "env" and isinstance(value, str):
                 out[key] = _mask_value(value) if _SECRET_NAME.search(name) else _mask_url(value)
             elif isinstance(value, str) and _SECRET_KEY.match(name):
                 out[key] = _mask_value(value)

@@ -105,7 +105,7 @@ def test_show_fills_defaults_and_masks_secrets(tmp_path: Path) -> None:
     as_json = CliRunner().invoke(app, ["config", "show", "--json"])
     assert as_json.exit_code == 0
     parsed = json.loads(as_json.stdout)
-    assert parsed["mcp_servers"]["web"]["headers"]["Authorization"] == "Bear…ghij"
+    assert parsed["mcp_servers"]["web"]["headers"]["Authorization"] == "Bearer ********"
     assert "tok-abcdefghij" not in as_json.stdout
 
 

@@ -39,7 +39,8 @@ def test_masks_api_keys_headers_env_and_urls() -> None:
     assert env["API_KEY"] == mask("k-123456789")
     assert env["LOG_LEVEL"] == "debug"
     web = masked["mcp_servers"]["web"]
-    assert web["headers"]["Authorization"] == mask("Bearer abcdefghijkl")
+    # The scheme stays readable; a short token is hidden whole.
+    assert web["headers"]["Authorization"] == "Bearer ********"
     assert web["headers"]["Accept"] == "text/plain"
     assert "pa55word-long" not in web["url"] and "qwertyuiop" not in web["url"]
     assert web["url"].startswith("https://user:")
@@ -51,5 +52,25 @@ def test_masks_api_keys_headers_env_and_urls() -> None:
 
 def test_short_and_empty_values() -> None:
     masked = mask_secrets({"providers": {"x": {"api_key": "abc"}, "y": {"api_key": None}}})
-    assert masked["providers"]["x"]["api_key"] == "***"
+    assert masked["providers"]["x"]["api_key"] == "********"  # not even the length shows
     assert masked["providers"]["y"]["api_key"] is None
+
+
+def test_custom_auth_headers_and_url_passwords_are_hidden_whole() -> None:
+    data = {
+        "mcp_servers": {
+            "web": {
+                "url": "https://user:pw-secret@mcp.example.com/mcp",
+                "headers": {
+                    "X-Custom-Thing": "tok-9f8e7d6c5b4a39281706",
+                    "Authorization": "Bearer abcdefghijklmnop123456",
+                    "User-Agent": "muxi",
+                },
+            }
+        }
+    }
+    web = mask_secrets(data)["mcp_servers"]["web"]
+    assert "pw-s" not in web["url"] and "cret" not in web["url"]
+    assert web["headers"]["X-Custom-Thing"] == mask("tok-9f8e7d6c5b4a39281706")
+    assert web["headers"]["Authorization"] == "Bearer " + mask("abcdefghijklmnop123456")
+    assert web["headers"]["User-Agent"] == "muxi"
