@@ -301,6 +301,6 @@ def load_formation(path: str | os.PathLike[str] | None = None) -> LoadedFormatio
         how = {"flag": "--config", "env": "$MUXI_CONFIG"}.get(source.reason, "")
         raise ConfigError(
             f"{file}: formation file not found" + (f" (from {how})" if how else ""),
-            hint=f"Check the path, or run `muxi init --path {file.parent}` to write a starter muxi.yaml.",
+            hint=f"Check the path, or run `muxi init --path {file}` to write a starter formation there.",
         )
     return load_document(read_yaml(file), file.resolve())
