@@ -343,13 +343,19 @@ def call(
         raise typer.Exit(1)
 
 
-@app.command("prompts")
-def prompts(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt = False) -> None:
-    """The prompts the servers offer (use one with `muxi mcp prompt`)."""
+def _listing(
+    ctx: typer.Context,
+    fetch: Callable[[Runtime], Awaitable[list[dict[str, Any]]]],
+    json_out: bool,
+    what: str,
+    columns: Sequence[str],
+    cells: Callable[[dict[str, Any]], Sequence[str]],
+) -> None:
+    """Fetch rows once servers settled, then print them as JSON or a table (cells are markup)."""
 
     async def work(runtime: Runtime) -> list[dict[str, Any]]:
         print_failures(await wait_servers(runtime))
-        return await runtime.mcp_prompts(server)
+        return await fetch(runtime)
 
     rows = _with_runtime(ctx, work)
     from muxi_cli.cli.output import info, out_console, print_json
@@ -358,25 +364,42 @@ def prompts(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt = Fa
         print_json(rows)
         return
     if not rows:
-        info("No prompts.")
+        info(f"No {what}.")
         return
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("SERVER", "PROMPT", "ARGUMENTS", "DESCRIPTION"):
+    for column in columns:
         table.add_column(column)
     for row in rows:
+        table.add_row(*cells(row))
+    out_console().print(table)
+
+
+@app.command("prompts")
+def prompts(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt = False) -> None:
+    """The prompts the servers offer (use one with `muxi mcp prompt`)."""
+    from rich.markup import escape
+
+    def cells(row: dict[str, Any]) -> Sequence[str]:
         args = ", ".join(
             a["name"] + ("" if a.get("required") else "?") for a in row.get("arguments", [])
         )
-        table.add_row(
+        return (
             escape(row["server"]),
             escape(row["name"]),
             escape(args),
             escape(_first_line(row["description"])),
         )
-    out_console().print(table)
+
+    _listing(
+        ctx,
+        lambda rt: rt.mcp_prompts(server),
+        json_out,
+        "prompts",
+        ("SERVER", "PROMPT", "ARGUMENTS", "DESCRIPTION"),
+        cells,
+    )
 
 
 @app.command("prompt")
@@ -413,35 +436,25 @@ def _json(value: Any) -> str:
 @app.command("resources")
 def resources(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt = False) -> None:
     """The resources (and resource templates) the servers offer."""
-
-    async def work(runtime: Runtime) -> list[dict[str, Any]]:
-        print_failures(await wait_servers(runtime))
-        return await runtime.mcp_resources(server)
-
-    rows = _with_runtime(ctx, work)
-    from muxi_cli.cli.output import info, out_console, print_json
-
-    if json_out:
-        print_json(rows)
-        return
-    if not rows:
-        info("No resources.")
-        return
     from rich.markup import escape
-    from rich.table import Table
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("SERVER", "URI", "NAME", "TYPE", "DESCRIPTION"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
+    def cells(row: dict[str, Any]) -> Sequence[str]:
+        return (
             escape(row["server"]),
             escape(row["uri"]) + (" [dim](template)[/dim]" if row.get("template") else ""),
             escape(row["name"]),
             escape(row.get("mime_type") or ""),
             escape(_first_line(row.get("description") or "")),
         )
-    out_console().print(table)
+
+    _listing(
+        ctx,
+        lambda rt: rt.mcp_resources(server),
+        json_out,
+        "resources",
+        ("SERVER", "URI", "NAME", "TYPE", "DESCRIPTION"),
+        cells,
+    )
 
 
 @app.command("read")
