@@ -261,6 +261,7 @@ class _Renderer:
         self.run_agents: dict[str, str] = {}
         self.error: dict[str, Any] | None = None
         self.denied = False
+        self.notices: list[dict[str, Any]] = []
         self.printed_any = False
         self.ended_with_newline = True
 
@@ -352,6 +353,21 @@ class _Renderer:
             cost = event.get("cost_usd")
             if cost is not None:
                 self.usage["cost_usd"] = (self.usage["cost_usd"] or 0.0) + float(cost)
+            if event.get("unknown"):
+                # The server reported no token counts: a lower bound, never a silent zero.
+                self.usage["unknown"] = True
+        elif kind == ev.NOTICE:
+            message = str(event.get("message") or "")
+            self.notices.append({"code": event.get("code"), "message": message})
+            if not self.quiet:
+                # A warning goes to stderr in every output mode (stdout stays the reply/JSON).
+                from muxi_cli.cli.output import err_console
+
+                if self.output == "text" and not self.ended_with_newline and self.printed_any:
+                    sys.stdout.write("\n")
+                    sys.stdout.flush()
+                    self.ended_with_newline = True
+                err_console().print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
         elif kind == ev.RUN_COMPLETED and not nested:
             self.final_text = str(event.get("text") or "")
         elif kind == ev.RUN_FAILED and not nested:
@@ -401,6 +417,7 @@ class _Renderer:
                     "tool_calls": list(self.tool_calls.values()),
                     "memories": self.memories,
                     "denied": self.denied,
+                    "notices": self.notices,
                     "error": self.error,
                 }
             )

@@ -21,6 +21,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class CapabilityOverrides(_Strict):
+    """Single capabilities of a model server (see ``muxi_cli.llm.capabilities``);
+    each one set here wins over the provider's ``preset``."""
+
+    stream_tools: bool | None = None
+    forced_tool_choice: bool | None = None
+    explicit_auto: bool | None = None
+    stream_usage: bool | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    probe_limits: bool | None = None
+
+
 class ProviderConfig(_Strict):
     """Settings of one provider. ``type`` is ``anthropic`` or ``openai`` (also
     for any OpenAI-compatible server: Ollama, vLLM, llama.cpp, LM Studio)."""
@@ -32,6 +44,13 @@ class ProviderConfig(_Strict):
     timeout: float = 120.0
     max_retries: int = 3
     headers: dict[str, str] = Field(default_factory=dict)
+    #: What kind of server this is: ``llama-cpp``, ``llama-cpp-python``, ``ollama``,
+    #: ``vllm``, ``lmstudio``, ``openai-compatible`` (requests adapt to it).
+    preset: str | None = None
+    capabilities: CapabilityOverrides = Field(default_factory=CapabilityOverrides)
+    #: Largest reply to ask for, for every agent using this provider (an agent's
+    #: own ``max_tokens`` wins).
+    max_tokens: int | None = Field(default=None, gt=0)
 
 
 class Price(_Strict):
@@ -181,6 +200,9 @@ class MemoryConfig(_Strict):
     max_per_user: int = 5000
     extraction_model: str | None = None
     summary_model: str | None = None
+    #: Seconds a closing process (a one-shot `muxi chat`) waits for memory
+    #: extraction after the reply; unfinished extraction runs after a later turn.
+    exit_wait: float = Field(default=2.0, ge=0)
 
 
 class FileToolsConfig(_Strict):

@@ -141,3 +141,10 @@ class Orchestrator:
         _done, pending = await asyncio.wait(set(self._background), timeout=timeout)
         for task in pending:
             task.cancel()
+        if pending:
+            log.info(
+                "memory extraction did not finish within %.1f s; it runs again after a later turn",
+                timeout,
+            )
+            # Let the cancelled calls hang up on the model server before providers close.
+            await asyncio.wait(pending, timeout=1.0)

@@ -243,7 +243,7 @@ class MemoryService:
             self.providers, ref, EXTRACT_SYSTEM, extraction_prompt(messages, known), max_tokens=1024
         )
         stored = []
-        for fact in parse_facts(answer):
+        for fact in parse_facts(answer, ref):
             stored.append(
                 await remember(
                     records,

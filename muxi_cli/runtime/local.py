@@ -423,7 +423,10 @@ class LocalRuntime:
             task.cancel()
         if running:  # let each turn save its partial reply before the store closes
             await asyncio.wait(running, timeout=10)
-        await self.orchestrator.drain()
+        # Memory extraction after the last reply gets a short, bounded wait: it never
+        # holds a one-shot's exit for long. What does not finish is not lost: the
+        # session's extraction mark did not move, so a later turn extracts again.
+        await self.orchestrator.drain(timeout=self.formation.memory.exit_wait)
         for closer in (self.tool_host.aclose, self.memory.aclose, self.models.aclose):
             try:
                 await closer()

@@ -189,12 +189,16 @@ def summarize(events: list[Event]) -> dict[str, Any]:
             )
         elif ev.type == USAGE:
             usage = {k: ev.get(k) for k in ("model", "input_tokens", "output_tokens", "cost_usd")}
+            if ev.get("unknown"):
+                usage["unknown"] = True
             prev = out["usage"]
             if prev and prev.get("model") == usage["model"]:
                 for k in ("input_tokens", "output_tokens"):
                     usage[k] = (prev.get(k) or 0) + (usage[k] or 0)
                 if prev.get("cost_usd") is not None and usage["cost_usd"] is not None:
                     usage["cost_usd"] = prev["cost_usd"] + usage["cost_usd"]
+                if prev.get("unknown"):
+                    usage["unknown"] = True
             out["usage"] = usage
         elif ev.type == RUN_COMPLETED:
             out["status"] = "completed"

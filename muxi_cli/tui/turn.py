@@ -34,9 +34,11 @@ class TurnHooks:
     """What a turn tells the screen."""
 
     session: Callable[[str], None]
-    usage: Callable[[int, int, float | None, str | None], None]
+    usage: Callable[[int, int, float | None, str | None, bool], None]
     approval: Callable[[ApprovalPrompt], None]
     routed: Callable[[str], None]
+    #: A warning that does not stop the run (e.g. a tool call written as text).
+    notice: Callable[[str], None] = lambda message: None
 
 
 class Turn:
@@ -163,14 +165,17 @@ class Turn:
         elif kind == ev.USAGE:
             tin, tout = int(event.get("input_tokens") or 0), int(event.get("output_tokens") or 0)
             cost = event.get("cost_usd")
-            view.reply.usage.add(tin, tout, cost)
+            unknown = bool(event.get("unknown"))
+            view.reply.usage.add(tin, tout, cost, unknown)
             view.reply.usage.model = event.get("model") or view.reply.usage.model
-            self.hooks.usage(tin, tout, cost, event.get("model"))
+            self.hooks.usage(tin, tout, cost, event.get("model"), unknown)
         elif kind == ev.RUN_COMPLETED:
             if view is self.root:
                 await view.set_full_text(str(event.get("text") or ""))
                 self.state = "done"
             await view.finish("done", duration_ms=event.get("duration_ms"))
+        elif kind == ev.NOTICE:
+            self.hooks.notice(str(event.get("message") or ""))
         elif kind == ev.RUN_FAILED:
             raw = event.get("error") or {}
             error = ErrorRecord(

@@ -241,6 +241,7 @@ class ChatScreen(ChatCommands, Screen[None]):
             usage=self._on_usage,
             approval=self._on_approval,
             routed=lambda name: self.working.set_label(f"{name} is replying…"),
+            notice=lambda message: self.notify(message, title="Warning", severity="warning"),
         )
         self.turn = Turn(runtime, request, view, hooks)
         try:
@@ -272,8 +273,10 @@ class ChatScreen(ChatCommands, Screen[None]):
     def _on_session(self, session_id: str) -> None:
         self.muxi.session_id = session_id
 
-    def _on_usage(self, tin: int, tout: int, cost: float | None, model: str | None) -> None:
-        self.muxi.usage.add(tin, tout, cost)
+    def _on_usage(
+        self, tin: int, tout: int, cost: float | None, model: str | None, unknown: bool = False
+    ) -> None:
+        self.muxi.usage.add(tin, tout, cost, unknown)
         changes: dict[str, object] = {"usage": self.muxi.usage}
         if model:
             changes["model"] = model

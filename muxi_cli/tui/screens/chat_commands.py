@@ -335,6 +335,11 @@ class ChatCommands:
             f"  output tokens  {usage.output_tokens:,}",
             f"  cost           {formatting.usage_cost(usage) or formatting.cost(0.0)}",
         ]
+        if usage.unknown:
+            lines.append(
+                "  (a model server did not report token usage for some replies: the counts "
+                "are a lower bound and their cost is unknown)"
+            )
         if usage.unpriced:
             lines.append(
                 "  (no price is known for a model used here; add one under `pricing:` in muxi.yaml)"

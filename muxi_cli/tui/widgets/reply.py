@@ -113,7 +113,9 @@ class ReplyView(MessageView):
         if reply.duration_ms is not None:
             bits.append(formatting.duration(reply.duration_ms))
         usage = reply.usage
-        if usage.total:
+        if usage.unknown and not usage.total:
+            bits.append("usage unknown")
+        elif usage.total:
             bits.append(
                 f"{formatting.tokens(usage.input_tokens)} in / {formatting.tokens(usage.output_tokens)} out"
             )
