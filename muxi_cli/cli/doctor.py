@@ -101,6 +101,19 @@ def _provider_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) 
                 f"local server {status.base_url} is not reachable",
                 "Start it (`ollama serve`) or change providers.ollama.base_url.",
             )
+        if status.name != OLLAMA and status.base_url:
+            # "No key needed" says nothing about whether anything listens there: ask it.
+            from muxi_cli.config.providers import probe_local_server
+
+            reachable, detail = probe_local_server(status.base_url)
+            if not reachable:
+                return Check(
+                    name,
+                    "warn" if used else "info",
+                    f"local server {detail}",
+                    f"Start the model server, or fix providers.{status.name}.base_url in muxi.yaml.",
+                )
+            return Check(name, "ok", f"local server {detail} (no key needed)")
         return Check(name, "ok", f"local server {status.base_url} (no key needed)")
     fix = f"Run `muxi keys set {status.name}` or export {status.env_var}."
     if used:
