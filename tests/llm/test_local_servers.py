@@ -259,3 +259,66 @@ async def test_provider_timeout_closes_the_upstream_request(
     with pytest.raises(TurnTimeoutError):
         await collect(provider, req(stream=stream))
     assert fake_llm.wait_for_disconnects(1, timeout=5) == 1
+
+
+# ------------------------------------------------------------------- configuration
+
+
+def test_capability_overrides_in_the_schema_match_the_capabilities() -> None:
+    from muxi_cli.config.schema import CapabilityOverrides
+    from muxi_cli.llm.capabilities import CAPABILITY_FIELDS
+
+    assert set(CapabilityOverrides.model_fields) == set(CAPABILITY_FIELDS)
+
+
+def _registry(text: str) -> Any:
+    import yaml
+
+    from muxi_cli.config.schema import Formation
+    from muxi_cli.llm.registry import ProviderRegistry
+
+    return ProviderRegistry(Formation.model_validate(yaml.safe_load(text)))
+
+
+def test_preset_and_overrides_reach_the_provider() -> None:
+    registry = _registry(
+        "providers:\n  llama:\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n"
+        "    preset: llama.cpp\n    capabilities: {stream_usage: false}\n    max_tokens: 300\n"
+    )
+    provider, _model = registry.resolve("llama/smol")
+    assert provider.capabilities.stream_usage is False
+    assert provider.capabilities.probe_limits is True
+    assert provider.max_tokens == 300
+
+
+def test_unknown_preset_is_a_config_error_naming_the_nearest() -> None:
+    from muxi_cli.errors import ConfigError
+
+    registry = _registry(
+        "providers:\n  llama:\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n"
+        "    preset: lama-cpp\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        registry.resolve("llama/smol")
+    assert "'llama-cpp'" in info.value.message
+
+
+def test_remote_compatible_servers_are_not_probed_for_limits() -> None:
+    registry = _registry(
+        "providers:\n  groq:\n    type: openai\n    base_url: https://api.groq.example/v1\n"
+    )
+    provider, _model = registry.resolve("groq/llama")
+    assert provider.capabilities.probe_limits is False
+
+
+def test_status_bar_says_usage_unknown() -> None:
+    from muxi_cli.tui import formatting
+    from muxi_cli.tui.model import Usage
+
+    usage = Usage()
+    usage.add(0, 0, None, unknown=True)
+    assert formatting.usage_tokens(usage) == "usage unknown"
+    assert formatting.usage_cost(usage) == "cost unknown"
+    usage.add(1200, 30, 0.0)
+    assert formatting.usage_tokens(usage) == "1.2k+ tokens"
+    assert formatting.usage_cost(usage) == "$0.00 + unknown"
