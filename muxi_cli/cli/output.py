@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     import typer
     from rich.console import Console
     from rich.progress import Progress
+    from rich.text import Text
 
     from muxi_cli.errors import MuxiError
 
@@ -133,6 +136,59 @@ def progress_bar(*, file_column: bool = False) -> Progress:
         columns.append(TextColumn("[dim]{task.fields[file]}[/dim]"))
     columns.append(TimeElapsedColumn())
     return _Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a :func:`print_table` table."""
+
+    header: str
+    #: A column that gives way (descriptions, titles, free text): it wraps onto
+    #: more lines when the table does not fit. Every other column is essential.
+    wrap: bool = False
+    justify: Literal["left", "right"] = "left"
+    style: str | None = None
+
+
+def print_table(
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[str | Text]],
+    *,
+    title: str | None = None,
+    console: Console | None = None,
+) -> None:
+    """Print a table by the one rule every CLI table follows.
+
+    Essential columns (ids, names, kinds, policies, counts, dates) always show
+    whole: never cut, never dropped, never wrapped. The ``wrap`` columns share
+    the width that is left and wrap their text onto more lines, down to
+    :data:`MIN_WRAP` characters each. The width is the terminal's (or
+    ``COLUMNS``); piped output is :data:`PIPE_WIDTH` wide. ``str`` cells are
+    plain text (no markup); pass a :class:`rich.text.Text` for styled cells.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    cells = [[c if isinstance(c, Text) else Text(str(c)) for c in row] for row in rows]
+    table = Table(box=None, header_style="bold", pad_edge=False, title=title, title_justify="left")
+    for i, col in enumerate(columns):
+        natural = max([len(col.header), *(row[i].cell_len for row in cells)])
+        if col.wrap:
+            table.add_column(
+                col.header, justify=col.justify, style=col.style,
+                overflow="fold", min_width=min(natural, MIN_WRAP), ratio=1,
+            )  # fmt: skip
+        else:
+            table.add_column(
+                col.header, justify=col.justify, style=col.style, no_wrap=True, min_width=natural
+            )
+    for row in cells:
+        table.add_row(*row)
+    (console or out_console()).print(table)
+
+
+#: The narrowest a wrapping column gets before the table is allowed to overflow.
+MIN_WRAP = 16
 
 
 def print_json(data: Any) -> None:

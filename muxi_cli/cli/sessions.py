@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from muxi_cli.cli.context import run_with_runtime
+from muxi_cli.cli.context import acting_user, run_with_runtime
 from muxi_cli.errors import MuxiError, UsageError
 
 if TYPE_CHECKING:
@@ -82,7 +82,13 @@ def list_sessions(
     """List sessions, most recently active first."""
     from muxi_cli.cli.output import info, out_console, print_json
 
-    found = run_with_runtime(ctx, lambda rt: rt.sessions(user_id=user, query=search, limit=limit))
+    async def work(rt: Runtime) -> list[SessionInfo]:
+        # Through a profile a user key lists its own sessions only: naming another
+        # user is an error rather than that user's name over someone else's list.
+        uid = None if user is None else await acting_user(rt, user)
+        return await rt.sessions(user_id=uid, query=search, limit=limit)
+
+    found = run_with_runtime(ctx, work)
     if as_json:
         print_json([s.to_dict() for s in found])
         return
