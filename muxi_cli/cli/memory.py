@@ -95,6 +95,8 @@ def _owner(user_id: str) -> str:
 
 def _table(items: list[MemoryItem], *, score: bool = False, user: str | None = None) -> None:
     """Memories as a table; with ``user``, a FROM column tells theirs from shared knowledge."""
+    from rich.markup import escape
+
     from muxi_cli.cli.output import Column, print_table
 
     columns = [Column("ID"), Column("KIND")]
@@ -105,12 +107,12 @@ def _table(items: list[MemoryItem], *, score: bool = False, user: str | None = N
     columns += [Column("TEXT", wrap=True), Column("CREATED")]
     rows = []
     for item in items:
-        cells = [item.id, item.kind]
+        cells = [escape(item.id), escape(item.kind)]
         if score:
             cells.append(f"{item.score:.3f}" if item.score is not None else "")
         if user is not None:
-            cells.append("shared" if item.user_id == "*" and user != "*" else item.user_id)
-        rows.append([*cells, _short(item.text, 200), item.created_at[:10]])
+            cells.append("shared" if item.user_id == "*" and user != "*" else escape(item.user_id))
+        rows.append([*cells, escape(_short(item.text, 200)), item.created_at[:10]])
     print_table(columns, rows)
 
 

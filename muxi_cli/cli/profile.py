@@ -152,17 +152,13 @@ def list_(
     if as_json:
         output.print_json(rows)
         return
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(expand=False, title_justify="left")
-    for col in ("", "name", "url", "key", "description"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(
-            "*" if row["active"] else "",
-            *(str(row[k]) for k in ("name", "url", "key", "description")),
-        )
-    output.out_console().print(table)
+    columns = [output.Column("")]
+    columns += [output.Column(h) for h in ("NAME", "URL", "KEY")]
+    keys = ("name", "url", "key", "description")
+    cells = [["*" if row["active"] else "", *(escape(str(row[k])) for k in keys)] for row in rows]
+    output.print_table([*columns, output.Column("DESCRIPTION", wrap=True)], cells)
 
 
 @app.command("use")

@@ -80,7 +80,7 @@ def list_sessions(
     as_json: JsonOpt = False,
 ) -> None:
     """List sessions, most recently active first."""
-    from muxi_cli.cli.output import info, out_console, print_json
+    from muxi_cli.cli.output import info, print_json
 
     async def work(rt: Runtime) -> list[SessionInfo]:
         # Through a profile a user key lists its own sessions only: naming another
@@ -95,28 +95,28 @@ def list_sessions(
     if not found:
         info("No matching sessions." if search else "No sessions yet. Start one with `muxi chat`.")
         return
-    from rich.table import Table
+    from rich.markup import escape
 
+    from muxi_cli.cli.output import Column, print_table
+
+    columns = [
+        Column("ID", style="cyan"),
+        Column("TITLE", wrap=True),
+        Column("AGENT"),
+        Column("MSGS", justify="right"),
+        Column("UPDATED"),
+    ]
     rows = [
-        (s.id, s.title or "(untitled)", s.agent or "-", str(s.message_count), _ago(s.updated_at))
+        [
+            escape(s.id),
+            escape(_short(s.title or "(untitled)", 200)),
+            escape(s.agent or "-"),
+            str(s.message_count),
+            _ago(s.updated_at),
+        ]
         for s in found
     ]
-    console = out_console()
-    # Every column but the title keeps its full width; the title gets what is left.
-    fixed = sum(
-        max(len(head), *(len(r[i]) for r in rows))
-        for i, head in ((0, "ID"), (2, "AGENT"), (3, "MSGS"), (4, "UPDATED"))
-    )
-    title_width = max(12, min(60, console.width - fixed - 8))
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", style="cyan", no_wrap=True)
-    table.add_column("TITLE", no_wrap=True)
-    table.add_column("AGENT", no_wrap=True)
-    table.add_column("MSGS", justify="right", no_wrap=True)
-    table.add_column("UPDATED", no_wrap=True)
-    for sid, title, agent, count, updated in rows:
-        table.add_row(sid, _short(title, title_width), agent, count, updated)
-    console.print(table)
+    print_table(columns, rows)
 
 
 @app.command("show")
