@@ -6,8 +6,9 @@
 ``import``, ``prune``, ``stats``, ``reindex``, ``optimize``) work on this
 machine's store only and refuse a remote profile.
 
-``--user`` defaults to the local user id (``MUXI_USER_ID`` or the OS user name);
-``--user '*'`` is the shared domain knowledge of every user.
+``--user`` defaults to the local user id (``MUXI_USER_ID`` or the OS user name),
+or through a profile to the user the server's key acts as (another ``--user``
+needs an admin key); ``--user '*'`` is the shared domain knowledge of every user.
 
 Exit codes: 0 ok, 1 runtime error or a declined confirmation, 2 usage error or
 unknown memory id.

@@ -239,3 +239,16 @@ def test_session_commands_through_a_profile(served: Served, tmp_path: Path) -> N
     assert code == 0 and f"deleted {sid}" in err, err
     code, out, err = as_alice("sessions", "show", sid)
     assert code == 2 and "no session" in err
+
+
+def test_shared_user_header_is_for_admin_memory_routes_only(served: Served) -> None:
+    import httpx
+
+    url = served.proc.url
+    admin = {"authorization": f"Bearer {served.admin}", "x-muxi-user-id": "*"}
+    chat = httpx.post(url + "/v1/chat", json={"message": "hi"}, headers=admin, timeout=30)
+    assert chat.status_code == 400 and "shared knowledge" in chat.json()["error"]["message"]
+    listed = httpx.get(url + "/v1/memory", headers=admin, timeout=30)
+    assert listed.status_code == 200
+    alice = {"authorization": f"Bearer {served.alice}", "x-muxi-user-id": "*"}
+    assert httpx.get(url + "/v1/memory", headers=alice, timeout=30).status_code == 400
