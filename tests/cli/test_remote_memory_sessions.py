@@ -252,3 +252,9 @@ def test_shared_user_header_is_for_admin_memory_routes_only(served: Served) -> N
     assert listed.status_code == 200
     alice = {"authorization": f"Bearer {served.alice}", "x-muxi-user-id": "*"}
     assert httpx.get(url + "/v1/memory", headers=alice, timeout=30).status_code == 400
+
+
+def test_config_show_says_it_is_this_machines_formation() -> None:
+    code, out, err = as_alice("config", "show")
+    assert code == 0 and "version" in out
+    assert "this machine's formation; profile 'alicep' uses its server's" in " ".join(err.split())
