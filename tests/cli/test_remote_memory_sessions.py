@@ -258,3 +258,14 @@ def test_config_show_says_it_is_this_machines_formation() -> None:
     code, out, err = as_alice("config", "show")
     assert code == 0 and "version" in out
     assert "this machine's formation; profile 'alicep' uses its server's" in " ".join(err.split())
+
+
+def test_chat_as_another_user_needs_an_admin_key(module_llm: FakeLLM) -> None:
+    code, out, err = as_alice("chat", "--user", "bob", "hello")
+    assert code == 2 and "acts as user 'alice' only" in err, err
+    assert out == ""
+    code, out, err = as_admin("chat", "--user", "bob", "hello", "--output", "json")
+    assert code == 0, err
+    session = json.loads(out)["session_id"]
+    code, out, err = as_admin("sessions", "list", "--user", "bob", "--json")
+    assert session in [s["id"] for s in json.loads(out)]
