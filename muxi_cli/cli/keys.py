@@ -187,12 +187,18 @@ def list_keys(
 ) -> None:
     """Show which keys are set, where each comes from, and the key masked."""
     from muxi_cli.cli import output
-    from muxi_cli.errors import MuxiError
+    from muxi_cli.errors import ForbiddenError, MuxiError
 
-    try:
-        sections = [(title, build(ctx)) for title, build in LIST_SECTIONS]
-    except MuxiError as exc:
-        raise output.fail(exc) from None
+    sections = []
+    for title, build in LIST_SECTIONS:
+        try:
+            sections.append((title, build(ctx)))
+        except ForbiddenError as exc:
+            # A user key's profile may not list the server's keys; the other
+            # sections (this machine's provider keys) are still worth showing.
+            output.info(f"{title.replace('_', ' ')}: not shown ({exc.message})")
+        except MuxiError as exc:
+            raise output.fail(exc) from None
     if as_json:
         output.print_json({title: rows for title, rows in sections})
         return

@@ -269,3 +269,12 @@ def test_chat_as_another_user_needs_an_admin_key(module_llm: FakeLLM) -> None:
     session = json.loads(out)["session_id"]
     code, out, err = as_admin("sessions", "list", "--user", "bob", "--json")
     assert session in [s["id"] for s in json.loads(out)]
+
+
+def test_keys_list_with_a_user_key_still_shows_provider_keys() -> None:
+    code, out, err = as_alice("keys", "list")
+    assert code == 0, err
+    assert "Provider keys" in out and "Server keys" not in out
+    assert "server keys: not shown (this needs an admin key)" in err
+    code, out, err = as_admin("keys", "list", "--json")
+    assert code == 0 and json.loads(out)["server_keys"], err
