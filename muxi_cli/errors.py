@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+#: Words that start with a vowel letter but a "y" sound ("a user", "a unique id").
+_YOU_SOUND = ("uni", "use", "usu", "uti", "ura", "uri", "uro", "eu")
+
+
+def with_article(word: str) -> str:
+    """``a user``, ``an admin``, ``an int``: the article for a word built into a message."""
+    low = word.lower()
+    vowel = low[:1] in ("a", "e", "i", "o", "u") and not low.startswith(_YOU_SOUND)
+    return f"{'an' if vowel else 'a'} {word}"
+
 
 class ExitCode:
     """Documented process exit codes of ``muxi``."""

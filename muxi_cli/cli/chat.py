@@ -187,11 +187,13 @@ async def _run(
     continue_last: bool,
     resources: list[tuple[str, str]],
 ) -> int:
-    from muxi_cli.cli.context import runtime_for
+    from muxi_cli.cli.context import acting_user, runtime_for
     from muxi_cli.errors import MuxiError
 
     try:
         async with runtime_for(ctx) as runtime:
+            if request.user_id is not None:  # a user key cannot chat as someone else
+                request.user_id = await acting_user(runtime, request.user_id)
             if continue_last:
                 request.session_id = await _last_session(runtime, request.user_id)
             for server_name, uri in resources:

@@ -312,24 +312,20 @@ _STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim", "info":
 
 def _print_table(checks: list[Check]) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
-    from muxi_cli.cli.output import out_console
+    from muxi_cli.cli.output import Column, print_table
 
-    table = Table(title="muxi doctor", title_justify="left", expand=False)
-    table.add_column("check")
-    table.add_column("status")
-    table.add_column("detail", overflow="fold")
-    table.add_column("fix", overflow="fold")
-    for check in checks:
-        style = _STYLE[check.status]
-        table.add_row(
+    columns = [Column("CHECK"), Column("STATUS"), Column("DETAIL", wrap=True)]
+    rows = [
+        [
             escape(check.name),
-            f"[{style}]{check.status}[/{style}]",
+            f"[{_STYLE[check.status]}]{check.status}[/]",
             escape(check.detail),
             escape(check.fix) if check.status in ("warn", "fail") else "",
-        )
-    out_console().print(table)
+        ]
+        for check in checks
+    ]
+    print_table([*columns, Column("FIX", wrap=True)], rows, title="muxi doctor")
 
 
 def doctor(

@@ -184,8 +184,14 @@ class Runtime(Protocol):
     async def export_session(self, session_id: str, fmt: Literal["md", "json"]) -> str: ...
 
     async def memory_list(
-        self, user_id: str | None = None, kind: str | None = None, limit: int = 100
-    ) -> list[MemoryItem]: ...
+        self,
+        user_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        agent: str | None = None,
+    ) -> list[MemoryItem]:
+        """Newest first; ``agent`` keeps the memories that agent stored."""
+        ...
 
     async def memory_search(
         self, query: str, user_id: str | None = None, kind: str | None = None, limit: int = 10
@@ -194,6 +200,11 @@ class Runtime(Protocol):
     async def memory_add(
         self, text: str, user_id: str | None = None, kind: str = "fact"
     ) -> MemoryItem: ...
+
+    async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
+        """One memory by id or unique id prefix (6+ characters), among ``user_id``'s
+        memories only (another user's memory is not found, whatever the prefix)."""
+        ...
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None: ...
 

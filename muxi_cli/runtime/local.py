@@ -255,9 +255,15 @@ class LocalRuntime:
         return self.memory
 
     async def memory_list(
-        self, user_id: str | None = None, kind: str | None = None, limit: int = 100
+        self,
+        user_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        agent: str | None = None,
     ) -> list[MemoryItem]:
-        return await self._memory_on().list(user_id or self.user_id, kind=kind, limit=limit)
+        return await self._memory_on().list(
+            user_id or self.user_id, kind=kind, limit=limit, agent=agent
+        )
 
     async def memory_search(
         self, query: str, user_id: str | None = None, kind: str | None = None, limit: int = 10
@@ -270,6 +276,9 @@ class LocalRuntime:
         self, text: str, user_id: str | None = None, kind: str = "fact"
     ) -> MemoryItem:
         return await self._memory_on().add(text, user_id or self.user_id, kind=kind)
+
+    async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
+        return await self._memory_on().get(memory_id, user_id or self.user_id)
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:
         await self._memory_on().forget(memory_id, user_id or self.user_id)

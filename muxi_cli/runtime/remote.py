@@ -244,11 +244,14 @@ class RemoteRuntime:
         return str(data["content"])
 
     async def memory_list(
-        self, user_id: str | None = None, kind: str | None = None, limit: int = 100
+        self,
+        user_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        agent: str | None = None,
     ) -> list[MemoryItem]:
-        data = await self._call(
-            "GET", "/v1/memory", user_id=user_id, params={"kind": kind, "limit": limit}
-        )
+        params = {"kind": kind, "limit": limit, "agent": agent}
+        data = await self._call("GET", "/v1/memory", user_id=user_id, params=params)
         return [MemoryItem.from_dict(m) for m in data]
 
     async def memory_search(
@@ -268,6 +271,10 @@ class RemoteRuntime:
         data = await self._call(
             "POST", "/v1/memory", user_id=user_id, json_body={"text": text, "kind": kind}
         )
+        return MemoryItem.from_dict(data)
+
+    async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
+        data = await self._call("GET", f"/v1/memory/{_q(memory_id)}", user_id=user_id)
         return MemoryItem.from_dict(data)
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:

@@ -22,6 +22,7 @@ from muxi_cli.core.events import (
 from muxi_cli.errors import MuxiError, UsageError
 from muxi_cli.runtime.base import ChatRequest
 from muxi_cli.server.runs import is_end
+from muxi_cli.stores.lance_schema import SHARED_USER
 
 if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
@@ -36,6 +37,11 @@ async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> C
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid chat request: {exc}", hint="see /docs for the body") from exc
     user = caller.user_id
+    if user == SHARED_USER and not req.session_id:
+        raise UsageError(
+            "'*' names the shared knowledge, not a user to chat as",
+            hint="send X-Muxi-User-Id with a user id (or none) to chat",
+        )
     if req.session_id:
         info = await ctx.owned_session(caller, req.session_id)
         req.session_id = info.id

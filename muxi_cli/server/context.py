@@ -9,6 +9,7 @@ from muxi_cli.errors import NotFoundError, ServerAuthError, UsageError
 from muxi_cli.server.auth import KeyStore, Principal, valid_user_id
 from muxi_cli.server.limits import RateLimiter
 from muxi_cli.server.runs import RunRegistry
+from muxi_cli.stores.lance_schema import SHARED_USER
 
 if TYPE_CHECKING:
     from muxi_cli.runtime.base import ApprovalDecision, Runtime, SessionInfo
@@ -95,6 +96,9 @@ class ServerContext:
             )
         if user_header is not None:
             user_header = user_header.strip()
+            if principal.admin and user_header == SHARED_USER:
+                # Not a user: the shared knowledge every user recalls; admins manage it.
+                return Caller(principal, SHARED_USER)
             if not valid_user_id(user_header):
                 raise UsageError(
                     "invalid X-Muxi-User-Id header",

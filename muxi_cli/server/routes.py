@@ -8,7 +8,7 @@ so the tests can try each one with the wrong user's key.
 
 from typing import Any, Literal
 
-from muxi_cli.errors import ForbiddenError, UsageError
+from muxi_cli.errors import ForbiddenError, NotFoundError, UsageError
 from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.chat import SSE_MEDIA, TurnStream, json_turn, prepare, sse_response
 from muxi_cli.server.context import Caller, ServerContext
@@ -21,6 +21,7 @@ from muxi_cli.server.models import (
     PromptBody,
     RenameBody,
 )
+from muxi_cli.stores.lance_schema import SHARED_USER
 
 #: (method, path, what it touches): "session", "memory", "call", "run", "key",
 #: "admin" (admin only) or "none" (no per-user object).
@@ -40,6 +41,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/v1/memory", "none"),
     ("GET", "/v1/memory/search", "none"),
     ("POST", "/v1/memory", "none"),
+    ("GET", "/v1/memory/{memory_id}", "memory"),
     ("DELETE", "/v1/memory/{memory_id}", "memory"),
     ("GET", "/v1/tools", "none"),
     ("GET", "/v1/mcp/servers", "none"),
@@ -194,8 +196,11 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         who: Caller = Auth,
         kind: str | None = Query(default=None, max_length=32),
         limit: int = Query(default=100, ge=1, le=1000),
+        agent: str | None = Query(default=None, max_length=64),
     ) -> Any:
-        items = await rt.memory_list(user_id=who.user_id, kind=kind or None, limit=limit)
+        items = await rt.memory_list(
+            user_id=who.user_id, kind=kind or None, limit=limit, agent=agent or None
+        )
         return [m.to_dict() for m in items if m.user_id == who.user_id]
 
     @v1.get("/memory/search", tags=["memory"], response_model=list[MemoryItem])
@@ -206,11 +211,21 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         limit: int = Query(default=10, ge=1, le=100),
     ) -> Any:
         items = await rt.memory_search(q, user_id=who.user_id, kind=kind or None, limit=limit)
-        return [m.to_dict() for m in items if m.user_id == who.user_id]
+        # The same scope a chat turn recalls: the caller's memories and shared knowledge.
+        return [m.to_dict() for m in items if m.user_id in (who.user_id, SHARED_USER)]
 
     @v1.post("/memory", tags=["memory"], status_code=201, response_model=MemoryItem)
     async def memory_add(body: MemoryAddBody, who: Caller = Auth) -> Any:
         return (await rt.memory_add(body.text, user_id=who.user_id, kind=body.kind)).to_dict()
+
+    # Declared after /memory/search, so "search" is never taken for an id.
+    @v1.get("/memory/{memory_id}", tags=["memory"], response_model=MemoryItem)
+    async def memory_get(memory_id: str = ObjId(), who: Caller = Auth) -> Any:
+        """One of the caller's memories by id or unique id prefix (6+ characters)."""
+        item = await rt.memory_get(memory_id, user_id=who.user_id)
+        if item.user_id != who.user_id:  # the runtime scopes by user; this is a second lock
+            raise NotFoundError(f"no memory {memory_id!r}", hint="see `muxi memory list`")
+        return item.to_dict()
 
     @v1.delete("/memory/{memory_id}", tags=["memory"], status_code=204)
     async def memory_forget(memory_id: str = ObjId(), who: Caller = Auth) -> Response:

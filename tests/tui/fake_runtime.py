@@ -463,7 +463,11 @@ class FakeRuntime:
         return "\n".join(lines)
 
     async def memory_list(
-        self, user_id: str | None = None, kind: str | None = None, limit: int = 100
+        self,
+        user_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        agent: str | None = None,
     ) -> list[MemoryItem]:
         return [m for m in self.memories if kind is None or m.kind == kind][:limit]
 
@@ -483,6 +487,12 @@ class FakeRuntime:
         item = MemoryItem(self._next("mem"), "local", kind, text, CLOCK)
         self.memories.append(item)
         return item
+
+    async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
+        for m in self.memories:
+            if m.id == memory_id:
+                return m
+        raise NotFoundError(f"no memory {memory_id}", "List them with /memory.")
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:
         before = len(self.memories)
