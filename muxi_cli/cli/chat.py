@@ -297,7 +297,9 @@ class _Renderer:
         elif kind == ev.AGENT_ROUTED and not nested:
             self.agent = event.get("agent")
             self.routing = {k: event.get(k) for k in ("agent", "method", "reason", "cached")}
-            if event.get("method") in ("llm", "cached", "default"):
+            if event.get("failure"):  # the router's answer was unusable: say why, visibly
+                self._diag(f"[yellow]warning:[/yellow] {escape(str(event.get('reason')))}")
+            elif event.get("method") in ("llm", "cached", "default"):
                 why = escape(str(event.get("reason")))
                 if event.get("cached"):
                     why += ", cached"
