@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
+from textual.widgets import DataTable, Static
+
+from muxi_cli.runtime.base import ServerInfo
 from muxi_cli.tui.model import NoteRecord, ReplyRecord
-from tests.tui.conftest import SIZE, idle, make_app, ready, screen_text, send
+from muxi_cli.tui.screens.chat import ChatScreen
+from muxi_cli.tui.screens.mcp_servers import McpServersScreen
+from tests.tui.conftest import SIZE, idle, make_app, ready, screen_text, send, until
 from tests.tui.fake_runtime import FakeRuntime, Raw, Text
 
 
@@ -60,3 +67,86 @@ async def test_failed_route_shows_why_in_the_reply_header(fake: FakeRuntime) -> 
         assert reply.route_failure == "no_tool_call"
         shown = " ".join(screen_text(app).split())
         assert "⚠ routing failed: the router (openai/small) answered in prose" in shown
+
+
+STDERR_ERROR = (
+    "exited during startup\n"
+    "command: python weather_server.py --units metric\n"
+    "stderr (last lines):\n"
+    "Traceback (most recent call last):\n"
+    "KeyError: [Errno 2] 'WEATHER_TOKEN'"
+)
+
+
+def failing_runtime() -> FakeRuntime:
+    return FakeRuntime(
+        servers=[
+            ServerInfo("demo", "stdio", "ready", tool_count=2, started_ms=120),
+            ServerInfo("weather", "stdio", "failed", error=STDERR_ERROR),
+        ]
+    )
+
+
+async def test_failed_formation_server_is_announced_once_and_logged(caplog) -> None:
+    fake = failing_runtime()
+    app = make_app(fake)
+    with caplog.at_level(logging.WARNING, logger="muxi_cli.tui.app"):
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot)
+            toasts = [n for n in app._notifications if "weather" in n.message]
+            assert len(toasts) == 1
+            assert toasts[0].severity == "error"
+            assert "'weather' failed to start: exited during startup" in toasts[0].message
+            assert "/mcp retry weather" in toasts[0].message
+            await send(pilot, "/mcp")  # listing again announces nothing new
+            await until(pilot, lambda: isinstance(app.screen, McpServersScreen), "the table")
+            await pilot.press("escape")
+            await pilot.pause()
+            assert len([n for n in app._notifications if "weather" in n.message]) == 1
+    logged = [r.getMessage() for r in caplog.records if "weather" in r.getMessage()]
+    assert len(logged) == 1 and "WEATHER_TOKEN" in logged[0] and "--units metric" in logged[0]
+
+
+async def test_mcp_screen_shows_the_stderr_tail_and_command_and_r_retries() -> None:
+    fake = failing_runtime()
+    app = make_app(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await send(pilot, "/mcp")
+        await until(pilot, lambda: isinstance(app.screen, McpServersScreen), "the MCP table")
+        screen = app.screen
+        assert isinstance(screen, McpServersScreen)
+        assert screen.query_one(DataTable).cursor_row == 1  # the failed one is highlighted
+        detail = str(screen.query_one("#detail", Static).render())
+        assert "command: python weather_server.py --units metric" in detail
+        assert "KeyError: [Errno 2] 'WEATHER_TOKEN'" in detail
+        row = [str(c) for c in screen.query_one(DataTable).get_row_at(1)]
+        assert "exited during startup" in row
+        # The ready server has nothing to explain.
+        await pilot.press("up")
+        await pilot.pause()
+        assert not screen.query_one("#detail-box").display
+        await pilot.press("down", "r")
+        await until(pilot, lambda: fake.restarted == ["weather"], "the restart")
+        await until(pilot, lambda: "'weather' is ready" in screen_text(app), "the outcome")
+        assert isinstance(app.screen, ChatScreen)
+        assert app.status.mcp_failed == 0 and app.status.mcp_ready == 2
+
+
+async def test_mcp_retry_command_reports_a_second_failure_with_its_stderr() -> None:
+    fake = failing_runtime()
+    fake.after_restart["weather"] = ServerInfo("weather", "stdio", "failed", error=STDERR_ERROR)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "/mcp retry weather")
+        await until(pilot, lambda: "did not start" in screen_text(app), "the outcome")
+        assert fake.restarted == ["weather"]
+        note = app.chat.transcript.records[-1]
+        assert isinstance(note, NoteRecord) and note.kind == "warning"
+        assert note.text.startswith("'weather' did not start: exited during startup")
+        assert "/mcp retry weather tries again" in note.text
+        assert "command: python weather_server.py" in note.text and "WEATHER_TOKEN" in note.text
+        await send(pilot, "/mcp retry nosuch")
+        await pilot.pause()
+        assert "no MCP server named 'nosuch'" in screen_text(app)
