@@ -131,6 +131,15 @@ def test_completion_menu(snap_compare: Any) -> None:
     assert snap_compare(make_app(FakeRuntime()), terminal_size=SIZE, run_before=run_before)
 
 
+def test_slash_menu_at_120_columns(snap_compare: Any) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _ready(pilot)
+        await pilot.press("slash")
+        await _settle(pilot)
+
+    assert snap_compare(make_app(FakeRuntime()), terminal_size=(120, 40), run_before=run_before)
+
+
 def test_help_screen(snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         app = await _ready(pilot)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+from rich.text import Text as RichText
 from textual.widgets import DataTable, Static
 
 from muxi_cli.runtime.base import ServerInfo
+from muxi_cli.tui import commands
 from muxi_cli.tui.model import NoteRecord, ReplyRecord
 from muxi_cli.tui.screens.chat import ChatScreen
 from muxi_cli.tui.screens.mcp_servers import McpServersScreen
+from muxi_cli.tui.widgets.completion import GAP, LABEL_CAP, CompletionMenu
 from tests.tui.conftest import SIZE, idle, make_app, ready, screen_text, send, until
 from tests.tui.fake_runtime import FakeRuntime, Raw, Text
 
@@ -150,3 +154,31 @@ async def test_mcp_retry_command_reports_a_second_failure_with_its_stderr() -> N
         await send(pilot, "/mcp retry nosuch")
         await pilot.pause()
         assert "no MCP server named 'nosuch'" in screen_text(app)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_slash_menu_descriptions_start_after_the_labels_and_fit(
+    fake: FakeRuntime, width: int
+) -> None:
+    app = make_app(fake)
+    async with app.run_test(size=(width, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("slash")
+        menu = app.chat.query_one(CompletionMenu)
+        await until(pilot, lambda: menu.shown, "the slash menu")
+        await pilot.pause()
+        prompts = [menu.get_option_at_index(i).prompt for i in range(menu.option_count)]
+        assert len(prompts) == len(commands.COMMANDS)
+        # One line per command: nothing wraps.
+        assert menu.virtual_size.height == menu.option_count
+        inner = menu.scrollable_content_region.width
+        starts = set()
+        for prompt, command in zip(prompts, commands.COMMANDS, strict=True):
+            plain = prompt.plain if isinstance(prompt, RichText) else str(prompt)
+            assert len(plain) <= inner, plain
+            starts.add(plain.index(command.help[:8]))
+        # Every description starts in the same column, right after the (capped) labels.
+        assert len(starts) == 1
+        start = starts.pop()
+        assert start <= LABEL_CAP + GAP
+        assert start >= len("/sessions") + GAP
