@@ -287,7 +287,13 @@ class MuxiApp(App[None]):
             model=self.model_override or self.default_model(),
         )
         if self.agent and self.agent not in chat.sources.agents:
-            await chat.note(f"No agent named {self.agent!r}; the router picks instead.", "warning")
+            import difflib
+
+            near = difflib.get_close_matches(self.agent, chat.sources.agents, n=1, cutoff=0.0)
+            nearest = f" (the nearest is {near[0]!r})" if near else ""
+            await chat.note(
+                f"No agent named {self.agent!r}{nearest}; the router picks instead.", "warning"
+            )
             self.set_agent(None)
         if not self._initial_session and self._continue_last:
             try:

@@ -182,3 +182,11 @@ async def test_slash_menu_descriptions_start_after_the_labels_and_fit(
         start = starts.pop()
         assert start <= LABEL_CAP + GAP
         assert start >= len("/sessions") + GAP
+
+
+async def test_unknown_launch_agent_names_the_nearest(fake: FakeRuntime) -> None:
+    app = make_app(fake, agent="codr")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.agent is None
+        assert "No agent named 'codr' (the nearest is 'coder')" in screen_text(app)

@@ -104,8 +104,13 @@ class ChatCommands:
             await self.note("The router picks the agent for each message.")
             return None
         if self.sources.agents and name not in self.sources.agents:
+            import difflib
+
+            near = difflib.get_close_matches(name, list(self.sources.agents), n=1, cutoff=0.0)
+            nearest = f" The nearest is {near[0]!r}." if near else ""
             await self.note(
-                f"No agent named {name!r}. Agents: {', '.join(self.sources.agents)}.", "warning"
+                f"No agent named {name!r}.{nearest} Agents: {', '.join(self.sources.agents)}.",
+                "warning",
             )
             return False
         self.muxi.set_agent(name)
