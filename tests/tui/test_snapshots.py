@@ -140,6 +140,19 @@ def test_slash_menu_at_120_columns(snap_compare: Any) -> None:
     assert snap_compare(make_app(FakeRuntime()), terminal_size=(120, 40), run_before=run_before)
 
 
+def test_mcp_failure_details(snap_compare: Any) -> None:
+    from muxi_cli.tui.screens.mcp_servers import McpServersScreen
+    from tests.tui.test_visibility import failing_runtime
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await _ready(pilot)
+        await send(pilot, "/mcp")
+        await until(pilot, lambda: isinstance(app.screen, McpServersScreen), "the MCP table")
+        await _settle(pilot)
+
+    assert snap_compare(make_app(failing_runtime()), terminal_size=SIZE, run_before=run_before)
+
+
 def test_help_screen(snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         app = await _ready(pilot)
