@@ -37,8 +37,21 @@ MODEL = "openai/fake-model"
             "HTTP 500: upstream exploded",
         ),
         (Error(401, "bad key"), "http_error", "rejected the API key"),
+        (
+            Text("I cannot help with that.", stop_reason="content_filter"),
+            "refused",
+            "refused to choose (stop reason 'content_filter')",
+        ),
     ],
-    ids=["prose", "json-prose", "unknown-agent", "invalid-answer", "http-500", "http-401"],
+    ids=[
+        "prose",
+        "json-prose",
+        "unknown-agent",
+        "invalid-answer",
+        "http-500",
+        "http-401",
+        "refusal",
+    ],
 )
 async def test_failed_route_says_why_and_with_which_model(
     make_runtime, fake_llm: FakeLLM, router_reply, failure, says
