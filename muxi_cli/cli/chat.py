@@ -300,7 +300,12 @@ class _Renderer:
         elif kind == ev.AGENT_ROUTED and not nested:
             self.agent = event.get("agent")
             self.routing = {k: event.get(k) for k in ("agent", "method", "reason", "cached")}
-            if event.get("method") in ("llm", "cached", "default"):
+            for extra in ("router_model", "failure"):  # present when the router was asked
+                if extra in event.payload:
+                    self.routing[extra] = event.get(extra)
+            if event.get("failure"):  # the router's answer was unusable: say why, visibly
+                self._diag(f"[yellow]warning:[/yellow] {escape(str(event.get('reason')))}")
+            elif event.get("method") in ("llm", "cached", "default"):
                 why = escape(str(event.get("reason")))
                 if event.get("cached"):
                     why += ", cached"

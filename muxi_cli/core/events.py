@@ -185,8 +185,23 @@ class EventFactory:
     def run_started(self, agent: str, user_id: str) -> Event:
         return self.make(RUN_STARTED, agent=agent, user_id=user_id)
 
-    def agent_routed(self, agent: str, reason: str, method: str, cached: bool = False) -> Event:
-        return self.make(AGENT_ROUTED, agent=agent, reason=reason, cached=cached, method=method)
+    def agent_routed(
+        self,
+        agent: str,
+        reason: str,
+        method: str,
+        cached: bool = False,
+        router_model: str | None = None,
+        failure: str | None = None,
+    ) -> Event:
+        extra: dict[str, Any] = {}
+        if router_model is not None:  # the LLM router was asked (present only then)
+            extra["router_model"] = router_model
+        if failure is not None:  # why its answer was not used (present only then)
+            extra["failure"] = failure
+        return self.make(
+            AGENT_ROUTED, agent=agent, reason=reason, cached=cached, method=method, **extra
+        )
 
     def memory_recalled(self, items: list[dict[str, Any]]) -> Event:
         return self.make(MEMORY_RECALLED, items=items)

@@ -92,7 +92,14 @@ class Orchestrator:
 
         factory = EventFactory(session.id)
         yield factory.run_started(agent.name, user_id)
-        yield factory.agent_routed(agent.name, decision.reason, decision.method, decision.cached)
+        yield factory.agent_routed(
+            agent.name,
+            decision.reason,
+            decision.method,
+            decision.cached,
+            router_model=decision.router_model,
+            failure=decision.failure,
+        )
         if decision.usage is not None:
             model_ref, tokens_in, tokens_out = decision.usage
             yield factory.usage(

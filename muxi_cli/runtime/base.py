@@ -221,6 +221,11 @@ class Runtime(Protocol):
 
     async def mcp_detach(self, name: str) -> None: ...
 
+    async def mcp_restart(self, name: str) -> ServerInfo:
+        """Stop an MCP server if it runs and start it again (e.g. to retry after a
+        failed start); returns its state at once, usually ``starting``."""
+        ...
+
     async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
         """Prompts of one MCP server, or of every ready one (each with ``server``)."""
         ...

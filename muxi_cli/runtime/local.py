@@ -377,6 +377,13 @@ class LocalRuntime:
             if name in agent.mcp_servers:
                 agent.mcp_servers.remove(name)
 
+    async def mcp_restart(self, name: str) -> ServerInfo:
+        await self.tool_host.restart(name)
+        for status in await self.mcp_servers():
+            if status.name == name:
+                return status
+        return ServerInfo(name=name, transport="stdio", state="starting")  # pragma: no cover
+
     def _ready_servers(self, server: str | None) -> list[str]:
         if server is not None:
             return [server]

@@ -296,6 +296,10 @@ class RemoteRuntime:
     async def mcp_detach(self, name: str) -> None:
         await self._call("DELETE", f"/v1/mcp/servers/{_q(name)}")
 
+    async def mcp_restart(self, name: str) -> ServerInfo:
+        data = await self._call("POST", f"/v1/mcp/servers/{_q(name)}/restart")
+        return ServerInfo.from_dict(data)
+
     async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
         return list(await self._call("GET", "/v1/mcp/prompts", params={"server": server}))
 

@@ -51,6 +51,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/v1/mcp/resources/read", "none"),
     ("POST", "/v1/mcp/servers", "admin"),
     ("DELETE", "/v1/mcp/servers/{server_name}", "admin"),
+    ("POST", "/v1/mcp/servers/{server_name}/restart", "admin"),
     ("GET", "/v1/keys", "admin"),
     ("POST", "/v1/keys", "admin"),
     ("DELETE", "/v1/keys/{key_id}", "admin"),
@@ -285,6 +286,17 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         _require_admin(who)
         await rt.mcp_detach(server_name)
         return Response(status_code=204)
+
+    @v1.post(
+        "/mcp/servers/{server_name}/restart",
+        tags=["tools"],
+        response_model=ServerInfo,
+        summary="Restart an MCP server, e.g. retry one that failed to start (admin)",
+    )
+    async def mcp_restart(server_name: str = ObjId(), who: Caller = Auth) -> Any:
+        # Admin only, like attach: a restart runs the server's command again on this machine.
+        _require_admin(who)
+        return (await rt.mcp_restart(server_name)).to_dict()
 
     @v1.get("/keys", tags=["keys"], summary="All keys (admin): ids, roles, users; never secrets")
     async def list_keys(who: Caller = Auth) -> Any:

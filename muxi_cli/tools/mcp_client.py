@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shlex
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -178,7 +179,12 @@ class MCPConnection:
     def _fail(self, message: str) -> None:
         tail = self._stderr.tail() if self._stderr is not None else ""
         self.state = "failed"
-        self.error = f"{message}\nstderr (last lines):\n{tail}" if tail else message
+        lines = [message]
+        if self.config.command:  # what was run, so the failure can be reproduced by hand
+            lines.append(f"command: {shlex.join([self.config.command, *self.config.args])}")
+        if tail:
+            lines.append(f"stderr (last lines):\n{tail}")
+        self.error = "\n".join(lines)
         self.failure_id += 1
         self._settled.set()
 

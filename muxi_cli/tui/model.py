@@ -100,6 +100,8 @@ class ReplyRecord:
     agent: str | None = None
     route_reason: str | None = None
     route_method: str | None = None
+    #: Why the router's answer was not used (``agent.routed``'s ``failure``), if it was not.
+    route_failure: str | None = None
     memories: list[dict[str, Any]] = field(default_factory=list)
     parts: list[TextPart | ToolCall | ReplyRecord] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)

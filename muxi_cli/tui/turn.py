@@ -138,7 +138,9 @@ class Turn:
         if kind == ev.RUN_STARTED:
             view.routed(event.get("agent"), None, None)
         elif kind == ev.AGENT_ROUTED:
-            view.routed(event.get("agent"), event.get("reason"), event.get("method"))
+            view.routed(
+                event.get("agent"), event.get("reason"), event.get("method"), event.get("failure")
+            )
             if view is self.root and event.get("agent"):
                 self.hooks.routed(str(event.get("agent")))
         elif kind == ev.MEMORY_RECALLED:

@@ -285,6 +285,11 @@ class FakeRuntime:
     async def mcp_detach(self, name: str) -> None:
         return None
 
+    async def mcp_restart(self, name: str) -> ServerInfo:
+        if name != "time":
+            raise NotFoundError(f"no MCP server named {name!r}")
+        return ServerInfo(name, "stdio", "starting")
+
     async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
         return [{"server": "time", "name": "tz", "description": "Time zones", "arguments": []}]
 

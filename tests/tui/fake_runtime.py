@@ -153,6 +153,8 @@ class FakeRuntime:
             ServerInfo("broken", "http", "failed", error="connection refused"),
         ]
         self.scripts: deque[list[Step]] = deque()
+        self.restarted: list[str] = []
+        self.after_restart: dict[str, ServerInfo] = {}
         self.requests: list[ChatRequest] = []
         self.approvals: list[tuple[str, str]] = []
         self.cancelled: list[str] = []
@@ -518,6 +520,18 @@ class FakeRuntime:
 
     async def mcp_servers(self) -> list[ServerInfo]:
         return list(self.server_list)
+
+    async def mcp_restart(self, name: str) -> ServerInfo:
+        """The server comes back as ``after_restart[name]`` (default: ready, one tool)."""
+        found = next((s for s in self.server_list if s.name == name), None)
+        if found is None:
+            raise NotFoundError(f"no MCP server named {name!r}", "see /mcp")
+        self.restarted.append(name)
+        after = self.after_restart.get(name) or ServerInfo(
+            name, found.transport, "ready", tool_count=1, started_ms=50
+        )
+        self.server_list = [after if s.name == name else s for s in self.server_list]
+        return ServerInfo(name, found.transport, "starting")
 
     async def health(self) -> Health:
         detail = None if self.model else "no provider key and no local server"
