@@ -109,6 +109,7 @@ class Orchestrator:
             model_override=request.model,
             system_override=request.system,
             stream=request.stream,
+            approvable=request.approvable,
         )
         completed = False
         async for event in self.engine.run(spec):
