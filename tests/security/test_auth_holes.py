@@ -304,6 +304,26 @@ def test_keys_cli_scopes_and_muxi_chat_refusal(scoped: Any, tmp_path: Path) -> N
         assert "Traceback" not in done.stderr
 
 
+async def test_the_chat_app_path_gets_the_refusal_over_the_websocket(scoped: Any) -> None:
+    """The chat app talks through RemoteRuntime's WebSocket (interactive approvals):
+    a refused turn raises the ScopeError (exit 3) with the server's message and
+    hint, which the chat app shows in place."""
+    from muxi_cli.errors import ScopeError
+    from muxi_cli.runtime.base import ChatRequest
+    from muxi_cli.runtime.remote import RemoteRuntime
+
+    srv, keys, _ = scoped
+    rt = RemoteRuntime(srv.url, keys.limited, label="prod")
+    try:
+        request = ChatRequest(message="hi", approval="interactive", system="be someone else")
+        with pytest.raises(ScopeError) as info:
+            _ = [e async for e in rt.chat(request)]
+    finally:
+        await rt.aclose()
+    assert info.value.scope == "system" and info.value.exit_code == 3
+    assert "missing scope system" in info.value.message and info.value.hint
+
+
 # ------------------------------------------------------------------ multi-user preset
 
 
