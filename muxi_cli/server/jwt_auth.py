@@ -29,6 +29,8 @@ log = logging.getLogger("muxi.server")
 
 _JWT_RE = re.compile(r"^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 MAX_TOKEN = 8192
+#: Algorithm prefix -> the JWK key type it needs.
+_FAMILIES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 _HINT = "get a fresh token from your identity provider"
 
 
@@ -103,11 +105,19 @@ class JWTVerifier:
             )
         kid = header.get("kid")
         key = self._key(str(kid) if kid is not None else None)
+        if key is None and not self._keys:
+            raise ServerAuthError(
+                "cannot check the token: the identity provider's keys are not available",
+                hint="the server's log says why the JWKS could not be fetched",
+            )
         if key is None:
             raise ServerAuthError(
                 "the token was signed with a key the identity provider does not publish",
                 hint=_HINT,
             )
+        if _FAMILIES.get(str(alg)[:2]) != key.key_type:
+            # e.g. an "ES256" header on an RSA key: refuse before any crypto runs.
+            raise ServerAuthError("the token's algorithm does not fit its key", hint=_HINT)
         try:
             claims = jwt.decode(
                 token,
@@ -128,6 +138,8 @@ class JWTVerifier:
             raise ServerAuthError("the token's signature is not valid", hint=_HINT) from None
         except jwt.PyJWTError as exc:
             raise ServerAuthError(f"the token is not valid: {exc}", hint=_HINT) from None
+        except (TypeError, ValueError) as exc:  # odd keys or claims: a 401, never a 500
+            raise ServerAuthError(f"the token is not valid: {exc}", hint=_HINT) from None
         return self.principal(claims)
 
     def principal(self, claims: dict[str, Any]) -> Principal:
@@ -145,7 +157,8 @@ class JWTVerifier:
         scopes: tuple[str, ...] | None = None
         if cfg.scopes_claim and cfg.scopes_claim in claims:
             # Identity providers mix their own scopes (openid, email) in: keep ours.
-            scopes = tuple(s for s in _strings(claims[cfg.scopes_claim]) if not scope_problem(s))
+            ours = tuple(s for s in _strings(claims[cfg.scopes_claim]) if not scope_problem(s))
+            scopes = ours or None  # only the provider's own scopes: the formation's default
         return Principal(f"jwt:{user}", role, user, scopes)
 
 

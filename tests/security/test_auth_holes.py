@@ -426,12 +426,13 @@ def test_jwt_valid_tokens_and_claim_mapping(jwt_served: Any) -> None:
         ("user", "not a usable user id"),
         ("hs256", "algorithm 'HS256' is not accepted"),
         ("no-exp", "not valid"),
+        ("alg-mismatch", "does not fit its key"),
     ],
 )
 def test_jwt_bad_tokens_get_401(jwt_served: Any, case: str, words: str) -> None:
     import jwt as pyjwt
 
-    srv, _jwks, rsa_private, _ec = jwt_served
+    srv, _jwks, rsa_private, ec_private = jwt_served
     claims: dict[str, Any] = {"preferred_username": "mallory"}
     kid: str | None = "rsa-1"
     key: Any = rsa_private
@@ -450,6 +451,8 @@ def test_jwt_bad_tokens_get_401(jwt_served: Any, case: str, words: str) -> None:
         claims["preferred_username"] = "bad user/id"
     elif case == "no-exp":
         claims["exp"] = None
+    elif case == "alg-mismatch":
+        key, alg = ec_private, "ES256"  # an EC signature claiming the RSA key's kid
     if case == "hs256":
         tok = pyjwt.encode(
             {"iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 60, **claims},
@@ -473,6 +476,21 @@ def test_unknown_kids_do_not_hammer_the_jwks(jwt_served: Any) -> None:
         assert _me(srv.url, tok).status_code == 401
     # jwks_min_refresh is 30 s: at most one more fetch for all those kids.
     assert jwks.fetches - before <= 1
+
+
+def test_jwt_with_an_unreachable_jwks_says_so() -> None:
+    from muxi_cli.config.access import JWTConfig
+    from muxi_cli.errors import ServerAuthError
+    from muxi_cli.server.jwt_auth import JWTVerifier
+    from tests.net import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/jwks.json"  # nothing listens there
+    verifier = JWTVerifier(JWTConfig(issuer=ISSUER, audience=AUDIENCE, jwks_url=url))
+    private, _ = rsa_key("k")
+    for _ in range(5):
+        with pytest.raises(ServerAuthError, match="keys are not available"):
+            verifier.verify(token(private, "k", preferred_username="a"))
+    assert verifier.fetches == 1  # bounded: one attempt per jwks_min_refresh
 
 
 def test_jwt_config_refuses_symmetric_algorithms() -> None:
