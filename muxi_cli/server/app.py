@@ -15,12 +15,7 @@ from muxi_cli import __version__
 from muxi_cli.errors import MuxiError
 from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.context import KEY_HEADER, USER_HEADER, Caller, ServerContext, ServerSettings
-from muxi_cli.server.limits import (
-    AccessLogMiddleware,
-    BodyLimitMiddleware,
-    client_bucket,
-    retry_after_header,
-)
+from muxi_cli.server.limits import AccessLogMiddleware, BodyLimitMiddleware, retry_after_header
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -64,6 +59,7 @@ def error_response(err: MuxiError) -> Any:
 def authenticate(ctx: ServerContext, headers: Any, client: str | None, state: Any) -> Caller:
     """Check the key and the rate limit; records key id and user for the access log."""
     from muxi_cli.errors import ServerAuthError
+    from muxi_cli.server.limits import client_bucket
 
     token = bearer_token(headers.get("authorization"), headers.get(KEY_HEADER))
     # An address that failed too often is refused before its key is even looked
