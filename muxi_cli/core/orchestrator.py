@@ -108,8 +108,8 @@ class Orchestrator:
             attachments=list(request.attachments),
             model_override=request.model,
             system_override=request.system,
-            stream=request.stream,
             approvable=request.approvable,
+            stream=request.stream,
         )
         completed = False
         async for event in self.engine.run(spec):

@@ -159,8 +159,8 @@ class RemoteRuntime:
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body = request.to_dict()
-        body.pop("user_id", None)
         body.pop("approvable", None)  # decided by the server from the key's scopes
+        body.pop("user_id", None)
         return body
 
     async def _chat_sse(self, request: ChatRequest) -> AsyncIterator[Event]:
