@@ -64,6 +64,13 @@ def bearer(key: str) -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
 
 
+def client_from(address: str) -> httpx.Client:
+    """A client whose connections come from ``address`` (any 127.x.y.z is this
+    machine): tests that send bad credentials on purpose get their own
+    failed-authentication budget."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30)
+
+
 def chat(url: str, key: str, **body: Any) -> httpx.Response:
     """One non-streaming turn."""
     body.setdefault("message", "hi")

@@ -28,6 +28,7 @@ from tests.security.support_authz import (
     JWKSServer,
     bearer,
     chat,
+    client_from,
     ec_key,
     jwt_yaml,
     key_store,
@@ -415,6 +416,19 @@ def test_jwt_valid_tokens_and_claim_mapping(jwt_served: Any) -> None:
     assert chat(srv.url, scoped).json()["agent"] == "helper"
 
 
+CASES = [
+    "expired",
+    "audience",
+    "issuer",
+    "kid",
+    "signature",
+    "user",
+    "hs256",
+    "no-exp",
+    "alg-mismatch",
+]
+
+
 @pytest.mark.parametrize(
     ("case", "words"),
     [
@@ -462,7 +476,10 @@ def test_jwt_bad_tokens_get_401(jwt_served: Any, case: str, words: str) -> None:
         )
     else:
         tok = token(key, kid, alg, **claims)
-    r = _me(srv.url, tok)
+    # From an address of its own: the bad tokens of all cases together would
+    # exhaust one address's failed-authentication budget.
+    with client_from(f"127.0.0.{20 + CASES.index(case)}") as c:
+        r = c.get(srv.url + "/v1/me", headers=bearer(tok))
     assert r.status_code == 401, r.text
     assert words in r.json()["error"]["message"], r.text
 
@@ -471,9 +488,10 @@ def test_unknown_kids_do_not_hammer_the_jwks(jwt_served: Any) -> None:
     srv, jwks, rsa_private, _ec = jwt_served
     assert _me(srv.url, token(rsa_private, "rsa-1", preferred_username="a")).status_code == 200
     before = jwks.fetches
-    for i in range(15):
-        tok = token(rsa_private, f"unknown-{i}", preferred_username="a")
-        assert _me(srv.url, tok).status_code == 401
+    with client_from("127.0.0.40") as c:
+        for i in range(15):
+            tok = token(rsa_private, f"unknown-{i}", preferred_username="a")
+            assert c.get(srv.url + "/v1/me", headers=bearer(tok)).status_code == 401
     # jwks_min_refresh is 30 s: at most one more fetch for all those kids.
     assert jwks.fetches - before <= 1
 
