@@ -53,6 +53,8 @@ class MuxiError(Exception):
         code = str(data.get("code") or "error")
         klass = _BY_CODE.get(code, MuxiError)
         err = klass(str(data.get("message") or "unknown error"), data.get("hint"))
+        if isinstance(err, ScopeError) and isinstance(data.get("scope"), str):
+            err.scope = data["scope"]
         if klass is MuxiError and code != "error":
             err.code = code  # type: ignore[misc]
         return err
@@ -153,6 +155,23 @@ class ForbiddenError(MuxiError):
     http_status = 403
 
 
+class ScopeError(ForbiddenError):
+    """A key lacks a scope (docs/security.md); the error names it.
+
+    Exits with 3 like a denied tool: the action was refused, not mistyped.
+    """
+
+    code = "missing_scope"
+    exit_code = ExitCode.TOOL_DENIED
+
+    def __init__(self, message: str, hint: str | None = None, scope: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.scope = scope
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "scope": self.scope}
+
+
 class ConnectionFailedError(MuxiError):
     """A remote muxi server could not be reached."""
 
@@ -179,6 +198,7 @@ _BY_CODE: dict[str, type[MuxiError]] = {
         MemoryStoreError,
         ServerAuthError,
         ForbiddenError,
+        ScopeError,
         ConnectionFailedError,
     )
 }

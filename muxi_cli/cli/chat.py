@@ -18,7 +18,8 @@ Exit codes:
   0    ok
   1    runtime or provider error
   2    usage or config error (also: no model provider usable)
-  3    a tool call was denied (policy 'ask' without --yes, or 'deny')
+  3    a tool call was denied (policy 'ask' without --yes, or 'deny'),
+       or the server refused the request for a missing scope
   4    timeout
   130  interrupted (Ctrl-C); what was said so far is kept in the session
 """

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from muxi_cli.config.access import ServerAccess
+
 Policy = Literal["allow", "deny", "ask"]
 
 BUILTIN_TOOLS = ("calculator", "datetime", "read_file", "list_dir", "fetch_url")
@@ -234,6 +236,8 @@ class Formation(_Strict):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     files: FileToolsConfig = Field(default_factory=FileToolsConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
+    #: Who may do what on `muxi serve` (scopes, presets, JWT): docs/security.md.
+    server: ServerAccess = Field(default_factory=ServerAccess)
     tool_result_limit: int = 16_000
     turn_timeout: float = 600.0
 
@@ -271,6 +275,9 @@ class Formation(_Strict):
                     raise ValueError(
                         f"agent {agent.name!r} delegates to {delegate!r}, which is not another agent"
                     )
+        missing = self.server.unknown_sets(self.server.user_scopes or [])
+        if missing:
+            raise ValueError(f"server.user_scopes uses {missing[0]}, which is not in scope_sets")
         return self
 
     def agent(self, name: str) -> AgentConfig | None:

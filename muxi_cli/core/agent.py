@@ -63,6 +63,8 @@ class TurnSpec:
     model_override: str | None = None
     system_override: str | None = None
     stream: bool = True
+    #: Glob patterns of the ``ask`` tools the caller may approve (None: any).
+    approvable: list[str] | None = None
     #: Delegated runs are not written to the session (their answer is the tool result).
     persist: bool = True
     depth: int = 0
@@ -363,6 +365,7 @@ class AgentEngine:
             message=question,
             factory=nested,
             approval=spec.approval,
+            approvable=spec.approvable,
             model_override=None,
             stream=spec.stream,
             persist=False,

@@ -115,6 +115,7 @@ class Orchestrator:
             attachments=list(request.attachments),
             model_override=request.model,
             system_override=request.system,
+            approvable=request.approvable,
             stream=request.stream,
         )
         completed = False

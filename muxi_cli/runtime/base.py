@@ -45,6 +45,9 @@ class ChatRequest(_Record):
     approval: ApprovalMode = "deny"
     model: str | None = None
     system: str | None = None
+    #: Server-side only (never sent by a client): glob patterns of the ``ask``
+    #: tools this caller may approve; None = any (see docs/security.md).
+    approvable: list[str] | None = None
     stream: bool = True
     #: A new session gets this title (default: from the first message).
     title: str | None = None

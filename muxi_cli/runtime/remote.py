@@ -159,6 +159,7 @@ class RemoteRuntime:
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body = request.to_dict()
+        body.pop("approvable", None)  # decided by the server from the key's scopes
         body.pop("user_id", None)
         return body
 

@@ -22,6 +22,7 @@ from muxi_cli.core.events import (
 from muxi_cli.errors import MuxiError, UsageError
 from muxi_cli.runtime.base import ChatRequest
 from muxi_cli.server.runs import is_end
+from muxi_cli.server.scopes import check_chat
 from muxi_cli.stores.lance_schema import SHARED_USER
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> C
         req = ChatRequest.from_dict(body)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid chat request: {exc}", hint="see /docs for the body") from exc
+    check_chat(caller.grants, req, ctx.formation)  # 403 naming a missing scope
     user = caller.user_id
     if user == SHARED_USER and not req.session_id:
         raise UsageError(

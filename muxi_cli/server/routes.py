@@ -8,7 +8,7 @@ so the tests can try each one with the wrong user's key.
 
 from typing import Any, Literal
 
-from muxi_cli.errors import ForbiddenError, NotFoundError, UsageError
+from muxi_cli.errors import NotFoundError, ScopeError, UsageError
 from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.chat import SSE_MEDIA, TurnStream, json_turn, prepare, sse_response
 from muxi_cli.server.context import Caller, ServerContext
@@ -21,6 +21,7 @@ from muxi_cli.server.models import (
     PromptBody,
     RenameBody,
 )
+from muxi_cli.server.scopes import check_agent
 from muxi_cli.stores.lance_schema import SHARED_USER
 
 #: (method, path, what it touches): "session", "memory", "call", "run", "key",
@@ -60,7 +61,11 @@ ROUTES: list[tuple[str, str, str]] = [
 
 def _require_admin(caller: Caller) -> None:
     if not caller.admin:
-        raise ForbiddenError("this needs an admin key", hint="ask the server's admin")
+        raise ScopeError(
+            "this needs an admin key (missing scope admin)",
+            hint="ask the server's admin",
+            scope="admin",
+        )
 
 
 def add_routes(app: Any, ctx: ServerContext) -> None:
@@ -106,7 +111,12 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
 
     @v1.get("/me", tags=["health"], summary="Who this key is")
     async def me(who: Caller = Auth) -> dict[str, Any]:
-        return {"key_id": who.principal.key_id, "role": who.principal.role, "user_id": who.user_id}
+        return {
+            "key_id": who.principal.key_id,
+            "role": who.principal.role,
+            "user_id": who.user_id,
+            "scopes": list(who.grants.scopes),
+        }
 
     @v1.get("/health", tags=["health"], response_model=Health, summary="The runtime's health")
     async def health(who: Caller = Auth) -> Any:
@@ -115,7 +125,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
 
     @v1.get("/agents", tags=["agents"], response_model=list[AgentInfo])
     async def agents(who: Caller = Auth) -> Any:
-        return [a.to_dict() for a in await rt.agents()]
+        return [a.to_dict() for a in await rt.agents() if who.grants.may_agent(a.name)]
 
     @v1.post(
         "/chat",
@@ -237,6 +247,8 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     async def tools(
         who: Caller = Auth, agent: str | None = Query(default=None, min_length=1, max_length=64)
     ) -> Any:
+        if agent is not None:
+            check_agent(who.grants, agent)
         return [t.to_dict() for t in await rt.tools(agent)]
 
     @v1.get("/mcp/servers", tags=["tools"], response_model=list[ServerInfo])
@@ -306,7 +318,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     @v1.post("/keys", tags=["keys"], status_code=201, summary="Create a key (admin)")
     async def create_key(body: KeyCreateBody, who: Caller = Auth) -> Any:
         _require_admin(who)
-        rec, secret = keys.create(body.role, body.user_id, body.label)
+        rec, secret = keys.create(body.role, body.user_id, body.label, body.checked_scopes(ctx))
         return {**rec.public_dict(), "key": secret}
 
     @v1.delete("/keys/{key_id}", tags=["keys"], summary="Revoke a key (admin)")
