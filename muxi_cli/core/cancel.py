@@ -30,4 +30,6 @@ def cancelled_tool_result(reason: str) -> str:
     """The result a tool call gets when its turn stopped before it returned."""
     if reason == "timeout":
         return "Not finished: the request timed out (turn_timeout) before this tool returned."
+    if reason == "interrupted":
+        return "Not finished: muxi stopped before this tool returned; it gave no result."
     return "Cancelled by the user before this tool returned; it gave no result."

@@ -51,8 +51,11 @@ def to_messages(
     out: list[Message] = []
     for index, turn in enumerate(turns):
         reason = _stop_reason(turn)
-        if reason is None and index < len(turns) - 1 and _unanswered(turn):
-            reason = "unanswered"
+        if reason is None and index < len(turns) - 1:
+            if _unanswered(turn):
+                reason = "unanswered"
+            elif _open_calls(turn):  # a crash while a tool ran leaves no status behind
+                reason = "interrupted"
         if reason is not None and stopped == "drop":
             continue
         messages = [m for m in (_convert(msg, tool_result_limit) for msg in turn) if m]
@@ -87,6 +90,16 @@ def _unanswered(turn: list[SessionMessage]) -> bool:
     if turn[0].role != "user":
         return False
     return not any(m.role == "assistant" and (m.content or m.tool_calls) for m in turn)
+
+
+def _open_calls(turn: list[SessionMessage]) -> bool:
+    answered = {m.tool_call_id for m in turn if m.role == "tool"}
+    return any(
+        str(c.get("id")) not in answered
+        for m in turn
+        if m.role == "assistant"
+        for c in m.tool_calls
+    )
 
 
 def _convert(msg: SessionMessage, tool_result_limit: int) -> Message | None:

@@ -165,3 +165,25 @@ def test_a_failed_turn_is_not_merged_into_the_next():
         ("assistant", "[No"),
         ("user", "two"),
     ]
+
+
+def test_a_crash_during_a_tool_is_closed_too():
+    """No status was written (the process died while the tool ran): the open
+    call still gets a result and the turn a note, instead of both requests
+    reaching the model as one message."""
+    rows = [
+        SessionMessage(id=1, session_id="s", seq=1, role="user", content="slow thing"),
+        SessionMessage(
+            id=2,
+            session_id="s",
+            seq=2,
+            role="assistant",
+            content="",
+            tool_calls=[{"id": "c1", "name": "slow", "arguments": {}}],
+        ),
+        SessionMessage(id=3, session_id="s", seq=3, role="user", content="new question"),
+    ]
+    out = to_messages(rows, 1000)
+    assert [m.role for m in out] == ["user", "assistant", "tool", "assistant", "user"]
+    assert out[2].tool_call_id == "c1" and out[2].is_error
+    assert "cut off" in out[3].content
