@@ -187,3 +187,44 @@ def test_a_crash_during_a_tool_is_closed_too():
     assert [m.role for m in out] == ["user", "assistant", "tool", "assistant", "user"]
     assert out[2].tool_call_id == "c1" and out[2].is_error
     assert "cut off" in out[3].content
+
+
+async def test_cancel_inside_a_delegated_agent_closes_the_parent_call(
+    make_runtime, fake_llm: FakeLLM, tools: ScriptedTools
+):
+    started = asyncio.Event()
+
+    async def slow(_args: dict[str, Any]) -> str:
+        started.set()
+        await asyncio.sleep(30)
+        return "slow result"
+
+    tools.add("slow", slow)
+    fake_llm.script(
+        ToolCalls([("ask_helper", {"question": "look it up"})]),  # the main agent delegates
+        ToolCalls([("slow", {})]),  # the helper calls the slow tool
+        Text("Paris."),
+    )
+    runtime = make_runtime(
+        "agents:\n  - name: main\n    delegates: [helper]\n"
+        "  - name: helper\n    description: looks things up\n"
+    )
+    events = []
+    async for event in runtime.chat(request("CALL_TOOL via helper", agent="main")):
+        events.append(event)
+        if event.type == ev.TOOL_REQUESTED and event.nested:
+            await asyncio.wait_for(started.wait(), 10)
+            await runtime.cancel(events[0].run_id)
+    session_id = events[0].session_id
+    stored = await runtime.messages(session_id)
+    assert [(m.role, m.status) for m in stored][-2:] == [
+        ("tool", "complete"),
+        ("assistant", "cancelled"),
+    ]
+    assert stored[-2].meta["name"] == "ask_helper" and stored[-2].meta["cancelled"] is True
+
+    await collect(runtime.chat(request("capital of France?", session_id=session_id, agent="main")))
+    assert len(tools.calls) == 1
+    sent = fake_llm.requests[-1]
+    assert roles(sent) == ["user", "assistant", "tool", "assistant", "user"]
+    assert user_texts(sent) == ["CALL_TOOL via helper", "capital of France?"]
