@@ -137,3 +137,48 @@ async def test_esc_at_the_approval_prompt_closes_the_request(
             ("tool", "complete"),
             ("assistant", "cancelled"),
         ]
+
+
+DELEGATING = """
+agents:
+  - name: main
+    memory: {enabled: false}
+    delegates: [helper]
+  - name: helper
+    description: looks things up
+    memory: {enabled: false}
+    tools:
+      - {python: "slowtool_tui:slow_lookup", approval: allow}
+default_agent: main
+"""
+
+
+async def test_esc_while_a_delegated_agent_runs_a_tool_cancels_the_nested_reply(
+    fake_llm: FakeLLM, tmp_path: Path, paths: tuple[Path, Path]
+) -> None:
+    marker, _release = paths
+    path = tmp_path / "muxi.yaml"
+    path.write_text(fake_llm.formation_yaml(extra=DELEGATING), encoding="utf-8")
+
+    async def factory():  # type: ignore[no-untyped-def]
+        from muxi_cli.runtime.factory import open_runtime
+
+        return await open_runtime(profile="local", config_path=str(path))
+
+    app = MuxiApp(factory, cursor_blink=False, config_path=str(path))
+    fake_llm.script(
+        ToolCalls([("ask_helper", {"question": "tides?"})]),
+        ToolCalls([("slow_lookup", {"topic": "tides"})]),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "@main look up tides via the helper")
+        await until(pilot, marker.exists, "the helper's tool to start")
+        await pilot.press("escape")
+        await idle(pilot)
+        reply = last_reply(app)
+        assert reply.state == "cancelled"
+        assert call_of(reply).status == "cancelled"  # ask_helper
+        nested = next(p for p in reply.parts if isinstance(p, ReplyRecord))
+        assert nested.state == "cancelled"
+        assert call_of(nested).status == "cancelled"  # the helper's own tool
