@@ -180,7 +180,9 @@ def render_conversation(
             ok = msg.meta.get("ok")
             line = Text("  ← ", style="dim")
             line.append(tool_name, style="magenta")
-            if ok is not None:
+            if msg.meta.get("cancelled"):
+                line.append(" cancelled", style="yellow")
+            elif ok is not None:
                 line.append(" ok" if ok else " error", style="green" if ok else "red")
             if msg.meta.get("duration_ms") is not None:
                 line.append(f" {msg.meta['duration_ms']} ms", style="dim")

@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from muxi_cli.config.schema import AgentConfig, Formation, ModelRef
 from muxi_cli.core.approvals import ApprovalBroker
+from muxi_cli.core.cancel import CANCELLED, stop_reason
 from muxi_cli.core.events import RUN_COMPLETED, RUN_FAILED, USAGE, Event, EventFactory
 from muxi_cli.core.history import to_messages, truncate_for_model
 from muxi_cli.core.tool_calls import ToolCallRunner
@@ -68,6 +69,14 @@ class TurnSpec:
     #: Delegated runs are not written to the session (their answer is the tool result).
     persist: bool = True
     depth: int = 0
+
+
+@dataclass(slots=True)
+class _TurnState:
+    #: The user message is in the session (a stopped turn gets a ``cancelled`` row).
+    user_stored: bool = False
+    #: An assistant row of this turn already carries the ``cancelled`` status.
+    marked: bool = False
 
 
 @dataclass(slots=True)
@@ -186,7 +195,28 @@ class AgentEngine:
 
     async def run(self, spec: TurnSpec) -> AsyncIterator[Event]:
         """Answer one message. Raises MuxiError on failure (the caller turns it
-        into ``run.failed``); cancellation keeps the partial reply."""
+        into ``run.failed``). A cancelled turn keeps what was said and is stored
+        as ``cancelled``, so the next turn's history shows it was stopped."""
+        state = _TurnState()
+        try:
+            async with contextlib.aclosing(self._run(spec, state)) as events:
+                async for event in events:
+                    yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            # Sync writes only: a closing generator may not await.
+            if state.user_stored and not state.marked and spec.persist:
+                self.store.add_message(
+                    spec.session_id,
+                    "assistant",
+                    "",
+                    agent=spec.agent.name,
+                    run_id=spec.factory.run_id,
+                    status=CANCELLED,
+                    meta={"stopped": stop_reason()},
+                )
+            raise
+
+    async def _run(self, spec: TurnSpec, state: _TurnState) -> AsyncGenerator[Event, None]:
         f = spec.factory
         agent = spec.agent
         model_ref = self.models.model_for(agent, spec.model_override)
@@ -196,6 +226,7 @@ class AgentEngine:
 
         if store is not None:
             store.add_message(spec.session_id, "user", content, agent=agent.name, run_id=f.run_id)
+            state.user_stored = True
 
         recalled: list[Recalled] = []
         if agent.memory.enabled and spec.depth == 0:
@@ -273,7 +304,7 @@ class AgentEngine:
                             usage.add(chunk)
                 status = "complete"
             except (asyncio.CancelledError, GeneratorExit):
-                status = "interrupted"
+                status = CANCELLED
                 raise
             finally:
                 tool_calls = [
@@ -289,6 +320,9 @@ class AgentEngine:
                 meta: dict[str, Any] = {"model": model_ref}
                 if status == "complete" and not calls:
                     meta["usage"] = self._usage_dict(model_ref, usage)
+                if status == CANCELLED:
+                    meta["stopped"] = stop_reason()
+                    state.marked = writer.written or bool(tool_calls)
                 writer.close(status=status, tool_calls=tool_calls or None, meta=meta)
             conversation.append(Message("assistant", writer.text, tool_calls=tuple(calls)))
             if not calls and request.tools:

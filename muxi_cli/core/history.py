@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from muxi_cli.llm.base import Message, ToolCall
 from muxi_cli.runtime.base import SessionMessage
@@ -17,37 +18,153 @@ def truncate_for_model(content: str, limit: int) -> str:
     return content[:limit] + TRUNCATION_MARKER.format(omitted=len(content) - limit)
 
 
-def to_messages(stored: Iterable[SessionMessage], tool_result_limit: int) -> list[Message]:
+#: What the model is told after a turn that ended without its answer, by reason.
+STOP_NOTES = {
+    "cancelled": "the user cancelled this request before it was finished",
+    "timeout": "this request was stopped because it took longer than the turn timeout",
+    "interrupted": "this reply was cut off (muxi stopped before it finished)",
+    "unanswered": "this request got no reply (it failed)",
+}
+NOTE_TEMPLATE = (
+    "[Note from muxi: {what}. That request is closed: do not answer it, continue it or "
+    "repeat its tool calls unless the user asks for it again.]"
+)
+StoppedTurns = Literal["note", "drop"]
+
+
+def to_messages(
+    stored: Iterable[SessionMessage], tool_result_limit: int, *, stopped: StoppedTurns = "note"
+) -> list[Message]:
     """Convert stored messages (oldest first) into model messages.
 
-    Failed turns and notes are skipped; tool results are truncated for the
-    model; assistant tool calls without results (a turn cut off mid-call) are
-    dropped together with any orphan results, so every provider accepts the
-    history.
+    The session is read turn by turn (a user message and what followed it).
+    A turn that was stopped (cancelled, timed out, cut off by a crash) or got
+    no reply keeps what was said; each of its tool calls without a result gets
+    one saying it was stopped, and a short note tells the model the request is
+    closed, so it is never answered again by accident (``stopped="drop"``
+    leaves such turns out, e.g. for memory extraction). Failed replies with no
+    text are skipped; tool results are truncated for the model; elsewhere
+    tool calls without results are dropped with any orphan results, so every
+    provider accepts the history.
     """
+    turns = _turns(list(stored))
     out: list[Message] = []
+    for index, turn in enumerate(turns):
+        reason = _stop_reason(turn)
+        if reason is None and index < len(turns) - 1:
+            if _unanswered(turn):
+                reason = "unanswered"
+            elif _open_calls(turn):  # a crash while a tool ran leaves no status behind
+                reason = "interrupted"
+        if reason is not None and stopped == "drop":
+            continue
+        messages = [m for m in (_convert(msg, tool_result_limit) for msg in turn) if m]
+        if reason is not None:
+            messages = _close_calls(messages, reason)
+            messages = _add_note(messages, NOTE_TEMPLATE.format(what=STOP_NOTES[reason]))
+        out += messages
+    return sanitize(out)
+
+
+def _turns(stored: list[SessionMessage]) -> list[list[SessionMessage]]:
+    turns: list[list[SessionMessage]] = []
     for msg in stored:
-        if msg.role == "user":
-            out.append(Message("user", msg.content))
-        elif msg.role == "assistant":
-            if msg.status == "failed" and not msg.content:
-                continue
-            calls = tuple(
-                ToolCall(str(c.get("id")), str(c.get("name")), dict(c.get("arguments") or {}))
-                for c in msg.tool_calls
-            )
-            out.append(Message("assistant", msg.content, tool_calls=calls))
-        elif msg.role == "tool":
+        if msg.role == "user" or not turns:
+            turns.append([msg])
+        else:
+            turns[-1].append(msg)
+    return turns
+
+
+def _stop_reason(turn: list[SessionMessage]) -> str | None:
+    for msg in turn:
+        if msg.status == "cancelled":
+            return "timeout" if msg.meta.get("stopped") == "timeout" else "cancelled"
+        if msg.status == "interrupted":
+            return "interrupted"
+    return None
+
+
+def _unanswered(turn: list[SessionMessage]) -> bool:
+    """A user message nothing answered (its turn failed before any reply)."""
+    if turn[0].role != "user":
+        return False
+    return not any(m.role == "assistant" and (m.content or m.tool_calls) for m in turn)
+
+
+def _open_calls(turn: list[SessionMessage]) -> bool:
+    answered = {m.tool_call_id for m in turn if m.role == "tool"}
+    return any(
+        str(c.get("id")) not in answered
+        for m in turn
+        if m.role == "assistant"
+        for c in m.tool_calls
+    )
+
+
+def _convert(msg: SessionMessage, tool_result_limit: int) -> Message | None:
+    if msg.role == "user":
+        return Message("user", msg.content)
+    if msg.role == "assistant":
+        if msg.status == "failed" and not msg.content:
+            return None
+        calls = tuple(
+            ToolCall(str(c.get("id")), str(c.get("name")), dict(c.get("arguments") or {}))
+            for c in msg.tool_calls
+        )
+        return Message("assistant", msg.content, tool_calls=calls)
+    if msg.role == "tool":
+        return Message(
+            "tool",
+            truncate_for_model(msg.content, tool_result_limit),
+            tool_call_id=msg.tool_call_id,
+            tool_name=str(msg.meta.get("name") or msg.meta.get("tool") or ""),
+            is_error=not bool(msg.meta.get("ok", True)),
+        )
+    return None
+
+
+def _close_calls(messages: list[Message], reason: str) -> list[Message]:
+    """Give every tool call of a stopped turn a result (the stored one, or one
+    saying the call was stopped), right after the results that did come."""
+    from muxi_cli.core.cancel import cancelled_tool_result
+
+    out: list[Message] = []
+    open_calls: list[ToolCall] = []
+
+    def close_open() -> None:
+        for call in open_calls:
             out.append(
                 Message(
                     "tool",
-                    truncate_for_model(msg.content, tool_result_limit),
-                    tool_call_id=msg.tool_call_id,
-                    tool_name=str(msg.meta.get("name") or msg.meta.get("tool") or ""),
-                    is_error=not bool(msg.meta.get("ok", True)),
+                    cancelled_tool_result(reason),
+                    tool_call_id=call.id,
+                    tool_name=call.name,
+                    is_error=True,
                 )
             )
-    return sanitize(out)
+        open_calls.clear()
+
+    for msg in messages:
+        if msg.role == "tool":
+            open_calls[:] = [c for c in open_calls if c.id != msg.tool_call_id]
+            out.append(msg)
+            continue
+        close_open()
+        out.append(msg)
+        if msg.role == "assistant":
+            open_calls.extend(msg.tool_calls)
+    close_open()
+    return out
+
+
+def _add_note(messages: list[Message], note: str) -> list[Message]:
+    """End a stopped turn with an assistant note (joined to its last text, if any)."""
+    last = messages[-1] if messages else None
+    if last is not None and last.role == "assistant" and not last.tool_calls:
+        text = f"{last.content}\n\n{note}" if last.content else note
+        return [*messages[:-1], Message("assistant", text)]
+    return [*messages, Message("assistant", note)]
 
 
 def sanitize(messages: list[Message]) -> list[Message]:

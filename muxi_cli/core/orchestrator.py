@@ -130,7 +130,10 @@ class Orchestrator:
         agent = self.formation.agent(agent_name)
         if agent is None:
             return
-        history = to_messages(self.store.messages(session_id), self.formation.tool_result_limit)
+        # Stopped requests are left out: nothing is learnt from what the user took back.
+        history = to_messages(
+            self.store.messages(session_id), self.formation.tool_result_limit, stopped="drop"
+        )
 
         async def job() -> None:
             try:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.config.schema import Formation
 from muxi_cli.core.approvals import ApprovalBroker
+from muxi_cli.core.cancel import cancelled_tool_result, stop_reason
 from muxi_cli.core.events import Event
 from muxi_cli.core.history import truncate_for_model
 from muxi_cli.core.writer import MessageStore
@@ -95,6 +96,41 @@ class ToolCallRunner:
                     pass
             for call in calls:
                 self.approvals.close(call.id)
+            self._store_unanswered(spec, calls, by_name, results)
+
+    def _store_unanswered(
+        self,
+        spec: TurnSpec,
+        calls: list[ToolCall],
+        by_name: dict[str, ToolDef],
+        results: dict[str, tuple[ToolDef | None, ToolOutcome]],
+    ) -> None:
+        """The turn stopped while calls were pending or running: store a result
+        saying so for each, so the session never holds a call without an answer
+        (sync writes only: this runs while a generator closes)."""
+        if not spec.persist:
+            return
+        reason = stop_reason()
+        for call in calls:
+            if call.id in results:
+                continue
+            tool_def = by_name.get(call.name)
+            self.store.add_message(
+                spec.session_id,
+                "tool",
+                cancelled_tool_result(reason),
+                agent=spec.agent.name,
+                run_id=spec.factory.run_id,
+                tool_call_id=call.id,
+                meta={
+                    "name": call.name,
+                    "server": tool_def.server if tool_def else "unknown",
+                    "tool": tool_def.tool if tool_def else call.name,
+                    "ok": False,
+                    "cancelled": True,
+                    "stopped": reason,
+                },
+            )
 
     async def _call(
         self,

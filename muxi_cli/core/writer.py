@@ -41,7 +41,8 @@ class MessageStore(Protocol):
 class ReplyWriter:
     """Writes one assistant message: created on the first text with status
     ``streaming``, flushed at most every ``interval`` seconds, closed with its
-    final status (``complete``, ``interrupted`` or ``failed``)."""
+    final status (``complete``, ``cancelled`` or ``failed``; a crash leaves
+    ``streaming``, which the next start marks ``interrupted``)."""
 
     def __init__(
         self,
@@ -61,6 +62,11 @@ class ReplyWriter:
         self._last_flush = 0.0
         self._dirty = False
         self.closed = False
+
+    @property
+    def written(self) -> bool:
+        """Whether a row exists (or will on close): some text was streamed."""
+        return self._row is not None or bool(self._parts)
 
     @property
     def text(self) -> str:

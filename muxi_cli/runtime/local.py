@@ -127,38 +127,44 @@ class LocalRuntime:
             return failed_event(factory, exc)
 
         async def produce() -> None:
+            from muxi_cli.core.cancel import STOP_REASON, StopReason
+
+            # The turn timeout cancels this task like any cancel, after noting why,
+            # so the stopped turn is stored (and shown to the model later) as timed out.
+            holder: dict[str, StopReason] = {}
+            STOP_REASON.set(holder)
+
+            def expire() -> None:
+                holder["reason"] = "timeout"
+                task.cancel()
+
+            timer = asyncio.get_running_loop().call_later(self.formation.turn_timeout, expire)
             try:
-                async with asyncio.timeout(self.formation.turn_timeout):
-                    async for event in self.orchestrator.turn(request, user_id):
-                        if event.type == RUN_STARTED and not event.nested:
-                            ids["run"], ids["session"] = event.run_id, event.session_id
-                            self._runs[event.run_id] = task
-                        queue.put_nowait(event)
-            except TimeoutError:
-                queue.put_nowait(
-                    failure(
-                        TurnTimeoutError(
-                            f"the turn took longer than {self.formation.turn_timeout:g} s",
-                            hint="raise turn_timeout in muxi.yaml; what was said so far is saved",
-                        )
-                    )
-                )
+                async for event in self.orchestrator.turn(request, user_id):
+                    if event.type == RUN_STARTED and not event.nested:
+                        ids["run"], ids["session"] = event.run_id, event.session_id
+                        self._runs[event.run_id] = task
+                    queue.put_nowait(event)
             except asyncio.CancelledError:
                 from muxi_cli.errors import CancelledError
 
-                queue.put_nowait(
-                    failure(
-                        CancelledError(
-                            "the turn was cancelled", hint="what was said so far is saved"
-                        )
+                if holder.get("reason") == "timeout":
+                    stopped: MuxiError = TurnTimeoutError(
+                        f"the turn took longer than {self.formation.turn_timeout:g} s",
+                        hint="raise turn_timeout in muxi.yaml; what was said so far is saved",
                     )
-                )
+                else:
+                    stopped = CancelledError(
+                        "the turn was cancelled", hint="what was said so far is saved"
+                    )
+                queue.put_nowait(failure(stopped))
             except MuxiError as exc:
                 queue.put_nowait(failure(exc))
             except Exception as exc:
                 log.exception("turn failed")
                 queue.put_nowait(failure(exc))
             finally:
+                timer.cancel()
                 self._runs.pop(ids["run"], None)
                 queue.put_nowait(None)
 

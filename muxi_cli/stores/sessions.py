@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 ROLES = frozenset({"user", "assistant", "tool", "system"})
-STATUSES = frozenset({"streaming", "complete", "interrupted", "failed"})
+STATUSES = frozenset({"streaming", "complete", "interrupted", "cancelled", "failed"})
 
 
 class SessionStore:

@@ -3,13 +3,13 @@
 The JSON schema comes from the type hints (through a pydantic model built from
 the signature) and the docstring: its summary becomes the description, its
 ``Args:`` section (or ``:param x:`` lines) the parameter descriptions. Sync
-functions run in a worker thread, async ones on the loop. An exception becomes
+functions run in a daemon thread that a cancel abandons (so Ctrl-C and timeouts
+take effect at once), async ones on the loop. An exception becomes
 a failed :class:`ToolOutcome` (``"ExceptionType: message"``) the model sees.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import json
@@ -22,6 +22,7 @@ from typing import Any
 
 from muxi_cli.errors import ConfigError
 from muxi_cli.tools.base import ToolOutcome
+from muxi_cli.tools.threads import run_abandonable
 
 _PARAM_LINE = re.compile(r"^\s*(\*{0,2}\w+)\s*(?:\(([^)]*)\))?\s*:\s*(.*)$")
 _SPHINX_PARAM = re.compile(r"^\s*:param\s+(?:[\w\[\], ]+\s+)?(\w+)\s*:\s*(.*)$")
@@ -154,7 +155,8 @@ class PythonTool:
             if self.is_async:
                 result = await self.fn(*args, **values)
             else:
-                result = await asyncio.to_thread(self.fn, *args, **values)
+                # A daemon thread a cancel can abandon (see tools/threads.py).
+                result = await run_abandonable(f"python tool {self.ref}", self.fn, *args, **values)
                 if inspect.isawaitable(result):
                     result = await result
         except Exception as exc:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from muxi_cli.runtime.base import SessionMessage
 
 ReplyState = Literal["waiting", "streaming", "done", "cancelled", "failed"]
-ToolStatus = Literal["requested", "pending", "running", "ok", "error", "denied"]
+ToolStatus = Literal["requested", "pending", "running", "ok", "error", "denied", "cancelled"]
 
 
 @dataclass
@@ -197,7 +197,9 @@ def records_from_messages(messages: list[SessionMessage]) -> list[Record]:
             call = reply.tool(msg.tool_call_id)
             if call is not None:
                 call.result = msg.content
-                if (msg.meta or {}).get("ok") is False or msg.status == "error":
+                if (msg.meta or {}).get("cancelled"):
+                    call.status = "cancelled"
+                elif (msg.meta or {}).get("ok") is False or msg.status == "error":
                     call.status = "error"
         elif msg.role == "system":
             continue

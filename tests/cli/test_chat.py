@@ -174,7 +174,7 @@ def test_ctrl_c_exits_130_and_keeps_partial_reply(fake_llm: FakeLLM, formation: 
     shown = json.loads(muxi("sessions", "show", session_id, "--json").stdout)
     messages = shown["messages"] if isinstance(shown, dict) else shown
     reply = [m for m in messages if m["role"] == "assistant"][-1]
-    assert reply["status"] == "interrupted"
+    assert reply["status"] == "cancelled"
     assert reply["content"].startswith("one") and len(reply["content"]) < 40
 
 

@@ -255,7 +255,7 @@ async def test_cancel_keeps_partial_reply(make_runtime, fake_llm: FakeLLM):
                 await runtime.cancel(event.run_id)
     assert events[-1].type == ev.RUN_FAILED and events[-1]["error"]["code"] == "cancelled"
     stored = await runtime.messages(events[0].session_id)
-    assert stored[-1].role == "assistant" and stored[-1].status == "interrupted"
+    assert stored[-1].role == "assistant" and stored[-1].status == "cancelled"
     assert stored[-1].content == "".join(seen)
 
 
@@ -270,7 +270,7 @@ async def test_closing_the_stream_cancels_and_keeps_partial(make_runtime, fake_l
             break
     await stream.aclose()
     stored = await runtime.messages(got[0].session_id)
-    assert stored[-1].status == "interrupted" and stored[-1].content == got[-1]["text"]
+    assert stored[-1].status == "cancelled" and stored[-1].content == got[-1]["text"]
 
 
 async def test_turn_timeout(make_runtime, fake_llm: FakeLLM):

@@ -166,6 +166,68 @@ class RuntimeContract:
         msgs = [m for m in await rt.messages(events[0].session_id) if m.role == "assistant"]
         assert msgs and msgs[-1].content.startswith("a")
 
+    async def test_a_cancelled_turn_is_closed_for_the_next_turn(self, harness: Harness) -> None:
+        """Cancelled at the approval prompt (issue 12): stored as cancelled, and
+        the next turn's prompt shows it closed; the tool never runs."""
+        rt = harness.runtime
+        harness.llm.script(ToolCalls([("calculator", {"expression": "6*7"})]), Text("Hello."))
+
+        async def on(event: Event) -> None:
+            if event.type == ev.TOOL_APPROVAL and event["decision"] == "pending":
+                await rt.cancel(event.run_id)
+
+        request = ChatRequest(message="six times seven", approval="interactive")
+        events = top(await collect(rt.chat(request), on))
+        assert events[-1]["error"]["code"] == "cancelled"
+        sid = events[0].session_id
+
+        async def marked() -> bool:
+            return [m.status for m in await rt.messages(sid)][-1:] == ["cancelled"]
+
+        await wait_for(marked)
+        stored = await rt.messages(sid)
+        assert [(m.role, m.status) for m in stored] == [
+            ("user", "complete"),
+            ("assistant", "complete"),
+            ("tool", "complete"),
+            ("assistant", "cancelled"),
+        ]
+        assert stored[2].meta["cancelled"] is True
+
+        again = top(await collect(rt.chat(ChatRequest(message="hello again", session_id=sid))))
+        assert again[-1].type == ev.RUN_COMPLETED and again[-1]["text"] == "Hello."
+        sent = [m for m in harness.llm.last_request["messages"] if m["role"] != "system"]
+        assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
+        assert sent[0]["content"] == "six times seven"
+        assert sent[-1]["content"] == "hello again"
+        assert "Cancelled by the user" in sent[2]["content"]
+        assert "cancelled this request" in sent[3]["content"]
+        # The calculator never ran: its only result is the stored cancellation.
+        assert [m["role"] for m in sent].count("tool") == 1
+        assert not any(e.type == ev.TOOL_RESULT for e in events)
+
+    async def test_a_dropped_stream_is_stored_as_cancelled(self, harness: Harness) -> None:
+        rt = harness.runtime
+        harness.llm.script(Slow("one two three four five six seven eight", delay=0.3))
+        stream = rt.chat(ChatRequest(message="count slowly"))
+        sid = ""
+        async for event in stream:
+            sid = event.session_id
+            if event.type == ev.TEXT_DELTA:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+
+        async def marked() -> bool:
+            return [m.status for m in await rt.messages(sid)][-1:] == ["cancelled"]
+
+        await wait_for(marked)
+        harness.llm.script(Text("fine"))
+        await collect(rt.chat(ChatRequest(message="next one", session_id=sid)))
+        sent = [m for m in harness.llm.last_request["messages"] if m["role"] != "system"]
+        assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+        assert sent[1]["content"].startswith("one")
+        assert "cancelled this request" in sent[1]["content"]
+
     async def test_tool_approval_round_trip(self, harness: Harness) -> None:
         rt = harness.runtime
         harness.llm.script(ToolCalls([("calculator", {"expression": "6*7"})]), Text("it is 42"))

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from muxi_cli.tools.base import ToolOutcome
 from muxi_cli.tools.builtins import BuiltinContext
+from muxi_cli.tools.threads import run_abandonable
 
 DESCRIPTION = (
     "Fetch a web page (http or https) and return its text. HTML is converted to readable "
@@ -94,8 +95,9 @@ async def _check_public(request: Any) -> None:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, None, type=socket.SOCK_STREAM
+            # Not loop.getaddrinfo: its executor thread would hold up exit on a stuck lookup.
+            infos = await run_abandonable(
+                "fetch_url lookup", socket.getaddrinfo, host, None, type=socket.SOCK_STREAM
             )
         except OSError:
             return  # httpx reports the lookup failure itself
@@ -149,7 +151,7 @@ async def _fetch(
             "it is not text, so it is not shown.",
         )
     # Parsing a page of up to max_bytes takes a while: off the event loop.
-    title, text = await asyncio.to_thread(_readable, bytes(body), content_type, mime)
+    title, text = await run_abandonable("fetch_url", _readable, bytes(body), content_type, mime)
     if truncated:
         text += f"\n[truncated at {max_bytes} bytes]"
     header = f"# {title}\n\n" if title else ""

@@ -7,7 +7,6 @@ from the first root; absolute paths must lie inside one of them.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from muxi_cli.tools.base import ToolOutcome
 from muxi_cli.tools.builtins import BuiltinContext
+from muxi_cli.tools.threads import run_abandonable
 
 READ_DESCRIPTION = (
     "Read a text file from the allowed folders. Paths are relative to the first allowed "
@@ -111,7 +111,9 @@ async def read_file(arguments: dict[str, Any], ctx: BuiltinContext) -> ToolOutco
         return ToolOutcome(ok=False, content="'offset' must be a non-negative integer")
     try:
         path = confine(raw, roots(ctx))
-        return await asyncio.to_thread(_read, path, offset, ctx.formation.files.max_bytes)
+        return await run_abandonable(
+            "read_file", _read, path, offset, ctx.formation.files.max_bytes
+        )
     except AccessDenied as exc:
         return ToolOutcome(ok=False, content=f"access denied: {exc}")
     except FileNotFoundError:
@@ -158,7 +160,7 @@ async def list_dir(arguments: dict[str, Any], ctx: BuiltinContext) -> ToolOutcom
         return ToolOutcome(ok=False, content="'path' must be a string")
     try:
         path = confine(raw, roots(ctx))
-        return await asyncio.to_thread(_list, path)
+        return await run_abandonable("list_files", _list, path)
     except AccessDenied as exc:
         return ToolOutcome(ok=False, content=f"access denied: {exc}")
     except FileNotFoundError:

@@ -243,6 +243,11 @@ class ReplyView(MessageView):
                 if entry is not None:
                     entry.refresh_call()
             await prompt.remove()
+        if state == "cancelled":
+            self._stop_running_tools()
+            for nested in list(self.query(ReplyView)):  # delegated agents stop with it
+                if nested.live:
+                    await nested.finish("cancelled")
         self.reply.state = state
         if duration_ms is not None:
             self.reply.duration_ms = duration_ms
@@ -251,6 +256,15 @@ class ReplyView(MessageView):
             self.reply.error = error
             await self.mount(ErrorBox(error))
         self._refresh_footer()
+
+    def _stop_running_tools(self) -> None:
+        """Calls still running when the reply is cancelled never give a result."""
+        for part in self.reply.parts:
+            if isinstance(part, ToolCall) and part.status in ("requested", "running"):
+                part.status = "cancelled"
+                entry = self._tools.get(part.call_id)
+                if entry is not None:
+                    entry.refresh_call()
 
     async def set_full_text(self, text: str) -> None:
         """A reply that arrived without deltas (non-streaming) gets its text at the end."""

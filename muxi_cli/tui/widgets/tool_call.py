@@ -15,6 +15,7 @@ _STATUS = {
     "ok": ("✓", ""),
     "error": ("✗", "failed"),
     "denied": ("⊘", "denied"),
+    "cancelled": ("⊘", "cancelled"),
 }
 
 
@@ -42,6 +43,7 @@ class ToolCallEntry(Collapsible):
     ToolCallEntry > CollapsibleTitle { color: $text-muted; padding: 0; }
     ToolCallEntry.-error > CollapsibleTitle { color: $error; }
     ToolCallEntry.-denied > CollapsibleTitle { color: $warning; }
+    ToolCallEntry.-cancelled > CollapsibleTitle { color: $warning; }
     ToolCallEntry.-pending > CollapsibleTitle { color: $warning; text-style: bold; }
     ToolCallEntry > Contents { padding: 0 0 0 3; height: auto; }
     ToolCallEntry .detail { color: $text-muted; }
@@ -75,7 +77,7 @@ class ToolCallEntry(Collapsible):
         return text
 
     def _apply_class(self) -> None:
-        for status in ("error", "denied", "pending"):
+        for status in ("error", "denied", "pending", "cancelled"):
             self.set_class(self.call.status == status, f"-{status}")
 
     def refresh_call(self) -> None:
