@@ -15,6 +15,7 @@ from muxi_cli import __version__
 from muxi_cli.errors import MuxiError
 from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.context import KEY_HEADER, USER_HEADER, Caller, ServerContext, ServerSettings
+from muxi_cli.server.inputs import HostileInputMiddleware
 from muxi_cli.server.limits import AccessLogMiddleware, BodyLimitMiddleware, retry_after_header
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ def create_app(
     add_routes(app, ctx)
     add_websocket(app, ctx)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body)
+    app.add_middleware(HostileInputMiddleware)
     if access_log:
         app.add_middleware(AccessLogMiddleware)
     return app
