@@ -93,6 +93,7 @@ def create_app(
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException
 
+    from muxi_cli.server.apidocs import add_docs_route
     from muxi_cli.server.routes import add_routes
     from muxi_cli.server.ws import add_websocket
 
@@ -102,7 +103,9 @@ def create_app(
         version=__version__,
         description="Chat with muxi agents, manage sessions and memory. "
         "Authenticate with `Authorization: Bearer <key>` or `X-Muxi-Key`.",
-        docs_url="/docs",
+        # /docs is our own self-contained page (apidocs.py): FastAPI's loads its
+        # scripts from a CDN and shows nothing offline.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -160,6 +163,7 @@ def create_app(
 
     add_routes(app, ctx)
     add_websocket(app, ctx)
+    add_docs_route(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body)
     app.add_middleware(HostileInputMiddleware)
     if access_log:
