@@ -241,7 +241,11 @@ class Session:
         """Close the connection soon after its key is revoked, even if it sends nothing."""
         while not self.closed:
             await asyncio.sleep(self.ctx.settings.ws_key_check)
-            if not self._key_active():
+            try:
+                active = self._key_active()
+            except MuxiError:  # an unreadable key file: the next frame reports it
+                continue
+            if not active:
                 self._watch = None  # closing cancels the watcher: not this task
                 await self._close_revoked(
                     _Revoked(
