@@ -75,6 +75,8 @@ class ToolCalls:
     usage: tuple[int, int] = (20, 10)
     #: Filled when rendered: the ids sent for each call, in order.
     ids: list[str] = field(default_factory=list)
+    #: Ids to send instead of fresh ones (a provider that repeats its call ids).
+    fixed_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -443,7 +445,7 @@ def _turn(reply: Reply, fmt: str) -> _Turn:
         return _Turn(_split(reply.text, reply.chunks), [], reply.usage, "end_turn", reply.delay)
     if isinstance(reply, ToolCalls):
         prefix = "call_" if fmt == "openai" else "toolu_"
-        reply.ids = [_new_id(prefix) for _ in reply.calls]
+        reply.ids = list(reply.fixed_ids) or [_new_id(prefix) for _ in reply.calls]
         calls = [(i, n, _args_text(a)) for i, (n, a) in zip(reply.ids, reply.calls, strict=True)]
         return _Turn(_split(reply.text, None), calls, reply.usage, "tool_use")
     if isinstance(reply, Malformed):

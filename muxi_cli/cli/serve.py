@@ -37,6 +37,28 @@ def serve(
         float,
         typer.Option("--grace", min=0, help="Seconds running turns get to finish on shutdown."),
     ] = 10.0,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            "--header-timeout",
+            min=0.1,
+            help="Seconds a client has to send a request's headers (then it is disconnected).",
+        ),
+    ] = 10.0,
+    idle_timeout: Annotated[
+        int,
+        typer.Option(
+            "--idle-timeout", min=1, help="Seconds an idle keep-alive connection stays open."
+        ),
+    ] = 10,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=1,
+            help="Concurrent connections; at the cap the longest-idle one is closed.",
+        ),
+    ] = 1000,
 ) -> None:
     """Serve the formation's agents to `muxi --profile ...` clients and other programs.
 
@@ -66,7 +88,15 @@ def serve(
     problem = _cannot_bind(host, port) or _weak_pinned_key()
     if problem is not None:
         raise fail(problem)
-    settings = ServerSettings(max_body=max_body, rate=rate, burst=burst, shutdown_grace=grace)
+    settings = ServerSettings(
+        max_body=max_body,
+        rate=rate,
+        burst=burst,
+        shutdown_grace=grace,
+        header_timeout=header_timeout,
+        idle_timeout=idle_timeout,
+        max_connections=max_connections,
+    )
     from muxi_cli.server.serve import serve as run_server
 
     asyncio.run(run_server(host, port, config or st.config, settings))

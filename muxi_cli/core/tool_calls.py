@@ -95,7 +95,7 @@ class ToolCallRunner:
                 except (asyncio.CancelledError, Exception):
                     pass
             for call in calls:
-                self.approvals.close(call.id)
+                self.approvals.close(call.id, spec.factory.run_id)
             self._store_unanswered(spec, calls, by_name, results)
 
     def _store_unanswered(
@@ -225,12 +225,12 @@ class ToolCallRunner:
         if spec.approval == "deny":
             queue.put_nowait(f.tool_approval(call.id, "denied", "policy"))
             return False, "policy (non-interactive run; pass --yes to allow)"
-        future = self.approvals.open(call.id)
+        future = self.approvals.open(call.id, f.run_id)
         queue.put_nowait(f.tool_approval(call.id, "pending", "user"))
         try:
             answer = await future
         finally:
-            self.approvals.close(call.id)
+            self.approvals.close(call.id, f.run_id)
         if answer == "always":
             try:
                 self.tools.remember_allow(tool_def)

@@ -137,6 +137,8 @@ class ServerInfo(_Record):
     tool_count: int = 0
     started_ms: int | None = None
     error: str | None = None
+    #: The server's approval policy (``ask``, ``allow``, ``deny``); None if unknown.
+    approval: str | None = None
 
 
 @dataclass(slots=True)
@@ -161,8 +163,14 @@ class Runtime(Protocol):
         """One turn. Closing the iterator cancels the turn; what was said is kept."""
         ...
 
-    async def approve(self, call_id: str, decision: ApprovalDecision) -> None:
-        """Answer a ``tool.approval`` event whose decision was ``pending``."""
+    async def approve(
+        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
+    ) -> None:
+        """Answer a ``tool.approval`` event whose decision was ``pending``.
+
+        ``run_id`` is the event's; it may be left out while ``call_id`` is unique
+        among the pending calls (providers may repeat call ids across turns).
+        """
         ...
 
     async def cancel(self, run_id: str) -> None: ...

@@ -181,8 +181,10 @@ class LocalRuntime:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    async def approve(self, call_id: str, decision: ApprovalDecision) -> None:
-        self.approvals.answer(call_id, decision)
+    async def approve(
+        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
+    ) -> None:
+        self.approvals.answer(call_id, decision, run_id)
 
     async def cancel(self, run_id: str) -> None:
         task = self._runs.get(run_id)
@@ -333,9 +335,14 @@ class LocalRuntime:
                 tool_count=s.tool_count,
                 started_ms=s.started_ms,
                 error=s.error,
+                approval=self._server_policy(s.name),
             )
             for s in self.tool_host.statuses()
         ]
+
+    def _server_policy(self, name: str) -> str | None:
+        config = self.formation.mcp_servers.get(name)
+        return config.approval if config is not None else None
 
     async def mcp_attach(
         self, name: str, server: dict[str, Any], agents: list[str] | None = None

@@ -198,10 +198,15 @@ class RemoteRuntime:
         if not ended and run_id:
             yield lost_event(self.label, run_id, session_id)
 
-    async def approve(self, call_id: str, decision: ApprovalDecision) -> None:
-        if await self._ws_turns.approve(call_id, decision):
+    async def approve(
+        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
+    ) -> None:
+        if await self._ws_turns.approve(call_id, decision, run_id):
             return
-        await self._call("POST", f"/v1/approvals/{_q(call_id)}", json_body={"decision": decision})
+        body: dict[str, Any] = {"decision": decision}
+        if run_id:
+            body["run_id"] = run_id
+        await self._call("POST", f"/v1/approvals/{_q(call_id)}", json_body=body)
 
     async def cancel(self, run_id: str) -> None:
         if await self._ws_turns.cancel(run_id):

@@ -63,7 +63,8 @@ class WebSocketTurns:
         self._connected_once = False
         #: The turn running on the connection, and its calls waiting for approval.
         self.run_id: str | None = None
-        self.calls: set[str] = set()
+        #: call id -> the run id of its tool.approval event (sent back with the decision).
+        self.calls: dict[str, str] = {}
 
     async def _connect(self) -> Any:
         from websockets.asyncio.client import connect
@@ -204,7 +205,7 @@ class WebSocketTurns:
                         session_id = event.session_id or session_id
                         self.run_id = run_id
                     if event.type == TOOL_APPROVAL and event.get("decision") == "pending":
-                        self.calls.add(str(event.get("call_id")))
+                        self.calls[str(event.get("call_id"))] = event.run_id
                     yield event
             finally:
                 self.run_id = None
@@ -233,15 +234,17 @@ class WebSocketTurns:
             await ws.close()
         self.ws = None
 
-    async def approve(self, call_id: str, decision: ApprovalDecision) -> bool:
+    async def approve(
+        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
+    ) -> bool:
         """Send the decision on the socket if the call belongs to its turn (True if sent)."""
-        if call_id not in self.calls or self.ws is None:
+        known = self.calls.get(call_id)
+        if known is None or (run_id is not None and run_id != known) or self.ws is None:
             return False
-        self.calls.discard(call_id)
+        del self.calls[call_id]
+        frame = {"type": "approve", "run_id": known, "call_id": call_id, "decision": decision}
         try:
-            await self.ws.send(
-                json.dumps({"type": "approve", "call_id": call_id, "decision": decision})
-            )
+            await self.ws.send(json.dumps(frame))
         except Exception:
             return False
         return True

@@ -15,6 +15,7 @@ from muxi_cli import __version__
 from muxi_cli.errors import MuxiError
 from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.context import KEY_HEADER, USER_HEADER, Caller, ServerContext, ServerSettings
+from muxi_cli.server.inputs import HostileInputMiddleware
 from muxi_cli.server.limits import AccessLogMiddleware, BodyLimitMiddleware, retry_after_header
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def create_app(
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException
 
+    from muxi_cli.server.apidocs import add_docs_route
     from muxi_cli.server.routes import add_routes
     from muxi_cli.server.ws import add_websocket
 
@@ -103,7 +105,9 @@ def create_app(
         version=__version__,
         description="Chat with muxi agents, manage sessions and memory. "
         "Authenticate with `Authorization: Bearer <key>` or `X-Muxi-Key`.",
-        docs_url="/docs",
+        # /docs is our own self-contained page (apidocs.py): FastAPI's loads its
+        # scripts from a CDN and shows nothing offline.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -161,7 +165,9 @@ def create_app(
 
     add_routes(app, ctx)
     add_websocket(app, ctx)
+    add_docs_route(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body)
+    app.add_middleware(HostileInputMiddleware)
     if access_log:
         app.add_middleware(AccessLogMiddleware)
     return app

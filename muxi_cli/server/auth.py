@@ -345,6 +345,14 @@ class KeyStore:
         scopes = tuple(rec.scopes) if isinstance(rec.scopes, list) else None
         return Principal(rec.id, rec.role, rec.user_id, scopes)
 
+    def is_active(self, key_id: str) -> bool:
+        """Whether key ``key_id`` still works (re-reads the file if it changed)."""
+        if key_id == ENV_KEY_ID and self._env_hash is not None:
+            return True
+        self.refresh()
+        rec = self._snap.records.get(key_id)
+        return rec is not None and rec.active
+
     def _touch(self, key_id: str) -> None:
         self._touched[key_id] = now_iso()
         if time.monotonic() - self._last_flush >= TOUCH_FLUSH_INTERVAL:

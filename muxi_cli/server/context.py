@@ -42,8 +42,16 @@ class ServerSettings:
     shutdown_grace: float = 10.0
     #: Seconds a WebSocket client has to send its auth frame.
     ws_auth_timeout: float = 10.0
+    #: Seconds between checks that an open WebSocket's key was not revoked.
+    ws_key_check: float = 2.0
     #: Seconds between SSE keep-alive comments.
     keepalive: float = 15.0
+    #: Seconds a connection has to send a complete request head (status line + headers).
+    header_timeout: float = 10.0
+    #: Seconds an idle keep-alive connection stays open between requests.
+    idle_timeout: int = 10
+    #: Concurrent connections (HTTP and WebSocket); the longest-idle one makes room.
+    max_connections: int = 1000
 
 
 @dataclass(slots=True)

@@ -54,6 +54,9 @@ class MemoryAddBody(_Body):
 
 class ApprovalBody(_Body):
     decision: Literal["allow", "always", "deny"]
+    #: The run id of the ``tool.approval`` event; optional while the call id is
+    #: unique among the caller's pending calls.
+    run_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class PromptBody(_Body):

@@ -12,13 +12,13 @@ from muxi_cli.errors import NotFoundError, ScopeError, UsageError
 from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.chat import SSE_MEDIA, TurnStream, json_turn, prepare, sse_response
 from muxi_cli.server.context import Caller, ServerContext
+from muxi_cli.server.mcp_routes import add_mcp_routes
 from muxi_cli.server.models import (
     ApprovalBody,
     ChatBody,
     KeyCreateBody,
     MCPAttachBody,
     MemoryAddBody,
-    PromptBody,
     RenameBody,
 )
 from muxi_cli.server.scopes import check_agent
@@ -150,11 +150,9 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
 
     @v1.post("/approvals/{call_id}", tags=["chat"], summary="Decide a pending tool call")
     async def approve(body: ApprovalBody, call_id: str = ObjId(), who: Caller = Auth) -> Any:
-        ctx.registry.find_call(call_id, who.scope_user)
         decision = who.approval(body.decision)
-        await rt.approve(call_id, decision)
-        ctx.registry.resolved(call_id)
-        return {"ok": True, "call_id": call_id, "decision": decision}
+        run_id = await ctx.registry.approve(rt, call_id, decision, who.scope_user, body.run_id)
+        return {"ok": True, "call_id": call_id, "run_id": run_id, "decision": decision}
 
     @v1.post("/runs/{run_id}/cancel", tags=["chat"], status_code=202, summary="Cancel a turn")
     async def cancel(run_id: str = ObjId(), who: Caller = Auth) -> Any:
@@ -251,31 +249,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
             check_agent(who.grants, agent)
         return [t.to_dict() for t in await rt.tools(agent)]
 
-    @v1.get("/mcp/servers", tags=["tools"], response_model=list[ServerInfo])
-    async def mcp_servers(who: Caller = Auth) -> Any:
-        return [s.to_dict() for s in await rt.mcp_servers()]
-
-    Server = Query(default=None, min_length=1, max_length=64)
-
-    @v1.get("/mcp/prompts", tags=["tools"], summary="Prompts of one or every ready MCP server")
-    async def mcp_prompts(who: Caller = Auth, server: str | None = Server) -> Any:
-        return await rt.mcp_prompts(server)
-
-    @v1.post("/mcp/prompts/render", tags=["tools"], summary="Render an MCP prompt to text")
-    async def mcp_prompt(body: PromptBody, who: Caller = Auth) -> Any:
-        return {"text": await rt.mcp_get_prompt(body.server, body.name, body.arguments)}
-
-    @v1.get("/mcp/resources", tags=["tools"], summary="Resources of one or every ready MCP server")
-    async def mcp_resources(who: Caller = Auth, server: str | None = Server) -> Any:
-        return await rt.mcp_resources(server)
-
-    @v1.get("/mcp/resources/read", tags=["tools"], summary="Read an MCP resource as text")
-    async def mcp_read(
-        who: Caller = Auth,
-        server: str = Query(min_length=1, max_length=64),
-        uri: str = Query(min_length=1, max_length=4096),
-    ) -> Any:
-        return {"server": server, "uri": uri, "text": await rt.mcp_read_resource(server, uri)}
+    add_mcp_routes(v1, ctx, Auth)
 
     @v1.post(
         "/mcp/servers",

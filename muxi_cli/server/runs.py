@@ -14,9 +14,17 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from muxi_cli.core.events import RUN_COMPLETED, RUN_FAILED, TOOL_APPROVAL, Event
-from muxi_cli.errors import MuxiError, NotFoundError
+from muxi_cli.errors import MuxiError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from muxi_cli.runtime.base import ApprovalDecision, Runtime
+
+#: A pending tool call: (run id of its tool.approval event, call id). Providers
+#: choose call ids and may repeat them, so the run id is part of the key.
+CallKey = tuple[str, str]
 
 _END = object()
 
@@ -39,7 +47,7 @@ class Turn:
     task: asyncio.Task[None] | None = None
     run_id: str | None = None
     session_id: str | None = None
-    pending_calls: set[str] = field(default_factory=set)
+    pending_calls: set[CallKey] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -47,7 +55,7 @@ class RunRegistry:
     def __init__(self) -> None:
         self.turns: set[Turn] = set()
         self._by_run: dict[str, Turn] = {}
-        self._by_call: dict[str, Turn] = {}
+        self._by_call: dict[CallKey, Turn] = {}
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -63,14 +71,43 @@ class RunRegistry:
             raise NotFoundError(f"no running turn {run_id!r}", hint="it may have finished already")
         return turn
 
-    def find_call(self, call_id: str, user_id: str | None) -> Turn:
-        turn = self._by_call.get(call_id)
-        if turn is None or (user_id is not None and turn.user_id != user_id):
+    def find_call(self, call_id: str, user_id: str | None, run_id: str | None = None) -> CallKey:
+        """The pending call ``call_id`` (of run ``run_id``) owned by ``user_id`` (None = any).
+
+        Without ``run_id`` the call id must be unique among the caller's pending calls.
+        """
+        found = [
+            key
+            for key, turn in self._by_call.items()
+            if key[1] == call_id
+            and (run_id is None or key[0] == run_id)
+            and (user_id is None or turn.user_id == user_id)
+        ]
+        if not found:
             raise NotFoundError(
                 f"no tool call {call_id!r} is waiting for approval",
                 hint="it may have been decided or its turn may have ended",
             )
-        return turn
+        if len(found) > 1:
+            raise UsageError(
+                f"several of your turns wait for a tool call {call_id!r}",
+                hint="send the run_id of its tool.approval event too",
+            )
+        return found[0]
+
+    async def approve(
+        self,
+        runtime: Runtime,
+        call_id: str,
+        decision: ApprovalDecision,
+        user_id: str | None,
+        run_id: str | None = None,
+    ) -> str:
+        """Pass a decision to the runtime if the caller owns the call; returns its run id."""
+        key = self.find_call(call_id, user_id, run_id)
+        await runtime.approve(call_id, decision, run_id=key[0])
+        self.resolved(key)
+        return key[0]
 
     def _observe(self, turn: Turn, event: Event) -> None:
         if event.run_id and turn.run_id is None and not event.nested:
@@ -81,24 +118,25 @@ class RunRegistry:
             call_id = str(event.get("call_id") or "")
             if not call_id:
                 return
+            key = (event.run_id, call_id)
             if event.get("decision") == "pending":
-                turn.pending_calls.add(call_id)
-                self._by_call[call_id] = turn
+                turn.pending_calls.add(key)
+                self._by_call[key] = turn
             else:
-                turn.pending_calls.discard(call_id)
-                self._by_call.pop(call_id, None)
+                turn.pending_calls.discard(key)
+                self._by_call.pop(key, None)
 
-    def resolved(self, call_id: str) -> None:
-        turn = self._by_call.pop(call_id, None)
+    def resolved(self, key: CallKey) -> None:
+        turn = self._by_call.pop(key, None)
         if turn is not None:
-            turn.pending_calls.discard(call_id)
+            turn.pending_calls.discard(key)
 
     def _forget(self, turn: Turn) -> None:
         self.turns.discard(turn)
         if turn.run_id:
             self._by_run.pop(turn.run_id, None)
-        for call_id in turn.pending_calls:
-            self._by_call.pop(call_id, None)
+        for key in turn.pending_calls:
+            self._by_call.pop(key, None)
         turn.done.set()
         if not self.turns:
             self._idle.set()

@@ -105,15 +105,25 @@ async def serve_runtime(
 
     import uvicorn
 
+    from muxi_cli.server import logfilter
     from muxi_cli.server.app import create_app
+    from muxi_cli.server.connections import connection_cap, guarded_protocol
 
     settings = settings or ServerSettings()
     app = create_app(runtime, keys, settings)
-    logging.getLogger("muxi.server").addHandler(logging.StreamHandler(sys.stderr))
+    cap = connection_cap(settings.max_connections)
+    if cap < settings.max_connections:
+        logging.getLogger("muxi.server").warning(
+            "serving at most %d connections (the open-file limit is too low for %d)",
+            cap,
+            settings.max_connections,
+        )
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=guarded_protocol(settings.header_timeout, cap),
+        timeout_keep_alive=settings.idle_timeout,
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -123,6 +133,7 @@ async def serve_runtime(
         timeout_graceful_shutdown=5,
         server_header=False,
     )
+    logfilter.install()  # after uvicorn.Config, which sets up uvicorn's log handlers
     server = _make_server(config, app, settings.shutdown_grace, signals)
     if server_ref is not None:
         server_ref.append(server)
@@ -152,7 +163,9 @@ async def serve(
     """What ``muxi serve`` runs."""
     from muxi_cli.runtime.local import LocalRuntime
     from muxi_cli.runtime.users import local_user_id
+    from muxi_cli.server import logfilter
 
+    logfilter.install(process_wide=True)
     keys = KeyStore()
     display_host = host if ":" not in host else f"[{host}]"
     created = keys.bootstrap(local_user_id())

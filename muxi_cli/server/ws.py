@@ -7,7 +7,9 @@ client -> server
     ``{"type": "auth", "key": "...", "user_id": null}``   first frame, unless a
     header (``Authorization``/``X-Muxi-Key``) authenticated the handshake
     ``{"type": "chat", "request": {ChatRequest}}``         start a turn
-    ``{"type": "approve", "call_id": "...", "decision": "allow|always|deny"}``
+    ``{"type": "approve", "run_id": "...", "call_id": "...", "decision": "allow|always|deny"}``
+    (``run_id`` is the ``tool.approval`` event's; it may be left out while the
+    call id is unique among the caller's own pending calls)
     ``{"type": "cancel", "run_id": "..."}``                 run_id optional: the current turn
     ``{"type": "ping"}``
 
@@ -21,6 +23,10 @@ server -> client
 
 One turn runs at a time per connection; several turns may follow each other.
 Closing the socket cancels the running turn (what was said is kept).
+
+The key is checked again on every frame that starts work (chat, approve,
+cancel) and every ``ws_key_check`` seconds: once it is revoked the server sends
+an ``unauthorized`` error frame, cancels the turn and closes with 4401.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ class Session:
         self.turn_task: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self.closed = False
+        self._watch: asyncio.Task[None] | None = None
 
     async def send(self, frame: dict[str, Any]) -> None:
         if self.closed:
@@ -142,6 +149,7 @@ class Session:
             if not await self._authenticate():
                 return
             assert self.caller is not None
+            self._watch = asyncio.create_task(self._watch_key())
             await self.send(
                 {
                     "type": "ready",
@@ -158,6 +166,9 @@ class Session:
                     await self._handle(_parse(raw))
                 except _Busy as exc:
                     await self.send_error(exc, "chat")
+                except _Revoked as exc:
+                    await self._close_revoked(exc, _ref(raw))
+                    return
                 except MuxiError as exc:
                     ref = _ref(raw)
                     await self.send_error(exc, ref)
@@ -167,6 +178,8 @@ class Session:
             pass
         finally:
             self.closed = True
+            if self._watch is not None:
+                self._watch.cancel()
             task = self.turn_task
             if task is not None and not task.done():
                 task.cancel()
@@ -178,6 +191,8 @@ class Session:
 
         kind = frame.get("type")
         assert self.caller is not None
+        if kind in ("chat", "approve", "cancel") and not self._key_active():
+            raise _Revoked("the API key was revoked", hint="ask the server's admin for a new key")
         if kind == "ping":
             await self.send({"type": "pong"})
         elif kind == "chat":
@@ -197,9 +212,16 @@ class Session:
             decision = frame.get("decision")
             if decision not in ("allow", "always", "deny"):
                 raise UsageError("decision must be allow, always or deny")
-            self.ctx.registry.find_call(call_id, self.caller.scope_user)
-            await self.ctx.runtime.approve(call_id, self.caller.approval(decision))
-            self.ctx.registry.resolved(call_id)
+            run_id = frame.get("run_id")
+            if run_id is not None and not isinstance(run_id, str):
+                raise UsageError("run_id must be a string")
+            await self.ctx.registry.approve(
+                self.ctx.runtime,
+                call_id,
+                self.caller.approval(decision),
+                self.caller.scope_user,
+                run_id or None,
+            )
         elif kind == "cancel":
             run_id = frame.get("run_id") or (self.turn.run_id if self.turn else None)
             if not run_id:
@@ -210,6 +232,37 @@ class Session:
             raise UsageError(
                 f"unknown frame type {kind!r}", hint="use chat, approve, cancel or ping"
             )
+
+    def _key_active(self) -> bool:
+        assert self.caller is not None
+        return self.ctx.keys.is_active(self.caller.principal.key_id)
+
+    async def _watch_key(self) -> None:
+        """Close the connection soon after its key is revoked, even if it sends nothing."""
+        while not self.closed:
+            await asyncio.sleep(self.ctx.settings.ws_key_check)
+            try:
+                active = self._key_active()
+            except MuxiError:  # an unreadable key file: the next frame reports it
+                continue
+            if not active:
+                self._watch = None  # closing cancels the watcher: not this task
+                await self._close_revoked(
+                    _Revoked(
+                        "the API key was revoked", hint="ask the server's admin for a new key"
+                    ),
+                    None,
+                )
+                return
+
+    async def _close_revoked(self, exc: MuxiError, ref: str | None) -> None:
+        await self.send_error(exc, ref)
+        task = self.turn_task
+        if task is not None and not task.done():
+            task.cancel()
+        self.closed = True
+        with contextlib.suppress(Exception):
+            await self.ws.close(CLOSE_AUTH)
 
     async def _run_turn(self, req: Any) -> None:
         turn = self.turn = TurnStream(self.ctx, req)
@@ -228,6 +281,10 @@ class Session:
         finally:
             await turn.close()
         await self.send({"type": "done", "run_id": turn.run_id, "session_id": turn.session_id})
+
+
+class _Revoked(ServerAuthError):
+    """A frame (or the periodic check) found the connection's key revoked."""
 
 
 class _Busy(UsageError):

@@ -259,6 +259,11 @@ class SessionStore:
             where.append("s.user_id = ?")
             args.append(user_id)
         q = (query or "").strip()
+        if "\x00" in q:
+            # SQLite's FTS query parser stops at a NUL ("unterminated string").
+            raise UsageError(
+                "a search text cannot contain NUL characters", hint="remove them from the query"
+            )
         if q:
             like = f"%{like_escape(q)}%"
             if self._uses_fts(q):

@@ -171,7 +171,9 @@ class FakeRuntime:
             self.closed_turns += 1
             self.turn_closed.set()
 
-    async def approve(self, call_id: str, decision: ApprovalDecision) -> None:
+    async def approve(
+        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
+    ) -> None:
         self.decisions.append((call_id, decision))
         fut = self._approvals.get(call_id)
         if fut is None:
@@ -186,7 +188,11 @@ class FakeRuntime:
     # -- the rest --------------------------------------------------------------------
 
     async def agents(self) -> list[AgentInfo]:
-        return [AgentInfo("assistant", "the fake agent", "fake/fake-model", default=True)]
+        return [
+            AgentInfo(
+                "assistant", "the fake agent", "fake/fake-model", mcp_servers=["time"], default=True
+            )
+        ]
 
     async def sessions(
         self, user_id: str | None = None, query: str | None = None, limit: int = 50
@@ -275,7 +281,7 @@ class FakeRuntime:
         ]
 
     async def mcp_servers(self) -> list[ServerInfo]:
-        return [ServerInfo("time", "stdio", "ready", 2, 800)]
+        return [ServerInfo("time", "stdio", "ready", 2, 800, approval="ask")]
 
     async def mcp_attach(
         self, name: str, server: dict[str, Any], agents: list[str] | None = None

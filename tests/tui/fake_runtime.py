@@ -397,7 +397,9 @@ class FakeRuntime:
     def _event(self, type_: str, run_id: str, sid: str, **payload: Any) -> Event:
         return Event(type=type_, run_id=run_id, session_id=sid, payload=payload, ts=CLOCK)
 
-    async def approve(self, call_id: str, decision: ApprovalDecision) -> None:
+    async def approve(
+        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
+    ) -> None:
         self.approvals.append((call_id, decision))
         future = self._pending.pop(call_id, None)
         if future is None:
