@@ -42,6 +42,9 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+# Every operation runs as a subtest of this one item: several minutes on a loaded
+# machine, so the suite's 120 s per-test limit would cut it off half way.
+@pytest.mark.timeout(600)
 @schema.parametrize()
 @settings(
     max_examples=12,
