@@ -114,7 +114,7 @@ def children(pid: int | None = None) -> set[int]:
     return {p for p in pids if _alive_and_ours(p)}
 
 
-def leftover_children(grace: float = 5.0) -> list[int]:
+def leftover_children(grace: float = 3.0) -> list[int]:
     """Descendants still alive after ``grace`` seconds (a process being stopped may still be exiting)."""
     import psutil
 
