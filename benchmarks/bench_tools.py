@@ -115,9 +115,14 @@ async def _http_demo() -> AsyncIterator[str]:
                     raise RuntimeError("the HTTP demo server did not start") from None
                 await asyncio.sleep(0.05)
         yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        await proc.wait()
+    finally:  # stopped whatever happened, and never waited on forever
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
 async def _round_trips(n: int) -> list[Result]:

@@ -25,6 +25,7 @@ import tracemalloc
 from pathlib import Path
 
 from benchmarks.common import PYTHON, ROOT, Result
+from tests.procs import stopping
 
 _CHILD = r"""
 import time
@@ -73,18 +74,20 @@ def _startup(repeat: int) -> list[Result]:
         )
         for _ in range(repeat):
             started = time.perf_counter()
-            proc = subprocess.Popen(
-                [PYTHON, "-c", _CHILD, str(formation)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=_env(home),
-                cwd=home,
-            )
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            wall.append((time.perf_counter() - started) * 1000)
-            proc.communicate(timeout=60)
+            with stopping(
+                subprocess.Popen(
+                    [PYTHON, "-c", _CHILD, str(formation)],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=_env(home),
+                    cwd=home,
+                )
+            ) as proc:
+                assert proc.stdout is not None
+                line = proc.stdout.readline()
+                wall.append((time.perf_counter() - started) * 1000)
+                proc.communicate(timeout=60)
             data = json.loads(line)
             imports.append(data["import_ms"])
             composes.append(data["compose_ms"])

@@ -1,8 +1,8 @@
 """Run muxi's benchmarks and print one table.
 
-    .venv/bin/python -m benchmarks.run            # everything
-    .venv/bin/python -m benchmarks.run startup    # only modules whose name contains "startup"
-    .venv/bin/python -m benchmarks.run --quick    # fewer repetitions
+    .venv-dev/bin/python -m benchmarks.run            # everything
+    .venv-dev/bin/python -m benchmarks.run startup    # only modules whose name contains "startup"
+    .venv-dev/bin/python -m benchmarks.run --quick    # fewer repetitions
 
 Each ``benchmarks/bench_*.py`` module defines ``run(quick: bool) -> list[Result]``.
 Results are printed as a table and written to ``benchmarks/results/latest.json``;

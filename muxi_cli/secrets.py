@@ -80,7 +80,13 @@ def _write_file(data: dict[str, str]) -> None:
     paths.write_private(_fallback_path(), json.dumps(data, indent=2, sort_keys=True))
 
 
-def get_secret(name: str) -> str | None:
+def find_secret(name: str) -> tuple[str | None, str | None]:
+    """``(value, where)``: where the secret was actually found, ``"keyring"`` or ``"file"``.
+
+    Said from the lookup itself, not from which backend works now: a key saved
+    in the file while no keyring worked is still in the file after a keyring
+    backend appears (and is reported as such).
+    """
     if _keyring_usable():
         import keyring
 
@@ -89,8 +95,13 @@ def get_secret(name: str) -> str | None:
         except Exception:
             value = None
         if value:
-            return value
-    return _read_file().get(name)
+            return value, "keyring"
+    value = _read_file().get(name)
+    return (value, "file") if value else (None, None)
+
+
+def get_secret(name: str) -> str | None:
+    return find_secret(name)[0]
 
 
 def set_secret(name: str, value: str) -> str:

@@ -1,7 +1,13 @@
 """Fixtures shared by the whole suite.
 
 Every test runs with ``MUXI_HOME`` in a temp dir, no provider keys from the
-developer's environment, and an in-memory keyring.
+developer's environment, and an in-memory keyring (the ``muxi`` processes a
+test starts get the file keyring of tests/keyring_backend.py, chosen per
+process with ``PYTHON_KEYRING_BACKEND``; the user's keyring is never used).
+
+The session fails if it leaves child processes running (see
+``pytest_sessionfinish``): every process a test starts must be stopped by a
+fixture or a ``with`` block (tests/procs.py).
 """
 
 from __future__ import annotations
@@ -11,6 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.keyring_backend import FILE_BACKEND, MemoryKeyring
+
+#: The checkout: subprocesses get it on PYTHONPATH to import tests.keyring_backend.
+ROOT = Path(__file__).resolve().parent.parent
 
 _PROVIDER_ENV = (
     "ANTHROPIC_API_KEY",
@@ -34,38 +45,24 @@ def muxi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     # Never auto-detect a developer's local Ollama from tests.
     monkeypatch.setenv("MUXI_NO_OLLAMA_PROBE", "1")
     monkeypatch.setenv("LANCEDB_LOG", "error")
-    # Subprocesses get an in-memory-equivalent keyring: a file backend in the temp home.
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    # Subprocesses get a test keyring: a JSON file in the temp home.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", FILE_BACKEND)
+    monkeypatch.setenv("PYTHONPATH", with_root_on_path(os.environ.get("PYTHONPATH")))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
     monkeypatch.chdir(tmp_path)
     yield home
+
+
+def with_root_on_path(pythonpath: str | None) -> str:
+    """``PYTHONPATH`` with the checkout first (once)."""
+    parts = [p for p in (pythonpath or "").split(os.pathsep) if p and p != str(ROOT)]
+    return os.pathsep.join([str(ROOT), *parts])
 
 
 @pytest.fixture(autouse=True)
 def memory_keyring() -> Iterator[None]:
     """An in-process in-memory keyring, so no test touches a real one."""
     import keyring
-    from keyring.backend import KeyringBackend
-
-    class MemoryKeyring(KeyringBackend):
-        priority = 1  # type: ignore[assignment]
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.store: dict[tuple[str, str], str] = {}
-
-        def get_password(self, service: str, username: str) -> str | None:
-            return self.store.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            self.store[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            from keyring.errors import PasswordDeleteError
-
-            if (service, username) not in self.store:
-                raise PasswordDeleteError(username)
-            del self.store[(service, username)]
 
     previous = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring())
@@ -75,6 +72,58 @@ def memory_keyring() -> Iterator[None]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("LANCEDB_LOG", "error")
+
+
+# --------------------------------------------------------------- no process left behind
+
+#: pid -> the test during which it was first seen (to name the culprit at the end).
+_SEEN_DURING: dict[int, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _note_new_children(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Remember which test a still-running child process appeared in (cheap: no waiting).
+
+    Requested first (autouse), so it is torn down after the test's own
+    fixtures have stopped their processes.
+    """
+    from tests.procs import children
+
+    before = children()
+    yield
+    for pid in children() - before:
+        _SEEN_DURING.setdefault(pid, request.node.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any process it started is still running, naming each one."""
+    from tests.procs import describe, kill_all, leftover_children
+
+    if getattr(session.config.option, "numprocesses", None) and not hasattr(
+        session.config, "workerinput"
+    ):
+        return  # the xdist controller: each worker checks its own children
+    left = leftover_children()
+    if not left:
+        return
+    lines = [
+        f"  {describe(pid)} (started during {_SEEN_DURING.get(pid, 'an unknown test')})"
+        for pid in left
+    ]
+    kill_all(left)
+    message = (
+        "the test run left child processes running (now killed); stop every process in a "
+        "fixture or a `with` block (tests/procs.py):\n" + "\n".join(lines)
+    )
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")
+        reporter.write_line(message, red=True, bold=True)
+    else:  # pragma: no cover - always there in a normal run
+        import sys
+
+        print(message, file=sys.stderr)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 from tests.fakellm import FakeLLM  # noqa: E402  (stdlib only, cheap)

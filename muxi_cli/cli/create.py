@@ -22,6 +22,7 @@ Examples:
   muxi create mcp-server --name weather --tool forecast --no-input
   muxi create mcp-server --name weather --transport http --dockerfile --no-input --json
   muxi create mcp-server --name weather --register --no-input   # and add it to muxi.yaml
+  muxi create mcp-server weather --register-only   # existing project: (re)register it, e.g. its .venv
 
 Exit codes: 0 done, 1 could not write, 2 invalid name or options (with a suggestion).
 """
@@ -76,6 +77,14 @@ def mcp_server(
             help="Add the server to the current muxi.yaml (and its default agent).",
         ),
     ] = None,
+    register_only: Annotated[
+        bool,
+        typer.Option(
+            "--register-only",
+            help="Generate nothing: add the existing project to muxi.yaml, or update its entry "
+            "(to the project's .venv once it has one).",
+        ),
+    ] = False,
     output_dir: Annotated[
         Path | None,
         typer.Option("--output-dir", "-o", help="Project folder (default: ./NAME)."),
@@ -110,6 +119,22 @@ def mcp_server(
             raise UsageError(
                 "--tool and --no-tools contradict each other", hint="Drop one of them."
             )
+        if register_only:
+            # Writes no project file, so the generation flags have nothing to act on.
+            if force or register is False:
+                raise UsageError(
+                    "--register-only cannot be combined with --force or --no-register",
+                    hint="--register-only only edits muxi.yaml; drop the other flag.",
+                )
+            run_register_only(
+                ctx,
+                name or name_arg,
+                transport=transport.lower() if transport else None,
+                output_dir=output_dir,
+                dry_run=dry_run,
+                json_output=json_output,
+            )
+            return
         run_create(
             ctx,
             dict(
@@ -202,6 +227,67 @@ def run_create(
     return result
 
 
+def run_register_only(
+    ctx: typer.Context | None,
+    name: str | None,
+    *,
+    transport: str | None,
+    output_dir: Path | None,
+    dry_run: bool,
+    json_output: bool,
+) -> dict[str, Any]:
+    """``--register-only``: register an existing project, or point its entry at its venv."""
+    from muxi_cli.cli import output
+    from muxi_cli.errors import UsageError
+    from muxi_cli.scaffold.options import DEFAULT_TRANSPORT, build_options
+    from muxi_cli.scaffold.register import find_formation_file, server_entry, snippet
+    from muxi_cli.scaffold.reregister import check_project, reregister_server
+
+    if not name:
+        raise UsageError(
+            "--register-only needs the project's name",
+            hint="muxi create mcp-server NAME --register-only [--output-dir FOLDER]",
+        )
+    formation = find_formation_file(state(ctx).config if ctx is not None else None)
+    if formation is None:
+        raise UsageError(
+            "--register-only needs a muxi.yaml, and none was found",
+            hint="Run `muxi init` first, or pass --config FILE.",
+        )
+    options = build_options(
+        name=name,
+        description=None,
+        tools=None,  # the defaults: nothing is generated, only the names and transport count
+        resources=True,
+        prompts=True,
+        transport=transport or DEFAULT_TRANSPORT,
+        author="muxi",  # not used: nothing is generated
+        dockerfile=False,
+        register=True,
+        output_dir=output_dir,
+    )
+    if dry_run:
+        check_project(options)
+        entry = server_entry(options)
+        result: dict[str, Any] = {
+            "formation": str(formation),
+            "server": options.name.dist,
+            "entry": entry,
+            "dry_run": True,
+        }
+        if not json_output:
+            err = output.err_console()
+            err.print(f"Would register {options.name.dist} in {formation}:", markup=False)
+            err.print(snippet(options.name.dist, entry).rstrip(), markup=False)
+    else:
+        result = reregister_server(formation, options).to_dict()
+        if not json_output:
+            _print_human({"dry_run": False, "registered": result}, files=False)
+    if json_output:
+        output.print_json(result)
+    return result
+
+
 def _precheck_registration(formation: Path, server: str) -> None:
     """Fail before writing anything if the registration cannot succeed."""
     from muxi_cli.config.loader import load_formation
@@ -215,18 +301,19 @@ def _precheck_registration(formation: Path, server: str) -> None:
         )
 
 
-def _print_human(result: dict[str, Any]) -> None:
+def _print_human(result: dict[str, Any], *, files: bool = True) -> None:
     """Files on stdout (the result); registration notes and next steps on stderr."""
     from rich.markup import escape
 
     from muxi_cli.cli.output import err_console, out_console
 
     out, err = out_console(), err_console()
-    path = escape(result["path"])
-    verb = "Would create" if result["dry_run"] else "Created"
-    out.print(f"{verb} {path} ({len(result['files'])} files):")
-    for file in result["files"]:
-        out.print(f"  {escape(file)}")
+    if files:
+        path = escape(result["path"])
+        verb = "Would create" if result["dry_run"] else "Created"
+        out.print(f"{verb} {path} ({len(result['files'])} files):")
+        for file in result["files"]:
+            out.print(f"  {escape(file)}")
     reg = result.get("registered")
     if reg and result["dry_run"]:
         err.print(
@@ -241,7 +328,7 @@ def _print_human(result: dict[str, Any]) -> None:
         )
         for note in reg.get("notes", []):
             err.print(f"[yellow]note:[/yellow] {escape(note)}")
-    if not result["dry_run"]:
+    if not result["dry_run"] and files:
         err.print("\nNext steps:")
         for step in result["next_steps"]:
             err.print(f"  {escape(step)}")

@@ -136,9 +136,7 @@ def provider_status(name: str, formation: Formation | None = None) -> ProviderSt
 
     config = formation.providers.get(name) if formation is not None else None
     declared = formation is not None and name in referenced_providers(formation)
-    key, source = _find_key(name, config)
-    if source == "keyring" and secrets.backend_name().startswith("file"):
-        source = "file"
+    key, source = _find_key(name, config)  # source: where the key really is
     base_url = _base_url(name, config) or _agent_base_url(name, formation)
     if name == OLLAMA and not base_url:
         base_url = ollama_url() + "/v1"

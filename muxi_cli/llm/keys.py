@@ -36,7 +36,8 @@ def secret_name(provider: str) -> str:
 def find_key(provider: str, config: ProviderConfig | None = None) -> tuple[str | None, str | None]:
     """``(key, source)`` for ``provider``; ``(None, None)`` when there is none.
 
-    ``source`` is ``"config"``, ``"env NAME"`` or ``"keyring"``; never log the key.
+    ``source`` is ``"config"``, ``"env NAME"``, ``"keyring"`` or ``"file"`` (the
+    0600 secrets file: where the stored key really is); never log the key.
     """
     if config is not None and config.api_key:
         return config.api_key, "config"
@@ -48,14 +49,14 @@ def find_key(provider: str, config: ProviderConfig | None = None) -> tuple[str |
     value = os.environ.get(env)
     if value:
         return value, f"env {env}"
-    from muxi_cli.secrets import get_secret
+    from muxi_cli.secrets import find_secret
 
     try:
-        value = get_secret(secret_name(provider))
+        value, where = find_secret(secret_name(provider))
     except Exception:  # a broken keyring backend must not break a chat
-        value = None
+        value, where = None, None
     if value:
-        return value, "keyring"
+        return value, where
     return None, None
 
 

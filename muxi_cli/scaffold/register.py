@@ -13,8 +13,9 @@ Which command is registered for a stdio server:
   its own virtual environment;
 - otherwise the Python running muxi (which has the MCP SDK 2.x installed) with
   ``cwd`` = the project and ``PYTHONPATH`` = its ``src`` folder, so the server
-  works at once, before any install. Re-run ``--register`` (after removing the
-  entry) once the project has a ``.venv`` to switch to it.
+  works at once, before any install. ``--register-only`` (see
+  :mod:`muxi_cli.scaffold.reregister`) switches the entry to the project's
+  ``.venv`` once it has one.
 
 An HTTP-only server is registered by URL; it must be running to be used.
 """

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakellm import Error, FakeLLM, Slow, Text, ToolCalls
+from tests.procs import stopping
 
 
 def muxi(
@@ -154,19 +155,21 @@ def test_usage_errors_exit_2(formation: Path):
 def test_ctrl_c_exits_130_and_keeps_partial_reply(fake_llm: FakeLLM, formation: Path):
     fake_llm.script(Slow("one two three four five six seven eight nine ten", delay=0.4))
     env = dict(os.environ)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "muxi_cli", "chat", "count"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.read(3)  # wait until the reply has started streaming
-    assert first
-    proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=30)
+    with stopping(
+        subprocess.Popen(
+            [sys.executable, "-m", "muxi_cli", "chat", "count"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+    ) as proc:
+        assert proc.stdout is not None
+        first = proc.stdout.read(3)  # wait until the reply has started streaming
+        assert first
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     listed = muxi("sessions", "list", "--json")

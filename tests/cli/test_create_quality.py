@@ -34,6 +34,8 @@ def test_scaffolded_server_passes_validate_without_warnings(tmp_path: Path) -> N
         "mcp",
         "validate",
         "--json",
+        "--slow-ms",  # start-up time is not what this checks; a loaded machine takes seconds
+        "60000",
         "--env",
         f"PYTHONPATH={project / 'src'}",
         "--",

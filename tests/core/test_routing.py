@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -190,8 +190,11 @@ def test_split_mention_and_normalise():
     assert normalise("  Fix MY code!! ") == "fix my code"
 
 
-def test_route_cache_ttl_size_and_persistence(tmp_path):
-    cache = RouteCache(ttl=0.2, size=2, path=tmp_path / "routes.db")
+def test_route_cache_ttl_size_and_persistence(tmp_path, monkeypatch):
+    # A clock the test moves: a real 0.2 s TTL expired between put and get on a loaded machine.
+    now = [1_000_000.0]
+    monkeypatch.setattr("muxi_cli.core.router.time", SimpleNamespace(time=lambda: now[0]))
+    cache = RouteCache(ttl=60, size=2, path=tmp_path / "routes.db")
     k1, k2, k3 = (RouteCache.key(m, None, "fp") for m in ("one", "two", "three"))
     cache.put(k1, "a", "r1")
     cache.put(k2, "b", "r2")
@@ -200,9 +203,9 @@ def test_route_cache_ttl_size_and_persistence(tmp_path):
     assert cache.get(k2) is None and len(cache) == 2
     again = RouteCache(ttl=60, size=2, path=tmp_path / "routes.db")
     assert again.get(k3) == ("c", "r3")  # shared across processes through the file
-    deadline = time.monotonic() + 5
-    while cache.get(k3) is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    now[0] += 59
+    assert cache.get(k3) == ("c", "r3")
+    now[0] += 2  # past the TTL
     assert cache.get(k3) is None
     assert RouteCache.key("x", None, "fp1") != RouteCache.key("x", None, "fp2")
     assert RouteCache.key("x", "a", "fp") != RouteCache.key("x", "b", "fp")

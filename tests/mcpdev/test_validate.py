@@ -70,7 +70,8 @@ async def test_stdout_noise_is_a_failure() -> None:
 
 
 async def test_third_party_time_server_is_clean() -> None:
-    report = await validate(time_target())
+    # No warning expected, but start-up time depends on the machine's load, not the server.
+    report = await validate(time_target(), slow_ms=60_000)
     assert report.ok, messages(report, "fail")
     assert report.server["name"] == "mcp-time" and report.server["version"]
     assert statuses(report, "output-match") == {

@@ -44,12 +44,18 @@ async def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")
     start = ctx.Event()
     procs = [ctx.Process(target=_writer, args=(uri, w, start)) for w in range(PROCESSES)]
-    for p in procs:
-        p.start()
-    start.set()
-    for p in procs:
-        p.join(120)
-    assert [p.exitcode for p in procs] == [0] * PROCESSES
+    try:
+        for p in procs:
+            p.start()
+        start.set()
+        for p in procs:
+            p.join(120)
+        assert [p.exitcode for p in procs] == [0] * PROCESSES
+    finally:  # none of them outlives the test, whatever failed
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join(10)
     store = await LanceStore(uri, embedding_model=embedder.name, dims=384).open()
     records = MemoryRecords(store)
     rows = await records.scan_all()

@@ -1,4 +1,11 @@
-"""Run a real ``muxi serve`` subprocess on a free loopback port (tests, benchmarks)."""
+"""Run a real ``muxi serve`` subprocess on a free loopback port (tests, benchmarks).
+
+Use it as a context manager (``with ServeProcess(home, config) as proc:``) so
+the server is stopped however the block ends. It counts as ready once
+``/health`` answers *and* its log has the "listening on" line, which
+``muxi serve`` prints after the first-start key panel: a test can read the
+keys from ``proc.log()`` at once.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from pathlib import Path
 
 from tests.net import free_port
 
+ROOT = Path(__file__).resolve().parents[2]
 MUXI = str(Path(sys.executable).with_name("muxi"))
 _DROP = (
     "ANTHROPIC_API_KEY",
@@ -30,13 +38,19 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
         MUXI_HOME=str(home),
         MUXI_NO_OLLAMA_PROBE="1",
         LANCEDB_LOG="error",
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
+        # The suite's file keyring (tests/keyring_backend.py), importable from the checkout.
+        PYTHON_KEYRING_BACKEND="tests.keyring_backend.FileKeyring",
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
         XDG_DATA_HOME=str(home / "xdg-data"),
         NO_COLOR="1",
         COLUMNS="200",
     )
     env.update(extra)
     return env
+
+
+#: What ``muxi serve`` prints once it listens (after any new-keys panel).
+READY_LINE = "muxi serve: listening on"
 
 
 class ServeProcess:
@@ -58,33 +72,59 @@ class ServeProcess:
         self.env = server_env(home, **env)
         self.log_path = home / f"serve-{self.port}-{time.monotonic_ns()}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        #: The program run with ``--port P --config C ARGS`` (a test may use a stand-in).
+        self.command: list[str] = [MUXI, "serve"]
 
     def start(self, timeout: float = 60.0) -> ServeProcess:
-        import httpx
-
+        """Start and wait until ready (see the module docstring); stopped again on any failure."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path = self.home / f"serve-{self.port}-{time.monotonic_ns()}.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [MUXI, "serve", "--port", str(self.port), "--config", str(self.config), *self.args],
+                [*self.command, "--port", str(self.port), "--config", str(self.config), *self.args],
                 env=self.env,
                 cwd=str(self.config.parent),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        import httpx
+
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
+        healthy = False
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"muxi serve exited early:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+            if not healthy:
+                try:
+                    healthy = httpx.get(self.url + "/health", timeout=1.0).status_code == 200
+                except httpx.HTTPError:
+                    pass
+            if healthy and READY_LINE in self.log():
+                return
             time.sleep(0.05)
+        raise AssertionError(
+            f"muxi serve was not ready (/health and {READY_LINE!r}) in {timeout} s:\n{self.log()}"
+        )
+
+    def __enter__(self) -> ServeProcess:
+        return self if self.running else self.start()
+
+    def __exit__(self, *exc: object) -> None:
         self.stop()
-        raise AssertionError(f"muxi serve did not answer /health in {timeout} s:\n{self.log()}")
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def log(self) -> str:
         try:

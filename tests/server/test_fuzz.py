@@ -64,6 +64,9 @@ FUZZ = settings(
 )
 
 
+# Every operation runs as a subtest of one item: several minutes on a loaded
+# machine, so the suite's 120 s per-test limit would cut it off half way.
+@pytest.mark.timeout(600)
 @schema.parametrize()
 @FUZZ
 def test_no_server_errors_with_an_admin_key(case: schemathesis.Case) -> None:
@@ -71,6 +74,7 @@ def test_no_server_errors_with_an_admin_key(case: schemathesis.Case) -> None:
     case.validate_response(response, checks=[not_a_server_error])
 
 
+@pytest.mark.timeout(600)
 @schema.parametrize()
 @FUZZ
 def test_no_server_errors_with_a_user_key(case: schemathesis.Case) -> None:

@@ -16,6 +16,7 @@ from muxi_cli.core.events import Event
 from muxi_cli.runtime.base import ChatRequest
 from muxi_cli.runtime.remote import RemoteRuntime
 from tests.fakellm import FakeLLM, Text
+from tests.procs import stopping
 from tests.server.serveproc import MUXI, ServeProcess, server_env
 
 KEY_RE = re.compile(r"muxi_[0-9a-f]{10}_[A-Za-z0-9_-]{43}")
@@ -156,8 +157,6 @@ def test_keys_cli_against_a_running_server(fake_llm: FakeLLM, tmp_path: Path) ->
 def test_profile_cli_round_trip(fake_llm: FakeLLM, tmp_path: Path) -> None:
     home = tmp_path / "srv"
     config = fake_llm.write_formation(tmp_path)
-    proc = ServeProcess(home, config).start()
-    admin, user = KEY_RE.findall(proc.log())
     client = server_env(tmp_path / "client")
 
     def muxi(
@@ -167,7 +166,10 @@ def test_profile_cli_round_trip(fake_llm: FakeLLM, tmp_path: Path) -> None:
             [MUXI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
         )
 
-    try:
+    # Ready means the key panel is in the log (ServeProcess waits for the line after it);
+    # the block stops the server whatever fails inside it.
+    with ServeProcess(home, config) as proc:
+        _admin, user = KEY_RE.findall(proc.log())
         added = muxi("profile", "add", "prod", "--url", proc.url + "/", stdin=user + "\n")
         assert added.returncode == 0, added.stderr
         assert "checked: user key" in added.stderr
@@ -204,33 +206,29 @@ def test_profile_cli_round_trip(fake_llm: FakeLLM, tmp_path: Path) -> None:
         assert muxi("profile", "show", "prod").returncode == 2
         assert muxi("profile", "add", "local", "--url", proc.url, stdin="x").returncode == 2
         assert os.environ.get("MUXI_PROFILE") is None
-        _ = admin
-    finally:
-        proc.stop()
 
 
 def test_first_start_on_port_0_shows_the_real_port(tmp_path: Path) -> None:
     home = tmp_path / "home0"
     config = tmp_path / "muxi.yaml"
     config.write_text("agents: [{name: a}]\n")
-    proc = subprocess.Popen(
-        [MUXI, "serve", "--port", "0", "--config", str(config)],
-        env=server_env(home),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
     lines = []
-    try:
+    with stopping(
+        subprocess.Popen(
+            [MUXI, "serve", "--port", "0", "--config", str(config)],
+            env=server_env(home),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+        timeout=30,
+    ) as proc:
+        assert proc.stderr is not None
         for line in proc.stderr:  # bounded: the server prints "listening" once it is up
             lines.append(line)
             if "listening on" in line or len(lines) > 200:
                 break
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     log = "".join(lines)
     assert "listening on" in log, log
     assert "--url http://127.0.0.1:0" not in log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -16,6 +17,7 @@ import muxi_cli
 from muxi_cli.errors import MuxiError
 from muxi_cli.stores.session_schema import _V1, SCHEMA_VERSION, _statements
 from muxi_cli.stores.sessions import SessionStore
+from tests.procs import stopping
 
 
 def _child_env() -> dict[str, str]:
@@ -109,13 +111,19 @@ def test_two_processes_write_one_session(tmp_path: Path) -> None:
     db = tmp_path / "sessions.db"
     with SessionStore(db) as store:
         info = store.create_session("u1")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(db), info.id, "60", tag], env=_child_env()
-        )
-        for tag in ("a", "b")
-    ]
-    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    with contextlib.ExitStack() as running:
+        procs = [
+            running.enter_context(
+                stopping(
+                    subprocess.Popen(
+                        [sys.executable, "-c", _WRITER, str(db), info.id, "60", tag],
+                        env=_child_env(),
+                    )
+                )
+            )
+            for tag in ("a", "b")
+        ]
+        assert [p.wait(timeout=60) for p in procs] == [0, 0]
     with SessionStore(db) as store:
         msgs = store.messages(info.id)
     assert [m.seq for m in msgs] == list(range(1, 121))

@@ -10,6 +10,7 @@ from typing import Any
 
 from muxi_cli.tools.host import ToolManager
 from tests.net import free_port, wait_listening
+from tests.procs import stop
 
 SERVERS = Path(__file__).resolve().parent.parent / "mcp_servers"
 DEMO = SERVERS / "demo_server.py"
@@ -31,19 +32,13 @@ def start_http_demo(mode: str = "--http") -> tuple[subprocess.Popen[bytes], int]
     try:
         wait_listening(port, proc)
     except BaseException:
-        proc.kill()
+        stop(proc)
         raise
     return proc, port
 
 
 def stop_proc(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    stop(proc)
 
 
 ManagerFactory = Callable[..., ToolManager]
