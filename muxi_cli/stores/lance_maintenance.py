@@ -69,6 +69,7 @@ class Maintenance:
         self.job = job
         self.every = every
         self.runs = 0
+        self.failures = 0
         self._writes = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -94,6 +95,7 @@ class Maintenance:
             raise
         except Exception as exc:
             # Maintenance never fails a write; `muxi memory optimize` reports errors.
+            self.failures += 1
             log.debug("memory store maintenance failed (tried again later): %s", exc)
 
     async def wait(self) -> None:

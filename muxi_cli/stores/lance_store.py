@@ -371,9 +371,13 @@ class LanceStore:
         stats: dict[str, Any] = {}
         older = cleanup_older_than if cleanup_older_than is not None else timedelta(minutes=1)
         for name in (MEMORIES, CHUNKS, STATE, META):
-            table = self.table(name)
+            table: Any = self.table(name)
+
+            async def compact(table: Any = table) -> Any:
+                return await table.optimize(cleanup_older_than=older)
+
             async with self._lock(name):
-                result = await with_retry(lambda t=table: t.optimize(cleanup_older_than=older))
+                result = await with_retry(compact)
             stats[name] = {
                 "fragments_removed": result.compaction.fragments_removed,
                 "fragments_added": result.compaction.fragments_added,
