@@ -72,6 +72,7 @@ class LanceStore:
         embedding_model: str,
         dims: int,
         optimize_every: int = OPTIMIZE_EVERY,
+        read_consistency: timedelta | None = READ_CONSISTENCY,
     ) -> None:
         if is_local_uri(uri):
             path = Path(uri).expanduser()
@@ -82,6 +83,8 @@ class LanceStore:
         self.embedding_model = embedding_model
         self.dims = dims
         self.optimize_every = optimize_every
+        #: ``None`` skips the check for other processes' writes (benchmarks compare).
+        self.read_consistency = read_consistency
         self.maintenance = Maintenance(self._maintain, optimize_every)
         #: The model the stored vectors were made with, when it is not ours.
         self.mismatch: str | None = None
@@ -104,7 +107,7 @@ class LanceStore:
             ensure_dir(Path(self.uri))
         try:
             self._db = await lancedb.connect_async(
-                self.uri, read_consistency_interval=READ_CONSISTENCY, session=session()
+                self.uri, read_consistency_interval=self.read_consistency, session=session()
             )
             names = set((await self._db.list_tables()).tables)
         except Exception as exc:
