@@ -10,7 +10,11 @@ the last window with the second (the first includes warm-up: imports, the
 embedding model, the store's creation).
 
     .venv/bin/python -m benchmarks.run soak            # 2,000 turns
-    .venv/bin/python -m benchmarks.run soak --quick    # 400 turns
+    .venv/bin/python -m benchmarks.run soak --quick    # 400 turns (a smoke run)
+
+The quick run ends while the store is still filling from empty (recall starts
+finding memories, use counters start being written), so its latency rises;
+quote the full run, whose second window is past that warm-up.
 """
 
 from __future__ import annotations
