@@ -53,6 +53,10 @@ class Orchestrator:
         self.router = Router(formation, models, cache)
         self.engine = AgentEngine(formation, models, tools, memory, store, approvals)
         self._background: set[asyncio.Task[None]] = set()
+        #: Sessions whose memory extraction is running, and those with another turn
+        #: to extract after it (see :meth:`_after_turn`).
+        self._extracting: set[str] = set()
+        self._again: dict[str, tuple[str, str]] = {}
 
     async def turn(self, request: ChatRequest, user_id: str) -> AsyncIterator[Event]:
         """Run one turn. Raises MuxiError before the first event when the
@@ -127,6 +131,16 @@ class Orchestrator:
             self._after_turn(user_id, agent.name, session.id)
 
     def _after_turn(self, user_id: str, agent_name: str, session_id: str) -> None:
+        """Extract memories from the session in the background.
+
+        One extraction per session at a time: when turns come faster than
+        extraction, the turns that arrive meanwhile are folded into one more run
+        after it (it reads the history then and extracts from where the last run
+        stopped), so background work stays bounded by the number of sessions.
+        """
+        if session_id in self._extracting:
+            self._again[session_id] = (user_id, agent_name)
+            return
         agent = self.formation.agent(agent_name)
         if agent is None:
             return
@@ -141,16 +155,27 @@ class Orchestrator:
             except Exception as exc:  # memory extraction never breaks chat
                 log.warning("memory extraction failed: %s", exc)
 
+        def done(task: asyncio.Task[None]) -> None:
+            self._background.discard(task)
+            self._extracting.discard(session_id)
+            again = self._again.pop(session_id, None)
+            if again is not None and not task.cancelled():
+                self._after_turn(again[0], again[1], session_id)
+
+        self._extracting.add(session_id)
         task = asyncio.create_task(job())
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(done)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait (bounded) for background work such as memory extraction."""
-        if not self._background:
-            return
-        _done, pending = await asyncio.wait(set(self._background), timeout=timeout)
-        for task in pending:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        # A finished extraction may start the one folded behind it: wait for those too.
+        while self._background and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self._background), timeout=left)
+        self._again.clear()
+        for task in set(self._background):
             task.cancel()
         if pending:
             log.info(

@@ -24,6 +24,7 @@ from muxi_cli.memory.base import Context, Recalled
 from muxi_cli.memory.embeddings import Embedder, embedder_for
 from muxi_cli.memory.extract import EXTRACT_SYSTEM, Stored, extraction_prompt, parse_facts, remember
 from muxi_cli.memory.scoring import CONFLICT_SIMILARITY, is_noise, recall_score
+from muxi_cli.memory.usage import UsageCounter
 from muxi_cli.runtime.base import MemoryItem
 from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords, Row, SessionState
 from muxi_cli.stores.lance_schema import SHARED_USER
@@ -80,6 +81,7 @@ class MemoryService:
         self._store: LanceStore | None = None
         self._open_lock = asyncio.Lock()
         self._synced: set[str] = set()
+        self.usage = UsageCounter(self.records)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -155,11 +157,7 @@ class MemoryService:
         for _score, _recalled, hit in chosen:
             if hit is not None:
                 used.setdefault(hit["user_id"], []).append(hit["id"])
-        for owner, ids in used.items():
-            try:
-                await records.touch(owner, ids)
-            except Exception as exc:  # usage counters are best effort
-                log.debug("could not record memory use: %s", exc)
+        self.usage.note(used)  # written in the background: the turn does not wait
         return [recalled for _score, recalled, _row in chosen]
 
     async def window(self, session_id: str, agent: AgentConfig, history: list[Message]) -> Context:
@@ -430,7 +428,14 @@ class MemoryService:
         out += [(e.path, e.description, True) for e in extras if e.path not in known]
         return out
 
+    async def settle(self) -> None:
+        """Wait for background writes (use counters, maintenance) to finish."""
+        await self.usage.flush()
+        if self._store is not None:
+            await self._store.maintenance.wait()
+
     async def aclose(self) -> None:
+        await self.usage.flush()
         if self._store is not None:
             await self._store.close()
             self._store = None

@@ -113,15 +113,8 @@ async def import_rows(
             progress(min(start + 64, len(stale)), len(stale))
     for row in rows:
         row["embedding_model"] = store.embedding_model
-    table = store.table(MEMORIES)
     for start in range(0, len(rows), 1000):
-        await (
-            table.merge_insert("id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(rows[start : start + 1000])
-        )
-    await store._wrote(len(rows))
+        await store.merge(MEMORIES, "id", rows[start : start + 1000])
     return {"imported": len(rows), "reembedded": len(stale)}
 
 

@@ -163,15 +163,15 @@ class MemoryRecords:
             text_keep=None if include_superseded else _active,
         )
 
-    async def touch(self, user_id: str, ids: Iterable[str]) -> None:
-        """Record a recall: bump ``use_count`` and ``last_used_at``."""
+    async def touch(self, user_id: str, ids: Iterable[str], *, times: int = 1) -> None:
+        """Record ``times`` recalls: bump ``use_count`` and ``last_used_at``."""
         ids = list(ids)
         if not ids:
             return
         await self.store.update(
             MEMORIES,
             sql.and_(self.scope(user_id), sql.in_("id", ids)),
-            {"use_count": "use_count + 1", "last_used_at": repr(float(now()))},
+            {"use_count": f"use_count + {int(times)}", "last_used_at": repr(float(now()))},
         )
 
     async def update(self, user_id: str, memory_id: str, **values: Any) -> None:
@@ -295,14 +295,7 @@ class SessionState:
         }
         current.update(values)
         current["updated_at"] = now()
-        await (
-            self.store.table(STATE)
-            .merge_insert("session_id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute([current])
-        )
-        await self.store._wrote(1)
+        await self.store.merge(STATE, "session_id", [current])
 
     async def delete(self, session_id: str) -> int:
         return await self.store.delete(STATE, sql.eq("session_id", session_id))

@@ -8,6 +8,12 @@ users (export, reindex, prune, stats) say so in their names (``*_all``).
 Vectors of different embedding models are never mixed: the model is recorded in
 ``meta`` and in every row; a store opened with another model refuses vector work
 with a :class:`~muxi_cli.errors.MemoryStoreError` that points to ``muxi memory reindex``.
+
+Several processes share one store (``muxi serve`` and the ``muxi memory`` commands,
+say), so every read sees the latest committed version: the connection checks for
+newer versions before each read (``read_consistency_interval`` of zero). A
+``muxi memory forget`` in one process is gone from the others' next search.
+Maintenance runs in the background (:mod:`muxi_cli.stores.lance_maintenance`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MemoryStoreError
 from muxi_cli.stores import lance_sql as sql
+from muxi_cli.stores.lance_maintenance import Maintenance, session, with_retry
 from muxi_cli.stores.lance_schema import (
     CHUNKS,
     COLUMN_DEFAULTS,
@@ -40,7 +47,12 @@ if TYPE_CHECKING:
 Row = dict[str, Any]
 
 #: Run ``optimize()`` (compaction, index refresh, old version cleanup) after this many writes.
-OPTIMIZE_EVERY = 200
+OPTIMIZE_EVERY = 50
+#: Versions older than this are dropped by the periodic maintenance. Readers in other
+#: processes check out the latest version before each read, so a minute is ample.
+KEEP_VERSIONS_FOR = timedelta(minutes=1)
+#: How often reads check for versions written by other processes (zero: before every read).
+READ_CONSISTENCY = timedelta(0)
 #: Reciprocal rank fusion constant.
 RRF_K = 60
 VECTOR_TABLES = (MEMORIES, CHUNKS)
@@ -60,6 +72,7 @@ class LanceStore:
         embedding_model: str,
         dims: int,
         optimize_every: int = OPTIMIZE_EVERY,
+        read_consistency: timedelta | None = READ_CONSISTENCY,
     ) -> None:
         if is_local_uri(uri):
             path = Path(uri).expanduser()
@@ -70,11 +83,17 @@ class LanceStore:
         self.embedding_model = embedding_model
         self.dims = dims
         self.optimize_every = optimize_every
+        #: ``None`` skips the check for other processes' writes (benchmarks compare).
+        self.read_consistency = read_consistency
+        self.maintenance = Maintenance(self._maintain, optimize_every)
         #: The model the stored vectors were made with, when it is not ours.
         self.mismatch: str | None = None
         self._db: Any = None
         self._tables: dict[str, Any] = {}
-        self._writes = 0
+        #: One writer per table in this process: a background compaction that races a
+        #: write loses its commit (LanceDB's "preempted by concurrent" error) and, retried
+        #: against a steady stream of writes, never lands; fragments then pile up.
+        self._locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ opening
 
@@ -87,7 +106,9 @@ class LanceStore:
 
             ensure_dir(Path(self.uri))
         try:
-            self._db = await lancedb.connect_async(self.uri)
+            self._db = await lancedb.connect_async(
+                self.uri, read_consistency_interval=self.read_consistency, session=session()
+            )
             names = set((await self._db.list_tables()).tables)
         except Exception as exc:
             raise MemoryStoreError(
@@ -194,6 +215,9 @@ class LanceStore:
                 "the memory store is not open", "this is a bug in muxi; please report it"
             ) from None
 
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
     def require_vectors(self) -> None:
         """Refuse vector work when the stored vectors come from another model."""
         if self.mismatch is not None:
@@ -211,14 +235,7 @@ class LanceStore:
         return {str(r["key"]): str(r["value"]) for r in rows}
 
     async def set_meta(self, **values: str) -> None:
-        rows = [{"key": k, "value": v} for k, v in values.items()]
-        await (
-            self.table(META)
-            .merge_insert("key")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(rows)
-        )
+        await self.merge(META, "key", [{"key": k, "value": v} for k, v in values.items()])
 
     # ------------------------------------------------------------------ writes
 
@@ -233,30 +250,46 @@ class LanceStore:
                     "a memory row has no user id", "this is a bug in muxi; please report it"
                 )
             row["embedding_model"] = self.embedding_model
-        await self.table(table_name).add(list(rows))
-        await self._wrote(len(rows))
+        table = self.table(table_name)
+        data = list(rows)
+        async with self._lock(table_name):
+            await with_retry(lambda: table.add(data))
+        self._wrote(len(rows))
 
     async def update(self, table_name: str, where: str, values_sql: dict[str, str]) -> None:
-        await self.table(table_name).update(updates_sql=values_sql, where=where)
-        await self._wrote(1)
+        table = self.table(table_name)
+        async with self._lock(table_name):
+            await with_retry(lambda: table.update(updates_sql=values_sql, where=where))
+        self._wrote(1)
 
     async def delete(self, table_name: str, where: str) -> int:
         table = self.table(table_name)
         count = int(await table.count_rows(where))
         if count:
-            await table.delete(where)
-            await self._wrote(count)
+            async with self._lock(table_name):
+                await with_retry(lambda: table.delete(where))
+            self._wrote(count)
         return count
 
-    async def _wrote(self, count: int) -> None:
-        self._writes += count
-        if self.optimize_every and self._writes >= self.optimize_every:
-            self._writes = 0
-            try:
-                await self.optimize(cleanup_older_than=timedelta(hours=1))
-            except Exception:
-                # Maintenance must never fail a write; `muxi memory optimize` reports errors.
-                pass
+    async def merge(self, table_name: str, key: str, rows: Sequence[Row]) -> None:
+        """Insert ``rows``, replacing the rows with the same ``key``."""
+        table = self.table(table_name)
+        data = list(rows)
+
+        async def write() -> Any:
+            builder = table.merge_insert(key).when_matched_update_all()
+            return await builder.when_not_matched_insert_all().execute(data)
+
+        async with self._lock(table_name):
+            await with_retry(write)
+        self._wrote(len(data))
+
+    def _wrote(self, count: int) -> None:
+        # Compaction runs off the writer's path: no turn waits for it.
+        self.maintenance.wrote(count)
+
+    async def _maintain(self) -> None:
+        await self.optimize(cleanup_older_than=KEEP_VERSIONS_FOR)
 
     # ------------------------------------------------------------------ reads
 
@@ -341,7 +374,13 @@ class LanceStore:
         stats: dict[str, Any] = {}
         older = cleanup_older_than if cleanup_older_than is not None else timedelta(minutes=1)
         for name in (MEMORIES, CHUNKS, STATE, META):
-            result = await self.table(name).optimize(cleanup_older_than=older)
+            table: Any = self.table(name)
+
+            async def compact(table: Any = table) -> Any:
+                return await table.optimize(cleanup_older_than=older)
+
+            async with self._lock(name):
+                result = await with_retry(compact)
             stats[name] = {
                 "fragments_removed": result.compaction.fragments_removed,
                 "fragments_added": result.compaction.fragments_added,
@@ -385,6 +424,7 @@ class LanceStore:
         return total
 
     async def close(self) -> None:
+        await self.maintenance.close()
         self._tables.clear()
         if self._db is not None:
             close: Callable[[], Any] | None = getattr(self._db, "close", None)

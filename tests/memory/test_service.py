@@ -114,6 +114,7 @@ async def test_recall_counts_use(service: MemoryService) -> None:
     agent = AgentConfig(name="a")
     await service.recall("alice", agent, "jazz")
     await service.recall("alice", agent, "jazz music")
+    await service.settle()  # the counters are written in the background
     records = await service.records()
     row = await records.get("alice", item.id)
     assert row["use_count"] == 2

@@ -180,9 +180,12 @@ async def test_periodic_optimize(tmp_path: Path) -> None:
         text = f"fact {i}"
         await records.add([{"user_id": "u", "kind": "fact", "text": text, "content_hash": text,
                             "vector": embedder.embed_sync([text])[0].tolist()}])  # fmt: skip
+    # The third write started optimize() in the background, which brought the
+    # indexes up to date; the writes did not wait for it.
+    await store.maintenance.wait()
+    assert store.maintenance.runs >= 1
     listed = await store.table(MEMORIES).list_indices()
     fts = next(ix for ix in listed if ix.columns == ["text"])
-    # The third write triggered optimize(), which brought the indexes up to date.
     assert fts.num_indexed_rows >= 3
     await store.close()
 
