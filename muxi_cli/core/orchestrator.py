@@ -175,7 +175,8 @@ class Orchestrator:
         while self._background and (left := deadline - loop.time()) > 0:
             await asyncio.wait(set(self._background), timeout=left)
         self._again.clear()
-        for task in set(self._background):
+        pending = set(self._background)
+        for task in pending:
             task.cancel()
         if pending:
             log.info(

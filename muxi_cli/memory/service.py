@@ -124,7 +124,6 @@ class MemoryService:
         if not agent.knowledge and self._nothing_stored():
             return []
         limit = max(1, agent.memory.recall_limit)
-        records = await self.records()
         vector = (await self.embedder.embed([query]))[0]
         at = now()
         kind = None if agent.memory.long_term else "knowledge"
