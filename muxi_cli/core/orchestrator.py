@@ -109,6 +109,7 @@ class Orchestrator:
             model_override=request.model,
             system_override=request.system,
             stream=request.stream,
+            caller_role=request.caller_role,
         )
         completed = False
         async for event in self.engine.run(spec):

@@ -160,6 +160,7 @@ class RemoteRuntime:
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body = request.to_dict()
         body.pop("user_id", None)
+        body.pop("caller_role", None)  # the server decides it from the key
         return body
 
     async def _chat_sse(self, request: ChatRequest) -> AsyncIterator[Event]:
