@@ -91,6 +91,7 @@ def _table(items: list[MemoryItem], *, score: bool = False) -> None:
     from rich.table import Table
 
     from muxi_cli.cli.output import out_console
+    from muxi_cli.termtext import strip_controls
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("ID", no_wrap=True)
@@ -103,7 +104,7 @@ def _table(items: list[MemoryItem], *, score: bool = False) -> None:
         cells = [item.id, item.kind]
         if score:
             cells.append(f"{item.score:.3f}" if item.score is not None else "")
-        cells += [_short(item.text), item.created_at[:10]]
+        cells += [strip_controls(_short(item.text)), item.created_at[:10]]
         table.add_row(*cells)
     out_console().print(table)
 
@@ -238,9 +239,11 @@ def show(
         return
     from rich.markup import escape
 
+    from muxi_cli.termtext import strip_controls
+
     console = out_console()
     console.print(f"[bold]{escape(item.id)}[/bold]  {escape(item.kind)}")
-    console.print(escape(item.text))
+    console.print(escape(strip_controls(item.text)))  # memories are model-written
     details = [
         ("user", item.user_id),
         ("created", item.created_at),

@@ -76,19 +76,25 @@ def print_error(error: MuxiError) -> None:
     from rich.markup import escape
     from rich.panel import Panel
 
+    from muxi_cli.termtext import strip_controls
+
+    # Messages may echo a server's or a model's text: no escape sequences.
+    code = strip_controls(error.code)
+    message = strip_controls(error.message)
+    hint = strip_controls(error.hint) if error.hint else None
     console = err_console()
     if not console.is_terminal:
-        console.print(f"error: {escape(error.code)}: {escape(error.message)}", soft_wrap=True)
-        if error.hint:
-            console.print(f"hint: {escape(error.hint)}", soft_wrap=True)
+        console.print(f"error: {escape(code)}: {escape(message)}", soft_wrap=True)
+        if hint:
+            console.print(f"hint: {escape(hint)}", soft_wrap=True)
         return
-    body = f"[bold]{escape(error.message)}[/bold]"
-    if error.hint:
-        body += f"\n[dim]hint:[/dim] {escape(error.hint)}"
+    body = f"[bold]{escape(message)}[/bold]"
+    if hint:
+        body += f"\n[dim]hint:[/dim] {escape(hint)}"
     err_console().print(
         Panel(
             body,
-            title=f"[red]error: {error.code}[/red]",
+            title=f"[red]error: {escape(code)}[/red]",
             title_align="left",
             border_style="red",
             expand=False,
@@ -99,13 +105,17 @@ def print_error(error: MuxiError) -> None:
 def warn(message: str) -> None:
     from rich.markup import escape
 
-    err_console().print(f"[yellow]warning:[/yellow] {escape(message)}")
+    from muxi_cli.termtext import strip_controls
+
+    err_console().print(f"[yellow]warning:[/yellow] {escape(strip_controls(message))}")
 
 
 def info(message: str) -> None:
     from rich.markup import escape
 
-    err_console().print(f"[dim]{escape(message)}[/dim]")
+    from muxi_cli.termtext import strip_controls
+
+    err_console().print(f"[dim]{escape(strip_controls(message))}[/dim]")
 
 
 def progress_bar(*, file_column: bool = False) -> Progress:
@@ -136,8 +146,11 @@ def progress_bar(*, file_column: bool = False) -> Progress:
 
 
 def print_json(data: Any) -> None:
-    """Machine-readable output: plain JSON on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    """Machine-readable output: plain JSON on stdout (C1 controls escaped)."""
+    from muxi_cli.termtext import json_controls_escaped
+
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(json_controls_escaped(text) + "\n")
     sys.stdout.flush()
 
 

@@ -61,6 +61,8 @@ def list_tools(
     from rich.markup import escape
     from rich.table import Table
 
+    from muxi_cli.termtext import strip_controls
+
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("TOOL", no_wrap=True)
     table.add_column("SOURCE", no_wrap=True)
@@ -76,7 +78,7 @@ def list_tools(
         ]
         if agent is None:
             row.append(escape(", ".join(t.agents)))
-        row.append(escape(_first_line(t.description)))
+        row.append(escape(strip_controls(_first_line(t.description))))  # an MCP server's text
         table.add_row(*row)
     out_console().print(table)
     print_failures(servers)

@@ -163,3 +163,92 @@ async def test_per_user_roots(serve_files: Server, fake_llm: FakeLLM) -> None:
     mine, theirs, shared = tool_results(await serve_files.turn(serve_files.user))
     assert mine == "my file\n"
     assert theirs.startswith("access denied") and shared.startswith("access denied")
+
+
+# -- hole 11: terminal escapes in model output -----------------------------------
+
+#: A reply that writes the clipboard (OSC 52), sets the title (OSC 0, ended by
+#: ST), clears the screen and colours text (CSI), uses an 8-bit CSI, a DCS, a
+#: backspace and a bare CR to overwrite what was printed.
+HOSTILE = (
+    "Hello \x1b]52;c;ZXZpbA==\x07world \x1b]0;pwned\x1b\\title "
+    "\x1b[2J\x1b[31mred\x1b[0m \x9b1;1H\x1bPq#0\x1b\\dcs fake\x08\x08\x08\x08real\rline\r\n"
+)
+CLEAN = "Hello world title red dcs fakereal" + "line\n"
+CONTROL_BYTES = ("\x1b", "\x07", "\x9b", "\x08", "\r", "\x90")
+
+
+def muxi(*args: str, cwd: Path) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    return subprocess.run(
+        [sys.executable, "-m", "muxi_cli", *args],
+        input="",
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def hostile_formation(fake_llm: FakeLLM, tmp_path: Path) -> Path:
+    extra = (
+        "agents:\n  - name: assistant\n    tools: [calculator]\n    memory: {long_term: false}\n"
+    )
+    fake_llm.write_formation(tmp_path, extra=extra)
+    return tmp_path
+
+
+def test_chat_strips_escape_sequences_from_model_text(
+    fake_llm: FakeLLM, hostile_formation: Path
+) -> None:
+    # Streamed in 7 pieces: sequences are cut between text deltas.
+    fake_llm.script(
+        ToolCalls([("calculator", {"expression": "1+1 \x1b]0;args\x07\x1b[2J"})]),
+        Text(HOSTILE, chunks=7),
+    )
+    done = muxi("chat", "hi", "--yes", cwd=hostile_formation)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == CLEAN
+    for byte in CONTROL_BYTES:
+        assert byte not in done.stdout and byte not in done.stderr, repr(byte)
+    assert "calculator" in done.stderr  # the tool line is still shown, cleaned
+
+    # Not streamed: the same.
+    fake_llm.script(Text(HOSTILE))
+    done = muxi("chat", "hi", "--no-stream", cwd=hostile_formation)
+    assert done.stdout == CLEAN
+
+    # --raw keeps the bytes as they are.
+    fake_llm.script(Text(HOSTILE, chunks=7))
+    done = muxi("chat", "hi", "--raw", cwd=hostile_formation)
+    assert "\x1b]52;c;ZXZpbA==\x07" in done.stdout and "\x1b[2J" in done.stdout
+
+
+def test_json_output_escapes_c1_controls(fake_llm: FakeLLM, hostile_formation: Path) -> None:
+    import json
+
+    fake_llm.script(Text(HOSTILE))
+    done = muxi("chat", "hi", "--output", "json", cwd=hostile_formation)
+    assert done.returncode == 0, done.stderr
+    for byte in CONTROL_BYTES:
+        assert byte not in done.stdout, repr(byte)
+    data = json.loads(done.stdout)
+    assert data["reply"] == HOSTILE  # the data is whole; only its encoding is safe
+
+    fake_llm.script(Text(HOSTILE, chunks=3))
+    done = muxi("chat", "hi", "--output", "jsonl", cwd=hostile_formation)
+    for byte in CONTROL_BYTES:
+        assert byte not in done.stdout, repr(byte)
+
+    # The stored conversation, shown again, is clean too.
+    shown = muxi("sessions", "show", data["session_id"], cwd=hostile_formation)
+    assert shown.returncode == 0, shown.stderr
+    for byte in CONTROL_BYTES:
+        assert byte not in shown.stdout, repr(byte)
+    assert "Hello world" in shown.stdout
