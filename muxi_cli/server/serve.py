@@ -109,7 +109,11 @@ async def serve_runtime(
 
     settings = settings or ServerSettings()
     app = create_app(runtime, keys, settings)
-    logging.getLogger("muxi.server").addHandler(logging.StreamHandler(sys.stderr))
+    from muxi_cli.redact import RedactingFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter())  # log lines quote provider and MCP text
+    logging.getLogger("muxi.server").addHandler(handler)
     config = uvicorn.Config(
         app,
         host=host,

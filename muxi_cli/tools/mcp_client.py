@@ -176,9 +176,17 @@ class MCPConnection:
             self._fail("the server stopped unexpectedly; it will be restarted on next use")
 
     def _fail(self, message: str) -> None:
+        from muxi_cli.redact import redact
+
         tail = self._stderr.tail() if self._stderr is not None else ""
+        # A crashing server prints its command line, tokens and DSNs: this
+        # text reaches logs, `muxi mcp list` and the server's API.
+        from muxi_cli.config.masking import configured_secrets
+
+        known = configured_secrets(self.config.model_dump(), "mcp_server")
+        error = f"{message}\nstderr (last lines):\n{tail}" if tail else message
         self.state = "failed"
-        self.error = f"{message}\nstderr (last lines):\n{tail}" if tail else message
+        self.error = redact(error, known)
         self.failure_id += 1
         self._settled.set()
 

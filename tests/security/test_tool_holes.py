@@ -252,3 +252,56 @@ def test_json_output_escapes_c1_controls(fake_llm: FakeLLM, hostile_formation: P
     for byte in CONTROL_BYTES:
         assert byte not in shown.stdout, repr(byte)
     assert "Hello world" in shown.stdout
+
+
+# -- hole 9: secrets in MCP stderr tails, logs and the API -------------------------
+
+LEAKS = Path(__file__).resolve().parents[1] / "mcp_servers" / "leaks_at_start.py"
+SERVICE_TOKEN = "custom/secret value+42"  # URL-encodes to custom%2Fsecret%20value%2B42
+SECRETS = (
+    "ghp_0123456789abcdefghijklmnopqrstuvwxyz01",
+    "DbPass-7731",
+    "cli-key-98765",
+    SERVICE_TOKEN,
+    "custom%2Fsecret",
+    "custom/sec",
+)
+
+
+def test_mcp_stderr_tail_is_redacted_in_the_api_and_the_log(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    import sys
+
+    import httpx
+
+    extra = (
+        "mcp_servers:\n  leaky:\n"
+        f"    command: {sys.executable}\n"
+        f"    args: [{str(LEAKS)!r}, --api-key, cli-key-98765, --verbose]\n"
+        f"    env: {{SERVICE_TOKEN: {SERVICE_TOKEN!r}}}\n"
+        "agents:\n  - name: assistant\n    mcp_servers: [leaky]\n"
+    )
+    config = fake_llm.write_formation(tmp_path, extra=extra)
+    proc = ServeProcess(tmp_path / "home", config).start()
+    try:
+        admin, user = first_start_keys(proc)
+        deadline = time.monotonic() + 30
+        bodies: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            for name, key in (("admin", admin), ("user", user)):
+                r = httpx.get(
+                    proc.url + "/v1/mcp/servers", headers={"authorization": f"Bearer {key}"}
+                )
+                assert r.status_code == 200, r.text
+                bodies[name] = r.text
+            if '"failed"' in bodies["admin"]:
+                break
+            time.sleep(0.1)
+        assert '"failed"' in bodies["admin"], bodies
+        assert "[redacted]" in bodies["admin"]  # the tail is there, its secrets are not
+        for body in (*bodies.values(), proc.log()):
+            for secret in SECRETS:
+                assert secret not in body, (secret, body)
+    finally:
+        proc.stop()
