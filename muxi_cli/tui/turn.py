@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.core import events as ev
 from muxi_cli.errors import MuxiError
-from muxi_cli.termtext import strip_controls
+from muxi_cli.termtext import ControlStripper, strip_controls
 from muxi_cli.tui.model import ErrorRecord, ReplyRecord, ToolCall
 
 if TYPE_CHECKING:
@@ -53,6 +53,9 @@ class Turn:
         self.state = "running"
         self.error: ErrorRecord | None = None
         self._views: dict[str, ReplyView] = {}
+        #: One per run (delegates stream too): a sequence cut between two
+        #: deltas is held back whole instead of leaking its printable half.
+        self._strippers: dict[str, ControlStripper] = {}
 
     async def run(self) -> None:
         """Consume the turn's events. Cancellation (Esc) keeps what was streamed."""
@@ -148,7 +151,10 @@ class Turn:
         elif kind == ev.TEXT_DELTA:
             # Textual writes text to the terminal as it is: model text must not
             # carry escape sequences (OSC 52 clipboard writes, titles, ...).
-            await view.append_text(strip_controls(str(event.get("text") or "")))
+            stripper = self._strippers.setdefault(event.run_id, ControlStripper())
+            text = stripper.feed(str(event.get("text") or ""))
+            if text:
+                await view.append_text(text)
         elif kind == ev.TOOL_REQUESTED:
             await view.add_tool(
                 ToolCall(
@@ -170,6 +176,9 @@ class Turn:
             view.reply.usage.model = event.get("model") or view.reply.usage.model
             self.hooks.usage(tin, tout, cost, event.get("model"))
         elif kind == ev.RUN_COMPLETED:
+            rest = self._strippers.pop(event.run_id, ControlStripper()).flush()
+            if rest:
+                await view.append_text(rest)
             if view is self.root:
                 await view.set_full_text(strip_controls(str(event.get("text") or "")))
                 self.state = "done"
