@@ -27,43 +27,54 @@ MIN_KNOWN = 6
 #: A cut-off echo of a known secret must keep at least this many characters.
 MIN_PREFIX = 8
 
+# Every pattern runs in linear time on hostile input (error messages echo
+# what callers send): a match may only start where a token starts (a
+# lookbehind, not \b, which also holds after every "-" or "."), and runs of
+# name or value characters are matched possessively (no backtracking).
+_START = r"(?<![A-Za-z0-9_.\-])"
 _TOKENS = [
     re.compile(
         r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S
     ),
-    re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{6,}"),
-    re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{6,}"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{8,}"),
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{8,}"),
-    re.compile(r"\bglpat-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"\bxox[abposre]-[A-Za-z0-9\-]{8,}"),
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}"),
-    re.compile(r"\bmuxi_[0-9a-f]{6,}_[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"\beyJ[A-Za-z0-9_\-]{6,}\.eyJ[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]*"),  # JWT
+    re.compile(_START + r"sk-ant-[A-Za-z0-9_\-]{6,}+"),
+    re.compile(_START + r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{6,}+"),
+    re.compile(_START + r"gh[pousr]_[A-Za-z0-9]{8,}+"),
+    re.compile(_START + r"github_pat_[A-Za-z0-9_]{8,}+"),
+    re.compile(_START + r"glpat-[A-Za-z0-9_\-]{8,}+"),
+    re.compile(_START + r"xox[abposre]-[A-Za-z0-9\-]{8,}+"),
+    re.compile(_START + r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Za-z])"),
+    re.compile(_START + r"AIza[0-9A-Za-z_\-]{30,}+"),
+    re.compile(_START + r"muxi_[0-9a-f]{6,}+_[A-Za-z0-9_\-]{16,}+"),
+    re.compile(_START + r"eyJ[A-Za-z0-9_\-]{6,}+\.eyJ[A-Za-z0-9_\-]{6,}+\.[A-Za-z0-9_\-]*+"),  # JWT
 ]
 #: ``Authorization: Bearer X`` and friends: the scheme stays, the credential goes.
-_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|digest)(\s+)[A-Za-z0-9._~+/=\-]{6,}")
+_AUTH_SCHEME = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])(bearer|basic|digest)(\s++)[A-Za-z0-9._~+/=\-]{6,}+"
+)
 #: ``scheme://user:password@host``: the password goes.
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/:@]*):([^\s@/]+)@")
+_URL_PASSWORD = re.compile(r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]*+://[^\s/:@]*+):([^\s@/]++)@")
 #: A name that says its value is secret (``author`` and ``*tokens`` counts are not).
-_SECRET_WORD = (
-    r"(?:pass(?:word|wd|phrase)?|pwd|secret|token(?!s)|api[_\-]?key|apikey|access[_\-]?key|"
+_SECRET_WORD = re.compile(
+    r"(?i)(?:pass(?:word|wd|phrase)?|pwd|secret|token(?!s)|api[_\-]?key|apikey|access[_\-]?key|"
     r"private[_\-]?key|auth(?!ors?\b)|credentials?|cookie)"
 )
-_NAME = rf"[A-Za-z0-9_.\-]*{_SECRET_WORD}[A-Za-z0-9_.\-]*"
-#: ``name=value``, ``name: value``, ``"name": "value"`` (JSON, YAML, query strings, env).
-_PAIR = re.compile(
-    rf"(?i)(?<![A-Za-z0-9_\-])(\"?{_NAME}\"?)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s&,;\"'}}\]]+)"
-)
+_VALUE = r"(\"[^\"]*+\"|'[^']*+'|[^\s&,;\"'}\]=?]++)"
+#: ``name=value``, ``name: value``, ``"name": "value"`` (JSON, YAML, query strings, env);
+#: the name is checked by :func:`_pair`.
+_PAIR = re.compile(r"(?<![A-Za-z0-9_.\-\"])(\"?[A-Za-z0-9_.\-]++\"?)(\s*+[=:]\s*+)(?!//)" + _VALUE)
 #: ``--api-key VALUE`` (the ``=`` form is a pair above).
-_FLAG = re.compile(rf"(?i)(?<!\S)(--?{_NAME})(\s+)(?!-)(\"[^\"]*\"|'[^']*'|\S+)")
-_FLAG_NAME = re.compile(rf"(?i)^--?{_NAME}$")
+_FLAG = re.compile(r"(?<!\S)(--?[A-Za-z0-9_.\-]++)(\s++)(?!-)(\"[^\"]*+\"|'[^']*+'|\S++)")
+_FLAG_NAME = re.compile(r"^--?[A-Za-z0-9_.\-]+$")
 #: Values of secret-named pairs that are not secrets.
 _HARMLESS = re.compile(
     r"(?i)^[\"']?(?:\d+(?:\.\d+)?|true|false|null|none|yes|no|required|\[redacted\]|\*+|"
     r"bearer|basic|digest)?[\"']?$"
 )
+
+
+def _secret_name(name: str) -> bool:
+    return bool(_SECRET_WORD.search(name))
+
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -123,7 +134,7 @@ def _known_spans(text: str, secrets: Iterable[str]) -> str:
 
 def _pair(match: re.Match[str]) -> str:
     name, sep, value = match.groups()
-    if _HARMLESS.match(value):
+    if not _secret_name(name) or _HARMLESS.match(value):
         return match.group(0)
     if sep.strip() == ":" and not name.startswith('"') and value.isalpha():
         return match.group(0)  # prose ("api_key: missing"), not a credential
@@ -161,7 +172,7 @@ def redact_args(args: Iterable[str]) -> list[str]:
             out.append(REDACTED)
             hide_next = False
             continue
-        hide_next = bool(_FLAG_NAME.match(arg))
+        hide_next = bool(_FLAG_NAME.match(arg)) and _secret_name(arg)
         out.append(redact(arg))
     return out
 

@@ -186,3 +186,12 @@ def test_config_show_hides_mcp_args(tmp_path: Path) -> None:
         app, ["--config", str(tmp_path / "muxi.yaml"), "config", "show", "--json"]
     )
     assert "tok-abc-12345" not in shown.stdout and json.loads(shown.stdout)
+
+
+@pytest.mark.timeout(60)  # quadratic patterns took minutes on these (error bodies echo input)
+@pytest.mark.parametrize(
+    "unit", ["a.", "a-", "token", "password-", "a=b ", "eyJa-", "x://a:", "--password ", "sk-"]
+)
+def test_hostile_input_does_not_backtrack(unit: str) -> None:
+    text = unit * (100_000 // len(unit))
+    assert len(redact(text)) > 0
