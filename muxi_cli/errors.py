@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+#: Words that start with a vowel letter but a "y" sound ("a user", "a unique id").
+_YOU_SOUND = ("uni", "use", "usu", "uti", "ura", "uri", "uro", "eu")
+
+
+def with_article(word: str) -> str:
+    """``a user``, ``an admin``, ``an int``: the article for a word built into a message."""
+    low = word.lower()
+    vowel = low[:1] in ("a", "e", "i", "o", "u") and not low.startswith(_YOU_SOUND)
+    return f"{'an' if vowel else 'a'} {word}"
+
 
 class ExitCode:
     """Documented process exit codes of ``muxi``."""
@@ -47,6 +57,8 @@ class MuxiError(Exception):
         code = str(data.get("code") or "error")
         klass = _BY_CODE.get(code, MuxiError)
         err = klass(str(data.get("message") or "unknown error"), data.get("hint"))
+        if isinstance(err, ScopeError) and isinstance(data.get("scope"), str):
+            err.scope = data["scope"]
         if klass is MuxiError and code != "error":
             err.code = code  # type: ignore[misc]
         return err
@@ -147,6 +159,23 @@ class ForbiddenError(MuxiError):
     http_status = 403
 
 
+class ScopeError(ForbiddenError):
+    """A key lacks a scope (docs/security.md); the error names it.
+
+    Exits with 3 like a denied tool: the action was refused, not mistyped.
+    """
+
+    code = "missing_scope"
+    exit_code = ExitCode.TOOL_DENIED
+
+    def __init__(self, message: str, hint: str | None = None, scope: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.scope = scope
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "scope": self.scope}
+
+
 class ConnectionFailedError(MuxiError):
     """A remote muxi server could not be reached."""
 
@@ -173,6 +202,7 @@ _BY_CODE: dict[str, type[MuxiError]] = {
         MemoryStoreError,
         ServerAuthError,
         ForbiddenError,
+        ScopeError,
         ConnectionFailedError,
     )
 }

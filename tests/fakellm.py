@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "EmptyOK",
     "Error",
     "FakeLLM",
     "Hang",
@@ -45,6 +46,7 @@ __all__ = [
     "Slow",
     "Text",
     "ToolCalls",
+    "Truncated",
 ]
 
 HANG_LIMIT = 60.0  # a Hang reply gives up after this many seconds
@@ -90,6 +92,8 @@ class Error:
     retry_after: float | None = None
     code: str | None = None
     mid_stream: bool = False
+    #: Send this JSON body verbatim (e.g. :data:`LLAMA_CPP_CONTEXT_ERROR`).
+    body: dict[str, Any] | None = None
 
 
 @dataclass
@@ -122,7 +126,24 @@ class JSONReply:
     usage: tuple[int, int] = (10, 5)
 
 
-Reply = Text | ToolCalls | Error | Malformed | Slow | Hang | JSONReply
+@dataclass
+class Truncated:
+    """A stream that stops before the end: some text, then no finish reason, no
+    ``[DONE]`` (OpenAI) and no ``message_stop`` (Anthropic), as a server killed
+    with SIGTERM mid-answer does. ``abrupt=True`` drops the connection without
+    ending the chunked body; otherwise the body ends cleanly."""
+
+    text: str = "partial answer"
+    abrupt: bool = False
+
+
+@dataclass
+class EmptyOK:
+    """HTTP 200 with an empty body (llama-cpp-python's answer to a context
+    overflow while streaming, or to streamed ``tool_choice: "auto"``)."""
+
+
+Reply = Text | ToolCalls | Error | Malformed | Slow | Hang | JSONReply | Truncated | EmptyOK
 ReplyFn = Callable[[dict[str, Any]], Reply]
 
 
@@ -201,7 +222,21 @@ _ANTHROPIC_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+#: llama.cpp's ``llama-server`` context overflow body (HTTP 400).
+LLAMA_CPP_CONTEXT_ERROR = {
+    "error": {
+        "code": 400,
+        "message": "the request exceeds the available context size, try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 9000,
+        "n_ctx": 8192,
+    }
+}
+
+
 def _error_body(err: Error, fmt: str, model: str) -> dict[str, Any]:
+    if err.body is not None:
+        return err.body
     if fmt == "openai":
         etype, code, message = _OPENAI_ERRORS.get(
             err.status,
@@ -244,6 +279,19 @@ class FakeLLM:
         self.gets: list[str] = []
         self.ollama_models: list[str] = ["llama3.2"]
         self.models: list[str] = ["fake-model"]
+        #: Send the final usage chunk when a streaming request asks for it
+        #: (``False``: like llama-cpp-python, which ignores ``include_usage``).
+        self.stream_usage = True
+        #: Behave like llama-cpp-python with tools: streamed requests ignore the
+        #: tools (a scripted tool call comes back as JSON text), streamed
+        #: ``tool_choice: "auto"`` gets an empty 200, non-streamed requests with
+        #: an explicit ``tool_choice`` get real tool calls.
+        self.llama_cpp_python_tools = False
+        #: Requests whose client closed the connection while the fake was still
+        #: working on them (a :class:`Hang` or :class:`Slow` reply).
+        self.disconnects = 0
+        #: What ``GET /props`` answers (llama.cpp's server settings); ``None``: 404.
+        self.props: dict[str, Any] | None = None
         self._queue: deque[Reply | ReplyFn] = deque()
         self._default: Reply | ReplyFn = Text("ok")
         self._lock = threading.Lock()
@@ -292,6 +340,18 @@ class FakeLLM:
             if not self._cond.wait_for(lambda: len(self.requests) >= count, timeout):
                 raise AssertionError(f"expected {count} requests, got {len(self.requests)}")
             return list(self.requests)
+
+    def wait_for_disconnects(self, count: int, timeout: float = 10.0) -> int:
+        """Block until ``count`` clients hung up mid-answer (AssertionError on timeout)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.disconnects >= count, timeout):
+                raise AssertionError(f"expected {count} disconnects, got {self.disconnects}")
+            return self.disconnects
+
+    def _disconnected(self) -> None:
+        with self._cond:
+            self.disconnects += 1
+            self._cond.notify_all()
 
     def reset(self) -> None:
         """Forget requests and scripted replies; the default goes back to ``Text("ok")``."""
@@ -616,7 +676,9 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             with fake._lock:
                 fake.gets.append(path)
-            if path == "/api/tags":
+            if path == "/props" and fake.props is not None:
+                self._send_json(200, fake.props)
+            elif path == "/api/tags":
                 self._send_json(
                     200, {"models": [{"name": n, "model": n} for n in fake.ollama_models]}
                 )
@@ -675,16 +737,95 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             try:
                 reply = fake._next_reply(body)
                 self._answer(reply, body, fmt)
-            except (_Closing, BrokenPipeError, ConnectionResetError):
+            except (BrokenPipeError, ConnectionResetError):
+                fake._disconnected()
                 self.close_connection = True
+            except _Closing:
+                self.close_connection = True
+
+        def _client_gone(self) -> bool:
+            """The client closed its end (EOF is readable without blocking)."""
+            import select
+            import socket
+
+            sock = self.connection
+            try:
+                readable, _, _ = select.select([sock], [], [], 0)
+                return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
+
+        def _hang(self) -> None:
+            deadline = time.monotonic() + HANG_LIMIT
+            while time.monotonic() < deadline:
+                if self._client_gone():
+                    fake._disconnected()
+                    break
+                fake._wait(0.02)
+            self.close_connection = True
+
+        def _truncated(self, reply: Truncated, body: dict[str, Any], fmt: str, model: str) -> None:
+            if not body.get("stream"):
+                # Promise a body, send half of it, drop the connection.
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "4096")
+                self.end_headers()
+                self.wfile.write(b'{"id": "chatcmpl-cut", "choices": [')
+                self.close_connection = True
+                return
+            turn = _turn(Text(reply.text), fmt)
+            events = list(
+                _openai_events(turn, model, False, False)
+                if fmt == "openai"
+                else _anthropic_events(turn, model, False)
+            )
+            # Everything up to the last text delta: no finish reason, no [DONE] / message_stop.
+            keep = 1 + len(turn.text_pieces) if fmt == "openai" else 3 + len(turn.text_pieces)
+            self._start_stream()
+            for event in events[:keep]:
+                self._chunk(event)
+            if not reply.abrupt:
+                self._end_stream()
+            self.close_connection = True
+
+        def _empty(self, body: dict[str, Any]) -> None:
+            ctype = "text/event-stream" if body.get("stream") else "application/json"
+            self._send_raw(200, b"", ctype)
+
+        def _llama_cpp_python(self, reply: Reply, body: dict[str, Any]) -> Reply:
+            """What llama-cpp-python makes of a tool-bearing request."""
+            if not body.get("tools") or not isinstance(reply, ToolCalls):
+                return reply
+            choice = body.get("tool_choice")
+            if body.get("stream"):
+                if choice == "auto":
+                    return EmptyOK()
+                if choice is None:
+                    name, args = reply.calls[0]
+                    return Text(
+                        json.dumps({"name": name, "arguments": _args_obj(_args_text(args))})
+                    )
+                return reply
+            if choice is None:
+                name, args = reply.calls[0]
+                return Text(json.dumps({"name": name, "arguments": _args_obj(_args_text(args))}))
+            return reply
 
         def _answer(self, reply: Reply, body: dict[str, Any], fmt: str) -> None:
             model = str(body.get("model") or "fake-model")
+            if fake.llama_cpp_python_tools and fmt == "openai":
+                reply = self._llama_cpp_python(reply, body)
             if isinstance(reply, Hang):
-                fake._wait(HANG_LIMIT)
-                self.close_connection = True
+                self._hang()
                 return
             fake._wait(fake.latency)
+            if isinstance(reply, EmptyOK):
+                self._empty(body)
+                return
+            if isinstance(reply, Truncated):
+                self._truncated(reply, body, fmt, model)
+                return
             if isinstance(reply, Error) and reply.mid_stream and body.get("stream"):
                 self._stream_error(reply, fmt, model)
                 return
@@ -710,7 +851,9 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self._send_json(200, obj)
                 return
             if fmt == "openai":
-                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                include_usage = fake.stream_usage and bool(
+                    (body.get("stream_options") or {}).get("include_usage")
+                )
                 events = _openai_events(turn, model, include_usage, malformed)
             else:
                 events = _anthropic_events(turn, model, malformed)

@@ -21,7 +21,7 @@ def list_agents(
     import asyncio
 
     from muxi_cli.cli.context import runtime_for
-    from muxi_cli.cli.output import out_console, print_json
+    from muxi_cli.cli.output import print_json
 
     async def fetch() -> list[AgentInfo]:
         async with runtime_for(ctx, start_tools=False) as runtime:
@@ -31,22 +31,31 @@ def list_agents(
     if json_out:
         print_json([a.to_dict() for a in agents])
         return
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("agent", "description", "model", "tools", "memory"):
-        table.add_column(column, overflow="fold")
+    from muxi_cli.cli.output import Column, print_table
+
+    columns = [
+        Column("AGENT"),
+        Column("DESCRIPTION", wrap=True),
+        Column("MODEL"),
+        Column("TOOLS", wrap=True),
+        Column("MEMORY"),
+    ]
+    rows = []
     for agent in agents:
         tools = [*agent.tools, *agent.mcp_servers, *(f"@{d}" for d in agent.delegates)]
-        name = f"{agent.name} [dim](default)[/dim]" if agent.default else agent.name
-        table.add_row(
-            name,
-            agent.description or "-",
-            agent.model,
-            ", ".join(tools) or "-",
-            "on" if agent.memory else "off",
+        name = escape(agent.name) + (" [dim](default)[/dim]" if agent.default else "")
+        rows.append(
+            [
+                name,
+                escape(agent.description or "-"),
+                escape(agent.model),
+                escape(", ".join(tools) or "-"),
+                "on" if agent.memory else "off",
+            ]
         )
-    out_console().print(table)
+    print_table(columns, rows)
 
 
 @app.command("show")

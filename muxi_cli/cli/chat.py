@@ -18,7 +18,8 @@ Exit codes:
   0    ok
   1    runtime or provider error
   2    usage or config error (also: no model provider usable)
-  3    a tool call was denied (policy 'ask' without --yes, or 'deny')
+  3    a tool call was denied (policy 'ask' without --yes, or 'deny'),
+       or the server refused the request for a missing scope
   4    timeout
   130  interrupted (Ctrl-C); what was said so far is kept in the session
 """
@@ -194,11 +195,13 @@ async def _run(
     continue_last: bool,
     resources: list[tuple[str, str]],
 ) -> int:
-    from muxi_cli.cli.context import runtime_for
+    from muxi_cli.cli.context import acting_user, runtime_for
     from muxi_cli.errors import MuxiError
 
     try:
         async with runtime_for(ctx) as runtime:
+            if request.user_id is not None:  # a user key cannot chat as someone else
+                request.user_id = await acting_user(runtime, request.user_id)
             if continue_last:
                 request.session_id = await _last_session(runtime, request.user_id)
             for server_name, uri in resources:
@@ -274,6 +277,7 @@ class _Renderer:
         self.run_agents: dict[str, str] = {}
         self.error: dict[str, Any] | None = None
         self.denied = False
+        self.notices: list[dict[str, Any]] = []
         self.printed_any = False
         self.ended_with_newline = True
 
@@ -315,7 +319,12 @@ class _Renderer:
         elif kind == ev.AGENT_ROUTED and not nested:
             self.agent = event.get("agent")
             self.routing = {k: event.get(k) for k in ("agent", "method", "reason", "cached")}
-            if event.get("method") in ("llm", "cached", "default"):
+            for extra in ("router_model", "failure"):  # present when the router was asked
+                if extra in event.payload:
+                    self.routing[extra] = event.get(extra)
+            if event.get("failure"):  # the router's answer was unusable: say why, visibly
+                self._diag(f"[yellow]warning:[/yellow] {escape(str(event.get('reason')))}")
+            elif event.get("method") in ("llm", "cached", "default"):
                 why = escape(str(event.get("reason")))
                 if event.get("cached"):
                     why += ", cached"
@@ -367,6 +376,21 @@ class _Renderer:
             cost = event.get("cost_usd")
             if cost is not None:
                 self.usage["cost_usd"] = (self.usage["cost_usd"] or 0.0) + float(cost)
+            if event.get("unknown"):
+                # The server reported no token counts: a lower bound, never a silent zero.
+                self.usage["unknown"] = True
+        elif kind == ev.NOTICE:
+            message = str(event.get("message") or "")
+            self.notices.append({"code": event.get("code"), "message": message})
+            if not self.quiet:
+                # A warning goes to stderr in every output mode (stdout stays the reply/JSON).
+                from muxi_cli.cli.output import err_console
+
+                if self.output == "text" and not self.ended_with_newline and self.printed_any:
+                    sys.stdout.write("\n")
+                    sys.stdout.flush()
+                    self.ended_with_newline = True
+                err_console().print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
         elif kind == ev.RUN_COMPLETED and not nested:
             self.final_text = str(event.get("text") or "")
         elif kind == ev.RUN_FAILED and not nested:
@@ -426,6 +450,7 @@ class _Renderer:
                     "tool_calls": list(self.tool_calls.values()),
                     "memories": self.memories,
                     "denied": self.denied,
+                    "notices": self.notices,
                     "error": self.error,
                 }
             )

@@ -32,15 +32,25 @@ def formation_source(ctx: typer.Context) -> FormationSource:
 
 def _load(ctx: typer.Context, file: str | None = None) -> LoadedFormation:
     from muxi_cli.cli import output
+    from muxi_cli.cli.context import state
     from muxi_cli.config.loader import load_formation
     from muxi_cli.errors import MuxiError
 
     try:
         if file is not None:
             return load_formation(file)
-        return load_formation(formation_source(ctx).path)
+        loaded = load_formation(formation_source(ctx).path)
     except MuxiError as exc:
         raise output.fail(exc) from None
+    from muxi_cli.runtime.factory import LOCAL, selected_profile
+
+    profile = selected_profile(state(ctx).profile)
+    if profile != LOCAL:  # the config commands read files here, never the server's formation
+        output.info(
+            f"note: this is this machine's formation; profile {profile!r} uses its server's "
+            f"(see `muxi -P {profile} agents list`)"
+        )
+    return loaded
 
 
 def _warn(loaded: LoadedFormation) -> None:

@@ -90,3 +90,32 @@ def run_with_runtime(
         return asyncio.run(main())
     except MuxiError as exc:
         raise fail(exc) from None
+
+
+async def acting_user(runtime: Runtime, user: str | None) -> str:
+    """The user a command acts for, as the runtime will see it (for requests and messages).
+
+    Locally: ``--user``, else the local user id. Through a profile: the key's user
+    (an admin key: ``--user`` if given, else the server's default for admins). A
+    user key that names someone else is a usage error: the server would quietly
+    act as the key's own user, and the command would report the wrong one.
+    """
+    whoami = getattr(runtime, "whoami", None)
+    if whoami is None:
+        if user:
+            return user
+        from muxi_cli.runtime.users import local_user_id
+
+        return str(getattr(runtime, "user_id", None) or local_user_id())
+    me = await whoami()
+    own = str(me.get("user_id") or "")
+    if user is None or user == own:
+        return own
+    if me.get("role") != "admin":
+        from muxi_cli.errors import UsageError
+
+        raise UsageError(
+            f"the key of profile {runtime.label!r} acts as user {own!r} only, not {user!r}",
+            "naming another user with --user needs an admin key; leave --user out",
+        )
+    return user

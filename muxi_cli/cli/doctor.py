@@ -101,6 +101,19 @@ def _provider_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) 
                 f"local server {status.base_url} is not reachable",
                 "Start it (`ollama serve`) or change providers.ollama.base_url.",
             )
+        if status.name != OLLAMA and status.base_url:
+            # "No key needed" says nothing about whether anything listens there: ask it.
+            from muxi_cli.config.providers import probe_local_server
+
+            reachable, detail = probe_local_server(status.base_url)
+            if not reachable:
+                return Check(
+                    name,
+                    "warn" if used else "info",
+                    f"local server {detail}",
+                    f"Start the model server, or fix providers.{status.name}.base_url in muxi.yaml.",
+                )
+            return Check(name, "ok", f"local server {detail} (no key needed)")
         return Check(name, "ok", f"local server {status.base_url} (no key needed)")
     fix = f"Run `muxi keys set {status.name}` or export {status.env_var}."
     if used:
@@ -299,24 +312,20 @@ _STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim", "info":
 
 def _print_table(checks: list[Check]) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
-    from muxi_cli.cli.output import out_console
+    from muxi_cli.cli.output import Column, print_table
 
-    table = Table(title="muxi doctor", title_justify="left", expand=False)
-    table.add_column("check")
-    table.add_column("status")
-    table.add_column("detail", overflow="fold")
-    table.add_column("fix", overflow="fold")
-    for check in checks:
-        style = _STYLE[check.status]
-        table.add_row(
+    columns = [Column("CHECK"), Column("STATUS"), Column("DETAIL", wrap=True)]
+    rows = [
+        [
             escape(check.name),
-            f"[{style}]{check.status}[/{style}]",
+            f"[{_STYLE[check.status]}]{check.status}[/]",
             escape(check.detail),
             escape(check.fix) if check.status in ("warn", "fail") else "",
-        )
-    out_console().print(table)
+        ]
+        for check in checks
+    ]
+    print_table([*columns, Column("FIX", wrap=True)], rows, title="muxi doctor")
 
 
 def doctor(

@@ -146,13 +146,12 @@ LIST_SECTIONS: list[ListSection] = [("providers", provider_rows)]
 
 
 def _print_provider_table(rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
+    from rich.markup import escape
 
-    from muxi_cli.cli.output import out_console
+    from muxi_cli.cli.output import Column, print_table
 
-    table = Table(title="Provider keys", title_justify="left", expand=False)
-    for column in ("provider", "status", "source", "key", "note"):
-        table.add_column(column)
+    columns = [Column(h) for h in ("PROVIDER", "STATUS", "SOURCE", "KEY")]
+    cells = []
     for row in rows:
         if row["set"]:
             status = "[green]set[/green]"
@@ -160,22 +159,25 @@ def _print_provider_table(rows: list[dict[str, Any]]) -> None:
             status = "[green]not needed[/green]"
         else:
             status = "[yellow]not set[/yellow]"
-        table.add_row(row["name"], status, row["source"] or "-", row["key"] or "-", row["note"])
-    out_console().print(table)
+        plain = (row["name"], row["source"] or "-", row["key"] or "-", row["note"])
+        name, source, key, note = (escape(str(v)) for v in plain)
+        cells.append([name, status, source, key, note])
+    print_table([*columns, Column("NOTE", wrap=True)], cells, title="Provider keys")
 
 
 def _print_generic_table(title: str, rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
+    from rich.markup import escape
 
-    from muxi_cli.cli.output import out_console
+    from muxi_cli.cli.output import Column, print_table
 
-    table = Table(title=title, title_justify="left", expand=False)
-    columns = list(rows[0]) if rows else []
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("-" if row.get(c) in (None, "") else str(row.get(c)) for c in columns))
-    out_console().print(table)
+    names = list(rows[0]) if rows else []
+    # Free text (labels, notes, descriptions) wraps; ids, roles, users and dates show whole.
+    columns = [Column(n.upper(), wrap=n in ("label", "note", "description")) for n in names]
+    cells = [
+        [escape("-" if row.get(c) in (None, "") else str(row.get(c))) for c in names]
+        for row in rows
+    ]
+    print_table(columns, cells, title=title)
 
 
 @app.command("list")
@@ -185,12 +187,18 @@ def list_keys(
 ) -> None:
     """Show which keys are set, where each comes from, and the key masked."""
     from muxi_cli.cli import output
-    from muxi_cli.errors import MuxiError
+    from muxi_cli.errors import ForbiddenError, MuxiError
 
-    try:
-        sections = [(title, build(ctx)) for title, build in LIST_SECTIONS]
-    except MuxiError as exc:
-        raise output.fail(exc) from None
+    sections = []
+    for title, build in LIST_SECTIONS:
+        try:
+            sections.append((title, build(ctx)))
+        except ForbiddenError as exc:
+            # A user key's profile may not list the server's keys; the other
+            # sections (this machine's provider keys) are still worth showing.
+            output.info(f"{title.replace('_', ' ')}: not shown ({exc.message})")
+        except MuxiError as exc:
+            raise output.fail(exc) from None
     if as_json:
         output.print_json({title: rows for title, rows in sections})
         return

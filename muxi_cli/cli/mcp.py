@@ -208,7 +208,7 @@ def list_servers(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         return await wait_servers(runtime)
 
     servers = _with_runtime(ctx, work)
-    from muxi_cli.cli.output import info, out_console, print_json
+    from muxi_cli.cli.output import info, print_json
 
     if json_out:
         print_json([s.to_dict() for s in servers])
@@ -218,22 +218,23 @@ def list_servers(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         info("No MCP servers in this formation. Declare them under `mcp_servers:` in muxi.yaml.")
         return
     from rich.markup import escape
-    from rich.table import Table
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("SERVER", "TRANSPORT", "STATUS", "TOOLS", "STARTED IN", "ERROR"):
-        table.add_column(column, justify="right" if column in ("TOOLS", "STARTED IN") else "left")
-    for s in servers:
-        first_line = (s.error or "").splitlines()[0] if s.error else ""
-        table.add_row(
+    from muxi_cli.cli.output import Column, print_table
+
+    columns = [Column("SERVER"), Column("TRANSPORT"), Column("STATUS")]
+    columns += [Column("TOOLS", justify="right"), Column("STARTED IN", justify="right")]
+    rows = [
+        [
             escape(s.name),
             s.transport,
             _state_text(s.state),
             str(s.tool_count) if s.state == "ready" else "-",
             f"{s.started_ms} ms" if s.started_ms is not None else "-",
-            escape(first_line),
-        )
-    out_console().print(table)
+            escape((s.error or "").splitlines()[0] if s.error else ""),
+        ]
+        for s in servers
+    ]
+    print_table([*columns, Column("ERROR", wrap=True)], rows)
     print_failures(servers)
 
 
@@ -246,7 +247,7 @@ def list_tools(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt =
         return servers, await runtime.tools()
 
     servers, tools = _with_runtime(ctx, work)
-    from muxi_cli.cli.output import info, out_console, print_json
+    from muxi_cli.cli.output import info, print_json
     from muxi_cli.errors import NotFoundError
 
     names = {s.name for s in servers}
@@ -263,17 +264,16 @@ def list_tools(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt =
         print_failures([s for s in servers if server is None or s.name == server])
         return
     from rich.markup import escape
-    from rich.table import Table
+
+    from muxi_cli.cli.output import Column, print_table
 
     if chosen:
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for column in ("TOOL", "SERVER", "POLICY", "DESCRIPTION"):
-            table.add_column(column, overflow="fold" if column == "DESCRIPTION" else "ellipsis")
-        for t in chosen:
-            table.add_row(
-                escape(t.name), escape(t.server), t.policy, escape(_first_line(t.description))
-            )
-        out_console().print(table)
+        columns = [Column("TOOL"), Column("SERVER"), Column("POLICY")]
+        rows = [
+            [escape(t.name), escape(t.server), t.policy, escape(_first_line(t.description))]
+            for t in chosen
+        ]
+        print_table([*columns, Column("DESCRIPTION", wrap=True)], rows)
     shown = {t.server for t in chosen}
     for s in servers:
         if (
@@ -286,7 +286,7 @@ def list_tools(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt =
     print_failures([s for s in servers if server is None or s.name == server])
 
 
-def _first_line(text: str, limit: int = 100) -> str:
+def _first_line(text: str, limit: int = 200) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
@@ -348,6 +348,10 @@ def call(
         raise typer.Exit(1)
 
 
+#: Free-text columns of the listings: they wrap; the others show whole.
+_WRAPPING = ("ARGUMENTS", "DESCRIPTION")
+
+
 def _listing(
     ctx: typer.Context,
     fetch: Callable[[Runtime], Awaitable[list[dict[str, Any]]]],
@@ -363,7 +367,7 @@ def _listing(
         return await fetch(runtime)
 
     rows = _with_runtime(ctx, work)
-    from muxi_cli.cli.output import info, out_console, print_json
+    from muxi_cli.cli.output import info, print_json
 
     if json_out:
         print_json(rows)
@@ -371,14 +375,10 @@ def _listing(
     if not rows:
         info(f"No {what}.")
         return
-    from rich.table import Table
+    from muxi_cli.cli.output import Column, print_table
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*cells(row))
-    out_console().print(table)
+    heads = [Column(c, wrap=c in _WRAPPING) for c in columns]
+    print_table(heads, [list(cells(row)) for row in rows])
 
 
 @app.command("prompts")

@@ -151,9 +151,8 @@ def _heading(target: dict[str, Any], server: dict[str, Any]) -> str:
 
 def print_validation(report: ValidationReport, verbose: bool = False) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
-    from muxi_cli.cli.output import out_console
+    from muxi_cli.cli.output import Column, out_console, print_table
     from muxi_cli.mcpdev.validate import TITLES
 
     console = out_console()
@@ -164,10 +163,7 @@ def print_validation(report: ValidationReport, verbose: bool = False) -> None:
             f"[dim]{c['tools']} tool(s), {c['resources']} resource(s), "
             f"{c['resource_templates']} template(s), {c['prompts']} prompt(s)[/dim]"
         )
-    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    table.add_column("STATUS", no_wrap=True)
-    table.add_column("CHECK", no_wrap=True)
-    table.add_column("DETAILS", overflow="fold", ratio=1)
+    rows: list[list[str]] = []
     order: list[str] = []
     for check in report.checks:
         if check.id not in order:
@@ -181,14 +177,14 @@ def print_validation(report: ValidationReport, verbose: bool = False) -> None:
         else:
             shown = [c for c in checks if c.status != "pass"]
             if passed:
-                table.add_row(_verdict("pass"), title, f"{len(passed)} checked")
+                rows.append([_verdict("pass"), title, f"{len(passed)} checked"])
         for check in shown:
             if check.subject == "server":
                 detail = check.message
             else:
                 detail = f"{check.subject}: {check.message}" if check.message else check.subject
-            table.add_row(_verdict(check.status), title, escape(detail))
-    console.print(table)
+            rows.append([_verdict(check.status), title, escape(detail)])
+    print_table([Column("STATUS"), Column("CHECK"), Column("DETAILS", wrap=True)], rows)
     console.print(_summary_line(report.summary(), report.ok, report.duration_ms / 1000))
 
 
@@ -247,21 +243,15 @@ def print_tests(report: TestReport, verbose: bool = False) -> None:
     import json
 
     from rich.markup import escape
-    from rich.table import Table
 
-    from muxi_cli.cli.output import out_console
+    from muxi_cli.cli.output import Column, out_console, print_table
 
     console = out_console()
     console.print(_heading(report.target, report.server))
     if report.error:
         console.print(f"[red]✗ could not connect:[/red] {escape(report.error)}")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    table.add_column("VERDICT", no_wrap=True)
-    table.add_column("ITEM", overflow="fold", max_width=36)
-    table.add_column("STATUS", no_wrap=True)
-    table.add_column("TIME", justify="right", no_wrap=True)
-    table.add_column("DETAILS", overflow="fold", ratio=1)
+    rows: list[list[str]] = []
     for item in report.items:
         detail = item.message.strip().splitlines()[0] if item.message.strip() else item.output
         if len(detail) > 160:
@@ -269,14 +259,18 @@ def print_tests(report: TestReport, verbose: bool = False) -> None:
         if verbose and item.arguments is not None:
             detail = f"{json.dumps(item.arguments, ensure_ascii=False)}  {detail}".strip()
         label = f"{item.kind} {item.name}" + (f" · {item.variant}" if item.variant else "")
-        table.add_row(
-            _verdict(item.verdict),
-            escape(label),
-            item.status,
-            f"{item.duration_ms:.0f} ms" if item.status != "skipped" else "",
-            escape(detail),
+        rows.append(
+            [
+                _verdict(item.verdict),
+                escape(label),
+                item.status,
+                f"{item.duration_ms:.0f} ms" if item.status != "skipped" else "",
+                escape(detail),
+            ]
         )
-    console.print(table)
+    columns = [Column("VERDICT"), Column("ITEM", wrap=True), Column("STATUS")]
+    columns += [Column("TIME", justify="right"), Column("DETAILS", wrap=True)]
+    print_table(columns, rows)
     if report.restarts:
         console.print(
             f"[yellow]the server was restarted {report.restarts} time(s) during the run[/yellow]"

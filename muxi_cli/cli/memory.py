@@ -6,8 +6,9 @@
 ``import``, ``prune``, ``stats``, ``reindex``, ``optimize``) work on this
 machine's store only and refuse a remote profile.
 
-``--user`` defaults to the local user id (``MUXI_USER_ID`` or the OS user name);
-``--user '*'`` is the shared domain knowledge of every user.
+``--user`` defaults to the local user id (``MUXI_USER_ID`` or the OS user name),
+or through a profile to the user the server's key acts as (another ``--user``
+needs an admin key); ``--user '*'`` is the shared domain knowledge of every user.
 
 Exit codes: 0 ok, 1 runtime error or a declined confirmation, 2 usage error or
 unknown memory id.
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from muxi_cli.cli.context import run_with_runtime
+from muxi_cli.cli.context import acting_user, run_with_runtime
 from muxi_cli.errors import MuxiError, UsageError
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 
 
 def _user(user: str | None) -> str:
+    """``--user`` for the local-only commands: given, else this machine's user id."""
     if user:
         return user
     from muxi_cli.runtime.users import local_user_id
@@ -87,26 +89,32 @@ def _short(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _table(items: list[MemoryItem], *, score: bool = False) -> None:
-    from rich.table import Table
+def _owner(user_id: str) -> str:
+    """A memory's owner for messages: a user id, or the shared knowledge."""
+    return "every user (shared knowledge)" if user_id == "*" else repr(user_id)
 
-    from muxi_cli.cli.output import out_console
-    from muxi_cli.termtext import strip_controls
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("ID", no_wrap=True)
-    table.add_column("KIND", no_wrap=True)
+def _table(items: list[MemoryItem], *, score: bool = False, user: str | None = None) -> None:
+    """Memories as a table; with ``user``, a FROM column tells theirs from shared knowledge."""
+    from rich.markup import escape
+
+    from muxi_cli.cli.output import Column, print_table
+
+    columns = [Column("ID"), Column("KIND")]
     if score:
-        table.add_column("SCORE", justify="right", no_wrap=True)
-    table.add_column("TEXT", overflow="fold")
-    table.add_column("CREATED", no_wrap=True)
+        columns.append(Column("SCORE", justify="right"))
+    if user is not None:
+        columns.append(Column("FROM"))
+    columns += [Column("TEXT", wrap=True), Column("CREATED")]
+    rows = []
     for item in items:
-        cells = [item.id, item.kind]
+        cells = [escape(item.id), escape(item.kind)]
         if score:
             cells.append(f"{item.score:.3f}" if item.score is not None else "")
-        cells += [strip_controls(_short(item.text)), item.created_at[:10]]
-        table.add_row(*cells)
-    out_console().print(table)
+        if user is not None:
+            cells.append("shared" if item.user_id == "*" and user != "*" else escape(item.user_id))
+        rows.append([*cells, escape(_short(item.text, 200)), item.created_at[:10]])
+    print_table(columns, rows)
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -123,6 +131,8 @@ def _confirm(question: str, yes: bool) -> None:
 
 
 # ----------------------------------------------------------------------------- runtime commands
+# Each resolves the user first (acting_user): through a profile the server decides
+# whom a key acts as, and messages must name that user, not this machine's.
 
 
 @app.command("list")
@@ -137,16 +147,16 @@ def list_memories(
     """List a user's memories, newest first."""
     from muxi_cli.cli.output import info, print_json
 
-    uid = _user(user)
-    fetch = limit if agent is None else max(limit, 10_000)
-    items = run_with_runtime(ctx, lambda rt: rt.memory_list(user_id=uid, kind=kind, limit=fetch))
-    if agent is not None:
-        items = [i for i in items if i.agent == agent][:limit]
+    async def work(rt: Runtime) -> tuple[str, list[MemoryItem]]:
+        uid = await acting_user(rt, user)
+        return uid, await rt.memory_list(user_id=uid, kind=kind, limit=limit, agent=agent)
+
+    uid, items = run_with_runtime(ctx, work)
     if as_json:
         print_json([i.to_dict() for i in items])
         return
     if not items:
-        info(f"No memories for user {uid!r}.")
+        info(f"No memories for {_owner(uid)}" + (f" from agent {agent!r}." if agent else "."))
         return
     _table(items)
 
@@ -160,20 +170,23 @@ def search(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N results.")] = 10,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search a user's memories (vector + full-text, fused)."""
+    """Search what a chat turn recalls: a user's memories plus the shared knowledge."""
     from muxi_cli.cli.output import info, print_json
 
-    uid = _user(user)
-    items = run_with_runtime(
-        ctx, lambda rt: rt.memory_search(query, user_id=uid, kind=kind, limit=limit)
-    )
+    async def work(rt: Runtime) -> tuple[str, list[MemoryItem]]:
+        uid = await acting_user(rt, user)
+        return uid, await rt.memory_search(query, user_id=uid, kind=kind, limit=limit)
+
+    uid, items = run_with_runtime(ctx, work)
     if as_json:
         print_json([i.to_dict() for i in items])
         return
+    scope = "the shared knowledge" if uid == "*" else f"memories of {uid!r} and shared knowledge"
     if not items:
-        info("No matching memories.")
+        info(f"No matches in {scope}.")
         return
-    _table(items, score=True)
+    _table(items, score=True, user=uid)
+    info(f"searched {scope}")
 
 
 @app.command("add")
@@ -192,34 +205,23 @@ def add(
     """Remember something for a user (duplicates are merged, not stored twice)."""
     from muxi_cli.cli.output import info, print_json
 
-    uid = "*" if shared else _user(user)
-    item = run_with_runtime(ctx, lambda rt: rt.memory_add(text, user_id=uid, kind=kind))
+    async def work(rt: Runtime) -> MemoryItem:
+        uid = await acting_user(rt, "*" if shared else user)
+        return await rt.memory_add(text, user_id=uid, kind=kind)
+
+    item = run_with_runtime(ctx, work)
     if as_json:
         print_json(item.to_dict())
         return
     sys.stdout.write(item.id + "\n")
-    info(f"remembered for {'every user' if uid == '*' else repr(uid)}: {_short(item.text)}")
+    # The owner the store reports, not the one asked for: the server decides for its keys.
+    info(f"remembered for {_owner(item.user_id)}: {_short(item.text)}")
 
 
-async def _find(runtime: Runtime, memory_id: str, user_id: str) -> MemoryItem:
-    getter = getattr(runtime, "memory_get", None)
-    if getter is not None:
-        found: MemoryItem = await getter(memory_id, user_id=user_id)
-        return found
-    from muxi_cli.errors import NotFoundError
-
-    items = await runtime.memory_list(user_id=user_id, limit=100_000)
-    matches = [i for i in items if i.id == memory_id] or [
-        i for i in items if len(memory_id) >= 6 and i.id.startswith(memory_id)
-    ]
-    if len(matches) != 1:
-        raise NotFoundError(
-            f"no memory {memory_id!r} for user {user_id!r}"
-            if not matches
-            else f"memory id prefix {memory_id!r} is ambiguous",
-            "list the user's memories with `muxi memory list --user ID`",
-        )
-    return matches[0]
+async def _find(runtime: Runtime, memory_id: str, user: str | None) -> tuple[str, MemoryItem]:
+    """The acting user and their memory ``memory_id`` (an id or a unique 6+ character prefix)."""
+    uid = await acting_user(runtime, user)
+    return uid, await runtime.memory_get(memory_id, user_id=uid)
 
 
 @app.command("show")
@@ -232,8 +234,7 @@ def show(
     """Show one memory."""
     from muxi_cli.cli.output import out_console, print_json
 
-    uid = _user(user)
-    item = run_with_runtime(ctx, lambda rt: _find(rt, memory_id, uid))
+    _uid, item = run_with_runtime(ctx, lambda rt: _find(rt, memory_id, user))
     if as_json:
         print_json(item.to_dict())
         return
@@ -279,10 +280,10 @@ def forget(
                 "muxi memory forget ID, or muxi memory forget --user ID --all",
             )
         )
-    uid = _user(user)
     if all_:
         if user is None:
             raise fail(UsageError("--all needs an explicit --user", "e.g. --user alice --all"))
+        uid = user
 
         async def count(service: MemoryService) -> int:
             return len(await service.list(uid, limit=1_000_000, include_superseded=True))
@@ -294,11 +295,15 @@ def forget(
         info(f"erased {gone} memories of {uid!r}")
         return
     assert memory_id is not None
-    item = run_with_runtime(ctx, lambda rt: _find(rt, memory_id, uid))
-    err_console().print(f"Forgetting [bold]{item.id}[/bold]: {_short(item.text)}", highlight=False)
+    owner, item = run_with_runtime(ctx, lambda rt: _find(rt, memory_id, user))
+    from rich.markup import escape
+
+    err_console().print(
+        f"Forgetting [bold]{escape(item.id)}[/bold]: {escape(_short(item.text))}", highlight=False
+    )
     _confirm("Forget this memory (and its older versions)?", yes)
-    run_with_runtime(ctx, lambda rt: rt.memory_forget(item.id, user_id=uid))
-    info(f"forgot {item.id}")
+    run_with_runtime(ctx, lambda rt: rt.memory_forget(item.id, user_id=owner))
+    info(f"forgot {item.id} of {_owner(item.user_id)}")
 
 
 # ----------------------------------------------------------------------------- admin commands

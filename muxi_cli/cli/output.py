@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     import typer
     from rich.console import Console
     from rich.progress import Progress
+    from rich.text import Text
 
     from muxi_cli.errors import MuxiError
 
@@ -143,6 +146,166 @@ def progress_bar(*, file_column: bool = False) -> Progress:
         columns.append(TextColumn("[dim]{task.fields[file]}[/dim]"))
     columns.append(TimeElapsedColumn())
     return _Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a :func:`print_table` table."""
+
+    header: str
+    #: A column that gives way (descriptions, titles, free text): it wraps onto
+    #: more lines when the table does not fit. Every other column is essential.
+    wrap: bool = False
+    justify: Literal["left", "right"] = "left"
+    style: str | None = None
+
+
+def print_table(
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[str | Text]],
+    *,
+    title: str | None = None,
+    console: Console | None = None,
+) -> None:
+    """Print a table by the one rule every CLI table follows.
+
+    Essential columns (ids, names, kinds, policies, counts, dates) always show
+    whole: never cut, never dropped, never wrapped. The ``wrap`` columns share
+    the width that is left and wrap their text onto more lines, down to
+    :data:`MIN_WRAP` characters each. The width is the terminal's (or
+    ``COLUMNS``); piped output is :data:`PIPE_WIDTH` wide. ``str`` cells are
+    rich markup (escape what users wrote); :class:`rich.text.Text` cells are
+    used as they are.
+    """
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    from muxi_cli.termtext import strip_controls
+
+    out = console or out_console()
+    # Cells hold model, tool and server text (titles, memories, descriptions):
+    # escape sequences never reach the terminal.
+    cells = [
+        [
+            (c if strip_controls(c.plain) == c.plain else Text(strip_controls(c.plain), c.style))
+            if isinstance(c, Text)
+            else Text.from_markup(strip_controls(str(c)))
+            for c in row
+        ]
+        for row in rows
+    ]
+    natural = [
+        max([len(col.header), *(row[i].cell_len for row in cells)]) for i, col in enumerate(columns)
+    ]
+    widths = _column_widths(columns, cells, natural, out.width)
+    if widths is None:
+        _print_stacked(columns, cells, natural, out, title)
+        return
+    if title:  # above the table, not a rich title: that one wraps at the table's width
+        out.print(f"[bold]{escape(title)}[/bold]", overflow="fold")
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for i, col in enumerate(columns):
+        table.add_column(
+            col.header,
+            justify=col.justify,
+            style=col.style,
+            width=widths[i],
+            no_wrap=not col.wrap,
+            overflow="fold",
+        )
+    for row in cells:
+        table.add_row(*row)
+    out.print(table)
+
+
+#: The gap between two columns (rich's default padding: one space each side).
+_GAP = 2
+
+
+def _column_widths(
+    columns: Sequence[Column], cells: list[list[Text]], natural: list[int], total: int
+) -> list[int] | None:
+    """Essential columns at their natural width; the wrapping ones share the rest.
+
+    Each wrapping column first gets room for its longest word (so words are not
+    broken while that fits), then what is left is shared evenly, a column never
+    getting more than its natural width. None when a wrapping column would get
+    under :data:`MIN_WRAP` characters: the caller stacks the free text instead.
+    """
+    widths = list(natural)
+    wrapping = [i for i, col in enumerate(columns) if col.wrap]
+    fixed = sum(w for i, w in enumerate(natural) if i not in wrapping)
+    room = total - fixed - _GAP * (len(columns) - 1)
+    lowest = {i: min(natural[i], MIN_WRAP) for i in wrapping}
+    if room < sum(lowest.values()):
+        return None
+    words = {
+        i: max([len(w) for row in cells for w in row[i].plain.split()] or [0]) for i in wrapping
+    }
+    floors = {i: min(natural[i], max(MIN_WRAP, words[i])) for i in wrapping}
+    if room < sum(floors.values()):
+        floors = lowest  # long words will be folded
+    for i in wrapping:
+        widths[i] = floors[i]
+    extra = room - sum(floors.values())
+    left = sorted(wrapping, key=lambda i: natural[i] - floors[i])
+    while left:
+        i = left.pop(0)
+        give = min(natural[i] - widths[i], extra // (len(left) + 1))
+        widths[i] += give
+        extra -= give
+    return widths
+
+
+def _print_stacked(
+    columns: Sequence[Column],
+    cells: list[list[Text]],
+    natural: list[int],
+    out: Console,
+    title: str | None,
+) -> None:
+    """Too narrow for side by side: essential columns on the row's line, each
+    wrapping column's text on its own indented lines below it."""
+    from rich.markup import escape
+    from rich.padding import Padding
+    from rich.text import Text
+
+    def line(parts: list[Text]) -> Text:
+        joined = Text()
+        for n, part in enumerate(parts):
+            if n:
+                joined.append(" " * _GAP)
+            joined.append_text(part)
+        joined.rstrip()
+        return joined
+
+    def fit(cell: Text, i: int) -> Text:
+        pad = " " * (natural[i] - cell.cell_len)
+        col = columns[i]
+        text = Text(pad) + cell if col.justify == "right" else cell + Text(pad)
+        if col.style:
+            text.stylize(col.style)
+        return text
+
+    essential = [i for i, col in enumerate(columns) if not col.wrap]
+    wrapping = [i for i, col in enumerate(columns) if col.wrap]
+    if title:
+        out.print(f"[bold]{escape(title)}[/bold]", overflow="fold")
+    head = line([Text(columns[i].header.ljust(natural[i]), style="bold") for i in essential])
+    out.print(head, overflow="fold")
+    for row in cells:
+        out.print(line([fit(row[i], i) for i in essential]), overflow="fold")
+        for i in wrapping:
+            if row[i].plain.strip():
+                text = row[i].copy()
+                if len(wrapping) > 1:
+                    text = Text(f"{columns[i].header.lower()}: ", style="dim") + text
+                out.print(Padding(text, (0, 0, 0, 4), expand=False), overflow="fold")
+
+
+#: The narrowest a wrapping column gets before the table is allowed to overflow.
+MIN_WRAP = 16
 
 
 def print_json(data: Any) -> None:

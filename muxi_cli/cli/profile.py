@@ -59,11 +59,22 @@ def add(
     url: Annotated[str, typer.Option("--url", help="Server URL, e.g. http://host:8765.")],
     description: Annotated[str, typer.Option("--description", help="A note for yourself.")] = "",
     check: Annotated[
-        bool, typer.Option("--check/--no-check", help="Try the server and the key right away.")
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            "--check/--no-check",
+            help="Check the server and the key before saving (default); --no-verify saves "
+            "without asking the server.",
+        ),
     ] = True,
     use: Annotated[bool, typer.Option("--use", help="Make it the active profile.")] = False,
 ) -> None:
-    """Add (or replace) a profile. The API key is read from a hidden prompt or stdin."""
+    """Add (or replace) a profile. The API key is read from a hidden prompt or stdin.
+
+    The server and the key are checked first: a key the server rejects (exit 2),
+    or a server that cannot be reached or is not a muxi server (exit 1), saves
+    nothing. --no-verify saves the profile without asking the server.
+    """
     import asyncio
 
     from muxi_cli import secrets
@@ -76,6 +87,19 @@ def add(
         profiles.validate_name(name)
         clean_url = profiles.normalize_url(url)
         key = read_secret(f"API key for {name}", f"muxi profile add {name} --url URL")
+    except MuxiError as exc:
+        raise output.fail(exc) from None
+    try:
+        # Checked before anything is written: a bad key or URL must not replace a
+        # working profile of the same name.
+        me = asyncio.run(_check(clean_url, key)) if check else None
+    except MuxiError as exc:
+        output.warn(f"profile {name!r} not saved: the check against {clean_url} failed")
+        exc.hint = (
+            f"{exc.hint + '; ' if exc.hint else ''}`--no-verify` saves the profile without checking"
+        )
+        raise output.fail(exc) from None
+    try:
         profile = profiles.add_profile(name, clean_url, description)
         where = profiles.store_key(name, key)
         if use:
@@ -83,17 +107,12 @@ def add(
     except MuxiError as exc:
         raise output.fail(exc) from None
     output.info(f"added profile {name} -> {profile.url}; key {secrets.mask(key)} stored in {where}")
-    if check:
-        try:
-            me = asyncio.run(_check(profile.url, key))
-        except MuxiError as exc:
-            output.warn(f"saved, but the check failed: {exc.message}")
-            if exc.hint:
-                output.info(f"hint: {exc.hint}")
-        else:
-            output.info(
-                f"checked: {me['role']} key for user {me['user_id']} (server {me['server_version']})"
-            )
+    if me is not None:
+        output.info(
+            f"checked: {me['role']} key for user {me['user_id']} (server {me['server_version']})"
+        )
+    else:
+        output.warn(f"not checked (--no-verify): try it with `muxi profile test {name}`")
     if use:
         output.info(f"{name} is now the active profile")
     else:
@@ -133,17 +152,13 @@ def list_(
     if as_json:
         output.print_json(rows)
         return
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(expand=False, title_justify="left")
-    for col in ("", "name", "url", "key", "description"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(
-            "*" if row["active"] else "",
-            *(str(row[k]) for k in ("name", "url", "key", "description")),
-        )
-    output.out_console().print(table)
+    columns = [output.Column("")]
+    columns += [output.Column(h) for h in ("NAME", "URL", "KEY")]
+    keys = ("name", "url", "key", "description")
+    cells = [["*" if row["active"] else "", *(escape(str(row[k])) for k in keys)] for row in rows]
+    output.print_table([*columns, output.Column("DESCRIPTION", wrap=True)], cells)
 
 
 @app.command("use")
@@ -235,7 +250,9 @@ def test(
     if as_json:
         output.print_json(result)
         return
+    from muxi_cli.errors import with_article
+
     typer.echo(
-        f"ok: {p.url} is muxi {me['server_version']}; the key ({source}) is a {me['role']} key "
-        f"for user {me['user_id']}"
+        f"ok: {p.url} is muxi {me['server_version']}; the key ({source}) is "
+        f"{with_article(me['role'])} key for user {me['user_id']}"
     )

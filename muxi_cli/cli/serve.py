@@ -63,7 +63,7 @@ def serve(
                 hint="drop --profile (and unset MUXI_PROFILE) to serve locally",
             )
         )
-    problem = _cannot_bind(host, port)
+    problem = _cannot_bind(host, port) or _weak_pinned_key()
     if problem is not None:
         raise fail(problem)
     settings = ServerSettings(max_body=max_body, rate=rate, burst=burst, shutdown_grace=grace)
@@ -110,3 +110,19 @@ def _cannot_bind(host: str, port: int) -> UsageError | None:
                 hint="pick another --host or --port (ports below 1024 need privileges)",
             )
     return None
+
+
+def _weak_pinned_key() -> UsageError | None:
+    """A ``MUXI_ADMIN_KEY`` weaker than a generated key is refused before anything starts."""
+    import os
+
+    from muxi_cli.errors import UsageError
+    from muxi_cli.server.auth import ENV_ADMIN_KEY, PINNED_HINT, pinned_key_problem
+
+    pinned = os.environ.get(ENV_ADMIN_KEY)
+    if not pinned:
+        return None
+    why = pinned_key_problem(pinned)
+    if why is None:
+        return None
+    return UsageError(f"{ENV_ADMIN_KEY} is too weak to be an admin key: {why}", hint=PINNED_HINT)

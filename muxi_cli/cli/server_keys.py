@@ -67,8 +67,46 @@ def _row(rec: dict[str, Any]) -> dict[str, Any]:
         "created": rec.get("created_at"),
         "last_used": rec.get("last_used_at"),
         "status": "active" if not revoked else f"revoked {revoked}",
+        "scopes": _scopes_text(rec),
         "label": rec.get("label"),
     }
+
+
+def _scopes_text(rec: dict[str, Any]) -> str:
+    """What ``list`` shows: the key's scopes, or where they come from."""
+    scopes = rec.get("scopes")
+    if rec.get("role") == "admin":
+        return "all (admin)"
+    if not isinstance(scopes, list):
+        return "formation default"
+    return " ".join(str(s) for s in scopes) or "none"
+
+
+def _check_scopes(ctx: typer.Context, role: str, scopes: list[str]) -> list[str] | None:
+    """The --scope values validated (syntax, and names against the formation when it loads)."""
+    from muxi_cli.cli.keys import _formation_or_none
+    from muxi_cli.config.access import check_scopes
+    from muxi_cli.errors import UsageError
+    from muxi_cli.server.scopes import unknown_names
+
+    if not scopes:
+        return None
+    if role == "admin":
+        raise UsageError(
+            "admin keys may do everything; --scope is for user keys",
+            hint="drop --scope, or create a user key: --role user --user ID",
+        )
+    try:
+        checked = check_scopes(scopes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    unknown = unknown_names(checked, _formation_or_none(ctx))
+    if unknown:
+        raise UsageError(
+            f"--scope {unknown[0]} names no agent or scope set of the formation",
+            hint="see the agents with `muxi agents list` and the sets under server.scope_sets",
+        )
+    return checked
 
 
 def server_key_rows(ctx: typer.Context) -> list[dict[str, Any]]:
@@ -95,6 +133,14 @@ def create(
     label: Annotated[
         str | None, typer.Option("--label", help="A note: who or what uses it.")
     ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="What a user key may do (repeatable): *, system, agent:NAME, model:REF, "
+            "approve:TOOL, set:NAME. Without it: the formation's default (docs/security.md).",
+        ),
+    ] = None,
 ) -> None:
     """Create a `muxi serve` API key. The key is printed once on stdout; only its hash is kept."""
     from muxi_cli.cli import output
@@ -109,11 +155,18 @@ def create(
                 "a user key needs --user ID", hint="e.g. muxi keys create --user alice"
             )
         remote = _remote(ctx)
+        scopes = (
+            _check_scopes(ctx, role, scope or [])
+            if remote is None
+            else (list(scope) if scope else None)  # the server checks against its formation
+        )
         if remote is None:
-            rec, secret = KeyStore(env_admin_key="").create(role, user or "admin", label)
+            rec, secret = KeyStore(env_admin_key="").create(role, user or "admin", label, scopes)
             key_id, key_role, key_user, url = rec.id, rec.role, rec.user_id, "URL"
         else:
-            body = {"role": role, "user_id": user or "admin", "label": label}
+            body: dict[str, Any] = {"role": role, "user_id": user or "admin", "label": label}
+            if scopes is not None:
+                body["scopes"] = scopes
             made = remote.call("POST", "/v1/keys", body)
             secret, key_id, key_role, key_user = (
                 made["key"],
@@ -126,8 +179,9 @@ def create(
         raise output.fail(exc) from None
     typer.echo(secret)
     where = "" if remote is None else f" on {remote.url} (profile {remote.name})"
+    granted = "" if not scope else f" with scopes {' '.join(scope)}"
     output.info(
-        f"created {key_role} key {key_id} for user {key_user}{where}; it is shown only this "
+        f"created {key_role} key {key_id} for user {key_user}{granted}{where}; it is shown only this "
         f"once. On a client: muxi profile add NAME --url {url} (paste it at the prompt)"
     )
 

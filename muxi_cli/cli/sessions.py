@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from muxi_cli.cli.context import run_with_runtime
+from muxi_cli.cli.context import acting_user, run_with_runtime
 from muxi_cli.errors import MuxiError, UsageError
 
 if TYPE_CHECKING:
@@ -80,39 +80,43 @@ def list_sessions(
     as_json: JsonOpt = False,
 ) -> None:
     """List sessions, most recently active first."""
-    from muxi_cli.cli.output import info, out_console, print_json
+    from muxi_cli.cli.output import info, print_json
 
-    found = run_with_runtime(ctx, lambda rt: rt.sessions(user_id=user, query=search, limit=limit))
+    async def work(rt: Runtime) -> list[SessionInfo]:
+        # Through a profile a user key lists its own sessions only: naming another
+        # user is an error rather than that user's name over someone else's list.
+        uid = None if user is None else await acting_user(rt, user)
+        return await rt.sessions(user_id=uid, query=search, limit=limit)
+
+    found = run_with_runtime(ctx, work)
     if as_json:
         print_json([s.to_dict() for s in found])
         return
     if not found:
         info("No matching sessions." if search else "No sessions yet. Start one with `muxi chat`.")
         return
-    from rich.table import Table
+    from rich.markup import escape
 
+    from muxi_cli.cli.output import Column, print_table
+
+    columns = [
+        Column("ID", style="cyan"),
+        Column("TITLE", wrap=True),
+        Column("AGENT"),
+        Column("MSGS", justify="right"),
+        Column("UPDATED"),
+    ]
     rows = [
-        (s.id, s.title or "(untitled)", s.agent or "-", str(s.message_count), _ago(s.updated_at))
+        [
+            escape(s.id),
+            escape(_short(s.title or "(untitled)", 200)),
+            escape(s.agent or "-"),
+            str(s.message_count),
+            _ago(s.updated_at),
+        ]
         for s in found
     ]
-    console = out_console()
-    # Every column but the title keeps its full width; the title gets what is left.
-    fixed = sum(
-        max(len(head), *(len(r[i]) for r in rows))
-        for i, head in ((0, "ID"), (2, "AGENT"), (3, "MSGS"), (4, "UPDATED"))
-    )
-    title_width = max(12, min(60, console.width - fixed - 8))
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", style="cyan", no_wrap=True)
-    table.add_column("TITLE", no_wrap=True)
-    table.add_column("AGENT", no_wrap=True)
-    table.add_column("MSGS", justify="right", no_wrap=True)
-    table.add_column("UPDATED", no_wrap=True)
-    from muxi_cli.termtext import strip_controls
-
-    for sid, title, agent, count, updated in rows:
-        table.add_row(sid, strip_controls(_short(title, title_width)), agent, count, updated)
-    console.print(table)
+    print_table(columns, rows)
 
 
 @app.command("show")

@@ -44,7 +44,7 @@ def list_tools(
             return await _collect(runtime, agent, wait_servers)
 
     servers, tools = run_async(main())
-    from muxi_cli.cli.output import info, out_console, print_json
+    from muxi_cli.cli.output import info, print_json
 
     if json_out:
         print_json([t.to_dict() for t in tools])
@@ -59,17 +59,14 @@ def list_tools(
         print_failures(servers)
         return
     from rich.markup import escape
-    from rich.table import Table
 
-    from muxi_cli.termtext import strip_controls
+    from muxi_cli.cli.output import Column, print_table
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("TOOL", no_wrap=True)
-    table.add_column("SOURCE", no_wrap=True)
-    table.add_column("POLICY", no_wrap=True)
+    columns = [Column("TOOL"), Column("SOURCE"), Column("POLICY")]
     if agent is None:
-        table.add_column("AGENTS")
-    table.add_column("DESCRIPTION", no_wrap=True, overflow="ellipsis")
+        columns.append(Column("AGENTS", wrap=True))
+    columns.append(Column("DESCRIPTION", wrap=True))
+    rows = []
     for t in tools:
         row = [
             escape(t.name),
@@ -78,9 +75,9 @@ def list_tools(
         ]
         if agent is None:
             row.append(escape(", ".join(t.agents)))
-        row.append(escape(strip_controls(_first_line(t.description))))  # an MCP server's text
-        table.add_row(*row)
-    out_console().print(table)
+        row.append(escape(_first_line(t.description)))
+        rows.append(row)
+    print_table(columns, rows)
     print_failures(servers)
 
 
@@ -91,7 +88,7 @@ async def _collect(
     return servers, await runtime.tools(agent)
 
 
-def _first_line(text: str, limit: int = 100) -> str:
+def _first_line(text: str, limit: int = 200) -> str:
     stripped = (text or "").strip()
     line = stripped.splitlines()[0] if stripped else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"

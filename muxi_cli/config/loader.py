@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from muxi_cli.config.expand import KeyPath
 from muxi_cli.config.masking import mask_secrets
-from muxi_cli.errors import ConfigError
+from muxi_cli.errors import ConfigError, with_article
 
 if TYPE_CHECKING:
     from muxi_cli.config.agents import AgentSource, Collected
@@ -277,7 +277,7 @@ def load_document(doc: Any, path: Path | None = None) -> LoadedFormation:
         where = path or "formation"
         raise ConfigError(
             f"{where}: the top level must be a mapping of keys (agents, mcp_servers, ...), "
-            f"not a {type(doc).__name__}",
+            f"not {with_article(type(doc).__name__)}",
             hint="Start from `muxi init`, which writes a commented example.",
         )
     merged, locate, warnings = _merge(doc, path)

@@ -188,3 +188,35 @@ def probe_ollama(timeout: float = 1.0) -> tuple[bool, str]:
         return True, f"reachable at {ollama_url()}"
     shown = ", ".join(str(m) for m in models[:5]) or "no models pulled yet"
     return True, f"reachable at {ollama_url()} ({len(models)} models: {shown})"
+
+
+def probe_local_server(
+    base_url: str, headers: dict[str, str] | None = None, timeout: float = 1.0
+) -> tuple[bool, str]:
+    """``(reachable, detail)`` for an OpenAI-compatible server: ``GET <base_url>/models``.
+
+    The detail names up to five of the models it serves. Never raises.
+    """
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = base_url.rstrip("/") + "/models"
+    request = urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read(2_000_000)
+    except urllib.error.HTTPError as exc:
+        # It answers, just not this route (some servers have no model list).
+        return True, f"reachable at {base_url} (GET /models answered HTTP {exc.code})"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return False, f"not reachable at {base_url} ({reason})"
+    try:
+        data = json.loads(body).get("data", [])
+        models = [str(m.get("id")) for m in data if isinstance(m, dict)]
+    except (ValueError, AttributeError):
+        return True, f"reachable at {base_url}"
+    shown = ", ".join(models[:5]) or "no models listed"
+    more = f" and {len(models) - 5} more" if len(models) > 5 else ""
+    return True, f"reachable at {base_url} ({len(models)} models: {shown}{more})"

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from muxi_cli.config.access import ServerAccess
+
 Policy = Literal["allow", "deny", "ask"]
 
 BUILTIN_TOOLS = ("calculator", "datetime", "read_file", "list_dir", "fetch_url")
@@ -19,6 +21,18 @@ DEFAULT_SYSTEM_MESSAGE = "You are a helpful assistant. Answer clearly and concis
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class CapabilityOverrides(_Strict):
+    """Single capabilities of a model server (see ``muxi_cli.llm.capabilities``);
+    each one set here wins over the provider's ``preset``."""
+
+    stream_tools: bool | None = None
+    forced_tool_choice: bool | None = None
+    explicit_auto: bool | None = None
+    stream_usage: bool | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    probe_limits: bool | None = None
 
 
 class ProviderConfig(_Strict):
@@ -32,6 +46,13 @@ class ProviderConfig(_Strict):
     timeout: float = 120.0
     max_retries: int = 3
     headers: dict[str, str] = Field(default_factory=dict)
+    #: What kind of server this is: ``llama-cpp``, ``llama-cpp-python``, ``ollama``,
+    #: ``vllm``, ``lmstudio``, ``openai-compatible`` (requests adapt to it).
+    preset: str | None = None
+    capabilities: CapabilityOverrides = Field(default_factory=CapabilityOverrides)
+    #: Largest reply to ask for, for every agent using this provider (an agent's
+    #: own ``max_tokens`` wins).
+    max_tokens: int | None = Field(default=None, gt=0)
 
 
 class Price(_Strict):
@@ -181,6 +202,9 @@ class MemoryConfig(_Strict):
     max_per_user: int = 5000
     extraction_model: str | None = None
     summary_model: str | None = None
+    #: Seconds a closing process (a one-shot `muxi chat`) waits for memory
+    #: extraction after the reply; unfinished extraction runs after a later turn.
+    exit_wait: float = Field(default=2.0, ge=0)
 
 
 class FileToolsConfig(_Strict):
@@ -216,6 +240,8 @@ class Formation(_Strict):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     files: FileToolsConfig = Field(default_factory=FileToolsConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
+    #: Who may do what on `muxi serve` (scopes, presets, JWT): docs/security.md.
+    server: ServerAccess = Field(default_factory=ServerAccess)
     tool_result_limit: int = 16_000
     turn_timeout: float = 600.0
 
@@ -253,6 +279,9 @@ class Formation(_Strict):
                     raise ValueError(
                         f"agent {agent.name!r} delegates to {delegate!r}, which is not another agent"
                     )
+        missing = self.server.unknown_sets(self.server.user_scopes or [])
+        if missing:
+            raise ValueError(f"server.user_scopes uses {missing[0]}, which is not in scope_sets")
         return self
 
     def agent(self, name: str) -> AgentConfig | None:

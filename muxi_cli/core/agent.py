@@ -33,6 +33,7 @@ from muxi_cli.llm.base import (
     ToolCallChunk,
     UsageChunk,
 )
+from muxi_cli.llm.capabilities import text_tool_call
 from muxi_cli.memory.base import Context, MemoryHooks, Recalled
 from muxi_cli.runtime.base import ApprovalMode, Attachment
 from muxi_cli.tools.base import ToolDef, ToolHost, ToolOutcome
@@ -62,6 +63,8 @@ class TurnSpec:
     model_override: str | None = None
     system_override: str | None = None
     stream: bool = True
+    #: Glob patterns of the ``ask`` tools the caller may approve (None: any).
+    approvable: list[str] | None = None
     #: Delegated runs are not written to the session (their answer is the tool result).
     persist: bool = True
     depth: int = 0
@@ -73,6 +76,13 @@ class TurnSpec:
 class _Usage:
     input_tokens: int = 0
     output_tokens: int = 0
+    #: False once a call reported no token counts (unknown is not zero).
+    known: bool = True
+
+    def add(self, chunk: UsageChunk) -> None:
+        self.known = self.known and chunk.known
+        self.input_tokens += chunk.input_tokens or 0
+        self.output_tokens += chunk.output_tokens or 0
 
 
 def user_content(message: str, attachments: list[Attachment]) -> str:
@@ -238,7 +248,7 @@ class AgentEngine:
                 messages=conversation,
                 system=system,
                 tools=[t.spec for t in tools],
-                max_tokens=max_tokens or 4096,
+                max_tokens=max_tokens,
                 temperature=temperature,
                 stream=spec.stream,
             )
@@ -262,8 +272,7 @@ class AgentEngine:
                         elif isinstance(chunk, ToolCallChunk):
                             calls.append(chunk.call)
                         elif isinstance(chunk, UsageChunk):
-                            usage.input_tokens += chunk.input_tokens
-                            usage.output_tokens += chunk.output_tokens
+                            usage.add(chunk)
                 status = "complete"
             except (asyncio.CancelledError, GeneratorExit):
                 status = "interrupted"
@@ -284,6 +293,10 @@ class AgentEngine:
                     meta["usage"] = self._usage_dict(model_ref, usage)
                 writer.close(status=status, tool_calls=tool_calls or None, meta=meta)
             conversation.append(Message("assistant", writer.text, tool_calls=tuple(calls)))
+            if not calls and request.tools:
+                written = text_tool_call(writer.text, by_name)
+                if written is not None:
+                    yield f.notice("tool_call_as_text", _text_call_notice(written, model_ref))
             if not calls:
                 break
             rounds += 1
@@ -311,7 +324,7 @@ class AgentEngine:
 
         text = "".join(reply_parts)
         cost = self.models.price(model_ref, usage.input_tokens, usage.output_tokens)
-        yield f.usage(model_ref, usage.input_tokens, usage.output_tokens, cost)
+        yield f.usage(model_ref, usage.input_tokens, usage.output_tokens, cost, not usage.known)
         yield f.run_completed(text)
 
     def _usage_dict(self, model_ref: str, usage: _Usage) -> dict[str, Any]:
@@ -319,7 +332,10 @@ class AgentEngine:
             "model": model_ref,
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
-            "cost_usd": self.models.price(model_ref, usage.input_tokens, usage.output_tokens),
+            "cost_usd": self.models.price(model_ref, usage.input_tokens, usage.output_tokens)
+            if usage.known
+            else None,
+            **({} if usage.known else {"unknown": True}),
         }
 
     # ------------------------------------------------------------- delegation
@@ -351,6 +367,7 @@ class AgentEngine:
             message=question,
             factory=nested,
             approval=spec.approval,
+            approvable=spec.approvable,
             model_override=None,
             stream=spec.stream,
             persist=False,
@@ -405,3 +422,12 @@ __all__ = [
     "TurnSpec",
     "failed_event",
 ]
+
+
+def _text_call_notice(written: str, model_ref: str) -> str:
+    provider = model_ref.split("/", 1)[0]
+    return (
+        f"{model_ref} wrote a tool call ({written}) as text instead of calling the tool; "
+        "its server may not pass tools on. For llama-cpp-python set "
+        f"`preset: llama-cpp-python` under providers.{provider} in muxi.yaml."
+    )

@@ -29,6 +29,7 @@ TOOL_RESULT = "tool.result"
 USAGE = "usage"
 RUN_COMPLETED = "run.completed"
 RUN_FAILED = "run.failed"
+NOTICE = "notice"
 
 #: Known types and the payload fields each one carries.
 EVENT_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -40,9 +41,10 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         TOOL_REQUESTED: ("call_id", "server", "tool", "arguments"),
         TOOL_APPROVAL: ("call_id", "decision", "by"),
         TOOL_RESULT: ("call_id", "ok", "content", "duration_ms"),
-        USAGE: ("model", "input_tokens", "output_tokens", "cost_usd"),
+        USAGE: ("model", "input_tokens", "output_tokens", "cost_usd", "unknown"),
         RUN_COMPLETED: ("text", "duration_ms"),
         RUN_FAILED: ("error",),
+        NOTICE: ("code", "message"),
     }
 )
 
@@ -183,8 +185,23 @@ class EventFactory:
     def run_started(self, agent: str, user_id: str) -> Event:
         return self.make(RUN_STARTED, agent=agent, user_id=user_id)
 
-    def agent_routed(self, agent: str, reason: str, method: str, cached: bool = False) -> Event:
-        return self.make(AGENT_ROUTED, agent=agent, reason=reason, cached=cached, method=method)
+    def agent_routed(
+        self,
+        agent: str,
+        reason: str,
+        method: str,
+        cached: bool = False,
+        router_model: str | None = None,
+        failure: str | None = None,
+    ) -> Event:
+        extra: dict[str, Any] = {}
+        if router_model is not None:  # the LLM router was asked (present only then)
+            extra["router_model"] = router_model
+        if failure is not None:  # why its answer was not used (present only then)
+            extra["failure"] = failure
+        return self.make(
+            AGENT_ROUTED, agent=agent, reason=reason, cached=cached, method=method, **extra
+        )
 
     def memory_recalled(self, items: list[dict[str, Any]]) -> Event:
         return self.make(MEMORY_RECALLED, items=items)
@@ -208,18 +225,31 @@ class EventFactory:
         )
 
     def usage(
-        self, model: str, input_tokens: int, output_tokens: int, cost_usd: float | None
+        self,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cost_usd: float | None,
+        unknown: bool = False,
     ) -> Event:
+        """``unknown``: some call of the run reported no token counts (the server
+        did not say), so the counts are a lower bound and the cost is ``None``."""
+        extra = {"unknown": True} if unknown else {}
         return self.make(
             USAGE,
             model=model,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            cost_usd=cost_usd,
+            cost_usd=None if unknown else cost_usd,
+            **extra,
         )
 
     def run_completed(self, text: str) -> Event:
         return self.make(RUN_COMPLETED, text=text, duration_ms=self.elapsed_ms())
+
+    def notice(self, code: str, message: str) -> Event:
+        """Something the user should know that does not stop the run."""
+        return self.make(NOTICE, code=code, message=message)
 
     def run_failed(self, code: str, message: str, hint: str | None = None) -> Event:
         return self.make(RUN_FAILED, error={"code": code, "message": message, "hint": hint})

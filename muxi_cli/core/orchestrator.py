@@ -92,7 +92,14 @@ class Orchestrator:
 
         factory = EventFactory(session.id)
         yield factory.run_started(agent.name, user_id)
-        yield factory.agent_routed(agent.name, decision.reason, decision.method, decision.cached)
+        yield factory.agent_routed(
+            agent.name,
+            decision.reason,
+            decision.method,
+            decision.cached,
+            router_model=decision.router_model,
+            failure=decision.failure,
+        )
         if decision.usage is not None:
             model_ref, tokens_in, tokens_out = decision.usage
             yield factory.usage(
@@ -108,6 +115,7 @@ class Orchestrator:
             attachments=list(request.attachments),
             model_override=request.model,
             system_override=request.system,
+            approvable=request.approvable,
             stream=request.stream,
             caller_role=request.caller_role,
         )
@@ -142,3 +150,10 @@ class Orchestrator:
         _done, pending = await asyncio.wait(set(self._background), timeout=timeout)
         for task in pending:
             task.cancel()
+        if pending:
+            log.info(
+                "memory extraction did not finish within %.1f s; it runs again after a later turn",
+                timeout,
+            )
+            # Let the cancelled calls hang up on the model server before providers close.
+            await asyncio.wait(pending, timeout=1.0)

@@ -24,7 +24,14 @@ from typing import Literal
 
 from muxi_cli.config.schema import AgentConfig, Formation
 from muxi_cli.errors import MuxiError, NotFoundError
-from muxi_cli.llm.base import LLMRequest, Message, ModelResolver, ToolSpec, complete
+from muxi_cli.llm.base import (
+    Completion,
+    LLMRequest,
+    Message,
+    ModelResolver,
+    ToolSpec,
+    complete,
+)
 
 log = logging.getLogger("muxi.router")
 
@@ -41,6 +48,28 @@ class RouteDecision:
     cached: bool = False
     #: ``(model_ref, input_tokens, output_tokens)`` of the router call, if one was made.
     usage: tuple[str, int, int] | None = None
+    #: The router model, when the LLM router was asked (also when it failed).
+    router_model: str | None = None
+    #: Why the router's answer was not used (a :data:`FailureKind`), else None.
+    failure: str | None = None
+
+
+#: Why a router call gave no usable choice; ``agent.routed`` carries it as ``failure``.
+FailureKind = Literal[
+    "timeout", "no_tool_call", "refused", "invalid_answer", "unknown_agent", "http_error", "error"
+]
+
+
+class RouterFailure(Exception):
+    """The router model answered, but not with a usable choice."""
+
+    def __init__(
+        self, kind: FailureKind, detail: str, usage: tuple[str, int, int] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.kind: FailureKind = kind
+        self.detail = detail
+        self.usage = usage
 
 
 def split_mention(message: str, agents: list[str]) -> tuple[str | None, str]:
@@ -231,7 +260,6 @@ class Router:
         previous_agent: str | None = None,
     ) -> RouteDecision:
         names = self.names
-        default = self.formation.default.name
         if explicit:
             if explicit not in names:
                 raise unknown_agent(explicit, names)
@@ -244,37 +272,60 @@ class Router:
         if hit is not None and hit[0] in names:
             return RouteDecision(hit[0], "cached", hit[1], cached=True)
 
+        model_ref = self._model_ref()
+        timeout = self.formation.router.timeout
         try:
             agent, reason, usage = await asyncio.wait_for(
-                self._ask(message, window or [], previous_agent),
-                timeout=self.formation.router.timeout,
+                self._ask(message, window or [], previous_agent, model_ref), timeout=timeout
             )
+            if agent not in names:
+                raise RouterFailure("unknown_agent", f"named an unknown agent {agent!r}", usage)
+        except RouterFailure as exc:
+            return self._fallback(model_ref, exc.kind, exc.detail, exc.usage)
         except TimeoutError:
-            return RouteDecision(
-                default, "default", "the router timed out; using the default agent"
+            return self._fallback(
+                model_ref, "timeout", f"timed out after {timeout:g}s (router.timeout)"
             )
-        except MuxiError as exc:
-            return RouteDecision(
-                default, "default", f"the router failed ({exc.code}); using the default agent"
-            )
+        except MuxiError as exc:  # the provider's message says what (HTTP status, no key, ...)
+            return self._fallback(model_ref, _error_kind(exc), f"failed: {exc.message}")
         except Exception as exc:  # never let routing break a turn
-            log.warning("router error: %s", exc)
-            return RouteDecision(default, "default", "the router failed; using the default agent")
-        if agent not in names:
-            return RouteDecision(
-                default,
-                "default",
-                f"the router answered an unknown agent {agent!r}; using the default",
-                usage=usage,
-            )
+            log.warning("router error: %s", exc, exc_info=True)
+            return self._fallback(model_ref, "error", f"failed: {type(exc).__name__}: {exc}")
         self.cache.put(key, agent, reason)
-        return RouteDecision(agent, "llm", reason, usage=usage)
+        return RouteDecision(agent, "llm", reason, usage=usage, router_model=model_ref)
+
+    def _model_ref(self) -> str:
+        try:
+            return self.formation.router.model or self.models.model_for(self.formation.default)
+        except Exception:  # reported when the router is asked; the name is only for messages
+            return self.formation.router.model or "the default agent's model"
+
+    def _fallback(
+        self,
+        model_ref: str,
+        kind: FailureKind,
+        detail: str,
+        usage: tuple[str, int, int] | None = None,
+    ) -> RouteDecision:
+        """The default agent, with a reason that says what went wrong and with which model."""
+        default = self.formation.default.name
+        detail = " ".join(detail.split())
+        if len(detail) > 240:
+            detail = detail[:239] + "…"
+        log.warning("router (%s) failed [%s]: %s", model_ref, kind, detail)
+        return RouteDecision(
+            default,
+            "default",
+            f"the router ({model_ref}) {detail}; using the default agent {default!r}",
+            usage=usage,
+            router_model=model_ref,
+            failure=kind,
+        )
 
     async def _ask(
-        self, message: str, window: list[Message], previous_agent: str | None
+        self, message: str, window: list[Message], previous_agent: str | None, model_ref: str
     ) -> tuple[str, str, tuple[str, int, int]]:
         models = self.models
-        model_ref = self.formation.router.model or models.model_for(self.formation.default)
         provider, model_name = models.resolve(model_ref)
         names = self.names
         roster = "\n".join(
@@ -323,8 +374,41 @@ class Router:
             ),
         )
         usage = (model_ref, result.input_tokens, result.output_tokens)
-        for call in result.tool_calls:
-            if call.name == ROUTER_TOOL and isinstance(call.arguments.get("agent"), str):
-                reason = str(call.arguments.get("reason") or "chosen by the router")
-                return str(call.arguments["agent"]), " ".join(reason.split())[:200], usage
-        raise MuxiError("the router did not choose an agent", hint="check the router model")
+        return (*_choice(result, usage), usage)
+
+
+def _error_kind(exc: MuxiError) -> FailureKind:
+    if exc.code == "timeout":
+        return "timeout"
+    if exc.code in _HTTP_CODES or "HTTP" in exc.message:
+        return "http_error"
+    return "error"
+
+
+#: Error codes of provider errors that came with an HTTP status.
+_HTTP_CODES = ("auth_error", "model_not_found", "context_too_long", "rate_limited")
+
+
+def _choice(result: Completion, usage: tuple[str, int, int]) -> tuple[str, str]:
+    """``(agent, reason)`` from the router's answer, or RouterFailure saying what it was."""
+    for call in result.tool_calls:
+        if call.name == ROUTER_TOOL and isinstance(call.arguments.get("agent"), str):
+            reason = str(call.arguments.get("reason") or "chosen by the router")
+            return str(call.arguments["agent"]), " ".join(reason.split())[:200]
+    if result.tool_calls:
+        call = result.tool_calls[0]
+        shown = json.dumps(call.arguments, ensure_ascii=False)[:120]
+        raise RouterFailure(
+            "invalid_answer", f"gave an invalid answer: {call.name}({shown}) names no agent", usage
+        )
+    if result.stop_reason in ("refusal", "content_filter"):
+        raise RouterFailure(
+            "refused", f"refused to choose (stop reason {result.stop_reason!r})", usage
+        )
+    text = " ".join(result.text.split())
+    if not text:
+        raise RouterFailure("no_tool_call", "returned an empty answer with no tool call", usage)
+    shown = text if len(text) <= 80 else text[:79] + "…"
+    raise RouterFailure(
+        "no_tool_call", f"answered in prose instead of calling {ROUTER_TOOL}: {shown!r}", usage
+    )

@@ -183,6 +183,10 @@ class ToolCallRunner:
         if policy == "deny":
             queue.put_nowait(f.tool_approval(call.id, "denied", "policy"))
             return False, "policy"
+        if not may_approve(spec.approvable, tool_def):
+            # The caller's key may not approve this tool: deny it without asking.
+            queue.put_nowait(f.tool_approval(call.id, "denied", "scope"))
+            return False, f"scope (your key lacks approve:{tool_def.server}/{tool_def.tool})"
         if spec.approval == "yes":
             queue.put_nowait(f.tool_approval(call.id, "allowed", "user"))
             return True, "user"
@@ -203,3 +207,14 @@ class ToolCallRunner:
         allowed = answer in ("allow", "always")
         queue.put_nowait(f.tool_approval(call.id, "allowed" if allowed else "denied", "user"))
         return allowed, "user"
+
+
+def may_approve(patterns: list[str] | None, tool_def: ToolDef) -> bool:
+    """Whether a caller limited to ``patterns`` (``approve:`` scope values) may
+    approve ``tool_def``; a pattern matches the model-facing name or ``server/tool``."""
+    if patterns is None:
+        return True
+    from fnmatch import fnmatchcase
+
+    names = (tool_def.name, f"{tool_def.server}/{tool_def.tool}")
+    return any(fnmatchcase(n, p) for p in patterns for n in names)

@@ -20,7 +20,7 @@ from muxi_cli.llm.base import (
     ToolCallChunk,
     UsageChunk,
 )
-from muxi_cli.llm.common import parse_arguments
+from muxi_cli.llm.common import IncompleteResponse, parse_arguments
 from muxi_cli.llm.sdk import SDKProvider
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class AnthropicProvider(SDKProvider):
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
-            "max_tokens": request.max_tokens,
+            "max_tokens": self._reply_tokens(request),
             "messages": to_anthropic_messages(request.messages),
         }
         if request.system:
@@ -136,7 +136,9 @@ async def _event_chunks(events: AsyncIterator[Any]) -> AsyncIterator[Chunk]:
     input_tokens = output_tokens = 0
     stop = "end_turn"
     finished = False
+    seen = False
     async for event in events:
+        seen = True
         kind = event.type
         if kind == "message_start":
             usage = event.message.usage
@@ -172,7 +174,7 @@ async def _event_chunks(events: AsyncIterator[Any]) -> AsyncIterator[Chunk]:
         elif kind == "message_stop":
             finished = True
     if not finished:
-        raise ValueError("the stream ended before message_stop")
+        raise IncompleteResponse(empty=not seen)
     for slot in tools.values():  # blocks never closed: still report them
         yield ToolCallChunk(parse_arguments(slot["id"], slot["name"], slot["json"]))
     yield UsageChunk(input_tokens, output_tokens)

@@ -12,6 +12,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["user", "assistant", "tool"]
 
+#: The reply size asked for when nothing (agent, provider, preset, server) says otherwise.
+DEFAULT_MAX_TOKENS = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
@@ -56,7 +59,9 @@ class LLMRequest:
     tools: list[ToolSpec] = field(default_factory=list)
     #: ``None`` (model decides), ``"required"`` (must call some tool), or a tool name.
     tool_choice: str | None = None
-    max_tokens: int = 4096
+    #: ``None``: the provider's own default (its ``max_tokens``, its preset's, then
+    #: :data:`DEFAULT_MAX_TOKENS`), kept within the server's context size when known.
+    max_tokens: int | None = None
     temperature: float | None = None
     stream: bool = True
     timeout: float | None = None
@@ -76,8 +81,15 @@ class ToolCallChunk:
 
 @dataclass(frozen=True, slots=True)
 class UsageChunk:
-    input_tokens: int
-    output_tokens: int
+    """Token counts of one call; ``None`` when the server did not report them
+    (unknown is not zero: a local server that ignores ``include_usage``)."""
+
+    input_tokens: int | None
+    output_tokens: int | None
+
+    @property
+    def known(self) -> bool:
+        return self.input_tokens is not None and self.output_tokens is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +127,8 @@ class Completion:
     input_tokens: int
     output_tokens: int
     stop_reason: str
+    #: ``False`` when the server reported no token counts (the counts are then 0).
+    usage_known: bool = True
 
 
 async def complete(provider: LLMProvider, request: LLMRequest) -> Completion:
@@ -122,6 +136,7 @@ async def complete(provider: LLMProvider, request: LLMRequest) -> Completion:
     text: list[str] = []
     calls: list[ToolCall] = []
     tokens_in = tokens_out = 0
+    known = True
     stop = "end_turn"
     async for chunk in provider.stream(request):
         if isinstance(chunk, TextChunk):
@@ -129,11 +144,12 @@ async def complete(provider: LLMProvider, request: LLMRequest) -> Completion:
         elif isinstance(chunk, ToolCallChunk):
             calls.append(chunk.call)
         elif isinstance(chunk, UsageChunk):
-            tokens_in += chunk.input_tokens
-            tokens_out += chunk.output_tokens
+            known = known and chunk.known
+            tokens_in += chunk.input_tokens or 0
+            tokens_out += chunk.output_tokens or 0
         else:
             stop = chunk.stop_reason
-    return Completion("".join(text), tuple(calls), tokens_in, tokens_out, stop)
+    return Completion("".join(text), tuple(calls), tokens_in, tokens_out, stop, known)
 
 
 class ModelResolver(Protocol):

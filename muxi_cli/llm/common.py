@@ -30,9 +30,18 @@ from muxi_cli.llm.base import ToolCall
 T = TypeVar("T")
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
+#: Context-overflow wording of OpenAI, Anthropic, llama.cpp (``llama-server`` and
+#: llama-cpp-python), Ollama, vLLM and LM Studio. Matched against the message and the
+#: error code/type whatever the HTTP status: local servers report it as 400, 500, or
+#: inside a stream.
 _CONTEXT_PATTERNS = re.compile(
     r"context[ _-]?length|context window|prompt is too long|too many tokens|maximum context|"
-    r"reduce the length|input is too long|request_too_large|exceeds the context",
+    r"reduce the length|input is too long|request_too_large|exceeds the context|"
+    r"exceeds? the available context size|exceed_context_size|context size|"
+    r"longer than the maximum model length|maximum model length|"
+    r"tokens to keep from the initial prompt|when context the overflows|"
+    r"n_keep \(\d+\) >= n_ctx|input length exceeds|exceeds the context length|"
+    r"context overflow|prompt too long",
     re.IGNORECASE,
 )
 #: Provider keys, down to shorter fragments than :func:`muxi_cli.secrets.redact_text` takes.
@@ -128,10 +137,84 @@ def is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower()
 
 
+class IncompleteResponse(Exception):
+    """A model server answered 200 but the answer never finished.
+
+    ``empty``: nothing at all arrived (llama-cpp-python's empty 200); otherwise the
+    stream stopped without a finish reason (a server killed mid-answer).
+    """
+
+    def __init__(self, empty: bool) -> None:
+        super().__init__("empty response" if empty else "stream ended early")
+        self.empty = empty
+
+
+def _incomplete(exc: IncompleteResponse, ctx: ErrorContext) -> ProviderError:
+    where = f" at {ctx.base_url}" if ctx.base_url else ""
+    if exc.empty:
+        return ProviderError(
+            f"{ctx.provider}{where} answered HTTP 200 with an empty body (model {ctx.model})",
+            hint="Local servers do this when the conversation overflows their context or when "
+            "they cannot stream a tool choice: start a new session, raise the server's context "
+            "size, or set `preset:` for this provider in muxi.yaml (see docs/configuration.md).",
+        )
+    return ProviderError(
+        f"{ctx.provider}{where} closed the stream before the reply finished "
+        f"(model {ctx.model}; no finish reason): the partial reply was kept",
+        hint="The model server stopped or crashed mid-answer; check it is still running, "
+        "then try again.",
+    )
+
+
+def _called_url(exc: BaseException, ctx: ErrorContext) -> str | None:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    if url is not None:
+        return str(url)
+    return ctx.base_url
+
+
+def _not_found(exc: BaseException, ctx: ErrorContext, detail: str) -> MuxiError:
+    url = _called_url(exc, ctx)
+    called = f" (called {url})" if url else ""
+    mentions_model = "model" in detail.lower()
+    base_hint = (
+        f" If the model name is right, the base URL may be wrong: providers.{ctx.provider}."
+        f"base_url is {ctx.base_url!r} (OpenAI-compatible servers usually end in /v1)."
+        if ctx.base_url
+        else ""
+    )
+    if mentions_model:
+        message = f"model {ctx.model!r} was not found at {ctx.provider}{called}: {detail}"
+    else:
+        message = (
+            f"{ctx.provider} answered HTTP 404{called}: {detail}; the base URL may be wrong, "
+            f"or model {ctx.model!r} may not exist there"
+        )
+    return ModelNotFoundError(
+        message,
+        hint=f"Check the model name {ctx.model!r} (default_model or the agent's model in "
+        f"muxi.yaml, or --model {ctx.provider}/<model>).{base_hint}",
+    )
+
+
+def _context_too_long(ctx: ErrorContext, detail: str) -> ContextTooLongError:
+    return ContextTooLongError(
+        f"the conversation is too long for {ctx.model}: {detail}",
+        hint="Start a new session (`/new` in the TUI, or omit --session), shorten the "
+        "input, or lower the agent's memory.buffer_tokens (a local server may also be "
+        "started with a larger context size).",
+    )
+
+
 def translate(exc: BaseException, ctx: ErrorContext) -> MuxiError:
     """The muxi error for an SDK, transport or parsing failure."""
     if isinstance(exc, MuxiError):
         return exc
+    if isinstance(exc, IncompleteResponse):
+        return _incomplete(exc, ctx)
+    if isinstance(exc, json.JSONDecodeError) and not exc.doc.strip():
+        return _incomplete(IncompleteResponse(empty=True), ctx)  # a whole answer, empty
     where = f" at {ctx.base_url}" if ctx.base_url else ""
     if is_timeout(exc):
         return TurnTimeoutError(
@@ -152,20 +235,12 @@ def translate(exc: BaseException, ctx: ErrorContext) -> MuxiError:
             return AuthError(
                 f"{ctx.provider} {verb}: {detail}", hint=key_hint(ctx.provider, ctx.env_var)
             )
-        if status in (400, 413) and (
+        if status not in (404, 429) and (
             _CONTEXT_PATTERNS.search(detail) or _CONTEXT_PATTERNS.search(code)
         ):
-            return ContextTooLongError(
-                f"the conversation is too long for {ctx.model}: {detail}",
-                hint="Start a new session (`/new` in the TUI, or omit --session), shorten the "
-                "input, or lower the agent's memory.buffer_tokens.",
-            )
+            return _context_too_long(ctx, detail)
         if status == 404:
-            return ModelNotFoundError(
-                f"model {ctx.model!r} was not found at {ctx.provider}{where}: {detail}",
-                hint=f"Check the model name {ctx.model!r} (default_model or the agent's model in "
-                f"muxi.yaml, or --model {ctx.provider}/<model>).",
-            )
+            return _not_found(exc, ctx, detail)
         if status == 429:
             return RateLimitError(
                 f"{ctx.provider} is rate limiting requests (HTTP 429): {detail}",
@@ -178,6 +253,8 @@ def translate(exc: BaseException, ctx: ErrorContext) -> MuxiError:
     body = getattr(exc, "body", None)
     if body is not None:  # an error event inside a stream that had started fine
         detail = redact(_body_message(body) or str(exc), ctx.api_key)
+        if _CONTEXT_PATTERNS.search(detail) or _CONTEXT_PATTERNS.search(_body_code(body)):
+            return _context_too_long(ctx, detail)
         return ProviderError(
             f"{ctx.provider} failed while answering (model {ctx.model}): {detail}",
             hint="This is usually temporary (for example an overloaded server); try again.",
@@ -201,8 +278,13 @@ def translate(exc: BaseException, ctx: ErrorContext) -> MuxiError:
         )
     return ProviderError(
         f"{ctx.provider} failed: {name}: {redact(str(exc), ctx.api_key)}",
-        hint="Try again; run with --verbose for details.",
+        hint="Try again; if it repeats, check the provider's status and its base URL.",
     )
+
+
+def _is_context_error(body: Any, text: str) -> bool:
+    detail = _body_message(body) or text
+    return bool(_CONTEXT_PATTERNS.search(detail) or _CONTEXT_PATTERNS.search(_body_code(body)))
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -210,6 +292,8 @@ def is_retryable(exc: BaseException) -> bool:
         return False
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
+        if status >= 500 and _is_context_error(getattr(exc, "body", None), str(exc)):
+            return False  # a context overflow reported as 500 (Ollama) never heals by retrying
         return status in _RETRY_STATUSES or status >= 500
     name = type(exc).__name__
     return "Connection" in name or "Connect" in name or isinstance(exc, ConnectionError)

@@ -21,7 +21,7 @@ from muxi_cli.llm.base import (
     ToolCallChunk,
     UsageChunk,
 )
-from muxi_cli.llm.common import parse_arguments
+from muxi_cli.llm.common import IncompleteResponse, parse_arguments
 from muxi_cli.llm.sdk import SDKProvider
 
 if TYPE_CHECKING:
@@ -117,9 +117,13 @@ class OpenAIProvider(SDKProvider):
             "model": request.model,
             "messages": to_openai_messages(request.messages, request.system),
         }
-        params["max_tokens" if self.compat else "max_completion_tokens"] = request.max_tokens
+        params["max_tokens" if self.compat else "max_completion_tokens"] = self._reply_tokens(
+            request
+        )
         if request.temperature is not None:
             params["temperature"] = request.temperature
+        caps = self.capabilities
+        stream = request.stream
         if request.tools:
             params["tools"] = [
                 {
@@ -132,14 +136,29 @@ class OpenAIProvider(SDKProvider):
                 }
                 for t in request.tools
             ]
-            choice = _tool_choice(request.tool_choice)
+            wanted = request.tool_choice
+            if wanted not in (None, "auto", "required", "none") and not caps.forced_tool_choice:
+                wanted = "required"  # the server ignores a named choice; insist on some tool
+            if wanted is None and caps.explicit_auto:
+                wanted = "auto"  # the server uses tools only when asked to
+            choice = _tool_choice(wanted)
             if choice is not None:
                 params["tool_choice"] = choice
-        if request.stream:
+            if not caps.stream_tools:
+                stream = False  # sent whole; the answer still becomes the usual chunks
+        if stream:
             params["stream"] = True
-            params["stream_options"] = {"include_usage": True}
+            if caps.stream_usage:
+                params["stream_options"] = {"include_usage": True}
         params["timeout"] = self._call_timeout(request)
         return params
+
+    def _fallback_params(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        if not params.get("tools"):
+            return None
+        retry = {k: v for k, v in params.items() if k not in ("stream", "stream_options")}
+        retry.setdefault("tool_choice", "auto")
+        return retry
 
     async def _create(self, client: AsyncOpenAI, params: dict[str, Any]) -> Any:
         return await client.chat.completions.create(**params)
@@ -156,7 +175,9 @@ async def _stream_chunks(events: AsyncIterator[Any]) -> AsyncIterator[Chunk]:
     calls: dict[int, dict[str, str]] = {}
     finish: str | None = None
     usage: tuple[int, int] | None = None
+    seen = False
     async for event in events:
+        seen = True
         if getattr(event, "usage", None) is not None:
             usage = (event.usage.prompt_tokens or 0, event.usage.completion_tokens or 0)
         for choice in event.choices or ():
@@ -177,12 +198,20 @@ async def _stream_chunks(events: AsyncIterator[Any]) -> AsyncIterator[Chunk]:
                             slot["args"] += fn.arguments
             if choice.finish_reason:
                 finish = choice.finish_reason
+    if not seen:
+        raise IncompleteResponse(empty=True)
+    if finish is None and usage is None:
+        # A complete stream ends with a finish reason (and, when asked for, a usage
+        # chunk after it); one with neither was cut off, e.g. the server was killed.
+        raise IncompleteResponse(empty=False)
     for index in sorted(calls):
         slot = calls[index]
         call_id = slot["id"] or _fallback_call_id()
         yield ToolCallChunk(parse_arguments(call_id, slot["name"], slot["args"]))
     if usage is not None:
         yield UsageChunk(*usage)
+    else:
+        yield UsageChunk(None, None)  # the server did not say: unknown, not zero
     stop = _STOP.get(finish or "stop", finish or "end_turn")
     if calls and stop == "end_turn":
         stop = "tool_use"  # some compatible servers say "stop" after tool calls
@@ -191,6 +220,8 @@ async def _stream_chunks(events: AsyncIterator[Any]) -> AsyncIterator[Chunk]:
 
 def _completion_chunks(completion: Any) -> list[Chunk]:
     """Chunks from one ``chat.completion`` object."""
+    if completion is None or (isinstance(completion, str | bytes) and not completion.strip()):
+        raise IncompleteResponse(empty=True)
     if not getattr(completion, "choices", None):
         raise ValueError("the completion has no choices")
     choice = completion.choices[0]
@@ -209,6 +240,8 @@ def _completion_chunks(completion: Any) -> list[Chunk]:
         out.append(
             UsageChunk(completion.usage.prompt_tokens or 0, completion.usage.completion_tokens or 0)
         )
+    else:
+        out.append(UsageChunk(None, None))
     stop = _STOP.get(choice.finish_reason or "stop", choice.finish_reason or "end_turn")
     if message.tool_calls and stop == "end_turn":
         stop = "tool_use"

@@ -21,6 +21,7 @@ from muxi_cli.llm.pricing import builtin_price, cost
 if TYPE_CHECKING:
     from muxi_cli.config.schema import AgentConfig, Formation, ProviderConfig
     from muxi_cli.llm.base import LLMProvider
+    from muxi_cli.llm.capabilities import Capabilities
 
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
 DEFAULT_OPENAI_MODEL = "gpt-5.5"
@@ -218,6 +219,8 @@ class ProviderRegistry:
             "max_retries": settings.max_retries,
             "headers": settings.headers,
             "env_var": env_var,
+            "capabilities": self._capabilities(name, kind, settings, local),
+            "max_tokens": settings.max_tokens,
         }
         if kind == "anthropic":
             from muxi_cli.llm.anthropic_provider import AnthropicProvider
@@ -227,6 +230,38 @@ class ProviderRegistry:
 
         compat = name != "openai" or local
         return OpenAIProvider(name, compat=compat, **common)
+
+    def _capabilities(
+        self, name: str, kind: str, settings: ProviderConfig, local: bool
+    ) -> Capabilities:
+        """The provider's preset (named, or guessed from its name and kind) plus overrides."""
+        from dataclasses import replace
+
+        from muxi_cli.llm.capabilities import PRESETS, capabilities_for, preset_name
+
+        if settings.preset is not None:
+            preset = preset_name(settings.preset)
+            if preset is None:
+                import difflib
+
+                close = difflib.get_close_matches(settings.preset.lower(), list(PRESETS), n=1)
+                suggestion = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(
+                    f"providers.{name}.preset: unknown preset {settings.preset!r}.{suggestion}",
+                    hint=f"Known presets: {', '.join(PRESETS)}.",
+                )
+        elif name == "ollama":
+            preset = "ollama"
+        elif kind == "anthropic":
+            preset = "anthropic"
+        elif name == "openai" and not local:
+            preset = "openai"
+        else:
+            preset = "openai-compatible"
+        caps = capabilities_for(preset, settings.capabilities.model_dump(exclude_none=True))
+        if not local and caps.probe_limits:
+            caps = replace(caps, probe_limits=False)  # only local servers are asked
+        return caps
 
     # -- costs and status ----------------------------------------------------------
 

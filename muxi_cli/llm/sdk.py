@@ -10,18 +10,23 @@ deadline, error translation and closing the response live here once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from muxi_cli.llm.base import Chunk, LLMRequest
+from muxi_cli.llm.base import DEFAULT_MAX_TOKENS, Chunk, LLMRequest
+from muxi_cli.llm.capabilities import Capabilities
 from muxi_cli.llm.common import (
     ErrorContext,
+    IncompleteResponse,
     RetryPolicy,
     deadline_for,
     iterate_until,
     open_with_retries,
     translate,
 )
+
+log = logging.getLogger(__name__)
 
 
 class SDKProvider:
@@ -42,8 +47,15 @@ class SDKProvider:
         headers: dict[str, str] | None = None,
         retry: RetryPolicy | None = None,
         env_var: str | None = None,
+        capabilities: Capabilities | None = None,
+        max_tokens: int | None = None,
     ) -> None:
         self.name = name or self.default_name
+        self.capabilities = capabilities or Capabilities()
+        #: The provider's own reply budget (``providers.<name>.max_tokens``).
+        self.max_tokens = max_tokens
+        #: Context size per model as the server reported it (``None``: unknown).
+        self._context: dict[str, int | None] = {}
         self.base_url = base_url
         self.timeout = timeout
         self.retry = retry or RetryPolicy(max_retries=max_retries)
@@ -83,40 +95,89 @@ class SDKProvider:
             self._client = self._new_client()
         return self._client
 
-    def _context(self, model: str) -> ErrorContext:
+    def _context_for(self, model: str) -> ErrorContext:
         return ErrorContext(self.name, model, self.base_url, self._env_var, self._api_key)
 
     def _call_timeout(self, request: LLMRequest) -> float:
         return self.timeout if request.timeout is None else min(self.timeout, request.timeout)
 
+    def _reply_tokens(self, request: LLMRequest) -> int:
+        """The reply budget: the request's, the provider's, the preset's, then the
+        default, kept within the server's context when it reported one."""
+        from muxi_cli.llm.limits import reply_budget
+
+        wanted = (
+            request.max_tokens
+            or self.max_tokens
+            or self.capabilities.max_tokens
+            or DEFAULT_MAX_TOKENS
+        )
+        return reply_budget(wanted, self._context.get(request.model))
+
+    async def _learn_limits(self, model: str) -> None:
+        """Ask the server once per model for its context size (local servers only)."""
+        if not self.capabilities.probe_limits or not self.base_url or model in self._context:
+            return
+        from muxi_cli.llm.limits import context_size
+
+        self._context[model] = None  # asked once, whatever the answer
+        # A short blocking probe in a daemon-free worker: a few ms on loopback.
+        self._context[model] = await asyncio.to_thread(
+            context_size, self.base_url, model, self._headers
+        )
+
+    def _fallback_params(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Params to retry a streamed tool request that came back empty (``None``: no retry)."""
+        return None
+
     async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
-        ctx = self._context(request.model)
+        ctx = self._context_for(request.model)
         deadline = deadline_for(request.timeout)
         client = self._get_client()
+        await self._learn_limits(request.model)
         params = self._params(request)
         response = await open_with_retries(
             lambda: self._create(client, params), self.retry, ctx, deadline
         )
-        if not request.stream:
-            try:
-                chunks = self._whole_chunks(response)
-            except Exception as exc:
-                raise translate(exc, ctx) from exc
-            for chunk in chunks:
+        if not params.get("stream"):
+            for chunk in self._whole(response, ctx):
                 yield chunk
             return
+        yielded = False
+        fallback: dict[str, Any] | None = None
         try:
             async for chunk in self._stream_chunks(iterate_until(response, deadline)):
+                yielded = True
                 yield chunk
+        except IncompleteResponse as exc:
+            fallback = self._fallback_params(params) if exc.empty and not yielded else None
+            if fallback is None:
+                raise translate(exc, ctx) from exc
         except Exception as exc:
             raise translate(exc, ctx) from exc
         finally:
-            close = getattr(response, "close", None)
-            if close is not None:
-                try:
-                    await close()
-                except Exception:
-                    pass
+            await _close(response)
+        if fallback is not None:
+            # The server cannot stream this tool request (llama-cpp-python answers an
+            # empty 200): ask again without streaming; later requests skip the stream.
+            log.warning(
+                "%s answered a streamed tool request with an empty body; "
+                "sending tool requests without streaming from now on "
+                "(set `preset:` for this provider in muxi.yaml to skip the retry)",
+                self.name,
+            )
+            self.capabilities = _without_stream_tools(self.capabilities)
+            response = await open_with_retries(
+                lambda: self._create(client, fallback), self.retry, ctx, deadline
+            )
+            for chunk in self._whole(response, ctx):
+                yield chunk
+
+    def _whole(self, response: Any, ctx: ErrorContext) -> list[Chunk]:
+        try:
+            return self._whole_chunks(response)
+        except Exception as exc:
+            raise translate(exc, ctx) from exc
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -126,3 +187,20 @@ class SDKProvider:
             await client.close()
         except Exception:
             pass
+
+
+def _without_stream_tools(caps: Capabilities) -> Capabilities:
+    from dataclasses import replace
+
+    return replace(caps, stream_tools=False, explicit_auto=True)
+
+
+async def _close(response: Any) -> None:
+    """Close a streamed response so the server stops generating (never raises)."""
+    close = getattr(response, "close", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except Exception:
+        pass

@@ -212,7 +212,7 @@ class DevSession:
             error = status.error or f"did not answer within {self.start_timeout:g}s"
             if status.state == "starting":
                 error = f"did not answer within {self.start_timeout:g}s"
-            head = error.split("\nstderr (last lines):", 1)[0]
+            head = error.split("\n", 1)[0]  # the target's display already names the command
             raise ConnectError(
                 f"{self.target.display}: {head}",
                 "Run the server by hand to see its output, or give it more time (--start-timeout).",

@@ -79,6 +79,10 @@ class MemoryBackend(MemoryHooks, Protocol):
         agent: str | None = None,
     ) -> MemoryItem: ...
 
+    async def get(self, memory_id: str, user_id: str) -> MemoryItem:
+        """One of ``user_id``'s memories by id or unique id prefix (6+ characters)."""
+        ...
+
     async def forget(self, memory_id: str, user_id: str) -> None: ...
 
     async def forget_session(self, session_id: str) -> None:
@@ -124,6 +128,11 @@ class NoMemory:
         from muxi_cli.errors import MemoryStoreError
 
         raise MemoryStoreError("memory is switched off", hint="enable memory in muxi.yaml")
+
+    async def get(self, memory_id: str, user_id: str) -> MemoryItem:
+        from muxi_cli.errors import NotFoundError
+
+        raise NotFoundError(f"no memory {memory_id!r}", hint="muxi memory list")
 
     async def forget(self, memory_id: str, user_id: str) -> None:
         from muxi_cli.errors import NotFoundError

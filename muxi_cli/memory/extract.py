@@ -113,11 +113,34 @@ def extraction_prompt(messages: list[Message], known: list[Row]) -> str:
     return "\n\n".join(parts)
 
 
-def parse_facts(answer: str) -> list[dict[str, Any]]:
-    """The facts of an extraction answer; malformed entries are skipped."""
+#: Models whose extraction answer was not JSON, warned about once per process.
+_WARNED_NOT_JSON: set[str] = set()
+
+
+class ExtractionAnswerError(ValueError):
+    """The model's extraction answer held no JSON object (nothing was stored)."""
+
+
+def parse_facts(answer: str, model: str = "") -> list[dict[str, Any]]:
+    """The facts of an extraction answer; malformed entries are skipped.
+
+    An answer with no JSON at all is warned about once per model and process (with
+    the start of what the model said), then only logged at debug level: a model that
+    cannot do extraction would otherwise repeat the same warning after every turn.
+    """
     data = parse_json_object(answer)
     if data is None:
-        log.warning("memory extraction: the model did not answer with JSON")
+        excerpt = " ".join(answer.split())[:160] or "(empty)"
+        level = logging.DEBUG if model in _WARNED_NOT_JSON else logging.WARNING
+        _WARNED_NOT_JSON.add(model)
+        log.log(
+            level,
+            "memory extraction: %s did not answer with JSON (it said: %s); nothing was "
+            "remembered from this conversation. Set memory.extraction_model to a model "
+            "that follows instructions.",
+            model or "the model",
+            excerpt,
+        )
         return []
     raw = data.get("facts", data.get("memories", []))
     if not isinstance(raw, list):

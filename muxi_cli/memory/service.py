@@ -126,11 +126,7 @@ class MemoryService:
         vector = (await self.embedder.embed([query]))[0]
         at = now()
         kind = None if agent.memory.long_term else "knowledge"
-        hits = await records.search(
-            user_id, vector, query, kind=kind, shared=True, limit=limit * 3, vectors=True
-        )
-        hits = [h for h in hits if not is_noise(h)]
-        hits = _user_over_shared(hits, user_id)
+        hits = await self._memory_hits(user_id, vector, query, kind, limit * 3)
         scored: list[tuple[float, Recalled, Row | None]] = []
         for row in hits:
             source = "shared knowledge" if row["user_id"] == SHARED_USER else None
@@ -243,7 +239,7 @@ class MemoryService:
             self.providers, ref, EXTRACT_SYSTEM, extraction_prompt(messages, known), max_tokens=1024
         )
         stored = []
-        for fact in parse_facts(answer):
+        for fact in parse_facts(answer, ref):
             stored.append(
                 await remember(
                     records,
@@ -281,13 +277,25 @@ class MemoryService:
     ) -> builtins.list[MemoryItem]:
         if not query.strip():
             raise UsageError("the search query is empty", "give some words to search for")
-        records = await self.records()
         vector = (await self.embedder.embed([query]))[0]
         at = now()
-        hits = await records.search(user_id, vector, query, kind=kind, shared=False, limit=limit)
+        hits = await self._memory_hits(user_id, vector, query, kind, limit * 3)
         items = [to_item(h, recall_score(h, at)) for h in hits]
         items.sort(key=lambda i: i.score or 0.0, reverse=True)
-        return items
+        return items[:limit]
+
+    async def _memory_hits(
+        self, user_id: str, vector: Any, query: str, kind: str | None, limit: int
+    ) -> builtins.list[Row]:
+        """The one search of stored memories, for recall and ``muxi memory search``
+        alike: the user's own plus the shared knowledge (``'*'``), noise dropped,
+        and a user entry winning over a shared one it repeats or contradicts."""
+        records = await self.records()
+        hits = await records.search(
+            user_id, vector, query, kind=kind, shared=True, limit=limit, vectors=True
+        )
+        hits = [h for h in hits if not is_noise(h)]
+        return _user_over_shared(hits, user_id)
 
     async def add(
         self,
@@ -443,6 +451,8 @@ def _user_over_shared(hits: list[Row], user_id: str) -> list[Row]:
     """Drop shared entries that a user entry contradicts or repeats (user wins)."""
     import numpy as np
 
+    if user_id == SHARED_USER:  # searching the shared entries themselves: nothing to prefer
+        return hits
     own = [np.asarray(h["vector"], dtype=np.float32) for h in hits if h["user_id"] == user_id]
     if not own:
         return hits

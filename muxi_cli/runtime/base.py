@@ -45,6 +45,9 @@ class ChatRequest(_Record):
     approval: ApprovalMode = "deny"
     model: str | None = None
     system: str | None = None
+    #: Server-side only (never sent by a client): glob patterns of the ``ask``
+    #: tools this caller may approve; None = any (see docs/security.md).
+    approvable: list[str] | None = None
     stream: bool = True
     #: A new session gets this title (default: from the first message).
     title: str | None = None
@@ -187,8 +190,14 @@ class Runtime(Protocol):
     async def export_session(self, session_id: str, fmt: Literal["md", "json"]) -> str: ...
 
     async def memory_list(
-        self, user_id: str | None = None, kind: str | None = None, limit: int = 100
-    ) -> list[MemoryItem]: ...
+        self,
+        user_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        agent: str | None = None,
+    ) -> list[MemoryItem]:
+        """Newest first; ``agent`` keeps the memories that agent stored."""
+        ...
 
     async def memory_search(
         self, query: str, user_id: str | None = None, kind: str | None = None, limit: int = 10
@@ -197,6 +206,11 @@ class Runtime(Protocol):
     async def memory_add(
         self, text: str, user_id: str | None = None, kind: str = "fact"
     ) -> MemoryItem: ...
+
+    async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
+        """One memory by id or unique id prefix (6+ characters), among ``user_id``'s
+        memories only (another user's memory is not found, whatever the prefix)."""
+        ...
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None: ...
 
@@ -212,6 +226,11 @@ class Runtime(Protocol):
         ...
 
     async def mcp_detach(self, name: str) -> None: ...
+
+    async def mcp_restart(self, name: str) -> ServerInfo:
+        """Stop an MCP server if it runs and start it again (e.g. to retry after a
+        failed start); returns its state at once, usually ``starting``."""
+        ...
 
     async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
         """Prompts of one MCP server, or of every ready one (each with ``server``)."""

@@ -255,9 +255,15 @@ class LocalRuntime:
         return self.memory
 
     async def memory_list(
-        self, user_id: str | None = None, kind: str | None = None, limit: int = 100
+        self,
+        user_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        agent: str | None = None,
     ) -> list[MemoryItem]:
-        return await self._memory_on().list(user_id or self.user_id, kind=kind, limit=limit)
+        return await self._memory_on().list(
+            user_id or self.user_id, kind=kind, limit=limit, agent=agent
+        )
 
     async def memory_search(
         self, query: str, user_id: str | None = None, kind: str | None = None, limit: int = 10
@@ -270,6 +276,9 @@ class LocalRuntime:
         self, text: str, user_id: str | None = None, kind: str = "fact"
     ) -> MemoryItem:
         return await self._memory_on().add(text, user_id or self.user_id, kind=kind)
+
+    async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
+        return await self._memory_on().get(memory_id, user_id or self.user_id)
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:
         await self._memory_on().forget(memory_id, user_id or self.user_id)
@@ -368,6 +377,13 @@ class LocalRuntime:
             if name in agent.mcp_servers:
                 agent.mcp_servers.remove(name)
 
+    async def mcp_restart(self, name: str) -> ServerInfo:
+        await self.tool_host.restart(name)
+        for status in await self.mcp_servers():
+            if status.name == name:
+                return status
+        return ServerInfo(name=name, transport="stdio", state="starting")  # pragma: no cover
+
     def _ready_servers(self, server: str | None) -> list[str]:
         if server is not None:
             return [server]
@@ -423,7 +439,10 @@ class LocalRuntime:
             task.cancel()
         if running:  # let each turn save its partial reply before the store closes
             await asyncio.wait(running, timeout=10)
-        await self.orchestrator.drain()
+        # Memory extraction after the last reply gets a short, bounded wait: it never
+        # holds a one-shot's exit for long. What does not finish is not lost: the
+        # session's extraction mark did not move, so a later turn extracts again.
+        await self.orchestrator.drain(timeout=self.formation.memory.exit_wait)
         for closer in (self.tool_host.aclose, self.memory.aclose, self.models.aclose):
             try:
                 await closer()

@@ -159,6 +159,7 @@ class RemoteRuntime:
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body = request.to_dict()
+        body.pop("approvable", None)  # decided by the server from the key's scopes
         body.pop("user_id", None)
         body.pop("caller_role", None)  # the server decides it from the key
         return body
@@ -245,11 +246,14 @@ class RemoteRuntime:
         return str(data["content"])
 
     async def memory_list(
-        self, user_id: str | None = None, kind: str | None = None, limit: int = 100
+        self,
+        user_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        agent: str | None = None,
     ) -> list[MemoryItem]:
-        data = await self._call(
-            "GET", "/v1/memory", user_id=user_id, params={"kind": kind, "limit": limit}
-        )
+        params = {"kind": kind, "limit": limit, "agent": agent}
+        data = await self._call("GET", "/v1/memory", user_id=user_id, params=params)
         return [MemoryItem.from_dict(m) for m in data]
 
     async def memory_search(
@@ -271,6 +275,10 @@ class RemoteRuntime:
         )
         return MemoryItem.from_dict(data)
 
+    async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
+        data = await self._call("GET", f"/v1/memory/{_q(memory_id)}", user_id=user_id)
+        return MemoryItem.from_dict(data)
+
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:
         await self._call("DELETE", f"/v1/memory/{_q(memory_id)}", user_id=user_id)
 
@@ -289,6 +297,10 @@ class RemoteRuntime:
 
     async def mcp_detach(self, name: str) -> None:
         await self._call("DELETE", f"/v1/mcp/servers/{_q(name)}")
+
+    async def mcp_restart(self, name: str) -> ServerInfo:
+        data = await self._call("POST", f"/v1/mcp/servers/{_q(name)}/restart")
+        return ServerInfo.from_dict(data)
 
     async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
         return list(await self._call("GET", "/v1/mcp/prompts", params={"server": server}))

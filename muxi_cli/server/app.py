@@ -29,11 +29,8 @@ class TooManyRequests(MuxiError):
     code = "rate_limited"
     http_status = 429
 
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(
-            "too many requests for this key",
-            hint=f"slow down; retry in {retry_after_header(retry_after)} s",
-        )
+    def __init__(self, retry_after: float, message: str = "too many requests for this key") -> None:
+        super().__init__(message, hint=f"slow down; retry in {retry_after_header(retry_after)} s")
         self.retry_after = retry_after
 
 
@@ -62,14 +59,19 @@ def error_response(err: MuxiError) -> Any:
 def authenticate(ctx: ServerContext, headers: Any, client: str | None, state: Any) -> Caller:
     """Check the key and the rate limit; records key id and user for the access log."""
     from muxi_cli.errors import ServerAuthError
+    from muxi_cli.server.limits import client_bucket
 
     token = bearer_token(headers.get("authorization"), headers.get(KEY_HEADER))
+    # An address that failed too often is refused before its key is even looked
+    # at, so a guess made while throttled cannot succeed.
+    address = client_bucket(client)
+    wait = ctx.auth_limiter.blocked(address)
+    if wait > 0:
+        raise TooManyRequests(wait, "too many failed authentications from this address")
     try:
         caller = ctx.caller(token, headers.get(USER_HEADER))
     except ServerAuthError:
-        wait = ctx.auth_limiter.take(f"ip:{client}")
-        if wait > 0:
-            raise TooManyRequests(wait) from None
+        ctx.auth_limiter.take(address)
         raise
     state.key_id = caller.principal.key_id
     state.user_id = caller.user_id

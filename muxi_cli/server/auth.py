@@ -11,7 +11,11 @@ only add tens of milliseconds to every request. The per-key salt keeps two
 stores from sharing hashes. Comparison uses :func:`hmac.compare_digest`.
 
 ``MUXI_ADMIN_KEY`` pins one more admin key (id ``env``) from the environment;
-it is never written to disk.
+it is never written to disk. It must be at least as strong as a generated key
+would need to be (:func:`pinned_key_problem`); ``muxi serve`` refuses a weak one.
+
+A record may carry ``scopes`` (see :mod:`muxi_cli.config.access`); a record
+without them gets the formation's defaults for its role.
 
 The store re-reads its file when it changes (checked with one ``stat`` per
 lookup), so ``muxi keys create`` / ``revoke`` take effect on a running server.
@@ -58,6 +62,50 @@ def valid_user_id(user_id: str) -> bool:
     return bool(_USER_ID_RE.match(user_id))
 
 
+#: A pinned key needs this many characters and this much estimated entropy
+#: (a generated key's secret has 43 characters and 256 bits).
+PINNED_MIN_LENGTH = 32
+PINNED_MIN_BITS = 128
+PINNED_HINT = (
+    "use at least 32 random characters, e.g. "
+    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+)
+
+
+def pinned_key_problem(key: str) -> str | None:
+    """Why ``key`` is too weak to pin as ``MUXI_ADMIN_KEY`` (None when it is fine).
+
+    The estimate is deliberately simple: length times the bits of the character
+    classes used, and no more than 4 bits per character for keys made of few
+    distinct characters or a repeated pattern (``aaaa...``, ``abcabc...``).
+    """
+    import math
+
+    if len(key) < PINNED_MIN_LENGTH:
+        return f"it has {len(key)} characters; at least {PINNED_MIN_LENGTH} are needed"
+    if key != key.strip() or any(c.isspace() or not c.isprintable() for c in key):
+        return "it contains spaces or control characters"
+    alphabet = 0
+    for chars, size in (
+        ("abcdefghijklmnopqrstuvwxyz", 26),
+        ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26),
+        ("0123456789", 10),
+    ):
+        if any(c in chars for c in key):
+            alphabet += size
+    if any(not c.isalnum() for c in key):
+        alphabet += 32
+    distinct = len(set(key))
+    per_char = math.log2(max(2, min(alphabet, distinct * 2)))
+    for unit in range(1, len(key) // 2 + 1):  # a repeated pattern carries one unit's worth
+        if len(key) % unit == 0 and key[:unit] * (len(key) // unit) == key:
+            per_char = per_char * unit / len(key)
+            break
+    if distinct < 8 or len(key) * per_char < PINNED_MIN_BITS:
+        return "it is too predictable (too few distinct characters or a repeated pattern)"
+    return None
+
+
 def _digest(salt: bytes, secret: str) -> str:
     return hmac.new(salt, secret.encode("utf-8"), hashlib.sha256).hexdigest()
 
@@ -75,6 +123,8 @@ class KeyRecord:
     label: str | None = None
     last_used_at: str | None = None
     revoked_at: str | None = None
+    #: The key's own scopes; None = the formation's default for its role.
+    scopes: list[str] | None = None
 
     @property
     def active(self) -> bool:
@@ -96,11 +146,13 @@ class KeyRecord:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key's id and role, and the user it acts as."""
+    """Who is calling: the key's id and role, the user it acts as, its own scopes."""
 
     key_id: str
     role: Role
     user_id: str
+    #: Scopes the key (or token) carries; None = the formation's default.
+    scopes: tuple[str, ...] | None = None
 
     @property
     def admin(self) -> bool:
@@ -200,7 +252,13 @@ class KeyStore:
         finally:
             os.close(fd)
 
-    def create(self, role: str, user_id: str, label: str | None = None) -> tuple[KeyRecord, str]:
+    def create(
+        self,
+        role: str,
+        user_id: str,
+        label: str | None = None,
+        scopes: list[str] | None = None,
+    ) -> tuple[KeyRecord, str]:
         """Create a key; returns the record and the secret (shown once, never stored)."""
         if role not in ROLES:
             raise UsageError(f"unknown role {role!r}", hint="use --role admin or --role user")
@@ -209,6 +267,18 @@ class KeyStore:
                 f"invalid user id {user_id!r}",
                 hint="user ids are 1-128 letters, digits and . _ @ + - (starting with a letter or digit)",
             )
+        if scopes is not None:
+            from muxi_cli.config.access import check_scopes
+
+            try:
+                scopes = check_scopes(scopes)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            if role == "admin":
+                raise UsageError(
+                    "admin keys may do everything; scopes are for user keys",
+                    hint="drop --scope, or create a user key (--role user --user ID)",
+                )
         key_id = secrets.token_hex(5)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_bytes(16)
@@ -220,6 +290,7 @@ class KeyStore:
             salt=salt.hex(),
             hash=_digest(salt, secret),
             label=label,
+            scopes=scopes,
         )
         with self._locked() as records:
             records[key_id] = rec
@@ -271,7 +342,8 @@ class KeyStore:
         if not hmac.compare_digest(_digest(salt, parts[2]), rec.hash) or not rec.active:
             return None
         self._touch(rec.id)
-        return Principal(rec.id, rec.role, rec.user_id)
+        scopes = tuple(rec.scopes) if isinstance(rec.scopes, list) else None
+        return Principal(rec.id, rec.role, rec.user_id, scopes)
 
     def _touch(self, key_id: str) -> None:
         self._touched[key_id] = now_iso()

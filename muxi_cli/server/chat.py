@@ -22,6 +22,8 @@ from muxi_cli.core.events import (
 from muxi_cli.errors import MuxiError, UsageError
 from muxi_cli.runtime.base import ChatRequest
 from muxi_cli.server.runs import is_end
+from muxi_cli.server.scopes import check_chat
+from muxi_cli.stores.lance_schema import SHARED_USER
 
 if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
@@ -35,7 +37,13 @@ async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> C
         req = ChatRequest.from_dict(body)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid chat request: {exc}", hint="see /docs for the body") from exc
+    check_chat(caller.grants, req, ctx.formation)  # 403 naming a missing scope
     user = caller.user_id
+    if user == SHARED_USER and not req.session_id:
+        raise UsageError(
+            "'*' names the shared knowledge, not a user to chat as",
+            hint="send X-Muxi-User-Id with a user id (or none) to chat",
+        )
     if req.session_id:
         info = await ctx.owned_session(caller, req.session_id)
         req.session_id = info.id
@@ -190,12 +198,16 @@ def summarize(events: list[Event]) -> dict[str, Any]:
             )
         elif ev.type == USAGE:
             usage = {k: ev.get(k) for k in ("model", "input_tokens", "output_tokens", "cost_usd")}
+            if ev.get("unknown"):
+                usage["unknown"] = True
             prev = out["usage"]
             if prev and prev.get("model") == usage["model"]:
                 for k in ("input_tokens", "output_tokens"):
                     usage[k] = (prev.get(k) or 0) + (usage[k] or 0)
                 if prev.get("cost_usd") is not None and usage["cost_usd"] is not None:
                     usage["cost_usd"] = prev["cost_usd"] + usage["cost_usd"]
+                if prev.get("unknown"):
+                    usage["unknown"] = True
             out["usage"] = usage
         elif ev.type == RUN_COMPLETED:
             out["status"] = "completed"

@@ -9,9 +9,14 @@ from muxi_cli.errors import NotFoundError, ServerAuthError, UsageError
 from muxi_cli.server.auth import KeyStore, Principal, valid_user_id
 from muxi_cli.server.limits import RateLimiter
 from muxi_cli.server.runs import RunRegistry
+from muxi_cli.server.scopes import Grants, resolve
+from muxi_cli.stores.lance_schema import SHARED_USER
 
 if TYPE_CHECKING:
+    from muxi_cli.config.access import ServerAccess
+    from muxi_cli.config.schema import Formation
     from muxi_cli.runtime.base import ApprovalDecision, Runtime, SessionInfo
+    from muxi_cli.server.jwt_auth import JWTVerifier
 
 USER_HEADER = "x-muxi-user-id"
 KEY_HEADER = "x-muxi-key"
@@ -29,6 +34,10 @@ class ServerSettings:
     rate: float = 10.0
     #: Bucket size: how many requests a key may send in a burst.
     burst: int = 60
+    #: Failed authentications per second per client address, and their burst.
+    #: Always on (``rate`` does not switch it off): it is what slows key guessing.
+    auth_fail_rate: float = 1.0
+    auth_fail_burst: int = 20
     #: Seconds running turns get to finish on shutdown before they are cancelled.
     shutdown_grace: float = 10.0
     #: Seconds a WebSocket client has to send its auth frame.
@@ -43,6 +52,8 @@ class Caller:
 
     principal: Principal
     user_id: str
+    #: What the key may do (scopes resolved against the formation).
+    grants: Grants = field(default_factory=Grants)
 
     @property
     def admin(self) -> bool:
@@ -68,15 +79,32 @@ class ServerContext:
     keys: KeyStore
     settings: ServerSettings = field(default_factory=ServerSettings)
     registry: RunRegistry = field(default_factory=RunRegistry)
+    #: The served formation (scope defaults, agent names); None for test runtimes.
+    formation: Formation | None = None
+    jwt: JWTVerifier | None = None
     limiter: RateLimiter = field(init=False)
     auth_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate, self.settings.burst)
-        # Failed authentications per client address: slows down key guessing.
+        # Failed authentications per client address: slows down key guessing. Its
+        # own settings, so `--rate 0` (no per-key limit) leaves it on.
         self.auth_limiter = RateLimiter(
-            self.settings.rate if self.settings.rate > 0 else 0, self.settings.burst
+            max(self.settings.auth_fail_rate, 0.01), self.settings.auth_fail_burst
         )
+        if self.formation is None:
+            self.formation = getattr(self.runtime, "formation", None)
+        if self.jwt is None and self.access.jwt is not None:
+            from muxi_cli.server.jwt_auth import JWTVerifier
+
+            self.jwt = JWTVerifier(self.access.jwt)
+
+    @property
+    def access(self) -> ServerAccess:
+        from muxi_cli.config.access import ServerAccess
+
+        server = getattr(self.formation, "server", None)
+        return server if isinstance(server, ServerAccess) else ServerAccess()
 
     def caller(self, token: str | None, user_header: str | None) -> Caller:
         """Authenticate a key and work out the user it acts as (raises on failure)."""
@@ -87,6 +115,8 @@ class ServerContext:
                 "(muxi profile add NAME --url URL stores one for the CLI)",
             )
         principal = self.keys.authenticate(token)
+        if principal is None and self.jwt is not None and self.jwt.looks_like_jwt(token):
+            principal = self.jwt.verify(token)  # raises ServerAuthError with the reason
         if principal is None:
             raise ServerAuthError(
                 "the API key is not valid (unknown or revoked)",
@@ -95,15 +125,19 @@ class ServerContext:
             )
         if user_header is not None:
             user_header = user_header.strip()
+            if principal.admin and user_header == SHARED_USER:
+                # Not a user: the shared knowledge every user recalls; admins manage it.
+                return Caller(principal, SHARED_USER)
             if not valid_user_id(user_header):
                 raise UsageError(
                     "invalid X-Muxi-User-Id header",
                     hint="user ids are 1-128 letters, digits and . _ @ + -",
                 )
+        grants = resolve(principal, self.access)
         if principal.admin:
-            return Caller(principal, user_header or ADMIN_DEFAULT_USER)
+            return Caller(principal, user_header or ADMIN_DEFAULT_USER, grants)
         # A user key always acts as its own user; the header is ignored.
-        return Caller(principal, principal.user_id)
+        return Caller(principal, principal.user_id, grants)
 
     async def owned_session(self, caller: Caller, session_id: str) -> SessionInfo:
         """The session, if the caller may see it; NotFoundError otherwise (same message).

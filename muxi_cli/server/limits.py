@@ -112,14 +112,21 @@ class _Bucket:
 class RateLimiter:
     """A token bucket per key: ``rate`` requests per second, bursts up to ``burst``.
 
-    ``rate <= 0`` disables the limit.
+    ``rate <= 0`` disables the limit. At most ``max_keys`` buckets are kept:
+    full (idle) buckets are dropped first, then the oldest, so a flood of new
+    keys (client addresses) cannot grow memory without bound.
     """
 
     def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
     ) -> None:
         self.rate = rate
         self.burst = max(1, burst)
+        self.max_keys = max(16, max_keys)
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
 
@@ -127,26 +134,66 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.rate > 0
 
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _prune(self, now: float) -> None:
+        idle = self.burst / self.rate
+        self._buckets = {k: b for k, b in self._buckets.items() if now - b.updated < idle}
+        # Still too many: drop the oldest (dicts keep insertion order) down to 90%,
+        # so the next prune is 10% of max_keys new keys away (amortised O(1)).
+        excess = len(self._buckets) - int(self.max_keys * 0.9)
+        for key in list(self._buckets)[: max(0, excess)]:
+            del self._buckets[key]
+
+    def _refill(self, key: str, now: float) -> _Bucket | None:
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens = min(
+                float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate
+            )
+            bucket.updated = now
+        return bucket
+
+    def blocked(self, key: str) -> float:
+        """Seconds until ``key`` may try again (0: now), without taking a token."""
+        if not self.enabled:
+            return 0.0
+        bucket = self._refill(key, self._clock())
+        if bucket is None or bucket.tokens >= 1.0:
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
+
     def take(self, key: str) -> float:
         """Take one token; returns 0 when allowed, else seconds until one is available."""
         if not self.enabled:
             return 0.0
         now = self._clock()
-        bucket = self._buckets.get(key)
+        bucket = self._refill(key, now)
         if bucket is None:
-            if len(self._buckets) > 10_000:  # forget idle buckets now and then
-                self._buckets = {
-                    k: b
-                    for k, b in self._buckets.items()
-                    if now - b.updated < self.burst / self.rate
-                }
+            if len(self._buckets) >= self.max_keys:
+                self._prune(now)
             bucket = self._buckets[key] = _Bucket(float(self.burst), now)
-        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
-        bucket.updated = now
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
+
+
+def client_bucket(host: str | None) -> str:
+    """The throttling key of a client address: IPv6 clients by their /64 network
+    (one machine usually holds a whole /64), IPv4 by address."""
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(host or "")
+    except ValueError:
+        return f"ip:{host}"
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return f"ip:{addr.ipv4_mapped}"
+        return "ip:" + str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return f"ip:{addr}"
 
 
 def retry_after_header(wait: float) -> str:

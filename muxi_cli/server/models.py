@@ -79,3 +79,29 @@ class KeyCreateBody(_Body):
     role: Literal["admin", "user"]
     user_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
     label: str | None = Field(default=None, max_length=MAX_NAME)
+    scopes: list[str] | None = Field(
+        default=None,
+        max_length=100,
+        description="User keys only: *, system, agent:NAME, model:REF, approve:TOOL, set:NAME "
+        "(see docs/security.md); omitted: the formation's default",
+    )
+
+    def checked_scopes(self, ctx: Any) -> list[str] | None:
+        """The scopes, validated against the served formation (400 names the bad one)."""
+        from muxi_cli.config.access import check_scopes
+        from muxi_cli.errors import UsageError
+        from muxi_cli.server.scopes import unknown_names
+
+        if self.scopes is None:
+            return None
+        try:
+            scopes = check_scopes(self.scopes)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        unknown = unknown_names(scopes, ctx.formation)
+        if unknown:
+            raise UsageError(
+                f"scope {unknown[0]!r} names no agent or scope set of this server",
+                hint="see the agents with GET /v1/agents and the sets under server.scope_sets",
+            )
+        return scopes

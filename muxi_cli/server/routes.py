@@ -8,7 +8,7 @@ so the tests can try each one with the wrong user's key.
 
 from typing import Any, Literal
 
-from muxi_cli.errors import ForbiddenError, UsageError
+from muxi_cli.errors import NotFoundError, ScopeError, UsageError
 from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.chat import SSE_MEDIA, TurnStream, json_turn, prepare, sse_response
 from muxi_cli.server.context import Caller, ServerContext
@@ -21,6 +21,8 @@ from muxi_cli.server.models import (
     PromptBody,
     RenameBody,
 )
+from muxi_cli.server.scopes import check_agent
+from muxi_cli.stores.lance_schema import SHARED_USER
 
 #: (method, path, what it touches): "session", "memory", "call", "run", "key",
 #: "admin" (admin only) or "none" (no per-user object).
@@ -40,6 +42,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/v1/memory", "none"),
     ("GET", "/v1/memory/search", "none"),
     ("POST", "/v1/memory", "none"),
+    ("GET", "/v1/memory/{memory_id}", "memory"),
     ("DELETE", "/v1/memory/{memory_id}", "memory"),
     ("GET", "/v1/tools", "none"),
     ("GET", "/v1/mcp/servers", "none"),
@@ -49,6 +52,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/v1/mcp/resources/read", "none"),
     ("POST", "/v1/mcp/servers", "admin"),
     ("DELETE", "/v1/mcp/servers/{server_name}", "admin"),
+    ("POST", "/v1/mcp/servers/{server_name}/restart", "admin"),
     ("GET", "/v1/keys", "admin"),
     ("POST", "/v1/keys", "admin"),
     ("DELETE", "/v1/keys/{key_id}", "admin"),
@@ -57,7 +61,11 @@ ROUTES: list[tuple[str, str, str]] = [
 
 def _require_admin(caller: Caller) -> None:
     if not caller.admin:
-        raise ForbiddenError("this needs an admin key", hint="ask the server's admin")
+        raise ScopeError(
+            "this needs an admin key (missing scope admin)",
+            hint="ask the server's admin",
+            scope="admin",
+        )
 
 
 def add_routes(app: Any, ctx: ServerContext) -> None:
@@ -103,7 +111,12 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
 
     @v1.get("/me", tags=["health"], summary="Who this key is")
     async def me(who: Caller = Auth) -> dict[str, Any]:
-        return {"key_id": who.principal.key_id, "role": who.principal.role, "user_id": who.user_id}
+        return {
+            "key_id": who.principal.key_id,
+            "role": who.principal.role,
+            "user_id": who.user_id,
+            "scopes": list(who.grants.scopes),
+        }
 
     @v1.get("/health", tags=["health"], response_model=Health, summary="The runtime's health")
     async def health(who: Caller = Auth) -> Any:
@@ -112,7 +125,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
 
     @v1.get("/agents", tags=["agents"], response_model=list[AgentInfo])
     async def agents(who: Caller = Auth) -> Any:
-        return [a.to_dict() for a in await rt.agents()]
+        return [a.to_dict() for a in await rt.agents() if who.grants.may_agent(a.name)]
 
     @v1.post(
         "/chat",
@@ -194,8 +207,11 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         who: Caller = Auth,
         kind: str | None = Query(default=None, max_length=32),
         limit: int = Query(default=100, ge=1, le=1000),
+        agent: str | None = Query(default=None, max_length=64),
     ) -> Any:
-        items = await rt.memory_list(user_id=who.user_id, kind=kind or None, limit=limit)
+        items = await rt.memory_list(
+            user_id=who.user_id, kind=kind or None, limit=limit, agent=agent or None
+        )
         return [m.to_dict() for m in items if m.user_id == who.user_id]
 
     @v1.get("/memory/search", tags=["memory"], response_model=list[MemoryItem])
@@ -206,11 +222,21 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         limit: int = Query(default=10, ge=1, le=100),
     ) -> Any:
         items = await rt.memory_search(q, user_id=who.user_id, kind=kind or None, limit=limit)
-        return [m.to_dict() for m in items if m.user_id == who.user_id]
+        # The same scope a chat turn recalls: the caller's memories and shared knowledge.
+        return [m.to_dict() for m in items if m.user_id in (who.user_id, SHARED_USER)]
 
     @v1.post("/memory", tags=["memory"], status_code=201, response_model=MemoryItem)
     async def memory_add(body: MemoryAddBody, who: Caller = Auth) -> Any:
         return (await rt.memory_add(body.text, user_id=who.user_id, kind=body.kind)).to_dict()
+
+    # Declared after /memory/search, so "search" is never taken for an id.
+    @v1.get("/memory/{memory_id}", tags=["memory"], response_model=MemoryItem)
+    async def memory_get(memory_id: str = ObjId(), who: Caller = Auth) -> Any:
+        """One of the caller's memories by id or unique id prefix (6+ characters)."""
+        item = await rt.memory_get(memory_id, user_id=who.user_id)
+        if item.user_id != who.user_id:  # the runtime scopes by user; this is a second lock
+            raise NotFoundError(f"no memory {memory_id!r}", hint="see `muxi memory list`")
+        return item.to_dict()
 
     @v1.delete("/memory/{memory_id}", tags=["memory"], status_code=204)
     async def memory_forget(memory_id: str = ObjId(), who: Caller = Auth) -> Response:
@@ -221,6 +247,8 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     async def tools(
         who: Caller = Auth, agent: str | None = Query(default=None, min_length=1, max_length=64)
     ) -> Any:
+        if agent is not None:
+            check_agent(who.grants, agent)
         return [t.to_dict() for t in await rt.tools(agent)]
 
     @v1.get("/mcp/servers", tags=["tools"], response_model=list[ServerInfo])
@@ -271,6 +299,17 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         await rt.mcp_detach(server_name)
         return Response(status_code=204)
 
+    @v1.post(
+        "/mcp/servers/{server_name}/restart",
+        tags=["tools"],
+        response_model=ServerInfo,
+        summary="Restart an MCP server, e.g. retry one that failed to start (admin)",
+    )
+    async def mcp_restart(server_name: str = ObjId(), who: Caller = Auth) -> Any:
+        # Admin only, like attach: a restart runs the server's command again on this machine.
+        _require_admin(who)
+        return (await rt.mcp_restart(server_name)).to_dict()
+
     @v1.get("/keys", tags=["keys"], summary="All keys (admin): ids, roles, users; never secrets")
     async def list_keys(who: Caller = Auth) -> Any:
         _require_admin(who)
@@ -279,7 +318,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     @v1.post("/keys", tags=["keys"], status_code=201, summary="Create a key (admin)")
     async def create_key(body: KeyCreateBody, who: Caller = Auth) -> Any:
         _require_admin(who)
-        rec, secret = keys.create(body.role, body.user_id, body.label)
+        rec, secret = keys.create(body.role, body.user_id, body.label, body.checked_scopes(ctx))
         return {**rec.public_dict(), "key": secret}
 
     @v1.delete("/keys/{key_id}", tags=["keys"], summary="Revoke a key (admin)")

@@ -121,6 +121,10 @@ class ToolHost(Protocol):
 
     async def detach(self, name: str) -> None: ...
 
+    async def restart(self, name: str) -> None:
+        """Stop a server if it runs and start it again (NotFoundError for an unknown name)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -173,6 +177,9 @@ class NoTools:
 
     async def detach(self, name: str) -> None:
         return None
+
+    async def restart(self, name: str) -> None:
+        raise self._no_server(name)
 
     async def aclose(self) -> None:
         return None

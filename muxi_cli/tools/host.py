@@ -107,6 +107,15 @@ class ToolManager:
         if conn is not None:
             await conn.stop()
 
+    async def restart(self, name: str) -> None:
+        """Start a server again (stopping it first if it runs); it settles in the background."""
+        conn = self._server(name)
+        if not self._started:
+            await self.start()  # starts every server, this one included
+            return
+        quiet_sdk_logging()
+        await conn.restart()
+
     # -- status --------------------------------------------------------------
 
     def statuses(self) -> list[ServerStatus]:

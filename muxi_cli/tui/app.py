@@ -111,6 +111,8 @@ class MuxiApp(App[None]):
         self._stop = asyncio.Event()
         self._life: asyncio.Task[None] | None = None
         self._serving = False
+        #: MCP servers whose failed start was announced (name -> the error announced).
+        self._mcp_announced: dict[str, str] = {}
         self._chat: ChatScreen | None = None
 
     # -- start and stop ---------------------------------------------------------------
@@ -285,7 +287,13 @@ class MuxiApp(App[None]):
             model=self.model_override or self.default_model(),
         )
         if self.agent and self.agent not in chat.sources.agents:
-            await chat.note(f"No agent named {self.agent!r}; the router picks instead.", "warning")
+            import difflib
+
+            near = difflib.get_close_matches(self.agent, chat.sources.agents, n=1, cutoff=0.0)
+            nearest = f" (the nearest is {near[0]!r})" if near else ""
+            await chat.note(
+                f"No agent named {self.agent!r}{nearest}; the router picks instead.", "warning"
+            )
             self.set_agent(None)
         if not self._initial_session and self._continue_last:
             try:
@@ -301,6 +309,10 @@ class MuxiApp(App[None]):
                 )
         if self._initial_session:
             await chat.open_session(self._initial_session)
+        try:  # servers that failed already are announced before the chat is handed over
+            self._announce_mcp_failures(await runtime.mcp_servers())
+        except Exception as exc:
+            log.warning("listing MCP servers failed: %s", exc)
         self.run_worker(self._watch_mcp(runtime), group="mcp", exclusive=True)
 
     async def _watch_mcp(self, runtime: Runtime) -> None:
@@ -312,9 +324,30 @@ class MuxiApp(App[None]):
                 log.warning("listing MCP servers failed: %s", exc)
                 return
             self.update_mcp(servers)
+            self._announce_mcp_failures(servers)
             if not any(s.state not in READY_STATES + FAILED_STATES for s in servers):
                 return
             await asyncio.sleep(0.5)
+
+    def _announce_mcp_failures(self, servers: list[ServerInfo]) -> None:
+        """A formation server that failed to start: one notification naming it, and the
+        whole error in the log (``/mcp retry`` and ``/mcp attach`` report their own outcome)."""
+        self.update_mcp(servers)
+        for server in servers:
+            if server.state not in FAILED_STATES or server.name in self._mcp_announced:
+                continue
+            error = (server.error or server.state).strip()
+            self._mcp_announced[server.name] = error
+            log.warning("MCP server %r failed to start: %s", server.name, error)
+            head = error.splitlines()[0] if error else server.state
+            self.notify(
+                f"{server.name!r} failed to start: {head}\n"
+                f"/mcp shows why (command, stderr); /mcp retry {server.name} tries again.",
+                title="MCP server failed",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
 
     def _connection_notice(self, message: str) -> None:
         """A remote runtime's connection news ("reconnecting…"), shown as a toast."""

@@ -39,8 +39,8 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("tools", "Tools the agents can call, with their approval policy", title="Tools"),
     SlashCommand(
         "mcp",
-        "MCP servers; attach, detach, inspect; resources, prompts; read a resource into the chat",
-        "[attach TARGET|detach NAME|inspect TARGET|resources|prompts|read SERVER URI|prompt SERVER NAME]",
+        "MCP servers, why one failed; retry, attach, detach, inspect, resources, prompts",
+        "[retry NAME|attach TARGET|detach NAME|inspect TARGET|resources|prompts|read|prompt]",
         title="MCP servers",
     ),
     SlashCommand(

@@ -33,6 +33,24 @@ def store_provider_key(provider: str, key: str) -> str:
     return set_secret(f"provider:{provider}", key)
 
 
+def stored_message(provider: str, where: str) -> str:
+    """What the setup screen says after storing a key: the place, named in full.
+
+    ``where`` is :func:`muxi_cli.secrets.set_secret`'s answer, e.g.
+    ``file (/home/me/.config/muxi/secrets.json, mode 0600)`` or ``keyring (module.Class)``.
+    """
+    kind, _, detail = where.partition(" (")
+    detail = detail.removesuffix(")")
+    if kind == "file" and detail:
+        path, _, mode = detail.partition(", ")
+        return f"Stored your {provider} key in the file {path}" + (f" ({mode})." if mode else ".")
+    if kind == "keyring":
+        return f"Stored your {provider} key in the system keyring" + (
+            f" ({detail})." if detail else "."
+        )
+    return f"Stored your {provider} key in {where}."
+
+
 def normalise_base_url(url: str) -> str:
     url = url.strip().rstrip("/")
     parsed = urlparse(url)

@@ -37,10 +37,18 @@ def usage_cost(usage: Usage) -> str | None:
     calls had a price.
     """
     if usage.cost_usd is None:
-        return "cost unknown" if usage.unpriced else None
-    if usage.unpriced:
+        return "cost unknown" if usage.unpriced or usage.unknown else None
+    if usage.unpriced or usage.unknown:
         return f"{cost(usage.cost_usd)} + unknown"
     return cost(usage.cost_usd)
+
+
+def usage_tokens(usage: Usage) -> str:
+    """The token count as shown in the status bar: ``1.2k tokens``, or
+    ``usage unknown`` / ``1.2k+ tokens`` when a server reported no counts."""
+    if usage.unknown:
+        return f"{tokens(usage.total)}+ tokens" if usage.total else "usage unknown"
+    return f"{tokens(usage.total)} tokens"
 
 
 def duration(ms: int | float | None) -> str:

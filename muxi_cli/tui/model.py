@@ -27,11 +27,22 @@ class Usage:
     model: str | None = None
     #: Some tokens came from a call whose price is unknown (so ``cost_usd`` is a lower bound).
     unpriced: bool = False
+    #: Some call reported no token counts at all (a server that does not say):
+    #: the counts are a lower bound and the cost of those calls is unknown.
+    unknown: bool = False
 
-    def add(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+    def add(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cost_usd: float | None,
+        unknown: bool = False,
+    ) -> None:
         tin, tout = int(input_tokens or 0), int(output_tokens or 0)
         self.input_tokens += tin
         self.output_tokens += tout
+        if unknown:
+            self.unknown = True
         if cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + float(cost_usd)
         elif tin or tout:
@@ -89,6 +100,8 @@ class ReplyRecord:
     agent: str | None = None
     route_reason: str | None = None
     route_method: str | None = None
+    #: Why the router's answer was not used (``agent.routed``'s ``failure``), if it was not.
+    route_failure: str | None = None
     memories: list[dict[str, Any]] = field(default_factory=list)
     parts: list[TextPart | ToolCall | ReplyRecord] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)

@@ -35,9 +35,11 @@ class TurnHooks:
     """What a turn tells the screen."""
 
     session: Callable[[str], None]
-    usage: Callable[[int, int, float | None, str | None], None]
+    usage: Callable[[int, int, float | None, str | None, bool], None]
     approval: Callable[[ApprovalPrompt], None]
     routed: Callable[[str], None]
+    #: A warning that does not stop the run (e.g. a tool call written as text).
+    notice: Callable[[str], None] = lambda message: None
 
 
 class Turn:
@@ -140,7 +142,9 @@ class Turn:
         if kind == ev.RUN_STARTED:
             view.routed(event.get("agent"), None, None)
         elif kind == ev.AGENT_ROUTED:
-            view.routed(event.get("agent"), event.get("reason"), event.get("method"))
+            view.routed(
+                event.get("agent"), event.get("reason"), event.get("method"), event.get("failure")
+            )
             if view is self.root and event.get("agent"):
                 self.hooks.routed(str(event.get("agent")))
         elif kind == ev.MEMORY_RECALLED:
@@ -172,9 +176,10 @@ class Turn:
         elif kind == ev.USAGE:
             tin, tout = int(event.get("input_tokens") or 0), int(event.get("output_tokens") or 0)
             cost = event.get("cost_usd")
-            view.reply.usage.add(tin, tout, cost)
+            unknown = bool(event.get("unknown"))
+            view.reply.usage.add(tin, tout, cost, unknown)
             view.reply.usage.model = event.get("model") or view.reply.usage.model
-            self.hooks.usage(tin, tout, cost, event.get("model"))
+            self.hooks.usage(tin, tout, cost, event.get("model"), unknown)
         elif kind == ev.RUN_COMPLETED:
             rest = self._strippers.pop(event.run_id, ControlStripper()).flush()
             if rest:
@@ -183,6 +188,8 @@ class Turn:
                 await view.set_full_text(strip_controls(str(event.get("text") or "")))
                 self.state = "done"
             await view.finish("done", duration_ms=event.get("duration_ms"))
+        elif kind == ev.NOTICE:
+            self.hooks.notice(str(event.get("message") or ""))
         elif kind == ev.RUN_FAILED:
             raw = event.get("error") or {}
             hint = raw.get("hint")

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from muxi_cli import secrets
 from muxi_cli.cli.app import app
+from tests.fakellm import FakeLLM
+from tests.net import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -179,11 +181,29 @@ def test_unknown_provider_is_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "providers.groq" in by_name["provider groq"]["fix"]
 
 
-def test_local_declared_server_needs_no_key() -> None:
+def test_local_declared_server_needs_no_key_and_is_probed(fake_llm: FakeLLM) -> None:
+    fake_llm.models = ["smollm2-135m", "qwen3"]
     Path("muxi.yaml").write_text(
-        "default_model: local/llama\nproviders:\n  local: {type: openai, base_url: 'http://127.0.0.1:8080/v1'}\n"
+        "default_model: local/smollm2-135m\nproviders:\n"
+        f"  local: {{type: openai, base_url: '{fake_llm.openai_base_url}'}}\n"
     )
     code, by_name = checks()
     assert code == 0
-    assert by_name["provider local"]["status"] == "ok"
-    assert "no key needed" in by_name["provider local"]["detail"]
+    row = by_name["provider local"]
+    assert row["status"] == "ok"
+    assert "no key needed" in row["detail"]
+    assert "2 models: smollm2-135m, qwen3" in row["detail"]
+
+
+def test_local_server_that_does_not_listen_is_a_warning() -> None:
+    """It used to say "ok" because a local server needs no key."""
+    port = free_port()
+    Path("muxi.yaml").write_text(
+        "default_model: local/llama\nproviders:\n"
+        f"  local: {{type: openai, base_url: 'http://127.0.0.1:{port}/v1'}}\n"
+    )
+    _code, by_name = checks()
+    row = by_name["provider local"]
+    assert row["status"] == "warn"
+    assert "not reachable" in row["detail"]
+    assert "providers.local.base_url" in row["fix"]

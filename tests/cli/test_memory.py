@@ -62,6 +62,27 @@ def test_duplicates_and_shared(runner: CliRunner) -> None:
     assert [i["text"] for i in json.loads(out)] == ["Office opens at 9"]
 
 
+def test_messages_name_the_owner_and_search_covers_shared_knowledge(runner: CliRunner) -> None:
+    code, out, err = run(runner, "memory", "add", "User likes green tea")
+    assert code == 0 and f"remembered for {USER!r}" in err, err
+    code, _out, err = run(
+        runner, "memory", "add", "Tea room opens at 9", "--shared", "-k", "knowledge"
+    )
+    assert code == 0 and "remembered for every user (shared knowledge)" in err, err
+    code, out, err = run(runner, "memory", "add", "Bob likes coffee", "--user", "bob")
+    assert code == 0 and "remembered for 'bob'" in err, err
+    # The scope a chat turn recalls: the user's memories plus the shared knowledge.
+    code, out, err = run(runner, "memory", "search", "tea room", "--json")
+    assert code == 0, err
+    assert {i["user_id"] for i in json.loads(out)} == {USER, "*"}
+    code, out, err = run(runner, "memory", "search", "tea room")
+    assert code == 0 and "shared" in out and "Tea room opens at 9" in out
+    assert f"searched memories of {USER!r} and shared knowledge" in err
+    code, out, err = run(runner, "memory", "search", "tea room", "--user", "*", "--json")
+    assert [i["user_id"] for i in json.loads(out)] == ["*"]
+    assert "searched the shared knowledge" in run(runner, "memory", "search", "tea", "-u", "*")[2]
+
+
 def test_forget_previews_and_needs_confirmation(runner: CliRunner) -> None:
     memory_id = add(runner, "User's locker code is 4711")
     code, _out, err = run(runner, "memory", "forget", memory_id)

@@ -63,3 +63,28 @@ def test_local_keys_stay_in_this_machines_file(muxi_home: Path) -> None:
     result = CliRunner().invoke(app, ["keys", "create", "--user", "zoe"])
     assert result.exit_code == 0, result.stderr
     assert "zoe" in (muxi_home / "data" / "server_keys.json").read_text()
+
+
+async def test_scopes_go_to_the_profiles_server(tmp_path: Path, muxi_home: Path) -> None:
+    server_keys = KeyStore(tmp_path / "served" / "server_keys.json")
+    _, admin = server_keys.create("admin", "admin")
+    url, server, task = await start_server(FakeRuntime(), server_keys, ServerSettings(rate=0))
+    try:
+        profiles.add_profile("prod", url)
+        profiles.store_key("prod", admin)
+        code, _, err = await cli(
+            "--profile", "prod", "keys", "create", "--user", "dave", "--scope", "model:openai/*"
+        )
+        assert code == 0, err
+        made = next(r for r in server_keys.records() if r.user_id == "dave")
+        assert made.scopes == ["model:openai/*"]
+        code, out, err = await cli("--profile", "prod", "keys", "list", "--json")
+        listed = {row["user"]: row for row in json.loads(out)["server_keys"]}
+        assert listed["dave"]["scopes"] == "model:openai/*"
+        # The server validates (the client has no formation to check against): a 400, exit 2.
+        code, out, err = await cli(
+            "--profile", "prod", "keys", "create", "--user", "eve", "--scope", "root"
+        )
+        assert code == 2 and out == "" and "unknown scope 'root'" in err
+    finally:
+        await stop_server(server, task)

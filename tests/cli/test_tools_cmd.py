@@ -66,7 +66,8 @@ def test_one_agent_table() -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["TOOL", "SOURCE", "POLICY", "DESCRIPTION"]
-    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    # Wrapped descriptions continue on indented lines.
+    rows = {line.split()[0]: line.split() for line in lines[1:] if not line.startswith(" ")}
     assert set(rows) == {"calculator", "datetime"}
     assert rows["datetime"][1:3] == ["builtin", "deny"]
     unknown = run("tools", "list", "--agent", "nobody")

@@ -68,6 +68,9 @@ class ScriptedTools:
     async def detach(self, name: str) -> None:
         return None
 
+    async def restart(self, name: str) -> None:
+        return None
+
     def statuses(self) -> list[ServerStatus]:
         return []
 

@@ -201,8 +201,13 @@ class RuntimeContract:
         assert item.id in [m.id for m in await rt.memory_list()]
         found = await rt.memory_search("favourite drink green tea")
         assert item.id in [m.id for m in found]
-        await rt.memory_forget(item.id)
+        # By id and by a unique prefix: no listing (a remote server caps list limits).
+        assert (await rt.memory_get(item.id)).text == item.text
+        assert (await rt.memory_get(item.id[:8])).id == item.id
+        await rt.memory_forget(item.id[:8])
         assert item.id not in [m.id for m in await rt.memory_list()]
+        with pytest.raises(NotFoundError):
+            await rt.memory_get(item.id)
 
     async def test_agents_tools_servers_health(self, harness: Harness) -> None:
         rt = harness.runtime

@@ -224,10 +224,18 @@ class FakeRuntime:
         return f"# {info.title}\n\n" + "\n\n".join(f"**{m.role}**: {m.content}" for m in msgs)
 
     async def memory_list(
-        self, user_id: str | None = None, kind: str | None = None, limit: int = 100
+        self,
+        user_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        agent: str | None = None,
     ) -> list[MemoryItem]:
         uid = user_id or "local"
-        out = [m for m in self.memory.values() if m.user_id == uid and (not kind or m.kind == kind)]
+        out = [
+            m
+            for m in self.memory.values()
+            if m.user_id == uid and (not kind or m.kind == kind) and (not agent or m.agent == agent)
+        ]
         return out[:limit]
 
     async def memory_search(
@@ -243,6 +251,12 @@ class FakeRuntime:
     ) -> MemoryItem:
         item = MemoryItem(new_id("m"), user_id or "local", kind, text, now_iso())
         self.memory[item.id] = item
+        return item
+
+    async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
+        item = self.memory.get(memory_id)
+        if item is None or item.user_id != (user_id or "local"):
+            raise NotFoundError(f"no memory {memory_id!r}")
         return item
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:
@@ -270,6 +284,11 @@ class FakeRuntime:
 
     async def mcp_detach(self, name: str) -> None:
         return None
+
+    async def mcp_restart(self, name: str) -> ServerInfo:
+        if name != "time":
+            raise NotFoundError(f"no MCP server named {name!r}")
+        return ServerInfo(name, "stdio", "starting")
 
     async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
         return [{"server": "time", "name": "tz", "description": "Time zones", "arguments": []}]

@@ -67,7 +67,12 @@ async def test_a_tampered_secret_is_refused(served: Served) -> None:
     async with httpx.AsyncClient(base_url=served.url) as c:
         assert (await c.get("/v1/me", headers=served.headers(tampered))).status_code == 401
         ok = await c.get("/v1/me", headers={"x-muxi-key": served.alice})
-    assert ok.json() == {"key_id": ok.json()["key_id"], "role": "user", "user_id": "alice"}
+    assert ok.json() == {
+        "key_id": ok.json()["key_id"],
+        "role": "user",
+        "user_id": "alice",
+        "scopes": ["*"],
+    }
 
 
 async def test_revoked_key_is_refused_without_restart(served: Served) -> None:

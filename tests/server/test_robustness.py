@@ -48,7 +48,7 @@ async def test_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
 
 
 async def test_failed_auth_is_rate_limited_per_client(tmp_path: Path) -> None:
-    url, _key, _rt, server, task = await _server(tmp_path, rate=0.5, burst=2)
+    url, _key, _rt, server, task = await _server(tmp_path, auth_fail_rate=0.5, auth_fail_burst=2)
     try:
         async with httpx.AsyncClient(base_url=url) as c:
             bad = {"authorization": "Bearer muxi_0000000000_guess"}

@@ -81,7 +81,7 @@ def test_pinned_admin_key_from_the_environment(fake_llm: FakeLLM, tmp_path: Path
         keys = KEY_RE.findall(proc.log())
         assert len(keys) == 1  # only the user key: the admin key is pinned
         r = httpx.get(proc.url + "/v1/me", headers={"authorization": f"Bearer {pinned}"})
-        assert r.json() == {"key_id": "env", "role": "admin", "user_id": "admin"}
+        assert r.json() == {"key_id": "env", "role": "admin", "user_id": "admin", "scopes": ["*"]}
         assert pinned not in (home / "data" / "server_keys.json").read_text()
         r = httpx.get(proc.url + "/v1/keys", headers={"x-muxi-key": pinned})
         assert [k["role"] for k in r.json()] == ["user"]

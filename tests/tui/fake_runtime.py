@@ -153,6 +153,8 @@ class FakeRuntime:
             ServerInfo("broken", "http", "failed", error="connection refused"),
         ]
         self.scripts: deque[list[Step]] = deque()
+        self.restarted: list[str] = []
+        self.after_restart: dict[str, ServerInfo] = {}
         self.requests: list[ChatRequest] = []
         self.approvals: list[tuple[str, str]] = []
         self.cancelled: list[str] = []
@@ -463,7 +465,11 @@ class FakeRuntime:
         return "\n".join(lines)
 
     async def memory_list(
-        self, user_id: str | None = None, kind: str | None = None, limit: int = 100
+        self,
+        user_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        agent: str | None = None,
     ) -> list[MemoryItem]:
         return [m for m in self.memories if kind is None or m.kind == kind][:limit]
 
@@ -483,6 +489,12 @@ class FakeRuntime:
         item = MemoryItem(self._next("mem"), "local", kind, text, CLOCK)
         self.memories.append(item)
         return item
+
+    async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
+        for m in self.memories:
+            if m.id == memory_id:
+                return m
+        raise NotFoundError(f"no memory {memory_id}", "List them with /memory.")
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:
         before = len(self.memories)
@@ -508,6 +520,18 @@ class FakeRuntime:
 
     async def mcp_servers(self) -> list[ServerInfo]:
         return list(self.server_list)
+
+    async def mcp_restart(self, name: str) -> ServerInfo:
+        """The server comes back as ``after_restart[name]`` (default: ready, one tool)."""
+        found = next((s for s in self.server_list if s.name == name), None)
+        if found is None:
+            raise NotFoundError(f"no MCP server named {name!r}", "see /mcp")
+        self.restarted.append(name)
+        after = self.after_restart.get(name) or ServerInfo(
+            name, found.transport, "ready", tool_count=1, started_ms=50
+        )
+        self.server_list = [after if s.name == name else s for s in self.server_list]
+        return ServerInfo(name, found.transport, "starting")
 
     async def health(self) -> Health:
         detail = None if self.model else "no provider key and no local server"

@@ -376,7 +376,10 @@ async def test_mention_sends_to_that_agent(fake: FakeRuntime) -> None:
         assert fake.requests[0].message == "fix this"
         user = next(r for r in app.chat.transcript.records if isinstance(r, UserRecord))
         assert user.agent == "coder"
-        # An unknown @name is just text.
+        # An unknown @name is warned about (nothing sent); Enter again sends it as text.
+        await send(pilot, "@nobody hi")
+        await idle(pilot)
+        assert len(fake.requests) == 1
         await send(pilot, "@nobody hi")
         await idle(pilot)
         assert fake.requests[1].agent is None and fake.requests[1].message == "@nobody hi"

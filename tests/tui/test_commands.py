@@ -104,6 +104,7 @@ async def test_agent_command_and_picker(fake: FakeRuntime) -> None:
         await pilot.pause()
         assert app.agent == "coder"
         assert app.chat.prompt.text == "/agent nobody"  # kept so it can be fixed
+        assert "The nearest is" in notes(app)[-1]
         app.chat.prompt.clear_input()
 
         await pilot.press("ctrl+g")

@@ -201,3 +201,28 @@ def test_formation_target_prefers_an_existing_file(tmp_path: Path) -> None:
     (tmp_path / "muxi.yaml").write_text("default_model: openai/x\n")
     path, exists = firstrun.formation_target()
     assert exists and path.resolve() == (tmp_path / "muxi.yaml").resolve()
+
+
+async def test_setup_names_the_file_the_key_went_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUXI_SECRETS_FILE", "1")  # no keyring: the 0600 secrets file
+    factory = Factory([None, "openai/gpt"])
+    app = MuxiApp(factory, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.focused, Input), "the key input to take focus")
+        await pilot.press(*"sk-ant-test-456", "enter")
+        await until(pilot, lambda: app.runtime is not None, "the chat")
+        said = [n.message for n in app._notifications]
+        secrets_file = str(paths.config_dir() / "secrets.json")
+        assert f"Stored your anthropic key in the file {secrets_file} (mode 0600)." in said
+
+
+def test_stored_message_names_the_place() -> None:
+    assert (
+        firstrun.stored_message("openai", "file (/h/.config/muxi/secrets.json, mode 0600)")
+        == "Stored your openai key in the file /h/.config/muxi/secrets.json (mode 0600)."
+    )
+    assert (
+        firstrun.stored_message("anthropic", "keyring (keyring.backends.SecretService.Keyring)")
+        == "Stored your anthropic key in the system keyring "
+        "(keyring.backends.SecretService.Keyring)."
+    )

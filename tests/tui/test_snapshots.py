@@ -52,6 +52,15 @@ def conversation_runtime() -> FakeRuntime:
     return fake
 
 
+async def _ready(pilot: Pilot[Any]) -> MuxiApp:
+    app = await ready(pilot)
+    # Toasts (e.g. the fake's failed 'broken' MCP server, announced at start) time out,
+    # so a picture with them would depend on when it was taken; tests check them apart.
+    app.clear_notifications()
+    await pilot.pause()
+    return app
+
+
 async def _settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
     await pilot.wait_for_scheduled_animations()
@@ -60,7 +69,7 @@ async def _settle(pilot: Pilot[Any]) -> None:
 
 def test_empty_chat(snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await ready(pilot)
+        await _ready(pilot)
         await _settle(pilot)
 
     assert snap_compare(make_app(FakeRuntime()), terminal_size=SIZE, run_before=run_before)
@@ -68,7 +77,7 @@ def test_empty_chat(snap_compare: Any) -> None:
 
 def test_conversation_with_tool_and_memories(snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await ready(pilot)
+        await _ready(pilot)
         await send(pilot, "Compare Python and Rust typing, and add 2 and 3")
         await idle(pilot)
         await _settle(pilot)
@@ -85,7 +94,7 @@ def test_approval_prompt(snap_compare: Any) -> None:
     )
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        app = await ready(pilot)
+        app = await _ready(pilot)
         await send(pilot, "what is 40 + 2?")
         await until(pilot, lambda: isinstance(app.focused, ApprovalPrompt), "the approval prompt")
         app.chat.working.stop()  # the spinner animates; keep the picture still
@@ -105,7 +114,7 @@ def test_error_in_place(snap_compare: Any) -> None:
     )
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await ready(pilot)
+        await _ready(pilot)
         await send(pilot, "hello?")
         await idle(pilot)
         await _settle(pilot)
@@ -115,16 +124,38 @@ def test_error_in_place(snap_compare: Any) -> None:
 
 def test_completion_menu(snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await ready(pilot)
+        await _ready(pilot)
         await pilot.press("slash", "s")
         await _settle(pilot)
 
     assert snap_compare(make_app(FakeRuntime()), terminal_size=SIZE, run_before=run_before)
 
 
+def test_slash_menu_at_120_columns(snap_compare: Any) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _ready(pilot)
+        await pilot.press("slash")
+        await _settle(pilot)
+
+    assert snap_compare(make_app(FakeRuntime()), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_mcp_failure_details(snap_compare: Any) -> None:
+    from muxi_cli.tui.screens.mcp_servers import McpServersScreen
+    from tests.tui.test_visibility import failing_runtime
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await _ready(pilot)
+        await send(pilot, "/mcp")
+        await until(pilot, lambda: isinstance(app.screen, McpServersScreen), "the MCP table")
+        await _settle(pilot)
+
+    assert snap_compare(make_app(failing_runtime()), terminal_size=SIZE, run_before=run_before)
+
+
 def test_help_screen(snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        app = await ready(pilot)
+        app = await _ready(pilot)
         await pilot.press("f1")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
         await _settle(pilot)
@@ -141,7 +172,7 @@ def test_sessions_screen(snap_compare: Any) -> None:
     )
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        app = await ready(pilot)
+        app = await _ready(pilot)
         await pilot.press("ctrl+o")
         await until(pilot, lambda: isinstance(app.screen, SessionsScreen), "the sessions screen")
         await until(pilot, lambda: app.screen.table.row_count == 3, "the rows")

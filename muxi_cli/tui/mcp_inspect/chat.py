@@ -1,9 +1,10 @@
-"""``/mcp attach|detach|inspect`` in the chat app.
+"""``/mcp attach|detach|retry|inspect`` in the chat app.
 
 ``/mcp attach [--name NAME] TARGET`` adds an MCP server to the running
 session through ``Runtime.mcp_attach`` (no restart: an author can try a
 just-generated server with an agent at once), ``/mcp detach NAME`` removes
-it, ``/mcp inspect TARGET`` opens the inspector screen on a target (a
+it, ``/mcp retry NAME`` restarts one (``Runtime.mcp_restart``: a server
+that failed to start gets another go), ``/mcp inspect TARGET`` opens the inspector screen on a target (a
 formation server name, a command line, or a URL). ``/mcp`` alone keeps
 showing the servers table.
 
@@ -14,6 +15,7 @@ command line runs on the server's machine; a URL is the portable form.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from muxi_cli.errors import UsageError
@@ -23,12 +25,14 @@ if TYPE_CHECKING:
 
 USAGE = (
     "/mcp shows the servers; /mcp attach [--name NAME] COMMAND-or-URL adds one to this session; "
-    "/mcp detach NAME removes it; /mcp inspect NAME-COMMAND-or-URL opens the inspector; "
+    "/mcp detach NAME removes it; /mcp retry NAME restarts one; /mcp inspect NAME-COMMAND-or-URL opens the inspector; "
     "/mcp resources [SERVER] and /mcp prompts [SERVER] list them; /mcp read SERVER URI attaches "
     "a resource to your next message; /mcp prompt SERVER NAME [key=value ...] puts a prompt "
     "in the input."
 )
-VERBS = ("attach", "detach", "inspect", "resources", "read", "prompts", "prompt")
+VERBS = ("attach", "detach", "retry", "inspect", "resources", "read", "prompts", "prompt")
+log = logging.getLogger(__name__)
+
 #: How long /mcp attach waits to say whether the new server came up.
 ATTACH_WAIT = 30.0
 
@@ -55,6 +59,8 @@ async def mcp_command(chat: ChatLike, runtime: Runtime, verb: str, rest: str) ->
         await _attach(chat, runtime, rest)
     elif verb == "detach":
         await _detach(chat, runtime, rest)
+    elif verb in ("retry", "restart"):
+        await _retry(chat, runtime, rest)
     elif verb == "inspect":
         _inspect(chat, rest)
     elif verb in ("resources", "prompts"):
@@ -77,23 +83,37 @@ async def _attach(chat: ChatLike, runtime: Runtime, rest: str) -> None:
     chat.muxi.update_mcp(await runtime.mcp_servers())
     await chat.note(f"Attached MCP server {name!r} ({info.transport}); starting it…")
 
-    async def report() -> None:
-        settled = await _wait_settled(runtime, name)
-        chat.muxi.update_mcp(await runtime.mcp_servers())
-        if settled is None:
-            await chat.note(f"{name!r} is still starting; /mcp shows its state.", "warning")
-        elif settled.state == "ready":
-            await chat.note(
-                f"{name!r} is ready: {settled.tool_count} tool(s) for the agents of this session."
-            )
-        else:
-            first = (settled.error or settled.state).splitlines()[0]
-            await chat.note(
-                f"{name!r} did not start: {first} (/mcp shows details; /mcp detach {name} removes it).",
-                "warning",
-            )
+    chat.app.run_worker(_report(chat, runtime, name, f"/mcp detach {name} removes it"))
 
-    chat.app.run_worker(report(), group="mcp-attach")
+
+async def _retry(chat: ChatLike, runtime: Runtime, rest: str) -> None:
+    name = rest.strip()
+    if not name or " " in name:
+        raise UsageError("/mcp retry needs one server name", "For example: /mcp retry weather")
+    await runtime.mcp_restart(name)
+    chat.muxi.update_mcp(await runtime.mcp_servers())
+    await chat.note(f"Restarting MCP server {name!r}…")
+    chat.app.run_worker(_report(chat, runtime, name, f"/mcp retry {name} tries again"))
+
+
+async def _report(chat: ChatLike, runtime: Runtime, name: str, then: str) -> None:
+    """Say how a server that was just (re)started came up; a failure with its whole error."""
+    settled = await _wait_settled(runtime, name)
+    chat.muxi.update_mcp(await runtime.mcp_servers())
+    if settled is None:
+        await chat.note(f"{name!r} is still starting; /mcp shows its state.", "warning")
+    elif settled.state == "ready":
+        await chat.note(
+            f"{name!r} is ready: {settled.tool_count} tool(s) for the agents of this session."
+        )
+    else:
+        error = (settled.error or settled.state).strip()
+        log.warning("MCP server %r did not start: %s", name, error)
+        head, _, rest = error.partition("\n")
+        more = (
+            f"\n{rest}" if rest else ""
+        )  # the command line and stderr tail, as the runtime gave them
+        await chat.note(f"{name!r} did not start: {head} ({then}).{more}", "warning")
 
 
 async def _wait_settled(runtime: Runtime, name: str) -> ServerInfo | None:

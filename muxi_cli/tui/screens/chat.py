@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import re
 from typing import TYPE_CHECKING, ClassVar
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"^@([\w.-]+)\s+(.*)$", re.DOTALL)
+_LEADING_AT = re.compile(r"^@([\w.-]+)(?=\s|$)")
 
 PLACEHOLDER = (
     "Message muxi · Enter send · Shift+Enter / Ctrl+J new line · / commands · @ agents · F1 help"
@@ -63,6 +65,9 @@ class ChatScreen(ChatCommands, Screen[None]):
         self.turn: Turn | None = None
         self._turn_worker: Worker[None] | None = None
         self._pending_prompt: str | None = None
+        #: A message starting with an unknown @name that was warned about once; sending
+        #: the very same text again sends it as plain text.
+        self._warned_mention: str | None = None
         #: MCP resources attached with /mcp read, sent with the next message.
         self._attachments: list[Attachment] = []
 
@@ -186,6 +191,32 @@ class ChatScreen(ChatCommands, Screen[None]):
             return match.group(1), match.group(2)
         return None, text
 
+    def _unknown_mention(self, text: str) -> str | None:
+        """The ``@name`` a message starts with when no agent has that name."""
+        match = _LEADING_AT.match(text.strip())
+        agents = self.sources.agents
+        if match is None or not agents or match.group(1) in agents:
+            return None
+        return match.group(1)
+
+    async def _warn_unknown_mention(self, text: str) -> bool:
+        """Warn (once per text) about an unknown ``@name`` instead of sending; True if warned."""
+        name = self._unknown_mention(text)
+        if name is None or text == self._warned_mention:
+            self._warned_mention = None
+            return False
+        self._warned_mention = text
+        agents = list(self.sources.agents)
+        # The nearest name, however far: a typo is the usual cause.
+        near = difflib.get_close_matches(name, agents, n=1, cutoff=0.0)
+        nearest = f" The nearest is @{near[0]}." if near else ""
+        await self.note(
+            f"No agent named @{name}; nothing was sent.{nearest} Agents: "
+            f"{', '.join(agents)}. Fix the name, or press Enter again to send the text as it is.",
+            "warning",
+        )
+        return True
+
     async def send(self, text: str) -> None:
         if self.busy:
             self.notify("A reply is still running: Esc cancels it.", severity="warning")
@@ -193,6 +224,8 @@ class ChatScreen(ChatCommands, Screen[None]):
         if self.muxi.connect_error is not None:
             err = self.muxi.connect_error
             await self.show_error(err.message, err.hint, err.code)
+            return
+        if await self._warn_unknown_mention(text):
             return
         agent, message = self._split_mention(text)
         self.prompt.prompt_history.add(text)
@@ -241,6 +274,7 @@ class ChatScreen(ChatCommands, Screen[None]):
             usage=self._on_usage,
             approval=self._on_approval,
             routed=lambda name: self.working.set_label(f"{name} is replying…"),
+            notice=lambda message: self.notify(message, title="Warning", severity="warning"),
         )
         self.turn = Turn(runtime, request, view, hooks)
         try:
@@ -272,8 +306,10 @@ class ChatScreen(ChatCommands, Screen[None]):
     def _on_session(self, session_id: str) -> None:
         self.muxi.session_id = session_id
 
-    def _on_usage(self, tin: int, tout: int, cost: float | None, model: str | None) -> None:
-        self.muxi.usage.add(tin, tout, cost)
+    def _on_usage(
+        self, tin: int, tout: int, cost: float | None, model: str | None, unknown: bool = False
+    ) -> None:
+        self.muxi.usage.add(tin, tout, cost, unknown)
         changes: dict[str, object] = {"usage": self.muxi.usage}
         if model:
             changes["model"] = model

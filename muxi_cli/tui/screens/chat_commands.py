@@ -104,8 +104,13 @@ class ChatCommands:
             await self.note("The router picks the agent for each message.")
             return None
         if self.sources.agents and name not in self.sources.agents:
+            import difflib
+
+            near = difflib.get_close_matches(name, list(self.sources.agents), n=1, cutoff=0.0)
+            nearest = f" The nearest is {near[0]!r}." if near else ""
             await self.note(
-                f"No agent named {name!r}. Agents: {', '.join(self.sources.agents)}.", "warning"
+                f"No agent named {name!r}.{nearest} Agents: {', '.join(self.sources.agents)}.",
+                "warning",
             )
             return False
         self.muxi.set_agent(name)
@@ -213,38 +218,24 @@ class ChatCommands:
         )
 
     async def cmd_mcp(self, args: str) -> None:
-        from muxi_cli.tui.screens.info import TableScreen
+        from muxi_cli.tui.screens.mcp_servers import McpServersScreen
 
         runtime = await self._runtime()
         if runtime is None:
             return
         verb, _, rest = args.strip().partition(" ")
-        if verb:  # /mcp attach|detach|inspect ... (muxi_cli.tui.mcp_inspect.chat)
+        if verb:  # /mcp attach|detach|retry|inspect ... (muxi_cli.tui.mcp_inspect.chat)
             from muxi_cli.tui.mcp_inspect.chat import mcp_command
 
             await mcp_command(self, runtime, verb, rest.strip())
             return
         servers = await runtime.mcp_servers()
         self.muxi.update_mcp(servers)
-        rows = [
-            (
-                s.name,
-                s.transport,
-                s.state,
-                s.tool_count,
-                formatting.duration(s.started_ms) if s.started_ms is not None else "",
-                formatting.clip(s.error or "", 50),
-            )
-            for s in servers
-        ]
-        self.app.push_screen(
-            TableScreen(
-                "MCP servers",
-                ("Server", "Transport", "State", "Tools", "Start time", "Error"),
-                rows,
-                empty="No MCP servers are configured: add them under `mcp_servers:` in muxi.yaml.",
-            )
-        )
+
+        def retry(name: str) -> None:  # the screen's "r" key: the same as /mcp retry NAME
+            self.app.run_worker(self.run_command("mcp", f"retry {name}"))
+
+        self.app.push_screen(McpServersScreen(servers, retry))
 
     async def cmd_model(self, args: str) -> None:
         value = args.strip()
@@ -335,6 +326,11 @@ class ChatCommands:
             f"  output tokens  {usage.output_tokens:,}",
             f"  cost           {formatting.usage_cost(usage) or formatting.cost(0.0)}",
         ]
+        if usage.unknown:
+            lines.append(
+                "  (a model server did not report token usage for some replies: the counts "
+                "are a lower bound and their cost is unknown)"
+            )
         if usage.unpriced:
             lines.append(
                 "  (no price is known for a model used here; add one under `pricing:` in muxi.yaml)"

@@ -54,8 +54,15 @@ class TableScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.add_columns(*self._columns)
         for row in self._rows:
-            table.add_row(*(str(c) for c in row))
+            table.add_row(*self._cells(row))
         table.focus()
+        self._filled()
+
+    def _cells(self, row: Sequence[object]) -> list[object]:
+        return [str(c) for c in row]
+
+    def _filled(self) -> None:
+        """Called once the rows are in (subclasses: a handler of their own would run too)."""
 
     def action_close(self) -> None:
         self.dismiss(None)

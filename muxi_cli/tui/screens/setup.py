@@ -113,7 +113,7 @@ class SetupScreen(Screen[str | None]):
             if active in firstrun.KEY_PROVIDERS:
                 key = self.query_one(f"#{active}-key", Input).value
                 where = firstrun.store_provider_key(active, key)
-                self.dismiss(f"Stored your {active} key in the {where.split(' ')[0]}.")
+                self.dismiss(firstrun.stored_message(active, where))
             else:
                 url = self.query_one("#local-url", Input).value
                 model = self.query_one("#local-model", Input).value

@@ -96,6 +96,8 @@ class ReplyView(MessageView):
         if reply.route_reason:
             method = f" ({reply.route_method})" if reply.route_method else ""
             text.append(" · ", style="dim")
+            if reply.route_failure:  # the router's answer was unusable: the reason says why
+                text.append("⚠ routing failed: ", style="bold yellow")
             text.append(f"{reply.route_reason}{method}", style="italic")
         return text
 
@@ -113,7 +115,9 @@ class ReplyView(MessageView):
         if reply.duration_ms is not None:
             bits.append(formatting.duration(reply.duration_ms))
         usage = reply.usage
-        if usage.total:
+        if usage.unknown and not usage.total:
+            bits.append("usage unknown")
+        elif usage.total:
             bits.append(
                 f"{formatting.tokens(usage.input_tokens)} in / {formatting.tokens(usage.output_tokens)} out"
             )
@@ -135,9 +139,17 @@ class ReplyView(MessageView):
 
     # -- live updates ---------------------------------------------------------------
 
-    def routed(self, agent: str | None, reason: str | None, method: str | None) -> None:
+    def routed(
+        self,
+        agent: str | None,
+        reason: str | None,
+        method: str | None,
+        failure: str | None = None,
+    ) -> None:
         if agent:
             self.reply.agent = agent
+        if reason is not None:
+            self.reply.route_failure = failure
         self.reply.route_reason = reason or self.reply.route_reason
         self.reply.route_method = method or self.reply.route_method
         self._header.update(self._header_text())

@@ -52,7 +52,7 @@ class StatusBar(Static):
         text.append(s.model or "—")
         text.append(*sep)
         usage = s.usage
-        text.append(f"{formatting.tokens(usage.total)} tokens")
+        text.append(formatting.usage_tokens(usage))
         spent = formatting.usage_cost(usage)
         if spent is not None:
             text.append(f" · {spent}")
