@@ -45,7 +45,11 @@ class MuxiError(Exception):
         self.hint = hint
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "hint": self.hint}
+        """What the server and events carry: the message with credentials redacted
+        (it may quote a provider's or an MCP server's text)."""
+        from muxi_cli.redact import redact
+
+        return {"code": self.code, "message": redact(self.message), "hint": self.hint}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MuxiError:

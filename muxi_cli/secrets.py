@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 from muxi_cli import paths
@@ -101,7 +100,11 @@ def find_secret(name: str) -> tuple[str | None, str | None]:
 
 
 def get_secret(name: str) -> str | None:
-    return find_secret(name)[0]
+    from muxi_cli.redact import remember
+
+    value = find_secret(name)[0]
+    remember([value])  # a stored key is never printed back, whatever echoes it
+    return value
 
 
 def set_secret(name: str, value: str) -> str:
@@ -148,23 +151,8 @@ def mask(value: str | None) -> str:
     return f"{value[:4]}…{value[-4:]}"
 
 
-#: Strings that look like credentials wherever they appear in text.
-_SECRET_VALUES = [
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
-    re.compile(r"\bxox[abpors]-[A-Za-z0-9\-]{10,}"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
-    re.compile(r"\bmuxi_[0-9a-f]{6,}_[A-Za-z0-9_\-]{16,}"),  # muxi serve keys
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-]
-_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=\-]{8,}")
-
-
 def redact_text(text: str) -> str:
-    """``text`` with API keys, bearer tokens and private keys replaced by ``[redacted]``."""
-    for pattern in _SECRET_VALUES:
-        text = pattern.sub(REDACTED, text)
-    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    """``text`` with credentials replaced by ``[redacted]`` (see :mod:`muxi_cli.redact`)."""
+    from muxi_cli.redact import redact
+
+    return redact(text)

@@ -101,8 +101,11 @@ def show_agent(
         ("delegates", ", ".join(agent.delegates) or "-"),
         ("knowledge", ", ".join(agent.knowledge) or "-"),
     ]
+    from muxi_cli.termtext import strip_controls
+
+    # A remote server's answer: no escape sequences reach the terminal.
     for key, value in rows:
-        console.print(f"  [dim]{key:<12}[/dim] {escape(value)}")
+        console.print(f"  [dim]{key:<12}[/dim] {escape(strip_controls(value))}")
     console.print("  [dim]system message[/dim]")
-    for line in agent.system_message.splitlines() or [""]:
+    for line in strip_controls(agent.system_message).splitlines() or [""]:
         console.print(f"    {escape(line)}")

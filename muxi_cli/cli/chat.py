@@ -109,6 +109,13 @@ def chat(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No diagnostics on stderr (tool calls, routing).")
     ] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Print the reply byte for byte (terminal escape sequences are removed otherwise).",
+        ),
+    ] = False,
 ) -> None:
     from muxi_cli.cli.context import state
 
@@ -169,7 +176,7 @@ def chat(
             )
         resources.append((server_name, uri))
 
-    renderer = _Renderer(output.value, quiet=quiet, stream=not no_stream)
+    renderer = _Renderer(output.value, quiet=quiet, stream=not no_stream, raw=raw)
     try:
         code = asyncio.run(_run(ctx, request, renderer, continue_last, resources))
     except KeyboardInterrupt:
@@ -242,10 +249,16 @@ async def _last_session(runtime: Runtime, user_id: str | None) -> str:
 class _Renderer:
     """Turns events into the chosen output format; decides the exit code."""
 
-    def __init__(self, output: str, *, quiet: bool, stream: bool) -> None:
+    def __init__(self, output: str, *, quiet: bool, stream: bool, raw: bool = False) -> None:
+        from muxi_cli.termtext import ControlStripper
+
         self.output = output
         self.quiet = quiet
         self.stream = stream
+        #: Model text may carry escape sequences (OSC 52 writes the clipboard,
+        #: OSC 0 the title, CSI moves the cursor): removed unless --raw.
+        self.raw = raw
+        self._strip = ControlStripper()
         self.text_parts: list[str] = []
         self.final_text: str | None = None
         self.agent: str | None = None
@@ -274,6 +287,9 @@ class _Renderer:
         if self.quiet or self.output != "text":
             return
         from muxi_cli.cli.output import err_console
+        from muxi_cli.termtext import strip_controls
+
+        text = strip_controls(text)  # tool arguments and errors come from the model
 
         if not self.ended_with_newline and self.printed_any:
             sys.stdout.write("\n")
@@ -289,7 +305,9 @@ class _Renderer:
         from muxi_cli.core import events as ev
 
         if self.output == "jsonl":
-            sys.stdout.write(event.to_json() + "\n")
+            from muxi_cli.termtext import json_controls_escaped
+
+            sys.stdout.write(json_controls_escaped(event.to_json()) + "\n")
             sys.stdout.flush()
         nested = event.nested
         kind = event.type
@@ -317,10 +335,7 @@ class _Renderer:
             text = str(event.get("text") or "")
             self.text_parts.append(text)
             if self.output == "text" and self.stream and text:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-                self.printed_any = True
-                self.ended_with_newline = text.endswith("\n")
+                self._write(text if self.raw else self._strip.feed(text))
         elif kind == ev.TOOL_REQUESTED:
             call = self.tool_calls.setdefault(str(event.get("call_id")), {})
             call.update(
@@ -381,6 +396,14 @@ class _Renderer:
         elif kind == ev.RUN_FAILED and not nested:
             self.error = dict(event.get("error") or {})
 
+    def _write(self, text: str) -> None:
+        if not text:
+            return
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        self.printed_any = True
+        self.ended_with_newline = text.endswith("\n")
+
     def failed(self, exc: Exception) -> None:
         from muxi_cli.errors import MuxiError
 
@@ -406,10 +429,12 @@ class _Renderer:
         from muxi_cli.errors import ExitCode, MuxiError, exit_code_for
 
         if self.output == "text":
+            from muxi_cli.termtext import strip_controls
+
             if not self.stream and self.reply:
-                sys.stdout.write(self.reply)
-                self.ended_with_newline = self.reply.endswith("\n")
-                self.printed_any = True
+                self._write(self.reply if self.raw else strip_controls(self.reply))
+            elif not self.raw:
+                self._write(self._strip.flush())  # a sequence cut off at the very end
             if self.printed_any and not self.ended_with_newline:
                 sys.stdout.write("\n")
             sys.stdout.flush()

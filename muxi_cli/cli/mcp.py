@@ -336,8 +336,13 @@ def call(
             }
         )
     else:
+        from muxi_cli.termtext import strip_controls
+
         stream = sys.stdout if outcome.ok else sys.stderr
-        stream.write(outcome.content + ("" if outcome.content.endswith("\n") else "\n"))
+        content = outcome.content
+        if stream.isatty():  # a tool's text may carry escape sequences; a pipe gets it as is
+            content = strip_controls(content)
+        stream.write(content + ("" if content.endswith("\n") else "\n"))
         stream.flush()
     if not outcome.ok:
         raise typer.Exit(1)
@@ -424,7 +429,16 @@ def prompt(
         await wait_servers(runtime)
         return await runtime.mcp_get_prompt(server, name, arguments)
 
-    typer.echo(_with_runtime(ctx, work))
+    _echo(_with_runtime(ctx, work))
+
+
+def _echo(text: str) -> None:
+    """Print a server's text; on a terminal without escape sequences."""
+    import sys
+
+    from muxi_cli.termtext import strip_controls
+
+    typer.echo(strip_controls(text) if sys.stdout.isatty() else text)
 
 
 def _json(value: Any) -> str:
@@ -469,7 +483,7 @@ def read(
         await wait_servers(runtime)
         return await runtime.mcp_read_resource(server, uri)
 
-    typer.echo(_with_runtime(ctx, work))
+    _echo(_with_runtime(ctx, work))
 
 
 # `muxi mcp validate|test|docs|inspect` (MCP developer tooling) live in their own module.

@@ -240,9 +240,11 @@ def show(
         return
     from rich.markup import escape
 
+    from muxi_cli.termtext import strip_controls
+
     console = out_console()
     console.print(f"[bold]{escape(item.id)}[/bold]  {escape(item.kind)}")
-    console.print(escape(item.text))
+    console.print(escape(strip_controls(item.text)))  # memories are model-written
     details = [
         ("user", item.user_id),
         ("created", item.created_at),

@@ -79,19 +79,25 @@ def print_error(error: MuxiError) -> None:
     from rich.markup import escape
     from rich.panel import Panel
 
+    from muxi_cli.termtext import strip_controls
+
+    # Messages may echo a server's or a model's text: no escape sequences.
+    code = strip_controls(error.code)
+    message = strip_controls(error.message)
+    hint = strip_controls(error.hint) if error.hint else None
     console = err_console()
     if not console.is_terminal:
-        console.print(f"error: {escape(error.code)}: {escape(error.message)}", soft_wrap=True)
-        if error.hint:
-            console.print(f"hint: {escape(error.hint)}", soft_wrap=True)
+        console.print(f"error: {escape(code)}: {escape(message)}", soft_wrap=True)
+        if hint:
+            console.print(f"hint: {escape(hint)}", soft_wrap=True)
         return
-    body = f"[bold]{escape(error.message)}[/bold]"
-    if error.hint:
-        body += f"\n[dim]hint:[/dim] {escape(error.hint)}"
+    body = f"[bold]{escape(message)}[/bold]"
+    if hint:
+        body += f"\n[dim]hint:[/dim] {escape(hint)}"
     err_console().print(
         Panel(
             body,
-            title=f"[red]error: {error.code}[/red]",
+            title=f"[red]error: {escape(code)}[/red]",
             title_align="left",
             border_style="red",
             expand=False,
@@ -102,13 +108,17 @@ def print_error(error: MuxiError) -> None:
 def warn(message: str) -> None:
     from rich.markup import escape
 
-    err_console().print(f"[yellow]warning:[/yellow] {escape(message)}")
+    from muxi_cli.termtext import strip_controls
+
+    err_console().print(f"[yellow]warning:[/yellow] {escape(strip_controls(message))}")
 
 
 def info(message: str) -> None:
     from rich.markup import escape
 
-    err_console().print(f"[dim]{escape(message)}[/dim]")
+    from muxi_cli.termtext import strip_controls
+
+    err_console().print(f"[dim]{escape(strip_controls(message))}[/dim]")
 
 
 def progress_bar(*, file_column: bool = False) -> Progress:
@@ -171,8 +181,20 @@ def print_table(
     from rich.table import Table
     from rich.text import Text
 
+    from muxi_cli.termtext import strip_controls
+
     out = console or out_console()
-    cells = [[c if isinstance(c, Text) else Text.from_markup(str(c)) for c in row] for row in rows]
+    # Cells hold model, tool and server text (titles, memories, descriptions):
+    # escape sequences never reach the terminal.
+    cells = [
+        [
+            (c if strip_controls(c.plain) == c.plain else Text(strip_controls(c.plain), c.style))
+            if isinstance(c, Text)
+            else Text.from_markup(strip_controls(str(c)))
+            for c in row
+        ]
+        for row in rows
+    ]
     natural = [
         max([len(col.header), *(row[i].cell_len for row in cells)]) for i, col in enumerate(columns)
     ]
@@ -287,8 +309,11 @@ MIN_WRAP = 16
 
 
 def print_json(data: Any) -> None:
-    """Machine-readable output: plain JSON on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    """Machine-readable output: plain JSON on stdout (C1 controls escaped)."""
+    from muxi_cli.termtext import json_controls_escaped
+
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(json_controls_escaped(text) + "\n")
     sys.stdout.flush()
 
 

@@ -155,9 +155,19 @@ def _args_preview(args: Any) -> str:
 def render_conversation(
     found: SessionInfo, messages: list[SessionMessage], *, markdown: bool = False
 ) -> list[RenderableType]:
-    """Rich renderables for a conversation: a header, then each message."""
+    """Rich renderables for a conversation: a header, then each message.
+
+    Stored text came from models and tools: escape sequences are removed.
+    """
+    from dataclasses import replace
+
     from rich.markdown import Markdown
     from rich.text import Text
+
+    from muxi_cli.termtext import strip_controls
+
+    found = replace(found, title=strip_controls(found.title or ""))
+    messages = [replace(m, content=strip_controls(m.content or "")) for m in messages]
 
     out: list[RenderableType] = []
     head = Text(found.title or "(untitled)", style="bold")
@@ -207,7 +217,8 @@ def render_conversation(
                 calls[str(call["id"])] = name
             line = Text("  → ", style="dim")
             line.append(name, style="magenta")
-            line.append(f"({_args_preview(call.get('arguments', call.get('input')))})", style="dim")
+            preview = strip_controls(_args_preview(call.get("arguments", call.get("input"))))
+            line.append(f"({preview})", style="dim")
             out.append(line)
     return out
 
@@ -238,6 +249,12 @@ def export(
 
     text = run_with_runtime(ctx, load)
     if output is None:
+        from muxi_cli.termtext import json_controls_escaped, strip_controls
+
+        if fmt == "json":
+            text = json_controls_escaped(text)
+        elif sys.stdout.isatty():  # a file or a pipe gets the text as stored
+            text = strip_controls(text)
         sys.stdout.write(text)
         sys.stdout.flush()
         return

@@ -283,6 +283,10 @@ def load_document(doc: Any, path: Path | None = None) -> LoadedFormation:
     merged, locate, warnings = _merge(doc, path)
     expanded = _expand(merged, path, locate)
     formation = _validate(expanded, path, locate)
+    from muxi_cli.config.masking import configured_secrets
+    from muxi_cli.redact import remember
+
+    remember(configured_secrets(expanded))  # never echoed back by errors, logs or exports
     return LoadedFormation(formation=formation, path=path, raw=expanded, warnings=warnings)
 
 

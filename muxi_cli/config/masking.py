@@ -58,6 +58,14 @@ def _mask_value(value: Any) -> Any:
 
 
 def _walk(data: Any, parent: str | None) -> Any:
+    if isinstance(data, list) and parent == "args":
+        from muxi_cli.redact import redact_args
+
+        # --token X, --password=X, URLs with passwords in a server's command line
+        return [
+            item if not isinstance(item, str) else hidden
+            for item, hidden in zip(data, redact_args([str(i) for i in data]), strict=True)
+        ]
     if isinstance(data, dict):
         out: dict[Any, Any] = {}
         for key, value in data.items():
@@ -91,3 +99,52 @@ def mask_secrets(data: dict[str, Any]) -> dict[str, Any]:
     result = _walk(data, None)
     assert isinstance(result, dict)
     return result
+
+
+def configured_secrets(data: Any, parent: str | None = None) -> list[str]:
+    """Every value :func:`mask_secrets` would hide: what to redact from any text
+    (an MCP server's stderr, a provider's error) for this formation."""
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = str(key)
+            if isinstance(value, str):
+                secret = (
+                    (parent == "headers" and name.lower() not in _PLAIN_HEADERS)
+                    or (parent == "env" and bool(_SECRET_NAME.search(name)))
+                    or bool(_SECRET_KEY.match(name))
+                )
+                if secret:
+                    found.append(value)
+                    scheme, sep, token = value.partition(" ")
+                    if sep and token and scheme.lower() in ("bearer", "basic", "token", "digest"):
+                        found.append(token.strip())
+                else:
+                    found.extend(_url_password(value))
+            else:
+                found.extend(configured_secrets(value, name))
+    elif isinstance(data, list):
+        if parent == "args":
+            from muxi_cli.redact import REDACTED, redact_args
+
+            items = [str(i) for i in data]
+            for raw, hidden in zip(items, redact_args(items), strict=True):
+                if hidden == REDACTED:
+                    found.append(raw)
+                elif "=" in raw and hidden.endswith(REDACTED):
+                    found.append(raw.split("=", 1)[1])
+        for item in data:
+            found.extend(configured_secrets(item, parent))
+    elif isinstance(data, str):
+        found.extend(_url_password(data))
+    return found
+
+
+def _url_password(value: str) -> list[str]:
+    if "://" not in value or "@" not in value:
+        return []
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return []
+    return [password] if password else []

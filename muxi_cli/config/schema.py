@@ -210,6 +210,10 @@ class MemoryConfig(_Strict):
 class FileToolsConfig(_Strict):
     roots: list[str] = Field(default_factory=lambda: ["."])
     max_bytes: int = 1_000_000
+    #: ``read_file``/``list_dir`` in turns that ``muxi serve`` runs for a user
+    #: key: ``off`` (refused), ``per_user`` (each root's ``users/<user id>``
+    #: folder) or ``shared`` (the same roots as the owner).
+    user_keys: Literal["off", "per_user", "shared"] = "off"
 
 
 class FetchConfig(_Strict):

@@ -69,6 +69,8 @@ class TurnSpec:
     #: Delegated runs are not written to the session (their answer is the tool result).
     persist: bool = True
     depth: int = 0
+    #: Role of the ``muxi serve`` key behind the turn (None in-process).
+    caller_role: str | None = None
 
 
 @dataclass(slots=True)
@@ -404,6 +406,7 @@ class AgentEngine:
             stream=spec.stream,
             persist=False,
             depth=spec.depth + 1,
+            caller_role=spec.caller_role,
         )
         queue.put_nowait(nested.run_started(target.name, spec.user_id))
         queue.put_nowait(

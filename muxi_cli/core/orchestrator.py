@@ -121,6 +121,7 @@ class Orchestrator:
             system_override=request.system,
             approvable=request.approvable,
             stream=request.stream,
+            caller_role=request.caller_role,
         )
         completed = False
         async for event in self.engine.run(spec):

@@ -22,7 +22,7 @@ from muxi_cli.core.events import Event
 from muxi_cli.core.history import truncate_for_model
 from muxi_cli.core.writer import MessageStore
 from muxi_cli.llm.base import ToolCall
-from muxi_cli.tools.base import ToolDef, ToolHost, ToolOutcome
+from muxi_cli.tools.base import CURRENT_CALLER, ToolCaller, ToolDef, ToolHost, ToolOutcome
 
 if TYPE_CHECKING:
     from muxi_cli.core.agent import TurnSpec
@@ -197,7 +197,11 @@ class ToolCallRunner:
         if tool_def.server == "agent":
             outcome = await self.delegate(spec, tool_def, call, queue)
         else:
-            outcome = await self.tools.call(tool_def, call.arguments)
+            token = CURRENT_CALLER.set(ToolCaller(spec.user_id, spec.caller_role))
+            try:
+                outcome = await self.tools.call(tool_def, call.arguments)
+            finally:
+                CURRENT_CALLER.reset(token)
         return finish(outcome)
 
     async def _approve(

@@ -83,12 +83,13 @@ def retry_after_seconds(headers: Any) -> float | None:
 
 
 def redact(text: str, secret: str | None = None) -> str:
-    """``text`` with the API key (and anything that looks like one) masked."""
-    from muxi_cli.secrets import REDACTED, redact_text
+    """``text`` with the API key masked, also URL-encoded or cut short, and
+    anything else that looks like a credential."""
+    from muxi_cli import redact as redaction
 
     if secret and len(secret) >= 4:
-        text = text.replace(secret, REDACTED)
-    return redact_text(_TOKEN_PATTERN.sub(REDACTED, text))
+        text = text.replace(secret, redaction.REDACTED)
+    return redaction.redact(_TOKEN_PATTERN.sub(redaction.REDACTED, text), [secret])
 
 
 def key_hint(provider: str, env_var: str) -> str:

@@ -51,6 +51,9 @@ class ChatRequest(_Record):
     stream: bool = True
     #: A new session gets this title (default: from the first message).
     title: str | None = None
+    #: The role of the ``muxi serve`` key the turn runs for; the server sets it
+    #: (whatever a client sent), ``None`` for in-process turns.
+    caller_role: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChatRequest:

@@ -98,7 +98,7 @@ class LocalRuntime:
         recovered = store.recover_interrupted()
         if recovered:
             log.info("marked %d reply(ies) cut off by a crash as interrupted", recovered)
-        tools = ToolManager(formation, base_dir=base_dir)
+        tools = ToolManager(formation, base_dir=base_dir, config_file=loaded.path)
         memory = MemoryService(formation, models, base_dir=base_dir)
         cache = RouteCache(
             formation.router.cache_ttl,

@@ -161,6 +161,7 @@ class RemoteRuntime:
         body = request.to_dict()
         body.pop("approvable", None)  # decided by the server from the key's scopes
         body.pop("user_id", None)
+        body.pop("caller_role", None)  # the server decides it from the key
         return body
 
     async def _chat_sse(self, request: ChatRequest) -> AsyncIterator[Event]:

@@ -49,6 +49,7 @@ async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> C
         req.session_id = info.id
         user = info.user_id  # an admin continuing a session acts as its owner
     req.user_id = user
+    req.caller_role = caller.principal.role  # never what the client claimed
     return req
 
 

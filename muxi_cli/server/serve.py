@@ -118,6 +118,11 @@ async def serve_runtime(
             cap,
             settings.max_connections,
         )
+    from muxi_cli.redact import RedactingFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter())  # log lines quote provider and MCP text
+    logging.getLogger("muxi.server").addHandler(handler)
     config = uvicorn.Config(
         app,
         host=host,

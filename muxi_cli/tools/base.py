@@ -8,6 +8,7 @@ an agent may call, and calls them by their model-facing (namespaced) name.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -47,6 +48,26 @@ class ToolOutcome:
     content: str
     structured: Any = None
     images: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCaller:
+    """Who a tool call runs for. ``role`` is the key's role ("user" or
+    "admin") when ``muxi serve`` runs the turn, ``None`` in-process."""
+
+    user_id: str
+    role: str | None = None
+
+    @property
+    def remote_user(self) -> bool:
+        """A user key of ``muxi serve``: someone other than the machine's owner."""
+        return self.role == "user"
+
+
+#: Set by the agent loop around each tool call; read by tools that must treat
+#: remote users differently (the file tools). A context variable rather than an
+#: argument keeps every ToolHost's ``call`` signature as it is.
+CURRENT_CALLER: ContextVar[ToolCaller | None] = ContextVar("muxi_tool_caller", default=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.config.schema import BUILTIN_TOOLS
 from muxi_cli.errors import ConfigError, NotFoundError, ToolError
-from muxi_cli.tools.base import ServerStatus, ToolDef, ToolOutcome
+from muxi_cli.tools.base import CURRENT_CALLER, ServerStatus, ToolDef, ToolOutcome
 from muxi_cli.tools.mcp_client import MCPConnection, quiet_sdk_logging
 from muxi_cli.tools.naming import NameRegistry, namespaced
 from muxi_cli.tools.policy import load_always_allow, resolve_policy, save_always_allow
 
 if TYPE_CHECKING:
     from muxi_cli.config.schema import AgentConfig, Formation, MCPServerConfig, ToolEntry
-    from muxi_cli.tools.builtins import BuiltinContext
     from muxi_cli.tools.python_tools import PythonTool
 
 BUILTIN = "builtin"
@@ -38,9 +37,12 @@ class ToolManager:
         *,
         base_dir: Path | None = None,
         settings_file: Path | None = None,
+        config_file: Path | None = None,
     ) -> None:
         self.formation = formation
         self.base_dir = (base_dir or Path.cwd()).resolve()
+        #: The loaded formation file: the file tools never serve it.
+        self.config_file = config_file
         self._settings_file = settings_file
         self._names = NameRegistry()
         for name in BUILTIN_TOOLS:  # built-ins keep their plain names
@@ -54,7 +56,6 @@ class ToolManager:
         self._python_errors: dict[str, str] = {}
         self._reported: set[tuple[str, int]] = set()
         self._always_allow: set[str] | None = None
-        self._ctx: BuiltinContext | None = None
         self._started = False
 
     # -- lifecycle -----------------------------------------------------------
@@ -304,9 +305,10 @@ class ToolManager:
 
         if name not in BUILTIN_TOOLS:
             return ToolOutcome(ok=False, content=f"unknown built-in tool {name!r}")
-        if self._ctx is None:
-            self._ctx = BuiltinContext(self.formation, self.base_dir)
-        return await get_builtin(name).run(arguments, self._ctx)
+        ctx = BuiltinContext(
+            self.formation, self.base_dir, config_file=self.config_file, caller=CURRENT_CALLER.get()
+        )
+        return await get_builtin(name).run(arguments, ctx)
 
     # -- prompts and resources ---------------------------------------------
 

@@ -177,14 +177,21 @@ class MCPConnection:
             self._fail("the server stopped unexpectedly; it will be restarted on next use")
 
     def _fail(self, message: str) -> None:
+        from muxi_cli.config.masking import configured_secrets
+        from muxi_cli.redact import redact, redact_args
+
         tail = self._stderr.tail() if self._stderr is not None else ""
         self.state = "failed"
         lines = [message]
         if self.config.command:  # what was run, so the failure can be reproduced by hand
-            lines.append(f"command: {shlex.join([self.config.command, *self.config.args])}")
+            argv = [self.config.command, *redact_args(self.config.args)]
+            lines.append(f"command: {shlex.join(argv)}")
         if tail:
             lines.append(f"stderr (last lines):\n{tail}")
-        self.error = "\n".join(lines)
+        # A crashing server prints its command line, tokens and DSNs: this
+        # text reaches logs, `muxi mcp list` and the server's API.
+        known = configured_secrets(self.config.model_dump(), "mcp_server")
+        self.error = redact("\n".join(lines), known)
         self.failure_id += 1
         self._settled.set()
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.core import events as ev
 from muxi_cli.errors import MuxiError
+from muxi_cli.termtext import ControlStripper, strip_controls
 from muxi_cli.tui.model import ErrorRecord, ReplyRecord, ToolCall
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ class Turn:
         self.state = "running"
         self.error: ErrorRecord | None = None
         self._views: dict[str, ReplyView] = {}
+        #: One per run (delegates stream too): a sequence cut between two
+        #: deltas is held back whole instead of leaking its printable half.
+        self._strippers: dict[str, ControlStripper] = {}
 
     async def run(self) -> None:
         """Consume the turn's events. Cancellation (Esc) keeps what was streamed."""
@@ -149,14 +153,19 @@ class Turn:
                 [dict(i) for i in items if isinstance(i, dict) or hasattr(i, "items")]
             )
         elif kind == ev.TEXT_DELTA:
-            await view.append_text(str(event.get("text") or ""))
+            # Textual writes text to the terminal as it is: model text must not
+            # carry escape sequences (OSC 52 clipboard writes, titles, ...).
+            stripper = self._strippers.setdefault(event.run_id, ControlStripper())
+            text = stripper.feed(str(event.get("text") or ""))
+            if text:
+                await view.append_text(text)
         elif kind == ev.TOOL_REQUESTED:
             await view.add_tool(
                 ToolCall(
                     call_id=str(event.get("call_id")),
                     server=str(event.get("server") or ""),
                     tool=str(event.get("tool") or ""),
-                    arguments=event.get("arguments") or {},
+                    arguments=_cleaned(event.get("arguments") or {}),
                     status="running",
                 )
             )
@@ -172,18 +181,22 @@ class Turn:
             view.reply.usage.model = event.get("model") or view.reply.usage.model
             self.hooks.usage(tin, tout, cost, event.get("model"), unknown)
         elif kind == ev.RUN_COMPLETED:
+            rest = self._strippers.pop(event.run_id, ControlStripper()).flush()
+            if rest:
+                await view.append_text(rest)
             if view is self.root:
-                await view.set_full_text(str(event.get("text") or ""))
+                await view.set_full_text(strip_controls(str(event.get("text") or "")))
                 self.state = "done"
             await view.finish("done", duration_ms=event.get("duration_ms"))
         elif kind == ev.NOTICE:
             self.hooks.notice(str(event.get("message") or ""))
         elif kind == ev.RUN_FAILED:
             raw = event.get("error") or {}
+            hint = raw.get("hint")
             error = ErrorRecord(
-                str(raw.get("message") or "the run failed"),
-                raw.get("hint"),
-                str(raw.get("code") or "error"),
+                strip_controls(str(raw.get("message") or "the run failed")),
+                strip_controls(str(hint)) if hint else None,
+                strip_controls(str(raw.get("code") or "error")),
             )
             if view is self.root:
                 await self._fail(error)
@@ -221,8 +234,19 @@ class Turn:
         if call.status != "denied":
             call.status = "ok" if ok else "error"
         content = event.get("content")
-        call.result = content if isinstance(content, str) else str(content)
+        call.result = strip_controls(content if isinstance(content, str) else str(content))
         call.duration_ms = event.get("duration_ms")
         entry = view.tool_entry(call_id)
         if entry is not None:
             entry.refresh_call()
+
+
+def _cleaned(value: Any) -> Any:
+    """``value`` with escape sequences removed from every string in it."""
+    if isinstance(value, str):
+        return strip_controls(value)
+    if isinstance(value, dict):
+        return {strip_controls(str(k)): _cleaned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cleaned(v) for v in value]
+    return value

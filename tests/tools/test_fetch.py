@@ -178,14 +178,3 @@ async def test_private_addresses_are_refused_by_default(host: str, tmp_path: Pat
     out = await fetch(f"http://{host}:9/secret", tmp_path, allow_private=False, timeout=2)
     assert not out.ok
     assert "refused to fetch" in out.content and "allow_private" in out.content
-
-
-async def test_the_request_hook_refuses_private_hosts(tmp_path: Path) -> None:
-    from muxi_cli.tools.builtins.fetch import PrivateAddressError, _check_public
-
-    class Req:
-        class url:
-            host = "127.0.0.1"
-
-    with pytest.raises(PrivateAddressError):
-        await _check_public(Req())

@@ -103,3 +103,84 @@ async def test_several_roots(layout: Path, tmp_path: Path) -> None:
         {"path": str(other / "b.txt")}, BuiltinContext(formation, tmp_path)
     )
     assert out.ok and out.content == "bee"
+
+
+# -- muxi's own files and dotenv files are never served (issue 13, hole 4) -----
+
+
+@pytest.fixture
+def with_secrets(layout: Path) -> Path:
+    (layout / "muxi.yaml").write_text("providers: {openai: {api_key: sk-live-123}}\n")
+    (layout / "prod.yaml").write_text("providers: {openai: {api_key: sk-prod-456}}\n")
+    (layout / ".env").write_text("TOKEN=dotenv\n")
+    (layout / ".env.local").write_text("TOKEN=dotenv\n")
+    (layout / "docs" / ".Env.Test").write_text("TOKEN=dotenv\n")
+    (layout / "harmless.md").symlink_to(layout / ".env")
+    os.link(layout / "prod.yaml", layout / "copy.txt")  # a hard link under another name
+    (layout / "mem").mkdir()
+    (layout / "mem" / "table.lance").write_text("vectors")
+    return layout
+
+
+def guarded_ctx(root: Path, **files: object) -> BuiltinContext:
+    formation = Formation.model_validate(
+        {"files": {"roots": ["project"], **files}, "memory": {"uri": "project/mem"}}
+    )
+    return BuiltinContext(formation, root.parent, config_file=root / "prod.yaml")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "muxi.yaml",
+        "MUXI.YAML",
+        "Muxi.Yml",
+        "docs/../muxi.yaml",
+        ".env",
+        ".ENV",
+        ".env.local",
+        "docs/.Env.Test",
+        "harmless.md",  # symlink to .env
+        "prod.yaml",  # the loaded formation file, whatever its name
+        "copy.txt",  # hard link to it
+        "mem/table.lance",  # a local memory (LanceDB) folder
+    ],
+)
+async def test_secret_and_muxi_files_are_refused(with_secrets: Path, path: str) -> None:
+    out = await get_builtin("read_file").run({"path": path}, guarded_ctx(with_secrets))
+    assert not out.ok and out.content.startswith("access denied"), out.content
+    assert "sk-" not in out.content and "dotenv" not in out.content
+
+
+async def test_muxi_home_folders_are_refused(
+    with_secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = with_secrets / "muxihome"
+    monkeypatch.setenv("MUXI_HOME", str(home))
+    from muxi_cli import paths
+
+    paths.data_dir().mkdir(parents=True)
+    paths.server_keys_path().write_text('{"keys": []}')
+    ctx = guarded_ctx(with_secrets)
+    out = await get_builtin("read_file").run(
+        {"path": str(paths.server_keys_path().relative_to(with_secrets))}, ctx
+    )
+    assert out.content.startswith("access denied")
+    out = await get_builtin("list_dir").run({"path": "."}, ctx)
+    names = {e["name"] for e in out.structured["entries"]}
+    assert "docs" in names and "big.txt" in names
+    assert not names & {
+        "muxihome",
+        "muxi.yaml",
+        ".env",
+        ".env.local",
+        "harmless.md",
+        "prod.yaml",
+    }, " ".join(sorted(names))
+    out = await get_builtin("list_dir").run({"path": "muxihome"}, ctx)
+    assert out.content.startswith("access denied")
+
+
+async def test_plain_files_still_read(with_secrets: Path) -> None:
+    out = await get_builtin("read_file").run({"path": "docs/a.md"}, guarded_ctx(with_secrets))
+    assert out.ok and out.content == "hello docs\n"

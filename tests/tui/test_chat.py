@@ -459,3 +459,30 @@ async def test_always_allow_is_offered_only_when_it_is_saved(
             await pilot.press("right", "enter")  # two choices: right wraps onto Deny
         await idle(pilot)
         assert fake.approvals[0][1] == ("always" if offered else "deny")
+
+
+async def test_escape_sequences_from_the_model_never_reach_the_terminal(
+    fake: FakeRuntime,
+) -> None:
+    # OSC 52 (clipboard), OSC 0 (title), OSC 8 (link), CSI, 8-bit CSI: Textual
+    # writes segment text as it is, so the chat app must remove them itself.
+    hostile = (
+        "Hi \x1b]52;c;ZXZpbA==\x07there \x1b]0;pwned\x1b\\[docs](http://x\x1b[2J) "
+        "\x1b[31mred\x1b[0m \x9b2Jend"
+    )
+    fake.script(
+        Tool("search", {"q": "\x1b]0;args\x07x"}, result="\x1b]52;c;cmVzdWx0\x07found"),
+        Text(hostile, chunks=6),
+    )
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "hi")
+        await idle(pilot)
+        reply = last_reply(app)
+        shown = screen_text(app)
+        (call,) = [p for p in reply.parts if isinstance(p, ToolCall)]
+        for text in (reply.text, shown, str(call.result), str(call.arguments)):
+            for byte in ("\x1b", "\x07", "\x9b"):
+                assert byte not in text, (byte, text)
+        assert "Hi there" in reply.text and "red end" in reply.text

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from muxi_cli.config.schema import Formation
-    from muxi_cli.tools.base import ToolOutcome
+    from muxi_cli.tools.base import ToolCaller, ToolOutcome
 
 #: built-in name -> module under muxi_cli.tools.builtins
 MODULES: dict[str, str] = {
@@ -30,10 +30,12 @@ MODULES: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class BuiltinContext:
-    """What a built-in may look at: the formation and its folder."""
+    """What a built-in may look at: the formation, its folder and file, and who calls."""
 
     formation: Formation
     base_dir: Path
+    config_file: Path | None = None
+    caller: ToolCaller | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,22 @@ other text is returned as is; binary content is described, not returned.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from muxi_cli.tools.base import ToolOutcome
 from muxi_cli.tools.builtins import BuiltinContext
+from muxi_cli.tools.builtins.netguard import (
+    IPAddress,
+    PrivateAddressError,
+    ResolveError,
+    Resolver,
+    checked_address,
+    system_resolver,
+)
 from muxi_cli.tools.threads import run_abandonable
 
 DESCRIPTION = (
@@ -80,51 +90,73 @@ def _readable(body: bytes, content_type: str, mime: str) -> tuple[str, str]:
     return "", text
 
 
-class PrivateAddressError(Exception):
-    """The URL (or a redirect) leads to a loopback, private or link-local address."""
+_REDIRECTS = (301, 302, 303, 307, 308)
+#: How host names are resolved (one lookup per hop; tests put their own here).
+resolve: Resolver = system_resolver
 
 
-async def _check_public(request: Any) -> None:
-    """httpx request hook: refuse hosts that resolve to non-public addresses
-    (checked for the first request and for every redirect)."""
-    import ipaddress
-    import socket
+def _pinned(url: Any, address: IPAddress) -> tuple[Any, dict[str, str], dict[str, Any]]:
+    """``url`` with its host replaced by the checked ``address``, plus the Host
+    header and TLS server name that keep the request addressed to the real host."""
+    host = url.host  # IPv6 hosts come without brackets
+    host_header = f"[{host}]" if ":" in host else host
+    if url.port is not None:  # None means the scheme's default port
+        host_header += f":{url.port}"
+    extensions: dict[str, Any] = {"sni_hostname": host} if url.scheme == "https" else {}
+    return url.copy_with(host=str(address)), {"Host": host_header}, extensions
 
-    host = request.url.host
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
+
+@contextlib.asynccontextmanager
+async def _open(
+    client: Any, url: str, resolver: Resolver, allow_private: bool
+) -> AsyncIterator[tuple[Any, str]]:
+    """GET ``url``, following redirects by hand: every hop's host is resolved
+    once, checked, and connected to at exactly that address."""
+    import httpx
+
+    current = httpx.URL(url)
+    for _hop in range(MAX_REDIRECTS + 1):
+        if current.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"redirect to a non-http URL: {current}")
+        address = await checked_address(current.host, resolver, allow_private)
+        target, headers, extensions = _pinned(current, address)
+        request = client.build_request("GET", target, headers=headers, extensions=extensions)
+        response = await client.send(request, stream=True)
+        location = response.headers.get("location")
+        if response.status_code in _REDIRECTS and location:
+            await response.aclose()
+            current = current.join(location)
+            continue
         try:
-            # Not loop.getaddrinfo: its executor thread would hold up exit on a stuck lookup.
-            infos = await run_abandonable(
-                "fetch_url lookup", socket.getaddrinfo, host, None, type=socket.SOCK_STREAM
-            )
-        except OSError:
-            return  # httpx reports the lookup failure itself
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    for address in addresses:
-        if not address.is_global:
-            raise PrivateAddressError(f"{host} resolves to {address}, which is not public")
+            yield response, str(current)
+        finally:
+            await response.aclose()
+        return
+    raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
 
 async def _fetch(
-    url: str, max_bytes: int, timeout: float, allow_private: bool = False
+    url: str,
+    max_bytes: int,
+    timeout: float,
+    allow_private: bool = False,
+    resolver: Resolver | None = None,
 ) -> ToolOutcome:
     import httpx
 
-    hooks: dict[str, list[Any]] = {"request": [] if allow_private else [_check_public]}
     async with (
         httpx.AsyncClient(
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
+            follow_redirects=False,
             timeout=httpx.Timeout(timeout),
-            event_hooks=hooks,
+            # Environment proxies would resolve the host themselves, after our
+            # check: fetch_url connects directly to the address it checked.
+            trust_env=False,
             headers={
                 "User-Agent": USER_AGENT,
                 "Accept": "text/html,application/json,text/*;q=0.9,*/*;q=0.5",
             },
         ) as client,
-        client.stream("GET", url) as response,
+        _open(client, url, resolver or system_resolver, allow_private) as (response, final_url),
     ):
         content_type = response.headers.get("content-type", "")
         body = bytearray()
@@ -136,7 +168,6 @@ async def _fetch(
                 truncated = True
                 break
         status = response.status_code
-        final_url = str(response.url)
     mime = content_type.split(";")[0].strip().lower()
     is_text = (
         mime.startswith("text/")
@@ -184,18 +215,24 @@ async def run(arguments: dict[str, Any], ctx: BuiltinContext) -> ToolOutcome:
     limits = ctx.formation.fetch
     try:
         async with asyncio.timeout(limits.timeout):
-            return await _fetch(url, limits.max_bytes, limits.timeout, limits.allow_private)
+            return await _fetch(
+                url, limits.max_bytes, limits.timeout, limits.allow_private, resolve
+            )
     except PrivateAddressError as exc:
         return ToolOutcome(
             ok=False,
             content=f"refused to fetch {url}: {exc}. Set fetch.allow_private: true in muxi.yaml "
             "to let agents reach local and private addresses.",
         )
+    except ResolveError as exc:
+        return ToolOutcome(ok=False, content=f"could not fetch {url}: {exc}")
     except TimeoutError:
         return ToolOutcome(ok=False, content=f"fetching {url} took longer than {limits.timeout:g}s")
     except Exception as exc:
         import httpx
 
+        if isinstance(exc, httpx.InvalidURL):  # e.g. an octal IPv4 form httpx rejects
+            return ToolOutcome(ok=False, content=f"refused to fetch {url}: {exc}")
         if isinstance(exc, httpx.TooManyRedirects):
             return ToolOutcome(ok=False, content=f"too many redirects fetching {url}")
         if isinstance(exc, httpx.HTTPError):

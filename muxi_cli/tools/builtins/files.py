@@ -2,7 +2,13 @@
 
 Paths are resolved (symlinks followed) before the check, so neither ``..``
 nor a symlink can lead outside the configured roots. Relative paths are taken
-from the first root; absolute paths must lie inside one of them.
+from the first root; absolute paths must lie inside one of them. muxi's own
+configuration, keys and data and dotenv files are never served, inside the
+roots or not (:mod:`muxi_cli.tools.builtins.protected`).
+
+Turns that ``muxi serve`` runs for a user key follow ``files.user_keys``:
+``off`` (the default: refused), ``per_user`` (each root's ``users/<user id>``
+folder) or ``shared``.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 
 from muxi_cli.tools.base import ToolOutcome
 from muxi_cli.tools.builtins import BuiltinContext
+from muxi_cli.tools.builtins.protected import Protected, protected
 from muxi_cli.tools.threads import run_abandonable
 
 READ_DESCRIPTION = (
@@ -48,18 +55,33 @@ class AccessDenied(ValueError):
 
 
 def roots(ctx: BuiltinContext) -> list[Path]:
-    """The configured roots, resolved against the formation folder."""
+    """The roots this call may use, resolved against the formation folder.
+
+    Raises :class:`AccessDenied` when a ``muxi serve`` user key may not use
+    the file tools at all (``files.user_keys: off``).
+    """
+    mode = ctx.formation.files.user_keys
+    remote = ctx.caller is not None and ctx.caller.remote_user
+    if remote and mode == "off":
+        raise AccessDenied(
+            "the file tools are off for users of this server "
+            "(the server's muxi.yaml can set files.user_keys: per_user or shared)"
+        )
     out = []
     for root in ctx.formation.files.roots or ["."]:
         path = Path(os.path.expanduser(root))
         if not path.is_absolute():
             path = ctx.base_dir / path
+        if remote and mode == "per_user":
+            assert ctx.caller is not None
+            path = path / "users" / ctx.caller.user_id
         out.append(path.resolve())
     return out
 
 
-def confine(raw: str, allowed: list[Path]) -> Path:
-    """Resolve ``raw`` and make sure it lies inside one of ``allowed``."""
+def confine(raw: str, allowed: list[Path], guard: Protected | None = None) -> Path:
+    """Resolve ``raw`` and make sure it lies inside one of ``allowed`` and is
+    not one of muxi's own or secret files."""
     if not raw or "\x00" in raw:
         raise AccessDenied("a path is required")
     candidate = Path(os.path.expanduser(raw))
@@ -68,9 +90,16 @@ def confine(raw: str, allowed: list[Path]) -> Path:
     resolved = candidate.resolve()
     for root in allowed:
         if resolved == root or resolved.is_relative_to(root):
-            return resolved
-    shown = ", ".join(str(r) for r in allowed)
-    raise AccessDenied(f"{raw!r} is outside the allowed folders ({shown})")
+            break
+    else:
+        shown = ", ".join(str(r) for r in allowed)
+        raise AccessDenied(f"{raw!r} is outside the allowed folders ({shown})")
+    if guard is not None:
+        # The path as asked (``..`` folded, symlinks not followed) and as resolved.
+        reason = guard.reason(Path(os.path.normpath(candidate)), resolved)
+        if reason is not None:
+            raise AccessDenied(f"{raw!r} is not served: {reason}")
+    return resolved
 
 
 def _read(path: Path, offset: int, limit: int) -> ToolOutcome:
@@ -110,7 +139,7 @@ async def read_file(arguments: dict[str, Any], ctx: BuiltinContext) -> ToolOutco
     if not isinstance(offset, int) or offset < 0:
         return ToolOutcome(ok=False, content="'offset' must be a non-negative integer")
     try:
-        path = confine(raw, roots(ctx))
+        path = confine(raw, roots(ctx), protected(ctx))
         return await run_abandonable(
             "read_file", _read, path, offset, ctx.formation.files.max_bytes
         )
@@ -122,14 +151,17 @@ async def read_file(arguments: dict[str, Any], ctx: BuiltinContext) -> ToolOutco
         return ToolOutcome(ok=False, content=f"cannot read {raw}: {exc.strerror or exc}")
 
 
-def _list(path: Path) -> ToolOutcome:
+def _list(path: Path, guard: Protected) -> ToolOutcome:
     if not path.is_dir():
         return ToolOutcome(ok=False, content=f"{path} is not a folder")
     entries = []
     for child in sorted(path.iterdir(), key=lambda p: p.name.lower()):
         try:
             info = child.lstat()
-        except OSError:
+            hidden = guard.reason(child, child.resolve()) is not None
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+            continue
+        if hidden:  # muxi's own and secret files are not even named
             continue
         if stat.S_ISLNK(info.st_mode):
             kind = "link"
@@ -159,8 +191,9 @@ async def list_dir(arguments: dict[str, Any], ctx: BuiltinContext) -> ToolOutcom
     if not isinstance(raw, str):
         return ToolOutcome(ok=False, content="'path' must be a string")
     try:
-        path = confine(raw, roots(ctx))
-        return await run_abandonable("list_files", _list, path)
+        guard = protected(ctx)
+        path = confine(raw, roots(ctx), guard)
+        return await run_abandonable("list_files", _list, path, guard)
     except AccessDenied as exc:
         return ToolOutcome(ok=False, content=f"access denied: {exc}")
     except FileNotFoundError:
