@@ -359,7 +359,12 @@ class MuxiApp(App[None]):
         for key, value in changes.items():
             setattr(self.status, key, value)
         if self._chat is not None and self._chat.is_mounted:
-            self._chat.status_bar.refresh()
+            from textual.css.query import NoMatches
+
+            try:
+                self._chat.status_bar.refresh()
+            except NoMatches:
+                pass  # still composing or closing: the bar reads self.status when drawn
 
     async def _always_saves(self, runtime: Runtime) -> bool:
         """A server saves "always allow" only for an admin key (a user key's counts once)."""
