@@ -297,8 +297,7 @@ def add_server_text(
 
 def register_server(formation_path: Path, options: ScaffoldOptions) -> Registration:
     """Add the generated server to ``formation_path`` (and to its default agent)."""
-    from muxi_cli.config.loader import load_document, load_formation
-    from muxi_cli.config.yamlio import parse_yaml
+    from muxi_cli.config.loader import load_formation
 
     path = formation_path.resolve()
     loaded = load_formation(path)
@@ -315,21 +314,7 @@ def register_server(formation_path: Path, options: ScaffoldOptions) -> Registrat
         text, name, entry, agent=agent, source=path, builtin_agent=_runs_builtin_agent(loaded)
     )
 
-    # The edited text must load, with the entry exactly as intended.
-    try:
-        check = load_document(parse_yaml(new_text, path), path)
-    except ConfigError as exc:
-        raise ConfigError(
-            f"adding {name!r} to {path} would break it ({exc.message})",
-            hint="The file was not changed. Add the server by hand:\n" + snippet(name, entry),
-        ) from None
-    got = check.formation.mcp_servers.get(name)
-    expected = {k: v for k, v in entry.items()}
-    if got is None or any(getattr(got, k) != v for k, v in expected.items()):
-        raise ConfigError(
-            f"could not add {name!r} to {path} safely",
-            hint="The file was not changed. Add the server by hand:\n" + snippet(name, entry),
-        )
+    check = verified_edit(new_text, path, name, entry, "add", "adding", "Add the server")
     used_by = None
     if agent and (found := check.formation.agent(agent)) and name in found.mcp_servers:
         used_by = agent
@@ -368,3 +353,35 @@ def find_formation_file(explicit: str | None = None) -> Path | None:
 
     path = find_formation(explicit)
     return path if path is not None and path.is_file() else None
+
+
+def verified_edit(
+    new_text: str,
+    path: Path,
+    name: str,
+    entry: dict[str, Any],
+    verb: str,
+    doing: str,
+    by_hand: str,
+) -> Any:
+    """The loaded formation of ``new_text``, which must load with ``name``'s entry
+    exactly as intended; otherwise a :class:`ConfigError` (the file is untouched)."""
+    from muxi_cli.config.loader import load_document
+    from muxi_cli.config.yamlio import parse_yaml
+
+    hint = f"The file was not changed. {by_hand} by hand:\n" + snippet(name, entry)
+    try:
+        check = load_document(parse_yaml(new_text, path), path)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{doing} {name!r} {'to' if verb == 'add' else 'in'} {path} would break it "
+            f"({exc.message})",
+            hint=hint,
+        ) from None
+    got = check.formation.mcp_servers.get(name)
+    if got is None or any(getattr(got, k) != v for k, v in entry.items()):
+        raise ConfigError(
+            f"could not {verb} {name!r} {'to' if verb == 'add' else 'in'} {path} safely",
+            hint=hint,
+        )
+    return check

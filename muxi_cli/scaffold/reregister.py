@@ -27,6 +27,7 @@ from muxi_cli.scaffold.register import (
     register_server,
     server_entry,
     snippet,
+    verified_edit,
 )
 
 if TYPE_CHECKING:
@@ -113,8 +114,7 @@ def replace_server_text(text: str, name: str, entry: dict[str, Any], source: Pat
 
 def reregister_server(formation_path: Path, options: ScaffoldOptions) -> Registration:
     """Add the existing project to ``formation_path``, or point its entry at the project's venv."""
-    from muxi_cli.config.loader import load_document, load_formation
-    from muxi_cli.config.yamlio import parse_yaml
+    from muxi_cli.config.loader import load_formation
 
     check_project(options)
     path = formation_path.resolve()
@@ -132,19 +132,7 @@ def reregister_server(formation_path: Path, options: ScaffoldOptions) -> Registr
         )
     text = path.read_text(encoding="utf-8")
     new_text = replace_server_text(text, name, entry, path)
-    try:
-        check = load_document(parse_yaml(new_text, path), path)
-    except ConfigError as exc:
-        raise ConfigError(
-            f"updating {name!r} in {path} would break it ({exc.message})",
-            hint="The file was not changed. Edit the entry by hand:\n" + snippet(name, entry),
-        ) from None
-    got = check.formation.mcp_servers.get(name)
-    if got is None or any(getattr(got, k) != v for k, v in entry.items()):
-        raise ConfigError(
-            f"could not update {name!r} in {path} safely",
-            hint="The file was not changed. Edit the entry by hand:\n" + snippet(name, entry),
-        )
+    check = verified_edit(new_text, path, name, entry, "update", "updating", "Edit the entry")
     if new_text != text:
         _write_atomic(path, new_text)
     agent = loaded.formation.default_agent
