@@ -144,6 +144,10 @@ class KeyRecord:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+#: Key ids of callers authenticated by a JWT (server/jwt_auth.py): ``jwt:<user>``.
+JWT_KEY_PREFIX = "jwt:"
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: the key's id and role, the user it acts as, its own scopes."""
@@ -349,6 +353,8 @@ class KeyStore:
         """Whether key ``key_id`` still works (re-reads the file if it changed)."""
         if key_id == ENV_KEY_ID and self._env_hash is not None:
             return True
+        if key_id.startswith(JWT_KEY_PREFIX):
+            return True  # a bearer JWT is not in the key file: its own expiry governs it
         self.refresh()
         rec = self._snap.records.get(key_id)
         return rec is not None and rec.active

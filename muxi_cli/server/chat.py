@@ -19,7 +19,7 @@ from muxi_cli.core.events import (
     USAGE,
     Event,
 )
-from muxi_cli.errors import MuxiError, UsageError
+from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
 from muxi_cli.runtime.base import ChatRequest
 from muxi_cli.server.runs import is_end
 from muxi_cli.server.scopes import check_chat
@@ -71,6 +71,9 @@ class TurnStream:
         self._cm: contextlib.AbstractAsyncContextManager[asyncio.Queue[Any]] | None = None
         self._queue: asyncio.Queue[Any] | None = None
         self._first: Any = None
+        #: Set when the turn is stopped because its key was revoked: the turn's
+        #: closing failure is reported as this error instead of a plain cancel.
+        self.stopped_by: MuxiError | None = None
 
     async def start(self, on_event: Callable[[Event], Awaitable[None]] | None = None) -> None:
         assert self.req.user_id is not None
@@ -107,12 +110,14 @@ class TurnStream:
             if is_end(item):
                 return
             if isinstance(item, MuxiError):
-                yield failed_event(item, self.run_id, self.session_id)
+                yield failed_event(self.stopped_by or item, self.run_id, self.session_id)
             else:
                 assert isinstance(item, Event)
                 if not item.nested:
                     self.run_id = self.run_id or item.run_id
                     self.session_id = item.session_id or self.session_id
+                if item.type == RUN_FAILED and not item.nested and self.stopped_by is not None:
+                    item = failed_event(self.stopped_by, item.run_id, item.session_id)
                 yield item
             item = None
 
@@ -126,8 +131,33 @@ def sse_frame(event: Event) -> bytes:
     return f"data: {event.to_json()}\n\n".encode()
 
 
-def sse_response(turn: TurnStream, keepalive: float) -> Any:
-    """A streaming response that ends the turn when the client goes away."""
+async def stop_when_revoked(turn: TurnStream, key_active: Callable[[], bool], every: float) -> None:
+    """Cancel ``turn`` soon after its key is revoked (a running stream does not
+    outlive its key; the closing event says why)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            active = key_active()
+        except MuxiError:  # an unreadable key file: keep going, new requests report it
+            continue
+        if not active:
+            turn.stopped_by = ServerAuthError(
+                "the API key was revoked", hint="ask the server's admin for a new key"
+            )
+            if turn.run_id:
+                with contextlib.suppress(MuxiError):
+                    await turn.ctx.runtime.cancel(turn.run_id)
+            return
+
+
+def sse_response(
+    turn: TurnStream,
+    keepalive: float,
+    key_active: Callable[[], bool] | None = None,
+    key_check: float = 2.0,
+) -> Any:
+    """A streaming response that ends the turn when the client goes away, or
+    (with ``key_active``) when the caller's key is revoked."""
     import anyio
     from starlette.responses import StreamingResponse
 
@@ -149,6 +179,8 @@ def sse_response(turn: TurnStream, keepalive: float) -> Any:
                         tg.cancel_scope.cancel()
 
                     tg.start_soon(stream)
+                    if key_active is not None:
+                        tg.start_soon(stop_when_revoked, turn, key_active, key_check)
                     await self.listen_for_disconnect(receive)
                     tg.cancel_scope.cancel()
             finally:

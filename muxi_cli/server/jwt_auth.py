@@ -23,7 +23,7 @@ from typing import Any
 
 from muxi_cli.config.access import JWTConfig, scope_problem
 from muxi_cli.errors import ServerAuthError
-from muxi_cli.server.auth import Principal, valid_user_id
+from muxi_cli.server.auth import JWT_KEY_PREFIX, Principal, valid_user_id
 
 log = logging.getLogger("muxi.server")
 
@@ -159,7 +159,7 @@ class JWTVerifier:
             # Identity providers mix their own scopes (openid, email) in: keep ours.
             ours = tuple(s for s in _strings(claims[cfg.scopes_claim]) if not scope_problem(s))
             scopes = ours or None  # only the provider's own scopes: the formation's default
-        return Principal(f"jwt:{user}", role, user, scopes)
+        return Principal(f"{JWT_KEY_PREFIX}{user}", role, user, scopes)
 
 
 def _strings(value: Any) -> list[str]:

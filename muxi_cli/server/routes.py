@@ -145,7 +145,13 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         await turn.start()
         request.state.run_id = turn.run_id or None
         if streaming:
-            return sse_response(turn, ctx.settings.keepalive)
+            key_id = who.principal.key_id
+            return sse_response(
+                turn,
+                ctx.settings.keepalive,
+                key_active=lambda: ctx.keys.is_active(key_id),
+                key_check=ctx.settings.ws_key_check,
+            )
         return JSONResponse(await json_turn(turn, request.receive))
 
     @v1.post("/approvals/{call_id}", tags=["chat"], summary="Decide a pending tool call")

@@ -532,3 +532,24 @@ def test_key_records_keep_scopes_and_old_files_still_load(tmp_path: Path) -> Non
     store.path.write_text(json.dumps(raw))
     principal = key_store(tmp_path).authenticate(secret)
     assert principal is not None and principal.scopes is None
+
+
+async def test_a_jwt_websocket_is_not_closed_as_revoked(jwt_served: Any) -> None:
+    """The WebSocket key watcher must not take a token (not in the key file) for a
+    revoked key: a JWT session stays open past the watcher's interval."""
+    import asyncio
+    import json
+
+    from websockets.asyncio.client import connect
+
+    srv, _jwks, rsa_private, _ec = jwt_served
+    tok = token(rsa_private, "rsa-1", preferred_username="carol")
+    ws_url = "ws" + srv.url[4:] + "/v1/ws"
+    async with connect(ws_url, additional_headers=bearer(tok)) as ws:
+        await asyncio.sleep(2.5)  # the watcher looks every 2 s: let it look once
+        await ws.send(json.dumps({"type": "ping"}))
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert frame.get("type") != "error", frame
+            if frame.get("type") == "pong":
+                break

@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from muxi_cli.server.logfilter import RateLimitFilter
-from tests.fakellm import Text, ToolCalls
+from tests.fakellm import Slow, Text, ToolCalls
 from tests.security.support_server import (
     FORMATION,
     FORMATION_NO_MCP,
@@ -117,6 +117,36 @@ async def test_a_revoked_keys_idle_socket_is_closed(dep: Deployment) -> None:
         assert err["type"] == "error" and err["error"]["code"] == "unauthorized"
         assert await closed_code(ws) == 4401
         assert time.monotonic() - started < 10
+
+
+def test_a_revoked_keys_running_sse_stream_is_stopped(dep: Deployment) -> None:
+    """The same hole over SSE: a stream already running when its key is revoked
+    does not run to its end; it closes with an ``unauthorized`` failure."""
+    rec, key = dep.keys.create("user", "carol")
+    dep.llm.script(Slow(" ".join(["word"] * 60), delay=0.5, chunks=60))  # about 30 s
+    events: list[dict[str, Any]] = []
+    started = 0.0
+    with (
+        dep.client() as c,
+        c.stream(
+            "POST",
+            "/v1/chat",
+            json={"message": "talk for a while"},
+            headers={**dep.headers(key), "accept": "text/event-stream"},
+        ) as response,
+    ):
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            events.append(json.loads(line[6:]))
+            if events[-1]["type"] == "text.delta" and not started:
+                dep.keys.revoke(rec.id)  # as `muxi keys revoke` does, from another process
+                started = time.monotonic()
+    assert started, "the stream never started"
+    assert time.monotonic() - started < 15  # the reply alone would take about 30 s
+    assert events[-1]["type"] == "run.failed"
+    assert events[-1]["error"]["code"] == "unauthorized"
 
 
 # -- 3. MCP resources and prompts follow the tool rules -----------------------------------
