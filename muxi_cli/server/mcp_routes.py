@@ -33,8 +33,19 @@ class UpstreamError(MuxiError):
 
 
 def agent_allowed(caller: Caller, agent: str) -> bool:
-    """Whether ``caller`` may use ``agent`` (every agent today; key scopes narrow this)."""
-    return True
+    """Whether ``caller`` may use ``agent`` (its key's ``agent:`` scopes)."""
+    return caller.admin or caller.grants.may_agent(agent)
+
+
+async def visible_servers(ctx: ServerContext, caller: Caller) -> set[str] | None:
+    """The MCP servers ``caller`` may see listed: those of its agents (None: all)."""
+    if caller.admin:
+        return None
+    names: set[str] = set()
+    for agent in await ctx.runtime.agents():
+        if agent_allowed(caller, agent.name):
+            names.update(agent.mcp_servers)
+    return names
 
 
 async def usable_servers(ctx: ServerContext, caller: Caller) -> set[str] | None:
@@ -159,7 +170,12 @@ def add_mcp_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
         summary="MCP servers and their state (stderr tails for admin keys only)",
     )
     async def mcp_servers(who: Caller = auth) -> Any:
-        return [public_status(s.to_dict(), who.admin) for s in await rt.mcp_servers()]
+        visible = await visible_servers(ctx, who)
+        return [
+            public_status(s.to_dict(), who.admin)
+            for s in await rt.mcp_servers()
+            if visible is None or s.name in visible
+        ]
 
     @v1.get("/mcp/prompts", tags=["tools"], summary="Prompts of one or every usable MCP server")
     async def mcp_prompts(who: Caller = auth, server: str | None = Server) -> Any:

@@ -253,7 +253,11 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     ) -> Any:
         if agent is not None:
             check_agent(who.grants, agent)
-        return [t.to_dict() for t in await rt.tools(agent)]
+        listed = await rt.tools(agent)
+        if not who.admin:
+            # Only the tools of agents this key may use (its `agent:` scopes).
+            listed = [t for t in listed if any(who.grants.may_agent(a) for a in t.agents)]
+        return [t.to_dict() for t in listed]
 
     add_mcp_routes(v1, ctx, Auth)
 

@@ -200,6 +200,38 @@ def test_a_user_key_uses_the_servers_of_its_agents(dep: Deployment) -> None:
         assert r.status_code == 200 and "Bo" in r.json()["text"]
 
 
+def test_listings_show_a_key_only_what_its_agents_use(dep: Deployment) -> None:
+    """Next to hole 3: the server and tool listings follow the same rule, and a key
+    limited to other agents (scopes) reaches none of these servers."""
+    dep.wait_mcp_ready()
+    _, elsewhere = dep.keys.create("user", "erin", "test", ["agent:someone-else"])
+    with dep.client() as c:
+
+        def servers(key: str) -> set[str]:
+            r = c.get("/v1/mcp/servers", headers=dep.headers(key))
+            assert r.status_code == 200, r.text
+            return {s["name"] for s in r.json()}
+
+        def tool_servers(key: str) -> set[str]:
+            r = c.get("/v1/tools", headers=dep.headers(key))
+            assert r.status_code == 200, r.text
+            return {t["server"] for t in r.json()}
+
+        assert {"demo", "locked", "loose"} <= servers(dep.admin)
+        mine = servers(dep.alice)
+        assert {"demo", "locked"} <= mine and "loose" not in mine  # none that no agent uses
+        assert "loose" in tool_servers(dep.admin)
+        assert "loose" not in tool_servers(dep.alice)
+        assert servers(elsewhere) == set()
+        assert tool_servers(elsewhere) == set()
+        r = c.get(
+            "/v1/mcp/resources/read",
+            params={"server": "demo", "uri": "demo://readme"},
+            headers=dep.headers(elsewhere),
+        )
+        assert r.status_code == 403, r.text
+
+
 # -- 9 (part). stderr tails of MCP servers only for admin keys ----------------------------
 
 
