@@ -32,7 +32,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -142,6 +142,30 @@ class KeyRecord:
     def from_dict(cls, data: dict[str, Any]) -> KeyRecord:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+#: What a caller is told when its key is revoked under a running connection or turn.
+REVOKED_MESSAGE = "the API key was revoked"
+REVOKED_HINT = "ask the server's admin for a new key"
+
+
+async def until_revoked(key_active: Callable[[], bool], every: float) -> None:
+    """Return soon after ``key_active()`` turns false (asked every ``every`` s).
+
+    Used by open WebSockets and running SSE streams, so neither outlives its key.
+    An unreadable key file is skipped: the next request reports it.
+    """
+    import asyncio
+
+    from muxi_cli.errors import MuxiError
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if not key_active():
+                return
+        except MuxiError:
+            continue
 
 
 #: Key ids of callers authenticated by a JWT (server/jwt_auth.py): ``jwt:<user>``.

@@ -134,20 +134,13 @@ def sse_frame(event: Event) -> bytes:
 async def stop_when_revoked(turn: TurnStream, key_active: Callable[[], bool], every: float) -> None:
     """Cancel ``turn`` soon after its key is revoked (a running stream does not
     outlive its key; the closing event says why)."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            active = key_active()
-        except MuxiError:  # an unreadable key file: keep going, new requests report it
-            continue
-        if not active:
-            turn.stopped_by = ServerAuthError(
-                "the API key was revoked", hint="ask the server's admin for a new key"
-            )
-            if turn.run_id:
-                with contextlib.suppress(MuxiError):
-                    await turn.ctx.runtime.cancel(turn.run_id)
-            return
+    from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
+
+    await until_revoked(key_active, every)
+    turn.stopped_by = ServerAuthError(REVOKED_MESSAGE, hint=REVOKED_HINT)
+    if turn.run_id:
+        with contextlib.suppress(MuxiError):
+            await turn.ctx.runtime.cancel(turn.run_id)
 
 
 def sse_response(

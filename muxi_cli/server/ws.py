@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli import __version__
 from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
+from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.chat import TurnStream, prepare
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ class Session:
         kind = frame.get("type")
         assert self.caller is not None
         if kind in ("chat", "approve", "cancel") and not self._key_active():
-            raise _Revoked("the API key was revoked", hint="ask the server's admin for a new key")
+            raise _Revoked(REVOKED_MESSAGE, hint=REVOKED_HINT)
         if kind == "ping":
             await self.send({"type": "pong"})
         elif kind == "chat":
@@ -239,21 +240,11 @@ class Session:
 
     async def _watch_key(self) -> None:
         """Close the connection soon after its key is revoked, even if it sends nothing."""
-        while not self.closed:
-            await asyncio.sleep(self.ctx.settings.ws_key_check)
-            try:
-                active = self._key_active()
-            except MuxiError:  # an unreadable key file: the next frame reports it
-                continue
-            if not active:
-                self._watch = None  # closing cancels the watcher: not this task
-                await self._close_revoked(
-                    _Revoked(
-                        "the API key was revoked", hint="ask the server's admin for a new key"
-                    ),
-                    None,
-                )
-                return
+        await until_revoked(self._key_active, self.ctx.settings.ws_key_check)
+        if self.closed:
+            return
+        self._watch = None  # closing cancels the watcher: not this task
+        await self._close_revoked(_Revoked(REVOKED_MESSAGE, hint=REVOKED_HINT), None)
 
     async def _close_revoked(self, exc: MuxiError, ref: str | None) -> None:
         await self.send_error(exc, ref)
