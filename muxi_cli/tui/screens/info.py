@@ -46,9 +46,17 @@ class TableScreen(ModalScreen[None]):
             yield table
             if not self._rows:
                 yield Label(self._empty, classes="hint", id="empty")
+            yield from self._below_table()
             if self._note:
                 yield Label(self._note, classes="hint")
-            yield Label("Esc to close", classes="hint")
+            yield Label(self._hint(), classes="hint")
+
+    def _below_table(self) -> ComposeResult:
+        """Widgets a subclass shows between the table and the hints (none here)."""
+        yield from ()
+
+    def _hint(self) -> str:
+        return "Esc to close"
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

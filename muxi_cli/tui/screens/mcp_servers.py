@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Label, Static
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
 
 from muxi_cli.tui import formatting
 from muxi_cli.tui.screens.info import TableScreen
@@ -58,17 +58,14 @@ class McpServersScreen(TableScreen):
         self.servers = list(servers)
         self._retry = retry
 
-    def compose(self) -> ComposeResult:
-        with Vertical() as box:
-            box.border_title = self._title
-            table: DataTable[object] = DataTable(cursor_type="row", zebra_stripes=True)
-            yield table
-            if not self._rows:
-                yield Label(self._empty, classes="hint", id="empty")
-            with VerticalScroll(id="detail-box"):
-                yield Static("", id="detail")
-            hint = "r retry (restart) the highlighted server · Esc to close"
-            yield Label(hint if self._rows else "Esc to close", classes="hint")
+    def _below_table(self) -> ComposeResult:
+        with VerticalScroll(id="detail-box"):
+            yield Static("", id="detail")
+
+    def _hint(self) -> str:
+        if not self._rows:
+            return super()._hint()
+        return "r retry (restart) the highlighted server · Esc to close"
 
     def _cells(self, row: Sequence[object]) -> list[object]:
         return [Text(str(c)) for c in row]  # an error's "[Errno 2]" is not markup
