@@ -86,10 +86,16 @@ async def _attach(chat: ChatLike, runtime: Runtime, rest: str) -> None:
     chat.app.run_worker(_report(chat, runtime, name, f"/mcp detach {name} removes it"))
 
 
-async def _retry(chat: ChatLike, runtime: Runtime, rest: str) -> None:
+def _one_name(rest: str, verb: str) -> str:
+    """The one server name ``/mcp VERB NAME`` takes (a usage error otherwise)."""
     name = rest.strip()
     if not name or " " in name:
-        raise UsageError("/mcp retry needs one server name", "For example: /mcp retry weather")
+        raise UsageError(f"/mcp {verb} needs one server name", f"For example: /mcp {verb} weather")
+    return name
+
+
+async def _retry(chat: ChatLike, runtime: Runtime, rest: str) -> None:
+    name = _one_name(rest, "retry")
     await runtime.mcp_restart(name)
     chat.muxi.update_mcp(await runtime.mcp_servers())
     await chat.note(f"Restarting MCP server {name!r}…")
@@ -128,9 +134,7 @@ async def _wait_settled(runtime: Runtime, name: str) -> ServerInfo | None:
 
 
 async def _detach(chat: ChatLike, runtime: Runtime, rest: str) -> None:
-    name = rest.strip()
-    if not name or " " in name:
-        raise UsageError("/mcp detach needs one server name", "For example: /mcp detach weather")
+    name = _one_name(rest, "detach")
     await runtime.mcp_detach(name)
     chat.muxi.update_mcp(await runtime.mcp_servers())
     await chat.note(f"Detached MCP server {name!r}: its tools are gone from this session.")
