@@ -235,9 +235,7 @@ def translate(exc: BaseException, ctx: ErrorContext) -> MuxiError:
             return AuthError(
                 f"{ctx.provider} {verb}: {detail}", hint=key_hint(ctx.provider, ctx.env_var)
             )
-        if status not in (404, 429) and (
-            _CONTEXT_PATTERNS.search(detail) or _CONTEXT_PATTERNS.search(code)
-        ):
+        if status not in (404, 429) and _says_context(detail, code):
             return _context_too_long(ctx, detail)
         if status == 404:
             return _not_found(exc, ctx, detail)
@@ -253,7 +251,7 @@ def translate(exc: BaseException, ctx: ErrorContext) -> MuxiError:
     body = getattr(exc, "body", None)
     if body is not None:  # an error event inside a stream that had started fine
         detail = redact(_body_message(body) or str(exc), ctx.api_key)
-        if _CONTEXT_PATTERNS.search(detail) or _CONTEXT_PATTERNS.search(_body_code(body)):
+        if _says_context(detail, _body_code(body)):
             return _context_too_long(ctx, detail)
         return ProviderError(
             f"{ctx.provider} failed while answering (model {ctx.model}): {detail}",
@@ -282,9 +280,13 @@ def translate(exc: BaseException, ctx: ErrorContext) -> MuxiError:
     )
 
 
+def _says_context(detail: str, code: str) -> bool:
+    """The error's message or code is a context overflow, in any server's words."""
+    return bool(_CONTEXT_PATTERNS.search(detail) or _CONTEXT_PATTERNS.search(code))
+
+
 def _is_context_error(body: Any, text: str) -> bool:
-    detail = _body_message(body) or text
-    return bool(_CONTEXT_PATTERNS.search(detail) or _CONTEXT_PATTERNS.search(_body_code(body)))
+    return _says_context(_body_message(body) or text, _body_code(body))
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -121,7 +121,7 @@ class SDKProvider:
         from muxi_cli.llm.limits import context_size
 
         self._context[model] = None  # asked once, whatever the answer
-        # A short blocking probe in a daemon-free worker: a few ms on loopback.
+        # A short blocking probe (urllib) in a worker thread, bounded by its timeout.
         self._context[model] = await asyncio.to_thread(
             context_size, self.base_url, model, self._headers
         )
