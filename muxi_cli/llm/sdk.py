@@ -119,11 +119,13 @@ class SDKProvider:
         if not self.capabilities.probe_limits or not self.base_url or model in self._context:
             return
         from muxi_cli.llm.limits import context_size
+        from muxi_cli.threads import run_abandonable
 
         self._context[model] = None  # asked once, whatever the answer
-        # A short blocking probe (urllib) in a worker thread, bounded by its timeout.
-        self._context[model] = await asyncio.to_thread(
-            context_size, self.base_url, model, self._headers
+        # A short blocking probe (urllib) in a daemon thread: a cancel or an exit never
+        # waits for it (asyncio.to_thread's executor threads hold up both).
+        self._context[model] = await run_abandonable(
+            "model server limits probe", context_size, self.base_url, model, self._headers
         )
 
     def _fallback_params(self, params: dict[str, Any]) -> dict[str, Any] | None:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from muxi_cli.errors import ConfigError
+from muxi_cli.threads import run_abandonable
 from muxi_cli.tools.base import ToolOutcome
-from muxi_cli.tools.threads import run_abandonable
 
 _PARAM_LINE = re.compile(r"^\s*(\*{0,2}\w+)\s*(?:\(([^)]*)\))?\s*:\s*(.*)$")
 _SPHINX_PARAM = re.compile(r"^\s*:param\s+(?:[\w\[\], ]+\s+)?(\w+)\s*:\s*(.*)$")
@@ -155,7 +155,7 @@ class PythonTool:
             if self.is_async:
                 result = await self.fn(*args, **values)
             else:
-                # A daemon thread a cancel can abandon (see tools/threads.py).
+                # A daemon thread a cancel can abandon (see muxi_cli/threads.py).
                 result = await run_abandonable(f"python tool {self.ref}", self.fn, *args, **values)
                 if inspect.isawaitable(result):
                     result = await result

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from muxi_cli.threads import abandoned, run_abandonable
 from muxi_cli.tools.python_tools import PythonTool
-from muxi_cli.tools.threads import abandoned, run_abandonable
 from tests.tools.support import ManagerFactory, by_name, demo
 
 

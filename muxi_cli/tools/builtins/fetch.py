@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from muxi_cli.threads import run_abandonable
 from muxi_cli.tools.base import ToolOutcome
 from muxi_cli.tools.builtins import BuiltinContext
 from muxi_cli.tools.builtins.netguard import (
@@ -25,7 +26,6 @@ from muxi_cli.tools.builtins.netguard import (
     checked_address,
     system_resolver,
 )
-from muxi_cli.tools.threads import run_abandonable
 
 DESCRIPTION = (
     "Fetch a web page (http or https) and return its text. HTML is converted to readable "

@@ -18,10 +18,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from muxi_cli.threads import run_abandonable
 from muxi_cli.tools.base import ToolOutcome
 from muxi_cli.tools.builtins import BuiltinContext
 from muxi_cli.tools.builtins.protected import Protected, protected
-from muxi_cli.tools.threads import run_abandonable
 
 READ_DESCRIPTION = (
     "Read a text file from the allowed folders. Paths are relative to the first allowed "

@@ -1,4 +1,4 @@
-"""Run blocking tool code in a daemon thread that a cancel can leave behind.
+"""Run blocking code (tools, lookups, probes) in a daemon thread a cancel can leave behind.
 
 Python cannot kill a thread, and ``asyncio.to_thread`` uses the loop's default
 executor, whose threads are not daemons: ``asyncio.run`` waits for them when it
@@ -22,6 +22,7 @@ import asyncio
 import contextvars
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,11 +30,12 @@ log = logging.getLogger("muxi.tools")
 
 T = TypeVar("T")
 
-_abandoned: list[str] = []
+#: The latest abandoned calls (bounded: a long-lived server may cancel many).
+_abandoned: deque[str] = deque(maxlen=256)
 
 
 def abandoned() -> list[str]:
-    """Labels of calls whose thread was still running when they were cancelled."""
+    """Labels of the latest calls whose thread was still running when they were cancelled."""
     return list(_abandoned)
 
 
