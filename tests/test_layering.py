@@ -1,4 +1,4 @@
-"""Layering and import-time rules (DESIGN.md section 1), checked in fresh processes.
+"""Layering and import-time rules (docs/architecture.md, section 1), checked in fresh processes.
 
 - Headless modules (core, llm, tools, memory, stores, runtime, server, config)
   never pull in ``textual``, ``muxi_cli.tui`` or ``muxi_cli.cli``; ``core``
@@ -178,7 +178,7 @@ def test_headless_module_imports_no_ui(module: str, tmp_path: Path) -> None:
 
 
 def test_core_imports_no_rich_or_typer(tmp_path: Path) -> None:
-    """The agent loop stays free of presentation libraries (DESIGN.md section 1)."""
+    """The agent loop stays free of presentation libraries (docs/architecture.md, section 1)."""
     core = [m for m in _all_modules() if m == "muxi_cli.core" or m.startswith("muxi_cli.core.")]
     result = _probe(",".join(core), ("rich", "typer", *UI_MODULES), tmp_path)
     assert result["found"] == [], f"muxi_cli.core imports presentation code: {_describe(result)}"

@@ -1,4 +1,4 @@
-"""The one event schema (DESIGN.md section 3) and its codec.
+"""The one event schema (docs/architecture.md, section 3) and its codec.
 
 Every turn is a stream of immutable :class:`Event` objects. ``Event.to_dict()``
 is the exact JSON object that ``muxi chat --output jsonl`` prints, that SSE
