@@ -65,7 +65,7 @@ def _answer(request: dict[str, Any]) -> Any:
 
 
 async def _measure(formation: Path, repeat: int) -> dict[str, list[float]]:
-    from muxi_cli.runtime.base import ChatRequest
+    from muxi_cli.protocol.records import ChatRequest
     from muxi_cli.runtime.local import LocalRuntime
 
     runtime = await LocalRuntime.open(config_path=formation)

@@ -107,7 +107,7 @@ async def _json_rps(url: str, key: str, total: int, concurrency: int) -> tuple[f
 
 async def _turn_times(runtime: Any, turns: int) -> tuple[list[float], list[float]]:
     """(first-event seconds, whole-turn seconds) of sequential turns."""
-    from muxi_cli.runtime.base import ChatRequest
+    from muxi_cli.protocol.records import ChatRequest
 
     firsts, totals = [], []
     for i in range(turns):

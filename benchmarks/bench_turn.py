@@ -136,7 +136,7 @@ async def _sdk_figures(base_url: str, repeat: int) -> dict[str, float]:
 
 async def _runtime_turn_ms(formation: Path, repeat: int) -> float:
     """Median ms of one whole ``LocalRuntime.chat`` turn."""
-    from muxi_cli.runtime.base import ChatRequest
+    from muxi_cli.protocol.records import ChatRequest
     from muxi_cli.runtime.local import LocalRuntime
 
     runtime = await LocalRuntime.open(config_path=formation, start_tools=False)

@@ -150,7 +150,7 @@ def test_log_lines_are_redacted() -> None:
 
 
 def test_session_export_is_redacted() -> None:
-    from muxi_cli.runtime.base import SessionInfo, SessionMessage
+    from muxi_cli.protocol.records import SessionInfo, SessionMessage
     from muxi_cli.stores.session_export import export_session
 
     info = SessionInfo(

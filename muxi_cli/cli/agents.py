@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from muxi_cli.runtime.base import AgentInfo
+    from muxi_cli.protocol.records import AgentInfo
 
 app = typer.Typer(help="List and inspect the formation's agents.", no_args_is_help=True)
 

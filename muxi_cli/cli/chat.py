@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from muxi_cli.core.events import Event
-    from muxi_cli.runtime.base import ChatRequest, Runtime
+    from muxi_cli.protocol.events import Event
+    from muxi_cli.protocol.records import ChatRequest
+    from muxi_cli.runtime.base import Runtime
 
 EXIT_CODES_HELP = """
 \b
@@ -128,7 +129,7 @@ def chat(
 
     from muxi_cli.cli.output import fail
     from muxi_cli.errors import UsageError
-    from muxi_cli.runtime.base import Attachment, ChatRequest
+    from muxi_cli.protocol.records import Attachment, ChatRequest
 
     if session and continue_last:
         raise fail(UsageError("--session and --continue cannot be used together", hint="pick one"))
@@ -205,7 +206,7 @@ async def _run(
             if continue_last:
                 request.session_id = await _last_session(runtime, request.user_id)
             for server_name, uri in resources:
-                from muxi_cli.runtime.base import Attachment
+                from muxi_cli.protocol.records import Attachment
 
                 text = await runtime.mcp_read_resource(server_name, uri)
                 request.attachments.append(Attachment(name=f"{server_name}:{uri}", content=text))
@@ -302,7 +303,7 @@ class _Renderer:
     def event(self, event: Event) -> None:
         from rich.markup import escape
 
-        from muxi_cli.core import events as ev
+        from muxi_cli.protocol import events as ev
 
         if self.output == "jsonl":
             from muxi_cli.termtext import json_controls_escaped

@@ -20,7 +20,8 @@ import typer
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Sequence
 
-    from muxi_cli.runtime.base import Runtime, ServerInfo
+    from muxi_cli.protocol.records import ServerInfo
+    from muxi_cli.runtime.base import Runtime
     from muxi_cli.tools.host import ToolManager
 
 T = TypeVar("T")

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from muxi_cli.memory.service import MemoryService
-    from muxi_cli.runtime.base import MemoryItem, Runtime
+    from muxi_cli.protocol.records import MemoryItem
+    from muxi_cli.runtime.base import Runtime
 
 T = TypeVar("T")
 

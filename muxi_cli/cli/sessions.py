@@ -23,7 +23,8 @@ from muxi_cli.errors import MuxiError, UsageError
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from muxi_cli.runtime.base import Runtime, SessionInfo, SessionMessage
+    from muxi_cli.protocol.records import SessionInfo, SessionMessage
+    from muxi_cli.runtime.base import Runtime
 
 T = TypeVar("T")
 

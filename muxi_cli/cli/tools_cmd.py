@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from muxi_cli.runtime.base import Runtime, ServerInfo, ToolInfo
+    from muxi_cli.protocol.records import ServerInfo, ToolInfo
+    from muxi_cli.runtime.base import Runtime
 
 app = typer.Typer(
     help="List the tools agents can call: built-ins, Python functions, MCP servers, delegates.",

@@ -20,7 +20,6 @@ from typing import Any
 from muxi_cli.config.schema import AgentConfig, Formation, ModelRef
 from muxi_cli.core.approvals import ApprovalBroker
 from muxi_cli.core.cancel import CANCELLED, stop_reason
-from muxi_cli.core.events import RUN_COMPLETED, RUN_FAILED, USAGE, Event, EventFactory
 from muxi_cli.core.history import to_messages, truncate_for_model
 from muxi_cli.core.tool_calls import ToolCallRunner
 from muxi_cli.core.writer import MessageStore, ReplyWriter
@@ -36,7 +35,8 @@ from muxi_cli.llm.base import (
 )
 from muxi_cli.llm.capabilities import text_tool_call
 from muxi_cli.memory.base import Context, MemoryHooks, Recalled
-from muxi_cli.runtime.base import ApprovalMode, Attachment
+from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, USAGE, Event, EventFactory
+from muxi_cli.protocol.records import ApprovalMode, Attachment
 from muxi_cli.tools.base import ToolDef, ToolHost, ToolOutcome
 
 log = logging.getLogger("muxi.agent")

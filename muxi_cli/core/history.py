@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from muxi_cli.llm.base import Message, ToolCall
-from muxi_cli.runtime.base import SessionMessage
+from muxi_cli.protocol.records import SessionMessage
 
 TRUNCATION_MARKER = "\n…[truncated {omitted} characters; the full result is kept in the session]"
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from muxi_cli.config.schema import Formation
 from muxi_cli.core.agent import AgentEngine, TurnSpec
 from muxi_cli.core.approvals import ApprovalBroker
-from muxi_cli.core.events import RUN_COMPLETED, Event, EventFactory
 from muxi_cli.core.history import to_messages
 from muxi_cli.core.router import (
     RouteCache,
@@ -22,7 +21,8 @@ from muxi_cli.core.router import (
 from muxi_cli.errors import UsageError
 from muxi_cli.llm.base import ModelResolver
 from muxi_cli.memory.base import MemoryHooks
-from muxi_cli.runtime.base import ChatRequest
+from muxi_cli.protocol.events import RUN_COMPLETED, Event, EventFactory
+from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.tools.base import ToolHost
 
 if TYPE_CHECKING:

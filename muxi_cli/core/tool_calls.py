@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from muxi_cli.config.schema import Formation
 from muxi_cli.core.approvals import ApprovalBroker
 from muxi_cli.core.cancel import cancelled_tool_result, stop_reason
-from muxi_cli.core.events import Event
 from muxi_cli.core.history import truncate_for_model
 from muxi_cli.core.writer import MessageStore
 from muxi_cli.llm.base import ToolCall
+from muxi_cli.protocol.events import Event
 from muxi_cli.tools.base import CURRENT_CALLER, ToolCaller, ToolDef, ToolHost, ToolOutcome
 
 if TYPE_CHECKING:

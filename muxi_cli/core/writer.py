@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
-from muxi_cli.runtime.base import SessionMessage
+from muxi_cli.protocol.records import SessionMessage
 
 
 class MessageStore(Protocol):

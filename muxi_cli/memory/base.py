@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from muxi_cli.config.schema import AgentConfig
 from muxi_cli.llm.base import Message
-from muxi_cli.runtime.base import MemoryItem
+from muxi_cli.protocol.records import MemoryItem
 
 #: A list of memory items (an alias: classes below have a method named ``list``).
 MemoryItems = list[MemoryItem]

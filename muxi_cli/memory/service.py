@@ -25,7 +25,7 @@ from muxi_cli.memory.embeddings import Embedder, embedder_for
 from muxi_cli.memory.extract import EXTRACT_SYSTEM, Stored, extraction_prompt, parse_facts, remember
 from muxi_cli.memory.scoring import CONFLICT_SIMILARITY, is_noise, recall_score
 from muxi_cli.memory.usage import UsageCounter
-from muxi_cli.runtime.base import MemoryItem
+from muxi_cli.protocol.records import MemoryItem
 from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords, Row, SessionState
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.lance_store import LanceStore, now

@@ -5,6 +5,7 @@
 :class:`Runtime` protocol.
 """
 
-from muxi_cli.runtime.base import ChatRequest, Runtime
+from muxi_cli.protocol.records import ChatRequest
+from muxi_cli.runtime.base import Runtime
 
 __all__ = ["ChatRequest", "Runtime"]

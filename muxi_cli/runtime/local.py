@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from muxi_cli import __version__, paths
 from muxi_cli.core.approvals import ApprovalBroker
-from muxi_cli.core.events import RUN_STARTED, Event, EventFactory, new_id
 from muxi_cli.errors import MemoryStoreError, MuxiError, NoProviderError, TurnTimeoutError
-from muxi_cli.runtime.base import (
+from muxi_cli.protocol.events import RUN_STARTED, Event, EventFactory, new_id
+from muxi_cli.protocol.records import (
     AgentInfo,
     ApprovalDecision,
     ChatRequest,

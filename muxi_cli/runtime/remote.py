@@ -14,9 +14,9 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from muxi_cli.core.events import RUN_COMPLETED, RUN_FAILED, Event, decode
 from muxi_cli.errors import MuxiError, ServerAuthError
-from muxi_cli.runtime.base import (
+from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, Event, decode
+from muxi_cli.protocol.records import (
     AgentInfo,
     ApprovalDecision,
     ChatRequest,

@@ -16,9 +16,9 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from muxi_cli.core.events import RUN_FAILED, TOOL_APPROVAL, Event, decode, new_id
 from muxi_cli.errors import ConnectionFailedError, MuxiError
-from muxi_cli.runtime.base import ApprovalDecision, ChatRequest
+from muxi_cli.protocol.events import RUN_FAILED, TOOL_APPROVAL, Event, decode, new_id
+from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
 from muxi_cli.runtime.wire import connection_error
 
 #: Seconds between WebSocket reconnect attempts (the last one is repeated).

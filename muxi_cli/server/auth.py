@@ -52,7 +52,7 @@ _DUMMY_SALT = b"\x00" * 16
 
 
 def now_iso() -> str:
-    from muxi_cli.core.events import now_iso as _now
+    from muxi_cli.protocol.events import now_iso as _now
 
     return _now()
 

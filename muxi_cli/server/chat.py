@@ -7,7 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli.core.events import (
+from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
+from muxi_cli.protocol.events import (
     AGENT_ROUTED,
     RUN_COMPLETED,
     RUN_FAILED,
@@ -19,8 +20,7 @@ from muxi_cli.core.events import (
     USAGE,
     Event,
 )
-from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
-from muxi_cli.runtime.base import ChatRequest
+from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.server.runs import is_end
 from muxi_cli.server.scopes import check_chat
 from muxi_cli.stores.lance_schema import SHARED_USER

@@ -15,7 +15,8 @@ from muxi_cli.stores.lance_schema import SHARED_USER
 if TYPE_CHECKING:
     from muxi_cli.config.access import ServerAccess
     from muxi_cli.config.schema import Formation
-    from muxi_cli.runtime.base import ApprovalDecision, Runtime, SessionInfo
+    from muxi_cli.protocol.records import ApprovalDecision, SessionInfo
+    from muxi_cli.runtime.base import Runtime
     from muxi_cli.server.jwt_auth import JWTVerifier
 
 USER_HEADER = "x-muxi-user-id"

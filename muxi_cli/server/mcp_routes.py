@@ -158,7 +158,7 @@ async def _check_prompt(ctx: ServerContext, body: PromptBody, admin: bool) -> No
 def add_mcp_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
     from fastapi import Query
 
-    from muxi_cli.runtime.base import ServerInfo
+    from muxi_cli.protocol.records import ServerInfo
 
     rt = ctx.runtime
     Server = Query(default=None, min_length=1, max_length=64)

@@ -73,7 +73,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     from fastapi.responses import JSONResponse, Response
     from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-    from muxi_cli.runtime.base import (
+    from muxi_cli.protocol.records import (
         AgentInfo,
         Health,
         MemoryItem,

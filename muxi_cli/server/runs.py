@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from muxi_cli.core.events import RUN_COMPLETED, RUN_FAILED, TOOL_APPROVAL, Event
 from muxi_cli.errors import MuxiError, NotFoundError, UsageError
+from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, TOOL_APPROVAL, Event
 
 if TYPE_CHECKING:
-    from muxi_cli.runtime.base import ApprovalDecision, Runtime
+    from muxi_cli.protocol.records import ApprovalDecision
+    from muxi_cli.runtime.base import Runtime
 
 #: A pending tool call: (run id of its tool.approval event, call id). Providers
 #: choose call ids and may repeat them, so the run id is part of the key.

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from muxi_cli.errors import UsageError
-from muxi_cli.runtime.base import SessionInfo, SessionMessage
+from muxi_cli.protocol.records import SessionInfo, SessionMessage
 from muxi_cli.secrets import REDACTED, redact_text
 
 EXPORT_FORMAT = "muxi.session"

@@ -11,7 +11,7 @@ import sqlite3
 from typing import Any
 
 from muxi_cli.errors import NotFoundError
-from muxi_cli.runtime.base import SessionInfo, SessionMessage
+from muxi_cli.protocol.records import SessionInfo, SessionMessage
 
 TITLE_MAX = 60
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

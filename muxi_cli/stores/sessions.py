@@ -29,7 +29,7 @@ from typing import Any
 
 from muxi_cli import paths
 from muxi_cli.errors import MuxiError, NotFoundError, UsageError
-from muxi_cli.runtime.base import SessionInfo, SessionMessage
+from muxi_cli.protocol.records import SessionInfo, SessionMessage
 from muxi_cli.stores.session_export import export_session, load_export
 from muxi_cli.stores.session_rows import (
     ID_RE,

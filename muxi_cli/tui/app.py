@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from textual.theme import Theme
     from textual.widget import Widget
 
-    from muxi_cli.runtime.base import AgentInfo, Health, Runtime, ServerInfo
+    from muxi_cli.protocol.records import AgentInfo, Health, ServerInfo
+    from muxi_cli.runtime.base import Runtime
 
 log = logging.getLogger(__name__)
 

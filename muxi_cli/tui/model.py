@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from muxi_cli.runtime.base import SessionMessage
+    from muxi_cli.protocol.records import SessionMessage
 
 ReplyState = Literal["waiting", "streaming", "done", "cancelled", "failed"]
 ToolStatus = Literal["requested", "pending", "running", "ok", "error", "denied", "cancelled"]

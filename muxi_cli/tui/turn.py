@@ -14,14 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli.core import events as ev
 from muxi_cli.errors import MuxiError
+from muxi_cli.protocol import events as ev
 from muxi_cli.termtext import ControlStripper, strip_controls
 from muxi_cli.tui.model import ErrorRecord, ReplyRecord, ToolCall
 
 if TYPE_CHECKING:
-    from muxi_cli.core.events import Event
-    from muxi_cli.runtime.base import ChatRequest, Runtime
+    from muxi_cli.protocol.events import Event
+    from muxi_cli.protocol.records import ChatRequest
+    from muxi_cli.runtime.base import Runtime
     from muxi_cli.tui.widgets.approval import ApprovalPrompt
     from muxi_cli.tui.widgets.reply import ReplyView
 

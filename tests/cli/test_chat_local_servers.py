@@ -100,7 +100,7 @@ async def test_slow_memory_extraction_does_not_hold_the_close(
     `muxi chat` does before it exits) still takes seconds, not the 30 s it did."""
     import lancedb  # noqa: F401  (imported outside the timing: its cost is issue 17's)
 
-    from muxi_cli.runtime.base import ChatRequest
+    from muxi_cli.protocol.records import ChatRequest
     from muxi_cli.runtime.local import LocalRuntime
 
     path = _formation(

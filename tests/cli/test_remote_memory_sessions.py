@@ -17,9 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from muxi_cli.cli.app import app
-from muxi_cli.core.events import MEMORY_RECALLED
+from muxi_cli.protocol.events import MEMORY_RECALLED
+from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime import profiles
-from muxi_cli.runtime.base import ChatRequest
 from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.server.auth import KeyStore
 from tests.fakellm import FakeLLM

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from muxi_cli.cli.app import app
-from muxi_cli.runtime.base import SessionInfo
+from muxi_cli.protocol.records import SessionInfo
 from muxi_cli.stores.sessions import SessionStore, load_export
 
 USER = "tester"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from muxi_cli.config.schema import AgentConfig, Formation
-from muxi_cli.core.events import Event
-from muxi_cli.runtime.base import ChatRequest
+from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.tools.base import ServerStatus, ToolDef, ToolOutcome
 from tests.fakellm import FakeLLM
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from muxi_cli.core import events as ev
+from muxi_cli.protocol import events as ev
 from tests.core.conftest import ScriptedTools, collect, request, types
 from tests.fakellm import Error, FakeLLM, Slow, Text, ToolCalls
 
@@ -53,7 +53,7 @@ async def test_continuing_a_session_sends_the_history(make_runtime, fake_llm: Fa
 
 
 async def test_attachments_are_sent_with_the_message(make_runtime, fake_llm: FakeLLM):
-    from muxi_cli.runtime.base import Attachment
+    from muxi_cli.protocol.records import Attachment
 
     runtime = make_runtime()
     await collect(

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from muxi_cli.core import events as ev
 from muxi_cli.core.history import to_messages
-from muxi_cli.runtime.base import SessionMessage
+from muxi_cli.protocol import events as ev
+from muxi_cli.protocol.records import SessionMessage
 from tests.core.conftest import ScriptedTools, collect, request
 from tests.fakellm import FakeLLM, Slow, Text, ToolCalls
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from muxi_cli.core import events as ev
+from muxi_cli.protocol import events as ev
 from tests.core.conftest import collect, request
 from tests.core.test_routing import AGENTS, routed
 from tests.fakellm import Error, FakeLLM, Hang, JSONReply, Text, ToolCalls

@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from muxi_cli.errors import NotFoundError
-from muxi_cli.runtime.base import ServerInfo
+from muxi_cli.protocol.records import ServerInfo
 from muxi_cli.tui.mcp_inspect import McpInspectScreen
 from muxi_cli.tui.screens.chat import ChatScreen
 from tests.mcpdev.support import SERVERS

@@ -13,7 +13,7 @@ local = pytest.importorskip("muxi_cli.runtime.local")
 
 
 async def test_turn_recalls_and_extracts(fake_llm: Any, tmp_path: Path) -> None:
-    from muxi_cli.runtime.base import ChatRequest
+    from muxi_cli.protocol.records import ChatRequest
 
     extra = (
         "memory:\n  embedding: hash\n"
@@ -51,7 +51,7 @@ async def test_turn_recalls_and_extracts(fake_llm: Any, tmp_path: Path) -> None:
 
 
 async def test_deleting_a_session_drops_its_summary(fake_llm: Any, tmp_path: Path) -> None:
-    from muxi_cli.runtime.base import ChatRequest
+    from muxi_cli.protocol.records import ChatRequest
 
     extra = (
         "memory:\n  embedding: hash\n"

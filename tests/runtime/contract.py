@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from muxi_cli.core import events as ev
-from muxi_cli.core.events import Event
 from muxi_cli.errors import NotFoundError
-from muxi_cli.runtime.base import ChatRequest, Runtime
+from muxi_cli.protocol import events as ev
+from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.records import ChatRequest
+from muxi_cli.runtime.base import Runtime
 from tests.fakellm import FakeLLM, Slow, Text, ToolCalls
 
 #: Extra formation YAML: one agent with the calculator, which needs approval.

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from muxi_cli.errors import ForbiddenError, NotFoundError
-from muxi_cli.runtime.base import Runtime, ServerInfo
+from muxi_cli.protocol.records import ServerInfo
+from muxi_cli.runtime.base import Runtime
 from muxi_cli.runtime.local import LocalRuntime
 from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.server.auth import KeyStore

@@ -17,8 +17,8 @@ from muxi_cli.errors import (
     ServerAuthError,
     UsageError,
 )
+from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime import profiles
-from muxi_cli.runtime.base import ChatRequest
 from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.runtime.wire import error_from_body, iter_sse
 from muxi_cli.server.auth import KeyStore

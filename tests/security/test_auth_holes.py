@@ -310,7 +310,7 @@ async def test_the_chat_app_path_gets_the_refusal_over_the_websocket(scoped: Any
     a refused turn raises the ScopeError (exit 3) with the server's message and
     hint, which the chat app shows in place."""
     from muxi_cli.errors import ScopeError
-    from muxi_cli.runtime.base import ChatRequest
+    from muxi_cli.protocol.records import ChatRequest
     from muxi_cli.runtime.remote import RemoteRuntime
 
     srv, keys, _ = scoped

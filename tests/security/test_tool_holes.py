@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from muxi_cli.runtime.base import ChatRequest
+from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime.remote import RemoteRuntime
 from tests.fakellm import FakeLLM, Text, ToolCalls
 from tests.server.serveproc import ServeProcess

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from muxi_cli.core.events import Event, EventFactory, new_id, now_iso
 from muxi_cli.errors import CancelledError, NotFoundError, ToolDeniedError
-from muxi_cli.runtime.base import (
+from muxi_cli.protocol.events import Event, EventFactory, new_id, now_iso
+from muxi_cli.protocol.records import (
     AgentInfo,
     ApprovalDecision,
     ChatRequest,

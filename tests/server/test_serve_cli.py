@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from muxi_cli.core.events import Event
-from muxi_cli.runtime.base import ChatRequest
+from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime.remote import RemoteRuntime
 from tests.fakellm import FakeLLM, Text
 from tests.procs import stopping

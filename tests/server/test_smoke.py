@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from muxi_cli.runtime.base import ChatRequest
+from muxi_cli.protocol.records import ChatRequest
 from tests.server.conftest import Served
 
 

@@ -10,9 +10,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from muxi_cli.core.events import Event
 from muxi_cli.errors import NotFoundError, ServerAuthError
-from muxi_cli.runtime.base import ChatRequest
+from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.records import ChatRequest
 from tests.server.conftest import Served, start_server, stop_server
 from tests.server.fakeruntime import Script
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from muxi_cli.errors import UsageError
-from muxi_cli.runtime.base import SessionInfo, SessionMessage
+from muxi_cli.protocol.records import SessionInfo, SessionMessage
 from muxi_cli.stores.sessions import SessionStore, export_session, load_export
 
 SECRETS = (

@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from muxi_cli.core.events import Event
 from muxi_cli.errors import MuxiError, NotFoundError
-from muxi_cli.runtime.base import (
+from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.records import (
     AgentInfo,
     ApprovalDecision,
     ChatRequest,

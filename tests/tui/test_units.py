@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from muxi_cli import paths
-from muxi_cli.runtime.base import SessionMessage
+from muxi_cli.protocol.records import SessionMessage
 from muxi_cli.tui import commands, formatting, settings
 from muxi_cli.tui.completer import Sources, complete
 from muxi_cli.tui.history import PromptHistory

@@ -8,7 +8,7 @@ import pytest
 from rich.text import Text as RichText
 from textual.widgets import DataTable, Static
 
-from muxi_cli.runtime.base import ServerInfo
+from muxi_cli.protocol.records import ServerInfo
 from muxi_cli.tui import commands
 from muxi_cli.tui.model import NoteRecord, ReplyRecord
 from muxi_cli.tui.screens.chat import ChatScreen

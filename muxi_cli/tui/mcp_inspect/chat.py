@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from muxi_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from muxi_cli.runtime.base import Runtime, ServerInfo
+    from muxi_cli.protocol.records import ServerInfo
+    from muxi_cli.runtime.base import Runtime
 
 USAGE = (
     "/mcp shows the servers; /mcp attach [--name NAME] COMMAND-or-URL adds one to this session; "

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from muxi_cli.runtime.base import AgentInfo
+from muxi_cli.protocol.records import AgentInfo
 
 AUTO = "\x00auto"
 

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from muxi_cli.runtime.base import Attachment, ChatRequest
+from muxi_cli.protocol.records import Attachment, ChatRequest
 from muxi_cli.tui import commands
 from muxi_cli.tui.completer import Candidate, Sources, complete
 from muxi_cli.tui.model import ErrorRecord, NoteRecord, ReplyRecord, UserRecord

@@ -15,7 +15,7 @@ from muxi_cli.tui import formatting
 from muxi_cli.tui.screens.info import TableScreen
 
 if TYPE_CHECKING:
-    from muxi_cli.runtime.base import ServerInfo
+    from muxi_cli.protocol.records import ServerInfo
 
 COLUMNS = ("Server", "Transport", "State", "Tools", "Start time", "Error")
 EMPTY = "No MCP servers are configured: add them under `mcp_servers:` in muxi.yaml."

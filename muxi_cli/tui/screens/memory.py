@@ -11,7 +11,8 @@ from muxi_cli.tui.screens.dialogs import ConfirmDialog, InputDialog
 from muxi_cli.tui.screens.lists import ListScreen
 
 if TYPE_CHECKING:
-    from muxi_cli.runtime.base import MemoryItem, Runtime
+    from muxi_cli.protocol.records import MemoryItem
+    from muxi_cli.runtime.base import Runtime
 
 
 class MemoryScreen(ListScreen):

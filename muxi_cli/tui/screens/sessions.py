@@ -14,7 +14,8 @@ from muxi_cli.tui.screens.dialogs import ConfirmDialog, InputDialog
 from muxi_cli.tui.screens.lists import ListScreen
 
 if TYPE_CHECKING:
-    from muxi_cli.runtime.base import Runtime, SessionInfo
+    from muxi_cli.protocol.records import SessionInfo
+    from muxi_cli.runtime.base import Runtime
 
 
 @dataclass

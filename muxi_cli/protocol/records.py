@@ -1,0 +1,153 @@
+"""The plain records every layer speaks: requests, sessions, memories, tools.
+
+Every type here round-trips through ``to_dict``/``from_dict`` so the remote
+runtime and the server share them exactly. This is the ground floor
+(docs/architecture.md, section 1): it imports nothing else of muxi.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, TypeVar
+
+ApprovalMode = Literal["interactive", "yes", "deny"]
+ApprovalDecision = Literal["allow", "always", "deny"]
+
+T = TypeVar("T", bound="_Record")
+
+
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(slots=True)
+class Attachment(_Record):
+    name: str
+    content: str
+    mime: str = "text/plain"
+
+
+@dataclass(slots=True)
+class ChatRequest(_Record):
+    message: str
+    agent: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+    approval: ApprovalMode = "deny"
+    model: str | None = None
+    system: str | None = None
+    #: Server-side only (never sent by a client): glob patterns of the ``ask``
+    #: tools this caller may approve; None = any (see docs/security.md).
+    approvable: list[str] | None = None
+    stream: bool = True
+    #: A new session gets this title (default: from the first message).
+    title: str | None = None
+    #: The role of the ``muxi serve`` key the turn runs for; the server sets it
+    #: (whatever a client sent), ``None`` for in-process turns.
+    caller_role: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChatRequest:
+        data = dict(data)
+        data["attachments"] = [
+            a if isinstance(a, Attachment) else Attachment.from_dict(a)
+            for a in data.get("attachments") or []
+        ]
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(slots=True)
+class AgentInfo(_Record):
+    name: str
+    description: str
+    model: str
+    tools: list[str] = field(default_factory=list)
+    mcp_servers: list[str] = field(default_factory=list)
+    delegates: list[str] = field(default_factory=list)
+    memory: bool = True
+    knowledge: list[str] = field(default_factory=list)
+    default: bool = False
+    system_message: str = ""
+
+
+@dataclass(slots=True)
+class SessionInfo(_Record):
+    id: str
+    title: str
+    user_id: str
+    agent: str | None
+    created_at: str
+    updated_at: str
+    message_count: int = 0
+
+
+@dataclass(slots=True)
+class SessionMessage(_Record):
+    id: int
+    session_id: str
+    seq: int
+    role: str
+    content: str
+    agent: str | None = None
+    run_id: str | None = None
+    status: str = "complete"
+    created_at: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_call_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class MemoryItem(_Record):
+    id: str
+    user_id: str
+    kind: str
+    text: str
+    created_at: str
+    importance: float = 0.5
+    source: str | None = None
+    score: float | None = None
+    agent: str | None = None
+    superseded_by: str | None = None
+
+
+@dataclass(slots=True)
+class ToolInfo(_Record):
+    name: str
+    server: str
+    tool: str
+    description: str
+    input_schema: dict[str, Any]
+    policy: str
+    agents: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ServerInfo(_Record):
+    name: str
+    transport: str
+    state: str
+    tool_count: int = 0
+    started_ms: int | None = None
+    error: str | None = None
+    #: The server's approval policy (``ask``, ``allow``, ``deny``); None if unknown.
+    approval: str | None = None
+
+
+@dataclass(slots=True)
+class Health(_Record):
+    ok: bool
+    version: str
+    mode: Literal["local", "remote"]
+    default_agent: str
+    model: str | None
+    providers: dict[str, bool] = field(default_factory=dict)
+    detail: str | None = None
