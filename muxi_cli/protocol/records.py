@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
+from muxi_cli.protocol.messages import Part, parts_from_list, parts_to_list
+
 ApprovalMode = Literal["interactive", "yes", "deny"]
 ApprovalDecision = Literal["allow", "always", "deny"]
 
@@ -28,6 +30,9 @@ class _Record:
 
 @dataclass(slots=True)
 class Attachment(_Record):
+    """A file sent with a message. ``content`` is the text for ``text/*`` (and
+    JSON, XML, ...) types and base64 for any other type (an image, a PDF)."""
+
     name: str
     content: str
     mime: str = "text/plain"
@@ -91,6 +96,11 @@ class SessionInfo(_Record):
 
 @dataclass(slots=True)
 class SessionMessage(_Record):
+    """One stored message. ``parts`` is its content (protocol/messages.py);
+    ``content`` is the text of those parts, kept for search, text-only front
+    ends and clients older than parts. ``tool_calls``/``tool_call_id`` repeat
+    the tool call and tool result parts in the shape older readers know."""
+
     id: int
     session_id: str
     seq: int
@@ -103,6 +113,21 @@ class SessionMessage(_Record):
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     tool_call_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    parts: list[Part] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "parts"}
+        out["tool_calls"] = [dict(c) for c in self.tool_calls]
+        out["meta"] = dict(self.meta)
+        out["parts"] = parts_to_list(self.parts)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionMessage:
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["parts"] = parts_from_list(data.get("parts") or [])
+        return cls(**kwargs)
 
 
 @dataclass(slots=True)
