@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
-from muxi_cli.protocol.messages import Part, parts_from_list, parts_to_list
+from muxi_cli.protocol.messages import (
+    AudioPart,
+    DocumentPart,
+    ImagePart,
+    Part,
+    parts_from_list,
+    parts_to_list,
+)
 
 ApprovalMode = Literal["interactive", "yes", "deny"]
 ApprovalDecision = Literal["allow", "always", "deny"]
@@ -114,6 +121,16 @@ class SessionMessage(_Record):
     tool_call_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     parts: list[Part] = field(default_factory=list)
+
+    def display_text(self) -> str:
+        """What a text-only front end shows: the text, then a placeholder such as
+        ``[image: dot.png, image/png, 70 bytes]`` per attached media part (a tool
+        result's text already names its images)."""
+        shown = [self.content] if self.content else []
+        for part in self.parts:
+            if isinstance(part, ImagePart | DocumentPart | AudioPart):
+                shown.append(part.placeholder())
+        return "\n".join(shown)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "parts"}

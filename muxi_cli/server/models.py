@@ -108,3 +108,30 @@ class KeyCreateBody(_Body):
                 hint="see the agents with GET /v1/agents and the sets under server.scope_sets",
             )
         return scopes
+
+
+class MessageOut(BaseModel):
+    """One stored message (``GET /v1/sessions/{id}/messages``; docs/server.md).
+
+    A response model of its own: the content parts are tagged JSON objects
+    (``{"type": "image", "media": {...}}``), which the dataclasses'
+    generated schema would strip of their ``type``.
+    """
+
+    id: int
+    session_id: str
+    seq: int
+    role: str
+    content: str = Field(description="The text of the parts (what clients before parts read).")
+    agent: str | None = None
+    run_id: str | None = None
+    status: str = "complete"
+    created_at: str = ""
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    tool_call_id: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+    parts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Content parts: text, image, document, audio, tool_call, tool_result; "
+        "media as {id, media_type, size, name} references.",
+    )

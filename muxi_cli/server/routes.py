@@ -19,6 +19,7 @@ from muxi_cli.server.models import (
     KeyCreateBody,
     MCPAttachBody,
     MemoryAddBody,
+    MessageOut,
     RenameBody,
 )
 from muxi_cli.server.scopes import check_agent
@@ -79,7 +80,6 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         MemoryItem,
         ServerInfo,
         SessionInfo,
-        SessionMessage,
         ToolInfo,
     )
     from muxi_cli.server.app import authenticate
@@ -180,7 +180,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         return (await ctx.owned_session(who, session_id)).to_dict()
 
     @v1.get(
-        "/sessions/{session_id}/messages", tags=["sessions"], response_model=list[SessionMessage]
+        "/sessions/{session_id}/messages", tags=["sessions"], response_model=list[MessageOut]
     )
     async def messages(session_id: str = SessionId(), who: Caller = Auth) -> Any:
         info = await ctx.owned_session(who, session_id)

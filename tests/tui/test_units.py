@@ -143,6 +143,20 @@ def test_records_from_stored_messages() -> None:
     assert isinstance(last, ReplyRecord) and last.state == "cancelled"
 
 
+def test_stored_media_shows_as_a_placeholder() -> None:
+    from muxi_cli.protocol import messages as parts
+
+    image = parts.ImagePart(parts.MediaRef("ab" * 32, "image/png", 70, "dot.png"))
+    msgs = [
+        SessionMessage(1, "s", 1, "user", "what is this?", parts=[parts.TextPart("x"), image]),
+        SessionMessage(2, "s", 2, "assistant", "A dot.", run_id="r1"),
+    ]
+    user, reply = records_from_messages(msgs)
+    assert isinstance(user, UserRecord)
+    assert user.text == "what is this?\n[image: dot.png, image/png, 70 bytes]"
+    assert isinstance(reply, ReplyRecord) and reply.text == "A dot."
+
+
 def test_code_blocks() -> None:
     text = "a\n\n```py\nx = 1\n```\n\n    indented\n\n~~~\ny\n~~~\n"
     assert code_blocks(text) == ["x = 1", "indented", "y"]
