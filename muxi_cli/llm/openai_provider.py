@@ -88,7 +88,9 @@ def to_openai_messages(messages: list[Message], system: str | None) -> list[dict
                         f"({msg.tool_name or 'tool'}):",
                     }
                 )
-                pending += [{"type": "image_url", "image_url": {"url": data_url(m)}} for m in images]
+                pending += [
+                    {"type": "image_url", "image_url": {"url": data_url(m)}} for m in images
+                ]
             out.append({"role": "tool", "tool_call_id": msg.tool_call_id or "", "content": content})
         elif msg.role == "assistant":
             item: dict[str, Any] = {"role": "assistant", "content": msg.content or None}

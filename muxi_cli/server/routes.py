@@ -179,9 +179,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     async def session(session_id: str = SessionId(), who: Caller = Auth) -> Any:
         return (await ctx.owned_session(who, session_id)).to_dict()
 
-    @v1.get(
-        "/sessions/{session_id}/messages", tags=["sessions"], response_model=list[MessageOut]
-    )
+    @v1.get("/sessions/{session_id}/messages", tags=["sessions"], response_model=list[MessageOut])
     async def messages(session_id: str = SessionId(), who: Caller = Auth) -> Any:
         info = await ctx.owned_session(who, session_id)
         return [m.to_dict() for m in await rt.messages(info.id)]

@@ -38,7 +38,8 @@ class MediaStore:
     def _path(self, media_id: str) -> Path:
         if not _ID_RE.match(media_id):
             raise NotFoundError(
-                f"No media {media_id!r}.", hint="A media id is the 64-character sha256 of its bytes."
+                f"No media {media_id!r}.",
+                hint="A media id is the 64-character sha256 of its bytes.",
             )
         return self.root / media_id[:2] / media_id
 

@@ -177,7 +177,9 @@ def test_media_parts_show_as_placeholders(runner: CliRunner, store: SessionStore
 
     info = store.create_session(USER)
     ref = store.media.put(b"\x89PNG not really", "image/png", "dot.png")
-    store.add_message(info.id, "user", "what is this?", parts=[TextPart("what is this?"), ImagePart(ref)])
+    store.add_message(
+        info.id, "user", "what is this?", parts=[TextPart("what is this?"), ImagePart(ref)]
+    )
     placeholder = "[image: dot.png, image/png, 15 bytes]"
     shown = runner.invoke(app, ["sessions", "show", info.id])
     assert shown.exit_code == 0 and placeholder in shown.stdout

@@ -43,7 +43,10 @@ async def test_image_attachment_goes_to_openai_as_a_data_url(
     text, picture = user["content"]
     assert text["type"] == "text" and text["text"].startswith("what is this?")
     assert '<attachment name="notes.txt" type="text/plain">' in text["text"]
-    assert picture == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}
+    assert picture == {
+        "type": "image_url",
+        "image_url": {"url": f"data:image/png;base64,{PNG_B64}"},
+    }
 
     sid = first[0].session_id
     stored = (await runtime.messages(sid))[0]

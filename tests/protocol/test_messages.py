@@ -76,7 +76,10 @@ def test_text_of_shows_text_and_optionally_placeholders() -> None:
         ("text", "must be a JSON object"),
         ({"type": "image"}, "needs a media reference"),
         ({"type": "image", "media": {"id": "x"}}, "needs id, media_type and size"),
-        ({"type": "tool_result", "parts": [{"type": "audio", "media": REF.to_dict()}]}, "not audio"),
+        (
+            {"type": "tool_result", "parts": [{"type": "audio", "media": REF.to_dict()}]},
+            "not audio",
+        ),
     ],
 )
 def test_bad_part_json_is_a_clear_error(data: object, message: str) -> None:

@@ -13,9 +13,7 @@ from muxi_cli.server.auth import KeyStore
 from tests.fakellm import FakeLLM, Text
 from tests.server.serveproc import ServeProcess
 
-PNG_B64 = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
 
 async def test_messages_carry_parts_and_keep_content_for_old_clients(

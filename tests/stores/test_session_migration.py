@@ -67,7 +67,9 @@ def test_old_rows_get_the_parts_they_describe(old_db: Path) -> None:
     assert by_seq[8].parts == [TextPart("Summary: the user added numbers.")]
     assert (by_seq[9].status, by_seq[9].parts) == ("cancelled", [TextPart("half a reply")])
     # The fields older readers use are as they were.
-    assert by_seq[2].tool_calls == [{"id": "c1", "name": "calc__add", "arguments": {"a": 2, "b": 3}}]
+    assert by_seq[2].tool_calls == [
+        {"id": "c1", "name": "calc__add", "arguments": {"a": 2, "b": 3}}
+    ]
     assert by_seq[3].tool_call_id == "c1" and by_seq[3].meta["duration_ms"] == 4
     assert by_seq[2].meta["usage"]["cost_usd"] == 0.01
 
@@ -100,7 +102,7 @@ def test_a_damaged_parts_value_falls_back_to_the_old_columns(old_db: Path) -> No
     with SessionStore(old_db) as store:
         store.list_sessions()
     conn = sqlite3.connect(old_db)
-    conn.execute("UPDATE messages SET parts = '[{\"type\": \"hologram\"}]' WHERE seq = 1")
+    conn.execute('UPDATE messages SET parts = \'[{"type": "hologram"}]\' WHERE seq = 1')
     conn.commit()
     conn.close()
     with SessionStore(old_db) as store:
