@@ -145,3 +145,31 @@ async def test_mcp_tool_images_follow_the_openai_tool_message(fake_llm: FakeLLM,
     intro, image = follow["content"]
     assert intro["text"].startswith(f"Images returned by tool call {tool['tool_call_id']}")
     assert image["image_url"]["url"].startswith("data:image/png;base64,iVBOR")
+
+
+def test_history_reads_media_and_notes_what_is_gone(tmp_path: Path) -> None:
+    from muxi_cli.core.history import sanitize, to_messages
+    from muxi_cli.llm.base import Media, Message
+    from muxi_cli.protocol.messages import MediaRef
+    from muxi_cli.protocol.records import SessionMessage
+    from muxi_cli.stores.media import MediaStore
+
+    media = MediaStore(tmp_path / "media")
+    kept = media.put(PNG, "image/png", "dot.png")
+    gone = MediaRef("0" * 64, "image/png", 9, "lost.png")
+    stored = [
+        SessionMessage(1, "s", 1, "user", "one", parts=[TextPart("one"), ImagePart(kept)]),
+        SessionMessage(2, "s", 2, "assistant", "ok"),
+        SessionMessage(3, "s", 3, "user", "two", parts=[TextPart("two"), ImagePart(gone)]),
+    ]
+    first, _reply, second = to_messages(stored, 1000, media=media.get)
+    dot = Media("image", "image/png", PNG, "dot.png")
+    assert first.media == (dot,) and first.content == "one"
+    assert second.media == () and second.content == "two\n\n[image: lost.png, image/png, 9 bytes]"
+    # Without a reader the model is told what there was.
+    blind = to_messages(stored, 1000)[0]
+    assert blind.media == ()
+    assert blind.content == f"one\n\n[image: dot.png, image/png, {len(PNG)} bytes]"
+    # Two user messages in a row are merged with their media.
+    (merged,) = sanitize([Message("user", "a", media=(dot,)), Message("user", "b", media=(dot,))])
+    assert merged.content == "a\n\nb" and merged.media == (dot, dot)
