@@ -3,7 +3,7 @@
 Images go as ``image_url`` content parts with ``data:`` URLs. Chat
 Completions has no images in tool results: a tool result's images follow
 its tool messages as one user message (text saying whose images they are,
-then the images). Documents and audio the API cannot take travel as a
+then the images); OpenAI-compatible servers get the result's text only. Documents and audio the API cannot take travel as a
 placeholder text.
 
 Also serves every OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio)
@@ -56,8 +56,15 @@ def _user_content(text: str, media: tuple[Media, ...]) -> str | list[dict[str, A
     return parts
 
 
-def to_openai_messages(messages: list[Message], system: str | None) -> list[dict[str, Any]]:
-    """Provider-neutral messages in the Chat Completions shape."""
+def to_openai_messages(
+    messages: list[Message], system: str | None, *, tool_images: bool = True
+) -> list[dict[str, Any]]:
+    """Provider-neutral messages in the Chat Completions shape.
+
+    ``tool_images=False`` leaves tool results' images out (their text names
+    them): a text-only local model would refuse the whole request, and those
+    images used to be dropped, so a working setup must not start failing.
+    """
     out: list[dict[str, Any]] = []
     if system:
         out.append({"role": "system", "content": system})
@@ -78,7 +85,7 @@ def to_openai_messages(messages: list[Message], system: str | None) -> list[dict
                 if msg.is_error and not msg.content.startswith("Error")
                 else msg.content
             )
-            images = [m for m in msg.media if sendable_image(m)]
+            images = [m for m in msg.media if sendable_image(m)] if tool_images else []
             if images:
                 content += f"\n[{len(images)} image(s) of this result follow in a user message]"
                 pending.append(
@@ -159,7 +166,11 @@ class OpenAIProvider(SDKProvider):
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": to_openai_messages(request.messages, request.system),
+            # Until the provider table says which local models see images, only the
+            # hosted API gets tool results' images (a user's own attachments always go).
+            "messages": to_openai_messages(
+                request.messages, request.system, tool_images=not self.compat
+            ),
         }
         params["max_tokens" if self.compat else "max_completion_tokens"] = self._reply_tokens(
             request

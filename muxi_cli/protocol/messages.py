@@ -181,8 +181,17 @@ def part_from_dict(data: Any) -> Part:
     return part
 
 
-def parts_from_list(items: Iterable[Any]) -> list[Part]:
-    return [part_from_dict(item) for item in items]
+def parts_from_list(items: Iterable[Any], *, lenient: bool = False) -> list[Part]:
+    """Parts from their JSON. ``lenient`` skips parts this muxi does not know
+    (a newer server's), where the message's text is still worth reading."""
+    out: list[Part] = []
+    for item in items:
+        try:
+            out.append(part_from_dict(item))
+        except PartError:
+            if not lenient:
+                raise
+    return out
 
 
 def parts_to_list(parts: Iterable[Part]) -> list[dict[str, Any]]:

@@ -143,7 +143,8 @@ class SessionMessage(_Record):
     def from_dict(cls, data: dict[str, Any]) -> SessionMessage:
         names = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
-        kwargs["parts"] = parts_from_list(data.get("parts") or [])
+        # A newer server's part types are skipped: ``content`` still has the text.
+        kwargs["parts"] = parts_from_list(data.get("parts") or [], lenient=True)
         return cls(**kwargs)
 
 

@@ -107,3 +107,17 @@ async def test_text_only_messages_keep_their_plain_shape(fake_llm: FakeLLM) -> N
             await provider.aclose()
         (user,) = fake_llm.requests[-1]["messages"]
         assert user["content"] in ("hi", [{"type": "text", "text": "hi"}])
+
+
+async def test_compatible_servers_get_tool_results_as_text_only(fake_llm: FakeLLM) -> None:
+    from muxi_cli.llm.openai_provider import OpenAIProvider
+
+    provider = OpenAIProvider("local", compat=True, base_url=fake_llm.openai_base_url)
+    try:
+        await complete(provider, req(*_conversation()))
+    finally:
+        await provider.aclose()
+    user, _assistant, tool = fake_llm.requests[-1]["messages"]
+    assert tool["content"] == "took it"
+    # The user's own image still goes: they chose to send it.
+    assert user["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")

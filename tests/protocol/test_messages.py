@@ -58,6 +58,9 @@ def test_session_message_round_trips_its_parts() -> None:
     # A client older than parts sends none: the message still reads.
     old = {k: v for k, v in data.items() if k != "parts"}
     assert SessionMessage.from_dict(old).parts == []
+    # A newer server's part types are skipped; the text still reads.
+    newer = {**data, "parts": [{"type": "hologram"}, {"type": "text", "text": "a pixel"}]}
+    assert SessionMessage.from_dict(newer).parts == [TextPart("a pixel")]
 
 
 def test_text_of_shows_text_and_optionally_placeholders() -> None:
