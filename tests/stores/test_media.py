@@ -45,3 +45,29 @@ def test_size_limit_and_bad_input_are_clear_errors(tmp_path: Path) -> None:
 def test_the_session_store_keeps_media_beside_its_database(tmp_path: Path) -> None:
     with SessionStore(tmp_path / "db" / "sessions.db") as sessions:
         assert sessions.media.root == tmp_path / "db" / "media"
+
+
+def test_updates_replace_text_and_calls_and_keep_media(tmp_path: Path) -> None:
+    from muxi_cli.protocol.messages import ImagePart, TextPart, ToolCallPart
+
+    with SessionStore(tmp_path / "sessions.db") as store:
+        info = store.create_session("u1")
+        ref = store.media.put(b"img", "image/png")
+        msg = store.add_message(
+            info.id,
+            "assistant",
+            "draft",
+            status="streaming",
+            parts=[TextPart("draft"), ImagePart(ref)],
+        )
+        store.update_message(msg.id, content="final text")
+        store.update_message(
+            msg.id, status="complete", tool_calls=[{"id": "c1", "name": "t", "arguments": {"x": 1}}]
+        )
+        (stored,) = store.messages(info.id)
+    assert stored.content == "final text"
+    assert stored.parts == [
+        TextPart("final text"),
+        ImagePart(ref),
+        ToolCallPart("c1", "t", {"x": 1}),
+    ]
