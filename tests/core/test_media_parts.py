@@ -136,15 +136,17 @@ async def test_mcp_tool_images_reach_anthropic_inside_the_tool_result(
     assert base64.b64decode(image["source"]["data"]).startswith(b"\x89PNG")
 
 
-async def test_mcp_tool_images_follow_the_openai_tool_message(fake_llm: FakeLLM, tmp_path: Path):
+async def test_mcp_tool_images_stay_text_for_a_local_openai_compatible_server(
+    fake_llm: FakeLLM, tmp_path: Path
+):
+    """The fake server is on loopback, so it counts as a local compatible server:
+    the image is stored, and the model gets the result's text naming it (the
+    hosted API's shape is in tests/llm/test_media_wire.py)."""
     events, sent = await _pixel_turn(fake_llm, tmp_path, "openai")
     assert events[-1].type == ev.RUN_COMPLETED
-    tool, follow = sent[-2:]
-    assert tool["role"] == "tool" and "1 image(s) of this result follow" in tool["content"]
-    assert follow["role"] == "user"
-    intro, image = follow["content"]
-    assert intro["text"].startswith(f"Images returned by tool call {tool['tool_call_id']}")
-    assert image["image_url"]["url"].startswith("data:image/png;base64,iVBOR")
+    tool = sent[-1]
+    assert tool["role"] == "tool"
+    assert tool["content"].splitlines() == ["a pixel", "[image: image/png, 70 bytes]"]
 
 
 def test_history_reads_media_and_notes_what_is_gone(tmp_path: Path) -> None:
