@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from muxi_cli.cli.keys import LIST_SECTIONS, app
+from muxi_cli.runtime.client import ServerClient
 
 
 class _Remote:
@@ -22,26 +23,17 @@ class _Remote:
         self.name, self.url, self.key = name, url, key
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        import httpx
+        import asyncio
 
-        from muxi_cli.errors import ServerAuthError
-        from muxi_cli.runtime.wire import connection_error, error_from_body
-
-        if not self.key:
-            raise ServerAuthError(
-                f"no API key is stored for profile {self.name!r}",
-                hint=f"add it again: muxi profile add {self.name} --url {self.url}",
-            )
-        try:
-            with httpx.Client(base_url=self.url, timeout=15.0) as client:
-                response = client.request(
-                    method, path, json=body, headers={"authorization": f"Bearer {self.key}"}
+        async def send() -> Any:
+            async with ServerClient(self.url, self.key, timeout=15.0) as client:
+                client.require_key(
+                    f"profile {self.name!r}",
+                    f"add it again: muxi profile add {self.name} --url {self.url}",
                 )
-        except httpx.HTTPError as exc:
-            raise connection_error(self.url, exc) from exc
-        if response.status_code >= 400:
-            raise error_from_body(response.status_code, response.content, self.url)
-        return response.json()
+                return await client.request(method, path, json_body=body)
+
+        return asyncio.run(send())
 
 
 def _remote(ctx: typer.Context) -> _Remote | None:
