@@ -32,6 +32,17 @@ def state(ctx: typer.Context) -> CliState:
     return CliState()
 
 
+def formation_or_none(ctx: typer.Context) -> Formation | None:
+    """The formation, or ``None`` when it cannot be loaded (commands that work without one)."""
+    from muxi_cli.config.loader import load_formation
+    from muxi_cli.errors import ConfigError
+
+    try:
+        return load_formation(state(ctx).config).formation
+    except ConfigError:
+        return None
+
+
 def local_formation(ctx: typer.Context, command: str, why: str) -> tuple[Formation, Path]:
     """This machine's formation and its folder, for commands that work on local resources.
 

@@ -485,7 +485,3 @@ def read(
         return await runtime.mcp_read_resource(server, uri)
 
     _echo(_with_runtime(ctx, work))
-
-
-# `muxi mcp validate|test|docs|inspect` (MCP developer tooling) live in their own module.
-__import__("muxi_cli.cli.mcp_dev", fromlist=["register"]).register(app)
