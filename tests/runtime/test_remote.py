@@ -116,10 +116,12 @@ async def test_open_profile_needs_a_known_profile_and_a_key(
         await RemoteRuntime.open_profile("prod")
     monkeypatch.setenv("MUXI_API_KEY", "from-env")
     rt = await RemoteRuntime.open_profile("prod")
-    assert rt.label == "prod" and rt.url == "http://127.0.0.1:9" and rt._key == "from-env"
+    assert (
+        rt.label == "prod" and rt.url == "http://127.0.0.1:9" and rt._server.api_key == "from-env"
+    )
     profiles.store_key("prod", "from-keyring")
     rt2 = await RemoteRuntime.open_profile("prod")
-    assert rt2._key == "from-keyring"
+    assert rt2._server.api_key == "from-keyring"
     await rt.aclose()
     await rt2.aclose()
 
