@@ -105,12 +105,12 @@ def _check_scopes(ctx: typer.Context, role: str, scopes: list[str]) -> list[str]
 
 def server_key_rows(ctx: typer.Context) -> list[dict[str, Any]]:
     """Rows of the "server keys" section: ids, roles, users, dates; never a secret."""
-    from muxi_cli.server.auth import KeyStore
+    from muxi_cli.runtime.admin import local_keys
 
     remote = _remote(ctx)
     if remote is not None:
         return [_row(rec) for rec in remote.call("GET", "/v1/keys")]
-    return [_row(rec.public_dict()) for rec in KeyStore(env_admin_key="").records()]
+    return [_row(rec.public_dict()) for rec in local_keys().records()]
 
 
 def create(
@@ -135,7 +135,7 @@ def create(
     """Create a `muxi serve` API key. The key is printed once on stdout; only its hash is kept."""
     from muxi_cli.cli import output
     from muxi_cli.errors import MuxiError, UsageError
-    from muxi_cli.server.auth import KeyStore
+    from muxi_cli.runtime.admin import local_keys
 
     try:
         if role not in ("admin", "user"):
@@ -151,7 +151,7 @@ def create(
             else (list(scope) if scope else None)  # the server checks against its formation
         )
         if remote is None:
-            rec, secret = KeyStore(env_admin_key="").create(role, user or "admin", label, scopes)
+            rec, secret = local_keys().create(role, user or "admin", label, scopes)
             key_id, key_role, key_user, url = rec.id, rec.role, rec.user_id, "URL"
         else:
             body: dict[str, Any] = {"role": role, "user_id": user or "admin", "label": label}
@@ -185,12 +185,12 @@ def revoke(
 
     from muxi_cli.cli import output
     from muxi_cli.errors import MuxiError
-    from muxi_cli.server.auth import KeyStore
+    from muxi_cli.runtime.admin import local_keys
 
     try:
         remote = _remote(ctx)
         if remote is None:
-            rec = KeyStore(env_admin_key="").revoke(key_id).public_dict()
+            rec = local_keys().revoke(key_id).public_dict()
         else:
             rec = remote.call("DELETE", f"/v1/keys/{quote(key_id, safe='')}")
     except MuxiError as exc:

@@ -27,6 +27,12 @@ from typing import IO, TYPE_CHECKING, Any
 from muxi_cli.config.loader import load_formation
 from muxi_cli.errors import UsageError
 from muxi_cli.runtime.factory import LOCAL, selected_profile
+from muxi_cli.stores.server_keys import (
+    ENV_ADMIN_KEY,
+    PINNED_HINT,
+    KeyStore,
+    pinned_key_problem,
+)
 
 if TYPE_CHECKING:
     from muxi_cli.config.schema import AgentConfig, Formation
@@ -309,3 +315,21 @@ async def call_tool(
         return await manager.call(await manager.server_tool(server, tool), arguments)
     finally:
         await manager.aclose()
+
+
+def local_keys() -> KeyStore:
+    """This machine's ``muxi serve`` key file, for ``muxi keys`` with the local
+    profile (the pinned ``MUXI_ADMIN_KEY`` is left out: it is never listed)."""
+    return KeyStore(env_admin_key="")
+
+
+def weak_pinned_key(environ: dict[str, str]) -> UsageError | None:
+    """A ``MUXI_ADMIN_KEY`` weaker than a generated key, as the error ``muxi serve``
+    refuses to start with; None when it is unset or strong enough."""
+    pinned = environ.get(ENV_ADMIN_KEY)
+    if not pinned:
+        return None
+    why = pinned_key_problem(pinned)
+    if why is None:
+        return None
+    return UsageError(f"{ENV_ADMIN_KEY} is too weak to be an admin key: {why}", hint=PINNED_HINT)

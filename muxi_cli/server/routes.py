@@ -9,7 +9,6 @@ so the tests can try each one with the wrong user's key.
 from typing import Any, Literal
 
 from muxi_cli.errors import NotFoundError, ScopeError, UsageError
-from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.chat import SSE_MEDIA, TurnStream, json_turn, prepare, sse_response
 from muxi_cli.server.context import Caller, ServerContext
 from muxi_cli.server.mcp_routes import add_mcp_routes
@@ -24,6 +23,7 @@ from muxi_cli.server.models import (
 )
 from muxi_cli.server.scopes import check_agent
 from muxi_cli.stores.lance_schema import SHARED_USER
+from muxi_cli.stores.server_keys import KeyStore
 
 #: (method, path, what it touches): "session", "memory", "call", "run", "key",
 #: "admin" (admin only) or "none" (no per-user object).

@@ -33,7 +33,7 @@ from muxi_cli.errors import (
 from muxi_cli.runtime import profiles
 from muxi_cli.runtime.client import USER_AGENT, ServerClient
 from muxi_cli.runtime.remote import RemoteRuntime
-from muxi_cli.server.auth import KeyStore
+from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import FakeLLM
 from tests.net import free_port
 from tests.server.serveproc import ServeProcess

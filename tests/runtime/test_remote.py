@@ -21,8 +21,8 @@ from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime import profiles
 from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.runtime.wire import error_from_body, iter_sse
-from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.context import ServerSettings
+from muxi_cli.stores.server_keys import KeyStore
 from tests.net import free_port
 from tests.server.conftest import start_server, stop_server
 from tests.server.fakeruntime import FakeRuntime, Script

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.routes import ROUTES
+from muxi_cli.stores.server_keys import KeyStore
 from tests.server.conftest import Served
 from tests.server.fakeruntime import Script
 

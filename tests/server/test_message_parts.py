@@ -9,7 +9,7 @@ import httpx
 
 from muxi_cli.protocol.messages import ImagePart, TextPart
 from muxi_cli.runtime.remote import RemoteRuntime
-from muxi_cli.server.auth import KeyStore
+from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import FakeLLM, Text
 from tests.server.serveproc import ServeProcess
 
