@@ -118,7 +118,7 @@ class SDKProvider:
         """Ask the server once per model for its context size (local servers only)."""
         if not self.capabilities.probe_limits or not self.base_url or model in self._context:
             return
-        from muxi_cli.llm.limits import context_size
+        from muxi_cli.providers.local import context_size
         from muxi_cli.threads import run_abandonable
 
         self._context[model] = None  # asked once, whatever the answer
