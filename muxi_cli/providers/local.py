@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +53,9 @@ def is_local_url(url: str | None) -> bool:
 
 def get_json(url: str, headers: dict[str, str] | None = None, timeout: float = 1.0) -> Any:
     """GET ``url`` and parse JSON (at most 2 MB). Raises ``OSError``/``ValueError``."""
+    # urllib.request pulls in http.client, ssl and email (~30 ms): only a probe pays.
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read(2_000_000))
@@ -99,6 +100,8 @@ def probe(
     does. A server that answers with an HTTP error is reachable, just without
     that route.
     """
+    import urllib.error  # with urllib.request, deferred as in get_json
+
     base = base_url.rstrip("/")
     url = base + ("/api/tags" if ollama else "/models")
     try:
