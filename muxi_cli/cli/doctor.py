@@ -93,7 +93,8 @@ def _local_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) -> 
             f"local server {status.base_url} is not reachable",
             "Start it (`ollama serve`) or change providers.ollama.base_url.",
         )
-    if not status.declared and status.name != OLLAMA:
+    if not status.declared and not (status.name == OLLAMA and ollama_ok):
+        # Not named by the formation (a running Ollama is found by itself).
         return Check(
             name,
             "info",

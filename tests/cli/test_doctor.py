@@ -37,6 +37,9 @@ def test_no_provider_fails_with_a_fix() -> None:
     assert by_name["python"]["status"] == "ok"
     assert by_name["config"]["status"] == "ok"
     assert by_name["ollama"]["status"] == "skip"  # MUXI_NO_OLLAMA_PROBE=1 in tests
+    # Local servers the formation does not name are listed, never counted as usable.
+    for name in ("ollama", "lmstudio", "vllm", "llama-cpp"):
+        assert by_name[f"provider {name}"]["status"] == "info"
     assert by_name["config dir"]["status"] == "ok" and by_name["data dir"]["status"] == "ok"
 
 
