@@ -169,3 +169,29 @@ def test_a_preset_under_another_name(fake_llm: FakeLLM, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Via a preset.\n"
     assert fake_llm.last_request["headers"]["authorization"] == "Bearer k-1"
+
+
+async def test_a_server_that_cannot_stream_is_asked_for_whole_answers(
+    fake_llm: FakeLLM,
+) -> None:
+    """`capabilities: {streaming: false}`: the request goes without `stream`, the
+    answer still arrives as chunks."""
+    loaded = load_document(
+        {
+            "default_model": "plain/m",
+            "providers": {
+                "plain": {
+                    "type": "openai",
+                    "base_url": fake_llm.openai_base_url,
+                    "capabilities": {"streaming": False},
+                }
+            },
+        }
+    )
+    registry = ProviderRegistry(loaded.formation)
+    provider, model = registry.resolve("plain/m")
+    fake_llm.script(Text("whole"))
+    result = await complete(provider, LLMRequest(model=model, messages=[Message("user", "hi")]))
+    assert result.text == "whole"
+    assert not fake_llm.last_request.get("stream")
+    await registry.aclose()
