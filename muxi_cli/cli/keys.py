@@ -55,7 +55,7 @@ def _warn_unknown(ctx: typer.Context, name: str) -> None:
     from muxi_cli.cli import output
     from muxi_cli.config.providers import provider_names
 
-    known = [*provider_names(formation_or_none(ctx)), "ollama"]
+    known = provider_names(formation_or_none(ctx))  # the provider table and the formation's
     if name in known:
         return
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
@@ -63,7 +63,7 @@ def _warn_unknown(ctx: typer.Context, name: str) -> None:
         output.warn(f"{name!r} is not a provider muxi knows; did you mean {close[0]!r}?")
     else:
         output.warn(
-            f"{name!r} is not a built-in provider; declare it under `providers:` in muxi.yaml "
+            f"{name!r} is not in muxi's provider table; declare it under `providers:` in muxi.yaml "
             "to use it"
         )
 
