@@ -11,8 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from muxi_cli.config.access import ServerAccess
+from muxi_cli.protocol.records import ApprovalPolicy
 
-Policy = Literal["allow", "deny", "ask"]
+Policy = ApprovalPolicy
 
 BUILTIN_TOOLS = ("calculator", "datetime", "read_file", "list_dir", "fetch_url")
 DEFAULT_AGENT_NAME = "assistant"

@@ -170,6 +170,7 @@ class AgentEngine:
                         "required": ["question"],
                     },
                     policy="allow",
+                    kind="delegate",
                 )
             )
         return out

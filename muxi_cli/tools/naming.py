@@ -37,11 +37,13 @@ class NameRegistry:
     """Hands out unique, stable model-facing names."""
 
     def __init__(self) -> None:
-        self._by_key: dict[tuple[str, str], str] = {}
+        self._by_key: dict[tuple[str, str, str], str] = {}
         self._taken: set[str] = set()
 
-    def assign(self, server: str, tool: str, preferred: str) -> str:
-        key = (server, tool)
+    def assign(self, kind: str, server: str, tool: str, preferred: str) -> str:
+        """The name of ``tool`` of ``server`` (of tool kind ``kind``): the kind is
+        part of the key, so an MCP server named ``builtin`` gets its own names."""
+        key = (kind, server, tool)
         known = self._by_key.get(key)
         if known is not None:
             return known
@@ -56,7 +58,7 @@ class NameRegistry:
         self._taken.add(name)
         return name
 
-    def lookup(self, name: str) -> tuple[str, str] | None:
+    def lookup(self, name: str) -> tuple[str, str, str] | None:
         for key, value in self._by_key.items():
             if value == name:
                 return key
