@@ -84,13 +84,13 @@ class ChatRequest(_Record):
     system: str | None = None
     #: Server-side only (never sent by a client): glob patterns of the ``ask``
     #: tools this caller may approve; None = any (see docs/security.md).
-    approvable: list[str] | None = None
+    approvable: list[str] | None = field(default=None, metadata=SERVER_ONLY)
     stream: bool = True
     #: A new session gets this title (default: from the first message).
     title: str | None = None
     #: The role of the ``muxi serve`` key the turn runs for; the server sets it
     #: (whatever a client sent), ``None`` for in-process turns.
-    caller_role: str | None = None
+    caller_role: str | None = field(default=None, metadata=SERVER_ONLY)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChatRequest:
