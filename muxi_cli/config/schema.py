@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from muxi_cli.config.access import ServerAccess
+from muxi_cli.protocol.mentions import AGENT_NAME
 from muxi_cli.protocol.records import ApprovalPolicy
 
 Policy = ApprovalPolicy
@@ -175,7 +176,7 @@ class AgentConfig(_Strict):
     def _name_ok(cls, value: str) -> str:
         import re
 
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", value):
+        if not re.fullmatch(AGENT_NAME, value):
             raise ValueError(
                 "agent names start with a letter and use letters, digits, '-' and '_' (max 64)"
             )
