@@ -17,9 +17,9 @@ that tool earlier (saved in the settings file); ``deny`` is never relaxed.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+from muxi_cli import settings
 from muxi_cli.protocol.records import ToolKind
 from muxi_cli.tools.base import Decision
 
@@ -72,20 +72,9 @@ def resolve_policy(
     return policy
 
 
-def _read_settings(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def load_always_allow(path: Path | None = None) -> set[str]:
     """The ``server/tool`` keys the user chose to always allow."""
-    from muxi_cli.paths import settings_path
-
-    data = _read_settings(path or settings_path())
-    items = data.get(ALWAYS_ALLOW_KEY)
+    items = settings.get(ALWAYS_ALLOW_KEY, file=path)
     if not isinstance(items, list):
         return set()
     return {str(item) for item in items}
@@ -93,14 +82,12 @@ def load_always_allow(path: Path | None = None) -> set[str]:
 
 def save_always_allow(key: str, path: Path | None = None) -> None:
     """Add ``server/tool`` to the saved always-allow list (other settings are kept)."""
-    from muxi_cli.paths import settings_path, write_private
-
-    target = path or settings_path()
-    data = _read_settings(target)
-    items = data.get(ALWAYS_ALLOW_KEY)
-    current = [str(i) for i in items] if isinstance(items, list) else []
-    if key in current:
+    if key in load_always_allow(path):
         return
-    current.append(key)
-    data[ALWAYS_ALLOW_KEY] = sorted(current)
-    write_private(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+    def add(data: dict[str, Any]) -> None:
+        items = data.get(ALWAYS_ALLOW_KEY)
+        current = {str(i) for i in items} if isinstance(items, list) else set()
+        data[ALWAYS_ALLOW_KEY] = sorted(current | {key})
+
+    settings.update(add, file=path)
