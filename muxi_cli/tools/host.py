@@ -18,7 +18,7 @@ from muxi_cli.errors import ConfigError, NotFoundError, ToolError
 from muxi_cli.protocol.records import KIND_SOURCES, ToolKind
 from muxi_cli.tools.base import CURRENT_CALLER, ServerStatus, ToolDef, ToolOutcome
 from muxi_cli.tools.mcp_client import MCPConnection, quiet_sdk_logging
-from muxi_cli.tools.naming import NameRegistry, namespaced
+from muxi_cli.tools.naming import NameRegistry, delegate_name, namespaced
 from muxi_cli.tools.policy import load_always_allow, resolve_policy, save_always_allow
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ class ToolManager:
         self._names = NameRegistry()
         for name in BUILTIN_TOOLS:  # built-ins keep their plain names
             self._names.assign("builtin", BUILTIN, name, name)
+        for agent in formation.agents:  # so no other tool takes a delegate's name
+            self._names.assign("delegate", "agent", agent.name, delegate_name(agent.name))
         self._servers: dict[str, MCPConnection] = {
             name: MCPConnection(name, config, self.base_dir)
             for name, config in formation.mcp_servers.items()

@@ -2,7 +2,8 @@
 
 Providers accept tool names made of ``[A-Za-z0-9_-]`` up to 64 characters.
 MCP tools are namespaced ``<server>__<tool>`` so two servers can both offer
-``search``; built-ins keep their names; Python tools use the function name.
+``search``; built-ins keep their names; Python tools use the function name;
+the tool that asks agent ``x`` is ``ask_x`` (:func:`delegate_name`).
 A name, once given, stays the same for the life of the registry.
 """
 
@@ -26,6 +27,15 @@ def _fit(name: str, limit: int = MAX_NAME) -> str:
         return name
     digest = hashlib.sha1(name.encode()).hexdigest()[:8]
     return f"{name[: limit - 9]}_{digest}"
+
+
+#: Delegate tools are named ``ask_<agent>``.
+DELEGATE_PREFIX = "ask_"
+
+
+def delegate_name(agent: str) -> str:
+    """The name of the tool that asks ``agent`` (agent names are valid tool names)."""
+    return f"{DELEGATE_PREFIX}{agent}"[:MAX_NAME]
 
 
 def namespaced(server: str, tool: str) -> str:

@@ -7,8 +7,11 @@ the server, and the real built-ins must keep working beside it.
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 from muxi_cli.protocol.records import ToolInfo
-from muxi_cli.tools.naming import sanitise
+from muxi_cli.tools.naming import delegate_name, sanitise
 from tests.tools.support import ManagerFactory, by_name, demo
 
 NAMES = ("agent", "builtin", "python", "delegate")
@@ -56,3 +59,30 @@ def test_tool_info_kind_round_trips_and_old_servers_get_one() -> None:
     assert ToolInfo.from_dict({**old, "server": "agent"}).kind == "delegate"
     assert ToolInfo.from_dict({**old, "server": "builtin"}).kind == "builtin"
     assert ToolInfo.from_dict({**old, "server": "demo"}).kind == "mcp"
+
+
+async def test_no_tool_takes_a_delegates_name(make_manager: ManagerFactory, tmp_path: Path) -> None:
+    """A Python tool called ``ask_helper`` would clash with the tool that asks the
+    ``helper`` agent: it gets another name, the delegate keeps its own."""
+    module = f"kinds_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(
+        'def ask_helper(q: str) -> str:\n    """Not the agent."""\n    return q\n'
+    )
+    manager = make_manager(
+        {
+            "agents": [
+                {
+                    "name": "main",
+                    "delegates": ["helper"],
+                    "tools": [{"python": f"{module}:ask_helper"}],
+                },
+                {"name": "helper"},
+            ]
+        },
+        base_dir=tmp_path,
+    )
+    [tool] = await manager.tools_for(manager.formation.agents[0])
+    assert (tool.kind, tool.tool, tool.name) == ("python", "ask_helper", "ask_helper_2")
+    assert delegate_name("helper") == "ask_helper"
+    out = await manager.call(tool, {"q": "hi"})
+    assert out.ok and out.content == "hi"
