@@ -228,7 +228,11 @@ def list_tools(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt =
         raise fail(
             NotFoundError(f"no MCP server named {server!r}", f"Servers in this formation: {known}.")
         )
-    chosen = [t for t in tools if t.server in names and (server is None or t.server == server)]
+    chosen = [
+        t
+        for t in tools
+        if t.kind == "mcp" and t.server in names and (server is None or t.server == server)
+    ]
     if json_out:
         print_json([t.to_dict() for t in chosen])
         print_failures([s for s in servers if server is None or s.name == server])

@@ -11,10 +11,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from muxi_cli.config.access import ServerAccess
+from muxi_cli.protocol.mentions import AGENT_NAME
+from muxi_cli.protocol.records import ApprovalPolicy
 from muxi_cli.providers import table
 from muxi_cli.providers.spec import Wire
 
-Policy = Literal["allow", "deny", "ask"]
+Policy = ApprovalPolicy
 
 BUILTIN_TOOLS = ("calculator", "datetime", "read_file", "list_dir", "fetch_url")
 DEFAULT_AGENT_NAME = "assistant"
@@ -195,7 +197,7 @@ class AgentConfig(_Strict):
     def _name_ok(cls, value: str) -> str:
         import re
 
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", value):
+        if not re.fullmatch(AGENT_NAME, value):
             raise ValueError(
                 "agent names start with a letter and use letters, digits, '-' and '_' (max 64)"
             )

@@ -40,12 +40,12 @@ from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, USAGE, Event, Ev
 from muxi_cli.protocol.messages import text_of
 from muxi_cli.protocol.records import ApprovalMode, Attachment, SessionMessage
 from muxi_cli.tools.base import ToolDef, ToolHost, ToolOutcome
+from muxi_cli.tools.naming import delegate_name
 
 log = logging.getLogger("muxi.agent")
 
 #: How deep agents may delegate to each other (a delegate of a delegate of ...).
 MAX_DELEGATION_DEPTH = 3
-DELEGATE_PREFIX = "ask_"
 
 
 class ToolRoundsExceeded(MuxiError):
@@ -151,7 +151,7 @@ class AgentEngine:
                 continue
             out.append(
                 ToolDef(
-                    name=f"{DELEGATE_PREFIX}{name}"[:64],
+                    name=delegate_name(name),
                     server="agent",
                     tool=name,
                     description=(
@@ -170,6 +170,7 @@ class AgentEngine:
                         "required": ["question"],
                     },
                     policy="allow",
+                    kind="delegate",
                 )
             )
         return out

@@ -199,7 +199,7 @@ class ToolCallRunner:
                 meta={"denied": True},
             )
         started = time.monotonic()
-        if tool_def.server == "agent":
+        if tool_def.kind == "delegate":
             outcome = await self.delegate(spec, tool_def, call, queue)
         else:
             token = CURRENT_CALLER.set(ToolCaller(spec.user_id, spec.caller_role))
