@@ -21,17 +21,13 @@ from muxi_cli.protocol.events import (
     Event,
 )
 from muxi_cli.protocol.records import ChatRequest
+from muxi_cli.runtime.wire import RUN_HEADER, SESSION_HEADER, SSE_MEDIA
 from muxi_cli.server.runs import Running
 from muxi_cli.server.scopes import check_chat
 from muxi_cli.stores.lance_schema import SHARED_USER
 
 if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
-
-SSE_MEDIA = "text/event-stream"
-#: Response headers of a streamed turn: its ids, known before the first event.
-RUN_HEADER = "x-muxi-run-id"
-SESSION_HEADER = "x-muxi-session-id"
 
 
 async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> ChatRequest:
@@ -68,7 +64,9 @@ async def start_turn(ctx: ServerContext, req: ChatRequest) -> Running:
     return await ctx.registry.start(ctx.runtime, req)
 
 
-async def turn_events(running: Running, keepalive: float | None = None) -> AsyncIterator[Event | None]:
+async def turn_events(
+    running: Running, keepalive: float | None = None
+) -> AsyncIterator[Event | None]:
     """The turn's events; ``None`` marks a keep-alive tick when ``keepalive`` is set.
 
     Reads the Turn directly (its task is the only pump). A closing ``run.failed``

@@ -16,7 +16,7 @@ import pytest
 from muxi_cli.errors import NotFoundError
 from muxi_cli.protocol import events as ev
 from muxi_cli.protocol.events import Event
-from muxi_cli.protocol.records import ChatRequest
+from muxi_cli.protocol.records import ApprovalMode, ChatRequest
 from muxi_cli.protocol.turn import Turn
 from muxi_cli.runtime.base import Runtime
 from tests.fakellm import FakeLLM, Slow, Text, ToolCalls
@@ -84,12 +84,20 @@ class TurnContract:
     """What every :class:`Turn` must do, the real runtimes' and the fakes' alike.
 
     Subclass in a test module and provide the ``harness`` fixture; the fakes
-    override :meth:`Harness.script_slow` and :meth:`Harness.script_ask`.
+    override :meth:`Harness.script_slow` and :meth:`Harness.script_ask`. Turns
+    without a tool run with both approval modes: a remote runtime streams
+    ``interactive`` turns over its WebSocket and the others over SSE.
     """
 
-    async def test_ids_are_known_before_the_first_event(self, harness: Harness) -> None:
+    @pytest.fixture(params=["deny", "interactive"])
+    def approval(self, request: pytest.FixtureRequest) -> ApprovalMode:
+        return request.param  # type: ignore[no-any-return]
+
+    async def test_ids_are_known_before_the_first_event(
+        self, harness: Harness, approval: ApprovalMode
+    ) -> None:
         harness.script_slow()
-        turn = await harness.runtime.chat(ChatRequest(message="hi", approval="deny"))
+        turn = await harness.runtime.chat(ChatRequest(message="hi", approval=approval))
         run_id, session_id = turn.run_id, turn.session_id
         assert run_id and session_id and not turn.finished
         events = top(await collect(turn))
@@ -99,10 +107,12 @@ class TurnContract:
         assert turn.finished
         assert session_id in [s.id for s in await harness.runtime.sessions()]
 
-    async def test_cancel_stops_the_stream_and_stores_cancelled(self, harness: Harness) -> None:
+    async def test_cancel_stops_the_stream_and_stores_cancelled(
+        self, harness: Harness, approval: ApprovalMode
+    ) -> None:
         rt = harness.runtime
         harness.script_slow()
-        turn = await rt.chat(ChatRequest(message="count slowly"))
+        turn = await rt.chat(ChatRequest(message="count slowly", approval=approval))
         seen: list[Event] = []
         async for event in turn.events():
             seen.append(event)
@@ -142,10 +152,12 @@ class TurnContract:
         with pytest.raises(NotFoundError):  # decided already
             await turn.approve(pending[0][1], "allow")
 
-    async def test_aclose_cancels_and_is_idempotent(self, harness: Harness) -> None:
+    async def test_aclose_cancels_and_is_idempotent(
+        self, harness: Harness, approval: ApprovalMode
+    ) -> None:
         rt = harness.runtime
         harness.script_slow()
-        async with await rt.chat(ChatRequest(message="count slowly")) as turn:
+        async with await rt.chat(ChatRequest(message="count slowly", approval=approval)) as turn:
             async for event in turn.events():
                 if event.type == ev.TEXT_DELTA:
                     break
@@ -161,9 +173,12 @@ class TurnContract:
 
         await wait_for(marked)
 
-    async def test_events_has_a_single_consumer(self, harness: Harness) -> None:
+    async def test_events_has_a_single_consumer(
+        self, harness: Harness, approval: ApprovalMode
+    ) -> None:
         harness.script_slow()
-        async with await harness.runtime.chat(ChatRequest(message="once")) as turn:
+        request = ChatRequest(message="once", approval=approval)
+        async with await harness.runtime.chat(request) as turn:
             turn.events()
             with pytest.raises(RuntimeError):
                 turn.events()
