@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from muxi_cli.errors import ConnectionFailedError, MuxiError
@@ -201,7 +201,7 @@ class WebSocketTurn(StreamTurn):
         self._ws = ws
         self._raw_first: str | bytes = first
         self._first: Event | None = None
-        self._frames_iter = self._frames()
+        self._frames_iter: AsyncGenerator[Event, None] = self._frames()
         self._seen_any = False
         #: The server's ``done`` frame was read (or the connection is gone).
         self._frames_done = False
@@ -218,7 +218,7 @@ class WebSocketTurn(StreamTurn):
         self.run_id = first.run_id
         self.session_id = first.session_id or self.session_id
 
-    async def _frames(self) -> AsyncIterator[Event]:
+    async def _frames(self) -> AsyncGenerator[Event, None]:
         from websockets.exceptions import ConnectionClosed
 
         owner, ws = self._owner, self._ws
