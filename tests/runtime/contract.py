@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
 import pytest
 
 from muxi_cli.errors import NotFoundError

@@ -18,23 +18,23 @@ SSE = {"accept": "text/event-stream"}
 async def test_sse_headers_carry_the_ids_and_another_connection_cancels(served: Served) -> None:
     served.runtime.script(Script(text="held here forever", hold=asyncio.Event()))
     registry = served.server.config.app.state.ctx.registry
-    async with httpx.AsyncClient(base_url=served.url) as c:
-        async with c.stream(
+    async with (
+        httpx.AsyncClient(base_url=served.url) as c,
+        c.stream(
             "POST",
             "/v1/chat",
             json={"message": "go"},
             headers={**served.headers(served.alice), **SSE},
-        ) as resp:
-            run_id, session_id = resp.headers[RUN_HEADER], resp.headers[SESSION_HEADER]
-            assert run_id.startswith("run_") and session_id
-            # Not the owner: not found; the owner, from a second connection: cancelled.
-            r = await c.post(f"/v1/runs/{run_id}/cancel", headers=served.headers(served.bob))
-            assert r.status_code == 404
-            r = await c.post(f"/v1/runs/{run_id}/cancel", headers=served.headers(served.alice))
-            assert r.status_code == 202 and r.json()["run_id"] == run_id
-            events = [
-                json.loads(line[6:]) async for line in resp.aiter_lines() if line[:6] == "data: "
-            ]
+        ) as resp,
+    ):
+        run_id, session_id = resp.headers[RUN_HEADER], resp.headers[SESSION_HEADER]
+        assert run_id.startswith("run_") and session_id
+        # Not the owner: not found; the owner, from a second connection: cancelled.
+        r = await c.post(f"/v1/runs/{run_id}/cancel", headers=served.headers(served.bob))
+        assert r.status_code == 404
+        r = await c.post(f"/v1/runs/{run_id}/cancel", headers=served.headers(served.alice))
+        assert r.status_code == 202 and r.json()["run_id"] == run_id
+        events = [json.loads(line[6:]) async for line in resp.aiter_lines() if line[:6] == "data: "]
     assert {e["run_id"] for e in events} == {run_id}
     assert {e["session_id"] for e in events} == {session_id}
     assert events[-1]["type"] == "run.failed" and events[-1]["error"]["code"] == "cancelled"
