@@ -64,43 +64,20 @@ async def start_turn(ctx: ServerContext, req: ChatRequest) -> Running:
     return await ctx.registry.start(ctx.runtime, req)
 
 
-async def turn_events(
-    running: Running, keepalive: float | None = None
-) -> AsyncIterator[Event | None]:
-    """The turn's events; ``None`` marks a keep-alive tick when ``keepalive`` is set.
+async def turn_events(running: Running) -> AsyncIterator[Event]:
+    """The turn's events, read from the Turn directly (its task is the only pump).
 
-    Reads the Turn directly (its task is the only pump). A closing ``run.failed``
-    of a turn the server stopped says why (see :attr:`Running.stopped_by`).
+    A closing ``run.failed`` of a turn the server stopped says why (see
+    :attr:`Running.stopped_by`).
     """
-    events = running.turn.events()
-    waiting: asyncio.Future[Event] | None = None
-    try:
-        while True:
-            if keepalive:
-                # The next event is awaited in a future that outlives a tick, so a
-                # keep-alive never cancels a read half-way.
-                waiting = waiting or asyncio.ensure_future(anext(events))
-                done, _ = await asyncio.wait({waiting}, timeout=keepalive)
-                if not done:
-                    yield None
-                    continue
-                nxt, waiting = waiting, None
-                try:
-                    event = nxt.result()
-                except StopAsyncIteration:
-                    return
-            else:
-                try:
-                    event = await anext(events)
-                except StopAsyncIteration:
-                    return
-            stopped = running.stopped_by
-            if stopped is not None and event.type == RUN_FAILED and not event.nested:
-                event = failed_event(stopped, event.run_id, event.session_id)
-            yield event
-    finally:
-        if waiting is not None:
-            waiting.cancel()
+    async for event in running.turn.events():
+        stopped = running.stopped_by
+        if stopped is not None and event.type == RUN_FAILED and not event.nested:
+            event = failed_event(stopped, event.run_id, event.session_id)
+        yield event
+
+
+KEEPALIVE = b": keep-alive\n\n"
 
 
 def sse_frame(event: Event) -> bytes:
@@ -125,25 +102,55 @@ def sse_response(
     key_check: float = 2.0,
 ) -> Any:
     """A streaming response that ends the turn when the client goes away, or
-    (with ``key_active``) when the caller's key is revoked."""
+    (with ``key_active``) when the caller's key is revoked.
+
+    A ``: keep-alive`` comment goes out when nothing was sent for ``keepalive``
+    seconds: a ticker beside the stream, so reading an event costs no timer.
+    """
     import anyio
     from starlette.responses import StreamingResponse
 
+    loop = asyncio.get_running_loop()
+    last_sent = [loop.time()]
+    lock = asyncio.Lock()  # uncontended, it never yields (anyio.Lock checkpoints)
+
     async def body() -> AsyncIterator[bytes]:
-        async for event in turn_events(turn, keepalive):
-            yield b": keep-alive\n\n" if event is None else sse_frame(event)
+        async for event in turn_events(turn):
+            yield sse_frame(event)
 
     class SSEResponse(StreamingResponse):
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            # Body chunks go out only between the response's start and its last chunk.
+            open_body = [False]
+
+            async def locked_send(message: Any) -> None:
+                async with lock:  # the stream and the keep-alive ticker share it
+                    await send(message)
+                    last_sent[0] = loop.time()
+                    open_body[0] = message.get("type") == "http.response.start" or bool(
+                        message.get("more_body")
+                    )
+
+            async def tick() -> None:
+                keep = {"type": "http.response.body", "body": KEEPALIVE, "more_body": True}
+                while True:
+                    await anyio.sleep(max(0.0, last_sent[0] + keepalive - loop.time()))
+                    async with lock:
+                        if open_body[0] and loop.time() - last_sent[0] >= keepalive:
+                            await send(keep)
+                            last_sent[0] = loop.time()
+
             try:
                 async with anyio.create_task_group() as tg:
 
                     async def stream() -> None:
                         with contextlib.suppress(OSError):
-                            await self.stream_response(send)
+                            await self.stream_response(locked_send)
                         tg.cancel_scope.cancel()
 
                     tg.start_soon(stream)
+                    if keepalive:
+                        tg.start_soon(tick)
                     if key_active is not None:
                         tg.start_soon(stop_when_revoked, turn, key_active, key_check)
                     await self.listen_for_disconnect(receive)
@@ -236,8 +243,7 @@ async def json_turn(
         async def collect() -> None:
             try:
                 async for event in turn_events(turn):
-                    if event is not None:
-                        events.append(event)
+                    events.append(event)
             finally:
                 with anyio.CancelScope(shield=True):
                     await ctx.registry.finish(turn)

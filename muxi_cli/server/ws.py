@@ -263,8 +263,7 @@ class Session:
             return
         try:
             async for event in turn_events(turn):
-                if event is not None:
-                    await self.send(event.to_dict())
+                await self.send(event.to_dict())
                 if self.closed:
                     break
         finally:

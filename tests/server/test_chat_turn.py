@@ -72,3 +72,20 @@ async def test_approval_from_another_connection_reaches_the_turn(served: Served)
         "allowed",
     ]
     assert events[-1]["type"] == "run.completed"
+
+
+async def test_a_quiet_stream_gets_keep_alive_comments(served: Served) -> None:
+    hold = asyncio.Event()
+    served.runtime.script(Script(text="slow then done", hold=hold))
+    served.server.config.app.state.ctx.settings.keepalive = 0.1
+    lines: list[str] = []
+    async with httpx.AsyncClient(base_url=served.url) as c:
+        headers = {**served.headers(served.alice), **SSE}
+        async with c.stream("POST", "/v1/chat", json={"message": "go"}, headers=headers) as resp:
+            async for line in resp.aiter_lines():
+                lines.append(line)
+                if line == ": keep-alive" and lines.count(line) == 2:
+                    hold.set()  # two ticks while the turn held: let it finish
+    events = [json.loads(line[6:]) for line in lines if line[:6] == "data: "]
+    assert events[-1]["type"] == "run.completed" and events[-1]["text"] == "slow then done"
+    assert lines.count(": keep-alive") >= 2
