@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,6 +27,7 @@ from muxi_cli.protocol.records import (
 )
 from muxi_cli.runtime.turns import TaskTurn, failure_event
 from muxi_cli.runtime.users import local_user_id
+from muxi_cli.stores.session_rows import new_session_id
 
 if TYPE_CHECKING:
     from muxi_cli.config.loader import LoadedFormation
@@ -118,13 +120,11 @@ class LocalRuntime:
 
         An unknown session is refused at once (``NotFoundError``), as over HTTP.
         """
-        from muxi_cli.stores.sessions import new_session_id
-
         user_id = request.user_id or self.user_id
         if request.session_id:
             session_id = self.store.resolve_id(request.session_id, user_id)
             self.store.get_session(session_id, user_id)
-            request.session_id = session_id
+            request = replace(request, session_id=session_id)  # a prefix, resolved once
         else:
             session_id = new_session_id()
         run_id = new_id("run")

@@ -7,7 +7,9 @@ import asyncio
 import json
 
 import httpx
+import pytest
 
+from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime.wire import RUN_HEADER, SESSION_HEADER
 from tests.server.conftest import Served
 from tests.server.fakeruntime import Script
@@ -89,3 +91,22 @@ async def test_a_quiet_stream_gets_keep_alive_comments(served: Served) -> None:
     events = [json.loads(line[6:]) for line in lines if line[:6] == "data: "]
     assert events[-1]["type"] == "run.completed" and events[-1]["text"] == "slow then done"
     assert lines.count(": keep-alive") >= 2
+
+
+async def test_remote_turn_takes_its_ids_from_the_first_event_without_headers(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import muxi_cli.server.chat as server_chat
+
+    # A server from before the id headers: they go out under other names.
+    monkeypatch.setattr(server_chat, "RUN_HEADER", "x-old-run")
+    monkeypatch.setattr(server_chat, "SESSION_HEADER", "x-old-session")
+    rt = served.remote(served.alice)
+    try:
+        async with await rt.chat(ChatRequest(message="hello")) as turn:
+            assert turn.run_id.startswith("run_") and turn.session_id
+            events = [e async for e in turn.events()]
+        assert {e.run_id for e in events} == {turn.run_id}
+        assert events[0].type == "run.started" and events[-1].type == "run.completed"
+    finally:
+        await rt.aclose()
