@@ -143,7 +143,7 @@ async def _runtime_turn_ms(formation: Path, repeat: int) -> float:
 
     async def turn() -> None:
         text = ""
-        async for event in runtime.chat(ChatRequest(message="hi")):
+        async for event in (await runtime.chat(ChatRequest(message="hi"))).events():
             if event.type == "run.failed":
                 raise RuntimeError(f"turn failed: {event.get('error')}")
             if event.type == "run.completed":

@@ -210,12 +210,10 @@ async def _run(
 
                 text = await runtime.mcp_read_resource(server_name, uri)
                 request.attachments.append(Attachment(name=f"{server_name}:{uri}", content=text))
-            stream = runtime.chat(request)
-            try:
-                async for event in stream:
+            async with await runtime.chat(request) as turn:
+                renderer.run_id, renderer.session_id = turn.run_id, turn.session_id
+                async for event in turn.events():
                     renderer.event(event)
-            finally:
-                await stream.aclose()  # type: ignore[attr-defined]
             if not renderer.quiet:
                 await _report_server_failures(runtime)
     except MuxiError as exc:
@@ -315,7 +313,6 @@ class _Renderer:
         if kind == ev.RUN_STARTED:
             self.run_agents[event.run_id] = str(event.get("agent"))
         if kind == ev.RUN_STARTED and not nested:
-            self.run_id, self.session_id = event.run_id, event.session_id
             self.agent = event.get("agent")
         elif kind == ev.AGENT_ROUTED and not nested:
             self.agent = event.get("agent")

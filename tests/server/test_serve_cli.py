@@ -44,7 +44,12 @@ async def test_first_start_keys_shutdown_and_reconnect(fake_llm: FakeLLM, tmp_pa
         rt = RemoteRuntime(proc.url, user, label="srv", on_notice=notices.append)
         try:
             fake_llm.script(Text("first"), Text("second"))
-            first = [e async for e in rt.chat(ChatRequest(message="hi", approval="interactive"))]
+            first = [
+                e
+                async for e in (
+                    await rt.chat(ChatRequest(message="hi", approval="interactive"))
+                ).events()
+            ]
             assert first[-1].type == "run.completed" and first[-1]["text"] == "first"
             me = await RemoteRuntime(proc.url, admin).whoami()
             assert me["role"] == "admin"
@@ -58,11 +63,13 @@ async def test_first_start_keys_shutdown_and_reconnect(fake_llm: FakeLLM, tmp_pa
             assert not KEY_RE.findall(proc.log()), proc.log()
             second: list[Event] = [
                 e
-                async for e in rt.chat(
-                    ChatRequest(
-                        message="again", approval="interactive", session_id=first[0].session_id
+                async for e in (
+                    await rt.chat(
+                        ChatRequest(
+                            message="again", approval="interactive", session_id=first[0].session_id
+                        )
                     )
-                )
+                ).events()
             ]
             assert second[-1].type == "run.completed" and second[-1]["text"] == "second"
             assert any("reconnect" in n for n in notices), notices

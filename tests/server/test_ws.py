@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from muxi_cli.errors import NotFoundError, ServerAuthError
 from muxi_cli.protocol.events import Event
 from muxi_cli.protocol.records import ChatRequest
+from muxi_cli.protocol.turn import Turn
 from tests.server.conftest import Served, start_server, stop_server
 from tests.server.fakeruntime import Script
 
@@ -77,11 +78,13 @@ async def test_no_auth_frame_times_out(served: Served) -> None:
 
 
 async def _collect(rt: Any, req: ChatRequest, on: Any = None) -> list[Event]:
+    """The turn's events; ``on(event, turn)`` sees each one."""
     out = []
-    async for ev in rt.chat(req):
-        out.append(ev)
-        if on is not None:
-            await on(ev)
+    async with await rt.chat(req) as turn:
+        async for ev in turn.events():
+            out.append(ev)
+            if on is not None:
+                await on(ev, turn)
     return out
 
 
@@ -90,9 +93,9 @@ async def test_approval_round_trip_over_the_socket(served: Served) -> None:
     rt = served.remote(served.alice)
     try:
 
-        async def on(ev: Event) -> None:
+        async def on(ev: Event, turn: Turn) -> None:
             if ev.type == "tool.approval" and ev["decision"] == "pending":
-                await rt.approve(ev["call_id"], "allow")
+                await turn.approve(ev["call_id"], "allow")
 
         events = await _collect(rt, ChatRequest(message="2+2?", approval="interactive"), on)
         types = [e.type for e in events]
@@ -114,9 +117,9 @@ async def test_denied_over_the_socket_and_several_turns(served: Served) -> None:
     rt = served.remote(served.alice)
     try:
 
-        async def on(ev: Event) -> None:
+        async def on(ev: Event, turn: Turn) -> None:
             if ev.type == "tool.approval" and ev["decision"] == "pending":
-                await rt.approve(ev["call_id"], "deny")
+                await turn.approve(ev["call_id"], "deny")
 
         first = await _collect(rt, ChatRequest(message="a", approval="interactive"), on)
         ws = rt._ws_turns.ws
@@ -140,9 +143,9 @@ async def test_cancel_over_the_socket_keeps_the_partial_reply(served: Served) ->
     rt = served.remote(served.alice)
     try:
 
-        async def on(ev: Event) -> None:
+        async def on(ev: Event, turn: Turn) -> None:
             if ev.type == "text.delta":
-                await rt.cancel(ev.run_id)
+                await turn.cancel()
 
         events = await _collect(rt, ChatRequest(message="go", approval="interactive"), on)
         assert events[-1].type == "run.failed"
@@ -161,11 +164,11 @@ async def test_closing_the_iterator_cancels_the_turn(served: Served) -> None:
     served.runtime.script(Script(text="never finished here", hold=hold))
     rt = served.remote(served.alice)
     try:
-        it = rt.chat(ChatRequest(message="go", approval="interactive"))
-        async for ev in it:
+        it = await rt.chat(ChatRequest(message="go", approval="interactive"))
+        async for ev in it.events():
             if ev.type == "text.delta":
                 break
-        await it.aclose()  # type: ignore[attr-defined]
+        await it.aclose()
         await asyncio.wait_for(served.runtime.turn_closed.wait(), 10)
         sid = ev.session_id
         msgs = await rt.messages(sid)
@@ -259,7 +262,8 @@ async def test_a_turn_lost_with_the_server_ends_with_connection_failed(served: S
     rt = served.remote(served.alice, reconnect_attempts=1)
     try:
         events: list[Event] = []
-        async for ev in rt.chat(ChatRequest(message="go", approval="interactive")):
+        turn = await rt.chat(ChatRequest(message="go", approval="interactive"))
+        async for ev in turn.events():
             events.append(ev)
             if ev.type == "text.delta":
                 # The server goes away (shutdown cancels the held turn after its grace).
@@ -281,9 +285,9 @@ async def test_only_an_admin_can_always_allow_over_the_socket(
     rt = served.remote(getattr(served, who))
     try:
 
-        async def on(ev: Event) -> None:
+        async def on(ev: Event, turn: Turn) -> None:
             if ev.type == "tool.approval" and ev["decision"] == "pending":
-                await rt.approve(ev["call_id"], "always")
+                await turn.approve(ev["call_id"], "always")
 
         events = await _collect(rt, ChatRequest(message="2+2?", approval="interactive"), on)
         assert [e["decision"] for e in events if e.type == "tool.approval"] == [
