@@ -266,6 +266,10 @@ class Reducer:
             self.summary.tool_calls_all.append(call)
         return call
 
+    def call(self, run_id: str, call_id: str) -> ToolCallSummary | None:
+        """The tool call ``call_id`` of run ``run_id``, once seen."""
+        return self._calls.get((run_id, call_id))
+
     def feed(self, event: Event) -> TurnSummary:
         s = self.summary
         if not event.nested and event.session_id:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from muxi_cli.errors import ConnectionFailedError, MuxiError
-from muxi_cli.protocol.events import RUN_FAILED, TOOL_APPROVAL, Event, decode, new_id
+from muxi_cli.protocol.events import Event, RunFailed, ToolApproval, decode, new_id
 from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
 from muxi_cli.runtime.wire import connection_error
 
@@ -27,16 +27,13 @@ BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 def lost_event(label: str, run_id: str, session_id: str) -> Event:
     """``run.failed`` for a turn whose connection to the server was lost."""
-    return Event(
-        type=RUN_FAILED,
+    return RunFailed(
         run_id=run_id or new_id("run"),
         session_id=session_id,
-        payload={
-            "error": {
-                "code": ConnectionFailedError.code,
-                "message": f"the connection to {label} was lost; the turn was interrupted",
-                "hint": "what the agent said so far is saved on the server; send the message again",
-            }
+        error={
+            "code": ConnectionFailedError.code,
+            "message": f"the connection to {label} was lost; the turn was interrupted",
+            "hint": "what the agent said so far is saved on the server; send the message again",
         },
     )
 
@@ -192,20 +189,26 @@ class WebSocketTurns:
                         if obj.get("ref") == "chat" and not seen_any:
                             pending_error = err
                         elif obj.get("ref") == "chat":
-                            yield Event(RUN_FAILED, run_id, session_id, {"error": err.to_dict()})
+                            yield RunFailed(
+                                run_id=run_id, session_id=session_id, error=err.to_dict()
+                            )
                         else:
                             self._notice(f"{self.label}: {err.message}")
                         continue
                     if kind in ("pong", "ready"):
                         continue
-                    event = decode(obj)
+                    try:
+                        event = decode(obj)
+                    except ValueError as exc:  # a malformed frame is skipped, not fatal
+                        self._notice(f"{self.label}: skipped an event: {exc}")
+                        continue
                     seen_any = True
                     if not event.nested:
                         run_id = run_id or event.run_id
                         session_id = event.session_id or session_id
                         self.run_id = run_id
-                    if event.type == TOOL_APPROVAL and event.get("decision") == "pending":
-                        self.calls[str(event.get("call_id"))] = event.run_id
+                    if isinstance(event, ToolApproval) and event.decision == "pending":
+                        self.calls[event.call_id] = event.run_id
                     yield event
             finally:
                 self.run_id = None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from muxi_cli.errors import MuxiError, NotFoundError, UsageError
-from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, TOOL_APPROVAL, Event
+from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, Event, ToolApproval
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import ApprovalDecision
@@ -115,12 +115,12 @@ class RunRegistry:
             turn.run_id = event.run_id
             turn.session_id = event.session_id
             self._by_run[event.run_id] = turn
-        if event.type == TOOL_APPROVAL:
-            call_id = str(event.get("call_id") or "")
+        if isinstance(event, ToolApproval):
+            call_id = event.call_id
             if not call_id:
                 return
             key = (event.run_id, call_id)
-            if event.get("decision") == "pending":
+            if event.decision == "pending":
                 turn.pending_calls.add(key)
                 self._by_call[key] = turn
             else:

@@ -17,7 +17,15 @@ import pytest
 
 from muxi_cli.errors import NotFoundError
 from muxi_cli.protocol import events as ev
-from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.events import (
+    AgentRouted,
+    Event,
+    RunCompleted,
+    RunFailed,
+    ToolApproval,
+    ToolRequested,
+    ToolResult,
+)
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime.base import Runtime
 from tests.fakellm import FakeLLM, Slow, Text, ToolCalls
@@ -87,10 +95,11 @@ class RuntimeContract:
         assert {e.run_id for e in events} == {events[0].run_id}
         assert {e.session_id for e in events} == {events[0].session_id}
         assert events[0].run_id and events[0].session_id
-        text = "".join(str(e["text"]) for e in deltas)
-        assert text == events[-1]["text"] == "hello there contract world"
-        assert events[1]["agent"] == "assistant"
-        assert all(e.v == 1 and e.ts for e in events)
+        text = "".join(e.text for e in deltas)
+        assert isinstance(events[-1], RunCompleted) and isinstance(events[1], AgentRouted)
+        assert text == events[-1].text == "hello there contract world"
+        assert events[1].agent == "assistant"
+        assert all(e.v == ev.SCHEMA_VERSION and e.ts for e in events)
 
     async def test_session_is_saved_listed_exported_renamed_deleted(self, harness: Harness) -> None:
         rt = harness.runtime
@@ -162,8 +171,8 @@ class RuntimeContract:
                 await rt.cancel(event.run_id)
 
         events = top(await collect(rt.chat(ChatRequest(message="go")), on))
-        assert events[-1].type == ev.RUN_FAILED
-        assert events[-1]["error"]["code"] == "cancelled"
+        assert isinstance(events[-1], RunFailed)
+        assert events[-1].code == "cancelled"
         msgs = [m for m in await rt.messages(events[0].session_id) if m.role == "assistant"]
         assert msgs and msgs[-1].content.startswith("a")
 
@@ -174,12 +183,12 @@ class RuntimeContract:
         harness.llm.script(ToolCalls([("calculator", {"expression": "6*7"})]), Text("Hello."))
 
         async def on(event: Event) -> None:
-            if event.type == ev.TOOL_APPROVAL and event["decision"] == "pending":
+            if isinstance(event, ToolApproval) and event.decision == "pending":
                 await rt.cancel(event.run_id)
 
         request = ChatRequest(message="six times seven", approval="interactive")
         events = top(await collect(rt.chat(request), on))
-        assert events[-1]["error"]["code"] == "cancelled"
+        assert isinstance(events[-1], RunFailed) and events[-1].code == "cancelled"
         sid = events[0].session_id
 
         async def marked() -> bool:
@@ -196,7 +205,7 @@ class RuntimeContract:
         assert stored[2].meta["cancelled"] is True
 
         again = top(await collect(rt.chat(ChatRequest(message="hello again", session_id=sid))))
-        assert again[-1].type == ev.RUN_COMPLETED and again[-1]["text"] == "Hello."
+        assert isinstance(again[-1], RunCompleted) and again[-1].text == "Hello."
         sent = [m for m in harness.llm.last_request["messages"] if m["role"] != "system"]
         assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
         assert sent[0]["content"] == "six times seven"
@@ -234,26 +243,26 @@ class RuntimeContract:
         harness.llm.script(ToolCalls([("calculator", {"expression": "6*7"})]), Text("it is 42"))
 
         async def on(event: Event) -> None:
-            if event.type == ev.TOOL_APPROVAL and event["decision"] == "pending":
-                await rt.approve(event["call_id"], "allow")
+            if isinstance(event, ToolApproval) and event.decision == "pending":
+                await rt.approve(event.call_id, "allow")
 
         events = top(
             await collect(rt.chat(ChatRequest(message="6*7?", approval="interactive")), on)
         )
-        req = next(e for e in events if e.type == ev.TOOL_REQUESTED)
-        assert req["tool"] == "calculator" and req["arguments"] == {"expression": "6*7"}
-        approvals = [(e["decision"], e["by"]) for e in events if e.type == ev.TOOL_APPROVAL]
+        req = next(e for e in events if isinstance(e, ToolRequested))
+        assert req.tool == "calculator" and req.arguments == {"expression": "6*7"}
+        approvals = [(e.decision, e.by) for e in events if isinstance(e, ToolApproval)]
         assert approvals == [("pending", "user"), ("allowed", "user")]
-        result = next(e for e in events if e.type == ev.TOOL_RESULT)
-        assert result["ok"] is True and "42" in str(result["content"])
-        assert result["call_id"] == req["call_id"]
-        assert events[-1].type == ev.RUN_COMPLETED and events[-1]["text"] == "it is 42"
+        result = next(e for e in events if isinstance(e, ToolResult))
+        assert result.ok is True and "42" in result.content
+        assert result.call_id == req.call_id
+        assert isinstance(events[-1], RunCompleted) and events[-1].text == "it is 42"
 
     async def test_tool_denied_without_asking(self, harness: Harness) -> None:
         rt = harness.runtime
         harness.llm.script(ToolCalls([("calculator", {"expression": "1+1"})]), Text("no tool then"))
         events = top(await collect(rt.chat(ChatRequest(message="1+1?", approval="deny"))))
-        approvals = [(e["decision"], e["by"]) for e in events if e.type == ev.TOOL_APPROVAL]
+        approvals = [(e.decision, e.by) for e in events if isinstance(e, ToolApproval)]
         assert approvals == [("denied", "policy")]
         assert events[-1].type == ev.RUN_COMPLETED
 

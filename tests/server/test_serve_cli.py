@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.events import Event, RunCompleted
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime.remote import RemoteRuntime
 from tests.fakellm import FakeLLM, Text
@@ -45,7 +45,7 @@ async def test_first_start_keys_shutdown_and_reconnect(fake_llm: FakeLLM, tmp_pa
         try:
             fake_llm.script(Text("first"), Text("second"))
             first = [e async for e in rt.chat(ChatRequest(message="hi", approval="interactive"))]
-            assert first[-1].type == "run.completed" and first[-1]["text"] == "first"
+            assert isinstance(first[-1], RunCompleted) and first[-1].text == "first"
             me = await RemoteRuntime(proc.url, admin).whoami()
             assert me["role"] == "admin"
 
@@ -64,7 +64,7 @@ async def test_first_start_keys_shutdown_and_reconnect(fake_llm: FakeLLM, tmp_pa
                     )
                 )
             ]
-            assert second[-1].type == "run.completed" and second[-1]["text"] == "second"
+            assert isinstance(second[-1], RunCompleted) and second[-1].text == "second"
             assert any("reconnect" in n for n in notices), notices
             assert len(await rt.messages(first[0].session_id)) >= 4
         finally:
