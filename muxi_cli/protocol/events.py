@@ -317,6 +317,12 @@ def _items(value: Any) -> tuple[dict[str, Any], ...]:
     return tuple(_dict(v) for v in value if isinstance(v, Mapping))
 
 
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
 def _float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"expected a number, got {value!r}")
@@ -331,7 +337,7 @@ _CONVERTERS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
         "int": _int,
         "int | None": _opt(_int),
         "float | None": _opt(_float),
-        "bool": bool,
+        "bool": _bool,
         "dict[str, Any]": _dict,
         "tuple[dict[str, Any], ...]": _items,
     }
@@ -368,9 +374,12 @@ def from_fields(
     for f in dataclasses.fields(cls):
         if f.name in _BASE_FIELDS or f.name not in fields:
             continue
-        conv = _CONVERTERS[str(f.type)]
+        annotation = str(f.type)
+        value = fields.pop(f.name)
+        if value is None and "None" not in annotation:
+            continue  # null where a value belongs: as if left out (its default)
         try:
-            kwargs[f.name] = conv(fields.pop(f.name))
+            kwargs[f.name] = _CONVERTERS[annotation](value)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{type_} event: field {f.name!r}: {exc}") from None
     if fields:

@@ -117,6 +117,10 @@ def test_a_version_1_object_decodes() -> None:
 def test_missing_optional_fields_take_defaults() -> None:
     event = decode({"type": "tool.result", "run_id": "r", "call_id": "c", "ok": True})
     assert event == ev.ToolResult(run_id="r", session_id="", ts=event.ts, call_id="c", ok=True)
+    nulls = decode(
+        {"type": "tool.result", "run_id": "r", "call_id": "c", "ok": True, "content": None}
+    )
+    assert isinstance(nulls, ev.ToolResult) and nulls.content == ""
 
 
 @pytest.mark.parametrize(
@@ -130,6 +134,8 @@ def test_missing_optional_fields_take_defaults() -> None:
         {"type": "usage", "run_id": "r", "model": "m", "input_tokens": "many"},
         {"type": "tool.requested", "run_id": "r", "call_id": "c", "arguments": [1]},
         {"type": "text.delta", "v": "two", "text": "x"},
+        {"type": "tool.result", "run_id": "r", "call_id": "c", "ok": "yes"},
+        {"type": "text.delta", "run_id": "r", "text": None},  # a required field is null
     ],
 )
 def test_what_is_not_an_event_is_a_value_error(data: object) -> None:
