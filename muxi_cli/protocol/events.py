@@ -90,13 +90,12 @@ class Event:
     def fields(self) -> dict[str, Any]:
         """The type's own fields as they go on the wire."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            if f.name in _BASE_FIELDS:
+        omit = self.omit_empty
+        for name, _annotation in _own_fields(type(self)):
+            value = getattr(self, name)
+            if (value is None or value is False) and name in omit:
                 continue
-            value = getattr(self, f.name)
-            if f.name in self.omit_empty and value in (None, False):
-                continue
-            out[f.name] = value
+            out[name] = value
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -261,6 +260,21 @@ EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
 _BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(Event))
 
 
+_OWN_FIELDS: dict[type[Event], tuple[tuple[str, str], ...]] = {}
+
+
+def _own_fields(cls: type[Event]) -> tuple[tuple[str, str], ...]:
+    """``(name, annotation)`` of a class's own fields, looked up once per class
+    (every event is encoded and many are decoded: this is on the hot path)."""
+    own = _OWN_FIELDS.get(cls)
+    if own is None:
+        own = tuple(
+            (f.name, str(f.type)) for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS
+        )
+        _OWN_FIELDS[cls] = own
+    return own
+
+
 # -- codec ---------------------------------------------------------------------------
 
 
@@ -287,7 +301,12 @@ def encode(event: Event) -> str:
     return json.dumps(to_dict(event), ensure_ascii=False, separators=(",", ":"))
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -371,17 +390,16 @@ def from_fields(
     if cls is None:
         return UnknownEvent(kind=type_, data=MappingProxyType(dict(fields)), **envelope)
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name in _BASE_FIELDS or f.name not in fields:
+    for name, annotation in _own_fields(cls):
+        if name not in fields:
             continue
-        annotation = str(f.type)
-        value = fields.pop(f.name)
+        value = fields.pop(name)
         if value is None and "None" not in annotation:
             continue  # null where a value belongs: as if left out (its default)
         try:
-            kwargs[f.name] = _CONVERTERS[annotation](value)
+            kwargs[name] = _CONVERTERS[annotation](value)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{type_} event: field {f.name!r}: {exc}") from None
+            raise ValueError(f"{type_} event: field {name!r}: {exc}") from None
     if fields:
         envelope["extra"] = MappingProxyType(fields)
     try:
