@@ -122,7 +122,7 @@ async def _turn_times(runtime: Any, turns: int) -> tuple[list[float], list[float
 
 
 def run(quick: bool) -> list[Result]:
-    from muxi_cli.server.auth import KeyStore
+    from muxi_cli.stores.server_keys import KeyStore
     from tests.fakellm import FakeLLM, Slow, Text
     from tests.server.serveproc import ServeProcess
 

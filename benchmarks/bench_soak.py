@@ -103,7 +103,7 @@ def _turns(
 
 
 def run(quick: bool) -> list[Result]:
-    from muxi_cli.server.auth import KeyStore
+    from muxi_cli.stores.server_keys import KeyStore
     from tests.fakellm import FakeLLM
     from tests.server.serveproc import ServeProcess
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from muxi_cli.providers import table as provider_table
 from tests.keyring_backend import FILE_BACKEND, MemoryKeyring
 
 #: The checkout: subprocesses get it on PYTHONPATH to import tests.keyring_backend.
@@ -42,6 +43,12 @@ def muxi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv("MUXI_HOME", str(home))
     for name in _PROVIDER_ENV:
         monkeypatch.delenv(name, raising=False)
+    # A developer's own keys and servers for any provider in the table stay out too.
+    for spec in provider_table.specs():
+        for name in (spec.key_env, spec.base_url_env, f"{spec.name.upper()}_API_KEY"):
+            if name:
+                monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
     # Never auto-detect a developer's local Ollama from tests.
     monkeypatch.setenv("MUXI_NO_OLLAMA_PROBE", "1")
     monkeypatch.setenv("LANCEDB_LOG", "error")

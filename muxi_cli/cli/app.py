@@ -1,5 +1,10 @@
 """The root ``muxi`` command and the registry of its sub-commands.
 
+Every sub-command is registered here, in :data:`COMMANDS`, and nowhere else:
+no command module adds commands to another by being imported. A group made of
+several modules names the extra ones in ``extends``; each has a
+``register(app)`` that adds its commands to the group's Typer.
+
 Sub-commands load lazily: ``muxi --help`` lists them from :data:`COMMANDS`
 without importing their modules, and ``muxi chat ...`` imports only the chat
 module. The global options ``--profile`` and ``--config`` are read by the
@@ -8,10 +13,11 @@ root group itself, so answering ``--help`` never builds a value parser.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 from typer import _click as click  # typer vendors its own click
@@ -30,88 +36,75 @@ Global options (before the command):
   --config FILE       formation file to use ($MUXI_CONFIG)
 """
 
-#: (name, module, attribute, kind, one-line help). ``kind`` "command" is a function,
-#: "group" a Typer sub-app. Order is the order of ``muxi --help``.
-COMMANDS: list[tuple[str, str, str, str, str]] = [
-    (
-        "chat",
-        "muxi_cli.cli.chat",
-        "chat",
-        "command",
-        "Send one message to an agent and print the reply.",
-    ),
-    ("agents", "muxi_cli.cli.agents", "app", "group", "List and inspect the formation's agents."),
-    (
-        "sessions",
-        "muxi_cli.cli.sessions",
-        "app",
-        "group",
-        "List, show, export, rename and delete sessions.",
-    ),
-    (
-        "memory",
-        "muxi_cli.cli.memory",
-        "app",
-        "group",
-        "Browse, search, add, forget and maintain long-term memory.",
-    ),
-    (
-        "knowledge",
-        "muxi_cli.cli.knowledge",
-        "app",
-        "group",
-        "Ingest and list the agents' knowledge files.",
-    ),
-    (
-        "mcp",
-        "muxi_cli.cli.mcp",
-        "app",
-        "group",
-        "MCP servers: status, tools, calls, prompts, resources, validation.",
-    ),
-    ("tools", "muxi_cli.cli.tools_cmd", "app", "group", "Everything the agents can call."),
-    ("create", "muxi_cli.cli.create", "app", "group", "Scaffold new projects (MCP servers)."),
-    (
-        "serve",
-        "muxi_cli.cli.serve",
-        "serve",
-        "command",
-        "Serve the agents over HTTP, SSE and WebSocket.",
-    ),
-    (
-        "profile",
-        "muxi_cli.cli.profile",
-        "app",
-        "group",
-        "Connection profiles for remote muxi servers.",
-    ),
-    (
-        "keys",
-        "muxi_cli.cli.keys",
-        "app",
-        "group",
-        "Provider API keys (keyring) and server API keys.",
-    ),
-    ("init", "muxi_cli.cli.init", "init", "command", "Write a commented starter muxi.yaml."),
-    (
-        "config",
-        "muxi_cli.cli.config_cmd",
-        "app",
-        "group",
-        "Show, locate and validate the formation file.",
-    ),
-    (
-        "doctor",
-        "muxi_cli.cli.doctor",
-        "doctor",
-        "command",
-        "Check the environment and say what to fix.",
-    ),
-]
-_BY_NAME = {entry[0]: entry for entry in COMMANDS}
+
+class Command(NamedTuple):
+    """One sub-command of ``muxi``."""
+
+    name: str
+    #: The module that defines it, and the attribute: a function or a Typer group.
+    module: str
+    attr: str
+    #: "command" (a function) or "group" (a Typer sub-app).
+    kind: str
+    #: The one-line help ``muxi --help`` shows (without importing the module).
+    help: str
+    #: Modules whose ``register(app)`` adds more commands to this group, in order.
+    extends: tuple[str, ...] = ()
+
+
+#: The sub-commands, in the order of ``muxi --help``.
+COMMANDS: list[Command] = [
+    Command("chat", "muxi_cli.cli.chat", "chat", "command",
+            "Send one message to an agent and print the reply."),
+    Command("agents", "muxi_cli.cli.agents", "app", "group",
+            "List and inspect the formation's agents."),
+    Command("sessions", "muxi_cli.cli.sessions", "app", "group",
+            "List, show, export, rename and delete sessions."),
+    Command("memory", "muxi_cli.cli.memory", "app", "group",
+            "Browse, search, add, forget and maintain long-term memory.",
+            extends=("muxi_cli.cli.memory_store",)),
+    Command("knowledge", "muxi_cli.cli.knowledge", "app", "group",
+            "Ingest and list the agents' knowledge files."),
+    Command("mcp", "muxi_cli.cli.mcp", "app", "group",
+            "MCP servers: status, tools, calls, prompts, resources, validation.",
+            extends=("muxi_cli.cli.mcp_dev",)),
+    Command("tools", "muxi_cli.cli.tools_cmd", "app", "group",
+            "Everything the agents can call."),
+    Command("create", "muxi_cli.cli.create", "app", "group",
+            "Scaffold new projects (MCP servers)."),
+    Command("serve", "muxi_cli.cli.serve", "serve", "command",
+            "Serve the agents over HTTP, SSE and WebSocket."),
+    Command("profile", "muxi_cli.cli.profile", "app", "group",
+            "Connection profiles for remote muxi servers."),
+    Command("keys", "muxi_cli.cli.keys", "app", "group",
+            "Provider API keys (keyring) and server API keys.",
+            extends=("muxi_cli.cli.server_keys",)),
+    Command("init", "muxi_cli.cli.init", "init", "command",
+            "Write a commented starter muxi.yaml."),
+    Command("config", "muxi_cli.cli.config_cmd", "app", "group",
+            "Show, locate and validate the formation file."),
+    Command("doctor", "muxi_cli.cli.doctor", "doctor", "command",
+            "Check the environment and say what to fix."),
+]  # fmt: skip
+_BY_NAME = {entry.name: entry for entry in COMMANDS}
 
 #: Global options the root group reads itself: flag -> key in ``ctx.meta``.
 GLOBAL_OPTIONS = {"--profile": "profile", "-P": "profile", "--config": "config"}
+
+
+def _target(entry: Command) -> Any:
+    """The function or Typer group behind ``entry``, with its extensions registered."""
+    target = getattr(importlib.import_module(entry.module), entry.attr)
+    if entry.extends:
+        _extend(entry.name, target)
+    return target
+
+
+@functools.cache
+def _extend(name: str, group: Any) -> None:
+    """Add the ``extends`` modules' commands to ``group``, once per process."""
+    for module in _BY_NAME[name].extends:
+        importlib.import_module(module).register(group)
 
 
 def load_command(name: str) -> click.Command | None:
@@ -119,10 +112,9 @@ def load_command(name: str) -> click.Command | None:
     entry = _BY_NAME.get(name)
     if entry is None:
         return None
-    _, module_name, attr, kind, _help = entry
-    target: Any = getattr(importlib.import_module(module_name), attr)
+    target = _target(entry)
     command: click.Command
-    if kind == "group":
+    if entry.kind == "group":
         command = typer.main.get_group(target)
     else:
         single = typer.Typer(add_completion=False)
@@ -136,13 +128,13 @@ class LazyGroup(TyperGroup):
     """Lists commands from the registry; imports one only when it runs."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [entry[0] for entry in COMMANDS]
+        return [entry.name for entry in COMMANDS]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return load_command(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, short) for name, _m, _a, _k, short in COMMANDS]
+        rows = [(entry.name, entry.help) for entry in COMMANDS]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -1,4 +1,9 @@
-"""State shared by every command: the chosen profile and formation file."""
+"""State shared by every command: the chosen profile and formation file.
+
+Commands run their work with :func:`run_with_runtime` (a :class:`Runtime`, local or
+remote) or, for the local store administration, :func:`run_admin`
+(:mod:`muxi_cli.runtime.admin`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-if TYPE_CHECKING:
-    from pathlib import Path
+from muxi_cli.errors import MuxiError
+from muxi_cli.runtime.admin import MemoryAdmin, open_memory_admin
 
+if TYPE_CHECKING:
     from muxi_cli.config.schema import Formation
     from muxi_cli.runtime.base import Runtime
 
@@ -32,29 +38,15 @@ def state(ctx: typer.Context) -> CliState:
     return CliState()
 
 
-def local_formation(ctx: typer.Context, command: str, why: str) -> tuple[Formation, Path]:
-    """This machine's formation and its folder, for commands that work on local resources.
-
-    Raises :class:`UsageError` when a remote profile is selected: ``muxi {command}``
-    ``{why}``, so it cannot act through a server.
-    """
-    from pathlib import Path
-
+def formation_or_none(ctx: typer.Context) -> Formation | None:
+    """The formation, or ``None`` when it cannot be loaded (commands that work without one)."""
     from muxi_cli.config.loader import load_formation
-    from muxi_cli.errors import UsageError
-    from muxi_cli.runtime.factory import LOCAL, selected_profile
+    from muxi_cli.errors import ConfigError
 
-    st = state(ctx)
-    profile = selected_profile(st.profile)
-    if profile != LOCAL:
-        raise UsageError(
-            f"`muxi {command}` {why}, so it works with the local profile only "
-            f"(the selected profile {profile!r} is a remote muxi)",
-            "Run it on the machine that runs `muxi serve`, or add `--profile local`.",
-        )
-    loaded = load_formation(st.config)
-    base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
-    return loaded.formation, base_dir
+    try:
+        return load_formation(state(ctx).config).formation
+    except ConfigError:
+        return None
 
 
 @contextlib.asynccontextmanager
@@ -70,6 +62,24 @@ async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncI
         await runtime.aclose()
 
 
+def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryAdmin], Awaitable[T]]) -> T:
+    """Run ``work`` on this machine's memory store (local profile only)."""
+    import asyncio
+
+    from muxi_cli.cli.output import fail
+
+    st = state(ctx)
+
+    async def main() -> T:
+        async with open_memory_admin(st.profile, st.config, command) as admin:
+            return await work(admin)
+
+    try:
+        return asyncio.run(main())
+    except MuxiError as exc:
+        raise fail(exc) from None
+
+
 def run_with_runtime(
     ctx: typer.Context,
     work: Callable[[Runtime], Awaitable[T]],
@@ -80,7 +90,6 @@ def run_with_runtime(
     import asyncio
 
     from muxi_cli.cli.output import fail
-    from muxi_cli.errors import MuxiError
 
     async def main() -> T:
         async with runtime_for(ctx, start_tools=start_tools) as runtime:

@@ -81,40 +81,60 @@ def check_config(source: FormationSource) -> tuple[Check, Formation | None]:
 OLLAMA = "ollama"
 
 
+def _local_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) -> Check:
+    """A local server: no key needed; is it set up, and does it answer?"""
+    from muxi_cli.providers.local import probe
+
+    name = f"provider {status.name}"
+    if status.name == OLLAMA and ollama_ok is False:
+        return Check(
+            name,
+            "warn" if used else "info",
+            f"local server {status.base_url} is not reachable",
+            "Start it (`ollama serve`) or change providers.ollama.base_url.",
+        )
+    if not status.declared and not (status.name == OLLAMA and ollama_ok):
+        # Not named by the formation (a running Ollama is found by itself).
+        return Check(
+            name,
+            "info",
+            f"local server, not used (default {status.base_url}); "
+            f"use it with model {status.name}/<model>",
+            status.hint,
+        )
+    if status.name != OLLAMA and status.base_url:
+        # "No key needed" says nothing about whether anything listens there: ask it.
+        found = probe(status.base_url)
+        if not found.reachable:
+            return Check(
+                name,
+                "warn" if used else "info",
+                f"local server {found.detail}",
+                f"Start the model server, or fix providers.{status.name}.base_url in muxi.yaml.",
+            )
+        return Check(name, "ok", f"local server {found.detail} (no key needed)")
+    return Check(name, "ok", f"local server {status.base_url} (no key needed)")
+
+
 def _provider_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) -> Check:
     name = f"provider {status.name}"
     if status.kind is None:
         return Check(
             name,
             "warn",
-            "unknown provider: not built in and not declared under `providers:`",
+            "unknown provider: not in muxi's provider table and not declared under `providers:`",
             f"Add providers.{status.name} with `type: openai` (or anthropic) and a base_url, "
             "or fix the provider part of the model name.",
         )
     if status.has_key:
         return Check(name, "ok", f"key {status.masked} from {status.source}")
     if status.local:
-        if status.name == OLLAMA and ollama_ok is False:
-            return Check(
-                name,
-                "warn" if used else "info",
-                f"local server {status.base_url} is not reachable",
-                "Start it (`ollama serve`) or change providers.ollama.base_url.",
-            )
-        if status.name != OLLAMA and status.base_url:
-            # "No key needed" says nothing about whether anything listens there: ask it.
-            from muxi_cli.config.providers import probe_local_server
-
-            reachable, detail = probe_local_server(status.base_url)
-            if not reachable:
-                return Check(
-                    name,
-                    "warn" if used else "info",
-                    f"local server {detail}",
-                    f"Start the model server, or fix providers.{status.name}.base_url in muxi.yaml.",
-                )
-            return Check(name, "ok", f"local server {detail} (no key needed)")
-        return Check(name, "ok", f"local server {status.base_url} (no key needed)")
+        return _local_check(status, used, ollama_ok)
+    if not status.needs_key and status.base_url is None:
+        # A preset for servers the table does not name: nothing to check until declared.
+        return Check(
+            name, "info", "a preset: use it with a base_url under `providers:`", status.hint
+        )
     fix = f"Run `muxi keys set {status.name}` or export {status.env_var}."
     if used:
         return Check(name, "warn", "no API key, and the formation uses this provider", fix)
@@ -122,15 +142,15 @@ def _provider_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) 
 
 
 def check_ollama() -> tuple[Check, bool | None]:
-    if os.environ.get("MUXI_NO_OLLAMA_PROBE") == "1":
-        return Check("ollama", "skip", "probe disabled (MUXI_NO_OLLAMA_PROBE=1)"), None
-    from muxi_cli.config.providers import probe_ollama
+    from muxi_cli.providers.local import NO_OLLAMA_PROBE_ENV, probe_ollama
 
-    reachable, detail = probe_ollama()
-    if reachable:
-        return Check("ollama", "ok", detail), True
+    found = probe_ollama()
+    if found is None:
+        return Check("ollama", "skip", f"probe disabled ({NO_OLLAMA_PROBE_ENV}=1)"), None
+    if found.reachable:
+        return Check("ollama", "ok", found.detail), True
     return (
-        Check("ollama", "info", detail, "Optional: install Ollama for local models."),
+        Check("ollama", "info", found.detail, "Optional: install Ollama for local models."),
         False,
     )
 
@@ -143,7 +163,7 @@ def check_providers(formation: Formation | None, ollama_ok: bool | None) -> list
     checks = [_provider_check(s, s.name in used, ollama_ok) for s in statuses]
     usable = any(
         s.kind is not None
-        and (s.has_key or (s.local and not (s.name == OLLAMA and ollama_ok is False)))
+        and (s.has_key or (s.usable and not (s.name == OLLAMA and ollama_ok is False)))
         for s in statuses
     )
     if usable or ollama_ok:
@@ -153,8 +173,9 @@ def check_providers(formation: Formation | None, ollama_ok: bool | None) -> list
             "providers",
             "fail",
             "no model provider is usable: no API key found and no local server",
-            "Run `muxi keys set anthropic` (or openai), export ANTHROPIC_API_KEY, "
-            "or run Ollama and add it under `providers:`.",
+            "Run `muxi keys set anthropic` (or openai, groq, ...: `muxi doctor` lists them), "
+            "export ANTHROPIC_API_KEY, or start a local server (Ollama, LM Studio, ...) and "
+            "use it as the model (ollama/<model>).",
         )
     )
     return checks

@@ -4,8 +4,9 @@ A key is read from a hidden prompt, or from stdin when stdin is not a
 terminal (``pass show anthropic | muxi keys set anthropic``); never from the
 command line, where it would land in shell history and ``ps``.
 
-``muxi keys list`` is built from sections (:data:`LIST_SECTIONS`) so other
-kinds of keys can add theirs.
+``muxi keys list`` is built from sections (:data:`LIST_SECTIONS`): the
+provider keys here and the ``muxi serve`` keys of :mod:`muxi_cli.cli.server_keys`,
+whose ``create`` and ``revoke`` commands ``muxi_cli.cli.app`` adds to this group.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from muxi_cli.cli.context import formation_or_none
+from muxi_cli.cli.server_keys import server_key_rows
 
 if TYPE_CHECKING:
     from muxi_cli.config.providers import ProviderStatus
@@ -30,18 +34,6 @@ _PROVIDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: One section of ``muxi keys list``: (title, rows builder). A builder gets the
 #: Typer context and returns rows (dicts) for ``--json`` and the table.
 ListSection = tuple[str, Callable[[typer.Context], list[dict[str, Any]]]]
-
-
-def _formation_or_none(ctx: typer.Context) -> Any:
-    """The formation, or ``None`` when it cannot be loaded (keys still work)."""
-    from muxi_cli.cli.context import state
-    from muxi_cli.config.loader import load_formation
-    from muxi_cli.errors import ConfigError
-
-    try:
-        return load_formation(state(ctx).config).formation
-    except ConfigError:
-        return None
 
 
 def _check_provider(name: str) -> str:
@@ -63,7 +55,7 @@ def _warn_unknown(ctx: typer.Context, name: str) -> None:
     from muxi_cli.cli import output
     from muxi_cli.config.providers import provider_names
 
-    known = [*provider_names(_formation_or_none(ctx)), "ollama"]
+    known = provider_names(formation_or_none(ctx))  # the provider table and the formation's
     if name in known:
         return
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
@@ -71,7 +63,7 @@ def _warn_unknown(ctx: typer.Context, name: str) -> None:
         output.warn(f"{name!r} is not a provider muxi knows; did you mean {close[0]!r}?")
     else:
         output.warn(
-            f"{name!r} is not a built-in provider; declare it under `providers:` in muxi.yaml "
+            f"{name!r} is not in muxi's provider table; declare it under `providers:` in muxi.yaml "
             "to use it"
         )
 
@@ -138,11 +130,14 @@ def provider_rows(ctx: typer.Context) -> list[dict[str, Any]]:
     """Rows of the provider section of ``muxi keys list``."""
     from muxi_cli.config.providers import all_provider_status
 
-    return [_status_row(s) for s in all_provider_status(_formation_or_none(ctx))]
+    return [_status_row(s) for s in all_provider_status(formation_or_none(ctx))]
 
 
 #: Sections of ``muxi keys list``; append ``(title, builder)`` to add one.
-LIST_SECTIONS: list[ListSection] = [("providers", provider_rows)]
+LIST_SECTIONS: list[ListSection] = [
+    ("providers", provider_rows),
+    ("server_keys", server_key_rows),
+]
 
 
 def _print_provider_table(rows: list[dict[str, Any]]) -> None:
@@ -207,7 +202,3 @@ def list_keys(
             _print_provider_table(rows)
         elif rows:
             _print_generic_table(title.replace("_", " ").capitalize(), rows)
-
-
-# `muxi keys create|revoke` and the server keys table (muxi serve) register themselves.
-from muxi_cli.cli import server_keys as _server_keys  # noqa: E402, F401

@@ -3,7 +3,8 @@
 Agents get knowledge from ``knowledge: [{path, description}]`` in muxi.yaml
 (files, folders or globs relative to the formation file) and from
 ``muxi knowledge add``. Only changed files are read again (by hash); files that
-are gone are dropped. These commands work on this machine's store only.
+are gone are dropped. These commands work on this machine's store only, through
+:mod:`muxi_cli.runtime.admin`.
 
 Exit codes: 0 ok, 1 a file could not be ingested or a runtime error, 2 usage error.
 """
@@ -11,18 +12,18 @@ Exit codes: 0 ok, 1 a file could not be ingested or a runtime error, 2 usage err
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from muxi_cli.cli.context import run_admin
 from muxi_cli.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from muxi_cli.config.schema import AgentConfig
-    from muxi_cli.memory.knowledge import IngestReport
-    from muxi_cli.memory.service import MemoryService
+    from muxi_cli.runtime.admin import IngestReport, MemoryAdmin
 
 app = typer.Typer(
     help="Agent knowledge: add files, list what is ingested, rebuild.",
@@ -36,16 +37,6 @@ AgentOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def _agents(service: MemoryService, name: str | None) -> list[AgentConfig]:
-    if name is None:
-        return list(service.formation.agents)
-    agent = service.formation.agent(name)
-    if agent is None:
-        names = ", ".join(a.name for a in service.formation.agents)
-        raise UsageError(f"no agent {name!r}", f"agents of this formation: {names}")
-    return [agent]
-
-
 def _bar() -> Progress:
     from muxi_cli.cli.output import progress_bar
 
@@ -53,7 +44,7 @@ def _bar() -> Progress:
 
 
 async def _ingest(
-    service: MemoryService, agents: list[AgentConfig], *, force: bool, add: tuple[Path, str] | None
+    admin: MemoryAdmin, agents: list[AgentConfig], *, force: bool, add: tuple[Path, str] | None
 ) -> list[IngestReport]:
     reports = []
     with _bar() as bar:
@@ -63,11 +54,7 @@ async def _ingest(
             def progress(done: int, total: int, source: str, task: TaskID = task) -> None:
                 bar.update(task, completed=done, total=total, file=source)
 
-            if add is not None:
-                report = await service.add_knowledge(agent, add[0], add[1], progress=progress)
-            else:
-                report = await service.sync_knowledge(agent, force=force, progress=progress)
-            reports.append(report)
+            reports.append(await admin.ingest(agent, force=force, add=add, progress=progress))
     return reports
 
 
@@ -100,7 +87,6 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a file, folder or glob to an agent's knowledge and ingest it."""
-    from muxi_cli.cli.memory import run_admin
     from muxi_cli.cli.output import fail
 
     if not any(ch in str(path) for ch in "*?[") and not path.expanduser().exists():
@@ -112,9 +98,9 @@ def add(
             )
         )
 
-    async def work(service: MemoryService) -> list[IngestReport]:
-        target = _agents(service, agent)[0] if agent else service.formation.default
-        return await _ingest(service, [target], force=False, add=(path, description))
+    async def work(admin: MemoryAdmin) -> list[IngestReport]:
+        target = admin.agents(agent)[0] if agent else admin.default_agent
+        return await _ingest(admin, [target], force=False, add=(path, description))
 
     _report(run_admin(ctx, "knowledge add", work), as_json)
 
@@ -129,10 +115,9 @@ def rebuild(
     as_json: JsonOpt = False,
 ) -> None:
     """Bring the ingested knowledge in line with the files (changed files only, unless --force)."""
-    from muxi_cli.cli.memory import run_admin
 
-    async def work(service: MemoryService) -> list[IngestReport]:
-        return await _ingest(service, _agents(service, agent), force=force, add=None)
+    async def work(admin: MemoryAdmin) -> list[IngestReport]:
+        return await _ingest(admin, admin.agents(agent), force=force, add=None)
 
     _report(run_admin(ctx, "knowledge rebuild", work), as_json)
 
@@ -140,30 +125,9 @@ def rebuild(
 @app.command("list")
 def list_knowledge(ctx: typer.Context, agent: AgentOpt = None, as_json: JsonOpt = False) -> None:
     """Show each agent's knowledge entries and the ingested files with chunk counts."""
-    from muxi_cli.cli.memory import run_admin
     from muxi_cli.cli.output import info, out_console, print_json
 
-    async def work(service: MemoryService) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        chunks = await service.chunks()
-        for a in _agents(service, agent):
-            entries = await service.knowledge_entries(a)
-            counts = await chunks.counts(a.name)
-            if not entries and not counts:
-                continue
-            out.append(
-                {
-                    "agent": a.name,
-                    "entries": [
-                        {"path": p, "description": d, "added_with_cli": cli}
-                        for p, d, cli in entries
-                    ],
-                    "files": [{"source": s, "chunks": n} for (_a, s), n in sorted(counts.items())],
-                }
-            )
-        return out
-
-    result = run_admin(ctx, "knowledge list", work)
+    result = run_admin(ctx, "knowledge list", lambda a: a.knowledge(a.agents(agent)))
     if as_json:
         print_json(result)
         return

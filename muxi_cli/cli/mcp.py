@@ -1,10 +1,11 @@
 """``muxi mcp``: inspect and debug the formation's MCP servers.
 
 ``list`` and ``tools`` go through the :class:`~muxi_cli.runtime.base.Runtime`
-(so they work against a remote ``muxi serve`` too). ``call``, ``prompt(s)``,
-``resources`` and ``read`` talk to the servers directly and therefore run on
-this machine only (the local profile): they build a tool manager from the
-formation inside the command.
+(so they work against a remote ``muxi serve`` too). ``prompts``, ``prompt``,
+``resources`` and ``read`` too. ``call`` talks to one server directly (no
+model, no approval) and therefore runs on this machine only (the local
+profile), through :mod:`muxi_cli.runtime.admin`. The developer commands
+(``validate``, ``test``, ``docs``, ``inspect``) are in :mod:`muxi_cli.cli.mcp_dev`.
 
 Exit codes: 0 ok, 1 a tool error or a server that is not available, 2 usage
 error (unknown server or tool, bad arguments, remote profile).
@@ -17,12 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from muxi_cli.cli.context import state
+from muxi_cli.runtime import admin
+
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Sequence
 
     from muxi_cli.protocol.records import ServerInfo
     from muxi_cli.runtime.base import Runtime
-    from muxi_cli.tools.host import ToolManager
 
 T = TypeVar("T")
 
@@ -146,24 +149,6 @@ def print_failures(servers: Sequence[Any]) -> None:
             err_console().print(f"[dim]{escape(rest)}[/dim]")
 
 
-async def local_manager(ctx: typer.Context, command: str, only: str | None = None) -> ToolManager:
-    """A started tool manager for the formation (local profile only).
-
-    With ``only``, just that server is started (when the formation has it).
-    """
-    from muxi_cli.cli.context import local_formation
-    from muxi_cli.tools.host import ToolManager
-
-    formation, base_dir = local_formation(ctx, f"mcp {command}", "talks to MCP servers directly")
-    if only is not None and only in formation.mcp_servers:
-        formation = formation.model_copy(
-            update={"mcp_servers": {only: formation.mcp_servers[only]}}
-        )
-    manager = ToolManager(formation, base_dir=base_dir)
-    await manager.start()
-    return manager
-
-
 # -- commands -------------------------------------------------------------------
 
 
@@ -172,22 +157,6 @@ def _with_runtime(ctx: typer.Context, work: Callable[[Runtime], Awaitable[T]]) -
     from muxi_cli.cli.context import run_with_runtime
 
     return run_with_runtime(ctx, work, start_tools=True)
-
-
-def _with_manager(
-    ctx: typer.Context,
-    command: str,
-    work: Callable[[ToolManager], Awaitable[T]],
-    only: str | None = None,
-) -> T:
-    async def main() -> T:
-        manager = await local_manager(ctx, command, only)
-        try:
-            return await work(manager)
-        finally:
-            await manager.aclose()
-
-    return run_async(main())
 
 
 def _state_text(state: str) -> str:
@@ -259,7 +228,11 @@ def list_tools(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt =
         raise fail(
             NotFoundError(f"no MCP server named {server!r}", f"Servers in this formation: {known}.")
         )
-    chosen = [t for t in tools if t.server in names and (server is None or t.server == server)]
+    chosen = [
+        t
+        for t in tools
+        if t.kind == "mcp" and t.server in names and (server is None or t.server == server)
+    ]
     if json_out:
         print_json([t.to_dict() for t in chosen])
         print_failures([s for s in servers if server is None or s.name == server])
@@ -318,11 +291,8 @@ def call(
     except UsageError as exc:
         raise fail(exc) from None
 
-    async def work(manager: ToolManager) -> Any:
-        tool_def = await manager.server_tool(server, tool)
-        return await manager.call(tool_def, arguments)
-
-    outcome = _with_manager(ctx, "call", work, only=server)
+    st = state(ctx)
+    outcome = run_async(admin.call_tool(st.profile, st.config, server, tool, arguments))
     import sys
 
     from muxi_cli.cli.output import print_json
@@ -485,7 +455,3 @@ def read(
         return await runtime.mcp_read_resource(server, uri)
 
     _echo(_with_runtime(ctx, work))
-
-
-# `muxi mcp validate|test|docs|inspect` (MCP developer tooling) live in their own module.
-__import__("muxi_cli.cli.mcp_dev", fromlist=["register"]).register(app)

@@ -2,9 +2,10 @@
 
 ``list``, ``search``, ``add``, ``show`` and ``forget ID`` go through the
 :class:`~muxi_cli.runtime.base.Runtime`, so they work locally and against a remote
-``muxi serve``. The store administration commands (``forget --all``, ``export``,
-``import``, ``prune``, ``stats``, ``reindex``, ``optimize``) work on this
-machine's store only and refuse a remote profile.
+``muxi serve``. ``forget --all`` and the store administration commands of
+:mod:`muxi_cli.cli.memory_store` (``export``, ``import``, ``prune``, ``stats``,
+``reindex``, ``optimize``, ``extraction``) work on this machine's store only,
+through :mod:`muxi_cli.runtime.admin`, and refuse a remote profile.
 
 ``--user`` defaults to the local user id (``MUXI_USER_ID`` or the OS user name),
 or through a profile to the user the server's key acts as (another ``--user``
@@ -17,23 +18,16 @@ unknown memory id.
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from muxi_cli.cli.context import acting_user, run_with_runtime
-from muxi_cli.errors import MuxiError, UsageError
+from muxi_cli.cli.context import acting_user, run_admin, run_with_runtime
+from muxi_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
-
-    from muxi_cli.memory.service import MemoryService
     from muxi_cli.protocol.records import MemoryItem
     from muxi_cli.runtime.base import Runtime
-
-T = TypeVar("T")
 
 app = typer.Typer(
     help="Long-term memory: list, search, add, forget; export, import, prune, reindex.",
@@ -53,39 +47,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
-def _user(user: str | None) -> str:
-    """``--user`` for the local-only commands: given, else this machine's user id."""
-    if user:
-        return user
-    from muxi_cli.runtime.users import local_user_id
-
-    return local_user_id()
-
-
-def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryService], Awaitable[T]]) -> T:
-    """Run ``work`` with a :class:`MemoryService` on this machine's store (local profile only)."""
-    import asyncio
-
-    from muxi_cli.cli.context import local_formation
-    from muxi_cli.cli.output import fail
-
-    try:
-        formation, base_dir = local_formation(ctx, command, "works on this machine's memory store")
-        from muxi_cli.memory.service import MemoryService
-
-        async def main() -> T:
-            service = MemoryService(formation, None, base_dir=base_dir)
-            try:
-                return await work(service)
-            finally:
-                await service.aclose()
-
-        return asyncio.run(main())
-    except MuxiError as exc:
-        raise fail(exc) from None
-
-
-def _short(text: str, width: int = 70) -> str:
+def short(text: str, width: int = 70) -> str:
+    """``text`` on one line, cut to ``width`` characters."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -114,11 +77,11 @@ def _table(items: list[MemoryItem], *, score: bool = False, user: str | None = N
             cells.append(f"{item.score:.3f}" if item.score is not None else "")
         if user is not None:
             cells.append("shared" if item.user_id == "*" and user != "*" else escape(item.user_id))
-        rows.append([*cells, escape(_short(item.text, 200)), item.created_at[:10]])
+        rows.append([*cells, escape(short(item.text, 200)), item.created_at[:10]])
     print_table(columns, rows)
 
 
-def _confirm(question: str, yes: bool) -> None:
+def confirm(question: str, yes: bool) -> None:
     from muxi_cli.cli.output import fail
 
     if yes:
@@ -216,7 +179,7 @@ def add(
         return
     sys.stdout.write(item.id + "\n")
     # The owner the store reports, not the one asked for: the server decides for its keys.
-    info(f"remembered for {_owner(item.user_id)}: {_short(item.text)}")
+    info(f"remembered for {_owner(item.user_id)}: {short(item.text)}")
 
 
 async def _find(runtime: Runtime, memory_id: str, user: str | None) -> tuple[str, MemoryItem]:
@@ -286,12 +249,9 @@ def forget(
             raise fail(UsageError("--all needs an explicit --user", "e.g. --user alice --all"))
         uid = user
 
-        async def count(service: MemoryService) -> int:
-            return len(await service.list(uid, limit=1_000_000, include_superseded=True))
-
-        total = run_admin(ctx, "memory forget --all", count)
+        total = run_admin(ctx, "memory forget --all", lambda a: a.count_user(uid))
         err_console().print(f"This erases all {total} memories of user {uid!r}.")
-        _confirm(f"Erase everything muxi remembers about {uid!r}?", yes)
+        confirm(f"Erase everything muxi remembers about {uid!r}?", yes)
         gone = run_admin(ctx, "memory forget --all", lambda s: s.forget_user(uid))
         info(f"erased {gone} memories of {uid!r}")
         return
@@ -300,301 +260,8 @@ def forget(
     from rich.markup import escape
 
     err_console().print(
-        f"Forgetting [bold]{escape(item.id)}[/bold]: {escape(_short(item.text))}", highlight=False
+        f"Forgetting [bold]{escape(item.id)}[/bold]: {escape(short(item.text))}", highlight=False
     )
-    _confirm("Forget this memory (and its older versions)?", yes)
+    confirm("Forget this memory (and its older versions)?", yes)
     run_with_runtime(ctx, lambda rt: rt.memory_forget(item.id, user_id=owner))
     info(f"forgot {item.id} of {_owner(item.user_id)}")
-
-
-# ----------------------------------------------------------------------------- admin commands
-
-
-def _progress(label: str) -> tuple[Progress, Callable[[int, int], None]]:
-    """A progress bar on stderr; returns ``(context manager, callback(done, total))``."""
-    from muxi_cli.cli.output import progress_bar
-
-    bar = progress_bar()
-    task = bar.add_task(label, total=None)
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    return bar, update
-
-
-@app.command("export")
-def export(
-    ctx: typer.Context,
-    user: Annotated[
-        str | None, typer.Option("--user", "-u", help="Only this user (default: every user).")
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to FILE (default: stdout).")
-    ] = None,
-) -> None:
-    """Export memories as JSONL (vectors and their model included); `import` reads it back."""
-    from muxi_cli.cli.output import info
-    from muxi_cli.memory import transfer
-
-    async def work(service: MemoryService) -> int:
-        records = await service.records()
-        if output is None:
-            return await transfer.export_memories(records, sys.stdout, user_id=user)
-        import io
-
-        from muxi_cli.cli.output import write_output_file
-
-        buffer = io.StringIO()
-        count = await transfer.export_memories(records, buffer, user_id=user)
-        write_output_file(output, buffer.getvalue())
-        return count
-
-    count = run_admin(ctx, "memory export", work)
-    info(f"exported {count} memories" + (f" to {output}" if output else ""))
-
-
-@app.command("import")
-def import_(
-    ctx: typer.Context,
-    file: Annotated[
-        str, typer.Argument(help="A JSONL file from `muxi memory export` ('-' = stdin).")
-    ],
-    as_json: JsonOpt = False,
-) -> None:
-    """Import memories exported by `muxi memory export` (same ids: importing twice updates)."""
-    from muxi_cli.cli.output import fail, info, print_json
-    from muxi_cli.memory import transfer
-
-    if file == "-":
-        items = list(transfer.read_lines(sys.stdin))
-    else:
-        path = Path(file)
-        if not path.is_file():
-            raise fail(UsageError(f"no file {file!r}", "give the path of an export file"))
-        try:
-            with path.open(encoding="utf-8") as stream:
-                items = list(transfer.read_lines(stream))
-        except MuxiError as exc:
-            raise fail(exc) from None
-
-    async def work(service: MemoryService) -> dict[str, int]:
-        bar, update = _progress("re-embedding")
-        with bar:
-            return await transfer.import_rows(
-                await service.store(), service.embedder, items, progress=update
-            )
-
-    result = run_admin(ctx, "memory import", work)
-    if as_json:
-        print_json(result)
-        return
-    info(f"imported {result['imported']} memories ({result['reembedded']} re-embedded)")
-
-
-@app.command("prune")
-def prune(
-    ctx: typer.Context,
-    user: Annotated[
-        str | None, typer.Option("--user", "-u", help="Only this user (default: every user).")
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what would go; delete nothing.")
-    ] = False,
-    ttl_days: Annotated[
-        float | None, typer.Option("--ttl-days", help="Override memory.ttl_days.")
-    ] = None,
-    max_per_user: Annotated[
-        int | None, typer.Option("--max-per-user", help="Override memory.max_per_user.")
-    ] = None,
-    yes: YesOpt = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Drop expired (TTL) and excess (per-user cap, lowest decay score) memories."""
-    from muxi_cli.cli.output import err_console, info, print_json
-    from muxi_cli.memory import prune as pruning
-
-    async def plan(service: MemoryService, apply: bool) -> list[pruning.PruneItem]:
-        settings = service.formation.memory
-        return await pruning.prune(
-            await service.records(),
-            ttl_days=ttl_days if ttl_days is not None else settings.ttl_days,
-            max_per_user=max_per_user if max_per_user is not None else settings.max_per_user,
-            user_id=user,
-            dry_run=not apply,
-        )
-
-    items = run_admin(ctx, "memory prune", lambda s: plan(s, False))
-    rows = [
-        {"id": i.row["id"], "user_id": i.row["user_id"], "reason": i.reason,
-         "score": round(i.score, 4), "text": i.row["text"]}
-        for i in items
-    ]  # fmt: skip
-    if not items:
-        if as_json:
-            print_json({"pruned": [], "dry_run": dry_run})
-        else:
-            info("Nothing to prune.")
-        return
-    if not as_json or not dry_run:
-        for row in rows[:50]:
-            err_console().print(
-                f"{row['id']}  {row['user_id']}  {row['reason']}  {_short(row['text'], 60)}",
-                highlight=False,
-                markup=False,
-            )
-        if len(rows) > 50:
-            err_console().print(f"... and {len(rows) - 50} more")
-    if not dry_run:
-        _confirm(f"Delete these {len(rows)} memories?", yes)
-        run_admin(ctx, "memory prune", lambda s: plan(s, True))
-    if as_json:
-        print_json({"pruned": rows, "dry_run": dry_run})
-    else:
-        info(f"{'would prune' if dry_run else 'pruned'} {len(rows)} memories")
-
-
-@app.command("stats")
-def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Counts, the embedding model, schema version and size of the memory store."""
-    from muxi_cli.cli.output import out_console, print_json
-
-    async def work(service: MemoryService) -> dict[str, object]:
-        store = await service.store()
-        rows = await (await service.records()).scan_all()
-        meta = await store.meta()
-        by_kind: dict[str, int] = {}
-        users = set()
-        superseded = 0
-        for row in rows:
-            by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + 1
-            users.add(row["user_id"])
-            superseded += row.get("superseded_by") is not None
-        chunks = await (await service.chunks()).counts()
-        agents: dict[str, int] = {}
-        for (agent, _source), n in chunks.items():
-            agents[agent] = agents.get(agent, 0) + n
-        return {
-            "uri": store.uri,
-            "schema_version": int(meta.get("schema_version", "0")),
-            "embedding_model": meta.get("embedding_model"),
-            "configured_model": service.embedder.name,
-            "needs_reindex": store.mismatch is not None,
-            "memories": len(rows),
-            "superseded": superseded,
-            "users": len(users - {"*"}),
-            "shared": sum(1 for r in rows if r["user_id"] == "*"),
-            "by_kind": by_kind,
-            "knowledge_chunks": agents,
-            "versions": await store.versions(),
-            "disk_bytes": store.disk_bytes(),
-        }
-
-    result = run_admin(ctx, "memory stats", work)
-    if as_json:
-        print_json(result)
-        return
-    console = out_console()
-    for key, value in result.items():
-        label = _STAT_LABELS.get(key, key.replace("_", " "))
-        console.print(f"[dim]{label + ':':<18}[/dim] {_stat_text(key, value)}", highlight=False)
-
-
-_STAT_LABELS = {"uri": "store", "versions": "table versions", "disk_bytes": "disk size"}
-
-
-def _stat_text(key: str, value: object) -> str:
-    """One ``muxi memory stats`` value for people: counts as ``a 2, b 1``, sizes in KiB/MiB."""
-    from rich.markup import escape
-
-    if isinstance(value, dict):
-        text = ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
-    elif isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif key == "disk_bytes" and isinstance(value, int):
-        text = _size(value)
-    else:
-        text = "-" if value is None else str(value)
-    return escape(text)
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{n} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} bytes"  # pragma: no cover - the loop always returns
-
-
-@app.command("reindex")
-def reindex(ctx: typer.Context, yes: YesOpt = False) -> None:
-    """Re-embed every memory and knowledge chunk with the configured embedding model."""
-    from muxi_cli.cli.output import err_console, info
-    from muxi_cli.memory import transfer
-
-    async def before(service: MemoryService) -> tuple[str | None, str, int]:
-        store = await service.store()
-        meta = await store.meta()
-        total = await store.count("memories") + await store.count("chunks")
-        return meta.get("embedding_model"), service.embedder.name, total
-
-    stored, configured, total = run_admin(ctx, "memory reindex", before)
-    err_console().print(
-        f"Re-embedding {total} rows: {stored} -> {configured}. Stop muxi servers using this "
-        f"store first: writes made during a reindex are lost.",
-        highlight=False,
-        markup=False,
-    )
-    _confirm("Re-embed now?", yes)
-
-    async def work(service: MemoryService) -> dict[str, int]:
-        bar, update = _progress("re-embedding")
-        with bar:
-            return await transfer.reindex(await service.store(), service.embedder, progress=update)
-
-    counts = run_admin(ctx, "memory reindex", work)
-    info(f"re-embedded {counts.get('memories', 0)} memories and {counts.get('chunks', 0)} chunks")
-
-
-@app.command("optimize")
-def optimize(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Compact the store's files, refresh its indexes and drop old versions."""
-    from muxi_cli.cli.output import info, print_json
-
-    async def work(service: MemoryService) -> dict[str, object]:
-        store = await service.store()
-        before = store.disk_bytes()
-        result = await store.optimize()
-        return {"tables": result, "bytes_before": before, "bytes_after": store.disk_bytes()}
-
-    result = run_admin(ctx, "memory optimize", work)
-    if as_json:
-        print_json(result)
-        return
-    tables: dict[str, dict[str, int]] = result["tables"]  # type: ignore[assignment]
-    removed = sum(int(t["old_versions_removed"]) for t in tables.values())
-    info(f"optimized: {removed} old versions removed")
-
-
-@app.command("extraction")
-def extraction(
-    ctx: typer.Context,
-    state_: Annotated[str | None, typer.Argument(metavar="[on|off]", help="Switch it.")] = None,
-    user: UserOpt = None,
-) -> None:
-    """Show or switch long-term extraction for one user (agents can switch it off too)."""
-    from muxi_cli.cli.output import fail, info
-
-    if state_ not in (None, "on", "off"):
-        raise fail(UsageError(f"expected on or off, not {state_!r}"))
-    uid = _user(user)
-
-    async def work(service: MemoryService) -> bool:
-        if state_ is not None:
-            await service.set_long_term(uid, state_ == "on")
-        return await service.long_term_enabled(uid)
-
-    enabled = run_admin(ctx, "memory extraction", work)
-    sys.stdout.write(("on" if enabled else "off") + "\n")
-    info(f"long-term extraction is {'on' if enabled else 'off'} for {uid!r}")

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from muxi_cli.runtime.client import ServerClient
+
 app = typer.Typer(
     help="Connect to muxi servers: add, list, use, show, remove and test connection profiles.",
     no_args_is_help=True,
@@ -19,38 +21,8 @@ app = typer.Typer(
 
 async def _check(url: str, key: str | None) -> dict[str, Any]:
     """Health and auth of a server: raises a MuxiError saying what is wrong."""
-    import httpx
-
-    from muxi_cli.errors import MuxiError, ServerAuthError
-    from muxi_cli.runtime.wire import connection_error, error_from_body
-
-    async with httpx.AsyncClient(base_url=url, timeout=10.0) as client:
-        try:
-            health = await client.get("/health")
-        except httpx.HTTPError as exc:
-            raise connection_error(url, exc) from exc
-        try:
-            info = health.json()
-        except ValueError:
-            info = None
-        if health.status_code != 200 or not isinstance(info, dict) or "version" not in info:
-            raise MuxiError(
-                f"{url} answered /health with HTTP {health.status_code}, not like a muxi server",
-                hint="check the URL (scheme, host, port) with `muxi profile show NAME`",
-            )
-        if not key:
-            raise ServerAuthError(
-                "no API key is stored for this profile",
-                hint="add the profile again (the key is read from a prompt or stdin), "
-                "or set MUXI_API_KEY",
-            )
-        try:
-            me = await client.get("/v1/me", headers={"authorization": f"Bearer {key}"})
-        except httpx.HTTPError as exc:
-            raise connection_error(url, exc) from exc
-        if me.status_code != 200:
-            raise error_from_body(me.status_code, me.content, url)
-        return {"server_version": info["version"], **me.json()}
+    async with ServerClient(url, key, timeout=10.0) as client:
+        return await client.check()
 
 
 @app.command("add")

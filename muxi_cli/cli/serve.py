@@ -146,13 +146,6 @@ def _weak_pinned_key() -> UsageError | None:
     """A ``MUXI_ADMIN_KEY`` weaker than a generated key is refused before anything starts."""
     import os
 
-    from muxi_cli.errors import UsageError
-    from muxi_cli.server.auth import ENV_ADMIN_KEY, PINNED_HINT, pinned_key_problem
+    from muxi_cli.runtime.admin import weak_pinned_key
 
-    pinned = os.environ.get(ENV_ADMIN_KEY)
-    if not pinned:
-        return None
-    why = pinned_key_problem(pinned)
-    if why is None:
-        return None
-    return UsageError(f"{ENV_ADMIN_KEY} is too weak to be an admin key: {why}", hint=PINNED_HINT)
+    return weak_pinned_key(dict(os.environ))

@@ -4,6 +4,9 @@ With the local profile these act on this machine's server key file (hashes
 only); a running ``muxi serve`` notices the change at once, no restart needed.
 With a remote profile (``--profile``, ``MUXI_PROFILE`` or ``muxi profile use``)
 they go to that server's key API, which needs the profile's key to be an admin key.
+
+:func:`register` adds ``create`` and ``revoke`` to the ``muxi keys`` group;
+``muxi keys list`` shows :func:`server_key_rows` as its "server keys" section.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-from muxi_cli.cli.keys import LIST_SECTIONS, app
+from muxi_cli.cli.context import formation_or_none
+from muxi_cli.runtime.client import ServerClient
 
 
 class _Remote:
@@ -22,26 +26,17 @@ class _Remote:
         self.name, self.url, self.key = name, url, key
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        import httpx
+        import asyncio
 
-        from muxi_cli.errors import ServerAuthError
-        from muxi_cli.runtime.wire import connection_error, error_from_body
-
-        if not self.key:
-            raise ServerAuthError(
-                f"no API key is stored for profile {self.name!r}",
-                hint=f"add it again: muxi profile add {self.name} --url {self.url}",
-            )
-        try:
-            with httpx.Client(base_url=self.url, timeout=15.0) as client:
-                response = client.request(
-                    method, path, json=body, headers={"authorization": f"Bearer {self.key}"}
+        async def send() -> Any:
+            async with ServerClient(self.url, self.key, timeout=15.0) as client:
+                client.require_key(
+                    f"profile {self.name!r}",
+                    f"add it again: muxi profile add {self.name} --url {self.url}",
                 )
-        except httpx.HTTPError as exc:
-            raise connection_error(self.url, exc) from exc
-        if response.status_code >= 400:
-            raise error_from_body(response.status_code, response.content, self.url)
-        return response.json()
+                return await client.request(method, path, json_body=body)
+
+        return asyncio.run(send())
 
 
 def _remote(ctx: typer.Context) -> _Remote | None:
@@ -84,7 +79,6 @@ def _scopes_text(rec: dict[str, Any]) -> str:
 
 def _check_scopes(ctx: typer.Context, role: str, scopes: list[str]) -> list[str] | None:
     """The --scope values validated (syntax, and names against the formation when it loads)."""
-    from muxi_cli.cli.keys import _formation_or_none
     from muxi_cli.config.access import check_scopes
     from muxi_cli.errors import UsageError
     from muxi_cli.server.scopes import unknown_names
@@ -100,7 +94,7 @@ def _check_scopes(ctx: typer.Context, role: str, scopes: list[str]) -> list[str]
         checked = check_scopes(scopes)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    unknown = unknown_names(checked, _formation_or_none(ctx))
+    unknown = unknown_names(checked, formation_or_none(ctx))
     if unknown:
         raise UsageError(
             f"--scope {unknown[0]} names no agent or scope set of the formation",
@@ -111,18 +105,14 @@ def _check_scopes(ctx: typer.Context, role: str, scopes: list[str]) -> list[str]
 
 def server_key_rows(ctx: typer.Context) -> list[dict[str, Any]]:
     """Rows of the "server keys" section: ids, roles, users, dates; never a secret."""
-    from muxi_cli.server.auth import KeyStore
+    from muxi_cli.runtime.admin import local_keys
 
     remote = _remote(ctx)
     if remote is not None:
         return [_row(rec) for rec in remote.call("GET", "/v1/keys")]
-    return [_row(rec.public_dict()) for rec in KeyStore(env_admin_key="").records()]
+    return [_row(rec.public_dict()) for rec in local_keys().records()]
 
 
-LIST_SECTIONS.append(("server_keys", server_key_rows))
-
-
-@app.command("create")
 def create(
     ctx: typer.Context,
     role: Annotated[str, typer.Option("--role", help="admin or user.")] = "user",
@@ -145,7 +135,7 @@ def create(
     """Create a `muxi serve` API key. The key is printed once on stdout; only its hash is kept."""
     from muxi_cli.cli import output
     from muxi_cli.errors import MuxiError, UsageError
-    from muxi_cli.server.auth import KeyStore
+    from muxi_cli.runtime.admin import local_keys
 
     try:
         if role not in ("admin", "user"):
@@ -161,7 +151,7 @@ def create(
             else (list(scope) if scope else None)  # the server checks against its formation
         )
         if remote is None:
-            rec, secret = KeyStore(env_admin_key="").create(role, user or "admin", label, scopes)
+            rec, secret = local_keys().create(role, user or "admin", label, scopes)
             key_id, key_role, key_user, url = rec.id, rec.role, rec.user_id, "URL"
         else:
             body: dict[str, Any] = {"role": role, "user_id": user or "admin", "label": label}
@@ -186,7 +176,6 @@ def create(
     )
 
 
-@app.command("revoke")
 def revoke(
     ctx: typer.Context,
     key_id: Annotated[str, typer.Argument(help="The key's id (see `muxi keys list`).")],
@@ -196,15 +185,21 @@ def revoke(
 
     from muxi_cli.cli import output
     from muxi_cli.errors import MuxiError
-    from muxi_cli.server.auth import KeyStore
+    from muxi_cli.runtime.admin import local_keys
 
     try:
         remote = _remote(ctx)
         if remote is None:
-            rec = KeyStore(env_admin_key="").revoke(key_id).public_dict()
+            rec = local_keys().revoke(key_id).public_dict()
         else:
             rec = remote.call("DELETE", f"/v1/keys/{quote(key_id, safe='')}")
     except MuxiError as exc:
         raise output.fail(exc) from None
     where = "" if remote is None else f" on {remote.url}"
     output.info(f"revoked {rec['role']} key {rec['id']} (user {rec['user_id']}){where}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``create`` and ``revoke`` to the ``muxi keys`` group."""
+    app.command("create")(create)
+    app.command("revoke")(revoke)

@@ -168,7 +168,11 @@ def render_conversation(
     from muxi_cli.termtext import strip_controls
 
     found = replace(found, title=strip_controls(found.title or ""))
-    messages = [replace(m, content=strip_controls(m.content or "")) for m in messages]
+    # Media parts show as placeholders ("[image: dot.png, image/png, 70 bytes]").
+    messages = [
+        replace(m, content=strip_controls(m.display_text() if m.role != "tool" else m.content))
+        for m in messages
+    ]
 
     out: list[RenderableType] = []
     head = Text(found.title or "(untitled)", style="bold")

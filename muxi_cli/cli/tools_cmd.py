@@ -71,7 +71,7 @@ def list_tools(
     for t in tools:
         row = [
             escape(t.name),
-            escape(t.server if t.server in ("builtin", "python", "agent") else f"mcp:{t.server}"),
+            escape(f"mcp:{t.server}" if t.kind == "mcp" else t.server),
             f"[{_POLICY_STYLE.get(t.policy, 'white')}]{t.policy}[/]",
         ]
         if agent is None:

@@ -11,8 +11,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from muxi_cli.config.access import ServerAccess
+from muxi_cli.protocol.mentions import AGENT_NAME
+from muxi_cli.protocol.records import ApprovalPolicy
+from muxi_cli.providers import table
+from muxi_cli.providers.spec import Wire
 
-Policy = Literal["allow", "deny", "ask"]
+Policy = ApprovalPolicy
 
 BUILTIN_TOOLS = ("calculator", "datetime", "read_file", "list_dir", "fetch_url")
 DEFAULT_AGENT_NAME = "assistant"
@@ -24,8 +28,8 @@ class _Strict(BaseModel):
 
 
 class CapabilityOverrides(_Strict):
-    """Single capabilities of a model server (see ``muxi_cli.llm.capabilities``);
-    each one set here wins over the provider's ``preset``."""
+    """Single capabilities of a model server (``muxi_cli.providers.spec.Capabilities``);
+    each one set here wins over the provider's table entry or ``preset``."""
 
     stream_tools: bool | None = None
     forced_tool_choice: bool | None = None
@@ -33,26 +37,45 @@ class CapabilityOverrides(_Strict):
     stream_usage: bool | None = None
     max_tokens: int | None = Field(default=None, gt=0)
     probe_limits: bool | None = None
+    streaming: bool | None = None
+    tools: bool | None = None
+    vision: bool | None = None
+    documents: bool | None = None
+    audio_in: bool | None = None
+    audio_out: bool | None = None
 
 
 class ProviderConfig(_Strict):
-    """Settings of one provider. ``type`` is ``anthropic`` or ``openai`` (also
-    for any OpenAI-compatible server: Ollama, vLLM, llama.cpp, LM Studio)."""
+    """Settings of one provider. ``type`` is the wire format, ``anthropic`` or
+    ``openai`` (also for any OpenAI-compatible server); a provider in the table
+    (:mod:`muxi_cli.providers`) needs neither ``type`` nor ``base_url``."""
 
-    type: Literal["anthropic", "openai"] | None = None
+    type: Wire | None = None
     base_url: str | None = None
     api_key: str | None = None
     api_key_env: str | None = None
     timeout: float = 120.0
     max_retries: int = 3
     headers: dict[str, str] = Field(default_factory=dict)
-    #: What kind of server this is: ``llama-cpp``, ``llama-cpp-python``, ``ollama``,
-    #: ``vllm``, ``lmstudio``, ``openai-compatible`` (requests adapt to it).
+    #: What kind of server this is, an entry of the provider table: ``llama-cpp``,
+    #: ``llama-cpp-python``, ``ollama``, ``vllm``, ``lmstudio``, ``openai-compatible``,
+    #: ``groq``, ... (requests adapt to it; its base URL is the default).
     preset: str | None = None
     capabilities: CapabilityOverrides = Field(default_factory=CapabilityOverrides)
     #: Largest reply to ask for, for every agent using this provider (an agent's
     #: own ``max_tokens`` wins).
     max_tokens: int | None = Field(default=None, gt=0)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is not None and table.lookup(value) is None:
+            close = table.closest(value)
+            guess = f" (did you mean {close!r}?)" if close else ""
+            raise ValueError(
+                f"unknown preset {value!r}{guess}; known presets: {', '.join(table.names())}"
+            )
+        return value
 
 
 class Price(_Strict):
@@ -174,7 +197,7 @@ class AgentConfig(_Strict):
     def _name_ok(cls, value: str) -> str:
         import re
 
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", value):
+        if not re.fullmatch(AGENT_NAME, value):
             raise ValueError(
                 "agent names start with a letter and use letters, digits, '-' and '_' (max 64)"
             )

@@ -22,7 +22,8 @@ name: __NAME__
 # --- Providers ------------------------------------------------------------------
 # Never write API keys in this file. muxi looks for a provider's key in
 #   1. providers.<name>.api_key / api_key_env below,
-#   2. the environment: ANTHROPIC_API_KEY, OPENAI_API_KEY (or <NAME>_API_KEY),
+#   2. the environment: ANTHROPIC_API_KEY, OPENAI_API_KEY, GROQ_API_KEY, ... (each
+#      provider muxi knows has its variable; <NAME>_API_KEY for others),
 #   3. the OS keyring: `muxi keys set anthropic` (prompts, never echoes).
 # `muxi doctor` shows which keys it found and where.
 #
@@ -33,9 +34,11 @@ name: __NAME__
 #~     max_retries: 3                   # on rate limits and server errors
 #~   openai:
 #~     base_url: https://llm-gateway.example.com/v1   # a proxy or gateway, optional
-#~   ollama:                            # any OpenAI-compatible server: Ollama, vLLM,
-#~     type: openai                     # llama.cpp, LM Studio. No key needed.
-#~     base_url: http://localhost:11434/v1
+#~   ollama:                            # known by name, like lmstudio, vllm, llama-cpp,
+#~     base_url: http://localhost:11434/v1  # groq, openrouter, mistral, deepseek, gemini
+#~   local:                             # any other OpenAI-compatible server. No key needed.
+#~     type: openai
+#~     base_url: http://localhost:8000/v1
 
 # --- Default model --------------------------------------------------------------
 # "provider/model", used by every agent that does not name its own model.

@@ -19,6 +19,7 @@ from typing import Any
 
 from muxi_cli.config.schema import AgentConfig, Formation, ModelRef
 from muxi_cli.core.approvals import ApprovalBroker
+from muxi_cli.core.attachments import image_media, user_parts
 from muxi_cli.core.cancel import CANCELLED, stop_reason
 from muxi_cli.core.history import to_messages, truncate_for_model
 from muxi_cli.core.tool_calls import ToolCallRunner
@@ -43,14 +44,15 @@ from muxi_cli.protocol.events import (
     EventFactory,
     RunCompleted,
 )
-from muxi_cli.protocol.records import ApprovalMode, Attachment
+from muxi_cli.protocol.messages import text_of
+from muxi_cli.protocol.records import ApprovalMode, Attachment, SessionMessage
 from muxi_cli.tools.base import ToolDef, ToolHost, ToolOutcome
+from muxi_cli.tools.naming import delegate_name
 
 log = logging.getLogger("muxi.agent")
 
 #: How deep agents may delegate to each other (a delegate of a delegate of ...).
 MAX_DELEGATION_DEPTH = 3
-DELEGATE_PREFIX = "ask_"
 
 
 class ToolRoundsExceeded(MuxiError):
@@ -99,18 +101,6 @@ class _Usage:
         self.known = self.known and chunk.known
         self.input_tokens += chunk.input_tokens or 0
         self.output_tokens += chunk.output_tokens or 0
-
-
-def user_content(message: str, attachments: list[Attachment]) -> str:
-    """The user message as stored and sent: attachments appended as tagged blocks."""
-    if not attachments:
-        return message
-    blocks = [message] if message else []
-    for att in attachments:
-        blocks.append(
-            f'<attachment name="{att.name}" type="{att.mime}">\n{att.content}\n</attachment>'
-        )
-    return "\n\n".join(blocks)
 
 
 def build_system(
@@ -168,7 +158,7 @@ class AgentEngine:
                 continue
             out.append(
                 ToolDef(
-                    name=f"{DELEGATE_PREFIX}{name}"[:64],
+                    name=delegate_name(name),
                     server="agent",
                     tool=name,
                     description=(
@@ -187,6 +177,7 @@ class AgentEngine:
                         "required": ["question"],
                     },
                     policy="allow",
+                    kind="delegate",
                 )
             )
         return out
@@ -230,11 +221,15 @@ class AgentEngine:
         agent = spec.agent
         model_ref = self.models.model_for(agent, spec.model_override)
         provider, model_name = self.models.resolve(model_ref)
-        content = user_content(spec.message, spec.attachments)
+        media = self.store.media
+        parts = user_parts(spec.message, spec.attachments, media)
+        content = text_of(parts)
         store = self.store if spec.persist else None
 
         if store is not None:
-            store.add_message(spec.session_id, "user", content, agent=agent.name, run_id=f.run_id)
+            store.add_message(
+                spec.session_id, "user", content, agent=agent.name, run_id=f.run_id, parts=parts
+            )
             state.user_stored = True
 
         recalled: list[Recalled] = []
@@ -246,10 +241,12 @@ class AgentEngine:
             if recalled:
                 yield f.memory_recalled([r.to_event_item() for r in recalled])
 
+        limit = self.formation.tool_result_limit
         if store is not None:
-            history = to_messages(store.messages(spec.session_id), self.formation.tool_result_limit)
+            history = to_messages(store.messages(spec.session_id), limit, media=media.get)
         else:
-            history = [Message("user", content)]
+            asked = SessionMessage(0, spec.session_id, 1, "user", content, parts=parts)
+            history = to_messages([asked], limit, media=media.get)
         context = Context(history)
         if agent.memory.enabled and spec.persist:
             try:
@@ -360,6 +357,7 @@ class AgentEngine:
                         tool_call_id=call.id,
                         tool_name=call.name,
                         is_error=not outcome.ok,
+                        media=image_media(outcome.images),
                     )
                 )
 

@@ -8,12 +8,12 @@ calls of several turns, even of several users.
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
 
 from muxi_cli.errors import NotFoundError, UsageError
+from muxi_cli.protocol.records import APPROVAL_DECISIONS, ApprovalDecision
 
-Answer = Literal["allow", "always", "deny"]
-ANSWERS: tuple[str, ...] = ("allow", "always", "deny")
+Answer = ApprovalDecision
+ANSWERS: tuple[str, ...] = APPROVAL_DECISIONS
 Key = tuple[str, str]  # (run id, call id)
 
 
@@ -40,7 +40,7 @@ class ApprovalBroker:
         """Decide a pending call; without ``run_id`` the call id must be unambiguous."""
         if decision not in ANSWERS:
             raise UsageError(
-                f"unknown approval decision {decision!r}", hint="use one of: allow, always, deny"
+                f"unknown approval decision {decision!r}", hint=f"use one of: {', '.join(ANSWERS)}"
             )
         waiting = [
             f

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
 from typing import Literal
 
-from muxi_cli.llm.base import Message, ToolCall
+from muxi_cli.errors import MuxiError
+from muxi_cli.llm.base import Media, Message, ToolCall
+from muxi_cli.protocol.messages import MediaPart, MediaRef, media_of
 from muxi_cli.protocol.records import SessionMessage
+
+log = logging.getLogger("muxi.history")
+
+#: Reads a media reference's bytes (``stores.media.MediaStore.get``).
+MediaReader = Callable[[MediaRef], bytes]
 
 TRUNCATION_MARKER = "\n…[truncated {omitted} characters; the full result is kept in the session]"
 
@@ -33,7 +42,11 @@ StoppedTurns = Literal["note", "drop"]
 
 
 def to_messages(
-    stored: Iterable[SessionMessage], tool_result_limit: int, *, stopped: StoppedTurns = "note"
+    stored: Iterable[SessionMessage],
+    tool_result_limit: int,
+    *,
+    stopped: StoppedTurns = "note",
+    media: MediaReader | None = None,
 ) -> list[Message]:
     """Convert stored messages (oldest first) into model messages.
 
@@ -46,6 +59,10 @@ def to_messages(
     text are skipped; tool results are truncated for the model; elsewhere
     tool calls without results are dropped with any orphan results, so every
     provider accepts the history.
+
+    Media parts (a user's images and documents, a tool result's images) are
+    read with ``media`` and handed to the model as :class:`Media`; without a
+    reader, or when the bytes are gone, the model gets a placeholder text.
     """
     turns = _turns(list(stored))
     out: list[Message] = []
@@ -58,7 +75,7 @@ def to_messages(
                 reason = "interrupted"
         if reason is not None and stopped == "drop":
             continue
-        messages = [m for m in (_convert(msg, tool_result_limit) for msg in turn) if m]
+        messages = [m for m in (_convert(msg, tool_result_limit, media) for msg in turn) if m]
         if reason is not None:
             messages = _close_calls(messages, reason)
             messages = _add_note(messages, NOTE_TEMPLATE.format(what=STOP_NOTES[reason]))
@@ -102,9 +119,41 @@ def _open_calls(turn: list[SessionMessage]) -> bool:
     )
 
 
-def _convert(msg: SessionMessage, tool_result_limit: int) -> Message | None:
+_KINDS: dict[str, Literal["image", "document", "audio"]] = {
+    "image": "image",
+    "document": "document",
+    "audio": "audio",
+}
+
+
+def _load(parts: list[MediaPart], read: MediaReader | None) -> tuple[list[Media], list[str]]:
+    """The bytes of ``parts``, and placeholders for those that cannot be read."""
+    loaded: list[Media] = []
+    missing: list[str] = []
+    for part in parts:
+        try:
+            if read is None:
+                raise MuxiError("no media store")
+            data = read(part.media)
+        except MuxiError as exc:
+            log.info("media %s not given to the model: %s", part.media.id[:12], exc.message)
+            missing.append(part.placeholder())
+            continue
+        kind = _KINDS[part.type]
+        loaded.append(Media(kind, part.media.media_type, data, part.media.name))
+    return loaded, missing
+
+
+def _with_notes(text: str, notes: list[str]) -> str:
+    return "\n\n".join([text, *notes]) if text and notes else text or "\n\n".join(notes)
+
+
+def _convert(
+    msg: SessionMessage, tool_result_limit: int, read: MediaReader | None = None
+) -> Message | None:
     if msg.role == "user":
-        return Message("user", msg.content)
+        media, missing = _load(media_of(msg.parts), read)
+        return Message("user", _with_notes(msg.content, missing), media=tuple(media))
     if msg.role == "assistant":
         if msg.status == "failed" and not msg.content:
             return None
@@ -114,12 +163,16 @@ def _convert(msg: SessionMessage, tool_result_limit: int) -> Message | None:
         )
         return Message("assistant", msg.content, tool_calls=calls)
     if msg.role == "tool":
+        # The result's text already names its images ("[image: ...]"), so
+        # images that cannot be read need no further note.
+        media, _missing = _load(media_of(msg.parts), read)
         return Message(
             "tool",
             truncate_for_model(msg.content, tool_result_limit),
             tool_call_id=msg.tool_call_id,
             tool_name=str(msg.meta.get("name") or msg.meta.get("tool") or ""),
             is_error=not bool(msg.meta.get("ok", True)),
+            media=tuple(media),
         )
     return None
 
@@ -183,9 +236,13 @@ def sanitize(messages: list[Message]) -> list[Message]:
         elif msg.role == "tool" and msg.tool_call_id not in requested:
             continue
         if cleaned and msg.role == "user" and cleaned[-1].role == "user":
-            cleaned[-1] = Message("user", f"{cleaned[-1].content}\n\n{msg.content}")
+            cleaned[-1] = dataclasses.replace(
+                cleaned[-1],
+                content=f"{cleaned[-1].content}\n\n{msg.content}",
+                media=cleaned[-1].media + msg.media,
+            )
             continue
-        if msg.role == "assistant" and not msg.content and not msg.tool_calls:
+        if msg.role == "assistant" and not msg.content and not msg.tool_calls and not msg.media:
             continue
         cleaned.append(msg)
     # A conversation must not start with an assistant or tool message.

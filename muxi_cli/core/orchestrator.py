@@ -15,13 +15,13 @@ from muxi_cli.core.router import (
     RouteCache,
     Router,
     mistyped_mention,
-    split_mention,
     unknown_agent,
 )
 from muxi_cli.errors import UsageError
 from muxi_cli.llm.base import ModelResolver
 from muxi_cli.memory.base import MemoryHooks
 from muxi_cli.protocol.events import Event, EventFactory, RunCompleted
+from muxi_cli.protocol.mentions import split_mention
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.tools.base import ToolHost
 

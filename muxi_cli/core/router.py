@@ -32,11 +32,11 @@ from muxi_cli.llm.base import (
     ToolSpec,
     complete,
 )
+from muxi_cli.protocol.mentions import leading_mention
 
 log = logging.getLogger("muxi.router")
 
 Method = Literal["explicit", "single", "llm", "cached", "default"]
-_MENTION = re.compile(r"^\s*@([A-Za-z][A-Za-z0-9_-]{0,63})\b[:,]?\s*")
 ROUTER_TOOL = "choose_agent"
 
 
@@ -72,21 +72,13 @@ class RouterFailure(Exception):
         self.usage = usage
 
 
-def split_mention(message: str, agents: list[str]) -> tuple[str | None, str]:
-    """``"@coder fix this"`` -> ``("coder", "fix this")`` when ``coder`` is an agent."""
-    match = _MENTION.match(message)
-    if not match or match.group(1) not in agents:
-        return None, message
-    return match.group(1), message[match.end() :]
-
-
 def mistyped_mention(message: str, agents: list[str]) -> str | None:
     """``"@codr fix this"`` -> ``"codr"`` when it is close to an agent's name but
     not one (an ``@word`` far from every name is ordinary text)."""
-    match = _MENTION.match(message)
-    if not match or match.group(1) in agents:
+    mention = leading_mention(message)
+    if mention is None or mention.name in agents:
         return None
-    name = match.group(1)
+    name = mention.name
     return name if difflib.get_close_matches(name, agents, n=1, cutoff=0.75) else None
 
 

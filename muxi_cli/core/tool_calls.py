@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.config.schema import Formation
 from muxi_cli.core.approvals import ApprovalBroker
+from muxi_cli.core.attachments import tool_result_parts
 from muxi_cli.core.cancel import cancelled_tool_result, stop_reason
 from muxi_cli.core.history import truncate_for_model
 from muxi_cli.core.writer import MessageStore
@@ -152,6 +153,9 @@ class ToolCallRunner:
             shown = truncate_for_model(outcome.content, self.formation.tool_result_limit)
             queue.put_nowait(f.tool_result(call.id, outcome.ok, shown, duration))
             if spec.persist:
+                parts = tool_result_parts(
+                    call.id, outcome.content, outcome.images, outcome.ok, self.store.media
+                )
                 self.store.add_message(
                     spec.session_id,
                     "tool",
@@ -159,6 +163,7 @@ class ToolCallRunner:
                     agent=spec.agent.name,
                     run_id=f.run_id,
                     tool_call_id=call.id,
+                    parts=parts,
                     meta={
                         "name": call.name,
                         "server": server,
@@ -194,7 +199,7 @@ class ToolCallRunner:
                 meta={"denied": True},
             )
         started = time.monotonic()
-        if tool_def.server == "agent":
+        if tool_def.kind == "delegate":
             outcome = await self.delegate(spec, tool_def, call, queue)
         else:
             token = CURRENT_CALLER.set(ToolCaller(spec.user_id, spec.caller_role))

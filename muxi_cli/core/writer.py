@@ -5,11 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
+from muxi_cli.protocol.messages import Part
 from muxi_cli.protocol.records import SessionMessage
+from muxi_cli.stores.media import MediaStore
 
 
 class MessageStore(Protocol):
     """The part of ``stores.sessions.SessionStore`` the engine writes to."""
+
+    #: Where the bytes of media parts go (attachments, tool results' images).
+    media: MediaStore
 
     def add_message(
         self,
@@ -23,6 +28,7 @@ class MessageStore(Protocol):
         tool_calls: list[dict[str, Any]] | None = None,
         tool_call_id: str | None = None,
         meta: dict[str, Any] | None = None,
+        parts: list[Part] | None = None,
     ) -> SessionMessage: ...
 
     def update_message(

@@ -3,6 +3,9 @@
 Tool results travel as ``tool_result`` blocks in a user message; consecutive
 messages of one role (several tool results, or tool results followed by user
 text) are merged into one message, as the API wants roles to alternate.
+Images go as ``image`` blocks with a base64 source (in user messages and
+inside tool results), PDFs as ``document`` blocks; other media as a
+placeholder text.
 """
 
 from __future__ import annotations
@@ -14,17 +17,27 @@ from muxi_cli.llm.base import (
     Chunk,
     DoneChunk,
     LLMRequest,
+    Media,
     Message,
     TextChunk,
     ToolCall,
     ToolCallChunk,
     UsageChunk,
 )
-from muxi_cli.llm.common import IncompleteResponse, parse_arguments
+from muxi_cli.llm.common import IncompleteResponse, b64, parse_arguments, sendable_image
 from muxi_cli.llm.sdk import SDKProvider
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
+
+
+def _media_block(media: Media) -> dict[str, Any]:
+    source = {"type": "base64", "media_type": media.media_type, "data": b64(media)}
+    if sendable_image(media):
+        return {"type": "image", "source": source}
+    if media.kind == "document" and media.media_type == "application/pdf":
+        return {"type": "document", "source": source}
+    return {"type": "text", "text": media.placeholder()}
 
 
 def to_anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
@@ -41,10 +54,14 @@ def to_anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
 
     for msg in messages:
         if msg.role == "tool":
+            content: str | list[dict[str, Any]] = msg.content
+            if msg.media:
+                content = [{"type": "text", "text": msg.content}] if msg.content else []
+                content += [_media_block(m) for m in msg.media]
             block: dict[str, Any] = {
                 "type": "tool_result",
                 "tool_use_id": msg.tool_call_id or "",
-                "content": msg.content,
+                "content": content,
             }
             if msg.is_error:
                 block["is_error"] = True
@@ -59,7 +76,10 @@ def to_anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
                 )
             add("assistant", blocks)
         else:
-            add("user", [{"type": "text", "text": msg.content or " "}])
+            user: list[dict[str, Any]] = []
+            if msg.content or not msg.media:
+                user.append({"type": "text", "text": msg.content or " "})
+            add("user", user + [_media_block(m) for m in msg.media])
     return out
 
 

@@ -28,10 +28,30 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Media:
+    """Bytes the model should see: an image, a (binary) document or audio.
+
+    The session holds references (protocol/messages.py); core/history.py reads
+    the bytes from the media store, so providers only convert.
+    """
+
+    kind: Literal["image", "document", "audio"]
+    media_type: str
+    data: bytes
+    name: str | None = None
+
+    def placeholder(self) -> str:
+        """Text standing in for media a provider cannot send."""
+        label = f"{self.name}, " if self.name else ""
+        return f"[{self.kind}: {label}{self.media_type}, {len(self.data)} bytes; not shown to you]"
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One message of a conversation as the model sees it.
 
-    ``tool`` messages carry a tool result for ``tool_call_id``.
+    ``tool`` messages carry a tool result for ``tool_call_id``. ``media`` goes
+    with ``content``: a user's attachments, or the images of a tool result.
     """
 
     role: Role
@@ -40,6 +60,7 @@ class Message:
     tool_call_id: str | None = None
     tool_name: str | None = None
     is_error: bool = False
+    media: tuple[Media, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ OpenAI-compatible servers differ in ways that change the answer, not just its
 speed: llama-cpp-python ignores tools in a streamed request (and answers an
 empty 200 to a streamed ``tool_choice: "auto"``), never reports usage while
 streaming, and Ollama ignores a forced ``tool_choice``. A provider entry in
-``muxi.yaml`` names a ``preset`` (or sets single ``capabilities``), and the
+``muxi.yaml`` names a ``preset`` (an entry of the provider table,
+:mod:`muxi_cli.providers`) or sets single ``capabilities``, and the
 provider adapts: a tool-bearing request goes non-streaming to a server that
 cannot stream tool calls, ``tool_choice: "auto"`` is sent where a server only
 uses tools when asked, and missing usage is reported as unknown, never zero.
@@ -15,66 +16,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from typing import Any
 
+from muxi_cli.providers import table
+from muxi_cli.providers.spec import CAPABILITY_FIELDS, Capabilities
 
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """Behaviour of one model server (the defaults are OpenAI's and Anthropic's)."""
-
-    #: Streams tool calls (``False``: tool-bearing requests are sent non-streaming).
-    stream_tools: bool = True
-    #: Honours a forced ``tool_choice`` naming one tool (the router uses one).
-    forced_tool_choice: bool = True
-    #: Uses tools only when ``tool_choice: "auto"`` is sent explicitly.
-    explicit_auto: bool = False
-    #: Reports token usage at the end of a stream when asked.
-    stream_usage: bool = True
-    #: The largest reply to ask for when neither the agent nor the provider sets one.
-    max_tokens: int | None = None
-    #: Ask the server for the model's context size (``/props``, ``/v1/models``) and
-    #: keep ``max_tokens`` within it.
-    probe_limits: bool = False
-
-
-#: Named presets: the hosted APIs and the common local servers.
-PRESETS: Mapping[str, Capabilities] = {
-    "openai": Capabilities(),
-    "anthropic": Capabilities(),
-    # Generic OpenAI-compatible server: standard behaviour, limits asked for.
-    "openai-compatible": Capabilities(probe_limits=True),
-    # llama.cpp's own `llama-server` (with --jinja for tools): streams tool calls and usage.
-    "llama-cpp": Capabilities(probe_limits=True),
-    # `python -m llama_cpp.server`: tools only non-streamed and with an explicit "auto";
-    # no usage while streaming.
-    "llama-cpp-python": Capabilities(
-        stream_tools=False, explicit_auto=True, stream_usage=False, probe_limits=True
-    ),
-    # Ollama's OpenAI-compatible endpoint ignores a forced tool_choice.
-    "ollama": Capabilities(forced_tool_choice=False, probe_limits=True),
-    # vLLM with --enable-auto-tool-choice and a tool parser.
-    "vllm": Capabilities(probe_limits=True),
-    "lmstudio": Capabilities(probe_limits=True),
-}
-
-PRESET_ALIASES: Mapping[str, str] = {
-    "llama.cpp": "llama-cpp",
-    "llamacpp": "llama-cpp",
-    "llama-server": "llama-cpp",
-    "llama_cpp_python": "llama-cpp-python",
-    "lm-studio": "lmstudio",
-    "compatible": "openai-compatible",
-}
-
-CAPABILITY_FIELDS = tuple(f.name for f in fields(Capabilities))
+__all__ = ["CAPABILITY_FIELDS", "Capabilities", "capabilities_for", "preset_name", "text_tool_call"]
 
 
 def preset_name(name: str) -> str | None:
-    """The canonical preset name for ``name`` (aliases allowed), or ``None``."""
-    key = name.strip().lower()
-    key = PRESET_ALIASES.get(key, key)
-    return key if key in PRESETS else None
+    """The provider-table entry ``name`` means (aliases allowed), or ``None``."""
+    spec = table.lookup(name)
+    return spec.name if spec is not None else None
 
 
 def capabilities_for(
@@ -83,8 +37,9 @@ def capabilities_for(
     *,
     default: str = "openai",
 ) -> Capabilities:
-    """A preset (or ``default``) with single ``overrides`` applied."""
-    base = PRESETS[preset_name(preset) or default] if preset else PRESETS[default]
+    """A table entry's capabilities (or ``default``'s) with single ``overrides`` applied."""
+    spec = (table.lookup(preset) if preset else None) or table.lookup(default)
+    base = spec.capabilities if spec is not None else Capabilities()
     if overrides:
         known = {k: v for k, v in overrides.items() if k in CAPABILITY_FIELDS and v is not None}
         base = replace(base, **known)

@@ -9,6 +9,7 @@ provider as a :class:`muxi_cli.errors.MuxiError` subclass with a hint.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 import re
@@ -25,7 +26,7 @@ from muxi_cli.errors import (
     RateLimitError,
     TurnTimeoutError,
 )
-from muxi_cli.llm.base import ToolCall
+from muxi_cli.llm.base import Media, ToolCall
 
 T = TypeVar("T")
 
@@ -366,3 +367,20 @@ def deadline_for(timeout: float | None) -> float | None:
     if timeout is None or timeout <= 0:
         return None
     return asyncio.get_running_loop().time() + timeout
+
+
+#: Image types both the OpenAI and the Anthropic APIs accept.
+WIRE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+def b64(media: Media) -> str:
+    """The media's bytes as base64 text (the wire formats want it inline)."""
+    return base64.b64encode(media.data).decode("ascii")
+
+
+def data_url(media: Media) -> str:
+    return f"data:{media.media_type};base64,{b64(media)}"
+
+
+def sendable_image(media: Media) -> bool:
+    return media.kind == "image" and media.media_type in WIRE_IMAGE_TYPES

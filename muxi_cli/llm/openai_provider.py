@@ -1,5 +1,11 @@
 """OpenAI Chat Completions through the official ``openai`` SDK.
 
+Images go as ``image_url`` content parts with ``data:`` URLs. Chat
+Completions has no images in tool results: a tool result's images follow
+its tool messages as one user message (text saying whose images they are,
+then the images); OpenAI-compatible servers get the result's text only. Documents and audio the API cannot take travel as a
+placeholder text.
+
 Also serves every OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio)
 by ``base_url``; for those (``compat=True``) a key is optional and
 ``max_tokens`` is sent instead of ``max_completion_tokens``.
@@ -16,12 +22,13 @@ from muxi_cli.llm.base import (
     Chunk,
     DoneChunk,
     LLMRequest,
+    Media,
     Message,
     TextChunk,
     ToolCallChunk,
     UsageChunk,
 )
-from muxi_cli.llm.common import IncompleteResponse, parse_arguments
+from muxi_cli.llm.common import IncompleteResponse, data_url, parse_arguments, sendable_image
 from muxi_cli.llm.sdk import SDKProvider
 
 if TYPE_CHECKING:
@@ -36,18 +43,61 @@ _STOP = {
 }
 
 
-def to_openai_messages(messages: list[Message], system: str | None) -> list[dict[str, Any]]:
-    """Provider-neutral messages in the Chat Completions shape."""
+def _user_content(text: str, media: tuple[Media, ...]) -> str | list[dict[str, Any]]:
+    """A plain string, or a content array when there is media."""
+    if not media:
+        return text
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for item in media:
+        if sendable_image(item):
+            parts.append({"type": "image_url", "image_url": {"url": data_url(item)}})
+        else:
+            parts.append({"type": "text", "text": item.placeholder()})
+    return parts
+
+
+def to_openai_messages(
+    messages: list[Message], system: str | None, *, tool_images: bool = True
+) -> list[dict[str, Any]]:
+    """Provider-neutral messages in the Chat Completions shape.
+
+    ``tool_images=False`` leaves tool results' images out (their text names
+    them): a text-only local model would refuse the whole request, and those
+    images used to be dropped, so a working setup must not start failing.
+    """
     out: list[dict[str, Any]] = []
     if system:
         out.append({"role": "system", "content": system})
+    #: Images of the tool results just written, sent once the run of tool messages ends.
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if pending:
+            out.append({"role": "user", "content": list(pending)})
+            pending.clear()
+
     for msg in messages:
+        if msg.role != "tool":
+            flush()
         if msg.role == "tool":
             content = (
                 f"Error: {msg.content}"
                 if msg.is_error and not msg.content.startswith("Error")
                 else msg.content
             )
+            images = [m for m in msg.media if sendable_image(m)] if tool_images else []
+            if images:
+                content += f"\n[{len(images)} image(s) of this result follow in a user message]"
+                pending.append(
+                    {
+                        "type": "text",
+                        "text": f"Images returned by tool call {msg.tool_call_id} "
+                        f"({msg.tool_name or 'tool'}):",
+                    }
+                )
+                pending += [
+                    {"type": "image_url", "image_url": {"url": data_url(m)}} for m in images
+                ]
             out.append({"role": "tool", "tool_call_id": msg.tool_call_id or "", "content": content})
         elif msg.role == "assistant":
             item: dict[str, Any] = {"role": "assistant", "content": msg.content or None}
@@ -69,7 +119,8 @@ def to_openai_messages(messages: list[Message], system: str | None) -> list[dict
                 item["content"] = ""
             out.append(item)
         else:
-            out.append({"role": "user", "content": msg.content})
+            out.append({"role": "user", "content": _user_content(msg.content, msg.media)})
+    flush()
     return out
 
 
@@ -115,7 +166,11 @@ class OpenAIProvider(SDKProvider):
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": to_openai_messages(request.messages, request.system),
+            # Until the provider table says which local models see images, only the
+            # hosted API gets tool results' images (a user's own attachments always go).
+            "messages": to_openai_messages(
+                request.messages, request.system, tool_images=not self.compat
+            ),
         }
         params["max_tokens" if self.compat else "max_completion_tokens"] = self._reply_tokens(
             request

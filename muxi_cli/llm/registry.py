@@ -1,89 +1,68 @@
 """Which model an agent uses, and the provider object that serves it.
 
 Model references are ``provider/model``; the provider is everything before the
-FIRST ``/`` (model names may contain ``/``). Built-in providers: ``anthropic``,
-``openai`` and ``ollama`` (an OpenAI-compatible server on 127.0.0.1:11434, or
-``$OLLAMA_HOST``); any name under ``providers:`` in the formation is added
-(``type: openai`` or ``anthropic`` with a ``base_url``).
+FIRST ``/`` (model names may contain ``/``). The providers muxi knows are the
+entries of the provider table (:mod:`muxi_cli.providers`: Anthropic, OpenAI, the
+common OpenAI-compatible services and local servers); any name under
+``providers:`` in the formation is added (``type: openai`` or ``anthropic`` with
+a ``base_url``, or ``preset: <table entry>``). This module turns a table entry
+plus the formation's settings into an SDK-driving provider object.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.parse
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from muxi_cli.config.providers import referenced_providers
+from muxi_cli.config.schema import ProviderConfig
 from muxi_cli.errors import ConfigError, NoProviderError
-from muxi_cli.llm.keys import base_url_for, env_var_for, find_key
+from muxi_cli.llm.capabilities import capabilities_for
 from muxi_cli.llm.pricing import builtin_price, cost
+from muxi_cli.providers import table
+from muxi_cli.providers.keys import base_url_for, env_var_for, find_key
+from muxi_cli.providers.local import is_local_url, probe_ollama
+from muxi_cli.providers.spec import ProviderSpec
 
 if TYPE_CHECKING:
-    from muxi_cli.config.schema import AgentConfig, Formation, ProviderConfig
+    from muxi_cli.config.schema import AgentConfig, Formation
     from muxi_cli.llm.base import LLMProvider
     from muxi_cli.llm.capabilities import Capabilities
 
-DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
-DEFAULT_OPENAI_MODEL = "gpt-5.5"
-OLLAMA_DEFAULT_HOST = "http://127.0.0.1:11434"
+#: How long to wait for a local Ollama when looking for a model to use.
 OLLAMA_PROBE_TIMEOUT = 0.3
-BUILTIN_PROVIDERS = ("anthropic", "openai", "ollama")
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "[::1]"}
-
-NO_PROVIDER_HINT = """\
-Give muxi a model in one of these ways:
-  1. Anthropic:  muxi keys set anthropic      (or: export ANTHROPIC_API_KEY=...)
-  2. OpenAI:     muxi keys set openai         (or: export OPENAI_API_KEY=...)
-  3. A local OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio) - in muxi.yaml:
-       default_model: local/llama3.2
-       providers:
-         local:
-           type: openai
-           base_url: http://localhost:11434/v1
-     (a running Ollama on 127.0.0.1:11434 is also found automatically)"""
 
 
-def ollama_host() -> str:
-    """The Ollama base URL (no ``/v1``): ``$OLLAMA_HOST`` or 127.0.0.1:11434."""
-    raw = (os.environ.get("OLLAMA_HOST") or "").strip()
-    if not raw:
-        return OLLAMA_DEFAULT_HOST
-    if "://" not in raw:
-        raw = "http://" + raw
-    parts = urllib.parse.urlsplit(raw)
-    host = parts.hostname or "127.0.0.1"
-    if host == "0.0.0.0":
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port or 11434
-    path = parts.path.rstrip("/")
-    return f"{parts.scheme}://{host}:{port}{path}"
-
-
-def probe_ollama(timeout: float = OLLAMA_PROBE_TIMEOUT) -> list[str] | None:
-    """Model names of a reachable Ollama, or ``None`` (skipped with ``MUXI_NO_OLLAMA_PROBE=1``)."""
-    if os.environ.get("MUXI_NO_OLLAMA_PROBE") == "1":
-        return None
-    import urllib.request
-
-    url = ollama_host() + "/api/tags"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            data = json.loads(response.read(1_000_000))
-    except (OSError, ValueError):
-        return None
-    models = data.get("models") if isinstance(data, dict) else None
-    if not isinstance(models, list):
-        return None
-    return [str(m.get("name") or m.get("model")) for m in models if isinstance(m, dict)]
-
-
-def is_local_url(url: str | None) -> bool:
-    if not url:
-        return False
-    host = urllib.parse.urlsplit(url if "://" in url else "http://" + url).hostname or ""
-    return host in _LOCAL_HOSTS or host.endswith(".localhost")
+def no_provider_hint() -> str:
+    """How to give muxi a model, from the provider table."""
+    lines = ["Give muxi a model in one of these ways:"]
+    hosted = [s for s in table.specs() if s.key_env and not s.local]
+    picked = [s for s in hosted if s.default_model]
+    for i, spec in enumerate(picked, 1):
+        label = f"{spec.display_name}:".ljust(12)
+        command = f"muxi keys set {spec.name}".ljust(28)
+        lines.append(f"  {i}. {label}{command} (or: export {spec.key_env}=...)")
+    others = [s for s in hosted if not s.default_model]
+    n = len(picked) + 1
+    if others:
+        names = ", ".join(s.name for s in others)
+        lines.append(
+            f"  {n}. Another service ({names}): muxi keys set <name>, "
+            "then use <name>/<model> as the model"
+        )
+        n += 1
+    local = ", ".join(s.display_name for s in table.specs() if s.local)
+    lines += [
+        f"  {n}. A local OpenAI-compatible server ({local}) - in muxi.yaml:",
+        "       default_model: local/llama3.2",
+        "       providers:",
+        "         local:",
+        "           type: openai",
+        "           base_url: http://localhost:11434/v1",
+        "     (a running Ollama on 127.0.0.1:11434 is also found automatically)",
+    ]
+    return "\n".join(lines)
 
 
 class ProviderRegistry:
@@ -119,10 +98,9 @@ class ProviderRegistry:
         if "/" in ref:
             return ref
         lower = ref.lower()
-        if lower.startswith("claude"):
-            return f"anthropic/{ref}"
-        if lower.startswith(("gpt", "o1", "o3", "o4", "chatgpt")):
-            return f"openai/{ref}"
+        for spec in table.specs():
+            if spec.model_prefixes and lower.startswith(spec.model_prefixes):
+                return f"{spec.name}/{ref}"
         if len(self.formation.providers) == 1:
             return f"{next(iter(self.formation.providers))}/{ref}"
         raise ConfigError(
@@ -131,27 +109,31 @@ class ProviderRegistry:
         )
 
     def _auto_model(self) -> str:
-        if find_key("anthropic", self.formation.providers.get("anthropic"))[0]:
-            return f"anthropic/{DEFAULT_ANTHROPIC_MODEL}"
-        if find_key("openai", self.formation.providers.get("openai"))[0]:
-            return f"openai/{DEFAULT_OPENAI_MODEL}"
+        """A hosted provider whose key is found (table order), else a running Ollama."""
+        for spec in table.specs():
+            if not (spec.default_model and spec.key_env):
+                continue
+            if find_key(spec.name, self.formation.providers.get(spec.name))[0]:
+                return f"{spec.name}/{spec.default_model}"
         models = self._probe()
         if models:
             return f"ollama/{models[0]}"
         raise NoProviderError(
-            "no model provider is configured (no API key, no local server found)", NO_PROVIDER_HINT
+            "no model provider is configured (no API key, no local server found)",
+            no_provider_hint(),
         )
 
     def _probe(self) -> list[str] | None:
         if not self._ollama_probed:
-            self._ollama_models = probe_ollama()
+            found = probe_ollama(OLLAMA_PROBE_TIMEOUT)
+            self._ollama_models = found.models if found is not None and found.reachable else None
             self._ollama_probed = True
         return self._ollama_models
 
     # -- provider objects ----------------------------------------------------------
 
     def known_providers(self) -> list[str]:
-        return list(dict.fromkeys([*BUILTIN_PROVIDERS, *self.formation.providers]))
+        return list(dict.fromkeys([*table.names(), *self.formation.providers]))
 
     def resolve(self, model_ref: str) -> tuple[LLMProvider, str]:
         """The provider instance and bare model name for ``provider/model``."""
@@ -170,48 +152,74 @@ class ProviderRegistry:
     def _config(self, name: str) -> ProviderConfig | None:
         config = self.formation.providers.get(name)
         if name in self._agent_urls and (config is None or not config.base_url):
-            from muxi_cli.config.schema import ProviderConfig
-
             data = config.model_dump() if config is not None else {}
             data["base_url"] = self._agent_urls[name]
             config = ProviderConfig.model_validate(data)
         return config
 
+    def _preset(self, name: str, config: ProviderConfig | None) -> ProviderSpec | None:
+        """The table entry a ``preset:`` names; a misspelt one is a ConfigError."""
+        if config is None or config.preset is None:
+            return None
+        spec = table.lookup(config.preset)
+        if spec is None:
+            close = table.closest(config.preset)
+            suggestion = f" Did you mean {close!r}?" if close else ""
+            raise ConfigError(
+                f"providers.{name}.preset: unknown preset {config.preset!r}.{suggestion}",
+                hint=f"Known presets: {', '.join(table.names())}.",
+            )
+        return spec
+
+    def _spec(self, name: str, config: ProviderConfig | None) -> ProviderSpec | None:
+        """The table entry for ``name``, else the one its ``preset:`` names."""
+        return table.get(name) or self._preset(name, config)
+
     def _kind(self, name: str, config: ProviderConfig | None) -> str:
         if config is not None and config.type:
             return config.type
-        if name in ("anthropic", "openai"):
-            return name
-        if name == "ollama" or config is not None:
+        spec = self._spec(name, config)
+        if spec is not None:
+            return spec.wire
+        if config is not None:
             return "openai"
-        import difflib
-
         known = self.known_providers()
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-        suggestion = f" Did you mean {close[0]!r}?" if close else ""
+        close = table.closest(name)
+        suggestion = f" Did you mean {close!r}?" if close else ""
         raise ConfigError(
             f"unknown model provider {name!r}.{suggestion}",
             hint=f"Known providers: {', '.join(known)}. Add others under `providers:` in muxi.yaml "
             f"with `type: openai` (or anthropic) and a base_url.",
         )
 
-    def _build(self, name: str) -> LLMProvider:
-        from muxi_cli.config.schema import ProviderConfig
+    def _base_url(self, name: str, config: ProviderConfig | None) -> str | None:
+        found = base_url_for(name, config)
+        if found is None:
+            preset = self._preset(name, config)
+            if preset is not None:
+                found = preset.resolved_base_url(os.environ)
+        return found
 
+    def _build(self, name: str) -> LLMProvider:
         config = self._config(name)
         kind = self._kind(name, config)
+        spec = self._spec(name, config)
         settings = config or ProviderConfig()
-        base_url = base_url_for(name, config)
-        if name == "ollama" and not base_url:
-            base_url = ollama_host() + "/v1"
+        base_url = self._base_url(name, config)
         key, _source = find_key(name, config)
         env_var = env_var_for(name, config)
-        local = name == "ollama" or is_local_url(base_url)
-        if not key and not base_url and name in ("anthropic", "openai"):
-            raise NoProviderError(
-                f"no API key for {name}",
-                hint=f"Run `muxi keys set {name}` or `export {env_var}=...`.",
-            )
+        local = is_local_url(base_url) or (spec is not None and spec.local)
+        if spec is not None and spec.name == name:
+            if not key and spec.key_env and base_url == spec.base_url:
+                raise NoProviderError(
+                    f"no API key for {name}",
+                    hint=f"Run `muxi keys set {name}` or `export {env_var}=...`.",
+                )
+            if not base_url and not spec.native:
+                raise ConfigError(
+                    f"provider {name!r} has no base URL",
+                    hint=f"Set providers.{name}.base_url in muxi.yaml.",
+                )
         common = {
             "api_key": key,
             "base_url": base_url,
@@ -219,46 +227,36 @@ class ProviderRegistry:
             "max_retries": settings.max_retries,
             "headers": settings.headers,
             "env_var": env_var,
-            "capabilities": self._capabilities(name, kind, settings, local),
+            "capabilities": self._capabilities(name, kind, settings, spec, local),
             "max_tokens": settings.max_tokens,
         }
+        # The SDKs load only when a provider is built: `muxi --help` never pays for them.
         if kind == "anthropic":
             from muxi_cli.llm.anthropic_provider import AnthropicProvider
 
             return AnthropicProvider(name, **common)  # type: ignore[arg-type]
         from muxi_cli.llm.openai_provider import OpenAIProvider
 
-        compat = name != "openai" or local
+        compat = not (spec is not None and spec.native) or local
         return OpenAIProvider(name, compat=compat, **common)
 
     def _capabilities(
-        self, name: str, kind: str, settings: ProviderConfig, local: bool
+        self,
+        name: str,
+        kind: str,
+        settings: ProviderConfig,
+        spec: ProviderSpec | None,
+        local: bool,
     ) -> Capabilities:
-        """The provider's preset (named, or guessed from its name and kind) plus overrides."""
-        from dataclasses import replace
-
-        from muxi_cli.llm.capabilities import PRESETS, capabilities_for, preset_name
-
-        if settings.preset is not None:
-            preset = preset_name(settings.preset)
-            if preset is None:
-                import difflib
-
-                close = difflib.get_close_matches(settings.preset.lower(), list(PRESETS), n=1)
-                suggestion = f" Did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(
-                    f"providers.{name}.preset: unknown preset {settings.preset!r}.{suggestion}",
-                    hint=f"Known presets: {', '.join(PRESETS)}.",
-                )
-        elif name == "ollama":
-            preset = "ollama"
-        elif kind == "anthropic":
-            preset = "anthropic"
-        elif name == "openai" and not local:
-            preset = "openai"
+        """The provider's table entry (named, or its own) plus single overrides."""
+        preset = self._preset(name, settings)
+        if preset is None and spec is not None and not (spec.native and local):
+            preset = spec
+        if preset is not None:
+            chosen = preset.name
         else:
-            preset = "openai-compatible"
-        caps = capabilities_for(preset, settings.capabilities.model_dump(exclude_none=True))
+            chosen = "anthropic" if kind == "anthropic" else "openai-compatible"
+        caps = capabilities_for(chosen, settings.capabilities.model_dump(exclude_none=True))
         if not local and caps.probe_limits:
             caps = replace(caps, probe_limits=False)  # only local servers are asked
         return caps
@@ -266,10 +264,11 @@ class ProviderRegistry:
     # -- costs and status ----------------------------------------------------------
 
     def is_local(self, provider: str) -> bool:
-        if provider == "ollama":
+        spec = table.get(provider)
+        if spec is not None and spec.local:
             return True
         config = self._config(provider)
-        return is_local_url(base_url_for(provider, config))
+        return is_local_url(self._base_url(provider, config))
 
     def price(self, model_ref: str, input_tokens: int, output_tokens: int) -> float | None:
         """USD for a call, or ``None`` when the model's price is unknown."""
@@ -285,12 +284,18 @@ class ProviderRegistry:
         return None
 
     def available(self) -> dict[str, str | None]:
-        """Each known provider and where its key comes from (``None``: not usable)."""
+        """Each known provider and where its key comes from (``None``: not usable).
+
+        A local server in the table counts once the formation names it; Ollama
+        also when it answers.
+        """
         out: dict[str, str | None] = {}
+        named = set(referenced_providers(self.formation)) | set(self._agent_urls)
         for name in self.known_providers():
             config = self._config(name)
-            if name == "ollama" and config is None:
-                out[name] = "local" if self._probe() else None
+            spec = table.get(name)
+            if spec is not None and spec.local and name not in named:
+                out[name] = "local" if name == "ollama" and self._probe() else None
                 continue
             _key, source = find_key(name, config)
             if source is None and self.is_local(name):
@@ -299,7 +304,7 @@ class ProviderRegistry:
                 source is None
                 and config is not None
                 and config.base_url
-                and name not in ("anthropic", "openai")
+                and not (spec is not None and spec.key_env)
             ):
                 source = "config"
             out[name] = source

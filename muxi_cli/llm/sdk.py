@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from muxi_cli.llm.base import DEFAULT_MAX_TOKENS, Chunk, LLMRequest
@@ -118,7 +119,7 @@ class SDKProvider:
         """Ask the server once per model for its context size (local servers only)."""
         if not self.capabilities.probe_limits or not self.base_url or model in self._context:
             return
-        from muxi_cli.llm.limits import context_size
+        from muxi_cli.providers.local import context_size
         from muxi_cli.threads import run_abandonable
 
         self._context[model] = None  # asked once, whatever the answer
@@ -137,6 +138,9 @@ class SDKProvider:
         deadline = deadline_for(request.timeout)
         client = self._get_client()
         await self._learn_limits(request.model)
+        if request.stream and not self.capabilities.streaming:
+            # The server cannot stream: ask for the whole answer (it still becomes chunks).
+            request = replace(request, stream=False)
         params = self._params(request)
         response = await open_with_retries(
             lambda: self._create(client, params), self.retry, ctx, deadline
@@ -192,8 +196,6 @@ class SDKProvider:
 
 
 def _without_stream_tools(caps: Capabilities) -> Capabilities:
-    from dataclasses import replace
-
     return replace(caps, stream_tools=False, explicit_auto=True)
 
 

@@ -321,8 +321,8 @@ def embedder_for(spec: str, formation: Formation | None = None) -> Embedder:
 
 
 def _openai_from_formation(model: str, formation: Formation | None) -> OpenAIEmbedder:
-    """The key and base URL are found as for chat models (:mod:`muxi_cli.llm.keys`)."""
-    from muxi_cli.llm.keys import base_url_for, find_key
+    """The key and base URL are found as for chat models (:mod:`muxi_cli.providers.keys`)."""
+    from muxi_cli.providers.keys import base_url_for, find_key
 
     provider = formation.providers.get("openai") if formation else None
     api_key, _source = find_key("openai", provider)

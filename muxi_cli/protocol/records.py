@@ -8,12 +8,48 @@ runtime and the server share them exactly. This is the ground floor
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
+from muxi_cli.protocol.messages import (
+    AudioPart,
+    DocumentPart,
+    ImagePart,
+    Part,
+    parts_from_list,
+    parts_to_list,
+)
+
+# The approval vocabulary, defined once; the tuples are for run-time checks.
+#: How a turn treats ``ask`` tools: ask the front end, allow, or refuse them.
 ApprovalMode = Literal["interactive", "yes", "deny"]
+APPROVAL_MODES: tuple[ApprovalMode, ...] = get_args(ApprovalMode)
+#: A front end's answer to a pending call (``always`` also saves the choice).
 ApprovalDecision = Literal["allow", "always", "deny"]
+APPROVAL_DECISIONS: tuple[ApprovalDecision, ...] = get_args(ApprovalDecision)
+#: A tool's approval policy (config ``approval:`` values, ``ToolInfo.policy``).
+ApprovalPolicy = Literal["allow", "deny", "ask"]
+APPROVAL_POLICIES: tuple[ApprovalPolicy, ...] = get_args(ApprovalPolicy)
+#: The ``decision`` of a ``tool.approval`` event.
+ApprovalState = Literal["pending", "allowed", "denied"]
+APPROVAL_STATES: tuple[ApprovalState, ...] = get_args(ApprovalState)
+
+#: Where a tool comes from; dispatch and approval defaults key on this, never
+#: on the server name (an MCP server may be called ``builtin`` or ``agent``).
+ToolKind = Literal["mcp", "python", "builtin", "delegate"]
+TOOL_KINDS: tuple[ToolKind, ...] = ("mcp", "python", "builtin", "delegate")
+#: The ``server`` shown for tools that have no MCP server (display only).
+KIND_SOURCES: dict[str, str] = {"python": "python", "builtin": "builtin", "delegate": "agent"}
 
 T = TypeVar("T", bound="_Record")
+
+#: Field metadata of a record field the server sets and a client may never send:
+#: the server's request body (server/models.py) leaves such fields out.
+SERVER_ONLY: dict[str, bool] = {"server_only": True}
+
+
+def client_fields(cls: type[Any]) -> list[Any]:
+    """The dataclass fields of ``cls`` a client may send (not :data:`SERVER_ONLY`)."""
+    return [f for f in fields(cls) if not f.metadata.get("server_only")]
 
 
 class _Record:
@@ -28,6 +64,9 @@ class _Record:
 
 @dataclass(slots=True)
 class Attachment(_Record):
+    """A file sent with a message. ``content`` is the text for ``text/*`` (and
+    JSON, XML, ...) types and base64 for any other type (an image, a PDF)."""
+
     name: str
     content: str
     mime: str = "text/plain"
@@ -45,13 +84,13 @@ class ChatRequest(_Record):
     system: str | None = None
     #: Server-side only (never sent by a client): glob patterns of the ``ask``
     #: tools this caller may approve; None = any (see docs/security.md).
-    approvable: list[str] | None = None
+    approvable: list[str] | None = field(default=None, metadata=SERVER_ONLY)
     stream: bool = True
     #: A new session gets this title (default: from the first message).
     title: str | None = None
     #: The role of the ``muxi serve`` key the turn runs for; the server sets it
     #: (whatever a client sent), ``None`` for in-process turns.
-    caller_role: str | None = None
+    caller_role: str | None = field(default=None, metadata=SERVER_ONLY)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChatRequest:
@@ -91,6 +130,11 @@ class SessionInfo(_Record):
 
 @dataclass(slots=True)
 class SessionMessage(_Record):
+    """One stored message. ``parts`` is its content (protocol/messages.py);
+    ``content`` is the text of those parts, kept for search, text-only front
+    ends and clients older than parts. ``tool_calls``/``tool_call_id`` repeat
+    the tool call and tool result parts in the shape older readers know."""
+
     id: int
     session_id: str
     seq: int
@@ -103,6 +147,32 @@ class SessionMessage(_Record):
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     tool_call_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    parts: list[Part] = field(default_factory=list)
+
+    def display_text(self) -> str:
+        """What a text-only front end shows: the text, then a placeholder such as
+        ``[image: dot.png, image/png, 70 bytes]`` per attached media part (a tool
+        result's text already names its images)."""
+        shown = [self.content] if self.content else []
+        for part in self.parts:
+            if isinstance(part, ImagePart | DocumentPart | AudioPart):
+                shown.append(part.placeholder())
+        return "\n".join(shown)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "parts"}
+        out["tool_calls"] = [dict(c) for c in self.tool_calls]
+        out["meta"] = dict(self.meta)
+        out["parts"] = parts_to_list(self.parts)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionMessage:
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        # A newer server's part types are skipped: ``content`` still has the text.
+        kwargs["parts"] = parts_from_list(data.get("parts") or [], lenient=True)
+        return cls(**kwargs)
 
 
 @dataclass(slots=True)
@@ -122,12 +192,24 @@ class MemoryItem(_Record):
 @dataclass(slots=True)
 class ToolInfo(_Record):
     name: str
+    #: The MCP server's name, or ``builtin``/``python``/``agent`` (display only).
     server: str
     tool: str
     description: str
     input_schema: dict[str, Any]
-    policy: str
+    policy: ApprovalPolicy
     agents: list[str] = field(default_factory=list)
+    kind: ToolKind = "mcp"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ToolInfo:
+        data = dict(data)
+        if data.get("kind") not in TOOL_KINDS:
+            # A server from before tool kinds: its source names were the kinds.
+            legacy = {v: k for k, v in KIND_SOURCES.items()}
+            data["kind"] = legacy.get(str(data.get("server")), "mcp")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(slots=True)

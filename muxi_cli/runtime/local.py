@@ -313,6 +313,7 @@ class LocalRuntime:
                     description=d.description,
                     input_schema=d.input_schema,
                     policy=d.policy,
+                    kind=d.kind,
                 )
             return found[d.name]
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from muxi_cli.errors import MuxiError, ServerAuthError
+from muxi_cli.errors import ServerAuthError
 from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, Event, decode
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -27,6 +27,7 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.runtime.client import ServerClient
 from muxi_cli.runtime.remote_ws import WebSocketTurns, lost_event
 from muxi_cli.runtime.wire import SSE_MEDIA, connection_error, error_from_body, iter_sse
 
@@ -58,10 +59,10 @@ class RemoteRuntime:
     ) -> None:
         self.url = url.rstrip("/")
         self.label = label
-        self._key = api_key
         self._timeout = timeout
         self._notice = on_notice or (lambda msg: log.warning("%s", msg))
-        self._client: httpx.AsyncClient | None = None
+        #: The HTTP client for everything but WebSocket turns (shared with `muxi keys`/`profile`).
+        self._server = ServerClient(self.url, api_key, timeout=timeout)
         self._ws_turns = WebSocketTurns(
             self.url, label, self._headers, lambda msg: self._notice(msg), reconnect_attempts
         )
@@ -91,24 +92,10 @@ class RemoteRuntime:
     # -- HTTP ----------------------------------------------------------------------
 
     def _headers(self, user_id: str | None = None) -> dict[str, str]:
-        headers = {"user-agent": "muxi-remote"}
-        if self._key:
-            headers["authorization"] = f"Bearer {self._key}"
-        if user_id:
-            headers["x-muxi-user-id"] = user_id
-        return headers
+        return self._server.headers(user_id)
 
     def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            import httpx
-
-            self._client = httpx.AsyncClient(
-                base_url=self.url,
-                headers=self._headers(),
-                timeout=httpx.Timeout(self._timeout, connect=10.0),
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=20),
-            )
-        return self._client
+        return self._server.http()
 
     async def _call(
         self,
@@ -120,32 +107,9 @@ class RemoteRuntime:
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Any:
-        import httpx
-
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
-        headers = {"x-muxi-user-id": user_id} if user_id else None
-        try:
-            resp = await self._http().request(
-                method,
-                path,
-                json=json_body,
-                params=clean,
-                headers=headers,
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise connection_error(self.url, exc) from exc
-        if resp.status_code >= 400:
-            raise error_from_body(resp.status_code, resp.content, self.url)
-        if resp.status_code == 204 or not resp.content:
-            return None
-        try:
-            return resp.json()
-        except ValueError as exc:
-            raise MuxiError(
-                f"the server at {self.url} sent a non-JSON answer",
-                hint="is this URL a muxi server?",
-            ) from exc
+        return await self._server.request(
+            method, path, user_id=user_id, json_body=json_body, params=params, timeout=timeout
+        )
 
     # -- turns ---------------------------------------------------------------------
 
@@ -337,6 +301,4 @@ class RemoteRuntime:
 
     async def aclose(self) -> None:
         await self._ws_turns.aclose()
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._server.aclose()

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli import __version__
 from muxi_cli.errors import MuxiError
-from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.context import KEY_HEADER, USER_HEADER, Caller, ServerContext, ServerSettings
 from muxi_cli.server.inputs import HostileInputMiddleware
 from muxi_cli.server.limits import AccessLogMiddleware, BodyLimitMiddleware, retry_after_header
+from muxi_cli.stores.server_keys import KeyStore
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from muxi_cli.errors import NotFoundError, ServerAuthError, UsageError
-from muxi_cli.server.auth import KeyStore, Principal, valid_user_id
 from muxi_cli.server.limits import RateLimiter
 from muxi_cli.server.runs import RunRegistry
 from muxi_cli.server.scopes import Grants, resolve
 from muxi_cli.stores.lance_schema import SHARED_USER
+from muxi_cli.stores.server_keys import KeyStore, Principal, valid_user_id
 
 if TYPE_CHECKING:
     from muxi_cli.config.access import ServerAccess

@@ -23,7 +23,7 @@ from typing import Any
 
 from muxi_cli.config.access import JWTConfig, scope_problem
 from muxi_cli.errors import ServerAuthError
-from muxi_cli.server.auth import JWT_KEY_PREFIX, Principal, valid_user_id
+from muxi_cli.stores.server_keys import JWT_KEY_PREFIX, Principal, valid_user_id
 
 log = logging.getLogger("muxi.server")
 

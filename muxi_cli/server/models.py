@@ -6,9 +6,14 @@ Limits are generous but finite so a fuzzer or a confused client gets a 400
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import dataclasses
+import types
+import typing
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from muxi_cli.protocol.records import ApprovalDecision, Attachment, ChatRequest, client_fields
 
 MAX_MESSAGE = 200_000
 MAX_NAME = 200
@@ -19,28 +24,97 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class AttachmentBody(_Body):
-    name: str = Field(min_length=1, max_length=MAX_NAME)
-    content: str = Field(max_length=MAX_MESSAGE)
-    mime: str = Field(default="text/plain", max_length=MAX_NAME)
+def _swap(hint: Any, swaps: dict[Any, Any]) -> Any:
+    """``hint`` with every record type in it replaced by its body model."""
+    if hint in swaps:
+        return swaps[hint]
+    args = typing.get_args(hint)
+    if not args:
+        return hint
+    new = tuple(_swap(a, swaps) for a in args)
+    if new == args:
+        return hint
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType or origin is typing.Union:
+        return typing.Union[new]  # noqa: UP007 (built from a tuple)
+    return origin[new[0] if len(new) == 1 else new]
 
 
-class ChatBody(_Body):
+def record_body(
+    record: type[Any],
+    limits: dict[str, dict[str, Any]],
+    *,
+    name: str | None = None,
+    base: type[BaseModel] = _Body,
+    swaps: dict[Any, Any] | None = None,
+) -> type[BaseModel]:
+    """The request body model of a protocol record, derived from its fields.
+
+    Every field a client may send becomes a body field of the same type and
+    default; ``limits`` adds the server's bounds (``Field`` arguments) by name;
+    server-only fields are left out, so ``extra="forbid"`` refuses them.
+    """
+    hints = typing.get_type_hints(record)
+    sent = client_fields(record)
+    unknown = set(limits) - {f.name for f in sent}
+    if unknown:  # a renamed or removed field: fail at import, not in production
+        raise TypeError(f"limits for fields {record.__name__} has not: {sorted(unknown)}")
+    spec: dict[str, Any] = {}
+    for f in sent:
+        bounds = limits.get(f.name, {})
+        if f.default_factory is not dataclasses.MISSING:
+            info = Field(default_factory=f.default_factory, **bounds)
+        elif f.default is not dataclasses.MISSING:
+            info = Field(default=f.default, **bounds)
+        else:
+            info = Field(**bounds)
+        spec[f.name] = (_swap(hints[f.name], swaps or {}), info)
+    doc = base.__doc__ if base is not _Body else None  # the OpenAPI description
+    return create_model(name or f"{record.__name__}Body", __base__=base, __doc__=doc, **spec)
+
+
+AttachmentBody = record_body(
+    Attachment,
+    {
+        "name": {"min_length": 1, "max_length": MAX_NAME},
+        "content": {"max_length": MAX_MESSAGE},
+        "mime": {"max_length": MAX_NAME},
+    },
+)
+
+#: The server's bounds on the fields of :class:`ChatRequest` (a field without
+#: an entry is accepted with its type alone; the body limit still applies).
+CHAT_LIMITS: dict[str, dict[str, Any]] = {
+    "message": {"min_length": 1, "max_length": MAX_MESSAGE},
+    "agent": {"min_length": 1, "max_length": 64},
+    "session_id": {"pattern": ID_PATTERN},
+    "user_id": {"max_length": 128},
+    "attachments": {"max_length": 20},
+    "model": {"min_length": 1, "max_length": MAX_NAME},
+    "system": {"max_length": MAX_MESSAGE},
+    "title": {"min_length": 1, "max_length": MAX_NAME},
+}
+
+
+# ChatBody's fields are ChatRequest's client fields (record_body); this base
+# gives it its methods and its OpenAPI description.
+class _ChatBase(_Body):
     """One turn. ``user_id`` is ignored: the server uses the caller's user."""
-
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE)
-    agent: str | None = Field(default=None, min_length=1, max_length=64)
-    session_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    user_id: str | None = Field(default=None, max_length=128)
-    attachments: list[AttachmentBody] = Field(default_factory=list, max_length=20)
-    approval: Literal["interactive", "yes", "deny"] = "deny"
-    model: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
-    system: str | None = Field(default=None, max_length=MAX_MESSAGE)
-    stream: bool = True
-    title: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
 
     def request_dict(self) -> dict[str, Any]:
         return self.model_dump()
+
+
+if TYPE_CHECKING:
+    ChatBody = _ChatBase
+else:
+    ChatBody = record_body(
+        ChatRequest,
+        CHAT_LIMITS,
+        name="ChatBody",
+        base=_ChatBase,
+        swaps={Attachment: AttachmentBody},
+    )
 
 
 class RenameBody(_Body):
@@ -53,7 +127,7 @@ class MemoryAddBody(_Body):
 
 
 class ApprovalBody(_Body):
-    decision: Literal["allow", "always", "deny"]
+    decision: ApprovalDecision
     #: The run id of the ``tool.approval`` event; optional while the call id is
     #: unique among the caller's pending calls.
     run_id: str | None = Field(default=None, min_length=1, max_length=128)
@@ -108,3 +182,30 @@ class KeyCreateBody(_Body):
                 hint="see the agents with GET /v1/agents and the sets under server.scope_sets",
             )
         return scopes
+
+
+class MessageOut(BaseModel):
+    """One stored message (``GET /v1/sessions/{id}/messages``; docs/server.md).
+
+    A response model of its own: the content parts are tagged JSON objects
+    (``{"type": "image", "media": {...}}``), which the dataclasses'
+    generated schema would strip of their ``type``.
+    """
+
+    id: int
+    session_id: str
+    seq: int
+    role: str
+    content: str = Field(description="The text of the parts (what clients before parts read).")
+    agent: str | None = None
+    run_id: str | None = None
+    status: str = "complete"
+    created_at: str = ""
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    tool_call_id: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+    parts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Content parts: text, image, document, audio, tool_call, tool_result; "
+        "media as {id, media_type, size, name} references.",
+    )

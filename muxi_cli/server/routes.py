@@ -9,7 +9,6 @@ so the tests can try each one with the wrong user's key.
 from typing import Any, Literal
 
 from muxi_cli.errors import NotFoundError, ScopeError, UsageError
-from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.chat import SSE_MEDIA, TurnStream, json_turn, prepare, sse_response
 from muxi_cli.server.context import Caller, ServerContext
 from muxi_cli.server.mcp_routes import add_mcp_routes
@@ -19,10 +18,12 @@ from muxi_cli.server.models import (
     KeyCreateBody,
     MCPAttachBody,
     MemoryAddBody,
+    MessageOut,
     RenameBody,
 )
 from muxi_cli.server.scopes import check_agent
 from muxi_cli.stores.lance_schema import SHARED_USER
+from muxi_cli.stores.server_keys import KeyStore
 
 #: (method, path, what it touches): "session", "memory", "call", "run", "key",
 #: "admin" (admin only) or "none" (no per-user object).
@@ -79,7 +80,6 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         MemoryItem,
         ServerInfo,
         SessionInfo,
-        SessionMessage,
         ToolInfo,
     )
     from muxi_cli.server.app import authenticate
@@ -179,9 +179,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     async def session(session_id: str = SessionId(), who: Caller = Auth) -> Any:
         return (await ctx.owned_session(who, session_id)).to_dict()
 
-    @v1.get(
-        "/sessions/{session_id}/messages", tags=["sessions"], response_model=list[SessionMessage]
-    )
+    @v1.get("/sessions/{session_id}/messages", tags=["sessions"], response_model=list[MessageOut])
     async def messages(session_id: str = SessionId(), who: Caller = Auth) -> Any:
         info = await ctx.owned_session(who, session_id)
         return [m.to_dict() for m in await rt.messages(info.id)]

@@ -16,7 +16,7 @@ from muxi_cli.errors import ScopeError
 if TYPE_CHECKING:
     from muxi_cli.config.schema import Formation
     from muxi_cli.protocol.records import ChatRequest
-    from muxi_cli.server.auth import Principal
+    from muxi_cli.stores.server_keys import Principal
 
 ALL = ("*",)
 

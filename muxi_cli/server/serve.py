@@ -8,8 +8,8 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli.server.auth import KeyRecord, KeyStore
 from muxi_cli.server.context import ServerSettings
+from muxi_cli.stores.server_keys import KeyRecord, KeyStore
 
 if TYPE_CHECKING:
     from muxi_cli.runtime.base import Runtime

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli import __version__
 from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
+from muxi_cli.protocol.records import APPROVAL_DECISIONS
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.chat import TurnStream, prepare
 
@@ -211,8 +212,8 @@ class Session:
         elif kind == "approve":
             call_id = str(frame.get("call_id") or "")
             decision = frame.get("decision")
-            if decision not in ("allow", "always", "deny"):
-                raise UsageError("decision must be allow, always or deny")
+            if decision not in APPROVAL_DECISIONS:
+                raise UsageError(f"decision must be one of: {', '.join(APPROVAL_DECISIONS)}")
             run_id = frame.get("run_id")
             if run_id is not None and not isinstance(run_id, str):
                 raise UsageError("run_id must be a string")

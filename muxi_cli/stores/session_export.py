@@ -9,14 +9,15 @@ JSON export (``fmt="json"``) is one object::
       "session": {id, title, user_id, agent, created_at, updated_at, message_count},
       "messages": [
         {id, session_id, seq, role, content, agent, run_id, status, created_at,
-         tool_calls: [...], tool_call_id, meta: {...}},
+         tool_calls: [...], tool_call_id, meta: {...}, parts: [...]},
         ...
       ]
     }
 
 ``session`` and each message are exactly ``SessionInfo.to_dict()`` and
 ``SessionMessage.to_dict()``, so :func:`load_export` rebuilds the same
-objects. Both formats pass every value through :func:`redact`: values under
+objects (``parts`` hold media references; the bytes stay in the media
+store). Both formats pass every value through :func:`redact`: values under
 secret-looking keys (``api_key``, ``token``, ``password``, ``authorization``,
 ...) and strings that look like API keys or bearer tokens become
 ``[redacted]``.
@@ -144,7 +145,8 @@ def _to_markdown(info: SessionInfo, messages: list[SessionMessage]) -> str:
     out.append(f"- Messages: {len(messages)}")
     for msg in messages:
         out += ["", _heading(msg), "", f"<sub>{msg.created_at}</sub>", ""]
-        content = redact_text(msg.content)
+        # Media parts show as placeholders; a tool result's text already names its images.
+        content = redact_text(msg.content if msg.role == "tool" else msg.display_text())
         if msg.role == "tool":
             meta = redact(msg.meta)
             name = _call_name(meta) if meta.get("tool") else (msg.tool_call_id or "tool")

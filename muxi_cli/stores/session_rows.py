@@ -11,6 +11,14 @@ import sqlite3
 from typing import Any
 
 from muxi_cli.errors import NotFoundError
+from muxi_cli.protocol.messages import (
+    Part,
+    PartError,
+    TextPart,
+    ToolCallPart,
+    legacy_parts,
+    parts_from_list,
+)
 from muxi_cli.protocol.records import SessionInfo, SessionMessage
 
 TITLE_MAX = 60
@@ -22,7 +30,7 @@ SESSION_COLS = (
 )
 MESSAGE_COLS = (
     "id, session_id, seq, role, content, agent, run_id, status, created_at, "
-    "tool_calls, tool_call_id, meta"
+    "tool_calls, tool_call_id, meta, parts"
 )
 
 
@@ -105,6 +113,42 @@ def info_from_row(row: sqlite3.Row) -> SessionInfo:
     )
 
 
+def parts_json(parts: list[Part]) -> str:
+    return json.dumps([p.to_dict() for p in parts], ensure_ascii=False, default=str)
+
+
+def merged_parts(
+    old: list[Part], content: str, tool_calls: list[dict[str, Any]] | None
+) -> list[Part]:
+    """``old`` with its text replaced by ``content`` and, when given, its tool
+    calls by ``tool_calls``; media parts stay (a streamed reply's updates)."""
+    kept = [p for p in old if not isinstance(p, TextPart | ToolCallPart)]
+    calls: list[Part] = (
+        [p for p in old if isinstance(p, ToolCallPart)]
+        if tool_calls is None
+        else [ToolCallPart.from_dict(c) for c in tool_calls]
+    )
+    return [*([TextPart(content)] if content else []), *kept, *calls]
+
+
+def row_parts(row: sqlite3.Row) -> list[Part]:
+    """The parts of a row; derived from the old columns if missing or unreadable."""
+    try:
+        raw = json.loads(row["parts"]) if row["parts"] else None
+        if isinstance(raw, list):
+            return parts_from_list(raw)
+    except (ValueError, PartError):
+        pass
+    meta = loads(row["meta"], {})
+    return legacy_parts(
+        row["role"],
+        row["content"] or "",
+        loads(row["tool_calls"], []),
+        row["tool_call_id"],
+        is_error=not (meta.get("ok", True) if isinstance(meta, dict) else True),
+    )
+
+
 def message_from_row(row: sqlite3.Row) -> SessionMessage:
     return SessionMessage(
         id=int(row["id"]),
@@ -119,4 +163,5 @@ def message_from_row(row: sqlite3.Row) -> SessionMessage:
         tool_calls=loads(row["tool_calls"], []),
         tool_call_id=row["tool_call_id"],
         meta=loads(row["meta"], {}),
+        parts=row_parts(row),
     )

@@ -15,17 +15,23 @@ History:
    scans with ``LIKE``.
 3. ``messages.writer`` (``host:pid`` of the process streaming a reply), so
    crash recovery leaves replies that a live process is still writing alone.
+4. ``messages.parts``: the message's content parts as JSON (protocol/messages.py;
+   media as references, never bytes). Existing rows get the parts their
+   ``content``, ``tool_calls`` and ``tool_call_id`` describe; those columns
+   stay (``content`` is the searchable text).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from muxi_cli.errors import MuxiError
+from muxi_cli.protocol.messages import legacy_parts, parts_to_list
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 FTS_TABLE = "messages_fts"
 
@@ -107,6 +113,37 @@ def _v3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE messages ADD COLUMN writer TEXT")
 
 
+def _v4(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE messages ADD COLUMN parts TEXT")
+    rows = conn.execute(
+        "SELECT id, role, content, tool_calls, tool_call_id, meta FROM messages"
+    ).fetchall()
+    for row_id, role, content, calls_text, call_id, meta_text in rows:
+        calls = _json(calls_text, [])
+        meta = _json(meta_text, {})
+        ok = meta.get("ok", True) if isinstance(meta, dict) else True
+        parts = legacy_parts(
+            role,
+            content or "",
+            [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else [],
+            call_id,
+            is_error=not ok,
+        )
+        conn.execute(
+            "UPDATE messages SET parts = ? WHERE id = ?",
+            (json.dumps(parts_to_list(parts), ensure_ascii=False), row_id),
+        )
+
+
+def _json(text: str | None, empty: object) -> object:
+    if not text:
+        return empty
+    try:
+        return json.loads(text)
+    except ValueError:
+        return empty
+
+
 def _script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would commit the open transaction; run statement by statement.
     for statement in _statements(script):
@@ -128,7 +165,7 @@ def _statements(script: str) -> list[str]:
 
 
 #: ``MIGRATIONS[n]`` brings a database from version ``n`` to ``n + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 
 
 def current_version(conn: sqlite3.Connection) -> int:

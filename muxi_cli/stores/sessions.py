@@ -9,6 +9,11 @@ The store is synchronous and thread-safe (one connection behind a lock):
 writes are tiny, so async callers may call it directly. Several processes
 may share the file (WAL, busy timeout).
 
+Each message holds its content ``parts`` (protocol/messages.py) as JSON;
+media bytes go to the :class:`~muxi_cli.stores.media.MediaStore` next to the
+database (``store.media``) and the parts hold references. ``content`` is the
+parts' text, kept for search and text-only readers.
+
 Message roles: ``user``, ``assistant``, ``tool`` (a tool result: ``content``
 is the result text, ``tool_call_id`` the call it answers, ``meta`` has
 ``server``/``tool``/``ok``/``duration_ms``) and ``system`` (notes such as a
@@ -29,7 +34,9 @@ from typing import Any
 
 from muxi_cli import paths
 from muxi_cli.errors import MuxiError, NotFoundError, UsageError
+from muxi_cli.protocol.messages import Part, legacy_parts
 from muxi_cli.protocol.records import SessionInfo, SessionMessage
+from muxi_cli.stores.media import MediaStore
 from muxi_cli.stores.session_export import export_session, load_export
 from muxi_cli.stores.session_rows import (
     ID_RE,
@@ -41,9 +48,12 @@ from muxi_cli.stores.session_rows import (
     info_from_row,
     like_escape,
     loads,
+    merged_parts,
     message_from_row,
     new_session_id,
     not_found,
+    parts_json,
+    row_parts,
     title_from,
     writer_alive,
     writer_tag,
@@ -69,6 +79,8 @@ class SessionStore:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else paths.sessions_db_path()
+        #: The bytes of the sessions' media parts, in ``media/`` beside the database.
+        self.media = MediaStore(self.path.parent / "media")
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         self._fts = False
@@ -333,8 +345,13 @@ class SessionStore:
         tool_calls: list[dict[str, Any]] | None = None,
         tool_call_id: str | None = None,
         meta: dict[str, Any] | None = None,
+        parts: list[Part] | None = None,
     ) -> SessionMessage:
-        """Append a message (committed at once); the first user message titles the session."""
+        """Append a message (committed at once); the first user message titles the session.
+
+        Without ``parts`` the message's parts are those ``content``,
+        ``tool_calls`` and ``tool_call_id`` describe.
+        """
         if role not in ROLES:
             raise UsageError(f"Unknown message role {role!r}.", hint=f"Use one of {sorted(ROLES)}.")
         if status not in STATUSES:
@@ -354,13 +371,16 @@ class SessionStore:
                 ).fetchone()[0]
             )
             now = self._now()
+            if parts is None:
+                ok = bool((meta or {}).get("ok", True))
+                parts = legacy_parts(role, content, tool_calls or [], tool_call_id, is_error=not ok)
             cur = conn.execute(
                 "INSERT INTO messages (session_id, seq, role, content, agent, run_id, status,"
-                " created_at, updated_at, tool_calls, tool_call_id, meta, writer)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, updated_at, tool_calls, tool_call_id, meta, writer, parts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, seq, role, content, agent, run_id, status, now, now,
                  dumps(tool_calls), tool_call_id, dumps(meta),
-                 writer_tag() if status == "streaming" else None),
+                 writer_tag() if status == "streaming" else None, parts_json(parts)),
             )  # fmt: skip
             if status == "streaming":
                 self._live.add(int(cur.lastrowid or 0))
@@ -383,6 +403,7 @@ class SessionStore:
             tool_calls=list(tool_calls or []),
             tool_call_id=tool_call_id,
             meta=dict(meta or {}),
+            parts=list(parts),
         )
 
     def update_message(
@@ -394,14 +415,20 @@ class SessionStore:
         meta: dict[str, Any] | None = None,
         tool_calls: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Change a message (committed at once). ``meta`` is merged key by key into the old meta."""
+        """Change a message (committed at once). ``meta`` is merged key by key into the old meta.
+
+        New ``content`` or ``tool_calls`` replace the text and tool call parts;
+        the message's media parts stay.
+        """
         if status is not None and status not in STATUSES:
             raise UsageError(
                 f"Unknown message status {status!r}.", hint=f"Use one of {sorted(STATUSES)}."
             )
         with self._write() as conn:
             row = conn.execute(
-                "SELECT session_id, meta FROM messages WHERE id = ?", (message_id,)
+                "SELECT session_id, role, content, tool_calls, tool_call_id, meta, parts"
+                " FROM messages WHERE id = ?",
+                (message_id,),
             ).fetchone()
             if row is None:
                 raise NotFoundError(
@@ -426,6 +453,10 @@ class SessionStore:
             if tool_calls is not None:
                 sets.append("tool_calls = ?")
                 args.append(dumps(tool_calls))
+            if content is not None or tool_calls is not None:
+                text = row["content"] if content is None else content
+                sets.append("parts = ?")
+                args.append(parts_json(merged_parts(row_parts(row), text, tool_calls)))
             conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*args, message_id))
             conn.execute(
                 "UPDATE sessions SET updated_at = ? WHERE id = ?", (now, row["session_id"])

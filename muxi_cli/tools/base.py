@@ -14,8 +14,9 @@ from typing import Any, Literal, Protocol
 
 from muxi_cli.config.schema import AgentConfig, MCPServerConfig
 from muxi_cli.llm.base import ToolSpec
+from muxi_cli.protocol.records import ApprovalPolicy, ToolKind
 
-Decision = Literal["allow", "deny", "ask"]
+Decision = ApprovalPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +24,9 @@ class ToolDef:
     """One callable tool.
 
     ``name`` is the model-facing, namespaced name (``time__get_current_time``);
-    ``server`` the source (an MCP server name, ``builtin``, ``python`` or
-    ``agent``); ``tool`` the name at the source.
+    ``kind`` where it comes from, and what calls are dispatched on; ``server``
+    the MCP server's name (or ``builtin``, ``python``, ``agent`` for the other
+    kinds; for display and approval rules only); ``tool`` the name at the source.
     """
 
     name: str
@@ -33,6 +35,7 @@ class ToolDef:
     description: str
     input_schema: dict[str, Any]
     policy: Decision = "ask"
+    kind: ToolKind = "mcp"
 
     @property
     def spec(self) -> ToolSpec:

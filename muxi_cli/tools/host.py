@@ -15,17 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.config.schema import BUILTIN_TOOLS
 from muxi_cli.errors import ConfigError, NotFoundError, ToolError
+from muxi_cli.protocol.records import KIND_SOURCES, ToolKind
 from muxi_cli.tools.base import CURRENT_CALLER, ServerStatus, ToolDef, ToolOutcome
 from muxi_cli.tools.mcp_client import MCPConnection, quiet_sdk_logging
-from muxi_cli.tools.naming import NameRegistry, namespaced
+from muxi_cli.tools.naming import NameRegistry, delegate_name, namespaced
 from muxi_cli.tools.policy import load_always_allow, resolve_policy, save_always_allow
 
 if TYPE_CHECKING:
     from muxi_cli.config.schema import AgentConfig, Formation, MCPServerConfig, ToolEntry
     from muxi_cli.tools.python_tools import PythonTool
 
-BUILTIN = "builtin"
-PYTHON = "python"
+#: The ``server`` shown for built-ins and Python tools (display and approval rules).
+BUILTIN = KIND_SOURCES["builtin"]
+PYTHON = KIND_SOURCES["python"]
 
 
 class ToolManager:
@@ -46,7 +48,9 @@ class ToolManager:
         self._settings_file = settings_file
         self._names = NameRegistry()
         for name in BUILTIN_TOOLS:  # built-ins keep their plain names
-            self._names.assign(BUILTIN, name, name)
+            self._names.assign("builtin", BUILTIN, name, name)
+        for agent in formation.agents:  # so no other tool takes a delegate's name
+            self._names.assign("delegate", "agent", agent.name, delegate_name(agent.name))
         self._servers: dict[str, MCPConnection] = {
             name: MCPConnection(name, config, self.base_dir)
             for name, config in formation.mcp_servers.items()
@@ -148,12 +152,15 @@ class ToolManager:
             self._always_allow = load_always_allow(self._settings_file)
         return self._always_allow
 
-    def _policy(self, server: str, tool: str, entry: ToolEntry | None = None) -> Any:
-        conn = self._servers.get(server)
+    def _policy(
+        self, kind: ToolKind, server: str, tool: str, entry: ToolEntry | None = None
+    ) -> Any:
+        conn = self._servers.get(server) if kind == "mcp" else None
         return resolve_policy(
             self.formation,
             server,
             tool,
+            kind=kind,
             entry=entry,
             server_config=conn.config if conn is not None else None,
             always_allow=self._allowed(),
@@ -164,12 +171,13 @@ class ToolManager:
 
         spec = get_builtin(name)
         return ToolDef(
-            name=self._names.assign(BUILTIN, name, name),
+            name=self._names.assign("builtin", BUILTIN, name, name),
             server=BUILTIN,
             tool=name,
             description=spec.description,
             input_schema=spec.schema,
-            policy=self._policy(BUILTIN, name, entry),
+            policy=self._policy("builtin", BUILTIN, name, entry),
+            kind="builtin",
         )
 
     def _python_tool(self, ref: str) -> PythonTool | None:
@@ -183,7 +191,7 @@ class ToolManager:
         except ConfigError as exc:
             self._python_errors[ref] = exc.message
             return None
-        name = self._names.assign(PYTHON, ref, tool.name)
+        name = self._names.assign("python", PYTHON, ref, tool.name)
         self._python[ref] = tool
         self._python_by_name[name] = tool
         return tool
@@ -193,12 +201,13 @@ class ToolManager:
         if tool is None:
             return None
         return ToolDef(
-            name=self._names.assign(PYTHON, ref, tool.name),
+            name=self._names.assign("python", PYTHON, ref, tool.name),
             server=PYTHON,
             tool=tool.name,
             description=tool.description,
             input_schema=tool.input_schema,
-            policy=self._policy(PYTHON, tool.name, entry),
+            policy=self._policy("python", PYTHON, tool.name, entry),
+            kind="python",
         )
 
     def _server_defs(self, server: str) -> list[ToolDef]:
@@ -210,12 +219,15 @@ class ToolManager:
             schema = tool.input_schema if isinstance(tool.input_schema, dict) else {}
             defs.append(
                 ToolDef(
-                    name=self._names.assign(server, tool.name, namespaced(server, tool.name)),
+                    name=self._names.assign(
+                        "mcp", server, tool.name, namespaced(server, tool.name)
+                    ),
                     server=server,
                     tool=tool.name,
                     description=(tool.description or tool.title or tool.name).strip(),
                     input_schema=schema or {"type": "object", "properties": {}},
-                    policy=self._policy(server, tool.name),
+                    policy=self._policy("mcp", server, tool.name),
+                    kind="mcp",
                 )
             )
         return defs
@@ -284,13 +296,15 @@ class ToolManager:
                 content=f"arguments for {tool.name} must be a JSON object, got {type(arguments).__name__}",
             )
         try:
-            if tool.server == BUILTIN:
+            if tool.kind == "builtin":
                 return await self._call_builtin(tool.tool, arguments)
-            if tool.server == PYTHON:
+            if tool.kind == "python":
                 python_tool = self._python_by_name.get(tool.name)
                 if python_tool is None:
                     return ToolOutcome(ok=False, content=f"unknown tool {tool.name!r}")
                 return await python_tool.call(arguments)
+            if tool.kind != "mcp":
+                return ToolOutcome(ok=False, content=f"{tool.name!r} is not a tool of this host")
             conn = self._servers.get(tool.server)
             if conn is None:
                 return ToolOutcome(ok=False, content=f"unknown MCP server {tool.server!r}")

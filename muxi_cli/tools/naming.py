@@ -2,7 +2,8 @@
 
 Providers accept tool names made of ``[A-Za-z0-9_-]`` up to 64 characters.
 MCP tools are namespaced ``<server>__<tool>`` so two servers can both offer
-``search``; built-ins keep their names; Python tools use the function name.
+``search``; built-ins keep their names; Python tools use the function name;
+the tool that asks agent ``x`` is ``ask_x`` (:func:`delegate_name`).
 A name, once given, stays the same for the life of the registry.
 """
 
@@ -28,6 +29,15 @@ def _fit(name: str, limit: int = MAX_NAME) -> str:
     return f"{name[: limit - 9]}_{digest}"
 
 
+#: Delegate tools are named ``ask_<agent>``.
+DELEGATE_PREFIX = "ask_"
+
+
+def delegate_name(agent: str) -> str:
+    """The name of the tool that asks ``agent`` (agent names are valid tool names)."""
+    return f"{DELEGATE_PREFIX}{agent}"[:MAX_NAME]
+
+
 def namespaced(server: str, tool: str) -> str:
     """The preferred name of MCP tool ``tool`` of ``server``."""
     return _fit(f"{sanitise(server)}__{sanitise(tool)}")
@@ -37,11 +47,13 @@ class NameRegistry:
     """Hands out unique, stable model-facing names."""
 
     def __init__(self) -> None:
-        self._by_key: dict[tuple[str, str], str] = {}
+        self._by_key: dict[tuple[str, str, str], str] = {}
         self._taken: set[str] = set()
 
-    def assign(self, server: str, tool: str, preferred: str) -> str:
-        key = (server, tool)
+    def assign(self, kind: str, server: str, tool: str, preferred: str) -> str:
+        """The name of ``tool`` of ``server`` (of tool kind ``kind``): the kind is
+        part of the key, so an MCP server named ``builtin`` gets its own names."""
+        key = (kind, server, tool)
         known = self._by_key.get(key)
         if known is not None:
             return known
@@ -56,7 +68,7 @@ class NameRegistry:
         self._taken.add(name)
         return name
 
-    def lookup(self, name: str) -> tuple[str, str] | None:
+    def lookup(self, name: str) -> tuple[str, str, str] | None:
         for key, value in self._by_key.items():
             if value == name:
                 return key

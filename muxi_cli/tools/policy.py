@@ -3,7 +3,8 @@
 Rules, least to most specific (the most specific one that is set wins):
 
 1. the default: ``allow`` for built-ins and Python tools, the formation's
-   ``approval.default`` (``ask`` unless changed) for MCP servers;
+   ``approval.default`` (``ask`` unless changed) for MCP servers (whatever
+   they are called: the tool's kind decides, not its server name);
 2. the server's own ``approval:`` (MCP servers, when written in the file);
 3. a formation rule ``approval.tools: {"server/*": ...}``;
 4. the server's per-tool map ``tools: {tool: ...}``;
@@ -16,9 +17,10 @@ that tool earlier (saved in the settings file); ``deny`` is never relaxed.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+from muxi_cli import settings
+from muxi_cli.protocol.records import ToolKind
 from muxi_cli.tools.base import Decision
 
 if TYPE_CHECKING:
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from muxi_cli.config.schema import Formation, MCPServerConfig, ToolEntry
 
 ALWAYS_ALLOW_KEY = "always_allow"
-LOCAL_SOURCES = ("builtin", "python")
+LOCAL_KINDS: tuple[ToolKind, ...] = ("builtin", "python")
 
 
 def resolve_policy(
@@ -35,20 +37,23 @@ def resolve_policy(
     server: str,
     tool: str,
     *,
+    kind: ToolKind = "mcp",
     entry: ToolEntry | None = None,
     server_config: MCPServerConfig | None = None,
     always_allow: set[str] | frozenset[str] = frozenset(),
 ) -> Decision:
     """The policy of ``tool`` of ``server`` (``builtin``/``python`` for local tools).
 
-    ``server_config`` defaults to the formation's entry for ``server``.
+    ``kind`` says whether ``server`` names an MCP server; ``server_config``
+    defaults to the formation's entry for it.
     """
     rules = formation.approval.tools
+    local = kind in LOCAL_KINDS
     config = server_config
-    if config is None and server not in LOCAL_SOURCES:
+    if config is None and not local:
         config = formation.mcp_servers.get(server)
     policy: Decision
-    if server in LOCAL_SOURCES:
+    if local:
         policy = "allow"
     else:
         policy = formation.approval.default
@@ -56,7 +61,7 @@ def resolve_policy(
             policy = config.approval
     if f"{server}/*" in rules:
         policy = rules[f"{server}/*"]
-    if config is not None and server not in LOCAL_SOURCES and tool in config.tools:
+    if config is not None and not local and tool in config.tools:
         policy = config.tools[tool]
     if f"{server}/{tool}" in rules:
         policy = rules[f"{server}/{tool}"]
@@ -67,20 +72,9 @@ def resolve_policy(
     return policy
 
 
-def _read_settings(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def load_always_allow(path: Path | None = None) -> set[str]:
     """The ``server/tool`` keys the user chose to always allow."""
-    from muxi_cli.paths import settings_path
-
-    data = _read_settings(path or settings_path())
-    items = data.get(ALWAYS_ALLOW_KEY)
+    items = settings.get(ALWAYS_ALLOW_KEY, file=path)
     if not isinstance(items, list):
         return set()
     return {str(item) for item in items}
@@ -88,14 +82,12 @@ def load_always_allow(path: Path | None = None) -> set[str]:
 
 def save_always_allow(key: str, path: Path | None = None) -> None:
     """Add ``server/tool`` to the saved always-allow list (other settings are kept)."""
-    from muxi_cli.paths import settings_path, write_private
-
-    target = path or settings_path()
-    data = _read_settings(target)
-    items = data.get(ALWAYS_ALLOW_KEY)
-    current = [str(i) for i in items] if isinstance(items, list) else []
-    if key in current:
+    if key in load_always_allow(path):
         return
-    current.append(key)
-    data[ALWAYS_ALLOW_KEY] = sorted(current)
-    write_private(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+    def add(data: dict[str, Any]) -> None:
+        items = data.get(ALWAYS_ALLOW_KEY)
+        current = {str(i) for i in items} if isinstance(items, list) else set()
+        data[ALWAYS_ALLOW_KEY] = sorted(current | {key})
+
+    settings.update(add, file=path)

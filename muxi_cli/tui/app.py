@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from muxi_cli import settings
 from muxi_cli.errors import MuxiError
-from muxi_cli.tui import settings
 from muxi_cli.tui.history import PromptHistory
 from muxi_cli.tui.model import Usage
 from muxi_cli.tui.screens.chat import ChatScreen
@@ -149,7 +149,10 @@ class MuxiApp(App[None]):
         return self._chat
 
     def _theme_changed(self, theme: Theme) -> None:
-        settings.update(theme=theme.name)
+        try:
+            settings.update({"theme": theme.name})
+        except OSError as exc:  # a preference is never worth a crash
+            log.warning("could not save the theme: %s", exc)
 
     async def action_quit(self) -> None:
         await self.shutdown_runtime()

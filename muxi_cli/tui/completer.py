@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from muxi_cli.protocol.mentions import partial_mention
 from muxi_cli.tui import commands
 
 
@@ -20,9 +20,6 @@ class Candidate:
     start: int = 0
     #: Enter on this candidate also sends the input (a command with no argument).
     submit: bool = False
-
-
-_MENTION = re.compile(r"(?:^|\s)@([\w.-]*)$")
 
 
 @dataclass
@@ -61,9 +58,9 @@ def complete(text: str, row: int, col: int, sources: Sources) -> list[Candidate]
             for v, h in _arg_values(command.arg, sources)
             if v.lower().startswith(rest.lower())
         ]
-    match = _MENTION.search(before)
-    if match:
-        prefix = match.group(1).lower()
+    typed = partial_mention(before)
+    if typed is not None:
+        prefix = typed.lower()
         start = len(before) - len(prefix) - 1
         return [
             Candidate(

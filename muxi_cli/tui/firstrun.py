@@ -1,6 +1,8 @@
 """What the first-run setup writes: a provider key, or a local OpenAI-compatible server.
 
-No Textual here, so the logic is testable on its own.
+The choices are the provider table's (:mod:`muxi_cli.providers`): every hosted
+service with a key variable, and every server preset (Ollama, LM Studio, vLLM,
+llama.cpp, ...). No Textual here, so the logic is testable on its own.
 """
 
 from __future__ import annotations
@@ -12,19 +14,33 @@ from urllib.parse import urlparse
 
 from muxi_cli import paths
 from muxi_cli.errors import UsageError
+from muxi_cli.providers import table
+from muxi_cli.providers.spec import ProviderSpec
 
 log = logging.getLogger(__name__)
 
-KEY_PROVIDERS = ("anthropic", "openai")
 LOCAL_PROVIDER = "local"
+#: The server preset chosen first (its base URL fills the field).
+DEFAULT_SERVER_PRESET = "ollama"
+
+
+def key_providers() -> list[ProviderSpec]:
+    """Hosted services that take an API key, in the table's order."""
+    return [s for s in table.specs() if s.key_env and not s.local]
+
+
+def server_presets() -> list[ProviderSpec]:
+    """Servers that need no key: local ones and the generic OpenAI-compatible preset."""
+    return [s for s in table.specs() if not s.key_env and s.wire == "openai"]
 
 
 def store_provider_key(provider: str, key: str) -> str:
     """Save ``key`` as ``provider:<provider>``; returns where it went."""
     from muxi_cli.secrets import set_secret
 
-    if provider not in KEY_PROVIDERS:
-        raise UsageError(f"unknown provider {provider!r}", hint="Choose anthropic or openai.")
+    names = [s.name for s in key_providers()]
+    if provider not in names:
+        raise UsageError(f"unknown provider {provider!r}", hint=f"Choose {', '.join(names)}.")
     key = key.strip()
     if not key or any(c.isspace() for c in key):
         raise UsageError(
@@ -79,11 +95,14 @@ def formation_target(config_path: str | None = None) -> tuple[Path, bool]:
     return paths.config_dir() / "muxi.yaml", False
 
 
-def write_local_server(base_url: str, model: str, config_path: str | None = None) -> Path:
+def write_local_server(
+    base_url: str, model: str, config_path: str | None = None, preset: str | None = None
+) -> Path:
     """Point the formation at a local server; returns the file written.
 
-    Extends the user's formation if one is found (keeping its other keys),
-    else writes ``<config dir>/muxi.yaml``.
+    ``preset`` names the kind of server (a provider-table entry) so requests
+    adapt to it. Extends the user's formation if one is found (keeping its other
+    keys), else writes ``<config dir>/muxi.yaml``.
     """
     import yaml
 
@@ -107,11 +126,17 @@ def write_local_server(base_url: str, model: str, config_path: str | None = None
     providers = data.get("providers")
     if not isinstance(providers, dict):
         providers = {}
-    providers[LOCAL_PROVIDER] = {
+    entry: dict[str, Any] = {
         **(providers.get(LOCAL_PROVIDER) or {}),
         "type": "openai",
         "base_url": base_url,
     }
+    if preset:
+        spec = table.lookup(preset)
+        if spec is None:
+            raise UsageError(f"unknown server preset {preset!r}")
+        entry["preset"] = spec.name
+    providers[LOCAL_PROVIDER] = entry
     data["providers"] = providers
     data["default_model"] = f"{LOCAL_PROVIDER}/{model}"
     paths.ensure_dir(path.parent)

@@ -147,7 +147,7 @@ def records_from_messages(messages: list[SessionMessage]) -> list[Record]:
     reply: ReplyRecord | None = None
     for msg in messages:
         if msg.role == "user":
-            out.append(UserRecord(msg.content))
+            out.append(UserRecord(msg.display_text()))
             reply = None
         elif msg.role == "assistant":
             if reply is None or msg.run_id != reply.run_id or msg.run_id is None:
@@ -156,8 +156,10 @@ def records_from_messages(messages: list[SessionMessage]) -> list[Record]:
                 if isinstance(meta.get("route_reason"), str):
                     reply.route_reason = meta["route_reason"]
                 out.append(reply)
-            if msg.content:
-                reply.parts.append(TextPart(msg.content))
+            if msg.content or msg.parts:
+                shown = msg.display_text()
+                if shown:
+                    reply.parts.append(TextPart(shown))
             for stored in msg.tool_calls or []:
                 if isinstance(stored, dict):
                     reply.parts.append(_tool_call_from_stored(stored))

@@ -37,6 +37,9 @@ def test_no_provider_fails_with_a_fix() -> None:
     assert by_name["python"]["status"] == "ok"
     assert by_name["config"]["status"] == "ok"
     assert by_name["ollama"]["status"] == "skip"  # MUXI_NO_OLLAMA_PROBE=1 in tests
+    # Local servers the formation does not name are listed, never counted as usable.
+    for name in ("ollama", "lmstudio", "vllm", "llama-cpp"):
+        assert by_name[f"provider {name}"]["status"] == "info"
     assert by_name["config dir"]["status"] == "ok" and by_name["data dir"]["status"] == "ok"
 
 
@@ -174,11 +177,23 @@ def test_table_output(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unknown_provider_is_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-0123456789")
-    Path("muxi.yaml").write_text("default_model: groq/llama-3.3\n")
+    Path("muxi.yaml").write_text("default_model: nonesuch/llama-3.3\n")
+    code, by_name = checks()
+    assert code == 0  # openai still works
+    assert by_name["provider nonesuch"]["status"] == "warn"
+    assert "providers.nonesuch" in by_name["provider nonesuch"]["fix"]
+
+
+def test_a_used_table_provider_without_its_key_says_which_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-0123456789")
+    Path("muxi.yaml").write_text("default_model: groq/llama-3.3-70b-versatile\n")
     code, by_name = checks()
     assert code == 0  # openai still works
     assert by_name["provider groq"]["status"] == "warn"
-    assert "providers.groq" in by_name["provider groq"]["fix"]
+    assert "GROQ_API_KEY" in by_name["provider groq"]["fix"]
+    assert "muxi keys set groq" in by_name["provider groq"]["fix"]
 
 
 def test_local_declared_server_needs_no_key_and_is_probed(fake_llm: FakeLLM) -> None:

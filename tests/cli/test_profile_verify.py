@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from muxi_cli.cli.app import app
 from muxi_cli.runtime import profiles
-from muxi_cli.server.auth import KeyStore
+from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import FakeLLM
 from tests.net import free_port
 from tests.server.serveproc import ServeProcess

@@ -21,7 +21,7 @@ from muxi_cli.protocol.events import MemoryRecalled
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime import profiles
 from muxi_cli.runtime.remote import RemoteRuntime
-from muxi_cli.server.auth import KeyStore
+from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import FakeLLM
 from tests.server.serveproc import ServeProcess
 

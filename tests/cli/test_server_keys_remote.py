@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from muxi_cli.cli.app import app
 from muxi_cli.runtime import profiles
-from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.context import ServerSettings
+from muxi_cli.stores.server_keys import KeyStore
 from tests.server.conftest import start_server, stop_server
 from tests.server.fakeruntime import FakeRuntime
 

@@ -172,6 +172,25 @@ def test_export_md_json_and_file(runner: CliRunner, store: SessionStore, tmp_pat
     assert bad.exit_code == 2 and "usage_error" in bad.stderr
 
 
+def test_media_parts_show_as_placeholders(runner: CliRunner, store: SessionStore) -> None:
+    from muxi_cli.protocol.messages import ImagePart, TextPart
+
+    info = store.create_session(USER)
+    ref = store.media.put(b"\x89PNG not really", "image/png", "dot.png")
+    store.add_message(
+        info.id, "user", "what is this?", parts=[TextPart("what is this?"), ImagePart(ref)]
+    )
+    placeholder = "[image: dot.png, image/png, 15 bytes]"
+    shown = runner.invoke(app, ["sessions", "show", info.id])
+    assert shown.exit_code == 0 and placeholder in shown.stdout
+    md = runner.invoke(app, ["sessions", "export", info.id])
+    assert f"what is this?\n{placeholder}" in md.stdout
+    js = runner.invoke(app, ["sessions", "export", info.id, "--format", "json"])
+    (msg,) = json.loads(js.stdout)["messages"]
+    assert msg["content"] == "what is this?"
+    assert msg["parts"][1] == {"type": "image", "media": ref.to_dict()}
+
+
 def test_export_to_unwritable_path_is_a_usage_error(
     runner: CliRunner, store: SessionStore, tmp_path: Path
 ) -> None:

@@ -100,8 +100,8 @@ async def test_doctor_with_a_working_remote_profile_needs_no_local_provider(
     tmp_path: Path,
 ) -> None:
     from muxi_cli.runtime import profiles
-    from muxi_cli.server.auth import KeyStore
     from muxi_cli.server.context import ServerSettings
+    from muxi_cli.stores.server_keys import KeyStore
     from tests.server.conftest import start_server, stop_server
     from tests.server.fakeruntime import FakeRuntime
 

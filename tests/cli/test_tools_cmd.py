@@ -59,6 +59,12 @@ def test_everything_with_agents_and_policies() -> None:
     assert tools["demo__echo"]["policy"] == "allow"
     assert tools["demo__add"]["policy"] == "ask"
     assert tools["datetime"]["agents"] == ["plain"]
+    kinds = {name: t["kind"] for name, t in tools.items()}
+    assert (kinds["calculator"], kinds["shout"], kinds["demo__echo"]) == (
+        "builtin",
+        "python",
+        "mcp",
+    )
 
 
 def test_one_agent_table() -> None:

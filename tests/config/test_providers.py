@@ -8,15 +8,17 @@ from muxi_cli import secrets
 from muxi_cli.config.loader import load_document
 from muxi_cli.config.providers import (
     all_provider_status,
-    is_local_url,
     provider_status,
     referenced_providers,
 )
+from muxi_cli.providers import table
+from muxi_cli.providers.local import is_local_url
 
 
 def test_no_keys_anywhere() -> None:
     statuses = all_provider_status(None)
-    assert [s.name for s in statuses] == ["anthropic", "openai"]
+    assert [s.name for s in statuses] == table.names()  # the provider table, in its order
+    assert [s.name for s in statuses][:2] == ["anthropic", "openai"]
     assert not any(s.has_key or s.usable for s in statuses)
     assert statuses[0].env_var == "ANTHROPIC_API_KEY"
 
@@ -49,11 +51,14 @@ def test_formation_providers_and_local_servers() -> None:
     ).formation
     assert referenced_providers(formation) == ["ollama", "corp", "groq", "mistral"]
     by_name = {s.name: s for s in all_provider_status(formation)}
-    assert list(by_name) == ["anthropic", "openai", "ollama", "corp", "groq", "mistral"]
+    assert list(by_name) == [*table.names(), "corp"]
     assert by_name["ollama"].local and by_name["ollama"].usable and not by_name["ollama"].has_key
     assert by_name["corp"].has_key and by_name["corp"].source == "config"
     assert not by_name["corp"].local
     assert by_name["groq"].env_var == "GROQ_API_KEY" and by_name["groq"].declared
+    assert by_name["groq"].base_url == "https://api.groq.com/openai/v1"
+    assert by_name["mistral"].kind == "openai" and not by_name["mistral"].usable
+    assert by_name["lmstudio"].local and not by_name["lmstudio"].usable  # not named
 
 
 @pytest.mark.parametrize(

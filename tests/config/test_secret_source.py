@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from muxi_cli import secrets
 from muxi_cli.cli.app import app
 from muxi_cli.config.providers import provider_status
-from muxi_cli.llm.keys import find_key
+from muxi_cli.providers.keys import find_key
 
 
 def _save_in_the_file(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

@@ -28,10 +28,16 @@ class ScriptedTools:
         self.in_flight = 0
         self.max_in_flight = 0
 
-    def add(self, name: str, func: Callable[[dict[str, Any]], Any], policy: str = "allow") -> None:
+    def add(
+        self,
+        name: str,
+        func: Callable[[dict[str, Any]], Any],
+        policy: str = "allow",
+        server: str = "test",
+    ) -> None:
         self.defs[name] = ToolDef(
             name=name,
-            server="test",
+            server=server,
             tool=name,
             description=f"the {name} tool",
             input_schema={"type": "object", "properties": {}},

@@ -98,6 +98,21 @@ async def test_tool_calls_run_concurrently_and_results_go_back(
     assert len(stored[1].tool_calls) == 2
 
 
+async def test_an_mcp_server_named_agent_is_not_a_delegate(
+    make_runtime, fake_llm: FakeLLM, tools: ScriptedTools
+):
+    """Dispatch keys on the tool's kind: an MCP tool of a server called
+    ``agent`` goes to the tool host, not down the delegation path."""
+    tools.add("agent__lookup", lambda args: "from the server", server="agent")
+    fake_llm.script(ToolCalls([("agent__lookup", {})]), Text("Done."))
+    runtime = make_runtime()
+    events = await collect(runtime.chat(request("look it up")))
+    assert tools.calls == [("agent__lookup", {})]
+    [result] = [e for e in events if e.type == ev.TOOL_RESULT]
+    assert result.ok and result.content == "from the server"
+    assert events[-1].type == ev.RUN_COMPLETED
+
+
 async def test_anthropic_provider_tool_loop(
     make_runtime, fake_llm: FakeLLM, tools: ScriptedTools, tmp_path
 ):

@@ -6,8 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from muxi_cli.core.router import RouteCache, normalise, split_mention
+from muxi_cli.core.router import RouteCache, normalise
 from muxi_cli.protocol import events as ev
+from muxi_cli.protocol.mentions import split_mention
 from tests.core.conftest import collect, request
 from tests.fakellm import Error, FakeLLM, Hang, JSONReply, Text, ToolCalls
 

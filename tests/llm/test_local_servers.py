@@ -18,9 +18,10 @@ from muxi_cli.errors import (
     TurnTimeoutError,
 )
 from muxi_cli.llm.base import TextChunk, ToolSpec, UsageChunk, complete
-from muxi_cli.llm.capabilities import PRESETS, capabilities_for, text_tool_call
+from muxi_cli.llm.capabilities import capabilities_for, text_tool_call
 from muxi_cli.llm.common import RetryPolicy
 from muxi_cli.llm.openai_provider import OpenAIProvider
+from muxi_cli.providers import table
 from tests.fakellm import (
     LLAMA_CPP_CONTEXT_ERROR,
     EmptyOK,
@@ -176,7 +177,8 @@ def test_tool_call_written_as_text_is_recognised() -> None:
 
 def test_presets_cover_the_common_local_servers() -> None:
     for name in ("llama-cpp", "llama-cpp-python", "ollama", "vllm", "lmstudio"):
-        assert name in PRESETS
+        spec = table.get(name)
+        assert spec is not None and spec.local and spec.capabilities.probe_limits
     assert capabilities_for("llama.cpp").probe_limits  # alias
     assert not capabilities_for("llama-cpp-python", {"stream_usage": True}).stream_tools
     assert capabilities_for("llama-cpp-python", {"stream_usage": True}).stream_usage
@@ -292,14 +294,19 @@ def test_preset_and_overrides_reach_the_provider() -> None:
 
 
 def test_unknown_preset_is_a_config_error_naming_the_nearest() -> None:
+    """The formation does not load: the preset is checked against the provider table."""
+    import yaml
+
+    from muxi_cli.config.loader import load_document
     from muxi_cli.errors import ConfigError
 
-    registry = _registry(
-        "providers:\n  llama:\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n"
-        "    preset: lama-cpp\n"
-    )
     with pytest.raises(ConfigError) as info:
-        registry.resolve("llama/smol")
+        load_document(
+            yaml.safe_load(
+                "providers:\n  llama:\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n"
+                "    preset: lama-cpp\n"
+            )
+        )
     assert "'llama-cpp'" in info.value.message
 
 

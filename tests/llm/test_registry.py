@@ -12,15 +12,12 @@ from muxi_cli.config.schema import Formation, ProviderConfig
 from muxi_cli.errors import ConfigError, NoProviderError
 from muxi_cli.llm.anthropic_provider import AnthropicProvider
 from muxi_cli.llm.base import LLMRequest, Message, complete
-from muxi_cli.llm.keys import base_url_for, env_var_for, find_key
 from muxi_cli.llm.openai_provider import OpenAIProvider
 from muxi_cli.llm.pricing import builtin_price, cost
-from muxi_cli.llm.registry import (
-    DEFAULT_ANTHROPIC_MODEL,
-    DEFAULT_OPENAI_MODEL,
-    ProviderRegistry,
-    ollama_host,
-)
+from muxi_cli.llm.registry import ProviderRegistry
+from muxi_cli.providers import table
+from muxi_cli.providers.keys import base_url_for, env_var_for, find_key
+from muxi_cli.providers.local import ollama_host
 from muxi_cli.secrets import set_secret
 from tests.fakellm import FakeLLM, Text
 
@@ -60,10 +57,12 @@ def test_model_for_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_auto_model_prefers_anthropic_then_openai(monkeypatch: pytest.MonkeyPatch) -> None:
+    anthropic, openai = table.get("anthropic"), table.get("openai")
+    assert anthropic is not None and openai is not None
     monkeypatch.setenv("OPENAI_API_KEY", "sk-o")
-    assert ProviderRegistry(formation()).model_for() == f"openai/{DEFAULT_OPENAI_MODEL}"
+    assert ProviderRegistry(formation()).model_for() == f"openai/{openai.default_model}"
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-a")
-    assert ProviderRegistry(formation()).model_for() == f"anthropic/{DEFAULT_ANTHROPIC_MODEL}"
+    assert ProviderRegistry(formation()).model_for() == f"anthropic/{anthropic.default_model}"
 
 
 def test_auto_model_uses_a_keyring_key() -> None:
@@ -247,10 +246,11 @@ def test_available(monkeypatch: pytest.MonkeyPatch, fake_llm: FakeLLM) -> None:
             }
         }
     )
-    assert ProviderRegistry(f).available() == {
+    available = ProviderRegistry(f).available()
+    assert available == {
+        **dict.fromkeys(table.names()),  # no key, no local server named: not usable
         "anthropic": "keyring",
         "openai": "env OPENAI_API_KEY",
-        "ollama": None,
         "local": "local",
         "remote": "config",
     }

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from muxi_cli.runtime.remote import RemoteRuntime
-from muxi_cli.server.auth import KeyStore
+from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import FakeLLM
 from tests.runtime.contract import Harness, RuntimeContract, formation_yaml
 from tests.server.serveproc import ServeProcess

@@ -14,7 +14,7 @@ from muxi_cli.protocol.records import ServerInfo
 from muxi_cli.runtime.base import Runtime
 from muxi_cli.runtime.local import LocalRuntime
 from muxi_cli.runtime.remote import RemoteRuntime
-from muxi_cli.server.auth import KeyStore
+from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import FakeLLM
 from tests.server.serveproc import ServeProcess
 

@@ -22,8 +22,8 @@ from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime import profiles
 from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.runtime.wire import error_from_body, iter_sse
-from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.context import ServerSettings
+from muxi_cli.stores.server_keys import KeyStore
 from tests.net import free_port
 from tests.server.conftest import start_server, stop_server
 from tests.server.fakeruntime import FakeRuntime, Script
@@ -118,10 +118,12 @@ async def test_open_profile_needs_a_known_profile_and_a_key(
         await RemoteRuntime.open_profile("prod")
     monkeypatch.setenv("MUXI_API_KEY", "from-env")
     rt = await RemoteRuntime.open_profile("prod")
-    assert rt.label == "prod" and rt.url == "http://127.0.0.1:9" and rt._key == "from-env"
+    assert (
+        rt.label == "prod" and rt.url == "http://127.0.0.1:9" and rt._server.api_key == "from-env"
+    )
     profiles.store_key("prod", "from-keyring")
     rt2 = await RemoteRuntime.open_profile("prod")
-    assert rt2._key == "from-keyring"
+    assert rt2._server.api_key == "from-keyring"
     await rt.aclose()
     await rt2.aclose()
 

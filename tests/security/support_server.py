@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from muxi_cli.server.auth import KeyStore
+from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import FakeLLM
 from tests.server.serveproc import ServeProcess
 

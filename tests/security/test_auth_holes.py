@@ -117,7 +117,7 @@ def test_a_weak_pinned_admin_key_is_refused_at_startup(tmp_path: Path, pinned: s
 def test_pinned_key_strength_rules() -> None:
     import secrets
 
-    from muxi_cli.server.auth import pinned_key_problem
+    from muxi_cli.stores.server_keys import pinned_key_problem
 
     assert pinned_key_problem(secrets.token_urlsafe(32)) is None
     assert pinned_key_problem(secrets.token_hex(16)) is None  # openssl rand -hex 16

@@ -222,6 +222,10 @@ def test_listings_show_a_key_only_what_its_agents_use(dep: Deployment) -> None:
         assert {"demo", "locked"} <= mine and "loose" not in mine  # none that no agent uses
         assert "loose" in tool_servers(dep.admin)
         assert "loose" not in tool_servers(dep.alice)
+        kinds = {
+            t["name"]: t["kind"] for t in c.get("/v1/tools", headers=dep.headers(dep.admin)).json()
+        }
+        assert kinds["calculator"] == "builtin" and kinds["demo__echo"] == "mcp"
         assert servers(elsewhere) == set()
         assert tool_servers(elsewhere) == set()
         r = c.get(

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from muxi_cli.runtime.remote import RemoteRuntime
-from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.context import ServerSettings
+from muxi_cli.stores.server_keys import KeyStore
 from tests.server.fakeruntime import FakeRuntime
 
 

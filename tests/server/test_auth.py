@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from muxi_cli.protocol.events import ToolApproval, decode
-from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.routes import ROUTES
+from muxi_cli.stores.server_keys import KeyStore
 from tests.server.conftest import Served
 from tests.server.fakeruntime import Script
 

@@ -18,7 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
-from muxi_cli.server.auth import KeyStore
+from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import FakeLLM
 from tests.runtime.contract import formation_yaml
 from tests.server.serveproc import ServeProcess

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from muxi_cli.runtime.local import LocalRuntime
-from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.context import ServerSettings
+from muxi_cli.stores.server_keys import KeyStore
 from tests.server.conftest import start_server, stop_server
 
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from muxi_cli.protocol.events import TextDelta, decode
-from muxi_cli.server.auth import KeyStore
 from muxi_cli.server.context import ServerSettings
 from muxi_cli.server.limits import ACCESS_LOGGER, RateLimiter
+from muxi_cli.stores.server_keys import KeyStore
 from tests.server.conftest import Served, start_server, stop_server
 from tests.server.fakeruntime import FakeRuntime, Script
 

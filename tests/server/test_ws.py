@@ -104,7 +104,7 @@ async def test_approval_round_trip_over_the_socket(served: Served) -> None:
         assert isinstance(events[-1], RunCompleted)
         assert events[-1].text == "two plus two is four"
         # Everything went over the WebSocket: no HTTP client was ever needed.
-        assert rt._client is None
+        assert not rt._server.opened
     finally:
         await rt.aclose()
 

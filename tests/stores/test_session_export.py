@@ -132,7 +132,7 @@ def test_bad_format_and_bad_import() -> None:
 
 
 def test_muxi_server_keys_are_redacted(store: SessionStore, tmp_path: Any) -> None:
-    from muxi_cli.server.auth import KeyStore
+    from muxi_cli.stores.server_keys import KeyStore
 
     keys = KeyStore(tmp_path / "keys.json")
     secrets = [keys.create("user", "alice")[1] for _ in range(5)]

@@ -27,17 +27,25 @@ def test_long_names_that_share_a_prefix_stay_distinct() -> None:
 
 def test_registry_makes_names_unique_and_stable() -> None:
     reg = NameRegistry()
-    first = reg.assign("a", "echo", "echo")
-    second = reg.assign("b", "echo", "echo")
+    first = reg.assign("mcp", "a", "echo", "echo")
+    second = reg.assign("mcp", "b", "echo", "echo")
     assert first == "echo"
     assert second == "echo_2"
-    assert reg.assign("a", "echo", "something else") == "echo"
-    assert reg.lookup("echo_2") == ("b", "echo")
+    assert reg.assign("mcp", "a", "echo", "something else") == "echo"
+    assert reg.lookup("echo_2") == ("mcp", "b", "echo")
     assert reg.lookup("nope") is None
+
+
+def test_registry_keys_on_the_kind_too() -> None:
+    """An MCP server named ``builtin`` does not take over the built-in's name."""
+    reg = NameRegistry()
+    assert reg.assign("builtin", "builtin", "calculator", "calculator") == "calculator"
+    assert reg.assign("mcp", "builtin", "calculator", "calculator") == "calculator_2"
+    assert reg.assign("builtin", "builtin", "calculator", "calculator") == "calculator"
 
 
 def test_registry_unique_names_respect_the_length_limit() -> None:
     reg = NameRegistry()
-    names = {reg.assign(str(i), "t", "y" * 80) for i in range(12)}
+    names = {reg.assign("mcp", str(i), "t", "y" * 80) for i in range(12)}
     assert len(names) == 12
     assert all(VALID.match(n) for n in names)

@@ -24,15 +24,33 @@ def formation(**extra: object) -> Formation:
 def test_defaults() -> None:
     f = formation()
     assert resolve_policy(f, "fs", "read") == "ask"
-    assert resolve_policy(f, "builtin", "calculator") == "allow"
-    assert resolve_policy(f, "python", "my_fn") == "allow"
+    assert resolve_policy(f, "builtin", "calculator", kind="builtin") == "allow"
+    assert resolve_policy(f, "python", "my_fn", kind="python") == "allow"
 
 
 def test_formation_default_applies_to_servers_without_their_own() -> None:
     f = formation(approval={"default": "deny"})
     assert resolve_policy(f, "fs", "read") == "deny"
     assert resolve_policy(f, "web", "get") == "allow"  # the server's own setting is more specific
-    assert resolve_policy(f, "builtin", "calculator") == "allow"  # built-ins are not servers
+    assert (
+        resolve_policy(f, "builtin", "calculator", kind="builtin") == "allow"
+    )  # built-ins are not servers
+
+
+def test_the_kind_decides_not_the_server_name() -> None:
+    """MCP servers named like local sources get the MCP defaults and their own config."""
+    f = Formation.model_validate(
+        {
+            "mcp_servers": {
+                "builtin": {"command": sys.executable},
+                "python": {"command": sys.executable, "tools": {"run": "deny"}},
+            }
+        }
+    )
+    assert resolve_policy(f, "builtin", "calculator") == "ask"
+    assert resolve_policy(f, "builtin", "calculator", kind="builtin") == "allow"
+    assert resolve_policy(f, "python", "run") == "deny"
+    assert resolve_policy(f, "python", "run", kind="python") == "allow"
 
 
 def test_per_tool_beats_per_server() -> None:
@@ -50,11 +68,11 @@ def test_formation_rules_server_wildcard_and_tool() -> None:
 
 def test_agent_entry_is_most_specific_for_local_tools() -> None:
     f = formation(approval={"tools": {"builtin/*": "deny"}})
-    assert resolve_policy(f, "builtin", "calculator") == "deny"
+    assert resolve_policy(f, "builtin", "calculator", kind="builtin") == "deny"
     entry = ToolEntry(builtin="calculator", approval="ask")
-    assert resolve_policy(f, "builtin", "calculator", entry=entry) == "ask"
+    assert resolve_policy(f, "builtin", "calculator", kind="builtin", entry=entry) == "ask"
     entry = ToolEntry(python="m:f", approval="deny")
-    assert resolve_policy(f, "python", "f", entry=entry) == "deny"
+    assert resolve_policy(f, "python", "f", kind="python", entry=entry) == "deny"
 
 
 def test_always_allow_relaxes_ask_but_never_deny() -> None:

@@ -511,12 +511,13 @@ class FakeRuntime:
             ),
             ToolInfo(
                 "calculator",
-                "",
+                "builtin",
                 "calculator",
                 "Evaluate arithmetic",
                 {"type": "object"},
                 "allow",
                 ["assistant", "coder"],
+                kind="builtin",
             ),
         ]
 

@@ -306,7 +306,10 @@ async def test_clear_cost_model_tools_mcp(fake: FakeRuntime) -> None:
 
         await send(pilot, "/tools")
         await until(pilot, lambda: isinstance(app.screen, TableScreen), "the tools table")
-        assert app.screen.query_one(DataTable).row_count == 2
+        tools = app.screen.query_one(DataTable)
+        assert tools.row_count == 2
+        # The source column: MCP tools name their server, others their kind.
+        assert [str(tools.get_row_at(i)[1]) for i in range(2)] == ["mcp:demo", "builtin"]
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, ChatScreen), "the chat screen")
         await send(pilot, "/mcp")

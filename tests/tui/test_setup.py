@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input, Select, TabbedContent
 
 from muxi_cli import paths
 from muxi_cli.errors import UsageError
+from muxi_cli.providers import table
 from muxi_cli.secrets import get_secret
 from muxi_cli.tui import firstrun
 from muxi_cli.tui.app import MuxiApp
@@ -66,7 +67,11 @@ async def test_setup_local_server_writes_the_formation() -> None:
         await until(pilot, lambda: isinstance(app.focused, Input), "the setup screen")
         app.screen.query_one(TabbedContent).active = "local"
         await pilot.pause()
-        app.screen.query_one("#local-url", Input).value = "http://127.0.0.1:8080/v1/"
+        url = app.screen.query_one("#local-url", Input)
+        assert url.value == "http://127.0.0.1:11434/v1"  # Ollama first
+        app.screen.query_one("#local-preset", Select).value = "llama-cpp"
+        await until(pilot, lambda: url.value == "http://127.0.0.1:8080/v1", "the preset's URL")
+        url.value = "http://127.0.0.1:8080/v1/"
         app.screen.query_one("#local-model", Input).focus()
         await pilot.press(*"llama3.2", "enter")
         await until(
@@ -76,9 +81,49 @@ async def test_setup_local_server_writes_the_formation() -> None:
         )
     data = yaml.safe_load((paths.config_dir() / "muxi.yaml").read_text())
     assert data == {
-        "providers": {"local": {"type": "openai", "base_url": "http://127.0.0.1:8080/v1"}},
+        "providers": {
+            "local": {
+                "type": "openai",
+                "base_url": "http://127.0.0.1:8080/v1",
+                "preset": "llama-cpp",
+            }
+        },
         "default_model": "local/llama3.2",
     }
+
+
+async def test_setup_stores_a_key_for_any_hosted_provider_in_the_table() -> None:
+    factory = Factory([None, "groq/llama-3.3-70b-versatile"])
+    app = MuxiApp(factory, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.focused, Input), "the setup screen")
+        app.screen.query_one("#key-provider", Select).value = "groq"
+        key = app.screen.query_one("#key-input", Input)
+        await until(pilot, lambda: key.placeholder == "GROQ_API_KEY", "the groq key variable")
+        key.focus()
+        await pilot.press(*"gsk-test-123", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen), "the chat")
+    assert get_secret("provider:groq") == "gsk-test-123"
+
+
+def test_first_run_choices_are_the_provider_table() -> None:
+    hosted = [s.name for s in firstrun.key_providers()]
+    servers = [s.name for s in firstrun.server_presets()]
+    for name in ("anthropic", "openai", "openrouter", "groq", "mistral", "deepseek", "gemini"):
+        assert name in hosted
+    for name in (
+        "ollama",
+        "lmstudio",
+        "vllm",
+        "llama-cpp",
+        "llama-cpp-python",
+        "openai-compatible",
+    ):
+        assert name in servers
+    assert sorted(hosted + servers) == sorted(table.names())  # every entry is offered
+    with pytest.raises(UsageError) as err:
+        firstrun.store_provider_key("ollama", "k")  # a local server takes no key
+    assert "groq" in (err.value.hint or "")
 
 
 async def test_setup_shows_again_when_still_no_model_and_can_be_skipped() -> None:
@@ -169,7 +214,7 @@ def test_rejects_bad_keys() -> None:
     with pytest.raises(UsageError):
         firstrun.store_provider_key("anthropic", "sk ant")
     with pytest.raises(UsageError):
-        firstrun.store_provider_key("mistral", "k")
+        firstrun.store_provider_key("nonesuch", "k")  # not in the provider table
 
 
 async def test_setup_errors_wrap_and_the_local_tab_names_the_file() -> None:

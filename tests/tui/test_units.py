@@ -1,14 +1,13 @@
-"""The Textual-free parts: history, settings, commands, completion, records, logging."""
+"""The Textual-free parts: history, commands, completion, records, logging."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from muxi_cli import paths
 from muxi_cli.protocol.records import SessionMessage
-from muxi_cli.tui import commands, formatting, settings
+from muxi_cli.tui import commands, formatting
 from muxi_cli.tui.completer import Sources, complete
 from muxi_cli.tui.history import PromptHistory
 from muxi_cli.tui.logs import configure_file_logging
@@ -44,18 +43,6 @@ def test_history_ignores_a_corrupt_file(tmp_path: Path) -> None:
     history = PromptHistory(path)
     history.load()
     assert history.entries == ["ok"]
-
-
-def test_settings_keep_other_keys() -> None:
-    paths.write_private(
-        paths.settings_path(), json.dumps({"always_allow": {"demo": ["add"]}, "x": 1})
-    )
-    settings.update(theme="dracula")
-    assert settings.load() == {"always_allow": {"demo": ["add"]}, "x": 1, "theme": "dracula"}
-    paths.settings_path().write_text("{broken")
-    assert settings.load() == {}
-    settings.update(theme="nord")  # an unreadable file is replaced, not a crash
-    assert settings.get("theme") == "nord"
 
 
 def test_parse_commands() -> None:
@@ -141,6 +128,20 @@ def test_records_from_stored_messages() -> None:
     assert isinstance(records[2], UserRecord)
     last = records[3]
     assert isinstance(last, ReplyRecord) and last.state == "cancelled"
+
+
+def test_stored_media_shows_as_a_placeholder() -> None:
+    from muxi_cli.protocol import messages as parts
+
+    image = parts.ImagePart(parts.MediaRef("ab" * 32, "image/png", 70, "dot.png"))
+    msgs = [
+        SessionMessage(1, "s", 1, "user", "what is this?", parts=[parts.TextPart("x"), image]),
+        SessionMessage(2, "s", 2, "assistant", "A dot.", run_id="r1"),
+    ]
+    user, reply = records_from_messages(msgs)
+    assert isinstance(user, UserRecord)
+    assert user.text == "what is this?\n[image: dot.png, image/png, 70 bytes]"
+    assert isinstance(reply, ReplyRecord) and reply.text == "A dot."
 
 
 def test_code_blocks() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-import re
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
@@ -14,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from muxi_cli.protocol.mentions import leading_mention, split_mention
 from muxi_cli.protocol.records import Attachment, ChatRequest
 from muxi_cli.tui import commands
 from muxi_cli.tui.completer import Candidate, Sources, complete
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_MENTION = re.compile(r"^@([\w.-]+)\s+(.*)$", re.DOTALL)
-_LEADING_AT = re.compile(r"^@([\w.-]+)(?=\s|$)")
 
 PLACEHOLDER = (
     "Message muxi · Enter send · Shift+Enter / Ctrl+J new line · / commands · @ agents · F1 help"
@@ -186,18 +184,18 @@ class ChatScreen(ChatCommands, Screen[None]):
     # -- turns --------------------------------------------------------------------------
 
     def _split_mention(self, text: str) -> tuple[str | None, str]:
-        match = _MENTION.match(text.strip())
-        if match and match.group(1) in self.sources.agents and match.group(2).strip():
-            return match.group(1), match.group(2)
-        return None, text
+        agent, rest = split_mention(text.strip(), self.sources.agents)
+        if agent is not None and rest.strip():
+            return agent, rest
+        return None, text  # "@coder" alone is sent as text (the turn says it is empty)
 
     def _unknown_mention(self, text: str) -> str | None:
         """The ``@name`` a message starts with when no agent has that name."""
-        match = _LEADING_AT.match(text.strip())
+        mention = leading_mention(text)
         agents = self.sources.agents
-        if match is None or not agents or match.group(1) in agents:
+        if mention is None or not agents or mention.name in agents:
             return None
-        return match.group(1)
+        return mention.name
 
     async def _warn_unknown_mention(self, text: str) -> bool:
         """Warn (once per text) about an unknown ``@name`` instead of sending; True if warned."""

@@ -206,7 +206,7 @@ class ChatCommands:
         rows = [
             (
                 t.tool,
-                t.server or "builtin",
+                f"mcp:{t.server}" if t.kind == "mcp" else t.server,
                 t.policy,
                 ", ".join(t.agents),
                 formatting.clip(t.description, 60),
@@ -214,7 +214,7 @@ class ChatCommands:
             for t in tools
         ]
         self.app.push_screen(
-            TableScreen("Tools", ("Tool", "Server", "Policy", "Agents", "Description"), rows)
+            TableScreen("Tools", ("Tool", "Source", "Policy", "Agents", "Description"), rows)
         )
 
     async def cmd_mcp(self, args: str) -> None:

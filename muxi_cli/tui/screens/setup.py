@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Button, Input, Label, Select, Static, TabbedContent, TabPane, Tabs
 
 from muxi_cli.errors import MuxiError
+from muxi_cli.providers import table
 from muxi_cli.tui import firstrun
 
 
@@ -30,8 +32,11 @@ class SetupScreen(Screen[str | None]):
     SetupScreen TabbedContent { height: auto; }
     SetupScreen TabPane { height: auto; padding: 1 0 0 0; }
     SetupScreen Input { margin-bottom: 1; }
+    SetupScreen .choice { height: auto; margin-bottom: 1; }
     SetupScreen .buttons { height: auto; align-horizontal: right; }
     """
+    #: The key field, not the provider list above it, takes focus first.
+    AUTO_FOCUS = "#key-input"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "skip", "Skip"),
         Binding("ctrl+q", "app.quit", "Quit"),
@@ -43,22 +48,45 @@ class SetupScreen(Screen[str | None]):
         self.problem = problem
 
     def compose(self) -> ComposeResult:
+        # The choices are the provider table's: a new provider shows up here by itself.
+        hosted = firstrun.key_providers()
+        servers = firstrun.server_presets()
+        first = hosted[0]
+        server = table.get(firstrun.DEFAULT_SERVER_PRESET) or servers[0]
         with VerticalScroll():
             yield Static("Welcome to muxi", classes="title")
             yield Static(
                 "No model is configured yet. Store an API key (kept in your OS keyring), "
-                "or point muxi at a local OpenAI-compatible server (Ollama, llama.cpp, vLLM, LM Studio).",
+                "or point muxi at a local OpenAI-compatible server "
+                f"({', '.join(s.display_name for s in servers if s.local)}).",
                 classes="lead",
             )
             with TabbedContent(id="setup-tabs"):
-                with TabPane("Anthropic key", id="anthropic"):
-                    yield Input(placeholder="sk-ant-…", password=True, id="anthropic-key")
-                    yield Label("Create a key in the Anthropic console.", classes="hint")
-                with TabPane("OpenAI key", id="openai"):
-                    yield Input(placeholder="sk-…", password=True, id="openai-key")
-                    yield Label("Create a key in the OpenAI dashboard.", classes="hint")
+                with TabPane("API key", id="key"):
+                    # Each list sits in its own box: when a pane hides, Textual moves focus
+                    # to a focusable sibling, which would switch the tab straight back.
+                    with Vertical(classes="choice"):
+                        yield Select(
+                            [(s.display_name, s.name) for s in hosted],
+                            value=first.name,
+                            allow_blank=False,
+                            id="key-provider",
+                        )
+                    yield Input(placeholder=f"{first.key_env}", password=True, id="key-input")
+                    yield Label(first.hint, classes="hint", id="key-hint")
                 with TabPane("Local server", id="local"):
-                    yield Input("http://localhost:11434/v1", placeholder="Base URL", id="local-url")
+                    with Vertical(classes="choice"):
+                        yield Select(
+                            [(s.display_name, s.name) for s in servers],
+                            value=server.name,
+                            allow_blank=False,
+                            id="local-preset",
+                        )
+                    yield Input(
+                        server.resolved_base_url(os.environ) or "",
+                        placeholder="Base URL",
+                        id="local-url",
+                    )
                     yield Input(placeholder="Model name, e.g. llama3.2", id="local-model")
                     yield Label(self._local_target(), classes="hint", id="local-target")
             yield Label(self.problem or "", classes="error", id="setup-error")
@@ -67,6 +95,19 @@ class SetupScreen(Screen[str | None]):
                 yield Button("Save and start", id="save", variant="primary")
             yield Label("Enter saves · Tab moves · Esc skips · Ctrl+Q quits", classes="hint")
 
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        spec = table.get(str(event.value))
+        if spec is None:
+            return
+        if event.select.id == "key-provider":
+            self.query_one("#key-input", Input).placeholder = spec.key_env or ""
+            self.query_one("#key-hint", Label).update(spec.hint)
+        elif event.select.id == "local-preset":
+            url = spec.resolved_base_url(os.environ)
+            if url:
+                self.query_one("#local-url", Input).value = url
+
     def _local_target(self) -> str:
         path, exists = firstrun.formation_target(self.config_path)
         if exists:
@@ -74,8 +115,6 @@ class SetupScreen(Screen[str | None]):
         return f"muxi writes this to {path} (a new file)."
 
     def on_mount(self) -> None:
-        # Focus once the tabs exist (focusing inside a pane activates its tab).
-        self.call_after_refresh(self.query_one("#anthropic-key", Input).focus)
         apply = getattr(self.app, "apply_blink", None)
         if apply is not None:
             apply(self)
@@ -108,16 +147,18 @@ class SetupScreen(Screen[str | None]):
         self.query_one("#setup-error", Label).update(message)
 
     def save(self) -> None:
-        active = self.query_one(TabbedContent).active or "anthropic"
+        active = self.query_one(TabbedContent).active or "key"
         try:
-            if active in firstrun.KEY_PROVIDERS:
-                key = self.query_one(f"#{active}-key", Input).value
-                where = firstrun.store_provider_key(active, key)
-                self.dismiss(firstrun.stored_message(active, where))
+            if active == "key":
+                provider = str(self.query_one("#key-provider", Select).value)
+                key = self.query_one("#key-input", Input).value
+                where = firstrun.store_provider_key(provider, key)
+                self.dismiss(firstrun.stored_message(provider, where))
             else:
+                preset = str(self.query_one("#local-preset", Select).value)
                 url = self.query_one("#local-url", Input).value
                 model = self.query_one("#local-model", Input).value
-                path = firstrun.write_local_server(url, model, self.config_path)
+                path = firstrun.write_local_server(url, model, self.config_path, preset)
                 self.dismiss(f"Using local/{model.strip()} (written to {path}).")
         except MuxiError as exc:
             self._show_error(f"{exc.message}" + (f" — {exc.hint}" if exc.hint else ""))

@@ -1,30 +1,39 @@
 """Where a provider's API key and base URL come from.
 
 Order for keys: the formation (``providers.X.api_key``, already ``${VAR}``-expanded,
-or ``providers.X.api_key_env``), then the environment (``ANTHROPIC_API_KEY``,
-``OPENAI_API_KEY``, or ``<NAME>_API_KEY``), then the keyring
-(``provider:<name>``, written by ``muxi keys set <name>``).
+or ``providers.X.api_key_env``), then the environment (the table's variable for
+the provider, e.g. ``GROQ_API_KEY``, or ``<NAME>_API_KEY`` for one it does not
+know), then the keyring (``provider:<name>``, written by ``muxi keys set <name>``).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from muxi_cli.config.schema import ProviderConfig
-
-KNOWN_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
-BASE_URL_ENV = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
+from muxi_cli.providers import table
+from muxi_cli.secrets import find_secret
 
 
-def env_var_for(provider: str, config: ProviderConfig | None = None) -> str:
+class ProviderSettings(Protocol):
+    """The part of a formation's ``providers.<name>`` entry key lookup reads."""
+
+    @property
+    def api_key(self) -> str | None: ...
+    @property
+    def api_key_env(self) -> str | None: ...
+    @property
+    def base_url(self) -> str | None: ...
+
+
+def env_var_for(provider: str, config: ProviderSettings | None = None) -> str:
     """The environment variable that holds ``provider``'s key."""
     if config is not None and config.api_key_env:
         return config.api_key_env
-    if provider in KNOWN_ENV:
-        return KNOWN_ENV[provider]
+    spec = table.get(provider)
+    if spec is not None and spec.key_env:
+        return spec.key_env
     return re.sub(r"[^A-Za-z0-9]", "_", provider).upper() + "_API_KEY"
 
 
@@ -33,7 +42,9 @@ def secret_name(provider: str) -> str:
     return f"provider:{provider}"
 
 
-def find_key(provider: str, config: ProviderConfig | None = None) -> tuple[str | None, str | None]:
+def find_key(
+    provider: str, config: ProviderSettings | None = None
+) -> tuple[str | None, str | None]:
     """``(key, source)`` for ``provider``; ``(None, None)`` when there is none.
 
     ``source`` is ``"config"``, ``"env NAME"``, ``"keyring"`` or ``"file"`` (the
@@ -49,8 +60,6 @@ def find_key(provider: str, config: ProviderConfig | None = None) -> tuple[str |
     value = os.environ.get(env)
     if value:
         return value, f"env {env}"
-    from muxi_cli.secrets import find_secret
-
     try:
         value, where = find_secret(secret_name(provider))
     except Exception:  # a broken keyring backend must not break a chat
@@ -60,11 +69,13 @@ def find_key(provider: str, config: ProviderConfig | None = None) -> tuple[str |
     return None, None
 
 
-def base_url_for(provider: str, config: ProviderConfig | None = None) -> str | None:
-    """The configured base URL, else ``ANTHROPIC_BASE_URL``/``OPENAI_BASE_URL`` for those providers."""
+def base_url_for(provider: str, config: ProviderSettings | None = None) -> str | None:
+    """The configured base URL, else the table's (with its environment override).
+
+    ``None``: the SDK's own default (OpenAI's, Anthropic's) or a provider the
+    table does not know.
+    """
     if config is not None and config.base_url:
         return config.base_url
-    env = BASE_URL_ENV.get(provider)
-    if env:
-        return os.environ.get(env) or None
-    return None
+    spec = table.get(provider)
+    return spec.resolved_base_url(os.environ) if spec is not None else None

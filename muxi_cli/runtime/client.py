@@ -1,0 +1,186 @@
+"""The one HTTP client to a muxi server: base URL, API key, TLS, timeouts, errors.
+
+:class:`ServerClient` is what :class:`~muxi_cli.runtime.remote.RemoteRuntime`,
+``muxi keys`` (a remote profile's key API) and ``muxi profile add|test`` use to
+talk to a ``muxi serve``. Every failure is a :class:`~muxi_cli.errors.MuxiError`:
+a server that cannot be reached is a ``ConnectionFailedError`` (exit 1), an
+error answer becomes the error the server sent (its code decides the exit
+code; a bare 401 is a ``ServerAuthError``), and an answer that is not JSON
+says the URL may not be a muxi server.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli.errors import MuxiError, ServerAuthError
+from muxi_cli.runtime.wire import connection_error, error_from_body
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    import httpx
+
+#: Seconds to wait for a TCP (and TLS) connection to the server.
+CONNECT_TIMEOUT = 10.0
+#: Sent with every request so a server's logs tell muxi clients apart.
+USER_AGENT = "muxi-remote"
+
+
+class ServerClient:
+    """Requests to the muxi server at ``url``, authenticated with ``api_key``.
+
+    The underlying ``httpx.AsyncClient`` is opened on first use (a turn that
+    runs over the WebSocket never needs it) and bound to the event loop that
+    first used it: open one ``ServerClient`` per ``asyncio.run``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None,
+        *,
+        timeout: float = 30.0,
+        verify: bool | str = True,
+        max_connections: int = 200,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        #: TLS verification: True, False, or the path of a CA bundle.
+        self.verify = verify
+        self._max_connections = max_connections
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> ServerClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def opened(self) -> bool:
+        """Whether the HTTP connection pool was ever needed."""
+        return self._client is not None
+
+    def headers(self, user_id: str | None = None) -> dict[str, str]:
+        """What every request carries: the user agent, the key, the acting user."""
+        headers = {"user-agent": USER_AGENT}
+        if self.api_key:
+            headers["authorization"] = f"Bearer {self.api_key}"
+        if user_id:
+            headers["x-muxi-user-id"] = user_id
+        return headers
+
+    def require_key(self, label: str, hint: str) -> None:
+        """Raise :class:`ServerAuthError` unless there is a key to send."""
+        if not self.api_key:
+            raise ServerAuthError(f"no API key is stored for {label}", hint=hint)
+
+    def http(self) -> httpx.AsyncClient:
+        """The shared connection pool (opened now if needed)."""
+        if self._client is None:
+            # httpx takes over 100 ms to import; `muxi --help` and local runs never need it.
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                base_url=self.url,
+                headers=self.headers(),
+                timeout=httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT),
+                limits=httpx.Limits(
+                    max_connections=self._max_connections, max_keepalive_connections=20
+                ),
+                verify=self.verify,
+            )
+        return self._client
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        user_id: str | None = None,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        auth: bool = True,
+    ) -> httpx.Response:
+        """One request; only a failure to reach the server raises (the answer may be an error)."""
+        import httpx
+
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        headers = {"x-muxi-user-id": user_id} if user_id else {}
+        request = self.http().build_request(
+            method,
+            path,
+            json=json_body,
+            params=clean,
+            headers=headers,
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+        )
+        if not auth:
+            request.headers.pop("authorization", None)
+        try:
+            return await self.http().send(request)
+        except httpx.HTTPError as exc:
+            raise connection_error(self.url, exc) from exc
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        user_id: str | None = None,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """The decoded JSON answer (``None`` for an empty one); an error answer raises."""
+        resp = await self.send(
+            method, path, user_id=user_id, json_body=json_body, params=params, timeout=timeout
+        )
+        if resp.status_code >= 400:
+            raise error_from_body(resp.status_code, resp.content, self.url)
+        if resp.status_code == 204 or not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise MuxiError(
+                f"the server at {self.url} sent a non-JSON answer",
+                hint="is this URL a muxi server?",
+            ) from exc
+
+    async def check(self) -> dict[str, Any]:
+        """Health and auth: the server's version and the key's id, role and user.
+
+        Raises a :class:`MuxiError` saying what is wrong: not reachable, not a
+        muxi server, no key, or a key the server rejects.
+        """
+        health = await self.send("GET", "/health", auth=False)
+        try:
+            info = health.json()
+        except ValueError:
+            info = None
+        if health.status_code != 200 or not isinstance(info, dict) or "version" not in info:
+            raise MuxiError(
+                f"{self.url} answered /health with HTTP {health.status_code}, "
+                "not like a muxi server",
+                hint="check the URL (scheme, host, port) with `muxi profile show NAME`",
+            )
+        self.require_key(
+            "this profile",
+            "add the profile again (the key is read from a prompt or stdin), or set MUXI_API_KEY",
+        )
+        me = await self.request("GET", "/v1/me")
+        return {"server_version": info["version"], **me}
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()

@@ -1,0 +1,177 @@
+"""Attachments and tool images as content parts, through the real SDKs, the
+fake model server, the real session store and a real MCP server."""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+import sys
+from pathlib import Path
+
+from muxi_cli.protocol import events as ev
+from muxi_cli.protocol.messages import ImagePart, TextPart, ToolResultPart
+from muxi_cli.protocol.records import Attachment
+from muxi_cli.runtime.local import LocalRuntime
+from tests.core.conftest import collect, request
+from tests.fakellm import FakeLLM, Text, ToolCalls
+
+# A 1x1 PNG (the demo MCP server's pixel is another one).
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+PNG_B64 = base64.b64encode(PNG).decode()
+DEMO = Path(__file__).resolve().parent.parent / "mcp_servers" / "demo_server.py"
+
+
+def _db_text(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT content, parts, tool_calls, meta FROM messages").fetchall()
+    return "\n".join(str(cell) for row in rows for cell in row)
+
+
+async def test_image_attachment_goes_to_openai_as_a_data_url(
+    make_runtime, fake_llm: FakeLLM, tmp_path: Path
+):
+    runtime = make_runtime()
+    fake_llm.script(Text("A red dot."), Text("Still a red dot."))
+    notes = Attachment("notes.txt", "seen at noon")
+    image = Attachment("dot.png", PNG_B64, "image/png")
+    first = await collect(runtime.chat(request("what is this?", attachments=[notes, image])))
+    assert first[-1].type == ev.RUN_COMPLETED
+    user = fake_llm.requests[-1]["messages"][-1]
+    assert user["role"] == "user"
+    text, picture = user["content"]
+    assert text["type"] == "text" and text["text"].startswith("what is this?")
+    assert '<attachment name="notes.txt" type="text/plain">' in text["text"]
+    assert picture == {
+        "type": "image_url",
+        "image_url": {"url": f"data:image/png;base64,{PNG_B64}"},
+    }
+
+    sid = first[0].session_id
+    stored = (await runtime.messages(sid))[0]
+    assert isinstance(stored.parts[0], TextPart) and "seen at noon" in stored.content
+    ref = stored.parts[1].media  # type: ignore[union-attr]
+    assert isinstance(stored.parts[1], ImagePart)
+    assert (ref.media_type, ref.size, ref.name) == ("image/png", len(PNG), "dot.png")
+    assert runtime.store.media.get(ref) == PNG
+    # The database holds the reference, never the bytes.
+    assert PNG_B64 not in _db_text(tmp_path / "sessions.db")
+
+    # The next turn sends the image again, read back from the media store.
+    await collect(runtime.chat(request("and now?", session_id=sid)))
+    history = fake_llm.requests[-1]["messages"]
+    first_user = next(m for m in history if m["role"] == "user")
+    assert first_user["content"][1] == picture
+
+
+async def test_image_attachment_goes_to_anthropic_as_an_image_block(
+    fake_llm: FakeLLM, tmp_path: Path
+):
+    config = fake_llm.write_formation(tmp_path, provider="anthropic")
+    runtime = await LocalRuntime.open(config_path=config)
+    fake_llm.script(Text("A dot."))
+    try:
+        image = Attachment("dot.png", PNG_B64, "image/png")
+        await collect(runtime.chat(request("what is this?", attachments=[image])))
+    finally:
+        await runtime.aclose()
+    body = fake_llm.requests[-1]
+    assert body["path"].endswith("/v1/messages")
+    assert body["messages"][-1]["content"] == [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64}},
+    ]
+
+
+async def test_a_binary_attachment_that_is_not_base64_fails_clearly(
+    make_runtime, fake_llm: FakeLLM
+):
+    runtime = make_runtime()
+    bad = Attachment("x.png", "not base64 at all!", "image/png")
+    events = await collect(runtime.chat(request("look", attachments=[bad])))
+    assert isinstance(events[-1], ev.RunFailed)
+    assert "not valid base64" in events[-1].message
+    assert fake_llm.requests == []
+
+
+def _mcp_formation(fake_llm: FakeLLM, tmp_path: Path, provider: str) -> Path:
+    extra = (
+        f"mcp_servers:\n  demo:\n    command: {sys.executable}\n    args: [{str(DEMO)!r}]\n"
+        "    approval: allow\nagents:\n  - name: a\n    mcp_servers: [demo]\n"
+    )
+    return fake_llm.write_formation(tmp_path, provider=provider, extra=extra)
+
+
+async def _pixel_turn(fake_llm: FakeLLM, tmp_path: Path, provider: str) -> tuple[list, list]:
+    runtime = await LocalRuntime.open(config_path=_mcp_formation(fake_llm, tmp_path, provider))
+    fake_llm.script(ToolCalls([("demo__pixel", {})]), Text("One pixel."))
+    try:
+        events = await collect(runtime.chat(request("draw me a pixel")))
+        stored = await runtime.messages(events[0].session_id)
+        tool = next(m for m in stored if m.role == "tool")
+        (result,) = tool.parts
+        assert isinstance(result, ToolResultPart) and not result.is_error
+        assert result.text.splitlines() == ["a pixel", "[image: image/png, 70 bytes]"]
+        (image,) = [p for p in result.parts if isinstance(p, ImagePart)]
+        assert image.media.media_type == "image/png" and image.media.size == 70
+        assert runtime.store.media.get(image.media).startswith(b"\x89PNG")
+        # Old clients still see the text with a placeholder.
+        assert "[image: image/png, 70 bytes]" in tool.content
+    finally:
+        await runtime.aclose()
+    return events, fake_llm.requests[-1]["messages"]
+
+
+async def test_mcp_tool_images_reach_anthropic_inside_the_tool_result(
+    fake_llm: FakeLLM, tmp_path: Path
+):
+    events, sent = await _pixel_turn(fake_llm, tmp_path, "anthropic")
+    assert events[-1].type == ev.RUN_COMPLETED
+    (block,) = sent[-1]["content"]
+    assert block["type"] == "tool_result"
+    text, image = block["content"]
+    assert text["type"] == "text" and text["text"].startswith("a pixel")
+    assert image["type"] == "image" and image["source"]["media_type"] == "image/png"
+    assert base64.b64decode(image["source"]["data"]).startswith(b"\x89PNG")
+
+
+async def test_mcp_tool_images_stay_text_for_a_local_openai_compatible_server(
+    fake_llm: FakeLLM, tmp_path: Path
+):
+    """The fake server is on loopback, so it counts as a local compatible server:
+    the image is stored, and the model gets the result's text naming it (the
+    hosted API's shape is in tests/llm/test_media_wire.py)."""
+    events, sent = await _pixel_turn(fake_llm, tmp_path, "openai")
+    assert events[-1].type == ev.RUN_COMPLETED
+    tool = sent[-1]
+    assert tool["role"] == "tool"
+    assert tool["content"].splitlines() == ["a pixel", "[image: image/png, 70 bytes]"]
+
+
+def test_history_reads_media_and_notes_what_is_gone(tmp_path: Path) -> None:
+    from muxi_cli.core.history import sanitize, to_messages
+    from muxi_cli.llm.base import Media, Message
+    from muxi_cli.protocol.messages import MediaRef
+    from muxi_cli.protocol.records import SessionMessage
+    from muxi_cli.stores.media import MediaStore
+
+    media = MediaStore(tmp_path / "media")
+    kept = media.put(PNG, "image/png", "dot.png")
+    gone = MediaRef("0" * 64, "image/png", 9, "lost.png")
+    stored = [
+        SessionMessage(1, "s", 1, "user", "one", parts=[TextPart("one"), ImagePart(kept)]),
+        SessionMessage(2, "s", 2, "assistant", "ok"),
+        SessionMessage(3, "s", 3, "user", "two", parts=[TextPart("two"), ImagePart(gone)]),
+    ]
+    first, _reply, second = to_messages(stored, 1000, media=media.get)
+    dot = Media("image", "image/png", PNG, "dot.png")
+    assert first.media == (dot,) and first.content == "one"
+    assert second.media == () and second.content == "two\n\n[image: lost.png, image/png, 9 bytes]"
+    # Without a reader the model is told what there was.
+    blind = to_messages(stored, 1000)[0]
+    assert blind.media == ()
+    assert blind.content == f"one\n\n[image: dot.png, image/png, {len(PNG)} bytes]"
+    # Two user messages in a row are merged with their media.
+    (merged,) = sanitize([Message("user", "a", media=(dot,)), Message("user", "b", media=(dot,))])
+    assert merged.content == "a\n\nb" and merged.media == (dot, dot)
