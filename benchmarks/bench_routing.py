@@ -75,7 +75,7 @@ async def _measure(formation: Path, repeat: int) -> dict[str, list[float]]:
         start = time.perf_counter()
         elapsed: float | None = None
         routed: tuple[str, str] | None = None
-        async for event in runtime.chat(request):
+        async for event in (await runtime.chat(request)).events():
             if isinstance(event, AgentRouted):
                 routed = (event.agent, event.method)
             elif isinstance(event, RunFailed):

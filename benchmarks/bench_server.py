@@ -113,7 +113,7 @@ async def _turn_times(runtime: Any, turns: int) -> tuple[list[float], list[float
     for i in range(turns):
         start = time.perf_counter()
         first = 0.0
-        async for _event in runtime.chat(ChatRequest(message=f"turn {i}")):
+        async for _event in (await runtime.chat(ChatRequest(message=f"turn {i}"))).events():
             if not first:
                 first = time.perf_counter() - start
         totals.append(time.perf_counter() - start)

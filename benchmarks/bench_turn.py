@@ -144,7 +144,7 @@ async def _runtime_turn_ms(formation: Path, repeat: int) -> float:
 
     async def turn() -> None:
         text = ""
-        async for event in runtime.chat(ChatRequest(message="hi")):
+        async for event in (await runtime.chat(ChatRequest(message="hi"))).events():
             if isinstance(event, RunFailed):
                 raise RuntimeError(f"turn failed: {event.error}")
             if isinstance(event, RunCompleted):

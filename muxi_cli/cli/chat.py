@@ -212,12 +212,10 @@ async def _run(
 
                 text = await runtime.mcp_read_resource(server_name, uri)
                 request.attachments.append(Attachment(name=f"{server_name}:{uri}", content=text))
-            stream = runtime.chat(request)
-            try:
-                async for event in stream:
+            async with await runtime.chat(request) as turn:
+                renderer.run_id, renderer.session_id = turn.run_id, turn.session_id
+                async for event in turn.events():
                     renderer.event(event)
-            finally:
-                await stream.aclose()  # type: ignore[attr-defined]
             if not renderer.quiet:
                 await _report_server_failures(runtime)
     except MuxiError as exc:
@@ -264,6 +262,9 @@ class _Renderer:
         self._strip = ControlStripper()
         #: The one fold of the turn (protocol/reduce.py): ``-o json`` prints it.
         self.turn = Reducer()
+        #: Known from the turn handle before the first event.
+        self.run_id: str | None = None
+        self.session_id: str | None = None
         self.error: dict[str, Any] | None = None
         self.printed_any = False
         self.ended_with_newline = True
@@ -371,8 +372,8 @@ class _Renderer:
         return {
             "reply": s.reply,
             "agent": s.agent,
-            "session_id": s.session_id or None,
-            "run_id": s.run_id or None,
+            "session_id": s.session_id or self.session_id or None,
+            "run_id": s.run_id or self.run_id or None,
             "routing": _routing(s.routing),
             "usage": s.total_usage.to_dict(),
             "tool_calls": [c.to_dict(with_agent=True) for c in s.tool_calls_all],

@@ -1,4 +1,4 @@
-"""Pending tool approvals: the turn waits, a front end answers via ``Runtime.approve``.
+"""Pending tool approvals: the turn waits on a future, ``Turn.approve`` resolves it.
 
 Pending calls are keyed by run and call id: providers choose the call ids and
 some repeat them (``call_0`` in every answer), so a call id alone can name the

@@ -58,9 +58,19 @@ class Orchestrator:
         self._extracting: set[str] = set()
         self._again: dict[str, tuple[str, str]] = {}
 
-    async def turn(self, request: ChatRequest, user_id: str) -> AsyncIterator[Event]:
+    async def turn(
+        self,
+        request: ChatRequest,
+        user_id: str,
+        *,
+        run_id: str | None = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[Event]:
         """Run one turn. Raises MuxiError before the first event when the
-        request itself is wrong (unknown session or agent, empty message)."""
+        request itself is wrong (unknown session or agent, empty message).
+
+        ``run_id`` and ``session_id`` (of a new session) are the ids the runtime
+        promised its caller before the turn started (see protocol/turn.py)."""
         session = None
         if request.session_id:
             session_id = self.store.resolve_id(request.session_id, user_id)
@@ -89,12 +99,12 @@ class Orchestrator:
         models.resolve(models.model_for(agent, request.model))
         if session is None:
             session = self.store.create_session(
-                user_id, title=request.title or "", agent=agent.name
+                user_id, title=request.title or "", agent=agent.name, session_id=session_id
             )
         else:
             self.store.set_agent(session.id, agent.name)
 
-        factory = EventFactory(session.id)
+        factory = EventFactory(session.id, run_id)
         yield factory.run_started(agent.name, user_id)
         yield factory.agent_routed(
             agent.name,

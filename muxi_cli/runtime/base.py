@@ -5,13 +5,10 @@ The records it speaks live in :mod:`muxi_cli.protocol.records`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from muxi_cli.protocol.events import Event
 from muxi_cli.protocol.records import (
     AgentInfo,
-    ApprovalDecision,
     ChatRequest,
     Health,
     MemoryItem,
@@ -20,6 +17,7 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.protocol.turn import Turn
 
 
 @runtime_checkable
@@ -29,21 +27,12 @@ class Runtime(Protocol):
     #: ``local`` or the connection profile's name.
     label: str
 
-    def chat(self, request: ChatRequest) -> AsyncIterator[Event]:
-        """One turn. Closing the iterator cancels the turn; what was said is kept."""
+    async def chat(self, request: ChatRequest) -> Turn:
+        """Start one turn and return its handle once its run and session ids are
+        known (see :class:`~muxi_cli.protocol.turn.Turn`). Cancel, approve and
+        close go through the Turn; closing it cancels the turn, what was said is
+        kept. A request refused before the turn starts (unknown session) raises."""
         ...
-
-    async def approve(
-        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
-    ) -> None:
-        """Answer a ``tool.approval`` event whose decision was ``pending``.
-
-        ``run_id`` is the event's; it may be left out while ``call_id`` is unique
-        among the pending calls (providers may repeat call ids across turns).
-        """
-        ...
-
-    async def cancel(self, run_id: str) -> None: ...
 
     async def agents(self) -> list[AgentInfo]: ...
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from muxi_cli import __version__, paths
 from muxi_cli.core.approvals import ApprovalBroker
+from muxi_cli.core.cancel import STOP_REASON, StopReason
 from muxi_cli.errors import MemoryStoreError, MuxiError, NoProviderError, TurnTimeoutError
-from muxi_cli.protocol.events import RUN_STARTED, Event, EventFactory, new_id
+from muxi_cli.protocol.events import Event, new_id
 from muxi_cli.protocol.records import (
     AgentInfo,
     ApprovalDecision,
@@ -24,7 +25,9 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.runtime.turns import TaskTurn, failure_event
 from muxi_cli.runtime.users import local_user_id
+from muxi_cli.stores.session_rows import new_session_id
 
 if TYPE_CHECKING:
     from muxi_cli.config.loader import LoadedFormation
@@ -69,7 +72,7 @@ class LocalRuntime:
         self.orchestrator: Orchestrator = Orchestrator(
             self.formation, models, tools, memory, store, self.approvals, cache
         )
-        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._turns: set[LocalTurn] = set()
         self._closed = False
 
     @classmethod
@@ -112,84 +115,27 @@ class LocalRuntime:
 
     # ------------------------------------------------------------------ chat
 
-    def chat(self, request: ChatRequest) -> AsyncIterator[Event]:
-        return self._chat(request)
+    async def chat(self, request: ChatRequest) -> LocalTurn:
+        """Start a turn; its run and session ids are allocated here, before it runs.
 
-    async def _chat(self, request: ChatRequest) -> AsyncIterator[Event]:
+        An unknown session is refused at once (``NotFoundError``), as over HTTP.
+        """
         user_id = request.user_id or self.user_id
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        ids: dict[str, str] = {"run": "", "session": request.session_id or ""}
+        if request.session_id:
+            session_id = self.store.resolve_id(request.session_id, user_id)
+            self.store.get_session(session_id, user_id)
+            request = replace(request, session_id=session_id)  # a prefix, resolved once
+        else:
+            session_id = new_session_id()
+        run_id = new_id("run")
+        source = self.orchestrator.turn(request, user_id, run_id=run_id, session_id=session_id)
+        turn = LocalTurn(self, run_id, session_id, source)
+        self._turns.add(turn)
+        turn.task.add_done_callback(lambda _t: self._turns.discard(turn))
+        return turn
 
-        def failure(exc: BaseException) -> Event:
-            from muxi_cli.core.agent import failed_event
-
-            factory = EventFactory(ids["session"], ids["run"] or new_id("run"))
-            return failed_event(factory, exc)
-
-        async def produce() -> None:
-            from muxi_cli.core.cancel import STOP_REASON, StopReason
-
-            # The turn timeout cancels this task like any cancel, after noting why,
-            # so the stopped turn is stored (and shown to the model later) as timed out.
-            holder: dict[str, StopReason] = {}
-            STOP_REASON.set(holder)
-
-            def expire() -> None:
-                holder["reason"] = "timeout"
-                task.cancel()
-
-            timer = asyncio.get_running_loop().call_later(self.formation.turn_timeout, expire)
-            try:
-                async for event in self.orchestrator.turn(request, user_id):
-                    if event.type == RUN_STARTED and not event.nested:
-                        ids["run"], ids["session"] = event.run_id, event.session_id
-                        self._runs[event.run_id] = task
-                    queue.put_nowait(event)
-            except asyncio.CancelledError:
-                from muxi_cli.errors import CancelledError
-
-                if holder.get("reason") == "timeout":
-                    stopped: MuxiError = TurnTimeoutError(
-                        f"the turn took longer than {self.formation.turn_timeout:g} s",
-                        hint="raise turn_timeout in muxi.yaml; what was said so far is saved",
-                    )
-                else:
-                    stopped = CancelledError(
-                        "the turn was cancelled", hint="what was said so far is saved"
-                    )
-                queue.put_nowait(failure(stopped))
-            except MuxiError as exc:
-                queue.put_nowait(failure(exc))
-            except Exception as exc:
-                log.exception("turn failed")
-                queue.put_nowait(failure(exc))
-            finally:
-                timer.cancel()
-                self._runs.pop(ids["run"], None)
-                queue.put_nowait(None)
-
-        task = asyncio.create_task(produce())
-        try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    break
-                yield item
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-
-    async def approve(
-        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
-    ) -> None:
+    def _answer(self, run_id: str, call_id: str, decision: ApprovalDecision) -> None:
         self.approvals.answer(call_id, decision, run_id)
-
-    async def cancel(self, run_id: str) -> None:
-        task = self._runs.get(run_id)
-        if task is not None and not task.done():
-            task.cancel()
 
     # ---------------------------------------------------------------- agents
 
@@ -448,7 +394,7 @@ class LocalRuntime:
         if self._closed:
             return
         self._closed = True
-        running = [t for t in self._runs.values() if not t.done()]
+        running = [t.task for t in self._turns if not t.task.done()]
         for task in running:
             task.cancel()
         if running:  # let each turn save its partial reply before the store closes
@@ -464,3 +410,41 @@ class LocalRuntime:
                 log.warning("closing %s failed: %s", closer, exc)
         self.cache.close()
         self.store.close()
+
+
+class LocalTurn(TaskTurn):
+    """A turn of the in-process orchestrator, stopped by ``turn_timeout`` too.
+
+    The turn timeout cancels the task like any cancel, after noting why (see
+    :mod:`muxi_cli.core.cancel`), so the stopped turn is stored (and shown to
+    the model later) as timed out.
+    """
+
+    def __init__(
+        self, runtime: LocalRuntime, run_id: str, session_id: str, source: AsyncIterator[Event]
+    ) -> None:
+        self._timeout = runtime.formation.turn_timeout
+        self._holder: dict[str, StopReason] = {}
+        super().__init__(run_id, session_id, source, runtime._answer)
+
+    async def _produce(self) -> None:
+        STOP_REASON.set(self._holder)
+
+        def expire() -> None:
+            self._holder["reason"] = "timeout"
+            self.task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self._timeout, expire)
+        try:
+            await super()._produce()
+        finally:
+            timer.cancel()
+
+    def stopped(self, exc: BaseException) -> Event:
+        if self._holder.get("reason") != "timeout":
+            return super().stopped(exc)
+        error = TurnTimeoutError(
+            f"the turn took longer than {self._timeout:g} s",
+            hint="raise turn_timeout in muxi.yaml; what was said so far is saved",
+        )
+        return failure_event(self.run_id, self.session_id, error)

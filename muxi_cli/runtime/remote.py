@@ -10,12 +10,13 @@ is re-opened with backoff; the user is told through ``on_notice`` (default: the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from muxi_cli.errors import ServerAuthError
-from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, Event, decode
+from muxi_cli.errors import MuxiError, NotFoundError, ServerAuthError
+from muxi_cli.protocol.events import Event, decode
 from muxi_cli.protocol.records import (
     AgentInfo,
     ApprovalDecision,
@@ -27,9 +28,18 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.protocol.turn import is_terminal
 from muxi_cli.runtime.client import ServerClient
 from muxi_cli.runtime.remote_ws import WebSocketTurns, lost_event
-from muxi_cli.runtime.wire import SSE_MEDIA, connection_error, error_from_body, iter_sse
+from muxi_cli.runtime.turns import StreamTurn
+from muxi_cli.runtime.wire import (
+    RUN_HEADER,
+    SESSION_HEADER,
+    SSE_MEDIA,
+    connection_error,
+    error_from_body,
+    iter_sse,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -113,13 +123,15 @@ class RemoteRuntime:
 
     # -- turns ---------------------------------------------------------------------
 
-    def chat(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def chat(self, request: ChatRequest) -> StreamTurn:
+        """Start a turn; returns once the server acknowledged it with its ids
+        (the SSE response's headers, or the first WebSocket frame)."""
         if request.approval == "interactive":
             body = self._body(request)
             if request.user_id:
                 body["user_id"] = request.user_id
-            return self._ws_turns.chat(request, body)
-        return self._chat_sse(request)
+            return await self._ws_turns.chat(request, body)
+        return await self._chat_sse(request)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body = request.to_dict()
@@ -128,55 +140,34 @@ class RemoteRuntime:
         body.pop("caller_role", None)  # the server decides it from the key
         return body
 
-    async def _chat_sse(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def _chat_sse(self, request: ChatRequest) -> SSETurn:
         import httpx
 
         headers = {"accept": SSE_MEDIA}
         if request.user_id:
             headers["x-muxi-user-id"] = request.user_id
-        run_id, session_id, ended = "", request.session_id or "", False
+        stream = self._http().stream(
+            "POST",
+            "/v1/chat",
+            json=self._body(request),
+            headers=headers,
+            timeout=httpx.Timeout(self._timeout, connect=10.0, read=120.0),
+        )
         try:
-            async with self._http().stream(
-                "POST",
-                "/v1/chat",
-                json=self._body(request),
-                headers=headers,
-                timeout=httpx.Timeout(self._timeout, connect=10.0, read=120.0),
-            ) as resp:
-                if resp.status_code >= 400:
-                    raise error_from_body(resp.status_code, await resp.aread(), self.url)
-                async for data in iter_sse(resp.aiter_lines()):
-                    try:
-                        event = decode(data)
-                    except ValueError:
-                        continue
-                    if not event.nested:
-                        run_id = run_id or event.run_id
-                        session_id = event.session_id or session_id
-                        ended = ended or event.type in (RUN_COMPLETED, RUN_FAILED)
-                    yield event
+            resp = await stream.__aenter__()
         except httpx.HTTPError as exc:
-            if not run_id:
+            raise connection_error(self.url, exc) from exc
+        try:
+            if resp.status_code >= 400:
+                raise error_from_body(resp.status_code, await resp.aread(), self.url)
+            turn = SSETurn(self, stream, resp, request.session_id or "")
+            await turn.begin()
+        except BaseException as exc:
+            await stream.__aexit__(None, None, None)
+            if isinstance(exc, httpx.HTTPError):
                 raise connection_error(self.url, exc) from exc
-            ended = False
-            self._notice(f"lost the connection to {self.label} during a turn: {exc}")
-        if not ended and run_id:
-            yield lost_event(self.label, run_id, session_id)
-
-    async def approve(
-        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
-    ) -> None:
-        if await self._ws_turns.approve(call_id, decision, run_id):
-            return
-        body: dict[str, Any] = {"decision": decision}
-        if run_id:
-            body["run_id"] = run_id
-        await self._call("POST", f"/v1/approvals/{_q(call_id)}", json_body=body)
-
-    async def cancel(self, run_id: str) -> None:
-        if await self._ws_turns.cancel(run_id):
-            return
-        await self._call("POST", f"/v1/runs/{_q(run_id)}/cancel")
+            raise
+        return turn
 
     # -- everything else -------------------------------------------------------------
 
@@ -302,3 +293,66 @@ class RemoteRuntime:
     async def aclose(self) -> None:
         await self._ws_turns.aclose()
         await self._server.aclose()
+
+
+class SSETurn(StreamTurn):
+    """A turn streamed over ``POST /v1/chat`` (SSE); cancel and approve are
+    plain requests (``/v1/runs/{id}/cancel``, ``/v1/approvals/{call_id}``)."""
+
+    def __init__(
+        self, runtime: RemoteRuntime, stream: Any, resp: httpx.Response, session_id: str
+    ) -> None:
+        super().__init__(resp.headers.get(RUN_HEADER, ""), session_id)
+        self.session_id = resp.headers.get(SESSION_HEADER) or session_id
+        self._rt = runtime
+        self._http_stream = stream
+        self._lines = iter_sse(resp.aiter_lines())
+        self._first: Event | None = None
+
+    async def begin(self) -> None:
+        """A server that sent no id headers: the first event carries the ids."""
+        if self.run_id:
+            return
+        async for data in self._lines:
+            try:
+                self._first = decode(data)
+            except ValueError:
+                continue
+            self.run_id = self._first.run_id
+            self.session_id = self._first.session_id or self.session_id
+            return
+        raise MuxiError("the server ended the turn without any event", hint="see the server's log")
+
+    async def _stream(self) -> AsyncIterator[Event]:
+        import httpx
+
+        ended = False
+        first, self._first = self._first, None
+        try:
+            if first is not None:
+                ended = is_terminal(first)
+                yield first
+            async for data in self._lines:
+                try:
+                    event = decode(data)
+                except ValueError:
+                    continue
+                ended = ended or is_terminal(event)
+                yield event
+        except httpx.HTTPError as exc:
+            ended = False
+            self._rt._notice(f"lost the connection to {self._rt.label} during a turn: {exc}")
+        if not ended:
+            yield lost_event(self._rt.label, self.run_id, self.session_id)
+
+    async def _cancel(self) -> None:
+        with contextlib.suppress(NotFoundError):  # it ended meanwhile
+            await self._rt._call("POST", f"/v1/runs/{_q(self.run_id)}/cancel")
+
+    async def _answer(self, run_id: str, call_id: str, decision: ApprovalDecision) -> None:
+        body = {"decision": decision, "run_id": run_id}
+        await self._rt._call("POST", f"/v1/approvals/{_q(call_id)}", json_body=body)
+
+    async def _close(self, unfinished: bool) -> None:
+        # Closing the response mid-turn is a dropped client: the server cancels the turn.
+        await self._http_stream.__aexit__(None, None, None)

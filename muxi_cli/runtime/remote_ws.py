@@ -2,9 +2,9 @@
 
 :class:`WebSocketTurns` is the WebSocket half of
 :class:`~muxi_cli.runtime.remote.RemoteRuntime`: turns with interactive
-approval run here, so approvals and cancels travel on the same connection. A
-dropped connection is re-opened with backoff and the user is told through
-``notice``; a turn lost with the connection ends with ``run.failed`` /
+approval run here (:class:`WebSocketTurn`), so approvals and cancels travel
+on the same connection. A dropped connection is re-opened with backoff and
+the user is told through ``notice``; a turn lost with the connection ends with ``run.failed`` /
 ``connection_failed``.
 """
 
@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from muxi_cli.errors import ConnectionFailedError, MuxiError
-from muxi_cli.protocol.events import Event, RunFailed, ToolApproval, decode, new_id
+from muxi_cli.protocol.events import Event, RunFailed, decode, new_id
 from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
+from muxi_cli.runtime.turns import StreamTurn
 from muxi_cli.runtime.wire import connection_error
 
 #: Seconds between WebSocket reconnect attempts (the last one is repeated).
@@ -58,10 +59,6 @@ class WebSocketTurns:
         self.ws: Any = None
         self._lock = asyncio.Lock()
         self._connected_once = False
-        #: The turn running on the connection, and its calls waiting for approval.
-        self.run_id: str | None = None
-        #: call id -> the run id of its tool.approval event (sent back with the decision).
-        self.calls: dict[str, str] = {}
 
     async def _connect(self) -> Any:
         from websockets.asyncio.client import connect
@@ -143,78 +140,22 @@ class WebSocketTurns:
                 self._notice(f"the connection to {self.label} was closed while idle")
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def chat(self, request: ChatRequest, body: dict[str, Any]) -> AsyncIterator[Event]:
-        from websockets.exceptions import ConnectionClosed
-
-        async with self._lock:
+    async def chat(self, request: ChatRequest, body: dict[str, Any]) -> WebSocketTurn:
+        """Start a turn on the connection; returns once its first event arrived
+        (it carries the run and session ids). The connection is the turn's until
+        the turn is closed: one turn at a time."""
+        await self._lock.acquire()
+        try:
             frame: dict[str, Any] = {"type": "chat", "request": body}
             if request.user_id:
                 frame["request"]["user_id"] = request.user_id
-            run_id, session_id = "", request.session_id or ""
-            seen_any, finished = False, False
-            pending_error: MuxiError | None = None
             ws, first = await self._send_turn(frame)
-            try:
-                while True:
-                    try:
-                        if first:
-                            raw, first = first, b""
-                        else:
-                            raw = await ws.recv()
-                    except ConnectionClosed:
-                        self.ws = None
-                        finished = True
-                        self._notice(f"lost the connection to {self.label} during a turn")
-                        if seen_any:
-                            yield lost_event(self.label, run_id, session_id)
-                            return
-                        raise ConnectionFailedError(
-                            f"the connection to {self.label} closed before the turn started",
-                            hint="try again; `muxi profile test` checks the server",
-                        ) from None
-                    try:
-                        obj = json.loads(raw)
-                    except ValueError:
-                        continue
-                    kind = obj.get("type") if isinstance(obj, dict) else None
-                    if not isinstance(kind, str):
-                        continue
-                    if kind == "done":
-                        finished = True
-                        if pending_error is not None:
-                            raise pending_error
-                        return
-                    if kind == "error":
-                        err = MuxiError.from_dict(obj.get("error") or {})
-                        if obj.get("ref") == "chat" and not seen_any:
-                            pending_error = err
-                        elif obj.get("ref") == "chat":
-                            yield RunFailed(
-                                run_id=run_id, session_id=session_id, error=err.to_dict()
-                            )
-                        else:
-                            self._notice(f"{self.label}: {err.message}")
-                        continue
-                    if kind in ("pong", "ready"):
-                        continue
-                    try:
-                        event = decode(obj)
-                    except ValueError as exc:  # a malformed frame is skipped, not fatal
-                        self._notice(f"{self.label}: skipped an event: {exc}")
-                        continue
-                    seen_any = True
-                    if not event.nested:
-                        run_id = run_id or event.run_id
-                        session_id = event.session_id or session_id
-                        self.run_id = run_id
-                    if isinstance(event, ToolApproval) and event.decision == "pending":
-                        self.calls[event.call_id] = event.run_id
-                    yield event
-            finally:
-                self.run_id = None
-                self.calls.clear()
-                if not finished:
-                    await self._abandon(ws)
+            turn = WebSocketTurn(self, ws, first, request.session_id or "")
+            await turn.begin()
+        except BaseException:
+            self._lock.release()
+            raise
+        return turn
 
     async def _abandon(self, ws: Any) -> None:
         """The caller stopped reading mid-turn: cancel it and wait for 'done'."""
@@ -237,33 +178,127 @@ class WebSocketTurns:
             await ws.close()
         self.ws = None
 
-    async def approve(
-        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
-    ) -> bool:
-        """Send the decision on the socket if the call belongs to its turn (True if sent)."""
-        known = self.calls.get(call_id)
-        if known is None or (run_id is not None and run_id != known) or self.ws is None:
-            return False
-        del self.calls[call_id]
-        frame = {"type": "approve", "run_id": known, "call_id": call_id, "decision": decision}
-        try:
-            await self.ws.send(json.dumps(frame))
-        except Exception:
-            return False
-        return True
-
-    async def cancel(self, run_id: str) -> bool:
-        """Cancel the socket's running turn if it is ``run_id`` (True if sent)."""
-        if not run_id or run_id != self.run_id or self.ws is None:
-            return False
-        try:
-            await self.ws.send(json.dumps({"type": "cancel", "run_id": run_id}))
-        except Exception:
-            return False
-        return True
-
     async def aclose(self) -> None:
         ws, self.ws = self.ws, None
         if ws is not None:
             with contextlib.suppress(Exception):
                 await ws.close()
+
+
+class WebSocketTurn(StreamTurn):
+    """A turn running on the connection of :class:`WebSocketTurns`.
+
+    Approvals and cancels are frames on the same connection. A lost
+    connection ends the stream with ``run.failed`` / ``connection_failed``.
+    """
+
+    def __init__(self, owner: WebSocketTurns, ws: Any, first: str | bytes, session_id: str) -> None:
+        super().__init__("", session_id)
+        self._owner = owner
+        self._ws = ws
+        self._raw_first: str | bytes = first
+        self._first: Event | None = None
+        self._frames_iter: AsyncGenerator[Event, None] = self._frames()
+        self._seen_any = False
+        #: The server's ``done`` frame was read (or the connection is gone).
+        self._frames_done = False
+
+    async def begin(self) -> None:
+        """Read up to the first event: its ids become the turn's (a refused turn raises)."""
+        try:
+            first = await anext(self._frames_iter)
+        except StopAsyncIteration:
+            raise MuxiError(
+                "the server ended the turn without any event", hint="see the server's log"
+            ) from None
+        self._first = first
+        self.run_id = first.run_id
+        self.session_id = first.session_id or self.session_id
+
+    async def _frames(self) -> AsyncGenerator[Event, None]:
+        from websockets.exceptions import ConnectionClosed
+
+        owner, ws = self._owner, self._ws
+        pending_error: MuxiError | None = None
+        while True:
+            try:
+                if self._raw_first:
+                    raw, self._raw_first = self._raw_first, b""
+                else:
+                    raw = await ws.recv()
+            except ConnectionClosed:
+                owner.ws = None
+                self._frames_done = True
+                owner._notice(f"lost the connection to {owner.label} during a turn")
+                if self._seen_any:
+                    yield lost_event(owner.label, self.run_id, self.session_id)
+                    return
+                raise ConnectionFailedError(
+                    f"the connection to {owner.label} closed before the turn started",
+                    hint="try again; `muxi profile test` checks the server",
+                ) from None
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                continue
+            kind = obj.get("type") if isinstance(obj, dict) else None
+            if not isinstance(kind, str):
+                continue
+            if kind == "done":
+                self._frames_done = True
+                if pending_error is not None:
+                    raise pending_error
+                return
+            if kind == "error":
+                err = MuxiError.from_dict(obj.get("error") or {})
+                if obj.get("ref") == "chat" and not self._seen_any:
+                    pending_error = err
+                elif obj.get("ref") == "chat":
+                    yield RunFailed(
+                        run_id=self.run_id, session_id=self.session_id, error=err.to_dict()
+                    )
+                else:
+                    owner._notice(f"{owner.label}: {err.message}")
+                continue
+            if kind in ("pong", "ready"):
+                continue
+            try:
+                event = decode(obj)
+            except ValueError as exc:  # a malformed frame is skipped, not fatal
+                owner._notice(f"{owner.label}: skipped an event: {exc}")
+                continue
+            self._seen_any = True
+            yield event
+
+    async def _stream(self) -> AsyncIterator[Event]:
+        first, self._first = self._first, None
+        if first is not None:
+            yield first
+        async for event in self._frames_iter:
+            yield event
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        try:
+            await self._ws.send(json.dumps(frame))
+        except Exception as exc:
+            raise ConnectionFailedError(
+                f"could not reach {self._owner.label}: {type(exc).__name__}",
+                hint="the turn's connection is gone; send the message again",
+            ) from None
+
+    async def _cancel(self) -> None:
+        if not self._frames_done:
+            await self._send({"type": "cancel", "run_id": self.run_id})
+
+    async def _answer(self, run_id: str, call_id: str, decision: ApprovalDecision) -> None:
+        frame = {"type": "approve", "run_id": run_id, "call_id": call_id, "decision": decision}
+        await self._send(frame)
+
+    async def _close(self, unfinished: bool) -> None:
+        try:
+            if not self._frames_done:
+                await self._owner._abandon(self._ws)
+        finally:
+            with contextlib.suppress(BaseException):
+                await self._frames_iter.aclose()
+            self._owner._lock.release()

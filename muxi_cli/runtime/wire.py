@@ -9,6 +9,10 @@ from typing import Any
 from muxi_cli.errors import ConnectionFailedError, MuxiError, ServerAuthError
 
 SSE_MEDIA = "text/event-stream"
+#: Response headers of a streamed turn (``POST /v1/chat`` as SSE): its ids,
+#: sent before the first event so a client knows them at once.
+RUN_HEADER = "x-muxi-run-id"
+SESSION_HEADER = "x-muxi-session-id"
 
 
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[str]:

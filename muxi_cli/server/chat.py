@@ -11,14 +11,13 @@ from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
 from muxi_cli.protocol.events import Event, RunFailed
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.protocol.reduce import reduce
-from muxi_cli.server.runs import is_end
+from muxi_cli.runtime.wire import RUN_HEADER, SESSION_HEADER, SSE_MEDIA
+from muxi_cli.server.runs import Running
 from muxi_cli.server.scopes import check_chat
 from muxi_cli.stores.lance_schema import SHARED_USER
 
 if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
-
-SSE_MEDIA = "text/event-stream"
 
 
 async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> ChatRequest:
@@ -47,131 +46,116 @@ def failed_event(error: MuxiError, run_id: str, session_id: str) -> Event:
     return RunFailed(run_id=run_id, session_id=session_id, error=error.to_dict())
 
 
-class TurnStream:
-    """A started turn: the first item is already there (so errors before the
-    turn starts can still become a plain HTTP error)."""
+async def start_turn(ctx: ServerContext, req: ChatRequest) -> Running:
+    """Start a turn; errors before it starts (draining, unknown session) raise
+    here, so they can still become a plain HTTP error."""
+    return await ctx.registry.start(ctx.runtime, req)
 
-    def __init__(self, ctx: ServerContext, req: ChatRequest) -> None:
-        self.ctx = ctx
-        self.req = req
-        self.run_id = ""
-        self.session_id = req.session_id or ""
-        self._cm: contextlib.AbstractAsyncContextManager[asyncio.Queue[Any]] | None = None
-        self._queue: asyncio.Queue[Any] | None = None
-        self._first: Any = None
-        #: Set when the turn is stopped because its key was revoked: the turn's
-        #: closing failure is reported as this error instead of a plain cancel.
-        self.stopped_by: MuxiError | None = None
 
-    async def start(self, on_event: Callable[[Event], Awaitable[None]] | None = None) -> None:
-        assert self.req.user_id is not None
-        self._cm = self.ctx.registry.pump(
-            self.ctx.runtime.chat(self.req), self.req.user_id, on_event
-        )
-        self._queue = await self._cm.__aenter__()
-        first = await self._queue.get()
-        if isinstance(first, MuxiError) or is_end(first):
-            await self.close()
-            if isinstance(first, MuxiError):
-                raise first
-            raise MuxiError("the turn ended without any event", hint="see the server's log")
-        self._first = first
-        if isinstance(first, Event) and not first.nested:
-            self.run_id = first.run_id
-            self.session_id = first.session_id or self.session_id
+async def turn_events(running: Running) -> AsyncIterator[Event]:
+    """The turn's events, read from the Turn directly (its task is the only pump).
 
-    async def events(self, keepalive: float | None = None) -> AsyncIterator[Event | None]:
-        """The turn's events; ``None`` marks a keep-alive tick when ``keepalive`` is set."""
-        assert self._queue is not None
-        item = self._first
-        self._first = None
-        while True:
-            if item is None:
-                try:
-                    if keepalive:
-                        item = await asyncio.wait_for(self._queue.get(), keepalive)
-                    else:
-                        item = await self._queue.get()
-                except TimeoutError:
-                    yield None
-                    continue
-            if is_end(item):
-                return
-            if isinstance(item, MuxiError):
-                yield failed_event(self.stopped_by or item, self.run_id, self.session_id)
-            else:
-                assert isinstance(item, Event)
-                if not item.nested:
-                    self.run_id = self.run_id or item.run_id
-                    self.session_id = item.session_id or self.session_id
-                if isinstance(item, RunFailed) and not item.nested and self.stopped_by is not None:
-                    item = failed_event(self.stopped_by, item.run_id, item.session_id)
-                yield item
-            item = None
+    A closing ``run.failed`` of a turn the server stopped says why (see
+    :attr:`Running.stopped_by`).
+    """
+    async for event in running.turn.events():
+        stopped = running.stopped_by
+        if stopped is not None and isinstance(event, RunFailed) and not event.nested:
+            event = failed_event(stopped, event.run_id, event.session_id)
+        yield event
 
-    async def close(self) -> None:
-        cm, self._cm = self._cm, None
-        if cm is not None:
-            await cm.__aexit__(None, None, None)
+
+KEEPALIVE = b": keep-alive\n\n"
 
 
 def sse_frame(event: Event) -> bytes:
     return f"data: {event.to_json()}\n\n".encode()
 
 
-async def stop_when_revoked(turn: TurnStream, key_active: Callable[[], bool], every: float) -> None:
-    """Cancel ``turn`` soon after its key is revoked (a running stream does not
+async def stop_when_revoked(running: Running, key_active: Callable[[], bool], every: float) -> None:
+    """Cancel a turn soon after its key is revoked (a running stream does not
     outlive its key; the closing event says why)."""
     from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 
     await until_revoked(key_active, every)
-    turn.stopped_by = ServerAuthError(REVOKED_MESSAGE, hint=REVOKED_HINT)
-    if turn.run_id:
-        with contextlib.suppress(MuxiError):
-            await turn.ctx.runtime.cancel(turn.run_id)
+    with contextlib.suppress(MuxiError):
+        await running.stop(ServerAuthError(REVOKED_MESSAGE, hint=REVOKED_HINT))
 
 
 def sse_response(
-    turn: TurnStream,
+    ctx: ServerContext,
+    turn: Running,
     keepalive: float,
     key_active: Callable[[], bool] | None = None,
     key_check: float = 2.0,
 ) -> Any:
     """A streaming response that ends the turn when the client goes away, or
-    (with ``key_active``) when the caller's key is revoked."""
+    (with ``key_active``) when the caller's key is revoked.
+
+    A ``: keep-alive`` comment goes out when nothing was sent for ``keepalive``
+    seconds: a ticker beside the stream, so reading an event costs no timer.
+    """
     import anyio
     from starlette.responses import StreamingResponse
 
+    loop = asyncio.get_running_loop()
+    last_sent = [loop.time()]
+    lock = asyncio.Lock()  # uncontended, it never yields (anyio.Lock checkpoints)
+
     async def body() -> AsyncIterator[bytes]:
-        try:
-            async for event in turn.events(keepalive):
-                yield b": keep-alive\n\n" if event is None else sse_frame(event)
-        finally:
-            await turn.close()
+        async for event in turn_events(turn):
+            yield sse_frame(event)
 
     class SSEResponse(StreamingResponse):
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            # Body chunks go out only between the response's start and its last chunk.
+            open_body = [False]
+
+            async def locked_send(message: Any) -> None:
+                async with lock:  # the stream and the keep-alive ticker share it
+                    await send(message)
+                    last_sent[0] = loop.time()
+                    open_body[0] = message.get("type") == "http.response.start" or bool(
+                        message.get("more_body")
+                    )
+
+            async def tick() -> None:
+                keep = {"type": "http.response.body", "body": KEEPALIVE, "more_body": True}
+                while True:
+                    await anyio.sleep(max(0.0, last_sent[0] + keepalive - loop.time()))
+                    async with lock:
+                        if open_body[0] and loop.time() - last_sent[0] >= keepalive:
+                            await send(keep)
+                            last_sent[0] = loop.time()
+
             try:
                 async with anyio.create_task_group() as tg:
 
                     async def stream() -> None:
                         with contextlib.suppress(OSError):
-                            await self.stream_response(send)
+                            await self.stream_response(locked_send)
                         tg.cancel_scope.cancel()
 
                     tg.start_soon(stream)
+                    if keepalive:
+                        tg.start_soon(tick)
                     if key_active is not None:
                         tg.start_soon(stop_when_revoked, turn, key_active, key_check)
                     await self.listen_for_disconnect(receive)
                     tg.cancel_scope.cancel()
             finally:
                 with anyio.CancelScope(shield=True):
-                    await turn.close()
+                    await ctx.registry.finish(turn)
 
     return SSEResponse(
         body(),
         media_type=SSE_MEDIA,
-        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        headers={
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",
+            RUN_HEADER: turn.run_id,
+            SESSION_HEADER: turn.session_id,
+        },
     )
 
 
@@ -191,7 +175,9 @@ def summarize(events: list[Event]) -> dict[str, Any]:
     }
 
 
-async def json_turn(turn: TurnStream, receive: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+async def json_turn(
+    ctx: ServerContext, turn: Running, receive: Callable[[], Awaitable[Any]]
+) -> dict[str, Any]:
     """Collect a whole turn; a client that disconnects meanwhile cancels it."""
     import anyio
 
@@ -200,12 +186,11 @@ async def json_turn(turn: TurnStream, receive: Callable[[], Awaitable[Any]]) -> 
 
         async def collect() -> None:
             try:
-                async for event in turn.events():
-                    if event is not None:
-                        events.append(event)
+                async for event in turn_events(turn):
+                    events.append(event)
             finally:
                 with anyio.CancelScope(shield=True):
-                    await turn.close()
+                    await ctx.registry.finish(turn)
             tg.cancel_scope.cancel()
 
         async def watch() -> None:

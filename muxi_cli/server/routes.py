@@ -9,7 +9,7 @@ so the tests can try each one with the wrong user's key.
 from typing import Any, Literal
 
 from muxi_cli.errors import NotFoundError, ScopeError, UsageError
-from muxi_cli.server.chat import SSE_MEDIA, TurnStream, json_turn, prepare, sse_response
+from muxi_cli.server.chat import SSE_MEDIA, json_turn, prepare, sse_response, start_turn
 from muxi_cli.server.context import Caller, ServerContext
 from muxi_cli.server.mcp_routes import add_mcp_routes
 from muxi_cli.server.models import (
@@ -141,29 +141,28 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
                 "interactive approval needs a streaming turn",
                 hint="send 'Accept: text/event-stream' or use the WebSocket /v1/ws",
             )
-        turn = TurnStream(ctx, req)
-        await turn.start()
-        request.state.run_id = turn.run_id or None
+        turn = await start_turn(ctx, req)
+        request.state.run_id = turn.run_id
         if streaming:
             key_id = who.principal.key_id
             return sse_response(
+                ctx,
                 turn,
                 ctx.settings.keepalive,
                 key_active=lambda: ctx.keys.is_active(key_id),
                 key_check=ctx.settings.ws_key_check,
             )
-        return JSONResponse(await json_turn(turn, request.receive))
+        return JSONResponse(await json_turn(ctx, turn, request.receive))
 
     @v1.post("/approvals/{call_id}", tags=["chat"], summary="Decide a pending tool call")
     async def approve(body: ApprovalBody, call_id: str = ObjId(), who: Caller = Auth) -> Any:
         decision = who.approval(body.decision)
-        run_id = await ctx.registry.approve(rt, call_id, decision, who.scope_user, body.run_id)
+        run_id = await ctx.registry.approve(call_id, decision, who.scope_user, body.run_id)
         return {"ok": True, "call_id": call_id, "run_id": run_id, "decision": decision}
 
     @v1.post("/runs/{run_id}/cancel", tags=["chat"], status_code=202, summary="Cancel a turn")
     async def cancel(run_id: str = ObjId(), who: Caller = Auth) -> Any:
-        ctx.registry.find_run(run_id, who.scope_user)
-        await rt.cancel(run_id)
+        await ctx.registry.cancel(run_id, who.scope_user)
         return {"ok": True, "run_id": run_id}
 
     @v1.get("/sessions", tags=["sessions"], response_model=list[SessionInfo])

@@ -40,10 +40,11 @@ from muxi_cli import __version__
 from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
 from muxi_cli.protocol.records import APPROVAL_DECISIONS
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
-from muxi_cli.server.chat import TurnStream, prepare
+from muxi_cli.server.chat import prepare, start_turn, turn_events
 
 if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
+    from muxi_cli.server.runs import Running
 
 #: Close codes: 4401 authentication failed, 4408 no auth frame in time.
 CLOSE_AUTH = 4401
@@ -68,7 +69,7 @@ class Session:
         self.ctx = ctx
         self.ws = websocket
         self.caller: Caller | None = None
-        self.turn: TurnStream | None = None
+        self.turn: Running | None = None
         self.turn_task: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self.closed = False
@@ -218,7 +219,6 @@ class Session:
             if run_id is not None and not isinstance(run_id, str):
                 raise UsageError("run_id must be a string")
             await self.ctx.registry.approve(
-                self.ctx.runtime,
                 call_id,
                 self.caller.approval(decision),
                 self.caller.scope_user,
@@ -228,8 +228,7 @@ class Session:
             run_id = frame.get("run_id") or (self.turn.run_id if self.turn else None)
             if not run_id:
                 raise UsageError("no turn to cancel")
-            self.ctx.registry.find_run(str(run_id), self.caller.scope_user)
-            await self.ctx.runtime.cancel(str(run_id))
+            await self.ctx.registry.cancel(str(run_id), self.caller.scope_user)
         else:
             raise UsageError(
                 f"unknown frame type {kind!r}", hint="use chat, approve, cancel or ping"
@@ -257,21 +256,19 @@ class Session:
             await self.ws.close(CLOSE_AUTH)
 
     async def _run_turn(self, req: Any) -> None:
-        turn = self.turn = TurnStream(self.ctx, req)
         try:
-            try:
-                await turn.start()
-            except MuxiError as exc:
-                await self.send_error(exc, "chat")
-                await self.send({"type": "done", "run_id": None, "session_id": req.session_id})
-                return
-            async for event in turn.events():
-                if event is not None:
-                    await self.send(event.to_dict())
+            turn = self.turn = await start_turn(self.ctx, req)
+        except MuxiError as exc:
+            await self.send_error(exc, "chat")
+            await self.send({"type": "done", "run_id": None, "session_id": req.session_id})
+            return
+        try:
+            async for event in turn_events(turn):
+                await self.send(event.to_dict())
                 if self.closed:
                     break
         finally:
-            await turn.close()
+            await self.ctx.registry.finish(turn)
         await self.send({"type": "done", "run_id": turn.run_id, "session_id": turn.session_id})
 
 

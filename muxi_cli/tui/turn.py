@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli.errors import MuxiError
+from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol import events as ev
 from muxi_cli.protocol.reduce import Reducer, UsageTotals
 from muxi_cli.termtext import ControlStripper, strip_controls
@@ -22,7 +22,8 @@ from muxi_cli.tui.model import ErrorRecord, ReplyRecord, ToolCall
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.events import Event
-    from muxi_cli.protocol.records import ChatRequest
+    from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
+    from muxi_cli.protocol.turn import Turn as RuntimeTurn
     from muxi_cli.runtime.base import Runtime
     from muxi_cli.tui.widgets.approval import ApprovalPrompt
     from muxi_cli.tui.widgets.reply import ReplyView
@@ -46,6 +47,8 @@ class TurnHooks:
 
 
 class Turn:
+    """What the chat screen shows of one turn; steers the runtime's :class:`RuntimeTurn`."""
+
     def __init__(
         self, runtime: Runtime, request: ChatRequest, root: ReplyView, hooks: TurnHooks
     ) -> None:
@@ -53,6 +56,8 @@ class Turn:
         self.request = request
         self.root = root
         self.hooks = hooks
+        #: The runtime's handle of the running turn (once it started).
+        self.runtime_turn: RuntimeTurn | None = None
         self.run_id: str | None = None
         self.session_id: str | None = request.session_id
         self.state = "running"
@@ -66,16 +71,20 @@ class Turn:
 
     async def run(self) -> None:
         """Consume the turn's events. Cancellation (Esc) keeps what was streamed."""
-        stream = self.runtime.chat(self.request)
+        handle: RuntimeTurn | None = None
         try:
-            async for event in stream:
+            handle = self.runtime_turn = await self.runtime.chat(self.request)
+            self.run_id = self.root.reply.run_id = handle.run_id
+            self.session_id = handle.session_id
+            async for event in handle.events():
                 await self.handle(event)
             if self.state == "running":  # the stream ended without a final event
                 await self.root.finish("done")
                 self.state = "done"
         except asyncio.CancelledError:
             self.state = "cancelled"
-            await self._safely(self._cancel(stream))
+            if handle is not None:
+                await self._safely(self._cancel(handle))
             await self._safely(self.root.finish("cancelled"))
             raise
         except MuxiError as exc:
@@ -90,19 +99,22 @@ class Turn:
                 )
             )
         finally:
-            with contextlib.suppress(Exception):
-                aclose = getattr(stream, "aclose", None)
-                if aclose is not None and self.state != "cancelled":
-                    await aclose()
+            if handle is not None and self.state != "cancelled":
+                with contextlib.suppress(Exception):
+                    await handle.aclose()
 
-    async def _cancel(self, stream: Any) -> None:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
+    async def approve(self, call_id: str, decision: ApprovalDecision) -> None:
+        """Answer a pending call of this turn (raises if the turn has none by that id)."""
+        if self.runtime_turn is None:
+            raise NotFoundError(f"no tool call {call_id!r} is waiting for approval")
+        await self.runtime_turn.approve(call_id, decision)
+
+    @staticmethod
+    async def _cancel(handle: RuntimeTurn) -> None:
+        """Stop the turn and wait (bounded) until what was said is saved."""
+        for step in (handle.cancel, handle.aclose):
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(aclose(), CANCEL_TIMEOUT)
-        if self.run_id:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.runtime.cancel(self.run_id), CANCEL_TIMEOUT)
+                await asyncio.wait_for(step(), CANCEL_TIMEOUT)
 
     async def _fail(self, error: ErrorRecord) -> None:
         self.state = "failed"
@@ -132,12 +144,9 @@ class Turn:
         return view
 
     async def handle(self, event: Event) -> None:
-        if isinstance(event, ev.RunStarted) and not event.nested and self.run_id is None:
-            self.run_id = event.run_id
-            self.root.reply.run_id = event.run_id
-            if event.session_id:
-                self.session_id = event.session_id
-                self.hooks.session(event.session_id)
+        if isinstance(event, ev.RunStarted) and not event.nested and self.session_id:
+            # The id is the Turn's; its run.started says the session now exists.
+            self.hooks.session(self.session_id)
         summary = self.reducer.feed(event)
         if not event.known:
             log.debug("ignoring unknown event type %r", event.type)

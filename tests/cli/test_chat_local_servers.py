@@ -112,7 +112,9 @@ async def test_slow_memory_extraction_does_not_hold_the_close(
     fake_llm.script(Text("noted"), Hang())
     runtime = await LocalRuntime.open(config_path=str(path), start_tools=False, user_id="ana")
     try:
-        events = [e async for e in runtime.chat(ChatRequest(message="I live in Lisbon"))]
+        events = [
+            e async for e in (await runtime.chat(ChatRequest(message="I live in Lisbon"))).events()
+        ]
         assert events[-1].type == "run.completed"
         # The extraction call goes out in the background (the loop must keep running).
         await asyncio.to_thread(fake_llm.wait_for_requests, 2, 60.0)

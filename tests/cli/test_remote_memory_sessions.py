@@ -194,7 +194,7 @@ async def _recalled(served: Served, question: str) -> list[str]:
     runtime = RemoteRuntime(served.proc.url, served.alice, label="alicep")
     try:
         ids: list[str] = []
-        async for event in runtime.chat(ChatRequest(message=question)):
+        async for event in (await runtime.chat(ChatRequest(message=question))).events():
             if isinstance(event, MemoryRecalled):
                 ids = [str(item["id"]) for item in event.items]
         return ids
@@ -207,7 +207,9 @@ def test_session_commands_through_a_profile(served: Served, tmp_path: Path) -> N
         runtime = RemoteRuntime(served.proc.url, served.alice, label="alicep")
         try:
             sid = ""
-            async for event in runtime.chat(ChatRequest(message="plan a picnic", title="Picnic")):
+            async for event in (
+                await runtime.chat(ChatRequest(message="plan a picnic", title="Picnic"))
+            ).events():
                 sid = event.session_id or sid
             return sid
         finally:

@@ -4,7 +4,7 @@ store over the fake LLM server, and a scripted tool host."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from muxi_cli.config.schema import AgentConfig, Formation
 from muxi_cli.protocol.events import Event
 from muxi_cli.protocol.records import ChatRequest
+from muxi_cli.protocol.turn import Turn
 from muxi_cli.tools.base import ServerStatus, ToolDef, ToolOutcome
 from tests.fakellm import FakeLLM
 
@@ -132,15 +133,19 @@ async def make_runtime(
 
 
 async def collect(
-    stream: AsyncIterator[Event], on: Callable[[Event], Any] | None = None
+    turn: Turn | Awaitable[Turn], on: Callable[[Event], Any] | None = None
 ) -> list[Event]:
+    """Every event of a turn (``runtime.chat(...)`` may be passed un-awaited)."""
+    if not isinstance(turn, Turn):
+        turn = await turn
     events = []
-    async for event in stream:
-        events.append(event)
-        if on is not None:
-            result = on(event)
-            if asyncio.iscoroutine(result):
-                await result
+    async with turn:
+        async for event in turn.events():
+            events.append(event)
+            if on is not None:
+                result = on(event)
+                if asyncio.iscoroutine(result):
+                    await result
     return events
 
 

@@ -183,27 +183,30 @@ async def test_interactive_approval_waits_for_approve(
     tools.add("rm", lambda a: "removed", policy="ask")
     fake_llm.script(ToolCalls([("rm", {"path": "x"})]), Text("ok"))
     runtime = make_runtime()
+    turn = await runtime.chat(request("remove x", approval="interactive"))
 
     async def on(event):
         if isinstance(event, ev.ToolApproval) and event.decision == "pending":
             assert tools.calls == []
-            await runtime.approve(event.call_id, answer)
+            await turn.approve(event.call_id, answer)
 
-    events = await collect(runtime.chat(request("remove x", approval="interactive")), on)
+    events = await collect(turn, on)
     decisions = [e.decision for e in events if e.type == ev.TOOL_APPROVAL]
     assert decisions == ["pending", "allowed" if ran else "denied"]
     assert bool(tools.calls) is ran
     assert tools.remembered == (["rm"] if answer == "always" else [])
 
 
-async def test_approve_unknown_call_is_an_error(make_runtime):
+async def test_approve_unknown_call_is_an_error(make_runtime, fake_llm: FakeLLM):
     from muxi_cli.errors import NotFoundError, UsageError
 
+    fake_llm.script(Text("no tools here"))
     runtime = make_runtime()
-    with pytest.raises(NotFoundError):
-        await runtime.approve("nope", "allow")
-    with pytest.raises(UsageError):
-        await runtime.approve("nope", "maybe")  # type: ignore[arg-type]
+    async with await runtime.chat(request("hi")) as turn:
+        with pytest.raises(NotFoundError):
+            await turn.approve("nope", "allow")
+        with pytest.raises(UsageError):
+            await turn.approve("nope", "maybe")  # type: ignore[arg-type]
 
 
 async def test_unknown_tool_and_bad_arguments_become_tool_errors(
@@ -262,12 +265,13 @@ async def test_cancel_keeps_partial_reply(make_runtime, fake_llm: FakeLLM):
     runtime = make_runtime()
     seen: list[str] = []
     events = []
-    async for event in runtime.chat(request("count")):
+    turn = await runtime.chat(request("count"))
+    async for event in turn.events():
         events.append(event)
         if event.type == ev.TEXT_DELTA:
             seen.append(event.text)
             if len(seen) == 2:
-                await runtime.cancel(event.run_id)
+                await turn.cancel()
     assert events[-1].type == ev.RUN_FAILED and events[-1].error["code"] == "cancelled"
     stored = await runtime.messages(events[0].session_id)
     assert stored[-1].role == "assistant" and stored[-1].status == "cancelled"
@@ -277,13 +281,13 @@ async def test_cancel_keeps_partial_reply(make_runtime, fake_llm: FakeLLM):
 async def test_closing_the_stream_cancels_and_keeps_partial(make_runtime, fake_llm: FakeLLM):
     fake_llm.script(Slow("alpha beta gamma delta epsilon", delay=0.3))
     runtime = make_runtime()
-    stream = runtime.chat(request("words"))
+    turn = await runtime.chat(request("words"))
     got = []
-    async for event in stream:
+    async for event in turn.events():
         got.append(event)
         if event.type == ev.TEXT_DELTA:
             break
-    await stream.aclose()
+    await turn.aclose()
     stored = await runtime.messages(got[0].session_id)
     assert stored[-1].status == "cancelled" and stored[-1].content == got[-1].text
 
@@ -296,10 +300,11 @@ async def test_turn_timeout(make_runtime, fake_llm: FakeLLM):
 
 
 async def test_unknown_session_fails_before_any_work(make_runtime, fake_llm: FakeLLM):
+    from muxi_cli.errors import NotFoundError
+
     runtime = make_runtime()
-    events = await collect(runtime.chat(request("hi", session_id="s_doesnotexist")))
-    assert types(events) == [ev.RUN_FAILED]
-    assert events[0].error["code"] == "not_found"
+    with pytest.raises(NotFoundError):  # refused before a turn starts, as over HTTP
+        await runtime.chat(request("hi", session_id="s_doesnotexist"))
     assert fake_llm.requests == []
 
 
@@ -357,12 +362,13 @@ async def test_tool_duration_does_not_count_approval_time(
     tools.add("quick", lambda a: "done", policy="ask")
     fake_llm.script(ToolCalls([("quick", {})]), Text("ok"))
     runtime = make_runtime()
+    turn = await runtime.chat(request("go", approval="interactive"))
 
     async def on(event):
         if isinstance(event, ev.ToolApproval) and event.decision == "pending":
             await asyncio.sleep(0.5)  # the user thinks it over
-            await runtime.approve(event.call_id, "allow")
+            await turn.approve(event.call_id, "allow")
 
-    events = await collect(runtime.chat(request("go", approval="interactive")), on)
+    events = await collect(turn, on)
     result = next(e for e in events if e.type == ev.TOOL_RESULT)
     assert result.ok and result.duration_ms < 400

@@ -25,11 +25,12 @@ def user_texts(req: dict[str, Any]) -> list[str]:
 async def _cancel_during_tool(runtime: Any, started: asyncio.Event, message: str) -> str:
     """Run ``message`` until the tool starts, cancel, return the session id."""
     events = []
-    async for event in runtime.chat(request(message)):
+    turn = await runtime.chat(request(message))
+    async for event in turn.events():
         events.append(event)
         if event.type == ev.TOOL_REQUESTED:
             await asyncio.wait_for(started.wait(), 10)
-            await runtime.cancel(event.run_id)
+            await turn.cancel()
     assert events[-1].type == ev.RUN_FAILED and events[-1].error["code"] == "cancelled"
     return events[0].session_id
 
@@ -76,9 +77,10 @@ async def test_cancel_during_a_tool_is_stored_and_shown_to_the_model(
 async def test_cancel_before_any_answer_leaves_a_marker(make_runtime, fake_llm: FakeLLM):
     fake_llm.script(Slow("never seen", delay=5), Text("fine"))
     runtime = make_runtime()
-    stream = runtime.chat(request("first question"))
+    stream = await runtime.chat(request("first question"))
     got = []
-    async for event in stream:
+    events = stream.events()  # held: a dropped events() iterator closes the turn
+    async for event in events:
         got.append(event)
         if event.type == ev.AGENT_ROUTED:
             break
@@ -122,10 +124,11 @@ async def test_approval_pending_cancel_stores_the_call_as_cancelled(
     fake_llm.script(ToolCalls([("rm", {"path": "x"})]), Text("ok"))
     runtime = make_runtime()
     events = []
-    async for event in runtime.chat(request("remove x", approval="interactive")):
+    turn = await runtime.chat(request("remove x", approval="interactive"))
+    async for event in turn.events():
         events.append(event)
         if isinstance(event, ev.ToolApproval) and event.decision == "pending":
-            await runtime.cancel(event.run_id)
+            await turn.cancel()
     session_id = events[0].session_id
     await collect(runtime.chat(request("hello again", session_id=session_id)))
     assert tools.calls == []  # never approved, never run, not even on the next turn
@@ -210,11 +213,12 @@ async def test_cancel_inside_a_delegated_agent_closes_the_parent_call(
         "  - name: helper\n    description: looks things up\n"
     )
     events = []
-    async for event in runtime.chat(request("CALL_TOOL via helper", agent="main")):
+    turn = await runtime.chat(request("CALL_TOOL via helper", agent="main"))
+    async for event in turn.events():
         events.append(event)
         if event.type == ev.TOOL_REQUESTED and event.nested:
             await asyncio.wait_for(started.wait(), 10)
-            await runtime.cancel(events[0].run_id)
+            await turn.cancel()
     session_id = events[0].session_id
     stored = await runtime.messages(session_id)
     assert [(m.role, m.status) for m in stored][-2:] == [

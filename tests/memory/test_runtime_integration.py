@@ -32,9 +32,11 @@ async def test_turn_recalls_and_extracts(fake_llm: Any, tmp_path: Path) -> None:
         )
         events = [
             e
-            async for e in runtime.chat(
-                ChatRequest(message="I'm Rui. Which tea do I like?", user_id="alice")
-            )
+            async for e in (
+                await runtime.chat(
+                    ChatRequest(message="I'm Rui. Which tea do I like?", user_id="alice")
+                )
+            ).events()
         ]
         recalled = next(e for e in events if e.type == "memory.recalled")
         assert [i["id"] for i in recalled.items] == [tea.id]
@@ -68,9 +70,11 @@ async def test_deleting_a_session_drops_its_summary(fake_llm: Any, tmp_path: Pat
         for word in ("first", "second", "third"):
             events = [
                 e
-                async for e in runtime.chat(
-                    ChatRequest(message=f"the {word} question " * 8, session_id=sid or None)
-                )
+                async for e in (
+                    await runtime.chat(
+                        ChatRequest(message=f"the {word} question " * 8, session_id=sid or None)
+                    )
+                ).events()
             ]
             sid = events[0].session_id
         states = await runtime.memory.states()

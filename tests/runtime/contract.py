@@ -11,22 +11,14 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from muxi_cli.errors import NotFoundError
 from muxi_cli.protocol import events as ev
-from muxi_cli.protocol.events import (
-    AgentRouted,
-    Event,
-    RunCompleted,
-    RunFailed,
-    ToolApproval,
-    ToolRequested,
-    ToolResult,
-)
-from muxi_cli.protocol.records import ChatRequest
+from muxi_cli.protocol.events import AgentRouted, Event, RunCompleted
+from muxi_cli.protocol.records import ApprovalMode, ChatRequest
+from muxi_cli.protocol.turn import Turn
 from muxi_cli.runtime.base import Runtime
 from tests.fakellm import FakeLLM, Slow, Text, ToolCalls
 
@@ -52,14 +44,27 @@ class Harness:
     #: "local" or "remote" (what health().mode must say).
     mode: str
 
+    def script_slow(self) -> None:
+        """The next turn streams several words, slowly (time to cancel it)."""
+        self.llm.script(Slow("one two three four five six seven eight", delay=0.3))
 
-async def collect(stream: Any, on: Callable[[Event], Awaitable[None]] | None = None) -> list[Event]:
+    def script_ask(self) -> None:
+        """The next turn calls a tool that asks for approval, then answers."""
+        self.llm.script(ToolCalls([("calculator", {"expression": "6*7"})]), Text("it is 42"))
+
+
+async def collect(turn: Turn, on: Callable[[Event], Awaitable[None]] | None = None) -> list[Event]:
     out: list[Event] = []
-    async for event in stream:
-        out.append(event)
-        if on is not None:
-            await on(event)
+    async with turn:
+        async for event in turn.events():
+            out.append(event)
+            if on is not None:
+                await on(event)
     return out
+
+
+async def chat(rt: Runtime, request: ChatRequest) -> list[Event]:
+    return await collect(await rt.chat(request))
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
@@ -76,14 +81,116 @@ def top(events: list[Event]) -> list[Event]:
     return [e for e in events if not e.nested]
 
 
-class RuntimeContract:
+class TurnContract:
+    """What every :class:`Turn` must do, the real runtimes' and the fakes' alike.
+
+    Subclass in a test module and provide the ``harness`` fixture; the fakes
+    override :meth:`Harness.script_slow` and :meth:`Harness.script_ask`. Turns
+    without a tool run with both approval modes: a remote runtime streams
+    ``interactive`` turns over its WebSocket and the others over SSE.
+    """
+
+    @pytest.fixture(params=["deny", "interactive"])
+    def approval(self, request: pytest.FixtureRequest) -> ApprovalMode:
+        return request.param  # type: ignore[no-any-return]
+
+    async def test_ids_are_known_before_the_first_event(
+        self, harness: Harness, approval: ApprovalMode
+    ) -> None:
+        harness.script_slow()
+        turn = await harness.runtime.chat(ChatRequest(message="hi", approval=approval))
+        run_id, session_id = turn.run_id, turn.session_id
+        assert run_id and session_id and not turn.finished
+        events = top(await collect(turn))
+        assert {e.run_id for e in events} == {run_id}
+        assert {e.session_id for e in events} == {session_id}
+        assert events[0].type == ev.RUN_STARTED and events[-1].type == ev.RUN_COMPLETED
+        assert turn.finished
+        assert session_id in [s.id for s in await harness.runtime.sessions()]
+
+    async def test_cancel_stops_the_stream_and_stores_cancelled(
+        self, harness: Harness, approval: ApprovalMode
+    ) -> None:
+        rt = harness.runtime
+        harness.script_slow()
+        turn = await rt.chat(ChatRequest(message="count slowly", approval=approval))
+        seen: list[Event] = []
+        async for event in turn.events():
+            seen.append(event)
+            if event.type == ev.TEXT_DELTA:
+                await turn.cancel()
+                await turn.cancel()  # twice is harmless
+        ends = [e for e in top(seen) if e.type in (ev.RUN_COMPLETED, ev.RUN_FAILED)]
+        assert [e.type for e in ends] == [ev.RUN_FAILED] and ends[0] is seen[-1]
+        assert ends[0].error["code"] == "cancelled"
+        assert turn.finished
+        await turn.cancel()  # after the end: nothing to do
+
+        async def marked() -> bool:
+            msgs = [m for m in await rt.messages(turn.session_id) if m.role == "assistant"]
+            return bool(msgs) and msgs[-1].status == "cancelled"
+
+        await wait_for(marked)
+
+    async def test_approve_resolves_a_pending_ask_tool(self, harness: Harness) -> None:
+        harness.script_ask()
+        turn = await harness.runtime.chat(ChatRequest(message="6*7?", approval="interactive"))
+        pending: list[tuple[str, str]] = []
+
+        async def on(event: Event) -> None:
+            if isinstance(event, ev.ToolApproval) and event.decision == "pending":
+                pending.extend(turn.pending())
+                with pytest.raises(NotFoundError):
+                    await turn.approve("call_nobody_made", "allow")
+                await turn.approve(event.call_id, "allow")
+                assert turn.pending() == []
+
+        events = top(await collect(turn, on))
+        assert len(pending) == 1 and pending[0][0] == turn.run_id
+        approvals = [e.decision for e in events if e.type == ev.TOOL_APPROVAL]
+        assert approvals == ["pending", "allowed"]
+        assert events[-1].type == ev.RUN_COMPLETED
+        with pytest.raises(NotFoundError):  # decided already
+            await turn.approve(pending[0][1], "allow")
+
+    async def test_aclose_cancels_and_is_idempotent(
+        self, harness: Harness, approval: ApprovalMode
+    ) -> None:
+        rt = harness.runtime
+        harness.script_slow()
+        async with await rt.chat(ChatRequest(message="count slowly", approval=approval)) as turn:
+            async for event in turn.events():
+                if event.type == ev.TEXT_DELTA:
+                    break
+            await turn.aclose()
+            assert turn.finished
+            await turn.aclose()
+        await turn.aclose()
+        await turn.cancel()
+
+        async def marked() -> bool:
+            msgs = [m for m in await rt.messages(turn.session_id) if m.role == "assistant"]
+            return bool(msgs) and msgs[-1].status == "cancelled"
+
+        await wait_for(marked)
+
+    async def test_events_has_a_single_consumer(
+        self, harness: Harness, approval: ApprovalMode
+    ) -> None:
+        harness.script_slow()
+        request = ChatRequest(message="once", approval=approval)
+        async with await harness.runtime.chat(request) as turn:
+            turn.events()
+            with pytest.raises(RuntimeError):
+                turn.events()
+
+
+class RuntimeContract(TurnContract):
     """Subclass in a test module and provide the ``harness`` fixture."""
 
     async def test_chat_streams_events_in_order(self, harness: Harness) -> None:
         harness.llm.script(Text("hello there contract world"))
-        events = top(
-            await collect(harness.runtime.chat(ChatRequest(message="hi", approval="deny")))
-        )
+        events = top(await chat(harness.runtime, ChatRequest(message="hi", approval="deny")))
         types = [e.type for e in events]
         assert types[0] == ev.RUN_STARTED
         assert types[1] == ev.AGENT_ROUTED
@@ -104,7 +211,7 @@ class RuntimeContract:
     async def test_session_is_saved_listed_exported_renamed_deleted(self, harness: Harness) -> None:
         rt = harness.runtime
         harness.llm.script(Text("saved answer"))
-        events = await collect(rt.chat(ChatRequest(message="remember this turn")))
+        events = await chat(rt, ChatRequest(message="remember this turn"))
         sid = events[0].session_id
         assert sid in [s.id for s in await rt.sessions()]
         info = await rt.session(sid)
@@ -129,9 +236,9 @@ class RuntimeContract:
     async def test_continuing_a_session(self, harness: Harness) -> None:
         rt = harness.runtime
         harness.llm.script(Text("first answer"), Text("second answer"))
-        first = await collect(rt.chat(ChatRequest(message="first question")))
+        first = await chat(rt, ChatRequest(message="first question"))
         sid = first[0].session_id
-        second = await collect(rt.chat(ChatRequest(message="second question", session_id=sid)))
+        second = await chat(rt, ChatRequest(message="second question", session_id=sid))
         assert {e.session_id for e in second} == {sid}
         assert second[0].run_id != first[0].run_id
         sent = json.dumps(harness.llm.last_request["messages"])
@@ -144,13 +251,12 @@ class RuntimeContract:
     ) -> None:
         rt = harness.runtime
         harness.llm.script(Slow("one two three four five six seven eight", delay=0.3))
-        stream = rt.chat(ChatRequest(message="count slowly"))
-        sid = ""
-        async for event in stream:
-            sid = event.session_id
+        turn = await rt.chat(ChatRequest(message="count slowly"))
+        sid = turn.session_id
+        async for event in turn.events():
             if event.type == ev.TEXT_DELTA:
                 break
-        await stream.aclose()  # type: ignore[attr-defined]
+        await turn.aclose()
 
         async def saved() -> bool:
             msgs = [m for m in await rt.messages(sid) if m.role == "assistant"]
@@ -162,17 +268,18 @@ class RuntimeContract:
         assert reply.content != "one two three four five six seven eight"
         assert reply.status != "complete"
 
-    async def test_cancel_by_run_id(self, harness: Harness) -> None:
+    async def test_cancel_through_the_turn(self, harness: Harness) -> None:
         rt = harness.runtime
         harness.llm.script(Slow("a b c d e f g h i j", delay=0.3))
+        turn = await rt.chat(ChatRequest(message="go"))
 
         async def on(event: Event) -> None:
             if event.type == ev.TEXT_DELTA and not event.nested:
-                await rt.cancel(event.run_id)
+                await turn.cancel()
 
-        events = top(await collect(rt.chat(ChatRequest(message="go")), on))
-        assert isinstance(events[-1], RunFailed)
-        assert events[-1].code == "cancelled"
+        events = top(await collect(turn, on))
+        assert events[-1].type == ev.RUN_FAILED
+        assert events[-1].error["code"] == "cancelled"
         msgs = [m for m in await rt.messages(events[0].session_id) if m.role == "assistant"]
         assert msgs and msgs[-1].content.startswith("a")
 
@@ -182,13 +289,15 @@ class RuntimeContract:
         rt = harness.runtime
         harness.llm.script(ToolCalls([("calculator", {"expression": "6*7"})]), Text("Hello."))
 
-        async def on(event: Event) -> None:
-            if isinstance(event, ToolApproval) and event.decision == "pending":
-                await rt.cancel(event.run_id)
-
         request = ChatRequest(message="six times seven", approval="interactive")
-        events = top(await collect(rt.chat(request), on))
-        assert isinstance(events[-1], RunFailed) and events[-1].code == "cancelled"
+        turn = await rt.chat(request)
+
+        async def on(event: Event) -> None:
+            if isinstance(event, ev.ToolApproval) and event.decision == "pending":
+                await turn.cancel()
+
+        events = top(await collect(turn, on))
+        assert events[-1].error["code"] == "cancelled"
         sid = events[0].session_id
 
         async def marked() -> bool:
@@ -204,8 +313,8 @@ class RuntimeContract:
         ]
         assert stored[2].meta["cancelled"] is True
 
-        again = top(await collect(rt.chat(ChatRequest(message="hello again", session_id=sid))))
-        assert isinstance(again[-1], RunCompleted) and again[-1].text == "Hello."
+        again = top(await chat(rt, ChatRequest(message="hello again", session_id=sid)))
+        assert again[-1].type == ev.RUN_COMPLETED and again[-1].text == "Hello."
         sent = [m for m in harness.llm.last_request["messages"] if m["role"] != "system"]
         assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
         assert sent[0]["content"] == "six times seven"
@@ -219,20 +328,19 @@ class RuntimeContract:
     async def test_a_dropped_stream_is_stored_as_cancelled(self, harness: Harness) -> None:
         rt = harness.runtime
         harness.llm.script(Slow("one two three four five six seven eight", delay=0.3))
-        stream = rt.chat(ChatRequest(message="count slowly"))
-        sid = ""
-        async for event in stream:
-            sid = event.session_id
+        turn = await rt.chat(ChatRequest(message="count slowly"))
+        sid = turn.session_id
+        async for event in turn.events():
             if event.type == ev.TEXT_DELTA:
                 break
-        await stream.aclose()  # type: ignore[attr-defined]
+        await turn.aclose()
 
         async def marked() -> bool:
             return [m.status for m in await rt.messages(sid)][-1:] == ["cancelled"]
 
         await wait_for(marked)
         harness.llm.script(Text("fine"))
-        await collect(rt.chat(ChatRequest(message="next one", session_id=sid)))
+        await chat(rt, ChatRequest(message="next one", session_id=sid))
         sent = [m for m in harness.llm.last_request["messages"] if m["role"] != "system"]
         assert [m["role"] for m in sent] == ["user", "assistant", "user"]
         assert sent[1]["content"].startswith("one")
@@ -242,27 +350,27 @@ class RuntimeContract:
         rt = harness.runtime
         harness.llm.script(ToolCalls([("calculator", {"expression": "6*7"})]), Text("it is 42"))
 
-        async def on(event: Event) -> None:
-            if isinstance(event, ToolApproval) and event.decision == "pending":
-                await rt.approve(event.call_id, "allow")
+        turn = await rt.chat(ChatRequest(message="6*7?", approval="interactive"))
 
-        events = top(
-            await collect(rt.chat(ChatRequest(message="6*7?", approval="interactive")), on)
-        )
-        req = next(e for e in events if isinstance(e, ToolRequested))
+        async def on(event: Event) -> None:
+            if isinstance(event, ev.ToolApproval) and event.decision == "pending":
+                await turn.approve(event.call_id, "allow")
+
+        events = top(await collect(turn, on))
+        req = next(e for e in events if e.type == ev.TOOL_REQUESTED)
         assert req.tool == "calculator" and req.arguments == {"expression": "6*7"}
-        approvals = [(e.decision, e.by) for e in events if isinstance(e, ToolApproval)]
+        approvals = [(e.decision, e.by) for e in events if e.type == ev.TOOL_APPROVAL]
         assert approvals == [("pending", "user"), ("allowed", "user")]
-        result = next(e for e in events if isinstance(e, ToolResult))
-        assert result.ok is True and "42" in result.content
+        result = next(e for e in events if e.type == ev.TOOL_RESULT)
+        assert result.ok is True and "42" in str(result.content)
         assert result.call_id == req.call_id
-        assert isinstance(events[-1], RunCompleted) and events[-1].text == "it is 42"
+        assert events[-1].type == ev.RUN_COMPLETED and events[-1].text == "it is 42"
 
     async def test_tool_denied_without_asking(self, harness: Harness) -> None:
         rt = harness.runtime
         harness.llm.script(ToolCalls([("calculator", {"expression": "1+1"})]), Text("no tool then"))
-        events = top(await collect(rt.chat(ChatRequest(message="1+1?", approval="deny"))))
-        approvals = [(e.decision, e.by) for e in events if isinstance(e, ToolApproval)]
+        events = top(await chat(rt, ChatRequest(message="1+1?", approval="deny")))
+        approvals = [(e.decision, e.by) for e in events if e.type == ev.TOOL_APPROVAL]
         assert approvals == [("denied", "policy")]
         assert events[-1].type == ev.RUN_COMPLETED
 

@@ -74,9 +74,14 @@ async def test_unreachable_server_is_a_clear_error() -> None:
             await rt.agents()
         assert "cannot reach" in info.value.message and info.value.hint
         with pytest.raises(ConnectionFailedError):
-            [e async for e in rt.chat(ChatRequest(message="x"))]
+            [e async for e in (await rt.chat(ChatRequest(message="x"))).events()]
         with pytest.raises(ConnectionFailedError):
-            [e async for e in rt.chat(ChatRequest(message="x", approval="interactive"))]
+            [
+                e
+                async for e in (
+                    await rt.chat(ChatRequest(message="x", approval="interactive"))
+                ).events()
+            ]
         assert any("retrying" in n for n in notices), notices
     finally:
         await rt.aclose()
@@ -93,7 +98,7 @@ async def test_sse_turn_lost_mid_stream_ends_with_connection_failed(tmp_path: Pa
     rt = RemoteRuntime(url, key, label="lost", on_notice=notices.append)
     try:
         events = []
-        async for event in rt.chat(ChatRequest(message="go")):
+        async for event in (await rt.chat(ChatRequest(message="go"))).events():
             events.append(event)
             if event.type == "text.delta":
                 server.force_exit = True  # a crash-like stop: no goodbye

@@ -36,7 +36,8 @@ async def test_a_malformed_event_frame_is_skipped_with_a_notice() -> None:
         port = server.sockets[0].getsockname()[1]
         turns = WebSocketTurns(f"http://127.0.0.1:{port}", "test", dict, notes.append, 1)
         try:
-            got = [e async for e in turns.chat(ChatRequest(message="hi"), {"message": "hi"})]
+            async with await turns.chat(ChatRequest(message="hi"), {"message": "hi"}) as turn:
+                got = [e async for e in turn.events()]
         finally:
             if turns.ws is not None:
                 await turns.ws.close()

@@ -318,7 +318,7 @@ async def test_the_chat_app_path_gets_the_refusal_over_the_websocket(scoped: Any
     try:
         request = ChatRequest(message="hi", approval="interactive", system="be someone else")
         with pytest.raises(ScopeError) as info:
-            _ = [e async for e in rt.chat(request)]
+            _ = [e async for e in (await rt.chat(request)).events()]
     finally:
         await rt.aclose()
     assert info.value.scope == "system" and info.value.exit_code == 3

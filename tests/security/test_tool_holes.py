@@ -31,7 +31,12 @@ class Server:
     async def turn(self, key: str, message: str = "go") -> list[Any]:
         rt = RemoteRuntime(self.proc.url, key, label="attack")
         try:
-            return [e async for e in rt.chat(ChatRequest(message=message, approval="yes"))]
+            return [
+                e
+                async for e in (
+                    await rt.chat(ChatRequest(message=message, approval="yes"))
+                ).events()
+            ]
         finally:
             await rt.aclose()
 

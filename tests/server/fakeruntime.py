@@ -28,6 +28,7 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.runtime.turns import TaskTurn
 
 
 @dataclass
@@ -50,8 +51,6 @@ class FakeRuntime:
         self.messages_: dict[str, list[SessionMessage]] = {}
         self.memory: dict[str, MemoryItem] = {}
         self._approvals: dict[str, asyncio.Future[ApprovalDecision]] = {}
-        self._cancelled: set[str] = set()
-        self._cancel_events: dict[str, asyncio.Event] = {}
         #: Set whenever a turn ends (however it ends).
         self.turn_closed = asyncio.Event()
         self._ids = itertools.count(1)
@@ -99,13 +98,14 @@ class FakeRuntime:
         self.sessions_[sid].message_count = len(msgs)
         return msg
 
-    def chat(self, request: ChatRequest) -> AsyncIterator[Event]:
-        info = self._session_for(request)  # raises before the first event, like a real runtime
-        return self._turn(request, info)
+    async def chat(self, request: ChatRequest) -> TaskTurn:
+        info = self._session_for(request)  # raises before the turn starts, like a real runtime
+        run_id = new_id("run")
+        return TaskTurn(run_id, info.id, self._turn(request, info, run_id), self._answer)
 
-    async def _turn(self, req: ChatRequest, info: SessionInfo) -> AsyncIterator[Event]:
+    async def _turn(self, req: ChatRequest, info: SessionInfo, run_id: str) -> AsyncIterator[Event]:
         script = self._scripts.popleft() if self._scripts else Script(text=f"echo: {req.message}")
-        f = EventFactory(info.id)
+        f = EventFactory(info.id, run_id)
         self._add(info.id, "user", req.message, f.run_id, "complete")
         reply = self._add(info.id, "assistant", "", f.run_id, "streaming")
         try:
@@ -139,26 +139,13 @@ class FakeRuntime:
                     yield f.tool_result(call_id, True, "4", 1)
             words = script.text.split(" ")
             for i, word in enumerate(words):
-                if f.run_id in self._cancelled:
-                    raise CancelledError("cancelled")
                 piece = word if i == len(words) - 1 else word + " "
                 reply.content += piece
                 yield f.text_delta(piece)
                 if i == 0:
                     script.started.set()
                     if script.hold is not None:
-                        cancel = self._cancel_events.setdefault(f.run_id, asyncio.Event())
-                        waits = [
-                            asyncio.ensure_future(script.hold.wait()),
-                            asyncio.ensure_future(cancel.wait()),
-                        ]
-                        try:
-                            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                        finally:
-                            for w in waits:
-                                w.cancel()
-                if f.run_id in self._cancelled:
-                    raise CancelledError("cancelled")
+                        await script.hold.wait()  # Turn.cancel() cancels the wait
             yield f.usage("fake-model", 10, len(words), None)
             reply.status = "complete"
             yield f.run_completed(reply.content)
@@ -171,19 +158,13 @@ class FakeRuntime:
             self.closed_turns += 1
             self.turn_closed.set()
 
-    async def approve(
-        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
-    ) -> None:
+    def _answer(self, run_id: str, call_id: str, decision: ApprovalDecision) -> None:
         self.decisions.append((call_id, decision))
         fut = self._approvals.get(call_id)
         if fut is None:
             raise NotFoundError(f"no pending call {call_id!r}")
         if not fut.done():
             fut.set_result(decision)
-
-    async def cancel(self, run_id: str) -> None:
-        self._cancelled.add(run_id)
-        self._cancel_events.setdefault(run_id, asyncio.Event()).set()
 
     # -- the rest --------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from muxi_cli.protocol.events import Event, RunCompleted
+from muxi_cli.protocol.events import Event
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime.remote import RemoteRuntime
 from tests.fakellm import FakeLLM, Text
@@ -44,8 +44,13 @@ async def test_first_start_keys_shutdown_and_reconnect(fake_llm: FakeLLM, tmp_pa
         rt = RemoteRuntime(proc.url, user, label="srv", on_notice=notices.append)
         try:
             fake_llm.script(Text("first"), Text("second"))
-            first = [e async for e in rt.chat(ChatRequest(message="hi", approval="interactive"))]
-            assert isinstance(first[-1], RunCompleted) and first[-1].text == "first"
+            first = [
+                e
+                async for e in (
+                    await rt.chat(ChatRequest(message="hi", approval="interactive"))
+                ).events()
+            ]
+            assert first[-1].type == "run.completed" and first[-1].text == "first"
             me = await RemoteRuntime(proc.url, admin).whoami()
             assert me["role"] == "admin"
 
@@ -58,13 +63,15 @@ async def test_first_start_keys_shutdown_and_reconnect(fake_llm: FakeLLM, tmp_pa
             assert not KEY_RE.findall(proc.log()), proc.log()
             second: list[Event] = [
                 e
-                async for e in rt.chat(
-                    ChatRequest(
-                        message="again", approval="interactive", session_id=first[0].session_id
+                async for e in (
+                    await rt.chat(
+                        ChatRequest(
+                            message="again", approval="interactive", session_id=first[0].session_id
+                        )
                     )
-                )
+                ).events()
             ]
-            assert isinstance(second[-1], RunCompleted) and second[-1].text == "second"
+            assert second[-1].type == "run.completed" and second[-1].text == "second"
             assert any("reconnect" in n for n in notices), notices
             assert len(await rt.messages(first[0].session_id)) >= 4
         finally:

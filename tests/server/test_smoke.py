@@ -15,7 +15,7 @@ async def test_health_and_chat(served: Served) -> None:
         assert r.json()["reply"] == "echo: hi"
     rt = served.remote(served.alice)
     try:
-        events = [e async for e in rt.chat(ChatRequest(message="yo"))]
+        events = [e async for e in (await rt.chat(ChatRequest(message="yo"))).events()]
         assert events[0].type == "run.started"
         assert events[-1].type == "run.completed"
     finally:

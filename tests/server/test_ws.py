@@ -11,8 +11,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from muxi_cli.errors import NotFoundError, ServerAuthError
-from muxi_cli.protocol.events import Event, RunCompleted, RunFailed, ToolApproval, ToolResult
+from muxi_cli.protocol.events import Event, ToolApproval
 from muxi_cli.protocol.records import ChatRequest
+from muxi_cli.protocol.turn import Turn
 from tests.server.conftest import Served, start_server, stop_server
 from tests.server.fakeruntime import Script
 
@@ -77,11 +78,13 @@ async def test_no_auth_frame_times_out(served: Served) -> None:
 
 
 async def _collect(rt: Any, req: ChatRequest, on: Any = None) -> list[Event]:
+    """The turn's events; ``on(event, turn)`` sees each one."""
     out = []
-    async for ev in rt.chat(req):
-        out.append(ev)
-        if on is not None:
-            await on(ev)
+    async with await rt.chat(req) as turn:
+        async for ev in turn.events():
+            out.append(ev)
+            if on is not None:
+                await on(ev, turn)
     return out
 
 
@@ -90,18 +93,18 @@ async def test_approval_round_trip_over_the_socket(served: Served) -> None:
     rt = served.remote(served.alice)
     try:
 
-        async def on(ev: Event) -> None:
+        async def on(ev: Event, turn: Turn) -> None:
             if isinstance(ev, ToolApproval) and ev.decision == "pending":
-                await rt.approve(ev.call_id, "allow")
+                await turn.approve(ev.call_id, "allow")
 
         events = await _collect(rt, ChatRequest(message="2+2?", approval="interactive"), on)
         types = [e.type for e in events]
         assert types[:2] == ["run.started", "agent.routed"]
-        decisions = [e.decision for e in events if isinstance(e, ToolApproval)]
+        decisions = [e.decision for e in events if e.type == "tool.approval"]
         assert decisions == ["pending", "allowed"]
-        result = next(e for e in events if isinstance(e, ToolResult))
+        result = next(e for e in events if e.type == "tool.result")
         assert result.ok is True and result.content == "4"
-        assert isinstance(events[-1], RunCompleted)
+        assert types[-1] == "run.completed"
         assert events[-1].text == "two plus two is four"
         # Everything went over the WebSocket: no HTTP client was ever needed.
         assert not rt._server.opened
@@ -114,19 +117,19 @@ async def test_denied_over_the_socket_and_several_turns(served: Served) -> None:
     rt = served.remote(served.alice)
     try:
 
-        async def on(ev: Event) -> None:
+        async def on(ev: Event, turn: Turn) -> None:
             if isinstance(ev, ToolApproval) and ev.decision == "pending":
-                await rt.approve(ev.call_id, "deny")
+                await turn.approve(ev.call_id, "deny")
 
         first = await _collect(rt, ChatRequest(message="a", approval="interactive"), on)
         ws = rt._ws_turns.ws
-        assert next(e for e in first if isinstance(e, ToolResult)).ok is False
+        assert next(e for e in first if e.type == "tool.result").ok is False
         sid = first[0].session_id
         second = await _collect(
             rt, ChatRequest(message="b", approval="interactive", session_id=sid)
         )
         assert rt._ws_turns.ws is ws  # same connection
-        assert isinstance(second[-1], RunCompleted) and second[-1].text == "second turn"
+        assert second[-1].type == "run.completed" and second[-1].text == "second turn"
         assert second[0].session_id == sid
         msgs = await rt.messages(sid)
         assert [m.role for m in msgs] == ["user", "assistant", "user", "assistant"]
@@ -140,13 +143,13 @@ async def test_cancel_over_the_socket_keeps_the_partial_reply(served: Served) ->
     rt = served.remote(served.alice)
     try:
 
-        async def on(ev: Event) -> None:
+        async def on(ev: Event, turn: Turn) -> None:
             if ev.type == "text.delta":
-                await rt.cancel(ev.run_id)
+                await turn.cancel()
 
         events = await _collect(rt, ChatRequest(message="go", approval="interactive"), on)
-        assert isinstance(events[-1], RunFailed)
-        assert events[-1].code == "cancelled"
+        assert events[-1].type == "run.failed"
+        assert events[-1].error["code"] == "cancelled"
         msgs = await rt.messages(events[0].session_id)
         assert msgs[-1].content == "partial " and msgs[-1].status == "cancelled"
         # The connection is still usable.
@@ -161,11 +164,11 @@ async def test_closing_the_iterator_cancels_the_turn(served: Served) -> None:
     served.runtime.script(Script(text="never finished here", hold=hold))
     rt = served.remote(served.alice)
     try:
-        it = rt.chat(ChatRequest(message="go", approval="interactive"))
-        async for ev in it:
+        it = await rt.chat(ChatRequest(message="go", approval="interactive"))
+        async for ev in it.events():
             if ev.type == "text.delta":
                 break
-        await it.aclose()  # type: ignore[attr-defined]
+        await it.aclose()
         await asyncio.wait_for(served.runtime.turn_closed.wait(), 10)
         sid = ev.session_id
         msgs = await rt.messages(sid)
@@ -259,15 +262,16 @@ async def test_a_turn_lost_with_the_server_ends_with_connection_failed(served: S
     rt = served.remote(served.alice, reconnect_attempts=1)
     try:
         events: list[Event] = []
-        async for ev in rt.chat(ChatRequest(message="go", approval="interactive")):
+        turn = await rt.chat(ChatRequest(message="go", approval="interactive"))
+        async for ev in turn.events():
             events.append(ev)
             if ev.type == "text.delta":
                 # The server goes away (shutdown cancels the held turn after its grace).
                 served.server.config.app.state.ctx.settings.shutdown_grace = 0.1
                 served.server.should_exit = True
         last = events[-1]
-        assert isinstance(last, RunFailed)
-        assert last.code in ("connection_failed", "cancelled")
+        assert last.type == "run.failed"
+        assert last.error["code"] in ("connection_failed", "cancelled")
     finally:
         await rt.aclose()
 
@@ -281,12 +285,12 @@ async def test_only_an_admin_can_always_allow_over_the_socket(
     rt = served.remote(getattr(served, who))
     try:
 
-        async def on(ev: Event) -> None:
+        async def on(ev: Event, turn: Turn) -> None:
             if isinstance(ev, ToolApproval) and ev.decision == "pending":
-                await rt.approve(ev.call_id, "always")
+                await turn.approve(ev.call_id, "always")
 
         events = await _collect(rt, ChatRequest(message="2+2?", approval="interactive"), on)
-        assert [e.decision for e in events if isinstance(e, ToolApproval)] == [
+        assert [e.decision for e in events if e.type == "tool.approval"] == [
             "pending",
             "allowed",
         ]

@@ -29,6 +29,7 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.runtime.turns import TaskTurn
 
 CLOCK = "2026-01-15T10:30:00.000Z"
 
@@ -207,12 +208,9 @@ class FakeRuntime:
 
     # -- chat ----------------------------------------------------------------------
 
-    def chat(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def chat(self, request: ChatRequest) -> FakeTurn:
         self.requests.append(request)
         steps = self.scripts.popleft() if self.scripts else None
-        return self._run(request, steps)
-
-    async def _run(self, request: ChatRequest, steps: list[Step] | None) -> AsyncIterator[Event]:
         self.turn_finished.clear()
         sid = request.session_id
         if sid is None:
@@ -223,6 +221,12 @@ class FakeRuntime:
             )
         elif sid not in self.sessions_data:
             raise NotFoundError(f"no session {sid}", "Pick one from /sessions.")
+        run_id = self._next("run")
+        return FakeTurn(self, run_id, sid, self._run(request, steps, sid, run_id))
+
+    async def _run(
+        self, request: ChatRequest, steps: list[Step] | None, sid: str, run_id: str
+    ) -> AsyncIterator[Event]:
         agent = request.agent or "assistant"
         if steps is None:
             steps = [
@@ -234,7 +238,6 @@ class FakeRuntime:
                 Text(f"You said: {request.message}"),
                 Usage(),
             ]
-        run_id = self._next("run")
         self._store(sid, "user", request.message)
         text: list[str] = []
         try:
@@ -397,18 +400,13 @@ class FakeRuntime:
     def _event(self, type_: str, run_id: str, sid: str, **fields: Any) -> Event:
         return from_fields(type_, run_id, sid, ts=CLOCK, **fields)
 
-    async def approve(
-        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
-    ) -> None:
+    def _answer(self, run_id: str, call_id: str, decision: ApprovalDecision) -> None:
         self.approvals.append((call_id, decision))
         future = self._pending.pop(call_id, None)
         if future is None:
             raise NotFoundError(f"no pending approval {call_id}", "It was answered already.")
         if not future.done():
             future.set_result(decision)
-
-    async def cancel(self, run_id: str) -> None:
-        self.cancelled.append(run_id)
 
     async def whoami(self) -> dict[str, Any]:
         if self.role is None:
@@ -549,11 +547,30 @@ class FakeRuntime:
 class BrokenRuntime(FakeRuntime):
     """A runtime whose every chat fails before the first event."""
 
-    def chat(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def chat(self, request: ChatRequest) -> FakeTurn:
         self.requests.append(request)
+        raise MuxiError("provider unreachable", "Check your network.")
 
-        async def fail() -> AsyncIterator[Event]:
-            raise MuxiError("provider unreachable", "Check your network.")
-            yield  # pragma: no cover
 
-        return fail()
+class FakeTurn(TaskTurn):
+    """The fake's turns: the real in-process Turn, which also notes each turn
+    stopped before its end (by ``cancel()`` or by closing it) in ``cancelled``."""
+
+    def __init__(
+        self, fake: FakeRuntime, run_id: str, sid: str, source: AsyncIterator[Event]
+    ) -> None:
+        super().__init__(run_id, sid, source, fake._answer)
+        self._fake = fake
+
+    def _note_cancel(self) -> None:
+        if self.run_id not in self._fake.cancelled:
+            self._fake.cancelled.append(self.run_id)
+
+    async def _cancel(self) -> None:
+        self._note_cancel()
+        await super()._cancel()
+
+    async def _close(self, unfinished: bool) -> None:
+        if unfinished:
+            self._note_cancel()
+        await super()._close(unfinished)

@@ -320,17 +320,16 @@ class ChatScreen(ChatCommands, Screen[None]):
 
     async def on_approval_prompt_decided(self, event: ApprovalPrompt.Decided) -> None:
         event.stop()
-        runtime = self.muxi.runtime
         prompt = event.prompt
         call = prompt.call
         call.status = "denied" if event.decision == "deny" else "running"
         await prompt.remove()
         self.prompt.focus()
         self.working.set_label("thinking…")
-        if runtime is None:
+        if self.turn is None:  # the decision goes to the turn that asked
             return
         try:
-            await runtime.approve(call.call_id, event.decision)  # type: ignore[arg-type]
+            await self.turn.approve(call.call_id, event.decision)  # type: ignore[arg-type]
         except Exception as exc:
             log.exception("approve failed")
             self.notify(f"Could not send the approval: {exc}", severity="error")
