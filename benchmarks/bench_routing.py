@@ -65,6 +65,7 @@ def _answer(request: dict[str, Any]) -> Any:
 
 
 async def _measure(formation: Path, repeat: int) -> dict[str, list[float]]:
+    from muxi_cli.protocol.events import AgentRouted, RunCompleted, RunFailed
     from muxi_cli.protocol.records import ChatRequest
     from muxi_cli.runtime.local import LocalRuntime
 
@@ -75,14 +76,14 @@ async def _measure(formation: Path, repeat: int) -> dict[str, list[float]]:
         elapsed: float | None = None
         routed: tuple[str, str] | None = None
         async for event in (await runtime.chat(request)).events():
-            if event.type == "agent.routed":
-                routed = (str(event.get("agent")), str(event.get("method")))
-            elif event.type == "run.failed":
-                raise RuntimeError(f"turn failed: {event.get('error')}")
-            elif event.type == "run.completed" and elapsed is None:
+            if isinstance(event, AgentRouted):
+                routed = (event.agent, event.method)
+            elif isinstance(event, RunFailed):
+                raise RuntimeError(f"turn failed: {event.error}")
+            elif isinstance(event, RunCompleted) and elapsed is None:
                 elapsed = (time.perf_counter() - start) * 1000
-                if event.get("text") != "ok":
-                    raise RuntimeError(f"unexpected reply {event.get('text')!r}")
+                if event.text != "ok":
+                    raise RuntimeError(f"unexpected reply {event.text!r}")
         if routed != (TARGET_AGENT, method):
             raise RuntimeError(f"expected {TARGET_AGENT} by {method}, got {routed}")
         if elapsed is None:

@@ -136,6 +136,7 @@ async def _sdk_figures(base_url: str, repeat: int) -> dict[str, float]:
 
 async def _runtime_turn_ms(formation: Path, repeat: int) -> float:
     """Median ms of one whole ``LocalRuntime.chat`` turn."""
+    from muxi_cli.protocol.events import RunCompleted, RunFailed
     from muxi_cli.protocol.records import ChatRequest
     from muxi_cli.runtime.local import LocalRuntime
 
@@ -144,10 +145,10 @@ async def _runtime_turn_ms(formation: Path, repeat: int) -> float:
     async def turn() -> None:
         text = ""
         async for event in (await runtime.chat(ChatRequest(message="hi"))).events():
-            if event.type == "run.failed":
-                raise RuntimeError(f"turn failed: {event.get('error')}")
-            if event.type == "run.completed":
-                text = str(event.get("text") or "")
+            if isinstance(event, RunFailed):
+                raise RuntimeError(f"turn failed: {event.error}")
+            if isinstance(event, RunCompleted):
+                text = event.text
         if text != "ok":
             raise RuntimeError(f"unexpected reply {text!r}")
 

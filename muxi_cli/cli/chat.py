@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from muxi_cli.protocol.reduce import Reducer
+
 if TYPE_CHECKING:
-    from muxi_cli.protocol.events import Event
+    from muxi_cli.protocol.events import AgentRouted, Event
     from muxi_cli.protocol.records import ChatRequest
     from muxi_cli.runtime.base import Runtime
 
@@ -258,25 +260,12 @@ class _Renderer:
         #: OSC 0 the title, CSI moves the cursor): removed unless --raw.
         self.raw = raw
         self._strip = ControlStripper()
-        self.text_parts: list[str] = []
-        self.final_text: str | None = None
-        self.agent: str | None = None
-        self.session_id: str | None = None
+        #: The one fold of the turn (protocol/reduce.py): ``-o json`` prints it.
+        self.turn = Reducer()
+        #: Known from the turn handle before the first event.
         self.run_id: str | None = None
-        self.routing: dict[str, Any] | None = None
-        self.memories: list[Any] = []
-        self.usage: dict[str, Any] = {
-            "model": None,
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "cost_usd": None,
-        }
-        self.tool_calls: dict[str, dict[str, Any]] = {}
-        #: run id -> agent, so a delegate's tool calls name the agent that made them.
-        self.run_agents: dict[str, str] = {}
+        self.session_id: str | None = None
         self.error: dict[str, Any] | None = None
-        self.denied = False
-        self.notices: list[dict[str, Any]] = []
         self.printed_any = False
         self.ended_with_newline = True
 
@@ -306,93 +295,48 @@ class _Renderer:
         if self.output == "jsonl":
             from muxi_cli.termtext import json_controls_escaped
 
-            sys.stdout.write(json_controls_escaped(event.to_json()) + "\n")
+            sys.stdout.write(json_controls_escaped(ev.encode(event)) + "\n")
             sys.stdout.flush()
+        self.turn.feed(event)
         nested = event.nested
-        kind = event.type
-        if kind == ev.RUN_STARTED:
-            self.run_agents[event.run_id] = str(event.get("agent"))
-        if kind == ev.RUN_STARTED and not nested:
-            self.agent = event.get("agent")
-        elif kind == ev.AGENT_ROUTED and not nested:
-            self.agent = event.get("agent")
-            self.routing = {k: event.get(k) for k in ("agent", "method", "reason", "cached")}
-            for extra in ("router_model", "failure"):  # present when the router was asked
-                if extra in event.payload:
-                    self.routing[extra] = event.get(extra)
-            if event.get("failure"):  # the router's answer was unusable: say why, visibly
-                self._diag(f"[yellow]warning:[/yellow] {escape(str(event.get('reason')))}")
-            elif event.get("method") in ("llm", "cached", "default"):
-                why = escape(str(event.get("reason")))
-                if event.get("cached"):
+        if isinstance(event, ev.RunFailed) and not nested:
+            self.error = dict(event.error)
+        if isinstance(event, ev.AgentRouted) and not nested:
+            if event.failure:  # the router's answer was unusable: say why, visibly
+                self._diag(f"[yellow]warning:[/yellow] {escape(event.reason)}")
+            elif event.method in ("llm", "cached", "default"):
+                why = escape(event.reason)
+                if event.cached:
                     why += ", cached"
-                self._diag(f"[dim]→ {escape(str(event.get('agent')))} ({why})[/dim]")
-        elif kind == ev.MEMORY_RECALLED and not nested:
-            self.memories = list(event.get("items") or [])
-        elif kind == ev.TEXT_DELTA and not nested:
-            text = str(event.get("text") or "")
-            self.text_parts.append(text)
-            if self.output == "text" and self.stream and text:
-                self._write(text if self.raw else self._strip.feed(text))
-        elif kind == ev.TOOL_REQUESTED:
-            call = self.tool_calls.setdefault(str(event.get("call_id")), {})
-            call.update(
-                call_id=event.get("call_id"),
-                server=event.get("server"),
-                tool=event.get("tool"),
-                arguments=event.get("arguments"),
-                agent=self.run_agents.get(event.run_id, self.agent),
-            )
-            args = _short_json(event.get("arguments"))
+                self._diag(f"[dim]→ {escape(event.agent)} ({why})[/dim]")
+        elif isinstance(event, ev.TextDelta) and not nested:
+            if self.output == "text" and self.stream and event.text:
+                self._write(event.text if self.raw else self._strip.feed(event.text))
+        elif isinstance(event, ev.ToolRequested):
+            args = _short_json(event.arguments)
+            self._diag(f"[dim]⚙ {escape(event.server)}/{escape(event.tool)} {escape(args)}[/dim]")
+        elif isinstance(event, ev.ToolApproval) and event.decision == "denied":
+            call = self.turn.call(event.run_id, event.call_id)
             self._diag(
-                f"[dim]⚙ {escape(str(event.get('server')))}/{escape(str(event.get('tool')))} {escape(args)}[/dim]"
+                f"[yellow]✗ denied {escape(call.tool if call else '')} by {escape(event.by)}"
+                " (pass --yes to allow tools whose policy is 'ask')[/yellow]"
             )
-        elif kind == ev.TOOL_APPROVAL:
-            call = self.tool_calls.setdefault(str(event.get("call_id")), {})
-            call["decision"] = event.get("decision")
-            if event.get("decision") == "denied":
-                self.denied = True
-                self._diag(
-                    f"[yellow]✗ denied {escape(str(call.get('tool')))} by {escape(str(event.get('by')))}"
-                    " (pass --yes to allow tools whose policy is 'ask')[/yellow]"
-                )
-        elif kind == ev.TOOL_RESULT:
-            call = self.tool_calls.setdefault(str(event.get("call_id")), {})
-            call.update(
-                ok=event.get("ok"),
-                content=event.get("content"),
-                duration_ms=event.get("duration_ms"),
-            )
-            if not event.get("ok") and call.get("decision") != "denied":
-                self._diag(
-                    f"[red]✗ {escape(str(call.get('tool')))}: {escape(str(event.get('content'))[:200])}[/red]"
-                )
-        elif kind == ev.USAGE:
-            self.usage["model"] = event.get("model") if not nested else self.usage["model"]
-            self.usage["input_tokens"] += int(event.get("input_tokens") or 0)
-            self.usage["output_tokens"] += int(event.get("output_tokens") or 0)
-            cost = event.get("cost_usd")
-            if cost is not None:
-                self.usage["cost_usd"] = (self.usage["cost_usd"] or 0.0) + float(cost)
-            if event.get("unknown"):
-                # The server reported no token counts: a lower bound, never a silent zero.
-                self.usage["unknown"] = True
-        elif kind == ev.NOTICE:
-            message = str(event.get("message") or "")
-            self.notices.append({"code": event.get("code"), "message": message})
-            if not self.quiet:
-                # A warning goes to stderr in every output mode (stdout stays the reply/JSON).
-                from muxi_cli.cli.output import err_console
+        elif isinstance(event, ev.ToolResult) and not event.ok:
+            call = self.turn.call(event.run_id, event.call_id)
+            if call is None or call.decision != "denied":
+                tool = call.tool if call is not None else ""
+                self._diag(f"[red]✗ {escape(tool)}: {escape(event.content[:200])}[/red]")
+        elif isinstance(event, ev.Notice) and not self.quiet:
+            # A warning goes to stderr in every output mode (stdout stays the reply/JSON).
+            from muxi_cli.cli.output import err_console
 
-                if self.output == "text" and not self.ended_with_newline and self.printed_any:
-                    sys.stdout.write("\n")
-                    sys.stdout.flush()
-                    self.ended_with_newline = True
-                err_console().print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
-        elif kind == ev.RUN_COMPLETED and not nested:
-            self.final_text = str(event.get("text") or "")
-        elif kind == ev.RUN_FAILED and not nested:
-            self.error = dict(event.get("error") or {})
+            if self.output == "text" and not self.ended_with_newline and self.printed_any:
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+                self.ended_with_newline = True
+            err_console().print(
+                f"[yellow]warning:[/yellow] {escape(event.message)}", highlight=False
+            )
 
     def _write(self, text: str) -> None:
         if not text:
@@ -420,7 +364,24 @@ class _Renderer:
 
     @property
     def reply(self) -> str:
-        return self.final_text if self.final_text is not None else "".join(self.text_parts)
+        return self.turn.summary.reply
+
+    def summary(self) -> dict[str, Any]:
+        """What ``-o json`` prints: the turn as protocol/reduce.py folds it."""
+        s = self.turn.summary
+        return {
+            "reply": s.reply,
+            "agent": s.agent,
+            "session_id": s.session_id or self.session_id or None,
+            "run_id": s.run_id or self.run_id or None,
+            "routing": _routing(s.routing),
+            "usage": s.total_usage.to_dict(),
+            "tool_calls": [c.to_dict(with_agent=True) for c in s.tool_calls_all],
+            "memories": s.memories,
+            "denied": s.denied,
+            "notices": [{"code": n.code, "message": n.message} for n in s.notices],
+            "error": self.error,
+        }
 
     def finish(self) -> int:
         from muxi_cli.cli.output import print_error, print_json
@@ -437,28 +398,30 @@ class _Renderer:
                 sys.stdout.write("\n")
             sys.stdout.flush()
         elif self.output == "json":
-            print_json(
-                {
-                    "reply": self.reply,
-                    "agent": self.agent,
-                    "session_id": self.session_id,
-                    "run_id": self.run_id,
-                    "routing": self.routing,
-                    "usage": self.usage,
-                    "tool_calls": list(self.tool_calls.values()),
-                    "memories": self.memories,
-                    "denied": self.denied,
-                    "notices": self.notices,
-                    "error": self.error,
-                }
-            )
+            print_json(self.summary())
         if self.error is not None:
             err = MuxiError.from_dict(self.error)
             print_error(err)
             return exit_code_for(str(self.error.get("code")))
-        if self.denied:
+        if self.turn.summary.denied:
             return ExitCode.TOOL_DENIED
         return ExitCode.OK
+
+
+def _routing(routed: AgentRouted | None) -> dict[str, Any] | None:
+    if routed is None:
+        return None
+    out: dict[str, Any] = {
+        "agent": routed.agent,
+        "method": routed.method,
+        "reason": routed.reason,
+        "cached": routed.cached,
+    }
+    if routed.router_model is not None:  # present when the router was asked
+        out["router_model"] = routed.router_model
+    if routed.failure is not None:
+        out["failure"] = routed.failure
+    return out
 
 
 def _short_json(value: Any, limit: int = 120) -> str:

@@ -36,7 +36,14 @@ from muxi_cli.llm.base import (
 )
 from muxi_cli.llm.capabilities import text_tool_call
 from muxi_cli.memory.base import Context, MemoryHooks, Recalled
-from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, USAGE, Event, EventFactory
+from muxi_cli.protocol.events import (
+    RUN_COMPLETED,
+    RUN_FAILED,
+    USAGE,
+    Event,
+    EventFactory,
+    RunCompleted,
+)
 from muxi_cli.protocol.messages import text_of
 from muxi_cli.protocol.records import ApprovalMode, Attachment, SessionMessage
 from muxi_cli.tools.base import ToolDef, ToolHost, ToolOutcome
@@ -414,8 +421,8 @@ class AgentEngine:
         try:
             async for event in self.run(sub):
                 queue.put_nowait(event)
-                if event.type == RUN_COMPLETED:
-                    answer = str(event.get("text") or "")
+                if isinstance(event, RunCompleted) and event.run_id == nested.run_id:
+                    answer = event.text
         except MuxiError as exc:
             queue.put_nowait(nested.run_failed(exc.code, exc.message, exc.hint))
             return ToolOutcome(False, f"the {target.name} agent failed: {exc.message}")

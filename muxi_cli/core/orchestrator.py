@@ -20,7 +20,7 @@ from muxi_cli.core.router import (
 from muxi_cli.errors import UsageError
 from muxi_cli.llm.base import ModelResolver
 from muxi_cli.memory.base import MemoryHooks
-from muxi_cli.protocol.events import RUN_COMPLETED, Event, EventFactory
+from muxi_cli.protocol.events import Event, EventFactory, RunCompleted
 from muxi_cli.protocol.mentions import split_mention
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.tools.base import ToolHost
@@ -135,7 +135,7 @@ class Orchestrator:
         )
         completed = False
         async for event in self.engine.run(spec):
-            if event.type == RUN_COMPLETED and not event.nested:
+            if isinstance(event, RunCompleted) and not event.nested:
                 completed = True
             yield event
         if completed and agent.memory.enabled and agent.memory.long_term:

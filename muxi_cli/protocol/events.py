@@ -1,23 +1,33 @@
 """The one event schema (docs/architecture.md, section 3) and its codec.
 
-Every turn is a stream of immutable :class:`Event` objects. ``Event.to_dict()``
-is the exact JSON object that ``muxi chat --output jsonl`` prints, that SSE
-``data:`` frames carry and that WebSocket frames carry. :func:`decode` turns
-such an object back into an :class:`Event`; unknown types pass through.
+Every turn is a stream of immutable events, one frozen dataclass per event
+type. :func:`encode`/:func:`to_dict` give the exact JSON object that
+``muxi chat --output jsonl`` prints, that SSE ``data:`` frames carry and that
+WebSocket frames carry; :func:`decode` turns such an object (of schema
+version 1 or 2) back into its class. An unknown type decodes to
+:class:`UnknownEvent`, which keeps its fields and passes through.
+
+Readers narrow with ``isinstance`` and read attributes::
+
+    if isinstance(event, TextDelta):
+        print(event.text)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
-SCHEMA_VERSION = 1
+#: 2: typed events (every field of a known type is always present with its
+#: type). The wire object is the same as in version 1; see docs/server.md.
+SCHEMA_VERSION = 2
 
 RUN_STARTED = "run.started"
 AGENT_ROUTED = "agent.routed"
@@ -31,25 +41,10 @@ RUN_COMPLETED = "run.completed"
 RUN_FAILED = "run.failed"
 NOTICE = "notice"
 
-#: Known types and the payload fields each one carries.
-EVENT_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        RUN_STARTED: ("agent", "user_id"),
-        AGENT_ROUTED: ("agent", "reason", "cached", "method"),
-        MEMORY_RECALLED: ("items",),
-        TEXT_DELTA: ("text",),
-        TOOL_REQUESTED: ("call_id", "server", "tool", "arguments"),
-        TOOL_APPROVAL: ("call_id", "decision", "by"),
-        TOOL_RESULT: ("call_id", "ok", "content", "duration_ms"),
-        USAGE: ("model", "input_tokens", "output_tokens", "cost_usd", "unknown"),
-        RUN_COMPLETED: ("text", "duration_ms"),
-        RUN_FAILED: ("error",),
-        NOTICE: ("code", "message"),
-    }
-)
-
-#: Envelope fields every event has.
+#: Envelope fields every event has on the wire (``parent_run_id`` and
+#: ``depth`` are added for events of a delegated run).
 ENVELOPE = ("v", "type", "run_id", "session_id", "ts")
+_NESTING = ("parent_run_id", "depth")
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -63,59 +58,255 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
-    """One immutable event of a run.
+    """The envelope every event has; subclasses add their typed fields.
 
-    ``payload`` holds the type-specific fields. Extra optional envelope data
-    (``parent_run_id`` and ``depth`` for events of a delegated agent) lives in
-    the payload too, so the wire object stays flat.
+    ``extra`` keeps wire fields this version does not know (from a newer
+    server), so an event relayed by a client is not cut short.
     """
 
-    type: str
+    type: ClassVar[str] = ""
+    #: Fields left out of the wire object while they are None/False.
+    omit_empty: ClassVar[frozenset[str]] = frozenset()
+
     run_id: str
     session_id: str
-    payload: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     ts: str = field(default_factory=now_iso)
     v: int = SCHEMA_VERSION
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.payload, MappingProxyType):
-            object.__setattr__(self, "payload", MappingProxyType(dict(self.payload)))
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.payload.get(key, default)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.payload[key]
+    parent_run_id: str | None = None
+    depth: int = 0
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False)
 
     @property
     def known(self) -> bool:
-        return self.type in EVENT_FIELDS
+        return not isinstance(self, UnknownEvent)
 
     @property
     def nested(self) -> bool:
         """True for events of a delegate agent, nested in the parent's stream."""
-        return bool(self.payload.get("parent_run_id"))
+        return bool(self.parent_run_id)
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "v": self.v,
-            "type": self.type,
-            "run_id": self.run_id,
-            "session_id": self.session_id,
-            "ts": self.ts,
-        }
-        for key, value in self.payload.items():
-            if key not in out:
-                out[key] = _plain(value)
+    def fields(self) -> dict[str, Any]:
+        """The type's own fields as they go on the wire."""
+        out: dict[str, Any] = {}
+        omit = self.omit_empty
+        for name, _annotation in _own_fields(type(self)):
+            value = getattr(self, name)
+            if (value is None or value is False) and name in omit:
+                continue
+            out[name] = value
         return out
 
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return encode(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(Event):
+    type: ClassVar[str] = RUN_STARTED
+    agent: str
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRouted(Event):
+    """``router_model`` is set when the LLM router was asked, ``failure`` when
+    its answer was not used (both are left off the wire otherwise)."""
+
+    type: ClassVar[str] = AGENT_ROUTED
+    omit_empty: ClassVar[frozenset[str]] = frozenset({"router_model", "failure"})
+    agent: str
+    reason: str = ""
+    cached: bool = False
+    method: str = ""
+    router_model: str | None = None
+    failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryRecalled(Event):
+    type: ClassVar[str] = MEMORY_RECALLED
+    items: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextDelta(Event):
+    type: ClassVar[str] = TEXT_DELTA
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolRequested(Event):
+    type: ClassVar[str] = TOOL_REQUESTED
+    call_id: str
+    server: str = ""
+    tool: str = ""
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolApproval(Event):
+    """``decision``: ``pending`` (waiting for an answer), ``allowed`` or ``denied``."""
+
+    type: ClassVar[str] = TOOL_APPROVAL
+    call_id: str
+    decision: str
+    by: str = "policy"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolResult(Event):
+    type: ClassVar[str] = TOOL_RESULT
+    call_id: str
+    ok: bool
+    content: str = ""
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Usage(Event):
+    """The tokens of the model calls one run made itself (never a delegate's).
+
+    ``unknown``: some call reported no token counts (the server did not say),
+    so the counts are a lower bound and the cost is ``None``.
+    """
+
+    type: ClassVar[str] = USAGE
+    omit_empty: ClassVar[frozenset[str]] = frozenset({"unknown"})
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    unknown: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice(Event):
+    """Something the user should know that does not stop the run."""
+
+    type: ClassVar[str] = NOTICE
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunCompleted(Event):
+    type: ClassVar[str] = RUN_COMPLETED
+    text: str = ""
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFailed(Event):
+    """``error`` is ``{code, message, hint}`` (an error may add fields, e.g. ``scope``)."""
+
+    type: ClassVar[str] = RUN_FAILED
+    error: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def code(self) -> str:
+        return str(self.error.get("code") or "error")
+
+    @property
+    def message(self) -> str:
+        return str(self.error.get("message") or "the run failed")
+
+    @property
+    def hint(self) -> str | None:
+        hint = self.error.get("hint")
+        return str(hint) if hint else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownEvent(Event):
+    """An event type this version does not know: kept whole and passed through."""
+
+    kind: str
+    data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    # The one class whose type is per instance, not a class constant.
+    @property
+    def type(self) -> str:  # type: ignore[override]
+        return self.kind
+
+    def fields(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+#: Every known event class by its wire type.
+EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
+    {
+        cls.type: cls
+        for cls in (
+            RunStarted,
+            AgentRouted,
+            MemoryRecalled,
+            TextDelta,
+            ToolRequested,
+            ToolApproval,
+            ToolResult,
+            Usage,
+            Notice,
+            RunCompleted,
+            RunFailed,
+        )
+    }
+)
+
+_BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(Event))
+
+
+_OWN_FIELDS: dict[type[Event], tuple[tuple[str, str], ...]] = {}
+
+
+def _own_fields(cls: type[Event]) -> tuple[tuple[str, str], ...]:
+    """``(name, annotation)`` of a class's own fields, looked up once per class
+    (every event is encoded and many are decoded: this is on the hot path)."""
+    own = _OWN_FIELDS.get(cls)
+    if own is None:
+        own = tuple(
+            (f.name, str(f.type)) for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS
+        )
+        _OWN_FIELDS[cls] = own
+    return own
+
+
+# -- codec ---------------------------------------------------------------------------
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """The wire object: the envelope, then the type's fields, then nesting."""
+    out: dict[str, Any] = {
+        "v": event.v,
+        "type": event.type,
+        "run_id": event.run_id,
+        "session_id": event.session_id,
+        "ts": event.ts,
+    }
+    for key, value in (*event.fields().items(), *event.extra.items()):
+        if key not in out:
+            out[key] = _plain(value)
+    if event.parent_run_id:
+        out["parent_run_id"] = event.parent_run_id
+        out["depth"] = event.depth
+    return out
+
+
+def encode(event: Event) -> str:
+    """The JSON text of an event (one line, no trailing newline)."""
+    return json.dumps(to_dict(event), ensure_ascii=False, separators=(",", ":"))
+
+
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -123,29 +314,126 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def encode(event: Event) -> str:
-    """The JSON text of an event (one line, no trailing newline)."""
-    return event.to_json()
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a number, got {value!r}")
+    return int(value)
+
+
+def _opt(conv: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else conv(value)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected an object, got {type(value).__name__}")
+    return {str(k): v for k, v in value.items()}
+
+
+def _items(value: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"expected a list, got {type(value).__name__}")
+    return tuple(_dict(v) for v in value if isinstance(v, Mapping))
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+#: How a wire value becomes a field's type (annotations are strings here).
+_CONVERTERS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
+    {
+        "str": str,
+        "str | None": _opt(str),
+        "int": _int,
+        "int | None": _opt(_int),
+        "float | None": _opt(_float),
+        "bool": _bool,
+        "dict[str, Any]": _dict,
+        "tuple[dict[str, Any], ...]": _items,
+    }
+)
+
+
+def from_fields(
+    type_: str,
+    run_id: str,
+    session_id: str,
+    *,
+    ts: str | None = None,
+    v: int = SCHEMA_VERSION,
+    **fields: Any,
+) -> Event:
+    """Build the event of ``type_`` from loose fields (a decoded wire object,
+    a scripted fake). Missing fields take their defaults; unknown fields are
+    kept in ``extra``. Raises ``ValueError`` when a required field is missing
+    or a value has the wrong type."""
+    parent = fields.pop("parent_run_id", None)
+    depth = fields.pop("depth", None)
+    envelope: dict[str, Any] = {
+        "run_id": run_id,
+        "session_id": session_id,
+        "ts": ts or now_iso(),
+        "v": v,
+        "parent_run_id": str(parent) if parent else None,
+        "depth": _int(depth) if depth is not None else (1 if parent else 0),
+    }
+    cls = EVENT_TYPES.get(type_)
+    if cls is None:
+        return UnknownEvent(kind=type_, data=MappingProxyType(dict(fields)), **envelope)
+    kwargs: dict[str, Any] = {}
+    for name, annotation in _own_fields(cls):
+        if name not in fields:
+            continue
+        value = fields.pop(name)
+        if value is None and "None" not in annotation:
+            continue  # null where a value belongs: as if left out (its default)
+        try:
+            kwargs[name] = _CONVERTERS[annotation](value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{type_} event: field {name!r}: {exc}") from None
+    if fields:
+        envelope["extra"] = MappingProxyType(fields)
+    try:
+        return cls(**envelope, **kwargs)
+    except TypeError as exc:  # a required field is missing
+        raise ValueError(f"{type_} event: {exc}") from None
 
 
 def decode(data: str | bytes | Mapping[str, Any]) -> Event:
     """Decode an event from JSON text or an already parsed object.
 
-    Unknown event types and unknown fields are kept as they are.
-    Raises ``ValueError`` when the object is not an event at all.
+    Objects of schema version 1 and 2 decode alike; unknown event types become
+    :class:`UnknownEvent`. Raises ``ValueError`` when the object is not an
+    event at all (or a known event's field has the wrong type).
     """
     obj: Any = json.loads(data) if isinstance(data, (str, bytes)) else data
     if not isinstance(obj, Mapping) or not isinstance(obj.get("type"), str):
         raise ValueError("not a muxi event: expected a JSON object with a string 'type'")
-    payload = {k: v for k, v in obj.items() if k not in ENVELOPE}
-    return Event(
-        type=obj["type"],
-        run_id=str(obj.get("run_id") or ""),
-        session_id=str(obj.get("session_id") or ""),
-        payload=payload,
-        ts=str(obj.get("ts") or now_iso()),
-        v=int(obj.get("v") or SCHEMA_VERSION),
+    rest = {k: v for k, v in obj.items() if k not in ENVELOPE}
+    try:
+        version = int(obj.get("v") or SCHEMA_VERSION)
+    except (TypeError, ValueError):
+        raise ValueError(f"not a muxi event: bad schema version {obj.get('v')!r}") from None
+    return from_fields(
+        obj["type"],
+        str(obj.get("run_id") or ""),
+        str(obj.get("session_id") or ""),
+        ts=str(obj.get("ts") or "") or None,
+        v=version,
+        **rest,
     )
+
+
+# -- building events of one run ------------------------------------------------------
 
 
 class EventFactory:
@@ -155,7 +443,7 @@ class EventFactory:
     be nested in the parent's stream.
     """
 
-    __slots__ = ("_extra", "run_id", "session_id", "started")
+    __slots__ = ("_env", "run_id", "session_id", "started")
 
     def __init__(
         self,
@@ -168,22 +456,17 @@ class EventFactory:
         self.run_id = run_id or new_id("run")
         self.session_id = session_id
         self.started = time.monotonic()
-        self._extra: dict[str, Any] = {}
+        self._env: dict[str, Any] = {"run_id": self.run_id, "session_id": session_id}
         if parent_run_id:
-            self._extra = {"parent_run_id": parent_run_id, "depth": depth}
-
-    def make(self, type_: str, **payload: Any) -> Event:
-        if self._extra:
-            payload = {**payload, **self._extra}
-        return Event(type=type_, run_id=self.run_id, session_id=self.session_id, payload=payload)
+            self._env.update(parent_run_id=parent_run_id, depth=depth)
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
     # Typed constructors, one per event type -------------------------------------------
 
-    def run_started(self, agent: str, user_id: str) -> Event:
-        return self.make(RUN_STARTED, agent=agent, user_id=user_id)
+    def run_started(self, agent: str, user_id: str | None) -> RunStarted:
+        return RunStarted(agent=agent, user_id=user_id, **self._env)
 
     def agent_routed(
         self,
@@ -193,35 +476,36 @@ class EventFactory:
         cached: bool = False,
         router_model: str | None = None,
         failure: str | None = None,
-    ) -> Event:
-        extra: dict[str, Any] = {}
-        if router_model is not None:  # the LLM router was asked (present only then)
-            extra["router_model"] = router_model
-        if failure is not None:  # why its answer was not used (present only then)
-            extra["failure"] = failure
-        return self.make(
-            AGENT_ROUTED, agent=agent, reason=reason, cached=cached, method=method, **extra
+    ) -> AgentRouted:
+        return AgentRouted(
+            agent=agent,
+            reason=reason,
+            method=method,
+            cached=cached,
+            router_model=router_model,
+            failure=failure,
+            **self._env,
         )
 
-    def memory_recalled(self, items: list[dict[str, Any]]) -> Event:
-        return self.make(MEMORY_RECALLED, items=items)
+    def memory_recalled(self, items: list[dict[str, Any]]) -> MemoryRecalled:
+        return MemoryRecalled(items=tuple(items), **self._env)
 
-    def text_delta(self, text: str) -> Event:
-        return self.make(TEXT_DELTA, text=text)
+    def text_delta(self, text: str) -> TextDelta:
+        return TextDelta(text=text, **self._env)
 
     def tool_requested(
         self, call_id: str, server: str, tool: str, arguments: Mapping[str, Any]
-    ) -> Event:
-        return self.make(
-            TOOL_REQUESTED, call_id=call_id, server=server, tool=tool, arguments=dict(arguments)
+    ) -> ToolRequested:
+        return ToolRequested(
+            call_id=call_id, server=server, tool=tool, arguments=dict(arguments), **self._env
         )
 
-    def tool_approval(self, call_id: str, decision: str, by: str) -> Event:
-        return self.make(TOOL_APPROVAL, call_id=call_id, decision=decision, by=by)
+    def tool_approval(self, call_id: str, decision: str, by: str) -> ToolApproval:
+        return ToolApproval(call_id=call_id, decision=decision, by=by, **self._env)
 
-    def tool_result(self, call_id: str, ok: bool, content: str, duration_ms: int) -> Event:
-        return self.make(
-            TOOL_RESULT, call_id=call_id, ok=ok, content=content, duration_ms=duration_ms
+    def tool_result(self, call_id: str, ok: bool, content: str, duration_ms: int) -> ToolResult:
+        return ToolResult(
+            call_id=call_id, ok=ok, content=content, duration_ms=duration_ms, **self._env
         )
 
     def usage(
@@ -231,25 +515,23 @@ class EventFactory:
         output_tokens: int,
         cost_usd: float | None,
         unknown: bool = False,
-    ) -> Event:
-        """``unknown``: some call of the run reported no token counts (the server
-        did not say), so the counts are a lower bound and the cost is ``None``."""
-        extra = {"unknown": True} if unknown else {}
-        return self.make(
-            USAGE,
+    ) -> Usage:
+        """``unknown``: some call of the run reported no token counts."""
+        return Usage(
             model=model,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost_usd=None if unknown else cost_usd,
-            **extra,
+            unknown=unknown,
+            **self._env,
         )
 
-    def run_completed(self, text: str) -> Event:
-        return self.make(RUN_COMPLETED, text=text, duration_ms=self.elapsed_ms())
+    def run_completed(self, text: str) -> RunCompleted:
+        return RunCompleted(text=text, duration_ms=self.elapsed_ms(), **self._env)
 
-    def notice(self, code: str, message: str) -> Event:
+    def notice(self, code: str, message: str) -> Notice:
         """Something the user should know that does not stop the run."""
-        return self.make(NOTICE, code=code, message=message)
+        return Notice(code=code, message=message, **self._env)
 
-    def run_failed(self, code: str, message: str, hint: str | None = None) -> Event:
-        return self.make(RUN_FAILED, error={"code": code, "message": message, "hint": hint})
+    def run_failed(self, code: str, message: str, hint: str | None = None) -> RunFailed:
+        return RunFailed(error={"code": code, "message": message, "hint": hint}, **self._env)

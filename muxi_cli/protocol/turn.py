@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from types import TracebackType
 
-from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, TOOL_APPROVAL, Event
+from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, Event, ToolApproval
 from muxi_cli.protocol.records import ApprovalDecision
 
 #: A pending tool call: (run id of its ``tool.approval`` event, call id). Providers
@@ -38,13 +38,10 @@ class PendingApprovals:
         self._keys: list[CallKey] = []
 
     def observe(self, event: Event) -> None:
-        if event.type != TOOL_APPROVAL:
+        if not isinstance(event, ToolApproval) or not event.call_id:
             return
-        call_id = str(event.get("call_id") or "")
-        if not call_id:
-            return
-        key = (event.run_id, call_id)
-        if event.get("decision") == "pending":
+        key = (event.run_id, event.call_id)
+        if event.decision == "pending":
             if key not in self._keys:
                 self._keys.append(key)
         else:

@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from muxi_cli.errors import ConnectionFailedError, MuxiError
-from muxi_cli.protocol.events import RUN_FAILED, Event, decode, new_id
+from muxi_cli.protocol.events import Event, RunFailed, decode, new_id
 from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
 from muxi_cli.runtime.turns import StreamTurn
 from muxi_cli.runtime.wire import connection_error
@@ -28,16 +28,13 @@ BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 def lost_event(label: str, run_id: str, session_id: str) -> Event:
     """``run.failed`` for a turn whose connection to the server was lost."""
-    return Event(
-        type=RUN_FAILED,
+    return RunFailed(
         run_id=run_id or new_id("run"),
         session_id=session_id,
-        payload={
-            "error": {
-                "code": ConnectionFailedError.code,
-                "message": f"the connection to {label} was lost; the turn was interrupted",
-                "hint": "what the agent said so far is saved on the server; send the message again",
-            }
+        error={
+            "code": ConnectionFailedError.code,
+            "message": f"the connection to {label} was lost; the turn was interrupted",
+            "hint": "what the agent said so far is saved on the server; send the message again",
         },
     )
 
@@ -257,14 +254,21 @@ class WebSocketTurn(StreamTurn):
                 if obj.get("ref") == "chat" and not self._seen_any:
                     pending_error = err
                 elif obj.get("ref") == "chat":
-                    yield Event(RUN_FAILED, self.run_id, self.session_id, {"error": err.to_dict()})
+                    yield RunFailed(
+                        run_id=self.run_id, session_id=self.session_id, error=err.to_dict()
+                    )
                 else:
                     owner._notice(f"{owner.label}: {err.message}")
                 continue
             if kind in ("pong", "ready"):
                 continue
+            try:
+                event = decode(obj)
+            except ValueError as exc:  # a malformed frame is skipped, not fatal
+                owner._notice(f"{owner.label}: skipped an event: {exc}")
+                continue
             self._seen_any = True
-            yield decode(obj)
+            yield event
 
     async def _stream(self) -> AsyncIterator[Event]:
         first, self._first = self._first, None

@@ -19,7 +19,7 @@ from abc import abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from muxi_cli.errors import CancelledError, MuxiError, NotFoundError, UsageError
-from muxi_cli.protocol.events import RUN_FAILED, Event
+from muxi_cli.protocol.events import Event, RunFailed
 from muxi_cli.protocol.records import ApprovalDecision
 from muxi_cli.protocol.turn import CallKey, PendingApprovals, Turn, is_terminal
 
@@ -42,7 +42,7 @@ def failure_event(run_id: str, session_id: str, exc: BaseException) -> Event:
             "hint": "this is a bug in muxi; the session was saved. "
             "Run with MUXI_DEBUG=1 for details.",
         }
-    return Event(type=RUN_FAILED, run_id=run_id, session_id=session_id, payload={"error": error})
+    return RunFailed(run_id=run_id, session_id=session_id, error=error)
 
 
 class StreamTurn(Turn):

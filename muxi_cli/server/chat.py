@@ -8,19 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
-from muxi_cli.protocol.events import (
-    AGENT_ROUTED,
-    RUN_COMPLETED,
-    RUN_FAILED,
-    RUN_STARTED,
-    TEXT_DELTA,
-    TOOL_APPROVAL,
-    TOOL_REQUESTED,
-    TOOL_RESULT,
-    USAGE,
-    Event,
-)
+from muxi_cli.protocol.events import Event, RunFailed
 from muxi_cli.protocol.records import ChatRequest
+from muxi_cli.protocol.reduce import reduce
 from muxi_cli.runtime.wire import RUN_HEADER, SESSION_HEADER, SSE_MEDIA
 from muxi_cli.server.runs import Running
 from muxi_cli.server.scopes import check_chat
@@ -53,9 +43,7 @@ async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> C
 
 
 def failed_event(error: MuxiError, run_id: str, session_id: str) -> Event:
-    return Event(
-        type=RUN_FAILED, run_id=run_id, session_id=session_id, payload={"error": error.to_dict()}
-    )
+    return RunFailed(run_id=run_id, session_id=session_id, error=error.to_dict())
 
 
 async def start_turn(ctx: ServerContext, req: ChatRequest) -> Running:
@@ -72,7 +60,7 @@ async def turn_events(running: Running) -> AsyncIterator[Event]:
     """
     async for event in running.turn.events():
         stopped = running.stopped_by
-        if stopped is not None and event.type == RUN_FAILED and not event.nested:
+        if stopped is not None and isinstance(event, RunFailed) and not event.nested:
             event = failed_event(stopped, event.run_id, event.session_id)
         yield event
 
@@ -172,63 +160,19 @@ def sse_response(
 
 
 def summarize(events: list[Event]) -> dict[str, Any]:
-    """The single JSON answer of a non-streaming turn."""
-    out: dict[str, Any] = {
-        "run_id": "",
-        "session_id": "",
-        "agent": None,
-        "reply": "",
-        "status": "incomplete",
-        "error": None,
-        "usage": None,
-        "tool_calls": [],
-        "duration_ms": None,
+    """The single JSON answer of a non-streaming turn (the fold is protocol/reduce.py)."""
+    s = reduce(events)
+    return {
+        "run_id": s.run_id,
+        "session_id": s.session_id,
+        "agent": s.agent,
+        "reply": s.reply,
+        "status": s.status,
+        "error": s.error,
+        "usage": s.total_usage.to_dict(),
+        "tool_calls": [call.to_dict() for call in s.tool_calls],
+        "duration_ms": s.duration_ms,
     }
-    calls: dict[str, dict[str, Any]] = {}
-    text: list[str] = []
-    for ev in events:
-        if ev.nested:
-            continue
-        out["run_id"] = out["run_id"] or ev.run_id
-        out["session_id"] = ev.session_id or out["session_id"]
-        if ev.type in (RUN_STARTED, AGENT_ROUTED):
-            out["agent"] = ev.get("agent") or out["agent"]
-        elif ev.type == TEXT_DELTA:
-            text.append(str(ev.get("text") or ""))
-        elif ev.type == TOOL_REQUESTED:
-            call = {k: ev.get(k) for k in ("call_id", "server", "tool", "arguments")}
-            calls[str(ev.get("call_id"))] = call
-            out["tool_calls"].append(call)
-        elif ev.type == TOOL_APPROVAL and str(ev.get("call_id")) in calls:
-            calls[str(ev.get("call_id"))]["decision"] = ev.get("decision")
-        elif ev.type == TOOL_RESULT and str(ev.get("call_id")) in calls:
-            calls[str(ev.get("call_id"))].update(
-                ok=ev.get("ok"), content=ev.get("content"), duration_ms=ev.get("duration_ms")
-            )
-        elif ev.type == USAGE:
-            usage = {k: ev.get(k) for k in ("model", "input_tokens", "output_tokens", "cost_usd")}
-            if ev.get("unknown"):
-                usage["unknown"] = True
-            prev = out["usage"]
-            if prev and prev.get("model") == usage["model"]:
-                for k in ("input_tokens", "output_tokens"):
-                    usage[k] = (prev.get(k) or 0) + (usage[k] or 0)
-                if prev.get("cost_usd") is not None and usage["cost_usd"] is not None:
-                    usage["cost_usd"] = prev["cost_usd"] + usage["cost_usd"]
-                if prev.get("unknown"):
-                    usage["unknown"] = True
-            out["usage"] = usage
-        elif ev.type == RUN_COMPLETED:
-            out["status"] = "completed"
-            out["reply"] = ev.get("text") if ev.get("text") is not None else "".join(text)
-            out["duration_ms"] = ev.get("duration_ms")
-        elif ev.type == RUN_FAILED:
-            err = ev.get("error") or {}
-            out["status"] = "cancelled" if err.get("code") == "cancelled" else "failed"
-            out["error"] = err
-    if out["status"] != "completed":
-        out["reply"] = "".join(text)
-    return out
 
 
 async def json_turn(

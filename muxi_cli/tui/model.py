@@ -12,45 +12,15 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from muxi_cli.protocol.reduce import UsageTotals as Usage
+
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import SessionMessage
 
+__all__ = ["Usage"]  # tokens and cost of a reply or a session: the reducer's totals
+
 ReplyState = Literal["waiting", "streaming", "done", "cancelled", "failed"]
 ToolStatus = Literal["requested", "pending", "running", "ok", "error", "denied", "cancelled"]
-
-
-@dataclass
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float | None = None
-    model: str | None = None
-    #: Some tokens came from a call whose price is unknown (so ``cost_usd`` is a lower bound).
-    unpriced: bool = False
-    #: Some call reported no token counts at all (a server that does not say):
-    #: the counts are a lower bound and the cost of those calls is unknown.
-    unknown: bool = False
-
-    def add(
-        self,
-        input_tokens: int,
-        output_tokens: int,
-        cost_usd: float | None,
-        unknown: bool = False,
-    ) -> None:
-        tin, tout = int(input_tokens or 0), int(output_tokens or 0)
-        self.input_tokens += tin
-        self.output_tokens += tout
-        if unknown:
-            self.unknown = True
-        if cost_usd is not None:
-            self.cost_usd = (self.cost_usd or 0.0) + float(cost_usd)
-        elif tin or tout:
-            self.unpriced = True
-
-    @property
-    def total(self) -> int:
-        return self.input_tokens + self.output_tokens
 
 
 @dataclass

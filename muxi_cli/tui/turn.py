@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol import events as ev
+from muxi_cli.protocol.reduce import Reducer, UsageTotals
 from muxi_cli.termtext import ControlStripper, strip_controls
 from muxi_cli.tui.model import ErrorRecord, ReplyRecord, ToolCall
 
@@ -37,7 +38,8 @@ class TurnHooks:
     """What a turn tells the screen."""
 
     session: Callable[[str], None]
-    usage: Callable[[int, int, float | None, str | None, bool], None]
+    #: The turn's usage totals so far (protocol/reduce.py), after each ``usage`` event.
+    usage: Callable[[UsageTotals], None]
     approval: Callable[[ApprovalPrompt], None]
     routed: Callable[[str], None]
     #: A warning that does not stop the run (e.g. a tool call written as text).
@@ -64,6 +66,8 @@ class Turn:
         #: One per run (delegates stream too): a sequence cut between two
         #: deltas is held back whole instead of leaking its printable half.
         self._strippers: dict[str, ControlStripper] = {}
+        #: The one fold of the turn's events (protocol/reduce.py).
+        self.reducer = Reducer()
 
     async def run(self) -> None:
         """Consume the turn's events. Cancellation (Esc) keeps what was streamed."""
@@ -127,105 +131,94 @@ class Turn:
     # -- events ---------------------------------------------------------------------
 
     async def _view_for(self, event: Event) -> ReplyView:
-        parent = event.get("parent_run_id")
+        parent = event.parent_run_id
         if not parent or event.run_id == self.run_id:
             return self.root
         view = self._views.get(event.run_id)
         if view is None:
             container = self._views.get(parent, self.root)
-            record = ReplyRecord(
-                agent=event.get("agent"), run_id=event.run_id, depth=int(event.get("depth") or 1)
-            )
+            agent = event.agent if isinstance(event, (ev.RunStarted, ev.AgentRouted)) else None
+            record = ReplyRecord(agent=agent, run_id=event.run_id, depth=event.depth or 1)
             view = await container.add_delegate(record)
             self._views[event.run_id] = view
         return view
 
     async def handle(self, event: Event) -> None:
-        kind = event.type
-        if kind == ev.RUN_STARTED and not event.nested and self.session_id:
+        if isinstance(event, ev.RunStarted) and not event.nested and self.session_id:
             # The id is the Turn's; its run.started says the session now exists.
             self.hooks.session(self.session_id)
+        summary = self.reducer.feed(event)
         if not event.known:
-            log.debug("ignoring unknown event type %r", kind)
+            log.debug("ignoring unknown event type %r", event.type)
             return
         view = await self._view_for(event)
-        if kind == ev.RUN_STARTED:
-            view.routed(event.get("agent"), None, None)
-        elif kind == ev.AGENT_ROUTED:
-            view.routed(
-                event.get("agent"), event.get("reason"), event.get("method"), event.get("failure")
-            )
-            if view is self.root and event.get("agent"):
-                self.hooks.routed(str(event.get("agent")))
-        elif kind == ev.MEMORY_RECALLED:
-            items = event.get("items") or []
-            await view.recalled(
-                [dict(i) for i in items if isinstance(i, dict) or hasattr(i, "items")]
-            )
-        elif kind == ev.TEXT_DELTA:
+        if isinstance(event, ev.RunStarted):
+            view.routed(event.agent, None, None)
+        elif isinstance(event, ev.AgentRouted):
+            view.routed(event.agent, event.reason, event.method, event.failure)
+            if view is self.root and event.agent:
+                self.hooks.routed(event.agent)
+        elif isinstance(event, ev.MemoryRecalled):
+            await view.recalled([dict(i) for i in event.items])
+        elif isinstance(event, ev.TextDelta):
             # Textual writes text to the terminal as it is: model text must not
             # carry escape sequences (OSC 52 clipboard writes, titles, ...).
             stripper = self._strippers.setdefault(event.run_id, ControlStripper())
-            text = stripper.feed(str(event.get("text") or ""))
+            text = stripper.feed(event.text)
             if text:
                 await view.append_text(text)
-        elif kind == ev.TOOL_REQUESTED:
+        elif isinstance(event, ev.ToolRequested):
             await view.add_tool(
                 ToolCall(
-                    call_id=str(event.get("call_id")),
-                    server=str(event.get("server") or ""),
-                    tool=str(event.get("tool") or ""),
-                    arguments=_cleaned(event.get("arguments") or {}),
+                    call_id=event.call_id,
+                    server=event.server,
+                    tool=event.tool,
+                    arguments=_cleaned(event.arguments),
                     status="running",
                 )
             )
-        elif kind == ev.TOOL_APPROVAL:
+        elif isinstance(event, ev.ToolApproval):
             await self._approval(view, event)
-        elif kind == ev.TOOL_RESULT:
+        elif isinstance(event, ev.ToolResult):
             self._result(view, event)
-        elif kind == ev.USAGE:
-            tin, tout = int(event.get("input_tokens") or 0), int(event.get("output_tokens") or 0)
-            cost = event.get("cost_usd")
-            unknown = bool(event.get("unknown"))
-            view.reply.usage.add(tin, tout, cost, unknown)
-            view.reply.usage.model = event.get("model") or view.reply.usage.model
-            self.hooks.usage(tin, tout, cost, event.get("model"), unknown)
-        elif kind == ev.RUN_COMPLETED:
+        elif isinstance(event, ev.Usage):
+            # This reply's own calls; the status bar gets the turn's totals (the
+            # reducer's usage rule: every usage event, nested ones included).
+            view.reply.usage.add_event(event)
+            self.hooks.usage(summary.total_usage)
+        elif isinstance(event, ev.RunCompleted):
             rest = self._strippers.pop(event.run_id, ControlStripper()).flush()
             if rest:
                 await view.append_text(rest)
             if view is self.root:
-                await view.set_full_text(strip_controls(str(event.get("text") or "")))
+                await view.set_full_text(strip_controls(event.text))
                 self.state = "done"
-            await view.finish("done", duration_ms=event.get("duration_ms"))
-        elif kind == ev.NOTICE:
-            self.hooks.notice(str(event.get("message") or ""))
-        elif kind == ev.RUN_FAILED:
-            raw = event.get("error") or {}
-            hint = raw.get("hint")
+            await view.finish("done", duration_ms=event.duration_ms)
+        elif isinstance(event, ev.Notice):
+            self.hooks.notice(event.message)
+        elif isinstance(event, ev.RunFailed):
             error = ErrorRecord(
-                strip_controls(str(raw.get("message") or "the run failed")),
-                strip_controls(str(hint)) if hint else None,
-                strip_controls(str(raw.get("code") or "error")),
+                strip_controls(event.message),
+                strip_controls(event.hint) if event.hint else None,
+                strip_controls(event.code),
             )
             if view is self.root:
                 await self._fail(error)
             else:
                 await view.finish("failed", error=error)
 
-    async def _approval(self, view: ReplyView, event: Event) -> None:
-        call_id = str(event.get("call_id"))
+    async def _approval(self, view: ReplyView, event: ev.ToolApproval) -> None:
+        call_id = event.call_id
         call = view.reply.tool(call_id)
         if call is None:  # approval before (or without) a request: show the call anyway
-            call = ToolCall(call_id=call_id, server="", tool=str(event.get("tool") or "tool"))
+            call = ToolCall(call_id=call_id, server="", tool="tool")
             await view.add_tool(call)
-        decision = event.get("decision")
-        by = event.get("by") or "policy"
-        if decision == "pending":
+        by = event.by or "policy"
+        if event.decision == "pending":
             call.status = "pending"
             prompt = await view.ask_approval(call)
             self.hooks.approval(prompt)
-        elif decision == "denied":
+        elif event.decision == "denied":
             call.status = "denied"
             call.decided_by = f"denied by {by}"
         else:
@@ -235,17 +228,15 @@ class Turn:
         if entry is not None:
             entry.refresh_call()
 
-    def _result(self, view: ReplyView, event: Event) -> None:
-        call_id = str(event.get("call_id"))
+    def _result(self, view: ReplyView, event: ev.ToolResult) -> None:
+        call_id = event.call_id
         call = view.reply.tool(call_id)
         if call is None:
             return
-        ok = bool(event.get("ok"))
         if call.status != "denied":
-            call.status = "ok" if ok else "error"
-        content = event.get("content")
-        call.result = strip_controls(content if isinstance(content, str) else str(content))
-        call.duration_ms = event.get("duration_ms")
+            call.status = "ok" if event.ok else "error"
+        call.result = strip_controls(event.content)
+        call.duration_ms = event.duration_ms
         entry = view.tool_entry(call_id)
         if entry is not None:
             entry.refresh_call()

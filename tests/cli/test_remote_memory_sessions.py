@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from muxi_cli.cli.app import app
-from muxi_cli.protocol.events import MEMORY_RECALLED
+from muxi_cli.protocol.events import MemoryRecalled
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime import profiles
 from muxi_cli.runtime.remote import RemoteRuntime
@@ -195,8 +195,8 @@ async def _recalled(served: Served, question: str) -> list[str]:
     try:
         ids: list[str] = []
         async for event in (await runtime.chat(ChatRequest(message=question))).events():
-            if event.type == MEMORY_RECALLED:
-                ids = [str(item["id"]) for item in event["items"]]
+            if isinstance(event, MemoryRecalled):
+                ids = [str(item["id"]) for item in event.items]
         return ids
     finally:
         await runtime.aclose()

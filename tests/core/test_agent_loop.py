@@ -20,14 +20,14 @@ async def test_text_turn_streams_events_in_order_and_persists(make_runtime, fake
     assert kinds[:2] == [ev.RUN_STARTED, ev.AGENT_ROUTED]
     assert kinds[-2:] == [ev.USAGE, ev.RUN_COMPLETED]
     assert all(k == ev.TEXT_DELTA for k in kinds[2:-2]) and len(kinds) > 5
-    assert "".join(e["text"] for e in events if e.type == ev.TEXT_DELTA) == "Two plus two is four."
+    assert "".join(e.text for e in events if e.type == ev.TEXT_DELTA) == "Two plus two is four."
     run_ids = {e.run_id for e in events}
     session_ids = {e.session_id for e in events}
     assert len(run_ids) == 1 and len(session_ids) == 1
     usage = next(e for e in events if e.type == ev.USAGE)
-    assert (usage["input_tokens"], usage["output_tokens"]) == (12, 7)
-    assert events[-1]["text"] == "Two plus two is four."
-    assert events[1]["method"] == "single"
+    assert (usage.input_tokens, usage.output_tokens) == (12, 7)
+    assert events[-1].text == "Two plus two is four."
+    assert events[1].method == "single"
 
     session_id = events[0].session_id
     stored = await runtime.messages(session_id)
@@ -86,13 +86,13 @@ async def test_tool_calls_run_concurrently_and_results_go_back(
     events = await collect(runtime.chat(request("look up two things")))
     assert tools.max_in_flight == 2
     results = [e for e in events if e.type == ev.TOOL_RESULT]
-    assert sorted(e["content"] for e in results) == ["result 1", "result 2"]
-    assert all(e["ok"] for e in results)
+    assert sorted(e.content for e in results) == ["result 1", "result 2"]
+    assert all(e.ok for e in results)
     approvals = [e for e in events if e.type == ev.TOOL_APPROVAL]
-    assert [(a["decision"], a["by"]) for a in approvals] == [("allowed", "policy")] * 2
+    assert [(a.decision, a.by) for a in approvals] == [("allowed", "policy")] * 2
     tool_msgs = [m for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"]
     assert sorted(m["content"] for m in tool_msgs) == ["result 1", "result 2"]
-    assert events[-1].type == ev.RUN_COMPLETED and events[-1]["text"] == "Both done."
+    assert events[-1].type == ev.RUN_COMPLETED and events[-1].text == "Both done."
     stored = await runtime.messages(events[0].session_id)
     assert [m.role for m in stored] == ["user", "assistant", "tool", "tool", "assistant"]
     assert len(stored[1].tool_calls) == 2
@@ -109,7 +109,7 @@ async def test_an_mcp_server_named_agent_is_not_a_delegate(
     events = await collect(runtime.chat(request("look it up")))
     assert tools.calls == [("agent__lookup", {})]
     [result] = [e for e in events if e.type == ev.TOOL_RESULT]
-    assert result["ok"] and result["content"] == "from the server"
+    assert result.ok and result.content == "from the server"
     assert events[-1].type == ev.RUN_COMPLETED
 
 
@@ -144,8 +144,8 @@ async def test_anthropic_provider_tool_loop(
         events = await collect(runtime.chat(request("2+3?")))
     finally:
         await runtime.aclose()
-    assert next(e for e in events if e.type == ev.TOOL_RESULT)["content"] == "5"
-    assert events[-1]["text"] == "It is 5."
+    assert next(e for e in events if e.type == ev.TOOL_RESULT).content == "5"
+    assert events[-1].text == "It is 5."
     last = fake_llm.requests[-1]
     assert last["path"].endswith("/v1/messages")
     blocks = last["messages"][-1]["content"]
@@ -167,12 +167,12 @@ async def test_ask_policy_in_non_interactive_modes(
     runtime = make_runtime()
     events = await collect(runtime.chat(request("remove it", approval=mode)))
     approval = next(e for e in events if e.type == ev.TOOL_APPROVAL)
-    assert (approval["decision"], approval["by"]) == (decision, by)
+    assert (approval.decision, approval.by) == (decision, by)
     assert bool(tools.calls) is ran
     result = next(e for e in events if e.type == ev.TOOL_RESULT)
-    assert result["ok"] is ran
+    assert result.ok is ran
     if not ran:
-        assert "denied" in result["content"]
+        assert "denied" in result.content
     assert events[-1].type == ev.RUN_COMPLETED
 
 
@@ -186,12 +186,12 @@ async def test_interactive_approval_waits_for_approve(
     turn = await runtime.chat(request("remove x", approval="interactive"))
 
     async def on(event):
-        if event.type == ev.TOOL_APPROVAL and event["decision"] == "pending":
+        if isinstance(event, ev.ToolApproval) and event.decision == "pending":
             assert tools.calls == []
-            await turn.approve(event["call_id"], answer)
+            await turn.approve(event.call_id, answer)
 
     events = await collect(turn, on)
-    decisions = [e["decision"] for e in events if e.type == ev.TOOL_APPROVAL]
+    decisions = [e.decision for e in events if e.type == ev.TOOL_APPROVAL]
     assert decisions == ["pending", "allowed" if ran else "denied"]
     assert bool(tools.calls) is ran
     assert tools.remembered == (["rm"] if answer == "always" else [])
@@ -217,8 +217,8 @@ async def test_unknown_tool_and_bad_arguments_become_tool_errors(
     runtime = make_runtime()
     events = await collect(runtime.chat(request("go")))
     results = [e for e in events if e.type == ev.TOOL_RESULT]
-    assert [r["ok"] for r in results] == [False, False]
-    text = " ".join(r["content"] for r in results)
+    assert [r.ok for r in results] == [False, False]
+    text = " ".join(r.content for r in results)
     assert "Unknown tool 'nosuch'" in text and "not a valid JSON object" in text
     assert tools.calls == []
     assert events[-1].type == ev.RUN_COMPLETED
@@ -245,8 +245,8 @@ async def test_max_tool_rounds_stops_with_clear_error(
     runtime = make_runtime("agents:\n  - name: looper\n    max_tool_rounds: 2\n")
     events = await collect(runtime.chat(request("loop")))
     assert events[-1].type == ev.RUN_FAILED
-    assert events[-1]["error"]["code"] == "max_tool_rounds"
-    assert "max_tool_rounds" in events[-1]["error"]["hint"]
+    assert events[-1].error["code"] == "max_tool_rounds"
+    assert "max_tool_rounds" in events[-1].error["hint"]
     assert len(tools.calls) == 2
 
 
@@ -255,7 +255,7 @@ async def test_provider_error_becomes_run_failed(make_runtime, fake_llm: FakeLLM
     runtime = make_runtime()
     events = await collect(runtime.chat(request("hi")))
     assert types(events)[-1] == ev.RUN_FAILED
-    error = events[-1]["error"]
+    error = events[-1].error
     assert error["code"] == "auth_error" and error["hint"]
     assert "sk-fake" not in str(error)
 
@@ -269,10 +269,10 @@ async def test_cancel_keeps_partial_reply(make_runtime, fake_llm: FakeLLM):
     async for event in turn.events():
         events.append(event)
         if event.type == ev.TEXT_DELTA:
-            seen.append(event["text"])
+            seen.append(event.text)
             if len(seen) == 2:
                 await turn.cancel()
-    assert events[-1].type == ev.RUN_FAILED and events[-1]["error"]["code"] == "cancelled"
+    assert events[-1].type == ev.RUN_FAILED and events[-1].error["code"] == "cancelled"
     stored = await runtime.messages(events[0].session_id)
     assert stored[-1].role == "assistant" and stored[-1].status == "cancelled"
     assert stored[-1].content == "".join(seen)
@@ -289,14 +289,14 @@ async def test_closing_the_stream_cancels_and_keeps_partial(make_runtime, fake_l
             break
     await turn.aclose()
     stored = await runtime.messages(got[0].session_id)
-    assert stored[-1].status == "cancelled" and stored[-1].content == got[-1]["text"]
+    assert stored[-1].status == "cancelled" and stored[-1].content == got[-1].text
 
 
 async def test_turn_timeout(make_runtime, fake_llm: FakeLLM):
     fake_llm.script(Slow("a b c d e f g h", delay=0.5))
     runtime = make_runtime("turn_timeout: 1\n")
     events = await collect(runtime.chat(request("slow")))
-    assert events[-1].type == ev.RUN_FAILED and events[-1]["error"]["code"] == "timeout"
+    assert events[-1].type == ev.RUN_FAILED and events[-1].error["code"] == "timeout"
 
 
 async def test_unknown_session_fails_before_any_work(make_runtime, fake_llm: FakeLLM):
@@ -350,7 +350,7 @@ async def test_no_provider_leaves_no_empty_session(tools: ScriptedTools, tmp_pat
     )
     try:
         events = await collect(runtime.chat(request("hello")))
-        assert events[-1].type == ev.RUN_FAILED and events[-1]["error"]["code"] == "no_provider"
+        assert events[-1].type == ev.RUN_FAILED and events[-1].error["code"] == "no_provider"
         assert await runtime.sessions() == []
     finally:
         await runtime.aclose()
@@ -365,10 +365,10 @@ async def test_tool_duration_does_not_count_approval_time(
     turn = await runtime.chat(request("go", approval="interactive"))
 
     async def on(event):
-        if event.type == ev.TOOL_APPROVAL and event["decision"] == "pending":
+        if isinstance(event, ev.ToolApproval) and event.decision == "pending":
             await asyncio.sleep(0.5)  # the user thinks it over
-            await turn.approve(event["call_id"], "allow")
+            await turn.approve(event.call_id, "allow")
 
     events = await collect(turn, on)
     result = next(e for e in events if e.type == ev.TOOL_RESULT)
-    assert result["ok"] and result["duration_ms"] < 400
+    assert result.ok and result.duration_ms < 400

@@ -31,7 +31,7 @@ async def _cancel_during_tool(runtime: Any, started: asyncio.Event, message: str
         if event.type == ev.TOOL_REQUESTED:
             await asyncio.wait_for(started.wait(), 10)
             await turn.cancel()
-    assert events[-1].type == ev.RUN_FAILED and events[-1]["error"]["code"] == "cancelled"
+    assert events[-1].type == ev.RUN_FAILED and events[-1].error["code"] == "cancelled"
     return events[0].session_id
 
 
@@ -63,7 +63,7 @@ async def test_cancel_during_a_tool_is_stored_and_shown_to_the_model(
     events = await collect(
         runtime.chat(request("what is the capital of France", session_id=session_id))
     )
-    assert events[-1].type == ev.RUN_COMPLETED and events[-1]["text"] == "Paris."
+    assert events[-1].type == ev.RUN_COMPLETED and events[-1].text == "Paris."
     assert len(tools.calls) == 1  # the old tool did not run again
     sent = fake_llm.requests[-1]
     assert roles(sent) == ["user", "assistant", "tool", "assistant", "user"]
@@ -108,7 +108,7 @@ async def test_turn_timeout_is_stored_as_timed_out(
     fake_llm.script(ToolCalls([("slow", {})]), Text("ok"))
     runtime = make_runtime("turn_timeout: 1\n")
     events = await collect(runtime.chat(request("slow one")))
-    assert events[-1]["error"]["code"] == "timeout"
+    assert events[-1].error["code"] == "timeout"
     stored = await runtime.messages(events[0].session_id)
     assert stored[-1].status == "cancelled" and stored[-1].meta["stopped"] == "timeout"
     assert "timed out" in stored[-2].content
@@ -127,7 +127,7 @@ async def test_approval_pending_cancel_stores_the_call_as_cancelled(
     turn = await runtime.chat(request("remove x", approval="interactive"))
     async for event in turn.events():
         events.append(event)
-        if event.type == ev.TOOL_APPROVAL and event["decision"] == "pending":
+        if isinstance(event, ev.ToolApproval) and event.decision == "pending":
             await turn.cancel()
     session_id = events[0].session_id
     await collect(runtime.chat(request("hello again", session_id=session_id)))

@@ -90,8 +90,8 @@ async def test_a_binary_attachment_that_is_not_base64_fails_clearly(
     runtime = make_runtime()
     bad = Attachment("x.png", "not base64 at all!", "image/png")
     events = await collect(runtime.chat(request("look", attachments=[bad])))
-    assert events[-1].type == ev.RUN_FAILED
-    assert "not valid base64" in events[-1]["error"]["message"]
+    assert isinstance(events[-1], ev.RunFailed)
+    assert "not valid base64" in events[-1].message
     assert fake_llm.requests == []
 
 

@@ -61,14 +61,14 @@ async def test_failed_route_says_why_and_with_which_model(
     runtime = make_runtime(AGENTS.replace("timeout: 2", "timeout: 10"))
     events = await collect(runtime.chat(request("hello there")))
     decision = routed(events)
-    assert (decision["agent"], decision["method"]) == ("writer", "default")
-    assert decision["failure"] == failure
-    assert decision["router_model"] == MODEL
-    assert says in decision["reason"]
-    assert f"the router ({MODEL})" in decision["reason"]
-    assert decision["reason"].endswith("using the default agent 'writer'")
-    assert "(error)" not in decision["reason"]
-    assert events[-1].type == ev.RUN_COMPLETED and events[-1]["text"] == "fallback answer"
+    assert (decision.agent, decision.method) == ("writer", "default")
+    assert decision.failure == failure
+    assert decision.router_model == MODEL
+    assert says in decision.reason
+    assert f"the router ({MODEL})" in decision.reason
+    assert decision.reason.endswith("using the default agent 'writer'")
+    assert "(error)" not in decision.reason
+    assert events[-1].type == ev.RUN_COMPLETED and events[-1].text == "fallback answer"
 
 
 async def test_router_timeout_names_the_model_and_the_limit(make_runtime, fake_llm: FakeLLM):
@@ -76,8 +76,8 @@ async def test_router_timeout_names_the_model_and_the_limit(make_runtime, fake_l
     runtime = make_runtime(AGENTS.replace("timeout: 2", "timeout: 0.5"))
     events = await collect(runtime.chat(request("anything")))
     decision = routed(events)
-    assert decision["failure"] == "timeout"
-    assert decision["reason"].startswith(f"the router ({MODEL}) timed out after 0.5s")
+    assert decision.failure == "timeout"
+    assert decision.reason.startswith(f"the router ({MODEL}) timed out after 0.5s")
 
 
 async def test_router_usage_is_reported_when_its_answer_is_unusable(
@@ -86,7 +86,7 @@ async def test_router_usage_is_reported_when_its_answer_is_unusable(
     fake_llm.script(Text("writer, I suppose", usage=(30, 4)), Text("ok", usage=(10, 5)))
     runtime = make_runtime(AGENTS)
     events = await collect(runtime.chat(request("hmm")))
-    usages = [(u["input_tokens"], u["output_tokens"]) for u in events if u.type == ev.USAGE]
+    usages = [(u.input_tokens, u.output_tokens) for u in events if u.type == ev.USAGE]
     assert usages == [(30, 4), (10, 5)]
 
 
@@ -96,6 +96,10 @@ async def test_a_good_route_names_the_router_model_and_no_failure(make_runtime, 
     )
     runtime = make_runtime(AGENTS)
     decision = routed(await collect(runtime.chat(request("python please"))))
-    assert decision["router_model"] == MODEL and "failure" not in decision.payload
+    assert (
+        decision.router_model == MODEL
+        and decision.failure is None
+        and "failure" not in decision.to_dict()
+    )
     explicit = routed(await collect(runtime.chat(request("hi", agent="writer"))))
-    assert "router_model" not in explicit.payload
+    assert explicit.router_model is None and "router_model" not in explicit.to_dict()

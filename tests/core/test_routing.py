@@ -25,7 +25,7 @@ router:
 """
 
 
-def routed(events) -> ev.Event:
+def routed(events) -> ev.AgentRouted:
     return next(e for e in events if e.type == ev.AGENT_ROUTED and not e.nested)
 
 
@@ -47,14 +47,14 @@ async def test_llm_router_picks_agent_with_reason_and_structured_call(
     runtime = make_runtime(AGENTS)
     events = await collect(runtime.chat(request("my python script crashes")))
     decision = routed(events)
-    assert (decision["agent"], decision["method"], decision["cached"]) == ("coder", "llm", False)
-    assert decision["reason"] == "a Python bug"
+    assert (decision.agent, decision.method, decision.cached) == ("coder", "llm", False)
+    assert decision.reason == "a Python bug"
     router_call = fake_llm.requests[0]
     assert router_call["tool_choice"]["function"]["name"] == "choose_agent"
     enum = router_call["tools"][0]["function"]["parameters"]["properties"]["agent"]["enum"]
     assert enum == ["writer", "coder"]
     assert "Writes, reviews and debugs Python code." in router_call["messages"][0]["content"]
-    assert events[0]["agent"] == "coder"
+    assert events[0].agent == "coder"
 
 
 async def test_route_cache_hit_skips_router(make_runtime, fake_llm: FakeLLM):
@@ -67,7 +67,7 @@ async def test_route_cache_hit_skips_router(make_runtime, fake_llm: FakeLLM):
     await collect(runtime.chat(request("Fix my Python code!")))
     events = await collect(runtime.chat(request("fix my python   code")))
     decision = routed(events)
-    assert (decision["agent"], decision["method"], decision["cached"]) == ("coder", "cached", True)
+    assert (decision.agent, decision.method, decision.cached) == ("coder", "cached", True)
     assert len(router_requests(fake_llm)) == 1
     assert len(fake_llm.requests) == 3
 
@@ -86,7 +86,7 @@ async def test_router_failures_fall_back_to_default(make_runtime, fake_llm: Fake
     runtime = make_runtime(AGENTS)
     events = await collect(runtime.chat(request("hello there")))
     decision = routed(events)
-    assert (decision["agent"], decision["method"]) == ("writer", "default")
+    assert (decision.agent, decision.method) == ("writer", "default")
     assert events[-1].type == ev.RUN_COMPLETED
 
 
@@ -95,16 +95,16 @@ async def test_router_timeout_falls_back_to_default(make_runtime, fake_llm: Fake
     runtime = make_runtime(AGENTS.replace("timeout: 2", "timeout: 0.5"))
     events = await collect(runtime.chat(request("anything")))
     decision = routed(events)
-    assert decision["method"] == "default" and "timed out" in decision["reason"]
-    assert events[-1]["text"] == "default answer"
+    assert decision.method == "default" and "timed out" in decision.reason
+    assert events[-1].text == "default answer"
 
 
 async def test_explicit_agent_and_mention_skip_router(make_runtime, fake_llm: FakeLLM):
     runtime = make_runtime(AGENTS)
     events = await collect(runtime.chat(request("hello", agent="coder")))
-    assert (routed(events)["agent"], routed(events)["method"]) == ("coder", "explicit")
+    assert (routed(events).agent, routed(events).method) == ("coder", "explicit")
     events = await collect(runtime.chat(request("@coder: why does this fail?")))
-    assert (routed(events)["agent"], routed(events)["method"]) == ("coder", "explicit")
+    assert (routed(events).agent, routed(events).method) == ("coder", "explicit")
     user = [m for m in fake_llm.requests[-1]["messages"] if m["role"] == "user"][-1]
     assert user["content"] == "why does this fail?"
     assert router_requests(fake_llm) == []
@@ -114,8 +114,8 @@ async def test_unknown_explicit_agent_is_a_usage_error(make_runtime, fake_llm: F
     runtime = make_runtime(AGENTS)
     events = await collect(runtime.chat(request("hi", agent="codr")))
     assert events[-1].type == ev.RUN_FAILED
-    assert events[-1]["error"]["code"] == "not_found"
-    assert "coder" in events[-1]["error"]["hint"]
+    assert events[-1].error["code"] == "not_found"
+    assert "coder" in events[-1].error["hint"]
 
 
 async def test_sticky_session_router_sees_previous_agent(make_runtime, fake_llm: FakeLLM):
@@ -144,12 +144,12 @@ async def test_delegation_nests_events_and_uses_answer(make_runtime, fake_llm: F
     runtime = make_runtime(AGENTS)
     events = await collect(runtime.chat(request("haiku please", agent="coder")))
     nested = [e for e in events if e.nested]
-    assert nested and all(e["parent_run_id"] == events[0].run_id for e in nested)
-    assert nested[0].type == ev.RUN_STARTED and nested[0]["agent"] == "writer"
+    assert nested and all(e.parent_run_id == events[0].run_id for e in nested)
+    assert nested[0].type == ev.RUN_STARTED and nested[0].agent == "writer"
     assert any(e.type == ev.RUN_COMPLETED for e in nested)
     result = next(e for e in events if e.type == ev.TOOL_RESULT and not e.nested)
-    assert result["content"] == "Bugs hide in the code"
-    top_text = "".join(e["text"] for e in events if e.type == ev.TEXT_DELTA and not e.nested)
+    assert result.content == "Bugs hide in the code"
+    top_text = "".join(e.text for e in events if e.type == ev.TEXT_DELTA and not e.nested)
     assert top_text == "Here is the haiku from writer: Bugs hide in the code"
     # the delegate saw only the question, not the parent's conversation
     delegate_req = fake_llm.requests[1]
@@ -176,7 +176,7 @@ agents:
     fake_llm.set_default(reply)
     runtime = make_runtime(chain)
     events = await collect(runtime.chat(request("start", agent="a")))
-    depths = [e.get("depth", 0) for e in events]
+    depths = [e.depth for e in events]
     assert max(depths) == MAX_DELEGATION_DEPTH
     assert events[-1].type == ev.RUN_COMPLETED
     assert len(fake_llm.requests) == 2 * MAX_DELEGATION_DEPTH + 1
@@ -234,7 +234,7 @@ async def test_router_usage_is_reported(make_runtime, fake_llm: FakeLLM):
     runtime = make_runtime(AGENTS)
     events = await collect(runtime.chat(request("python question")))
     usages = [e for e in events if e.type == ev.USAGE]
-    assert [(u["input_tokens"], u["output_tokens"]) for u in usages] == [(40, 8), (10, 5)]
+    assert [(u.input_tokens, u.output_tokens) for u in usages] == [(40, 8), (10, 5)]
 
 
 async def test_mistyped_mention_is_an_error_but_other_at_words_are_text(
@@ -242,8 +242,8 @@ async def test_mistyped_mention_is_an_error_but_other_at_words_are_text(
 ):
     runtime = make_runtime(AGENTS)
     events = await collect(runtime.chat(request("@codr fix this", agent=None)))
-    assert events[-1].type == ev.RUN_FAILED and events[-1]["error"]["code"] == "not_found"
-    assert "coder" in events[-1]["error"]["hint"]
+    assert events[-1].type == ev.RUN_FAILED and events[-1].error["code"] == "not_found"
+    assert "coder" in events[-1].error["hint"]
     assert await runtime.sessions() == []
     fake_llm.script(
         ToolCalls([("choose_agent", {"agent": "writer", "reason": "greeting"})]), Text("hi all")

@@ -39,7 +39,7 @@ async def test_turn_recalls_and_extracts(fake_llm: Any, tmp_path: Path) -> None:
             ).events()
         ]
         recalled = next(e for e in events if e.type == "memory.recalled")
-        assert [i["id"] for i in recalled.payload["items"]] == [tea.id]
+        assert [i["id"] for i in recalled.items] == [tea.id]
         system = str(fake_llm.requests[0]["messages"][0]["content"])
         assert "User likes green tea" in system and "black coffee" not in system
         await runtime.orchestrator.drain()

@@ -16,7 +16,7 @@ import pytest
 
 from muxi_cli.errors import NotFoundError
 from muxi_cli.protocol import events as ev
-from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.events import AgentRouted, Event, RunCompleted
 from muxi_cli.protocol.records import ApprovalMode, ChatRequest
 from muxi_cli.protocol.turn import Turn
 from muxi_cli.runtime.base import Runtime
@@ -122,7 +122,7 @@ class TurnContract:
                 await turn.cancel()  # twice is harmless
         ends = [e for e in top(seen) if e.type in (ev.RUN_COMPLETED, ev.RUN_FAILED)]
         assert [e.type for e in ends] == [ev.RUN_FAILED] and ends[0] is seen[-1]
-        assert ends[0]["error"]["code"] == "cancelled"
+        assert ends[0].error["code"] == "cancelled"
         assert turn.finished
         await turn.cancel()  # after the end: nothing to do
 
@@ -138,16 +138,16 @@ class TurnContract:
         pending: list[tuple[str, str]] = []
 
         async def on(event: Event) -> None:
-            if event.type == ev.TOOL_APPROVAL and event["decision"] == "pending":
+            if isinstance(event, ev.ToolApproval) and event.decision == "pending":
                 pending.extend(turn.pending())
                 with pytest.raises(NotFoundError):
                     await turn.approve("call_nobody_made", "allow")
-                await turn.approve(event["call_id"], "allow")
+                await turn.approve(event.call_id, "allow")
                 assert turn.pending() == []
 
         events = top(await collect(turn, on))
         assert len(pending) == 1 and pending[0][0] == turn.run_id
-        approvals = [e["decision"] for e in events if e.type == ev.TOOL_APPROVAL]
+        approvals = [e.decision for e in events if e.type == ev.TOOL_APPROVAL]
         assert approvals == ["pending", "allowed"]
         assert events[-1].type == ev.RUN_COMPLETED
         with pytest.raises(NotFoundError):  # decided already
@@ -202,10 +202,11 @@ class RuntimeContract(TurnContract):
         assert {e.run_id for e in events} == {events[0].run_id}
         assert {e.session_id for e in events} == {events[0].session_id}
         assert events[0].run_id and events[0].session_id
-        text = "".join(str(e["text"]) for e in deltas)
-        assert text == events[-1]["text"] == "hello there contract world"
-        assert events[1]["agent"] == "assistant"
-        assert all(e.v == 1 and e.ts for e in events)
+        text = "".join(e.text for e in deltas)
+        assert isinstance(events[-1], RunCompleted) and isinstance(events[1], AgentRouted)
+        assert text == events[-1].text == "hello there contract world"
+        assert events[1].agent == "assistant"
+        assert all(e.v == ev.SCHEMA_VERSION and e.ts for e in events)
 
     async def test_session_is_saved_listed_exported_renamed_deleted(self, harness: Harness) -> None:
         rt = harness.runtime
@@ -278,7 +279,7 @@ class RuntimeContract(TurnContract):
 
         events = top(await collect(turn, on))
         assert events[-1].type == ev.RUN_FAILED
-        assert events[-1]["error"]["code"] == "cancelled"
+        assert events[-1].error["code"] == "cancelled"
         msgs = [m for m in await rt.messages(events[0].session_id) if m.role == "assistant"]
         assert msgs and msgs[-1].content.startswith("a")
 
@@ -292,11 +293,11 @@ class RuntimeContract(TurnContract):
         turn = await rt.chat(request)
 
         async def on(event: Event) -> None:
-            if event.type == ev.TOOL_APPROVAL and event["decision"] == "pending":
+            if isinstance(event, ev.ToolApproval) and event.decision == "pending":
                 await turn.cancel()
 
         events = top(await collect(turn, on))
-        assert events[-1]["error"]["code"] == "cancelled"
+        assert events[-1].error["code"] == "cancelled"
         sid = events[0].session_id
 
         async def marked() -> bool:
@@ -313,7 +314,7 @@ class RuntimeContract(TurnContract):
         assert stored[2].meta["cancelled"] is True
 
         again = top(await chat(rt, ChatRequest(message="hello again", session_id=sid)))
-        assert again[-1].type == ev.RUN_COMPLETED and again[-1]["text"] == "Hello."
+        assert again[-1].type == ev.RUN_COMPLETED and again[-1].text == "Hello."
         sent = [m for m in harness.llm.last_request["messages"] if m["role"] != "system"]
         assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
         assert sent[0]["content"] == "six times seven"
@@ -352,24 +353,24 @@ class RuntimeContract(TurnContract):
         turn = await rt.chat(ChatRequest(message="6*7?", approval="interactive"))
 
         async def on(event: Event) -> None:
-            if event.type == ev.TOOL_APPROVAL and event["decision"] == "pending":
-                await turn.approve(event["call_id"], "allow")
+            if isinstance(event, ev.ToolApproval) and event.decision == "pending":
+                await turn.approve(event.call_id, "allow")
 
         events = top(await collect(turn, on))
         req = next(e for e in events if e.type == ev.TOOL_REQUESTED)
-        assert req["tool"] == "calculator" and req["arguments"] == {"expression": "6*7"}
-        approvals = [(e["decision"], e["by"]) for e in events if e.type == ev.TOOL_APPROVAL]
+        assert req.tool == "calculator" and req.arguments == {"expression": "6*7"}
+        approvals = [(e.decision, e.by) for e in events if e.type == ev.TOOL_APPROVAL]
         assert approvals == [("pending", "user"), ("allowed", "user")]
         result = next(e for e in events if e.type == ev.TOOL_RESULT)
-        assert result["ok"] is True and "42" in str(result["content"])
-        assert result["call_id"] == req["call_id"]
-        assert events[-1].type == ev.RUN_COMPLETED and events[-1]["text"] == "it is 42"
+        assert result.ok is True and "42" in str(result.content)
+        assert result.call_id == req.call_id
+        assert events[-1].type == ev.RUN_COMPLETED and events[-1].text == "it is 42"
 
     async def test_tool_denied_without_asking(self, harness: Harness) -> None:
         rt = harness.runtime
         harness.llm.script(ToolCalls([("calculator", {"expression": "1+1"})]), Text("no tool then"))
         events = top(await chat(rt, ChatRequest(message="1+1?", approval="deny")))
-        approvals = [(e["decision"], e["by"]) for e in events if e.type == ev.TOOL_APPROVAL]
+        approvals = [(e.decision, e.by) for e in events if e.type == ev.TOOL_APPROVAL]
         assert approvals == [("denied", "policy")]
         assert events[-1].type == ev.RUN_COMPLETED
 

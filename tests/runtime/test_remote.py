@@ -17,6 +17,7 @@ from muxi_cli.errors import (
     ServerAuthError,
     UsageError,
 )
+from muxi_cli.protocol.events import RunFailed
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime import profiles
 from muxi_cli.runtime.remote import RemoteRuntime
@@ -103,7 +104,8 @@ async def test_sse_turn_lost_mid_stream_ends_with_connection_failed(tmp_path: Pa
                 server.force_exit = True  # a crash-like stop: no goodbye
                 server.should_exit = True
         assert events[-1].type == "run.failed"
-        assert events[-1]["error"]["code"] in ("connection_failed", "cancelled")
+        assert isinstance(events[-1], RunFailed)
+        assert events[-1].code in ("connection_failed", "cancelled")
     finally:
         await rt.aclose()
         await asyncio.wait_for(task, 20)

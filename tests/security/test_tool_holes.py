@@ -100,8 +100,8 @@ ATTACK_PATHS = [
 
 def tool_results(events: list[Any]) -> list[str]:
     """Result texts in the order the calls were requested (they may finish in any order)."""
-    order = [e["call_id"] for e in events if e.type == "tool.requested"]
-    done = {e["call_id"]: str(e["content"]) for e in events if e.type == "tool.result"}
+    order = [e.call_id for e in events if e.type == "tool.requested"]
+    done = {e.call_id: str(e.content) for e in events if e.type == "tool.result"}
     return [done[call_id] for call_id in order if call_id in done]
 
 
@@ -148,7 +148,7 @@ async def test_per_user_roots(serve_files: Server, fake_llm: FakeLLM) -> None:
     users = serve_files.folder / "users"
     fake_llm.script(ToolCalls([("list_dir", {"path": "."})]), Text("done"))
     events = await serve_files.turn(serve_files.user)
-    user_id = next(e["user_id"] for e in events if e.type == "run.started")
+    user_id = next(e.user_id for e in events if e.type == "run.started")
     (result,) = tool_results(events)
     assert result.endswith("is not a folder")  # nothing made for this user yet
     (users / user_id).mkdir(parents=True)

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from muxi_cli.protocol.events import ToolApproval, decode
 from muxi_cli.server.routes import ROUTES
 from muxi_cli.stores.server_keys import KeyStore
 from tests.server.conftest import Served
@@ -155,10 +156,10 @@ async def test_bob_cannot_touch_alice_data(
             ) as resp:
                 async for line in resp.aiter_lines():
                     if line.startswith("data: "):
-                        ev = json.loads(line[6:])
-                        pending.setdefault("run_id", ev["run_id"])
-                        if ev["type"] == "tool.approval" and ev["decision"] == "pending":
-                            pending["call_id"] = ev["call_id"]
+                        ev = decode(line[6:])
+                        pending.setdefault("run_id", ev.run_id)
+                        if isinstance(ev, ToolApproval) and ev.decision == "pending":
+                            pending["call_id"] = ev.call_id
                             got_pending.set()
 
         task = asyncio.create_task(alice_turn())
@@ -253,11 +254,11 @@ async def test_only_an_admin_can_always_allow(served: Served, who: str, expected
             ) as resp:
                 async for line in resp.aiter_lines():
                     if line.startswith("data: "):
-                        ev = json.loads(line[6:])
-                        if ev["type"] == "tool.approval":
-                            decisions.append(ev["decision"])
-                            if ev["decision"] == "pending":
-                                call["id"] = ev["call_id"]
+                        ev = decode(line[6:])
+                        if isinstance(ev, ToolApproval):
+                            decisions.append(ev.decision)
+                            if ev.decision == "pending":
+                                call["id"] = ev.call_id
                                 got_pending.set()
             return decisions
 

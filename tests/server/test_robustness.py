@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from muxi_cli.protocol.events import TextDelta, decode
 from muxi_cli.server.context import ServerSettings
 from muxi_cli.server.limits import ACCESS_LOGGER, RateLimiter
 from muxi_cli.stores.server_keys import KeyStore
@@ -106,9 +107,9 @@ async def test_sse_client_disconnect_cancels_and_keeps_partial(served: Served) -
             sid = ""
             async for line in resp.aiter_lines():
                 if line.startswith("data: "):
-                    ev = json.loads(line[6:])
-                    sid = ev["session_id"]
-                    if ev["type"] == "text.delta":
+                    ev = decode(line[6:])
+                    sid = ev.session_id
+                    if isinstance(ev, TextDelta):
                         break
         # The stream is closed: the server must end the turn by itself.
         await asyncio.wait_for(served.runtime.turn_closed.wait(), 10)

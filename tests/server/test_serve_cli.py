@@ -50,7 +50,7 @@ async def test_first_start_keys_shutdown_and_reconnect(fake_llm: FakeLLM, tmp_pa
                     await rt.chat(ChatRequest(message="hi", approval="interactive"))
                 ).events()
             ]
-            assert first[-1].type == "run.completed" and first[-1]["text"] == "first"
+            assert first[-1].type == "run.completed" and first[-1].text == "first"
             me = await RemoteRuntime(proc.url, admin).whoami()
             assert me["role"] == "admin"
 
@@ -71,7 +71,7 @@ async def test_first_start_keys_shutdown_and_reconnect(fake_llm: FakeLLM, tmp_pa
                     )
                 ).events()
             ]
-            assert second[-1].type == "run.completed" and second[-1]["text"] == "second"
+            assert second[-1].type == "run.completed" and second[-1].text == "second"
             assert any("reconnect" in n for n in notices), notices
             assert len(await rt.messages(first[0].session_id)) >= 4
         finally:

@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from muxi_cli.errors import NotFoundError, ServerAuthError
-from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.events import Event, ToolApproval
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.protocol.turn import Turn
 from tests.server.conftest import Served, start_server, stop_server
@@ -94,18 +94,18 @@ async def test_approval_round_trip_over_the_socket(served: Served) -> None:
     try:
 
         async def on(ev: Event, turn: Turn) -> None:
-            if ev.type == "tool.approval" and ev["decision"] == "pending":
-                await turn.approve(ev["call_id"], "allow")
+            if isinstance(ev, ToolApproval) and ev.decision == "pending":
+                await turn.approve(ev.call_id, "allow")
 
         events = await _collect(rt, ChatRequest(message="2+2?", approval="interactive"), on)
         types = [e.type for e in events]
         assert types[:2] == ["run.started", "agent.routed"]
-        decisions = [e["decision"] for e in events if e.type == "tool.approval"]
+        decisions = [e.decision for e in events if e.type == "tool.approval"]
         assert decisions == ["pending", "allowed"]
         result = next(e for e in events if e.type == "tool.result")
-        assert result["ok"] is True and result["content"] == "4"
+        assert result.ok is True and result.content == "4"
         assert types[-1] == "run.completed"
-        assert events[-1]["text"] == "two plus two is four"
+        assert events[-1].text == "two plus two is four"
         # Everything went over the WebSocket: no HTTP client was ever needed.
         assert not rt._server.opened
     finally:
@@ -118,18 +118,18 @@ async def test_denied_over_the_socket_and_several_turns(served: Served) -> None:
     try:
 
         async def on(ev: Event, turn: Turn) -> None:
-            if ev.type == "tool.approval" and ev["decision"] == "pending":
-                await turn.approve(ev["call_id"], "deny")
+            if isinstance(ev, ToolApproval) and ev.decision == "pending":
+                await turn.approve(ev.call_id, "deny")
 
         first = await _collect(rt, ChatRequest(message="a", approval="interactive"), on)
         ws = rt._ws_turns.ws
-        assert next(e for e in first if e.type == "tool.result")["ok"] is False
+        assert next(e for e in first if e.type == "tool.result").ok is False
         sid = first[0].session_id
         second = await _collect(
             rt, ChatRequest(message="b", approval="interactive", session_id=sid)
         )
         assert rt._ws_turns.ws is ws  # same connection
-        assert second[-1].type == "run.completed" and second[-1]["text"] == "second turn"
+        assert second[-1].type == "run.completed" and second[-1].text == "second turn"
         assert second[0].session_id == sid
         msgs = await rt.messages(sid)
         assert [m.role for m in msgs] == ["user", "assistant", "user", "assistant"]
@@ -149,7 +149,7 @@ async def test_cancel_over_the_socket_keeps_the_partial_reply(served: Served) ->
 
         events = await _collect(rt, ChatRequest(message="go", approval="interactive"), on)
         assert events[-1].type == "run.failed"
-        assert events[-1]["error"]["code"] == "cancelled"
+        assert events[-1].error["code"] == "cancelled"
         msgs = await rt.messages(events[0].session_id)
         assert msgs[-1].content == "partial " and msgs[-1].status == "cancelled"
         # The connection is still usable.
@@ -271,7 +271,7 @@ async def test_a_turn_lost_with_the_server_ends_with_connection_failed(served: S
                 served.server.should_exit = True
         last = events[-1]
         assert last.type == "run.failed"
-        assert last["error"]["code"] in ("connection_failed", "cancelled")
+        assert last.error["code"] in ("connection_failed", "cancelled")
     finally:
         await rt.aclose()
 
@@ -286,11 +286,11 @@ async def test_only_an_admin_can_always_allow_over_the_socket(
     try:
 
         async def on(ev: Event, turn: Turn) -> None:
-            if ev.type == "tool.approval" and ev["decision"] == "pending":
-                await turn.approve(ev["call_id"], "always")
+            if isinstance(ev, ToolApproval) and ev.decision == "pending":
+                await turn.approve(ev.call_id, "always")
 
         events = await _collect(rt, ChatRequest(message="2+2?", approval="interactive"), on)
-        assert [e["decision"] for e in events if e.type == "tool.approval"] == [
+        assert [e.decision for e in events if e.type == "tool.approval"] == [
             "pending",
             "allowed",
         ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from muxi_cli.errors import MuxiError, NotFoundError
-from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.events import Event, from_fields
 from muxi_cli.protocol.records import (
     AgentInfo,
     ApprovalDecision,
@@ -99,7 +99,7 @@ class Raw:
     """Any event, e.g. an unknown type."""
 
     type: str
-    payload: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -310,7 +310,7 @@ class FakeRuntime:
             elif isinstance(step, Gate):
                 await self.gate(step.name).wait()
             elif isinstance(step, Raw):
-                yield self._event(step.type, run_id, sid, **step.payload)
+                yield self._event(step.type, run_id, sid, **step.fields)
             elif isinstance(step, Delegate):
                 child = self._next("run")
                 child_extra = {"parent_run_id": run_id, "depth": 1}
@@ -397,8 +397,8 @@ class FakeRuntime:
                 **extra,
             )
 
-    def _event(self, type_: str, run_id: str, sid: str, **payload: Any) -> Event:
-        return Event(type=type_, run_id=run_id, session_id=sid, payload=payload, ts=CLOCK)
+    def _event(self, type_: str, run_id: str, sid: str, **fields: Any) -> Event:
+        return from_fields(type_, run_id, sid, ts=CLOCK, **fields)
 
     def _answer(self, run_id: str, call_id: str, decision: ApprovalDecision) -> None:
         self.approvals.append((call_id, decision))

@@ -17,7 +17,7 @@ from muxi_cli.protocol.mentions import leading_mention, split_mention
 from muxi_cli.protocol.records import Attachment, ChatRequest
 from muxi_cli.tui import commands
 from muxi_cli.tui.completer import Candidate, Sources, complete
-from muxi_cli.tui.model import ErrorRecord, NoteRecord, ReplyRecord, UserRecord
+from muxi_cli.tui.model import ErrorRecord, NoteRecord, ReplyRecord, Usage, UserRecord
 from muxi_cli.tui.screens.chat_commands import ChatCommands
 from muxi_cli.tui.turn import Turn, TurnHooks
 from muxi_cli.tui.widgets.approval import ApprovalPrompt
@@ -267,9 +267,10 @@ class ChatScreen(ChatCommands, Screen[None]):
             model=self.muxi.model_override,
             attachments=attachments,
         )
+        before = self.muxi.usage  # the session's usage until this turn
         hooks = TurnHooks(
             session=self._on_session,
-            usage=self._on_usage,
+            usage=lambda turn: self._on_usage(before, turn),
             approval=self._on_approval,
             routed=lambda name: self.working.set_label(f"{name} is replying…"),
             notice=lambda message: self.notify(message, title="Warning", severity="warning"),
@@ -304,13 +305,12 @@ class ChatScreen(ChatCommands, Screen[None]):
     def _on_session(self, session_id: str) -> None:
         self.muxi.session_id = session_id
 
-    def _on_usage(
-        self, tin: int, tout: int, cost: float | None, model: str | None, unknown: bool = False
-    ) -> None:
-        self.muxi.usage.add(tin, tout, cost, unknown)
+    def _on_usage(self, before: Usage, turn: Usage) -> None:
+        """The status bar: the session's usage so far plus this turn's totals."""
+        self.muxi.usage = before.merged(turn)
         changes: dict[str, object] = {"usage": self.muxi.usage}
-        if model:
-            changes["model"] = model
+        if turn.model:
+            changes["model"] = turn.model
         self.status_bar.change(**changes)
 
     def _on_approval(self, prompt: ApprovalPrompt) -> None:

@@ -1,0 +1,319 @@
+"""The one fold of a turn's event stream into a summary.
+
+``muxi chat -o json``, the server's non-streaming ``POST /v1/chat`` answer and
+the chat app's status bar all read a :class:`TurnSummary` built here, so they
+cannot disagree.
+
+**The usage rule.** A ``usage`` event counts the model calls its own run made,
+once: the router's call is a ``usage`` event of the top-level run (before the
+agent answers), an agent's calls of all its tool rounds are one ``usage``
+event at the end of its run, and a delegate's calls are the ``usage`` event of
+its nested run, never included in its parent's. So the turn's total is the
+sum of every ``usage`` event, nested ones included; ``by_model`` splits it by
+model. A run that fails or is cancelled before its end emits no ``usage``
+event, so its calls are not in the total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from muxi_cli.protocol.events import (
+    AgentRouted,
+    Event,
+    MemoryRecalled,
+    Notice,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+    TextDelta,
+    ToolApproval,
+    ToolRequested,
+    ToolResult,
+    Usage,
+)
+
+CANCELLED_CODE = "cancelled"
+
+
+@dataclass
+class ModelUsage:
+    """The tokens and cost of the calls to one model."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    unknown: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+        }
+        if self.unknown:
+            out["unknown"] = True
+        return out
+
+
+@dataclass
+class UsageTotals:
+    """Token and cost totals (of a run, a turn or a whole chat session).
+
+    ``cost_usd`` sums the calls whose price is known (``None`` while none is);
+    ``unpriced``: some tokens came from a call with no price, so the cost is a
+    lower bound. ``unknown``: some call reported no token counts at all, so the
+    counts are a lower bound too. ``model`` is the model of the last call
+    counted at the top level (the agent's own model once it has answered).
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    model: str | None = None
+    unpriced: bool = False
+    unknown: bool = False
+    by_model: dict[str, ModelUsage] = field(default_factory=dict)
+
+    def add(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cost_usd: float | None,
+        unknown: bool = False,
+        model: str | None = None,
+    ) -> None:
+        tin, tout = int(input_tokens or 0), int(output_tokens or 0)
+        self.input_tokens += tin
+        self.output_tokens += tout
+        if unknown:
+            self.unknown = True
+        if cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + float(cost_usd)
+        elif tin or tout:
+            self.unpriced = True
+        if model:
+            per = self.by_model.setdefault(model, ModelUsage())
+            per.input_tokens += tin
+            per.output_tokens += tout
+            if cost_usd is not None:
+                per.cost_usd = (per.cost_usd or 0.0) + float(cost_usd)
+            per.unknown = per.unknown or unknown
+
+    def add_event(self, event: Usage, *, top_level: bool = True) -> None:
+        self.add(
+            event.input_tokens, event.output_tokens, event.cost_usd, event.unknown, event.model
+        )
+        if top_level and event.model:
+            self.model = event.model
+
+    def merged(self, other: UsageTotals) -> UsageTotals:
+        """These totals plus ``other``'s (a session's usage after one more turn)."""
+        out = UsageTotals(
+            self.input_tokens,
+            self.output_tokens,
+            self.cost_usd,
+            other.model or self.model,
+            self.unpriced or other.unpriced,
+            self.unknown or other.unknown,
+            {k: ModelUsage(**vars(v)) for k, v in self.by_model.items()},
+        )
+        out.input_tokens += other.input_tokens
+        out.output_tokens += other.output_tokens
+        if other.cost_usd is not None:
+            out.cost_usd = (out.cost_usd or 0.0) + other.cost_usd
+        for name, per in other.by_model.items():
+            mine = out.by_model.setdefault(name, ModelUsage())
+            mine.input_tokens += per.input_tokens
+            mine.output_tokens += per.output_tokens
+            if per.cost_usd is not None:
+                mine.cost_usd = (mine.cost_usd or 0.0) + per.cost_usd
+            mine.unknown = mine.unknown or per.unknown
+        return out
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``usage`` object of ``muxi chat -o json`` and ``POST /v1/chat``."""
+        out: dict[str, Any] = {
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+        }
+        if self.unknown:
+            out["unknown"] = True
+        if self.unpriced:
+            out["unpriced"] = True
+        out["by_model"] = {name: per.to_dict() for name, per in self.by_model.items()}
+        return out
+
+
+@dataclass
+class ToolCallSummary:
+    """One tool call and what became of it (``None``: not seen yet)."""
+
+    call_id: str
+    run_id: str
+    agent: str | None = None
+    server: str = ""
+    tool: str = ""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    decision: str | None = None
+    ok: bool | None = None
+    content: str | None = None
+    duration_ms: int | None = None
+
+    def to_dict(self, *, with_agent: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "call_id": self.call_id,
+            "server": self.server,
+            "tool": self.tool,
+            "arguments": self.arguments,
+        }
+        if with_agent:
+            out["agent"] = self.agent
+        if self.decision is not None:
+            out["decision"] = self.decision
+        if self.ok is not None:
+            out.update(ok=self.ok, content=self.content, duration_ms=self.duration_ms)
+        return out
+
+
+@dataclass
+class RunSummary:
+    """One run of the turn: the top-level agent's or a delegate's.
+
+    ``usage`` holds only the run's own ``usage`` events; ``runs`` are the
+    delegates it started, in order.
+    """
+
+    run_id: str = ""
+    agent: str | None = None
+    parent_run_id: str | None = None
+    depth: int = 0
+    status: str = "incomplete"
+    error: dict[str, Any] | None = None
+    duration_ms: int | None = None
+    usage: UsageTotals = field(default_factory=UsageTotals)
+    tool_calls: list[ToolCallSummary] = field(default_factory=list)
+    runs: list[RunSummary] = field(default_factory=list)
+    #: ``run.completed``'s text (the whole reply) once the run completed.
+    final_text: str | None = None
+    deltas: list[str] = field(default_factory=list)
+
+    @property
+    def reply(self) -> str:
+        """The whole reply once completed, else what was streamed so far."""
+        return self.final_text if self.final_text is not None else "".join(self.deltas)
+
+
+@dataclass
+class TurnSummary(RunSummary):
+    """A whole turn: the top-level run's fields, plus the turn's totals.
+
+    ``total_usage`` is every model call of the turn (the usage rule in the
+    module docstring); ``tool_calls_all`` every tool call of every run, in
+    the order they were requested.
+    """
+
+    session_id: str = ""
+    total_usage: UsageTotals = field(default_factory=UsageTotals)
+    routing: AgentRouted | None = None
+    memories: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    tool_calls_all: list[ToolCallSummary] = field(default_factory=list)
+    #: Some tool call (of any run) was denied.
+    denied: bool = False
+
+
+class Reducer:
+    """Folds events one at a time (a live view), or a whole list via :func:`reduce`."""
+
+    def __init__(self) -> None:
+        self.summary = TurnSummary()
+        self._runs: dict[str, RunSummary] = {}
+        self._calls: dict[tuple[str, str], ToolCallSummary] = {}
+
+    def _run(self, event: Event) -> RunSummary:
+        s = self.summary
+        if not event.nested:
+            if not s.run_id:
+                s.run_id = event.run_id
+                self._runs[event.run_id] = s
+            return s
+        run = self._runs.get(event.run_id)
+        if run is None:
+            run = RunSummary(
+                run_id=event.run_id, parent_run_id=event.parent_run_id, depth=event.depth
+            )
+            self._runs[event.run_id] = run
+            self._runs.get(event.parent_run_id or "", s).runs.append(run)
+        return run
+
+    def _call(self, run: RunSummary, call_id: str) -> ToolCallSummary:
+        # Providers repeat call ids across answers (``call_0``): key by run too.
+        key = (run.run_id, call_id)
+        call = self._calls.get(key)
+        if call is None:
+            call = ToolCallSummary(call_id=call_id, run_id=run.run_id, agent=run.agent)
+            self._calls[key] = call
+            run.tool_calls.append(call)
+            self.summary.tool_calls_all.append(call)
+        return call
+
+    def call(self, run_id: str, call_id: str) -> ToolCallSummary | None:
+        """The tool call ``call_id`` of run ``run_id``, once seen."""
+        return self._calls.get((run_id, call_id))
+
+    def feed(self, event: Event) -> TurnSummary:
+        s = self.summary
+        if not event.nested and event.session_id:
+            s.session_id = event.session_id
+        if not event.known:
+            return s
+        run = self._run(event)
+        top = run is s
+        if isinstance(event, (RunStarted, AgentRouted)):
+            run.agent = event.agent or run.agent
+            if isinstance(event, AgentRouted) and top:
+                s.routing = event
+        elif isinstance(event, MemoryRecalled):
+            if top:
+                s.memories = [dict(i) for i in event.items]
+        elif isinstance(event, TextDelta):
+            run.deltas.append(event.text)
+        elif isinstance(event, ToolRequested):
+            call = self._call(run, event.call_id)
+            call.server, call.tool, call.arguments = event.server, event.tool, event.arguments
+        elif isinstance(event, ToolApproval):
+            self._call(run, event.call_id).decision = event.decision
+            s.denied = s.denied or event.decision == "denied"
+        elif isinstance(event, ToolResult):
+            call = self._call(run, event.call_id)
+            call.ok, call.content, call.duration_ms = event.ok, event.content, event.duration_ms
+        elif isinstance(event, Usage):
+            run.usage.add_event(event)
+            s.total_usage.add_event(event, top_level=top)
+        elif isinstance(event, Notice):
+            s.notices.append(event)
+        elif isinstance(event, RunCompleted):
+            run.status = "completed"
+            run.final_text = event.text
+            run.duration_ms = event.duration_ms
+        elif isinstance(event, RunFailed):
+            run.status = "cancelled" if event.code == CANCELLED_CODE else "failed"
+            run.error = dict(event.error)
+        return s
+
+
+def reduce(events: Iterable[Event]) -> TurnSummary:
+    """The summary of a whole (or partial) turn's events."""
+    reducer = Reducer()
+    for event in events:
+        reducer.feed(event)
+    return reducer.summary
