@@ -22,7 +22,7 @@ def config_dir() -> Path:
     home = _home()
     if home is not None:
         return home / "config"
-    import platformdirs
+    import platformdirs  # deferred: platformdirs is slow to import
 
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
@@ -31,7 +31,7 @@ def data_dir() -> Path:
     home = _home()
     if home is not None:
         return home / "data"
-    import platformdirs
+    import platformdirs  # deferred: platformdirs is slow to import
 
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
@@ -40,7 +40,7 @@ def cache_dir() -> Path:
     home = _home()
     if home is not None:
         return home / "cache"
-    import platformdirs
+    import platformdirs  # deferred: platformdirs is slow to import
 
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from muxi_cli import paths
+from muxi_cli.redact import redact, remember
 
 SERVICE = "muxi"
 REDACTED = "[redacted]"
@@ -38,8 +39,8 @@ def _keyring_usable() -> bool:
     if os.environ.get("MUXI_SECRETS_FILE") == "1":
         return False
     try:
-        import keyring
-        from keyring.backends import fail
+        import keyring  # deferred: keyring is slow to import
+        from keyring.backends import fail  # deferred: keyring is slow to import
     except Exception:  # pragma: no cover - keyring is a dependency
         return False
     try:
@@ -57,7 +58,7 @@ def _keyring_usable() -> bool:
 def backend_name() -> str:
     """A human description of where secrets are stored."""
     if _keyring_usable():
-        import keyring
+        import keyring  # deferred: keyring is slow to import
 
         backend = keyring.get_keyring()
         return f"keyring ({type(backend).__module__}.{type(backend).__name__})"
@@ -87,7 +88,7 @@ def find_secret(name: str) -> tuple[str | None, str | None]:
     backend appears (and is reported as such).
     """
     if _keyring_usable():
-        import keyring
+        import keyring  # deferred: keyring is slow to import
 
         try:
             value = keyring.get_password(service_name(), name)
@@ -100,7 +101,6 @@ def find_secret(name: str) -> tuple[str | None, str | None]:
 
 
 def get_secret(name: str) -> str | None:
-    from muxi_cli.redact import remember
 
     value = find_secret(name)[0]
     remember([value])  # a stored key is never printed back, whatever echoes it
@@ -110,7 +110,7 @@ def get_secret(name: str) -> str | None:
 def set_secret(name: str, value: str) -> str:
     """Store a secret; returns where it went (for the user's information)."""
     if _keyring_usable():
-        import keyring
+        import keyring  # deferred: keyring is slow to import
 
         try:
             keyring.set_password(service_name(), name, value)
@@ -127,7 +127,7 @@ def delete_secret(name: str) -> bool:
     """Delete a secret wherever it is; True if something was deleted."""
     deleted = False
     if _keyring_usable():
-        import keyring
+        import keyring  # deferred: keyring is slow to import
 
         try:
             keyring.delete_password(service_name(), name)
@@ -153,6 +153,5 @@ def mask(value: str | None) -> str:
 
 def redact_text(text: str) -> str:
     """``text`` with credentials replaced by ``[redacted]`` (see :mod:`muxi_cli.redact`)."""
-    from muxi_cli.redact import redact
 
     return redact(text)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from muxi_cli.cli.output import Column, fail, out_console, print_json, print_table
+from muxi_cli.errors import NotFoundError
+from muxi_cli.termtext import strip_controls
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import AgentInfo
@@ -18,10 +23,9 @@ def list_agents(
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Name, description, model, tools and memory of every agent."""
-    import asyncio
+    import asyncio  # deferred: asyncio is slow to import
 
-    from muxi_cli.cli.context import runtime_for
-    from muxi_cli.cli.output import print_json
+    from muxi_cli.cli.context import runtime_for  # deferred: loads Typer
 
     async def fetch() -> list[AgentInfo]:
         async with runtime_for(ctx, start_tools=False) as runtime:
@@ -31,9 +35,7 @@ def list_agents(
     if json_out:
         print_json([a.to_dict() for a in agents])
         return
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import Column, print_table
+    from rich.markup import escape  # deferred: rich is slow to import
 
     columns = [
         Column("AGENT"),
@@ -65,11 +67,9 @@ def show_agent(
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Everything about one agent: system message, model, tools, delegates, knowledge."""
-    import asyncio
+    import asyncio  # deferred: asyncio is slow to import
 
-    from muxi_cli.cli.context import runtime_for
-    from muxi_cli.cli.output import fail, out_console, print_json
-    from muxi_cli.errors import NotFoundError
+    from muxi_cli.cli.context import runtime_for  # deferred: loads Typer
 
     async def fetch() -> list[AgentInfo]:
         async with runtime_for(ctx, start_tools=False) as runtime:
@@ -79,15 +79,13 @@ def show_agent(
     names = [a.name for a in agents]
     agent = next((a for a in agents if a.name == name), None)
     if agent is None:
-        import difflib
-
         near = difflib.get_close_matches(name, names, n=1)
         hint = (f"did you mean '{near[0]}'? " if near else "") + f"agents: {', '.join(names)}"
         raise fail(NotFoundError(f"no agent named {name!r}", hint=hint))
     if json_out:
         print_json(agent.to_dict())
         return
-    from rich.markup import escape
+    from rich.markup import escape  # deferred: rich is slow to import
 
     console = out_console()
     default = " [dim](default)[/dim]" if agent.default else ""
@@ -101,7 +99,6 @@ def show_agent(
         ("delegates", ", ".join(agent.delegates) or "-"),
         ("knowledge", ", ".join(agent.knowledge) or "-"),
     ]
-    from muxi_cli.termtext import strip_controls
 
     # A remote server's answer: no escape sequences reach the terminal.
     for key, value in rows:

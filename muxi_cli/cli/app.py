@@ -25,6 +25,8 @@ from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from muxi_cli import __version__
+from muxi_cli.cli.output import run_app
+from muxi_cli.cli.tui_launch import launch_tui
 
 HELP = """muxi: chat with AI agents, script them, serve them, and build MCP servers for them.
 
@@ -197,13 +199,11 @@ def root(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
-    from muxi_cli.cli.context import CliState
+    from muxi_cli.cli.context import CliState  # deferred: loads Typer
 
     ctx.obj = CliState(profile=ctx.meta.get("muxi.profile"), config=ctx.meta.get("muxi.config"))
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI"):
-            from muxi_cli.cli.tui_launch import launch_tui
-
             launch_tui(ctx.obj)
             raise typer.Exit()
         typer.echo(ctx.get_help())
@@ -211,6 +211,5 @@ def root(
 
 
 def run() -> None:
-    from muxi_cli.cli.output import run_app
 
     run_app(app)

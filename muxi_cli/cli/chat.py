@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from muxi_cli.cli.output import err_console, fail, print_error, print_json, warn
+from muxi_cli.cli.tui_launch import launch_tui
+from muxi_cli.errors import ExitCode, MuxiError, NotFoundError, UsageError, exit_code_for
+from muxi_cli.protocol import events as ev
+from muxi_cli.protocol.records import Attachment, ChatRequest
 from muxi_cli.protocol.reduce import Reducer
+from muxi_cli.termtext import ControlStripper, json_controls_escaped, strip_controls
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.events import AgentRouted, Event
@@ -120,18 +127,12 @@ def chat(
         ),
     ] = False,
 ) -> None:
-    from muxi_cli.cli.context import state
+    from muxi_cli.cli.context import state  # deferred: loads Typer
 
     st = state(ctx)
     if message is None and sys.stdin.isatty() and sys.stdout.isatty():
-        from muxi_cli.cli.tui_launch import launch_tui
-
         launch_tui(st, session_id=session, agent=agent, continue_last=continue_last)
         return
-
-    from muxi_cli.cli.output import fail
-    from muxi_cli.errors import UsageError
-    from muxi_cli.protocol.records import Attachment, ChatRequest
 
     if session and continue_last:
         raise fail(UsageError("--session and --continue cannot be used together", hint="pick one"))
@@ -163,9 +164,7 @@ def chat(
         system=system,
         stream=not no_stream,
     )
-    import asyncio
-
-    from muxi_cli.errors import ExitCode
+    import asyncio  # deferred: asyncio is slow to import
 
     resources: list[tuple[str, str]] = []
     for spec in resource or []:
@@ -198,8 +197,7 @@ async def _run(
     continue_last: bool,
     resources: list[tuple[str, str]],
 ) -> int:
-    from muxi_cli.cli.context import acting_user, runtime_for
-    from muxi_cli.errors import MuxiError
+    from muxi_cli.cli.context import acting_user, runtime_for  # deferred: loads Typer
 
     try:
         async with runtime_for(ctx) as runtime:
@@ -208,8 +206,6 @@ async def _run(
             if continue_last:
                 request.session_id = await _last_session(runtime, request.user_id)
             for server_name, uri in resources:
-                from muxi_cli.protocol.records import Attachment
-
                 text = await runtime.mcp_read_resource(server_name, uri)
                 request.attachments.append(Attachment(name=f"{server_name}:{uri}", content=text))
             async with await runtime.chat(request) as turn:
@@ -225,7 +221,6 @@ async def _run(
 
 async def _report_server_failures(runtime: Runtime) -> None:
     """Tell the user (on stderr) about MCP servers that could not start."""
-    from muxi_cli.cli.output import warn
 
     try:
         servers = await runtime.mcp_servers()
@@ -237,7 +232,6 @@ async def _report_server_failures(runtime: Runtime) -> None:
 
 
 async def _last_session(runtime: Runtime, user_id: str | None) -> str:
-    from muxi_cli.errors import NotFoundError
 
     sessions = await runtime.sessions(user_id=user_id, limit=1)
     if not sessions:
@@ -251,7 +245,6 @@ class _Renderer:
     """Turns events into the chosen output format; decides the exit code."""
 
     def __init__(self, output: str, *, quiet: bool, stream: bool, raw: bool = False) -> None:
-        from muxi_cli.termtext import ControlStripper
 
         self.output = output
         self.quiet = quiet
@@ -274,8 +267,6 @@ class _Renderer:
     def _diag(self, text: str) -> None:
         if self.quiet or self.output != "text":
             return
-        from muxi_cli.cli.output import err_console
-        from muxi_cli.termtext import strip_controls
 
         text = strip_controls(text)  # tool arguments and errors come from the model
 
@@ -288,13 +279,9 @@ class _Renderer:
     # ----------------------------------------------------------------- events
 
     def event(self, event: Event) -> None:
-        from rich.markup import escape
-
-        from muxi_cli.protocol import events as ev
+        from rich.markup import escape  # deferred: rich is slow to import
 
         if self.output == "jsonl":
-            from muxi_cli.termtext import json_controls_escaped
-
             sys.stdout.write(json_controls_escaped(ev.encode(event)) + "\n")
             sys.stdout.flush()
         self.turn.feed(event)
@@ -328,7 +315,6 @@ class _Renderer:
                 self._diag(f"[red]✗ {escape(tool)}: {escape(event.content[:200])}[/red]")
         elif isinstance(event, ev.Notice) and not self.quiet:
             # A warning goes to stderr in every output mode (stdout stays the reply/JSON).
-            from muxi_cli.cli.output import err_console
 
             if self.output == "text" and not self.ended_with_newline and self.printed_any:
                 sys.stdout.write("\n")
@@ -347,7 +333,6 @@ class _Renderer:
         self.ended_with_newline = text.endswith("\n")
 
     def failed(self, exc: Exception) -> None:
-        from muxi_cli.errors import MuxiError
 
         if isinstance(exc, MuxiError):
             self.error = exc.to_dict()
@@ -356,7 +341,6 @@ class _Renderer:
         if self.output == "text" and self.printed_any and not self.ended_with_newline:
             sys.stdout.write("\n")
             sys.stdout.flush()
-        from muxi_cli.cli.output import err_console
 
         err_console().print("[dim]interrupted; what was said so far is kept in the session[/dim]")
 
@@ -384,12 +368,8 @@ class _Renderer:
         }
 
     def finish(self) -> int:
-        from muxi_cli.cli.output import print_error, print_json
-        from muxi_cli.errors import ExitCode, MuxiError, exit_code_for
 
         if self.output == "text":
-            from muxi_cli.termtext import strip_controls
-
             if not self.stream and self.reply:
                 self._write(self.reply if self.raw else strip_controls(self.reply))
             elif not self.raw:
@@ -425,7 +405,6 @@ def _routing(routed: AgentRouted | None) -> dict[str, Any] | None:
 
 
 def _short_json(value: Any, limit: int = 120) -> str:
-    import json
 
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"

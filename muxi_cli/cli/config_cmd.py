@@ -6,6 +6,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from muxi_cli.cli import output
+from muxi_cli.config.loader import load_formation, locate_formation, mask_secrets
+from muxi_cli.errors import ConfigError, MuxiError
+from muxi_cli.runtime.factory import LOCAL, selected_profile
+
 if TYPE_CHECKING:
     from muxi_cli.config.loader import FormationSource, LoadedFormation
     from muxi_cli.config.schema import Formation
@@ -18,8 +23,7 @@ app = typer.Typer(
 
 def formation_source(ctx: typer.Context) -> FormationSource:
     """The formation source, telling a --config flag from $MUXI_CONFIG."""
-    from muxi_cli.cli.context import state
-    from muxi_cli.config.loader import locate_formation
+    from muxi_cli.cli.context import state  # deferred: loads Typer
 
     explicit = state(ctx).config
     root = ctx.find_root()
@@ -31,10 +35,7 @@ def formation_source(ctx: typer.Context) -> FormationSource:
 
 
 def _load(ctx: typer.Context, file: str | None = None) -> LoadedFormation:
-    from muxi_cli.cli import output
-    from muxi_cli.cli.context import state
-    from muxi_cli.config.loader import load_formation
-    from muxi_cli.errors import MuxiError
+    from muxi_cli.cli.context import state  # deferred: loads Typer
 
     try:
         if file is not None:
@@ -42,7 +43,6 @@ def _load(ctx: typer.Context, file: str | None = None) -> LoadedFormation:
         loaded = load_formation(formation_source(ctx).path)
     except MuxiError as exc:
         raise output.fail(exc) from None
-    from muxi_cli.runtime.factory import LOCAL, selected_profile
 
     profile = selected_profile(state(ctx).profile)
     if profile != LOCAL:  # the config commands read files here, never the server's formation
@@ -54,7 +54,6 @@ def _load(ctx: typer.Context, file: str | None = None) -> LoadedFormation:
 
 
 def _warn(loaded: LoadedFormation) -> None:
-    from muxi_cli.cli import output
 
     for warning in loaded.warnings:
         output.warn(warning)
@@ -66,7 +65,6 @@ def path_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the formation file muxi uses, and why (flag, env, cwd, user dir, built-in)."""
-    from muxi_cli.cli import output
 
     source = formation_source(ctx)
     exists = source.path is not None and source.path.is_file()
@@ -94,8 +92,6 @@ def show_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of YAML.")] = False,
 ) -> None:
     """Print the resolved formation: defaults filled in, ${VAR}s expanded, secrets masked."""
-    from muxi_cli.cli import output
-    from muxi_cli.config.loader import mask_secrets
 
     loaded = _load(ctx)
     _warn(loaded)
@@ -103,7 +99,7 @@ def show_cmd(
     if as_json:
         output.print_json(data)
         return
-    import yaml
+    import yaml  # deferred: PyYAML is slow to import
 
     source = str(loaded.path) if loaded.path else "built-in formation"
     typer.echo(f"# resolved from {source}")
@@ -130,7 +126,7 @@ def unknown_providers(formation: Formation) -> dict[str, list[str]]:
     Such a formation loads, but every turn that needs the model fails; ``validate``
     reports it up front.
     """
-    from muxi_cli.config.providers import provider_status
+    from muxi_cli.config.providers import provider_status  # deferred: loads pydantic
 
     places: list[tuple[str, Any]] = [
         ("default_model", formation.default_model),
@@ -154,7 +150,6 @@ def unknown_providers(formation: Formation) -> dict[str, list[str]]:
 
 def check_providers(loaded: LoadedFormation) -> None:
     """Raise a ConfigError naming every model reference to an unknown provider."""
-    from muxi_cli.errors import ConfigError
 
     unknown = unknown_providers(loaded.formation)
     if not unknown:
@@ -187,9 +182,6 @@ def validate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check a formation file. Exit 0 when valid, 2 with the problem when not."""
-    from muxi_cli.cli import output
-    from muxi_cli.config.loader import load_formation
-    from muxi_cli.errors import MuxiError
 
     try:
         loaded = (

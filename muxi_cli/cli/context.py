@@ -14,8 +14,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-from muxi_cli.errors import MuxiError
+from muxi_cli.cli.output import fail
+from muxi_cli.config.loader import load_formation
+from muxi_cli.errors import ConfigError, MuxiError, UsageError
 from muxi_cli.runtime.admin import MemoryAdmin, open_memory_admin
+from muxi_cli.runtime.factory import open_runtime
+from muxi_cli.runtime.users import local_user_id
 
 if TYPE_CHECKING:
     from muxi_cli.config.schema import Formation
@@ -40,8 +44,6 @@ def state(ctx: typer.Context) -> CliState:
 
 def formation_or_none(ctx: typer.Context) -> Formation | None:
     """The formation, or ``None`` when it cannot be loaded (commands that work without one)."""
-    from muxi_cli.config.loader import load_formation
-    from muxi_cli.errors import ConfigError
 
     try:
         return load_formation(state(ctx).config).formation
@@ -52,7 +54,6 @@ def formation_or_none(ctx: typer.Context) -> Formation | None:
 @contextlib.asynccontextmanager
 async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncIterator[Runtime]:
     """Open the runtime the command should use (local or a remote profile)."""
-    from muxi_cli.runtime.factory import open_runtime
 
     st = state(ctx)
     runtime = await open_runtime(profile=st.profile, config_path=st.config, start_tools=start_tools)
@@ -64,9 +65,7 @@ async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncI
 
 def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryAdmin], Awaitable[T]]) -> T:
     """Run ``work`` on this machine's memory store (local profile only)."""
-    import asyncio
-
-    from muxi_cli.cli.output import fail
+    import asyncio  # deferred: asyncio is slow to import
 
     st = state(ctx)
 
@@ -87,9 +86,7 @@ def run_with_runtime(
     start_tools: bool = False,
 ) -> T:
     """Run ``work`` with the command's runtime; MuxiErrors become a panel and an exit code."""
-    import asyncio
-
-    from muxi_cli.cli.output import fail
+    import asyncio  # deferred: asyncio is slow to import
 
     async def main() -> T:
         async with runtime_for(ctx, start_tools=start_tools) as runtime:
@@ -113,7 +110,6 @@ async def acting_user(runtime: Runtime, user: str | None) -> str:
     if whoami is None:
         if user:
             return user
-        from muxi_cli.runtime.users import local_user_id
 
         return str(getattr(runtime, "user_id", None) or local_user_id())
     me = await whoami()
@@ -121,8 +117,6 @@ async def acting_user(runtime: Runtime, user: str | None) -> str:
     if user is None or user == own:
         return own
     if me.get("role") != "admin":
-        from muxi_cli.errors import UsageError
-
         raise UsageError(
             f"the key of profile {runtime.label!r} acts as user {own!r} only, not {user!r}",
             "naming another user with --user needs an admin key; leave --user out",

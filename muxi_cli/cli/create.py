@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
+from muxi_cli.cli import output
 from muxi_cli.cli.context import state
+from muxi_cli.cli.output import err_console, out_console
+from muxi_cli.config.loader import load_formation
+from muxi_cli.errors import MuxiError, UsageError
+from muxi_cli.scaffold.generate import check_target, plan_project, summary, write_plan
+from muxi_cli.scaffold.interactive import PromptToolkitPrompter, ask
+from muxi_cli.scaffold.options import DEFAULT_NAME, DEFAULT_TRANSPORT, build_options
+from muxi_cli.scaffold.register import find_formation_file, register_server, server_entry, snippet
+from muxi_cli.scaffold.reregister import check_project, reregister_server
 
 app = typer.Typer(
     name="create",
@@ -107,8 +116,6 @@ def mcp_server(
     ] = False,
 ) -> None:
     """Scaffold an MCP server project (Python, MCP SDK 2.x) that works out of the box."""
-    from muxi_cli.cli import output
-    from muxi_cli.errors import MuxiError, UsageError
 
     try:
         if name_arg and name and name_arg != name:
@@ -170,17 +177,10 @@ def run_create(
     prompter: Any = None,
 ) -> dict[str, Any]:
     """The command's work, callable from tests with a scripted ``prompter``."""
-    from muxi_cli.cli import output
-    from muxi_cli.errors import UsageError
-    from muxi_cli.scaffold.generate import check_target, plan_project, summary, write_plan
-    from muxi_cli.scaffold.options import DEFAULT_NAME, DEFAULT_TRANSPORT, build_options
-    from muxi_cli.scaffold.register import find_formation_file, register_server, snippet
 
     config = state(ctx).config if ctx is not None else None
     formation = find_formation_file(config)
     if interactive:
-        from muxi_cli.scaffold.interactive import PromptToolkitPrompter, ask
-
         answers = ask(prompter or PromptToolkitPrompter(), formation=formation, **flags)
         values: dict[str, Any] = dict(answers.__dict__)
     else:
@@ -210,8 +210,6 @@ def run_create(
     if dry_run:
         check_target(plan.project_dir, force=force)
         if options.register and formation is not None:
-            from muxi_cli.scaffold.register import server_entry
-
             registered = {"formation": str(formation), "server": options.name.dist, "dry_run": True}
             registered["snippet"] = snippet(options.name.dist, server_entry(options))
     else:
@@ -237,11 +235,6 @@ def run_register_only(
     json_output: bool,
 ) -> dict[str, Any]:
     """``--register-only``: register an existing project, or point its entry at its venv."""
-    from muxi_cli.cli import output
-    from muxi_cli.errors import UsageError
-    from muxi_cli.scaffold.options import DEFAULT_TRANSPORT, build_options
-    from muxi_cli.scaffold.register import find_formation_file, server_entry, snippet
-    from muxi_cli.scaffold.reregister import check_project, reregister_server
 
     if not name:
         raise UsageError(
@@ -290,8 +283,6 @@ def run_register_only(
 
 def _precheck_registration(formation: Path, server: str) -> None:
     """Fail before writing anything if the registration cannot succeed."""
-    from muxi_cli.config.loader import load_formation
-    from muxi_cli.errors import UsageError
 
     loaded = load_formation(formation)
     if server in loaded.formation.mcp_servers:
@@ -303,9 +294,7 @@ def _precheck_registration(formation: Path, server: str) -> None:
 
 def _print_human(result: dict[str, Any], *, files: bool = True) -> None:
     """Files on stdout (the result); registration notes and next steps on stderr."""
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import err_console, out_console
+    from rich.markup import escape  # deferred: rich is slow to import
 
     out, err = out_console(), err_console()
     if files:

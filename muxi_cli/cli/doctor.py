@@ -8,12 +8,23 @@ fail the run.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+
+from muxi_cli import paths, secrets
+from muxi_cli.cli import output
+from muxi_cli.cli.config_cmd import formation_source
+from muxi_cli.cli.output import Column, print_table
+from muxi_cli.config.loader import load_formation
+from muxi_cli.errors import MuxiError
+from muxi_cli.providers.local import NO_OLLAMA_PROBE_ENV, probe, probe_ollama
+from muxi_cli.runtime import profiles
+from muxi_cli.runtime.factory import LOCAL, selected_profile
 
 if TYPE_CHECKING:
     from muxi_cli.config.loader import FormationSource
@@ -46,8 +57,6 @@ def check_python() -> Check:
 
 
 def check_config(source: FormationSource) -> tuple[Check, Formation | None]:
-    from muxi_cli.config.loader import load_formation
-    from muxi_cli.errors import MuxiError
 
     try:
         loaded = load_formation(source.path)
@@ -83,7 +92,6 @@ OLLAMA = "ollama"
 
 def _local_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) -> Check:
     """A local server: no key needed; is it set up, and does it answer?"""
-    from muxi_cli.providers.local import probe
 
     name = f"provider {status.name}"
     if status.name == OLLAMA and ollama_ok is False:
@@ -142,7 +150,6 @@ def _provider_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) 
 
 
 def check_ollama() -> tuple[Check, bool | None]:
-    from muxi_cli.providers.local import NO_OLLAMA_PROBE_ENV, probe_ollama
 
     found = probe_ollama()
     if found is None:
@@ -156,7 +163,10 @@ def check_ollama() -> tuple[Check, bool | None]:
 
 
 def check_providers(formation: Formation | None, ollama_ok: bool | None) -> list[Check]:
-    from muxi_cli.config.providers import all_provider_status, referenced_providers
+    from muxi_cli.config.providers import (  # deferred: loads pydantic
+        all_provider_status,
+        referenced_providers,
+    )
 
     statuses = all_provider_status(formation)
     used = set(referenced_providers(formation)) if formation is not None else set()
@@ -182,7 +192,6 @@ def check_providers(formation: Formation | None, ollama_ok: bool | None) -> list
 
 
 def check_keyring() -> Check:
-    from muxi_cli import secrets
 
     try:
         backend = secrets.backend_name()
@@ -220,7 +229,6 @@ def _writable(path: Path) -> tuple[bool, str]:
 
 
 def check_dirs() -> list[Check]:
-    from muxi_cli import paths
 
     checks = []
     for label, path in (("config dir", paths.config_dir()), ("data dir", paths.data_dir())):
@@ -240,7 +248,6 @@ def check_dirs() -> list[Check]:
 
 
 def check_mcp_servers(formation: Formation | None) -> list[Check]:
-    import shutil
 
     if formation is None:
         return []
@@ -278,11 +285,9 @@ def check_mcp_servers(formation: Formation | None) -> list[Check]:
 
 def check_profile(name: str) -> Check:
     """The connection profile commands use; a remote one is asked for health and auth."""
-    import asyncio
+    import asyncio  # deferred: asyncio is slow to import
 
-    from muxi_cli.cli.profile import _check
-    from muxi_cli.errors import MuxiError
-    from muxi_cli.runtime import profiles
+    from muxi_cli.cli.profile import _check  # deferred: loads Typer
 
     if name == profiles.LOCAL:
         return Check("profile", "ok", "local (agents run in this process)")
@@ -312,7 +317,6 @@ def _remote_providers(checks: list[Check], profile: str) -> list[Check]:
 
 
 def run_checks(source: FormationSource, profile: str | None = None) -> list[Check]:
-    from muxi_cli.runtime.factory import LOCAL, selected_profile
 
     selected = selected_profile(profile)
     checks = [check_python(), check_profile(selected)]
@@ -332,9 +336,7 @@ _STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim", "info":
 
 
 def _print_table(checks: list[Check]) -> None:
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import Column, print_table
+    from rich.markup import escape  # deferred: rich is slow to import
 
     columns = [Column("CHECK"), Column("STATUS"), Column("DETAIL", wrap=True)]
     rows = [
@@ -354,9 +356,7 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check Python, the formation, provider keys, Ollama, the keyring, dirs and MCP commands."""
-    from muxi_cli.cli import output
-    from muxi_cli.cli.config_cmd import formation_source
-    from muxi_cli.cli.context import state
+    from muxi_cli.cli.context import state  # deferred: loads Typer
 
     checks = run_checks(formation_source(ctx), state(ctx).profile)
     failed = [c for c in checks if c.status == "fail"]

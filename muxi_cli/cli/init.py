@@ -7,9 +7,13 @@ from typing import Annotated
 
 import typer
 
+from muxi_cli.cli import output
+from muxi_cli.config.loader import FILE_NAMES
+from muxi_cli.config.starter import starter_yaml, valid_model_ref
+from muxi_cli.errors import ConfigError, MuxiError, UsageError
+
 
 def _target(path: str | None) -> Path:
-    from muxi_cli.config.loader import FILE_NAMES
 
     if path is None:
         return Path.cwd() / FILE_NAMES[0]
@@ -54,9 +58,6 @@ def init(
     ] = False,
 ) -> None:
     """Write a commented starter muxi.yaml (agents, models, MCP servers, memory)."""
-    from muxi_cli.cli import output
-    from muxi_cli.config.starter import starter_yaml, valid_model_ref
-    from muxi_cli.errors import ConfigError, MuxiError, UsageError
 
     try:
         if model is not None and not valid_model_ref(model):

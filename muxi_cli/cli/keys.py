@@ -11,14 +11,20 @@ whose ``create`` and ``revoke`` commands ``muxi_cli.cli.app`` adds to this group
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from muxi_cli import secrets
+from muxi_cli.cli import output
 from muxi_cli.cli.context import formation_or_none
+from muxi_cli.cli.output import Column, print_table
+from muxi_cli.cli.secret_input import read_secret
 from muxi_cli.cli.server_keys import server_key_rows
+from muxi_cli.errors import ForbiddenError, MuxiError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from muxi_cli.config.providers import ProviderStatus
@@ -37,7 +43,6 @@ ListSection = tuple[str, Callable[[typer.Context], list[dict[str, Any]]]]
 
 
 def _check_provider(name: str) -> str:
-    from muxi_cli.errors import UsageError
 
     name = name.strip().lower()
     if not _PROVIDER_NAME.fullmatch(name):
@@ -50,10 +55,8 @@ def _check_provider(name: str) -> str:
 
 def _warn_unknown(ctx: typer.Context, name: str) -> None:
     """A gentle note when ``name`` looks like a typo of a provider muxi knows."""
-    import difflib
 
-    from muxi_cli.cli import output
-    from muxi_cli.config.providers import provider_names
+    from muxi_cli.config.providers import provider_names  # deferred: loads pydantic
 
     known = provider_names(formation_or_none(ctx))  # the provider table and the formation's
     if name in known:
@@ -74,10 +77,6 @@ def set_key(
     provider: Annotated[str, typer.Argument(help="Provider name: anthropic, openai, ...")],
 ) -> None:
     """Store a provider's API key (read from a hidden prompt or stdin, never argv)."""
-    from muxi_cli import secrets
-    from muxi_cli.cli import output
-    from muxi_cli.cli.secret_input import read_secret
-    from muxi_cli.errors import MuxiError
 
     try:
         name = _check_provider(provider)
@@ -99,9 +98,6 @@ def delete_key(
     provider: Annotated[str, typer.Argument(help="Provider name.")],
 ) -> None:
     """Delete a stored provider key (environment variables are not touched)."""
-    from muxi_cli import secrets
-    from muxi_cli.cli import output
-    from muxi_cli.errors import MuxiError, NotFoundError
 
     try:
         name = _check_provider(provider)
@@ -128,7 +124,7 @@ def _status_row(status: ProviderStatus) -> dict[str, Any]:
 
 def provider_rows(ctx: typer.Context) -> list[dict[str, Any]]:
     """Rows of the provider section of ``muxi keys list``."""
-    from muxi_cli.config.providers import all_provider_status
+    from muxi_cli.config.providers import all_provider_status  # deferred: loads pydantic
 
     return [_status_row(s) for s in all_provider_status(formation_or_none(ctx))]
 
@@ -141,9 +137,7 @@ LIST_SECTIONS: list[ListSection] = [
 
 
 def _print_provider_table(rows: list[dict[str, Any]]) -> None:
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import Column, print_table
+    from rich.markup import escape  # deferred: rich is slow to import
 
     columns = [Column(h) for h in ("PROVIDER", "STATUS", "SOURCE", "KEY")]
     cells = []
@@ -161,9 +155,7 @@ def _print_provider_table(rows: list[dict[str, Any]]) -> None:
 
 
 def _print_generic_table(title: str, rows: list[dict[str, Any]]) -> None:
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import Column, print_table
+    from rich.markup import escape  # deferred: rich is slow to import
 
     names = list(rows[0]) if rows else []
     # Free text (labels, notes, descriptions) wraps; ids, roles, users and dates show whole.
@@ -181,8 +173,6 @@ def list_keys(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show which keys are set, where each comes from, and the key masked."""
-    from muxi_cli.cli import output
-    from muxi_cli.errors import ForbiddenError, MuxiError
 
     sections = []
     for title, build in LIST_SECTIONS:

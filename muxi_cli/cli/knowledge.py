@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from muxi_cli.cli.context import run_admin
+from muxi_cli.cli.output import fail, info, out_console, print_json, progress_bar, warn
 from muxi_cli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 
 
 def _bar() -> Progress:
-    from muxi_cli.cli.output import progress_bar
 
     return progress_bar(file_column=True)
 
@@ -59,7 +59,6 @@ async def _ingest(
 
 
 def _report(reports: list[IngestReport], as_json: bool) -> None:
-    from muxi_cli.cli.output import info, print_json, warn
 
     if as_json:
         print_json([r.to_dict() for r in reports])
@@ -87,7 +86,6 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a file, folder or glob to an agent's knowledge and ingest it."""
-    from muxi_cli.cli.output import fail
 
     if not any(ch in str(path) for ch in "*?[") and not path.expanduser().exists():
         raise fail(
@@ -125,7 +123,6 @@ def rebuild(
 @app.command("list")
 def list_knowledge(ctx: typer.Context, agent: AgentOpt = None, as_json: JsonOpt = False) -> None:
     """Show each agent's knowledge entries and the ingested files with chunk counts."""
-    from muxi_cli.cli.output import info, out_console, print_json
 
     result = run_admin(ctx, "knowledge list", lambda a: a.knowledge(a.agents(agent)))
     if as_json:
@@ -134,7 +131,7 @@ def list_knowledge(ctx: typer.Context, agent: AgentOpt = None, as_json: JsonOpt 
     if not result:
         info("No agent has knowledge. Add some with `muxi knowledge add PATH --agent NAME`.")
         return
-    from rich.markup import escape
+    from rich.markup import escape  # deferred: rich is slow to import
 
     console = out_console()
     for item in result:

@@ -13,13 +13,19 @@ error (unknown server or tool, bad arguments, remote profile).
 
 from __future__ import annotations
 
+import json
+import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from muxi_cli.cli.context import state
+from muxi_cli.cli.context import run_with_runtime, state
+from muxi_cli.cli.output import Column, err_console, fail, info, print_json, print_table
+from muxi_cli.errors import MuxiError, NotFoundError, UsageError
 from muxi_cli.runtime import admin
+from muxi_cli.termtext import strip_controls
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Sequence
@@ -57,10 +63,7 @@ ArgOpt = Annotated[
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro``; a MuxiError becomes an error panel and its exit code."""
-    import asyncio
-
-    from muxi_cli.cli.output import fail
-    from muxi_cli.errors import MuxiError
+    import asyncio  # deferred: asyncio is slow to import
 
     try:
         return asyncio.run(coro)
@@ -70,9 +73,6 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 def parse_args(pairs: Sequence[str], json_args: str | None) -> dict[str, Any]:
     """``--json '{...}'`` and ``--arg k=v`` (values parsed as JSON when they parse)."""
-    import json
-
-    from muxi_cli.errors import UsageError
 
     arguments: dict[str, Any] = {}
     if json_args is not None:
@@ -102,11 +102,7 @@ def parse_args(pairs: Sequence[str], json_args: str | None) -> dict[str, Any]:
 
 async def wait_servers(runtime: Runtime, limit: float = WAIT_LIMIT) -> list[ServerInfo]:
     """Poll the runtime until no server is still starting (progress on stderr)."""
-    import asyncio
-    import sys
-    import time
-
-    from muxi_cli.cli.output import err_console
+    import asyncio  # deferred: asyncio is slow to import
 
     servers = await runtime.mcp_servers()
     if not any(s.state == "starting" for s in servers):
@@ -134,9 +130,7 @@ async def wait_servers(runtime: Runtime, limit: float = WAIT_LIMIT) -> list[Serv
 
 def print_failures(servers: Sequence[Any]) -> None:
     """Report each failed server once on stderr, with its stderr tail."""
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import err_console
+    from rich.markup import escape  # deferred: rich is slow to import
 
     for s in servers:
         if s.state != "failed":
@@ -154,7 +148,6 @@ def print_failures(servers: Sequence[Any]) -> None:
 
 def _with_runtime(ctx: typer.Context, work: Callable[[Runtime], Awaitable[T]]) -> T:
     """Run ``work`` with the command's runtime, MCP servers started."""
-    from muxi_cli.cli.context import run_with_runtime
 
     return run_with_runtime(ctx, work, start_tools=True)
 
@@ -178,7 +171,6 @@ def list_servers(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         return await wait_servers(runtime)
 
     servers = _with_runtime(ctx, work)
-    from muxi_cli.cli.output import info, print_json
 
     if json_out:
         print_json([s.to_dict() for s in servers])
@@ -187,9 +179,7 @@ def list_servers(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     if not servers:
         info("No MCP servers in this formation. Declare them under `mcp_servers:` in muxi.yaml.")
         return
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import Column, print_table
+    from rich.markup import escape  # deferred: rich is slow to import
 
     columns = [Column("SERVER"), Column("TRANSPORT"), Column("STATUS")]
     columns += [Column("TOOLS", justify="right"), Column("STARTED IN", justify="right")]
@@ -217,13 +207,9 @@ def list_tools(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt =
         return servers, await runtime.tools()
 
     servers, tools = _with_runtime(ctx, work)
-    from muxi_cli.cli.output import info, print_json
-    from muxi_cli.errors import NotFoundError
 
     names = {s.name for s in servers}
     if server is not None and server not in names:
-        from muxi_cli.cli.output import fail
-
         known = ", ".join(sorted(names)) or "none declared"
         raise fail(
             NotFoundError(f"no MCP server named {server!r}", f"Servers in this formation: {known}.")
@@ -237,9 +223,7 @@ def list_tools(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt =
         print_json([t.to_dict() for t in chosen])
         print_failures([s for s in servers if server is None or s.name == server])
         return
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import Column, print_table
+    from rich.markup import escape  # deferred: rich is slow to import
 
     if chosen:
         columns = [Column("TOOL"), Column("SERVER"), Column("POLICY")]
@@ -279,8 +263,6 @@ def call(
     ] = "text",
 ) -> None:
     """Call one tool directly (no model, no approval prompt) and print the result."""
-    from muxi_cli.cli.output import fail
-    from muxi_cli.errors import UsageError
 
     if output not in ("text", "json"):
         raise fail(
@@ -293,9 +275,6 @@ def call(
 
     st = state(ctx)
     outcome = run_async(admin.call_tool(st.profile, st.config, server, tool, arguments))
-    import sys
-
-    from muxi_cli.cli.output import print_json
 
     if output == "json":
         print_json(
@@ -307,8 +286,6 @@ def call(
             }
         )
     else:
-        from muxi_cli.termtext import strip_controls
-
         stream = sys.stdout if outcome.ok else sys.stderr
         content = outcome.content
         if stream.isatty():  # a tool's text may carry escape sequences; a pipe gets it as is
@@ -338,7 +315,6 @@ def _listing(
         return await fetch(runtime)
 
     rows = _with_runtime(ctx, work)
-    from muxi_cli.cli.output import info, print_json
 
     if json_out:
         print_json(rows)
@@ -346,7 +322,6 @@ def _listing(
     if not rows:
         info(f"No {what}.")
         return
-    from muxi_cli.cli.output import Column, print_table
 
     heads = [Column(c, wrap=c in _WRAPPING) for c in columns]
     print_table(heads, [list(cells(row)) for row in rows])
@@ -355,7 +330,7 @@ def _listing(
 @app.command("prompts")
 def prompts(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt = False) -> None:
     """The prompts the servers offer (use one with `muxi mcp prompt`)."""
-    from rich.markup import escape
+    from rich.markup import escape  # deferred: rich is slow to import
 
     def cells(row: dict[str, Any]) -> Sequence[str]:
         args = ", ".join(
@@ -386,8 +361,6 @@ def prompt(
     arg: ArgOpt = None,
 ) -> None:
     """Render one prompt with its arguments and print it."""
-    from muxi_cli.cli.output import fail
-    from muxi_cli.errors import UsageError
 
     try:
         arguments = {
@@ -405,15 +378,11 @@ def prompt(
 
 def _echo(text: str) -> None:
     """Print a server's text; on a terminal without escape sequences."""
-    import sys
-
-    from muxi_cli.termtext import strip_controls
 
     typer.echo(strip_controls(text) if sys.stdout.isatty() else text)
 
 
 def _json(value: Any) -> str:
-    import json
 
     return json.dumps(value)
 
@@ -421,7 +390,7 @@ def _json(value: Any) -> str:
 @app.command("resources")
 def resources(ctx: typer.Context, server: ServerOpt = None, json_out: JsonOpt = False) -> None:
     """The resources (and resource templates) the servers offer."""
-    from rich.markup import escape
+    from rich.markup import escape  # deferred: rich is slow to import
 
     def cells(row: dict[str, Any]) -> Sequence[str]:
         return (

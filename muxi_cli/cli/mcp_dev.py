@@ -17,10 +17,29 @@ bad options, unreadable cases file).
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from muxi_cli.cli.output import (
+    Column,
+    err_console,
+    fail,
+    info,
+    out_console,
+    print_json,
+    print_table,
+    write_output_file,
+)
+from muxi_cli.errors import MuxiError, UsageError
+from muxi_cli.mcpdev.docs import generate
+from muxi_cli.mcpdev.target import parse_env, parse_headers, parse_target
+from muxi_cli.mcpdev.testing import load_cases, run_tests
+from muxi_cli.mcpdev.validate import TITLES, validate
+from muxi_cli.tui.logs import configure_file_logging
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -76,10 +95,7 @@ _MARK = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-"}
 def _target(
     ctx: typer.Context, words: list[str], env: list[str] | None, headers: list[str] | None
 ) -> Target:
-    from muxi_cli.cli.context import state
-    from muxi_cli.cli.output import fail
-    from muxi_cli.errors import MuxiError
-    from muxi_cli.mcpdev.target import parse_env, parse_headers, parse_target
+    from muxi_cli.cli.context import state  # deferred: loads Typer
 
     try:
         return parse_target(
@@ -94,11 +110,7 @@ def _target(
 
 def _run(coro: Coroutine[Any, Any, Any], message: str) -> Any:
     """Run ``coro`` with a spinner on stderr (when it is a terminal)."""
-    import asyncio
-    import sys
-
-    from muxi_cli.cli.output import err_console, fail
-    from muxi_cli.errors import MuxiError
+    import asyncio  # deferred: asyncio is slow to import
 
     status = err_console().status(message) if sys.stderr.isatty() else None
     if status is not None:
@@ -116,9 +128,7 @@ def _run(coro: Coroutine[Any, Any, Any], message: str) -> Any:
 
 
 def _stderr_tail(text: str) -> None:
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import err_console
+    from rich.markup import escape  # deferred: rich is slow to import
 
     if text.strip():
         lines = text.strip().splitlines()[-15:]
@@ -140,7 +150,7 @@ def _verdict(status: str) -> str:
 
 def _heading(target: dict[str, Any], server: dict[str, Any]) -> str:
     """``name version (transport: where)``: the first line of a report."""
-    from rich.markup import escape
+    from rich.markup import escape  # deferred: rich is slow to import
 
     name = f"{server.get('name') or target['name']} {server.get('version') or ''}".strip()
     return f"[bold]{escape(name)}[/bold] [dim]({target['transport']}: {escape(target['display'])})[/dim]"
@@ -150,10 +160,7 @@ def _heading(target: dict[str, Any], server: dict[str, Any]) -> str:
 
 
 def print_validation(report: ValidationReport, verbose: bool = False) -> None:
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import Column, out_console, print_table
-    from muxi_cli.mcpdev.validate import TITLES
+    from rich.markup import escape  # deferred: rich is slow to import
 
     console = out_console()
     console.print(_heading(report.target, report.server))
@@ -213,8 +220,6 @@ def validate_cmd(
 
     Also times its start. Exit 1 when any check fails (warnings do not fail).
     """
-    from muxi_cli.cli.output import print_json
-    from muxi_cli.mcpdev.validate import validate
 
     resolved = _target(ctx, target, env, header)
     report: ValidationReport = _run(
@@ -240,11 +245,8 @@ def validate_cmd(
 
 
 def print_tests(report: TestReport, verbose: bool = False) -> None:
-    import json
 
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import Column, out_console, print_table
+    from rich.markup import escape  # deferred: rich is slow to import
 
     console = out_console()
     console.print(_heading(report.target, report.server))
@@ -331,9 +333,6 @@ def run_tests_cmd(
     Valid and invalid arguments are sent; --cases adds your own calls with expected results.
     Reports timings, errors, crashes and hangs. Exit 1 on a crash, a hang, a result that breaks its output schema or a failed case.
     """
-    from muxi_cli.cli.output import fail, print_json
-    from muxi_cli.errors import MuxiError
-    from muxi_cli.mcpdev.testing import load_cases, run_tests
 
     resolved = _target(ctx, target, env, header)
     loaded = []
@@ -386,11 +385,6 @@ def docs_cmd(
 
     Tools with parameter tables and example calls, resources, templates and prompts.
     """
-    import sys
-
-    from muxi_cli.cli.output import fail, info, write_output_file
-    from muxi_cli.errors import MuxiError
-    from muxi_cli.mcpdev.docs import generate
 
     resolved = _target(ctx, target, env, header)
     text: str = _run(
@@ -423,10 +417,6 @@ def inspect_cmd(
 
     Fill a tool's arguments in a form built from its schema and see the raw result.
     """
-    import sys
-
-    from muxi_cli.cli.output import fail
-    from muxi_cli.errors import UsageError
 
     resolved = _target(ctx, target, env, header)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -436,11 +426,10 @@ def inspect_cmd(
                 "In scripts use `muxi mcp validate`, `muxi mcp test --json` or `muxi mcp docs`.",
             )
         )
-    from muxi_cli.tui.logs import configure_file_logging
 
     configure_file_logging()
-    from muxi_cli.mcpdev.session import DevSession
-    from muxi_cli.tui.mcp_inspect import McpInspectApp
+    from muxi_cli.mcpdev.session import DevSession  # deferred: loads asyncio
+    from muxi_cli.tui.mcp_inspect import McpInspectApp  # deferred: loads platformdirs, rich
 
     McpInspectApp(DevSession(resolved, timeout=timeout, start_timeout=start_timeout)).run()
 

@@ -23,7 +23,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from muxi_cli.cli.context import acting_user, run_admin, run_with_runtime
+from muxi_cli.cli.output import (
+    Column,
+    err_console,
+    fail,
+    info,
+    out_console,
+    print_json,
+    print_table,
+)
 from muxi_cli.errors import UsageError
+from muxi_cli.termtext import strip_controls
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import MemoryItem
@@ -60,9 +70,7 @@ def _owner(user_id: str) -> str:
 
 def _table(items: list[MemoryItem], *, score: bool = False, user: str | None = None) -> None:
     """Memories as a table; with ``user``, a FROM column tells theirs from shared knowledge."""
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import Column, print_table
+    from rich.markup import escape  # deferred: rich is slow to import
 
     columns = [Column("ID"), Column("KIND")]
     if score:
@@ -82,7 +90,6 @@ def _table(items: list[MemoryItem], *, score: bool = False, user: str | None = N
 
 
 def confirm(question: str, yes: bool) -> None:
-    from muxi_cli.cli.output import fail
 
     if yes:
         return
@@ -109,7 +116,6 @@ def list_memories(
     as_json: JsonOpt = False,
 ) -> None:
     """List a user's memories, newest first."""
-    from muxi_cli.cli.output import info, print_json
 
     async def work(rt: Runtime) -> tuple[str, list[MemoryItem]]:
         uid = await acting_user(rt, user)
@@ -135,7 +141,6 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search what a chat turn recalls: a user's memories plus the shared knowledge."""
-    from muxi_cli.cli.output import info, print_json
 
     async def work(rt: Runtime) -> tuple[str, list[MemoryItem]]:
         uid = await acting_user(rt, user)
@@ -167,7 +172,6 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Remember something for a user (duplicates are merged, not stored twice)."""
-    from muxi_cli.cli.output import info, print_json
 
     async def work(rt: Runtime) -> MemoryItem:
         uid = await acting_user(rt, "*" if shared else user)
@@ -196,15 +200,12 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one memory."""
-    from muxi_cli.cli.output import out_console, print_json
 
     _uid, item = run_with_runtime(ctx, lambda rt: _find(rt, memory_id, user))
     if as_json:
         print_json(item.to_dict())
         return
-    from rich.markup import escape
-
-    from muxi_cli.termtext import strip_controls
+    from rich.markup import escape  # deferred: rich is slow to import
 
     console = out_console()
     console.print(f"[bold]{escape(item.id)}[/bold]  {escape(item.kind)}")
@@ -235,7 +236,6 @@ def forget(
     yes: YesOpt = False,
 ) -> None:
     """Forget one memory, or with --all everything about one user. Shows what goes first."""
-    from muxi_cli.cli.output import err_console, fail, info
 
     if all_ == (memory_id is not None):
         raise fail(
@@ -257,7 +257,7 @@ def forget(
         return
     assert memory_id is not None
     owner, item = run_with_runtime(ctx, lambda rt: _find(rt, memory_id, user))
-    from rich.markup import escape
+    from rich.markup import escape  # deferred: rich is slow to import
 
     err_console().print(
         f"Forgetting [bold]{escape(item.id)}[/bold]: {escape(short(item.text))}", highlight=False

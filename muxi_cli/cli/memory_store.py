@@ -17,6 +17,15 @@ import typer
 
 from muxi_cli.cli.context import run_admin
 from muxi_cli.cli.memory import JsonOpt, UserOpt, YesOpt, confirm, short
+from muxi_cli.cli.output import (
+    err_console,
+    fail,
+    info,
+    out_console,
+    print_json,
+    progress_bar,
+    write_output_file,
+)
 from muxi_cli.errors import MuxiError, UsageError
 from muxi_cli.runtime.admin import MemoryAdmin, read_export
 from muxi_cli.runtime.users import local_user_id
@@ -27,7 +36,6 @@ if TYPE_CHECKING:
 
 def _progress(label: str) -> tuple[Progress, Callable[[int, int], None]]:
     """A progress bar on stderr; returns ``(context manager, callback(done, total))``."""
-    from muxi_cli.cli.output import progress_bar
 
     bar = progress_bar()
     task = bar.add_task(label, total=None)
@@ -48,7 +56,6 @@ def export(
     ] = None,
 ) -> None:
     """Export memories as JSONL (vectors and their model included); `import` reads it back."""
-    from muxi_cli.cli.output import info, write_output_file
 
     async def work(admin: MemoryAdmin) -> int:
         count, text = await admin.export(sys.stdout if output is None else None, user)
@@ -68,7 +75,6 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import memories exported by `muxi memory export` (same ids: importing twice updates)."""
-    from muxi_cli.cli.output import fail, info, print_json
 
     try:
         items = read_export(file, sys.stdin)
@@ -105,7 +111,6 @@ def prune(
     as_json: JsonOpt = False,
 ) -> None:
     """Drop expired (TTL) and excess (per-user cap, lowest decay score) memories."""
-    from muxi_cli.cli.output import err_console, info, print_json
 
     def plan(admin: MemoryAdmin, apply: bool) -> Awaitable[list[dict[str, Any]]]:
         return admin.prune(user_id=user, ttl_days=ttl_days, max_per_user=max_per_user, apply=apply)
@@ -137,7 +142,6 @@ def prune(
 
 def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Counts, the embedding model, schema version and size of the memory store."""
-    from muxi_cli.cli.output import out_console, print_json
 
     result = run_admin(ctx, "memory stats", lambda a: a.stats())
     if as_json:
@@ -154,7 +158,7 @@ _STAT_LABELS = {"uri": "store", "versions": "table versions", "disk_bytes": "dis
 
 def _stat_text(key: str, value: object) -> str:
     """One ``muxi memory stats`` value for people: counts as ``a 2, b 1``, sizes in KiB/MiB."""
-    from rich.markup import escape
+    from rich.markup import escape  # deferred: rich is slow to import
 
     if isinstance(value, dict):
         text = ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
@@ -178,7 +182,6 @@ def _size(n: int) -> str:
 
 def reindex(ctx: typer.Context, yes: YesOpt = False) -> None:
     """Re-embed every memory and knowledge chunk with the configured embedding model."""
-    from muxi_cli.cli.output import err_console, info
 
     stored, configured, total = run_admin(ctx, "memory reindex", lambda a: a.reindex_plan())
     err_console().print(
@@ -200,7 +203,6 @@ def reindex(ctx: typer.Context, yes: YesOpt = False) -> None:
 
 def optimize(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Compact the store's files, refresh its indexes and drop old versions."""
-    from muxi_cli.cli.output import info, print_json
 
     result = run_admin(ctx, "memory optimize", lambda a: a.optimize())
     if as_json:
@@ -217,7 +219,6 @@ def extraction(
     user: UserOpt = None,
 ) -> None:
     """Show or switch long-term extraction for one user (agents can switch it off too)."""
-    from muxi_cli.cli.output import fail, info
 
     if state_ not in (None, "on", "off"):
         raise fail(UsageError(f"expected on or off, not {state_!r}"))

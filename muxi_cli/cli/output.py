@@ -7,10 +7,15 @@ exit codes (see ``muxi_cli.errors.ExitCode``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+from muxi_cli.errors import ExitCode, MuxiError, UsageError
+from muxi_cli.paths import write_private
+from muxi_cli.termtext import json_controls_escaped, strip_controls
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -32,7 +37,6 @@ PIPE_WIDTH = 120
 
 
 def _width(stream: object) -> int | None:
-    import os
 
     isatty = getattr(stream, "isatty", None)
     if os.environ.get("COLUMNS") or (callable(isatty) and isatty()):
@@ -51,12 +55,11 @@ def _fresh(cached: Console | None, stream: object, *, stderr: bool) -> Console:
     :data:`PIPE_WIDTH` for a pipe), so a console made for one stream must not
     serve another (tests and embedding callers swap ``sys.stdout``).
     """
-    import os
 
     key = (id(stream), os.environ.get("COLUMNS"))
     if cached is not None and _made_for.get(stderr) == key:
         return cached
-    from rich.console import Console
+    from rich.console import Console  # deferred: rich is slow to import
 
     _made_for[stderr] = key
     return Console(stderr=stderr, highlight=False, width=_width(stream))
@@ -76,10 +79,8 @@ def out_console() -> Console:
 
 def print_error(error: MuxiError) -> None:
     """A red panel in a terminal; plain, unwrapped lines in a pipe or a log."""
-    from rich.markup import escape
-    from rich.panel import Panel
-
-    from muxi_cli.termtext import strip_controls
+    from rich.markup import escape  # deferred: rich is slow to import
+    from rich.panel import Panel  # deferred: rich is slow to import
 
     # Messages may echo a server's or a model's text: no escape sequences.
     code = strip_controls(error.code)
@@ -106,17 +107,13 @@ def print_error(error: MuxiError) -> None:
 
 
 def warn(message: str) -> None:
-    from rich.markup import escape
-
-    from muxi_cli.termtext import strip_controls
+    from rich.markup import escape  # deferred: rich is slow to import
 
     err_console().print(f"[yellow]warning:[/yellow] {escape(strip_controls(message))}")
 
 
 def info(message: str) -> None:
-    from rich.markup import escape
-
-    from muxi_cli.termtext import strip_controls
+    from rich.markup import escape  # deferred: rich is slow to import
 
     err_console().print(f"[dim]{escape(strip_controls(message))}[/dim]")
 
@@ -133,8 +130,8 @@ def progress_bar(*, file_column: bool = False) -> Progress:
         ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
-    )
-    from rich.progress import Progress as _Progress
+    )  # deferred: rich is slow to import
+    from rich.progress import Progress as _Progress  # deferred: rich is slow to import
 
     console = err_console()
     columns: list[ProgressColumn] = [
@@ -177,11 +174,9 @@ def print_table(
     rich markup (escape what users wrote); :class:`rich.text.Text` cells are
     used as they are.
     """
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
-
-    from muxi_cli.termtext import strip_controls
+    from rich.markup import escape  # deferred: rich is slow to import
+    from rich.table import Table  # deferred: rich is slow to import
+    from rich.text import Text  # deferred: rich is slow to import
 
     out = console or out_console()
     # Cells hold model, tool and server text (titles, memories, descriptions):
@@ -267,9 +262,9 @@ def _print_stacked(
 ) -> None:
     """Too narrow for side by side: essential columns on the row's line, each
     wrapping column's text on its own indented lines below it."""
-    from rich.markup import escape
-    from rich.padding import Padding
-    from rich.text import Text
+    from rich.markup import escape  # deferred: rich is slow to import
+    from rich.padding import Padding  # deferred: rich is slow to import
+    from rich.text import Text  # deferred: rich is slow to import
 
     def line(parts: list[Text]) -> Text:
         joined = Text()
@@ -310,7 +305,6 @@ MIN_WRAP = 16
 
 def print_json(data: Any) -> None:
     """Machine-readable output: plain JSON on stdout (C1 controls escaped)."""
-    from muxi_cli.termtext import json_controls_escaped
 
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     sys.stdout.write(json_controls_escaped(text) + "\n")
@@ -324,12 +318,9 @@ def write_output_file(path: Path, text: str, *, private: bool = True) -> None:
     be, a read-only disk) is a :class:`~muxi_cli.errors.UsageError` naming the
     path, never a traceback.
     """
-    from muxi_cli.errors import UsageError
 
     try:
         if private:
-            from muxi_cli.paths import write_private
-
             write_private(path, text)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -343,7 +334,7 @@ def write_output_file(path: Path, text: str, *, private: bool = True) -> None:
 
 def fail(error: MuxiError) -> typer.Exit:
     """Print ``error`` and return the ``typer.Exit`` to raise."""
-    import typer
+    import typer  # deferred: Typer is slow to import
 
     print_error(error)
     return typer.Exit(error.exit_code)
@@ -351,7 +342,6 @@ def fail(error: MuxiError) -> typer.Exit:
 
 def run_app(app: typer.Typer) -> None:
     """Run the Typer app, turning MuxiError and Ctrl-C into documented exit codes."""
-    from muxi_cli.errors import ExitCode, MuxiError
 
     try:
         app(standalone_mode=True, prog_name="muxi")

@@ -7,10 +7,16 @@ keyring, read from a hidden prompt or stdin (never from the command line).
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 import typer
 
+from muxi_cli import secrets
+from muxi_cli.cli import output
+from muxi_cli.cli.secret_input import read_secret
+from muxi_cli.errors import MuxiError, with_article
+from muxi_cli.runtime import profiles
 from muxi_cli.runtime.client import ServerClient
 
 app = typer.Typer(
@@ -47,13 +53,7 @@ def add(
     or a server that cannot be reached or is not a muxi server (exit 1), saves
     nothing. --no-verify saves the profile without asking the server.
     """
-    import asyncio
-
-    from muxi_cli import secrets
-    from muxi_cli.cli import output
-    from muxi_cli.cli.secret_input import read_secret
-    from muxi_cli.errors import MuxiError
-    from muxi_cli.runtime import profiles
+    import asyncio  # deferred: asyncio is slow to import
 
     try:
         profiles.validate_name(name)
@@ -98,11 +98,6 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List profiles; the active one is marked with *."""
-    import os
-
-    from muxi_cli.cli import output
-    from muxi_cli.errors import MuxiError
-    from muxi_cli.runtime import profiles
 
     try:
         items = profiles.list_profiles()
@@ -124,7 +119,7 @@ def list_(
     if as_json:
         output.print_json(rows)
         return
-    from rich.markup import escape
+    from rich.markup import escape  # deferred: rich is slow to import
 
     columns = [output.Column("")]
     columns += [output.Column(h) for h in ("NAME", "URL", "KEY")]
@@ -138,9 +133,6 @@ def use(
     name: Annotated[str, typer.Argument(help="Profile name ('local' for in-process).")],
 ) -> None:
     """Make a profile the default for every command (`--profile` still overrides it)."""
-    from muxi_cli.cli import output
-    from muxi_cli.errors import MuxiError
-    from muxi_cli.runtime import profiles
 
     try:
         profiles.use_profile(name)
@@ -155,10 +147,6 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a profile: URL, where its key comes from, the key masked."""
-    from muxi_cli import secrets
-    from muxi_cli.cli import output
-    from muxi_cli.errors import MuxiError
-    from muxi_cli.runtime import profiles
 
     try:
         p = profiles.get_profile(name)
@@ -184,9 +172,6 @@ def show(
 @app.command("remove")
 def remove(name: Annotated[str, typer.Argument(help="Profile name.")]) -> None:
     """Remove a profile and its stored key."""
-    from muxi_cli.cli import output
-    from muxi_cli.errors import MuxiError
-    from muxi_cli.runtime import profiles
 
     try:
         was_active = profiles.remove_profile(name)
@@ -203,11 +188,7 @@ def test(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check that the server answers and accepts the profile's key."""
-    import asyncio
-
-    from muxi_cli.cli import output
-    from muxi_cli.errors import MuxiError
-    from muxi_cli.runtime import profiles
+    import asyncio  # deferred: asyncio is slow to import
 
     try:
         p = profiles.get_profile(name)
@@ -222,7 +203,6 @@ def test(
     if as_json:
         output.print_json(result)
         return
-    from muxi_cli.errors import with_article
 
     typer.echo(
         f"ok: {p.url} is muxi {me['server_version']}; the key ({source}) is "

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+from muxi_cli.errors import UsageError
+
 
 def read_secret(label: str, pipe_example: str) -> str:
     """One key, stripped; a :class:`UsageError` when it is empty or has inner whitespace.
@@ -16,9 +18,7 @@ def read_secret(label: str, pipe_example: str) -> str:
     ``label`` is the prompt text; ``pipe_example`` the command the hint shows
     for piping the key in instead.
     """
-    import typer
-
-    from muxi_cli.errors import UsageError
+    import typer  # deferred: Typer is slow to import
 
     if sys.stdin is None or not sys.stdin.isatty():
         value = sys.stdin.read() if sys.stdin is not None else ""

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from muxi_cli.cli.output import fail
+from muxi_cli.errors import UsageError
+from muxi_cli.runtime.admin import weak_pinned_key
 
 if TYPE_CHECKING:
     from muxi_cli.errors import UsageError
@@ -66,13 +73,10 @@ def serve(
     once. Keys travel as `Authorization: Bearer <key>` or `X-Muxi-Key`.
     `MUXI_ADMIN_KEY` pins an extra admin key from the environment.
     """
-    import asyncio
-    import os
+    import asyncio  # deferred: asyncio is slow to import
 
-    from muxi_cli.cli.context import state
-    from muxi_cli.cli.output import fail
-    from muxi_cli.errors import UsageError
-    from muxi_cli.server.context import ServerSettings
+    from muxi_cli.cli.context import state  # deferred: loads Typer
+    from muxi_cli.server.context import ServerSettings  # deferred: loads pydantic, asyncio
 
     st = state(ctx)
     # --profile or MUXI_PROFILE (not `muxi profile use`: a client default here need
@@ -97,7 +101,7 @@ def serve(
         idle_timeout=idle_timeout,
         max_connections=max_connections,
     )
-    from muxi_cli.server.serve import serve as run_server
+    from muxi_cli.server.serve import serve as run_server  # deferred: loads pydantic, asyncio
 
     asyncio.run(run_server(host, port, config or st.config, settings))
 
@@ -108,10 +112,6 @@ def _cannot_bind(host: str, port: int) -> UsageError | None:
     Checked before anything starts, so a busy port gives one clear error instead
     of the web server's traceback.
     """
-    import errno
-    import socket
-
-    from muxi_cli.errors import UsageError
 
     if port == 0:
         return None
@@ -144,8 +144,5 @@ def _cannot_bind(host: str, port: int) -> UsageError | None:
 
 def _weak_pinned_key() -> UsageError | None:
     """A ``MUXI_ADMIN_KEY`` weaker than a generated key is refused before anything starts."""
-    import os
-
-    from muxi_cli.runtime.admin import weak_pinned_key
 
     return weak_pinned_key(dict(os.environ))

@@ -12,11 +12,17 @@ they go to that server's key API, which needs the profile's key to be an admin k
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 
-from muxi_cli.cli.context import formation_or_none
+from muxi_cli.cli import output
+from muxi_cli.cli.context import formation_or_none, state
+from muxi_cli.errors import MuxiError, UsageError
+from muxi_cli.runtime import profiles
+from muxi_cli.runtime.admin import local_keys
 from muxi_cli.runtime.client import ServerClient
+from muxi_cli.runtime.factory import LOCAL, selected_profile
 
 
 class _Remote:
@@ -26,7 +32,7 @@ class _Remote:
         self.name, self.url, self.key = name, url, key
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        import asyncio
+        import asyncio  # deferred: asyncio is slow to import
 
         async def send() -> Any:
             async with ServerClient(self.url, self.key, timeout=15.0) as client:
@@ -41,9 +47,6 @@ class _Remote:
 
 def _remote(ctx: typer.Context) -> _Remote | None:
     """The remote server these commands act on, or None for this machine's key file."""
-    from muxi_cli.cli.context import state
-    from muxi_cli.runtime import profiles
-    from muxi_cli.runtime.factory import LOCAL, selected_profile
 
     name = selected_profile(state(ctx).profile)
     if name == LOCAL:
@@ -79,9 +82,8 @@ def _scopes_text(rec: dict[str, Any]) -> str:
 
 def _check_scopes(ctx: typer.Context, role: str, scopes: list[str]) -> list[str] | None:
     """The --scope values validated (syntax, and names against the formation when it loads)."""
-    from muxi_cli.config.access import check_scopes
-    from muxi_cli.errors import UsageError
-    from muxi_cli.server.scopes import unknown_names
+    from muxi_cli.config.access import check_scopes  # deferred: loads pydantic
+    from muxi_cli.server.scopes import unknown_names  # deferred: loads pydantic
 
     if not scopes:
         return None
@@ -105,7 +107,6 @@ def _check_scopes(ctx: typer.Context, role: str, scopes: list[str]) -> list[str]
 
 def server_key_rows(ctx: typer.Context) -> list[dict[str, Any]]:
     """Rows of the "server keys" section: ids, roles, users, dates; never a secret."""
-    from muxi_cli.runtime.admin import local_keys
 
     remote = _remote(ctx)
     if remote is not None:
@@ -133,9 +134,6 @@ def create(
     ] = None,
 ) -> None:
     """Create a `muxi serve` API key. The key is printed once on stdout; only its hash is kept."""
-    from muxi_cli.cli import output
-    from muxi_cli.errors import MuxiError, UsageError
-    from muxi_cli.runtime.admin import local_keys
 
     try:
         if role not in ("admin", "user"):
@@ -181,11 +179,6 @@ def revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (see `muxi keys list`).")],
 ) -> None:
     """Revoke a `muxi serve` API key; a running server refuses it at once."""
-    from urllib.parse import quote
-
-    from muxi_cli.cli import output
-    from muxi_cli.errors import MuxiError
-    from muxi_cli.runtime.admin import local_keys
 
     try:
         remote = _remote(ctx)

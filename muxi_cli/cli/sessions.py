@@ -10,7 +10,9 @@ or unknown session id.
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -18,7 +20,17 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from muxi_cli.cli.context import acting_user, run_with_runtime
+from muxi_cli.cli.output import (
+    Column,
+    fail,
+    info,
+    out_console,
+    print_json,
+    print_table,
+    write_output_file,
+)
 from muxi_cli.errors import MuxiError, UsageError
+from muxi_cli.termtext import json_controls_escaped, strip_controls
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -81,7 +93,6 @@ def list_sessions(
     as_json: JsonOpt = False,
 ) -> None:
     """List sessions, most recently active first."""
-    from muxi_cli.cli.output import info, print_json
 
     async def work(rt: Runtime) -> list[SessionInfo]:
         # Through a profile a user key lists its own sessions only: naming another
@@ -96,9 +107,7 @@ def list_sessions(
     if not found:
         info("No matching sessions." if search else "No sessions yet. Start one with `muxi chat`.")
         return
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import Column, print_table
+    from rich.markup import escape  # deferred: rich is slow to import
 
     columns = [
         Column("ID", style="cyan"),
@@ -123,7 +132,6 @@ def list_sessions(
 @app.command("show")
 def show(ctx: typer.Context, session_id: IdArg, as_json: JsonOpt = False) -> None:
     """Print a conversation (tool calls summarised)."""
-    from muxi_cli.cli.output import out_console, print_json
 
     async def load(rt: Runtime) -> tuple[SessionInfo, list[SessionMessage]]:
         found = await rt.session(session_id)
@@ -145,7 +153,6 @@ def _call_label(call: dict[str, Any]) -> str:
 
 
 def _args_preview(args: Any) -> str:
-    import json
 
     if isinstance(args, dict):
         parts = [f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in args.items()]
@@ -160,12 +167,9 @@ def render_conversation(
 
     Stored text came from models and tools: escape sequences are removed.
     """
-    from dataclasses import replace
 
-    from rich.markdown import Markdown
-    from rich.text import Text
-
-    from muxi_cli.termtext import strip_controls
+    from rich.markdown import Markdown  # deferred: rich is slow to import
+    from rich.text import Text  # deferred: rich is slow to import
 
     found = replace(found, title=strip_controls(found.title or ""))
     # Media parts show as placeholders ("[image: dot.png, image/png, 70 bytes]").
@@ -241,7 +245,6 @@ def export(
     ] = None,
 ) -> None:
     """Export a conversation as Markdown or JSON (secrets are scrubbed)."""
-    from muxi_cli.cli.output import fail, info
 
     if fmt not in ("md", "json"):
         raise fail(
@@ -254,8 +257,6 @@ def export(
 
     text = run_with_runtime(ctx, load)
     if output is None:
-        from muxi_cli.termtext import json_controls_escaped, strip_controls
-
         if fmt == "json":
             text = json_controls_escaped(text)
         elif sys.stdout.isatty():  # a file or a pipe gets the text as stored
@@ -263,7 +264,6 @@ def export(
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from muxi_cli.cli.output import write_output_file
 
     try:
         write_output_file(output, text)
@@ -279,7 +279,6 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a session and all its messages."""
-    from muxi_cli.cli.output import info
 
     async def work(rt: Runtime) -> SessionInfo | None:
         found = await rt.session(session_id)
@@ -312,7 +311,6 @@ def rename(
     title: Annotated[str, typer.Argument(help="The new title.")],
 ) -> None:
     """Give a session a new title."""
-    from muxi_cli.cli.output import fail
 
     if not title.strip():
         raise fail(

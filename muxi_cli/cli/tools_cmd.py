@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from muxi_cli.cli.output import Column, info, print_json, print_table
+
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import ServerInfo, ToolInfo
     from muxi_cli.runtime.base import Runtime
@@ -37,15 +39,14 @@ def list_tools(
     ] = False,
 ) -> None:
     """Every tool an agent can call, where it comes from, and its approval policy."""
-    from muxi_cli.cli.context import runtime_for
-    from muxi_cli.cli.mcp import print_failures, run_async, wait_servers
+    from muxi_cli.cli.context import runtime_for  # deferred: loads Typer
+    from muxi_cli.cli.mcp import print_failures, run_async, wait_servers  # deferred: loads Typer
 
     async def main() -> tuple[list[ServerInfo], list[ToolInfo]]:
         async with runtime_for(ctx, start_tools=True) as runtime:
             return await _collect(runtime, agent, wait_servers)
 
     servers, tools = run_async(main())
-    from muxi_cli.cli.output import info, print_json
 
     if json_out:
         print_json([t.to_dict() for t in tools])
@@ -59,9 +60,7 @@ def list_tools(
         )
         print_failures(servers)
         return
-    from rich.markup import escape
-
-    from muxi_cli.cli.output import Column, print_table
+    from rich.markup import escape  # deferred: rich is slow to import
 
     columns = [Column("TOOL"), Column("SOURCE"), Column("POLICY")]
     if agent is None:

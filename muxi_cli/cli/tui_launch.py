@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
+
+from muxi_cli.runtime.factory import LOCAL, selected_profile
+from muxi_cli.runtime.factory import open_runtime as open_rt
+from muxi_cli.tui.history import PromptHistory, default_path
+from muxi_cli.tui.logs import configure_file_logging
 
 if TYPE_CHECKING:
     from muxi_cli.cli.context import CliState
@@ -16,11 +22,7 @@ def runtime_factory(
     """The coroutine function the app calls (inside its own event loop) to open the runtime."""
 
     async def open_runtime() -> Runtime:
-        import asyncio
-        import importlib
-
-        from muxi_cli.runtime.factory import LOCAL, selected_profile
-        from muxi_cli.runtime.factory import open_runtime as open_rt
+        import asyncio  # deferred: asyncio is slow to import
 
         # Import the heavy runtime module off the event loop so the screen keeps drawing.
         module = (
@@ -50,12 +52,10 @@ def launch_tui(
     would draw over the screen. The app opens the runtime itself (inside its own
     event loop, after the first frame) and closes it on the way out.
     """
-    from muxi_cli.tui.logs import configure_file_logging
 
     log_path = configure_file_logging()
 
-    from muxi_cli.tui.app import MuxiApp
-    from muxi_cli.tui.history import PromptHistory, default_path
+    from muxi_cli.tui.app import MuxiApp  # deferred: loads platformdirs, rich
 
     app = MuxiApp(
         runtime_factory(state.profile, state.config),

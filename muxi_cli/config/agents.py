@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from muxi_cli.config.expand import KeyPath
+from muxi_cli.config.expand import KeyPath, format_path
+from muxi_cli.errors import ConfigError
 
 _BARE_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -52,7 +53,6 @@ class Collected:
 
 
 def _where(file: Path | None, prefix: KeyPath, key: str) -> str:
-    from muxi_cli.config.expand import format_path
 
     path = format_path((*prefix, *key.split(".")))
     return f"{file}: {path}" if file else path
@@ -109,7 +109,7 @@ def _translate_memory(
 def _translate_tools(
     agent: dict[str, Any], file: Path | None, prefix: KeyPath, out: Collected
 ) -> None:
-    from muxi_cli.config.schema import BUILTIN_TOOLS
+    from muxi_cli.config.schema import BUILTIN_TOOLS  # deferred: loads pydantic
 
     tools = agent.get("tools")
     if not isinstance(tools, list):
@@ -168,9 +168,6 @@ def _hoist_servers(
         where = (*prefix, "mcp_servers", index)
         name = item.get("name")
         if not isinstance(name, str) or not name:
-            from muxi_cli.config.expand import format_path
-            from muxi_cli.errors import ConfigError
-
             loc = format_path(where)
             raise ConfigError(
                 f"{file}: {loc}: an MCP server object needs a 'name'"
@@ -181,9 +178,6 @@ def _hoist_servers(
         server = _server_from_object(item, file, where, out)
         previous = out.servers.get(name)
         if previous is not None and previous != server:
-            from muxi_cli.config.expand import format_path
-            from muxi_cli.errors import ConfigError
-
             other_file, other_path = out.server_sources[name]
             raise ConfigError(
                 f"MCP server {name!r} is defined twice, differently: "

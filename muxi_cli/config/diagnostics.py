@@ -29,7 +29,7 @@ Locator = Callable[[KeyPath], tuple[Path | None, KeyPath]]
 
 
 def _is_model(tp: Any) -> bool:
-    from pydantic import BaseModel
+    from pydantic import BaseModel  # deferred: pydantic is slow to import
 
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 

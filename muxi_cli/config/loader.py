@@ -12,9 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from muxi_cli.config.expand import KeyPath
-from muxi_cli.config.masking import mask_secrets
+from muxi_cli import paths
+from muxi_cli.config.agents import AgentSource, Collected, normalize_agent
+from muxi_cli.config.diagnostics import validation_error
+from muxi_cli.config.expand import ExpansionError, KeyPath, expand, format_path
+from muxi_cli.config.masking import configured_secrets, mask_secrets
+from muxi_cli.config.yamlio import read_yaml
 from muxi_cli.errors import ConfigError, with_article
+from muxi_cli.redact import remember
 
 if TYPE_CHECKING:
     from muxi_cli.config.agents import AgentSource, Collected
@@ -95,7 +100,6 @@ def locate_formation(
     for name in FILE_NAMES:
         if (cwd / name).is_file():
             return FormationSource(cwd / name, "cwd")
-    from muxi_cli import paths
 
     user = paths.config_dir()
     for name in FILE_NAMES:
@@ -126,7 +130,6 @@ def _agent_file(ref: str, base: Path, where: str) -> Path:
 
 
 def _read_agent_file(path: Path) -> dict[str, Any]:
-    from muxi_cli.config.yamlio import read_yaml
 
     data = read_yaml(path)
     if not isinstance(data, dict):
@@ -141,8 +144,6 @@ def _collect_agents(
     doc: dict[str, Any], main: Path | None
 ) -> tuple[list[Any], list[AgentSource], Collected]:
     """The final agents list, where each entry came from, and hoisted extras."""
-    from muxi_cli.config.agents import AgentSource, Collected, normalize_agent
-    from muxi_cli.config.expand import format_path
 
     out = Collected()
     base = main.parent if main is not None else Path.cwd()
@@ -237,7 +238,6 @@ def _merge(doc: dict[str, Any], main: Path | None) -> tuple[dict[str, Any], Any,
 
 
 def _expand(doc: dict[str, Any], main: Path | None, locate: Any) -> dict[str, Any]:
-    from muxi_cli.config.expand import ExpansionError, expand, format_path
 
     try:
         result = expand(doc)
@@ -257,10 +257,9 @@ def _expand(doc: dict[str, Any], main: Path | None, locate: Any) -> dict[str, An
 
 
 def _validate(doc: dict[str, Any], main: Path | None, locate: Any) -> Formation:
-    from pydantic import ValidationError
+    from pydantic import ValidationError  # deferred: pydantic is slow to import
 
-    from muxi_cli.config.diagnostics import validation_error
-    from muxi_cli.config.schema import Formation
+    from muxi_cli.config.schema import Formation  # deferred: loads pydantic
 
     try:
         return Formation.model_validate(doc)
@@ -283,8 +282,6 @@ def load_document(doc: Any, path: Path | None = None) -> LoadedFormation:
     merged, locate, warnings = _merge(doc, path)
     expanded = _expand(merged, path, locate)
     formation = _validate(expanded, path, locate)
-    from muxi_cli.config.masking import configured_secrets
-    from muxi_cli.redact import remember
 
     remember(configured_secrets(expanded))  # never echoed back by errors, logs or exports
     return LoadedFormation(formation=formation, path=path, raw=expanded, warnings=warnings)
@@ -295,7 +292,6 @@ def load_formation(path: str | os.PathLike[str] | None = None) -> LoadedFormatio
 
     Raises :class:`ConfigError` naming the file, the key and the nearest valid key.
     """
-    from muxi_cli.config.yamlio import read_yaml
 
     source = locate_formation(path)
     if source.path is None:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from muxi_cli.redact import REDACTED, redact_args
 from muxi_cli.secrets import mask
 
 #: Keys whose string value is a secret wherever they appear.
@@ -59,8 +60,6 @@ def _mask_value(value: Any) -> Any:
 
 def _walk(data: Any, parent: str | None) -> Any:
     if isinstance(data, list) and parent == "args":
-        from muxi_cli.redact import redact_args
-
         # --token X, --password=X, URLs with passwords in a server's command line
         return [
             item if not isinstance(item, str) else hidden
@@ -125,8 +124,6 @@ def configured_secrets(data: Any, parent: str | None = None) -> list[str]:
                 found.extend(configured_secrets(value, name))
     elif isinstance(data, list):
         if parent == "args":
-            from muxi_cli.redact import REDACTED, redact_args
-
             items = [str(i) for i in data]
             for raw, hidden in zip(items, redact_args(items), strict=True):
                 if hidden == REDACTED:

@@ -6,6 +6,8 @@ key) instead of being silently ignored.
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -147,8 +149,6 @@ class ToolEntry(_Strict):
         if self.python and ":" not in self.python:
             raise ValueError("python tools are written 'package.module:function'")
         if self.builtin and self.builtin not in BUILTIN_TOOLS:
-            import difflib
-
             close = difflib.get_close_matches(self.builtin, BUILTIN_TOOLS, n=1)
             guess = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(
@@ -195,7 +195,6 @@ class AgentConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name_ok(cls, value: str) -> str:
-        import re
 
         if not re.fullmatch(AGENT_NAME, value):
             raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 _MODEL_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/\S+")
@@ -183,7 +184,6 @@ def full_example(model: str | None = None, name: str = "my-agents") -> str:
 
 
 def _quote(value: str) -> str:
-    import json
 
     if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/:-]*", value):
         return value

@@ -9,7 +9,7 @@ from muxi_cli.errors import ConfigError
 
 
 def _loader_class() -> type:
-    import yaml
+    import yaml  # deferred: PyYAML is slow to import
 
     class StrictLoader(yaml.SafeLoader):
         """A safe loader for formation files.
@@ -50,7 +50,7 @@ def _loader_class() -> type:
 
 def parse_yaml(text: str, source: Path | str) -> Any:
     """Parse ``text``; syntax errors become :class:`ConfigError` with file:line:col."""
-    import yaml
+    import yaml  # deferred: PyYAML is slow to import
 
     try:
         return yaml.load(text, Loader=_loader_class())

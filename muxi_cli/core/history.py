@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Literal
 
+from muxi_cli.core.cancel import cancelled_tool_result
 from muxi_cli.errors import MuxiError
 from muxi_cli.llm.base import Media, Message, ToolCall
 from muxi_cli.protocol.messages import MediaPart, MediaRef, media_of
@@ -180,7 +181,6 @@ def _convert(
 def _close_calls(messages: list[Message], reason: str) -> list[Message]:
     """Give every tool call of a stopped turn a result (the stored one, or one
     saying the call was stopped), right after the results that did come."""
-    from muxi_cli.core.cancel import cancelled_tool_result
 
     out: list[Message] = []
     open_calls: list[ToolCall] = []

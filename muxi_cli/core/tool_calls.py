@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.config.schema import Formation
@@ -255,7 +256,6 @@ def may_approve(patterns: list[str] | None, tool_def: ToolDef) -> bool:
     approve ``tool_def``; a pattern matches the model-facing name or ``server/tool``."""
     if patterns is None:
         return True
-    from fnmatch import fnmatchcase
 
     names = (tool_def.name, f"{tool_def.server}/{tool_def.tool}")
     return any(fnmatchcase(n, p) for p in patterns for n in names)

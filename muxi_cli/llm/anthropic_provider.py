@@ -100,7 +100,7 @@ class AnthropicProvider(SDKProvider):
     default_env_var = "ANTHROPIC_API_KEY"
 
     def _new_client(self) -> AsyncAnthropic:
-        from anthropic import AsyncAnthropic
+        from anthropic import AsyncAnthropic  # deferred: the Anthropic SDK is slow to import
 
         return AsyncAnthropic(
             api_key=self._api_key or "not-needed",

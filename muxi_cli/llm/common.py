@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from muxi_cli import redact as redaction
 from muxi_cli.errors import (
     AuthError,
     ContextTooLongError,
@@ -86,7 +87,6 @@ def retry_after_seconds(headers: Any) -> float | None:
 def redact(text: str, secret: str | None = None) -> str:
     """``text`` with the API key masked, also URL-encoded or cut short, and
     anything else that looks like a credential."""
-    from muxi_cli import redact as redaction
 
     if secret and len(secret) >= 4:
         text = text.replace(secret, redaction.REDACTED)

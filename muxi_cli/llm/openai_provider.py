@@ -153,7 +153,7 @@ class OpenAIProvider(SDKProvider):
         self.compat = compat
 
     def _new_client(self) -> AsyncOpenAI:
-        from openai import AsyncOpenAI
+        from openai import AsyncOpenAI  # deferred: the OpenAI SDK is slow to import
 
         return AsyncOpenAI(
             api_key=self._api_key or PLACEHOLDER_KEY,

@@ -232,10 +232,10 @@ class ProviderRegistry:
         }
         # The SDKs load only when a provider is built: `muxi --help` never pays for them.
         if kind == "anthropic":
-            from muxi_cli.llm.anthropic_provider import AnthropicProvider
+            from muxi_cli.llm.anthropic_provider import AnthropicProvider  # deferred: loads asyncio
 
             return AnthropicProvider(name, **common)  # type: ignore[arg-type]
-        from muxi_cli.llm.openai_provider import OpenAIProvider
+        from muxi_cli.llm.openai_provider import OpenAIProvider  # deferred: loads asyncio
 
         compat = not (spec is not None and spec.native) or local
         return OpenAIProvider(name, compat=compat, **common)

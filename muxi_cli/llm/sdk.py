@@ -26,6 +26,9 @@ from muxi_cli.llm.common import (
     open_with_retries,
     translate,
 )
+from muxi_cli.llm.limits import reply_budget
+from muxi_cli.providers.local import context_size
+from muxi_cli.threads import run_abandonable
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +108,6 @@ class SDKProvider:
     def _reply_tokens(self, request: LLMRequest) -> int:
         """The reply budget: the request's, the provider's, the preset's, then the
         default, kept within the server's context when it reported one."""
-        from muxi_cli.llm.limits import reply_budget
 
         wanted = (
             request.max_tokens
@@ -119,8 +121,6 @@ class SDKProvider:
         """Ask the server once per model for its context size (local servers only)."""
         if not self.capabilities.probe_limits or not self.base_url or model in self._context:
             return
-        from muxi_cli.providers.local import context_size
-        from muxi_cli.threads import run_abandonable
 
         self._context[model] = None  # asked once, whatever the answer
         # A short blocking probe (urllib) in a daemon thread: a cancel or an exit never

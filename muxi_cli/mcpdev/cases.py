@@ -45,7 +45,7 @@ def load_cases(path: Path) -> list[Case]:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            import yaml
+            import yaml  # deferred: PyYAML is slow to import
 
             data = yaml.safe_load(text)
     except Exception as exc:

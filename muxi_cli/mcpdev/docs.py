@@ -9,7 +9,10 @@ templates and prompts (with an arguments table).
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
+
+from muxi_cli.mcpdev.examples import _resolve, arguments_example, properties, type_label
 
 if TYPE_CHECKING:
     from muxi_cli.mcpdev.session import Inventory
@@ -39,7 +42,6 @@ def _code(value: Any) -> str:
 
 def anchor(text: str) -> str:
     """A GitHub-style heading anchor."""
-    import re
 
     slug = re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
     return slug
@@ -53,7 +55,6 @@ def _block(lang: str, body: str) -> list[str]:
 
 
 def _param_rows(schema: dict[str, Any]) -> list[str]:
-    from muxi_cli.mcpdev.examples import _resolve, properties, type_label
 
     root = schema
     props = properties(schema)
@@ -106,7 +107,6 @@ def _limits(schema: dict[str, Any]) -> str:
 
 
 def _tool_section(tool: dict[str, Any]) -> list[str]:
-    from muxi_cli.mcpdev.examples import arguments_example, properties
 
     name = str(tool.get("name"))
     title = tool.get("title") or (tool.get("annotations") or {}).get("title")
@@ -237,7 +237,7 @@ async def generate(
     target: Any, *, timeout: float = 30.0, start_timeout: float | None = None
 ) -> str:
     """Connect to ``target`` and render its page."""
-    from muxi_cli.mcpdev.session import DevSession
+    from muxi_cli.mcpdev.session import DevSession  # deferred: loads asyncio
 
     async with DevSession(
         target, timeout=timeout, start_timeout=start_timeout, guard_stdout=False

@@ -332,8 +332,8 @@ def arguments_example(input_schema: Any, *, full: bool = False) -> dict[str, Any
 
 def is_valid(value: Any, schema: Any) -> bool | None:
     """Whether ``value`` satisfies ``schema`` (None when the schema itself is broken)."""
-    from jsonschema import SchemaError
-    from jsonschema.validators import validator_for
+    from jsonschema import SchemaError  # deferred: jsonschema is slow to import
+    from jsonschema.validators import validator_for  # deferred: jsonschema is slow to import
 
     if not isinstance(schema, dict):
         return None

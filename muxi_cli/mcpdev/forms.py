@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 
 from muxi_cli.mcpdev.examples import _resolve, flatten, properties, type_label, types_of
 
@@ -117,7 +118,6 @@ def template_fields(template: str) -> list[Field]:
 
 def fill_template(template: str, params: dict[str, str]) -> str:
     """Expand a URI template (simple, level-1 style; missing values become ``example``)."""
-    from urllib.parse import quote
 
     def sub(match: re.Match[str]) -> str:
         expr = match.group(1)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from muxi_cli.errors import MuxiError
+from muxi_cli.mcpdev.target import resolve_command
 
 if TYPE_CHECKING:
     from mcp import Client
@@ -169,7 +170,6 @@ class DevSession:
     # -- lifecycle -----------------------------------------------------------
 
     def _config(self) -> Any:
-        from muxi_cli.mcpdev.target import resolve_command
 
         cfg = self.target.config.model_copy(
             update={
@@ -199,7 +199,10 @@ class DevSession:
 
         Raises :class:`ConnectError` with the reason and the server's stderr tail.
         """
-        from muxi_cli.tools.mcp_client import MCPConnection, quiet_sdk_logging
+        from muxi_cli.tools.mcp_client import (  # deferred: loads pydantic, asyncio
+            MCPConnection,
+            quiet_sdk_logging,
+        )
 
         quiet_sdk_logging()
         if self._conn is not None:
@@ -261,7 +264,7 @@ class DevSession:
         return self._conn is not None and self._conn.usable
 
     async def _client(self) -> Client:
-        from muxi_cli.tools.mcp_client import ServerUnavailable
+        from muxi_cli.tools.mcp_client import ServerUnavailable  # deferred: loads pydantic, asyncio
 
         if self._conn is None:
             raise ServerUnavailable("not connected")
@@ -319,7 +322,7 @@ class DevSession:
 
     async def inventory(self) -> Inventory:
         """List everything; a listing that fails is recorded in ``errors``, not raised."""
-        from muxi_cli.tools.mcp_client import describe_error
+        from muxi_cli.tools.mcp_client import describe_error  # deferred: loads pydantic, asyncio
 
         inv = Inventory(server=self.server)
         kinds = (
@@ -343,7 +346,7 @@ class DevSession:
     async def call_tool(
         self, name: str, arguments: dict[str, Any], timeout: float | None = None
     ) -> Outcome:
-        from muxi_cli.tools.results import call_result_to_outcome
+        from muxi_cli.tools.results import call_result_to_outcome  # deferred: loads pydantic
 
         async def run(client: Client) -> Any:
             return await client.call_tool(name, arguments)
@@ -363,7 +366,7 @@ class DevSession:
         return await self._request(f"tool {name!r}", run, convert, timeout)
 
     async def read_resource(self, uri: str, timeout: float | None = None) -> Outcome:
-        from muxi_cli.tools.results import resource_to_text
+        from muxi_cli.tools.results import resource_to_text  # deferred: loads pydantic
 
         async def run(client: Client) -> Any:
             return await client.read_resource(uri)
@@ -376,7 +379,7 @@ class DevSession:
     async def get_prompt(
         self, name: str, arguments: dict[str, str], timeout: float | None = None
     ) -> Outcome:
-        from muxi_cli.tools.results import prompt_to_text
+        from muxi_cli.tools.results import prompt_to_text  # deferred: loads pydantic
 
         async def run(client: Client) -> Any:
             return await client.get_prompt(name, arguments or None)
@@ -387,10 +390,13 @@ class DevSession:
         return await self._request(f"prompt {name!r}", run, convert, timeout)
 
     async def _request(self, what: str, run: Any, convert: Any, timeout: float | None) -> Outcome:
-        from mcp.shared.exceptions import MCPError
-        from pydantic import ValidationError
+        from mcp.shared.exceptions import MCPError  # deferred: the MCP SDK is slow to import
+        from pydantic import ValidationError  # deferred: pydantic is slow to import
 
-        from muxi_cli.tools.mcp_client import ServerUnavailable, describe_error
+        from muxi_cli.tools.mcp_client import (  # deferred: loads pydantic, asyncio
+            ServerUnavailable,
+            describe_error,
+        )
 
         limit = timeout if timeout is not None else self.timeout
         started = time.perf_counter()
@@ -449,7 +455,7 @@ class DevSession:
 
 
 def _message(exc: BaseException, describe: Any) -> str:
-    from mcp.shared.exceptions import MCPError
+    from mcp.shared.exceptions import MCPError  # deferred: the MCP SDK is slow to import
 
     if isinstance(exc, MCPError):
         return f"MCP error {exc.code}: {exc.message}"

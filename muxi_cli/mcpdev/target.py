@@ -23,7 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
+from muxi_cli.config.expand import ExpansionError, expand_string
+from muxi_cli.config.loader import load_formation
 from muxi_cli.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -69,7 +72,6 @@ def is_url(text: str) -> bool:
 
 
 def _check_url(url: str) -> None:
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -90,7 +92,6 @@ def safe_name(text: str) -> str:
 
 
 def url_name(url: str) -> str:
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     host = parts.hostname or "server"
@@ -148,7 +149,6 @@ def _expand_value(option: str, key: str, value: str) -> str:
     So a secret can stay out of argv (and ``ps``): ``--header 'Authorization: Bearer ${TOKEN}'``
     in single quotes reaches muxi unexpanded and is filled in here.
     """
-    from muxi_cli.config.expand import ExpansionError, expand_string
 
     try:
         return expand_string(value)
@@ -189,7 +189,6 @@ def parse_headers(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def _from_formation(name: str, config_path: str | None) -> Target | None:
-    from muxi_cli.config.loader import load_formation
 
     loaded = load_formation(config_path)
     servers = loaded.formation.mcp_servers
@@ -200,7 +199,6 @@ def _from_formation(name: str, config_path: str | None) -> Target | None:
 
 
 def _known_servers(config_path: str | None) -> list[str]:
-    from muxi_cli.config.loader import load_formation
 
     try:
         return sorted(load_formation(config_path).formation.mcp_servers)
@@ -223,7 +221,7 @@ def parse_target(
     unknown, several words are a command and a single word is a URL, a
     formation server name, or else a command found on PATH.
     """
-    from muxi_cli.config.schema import MCPServerConfig
+    from muxi_cli.config.schema import MCPServerConfig  # deferred: loads pydantic
 
     words = [w for w in words]
     cwd = (cwd or Path.cwd()).resolve()

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from muxi_cli.mcpdev.cases import Case, check_case, load_cases
+from muxi_cli.mcpdev.examples import arguments_example, invalid_examples
+from muxi_cli.mcpdev.forms import fill_template
 
 __all__ = ["Case", "Item", "TestReport", "check_case", "load_cases", "run_tests"]
 
@@ -181,7 +183,6 @@ async def _run_tools(
     include_destructive: bool,
     skip: set[str],
 ) -> None:
-    from muxi_cli.mcpdev.examples import arguments_example, invalid_examples
 
     for tool in tools:
         name = str(tool.get("name"))
@@ -210,7 +211,6 @@ async def _run_resources(
     resources: list[dict[str, Any]],
     templates: list[dict[str, Any]],
 ) -> None:
-    from muxi_cli.mcpdev.forms import fill_template
 
     for res in resources:
         uri = str(res.get("uri"))
@@ -269,7 +269,7 @@ async def run_tests(
     skip: set[str] | None = None,
 ) -> TestReport:
     """Connect to ``target`` and run everything. Server faults go in the report, never raise."""
-    from muxi_cli.mcpdev.session import ConnectError, DevSession
+    from muxi_cli.mcpdev.session import ConnectError, DevSession  # deferred: loads asyncio
 
     began = time.perf_counter()
     report = TestReport(target=target.to_dict())

@@ -33,6 +33,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from muxi_cli.mcpdev.examples import arguments_example, is_valid, properties
+
 if TYPE_CHECKING:
     from muxi_cli.mcpdev.session import DevSession, Inventory
     from muxi_cli.mcpdev.target import Target
@@ -118,8 +120,8 @@ class ValidationReport:
 
 def schema_error(schema: Any) -> str | None:
     """Why ``schema`` is not a valid JSON Schema (None when it is)."""
-    from jsonschema import SchemaError
-    from jsonschema.validators import validator_for
+    from jsonschema import SchemaError  # deferred: jsonschema is slow to import
+    from jsonschema.validators import validator_for  # deferred: jsonschema is slow to import
 
     if not isinstance(schema, dict):
         return f"a schema must be a JSON object, not {type(schema).__name__}"
@@ -270,8 +272,6 @@ def _check_tool(report: ValidationReport, tool: dict[str, Any]) -> None:
     elif problem is not None:
         report.add("input-schema", problem[0], subject, problem[1])
     else:
-        from muxi_cli.mcpdev.examples import properties
-
         props = properties(schema)
         unknown = [r for r in schema.get("required") or [] if r not in props]
         if unknown:
@@ -365,7 +365,6 @@ async def _check_outputs(
     report: ValidationReport, session: DevSession, inv: Inventory, call: bool
 ) -> None:
     """Call read-only tools that declare an output schema; their results must match it."""
-    from muxi_cli.mcpdev.examples import arguments_example, is_valid
 
     candidates = [
         t
@@ -451,7 +450,7 @@ async def validate(
     stdout_check: bool = True,
 ) -> ValidationReport:
     """Connect to ``target`` and run every check. Never raises for server faults."""
-    from muxi_cli.mcpdev.session import ConnectError, DevSession
+    from muxi_cli.mcpdev.session import ConnectError, DevSession  # deferred: loads asyncio
 
     began = time.perf_counter()
     report = ValidationReport(target=target.to_dict())

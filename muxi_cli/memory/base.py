@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from muxi_cli.config.schema import AgentConfig
+from muxi_cli.errors import MemoryStoreError, NotFoundError
 from muxi_cli.llm.base import Message
 from muxi_cli.protocol.records import MemoryItem
 
@@ -125,17 +126,14 @@ class NoMemory:
         importance: float = 0.5,
         agent: str | None = None,
     ) -> MemoryItem:
-        from muxi_cli.errors import MemoryStoreError
 
         raise MemoryStoreError("memory is switched off", hint="enable memory in muxi.yaml")
 
     async def get(self, memory_id: str, user_id: str) -> MemoryItem:
-        from muxi_cli.errors import NotFoundError
 
         raise NotFoundError(f"no memory {memory_id!r}", hint="muxi memory list")
 
     async def forget(self, memory_id: str, user_id: str) -> None:
-        from muxi_cli.errors import NotFoundError
 
         raise NotFoundError(f"no memory {memory_id!r}", hint="muxi memory list")
 

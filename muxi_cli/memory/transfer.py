@@ -131,7 +131,7 @@ async def reindex(
     store: LanceStore, embedder: Embedder, *, progress: Progress | None = None
 ) -> dict[str, int]:
     """Re-embed every memory and knowledge chunk with ``embedder`` (one commit per table)."""
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow is slow to import
 
     counts: dict[str, int] = {}
     tables = {}

@@ -26,6 +26,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from muxi_cli.config.loader import load_formation
 from muxi_cli.errors import UsageError
+from muxi_cli.memory import prune as pruning
+from muxi_cli.memory import transfer
 from muxi_cli.runtime.factory import LOCAL, selected_profile
 from muxi_cli.stores.server_keys import (
     ENV_ADMIN_KEY,
@@ -97,7 +99,6 @@ async def open_memory_admin(
 
 def read_export(file: str, stdin: IO[str]) -> list[dict[str, Any]]:
     """The records of a ``muxi memory export`` file (``-`` = ``stdin``), checked line by line."""
-    from muxi_cli.memory import transfer
 
     if file == "-":
         return list(transfer.read_lines(stdin))
@@ -130,7 +131,6 @@ class MemoryAdmin:
 
         With ``stream`` None the text is returned instead (for a file written at once).
         """
-        from muxi_cli.memory import transfer
 
         records = await self._service.records()
         if stream is not None:
@@ -143,7 +143,6 @@ class MemoryAdmin:
         self, items: list[dict[str, Any]], progress: Progress | None = None
     ) -> dict[str, int]:
         """Import exported records (same ids update); re-embeds those of another model."""
-        from muxi_cli.memory import transfer
 
         service = self._service
         return await transfer.import_rows(
@@ -162,7 +161,6 @@ class MemoryAdmin:
 
         Each is ``{id, user_id, reason, score, text}``.
         """
-        from muxi_cli.memory import prune as pruning
 
         settings = self._service.formation.memory
         items = await pruning.prune(
@@ -228,7 +226,6 @@ class MemoryAdmin:
 
     async def reindex(self, progress: Progress | None = None) -> dict[str, int]:
         """Re-embed every memory and knowledge chunk with the configured model."""
-        from muxi_cli.memory import transfer
 
         service = self._service
         return await transfer.reindex(await service.store(), service.embedder, progress=progress)

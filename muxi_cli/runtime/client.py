@@ -111,7 +111,7 @@ class ServerClient:
         auth: bool = True,
     ) -> httpx.Response:
         """One request; only a failure to reach the server raises (the answer may be an error)."""
-        import httpx
+        import httpx  # deferred: httpx is slow to import
 
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         headers = {"x-muxi-user-id": user_id} if user_id else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from muxi_cli.runtime.base import Runtime
+from muxi_cli.runtime.profiles import active_profile_name
 
 LOCAL = "local"
 
@@ -16,10 +17,6 @@ def selected_profile(profile: str | None) -> str:
     env = os.environ.get("MUXI_PROFILE")
     if env:
         return env
-    try:
-        from muxi_cli.runtime.profiles import active_profile_name
-    except ModuleNotFoundError:  # pragma: no cover - profiles arrive with the server issue
-        return LOCAL
     return active_profile_name() or LOCAL
 
 
@@ -32,9 +29,9 @@ async def open_runtime(
     """Open a local runtime, or a remote one for a named connection profile."""
     name = selected_profile(profile)
     if name == LOCAL:
-        from muxi_cli.runtime.local import LocalRuntime
+        from muxi_cli.runtime.local import LocalRuntime  # deferred: loads asyncio
 
         return await LocalRuntime.open(config_path=config_path, start_tools=start_tools)
-    from muxi_cli.runtime.remote import RemoteRuntime
+    from muxi_cli.runtime.remote import RemoteRuntime  # deferred: loads asyncio
 
     return await RemoteRuntime.open_profile(name)

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from muxi_cli import __version__, paths
+from muxi_cli.config.loader import load_formation
 from muxi_cli.core.approvals import ApprovalBroker
 from muxi_cli.core.cancel import STOP_REASON, StopReason
-from muxi_cli.errors import MemoryStoreError, MuxiError, NoProviderError, TurnTimeoutError
+from muxi_cli.errors import (
+    ConfigError,
+    MemoryStoreError,
+    MuxiError,
+    NoProviderError,
+    NotFoundError,
+    TurnTimeoutError,
+)
 from muxi_cli.protocol.events import Event, new_id
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -28,6 +37,7 @@ from muxi_cli.protocol.records import (
 from muxi_cli.runtime.turns import TaskTurn, failure_event
 from muxi_cli.runtime.users import local_user_id
 from muxi_cli.stores.session_rows import new_session_id
+from muxi_cli.stores.sessions import SessionStore, export_session
 
 if TYPE_CHECKING:
     from muxi_cli.config.loader import LoadedFormation
@@ -58,7 +68,7 @@ class LocalRuntime:
         *,
         user_id: str | None = None,
     ) -> None:
-        from muxi_cli.core.orchestrator import Orchestrator
+        from muxi_cli.core.orchestrator import Orchestrator  # deferred: loads pydantic, asyncio
 
         self.loaded = loaded
         self.formation: Formation = loaded.formation
@@ -86,12 +96,10 @@ class LocalRuntime:
     ) -> LocalRuntime:
         """Load the formation and build every part; MCP servers start in the
         background (the first prompt never waits for a slow one)."""
-        from muxi_cli.config.loader import load_formation
-        from muxi_cli.core.router import RouteCache
-        from muxi_cli.llm.registry import ProviderRegistry
-        from muxi_cli.memory.service import MemoryService
-        from muxi_cli.stores.sessions import SessionStore
-        from muxi_cli.tools.host import ToolManager
+        from muxi_cli.core.router import RouteCache  # deferred: loads pydantic, asyncio
+        from muxi_cli.llm.registry import ProviderRegistry  # deferred: loads pydantic
+        from muxi_cli.memory.service import MemoryService  # deferred: loads pydantic, asyncio
+        from muxi_cli.tools.host import ToolManager  # deferred: loads pydantic, asyncio
 
         loaded = load_formation(config_path)
         formation = loaded.formation
@@ -193,7 +201,6 @@ class LocalRuntime:
             log.warning("could not drop the memory state of session %s: %s", sid, exc)
 
     async def export_session(self, session_id: str, fmt: Literal["md", "json"]) -> str:
-        from muxi_cli.stores.sessions import export_session
 
         sid = self._sid(session_id)
         return export_session(self.store.get_session(sid), self.store.messages(sid), fmt)
@@ -240,7 +247,7 @@ class LocalRuntime:
     # ----------------------------------------------------------------- tools
 
     async def tools(self, agent: str | None = None) -> list[ToolInfo]:
-        from muxi_cli.core.router import unknown_agent
+        from muxi_cli.core.router import unknown_agent  # deferred: loads pydantic, asyncio
 
         agents = self.formation.agents
         if agent is not None:
@@ -294,11 +301,9 @@ class LocalRuntime:
     async def mcp_attach(
         self, name: str, server: dict[str, Any], agents: list[str] | None = None
     ) -> ServerInfo:
-        import re
 
-        from muxi_cli.config.schema import MCPServerConfig
-        from muxi_cli.core.router import unknown_agent
-        from muxi_cli.errors import ConfigError
+        from muxi_cli.config.schema import MCPServerConfig  # deferred: loads pydantic
+        from muxi_cli.core.router import unknown_agent  # deferred: loads pydantic, asyncio
 
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
             raise ConfigError(
@@ -327,7 +332,6 @@ class LocalRuntime:
         return ServerInfo(name=name, transport=config.transport, state="starting")
 
     async def mcp_detach(self, name: str) -> None:
-        from muxi_cli.errors import NotFoundError
 
         if name not in self.formation.mcp_servers:
             raise NotFoundError(f"no MCP server named {name!r}", hint="see `muxi mcp list`")

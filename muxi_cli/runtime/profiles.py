@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from muxi_cli import paths
+from muxi_cli import paths, secrets
 from muxi_cli.errors import ConfigError, NotFoundError, UsageError
 
 LOCAL = "local"
@@ -43,7 +43,7 @@ def _load() -> dict[str, Any]:
     path = paths.profiles_path()
     if not path.exists():
         return {"active": None, "profiles": {}}
-    import yaml
+    import yaml  # deferred: PyYAML is slow to import
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -60,7 +60,7 @@ def _load() -> dict[str, Any]:
 
 
 def _save(data: dict[str, Any]) -> None:
-    import yaml
+    import yaml  # deferred: PyYAML is slow to import
 
     text = "# muxi connection profiles (no secrets here: keys live in the keyring)\n"
     text += yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
@@ -144,7 +144,6 @@ def remove_profile(name: str) -> bool:
     if was_active:
         data["active"] = None
     _save(data)
-    from muxi_cli import secrets
 
     secrets.delete_secret(secret_name(name))
     return was_active
@@ -161,7 +160,6 @@ def use_profile(name: str) -> Profile:
 
 def store_key(name: str, key: str) -> str:
     """Store a profile's API key; returns where it went."""
-    from muxi_cli import secrets
 
     key = key.strip()
     if not key:
@@ -171,7 +169,6 @@ def store_key(name: str, key: str) -> str:
 
 def profile_key(name: str) -> tuple[str | None, str]:
     """The API key of a profile and where it came from (``stored``, ``env``, ``none``)."""
-    from muxi_cli import secrets
 
     stored = secrets.get_secret(secret_name(name))
     if stored:

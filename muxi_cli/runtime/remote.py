@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 from muxi_cli.errors import MuxiError, NotFoundError, ServerAuthError
 from muxi_cli.protocol.events import Event, decode
@@ -30,6 +31,7 @@ from muxi_cli.protocol.records import (
 )
 from muxi_cli.protocol.turn import is_terminal
 from muxi_cli.runtime.client import ServerClient
+from muxi_cli.runtime.profiles import get_profile, profile_key
 from muxi_cli.runtime.remote_ws import WebSocketTurns, lost_event
 from muxi_cli.runtime.turns import StreamTurn
 from muxi_cli.runtime.wire import (
@@ -49,7 +51,6 @@ log = logging.getLogger("muxi.remote")
 
 def _q(value: str) -> str:
     """A path segment, quoted (ids come from users)."""
-    from urllib.parse import quote
 
     return quote(str(value), safe="") or "-"
 
@@ -88,7 +89,6 @@ class RemoteRuntime:
     @classmethod
     async def open_profile(cls, name: str, **kw: Any) -> RemoteRuntime:
         """The runtime of a connection profile (its key from the keyring or ``MUXI_API_KEY``)."""
-        from muxi_cli.runtime.profiles import get_profile, profile_key
 
         profile = get_profile(name)
         key, _source = profile_key(name)
@@ -141,7 +141,7 @@ class RemoteRuntime:
         return body
 
     async def _chat_sse(self, request: ChatRequest) -> SSETurn:
-        import httpx
+        import httpx  # deferred: httpx is slow to import
 
         headers = {"accept": SSE_MEDIA}
         if request.user_id:
@@ -324,7 +324,7 @@ class SSETurn(StreamTurn):
         raise MuxiError("the server ended the turn without any event", hint="see the server's log")
 
     async def _stream(self) -> AsyncIterator[Event]:
-        import httpx
+        import httpx  # deferred: httpx is slow to import
 
         ended = False
         first, self._first = self._first, None

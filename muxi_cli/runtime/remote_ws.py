@@ -61,7 +61,7 @@ class WebSocketTurns:
         self._connected_once = False
 
     async def _connect(self) -> Any:
-        from websockets.asyncio.client import connect
+        from websockets.asyncio.client import connect  # deferred: websockets is slow to import
 
         ws_url = "ws" + self.url[len("http") :] + "/v1/ws"
         ws = await connect(
@@ -84,7 +84,7 @@ class WebSocketTurns:
         return ws
 
     async def _ensure(self) -> Any:
-        from websockets.protocol import State
+        from websockets.protocol import State  # deferred: websockets is slow to import
 
         if self.ws is not None and self.ws.state is State.OPEN:
             return self.ws
@@ -121,7 +121,7 @@ class WebSocketTurns:
         A reused connection may have died while idle (server restarted): then
         reconnect once and send again, since the server never saw the turn.
         """
-        from websockets.exceptions import ConnectionClosed
+        from websockets.exceptions import ConnectionClosed  # deferred: websockets is slow to import
 
         for attempt in range(2):
             previous = self.ws
@@ -216,7 +216,7 @@ class WebSocketTurn(StreamTurn):
         self.session_id = first.session_id or self.session_id
 
     async def _frames(self) -> AsyncGenerator[Event, None]:
-        from websockets.exceptions import ConnectionClosed
+        from websockets.exceptions import ConnectionClosed  # deferred: websockets is slow to import
 
         owner, ws = self._owner, self._ws
         pending_error: MuxiError | None = None

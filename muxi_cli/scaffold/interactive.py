@@ -8,6 +8,7 @@ for results (``--json``).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,25 +52,32 @@ class PromptToolkitPrompter:
     """Questions in the terminal (or on any prompt_toolkit input/output, for tests)."""
 
     def __init__(self, input: Input | None = None, output: Output | None = None) -> None:
-        from prompt_toolkit import PromptSession
+        from prompt_toolkit import PromptSession  # deferred: prompt_toolkit is slow to import
 
         if output is None:
-            import sys
-
-            from prompt_toolkit.output import create_output
+            from prompt_toolkit.output import (
+                create_output,  # deferred: prompt_toolkit is slow to import
+            )
 
             output = create_output(stdout=sys.stderr)
         self._output = output
         self._session: PromptSession[str] = PromptSession(input=input, output=output)
 
     def say(self, message: str) -> None:
-        from prompt_toolkit import print_formatted_text
+        from prompt_toolkit import (
+            print_formatted_text,  # deferred: prompt_toolkit is slow to import
+        )
 
         print_formatted_text(message, output=self._output)
 
     def _ask(self, message: str, check: Check | None, completions: Sequence[str] = ()) -> str:
-        from prompt_toolkit.completion import WordCompleter
-        from prompt_toolkit.validation import ValidationError, Validator
+        from prompt_toolkit.completion import (
+            WordCompleter,  # deferred: prompt_toolkit is slow to import
+        )
+        from prompt_toolkit.validation import (  # deferred: prompt_toolkit is slow to import
+            ValidationError,
+            Validator,
+        )
 
         class _Validator(Validator):
             def validate(self, document: Any) -> None:

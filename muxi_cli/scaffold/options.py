@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -137,8 +138,6 @@ def default_author() -> tuple[str, str | None]:
     name = _git_config("user.name")
     email = _git_config("user.email")
     if not name:
-        import getpass
-
         try:
             name = getpass.getuser()
         except (OSError, KeyError):

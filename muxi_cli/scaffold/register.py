@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from muxi_cli.config.loader import find_formation, load_document, load_formation
+from muxi_cli.config.yamlio import parse_yaml
 from muxi_cli.errors import ConfigError, UsageError
 from muxi_cli.scaffold.options import ScaffoldOptions
 from muxi_cli.scaffold.templates import venv_python
@@ -110,7 +112,11 @@ def snippet(name: str, entry: dict[str, Any]) -> str:
 
 def _last_line(node: Node) -> int:
     """The last line (0-based) holding text of ``node``."""
-    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+    from yaml.nodes import (  # deferred: PyYAML is slow to import
+        MappingNode,
+        ScalarNode,
+        SequenceNode,
+    )
 
     if isinstance(node, ScalarNode) or getattr(node, "flow_style", False):
         end = node.end_mark
@@ -136,7 +142,7 @@ def _line_end(text: str, line: int) -> int:
 
 
 def _get(mapping: Node, key: str) -> tuple[Node, Node] | None:
-    from yaml.nodes import MappingNode, ScalarNode
+    from yaml.nodes import MappingNode, ScalarNode  # deferred: PyYAML is slow to import
 
     if not isinstance(mapping, MappingNode):
         return None
@@ -147,7 +153,7 @@ def _get(mapping: Node, key: str) -> tuple[Node, Node] | None:
 
 
 def _is_null(node: Node) -> bool:
-    from yaml.nodes import ScalarNode
+    from yaml.nodes import ScalarNode  # deferred: PyYAML is slow to import
 
     return isinstance(node, ScalarNode) and node.value in ("", "~", "null", "Null", "NULL")
 
@@ -164,7 +170,7 @@ def _insert_lines(text: str, after_line: int, lines: list[str]) -> Edit:
 
 
 def _server_edits(text: str, root: Node | None, name: str, entry: dict[str, Any]) -> list[Edit]:
-    from yaml.nodes import MappingNode
+    from yaml.nodes import MappingNode  # deferred: PyYAML is slow to import
 
     found = _get(root, "mcp_servers") if root is not None else None
     if found is None:
@@ -189,7 +195,11 @@ def _server_edits(text: str, root: Node | None, name: str, entry: dict[str, Any]
 
 
 def _agent_node(root: Node, agent: str) -> Node | None:
-    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+    from yaml.nodes import (  # deferred: PyYAML is slow to import
+        MappingNode,
+        ScalarNode,
+        SequenceNode,
+    )
 
     found = _get(root, "agents")
     if found is None:
@@ -211,7 +221,7 @@ def _agent_edits(
     text: str, root: Node | None, agent: str, server: str, *, builtin_agent: bool
 ) -> tuple[list[Edit], str]:
     """Edits that add ``server`` to ``agent``'s list, and a note when that is not possible."""
-    from yaml.nodes import MappingNode, SequenceNode
+    from yaml.nodes import MappingNode, SequenceNode  # deferred: PyYAML is slow to import
 
     if root is None or _get(root, "agents") is None:
         if not builtin_agent:
@@ -277,7 +287,7 @@ def add_server_text(
     ``builtin_agent``: with no ``agents:`` key, the formation runs the built-in
     ``assistant`` (rather than agent files found next to it), so an explicit
     ``agents:`` entry for it may be added."""
-    import yaml
+    import yaml  # deferred: PyYAML is slow to import
 
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -297,7 +307,6 @@ def add_server_text(
 
 def register_server(formation_path: Path, options: ScaffoldOptions) -> Registration:
     """Add the generated server to ``formation_path`` (and to its default agent)."""
-    from muxi_cli.config.loader import load_formation
 
     path = formation_path.resolve()
     loaded = load_formation(path)
@@ -327,7 +336,7 @@ def register_server(formation_path: Path, options: ScaffoldOptions) -> Registrat
 
 def _runs_builtin_agent(loaded: LoadedFormation) -> bool:
     """True when the formation has no agents of its own (only the built-in one)."""
-    from muxi_cli.config.schema import DEFAULT_AGENT_NAME, AgentConfig
+    from muxi_cli.config.schema import DEFAULT_AGENT_NAME, AgentConfig  # deferred: loads pydantic
 
     builtin = AgentConfig(name=DEFAULT_AGENT_NAME).model_dump()
     return [a.model_dump() for a in loaded.formation.agents] == [builtin]
@@ -349,7 +358,6 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def find_formation_file(explicit: str | None = None) -> Path | None:
     """The ``muxi.yaml`` in use (``--config``, ``$MUXI_CONFIG``, ``./muxi.yaml``, user config)."""
-    from muxi_cli.config.loader import find_formation
 
     path = find_formation(explicit)
     return path if path is not None and path.is_file() else None
@@ -366,8 +374,6 @@ def verified_edit(
 ) -> Any:
     """The loaded formation of ``new_text``, which must load with ``name``'s entry
     exactly as intended; otherwise a :class:`ConfigError` (the file is untouched)."""
-    from muxi_cli.config.loader import load_document
-    from muxi_cli.config.yamlio import parse_yaml
 
     hint = f"The file was not changed. {by_hand} by hand:\n" + snippet(name, entry)
     try:

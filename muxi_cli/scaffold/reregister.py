@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from muxi_cli.config.loader import load_formation
 from muxi_cli.errors import ConfigError, UsageError
 from muxi_cli.scaffold.options import ScaffoldOptions
 from muxi_cli.scaffold.register import (
@@ -64,7 +65,7 @@ def _is_this_project(existing: Any, entry: dict[str, Any], project: Path) -> boo
 
 
 def _only_our_settings(value: Node) -> bool:
-    from yaml.nodes import MappingNode, ScalarNode
+    from yaml.nodes import MappingNode, ScalarNode  # deferred: PyYAML is slow to import
 
     if not isinstance(value, MappingNode):
         return False
@@ -80,8 +81,8 @@ def _only_our_settings(value: Node) -> bool:
 
 def replace_server_text(text: str, name: str, entry: dict[str, Any], source: Path) -> str:
     """``text`` with the lines of server ``name``'s entry replaced by ``entry``."""
-    import yaml
-    from yaml.nodes import MappingNode, ScalarNode
+    import yaml  # deferred: PyYAML is slow to import
+    from yaml.nodes import MappingNode, ScalarNode  # deferred: PyYAML is slow to import
 
     manual = "The file was not changed. Edit the entry by hand:\n" + snippet(name, entry)
     try:
@@ -114,7 +115,6 @@ def replace_server_text(text: str, name: str, entry: dict[str, Any], source: Pat
 
 def reregister_server(formation_path: Path, options: ScaffoldOptions) -> Registration:
     """Add the existing project to ``formation_path``, or point its entry at the project's venv."""
-    from muxi_cli.config.loader import load_formation
 
     check_project(options)
     path = formation_path.resolve()

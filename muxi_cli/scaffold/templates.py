@@ -64,7 +64,7 @@ class RenderedFile:
 
 
 def _manifest(root: Path) -> dict[str, Any]:
-    import tomllib
+    import tomllib  # deferred: tomllib is slow to import
 
     with (root / MANIFEST).open("rb") as handle:
         return tomllib.load(handle)

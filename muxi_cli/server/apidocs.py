@@ -162,7 +162,7 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def add_docs_route(app: Any) -> None:
-    from starlette.responses import HTMLResponse
+    from starlette.responses import HTMLResponse  # deferred: Starlette is slow to import
 
     page: list[str] = []
 

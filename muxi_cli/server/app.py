@@ -12,10 +12,16 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli import __version__
-from muxi_cli.errors import MuxiError
+from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
+from muxi_cli.server.apidocs import add_docs_route
 from muxi_cli.server.context import KEY_HEADER, USER_HEADER, Caller, ServerContext, ServerSettings
 from muxi_cli.server.inputs import HostileInputMiddleware
-from muxi_cli.server.limits import AccessLogMiddleware, BodyLimitMiddleware, retry_after_header
+from muxi_cli.server.limits import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    client_bucket,
+    retry_after_header,
+)
 from muxi_cli.stores.server_keys import KeyStore
 
 if TYPE_CHECKING:
@@ -47,7 +53,7 @@ def bearer_token(authorization: str | None, x_key: str | None) -> str | None:
 
 
 def error_response(err: MuxiError) -> Any:
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse  # deferred: FastAPI is slow to import
 
     headers = {}
     if isinstance(err, TooManyRequests):
@@ -59,8 +65,6 @@ def error_response(err: MuxiError) -> Any:
 
 def authenticate(ctx: ServerContext, headers: Any, client: str | None, state: Any) -> Caller:
     """Check the key and the rate limit; records key id and user for the access log."""
-    from muxi_cli.errors import ServerAuthError
-    from muxi_cli.server.limits import client_bucket
 
     token = bearer_token(headers.get("authorization"), headers.get(KEY_HEADER))
     # An address that failed too often is refused before its key is even looked
@@ -90,14 +94,13 @@ def create_app(
     access_log: bool = True,
 ) -> "FastAPI":
     """Build the app serving ``runtime``; ``keys`` decides who may call it."""
-    from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from starlette.exceptions import HTTPException
+    from fastapi import FastAPI, Request  # deferred: FastAPI is slow to import
+    from fastapi.exceptions import RequestValidationError  # deferred: FastAPI is slow to import
+    from fastapi.responses import JSONResponse  # deferred: FastAPI is slow to import
+    from starlette.exceptions import HTTPException  # deferred: Starlette is slow to import
 
-    from muxi_cli.server.apidocs import add_docs_route
-    from muxi_cli.server.routes import add_routes
-    from muxi_cli.server.ws import add_websocket
+    from muxi_cli.server.routes import add_routes  # deferred: loads pydantic, asyncio
+    from muxi_cli.server.ws import add_websocket  # deferred: loads pydantic, asyncio
 
     ctx = ServerContext(runtime=runtime, keys=keys, settings=settings or ServerSettings())
     app = FastAPI(
@@ -119,7 +122,6 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
-        from muxi_cli.errors import UsageError
 
         parts = []
         for err in exc.errors()[:3]:
@@ -141,7 +143,6 @@ def create_app(
 
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError) -> Any:
-        from muxi_cli.errors import UsageError
 
         return error_response(UsageError(f"invalid request: {exc}", hint="see /docs for the API"))
 

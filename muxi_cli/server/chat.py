@@ -12,6 +12,7 @@ from muxi_cli.protocol.events import Event, RunFailed
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.protocol.reduce import reduce
 from muxi_cli.runtime.wire import RUN_HEADER, SESSION_HEADER, SSE_MEDIA
+from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.runs import Running
 from muxi_cli.server.scopes import check_chat
 from muxi_cli.stores.lance_schema import SHARED_USER
@@ -75,7 +76,6 @@ def sse_frame(event: Event) -> bytes:
 async def stop_when_revoked(running: Running, key_active: Callable[[], bool], every: float) -> None:
     """Cancel a turn soon after its key is revoked (a running stream does not
     outlive its key; the closing event says why)."""
-    from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 
     await until_revoked(key_active, every)
     with contextlib.suppress(MuxiError):
@@ -95,8 +95,8 @@ def sse_response(
     A ``: keep-alive`` comment goes out when nothing was sent for ``keepalive``
     seconds: a ticker beside the stream, so reading an event costs no timer.
     """
-    import anyio
-    from starlette.responses import StreamingResponse
+    import anyio  # deferred: anyio is slow to import
+    from starlette.responses import StreamingResponse  # deferred: Starlette is slow to import
 
     loop = asyncio.get_running_loop()
     last_sent = [loop.time()]
@@ -179,7 +179,7 @@ async def json_turn(
     ctx: ServerContext, turn: Running, receive: Callable[[], Awaitable[Any]]
 ) -> dict[str, Any]:
     """Collect a whole turn; a client that disconnects meanwhile cancels it."""
-    import anyio
+    import anyio  # deferred: anyio is slow to import
 
     events: list[Event] = []
     async with anyio.create_task_group() as tg:

@@ -58,8 +58,8 @@ def connection_cap(wanted: int) -> int:
 
 def guarded_protocol(header_timeout: float, max_connections: int) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol with a header deadline and a connection cap."""
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+    import h11  # deferred: h11 is slow to import
+    from uvicorn.protocols.http.h11_impl import H11Protocol  # deferred: uvicorn is slow to import
 
     http_conns: dict[GuardedH11, None] = {}  # insertion-ordered: oldest first
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from muxi_cli.config.access import ServerAccess
 from muxi_cli.errors import NotFoundError, ServerAuthError, UsageError
 from muxi_cli.server.limits import RateLimiter
 from muxi_cli.server.runs import RunRegistry
@@ -104,13 +105,12 @@ class ServerContext:
         if self.formation is None:
             self.formation = getattr(self.runtime, "formation", None)
         if self.jwt is None and self.access.jwt is not None:
-            from muxi_cli.server.jwt_auth import JWTVerifier
+            from muxi_cli.server.jwt_auth import JWTVerifier  # deferred: loads pydantic
 
             self.jwt = JWTVerifier(self.access.jwt)
 
     @property
     def access(self) -> ServerAccess:
-        from muxi_cli.config.access import ServerAccess
 
         server = getattr(self.formation, "server", None)
         return server if isinstance(server, ServerAccess) else ServerAccess()

@@ -52,8 +52,8 @@ class JWTVerifier:
 
     def _fetch(self) -> None:
         """Fetch the key set (bounded by ``jwks_min_refresh``); keeps the old one on failure."""
-        import httpx
-        from jwt import PyJWKSet
+        import httpx  # deferred: httpx is slow to import
+        from jwt import PyJWKSet  # deferred: PyJWT is slow to import
 
         now = self._clock()
         if self._last_attempt is not None and now - self._last_attempt < max(
@@ -90,7 +90,7 @@ class JWTVerifier:
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; ServerAuthError says what is wrong."""
-        import jwt
+        import jwt  # deferred: PyJWT is slow to import
 
         cfg = self.config
         try:

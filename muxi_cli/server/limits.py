@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
@@ -183,7 +184,6 @@ class RateLimiter:
 def client_bucket(host: str | None) -> str:
     """The throttling key of a client address: IPv6 clients by their /64 network
     (one machine usually holds a whole /64), IPv4 by address."""
-    import ipaddress
 
     try:
         addr = ipaddress.ip_address(host or "")

@@ -9,6 +9,7 @@ one, drops repeats for ``interval`` seconds, and then says how many it dropped.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import OrderedDict
 
@@ -47,7 +48,6 @@ def install(interval: float = 60.0, *, process_wide: bool = False) -> RateLimitF
     ``process_wide`` (the ``muxi serve`` process) also takes over asyncio's
     logger, whose accept-loop errors repeat when file descriptors run out.
     """
-    import sys
 
     server = logging.getLogger("muxi.server")
     handler = next((h for h in server.handlers if getattr(h, "muxi_rate_limited", False)), None)

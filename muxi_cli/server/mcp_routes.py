@@ -14,6 +14,7 @@ the server.
 from typing import Any
 
 from muxi_cli.errors import ForbiddenError, MuxiError, NotFoundError, ToolError, UsageError
+from muxi_cli.protocol.records import ServerInfo
 from muxi_cli.server.context import Caller, ServerContext
 from muxi_cli.server.models import PromptBody
 
@@ -156,9 +157,7 @@ async def _check_prompt(ctx: ServerContext, body: PromptBody, admin: bool) -> No
 
 
 def add_mcp_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
-    from fastapi import Query
-
-    from muxi_cli.protocol.records import ServerInfo
+    from fastapi import Query  # deferred: FastAPI is slow to import
 
     rt = ctx.runtime
     Server = Query(default=None, min_length=1, max_length=64)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from muxi_cli.errors import UsageError
 from muxi_cli.protocol.records import ApprovalDecision, Attachment, ChatRequest, client_fields
 
 MAX_MESSAGE = 200_000
@@ -165,9 +166,8 @@ class KeyCreateBody(_Body):
 
     def checked_scopes(self, ctx: Any) -> list[str] | None:
         """The scopes, validated against the served formation (400 names the bad one)."""
-        from muxi_cli.config.access import check_scopes
-        from muxi_cli.errors import UsageError
-        from muxi_cli.server.scopes import unknown_names
+        from muxi_cli.config.access import check_scopes  # deferred: loads pydantic
+        from muxi_cli.server.scopes import unknown_names  # deferred: loads pydantic
 
         if self.scopes is None:
             return None

@@ -9,6 +9,14 @@ so the tests can try each one with the wrong user's key.
 from typing import Any, Literal
 
 from muxi_cli.errors import NotFoundError, ScopeError, UsageError
+from muxi_cli.protocol.records import (
+    AgentInfo,
+    Health,
+    MemoryItem,
+    ServerInfo,
+    SessionInfo,
+    ToolInfo,
+)
 from muxi_cli.server.chat import SSE_MEDIA, json_turn, prepare, sse_response, start_turn
 from muxi_cli.server.context import Caller, ServerContext
 from muxi_cli.server.mcp_routes import add_mcp_routes
@@ -70,19 +78,23 @@ def _require_admin(caller: Caller) -> None:
 
 
 def add_routes(app: Any, ctx: ServerContext) -> None:
-    from fastapi import APIRouter, Depends, Header, Path, Query, Request, Security
-    from fastapi.responses import JSONResponse, Response
-    from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-
-    from muxi_cli.protocol.records import (
-        AgentInfo,
-        Health,
-        MemoryItem,
-        ServerInfo,
-        SessionInfo,
-        ToolInfo,
+    from fastapi import (  # deferred: FastAPI is slow to import
+        APIRouter,
+        Depends,
+        Header,
+        Path,
+        Query,
+        Request,
+        Security,
     )
-    from muxi_cli.server.app import authenticate
+    from fastapi.responses import JSONResponse, Response  # deferred: FastAPI is slow to import
+    from fastapi.security import (  # deferred: FastAPI is slow to import
+        APIKeyHeader,
+        HTTPAuthorizationCredentials,
+        HTTPBearer,
+    )
+
+    from muxi_cli.server.app import authenticate  # deferred: loads pydantic, asyncio
 
     bearer = HTTPBearer(auto_error=False, description="An admin or user key of this server.")
     xkey = APIKeyHeader(name="X-Muxi-Key", auto_error=False, description="Same key, other header.")

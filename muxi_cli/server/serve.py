@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
+import logging
+import signal
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from muxi_cli.redact import RedactingFormatter
+from muxi_cli.runtime.users import local_user_id
+from muxi_cli.server import logfilter
+from muxi_cli.server.connections import connection_cap, guarded_protocol
 from muxi_cli.server.context import ServerSettings
 from muxi_cli.stores.server_keys import KeyRecord, KeyStore
 
@@ -26,9 +33,9 @@ def is_loopback(host: str) -> bool:
 
 def print_new_keys(created: list[tuple[KeyRecord, str]], url: str, file: Any = None) -> None:
     """Show freshly generated keys once, with how to store them."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.panel import Panel
+    from rich.console import Console  # deferred: rich is slow to import
+    from rich.markup import escape  # deferred: rich is slow to import
+    from rich.panel import Panel  # deferred: rich is slow to import
 
     console = Console(file=file or sys.stderr, highlight=False, soft_wrap=True)
     lines = [
@@ -50,7 +57,7 @@ def print_new_keys(created: list[tuple[KeyRecord, str]], url: str, file: Any = N
 
 
 def _make_server(config: Any, app: Any, grace: float, signals: bool = True) -> Any:
-    import uvicorn
+    import uvicorn  # deferred: uvicorn is slow to import
 
     class GracefulServer(uvicorn.Server):
         """Finishes (or cancels, after ``grace`` s) running turns before closing."""
@@ -59,8 +66,6 @@ def _make_server(config: Any, app: Any, grace: float, signals: bool = True) -> A
         def capture_signals(self) -> Iterator[None]:
             # SIGINT/SIGTERM start a graceful shutdown, a second SIGINT forces it;
             # unlike uvicorn's default, the signal is not re-raised afterwards.
-            import asyncio
-            import signal
 
             loop = asyncio.get_running_loop()
             installed = []
@@ -101,13 +106,10 @@ async def serve_runtime(
     ``server_ref``, when given, receives the uvicorn server (tests stop it with
     ``should_exit = True``).
     """
-    import logging
 
-    import uvicorn
+    import uvicorn  # deferred: uvicorn is slow to import
 
-    from muxi_cli.server import logfilter
-    from muxi_cli.server.app import create_app
-    from muxi_cli.server.connections import connection_cap, guarded_protocol
+    from muxi_cli.server.app import create_app  # deferred: loads pydantic, asyncio
 
     settings = settings or ServerSettings()
     app = create_app(runtime, keys, settings)
@@ -118,7 +120,6 @@ async def serve_runtime(
             cap,
             settings.max_connections,
         )
-    from muxi_cli.redact import RedactingFormatter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter())  # log lines quote provider and MCP text
@@ -142,7 +143,6 @@ async def serve_runtime(
     server = _make_server(config, app, settings.shutdown_grace, signals)
     if server_ref is not None:
         server_ref.append(server)
-    import asyncio
 
     task = asyncio.create_task(server.serve())
     # uvicorn has no "started" event to wait on; startup ends one way or the other.
@@ -166,9 +166,7 @@ async def serve(
     quiet: bool = False,
 ) -> None:
     """What ``muxi serve`` runs."""
-    from muxi_cli.runtime.local import LocalRuntime
-    from muxi_cli.runtime.users import local_user_id
-    from muxi_cli.server import logfilter
+    from muxi_cli.runtime.local import LocalRuntime  # deferred: loads asyncio
 
     logfilter.install(process_wide=True)
     keys = KeyStore()

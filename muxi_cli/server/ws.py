@@ -36,11 +36,14 @@ import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from muxi_cli import __version__
 from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
 from muxi_cli.protocol.records import APPROVAL_DECISIONS
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.chat import prepare, start_turn, turn_events
+from muxi_cli.server.models import ChatBody
 
 if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
@@ -52,7 +55,7 @@ CLOSE_AUTH_TIMEOUT = 4408
 
 
 def add_websocket(app: Any, ctx: ServerContext) -> None:
-    from starlette.websockets import WebSocket
+    from starlette.websockets import WebSocket  # deferred: Starlette is slow to import
 
     async def ws_endpoint(websocket: WebSocket) -> None:
         await Session(ctx, websocket).run()
@@ -88,8 +91,14 @@ class Session:
         await self.send({"type": "error", "error": err.to_dict(), "ref": ref, **extra})
 
     async def _authenticate(self) -> bool:
-        from muxi_cli.server.app import authenticate, bearer_token
-        from muxi_cli.server.context import KEY_HEADER, USER_HEADER
+        from muxi_cli.server.app import (  # deferred: loads pydantic, asyncio
+            authenticate,
+            bearer_token,
+        )
+        from muxi_cli.server.context import (  # deferred: loads pydantic, asyncio
+            KEY_HEADER,
+            USER_HEADER,
+        )
 
         headers = self.ws.headers
         client = self.ws.client.host if self.ws.client else None
@@ -129,7 +138,9 @@ class Session:
 
     async def _receive(self) -> str:
         """The next frame's text (a binary frame must hold UTF-8 text)."""
-        from starlette.websockets import WebSocketDisconnect
+        from starlette.websockets import (
+            WebSocketDisconnect,  # deferred: Starlette is slow to import
+        )
 
         message = await self.ws.receive()
         if message["type"] == "websocket.disconnect":
@@ -145,7 +156,9 @@ class Session:
             ) from None
 
     async def run(self) -> None:
-        from starlette.websockets import WebSocketDisconnect
+        from starlette.websockets import (
+            WebSocketDisconnect,  # deferred: Starlette is slow to import
+        )
 
         await self.ws.accept()
         try:
@@ -190,7 +203,7 @@ class Session:
                     await task
 
     async def _handle(self, frame: dict[str, Any]) -> None:
-        from muxi_cli.server.app import TooManyRequests
+        from muxi_cli.server.app import TooManyRequests  # deferred: loads pydantic, asyncio
 
         kind = frame.get("type")
         assert self.caller is not None
@@ -299,9 +312,6 @@ def _ref(raw: str) -> str | None:
 
 
 def _chat_body(data: Any) -> dict[str, Any]:
-    from pydantic import ValidationError
-
-    from muxi_cli.server.models import ChatBody
 
     if not isinstance(data, dict):
         raise UsageError("a chat frame carries a 'request' object")

@@ -33,7 +33,7 @@ COMMIT_ATTEMPTS = 4
 
 def session() -> Any:
     """A LanceDB session with bounded caches (the defaults grow to gigabytes)."""
-    import lancedb
+    import lancedb  # deferred: LanceDB is slow to import
 
     return lancedb.Session(
         index_cache_size_bytes=INDEX_CACHE_BYTES,

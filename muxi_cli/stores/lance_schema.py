@@ -51,7 +51,7 @@ COLUMN_DEFAULTS: dict[str, str] = {
 
 
 def _base_fields(dims: int) -> list[pa.Field]:
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow is slow to import
 
     return [
         pa.field("id", pa.string(), nullable=False),
@@ -74,19 +74,19 @@ def _base_fields(dims: int) -> list[pa.Field]:
 
 
 def memories_schema(dims: int) -> pa.Schema:
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow is slow to import
 
     return pa.schema(_base_fields(dims))
 
 
 def chunks_schema(dims: int) -> pa.Schema:
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow is slow to import
 
     return pa.schema([*_base_fields(dims), pa.field("file_hash", pa.string())])
 
 
 def state_schema() -> pa.Schema:
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow is slow to import
 
     return pa.schema(
         [
@@ -103,7 +103,7 @@ def state_schema() -> pa.Schema:
 
 
 def meta_schema() -> pa.Schema:
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow is slow to import
 
     return pa.schema([pa.field("key", pa.string(), nullable=False), pa.field("value", pa.string())])
 
@@ -122,7 +122,7 @@ def schema_for(table: str, dims: int) -> pa.Schema:
 
 def vector_dims(schema: pa.Schema) -> int | None:
     """The fixed size of the ``vector`` column, if the schema has one."""
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow is slow to import
 
     if "vector" not in schema.names:
         return None

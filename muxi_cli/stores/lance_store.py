@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MemoryStoreError
+from muxi_cli.paths import ensure_dir
 from muxi_cli.stores import lance_sql as sql
 from muxi_cli.stores.lance_maintenance import Maintenance, session, with_retry
 from muxi_cli.stores.lance_schema import (
@@ -99,11 +100,9 @@ class LanceStore:
 
     async def open(self) -> LanceStore:
         os.environ.setdefault("LANCEDB_LOG", "error")
-        import lancedb
+        import lancedb  # deferred: LanceDB is slow to import
 
         if is_local_uri(self.uri):
-            from muxi_cli.paths import ensure_dir
-
             ensure_dir(Path(self.uri))
         try:
             self._db = await lancedb.connect_async(
@@ -187,7 +186,7 @@ class LanceStore:
             )
 
     async def _ensure_indexes(self) -> None:
-        from lancedb.index import FTS, Bitmap
+        from lancedb.index import FTS, Bitmap  # deferred: LanceDB is slow to import
 
         wanted = {
             MEMORIES: [("user_id", Bitmap()), ("kind", Bitmap()), ("text", FTS())],
@@ -394,7 +393,7 @@ class LanceStore:
 
     async def replace_table(self, name: str, data: Any, dims: int) -> None:
         """Overwrite a vector table with ``data`` (an Arrow table) in one commit."""
-        import pyarrow as pa
+        import pyarrow as pa  # deferred: pyarrow is slow to import
 
         schema = schema_for(name, dims)
         if data is None or len(data) == 0:

@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import secrets
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from muxi_cli import paths
-from muxi_cli.errors import NotFoundError, UsageError
+from muxi_cli.errors import ConfigError, NotFoundError, UsageError
 from muxi_cli.protocol.events import now_iso
 
 Role = Literal["admin", "user"]
@@ -77,7 +78,6 @@ def pinned_key_problem(key: str) -> str | None:
     classes used, and no more than 4 bits per character for keys made of few
     distinct characters or a repeated pattern (``aaaa...``, ``abcabc...``).
     """
-    import math
 
     if len(key) < PINNED_MIN_LENGTH:
         return f"it has {len(key)} characters; at least {PINNED_MIN_LENGTH} are needed"
@@ -200,8 +200,6 @@ class KeyStore:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            from muxi_cli.errors import ConfigError
-
             raise ConfigError(
                 f"cannot read the server key file {self.path}: {exc}",
                 hint="fix or delete the file (deleting it makes `muxi serve` create new keys)",
@@ -270,7 +268,7 @@ class KeyStore:
                 hint="user ids are 1-128 letters, digits and . _ @ + - (starting with a letter or digit)",
             )
         if scopes is not None:
-            from muxi_cli.config.access import check_scopes
+            from muxi_cli.config.access import check_scopes  # deferred: loads pydantic
 
             try:
                 scopes = check_scopes(scopes)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from muxi_cli.config.schema import AgentConfig, MCPServerConfig
+from muxi_cli.errors import NotFoundError, UsageError
 from muxi_cli.llm.base import ToolSpec
 from muxi_cli.protocol.records import ApprovalPolicy, ToolKind
 
@@ -155,12 +156,10 @@ class NoTools:
         return None
 
     async def attach(self, name: str, config: MCPServerConfig) -> None:
-        from muxi_cli.errors import UsageError
 
         raise UsageError("this runtime has no tool host", hint="open a full runtime")
 
     def _no_server(self, server: str) -> Exception:
-        from muxi_cli.errors import NotFoundError
 
         return NotFoundError(f"no MCP server named {server!r}", hint="see `muxi mcp list`")
 

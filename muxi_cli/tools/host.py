@@ -17,6 +17,7 @@ from muxi_cli.config.schema import BUILTIN_TOOLS
 from muxi_cli.errors import ConfigError, NotFoundError, ToolError
 from muxi_cli.protocol.records import KIND_SOURCES, ToolKind
 from muxi_cli.tools.base import CURRENT_CALLER, ServerStatus, ToolDef, ToolOutcome
+from muxi_cli.tools.builtins import BuiltinContext, get_builtin
 from muxi_cli.tools.mcp_client import MCPConnection, quiet_sdk_logging
 from muxi_cli.tools.naming import NameRegistry, delegate_name, namespaced
 from muxi_cli.tools.policy import load_always_allow, resolve_policy, save_always_allow
@@ -167,7 +168,6 @@ class ToolManager:
         )
 
     def _builtin_def(self, name: str, entry: ToolEntry | None) -> ToolDef:
-        from muxi_cli.tools.builtins import get_builtin
 
         spec = get_builtin(name)
         return ToolDef(
@@ -184,7 +184,9 @@ class ToolManager:
         tool = self._python.get(ref)
         if tool is not None or ref in self._python_errors:
             return tool
-        from muxi_cli.tools.python_tools import load_python_tool
+        from muxi_cli.tools.python_tools import (
+            load_python_tool,  # deferred: loads pydantic, asyncio
+        )
 
         try:
             tool = load_python_tool(ref, self.base_dir)
@@ -315,7 +317,6 @@ class ToolManager:
             return ToolOutcome(ok=False, content=f"{type(exc).__name__}: {exc}")
 
     async def _call_builtin(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
-        from muxi_cli.tools.builtins import BuiltinContext, get_builtin
 
         if name not in BUILTIN_TOOLS:
             return ToolOutcome(ok=False, content=f"unknown built-in tool {name!r}")

@@ -19,7 +19,12 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
+from urllib.parse import urlsplit
 
+from muxi_cli import __version__
+from muxi_cli.config.masking import configured_secrets
+from muxi_cli.errors import ToolError
+from muxi_cli.redact import redact, redact_args
 from muxi_cli.tools.base import ServerStatus, ToolOutcome
 from muxi_cli.tools.results import call_result_to_outcome, prompt_to_text, resource_to_text
 from muxi_cli.tools.stderr_tail import StderrTail
@@ -100,7 +105,6 @@ def describe_error(exc: BaseException) -> str:
 
 def safe_url(url: str) -> str:
     """``url`` without credentials or query string (for messages)."""
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -177,8 +181,6 @@ class MCPConnection:
             self._fail("the server stopped unexpectedly; it will be restarted on next use")
 
     def _fail(self, message: str) -> None:
-        from muxi_cli.config.masking import configured_secrets
-        from muxi_cli.redact import redact, redact_args
 
         tail = self._stderr.tail() if self._stderr is not None else ""
         self.state = "failed"
@@ -238,10 +240,8 @@ class MCPConnection:
             self._task.cancel()
 
     async def _run(self, gen: int) -> None:
-        from mcp import Client
-        from mcp_types import Implementation
-
-        from muxi_cli import __version__
+        from mcp import Client  # deferred: the MCP SDK is slow to import
+        from mcp_types import Implementation  # deferred: mcp_types is slow to import
 
         def current() -> bool:
             return gen == self._gen
@@ -306,7 +306,10 @@ class MCPConnection:
     def _transport(self) -> Any:
         cfg = self.config
         if cfg.command:
-            from mcp.client.stdio import StdioServerParameters, stdio_client
+            from mcp.client.stdio import (  # deferred: the MCP SDK is slow to import
+                StdioServerParameters,
+                stdio_client,
+            )
 
             env = {k: os.environ[k] for k in EXTRA_INHERITED_ENV if k in os.environ}
             env.update(cfg.env)
@@ -330,7 +333,7 @@ class MCPConnection:
             return stdio_client(params, errlog=cast("TextIO", self._stderr.file))
         assert cfg.url is not None
         if self.transport == "sse":
-            from mcp.client.sse import sse_client
+            from mcp.client.sse import sse_client  # deferred: the MCP SDK is slow to import
 
             return sse_client(cfg.url, headers=dict(cfg.headers) or None)
         return _http_transport(cfg.url, dict(cfg.headers))
@@ -380,7 +383,7 @@ class MCPConnection:
     # -- requests ------------------------------------------------------------
 
     async def call_tool(self, tool: str, arguments: dict[str, Any]) -> ToolOutcome:
-        from mcp.shared.exceptions import MCPError
+        from mcp.shared.exceptions import MCPError  # deferred: the MCP SDK is slow to import
 
         try:
             client = await self._ready_client()
@@ -412,9 +415,7 @@ class MCPConnection:
         return call_result_to_outcome(result)
 
     async def _request(self, what: str, fn: Any) -> Any:
-        from mcp.shared.exceptions import MCPError
-
-        from muxi_cli.errors import ToolError
+        from mcp.shared.exceptions import MCPError  # deferred: the MCP SDK is slow to import
 
         try:
             client = await self._ready_client()
@@ -498,8 +499,12 @@ class MCPConnection:
 
 @contextlib.asynccontextmanager
 async def _http_transport(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
-    from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
+    from mcp.client.streamable_http import (
+        streamable_http_client,  # deferred: the MCP SDK is slow to import
+    )
+    from mcp.shared._httpx_utils import (
+        create_mcp_http_client,  # deferred: the MCP SDK is slow to import
+    )
 
     async with (
         create_mcp_http_client(headers=headers or None) as http,

@@ -15,10 +15,13 @@ import inspect
 import json
 import re
 import sys
+import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import ConfigDict, Field, ValidationError, create_model
 
 from muxi_cli.errors import ConfigError
 from muxi_cli.threads import run_abandonable
@@ -102,7 +105,6 @@ class PythonTool:
     """One Python function, its schema and its argument validator."""
 
     def __init__(self, ref: str, fn: Callable[..., Any]) -> None:
-        from pydantic import ConfigDict, Field, create_model
 
         self.ref = ref
         self.fn = fn
@@ -139,7 +141,6 @@ class PythonTool:
         self.input_schema: dict[str, Any] = schema
 
     async def call(self, arguments: dict[str, Any]) -> ToolOutcome:
-        from pydantic import ValidationError
 
         try:
             parsed = self.model.model_validate(arguments)
@@ -165,7 +166,6 @@ class PythonTool:
 
 
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    import typing
 
     target = fn
     if not (inspect.isfunction(fn) or inspect.ismethod(fn)) and callable(fn):
@@ -186,8 +186,6 @@ def to_outcome(result: Any) -> ToolOutcome:
     dump = getattr(result, "model_dump", None)
     value = dump(mode="json") if callable(dump) else result
     if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
         value = asdict(value)
     try:
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
+import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 
 from muxi_cli import settings
 from muxi_cli.errors import MuxiError
 from muxi_cli.tui.history import PromptHistory
 from muxi_cli.tui.model import Usage
+from muxi_cli.tui.palette import MuxiCommands
 from muxi_cli.tui.screens.chat import ChatScreen
 from muxi_cli.tui.widgets.status_bar import Status
 
@@ -42,7 +46,6 @@ FAILED_STATES = ("failed", "error", "crashed")
 
 
 def _palette_provider() -> type[Provider]:
-    from muxi_cli.tui.palette import MuxiCommands
 
     return MuxiCommands
 
@@ -135,7 +138,6 @@ class MuxiApp(App[None]):
             self.run_worker(self._warm_up(), group="warm-up")
 
     async def _warm_up(self) -> None:
-        import importlib
 
         for module in WARM_MODULES:
             try:
@@ -245,7 +247,7 @@ class MuxiApp(App[None]):
         return self.health
 
     async def _ask_setup(self, problem: str | None) -> str | None:
-        from muxi_cli.tui.screens.setup import SetupScreen
+        from muxi_cli.tui.screens.setup import SetupScreen  # deferred: loads platformdirs, rich
 
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
 
@@ -291,8 +293,6 @@ class MuxiApp(App[None]):
             model=self.model_override or self.default_model(),
         )
         if self.agent and self.agent not in chat.sources.agents:
-            import difflib
-
             near = difflib.get_close_matches(self.agent, chat.sources.agents, n=1, cutoff=0.0)
             nearest = f" (the nearest is {near[0]!r})" if near else ""
             await chat.note(
@@ -363,8 +363,6 @@ class MuxiApp(App[None]):
         for key, value in changes.items():
             setattr(self.status, key, value)
         if self._chat is not None and self._chat.is_mounted:
-            from textual.css.query import NoMatches
-
             try:
                 self._chat.status_bar.refresh()
             except NoMatches:

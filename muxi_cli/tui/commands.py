@@ -6,6 +6,7 @@ palette (:mod:`muxi_cli.tui.palette`) offers the same list.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -103,7 +104,6 @@ def matching(prefix: str) -> list[SlashCommand]:
 
 def suggest(name: str) -> str | None:
     """The nearest command name, for 'unknown command' messages."""
-    import difflib
 
     found = difflib.get_close_matches(name, [c.name for c in COMMANDS], n=1, cutoff=0.5)
     return found[0] if found else None

@@ -13,9 +13,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from muxi_cli import paths
+from muxi_cli.config.loader import find_formation
 from muxi_cli.errors import UsageError
 from muxi_cli.providers import table
 from muxi_cli.providers.spec import ProviderSpec
+from muxi_cli.secrets import set_secret
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,6 @@ def server_presets() -> list[ProviderSpec]:
 
 def store_provider_key(provider: str, key: str) -> str:
     """Save ``key`` as ``provider:<provider>``; returns where it went."""
-    from muxi_cli.secrets import set_secret
 
     names = [s.name for s in key_providers()]
     if provider not in names:
@@ -79,7 +80,6 @@ def normalise_base_url(url: str) -> str:
 
 
 def _find_formation(config_path: str | None) -> Path | None:
-    from muxi_cli.config.loader import find_formation
 
     if config_path:
         return Path(config_path).expanduser()
@@ -104,7 +104,7 @@ def write_local_server(
     adapt to it. Extends the user's formation if one is found (keeping its other
     keys), else writes ``<config dir>/muxi.yaml``.
     """
-    import yaml
+    import yaml  # deferred: PyYAML is slow to import
 
     base_url = normalise_base_url(base_url)
     model = model.strip()

@@ -12,6 +12,7 @@ import logging.handlers
 from pathlib import Path
 
 from muxi_cli import paths
+from muxi_cli.redact import RedactingFormatter
 
 LOG_NAME = "tui.log"
 
@@ -27,7 +28,6 @@ def configure_file_logging(level: int = logging.INFO) -> Path:
     handler = logging.handlers.RotatingFileHandler(
         path, maxBytes=2_000_000, backupCount=2, encoding="utf-8"
     )
-    from muxi_cli.redact import RedactingFormatter
 
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)

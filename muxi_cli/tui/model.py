@@ -107,7 +107,7 @@ def record_text(record: Record) -> str:
 
 def code_blocks(markdown: str) -> list[str]:
     """The contents of the fenced/indented code blocks of a Markdown text."""
-    from markdown_it import MarkdownIt
+    from markdown_it import MarkdownIt  # deferred: markdown_it is slow to import
 
     tokens = MarkdownIt("commonmark").parse(markdown)
     return [t.content.rstrip("\n") for t in tokens if t.type in ("fence", "code_block")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from muxi_cli.tools.base import ToolOutcome
 from muxi_cli.tools.builtins import BuiltinContext
@@ -30,7 +31,6 @@ SCHEMA: dict[str, Any] = {
 def now(timezone: str | None = None) -> dt.datetime:
     if not timezone:
         return dt.datetime.now().astimezone()
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         zone = ZoneInfo(timezone)

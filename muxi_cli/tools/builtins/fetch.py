@@ -48,7 +48,7 @@ _TEXT_TYPES = (
 
 def html_to_text(html: str) -> tuple[str, str]:
     """(title, readable text) of an HTML document."""
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup  # deferred: BeautifulSoup is slow to import
 
     soup = BeautifulSoup(html, "html.parser")
     title = soup.title.get_text(strip=True) if soup.title else ""
@@ -112,7 +112,7 @@ async def _open(
 ) -> AsyncIterator[tuple[Any, str]]:
     """GET ``url``, following redirects by hand: every hop's host is resolved
     once, checked, and connected to at exactly that address."""
-    import httpx
+    import httpx  # deferred: httpx is slow to import
 
     current = httpx.URL(url)
     for _hop in range(MAX_REDIRECTS + 1):
@@ -142,7 +142,7 @@ async def _fetch(
     allow_private: bool = False,
     resolver: Resolver | None = None,
 ) -> ToolOutcome:
-    import httpx
+    import httpx  # deferred: httpx is slow to import
 
     async with (
         httpx.AsyncClient(
@@ -229,7 +229,7 @@ async def run(arguments: dict[str, Any], ctx: BuiltinContext) -> ToolOutcome:
     except TimeoutError:
         return ToolOutcome(ok=False, content=f"fetching {url} took longer than {limits.timeout:g}s")
     except Exception as exc:
-        import httpx
+        import httpx  # deferred: httpx is slow to import
 
         if isinstance(exc, httpx.InvalidURL):  # e.g. an octal IPv4 form httpx rejects
             return ToolOutcome(ok=False, content=f"refused to fetch {url}: {exc}")

@@ -80,7 +80,7 @@ def literal_address(host: str) -> IPAddress | None:
 
 async def system_resolver(host: str) -> list[str]:
     """Every address the system resolver gives for ``host``."""
-    from muxi_cli.threads import run_abandonable
+    from muxi_cli.threads import run_abandonable  # deferred: loads asyncio
 
     # Not loop.getaddrinfo: its executor thread would hold up exit on a stuck lookup.
     infos = await run_abandonable(

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 from typing import TYPE_CHECKING, Any, Protocol
 
 from muxi_cli.errors import UsageError
+from muxi_cli.mcpdev.session import DevSession
+from muxi_cli.mcpdev.target import attach_spec, parse_target
+from muxi_cli.tui.mcp_inspect.screen import McpInspectScreen
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import ServerInfo
@@ -75,7 +79,6 @@ async def mcp_command(chat: ChatLike, runtime: Runtime, verb: str, rest: str) ->
 
 
 async def _attach(chat: ChatLike, runtime: Runtime, rest: str) -> None:
-    from muxi_cli.mcpdev.target import attach_spec
 
     if not rest.strip():
         raise UsageError("/mcp attach needs a command or a URL", USAGE)
@@ -142,7 +145,7 @@ async def _detach(chat: ChatLike, runtime: Runtime, rest: str) -> None:
 
 
 async def _listing(chat: ChatLike, runtime: Runtime, verb: str, server: str | None) -> None:
-    from muxi_cli.tui.screens.info import TableScreen
+    from muxi_cli.tui.screens.info import TableScreen  # deferred: loads platformdirs, rich
 
     if verb == "resources":
         items = await runtime.mcp_resources(server)
@@ -191,7 +194,6 @@ async def _read(chat: ChatLike, runtime: Runtime, rest: str) -> None:
 
 
 async def _prompt(chat: ChatLike, runtime: Runtime, rest: str) -> None:
-    import shlex
 
     try:
         words = shlex.split(rest)
@@ -214,11 +216,6 @@ async def _prompt(chat: ChatLike, runtime: Runtime, rest: str) -> None:
 
 
 def _inspect(chat: ChatLike, rest: str) -> None:
-    import shlex
-
-    from muxi_cli.mcpdev.session import DevSession
-    from muxi_cli.mcpdev.target import parse_target
-    from muxi_cli.tui.mcp_inspect.screen import McpInspectScreen
 
     try:
         words = shlex.split(rest)

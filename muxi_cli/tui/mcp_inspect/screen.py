@@ -18,6 +18,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -25,6 +26,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea, Tree
 
+from muxi_cli.mcpdev.examples import arguments_example
 from muxi_cli.mcpdev.forms import (
     Field,
     build_arguments,
@@ -130,7 +132,7 @@ class McpInspectScreen(Screen[None]):
     # -- connection and listing ----------------------------------------------------
 
     async def _connect(self) -> None:
-        from muxi_cli.mcpdev.session import ConnectError
+        from muxi_cli.mcpdev.session import ConnectError  # deferred: loads asyncio
 
         tree = self.query_one("#browser", Tree)
         info = self.query_one("#item-info", Static)
@@ -259,8 +261,6 @@ class McpInspectScreen(Screen[None]):
         except ValueError:
             current = {}
         if not current and self.current is not None and self.current[0] == "tool":
-            from muxi_cli.mcpdev.examples import arguments_example
-
             current = arguments_example(self.current[1].get("inputSchema"))
         return json.dumps(current, indent=2, ensure_ascii=False)
 
@@ -409,6 +409,5 @@ def _resource_info(item: dict[str, Any]) -> str:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
 
     return escape(text)

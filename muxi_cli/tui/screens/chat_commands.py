@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,7 +88,7 @@ class ChatCommands:
     # -- commands -------------------------------------------------------------------------
 
     async def cmd_help(self, args: str) -> None:
-        from muxi_cli.tui.screens.help import HelpScreen
+        from muxi_cli.tui.screens.help import HelpScreen  # deferred: loads platformdirs, rich
 
         self.app.push_screen(HelpScreen(self.muxi.log_path))
 
@@ -104,8 +105,6 @@ class ChatCommands:
             await self.note("The router picks the agent for each message.")
             return None
         if self.sources.agents and name not in self.sources.agents:
-            import difflib
-
             near = difflib.get_close_matches(name, list(self.sources.agents), n=1, cutoff=0.0)
             nearest = f" The nearest is {near[0]!r}." if near else ""
             await self.note(
@@ -121,7 +120,10 @@ class ChatCommands:
         await self._open_agent_picker()
 
     async def _open_agent_picker(self) -> None:
-        from muxi_cli.tui.screens.agents import AUTO, AgentPicker
+        from muxi_cli.tui.screens.agents import (  # deferred: loads platformdirs, rich
+            AUTO,
+            AgentPicker,
+        )
 
         if await self._runtime() is None:
             return
@@ -149,7 +151,9 @@ class ChatCommands:
         await self.note("Screen cleared; the session goes on (Ctrl+N starts a new one).")
 
     async def cmd_sessions(self, args: str) -> None:
-        from muxi_cli.tui.screens.sessions import SessionsScreen
+        from muxi_cli.tui.screens.sessions import (
+            SessionsScreen,  # deferred: loads platformdirs, rich
+        )
 
         runtime = await self._runtime()
         if runtime is None:
@@ -190,14 +194,14 @@ class ChatCommands:
         self.prompt.focus()
 
     async def cmd_memory(self, args: str) -> None:
-        from muxi_cli.tui.screens.memory import MemoryScreen
+        from muxi_cli.tui.screens.memory import MemoryScreen  # deferred: loads platformdirs, rich
 
         runtime = await self._runtime()
         if runtime is not None:
             self.app.push_screen(MemoryScreen(runtime))
 
     async def cmd_tools(self, args: str) -> None:
-        from muxi_cli.tui.screens.info import TableScreen
+        from muxi_cli.tui.screens.info import TableScreen  # deferred: loads platformdirs, rich
 
         runtime = await self._runtime()
         if runtime is None:
@@ -218,14 +222,18 @@ class ChatCommands:
         )
 
     async def cmd_mcp(self, args: str) -> None:
-        from muxi_cli.tui.screens.mcp_servers import McpServersScreen
+        from muxi_cli.tui.screens.mcp_servers import (
+            McpServersScreen,  # deferred: loads platformdirs, rich
+        )
 
         runtime = await self._runtime()
         if runtime is None:
             return
         verb, _, rest = args.strip().partition(" ")
         if verb:  # /mcp attach|detach|retry|inspect ... (muxi_cli.tui.mcp_inspect.chat)
-            from muxi_cli.tui.mcp_inspect.chat import mcp_command
+            from muxi_cli.tui.mcp_inspect.chat import (
+                mcp_command,  # deferred: loads platformdirs, rich
+            )
 
             await mcp_command(self, runtime, verb, rest.strip())
             return
