@@ -144,3 +144,13 @@ def fake_llm() -> Iterator[FakeLLM]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="module")
+def module_llm() -> Iterator[FakeLLM]:
+    """One fake LLM server for a whole test module (for module-scoped servers that use it)."""
+    server = FakeLLM()
+    try:
+        yield server
+    finally:
+        server.close()

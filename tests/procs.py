@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 P = TypeVar("P", bound="subprocess.Popen[Any]")
@@ -19,6 +21,22 @@ P = TypeVar("P", bound="subprocess.Popen[Any]")
 #: (``multiprocessing``'s resource tracker for "spawn" semaphores): they end
 #: with it and are not a test's leftovers.
 _INTERPRETER_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def run_muxi(
+    *args: str, stdin: str | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python -m muxi_cli ARGS`` to its end, output captured, outside CI mode (as users run it)."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    return subprocess.run(
+        [sys.executable, "-m", "muxi_cli", *args],
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def stop(proc: subprocess.Popen[Any], timeout: float = 10.0) -> int | None:

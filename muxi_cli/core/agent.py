@@ -37,8 +37,6 @@ from muxi_cli.llm.base import (
 from muxi_cli.llm.capabilities import text_tool_call
 from muxi_cli.memory.base import Context, MemoryHooks, Recalled
 from muxi_cli.protocol.events import (
-    RUN_COMPLETED,
-    RUN_FAILED,
     USAGE,
     Event,
     EventFactory,
@@ -440,26 +438,12 @@ async def _closing(stream: AsyncIterator[Any]) -> AsyncIterator[AsyncIterator[An
             await aclose()
 
 
-def failed_event(factory: EventFactory, exc: BaseException) -> Event:
-    """``run.failed`` for any exception, without leaking internals or secrets."""
-    if isinstance(exc, MuxiError):
-        return factory.run_failed(exc.code, exc.message, exc.hint)
-    return factory.run_failed(
-        "internal_error",
-        f"unexpected error: {type(exc).__name__}",
-        "this is a bug in muxi; the session was saved. Run with MUXI_DEBUG=1 for details.",
-    )
-
-
-TERMINAL_TYPES = frozenset({RUN_COMPLETED, RUN_FAILED})
 __all__ = [
     "MAX_DELEGATION_DEPTH",
-    "TERMINAL_TYPES",
     "USAGE",
     "AgentEngine",
     "ModelResolver",
     "TurnSpec",
-    "failed_event",
 ]
 
 

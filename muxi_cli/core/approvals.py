@@ -2,12 +2,16 @@
 
 Pending calls are keyed by run and call id: providers choose the call ids and
 some repeat them (``call_0`` in every answer), so a call id alone can name the
-calls of several turns, even of several users.
+calls of several turns, even of several users. :func:`check_decision` and
+:func:`the_one_call` are the one check of a decision and the one "which
+waiting call did you mean" rule, used by this broker, by every
+:class:`~muxi_cli.protocol.turn.Turn` and by the server's run registry.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import TypeVar
 
 from muxi_cli.errors import NotFoundError, UsageError
 from muxi_cli.protocol.records import APPROVAL_DECISIONS, ApprovalDecision
@@ -15,6 +19,38 @@ from muxi_cli.protocol.records import APPROVAL_DECISIONS, ApprovalDecision
 Answer = ApprovalDecision
 ANSWERS: tuple[str, ...] = APPROVAL_DECISIONS
 Key = tuple[str, str]  # (run id, call id)
+
+T = TypeVar("T")
+
+
+def check_decision(decision: str) -> None:
+    """Refuse a decision that is not one of :data:`ANSWERS`."""
+    if decision not in ANSWERS:
+        raise UsageError(
+            f"unknown approval decision {decision!r}", hint=f"use one of: {', '.join(ANSWERS)}"
+        )
+
+
+def the_one_call(
+    found: list[T],
+    call_id: str,
+    several: str,
+    hint: str = "give the run id of the tool.approval event too",
+) -> T:
+    """The single waiting call among ``found`` (the calls named ``call_id``).
+
+    None is a ``NotFoundError``; more than one is a ``UsageError`` whose message
+    is ``several`` (who waits: this turn, several turns, several of yours) and
+    whose hint says how to name the run.
+    """
+    if not found:
+        raise NotFoundError(
+            f"no tool call {call_id!r} is waiting for approval",
+            hint="it may have been decided or its turn may have ended",
+        )
+    if len(found) > 1:
+        raise UsageError(several, hint=hint)
+    return found[0]
 
 
 class ApprovalBroker:
@@ -33,28 +69,13 @@ class ApprovalBroker:
         if future is not None and not future.done():
             future.cancel()
 
-    def pending(self) -> list[str]:
-        return [call for (_run, call), f in self._pending.items() if not f.done()]
-
     def answer(self, call_id: str, decision: str, run_id: str | None = None) -> None:
         """Decide a pending call; without ``run_id`` the call id must be unambiguous."""
-        if decision not in ANSWERS:
-            raise UsageError(
-                f"unknown approval decision {decision!r}", hint=f"use one of: {', '.join(ANSWERS)}"
-            )
+        check_decision(decision)
         waiting = [
             f
             for (run, call), f in self._pending.items()
             if call == call_id and (run_id is None or run == run_id) and not f.done()
         ]
-        if not waiting:
-            raise NotFoundError(
-                f"no tool call {call_id!r} is waiting for approval",
-                hint="approvals answer a tool.approval event whose decision is 'pending'",
-            )
-        if len(waiting) > 1:
-            raise UsageError(
-                f"several turns wait for a tool call {call_id!r}",
-                hint="give the run id of the tool.approval event too",
-            )
-        waiting[0].set_result(decision)  # type: ignore[arg-type]
+        future = the_one_call(waiting, call_id, f"several turns wait for a tool call {call_id!r}")
+        future.set_result(decision)  # type: ignore[arg-type]

@@ -52,14 +52,19 @@ def client_fields(cls: type[Any]) -> list[Any]:
     return [f for f in fields(cls) if not f.metadata.get("server_only")]
 
 
+def known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without the keys dataclass ``cls`` has no field for (a newer peer's extras)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
 class _Record:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
 
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**known_fields(cls, data))
 
 
 @dataclass(slots=True)
@@ -99,8 +104,7 @@ class ChatRequest(_Record):
             a if isinstance(a, Attachment) else Attachment.from_dict(a)
             for a in data.get("attachments") or []
         ]
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**known_fields(cls, data))
 
 
 @dataclass(slots=True)
@@ -168,8 +172,7 @@ class SessionMessage(_Record):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionMessage:
-        names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs = known_fields(cls, data)
         # A newer server's part types are skipped: ``content`` still has the text.
         kwargs["parts"] = parts_from_list(data.get("parts") or [], lenient=True)
         return cls(**kwargs)
@@ -208,8 +211,7 @@ class ToolInfo(_Record):
             # A server from before tool kinds: its source names were the kinds.
             legacy = {v: k for k, v in KIND_SOURCES.items()}
             data["kind"] = legacy.get(str(data.get("server")), "mcp")
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**known_fields(cls, data))
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ says the URL may not be a muxi server.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from muxi_cli.errors import MuxiError, ServerAuthError
 from muxi_cli.runtime.wire import connection_error, error_from_body
@@ -20,6 +20,21 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     import httpx
+
+
+class RequestOptions(TypedDict, total=False):
+    """What a request may add to the method and path."""
+
+    #: The acting user (``x-muxi-user-id``); admins may act for another user.
+    user_id: str | None
+    json_body: Any
+    #: Query parameters; ``None`` values are left out.
+    params: dict[str, Any] | None
+    #: Seconds (or an ``httpx.Timeout``) instead of the client's default.
+    timeout: float | httpx.Timeout | None
+    #: Extra request headers.
+    headers: dict[str, str]
+
 
 #: Seconds to wait for a TCP (and TLS) connection to the server.
 CONNECT_TIMEOUT = 10.0
@@ -104,46 +119,38 @@ class ServerClient:
         method: str,
         path: str,
         *,
-        user_id: str | None = None,
-        json_body: Any = None,
-        params: dict[str, Any] | None = None,
-        timeout: float | None = None,
         auth: bool = True,
+        stream: bool = False,
+        **options: Unpack[RequestOptions],
     ) -> httpx.Response:
-        """One request; only a failure to reach the server raises (the answer may be an error)."""
+        """One request; only a failure to reach the server raises (the answer may be an error).
+
+        With ``stream`` the body is left unread: the caller reads it and closes the response.
+        """
         import httpx  # deferred: httpx is slow to import
 
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        user_id = options.get("user_id")
+        timeout = options.get("timeout")
+        clean = {k: v for k, v in (options.get("params") or {}).items() if v is not None}
         headers = {"x-muxi-user-id": user_id} if user_id else {}
         request = self.http().build_request(
             method,
             path,
-            json=json_body,
+            json=options.get("json_body"),
             params=clean,
-            headers=headers,
+            headers={**headers, **options.get("headers", {})},
             timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
         )
         if not auth:
             request.headers.pop("authorization", None)
         try:
-            return await self.http().send(request)
+            return await self.http().send(request, stream=stream)
         except httpx.HTTPError as exc:
             raise connection_error(self.url, exc) from exc
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        user_id: str | None = None,
-        json_body: Any = None,
-        params: dict[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> Any:
+    async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Any:
         """The decoded JSON answer (``None`` for an empty one); an error answer raises."""
-        resp = await self.send(
-            method, path, user_id=user_id, json_body=json_body, params=params, timeout=timeout
-        )
+        resp = await self.send(method, path, **options)
         if resp.status_code >= 400:
             raise error_from_body(resp.status_code, resp.content, self.url)
         if resp.status_code == 204 or not resp.content:
@@ -155,6 +162,23 @@ class ServerClient:
                 f"the server at {self.url} sent a non-JSON answer",
                 hint="is this URL a muxi server?",
             ) from exc
+
+    async def stream(
+        self, method: str, path: str, **options: Unpack[RequestOptions]
+    ) -> httpx.Response:
+        """A streamed answer, its body unread (the caller closes it); an error answer raises."""
+        import httpx  # deferred: httpx is slow to import
+
+        resp = await self.send(method, path, stream=True, **options)
+        if resp.status_code < 400:
+            return resp
+        try:
+            body = await resp.aread()
+        except httpx.HTTPError as exc:
+            raise connection_error(self.url, exc) from exc
+        finally:
+            await resp.aclose()
+        raise error_from_body(resp.status_code, body, self.url)
 
     async def check(self) -> dict[str, Any]:
         """Health and auth: the server's version and the key's id, role and user.

@@ -39,7 +39,6 @@ from muxi_cli.runtime.wire import (
     SESSION_HEADER,
     SSE_MEDIA,
     connection_error,
-    error_from_body,
     iter_sse,
 )
 
@@ -104,23 +103,6 @@ class RemoteRuntime:
     def _headers(self, user_id: str | None = None) -> dict[str, str]:
         return self._server.headers(user_id)
 
-    def _http(self) -> httpx.AsyncClient:
-        return self._server.http()
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        user_id: str | None = None,
-        json_body: Any = None,
-        params: dict[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> Any:
-        return await self._server.request(
-            method, path, user_id=user_id, json_body=json_body, params=params, timeout=timeout
-        )
-
     # -- turns ---------------------------------------------------------------------
 
     async def chat(self, request: ChatRequest) -> StreamTurn:
@@ -143,27 +125,19 @@ class RemoteRuntime:
     async def _chat_sse(self, request: ChatRequest) -> SSETurn:
         import httpx  # deferred: httpx is slow to import
 
-        headers = {"accept": SSE_MEDIA}
-        if request.user_id:
-            headers["x-muxi-user-id"] = request.user_id
-        stream = self._http().stream(
+        resp = await self._server.stream(
             "POST",
             "/v1/chat",
-            json=self._body(request),
-            headers=headers,
+            user_id=request.user_id,
+            json_body=self._body(request),
+            headers={"accept": SSE_MEDIA},
             timeout=httpx.Timeout(self._timeout, connect=10.0, read=120.0),
         )
         try:
-            resp = await stream.__aenter__()
-        except httpx.HTTPError as exc:
-            raise connection_error(self.url, exc) from exc
-        try:
-            if resp.status_code >= 400:
-                raise error_from_body(resp.status_code, await resp.aread(), self.url)
-            turn = SSETurn(self, stream, resp, request.session_id or "")
+            turn = SSETurn(self, resp, request.session_id or "")
             await turn.begin()
         except BaseException as exc:
-            await stream.__aexit__(None, None, None)
+            await resp.aclose()
             if isinstance(exc, httpx.HTTPError):
                 raise connection_error(self.url, exc) from exc
             raise
@@ -172,35 +146,35 @@ class RemoteRuntime:
     # -- everything else -------------------------------------------------------------
 
     async def agents(self) -> list[AgentInfo]:
-        return [AgentInfo.from_dict(a) for a in await self._call("GET", "/v1/agents")]
+        return [AgentInfo.from_dict(a) for a in await self._server.request("GET", "/v1/agents")]
 
     async def sessions(
         self, user_id: str | None = None, query: str | None = None, limit: int = 50
     ) -> list[SessionInfo]:
-        data = await self._call(
+        data = await self._server.request(
             "GET", "/v1/sessions", user_id=user_id, params={"query": query, "limit": limit}
         )
         return [SessionInfo.from_dict(s) for s in data]
 
     async def session(self, session_id: str, user_id: str | None = None) -> SessionInfo:
-        data = await self._call("GET", f"/v1/sessions/{_q(session_id)}", user_id=user_id)
+        data = await self._server.request("GET", f"/v1/sessions/{_q(session_id)}", user_id=user_id)
         return SessionInfo.from_dict(data)
 
     async def messages(self, session_id: str) -> list[SessionMessage]:
-        data = await self._call("GET", f"/v1/sessions/{_q(session_id)}/messages")
+        data = await self._server.request("GET", f"/v1/sessions/{_q(session_id)}/messages")
         return [SessionMessage.from_dict(m) for m in data]
 
     async def rename_session(self, session_id: str, title: str) -> SessionInfo:
-        data = await self._call(
+        data = await self._server.request(
             "PATCH", f"/v1/sessions/{_q(session_id)}", json_body={"title": title}
         )
         return SessionInfo.from_dict(data)
 
     async def delete_session(self, session_id: str) -> None:
-        await self._call("DELETE", f"/v1/sessions/{_q(session_id)}")
+        await self._server.request("DELETE", f"/v1/sessions/{_q(session_id)}")
 
     async def export_session(self, session_id: str, fmt: Literal["md", "json"]) -> str:
-        data = await self._call(
+        data = await self._server.request(
             "GET", f"/v1/sessions/{_q(session_id)}/export", params={"format": fmt}
         )
         return str(data["content"])
@@ -213,13 +187,13 @@ class RemoteRuntime:
         agent: str | None = None,
     ) -> list[MemoryItem]:
         params = {"kind": kind, "limit": limit, "agent": agent}
-        data = await self._call("GET", "/v1/memory", user_id=user_id, params=params)
+        data = await self._server.request("GET", "/v1/memory", user_id=user_id, params=params)
         return [MemoryItem.from_dict(m) for m in data]
 
     async def memory_search(
         self, query: str, user_id: str | None = None, kind: str | None = None, limit: int = 10
     ) -> list[MemoryItem]:
-        data = await self._call(
+        data = await self._server.request(
             "GET",
             "/v1/memory/search",
             user_id=user_id,
@@ -230,65 +204,71 @@ class RemoteRuntime:
     async def memory_add(
         self, text: str, user_id: str | None = None, kind: str = "fact"
     ) -> MemoryItem:
-        data = await self._call(
+        data = await self._server.request(
             "POST", "/v1/memory", user_id=user_id, json_body={"text": text, "kind": kind}
         )
         return MemoryItem.from_dict(data)
 
     async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
-        data = await self._call("GET", f"/v1/memory/{_q(memory_id)}", user_id=user_id)
+        data = await self._server.request("GET", f"/v1/memory/{_q(memory_id)}", user_id=user_id)
         return MemoryItem.from_dict(data)
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:
-        await self._call("DELETE", f"/v1/memory/{_q(memory_id)}", user_id=user_id)
+        await self._server.request("DELETE", f"/v1/memory/{_q(memory_id)}", user_id=user_id)
 
     async def tools(self, agent: str | None = None) -> list[ToolInfo]:
-        data = await self._call("GET", "/v1/tools", params={"agent": agent})
+        data = await self._server.request("GET", "/v1/tools", params={"agent": agent})
         return [ToolInfo.from_dict(t) for t in data]
 
     async def mcp_servers(self) -> list[ServerInfo]:
-        return [ServerInfo.from_dict(s) for s in await self._call("GET", "/v1/mcp/servers")]
+        return [
+            ServerInfo.from_dict(s) for s in await self._server.request("GET", "/v1/mcp/servers")
+        ]
 
     async def mcp_attach(
         self, name: str, server: dict[str, Any], agents: list[str] | None = None
     ) -> ServerInfo:
         body = {"name": name, "server": server, "agents": agents}
-        return ServerInfo.from_dict(await self._call("POST", "/v1/mcp/servers", json_body=body))
+        return ServerInfo.from_dict(
+            await self._server.request("POST", "/v1/mcp/servers", json_body=body)
+        )
 
     async def mcp_detach(self, name: str) -> None:
-        await self._call("DELETE", f"/v1/mcp/servers/{_q(name)}")
+        await self._server.request("DELETE", f"/v1/mcp/servers/{_q(name)}")
 
     async def mcp_restart(self, name: str) -> ServerInfo:
-        data = await self._call("POST", f"/v1/mcp/servers/{_q(name)}/restart")
+        data = await self._server.request("POST", f"/v1/mcp/servers/{_q(name)}/restart")
         return ServerInfo.from_dict(data)
 
     async def mcp_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
-        return list(await self._call("GET", "/v1/mcp/prompts", params={"server": server}))
+        return list(await self._server.request("GET", "/v1/mcp/prompts", params={"server": server}))
 
     async def mcp_get_prompt(
         self, server: str, name: str, arguments: dict[str, str] | None = None
     ) -> str:
         body = {"server": server, "name": name, "arguments": arguments or {}}
-        data = await self._call("POST", "/v1/mcp/prompts/render", json_body=body)
+        data = await self._server.request("POST", "/v1/mcp/prompts/render", json_body=body)
         return str(data["text"])
 
     async def mcp_resources(self, server: str | None = None) -> list[dict[str, Any]]:
-        return list(await self._call("GET", "/v1/mcp/resources", params={"server": server}))
+        return list(
+            await self._server.request("GET", "/v1/mcp/resources", params={"server": server})
+        )
 
     async def mcp_read_resource(self, server: str, uri: str) -> str:
         params = {"server": server, "uri": uri}
-        data = await self._call("GET", "/v1/mcp/resources/read", params=params)
+        data = await self._server.request("GET", "/v1/mcp/resources/read", params=params)
         return str(data["text"])
 
     async def health(self) -> Health:
-        data = await self._call("GET", "/v1/health")
+        data = await self._server.request("GET", "/v1/health")
         health = Health.from_dict(data)
         health.mode = "remote"
         return health
 
     async def whoami(self) -> dict[str, Any]:
         """The key's id, role and user as the server sees them."""
-        return dict(await self._call("GET", "/v1/me"))
+        return dict(await self._server.request("GET", "/v1/me"))
 
     async def aclose(self) -> None:
         await self._ws_turns.aclose()
@@ -299,13 +279,11 @@ class SSETurn(StreamTurn):
     """A turn streamed over ``POST /v1/chat`` (SSE); cancel and approve are
     plain requests (``/v1/runs/{id}/cancel``, ``/v1/approvals/{call_id}``)."""
 
-    def __init__(
-        self, runtime: RemoteRuntime, stream: Any, resp: httpx.Response, session_id: str
-    ) -> None:
+    def __init__(self, runtime: RemoteRuntime, resp: httpx.Response, session_id: str) -> None:
         super().__init__(resp.headers.get(RUN_HEADER, ""), session_id)
         self.session_id = resp.headers.get(SESSION_HEADER) or session_id
         self._rt = runtime
-        self._http_stream = stream
+        self._resp = resp
         self._lines = iter_sse(resp.aiter_lines())
         self._first: Event | None = None
 
@@ -347,12 +325,12 @@ class SSETurn(StreamTurn):
 
     async def _cancel(self) -> None:
         with contextlib.suppress(NotFoundError):  # it ended meanwhile
-            await self._rt._call("POST", f"/v1/runs/{_q(self.run_id)}/cancel")
+            await self._rt._server.request("POST", f"/v1/runs/{_q(self.run_id)}/cancel")
 
     async def _answer(self, run_id: str, call_id: str, decision: ApprovalDecision) -> None:
         body = {"decision": decision, "run_id": run_id}
-        await self._rt._call("POST", f"/v1/approvals/{_q(call_id)}", json_body=body)
+        await self._rt._server.request("POST", f"/v1/approvals/{_q(call_id)}", json_body=body)
 
     async def _close(self, unfinished: bool) -> None:
         # Closing the response mid-turn is a dropped client: the server cancels the turn.
-        await self._http_stream.__aexit__(None, None, None)
+        await self._resp.aclose()

@@ -18,7 +18,8 @@ import logging
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from muxi_cli.errors import CancelledError, MuxiError, NotFoundError, UsageError
+from muxi_cli.core.approvals import check_decision, the_one_call
+from muxi_cli.errors import CancelledError, MuxiError
 from muxi_cli.protocol.events import Event, RunFailed
 from muxi_cli.protocol.records import ApprovalDecision
 from muxi_cli.protocol.turn import CallKey, PendingApprovals, Turn, is_terminal
@@ -27,8 +28,6 @@ log = logging.getLogger("muxi.runtime")
 
 #: Seconds :meth:`Turn.aclose` waits for a cancelled turn to save what was said.
 CLOSE_WAIT = 10.0
-
-DECISIONS = ("allow", "always", "deny")
 
 
 def failure_event(run_id: str, session_id: str, exc: BaseException) -> Event:
@@ -89,23 +88,14 @@ class StreamTurn(Turn):
     async def approve(
         self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
     ) -> None:
-        if decision not in DECISIONS:
-            raise UsageError(
-                f"unknown approval decision {decision!r}", hint="use one of: allow, always, deny"
-            )
-        found = self._approvals.match(call_id, run_id)
-        if not found:
-            raise NotFoundError(
-                f"no tool call {call_id!r} is waiting for approval",
-                hint="it may have been decided or its turn may have ended",
-            )
-        if len(found) > 1:
-            raise UsageError(
-                f"several calls of this turn wait under the id {call_id!r}",
-                hint="give the run id of the tool.approval event too",
-            )
-        await self._answer(found[0][0], call_id, decision)
-        self._approvals.discard(found[0])
+        check_decision(decision)
+        key = the_one_call(
+            self._approvals.match(call_id, run_id),
+            call_id,
+            f"several calls of this turn wait under the id {call_id!r}",
+        )
+        await self._answer(key[0], call_id, decision)
+        self._approvals.discard(key)
 
     async def aclose(self) -> None:
         # Every caller waits for the one close (the first may be a reader being

@@ -11,6 +11,7 @@ from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
 from muxi_cli.protocol.events import Event, RunFailed
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.protocol.reduce import reduce
+from muxi_cli.runtime.turns import failure_event
 from muxi_cli.runtime.wire import RUN_HEADER, SESSION_HEADER, SSE_MEDIA
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.runs import Running
@@ -43,10 +44,6 @@ async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> C
     return req
 
 
-def failed_event(error: MuxiError, run_id: str, session_id: str) -> Event:
-    return RunFailed(run_id=run_id, session_id=session_id, error=error.to_dict())
-
-
 async def start_turn(ctx: ServerContext, req: ChatRequest) -> Running:
     """Start a turn; errors before it starts (draining, unknown session) raise
     here, so they can still become a plain HTTP error."""
@@ -62,7 +59,7 @@ async def turn_events(running: Running) -> AsyncIterator[Event]:
     async for event in running.turn.events():
         stopped = running.stopped_by
         if stopped is not None and isinstance(event, RunFailed) and not event.nested:
-            event = failed_event(stopped, event.run_id, event.session_id)
+            event = failure_event(event.run_id, event.session_id, stopped)
         yield event
 
 

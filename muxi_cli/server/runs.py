@@ -18,7 +18,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from muxi_cli.errors import MuxiError, NotFoundError, UsageError
+from muxi_cli.core.approvals import the_one_call
+from muxi_cli.errors import MuxiError, NotFoundError
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
@@ -119,17 +120,12 @@ class RunRegistry:
             for key in running.turn.pending()
             if key[1] == call_id and (run_id is None or key[0] == run_id)
         ]
-        if not found:
-            raise NotFoundError(
-                f"no tool call {call_id!r} is waiting for approval",
-                hint="it may have been decided or its turn may have ended",
-            )
-        if len(found) > 1:
-            raise UsageError(
-                f"several of your turns wait for a tool call {call_id!r}",
-                hint="send the run_id of its tool.approval event too",
-            )
-        return found[0]
+        return the_one_call(
+            found,
+            call_id,
+            f"several of your turns wait for a tool call {call_id!r}",
+            hint="send the run_id of its tool.approval event too",
+        )
 
     async def approve(
         self,

@@ -37,13 +37,14 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from muxi_cli import paths
 from muxi_cli.errors import ConfigError, NotFoundError, UsageError
 from muxi_cli.protocol.events import now_iso
+from muxi_cli.protocol.records import known_fields
 
 Role = Literal["admin", "user"]
 ROLES: tuple[Role, ...] = ("admin", "user")
@@ -138,8 +139,7 @@ class KeyRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeyRecord:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**known_fields(cls, data))
 
 
 #: Key ids of callers authenticated by a JWT (server/jwt_auth.py): ``jwt:<user>``.

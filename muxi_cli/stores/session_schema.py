@@ -30,6 +30,7 @@ from pathlib import Path
 
 from muxi_cli.errors import MuxiError
 from muxi_cli.protocol.messages import legacy_parts, parts_to_list
+from muxi_cli.stores.session_rows import loads
 
 SCHEMA_VERSION = 4
 
@@ -119,8 +120,8 @@ def _v4(conn: sqlite3.Connection) -> None:
         "SELECT id, role, content, tool_calls, tool_call_id, meta FROM messages"
     ).fetchall()
     for row_id, role, content, calls_text, call_id, meta_text in rows:
-        calls = _json(calls_text, [])
-        meta = _json(meta_text, {})
+        calls = loads(calls_text, [])
+        meta = loads(meta_text, {})
         ok = meta.get("ok", True) if isinstance(meta, dict) else True
         parts = legacy_parts(
             role,
@@ -133,15 +134,6 @@ def _v4(conn: sqlite3.Connection) -> None:
             "UPDATE messages SET parts = ? WHERE id = ?",
             (json.dumps(parts_to_list(parts), ensure_ascii=False), row_id),
         )
-
-
-def _json(text: str | None, empty: object) -> object:
-    if not text:
-        return empty
-    try:
-        return json.loads(text)
-    except ValueError:
-        return empty
 
 
 def _script(conn: sqlite3.Connection, script: str) -> None:

@@ -12,23 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakellm import Error, FakeLLM, Slow, Text, ToolCalls
+from tests.procs import run_muxi as muxi
 from tests.procs import stopping
-
-
-def muxi(
-    *args: str, stdin: str | None = None, cwd: Path | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("CI", None)
-    return subprocess.run(
-        [sys.executable, "-m", "muxi_cli", *args],
-        input=stdin if stdin is not None else "",
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from tests.cli.test_chat import muxi
 from tests.fakellm import EmptyOK, FakeLLM, Hang, Text, ToolCalls, Truncated
+from tests.procs import run_muxi as muxi
 
 LOCAL = "local"
 

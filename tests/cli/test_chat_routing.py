@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli.test_chat import muxi
 from tests.fakellm import FakeLLM, Text
+from tests.procs import run_muxi as muxi
 
 AGENTS = """
 agents:

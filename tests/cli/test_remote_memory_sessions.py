@@ -34,15 +34,6 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def module_llm() -> Iterator[FakeLLM]:
-    llm = FakeLLM()
-    try:
-        yield llm
-    finally:
-        llm.close()
-
-
-@pytest.fixture(scope="module")
 def served(module_llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("remote-cli")
     home = root / "home"

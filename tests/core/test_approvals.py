@@ -22,4 +22,23 @@ async def test_the_same_call_id_in_two_runs_stays_two_calls() -> None:
         broker.answer("call_0", "allow", "run_a")
     broker.close("call_0", "run_a")
     broker.close("call_0", "run_b")
-    assert broker.pending() == []
+    with pytest.raises(NotFoundError):
+        broker.answer("call_0", "allow", "run_b")  # closed calls wait no more
+
+
+async def test_closing_an_undecided_call_cancels_its_wait() -> None:
+    broker = ApprovalBroker()
+    waiting = broker.open("call_1", "run_a")
+    broker.close("call_1", "run_a")
+    assert waiting.cancelled()
+    with pytest.raises(NotFoundError):
+        broker.answer("call_1", "allow")
+
+
+async def test_an_unknown_decision_is_refused_before_any_lookup() -> None:
+    broker = ApprovalBroker()
+    waiting = broker.open("call_2", "run_a")
+    with pytest.raises(UsageError, match="unknown approval decision"):
+        broker.answer("call_2", "maybe")
+    assert not waiting.done()
+    broker.close("call_2", "run_a")

@@ -4,8 +4,6 @@ registry accept it with nothing else touched. Turns go through the fake model se
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ from muxi_cli.providers.keys import env_var_for, find_key
 from muxi_cli.providers.spec import ProviderSpec
 from muxi_cli.tui import firstrun
 from tests.fakellm import FakeLLM, Text
+from tests.procs import run_muxi
 
 #: The whole of a new provider: one module in muxi_cli/providers/builtin/.
 ACME_MODULE = '''\
@@ -109,20 +108,6 @@ def test_register_adds_a_provider_at_run_time(fresh_table: None) -> None:
     assert table.get("plug") is None
 
 
-def _muxi(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("CI", None)
-    return subprocess.run(
-        [sys.executable, "-m", "muxi_cli", *args],
-        input="",
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=60,
-    )
-
-
 def test_a_groq_model_works_with_groq_api_key(
     fake_llm: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -134,7 +119,7 @@ def test_a_groq_model_works_with_groq_api_key(
     )
     monkeypatch.setenv("GROQ_API_KEY", "gsk-test-123")
     fake_llm.script(Text("Fast answer."))
-    result = _muxi("chat", "hi", cwd=tmp_path)
+    result = run_muxi("chat", "hi", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Fast answer.\n"
     sent = fake_llm.last_request
@@ -150,7 +135,7 @@ def test_a_local_preset_needs_no_key(fake_llm: FakeLLM, tmp_path: Path) -> None:
         encoding="utf-8",
     )
     fake_llm.script(Text("Local answer."))
-    result = _muxi("chat", "hi", cwd=tmp_path)
+    result = run_muxi("chat", "hi", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Local answer.\n"
     assert fake_llm.last_request["model"] == "qwen3"
@@ -165,7 +150,7 @@ def test_a_preset_under_another_name(fake_llm: FakeLLM, tmp_path: Path) -> None:
         encoding="utf-8",
     )
     fake_llm.script(Text("Via a preset."))
-    result = _muxi("chat", "hi", cwd=tmp_path)
+    result = run_muxi("chat", "hi", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Via a preset.\n"
     assert fake_llm.last_request["headers"]["authorization"] == "Bearer k-1"

@@ -42,15 +42,6 @@ WRONG = "muxi_0000000000_" + "x" * 43
 
 
 @pytest.fixture(scope="module")
-def module_llm() -> Iterator[FakeLLM]:
-    llm = FakeLLM()
-    try:
-        yield llm
-    finally:
-        llm.close()
-
-
-@pytest.fixture(scope="module")
 def served(
     module_llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str, str]]:

@@ -14,15 +14,6 @@ from tests.server.serveproc import ServeProcess
 
 
 @pytest.fixture(scope="module")
-def module_llm() -> Iterator[FakeLLM]:
-    llm = FakeLLM()
-    try:
-        yield llm
-    finally:
-        llm.close()
-
-
-@pytest.fixture(scope="module")
 def server(
     module_llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServeProcess, str]]:

@@ -17,6 +17,7 @@ import pytest
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime.remote import RemoteRuntime
 from tests.fakellm import FakeLLM, Text, ToolCalls
+from tests.procs import run_muxi as muxi
 from tests.server.serveproc import ServeProcess
 
 KEY_RE = re.compile(r"muxi_[0-9a-f]{10}_[A-Za-z0-9_-]{43}")
@@ -181,23 +182,6 @@ HOSTILE = (
 )
 CLEAN = "Hello world title red dcs fakereal" + "line\n"
 CONTROL_BYTES = ("\x1b", "\x07", "\x9b", "\x08", "\r", "\x90")
-
-
-def muxi(*args: str, cwd: Path) -> Any:
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
-    return subprocess.run(
-        [sys.executable, "-m", "muxi_cli", *args],
-        input="",
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=60,
-    )
 
 
 @pytest.fixture
