@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from muxi_cli.redact import redact
-
 #: Words that start with a vowel letter but a "y" sound ("a user", "a unique id").
 _YOU_SOUND = ("uni", "use", "usu", "uti", "ura", "uri", "uro", "eu")
 
@@ -49,6 +47,8 @@ class MuxiError(Exception):
     def to_dict(self) -> dict[str, Any]:
         """What the server and events carry: the message with credentials redacted
         (it may quote a provider's or an MCP server's text)."""
+        # deferred: its patterns and logging cost ~4 ms that every command would pay
+        from muxi_cli.redact import redact
 
         return {"code": self.code, "message": redact(self.message), "hint": self.hint}
 

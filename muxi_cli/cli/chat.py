@@ -12,14 +12,12 @@ import typer
 from muxi_cli.cli.output import err_console, fail, print_error, print_json, warn
 from muxi_cli.cli.tui_launch import launch_tui
 from muxi_cli.errors import ExitCode, MuxiError, NotFoundError, UsageError, exit_code_for
-from muxi_cli.protocol import events as ev
-from muxi_cli.protocol.records import Attachment, ChatRequest
-from muxi_cli.protocol.reduce import Reducer
 from muxi_cli.termtext import ControlStripper, json_controls_escaped, strip_controls
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.events import AgentRouted, Event
     from muxi_cli.protocol.records import ChatRequest
+    from muxi_cli.protocol.reduce import Reducer
     from muxi_cli.runtime.base import Runtime
 
 EXIT_CODES_HELP = """
@@ -134,6 +132,8 @@ def chat(
         launch_tui(st, session_id=session, agent=agent, continue_last=continue_last)
         return
 
+    from muxi_cli.protocol.records import Attachment, ChatRequest  # deferred: keeps start-up light
+
     if session and continue_last:
         raise fail(UsageError("--session and --continue cannot be used together", hint="pick one"))
     attachments: list[Attachment] = []
@@ -206,6 +206,8 @@ async def _run(
             if continue_last:
                 request.session_id = await _last_session(runtime, request.user_id)
             for server_name, uri in resources:
+                from muxi_cli.protocol.records import Attachment  # deferred: keeps start-up light
+
                 text = await runtime.mcp_read_resource(server_name, uri)
                 request.attachments.append(Attachment(name=f"{server_name}:{uri}", content=text))
             async with await runtime.chat(request) as turn:
@@ -253,8 +255,11 @@ class _Renderer:
         #: OSC 0 the title, CSI moves the cursor): removed unless --raw.
         self.raw = raw
         self._strip = ControlStripper()
+        # deferred: the event classes cost ~10 ms that `muxi chat --help` need not pay
+        from muxi_cli.protocol.reduce import Reducer
+
         #: The one fold of the turn (protocol/reduce.py): ``-o json`` prints it.
-        self.turn = Reducer()
+        self.turn: Reducer = Reducer()
         #: Known from the turn handle before the first event.
         self.run_id: str | None = None
         self.session_id: str | None = None
@@ -280,6 +285,8 @@ class _Renderer:
 
     def event(self, event: Event) -> None:
         from rich.markup import escape  # deferred: rich is slow to import
+
+        from muxi_cli.protocol import events as ev  # deferred: as Reducer above
 
         if self.output == "jsonl":
             sys.stdout.write(json_controls_escaped(ev.encode(event)) + "\n")

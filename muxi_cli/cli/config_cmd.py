@@ -7,9 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from muxi_cli.cli import output
-from muxi_cli.config.loader import load_formation, locate_formation, mask_secrets
 from muxi_cli.errors import ConfigError, MuxiError
-from muxi_cli.runtime.factory import LOCAL, selected_profile
 
 if TYPE_CHECKING:
     from muxi_cli.config.loader import FormationSource, LoadedFormation
@@ -24,6 +22,7 @@ app = typer.Typer(
 def formation_source(ctx: typer.Context) -> FormationSource:
     """The formation source, telling a --config flag from $MUXI_CONFIG."""
     from muxi_cli.cli.context import state  # deferred: loads Typer
+    from muxi_cli.config.loader import locate_formation  # deferred: keeps start-up light
 
     explicit = state(ctx).config
     root = ctx.find_root()
@@ -36,6 +35,7 @@ def formation_source(ctx: typer.Context) -> FormationSource:
 
 def _load(ctx: typer.Context, file: str | None = None) -> LoadedFormation:
     from muxi_cli.cli.context import state  # deferred: loads Typer
+    from muxi_cli.config.loader import load_formation  # deferred: keeps start-up light
 
     try:
         if file is not None:
@@ -43,6 +43,7 @@ def _load(ctx: typer.Context, file: str | None = None) -> LoadedFormation:
         loaded = load_formation(formation_source(ctx).path)
     except MuxiError as exc:
         raise output.fail(exc) from None
+    from muxi_cli.runtime.factory import LOCAL, selected_profile  # deferred: keeps start-up light
 
     profile = selected_profile(state(ctx).profile)
     if profile != LOCAL:  # the config commands read files here, never the server's formation
@@ -92,6 +93,7 @@ def show_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of YAML.")] = False,
 ) -> None:
     """Print the resolved formation: defaults filled in, ${VAR}s expanded, secrets masked."""
+    from muxi_cli.config.loader import mask_secrets  # deferred: keeps start-up light
 
     loaded = _load(ctx)
     _warn(loaded)
@@ -182,6 +184,7 @@ def validate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check a formation file. Exit 0 when valid, 2 with the problem when not."""
+    from muxi_cli.config.loader import load_formation  # deferred: keeps start-up light
 
     try:
         loaded = (

@@ -15,14 +15,11 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 
 from muxi_cli.cli.output import fail
-from muxi_cli.config.loader import load_formation
 from muxi_cli.errors import ConfigError, MuxiError, UsageError
-from muxi_cli.runtime.admin import MemoryAdmin, open_memory_admin
-from muxi_cli.runtime.factory import open_runtime
-from muxi_cli.runtime.users import local_user_id
 
 if TYPE_CHECKING:
     from muxi_cli.config.schema import Formation
+    from muxi_cli.runtime.admin import MemoryAdmin
     from muxi_cli.runtime.base import Runtime
 
 T = TypeVar("T")
@@ -44,6 +41,7 @@ def state(ctx: typer.Context) -> CliState:
 
 def formation_or_none(ctx: typer.Context) -> Formation | None:
     """The formation, or ``None`` when it cannot be loaded (commands that work without one)."""
+    from muxi_cli.config.loader import load_formation  # deferred: keeps start-up light
 
     try:
         return load_formation(state(ctx).config).formation
@@ -54,6 +52,7 @@ def formation_or_none(ctx: typer.Context) -> Formation | None:
 @contextlib.asynccontextmanager
 async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncIterator[Runtime]:
     """Open the runtime the command should use (local or a remote profile)."""
+    from muxi_cli.runtime.factory import open_runtime  # deferred: keeps start-up light
 
     st = state(ctx)
     runtime = await open_runtime(profile=st.profile, config_path=st.config, start_tools=start_tools)
@@ -66,6 +65,10 @@ async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncI
 def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryAdmin], Awaitable[T]]) -> T:
     """Run ``work`` on this machine's memory store (local profile only)."""
     import asyncio  # deferred: asyncio is slow to import
+
+    from muxi_cli.runtime.admin import (
+        open_memory_admin,  # deferred: the memory and store modules (~30 ms)
+    )
 
     st = state(ctx)
 
@@ -110,6 +113,7 @@ async def acting_user(runtime: Runtime, user: str | None) -> str:
     if whoami is None:
         if user:
             return user
+        from muxi_cli.runtime.users import local_user_id  # deferred: keeps start-up light
 
         return str(getattr(runtime, "user_id", None) or local_user_id())
     me = await whoami()

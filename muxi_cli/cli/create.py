@@ -11,13 +11,7 @@ import typer
 from muxi_cli.cli import output
 from muxi_cli.cli.context import state
 from muxi_cli.cli.output import err_console, out_console
-from muxi_cli.config.loader import load_formation
 from muxi_cli.errors import MuxiError, UsageError
-from muxi_cli.scaffold.generate import check_target, plan_project, summary, write_plan
-from muxi_cli.scaffold.interactive import PromptToolkitPrompter, ask
-from muxi_cli.scaffold.options import DEFAULT_NAME, DEFAULT_TRANSPORT, build_options
-from muxi_cli.scaffold.register import find_formation_file, register_server, server_entry, snippet
-from muxi_cli.scaffold.reregister import check_project, reregister_server
 
 app = typer.Typer(
     name="create",
@@ -177,10 +171,31 @@ def run_create(
     prompter: Any = None,
 ) -> dict[str, Any]:
     """The command's work, callable from tests with a scripted ``prompter``."""
+    from muxi_cli.scaffold.generate import (  # deferred: keeps start-up light
+        check_target,
+        plan_project,
+        summary,
+        write_plan,
+    )
+    from muxi_cli.scaffold.options import (  # deferred: keeps start-up light
+        DEFAULT_NAME,
+        DEFAULT_TRANSPORT,
+        build_options,
+    )
+    from muxi_cli.scaffold.register import (  # deferred: keeps start-up light
+        find_formation_file,
+        register_server,
+        snippet,
+    )
 
     config = state(ctx).config if ctx is not None else None
     formation = find_formation_file(config)
     if interactive:
+        from muxi_cli.scaffold.interactive import (  # deferred: keeps start-up light
+            PromptToolkitPrompter,
+            ask,
+        )
+
         answers = ask(prompter or PromptToolkitPrompter(), formation=formation, **flags)
         values: dict[str, Any] = dict(answers.__dict__)
     else:
@@ -210,6 +225,8 @@ def run_create(
     if dry_run:
         check_target(plan.project_dir, force=force)
         if options.register and formation is not None:
+            from muxi_cli.scaffold.register import server_entry  # deferred: keeps start-up light
+
             registered = {"formation": str(formation), "server": options.name.dist, "dry_run": True}
             registered["snippet"] = snippet(options.name.dist, server_entry(options))
     else:
@@ -235,6 +252,19 @@ def run_register_only(
     json_output: bool,
 ) -> dict[str, Any]:
     """``--register-only``: register an existing project, or point its entry at its venv."""
+    from muxi_cli.scaffold.options import (  # deferred: keeps start-up light
+        DEFAULT_TRANSPORT,
+        build_options,
+    )
+    from muxi_cli.scaffold.register import (  # deferred: keeps start-up light
+        find_formation_file,
+        server_entry,
+        snippet,
+    )
+    from muxi_cli.scaffold.reregister import (  # deferred: keeps start-up light
+        check_project,
+        reregister_server,
+    )
 
     if not name:
         raise UsageError(
@@ -283,6 +313,7 @@ def run_register_only(
 
 def _precheck_registration(formation: Path, server: str) -> None:
     """Fail before writing anything if the registration cannot succeed."""
+    from muxi_cli.config.loader import load_formation  # deferred: keeps start-up light
 
     loaded = load_formation(formation)
     if server in loaded.formation.mcp_servers:

@@ -20,11 +20,7 @@ from muxi_cli import paths, secrets
 from muxi_cli.cli import output
 from muxi_cli.cli.config_cmd import formation_source
 from muxi_cli.cli.output import Column, print_table
-from muxi_cli.config.loader import load_formation
 from muxi_cli.errors import MuxiError
-from muxi_cli.providers.local import NO_OLLAMA_PROBE_ENV, probe, probe_ollama
-from muxi_cli.runtime import profiles
-from muxi_cli.runtime.factory import LOCAL, selected_profile
 
 if TYPE_CHECKING:
     from muxi_cli.config.loader import FormationSource
@@ -57,6 +53,7 @@ def check_python() -> Check:
 
 
 def check_config(source: FormationSource) -> tuple[Check, Formation | None]:
+    from muxi_cli.config.loader import load_formation  # deferred: keeps start-up light
 
     try:
         loaded = load_formation(source.path)
@@ -92,6 +89,7 @@ OLLAMA = "ollama"
 
 def _local_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) -> Check:
     """A local server: no key needed; is it set up, and does it answer?"""
+    from muxi_cli.providers.local import probe  # deferred: keeps start-up light
 
     name = f"provider {status.name}"
     if status.name == OLLAMA and ollama_ok is False:
@@ -150,6 +148,10 @@ def _provider_check(status: ProviderStatus, used: bool, ollama_ok: bool | None) 
 
 
 def check_ollama() -> tuple[Check, bool | None]:
+    from muxi_cli.providers.local import (  # deferred: keeps start-up light
+        NO_OLLAMA_PROBE_ENV,
+        probe_ollama,
+    )
 
     found = probe_ollama()
     if found is None:
@@ -288,6 +290,7 @@ def check_profile(name: str) -> Check:
     import asyncio  # deferred: asyncio is slow to import
 
     from muxi_cli.cli.profile import _check  # deferred: loads Typer
+    from muxi_cli.runtime import profiles  # deferred: keeps start-up light
 
     if name == profiles.LOCAL:
         return Check("profile", "ok", "local (agents run in this process)")
@@ -317,6 +320,7 @@ def _remote_providers(checks: list[Check], profile: str) -> list[Check]:
 
 
 def run_checks(source: FormationSource, profile: str | None = None) -> list[Check]:
+    from muxi_cli.runtime.factory import LOCAL, selected_profile  # deferred: keeps start-up light
 
     selected = selected_profile(profile)
     checks = [check_python(), check_profile(selected)]

@@ -8,12 +8,11 @@ from typing import Annotated
 import typer
 
 from muxi_cli.cli import output
-from muxi_cli.config.loader import FILE_NAMES
-from muxi_cli.config.starter import starter_yaml, valid_model_ref
 from muxi_cli.errors import ConfigError, MuxiError, UsageError
 
 
 def _target(path: str | None) -> Path:
+    from muxi_cli.config.loader import FILE_NAMES  # deferred: keeps start-up light
 
     if path is None:
         return Path.cwd() / FILE_NAMES[0]
@@ -58,6 +57,10 @@ def init(
     ] = False,
 ) -> None:
     """Write a commented starter muxi.yaml (agents, models, MCP servers, memory)."""
+    from muxi_cli.config.starter import (  # deferred: keeps start-up light
+        starter_yaml,
+        valid_model_ref,
+    )
 
     try:
         if model is not None and not valid_model_ref(model):

@@ -13,6 +13,7 @@ error (unknown server or tool, bad arguments, remote profile).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -63,7 +64,6 @@ ArgOpt = Annotated[
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro``; a MuxiError becomes an error panel and its exit code."""
-    import asyncio  # deferred: asyncio is slow to import
 
     try:
         return asyncio.run(coro)
@@ -102,7 +102,6 @@ def parse_args(pairs: Sequence[str], json_args: str | None) -> dict[str, Any]:
 
 async def wait_servers(runtime: Runtime, limit: float = WAIT_LIMIT) -> list[ServerInfo]:
     """Poll the runtime until no server is still starting (progress on stderr)."""
-    import asyncio  # deferred: asyncio is slow to import
 
     servers = await runtime.mcp_servers()
     if not any(s.state == "starting" for s in servers):

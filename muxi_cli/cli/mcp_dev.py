@@ -35,11 +35,6 @@ from muxi_cli.cli.output import (
     write_output_file,
 )
 from muxi_cli.errors import MuxiError, UsageError
-from muxi_cli.mcpdev.docs import generate
-from muxi_cli.mcpdev.target import parse_env, parse_headers, parse_target
-from muxi_cli.mcpdev.testing import load_cases, run_tests
-from muxi_cli.mcpdev.validate import TITLES, validate
-from muxi_cli.tui.logs import configure_file_logging
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -96,6 +91,11 @@ def _target(
     ctx: typer.Context, words: list[str], env: list[str] | None, headers: list[str] | None
 ) -> Target:
     from muxi_cli.cli.context import state  # deferred: loads Typer
+    from muxi_cli.mcpdev.target import (  # deferred: keeps start-up light
+        parse_env,
+        parse_headers,
+        parse_target,
+    )
 
     try:
         return parse_target(
@@ -162,6 +162,8 @@ def _heading(target: dict[str, Any], server: dict[str, Any]) -> str:
 def print_validation(report: ValidationReport, verbose: bool = False) -> None:
     from rich.markup import escape  # deferred: rich is slow to import
 
+    from muxi_cli.mcpdev.validate import TITLES  # deferred: keeps start-up light
+
     console = out_console()
     console.print(_heading(report.target, report.server))
     if report.counts:
@@ -220,6 +222,7 @@ def validate_cmd(
 
     Also times its start. Exit 1 when any check fails (warnings do not fail).
     """
+    from muxi_cli.mcpdev.validate import validate  # deferred: keeps start-up light
 
     resolved = _target(ctx, target, env, header)
     report: ValidationReport = _run(
@@ -333,6 +336,7 @@ def run_tests_cmd(
     Valid and invalid arguments are sent; --cases adds your own calls with expected results.
     Reports timings, errors, crashes and hangs. Exit 1 on a crash, a hang, a result that breaks its output schema or a failed case.
     """
+    from muxi_cli.mcpdev.testing import load_cases, run_tests  # deferred: keeps start-up light
 
     resolved = _target(ctx, target, env, header)
     loaded = []
@@ -386,6 +390,8 @@ def docs_cmd(
     Tools with parameter tables and example calls, resources, templates and prompts.
     """
 
+    from muxi_cli.mcpdev.docs import generate  # deferred: keeps start-up light
+
     resolved = _target(ctx, target, env, header)
     text: str = _run(
         generate(resolved, timeout=timeout, start_timeout=start_timeout),
@@ -426,6 +432,7 @@ def inspect_cmd(
                 "In scripts use `muxi mcp validate`, `muxi mcp test --json` or `muxi mcp docs`.",
             )
         )
+    from muxi_cli.tui.logs import configure_file_logging  # deferred: keeps start-up light
 
     configure_file_logging()
     from muxi_cli.mcpdev.session import DevSession  # deferred: loads asyncio

@@ -11,7 +11,6 @@ import typer
 
 from muxi_cli.cli.output import fail
 from muxi_cli.errors import UsageError
-from muxi_cli.runtime.admin import weak_pinned_key
 
 if TYPE_CHECKING:
     from muxi_cli.errors import UsageError
@@ -144,5 +143,7 @@ def _cannot_bind(host: str, port: int) -> UsageError | None:
 
 def _weak_pinned_key() -> UsageError | None:
     """A ``MUXI_ADMIN_KEY`` weaker than a generated key is refused before anything starts."""
+
+    from muxi_cli.runtime.admin import weak_pinned_key  # deferred: loads asyncio
 
     return weak_pinned_key(dict(os.environ))

@@ -20,9 +20,7 @@ from muxi_cli.cli import output
 from muxi_cli.cli.context import formation_or_none, state
 from muxi_cli.errors import MuxiError, UsageError
 from muxi_cli.runtime import profiles
-from muxi_cli.runtime.admin import local_keys
 from muxi_cli.runtime.client import ServerClient
-from muxi_cli.runtime.factory import LOCAL, selected_profile
 
 
 class _Remote:
@@ -47,6 +45,7 @@ class _Remote:
 
 def _remote(ctx: typer.Context) -> _Remote | None:
     """The remote server these commands act on, or None for this machine's key file."""
+    from muxi_cli.runtime.factory import LOCAL, selected_profile  # deferred: keeps start-up light
 
     name = selected_profile(state(ctx).profile)
     if name == LOCAL:
@@ -107,6 +106,7 @@ def _check_scopes(ctx: typer.Context, role: str, scopes: list[str]) -> list[str]
 
 def server_key_rows(ctx: typer.Context) -> list[dict[str, Any]]:
     """Rows of the "server keys" section: ids, roles, users, dates; never a secret."""
+    from muxi_cli.runtime.admin import local_keys  # deferred: loads asyncio
 
     remote = _remote(ctx)
     if remote is not None:
@@ -134,6 +134,7 @@ def create(
     ] = None,
 ) -> None:
     """Create a `muxi serve` API key. The key is printed once on stdout; only its hash is kept."""
+    from muxi_cli.runtime.admin import local_keys  # deferred: loads asyncio
 
     try:
         if role not in ("admin", "user"):
@@ -179,6 +180,8 @@ def revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (see `muxi keys list`).")],
 ) -> None:
     """Revoke a `muxi serve` API key; a running server refuses it at once."""
+
+    from muxi_cli.runtime.admin import local_keys  # deferred: loads asyncio
 
     try:
         remote = _remote(ctx)

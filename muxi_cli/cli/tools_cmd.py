@@ -40,7 +40,11 @@ def list_tools(
 ) -> None:
     """Every tool an agent can call, where it comes from, and its approval policy."""
     from muxi_cli.cli.context import runtime_for  # deferred: loads Typer
-    from muxi_cli.cli.mcp import print_failures, run_async, wait_servers  # deferred: loads Typer
+    from muxi_cli.cli.mcp import (  # deferred: loads Typer, asyncio
+        print_failures,
+        run_async,
+        wait_servers,
+    )
 
     async def main() -> tuple[list[ServerInfo], list[ToolInfo]]:
         async with runtime_for(ctx, start_tools=True) as runtime:

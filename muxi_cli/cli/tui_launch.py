@@ -6,11 +6,6 @@ import importlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from muxi_cli.runtime.factory import LOCAL, selected_profile
-from muxi_cli.runtime.factory import open_runtime as open_rt
-from muxi_cli.tui.history import PromptHistory, default_path
-from muxi_cli.tui.logs import configure_file_logging
-
 if TYPE_CHECKING:
     from muxi_cli.cli.context import CliState
     from muxi_cli.runtime.base import Runtime
@@ -23,6 +18,14 @@ def runtime_factory(
 
     async def open_runtime() -> Runtime:
         import asyncio  # deferred: asyncio is slow to import
+
+        from muxi_cli.runtime.factory import (  # deferred: keeps start-up light
+            LOCAL,
+            selected_profile,
+        )
+        from muxi_cli.runtime.factory import (
+            open_runtime as open_rt,  # deferred: keeps start-up light
+        )
 
         # Import the heavy runtime module off the event loop so the screen keeps drawing.
         module = (
@@ -52,10 +55,12 @@ def launch_tui(
     would draw over the screen. The app opens the runtime itself (inside its own
     event loop, after the first frame) and closes it on the way out.
     """
+    from muxi_cli.tui.logs import configure_file_logging  # deferred: keeps start-up light
 
     log_path = configure_file_logging()
 
     from muxi_cli.tui.app import MuxiApp  # deferred: loads platformdirs, rich
+    from muxi_cli.tui.history import PromptHistory, default_path  # deferred: keeps start-up light
 
     app = MuxiApp(
         runtime_factory(state.profile, state.config),

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 from muxi_cli import paths
-from muxi_cli.config.loader import find_formation
 from muxi_cli.errors import UsageError
 from muxi_cli.providers import table
 from muxi_cli.providers.spec import ProviderSpec
@@ -80,6 +79,7 @@ def normalise_base_url(url: str) -> str:
 
 
 def _find_formation(config_path: str | None) -> Path | None:
+    from muxi_cli.config.loader import find_formation  # deferred: keeps start-up light
 
     if config_path:
         return Path(config_path).expanduser()

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from muxi_cli.protocol.reduce import UsageTotals as Usage
+from muxi_cli.protocol.usage import UsageTotals as Usage
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import SessionMessage

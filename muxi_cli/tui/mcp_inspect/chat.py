@@ -20,8 +20,6 @@ import shlex
 from typing import TYPE_CHECKING, Any, Protocol
 
 from muxi_cli.errors import UsageError
-from muxi_cli.mcpdev.session import DevSession
-from muxi_cli.mcpdev.target import attach_spec, parse_target
 from muxi_cli.tui.mcp_inspect.screen import McpInspectScreen
 
 if TYPE_CHECKING:
@@ -79,6 +77,7 @@ async def mcp_command(chat: ChatLike, runtime: Runtime, verb: str, rest: str) ->
 
 
 async def _attach(chat: ChatLike, runtime: Runtime, rest: str) -> None:
+    from muxi_cli.mcpdev.target import attach_spec  # deferred: keeps start-up light
 
     if not rest.strip():
         raise UsageError("/mcp attach needs a command or a URL", USAGE)
@@ -216,6 +215,9 @@ async def _prompt(chat: ChatLike, runtime: Runtime, rest: str) -> None:
 
 
 def _inspect(chat: ChatLike, rest: str) -> None:
+
+    from muxi_cli.mcpdev.session import DevSession  # deferred: loads asyncio
+    from muxi_cli.mcpdev.target import parse_target  # deferred: keeps start-up light
 
     try:
         words = shlex.split(rest)

@@ -14,12 +14,10 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from muxi_cli.protocol.mentions import leading_mention, split_mention
-from muxi_cli.protocol.records import Attachment, ChatRequest
 from muxi_cli.tui import commands
 from muxi_cli.tui.completer import Candidate, Sources, complete
 from muxi_cli.tui.model import ErrorRecord, NoteRecord, ReplyRecord, Usage, UserRecord
 from muxi_cli.tui.screens.chat_commands import ChatCommands
-from muxi_cli.tui.turn import Turn, TurnHooks
 from muxi_cli.tui.widgets.approval import ApprovalPrompt
 from muxi_cli.tui.widgets.completion import CompletionMenu
 from muxi_cli.tui.widgets.messages import MessageView
@@ -29,7 +27,9 @@ from muxi_cli.tui.widgets.transcript import Transcript
 from muxi_cli.tui.widgets.working import Working
 
 if TYPE_CHECKING:
+    from muxi_cli.protocol.records import Attachment
     from muxi_cli.tui.app import MuxiApp
+    from muxi_cli.tui.turn import Turn
     from muxi_cli.tui.widgets.reply import ReplyView
 
 log = logging.getLogger(__name__)
@@ -257,6 +257,11 @@ class ChatScreen(ChatCommands, Screen[None]):
             )
             self._turn_done("failed")
             return
+        # deferred: the records, event classes and reducer (~25 ms) load with the
+        # first turn, not before the app's first frame
+        from muxi_cli.protocol.records import ChatRequest
+        from muxi_cli.tui.turn import Turn, TurnHooks
+
         self.working.set_label("thinking…")
         attachments, self._attachments = self._attachments, []
         request = ChatRequest(
@@ -285,6 +290,8 @@ class ChatScreen(ChatCommands, Screen[None]):
 
     def attach_to_next(self, name: str, content: str) -> None:
         """Send ``content`` along with the next message (``/mcp read``)."""
+        from muxi_cli.protocol.records import Attachment  # deferred: as in the turn runner
+
         self._attachments.append(Attachment(name=name, content=content))
 
     def fill_prompt(self, text: str) -> None:
