@@ -1,6 +1,6 @@
 """The agent loop: one agent answering one turn, with tools, memory and delegation.
 
-``AgentEngine.run(spec)`` yields events (docs/architecture.md, section 3) while it calls
+``AgentEngine.run(spec)`` yields events (docs/architecture.md, section 4) while it calls
 the model, runs tool calls (several of one model turn concurrently), asks for
 approval where policy says ``ask``, and persists everything as it goes.
 Routing and session handling live in :mod:`muxi_cli.core.orchestrator`, the

@@ -1,4 +1,4 @@
-"""The one event schema (docs/architecture.md, section 3) and its codec.
+"""The one event schema (docs/architecture.md, section 4) and its codec.
 
 Every turn is a stream of immutable events, one frozen dataclass per event
 type. :func:`encode`/:func:`to_dict` give the exact JSON object that
