@@ -146,7 +146,9 @@ class TaskTurn(StreamTurn):
         self._answer_fn = answer
         self._queue: asyncio.Queue[Event | object] = asyncio.Queue()
         self._produced_end = False
+        self._ended = False
         self.task: asyncio.Task[None] = asyncio.create_task(self._run())
+        self.task.add_done_callback(self._after)
 
     async def _run(self) -> None:
         try:
@@ -164,7 +166,18 @@ class TaskTurn(StreamTurn):
             if aclose is not None:
                 with contextlib.suppress(BaseException):
                     await aclose()
+            self._ended = True
             self._queue.put_nowait(_END)
+
+    def _after(self, task: asyncio.Task[None]) -> None:
+        """A task cancelled before its first step never runs ``_run`` at all (no
+        handler, no ``finally``): close the stream here, so ``events()`` ends."""
+        if self._ended:
+            return
+        self._ended = True
+        if not self._produced_end:
+            self._put(self.stopped(asyncio.CancelledError()))
+        self._queue.put_nowait(_END)
 
     async def _produce(self) -> None:
         async for event in self._source:

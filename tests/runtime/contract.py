@@ -132,6 +132,18 @@ class TurnContract:
 
         await wait_for(marked)
 
+    async def test_cancel_at_once_still_ends_the_stream(
+        self, harness: Harness, approval: ApprovalMode
+    ) -> None:
+        """A cancel before the turn's task ever ran (an immediate Ctrl-C) must not
+        leave ``events()`` waiting forever: it ends with ``run.failed``."""
+        harness.script_slow()
+        turn = await harness.runtime.chat(ChatRequest(message="hi", approval=approval))
+        await turn.cancel()
+        events = await asyncio.wait_for(collect(turn), timeout=10)
+        assert events and events[-1].type == ev.RUN_FAILED
+        assert turn.finished
+
     async def test_approve_resolves_a_pending_ask_tool(self, harness: Harness) -> None:
         harness.script_ask()
         turn = await harness.runtime.chat(ChatRequest(message="6*7?", approval="interactive"))
