@@ -141,11 +141,13 @@ class Reducer:
             self._runs.get(event.parent_run_id or "", s).runs.append(run)
         return run
 
-    def _call(self, run: RunSummary, call_id: str) -> ToolCallSummary:
-        # Providers repeat call ids across answers (``call_0``): key by run too.
+    def _call(self, run: RunSummary, call_id: str, new: bool = False) -> ToolCallSummary:
+        # Providers repeat call ids across answers (``call_0``): key by run too,
+        # and a second request under the same key (a later tool round of the same
+        # run) is a new call, not the old one overwritten.
         key = (run.run_id, call_id)
         call = self._calls.get(key)
-        if call is None:
+        if call is None or (new and call.tool):
             call = ToolCallSummary(call_id=call_id, run_id=run.run_id, agent=run.agent)
             self._calls[key] = call
             run.tool_calls.append(call)
@@ -174,7 +176,7 @@ class Reducer:
         elif isinstance(event, TextDelta):
             run.deltas.append(event.text)
         elif isinstance(event, ToolRequested):
-            call = self._call(run, event.call_id)
+            call = self._call(run, event.call_id, new=True)
             call.server, call.tool, call.arguments = event.server, event.tool, event.arguments
         elif isinstance(event, ToolApproval):
             self._call(run, event.call_id).decision = event.decision

@@ -145,3 +145,23 @@ def test_session_totals_merge_turns() -> None:
     assert both.cost_usd == pytest.approx(0.01) and both.unpriced
     assert set(both.by_model) == {"m1", "m2"}
     assert a.by_model["m1"].input_tokens == 10  # the operands are unchanged
+
+
+def test_a_call_id_repeated_in_a_later_round_is_a_new_call() -> None:
+    """Providers that number calls per answer send ``call_0`` in every round of
+    one run: the reducer keeps both calls instead of overwriting the first."""
+    f = EventFactory("s_1", "run_1")
+    s = reduce(
+        [
+            f.run_started("a", "alice"),
+            f.tool_requested("call_0", "builtin", "read_file", {"path": "x"}),
+            f.tool_approval("call_0", "allowed", "policy"),
+            f.tool_result("call_0", True, "contents", 3),
+            f.tool_requested("call_0", "builtin", "write_file", {"path": "x"}),
+            f.tool_approval("call_0", "denied", "user"),
+            f.tool_result("call_0", False, "denied", 0),
+            f.run_completed("done"),
+        ]
+    )
+    calls = [(c.tool, c.decision, c.ok) for c in s.tool_calls_all]
+    assert calls == [("read_file", "allowed", True), ("write_file", "denied", False)]
