@@ -367,6 +367,7 @@ def from_fields(
     type_: str,
     run_id: str,
     session_id: str,
+    /,
     *,
     ts: str | None = None,
     v: int = SCHEMA_VERSION,

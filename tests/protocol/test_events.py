@@ -146,3 +146,13 @@ def test_what_is_not_an_event_is_a_value_error(data: object) -> None:
 def test_bytes_decode_like_text() -> None:
     event = EventFactory("s").notice("n", "careful")
     assert decode(encode(event).encode()) == event
+
+
+def test_fields_named_like_the_codecs_own_arguments_are_kept() -> None:
+    """A wire field called ``type_``, ``run_id``... of a newer peer must not clash
+    with from_fields' own parameters (it raised TypeError, which clients do not
+    catch, so one odd frame ended the turn)."""
+    event = decode(
+        {"type": "text.delta", "run_id": "r", "session_id": "s", "text": "x", "type_": 1}
+    )
+    assert event.type == "text.delta" and event.extra["type_"] == 1
