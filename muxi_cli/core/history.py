@@ -18,6 +18,11 @@ log = logging.getLogger("muxi.history")
 #: Reads a media reference's bytes (``stores.media.MediaStore.get``).
 MediaReader = Callable[[MediaRef], bytes]
 
+#: The most media bytes one model request re-reads from a session's history,
+#: newest first; older media reach the model as placeholders. Without a bound
+#: every turn of a long session would load (and send) all its images again.
+HISTORY_MEDIA_BYTES = 20 * 1024 * 1024
+
 TRUNCATION_MARKER = "\n…[truncated {omitted} characters; the full result is kept in the session]"
 
 
@@ -65,7 +70,10 @@ def to_messages(
     read with ``media`` and handed to the model as :class:`Media`; without a
     reader, or when the bytes are gone, the model gets a placeholder text.
     """
-    turns = _turns(list(stored))
+    stored = list(stored)
+    if media is not None:
+        media = _budgeted(stored, media, HISTORY_MEDIA_BYTES)
+    turns = _turns(stored)
     out: list[Message] = []
     for index, turn in enumerate(turns):
         reason = _stop_reason(turn)
@@ -118,6 +126,31 @@ def _open_calls(turn: list[SessionMessage]) -> bool:
         if m.role == "assistant"
         for c in m.tool_calls
     )
+
+
+def _budgeted(stored: list[SessionMessage], read: MediaReader, budget: int) -> MediaReader:
+    """``read`` limited to the newest media of ``stored`` that fit in ``budget``
+    bytes (each id counted once); the others raise, so they become placeholders."""
+    allowed: set[str] = set()
+    for msg in reversed(stored):
+        for part in media_of(msg.parts):
+            ref = part.media
+            if ref.id in allowed:
+                continue
+            if ref.size > budget:
+                budget = -1  # older media would come out of order: stop here
+                break
+            budget -= ref.size
+            allowed.add(ref.id)
+        if budget < 0:
+            break
+
+    def limited(ref: MediaRef) -> bytes:
+        if ref.id not in allowed:
+            raise MuxiError("older than the history's media budget")
+        return read(ref)
+
+    return limited
 
 
 _KINDS: dict[str, Literal["image", "document", "audio"]] = {

@@ -8,6 +8,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
+
 from muxi_cli.protocol import events as ev
 from muxi_cli.protocol.messages import ImagePart, TextPart, ToolResultPart
 from muxi_cli.protocol.records import Attachment
@@ -175,3 +177,37 @@ def test_history_reads_media_and_notes_what_is_gone(tmp_path: Path) -> None:
     # Two user messages in a row are merged with their media.
     (merged,) = sanitize([Message("user", "a", media=(dot,)), Message("user", "b", media=(dot,))])
     assert merged.content == "a\n\nb" and merged.media == (dot, dot)
+
+
+def test_history_rereads_only_the_newest_media_within_its_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long session with many images must not load (and send) every one of
+    them on every turn: the newest that fit in the budget are read, older ones
+    become placeholders."""
+    from muxi_cli.core import history
+    from muxi_cli.protocol.messages import MediaRef
+    from muxi_cli.protocol.records import SessionMessage
+    from muxi_cli.stores.media import MediaStore
+
+    media = MediaStore(tmp_path / "media")
+    refs = [media.put(PNG + bytes([i]), "image/png", f"p{i}.png") for i in range(4)]
+    monkeypatch.setattr(history, "HISTORY_MEDIA_BYTES", 2 * (len(PNG) + 1))
+    stored: list[SessionMessage] = []
+    for i, ref in enumerate(refs):
+        stored.append(
+            SessionMessage(
+                2 * i, "s", 2 * i, "user", f"m{i}", parts=[TextPart(f"m{i}"), ImagePart(ref)]
+            )
+        )
+        stored.append(SessionMessage(2 * i + 1, "s", 2 * i + 1, "assistant", "ok"))
+    reads: list[str] = []
+
+    def read(ref: MediaRef) -> bytes:
+        reads.append(ref.name or "")
+        return media.get(ref)
+
+    users = [m for m in history.to_messages(stored, 1000, media=read) if m.role == "user"]
+    assert [len(m.media) for m in users] == [0, 0, 1, 1]
+    assert sorted(reads) == ["p2.png", "p3.png"]
+    assert "[image: p0.png" in users[0].content
