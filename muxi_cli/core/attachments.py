@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 from typing import Any, Protocol
 
 from muxi_cli.errors import UsageError
@@ -71,9 +72,10 @@ def user_parts(message: str, attachments: list[Attachment], media: MediaSink) ->
     stored: list[Part] = []
     for att in attachments:
         if is_text_type(att.mime):
-            blocks.append(
-                f'<attachment name="{att.name}" type="{att.mime}">\n{att.content}\n</attachment>'
-            )
+            # The name and type come from the client: quoted, so neither can close
+            # the tag and pose as text of the user's own message.
+            name, mime = html.escape(att.name, quote=True), html.escape(att.mime, quote=True)
+            blocks.append(f'<attachment name="{name}" type="{mime}">\n{att.content}\n</attachment>')
         else:
             mime = att.mime.split(";", 1)[0].strip().lower()
             stored.append(media_part(media.put(_decode(att), mime, att.name)))
