@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from muxi_cli.cli.context import runtime_for
 from muxi_cli.cli.output import Column, fail, out_console, print_json, print_table
 from muxi_cli.errors import NotFoundError
 from muxi_cli.termtext import strip_controls
@@ -24,8 +25,6 @@ def list_agents(
 ) -> None:
     """Name, description, model, tools and memory of every agent."""
     import asyncio  # deferred: asyncio is slow to import
-
-    from muxi_cli.cli.context import runtime_for  # deferred: loads Typer
 
     async def fetch() -> list[AgentInfo]:
         async with runtime_for(ctx, start_tools=False) as runtime:
@@ -68,8 +67,6 @@ def show_agent(
 ) -> None:
     """Everything about one agent: system message, model, tools, delegates, knowledge."""
     import asyncio  # deferred: asyncio is slow to import
-
-    from muxi_cli.cli.context import runtime_for  # deferred: loads Typer
 
     async def fetch() -> list[AgentInfo]:
         async with runtime_for(ctx, start_tools=False) as runtime:

@@ -25,6 +25,7 @@ from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from muxi_cli import __version__
+from muxi_cli.cli.context import CliState
 from muxi_cli.cli.output import run_app
 from muxi_cli.cli.tui_launch import launch_tui
 
@@ -199,7 +200,6 @@ def root(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
-    from muxi_cli.cli.context import CliState  # deferred: loads Typer
 
     ctx.obj = CliState(profile=ctx.meta.get("muxi.profile"), config=ctx.meta.get("muxi.config"))
     if ctx.invoked_subcommand is None:

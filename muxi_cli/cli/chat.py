@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from muxi_cli.cli.context import acting_user, runtime_for, state
 from muxi_cli.cli.output import err_console, fail, print_error, print_json, warn
 from muxi_cli.cli.tui_launch import launch_tui
 from muxi_cli.errors import ExitCode, MuxiError, NotFoundError, UsageError, exit_code_for
@@ -125,7 +126,6 @@ def chat(
         ),
     ] = False,
 ) -> None:
-    from muxi_cli.cli.context import state  # deferred: loads Typer
 
     st = state(ctx)
     if message is None and sys.stdin.isatty() and sys.stdout.isatty():
@@ -197,7 +197,6 @@ async def _run(
     continue_last: bool,
     resources: list[tuple[str, str]],
 ) -> int:
-    from muxi_cli.cli.context import acting_user, runtime_for  # deferred: loads Typer
 
     try:
         async with runtime_for(ctx) as runtime:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from muxi_cli.cli import output
+from muxi_cli.cli.context import state
 from muxi_cli.errors import ConfigError, MuxiError
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ app = typer.Typer(
 
 def formation_source(ctx: typer.Context) -> FormationSource:
     """The formation source, telling a --config flag from $MUXI_CONFIG."""
-    from muxi_cli.cli.context import state  # deferred: loads Typer
     from muxi_cli.config.loader import locate_formation  # deferred: keeps start-up light
 
     explicit = state(ctx).config
@@ -34,7 +34,6 @@ def formation_source(ctx: typer.Context) -> FormationSource:
 
 
 def _load(ctx: typer.Context, file: str | None = None) -> LoadedFormation:
-    from muxi_cli.cli.context import state  # deferred: loads Typer
     from muxi_cli.config.loader import load_formation  # deferred: keeps start-up light
 
     try:

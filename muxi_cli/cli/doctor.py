@@ -19,6 +19,7 @@ import typer
 from muxi_cli import paths, secrets
 from muxi_cli.cli import output
 from muxi_cli.cli.config_cmd import formation_source
+from muxi_cli.cli.context import state
 from muxi_cli.cli.output import Column, print_table
 from muxi_cli.errors import MuxiError
 
@@ -289,7 +290,7 @@ def check_profile(name: str) -> Check:
     """The connection profile commands use; a remote one is asked for health and auth."""
     import asyncio  # deferred: asyncio is slow to import
 
-    from muxi_cli.cli.profile import _check  # deferred: loads Typer
+    from muxi_cli.cli.profile import _check  # deferred: loads muxi's cli, protocol, runtime
     from muxi_cli.runtime import profiles  # deferred: keeps start-up light
 
     if name == profiles.LOCAL:
@@ -360,7 +361,6 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check Python, the formation, provider keys, Ollama, the keyring, dirs and MCP commands."""
-    from muxi_cli.cli.context import state  # deferred: loads Typer
 
     checks = run_checks(formation_source(ctx), state(ctx).profile)
     failed = [c for c in checks if c.status == "fail"]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from muxi_cli.cli.context import state
 from muxi_cli.cli.output import (
     Column,
     err_console,
@@ -90,7 +91,6 @@ _MARK = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-"}
 def _target(
     ctx: typer.Context, words: list[str], env: list[str] | None, headers: list[str] | None
 ) -> Target:
-    from muxi_cli.cli.context import state  # deferred: loads Typer
     from muxi_cli.mcpdev.target import (  # deferred: keeps start-up light
         parse_env,
         parse_headers,
@@ -436,7 +436,9 @@ def inspect_cmd(
 
     configure_file_logging()
     from muxi_cli.mcpdev.session import DevSession  # deferred: loads asyncio
-    from muxi_cli.tui.mcp_inspect import McpInspectApp  # deferred: loads platformdirs, rich
+    from muxi_cli.tui.mcp_inspect import (
+        McpInspectApp,  # deferred: loads asyncio, platformdirs, rich
+    )
 
     McpInspectApp(DevSession(resolved, timeout=timeout, start_timeout=start_timeout)).run()
 

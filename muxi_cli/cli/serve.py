@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from muxi_cli.cli.context import state
 from muxi_cli.cli.output import fail
 from muxi_cli.errors import UsageError
 
@@ -74,8 +75,7 @@ def serve(
     """
     import asyncio  # deferred: asyncio is slow to import
 
-    from muxi_cli.cli.context import state  # deferred: loads Typer
-    from muxi_cli.server.context import ServerSettings  # deferred: loads pydantic, asyncio
+    from muxi_cli.server.context import ServerSettings  # deferred: loads asyncio, pydantic
 
     st = state(ctx)
     # --profile or MUXI_PROFILE (not `muxi profile use`: a client default here need
@@ -100,7 +100,7 @@ def serve(
         idle_timeout=idle_timeout,
         max_connections=max_connections,
     )
-    from muxi_cli.server.serve import serve as run_server  # deferred: loads pydantic, asyncio
+    from muxi_cli.server.serve import serve as run_server  # deferred: loads asyncio, pydantic
 
     asyncio.run(run_server(host, port, config or st.config, settings))
 

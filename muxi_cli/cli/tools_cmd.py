@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from muxi_cli.cli.context import runtime_for
 from muxi_cli.cli.output import Column, info, print_json, print_table
 
 if TYPE_CHECKING:
@@ -39,8 +40,7 @@ def list_tools(
     ] = False,
 ) -> None:
     """Every tool an agent can call, where it comes from, and its approval policy."""
-    from muxi_cli.cli.context import runtime_for  # deferred: loads Typer
-    from muxi_cli.cli.mcp import (  # deferred: loads Typer, asyncio
+    from muxi_cli.cli.mcp import (  # deferred: loads asyncio
         print_failures,
         run_async,
         wait_servers,

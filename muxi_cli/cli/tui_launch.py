@@ -59,7 +59,7 @@ def launch_tui(
 
     log_path = configure_file_logging()
 
-    from muxi_cli.tui.app import MuxiApp  # deferred: loads platformdirs, rich
+    from muxi_cli.tui.app import MuxiApp  # deferred: loads asyncio, platformdirs, rich
     from muxi_cli.tui.history import PromptHistory, default_path  # deferred: keeps start-up light
 
     app = MuxiApp(

@@ -199,7 +199,7 @@ class DevSession:
 
         Raises :class:`ConnectError` with the reason and the server's stderr tail.
         """
-        from muxi_cli.tools.mcp_client import (  # deferred: loads pydantic, asyncio
+        from muxi_cli.tools.mcp_client import (  # deferred: loads pydantic
             MCPConnection,
             quiet_sdk_logging,
         )
@@ -264,7 +264,7 @@ class DevSession:
         return self._conn is not None and self._conn.usable
 
     async def _client(self) -> Client:
-        from muxi_cli.tools.mcp_client import ServerUnavailable  # deferred: loads pydantic, asyncio
+        from muxi_cli.tools.mcp_client import ServerUnavailable  # deferred: loads pydantic
 
         if self._conn is None:
             raise ServerUnavailable("not connected")
@@ -322,7 +322,7 @@ class DevSession:
 
     async def inventory(self) -> Inventory:
         """List everything; a listing that fails is recorded in ``errors``, not raised."""
-        from muxi_cli.tools.mcp_client import describe_error  # deferred: loads pydantic, asyncio
+        from muxi_cli.tools.mcp_client import describe_error  # deferred: loads pydantic
 
         inv = Inventory(server=self.server)
         kinds = (
@@ -393,7 +393,7 @@ class DevSession:
         from mcp.shared.exceptions import MCPError  # deferred: the MCP SDK is slow to import
         from pydantic import ValidationError  # deferred: pydantic is slow to import
 
-        from muxi_cli.tools.mcp_client import (  # deferred: loads pydantic, asyncio
+        from muxi_cli.tools.mcp_client import (  # deferred: loads pydantic
             ServerUnavailable,
             describe_error,
         )

@@ -68,7 +68,7 @@ class LocalRuntime:
         *,
         user_id: str | None = None,
     ) -> None:
-        from muxi_cli.core.orchestrator import Orchestrator  # deferred: loads pydantic, asyncio
+        from muxi_cli.core.orchestrator import Orchestrator  # deferred: loads pydantic
 
         self.loaded = loaded
         self.formation: Formation = loaded.formation
@@ -96,10 +96,10 @@ class LocalRuntime:
     ) -> LocalRuntime:
         """Load the formation and build every part; MCP servers start in the
         background (the first prompt never waits for a slow one)."""
-        from muxi_cli.core.router import RouteCache  # deferred: loads pydantic, asyncio
+        from muxi_cli.core.router import RouteCache  # deferred: loads pydantic
         from muxi_cli.llm.registry import ProviderRegistry  # deferred: loads pydantic
-        from muxi_cli.memory.service import MemoryService  # deferred: loads pydantic, asyncio
-        from muxi_cli.tools.host import ToolManager  # deferred: loads pydantic, asyncio
+        from muxi_cli.memory.service import MemoryService  # deferred: loads pydantic
+        from muxi_cli.tools.host import ToolManager  # deferred: loads pydantic
 
         loaded = load_formation(config_path)
         formation = loaded.formation
@@ -247,7 +247,7 @@ class LocalRuntime:
     # ----------------------------------------------------------------- tools
 
     async def tools(self, agent: str | None = None) -> list[ToolInfo]:
-        from muxi_cli.core.router import unknown_agent  # deferred: loads pydantic, asyncio
+        from muxi_cli.core.router import unknown_agent  # deferred: loads pydantic
 
         agents = self.formation.agents
         if agent is not None:
@@ -303,7 +303,7 @@ class LocalRuntime:
     ) -> ServerInfo:
 
         from muxi_cli.config.schema import MCPServerConfig  # deferred: loads pydantic
-        from muxi_cli.core.router import unknown_agent  # deferred: loads pydantic, asyncio
+        from muxi_cli.core.router import unknown_agent  # deferred: loads pydantic
 
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
             raise ConfigError(

@@ -99,8 +99,10 @@ def create_app(
     from fastapi.responses import JSONResponse  # deferred: FastAPI is slow to import
     from starlette.exceptions import HTTPException  # deferred: Starlette is slow to import
 
-    from muxi_cli.server.routes import add_routes  # deferred: loads pydantic, asyncio
-    from muxi_cli.server.ws import add_websocket  # deferred: loads pydantic, asyncio
+    from muxi_cli.server.routes import (
+        add_routes,  # deferred: loads muxi's protocol, runtime, server
+    )
+    from muxi_cli.server.ws import add_websocket  # deferred: loads muxi's protocol, runtime, server
 
     ctx = ServerContext(runtime=runtime, keys=keys, settings=settings or ServerSettings())
     app = FastAPI(

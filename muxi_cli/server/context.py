@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from muxi_cli.config.access import ServerAccess
 from muxi_cli.errors import NotFoundError, ServerAuthError, UsageError
+from muxi_cli.server.jwt_auth import JWTVerifier
 from muxi_cli.server.limits import RateLimiter
 from muxi_cli.server.runs import RunRegistry
 from muxi_cli.server.scopes import Grants, resolve
@@ -105,8 +106,6 @@ class ServerContext:
         if self.formation is None:
             self.formation = getattr(self.runtime, "formation", None)
         if self.jwt is None and self.access.jwt is not None:
-            from muxi_cli.server.jwt_auth import JWTVerifier  # deferred: loads pydantic
-
             self.jwt = JWTVerifier(self.access.jwt)
 
     @property

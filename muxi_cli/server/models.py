@@ -166,8 +166,8 @@ class KeyCreateBody(_Body):
 
     def checked_scopes(self, ctx: Any) -> list[str] | None:
         """The scopes, validated against the served formation (400 names the bad one)."""
-        from muxi_cli.config.access import check_scopes  # deferred: loads pydantic
-        from muxi_cli.server.scopes import unknown_names  # deferred: loads pydantic
+        from muxi_cli.config.access import check_scopes  # deferred: loads muxi's config
+        from muxi_cli.server.scopes import unknown_names  # deferred: loads muxi's config
 
         if self.scopes is None:
             return None

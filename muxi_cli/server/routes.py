@@ -94,7 +94,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         HTTPBearer,
     )
 
-    from muxi_cli.server.app import authenticate  # deferred: loads pydantic, asyncio
+    from muxi_cli.server.app import authenticate  # deferred: loads muxi's server
 
     bearer = HTTPBearer(auto_error=False, description="An admin or user key of this server.")
     xkey = APIKeyHeader(name="X-Muxi-Key", auto_error=False, description="Same key, other header.")

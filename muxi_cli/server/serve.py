@@ -109,7 +109,7 @@ async def serve_runtime(
 
     import uvicorn  # deferred: uvicorn is slow to import
 
-    from muxi_cli.server.app import create_app  # deferred: loads pydantic, asyncio
+    from muxi_cli.server.app import create_app  # deferred: loads muxi's server
 
     settings = settings or ServerSettings()
     app = create_app(runtime, keys, settings)
@@ -166,7 +166,9 @@ async def serve(
     quiet: bool = False,
 ) -> None:
     """What ``muxi serve`` runs."""
-    from muxi_cli.runtime.local import LocalRuntime  # deferred: loads asyncio
+    from muxi_cli.runtime.local import (
+        LocalRuntime,  # deferred: loads muxi's config, core, runtime and more
+    )
 
     logfilter.install(process_wide=True)
     keys = KeyStore()

@@ -91,11 +91,11 @@ class Session:
         await self.send({"type": "error", "error": err.to_dict(), "ref": ref, **extra})
 
     async def _authenticate(self) -> bool:
-        from muxi_cli.server.app import (  # deferred: loads pydantic, asyncio
+        from muxi_cli.server.app import (  # deferred: loads muxi's paths, server, stores
             authenticate,
             bearer_token,
         )
-        from muxi_cli.server.context import (  # deferred: loads pydantic, asyncio
+        from muxi_cli.server.context import (  # deferred: loads muxi's paths, server, stores
             KEY_HEADER,
             USER_HEADER,
         )
@@ -203,7 +203,9 @@ class Session:
                     await task
 
     async def _handle(self, frame: dict[str, Any]) -> None:
-        from muxi_cli.server.app import TooManyRequests  # deferred: loads pydantic, asyncio
+        from muxi_cli.server.app import (
+            TooManyRequests,  # deferred: loads muxi's paths, server, stores
+        )
 
         kind = frame.get("type")
         assert self.caller is not None

@@ -185,7 +185,7 @@ class ToolManager:
         if tool is not None or ref in self._python_errors:
             return tool
         from muxi_cli.tools.python_tools import (
-            load_python_tool,  # deferred: loads pydantic, asyncio
+            load_python_tool,  # deferred: loads muxi's threads
         )
 
         try:

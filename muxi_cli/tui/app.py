@@ -247,7 +247,7 @@ class MuxiApp(App[None]):
         return self.health
 
     async def _ask_setup(self, problem: str | None) -> str | None:
-        from muxi_cli.tui.screens.setup import SetupScreen  # deferred: loads platformdirs, rich
+        from muxi_cli.tui.screens.setup import SetupScreen  # deferred: loads Textual
 
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
 

@@ -144,7 +144,7 @@ async def _detach(chat: ChatLike, runtime: Runtime, rest: str) -> None:
 
 
 async def _listing(chat: ChatLike, runtime: Runtime, verb: str, server: str | None) -> None:
-    from muxi_cli.tui.screens.info import TableScreen  # deferred: loads platformdirs, rich
+    from muxi_cli.tui.screens.info import TableScreen  # deferred: loads Textual
 
     if verb == "resources":
         items = await runtime.mcp_resources(server)
@@ -216,7 +216,9 @@ async def _prompt(chat: ChatLike, runtime: Runtime, rest: str) -> None:
 
 def _inspect(chat: ChatLike, rest: str) -> None:
 
-    from muxi_cli.mcpdev.session import DevSession  # deferred: loads asyncio
+    from muxi_cli.mcpdev.session import (
+        DevSession,  # deferred: loads muxi's config, mcpdev, paths and more
+    )
     from muxi_cli.mcpdev.target import parse_target  # deferred: keeps start-up light
 
     try:

@@ -132,7 +132,9 @@ class McpInspectScreen(Screen[None]):
     # -- connection and listing ----------------------------------------------------
 
     async def _connect(self) -> None:
-        from muxi_cli.mcpdev.session import ConnectError  # deferred: loads asyncio
+        from muxi_cli.mcpdev.session import (
+            ConnectError,  # deferred: loads muxi's config, errors, mcpdev and more
+        )
 
         tree = self.query_one("#browser", Tree)
         info = self.query_one("#item-info", Static)

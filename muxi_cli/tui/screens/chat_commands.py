@@ -88,7 +88,9 @@ class ChatCommands:
     # -- commands -------------------------------------------------------------------------
 
     async def cmd_help(self, args: str) -> None:
-        from muxi_cli.tui.screens.help import HelpScreen  # deferred: loads platformdirs, rich
+        from muxi_cli.tui.screens.help import (
+            HelpScreen,  # deferred: loads asyncio, platformdirs, rich
+        )
 
         self.app.push_screen(HelpScreen(self.muxi.log_path))
 
@@ -120,7 +122,7 @@ class ChatCommands:
         await self._open_agent_picker()
 
     async def _open_agent_picker(self) -> None:
-        from muxi_cli.tui.screens.agents import (  # deferred: loads platformdirs, rich
+        from muxi_cli.tui.screens.agents import (  # deferred: loads asyncio, platformdirs, rich
             AUTO,
             AgentPicker,
         )
@@ -152,7 +154,7 @@ class ChatCommands:
 
     async def cmd_sessions(self, args: str) -> None:
         from muxi_cli.tui.screens.sessions import (
-            SessionsScreen,  # deferred: loads platformdirs, rich
+            SessionsScreen,  # deferred: loads asyncio, platformdirs, rich
         )
 
         runtime = await self._runtime()
@@ -194,14 +196,18 @@ class ChatCommands:
         self.prompt.focus()
 
     async def cmd_memory(self, args: str) -> None:
-        from muxi_cli.tui.screens.memory import MemoryScreen  # deferred: loads platformdirs, rich
+        from muxi_cli.tui.screens.memory import (
+            MemoryScreen,  # deferred: loads asyncio, platformdirs, rich
+        )
 
         runtime = await self._runtime()
         if runtime is not None:
             self.app.push_screen(MemoryScreen(runtime))
 
     async def cmd_tools(self, args: str) -> None:
-        from muxi_cli.tui.screens.info import TableScreen  # deferred: loads platformdirs, rich
+        from muxi_cli.tui.screens.info import (
+            TableScreen,  # deferred: loads asyncio, platformdirs, rich
+        )
 
         runtime = await self._runtime()
         if runtime is None:
@@ -223,7 +229,7 @@ class ChatCommands:
 
     async def cmd_mcp(self, args: str) -> None:
         from muxi_cli.tui.screens.mcp_servers import (
-            McpServersScreen,  # deferred: loads platformdirs, rich
+            McpServersScreen,  # deferred: loads asyncio, platformdirs, rich
         )
 
         runtime = await self._runtime()
@@ -232,7 +238,7 @@ class ChatCommands:
         verb, _, rest = args.strip().partition(" ")
         if verb:  # /mcp attach|detach|retry|inspect ... (muxi_cli.tui.mcp_inspect.chat)
             from muxi_cli.tui.mcp_inspect.chat import (
-                mcp_command,  # deferred: loads platformdirs, rich
+                mcp_command,  # deferred: loads asyncio, platformdirs, rich
             )
 
             await mcp_command(self, runtime, verb, rest.strip())
