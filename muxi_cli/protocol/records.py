@@ -19,24 +19,21 @@ from muxi_cli.protocol.messages import (
     parts_to_list,
 )
 
-# The approval vocabulary, defined once; the tuples are for run-time checks.
+# The approval vocabulary, defined once; APPROVAL_DECISIONS is for run-time checks.
 #: How a turn treats ``ask`` tools: ask the front end, allow, or refuse them.
 ApprovalMode = Literal["interactive", "yes", "deny"]
-APPROVAL_MODES: tuple[ApprovalMode, ...] = get_args(ApprovalMode)
 #: A front end's answer to a pending call (``always`` also saves the choice).
 ApprovalDecision = Literal["allow", "always", "deny"]
 APPROVAL_DECISIONS: tuple[ApprovalDecision, ...] = get_args(ApprovalDecision)
 #: A tool's approval policy (config ``approval:`` values, ``ToolInfo.policy``).
 ApprovalPolicy = Literal["allow", "deny", "ask"]
-APPROVAL_POLICIES: tuple[ApprovalPolicy, ...] = get_args(ApprovalPolicy)
 #: The ``decision`` of a ``tool.approval`` event.
 ApprovalState = Literal["pending", "allowed", "denied"]
-APPROVAL_STATES: tuple[ApprovalState, ...] = get_args(ApprovalState)
 
 #: Where a tool comes from; dispatch and approval defaults key on this, never
 #: on the server name (an MCP server may be called ``builtin`` or ``agent``).
 ToolKind = Literal["mcp", "python", "builtin", "delegate"]
-TOOL_KINDS: tuple[ToolKind, ...] = ("mcp", "python", "builtin", "delegate")
+TOOL_KINDS: tuple[ToolKind, ...] = get_args(ToolKind)
 #: The ``server`` shown for tools that have no MCP server (display only).
 KIND_SOURCES: dict[str, str] = {"python": "python", "builtin": "builtin", "delegate": "agent"}
 
