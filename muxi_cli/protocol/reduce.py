@@ -154,6 +154,10 @@ class Reducer:
             self.summary.tool_calls_all.append(call)
         return call
 
+    def run(self, run_id: str) -> RunSummary | None:
+        """The summary of run ``run_id`` (the turn's or a delegate's), once seen."""
+        return self._runs.get(run_id)
+
     def call(self, run_id: str, call_id: str) -> ToolCallSummary | None:
         """The tool call ``call_id`` of run ``run_id``, once seen."""
         return self._calls.get((run_id, call_id))

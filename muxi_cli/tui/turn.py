@@ -182,9 +182,11 @@ class Turn:
         elif isinstance(event, ev.ToolResult):
             self._result(view, event)
         elif isinstance(event, ev.Usage):
-            # This reply's own calls; the status bar gets the turn's totals (the
+            # The reply shows its own run's totals, the status bar the turn's (the
             # reducer's usage rule: every usage event, nested ones included).
-            view.reply.usage.add_event(event)
+            run = self.reducer.run(event.run_id)
+            if run is not None:
+                view.reply.usage = run.usage
             self.hooks.usage(summary.total_usage)
         elif isinstance(event, ev.RunCompleted):
             rest = self._strippers.pop(event.run_id, ControlStripper()).flush()
