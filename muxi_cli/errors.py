@@ -177,6 +177,21 @@ class ScopeError(ForbiddenError):
         return {**super().to_dict(), "scope": self.scope}
 
 
+class MediaError(UsageError):
+    """An attachment that cannot be used as what it is: truncated, lying about
+    its type, a decompression bomb, a kind muxi does not read."""
+
+    code = "bad_media"
+    http_status = 422
+
+
+class MediaTooLargeError(MediaError):
+    """A file over the per-file limit, or over what its owner may still store."""
+
+    code = "media_too_large"
+    http_status = 413
+
+
 class ConnectionFailedError(MuxiError):
     """A remote muxi server could not be reached."""
 
@@ -204,6 +219,8 @@ _BY_CODE: dict[str, type[MuxiError]] = {
         ServerAuthError,
         ForbiddenError,
         ScopeError,
+        MediaError,
+        MediaTooLargeError,
         ConnectionFailedError,
     )
 }

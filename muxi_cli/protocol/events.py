@@ -40,6 +40,10 @@ USAGE = "usage"
 RUN_COMPLETED = "run.completed"
 RUN_FAILED = "run.failed"
 NOTICE = "notice"
+MEDIA_PROCESSED = "media.processed"
+MEDIA_FAILED = "media.failed"
+TRANSCRIPT_DELTA = "transcript.delta"
+AUDIO_DELTA = "audio.delta"
 
 #: Envelope fields every event has on the wire (``parent_run_id`` and
 #: ``depth`` are added for events of a delegated run).
@@ -194,6 +198,53 @@ class Notice(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MediaProcessed(Event):
+    """An attachment was read and what was derived from it (``derived``: e.g.
+    ``["text", "ocr", "transcript", "frames"]``); ``meta`` has its size, type
+    and, where known, ``width``/``height``/``pages``/``duration``."""
+
+    type: ClassVar[str] = MEDIA_PROCESSED
+    media_id: str
+    name: str = ""
+    media_type: str = ""
+    derived: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaFailed(Event):
+    """An attachment could not be processed; the run goes on without what
+    failed (``code``, ``message`` as in an error)."""
+
+    type: ClassVar[str] = MEDIA_FAILED
+    media_id: str = ""
+    name: str = ""
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptDelta(Event):
+    """Text recognised in spoken input (``final``: the utterance is complete)."""
+
+    type: ClassVar[str] = TRANSCRIPT_DELTA
+    text: str
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioDelta(Event):
+    """A chunk of the spoken reply: ``data`` is base64 of ``media_type`` bytes;
+    ``seq`` counts chunks from 0; ``final`` marks the last one."""
+
+    type: ClassVar[str] = AUDIO_DELTA
+    data: str
+    media_type: str = "audio/mpeg"
+    seq: int = 0
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunCompleted(Event):
     type: ClassVar[str] = RUN_COMPLETED
     text: str = ""
@@ -251,6 +302,10 @@ EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
             ToolResult,
             Usage,
             Notice,
+            MediaProcessed,
+            MediaFailed,
+            TranscriptDelta,
+            AudioDelta,
             RunCompleted,
             RunFailed,
         )
@@ -336,6 +391,12 @@ def _items(value: Any) -> tuple[dict[str, Any], ...]:
     return tuple(_dict(v) for v in value if isinstance(v, Mapping))
 
 
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    return tuple(str(v) for v in value)
+
+
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {value!r}")
@@ -359,6 +420,7 @@ _CONVERTERS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
         "bool": _bool,
         "dict[str, Any]": _dict,
         "tuple[dict[str, Any], ...]": _items,
+        "tuple[str, ...]": _strings,
     }
 )
 
@@ -536,3 +598,24 @@ class EventFactory:
 
     def run_failed(self, code: str, message: str, hint: str | None = None) -> RunFailed:
         return RunFailed(error={"code": code, "message": message, "hint": hint}, **self._env)
+
+    def media_processed(
+        self, media_id: str, name: str, media_type: str, derived: list[str], meta: dict[str, Any]
+    ) -> MediaProcessed:
+        return MediaProcessed(
+            media_id=media_id,
+            name=name,
+            media_type=media_type,
+            derived=tuple(derived),
+            meta=dict(meta),
+            **self._env,
+        )
+
+    def media_failed(self, media_id: str, name: str, code: str, message: str) -> MediaFailed:
+        return MediaFailed(media_id=media_id, name=name, code=code, message=message, **self._env)
+
+    def transcript_delta(self, text: str, final: bool = False) -> TranscriptDelta:
+        return TranscriptDelta(text=text, final=final, **self._env)
+
+    def audio_delta(self, data: str, media_type: str, seq: int, final: bool) -> AudioDelta:
+        return AudioDelta(data=data, media_type=media_type, seq=seq, final=final, **self._env)

@@ -1,7 +1,7 @@
 """The message model: a message's content is a list of typed parts.
 
-A part is text, an image, a document, audio, a tool call or a tool result (a
-tool result holds parts of its own: text and images). Parts that carry bytes
+A part is text, an image, a document, audio, video, a tool call or a tool
+result (a tool result holds parts of its own: text, images, documents, audio). Parts that carry bytes
 hold a :class:`MediaRef` (the media store's id, media type and size), never
 the bytes, so a session database or a JSON response never holds base64.
 
@@ -29,30 +29,48 @@ class MediaRef:
     media_type: str
     size: int
     name: str | None = None
+    #: What is known of the content: ``width``/``height`` (pixels), ``pages``,
+    #: ``duration`` (seconds). Left out of the JSON when empty.
+    meta: dict[str, int | float] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "media_type": self.media_type, "size": self.size}
         if self.name is not None:
             out["name"] = self.name
+        if self.meta:
+            out["meta"] = dict(self.meta)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MediaRef:
         try:
             name = data.get("name")
+            meta = data.get("meta")
             return cls(
                 id=str(data["id"]),
                 media_type=str(data["media_type"]),
                 size=int(data["size"]),
                 name=None if name is None else str(name),
+                meta={
+                    str(k): v
+                    for k, v in (meta.items() if isinstance(meta, dict) else ())
+                    if isinstance(v, int | float) and not isinstance(v, bool)
+                },
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PartError(f"a media reference needs id, media_type and size: {data!r}") from exc
 
     def describe(self) -> str:
-        """``name, media/type, N bytes`` for placeholders."""
+        """``name, media/type, N bytes[, WxH][, N pages][, Ns]`` for placeholders."""
         label = f"{self.name}, " if self.name else ""
-        return f"{label}{self.media_type}, {self.size} bytes"
+        extra = ""
+        if "width" in self.meta and "height" in self.meta:
+            extra += f", {int(self.meta['width'])}x{int(self.meta['height'])}"
+        if "pages" in self.meta:
+            extra += f", {int(self.meta['pages'])} pages"
+        if "duration" in self.meta:
+            extra += f", {float(self.meta['duration']):.1f} s"
+        return f"{label}{self.media_type}, {self.size} bytes{extra}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +122,11 @@ class AudioPart(_MediaPart):
 
 
 @dataclass(frozen=True, slots=True)
+class VideoPart(_MediaPart):
+    type: ClassVar[str] = "video"
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCallPart:
     type: ClassVar[str] = "tool_call"
     id: str
@@ -123,8 +146,9 @@ class ToolCallPart:
         )
 
 
-#: What a tool result may hold.
-ResultPart = TextPart | ImagePart
+#: What a tool result may hold (an MCP tool's images, and the embedded
+#: resources it returns: documents, audio).
+ResultPart = TextPart | ImagePart | DocumentPart | AudioPart
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +173,13 @@ class ToolResultPart:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ToolResultPart:
         inner = tuple(parts_from_list(data.get("parts") or []))
-        bad = [p.type for p in inner if not isinstance(p, TextPart | ImagePart)]
+        bad = [
+            p.type
+            for p in inner
+            if not isinstance(p, TextPart | ImagePart | DocumentPart | AudioPart)
+        ]
         if bad:
-            raise PartError(f"a tool result may hold text and images, not {bad[0]}")
+            raise PartError(f"a tool result may hold text and media, not {bad[0]}")
         return cls(
             call_id=str(data.get("call_id") or ""),
             parts=inner,  # type: ignore[arg-type]  # checked just above
@@ -159,13 +187,16 @@ class ToolResultPart:
         )
 
 
-Part = TextPart | ImagePart | DocumentPart | AudioPart | ToolCallPart | ToolResultPart
-MediaPart = ImagePart | DocumentPart | AudioPart
+Part = TextPart | ImagePart | DocumentPart | AudioPart | VideoPart | ToolCallPart | ToolResultPart
+MediaPart = ImagePart | DocumentPart | AudioPart | VideoPart
+MEDIA_PART_TYPES = (ImagePart, DocumentPart, AudioPart, VideoPart)
 
 PART_TYPES: dict[str, type[Any]] = {
     cls.type: cls
-    for cls in (TextPart, ImagePart, DocumentPart, AudioPart, ToolCallPart, ToolResultPart)
-}
+    for cls in (
+        TextPart, ImagePart, DocumentPart, AudioPart, VideoPart, ToolCallPart, ToolResultPart
+    )
+}  # fmt: skip
 
 
 def part_from_dict(data: Any) -> Part:
@@ -213,7 +244,7 @@ def text_of(parts: Iterable[Part], *, placeholders: bool = False) -> str:
             inner = text_of(part.parts, placeholders=placeholders)
             if inner:
                 out.append(inner)
-        elif placeholders and isinstance(part, ImagePart | DocumentPart | AudioPart):
+        elif placeholders and isinstance(part, MEDIA_PART_TYPES):
             out.append(part.placeholder())
     return "\n\n".join(s for s in out if s)
 
@@ -222,10 +253,10 @@ def media_of(parts: Iterable[Part]) -> list[MediaPart]:
     """Every media part, those inside tool results included."""
     out: list[MediaPart] = []
     for part in parts:
-        if isinstance(part, ImagePart | DocumentPart | AudioPart):
+        if isinstance(part, MEDIA_PART_TYPES):
             out.append(part)
         elif isinstance(part, ToolResultPart):
-            out += [p for p in part.parts if isinstance(p, ImagePart)]
+            out += [p for p in part.parts if isinstance(p, MEDIA_PART_TYPES)]
     return out
 
 

@@ -11,9 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypeVar, get_args
 
 from muxi_cli.protocol.messages import (
-    AudioPart,
-    DocumentPart,
-    ImagePart,
+    MEDIA_PART_TYPES,
     Part,
     parts_from_list,
     parts_to_list,
@@ -70,8 +68,12 @@ class Attachment(_Record):
     JSON, XML, ...) types and base64 for any other type (an image, a PDF)."""
 
     name: str
-    content: str
+    content: str = ""
     mime: str = "text/plain"
+    #: Media already stored (``POST /v1/media`` on a server, the local media
+    #: store in process): the message refers to it instead of carrying bytes.
+    #: ``content`` is then empty and ``mime`` is the stored media's type.
+    media_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -156,7 +158,7 @@ class SessionMessage(_Record):
         result's text already names its images)."""
         shown = [self.content] if self.content else []
         for part in self.parts:
-            if isinstance(part, ImagePart | DocumentPart | AudioPart):
+            if isinstance(part, MEDIA_PART_TYPES):
                 shown.append(part.placeholder())
         return "\n".join(shown)
 

@@ -22,7 +22,10 @@ from typing import Any
 
 from muxi_cli.protocol.events import (
     AgentRouted,
+    AudioDelta,
     Event,
+    MediaFailed,
+    MediaProcessed,
     MemoryRecalled,
     Notice,
     RunCompleted,
@@ -32,6 +35,7 @@ from muxi_cli.protocol.events import (
     ToolApproval,
     ToolRequested,
     ToolResult,
+    TranscriptDelta,
     Usage,
 )
 from muxi_cli.protocol.usage import UsageTotals
@@ -115,6 +119,14 @@ class TurnSummary(RunSummary):
     tool_calls_all: list[ToolCallSummary] = field(default_factory=list)
     #: Some tool call (of any run) was denied.
     denied: bool = False
+    #: Attachments processed for this turn (``media.processed``/``media.failed``).
+    media: list[MediaProcessed | MediaFailed] = field(default_factory=list)
+    #: What was heard of a spoken turn: final utterances joined, then the
+    #: utterance still being heard.
+    transcript: str = ""
+    #: The spoken reply's chunks (base64 each) in order, and their type.
+    audio: list[str] = field(default_factory=list)
+    audio_type: str | None = None
 
 
 class Reducer:
@@ -124,6 +136,8 @@ class Reducer:
         self.summary = TurnSummary()
         self._runs: dict[str, RunSummary] = {}
         self._calls: dict[tuple[str, str], ToolCallSummary] = {}
+        self._said: list[str] = []
+        self._heard = ""
 
     def _run(self, event: Event) -> RunSummary:
         s = self.summary
@@ -193,6 +207,18 @@ class Reducer:
             s.total_usage.add_event(event, top_level=top)
         elif isinstance(event, Notice):
             s.notices.append(event)
+        elif isinstance(event, MediaProcessed | MediaFailed):
+            s.media.append(event)
+        elif isinstance(event, TranscriptDelta):
+            if top:
+                self._heard = event.text if not event.final else ""
+                if event.final:
+                    self._said.append(event.text)
+                s.transcript = " ".join([*self._said, self._heard]).strip()
+        elif isinstance(event, AudioDelta):
+            if top:
+                s.audio.append(event.data)
+                s.audio_type = event.media_type
         elif isinstance(event, RunCompleted):
             run.status = "completed"
             run.final_text = event.text

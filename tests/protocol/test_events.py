@@ -33,6 +33,10 @@ def every_event(f: EventFactory) -> list[ev.Event]:
         f.tool_result("call_0", True, "42", 12),
         f.usage("fake/model", 10, 5, 0.0025),
         f.notice("tool_call_as_text", "wrote a tool call as text"),
+        f.media_processed("ab" * 32, "scan.pdf", "application/pdf", ["text", "ocr"], {"pages": 3}),
+        f.media_failed("cd" * 32, "memo.m4a", "bad_media", "the audio is truncated"),
+        f.transcript_delta("hello there", final=True),
+        f.audio_delta("SUQz", "audio/mpeg", 0, False),
         f.run_completed("Hello"),
         f.run_failed("provider_error", "boom", "try again"),
     ]

@@ -165,3 +165,22 @@ def test_a_call_id_repeated_in_a_later_round_is_a_new_call() -> None:
     )
     calls = [(c.tool, c.decision, c.ok) for c in s.tool_calls_all]
     assert calls == [("read_file", "allowed", True), ("write_file", "denied", False)]
+
+
+def test_media_transcript_and_audio_events_are_folded() -> None:
+    f = EventFactory("s_1")
+    summary = reduce(
+        [
+            f.run_started("assistant", None),
+            f.media_processed("ab" * 32, "scan.pdf", "application/pdf", ["text", "ocr"], {}),
+            f.media_failed("", "bad.png", "bad_media", "truncated"),
+            f.transcript_delta("hello"),
+            f.transcript_delta("hello there", final=True),
+            f.transcript_delta("and"),
+            f.audio_delta("AAA=", "audio/mpeg", 0, False),
+            f.audio_delta("BBB=", "audio/mpeg", 1, True),
+        ]
+    )
+    assert [e.type for e in summary.media] == ["media.processed", "media.failed"]
+    assert summary.transcript == "hello there and"
+    assert summary.audio == ["AAA=", "BBB="] and summary.audio_type == "audio/mpeg"
