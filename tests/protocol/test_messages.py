@@ -80,7 +80,10 @@ def test_text_of_shows_text_and_optionally_placeholders() -> None:
         ({"type": "image"}, "needs a media reference"),
         ({"type": "image", "media": {"id": "x"}}, "needs id, media_type and size"),
         (
-            {"type": "tool_result", "parts": [{"type": "tool_call", "id": "c", "name": "n", "media": REF.to_dict()}]},
+            {
+                "type": "tool_result",
+                "parts": [{"type": "tool_call", "id": "c", "name": "n", "media": REF.to_dict()}],
+            },
             "not tool_call",
         ),
     ],
