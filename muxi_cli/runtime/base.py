@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
     ChatRequest,
@@ -52,6 +53,42 @@ class Runtime(Protocol):
     async def delete_session(self, session_id: str) -> None: ...
 
     async def export_session(self, session_id: str, fmt: Literal["md", "json"]) -> str: ...
+
+    # -- media (docs/media.md) -----------------------------------------------------
+
+    async def put_media(
+        self,
+        data: bytes,
+        *,
+        name: str | None = None,
+        media_type: str | None = None,
+        user_id: str | None = None,
+    ) -> MediaRef:
+        """Store a file for ``user_id`` and return its reference; a chat request
+        then names it by ``Attachment.media_id``. The type comes from the bytes
+        (``media_type`` is a claim that must agree with them); images lose
+        their metadata first. Bad input raises ``MediaError`` and stores
+        nothing. Remote: ``POST /v1/media``."""
+        ...
+
+    async def get_media(
+        self, media_id: str, *, user_id: str | None = None
+    ) -> tuple[MediaRef, bytes]:
+        """A stored file of ``user_id`` (another user's is not found)."""
+        ...
+
+    async def session_media(self, session_id: str, user_id: str | None = None) -> list[MediaRef]:
+        """Every file a session's messages hold, in the order they were sent."""
+        ...
+
+    async def transcribe(self, data: bytes, *, media_type: str, name: str | None = None) -> str:
+        """Speech to text with the formation's transcription model."""
+        ...
+
+    async def speak(self, text: str, *, voice: str | None = None, fmt: str = "mp3") -> bytes:
+        """Text to speech (``fmt``: mp3, wav or opus) with the formation's speech
+        model, or offline with espeak-ng when none is configured."""
+        ...
 
     async def memory_list(
         self,
