@@ -202,7 +202,10 @@ class MediaStore:
         core = self._core
         with core.index.write() as conn:
             row = ix.owned(conn, self.owner, digest)
+            key = _blob_key(digest)
             if row is not None:
+                if not core.backend.exists(key):  # removed outside muxi: store it again
+                    core.backend.write(key, data, media_type)
                 stored = ix.ref_from_row(row)
                 if clean and not stored.meta:
                     conn.execute(
@@ -214,7 +217,6 @@ class MediaStore:
                                 clean or stored.meta)  # fmt: skip
             self._check_quota(conn, label, len(data))
             had_blob = ix.has_blob(conn, digest)
-            key = _blob_key(digest)
             wrote = False
             try:
                 if not (had_blob and core.backend.exists(key)):
