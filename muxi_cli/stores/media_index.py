@@ -209,7 +209,10 @@ def put_derived(
         (media_id, key, size, now()),
     )
     if text is not None:
-        conn.execute("INSERT OR REPLACE INTO texts (id, text) VALUES (?, ?)", (media_id, text))
+        # Lower-cased here and in the pattern: SQLite's LIKE folds ASCII only.
+        conn.execute(
+            "INSERT OR REPLACE INTO texts (id, text) VALUES (?, ?)", (media_id, text.lower())
+        )
 
 
 def listing(conn: sqlite3.Connection, owner: str) -> list[MediaRef]:
@@ -222,7 +225,7 @@ def listing(conn: sqlite3.Connection, owner: str) -> list[MediaRef]:
 def text_matches(conn: sqlite3.Connection, like: str, owner: str | None) -> list[str]:
     """Ids whose derived text matches the ``LIKE`` pattern (of ``owner``'s media, or anyone's)."""
     sql = "SELECT t.id FROM texts t WHERE t.text LIKE ? ESCAPE '\\'"
-    args: list[str] = [like]
+    args: list[str] = [like.lower()]
     if owner is not None:
         sql += " AND t.id IN (SELECT id FROM media WHERE owner = ?)"
         args.append(owner)
