@@ -24,7 +24,7 @@ owners of the same content share them.
 
 from __future__ import annotations
 
-import getpass
+import builtins
 import hashlib
 import json
 import os
@@ -62,6 +62,8 @@ def local_owner() -> str:
     env = os.environ.get("MUXI_USER_ID")
     if env:
         return env
+    import getpass  # deferred: a store given its owner never needs it
+
     try:
         return getpass.getuser() or "local"
     except Exception:
@@ -362,7 +364,7 @@ class MediaStore:
             core.backend.write(_derived_key(media_id, key), data, "application/octet-stream")
             ix.put_derived(conn, media_id, key, len(data), text)
 
-    def text_matches(self, like: str, *, any_owner: bool = False) -> list[str]:
+    def text_matches(self, like: str, *, any_owner: bool = False) -> builtins.list[str]:
         """Ids of this owner's (or anyone's) media whose ``text`` form matches
         the SQL ``LIKE`` pattern (``\\`` escapes)."""
         with self._core.index.read() as conn:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import threading
 from pathlib import Path
 from typing import Protocol
 
 from muxi_cli import paths
-from muxi_cli.stores.media_s3 import S3Client, parse_url
 
 
 class Backend(Protocol):
@@ -48,7 +46,7 @@ class FileBackend:
         # A name no other writer (process or thread) uses, so two writers of
         # the same content never truncate each other's temporary file.
         tmp = path.with_name(
-            f".{path.name}.{os.getpid()}.{threading.get_ident()}.{secrets.token_hex(4)}.tmp"
+            f".{path.name}.{os.getpid()}.{threading.get_ident()}.{os.urandom(4).hex()}.tmp"
         )
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -92,6 +90,9 @@ class S3Backend:
     """Objects in an S3-compatible bucket under the URL's prefix."""
 
     def __init__(self, url: str) -> None:
+        # deferred: only a store in object storage needs the client
+        from muxi_cli.stores.media_s3 import S3Client, parse_url
+
         self.client = S3Client(parse_url(url))
 
     def write(self, key: str, data: bytes, media_type: str) -> None:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import html
 import json
-import mimetypes
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -129,6 +128,8 @@ def media_file_name(ref: MediaRef) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", ref.name or "").strip("._")[:80]
     if name:
         return f"{stem}-{name}"
+    import mimetypes  # deferred: only exports of unnamed files use it
+
     ext = mimetypes.guess_extension(ref.media_type.split(";", 1)[0].strip()) or ".bin"
     return stem + ext
 

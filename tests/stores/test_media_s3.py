@@ -95,9 +95,14 @@ def s3_server() -> Iterator[tuple[str, Credentials]]:
         endpoint = f"http://127.0.0.1:{port}"
         _iam(endpoint, "CreateUser", UserName="muxi")
         key = _iam(endpoint, "CreateAccessKey", UserName="muxi")
-        policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'  # noqa: E501
+        policy = (
+            '{"Version":"2012-10-17","Statement":'
+            '[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'
+        )
         _iam(endpoint, "PutUserPolicy", UserName="muxi", PolicyName="s3", PolicyDocument=policy)
-        found = [re.search(f"<{tag}>([^<]+)</{tag}>", key) for tag in ("AccessKeyId", "SecretAccessKey")]  # noqa: E501
+        found = [
+            re.search(f"<{tag}>([^<]+)</{tag}>", key) for tag in ("AccessKeyId", "SecretAccessKey")
+        ]
         assert found[0] and found[1]
         creds = Credentials(found[0].group(1), found[1].group(1))
         url = f"{endpoint}/{BUCKET}"

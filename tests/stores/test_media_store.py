@@ -188,7 +188,7 @@ def test_the_formation_and_the_environment_configure_the_store(
     store = MediaStore.from_config(config, tmp_path / "m")
     assert (store.max_bytes, store.quota_bytes) == (1024, 1_000_000)
     assert store.describe() == str(tmp_path / "m")
-    with pytest.raises(ValueError, match="media.url must look like s3://"):
+    with pytest.raises(ValueError, match=r"media\.url must look like s3://"):
         MediaConfig(url="https://bucket")
     monkeypatch.setenv("MUXI_MEDIA_URL", "s3://env-bucket/p?endpoint=http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")

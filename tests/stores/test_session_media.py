@@ -111,7 +111,9 @@ def test_search_matches_text_derived_from_attachments(store: SessionStore) -> No
     assert [s.id for s in store.list_sessions("ada", query="animals")] == [plain.id]
 
 
-def test_the_store_takes_its_media_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_store_takes_its_media_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("MUXI_MEDIA_URL", raising=False)
     config = MediaConfig(max_file_size="2KiB", quota="1MiB")  # type: ignore[arg-type]
     with SessionStore(tmp_path / "db" / "sessions.db", media_config=config) as store:
