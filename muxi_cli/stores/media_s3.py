@@ -177,9 +177,17 @@ class S3Client:
         self, location: S3Location, creds: Credentials | None = None, timeout: float = 60.0
     ) -> None:
         self.location = location
-        self.creds = creds or Credentials.from_env()
+        self._creds = creds
         self._timeout = timeout
         self._http: httpx.Client | None = None
+
+    @property
+    def creds(self) -> Credentials:
+        """Read from the environment on first use, so a store that is never
+        used (``muxi sessions list``) needs none."""
+        if self._creds is None:
+            self._creds = Credentials.from_env()
+        return self._creds
 
     def _client(self) -> httpx.Client:
         if self._http is None:

@@ -60,11 +60,15 @@ def test_media_urls_are_checked() -> None:
             parse_url(bad)
 
 
-def test_missing_credentials_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_credentials_are_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    store = MediaStore(tmp_path / "media", url="s3://bucket-1?endpoint=http://127.0.0.1:9")
     with pytest.raises(ConfigError, match="no credentials"):
-        MediaStore(Path("unused"), url="s3://bucket-1?endpoint=http://127.0.0.1:9")
+        store.put(b"x", "image/png")
+    assert store.list() == []
 
 
 def _iam(endpoint: str, action: str, **params: str) -> str:
