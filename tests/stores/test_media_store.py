@@ -196,3 +196,53 @@ def test_the_formation_and_the_environment_configure_the_store(
     in_s3 = MediaStore.from_config(MediaConfig(url="s3://formation-bucket"), tmp_path / "m")
     assert in_s3.describe() == "s3://env-bucket/p at http://127.0.0.1:9"
     assert in_s3.root == tmp_path / "m"  # the index stays under the data folder
+
+
+def test_concurrent_puts_share_one_file_and_respect_the_quota(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = MediaStore(tmp_path / "media", quota_bytes=100)
+    owners = [store.for_owner(f"user{i % 4}") for i in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        refs = list(pool.map(lambda m: m.put(PNG, "image/png"), owners))
+    assert len({r.id for r in refs}) == 1 and len(_files(store.root)) == 1
+    assert all(store.for_owner(f"user{i}").usage() == len(PNG) for i in range(4))
+
+    # One owner racing itself with files that fit the quota only one at a time.
+    solo = store.for_owner("solo")
+    blobs = [bytes([i]) * 60 for i in range(8)]
+
+    def attempt(data: bytes) -> bool:
+        try:
+            solo.put(data, "application/octet-stream")
+        except MediaTooLargeError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(attempt, blobs))
+    assert won.count(True) == 1 and solo.usage() == 60
+    assert len(_files(store.root)) == 2
+
+
+def test_a_second_process_sees_the_same_store(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    first = MediaStore(tmp_path / "media")
+    ref = first.for_owner("ada").put(PNG, "image/png", "a.png")
+    code = (
+        "import sys; from pathlib import Path; from muxi_cli.stores.media import MediaStore\n"
+        "m = MediaStore(Path(sys.argv[1])).for_owner('ada')\n"
+        "assert m.get(sys.argv[2]) == Path(sys.argv[3]).read_bytes()\n"
+        "m.put_derived(sys.argv[2], 'text', b'from another process')\n"
+    )
+    (tmp_path / "png").write_bytes(PNG)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "media"), ref.id, str(tmp_path / "png")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert first.for_owner("ada").get_derived(ref.id, "text") == b"from another process"
