@@ -12,13 +12,11 @@ from typing import Any
 
 from muxi_cli.errors import NotFoundError
 from muxi_cli.protocol.messages import (
-    MediaRef,
     Part,
     PartError,
     TextPart,
     ToolCallPart,
     legacy_parts,
-    media_of,
     parts_from_list,
 )
 from muxi_cli.protocol.records import SessionInfo, SessionMessage
@@ -167,29 +165,3 @@ def message_from_row(row: sqlite3.Row) -> SessionMessage:
         meta=loads(row["meta"], {}),
         parts=row_parts(row),
     )
-
-
-def insert_media_rows(
-    conn: sqlite3.Connection, session_id: str, message_id: int, owner: str, parts: list[Part]
-) -> None:
-    """One ``session_media`` row per media part of a message (tool results' included)."""
-    for pos, part in enumerate(media_of(parts)):
-        conn.execute(
-            "INSERT OR REPLACE INTO session_media"
-            " (session_id, message_id, pos, media_id, owner, ref) VALUES (?, ?, ?, ?, ?, ?)",
-            (session_id, message_id, pos, part.media.id, owner,
-             json.dumps(part.media.to_dict(), ensure_ascii=False)),
-        )  # fmt: skip
-
-
-def media_from_rows(rows: list[sqlite3.Row]) -> list[MediaRef]:
-    """The references of ``session_media`` rows, each id once (its first use)."""
-    out: dict[str, MediaRef] = {}
-    for row in rows:
-        if row["media_id"] in out:
-            continue
-        try:
-            out[row["media_id"]] = MediaRef.from_dict(json.loads(row["ref"]))
-        except (ValueError, PartError):
-            continue
-    return list(out.values())

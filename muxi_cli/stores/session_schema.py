@@ -34,7 +34,8 @@ from pathlib import Path
 
 from muxi_cli.errors import MuxiError
 from muxi_cli.protocol.messages import legacy_parts, parts_to_list
-from muxi_cli.stores.session_rows import insert_media_rows, loads, row_parts
+from muxi_cli.stores.session_media import insert_media_rows
+from muxi_cli.stores.session_rows import loads, row_parts
 
 SCHEMA_VERSION = 5
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import sqlite3
 import threading
@@ -46,6 +45,13 @@ from muxi_cli.protocol.messages import MediaRef, Part, legacy_parts
 from muxi_cli.protocol.records import SessionInfo, SessionMessage
 from muxi_cli.stores.media import MediaStore
 from muxi_cli.stores.session_export import export_session, load_export
+from muxi_cli.stores.session_media import (
+    adopt_stored,
+    drop_unused,
+    insert_media_rows,
+    session_media_ids,
+    session_refs,
+)
 from muxi_cli.stores.session_rows import (
     ID_RE,
     LIST_HINT,
@@ -54,10 +60,8 @@ from muxi_cli.stores.session_rows import (
     clean_title,
     dumps,
     info_from_row,
-    insert_media_rows,
     like_escape,
     loads,
-    media_from_rows,
     merged_parts,
     message_from_row,
     new_session_id,
@@ -82,8 +86,6 @@ __all__ = [
     "new_session_id",
     "title_from",
 ]
-
-log = logging.getLogger("muxi.sessions")
 
 ROLES = frozenset({"user", "assistant", "tool", "system"})
 STATUSES = frozenset({"streaming", "complete", "interrupted", "cancelled", "failed"})
@@ -132,7 +134,7 @@ class SessionStore:
             old_version = migrate(conn, self.path)
             self._fts = has_fts(conn)
             if old_version == 4:
-                self._adopt_media(conn)
+                adopt_stored(conn, self.media)
         except sqlite3.Error as exc:
             conn.close()
             raise self._db_error(exc) from exc
@@ -140,20 +142,6 @@ class SessionStore:
             conn.close()
             raise
         return conn
-
-    def _adopt_media(self, conn: sqlite3.Connection) -> None:
-        """Give each session's owner the files its messages hold that the store
-        kept before it had an index (schema 4 and older muxi)."""
-        rows = conn.execute(
-            "SELECT owner, media_id, ref FROM session_media ORDER BY owner, message_id, pos"
-        ).fetchall()
-        for owner in {r["owner"] for r in rows}:
-            media = self.media.for_owner(owner)
-            for ref in media_from_rows([r for r in rows if r["owner"] == owner]):
-                try:
-                    media.adopt(ref)
-                except MuxiError as exc:
-                    log.warning("could not index media %s: %s", ref.id[:12], exc.message)
 
     def _db_error(self, exc: sqlite3.Error) -> MuxiError:
         return MuxiError(
@@ -375,50 +363,19 @@ class SessionStore:
             ).fetchone()
             if row is None or (user_id is not None and row["user_id"] != user_id):
                 raise not_found(session_id)
-            owner = row["user_id"]
-            used = [
-                r["media_id"]
-                for r in conn.execute(
-                    "SELECT DISTINCT media_id FROM session_media WHERE session_id = ?",
-                    (session_id,),
-                ).fetchall()
-            ]
+            used = session_media_ids(conn, session_id)
             conn.execute("DELETE FROM session_media WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-            # Still in the transaction: no message of this owner can start
-            # referring to a file between the check and its deletion.
-            media = self.media.for_owner(owner)
-            for media_id in used:
-                still = conn.execute(
-                    "SELECT 1 FROM session_media WHERE owner = ? AND media_id = ? LIMIT 1",
-                    (owner, media_id),
-                ).fetchone()
-                if still is None:
-                    self._drop_media(media, media_id)
-
-    @staticmethod
-    def _drop_media(media: MediaStore, media_id: str) -> None:
-        try:
-            media.delete(media_id)
-        except NotFoundError:
-            pass  # deleted on its own already
-        except MuxiError as exc:
-            # The session is gone either way; the file stays in the owner's
-            # store (and quota) until deleted there.
-            log.warning("could not delete media %s: %s", media_id[:12], exc.message)
+            owner = row["user_id"]
+            drop_unused(conn, self.media.for_owner(owner), owner, used)
 
     def session_media(self, session_id: str, user_id: str | None = None) -> list[MediaRef]:
         """Every file the session's messages hold (tool results' too), each once,
         in the order they were sent; :class:`NotFoundError` as :meth:`get_session`."""
         self.get_session(session_id, user_id)
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT media_id, ref FROM session_media WHERE session_id = ?"
-                " ORDER BY message_id, pos",
-                (session_id,),
-            ).fetchall()
-        return media_from_rows(rows)
+            return session_refs(conn, session_id)
 
     # -- messages -------------------------------------------------------------
 
