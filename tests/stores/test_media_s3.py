@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,6 +93,8 @@ def s3_server() -> Iterator[tuple[str, Credentials]]:
     port = free_port()
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
     exe = Path(sys.executable).with_name("moto_server")
+    if not exe.exists():  # an interpreter outside the venv's bin (moto is a dev dependency)
+        exe = Path(shutil.which("moto_server") or "moto_server")
     cmd = [str(exe), "-H", "127.0.0.1", "-p", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with stopping(proc):
