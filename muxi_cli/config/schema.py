@@ -246,6 +246,27 @@ class FetchConfig(_Strict):
     allow_private: bool = False
 
 
+class AudioConfig(_Strict):
+    """Speech in and out (docs/media.md): models of an OpenAI-compatible audio API."""
+
+    #: ``provider/model`` for speech to text (``/v1/audio/transcriptions``); unset: none.
+    transcribe: str | None = None
+    #: ``provider/model`` for text to speech (``/v1/audio/speech``); unset: espeak-ng.
+    speech: str | None = None
+    #: The speech model's voice (``alloy`` when unset).
+    voice: str | None = None
+    #: Language of the speech to transcribe (ISO 639-1, e.g. ``en``); unset: detected.
+    language: str | None = None
+
+
+class VideoConfig(_Strict):
+    """How a video attachment becomes images: frames per second sampled when the
+    video has too few scene changes, and the most frames sent."""
+
+    fps: float = Field(default=0.5, gt=0, le=10)
+    max_frames: int = Field(default=8, ge=1, le=64)
+
+
 class Formation(_Strict):
     """A whole ``muxi.yaml``."""
 
@@ -262,6 +283,8 @@ class Formation(_Strict):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     files: FileToolsConfig = Field(default_factory=FileToolsConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
     #: Who may do what on `muxi serve` (scopes, presets, JWT): docs/security.md.
     server: ServerAccess = Field(default_factory=ServerAccess)
     tool_result_limit: int = 16_000
