@@ -147,18 +147,23 @@ def _audio_provider(models: ProviderRegistry, ref: str, setting: str) -> tuple[O
     return provider, model
 
 
-def transcriber_for(
-    formation: Formation, models: ProviderRegistry, *, required: bool = True
-) -> APITranscriber | None:
-    """The formation's transcriber (``audio.transcribe``). Unset: ``NoProviderError``
-    naming the setting, or ``None`` with ``required=False``."""
-    ref = formation.audio.transcribe
-    if not ref:
-        if not required:
-            return None
+def transcriber_for(formation: Formation, models: ProviderRegistry) -> APITranscriber:
+    """The formation's transcriber (``audio.transcribe``); unset: a
+    ``NoProviderError`` naming the setting."""
+    found = maybe_transcriber(formation, models)
+    if found is None:
         raise NoProviderError(
             "no speech-to-text model is configured (audio.transcribe)", TRANSCRIBE_HINT
         )
+    return found
+
+
+def maybe_transcriber(formation: Formation, models: ProviderRegistry) -> APITranscriber | None:
+    """The formation's transcriber, or ``None`` when ``audio.transcribe`` is unset
+    (a video's frames are still used; an audio file then fails with the hint)."""
+    ref = formation.audio.transcribe
+    if not ref:
+        return None
     provider, model = _audio_provider(models, ref, "audio.transcribe")
     return APITranscriber(provider, model, formation.audio.language)
 

@@ -101,11 +101,13 @@ async def transcribe(
     transcriber: Transcriber,
     name: str | None = None,
 ) -> str:
-    """Speech to text for any audio or video file: sent as is when the API takes
-    the format (and size), else re-encoded first (a video: its audio track)."""
+    """Speech to text for any audio or video file: checked readable first (a
+    MediaError before any request), sent as is when the API takes the format
+    (and size), else re-encoded first (a video: its audio track)."""
     from muxi_cli.llm.audio import API_AUDIO_TYPES, API_MAX_AUDIO_BYTES  # deferred: llm code
 
-    _check_riff(data)
+    kind = media_type if media_type.startswith("video/") else "audio/*"
+    await asyncio.to_thread(probe, data, kind)
     sendable = (
         not media_type.startswith("video/")
         and media_type in API_AUDIO_TYPES

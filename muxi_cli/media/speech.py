@@ -45,12 +45,28 @@ _ENCODERS = {
     "wav": ["-c:a", "pcm_s16le"],
 }
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+#: Markdown a voice should not read out: fenced code, links, emphasis, headings.
+_CODE_FENCE = re.compile(r"```.*?(?:```|$)", re.DOTALL)
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MARKS = re.compile(r"(\*\*|__|\*|`|~~)")
+_HEADING = re.compile(r"^\s{0,3}(#{1,6}|>|[-*+]\s)\s*", re.MULTILINE)
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class Speaker(Protocol):
     """Text to speech through a model (``muxi_cli.llm.audio.APISpeaker``)."""
 
     async def speak(self, text: str, *, voice: str | None = None, fmt: str = "mp3") -> bytes: ...
+
+
+def speakable(text: str) -> str:
+    """A reply as a voice should read it: no code blocks, link targets,
+    emphasis marks, heading or quote markers, or terminal control sequences."""
+    text = _CONTROL.sub("", text)
+    text = _CODE_FENCE.sub(" (code omitted) ", text)
+    text = _LINK.sub(r"\1", text)
+    text = _HEADING.sub("", text)
+    return _MARKS.sub("", text).strip()
 
 
 def format_for(path: str) -> str:
@@ -98,7 +114,7 @@ async def synthesize(
     """``text`` spoken as ``fmt`` (mp3, wav, opus): by ``speaker``, else espeak-ng."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown speech format {fmt!r}", hint="use mp3, wav or opus")
-    text = text.strip()
+    text = speakable(text)
     if not text:
         raise UsageError("there is no text to speak")
     if len(text) > MAX_TEXT_CHARS:
