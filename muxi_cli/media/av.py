@@ -18,7 +18,14 @@ import tempfile
 from pathlib import Path
 
 from muxi_cli.errors import MediaError, MediaTooLargeError, NoProviderError
-from muxi_cli.media.ffmpeg import info_sync, parse_info, run, scene_times, unreadable
+from muxi_cli.media.ffmpeg import (
+    PROBE_TIMEOUT,
+    info_sync,
+    parse_info,
+    run,
+    scene_times,
+    unreadable,
+)
 from muxi_cli.media.types import DerivedCache, Extracted, Meta, Transcriber
 
 #: Frames per second sampled when a video has fewer scene changes than that.
@@ -46,15 +53,38 @@ def frame_key(index: int) -> str:
 def probe(data: bytes, media_type: str) -> Meta:
     """``duration`` (s); for video also ``width``, ``height``, ``fps`` and
     ``audio`` (1 when it has an audio track). MediaError if unreadable."""
-    video = media_type.startswith("video/")
-    kind = "video" if video else "audio"
-    if not data:
-        raise MediaError(f"the {kind} file is empty")
-    _check_riff(data)
+    _check_bytes(data, media_type)
     with tempfile.TemporaryDirectory(prefix="muxi-av-") as tmp:
         path = Path(tmp) / "input"
         path.write_bytes(data)
-        info, stderr = info_sync(path)
+        _info, stderr = info_sync(path)
+    return _meta(stderr, media_type)
+
+
+async def probe_async(data: bytes, media_type: str) -> Meta:
+    """:func:`probe` for async callers: a cancel kills ffmpeg at once."""
+    _check_bytes(data, media_type)
+    with tempfile.TemporaryDirectory(prefix="muxi-av-") as tmp:
+        path = await _write(Path(tmp), data)
+        stderr = await run(["-i", str(path)], check=False, timeout=PROBE_TIMEOUT)
+    return _meta(stderr, media_type)
+
+
+def _check_bytes(data: bytes, media_type: str) -> None:
+    if not data:
+        raise MediaError(f"the {_kind(media_type)} file is empty")
+    _check_riff(data)
+
+
+def _kind(media_type: str) -> str:
+    return "video" if media_type.startswith("video/") else "audio"
+
+
+def _meta(stderr: str, media_type: str) -> Meta:
+    """What ``ffmpeg -i`` printed, as media metadata (or why the file is unreadable)."""
+    info = parse_info(stderr)
+    video = media_type.startswith("video/")
+    kind = _kind(media_type)
     reason = unreadable(stderr)
     if reason or not (info.has_audio or info.has_video):
         raise MediaError(
@@ -107,7 +137,7 @@ async def transcribe(
     from muxi_cli.llm.audio import API_AUDIO_TYPES, API_MAX_AUDIO_BYTES  # deferred: llm code
 
     kind = media_type if media_type.startswith("video/") else "audio/*"
-    await asyncio.to_thread(probe, data, kind)
+    await probe_async(data, kind)
     sendable = (
         not media_type.startswith("video/")
         and media_type in API_AUDIO_TYPES

@@ -26,14 +26,6 @@ log = logging.getLogger(__name__)
 
 #: Output formats and their media types.
 FORMATS: dict[str, str] = {"mp3": "audio/mpeg", "wav": "audio/wav", "opus": "audio/ogg"}
-#: File name extensions and the format they ask for.
-EXTENSIONS: dict[str, str] = {
-    "mp3": "mp3",
-    "wav": "wav",
-    "opus": "opus",
-    "ogg": "opus",
-    "oga": "opus",
-}
 #: Characters per request when the speaker does not say (OpenAI's limit is 4096).
 DEFAULT_CHUNK_CHARS = 4000
 #: Longest text spoken at all (about two hours of speech).
@@ -67,18 +59,6 @@ def speakable(text: str) -> str:
     text = _LINK.sub(r"\1", text)
     text = _HEADING.sub("", text)
     return _MARKS.sub("", text).strip()
-
-
-def format_for(path: str) -> str:
-    """The speech format a file name asks for (``reply.mp3`` -> ``mp3``)."""
-    ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    fmt = EXTENSIONS.get(ext)
-    if fmt is None:
-        raise UsageError(
-            f"cannot tell the audio format from {path!r}",
-            hint="end the file name in .mp3, .wav, .ogg or .opus",
-        )
-    return fmt
 
 
 def split_text(text: str, limit: int) -> list[str]:
