@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli.errors import ConfigError, NoProviderError
+from muxi_cli.errors import ConfigError
 from muxi_cli.llm.common import deadline_for, open_with_retries
 
 if TYPE_CHECKING:
@@ -149,10 +149,10 @@ def _audio_provider(models: ProviderRegistry, ref: str, setting: str) -> tuple[O
 
 def transcriber_for(formation: Formation, models: ProviderRegistry) -> APITranscriber:
     """The formation's transcriber (``audio.transcribe``); unset: a
-    ``NoProviderError`` naming the setting."""
+    ``ConfigError`` naming the setting."""
     found = maybe_transcriber(formation, models)
     if found is None:
-        raise NoProviderError(
+        raise ConfigError(
             "no speech-to-text model is configured (audio.transcribe)", TRANSCRIBE_HINT
         )
     return found

@@ -17,7 +17,7 @@ import struct
 import tempfile
 from pathlib import Path
 
-from muxi_cli.errors import MediaError, MediaTooLargeError, NoProviderError
+from muxi_cli.errors import ConfigError, MediaError, MediaTooLargeError
 from muxi_cli.media.ffmpeg import (
     PROBE_TIMEOUT,
     info_sync,
@@ -189,7 +189,7 @@ async def extract_av(
 ) -> Extracted:
     """Audio: its transcript. Video: sampled frames (JPEG) and its audio's
     transcript (when it has audio and a transcriber is given). Cached under
-    ``media_id``. Audio without a transcriber is a ``NoProviderError``."""
+    ``media_id``. Audio without a transcriber is a ``ConfigError``."""
     store = _Cache(cache, media_id)
     video = media_type.startswith("video/")
     if not video:
@@ -198,7 +198,7 @@ async def extract_av(
             if transcriber is None:
                 from muxi_cli.llm.audio import TRANSCRIBE_HINT  # deferred: llm code
 
-                raise NoProviderError(
+                raise ConfigError(
                     "audio needs a speech-to-text model (audio.transcribe)", TRANSCRIBE_HINT
                 )
             text = await transcribe(data, media_type, transcriber)

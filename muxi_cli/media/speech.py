@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from muxi_cli.errors import MediaError, NoProviderError, UsageError
+from muxi_cli.errors import ConfigError, MediaError, UsageError
 from muxi_cli.media.ffmpeg import run, run_process
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ async def espeak(text: str, *, voice: str | None, fmt: str) -> bytes:
     """``text`` spoken by espeak-ng, as ``fmt``."""
     exe = espeak_exe()
     if exe is None:
-        raise NoProviderError(
+        raise ConfigError(
             "no speech model is configured (audio.speech) and espeak-ng is not installed",
             "Name one in muxi.yaml (audio:\n  speech: openai/tts-1) or install espeak-ng "
             "(apt-get install espeak-ng; brew install espeak-ng).",

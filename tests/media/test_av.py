@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from muxi_cli.config.loader import load_formation
-from muxi_cli.errors import AuthError, ConfigError, MediaError, NoProviderError
+from muxi_cli.errors import AuthError, ConfigError, MediaError
 from muxi_cli.llm.audio import APITranscriber, maybe_transcriber, transcriber_for
 from muxi_cli.llm.registry import ProviderRegistry
 from muxi_cli.media import av, ffmpeg
@@ -173,10 +173,10 @@ async def test_audio_without_a_transcription_model_names_the_setting(
 ) -> None:
     formation = load_formation(fake_llm.write_formation(tmp_path)).formation
     assert maybe_transcriber(formation, ProviderRegistry(formation)) is None
-    with pytest.raises(NoProviderError, match=r"audio\.transcribe") as info:
+    with pytest.raises(ConfigError, match=r"audio\.transcribe") as info:
         transcriber_for(formation, ProviderRegistry(formation))
     assert "whisper-1" in (info.value.hint or "")
-    with pytest.raises(NoProviderError, match=r"audio\.transcribe"):
+    with pytest.raises(ConfigError, match=r"audio\.transcribe"):
         await av.extract_av(files["wav"], "audio/wav", media_id=None, cache=None, transcriber=None)
 
 

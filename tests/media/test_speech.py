@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from muxi_cli.config.loader import load_formation
-from muxi_cli.errors import NoProviderError, UsageError
+from muxi_cli.errors import ConfigError, UsageError
 from muxi_cli.llm.audio import APISpeaker, speaker_for
 from muxi_cli.llm.registry import ProviderRegistry
 from muxi_cli.media import speech
@@ -92,7 +92,7 @@ async def test_espeak_takes_one_of_its_own_voices() -> None:
 
 async def test_no_model_and_no_espeak_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(speech, "espeak_exe", lambda: None)
-    with pytest.raises(NoProviderError, match=r"audio\.speech.*espeak-ng") as info:
+    with pytest.raises(ConfigError, match=r"audio\.speech.*espeak-ng") as info:
         await speech.synthesize("Hello.", speaker=None, voice=None, fmt="mp3")
     assert "tts-1" in (info.value.hint or "")
 

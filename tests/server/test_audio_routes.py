@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from muxi_cli.errors import MediaError, NoProviderError
+from muxi_cli.errors import ConfigError, MediaError
 from muxi_cli.runtime.local import LocalRuntime
 from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.server import audio_routes
@@ -118,7 +118,7 @@ async def test_without_a_transcription_model_the_error_names_the_setting(
 ) -> None:
     remote = bare.remote()
     try:
-        with pytest.raises(NoProviderError, match=r"audio\.transcribe"):
+        with pytest.raises(ConfigError, match=r"audio\.transcribe"):
             await remote.transcribe(bare.wav, media_type="audio/wav")
     finally:
         await remote.aclose()
