@@ -136,8 +136,7 @@ async def transcribe(
     (and size), else re-encoded first (a video: its audio track)."""
     from muxi_cli.llm.audio import API_AUDIO_TYPES, API_MAX_AUDIO_BYTES  # deferred: llm code
 
-    kind = media_type if media_type.startswith("video/") else "audio/*"
-    await probe_async(data, kind)
+    await probe_async(data, media_type)
     sendable = (
         not media_type.startswith("video/")
         and media_type in API_AUDIO_TYPES
