@@ -267,9 +267,13 @@ def _speak_target(path: str) -> tuple[Path, str]:
 
 async def _speak_reply(runtime: Runtime, renderer: _Renderer) -> None:
     """Write the finished reply's speech to the ``--speak`` file (all or nothing)."""
-    if renderer.speak_to is None or renderer.error is not None or not renderer.reply.strip():
+    if renderer.speak_to is None or renderer.error is not None:
         return
     target, fmt = renderer.speak_to
+    if not renderer.reply.strip():
+        if not renderer.quiet:
+            warn(f"the reply is empty: nothing spoken, {str(target)!r} not written")
+        return
     audio = await runtime.speak(renderer.reply, fmt=fmt)
     partial = target.with_name(f".{target.name}.part")
     try:

@@ -82,6 +82,15 @@ def test_a_failed_speech_keeps_the_reply_and_writes_nothing(
     assert not (tmp_path / "reply.mp3").exists() and not list(tmp_path.glob(".*.part"))
 
 
+def test_an_empty_reply_writes_no_file(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.write_formation(tmp_path, extra=SPEECH)
+    fake_llm.script(Text(""))
+    result = muxi("chat", "hi", "--speak", "reply.mp3")
+    assert result.returncode == 0, result.stderr
+    assert "nothing spoken" in result.stderr and not (tmp_path / "reply.mp3").exists()
+    assert fake_llm.audio_requests == []
+
+
 # -- through a profile ---------------------------------------------------------------------
 
 
