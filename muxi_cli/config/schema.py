@@ -238,14 +238,6 @@ class FileToolsConfig(_Strict):
     user_keys: Literal["off", "per_user", "shared"] = "off"
 
 
-class FetchConfig(_Strict):
-    timeout: float = 15.0
-    max_bytes: int = 2_000_000
-    #: Let ``fetch_url`` reach loopback, private and link-local addresses (off:
-    #: a prompt-injected agent must not probe the machine or its network).
-    allow_private: bool = False
-
-
 class AudioConfig(_Strict):
     """Speech in and out (docs/media.md): models of an OpenAI-compatible audio API."""
 
@@ -267,6 +259,14 @@ class VideoConfig(_Strict):
     max_frames: int = Field(default=8, ge=1, le=64)
 
 
+class FetchConfig(_Strict):
+    timeout: float = 15.0
+    max_bytes: int = 2_000_000
+    #: Let ``fetch_url`` reach loopback, private and link-local addresses (off:
+    #: a prompt-injected agent must not probe the machine or its network).
+    allow_private: bool = False
+
+
 class Formation(_Strict):
     """A whole ``muxi.yaml``."""
 
@@ -283,10 +283,10 @@ class Formation(_Strict):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     files: FileToolsConfig = Field(default_factory=FileToolsConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
-    audio: AudioConfig = Field(default_factory=AudioConfig)
-    video: VideoConfig = Field(default_factory=VideoConfig)
     #: Who may do what on `muxi serve` (scopes, presets, JWT): docs/security.md.
     server: ServerAccess = Field(default_factory=ServerAccess)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
     tool_result_limit: int = 16_000
     turn_timeout: float = 600.0
 
