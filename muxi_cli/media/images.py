@@ -205,7 +205,10 @@ def fit_image(
         # photo then costs a quarter of the time and memory.
         image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
     alpha = _has_alpha(image)
-    image = image.convert("RGBA" if alpha else "RGB")
+    try:
+        image = image.convert("RGBA" if alpha else "RGB")
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise MediaError(f"the image is damaged ({exc})", "attach it again") from exc
     formats = _candidates(media_type, alpha, types)
     if not formats:
         raise MediaError(f"no image type to send: the model takes none of {sorted(types)}")

@@ -9,7 +9,6 @@ and ISO media boxes, and it costs nothing to import.
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import PurePath
 
 from muxi_cli.errors import MediaError
@@ -135,14 +134,24 @@ _FAMILIES = {
 }
 
 
+_BMP_HEADERS = frozenset({b"\x0c", b"(", b"4", b"8", b"l", b"|"})
+#: Claimed types that are text to muxi (it reads them as text, nothing more).
+_TEXTUAL = frozenset(
+    {"application/xml", "application/javascript", "application/x-yaml", "application/yaml",
+     "application/toml", "application/x-sh", "application/sql"}
+)  # fmt: skip
+
+
 def canonical(media_type: str | None) -> str | None:
     if not media_type:
         return None
     base = media_type.split(";", 1)[0].strip().lower()
     if not base or base == OCTET:
         return None
-    if base.startswith("text/") and base not in TEXT_TYPES:
-        return "text/plain"  # text/x-python, text/x-log...: text all the same
+    if (base.startswith("text/") and base not in TEXT_TYPES) or base in _TEXTUAL:
+        return "text/plain"  # text/x-python, YAML, XML...: text all the same
+    if base.endswith("+xml") or base.endswith("+json"):
+        return "text/plain"  # SVG, Atom, JSON-LD: muxi reads them as text
     return ALIASES.get(base, base)
 
 
@@ -183,6 +192,8 @@ def _iso_media(data: bytes) -> str:
 
 def _zip_kind(data: bytes) -> str:
     """docx, pptx, xlsx or a plain ZIP: office files say so in their part names."""
+    import zipfile  # deferred: 30 ms of imports (bz2, lzma, shutil) only ZIPs need
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
@@ -215,8 +226,8 @@ def _binary(data: bytes) -> str | None:
         return _iso_media(head)
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "image/tiff"
-    if head.startswith(b"BM") and len(head) >= 26 and head[14] in (12, 40, 52, 56, 108, 124):
-        return "image/bmp"  # "BM" alone starts too much text: the header size must fit
+    if head.startswith(b"BM") and head[6:10] == bytes(4) and head[14:15] in _BMP_HEADERS:
+        return "image/bmp"  # "BM" alone starts too much text: reserved zeros, a known header
     if data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"%PDF-"):
         return "application/pdf"
     if head.startswith(b"PK\x03\x04"):

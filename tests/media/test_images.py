@@ -132,3 +132,10 @@ def test_fit_that_cannot_fit_says_so() -> None:
     Image.effect_noise((300, 300), 100).save(noisy, "PNG")
     with pytest.raises(MediaError, match="cannot be made smaller"):
         fit_image(noisy.getvalue(), "image/png", max_bytes=100, max_long_edge=300)
+
+
+def test_fit_reports_a_damaged_image() -> None:
+    good = io.BytesIO()
+    files.text_image(["cut"], (800, 600)).save(good, "JPEG")
+    with pytest.raises(MediaError, match="damaged"):
+        fit_image(good.getvalue()[:3000], "image/jpeg", max_bytes=1000, max_long_edge=100)

@@ -116,3 +116,16 @@ def test_audio_is_probed_by_the_av_module() -> None:
     out = normalize(_wav(0.5), "memo.wav")
     assert out.media_type == "audio/wav" and out.data == _wav(0.5)
     assert out.meta["duration"] == pytest.approx(0.5, abs=0.1)
+
+
+def test_importing_ingest_loads_no_heavy_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, muxi_cli.media.ingest;"
+        "print(sorted(m for m in ('PIL', 'pypdfium2', 'docx', 'pptx', 'openpyxl',"
+        " 'rapidocr_onnxruntime', 'numpy', 'bs4', 'zipfile') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

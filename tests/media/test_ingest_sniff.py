@@ -93,3 +93,10 @@ def test_a_lying_name_or_claim_is_an_error_naming_both() -> None:
 
 def test_text_that_mentions_pdf_is_not_a_pdf() -> None:
     assert sniff(b"Notes\nThe header is %PDF-1.7 in every file.\n") == "text/plain"
+
+
+def test_text_starting_like_a_bmp_is_text_and_xml_claims_are_text() -> None:
+    assert sniff(b"BMW is a car (a German one) and a fine one.\n") == "text/plain"
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><text>hi</text></svg>'
+    assert sniff(svg, "logo.svg", "image/svg+xml") == "text/plain"
+    assert sniff(b"a: 1\n", "c.yaml", "application/x-yaml") == "text/plain"

@@ -1,0 +1,142 @@
+"""Media benchmarks: time and peak memory to prepare files for a model.
+
+- ``media.photo_12mp``: ``normalize`` (decode, EXIF orientation, strip,
+  re-encode) and ``fit_image`` to Anthropic's limits, of a 4000 x 3000 JPEG.
+- ``media.pdf_text_50p``: ``extract`` of a 50-page PDF with a text layer.
+- ``media.pdf_scanned_50p``: ``extract`` of a 50-page image-only PDF (all
+  pages rendered and OCRed; the OCR engine's load is included). Slow: run once.
+- ``media.audio_1min``: ``media.av.extract_av`` of a one-minute WAV, when the
+  av module is there (:func:`audio_case`).
+
+Each case runs in a fresh child process, so its peak RSS (``ru_maxrss``) is
+that case's alone, the interpreter and its imports included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+from benchmarks.common import PYTHON, ROOT, Result
+
+PAGES = 50
+
+
+def _photo(path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    image = Image.effect_noise((4000, 3000), 40).convert("RGB")
+    ImageDraw.Draw(image).rectangle((0, 0, 1500, 900), fill=(200, 80, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    image.save(path, "JPEG", quality=90, exif=exif)
+
+
+def _inputs(folder: Path) -> dict[str, Path]:
+    from tests.media import files
+
+    paths = {
+        "photo": folder / "photo.jpg",
+        "text_pdf": folder / "text.pdf",
+        "scanned_pdf": folder / "scanned.pdf",
+        "audio": folder / "minute.wav",
+    }
+    _photo(paths["photo"])
+    lines = [f"Line {n} of the report says something about item {n * 7}." for n in range(40)]
+    paths["text_pdf"].write_bytes(files.text_pdf(["\n".join(lines)] * PAGES))
+    page = [f"Scanned page line {n}" for n in range(12)]
+    paths["scanned_pdf"].write_bytes(files.scanned_pdf([page] * PAGES))
+    with wave.open(str(paths["audio"]), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(b"\x00\x10" * 16000 * 60)
+    return paths
+
+
+def photo_case(path: Path) -> str:
+    from muxi_cli.media.images import fit_image
+    from muxi_cli.media.ingest import normalize
+
+    clean = normalize(path.read_bytes(), path.name)
+    data, kind = fit_image(
+        clean.data, clean.media_type, max_bytes=5_000_000, max_long_edge=1568, max_pixels=1_150_000
+    )
+    return f"{clean.meta['width']}x{clean.meta['height']} -> {len(data) // 1000} kB {kind}"
+
+
+def pdf_case(path: Path) -> str:
+    from muxi_cli.media.ingest import extract
+
+    found = asyncio.run(extract(path.read_bytes(), "application/pdf"))
+    return f"{len(found.text) // 1000} k chars, {len(found.images)} page images"
+
+
+def audio_case(path: Path) -> str:
+    """One minute of audio through the av lane's ``extract_av`` (no transcriber:
+    what muxi itself costs, not a provider's round trip)."""
+    from muxi_cli.media.av import extract_av  # type: ignore[attr-defined,unused-ignore]
+
+    found = asyncio.run(
+        extract_av(path.read_bytes(), "audio/wav", media_id=None, cache=None, transcriber=None)
+    )
+    return f"{len(found.text)} chars, derived {','.join(found.derived)}"
+
+
+CASES = {
+    "photo_12mp": ("photo", photo_case),
+    "pdf_text_50p": ("text_pdf", pdf_case),
+    "pdf_scanned_50p": ("scanned_pdf", pdf_case),
+    "audio_1min": ("audio", audio_case),
+}
+
+
+def _child(case: str, path: str) -> None:
+    started = time.perf_counter()
+    note = CASES[case][1](Path(path))
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "note": note}))
+
+
+def _have_av() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("muxi_cli.media.av") is not None
+
+
+def run(quick: bool) -> list[Result]:
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _inputs(Path(tmp))
+        for case, (key, _fn) in CASES.items():
+            name = f"media.{case}"
+            if case == "audio_1min" and not _have_av():
+                results.append(Result(name, "n/a", "", note="media.av (av lane) not present"))
+                continue
+            proc = subprocess.run(
+                [PYTHON, "-m", "benchmarks.bench_media", case, str(paths[key])],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+                results.append(Result(name, "FAILED", "", note=tail[0]))
+                continue
+            found = json.loads(proc.stdout.strip().splitlines()[-1])
+            results.append(Result(name, round(found["seconds"], 2), "s", note=found["note"]))
+            results.append(Result(f"{name}.peak_rss", round(found["peak_mb"]), "MB"))
+    return results
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1], sys.argv[2])
