@@ -28,8 +28,9 @@ PDFIUM_LOCK = threading.Lock()
 MAX_PDF_PAGES = 2000
 #: More objects than this (the trailer's ``/Size``) is refused before pdfium parses.
 MAX_PDF_OBJECTS = 1_000_000
-#: Pages without a text layer that are OCRed; the rest are named as not read.
-MAX_OCR_PAGES = 100
+#: Pages without a text layer OCRed for an attachment (about 2-5 s a page on
+#: two cores); the rest are named as not read. Knowledge ingestion reads all.
+MAX_OCR_PAGES = 50
 #: Page images kept for vision models (JPEG).
 MAX_PAGE_IMAGES = 20
 #: A rendered page never exceeds this many pixels, whatever its declared size.
@@ -115,9 +116,11 @@ def _read_page(pdf: Any, index: int, render: bool) -> tuple[str, Image | None]:
             page.close()
 
 
-def pdf_extract(data: bytes, *, ocr: bool, who: str = "the PDF") -> Extracted:
+def pdf_extract(
+    data: bytes, *, ocr: bool, who: str = "the PDF", max_ocr_pages: int = MAX_OCR_PAGES
+) -> Extracted:
     """The text layer of each page; pages without one are rendered, OCRed
-    (when ``ocr``, at most ``MAX_OCR_PAGES``) and kept as JPEG page images
+    (when ``ocr``, at most ``max_ocr_pages``) and kept as JPEG page images
     (at most ``MAX_PAGE_IMAGES``). One rendered page is in memory at a time."""
     with PDFIUM_LOCK:
         pdf = _open_pdf(data, who)
@@ -128,7 +131,7 @@ def pdf_extract(data: bytes, *, ocr: bool, who: str = "the PDF") -> Extracted:
     ocred = 0
     try:
         for index in range(count):
-            want_ocr = ocr and ocred < MAX_OCR_PAGES
+            want_ocr = ocr and ocred < max_ocr_pages
             text, image = _read_page(pdf, index, want_ocr or len(images) < MAX_PAGE_IMAGES)
             if image is not None and want_ocr:
                 from muxi_cli.media.ocr import ocr_image  # deferred: onnxruntime, models
@@ -151,7 +154,7 @@ def pdf_extract(data: bytes, *, ocr: bool, who: str = "the PDF") -> Extracted:
         derived.append("pages")
     body = "\n\n".join(f"{page_header(n)}\n{t}" for n, t in enumerate(texts, 1) if t)
     if unread:
-        body += f"\n\n[pages not read: {_ranges(unread)} (OCR stops at {MAX_OCR_PAGES} pages)]"
+        body += f"\n\n[pages not read: {_ranges(unread)} (OCR stops at {max_ocr_pages} pages)]"
     return Extracted(body.strip(), tuple(images), tuple(derived))
 
 

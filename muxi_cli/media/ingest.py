@@ -107,16 +107,19 @@ def normalize(data: bytes, name: str | None = None, claimed: str | None = None) 
     )
 
 
-def extract_sync(data: bytes, media_type: str, *, ocr: bool = True) -> Extracted:
+def extract_sync(
+    data: bytes, media_type: str, *, ocr: bool = True, max_ocr_pages: int | None = None
+) -> Extracted:
     """Text (and page images) of a document, text file or image, in this thread.
 
     The work :func:`extract` runs in a worker thread, for callers already off
-    the event loop (knowledge ingestion). Audio and video are not read here.
+    the event loop (knowledge ingestion, which OCRs every page of a scan:
+    ``max_ocr_pages``). Audio and video are not read here.
     """
     if media_type == "application/pdf":
-        from muxi_cli.media.documents import pdf_extract
+        from muxi_cli.media.documents import MAX_OCR_PAGES, pdf_extract
 
-        return pdf_extract(data, ocr=ocr)
+        return pdf_extract(data, ocr=ocr, max_ocr_pages=max_ocr_pages or MAX_OCR_PAGES)
     if media_type in _sniff.OFFICE:
         from muxi_cli.media.office import office_text
 

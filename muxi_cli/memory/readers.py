@@ -65,11 +65,13 @@ def read_sections(path: Path) -> list[Section]:
 def _media(path: Path) -> list[Section]:
     """A document's or image's text by ``media.ingest``, cut at its page,
     slide and sheet headers (``[page 3]`` becomes the section ``page3``)."""
+    from muxi_cli.media.documents import MAX_PDF_PAGES
     from muxi_cli.media.ingest import extract_sync, read_limited, sniff
 
     data = read_limited(path, MAX_FILE_BYTES)
     media_type = sniff(data, path.name)
-    text = extract_sync(data, media_type, ocr=True).text
+    # Every scanned page: ingestion runs in the background and is done once.
+    text = extract_sync(data, media_type, ocr=True, max_ocr_pages=MAX_PDF_PAGES).text
     headers = list(_SECTION_RE.finditer(text))
     if not headers:
         return [("", text)] if text.strip() else []

@@ -160,3 +160,11 @@ async def test_a_cache_made_without_ocr_is_redone_with_ocr(cache: DictCache) -> 
         await extract(data, "application/pdf", media_id="m2", cache=cache, ocr=False)
     ).text == ""
     assert "Late OCR" in (await extract(data, "application/pdf", media_id="m2", cache=cache)).text
+
+
+def test_ocr_stops_at_its_page_cap_and_says_so() -> None:
+    data = files.scanned_pdf([["First scanned page"], ["Second scanned page"]])
+    found = documents.pdf_extract(data, ocr=True, max_ocr_pages=1)
+    assert "First scanned page" in found.text and "Second" not in found.text
+    assert found.text.endswith("[pages not read: 2 (OCR stops at 1 pages)]")
+    assert len(found.images) == 2  # the unread page still goes to a vision model
