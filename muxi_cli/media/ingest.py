@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +30,7 @@ MANIFEST_KEY = "extract.json"
 TEXT_KEY = "text"
 
 sniff = _sniff.sniff
+log = logging.getLogger(__name__)
 
 
 def _too_large(who: str, size: int | None, limit: int) -> MediaTooLargeError:
@@ -204,5 +206,8 @@ async def extract(
         )
     found = await asyncio.to_thread(extract_sync, data, media_type, ocr=ocr)
     if media_id and cache is not None:
-        await asyncio.to_thread(_store, media_id, cache, found, ocr)
+        try:
+            await asyncio.to_thread(_store, media_id, cache, found, ocr)
+        except MediaError as exc:  # a form over the store's limit: the text still counts
+            log.warning("media %s: derived forms not cached: %s", media_id, exc.message)
     return found

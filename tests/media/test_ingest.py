@@ -129,3 +129,23 @@ def test_importing_ingest_loads_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class _Transcriber:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def transcribe(self, data: bytes, media_type: str, name: str | None = None) -> str:
+        self.calls += 1
+        return "hello from the memo"
+
+
+@pytest.mark.skipif(not HAVE_AV, reason="muxi_cli.media.av (the av lane's module) is not here yet")
+async def test_audio_extract_goes_to_the_av_module_and_is_cached(cache: DictCache) -> None:
+    transcriber = _Transcriber()
+    for _ in range(2):
+        found = await extract(
+            _wav(1.0), "audio/wav", media_id="a" * 64, cache=cache, transcriber=transcriber
+        )
+        assert found.text == "hello from the memo"
+    assert transcriber.calls == 1
