@@ -36,8 +36,11 @@ MAX_PAGE_IMAGES = 20
 #: A rendered page never exceeds this many pixels, whatever its declared size.
 MAX_RENDER_PIXELS = 4_000_000
 RENDER_DPI = 150
-#: A page whose text layer has fewer characters than this is treated as scanned.
+#: A page whose text layer has fewer characters than this is treated as scanned,
+#: and so is a page mostly covered by images with a short text layer (a scan
+#: with a stamped header or page number).
 MIN_PAGE_CHARS = 16
+SCAN_WITH_TEXT_CHARS = 200
 _SIZE_RE = re.compile(rb"/Size\s+(\d{1,12})")
 
 
@@ -102,6 +105,20 @@ def _jpeg(image: Image) -> bytes:
     return out.getvalue()
 
 
+def _mostly_image(page: Any) -> bool:
+    """Whether images cover at least half of the page (call with the lock held)."""
+    import pypdfium2.raw as pdfium_c  # deferred: with pypdfium2
+
+    width, height = page.get_size()
+    covered = 0.0
+    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2):
+        left, bottom, right, top = obj.get_pos()
+        covered += max(0.0, min(right, width) - max(left, 0.0)) * max(
+            0.0, min(top, height) - max(bottom, 0.0)
+        )
+    return covered >= 0.5 * width * height
+
+
 def _read_page(pdf: Any, index: int, render: bool) -> tuple[str, Image | None]:
     """A page's text layer, and its rendering when it has none and ``render``."""
     with PDFIUM_LOCK:
@@ -110,7 +127,9 @@ def _read_page(pdf: Any, index: int, render: bool) -> tuple[str, Image | None]:
             textpage = page.get_textpage()
             text: str = textpage.get_text_bounded().replace("\r\n", "\n").strip()
             textpage.close()
-            scanned = len(text) < MIN_PAGE_CHARS
+            scanned = len(text) < MIN_PAGE_CHARS or (
+                len(text) < SCAN_WITH_TEXT_CHARS and _mostly_image(page)
+            )
             return text, (_render(page) if scanned and render else None)
         finally:
             page.close()

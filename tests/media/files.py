@@ -69,6 +69,30 @@ def scanned_pdf(pages: list[list[str]]) -> bytes:
     return out.getvalue()
 
 
+def scan_with_header_pdf(lines: list[str], header: str) -> bytes:
+    """A page that is a scanned image (JPEG) with a short real text line on top,
+    as document systems stamp scans ("Confidential", a page number)."""
+    jpeg = io.BytesIO()
+    text_image(lines, (1240, 1754)).save(jpeg, "JPEG", quality=85)
+    stream = f"q 612 0 0 792 0 0 cm /Im0 Do Q BT /F1 10 Tf 72 780 Td ({header}) Tj ET".encode()
+    image = jpeg.getvalue()
+    return _pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> /XObject << /Im0 6 0 R >> >> >>",
+            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Type /XObject /Subtype /Image /Width 1240 /Height 1754 /ColorSpace /DeviceRGB"
+            b" /BitsPerComponent 8 /Filter /DCTDecode /Length %d >>\nstream\n"
+            % len(image)
+            + image
+            + b"\nendstream",
+        ]
+    )
+
+
 def many_pages_pdf(count: int) -> bytes:
     """A PDF bomb: one page object listed ``count`` times (1 MB per 170 000 pages)."""
     kids = " ".join(["3 0 R"] * count)

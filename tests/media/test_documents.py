@@ -168,3 +168,19 @@ def test_ocr_stops_at_its_page_cap_and_says_so() -> None:
     assert "First scanned page" in found.text and "Second" not in found.text
     assert found.text.endswith("[pages not read: 2 (OCR stops at 1 pages)]")
     assert len(found.images) == 2  # the unread page still goes to a vision model
+
+
+def test_a_scan_with_a_stamped_text_line_is_still_ocred() -> None:
+    data = files.scan_with_header_pdf(
+        ["Delivery note 5520", "Signed by the driver"], "CONFIDENTIAL"
+    )
+    found = extract_sync(data, "application/pdf")
+    # The text layer's line and the scan's lines, OCRed (spaces are OCR's weak point).
+    assert found.text.startswith("[page 1]\nCONFIDENTIAL\nDelivery")
+    assert "5520" in found.text and "Signed by the driver" in found.text
+    assert "ocr" in found.derived
+    # A page of real text with no image is not rendered.
+    assert (
+        extract_sync(files.text_pdf(["A short page of typed text."]), "application/pdf").images
+        == ()
+    )
