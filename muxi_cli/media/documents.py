@@ -193,4 +193,5 @@ def html_text(data: bytes) -> str:
 
 
 def plain_text(data: bytes) -> str:
-    return data.decode("utf-8-sig", errors="replace").replace("\r\n", "\n")
+    encoding = "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"
+    return data.decode(encoding, errors="replace").replace("\r\n", "\n")

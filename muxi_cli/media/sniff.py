@@ -249,6 +249,17 @@ def _binary(data: bytes) -> str | None:
     return None
 
 
+def _utf16(data: bytes) -> bool:
+    """Text with a UTF-16 byte-order mark (what Windows tools export)."""
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    try:
+        data[: 65536 & ~1].decode("utf-16")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _text(data: bytes) -> str | None:
     """A text type when the bytes are UTF-8 text (a sample is enough), else ``None``."""
     sample = data[:65536]
@@ -284,7 +295,7 @@ def sniff(data: bytes, name: str | None = None, claimed: str | None = None) -> s
     containers that hold either. There the claim refines the type (a ``.csv``
     stays CSV, an ``.m4a`` is audio).
     """
-    found = _binary(data) or _text(data) or OCTET
+    found = "text/plain" if _utf16(data) else _binary(data) or _text(data) or OCTET
     for promised, source in ((canonical(claimed), "claimed"), (from_name(name), "name")):
         if promised is None or promised == found:
             continue

@@ -100,3 +100,11 @@ def test_text_starting_like_a_bmp_is_text_and_xml_claims_are_text() -> None:
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><text>hi</text></svg>'
     assert sniff(svg, "logo.svg", "image/svg+xml") == "text/plain"
     assert sniff(b"a: 1\n", "c.yaml", "application/x-yaml") == "text/plain"
+
+
+def test_utf16_text_from_windows_tools_is_text_not_mp3() -> None:
+    from muxi_cli.media.ingest import extract_sync
+
+    data = "name,city\r\nAna,Lisboa\r\n".encode("utf-16")
+    assert sniff(data, "export.csv") == "text/csv"
+    assert extract_sync(data, "text/csv").text == "name,city\nAna,Lisboa\n"
