@@ -47,6 +47,26 @@ class CapabilityOverrides(_Strict):
     audio_out: bool | None = None
 
 
+class ModelCapabilities(_Strict):
+    """What one model (or the models a glob matches) of a provider takes, over
+    the provider table's rules: ``providers.ollama.models: {"my-llava*": {vision: true}}``."""
+
+    vision: bool | None = None
+    documents: bool | None = None
+    audio_in: bool | None = None
+
+
+class MediaSettings(_Strict):
+    """What happens to media a model cannot take.
+
+    ``fallback: error`` (the default) refuses an image sent to a model without
+    vision, before any model call, naming models that have it; ``ocr`` sends
+    the text read from the image instead, with a note saying so.
+    """
+
+    fallback: Literal["error", "ocr"] = "error"
+
+
 class ProviderConfig(_Strict):
     """Settings of one provider. ``type`` is the wire format, ``anthropic`` or
     ``openai`` (also for any OpenAI-compatible server); a provider in the table
@@ -64,6 +84,8 @@ class ProviderConfig(_Strict):
     #: ``groq``, ... (requests adapt to it; its base URL is the default).
     preset: str | None = None
     capabilities: CapabilityOverrides = Field(default_factory=CapabilityOverrides)
+    #: Per model (a bare name or a glob such as ``llava*``): what it takes in media.
+    models: dict[str, ModelCapabilities] = Field(default_factory=dict)
     #: Largest reply to ask for, for every agent using this provider (an agent's
     #: own ``max_tokens`` wins).
     max_tokens: int | None = Field(default=None, gt=0)
@@ -183,6 +205,8 @@ class AgentConfig(_Strict):
     max_tool_rounds: int = 10
     temperature: float | None = None
     max_tokens: int | None = None
+    #: Overrides the formation's ``media`` settings for this agent.
+    media: MediaSettings | None = None
 
     @field_validator("tools", mode="before")
     @classmethod
@@ -266,6 +290,8 @@ class Formation(_Strict):
     server: ServerAccess = Field(default_factory=ServerAccess)
     tool_result_limit: int = 16_000
     turn_timeout: float = 600.0
+    #: What happens to media a model cannot take (an agent's own ``media`` wins).
+    media: MediaSettings = Field(default_factory=MediaSettings)
 
     @field_validator("agents", mode="before")
     @classmethod

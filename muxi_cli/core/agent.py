@@ -19,7 +19,15 @@ from typing import Any
 
 from muxi_cli.config.schema import AgentConfig, Formation, ModelRef
 from muxi_cli.core.approvals import ApprovalBroker
-from muxi_cli.core.attachments import image_media, user_parts
+from muxi_cli.core.attachments import (
+    Incoming,
+    check_attachments,
+    extract_events,
+    outcome_media,
+    store_attachments,
+    tool_media,
+    tool_refs,
+)
 from muxi_cli.core.cancel import CANCELLED, stop_reason
 from muxi_cli.core.history import to_messages, truncate_for_model
 from muxi_cli.core.tool_calls import ToolCallRunner
@@ -35,6 +43,8 @@ from muxi_cli.llm.base import (
     UsageChunk,
 )
 from muxi_cli.llm.capabilities import text_tool_call
+from muxi_cli.media.prepare import ModelView, check_vision, prepare
+from muxi_cli.media.types import Transcriber
 from muxi_cli.memory.base import Context, MemoryHooks, Recalled
 from muxi_cli.protocol.events import (
     USAGE,
@@ -78,6 +88,9 @@ class TurnSpec:
     depth: int = 0
     #: Role of the ``muxi serve`` key behind the turn (None in-process).
     caller_role: str | None = None
+    #: The attachments, already checked (the orchestrator does it before the
+    #: session is created); ``None``: check ``attachments`` here.
+    incoming: list[Incoming] | None = None
 
 
 @dataclass(slots=True)
@@ -143,6 +156,48 @@ class AgentEngine:
         self.store = store
         self.approvals = approvals
         self.calls = ToolCallRunner(formation, tools, store, approvals, self._delegate)
+        #: Speech to text for audio and video attachments (the runtime sets it;
+        #: without one their transcripts are missing and ``media.failed`` says so).
+        self.transcriber: Transcriber | None = None
+
+    # ------------------------------------------------------------------ media
+
+    def view_for(
+        self, agent: AgentConfig, override: str | None = None, *, alternatives: bool = False
+    ) -> ModelView:
+        """What the model answering for ``agent`` takes in media; with
+        ``alternatives``, also the formation's models that have vision."""
+        model_ref = self.models.model_for(agent, override)
+        settings = agent.media or self.formation.media
+        view = ModelView(model_ref, self.models.media_support(model_ref), settings.fallback)
+        if alternatives:
+            view = ModelView(
+                view.model, view.support, view.fallback, self._vision_models(model_ref)
+            )
+        return view
+
+    def _vision_models(self, exclude: str) -> tuple[str, ...]:
+        refs = [self.formation.default_model, *(a.model_ref for a in self.formation.agents)]
+        out: list[str] = []
+        for ref in refs:
+            if not ref:
+                continue
+            try:
+                ref = self.models.model_for(None, ref)
+                if ref != exclude and ref not in out and self.models.media_support(ref).vision:
+                    out.append(ref)
+            except MuxiError:
+                continue  # a model without a key is no suggestion
+        return tuple(out)
+
+    def check_media(
+        self, agent: AgentConfig, override: str | None, incoming: list[Incoming]
+    ) -> None:
+        """Refuse images for a model without vision before anything is stored."""
+        kinds = [(i.kind, i.name) for i in incoming]
+        view = self.view_for(agent, override)
+        if any(k in ("image", "video") for k, _ in kinds) and not view.support.vision:
+            check_vision(kinds, self.view_for(agent, override, alternatives=True))
 
     # ------------------------------------------------------------------ tools
 
@@ -219,8 +274,13 @@ class AgentEngine:
         agent = spec.agent
         model_ref = self.models.model_for(agent, spec.model_override)
         provider, model_name = self.models.resolve(model_ref)
-        media = self.store.media
-        parts = user_parts(spec.message, spec.attachments, media)
+        media = self.store.media.for_owner(spec.user_id)
+        incoming = spec.incoming
+        if incoming is None:
+            incoming = await check_attachments(spec.attachments, media)
+            self.check_media(agent, spec.model_override, incoming)
+        view = self.view_for(agent, spec.model_override)
+        parts, refs = store_attachments(spec.message, incoming, media)
         content = text_of(parts)
         store = self.store if spec.persist else None
 
@@ -229,6 +289,8 @@ class AgentEngine:
                 spec.session_id, "user", content, agent=agent.name, run_id=f.run_id, parts=parts
             )
             state.user_stored = True
+        async for event in extract_events(refs, media, f, self.transcriber):
+            yield event
 
         recalled: list[Recalled] = []
         if agent.memory.enabled and spec.depth == 0:
@@ -278,7 +340,9 @@ class AgentEngine:
             by_name = {t.name: t for t in tools}
             request = LLMRequest(
                 model=model_name,
-                messages=conversation,
+                messages=await prepare(
+                    conversation, view, cache=media, transcriber=self.transcriber
+                ),
                 system=system,
                 tools=[t.spec for t in tools],
                 max_tokens=max_tokens,
@@ -348,6 +412,8 @@ class AgentEngine:
                 yield event
             for call in calls:
                 _tool_def, outcome = results[call.id]
+                items = outcome_media(outcome)
+                refs_of = tool_refs(items, media) if spec.persist and items else None
                 conversation.append(
                     Message(
                         "tool",
@@ -355,7 +421,7 @@ class AgentEngine:
                         tool_call_id=call.id,
                         tool_name=call.name,
                         is_error=not outcome.ok,
-                        media=image_media(outcome.images),
+                        media=tool_media(items, refs_of),
                     )
                 )
 

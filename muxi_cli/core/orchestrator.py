@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from muxi_cli.config.schema import Formation
 from muxi_cli.core.agent import AgentEngine, TurnSpec
 from muxi_cli.core.approvals import ApprovalBroker
+from muxi_cli.core.attachments import check_attachments
 from muxi_cli.core.history import to_messages
 from muxi_cli.core.router import (
     RouteCache,
@@ -22,6 +23,7 @@ from muxi_cli.llm.base import ModelResolver
 from muxi_cli.memory.base import MemoryHooks
 from muxi_cli.protocol.events import Event, EventFactory, RunCompleted
 from muxi_cli.protocol.mentions import split_mention
+from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.tools.base import ToolHost
 
@@ -97,6 +99,12 @@ class Orchestrator:
         # Fail on a missing provider before anything is written (no empty sessions).
         models = self.engine.models
         models.resolve(models.model_for(agent, request.model))
+        # Bad attachments (and images for a model without vision) fail here too:
+        # nothing stored, no session, no model call.
+        incoming = await check_attachments(
+            list(request.attachments), self.store.media.for_owner(user_id)
+        )
+        self.engine.check_media(agent, request.model, incoming)
         if session is None:
             session = self.store.create_session(
                 user_id, title=request.title or "", agent=agent.name, session_id=session_id
@@ -132,6 +140,7 @@ class Orchestrator:
             approvable=request.approvable,
             stream=request.stream,
             caller_role=request.caller_role,
+            incoming=incoming,
         )
         completed = False
         async for event in self.engine.run(spec):
@@ -156,8 +165,18 @@ class Orchestrator:
         if agent is None:
             return
         # Stopped requests are left out: nothing is learnt from what the user took back.
+        # Media reach extraction as their placeholder and derived text, never bytes.
+        media = self.store.media.for_owner(user_id)
+
+        def derived_text(ref: MediaRef) -> str | None:
+            found = media.get_derived(ref.id, "text")
+            return found.decode("utf-8", "replace") if found else None
+
         history = to_messages(
-            self.store.messages(session_id), self.formation.tool_result_limit, stopped="drop"
+            self.store.messages(session_id),
+            self.formation.tool_result_limit,
+            stopped="drop",
+            text=derived_text,
         )
 
         async def job() -> None:

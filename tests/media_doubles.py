@@ -1,0 +1,286 @@
+"""Small local stand-ins for the media functions other lanes write, installed
+only while the real ones are missing; replaced when the docs lane merges
+(``media.ingest``, ``media.images``) and when the store lane merges (the
+``MediaStore`` contract: owners, metadata, derived forms).
+
+Each follows the contract in the brief and does real work (Pillow, pypdfium2,
+python-docx, ffmpeg), so the tests that use them test real bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from muxi_cli.errors import MediaError, NotFoundError
+from muxi_cli.media.types import DerivedCache, Extracted, Normalized, Transcriber
+from muxi_cli.protocol.messages import MediaRef
+
+# ----------------------------------------------------------------- the store
+
+
+def _for_owner(self: Any, owner: str | None) -> Any:
+    if owner is None:
+        return self
+    safe = hashlib.sha256(owner.encode()).hexdigest()[:16]
+    return type(self)(self.root / "users" / safe, self.max_bytes)
+
+
+def _info_path(self: Any, media_id: str) -> Path:
+    return Path(self._path(media_id)).with_suffix(".json")
+
+
+def _put(
+    self: Any,
+    data: bytes,
+    media_type: str,
+    name: str | None = None,
+    meta: dict[str, int | float] | None = None,
+) -> MediaRef:
+    ref = _ORIGINAL_PUT(self, data, media_type, name)
+    ref = MediaRef(ref.id, ref.media_type, ref.size, ref.name, dict(meta or {}))
+    _info_path(self, ref.id).write_text(json.dumps(ref.to_dict()))
+    return ref
+
+
+def _info(self: Any, media_id: str) -> MediaRef | None:
+    try:
+        path = _info_path(self, media_id)
+    except NotFoundError:
+        return None
+    return MediaRef.from_dict(json.loads(path.read_text())) if path.exists() else None
+
+
+def _derived(self: Any, media_id: str, key: str) -> Path:
+    return Path(self.root) / "derived" / media_id / hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _get_derived(self: Any, media_id: str, key: str) -> bytes | None:
+    path = _derived(self, media_id, key)
+    return path.read_bytes() if path.exists() else None
+
+
+def _put_derived(self: Any, media_id: str, key: str, data: bytes) -> None:
+    path = _derived(self, media_id, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _delete(self: Any, media_id: str) -> None:
+    for path in (Path(self._path(media_id)), _info_path(self, media_id)):
+        path.unlink(missing_ok=True)
+
+
+_ORIGINAL_PUT: Any = None
+
+
+def patch_store(cls: Any) -> None:
+    """Give the current MediaStore the store lane's contract (replaced when the
+    store lane merges): per-owner folders, metadata, derived forms."""
+    global _ORIGINAL_PUT
+    if hasattr(cls, "for_owner"):
+        return
+    _ORIGINAL_PUT = cls.put
+    cls.put = _put
+    cls.for_owner = _for_owner
+    cls.info = _info
+    cls.get_derived = _get_derived
+    cls.put_derived = _put_derived
+    cls.delete = _delete
+
+
+# -------------------------------------------------------------- media.images
+
+
+def fit_image(
+    data: bytes,
+    media_type: str,
+    *,
+    max_bytes: int,
+    max_long_edge: int,
+    max_pixels: int | None = None,
+    types: frozenset[str] = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"}),
+) -> tuple[bytes, str]:
+    from PIL import Image, ImageOps
+
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as exc:
+        raise MediaError(f"unreadable image: {exc}") from None
+    image = ImageOps.exif_transpose(image)
+    width, height = image.size
+    scale = min(1.0, max_long_edge / max(width, height))
+    if max_pixels:
+        scale = min(scale, (max_pixels / (width * height)) ** 0.5)
+    if scale < 1.0:
+        image = image.resize((max(1, int(width * scale)), max(1, int(height * scale))))
+    alpha = image.mode in ("RGBA", "LA", "P")
+    fmt, out_type = (
+        ("PNG", "image/png") if alpha and "image/png" in types else ("JPEG", "image/jpeg")
+    )
+    if fmt == "JPEG":
+        image = image.convert("RGB")
+    quality = 90
+    while True:
+        buf = io.BytesIO()
+        image.save(buf, fmt, quality=quality)
+        if buf.tell() <= max_bytes or quality <= 30:
+            return buf.getvalue(), out_type
+        quality -= 15
+
+
+# -------------------------------------------------------------- media.ingest
+
+MAX_INPUT_BYTES = 20 * 1024 * 1024
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"%PDF-", "application/pdf"),
+    (b"ID3", "audio/mpeg"),
+)
+
+
+def sniff(data: bytes, name: str | None = None, claimed: str | None = None) -> str:
+    for magic, found in _MAGIC:
+        if data.startswith(magic):
+            break
+    else:
+        if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+            found = "audio/wav"
+        elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            found = "image/webp"
+        elif data[4:8] == b"ftyp":
+            found = "video/mp4"
+        elif data[:2] == b"PK" and b"word/" in data:
+            found = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        else:
+            raise MediaError(f"{name or 'the file'}: not a kind of file muxi reads")
+    if claimed and claimed.split("/")[0] != found.split("/")[0] and claimed != found:
+        if not (claimed.startswith("application/") and found.startswith("application/")):
+            raise MediaError(f"{name or 'the file'} says it is {claimed} but is {found}")
+    return found
+
+
+def normalize(data: bytes, name: str | None = None, claimed: str | None = None) -> Normalized:
+    media_type = sniff(data, name, claimed)
+    if media_type.startswith("image/"):
+        from PIL import Image, ImageOps
+
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except Exception as exc:
+            raise MediaError(f"{name or 'the image'} is not a readable image: {exc}") from None
+        image = ImageOps.exif_transpose(image)
+        buf = io.BytesIO()
+        fmt = "PNG" if media_type == "image/png" else "JPEG"
+        (image if fmt == "PNG" else image.convert("RGB")).save(buf, fmt)
+        out = "image/png" if fmt == "PNG" else "image/jpeg"
+        return Normalized(buf.getvalue(), out, {"width": image.width, "height": image.height})
+    if media_type == "application/pdf":
+        import pypdfium2
+
+        pdf = pypdfium2.PdfDocument(data)
+        return Normalized(data, media_type, {"pages": len(pdf)})
+    return Normalized(data, media_type, {})
+
+
+def _pdf(data: bytes) -> Extracted:
+    import pypdfium2
+
+    pdf = pypdfium2.PdfDocument(data)
+    texts = [pdf[i].get_textpage().get_text_range() for i in range(len(pdf))]
+    text = "\n\n".join(t.strip() for t in texts if t.strip())
+    if text:
+        return Extracted(text, (), ("text",))
+    images = []
+    for i in range(len(pdf)):
+        buf = io.BytesIO()
+        pdf[i].render(scale=1).to_pil().save(buf, "PNG")
+        images.append((buf.getvalue(), "image/png"))
+    return Extracted(_ocr_all(images), tuple(images), ("ocr", "pages"))
+
+
+def _ocr_all(images: list[tuple[bytes, str]]) -> str:
+    return "\n".join(ocr_image(data) for data, _ in images).strip()
+
+
+def ocr_image(data: bytes) -> str:
+    from rapidocr_onnxruntime import RapidOCR
+
+    found, _ = RapidOCR()(data)
+    return " ".join(line[1] for line in found or [])
+
+
+def _frames(data: bytes) -> list[tuple[bytes, str]]:
+    import imageio_ffmpeg
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.mp4"
+        src.write_bytes(data)
+        subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(src), "-vf", "fps=1",
+             "-frames:v", "3", str(Path(tmp) / "f%02d.jpg")],
+            check=True,
+        )  # fmt: skip
+        return [(p.read_bytes(), "image/jpeg") for p in sorted(Path(tmp).glob("f*.jpg"))]
+
+
+async def extract(
+    data: bytes,
+    media_type: str,
+    *,
+    media_id: str | None = None,
+    cache: DerivedCache | None = None,
+    transcriber: Transcriber | None = None,
+    ocr: bool = True,
+) -> Extracted:
+    if media_id and cache is not None:
+        hit = cache.get_derived(media_id, "extracted")
+        if hit is not None:
+            raw = json.loads(hit)
+            images = tuple((bytes.fromhex(d), t) for d, t in raw["images"])
+            return Extracted(raw["text"], images, tuple(raw["derived"]))
+    if media_type == "application/pdf":
+        found = await asyncio.to_thread(_pdf, data)
+    elif media_type.startswith("image/"):
+        found = Extracted(await asyncio.to_thread(ocr_image, data) if ocr else "", (), ("ocr",))
+    elif media_type.startswith(("audio/", "video/")):
+        if transcriber is None:
+            raise MediaError("no speech-to-text is configured for audio")
+        text = await transcriber.transcribe(data, media_type, None)
+        frames = (
+            tuple(await asyncio.to_thread(_frames, data)) if media_type.startswith("video/") else ()
+        )
+        found = Extracted(text, frames, ("transcript", "frames") if frames else ("transcript",))
+    elif "wordprocessingml" in media_type:
+        import docx
+
+        doc = docx.Document(io.BytesIO(data))
+        found = Extracted("\n".join(p.text for p in doc.paragraphs), (), ("text",))
+    else:
+        raise MediaError(f"muxi cannot read {media_type}")
+    if media_id and cache is not None:
+        cache.put_derived(media_id, "text", found.text.encode())
+        raw = {"text": found.text, "images": [(d.hex(), t) for d, t in found.images],
+               "derived": list(found.derived)}  # fmt: skip
+        cache.put_derived(media_id, "extracted", json.dumps(raw).encode())
+    return found
+
+
+#: The stand-in modules, by name (tests/doubles_site/sitecustomize.py serves them).
+MODULES = {
+    "muxi_cli.media.images": {"fit_image": fit_image},
+    "muxi_cli.media.ingest": {
+        "sniff": sniff, "normalize": normalize, "extract": extract,
+        "MAX_INPUT_BYTES": MAX_INPUT_BYTES,
+    },
+}  # fmt: skip
