@@ -149,10 +149,8 @@ _MAGIC = (
 
 
 def sniff(data: bytes, name: str | None = None, claimed: str | None = None) -> str:
-    for magic, found in _MAGIC:
-        if data.startswith(magic):
-            break
-    else:
+    found = next((t for magic, t in _MAGIC if data.startswith(magic)), None)
+    if found is None:
         if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
             found = "audio/wav"
         elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -163,9 +161,9 @@ def sniff(data: bytes, name: str | None = None, claimed: str | None = None) -> s
             found = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
         else:
             raise MediaError(f"{name or 'the file'}: not a kind of file muxi reads")
-    if claimed and claimed.split("/")[0] != found.split("/")[0] and claimed != found:
-        if not (claimed.startswith("application/") and found.startswith("application/")):
-            raise MediaError(f"{name or 'the file'} says it is {claimed} but is {found}")
+    majors_differ = claimed and claimed.split("/")[0] != found.split("/")[0]
+    if majors_differ and not str(claimed).startswith("application/octet"):
+        raise MediaError(f"{name or 'the file'} says it is {claimed} but is {found}")
     return found
 
 
