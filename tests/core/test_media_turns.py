@@ -1,0 +1,181 @@
+"""Attachments through whole turns: the real runtime, session and media stores,
+the fake model server. Bad input fails before anything is stored or sent;
+media ids resolve in the caller's own store only; what is derived is reported
+and kept for search and memory."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from muxi_cli.llm.base import Message
+from muxi_cli.memory.base import NoMemory
+from muxi_cli.protocol import events as ev
+from muxi_cli.protocol.records import Attachment
+from tests.core import media_files as files
+from tests.core.conftest import collect, request
+from tests.core.test_media_prepare import Transcribe
+from tests.fakellm import FakeLLM, Text
+
+AGENTS = """agents:
+  - name: main
+  - name: eye
+    model: openai/gpt-4o
+"""
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def media_files_of(tmp_path: Path) -> list[Path]:
+    root = tmp_path / "media"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+async def test_an_image_for_a_model_without_vision_fails_before_anything_happens(
+    make_runtime: Any, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    runtime = make_runtime(AGENTS)
+    shot = Attachment("shot.png", b64(files.photo(64, 48)), "image/png")
+    events = await collect(
+        runtime.chat(request("what is wrong here?", agent="main", attachments=[shot]))
+    )
+    (failed,) = events
+    assert isinstance(failed, ev.RunFailed) and failed.code == "bad_media"
+    assert "openai/fake-model cannot see images" in failed.message and "shot.png" in failed.message
+    assert "openai/gpt-4o" in (failed.error.get("hint") or "")
+    assert fake_llm.requests == []
+    assert await runtime.sessions() == []
+    assert media_files_of(tmp_path) == []
+
+
+async def test_bad_files_fail_clearly_and_store_nothing(
+    make_runtime: Any, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    runtime = make_runtime(AGENTS)
+    good = Attachment("ok.png", b64(files.photo(64, 48)), "image/png")
+    truncated = Attachment("cut.png", b64(files.photo(64, 48)[:60]), "image/png")
+    lying = Attachment("notes.pdf", b64(files.photo(64, 48)), "application/pdf")
+    for bad in (truncated, lying):
+        events = await collect(runtime.chat(request("look", agent="eye", attachments=[good, bad])))
+        assert isinstance(events[-1], ev.RunFailed) and events[-1].code == "bad_media", events
+    assert fake_llm.requests == [] and await runtime.sessions() == []
+    assert media_files_of(tmp_path) == []
+
+
+async def test_the_ocr_fallback_gives_a_blind_model_the_text_of_the_image(
+    make_runtime: Any, fake_llm: FakeLLM
+) -> None:
+    runtime = make_runtime("media:\n  fallback: ocr\n")
+    fake_llm.script(Text("It says 4711."))
+    scan = Attachment("scan.png", b64(files.text_image("INVOICE 4711")), "image/png")
+    events = await collect(runtime.chat(request("what does it say?", attachments=[scan])))
+    assert events[-1].type == ev.RUN_COMPLETED
+    user = fake_llm.requests[-1]["messages"][-1]
+    assert isinstance(user["content"], str)  # text only: no image parts
+    assert "4711" in user["content"] and "(OCR)" in user["content"]
+    processed = [e for e in events if isinstance(e, ev.MediaProcessed)]
+    assert [(p.name, p.derived) for p in processed] == [("scan.png", ("ocr",))]
+    assert processed[0].meta["width"] == 900 and processed[0].meta["media_type"] == "image/png"
+
+
+async def test_media_ids_resolve_in_the_callers_own_store_only(
+    make_runtime: Any, fake_llm: FakeLLM
+) -> None:
+    runtime = make_runtime(AGENTS)
+    media = runtime.store.media
+    mine = media.for_owner("tester").put(
+        files.photo(80, 60), "image/png", "mine.png", meta={"width": 80, "height": 60}
+    )
+    theirs = media.for_owner("mallory").put(files.photo(81, 60), "image/png", "theirs.png")
+
+    fake_llm.script(Text("A red picture."))
+    by_id = Attachment("mine.png", "", "image/png", media_id=mine.id)
+    events = await collect(runtime.chat(request("and this?", agent="eye", attachments=[by_id])))
+    assert events[-1].type == ev.RUN_COMPLETED
+    user = fake_llm.requests[-1]["messages"][-1]
+    assert user["content"][1]["image_url"]["url"].startswith("data:image/")
+    stored = (await runtime.messages(events[0].session_id))[0]
+    assert stored.parts[1].media == mine  # type: ignore[union-attr]
+
+    asked = len(fake_llm.requests)
+    stolen = Attachment("theirs.png", "", "image/png", media_id=theirs.id)
+    events = await collect(runtime.chat(request("and this?", agent="eye", attachments=[stolen])))
+    assert isinstance(events[-1], ev.RunFailed) and events[-1].code == "not_found"
+    assert len(fake_llm.requests) == asked
+
+
+async def test_a_pdf_goes_to_anthropic_as_a_document_and_its_text_is_kept(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    from muxi_cli.runtime.local import LocalRuntime
+
+    runtime = await LocalRuntime.open(
+        config_path=fake_llm.write_formation(tmp_path, provider="anthropic")
+    )
+    fake_llm.script(Text("99 EUR."))
+    pdf = files.text_pdf("Invoice 4711 total 99 EUR")
+    try:
+        events = await collect(
+            runtime.chat(
+                request("total?", attachments=[Attachment("inv.pdf", b64(pdf), "application/pdf")])
+            )
+        )
+        assert events[-1].type == ev.RUN_COMPLETED
+        (processed,) = [e for e in events if isinstance(e, ev.MediaProcessed)]
+        assert processed.derived == ("text",) and processed.meta["pages"] == 1
+        owner = runtime.store.media.for_owner(events[0].user_id)  # type: ignore[attr-defined]
+        assert b"Invoice 4711" in owner.get_derived(processed.media_id, "text")
+    finally:
+        await runtime.aclose()
+    text, document = fake_llm.requests[-1]["messages"][-1]["content"]
+    assert text == {"type": "text", "text": "total?"}
+    assert document == {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": b64(pdf)},
+    }
+
+
+async def test_audio_reports_a_missing_transcriber_then_sends_the_transcript(
+    make_runtime: Any, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    runtime = make_runtime()
+    memo = Attachment("memo.wav", b64(files.spoken_wav("call me back", tmp_path)), "audio/wav")
+    events = await collect(runtime.chat(request("summarise", attachments=[memo])))
+    (failed,) = [e for e in events if isinstance(e, ev.MediaFailed)]
+    assert failed.name == "memo.wav" and failed.code == "bad_media"
+    assert events[-1].type == ev.RUN_COMPLETED  # the turn goes on without it
+    assert "[audio: memo.wav, audio/wav" in fake_llm.requests[-1]["messages"][-1]["content"]
+
+    runtime.orchestrator.engine.transcriber = Transcribe("please call me back")
+    events = await collect(runtime.chat(request("summarise", attachments=[memo])))
+    (processed,) = [e for e in events if isinstance(e, ev.MediaProcessed)]
+    assert processed.derived == ("transcript",)
+    assert "please call me back" in fake_llm.requests[-1]["messages"][-1]["content"]
+
+
+class RecordingMemory(NoMemory):
+    def __init__(self) -> None:
+        self.histories: list[list[Message]] = []
+
+    async def after_turn(
+        self, user_id: str, agent: Any, session_id: str, history: list[Message]
+    ) -> None:
+        self.histories.append(history)
+
+
+async def test_memory_extraction_sees_the_text_of_attachments_never_bytes(
+    make_runtime: Any, fake_llm: FakeLLM
+) -> None:
+    memory = RecordingMemory()
+    runtime = make_runtime(memory=memory)
+    mime = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    doc = Attachment("cv.docx", b64(files.docx("I have lived in Lisbon since 2019")), mime)
+    await collect(runtime.chat(request("remember this", attachments=[doc])))
+    await runtime.orchestrator.drain()
+    (history,) = memory.histories
+    assert all(m.media == () for m in history)
+    assert "[document: cv.docx" in history[0].content
+    assert "I have lived in Lisbon since 2019" in history[0].content
