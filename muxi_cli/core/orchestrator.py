@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from muxi_cli.config.schema import Formation
 from muxi_cli.core.agent import AgentEngine, TurnSpec
 from muxi_cli.core.approvals import ApprovalBroker
-from muxi_cli.core.attachments import check_attachments
+from muxi_cli.core.attachments import Incoming, check_attachments
 from muxi_cli.core.history import to_messages
 from muxi_cli.core.router import (
     RouteCache,
@@ -60,6 +60,23 @@ class Orchestrator:
         self._extracting: set[str] = set()
         self._again: dict[str, tuple[str, str]] = {}
 
+    async def admit(self, request: ChatRequest, user_id: str) -> list[Incoming]:
+        """Check a request's attachments before its turn starts, so a bad file
+        is a plain error (exit 2, HTTP 4xx) with nothing stored: each one read
+        for what it is, media ids looked up in the caller's own store, and, when
+        the agent is known without routing, images refused for a model without
+        vision. Pass the result to :meth:`turn`."""
+        incoming = await check_attachments(
+            list(request.attachments), self.store.media.for_owner(user_id)
+        )
+        names = self.router.names
+        mention, _message = split_mention(request.message, names)
+        known = request.agent or mention or (names[0] if len(names) == 1 else None)
+        agent = self.formation.agent(known) if known else None
+        if agent is not None and incoming:
+            self.engine.check_media(agent, request.model, incoming)
+        return incoming
+
     async def turn(
         self,
         request: ChatRequest,
@@ -67,9 +84,11 @@ class Orchestrator:
         *,
         run_id: str | None = None,
         session_id: str | None = None,
+        incoming: list[Incoming] | None = None,
     ) -> AsyncIterator[Event]:
         """Run one turn. Raises MuxiError before the first event when the
-        request itself is wrong (unknown session or agent, empty message).
+        request itself is wrong (unknown session or agent, empty message, a bad
+        attachment; ``incoming``: the attachments :meth:`admit` checked).
 
         ``run_id`` and ``session_id`` (of a new session) are the ids the runtime
         promised its caller before the turn started (see protocol/turn.py)."""
@@ -101,9 +120,10 @@ class Orchestrator:
         models.resolve(models.model_for(agent, request.model))
         # Bad attachments (and images for a model without vision) fail here too:
         # nothing stored, no session, no model call.
-        incoming = await check_attachments(
-            list(request.attachments), self.store.media.for_owner(user_id)
-        )
+        if incoming is None:
+            incoming = await check_attachments(
+                list(request.attachments), self.store.media.for_owner(user_id)
+            )
         self.engine.check_media(agent, request.model, incoming)
         if session is None:
             session = self.store.create_session(

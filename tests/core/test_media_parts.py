@@ -103,11 +103,12 @@ async def test_image_attachment_goes_to_anthropic_as_an_image_block(
 async def test_a_binary_attachment_that_is_not_base64_fails_clearly(
     make_runtime, fake_llm: FakeLLM
 ):
+    from muxi_cli.errors import MediaError
+
     runtime = make_runtime()
     bad = Attachment("x.png", "not base64 at all!", "image/png")
-    events = await collect(runtime.chat(request("look", attachments=[bad])))
-    assert isinstance(events[-1], ev.RunFailed)
-    assert "not valid base64" in events[-1].message
+    with pytest.raises(MediaError, match="not valid base64"):
+        await runtime.chat(request("look", attachments=[bad]))
     assert fake_llm.requests == []
 
 

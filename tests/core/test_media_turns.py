@@ -9,6 +9,9 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from muxi_cli.errors import MediaError, NotFoundError
 from muxi_cli.llm.base import Message
 from muxi_cli.memory.base import NoMemory
 from muxi_cli.protocol import events as ev
@@ -16,7 +19,7 @@ from muxi_cli.protocol.records import Attachment
 from tests.core import media_files as files
 from tests.core.conftest import collect, request
 from tests.core.test_media_prepare import Transcribe
-from tests.fakellm import FakeLLM, Text
+from tests.fakellm import FakeLLM, JSONReply, Text
 
 AGENTS = """agents:
   - name: main
@@ -39,14 +42,20 @@ async def test_an_image_for_a_model_without_vision_fails_before_anything_happens
 ) -> None:
     runtime = make_runtime(AGENTS)
     shot = Attachment("shot.png", b64(files.photo(64, 48)), "image/png")
-    events = await collect(
-        runtime.chat(request("what is wrong here?", agent="main", attachments=[shot]))
-    )
-    (failed,) = events
-    assert isinstance(failed, ev.RunFailed) and failed.code == "bad_media"
+    # The agent is named: refused before the turn starts (exit 2, HTTP 422).
+    with pytest.raises(MediaError) as caught:
+        await runtime.chat(request("what is wrong here?", agent="main", attachments=[shot]))
+    failed = caught.value
+    assert failed.code == "bad_media" and failed.exit_code == 2 and failed.http_status == 422
     assert "openai/fake-model cannot see images" in failed.message and "shot.png" in failed.message
-    assert "openai/gpt-4o" in (failed.error.get("hint") or "")
+    assert "openai/gpt-4o" in (failed.hint or "")
     assert fake_llm.requests == []
+    # Routed: refused once the router chose, before the agent's model is called.
+    fake_llm.script(JSONReply({"agent": "main", "reason": "general"}))
+    events = await collect(runtime.chat(request("what is wrong here?", attachments=[shot])))
+    assert isinstance(events[-1], ev.RunFailed) and events[-1].code == "bad_media"
+    assert "openai/fake-model cannot see images" in events[-1].message
+    assert len(fake_llm.requests) == 1  # the router's call only
     assert await runtime.sessions() == []
     assert media_files_of(tmp_path) == []
 
@@ -59,8 +68,8 @@ async def test_bad_files_fail_clearly_and_store_nothing(
     truncated = Attachment("cut.png", b64(files.photo(64, 48)[:60]), "image/png")
     lying = Attachment("notes.pdf", b64(files.photo(64, 48)), "application/pdf")
     for bad in (truncated, lying):
-        events = await collect(runtime.chat(request("look", agent="eye", attachments=[good, bad])))
-        assert isinstance(events[-1], ev.RunFailed) and events[-1].code == "bad_media", events
+        with pytest.raises(MediaError):
+            await runtime.chat(request("look", agent="eye", attachments=[good, bad]))
     assert fake_llm.requests == [] and await runtime.sessions() == []
     assert media_files_of(tmp_path) == []
 
@@ -102,8 +111,11 @@ async def test_media_ids_resolve_in_the_callers_own_store_only(
 
     asked = len(fake_llm.requests)
     stolen = Attachment("theirs.png", "", "image/png", media_id=theirs.id)
-    events = await collect(runtime.chat(request("and this?", agent="eye", attachments=[stolen])))
-    assert isinstance(events[-1], ev.RunFailed) and events[-1].code == "not_found"
+    with pytest.raises(NotFoundError) as caught:
+        await runtime.chat(request("and this?", agent="eye", attachments=[stolen]))
+    assert caught.value.http_status == 404 and "only valid for the user" in (
+        caught.value.hint or ""
+    )
     assert len(fake_llm.requests) == asked
 
 

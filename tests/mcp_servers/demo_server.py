@@ -79,8 +79,8 @@ def big_photo() -> bytes:
 def build(name: str = "demo"):  # type: ignore[no-untyped-def]
     from mcp.server import MCPServer
     from mcp.server.mcpserver import Audio, Context, Image
-    from mcp.types import BlobResourceContents, EmbeddedResource, TextResourceContents
     from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.types import BlobResourceContents, EmbeddedResource, TextResourceContents
     from pydantic import BaseModel
 
     server = MCPServer(name, log_level="WARNING")
