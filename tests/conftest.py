@@ -84,10 +84,15 @@ def memory_keyring() -> Iterator[None]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("LANCEDB_LOG", "error")
-    # Stand-ins for media functions of lanes not merged yet (a no-op once they are).
+    # Stand-ins for media functions of lanes not merged yet (a no-op once they are),
+    # here and in every process the tests start (tests/doubles_site is on their path).
     from tests.doubles_site.sitecustomize import install
 
     install()
+    site = str(ROOT / "tests" / "doubles_site")
+    os.environ["PYTHONPATH"] = os.pathsep.join([site, os.environ.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep
+    )
 
 
 # --------------------------------------------------------------- no process left behind
