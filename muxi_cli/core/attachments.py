@@ -135,7 +135,13 @@ async def check_attachments(attachments: list[Attachment], media: MediaSink) -> 
                     hint="Upload the file first (POST /v1/media); a media id is only "
                     "valid for the user who uploaded it.",
                 )
-            out.append(Incoming(att.name or ref.name or "", ref.media_type, ref=ref))
+            name = att.name or ref.name or ""
+            if is_text_type(ref.media_type):
+                # An uploaded text file joins the message as text, like one sent inline.
+                text = media.get(ref).decode("utf-8", "replace")
+                out.append(Incoming(name, ref.media_type, text=text))
+            else:
+                out.append(Incoming(name, ref.media_type, ref=ref))
         elif is_text_type(att.mime):
             out.append(Incoming(att.name, att.mime, text=att.content))
         else:

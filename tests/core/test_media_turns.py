@@ -109,6 +109,14 @@ async def test_media_ids_resolve_in_the_callers_own_store_only(
     stored = (await runtime.messages(events[0].session_id))[0]
     assert stored.parts[1].media == mine  # type: ignore[union-attr]
 
+    # An uploaded text file joins the message as a tagged text block.
+    notes = media.for_owner("tester").put(b"buy milk", "text/plain", "todo.txt")
+    fake_llm.script(Text("Milk."))
+    todo = Attachment("todo.txt", "", "text/plain", media_id=notes.id)
+    await collect(runtime.chat(request("what to buy?", agent="eye", attachments=[todo])))
+    content = fake_llm.requests[-1]["messages"][-1]["content"]
+    assert '<attachment name="todo.txt" type="text/plain">\nbuy milk\n</attachment>' in content
+
     asked = len(fake_llm.requests)
     stolen = Attachment("theirs.png", "", "image/png", media_id=theirs.id)
     with pytest.raises(NotFoundError) as caught:
