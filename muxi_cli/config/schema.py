@@ -56,15 +56,16 @@ class ModelCapabilities(_Strict):
     audio_in: bool | None = None
 
 
+#: What happens to an image sent to a model without vision: ``error`` refuses
+#: it before any model call, naming models that have vision; ``ocr`` sends the
+#: text read from the image instead, with a note saying so.
+MediaFallback = Literal["error", "ocr"]
+
+
 class MediaSettings(_Strict):
-    """What happens to media a model cannot take.
+    """An agent's own ``media`` settings (over the formation's ``media``)."""
 
-    ``fallback: error`` (the default) refuses an image sent to a model without
-    vision, before any model call, naming models that have it; ``ocr`` sends
-    the text read from the image instead, with a note saying so.
-    """
-
-    fallback: Literal["error", "ocr"] = "error"
+    fallback: MediaFallback = "error"
 
 
 class ProviderConfig(_Strict):
@@ -302,6 +303,8 @@ class MediaConfig(_Strict):
     max_file_size: ByteSize = Field(default=ByteSize(20 * 1024 * 1024), gt=0)
     #: What one user may store in all (each file counted once); unset: no limit.
     quota: ByteSize | None = Field(default=None, gt=0)
+    #: Images for a model without vision: ``error`` or ``ocr`` (see MediaFallback).
+    fallback: MediaFallback = "error"
 
     @field_validator("url")
     @classmethod
@@ -338,8 +341,6 @@ class Formation(_Strict):
     video: VideoConfig = Field(default_factory=VideoConfig)
     tool_result_limit: int = 16_000
     turn_timeout: float = 600.0
-    #: What happens to media a model cannot take (an agent's own ``media`` wins).
-    media: MediaSettings = Field(default_factory=MediaSettings)
 
     @field_validator("agents", mode="before")
     @classmethod

@@ -156,9 +156,26 @@ class AgentEngine:
         self.store = store
         self.approvals = approvals
         self.calls = ToolCallRunner(formation, tools, store, approvals, self._delegate)
-        #: Speech to text for audio and video attachments (the runtime sets it;
-        #: without one their transcripts are missing and ``media.failed`` says so).
+        #: Speech to text for audio and video attachments: the formation's
+        #: ``audio.transcribe`` model, found on first use (or set by a caller).
+        #: Without one their transcripts are missing and ``media.failed`` says so.
         self.transcriber: Transcriber | None = None
+        self._transcriber_looked_up = False
+
+    def hearing(self) -> Transcriber | None:
+        """The transcriber (see :attr:`transcriber`)."""
+        if self.transcriber is None and not self._transcriber_looked_up:
+            self._transcriber_looked_up = True
+            # deferred: the audio client loads only when a turn carries media
+            from muxi_cli.llm.audio import maybe_transcriber
+            from muxi_cli.llm.registry import ProviderRegistry
+
+            if isinstance(self.models, ProviderRegistry):
+                try:
+                    self.transcriber = maybe_transcriber(self.formation, self.models)
+                except MuxiError as exc:
+                    log.warning("audio.transcribe is not usable: %s", exc.message)
+        return self.transcriber
 
     # ------------------------------------------------------------------ media
 
@@ -168,8 +185,8 @@ class AgentEngine:
         """What the model answering for ``agent`` takes in media; with
         ``alternatives``, also the formation's models that have vision."""
         model_ref = self.models.model_for(agent, override)
-        settings = agent.media or self.formation.media
-        view = ModelView(model_ref, self.models.media_support(model_ref), settings.fallback)
+        fallback = agent.media.fallback if agent.media else self.formation.media.fallback
+        view = ModelView(model_ref, self.models.media_support(model_ref), fallback)
         if alternatives:
             view = ModelView(
                 view.model, view.support, view.fallback, self._vision_models(model_ref)
@@ -289,7 +306,7 @@ class AgentEngine:
                 spec.session_id, "user", content, agent=agent.name, run_id=f.run_id, parts=parts
             )
             state.user_stored = True
-        async for event in extract_events(refs, media, f, self.transcriber):
+        async for event in extract_events(refs, media, f, self.hearing() if refs else None):
             yield event
 
         recalled: list[Recalled] = []
@@ -341,7 +358,10 @@ class AgentEngine:
             request = LLMRequest(
                 model=model_name,
                 messages=await prepare(
-                    conversation, view, cache=media, transcriber=self.transcriber
+                    conversation,
+                    view,
+                    cache=media,
+                    transcriber=self.hearing() if any(m.media for m in conversation) else None,
                 ),
                 system=system,
                 tools=[t.spec for t in tools],
