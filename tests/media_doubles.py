@@ -1,7 +1,6 @@
-"""Small local stand-ins for the media functions other lanes write, installed
-only while the real ones are missing; replaced when the docs lane merges
-(``media.ingest``, ``media.images``) and when the store lane merges (the
-``MediaStore`` contract: owners, metadata, derived forms).
+"""Small local stand-ins for the media functions the docs lane writes
+(``media.ingest``, ``media.images``), served only while the real ones are
+missing; replaced when the docs lane merges.
 
 Each follows the contract in the brief and does real work (Pillow, pypdfium2,
 python-docx, ffmpeg), so the tests that use them test real bytes.
@@ -10,90 +9,14 @@ python-docx, ffmpeg), so the tests that use them test real bytes.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from muxi_cli.errors import MediaError, NotFoundError
+from muxi_cli.errors import MediaError
 from muxi_cli.media.types import DerivedCache, Extracted, Normalized, Transcriber
-from muxi_cli.protocol.messages import MediaRef
-
-# ----------------------------------------------------------------- the store
-
-
-def _for_owner(self: Any, owner: str | None) -> Any:
-    if owner is None:
-        return self
-    safe = hashlib.sha256(owner.encode()).hexdigest()[:16]
-    return type(self)(self.root / "users" / safe, self.max_bytes)
-
-
-def _info_path(self: Any, media_id: str) -> Path:
-    return Path(self._path(media_id)).with_suffix(".json")
-
-
-def _put(
-    self: Any,
-    data: bytes,
-    media_type: str,
-    name: str | None = None,
-    meta: dict[str, int | float] | None = None,
-) -> MediaRef:
-    ref = _ORIGINAL_PUT(self, data, media_type, name)
-    ref = MediaRef(ref.id, ref.media_type, ref.size, ref.name, dict(meta or {}))
-    _info_path(self, ref.id).write_text(json.dumps(ref.to_dict()))
-    return ref
-
-
-def _info(self: Any, media_id: str) -> MediaRef | None:
-    try:
-        path = _info_path(self, media_id)
-    except NotFoundError:
-        return None
-    return MediaRef.from_dict(json.loads(path.read_text())) if path.exists() else None
-
-
-def _derived(self: Any, media_id: str, key: str) -> Path:
-    return Path(self.root) / "derived" / media_id / hashlib.sha256(key.encode()).hexdigest()[:24]
-
-
-def _get_derived(self: Any, media_id: str, key: str) -> bytes | None:
-    path = _derived(self, media_id, key)
-    return path.read_bytes() if path.exists() else None
-
-
-def _put_derived(self: Any, media_id: str, key: str, data: bytes) -> None:
-    path = _derived(self, media_id, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def _delete(self: Any, media_id: str) -> None:
-    for path in (Path(self._path(media_id)), _info_path(self, media_id)):
-        path.unlink(missing_ok=True)
-
-
-_ORIGINAL_PUT: Any = None
-
-
-def patch_store(cls: Any) -> None:
-    """Give the current MediaStore the store lane's contract (replaced when the
-    store lane merges): per-owner folders, metadata, derived forms."""
-    global _ORIGINAL_PUT
-    if hasattr(cls, "for_owner"):
-        return
-    _ORIGINAL_PUT = cls.put
-    cls.put = _put
-    cls.for_owner = _for_owner
-    cls.info = _info
-    cls.get_derived = _get_derived
-    cls.put_derived = _put_derived
-    cls.delete = _delete
-
 
 # -------------------------------------------------------------- media.images
 

@@ -1,8 +1,8 @@
-"""Stand-ins for media functions of lanes not merged yet (tests/media_doubles.py),
-for the test process and the processes it starts (this folder is on their
-``PYTHONPATH``); a no-op once the docs and store lanes merged. Nothing of muxi
-is imported until muxi imports the modules concerned, so import-time tests
-see what they always saw."""
+"""Stand-ins for media functions of the docs lane, not merged yet
+(tests/media_doubles.py), for the test process and the processes it starts
+(this folder is on their ``PYTHONPATH``); a no-op once the docs lane merged
+(delete this folder then). Nothing of muxi is imported until muxi imports the
+modules concerned, so import-time tests see what they always saw."""
 
 from __future__ import annotations
 
@@ -14,18 +14,13 @@ import types
 from typing import Any
 
 _STANDIN = ("muxi_cli.media.images", "muxi_cli.media.ingest")
-_STORE = "muxi_cli.stores.media"
 
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name not in (*_STANDIN, _STORE):
+        if name not in _STANDIN:
             return None
         real = importlib.machinery.PathFinder.find_spec(name, path)
-        if name == _STORE:
-            if real is not None and real.loader is not None:
-                real.loader = _Patching(real.loader)
-            return real
         return real or importlib.util.spec_from_loader(name, _StandIn())
 
 
@@ -39,27 +34,9 @@ class _StandIn(importlib.abc.Loader):
         module.__dict__.update(MODULES[module.__name__])
 
 
-class _Patching(importlib.abc.Loader):
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def create_module(self, spec: Any) -> Any:
-        return self.inner.create_module(spec)
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        self.inner.exec_module(module)
-        from tests.media_doubles import patch_store
-
-        patch_store(module.MediaStore)
-
-
 def install() -> None:
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
-    if _STORE in sys.modules:
-        from tests.media_doubles import patch_store
-
-        patch_store(sys.modules[_STORE].MediaStore)
 
 
 try:
