@@ -30,6 +30,7 @@ from muxi_cli.core.attachments import (
 )
 from muxi_cli.core.cancel import CANCELLED, stop_reason
 from muxi_cli.core.history import to_messages, truncate_for_model
+from muxi_cli.core.media_gate import MediaGate
 from muxi_cli.core.tool_calls import ToolCallRunner
 from muxi_cli.core.writer import MessageStore, ReplyWriter
 from muxi_cli.errors import MuxiError
@@ -43,8 +44,7 @@ from muxi_cli.llm.base import (
     UsageChunk,
 )
 from muxi_cli.llm.capabilities import text_tool_call
-from muxi_cli.media.prepare import ModelView, check_vision, prepare
-from muxi_cli.media.types import Transcriber
+from muxi_cli.media.prepare import prepare
 from muxi_cli.memory.base import Context, MemoryHooks, Recalled
 from muxi_cli.protocol.events import (
     USAGE,
@@ -156,65 +156,8 @@ class AgentEngine:
         self.store = store
         self.approvals = approvals
         self.calls = ToolCallRunner(formation, tools, store, approvals, self._delegate)
-        #: Speech to text for audio and video attachments: the formation's
-        #: ``audio.transcribe`` model, found on first use (or set by a caller).
-        #: Without one their transcripts are missing and ``media.failed`` says so.
-        self.transcriber: Transcriber | None = None
-        self._transcriber_looked_up = False
-
-    def hearing(self) -> Transcriber | None:
-        """The transcriber (see :attr:`transcriber`)."""
-        if self.transcriber is None and not self._transcriber_looked_up:
-            self._transcriber_looked_up = True
-            # deferred: the audio client loads only when a turn carries media
-            from muxi_cli.llm.audio import maybe_transcriber
-            from muxi_cli.llm.registry import ProviderRegistry
-
-            if isinstance(self.models, ProviderRegistry):
-                try:
-                    self.transcriber = maybe_transcriber(self.formation, self.models)
-                except MuxiError as exc:
-                    log.warning("audio.transcribe is not usable: %s", exc.message)
-        return self.transcriber
-
-    # ------------------------------------------------------------------ media
-
-    def view_for(
-        self, agent: AgentConfig, override: str | None = None, *, alternatives: bool = False
-    ) -> ModelView:
-        """What the model answering for ``agent`` takes in media; with
-        ``alternatives``, also the formation's models that have vision."""
-        model_ref = self.models.model_for(agent, override)
-        fallback = agent.media.fallback if agent.media else self.formation.media.fallback
-        view = ModelView(model_ref, self.models.media_support(model_ref), fallback)
-        if alternatives:
-            view = ModelView(
-                view.model, view.support, view.fallback, self._vision_models(model_ref)
-            )
-        return view
-
-    def _vision_models(self, exclude: str) -> tuple[str, ...]:
-        refs = [self.formation.default_model, *(a.model_ref for a in self.formation.agents)]
-        out: list[str] = []
-        for ref in refs:
-            if not ref:
-                continue
-            try:
-                ref = self.models.model_for(None, ref)
-                if ref != exclude and ref not in out and self.models.media_support(ref).vision:
-                    out.append(ref)
-            except MuxiError:
-                continue  # a model without a key is no suggestion
-        return tuple(out)
-
-    def check_media(
-        self, agent: AgentConfig, override: str | None, incoming: list[Incoming]
-    ) -> None:
-        """Refuse images for a model without vision before anything is stored."""
-        kinds = [(i.kind, i.name) for i in incoming]
-        view = self.view_for(agent, override)
-        if any(k in ("image", "video") for k, _ in kinds) and not view.support.vision:
-            check_vision(kinds, self.view_for(agent, override, alternatives=True))
+        #: What the turn's model takes in media; the formation's transcriber.
+        self.media_gate = MediaGate(formation, models)
 
     # ------------------------------------------------------------------ tools
 
@@ -295,8 +238,8 @@ class AgentEngine:
         incoming = spec.incoming
         if incoming is None:
             incoming = await check_attachments(spec.attachments, media)
-            self.check_media(agent, spec.model_override, incoming)
-        view = self.view_for(agent, spec.model_override)
+            self.media_gate.check(agent, spec.model_override, incoming)
+        view = self.media_gate.view_for(agent, spec.model_override)
         parts, refs = store_attachments(spec.message, incoming, media)
         content = text_of(parts)
         store = self.store if spec.persist else None
@@ -306,7 +249,9 @@ class AgentEngine:
                 spec.session_id, "user", content, agent=agent.name, run_id=f.run_id, parts=parts
             )
             state.user_stored = True
-        async for event in extract_events(refs, media, f, self.hearing() if refs else None):
+        async for event in extract_events(
+            refs, media, f, self.media_gate.hearing() if refs else None
+        ):
             yield event
 
         recalled: list[Recalled] = []
@@ -361,7 +306,9 @@ class AgentEngine:
                     conversation,
                     view,
                     cache=media,
-                    transcriber=self.hearing() if any(m.media for m in conversation) else None,
+                    transcriber=self.media_gate.hearing()
+                    if any(m.media for m in conversation)
+                    else None,
                 ),
                 system=system,
                 tools=[t.spec for t in tools],

@@ -186,7 +186,7 @@ def _load(
             continue
         kind = _KINDS[part.type]
         ref = part.media
-        loaded.append(Media(kind, ref.media_type, data, ref.name, ref.id))
+        loaded.append(Media(kind, ref.media_type, data, ref.name, ref.id, dict(ref.meta)))
     return loaded, missing
 
 

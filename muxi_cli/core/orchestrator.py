@@ -74,7 +74,7 @@ class Orchestrator:
         known = request.agent or mention or (names[0] if len(names) == 1 else None)
         agent = self.formation.agent(known) if known else None
         if agent is not None and incoming:
-            self.engine.check_media(agent, request.model, incoming)
+            self.engine.media_gate.check(agent, request.model, incoming)
         return incoming
 
     async def turn(
@@ -124,7 +124,7 @@ class Orchestrator:
             incoming = await check_attachments(
                 list(request.attachments), self.store.media.for_owner(user_id)
             )
-        self.engine.check_media(agent, request.model, incoming)
+        self.engine.media_gate.check(agent, request.model, incoming)
         if session is None:
             session = self.store.create_session(
                 user_id, title=request.title or "", agent=agent.name, session_id=session_id

@@ -44,6 +44,8 @@ class Media:
     name: str | None = None
     #: The media store's id of the original (derived forms are cached under it).
     id: str | None = None
+    #: What is known of it (``width``, ``height``, ``pages``, ``duration``).
+    meta: dict[str, int | float] = field(default_factory=dict, compare=False)
 
     def placeholder(self) -> str:
         """Text standing in for media a provider cannot send."""

@@ -226,6 +226,7 @@ class _Preparer:
             media.media_type == _PDF
             and self.support.documents
             and len(media.data) <= limits.request_bytes
+            and media.meta.get("pages", 0) <= limits.max_pdf_pages
         ):
             return _Out(media=[media])
         found = await _extract(media, self.cache, self.transcriber, ocr=True)

@@ -171,7 +171,7 @@ async def test_audio_reports_a_missing_transcriber_then_sends_the_transcript(
     assert events[-1].type == ev.RUN_COMPLETED  # the turn goes on without it
     assert "[audio: memo.wav, audio/wav" in fake_llm.requests[-1]["messages"][-1]["content"]
 
-    runtime.orchestrator.engine.transcriber = Transcribe("please call me back")
+    runtime.orchestrator.engine.media_gate.transcriber = Transcribe("please call me back")
     events = await collect(runtime.chat(request("summarise", attachments=[memo])))
     (processed,) = [e for e in events if isinstance(e, ev.MediaProcessed)]
     assert processed.derived == ("transcript",)

@@ -43,7 +43,7 @@ async def runtime_for(
 ) -> LocalRuntime:
     config = fake_llm.write_formation(tmp_path, provider=provider, model=model, extra=extra)
     runtime = await LocalRuntime.open(config_path=config)
-    runtime.orchestrator.engine.transcriber = Transcribe("the memo says call me back")
+    runtime.orchestrator.engine.media_gate.transcriber = Transcribe("the memo says call me back")
     return runtime
 
 
