@@ -56,11 +56,6 @@ def muxi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     # Subprocesses get a test keyring: a JSON file in the temp home.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", FILE_BACKEND)
     monkeypatch.setenv("PYTHONPATH", with_root_on_path(os.environ.get("PYTHONPATH")))
-    # ... and the media stand-ins of lanes not merged yet (tests/doubles_site).
-    monkeypatch.setenv(
-        "PYTHONPATH",
-        os.pathsep.join([str(ROOT / "tests" / "doubles_site"), os.environ["PYTHONPATH"]]),
-    )
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
     monkeypatch.chdir(tmp_path)
     yield home
@@ -85,15 +80,6 @@ def memory_keyring() -> Iterator[None]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("LANCEDB_LOG", "error")
-    # Stand-ins for media functions of lanes not merged yet (a no-op once they are),
-    # here and in every process the tests start (tests/doubles_site is on their path).
-    from tests.doubles_site.sitecustomize import install
-
-    install()
-    site = str(ROOT / "tests" / "doubles_site")
-    os.environ["PYTHONPATH"] = os.pathsep.join([site, os.environ.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep
-    )
 
 
 # --------------------------------------------------------------- no process left behind

@@ -249,9 +249,9 @@ class AgentEngine:
                 spec.session_id, "user", content, agent=agent.name, run_id=f.run_id, parts=parts
             )
             state.user_stored = True
-        async for event in extract_events(
-            refs, media, f, self.media_gate.hearing() if refs else None
-        ):
+        gate = self.media_gate
+        hearing = gate.hearing() if refs else None
+        async for event in extract_events(refs, media, f, hearing, gate.video):
             yield event
 
         recalled: list[Recalled] = []
@@ -306,9 +306,8 @@ class AgentEngine:
                     conversation,
                     view,
                     cache=media,
-                    transcriber=self.media_gate.hearing()
-                    if any(m.media for m in conversation)
-                    else None,
+                    transcriber=gate.hearing() if any(m.media for m in conversation) else None,
+                    video=gate.video,
                 ),
                 system=system,
                 tools=[t.spec for t in tools],

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from muxi_cli.errors import MediaError, MuxiError, NotFoundError, UsageError
 from muxi_cli.llm.base import Media
+from muxi_cli.media.prepare import extract_media
 from muxi_cli.media.types import Normalized, Transcriber
 from muxi_cli.protocol.events import Event, EventFactory
 from muxi_cli.protocol.messages import (
@@ -202,25 +203,22 @@ async def extract_events(
     media: MediaSink,
     factory: EventFactory,
     transcriber: Transcriber | None = None,
+    video: tuple[float, int] | None = None,
 ) -> AsyncIterator[Event]:
     """Extract what each stored attachment says (text, OCR, transcript, frames),
     cached under its id in ``media`` so it is done once and session search finds
     the text; one ``media.processed`` or ``media.failed`` event per attachment."""
-    if not refs:
-        return
-    # deferred: the document, OCR and audio libraries load only for attachments
-    from muxi_cli.media.ingest import extract
-
     for ref in refs:
         meta: dict[str, Any] = {"size": ref.size, "media_type": ref.media_type, **ref.meta}
         try:
-            found = await extract(
+            found = await extract_media(
                 media.get(ref),
                 ref.media_type,
                 media_id=ref.id,
                 cache=media,
                 transcriber=transcriber,
                 ocr=True,
+                video=video,
             )
         except MuxiError as exc:
             yield factory.media_failed(ref.id, ref.name or "", exc.code, exc.message)
@@ -243,6 +241,30 @@ def _decoded(items: list[dict[str, Any]]) -> list[tuple[bytes, str, str | None]]
         name = item.get("name")
         out.append((data, str(item.get("mime") or "image/png"), str(name) if name else None))
     return out
+
+
+async def clean_tool_media(outcome: Any) -> None:
+    """A tool outcome's media read for what they are, as attachments are: images
+    upright and without their metadata (a GPS position never leaves the
+    machine); what cannot be read is left out (the result's text names it)."""
+    if not (outcome.images or getattr(outcome, "media", None)):
+        return
+    # deferred: type sniffing and the image libraries load only for tool media
+    from muxi_cli.media.ingest import normalize
+
+    def clean(items: list[dict[str, Any]]) -> list[dict[str, str]]:
+        out: list[dict[str, str]] = []
+        for data, mime, name in _decoded(items):
+            try:
+                found = normalize(data, name, mime)
+            except MuxiError:
+                continue
+            item = {"mime": found.media_type, "data": base64.b64encode(found.data).decode()}
+            out.append({**item, "name": name} if name else item)
+        return out
+
+    outcome.images = await asyncio.to_thread(clean, outcome.images)
+    outcome.media = await asyncio.to_thread(clean, getattr(outcome, "media", []))
 
 
 def tool_refs(items: list[dict[str, Any]], media: MediaSink) -> list[MediaRef | None]:

@@ -48,6 +48,11 @@ class MediaGate:
                     log.warning("audio.transcribe is not usable: %s", exc.message)
         return self.transcriber
 
+    @property
+    def video(self) -> tuple[float, int]:
+        """How video attachments are sampled (the formation's ``video``)."""
+        return self.formation.video.fps, self.formation.video.max_frames
+
     def view_for(
         self, agent: AgentConfig, override: str | None = None, *, alternatives: bool = False
     ) -> ModelView:

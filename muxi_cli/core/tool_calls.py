@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.config.schema import Formation
 from muxi_cli.core.approvals import ApprovalBroker
-from muxi_cli.core.attachments import outcome_media, tool_refs, tool_result_parts
+from muxi_cli.core.attachments import (
+    clean_tool_media,
+    outcome_media,
+    tool_refs,
+    tool_result_parts,
+)
 from muxi_cli.core.cancel import cancelled_tool_result, stop_reason
 from muxi_cli.core.history import truncate_for_model
 from muxi_cli.core.writer import MessageStore
@@ -212,6 +217,7 @@ class ToolCallRunner:
                 outcome = await self.tools.call(tool_def, call.arguments)
             finally:
                 CURRENT_CALLER.reset(token)
+            await clean_tool_media(outcome)
         return finish(outcome)
 
     async def _approve(

@@ -161,30 +161,68 @@ async def fit(
     return dataclasses.replace(media, data=data, media_type=media_type)
 
 
-async def _extract(
-    media: Media, cache: DerivedCache | None, transcriber: Transcriber | None, *, ocr: bool = True
+#: How a video is sampled: frames per second, most frames (the formation's ``video``).
+Sampling = tuple[float, int]
+
+
+async def extract_media(
+    data: bytes,
+    media_type: str,
+    *,
+    media_id: str | None,
+    cache: DerivedCache | None,
+    transcriber: Transcriber | None,
+    ocr: bool = True,
+    video: Sampling | None = None,
 ) -> Extracted:
+    """``media.ingest.extract``, with the formation's video sampling for audio
+    and video (``media.av.extract_av``); cached under ``media_id``."""
+    if video is not None and media_type.startswith(("audio/", "video/")):
+        # deferred: ffmpeg's wrapper loads only for audio and video
+        from muxi_cli.media.av import extract_av
+
+        fps, frames = video
+        return await extract_av(
+            data,
+            media_type,
+            media_id=media_id,
+            cache=cache,
+            transcriber=transcriber,
+            fps=fps,
+            max_frames=frames,
+        )
     # deferred: the document, OCR and audio libraries load only when needed
     from muxi_cli.media.ingest import extract
 
     return await extract(
-        media.data,
-        media.media_type,
-        media_id=media.id,
-        cache=cache,
-        transcriber=transcriber,
-        ocr=ocr,
+        data, media_type, media_id=media_id, cache=cache, transcriber=transcriber, ocr=ocr
     )
 
 
 class _Preparer:
     def __init__(
-        self, view: ModelView, cache: DerivedCache | None, transcriber: Transcriber | None
+        self,
+        view: ModelView,
+        cache: DerivedCache | None,
+        transcriber: Transcriber | None,
+        video: Sampling | None,
     ) -> None:
         self.view = view
         self.support = view.support
         self.cache = cache
         self.transcriber = transcriber
+        self.video = video
+
+    async def _extract(self, media: Media, *, ocr: bool = True) -> Extracted:
+        return await extract_media(
+            media.data,
+            media.media_type,
+            media_id=media.id,
+            cache=self.cache,
+            transcriber=self.transcriber,
+            ocr=ocr,
+            video=self.video,
+        )
 
     async def one(self, media: Media) -> _Out:
         try:
@@ -212,7 +250,7 @@ class _Preparer:
         if self.support.vision:
             return _Out(media=[await fit(media, self.support.limits, self.cache)])
         if self.view.fallback == "ocr":
-            found = await _extract(media, self.cache, self.transcriber, ocr=True)
+            found = await self._extract(media)
             note = (
                 f"[muxi: {self.view.model} cannot see images; this is the text read from "
                 "the image (OCR), not the image itself]"
@@ -229,7 +267,7 @@ class _Preparer:
             and media.meta.get("pages", 0) <= limits.max_pdf_pages
         ):
             return _Out(media=[media])
-        found = await _extract(media, self.cache, self.transcriber, ocr=True)
+        found = await self._extract(media)
         out = _Out(text=[_block(media, "text", found.text or "(no text found)")])
         if found.images and self.support.vision:
             out.media += await self._images(found.images, media)
@@ -245,7 +283,7 @@ class _Preparer:
         if heard:
             out.media.append(media)
         try:
-            found = await _extract(media, self.cache, self.transcriber)
+            found = await self._extract(media)
         except MuxiError as exc:
             if not heard:
                 raise
@@ -255,7 +293,7 @@ class _Preparer:
         return out
 
     async def _video(self, media: Media) -> _Out:
-        found = await _extract(media, self.cache, self.transcriber)
+        found = await self._extract(media)
         out = _Out(text=[_block(media, "transcript", found.text or "(no speech found)")])
         if found.images and self.support.vision:
             out.media += await self._images(found.images, media)
@@ -309,12 +347,14 @@ async def prepare(
     *,
     cache: DerivedCache | None = None,
     transcriber: Transcriber | None = None,
+    video: Sampling | None = None,
 ) -> list[Message]:
     """``messages`` with every media item turned into what ``view``'s model takes
-    (see the module docstring). Messages without media are returned as they are."""
+    (see the module docstring; ``video``: how videos are sampled, else the
+    defaults). Messages without media are returned as they are."""
     if not any(m.media for m in messages):
         return messages
-    worker = _Preparer(view, cache, transcriber)
+    worker = _Preparer(view, cache, transcriber, video)
     out: list[Message] = []
     for msg in messages:
         if not msg.media:

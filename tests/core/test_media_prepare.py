@@ -59,9 +59,13 @@ def store(tmp_path: Path) -> MediaStore:
 async def test_a_photo_is_turned_upright_fitted_and_stripped_and_cached(
     store: MediaStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from muxi_cli.media.ingest import normalize
+
     photo = files.photo(3000, 2000)
     assert files.exif_of(photo)[files.GPS_TAG]  # the GPS position is there to begin with
-    item = stored(store, photo, "image/png", "shot.png", "image")
+    # As an attachment is: read for what it is at ingestion, fitted for each model.
+    clean = normalize(photo, "shot.png", "image/png")
+    item = stored(store, clean.data, clean.media_type, "shot.png", "image")
     (out,) = await prepare([Message("user", "look", media=(item,))], view(), cache=store)
     (sent,) = out.media
     width, height = files.size_of(sent.data)

@@ -201,3 +201,20 @@ async def test_memory_extraction_sees_the_text_of_attachments_never_bytes(
     assert all(m.media == () for m in history)
     assert "[document: cv.docx" in history[0].content
     assert "I have lived in Lisbon since 2019" in history[0].content
+
+
+@pytest.mark.slow
+async def test_a_video_reaches_a_vision_model_as_frames_sampled_as_configured(
+    make_runtime: Any, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    runtime = make_runtime(AGENTS + "video:\n  fps: 1\n  max_frames: 2\n")
+    runtime.orchestrator.engine.media_gate.transcriber = Transcribe("a tone plays")
+    clip = Attachment("clip.mp4", b64(files.short_video(tmp_path, seconds=4)), "video/mp4")
+    events = await collect(runtime.chat(request("what happens?", agent="eye", attachments=[clip])))
+    assert events[-1].type == ev.RUN_COMPLETED
+    (processed,) = [e for e in events if isinstance(e, ev.MediaProcessed)]
+    assert "frames" in processed.derived and processed.meta["duration"] > 3
+    text, *frames = fake_llm.requests[-1]["messages"][-1]["content"]
+    assert 1 <= len(frames) <= 2 and all(f["type"] == "image_url" for f in frames)
+    assert 'name="clip.mp4" type="video/mp4" derived="transcript"' in text["text"]
+    assert f"[{len(frames)} frames of clip.mp4 follow as images]" in text["text"]

@@ -129,6 +129,11 @@ async def _bundle_turn(
     try:
         events = await collect(runtime.chat(request("fetch the bundle")))
         stored = await runtime.messages(events[0].session_id)
+        owner = runtime.store.media.for_owner(events[0].user_id)  # type: ignore[attr-defined]
+        (tool,) = [m for m in stored if m.role == "tool"]
+        # The tool's photo is kept without its metadata (the GPS position is gone).
+        (image,) = [p for p in tool.parts[0].parts if isinstance(p, ImagePart)]  # type: ignore[union-attr]
+        assert files.exif_of(owner.get(image.media)) == {}
     finally:
         await runtime.aclose()
     assert events[-1].type == ev.RUN_COMPLETED
@@ -136,7 +141,6 @@ async def _bundle_turn(
     # The screen learns what the tool returned: the stored references.
     assert [m["media_type"] for m in result.media] == ["image/png", "application/pdf", "audio/wav"]
     assert [m.get("name") for m in result.media] == [None, "report.pdf", None]
-    (tool,) = [m for m in stored if m.role == "tool"]
     (part,) = tool.parts
     assert isinstance(part, ToolResultPart)
     kinds = [type(p) for p in part.parts[1:]]
