@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from muxi_cli.errors import MediaError, MuxiError, NotFoundError, UsageError
+from muxi_cli.errors import MediaError, MediaTooLargeError, MuxiError, NotFoundError, UsageError
 from muxi_cli.llm.base import Media
 from muxi_cli.media.prepare import extract_media
 from muxi_cli.media.types import Normalized, Transcriber
@@ -71,6 +71,14 @@ class MediaSink(Protocol):
     def get_derived(self, media_id: str, key: str) -> bytes | None: ...
 
     def put_derived(self, media_id: str, key: str, data: bytes) -> None: ...
+
+    @property
+    def max_bytes(self) -> int: ...
+
+    @property
+    def quota_bytes(self) -> int | None: ...
+
+    def usage(self) -> int: ...
 
 
 def is_text_type(mime: str) -> bool:
@@ -153,7 +161,33 @@ async def check_attachments(attachments: list[Attachment], media: MediaSink) -> 
             claimed = att.mime.split(";", 1)[0].strip().lower() or None
             found = await asyncio.to_thread(normalize, data, att.name, claimed)
             out.append(Incoming(att.name, found.media_type, normalized=found))
+    _check_room(out, media)
     return out
+
+
+def _check_room(incoming: list[Incoming], media: MediaSink) -> None:
+    """The store's per-file limit and the owner's quota, checked before the turn
+    (the store checks again when it stores: this only makes the error early)."""
+    new = 0
+    for item in incoming:
+        if item.normalized is None:
+            continue
+        size = len(item.normalized.data)
+        if size > media.max_bytes:
+            raise MediaTooLargeError(
+                f"{item.name or 'An attachment'} is {size:,} bytes; media may be at most "
+                f"{media.max_bytes:,} bytes.",
+                hint="Send a smaller file (scale the image down, or split the document).",
+            )
+        if not media.has(_sha256(item.normalized.data)):
+            new += size
+    quota = media.quota_bytes
+    if quota is not None and new and media.usage() + new > quota:
+        raise MediaTooLargeError(
+            f"These attachments ({new:,} bytes) would take you over your media quota "
+            f"of {quota:,} bytes.",
+            hint="Delete sessions you no longer need (their media go with them).",
+        )
 
 
 def store_attachments(

@@ -49,7 +49,7 @@ WELL_KNOWN_VISION = ("anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "ollama/ll
 #: would otherwise fill any context); the rest is cut with a visible marker.
 MAX_TEXT_CHARS = 200_000
 
-#: Types whose bytes never reach a model: always sent as their text.
+#: The one document type a model may read as a file (Anthropic, OpenAI); others go as text.
 _PDF = "application/pdf"
 
 

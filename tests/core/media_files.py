@@ -28,6 +28,15 @@ def photo(width: int = 3000, height: int = 2000, fmt: str = "PNG", *, text: str 
     return buf.getvalue()
 
 
+def noise(width: int, height: int) -> bytes:
+    """Random pixels as a PNG: it does not compress (about 3 bytes a pixel)."""
+    import os
+
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(buf, "PNG")
+    return buf.getvalue()
+
+
 def text_image(text: str) -> bytes:
     """Black words on white, large enough for OCR."""
     image = Image.new("RGB", (900, 200), "white")

@@ -218,3 +218,20 @@ async def test_a_video_reaches_a_vision_model_as_frames_sampled_as_configured(
     assert 1 <= len(frames) <= 2 and all(f["type"] == "image_url" for f in frames)
     assert 'name="clip.mp4" type="video/mp4" derived="transcript"' in text["text"]
     assert f"[{len(frames)} frames of clip.mp4 follow as images]" in text["text"]
+
+
+async def test_a_file_over_the_quota_is_refused_before_the_turn(
+    make_runtime: Any, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    from muxi_cli.config.schema import MediaConfig
+    from muxi_cli.errors import MediaTooLargeError
+    from muxi_cli.stores.media import MediaStore
+
+    runtime = make_runtime(AGENTS)
+    runtime.store.media = MediaStore.from_config(MediaConfig(quota=10_000), root=tmp_path / "q")
+    big = Attachment("big.png", b64(files.noise(100, 100)), "image/png")
+    with pytest.raises(MediaTooLargeError) as caught:
+        await runtime.chat(request("look", agent="eye", attachments=[big]))
+    assert caught.value.http_status == 413 and "quota" in caught.value.message
+    assert fake_llm.requests == [] and await runtime.sessions() == []
+    assert runtime.store.media.for_owner("tester").list() == []
