@@ -251,7 +251,8 @@ class AgentEngine:
             state.user_stored = True
         gate = self.media_gate
         hearing = gate.hearing() if refs else None
-        async for event in extract_events(refs, media, f, hearing, gate.video):
+        ocr = not view.support.vision
+        async for event in extract_events(refs, media, f, hearing, gate.video, ocr=ocr):
             yield event
 
         recalled: list[Recalled] = []

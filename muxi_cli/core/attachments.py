@@ -238,10 +238,16 @@ async def extract_events(
     factory: EventFactory,
     transcriber: Transcriber | None = None,
     video: tuple[float, int] | None = None,
+    *,
+    ocr: bool = True,
 ) -> AsyncIterator[Event]:
     """Extract what each stored attachment says (text, OCR, transcript, frames),
     cached under its id in ``media`` so it is done once and session search finds
-    the text; one ``media.processed`` or ``media.failed`` event per attachment."""
+    the text; one ``media.processed`` or ``media.failed`` event per attachment.
+
+    ``ocr=False`` for a model that sees images itself: OCR costs seconds per
+    image or scanned page before the first model call, for text that model
+    does not need (a later turn with a model that does runs it then)."""
     for ref in refs:
         meta: dict[str, Any] = {"size": ref.size, "media_type": ref.media_type, **ref.meta}
         try:
@@ -251,7 +257,7 @@ async def extract_events(
                 media_id=ref.id,
                 cache=media,
                 transcriber=transcriber,
-                ocr=True,
+                ocr=ocr,
                 video=video,
             )
         except MuxiError as exc:

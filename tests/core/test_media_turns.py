@@ -89,6 +89,21 @@ async def test_the_ocr_fallback_gives_a_blind_model_the_text_of_the_image(
     assert processed[0].meta["width"] == 900 and processed[0].meta["media_type"] == "image/png"
 
 
+async def test_a_model_that_sees_images_gets_them_without_waiting_for_ocr(
+    make_runtime: Any, fake_llm: FakeLLM
+) -> None:
+    runtime = make_runtime(AGENTS)
+    fake_llm.script(Text("An invoice."))
+    scan = Attachment("scan.png", b64(files.text_image("INVOICE 4711")), "image/png")
+    events = await collect(runtime.chat(request("what is it?", agent="eye", attachments=[scan])))
+    assert events[-1].type == ev.RUN_COMPLETED
+    processed = [e for e in events if isinstance(e, ev.MediaProcessed)]
+    assert [(p.name, p.derived) for p in processed] == [("scan.png", ())]
+    user = fake_llm.requests[-1]["messages"][-1]
+    assert user["content"][1]["image_url"]["url"].startswith("data:image/")
+    assert "4711" not in str(user["content"])
+
+
 async def test_media_ids_resolve_in_the_callers_own_store_only(
     make_runtime: Any, fake_llm: FakeLLM
 ) -> None:
