@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from muxi_cli.cli import attach as attaching
 from muxi_cli.cli.context import acting_user, runtime_for, state
 from muxi_cli.cli.output import err_console, fail, print_error, print_json, warn
 from muxi_cli.cli.tui_launch import launch_tui
@@ -37,7 +38,10 @@ CHAT_HELP = f"""Send one message to an agent and print the reply.
 
 With no MESSAGE in a terminal, opens the chat app. With MESSAGE "-" the whole
 prompt is read from stdin; otherwise piped stdin is sent along as an attachment
-(`git diff | muxi chat "review this"`). Start a message with @agent to pick the agent.
+(`git diff | muxi chat "review this"`; binary data such as `cat scan.pdf | muxi
+chat "summarise"` is attached as a file). `--attach` sends files or URLs along
+(images, PDF, Office documents, text, audio, video). Start a message with @agent
+to pick the agent.
 {EXIT_CODES_HELP}"""
 
 
@@ -115,6 +119,16 @@ def chat(
             help="Attach an MCP resource to the message (repeatable), e.g. docs:file:///notes.md.",
         ),
     ] = None,
+    attach: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attach",
+            "-A",
+            metavar="FILE|URL",
+            help="Attach a file or an http(s) URL (repeatable): images, PDF, docx, pptx, "
+            "xlsx, text, audio, video.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No diagnostics on stderr (tool calls, routing).")
     ] = False,
@@ -148,10 +162,11 @@ def chat(
                 )
             )
         message = text
-    elif piped:
-        extra = sys.stdin.read()
-        if extra.strip():
-            attachments.append(Attachment(name="stdin", content=extra))
+        piped = False  # stdin was the message
+    try:
+        files = attaching.check_sources(attach or [])
+    except MuxiError as exc:
+        raise fail(exc) from None
 
     request = ChatRequest(
         message=message,
@@ -179,8 +194,9 @@ def chat(
         resources.append((server_name, uri))
 
     renderer = _Renderer(output.value, quiet=quiet, stream=not no_stream, raw=raw)
+    inputs = attaching.Inputs(resources, files, sys.stdin.buffer if piped else None)
     try:
-        code = asyncio.run(_run(ctx, request, renderer, continue_last, resources))
+        code = asyncio.run(_run(ctx, request, renderer, continue_last, inputs))
     except KeyboardInterrupt:
         renderer.interrupted()
         raise typer.Exit(ExitCode.INTERRUPTED) from None
@@ -195,7 +211,7 @@ async def _run(
     request: ChatRequest,
     renderer: _Renderer,
     continue_last: bool,
-    resources: list[tuple[str, str]],
+    inputs: attaching.Inputs,
 ) -> int:
 
     try:
@@ -204,11 +220,12 @@ async def _run(
                 request.user_id = await acting_user(runtime, request.user_id)
             if continue_last:
                 request.session_id = await _last_session(runtime, request.user_id)
-            for server_name, uri in resources:
+            for server_name, uri in inputs.resources:
                 from muxi_cli.protocol.records import Attachment  # deferred: keeps start-up light
 
                 text = await runtime.mcp_read_resource(server_name, uri)
                 request.attachments.append(Attachment(name=f"{server_name}:{uri}", content=text))
+            request.attachments += await attaching.collect(runtime, inputs, request.user_id)
             async with await runtime.chat(request) as turn:
                 renderer.run_id, renderer.session_id = turn.run_id, turn.session_id
                 async for event in turn.events():
@@ -319,6 +336,10 @@ class _Renderer:
             if call is None or call.decision != "denied":
                 tool = call.tool if call is not None else ""
                 self._diag(f"[red]✗ {escape(tool)}: {escape(event.content[:200])}[/red]")
+        elif isinstance(event, ev.MediaProcessed) and not nested:
+            self._diag(f"[dim]attached {escape(attaching.media_line(event))}[/dim]")
+        elif isinstance(event, ev.MediaFailed) and not nested:
+            self._diag(f"[red]✗ could not use {escape(event.name)}: {escape(event.message)}[/red]")
         elif isinstance(event, ev.Notice) and not self.quiet:
             # A warning goes to stderr in every output mode (stdout stays the reply/JSON).
 
@@ -370,6 +391,7 @@ class _Renderer:
             "memories": s.memories,
             "denied": s.denied,
             "notices": [{"code": n.code, "message": n.message} for n in s.notices],
+            "media": [attaching.media_summary(m) for m in s.media],
             "error": self.error,
         }
 
