@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from muxi_cli.cli import attach as attaching
 from muxi_cli.cli.context import acting_user, runtime_for, state
 from muxi_cli.cli.output import err_console, fail, print_error, print_json, warn
 from muxi_cli.cli.tui_launch import launch_tui
@@ -17,6 +16,7 @@ from muxi_cli.errors import ExitCode, MuxiError, NotFoundError, UsageError, exit
 from muxi_cli.termtext import ControlStripper, json_controls_escaped, strip_controls
 
 if TYPE_CHECKING:
+    from muxi_cli.cli.attach import Inputs
     from muxi_cli.protocol.events import AgentRouted, Event
     from muxi_cli.protocol.records import ChatRequest
     from muxi_cli.protocol.reduce import Reducer
@@ -163,6 +163,8 @@ def chat(
             )
         message = text
         piped = False  # stdin was the message
+    from muxi_cli.cli import attach as attaching  # deferred: ~3 ms that --help need not pay
+
     try:
         files = attaching.check_sources(attach or [])
     except MuxiError as exc:
@@ -211,7 +213,7 @@ async def _run(
     request: ChatRequest,
     renderer: _Renderer,
     continue_last: bool,
-    inputs: attaching.Inputs,
+    inputs: Inputs,
 ) -> int:
 
     try:
@@ -225,7 +227,9 @@ async def _run(
 
                 text = await runtime.mcp_read_resource(server_name, uri)
                 request.attachments.append(Attachment(name=f"{server_name}:{uri}", content=text))
-            request.attachments += await attaching.collect(runtime, inputs, request.user_id)
+            from muxi_cli.cli.attach import collect  # deferred: as in chat()
+
+            request.attachments += await collect(runtime, inputs, request.user_id)
             async with await runtime.chat(request) as turn:
                 renderer.run_id, renderer.session_id = turn.run_id, turn.session_id
                 async for event in turn.events():
@@ -337,7 +341,9 @@ class _Renderer:
                 tool = call.tool if call is not None else ""
                 self._diag(f"[red]✗ {escape(tool)}: {escape(event.content[:200])}[/red]")
         elif isinstance(event, ev.MediaProcessed) and not nested:
-            self._diag(f"[dim]attached {escape(attaching.media_line(event))}[/dim]")
+            from muxi_cli.cli.attach import media_line  # deferred: as in chat()
+
+            self._diag(f"[dim]attached {escape(media_line(event))}[/dim]")
         elif isinstance(event, ev.MediaFailed) and not nested:
             self._diag(f"[red]✗ could not use {escape(event.name)}: {escape(event.message)}[/red]")
         elif isinstance(event, ev.Notice) and not self.quiet:
@@ -379,6 +385,8 @@ class _Renderer:
 
     def summary(self) -> dict[str, Any]:
         """What ``-o json`` prints: the turn as protocol/reduce.py folds it."""
+        from muxi_cli.cli.attach import media_summary  # deferred: as in chat()
+
         s = self.turn.summary
         return {
             "reply": s.reply,
@@ -391,7 +399,7 @@ class _Renderer:
             "memories": s.memories,
             "denied": s.denied,
             "notices": [{"code": n.code, "message": n.message} for n in s.notices],
-            "media": [attaching.media_summary(m) for m in s.media],
+            "media": [media_summary(m) for m in s.media],
             "error": self.error,
         }
 
