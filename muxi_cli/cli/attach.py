@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from muxi_cli.errors import ConnectionFailedError, MediaError, MediaTooLargeError
+from muxi_cli.errors import ConnectionFailedError, MediaError, MediaTooLargeError, UsageError
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.events import MediaFailed, MediaProcessed
@@ -217,10 +217,26 @@ def read_stdin(stream: IO[bytes], limit: int) -> Loaded | str:
     binary data (a :class:`Loaded` named ``stdin``, at most ``limit`` bytes)."""
     head = stream.read(limit + 1)
     if not looks_binary(head, truncated=len(head) > limit):
-        return (head + stream.read()).decode("utf-8", errors="replace")
+        return _text(head + stream.read())
     if len(head) > limit:
         raise _too_large("the piped data", None, limit)
     return Loaded("stdin", head, "stdin")
+
+
+def read_message(stream: IO[bytes]) -> str:
+    """Piped stdin as the message itself (``muxi chat -``): text only."""
+    data = stream.read()
+    if looks_binary(data):
+        raise UsageError(
+            "stdin holds binary data, not a message",
+            hint='give the message as an argument: cat scan.pdf | muxi chat "summarise"',
+        )
+    return _text(data)
+
+
+def _text(data: bytes) -> str:
+    """Decoded as text-mode stdin always was (universal newlines)."""
+    return data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def looks_binary(data: bytes, *, truncated: bool = False) -> bool:

@@ -152,8 +152,10 @@ def chat(
         raise fail(UsageError("--session and --continue cannot be used together", hint="pick one"))
     attachments: list[Attachment] = []
     piped = not sys.stdin.isatty()
+    from muxi_cli.cli import attach as attaching  # deferred: ~3 ms that --help need not pay
+
     if message is None or message == "-":
-        text = sys.stdin.read() if piped else ""
+        text = attaching.read_message(sys.stdin.buffer) if piped else ""
         if not text.strip():
             raise fail(
                 UsageError(
@@ -163,8 +165,6 @@ def chat(
             )
         message = text
         piped = False  # stdin was the message
-    from muxi_cli.cli import attach as attaching  # deferred: ~3 ms that --help need not pay
-
     try:
         files = attaching.check_sources(attach or [])
     except MuxiError as exc:
