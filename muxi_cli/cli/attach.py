@@ -62,10 +62,6 @@ class Source:
     path: Path | None = None
     url: str | None = None
 
-    @property
-    def label(self) -> str:
-        return self.url or str(self.path)
-
 
 @dataclass(slots=True)
 class Loaded:
@@ -73,7 +69,6 @@ class Loaded:
 
     name: str
     data: bytes
-    source: str
 
 
 def is_url(spec: str) -> bool:
@@ -151,7 +146,7 @@ def read_file(source: Source, limit: int) -> Loaded:
         raise _too_large(source.spec, None, limit)
     if not data:
         raise MediaError(f"--attach {source.spec} is empty", hint="there is nothing in it to send")
-    return Loaded(path.name, data, source.spec)
+    return Loaded(path.name, data)
 
 
 async def download(source: Source, limit: int) -> Loaded:
@@ -182,7 +177,7 @@ async def download(source: Source, limit: int) -> Loaded:
                 ) from None
             if not data:
                 raise MediaError(f"--attach {source.spec}: the download is empty")
-            return Loaded(_url_name(url), data, source.spec)
+            return Loaded(_url_name(url), data)
     raise MediaError(
         f"--attach {source.spec}: more than {MAX_REDIRECTS} redirects",
         hint="attach the final URL, or download the file yourself",
@@ -220,7 +215,7 @@ def read_stdin(stream: IO[bytes], limit: int) -> Loaded | str:
         return _text(head + stream.read())
     if len(head) > limit:
         raise _too_large("the piped data", None, limit)
-    return Loaded("stdin", head, "stdin")
+    return Loaded("stdin", head)
 
 
 def read_message(stream: IO[bytes]) -> str:
