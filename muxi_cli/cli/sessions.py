@@ -27,7 +27,6 @@ from muxi_cli.cli.output import (
     out_console,
     print_json,
     print_table,
-    warn,
     write_output_file,
 )
 from muxi_cli.errors import MuxiError, UsageError
@@ -245,30 +244,18 @@ def export(
         typer.Option("--output", "-o", help="Write to FILE (mode 0600) instead of stdout."),
     ] = None,
 ) -> None:
-    """Export a conversation as Markdown or JSON (secrets are scrubbed).
-
-    With --format md and -o FILE, the session's attachments are written to
-    FILE_files/ next to it and linked; JSON keeps their media ids.
-    """
+    """Export a conversation as Markdown or JSON (secrets are scrubbed)."""
 
     if fmt not in ("md", "json"):
         raise fail(
             UsageError(f"Unknown export format {fmt!r}.", hint="Use --format md or --format json.")
         )
 
-    async def load(rt: Runtime) -> Exported:
+    async def load(rt: Runtime) -> str:
         found = await rt.session(session_id)
-        if fmt == "md" and output is not None:  # the files go next to the Markdown
-            return await export_markdown(rt, found.id, output)
-        text = await rt.export_session(found.id, "json" if fmt == "json" else "md")
-        return Exported(text)
+        return await rt.export_session(found.id, "json" if fmt == "json" else "md")
 
-    from muxi_cli.cli.export_media import Exported, export_markdown  # deferred: export only
-
-    exported = run_with_runtime(ctx, load)
-    text = exported.text
-    for name in exported.missing:
-        warn(f"{name} is no longer stored; the export names it only")
+    text = run_with_runtime(ctx, load)
     if output is None:
         if fmt == "json":
             text = json_controls_escaped(text)
@@ -282,10 +269,7 @@ def export(
         write_output_file(output, text)
     except MuxiError as exc:
         raise fail(exc) from None
-    if exported.written:
-        info(f"wrote {output} and {len(exported.written)} file(s) in {exported.written[0].parent}")
-    else:
-        info(f"wrote {output}")
+    info(f"wrote {output}")
 
 
 @app.command("delete")

@@ -69,7 +69,11 @@ def _empty(folder: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("make", "says"),
-    [(lambda d: d / "nope.png", "no such file"), (lambda d: d, "is a folder"), (_empty, "is empty")],
+    [
+        (lambda d: d / "nope.png", "no such file"),
+        (lambda d: d, "is a folder"),
+        (_empty, "is empty"),
+    ],
     ids=["missing", "folder", "empty"],
 )
 def test_bad_file_exits_2_before_any_model_call(
@@ -256,15 +260,3 @@ def test_binary_or_text() -> None:
     assert looks_binary(cut) and not looks_binary(cut, truncated=True)
     assert text_type("notes.md") == "text/markdown" and text_type("Makefile") == "text/plain"
     assert text_type("data.json") == "application/json" and text_type("scan.pdf") is None
-
-
-def test_exported_file_names_are_safe_and_unique() -> None:
-    from muxi_cli.cli.export_media import file_name
-    from muxi_cli.protocol.messages import MediaRef
-
-    taken: set[str] = set()
-    evil = MediaRef("a" * 64, "text/plain", 3, "../../etc/passwd")
-    assert file_name(evil, taken) == "passwd.txt"
-    twin = MediaRef("b" * 64, "text/plain", 3, "passwd.txt")
-    assert file_name(twin, taken) == "bbbbbbbb-passwd.txt"
-    assert file_name(MediaRef("c" * 64, "image/png", 3), taken) == "cccccccccccc.png"

@@ -64,12 +64,12 @@ def test_attach_through_a_profile_uploads_the_file(
     export = tmp_path / "out" / "chat.md"
     done = muxi("--profile", "prod", "sessions", "export", out["session_id"], "-o", str(export))
     assert done.returncode == 0, done.stderr
-    copy = tmp_path / "out" / "chat_files" / "x.png"
+    [copy] = (tmp_path / "out" / f"{out['session_id']}-media").iterdir()
     from PIL import Image
 
     with Image.open(copy) as image:
         assert image.size == (24, 12)
-    assert "](chat_files/x.png)" in export.read_text(encoding="utf-8")
+    assert f"-media/{copy.name})" in export.read_text(encoding="utf-8")
 
 
 def test_a_bad_file_through_a_profile_exits_2_and_never_reaches_the_model(

@@ -40,13 +40,13 @@ def test_show_prints_placeholders_with_name_type_size_and_dimensions(session) ->
 def test_markdown_export_writes_the_files_next_to_it_and_links_them(
     session, tmp_path: Path
 ) -> None:
-    sid, shot, report = session
+    sid, _, report = session
     out = tmp_path / "export" / "out.md"
     result = muxi("sessions", "export", sid, "--format", "md", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert "2 file(s)" in result.stderr
-    folder = tmp_path / "export" / "out_files"
-    written = {p.name: p for p in folder.iterdir()}
+    folder = tmp_path / "export" / f"{sid}-media"
+    written = {p.name.split("-", 1)[1]: p for p in folder.iterdir()}
     assert set(written) == {"shot.png", "report.pdf"}
     assert written["report.pdf"].read_bytes() == report  # a PDF is stored as sent
     from PIL import Image
@@ -55,21 +55,21 @@ def test_markdown_export_writes_the_files_next_to_it_and_links_them(
         assert image.size == (32, 16)
     assert stat.S_IMODE(written["shot.png"].stat().st_mode) == 0o600
     text = out.read_text(encoding="utf-8")
-    assert "![image: shot.png, image/png," in text and "](out_files/shot.png)" in text
-    assert "[document: report.pdf, application/pdf," in text
-    assert "](out_files/report.pdf)" in text
-    assert "## Attachments" in text
+    for path in written.values():
+        assert f"]({sid}-media/{path.name})" in text
+    assert "[image: shot.png, image/png," in text and "[document: report.pdf," in text
 
 
-def test_markdown_to_stdout_keeps_placeholders_and_json_keeps_media_ids(session) -> None:
+def test_markdown_to_stdout_and_json_keep_media_ids(session) -> None:
     sid, _, _ = session
     md = muxi("sessions", "export", sid, "--format", "md")
-    assert md.returncode == 0 and "[image: shot.png" in md.stdout and "out_files" not in md.stdout
+    assert md.returncode == 0 and "[image: shot.png" in md.stdout
     exported = json.loads(muxi("sessions", "export", sid, "--format", "json").stdout)
     user = next(m for m in exported["messages"] if m["role"] == "user")
     media = [p["media"] for p in user["parts"] if "media" in p]
     assert [m["name"] for m in media] == ["shot.png", "report.pdf"]
     assert all(len(m["id"]) == 64 for m in media)
+    assert [m["id"] for m in exported["media"]] == [m["id"] for m in media]
 
 
 def test_delete_works_as_before(session) -> None:
