@@ -18,10 +18,13 @@ import pytest
 from tests.fakellm import FakeLLM, Text
 from tests.procs import run_muxi as muxi
 
+#: A model the provider table knows to take images and PDFs (the fake answers for any name).
+VISION_MODEL = "gpt-4o"
+
 
 @pytest.fixture
 def formation(fake_llm: FakeLLM, tmp_path: Path) -> Path:
-    return fake_llm.write_formation(tmp_path)
+    return fake_llm.write_formation(tmp_path, model=VISION_MODEL)
 
 
 def stored_media(home: Path) -> list[Path]:

@@ -12,7 +12,7 @@ import pytest
 
 from muxi_cli.runtime import profiles
 from muxi_cli.stores.server_keys import KeyStore
-from tests.cli.test_chat_attach import png, stored_media
+from tests.cli.test_chat_attach import VISION_MODEL, png, stored_media
 from tests.fakellm import FakeLLM, Text
 from tests.procs import run_muxi as muxi
 from tests.server.serveproc import ServeProcess
@@ -26,7 +26,7 @@ def served(
 ) -> Iterator[tuple[ServeProcess, str]]:
     root = tmp_path_factory.mktemp("remote-attach")
     home = root / "home"
-    config = module_llm.write_formation(root)
+    config = module_llm.write_formation(root, model=VISION_MODEL)
     _, key = KeyStore(home / "data" / "server_keys.json").create("user", "alice")
     proc = ServeProcess(home, config)
     try:

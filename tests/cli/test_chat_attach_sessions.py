@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_chat_attach import pdf_bytes, png
+from tests.cli.test_chat_attach import VISION_MODEL, pdf_bytes, png
 from tests.fakellm import FakeLLM, Text
 from tests.procs import run_muxi as muxi
 
@@ -17,7 +17,7 @@ from tests.procs import run_muxi as muxi
 @pytest.fixture
 def session(fake_llm: FakeLLM, tmp_path: Path) -> tuple[str, bytes, bytes]:
     """A session whose first message holds an image and a PDF; returns its id and their bytes."""
-    fake_llm.write_formation(tmp_path)
+    fake_llm.write_formation(tmp_path, model=VISION_MODEL)
     shot = png(tmp_path / "shot.png", (32, 16))
     report = tmp_path / "report.pdf"
     report.write_bytes(pdf_bytes())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_chat_attach import png, stored_media
+from tests.cli.test_chat_attach import VISION_MODEL, png, stored_media
 from tests.fakellm import FakeLLM, Text
 from tests.procs import run_muxi as muxi
 
@@ -111,7 +111,7 @@ def web() -> Iterator[_Files]:
 
 @pytest.fixture
 def formation(fake_llm: FakeLLM, tmp_path: Path) -> Path:
-    return fake_llm.write_formation(tmp_path)
+    return fake_llm.write_formation(tmp_path, model=VISION_MODEL)
 
 
 def test_a_text_url_joins_the_message_after_a_redirect(

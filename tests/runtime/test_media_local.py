@@ -11,12 +11,13 @@ import pytest
 from muxi_cli.errors import MediaError, MediaTooLargeError, NotFoundError
 from muxi_cli.protocol.records import Attachment, ChatRequest
 from muxi_cli.runtime.local import LocalRuntime
+from tests.cli.test_chat_attach import VISION_MODEL
 from tests.fakellm import FakeLLM, Text
 
 
 @pytest.fixture
 async def runtime(fake_llm: FakeLLM, tmp_path: Path) -> AsyncIterator[LocalRuntime]:
-    path = fake_llm.write_formation(tmp_path)
+    path = fake_llm.write_formation(tmp_path, model=VISION_MODEL)
     rt = await LocalRuntime.open(config_path=path, start_tools=False, user_id="ada")
     try:
         yield rt
