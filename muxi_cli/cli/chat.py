@@ -27,7 +27,8 @@ EXIT_CODES_HELP = """
 Exit codes:
   0    ok
   1    runtime or provider error
-  2    usage or config error (also: no model provider usable)
+  2    usage or config error (also: no model provider usable; an attachment
+       that is missing, empty, too large or unreadable as what it claims)
   3    a tool call was denied (policy 'ask' without --yes, or 'deny'),
        or the server refused the request for a missing scope
   4    timeout
