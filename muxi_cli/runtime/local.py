@@ -108,7 +108,7 @@ class LocalRuntime:
         formation = loaded.formation
         base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
         models = ProviderRegistry(formation)
-        store = SessionStore(sessions_path)
+        store = SessionStore(sessions_path, media_config=formation.media)
         recovered = store.recover_interrupted()
         if recovered:
             log.info("marked %d reply(ies) cut off by a crash as interrupted", recovered)
@@ -253,12 +253,25 @@ class LocalRuntime:
         return ref, await asyncio.to_thread(store.get, media_id)
 
     async def session_media(self, session_id: str, user_id: str | None = None) -> list[MediaRef]:
-        sid = self._sid(session_id, user_id)
-        if user_id is not None:
-            self.store.get_session(sid, user_id)  # another user's session is not found
-        return self.store.session_media(sid)
+        return self.store.session_media(self._sid(session_id, user_id), user_id)
 
     # ---------------------------------------------------------------- memory
+
+    async def transcribe(self, data: bytes, *, media_type: str, name: str | None = None) -> str:
+        from muxi_cli.llm.audio import transcriber_for  # deferred: loads the provider code
+        from muxi_cli.media.av import transcribe  # deferred: media code
+
+        return await transcribe(
+            data, media_type, transcriber_for(self.formation, self.models), name
+        )
+
+    async def speak(self, text: str, *, voice: str | None = None, fmt: str = "mp3") -> bytes:
+        from muxi_cli.llm.audio import speaker_for  # deferred: loads the provider code
+        from muxi_cli.media.speech import synthesize  # deferred: media code
+
+        speaker = speaker_for(self.formation, self.models)
+        voice = voice or self.formation.audio.voice
+        return await synthesize(text, speaker=speaker, voice=voice, fmt=fmt)
 
     def _memory_on(self) -> MemoryBackend:
         if not any(a.memory.enabled for a in self.formation.agents):
