@@ -17,6 +17,7 @@ from muxi_cli.errors import ExitCode, MuxiError, NotFoundError, UsageError, exit
 from muxi_cli.termtext import ControlStripper, json_controls_escaped, strip_controls
 
 if TYPE_CHECKING:
+    from muxi_cli.cli.attach import Inputs
     from muxi_cli.protocol.events import AgentRouted, Event
     from muxi_cli.protocol.records import ChatRequest
     from muxi_cli.protocol.reduce import Reducer
@@ -27,7 +28,8 @@ EXIT_CODES_HELP = """
 Exit codes:
   0    ok
   1    runtime or provider error
-  2    usage or config error (also: no model provider usable)
+  2    usage or config error (also: no model provider usable; an attachment
+       that is missing, empty, too large or unreadable as what it claims)
   3    a tool call was denied (policy 'ask' without --yes, or 'deny'),
        or the server refused the request for a missing scope
   4    timeout
@@ -38,7 +40,10 @@ CHAT_HELP = f"""Send one message to an agent and print the reply.
 
 With no MESSAGE in a terminal, opens the chat app. With MESSAGE "-" the whole
 prompt is read from stdin; otherwise piped stdin is sent along as an attachment
-(`git diff | muxi chat "review this"`). Start a message with @agent to pick the agent.
+(`git diff | muxi chat "review this"`; binary data such as `cat scan.pdf | muxi
+chat "summarise"` is attached as a file). `--attach` sends files or URLs along
+(images, PDF, Office documents, text, audio, video). Start a message with @agent
+to pick the agent.
 {EXIT_CODES_HELP}"""
 
 
@@ -116,6 +121,16 @@ def chat(
             help="Attach an MCP resource to the message (repeatable), e.g. docs:file:///notes.md.",
         ),
     ] = None,
+    attach: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attach",
+            "-A",
+            metavar="FILE|URL",
+            help="Attach a file or an http(s) URL (repeatable): images, PDF, docx, pptx, "
+            "xlsx, text, audio, video.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No diagnostics on stderr (tool calls, routing).")
     ] = False,
@@ -148,8 +163,10 @@ def chat(
         raise fail(UsageError("--session and --continue cannot be used together", hint="pick one"))
     attachments: list[Attachment] = []
     piped = not sys.stdin.isatty()
+    from muxi_cli.cli import attach as attaching  # deferred: ~3 ms that --help need not pay
+
     if message is None or message == "-":
-        text = sys.stdin.read() if piped else ""
+        text = attaching.read_message(sys.stdin.buffer) if piped else ""
         if not text.strip():
             raise fail(
                 UsageError(
@@ -158,10 +175,11 @@ def chat(
                 )
             )
         message = text
-    elif piped:
-        extra = sys.stdin.read()
-        if extra.strip():
-            attachments.append(Attachment(name="stdin", content=extra))
+        piped = False  # stdin was the message
+    try:
+        files = attaching.check_sources(attach or [])
+    except MuxiError as exc:
+        raise fail(exc) from None
 
     request = ChatRequest(
         message=message,
@@ -190,8 +208,9 @@ def chat(
 
     renderer = _Renderer(output.value, quiet=quiet, stream=not no_stream, raw=raw)
     renderer.speak_to = _speak_target(speak) if speak is not None else None
+    inputs = attaching.Inputs(resources, files, sys.stdin.buffer if piped else None)
     try:
-        code = asyncio.run(_run(ctx, request, renderer, continue_last, resources))
+        code = asyncio.run(_run(ctx, request, renderer, continue_last, inputs))
     except KeyboardInterrupt:
         renderer.interrupted()
         raise typer.Exit(ExitCode.INTERRUPTED) from None
@@ -206,7 +225,7 @@ async def _run(
     request: ChatRequest,
     renderer: _Renderer,
     continue_last: bool,
-    resources: list[tuple[str, str]],
+    inputs: Inputs,
 ) -> int:
 
     try:
@@ -215,11 +234,14 @@ async def _run(
                 request.user_id = await acting_user(runtime, request.user_id)
             if continue_last:
                 request.session_id = await _last_session(runtime, request.user_id)
-            for server_name, uri in resources:
+            for server_name, uri in inputs.resources:
                 from muxi_cli.protocol.records import Attachment  # deferred: keeps start-up light
 
                 text = await runtime.mcp_read_resource(server_name, uri)
                 request.attachments.append(Attachment(name=f"{server_name}:{uri}", content=text))
+            from muxi_cli.cli.attach import collect  # deferred: as in chat()
+
+            request.attachments += await collect(runtime, inputs, request.user_id)
             async with await runtime.chat(request) as turn:
                 renderer.run_id, renderer.session_id = turn.run_id, turn.session_id
                 async for event in turn.events():
@@ -385,6 +407,12 @@ class _Renderer:
             if call is None or call.decision != "denied":
                 tool = call.tool if call is not None else ""
                 self._diag(f"[red]✗ {escape(tool)}: {escape(event.content[:200])}[/red]")
+        elif isinstance(event, ev.MediaProcessed) and not nested:
+            from muxi_cli.cli.attach import media_line  # deferred: as in chat()
+
+            self._diag(f"[dim]attached {escape(media_line(event))}[/dim]")
+        elif isinstance(event, ev.MediaFailed) and not nested:
+            self._diag(f"[red]✗ could not use {escape(event.name)}: {escape(event.message)}[/red]")
         elif isinstance(event, ev.Notice) and not self.quiet:
             # A warning goes to stderr in every output mode (stdout stays the reply/JSON).
 
@@ -424,6 +452,8 @@ class _Renderer:
 
     def summary(self) -> dict[str, Any]:
         """What ``-o json`` prints: the turn as protocol/reduce.py folds it."""
+        from muxi_cli.cli.attach import media_summary  # deferred: as in chat()
+
         s = self.turn.summary
         return {
             "reply": s.reply,
@@ -436,6 +466,7 @@ class _Renderer:
             "memories": s.memories,
             "denied": s.denied,
             "notices": [{"code": n.code, "message": n.message} for n in s.notices],
+            "media": [media_summary(m) for m in s.media],
             "error": self.error,
         }
 

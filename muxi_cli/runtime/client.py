@@ -34,6 +34,10 @@ class RequestOptions(TypedDict, total=False):
     timeout: float | httpx.Timeout | None
     #: Extra request headers.
     headers: dict[str, str]
+    #: A multipart upload: field name to ``(file name, bytes, media type)``.
+    files: dict[str, tuple[str, bytes, str]]
+    #: Plain form fields sent with ``files``; ``None`` values are left out.
+    form: dict[str, str | None]
 
 
 #: Seconds to wait for a TCP (and TLS) connection to the server.
@@ -133,10 +137,13 @@ class ServerClient:
         timeout = options.get("timeout")
         clean = {k: v for k, v in (options.get("params") or {}).items() if v is not None}
         headers = {"x-muxi-user-id": user_id} if user_id else {}
+        form = {k: v for k, v in (options.get("form") or {}).items() if v is not None}
         request = self.http().build_request(
             method,
             path,
             json=options.get("json_body"),
+            files=options.get("files"),
+            data=form or None,
             params=clean,
             headers={**headers, **options.get("headers", {})},
             timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
@@ -162,6 +169,13 @@ class ServerClient:
                 f"the server at {self.url} sent a non-JSON answer",
                 hint="is this URL a muxi server?",
             ) from exc
+
+    async def fetch(self, method: str, path: str, **options: Unpack[RequestOptions]) -> bytes:
+        """The answer's body as bytes (a file); an error answer raises."""
+        resp = await self.send(method, path, **options)
+        if resp.status_code >= 400:
+            raise error_from_body(resp.status_code, resp.content, self.url)
+        return resp.content
 
     async def stream(
         self, method: str, path: str, **options: Unpack[RequestOptions]

@@ -16,6 +16,7 @@ from muxi_cli.core.approvals import ApprovalBroker
 from muxi_cli.core.cancel import STOP_REASON, StopReason
 from muxi_cli.errors import (
     ConfigError,
+    MediaTooLargeError,
     MemoryStoreError,
     MuxiError,
     NoProviderError,
@@ -23,6 +24,7 @@ from muxi_cli.errors import (
     TurnTimeoutError,
 )
 from muxi_cli.protocol.events import Event, new_id
+from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
     ApprovalDecision,
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from muxi_cli.core.router import RouteCache
     from muxi_cli.llm.registry import ProviderRegistry
     from muxi_cli.memory.base import MemoryBackend
+    from muxi_cli.stores.media import MediaStore
     from muxi_cli.stores.sessions import SessionStore
     from muxi_cli.tools.base import ToolDef, ToolHost
 
@@ -208,6 +211,53 @@ class LocalRuntime:
 
         sid = self._sid(session_id)
         return export_session(self.store.get_session(sid), self.store.messages(sid), fmt)
+
+    # ----------------------------------------------------------------- media
+
+    def _media(self, user_id: str | None) -> MediaStore:
+        """``user_id``'s own namespace of the media store (turns read it the same way)."""
+        return self.store.media.for_owner(user_id or self.user_id)
+
+    @property
+    def media_max_bytes(self) -> int:
+        """The largest file :meth:`put_media` accepts (``muxi chat --attach`` checks first)."""
+        return self.store.media.max_bytes
+
+    async def put_media(
+        self,
+        data: bytes,
+        *,
+        name: str | None = None,
+        media_type: str | None = None,
+        user_id: str | None = None,
+    ) -> MediaRef:
+        # deferred: Pillow, pdfium and the Office readers load only when a file comes in
+        from muxi_cli.media.ingest import normalize
+
+        store = self._media(user_id)
+        if len(data) > store.max_bytes:  # refused before any decoding work
+            raise MediaTooLargeError(
+                f"{name or 'the file'} is {len(data):,} bytes; a file may be at most "
+                f"{store.max_bytes:,} bytes",
+                hint="send a smaller file (scale the image down, or split the document)",
+            )
+        # Decoding and re-encoding is CPU work: off the event loop, so a server stays live.
+        clean = await asyncio.to_thread(normalize, data, name, media_type)
+        return await asyncio.to_thread(
+            store.put, clean.data, clean.media_type, name, meta=clean.meta
+        )
+
+    async def get_media(
+        self, media_id: str, *, user_id: str | None = None
+    ) -> tuple[MediaRef, bytes]:
+        store = self._media(user_id)
+        ref = store.info(media_id)
+        if ref is None:
+            raise NotFoundError(f"no media {media_id[:16]!r}", hint="see `muxi sessions show ID`")
+        return ref, await asyncio.to_thread(store.get, media_id)
+
+    async def session_media(self, session_id: str, user_id: str | None = None) -> list[MediaRef]:
+        return self.store.session_media(self._sid(session_id, user_id), user_id)
 
     # ---------------------------------------------------------------- memory
 

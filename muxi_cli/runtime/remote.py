@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from muxi_cli.errors import MuxiError, NotFoundError, ServerAuthError
 from muxi_cli.protocol.events import Event, decode
+from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
     ApprovalDecision,
@@ -41,6 +42,7 @@ from muxi_cli.runtime.wire import (
     connection_error,
     iter_sse,
 )
+from muxi_cli.stores.media import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
     import httpx
@@ -178,6 +180,49 @@ class RemoteRuntime:
             "GET", f"/v1/sessions/{_q(session_id)}/export", params={"format": fmt}
         )
         return str(data["content"])
+
+    # -- media ---------------------------------------------------------------------
+
+    #: What the CLI checks attachments against before uploading; the server's own
+    #: limit may be lower (it answers 413, ``media_too_large``).
+    media_max_bytes = DEFAULT_MAX_BYTES
+
+    async def put_media(
+        self,
+        data: bytes,
+        *,
+        name: str | None = None,
+        media_type: str | None = None,
+        user_id: str | None = None,
+    ) -> MediaRef:
+        """``POST /v1/media``, multipart: the file in field ``file``, the claimed
+        type (if any) in form field ``media_type``; the server decides the type."""
+        import httpx  # deferred: httpx is slow to import
+
+        # An upload may take longer than a plain call: the write timeout follows the size.
+        seconds = self._timeout + len(data) / (256 * 1024)
+        answer = await self._server.request(
+            "POST",
+            "/v1/media",
+            user_id=user_id,
+            files={"file": (name or "upload", data, media_type or "application/octet-stream")},
+            form={"media_type": media_type},
+            timeout=httpx.Timeout(seconds, connect=10.0),
+        )
+        return MediaRef.from_dict(answer)
+
+    async def get_media(
+        self, media_id: str, *, user_id: str | None = None
+    ) -> tuple[MediaRef, bytes]:
+        info = await self._server.request("GET", f"/v1/media/{_q(media_id)}/info", user_id=user_id)
+        data = await self._server.fetch("GET", f"/v1/media/{_q(media_id)}", user_id=user_id)
+        return MediaRef.from_dict(info), data
+
+    async def session_media(self, session_id: str, user_id: str | None = None) -> list[MediaRef]:
+        data = await self._server.request(
+            "GET", f"/v1/sessions/{_q(session_id)}/media", user_id=user_id
+        )
+        return [MediaRef.from_dict(m) for m in data]
 
     async def transcribe(self, data: bytes, *, media_type: str, name: str | None = None) -> str:
         from muxi_cli.runtime import remote_audio  # deferred: only audio needs it

@@ -6,7 +6,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from muxi_cli.errors import ConnectionFailedError, MuxiError, ServerAuthError
+from muxi_cli.errors import (
+    ConnectionFailedError,
+    MediaTooLargeError,
+    MuxiError,
+    ServerAuthError,
+)
 
 SSE_MEDIA = "text/event-stream"
 #: Response headers of a streamed turn (``POST /v1/chat`` as SSE): its ids,
@@ -47,6 +52,10 @@ def error_from_body(status: int, body: bytes | str, url: str = "") -> MuxiError:
         obj = None
     if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
         return MuxiError.from_dict(obj["error"])
+    if status == 413:  # a proxy in front of the server may refuse a large upload itself
+        return MediaTooLargeError(
+            "the server refused the upload as too large", hint="send a smaller file"
+        )
     if status == 401:
         return ServerAuthError(
             "the server rejected the API key", hint="check the key stored for this profile"
