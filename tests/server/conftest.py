@@ -37,7 +37,7 @@ class Served:
 
 
 async def start_server(
-    runtime: Any, keys: KeyStore, settings: ServerSettings, port: int = 0
+    runtime: Any, keys: KeyStore, settings: ServerSettings, port: int = 0, media_store: Any = None
 ) -> tuple[str, Any, asyncio.Task[None]]:
     from muxi_cli.server.serve import serve_runtime
 
@@ -53,6 +53,7 @@ async def start_server(
             on_listening=ports.append,
             signals=False,
             server_ref=ref,
+            media_store=media_store,
         )
     )
     for _ in range(500):
@@ -84,7 +85,7 @@ async def served(tmp_path: Path, settings: ServerSettings) -> AsyncIterator[Serv
     _, admin = keys.create("admin", "admin")
     _, alice = keys.create("user", "alice")
     _, bob = keys.create("user", "bob")
-    url, server, task = await start_server(runtime, keys, settings)
+    url, server, task = await start_server(runtime, keys, settings, media_store=runtime.media_store)
     s = Served(url, runtime, keys, admin, alice, bob, server, task, [])
     try:
         yield s
