@@ -66,8 +66,10 @@ class ServerSettings:
     #: Uploads being received at once (server-wide: each may hold ``max_upload``
     #: bytes in memory until it is stored); the next one gets 503.
     max_uploads: int = 8
-    #: Seconds an upload may pause between two chunks of its body (408 after).
+    #: Seconds an upload may pause between two chunks of its body, and may take
+    #: in all (408 after): a slow upload cannot hold its place for ever.
     upload_idle: float = 30.0
+    upload_deadline: float = 600.0
 
 
 @dataclass(slots=True)

@@ -55,6 +55,7 @@ class MediaAccess:
         self.max_bytes = settings.max_upload
         self.quota = settings.media_quota
         self.idle = settings.upload_idle
+        self.deadline = settings.upload_deadline
         self.gate = UploadGate(settings.max_uploads)
         self.limiter = RateLimiter(settings.upload_rate / 60.0, settings.upload_burst)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -68,9 +69,9 @@ class MediaAccess:
             )
         return user_id
 
-    @contextlib.contextmanager
-    def admitted(self, user_id: str) -> Iterator[None]:
-        """One upload of ``user_id``: refused (429/503) beyond the rate or the gate."""
+    def admit(self, user_id: str) -> None:
+        """Start one upload of ``user_id`` (429/503 beyond the rate or the gate);
+        :meth:`release` ends it, however it ends."""
         from muxi_cli.server.app import TooManyRequests  # deferred: loads FastAPI glue
 
         user = self.owner(user_id)
@@ -82,10 +83,18 @@ class MediaAccess:
             raise TooManyRequests(1.0, "this user already has uploads in progress")
         if full == "server":
             raise UploadsBusy("the server is receiving too many uploads", hint="retry in a moment")
+
+    def release(self, user_id: str) -> None:
+        self.gate.leave(user_id)
+
+    @contextlib.contextmanager
+    def admitted(self, user_id: str) -> Iterator[None]:
+        """One upload of ``user_id`` for the duration of the block."""
+        self.admit(user_id)
         try:
             yield
         finally:
-            self.gate.leave(user)
+            self.release(user_id)
 
     def _lock(self, user: str) -> asyncio.Lock:
         lock = self._locks.get(user)

@@ -93,7 +93,11 @@ def add_media_routes(router: Any, ctx: ServerContext, auth: Any) -> None:
         with media.admitted(who.user_id):
             try:
                 up = await read_upload(
-                    request.stream(), request.headers.get("content-type", ""), limit, media.idle
+                    request.stream(),
+                    request.headers.get("content-type", ""),
+                    limit,
+                    media.idle,
+                    media.deadline,
                 )
             except ClientDisconnect:
                 # Gone (or cut at the body limit, whose 413 is already sent): nothing stored.

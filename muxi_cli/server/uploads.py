@@ -135,11 +135,16 @@ class _Reader:
 
 
 async def read_upload(
-    chunks: AsyncIterator[bytes], content_type: str, max_bytes: int, idle: float
+    chunks: AsyncIterator[bytes],
+    content_type: str,
+    max_bytes: int,
+    idle: float,
+    deadline: float = 600.0,
 ) -> Upload:
     """The file (and claimed type) of a multipart body; raises before storing anything.
 
-    ``idle``: seconds the client may pause between two chunks (UploadTimeout after).
+    ``idle``: seconds the client may pause between two chunks, ``deadline``:
+    seconds the whole body may take (UploadTimeout after either).
     """
     from python_multipart.exceptions import (  # deferred: python-multipart is only for uploads
         FormParserError,
@@ -172,14 +177,19 @@ async def read_upload(
     try:
         parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
         iterator = chunks.__aiter__()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline
         while True:
+            left = end - loop.time()
             try:
-                chunk = await asyncio.wait_for(iterator.__anext__(), idle)
+                chunk = await asyncio.wait_for(iterator.__anext__(), max(0.0, min(idle, left)))
             except StopAsyncIteration:
                 break
             except TimeoutError:
                 raise UploadTimeout(
-                    f"the upload paused for more than {idle:g} s",
+                    f"the upload paused for more than {idle:g} s"
+                    if left > idle
+                    else f"the upload took more than {deadline:g} s",
                     hint="send the body without long pauses",
                 ) from None
             if chunk:
