@@ -75,7 +75,7 @@ async def test_upload_over_the_socket_then_chat_with_it(served: Served) -> None:
                 }
             )
         )
-        while (frame := await recv(ws))["type"] != "done":
+        while (await recv(ws))["type"] != "done":
             pass
         assert served.runtime.requests[-1].attachments[0].media_id == ref["id"]
     async with httpx.AsyncClient(base_url=served.url) as c:
