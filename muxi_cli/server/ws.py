@@ -172,7 +172,7 @@ class Session(MediaFrames):
         text = message.get("text")
         if text is not None:
             return str(text)
-        if self.inbound is not None:
+        if self.inbound is not None or self.refused is not None:
             return bytes(message.get("bytes") or b"")
         try:
             return bytes(message.get("bytes") or b"").decode("utf-8")
@@ -206,11 +206,20 @@ class Session(MediaFrames):
                 try:
                     raw = await self._receive()
                     if isinstance(raw, bytes):
-                        self._chunk(raw)
-                    else:
-                        await self._handle(_parse(raw))
+                        if self.inbound is not None:
+                            self._chunk(raw)
+                        continue  # else: the rest of a refused upload
+                    frame = _parse(raw)
+                    if self.refused is not None:
+                        # A refused upload's end frame was answered by the refusal.
+                        skip, self.refused = frame.get("type") == f"{self.refused}.end", None
+                        if skip:
+                            continue
+                    await self._handle(frame)
                 except _Busy as exc:
-                    await self.send_error(exc, _ref(raw) or "chat")
+                    busy = _ref(raw) or "chat"
+                    self._refuse_upload(busy)
+                    await self.send_error(exc, busy)
                 except _Revoked as exc:
                     await self._close_revoked(exc, _ref(raw))
                     return
@@ -219,11 +228,14 @@ class Session(MediaFrames):
                     await self._close(CLOSE_TOO_BIG)
                     return
                 except Stalled as exc:
-                    await self.send_error(exc, self._drop_upload())
+                    dropped = self._drop_upload()
+                    self._refuse_upload(dropped)
+                    await self.send_error(exc, dropped)
                 except MuxiError as exc:
                     ref = _ref(raw)
                     if ref in ("media.end", "audio.end", "media.abort", "audio.abort"):
                         self._drop_upload()
+                    self._refuse_upload(ref)
                     await self.send_error(exc, ref)
                     if ref in ("chat", "audio.end"):  # the turn did not start: say it is over
                         await self.send({"type": "done", "run_id": None, "session_id": None})

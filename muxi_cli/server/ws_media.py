@@ -188,6 +188,10 @@ class MediaFrames:
     caller: Caller | None
     inbound: Inbound | None
     turn_task: asyncio.Task[None] | None
+    #: "media"/"audio" after a refused begin frame: the upload's binary frames
+    #: and its end frame are dropped unanswered (the refusal was the answer), so a
+    #: client may send begin, bytes and end without waiting.
+    refused: str | None = None
 
     async def send(self, frame: dict[str, Any]) -> None: ...
     async def send_error(self, err: MuxiError, ref: str | None = None, **extra: Any) -> None: ...
@@ -207,6 +211,10 @@ class MediaFrames:
         media.admit(inbound.user_id)
         inbound.deadline = asyncio.get_running_loop().time() + media.deadline
         self.inbound = inbound
+
+    def _refuse_upload(self, ref: str | None) -> None:
+        if ref in ("media.begin", "audio.begin"):
+            self.refused = ref.split(".", 1)[0]
 
     def _chunk(self, data: bytes) -> None:
         assert self.inbound is not None

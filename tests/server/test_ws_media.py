@@ -91,16 +91,50 @@ async def test_a_begin_over_the_limit_is_refused_before_any_byte(served: Served)
         frame = await recv(ws)
         assert frame["type"] == "error" and frame["ref"] == "media.begin"
         assert frame["error"]["code"] == "media_too_large"
-        for bad in (
-            {"type": "media.begin"},
-            {"type": "media.begin", "size": "10"},
-            {"type": "media.end"},
-        ):
+        for bad in ({"type": "media.begin"}, {"type": "media.begin", "size": "10"}):
             await ws.send(json.dumps(bad))
             assert (await recv(ws))["error"]["code"] == "usage_error"
         await ws.send(json.dumps({"type": "ping"}))
         assert (await recv(ws))["type"] == "pong"
+        await ws.send(json.dumps({"type": "media.end"}))
+        assert "without a begin" in (await recv(ws))["error"]["message"]
     assert gate(served).active == 0
+
+
+async def test_a_refused_upload_sent_without_waiting_gets_one_answer(served: Served) -> None:
+    async with connect(ws_url(served), additional_headers=served.headers(served.alice)) as ws:
+        await ready(ws)
+        # Refused at begin: its bytes and its end frame are dropped unanswered.
+        await ws.send(json.dumps({"type": "media.begin", "size": MAX + 1}))
+        for _ in range(4):
+            await ws.send(os.urandom(60_000))
+        await ws.send(json.dumps({"type": "media.end"}))
+        await ws.send(json.dumps({"type": "ping"}))
+        frame = await recv(ws)
+        assert frame["type"] == "error" and frame["error"]["code"] == "media_too_large"
+        assert (await recv(ws))["type"] == "pong"
+
+
+async def test_the_remote_runtime_uploads_over_its_websocket(served: Served) -> None:
+    from muxi_cli.errors import MediaTooLargeError
+
+    rt = served.remote(served.alice)
+    try:
+        data = b"%PDF-1.7 " + os.urandom(150_000)
+        ref = await rt._ws_turns.upload(data, name="doc.pdf")
+        assert (ref.id, ref.size, ref.name) == (
+            hashlib.sha256(data).hexdigest(),
+            len(data),
+            "doc.pdf",
+        )
+        with pytest.raises(MediaTooLargeError):
+            await rt._ws_turns.upload(os.urandom(MAX + 1))
+        # The connection is still good for the next upload.
+        again = await rt._ws_turns.upload(b"plain text", name="a.txt")
+        assert again.media_type == "text/plain"
+    finally:
+        await rt.aclose()
+    assert served.runtime.media_store.for_owner("alice").has(ref.id)
 
 
 async def test_more_bytes_than_announced_close_the_socket_with_1009(served: Served) -> None:
