@@ -201,3 +201,21 @@ async def test_chat_with_another_users_media_id_is_refused_before_the_turn(serve
                 headers=served.headers(served.alice),
             )
             assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['a"; filename="evil.html', "résumé ünïcode.png", "semi;colon\\back.png"],
+)
+async def test_download_names_cannot_inject_header_parameters(served: Served, name: str) -> None:
+    from urllib.parse import unquote
+
+    async with httpx.AsyncClient(base_url=served.url) as c:
+        ref = (await upload(c, served, served.alice, png("teal"), name=name)).json()
+        got = await c.get(f"/v1/media/{ref['id']}", headers=served.headers(served.alice))
+    header = got.headers["content-disposition"]
+    kind, plain, extended = (p.strip() for p in header.split(";"))
+    assert kind == "attachment"
+    assert plain.startswith('filename="') and plain.endswith('"') and '"' not in plain[10:-1]
+    assert extended.startswith("filename*=UTF-8''")
+    assert unquote(extended[len("filename*=UTF-8''") :]) == ref["name"]  # whole, RFC 5987
