@@ -105,7 +105,7 @@ class LocalRuntime:
         formation = loaded.formation
         base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
         models = ProviderRegistry(formation)
-        store = SessionStore(sessions_path)
+        store = SessionStore(sessions_path, media_config=formation.media)
         recovered = store.recover_interrupted()
         if recovered:
             log.info("marked %d reply(ies) cut off by a crash as interrupted", recovered)
@@ -206,6 +206,22 @@ class LocalRuntime:
         return export_session(self.store.get_session(sid), self.store.messages(sid), fmt)
 
     # ---------------------------------------------------------------- memory
+
+    async def transcribe(self, data: bytes, *, media_type: str, name: str | None = None) -> str:
+        from muxi_cli.llm.audio import transcriber_for  # deferred: loads the provider code
+        from muxi_cli.media.av import transcribe  # deferred: media code
+
+        return await transcribe(
+            data, media_type, transcriber_for(self.formation, self.models), name
+        )
+
+    async def speak(self, text: str, *, voice: str | None = None, fmt: str = "mp3") -> bytes:
+        from muxi_cli.llm.audio import speaker_for  # deferred: loads the provider code
+        from muxi_cli.media.speech import synthesize  # deferred: media code
+
+        speaker = speaker_for(self.formation, self.models)
+        voice = voice or self.formation.audio.voice
+        return await synthesize(text, speaker=speaker, voice=voice, fmt=fmt)
 
     def _memory_on(self) -> MemoryBackend:
         if not any(a.memory.enabled for a in self.formation.agents):
