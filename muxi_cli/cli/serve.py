@@ -70,19 +70,21 @@ def serve(
         ),
     ] = 1000,
     max_upload_mb: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--max-upload-mb",
             min=0.001,
-            help="Largest uploaded file in MB (POST /v1/media and WebSocket uploads; 413 above).",
+            help="Largest uploaded file in MB (413 above; default: media.max_file_size, 20).",
         ),
-    ] = 20.0,
+    ] = None,
     media_quota_mb: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--media-quota-mb", min=0.001, help="Media each user may store, in MB (413 above)."
+            "--media-quota-mb",
+            min=0.001,
+            help="Media each user may store, in MB (413 above; default: media.quota, else 1024).",
         ),
-    ] = 1024.0,
+    ] = None,
     upload_rate: Annotated[
         float,
         typer.Option(
@@ -122,8 +124,8 @@ def serve(
         header_timeout=header_timeout,
         idle_timeout=idle_timeout,
         max_connections=max_connections,
-        max_upload=int(max_upload_mb * MB),
-        media_quota=int(media_quota_mb * MB),
+        max_upload=None if max_upload_mb is None else int(max_upload_mb * MB),
+        media_quota=None if media_quota_mb is None else int(media_quota_mb * MB),
         upload_rate=upload_rate,
     )
     from muxi_cli.server.serve import serve as run_server  # deferred: loads asyncio, pydantic

@@ -87,17 +87,28 @@ def authenticate(ctx: ServerContext, headers: Any, client: str | None, state: An
     return caller
 
 
-def upload_limits(settings: ServerSettings) -> dict[str, PathLimit]:
-    """The body limit of ``POST /v1/media``: the file limit plus the form's framing."""
+def upload_limits(ctx: ServerContext) -> dict[str, PathLimit]:
+    """The body limits of the upload routes (``--max-body`` is for JSON): their
+    file limit plus the form's framing."""
+    from muxi_cli.server.audio_routes import (
+        MAX_AUDIO_BYTES,  # deferred: loads muxi's server
+    )
     from muxi_cli.server.uploads import OVERHEAD  # deferred: loads python-multipart glue
 
+    max_upload = ctx.media.max_bytes
     return {
         "/v1/media": PathLimit(
-            settings.max_upload + OVERHEAD,
+            max_upload + OVERHEAD,
             "media_too_large",
-            f"this server takes files of at most {settings.max_upload:,} bytes",
+            f"this server takes files of at most {max_upload:,} bytes",
             "send a smaller file, or ask the admin to raise --max-upload-mb",
-        )
+        ),
+        "/v1/audio/transcriptions": PathLimit(
+            MAX_AUDIO_BYTES + OVERHEAD,
+            "media_too_large",
+            f"audio to transcribe may be at most {MAX_AUDIO_BYTES:,} bytes",
+            "send a shorter recording, or compress it (mono MP3 or Opus)",
+        ),
     }
 
 
@@ -194,7 +205,7 @@ def create_app(
     add_websocket(app, ctx)
     add_docs_route(app)
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=ctx.settings.max_body, paths=upload_limits(ctx.settings)
+        BodyLimitMiddleware, max_bytes=ctx.settings.max_body, paths=lambda: upload_limits(ctx)
     )
     app.add_middleware(HostileInputMiddleware)
     if access_log:

@@ -28,6 +28,10 @@ KEY_HEADER = "x-muxi-key"
 ADMIN_DEFAULT_USER = "admin"
 
 
+#: A user's media quota on a server whose formation and options set none.
+DEFAULT_MEDIA_QUOTA = 1024 * 1024 * 1024
+
+
 @dataclass(slots=True)
 class ServerSettings:
     """Tunables of one server (``muxi serve`` options)."""
@@ -56,10 +60,12 @@ class ServerSettings:
     idle_timeout: int = 10
     #: Concurrent connections (HTTP and WebSocket); the longest-idle one makes room.
     max_connections: int = 1000
-    #: Largest uploaded file in bytes (``POST /v1/media``, WebSocket uploads; 413 above).
-    max_upload: int = 20 * 1024 * 1024
-    #: Bytes of media one user may store (413 once an upload would pass it).
-    media_quota: int = 1024 * 1024 * 1024
+    #: Largest uploaded file in bytes (``POST /v1/media``, WebSocket uploads; 413
+    #: above); None: the media store's ``max_file_size`` (formation ``media:``).
+    max_upload: int | None = None
+    #: Bytes of media one user may store (413 once an upload would pass it);
+    #: None: the formation's ``media.quota``, else :data:`DEFAULT_MEDIA_QUOTA`.
+    media_quota: int | None = None
     #: Uploads per minute per user (token bucket refill, 0: no limit) and their burst.
     upload_rate: float = 30.0
     upload_burst: int = 20
@@ -108,8 +114,8 @@ class ServerContext:
     #: The served formation (scope defaults, agent names); None for test runtimes.
     formation: Formation | None = None
     jwt: JWTVerifier | None = None
-    #: The media store the runtime stores uploads into (``MediaStore``); None:
-    #: the runtime's own ``media_store``, else the default one (data folder).
+    #: The media store the runtime stores uploads into (``MediaStore``: for a
+    #: LocalRuntime its ``store.media``); None: the default one (data folder).
     media_store: Any = None
     limiter: RateLimiter = field(init=False)
     auth_limiter: RateLimiter = field(init=False)
@@ -136,15 +142,12 @@ class ServerContext:
             )
 
             store = self.media_store
-            if store is None:
-                store = getattr(self.runtime, "media_store", None)
-            if store is None:
+            if store is None:  # the store a runtime without one of its own uses
                 from muxi_cli.stores.media import (
                     MediaStore,  # deferred: only media routes need it
                 )
 
-                store = MediaStore(max_bytes=self.settings.max_upload)
-            self.media_store = store
+                store = self.media_store = MediaStore()
             self._media = MediaAccess(self.runtime, store, self.settings)
         return self._media
 

@@ -63,17 +63,24 @@ class BodyLimitMiddleware:
     :class:`PathLimit`) with 413, whether or not a Content-Length announced them."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, paths: dict[str, PathLimit] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        paths: Callable[[], dict[str, PathLimit]] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.paths = paths or {}
+        #: Made on the first request (a limit may come from a store opened late).
+        self._paths_of = paths
+        self._paths: dict[str, PathLimit] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        special = self.paths.get(scope.get("path", ""))
+        if self._paths is None:
+            self._paths = self._paths_of() if self._paths_of is not None else {}
+        special = self._paths.get(scope.get("path", ""))
         limit = special.max_bytes if special is not None else self.max_bytes
         if limit <= 0:
             await self.app(scope, receive, send)

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MediaTooLargeError, MuxiError, NotFoundError, UsageError
+from muxi_cli.server.context import DEFAULT_MEDIA_QUOTA
 from muxi_cli.server.limits import RateLimiter, UploadGate
 from muxi_cli.stores.lance_schema import SHARED_USER
 
@@ -52,8 +53,10 @@ class MediaAccess:
         #: The runtime's media store (``MediaStore``: ``for_owner``, ``info``,
         #: ``usage``, ``delete``); see serve.py for where it comes from.
         self.store = store
-        self.max_bytes = settings.max_upload
-        self.quota = settings.media_quota
+        # The options win over the formation's media: section; the store still
+        # refuses what is over its own max_file_size / quota.
+        self.max_bytes: int = settings.max_upload or store.max_bytes
+        self.quota: int = settings.media_quota or store.quota_bytes or DEFAULT_MEDIA_QUOTA
         self.idle = settings.upload_idle
         self.deadline = settings.upload_deadline
         self.gate = UploadGate(settings.max_uploads)

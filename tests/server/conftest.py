@@ -12,6 +12,7 @@ import pytest
 
 from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.server.context import ServerSettings
+from muxi_cli.stores.media import MediaStore
 from muxi_cli.stores.server_keys import KeyStore
 from tests.server.fakeruntime import FakeRuntime
 
@@ -81,6 +82,8 @@ def settings() -> ServerSettings:
 @pytest.fixture
 async def served(tmp_path: Path, settings: ServerSettings) -> AsyncIterator[Served]:
     runtime = FakeRuntime()
+    # The real media store (per owner, on disk), as LocalRuntime's store.media.
+    runtime.media_store = MediaStore(tmp_path / "media")  # type: ignore[assignment]
     keys = KeyStore(tmp_path / "server_keys.json")
     _, admin = keys.create("admin", "admin")
     _, alice = keys.create("user", "alice")
@@ -91,3 +94,4 @@ async def served(tmp_path: Path, settings: ServerSettings) -> AsyncIterator[Serv
         yield s
     finally:
         await stop_server(server, task)
+        runtime.media_store.close()

@@ -176,3 +176,21 @@ def test_upload_gate_counts_per_user_and_in_total() -> None:
     for user in ("a", "b", "c"):
         gate.leave(user)
     assert gate.active == 0
+
+
+async def test_transcription_uploads_have_their_own_limit_not_max_body(served: Served) -> None:
+    audio = b"RIFF" + os.urandom(1_500_000)  # above --max-body (1,000,000)
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as c:
+        r = await c.post(
+            "/v1/audio/transcriptions",
+            files={"file": ("memo.wav", audio, "audio/wav")},
+            headers=served.headers(served.alice),
+        )
+        assert r.status_code == 200, r.text
+        assert r.json() == {"text": served.runtime.transcript}
+        r = await c.post(
+            "/v1/chat",
+            json={"message": "x" * 10, "title": "y" * 150, "system": "z" * 1_100_000},
+            headers=served.headers(served.alice),
+        )
+        assert r.status_code == 413 and err(r)["code"] == "payload_too_large"
