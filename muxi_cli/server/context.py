@@ -114,8 +114,8 @@ class ServerContext:
     #: The served formation (scope defaults, agent names); None for test runtimes.
     formation: Formation | None = None
     jwt: JWTVerifier | None = None
-    #: The media store the runtime stores uploads into (``MediaStore``: for a
-    #: LocalRuntime its ``store.media``); None: the default one (data folder).
+    #: The media store the runtime stores uploads into (``MediaStore``); None:
+    #: a LocalRuntime's ``store.media``, else the data folder's.
     media_store: Any = None
     limiter: RateLimiter = field(init=False)
     auth_limiter: RateLimiter = field(init=False)
@@ -140,14 +140,15 @@ class ServerContext:
             from muxi_cli.server.media_access import (
                 MediaAccess,  # deferred: only media routes need it
             )
+            from muxi_cli.stores.media import MediaStore  # deferred: only media routes need it
 
             store = self.media_store
-            if store is None:  # the store a runtime without one of its own uses
-                from muxi_cli.stores.media import (
-                    MediaStore,  # deferred: only media routes need it
-                )
-
-                store = self.media_store = MediaStore()
+            if store is None:
+                # A LocalRuntime's put_media stores into its sessions' media store.
+                store = getattr(getattr(self.runtime, "store", None), "media", None)
+                if not isinstance(store, MediaStore):
+                    store = MediaStore()  # a runtime without one: the data folder's
+                self.media_store = store
             self._media = MediaAccess(self.runtime, store, self.settings)
         return self._media
 

@@ -199,15 +199,7 @@ async def serve(
         )
 
     try:
-        await serve_runtime(
-            runtime,
-            keys,
-            host,
-            port,
-            settings,
-            on_listening=listening,
-            media_store=runtime.store.media,  # where put_media stores: usage, deletes
-        )
+        await serve_runtime(runtime, keys, host, port, settings, on_listening=listening)
     finally:
         if created and not shown:  # never lose the only copy of a new key
             print_new_keys(created, f"http://{display_host}:{port}")
