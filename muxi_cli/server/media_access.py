@@ -27,6 +27,7 @@ from muxi_cli.stores.lance_schema import SHARED_USER
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.messages import MediaRef
+    from muxi_cli.protocol.records import Attachment
     from muxi_cli.runtime.base import Runtime
     from muxi_cli.server.context import ServerSettings
 
@@ -168,11 +169,24 @@ class MediaAccess:
     async def usage(self, user_id: str) -> int:
         return int(await asyncio.to_thread(self._owned(self.owner(user_id)).usage))
 
-    async def check_attachments(self, user_id: str, media_ids: list[str]) -> None:
-        """Refuse (404) a chat request naming media the caller does not own.
+    async def check_attachments(self, user_id: str, attachments: list[Attachment]) -> None:
+        """Refuse a chat request naming media the caller does not own (404),
+        or sending files inline that would not fit the caller's quota (413).
 
         The engine resolves ids in the caller's own store too; this answers
         before a turn starts, with the same error as ``GET /v1/media/{id}``.
         """
-        for media_id in media_ids:
-            await self.info(user_id, media_id)
+        inline = 0
+        for att in attachments:
+            if att.media_id is not None:
+                await self.info(user_id, att.media_id)
+            else:
+                inline += len(att.content)  # base64 or text: at least the stored size
+        if inline and user_id != SHARED_USER:
+            used = await self.usage(user_id)
+            if used + inline * 3 // 4 > self.quota:  # base64 holds 3 bytes per 4 characters
+                raise MediaTooLargeError(
+                    f"these attachments would bring your media over your quota of "
+                    f"{self.quota:,} bytes (you store {used:,})",
+                    hint="delete media you no longer need (DELETE /v1/media/{id})",
+                )

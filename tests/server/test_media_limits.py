@@ -194,3 +194,24 @@ async def test_transcription_uploads_have_their_own_limit_not_max_body(served: S
             headers=served.headers(served.alice),
         )
         assert r.status_code == 413 and err(r)["code"] == "payload_too_large"
+
+
+async def test_files_sent_inline_in_a_chat_count_against_the_quota(served: Served) -> None:
+    import base64
+
+    async with httpx.AsyncClient(base_url=served.url) as c:
+        for _ in range(5):  # 5 x 50 KB of the 300 KB quota
+            assert (await upload(c, served, served.alice, os.urandom(MAX // 2))).status_code == 201
+        inline = base64.b64encode(os.urandom(MAX // 2 + 1000)).decode()
+        body = {
+            "message": "look",
+            "attachments": [{"name": "x.bin", "content": inline, "mime": "image/png"}],
+        }
+        before = len(served.runtime.requests)
+        r = await c.post("/v1/chat", json=body, headers=served.headers(served.alice))
+        assert r.status_code == 413, r.text
+        assert err(r)["code"] == "media_too_large"
+        assert len(served.runtime.requests) == before  # no turn started
+        # Bob, who stores nothing, may send the same.
+        r = await c.post("/v1/chat", json=body, headers=served.headers(served.bob))
+        assert r.status_code == 200, r.text
