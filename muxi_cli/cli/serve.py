@@ -16,6 +16,9 @@ from muxi_cli.errors import UsageError
 if TYPE_CHECKING:
     from muxi_cli.errors import UsageError
 
+#: A megabyte of --max-upload-mb and --media-quota-mb.
+MB = 1024 * 1024
+
 
 def serve(
     ctx: typer.Context,
@@ -66,6 +69,28 @@ def serve(
             help="Concurrent connections; at the cap the longest-idle one is closed.",
         ),
     ] = 1000,
+    max_upload_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--max-upload-mb",
+            min=0.001,
+            help="Largest uploaded file in MB (413 above; default: media.max_file_size, 20).",
+        ),
+    ] = None,
+    media_quota_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--media-quota-mb",
+            min=0.001,
+            help="Media each user may store, in MB (413 above; default: media.quota, else 1024).",
+        ),
+    ] = None,
+    upload_rate: Annotated[
+        float,
+        typer.Option(
+            "--upload-rate", min=0, help="Uploads per minute per user (token bucket; 0: no limit)."
+        ),
+    ] = 30.0,
 ) -> None:
     """Serve the formation's agents to `muxi --profile ...` clients and other programs.
 
@@ -99,6 +124,9 @@ def serve(
         header_timeout=header_timeout,
         idle_timeout=idle_timeout,
         max_connections=max_connections,
+        max_upload=None if max_upload_mb is None else int(max_upload_mb * MB),
+        media_quota=None if media_quota_mb is None else int(media_quota_mb * MB),
+        upload_rate=upload_rate,
     )
     from muxi_cli.server.serve import serve as run_server  # deferred: loads asyncio, pydantic
 

@@ -18,12 +18,16 @@ from typing import Any
 
 from muxi_cli.errors import ConnectionFailedError, MuxiError
 from muxi_cli.protocol.events import Event, RunFailed, decode, new_id
+from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
 from muxi_cli.runtime.turns import StreamTurn
 from muxi_cli.runtime.wire import connection_error
 
 #: Seconds between WebSocket reconnect attempts (the last one is repeated).
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
+#: Bytes per binary frame of an upload: every server takes 64 KiB frames (its
+#: frame limit is at least that), with room for compression to grow the frame.
+UPLOAD_FRAME = 48 * 1024
 
 
 def lost_event(label: str, run_id: str, session_id: str) -> Event:
@@ -156,6 +160,40 @@ class WebSocketTurns:
             self._lock.release()
             raise
         return turn
+
+    async def upload(
+        self, data: bytes, *, name: str | None = None, media_type: str | None = None
+    ) -> MediaRef:
+        """Store a file on the server over the connection (``media.begin``, binary
+        frames, ``media.end``); its reference once stored. Waits for a running turn."""
+        from websockets.exceptions import ConnectionClosed  # deferred: websockets is slow to import
+
+        async with self._lock:
+            ws = await self._ensure()
+            begin: dict[str, Any] = {"type": "media.begin", "size": len(data)}
+            if name is not None:
+                begin["name"] = name
+            if media_type is not None:
+                begin["media_type"] = media_type
+            try:
+                await ws.send(json.dumps(begin))
+                for i in range(0, len(data), UPLOAD_FRAME):
+                    await ws.send(data[i : i + UPLOAD_FRAME])
+                await ws.send(json.dumps({"type": "media.end"}))
+                while True:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 120))
+                    if not isinstance(frame, dict):
+                        continue
+                    if frame.get("type") == "media.stored":
+                        return MediaRef.from_dict(frame.get("media") or {})
+                    if frame.get("type") == "error":
+                        raise MuxiError.from_dict(frame.get("error") or {})
+            except (ConnectionClosed, TimeoutError) as exc:
+                self.ws = None
+                raise ConnectionFailedError(
+                    f"the connection to {self.label} closed during the upload",
+                    hint="try again; the server stored nothing",
+                ) from exc
 
     async def _abandon(self, ws: Any) -> None:
         """The caller stopped reading mid-turn: cancel it and wait for 'done'."""

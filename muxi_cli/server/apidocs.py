@@ -98,9 +98,17 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
         for p in params:
             out.append(_row(p["name"], p.get("schema") or {}, bool(p.get("required")), p["in"]))
         out.append("</table>")
-    body = (op.get("requestBody") or {}).get("content", {}).get("application/json")
+    content = (op.get("requestBody") or {}).get("content", {})
+    body = content.get("application/json")
     if body:
         out.append(f"<p>JSON body: {type_of(body.get('schema') or {})}</p>")
+    form = (content.get("multipart/form-data") or {}).get("schema") or {}
+    if form.get("properties"):  # uploads: list the form's fields
+        out.append("<p>multipart/form-data body:</p>")
+        out.append("<table><tr><th>field</th><th>type</th><th></th><th></th></tr>")
+        needed = set(form.get("required") or [])
+        out += [_row(k, v, k in needed) for k, v in form["properties"].items()]
+        out.append("</table>")
     answers = []
     for status, resp in (op.get("responses") or {}).items():
         if status == "422":

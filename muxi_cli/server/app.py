@@ -19,6 +19,7 @@ from muxi_cli.server.inputs import HostileInputMiddleware
 from muxi_cli.server.limits import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
+    PathLimit,
     client_bucket,
     retry_after_header,
 )
@@ -86,14 +87,44 @@ def authenticate(ctx: ServerContext, headers: Any, client: str | None, state: An
     return caller
 
 
+def upload_limits(ctx: ServerContext) -> dict[str, PathLimit]:
+    """The body limits of the upload routes (``--max-body`` is for JSON): their
+    file limit plus the form's framing."""
+    from muxi_cli.server.audio_routes import (
+        MAX_AUDIO_BYTES,  # deferred: loads muxi's server
+    )
+    from muxi_cli.server.uploads import OVERHEAD  # deferred: loads python-multipart glue
+
+    max_upload = ctx.media.max_bytes
+    return {
+        "/v1/media": PathLimit(
+            max_upload + OVERHEAD,
+            "media_too_large",
+            f"this server takes files of at most {max_upload:,} bytes",
+            "send a smaller file, or ask the admin to raise --max-upload-mb",
+        ),
+        "/v1/audio/transcriptions": PathLimit(
+            MAX_AUDIO_BYTES + OVERHEAD,
+            "media_too_large",
+            f"audio to transcribe may be at most {MAX_AUDIO_BYTES:,} bytes",
+            "send a shorter recording, or compress it (mono MP3 or Opus)",
+        ),
+    }
+
+
 def create_app(
     runtime: "Runtime",
     keys: KeyStore,
     settings: ServerSettings | None = None,
     *,
     access_log: bool = True,
+    media_store: Any = None,
 ) -> "FastAPI":
-    """Build the app serving ``runtime``; ``keys`` decides who may call it."""
+    """Build the app serving ``runtime``; ``keys`` decides who may call it.
+
+    ``media_store``: the store ``runtime.put_media`` writes to (see
+    :attr:`ServerContext.media`); by default the runtime's own.
+    """
     from fastapi import FastAPI, Request  # deferred: FastAPI is slow to import
     from fastapi.exceptions import RequestValidationError  # deferred: FastAPI is slow to import
     from fastapi.responses import JSONResponse  # deferred: FastAPI is slow to import
@@ -105,7 +136,9 @@ def create_app(
     )
     from muxi_cli.server.ws import add_websocket  # deferred: loads muxi's protocol, runtime, server
 
-    ctx = ServerContext(runtime=runtime, keys=keys, settings=settings or ServerSettings())
+    ctx = ServerContext(
+        runtime=runtime, keys=keys, settings=settings or ServerSettings(), media_store=media_store
+    )
     app = FastAPI(
         title="muxi server",
         version=__version__,
@@ -171,7 +204,9 @@ def create_app(
     add_audio_routes(app, ctx)
     add_websocket(app, ctx)
     add_docs_route(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=ctx.settings.max_body, paths=lambda: upload_limits(ctx)
+    )
     app.add_middleware(HostileInputMiddleware)
     if access_log:
         app.add_middleware(AccessLogMiddleware)

@@ -41,6 +41,10 @@ async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> C
         user = info.user_id  # an admin continuing a session acts as its owner
     req.user_id = user
     req.caller_role = caller.principal.role  # never what the client claimed
+    if req.attachments:
+        # Only the owner's own uploads (404 like GET /v1/media/{id}); files sent
+        # inline are stored too, so they must fit the owner's quota.
+        await ctx.media.check_attachments(user, req.attachments)
     return req
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from muxi_cli.config.access import ServerAccess
 from muxi_cli.errors import NotFoundError, ServerAuthError, UsageError
@@ -20,11 +20,16 @@ if TYPE_CHECKING:
     from muxi_cli.protocol.records import ApprovalDecision, SessionInfo
     from muxi_cli.runtime.base import Runtime
     from muxi_cli.server.jwt_auth import JWTVerifier
+    from muxi_cli.server.media_access import MediaAccess
 
 USER_HEADER = "x-muxi-user-id"
 KEY_HEADER = "x-muxi-key"
 #: The user an admin key acts as when it sends no ``X-Muxi-User-Id``.
 ADMIN_DEFAULT_USER = "admin"
+
+
+#: A user's media quota on a server whose formation and options set none.
+DEFAULT_MEDIA_QUOTA = 1024 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -55,6 +60,22 @@ class ServerSettings:
     idle_timeout: int = 10
     #: Concurrent connections (HTTP and WebSocket); the longest-idle one makes room.
     max_connections: int = 1000
+    #: Largest uploaded file in bytes (``POST /v1/media``, WebSocket uploads; 413
+    #: above); None: the media store's ``max_file_size`` (formation ``media:``).
+    max_upload: int | None = None
+    #: Bytes of media one user may store (413 once an upload would pass it);
+    #: None: the formation's ``media.quota``, else :data:`DEFAULT_MEDIA_QUOTA`.
+    media_quota: int | None = None
+    #: Uploads per minute per user (token bucket refill, 0: no limit) and their burst.
+    upload_rate: float = 30.0
+    upload_burst: int = 20
+    #: Uploads being received at once (server-wide: each may hold ``max_upload``
+    #: bytes in memory until it is stored); the next one gets 503.
+    max_uploads: int = 8
+    #: Seconds an upload may pause between two chunks of its body, and may take
+    #: in all (408 after): a slow upload cannot hold its place for ever.
+    upload_idle: float = 30.0
+    upload_deadline: float = 600.0
 
 
 @dataclass(slots=True)
@@ -93,8 +114,12 @@ class ServerContext:
     #: The served formation (scope defaults, agent names); None for test runtimes.
     formation: Formation | None = None
     jwt: JWTVerifier | None = None
+    #: The media store the runtime stores uploads into (``MediaStore``); None:
+    #: a LocalRuntime's ``store.media``, else the data folder's.
+    media_store: Any = None
     limiter: RateLimiter = field(init=False)
     auth_limiter: RateLimiter = field(init=False)
+    _media: MediaAccess | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate, self.settings.burst)
@@ -107,6 +132,25 @@ class ServerContext:
             self.formation = getattr(self.runtime, "formation", None)
         if self.jwt is None and self.access.jwt is not None:
             self.jwt = JWTVerifier(self.access.jwt)
+
+    @property
+    def media(self) -> MediaAccess:
+        """Uploads, downloads and quotas of the callers' media (made on first use)."""
+        if self._media is None:
+            from muxi_cli.server.media_access import (
+                MediaAccess,  # deferred: only media routes need it
+            )
+            from muxi_cli.stores.media import MediaStore  # deferred: only media routes need it
+
+            store = self.media_store
+            if store is None:
+                # A LocalRuntime's put_media stores into its sessions' media store.
+                store = getattr(getattr(self.runtime, "store", None), "media", None)
+                if not isinstance(store, MediaStore):
+                    store = MediaStore()  # a runtime without one: the data folder's
+                self.media_store = store
+            self._media = MediaAccess(self.runtime, store, self.settings)
+        return self._media
 
     @property
     def access(self) -> ServerAccess:

@@ -48,15 +48,41 @@ async def send_json_error(
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyLimitMiddleware:
-    """Refuse request bodies larger than ``max_bytes`` with 413."""
+@dataclass(frozen=True, slots=True)
+class PathLimit:
+    """A body limit of its own for one path (uploads), with its own error."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    max_bytes: int
+    code: str
+    message: str
+    hint: str
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies larger than ``max_bytes`` (or their path's
+    :class:`PathLimit`) with 413, whether or not a Content-Length announced them."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        paths: Callable[[], dict[str, PathLimit]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: Made on the first request (a limit may come from a store opened late).
+        self._paths_of = paths
+        self._paths: dict[str, PathLimit] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.max_bytes <= 0:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._paths is None:
+            self._paths = self._paths_of() if self._paths_of is not None else {}
+        special = self._paths.get(scope.get("path", ""))
+        limit = special.max_bytes if special is not None else self.max_bytes
+        if limit <= 0:
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
@@ -65,8 +91,8 @@ class BodyLimitMiddleware:
                     size = int(value)
                 except ValueError:
                     size = -1
-                if size < 0 or size > self.max_bytes:
-                    await self._refuse(send)
+                if size < 0 or size > limit:
+                    await self._refuse(send, special)
                     return
         seen = 0
         started = refused = False
@@ -76,11 +102,11 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     # Answer 413 now; the app sees a disconnect and its answer is dropped.
                     if not started and not refused:
                         refused = True
-                        await self._refuse(send)
+                        await self._refuse(send, special)
                     return {"type": "http.disconnect"}
             return message
 
@@ -94,7 +120,10 @@ class BodyLimitMiddleware:
 
         await self.app(scope, limited_receive, watch_send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, special: PathLimit | None) -> None:
+        if special is not None:
+            await send_json_error(send, 413, special.code, special.message, special.hint)
+            return
         await send_json_error(
             send,
             413,
@@ -267,3 +296,36 @@ class AccessLogMiddleware:
             # Load balancers poll /health all the time: log only when it fails.
             if record["path"] != "/health" or status != 200:
                 self.logger.info(json.dumps(record, separators=(",", ":")))
+
+
+class UploadGate:
+    """How many uploads are received at once: ``max_total`` server-wide (each
+    may hold a whole file in memory) and ``per_user`` per user.
+
+    :meth:`enter` returns False when there is no room; :meth:`leave` gives the
+    place back. Synchronous and lock-free: the event loop runs one at a time.
+    """
+
+    def __init__(self, max_total: int, per_user: int = 2) -> None:
+        self.max_total = max(1, max_total)
+        self.per_user = max(1, per_user)
+        self._by_user: dict[str, int] = {}
+        self.active = 0
+
+    def enter(self, user: str) -> str | None:
+        """None when the upload may start, else why not ("server" or "user")."""
+        if self.active >= self.max_total:
+            return "server"
+        if self._by_user.get(user, 0) >= self.per_user:
+            return "user"
+        self.active += 1
+        self._by_user[user] = self._by_user.get(user, 0) + 1
+        return None
+
+    def leave(self, user: str) -> None:
+        self.active -= 1
+        left = self._by_user.get(user, 1) - 1
+        if left > 0:
+            self._by_user[user] = left
+        else:
+            self._by_user.pop(user, None)

@@ -11,7 +11,7 @@ import types
 import typing
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from muxi_cli.errors import UsageError
 from muxi_cli.protocol.records import ApprovalDecision, Attachment, ChatRequest, client_fields
@@ -19,6 +19,7 @@ from muxi_cli.protocol.records import ApprovalDecision, Attachment, ChatRequest,
 MAX_MESSAGE = 200_000
 MAX_NAME = 200
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+MEDIA_ID_PATTERN = r"^[0-9a-f]{64}$"
 
 
 class _Body(BaseModel):
@@ -74,13 +75,28 @@ def record_body(
     return create_model(name or f"{record.__name__}Body", __base__=base, __doc__=doc, **spec)
 
 
+class _AttachmentBase(_Body):
+    """A file sent with a message: its ``content`` (text, or base64 bytes), or
+    the ``media_id`` of a file uploaded with ``POST /v1/media`` (then no content)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Any:
+        fields = vars(self)  # the fields come from the record (record_body)
+        if fields.get("media_id") is not None and fields.get("content"):
+            raise ValueError("an attachment has either content or a media_id, not both")
+        return self
+
+
 AttachmentBody = record_body(
     Attachment,
     {
         "name": {"min_length": 1, "max_length": MAX_NAME},
         "content": {"max_length": MAX_MESSAGE},
         "mime": {"max_length": MAX_NAME},
+        # The sha256 an upload returned; anything else could never name stored media.
+        "media_id": {"pattern": MEDIA_ID_PATTERN},
     },
+    base=_AttachmentBase,
 )
 
 #: The server's bounds on the fields of :class:`ChatRequest` (a field without

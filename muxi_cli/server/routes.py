@@ -20,6 +20,7 @@ from muxi_cli.protocol.records import (
 from muxi_cli.server.chat import SSE_MEDIA, json_turn, prepare, sse_response, start_turn
 from muxi_cli.server.context import Caller, ServerContext
 from muxi_cli.server.mcp_routes import add_mcp_routes
+from muxi_cli.server.media_routes import MEDIA_ROUTES, add_media_routes
 from muxi_cli.server.models import (
     ApprovalBody,
     ChatBody,
@@ -33,8 +34,8 @@ from muxi_cli.server.scopes import check_agent
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.server_keys import KeyStore
 
-#: (method, path, what it touches): "session", "memory", "call", "run", "key",
-#: "admin" (admin only) or "none" (no per-user object).
+#: (method, path, what it touches): "session", "memory", "media", "call", "run",
+#: "key", "admin" (admin only) or "none" (no per-user object).
 ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/v1/me", "none"),
     ("GET", "/v1/health", "none"),
@@ -65,6 +66,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/v1/keys", "admin"),
     ("POST", "/v1/keys", "admin"),
     ("DELETE", "/v1/keys/{key_id}", "admin"),
+    *MEDIA_ROUTES,
 ]
 
 
@@ -269,6 +271,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         return [t.to_dict() for t in listed]
 
     add_mcp_routes(v1, ctx, Auth)
+    add_media_routes(v1, ctx, Auth)
 
     @v1.post(
         "/mcp/servers",

@@ -100,6 +100,7 @@ async def serve_runtime(
     on_listening: Any = None,
     signals: bool = True,
     server_ref: list[Any] | None = None,
+    media_store: Any = None,
 ) -> None:
     """Serve ``runtime`` until SIGINT/SIGTERM (or ``server.should_exit``).
 
@@ -112,7 +113,7 @@ async def serve_runtime(
     from muxi_cli.server.app import create_app  # deferred: loads muxi's server
 
     settings = settings or ServerSettings()
-    app = create_app(runtime, keys, settings)
+    app = create_app(runtime, keys, settings, media_store=media_store)
     cap = connection_cap(settings.max_connections)
     if cap < settings.max_connections:
         logging.getLogger("muxi.server").warning(

@@ -12,6 +12,8 @@ client -> server
     call id is unique among the caller's own pending calls)
     ``{"type": "cancel", "run_id": "..."}``                 run_id optional: the current turn
     ``{"type": "ping"}``
+    ``media.begin`` / ``audio.begin``, binary frames, ``media.end`` / ``audio.end``:
+    an upload, or a voice turn (see :mod:`muxi_cli.server.ws_media`)
 
 server -> client
     ``{"type": "ready", "key_id", "role", "user_id", "version"}``
@@ -20,12 +22,13 @@ server -> client
     ``{"type": "error", "error": {code, message, hint}, "ref": "chat|approve|cancel|..."}``
     (a refused chat is followed by ``done``, unless another turn was running)
     ``{"type": "pong"}``
+    ``{"type": "media.stored", "media": {MediaRef}}``        an upload was stored
 
 One turn runs at a time per connection; several turns may follow each other.
 Closing the socket cancels the running turn (what was said is kept).
 
 The key is checked again on every frame that starts work (chat, approve,
-cancel) and every ``ws_key_check`` seconds: once it is revoked the server sends
+cancel, uploads) and every ``ws_key_check`` seconds: once it is revoked the server sends
 an ``unauthorized`` error frame, cancels the turn and closes with 4401.
 """
 
@@ -36,14 +39,23 @@ import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from muxi_cli import __version__
 from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
+from muxi_cli.protocol.events import EventFactory, RunCompleted
 from muxi_cli.protocol.records import APPROVAL_DECISIONS
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.chat import prepare, start_turn, turn_events
-from muxi_cli.server.models import ChatBody
+from muxi_cli.server.ws_media import (
+    CLOSE_TOO_BIG,
+    Inbound,
+    MediaFrames,
+    Stalled,
+    TooMuchData,
+    Voice,
+    chat_body,
+    remaining,
+    speech_events,
+)
 
 if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
@@ -65,7 +77,7 @@ def add_websocket(app: Any, ctx: ServerContext) -> None:
     app.add_api_websocket_route("/v1/ws", ws_endpoint)
 
 
-class Session:
+class Session(MediaFrames):
     """One WebSocket connection."""
 
     def __init__(self, ctx: ServerContext, websocket: Any) -> None:
@@ -77,6 +89,8 @@ class Session:
         self._send_lock = asyncio.Lock()
         self.closed = False
         self._watch: asyncio.Task[None] | None = None
+        #: The upload being received (media.begin / audio.begin until its end frame).
+        self.inbound: Inbound | None = None
 
     async def send(self, frame: dict[str, Any]) -> None:
         if self.closed:
@@ -109,7 +123,9 @@ class Session:
                 self.caller = authenticate(self.ctx, headers, client, state)
             else:
                 try:
-                    raw = await asyncio.wait_for(self._receive(), self.ctx.settings.ws_auth_timeout)
+                    raw = str(
+                        await asyncio.wait_for(self._receive(), self.ctx.settings.ws_auth_timeout)
+                    )
                 except TimeoutError:
                     close_code = CLOSE_AUTH_TIMEOUT
                     raise ServerAuthError(
@@ -136,18 +152,28 @@ class Session:
             return False
         return True
 
-    async def _receive(self) -> str:
-        """The next frame's text (a binary frame must hold UTF-8 text)."""
+    async def _receive(self) -> str | bytes:
+        """The next frame's text; bytes while an upload runs (otherwise a binary
+        frame must hold UTF-8 text). An upload that stalls is dropped."""
         from starlette.websockets import (
             WebSocketDisconnect,  # deferred: Starlette is slow to import
         )
 
-        message = await self.ws.receive()
+        wait = remaining(self.inbound, self.ctx.settings.upload_idle)
+        try:
+            message = await asyncio.wait_for(self.ws.receive(), wait)
+        except TimeoutError:
+            raise Stalled(
+                "the upload stalled or took too long; it was dropped",
+                hint="send its frames without long pauses, then begin again",
+            ) from None
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
         text = message.get("text")
         if text is not None:
             return str(text)
+        if self.inbound is not None or self.refused is not None:
+            return bytes(message.get("bytes") or b"")
         try:
             return bytes(message.get("bytes") or b"").decode("utf-8")
         except UnicodeDecodeError:
@@ -176,24 +202,48 @@ class Session:
                 }
             )
             while True:
-                raw = ""
+                raw: str | bytes = ""
                 try:
                     raw = await self._receive()
-                    await self._handle(_parse(raw))
+                    if isinstance(raw, bytes):
+                        if self.inbound is not None:
+                            self._chunk(raw)
+                        continue  # else: the rest of a refused upload
+                    frame = _parse(raw)
+                    if self.refused is not None:
+                        # A refused upload's end frame was answered by the refusal.
+                        skip, self.refused = frame.get("type") == f"{self.refused}.end", None
+                        if skip:
+                            continue
+                    await self._handle(frame)
                 except _Busy as exc:
-                    await self.send_error(exc, "chat")
+                    busy = _ref(raw) or "chat"
+                    self._refuse_upload(busy)
+                    await self.send_error(exc, busy)
                 except _Revoked as exc:
                     await self._close_revoked(exc, _ref(raw))
                     return
+                except TooMuchData as exc:
+                    await self.send_error(exc, self._drop_upload())
+                    await self._close(CLOSE_TOO_BIG)
+                    return
+                except Stalled as exc:
+                    dropped = self._drop_upload()
+                    self._refuse_upload(dropped)
+                    await self.send_error(exc, dropped)
                 except MuxiError as exc:
                     ref = _ref(raw)
+                    if ref in ("media.end", "audio.end", "media.abort", "audio.abort"):
+                        self._drop_upload()
+                    self._refuse_upload(ref)
                     await self.send_error(exc, ref)
-                    if ref == "chat":  # the turn did not start: say it is over
+                    if ref in ("chat", "audio.end"):  # the turn did not start: say it is over
                         await self.send({"type": "done", "run_id": None, "session_id": None})
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             self.closed = True
+            self._drop_upload()
             if self._watch is not None:
                 self._watch.cancel()
             task = self.turn_task
@@ -209,22 +259,37 @@ class Session:
 
         kind = frame.get("type")
         assert self.caller is not None
-        if kind in ("chat", "approve", "cancel") and not self._key_active():
+        if kind in _STARTS_WORK and not self._key_active():
             raise _Revoked(REVOKED_MESSAGE, hint=REVOKED_HINT)
+        if self.inbound is not None and kind not in (
+            "ping",
+            "cancel",
+            "approve",
+            f"{self.inbound.kind}.end",
+            f"{self.inbound.kind}.abort",
+        ):
+            raise UsageError(
+                f"an upload is in progress: finish it ({self.inbound.kind}.end) or "
+                f"abort it ({self.inbound.kind}.abort) first"
+            )
         if kind == "ping":
             await self.send({"type": "pong"})
         elif kind == "chat":
-            if self.turn_task is not None and not self.turn_task.done():
-                raise _Busy(
-                    "a turn is already running on this connection",
-                    hint="wait for its 'done' frame, or cancel it",
-                )
+            self._not_busy()
             wait = self.ctx.limiter.take(self.caller.principal.key_id)
             if wait > 0:
                 raise TooManyRequests(wait)
-            body = _chat_body(frame.get("request"))
+            body = chat_body(frame.get("request"))
             req = await prepare(self.ctx, self.caller, body)
             self.turn_task = asyncio.create_task(self._run_turn(req))
+        elif kind in ("media.begin", "audio.begin"):
+            await self._begin(frame, "media" if kind == "media.begin" else "audio")
+        elif kind == "media.end" and self.inbound is not None:
+            await self._end_media()
+        elif kind == "audio.end" and self.inbound is not None:
+            self._end_audio()
+        elif kind in ("media.abort", "audio.abort"):
+            self._drop_upload()
         elif kind == "approve":
             call_id = str(frame.get("call_id") or "")
             decision = frame.get("decision")
@@ -244,10 +309,25 @@ class Session:
             if not run_id:
                 raise UsageError("no turn to cancel")
             await self.ctx.registry.cancel(str(run_id), self.caller.scope_user)
+        elif kind in ("media.end", "audio.end"):
+            raise UsageError(f"{kind} without a begin frame", hint="see docs/server.md")
         else:
             raise UsageError(
-                f"unknown frame type {kind!r}", hint="use chat, approve, cancel or ping"
+                f"unknown frame type {kind!r}",
+                hint="use chat, approve, cancel, ping, media.begin or audio.begin",
             )
+
+    def _not_busy(self) -> None:
+        if self.turn_task is not None and not self.turn_task.done():
+            raise _Busy(
+                "a turn is already running on this connection",
+                hint="wait for its 'done' frame, or cancel it",
+            )
+
+    async def _close(self, code: int) -> None:
+        self.closed = True
+        with contextlib.suppress(Exception):
+            await self.ws.close(code)
 
     def _key_active(self) -> bool:
         assert self.caller is not None
@@ -270,21 +350,41 @@ class Session:
         with contextlib.suppress(Exception):
             await self.ws.close(CLOSE_AUTH)
 
-    async def _run_turn(self, req: Any) -> None:
+    async def _run_turn(self, req: Any, voice: Voice | None = None) -> None:
         try:
             turn = self.turn = await start_turn(self.ctx, req)
         except MuxiError as exc:
-            await self.send_error(exc, "chat")
+            await self.send_error(exc, "audio.end" if voice else "chat")
             await self.send({"type": "done", "run_id": None, "session_id": req.session_id})
             return
+        factory = EventFactory(turn.session_id, turn.run_id)
+        reply: str | None = None
         try:
+            if voice is not None:
+                await self.send(factory.transcript_delta(voice.transcript, final=True).to_dict())
             async for event in turn_events(turn):
                 await self.send(event.to_dict())
+                if isinstance(event, RunCompleted) and not event.nested:
+                    reply = event.text
                 if self.closed:
                     break
         finally:
             await self.ctx.registry.finish(turn)
+        if voice is not None and voice.speak and reply and not self.closed:
+            try:
+                audio = await self.ctx.runtime.speak(reply, voice=voice.voice, fmt=voice.fmt)
+            except MuxiError as exc:
+                await self.send_error(exc, "speak")
+            else:
+                for delta in speech_events(factory, audio, voice.fmt):
+                    await self.send(delta.to_dict())
         await self.send({"type": "done", "run_id": turn.run_id, "session_id": turn.session_id})
+
+
+#: Frames after which the key is checked again (they start or finish work).
+_STARTS_WORK = frozenset(
+    ("chat", "approve", "cancel", "media.begin", "media.end", "audio.begin", "audio.end")
+)
 
 
 class _Revoked(ServerAuthError):
@@ -305,22 +405,11 @@ def _parse(raw: str) -> dict[str, Any]:
     return frame
 
 
-def _ref(raw: str) -> str | None:
+def _ref(raw: str | bytes) -> str | None:
+    if isinstance(raw, bytes):
+        return None
     try:
         frame = json.loads(raw)
     except ValueError:
         return None
     return str(frame.get("type")) if isinstance(frame, dict) else None
-
-
-def _chat_body(data: Any) -> dict[str, Any]:
-
-    if not isinstance(data, dict):
-        raise UsageError("a chat frame carries a 'request' object")
-    try:
-        return ChatBody.model_validate(data).request_dict()
-    except ValidationError as exc:
-        errors = exc.errors()
-        first: dict[str, Any] = dict(errors[0]) if errors else {}
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        raise UsageError(f"invalid chat request: {loc}: {first.get('msg', 'invalid')}") from None

@@ -12,6 +12,7 @@ import pytest
 
 from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.server.context import ServerSettings
+from muxi_cli.stores.media import MediaStore
 from muxi_cli.stores.server_keys import KeyStore
 from tests.server.fakeruntime import FakeRuntime
 
@@ -37,7 +38,7 @@ class Served:
 
 
 async def start_server(
-    runtime: Any, keys: KeyStore, settings: ServerSettings, port: int = 0
+    runtime: Any, keys: KeyStore, settings: ServerSettings, port: int = 0, media_store: Any = None
 ) -> tuple[str, Any, asyncio.Task[None]]:
     from muxi_cli.server.serve import serve_runtime
 
@@ -53,6 +54,7 @@ async def start_server(
             on_listening=ports.append,
             signals=False,
             server_ref=ref,
+            media_store=media_store,
         )
     )
     for _ in range(500):
@@ -80,13 +82,16 @@ def settings() -> ServerSettings:
 @pytest.fixture
 async def served(tmp_path: Path, settings: ServerSettings) -> AsyncIterator[Served]:
     runtime = FakeRuntime()
+    # The real media store (per owner, on disk), as LocalRuntime's store.media.
+    runtime.media_store = MediaStore(tmp_path / "media")  # type: ignore[assignment]
     keys = KeyStore(tmp_path / "server_keys.json")
     _, admin = keys.create("admin", "admin")
     _, alice = keys.create("user", "alice")
     _, bob = keys.create("user", "bob")
-    url, server, task = await start_server(runtime, keys, settings)
+    url, server, task = await start_server(runtime, keys, settings, media_store=runtime.media_store)
     s = Served(url, runtime, keys, admin, alice, bob, server, task, [])
     try:
         yield s
     finally:
         await stop_server(server, task)
+        runtime.media_store.close()

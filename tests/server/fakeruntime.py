@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from muxi_cli.errors import CancelledError, NotFoundError, ToolDeniedError
 from muxi_cli.protocol.events import Event, EventFactory, new_id, now_iso
+from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
     ApprovalDecision,
@@ -29,6 +30,7 @@ from muxi_cli.protocol.records import (
     ToolInfo,
 )
 from muxi_cli.runtime.turns import TaskTurn
+from tests.server.fakemedia import FakeMediaStore, fake_sniff
 
 
 @dataclass
@@ -57,6 +59,16 @@ class FakeRuntime:
         self.closed_turns = 0
         #: ``(call_id, decision)`` of every approval the runtime got.
         self.decisions: list[tuple[str, str]] = []
+        #: Where ``put_media`` stores (the server's ``media_store`` in tests).
+        self.media_store = FakeMediaStore()
+        #: Media ids each session's messages hold, in order.
+        self.session_media_: dict[str, list[str]] = {}
+        #: Every request a turn was started for.
+        self.requests: list[ChatRequest] = []
+        #: What ``transcribe`` answers (and what it was given), and what ``speak`` got.
+        self.transcript = "what is the weather"
+        self.transcribed: list[tuple[bytes, str]] = []
+        self.spoken: list[str] = []
 
     def script(self, *scripts: Script) -> None:
         self._scripts.extend(scripts)
@@ -100,6 +112,13 @@ class FakeRuntime:
 
     async def chat(self, request: ChatRequest) -> TaskTurn:
         info = self._session_for(request)  # raises before the turn starts, like a real runtime
+        owned = self.media_store.for_owner(request.user_id)
+        for att in request.attachments:
+            if att.media_id is not None:
+                if not owned.has(att.media_id):  # the engine's own check
+                    raise NotFoundError(f"no media {att.media_id!r}")
+                self.session_media_.setdefault(info.id, []).append(att.media_id)
+        self.requests.append(request)
         run_id = new_id("run")
         return TaskTurn(run_id, info.id, self._turn(request, info, run_id), self._answer)
 
@@ -165,6 +184,42 @@ class FakeRuntime:
             raise NotFoundError(f"no pending call {call_id!r}")
         if not fut.done():
             fut.set_result(decision)
+
+    # -- media -----------------------------------------------------------------------
+
+    async def put_media(
+        self,
+        data: bytes,
+        *,
+        name: str | None = None,
+        media_type: str | None = None,
+        user_id: str | None = None,
+    ) -> MediaRef:
+        kind = fake_sniff(data, media_type)
+        return self.media_store.for_owner(user_id).put(data, kind, name)
+
+    async def get_media(
+        self, media_id: str, *, user_id: str | None = None
+    ) -> tuple[MediaRef, bytes]:
+        owned = self.media_store.for_owner(user_id)
+        ref = owned.info(media_id)
+        if ref is None:
+            raise NotFoundError(f"no media {media_id!r}")
+        return ref, owned.get(media_id)
+
+    async def session_media(self, session_id: str, user_id: str | None = None) -> list[MediaRef]:
+        info = await self.session(session_id, user_id)
+        owned = self.media_store.for_owner(info.user_id)
+        refs = [owned.info(m) for m in self.session_media_.get(session_id, [])]
+        return [r for r in refs if r is not None]
+
+    async def transcribe(self, data: bytes, *, media_type: str, name: str | None = None) -> str:
+        self.transcribed.append((data, media_type))
+        return self.transcript
+
+    async def speak(self, text: str, *, voice: str | None = None, fmt: str = "mp3") -> bytes:
+        self.spoken.append(text)
+        return b"RIFF" + text.encode() * 50
 
     # -- the rest --------------------------------------------------------------------
 

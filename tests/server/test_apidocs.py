@@ -45,3 +45,15 @@ async def test_the_docs_page_needs_nothing_but_the_server(served: Served) -> Non
         for path in ("/v1/chat", "/v1/mcp/resources/read", "/v1/approvals/{call_id}"):
             assert f"<code>{path}</code>" in html
         assert "schema-SessionInfo" in ids
+
+
+async def test_the_upload_route_documents_its_form_fields(served: Served) -> None:
+    async with httpx.AsyncClient(base_url=served.url, timeout=20) as c:
+        doc = (await c.get("/openapi.json")).json()
+        html = (await c.get("/docs")).text
+    body = doc["paths"]["/v1/media"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert body["schema"]["required"] == ["file"]
+    assert doc["paths"]["/v1/media/{media_id}"]["get"]["responses"]["200"]
+    upload = html[html.index("<code>/v1/media</code>") :]
+    assert "multipart/form-data body" in upload[:2000]
+    assert "<code>file</code>" in upload[:2000] and "<code>media_type</code>" in upload[:2000]

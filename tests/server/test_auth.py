@@ -132,7 +132,15 @@ async def _alice_world(served: Served, c: httpx.AsyncClient) -> dict[str, Any]:
     sid = r.json()["session_id"]
     r = await c.post("/v1/memory", json={"text": "alice likes tea"}, headers=alice)
     mem = r.json()["id"]
-    return {"session_id": sid, "memory_id": mem, "key_id": served.alice.split("_")[1]}
+    files = {"file": ("alice.txt", b"alice secret notes", "text/plain")}
+    r = await c.post("/v1/media", files=files, headers=alice)
+    media = r.json()["id"]
+    return {
+        "session_id": sid,
+        "memory_id": mem,
+        "media_id": media,
+        "key_id": served.alice.split("_")[1],
+    }
 
 
 @pytest.mark.parametrize(("method", "path", "kind"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
@@ -169,7 +177,15 @@ async def test_bob_cannot_touch_alice_data(
         url = path.format(
             **{
                 k: world.get(k, "x")
-                for k in ("session_id", "memory_id", "call_id", "run_id", "key_id", "server_name")
+                for k in (
+                    "session_id",
+                    "memory_id",
+                    "media_id",
+                    "call_id",
+                    "run_id",
+                    "key_id",
+                    "server_name",
+                )
             }
         )
         body = dict(BODIES.get((method, path), {}))
@@ -181,16 +197,26 @@ async def test_bob_cannot_touch_alice_data(
         elif path.endswith("/resources/read"):
             params = {"server": "time", "uri": "time://zones"}
         bob = served.headers(served.bob, **{"x-muxi-user-id": "alice"})
-        r = await c.request(method, url, json=body or None, params=params, headers=bob)
+        if (method, path) == ("POST", "/v1/media"):  # an upload lands in bob's own store
+            files = {"file": ("bob.txt", b"bob's notes", "text/plain")}
+            r = await c.post(url, files=files, headers=bob)
+        else:
+            r = await c.request(method, url, json=body or None, params=params, headers=bob)
 
         if kind == "admin":
             assert r.status_code == 403, r.text
-        elif kind in ("session", "memory", "call", "run"):
+        elif kind in ("session", "memory", "media", "call", "run"):
             assert r.status_code == 404, r.text
             assert _err(r)["code"] == "not_found"
         else:
             assert r.status_code < 300, r.text
-            for secret in ("alice", world["session_id"], world["memory_id"], "tea"):
+            for secret in (
+                "alice",
+                world["session_id"],
+                world["memory_id"],
+                world["media_id"],
+                "tea",
+            ):
                 assert secret not in r.text, (path, r.text)
 
         # Alice's things are intact, and her turn can still be approved and finished.
