@@ -56,7 +56,7 @@ def test_parse_commands() -> None:
 
 
 def test_every_command_has_a_handler() -> None:
-    from muxi_cli.tui.screens.chat_commands import ChatCommands
+    from muxi_cli.tui.screens.chat import ChatScreen
 
     required = {
         "help",
@@ -76,7 +76,7 @@ def test_every_command_has_a_handler() -> None:
     }
     assert required <= set(commands.BY_NAME)
     for command in commands.COMMANDS:
-        assert hasattr(ChatCommands, f"cmd_{command.name}"), command.name
+        assert hasattr(ChatScreen, f"cmd_{command.name}"), command.name
         assert command.title and command.help
 
 
@@ -140,7 +140,9 @@ def test_stored_media_shows_as_a_placeholder() -> None:
     ]
     user, reply = records_from_messages(msgs)
     assert isinstance(user, UserRecord)
-    assert user.text == "what is this?\n[image: dot.png, image/png, 70 bytes]"
+    # The text, and the file beside it (drawn as an image or a placeholder by the widget).
+    assert user.text == "what is this?"
+    assert user.media == [image.media]
     assert isinstance(reply, ReplyRecord) and reply.text == "A dot."
 
 

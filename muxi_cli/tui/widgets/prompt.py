@@ -2,19 +2,23 @@
 
 Enter sends; Shift+Enter or Ctrl+J inserts a new line (Ctrl+J works in every
 terminal, Shift+Enter only where the terminal reports it). A paste arrives as
-one Paste event and is inserted, never sent. Up on the first line and Down on
-the last line walk earlier prompts. Tab/Enter accept a completion.
+one Paste event and is inserted, never sent; a paste that names existing
+files (a file dropped on the terminal) becomes attachments instead. Backspace
+in an empty input takes off the last attachment. Up on the first line and Down
+on the last line walk earlier prompts. Tab/Enter accept a completion.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
+from muxi_cli.tui import files
 from muxi_cli.tui.completer import Candidate
 from muxi_cli.tui.history import PromptHistory
 from muxi_cli.tui.widgets.completion import CompletionMenu
@@ -56,6 +60,16 @@ class PromptInput(TextArea):
 
     class FocusTranscript(Message):
         """Ctrl+Up: move focus to the messages (copy mode)."""
+
+    class FilesDropped(Message):
+        """A paste that names existing files: attach them."""
+
+        def __init__(self, paths: list[Path]) -> None:
+            super().__init__()
+            self.paths = paths
+
+    class RemoveLastAttachment(Message):
+        """Backspace in an empty input."""
 
     class ScrollTranscript(Message):
         def __init__(self, pages: int) -> None:
@@ -117,6 +131,8 @@ class PromptInput(TextArea):
             self._recall(self.prompt_history.next(), at_start=False)
         elif key in ("ctrl+up", "alt+up"):
             self.post_message(self.FocusTranscript())
+        elif key == "backspace" and not self.text:
+            self.post_message(self.RemoveLastAttachment())
         elif key in ("pageup", "pagedown"):
             self.post_message(self.ScrollTranscript(-1 if key == "pageup" else 1))
         else:
@@ -124,6 +140,14 @@ class PromptInput(TextArea):
         if handled:
             event.stop()
             event.prevent_default()
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        dropped = None if self.read_only else files.dropped_paths(event.text)
+        if dropped:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.FilesDropped(dropped))
+        # Otherwise TextArea's own paste handler (next in the class chain) inserts the text.
 
     def _submit(self) -> None:
         text = self.text
