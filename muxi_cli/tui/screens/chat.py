@@ -58,9 +58,6 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
         Binding("ctrl+t", "app.change_theme", "Theme", show=False),
         Binding("f1", "help", "Help"),
         Binding("escape", "cancel_reply", "Cancel", show=False),
-        # The input takes Backspace itself (on an empty input: this); the entry tells
-        # the footer, shown only while files wait.
-        Binding("backspace", "remove_attachment", "Remove last file"),
     ]
 
     def __init__(self) -> None:
@@ -123,14 +120,6 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
     def _complete(self, text: str, row: int, col: int) -> list[Candidate]:
         self.sources.themes = sorted(self.app.available_themes)
         return complete(text, row, col, self.sources)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "remove_attachment":
-            return bool(self.attachment_bar.items)
-        return True
-
-    async def action_remove_attachment(self) -> None:
-        await self.attachment_bar.pop_last()
 
     def on_mount(self) -> None:
         self.prompt.focus()
