@@ -121,6 +121,9 @@ class Speaker:
         self._process = process
         try:
             code = await process.wait()
+        except asyncio.CancelledError:  # a newer reply, /speak off or quitting
+            await _end(process)
+            raise
         finally:
             if self._process is process:
                 self._process = None
@@ -134,15 +137,21 @@ class Speaker:
     async def stop(self) -> None:
         """Stop the reply being played (the process this app started), if any."""
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
-            return
+        if process is not None:
+            await _end(process)
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 2.0)
+    except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 2.0)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+            process.kill()
+        await process.wait()
 
 
 def _write(file: Path, data: bytes) -> None:

@@ -109,6 +109,12 @@ async def test_speak_off_and_quitting_stop_the_player(fake: FakeRuntime, only_pa
         await send(pilot, "more")
         await idle(pilot)
         await until(pilot, lambda: speaker.playing, "playing again")
+        first = speaker._process
+        assert first is not None
+        await send(pilot, "third")  # a newer reply stops the one playing
+        await idle(pilot)
+        await until(pilot, lambda: first.returncode is not None, "the older player stopped")
+        await until(pilot, lambda: speaker._process not in (None, first), "the newer one playing")
         process = speaker._process
         assert process is not None
     # The app has quit: the player it started is gone.

@@ -222,8 +222,8 @@ class ChatMedia:
             )
             await self.note(f"Speaking replies: on ({how}). /speak again turns it off.")
         else:
-            if self._speaker is not None:
-                await self._speaker.stop()
+            self.app.workers.cancel_group(self.app, "speak")  # one being synthesized too
+            await self.stop_speaking()
             await self.note("Speaking replies: off.")
         return None
 
