@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
+from muxi_cli.runtime.local import LocalRuntime
 from muxi_cli.tui.app import MuxiApp
 from muxi_cli.tui.model import ReplyRecord, ToolCall, UserRecord
 from muxi_cli.tui.screens.sessions import SessionsScreen
@@ -157,3 +158,43 @@ async def test_switch_sessions_and_export(local_app: MuxiApp, fake_llm: FakeLLM)
 
         await send(pilot, "/exit")
         await until(pilot, lambda: app.runtime is None, "the runtime to close")
+
+
+@pytest.mark.skipif(
+    not hasattr(
+        __import__("muxi_cli.runtime.local", fromlist=["LocalRuntime"]).LocalRuntime, "put_media"
+    ),
+    reason="LocalRuntime.put_media arrives with the media runtime work (cli lane)",
+)
+async def test_an_attached_image_is_stored_and_sent(
+    local_app: MuxiApp, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from muxi_cli.tui.widgets.attachments import AttachmentBar
+
+    shot = tmp_path / "shot.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 200, 10)).save(buffer, "PNG")
+    shot.write_bytes(buffer.getvalue())
+    fake_llm.script(Text("A green square."))
+    async with local_app.run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        bar = app.chat.query_one(AttachmentBar)
+        await send(pilot, f"/attach {shot}")
+        await until(pilot, lambda: [i.name for i in bar.items] == ["shot.png"], "the chip")
+        item = bar.items[0]
+        await send(pilot, "what is this?")
+        await idle(pilot)
+        assert item.error is None and item.ref is not None
+        assert item.ref.media_type == "image/png"
+        assert item.ref.meta.get("width") == 40 and item.ref.meta.get("height") == 30
+        runtime = app.runtime
+        assert runtime is not None and app.session_id
+        stored, data = await runtime.get_media(item.ref.id)
+        assert stored.id == item.ref.id and data.startswith(b"\x89PNG")
+        assert [r.id for r in await runtime.session_media(app.session_id)] == [item.ref.id]
+        user = [r for r in app.chat.transcript.records if isinstance(r, UserRecord)][-1]
+        assert [ref.id for ref in user.media] == [item.ref.id]
