@@ -161,9 +161,7 @@ async def test_switch_sessions_and_export(local_app: MuxiApp, fake_llm: FakeLLM)
 
 
 @pytest.mark.skipif(
-    not hasattr(
-        __import__("muxi_cli.runtime.local", fromlist=["LocalRuntime"]).LocalRuntime, "put_media"
-    ),
+    not hasattr(LocalRuntime, "put_media"),
     reason="LocalRuntime.put_media arrives with the media runtime work (cli lane)",
 )
 async def test_an_attached_image_is_stored_and_sent(
