@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,75 @@ def test_textual_image_is_not_imported_until_an_image_is_shown() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _in_a_terminal(term: str, tmp_path: Path) -> bytes:
+    """Everything the chat app writes to a pseudo-terminal of type ``term``."""
+    import pty
+    import select
+    import time
+
+    from tests.procs import stopping
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, TERM=term, PYTHONPATH=with_root_on_path(os.environ.get("PYTHONPATH")))
+    for name in (
+        "MUXI_IMAGES",
+        "TMUX",
+        "STY",
+        "TERM_PROGRAM",
+        "KITTY_WINDOW_ID",
+        "KONSOLE_VERSION",
+        "WT_SESSION",
+    ):
+        env.pop(name, None)
+    out = b""
+    with stopping(
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.tui.pty_image_app"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=str(Path(__file__).resolve().parents[2]),
+            start_new_session=True,
+        )
+    ) as proc:
+        os.close(slave)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+    os.close(master)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("term", "marker", "shown"),
+    [
+        ("foot", b"\x1bP", "True sixel"),
+        ("xterm-kitty", b"\x1b_G", "True kitty"),
+        ("xterm-256color", None, "False None"),
+    ],
+)
+def test_a_real_terminal_gets_graphics_or_the_placeholder(
+    term: str, marker: bytes | None, shown: str, tmp_path: Path
+) -> None:
+    out = _in_a_terminal(term, tmp_path)
+    assert f"SHOWN={shown}".encode() in out, out[-500:]
+    if marker is not None:
+        assert marker in out  # a Sixel DCS / a Kitty graphics APC reached the terminal
+    else:
+        assert b"\x1bP" not in out and b"\x1b_G" not in out
+    # textual-image asked the terminal nothing (Textual owns its answers).
+    assert b"\x1b[c" not in out and b"a=q" not in out and b"\x1b[16t" not in out
