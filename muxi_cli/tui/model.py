@@ -61,9 +61,10 @@ class UserRecord:
     text: str
     agent: str | None = None
     #: Files sent with the message: stored media (shown as images or placeholders) ...
-    media: list[MediaRef] = field(default_factory=list)
-    #: ... and text files sent as text (their labels).
-    files: list[str] = field(default_factory=list)
+    media: tuple[MediaRef, ...] = ()
+    #: ... and text files sent as text (their labels). Tuples: most messages have
+    #: none, and a long session keeps hundreds of these records.
+    files: tuple[str, ...] = ()
 
 
 @dataclass
@@ -165,7 +166,7 @@ def records_from_messages(messages: list[SessionMessage]) -> list[Record]:
 
     for msg in messages:
         if msg.role == "user":
-            media = [p.media for p in msg.parts if isinstance(p, MEDIA_PART_TYPES)]
+            media = tuple(p.media for p in msg.parts if isinstance(p, MEDIA_PART_TYPES))
             out.append(UserRecord(msg.content if media else msg.display_text(), media=media))
             reply = None
         elif msg.role == "assistant":

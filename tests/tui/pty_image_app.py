@@ -26,7 +26,7 @@ class ImageApp(MuxiApp):
         data = io.BytesIO()
         Image.new("RGB", (200, 100), (255, 0, 0)).save(data, "PNG")
         ref = await fake.put_media(data.getvalue(), name="red.png")
-        await self.chat.transcript.add(UserRecord("look", media=[ref]))
+        await self.chat.transcript.add(UserRecord("look", media=(ref,)))
         item = self.chat.query_one(MediaItem)
         for _ in range(400):
             if item.image_shown:

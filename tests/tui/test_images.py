@@ -51,7 +51,7 @@ async def test_an_image_is_drawn_where_graphics_work(
         await ready(pilot)
         from muxi_cli.tui.model import UserRecord
 
-        await app.chat.transcript.add(UserRecord("look", media=[ref]))
+        await app.chat.transcript.add(UserRecord("look", media=(ref,)))
         await until(pilot, lambda: app.chat.query_one(MediaItem).image_shown, "the image")
         item = app.chat.query_one(MediaItem)
         image = item.query_one(".image")
@@ -68,7 +68,7 @@ async def test_headless_gets_placeholders_and_fetches_nothing(fake: FakeRuntime)
         await ready(pilot)
         from muxi_cli.tui.model import UserRecord
 
-        await app.chat.transcript.add(UserRecord("look", media=[ref]))
+        await app.chat.transcript.add(UserRecord("look", media=(ref,)))
         await pilot.pause()
         await send(pilot, "hi")
         await idle(pilot)

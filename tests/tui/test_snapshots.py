@@ -224,7 +224,7 @@ def test_attachments_and_media(snap_compare: Any, tmp_path: Path) -> None:
 
     async def run_before(pilot: Pilot[Any]) -> None:
         app = await _ready(pilot)
-        await app.chat.transcript.add(UserRecord("what is this?", media=[photo]))
+        await app.chat.transcript.add(UserRecord("what is this?", media=(photo,)))
         await send(pilot, "read it")
         await idle(pilot)
         await app.chat.attach_paths([tmp_path / "notes.md", tmp_path / "scan.pdf"])

@@ -142,7 +142,7 @@ def test_stored_media_shows_as_a_placeholder() -> None:
     assert isinstance(user, UserRecord)
     # The text, and the file beside it (drawn as an image or a placeholder by the widget).
     assert user.text == "what is this?"
-    assert user.media == [image.media]
+    assert user.media == (image.media,)
     assert isinstance(reply, ReplyRecord) and reply.text == "A dot."
 
 

@@ -291,8 +291,8 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
         record = UserRecord(
             message,
             agent,
-            media=[i.ref for i in items if i.ref is not None and not i.as_text],
-            files=[i.label() for i in items if i.as_text],
+            media=tuple(i.ref for i in items if i.ref is not None and not i.as_text),
+            files=tuple(i.label() for i in items if i.as_text),
         )
         view = await self._begin(text, record)
         self._attachments.extend(attachments)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -112,7 +113,7 @@ class MediaList(Vertical):
     MediaList { height: auto; margin: 0 0 0 0; }
     """
 
-    def __init__(self, refs: list[MediaRef], **kwargs: Any) -> None:
+    def __init__(self, refs: Sequence[MediaRef], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.refs = list(refs)
 
