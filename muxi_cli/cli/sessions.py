@@ -11,6 +11,8 @@ or unknown session id.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -27,9 +29,10 @@ from muxi_cli.cli.output import (
     out_console,
     print_json,
     print_table,
+    warn,
     write_output_file,
 )
-from muxi_cli.errors import MuxiError, UsageError
+from muxi_cli.errors import MuxiError, NotFoundError, UsageError
 from muxi_cli.termtext import json_controls_escaped, strip_controls
 
 if TYPE_CHECKING:
@@ -251,11 +254,13 @@ def export(
             UsageError(f"Unknown export format {fmt!r}.", hint="Use --format md or --format json.")
         )
 
-    async def load(rt: Runtime) -> str:
+    async def load(rt: Runtime) -> tuple[str, list[tuple[str, bytes]]]:
         found = await rt.session(session_id)
-        return await rt.export_session(found.id, "json" if fmt == "json" else "md")
+        text = await rt.export_session(found.id, "json" if fmt == "json" else "md")
+        linked = await _linked_media(rt, found.id, text) if output and fmt == "md" else []
+        return text, linked
 
-    text = run_with_runtime(ctx, load)
+    text, linked = run_with_runtime(ctx, load)
     if output is None:
         if fmt == "json":
             text = json_controls_escaped(text)
@@ -267,9 +272,46 @@ def export(
 
     try:
         write_output_file(output, text)
+        for rel, data in linked:
+            _write_media(output.parent / rel, data)
     except MuxiError as exc:
         raise fail(exc) from None
-    info(f"wrote {output}")
+    info(f"wrote {output}" + (f" and {len(linked)} file(s) it links to" if linked else ""))
+
+
+#: A Markdown export's link to a file (stores/session_export.py, media_links).
+_MEDIA_LINK = re.compile(r"\]\(([A-Za-z0-9_-]{1,64}-media/([0-9a-f]{12})[A-Za-z0-9._-]*)\)")
+
+
+async def _linked_media(rt: Runtime, session_id: str, text: str) -> list[tuple[str, bytes]]:
+    """The files a Markdown export links to, as (relative path, bytes)."""
+    wanted = {m.group(2): m.group(1) for m in _MEDIA_LINK.finditer(text)}
+    if not wanted:
+        return []
+    found: list[tuple[str, bytes]] = []
+    for ref in await rt.session_media(session_id):
+        rel = wanted.get(ref.id[:12])
+        if rel is None:
+            continue
+        try:
+            _, data = await rt.get_media(ref.id)
+        except NotFoundError:
+            warn(f"{ref.name or ref.id[:12]} is no longer stored; its link stays empty")
+            continue
+        found.append((rel, data))
+    return found
+
+
+def _write_media(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write {path}: {exc.strerror or exc}", "Choose a path you can write to with -o."
+        ) from None
 
 
 @app.command("delete")

@@ -10,7 +10,7 @@ import difflib
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator, model_validator
 
 from muxi_cli.config.access import ServerAccess
 from muxi_cli.protocol.mentions import AGENT_NAME
@@ -246,6 +246,30 @@ class FetchConfig(_Strict):
     allow_private: bool = False
 
 
+class MediaConfig(_Strict):
+    """Where attached files are kept and how much (docs/media.md, "The media store")."""
+
+    #: ``s3://BUCKET/PREFIX?endpoint=URL&region=REGION`` keeps the bytes in
+    #: object storage (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY);
+    #: unset: files under the data folder. ``MUXI_MEDIA_URL`` wins over it.
+    url: str | None = None
+    #: The largest file accepted: bytes, or a size such as ``20MiB`` or ``50MB``.
+    max_file_size: ByteSize = Field(default=ByteSize(20 * 1024 * 1024), gt=0)
+    #: What one user may store in all (each file counted once); unset: no limit.
+    quota: ByteSize | None = Field(default=None, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(
+            r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|\?|$)", value
+        ):
+            raise ValueError(
+                "media.url must look like s3://BUCKET/PREFIX?endpoint=URL&region=REGION"
+            )
+        return value
+
+
 class Formation(_Strict):
     """A whole ``muxi.yaml``."""
 
@@ -262,6 +286,7 @@ class Formation(_Strict):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     files: FileToolsConfig = Field(default_factory=FileToolsConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
+    media: MediaConfig = Field(default_factory=MediaConfig)
     #: Who may do what on `muxi serve` (scopes, presets, JWT): docs/security.md.
     server: ServerAccess = Field(default_factory=ServerAccess)
     tool_result_limit: int = 16_000

@@ -105,7 +105,7 @@ class LocalRuntime:
         formation = loaded.formation
         base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
         models = ProviderRegistry(formation)
-        store = SessionStore(sessions_path)
+        store = SessionStore(sessions_path, media_config=formation.media)
         recovered = store.recover_interrupted()
         if recovered:
             log.info("marked %d reply(ies) cut off by a crash as interrupted", recovered)

@@ -11,13 +11,21 @@ JSON export (``fmt="json"``) is one object::
         {id, session_id, seq, role, content, agent, run_id, status, created_at,
          tool_calls: [...], tool_call_id, meta: {...}, parts: [...]},
         ...
-      ]
+      ],
+      "media": [{id, media_type, size, name, meta}, ...]   # every file, once
     }
 
 ``session`` and each message are exactly ``SessionInfo.to_dict()`` and
 ``SessionMessage.to_dict()``, so :func:`load_export` rebuilds the same
-objects (``parts`` hold media references; the bytes stay in the media
-store). Both formats pass every value through :func:`redact`: values under
+objects (``parts`` hold media references, ``media`` lists them; the bytes
+stay in the media store).
+
+Markdown links each file (a message's, a tool result's) to
+``<session id>-media/<first 12 hex of its id>-<name>`` (:func:`media_links`),
+relative to the ``.md``: ``muxi sessions export -o FILE.md`` writes the bytes
+there, in a folder next to the file.
+
+Both formats pass every value through :func:`redact`: values under
 secret-looking keys (``api_key``, ``token``, ``password``, ``authorization``,
 ...) and strings that look like API keys or bearer tokens become
 ``[redacted]``.
@@ -32,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from muxi_cli.errors import UsageError
+from muxi_cli.protocol.messages import MediaRef, media_of
 from muxi_cli.protocol.records import SessionInfo, SessionMessage
 from muxi_cli.secrets import REDACTED, redact_text
 
@@ -99,6 +108,38 @@ def load_export(text: str) -> tuple[SessionInfo, list[SessionMessage]]:
     return info, [SessionMessage.from_dict(m) for m in data.get("messages") or []]
 
 
+def session_refs(messages: list[SessionMessage]) -> list[MediaRef]:
+    """Every file the messages hold (tool results' too), each once, in order."""
+    out: dict[str, MediaRef] = {}
+    for msg in messages:
+        for part in media_of(msg.parts):
+            out.setdefault(part.media.id, part.media)
+    return list(out.values())
+
+
+def media_folder(info: SessionInfo) -> str:
+    """The folder, next to an exported ``.md``, that holds the session's files."""
+    return f"{info.id}-media"
+
+
+def media_file_name(ref: MediaRef) -> str:
+    """``<12 hex of the id>-<the name, made safe>`` (or the type's extension)."""
+    stem = ref.id[:12]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", ref.name or "").strip("._")[:80]
+    if name:
+        return f"{stem}-{name}"
+    import mimetypes  # deferred: only exports of unnamed files use it
+
+    ext = mimetypes.guess_extension(ref.media_type.split(";", 1)[0].strip()) or ".bin"
+    return stem + ext
+
+
+def media_links(info: SessionInfo, messages: list[SessionMessage]) -> dict[str, str]:
+    """Media id -> the path (relative to the ``.md``) its Markdown link names."""
+    folder = media_folder(info)
+    return {ref.id: f"{folder}/{media_file_name(ref)}" for ref in session_refs(messages)}
+
+
 def _to_json(info: SessionInfo, messages: list[SessionMessage]) -> str:
     doc = {
         "format": EXPORT_FORMAT,
@@ -106,6 +147,7 @@ def _to_json(info: SessionInfo, messages: list[SessionMessage]) -> str:
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "session": redact(info.to_dict()),
         "messages": [redact(m.to_dict()) for m in messages],
+        "media": [redact(ref.to_dict()) for ref in session_refs(messages)],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
 
@@ -133,7 +175,20 @@ def _heading(msg: SessionMessage) -> str:
     return f"### {head}"
 
 
+def _link(ref: MediaRef, kind: str, links: dict[str, str]) -> str:
+    # The text is the placeholder text-only front ends show; brackets in a
+    # file name are escaped so they cannot end the link early.
+    inner = redact_text(f"{kind}: {ref.describe()}")
+    inner = inner.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+    return f"[{inner}]({links[ref.id]})"
+
+
+def _media_lines(msg: SessionMessage, links: dict[str, str]) -> list[str]:
+    return [_link(part.media, part.type, links) for part in media_of(msg.parts)]
+
+
 def _to_markdown(info: SessionInfo, messages: list[SessionMessage]) -> str:
+    links = media_links(info, messages)
     title = redact_text(info.title) or "Untitled session"
     out = [f"# {title}", ""]
     out.append(f"- Session: `{info.id}`")
@@ -145,8 +200,9 @@ def _to_markdown(info: SessionInfo, messages: list[SessionMessage]) -> str:
     out.append(f"- Messages: {len(messages)}")
     for msg in messages:
         out += ["", _heading(msg), "", f"<sub>{msg.created_at}</sub>", ""]
-        # Media parts show as placeholders; a tool result's text already names its images.
-        content = redact_text(msg.content if msg.role == "tool" else msg.display_text())
+        # Media parts show as links to the exported files, after the text.
+        content = redact_text(msg.content)
+        media = _media_lines(msg, links)
         if msg.role == "tool":
             meta = redact(msg.meta)
             name = _call_name(meta) if meta.get("tool") else (msg.tool_call_id or "tool")
@@ -161,6 +217,7 @@ def _to_markdown(info: SessionInfo, messages: list[SessionMessage]) -> str:
                 f"<summary>{summary}</summary>",
                 "",
                 _fence(content),
+                *(["", *media] if media else []),
                 "",
                 "</details>",
             ]
@@ -169,6 +226,7 @@ def _to_markdown(info: SessionInfo, messages: list[SessionMessage]) -> str:
             out += ["> " + line if line else ">" for line in content.splitlines()]
         elif content:
             out.append(content.rstrip())
+        out += media
         for call in redact(msg.tool_calls):
             args = call.get("arguments", call.get("input", {}))
             out += [

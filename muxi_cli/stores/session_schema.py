@@ -19,6 +19,10 @@ History:
    media as references, never bytes). Existing rows get the parts their
    ``content``, ``tool_calls`` and ``tool_call_id`` describe; those columns
    stay (``content`` is the searchable text).
+5. ``session_media``: one row per media reference in a message (tool results'
+   media included), with the session's owner, so a session's files are listed
+   without reading every message and a file is deleted with the last session
+   of its owner that refers to it. Filled from the existing messages' parts.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from pathlib import Path
 
 from muxi_cli.errors import MuxiError
 from muxi_cli.protocol.messages import legacy_parts, parts_to_list
-from muxi_cli.stores.session_rows import loads
+from muxi_cli.stores.session_media import insert_media_rows
+from muxi_cli.stores.session_rows import loads, row_parts
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 FTS_TABLE = "messages_fts"
 
@@ -136,6 +141,32 @@ def _v4(conn: sqlite3.Connection) -> None:
         )
 
 
+_V5 = """
+CREATE TABLE session_media (
+    session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    message_id  INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    pos         INTEGER NOT NULL,
+    media_id    TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    ref         TEXT NOT NULL,
+    PRIMARY KEY (message_id, pos)
+);
+CREATE INDEX session_media_by_session ON session_media (session_id, message_id);
+CREATE INDEX session_media_by_owner ON session_media (owner, media_id);
+"""
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    _script(conn, _V5)
+    rows = conn.execute(
+        "SELECT m.id, m.session_id, m.role, m.content, m.tool_calls, m.tool_call_id, m.meta,"
+        " m.parts, s.user_id FROM messages m JOIN sessions s ON s.id = m.session_id"
+        " WHERE m.parts LIKE '%\"media\"%' ORDER BY m.id"
+    ).fetchall()
+    for row in rows:
+        insert_media_rows(conn, row[1], row[0], row[8], row_parts(row))
+
+
 def _script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would commit the open transaction; run statement by statement.
     for statement in _statements(script):
@@ -157,7 +188,7 @@ def _statements(script: str) -> list[str]:
 
 
 #: ``MIGRATIONS[n]`` brings a database from version ``n`` to ``n + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 
 
 def current_version(conn: sqlite3.Connection) -> int:

@@ -14,6 +14,12 @@ media bytes go to the :class:`~muxi_cli.stores.media.MediaStore` next to the
 database (``store.media``) and the parts hold references. ``content`` is the
 parts' text, kept for search and text-only readers.
 
+The media a session's messages hold are listed in ``session_media`` with
+the session's owner (its user id, whose namespace of the media store holds
+the bytes): :meth:`SessionStore.session_media` lists them, deleting a session
+deletes the files no other session of that owner refers to, and session
+search also matches the text derived from them (their ``text`` form).
+
 Message roles: ``user``, ``assistant``, ``tool`` (a tool result: ``content``
 is the result text, ``tool_call_id`` the call it answers, ``meta`` has
 ``server``/``tool``/``ok``/``duration_ms``) and ``system`` (notes such as a
@@ -24,20 +30,28 @@ summary). Status: ``streaming`` (an assistant reply being written),
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from muxi_cli import paths
 from muxi_cli.errors import MuxiError, NotFoundError, UsageError
-from muxi_cli.protocol.messages import Part, legacy_parts
+from muxi_cli.protocol.messages import MediaRef, Part, legacy_parts
 from muxi_cli.protocol.records import SessionInfo, SessionMessage
 from muxi_cli.stores.media import MediaStore
 from muxi_cli.stores.session_export import export_session, load_export
+from muxi_cli.stores.session_media import (
+    adopt_stored,
+    drop_unused,
+    insert_media_rows,
+    session_media_ids,
+    session_refs,
+)
 from muxi_cli.stores.session_rows import (
     ID_RE,
     LIST_HINT,
@@ -60,6 +74,9 @@ from muxi_cli.stores.session_rows import (
 )
 from muxi_cli.stores.session_schema import has_fts, migrate
 
+if TYPE_CHECKING:
+    from muxi_cli.config.schema import MediaConfig
+
 __all__ = [
     "ROLES",
     "STATUSES",
@@ -77,10 +94,14 @@ STATUSES = frozenset({"streaming", "complete", "interrupted", "cancelled", "fail
 class SessionStore:
     """Sessions and messages in one SQLite file. Thread-safe; opened on first use."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(
+        self, path: Path | None = None, *, media_config: MediaConfig | None = None
+    ) -> None:
         self.path = Path(path) if path is not None else paths.sessions_db_path()
-        #: The bytes of the sessions' media parts, in ``media/`` beside the database.
-        self.media = MediaStore(self.path.parent / "media")
+        #: The bytes of the sessions' media parts: ``media/`` beside the database
+        #: (its index always; the bytes unless ``media_config`` or MUXI_MEDIA_URL
+        #: names object storage). ``media.for_owner(user_id)`` is a user's part.
+        self.media = MediaStore.from_config(media_config, self.path.parent / "media")
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         self._fts = False
@@ -110,8 +131,10 @@ class SessionStore:
             # WAL + NORMAL: every commit survives a crash of the process.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn, self.path)
+            old_version = migrate(conn, self.path)
             self._fts = has_fts(conn)
+            if old_version == 4:
+                adopt_stored(conn, self.media)
         except sqlite3.Error as exc:
             conn.close()
             raise self._db_error(exc) from exc
@@ -163,6 +186,7 @@ class SessionStore:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            self.media.close()
 
     def __enter__(self) -> SessionStore:
         return self
@@ -264,7 +288,8 @@ class SessionStore:
         limit: int = 50,
         offset: int = 0,
     ) -> list[SessionInfo]:
-        """Sessions, newest first; ``query`` matches titles and message text (substring)."""
+        """Sessions, newest first; ``query`` matches titles, message text and the
+        text derived from the sessions' attachments (substring)."""
         where: list[str] = []
         args: list[Any] = []
         if user_id is not None:
@@ -287,8 +312,17 @@ class SessionStore:
             else:
                 content = "SELECT m.session_id FROM messages m WHERE m.content LIKE ? ESCAPE '\\'"
                 content_arg = like
-            where.append(f"(s.title LIKE ? ESCAPE '\\' OR s.id IN ({content}))")
+            attached = self.media.for_owner(user_id).text_matches(like, any_owner=user_id is None)
+            media_sql = ""
+            if attached:
+                media_sql = (
+                    " OR s.id IN (SELECT session_id FROM session_media"
+                    " WHERE media_id IN (SELECT value FROM json_each(?)))"
+                )
+            where.append(f"(s.title LIKE ? ESCAPE '\\' OR s.id IN ({content}){media_sql})")
             args += [like, content_arg]
+            if attached:
+                args.append(json.dumps(attached))
         sql = f"SELECT {SESSION_COLS} FROM sessions s"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -321,15 +355,27 @@ class SessionStore:
                 raise not_found(session_id)
 
     def delete_session(self, session_id: str, user_id: str | None = None) -> None:
-        """Delete the session and all its messages."""
+        """Delete the session and all its messages, and the media files no
+        other session of its owner refers to (with their derived forms)."""
         with self._write() as conn:
             row = conn.execute(
                 "SELECT user_id FROM sessions WHERE id = ?", (session_id,)
             ).fetchone()
             if row is None or (user_id is not None and row["user_id"] != user_id):
                 raise not_found(session_id)
+            used = session_media_ids(conn, session_id)
+            conn.execute("DELETE FROM session_media WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            owner = row["user_id"]
+            drop_unused(conn, self.media.for_owner(owner), owner, used)
+
+    def session_media(self, session_id: str, user_id: str | None = None) -> list[MediaRef]:
+        """Every file the session's messages hold (tool results' too), each once,
+        in the order they were sent; :class:`NotFoundError` as :meth:`get_session`."""
+        self.get_session(session_id, user_id)
+        with self._read() as conn:
+            return session_refs(conn, session_id)
 
     # -- messages -------------------------------------------------------------
 
@@ -360,7 +406,7 @@ class SessionStore:
             )
         with self._write() as conn:
             row = conn.execute(
-                "SELECT title, agent FROM sessions WHERE id = ?", (session_id,)
+                "SELECT title, agent, user_id FROM sessions WHERE id = ?", (session_id,)
             ).fetchone()
             if row is None:
                 raise not_found(session_id)
@@ -384,6 +430,7 @@ class SessionStore:
             )  # fmt: skip
             if status == "streaming":
                 self._live.add(int(cur.lastrowid or 0))
+            insert_media_rows(conn, session_id, int(cur.lastrowid or 0), row["user_id"], parts)
             title = row["title"] or (title_from(content) if role == "user" else "")
             conn.execute(
                 "UPDATE sessions SET updated_at = ?, title = ?, agent = COALESCE(agent, ?)"
