@@ -238,7 +238,7 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
         items = list(self.attachment_bar.items)
         if items:  # the files go first; the message is shown once they are taken
             self._turn_worker = self.run_worker(
-                self._send_with_files(text, agent, message, items), group="turn", exclusive=True
+                self.send_with_files(text, agent, message, items), group="turn", exclusive=True
             )
             return
         view = await self._begin(text, UserRecord(message, agent))
@@ -258,45 +258,6 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
         self.prompt.add_class("-busy")
         self.working.start("connecting…" if self.muxi.runtime is None else "thinking…")
         return view
-
-    async def _send_with_files(
-        self, text: str, agent: str | None, message: str, items: list[Pending]
-    ) -> None:
-        self.prompt.add_class("-busy")
-        self.prompt.read_only = True  # what is typed meanwhile would be lost on success
-        self.working.start("sending files…")
-        try:
-            runtime = await self.muxi.wait_runtime()
-            attachments = None
-            if runtime is not None:
-                attachments = await self.upload_attachments(runtime, items)
-        finally:
-            self.prompt.read_only = False
-            self.prompt.remove_class("-busy")
-            self.working.stop()
-        if runtime is None:
-            err = self.muxi.connect_error
-            await self.show_error(
-                err.message if err else "not connected", err.hint if err else None
-            )
-            return
-        if attachments is None:
-            self.notify(
-                "A file could not be sent (see the attachments); nothing was sent.",
-                severity="error",
-            )
-            return
-        await self.attachment_bar.discard_all()
-        self._sent_items = items
-        record = UserRecord(
-            message,
-            agent,
-            media=tuple(i.ref for i in items if i.ref is not None and not i.as_text),
-            files=tuple(i.label() for i in items if i.as_text),
-        )
-        view = await self._begin(text, record)
-        self._attachments.extend(attachments)
-        await self._run_turn(message, agent, view)
 
     async def _run_turn(self, message: str, agent: str | None, view: ReplyView) -> None:
         self.turn = None

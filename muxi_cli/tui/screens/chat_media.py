@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MuxiError
 from muxi_cli.tui import files
+from muxi_cli.tui.model import UserRecord
 from muxi_cli.tui.widgets.attachments import AttachmentBar, AttachmentChip
 from muxi_cli.tui.widgets.prompt import PromptInput
 
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
     from muxi_cli.runtime.base import Runtime
     from muxi_cli.tui.app import MuxiApp
     from muxi_cli.tui.speech import Speaker
+    from muxi_cli.tui.widgets.reply import ReplyView
     from muxi_cli.tui.widgets.status_bar import StatusBar
+    from muxi_cli.tui.widgets.working import Working
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,17 @@ class ChatMedia:
         def fill_prompt(self, text: str) -> None: ...
         def query_one(self, selector: Any, expect_type: Any = None) -> Any: ...
         async def _runtime(self) -> Runtime | None: ...
+        async def show_error(
+            self, message: str, hint: str | None = None, code: str = "error"
+        ) -> None: ...
+        async def _begin(self, text: str, record: UserRecord) -> ReplyView: ...
+        async def _run_turn(self, message: str, agent: str | None, view: ReplyView) -> None: ...
+
+        @property
+        def working(self) -> Working: ...
+
+        _attachments: list[Attachment]
+        _sent_items: list[files.Pending]
 
     _speaker: Speaker | None = None
 
@@ -152,8 +166,52 @@ class ChatMedia:
             except OSError as exc:
                 item.error = f"cannot read it: {exc.strerror or exc}"
                 failed = True
+            except Exception as exc:  # a sending bug must not take the app (or the text) down
+                log.exception("sending %s failed", item.path)
+                item.error = f"could not be sent: {type(exc).__name__}: {exc}"
+                failed = True
         self.attachment_bar.refresh_errors()
         return None if failed else out
+
+    async def send_with_files(
+        self, text: str, agent: str | None, message: str, items: list[files.Pending]
+    ) -> None:
+        """Send the chips' files first; the message is shown once every file is taken."""
+        self.prompt.add_class("-busy")
+        self.prompt.read_only = True  # what is typed meanwhile would be lost on success
+        self.working.start("sending files…")
+        try:
+            runtime = await self.muxi.wait_runtime()
+            attachments = None
+            if runtime is not None:
+                attachments = await self.upload_attachments(runtime, items)
+        finally:
+            self.prompt.read_only = False
+            self.prompt.remove_class("-busy")
+            self.working.stop()
+        if runtime is None:
+            err = self.muxi.connect_error
+            await self.show_error(
+                err.message if err else "not connected", err.hint if err else None
+            )
+            return
+        if attachments is None:
+            self.notify(
+                "A file could not be sent (see the attachments); nothing was sent.",
+                severity="error",
+            )
+            return
+        await self.attachment_bar.discard_all()
+        self._sent_items = items
+        record = UserRecord(
+            message,
+            agent,
+            media=tuple(i.ref for i in items if i.ref is not None and not i.as_text),
+            files=tuple(i.label() for i in items if i.as_text),
+        )
+        view = await self._begin(text, record)
+        self._attachments.extend(attachments)
+        await self._run_turn(message, agent, view)
 
     # -- /attachments --------------------------------------------------------------------
 
@@ -246,6 +304,11 @@ class ChatMedia:
             self.notify(f"Could not speak the reply: {exc.message}", severity="warning")
         except OSError as exc:
             self.notify(f"Could not play the reply: {exc.strerror or exc}", severity="warning")
+        except Exception as exc:  # speech is a side show: never take the app down
+            log.exception("speaking the reply failed")
+            self.notify(
+                f"Could not speak the reply: {type(exc).__name__}: {exc}", severity="warning"
+            )
 
     async def stop_speaking(self) -> None:
         if self._speaker is not None:
