@@ -312,3 +312,43 @@ async def test_attachments_lists_the_session_files(fake: FakeRuntime, shot: Path
         name, kind, size, dimensions, message = table.get_row_at(0)
         assert (name, kind, dimensions, message) == ("shot one.png", "PNG", "640x480", "#1 (you)")
         assert size == f"{shot.stat().st_size / 1024:.1f} KB"
+
+
+async def test_a_failed_turn_gives_back_the_text_and_its_files(
+    fake: FakeRuntime, shot: Path
+) -> None:
+    from tests.tui.fake_runtime import Fail
+
+    fake.script(Fail("provider_error", "the model is down"))
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.chat.attach_paths([shot])
+        await send(pilot, "what is this?")
+        await idle(pilot)
+        await until(pilot, lambda: names(app) == ["shot one.png"], "the chip back")
+        assert app.chat.prompt.text == "what is this?"
+        assert len(fake.media_puts) == 1
+        await send(pilot, "what is this?")  # again: the stored file is named, not re-sent
+        await idle(pilot)
+        assert len(fake.media_puts) == 1
+        assert fake.requests[-1].attachments[0].media_id == fake.media_puts[0].id
+
+
+async def test_an_unexpected_error_while_sending_stays_on_the_chip(
+    fake: FakeRuntime, shot: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the upload broke")
+
+    monkeypatch.setattr(fake, "put_media", broken)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.chat.attach_paths([shot])
+        await send(pilot, "hi")
+        await idle(pilot)
+        chip = app.chat.query_one(AttachmentChip)
+        assert "RuntimeError: the upload broke" in str(chip.query_one(".error").render())
+        assert fake.requests == [] and app.chat.prompt.text == "hi"
+        assert app.is_running
