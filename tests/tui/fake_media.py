@@ -13,7 +13,14 @@ from pathlib import PurePath
 from typing import Any
 
 from muxi_cli.errors import MediaError, MediaTooLargeError, NotFoundError
-from muxi_cli.protocol.messages import MediaRef
+from muxi_cli.protocol.messages import (
+    AudioPart,
+    DocumentPart,
+    ImagePart,
+    MediaPart,
+    MediaRef,
+    VideoPart,
+)
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -35,12 +42,20 @@ _BY_SUFFIX = {
 SPOKEN = b"RIFF\x24\x00\x00\x00WAVEfmt "
 
 
+def media_part(ref: MediaRef) -> MediaPart:
+    major = ref.media_type.split("/", 1)[0]
+    kind = {"image": ImagePart, "audio": AudioPart, "video": VideoPart}.get(major, DocumentPart)
+    return kind(ref)
+
+
 class FakeMedia:
     """Mixed into the fake runtime."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.media: dict[str, tuple[MediaRef, bytes]] = {}
+        #: media id -> the users who stored it (None: the local user)
+        self.media_owners: dict[str, set[str | None]] = {}
         self.media_puts: list[MediaRef] = []
         self.media_gets: list[str] = []
         self.max_media_bytes = 10 * 1024 * 1024
@@ -76,6 +91,7 @@ class FakeMedia:
                 meta = {"width": image.width, "height": image.height}
         ref = MediaRef(hashlib.sha256(data).hexdigest(), sniffed, len(data), name, meta)
         self.media[ref.id] = (ref, data)
+        self.media_owners.setdefault(ref.id, set()).add(user_id)
         self.media_puts.append(ref)
         return ref
 
@@ -83,10 +99,9 @@ class FakeMedia:
         self, media_id: str, *, user_id: str | None = None
     ) -> tuple[MediaRef, bytes]:
         self.media_gets.append(media_id)
-        try:
-            return self.media[media_id]
-        except KeyError:
-            raise NotFoundError(f"no media {media_id}") from None
+        if media_id not in self.media or user_id not in self.media_owners.get(media_id, ()):
+            raise NotFoundError(f"no media {media_id}")  # another user's file is not found
+        return self.media[media_id]
 
     async def session_media(self, session_id: str, user_id: str | None = None) -> list[MediaRef]:
         return [self.media[i][0] for i in self.session_files.get(session_id, []) if i in self.media]

@@ -31,7 +31,7 @@ from muxi_cli.protocol.records import (
     ToolInfo,
 )
 from muxi_cli.runtime.turns import TaskTurn
-from tests.tui.fake_media import FakeMedia
+from tests.tui.fake_media import FakeMedia, media_part
 
 CLOCK = "2026-01-15T10:30:00.000Z"
 
@@ -247,9 +247,9 @@ class FakeRuntime(FakeMedia):
         user_parts: list[Part] = [TextPart(request.message)]
         for att in request.attachments:
             if att.media_id is not None:
-                ref, _ = await self.get_media(att.media_id)
+                ref, _ = await self.get_media(att.media_id, user_id=request.user_id)
                 self.media_gets.pop()
-                user_parts.append(ImagePart(ref))  # the fake keeps every kind as an image part
+                user_parts.append(media_part(ref))
                 self.session_files.setdefault(sid, []).append(ref.id)
         self._store(sid, "user", request.message, parts=user_parts)
         text: list[str] = []
