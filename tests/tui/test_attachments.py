@@ -34,6 +34,13 @@ def names(app: Any) -> list[str]:
     return [item.name for item in bar(app).items]
 
 
+def footer_offers_removal(app: Any) -> bool:
+    return any(
+        b.binding.action == "remove_last_attachment" and b.enabled
+        for b in app.active_bindings.values()
+    )
+
+
 @pytest.fixture
 def shot(tmp_path: Path) -> Path:
     path = tmp_path / "shot one.png"
@@ -117,15 +124,24 @@ async def test_chips_are_removed_by_click_and_by_backspace(
         await app.chat.attach_paths([shot, other])
         await pilot.pause()
         assert names(app) == ["shot one.png", "b.png"]
-        # The bar says how to take files off.
+        # The bar and the footer say how to take files off.
         assert "Backspace in an empty input" in str(bar(app).query_one(".hint").render())
+        app.chat.prompt.focus()
+        await pilot.pause()
+        assert footer_offers_removal(app)
         await pilot.click(RemoveButton)  # the first chip's ×
         await until(pilot, lambda: names(app) == ["b.png"], "the click to remove")
         app.chat.prompt.focus()
-        await pilot.press("x", "backspace")  # deletes the x: the chip stays
-        assert names(app) == ["b.png"]
+        await pilot.press("x")
+        await pilot.pause()
+        assert not footer_offers_removal(app)  # Backspace deletes text now
+        await pilot.press("backspace")  # deletes the x: the chip stays
+        assert names(app) == ["b.png"] and app.chat.prompt.text == ""
+        await pilot.pause()
+        assert footer_offers_removal(app)
         await pilot.press("backspace")  # the input is empty: the last chip goes
         await until(pilot, lambda: names(app) == [], "backspace to remove")
+        assert not footer_offers_removal(app)
         await send(pilot, "no files")
         await idle(pilot)
         assert fake.requests[-1].attachments == []

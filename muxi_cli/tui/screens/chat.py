@@ -89,6 +89,7 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
             completer=self._complete,
             menu=menu,
             placeholder=PLACEHOLDER,
+            attachments_waiting=lambda: bool(self.attachment_bar.items),
             id="prompt",
         )
         yield StatusBar(self.muxi.status, id="status")

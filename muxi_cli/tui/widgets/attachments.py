@@ -130,3 +130,4 @@ class AttachmentBar(Vertical):
         self.set_class(bool(self.items), "-shown")
         count = len(self.items)
         self.border_title = f"{count} attachment" + ("" if count == 1 else "s")
+        self.screen.refresh_bindings()  # the footer's "Remove last file" comes and goes

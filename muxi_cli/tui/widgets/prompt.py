@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
 
@@ -45,6 +47,13 @@ class PromptInput(TextArea):
     PromptInput.-busy { border: round $warning 60%; }
     PromptInput .text-area--cursor-line { background: transparent; }
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # Backspace in an empty input takes off the last attached file (and the
+        # footer says so while that is what it does); otherwise it deletes.
+        Binding("backspace", "remove_last_attachment", "Remove last file"),
+        Binding("backspace", "delete_left", "Delete character left", show=False),
+    ]
 
     @dataclass
     class Submitted(Message):
@@ -83,6 +92,7 @@ class PromptInput(TextArea):
         completer: Completer | None = None,
         menu: CompletionMenu | None = None,
         placeholder: str = "",
+        attachments_waiting: Callable[[], bool] = lambda: False,
         id: str | None = None,
     ) -> None:
         super().__init__(
@@ -97,7 +107,9 @@ class PromptInput(TextArea):
         self.prompt_history = history or PromptHistory()
         self.completer = completer
         self.menu = menu
+        self.attachments_waiting = attachments_waiting
         self._quiet = False
+        self._was_empty = True
 
     # -- keys ------------------------------------------------------------------------
 
@@ -131,8 +143,6 @@ class PromptInput(TextArea):
             self._recall(self.prompt_history.next(), at_start=False)
         elif key in ("ctrl+up", "alt+up"):
             self.post_message(self.FocusTranscript())
-        elif key == "backspace" and not self.text:
-            self.post_message(self.RemoveLastAttachment())
         elif key in ("pageup", "pagedown"):
             self.post_message(self.ScrollTranscript(-1 if key == "pageup" else 1))
         else:
@@ -140,6 +150,21 @@ class PromptInput(TextArea):
         if handled:
             event.stop()
             event.prevent_default()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "remove_last_attachment":
+            return not self.text and self.attachments_waiting()
+        return super().check_action(action, parameters)
+
+    def action_remove_last_attachment(self) -> None:
+        self.post_message(self.RemoveLastAttachment())
+
+    def _emptiness_changed(self) -> None:
+        """The footer's Backspace entry depends on an empty input: refresh it when that flips."""
+        empty = not self.text
+        if empty != self._was_empty:
+            self._was_empty = empty
+            self.refresh_bindings()
 
     async def _on_paste(self, event: events.Paste) -> None:
         dropped = None if self.read_only else files.dropped_paths(event.text)
@@ -193,6 +218,7 @@ class PromptInput(TextArea):
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if event.text_area is not self:
             return
+        self._emptiness_changed()
         if self._quiet:
             self._quiet = False
             return
