@@ -368,3 +368,35 @@ async def test_an_unexpected_error_while_sending_stays_on_the_chip(
         assert "RuntimeError: the upload broke" in str(chip.query_one(".error").render())
         assert fake.requests == [] and app.chat.prompt.text == "hi"
         assert app.is_running
+
+
+async def test_an_opened_session_shows_its_files(fake: FakeRuntime) -> None:
+    from muxi_cli.protocol.messages import ImagePart, TextPart, ToolResultPart
+
+    photo = await fake.put_media(png(size=(30, 20)), name="photo.png")
+    shot = await fake.put_media(png(size=(12, 6)), name="shot.png")
+    sid = fake.add_session("pictures", [])
+    fake._store(sid, "user", "what is this?", parts=[TextPart("what is this?"), ImagePart(photo)])
+    fake._store(
+        sid,
+        "assistant",
+        "",
+        run_id="r1",
+        tool_calls=[{"id": "c1", "name": "demo__shot", "arguments": {}}],
+    )
+    fake._store(
+        sid,
+        "tool",
+        "[image: image/png]",
+        run_id="r1",
+        tool_call_id="c1",
+        parts=[ToolResultPart("c1", (ImagePart(shot),))],
+    )
+    fake._store(sid, "assistant", "A photo.", run_id="r1")
+    app = make_app(fake, session_id=sid)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: len(app.chat.query(MediaItem)) == 2, "both files")
+        shown = screen_text(app)
+        assert "photo.png · PNG" in shown and "30x20" in shown
+        assert "shot.png · PNG" in shown and "12x6" in shown

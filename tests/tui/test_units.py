@@ -225,3 +225,37 @@ def test_help_describes_the_approval_keys_as_bound() -> None:
     for key in ("3", "n", "d"):
         assert actions[key] == "decide('deny')"
     assert "deny" in section["3 / n / d"]
+
+
+def test_a_reopened_session_keeps_tool_images() -> None:
+    from muxi_cli.protocol import messages as parts
+
+    shot = parts.MediaRef("cd" * 32, "image/png", 90, None, {"width": 8, "height": 4})
+    msgs = [
+        SessionMessage(1, "s", 1, "user", "screenshot", parts=[parts.TextPart("screenshot")]),
+        SessionMessage(
+            2,
+            "s",
+            2,
+            "assistant",
+            "",
+            run_id="r1",
+            tool_calls=[{"id": "c1", "name": "browser__shot", "arguments": {}}],
+        ),
+        SessionMessage(
+            3,
+            "s",
+            3,
+            "tool",
+            "[image: image/png, 90 bytes]",
+            run_id="r1",
+            tool_call_id="c1",
+            parts=[parts.ToolResultPart("c1", (parts.ImagePart(shot),))],
+        ),
+        SessionMessage(4, "s", 4, "assistant", "Here it is.", run_id="r1"),
+    ]
+    user, reply = records_from_messages(msgs)
+    assert isinstance(user, UserRecord) and user.media == ()
+    assert isinstance(reply, ReplyRecord)
+    call = reply.tool("c1")
+    assert call is not None and call.media == [shot]
