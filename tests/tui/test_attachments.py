@@ -400,3 +400,18 @@ async def test_an_opened_session_shows_its_files(fake: FakeRuntime) -> None:
         shown = screen_text(app)
         assert "photo.png · PNG" in shown and "30x20" in shown
         assert "shot.png · PNG" in shown and "12x6" in shown
+
+
+async def test_files_alone_can_be_sent(fake: FakeRuntime, shot: Path) -> None:
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.chat.prompt.focus()
+        await pilot.press("enter")  # an empty input with no files sends nothing
+        await pilot.pause()
+        assert fake.requests == []
+        await app.chat.attach_paths([shot])
+        await pilot.press("enter")
+        await idle(pilot)
+        request = fake.requests[-1]
+        assert request.message == "" and [a.name for a in request.attachments] == ["shot one.png"]

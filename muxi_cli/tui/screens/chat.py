@@ -324,8 +324,9 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
         self.working.stop()
         self.prompt.remove_class("-busy")
         items, self._sent_items = self._sent_items, []
-        if state == "failed" and self._pending_prompt and not self.prompt.text.strip():
-            self.prompt.set_text(self._pending_prompt)
+        if state == "failed" and not self.prompt.text.strip():
+            if self._pending_prompt:
+                self.prompt.set_text(self._pending_prompt)
             for item in items:  # the files come back with the text (already stored: no upload)
                 self.run_worker(self.attachment_bar.add_item(item))
         self._pending_prompt = None

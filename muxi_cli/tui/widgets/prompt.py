@@ -176,8 +176,8 @@ class PromptInput(TextArea):
 
     def _submit(self) -> None:
         text = self.text
-        if not text.strip():
-            return
+        if not text.strip() and not self.attachments_waiting():
+            return  # files alone may be sent (a screenshot dropped, then Enter)
         self.post_message(self.Submitted(self, text))
 
     def _recall(self, text: str | None, *, at_start: bool) -> None:
