@@ -33,6 +33,7 @@ _PROVIDER_ENV = (
     "MUXI_CONFIG",
     "MUXI_API_KEY",
     "MUXI_ADMIN_KEY",
+    "MUXI_MEDIA_URL",
 )
 
 

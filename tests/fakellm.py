@@ -15,6 +15,8 @@ Routes (the path decides the format, so one :class:`Reply` renders either way):
 - ``GET /v1/models`` - model list (Anthropic shape when the request carries an
   ``anthropic-version`` header, OpenAI shape otherwise).
 - ``GET /api/tags`` - the Ollama probe: ``{"models": [{"name": "llama3.2"}]}``.
+- ``POST /v1/audio/transcriptions`` and ``/v1/audio/speech`` - OpenAI's audio
+  API (tests/fakeaudio.py); recorded in ``audio_requests``, not ``requests``.
 
 Each POST pops one scripted reply; with the queue empty the default answers
 (initially ``Text("ok")``). ``requests`` holds every POST body with ``path``
@@ -294,6 +296,13 @@ class FakeLLM:
         self.disconnects = 0
         #: What ``GET /props`` answers (llama.cpp's server settings); ``None``: 404.
         self.props: dict[str, Any] | None = None
+        #: The audio endpoints (tests/fakeaudio.py): what they received, the
+        #: transcript they answer, the speech bytes (``None``: silence made there),
+        #: an ``Error`` to answer instead.
+        self.audio_requests: list[dict[str, Any]] = []
+        self.transcript = "hello from the fake transcriber"
+        self.speech_audio: bytes | None = None
+        self.audio_error: Error | None = None
         self._queue: deque[Reply | ReplyFn] = deque()
         self._default: Reply | ReplyFn = Text("ok")
         self._lock = threading.Lock()
@@ -350,6 +359,11 @@ class FakeLLM:
                 raise AssertionError(f"expected {count} disconnects, got {self.disconnects}")
             return self.disconnects
 
+    def _record_audio(self, record: dict[str, Any]) -> None:
+        with self._cond:
+            self.audio_requests.append(record)
+            self._cond.notify_all()
+
     def _disconnected(self) -> None:
         with self._cond:
             self.disconnects += 1
@@ -359,6 +373,7 @@ class FakeLLM:
         """Forget requests and scripted replies; the default goes back to ``Text("ok")``."""
         with self._lock:
             self.requests.clear()
+            self.audio_requests.clear()
             self.gets.clear()
             self._queue.clear()
             self._default = Text("ok")
@@ -719,6 +734,11 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            if path.startswith("/v1/audio/"):
+                from tests.fakeaudio import handle
+
+                handle(fake, self, path, raw)
+                return
             if path not in ("/v1/chat/completions", "/v1/messages"):
                 self._send_json(
                     404, {"error": {"message": f"no route {path}", "type": "not_found"}}

@@ -41,7 +41,7 @@ _FAKE_PYTHON = textwrap.dedent(
 def _checkout(tmp_path: Path) -> tuple[Path, Path]:
     """A copy of the scripts next to a user's ``.venv``; returns (checkout, fake python)."""
     checkout = tmp_path / "checkout"
-    for rel in ("scripts/test", ".ci/run", "README.md"):
+    for rel in ("scripts/test", "scripts/os-packages", ".ci/run", "README.md"):
         (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, checkout / rel)
     user_venv = checkout / ".venv"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -125,6 +126,15 @@ def chat(
             help="Print the reply byte for byte (terminal escape sequences are removed otherwise).",
         ),
     ] = False,
+    speak: Annotated[
+        str | None,
+        typer.Option(
+            "--speak",
+            metavar="FILE",
+            help="Also write the reply as speech to FILE (.mp3, .wav, .ogg or .opus): "
+            "the formation's speech model, else espeak-ng.",
+        ),
+    ] = None,
 ) -> None:
 
     st = state(ctx)
@@ -179,6 +189,7 @@ def chat(
         resources.append((server_name, uri))
 
     renderer = _Renderer(output.value, quiet=quiet, stream=not no_stream, raw=raw)
+    renderer.speak_to = _speak_target(speak) if speak is not None else None
     try:
         code = asyncio.run(_run(ctx, request, renderer, continue_last, resources))
     except KeyboardInterrupt:
@@ -213,11 +224,64 @@ async def _run(
                 renderer.run_id, renderer.session_id = turn.run_id, turn.session_id
                 async for event in turn.events():
                     renderer.event(event)
+            await _speak_reply(runtime, renderer)
             if not renderer.quiet:
                 await _report_server_failures(runtime)
     except MuxiError as exc:
         renderer.failed(exc)
     return renderer.finish()
+
+
+#: ``--speak`` file name extensions and the speech format each asks for.
+_SPEECH_FORMATS = {"mp3": "mp3", "wav": "wav", "ogg": "opus", "oga": "opus", "opus": "opus"}
+
+
+def _speak_target(path: str) -> tuple[Path, str]:
+    """Where ``--speak`` writes and in which format; refused before the turn starts.
+
+    ``-`` (stdout) is refused: stdout already carries the reply (or its JSON),
+    and audio bytes mixed into it would spoil both.
+    """
+    if path == "-":
+        raise fail(
+            UsageError(
+                "--speak cannot write to stdout: the reply is printed there",
+                hint="give a file name, e.g. --speak reply.mp3",
+            )
+        )
+    target = Path(path).expanduser()
+    fmt = _SPEECH_FORMATS.get(target.suffix.lower().lstrip("."))
+    if fmt is None:
+        raise fail(
+            UsageError(
+                f"--speak {path!r}: cannot tell the audio format from the file name",
+                hint="end it in .mp3, .wav, .ogg or .opus",
+            )
+        )
+    if not target.parent.is_dir():
+        raise fail(
+            UsageError(f"--speak {path!r}: the folder {str(target.parent)!r} does not exist")
+        )
+    return target, fmt
+
+
+async def _speak_reply(runtime: Runtime, renderer: _Renderer) -> None:
+    """Write the finished reply's speech to the ``--speak`` file (all or nothing)."""
+    if renderer.speak_to is None or renderer.error is not None:
+        return
+    target, fmt = renderer.speak_to
+    if not renderer.reply.strip():
+        if not renderer.quiet:
+            warn(f"the reply is empty: nothing spoken, {str(target)!r} not written")
+        return
+    audio = await runtime.speak(renderer.reply, fmt=fmt)
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        partial.write_bytes(audio)
+        partial.replace(target)  # a reader never sees half a file
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from exc
 
 
 async def _report_server_failures(runtime: Runtime) -> None:
@@ -265,6 +329,8 @@ class _Renderer:
         self.error: dict[str, Any] | None = None
         self.printed_any = False
         self.ended_with_newline = True
+        #: ``--speak``: the file the reply's speech goes to, and its format.
+        self.speak_to: tuple[Path, str] | None = None
 
     # ------------------------------------------------------------ diagnostics
 

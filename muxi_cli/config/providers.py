@@ -81,6 +81,8 @@ def referenced_providers(formation: Formation) -> list[str]:
         formation.router.model,
         formation.memory.extraction_model,
         formation.memory.summary_model,
+        formation.audio.transcribe,
+        formation.audio.speech,
     ]
     refs += [agent.model for agent in formation.agents]
     for ref in refs:

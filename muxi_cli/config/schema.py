@@ -238,6 +238,27 @@ class FileToolsConfig(_Strict):
     user_keys: Literal["off", "per_user", "shared"] = "off"
 
 
+class AudioConfig(_Strict):
+    """Speech in and out (docs/media.md): models of an OpenAI-compatible audio API."""
+
+    #: ``provider/model`` for speech to text (``/v1/audio/transcriptions``); unset: none.
+    transcribe: str | None = None
+    #: ``provider/model`` for text to speech (``/v1/audio/speech``); unset: espeak-ng.
+    speech: str | None = None
+    #: The speech model's voice (``alloy`` when unset).
+    voice: str | None = None
+    #: Language of the speech to transcribe (ISO 639-1, e.g. ``en``); unset: detected.
+    language: str | None = None
+
+
+class VideoConfig(_Strict):
+    """How a video attachment becomes images: frames per second sampled when the
+    video has too few scene changes, and the most frames sent."""
+
+    fps: float = Field(default=0.5, gt=0, le=10)
+    max_frames: int = Field(default=8, ge=1, le=64)
+
+
 class FetchConfig(_Strict):
     timeout: float = 15.0
     max_bytes: int = 2_000_000
@@ -289,6 +310,8 @@ class Formation(_Strict):
     media: MediaConfig = Field(default_factory=MediaConfig)
     #: Who may do what on `muxi serve` (scopes, presets, JWT): docs/security.md.
     server: ServerAccess = Field(default_factory=ServerAccess)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
     tool_result_limit: int = 16_000
     turn_timeout: float = 600.0
 

@@ -4,7 +4,9 @@
 globs relative to the formation's directory. Each file is hashed; a file whose
 hash matches what is stored is skipped, a changed file's chunks are replaced,
 and chunks of files no longer listed are dropped. Chunks cite their source
-file and position (``notes.md#chunk3``, ``guide.pdf#page4``).
+file and position (``notes.md#chunk3``, ``guide.pdf#page4``, ``deck.pptx#slide2``).
+Documents and images are read by ``media.ingest`` (see ``readers``): scanned
+pages and images are OCRed, so they are searchable too.
 """
 
 from __future__ import annotations

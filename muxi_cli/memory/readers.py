@@ -1,21 +1,30 @@
-"""Turn knowledge files into text sections: Markdown, text, PDF, HTML and docx.
+"""Turn knowledge files into text sections: Markdown, text, HTML, PDF, Word,
+PowerPoint, Excel and images.
 
-Each reader returns ``[(label, text)]``: one section per PDF page (``page3``),
-one section (label ``""``) for the other formats.
+Documents and images are read by the media module (``media.ingest``): the
+type comes from the bytes, bomb limits apply, scanned PDF pages and images are
+OCRed, so a scan is as searchable as a typed page. Each reader returns
+``[(label, text)]``: one section per PDF page (``page3``), slide (``slide2``)
+or sheet (``sheet1``); one section (label ``""``) for the other formats.
 """
 
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 
-from muxi_cli.errors import MemoryStoreError
+from muxi_cli.errors import MediaError, MemoryStoreError
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".text", ".rst", ".csv", ".json", ".yaml", ".yml"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
-SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
+#: Read through ``media.ingest`` (OCR for images and scanned pages).
+MEDIA_SUFFIXES = {
+    ".pdf", ".docx", ".pptx", ".xlsx",
+    ".png", ".jpg", ".jpeg", ".gif", ".webp", ".tif", ".tiff", ".bmp",
+}  # fmt: skip
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | MEDIA_SUFFIXES
 MAX_FILE_BYTES = 50_000_000
+_SECTION_RE = re.compile(r"^\[(page|slide|sheet) ([^\]\n]+)\]$", re.MULTILINE)
 
 Section = tuple[str, str]
 
@@ -32,15 +41,20 @@ def read_sections(path: Path) -> list[Section]:
             "split it into smaller files or leave it out of the agent's knowledge",
         )
     try:
-        if suffix == ".pdf":
-            return _pdf(path)
+        if suffix in MEDIA_SUFFIXES:
+            return _media(path)
         if suffix in HTML_SUFFIXES:
-            return [("", _html(path.read_bytes()))]
-        if suffix == ".docx":
-            return [("", _docx(path))]
+            from muxi_cli.media.documents import html_text
+
+            return [("", html_text(path.read_bytes()))]
         return [("", path.read_text(encoding="utf-8", errors="replace"))]
     except MemoryStoreError:
         raise
+    except MediaError as exc:
+        raise MemoryStoreError(
+            f"cannot read knowledge file {path}: {exc.message}",
+            exc.hint or "check that the file is a valid document of its type",
+        ) from exc
     except Exception as exc:
         raise MemoryStoreError(
             f"cannot read knowledge file {path}: {type(exc).__name__}: {exc}",
@@ -48,50 +62,28 @@ def read_sections(path: Path) -> list[Section]:
         ) from exc
 
 
-def _pdf(path: Path) -> list[Section]:
-    from pypdf import PdfReader  # deferred: pypdf is slow to import
+def _media(path: Path) -> list[Section]:
+    """A document's or image's text by ``media.ingest``, cut at its page,
+    slide and sheet headers (``[page 3]`` becomes the section ``page3``)."""
+    from muxi_cli.media.documents import MAX_PDF_PAGES
+    from muxi_cli.media.ingest import extract_sync, read_limited, sniff
 
-    reader = PdfReader(str(path))
+    data = read_limited(path, MAX_FILE_BYTES)
+    media_type = sniff(data, path.name)
+    # Every scanned page: ingestion runs in the background and is done once.
+    text = extract_sync(data, media_type, ocr=True, max_ocr_pages=MAX_PDF_PAGES).text
+    headers = list(_SECTION_RE.finditer(text))
+    if not headers:
+        return [("", text)] if text.strip() else []
     sections = []
-    for number, page in enumerate(reader.pages, start=1):
-        text = page.extract_text() or ""
-        if text.strip():
-            sections.append((f"page{number}", text))
+    for index, header in enumerate(headers):
+        end = headers[index + 1].start() if index + 1 < len(headers) else len(text)
+        body = text[header.end() : end].strip()
+        kind, name = header.group(1), header.group(2)
+        label = f"{kind}{name}" if kind != "sheet" else f"sheet{index + 1}"
+        if body:
+            sections.append((label, body))
     return sections
-
-
-def _html(data: bytes) -> str:
-    from bs4 import BeautifulSoup  # deferred: BeautifulSoup is slow to import
-
-    soup = BeautifulSoup(data, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template"]):
-        tag.decompose()
-    text = soup.get_text("\n")
-    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
-
-
-_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-
-
-def _docx(path: Path) -> str:
-    """Paragraph text of a .docx (its ``word/document.xml``), no extra dependency."""
-    import xml.etree.ElementTree as ET  # deferred: xml is slow to import
-
-    with zipfile.ZipFile(path) as archive:
-        xml = archive.read("word/document.xml")
-    root = ET.fromstring(xml)
-    paragraphs = []
-    for para in root.iter(f"{_W}p"):
-        pieces = []
-        for node in para.iter():
-            if node.tag == f"{_W}t" and node.text:
-                pieces.append(node.text)
-            elif node.tag == f"{_W}tab":
-                pieces.append("\t")
-            elif node.tag in (f"{_W}br", f"{_W}cr"):
-                pieces.append("\n")
-        paragraphs.append("".join(pieces))
-    return "\n\n".join(p for p in paragraphs if p.strip())
 
 
 def chunk_text(text: str, max_chars: int = 1000, overlap: int = 150) -> list[str]:

@@ -207,6 +207,22 @@ class LocalRuntime:
 
     # ---------------------------------------------------------------- memory
 
+    async def transcribe(self, data: bytes, *, media_type: str, name: str | None = None) -> str:
+        from muxi_cli.llm.audio import transcriber_for  # deferred: loads the provider code
+        from muxi_cli.media.av import transcribe  # deferred: media code
+
+        return await transcribe(
+            data, media_type, transcriber_for(self.formation, self.models), name
+        )
+
+    async def speak(self, text: str, *, voice: str | None = None, fmt: str = "mp3") -> bytes:
+        from muxi_cli.llm.audio import speaker_for  # deferred: loads the provider code
+        from muxi_cli.media.speech import synthesize  # deferred: media code
+
+        speaker = speaker_for(self.formation, self.models)
+        voice = voice or self.formation.audio.voice
+        return await synthesize(text, speaker=speaker, voice=voice, fmt=fmt)
+
     def _memory_on(self) -> MemoryBackend:
         if not any(a.memory.enabled for a in self.formation.agents):
             raise MemoryStoreError(

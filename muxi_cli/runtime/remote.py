@@ -179,6 +179,16 @@ class RemoteRuntime:
         )
         return str(data["content"])
 
+    async def transcribe(self, data: bytes, *, media_type: str, name: str | None = None) -> str:
+        from muxi_cli.runtime import remote_audio  # deferred: only audio needs it
+
+        return await remote_audio.transcribe(self._server, data, media_type, name)
+
+    async def speak(self, text: str, *, voice: str | None = None, fmt: str = "mp3") -> bytes:
+        from muxi_cli.runtime import remote_audio  # deferred: only audio needs it
+
+        return await remote_audio.speak(self._server, text, voice, fmt)
+
     async def memory_list(
         self,
         user_id: str | None = None,

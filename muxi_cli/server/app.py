@@ -99,6 +99,7 @@ def create_app(
     from fastapi.responses import JSONResponse  # deferred: FastAPI is slow to import
     from starlette.exceptions import HTTPException  # deferred: Starlette is slow to import
 
+    from muxi_cli.server.audio_routes import add_audio_routes  # deferred: loads muxi's server
     from muxi_cli.server.routes import (
         add_routes,  # deferred: loads muxi's protocol, runtime, server
     )
@@ -167,6 +168,7 @@ def create_app(
         return {"ok": True, "version": __version__, "draining": ctx.registry.draining}
 
     add_routes(app, ctx)
+    add_audio_routes(app, ctx)
     add_websocket(app, ctx)
     add_docs_route(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body)

@@ -1,8 +1,7 @@
-"""Tiny document writers for knowledge tests (PDF and docx without extra packages)."""
+"""Tiny document writers for knowledge tests (a PDF by hand, a docx by python-docx)."""
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 
@@ -39,9 +38,11 @@ def write_pdf(path: Path, pages: list[str]) -> Path:
 
 
 def write_docx(path: Path, paragraphs: list[str]) -> Path:
-    ns = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-    body = "".join(f"<w:p><w:r><w:t>{p}</w:t></w:r></w:p>" for p in paragraphs)
-    xml = f'<?xml version="1.0"?><w:document xmlns:w="{ns}"><w:body>{body}</w:body></w:document>'
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("word/document.xml", xml)
+    """A real Word document (python-docx): knowledge reads it by its content types."""
+    from docx import Document
+
+    doc = Document()
+    for text in paragraphs:
+        doc.add_paragraph(text)
+    doc.save(str(path))
     return path

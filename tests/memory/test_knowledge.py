@@ -62,7 +62,7 @@ async def test_ingest_recall_and_citations(tmp_path: Path, local_embedder: Local
         ["Warranty: two years from purchase.", "Reset: hold the red button for 10 seconds."],
     )
     (docs / ".hidden.md").write_text("secret")
-    (docs / "image.png").write_bytes(b"\x89PNG")
+    (docs / "tool.exe").write_bytes(b"MZ\x90\x00")
     svc = MemoryService(formation(), None, base_dir=tmp_path, embedder=local_embedder)
     agent = _agent("docs")
     report = await svc.sync_knowledge(agent)
