@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -60,18 +59,15 @@ def find_player() -> Player | None:
     return None
 
 
-_FENCE = re.compile(r"```.*?(```|$)", re.S)
-_MARKS = re.compile(r"[*_`#>|]+")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-
-
-def speakable(markdown: str) -> str:
-    """The reply as words: code blocks left out, Markdown marks removed."""
-    text = _FENCE.sub(" (code left out) ", markdown)
-    text = _LINK.sub(r"\1", text)
-    text = _MARKS.sub("", text)
-    text = re.sub(r"\s+", " ", text).strip()
-    return text[:MAX_CHARS]
+def speakable(reply: str) -> str:
+    """What is sent to ``Runtime.speak``: the reply, cut at a word near
+    :data:`MAX_CHARS` (the runtime itself leaves out code blocks and Markdown marks)."""
+    text = reply.strip()
+    if len(text) <= MAX_CHARS:
+        return text
+    cut = text[:MAX_CHARS]
+    space = cut.rfind(" ")
+    return cut[:space] if space > MAX_CHARS // 2 else cut
 
 
 def speech_dir() -> Path:

@@ -196,3 +196,35 @@ async def test_an_attached_image_is_stored_and_sent(
         assert [r.id for r in await runtime.session_media(app.session_id)] == [item.ref.id]
         user = [r for r in app.chat.transcript.records if isinstance(r, UserRecord)][-1]
         assert [ref.id for ref in user.media] == [item.ref.id]
+
+
+@pytest.mark.slow
+async def test_speak_plays_a_real_reply_through_espeak(
+    local_app: MuxiApp, fake_llm: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/speak over the real runtime: espeak-ng speaks the reply (no speech model
+    is configured), and the player found first on PATH (a fake ffplay that keeps a
+    copy) gets an MP3 file."""
+    import os
+    import shutil
+
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    kept = tmp_path / "played.mp3"
+    player = folder / "ffplay"
+    copy = shutil.which("cp") or "/bin/cp"
+    player.write_text(f'#!/bin/sh\nfor a in "$@"; do last="$a"; done\n{copy} "$last" "{kept}"\n')
+    player.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+    fake_llm.script(Text("Hello from muxi."))
+    async with local_app.run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        await send(pilot, "/speak")
+        await send(pilot, "say hello")
+        await idle(pilot)
+        await until(
+            pilot, lambda: kept.exists() and kept.stat().st_size > 1000, "the spoken reply", 60
+        )
+        head = kept.read_bytes()[:3]
+        assert head == b"ID3" or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")  # MP3
+        assert app.status.speaking

@@ -56,7 +56,8 @@ async def test_speak_toggles_and_plays_each_reply(fake: FakeRuntime, only_path: 
         await send(pilot, "hi")
         await idle(pilot)
         await until(pilot, lambda: log.exists() and "file-existed" in log.read_text(), "playback")
-        assert fake.spoken == [("Hello there. (code left out)", "wav")]  # aplay takes WAV
+        # The reply as it is (the runtime leaves out code and Markdown); aplay takes WAV.
+        assert fake.spoken == [("**Hello** there.\n\n```py\nprint(1)\n```", "wav")]
         args = log.read_text().splitlines()
         assert args[0] == "-q" and args[1].endswith(".wav")
         assert Path(args[1]).parent == paths.data_dir() / "speech"
@@ -123,10 +124,7 @@ async def test_speak_off_and_quitting_stop_the_player(fake: FakeRuntime, only_pa
         os.kill(process.pid, 0)
 
 
-def test_speakable_text() -> None:
-    assert (
-        speakable("# Title\n\nSee [the docs](http://x) and `code`.")
-        == "Title See the docs and code."
-    )
-    assert speakable("```\nonly code\n```") == "(code left out)"
-    assert len(speakable("word " * 5000)) == 4000
+def test_long_replies_are_cut_at_a_word() -> None:
+    assert speakable("  short  ") == "short"
+    spoken = speakable("word " * 5000)
+    assert len(spoken) <= 4000 and spoken.endswith("word") and not spoken.endswith(" ")
