@@ -228,3 +228,39 @@ async def test_speak_plays_a_real_reply_through_espeak(
         head = kept.read_bytes()[:3]
         assert head == b"ID3" or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")  # MP3
         assert app.status.speaking
+
+
+@pytest.mark.slow
+async def test_a_tool_image_shows_below_its_call(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """An MCP tool (tests/mcp_servers/demo_server.py's ``pixel``) returns an
+    image: the reply shows it below the call, read from the stored tool result."""
+    import sys
+
+    from muxi_cli.tui.widgets.media import MediaItem
+
+    demo = Path(__file__).resolve().parent.parent / "mcp_servers" / "demo_server.py"
+    extra = (
+        f"mcp_servers:\n  demo:\n    command: {sys.executable}\n    args: [{str(demo)!r}]\n"
+        "    approval: allow\nagents:\n  - name: a\n    mcp_servers: [demo]\n"
+    )
+    path = fake_llm.write_formation(tmp_path, extra=extra)
+
+    async def factory():  # type: ignore[no-untyped-def]
+        from muxi_cli.runtime.factory import open_runtime
+
+        return await open_runtime(profile="local", config_path=str(path))
+
+    fake_llm.script(ToolCalls([("demo__pixel", {})]), Text("One pixel."))
+    app = MuxiApp(factory, cursor_blink=False, config_path=str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: app.status.mcp_ready == 1, "the demo MCP server", 60)
+        await send(pilot, "draw me a pixel")
+        await idle(pilot)
+        reply = replies(app)[-1]
+        assert reply.state == "done", reply.error
+        call = next(p for p in reply.parts if isinstance(p, ToolCall))
+        await until(pilot, lambda: bool(call.media), "the tool's image")
+        assert call.media[0].media_type == "image/png" and call.media[0].size == 70
+        await until(pilot, lambda: len(app.chat.query(MediaItem)) == 1, "the image entry")
+        assert app.chat.query_one(MediaItem).ref == call.media[0]
