@@ -76,7 +76,7 @@ class AttachmentBar(Vertical):
 
     DEFAULT_CSS = """
     AttachmentBar {
-        height: auto; max-height: 10; margin: 0 1; padding: 0 1;
+        height: auto; max-height: 10; overflow-y: auto; margin: 0 1; padding: 0 1;
         border: round $accent 50%; display: none;
     }
     AttachmentBar.-shown { display: block; }
