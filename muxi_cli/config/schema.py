@@ -47,6 +47,27 @@ class CapabilityOverrides(_Strict):
     audio_out: bool | None = None
 
 
+class ModelCapabilities(_Strict):
+    """What one model (or the models a glob matches) of a provider takes, over
+    the provider table's rules: ``providers.ollama.models: {"my-llava*": {vision: true}}``."""
+
+    vision: bool | None = None
+    documents: bool | None = None
+    audio_in: bool | None = None
+
+
+#: What happens to an image sent to a model without vision: ``error`` refuses
+#: it before any model call, naming models that have vision; ``ocr`` sends the
+#: text read from the image instead, with a note saying so.
+MediaFallback = Literal["error", "ocr"]
+
+
+class MediaSettings(_Strict):
+    """An agent's own ``media`` settings (over the formation's ``media``)."""
+
+    fallback: MediaFallback = "error"
+
+
 class ProviderConfig(_Strict):
     """Settings of one provider. ``type`` is the wire format, ``anthropic`` or
     ``openai`` (also for any OpenAI-compatible server); a provider in the table
@@ -64,6 +85,8 @@ class ProviderConfig(_Strict):
     #: ``groq``, ... (requests adapt to it; its base URL is the default).
     preset: str | None = None
     capabilities: CapabilityOverrides = Field(default_factory=CapabilityOverrides)
+    #: Per model (a bare name or a glob such as ``llava*``): what it takes in media.
+    models: dict[str, ModelCapabilities] = Field(default_factory=dict)
     #: Largest reply to ask for, for every agent using this provider (an agent's
     #: own ``max_tokens`` wins).
     max_tokens: int | None = Field(default=None, gt=0)
@@ -183,6 +206,8 @@ class AgentConfig(_Strict):
     max_tool_rounds: int = 10
     temperature: float | None = None
     max_tokens: int | None = None
+    #: Overrides the formation's ``media`` settings for this agent.
+    media: MediaSettings | None = None
 
     @field_validator("tools", mode="before")
     @classmethod
@@ -278,6 +303,8 @@ class MediaConfig(_Strict):
     max_file_size: ByteSize = Field(default=ByteSize(20 * 1024 * 1024), gt=0)
     #: What one user may store in all (each file counted once); unset: no limit.
     quota: ByteSize | None = Field(default=None, gt=0)
+    #: Images for a model without vision: ``error`` or ``ocr`` (see MediaFallback).
+    fallback: MediaFallback = "error"
 
     @field_validator("url")
     @classmethod

@@ -19,9 +19,18 @@ from typing import Any
 
 from muxi_cli.config.schema import AgentConfig, Formation, ModelRef
 from muxi_cli.core.approvals import ApprovalBroker
-from muxi_cli.core.attachments import image_media, user_parts
+from muxi_cli.core.attachments import (
+    Incoming,
+    check_attachments,
+    extract_events,
+    outcome_media,
+    store_attachments,
+    tool_media,
+    tool_refs,
+)
 from muxi_cli.core.cancel import CANCELLED, stop_reason
 from muxi_cli.core.history import to_messages, truncate_for_model
+from muxi_cli.core.media_gate import MediaGate
 from muxi_cli.core.tool_calls import ToolCallRunner
 from muxi_cli.core.writer import MessageStore, ReplyWriter
 from muxi_cli.errors import MuxiError
@@ -35,6 +44,7 @@ from muxi_cli.llm.base import (
     UsageChunk,
 )
 from muxi_cli.llm.capabilities import text_tool_call
+from muxi_cli.media.prepare import prepare
 from muxi_cli.memory.base import Context, MemoryHooks, Recalled
 from muxi_cli.protocol.events import (
     USAGE,
@@ -78,6 +88,9 @@ class TurnSpec:
     depth: int = 0
     #: Role of the ``muxi serve`` key behind the turn (None in-process).
     caller_role: str | None = None
+    #: The attachments, already checked (the orchestrator does it before the
+    #: session is created); ``None``: check ``attachments`` here.
+    incoming: list[Incoming] | None = None
 
 
 @dataclass(slots=True)
@@ -143,6 +156,8 @@ class AgentEngine:
         self.store = store
         self.approvals = approvals
         self.calls = ToolCallRunner(formation, tools, store, approvals, self._delegate)
+        #: What the turn's model takes in media; the formation's transcriber.
+        self.media_gate = MediaGate(formation, models)
 
     # ------------------------------------------------------------------ tools
 
@@ -219,8 +234,13 @@ class AgentEngine:
         agent = spec.agent
         model_ref = self.models.model_for(agent, spec.model_override)
         provider, model_name = self.models.resolve(model_ref)
-        media = self.store.media
-        parts = user_parts(spec.message, spec.attachments, media)
+        media = self.store.media.for_owner(spec.user_id)
+        incoming = spec.incoming
+        if incoming is None:
+            incoming = await check_attachments(spec.attachments, media)
+            self.media_gate.check(agent, spec.model_override, incoming)
+        view = self.media_gate.view_for(agent, spec.model_override)
+        parts, refs = store_attachments(spec.message, incoming, media)
         content = text_of(parts)
         store = self.store if spec.persist else None
 
@@ -229,6 +249,10 @@ class AgentEngine:
                 spec.session_id, "user", content, agent=agent.name, run_id=f.run_id, parts=parts
             )
             state.user_stored = True
+        gate = self.media_gate
+        hearing = gate.hearing() if refs else None
+        async for event in extract_events(refs, media, f, hearing, gate.video):
+            yield event
 
         recalled: list[Recalled] = []
         if agent.memory.enabled and spec.depth == 0:
@@ -278,7 +302,13 @@ class AgentEngine:
             by_name = {t.name: t for t in tools}
             request = LLMRequest(
                 model=model_name,
-                messages=conversation,
+                messages=await prepare(
+                    conversation,
+                    view,
+                    cache=media,
+                    transcriber=gate.hearing() if any(m.media for m in conversation) else None,
+                    video=gate.video,
+                ),
                 system=system,
                 tools=[t.spec for t in tools],
                 max_tokens=max_tokens,
@@ -348,6 +378,8 @@ class AgentEngine:
                 yield event
             for call in calls:
                 _tool_def, outcome = results[call.id]
+                items = outcome_media(outcome)
+                refs_of = tool_refs(items, media) if spec.persist and items else None
                 conversation.append(
                     Message(
                         "tool",
@@ -355,7 +387,7 @@ class AgentEngine:
                         tool_call_id=call.id,
                         tool_name=call.name,
                         is_error=not outcome.ok,
-                        media=image_media(outcome.images),
+                        media=tool_media(items, refs_of),
                     )
                 )
 

@@ -53,6 +53,7 @@ def to_messages(
     *,
     stopped: StoppedTurns = "note",
     media: MediaReader | None = None,
+    text: TextReader | None = None,
 ) -> list[Message]:
     """Convert stored messages (oldest first) into model messages.
 
@@ -68,7 +69,9 @@ def to_messages(
 
     Media parts (a user's images and documents, a tool result's images) are
     read with ``media`` and handed to the model as :class:`Media`; without a
-    reader, or when the bytes are gone, the model gets a placeholder text.
+    reader, or when the bytes are gone, the model gets a placeholder text,
+    followed by the text derived from the media when ``text`` has it (memory
+    extraction reads a session this way: its text, never bytes).
     """
     stored = list(stored)
     if media is not None:
@@ -84,7 +87,7 @@ def to_messages(
                 reason = "interrupted"
         if reason is not None and stopped == "drop":
             continue
-        messages = [m for m in (_convert(msg, tool_result_limit, media) for msg in turn) if m]
+        messages = [m for m in (_convert(msg, tool_result_limit, media, text) for msg in turn) if m]
         if reason is not None:
             messages = _close_calls(messages, reason)
             messages = _add_note(messages, NOTE_TEMPLATE.format(what=STOP_NOTES[reason]))
@@ -153,15 +156,22 @@ def _budgeted(stored: list[SessionMessage], read: MediaReader, budget: int) -> M
     return limited
 
 
-_KINDS: dict[str, Literal["image", "document", "audio"]] = {
+_KINDS: dict[str, Literal["image", "document", "audio", "video"]] = {
     "image": "image",
     "document": "document",
     "audio": "audio",
+    "video": "video",
 }
 
+#: The text derived from stored media (``media.ingest.extract``'s cache), or ``None``.
+TextReader = Callable[[MediaRef], str | None]
 
-def _load(parts: list[MediaPart], read: MediaReader | None) -> tuple[list[Media], list[str]]:
-    """The bytes of ``parts``, and placeholders for those that cannot be read."""
+
+def _load(
+    parts: list[MediaPart], read: MediaReader | None, text: TextReader | None = None
+) -> tuple[list[Media], list[str]]:
+    """The bytes of ``parts``, and placeholders for those that cannot be read
+    (with the text derived from them, when ``text`` knows it)."""
     loaded: list[Media] = []
     missing: list[str] = []
     for part in parts:
@@ -171,10 +181,12 @@ def _load(parts: list[MediaPart], read: MediaReader | None) -> tuple[list[Media]
             data = read(part.media)
         except MuxiError as exc:
             log.info("media %s not given to the model: %s", part.media.id[:12], exc.message)
-            missing.append(part.placeholder())
+            derived = text(part.media) if text is not None else None
+            missing.append(f"{part.placeholder()}\n{derived}" if derived else part.placeholder())
             continue
         kind = _KINDS[part.type]
-        loaded.append(Media(kind, part.media.media_type, data, part.media.name))
+        ref = part.media
+        loaded.append(Media(kind, ref.media_type, data, ref.name, ref.id, dict(ref.meta)))
     return loaded, missing
 
 
@@ -183,10 +195,13 @@ def _with_notes(text: str, notes: list[str]) -> str:
 
 
 def _convert(
-    msg: SessionMessage, tool_result_limit: int, read: MediaReader | None = None
+    msg: SessionMessage,
+    tool_result_limit: int,
+    read: MediaReader | None = None,
+    text: TextReader | None = None,
 ) -> Message | None:
     if msg.role == "user":
-        media, missing = _load(media_of(msg.parts), read)
+        media, missing = _load(media_of(msg.parts), read, text)
         return Message("user", _with_notes(msg.content, missing), media=tuple(media))
     if msg.role == "assistant":
         if msg.status == "failed" and not msg.content:
@@ -199,10 +214,14 @@ def _convert(
     if msg.role == "tool":
         # The result's text already names its images ("[image: ...]"), so
         # images that cannot be read need no further note.
-        media, _missing = _load(media_of(msg.parts), read)
+        media, missing = _load(media_of(msg.parts), read, text)
+        shown = truncate_for_model(msg.content, tool_result_limit)
+        if text is not None:
+            # Derived text only: the placeholders themselves are in the result's text.
+            shown = _with_notes(shown, [m.split("\n", 1)[1] for m in missing if "\n" in m])
         return Message(
             "tool",
-            truncate_for_model(msg.content, tool_result_limit),
+            shown,
             tool_call_id=msg.tool_call_id,
             tool_name=str(msg.meta.get("name") or msg.meta.get("tool") or ""),
             is_error=not bool(msg.meta.get("ok", True)),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from muxi_cli.config.schema import Formation
 from muxi_cli.core.agent import AgentEngine, TurnSpec
 from muxi_cli.core.approvals import ApprovalBroker
+from muxi_cli.core.attachments import Incoming, check_attachments
 from muxi_cli.core.history import to_messages
 from muxi_cli.core.router import (
     RouteCache,
@@ -22,6 +23,7 @@ from muxi_cli.llm.base import ModelResolver
 from muxi_cli.memory.base import MemoryHooks
 from muxi_cli.protocol.events import Event, EventFactory, RunCompleted
 from muxi_cli.protocol.mentions import split_mention
+from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.tools.base import ToolHost
 
@@ -58,6 +60,23 @@ class Orchestrator:
         self._extracting: set[str] = set()
         self._again: dict[str, tuple[str, str]] = {}
 
+    async def admit(self, request: ChatRequest, user_id: str) -> list[Incoming]:
+        """Check a request's attachments before its turn starts, so a bad file
+        is a plain error (exit 2, HTTP 4xx) with nothing stored: each one read
+        for what it is, media ids looked up in the caller's own store, and, when
+        the agent is known without routing, images refused for a model without
+        vision. Pass the result to :meth:`turn`."""
+        incoming = await check_attachments(
+            list(request.attachments), self.store.media.for_owner(user_id)
+        )
+        names = self.router.names
+        mention, _message = split_mention(request.message, names)
+        known = request.agent or mention or (names[0] if len(names) == 1 else None)
+        agent = self.formation.agent(known) if known else None
+        if agent is not None and incoming:
+            self.engine.media_gate.check(agent, request.model, incoming)
+        return incoming
+
     async def turn(
         self,
         request: ChatRequest,
@@ -65,9 +84,11 @@ class Orchestrator:
         *,
         run_id: str | None = None,
         session_id: str | None = None,
+        incoming: list[Incoming] | None = None,
     ) -> AsyncIterator[Event]:
         """Run one turn. Raises MuxiError before the first event when the
-        request itself is wrong (unknown session or agent, empty message).
+        request itself is wrong (unknown session or agent, empty message, a bad
+        attachment; ``incoming``: the attachments :meth:`admit` checked).
 
         ``run_id`` and ``session_id`` (of a new session) are the ids the runtime
         promised its caller before the turn started (see protocol/turn.py)."""
@@ -97,6 +118,13 @@ class Orchestrator:
         # Fail on a missing provider before anything is written (no empty sessions).
         models = self.engine.models
         models.resolve(models.model_for(agent, request.model))
+        # Bad attachments (and images for a model without vision) fail here too:
+        # nothing stored, no session, no model call.
+        if incoming is None:
+            incoming = await check_attachments(
+                list(request.attachments), self.store.media.for_owner(user_id)
+            )
+        self.engine.media_gate.check(agent, request.model, incoming)
         if session is None:
             session = self.store.create_session(
                 user_id, title=request.title or "", agent=agent.name, session_id=session_id
@@ -132,6 +160,7 @@ class Orchestrator:
             approvable=request.approvable,
             stream=request.stream,
             caller_role=request.caller_role,
+            incoming=incoming,
         )
         completed = False
         async for event in self.engine.run(spec):
@@ -156,8 +185,18 @@ class Orchestrator:
         if agent is None:
             return
         # Stopped requests are left out: nothing is learnt from what the user took back.
+        # Media reach extraction as their placeholder and derived text, never bytes.
+        media = self.store.media.for_owner(user_id)
+
+        def derived_text(ref: MediaRef) -> str | None:
+            found = media.get_derived(ref.id, "text")
+            return found.decode("utf-8", "replace") if found else None
+
         history = to_messages(
-            self.store.messages(session_id), self.formation.tool_result_limit, stopped="drop"
+            self.store.messages(session_id),
+            self.formation.tool_result_limit,
+            stopped="drop",
+            text=derived_text,
         )
 
         async def job() -> None:

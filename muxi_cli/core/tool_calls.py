@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.config.schema import Formation
 from muxi_cli.core.approvals import ApprovalBroker
-from muxi_cli.core.attachments import tool_result_parts
+from muxi_cli.core.attachments import (
+    clean_tool_media,
+    outcome_media,
+    tool_refs,
+    tool_result_parts,
+)
 from muxi_cli.core.cancel import cancelled_tool_result, stop_reason
 from muxi_cli.core.history import truncate_for_model
 from muxi_cli.core.writer import MessageStore
@@ -152,11 +157,15 @@ class ToolCallRunner:
         def finish(outcome: ToolOutcome, *, meta: dict[str, Any] | None = None) -> ToolOutcome:
             duration = int((time.monotonic() - started) * 1000)
             shown = truncate_for_model(outcome.content, self.formation.tool_result_limit)
-            queue.put_nowait(f.tool_result(call.id, outcome.ok, shown, duration))
+            items = outcome_media(outcome)
+            # Stored for a persisted turn only: a delegate's results are not kept.
+            refs = (
+                tool_refs(items, self.store.media.for_owner(spec.user_id)) if spec.persist else []
+            )
+            stored = tuple(r.to_dict() for r in refs if r is not None)
+            queue.put_nowait(f.tool_result(call.id, outcome.ok, shown, duration, stored))
             if spec.persist:
-                parts = tool_result_parts(
-                    call.id, outcome.content, outcome.images, outcome.ok, self.store.media
-                )
+                parts = tool_result_parts(call.id, outcome.content, refs, outcome.ok)
                 self.store.add_message(
                     spec.session_id,
                     "tool",
@@ -208,6 +217,7 @@ class ToolCallRunner:
                 outcome = await self.tools.call(tool_def, call.arguments)
             finally:
                 CURRENT_CALLER.reset(token)
+            await clean_tool_media(outcome)
         return finish(outcome)
 
     async def _approve(

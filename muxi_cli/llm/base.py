@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from muxi_cli.providers.spec import MediaSupport
 
 Role = Literal["user", "assistant", "tool"]
 
@@ -35,10 +38,14 @@ class Media:
     the bytes from the media store, so providers only convert.
     """
 
-    kind: Literal["image", "document", "audio"]
+    kind: Literal["image", "document", "audio", "video"]
     media_type: str
     data: bytes
     name: str | None = None
+    #: The media store's id of the original (derived forms are cached under it).
+    id: str | None = None
+    #: What is known of it (``width``, ``height``, ``pages``, ``duration``).
+    meta: dict[str, int | float] = field(default_factory=dict, compare=False)
 
     def placeholder(self) -> str:
         """Text standing in for media a provider cannot send."""
@@ -185,3 +192,7 @@ class ModelResolver(Protocol):
         ...
 
     def price(self, model_ref: str, input_tokens: int, output_tokens: int) -> float | None: ...
+
+    def media_support(self, model_ref: str) -> MediaSupport:
+        """What the model takes in media and its provider's image limits."""
+        ...

@@ -28,6 +28,7 @@ from muxi_cli.errors import (
     TurnTimeoutError,
 )
 from muxi_cli.llm.base import Media, ToolCall
+from muxi_cli.providers.spec import WIRE_IMAGE_TYPES
 
 T = TypeVar("T")
 
@@ -367,10 +368,6 @@ def deadline_for(timeout: float | None) -> float | None:
     if timeout is None or timeout <= 0:
         return None
     return asyncio.get_running_loop().time() + timeout
-
-
-#: Image types both the OpenAI and the Anthropic APIs accept.
-WIRE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
 def b64(media: Media) -> str:

@@ -1,10 +1,12 @@
 """OpenAI Chat Completions through the official ``openai`` SDK.
 
-Images go as ``image_url`` content parts with ``data:`` URLs. Chat
-Completions has no images in tool results: a tool result's images follow
-its tool messages as one user message (text saying whose images they are,
-then the images); OpenAI-compatible servers get the result's text only. Documents and audio the API cannot take travel as a
-placeholder text.
+Images go as ``image_url`` content parts with ``data:`` URLs, PDFs as
+``file`` parts (``file_data`` a data URL), WAV and MP3 audio as
+``input_audio`` parts. Chat Completions takes none of them in tool messages:
+a tool result's media follow its tool messages as one user message (text
+saying whose they are, then the media). What reaches this module was shaped
+for the model by ``media.prepare`` (fitted, or turned into text); anything
+else travels as a placeholder text.
 
 Also serves every OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio)
 by ``base_url``; for those (``compat=True``) a key is optional and
@@ -28,7 +30,13 @@ from muxi_cli.llm.base import (
     ToolCallChunk,
     UsageChunk,
 )
-from muxi_cli.llm.common import IncompleteResponse, data_url, parse_arguments, sendable_image
+from muxi_cli.llm.common import (
+    IncompleteResponse,
+    b64,
+    data_url,
+    parse_arguments,
+    sendable_image,
+)
 from muxi_cli.llm.sdk import SDKProvider
 
 if TYPE_CHECKING:
@@ -43,28 +51,42 @@ _STOP = {
 }
 
 
+#: Audio types ``input_audio`` takes, by its ``format`` value.
+_AUDIO_FORMATS = {
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/mpeg": "mp3",
+}
+
+
+def media_part(item: Media) -> dict[str, Any] | None:
+    """One media item as a content part, or ``None`` when Chat Completions has none for it."""
+    if sendable_image(item):
+        return {"type": "image_url", "image_url": {"url": data_url(item)}}
+    if item.kind == "document" and item.media_type == "application/pdf":
+        return {
+            "type": "file",
+            "file": {"filename": item.name or "document.pdf", "file_data": data_url(item)},
+        }
+    if item.kind == "audio" and item.media_type in _AUDIO_FORMATS:
+        audio = {"data": b64(item), "format": _AUDIO_FORMATS[item.media_type]}
+        return {"type": "input_audio", "input_audio": audio}
+    return None
+
+
 def _user_content(text: str, media: tuple[Media, ...]) -> str | list[dict[str, Any]]:
     """A plain string, or a content array when there is media."""
     if not media:
         return text
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     for item in media:
-        if sendable_image(item):
-            parts.append({"type": "image_url", "image_url": {"url": data_url(item)}})
-        else:
-            parts.append({"type": "text", "text": item.placeholder()})
+        parts.append(media_part(item) or {"type": "text", "text": item.placeholder()})
     return parts
 
 
-def to_openai_messages(
-    messages: list[Message], system: str | None, *, tool_images: bool = True
-) -> list[dict[str, Any]]:
-    """Provider-neutral messages in the Chat Completions shape.
-
-    ``tool_images=False`` leaves tool results' images out (their text names
-    them): a text-only local model would refuse the whole request, and those
-    images used to be dropped, so a working setup must not start failing.
-    """
+def to_openai_messages(messages: list[Message], system: str | None) -> list[dict[str, Any]]:
+    """Provider-neutral messages in the Chat Completions shape."""
     out: list[dict[str, Any]] = []
     if system:
         out.append({"role": "system", "content": system})
@@ -85,19 +107,20 @@ def to_openai_messages(
                 if msg.is_error and not msg.content.startswith("Error")
                 else msg.content
             )
-            images = [m for m in msg.media if sendable_image(m)] if tool_images else []
-            if images:
-                content += f"\n[{len(images)} image(s) of this result follow in a user message]"
+            sent = [p for p in (media_part(m) for m in msg.media) if p is not None]
+            if sent:
+                images = sum(p["type"] == "image_url" for p in sent)
+                what = f"{images} image(s)" if images == len(sent) else f"{len(sent)} media item(s)"
+                content += f"\n[{what} of this result follow in a user message]"
+                noun = "Images" if images == len(sent) else "Media"
                 pending.append(
                     {
                         "type": "text",
-                        "text": f"Images returned by tool call {msg.tool_call_id} "
+                        "text": f"{noun} returned by tool call {msg.tool_call_id} "
                         f"({msg.tool_name or 'tool'}):",
                     }
                 )
-                pending += [
-                    {"type": "image_url", "image_url": {"url": data_url(m)}} for m in images
-                ]
+                pending += sent
             out.append({"role": "tool", "tool_call_id": msg.tool_call_id or "", "content": content})
         elif msg.role == "assistant":
             item: dict[str, Any] = {"role": "assistant", "content": msg.content or None}
@@ -166,11 +189,8 @@ class OpenAIProvider(SDKProvider):
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
-            # Until the provider table says which local models see images, only the
-            # hosted API gets tool results' images (a user's own attachments always go).
-            "messages": to_openai_messages(
-                request.messages, request.system, tool_images=not self.compat
-            ),
+            # media.prepare already kept only what this model takes (per model).
+            "messages": to_openai_messages(request.messages, request.system),
         }
         params["max_tokens" if self.compat else "max_completion_tokens"] = self._reply_tokens(
             request

@@ -23,7 +23,13 @@ from muxi_cli.llm.pricing import builtin_price, cost
 from muxi_cli.providers import table
 from muxi_cli.providers.keys import base_url_for, env_var_for, find_key
 from muxi_cli.providers.local import is_local_url, probe_ollama
-from muxi_cli.providers.spec import ProviderSpec
+from muxi_cli.providers.spec import (
+    LOCAL_IMAGE_LIMITS,
+    LOCAL_MODEL_MEDIA,
+    MediaSupport,
+    ProviderSpec,
+    media_support,
+)
 
 if TYPE_CHECKING:
     from muxi_cli.config.schema import AgentConfig, Formation
@@ -260,6 +266,40 @@ class ProviderRegistry:
         if not local and caps.probe_limits:
             caps = replace(caps, probe_limits=False)  # only local servers are asked
         return caps
+
+    # -- media ---------------------------------------------------------------------
+
+    def media_support(self, model_ref: str) -> MediaSupport:
+        """What the model ``provider/model`` takes in media (images, PDFs, audio)
+        and its provider's image limits (providers/spec.py, :func:`media_support`)."""
+        name, model = self._qualify(model_ref).split("/", 1)
+        provider, _ = self.resolve(f"{name}/{model}")
+        config = self._config(name)
+        settings = config or ProviderConfig()
+        spec = self._preset(name, settings) or table.get(name)
+        local = self.is_local(name)
+        wire = self._kind(name, config)
+        anthropic = table.get("anthropic")
+        rules = (spec.models if spec is not None else ()) + (LOCAL_MODEL_MEDIA if local else ())
+        if spec is not None:
+            limits = spec.image_limits
+        elif wire == "anthropic" and anthropic is not None:
+            limits = anthropic.image_limits
+        else:
+            limits = LOCAL_IMAGE_LIMITS
+        audio = spec.audio_types if spec is not None else frozenset()
+        support = media_support(
+            getattr(provider, "capabilities", None) or capabilities_for(None),
+            model,
+            rules=rules,
+            limits=limits,
+            audio_types=audio or frozenset({"audio/wav", "audio/mpeg"}),
+            explicit=settings.capabilities.model_dump(),
+            per_model={k: v.model_dump() for k, v in settings.models.items()},
+        )
+        if wire == "anthropic" and support.audio_in:
+            support = replace(support, audio_in=False)  # the Messages API takes no audio
+        return support
 
     # -- costs and status ----------------------------------------------------------
 

@@ -97,7 +97,7 @@ class Event:
         omit = self.omit_empty
         for name, _annotation in _own_fields(type(self)):
             value = getattr(self, name)
-            if (value is None or value is False) and name in omit:
+            if (value is None or value is False or value == ()) and name in omit:
                 continue
             out[name] = value
         return out
@@ -164,11 +164,16 @@ class ToolApproval(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolResult(Event):
+    """``media``: the media the tool returned, as stored (``MediaRef`` dicts),
+    so a front end can show them; left out when there are none."""
+
     type: ClassVar[str] = TOOL_RESULT
+    omit_empty: ClassVar[frozenset[str]] = frozenset({"media"})
     call_id: str
     ok: bool
     content: str = ""
     duration_ms: int | None = None
+    media: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -566,9 +571,21 @@ class EventFactory:
     def tool_approval(self, call_id: str, decision: str, by: str) -> ToolApproval:
         return ToolApproval(call_id=call_id, decision=decision, by=by, **self._env)
 
-    def tool_result(self, call_id: str, ok: bool, content: str, duration_ms: int) -> ToolResult:
+    def tool_result(
+        self,
+        call_id: str,
+        ok: bool,
+        content: str,
+        duration_ms: int,
+        media: tuple[dict[str, Any], ...] = (),
+    ) -> ToolResult:
         return ToolResult(
-            call_id=call_id, ok=ok, content=content, duration_ms=duration_ms, **self._env
+            call_id=call_id,
+            ok=ok,
+            content=content,
+            duration_ms=duration_ms,
+            media=tuple(media),
+            **self._env,
         )
 
     def usage(

@@ -135,8 +135,12 @@ class LocalRuntime:
             request = replace(request, session_id=session_id)  # a prefix, resolved once
         else:
             session_id = new_session_id()
+        # Bad attachments are refused here, before the turn (exit 2, HTTP 4xx).
+        incoming = await self.orchestrator.admit(request, user_id)
         run_id = new_id("run")
-        source = self.orchestrator.turn(request, user_id, run_id=run_id, session_id=session_id)
+        source = self.orchestrator.turn(
+            request, user_id, run_id=run_id, session_id=session_id, incoming=incoming
+        )
         turn = LocalTurn(self, run_id, session_id, source)
         self._turns.add(turn)
         turn.task.add_done_callback(lambda _t: self._turns.discard(turn))

@@ -46,12 +46,14 @@ class ToolDef:
 @dataclass(slots=True)
 class ToolOutcome:
     """The result of one call. ``content`` is the full text (kept in the
-    session); the loop truncates it for the model."""
+    session); the loop truncates it for the model. ``images`` and ``media``
+    (audio, binary resources) are base64 ``{"mime", "data", "name"?}``."""
 
     ok: bool
     content: str
     structured: Any = None
     images: list[dict[str, str]] = field(default_factory=list)
+    media: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,6 @@
-"""Turn MCP results (tool calls, prompts, resources) into plain text for the model."""
+"""Turn MCP results (tool calls, prompts, resources) into text for the model,
+collecting their media (images, audio, binary embedded resources) to store and
+send beside it; the text names each item (``[image: image/png, 70 bytes]``)."""
 
 from __future__ import annotations
 
@@ -16,17 +18,28 @@ def _size_of(data: str) -> int:
         return len(data)
 
 
-def _resource_text(resource: Any) -> str:
+def _resource_text(resource: Any, media: list[dict[str, str]] | None = None) -> str:
     text = getattr(resource, "text", None)
     if isinstance(text, str):
         return text
     mime = getattr(resource, "mime_type", None) or "application/octet-stream"
     blob = getattr(resource, "blob", "") or ""
-    return f"[binary resource {getattr(resource, 'uri', '')} ({mime}, {_size_of(blob)} bytes)]"
+    uri = str(getattr(resource, "uri", "") or "")
+    if media is not None and blob:
+        media.append({"mime": mime, "data": blob, "name": _name_of(uri)})
+    return f"[binary resource {uri} ({mime}, {_size_of(blob)} bytes)]"
 
 
-def content_to_text(block: Any, images: list[dict[str, str]]) -> str:
-    """One content block as text; images are collected into ``images``."""
+def _name_of(uri: str) -> str:
+    """A file name for a resource's URI (its last path segment)."""
+    return uri.rstrip("/").rsplit("/", 1)[-1] or uri
+
+
+def content_to_text(
+    block: Any, images: list[dict[str, str]], media: list[dict[str, str]] | None = None
+) -> str:
+    """One content block as text; images are collected into ``images``, audio and
+    binary embedded resources into ``media`` (when given)."""
     kind = getattr(block, "type", None)
     if kind == "text":
         return str(block.text)
@@ -36,9 +49,11 @@ def content_to_text(block: Any, images: list[dict[str, str]]) -> str:
         return f"[image: {mime}, {_size_of(block.data)} bytes]"
     if kind == "audio":
         mime = getattr(block, "mime_type", None) or "audio/wav"
+        if media is not None:
+            media.append({"mime": mime, "data": block.data})
         return f"[audio: {mime}, {_size_of(block.data)} bytes]"
     if kind == "resource":
-        return _resource_text(block.resource)
+        return _resource_text(block.resource, media)
     if kind == "resource_link":
         return f"[resource: {getattr(block, 'uri', '')}]"
     dump = getattr(block, "model_dump", None)
@@ -48,7 +63,8 @@ def content_to_text(block: Any, images: list[dict[str, str]]) -> str:
 def call_result_to_outcome(result: Any) -> ToolOutcome:
     """A ``CallToolResult`` as a :class:`ToolOutcome`."""
     images: list[dict[str, str]] = []
-    parts = [content_to_text(block, images) for block in (result.content or [])]
+    media: list[dict[str, str]] = []
+    parts = [content_to_text(block, images, media) for block in (result.content or [])]
     structured = getattr(result, "structured_content", None)
     text = "\n".join(p for p in parts if p)
     if not text.strip() and structured is not None:
@@ -58,6 +74,7 @@ def call_result_to_outcome(result: Any) -> ToolOutcome:
         content=text,
         structured=structured,
         images=images,
+        media=media,
     )
 
 

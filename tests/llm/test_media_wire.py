@@ -46,11 +46,12 @@ async def test_openai_content_arrays_and_tool_images_after_the_tool_message(
     finally:
         await provider.aclose()
     user, _assistant, tool, follow = fake_llm.requests[-1]["messages"]
+    pdf_url = "data:application/pdf;base64," + base64.b64encode(PDF).decode()
     assert user["content"] == [
         {"type": "text", "text": "look"},
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{B64}"}},
-        {"type": "text", "text": "[document: a.pdf, application/pdf, 13 bytes; not shown to you]"},
-        {"type": "text", "text": "[audio: a.wav, audio/wav, 4 bytes; not shown to you]"},
+        {"type": "file", "file": {"filename": "a.pdf", "file_data": pdf_url}},
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
         {"type": "text", "text": "[image: a.bmp, image/bmp, 2 bytes; not shown to you]"},
     ]
     assert tool == {
@@ -109,7 +110,9 @@ async def test_text_only_messages_keep_their_plain_shape(fake_llm: FakeLLM) -> N
         assert user["content"] in ("hi", [{"type": "text", "text": "hi"}])
 
 
-async def test_compatible_servers_get_tool_results_as_text_only(fake_llm: FakeLLM) -> None:
+async def test_compatible_servers_get_the_same_shapes(fake_llm: FakeLLM) -> None:
+    """What a model takes is decided per model before the wire (media.prepare);
+    a compatible server gets the same shapes as the hosted API."""
     from muxi_cli.llm.openai_provider import OpenAIProvider
 
     provider = OpenAIProvider("local", compat=True, base_url=fake_llm.openai_base_url)
@@ -117,7 +120,7 @@ async def test_compatible_servers_get_tool_results_as_text_only(fake_llm: FakeLL
         await complete(provider, req(*_conversation()))
     finally:
         await provider.aclose()
-    user, _assistant, tool = fake_llm.requests[-1]["messages"]
-    assert tool["content"] == "took it"
-    # The user's own image still goes: they chose to send it.
+    user, _assistant, tool, follow = fake_llm.requests[-1]["messages"]
+    assert tool["content"].endswith("[1 image(s) of this result follow in a user message]")
     assert user["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert follow["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")

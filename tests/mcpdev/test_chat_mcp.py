@@ -82,7 +82,7 @@ async def test_inspect_opens_the_inspector_and_esc_comes_back() -> None:
         screen = app.screen
         assert isinstance(screen, McpInspectScreen)
         await until(pilot, screen.loaded.is_set, "the listing", timeout=30)
-        assert screen.inventory is not None and len(screen.inventory.tools) == 10
+        assert screen.inventory is not None and len(screen.inventory.tools) == 11
         await pilot.press("escape")  # the tree has focus: Esc closes the inspector
         await until(pilot, lambda: isinstance(app.screen, ChatScreen), "the chat screen")
 

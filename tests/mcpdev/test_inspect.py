@@ -103,7 +103,7 @@ async def test_browse_fill_call_read_render() -> None:
         await pilot.press("ctrl+l")
         await asyncio.wait_for(screen.loaded.wait(), WAIT)
         await pilot.pause()
-        assert screen.inventory is not None and len(screen.inventory.tools) == 10
+        assert screen.inventory is not None and len(screen.inventory.tools) == 11
         assert screen.current is not None and screen.current[1]["name"] == "echo"
 
         # Esc from the tree leaves the stand-alone app.

@@ -21,7 +21,7 @@ def messages(report: ValidationReport, status: str) -> str:
 async def test_demo_server_over_stdio_passes_with_warnings() -> None:
     report = await validate(server_target("demo_server.py"), slow_ms=1)
     assert report.ok, messages(report, "fail")
-    assert report.counts == {"tools": 10, "resources": 1, "resource_templates": 0, "prompts": 1}
+    assert report.counts == {"tools": 11, "resources": 1, "resource_templates": 0, "prompts": 1}
     assert report.server["name"] == "demo"
     assert isinstance(report.startup_ms, int) and report.startup_ms > 0
     # slow_ms=1: any real start is "slow"
@@ -86,7 +86,7 @@ async def test_demo_over_http(http_demo: str) -> None:
     assert report.ok, messages(report, "fail")
     assert report.target["transport"] == "http"
     assert statuses(report, "stdout") == {"server": "skip"}
-    assert report.counts["tools"] == 10
+    assert report.counts["tools"] == 11
 
 
 async def test_server_that_exits_at_start() -> None:

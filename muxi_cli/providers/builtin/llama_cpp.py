@@ -1,6 +1,11 @@
 """llama.cpp's own ``llama-server`` (port 8080; ``--jinja`` for tools)."""
 
-from muxi_cli.providers.spec import Capabilities, ProviderSpec
+from muxi_cli.providers.spec import (
+    LOCAL_IMAGE_LIMITS,
+    LOCAL_MODEL_MEDIA,
+    Capabilities,
+    ProviderSpec,
+)
 
 SPEC = ProviderSpec(
     name="llama-cpp",
@@ -9,6 +14,8 @@ SPEC = ProviderSpec(
     local=True,
     # Streams tool calls and usage.
     capabilities=Capabilities(probe_limits=True),
+    models=LOCAL_MODEL_MEDIA,
+    image_limits=LOCAL_IMAGE_LIMITS,
     aliases=("llama.cpp", "llamacpp", "llama-server"),
     hint="Start it with `llama-server -m <model.gguf> --jinja`.",
     order=53,
