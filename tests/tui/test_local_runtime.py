@@ -18,7 +18,7 @@ from muxi_cli.tui.screens.sessions import SessionsScreen
 from muxi_cli.tui.widgets.approval import ApprovalPrompt
 from muxi_cli.tui.widgets.prompt import PromptInput
 from tests.fakellm import Error, FakeLLM, Slow, Text, ToolCalls
-from tests.tui.conftest import SIZE, idle, ready, send, until
+from tests.tui.conftest import SIZE, idle, ready, screen_text, send, until
 
 EXTRA = """
 agents:
@@ -164,15 +164,27 @@ async def test_switch_sessions_and_export(local_app: MuxiApp, fake_llm: FakeLLM)
     not hasattr(LocalRuntime, "put_media"),
     reason="LocalRuntime.put_media arrives with the media runtime work (cli lane)",
 )
-async def test_an_attached_image_is_stored_and_sent(
-    local_app: MuxiApp, fake_llm: FakeLLM, tmp_path: Path
-) -> None:
+async def test_an_attached_image_is_stored_and_sent(fake_llm: FakeLLM, tmp_path: Path) -> None:
     import io
 
     from PIL import Image
 
     from muxi_cli.tui.widgets.attachments import AttachmentBar
 
+    path = tmp_path / "muxi.yaml"  # a model that sees images
+    path.write_text(
+        fake_llm.formation_yaml().replace(
+            "    api_key: sk-fake\n", "    api_key: sk-fake\n    capabilities: {vision: true}\n"
+        ),
+        encoding="utf-8",
+    )
+
+    async def factory():  # type: ignore[no-untyped-def]
+        from muxi_cli.runtime.factory import open_runtime
+
+        return await open_runtime(profile="local", config_path=str(path))
+
+    local_app = MuxiApp(factory, cursor_blink=False, config_path=str(path))
     shot = tmp_path / "shot.png"
     buffer = io.BytesIO()
     Image.new("RGB", (40, 30), (10, 200, 10)).save(buffer, "PNG")
@@ -190,12 +202,18 @@ async def test_an_attached_image_is_stored_and_sent(
         assert item.ref.media_type == "image/png"
         assert item.ref.meta.get("width") == 40 and item.ref.meta.get("height") == 30
         runtime = app.runtime
+        reply = replies(app)[-1]
+        assert reply.state == "done", reply.error
         assert runtime is not None and app.session_id
         stored, data = await runtime.get_media(item.ref.id)
         assert stored.id == item.ref.id and data.startswith(b"\x89PNG")
         assert [r.id for r in await runtime.session_media(app.session_id)] == [item.ref.id]
         user = [r for r in app.chat.transcript.records if isinstance(r, UserRecord)][-1]
         assert [ref.id for ref in user.media] == [item.ref.id]
+        sent = [r for r in fake_llm.requests if r["path"] == "/v1/chat/completions"][-1]
+        content = sent["messages"][-1]["content"]
+        assert any(part.get("type") == "image_url" for part in content), content
+        assert "📎 shot.png · 40x30" in screen_text(app)  # its media.processed
 
 
 @pytest.mark.slow
