@@ -10,7 +10,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-ArgKind = Literal["agent", "format", "theme", "copy", "model", "text"]
+ArgKind = Literal["agent", "format", "theme", "copy", "model", "text", "path"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,17 @@ COMMANDS: tuple[SlashCommand, ...] = (
         "copy",
         "Copy last reply",
     ),
+    SlashCommand(
+        "attach",
+        "Attach a file to the next message (or paste / drop its path)",
+        "PATH",
+        "path",
+        "Attach a file",
+    ),
+    SlashCommand(
+        "attachments", "Files this session holds: type, size, message", title="Attachments"
+    ),
+    SlashCommand("speak", "Read replies aloud (toggle)", "[on|off]", title="Speak replies"),
     SlashCommand("clear", "Clear the screen (the session is kept)", title="Clear screen"),
     SlashCommand("cost", "Tokens and cost of this session", title="Cost"),
     SlashCommand("theme", "Change the colour theme (saved)", "[name]", "theme", "Change theme"),

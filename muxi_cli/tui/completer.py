@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from muxi_cli.protocol.mentions import partial_mention
-from muxi_cli.tui import commands
+from muxi_cli.tui import commands, files
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,8 @@ def complete(text: str, row: int, col: int, sources: Sources) -> list[Candidate]
                 for c in commands.matching(head)
             ]
         command = commands.lookup(head.lower())
+        if command is not None and command.arg == "path":
+            return _paths(rest, len(before) - len(rest))
         if command is None or command.arg is None or " " in rest:
             return []
         return [
@@ -74,6 +76,23 @@ def complete(text: str, row: int, col: int, sources: Sources) -> list[Candidate]
             if name.lower().startswith(prefix)
         ]
     return []
+
+
+def _paths(typed: str, start: int) -> list[Candidate]:
+    """Files and folders for ``/attach``: Enter on a file attaches it, on a folder opens it."""
+    out = []
+    for value, is_dir in files.complete_path(typed):
+        label = value.rstrip("/").rpartition("/")[2] + ("/" if is_dir else "")
+        out.append(
+            Candidate(
+                value=value,
+                label=label,
+                help="folder" if is_dir else "",
+                start=start,
+                submit=not is_dir,
+            )
+        )
+    return out
 
 
 def _arg_values(kind: str, sources: Sources) -> list[tuple[str, str]]:

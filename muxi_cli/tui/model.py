@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from muxi_cli.protocol.usage import UsageTotals as Usage
 
 if TYPE_CHECKING:
+    from muxi_cli.protocol.messages import MediaRef
     from muxi_cli.protocol.records import SessionMessage
 
 __all__ = ["Usage"]  # tokens and cost of a reply or a session: the reducer's totals
@@ -38,6 +39,8 @@ class ToolCall:
     result: str | None = None
     duration_ms: int | None = None
     decided_by: str | None = None
+    #: Images the tool returned (shown below the call).
+    media: list[MediaRef] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -45,9 +48,23 @@ class ToolCall:
 
 
 @dataclass
+class MediaNote:
+    """An attachment's ``media.processed`` / ``media.failed``, or the text heard
+    in spoken input (``transcript.delta``), shown in the reply."""
+
+    text: str
+    kind: Literal["media", "failed", "transcript"] = "media"
+
+
+@dataclass
 class UserRecord:
     text: str
     agent: str | None = None
+    #: Files sent with the message: stored media (shown as images or placeholders) ...
+    media: tuple[MediaRef, ...] = ()
+    #: ... and text files sent as text (their labels). Tuples: most messages have
+    #: none, and a long session keeps hundreds of these records.
+    files: tuple[str, ...] = ()
 
 
 @dataclass
@@ -73,7 +90,7 @@ class ReplyRecord:
     #: Why the router's answer was not used (``agent.routed``'s ``failure``), if it was not.
     route_failure: str | None = None
     memories: list[dict[str, Any]] = field(default_factory=list)
-    parts: list[TextPart | ToolCall | ReplyRecord] = field(default_factory=list)
+    parts: list[TextPart | ToolCall | MediaNote | ReplyRecord] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     state: ReplyState = "waiting"
     error: ErrorRecord | None = None
@@ -145,9 +162,12 @@ def records_from_messages(messages: list[SessionMessage]) -> list[Record]:
     """Turn a stored session into transcript records."""
     out: list[Record] = []
     reply: ReplyRecord | None = None
+    from muxi_cli.protocol.messages import MEDIA_PART_TYPES, media_of  # deferred: as the records
+
     for msg in messages:
         if msg.role == "user":
-            out.append(UserRecord(msg.display_text()))
+            media = tuple(p.media for p in msg.parts if isinstance(p, MEDIA_PART_TYPES))
+            out.append(UserRecord(msg.content if media else msg.display_text(), media=media))
             reply = None
         elif msg.role == "assistant":
             if reply is None or msg.run_id != reply.run_id or msg.run_id is None:
@@ -169,6 +189,9 @@ def records_from_messages(messages: list[SessionMessage]) -> list[Record]:
             call = reply.tool(msg.tool_call_id)
             if call is not None:
                 call.result = msg.content
+                call.media = [
+                    p.media for p in media_of(msg.parts) if p.media.media_type.startswith("image/")
+                ]
                 if (msg.meta or {}).get("cancelled"):
                     call.status = "cancelled"
                 elif (msg.meta or {}).get("ok") is False or msg.status == "error":

@@ -18,7 +18,8 @@ from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol import events as ev
 from muxi_cli.protocol.reduce import Reducer, UsageTotals
 from muxi_cli.termtext import ControlStripper, strip_controls
-from muxi_cli.tui.model import ErrorRecord, ReplyRecord, ToolCall
+from muxi_cli.tui import files
+from muxi_cli.tui.model import ErrorRecord, MediaNote, ReplyRecord, ToolCall
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.events import Event
@@ -68,6 +69,8 @@ class Turn:
         self._strippers: dict[str, ControlStripper] = {}
         #: The one fold of the turn's events (protocol/reduce.py).
         self.reducer = Reducer()
+        #: Calls whose result named an image: their images are shown once the run ends.
+        self._image_calls: dict[str, ReplyView] = {}
 
     async def run(self) -> None:
         """Consume the turn's events. Cancellation (Esc) keeps what was streamed."""
@@ -81,6 +84,7 @@ class Turn:
             if self.state == "running":  # the stream ended without a final event
                 await self.root.finish("done")
                 self.state = "done"
+            await self._show_tool_images()
         except asyncio.CancelledError:
             self.state = "cancelled"
             if handle is not None:
@@ -127,6 +131,28 @@ class Turn:
             await awaitable
         except Exception:  # the screen may be closing; nothing left to update
             log.debug("turn cleanup step failed", exc_info=True)
+
+    async def _show_tool_images(self) -> None:
+        """A ``tool.result`` carries text only; the images it names are in the stored
+        tool message, read once the run is over (only when a result named one)."""
+        if not self._image_calls or not self.session_id:
+            return
+        from muxi_cli.protocol.messages import ImagePart, media_of  # deferred: as the records
+
+        try:
+            messages = await self.runtime.messages(self.session_id)
+        except MuxiError:
+            log.debug("could not read the tool results' images", exc_info=True)
+            return
+        for message in messages:
+            view = self._image_calls.get(message.tool_call_id or "")
+            if view is None or message.role != "tool":
+                continue
+            call = view.reply.tool(message.tool_call_id or "")
+            images = [p.media for p in media_of(message.parts) if isinstance(p, ImagePart)]
+            if call is not None and images and not call.media:
+                call.media = images
+                await self._safely(view.show_tool_media(call))
 
     # -- events ---------------------------------------------------------------------
 
@@ -198,6 +224,13 @@ class Turn:
             await view.finish("done", duration_ms=event.duration_ms)
         elif isinstance(event, ev.Notice):
             self.hooks.notice(event.message)
+        elif isinstance(event, ev.MediaProcessed):
+            await view.add_note(MediaNote(processed_line(event)))
+        elif isinstance(event, ev.MediaFailed):
+            name = strip_controls(event.name or event.media_id[:12] or "attachment")
+            await view.add_note(MediaNote(f"📎 {name}: {strip_controls(event.message)}", "failed"))
+        elif isinstance(event, ev.TranscriptDelta):
+            await view.heard(strip_controls(event.text), event.final)
         elif isinstance(event, ev.RunFailed):
             error = ErrorRecord(
                 strip_controls(event.message),
@@ -239,9 +272,27 @@ class Turn:
             call.status = "ok" if event.ok else "error"
         call.result = strip_controls(event.content)
         call.duration_ms = event.duration_ms
+        if "[image:" in event.content:  # how a tool result's text names its images
+            self._image_calls[call_id] = view
         entry = view.tool_entry(call_id)
         if entry is not None:
             entry.refresh_call()
+
+
+def processed_line(event: ev.MediaProcessed) -> str:
+    """``📎 scan.pdf · 3 pages · text+ocr``."""
+    bits = [strip_controls(event.name or event.media_id[:12] or "attachment")]
+    meta = event.meta
+    if isinstance(meta.get("width"), int | float) and isinstance(meta.get("height"), int | float):
+        bits.append(f"{int(meta['width'])}x{int(meta['height'])}")
+    if isinstance(meta.get("pages"), int | float):
+        pages = int(meta["pages"])
+        bits.append(f"{pages} page" + ("" if pages == 1 else "s"))
+    if isinstance(meta.get("duration"), int | float):
+        bits.append(files.duration(float(meta["duration"])))
+    if event.derived:
+        bits.append("+".join(strip_controls(str(d)) for d in event.derived))
+    return "📎 " + " · ".join(bits)
 
 
 def _cleaned(value: Any) -> Any:

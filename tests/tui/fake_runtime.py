@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol.events import Event, from_fields
+from muxi_cli.protocol.messages import ImagePart, Part, TextPart, ToolResultPart
 from muxi_cli.protocol.records import (
     AgentInfo,
     ApprovalDecision,
@@ -30,6 +31,7 @@ from muxi_cli.protocol.records import (
     ToolInfo,
 )
 from muxi_cli.runtime.turns import TaskTurn
+from tests.tui.fake_media import FakeMedia, media_part
 
 CLOCK = "2026-01-15T10:30:00.000Z"
 
@@ -65,6 +67,9 @@ class Tool:
     duration_ms: int = 12
     approval: Literal["policy", "ask", "deny"] = "policy"
     call_id: str | None = None
+    #: PNG bytes the tool returns (stored as the tool message's image parts; the
+    #: result's text names each, as MCP results do).
+    images: list[bytes] = field(default_factory=list)
 
 
 @dataclass
@@ -126,7 +131,7 @@ def _split(text: str, chunks: int | None) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-class FakeRuntime:
+class FakeRuntime(FakeMedia):
     """Implements the whole Runtime protocol in memory."""
 
     def __init__(
@@ -139,6 +144,7 @@ class FakeRuntime:
         mode: Literal["local", "remote"] = "local",
         role: str | None = None,
     ) -> None:
+        super().__init__()
         self.label = label
         #: The key's role for ``whoami`` (a remote runtime's); None: no ``whoami``.
         self.role = role
@@ -238,7 +244,14 @@ class FakeRuntime:
                 Text(f"You said: {request.message}"),
                 Usage(),
             ]
-        self._store(sid, "user", request.message)
+        user_parts: list[Part] = [TextPart(request.message)]
+        for att in request.attachments:
+            if att.media_id is not None:
+                ref, _ = await self.get_media(att.media_id, user_id=request.user_id)
+                self.media_gets.pop()
+                user_parts.append(media_part(ref))
+                self.session_files.setdefault(sid, []).append(ref.id)
+        self._store(sid, "user", request.message, parts=user_parts)
         text: list[str] = []
         try:
             yield self._event("run.started", run_id, sid, agent=agent, user_id="local")
@@ -375,13 +388,28 @@ class FakeRuntime:
             **extra,
         )
         if allowed:
+            content = step.result
+            inner: list[Any] = [TextPart(step.result)]
+            for data in step.images:
+                ref = await self.put_media(data, name="tool.png")
+                content += f"\n[image: {ref.media_type}, {ref.size} bytes]"
+                inner.append(ImagePart(ref))
+                self.session_files.setdefault(sid, []).append(ref.id)
+            if step.images:
+                self._store(
+                    sid,
+                    "tool",
+                    content,
+                    tool_call_id=call_id,
+                    parts=[ToolResultPart(call_id, tuple(inner))],
+                )
             yield self._event(
                 "tool.result",
                 run_id,
                 sid,
                 call_id=call_id,
                 ok=step.ok,
-                content=step.result,
+                content=content,
                 duration_ms=step.duration_ms,
                 **extra,
             )

@@ -9,6 +9,7 @@ import pytest
 from textual.widgets import DataTable, Input, Label, OptionList
 
 from muxi_cli import paths
+from muxi_cli.tui.commands import COMMANDS
 from muxi_cli.tui.model import NoteRecord, ReplyRecord, UserRecord
 from muxi_cli.tui.screens.agents import AgentPicker
 from muxi_cli.tui.screens.chat import ChatScreen
@@ -50,7 +51,7 @@ async def test_slash_completion_with_tab_and_enter(fake: FakeRuntime) -> None:
         menu = app.chat.query_one(CompletionMenu)
         await pilot.press("slash")
         await pilot.pause()
-        assert menu.shown and len(menu.candidates) == 15
+        assert menu.shown and len(menu.candidates) == len(COMMANDS)
         await pilot.press(*"ses")
         await pilot.pause()
         assert [c.value for c in menu.candidates] == ["/sessions"]

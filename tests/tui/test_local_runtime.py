@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
+from muxi_cli.runtime.local import LocalRuntime
 from muxi_cli.tui.app import MuxiApp
 from muxi_cli.tui.model import ReplyRecord, ToolCall, UserRecord
 from muxi_cli.tui.screens.sessions import SessionsScreen
 from muxi_cli.tui.widgets.approval import ApprovalPrompt
 from muxi_cli.tui.widgets.prompt import PromptInput
 from tests.fakellm import Error, FakeLLM, Slow, Text, ToolCalls
-from tests.tui.conftest import SIZE, idle, ready, send, until
+from tests.tui.conftest import SIZE, idle, ready, screen_text, send, until
 
 EXTRA = """
 agents:
@@ -157,3 +158,127 @@ async def test_switch_sessions_and_export(local_app: MuxiApp, fake_llm: FakeLLM)
 
         await send(pilot, "/exit")
         await until(pilot, lambda: app.runtime is None, "the runtime to close")
+
+
+@pytest.mark.skipif(
+    not hasattr(LocalRuntime, "put_media"),
+    reason="LocalRuntime.put_media arrives with the media runtime work (cli lane)",
+)
+async def test_an_attached_image_is_stored_and_sent(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from muxi_cli.tui.widgets.attachments import AttachmentBar
+
+    path = tmp_path / "muxi.yaml"  # a model that sees images
+    path.write_text(
+        fake_llm.formation_yaml().replace(
+            "    api_key: sk-fake\n", "    api_key: sk-fake\n    capabilities: {vision: true}\n"
+        ),
+        encoding="utf-8",
+    )
+
+    async def factory():  # type: ignore[no-untyped-def]
+        from muxi_cli.runtime.factory import open_runtime
+
+        return await open_runtime(profile="local", config_path=str(path))
+
+    local_app = MuxiApp(factory, cursor_blink=False, config_path=str(path))
+    shot = tmp_path / "shot.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 200, 10)).save(buffer, "PNG")
+    shot.write_bytes(buffer.getvalue())
+    fake_llm.script(Text("A green square."))
+    async with local_app.run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        bar = app.chat.query_one(AttachmentBar)
+        await send(pilot, f"/attach {shot}")
+        await until(pilot, lambda: [i.name for i in bar.items] == ["shot.png"], "the chip")
+        item = bar.items[0]
+        await send(pilot, "what is this?")
+        await idle(pilot)
+        assert item.error is None and item.ref is not None
+        assert item.ref.media_type == "image/png"
+        assert item.ref.meta.get("width") == 40 and item.ref.meta.get("height") == 30
+        runtime = app.runtime
+        reply = replies(app)[-1]
+        assert reply.state == "done", reply.error
+        assert runtime is not None and app.session_id
+        stored, data = await runtime.get_media(item.ref.id)
+        assert stored.id == item.ref.id and data.startswith(b"\x89PNG")
+        assert [r.id for r in await runtime.session_media(app.session_id)] == [item.ref.id]
+        user = [r for r in app.chat.transcript.records if isinstance(r, UserRecord)][-1]
+        assert [ref.id for ref in user.media] == [item.ref.id]
+        sent = [r for r in fake_llm.requests if r["path"] == "/v1/chat/completions"][-1]
+        content = sent["messages"][-1]["content"]
+        assert any(part.get("type") == "image_url" for part in content), content
+        assert "📎 shot.png · 40x30" in screen_text(app)  # its media.processed
+
+
+@pytest.mark.slow
+async def test_speak_plays_a_real_reply_through_espeak(
+    local_app: MuxiApp, fake_llm: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/speak over the real runtime: espeak-ng speaks the reply (no speech model
+    is configured), and the player found first on PATH (a fake ffplay that keeps a
+    copy) gets an MP3 file."""
+    import os
+    import shutil
+
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    kept = tmp_path / "played.mp3"
+    player = folder / "ffplay"
+    copy = shutil.which("cp") or "/bin/cp"
+    player.write_text(f'#!/bin/sh\nfor a in "$@"; do last="$a"; done\n{copy} "$last" "{kept}"\n')
+    player.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+    fake_llm.script(Text("Hello from muxi."))
+    async with local_app.run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        await send(pilot, "/speak")
+        await send(pilot, "say hello")
+        await idle(pilot)
+        await until(
+            pilot, lambda: kept.exists() and kept.stat().st_size > 1000, "the spoken reply", 60
+        )
+        head = kept.read_bytes()[:3]
+        assert head == b"ID3" or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")  # MP3
+        assert app.status.speaking
+
+
+@pytest.mark.slow
+async def test_a_tool_image_shows_below_its_call(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """An MCP tool (tests/mcp_servers/demo_server.py's ``pixel``) returns an
+    image: the reply shows it below the call, read from the stored tool result."""
+    import sys
+
+    from muxi_cli.tui.widgets.media import MediaItem
+
+    demo = Path(__file__).resolve().parent.parent / "mcp_servers" / "demo_server.py"
+    extra = (
+        f"mcp_servers:\n  demo:\n    command: {sys.executable}\n    args: [{str(demo)!r}]\n"
+        "    approval: allow\nagents:\n  - name: a\n    mcp_servers: [demo]\n"
+    )
+    path = fake_llm.write_formation(tmp_path, extra=extra)
+
+    async def factory():  # type: ignore[no-untyped-def]
+        from muxi_cli.runtime.factory import open_runtime
+
+        return await open_runtime(profile="local", config_path=str(path))
+
+    fake_llm.script(ToolCalls([("demo__pixel", {})]), Text("One pixel."))
+    app = MuxiApp(factory, cursor_blink=False, config_path=str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: app.status.mcp_ready == 1, "the demo MCP server", 60)
+        await send(pilot, "draw me a pixel")
+        await idle(pilot)
+        reply = replies(app)[-1]
+        assert reply.state == "done", reply.error
+        call = next(p for p in reply.parts if isinstance(p, ToolCall))
+        await until(pilot, lambda: bool(call.media), "the tool's image")
+        assert call.media[0].media_type == "image/png" and call.media[0].size == 70
+        await until(pilot, lambda: len(app.chat.query(MediaItem)) == 1, "the image entry")
+        assert app.chat.query_one(MediaItem).ref == call.media[0]

@@ -194,3 +194,44 @@ def test_setup_screen(snap_compare: Any) -> None:
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_attachments_and_media(snap_compare: Any, tmp_path: Path) -> None:
+    """Chips above the input (one refused, with its reason), a sent file's
+    placeholder, an attachment's processing line, and /speak in the status bar."""
+    from muxi_cli.protocol.messages import MediaRef
+    from muxi_cli.tui.model import UserRecord
+    from tests.tui.fake_runtime import Raw
+
+    (tmp_path / "notes.md").write_text("# Notes\n" * 40)
+    (tmp_path / "scan.pdf").write_bytes(b"%PDF-1.4\n" + b"0" * 3000)
+    fake = FakeRuntime()
+    fake.max_media_bytes = 2048
+    fake.script(
+        Raw(
+            "media.processed",
+            {
+                "media_id": "ab" * 32,
+                "name": "photo.jpg",
+                "media_type": "image/jpeg",
+                "derived": ["ocr"],
+                "meta": {"width": 1024, "height": 768},
+            },
+        ),
+        Text("It is a receipt."),
+    )
+    photo = MediaRef("ab" * 32, "image/jpeg", 183_456, "photo.jpg", {"width": 1024, "height": 768})
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await _ready(pilot)
+        await app.chat.transcript.add(UserRecord("what is this?", media=(photo,)))
+        await send(pilot, "read it")
+        await idle(pilot)
+        await app.chat.attach_paths([tmp_path / "notes.md", tmp_path / "scan.pdf"])
+        await send(pilot, "and these?")
+        await idle(pilot)
+        app.chat.status_bar.change(speaking=True)
+        app.clear_notifications()
+        await _settle(pilot)
+
+    assert snap_compare(make_app(fake), terminal_size=SIZE, run_before=run_before)

@@ -56,7 +56,7 @@ def test_parse_commands() -> None:
 
 
 def test_every_command_has_a_handler() -> None:
-    from muxi_cli.tui.screens.chat_commands import ChatCommands
+    from muxi_cli.tui.screens.chat import ChatScreen
 
     required = {
         "help",
@@ -76,7 +76,7 @@ def test_every_command_has_a_handler() -> None:
     }
     assert required <= set(commands.BY_NAME)
     for command in commands.COMMANDS:
-        assert hasattr(ChatCommands, f"cmd_{command.name}"), command.name
+        assert hasattr(ChatScreen, f"cmd_{command.name}"), command.name
         assert command.title and command.help
 
 
@@ -140,7 +140,9 @@ def test_stored_media_shows_as_a_placeholder() -> None:
     ]
     user, reply = records_from_messages(msgs)
     assert isinstance(user, UserRecord)
-    assert user.text == "what is this?\n[image: dot.png, image/png, 70 bytes]"
+    # The text, and the file beside it (drawn as an image or a placeholder by the widget).
+    assert user.text == "what is this?"
+    assert user.media == (image.media,)
     assert isinstance(reply, ReplyRecord) and reply.text == "A dot."
 
 
@@ -223,3 +225,37 @@ def test_help_describes_the_approval_keys_as_bound() -> None:
     for key in ("3", "n", "d"):
         assert actions[key] == "decide('deny')"
     assert "deny" in section["3 / n / d"]
+
+
+def test_a_reopened_session_keeps_tool_images() -> None:
+    from muxi_cli.protocol import messages as parts
+
+    shot = parts.MediaRef("cd" * 32, "image/png", 90, None, {"width": 8, "height": 4})
+    msgs = [
+        SessionMessage(1, "s", 1, "user", "screenshot", parts=[parts.TextPart("screenshot")]),
+        SessionMessage(
+            2,
+            "s",
+            2,
+            "assistant",
+            "",
+            run_id="r1",
+            tool_calls=[{"id": "c1", "name": "browser__shot", "arguments": {}}],
+        ),
+        SessionMessage(
+            3,
+            "s",
+            3,
+            "tool",
+            "[image: image/png, 90 bytes]",
+            run_id="r1",
+            tool_call_id="c1",
+            parts=[parts.ToolResultPart("c1", (parts.ImagePart(shot),))],
+        ),
+        SessionMessage(4, "s", 4, "assistant", "Here it is.", run_id="r1"),
+    ]
+    user, reply = records_from_messages(msgs)
+    assert isinstance(user, UserRecord) and user.media == ()
+    assert isinstance(reply, ReplyRecord)
+    call = reply.tool("c1")
+    assert call is not None and call.media == [shot]

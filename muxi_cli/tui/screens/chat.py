@@ -18,7 +18,9 @@ from muxi_cli.tui import commands
 from muxi_cli.tui.completer import Candidate, Sources, complete
 from muxi_cli.tui.model import ErrorRecord, NoteRecord, ReplyRecord, Usage, UserRecord
 from muxi_cli.tui.screens.chat_commands import ChatCommands
+from muxi_cli.tui.screens.chat_media import ChatMedia
 from muxi_cli.tui.widgets.approval import ApprovalPrompt
+from muxi_cli.tui.widgets.attachments import AttachmentBar
 from muxi_cli.tui.widgets.completion import CompletionMenu
 from muxi_cli.tui.widgets.messages import MessageView
 from muxi_cli.tui.widgets.prompt import PromptInput
@@ -29,6 +31,7 @@ from muxi_cli.tui.widgets.working import Working
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import Attachment
     from muxi_cli.tui.app import MuxiApp
+    from muxi_cli.tui.files import Pending
     from muxi_cli.tui.turn import Turn
     from muxi_cli.tui.widgets.reply import ReplyView
 
@@ -40,7 +43,7 @@ PLACEHOLDER = (
 )
 
 
-class ChatScreen(ChatCommands, Screen[None]):
+class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
     AUTO_FOCUS = "#prompt"
 
     DEFAULT_CSS = """
@@ -68,6 +71,8 @@ class ChatScreen(ChatCommands, Screen[None]):
         self._warned_mention: str | None = None
         #: MCP resources attached with /mcp read, sent with the next message.
         self._attachments: list[Attachment] = []
+        #: The chips of the message being sent, put back if its turn fails.
+        self._sent_items: list[Pending] = []
 
     @property
     def muxi(self) -> MuxiApp:
@@ -78,11 +83,13 @@ class ChatScreen(ChatCommands, Screen[None]):
         yield Transcript(id="transcript")
         yield Working(id="working")
         yield menu
+        yield AttachmentBar(id="attachments")
         yield PromptInput(
             history=self.muxi.history,
             completer=self._complete,
             menu=menu,
             placeholder=PLACEHOLDER,
+            attachments_waiting=lambda: bool(self.attachment_bar.items),
             id="prompt",
         )
         yield StatusBar(self.muxi.status, id="status")
@@ -120,6 +127,9 @@ class ChatScreen(ChatCommands, Screen[None]):
         apply = getattr(self.app, "apply_blink", None)
         if apply is not None:
             apply(self)
+
+    async def on_unmount(self) -> None:
+        await self.stop_speaking()  # the player is this app's child: it goes with it
 
     # -- notes ------------------------------------------------------------------------
 
@@ -226,18 +236,29 @@ class ChatScreen(ChatCommands, Screen[None]):
         if await self._warn_unknown_mention(text):
             return
         agent, message = self._split_mention(text)
+        items = list(self.attachment_bar.items)
+        if items:  # the files go first; the message is shown once they are taken
+            self._turn_worker = self.run_worker(
+                self.send_with_files(text, agent, message, items), group="turn", exclusive=True
+            )
+            return
+        view = await self._begin(text, UserRecord(message, agent))
+        self._turn_worker = self.run_worker(
+            self._run_turn(message, agent, view), group="turn", exclusive=True
+        )
+
+    async def _begin(self, text: str, record: UserRecord) -> ReplyView:
+        """Show the message and an empty reply; the input is cleared."""
         self.prompt.prompt_history.add(text)
         self.prompt.clear_input()
-        await self.transcript.add(UserRecord(message, agent))
-        record = ReplyRecord(agent=agent or self.muxi.agent)
-        view: ReplyView = await self.transcript.add(record, live=True)  # type: ignore[assignment]
+        await self.transcript.add(record)
+        reply = ReplyRecord(agent=record.agent or self.muxi.agent)
+        view: ReplyView = await self.transcript.add(reply, live=True)  # type: ignore[assignment]
         self.transcript.anchor()
         self._pending_prompt = text
         self.prompt.add_class("-busy")
         self.working.start("connecting…" if self.muxi.runtime is None else "thinking…")
-        self._turn_worker = self.run_worker(
-            self._run_turn(message, agent, view), group="turn", exclusive=True
-        )
+        return view
 
     async def _run_turn(self, message: str, agent: str | None, view: ReplyView) -> None:
         self.turn = None
@@ -302,9 +323,15 @@ class ChatScreen(ChatCommands, Screen[None]):
     def _turn_done(self, state: str) -> None:
         self.working.stop()
         self.prompt.remove_class("-busy")
-        if state == "failed" and self._pending_prompt and not self.prompt.text.strip():
-            self.prompt.set_text(self._pending_prompt)
+        items, self._sent_items = self._sent_items, []
+        if state == "failed" and not self.prompt.text.strip():
+            if self._pending_prompt:
+                self.prompt.set_text(self._pending_prompt)
+            for item in items:  # the files come back with the text (already stored: no upload)
+                self.run_worker(self.attachment_bar.add_item(item))
         self._pending_prompt = None
+        if state == "done" and self.turn is not None:
+            self.speak_reply(self.turn.root.reply.text)
         if self.focused is None or isinstance(self.focused, ApprovalPrompt):
             self.prompt.focus()
         self.muxi.refresh_session_title()

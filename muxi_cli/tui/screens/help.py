@@ -24,6 +24,11 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Page Up / Page Down", "scroll the transcript"),
             ("Ctrl+Up", "move to the messages (copy mode)"),
             ("@name message", "send this message to agent *name*"),
+            (
+                "/attach PATH",
+                "attach a file (Tab completes the path); pasting a path or dropping a file does it too",
+            ),
+            ("Backspace", "in an empty input: take off the last attached file (or click its ×)"),
             ("//text", "send text that starts with a slash"),
         ),
     ),

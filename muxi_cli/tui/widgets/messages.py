@@ -91,6 +91,7 @@ class UserMessage(MessageView):
         padding: 0 1;
     }
     UserMessage > .who { color: $accent; text-style: bold; }
+    UserMessage > .file { color: $text-muted; }
     """
 
     def __init__(self, record: UserRecord, **kwargs: Any) -> None:
@@ -101,7 +102,14 @@ class UserMessage(MessageView):
         assert isinstance(record, UserRecord)
         who = "you" + (f" → @{record.agent}" if record.agent else "")
         yield Static(who, classes="who", markup=False)
-        yield Static(Text(record.text), classes="body")
+        if record.text:
+            yield Static(Text(record.text), classes="body")
+        for label in record.files:
+            yield Static(Text(label), classes="file")
+        if record.media:
+            from muxi_cli.tui.widgets.media import MediaList  # deferred: with the first file
+
+            yield MediaList(record.media)
 
 
 class NoteMessage(MessageView):

@@ -2,19 +2,25 @@
 
 Enter sends; Shift+Enter or Ctrl+J inserts a new line (Ctrl+J works in every
 terminal, Shift+Enter only where the terminal reports it). A paste arrives as
-one Paste event and is inserted, never sent. Up on the first line and Down on
-the last line walk earlier prompts. Tab/Enter accept a completion.
+one Paste event and is inserted, never sent; a paste that names existing
+files (a file dropped on the terminal) becomes attachments instead. Backspace
+in an empty input takes off the last attachment. Up on the first line and Down
+on the last line walk earlier prompts. Tab/Enter accept a completion.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
 
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
 
+from muxi_cli.tui import files
 from muxi_cli.tui.completer import Candidate
 from muxi_cli.tui.history import PromptHistory
 from muxi_cli.tui.widgets.completion import CompletionMenu
@@ -42,6 +48,13 @@ class PromptInput(TextArea):
     PromptInput .text-area--cursor-line { background: transparent; }
     """
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # Backspace in an empty input takes off the last attached file (and the
+        # footer says so while that is what it does); otherwise it deletes.
+        Binding("backspace", "remove_last_attachment", "Remove last file"),
+        Binding("backspace", "delete_left", "Delete character left", show=False),
+    ]
+
     @dataclass
     class Submitted(Message):
         input: PromptInput
@@ -57,6 +70,16 @@ class PromptInput(TextArea):
     class FocusTranscript(Message):
         """Ctrl+Up: move focus to the messages (copy mode)."""
 
+    class FilesDropped(Message):
+        """A paste that names existing files: attach them."""
+
+        def __init__(self, paths: list[Path]) -> None:
+            super().__init__()
+            self.paths = paths
+
+    class RemoveLastAttachment(Message):
+        """Backspace in an empty input."""
+
     class ScrollTranscript(Message):
         def __init__(self, pages: int) -> None:
             super().__init__()
@@ -69,6 +92,7 @@ class PromptInput(TextArea):
         completer: Completer | None = None,
         menu: CompletionMenu | None = None,
         placeholder: str = "",
+        attachments_waiting: Callable[[], bool] = lambda: False,
         id: str | None = None,
     ) -> None:
         super().__init__(
@@ -83,7 +107,9 @@ class PromptInput(TextArea):
         self.prompt_history = history or PromptHistory()
         self.completer = completer
         self.menu = menu
+        self.attachments_waiting = attachments_waiting
         self._quiet = False
+        self._was_empty = True
 
     # -- keys ------------------------------------------------------------------------
 
@@ -125,10 +151,33 @@ class PromptInput(TextArea):
             event.stop()
             event.prevent_default()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "remove_last_attachment":
+            return not self.text and self.attachments_waiting()
+        return super().check_action(action, parameters)
+
+    def action_remove_last_attachment(self) -> None:
+        self.post_message(self.RemoveLastAttachment())
+
+    def _emptiness_changed(self) -> None:
+        """The footer's Backspace entry depends on an empty input: refresh it when that flips."""
+        empty = not self.text
+        if empty != self._was_empty:
+            self._was_empty = empty
+            self.refresh_bindings()
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        dropped = None if self.read_only else files.dropped_paths(event.text)
+        if dropped:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.FilesDropped(dropped))
+        # Otherwise TextArea's own paste handler (next in the class chain) inserts the text.
+
     def _submit(self) -> None:
         text = self.text
-        if not text.strip():
-            return
+        if not text.strip() and not self.attachments_waiting():
+            return  # files alone may be sent (a screenshot dropped, then Enter)
         self.post_message(self.Submitted(self, text))
 
     def _recall(self, text: str | None, *, at_start: bool) -> None:
@@ -169,6 +218,7 @@ class PromptInput(TextArea):
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if event.text_area is not self:
             return
+        self._emptiness_changed()
         if self._quiet:
             self._quiet = False
             return

@@ -18,7 +18,14 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from muxi_cli.tui import formatting
-from muxi_cli.tui.model import ErrorRecord, ReplyRecord, ReplyState, TextPart, ToolCall
+from muxi_cli.tui.model import (
+    ErrorRecord,
+    MediaNote,
+    ReplyRecord,
+    ReplyState,
+    TextPart,
+    ToolCall,
+)
 from muxi_cli.tui.widgets.approval import ApprovalPrompt
 from muxi_cli.tui.widgets.memories import RecalledMemories
 from muxi_cli.tui.widgets.messages import ErrorBox, MessageView
@@ -34,6 +41,23 @@ class ReplyMarkdown(Markdown):
     ReplyMarkdown { margin: 0; padding: 0; background: transparent; }
     ReplyMarkdown > MarkdownParagraph:last-child { margin-bottom: 0; }
     """
+
+
+class NoteLine(Static):
+    """An attachment processed or failed, or what was heard (:class:`MediaNote`)."""
+
+    DEFAULT_CSS = """
+    NoteLine { color: $text-muted; }
+    NoteLine.-failed { color: $warning; }
+    NoteLine.-transcript { text-style: italic; }
+    """
+
+    def __init__(self, note: MediaNote) -> None:
+        super().__init__(Text(note.text), classes=f"-{note.kind}")
+        self.note = note
+
+    def refresh_note(self) -> None:
+        self.update(Text(self.note.text))
 
 
 class ReplyView(MessageView):
@@ -66,6 +90,7 @@ class ReplyView(MessageView):
         self._pending: list[str] = []
         self._flush_timer: Timer | None = None
         self._tools: dict[str, ToolCallEntry] = {}
+        self._heard: NoteLine | None = None
 
     # -- static rendering -----------------------------------------------------------
 
@@ -75,13 +100,17 @@ class ReplyView(MessageView):
             yield RecalledMemories(self.reply.memories)
         for part in self.reply.parts:
             yield self._part_widget(part)
+            if isinstance(part, ToolCall) and part.media:
+                yield self._media_widget(part)
         yield self._footer
         if self.reply.error is not None:
             yield ErrorBox(self.reply.error)
 
-    def _part_widget(self, part: TextPart | ToolCall | ReplyRecord) -> Widget:
+    def _part_widget(self, part: TextPart | ToolCall | MediaNote | ReplyRecord) -> Widget:
         if isinstance(part, TextPart):
             return ReplyMarkdown(part.text)
+        if isinstance(part, MediaNote):
+            return NoteLine(part)
         if isinstance(part, ToolCall):
             entry = ToolCallEntry(part)
             self._tools[part.call_id] = entry
@@ -211,6 +240,36 @@ class ReplyView(MessageView):
         self._tools[call.call_id] = entry
         await self.mount(entry, before=self._footer)
         return entry
+
+    @staticmethod
+    def _media_widget(call: ToolCall) -> Widget:
+        from muxi_cli.tui.widgets.media import MediaList  # deferred: with the first image
+
+        return MediaList(call.media, classes="tool-media")
+
+    async def show_tool_media(self, call: ToolCall) -> None:
+        """The images a tool returned, below its call."""
+        entry = self._tools.get(call.call_id)
+        if not call.media or entry is None:
+            return
+        await self.mount(self._media_widget(call), after=entry)
+
+    async def add_note(self, note: MediaNote) -> NoteLine:
+        await self.close_segment()
+        self.reply.parts.append(note)
+        line = NoteLine(note)
+        await self.mount(line, before=self._footer)
+        return line
+
+    async def heard(self, text: str, final: bool) -> None:
+        """``transcript.delta``: the spoken input's text grows in one line until final."""
+        line = self._heard
+        if line is None:
+            line = self._heard = await self.add_note(MediaNote("🎤 ", "transcript"))
+        line.note.text += text
+        line.refresh_note()
+        if final:
+            self._heard = None
 
     def tool_entry(self, call_id: str) -> ToolCallEntry | None:
         return self._tools.get(call_id)

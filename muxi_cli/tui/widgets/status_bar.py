@@ -24,6 +24,8 @@ class Status:
     mcp_failed: int = 0
     mcp_starting: int = 0
     session_title: str | None = None
+    #: /speak: replies are read aloud.
+    speaking: bool = False
 
 
 class StatusBar(Static):
@@ -56,6 +58,9 @@ class StatusBar(Static):
         spent = formatting.usage_cost(usage)
         if spent is not None:
             text.append(f" · {spent}")
+        if s.speaking:
+            text.append(*sep)
+            text.append("🔊 speak", style="bold")
         total = s.mcp_ready + s.mcp_failed + s.mcp_starting
         if total:
             text.append(*sep)
