@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
-import os
+from muxi_cli.stores.media import local_owner
 
 
 def local_user_id() -> str:
-    """``MUXI_USER_ID``, else the OS user name, else ``local``."""
-    env = os.environ.get("MUXI_USER_ID")
-    if env:
-        return env
-    try:
-        return getpass.getuser() or "local"
-    except Exception:
-        return "local"
+    """``MUXI_USER_ID``, else the OS user name, else ``local``: the same user the
+    media store files local media under (it sits below the runtime, so it
+    holds the rule)."""
+    return local_owner()

@@ -58,7 +58,8 @@ def media_dir() -> Path:
 
 
 def local_owner() -> str:
-    """The local user (as ``runtime.users.local_user_id``): ``MUXI_USER_ID``, the OS user."""
+    """The local user: ``MUXI_USER_ID``, else the OS user name, else ``local``
+    (``runtime.users.local_user_id`` is this rule)."""
     env = os.environ.get("MUXI_USER_ID")
     if env:
         return env
