@@ -1,0 +1,86 @@
+"""Review of issue 16: spreadsheets that crash or hang the office reader."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from muxi_cli.errors import MediaError
+from muxi_cli.media.office import office_text
+from muxi_cli.media.sniff import XLSX
+
+ROOT = Path(__file__).resolve().parents[2]
+XXE = '<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>'
+
+
+def xlsx(edit_sheet) -> bytes:  # type: ignore[no-untyped-def]
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active["A1"] = "MARKER"
+    buf = io.BytesIO()
+    wb.save(buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = edit_sheet(data.decode()).encode()
+            z.writestr(info.filename, data)
+    return out.getvalue()
+
+
+def with_dtd(sheet: str) -> str:
+    head, rest = sheet.split("?>", 1) if sheet.startswith("<?xml") else ("", sheet)
+    assert "MARKER" in rest
+    return (head + "?>" if head else "") + XXE + rest.replace("MARKER", "&xxe;")
+
+
+def sparse(rows: int):  # type: ignore[no-untyped-def]
+    def edit(sheet: str) -> str:
+        sheet = re.sub(r'<dimension ref="[^"]*"/>', f'<dimension ref="A1:XFD{rows}"/>', sheet)
+        return sheet.replace(
+            "</sheetData>",
+            f'<row r="{rows}"><c r="A{rows}" t="inlineStr"><is><t>end</t></is></c></row>'
+            "</sheetData>",
+        )
+
+    return edit
+
+
+def test_an_xlsx_with_a_dtd_is_a_media_error_not_a_crash() -> None:
+    # On main: xml.etree.ElementTree.ParseError escapes office_text; over the
+    # server the turn fails with internal_error "this is a bug in muxi".
+    data = xlsx(with_dtd)
+    with pytest.raises(MediaError):
+        office_text(data, XLSX, "evil.xlsx")
+
+
+def test_an_xlsx_declaring_a_million_empty_rows_is_read_in_bounded_time(tmp_path: Path) -> None:
+    # A 4.8 kB workbook whose sheet declares A1:XFD1048576 and has a cell in
+    # its last row: openpyxl's read-only reader yields every empty row in
+    # between as a 16 384-cell tuple, and _xlsx skips empty rows without
+    # counting them. On main: ~0.6 ms a row, about 11 minutes of CPU (with
+    # the GIL) per sheet, in a thread a cancelled turn cannot stop.
+    path = tmp_path / "sparse.xlsx"
+    path.write_bytes(xlsx(sparse(1_048_576)))
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from muxi_cli.media.office import office_text\n"
+        "from muxi_cli.errors import MediaError\n"
+        "try:\n"
+        f"    office_text(Path({str(path)!r}).read_bytes(), {XLSX!r}, 'sparse.xlsx')\n"
+        "except MediaError:\n"
+        "    pass\n"
+    )
+    try:
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=20, check=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading a 5 kB spreadsheet took more than 20 s")

@@ -1,0 +1,131 @@
+"""Review of issue 16: a real `muxi serve`'s media quota and upload places."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import os
+import wave
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.security.support_server import FORMATION_NO_MCP, Deployment, deployment
+
+#: --max-upload-mb 0.25 and --media-quota-mb 1 (in bytes).
+QUOTA = 1_048_576
+
+
+@pytest.fixture(scope="module")
+def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    root = tmp_path_factory.mktemp("review16")
+    args = ("--rate", "0", "--max-upload-mb", "0.25", "--media-quota-mb", "1")
+    with deployment(root, FORMATION_NO_MCP, args=args) as d:
+        yield d
+
+
+def noisy_pdf(n: int) -> bytes:
+    """A one-page text PDF carrying ``n`` random bytes (a distinct file each call)."""
+    blob = os.urandom(n)
+    text = b"BT /F1 12 Tf 20 100 Td (Hello) Tj ET"
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n" % len(blob) + blob + b"\nendstream",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1,
+        xref,
+    )
+    return out
+
+
+def used(c: httpx.Client, key: str) -> int:
+    return int(c.get("/v1/media", headers=Deployment.headers(key)).json()["used"])
+
+
+async def test_concurrent_inline_attachments_stay_within_the_quota(dep: Deployment) -> None:
+    # check_attachments (server/media_access.py) only pre-checks inline files
+    # against --media-quota-mb; the engine then stores them through the store,
+    # whose own quota is the formation's (none here). Forty requests sent at
+    # once each pass the pre-check: on main bob ends up storing ~2.4 MB with a
+    # 1 MB quota (and more with more requests).
+    headers = dep.headers(dep.bob)
+
+    async def one(c: httpx.AsyncClient, i: int) -> int:
+        body = {
+            "message": f"read {i}",
+            "stream": False,
+            "attachments": [
+                {
+                    "name": f"n{i}.pdf",
+                    "mime": "application/pdf",
+                    "content": base64.b64encode(noisy_pdf(60_000)).decode(),
+                }
+            ],
+        }
+        return (await c.post("/v1/chat", json=body, headers=headers)).status_code
+
+    async with httpx.AsyncClient(base_url=dep.url, timeout=120) as c:
+        codes = await asyncio.gather(*[one(c, i) for i in range(40)])
+    assert 200 in codes  # the attack ran (some turns were accepted)
+    with dep.client() as c:
+        assert used(c, dep.bob) <= QUOTA
+
+
+def _wav() -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x01" * 8000)
+    return out.getvalue()
+
+
+async def test_a_voice_turn_cut_at_its_end_frame_gives_its_upload_place_back(
+    dep: Deployment,
+) -> None:
+    # ws_media._end_audio hands the upload place to a task that releases it in
+    # a finally; closing the socket right after audio.end cancels that task
+    # (ws.Session.run's finally) before it ever ran, so the finally never runs.
+    # On main: after three such voice turns alice's uploads are refused with
+    # 429 "this user already has uploads in progress" until the server restarts
+    # (and four users can take all 8 of the server's places this way).
+    headers = dep.headers(dep.alice)
+    wav = _wav()
+    for _ in range(3):
+        async with connect(dep.ws_url, additional_headers=headers) as ws:
+            assert json.loads(await ws.recv())["type"] == "ready"
+            await ws.send(json.dumps({"type": "audio.begin", "size": len(wav), "name": "v.wav"}))
+            await ws.send(wav)
+            await ws.send(json.dumps({"type": "audio.end"}))
+    status = 0
+    async with httpx.AsyncClient(base_url=dep.url) as c:
+        for _ in range(50):
+            r = await c.post(
+                "/v1/media",
+                files={"file": ("x.txt", os.urandom(8).hex().encode(), "text/plain")},
+                headers=headers,
+            )
+            status = r.status_code
+            if status == 201:
+                break
+            await asyncio.sleep(0.2)
+    assert status == 201, r.text
