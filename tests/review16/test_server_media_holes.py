@@ -129,3 +129,79 @@ async def test_a_voice_turn_cut_at_its_end_frame_gives_its_upload_place_back(
                 break
             await asyncio.sleep(0.2)
     assert status == 201, r.text
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": ["chat"]},  # unhashable: `kind in _STARTS_WORK` raises TypeError
+        {"type": "audio.begin", "size": 10, "format": ["mp3"]},  # `fmt not in SPEECH_TYPES`
+        {"type": "audio.begin", "size": 10, "format": {"a": 1}},
+    ],
+)
+async def test_malformed_frames_are_error_frames_not_dropped_connections(
+    dep: Deployment, frame: dict[str, object]
+) -> None:
+    # On main the TypeError escapes Session.run (it only catches MuxiError,
+    # WebSocketDisconnect and RuntimeError): the socket is dropped with no
+    # close frame and the server logs a traceback.
+    async with connect(dep.ws_url, additional_headers=dep.headers(dep.bob)) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        await ws.send(json.dumps(frame))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert answer["type"] == "error"
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+
+
+def test_a_multipart_body_without_its_closing_boundary_stores_nothing(dep: Deployment) -> None:
+    # uploads.read_upload calls parser.finalize() but never checks that the
+    # parser reached the closing boundary: a body cut short (chunked, or with a
+    # Content-Length matching the cut body) is stored as a complete file.
+    # On main: 201 and the truncated bytes stored.
+    cut = os.urandom(16).hex().encode()
+    body = (
+        b"--bnd\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\n\r\n"
+        + cut
+    )
+    with dep.client() as c:
+        r = c.post(
+            "/v1/media",
+            content=body,
+            headers={**dep.headers(dep.bob), "content-type": "multipart/form-data; boundary=bnd"},
+        )
+        assert r.status_code == 400, r.text
+
+
+def test_an_uploaded_text_file_reaches_the_model_within_the_text_limit(dep: Deployment) -> None:
+    # core/attachments.check_attachments joins an uploaded text file (media_id)
+    # to the message whole: no MAX_TEXT_CHARS (200 000) cut as derived text
+    # gets, no MAX_MESSAGE as inline text gets. With the default
+    # --max-upload-mb (20) a user sends 20 MB of text to the model each turn,
+    # and it is stored again in the session's history. Here: 250 000 chars.
+    from muxi_cli.media.prepare import MAX_TEXT_CHARS
+
+    text = ("lorem ipsum " * 30_000)[:250_000].encode()
+    with dep.client() as c:
+        r = c.post(
+            "/v1/media",
+            files={"file": ("big.txt", text, "text/plain")},
+            headers=dep.headers(dep.bob),
+        )
+        assert r.status_code == 201, r.text
+        media_id = r.json()["id"]
+        sent = len(dep.llm.requests)
+        r = c.post(
+            "/v1/chat",
+            json={
+                "message": "summarise",
+                "stream": False,
+                "attachments": [{"name": "big.txt", "media_id": media_id}],
+            },
+            headers=dep.headers(dep.bob),
+            timeout=60,
+        )
+        assert r.status_code == 200, r.text
+    request = dep.llm.requests[sent]
+    size = len(json.dumps(request.get("messages") or request))
+    assert size < MAX_TEXT_CHARS + 20_000, size
