@@ -161,8 +161,7 @@ def test_a_multipart_body_without_its_closing_boundary_stores_nothing(dep: Deplo
     # On main: 201 and the truncated bytes stored.
     cut = os.urandom(16).hex().encode()
     body = (
-        b"--bnd\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\n\r\n"
-        + cut
+        b'--bnd\r\nContent-Disposition: form-data; name="file"; filename="notes.txt"\r\n\r\n' + cut
     )
     with dep.client() as c:
         r = c.post(
