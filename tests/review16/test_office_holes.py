@@ -84,3 +84,21 @@ def test_an_xlsx_declaring_a_million_empty_rows_is_read_in_bounded_time(tmp_path
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=20, check=True)
     except subprocess.TimeoutExpired:
         pytest.fail("reading a 5 kB spreadsheet took more than 20 s")
+
+
+async def test_a_bad_spreadsheet_in_the_history_becomes_a_placeholder_not_a_failed_turn() -> None:
+    # media/prepare.py's _Preparer.one turns only MuxiError into a placeholder;
+    # prepare() runs over the whole history before every model call and a
+    # failed extraction is not cached, so on main a session holding this file
+    # fails every later turn with internal_error ("unexpected error:
+    # ParseError"), seen over `muxi serve`: the session is bricked.
+    from muxi_cli.llm.base import Media, Message
+    from muxi_cli.media.prepare import ModelView, prepare
+    from muxi_cli.providers.spec import MediaSupport
+
+    item = Media("document", XLSX, xlsx(with_dtd), name="evil.xlsx")
+    out = await prepare(
+        [Message("user", "read this", media=(item,))],
+        ModelView("openai/x", MediaSupport()),
+    )
+    assert "evil.xlsx" in out[0].content
