@@ -204,3 +204,18 @@ def test_an_uploaded_text_file_reaches_the_model_within_the_text_limit(dep: Depl
     request = dep.llm.requests[sent]
     size = len(json.dumps(request.get("messages") or request))
     assert size < MAX_TEXT_CHARS + 20_000, size
+
+
+def test_a_damaged_tiff_upload_is_a_4xx_not_a_500(dep: Deployment) -> None:
+    # Pillow raises TypeError("Missing dimensions") in normalize(); on main the
+    # upload route answers 500 internal_error (and logs a traceback).
+    from pathlib import Path
+
+    data = (Path(__file__).parent / "files" / "fuzz-missing-dimensions.tif").read_bytes()
+    with dep.client() as c:
+        r = c.post(
+            "/v1/media",
+            files={"file": ("scan.tif", data, "image/tiff")},
+            headers=dep.headers(dep.bob),
+        )
+    assert 400 <= r.status_code < 500, r.text
