@@ -102,3 +102,69 @@ async def test_a_bad_spreadsheet_in_the_history_becomes_a_placeholder_not_a_fail
         ModelView("openai/x", MediaSupport()),
     )
     assert "evil.xlsx" in out[0].content
+
+
+def big_docx(xml_mb: int) -> bytes:
+    """A docx whose document.xml is ``xml_mb`` MB of one-letter paragraphs
+    (compresses ~25x: well under MAX_RATIO)."""
+    import random
+
+    from docx import Document
+
+    doc = Document()
+    doc.add_paragraph("MARKER")
+    buf = io.BytesIO()
+    doc.save(buf)
+    rnd = random.Random(1)
+    unit = "<w:p><w:r><w:t>%s</w:t></w:r></w:p>"
+    body = "".join(
+        unit % rnd.choice("abcdefghijklmnopqrstuvwxyz")
+        for _ in range(xml_mb * 1_000_000 // len(unit % "a"))
+    )
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "word/document.xml":
+                data = data.replace(b"<w:p><w:r><w:t>MARKER</w:t></w:r></w:p>", body.encode())
+            z.writestr(info.filename, data)
+    return out.getvalue()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_docx_with_a_large_document_xml_costs_bounded_memory_and_time(tmp_path: Path) -> None:
+    # check_zip allows 256 MB unzipped at a ratio up to 100. On main an 825 kB
+    # docx (20 MB of document.xml) costs +321 MB in normalize() (python-docx
+    # builds the whole lxml tree at upload, inside the upload gate) and +658 MB
+    # and 28 s in extract_sync(). At the 256 MB allowance (a ~10 MB docx, under
+    # the default 20 MB upload limit) that is several GB per upload, 8 at once.
+    path = tmp_path / "big.docx"
+    path.write_bytes(big_docx(20))
+    assert path.stat().st_size < 1_000_000
+    code = (
+        "import re, time\n"
+        "from pathlib import Path\n"
+        "from muxi_cli.errors import MediaError\n"
+        "from muxi_cli.media.ingest import extract_sync, normalize\n"
+        "def hwm():\n"
+        "    text = Path('/proc/self/status').read_text()\n"
+        "    return int(re.search(r'VmHWM:\\s+(\\d+)', text).group(1))\n"
+        "before = hwm()\n"
+        "start = time.monotonic()\n"
+        "try:\n"
+        f"    found = normalize(Path({str(path)!r}).read_bytes(), 'big.docx', None)\n"
+        "    extract_sync(found.data, found.media_type, ocr=False)\n"
+        "except MediaError:\n"
+        "    pass\n"
+        "print((hwm() - before) // 1024, time.monotonic() - start)\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading an 825 kB docx took more than 60 s")
+    assert done.returncode == 0, done.stderr
+    peak_mb, seconds = done.stdout.split()
+    assert int(peak_mb) < 300 and float(seconds) < 10, (peak_mb, seconds)
