@@ -258,6 +258,8 @@ class Session(MediaFrames):
         )
 
         kind = frame.get("type")
+        if not isinstance(kind, str):
+            raise UsageError("a frame's type is a string", hint="see docs/server.md")
         assert self.caller is not None
         if kind in _STARTS_WORK and not self._key_active():
             raise _Revoked(REVOKED_MESSAGE, hint=REVOKED_HINT)

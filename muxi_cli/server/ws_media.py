@@ -115,7 +115,7 @@ def begin(
         inbound.speak = bool(frame.get("speak", False))
         inbound.voice = _text(frame, "voice", 64)
         fmt = frame.get("format", "mp3")
-        if fmt not in SPEECH_TYPES:
+        if not isinstance(fmt, str) or fmt not in SPEECH_TYPES:
             raise UsageError(f"format must be one of: {', '.join(SPEECH_TYPES)}")
         inbound.fmt = str(fmt)
         request = frame.get("request", {})
