@@ -22,7 +22,7 @@ QUOTA = 1_048_576
 
 @pytest.fixture(scope="module")
 def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("review16")
+    root = tmp_path_factory.mktemp("media_attacks")
     args = ("--rate", "0", "--max-upload-mb", "0.25", "--media-quota-mb", "1")
     with deployment(root, FORMATION_NO_MCP, args=args) as d:
         yield d
