@@ -84,11 +84,28 @@ def store_files(dep: Deployment) -> list[Path]:
 
 def raw_request(dep: Deployment, head: str, body: bytes, answer: bool = False) -> bytes:
     """Send a request head and part of a body, then hang up (after reading the
-    answer's first bytes when ``answer``)."""
+    whole answer when ``answer``: its head and ``Content-Length`` bytes of body,
+    which may come in separate packets)."""
     url = urlsplit(dep.url)
     with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=10) as s:
         s.sendall(head.encode() + body)
-        return s.recv(4096) if answer else b""
+        if not answer:
+            return b""
+        got = b""
+        while True:
+            head_end = got.find(b"\r\n\r\n")
+            if head_end >= 0:
+                length = 0
+                for line in got[:head_end].split(b"\r\n")[1:]:
+                    key, _, value = line.partition(b":")
+                    if key.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                if len(got) >= head_end + 4 + length:
+                    return got
+            chunk = s.recv(4096)
+            if not chunk:
+                return got
+            got += chunk
 
 
 def test_another_users_media_is_out_of_reach(dep: Deployment) -> None:
