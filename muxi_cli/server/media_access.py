@@ -47,6 +47,7 @@ def not_found(media_id: str) -> NotFoundError:
         hint="upload it with POST /v1/media; ids are the 64-character sha256 the upload returned",
     )
 
+
 _QUOTA_HINT = (
     "delete media you no longer need (DELETE /v1/media/{id}), "
     "or ask the admin to raise --media-quota-mb"

@@ -261,9 +261,7 @@ class MediaFrames:
         self.turn_task = asyncio.create_task(self._voice_turn(inbound, data, release))
         self.turn_task.add_done_callback(release)
 
-    async def _voice_turn(
-        self, inbound: Inbound, data: bytes, release: Callable[[], None]
-    ) -> None:
+    async def _voice_turn(self, inbound: Inbound, data: bytes, release: Callable[[], None]) -> None:
         """Store the audio, transcribe it, run the turn on the transcript, speak the reply."""
         from muxi_cli.server.chat import prepare  # deferred: loads the turn machinery
 
