@@ -91,11 +91,12 @@ def upload_limits(ctx: ServerContext) -> dict[str, PathLimit]:
     """The body limits of the upload routes (``--max-body`` is for JSON): their
     file limit plus the form's framing."""
     from muxi_cli.server.audio_routes import (
-        MAX_AUDIO_BYTES,  # deferred: loads muxi's server
+        audio_limit,  # deferred: loads muxi's server
     )
     from muxi_cli.server.uploads import OVERHEAD  # deferred: loads python-multipart glue
 
     max_upload = ctx.media.max_bytes
+    max_audio = audio_limit(ctx)
     return {
         "/v1/media": PathLimit(
             max_upload + OVERHEAD,
@@ -104,9 +105,9 @@ def upload_limits(ctx: ServerContext) -> dict[str, PathLimit]:
             "send a smaller file, or ask the admin to raise --max-upload-mb",
         ),
         "/v1/audio/transcriptions": PathLimit(
-            MAX_AUDIO_BYTES + OVERHEAD,
+            max_audio + OVERHEAD,
             "media_too_large",
-            f"audio to transcribe may be at most {MAX_AUDIO_BYTES:,} bytes",
+            f"audio to transcribe may be at most {max_audio:,} bytes",
             "send a shorter recording, or compress it (mono MP3 or Opus)",
         ),
     }

@@ -23,6 +23,14 @@ from muxi_cli.server.context import Caller, ServerContext
 #: Largest file to transcribe (the hosted API's own limit); the server's
 #: ``--max-body`` applies first.
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
+
+
+def audio_limit(ctx: ServerContext) -> int:
+    """Largest file to transcribe here: the smaller of the hosted API's limit
+    and the server's ``--max-upload-mb``."""
+    return min(MAX_AUDIO_BYTES, ctx.media.max_bytes)
+
+
 #: Longest text to speak in one request (characters).
 MAX_SPEECH_CHARS = 20_000
 _CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "opus": "audio/ogg"}
@@ -78,7 +86,7 @@ def add_audio_routes(app: Any, ctx: ServerContext) -> None:
         openapi_extra=_UPLOAD_DOC,
     )
     async def transcriptions(request: Request, who: Caller = Depends(caller)) -> dict[str, str]:
-        data, media_type, name = await _upload(request)
+        data, media_type, name = await _upload(request, audio_limit(ctx))
         text = await ctx.runtime.transcribe(data, media_type=media_type, name=name)
         return {"text": text}
 
@@ -95,7 +103,7 @@ def add_audio_routes(app: Any, ctx: ServerContext) -> None:
     app.include_router(v1)
 
 
-async def _upload(request: Any) -> tuple[bytes, str, str | None]:
+async def _upload(request: Any, limit: int) -> tuple[bytes, str, str | None]:
     """The ``file`` part of a multipart body: bytes, media type, file name."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise UsageError(
@@ -106,13 +114,13 @@ async def _upload(request: Any) -> tuple[bytes, str, str | None]:
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise UsageError("the `file` part is missing", hint="send -F file=@memo.m4a")
-        data = await upload.read(MAX_AUDIO_BYTES + 1)
+        data = await upload.read(limit + 1)
         claimed = form.get("media_type")
         media_type = claimed if isinstance(claimed, str) and claimed else upload.content_type
         name = upload.filename
-    if len(data) > MAX_AUDIO_BYTES:
+    if len(data) > limit:
         raise MediaTooLargeError(
-            f"the file is larger than {MAX_AUDIO_BYTES} bytes",
+            f"the file is larger than {limit:,} bytes",
             hint="send a shorter recording, or compress it (mono MP3 or Opus)",
         )
     media_type = (media_type or "application/octet-stream").split(";")[0].strip().lower()

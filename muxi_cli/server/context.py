@@ -150,6 +150,7 @@ class ServerContext:
                     store = MediaStore()  # a runtime without one: the data folder's
                 self.media_store = store
             self._media = MediaAccess(self.runtime, store, self.settings)
+            _hold_store_to(store, self._media)
         return self._media
 
     @property
@@ -208,3 +209,21 @@ class ServerContext:
         raise NotFoundError(
             f"no session {session_id!r}", hint="list your sessions with `muxi sessions list`"
         )
+
+
+def _hold_store_to(store: Any, media: MediaAccess) -> None:
+    """Make the store itself enforce the server's quota (and a larger per-file limit).
+
+    ``MediaStore.put`` checks its quota inside its write transaction, so every
+    path that stores for a user (uploads, inline attachments, WebSocket files,
+    media a tool returns) is held to ``--media-quota-mb``, even when requests
+    race past :meth:`MediaAccess.check_attachments`. The store's ``max_bytes``
+    is raised to ``--max-upload-mb`` when that is larger, never lowered: it also
+    caps the derived forms (page images, text) the media pipeline caches.
+    """
+    core = getattr(store, "_core", None)
+    if core is None or not hasattr(core, "quota_bytes"):
+        return
+    core.quota_bytes = media.quota
+    if media.max_bytes > core.max_bytes:
+        core.max_bytes = media.max_bytes

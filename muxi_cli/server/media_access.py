@@ -48,6 +48,12 @@ def not_found(media_id: str) -> NotFoundError:
     )
 
 
+_QUOTA_HINT = (
+    "delete media you no longer need (DELETE /v1/media/{id}), "
+    "or ask the admin to raise --media-quota-mb"
+)
+
+
 class MediaAccess:
     def __init__(self, runtime: Runtime, store: Any, settings: ServerSettings) -> None:
         self.runtime = runtime
@@ -127,9 +133,12 @@ class MediaAccess:
         async with self._lock(user):
             owned = self._owned(user)
             before = await asyncio.to_thread(owned.usage)
-            ref: MediaRef = await self.runtime.put_media(
-                data, name=name, media_type=media_type, user_id=user
-            )
+            try:
+                ref: MediaRef = await self.runtime.put_media(
+                    data, name=name, media_type=media_type, user_id=user
+                )
+            except MediaTooLargeError as exc:  # the store's own quota check (serve.py sets it)
+                raise MediaTooLargeError(exc.message, hint=_QUOTA_HINT) from None
             after = await asyncio.to_thread(owned.usage)
             if after > self.quota and after > before:
                 # New bytes that do not fit: take them out again, then refuse.
@@ -137,8 +146,7 @@ class MediaAccess:
                 raise MediaTooLargeError(
                     f"this upload would bring your media to {after:,} bytes; "
                     f"you may store {self.quota:,}",
-                    hint="delete media you no longer need (DELETE /v1/media/{id}), "
-                    "or ask the admin to raise --media-quota-mb",
+                    hint=_QUOTA_HINT,
                 )
         return ref
 

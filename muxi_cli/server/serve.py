@@ -114,6 +114,9 @@ async def serve_runtime(
 
     settings = settings or ServerSettings()
     app = create_app(runtime, keys, settings, media_store=media_store)
+    # Now, not on first use: the store's own quota check (set from the options
+    # there) holds every turn, including one whose tool returns media.
+    app.state.ctx.media  # noqa: B018
     cap = connection_cap(settings.max_connections)
     if cap < settings.max_connections:
         logging.getLogger("muxi.server").warning(

@@ -80,6 +80,8 @@ class _Reader:
         self.parts = 0
         self.file: _Part | None = None
         self.claimed: str | None = None
+        #: The closing boundary arrived (a body cut short never gets there).
+        self.ended = False
 
     # python-multipart callbacks (synchronous; they raise to stop the parse)
     def on_part_begin(self) -> None:
@@ -133,6 +135,9 @@ class _Reader:
             claimed = self.part.data.decode("utf-8", "replace").strip()
             self.claimed = claimed or None
 
+    def on_end(self) -> None:
+        self.ended = True
+
 
 async def read_upload(
     chunks: AsyncIterator[bytes],
@@ -172,6 +177,7 @@ async def read_upload(
             "on_headers_finished",
             "on_part_data",
             "on_part_end",
+            "on_end",
         )
     }
     try:
@@ -199,6 +205,11 @@ async def read_upload(
         raise UsageError(
             "the upload is not valid multipart/form-data", hint="send it with curl -F or a form"
         ) from None
+    if not reader.ended:
+        raise UsageError(
+            "the upload ended before the multipart body's closing boundary",
+            hint="send the whole body (it ends with --BOUNDARY--)",
+        )
     if reader.file is None:
         raise UsageError("the upload has no 'file' field", hint="curl -F file=@photo.png ...")
     if not reader.file.data:

@@ -27,6 +27,8 @@ from muxi_cli.errors import MediaError, MuxiError, UsageError
 from muxi_cli.server.uploads import clean_name, too_large
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from muxi_cli.protocol.events import AudioDelta
     from muxi_cli.server.context import Caller, ServerContext
 
@@ -245,9 +247,21 @@ class MediaFrames:
         inbound = self.inbound
         data = inbound.complete()
         self.inbound = None  # the voice turn gives its upload place back once stored
-        self.turn_task = asyncio.create_task(self._voice_turn(inbound, data))
+        released = False
 
-    async def _voice_turn(self, inbound: Inbound, data: bytes) -> None:
+        def release(_task: object = None) -> None:
+            # Exactly once: from the turn once the audio is stored, or when the
+            # task ends, which covers a task cancelled before it ever ran (the
+            # client closing right after audio.end): its finally never runs.
+            nonlocal released
+            if not released:
+                released = True
+                self.ctx.media.release(inbound.user_id)
+
+        self.turn_task = asyncio.create_task(self._voice_turn(inbound, data, release))
+        self.turn_task.add_done_callback(release)
+
+    async def _voice_turn(self, inbound: Inbound, data: bytes, release: Callable[[], None]) -> None:
         """Store the audio, transcribe it, run the turn on the transcript, speak the reply."""
         from muxi_cli.server.chat import prepare  # deferred: loads the turn machinery
 
@@ -258,7 +272,7 @@ class MediaFrames:
                     inbound.user_id, data, name=inbound.name, media_type=inbound.media_type
                 )
             finally:
-                self.ctx.media.release(inbound.user_id)
+                release()
             heard = await self.ctx.runtime.transcribe(
                 data, media_type=ref.media_type, name=ref.name
             )

@@ -219,3 +219,15 @@ def test_a_damaged_tiff_upload_is_a_4xx_not_a_500(dep: Deployment) -> None:
             headers=dep.headers(dep.bob),
         )
     assert 400 <= r.status_code < 500, r.text
+
+
+def test_audio_to_transcribe_is_held_to_the_upload_limit(dep: Deployment) -> None:
+    # /v1/audio/transcriptions took 25 MB whatever --max-upload-mb said.
+    data = os.urandom(300_000)  # over --max-upload-mb 0.25
+    with dep.client() as c:
+        r = c.post(
+            "/v1/audio/transcriptions",
+            files={"file": ("memo.mp3", data, "audio/mpeg")},
+            headers=dep.headers(dep.alice),
+        )
+    assert r.status_code == 413, r.text

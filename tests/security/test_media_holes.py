@@ -76,9 +76,12 @@ def used(c: httpx.Client, key: str) -> int:
 
 def store_files(dep: Deployment) -> list[Path]:
     """Every stored or half-written file under the server's media folder (its
-    index database, directly in the folder, left out)."""
+    index database, directly in the folder, left out). A server that has stored
+    nothing yet may have no media folder: that is no file."""
     root = dep.proc.home / "data" / "media"
-    assert root.is_dir(), root  # the test would prove nothing otherwise
+    assert root.parent.is_dir(), root  # the test would prove nothing otherwise
+    if not root.is_dir():
+        return []
     return sorted(p for p in root.rglob("*") if p.is_file() and p.parent != root)
 
 

@@ -179,11 +179,19 @@ def test_upload_gate_counts_per_user_and_in_total() -> None:
 
 
 async def test_transcription_uploads_have_their_own_limit_not_max_body(served: Served) -> None:
+    # Their limit is the smaller of 25 MB and --max-upload-mb (MAX here).
     audio = b"RIFF" + os.urandom(1_500_000)  # above --max-body (1,000,000)
     async with httpx.AsyncClient(base_url=served.url, timeout=30) as c:
         r = await c.post(
             "/v1/audio/transcriptions",
             files={"file": ("memo.wav", audio, "audio/wav")},
+            headers=served.headers(served.alice),
+        )
+        assert r.status_code == 413 and err(r)["code"] == "media_too_large", r.text
+        assert f"{MAX:,}" in err(r)["message"]
+        r = await c.post(
+            "/v1/audio/transcriptions",
+            files={"file": ("memo.wav", audio[:MAX], "audio/wav")},
             headers=served.headers(served.alice),
         )
         assert r.status_code == 200, r.text
