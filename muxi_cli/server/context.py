@@ -221,9 +221,8 @@ def _hold_store_to(store: Any, media: MediaAccess) -> None:
     is raised to ``--max-upload-mb`` when that is larger, never lowered: it also
     caps the derived forms (page images, text) the media pipeline caches.
     """
-    core = getattr(store, "_core", None)
-    if core is None or not hasattr(core, "quota_bytes"):
+    from muxi_cli.stores.media import MediaStore  # deferred: as in media_store above
+
+    if not isinstance(store, MediaStore):
         return
-    core.quota_bytes = media.quota
-    if media.max_bytes > core.max_bytes:
-        core.max_bytes = media.max_bytes
+    store.set_limits(max_bytes=max(media.max_bytes, store.max_bytes), quota_bytes=media.quota)

@@ -162,6 +162,13 @@ class MediaStore:
     def quota_bytes(self) -> int | None:
         return self._core.quota_bytes
 
+    def set_limits(self, *, max_bytes: int | None = None, quota_bytes: int | None = None) -> None:
+        """Change the per-file limit and the per-owner quota of this store and
+        every owner's view of it (a server applies its command-line limits)."""
+        if max_bytes is not None:
+            self._core.max_bytes = max_bytes
+        self._core.quota_bytes = quota_bytes
+
     def describe(self) -> str:
         """Where the bytes are: a folder or ``s3://bucket/prefix``."""
         return self._core.backend.describe()
