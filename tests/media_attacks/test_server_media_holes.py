@@ -181,11 +181,12 @@ def test_an_uploaded_text_file_reaches_the_model_within_the_text_limit(dep: Depl
     from muxi_cli.media.prepare import MAX_TEXT_CHARS
 
     text = ("lorem ipsum " * 30_000)[:250_000].encode()
+    # alice: bob's quota is filled by the quota test of this module's server.
     with dep.client() as c:
         r = c.post(
             "/v1/media",
             files={"file": ("big.txt", text, "text/plain")},
-            headers=dep.headers(dep.bob),
+            headers=dep.headers(dep.alice),
         )
         assert r.status_code == 201, r.text
         media_id = r.json()["id"]
@@ -197,7 +198,7 @@ def test_an_uploaded_text_file_reaches_the_model_within_the_text_limit(dep: Depl
                 "stream": False,
                 "attachments": [{"name": "big.txt", "media_id": media_id}],
             },
-            headers=dep.headers(dep.bob),
+            headers=dep.headers(dep.alice),
             timeout=60,
         )
         assert r.status_code == 200, r.text
