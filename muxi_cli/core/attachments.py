@@ -18,6 +18,7 @@ import asyncio
 import base64
 import binascii
 import html
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -40,6 +41,8 @@ from muxi_cli.protocol.messages import (
     VideoPart,
 )
 from muxi_cli.protocol.records import Attachment
+
+log = logging.getLogger(__name__)
 
 _TEXT_TYPES = frozenset(
     {
@@ -262,6 +265,11 @@ async def extract_events(
             )
         except MuxiError as exc:
             yield factory.media_failed(ref.id, ref.name or "", exc.code, exc.message)
+            continue
+        except Exception as exc:  # a parser's own error on a damaged file
+            log.warning("media %s not extracted", ref.id, exc_info=True)
+            message = f"{ref.name or 'the file'} could not be read ({type(exc).__name__})"
+            yield factory.media_failed(ref.id, ref.name or "", MediaError.code, message)
             continue
         yield factory.media_processed(
             ref.id, ref.name or "", ref.media_type, list(found.derived), meta

@@ -13,6 +13,7 @@ can cite pages and knowledge ingestion can cut sections.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import threading
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ from muxi_cli.media.types import Extracted, Meta
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+
+log = logging.getLogger(__name__)
 
 PDFIUM_LOCK = threading.Lock()
 #: More pages than this is refused (a bomb repeats one page object millions of times).
@@ -120,7 +123,8 @@ def _mostly_image(page: Any) -> bool:
 
 
 def _read_page(pdf: Any, index: int, render: bool) -> tuple[str, Image | None]:
-    """A page's text layer, and its rendering when it has none and ``render``."""
+    """A page's text layer, and its rendering when it has none and ``render``
+    (a ``PdfiumError`` when pdfium cannot load the page)."""
     with PDFIUM_LOCK:
         page = pdf[index]
         try:
@@ -147,11 +151,20 @@ def pdf_extract(
     texts: list[str] = []
     images: list[tuple[bytes, str]] = []
     unread: list[int] = []
+    damaged: list[int] = []
     ocred = 0
+    import pypdfium2 as pdfium  # deferred: loaded by _open_pdf already
+
     try:
         for index in range(count):
             want_ocr = ocr and ocred < max_ocr_pages
-            text, image = _read_page(pdf, index, want_ocr or len(images) < MAX_PAGE_IMAGES)
+            try:
+                text, image = _read_page(pdf, index, want_ocr or len(images) < MAX_PAGE_IMAGES)
+            except pdfium.PdfiumError as exc:
+                log.info("%s: page %d unreadable: %s", who, index + 1, exc)
+                damaged.append(index + 1)
+                texts.append("")
+                continue
             if image is not None and want_ocr:
                 from muxi_cli.media.ocr import ocr_image  # deferred: onnxruntime, models
 
@@ -171,7 +184,14 @@ def pdf_extract(
         derived.append("ocr")
     if images:
         derived.append("pages")
+    if damaged and len(damaged) == count:
+        raise MediaError(
+            f"{who} is a damaged PDF document (no page could be read)",
+            "open it, save a new copy, try again",
+        )
     body = "\n\n".join(f"{page_header(n)}\n{t}" for n, t in enumerate(texts, 1) if t)
+    for number in damaged:
+        body += f"\n\n[page {number} unreadable]"
     if unread:
         body += f"\n\n[pages not read: {_ranges(unread)} (OCR stops at {max_ocr_pages} pages)]"
     return Extracted(body.strip(), tuple(images), tuple(derived))

@@ -78,6 +78,12 @@ def open_image(data: bytes, media_type: str, who: str, *, load: bool = True) -> 
             f"{who} is a damaged {label(media_type).split(' ', 1)[1]} ({exc})",
             "the file is truncated or corrupt: copy it again from its source",
         ) from exc
+    except Exception as exc:  # Pillow's plugins raise others on odd files (TypeError, ...)
+        raise MediaError(
+            f"{who} is a damaged {label(media_type).split(' ', 1)[1]} "
+            f"({type(exc).__name__}: {exc})",
+            "the file is truncated or corrupt: copy it again from its source",
+        ) from exc
 
 
 def _has_alpha(image: Image) -> bool:

@@ -71,10 +71,14 @@ def _open(data: bytes, media_type: str, who: str) -> Any:
     except MediaError:
         raise
     except Exception as exc:  # each library has its own errors for a broken file
-        raise MediaError(
-            f"{who} cannot be read: {type(exc).__name__}: {exc}",
-            "open it in its application, save a new copy and attach that",
-        ) from exc
+        raise _unreadable(who, exc) from exc
+
+
+def _unreadable(who: str, exc: Exception) -> MediaError:
+    return MediaError(
+        f"{who} cannot be read: {type(exc).__name__}: {exc}",
+        "open it in its application, save a new copy and attach that",
+    )
 
 
 def _app_pages(data: bytes) -> int | None:
@@ -102,14 +106,19 @@ def office_meta(data: bytes, media_type: str, who: str) -> Meta:
 
 def office_text(data: bytes, media_type: str, who: str) -> str:
     doc = _open(data, media_type, who)
-    if media_type == DOCX:
-        return _docx(doc)
-    if media_type == PPTX:
-        return _pptx(doc)
     try:
-        return _xlsx(doc)
-    finally:
-        doc.close()
+        if media_type == DOCX:
+            return _docx(doc)
+        if media_type == PPTX:
+            return _pptx(doc)
+        try:
+            return _xlsx(doc)
+        finally:
+            doc.close()
+    except MediaError:
+        raise
+    except Exception as exc:  # the readers parse lazily: a broken part fails here
+        raise _unreadable(who, exc) from exc
 
 
 def _table(rows: list[list[str]]) -> str:

@@ -236,6 +236,10 @@ class _Preparer:
         except MuxiError as exc:
             log.info("media %s not prepared: %s", _label(media), exc.message)
             return _Out(text=[_placeholder(media, f"could not be read: {exc.message}")])
+        except Exception as exc:  # a parser's own error on a damaged file: never fail the turn
+            log.warning("media %s not prepared", _label(media), exc_info=True)
+            reason = f"could not be read: {type(exc).__name__}"
+            return _Out(text=[_placeholder(media, reason)])
 
     async def _images(self, images: Iterable[tuple[bytes, str]], source: Media) -> list[Media]:
         """Derived images (page images, frames), fitted like any image."""
