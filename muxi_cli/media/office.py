@@ -27,6 +27,10 @@ RATIO_FLOOR = 1024 * 1024
 #: Rows read per sheet, and cells in all (a sheet can declare a million rows).
 MAX_ROWS = 1000
 MAX_CELLS = 200_000
+#: Rows looked at per sheet, empty ones included (a sheet can declare a
+#: million empty rows before one cell), and columns read per row.
+MAX_SCANNED_ROWS = 10 * MAX_ROWS
+MAX_COLUMNS = 256
 _BOMB_HINT = "this looks like a zip bomb; open the file and save a new copy"
 
 
@@ -165,15 +169,21 @@ def _pptx(prs: Any) -> str:
 
 
 def _xlsx(book: Any) -> str:
-    """Each sheet as CSV, empty rows left out, at most ``MAX_ROWS`` rows a sheet."""
+    """Each sheet as CSV, empty rows left out, at most ``MAX_ROWS`` rows a sheet
+    (of the first ``MAX_SCANNED_ROWS``) and ``MAX_COLUMNS`` columns."""
     sheets = []
     cells = 0
     for sheet in book.worksheets:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         rows = 0
+        scanned = 0
         more = False
-        for row in sheet.iter_rows(values_only=True):
+        for row in sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS):
+            if scanned >= MAX_SCANNED_ROWS:
+                more = True
+                break
+            scanned += 1
             values = ["" if v is None else str(v) for v in row]
             while values and values[-1] == "":
                 values.pop()
