@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from muxi_cli.errors import MediaError, MediaTooLargeError, MuxiError, NotFoundError, UsageError
 from muxi_cli.llm.base import Media
-from muxi_cli.media.prepare import extract_media
+from muxi_cli.media.prepare import cut_text, extract_media
 from muxi_cli.media.types import Normalized, Transcriber
 from muxi_cli.protocol.events import Event, EventFactory
 from muxi_cli.protocol.messages import (
@@ -149,8 +149,9 @@ async def check_attachments(attachments: list[Attachment], media: MediaSink) -> 
                 )
             name = att.name or ref.name or ""
             if is_text_type(ref.media_type):
-                # An uploaded text file joins the message as text, like one sent inline.
-                text = media.get(ref).decode("utf-8", "replace")
+                # An uploaded text file joins the message as text, like one sent
+                # inline, cut like text derived from a file.
+                text = cut_text(media.get(ref).decode("utf-8", "replace"))
                 out.append(Incoming(name, ref.media_type, text=text))
             else:
                 out.append(Incoming(name, ref.media_type, ref=ref))
