@@ -24,6 +24,9 @@ MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
 #: An entry larger than ``RATIO_FLOOR`` that compressed better than this is a bomb.
 MAX_RATIO = 100
 RATIO_FLOOR = 1024 * 1024
+#: One part (document.xml, a sheet, a slide) unpacking to more than this is
+#: refused: the readers build the whole tree (an 8 MB document.xml costs ~275 MB).
+MAX_PART_BYTES = 8 * 1024 * 1024
 #: Rows read per sheet, and cells in all (a sheet can declare a million rows).
 MAX_ROWS = 1000
 MAX_CELLS = 200_000
@@ -50,6 +53,12 @@ def check_zip(data: bytes, who: str) -> None:
             _BOMB_HINT,
         )
     for entry in entries:
+        if entry.filename.lower().endswith((".xml", ".rels")) and entry.file_size > MAX_PART_BYTES:
+            raise MediaError(
+                f"{who}: {entry.filename} unpacks to {entry.file_size / 1e6:,.0f} MB "
+                f"(limit {MAX_PART_BYTES / 1e6:,.0f} MB a part)",
+                "split the document into smaller files",
+            )
         ratio = entry.file_size / max(entry.compress_size, 1)
         if entry.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
             raise MediaError(
