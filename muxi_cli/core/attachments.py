@@ -18,13 +18,14 @@ import asyncio
 import base64
 import binascii
 import html
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from muxi_cli.errors import MediaError, MediaTooLargeError, MuxiError, NotFoundError, UsageError
 from muxi_cli.llm.base import Media
-from muxi_cli.media.prepare import extract_media
+from muxi_cli.media.prepare import cut_text, extract_media
 from muxi_cli.media.types import Normalized, Transcriber
 from muxi_cli.protocol.events import Event, EventFactory
 from muxi_cli.protocol.messages import (
@@ -40,6 +41,8 @@ from muxi_cli.protocol.messages import (
     VideoPart,
 )
 from muxi_cli.protocol.records import Attachment
+
+log = logging.getLogger(__name__)
 
 _TEXT_TYPES = frozenset(
     {
@@ -146,8 +149,9 @@ async def check_attachments(attachments: list[Attachment], media: MediaSink) -> 
                 )
             name = att.name or ref.name or ""
             if is_text_type(ref.media_type):
-                # An uploaded text file joins the message as text, like one sent inline.
-                text = media.get(ref).decode("utf-8", "replace")
+                # An uploaded text file joins the message as text, like one sent
+                # inline, cut like text derived from a file.
+                text = cut_text(media.get(ref).decode("utf-8", "replace"))
                 out.append(Incoming(name, ref.media_type, text=text))
             else:
                 out.append(Incoming(name, ref.media_type, ref=ref))
@@ -262,6 +266,11 @@ async def extract_events(
             )
         except MuxiError as exc:
             yield factory.media_failed(ref.id, ref.name or "", exc.code, exc.message)
+            continue
+        except Exception as exc:  # a parser's own error on a damaged file
+            log.warning("media %s not extracted", ref.id, exc_info=True)
+            message = f"{ref.name or 'the file'} could not be read ({type(exc).__name__})"
+            yield factory.media_failed(ref.id, ref.name or "", MediaError.code, message)
             continue
         yield factory.media_processed(
             ref.id, ref.name or "", ref.media_type, list(found.derived), meta

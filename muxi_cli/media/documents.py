@@ -13,6 +13,7 @@ can cite pages and knowledge ingestion can cut sections.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import threading
 from typing import TYPE_CHECKING, Any
@@ -23,9 +24,16 @@ from muxi_cli.media.types import Extracted, Meta
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+log = logging.getLogger(__name__)
+
 PDFIUM_LOCK = threading.Lock()
 #: More pages than this is refused (a bomb repeats one page object millions of times).
 MAX_PDF_PAGES = 2000
+#: A page drawing more objects than this, counting each use of a form XObject
+#: (a form drawn 10 times, each drawing the next 10 times, ...) is not read:
+#: pdfium's text page for it costs GBs. Counting them is cheap.
+MAX_PAGE_OBJECTS = 50_000
+_MAX_FORM_DEPTH = 64
 #: More objects than this (the trailer's ``/Size``) is refused before pdfium parses.
 MAX_PDF_OBJECTS = 1_000_000
 #: Pages without a text layer OCRed for an attachment (about 2-5 s a page on
@@ -84,9 +92,36 @@ def pdf_meta(data: bytes, who: str = "the PDF") -> Meta:
     with PDFIUM_LOCK:
         pdf = _open_pdf(data, who)
         try:
-            return {"pages": len(pdf)}
+            pages = len(pdf)
+            if pages:
+                page = pdf[0]
+                try:
+                    if _too_complex(page):
+                        raise _complex_error(who, 1)
+                finally:
+                    page.close()
+            return {"pages": pages}
+        except pdfium_error() as exc:
+            raise MediaError(
+                f"{who} is a damaged PDF document ({exc})", "open it, save a new copy, try again"
+            ) from exc
         finally:
             pdf.close()
+
+
+def _too_complex(page: Any) -> bool:
+    """Whether ``page`` draws more than ``MAX_PAGE_OBJECTS`` objects (lock held)."""
+    for count, _obj in enumerate(page.get_objects(max_depth=_MAX_FORM_DEPTH), 1):
+        if count > MAX_PAGE_OBJECTS:
+            return True
+    return False
+
+
+def _complex_error(who: str, number: int) -> MediaError:
+    return MediaError(
+        f"{who}: page {number} is too complex to read (over {MAX_PAGE_OBJECTS:,} drawn objects)",
+        "this looks like a PDF bomb; print the document to a new PDF",
+    )
 
 
 def _render(page: Any) -> Image:
@@ -119,11 +154,26 @@ def _mostly_image(page: Any) -> bool:
     return covered >= 0.5 * width * height
 
 
+class _TooComplex(Exception):
+    pass
+
+
+def pdfium_error() -> type[Exception]:
+    import pypdfium2 as pdfium  # deferred: pdfium's bindings cost ~60 ms
+
+    error: type[Exception] = pdfium.PdfiumError
+    return error
+
+
 def _read_page(pdf: Any, index: int, render: bool) -> tuple[str, Image | None]:
-    """A page's text layer, and its rendering when it has none and ``render``."""
+    """A page's text layer, and its rendering when it has none and ``render``
+    (a ``PdfiumError`` when pdfium cannot load the page, ``_TooComplex`` when
+    it draws too many objects)."""
     with PDFIUM_LOCK:
         page = pdf[index]
         try:
+            if _too_complex(page):
+                raise _TooComplex
             textpage = page.get_textpage()
             text: str = textpage.get_text_bounded().replace("\r\n", "\n").strip()
             textpage.close()
@@ -147,11 +197,24 @@ def pdf_extract(
     texts: list[str] = []
     images: list[tuple[bytes, str]] = []
     unread: list[int] = []
+    damaged: list[int] = []
+    complex_pages: list[int] = []
     ocred = 0
     try:
         for index in range(count):
             want_ocr = ocr and ocred < max_ocr_pages
-            text, image = _read_page(pdf, index, want_ocr or len(images) < MAX_PAGE_IMAGES)
+            try:
+                text, image = _read_page(pdf, index, want_ocr or len(images) < MAX_PAGE_IMAGES)
+            except _TooComplex:
+                log.info("%s: page %d too complex to read", who, index + 1)
+                complex_pages.append(index + 1)
+                texts.append("")
+                continue
+            except pdfium_error() as exc:
+                log.info("%s: page %d unreadable: %s", who, index + 1, exc)
+                damaged.append(index + 1)
+                texts.append("")
+                continue
             if image is not None and want_ocr:
                 from muxi_cli.media.ocr import ocr_image  # deferred: onnxruntime, models
 
@@ -171,7 +234,18 @@ def pdf_extract(
         derived.append("ocr")
     if images:
         derived.append("pages")
+    if damaged and len(damaged) == count:
+        raise MediaError(
+            f"{who} is a damaged PDF document (no page could be read)",
+            "open it, save a new copy, try again",
+        )
     body = "\n\n".join(f"{page_header(n)}\n{t}" for n, t in enumerate(texts, 1) if t)
+    if complex_pages and len(complex_pages) + len(damaged) == count:
+        raise _complex_error(who, complex_pages[0])
+    for number in damaged:
+        body += f"\n\n[page {number} unreadable]"
+    for number in complex_pages:
+        body += f"\n\n[page {number} is too complex to read]"
     if unread:
         body += f"\n\n[pages not read: {_ranges(unread)} (OCR stops at {max_ocr_pages} pages)]"
     return Extracted(body.strip(), tuple(images), tuple(derived))

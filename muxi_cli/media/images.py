@@ -78,6 +78,12 @@ def open_image(data: bytes, media_type: str, who: str, *, load: bool = True) -> 
             f"{who} is a damaged {label(media_type).split(' ', 1)[1]} ({exc})",
             "the file is truncated or corrupt: copy it again from its source",
         ) from exc
+    except Exception as exc:  # Pillow's plugins raise others on odd files (TypeError, ...)
+        raise MediaError(
+            f"{who} is a damaged {label(media_type).split(' ', 1)[1]} "
+            f"({type(exc).__name__}: {exc})",
+            "the file is truncated or corrupt: copy it again from its source",
+        ) from exc
 
 
 def _has_alpha(image: Image) -> bool:
@@ -150,8 +156,10 @@ def clean_image(data: bytes, media_type: str, who: str = "the image") -> Normali
         _strip(image)
         out = _encode(image, fmt, save_all=True)
         return Normalized(out, media_type, {"width": image.width, "height": image.height})
-    upright = ImageOps.exif_transpose(image) or image
-    upright = _strip(_to_srgb(upright))
+    # In place: without an orientation tag exif_transpose would return a full
+    # copy (another 350 MB for a 9400 x 9400 RGBA image).
+    ImageOps.exif_transpose(image, in_place=True)
+    upright = _strip(_to_srgb(image))
     if upright.mode == "CMYK":
         upright = upright.convert("RGB")
     if fmt is None:

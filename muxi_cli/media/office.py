@@ -24,9 +24,16 @@ MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
 #: An entry larger than ``RATIO_FLOOR`` that compressed better than this is a bomb.
 MAX_RATIO = 100
 RATIO_FLOOR = 1024 * 1024
+#: One part (document.xml, a sheet, a slide) unpacking to more than this is
+#: refused: the readers build the whole tree (an 8 MB document.xml costs ~275 MB).
+MAX_PART_BYTES = 8 * 1024 * 1024
 #: Rows read per sheet, and cells in all (a sheet can declare a million rows).
 MAX_ROWS = 1000
 MAX_CELLS = 200_000
+#: Rows looked at per sheet, empty ones included (a sheet can declare a
+#: million empty rows before one cell), and columns read per row.
+MAX_SCANNED_ROWS = 10 * MAX_ROWS
+MAX_COLUMNS = 256
 _BOMB_HINT = "this looks like a zip bomb; open the file and save a new copy"
 
 
@@ -46,6 +53,12 @@ def check_zip(data: bytes, who: str) -> None:
             _BOMB_HINT,
         )
     for entry in entries:
+        if entry.filename.lower().endswith((".xml", ".rels")) and entry.file_size > MAX_PART_BYTES:
+            raise MediaError(
+                f"{who}: {entry.filename} unpacks to {entry.file_size / 1e6:,.0f} MB "
+                f"(limit {MAX_PART_BYTES / 1e6:,.0f} MB a part)",
+                "split the document into smaller files",
+            )
         ratio = entry.file_size / max(entry.compress_size, 1)
         if entry.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
             raise MediaError(
@@ -71,10 +84,14 @@ def _open(data: bytes, media_type: str, who: str) -> Any:
     except MediaError:
         raise
     except Exception as exc:  # each library has its own errors for a broken file
-        raise MediaError(
-            f"{who} cannot be read: {type(exc).__name__}: {exc}",
-            "open it in its application, save a new copy and attach that",
-        ) from exc
+        raise _unreadable(who, exc) from exc
+
+
+def _unreadable(who: str, exc: Exception) -> MediaError:
+    return MediaError(
+        f"{who} cannot be read: {type(exc).__name__}: {exc}",
+        "open it in its application, save a new copy and attach that",
+    )
 
 
 def _app_pages(data: bytes) -> int | None:
@@ -102,14 +119,19 @@ def office_meta(data: bytes, media_type: str, who: str) -> Meta:
 
 def office_text(data: bytes, media_type: str, who: str) -> str:
     doc = _open(data, media_type, who)
-    if media_type == DOCX:
-        return _docx(doc)
-    if media_type == PPTX:
-        return _pptx(doc)
     try:
-        return _xlsx(doc)
-    finally:
-        doc.close()
+        if media_type == DOCX:
+            return _docx(doc)
+        if media_type == PPTX:
+            return _pptx(doc)
+        try:
+            return _xlsx(doc)
+        finally:
+            doc.close()
+    except MediaError:
+        raise
+    except Exception as exc:  # the readers parse lazily: a broken part fails here
+        raise _unreadable(who, exc) from exc
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -156,15 +178,21 @@ def _pptx(prs: Any) -> str:
 
 
 def _xlsx(book: Any) -> str:
-    """Each sheet as CSV, empty rows left out, at most ``MAX_ROWS`` rows a sheet."""
+    """Each sheet as CSV, empty rows left out, at most ``MAX_ROWS`` rows a sheet
+    (of the first ``MAX_SCANNED_ROWS``) and ``MAX_COLUMNS`` columns."""
     sheets = []
     cells = 0
     for sheet in book.worksheets:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         rows = 0
+        scanned = 0
         more = False
-        for row in sheet.iter_rows(values_only=True):
+        for row in sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS):
+            if scanned >= MAX_SCANNED_ROWS:
+                more = True
+                break
+            scanned += 1
             values = ["" if v is None else str(v) for v in row]
             while values and values[-1] == "":
                 values.pop()

@@ -104,12 +104,18 @@ def _label(media: Media) -> str:
     return media.name or media.kind
 
 
-def _block(media: Media, derived: str, text: str, note: str = "") -> str:
-    """Text derived from ``media``, tagged so the model knows where it comes from.
-    The name comes from a client: quoted, so it cannot close the tag."""
+def cut_text(text: str) -> str:
+    """``text`` cut at ``MAX_TEXT_CHARS``, with a marker saying how much is left out."""
     if len(text) > MAX_TEXT_CHARS:
         cut = len(text) - MAX_TEXT_CHARS
         text = text[:MAX_TEXT_CHARS] + f"\n…[{cut} more characters not shown]"
+    return text
+
+
+def _block(media: Media, derived: str, text: str, note: str = "") -> str:
+    """Text derived from ``media``, tagged so the model knows where it comes from.
+    The name comes from a client: quoted, so it cannot close the tag."""
+    text = cut_text(text)
     name = html.escape(media.name or "", quote=True)
     mime = html.escape(media.media_type, quote=True)
     head = f'<attachment name="{name}" type="{mime}" derived="{derived}">'
@@ -236,6 +242,10 @@ class _Preparer:
         except MuxiError as exc:
             log.info("media %s not prepared: %s", _label(media), exc.message)
             return _Out(text=[_placeholder(media, f"could not be read: {exc.message}")])
+        except Exception as exc:  # a parser's own error on a damaged file: never fail the turn
+            log.warning("media %s not prepared", _label(media), exc_info=True)
+            reason = f"could not be read: {type(exc).__name__}"
+            return _Out(text=[_placeholder(media, reason)])
 
     async def _images(self, images: Iterable[tuple[bytes, str]], source: Media) -> list[Media]:
         """Derived images (page images, frames), fitted like any image."""
