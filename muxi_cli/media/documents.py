@@ -89,6 +89,9 @@ def _open_pdf(data: bytes, who: str) -> Any:
 
 def pdf_meta(data: bytes, who: str = "the PDF") -> Meta:
     """``{"pages": n}`` once the PDF opened within the limits."""
+    from muxi_cli.media.pdfprobe import probe  # deferred: subprocess, only for PDFs
+
+    probe(data, who)
     with PDFIUM_LOCK:
         pdf = _open_pdf(data, who)
         try:
@@ -191,6 +194,9 @@ def pdf_extract(
     """The text layer of each page; pages without one are rendered, OCRed
     (when ``ocr``, at most ``max_ocr_pages``) and kept as JPEG page images
     (at most ``MAX_PAGE_IMAGES``). One rendered page is in memory at a time."""
+    from muxi_cli.media.pdfprobe import probe  # deferred: subprocess, only for PDFs
+
+    probe(data, who)
     with PDFIUM_LOCK:
         pdf = _open_pdf(data, who)
         count = len(pdf)

@@ -88,3 +88,40 @@ def test_a_form_xobject_bomb_pdf_is_refused_or_cut_within_bounded_memory(tmp_pat
     assert done.returncode == 0, done.stderr
     peak_mb = int(done.stdout.strip().splitlines()[-1])
     assert peak_mb < 300, f"pdf_extract peaked at {peak_mb} MB for a 1.8 kB PDF"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_deeper_bomb_is_refused_before_pdfium_loads_its_page_in_this_process(
+    tmp_path: Path,
+) -> None:
+    # Depth 6 (2 kB): pdfium takes over 2 GB just to load the page, before any
+    # check of muxi's can run; the page is first loaded in a child process held
+    # to an address-space limit, so this process never pays for it.
+    path = tmp_path / "bomb.pdf"
+    path.write_bytes(form_bomb(6))
+    code = (
+        "import re\n"
+        "from pathlib import Path\n"
+        "from muxi_cli.errors import MediaError\n"
+        "from muxi_cli.media.documents import pdf_extract\n"
+        "from muxi_cli.media.ingest import normalize\n"
+        "def hwm():\n"
+        "    text = Path('/proc/self/status').read_text()\n"
+        "    return int(re.search(r'VmHWM:\\s+(\\d+)', text).group(1))\n"
+        f"data = Path({str(path)!r}).read_bytes()\n"
+        "refused = 0\n"
+        "for read in (lambda: normalize(data, 'bomb.pdf'),\n"
+        "             lambda: pdf_extract(data, ocr=False, who='bomb.pdf')):\n"
+        "    try:\n"
+        "        read()\n"
+        "    except MediaError as exc:\n"
+        "        refused += 'too complex' in exc.message\n"
+        "print(refused, hwm() // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    refused, peak_mb = (int(v) for v in done.stdout.split())
+    assert refused == 2
+    assert peak_mb < 400, f"this process peaked at {peak_mb} MB"
