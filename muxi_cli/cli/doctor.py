@@ -286,6 +286,65 @@ def check_mcp_servers(formation: Formation | None) -> list[Check]:
     return checks
 
 
+def check_media(formation: Formation | None) -> list[Check]:
+    """What attachments and speech rely on beyond Python packages: the OCR
+    engine (OpenCV needs libGL), the bundled ffmpeg, espeak-ng or a speech
+    model, a transcription model (docs/media.md). None of them fails the run:
+    muxi works without them and says so when a file needs one."""
+    audio = getattr(formation, "audio", None)
+    checks: list[Check] = []
+    try:
+        import cv2  # noqa: F401  # deferred: OpenCV (the OCR engine's), only to see it loads
+    except ImportError as exc:
+        checks.append(
+            Check(
+                "ocr",
+                "warn",
+                f"the OCR engine cannot load: {exc}",
+                "Install the OS package libgl1 (scripts/os-packages installs it).",
+            )
+        )
+    else:
+        checks.append(Check("ocr", "ok", "offline OCR (RapidOCR) for scans and images"))
+    try:
+        import imageio_ffmpeg  # deferred: only to find the bundled binary
+
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:  # a missing or broken wheel reports in many ways
+        checks.append(
+            Check("ffmpeg", "warn", f"no ffmpeg: {exc}", "Reinstall muxi (imageio-ffmpeg).")
+        )
+    else:
+        checks.append(Check("ffmpeg", "ok", f"{exe} (audio and video)"))
+    espeak = shutil.which("espeak-ng")
+    model = getattr(audio, "speech", None)
+    if model:
+        checks.append(Check("speech", "ok", f"{model} (espeak-ng: {espeak or 'not found'})"))
+    elif espeak:
+        checks.append(Check("speech", "ok", f"offline with {espeak} (no audio.speech model)"))
+    else:
+        checks.append(
+            Check(
+                "speech",
+                "info",
+                "no speech model (audio.speech) and no espeak-ng: --speak and /speak fail",
+                "Install espeak-ng, or set audio.speech in muxi.yaml.",
+            )
+        )
+    transcribe = getattr(audio, "transcribe", None)
+    checks.append(
+        Check("transcription", "ok", f"{transcribe}")
+        if transcribe
+        else Check(
+            "transcription",
+            "info",
+            "no audio.transcribe model: audio (and a video's sound) cannot be transcribed",
+            "Set audio.transcribe in muxi.yaml (e.g. openai/whisper-1).",
+        )
+    )
+    return checks
+
+
 def check_profile(name: str) -> Check:
     """The connection profile commands use; a remote one is asked for health and auth."""
     import asyncio  # deferred: asyncio is slow to import
@@ -334,6 +393,7 @@ def run_checks(source: FormationSource, profile: str | None = None) -> list[Chec
     checks.append(check_keyring())
     checks += check_dirs()
     checks += check_mcp_servers(formation)
+    checks += check_media(formation)
     return checks
 
 
@@ -360,7 +420,7 @@ def doctor(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Check Python, the formation, provider keys, Ollama, the keyring, dirs and MCP commands."""
+    """Check Python, the formation, provider keys, Ollama, the keyring, dirs, MCP commands and media tools."""
 
     checks = run_checks(formation_source(ctx), state(ctx).profile)
     failed = [c for c in checks if c.status == "fail"]

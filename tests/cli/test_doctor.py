@@ -222,3 +222,27 @@ def test_local_server_that_does_not_listen_is_a_warning() -> None:
     assert row["status"] == "warn"
     assert "not reachable" in row["detail"]
     assert "providers.local.base_url" in row["fix"]
+
+
+def test_media_tools_are_checked_and_never_fail_the_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-1234567890")
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))  # no espeak-ng
+    code, by_name = checks()
+    assert code == 0
+    assert by_name["ocr"]["status"] == "ok"
+    assert by_name["ffmpeg"]["status"] == "ok" and "ffmpeg" in by_name["ffmpeg"]["detail"]
+    assert by_name["speech"]["status"] == "info"
+    assert "espeak-ng" in by_name["speech"]["fix"]
+    assert by_name["transcription"]["status"] == "info"
+
+    (tmp_path / "muxi.yaml").write_text(
+        "audio:\n  transcribe: openai/whisper-1\n  speech: openai/tts-1\n"
+    )
+    monkeypatch.setenv("MUXI_CONFIG", str(tmp_path / "muxi.yaml"))
+    code, by_name = checks()
+    assert by_name["speech"]["status"] == "ok" and "openai/tts-1" in by_name["speech"]["detail"]
+    assert by_name["transcription"]["detail"] == "openai/whisper-1"
