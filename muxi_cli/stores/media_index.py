@@ -23,6 +23,7 @@ from pathlib import Path
 from muxi_cli import paths
 from muxi_cli.errors import MuxiError
 from muxi_cli.protocol.messages import MediaRef
+from muxi_cli.stores.sqlite_tx import immediate
 
 INDEX_VERSION = 1
 
@@ -129,14 +130,8 @@ class MediaIndex:
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One transaction; other writers (threads, processes) wait for it."""
-        with self.read(create=True) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self.read(create=True) as conn, immediate(conn):
+            yield conn
 
     def close(self) -> None:
         with self._lock:

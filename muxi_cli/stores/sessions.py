@@ -73,6 +73,7 @@ from muxi_cli.stores.session_rows import (
     writer_tag,
 )
 from muxi_cli.stores.session_schema import has_fts, migrate
+from muxi_cli.stores.sqlite_tx import immediate
 
 if TYPE_CHECKING:
     from muxi_cli.config.schema import MediaConfig
@@ -163,14 +164,8 @@ class SessionStore:
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One committed transaction (``BEGIN IMMEDIATE`` so writers never deadlock)."""
-        with self._read() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._read() as conn, immediate(conn):
+            yield conn
 
     def _now(self) -> str:
         """UTC timestamp in microseconds, strictly increasing within this store."""
