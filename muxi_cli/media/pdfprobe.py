@@ -8,14 +8,17 @@ only a PDF that passes is read in this process. Files are read once (and
 cached), so the extra process costs little.
 
 Run as ``python -m muxi_cli.media.pdfprobe LIMIT_MB`` with the PDF on stdin:
-exit 0 when it fits, 3 with a message when a page is too complex, any other
-failure (out of memory, killed) is the PDF's fault too.
+exit 0 when every page loads, 2 when pdfium cannot open the file at all (the
+caller's own reader says why); any other end (out of memory, killed) is the
+PDF's fault.
 """
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
+import threading
 
 from muxi_cli.errors import MediaError
 
@@ -23,12 +26,21 @@ from muxi_cli.errors import MediaError
 PROBE_MEMORY_MB = 1024
 #: How long loading every page may take.
 PROBE_SECONDS = 30.0
-_TOO_COMPLEX = 3
+#: Digests of PDFs that passed in this process: a file is checked when it is
+#: stored (``pdf_meta``) and read again for its text (``pdf_extract``) in the
+#: same turn; the second child would only repeat the first one's answer.
+_PASSED: dict[str, None] = {}
+_PASSED_MAX = 256
+_PASSED_LOCK = threading.Lock()
 
 
 def probe(data: bytes, who: str) -> None:
     """Raise :class:`MediaError` unless every page of ``data`` loads within the
     child's limits (damaged PDFs are left to the caller's own checks)."""
+    digest = hashlib.sha256(data).hexdigest()
+    with _PASSED_LOCK:
+        if digest in _PASSED:
+            return
     try:
         done = subprocess.run(
             [sys.executable, "-m", "muxi_cli.media.pdfprobe", str(PROBE_MEMORY_MB)],
@@ -43,6 +55,10 @@ def probe(data: bytes, who: str) -> None:
             "this looks like a PDF bomb; print the document to a new PDF",
         ) from None
     if done.returncode in (0, 2):  # 2: pdfium refused it; the caller says why
+        with _PASSED_LOCK:
+            _PASSED[digest] = None
+            while len(_PASSED) > _PASSED_MAX:
+                del _PASSED[next(iter(_PASSED))]  # the oldest first
         return
     raise MediaError(
         f"{who} is too complex to read (opening its pages needs more than {PROBE_MEMORY_MB} MB)",

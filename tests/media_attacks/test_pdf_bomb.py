@@ -125,3 +125,24 @@ def test_a_deeper_bomb_is_refused_before_pdfium_loads_its_page_in_this_process(
     refused, peak_mb = (int(v) for v in done.stdout.split())
     assert refused == 2
     assert peak_mb < 400, f"this process peaked at {peak_mb} MB"
+
+
+def test_a_pdf_is_checked_in_a_child_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pdf_meta (when it is stored) and pdf_extract (for its text) read the same
+    # bytes in one turn: only the first starts the memory-limited child.
+    from muxi_cli.media import pdfprobe
+    from muxi_cli.media.documents import pdf_extract, pdf_meta
+    from tests.media.files import text_pdf
+
+    runs: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counting(args: list[str], **kw: object) -> object:
+        runs.append(args)
+        return real_run(args, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(pdfprobe.subprocess, "run", counting)
+    data = text_pdf(["checked once, read twice"])
+    assert pdf_meta(data, "once.pdf") == {"pages": 1}
+    assert "checked once" in pdf_extract(data, ocr=False, who="once.pdf").text
+    assert len(runs) == 1
