@@ -44,7 +44,6 @@ from muxi_cli.runtime.wire import (
     iter_sse,
     unix_target,
 )
-from muxi_cli.stores.media import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
     import httpx
@@ -198,9 +197,14 @@ class RemoteRuntime:
 
     # -- media ---------------------------------------------------------------------
 
-    #: What the CLI checks attachments against before uploading; the server's own
-    #: limit may be lower (it answers 413, ``media_too_large``).
-    media_max_bytes = DEFAULT_MAX_BYTES
+    @property
+    def media_max_bytes(self) -> int:
+        """What the CLI checks attachments against before uploading; the server's own
+        limit may be lower (it answers 413, ``media_too_large``)."""
+        # deferred: the media store modules (~5 ms) that a turn without files never needs
+        from muxi_cli.stores.media import DEFAULT_MAX_BYTES
+
+        return DEFAULT_MAX_BYTES
 
     async def put_media(
         self,

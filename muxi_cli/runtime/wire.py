@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,20 @@ def unix_target(url: str, uds: Path | None) -> tuple[str, Path | None]:
     if uds is None and url.startswith("unix:"):
         return UNIX_URL, Path(url[len("unix:") :])
     return url, uds
+
+
+def skip_httpx_cli() -> None:
+    """Make the coming ``import httpx`` skip httpx's command-line tool.
+
+    ``httpx/__init__`` imports ``httpx._main`` (its CLI: click, rich.syntax,
+    pygments; ~40 ms, a third of a warm one-shot client) inside
+    ``try/except ImportError``. A ``None`` entry in ``sys.modules`` makes that
+    import fail at once, so httpx falls back to its stub ``main``; muxi never
+    runs httpx's CLI. Done only while httpx is not imported yet; the guard test
+    (tests/runtime/test_lean_client.py) fails if an httpx upgrade drops the try.
+    """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[str]:
