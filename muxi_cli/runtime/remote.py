@@ -37,6 +37,7 @@ from muxi_cli.runtime.profiles import get_profile, profile_key
 from muxi_cli.runtime.remote_ws import WebSocketTurns, lost_event
 from muxi_cli.runtime.turns import StreamTurn
 from muxi_cli.runtime.wire import (
+    MEDIA_MAX_BYTES,
     RUN_HEADER,
     SESSION_HEADER,
     SSE_MEDIA,
@@ -197,14 +198,9 @@ class RemoteRuntime:
 
     # -- media ---------------------------------------------------------------------
 
-    @property
-    def media_max_bytes(self) -> int:
-        """What the CLI checks attachments against before uploading; the server's own
-        limit may be lower (it answers 413, ``media_too_large``)."""
-        # deferred: the media store modules (~5 ms) that a turn without files never needs
-        from muxi_cli.stores.media import DEFAULT_MAX_BYTES
-
-        return DEFAULT_MAX_BYTES
+    #: What the CLI checks attachments against before uploading; the server's own
+    #: limit may be lower (it answers 413, ``media_too_large``).
+    media_max_bytes = MEDIA_MAX_BYTES
 
     async def put_media(
         self,

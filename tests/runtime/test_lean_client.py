@@ -105,3 +105,10 @@ async def test_a_warm_muxi_chat_imports_nothing_heavy(
     assert proc.returncode == 0, err.decode()
     assert out.decode() == "lean\n"
     assert heavy(set(json.loads(dump.read_text()))) == []
+
+
+def test_the_remote_media_limit_is_the_stores() -> None:
+    from muxi_cli.runtime.remote import RemoteRuntime
+    from muxi_cli.stores.media import DEFAULT_MAX_BYTES
+
+    assert RemoteRuntime("http://x", None).media_max_bytes == DEFAULT_MAX_BYTES
