@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MemoryStoreError
 from muxi_cli.paths import ensure_dir
+from muxi_cli.stores import lance_import
 from muxi_cli.stores import lance_sql as sql
 from muxi_cli.stores.lance_maintenance import Maintenance, session, with_retry
 from muxi_cli.stores.lance_schema import (
@@ -99,8 +100,7 @@ class LanceStore:
     # ------------------------------------------------------------------ opening
 
     async def open(self) -> LanceStore:
-        os.environ.setdefault("LANCEDB_LOG", "error")
-        import lancedb  # deferred: LanceDB is slow to import
+        lancedb = lance_import.lancedb()
 
         if is_local_uri(self.uri):
             ensure_dir(Path(self.uri))
@@ -186,6 +186,7 @@ class LanceStore:
             )
 
     async def _ensure_indexes(self) -> None:
+        lance_import.lancedb()
         from lancedb.index import FTS, Bitmap  # deferred: LanceDB is slow to import
 
         wanted = {
