@@ -43,7 +43,7 @@ class _DeferredPackage(types.ModuleType):
             if type(self) is _DeferredPackage:
                 spec = self.__spec__
                 assert spec is not None and spec.loader is not None
-                self.__class__ = types.ModuleType  # from now on an ordinary module
+                self.__class__ = types.ModuleType  # type: ignore[assignment]  # an ordinary module now
                 try:
                     spec.loader.exec_module(self)
                 except BaseException:

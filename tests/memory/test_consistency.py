@@ -7,9 +7,10 @@ import asyncio
 from pathlib import Path
 
 from muxi_cli.memory.embeddings import HashEmbedder
-from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords, SessionState
+from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords
 from muxi_cli.stores.lance_schema import MEMORIES
 from muxi_cli.stores.lance_store import LanceStore
+from muxi_cli.stores.memory_catalog import SessionState
 
 EMBEDDER = HashEmbedder()
 
@@ -32,12 +33,12 @@ async def test_every_table_shows_the_other_connections_writes(tmp_path: Path) ->
         # The reader has read every table once, so its handles are open and warm.
         assert await theirs.listing("u") == []
         assert await reader.meta() != {}
-        assert await SessionState(reader).get("s1") is None
+        assert await SessionState(reader.catalog).get("s1") is None
         assert await ChunkRecords(reader).search(["a"], vector, "tea") == []
 
         await mine.add([_row("u", "User likes tea")])
         await writer.set_meta(**{"long_term_off:u": "1"})
-        await SessionState(writer).put("s1", user_id="u", summary="talked about tea")
+        await SessionState(writer.catalog).put("s1", user_id="u", summary="talked about tea")
         await ChunkRecords(writer).replace_source("a", "notes.md", [_row("*", "Tea is a drink")])
 
         assert [r["text"] for r in await theirs.listing("u")] == ["User likes tea"]
@@ -45,17 +46,17 @@ async def test_every_table_shows_the_other_connections_writes(tmp_path: Path) ->
             "User likes tea"
         ]
         assert (await reader.meta())["long_term_off:u"] == "1"
-        state = await SessionState(reader).get("s1")
+        state = await SessionState(reader.catalog).get("s1")
         assert state is not None and state["summary"] == "talked about tea"
         assert len(await ChunkRecords(reader).search(["a"], vector, "tea")) == 1
 
         # An erasure by one is gone from the other's next read.
         assert await mine.delete_user("u") == 1
-        assert await SessionState(writer).delete_user("u") == 1
+        assert await SessionState(writer.catalog).delete_user("u") == 1
         assert await theirs.listing("u") == []
         assert await theirs.search("u", vector, "tea", shared=False) == []
         assert await theirs.count("u") == 0
-        assert await SessionState(reader).get("s1") is None
+        assert await SessionState(reader.catalog).get("s1") is None
     finally:
         await writer.close()
         await reader.close()
