@@ -30,6 +30,7 @@ from muxi_cli.errors import MemoryStoreError
 from muxi_cli.paths import ensure_dir
 from muxi_cli.stores import lance_import
 from muxi_cli.stores import lance_sql as sql
+from muxi_cli.stores.lance_fusion import fuse_rrf
 from muxi_cli.stores.lance_maintenance import Maintenance, session
 from muxi_cli.stores.lance_schema import (
     CHUNKS,
@@ -57,8 +58,6 @@ OPTIMIZE_EVERY = 50
 KEEP_VERSIONS_FOR = timedelta(minutes=1)
 #: How often reads check for versions written by other processes (zero: before every read).
 READ_CONSISTENCY = timedelta(0)
-#: Reciprocal rank fusion constant.
-RRF_K = 60
 VECTOR_TABLES = (MEMORIES, CHUNKS)
 
 
@@ -384,31 +383,6 @@ class LanceStore(LanceWrites):
                 except Exception:
                     pass
             self._db = None
-
-
-def fuse_rrf(vector_rows: list[Row], text_rows: list[Row], *, limit: int) -> list[Row]:
-    """Reciprocal rank fusion of two ranked lists of rows keyed by ``id``."""
-    fused: dict[str, Row] = {}
-    for rank, row in enumerate(vector_rows):
-        item = dict(row)
-        distance = item.pop("_distance", None)
-        item["_similarity"] = None if distance is None else 1.0 - float(distance)
-        item["_fts"] = None
-        item["_rrf"] = 1.0 / (RRF_K + rank + 1)
-        fused[item["id"]] = item
-    for rank, row in enumerate(text_rows):
-        score = float(row.get("_score") or 0.0)
-        if row["id"] in fused:
-            item = fused[row["id"]]
-        else:
-            item = {k: v for k, v in row.items() if k != "_score"}
-            item["_similarity"] = None
-            item["_rrf"] = 0.0
-            fused[item["id"]] = item
-        item["_fts"] = score
-        item["_rrf"] += 1.0 / (RRF_K + rank + 1)
-    ranked = sorted(fused.values(), key=lambda r: r["_rrf"], reverse=True)
-    return ranked[:limit]
 
 
 def now() -> float:
