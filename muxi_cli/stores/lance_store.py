@@ -188,11 +188,12 @@ class LanceStore(LanceWrites):
 
     async def _recreate_vector_tables(self, dims: int) -> None:
         for name in VECTOR_TABLES:
-            async with self._writing(name):
+            async with self._writing(name) as held:
                 self._tables[name] = await self._db.create_table(
                     name, schema=schema_for(name, dims), mode="overwrite"
                 )
-                await self._recount(name)
+                if held:
+                    await self._recount(name)
 
     async def _ensure_indexes(self) -> None:
         lance_import.lancedb()
@@ -348,9 +349,10 @@ class LanceStore(LanceWrites):
             data = schema.empty_table()
         else:
             data = pa.Table.from_pylist(data.to_pylist(), schema=schema)
-        async with self._writing(name):
+        async with self._writing(name) as held:
             self._tables[name] = await self._db.create_table(name, data, mode="overwrite")
-            await self._recount(name)
+            if held:
+                await self._recount(name)
 
     async def adopt_model(self, embedding_model: str, dims: int) -> None:
         """Record that every vector now comes from ``embedding_model`` (after a reindex)."""

@@ -18,7 +18,7 @@ from typing import Any
 from muxi_cli.errors import MemoryStoreError
 from muxi_cli.stores.lance_maintenance import Maintenance, with_retry
 from muxi_cli.stores.lance_schema import CHUNKS, MEMORIES, META, STATE
-from muxi_cli.stores.memory_catalog import TRACKED, Counts, MemoryCatalog
+from muxi_cli.stores.memory_catalog import TRACKED, Changes, Counts, MemoryCatalog
 
 Row = dict[str, Any]
 
@@ -66,12 +66,13 @@ class LanceWrites:
     async def sync_catalog(self) -> None:
         """Recount the tables whose catalog entry is stale (another program wrote them)."""
         for name in TRACKED:
-            async with self._writing(name):
-                if not self.catalog.is_current(name):
+            async with self._writing(name) as held:
+                if held and not self.catalog.is_current(name):
                     await self._recount(name)
 
     async def _recount(self, name: str) -> None:
-        # The fingerprint is taken first: a commit landing during the count makes it stale.
+        # Its catalog lock is held. The fingerprint is taken first: a commit landing
+        # during the count makes the result stale.
         fingerprint = self.catalog.fingerprint(name)
         table = self.table(name)
         if name == META:
@@ -91,27 +92,34 @@ class LanceWrites:
         self.catalog.replace(name, fingerprint, counts=counts)
 
     @contextlib.asynccontextmanager
-    async def _writing(self, name: str) -> AsyncIterator[None]:
-        """This process's writer lock of ``name``, then every process's (the catalog's)."""
-        async with self._lock(name), self.catalog.locked(name):
-            yield
+    async def _writing(self, name: str) -> AsyncIterator[bool]:
+        """This process's writer lock of ``name``, then every process's (the catalog's).
+
+        Yields whether the catalog lock is held; a writer that could not get it
+        leaves the table's catalog entry stale *before* it writes.
+        """
+        async with self._lock(name), self.catalog.locked(name) as held:
+            if not held and name in TRACKED:
+                self.catalog.invalidate(name)
+            yield held
 
     async def _commit(
-        self, name: str, write: Callable[[], Awaitable[Any]], delta: Counts | None
+        self, name: str, write: Callable[[], Awaitable[Any]], delta: Changes | None
     ) -> None:
-        """Run one write of ``name`` and bring the catalog along: ``delta`` are the row
-        counts it changes (None: unknown, recount). A catalog that was stale before stays
-        so, and is recounted."""
-        async with self._writing(name):
-            tracked = name in TRACKED
+        """Run one write of ``name`` and bring the catalog along: ``delta`` is what it
+        changes (row counts, or meta values; None: unknown, recount). A catalog that
+        was stale before the write is recounted."""
+        async with self._writing(name) as held:
+            tracked = held and name in TRACKED
+            before = self.catalog.fingerprint(name) if tracked else None
             current = tracked and self.catalog.is_current(name)
             await with_retry(write)
             if not tracked:
                 return
-            if current and delta is not None:
-                self.catalog.add_counts(name, delta, self.catalog.fingerprint(name))
-            else:
-                await self._recount(name)
+            after = self.catalog.fingerprint(name)
+            if current and delta is not None and self.catalog.apply(name, delta, before, after):
+                return
+            await self._recount(name)
 
     # ------------------------------------------------------------------ meta
 
@@ -127,13 +135,7 @@ class LanceWrites:
             builder = table.merge_insert("key").when_matched_update_all()
             return await builder.when_not_matched_insert_all().execute(data)
 
-        async with self._writing(META):
-            current = self.catalog.is_current(META)
-            await with_retry(write)
-            if current:
-                self.catalog.set_meta(dict(values), self.catalog.fingerprint(META))
-            else:
-                await self._recount(META)
+        await self._commit(META, write, dict(values))
         self._wrote(len(data))
 
     # ------------------------------------------------------------------ writes

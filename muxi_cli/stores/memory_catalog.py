@@ -51,7 +51,12 @@ ABSENT = "absent"
 #: Seconds between two tries for a table lock another process holds.
 LOCK_POLL = 0.005
 
+#: Seconds a writer waits for a table lock before it writes without (see ``locked``).
+LOCK_WAIT = 10.0
+
 Counts = dict[tuple[str, str], int]
+#: What one write changes: row counts, or (for ``meta``) the values it sets.
+Changes = Counts | dict[str, str]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tables (name TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
@@ -195,44 +200,64 @@ class MemoryCatalog:
     # ------------------------------------------------------------------ writing
 
     @contextlib.asynccontextmanager
-    async def locked(self, table: str) -> AsyncIterator[None]:
-        """Hold ``table``'s write lock (across processes) for a commit and its catalog update."""
+    async def locked(self, table: str, wait: float | None = None) -> AsyncIterator[bool]:
+        """Hold ``table``'s write lock (across processes) for a commit and its catalog
+        update; yields whether it is held.
+
+        A holder that hangs (a stopped process) must not stop every other writer:
+        after ``wait`` seconds the writer goes on without the lock, having made the
+        table's catalog entry stale first (the caller does), and the holder's own
+        update then finds the entry changed (:meth:`apply`) and recounts.
+        """
         if self.root is None:
-            yield
+            yield False
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.dir / f"{table}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            while True:
+            deadline = time.monotonic() + (LOCK_WAIT if wait is None else wait)
+            held = False
+            while not held:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
+                    held = True
                 except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        break
                     # Another writer's commit takes milliseconds; never block the event loop.
                     await asyncio.sleep(LOCK_POLL)
-            yield
+            yield held
         finally:
             os.close(fd)  # releases the lock
 
-    def add_counts(self, table: str, delta: Counts, fingerprint: str | None) -> None:
-        """Apply a write's row count changes and record the table's new fingerprint."""
+    def apply(self, table: str, changes: Changes, before: str | None, after: str | None) -> bool:
+        """Apply one write's changes if the entry still says ``before`` (the table's
+        fingerprint before the write), recording ``after``; False: recount instead."""
         with self._write() as conn:
-            for (owner, kind), n in delta.items():
-                conn.execute(
-                    "INSERT INTO counts (tbl, owner, kind, n) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (tbl, owner, kind) DO UPDATE SET n = MAX(0, n + excluded.n)",
-                    (table, owner, kind, n),
+            if self.recorded(conn).get(table, ABSENT) != before:
+                return False
+            if table == "meta":
+                conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [(str(k), str(v)) for k, v in changes.items()],
                 )
-            self._record(conn, table, fingerprint)
+            else:
+                for key, n in changes.items():
+                    owner, kind = key if isinstance(key, tuple) else (key, "")
+                    conn.execute(
+                        "INSERT INTO counts (tbl, owner, kind, n) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (tbl, owner, kind) DO UPDATE SET n = MAX(0, n + excluded.n)",
+                        (table, owner, kind, int(n)),
+                    )
+            self._record(conn, table, after)
+        return True
 
-    def set_meta(self, values: dict[str, str], fingerprint: str | None) -> None:
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                list(values.items()),
-            )
-            self._record(conn, "meta", fingerprint)
+    def invalidate(self, table: str) -> None:
+        """Make ``table``'s entry stale: the next reader recounts."""
+        if self.root is not None:
+            with self._write() as conn:
+                self._record(conn, table, "")
 
     def replace(
         self, table: str, fingerprint: str | None, *, counts: Counts | None = None,
