@@ -26,6 +26,7 @@ from muxi_cli.memory.extract import EXTRACT_SYSTEM, Stored, extraction_prompt, p
 from muxi_cli.memory.scoring import CONFLICT_SIMILARITY, is_noise, recall_score
 from muxi_cli.memory.usage import UsageCounter
 from muxi_cli.protocol.records import MemoryItem
+from muxi_cli.stores import lance_import
 from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords, Row
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.lance_store import LanceStore, now
@@ -109,6 +110,23 @@ class MemoryService:
                     self._store = await store.open()
         return self._store
 
+    async def _vector(self, text: str) -> Any:
+        """The embedding of ``text``; a store not open yet opens meanwhile.
+
+        The model's session is built in a worker thread (native code, the GIL
+        released) while LanceDB opens its tables on its own thread: the two waits
+        overlap. Their imports run first, on this thread: two threads importing
+        modules they share (numpy) at once can deadlock.
+        """
+        if self._store is not None:
+            return (await self.embedder.embed([text]))[0]
+        prepare = getattr(self.embedder, "prepare", None)
+        if prepare is not None:
+            prepare()
+        lance_import.lancedb()
+        vectors, _store = await asyncio.gather(self.embedder.embed([text]), self.store())
+        return vectors[0]
+
     async def records(self) -> MemoryRecords:
         return MemoryRecords(await self.store())
 
@@ -153,7 +171,7 @@ class MemoryService:
         if await self._nothing_to_recall(user_id, agent):
             return []
         limit = max(1, agent.memory.recall_limit)
-        vector = (await self.embedder.embed([query]))[0]
+        vector = await self._vector(query)
         at = now()
         kind = None if agent.memory.long_term else "knowledge"
         hits = await self._memory_hits(user_id, vector, query, kind, limit * 3)
@@ -259,7 +277,7 @@ class MemoryService:
         snapshot = await self.known()
         if snapshot is None or snapshot.memory_count(user_id, ("fact",)):
             # Only a user with facts has facts the new ones may repeat or update.
-            vector = (await self.embedder.embed([transcript[-2000:]]))[0]
+            vector = await self._vector(transcript[-2000:])
             known = await (await self.records()).search(
                 user_id, vector, transcript[-2000:], kind="fact", shared=False, limit=10
             )
@@ -310,7 +328,7 @@ class MemoryService:
     ) -> builtins.list[MemoryItem]:
         if not query.strip():
             raise UsageError("the search query is empty", "give some words to search for")
-        vector = (await self.embedder.embed([query]))[0]
+        vector = await self._vector(query)
         at = now()
         hits = await self._memory_hits(user_id, vector, query, kind, limit * 3)
         items = [to_item(h, recall_score(h, at)) for h in hits]
