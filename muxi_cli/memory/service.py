@@ -487,6 +487,7 @@ class MemoryService:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        self.catalog.close()
 
     async def __aenter__(self) -> MemoryService:
         return self

@@ -376,6 +376,7 @@ class LanceStore(LanceWrites):
 
     async def close(self) -> None:
         await self.maintenance.close()
+        self.catalog.close()
         self._tables.clear()
         if self._db is not None:
             close: Callable[[], Any] | None = getattr(self._db, "close", None)
