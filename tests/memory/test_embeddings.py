@@ -162,23 +162,3 @@ async def test_openai_embedder_without_key_says_what_to_do() -> None:
     with pytest.raises(ConfigError) as info:
         await embedder.embed(["x"])
     assert "OPENAI_API_KEY" in (info.value.hint or "")
-
-
-def test_the_optimized_model_is_cached_and_gives_the_same_vectors() -> None:
-    import onnxruntime as ort
-
-    from muxi_cli.memory import model_cache
-
-    texts = ["I love pizza", "The stock market fell"]
-    first = embeddings._LocalModel()  # no copy yet: built from the checked model
-    path = model_cache.cached_path(embeddings.LOCAL_MODEL_SHA256, ort.__version__)
-    assert path.is_file() and path.with_suffix(".sha256").is_file()
-    again = embeddings._LocalModel()  # from the copy
-    assert np.allclose(first.embed(texts), again.embed(texts), atol=1e-5)
-    # A damaged copy is never run: it is rebuilt from the original.
-    path.write_bytes(path.read_bytes()[:1000])
-    options = ort.SessionOptions()
-    assert model_cache.cached_session(ort, options, embeddings.LOCAL_MODEL_SHA256) is None
-    rebuilt = embeddings._LocalModel()
-    assert np.allclose(first.embed(texts), rebuilt.embed(texts), atol=1e-5)
-    assert model_cache.cached_session(ort, options, embeddings.LOCAL_MODEL_SHA256) is not None
