@@ -206,6 +206,8 @@ class LocalEmbedder:
         import onnxruntime  # noqa: F401  # deferred: onnxruntime is slow to import
         import tokenizers  # noqa: F401  # deferred: tokenizers is slow to import
 
+        _local_model_path()
+
     def embed_sync(self, texts: list[str]) -> np.ndarray:
         return local_model().embed(texts)
 

@@ -26,7 +26,6 @@ from muxi_cli.memory.extract import EXTRACT_SYSTEM, Stored, extraction_prompt, p
 from muxi_cli.memory.scoring import CONFLICT_SIMILARITY, is_noise, recall_score
 from muxi_cli.memory.usage import UsageCounter
 from muxi_cli.protocol.records import MemoryItem
-from muxi_cli.stores import lance_import
 from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords, Row
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.lance_store import LanceStore, now
@@ -113,18 +112,22 @@ class MemoryService:
     async def _vector(self, text: str) -> Any:
         """The embedding of ``text``; a store not open yet opens meanwhile.
 
-        The model's session is built in a worker thread (native code, the GIL
-        released) while LanceDB opens its tables on its own thread: the two waits
-        overlap. Their imports run first, on this thread: two threads importing
-        modules they share (numpy) at once can deadlock.
+        The model's session is built in a worker thread (native code that releases
+        the GIL) while LanceDB is imported and opened on this one: the two overlap.
+        The model's own imports run first, here: two threads importing modules they
+        share (numpy) at once can deadlock.
         """
         if self._store is not None:
             return (await self.embedder.embed([text]))[0]
         prepare = getattr(self.embedder, "prepare", None)
         if prepare is not None:
             prepare()
-        lance_import.lancedb()
-        vectors, _store = await asyncio.gather(self.embedder.embed([text]), self.store())
+        embedding = asyncio.ensure_future(self.embedder.embed([text]))
+        await asyncio.sleep(0)  # the task's first step hands the model load to its thread
+        try:
+            await self.store()
+        finally:
+            vectors = await embedding
         return vectors[0]
 
     async def records(self) -> MemoryRecords:
