@@ -14,6 +14,11 @@ say), so every read sees the latest committed version: the connection checks for
 newer versions before each read (``read_consistency_interval`` of zero). A
 ``muxi memory forget`` in one process is gone from the others' next search.
 Maintenance runs in the background (:mod:`muxi_cli.stores.lance_maintenance`).
+
+The writes live in :mod:`muxi_cli.stores.lance_writes`: each one also keeps the
+memory catalog right (:mod:`muxi_cli.stores.memory_catalog`), which lets a turn
+know what the store holds without importing LanceDB. LanceDB itself is imported
+through :mod:`muxi_cli.stores.lance_import` only.
 """
 
 from __future__ import annotations
