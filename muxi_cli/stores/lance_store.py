@@ -49,7 +49,7 @@ from muxi_cli.stores.lance_schema import (
     vector_dims,
 )
 from muxi_cli.stores.lance_writes import LanceWrites, _index_job
-from muxi_cli.stores.memory_catalog import MemoryCatalog
+from muxi_cli.stores.memory_catalog import MemoryCatalog, is_local_uri
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,10 +64,6 @@ KEEP_VERSIONS_FOR = timedelta(minutes=1)
 #: How often reads check for versions written by other processes (zero: before every read).
 READ_CONSISTENCY = timedelta(0)
 VECTOR_TABLES = (MEMORIES, CHUNKS)
-
-
-def is_local_uri(uri: str) -> bool:
-    return "://" not in uri
 
 
 class LanceStore(LanceWrites):
