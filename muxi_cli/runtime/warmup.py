@@ -1,0 +1,76 @@
+"""Warming a :class:`~muxi_cli.runtime.local.LocalRuntime` up before its first turn.
+
+Opening a runtime loads the formation and the session store, but a turn loads
+more on first use: the provider's key (keyring), its SDK and client (``openai``
+alone takes ~0.5 s to import), and, when the user has memories, LanceDB (~1-2 s)
+and the embedding model. The chat app asks for all of that right after its first
+frame (``Runtime.prepare``), so the first message is answered at once.
+
+It takes the paths a turn takes (resolving the model, building its client,
+searching memory), so what it loads is what the turn would have loaded, once.
+Whatever blocks runs in a thread: the app keeps drawing and taking keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from muxi_cli.config.schema import AgentConfig, Formation
+    from muxi_cli.llm.registry import ProviderRegistry
+    from muxi_cli.memory.base import MemoryBackend
+
+log = logging.getLogger("muxi.runtime")
+
+#: What the memory search of a warm-up looks for (its hits are not used).
+PROBE_QUERY = "warm-up"
+
+
+async def warm_up(
+    formation: Formation, models: ProviderRegistry, memory: MemoryBackend, user_id: str
+) -> None:
+    """Load what a first turn with the default agent needs. Raises what that turn
+    would raise when it resolves its model (no provider, an unknown one)."""
+    # Key lookups (keyring) and, with no model configured, the Ollama probe block.
+    providers = await asyncio.to_thread(_providers, formation, models)
+    for provider, model in providers:
+        prepare = getattr(provider, "prepare", None)  # SDK providers; test doubles may not
+        if callable(prepare):
+            await prepare(model)
+    await _warm_memory(memory, user_id, formation.default)
+
+
+def _providers(formation: Formation, models: ProviderRegistry) -> list[tuple[Any, str]]:
+    """The providers (and model names) a first turn calls: the default agent's, and
+    the router's when there is a choice of agents."""
+    refs = [models.model_for(formation.default)]
+    if len(formation.agents) > 1 and formation.router.model:
+        refs.append(models.model_for(None, formation.router.model))
+    out: list[tuple[Any, str]] = []
+    for ref in dict.fromkeys(refs):
+        provider, model = models.resolve(ref)
+        out.append((provider, model))
+    return out
+
+
+def _has_memories(memory: MemoryBackend) -> bool:
+    """Whether a recall would read the store: the memory service's own cheap check
+    (``NoMemory`` has none; a service without it is not warmed, which is safe)."""
+    nothing_stored = getattr(memory, "_nothing_stored", None)
+    return callable(nothing_stored) and not nothing_stored()
+
+
+async def _warm_memory(memory: MemoryBackend, user_id: str, agent: AgentConfig) -> None:
+    """Open the store and load the embedding model, as the first recall would: only
+    when there are memories (with none, recall loads neither)."""
+    if not agent.memory.enabled or not _has_memories(memory):
+        return
+    # The store imports LanceDB on the event loop when it opens: import it here first.
+    os.environ.setdefault("LANCEDB_LOG", "error")
+    await asyncio.to_thread(importlib.import_module, "lancedb")
+    await memory.search(PROBE_QUERY, user_id, limit=1)
+    log.debug("memory store and embedding model warmed up")
