@@ -57,9 +57,14 @@ def _providers(formation: Formation, models: ProviderRegistry) -> list[tuple[Any
     return out
 
 
-def _has_memories(memory: MemoryBackend) -> bool:
-    """Whether a recall would read the store: the memory service's own cheap check
-    (``NoMemory`` has none; a service without it is not warmed, which is safe)."""
+async def _recall_reads_store(memory: MemoryBackend, user_id: str, agent: AgentConfig) -> bool:
+    """Whether a recall would read the store, by the memory service's own cheap check
+    (a catalog's counts, or whether a store exists). ``NoMemory`` has none; nor may a
+    future service: then nothing is warmed, which is safe (tests/tui/test_warm_up.py
+    notices)."""
+    per_user = getattr(memory, "_nothing_to_recall", None)
+    if callable(per_user):
+        return not await per_user(user_id, agent)
     nothing_stored = getattr(memory, "_nothing_stored", None)
     return callable(nothing_stored) and not nothing_stored()
 
@@ -67,7 +72,7 @@ def _has_memories(memory: MemoryBackend) -> bool:
 async def _warm_memory(memory: MemoryBackend, user_id: str, agent: AgentConfig) -> None:
     """Open the store and load the embedding model, as the first recall would: only
     when there are memories (with none, recall loads neither)."""
-    if not agent.memory.enabled or not _has_memories(memory):
+    if not agent.memory.enabled or not await _recall_reads_store(memory, user_id, agent):
         return
     # The store imports LanceDB on the event loop when it opens: import it here first.
     os.environ.setdefault("LANCEDB_LOG", "error")
