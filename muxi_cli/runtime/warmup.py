@@ -75,7 +75,18 @@ async def _warm_memory(memory: MemoryBackend, user_id: str, agent: AgentConfig) 
     if not agent.memory.enabled or not await _recall_reads_store(memory, user_id, agent):
         return
     # The store imports LanceDB on the event loop when it opens: import it here first.
-    os.environ.setdefault("LANCEDB_LOG", "error")
-    await asyncio.to_thread(importlib.import_module, "lancedb")
+    await asyncio.to_thread(_import_lancedb)
     await memory.search(PROBE_QUERY, user_id, limit=1)
     log.debug("memory store and embedding model warmed up")
+
+
+def _import_lancedb() -> None:
+    """Import LanceDB the way the store does: through the stores' own door when
+    there is one (it defers LanceDB's unused namespace client), else directly."""
+    os.environ.setdefault("LANCEDB_LOG", "error")
+    try:
+        door = importlib.import_module("muxi_cli.stores.lance_import")
+    except ImportError:
+        importlib.import_module("lancedb")
+    else:
+        door.lancedb()
