@@ -344,6 +344,9 @@ class RemoteRuntime:
         await self._ws_turns.aclose()
         await self._server.aclose()
 
+    async def prepare(self) -> None:
+        """Nothing to load here: the server holds the agents (and warms itself)."""
+
 
 class SSETurn(StreamTurn):
     """A turn streamed over ``POST /v1/chat`` (SSE); cancel and approve are
