@@ -7,6 +7,11 @@ a server that cannot be reached is a ``ConnectionFailedError`` (exit 1), an
 error answer becomes the error the server sent (its code decides the exit
 code; a bare 401 is a ``ServerAuthError``), and an answer that is not JSON
 says the URL may not be a muxi server.
+
+Over TCP the requests go through httpx; to a local host's Unix socket they go
+through :mod:`muxi_cli.runtime.unixhttp` (standard library only), which keeps
+httpx, httpcore, anyio, h11 and ssl out of a warm one-shot client. Callers see
+the same :class:`~muxi_cli.runtime.wire.Response` and the same errors.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from muxi_cli.errors import MuxiError, ServerAuthError
 from muxi_cli.runtime.wire import (
+    Response,
+    Timeout,
+    TransportError,
     connection_error,
     error_from_body,
     skip_httpx_cli,
@@ -27,6 +35,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from muxi_cli.runtime.unixhttp import UnixClient
+
 
 class RequestOptions(TypedDict, total=False):
     """What a request may add to the method and path."""
@@ -36,8 +46,8 @@ class RequestOptions(TypedDict, total=False):
     json_body: Any
     #: Query parameters; ``None`` values are left out.
     params: dict[str, Any] | None
-    #: Seconds (or an ``httpx.Timeout``) instead of the client's default.
-    timeout: float | httpx.Timeout | None
+    #: Seconds (or a :class:`Timeout`) instead of the client's default.
+    timeout: float | Timeout | None
     #: Extra request headers.
     headers: dict[str, str]
     #: A multipart upload: field name to ``(file name, bytes, media type)``.
@@ -60,7 +70,8 @@ class ServerClient:
     first used it: open one ``ServerClient`` per ``asyncio.run``.
 
     With ``uds`` (or a ``unix:/path`` URL), every request goes over the Unix
-    domain socket at that path (a local host); ``url`` then only names the
+    domain socket at that path (a local host) through the standard-library
+    client of :mod:`muxi_cli.runtime.unixhttp`; ``url`` then only names the
     server in requests and messages.
     """
 
@@ -85,6 +96,7 @@ class ServerClient:
         self.verify = verify
         self._max_connections = max_connections
         self._client: httpx.AsyncClient | None = None
+        self._unix: UnixClient | None = None
 
     async def __aenter__(self) -> ServerClient:
         return self
@@ -100,7 +112,16 @@ class ServerClient:
     @property
     def opened(self) -> bool:
         """Whether the HTTP connection pool was ever needed."""
-        return self._client is not None
+        return self._client is not None or self._unix is not None
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """What a failed connection raises while an answer is read (``except`` it)."""
+        if self.uds is not None:
+            return (TransportError,)
+        import httpx  # deferred: imported already whenever an httpx error can occur
+
+        return (httpx.HTTPError,)
 
     def headers(self, user_id: str | None = None) -> dict[str, str]:
         """What every request carries: the user agent, the key, the acting user."""
@@ -117,7 +138,9 @@ class ServerClient:
             raise ServerAuthError(f"no API key is stored for {label}", hint=hint)
 
     def http(self) -> httpx.AsyncClient:
-        """The shared connection pool (opened now if needed)."""
+        """The shared httpx connection pool (opened now if needed): TCP servers only."""
+        if self.uds is not None:
+            raise RuntimeError("a server on a Unix socket is reached through send(), not httpx")
         if self._client is None:
             # httpx takes over 100 ms to import; `muxi --help` and local runs never need it.
             import httpx
@@ -131,15 +154,8 @@ class ServerClient:
                 timeout=httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT),
                 limits=limits,
                 verify=self.verify,
-                transport=None if self.uds is None else self._unix_transport(limits),
             )
         return self._client
-
-    def _unix_transport(self, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-        from muxi_cli.runtime.unixhttp import UnixTransport  # deferred: imports httpx
-
-        assert self.uds is not None
-        return UnixTransport(self.uds, limits)
 
     async def send(
         self,
@@ -149,18 +165,30 @@ class ServerClient:
         auth: bool = True,
         stream: bool = False,
         **options: Unpack[RequestOptions],
-    ) -> httpx.Response:
+    ) -> Response:
         """One request; only a failure to reach the server raises (the answer may be an error).
 
         With ``stream`` the body is left unread: the caller reads it and closes the response.
         """
-        import httpx  # deferred: httpx is slow to import
-
         user_id = options.get("user_id")
-        timeout = options.get("timeout")
         clean = {k: v for k, v in (options.get("params") or {}).items() if v is not None}
         headers = {"x-muxi-user-id": user_id} if user_id else {}
+        headers.update(options.get("headers", {}))
         form = {k: v for k, v in (options.get("form") or {}).items() if v is not None}
+        if self.uds is not None:
+            return await self._send_unix(method, path, auth, stream, headers, clean, form, options)
+        import httpx  # deferred: httpx is slow to import
+
+        asked = options.get("timeout")
+        timeout: float | httpx.Timeout | None = None
+        if isinstance(asked, Timeout):
+            timeout = httpx.Timeout(
+                asked.seconds,
+                connect=asked.seconds if asked.connect is None else asked.connect,
+                read=asked.seconds if asked.read is None else asked.read,
+            )
+        else:
+            timeout = asked
         request = self.http().build_request(
             method,
             path,
@@ -168,7 +196,7 @@ class ServerClient:
             files=options.get("files"),
             data=form or None,
             params=clean,
-            headers={**headers, **options.get("headers", {})},
+            headers=headers,
             timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
         )
         if not auth:
@@ -176,6 +204,40 @@ class ServerClient:
         try:
             return await self.http().send(request, stream=stream)
         except httpx.HTTPError as exc:
+            raise connection_error(self.where, exc) from exc
+
+    async def _send_unix(
+        self,
+        method: str,
+        path: str,
+        auth: bool,
+        stream: bool,
+        headers: dict[str, str],
+        params: dict[str, Any],
+        form: dict[str, str],
+        options: RequestOptions,
+    ) -> Response:
+        from muxi_cli.runtime import unixhttp  # deferred: only a local host needs it
+
+        if self._unix is None:
+            assert self.uds is not None
+            self._unix = unixhttp.UnixClient(self.uds, self.url.partition("://")[2] or self.url)
+        body, content_type = unixhttp.encode_body(
+            options.get("json_body"), options.get("files"), form
+        )
+        sent = {"accept": "*/*", **self.headers()}
+        if content_type:
+            sent["content-type"] = content_type
+        sent.update(headers)
+        if not auth:
+            sent.pop("authorization", None)
+        timeout = options.get("timeout")
+        if not isinstance(timeout, Timeout):
+            timeout = Timeout(self.timeout if timeout is None else timeout, connect=CONNECT_TIMEOUT)
+        target = path + unixhttp.query(params)
+        try:
+            return await self._unix.send(method, target, sent, body, timeout, stream=stream)
+        except TransportError as exc:
             raise connection_error(self.where, exc) from exc
 
     @property
@@ -205,18 +267,14 @@ class ServerClient:
             raise error_from_body(resp.status_code, resp.content, self.url)
         return resp.content
 
-    async def stream(
-        self, method: str, path: str, **options: Unpack[RequestOptions]
-    ) -> httpx.Response:
+    async def stream(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Response:
         """A streamed answer, its body unread (the caller closes it); an error answer raises."""
-        import httpx  # deferred: httpx is slow to import
-
         resp = await self.send(method, path, stream=True, **options)
         if resp.status_code < 400:
             return resp
         try:
             body = await resp.aread()
-        except httpx.HTTPError as exc:
+        except self.errors as exc:
             raise connection_error(self.where, exc) from exc
         finally:
             await resp.aclose()
@@ -250,3 +308,6 @@ class ServerClient:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+        unix, self._unix = self._unix, None
+        if unix is not None:
+            await unix.aclose()

@@ -1,6 +1,7 @@
 """``RemoteRuntime``: the :class:`Runtime` protocol spoken to a ``muxi serve``.
 
-Plain calls use HTTP (httpx). Turns use SSE, except turns with interactive
+Plain calls use HTTP (:class:`~muxi_cli.runtime.client.ServerClient`: httpx over
+TCP, a standard-library client over a local host's Unix socket). Turns use SSE, except turns with interactive
 approval, which run over one reused WebSocket so approvals and cancels travel
 on the same connection (:mod:`muxi_cli.runtime.remote_ws`). A dropped WebSocket
 is re-opened with backoff; the user is told through ``on_notice`` (default: the
@@ -14,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from muxi_cli.errors import MuxiError, NotFoundError, ServerAuthError
@@ -41,13 +42,12 @@ from muxi_cli.runtime.wire import (
     RUN_HEADER,
     SESSION_HEADER,
     SSE_MEDIA,
+    Response,
+    Timeout,
     connection_error,
     iter_sse,
     unix_target,
 )
-
-if TYPE_CHECKING:
-    import httpx
 
 log = logging.getLogger("muxi.remote")
 
@@ -140,22 +140,20 @@ class RemoteRuntime:
         return body
 
     async def _chat_sse(self, request: ChatRequest) -> SSETurn:
-        import httpx  # deferred: httpx is slow to import
-
         resp = await self._server.stream(
             "POST",
             "/v1/chat",
             user_id=request.user_id,
             json_body=self._body(request),
             headers={"accept": SSE_MEDIA},
-            timeout=httpx.Timeout(self._timeout, connect=10.0, read=120.0),
+            timeout=Timeout(self._timeout, connect=10.0, read=120.0),
         )
         try:
             turn = SSETurn(self, resp, request.session_id or "")
             await turn.begin()
         except BaseException as exc:
             await resp.aclose()
-            if isinstance(exc, httpx.HTTPError):
+            if isinstance(exc, self._server.errors):
                 raise connection_error(self._server.where, exc) from exc
             raise
         return turn
@@ -212,8 +210,6 @@ class RemoteRuntime:
     ) -> MediaRef:
         """``POST /v1/media``, multipart: the file in field ``file``, the claimed
         type (if any) in form field ``media_type``; the server decides the type."""
-        import httpx  # deferred: httpx is slow to import
-
         # An upload may take longer than a plain call: the write timeout follows the size.
         seconds = self._timeout + len(data) / (256 * 1024)
         answer = await self._server.request(
@@ -222,7 +218,7 @@ class RemoteRuntime:
             user_id=user_id,
             files={"file": (name or "upload", data, media_type or "application/octet-stream")},
             form={"media_type": media_type},
-            timeout=httpx.Timeout(seconds, connect=10.0),
+            timeout=Timeout(seconds, connect=10.0),
         )
         return MediaRef.from_dict(answer)
 
@@ -352,7 +348,7 @@ class SSETurn(StreamTurn):
     """A turn streamed over ``POST /v1/chat`` (SSE); cancel and approve are
     plain requests (``/v1/runs/{id}/cancel``, ``/v1/approvals/{call_id}``)."""
 
-    def __init__(self, runtime: RemoteRuntime, resp: httpx.Response, session_id: str) -> None:
+    def __init__(self, runtime: RemoteRuntime, resp: Response, session_id: str) -> None:
         super().__init__(resp.headers.get(RUN_HEADER, ""), session_id)
         self.session_id = resp.headers.get(SESSION_HEADER) or session_id
         self._rt = runtime
@@ -375,8 +371,6 @@ class SSETurn(StreamTurn):
         raise MuxiError("the server ended the turn without any event", hint="see the server's log")
 
     async def _stream(self) -> AsyncIterator[Event]:
-        import httpx  # deferred: httpx is slow to import
-
         ended = False
         first, self._first = self._first, None
         try:
@@ -390,7 +384,7 @@ class SSETurn(StreamTurn):
                     continue
                 ended = ended or is_terminal(event)
                 yield event
-        except httpx.HTTPError as exc:
+        except self._rt._server.errors as exc:
             ended = False
             self._rt._notice(f"lost the connection to {self._rt.label} during a turn: {exc}")
         if not ended:

@@ -3,27 +3,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MuxiError
-from muxi_cli.runtime.wire import connection_error, error_from_body
+from muxi_cli.runtime.wire import error_from_body
 
 if TYPE_CHECKING:
-    import httpx
-
     from muxi_cli.runtime.client import ServerClient
+    from muxi_cli.runtime.wire import Response
 
 #: Seconds a transcription or speech request may take (the model's work is slow).
 AUDIO_TIMEOUT = 300.0
 
 
-async def _post(server: ServerClient, path: str, **kw: object) -> httpx.Response:
-    import httpx  # deferred: httpx is slow to import
-
-    try:
-        resp = await server.http().post(path, timeout=AUDIO_TIMEOUT, **kw)  # type: ignore[arg-type]
-    except httpx.HTTPError as exc:
-        raise connection_error(server.url, exc) from exc
+async def _post(server: ServerClient, path: str, **kw: Any) -> Response:
+    resp = await server.send("POST", path, timeout=AUDIO_TIMEOUT, **kw)
     if resp.status_code >= 400:
         raise error_from_body(resp.status_code, resp.content, server.url)
     return resp
@@ -46,5 +40,5 @@ async def transcribe(
 async def speak(server: ServerClient, text: str, voice: str | None, fmt: str) -> bytes:
     """``POST /v1/audio/speech``: the audio bytes."""
     body = {"input": text, "voice": voice, "format": fmt}
-    resp = await _post(server, "/v1/audio/speech", json=body)
+    resp = await _post(server, "/v1/audio/speech", json_body=body)
     return resp.content

@@ -1,12 +1,12 @@
-"""Small helpers shared by the remote runtime and profile checks: SSE, errors."""
+"""Small helpers shared by the remote runtime and profile checks: SSE, errors, timeouts."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from muxi_cli.errors import (
     ConnectionFailedError,
@@ -26,6 +26,42 @@ SESSION_HEADER = "x-muxi-session-id"
 MEDIA_MAX_BYTES = 20 * 1024 * 1024
 #: The URL a server on a Unix socket goes by (in requests' Host header and in messages).
 UNIX_URL = "http://muxi-host"
+
+
+class Timeout(NamedTuple):
+    """A request's time limits in seconds: ``seconds`` for each step, unless
+    ``connect`` or ``read`` (the wait for each piece of the answer) say otherwise."""
+
+    seconds: float
+    connect: float | None = None
+    read: float | None = None
+
+
+class TransportError(Exception):
+    """The server could not be reached, or the connection failed mid-answer
+    (the Unix-socket client's counterpart of ``httpx.HTTPError``)."""
+
+
+class Response(Protocol):
+    """What callers read of an answer: ``httpx.Response`` (TCP) or the
+    Unix-socket client's own (:mod:`muxi_cli.runtime.unixhttp`)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    def json(self) -> Any: ...
+
+    def aiter_lines(self) -> AsyncIterator[str]: ...
+
+    async def aread(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
 
 
 def unix_target(url: str, uds: Path | None) -> tuple[str, Path | None]:

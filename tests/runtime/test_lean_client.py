@@ -35,6 +35,9 @@ HEAVY = (
     "pygments",
     "rich",
 )
+#: Not on the path to a local host either: its socket is spoken to by runtime/unixhttp
+#: (ssl stays: asyncio imports it itself).
+HTTP_STACK = ("httpx", "httpcore", "anyio", "h11", "sniffio", "websockets")
 
 
 def loaded(code: str, env: dict[str, str] | None = None) -> set[str]:
@@ -51,18 +54,35 @@ def loaded(code: str, env: dict[str, str] | None = None) -> set[str]:
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def heavy(modules: set[str]) -> list[str]:
-    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+def heavy(modules: set[str], names: tuple[str, ...] = HEAVY) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in names))
 
 
 def test_the_remote_chat_modules_import_nothing_heavy() -> None:
     modules = loaded(
         "import asyncio, muxi_cli.cli.app, muxi_cli.cli.chat, muxi_cli.runtime.remote\n"
         "from muxi_cli.runtime.client import ServerClient\n"
-        "ServerClient('unix:/nowhere.sock', 'key').http()"  # builds the httpx client
+        "ServerClient('http://127.0.0.1:9', 'key').http()"  # a TCP server: the httpx client
     )
-    assert "httpx" in modules and "muxi_cli.runtime.unixhttp" in modules
+    assert "httpx" in modules
     assert heavy(modules) == []
+
+
+def test_a_request_to_a_socket_loads_no_http_library() -> None:
+    modules = loaded(
+        "import asyncio\n"
+        "from muxi_cli.errors import ConnectionFailedError\n"
+        "from muxi_cli.runtime.client import ServerClient\n"
+        "async def main():\n"
+        "    async with ServerClient('unix:/nowhere/h.sock', 'key') as client:\n"
+        "        try:\n"
+        "            await client.request('GET', '/v1/me')\n"
+        "        except ConnectionFailedError:\n"
+        "            pass\n"
+        "asyncio.run(main())"
+    )
+    assert "muxi_cli.runtime.unixhttp" in modules
+    assert heavy(modules, HEAVY + HTTP_STACK) == []
 
 
 def test_httpx_still_imports_without_its_cli() -> None:
@@ -104,7 +124,7 @@ async def test_a_warm_muxi_chat_imports_nothing_heavy(
             await proc.wait()
     assert proc.returncode == 0, err.decode()
     assert out.decode() == "lean\n"
-    assert heavy(set(json.loads(dump.read_text()))) == []
+    assert heavy(set(json.loads(dump.read_text())), HEAVY + HTTP_STACK) == []
 
 
 def test_the_remote_media_limit_is_the_stores() -> None:

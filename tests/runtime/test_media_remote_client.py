@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,15 +90,21 @@ def _app(stub: Stub) -> FastAPI:
     return app
 
 
-@pytest.fixture
-async def stub() -> AsyncIterator[Stub]:
+@pytest.fixture(params=["tcp", "unix"])
+async def stub(request: pytest.FixtureRequest, sock_dir: Path) -> AsyncIterator[Stub]:
+    """The app on loopback (the client speaks httpx) or on a Unix socket (its own client)."""
     import uvicorn
 
     from tests.net import free_port
 
-    port = free_port()
-    stub = Stub(f"http://127.0.0.1:{port}")
-    config = uvicorn.Config(_app(stub), host="127.0.0.1", port=port, log_level="error")
+    if request.param == "unix":
+        sock = sock_dir / "media.sock"
+        stub = Stub(f"unix:{sock}")
+        config = uvicorn.Config(_app(stub), uds=str(sock), log_level="error")
+    else:
+        port = free_port()
+        stub = Stub(f"http://127.0.0.1:{port}")
+        config = uvicorn.Config(_app(stub), host="127.0.0.1", port=port, log_level="error")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

@@ -27,7 +27,6 @@ from muxi_cli.protocol import events as ev
 from muxi_cli.protocol.events import decode
 from muxi_cli.protocol.records import ChatRequest, SessionMessage
 from muxi_cli.runtime.profiles import add_profile
-from muxi_cli.runtime.unixhttp import UnixTransport
 from muxi_cli.runtime.wire import UNIX_URL
 from tests.fakellm import FakeLLM, Slow, Text
 from tests.procs import stopping
@@ -61,7 +60,7 @@ async def cancelled_reply(served: UdsServed, session_id: str) -> SessionMessage:
 
 @pytest.fixture
 async def http(uds_served: UdsServed) -> AsyncIterator[httpx.AsyncClient]:
-    transport = UnixTransport(uds_served.socket, httpx.Limits())
+    transport = httpx.AsyncHTTPTransport(uds=str(uds_served.socket))
     headers = {"authorization": f"Bearer {uds_served.alice}", "accept": "text/event-stream"}
     async with httpx.AsyncClient(base_url=UNIX_URL, transport=transport, headers=headers) as c:
         yield c
