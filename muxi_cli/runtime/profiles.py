@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from muxi_cli import paths, secrets
+from muxi_cli import paths
 from muxi_cli.errors import ConfigError, NotFoundError, UsageError
 
 LOCAL = "local"
@@ -152,6 +152,8 @@ def remove_profile(name: str) -> bool:
         data["active"] = None
     _save(data)
 
+    from muxi_cli import secrets  # deferred: its redaction patterns (~3 ms) only for keys
+
     secrets.delete_secret(secret_name(name))
     return was_active
 
@@ -171,11 +173,15 @@ def store_key(name: str, key: str) -> str:
     key = key.strip()
     if not key:
         raise UsageError("the API key is empty", hint="paste the key printed by `muxi serve`")
+    from muxi_cli import secrets  # deferred: as in remove_profile
+
     return secrets.set_secret(secret_name(name), key)
 
 
 def profile_key(name: str) -> tuple[str | None, str]:
     """The API key of a profile and where it came from (``stored``, ``env``, ``none``)."""
+
+    from muxi_cli import secrets  # deferred: as in remove_profile
 
     stored = secrets.get_secret(secret_name(name))
     if stored:

@@ -127,6 +127,51 @@ async def test_a_warm_muxi_chat_imports_nothing_heavy(
     assert heavy(set(json.loads(dump.read_text())), HEAVY + HTTP_STACK) == []
 
 
+#: Not on a local host's path either: it reads no profile file and no keyring.
+PROFILE_ONLY = ("yaml", "keyring", "muxi_cli.secrets", "muxi_cli.redact")
+
+
+async def test_a_turn_through_a_local_host_loads_no_profile_machinery(
+    uds_served: UdsServed, fake_llm: FakeLLM
+) -> None:
+    """What ``muxi chat`` runs through a warm host (cli/context.runtime_for): the
+    command modules, the profile choice, and a RemoteRuntime on the host's socket."""
+    fake_llm.script(Text("lean"))
+    env = {k: v for k, v in os.environ.items() if k not in ("MUXI_PROFILE", "MUXI_API_KEY")}
+    code = (
+        "import asyncio, json, sys\n"
+        "import muxi_cli.cli.app, muxi_cli.cli.chat\n"
+        "from muxi_cli.protocol.records import ChatRequest\n"
+        "from muxi_cli.runtime.factory import selected_profile\n"
+        "from muxi_cli.runtime.remote import RemoteRuntime\n"
+        "assert selected_profile(None) == 'local'\n"
+        "async def main():\n"
+        f"    rt = RemoteRuntime('http://muxi-host', {uds_served.alice!r}, "
+        f"uds={str(uds_served.socket)!r})\n"
+        "    try:\n"
+        "        await rt.whoami()\n"
+        "        async with await rt.chat(ChatRequest(message='hi')) as turn:\n"
+        "            return [e.type async for e in turn.events()]\n"
+        "    finally:\n"
+        "        await rt.aclose()\n"
+        "types = asyncio.run(main())\n"
+        "print(json.dumps([types, [m for m, v in sys.modules.items() if v]]))"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, env=env, stdout=PIPE, stderr=PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    types, modules = json.loads(out.decode().strip().splitlines()[-1])
+    assert types[-1] == "run.completed"
+    assert heavy(set(modules), HEAVY + HTTP_STACK + PROFILE_ONLY) == []
+
+
 def test_the_remote_media_limit_is_the_stores() -> None:
     from muxi_cli.runtime.remote import RemoteRuntime
     from muxi_cli.stores.media import DEFAULT_MAX_BYTES
