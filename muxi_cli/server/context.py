@@ -76,6 +76,9 @@ class ServerSettings:
     #: in all (408 after): a slow upload cannot hold its place for ever.
     upload_idle: float = 30.0
     upload_deadline: float = 600.0
+    #: The user an admin key acts as without ``X-Muxi-User-Id`` (the warm host:
+    #: the local user, as in-process).
+    admin_user: str = ADMIN_DEFAULT_USER
 
 
 @dataclass(slots=True)
@@ -188,7 +191,7 @@ class ServerContext:
                 )
         grants = resolve(principal, self.access)
         if principal.admin:
-            return Caller(principal, user_header or ADMIN_DEFAULT_USER, grants)
+            return Caller(principal, user_header or self.settings.admin_user, grants)
         # A user key always acts as its own user; the header is ignored.
         return Caller(principal, principal.user_id, grants)
 
