@@ -59,30 +59,31 @@ def notice(st: CliState, message: str) -> None:
         print(f"muxi: {message}", file=sys.stderr, flush=True)
 
 
+def uses_host(st: CliState) -> bool:
+    """The local profile, with warm hosts switched on (``MUXI_HOST``, ``host: enabled``)."""
+    from muxi_cli.runtime.factory import LOCAL, selected_profile  # deferred: start-up
+
+    if selected_profile(st.profile) != LOCAL:
+        return False
+    from muxi_cli.host.client import host_enabled  # deferred: only local commands
+
+    return host_enabled(st.config)
+
+
 @contextlib.asynccontextmanager
 async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncIterator[Runtime]:
     """Open the runtime the command should use: a remote profile's, else this
     formation's warm host (docs/host.md), else a LocalRuntime in this process,
     after which a host is started in the background for the next command."""
-    from muxi_cli.runtime.factory import (  # deferred: keeps start-up light
-        LOCAL,
-        open_runtime,
-        selected_profile,
-    )
+    from muxi_cli.runtime.factory import open_runtime  # deferred: keeps start-up light
 
     st = state(ctx)
     runtime: Runtime | None = None
-    use_host = False
-    if selected_profile(st.profile) == LOCAL:
-        from muxi_cli.host.client import host_enabled  # deferred: only local commands
-
-        use_host = host_enabled(st.config)
+    use_host = uses_host(st)
     if use_host:
         from muxi_cli.host.connect import open_host_runtime  # deferred: loads httpx
 
         runtime = await open_host_runtime(st.config, notice=lambda m: notice(st, m))
-        if runtime is not None:
-            notice(st, "running through the warm host")
     in_process = runtime is None
     if runtime is None:
         runtime = await open_runtime(

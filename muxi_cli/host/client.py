@@ -162,13 +162,15 @@ def start_host(config: str | None, *, timeout: float = 30.0) -> HostAddress:
             os.close(write_end)
             write_end = -1
             said = b""
+            ended = False
             while b"\n" not in said:
                 left = deadline - time.monotonic()
                 if left <= 0 or not select.select([read_end], [], [], left)[0]:
                     break
                 chunk = os.read(read_end, 64)
                 if not chunk:
-                    break  # the daemon exited before it was ready
+                    ended = True  # the daemon exited before it was ready
+                    break
                 said += chunk
         finally:
             os.close(read_end)
@@ -183,7 +185,7 @@ def start_host(config: str | None, *, timeout: float = 30.0) -> HostAddress:
             proc.wait()
     tail = _log_tail(target.files)
     raise HostUnavailable(
-        f"the host did not start within {timeout:g} s" if not said else "the host failed to start",
+        "the host failed to start" if ended else f"the host did not start within {timeout:g} s",
         hint=(tail + "\n" if tail else "") + f"its log: {target.files.log}",
     )
 

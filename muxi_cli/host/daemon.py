@@ -218,8 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # every file and the socket: this user only
     _setup_logging()
     host = Host(args)
+    from muxi_cli.errors import MuxiError
+
     try:
         return asyncio.run(host.run())
+    except MuxiError as exc:  # a bad formation, a missing key: what the user must fix
+        log.error(
+            "host %s failed: %s", args.id, exc.message + (f" ({exc.hint})" if exc.hint else "")
+        )
+        host.cleanup()
+        return 1
     except Exception:
         log.exception("host %s failed", args.id)
         host.cleanup()

@@ -13,6 +13,7 @@ from muxi_cli.server.runs import RunRegistry
 from muxi_cli.server.scopes import Grants, resolve
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.server_keys import KeyStore, Principal, valid_user_id
+from muxi_cli.stores.session_rows import not_found
 
 if TYPE_CHECKING:
     from muxi_cli.config.access import ServerAccess
@@ -209,9 +210,8 @@ class ServerContext:
             info = None
         if info is not None and (caller.admin or info.user_id == caller.user_id):
             return info
-        raise NotFoundError(
-            f"no session {session_id!r}", hint="list your sessions with `muxi sessions list`"
-        )
+        # The store's own words, so a session missing here reads as it does in-process.
+        raise not_found(session_id)
 
 
 def _hold_store_to(store: Any, media: MediaAccess) -> None:
