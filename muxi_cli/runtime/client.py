@@ -11,10 +11,11 @@ says the URL may not be a muxi server.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from muxi_cli.errors import MuxiError, ServerAuthError
-from muxi_cli.runtime.wire import connection_error, error_from_body
+from muxi_cli.runtime.wire import connection_error, error_from_body, unix_target
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -52,6 +53,10 @@ class ServerClient:
     The underlying ``httpx.AsyncClient`` is opened on first use (a turn that
     runs over the WebSocket never needs it) and bound to the event loop that
     first used it: open one ``ServerClient`` per ``asyncio.run``.
+
+    With ``uds`` (or a ``unix:/path`` URL), every request goes over the Unix
+    domain socket at that path (a local host); ``url`` then only names the
+    server in requests and messages.
     """
 
     def __init__(
@@ -62,8 +67,12 @@ class ServerClient:
         timeout: float = 30.0,
         verify: bool | str = True,
         max_connections: int = 200,
+        uds: Path | None = None,
     ) -> None:
+        url, uds = unix_target(url, uds)
         self.url = url.rstrip("/")
+        #: The Unix socket requests go over instead of TCP, if any.
+        self.uds = uds
         self.api_key = api_key
         self.timeout = timeout
         #: TLS verification: True, False, or the path of a CA bundle.
@@ -107,16 +116,24 @@ class ServerClient:
             # httpx takes over 100 ms to import; `muxi --help` and local runs never need it.
             import httpx
 
+            limits = httpx.Limits(
+                max_connections=self._max_connections, max_keepalive_connections=20
+            )
             self._client = httpx.AsyncClient(
                 base_url=self.url,
                 headers=self.headers(),
                 timeout=httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT),
-                limits=httpx.Limits(
-                    max_connections=self._max_connections, max_keepalive_connections=20
-                ),
+                limits=limits,
                 verify=self.verify,
+                transport=None if self.uds is None else self._unix_transport(limits),
             )
         return self._client
+
+    def _unix_transport(self, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+        from muxi_cli.runtime.unixhttp import UnixTransport  # deferred: imports httpx
+
+        assert self.uds is not None
+        return UnixTransport(self.uds, limits)
 
     async def send(
         self,
@@ -153,7 +170,12 @@ class ServerClient:
         try:
             return await self.http().send(request, stream=stream)
         except httpx.HTTPError as exc:
-            raise connection_error(self.url, exc) from exc
+            raise connection_error(self.where, exc) from exc
+
+    @property
+    def where(self) -> str:
+        """The server as messages name it: its URL, and the socket for a local one."""
+        return self.url if self.uds is None else f"{self.url} (socket {self.uds})"
 
     async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Any:
         """The decoded JSON answer (``None`` for an empty one); an error answer raises."""
@@ -189,7 +211,7 @@ class ServerClient:
         try:
             body = await resp.aread()
         except httpx.HTTPError as exc:
-            raise connection_error(self.url, exc) from exc
+            raise connection_error(self.where, exc) from exc
         finally:
             await resp.aclose()
         raise error_from_body(resp.status_code, body, self.url)

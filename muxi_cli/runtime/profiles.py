@@ -115,9 +115,16 @@ def validate_name(name: str) -> None:
 
 def normalize_url(url: str) -> str:
     url = url.strip().rstrip("/")
+    if url.startswith("unix:"):  # a server on a Unix socket of this machine: unix:/abs/path
+        if not url[len("unix:") :].startswith("/"):
+            raise UsageError(
+                f"invalid server URL {url!r}", hint="a Unix socket is unix:/absolute/path"
+            )
+        return url
     if not re.match(r"^https?://[^\s/]+", url):
         raise UsageError(
-            f"invalid server URL {url!r}", hint="use http://host:port or https://host[:port]"
+            f"invalid server URL {url!r}",
+            hint="use http://host:port, https://host[:port] or unix:/path/to.sock",
         )
     if url.endswith("/v1"):
         url = url[: -len("/v1")]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
@@ -41,6 +42,7 @@ from muxi_cli.runtime.wire import (
     SSE_MEDIA,
     connection_error,
     iter_sse,
+    unix_target,
 )
 from muxi_cli.stores.media import DEFAULT_MAX_BYTES
 
@@ -57,7 +59,12 @@ def _q(value: str) -> str:
 
 
 class RemoteRuntime:
-    """A runtime behind a muxi server at ``url``, authenticated with ``api_key``."""
+    """A runtime behind a muxi server at ``url``, authenticated with ``api_key``.
+
+    With ``uds`` (or a ``unix:/path`` URL), HTTP and WebSocket traffic goes over
+    the Unix domain socket at that path (a local host) and ``url`` only names
+    the server (``http://muxi-host``); everything else is the same.
+    """
 
     def __init__(
         self,
@@ -68,15 +75,23 @@ class RemoteRuntime:
         on_notice: Callable[[str], None] | None = None,
         timeout: float = 30.0,
         reconnect_attempts: int = 6,
+        uds: Path | None = None,
     ) -> None:
+        url, uds = unix_target(url, uds)
         self.url = url.rstrip("/")
+        self.uds = uds
         self.label = label
         self._timeout = timeout
         self._notice = on_notice or (lambda msg: log.warning("%s", msg))
         #: The HTTP client for everything but WebSocket turns (shared with `muxi keys`/`profile`).
-        self._server = ServerClient(self.url, api_key, timeout=timeout)
+        self._server = ServerClient(self.url, api_key, timeout=timeout, uds=uds)
         self._ws_turns = WebSocketTurns(
-            self.url, label, self._headers, lambda msg: self._notice(msg), reconnect_attempts
+            self.url,
+            label,
+            self._headers,
+            lambda msg: self._notice(msg),
+            reconnect_attempts,
+            uds=uds,
         )
 
     def set_notice_handler(self, on_notice: Callable[[str], None]) -> None:
@@ -141,7 +156,7 @@ class RemoteRuntime:
         except BaseException as exc:
             await resp.aclose()
             if isinstance(exc, httpx.HTTPError):
-                raise connection_error(self.url, exc) from exc
+                raise connection_error(self._server.where, exc) from exc
             raise
         return turn
 

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from muxi_cli.errors import ConnectionFailedError, MuxiError
@@ -53,8 +54,12 @@ class WebSocketTurns:
         headers: Callable[[], dict[str, str]],
         notice: Callable[[str], None],
         attempts: int,
+        *,
+        uds: Path | None = None,
     ) -> None:
         self.url = url
+        #: The Unix socket to connect to instead of TCP (a local host).
+        self.uds = uds
         self.label = label
         self._headers = headers
         self._notice = notice
@@ -68,8 +73,11 @@ class WebSocketTurns:
         from websockets.asyncio.client import connect  # deferred: websockets is slow to import
 
         ws_url = "ws" + self.url[len("http") :] + "/v1/ws"
+        # unix=True: the same handshake over the local socket; the URL names the host.
+        unix: dict[str, Any] = {} if self.uds is None else {"unix": True, "path": str(self.uds)}
         ws = await connect(
             ws_url,
+            **unix,
             additional_headers=self._headers(),
             open_timeout=10,
             max_size=16 * 1024 * 1024,
@@ -117,7 +125,8 @@ class WebSocketTurns:
             self._connected_once = True
             return self.ws
         assert last is not None
-        raise connection_error(self.url, last)
+        where = self.url if self.uds is None else f"{self.url} (socket {self.uds})"
+        raise connection_error(where, last)
 
     async def _send_turn(self, frame: dict[str, Any]) -> tuple[Any, str | bytes]:
         """Send a chat frame and read the first answer frame.

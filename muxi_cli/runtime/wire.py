@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from muxi_cli.errors import (
@@ -18,6 +19,15 @@ SSE_MEDIA = "text/event-stream"
 #: sent before the first event so a client knows them at once.
 RUN_HEADER = "x-muxi-run-id"
 SESSION_HEADER = "x-muxi-session-id"
+#: The URL a server on a Unix socket goes by (in requests' Host header and in messages).
+UNIX_URL = "http://muxi-host"
+
+
+def unix_target(url: str, uds: Path | None) -> tuple[str, Path | None]:
+    """``(url, socket)`` for a server URL: ``unix:/path`` names a socket of this machine."""
+    if uds is None and url.startswith("unix:"):
+        return UNIX_URL, Path(url[len("unix:") :])
+    return url, uds
 
 
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[str]:

@@ -13,10 +13,16 @@ every connection until the process runs out of file descriptors.
   is busy, the newcomer gets a 503 and is closed.
 
 So a flood of idle or half-sent connections cannot lock out real clients.
+
+On a Unix domain socket (a local host), a connection from another OS user is
+closed at once, before it can send a byte: its peer credentials are checked
+in ``connection_made``, which a WebSocket upgrade goes through as well.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -56,12 +62,23 @@ def connection_cap(wanted: int) -> int:
     return max(1, min(wanted, soft - FD_RESERVE))
 
 
+def _same_user(transport: Any, uid: int) -> bool:
+    """False for a Unix-socket peer of another uid (or of an uid we cannot learn)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family != socket.AF_UNIX:
+        return True  # TCP: keys and the bind address decide who may connect
+    from muxi_cli.server.unixsock import peer_uid  # deferred: only Unix sockets need it
+
+    return peer_uid(sock) == uid
+
+
 def guarded_protocol(header_timeout: float, max_connections: int) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol with a header deadline and a connection cap."""
     import h11  # deferred: h11 is slow to import
     from uvicorn.protocols.http.h11_impl import H11Protocol  # deferred: uvicorn is slow to import
 
     http_conns: dict[GuardedH11, None] = {}  # insertion-ordered: oldest first
+    own_uid = os.getuid()
 
     class GuardedH11(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -70,6 +87,10 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[asynci
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            if not _same_user(transport, own_uid):
+                self.connections.discard(self)
+                transport.abort()  # nothing is sent: not even an error to another user
+                return
             self._idle_since = time.monotonic()
             if len(self.connections) > max_connections and not self._evict_one():
                 self.connections.discard(self)

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.redact import RedactingFormatter
@@ -56,7 +57,9 @@ def print_new_keys(created: list[tuple[KeyRecord, str]], url: str, file: Any = N
     )
 
 
-def _make_server(config: Any, app: Any, grace: float, signals: bool = True) -> Any:
+def _make_server(
+    config: Any, app: Any, grace: float, signals: bool = True, on_shutdown: Any = None
+) -> Any:
     import uvicorn  # deferred: uvicorn is slow to import
 
     class GracefulServer(uvicorn.Server):
@@ -83,6 +86,8 @@ def _make_server(config: Any, app: Any, grace: float, signals: bool = True) -> A
                 self._captured_signals.clear()
 
         async def shutdown(self, sockets: Any = None) -> None:
+            if on_shutdown is not None:
+                on_shutdown()
             ctx = app.state.ctx
             await ctx.registry.drain(ctx.settings.shutdown_grace)
             await super().shutdown(sockets)
@@ -101,11 +106,17 @@ async def serve_runtime(
     signals: bool = True,
     server_ref: list[Any] | None = None,
     media_store: Any = None,
+    uds: Path | None = None,
 ) -> None:
     """Serve ``runtime`` until SIGINT/SIGTERM (or ``server.should_exit``).
 
     ``server_ref``, when given, receives the uvicorn server (tests stop it with
-    ``should_exit = True``).
+    ``should_exit = True``). With ``uds``, the server listens on a Unix socket
+    at that path (0600, same-user peers only) and nothing on TCP; ``host`` and
+    ``port`` are ignored and ``on_listening`` gets 0. The socket file is removed
+    when shutdown starts (no new client finds a draining server), unless
+    another process has replaced it meanwhile; the server in ``server_ref`` has
+    it as ``socket_file`` (a :class:`~muxi_cli.server.unixsock.SocketFile`).
     """
 
     import uvicorn  # deferred: uvicorn is slow to import
@@ -128,6 +139,17 @@ async def serve_runtime(
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter())  # log lines quote provider and MCP text
     logging.getLogger("muxi.server").addHandler(handler)
+    sockets = None
+    if uds is not None:
+        from muxi_cli.server.unixsock import (  # deferred: only local hosts serve on a socket
+            bind_unix_socket,
+        )
+
+        sock, sock_file = bind_unix_socket(uds)
+        sockets = [sock]
+        on_shutdown: Any = sock_file.remove
+    else:
+        on_shutdown = None
     config = uvicorn.Config(
         app,
         host=host,
@@ -144,20 +166,25 @@ async def serve_runtime(
         server_header=False,
     )
     logfilter.install()  # after uvicorn.Config, which sets up uvicorn's log handlers
-    server = _make_server(config, app, settings.shutdown_grace, signals)
+    server = _make_server(config, app, settings.shutdown_grace, signals, on_shutdown)
+    #: The socket file (``SocketFile``) with ``uds``: ``is_ours()`` tells a deleted or replaced one.
+    server.socket_file = sock_file if uds is not None else None
     if server_ref is not None:
         server_ref.append(server)
 
-    task = asyncio.create_task(server.serve())
-    # uvicorn has no "started" event to wait on; startup ends one way or the other.
-    while not server.started and not task.done():  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    if server.started and on_listening is not None:
-        sock = server.servers[0].sockets[0]
-        on_listening(sock.getsockname()[1])
+    task = asyncio.create_task(server.serve(sockets=sockets))
     try:
+        # uvicorn has no "started" event to wait on; startup ends one way or the other.
+        while not server.started and not task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if server.started and on_listening is not None:
+            on_listening(0 if sockets else server.servers[0].sockets[0].getsockname()[1])
         await task
     finally:
+        if on_shutdown is not None:  # also when startup failed or the task was cancelled
+            on_shutdown()
+            for s in sockets or ():
+                s.close()
         keys.flush()
 
 

@@ -95,3 +95,6 @@ async def served(tmp_path: Path, settings: ServerSettings) -> AsyncIterator[Serv
     finally:
         await stop_server(server, task)
         runtime.media_store.close()
+
+
+from tests.server.udsfixtures import sock_dir, uds_served  # noqa: E402, F401  (fixtures)
