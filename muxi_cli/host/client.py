@@ -113,13 +113,33 @@ def find_host(config: str | None, *, notice: Notice = _quiet) -> HostAddress | N
         return None
 
 
+#: After a failed start, background starts pause this long unless the formation changes.
+FAILED_PAUSE = 300.0
+
+
+def _recently_failed(target: _Target) -> bool:
+    try:
+        failed = target.files.failed.stat().st_mtime
+    except OSError:
+        return False
+    if time.time() - failed > FAILED_PAUSE:
+        return False
+    try:
+        return target.formation is None or target.formation.stat().st_mtime <= failed
+    except OSError:
+        return True
+
+
 def start_in_background(config: str | None) -> None:
-    """Start this formation's host detached, unless one runs or is being started.
+    """Start this formation's host detached, unless one runs or is being started
+    (or one failed to start a moment ago and the formation did not change since).
 
     Returns at once and never raises: the daemon keeps the spawn lock until it
     listens, so concurrent callers start one host between them."""
     try:
         target = _target(config)
+        if _recently_failed(target):
+            return
         with spawn_lock(target.files) as fd:
             if fd is None or _usable(target.files, target.key) is not None:
                 return

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from muxi_cli import __version__
+from muxi_cli.errors import MuxiError
 from muxi_cli.host import key as hkey
 from muxi_cli.host.meta import Meta, env_refs, env_refs_hash, read_meta, stamps, write_meta
 from muxi_cli.host.paths import HostFiles, host_files
@@ -135,6 +136,8 @@ class Host:
                 os.write(self.args.ready_fd, b"ready\n")
         _close_fd(self.args.ready_fd)
         _close_fd(self.args.lock_fd)
+        with contextlib.suppress(OSError):
+            self.files.failed.unlink()
         log.info("host %s ready (pid %d) on %s", self.args.id, os.getpid(), self.files.socket)
 
     async def watch(self) -> None:
@@ -169,6 +172,13 @@ class Host:
         if self.socket_id is not None and SocketId.of(self.files.socket) == self.socket_id:
             with contextlib.suppress(OSError):
                 self.files.socket.unlink()
+
+    def failed(self) -> None:
+        """Clean up; a host that never got ready leaves a marker (see client.FAILED_PAUSE)."""
+        self.cleanup()
+        if self.meta is None or self.socket_id is None:
+            with contextlib.suppress(OSError):
+                write_private(self.files.failed, f"{time.time()}\n")
 
     async def run(self) -> int:
         from muxi_cli.runtime.local import LocalRuntime  # deferred: the engine (seconds)
@@ -218,19 +228,17 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # every file and the socket: this user only
     _setup_logging()
     host = Host(args)
-    from muxi_cli.errors import MuxiError
-
     try:
         return asyncio.run(host.run())
     except MuxiError as exc:  # a bad formation, a missing key: what the user must fix
         log.error(
             "host %s failed: %s", args.id, exc.message + (f" ({exc.hint})" if exc.hint else "")
         )
-        host.cleanup()
+        host.failed()
         return 1
     except Exception:
         log.exception("host %s failed", args.id)
-        host.cleanup()
+        host.failed()
         return 1
 
 

@@ -94,6 +94,11 @@ class HostFiles:
     def lock(self) -> Path:
         return self.dir / f"{self.id}.lock"
 
+    @property
+    def failed(self) -> Path:
+        """Left by a host that failed to start: background starts wait for a change."""
+        return self.dir / f"{self.id}.failed"
+
 
 def host_files(host_id: str, directory: Path | None = None) -> HostFiles:
     """The paths of host ``host_id``; a socket path too long for ``sun_path`` moves

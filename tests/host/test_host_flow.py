@@ -189,3 +189,70 @@ def test_switched_off_never_starts_a_host(
     assert daemon_pids(runtime_dir) == [] and not list(runtime_dir.glob("*.json"))
     refused = muxi("host", "start", env=env)
     assert refused.returncode == 1 and "off" in refused.stderr
+
+
+def test_stop_lets_a_running_turn_finish(
+    fake_llm: FakeLLM, tmp_path: Path, runtime_dir: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.fakellm import Slow
+    from tests.procs import stopping
+
+    fake_llm.write_formation(tmp_path)
+    start()
+    fake_llm.script(Slow("one two three", delay=0.4, chunks=3))
+    client = subprocess.Popen(
+        [sys.executable, "-m", "muxi_cli", "chat", "hi", "-o", "jsonl"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=host_env(),
+    )
+    with stopping(client):
+        assert client.stdout is not None
+        assert '"run.started"' in client.stdout.readline()  # the turn runs in the host
+        stopped = ok(muxi("host", "stop"))  # waits until the host has drained and exited
+        assert "stopped 1 host(s)" in stopped.stderr
+        rest = client.stdout.read()
+        assert client.wait(30) == 0
+    assert '"run.completed"' in rest and "three" in rest
+    assert daemon_pids(runtime_dir) == []
+    logs = ok(muxi("host", "logs", "-n", "2")).stdout.strip().splitlines()
+    assert len(logs) == 2 and "stopped" in logs[-1]
+
+
+def test_stop_all(fake_llm: FakeLLM, tmp_path: Path, runtime_dir: Path) -> None:
+    fake_llm.write_formation(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    fake_llm.write_formation(other)
+    start()
+    start(cwd=other)
+    assert len(statuses()) == 2
+    assert "stopped 1 host(s)" in ok(muxi("host", "stop", cwd=other)).stderr
+    assert len(statuses()) == 1
+    assert "stopped 1 host(s)" in ok(muxi("host", "stop", "--all", cwd=other)).stderr
+    assert statuses() == [] and daemon_pids(runtime_dir) == []
+
+
+def test_a_host_that_cannot_start_leaves_a_marker_and_a_clear_error(
+    tmp_path: Path, runtime_dir: Path
+) -> None:
+    from muxi_cli.host import client
+
+    path = tmp_path / "muxi.yaml"
+    path.write_text("agents: 3\n")  # fails in the host as it fails in-process
+    failing = muxi("host", "start")
+    assert failing.returncode == 1 and "failed to start" in failing.stderr
+    assert "agents" in failing.stderr  # the loader's message, from the log's tail
+    [marker] = runtime_dir.glob("*.failed")
+    target = client._target(None)
+    assert target.files.failed == marker and client._recently_failed(target)
+    path.write_text("name: fixed\n")
+    import os
+
+    os.utime(path, (marker.stat().st_mtime + 1, marker.stat().st_mtime + 1))
+    assert not client._recently_failed(target)  # the formation changed: try again
