@@ -28,6 +28,11 @@ def daemons_of(runtime_dir: Path) -> list[psutil.Process]:
 
 def stop_hosts_in(runtime_dir: Path, timeout: float = 10.0) -> int:
     """SIGTERM every daemon of ``runtime_dir``, wait, SIGKILL what is left; returns the count."""
+    try:
+        if not any(runtime_dir.iterdir()):
+            return 0  # a spawn opens <id>.log before the daemon runs: nothing was started
+    except OSError:
+        pass
     procs = daemons_of(runtime_dir)
     for proc in procs:
         with contextlib.suppress(psutil.Error):

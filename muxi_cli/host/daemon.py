@@ -141,20 +141,33 @@ class Host:
         log.info("host %s ready (pid %d) on %s", self.args.id, os.getpid(), self.files.socket)
 
     async def watch(self) -> None:
-        while True:
-            await asyncio.sleep(INTERVAL)
-            trim_log(self.files.log, LOG_LIMIT, LOG_LIMIT // 4)
-            if not self.server or self.meta is None or self.socket_id is None:
-                continue
-            server = self.server[0]
-            registry = server.config.app.state.ctx.registry
-            assert self.tracked is not None
-            idle = time.monotonic() - self.tracked.last
-            reason = exit_reason(self.meta, self.socket_id, idle, registry.active)
-            if reason is not None:
-                log.info("stopping: %s", reason)
-                server.should_exit = True
-                return
+        try:
+            while True:  # a poll by design: files, folders and clocks have no event here
+                await asyncio.sleep(INTERVAL)
+                if await self._check():
+                    return
+        except Exception:  # a host that cannot watch itself must not live for ever
+            log.exception("stopping: the watcher failed")
+            if self.server:
+                self.server[0].should_exit = True
+
+    async def _check(self) -> bool:
+        """One round of :mod:`muxi_cli.host.watch`; True once the host is told to stop."""
+        trim_log(self.files.log, LOG_LIMIT, LOG_LIMIT // 4)
+        if not self.server or self.meta is None or self.socket_id is None:
+            return False
+        server = self.server[0]
+        running = server.config.app.state.ctx.registry.active
+        assert self.tracked is not None
+        if running:  # idle time counts from the end of the last turn
+            self.tracked.last = time.monotonic()
+        idle = time.monotonic() - self.tracked.last
+        reason = exit_reason(self.meta, self.socket_id, idle, running)
+        if reason is None:
+            return False
+        log.info("stopping: %s", reason)
+        server.should_exit = True
+        return True
 
     def cleanup(self) -> None:
         """Remove the files that are still this host's: a newer host's stay."""
