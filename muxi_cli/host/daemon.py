@@ -39,6 +39,10 @@ log = logging.getLogger("muxi.host")
 LOCAL_MAX_BODY = 64 * 1024 * 1024
 
 
+#: Status reads (``muxi host status`` asks for the MCP servers): they keep no host alive.
+_NOT_USE = frozenset({"mcp_servers", "health"})
+
+
 class Tracked:
     """The served runtime, noting when it was last asked for anything (what idle means)."""
 
@@ -54,7 +58,8 @@ class Tracked:
 
         @functools.wraps(value)
         def call(*args: Any, **kwargs: Any) -> Any:
-            self.last = time.monotonic()
+            if name not in _NOT_USE:
+                self.last = time.monotonic()
             if name == "chat":
                 self.turns += 1
                 log.info("turn %d started", self.turns)
