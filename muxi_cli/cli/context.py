@@ -8,6 +8,7 @@ remote) or, for the local store administration, :func:`run_admin`
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -80,6 +81,7 @@ async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncI
     st = state(ctx)
     runtime: Runtime | None = None
     use_host = uses_host(st)
+    environ = dict(os.environ)  # as the command started: the host's key and environment
     if use_host:
         from muxi_cli.host.connect import open_host_runtime  # deferred: loads httpx
 
@@ -96,7 +98,7 @@ async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncI
         if use_host and in_process:
             from muxi_cli.host.client import start_in_background  # deferred: as above
 
-            start_in_background(st.config)
+            start_in_background(st.config, environ=environ)
 
 
 def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryAdmin], Awaitable[T]]) -> T:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -301,6 +302,7 @@ async def _call_tool(st: CliState, server: str, tool: str, arguments: dict[str, 
     from muxi_cli.host import client as host_client  # deferred: only local calls
     from muxi_cli.host.connect import call_tool_through_host  # deferred: as above
 
+    environ = dict(os.environ)  # as the command started (see runtime_for)
     hosted = await call_tool_through_host(
         st.config, server, tool, arguments, notice=lambda m: notice(st, m)
     )
@@ -309,7 +311,7 @@ async def _call_tool(st: CliState, server: str, tool: str, arguments: dict[str, 
     try:
         return await admin.call_tool(st.profile, st.config, server, tool, arguments)
     finally:
-        host_client.start_in_background(st.config)
+        host_client.start_in_background(st.config, environ=environ)
 
 
 #: Free-text columns of the listings: they wrap; the others show whole.

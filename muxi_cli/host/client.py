@@ -14,7 +14,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,10 +46,10 @@ class _Target:
     files: HostFiles
 
 
-def _target(config: str | None) -> _Target:
+def _target(config: str | None, environ: Mapping[str, str] | None = None) -> _Target:
     here = Path.cwd()
     formation = hkey.resolve_config(config, here)
-    key = hkey.host_key(formation, cwd=here)
+    key = hkey.host_key(formation, cwd=here, environ=environ)
     cwd = formation.parent if formation is not None else here
     return _Target(formation, cwd, key, host_files(hkey.host_id(key)))
 
@@ -130,20 +130,22 @@ def _recently_failed(target: _Target) -> bool:
         return True
 
 
-def start_in_background(config: str | None) -> None:
+def start_in_background(config: str | None, *, environ: Mapping[str, str] | None = None) -> None:
     """Start this formation's host detached, unless one runs or is being started
     (or one failed to start a moment ago and the formation did not change since).
 
     Returns at once and never raises: the daemon keeps the spawn lock until it
-    listens, so concurrent callers start one host between them."""
+    listens, so concurrent callers start one host between them. ``environ``: the
+    environment the command started with (the host gets that one, not what the
+    command may have set since)."""
     try:
-        target = _target(config)
+        target = _target(config, environ)
         if _recently_failed(target):
             return
         with spawn_lock(target.files) as fd:
             if fd is None or _usable(target.files, target.key) is not None:
                 return
-            spawn(target.files, target.formation, target.cwd, lock_fd=fd)
+            spawn(target.files, target.formation, target.cwd, lock_fd=fd, environ=environ)
     except Exception as exc:
         log.debug("could not start a host: %s", exc)
 

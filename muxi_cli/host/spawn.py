@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from muxi_cli.host.paths import HostFiles
@@ -67,6 +67,7 @@ def spawn(
     *,
     lock_fd: int,
     ready_fd: int | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the daemon detached (own session, no terminal); it inherits our environment."""
     log = os.open(files.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -78,6 +79,7 @@ def spawn(
             stdout=log,
             stderr=log,
             cwd=cwd,
+            env=None if environ is None else dict(environ),
             start_new_session=True,
             close_fds=True,
             pass_fds=keep,
