@@ -212,6 +212,7 @@ class Host:
         runtime = await LocalRuntime.open(
             config_path=str(self.formation) if self.formation else None, start_tools=True
         )
+        await runtime.warm_up()  # before it listens: the first command through it is fast too
         self.meta = self.build_meta(key)
         self.tracked = Tracked(runtime)
         write_private(self.files.token, self.token)
