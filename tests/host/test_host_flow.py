@@ -224,7 +224,7 @@ def test_stop_lets_a_running_turn_finish(
     assert len(logs) == 2 and "stopped" in logs[-1]
 
 
-def test_stop_all(fake_llm: FakeLLM, tmp_path: Path, runtime_dir: Path) -> None:
+def test_stop_all_and_a_key_change(fake_llm: FakeLLM, tmp_path: Path, runtime_dir: Path) -> None:
     fake_llm.write_formation(tmp_path)
     other = tmp_path / "other"
     other.mkdir()
@@ -233,8 +233,13 @@ def test_stop_all(fake_llm: FakeLLM, tmp_path: Path, runtime_dir: Path) -> None:
     start(cwd=other)
     assert len(statuses()) == 2
     assert "stopped 1 host(s)" in ok(muxi("host", "stop", cwd=other)).stderr
-    assert len(statuses()) == 1
-    assert "stopped 1 host(s)" in ok(muxi("host", "stop", "--all", cwd=other)).stderr
+    [left] = statuses()
+    # a stored provider key changes what hosts would do: they stop
+    ok(muxi("keys", "set", "openai", stdin="sk-another-key-0123456789\n"))
+    assert wait_exit(left["pid"])
+    start()
+    start(cwd=other)
+    assert "stopped 2 host(s)" in ok(muxi("host", "stop", "--all", cwd=other)).stderr
     assert statuses() == [] and daemon_pids(runtime_dir) == []
 
 
