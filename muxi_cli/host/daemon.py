@@ -209,11 +209,13 @@ class Host:
         key = self.check_key()
         os.chdir(self.cwd)
         logfilter.install(process_wide=True)
+        # Stamped before loading: an edit made while it loads makes the host stale at once.
+        meta = self.build_meta(key)
         runtime = await LocalRuntime.open(
             config_path=str(self.formation) if self.formation else None, start_tools=True
         )
         await runtime.warm_up()  # before it listens: the first command through it is fast too
-        self.meta = self.build_meta(key)
+        self.meta = meta
         self.tracked = Tracked(runtime)
         write_private(self.files.token, self.token)
         # The admin key lives only in memory and in <id>.token; the key file path is
