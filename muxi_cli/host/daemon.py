@@ -214,7 +214,8 @@ class Host:
         runtime = await LocalRuntime.open(
             config_path=str(self.formation) if self.formation else None, start_tools=True
         )
-        await runtime.warm_up()  # before it listens: the first command through it is fast too
+        with contextlib.suppress(Exception):  # a failure recurs in the turn, which reports it
+            await runtime.prepare()  # before it listens: the first command through it is fast too
         self.meta = meta
         self.tracked = Tracked(runtime)
         write_private(self.files.token, self.token)

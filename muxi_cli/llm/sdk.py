@@ -90,10 +90,6 @@ class SDKProvider:
 
     # -- shared -------------------------------------------------------------------
 
-    def warm(self) -> None:
-        """Import the SDK and build the client now (in this event loop), not in the first call."""
-        self._get_client()
-
     def _get_client(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._client is not None and self._client_loop is not loop:

@@ -418,22 +418,6 @@ class LocalRuntime:
                 return status
         return ServerInfo(name=name, transport="stdio", state="starting")  # pragma: no cover
 
-    async def warm_up(self) -> None:
-        """Load now what a first turn would load: the default model's SDK and client, the
-        memory store and its embedder (the warm host calls it before it listens).
-        Failures are left for the turn to report."""
-        try:
-            provider, _model = self.models.resolve(self.models.model_for(self.formation.default))
-            warm = getattr(provider, "warm", None)
-            if warm is not None:
-                warm()
-        except Exception as exc:
-            log.debug("warm-up: no model client (%s)", exc)
-        try:
-            await self.memory_search("warm up", limit=1)
-        except Exception as exc:
-            log.debug("warm-up: no memory store (%s)", exc)
-
     async def mcp_call(self, server: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Call one tool of one server directly, no model, no approval (``muxi mcp call``
         through the warm host; admin keys only over HTTP)."""
