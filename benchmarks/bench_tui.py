@@ -9,6 +9,16 @@
 - ``tui.stream_2000_tokens``: a 2,000-delta reply from send to fully rendered.
 - ``tui.session_500_messages``: memory (tracemalloc) and time to open a
   500-message session, and the time a keypress takes with it on screen.
+- ``tui.start_on_screen`` / ``tui.bare_textual_on_screen``: ``python -m muxi_cli``
+  on a pseudo-terminal until the chat screen is drawn, and a bare Textual app
+  (a TextArea) the same way, alternating; their ratio is
+  ``tui.start_vs_bare_textual`` (benchmarks/tui_terminal.py).
+- ``tui.first_reply.*``: a new app on a pseudo-terminal, the first message typed
+  and sent :data:`THINK` s after the chat screen appeared; time from Enter to the
+  reply's first word on the screen, the fake model answering at once. Memory
+  off; memory on for a new user (nothing stored); a user with memories; and
+  ``at_once``: Enter as soon as the screen is drawn (memory off), which waits
+  for the runtime to open and warm up.
 """
 
 from __future__ import annotations
@@ -202,8 +212,71 @@ async def _long_session(messages: int, trace: bool) -> tuple[float, float, float
         return used, open_ms, statistics.median(samples)
 
 
+#: Seconds between the chat screen appearing and Enter: typing a short message.
+THINK = 3.0
+
+
+def _on_terminal(repeat: int) -> list[Result]:
+    from benchmarks import tui_terminal
+
+    muxi, bare = tui_terminal.starts(repeat)
+    start, base = statistics.median(muxi), statistics.median(bare)
+    results = [
+        Result(
+            "tui.start_on_screen",
+            round(start),
+            "ms",
+            None,
+            "python -m muxi_cli on a pty until the chat screen is drawn",
+        ),
+        Result(
+            "tui.bare_textual_on_screen",
+            round(base),
+            "ms",
+            None,
+            "a bare Textual app (TextArea) the same way, alternating",
+        ),
+        Result(
+            "tui.start_vs_bare_textual",
+            round(start / base, 2),
+            "x",
+            "<= 1.5x",
+            "medians of the two above",
+        ),
+    ]
+    cases = {
+        "memory_off": "memory off",
+        "new_user": "memory on, nothing stored yet",
+        "memories": "memory on, one memory stored",
+    }
+    for case, what in cases.items():
+        samples = tui_terminal.first_replies(case, repeat, THINK)
+        results.append(
+            Result(
+                f"tui.first_reply.{case}",
+                round(statistics.median(samples)),
+                "ms",
+                "< 300 ms",
+                f"Enter to the reply's first word on screen, sent {THINK:g} s after "
+                f"the screen appeared; {what}",
+            )
+        )
+    samples = tui_terminal.first_replies("memory_off", repeat, 0.0)
+    results.append(
+        Result(
+            "tui.first_reply.at_once",
+            round(statistics.median(samples)),
+            "ms",
+            None,
+            "the same, Enter as soon as the screen is drawn (memory off)",
+        )
+    )
+    return results
+
+
 def run(quick: bool) -> list[Result]:
     results = _startup(3 if quick else 7)
+    results += _on_terminal(3 if quick else 5)
     with tempfile.TemporaryDirectory() as home:
         old = os.environ.get("MUXI_HOME")
         os.environ["MUXI_HOME"] = home

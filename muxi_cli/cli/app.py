@@ -129,6 +129,9 @@ def load_command(name: str) -> click.Command | None:
         single.command(name)(target)
         command = typer.main.get_command(single)
     command.name = name
+    from muxi_cli.cli import fastparams  # deferred: only a command that runs needs it
+
+    fastparams.install(command)  # option values without pydantic (~50 ms)
     return command
 
 

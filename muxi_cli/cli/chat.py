@@ -371,8 +371,6 @@ class _Renderer:
     # ----------------------------------------------------------------- events
 
     def event(self, event: Event) -> None:
-        from rich.markup import escape  # deferred: rich is slow to import
-
         from muxi_cli.protocol import events as ev  # deferred: as Reducer above
 
         if self.output == "jsonl":
@@ -505,6 +503,13 @@ def _routing(routed: AgentRouted | None) -> dict[str, Any] | None:
     if routed.failure is not None:
         out["failure"] = routed.failure
     return out
+
+
+def escape(text: str) -> str:
+    """``rich.markup.escape``, importing rich (~20 ms) only when a diagnostic is printed."""
+    from rich.markup import escape as rich_escape  # deferred: a plain reply never needs rich
+
+    return rich_escape(text)
 
 
 def _short_json(value: Any, limit: int = 120) -> str:

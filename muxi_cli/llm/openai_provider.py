@@ -186,6 +186,11 @@ class OpenAIProvider(SDKProvider):
             default_headers=self._headers or None,
         )
 
+    def _warm_client(self) -> AsyncOpenAI:
+        client = self._new_client()
+        _ = client.chat.completions  # imports openai.resources.chat (~0.1 s) on first access
+        return client
+
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,

@@ -10,6 +10,7 @@ deadline, error translation and closing the response live here once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -77,6 +78,11 @@ class SDKProvider:
 
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _warm_client(self) -> Any:
+        """A new client with the parts a call uses loaded (the SDKs import their
+        resources on first access); runs in a thread, see :meth:`prepare`."""
+        return self._new_client()
 
     async def _create(self, client: Any, params: dict[str, Any]) -> Any:
         """Start one call: a whole response, or a stream of events."""
@@ -184,6 +190,22 @@ class SDKProvider:
             return self._whole_chunks(response)
         except Exception as exc:
             raise translate(exc, ctx) from exc
+
+    async def prepare(self, model: str | None = None) -> None:
+        """Do now what the first call would: build the SDK client (importing the SDK
+        in a thread, so the event loop keeps running: ``openai`` takes ~0.5 s) and,
+        for ``model`` on a local server, ask its limits. A call made meanwhile keeps
+        its own client."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            client = await asyncio.to_thread(self._warm_client)
+            if self._client is None or self._client_loop is not loop:
+                self._client, self._client_loop = client, loop
+            else:
+                with contextlib.suppress(Exception):
+                    await client.close()
+        if model:
+            await self._learn_limits(model)
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

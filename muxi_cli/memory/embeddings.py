@@ -200,6 +200,14 @@ class LocalEmbedder:
             return np.zeros((0, self.dims), dtype=np.float32)
         return await asyncio.to_thread(self.embed_sync, texts)
 
+    def prepare(self) -> None:
+        """Import what the model needs on the calling thread (see MemoryService._vector)."""
+        import numpy  # noqa: F401  # deferred: numpy is slow to import
+        import onnxruntime  # noqa: F401  # deferred: onnxruntime is slow to import
+        import tokenizers  # noqa: F401  # deferred: tokenizers is slow to import
+
+        _local_model_path()
+
     def embed_sync(self, texts: list[str]) -> np.ndarray:
         return local_model().embed(texts)
 

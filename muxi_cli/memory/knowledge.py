@@ -189,13 +189,13 @@ async def sync_agent(
     return report
 
 
-def _extras_key(agent: str) -> str:
+def extras_key(agent: str) -> str:
     return f"knowledge_extra:{agent}"
 
 
 async def extra_entries(store: LanceStore, agent: str) -> list[KnowledgeEntry]:
     """Entries added with ``muxi knowledge add`` (kept in the store's meta table)."""
-    raw = (await store.meta()).get(_extras_key(agent))
+    raw = (await store.meta()).get(extras_key(agent))
     if not raw:
         return []
     try:
@@ -208,7 +208,7 @@ async def extra_entries(store: LanceStore, agent: str) -> list[KnowledgeEntry]:
 async def add_extra_entry(store: LanceStore, agent: str, path: Path, description: str) -> None:
     entries = [e for e in await extra_entries(store, agent) if e.path != str(path)]
     entries.append(KnowledgeEntry(path=str(path), description=description))
-    await store.set_meta(**{_extras_key(agent): json.dumps([e.model_dump() for e in entries])})
+    await store.set_meta(**{extras_key(agent): json.dumps([e.model_dump() for e in entries])})
 
 
 def with_extras(agent: AgentConfig, extras: list[KnowledgeEntry]) -> AgentConfig:

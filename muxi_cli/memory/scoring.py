@@ -8,7 +8,7 @@ import re
 import unicodedata
 from typing import Any
 
-from muxi_cli.stores.lance_store import RRF_K
+from muxi_cli.stores.lance_fusion import RRF_K
 
 #: Days after which recency has halved.
 HALF_LIFE_DAYS = 30.0

@@ -26,9 +26,10 @@ from muxi_cli.memory.extract import EXTRACT_SYSTEM, Stored, extraction_prompt, p
 from muxi_cli.memory.scoring import CONFLICT_SIMILARITY, is_noise, recall_score
 from muxi_cli.memory.usage import UsageCounter
 from muxi_cli.protocol.records import MemoryItem
-from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords, Row, SessionState
+from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords, Row
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.lance_store import LanceStore, now
+from muxi_cli.stores.memory_catalog import MemoryCatalog, SessionState, Snapshot
 
 if TYPE_CHECKING:
     from muxi_cli.memory.knowledge import IngestReport, Progress
@@ -74,9 +75,13 @@ class MemoryService:
         self.providers = providers
         self.base_dir = base_dir or Path.cwd()
         uri = formation.memory.uri or str(paths.memory_dir())
-        if "://" not in uri and not Path(uri).expanduser().is_absolute():
-            uri = str(self.base_dir / uri)  # relative to the formation file, like knowledge paths
+        if "://" not in uri:
+            path = Path(uri).expanduser()
+            # Relative to the formation file, like knowledge paths.
+            uri = str(path if path.is_absolute() else (self.base_dir / path).resolve())
         self.uri = uri
+        #: What the store holds, known without opening it; and the session states.
+        self.catalog = MemoryCatalog(uri)
         self._embedder = embedder
         self._store: LanceStore | None = None
         self._open_lock = asyncio.Lock()
@@ -98,9 +103,32 @@ class MemoryService:
                     embedder = self.embedder
                     probe = getattr(embedder, "probe_dims", None)
                     dims = await probe() if probe is not None else embedder.dims
-                    store = LanceStore(self.uri, embedding_model=embedder.name, dims=dims)
+                    store = LanceStore(
+                        self.uri, embedding_model=embedder.name, dims=dims, catalog=self.catalog
+                    )
                     self._store = await store.open()
         return self._store
+
+    async def _vector(self, text: str) -> Any:
+        """The embedding of ``text``; a store not open yet opens meanwhile.
+
+        The model's session is built in a worker thread (native code that releases
+        the GIL) while LanceDB is imported and opened on this one: the two overlap.
+        The model's own imports run first, here: two threads importing modules they
+        share (numpy) at once can deadlock.
+        """
+        if self._store is not None:
+            return (await self.embedder.embed([text]))[0]
+        prepare = getattr(self.embedder, "prepare", None)
+        if prepare is not None:
+            prepare()
+        embedding = asyncio.ensure_future(self.embedder.embed([text]))
+        await asyncio.sleep(0)  # the task's first step hands the model load to its thread
+        try:
+            await self.store()
+        finally:
+            vectors = await embedding
+        return vectors[0]
 
     async def records(self) -> MemoryRecords:
         return MemoryRecords(await self.store())
@@ -109,22 +137,44 @@ class MemoryService:
         return ChunkRecords(await self.store())
 
     async def states(self) -> SessionState:
-        return SessionState(await self.store())
+        return SessionState(self.catalog)
+
+    async def known(self) -> Snapshot | None:
+        """What the store holds, from the catalog: no LanceDB import, no embedding model,
+        unless the catalog is stale (then the store opens and recounts). None for a
+        store at a URI, whose counts are never known this way."""
+        snapshot = self.catalog.snapshot()
+        if snapshot is None and self.catalog.local:
+            store = await self.store()
+            await store.sync_catalog()  # a store opened earlier may have missed a write
+            snapshot = self.catalog.snapshot()
+        return snapshot
 
     # ------------------------------------------------------------------ hooks
 
-    def _nothing_stored(self) -> bool:
-        """True when a local store was never created: nothing to recall, and no
-        reason to pay for importing LanceDB and loading the embedding model."""
-        return self._store is None and "://" not in self.uri and not Path(self.uri).exists()
+    async def _nothing_to_recall(self, user_id: str, agent: AgentConfig) -> bool:
+        """Nothing for ``user_id`` and ``agent`` in the store (by the catalog): recall
+        would only cost the LanceDB import and the embedding model."""
+        if agent.knowledge:
+            return False  # configured knowledge files are synced on the first recall
+        known = await self.known()
+        if known is None:
+            return False
+        kinds = None if agent.memory.long_term else ("knowledge",)
+        return (
+            known.memory_count(user_id, kinds) == 0
+            and known.memory_count(SHARED_USER, kinds) == 0
+            and not known.chunks.get(agent.name)
+            and not known.meta.get(knowledge.extras_key(agent.name))
+        )
 
     async def recall(self, user_id: str, agent: AgentConfig, query: str) -> list[Recalled]:
         if not agent.memory.enabled or not query.strip():
             return []
-        if not agent.knowledge and self._nothing_stored():
+        if await self._nothing_to_recall(user_id, agent):
             return []
         limit = max(1, agent.memory.recall_limit)
-        vector = (await self.embedder.embed([query]))[0]
+        vector = await self._vector(query)
         at = now()
         kind = None if agent.memory.long_term else "knowledge"
         hits = await self._memory_hits(user_id, vector, query, kind, limit * 3)
@@ -223,20 +273,27 @@ class MemoryService:
         """Ask the model for durable facts in ``messages`` and store them."""
         if self.providers is None:
             return []
-        records = await self.records()
         transcript = llmcall.render_messages(messages)
         if not transcript.strip():
             return []
-        vector = (await self.embedder.embed([transcript[-2000:]]))[0]
-        known = await records.search(
-            user_id, vector, transcript[-2000:], kind="fact", shared=False, limit=10
-        )
+        known: builtins.list[Row] = []
+        snapshot = await self.known()
+        if snapshot is None or snapshot.memory_count(user_id, ("fact",)):
+            # Only a user with facts has facts the new ones may repeat or update.
+            vector = await self._vector(transcript[-2000:])
+            known = await (await self.records()).search(
+                user_id, vector, transcript[-2000:], kind="fact", shared=False, limit=10
+            )
         ref = llmcall.model_ref(self.providers, agent, self.formation.memory.extraction_model)
         answer = await llmcall.ask(
             self.providers, ref, EXTRACT_SYSTEM, extraction_prompt(messages, known), max_tokens=1024
         )
+        facts = parse_facts(answer, ref)
+        if not facts:
+            return []  # the store and the embedding model stay closed
+        records = await self.records()
         stored = []
-        for fact in parse_facts(answer, ref):
+        for fact in facts:
             stored.append(
                 await remember(
                     records,
@@ -274,7 +331,7 @@ class MemoryService:
     ) -> builtins.list[MemoryItem]:
         if not query.strip():
             raise UsageError("the search query is empty", "give some words to search for")
-        vector = (await self.embedder.embed([query]))[0]
+        vector = await self._vector(query)
         at = now()
         hits = await self._memory_hits(user_id, vector, query, kind, limit * 3)
         items = [to_item(h, recall_score(h, at)) for h in hits]
@@ -347,8 +404,6 @@ class MemoryService:
 
     async def forget_session(self, session_id: str) -> None:
         """Drop a deleted session's running summary and extraction progress."""
-        if self._nothing_stored():
-            return
         await (await self.states()).delete(session_id)
 
     async def forget_user(self, user_id: str) -> int:
@@ -362,7 +417,8 @@ class MemoryService:
         return count
 
     async def long_term_enabled(self, user_id: str) -> bool:
-        meta = await (await self.store()).meta()
+        known = await self.known()
+        meta = known.meta if known is not None else await (await self.store()).meta()
         return meta.get(f"long_term_off:{user_id}") != "1"
 
     async def set_long_term(self, user_id: str, enabled: bool) -> None:
@@ -434,6 +490,7 @@ class MemoryService:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        self.catalog.close()
 
     async def __aenter__(self) -> MemoryService:
         return self

@@ -154,3 +154,11 @@ class Runtime(Protocol):
     async def health(self) -> Health: ...
 
     async def aclose(self) -> None: ...
+
+    async def prepare(self) -> None:
+        """Load now what the first turn would load on first use (a provider's SDK
+        and client, the memory store when there are memories), so it starts at
+        once; a turn started meanwhile waits for it rather than loading twice.
+        Optional to call; may raise what the first turn would (callers that only
+        warm up ignore it: the turn reports it)."""
+        ...

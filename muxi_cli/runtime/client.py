@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from muxi_cli.errors import MuxiError, ServerAuthError
-from muxi_cli.runtime.wire import connection_error, error_from_body, unix_target
+from muxi_cli.runtime.wire import (
+    connection_error,
+    error_from_body,
+    skip_httpx_cli,
+    unix_target,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -69,6 +74,7 @@ class ServerClient:
         max_connections: int = 200,
         uds: Path | None = None,
     ) -> None:
+        skip_httpx_cli()
         url, uds = unix_target(url, uds)
         self.url = url.rstrip("/")
         #: The Unix socket requests go over instead of TCP, if any.

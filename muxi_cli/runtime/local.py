@@ -38,6 +38,7 @@ from muxi_cli.protocol.records import (
 )
 from muxi_cli.runtime.turns import TaskTurn, failure_event
 from muxi_cli.runtime.users import local_user_id
+from muxi_cli.runtime.warmup import warm_up
 from muxi_cli.stores.session_rows import new_session_id
 from muxi_cli.stores.sessions import SessionStore, export_session
 
@@ -87,6 +88,8 @@ class LocalRuntime:
         )
         self._turns: set[LocalTurn] = set()
         self._closed = False
+        #: The warm-up :meth:`prepare` started (``None``: never asked).
+        self._warming: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -131,6 +134,7 @@ class LocalRuntime:
 
         An unknown session is refused at once (``NotFoundError``), as over HTTP.
         """
+        await self._warmed()
         user_id = request.user_id or self.user_id
         if request.session_id:
             session_id = self.store.resolve_id(request.session_id, user_id)
@@ -480,6 +484,8 @@ class LocalRuntime:
         if self._closed:
             return
         self._closed = True
+        if self._warming is not None:
+            self._warming.cancel()
         running = [t.task for t in self._turns if not t.task.done()]
         for task in running:
             task.cancel()
@@ -496,6 +502,33 @@ class LocalRuntime:
                 log.warning("closing %s failed: %s", closer, exc)
         self.cache.close()
         self.store.close()
+
+    # ---------------------------------------------------------------- warm-up
+
+    async def prepare(self) -> None:
+        """Load now what the first turn would load on first use (runtime/warmup.py).
+        Runs once however often it is called; a turn started meanwhile waits for it.
+        Raises what the first turn would when it resolves its model."""
+        if self._warming is None:
+            self._warming = asyncio.create_task(
+                warm_up(self.formation, self.models, self.memory, self.user_id),
+                name="muxi-warm-up",
+            )
+            self._warming.add_done_callback(_note_warm_up)
+        await asyncio.shield(self._warming)
+
+    async def _warmed(self) -> None:
+        """Wait for a running warm-up instead of loading the same things again beside
+        it; how it ended is not the turn's business (a failure recurs in the turn)."""
+        task = self._warming
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+
+
+def _note_warm_up(task: asyncio.Task[None]) -> None:
+    """Log how a warm-up failed (and so mark its exception seen, whoever waited)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.info("warm-up failed (the first turn reports it): %s", task.exception())
 
 
 class LocalTurn(TaskTurn):

@@ -37,6 +37,7 @@ from muxi_cli.runtime.profiles import get_profile, profile_key
 from muxi_cli.runtime.remote_ws import WebSocketTurns, lost_event
 from muxi_cli.runtime.turns import StreamTurn
 from muxi_cli.runtime.wire import (
+    MEDIA_MAX_BYTES,
     RUN_HEADER,
     SESSION_HEADER,
     SSE_MEDIA,
@@ -44,7 +45,6 @@ from muxi_cli.runtime.wire import (
     iter_sse,
     unix_target,
 )
-from muxi_cli.stores.media import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
     import httpx
@@ -200,7 +200,7 @@ class RemoteRuntime:
 
     #: What the CLI checks attachments against before uploading; the server's own
     #: limit may be lower (it answers 413, ``media_too_large``).
-    media_max_bytes = DEFAULT_MAX_BYTES
+    media_max_bytes = MEDIA_MAX_BYTES
 
     async def put_media(
         self,
@@ -343,6 +343,9 @@ class RemoteRuntime:
     async def aclose(self) -> None:
         await self._ws_turns.aclose()
         await self._server.aclose()
+
+    async def prepare(self) -> None:
+        """Nothing to load here: the server holds the agents (and warms itself)."""
 
 
 class SSETurn(StreamTurn):

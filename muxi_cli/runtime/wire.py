@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ SSE_MEDIA = "text/event-stream"
 #: sent before the first event so a client knows them at once.
 RUN_HEADER = "x-muxi-run-id"
 SESSION_HEADER = "x-muxi-session-id"
+#: The media store's default per-file limit (``stores.media.DEFAULT_MAX_BYTES``,
+#: which a test keeps equal): the remote client needs the number, not the store
+#: modules (~5 ms to import).
+MEDIA_MAX_BYTES = 20 * 1024 * 1024
 #: The URL a server on a Unix socket goes by (in requests' Host header and in messages).
 UNIX_URL = "http://muxi-host"
 
@@ -28,6 +33,20 @@ def unix_target(url: str, uds: Path | None) -> tuple[str, Path | None]:
     if uds is None and url.startswith("unix:"):
         return UNIX_URL, Path(url[len("unix:") :])
     return url, uds
+
+
+def skip_httpx_cli() -> None:
+    """Make the coming ``import httpx`` skip httpx's command-line tool.
+
+    ``httpx/__init__`` imports ``httpx._main`` (its CLI: click, rich.syntax,
+    pygments; ~40 ms, a third of a warm one-shot client) inside
+    ``try/except ImportError``. A ``None`` entry in ``sys.modules`` makes that
+    import fail at once, so httpx falls back to its stub ``main``; muxi never
+    runs httpx's CLI. Done only while httpx is not imported yet; the guard test
+    (tests/runtime/test_lean_client.py) fails if an httpx upgrade drops the try.
+    """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[str]:

@@ -20,6 +20,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from muxi_cli.stores import lance_import
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -33,9 +35,7 @@ COMMIT_ATTEMPTS = 4
 
 def session() -> Any:
     """A LanceDB session with bounded caches (the defaults grow to gigabytes)."""
-    import lancedb  # deferred: LanceDB is slow to import
-
-    return lancedb.Session(
+    return lance_import.lancedb().Session(
         index_cache_size_bytes=INDEX_CACHE_BYTES,
         metadata_cache_size_bytes=METADATA_CACHE_BYTES,
     )

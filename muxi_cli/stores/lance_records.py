@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MemoryStoreError, NotFoundError
 from muxi_cli.stores import lance_sql as sql
-from muxi_cli.stores.lance_schema import CHUNKS, MEMORIES, SHARED_USER, STATE
+from muxi_cli.stores.lance_schema import CHUNKS, MEMORIES, SHARED_USER
 from muxi_cli.stores.lance_store import LanceStore, Row, now
 
 if TYPE_CHECKING:
@@ -271,35 +271,3 @@ class ChunkRecords:
         return await self.store.hybrid(
             CHUNKS, sql.in_("agent", agents), vector, text, limit=limit, columns=columns
         )
-
-
-class SessionState:
-    """Per-session running summary and extraction progress (``session_state``)."""
-
-    def __init__(self, store: LanceStore) -> None:
-        self.store = store
-
-    async def get(self, session_id: str) -> Row | None:
-        rows = await self.store.rows(STATE, sql.eq("session_id", session_id), limit=1)
-        return rows[0] if rows else None
-
-    async def put(self, session_id: str, **values: Any) -> None:
-        current = await self.get(session_id) or {
-            "session_id": session_id,
-            "user_id": None,
-            "agent": None,
-            "summary": None,
-            "covered": 0,
-            "covered_hash": "",
-            "extracted_upto": 0,
-        }
-        current.update(values)
-        current["updated_at"] = now()
-        await self.store.merge(STATE, "session_id", [current])
-
-    async def delete(self, session_id: str) -> int:
-        return await self.store.delete(STATE, sql.eq("session_id", session_id))
-
-    async def delete_user(self, user_id: str) -> int:
-        """Drop the summaries of every session ``user_id`` had."""
-        return await self.store.delete(STATE, _user_filter(user_id))

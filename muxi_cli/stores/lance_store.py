@@ -14,6 +14,11 @@ say), so every read sees the latest committed version: the connection checks for
 newer versions before each read (``read_consistency_interval`` of zero). A
 ``muxi memory forget`` in one process is gone from the others' next search.
 Maintenance runs in the background (:mod:`muxi_cli.stores.lance_maintenance`).
+
+The writes live in :mod:`muxi_cli.stores.lance_writes`: each one also keeps the
+memory catalog right (:mod:`muxi_cli.stores.memory_catalog`), which lets a turn
+know what the store holds without importing LanceDB. LanceDB itself is imported
+through :mod:`muxi_cli.stores.lance_import` only.
 """
 
 from __future__ import annotations
@@ -21,15 +26,17 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MemoryStoreError
 from muxi_cli.paths import ensure_dir
+from muxi_cli.stores import lance_import
 from muxi_cli.stores import lance_sql as sql
-from muxi_cli.stores.lance_maintenance import Maintenance, session, with_retry
+from muxi_cli.stores.lance_fusion import fuse_rrf
+from muxi_cli.stores.lance_maintenance import Maintenance, session
 from muxi_cli.stores.lance_schema import (
     CHUNKS,
     COLUMN_DEFAULTS,
@@ -41,6 +48,8 @@ from muxi_cli.stores.lance_schema import (
     schema_for,
     vector_dims,
 )
+from muxi_cli.stores.lance_writes import LanceWrites, _index_job
+from muxi_cli.stores.memory_catalog import MemoryCatalog, is_local_uri
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,16 +63,10 @@ OPTIMIZE_EVERY = 50
 KEEP_VERSIONS_FOR = timedelta(minutes=1)
 #: How often reads check for versions written by other processes (zero: before every read).
 READ_CONSISTENCY = timedelta(0)
-#: Reciprocal rank fusion constant.
-RRF_K = 60
 VECTOR_TABLES = (MEMORIES, CHUNKS)
 
 
-def is_local_uri(uri: str) -> bool:
-    return "://" not in uri
-
-
-class LanceStore:
+class LanceStore(LanceWrites):
     """An open LanceDB database holding muxi's memory tables."""
 
     def __init__(
@@ -74,6 +77,7 @@ class LanceStore:
         dims: int,
         optimize_every: int = OPTIMIZE_EVERY,
         read_consistency: timedelta | None = READ_CONSISTENCY,
+        catalog: MemoryCatalog | None = None,
     ) -> None:
         if is_local_uri(uri):
             path = Path(uri).expanduser()
@@ -81,6 +85,8 @@ class LanceStore:
                 path = path.resolve()
             uri = str(path)
         self.uri = uri
+        #: What the tables hold, kept right by every write here (see memory_catalog).
+        self.catalog = catalog or MemoryCatalog(uri)
         self.embedding_model = embedding_model
         self.dims = dims
         self.optimize_every = optimize_every
@@ -99,8 +105,7 @@ class LanceStore:
     # ------------------------------------------------------------------ opening
 
     async def open(self) -> LanceStore:
-        os.environ.setdefault("LANCEDB_LOG", "error")
-        import lancedb  # deferred: LanceDB is slow to import
+        lancedb = lance_import.lancedb()
 
         if is_local_uri(self.uri):
             ensure_dir(Path(self.uri))
@@ -126,7 +131,9 @@ class LanceStore:
                 f"this muxi understands ({SCHEMA_VERSION})",
                 "upgrade muxi (pip install -U muxi-cli), or point memory.uri at another folder",
             )
-        for name in (META, MEMORIES, CHUNKS, STATE):
+        if STATE in names:
+            await self._migrate_session_state()
+        for name in (META, MEMORIES, CHUNKS):
             if name in names:
                 self._tables[name] = await self._db.open_table(name)
             else:
@@ -139,11 +146,12 @@ class LanceStore:
             await self.set_meta(schema_version=str(SCHEMA_VERSION))
         await self._check_embedding_model()
         await self._ensure_indexes()
+        await self.sync_catalog()
         return self
 
     async def _migrate(self, from_version: int) -> None:
         """Add the columns a store of ``from_version`` lacks (old rows get defaults)."""
-        for name in (MEMORIES, CHUNKS, STATE):
+        for name in (MEMORIES, CHUNKS):
             table = self._tables[name]
             actual = await table.schema()
             dims = vector_dims(actual) or self.dims
@@ -181,11 +189,15 @@ class LanceStore:
 
     async def _recreate_vector_tables(self, dims: int) -> None:
         for name in VECTOR_TABLES:
-            self._tables[name] = await self._db.create_table(
-                name, schema=schema_for(name, dims), mode="overwrite"
-            )
+            async with self._writing(name) as held:
+                self._tables[name] = await self._db.create_table(
+                    name, schema=schema_for(name, dims), mode="overwrite"
+                )
+                if held:
+                    await self._recount(name)
 
     async def _ensure_indexes(self) -> None:
+        lance_import.lancedb()
         from lancedb.index import FTS, Bitmap  # deferred: LanceDB is slow to import
 
         wanted = {
@@ -199,7 +211,7 @@ class LanceStore:
                 if (column,) in have:
                     continue
                 try:
-                    await table.create_index(column, config=config, replace=False)
+                    await self._commit(name, _index_job(table, column, config), {})
                 except Exception:
                     # Another process may have created it at the same moment.
                     have = {tuple(ix.columns) for ix in await table.list_indices()}
@@ -214,9 +226,6 @@ class LanceStore:
                 "the memory store is not open", "this is a bug in muxi; please report it"
             ) from None
 
-    def _lock(self, name: str) -> asyncio.Lock:
-        return self._locks.setdefault(name, asyncio.Lock())
-
     def require_vectors(self) -> None:
         """Refuse vector work when the stored vectors come from another model."""
         if self.mismatch is not None:
@@ -226,66 +235,6 @@ class LanceStore:
                 "run `muxi memory reindex` to re-embed every memory with the new model, or set "
                 f"memory.embedding back to {self.mismatch!r}",
             )
-
-    # ------------------------------------------------------------------ meta
-
-    async def meta(self) -> dict[str, str]:
-        rows = await self.table(META).query().to_list()
-        return {str(r["key"]): str(r["value"]) for r in rows}
-
-    async def set_meta(self, **values: str) -> None:
-        await self.merge(META, "key", [{"key": k, "value": v} for k, v in values.items()])
-
-    # ------------------------------------------------------------------ writes
-
-    async def add(self, table_name: str, rows: Sequence[Row]) -> None:
-        """Append rows (each must carry a non-empty ``user_id`` and a vector of our model)."""
-        if not rows:
-            return
-        self.require_vectors()
-        for row in rows:
-            if not isinstance(row.get("user_id"), str) or not row["user_id"]:
-                raise MemoryStoreError(
-                    "a memory row has no user id", "this is a bug in muxi; please report it"
-                )
-            row["embedding_model"] = self.embedding_model
-        table = self.table(table_name)
-        data = list(rows)
-        async with self._lock(table_name):
-            await with_retry(lambda: table.add(data))
-        self._wrote(len(rows))
-
-    async def update(self, table_name: str, where: str, values_sql: dict[str, str]) -> None:
-        table = self.table(table_name)
-        async with self._lock(table_name):
-            await with_retry(lambda: table.update(updates_sql=values_sql, where=where))
-        self._wrote(1)
-
-    async def delete(self, table_name: str, where: str) -> int:
-        table = self.table(table_name)
-        count = int(await table.count_rows(where))
-        if count:
-            async with self._lock(table_name):
-                await with_retry(lambda: table.delete(where))
-            self._wrote(count)
-        return count
-
-    async def merge(self, table_name: str, key: str, rows: Sequence[Row]) -> None:
-        """Insert ``rows``, replacing the rows with the same ``key``."""
-        table = self.table(table_name)
-        data = list(rows)
-
-        async def write() -> Any:
-            builder = table.merge_insert(key).when_matched_update_all()
-            return await builder.when_not_matched_insert_all().execute(data)
-
-        async with self._lock(table_name):
-            await with_retry(write)
-        self._wrote(len(data))
-
-    def _wrote(self, count: int) -> None:
-        # Compaction runs off the writer's path: no turn waits for it.
-        self.maintenance.wrote(count)
 
     async def _maintain(self) -> None:
         await self.optimize(cleanup_older_than=KEEP_VERSIONS_FOR)
@@ -372,14 +321,15 @@ class LanceStore:
         """Compact files, refresh indexes and drop old table versions."""
         stats: dict[str, Any] = {}
         older = cleanup_older_than if cleanup_older_than is not None else timedelta(minutes=1)
-        for name in (MEMORIES, CHUNKS, STATE, META):
+        for name in (MEMORIES, CHUNKS, META):
             table: Any = self.table(name)
+            results: list[Any] = []
 
-            async def compact(table: Any = table) -> Any:
-                return await table.optimize(cleanup_older_than=older)
+            async def compact(table: Any = table, results: list[Any] = results) -> None:
+                results.append(await table.optimize(cleanup_older_than=older))
 
-            async with self._lock(name):
-                result = await with_retry(compact)
+            await self._commit(name, compact, {})
+            result = results[-1]
             stats[name] = {
                 "fragments_removed": result.compaction.fragments_removed,
                 "fragments_added": result.compaction.fragments_added,
@@ -400,7 +350,10 @@ class LanceStore:
             data = schema.empty_table()
         else:
             data = pa.Table.from_pylist(data.to_pylist(), schema=schema)
-        self._tables[name] = await self._db.create_table(name, data, mode="overwrite")
+        async with self._writing(name) as held:
+            self._tables[name] = await self._db.create_table(name, data, mode="overwrite")
+            if held:
+                await self._recount(name)
 
     async def adopt_model(self, embedding_model: str, dims: int) -> None:
         """Record that every vector now comes from ``embedding_model`` (after a reindex)."""
@@ -424,6 +377,7 @@ class LanceStore:
 
     async def close(self) -> None:
         await self.maintenance.close()
+        self.catalog.close()
         self._tables.clear()
         if self._db is not None:
             close: Callable[[], Any] | None = getattr(self._db, "close", None)
@@ -433,31 +387,6 @@ class LanceStore:
                 except Exception:
                     pass
             self._db = None
-
-
-def fuse_rrf(vector_rows: list[Row], text_rows: list[Row], *, limit: int) -> list[Row]:
-    """Reciprocal rank fusion of two ranked lists of rows keyed by ``id``."""
-    fused: dict[str, Row] = {}
-    for rank, row in enumerate(vector_rows):
-        item = dict(row)
-        distance = item.pop("_distance", None)
-        item["_similarity"] = None if distance is None else 1.0 - float(distance)
-        item["_fts"] = None
-        item["_rrf"] = 1.0 / (RRF_K + rank + 1)
-        fused[item["id"]] = item
-    for rank, row in enumerate(text_rows):
-        score = float(row.get("_score") or 0.0)
-        if row["id"] in fused:
-            item = fused[row["id"]]
-        else:
-            item = {k: v for k, v in row.items() if k != "_score"}
-            item["_similarity"] = None
-            item["_rrf"] = 0.0
-            fused[item["id"]] = item
-        item["_fts"] = score
-        item["_rrf"] += 1.0 / (RRF_K + rank + 1)
-    ranked = sorted(fused.values(), key=lambda r: r["_rrf"], reverse=True)
-    return ranked[:limit]
 
 
 def now() -> float:

@@ -223,6 +223,8 @@ class MuxiApp(App[None]):
                 except Exception:
                     log.exception("loading agents/servers failed")
                 self._settled.set()
+                if not needs_setup:  # without a model the warm-up could only fail
+                    self.run_worker(self._prepare(runtime), group="prepare", exclusive=True)
                 if needs_setup:
                     await self.chat.show_error(
                         "No model is configured, so replies will fail.",
@@ -237,6 +239,14 @@ class MuxiApp(App[None]):
             if runtime is not None:
                 self.runtime = None
                 await self._close(runtime)
+
+    async def _prepare(self, runtime: Runtime) -> None:
+        """Load what the first turn needs while the user types (Runtime.prepare);
+        a message sent meanwhile waits for it in the runtime."""
+        try:
+            await runtime.prepare()
+        except Exception as exc:  # nothing is shown: the first turn reports it, as it would
+            log.info("warm-up failed: %s", exc)
 
     async def _health(self, runtime: Runtime) -> Health | None:
         try:

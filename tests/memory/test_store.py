@@ -13,9 +13,10 @@ from muxi_cli.errors import MemoryStoreError
 from muxi_cli.memory import transfer
 from muxi_cli.memory.embeddings import HashEmbedder
 from muxi_cli.memory.service import MemoryService
+from muxi_cli.stores.lance_fusion import fuse_rrf
 from muxi_cli.stores.lance_records import MemoryRecords
 from muxi_cli.stores.lance_schema import MEMORIES, SCHEMA_VERSION
-from muxi_cli.stores.lance_store import LanceStore, fuse_rrf
+from muxi_cli.stores.lance_store import LanceStore
 
 from .conftest import formation
 

@@ -167,6 +167,8 @@ class FakeRuntime(FakeMedia):
         self.cancelled: list[str] = []
         self.closed_runs: list[str] = []
         self.aclosed = False
+        #: How often the app asked for a warm-up (Runtime.prepare).
+        self.prepared = 0
         self.sessions_data: dict[str, SessionInfo] = {}
         self.messages_data: dict[str, list[SessionMessage]] = {}
         self.memories: list[MemoryItem] = []
@@ -570,6 +572,9 @@ class FakeRuntime(FakeMedia):
 
     async def aclose(self) -> None:
         self.aclosed = True
+
+    async def prepare(self) -> None:
+        self.prepared += 1
 
 
 class BrokenRuntime(FakeRuntime):

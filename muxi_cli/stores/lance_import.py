@@ -1,0 +1,90 @@
+"""The one door through which muxi imports LanceDB (``lancedb()``).
+
+``import lancedb`` costs about 0.85 s, 0.4-0.6 s of it in the package
+``lance_namespace_urllib3_client``: a generated REST client for Lance namespace
+servers whose ``__init__`` imports every API class (hundreds of pydantic
+``validate_call`` functions). ``lancedb/db.py`` imports it eagerly through
+``lance_namespace``, which only needs its ``models`` subpackage; muxi opens local
+folders and object-store URIs and never talks to a namespace server.
+
+So before the first ``import lancedb``, and only if the package is installed and
+not imported yet, :func:`lancedb` puts a stand-in for the *package* in
+``sys.modules``: a module that carries the real ``__spec__``, ``__path__`` and
+``__file__`` (so ``import lance_namespace_urllib3_client.models`` still loads the
+real subpackage) but has not run the package's ``__init__``. The first access to
+any other attribute runs the real ``__init__`` in that same module object, which
+then is the real module in every respect. Nothing of LanceDB is patched.
+
+``tests/stores/test_lance_import.py`` fails when a LanceDB upgrade breaks this
+(the stand-in not used, or connect/create/search/merge failing under it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+import types
+from typing import Any
+
+#: The REST client package that ``lancedb`` imports and muxi never uses.
+NAMESPACE_CLIENT = "lance_namespace_urllib3_client"
+
+_lock = threading.RLock()
+
+
+class _DeferredPackage(types.ModuleType):
+    """A package whose ``__init__`` runs on the first access to a name it would define."""
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names not in the module's dict: the real package's contents.
+        with _lock:
+            if type(self) is _DeferredPackage:
+                spec = self.__spec__
+                assert spec is not None and spec.loader is not None
+                self.__class__ = types.ModuleType  # type: ignore[assignment]  # an ordinary module now
+                try:
+                    spec.loader.exec_module(self)
+                except BaseException:
+                    sys.modules.pop(self.__name__, None)
+                    raise
+        return getattr(self, name)  # an ordinary module now: a missing name raises
+
+
+def defer_namespace_client() -> bool:
+    """Put the deferred stand-in in place; False when it cannot be or need not be."""
+    with _lock:
+        if NAMESPACE_CLIENT in sys.modules:
+            return isinstance(sys.modules[NAMESPACE_CLIENT], _DeferredPackage)
+        try:
+            spec = importlib.util.find_spec(NAMESPACE_CLIENT)
+        except (ImportError, ValueError):
+            return False
+        if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+            return False
+        module = _DeferredPackage(NAMESPACE_CLIENT)
+        module.__spec__ = spec
+        module.__loader__ = spec.loader
+        module.__file__ = spec.origin
+        module.__path__ = list(spec.submodule_search_locations)
+        module.__package__ = NAMESPACE_CLIENT
+        sys.modules[NAMESPACE_CLIENT] = module
+        return True
+
+
+def namespace_client_deferred() -> bool:
+    """Whether the REST client's ``__init__`` has not run (it was never needed)."""
+    return isinstance(sys.modules.get(NAMESPACE_CLIENT), _DeferredPackage)
+
+
+def lancedb() -> Any:
+    """The ``lancedb`` module, imported without its namespace REST client."""
+    module = sys.modules.get("lancedb")
+    if module is not None:
+        return module
+    os.environ.setdefault("LANCEDB_LOG", "error")  # Rust-side warnings would reach the terminal
+    defer_namespace_client()
+    import lancedb as module  # deferred: LanceDB is slow to import (see the module docstring)
+
+    return module
