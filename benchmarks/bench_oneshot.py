@@ -18,10 +18,11 @@ the client's child.
 - 100 sequential one-shots in a shell loop, cold and warm (20 with ``--quick``).
 
 A build without ``muxi host`` reports the host rows as skipped ("no host").
-The tool turn's cost beyond the model is its wall time minus a plain turn's
-(``hi`` to the same agent, same formation, alternating): what is left is the
-tool round (the MCP call and the second model request, which the fake answers
-at once). The 100k memories are written straight into the store with random
+The tool turn's cost beyond the model is its wall time minus a plain
+``muxi chat hi`` (memory off, no MCP server; alternating, cold against cold,
+warm against warm): the fake answers at once, so what is left is what the tool
+costs, the MCP server's start included when it starts per process, plus the
+second model request of the tool round. The 100k memories are written straight into the store with random
 unit vectors (as ``bench_memory`` does) after one real ``muxi memory add``;
 the search itself is one real ``muxi memory search`` process.
 """
@@ -136,10 +137,6 @@ class Bench:
         env, cwd = self.env(name, host)
         return self._check([*self.muxi, "chat", "hi", "-o", "text"], env, cwd, "ok")
 
-    def plain_turn(self, host: bool) -> Run:
-        env, cwd = self.env("tool", host)
-        return self._check([*self.muxi, "chat", "hi", "-a", "clock", "-o", "json"], env, cwd, "ok")
-
     def tool_turn(self, host: bool) -> Run:
         env, cwd = self.env("tool", host)
         args = [*self.muxi, "chat", QUESTION, "-a", "clock", "--yes", "-o", "json"]
@@ -221,9 +218,12 @@ def _ratio(a: list[sup.Sample], b: list[sup.Sample]) -> float:
 def _vs_peer(
     name: str, s: dict[str, list[sup.Sample]], key: str, target: str | None, extra: str = ""
 ) -> Result:
-    note = f"{_ms(s[key]):.0f} ms, peak {_mib(s[key]):.1f} MiB, {len(s[key])} pairs{extra}"
+    wall = f"{_ms(s[key]):.0f} ms"
+    rest = f"peak {_mib(s[key]):.1f} MiB, {len(s[key])} pairs{extra}"
     if "llm" not in s:
-        return Result(name, round(_ms(s[key])), "ms", target, f"{sup.PEER_MISSING}; {note}")
+        note = f"{sup.PEER_MISSING}; {wall}, {rest}"
+        return Result(name, round(_ms(s[key])), "ms", target, note)
+    note = f"{wall} vs llm {_ms(s['llm']):.0f} ms, {rest}"
     return Result(name, round(_ratio(s[key], s["llm"]), 2), "x llm", target, note)
 
 
@@ -249,12 +249,12 @@ def _cold(bench: Bench, rounds: int) -> list[Result]:
 
 def _tool_rows(bench: Bench, rounds: int, host: bool) -> list[Result]:
     mode = "warm" if host else "cold"
-    s = _alternate({"plain": bench.plain_turn(host), "tool": bench.tool_turn(host)}, rounds)
+    s = _alternate({"plain": bench.chat("off", host), "tool": bench.tool_turn(host)}, rounds)
     beyond = statistics.median(
         t.wall_ms - p.wall_ms for t, p in zip(s["tool"], s["plain"], strict=True)
     )
     note = (
-        f"tool turn {_ms(s['tool']):.0f} ms - plain turn {_ms(s['plain']):.0f} ms, "
+        f"tool turn {_ms(s['tool']):.0f} ms - chat hi {_ms(s['plain']):.0f} ms, "
         f"mcp-server-time over stdio, {rounds} pairs"
     )
     target = "<= 150 ms" if host else None
