@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from muxi_cli.cli.output import fail
+from muxi_cli.cli.state import CliState
 from muxi_cli.errors import ConfigError, MuxiError, UsageError
 
 if TYPE_CHECKING:
@@ -24,14 +24,6 @@ if TYPE_CHECKING:
     from muxi_cli.runtime.base import Runtime
 
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class CliState:
-    profile: str | None = None
-    config: str | None = None
-    #: ``muxi -v``: say on stderr how the command runs (warm host or in-process).
-    verbose: bool = False
 
 
 def state(ctx: typer.Context) -> CliState:
