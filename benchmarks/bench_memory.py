@@ -65,7 +65,7 @@ WORDS = [
 LABELLED = ROOT / "tests" / "memory" / "data" / "labelled.json"
 
 
-def _rows(n: int, dims: int, model: str, seed: int = 7) -> list[dict[str, Any]]:
+def bulk_rows(n: int, dims: int, model: str, seed: int = 7) -> list[dict[str, Any]]:
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -100,7 +100,7 @@ async def _bulk(n: int, folder: Path) -> list[Result]:
     uri = str(folder / f"store-{label}")
     store = await LanceStore(uri, embedding_model=model, dims=dims, optimize_every=0).open()
     records = MemoryRecords(store)
-    rows = _rows(n, dims, model)
+    rows = bulk_rows(n, dims, model)
     started = time.perf_counter()
     for start in range(0, n, BATCH):
         await records.add(rows[start : start + BATCH])

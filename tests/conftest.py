@@ -57,8 +57,29 @@ def muxi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", FILE_BACKEND)
     monkeypatch.setenv("PYTHONPATH", with_root_on_path(os.environ.get("PYTHONPATH")))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
+    # No warm hosts unless a test asks for one (tests/host): every other test runs
+    # in-process, and nothing starts a daemon by accident.
+    monkeypatch.setenv("MUXI_HOST", "off")
     monkeypatch.chdir(tmp_path)
     yield home
+
+
+@pytest.fixture(autouse=True)
+def runtime_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private, short runtime folder per test (socket paths must stay < 100 bytes);
+    every host started in it is stopped at teardown, however the test ended."""
+    import shutil
+    import tempfile
+
+    from tests.hosts import stop_hosts_in
+
+    path = Path(tempfile.mkdtemp(prefix="muxirt-"))  # 0700
+    monkeypatch.setenv("MUXI_RUNTIME_DIR", str(path))
+    try:
+        yield path
+    finally:
+        stop_hosts_in(path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def with_root_on_path(pythonpath: str | None) -> str:

@@ -37,6 +37,7 @@ Run `muxi` with no arguments in a terminal to open the chat app.
 Global options (before the command):
   -P, --profile NAME  connection profile; 'local' runs agents here ($MUXI_PROFILE)
   --config FILE       formation file to use ($MUXI_CONFIG)
+  -v, --verbose       say on stderr how the command runs (warm host or in-process)
 """
 
 
@@ -88,11 +89,15 @@ COMMANDS: list[Command] = [
             "Show, locate and validate the formation file."),
     Command("doctor", "muxi_cli.cli.doctor", "doctor", "command",
             "Check the environment and say what to fix."),
+    Command("host", "muxi_cli.cli.host", "app", "group",
+            "The warm local host: start, status, stop, logs."),
 ]  # fmt: skip
 _BY_NAME = {entry.name: entry for entry in COMMANDS}
 
 #: Global options the root group reads itself: flag -> key in ``ctx.meta``.
 GLOBAL_OPTIONS = {"--profile": "profile", "-P": "profile", "--config": "config"}
+#: Global flags (no value): flag -> key in ``ctx.meta``.
+GLOBAL_FLAGS = {"-v": "verbose", "--verbose": "verbose"}
 
 
 def _target(entry: Command) -> Any:
@@ -162,6 +167,10 @@ class LazyGroup(TyperGroup):
             if not arg.startswith("-") or arg == "--":
                 rest.extend(args[i:])
                 break
+            if arg in GLOBAL_FLAGS:
+                ctx.meta[f"muxi.{GLOBAL_FLAGS[arg]}"] = True
+                i += 1
+                continue
             flag, eq, value = arg.partition("=")
             key = GLOBAL_OPTIONS.get(flag)
             if key is None:
@@ -204,7 +213,11 @@ def root(
     ),
 ) -> None:
 
-    ctx.obj = CliState(profile=ctx.meta.get("muxi.profile"), config=ctx.meta.get("muxi.config"))
+    ctx.obj = CliState(
+        profile=ctx.meta.get("muxi.profile"),
+        config=ctx.meta.get("muxi.config"),
+        verbose=bool(ctx.meta.get("muxi.verbose")) or os.environ.get("MUXI_VERBOSE") == "1",
+    )
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI"):
             launch_tui(ctx.obj)

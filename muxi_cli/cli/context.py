@@ -8,13 +8,14 @@ remote) or, for the local store administration, :func:`run_admin`
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from muxi_cli.cli.output import fail
+from muxi_cli.cli.state import CliState
 from muxi_cli.errors import ConfigError, MuxiError, UsageError
 
 if TYPE_CHECKING:
@@ -23,12 +24,6 @@ if TYPE_CHECKING:
     from muxi_cli.runtime.base import Runtime
 
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class CliState:
-    profile: str | None = None
-    config: str | None = None
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -49,17 +44,53 @@ def formation_or_none(ctx: typer.Context) -> Formation | None:
         return None
 
 
+def notice(st: CliState, message: str) -> None:
+    """One line on stderr under ``muxi -v``; nothing otherwise."""
+    if st.verbose:
+        import sys  # deferred: only when there is something to say
+
+        print(f"muxi: {message}", file=sys.stderr, flush=True)
+
+
+def uses_host(st: CliState) -> bool:
+    """The local profile, with warm hosts switched on (``MUXI_HOST``, ``host: enabled``)."""
+    from muxi_cli.runtime.factory import LOCAL, selected_profile  # deferred: start-up
+
+    if selected_profile(st.profile) != LOCAL:
+        return False
+    from muxi_cli.host.client import host_enabled  # deferred: only local commands
+
+    return host_enabled(st.config)
+
+
 @contextlib.asynccontextmanager
 async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncIterator[Runtime]:
-    """Open the runtime the command should use (local or a remote profile)."""
+    """Open the runtime the command should use: a remote profile's, else this
+    formation's warm host (docs/host.md), else a LocalRuntime in this process,
+    after which a host is started in the background for the next command."""
     from muxi_cli.runtime.factory import open_runtime  # deferred: keeps start-up light
 
     st = state(ctx)
-    runtime = await open_runtime(profile=st.profile, config_path=st.config, start_tools=start_tools)
+    runtime: Runtime | None = None
+    use_host = uses_host(st)
+    environ = dict(os.environ)  # as the command started: the host's key and environment
+    if use_host:
+        from muxi_cli.host.connect import open_host_runtime  # deferred: loads httpx
+
+        runtime = await open_host_runtime(st.config, notice=lambda m: notice(st, m))
+    in_process = runtime is None
+    if runtime is None:
+        runtime = await open_runtime(
+            profile=st.profile, config_path=st.config, start_tools=start_tools
+        )
     try:
         yield runtime
     finally:
         await runtime.aclose()
+        if use_host and in_process:
+            from muxi_cli.host.client import start_in_background  # deferred: as above
+
+            start_in_background(st.config, environ=environ)
 
 
 def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryAdmin], Awaitable[T]]) -> T:

@@ -85,6 +85,7 @@ def set_key(
     except MuxiError as exc:
         raise output.fail(exc) from None
     output.info(f"stored the {name} key ({secrets.mask(key)}) in {where}")
+    _stop_hosts()
     _warn_unknown(ctx, name)
     if where.startswith("file"):
         output.warn(
@@ -109,6 +110,14 @@ def delete_key(
     except MuxiError as exc:
         raise output.fail(exc) from None
     output.info(f"deleted the stored {name} key")
+    _stop_hosts()
+
+
+def _stop_hosts() -> None:
+    """Warm hosts read provider keys once: the next command starts one that sees the change."""
+    from muxi_cli.host.client import stop_hosts  # deferred: only after a key change
+
+    stop_hosts(all_hosts=True, wait=0)
 
 
 def _status_row(status: ProviderStatus) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from muxi_cli.cli.context import run_with_runtime, state
+from muxi_cli.cli.context import CliState, notice, run_with_runtime, state, uses_host
 from muxi_cli.cli.output import Column, err_console, fail, info, print_json, print_table
 from muxi_cli.errors import MuxiError, NotFoundError, UsageError
 from muxi_cli.runtime import admin
@@ -272,8 +273,7 @@ def call(
     except UsageError as exc:
         raise fail(exc) from None
 
-    st = state(ctx)
-    outcome = run_async(admin.call_tool(st.profile, st.config, server, tool, arguments))
+    outcome = run_async(_call_tool(state(ctx), server, tool, arguments))
 
     if output == "json":
         print_json(
@@ -293,6 +293,25 @@ def call(
         stream.flush()
     if not outcome.ok:
         raise typer.Exit(1)
+
+
+async def _call_tool(st: CliState, server: str, tool: str, arguments: dict[str, Any]) -> Any:
+    """Through the warm host when there is one (its servers are up), else here."""
+    if not uses_host(st):
+        return await admin.call_tool(st.profile, st.config, server, tool, arguments)
+    from muxi_cli.host import client as host_client  # deferred: only local calls
+    from muxi_cli.host.connect import call_tool_through_host  # deferred: as above
+
+    environ = dict(os.environ)  # as the command started (see runtime_for)
+    hosted = await call_tool_through_host(
+        st.config, server, tool, arguments, notice=lambda m: notice(st, m)
+    )
+    if hosted is not None:
+        return hosted
+    try:
+        return await admin.call_tool(st.profile, st.config, server, tool, arguments)
+    finally:
+        host_client.start_in_background(st.config, environ=environ)
 
 
 #: Free-text columns of the listings: they wrap; the others show whole.

@@ -27,11 +27,11 @@ from muxi_cli.cli.output import (
     write_output_file,
 )
 from muxi_cli.errors import MuxiError, UsageError
-from muxi_cli.runtime.admin import MemoryAdmin, read_export
-from muxi_cli.runtime.users import local_user_id
 
 if TYPE_CHECKING:
     from rich.progress import Progress
+
+    from muxi_cli.runtime.admin import MemoryAdmin
 
 
 def _progress(label: str) -> tuple[Progress, Callable[[int, int], None]]:
@@ -77,6 +77,9 @@ def import_(
     """Import memories exported by `muxi memory export` (same ids: importing twice updates)."""
 
     try:
+        # deferred: the store modules (~100 ms) that `muxi memory search` never needs
+        from muxi_cli.runtime.admin import read_export
+
         items = read_export(file, sys.stdin)
     except MuxiError as exc:
         raise fail(exc) from None
@@ -222,6 +225,8 @@ def extraction(
 
     if state_ not in (None, "on", "off"):
         raise fail(UsageError(f"expected on or off, not {state_!r}"))
+    from muxi_cli.runtime.users import local_user_id  # deferred: as read_export above
+
     uid = user or local_user_id()  # no server decides here: this machine's user
 
     switch = None if state_ is None else state_ == "on"

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from muxi_cli.cli.context import CliState
+    from muxi_cli.cli.state import CliState
     from muxi_cli.runtime.base import Runtime
 
 

@@ -318,6 +318,17 @@ class MediaConfig(_Strict):
         return value
 
 
+class HostConfig(_Strict):
+    """The warm local host (docs/host.md). Commands read these two keys with a
+    plain YAML read before anything is loaded; the host validates them here."""
+
+    #: False: commands of this formation always run in their own process.
+    enabled: bool = True
+    #: Seconds without a request and without a running turn before the host exits
+    #: (``MUXI_HOST_IDLE`` wins over it).
+    idle_timeout: float = Field(default=600.0, gt=0)
+
+
 class Formation(_Strict):
     """A whole ``muxi.yaml``."""
 
@@ -339,6 +350,7 @@ class Formation(_Strict):
     server: ServerAccess = Field(default_factory=ServerAccess)
     audio: AudioConfig = Field(default_factory=AudioConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
+    host: HostConfig = Field(default_factory=HostConfig)
     tool_result_limit: int = 16_000
     turn_timeout: float = 600.0
 

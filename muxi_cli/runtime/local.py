@@ -422,6 +422,18 @@ class LocalRuntime:
                 return status
         return ServerInfo(name=name, transport="stdio", state="starting")  # pragma: no cover
 
+    async def mcp_call(self, server: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Call one tool of one server directly, no model, no approval (``muxi mcp call``
+        through the warm host; admin keys only over HTTP)."""
+        manager: Any = self.tool_host  # a ToolManager: the ToolHost protocol has no server_tool
+        outcome = await manager.call(await manager.server_tool(server, tool), arguments)
+        return {
+            "ok": outcome.ok,
+            "content": outcome.content,
+            "structured": outcome.structured,
+            "images": outcome.images,
+        }
+
     def _ready_servers(self, server: str | None) -> list[str]:
         if server is not None:
             return [server]

@@ -13,6 +13,7 @@ from muxi_cli.server.runs import RunRegistry
 from muxi_cli.server.scopes import Grants, resolve
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.server_keys import KeyStore, Principal, valid_user_id
+from muxi_cli.stores.session_rows import not_found
 
 if TYPE_CHECKING:
     from muxi_cli.config.access import ServerAccess
@@ -76,6 +77,9 @@ class ServerSettings:
     #: in all (408 after): a slow upload cannot hold its place for ever.
     upload_idle: float = 30.0
     upload_deadline: float = 600.0
+    #: The user an admin key acts as without ``X-Muxi-User-Id`` (the warm host:
+    #: the local user, as in-process).
+    admin_user: str = ADMIN_DEFAULT_USER
 
 
 @dataclass(slots=True)
@@ -188,7 +192,7 @@ class ServerContext:
                 )
         grants = resolve(principal, self.access)
         if principal.admin:
-            return Caller(principal, user_header or ADMIN_DEFAULT_USER, grants)
+            return Caller(principal, user_header or self.settings.admin_user, grants)
         # A user key always acts as its own user; the header is ignored.
         return Caller(principal, principal.user_id, grants)
 
@@ -206,9 +210,8 @@ class ServerContext:
             info = None
         if info is not None and (caller.admin or info.user_id == caller.user_id):
             return info
-        raise NotFoundError(
-            f"no session {session_id!r}", hint="list your sessions with `muxi sessions list`"
-        )
+        # The store's own words, so a session missing here reads as it does in-process.
+        raise not_found(session_id)
 
 
 def _hold_store_to(store: Any, media: MediaAccess) -> None:

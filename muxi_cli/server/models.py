@@ -169,6 +169,13 @@ class MCPAttachBody(_Body):
     agents: list[str] | None = Field(default=None, max_length=100)
 
 
+class MCPCallBody(_Body):
+    """One direct tool call (``muxi mcp call``; admin only: no model, no approval)."""
+
+    tool: str = Field(min_length=1, max_length=256)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
 class KeyCreateBody(_Body):
     role: Literal["admin", "user"]
     user_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")

@@ -26,6 +26,7 @@ from muxi_cli.server.models import (
     ChatBody,
     KeyCreateBody,
     MCPAttachBody,
+    MCPCallBody,
     MemoryAddBody,
     MessageOut,
     RenameBody,
@@ -63,6 +64,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", "/v1/mcp/servers", "admin"),
     ("DELETE", "/v1/mcp/servers/{server_name}", "admin"),
     ("POST", "/v1/mcp/servers/{server_name}/restart", "admin"),
+    ("POST", "/v1/mcp/servers/{server_name}/call", "admin"),
     ("GET", "/v1/keys", "admin"),
     ("POST", "/v1/keys", "admin"),
     ("DELETE", "/v1/keys/{key_id}", "admin"),
@@ -305,6 +307,18 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         # Admin only, like attach: a restart runs the server's command again on this machine.
         _require_admin(who)
         return (await rt.mcp_restart(server_name)).to_dict()
+
+    @v1.post(
+        "/mcp/servers/{server_name}/call",
+        tags=["tools"],
+        summary="Call one tool directly: no model, no approval (admin; `muxi mcp call`)",
+    )
+    async def mcp_call(body: MCPCallBody, server_name: str = ObjId(), who: Caller = Auth) -> Any:
+        _require_admin(who)  # it runs the tool with no approval
+        call = getattr(rt, "mcp_call", None)
+        if call is None:
+            raise NotFoundError("this server cannot call tools directly")
+        return await call(server_name, body.tool, body.arguments)
 
     @v1.get("/keys", tags=["keys"], summary="All keys (admin): ids, roles, users; never secrets")
     async def list_keys(who: Caller = Auth) -> Any:

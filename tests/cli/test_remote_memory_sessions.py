@@ -231,7 +231,7 @@ def test_session_commands_through_a_profile(served: Served, tmp_path: Path) -> N
     code, out, err = as_alice("sessions", "delete", sid, "--yes")
     assert code == 0 and f"deleted {sid}" in err, err
     code, out, err = as_alice("sessions", "show", sid)
-    assert code == 2 and "no session" in err
+    assert code == 2 and "No session" in err
 
 
 def test_shared_user_header_is_for_admin_memory_routes_only(served: Served) -> None:

@@ -23,6 +23,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/keys"): {"role": "user", "user_id": "mallory"},
     ("POST", "/v1/mcp/servers"): {"name": "evil", "server": {"command": "sh"}},
     ("POST", "/v1/mcp/prompts/render"): {"server": "time", "name": "tz"},
+    ("POST", "/v1/mcp/servers/{server_name}/call"): {"tool": "get_current_time"},
 }
 
 
