@@ -75,7 +75,7 @@ async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncI
     use_host = uses_host(st)
     environ = dict(os.environ)  # as the command started: the host's key and environment
     if use_host:
-        from muxi_cli.host.connect import open_host_runtime  # deferred: loads httpx
+        from muxi_cli.host.connect import open_host_runtime  # deferred: local commands only
 
         runtime = await open_host_runtime(st.config, notice=lambda m: notice(st, m))
     in_process = runtime is None

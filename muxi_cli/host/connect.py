@@ -23,7 +23,7 @@ async def open_host_runtime(config: str | None, *, notice: Callable[[str], None]
     address = find_host(config, notice=notice)
     if address is None:
         return None
-    from muxi_cli.runtime.remote import RemoteRuntime  # deferred: httpx (~50 ms)
+    from muxi_cli.runtime.remote import RemoteRuntime  # deferred: the protocol, asyncio (~30 ms)
 
     runtime = RemoteRuntime(HOST_URL, address.token, uds=address.socket, label="host")
     try:
@@ -64,7 +64,7 @@ async def call_tool_through_host(
     if address is None:
         return None
     notice("running through the warm host")
-    from muxi_cli.runtime.client import ServerClient  # deferred: httpx (~50 ms)
+    from muxi_cli.runtime.client import ServerClient  # deferred: only a found host needs it
 
     client = ServerClient(HOST_URL, address.token, uds=address.socket)
     try:
