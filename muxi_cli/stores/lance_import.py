@@ -15,17 +15,28 @@ real subpackage) but has not run the package's ``__init__``. The first access to
 any other attribute runs the real ``__init__`` in that same module object, which
 then is the real module in every respect. Nothing of LanceDB is patched.
 
+The namespace models that are still imported (``lance_namespace`` re-exports
+~130 of them), and LanceDB's own pydantic classes (embedding functions, remote
+client settings), are pydantic models whose validators muxi never uses: while
+``lancedb`` imports, pydantic's default ``defer_build`` is set to True, so each
+class builds its validator on first use instead of at import (saves ~55 ms).
+That default lives in pydantic's private ``_internal._config.config_defaults``;
+when it is not there, nothing is changed.
+
 ``tests/stores/test_lance_import.py`` fails when a LanceDB upgrade breaks this
-(the stand-in not used, or connect/create/search/merge failing under it).
+(the stand-in not used, or connect/create/search/merge failing under it), or a
+pydantic upgrade moves that default.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
 import threading
 import types
+from collections.abc import Iterator
 from typing import Any
 
 #: The REST client package that ``lancedb`` imports and muxi never uses.
@@ -73,6 +84,35 @@ def defer_namespace_client() -> bool:
         return True
 
 
+_deferring = 0
+
+
+@contextlib.contextmanager
+def pydantic_builds_deferred() -> Iterator[bool]:
+    """Within: pydantic classes defined anywhere build their validators on first
+    use (yields False when pydantic's default could not be found)."""
+    global _deferring
+    try:
+        from pydantic._internal import _config  # deferred: only while LanceDB imports
+    except ImportError:
+        yield False
+        return
+    defaults = getattr(_config, "config_defaults", None)
+    if not isinstance(defaults, dict) or defaults.get("defer_build") is not False:
+        yield False
+        return
+    with _lock:
+        _deferring += 1
+        defaults["defer_build"] = True
+    try:
+        yield True
+    finally:
+        with _lock:
+            _deferring -= 1
+            if not _deferring:
+                defaults["defer_build"] = False
+
+
 def namespace_client_deferred() -> bool:
     """Whether the REST client's ``__init__`` has not run (it was never needed)."""
     return isinstance(sys.modules.get(NAMESPACE_CLIENT), _DeferredPackage)
@@ -85,6 +125,7 @@ def lancedb() -> Any:
         return module
     os.environ.setdefault("LANCEDB_LOG", "error")  # Rust-side warnings would reach the terminal
     defer_namespace_client()
-    import lancedb as module  # deferred: LanceDB is slow to import (see the module docstring)
+    with pydantic_builds_deferred():
+        import lancedb as module  # deferred: LanceDB is slow to import (see the module docstring)
 
     return module
