@@ -100,8 +100,7 @@ def _is_submodule(package: types.ModuleType, name: str) -> bool:
     path = getattr(package, "__path__", None)
     return (
         path is not None
-        and importlib.machinery.PathFinder.find_spec(f"{package.__name__}.{name}", path)
-        is not None
+        and importlib.machinery.PathFinder.find_spec(f"{package.__name__}.{name}", path) is not None
     )
 
 
@@ -153,8 +152,7 @@ def lazy_sdk_types() -> bool:
             sys.meta_path.insert(0, _Finder())
             _installed = True
     return not any(
-        name in sys.modules and not isinstance(sys.modules[name], LazyPackage)
-        for name in DEFERRED
+        name in sys.modules and not isinstance(sys.modules[name], LazyPackage) for name in DEFERRED
     )
 
 

@@ -17,6 +17,8 @@ from muxi_cli.stores import lance_import
 lancedb = lance_import.lancedb()
 out = {"deferred": lance_import.namespace_client_deferred(),
        "api_loaded": any(m.startswith("lance_namespace_urllib3_client.api") for m in sys.modules)}
+from lance_namespace import ListTablesResponse
+out["model_built_at_import"] = ListTablesResponse.__pydantic_complete__
 
 async def main(path):
     import pyarrow as pa
@@ -39,6 +41,9 @@ import lance_namespace_urllib3_client as client
 out["api_client"] = client.ApiClient.__name__  # the real package loads on demand
 out["after"] = lance_import.namespace_client_deferred()
 out["version"] = client.__version__
+from pydantic._internal import _config
+out["default_restored"] = _config.config_defaults["defer_build"]
+out["model_validates"] = ListTablesResponse.model_validate({"tables": ["x"]}).tables
 print(json.dumps(out))
 """
 
@@ -67,6 +72,33 @@ def test_lancedb_imports_without_the_namespace_rest_client_and_still_works(tmp_p
     assert out["api_client"] == "ApiClient"
     assert out["after"] is False
     assert out["version"]
+    # The namespace models build their validators on first use, and still validate.
+    assert out["default_restored"] is False
+    assert out["model_built_at_import"] is False, "pydantic builds no longer deferred"
+    assert out["model_validates"] == ["x"]
+
+
+def test_pydantic_builds_are_deferred_only_while_lancedb_imports() -> None:
+    """Fails when a pydantic upgrade moves the default this relies on."""
+    from pydantic import BaseModel
+    from pydantic._internal import _config
+
+    from muxi_cli.stores.lance_import import pydantic_builds_deferred
+
+    assert _config.config_defaults["defer_build"] is False
+    with pydantic_builds_deferred() as deferred:
+        assert deferred is True
+        with pydantic_builds_deferred():  # nested (two threads importing): still deferred
+            pass
+        assert _config.config_defaults["defer_build"] is True
+
+        class Late(BaseModel):
+            n: int
+
+    assert _config.config_defaults["defer_build"] is False
+    assert Late.__pydantic_complete__ is False
+    assert Late.model_validate({"n": "3"}).n == 3  # built on first use, same rules
+    assert Late.__pydantic_complete__ is True
 
 
 def test_an_already_imported_client_is_left_alone() -> None:
