@@ -6,6 +6,7 @@ import gc
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from muxi_cli.__main__ import pause_gc
 
@@ -33,7 +34,7 @@ def test_a_collector_switched_off_by_someone_else_stays_off() -> None:
         gc.enable()
 
 
-def test_a_command_ends_with_the_heap_frozen_and_its_output_flushed(tmp_path) -> None:
+def test_a_command_ends_with_the_heap_frozen_and_its_output_flushed(tmp_path: Path) -> None:
     # atexit handlers run after main() returns: the freeze has happened by then,
     # and what the command wrote (buffered, to a pipe) still arrives whole.
     code = (

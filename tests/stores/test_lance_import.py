@@ -180,5 +180,5 @@ def test_override_checks_are_skipped_only_within() -> None:
                 return 2
 
     assert overrides.override is real
-    assert Child.run.__override__ is True  # type: ignore[attr-defined]
+    assert Child.run.__override__ is True
     assert Child().run() == 2
