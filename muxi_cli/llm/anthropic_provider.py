@@ -26,6 +26,7 @@ from muxi_cli.llm.base import (
 )
 from muxi_cli.llm.common import IncompleteResponse, b64, parse_arguments, sendable_image
 from muxi_cli.llm.sdk import SDKProvider
+from muxi_cli.llm.sdk_import import lazy_sdk_types
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
@@ -100,6 +101,7 @@ class AnthropicProvider(SDKProvider):
     default_env_var = "ANTHROPIC_API_KEY"
 
     def _new_client(self) -> AsyncAnthropic:
+        lazy_sdk_types()  # defers the SDK's unused type modules (llm/sdk_import.py)
         from anthropic import AsyncAnthropic  # deferred: the Anthropic SDK is slow to import
 
         return AsyncAnthropic(

@@ -11,12 +11,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROBE = r"""
 import asyncio, json, sys
 from muxi_cli.stores import lance_import
 lancedb = lance_import.lancedb()
 out = {"deferred": lance_import.namespace_client_deferred(),
        "api_loaded": any(m.startswith("lance_namespace_urllib3_client.api") for m in sys.modules)}
+import lancedb.db
+out["override_marker"] = lancedb.db.override is lance_import._mark_override
+try:
+    import overrides  # LanceDB's dependency below Python 3.12 only
+    out["override_restored"] = overrides.override.__module__ == "overrides.overrides"
+except ImportError:
+    out["override_restored"] = True
+out["marked"] = lancedb.db.LanceDBConnection.open_table.__override__
+from lance_namespace import ListTablesResponse
+out["model_built_at_import"] = ListTablesResponse.__pydantic_complete__
 
 async def main(path):
     import pyarrow as pa
@@ -39,6 +51,9 @@ import lance_namespace_urllib3_client as client
 out["api_client"] = client.ApiClient.__name__  # the real package loads on demand
 out["after"] = lance_import.namespace_client_deferred()
 out["version"] = client.__version__
+from pydantic._internal import _config
+out["default_restored"] = _config.config_defaults["defer_build"]
+out["model_validates"] = ListTablesResponse.model_validate({"tables": ["x"]}).tables
 print(json.dumps(out))
 """
 
@@ -67,6 +82,38 @@ def test_lancedb_imports_without_the_namespace_rest_client_and_still_works(tmp_p
     assert out["api_client"] == "ApiClient"
     assert out["after"] is False
     assert out["version"]
+    # LanceDB's classes were built with the marker, and overrides got its own back.
+    if sys.version_info < (3, 12):  # 3.12 and later: LanceDB uses typing.override
+        assert out["override_marker"] is True, "LanceDB no longer uses overrides.override"
+    assert out["override_restored"] is True
+    assert out["marked"] is True
+    # The namespace models build their validators on first use, and still validate.
+    assert out["default_restored"] is False
+    assert out["model_built_at_import"] is False, "pydantic builds no longer deferred"
+    assert out["model_validates"] == ["x"]
+
+
+def test_pydantic_builds_are_deferred_only_while_lancedb_imports() -> None:
+    """Fails when a pydantic upgrade moves the default this relies on."""
+    from pydantic import BaseModel
+    from pydantic._internal import _config
+
+    from muxi_cli.stores.lance_import import pydantic_builds_deferred
+
+    assert _config.config_defaults["defer_build"] is False
+    with pydantic_builds_deferred() as deferred:
+        assert deferred is True
+        with pydantic_builds_deferred():  # nested (two threads importing): still deferred
+            pass
+        assert _config.config_defaults["defer_build"] is True
+
+        class Late(BaseModel):
+            n: int
+
+    assert _config.config_defaults["defer_build"] is False
+    assert Late.__pydantic_complete__ is False
+    assert Late.model_validate({"n": "3"}).n == 3  # built on first use, same rules
+    assert Late.__pydantic_complete__ is True
 
 
 def test_an_already_imported_client_is_left_alone() -> None:
@@ -96,3 +143,42 @@ def test_every_lancedb_import_goes_through_lance_import() -> None:
                 if "lance_import.lancedb()" not in before:
                     offenders.append(f"{path.relative_to(root)}:{number}")
     assert offenders == []
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="LanceDB uses typing.override there")
+def test_a_plain_import_passes_the_override_checks_that_muxi_skips() -> None:
+    """What makes skipping them safe: this LanceDB passes them (a plain import raises
+    TypeError otherwise)."""
+    code = (
+        "import overrides, lancedb, lancedb.db\n"
+        "assert lancedb.db.override is overrides.override\n"
+        "assert overrides.override.__module__ == 'overrides.overrides'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_override_checks_are_skipped_only_within() -> None:
+    overrides = pytest.importorskip("overrides")
+
+    from muxi_cli.stores import lance_import
+
+    real = overrides.override
+    with lance_import.override_checks_skipped() as skipped:
+        assert skipped is True
+        with lance_import.override_checks_skipped():  # nested (two threads importing)
+            assert overrides.override is lance_import._mark_override
+        assert overrides.override is lance_import._mark_override
+
+        class Base:
+            def run(self) -> int:
+                """Runs."""
+                return 1
+
+        class Child(Base):
+            @overrides.override
+            def run(self) -> int:
+                return 2
+
+    assert overrides.override is real
+    assert Child.run.__override__ is True
+    assert Child().run() == 2
