@@ -64,15 +64,18 @@ def uses_host(st: CliState) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncIterator[Runtime]:
+async def runtime_for(
+    ctx: typer.Context, *, start_tools: bool = True, host: bool = True
+) -> AsyncIterator[Runtime]:
     """Open the runtime the command should use: a remote profile's, else this
     formation's warm host (docs/host.md), else a LocalRuntime in this process,
-    after which a host is started in the background for the next command."""
+    after which a host is started in the background for the next command.
+    ``host=False``: never the warm host (a retry after :func:`refused_by_draining_host`)."""
     from muxi_cli.runtime.factory import open_runtime  # deferred: keeps start-up light
 
     st = state(ctx)
     runtime: Runtime | None = None
-    use_host = uses_host(st)
+    use_host = host and uses_host(st)
     environ = dict(os.environ)  # as the command started: the host's key and environment
     if use_host:
         from muxi_cli.host.connect import open_host_runtime  # deferred: loads httpx
@@ -91,6 +94,12 @@ async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncI
             from muxi_cli.host.client import start_in_background  # deferred: as above
 
             start_in_background(st.config, environ=environ)
+
+
+def refused_by_draining_host(runtime: Runtime, exc: MuxiError) -> bool:
+    """The warm host refused to start a turn because it is draining: a client that
+    found it just before the drain began runs the turn in this process instead."""
+    return getattr(runtime, "label", None) == "host" and exc.code == "shutting_down"
 
 
 def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryAdmin], Awaitable[T]]) -> T:

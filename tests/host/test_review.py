@@ -1,0 +1,64 @@
+"""Attacks and edge cases found in review: each test failed before its fix."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.fakellm import FakeLLM, Slow
+from tests.host.support import host_env, muxi, start, statuses
+from tests.procs import stopping
+
+pytestmark = pytest.mark.slow
+
+
+def _until(cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait for ``cond`` (a file the host removes has no event to wait on)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("piped", ["", "piped notes"])
+def test_a_turn_refused_by_a_draining_host_runs_in_process(
+    fake_llm: FakeLLM, tmp_path: Path, runtime_dir: Path, piped: str
+) -> None:
+    fake_llm.write_formation(tmp_path)
+    start()
+    [row] = statuses()
+    sock = Path(row["socket"])
+    fake_llm.script(Slow("one two three", delay=1.0, chunks=3))
+    busy = subprocess.Popen(
+        [sys.executable, "-m", "muxi_cli", "chat", "hi", "-o", "jsonl"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=host_env(),
+    )
+    with stopping(busy):
+        assert busy.stdout is not None
+        assert '"run.started"' in busy.stdout.readline()  # the host holds a turn: it drains
+        # A client that found the socket just before the drain began: keep the
+        # socket's inode under another name while the host removes its path.
+        kept = sock.with_name("kept.sock")
+        os.link(sock, kept)
+        os.kill(row["pid"], signal.SIGTERM)
+        _until(lambda: not sock.exists())
+        os.rename(kept, sock)
+        late = muxi("-v", "chat", "hello", "-o", "text", stdin=piped)
+        assert late.returncode == 0, late.stderr
+        assert late.stdout.strip() == "ok"
+        assert "running in this process" in late.stderr.splitlines()[-1]
+        assert busy.wait(30) == 0
+    if piped:
+        last = fake_llm.requests[-1]
+        assert "piped notes" in str(last)
