@@ -62,3 +62,22 @@ def test_a_turn_refused_by_a_draining_host_runs_in_process(
     if piped:
         last = fake_llm.requests[-1]
         assert "piped notes" in str(last)
+
+
+def test_what_an_mcp_server_or_the_local_user_id_reads_is_in_the_key() -> None:
+    """The host's MCP servers inherit these (and the local user id comes from the
+    login name): a host started under other values would act on stale ones."""
+    from mcp.client.stdio import DEFAULT_INHERITED_ENV_VARS
+
+    from muxi_cli.host import key as hkey
+    from muxi_cli.tools.mcp_client import EXTRA_INHERITED_ENV
+
+    login = ("LOGNAME", "USER", "LNAME", "USERNAME")  # getpass.getuser()
+    inherited = set(EXTRA_INHERITED_ENV) | set(DEFAULT_INHERITED_ENV_VARS) | set(login)
+    missing = sorted(n for n in inherited - {"TERM"} if not hkey.counts(n))
+    assert missing == []
+    base = {"HOME": "/h", "USER": "alice", "LOGNAME": "alice"}
+    other = {**base, "USER": "bob", "LOGNAME": "bob"}
+    assert hkey.host_key(None, cwd=Path("/w"), environ=base) != hkey.host_key(
+        None, cwd=Path("/w"), environ=other
+    )
