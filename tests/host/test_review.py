@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakellm import FakeLLM, Slow
-from tests.host.support import host_env, muxi, start, statuses
+from tests.host.support import host_env, muxi, ok, start, statuses
 from tests.procs import stopping
 
 pytestmark = pytest.mark.slow
@@ -81,3 +81,30 @@ def test_what_an_mcp_server_or_the_local_user_id_reads_is_in_the_key() -> None:
     assert hkey.host_key(None, cwd=Path("/w"), environ=base) != hkey.host_key(
         None, cwd=Path("/w"), environ=other
     )
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another uid")
+def test_a_meta_naming_another_users_process_is_not_signalled(runtime_dir: Path) -> None:
+    """A leftover meta whose pid now belongs to another user's process (even one
+    whose command line looks like a host): `muxi host stop` run as root must not
+    signal it, and `muxi host status` must not list it."""
+    from muxi_cli.host.meta import Meta, write_meta
+
+    hid = "0123456789abcdef"
+    code = "import signal; print('up', flush=True); signal.pause()"
+    other = subprocess.Popen(
+        ["/usr/bin/python3", "-c", code, "muxi_cli.host.daemon", "--id", hid],
+        stdout=subprocess.PIPE,
+        text=True,
+        user=65534,
+        group=65534,
+    )
+    with stopping(other):
+        assert other.stdout is not None and other.stdout.readline() == "up\n"
+        meta = Meta(hid, "0" * 64, other.pid, "0", None, "/", 0.0, str(runtime_dir / "x.sock"), 600)
+        write_meta(runtime_dir / f"{hid}.json", meta)
+        assert statuses() == []
+        write_meta(runtime_dir / f"{hid}.json", meta)
+        assert "no host was running" in ok(muxi("host", "stop", "--all")).stderr
+        assert other.poll() is None
+        assert not (runtime_dir / f"{hid}.json").exists()  # a leftover: removed
