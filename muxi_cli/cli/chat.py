@@ -240,8 +240,8 @@ async def _run(
     first = dataclasses.replace(request, attachments=list(request.attachments))
     try:
         return await _attempt(ctx, first, renderer, continue_last, inputs)
-    except _Retry:  # the warm host began draining after this client found it
-        notice(state(ctx), "the warm host is shutting down: running in this process")
+    except _Retry:  # the warm host began draining or exited after this client found it
+        notice(state(ctx), "the warm host stopped before the turn began: running in this process")
         if inputs.stdin is not None:
             inputs.stdin.seek(0)
         return await _attempt(ctx, request, renderer, continue_last, inputs, host=False)
@@ -260,8 +260,10 @@ async def _attempt(
     *,
     host: bool = True,
 ) -> int:
+    opened: list[Runtime] = []  # the runtime, for the error handler below
     try:
         async with runtime_for(ctx, host=host) as runtime:
+            opened.append(runtime)
             if request.user_id is not None:  # a user key cannot chat as someone else
                 request.user_id = await acting_user(runtime, request.user_id)
             if continue_last:
@@ -274,12 +276,8 @@ async def _attempt(
             from muxi_cli.cli.attach import collect  # deferred: as in chat()
 
             request.attachments += await collect(runtime, inputs, request.user_id)
-            try:
-                turn_cm = await runtime.chat(request)
-            except MuxiError as exc:
-                if host and refused_by_draining_host(runtime, exc):
-                    raise _Retry from exc
-                raise
+            turn_cm = await runtime.chat(request)
+            opened.clear()  # the turn started: never run it twice
             async with turn_cm as turn:
                 renderer.run_id, renderer.session_id = turn.run_id, turn.session_id
                 async for event in turn.events():
@@ -288,6 +286,8 @@ async def _attempt(
             if not renderer.quiet:
                 await _report_server_failures(runtime)
     except MuxiError as exc:
+        if host and opened and refused_by_draining_host(opened[0], exc):
+            raise _Retry from exc
         renderer.failed(exc)
     return renderer.finish()
 

@@ -97,9 +97,17 @@ async def runtime_for(
 
 
 def refused_by_draining_host(runtime: Runtime, exc: MuxiError) -> bool:
-    """The warm host refused to start a turn because it is draining: a client that
-    found it just before the drain began runs the turn in this process instead."""
-    return getattr(runtime, "label", None) == "host" and exc.code == "shutting_down"
+    """Before its turn started, the warm host refused it (it began draining after
+    this client found it) or could no longer be connected to (it has exited):
+    nothing ran there, so the command runs the turn in this process instead."""
+    if getattr(runtime, "label", None) != "host":
+        return False
+    if exc.code == "shutting_down":
+        return True
+    import httpx  # deferred: loaded already by the host's remote runtime
+
+    # a connect failure only: after a read failure the turn may have started there
+    return exc.code == "connection_failed" and isinstance(exc.__cause__, httpx.ConnectError)
 
 
 def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryAdmin], Awaitable[T]]) -> T:

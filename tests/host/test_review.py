@@ -108,3 +108,64 @@ def test_a_meta_naming_another_users_process_is_not_signalled(runtime_dir: Path)
         assert "no host was running" in ok(muxi("host", "stop", "--all")).stderr
         assert other.poll() is None
         assert not (runtime_dir / f"{hid}.json").exists()  # a leftover: removed
+
+
+def _model_request(fake_llm: FakeLLM, before: int) -> str:
+    """The chat request(s) the model got since ``before``, volatile parts removed."""
+    import json
+    import re
+
+    new = [r for r in fake_llm.requests[before:] if "messages" in r]
+    text = json.dumps(new, sort_keys=True)
+    return re.sub(r"\d{4}-\d\d-\d\d[T ][0-9:.+Z-]+", "T", text)
+
+
+def test_per_call_settings_reach_the_model_as_in_process(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    fake_llm.write_formation(project)
+    (tmp_path / "notes.txt").write_text("the notes say 42\n")
+    rel = ("--config", "proj/muxi.yaml")
+    ok(muxi(*rel, "host", "start", cwd=tmp_path))
+    cases: list[tuple[tuple[str, ...], str]] = [
+        (("chat", "hi", "--system", "be brief"), ""),
+        (("chat", "hi", "-m", "openai/other-model"), ""),
+        (("chat", "hi", "--user", "bob", "-o", "json"), ""),
+        (("chat", "summarise", "-A", "notes.txt"), ""),
+        (("chat", "summarise"), "piped words"),
+    ]
+    for args, stdin in cases:
+        seen = []
+        for env in (host_env(MUXI_HOST="off"), host_env()):
+            before = len(fake_llm.requests)
+            proc = muxi("-v", *rel, *args, env=env, cwd=tmp_path, stdin=stdin)
+            assert proc.returncode == 0, proc.stderr
+            seen.append(_model_request(fake_llm, before))
+        assert "running through the warm host" in proc.stderr
+        assert seen[0] == seen[1], args
+
+
+def test_a_host_gone_between_the_check_and_the_turn_means_in_process(
+    fake_llm: FakeLLM, tmp_path: Path, runtime_dir: Path
+) -> None:
+    """The client checked the host, then (while it read piped stdin) the host
+    stopped: the turn's request cannot connect, so it runs in this process."""
+    fake_llm.write_formation(tmp_path)
+    start()
+    client = subprocess.Popen(
+        [sys.executable, "-m", "muxi_cli", "-v", "chat", "hi", "-o", "text"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=host_env(),
+    )
+    with stopping(client):
+        assert client.stderr is not None
+        assert "running through the warm host" in client.stderr.readline()
+        assert "stopped 1 host(s)" in ok(muxi("host", "stop")).stderr
+        out, err = client.communicate("piped words", timeout=60)
+        assert client.returncode == 0, err
+        assert out.strip() == "ok"
+        assert "running in this process" in err
+    assert "piped words" in str(fake_llm.requests[-1])
