@@ -169,3 +169,31 @@ def test_a_host_gone_between_the_check_and_the_turn_means_in_process(
         assert out.strip() == "ok"
         assert "running in this process" in err
     assert "piped words" in str(fake_llm.requests[-1])
+
+
+async def test_a_deleted_always_allow_entry_is_asked_again_by_a_running_manager(
+    muxi_home: Path, tmp_path: Path
+) -> None:
+    """docs/tools.md: "Delete the entry to be asked again". A warm host keeps its
+    ToolManager for many commands: it must see the settings file change."""
+    import json
+
+    from muxi_cli.config.schema import Formation
+    from muxi_cli.paths import settings_path
+    from muxi_cli.tools.host import ToolManager
+
+    f = Formation.model_validate(
+        {"agents": [{"name": "a", "tools": [{"python": "mytools:ping", "approval": "ask"}]}]}
+    )
+    (tmp_path / "mytools.py").write_text("def ping() -> str:\n    return 'pong'\n")
+    manager = ToolManager(f, base_dir=tmp_path)
+    [tool] = await manager.tools_for(f.agents[0])
+    manager.remember_allow(tool)
+    [allowed] = await manager.tools_for(f.agents[0])
+    assert allowed.policy == "allow"
+    settings_path().write_text(json.dumps({"always_allow": [], "theme": "nord"}))
+    [again] = await manager.tools_for(f.agents[0])
+    assert again.policy == "ask"
+    settings_path().write_text(json.dumps({"always_allow": ["python/ping"]}) + "\n")
+    [back] = await manager.tools_for(f.agents[0])
+    assert back.policy == "allow"
