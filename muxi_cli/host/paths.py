@@ -62,7 +62,9 @@ def runtime_dir() -> Path:
     if xdg:
         try:
             st = os.stat(xdg)
-            ours = st.st_uid == os.getuid() and stat.S_ISDIR(st.st_mode)
+            # others may not write there (unless sticky): they could swap our folder
+            shared = st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX
+            ours = st.st_uid == os.getuid() and stat.S_ISDIR(st.st_mode) and not shared
         except OSError:
             ours = False
         if ours:

@@ -197,3 +197,20 @@ async def test_a_deleted_always_allow_entry_is_asked_again_by_a_running_manager(
     settings_path().write_text(json.dumps({"always_allow": ["python/ping"]}) + "\n")
     [back] = await manager.tools_for(f.agents[0])
     assert back.policy == "allow"
+
+
+def test_an_xdg_runtime_dir_others_can_write_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a folder others may write (and no sticky bit) another user can rename
+    our ``muxi`` folder away and put their own in its place: not used."""
+    from muxi_cli.host.paths import runtime_dir
+
+    monkeypatch.delenv("MUXI_RUNTIME_DIR")
+    xdg = tmp_path / "xdg"
+    xdg.mkdir()
+    xdg.chmod(0o777)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))
+    assert runtime_dir() == Path(f"/tmp/muxi-{os.getuid()}")
+    xdg.chmod(0o1777)  # sticky: only the owner may rename what is in it
+    assert runtime_dir() == xdg / "muxi"
