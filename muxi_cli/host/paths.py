@@ -1,8 +1,9 @@
 """Where hosts keep their files: one private runtime directory per OS user.
 
 ``$MUXI_RUNTIME_DIR`` if set, else ``$XDG_RUNTIME_DIR/muxi`` when that folder is
-ours and others cannot write to it, else ``/tmp/muxi-<uid>``. The folder is created 0700 and refused when it is
-a symlink, owned by another uid, or open to the group or others: anyone who can
+ours and others cannot write to it, else ``/tmp/muxi-<uid>``. The folder is
+created 0700 and refused when it is a symlink, owned by another uid, or open to
+the group or others: anyone who can
 write there could put a socket of their own in our host's place.
 """
 
