@@ -3,8 +3,8 @@
 ``$MUXI_RUNTIME_DIR`` if set, else ``$XDG_RUNTIME_DIR/muxi`` when that folder is
 ours and others cannot write to it, else ``/tmp/muxi-<uid>``. The folder is
 created 0700 and refused when it is a symlink, owned by another uid, or open to
-the group or others: anyone who can
-write there could put a socket of their own in our host's place.
+the group or others: anyone who can write there could put a socket of their own
+in our host's place.
 """
 
 from __future__ import annotations
