@@ -214,3 +214,22 @@ def test_an_xdg_runtime_dir_others_can_write_is_not_used(
     assert runtime_dir() == Path(f"/tmp/muxi-{os.getuid()}")
     xdg.chmod(0o1777)  # sticky: only the owner may rename what is in it
     assert runtime_dir() == xdg / "muxi"
+
+
+def test_an_edited_python_tool_module_retires_the_host(
+    fake_llm: FakeLLM, tmp_path: Path, runtime_dir: Path
+) -> None:
+    """A host imported the formation's Python tools once: an edit to one must not
+    be served with the old code (in-process, every command imports it afresh)."""
+    tools = "agents:\n  - name: a\n    tools:\n      - python: 'pkg.mytools:ping'\n"
+    fake_llm.write_formation(tmp_path, extra=tools)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    module = tmp_path / "pkg" / "mytools.py"
+    module.write_text("def ping() -> str:\n    '''Ping.'''\n    return 'pong'\n")
+    start()
+    warm = ok(muxi("-v", "agents", "list"))
+    assert "running through the warm host" in warm.stderr
+    module.write_text("def ping() -> str:\n    '''Ping.'''\n    return 'pong, edited'\n")
+    after = ok(muxi("-v", "agents", "list"))
+    assert "out of date" in after.stderr and "mytools.py" in after.stderr
