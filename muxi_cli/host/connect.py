@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from muxi_cli.errors import MuxiError
 from muxi_cli.host.client import find_host
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ async def call_tool_through_host(
     if address is None:
         return None
     notice("running through the warm host")
+    import httpx  # deferred: as below
+
     from muxi_cli.runtime.client import ServerClient  # deferred: httpx (~50 ms)
 
     client = ServerClient(HOST_URL, address.token, uds=address.socket)
@@ -74,6 +77,12 @@ async def call_tool_through_host(
             json_body={"tool": tool, "arguments": arguments},
             timeout=CALL_TIMEOUT,
         )
+    except MuxiError as exc:
+        # the host exited since it was found: nothing was sent, so call it here
+        if exc.code == "connection_failed" and isinstance(exc.__cause__, httpx.ConnectError):
+            notice(f"host {address.id} did not answer ({exc}); running in this process")
+            return None
+        raise
     finally:
         await client.aclose()
     return HostedOutcome(

@@ -233,3 +233,26 @@ def test_an_edited_python_tool_module_retires_the_host(
     module.write_text("def ping() -> str:\n    '''Ping.'''\n    return 'pong, edited'\n")
     after = ok(muxi("-v", "agents", "list"))
     assert "out of date" in after.stderr and "mytools.py" in after.stderr
+
+
+def test_mcp_call_falls_back_when_the_hosts_socket_refuses(
+    fake_llm: FakeLLM, tmp_path: Path, runtime_dir: Path
+) -> None:
+    """The host's socket path answers ECONNREFUSED (the host is exiting: nothing
+    listens there any more): `muxi mcp call` runs the call here instead of failing."""
+    import socket
+
+    server = (
+        f"mcp_servers:\n  time:\n    command: {sys.executable}\n    args: [-m, mcp_server_time]\n"
+    )
+    fake_llm.write_formation(tmp_path, extra=server)
+    start()
+    [row] = statuses()
+    dead = runtime_dir / "dead.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(dead))  # bound, never listening: connect() is refused
+    os.replace(dead, row["socket"])
+    args = '{"source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"}'
+    call = muxi("-v", "mcp", "call", "time", "convert_time", "--json", args, "-o", "json")
+    assert call.returncode == 0, call.stderr
+    assert "Asia/Tokyo" in call.stdout
