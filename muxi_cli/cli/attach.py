@@ -14,6 +14,7 @@ and downloads are counted while they stream.
 
 from __future__ import annotations
 
+import io
 import mimetypes
 import os
 import stat
@@ -295,6 +296,24 @@ async def store_all(
         ref = await runtime.put_media(item.data, name=item.name, user_id=user_id)
         stored.append(Attachment(name=ref.name or item.name, mime=ref.media_type, media_id=ref.id))
     return texts + stored
+
+
+class Replayable(io.BytesIO):
+    """Piped stdin that keeps what was read, so ``seek(0)`` reads it again: a turn
+    the warm host refused (it began draining) is sent again in this process."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)  # what was kept, from the current position
+        want = -1 if size is None or size < 0 else size - len(data)
+        if want:
+            fresh = self._stream.read(want)
+            super().write(fresh)  # at the end: the read above reached it
+            data += fresh
+        return data
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from enum import StrEnum
@@ -10,7 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from muxi_cli.cli.context import acting_user, runtime_for, state
+from muxi_cli.cli.context import (
+    acting_user,
+    notice,
+    refused_by_draining_host,
+    runtime_for,
+    state,
+)
 from muxi_cli.cli.output import err_console, fail, print_error, print_json, warn
 from muxi_cli.cli.tui_launch import launch_tui
 from muxi_cli.errors import ExitCode, MuxiError, NotFoundError, UsageError, exit_code_for
@@ -208,7 +215,9 @@ def chat(
 
     renderer = _Renderer(output.value, quiet=quiet, stream=not no_stream, raw=raw)
     renderer.speak_to = _speak_target(speak) if speak is not None else None
-    inputs = attaching.Inputs(resources, files, sys.stdin.buffer if piped else None)
+    inputs = attaching.Inputs(
+        resources, files, attaching.Replayable(sys.stdin.buffer) if piped else None
+    )
     try:
         code = asyncio.run(_run(ctx, request, renderer, continue_last, inputs))
     except KeyboardInterrupt:
@@ -228,8 +237,33 @@ async def _run(
     inputs: Inputs,
 ) -> int:
 
+    first = dataclasses.replace(request, attachments=list(request.attachments))
     try:
-        async with runtime_for(ctx) as runtime:
+        return await _attempt(ctx, first, renderer, continue_last, inputs)
+    except _Retry:  # the warm host began draining or exited after this client found it
+        notice(state(ctx), "the warm host stopped before the turn began: running in this process")
+        if inputs.stdin is not None:
+            inputs.stdin.seek(0)
+        return await _attempt(ctx, request, renderer, continue_last, inputs, host=False)
+
+
+class _Retry(Exception):
+    """Run the turn again in this process (nothing was shown or started yet)."""
+
+
+async def _attempt(
+    ctx: typer.Context,
+    request: ChatRequest,
+    renderer: _Renderer,
+    continue_last: bool,
+    inputs: Inputs,
+    *,
+    host: bool = True,
+) -> int:
+    opened: list[Runtime] = []  # the runtime, for the error handler below
+    try:
+        async with runtime_for(ctx, host=host) as runtime:
+            opened.append(runtime)
             if request.user_id is not None:  # a user key cannot chat as someone else
                 request.user_id = await acting_user(runtime, request.user_id)
             if continue_last:
@@ -242,7 +276,9 @@ async def _run(
             from muxi_cli.cli.attach import collect  # deferred: as in chat()
 
             request.attachments += await collect(runtime, inputs, request.user_id)
-            async with await runtime.chat(request) as turn:
+            turn_cm = await runtime.chat(request)
+            opened.clear()  # the turn started: never run it twice
+            async with turn_cm as turn:
                 renderer.run_id, renderer.session_id = turn.run_id, turn.session_id
                 async for event in turn.events():
                     renderer.event(event)
@@ -250,6 +286,8 @@ async def _run(
             if not renderer.quiet:
                 await _report_server_failures(runtime)
     except MuxiError as exc:
+        if host and opened and refused_by_draining_host(opened[0], exc):
+            raise _Retry from exc
         renderer.failed(exc)
     return renderer.finish()
 

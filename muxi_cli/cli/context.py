@@ -64,15 +64,18 @@ def uses_host(st: CliState) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncIterator[Runtime]:
+async def runtime_for(
+    ctx: typer.Context, *, start_tools: bool = True, host: bool = True
+) -> AsyncIterator[Runtime]:
     """Open the runtime the command should use: a remote profile's, else this
     formation's warm host (docs/host.md), else a LocalRuntime in this process,
-    after which a host is started in the background for the next command."""
+    after which a host is started in the background for the next command.
+    ``host=False``: never the warm host (a retry after :func:`refused_by_draining_host`)."""
     from muxi_cli.runtime.factory import open_runtime  # deferred: keeps start-up light
 
     st = state(ctx)
     runtime: Runtime | None = None
-    use_host = uses_host(st)
+    use_host = host and uses_host(st)
     environ = dict(os.environ)  # as the command started: the host's key and environment
     if use_host:
         from muxi_cli.host.connect import open_host_runtime  # deferred: local commands only
@@ -91,6 +94,20 @@ async def runtime_for(ctx: typer.Context, *, start_tools: bool = True) -> AsyncI
             from muxi_cli.host.client import start_in_background  # deferred: as above
 
             start_in_background(st.config, environ=environ)
+
+
+def refused_by_draining_host(runtime: Runtime, exc: MuxiError) -> bool:
+    """Before its turn started, the warm host refused it (it began draining after
+    this client found it) or could no longer be connected to (it has exited):
+    nothing ran there, so the command runs the turn in this process instead."""
+    if getattr(runtime, "label", None) != "host":
+        return False
+    if exc.code == "shutting_down":
+        return True
+    from muxi_cli.runtime.client import never_connected  # deferred: as the host's runtime
+
+    # a connect failure only: after a read failure the turn may have started there
+    return exc.code == "connection_failed" and never_connected(exc)
 
 
 def run_admin(ctx: typer.Context, command: str, work: Callable[[MemoryAdmin], Awaitable[T]]) -> T:

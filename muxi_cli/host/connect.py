@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from muxi_cli.errors import MuxiError
 from muxi_cli.host.client import find_host
 
 if TYPE_CHECKING:
@@ -64,7 +65,8 @@ async def call_tool_through_host(
     if address is None:
         return None
     notice("running through the warm host")
-    from muxi_cli.runtime.client import ServerClient  # deferred: only a found host needs it
+    # deferred: only a found host needs it
+    from muxi_cli.runtime.client import ServerClient, never_connected
 
     client = ServerClient(HOST_URL, address.token, uds=address.socket)
     try:
@@ -74,6 +76,12 @@ async def call_tool_through_host(
             json_body={"tool": tool, "arguments": arguments},
             timeout=CALL_TIMEOUT,
         )
+    except MuxiError as exc:
+        # the host exited since it was found: nothing was sent, so call it here
+        if exc.code == "connection_failed" and never_connected(exc):
+            notice(f"host {address.id} did not answer ({exc}); running in this process")
+            return None
+        raise
     finally:
         await client.aclose()
     return HostedOutcome(

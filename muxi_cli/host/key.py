@@ -32,6 +32,21 @@ _EXACT = frozenset(
         "PYTHON_KEYRING_BACKEND",
         "SSL_CERT_FILE",
         "REQUESTS_CA_BUNDLE",
+        # the local user id (getpass.getuser() reads these when MUXI_USER_ID is unset)
+        "LOGNAME",
+        "USER",
+        "LNAME",
+        "USERNAME",
+        # what stdio MCP servers inherit (tools/mcp_client.py; TERM is left out:
+        # it differs per terminal and servers speak JSON over pipes)
+        "SHELL",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "TMPDIR",
+        "SSL_CERT_DIR",
+        "VIRTUAL_ENV",
     }
 )
 _SUFFIXES = ("_API_KEY", "_BASE_URL", "_API_BASE", "_ORG_ID", "_ORGANIZATION", "_PROJECT")

@@ -120,12 +120,25 @@ def stale_reason(meta: Meta, environ: Mapping[str, str] | None = None) -> str | 
 
 
 def pid_is_host(pid: int, host_id: str) -> bool:
-    """Whether ``pid`` is alive and is the daemon of ``host_id`` (its command line names it)."""
+    """Whether ``pid`` is alive, runs as this user and is the daemon of ``host_id``
+    (its command line names it): a reused pid, even one whose command line looks
+    like a host's, is never signalled (root may signal anyone)."""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            argv = fh.read().split(b"\0")
+        fd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return False
+    try:  # the command line read through the same /proc entry whose owner was checked
+        if os.fstat(fd).st_uid != os.getuid():
+            return False
+        cmdline = os.open("cmdline", os.O_RDONLY, dir_fd=fd)
+        try:
+            argv = os.read(cmdline, 65536).split(b"\0")
+        finally:
+            os.close(cmdline)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return host_id.encode() in argv and any(b"muxi_cli.host.daemon" in a for a in argv)
 
 

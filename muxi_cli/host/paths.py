@@ -1,9 +1,10 @@
 """Where hosts keep their files: one private runtime directory per OS user.
 
 ``$MUXI_RUNTIME_DIR`` if set, else ``$XDG_RUNTIME_DIR/muxi`` when that folder is
-ours, else ``/tmp/muxi-<uid>``. The folder is created 0700 and refused when it is
-a symlink, owned by another uid, or open to the group or others: anyone who can
-write there could put a socket of their own in our host's place.
+ours and others cannot write to it, else ``/tmp/muxi-<uid>``. The folder is
+created 0700 and refused when it is a symlink, owned by another uid, or open to
+the group or others: anyone who can write there could put a socket of their own
+in our host's place.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def runtime_dir() -> Path:
     if xdg:
         try:
             st = os.stat(xdg)
-            ours = st.st_uid == os.getuid() and stat.S_ISDIR(st.st_mode)
+            # others may not write there (unless sticky): they could swap our folder
+            shared = st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX
+            ours = st.st_uid == os.getuid() and stat.S_ISDIR(st.st_mode) and not shared
         except OSError:
             ours = False
         if ours:

@@ -16,6 +16,7 @@ the same :class:`~muxi_cli.runtime.wire.Response` and the same errors.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
@@ -311,3 +312,15 @@ class ServerClient:
         unix, self._unix = self._unix, None
         if unix is not None:
             await unix.aclose()
+
+
+def never_connected(exc: BaseException) -> bool:
+    """Whether a request's MuxiError came from a connection that was never made
+    (nothing was sent: the request may be made elsewhere), on either transport."""
+    from muxi_cli.runtime import unixhttp  # deferred: standard library only, and small
+
+    cause = exc.__cause__
+    if isinstance(cause, unixhttp.ConnectError):
+        return True
+    httpx = sys.modules.get("httpx")  # not imported: no httpx error can have happened
+    return httpx is not None and isinstance(cause, httpx.ConnectError)

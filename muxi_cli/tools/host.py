@@ -9,10 +9,12 @@ broken server never holds up the first prompt.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from muxi_cli import paths
 from muxi_cli.config.schema import BUILTIN_TOOLS
 from muxi_cli.errors import ConfigError, NotFoundError, ToolError
 from muxi_cli.protocol.records import KIND_SOURCES, ToolKind
@@ -29,6 +31,14 @@ if TYPE_CHECKING:
 #: The ``server`` shown for built-ins and Python tools (display and approval rules).
 BUILTIN = KIND_SOURCES["builtin"]
 PYTHON = KIND_SOURCES["python"]
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 class ToolManager:
@@ -61,6 +71,7 @@ class ToolManager:
         self._python_errors: dict[str, str] = {}
         self._reported: set[tuple[str, int]] = set()
         self._always_allow: set[str] | None = None
+        self._allow_stamp: tuple[int, int, int] | None = None
         self._started = False
 
     # -- lifecycle -----------------------------------------------------------
@@ -149,8 +160,12 @@ class ToolManager:
     # -- tools ---------------------------------------------------------------
 
     def _allowed(self) -> set[str]:
-        if self._always_allow is None:
+        # Read again when the settings file changed: a long-lived manager (the chat
+        # app, a warm host) must honour an entry the user deleted to be asked again.
+        stamp = _stamp(self._settings_file or paths.settings_path())
+        if self._always_allow is None or stamp != self._allow_stamp:
             self._always_allow = load_always_allow(self._settings_file)
+            self._allow_stamp = stamp
         return self._always_allow
 
     def _policy(
