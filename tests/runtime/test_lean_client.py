@@ -140,8 +140,9 @@ async def test_a_warm_memory_search_imports_no_validation(
     await uds_served.runtime.memory_add("Alice drinks green tea", user_id="alice")
     out, modules = await run_muxi(uds_served, tmp_path, "memory", "search", "tea", "-n", "3")
     assert "Alice drinks green tea" in out
-    # rich prints the table (the one module the chat path does not need).
+    # In a pipe the table is printed without rich's console (cli/plainout): only its line breaker.
     assert heavy(modules, tuple(h for h in HEAVY if h != "rich") + HTTP_STACK) == []
+    assert heavy(modules, ("rich.console", "rich.table", "rich.markup", "rich.text")) == []
 
 
 #: Not on a local host's path either: it reads no profile file and no keyring.
