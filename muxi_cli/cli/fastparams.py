@@ -6,7 +6,7 @@ and builds an adapter per option (~50 ms, a third of a warm one-shot turn
 through the local host). :func:`install` gives the parameters whose type is
 simple a coercion that does what those adapters do for the ordinary case
 (a ``str`` stays itself, a choice is matched by typer's own choice function,
-``-12`` becomes an int) and hands anything else (a bad value, a constraint,
+``-12`` becomes an int, within the option's ``min``/``max`` if it has them) and hands anything else (a bad value, a constraint,
 a custom parser) to typer's own adapter, so errors read exactly as before.
 
 It sets the parameter's lazily built coercion (``_runtime_param``), which
@@ -43,9 +43,8 @@ def _simple(annotation: Any, info: Any) -> str | None:
         return "list"
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return "choice"
-    bounded = getattr(info, "min", None) is not None or getattr(info, "max", None) is not None
-    if annotation is int and not bounded and not getattr(info, "clamp", False):
-        return "int"
+    if annotation is int and not getattr(info, "clamp", False):
+        return "int"  # a bound is checked in _fast; a value out of it goes to typer
     return None
 
 
@@ -67,6 +66,11 @@ if RuntimeParam is not None:
                 self._slow.append(build_runtime_param(self.descriptor))
             return self._slow[0]._coerce_value(value, param=param, ctx=ctx)
 
+        def _within(self, number: int) -> bool:
+            low = getattr(self.parameter_info, "min", None)
+            high = getattr(self.parameter_info, "max", None)
+            return (low is None or number >= low) and (high is None or number <= high)
+
         def _fast(self, value: Any, ctx: Any) -> Any:
             if self.kind == "str":
                 return value if isinstance(value, str) else _MISS
@@ -78,9 +82,10 @@ if RuntimeParam is not None:
                     return list(items)
                 return _MISS
             if self.kind == "int":
-                if isinstance(value, str) and _INT.fullmatch(value):
-                    return int(value)
-                return _MISS
+                number = int(value) if isinstance(value, str) and _INT.fullmatch(value) else None
+                if number is None or not self._within(number):
+                    return _MISS  # typer's adapter reports it, in its own words
+                return number
             if self.kind == "choice" and isinstance(value, str | Enum):
                 try:
                     return coerce_cli_choice(

@@ -26,6 +26,7 @@ from muxi_cli.cli.context import acting_user, run_admin, run_with_runtime
 from muxi_cli.cli.output import (
     Column,
     err_console,
+    escape,
     fail,
     info,
     out_console,
@@ -70,8 +71,6 @@ def _owner(user_id: str) -> str:
 
 def _table(items: list[MemoryItem], *, score: bool = False, user: str | None = None) -> None:
     """Memories as a table; with ``user``, a FROM column tells theirs from shared knowledge."""
-    from rich.markup import escape  # deferred: rich is slow to import
-
     columns = [Column("ID"), Column("KIND")]
     if score:
         columns.append(Column("SCORE", justify="right"))

@@ -106,6 +106,15 @@ def print_error(error: MuxiError) -> None:
     )
 
 
+def escape(text: str) -> str:
+    """``rich.markup.escape``, without importing rich for text it leaves as it is."""
+    if "[" not in text and not text.endswith("\\"):
+        return text
+    from rich.markup import escape as rich_escape  # deferred: rich is slow to import
+
+    return rich_escape(text)
+
+
 def warn(message: str) -> None:
     from rich.markup import escape  # deferred: rich is slow to import
 
@@ -113,6 +122,10 @@ def warn(message: str) -> None:
 
 
 def info(message: str) -> None:
+    from muxi_cli.cli import plainout
+
+    if message == message.strip() and plainout.print_notice(message, PIPE_WIDTH):
+        return  # what rich would print, without importing it
     from rich.markup import escape  # deferred: rich is slow to import
 
     err_console().print(f"[dim]{escape(strip_controls(message))}[/dim]")
@@ -174,6 +187,9 @@ def print_table(
     rich markup (escape what users wrote); :class:`rich.text.Text` cells are
     used as they are.
     """
+    rows = [list(row) for row in rows]
+    if console is None and not title and _print_plain(columns, rows):
+        return
     from rich.markup import escape  # deferred: rich is slow to import
     from rich.table import Table  # deferred: rich is slow to import
     from rich.text import Text  # deferred: rich is slow to import
@@ -193,7 +209,7 @@ def print_table(
     natural = [
         max([len(col.header), *(row[i].cell_len for row in cells)]) for i, col in enumerate(columns)
     ]
-    widths = _column_widths(columns, cells, natural, out.width)
+    widths = _column_widths(columns, [[c.plain for c in row] for row in cells], natural, out.width)
     if widths is None:
         _print_stacked(columns, cells, natural, out, title)
         return
@@ -218,8 +234,27 @@ def print_table(
 _GAP = 2
 
 
+def _print_plain(columns: Sequence[Column], rows: Sequence[Sequence[str | Text]]) -> bool:
+    """The table printed without rich when rich would print the same (see plainout)."""
+    from muxi_cli.cli import plainout
+
+    width = plainout.plain_width(sys.stdout, PIPE_WIDTH)
+    texts = [c for row in rows for c in row]
+    if width is None or not all(isinstance(c, str) and plainout.is_plain(c) for c in texts):
+        return False
+    plain = [[str(c) for c in row] for row in rows]
+    natural = [
+        max([len(col.header), *(len(row[i]) for row in plain)]) for i, col in enumerate(columns)
+    ]
+    widths = _column_widths(columns, plain, natural, width)
+    if widths is None:
+        return False  # stacked: rich's
+    plainout.print_table(columns, plain, widths, sys.stdout)
+    return True
+
+
 def _column_widths(
-    columns: Sequence[Column], cells: list[list[Text]], natural: list[int], total: int
+    columns: Sequence[Column], cells: list[list[str]], natural: list[int], total: int
 ) -> list[int] | None:
     """Essential columns at their natural width; the wrapping ones share the rest.
 
@@ -235,9 +270,7 @@ def _column_widths(
     lowest = {i: min(natural[i], MIN_WRAP) for i in wrapping}
     if room < sum(lowest.values()):
         return None
-    words = {
-        i: max([len(w) for row in cells for w in row[i].plain.split()] or [0]) for i in wrapping
-    }
+    words = {i: max([len(w) for row in cells for w in row[i].split()] or [0]) for i in wrapping}
     floors = {i: min(natural[i], max(MIN_WRAP, words[i])) for i in wrapping}
     if room < sum(floors.values()):
         floors = lowest  # long words will be folded

@@ -49,6 +49,9 @@ CASES = [
     ["hi", "--count", "1.5"],  # not an int: typer's error
     ["hi", "--count", " 7"],  # pydantic's lax int: whatever it says
     ["hi", "--limited", "9"],  # out of range
+    ["hi", "--limited", "0"],  # under the minimum
+    ["hi", "--limited", "3"],  # in range: the fast path
+    ["hi", "--limited", "1"],
     ["hi", "--colour", "BLUE"],  # case-sensitive choice
     ["hi", "--colour", "green"],
     ["--help"],
@@ -76,7 +79,7 @@ def test_simple_parameters_get_the_fast_coercion() -> None:
     assert kinds == {
         "name": "str",
         "count": "int",
-        "limited": None,  # a constraint: typer's own adapter
+        "limited": "int",  # in range here; out of it, typer's own adapter
         "colour": "choice",
         "shout": "choice",
         "tag": "list",

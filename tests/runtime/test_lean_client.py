@@ -96,20 +96,18 @@ def test_httpx_still_imports_without_its_cli() -> None:
     assert "httpx" in modules and "httpx._main" not in modules
 
 
-async def test_a_warm_muxi_chat_imports_nothing_heavy(
-    uds_served: UdsServed, fake_llm: FakeLLM, tmp_path: Path
-) -> None:
-    fake_llm.script(Text("lean"))
+async def run_muxi(uds_served: UdsServed, tmp_path: Path, *args: str) -> tuple[str, set[str]]:
+    """``muxi ARGS`` as the shell runs it, through a profile on the served socket:
+    its stdout and the modules it had imported at exit."""
     add_profile("host", f"unix:{uds_served.socket}")
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env.update(MUXI_PROFILE="host", MUXI_API_KEY=uds_served.alice)
-    # The whole command, as `muxi chat hi` runs it; the module list is taken at exit.
     dump = tmp_path / "modules.json"
     code = (
         "import atexit, json, runpy, sys\n"
         f"atexit.register(lambda: open({str(dump)!r}, 'w').write("
         "json.dumps([m for m, v in sys.modules.items() if v])))\n"
-        "sys.argv = ['muxi', 'chat', 'hi', '-o', 'text']\n"
+        f"sys.argv = ['muxi', *{list(args)!r}]\n"
         "runpy.run_module('muxi_cli', run_name='__main__')"
     )
     # Awaited, not run: the server answers from this test's event loop.
@@ -123,8 +121,28 @@ async def test_a_warm_muxi_chat_imports_nothing_heavy(
             proc.kill()
             await proc.wait()
     assert proc.returncode == 0, err.decode()
-    assert out.decode() == "lean\n"
-    assert heavy(set(json.loads(dump.read_text())), HEAVY + HTTP_STACK) == []
+    return out.decode(), set(json.loads(dump.read_text()))
+
+
+async def test_a_warm_muxi_chat_imports_nothing_heavy(
+    uds_served: UdsServed, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    fake_llm.script(Text("lean"))
+    out, modules = await run_muxi(uds_served, tmp_path, "chat", "hi", "-o", "text")
+    assert out == "lean\n"
+    assert heavy(modules, HEAVY + HTTP_STACK) == []
+
+
+async def test_a_warm_memory_search_imports_no_validation(
+    uds_served: UdsServed, tmp_path: Path
+) -> None:
+    # --limit has a minimum: fastparams checks it, typer's pydantic adapter stays unloaded.
+    await uds_served.runtime.memory_add("Alice drinks green tea", user_id="alice")
+    out, modules = await run_muxi(uds_served, tmp_path, "memory", "search", "tea", "-n", "3")
+    assert "Alice drinks green tea" in out
+    # In a pipe the table is printed without rich's console (cli/plainout): only its line breaker.
+    assert heavy(modules, tuple(h for h in HEAVY if h != "rich") + HTTP_STACK) == []
+    assert heavy(modules, ("rich.console", "rich.table", "rich.markup", "rich.text")) == []
 
 
 #: Not on a local host's path either: it reads no profile file and no keyring.
