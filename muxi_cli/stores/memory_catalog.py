@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from muxi_cli import paths
+from muxi_cli.stores.sqlite_tx import immediate
 
 #: The LanceDB tables whose contents the catalog mirrors.
 TRACKED = ("memories", "chunks", "meta")
@@ -142,14 +143,8 @@ class MemoryCatalog:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._db() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._db() as conn, immediate(conn):
+            yield conn
 
     # ------------------------------------------------------------------ fingerprints
 
