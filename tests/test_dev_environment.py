@@ -90,7 +90,8 @@ def test_the_test_command_never_touches_the_install_venv(tmp_path: Path) -> None
     tools = calls[1:]
     assert all(c.startswith((".venv-dev/bin/", dev)) for c in tools), tools
     assert any(
-        c.endswith("-m pip install --quiet --disable-pip-version-check -e .[dev]") for c in tools
+        c.endswith("-m pip install --quiet --disable-pip-version-check -e .[dev,bench]")
+        for c in tools
     )
     assert tools[-1].endswith("pytest -k routing")
     assert not any(".venv/" in c for c in calls), calls
