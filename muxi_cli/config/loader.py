@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from muxi_cli import paths
 from muxi_cli.config.agents import AgentSource, Collected, normalize_agent
 from muxi_cli.config.diagnostics import validation_error
 from muxi_cli.config.expand import ExpansionError, KeyPath, expand, format_path
+from muxi_cli.config.locate import FILE_NAMES, FormationSource, find_formation, locate_formation
 from muxi_cli.config.masking import configured_secrets, mask_secrets
 from muxi_cli.config.yamlio import read_yaml
 from muxi_cli.errors import ConfigError, with_article
@@ -35,18 +35,7 @@ __all__ = [
     "mask_secrets",
 ]
 
-FILE_NAMES = ("muxi.yaml", "muxi.yml")
 AGENT_SUFFIXES = (".yaml", ".yml")
-
-Reason = Literal["flag", "env", "cwd", "user", "default"]
-
-_REASONS: dict[str, str] = {
-    "flag": "given with --config",
-    "env": "given by $MUXI_CONFIG",
-    "cwd": "found in the current directory",
-    "user": "found in the user config directory",
-    "default": "no muxi.yaml found: the built-in formation (one 'assistant' agent)",
-}
 
 
 @dataclass(frozen=True)
@@ -59,59 +48,6 @@ class LoadedFormation:
     raw: dict[str, Any]
     #: Things that loaded but were ignored or translated (original muxi format).
     warnings: tuple[str, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class FormationSource:
-    """Which formation file is used, and why."""
-
-    path: Path | None
-    reason: Reason
-
-    @property
-    def explanation(self) -> str:
-        return _REASONS[self.reason]
-
-
-def _resolve_explicit(value: str | os.PathLike[str]) -> Path:
-    path = Path(value).expanduser()
-    if path.is_dir():
-        for name in FILE_NAMES:
-            if (path / name).is_file():
-                return path / name
-        return path / FILE_NAMES[0]
-    return path
-
-
-def locate_formation(
-    explicit: str | os.PathLike[str] | None = None, *, explicit_reason: Reason = "flag"
-) -> FormationSource:
-    """Decide which formation file to use (see the module docstring for the order).
-
-    An explicit path (or ``$MUXI_CONFIG``) is returned even when it does not
-    exist, so loading it reports the missing file.
-    """
-    if explicit:
-        return FormationSource(_resolve_explicit(explicit), explicit_reason)
-    env = os.environ.get("MUXI_CONFIG")
-    if env:
-        return FormationSource(_resolve_explicit(env), "env")
-    cwd = Path.cwd()
-    for name in FILE_NAMES:
-        if (cwd / name).is_file():
-            return FormationSource(cwd / name, "cwd")
-
-    user = paths.config_dir()
-    for name in FILE_NAMES:
-        if (user / name).is_file():
-            return FormationSource(user / name, "user")
-    return FormationSource(None, "default")
-
-
-def find_formation(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The formation file to use: ``--config``, ``$MUXI_CONFIG``, ``./muxi.yaml``,
-    ``<config dir>/muxi.yaml``, or ``None`` for the built-in formation."""
-    return locate_formation(explicit).path
 
 
 # --------------------------------------------------------------------------- agents

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from muxi_cli import __version__, paths
+from muxi_cli import __version__
+from muxi_cli.config.locate import locate_formation
 
 PROFILE = "local"
 DEFAULT_IDLE = 600.0
-FILE_NAMES = ("muxi.yaml", "muxi.yml")
 
 #: Variables whose value changes what a turn does, besides every ``MUXI_*``.
 _EXACT = frozenset(
@@ -69,27 +69,12 @@ def key_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def resolve_config(config: str | None, cwd: Path | None = None) -> Path | None:
-    """The formation file a command would load, absolute; None for the built-in one.
-
-    The same order as ``muxi_cli.config.loader.locate_formation`` (which loads
-    pydantic-free but heavier modules): ``--config``, ``$MUXI_CONFIG``,
-    ``./muxi.yaml``, the user config folder. A test keeps the two in step.
-    """
-    here = cwd or Path.cwd()
-    explicit = config or os.environ.get("MUXI_CONFIG")
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_absolute():
-            path = here / path
-        if path.is_dir():
-            found = [path / n for n in FILE_NAMES if (path / n).is_file()]
-            path = found[0] if found else path / FILE_NAMES[0]
-        return path.resolve()
-    for base in (here, paths.config_dir()):
-        for name in FILE_NAMES:
-            if (base / name).is_file():
-                return (base / name).resolve()
-    return None
+    """The formation file a command would load (``config.locate``'s choice), made
+    absolute against ``cwd`` (default: the working folder); None for the built-in one."""
+    found = locate_formation(config).path
+    if found is None:
+        return None
+    return ((cwd or Path.cwd()) / found).resolve()
 
 
 def host_key(
