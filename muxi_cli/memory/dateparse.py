@@ -93,7 +93,7 @@ _PATTERN_SOURCE = {
     "n_ago": r"\b%(N)s(?:\s+of)?\s+%(U)s\s+ago\b",
     "next_n": r"\b(?:the\s+)?(?P<qual>next|coming|past|last|following)\s+%(N)s\s+%(U)s\b",
     "day_word": r"\b(?P<word>the day after tomorrow|the day before yesterday|today|tonight|"
-    r"tomorrow|yesterday|this morning|this afternoon|this evening|weekend)\b",
+    r"tomorrow|yesterday|this morning|this afternoon|this evening|the weekend)\b",
     "vague": r"\b(?P<word>upcoming|coming up|soon|recently|lately)\b",
 }
 
@@ -273,7 +273,7 @@ def relative(h: Hit, today: date) -> tuple[date, date] | None:
     qual = g.get("qual") or ""
     if h.kind == "day_word":
         word = g["word"]
-        if word == "weekend":
+        if word == "the weekend":
             return _weekend(today, 0)
         offset = {"tomorrow": 1, "yesterday": -1, "the day after tomorrow": 2,
                   "the day before yesterday": -2}.get(word, 0)  # fmt: skip

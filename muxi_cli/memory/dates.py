@@ -104,7 +104,7 @@ def fact_dates(text: str, said_at: float | None = None) -> list[str]:
         else:
             # A habit ("every Friday", "at the weekend") or a vague word names no day.
             habitual = qual in ("every", "each") or h.m.groupdict().get("word") in (
-                "weekend", "soon", "upcoming", "coming up", "recently", "lately")  # fmt: skip
+                "the weekend", "soon", "upcoming", "coming up", "recently", "lately")  # fmt: skip
             days = None if today is None or habitual else relative(h, today)
             found = _tokens(*days) if days else []
         out.extend(t for t in found if t not in out)

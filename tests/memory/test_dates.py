@@ -46,6 +46,7 @@ FACTS: list[tuple[str, list[str], list[str]]] = [
     ("User will march in the parade.", [], []),
     ("User goes climbing every Saturday.", [], []),
     ("User has physio on Mondays.", [], []),
+    ("User goes hiking at the weekend.", [], []),
     ("User uses Python 3.11.2.", [], []),
     ("User's team has 12 people.", [], []),
     ("User is allergic to peanuts.", [], []),
@@ -95,6 +96,8 @@ QUERIES: list[tuple[str, Span | None]] = [
     ("the march of time", None),
     ("may 3 people come", None),
     ("marching band", None),
+    ("what is my weekend sport", None),  # a habit, not this weekend
+    ("plans for the weekend", Span(D(2026, 12, 5), D(2026, 12, 6))),
 ]
 
 
