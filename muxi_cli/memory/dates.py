@@ -27,6 +27,7 @@ Decisions:
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -82,6 +83,12 @@ def _utc_day(ts: float) -> date:
     return datetime.fromtimestamp(ts, tz=UTC).date()
 
 
+#: Words that make a fact's one-day date an anniversary as well.
+RECURRING_CUE = re.compile(
+    r"\b(born|birthday|married|wedding|anniversary|died|passed away|engaged)\b", re.IGNORECASE
+)
+
+
 def fact_dates(text: str, said_at: float | None = None) -> list[str]:
     """The date tokens a fact mentions, in order, without repeats.
 
@@ -94,6 +101,10 @@ def fact_dates(text: str, said_at: float | None = None) -> list[str]:
         if kind == "abs":
             days = _bounds(v)
             found = _tokens(*days) if days else []
+            if days and days[0] == days[1] and RECURRING_CUE.search(text):
+                # A birth or wedding date comes back every year: "what's on in June"
+                # should find "married on 30 June 1966".
+                found.append(f"--{days[0].month:02d}-{days[0].day:02d}")
         elif kind == "yearly":
             m1, d1, m2, _d2, fm, fd = v
             if d1:

@@ -148,3 +148,19 @@ def test_fact_tokens_match_the_query_that_asks_for_them() -> None:
     assert january and april
     assert matches(trip, january) and not matches(trip, april)
     assert matches(birthday, april) and not matches(birthday, january)
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [
+        ("User's parents married on 30 June 1966.", "--06-30"),
+        ("User was born on 3 March 1992.", "--03-03"),
+        ("User's grandfather passed away on 2 November 2019.", "--11-02"),
+    ],
+)
+def test_a_birth_or_wedding_date_is_also_yearly(text: str, token: str) -> None:
+    assert token in fact_dates(text)
+
+
+def test_an_appointment_date_is_not_yearly() -> None:
+    assert fact_dates("User has a dentist appointment on 3 March 2027.") == ["2027-03-03"]
