@@ -17,6 +17,10 @@ Routes (the path decides the format, so one :class:`Reply` renders either way):
 - ``GET /api/tags`` - the Ollama probe: ``{"models": [{"name": "llama3.2"}]}``.
 - ``POST /v1/audio/transcriptions`` and ``/v1/audio/speech`` - OpenAI's audio
   API (tests/fakeaudio.py); recorded in ``audio_requests``, not ``requests``.
+- ``POST /v1/embeddings`` - OpenAI embeddings: deterministic hashed vectors
+  (:func:`fake_embedding`; words and character trigrams, salted with the model
+  name, L2-normalised) of ``embedding_dims`` (per model: ``embedding_dims_for``),
+  as floats or base64 as asked; recorded in ``embedding_requests``.
 
 Each POST pops one scripted reply; with the queue empty the default answers
 (initially ``Text("ok")``). ``requests`` holds every POST body with ``path``
@@ -25,8 +29,12 @@ and ``headers`` (lower-case names) added; ``gets`` holds the GET paths.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
+import re
+import struct
 import threading
 import time
 import uuid
@@ -49,6 +57,7 @@ __all__ = [
     "Text",
     "ToolCalls",
     "Truncated",
+    "fake_embedding",
 ]
 
 HANG_LIMIT = 60.0  # a Hang reply gives up after this many seconds
@@ -196,6 +205,28 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:24]}"
 
 
+# --------------------------------------------------------------------------- embeddings
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fake_embedding(text: str, dims: int, model: str = "") -> list[float]:
+    """A deterministic unit vector: hashed words and character trigrams (salted with
+    ``model``, so two models' vectors differ), so texts sharing words are close."""
+    vector = [0.0] * dims
+    words = _WORD.findall(text.lower())
+    features = list(words)
+    for word in words:
+        padded = f"#{word}#"
+        features.extend(padded[i : i + 3] for i in range(len(padded) - 2))
+    for feature in features or ["<empty>"]:
+        digest = hashlib.blake2b(f"{model}|{feature}".encode(), digest_size=8).digest()
+        bucket = int.from_bytes(digest[:4], "little") % dims
+        vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
 # --------------------------------------------------------------------------- error bodies
 
 _OPENAI_ERRORS: dict[int, tuple[str, str, str]] = {
@@ -303,6 +334,11 @@ class FakeLLM:
         self.transcript = "hello from the fake transcriber"
         self.speech_audio: bytes | None = None
         self.audio_error: Error | None = None
+        #: ``POST /v1/embeddings``: the dimensions of every model's vectors, unless
+        #: ``embedding_dims_for`` names the model; the bodies received.
+        self.embedding_dims = 64
+        self.embedding_dims_for: dict[str, int] = {}
+        self.embedding_requests: list[dict[str, Any]] = []
         self._queue: deque[Reply | ReplyFn] = deque()
         self._default: Reply | ReplyFn = Text("ok")
         self._lock = threading.Lock()
@@ -374,6 +410,7 @@ class FakeLLM:
         with self._lock:
             self.requests.clear()
             self.audio_requests.clear()
+            self.embedding_requests.clear()
             self.gets.clear()
             self._queue.clear()
             self._default = Text("ok")
@@ -739,6 +776,9 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
 
                 handle(fake, self, path, raw)
                 return
+            if path == "/v1/embeddings":
+                self._embeddings(raw)
+                return
             if path not in ("/v1/chat/completions", "/v1/messages"):
                 self._send_json(
                     404, {"error": {"message": f"no route {path}", "type": "not_found"}}
@@ -764,6 +804,28 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
             except _Closing:
                 self.close_connection = True
+
+        def _embeddings(self, raw: bytes) -> None:
+            body = json.loads(raw or b"{}")
+            body["headers"] = {k.lower(): v for k, v in self.headers.items()}
+            with fake._cond:
+                fake.embedding_requests.append(body)
+            model = str(body.get("model") or "")
+            texts = body.get("input")
+            texts = [texts] if isinstance(texts, str) else list(texts or [])
+            dims = fake.embedding_dims_for.get(model, fake.embedding_dims)
+            data = []
+            for index, text in enumerate(texts):
+                vector = fake_embedding(str(text), dims, model)
+                if body.get("encoding_format") == "base64":
+                    packed = struct.pack(f"<{dims}f", *vector)
+                    value: Any = base64.b64encode(packed).decode()
+                else:
+                    value = vector
+                data.append({"object": "embedding", "index": index, "embedding": value})
+            used = sum(len(str(t).split()) for t in texts)
+            usage = {"prompt_tokens": used, "total_tokens": used}
+            self._send_json(200, {"object": "list", "data": data, "model": model, "usage": usage})
 
         def _client_gone(self) -> bool:
             """The client closed its end (EOF is readable without blocking)."""

@@ -191,6 +191,17 @@ class AgentMemory(_Strict):
     long_term: bool = True
     extract_every: int = 6
     recall_limit: int = 5
+    #: Offer the ``memory_search`` tool: ``auto`` when the model can call tools and
+    #: the user has memories stored, ``on`` whenever long-term memory is on, ``off`` never.
+    search_tool: Literal["auto", "on", "off"] = "auto"
+
+    @field_validator("search_tool", mode="before")
+    @classmethod
+    def _yaml_switch(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `on`/`off` as a boolean.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
 
 
 class AgentConfig(_Strict):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from muxi_cli.config.schema import AgentConfig, Formation, ModelRef
+from muxi_cli.core import memory_tool
 from muxi_cli.core.approvals import ApprovalBroker
 from muxi_cli.core.attachments import (
     Incoming,
@@ -119,6 +120,7 @@ def build_system(
     override: str | None,
     summary: str | None,
     recalled: list[Recalled],
+    search_tool: bool = False,
 ) -> str:
     parts = [override or agent.system_message]
     if summary:
@@ -128,6 +130,8 @@ def build_system(
     if memories:
         lines = "\n".join(f"- {r.text}" for r in memories)
         parts.append(f"What you know about this user (from earlier sessions):\n{lines}")
+    if search_tool:
+        parts.append(memory_tool.SYSTEM_HINT)
     if knowledge:
         lines = "\n".join(f"[{r.source or r.id}] {r.text}" for r in knowledge)
         parts.append(
@@ -155,7 +159,7 @@ class AgentEngine:
         self.memory = memory
         self.store = store
         self.approvals = approvals
-        self.calls = ToolCallRunner(formation, tools, store, approvals, self._delegate)
+        self.calls = ToolCallRunner(formation, tools, store, approvals, self._engine_call)
         #: What the turn's model takes in media; the formation's transcriber.
         self.media_gate = MediaGate(formation, models)
 
@@ -263,6 +267,9 @@ class AgentEngine:
                 log.warning("memory recall failed: %s", exc)
             if recalled:
                 yield f.memory_recalled([r.to_event_item() for r in recalled])
+        search_tool = await memory_tool.offered(
+            self.memory, agent, spec.user_id, provider, spec.depth
+        )
 
         limit = self.formation.tool_result_limit
         if store is not None:
@@ -276,7 +283,7 @@ class AgentEngine:
                 context = await self.memory.window(spec.session_id, agent, history)
             except MuxiError as exc:
                 log.warning("memory window failed: %s", exc)
-        system = build_system(agent, spec.system_override, context.summary, recalled)
+        system = build_system(agent, spec.system_override, context.summary, recalled, search_tool)
         conversation = list(context.messages)
 
         if spec.approval != "interactive" and agent.mcp_servers:
@@ -300,6 +307,8 @@ class AgentEngine:
             temperature = model_cfg.temperature
         while True:
             tools = await self._tools_for(agent, spec.depth)
+            if search_tool and all(t.name != memory_tool.NAME for t in tools):
+                tools.append(memory_tool.TOOL)  # a tool of that name the agent has wins
             by_name = {t.name: t for t in tools}
             request = LLMRequest(
                 model=model_name,
@@ -409,6 +418,19 @@ class AgentEngine:
         }
 
     # ------------------------------------------------------------- delegation
+
+    async def _engine_call(
+        self,
+        spec: TurnSpec,
+        tool_def: ToolDef,
+        call: ToolCall,
+        queue: asyncio.Queue[Event | None],
+    ) -> ToolOutcome:
+        """Run a tool the engine serves itself: the memory search or a delegate agent."""
+        if tool_def.kind == "memory":
+            # The turn's own user: the arguments never say whose memory is searched.
+            return await memory_tool.run(self.memory, spec.agent, spec.user_id, call.arguments)
+        return await self._delegate(spec, tool_def, call, queue)
 
     async def _delegate(
         self,

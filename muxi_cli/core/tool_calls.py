@@ -36,7 +36,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("muxi.agent")
 
-#: Runs a delegate agent for a call to one of the ``ask_<agent>`` tools.
+#: Tool kinds the engine runs itself (through the ``delegate`` callback).
+ENGINE_KINDS = ("delegate", "memory")
+
+#: Runs a tool the agent engine serves itself: a delegate agent (``ask_<agent>``)
+#: or the memory search. The tool host never sees these calls.
 Delegate = Callable[
     ["TurnSpec", ToolDef, ToolCall, "asyncio.Queue[Event | None]"], Awaitable[ToolOutcome]
 ]
@@ -209,7 +213,7 @@ class ToolCallRunner:
                 meta={"denied": True},
             )
         started = time.monotonic()
-        if tool_def.kind == "delegate":
+        if tool_def.kind in ENGINE_KINDS:
             outcome = await self.delegate(spec, tool_def, call, queue)
         else:
             token = CURRENT_CALLER.set(ToolCaller(spec.user_id, spec.caller_role))

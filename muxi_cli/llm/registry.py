@@ -12,7 +12,7 @@ plus the formation's settings into an SDK-driving provider object.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from muxi_cli.config.providers import referenced_providers
@@ -69,6 +69,40 @@ def no_provider_hint() -> str:
         "     (a running Ollama on 127.0.0.1:11434 is also found automatically)",
     ]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where and how one provider is reached: its wire, base URL and key, found the
+    same way for chat models and embedding models (:mod:`muxi_cli.providers.keys`)."""
+
+    name: str
+    wire: str
+    base_url: str | None
+    api_key: str | None
+    #: The environment variable its key is read from (for hints).
+    env_var: str
+    #: A server on this machine (no key needed, free).
+    local: bool
+    #: Its table entry, or the one its ``preset:`` names.
+    spec: ProviderSpec | None
+    settings: ProviderConfig
+
+    @property
+    def compat(self) -> bool:
+        """An OpenAI-compatible server rather than OpenAI's own API."""
+        return not (self.spec is not None and self.spec.native) or self.local
+
+    @property
+    def needs_key(self) -> bool:
+        """Its table entry wants a key and it is reached at the table's own address."""
+        spec = self.spec
+        return (
+            spec is not None
+            and spec.name == self.name
+            and bool(spec.key_env)
+            and self.base_url == spec.base_url
+        )
 
 
 class ProviderRegistry:
@@ -206,17 +240,31 @@ class ProviderRegistry:
                 found = preset.resolved_base_url(os.environ)
         return found
 
-    def _build(self, name: str) -> LLMProvider:
+    def endpoint(self, name: str) -> Endpoint:
+        """How provider ``name`` is reached (ConfigError for a provider nobody knows)."""
         config = self._config(name)
         kind = self._kind(name, config)
         spec = self._spec(name, config)
-        settings = config or ProviderConfig()
         base_url = self._base_url(name, config)
         key, _source = find_key(name, config)
-        env_var = env_var_for(name, config)
         local = is_local_url(base_url) or (spec is not None and spec.local)
+        return Endpoint(
+            name=name,
+            wire=kind,
+            base_url=base_url,
+            api_key=key,
+            env_var=env_var_for(name, config),
+            local=local,
+            spec=spec,
+            settings=config or ProviderConfig(),
+        )
+
+    def _build(self, name: str) -> LLMProvider:
+        end = self.endpoint(name)
+        kind, spec, settings, base_url = end.wire, end.spec, end.settings, end.base_url
+        key, env_var, local = end.api_key, end.env_var, end.local
         if spec is not None and spec.name == name:
-            if not key and spec.key_env and base_url == spec.base_url:
+            if not key and end.needs_key:
                 raise NoProviderError(
                     f"no API key for {name}",
                     hint=f"Run `muxi keys set {name}` or `export {env_var}=...`.",
@@ -243,8 +291,7 @@ class ProviderRegistry:
             return AnthropicProvider(name, **common)  # type: ignore[arg-type]
         from muxi_cli.llm.openai_provider import OpenAIProvider  # deferred: loads asyncio
 
-        compat = not (spec is not None and spec.native) or local
-        return OpenAIProvider(name, compat=compat, **common)
+        return OpenAIProvider(name, compat=end.compat, **common)
 
     def _capabilities(
         self,

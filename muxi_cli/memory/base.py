@@ -47,6 +47,12 @@ class Context:
 class MemoryHooks(Protocol):
     async def recall(self, user_id: str, agent: AgentConfig, query: str) -> list[Recalled]: ...
 
+    async def has_memories(self, user_id: str) -> bool:
+        """Whether ``user_id`` (or the shared knowledge) has long-term memories stored,
+        known cheaply (a local store's catalog: no LanceDB import). Decides whether a
+        turn offers the ``memory_search`` tool; ``True`` when it cannot be known."""
+        ...
+
     async def window(self, session_id: str, agent: AgentConfig, history: list[Message]) -> Context:
         """Fit ``history`` (oldest first) into the agent's buffer budget."""
         ...
@@ -96,6 +102,9 @@ class NoMemory:
 
     async def recall(self, user_id: str, agent: AgentConfig, query: str) -> list[Recalled]:
         return []
+
+    async def has_memories(self, user_id: str) -> bool:
+        return False
 
     async def window(self, session_id: str, agent: AgentConfig, history: list[Message]) -> Context:
         return Context(list(history))

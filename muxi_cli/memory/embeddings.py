@@ -1,4 +1,4 @@
-"""Text embedders: a local ONNX MiniLM (default), OpenAI, and a tiny hash embedder.
+"""Text embedders: a local ONNX MiniLM (default), any ``/v1/embeddings`` server, and a hash one.
 
 Every embedder has a ``name`` that is written with each stored row, so vectors of
 different models are never mixed (see :mod:`muxi_cli.stores.lance_store`).
@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from muxi_cli.errors import ConfigError, MemoryStoreError
-from muxi_cli.providers.keys import base_url_for, find_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -248,11 +247,12 @@ class HashEmbedder:
         return _normalise(out)
 
 
-# --------------------------------------------------------------------------- OpenAI
+# --------------------------------------------------------------------------- OpenAI wire
 
 
 class OpenAIEmbedder:
-    """``openai/<model>`` through the openai SDK (any OpenAI-compatible server)."""
+    """``<provider>/<model>`` through the openai SDK: OpenAI itself or any server that
+    answers ``/v1/embeddings`` (Ollama, llama.cpp, LM Studio, vLLM, ...)."""
 
     def __init__(
         self,
@@ -262,13 +262,25 @@ class OpenAIEmbedder:
         base_url: str | None,
         timeout: float = 60.0,
         dims: int | None = None,
+        provider: str = "openai",
+        env_var: str = "OPENAI_API_KEY",
+        headers: dict[str, str] | None = None,
+        needs_key: bool | None = None,
+        compat: bool = False,
     ) -> None:
         self.model = model
-        self.name = f"openai/{model}"
+        self.provider = provider
+        self.name = f"{provider}/{model}"
         self.dims = dims or OPENAI_DIMS.get(model, 0)
         self._api_key = api_key
         self._base_url = base_url
         self._timeout = timeout
+        self._env_var = env_var
+        self._headers = dict(headers or {})
+        #: ``None``: a key is needed unless a base URL points elsewhere than OpenAI.
+        self._needs_key = base_url is None if needs_key is None else needs_key
+        #: Ask for plain floats: not every compatible server encodes base64 (the SDK's default).
+        self._compat = compat
         self._client: Any = None
 
     def _get_client(self) -> Any:
@@ -278,17 +290,19 @@ class OpenAIEmbedder:
             lazy_sdk_types()  # saves ~0.18 s of the SDK's import (llm/sdk_import.py)
             import openai  # deferred: the OpenAI SDK is slow to import
 
-            if not self._api_key and not self._base_url:
+            if not self._api_key and self._needs_key:
                 raise ConfigError(
-                    f"embedding model {self.name} needs an OpenAI API key",
-                    "set OPENAI_API_KEY (or providers.openai.api_key_env in muxi.yaml), "
-                    "or use memory.embedding: local",
+                    f"embedding model {self.name} needs an API key for {self.provider}",
+                    f"set {self._env_var} (or providers.{self.provider}.api_key_env in "
+                    f"muxi.yaml, or `muxi keys set {self.provider}`), or use "
+                    "memory.embedding: local",
                 )
             self._client = openai.AsyncOpenAI(
                 api_key=self._api_key or "not-needed",
                 base_url=self._base_url,
                 timeout=self._timeout,
                 max_retries=3,
+                default_headers=self._headers or None,
             )
         return self._client
 
@@ -298,24 +312,38 @@ class OpenAIEmbedder:
         if not texts:
             return np.zeros((0, self.dims or 1), dtype=np.float32)
         client = self._get_client()
+        extra: dict[str, Any] = {"encoding_format": "float"} if self._compat else {}
         rows: list[list[float]] = []
         for start in range(0, len(texts), 256):
             batch = [t or " " for t in texts[start : start + 256]]
             try:
-                response = await client.embeddings.create(model=self.model, input=batch)
+                response = await client.embeddings.create(model=self.model, input=batch, **extra)
             except Exception as exc:  # the SDK's own errors carry no secrets
                 raise MemoryStoreError(
-                    f"embedding with {self.name} failed: {type(exc).__name__}",
-                    "check the provider settings and key, or use memory.embedding: local",
+                    f"embedding with {self.name} failed: {type(exc).__name__}: {exc}"[:300],
+                    f"check that {self.provider} serves the embedding model {self.model!r} "
+                    "(and its base URL and key), or use memory.embedding: local",
                 ) from exc
             data = sorted(response.data, key=lambda d: d.index)
             rows.extend(list(d.embedding) for d in data)
         matrix = np.asarray(rows, dtype=np.float32)
+        if matrix.ndim != 2 or len(matrix) != len(texts):
+            raise MemoryStoreError(
+                f"{self.name} answered {len(matrix)} embeddings for {len(texts)} texts",
+                "check the provider's embeddings endpoint, or use memory.embedding: local",
+            )
         if not self.dims:
             self.dims = int(matrix.shape[1])
+        elif matrix.shape[1] != self.dims:
+            raise MemoryStoreError(
+                f"{self.name} now answers {matrix.shape[1]}-dimensional vectors; the store "
+                f"holds {self.dims}-dimensional ones",
+                "run `muxi memory reindex` to re-embed every memory with the model as it is now",
+            )
         return _normalise(matrix)
 
     async def probe_dims(self) -> int:
+        """The model's dimensions, from one embedding call when they are not known."""
         if not self.dims:
             await self.embed(["dimension probe"])
         return self.dims
@@ -325,28 +353,17 @@ class OpenAIEmbedder:
 
 
 def embedder_for(spec: str, formation: Formation | None = None) -> Embedder:
-    """The embedder named by ``memory.embedding`` (``local``, ``hash``, ``openai/<model>``)."""
+    """The embedder named by ``memory.embedding``: ``local``, ``hash`` or
+    ``<provider>/<model>`` for a provider that speaks the openai wire
+    (:mod:`muxi_cli.memory.embed_remote`)."""
     value = (spec or "local").strip()
     if value in ("local", LOCAL_NAME, "local/minilm"):
         return LocalEmbedder()
     if value in ("hash", HASH_NAME):
         return HashEmbedder()
-    if value.startswith("openai/") and len(value) > len("openai/"):
-        return _openai_from_formation(value.split("/", 1)[1], formation)
-    raise ConfigError(
-        f"unknown embedding model {value!r} in memory.embedding",
-        "use 'local' (offline MiniLM), 'openai/text-embedding-3-small', or 'hash' (tests only)",
-    )
+    from muxi_cli.memory.embed_remote import remote_embedder  # deferred: the provider registry
 
-
-def _openai_from_formation(model: str, formation: Formation | None) -> OpenAIEmbedder:
-    """The key and base URL are found as for chat models (:mod:`muxi_cli.providers.keys`)."""
-
-    provider = formation.providers.get("openai") if formation else None
-    api_key, _source = find_key("openai", provider)
-    base_url = base_url_for("openai", provider)
-    timeout = provider.timeout if provider else 60.0
-    return OpenAIEmbedder(model, api_key=api_key, base_url=base_url, timeout=timeout)
+    return remote_embedder(value, formation)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

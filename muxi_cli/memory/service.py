@@ -102,6 +102,12 @@ class MemoryService:
                 if self._store is None:
                     embedder = self.embedder
                     probe = getattr(embedder, "probe_dims", None)
+                    if probe is not None:
+                        # Dims the store recorded for this model spare the probe call.
+                        known = self.catalog.snapshot()
+                        meta = known.meta if known is not None else {}
+                        if meta.get("embedding_model") == embedder.name and meta.get("dims"):
+                            embedder.dims = int(meta["dims"])
                     dims = await probe() if probe is not None else embedder.dims
                     store = LanceStore(
                         self.uri, embedding_model=embedder.name, dims=dims, catalog=self.catalog
@@ -149,6 +155,15 @@ class MemoryService:
             await store.sync_catalog()  # a store opened earlier may have missed a write
             snapshot = self.catalog.snapshot()
         return snapshot
+
+    async def has_memories(self, user_id: str) -> bool:
+        """Whether ``user_id``'s memories or the shared ones hold anything (by the catalog,
+        so a turn deciding to offer ``memory_search`` opens nothing); ``True`` for a store
+        at a URI, whose counts are not known this way."""
+        known = await self.known()
+        if known is None:
+            return True
+        return bool(known.memory_count(user_id) or known.memory_count(SHARED_USER))
 
     # ------------------------------------------------------------------ hooks
 

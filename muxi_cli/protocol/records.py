@@ -30,7 +30,8 @@ ApprovalState = Literal["pending", "allowed", "denied"]
 
 #: Where a tool comes from; dispatch and approval defaults key on this, never
 #: on the server name (an MCP server may be called ``builtin`` or ``agent``).
-ToolKind = Literal["mcp", "python", "builtin", "delegate"]
+#: ``memory``: the engine's own ``memory_search`` (muxi_cli/core/memory_tool.py).
+ToolKind = Literal["mcp", "python", "builtin", "delegate", "memory"]
 TOOL_KINDS: tuple[ToolKind, ...] = get_args(ToolKind)
 #: The ``server`` shown for tools that have no MCP server (display only).
 KIND_SOURCES: dict[str, str] = {"python": "python", "builtin": "builtin", "delegate": "agent"}
