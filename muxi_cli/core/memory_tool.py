@@ -116,7 +116,10 @@ async def run(
     if isinstance(parsed, str):
         return ToolOutcome(False, parsed)
     queries, limit = parsed
-    hits = await search_many(memory, user_id, agent, queries, limit)
+    try:
+        hits = await search_many(memory, user_id, agent, queries, limit)
+    except MuxiError as exc:  # e.g. a store that needs `muxi memory reindex`
+        return ToolOutcome(False, f"The memory search failed: {exc.message}")
     return ToolOutcome(True, render(hits), structured=[_item(h) for h in hits])
 
 

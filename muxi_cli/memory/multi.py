@@ -12,6 +12,7 @@ the others.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from muxi_cli.config.schema import AgentConfig
@@ -25,16 +26,15 @@ MAX_LIMIT = 20
 async def search_many(
     memory: MemoryHooks, user_id: str, agent: AgentConfig, queries: Sequence[str], limit: int
 ) -> list[Recalled]:
-    """Recall for each query (in turn: they share one store and embedding model), merged."""
+    """Recall for each query, merged. The queries run at once: each one's embedding
+    (a worker thread) and search (LanceDB's own threads) overlap the others'."""
     limit = max(1, min(limit, MAX_LIMIT))
     # Each query may return as many as the whole answer holds, not only recall_limit.
     wide = agent.model_copy(
         update={"memory": agent.memory.model_copy(update={"recall_limit": limit})}
     )
-    results = []
-    for query in queries[:MAX_QUERIES]:
-        if query.strip():
-            results.append(await memory.recall(user_id, wide, query))
+    asked = [q for q in queries[:MAX_QUERIES] if q.strip()]
+    results = await asyncio.gather(*(memory.recall(user_id, wide, q) for q in asked))
     return merge(results, limit)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from muxi_cli.core import memory_tool
+from muxi_cli.errors import MemoryStoreError
 from muxi_cli.memory.base import Recalled
 from muxi_cli.memory.multi import merge
 from muxi_cli.memory.service import MemoryService
@@ -178,6 +179,13 @@ async def test_bad_arguments_are_a_failed_result_the_model_can_fix() -> None:
         assert not outcome.ok and outcome.content
     outcome = await memory_tool.run(NoMemory(), agent, ALICE, {"query": "diet"})
     assert outcome.ok and outcome.content == "No stored memory matches these queries."
+
+    class NeedsReindex(NoMemory):
+        async def recall(self, user_id: str, agent: Any, query: str) -> list[Recalled]:
+            raise MemoryStoreError("the memory store was embedded with another model")
+
+    outcome = await memory_tool.run(NeedsReindex(), agent, ALICE, {"queries": ["diet"]})
+    assert not outcome.ok and "another model" in outcome.content
     assert memory_tool.parse({"queries": "diet", "limit": 99}) == (["diet"], 20)
 
 

@@ -78,6 +78,11 @@ def test_keys_and_urls_resolve_as_for_chat_models(
     groq = embedder_for("groq/embedder", _form())
     assert isinstance(groq, OpenAIEmbedder)
     assert groq._api_key == "gsk-env" and groq._base_url == "https://api.groq.com/openai/v1"
+    from muxi_cli.secrets import set_secret
+
+    set_secret("provider:deepseek", "ds-keyring")  # what `muxi keys set deepseek` stores
+    deepseek = embedder_for("deepseek/embedder", _form())
+    assert isinstance(deepseek, OpenAIEmbedder) and deepseek._api_key == "ds-keyring"
     own = _form(providers={"mine": {"preset": "llama-cpp", "base_url": fake_llm.openai_base_url}})
     mine = embedder_for("mine/bge-small", own)
     assert isinstance(mine, OpenAIEmbedder) and mine.name == "mine/bge-small"
