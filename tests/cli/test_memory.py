@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from muxi_cli.cli.app import app
+from muxi_cli.stores.lance_schema import SCHEMA_VERSION
 
 USER = "tester"
 
@@ -146,7 +147,7 @@ def test_prune_stats_optimize_reindex(runner: CliRunner, tmp_path: Path) -> None
     code, out, _ = run(runner, "memory", "stats", "--json")
     stats = json.loads(out)
     assert stats["memories"] == 1 and stats["embedding_model"] == "hash/384"
-    assert stats["schema_version"] == 1 and not stats["needs_reindex"]
+    assert stats["schema_version"] == SCHEMA_VERSION and not stats["needs_reindex"]
     code, out, _ = run(runner, "memory", "optimize", "--json")
     assert code == 0 and "memories" in json.loads(out)["tables"]
     code, _out, err = run(runner, "memory", "reindex", "--yes")
