@@ -11,10 +11,11 @@ is ``{"replaces": [numbers]}`` in a few tokens. Anything else (no JSON, numbers 
 of range, a failed call) supersedes nothing: a missed update leaves two facts
 current, a wrong one would hide a true fact.
 
-Cost per call (``python -m muxi_cli.memory.supersede``, the project's estimate of
-four characters per token): about 185 prompt tokens with one candidate and 10 more
-per further candidate, up to :data:`~muxi_cli.memory.extract.JUDGE_CANDIDATES`; the
-answer is under 10 tokens (``max_tokens`` is :data:`MAX_TOKENS`).
+Cost per call (``python -m benchmarks.memory_token_cost``, counted with muxi's
+four-characters-a-token estimate and with the MiniLM WordPiece tokenizer): about
+150-160 prompt tokens with one candidate, 8-12 more per further candidate (at most
+:data:`~muxi_cli.memory.extract.JUDGE_CANDIDATES`), and an answer of 5-9 tokens
+(``max_tokens`` is :data:`MAX_TOKENS`). No call is made when no candidate exists.
 """
 
 from __future__ import annotations
@@ -91,33 +92,3 @@ def model_judge(providers: ModelResolver, ref: str) -> Judge:
         return verdict
 
     return judge
-
-
-def _cost_table() -> str:
-    """The estimated prompt tokens of one call by number of candidates (documentation)."""
-    from muxi_cli.memory.buffer import estimate_tokens  # deferred: only for this report
-
-    new = "User moved to Lisbon in March 2026."
-    olds = [
-        {"id": str(n), "text": t}
-        for n, t in enumerate(
-            [
-                "User lives in Berlin.",
-                "User works at a bakery in Berlin.",
-                "User's sister Ana lives in Rome.",
-                "User rents a two-room flat.",
-            ]
-        )
-    ]
-    lines = []
-    for count in range(1, len(olds) + 1):
-        prompt = judge_prompt(new, olds[:count])
-        tokens = estimate_tokens(JUDGE_SYSTEM) + estimate_tokens(prompt)
-        lines.append(f"{count} candidate(s): ~{tokens} prompt tokens")
-    answer = '{"replaces": [1]}'
-    lines.append(f"answer: ~{estimate_tokens(answer)} tokens (max_tokens {MAX_TOKENS})")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(_cost_table())
