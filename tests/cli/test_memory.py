@@ -177,7 +177,7 @@ def test_add_replaces_and_show_the_versions(runner: CliRunner) -> None:
     porto = add(runner, "User moved to Porto", "--replaces", lisbon)
     code, out, err = run(runner, "memory", "show", lisbon)
     assert code == 0, err
-    assert "about: user" in out and "dates: 2026" in out
+    assert "about: user" in out and "dates: 2026-03" in out
     replaced_by, replaces = out.split("replaced by (newest first):")[1].split("replaces (newest")
     assert porto in replaced_by and berlin in replaces and "User lives in Berlin" in replaces
     code, out, _ = run(runner, "memory", "show", porto, "--json")

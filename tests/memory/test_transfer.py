@@ -113,6 +113,7 @@ async def test_subject_dates_and_questions_travel(tmp_path: Path) -> None:
     by_text = {line["text"]: line for line in lines}
     maya = by_text["User's wife Maya was born on June 12"]
     assert maya["qvector"] is None and maya["subject"] == "spouse"  # no questions: no copy
+    assert maya["dates"] == "--06-12"  # every year
     assert by_text["User lives in Lisbon since 2026"]["questions"] == "\n".join(asked)
 
     # Another model re-embeds the questions too; an export from before schema 2
@@ -129,7 +130,7 @@ async def test_subject_dates_and_questions_travel(tmp_path: Path) -> None:
     expected = (await OtherHash().embed(["\n".join(asked)]))[0]
     assert np.allclose(lisbon["qvector"], expected)
     old = await records.get("alice", "old-maya", vector=True)
-    assert old["subject"] == "spouse" and old["questions"] is None
+    assert old["subject"] == "spouse" and old["questions"] is None and old["dates"] == "--06-12"
     assert np.allclose(old["qvector"], old["vector"])
 
     # reindex: the questions' vector from the questions, the others' from the text.
