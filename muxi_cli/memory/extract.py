@@ -170,9 +170,14 @@ async def remember(
     facts.annotate(row, said_at=said_at)
     to_supersede = await _explicit(records, user_id, kind, replaces or [])
     neighbours = await records.nearest(user_id, vector, kind=kind, limit=NEIGHBOURS)
+    # Near duplicates: the same fact said again, not a change (it did not stop holding).
+    restated: set[str] = set()
     for hit in neighbours:
-        if hit["_similarity"] >= SUPERSEDE_SIMILARITY:
-            to_supersede.setdefault(hit["id"], hit)
+        if hit["_similarity"] >= SUPERSEDE_SIMILARITY and hit["id"] not in to_supersede:
+            to_supersede[hit["id"]] = hit
+            restated.add(hit["id"])
+            if row.get("valid_from") is None and hit.get("valid_from") is not None:
+                row["valid_from"] = hit["valid_from"]
     judged: list[str] = []
     # A fact that names what it replaces (and the names hold) needs no second opinion.
     if judge is not None and not to_supersede:
@@ -196,7 +201,7 @@ async def remember(
     ended = row.get("valid_from") or row.get("created_at") or now()
     for old in olds:
         values: dict[str, Any] = {"superseded_by": row["id"], "updated_at": now()}
-        if old.get("valid_until") is None:
+        if old.get("valid_until") is None and old["id"] not in restated:
             values["valid_until"] = float(ended)
         await records.update(user_id, old["id"], **values)
     return Stored(row, "superseded" if to_supersede else "added", list(to_supersede), judged)
