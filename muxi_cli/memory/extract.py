@@ -73,9 +73,10 @@ _QUESTIONS_RULE = (
     "without knowing the answer (no words copied from the fact where others fit). "
 )
 _ANSWER = (
-    'Answer with JSON only: {{"facts": [{{"text": "...", "subject": "user", "since": "2026-03", '
-    '"importance": 0.0-1.0, {questions}"replaces": ["<id of a known memory this fact updates '
-    'or contradicts>"]}}]}}. Answer {{"facts": []}} when there is nothing durable.'
+    'Answer with JSON only: {{"facts": [{{"text": "...", "subject": "user or a relation", '
+    '"since": "<date, or null>", "importance": 0.0-1.0, {questions}"replaces": ["<id of a '
+    'known memory this fact updates or contradicts>"]}}]}}. Answer {{"facts": []}} when there '
+    "is nothing durable."
 )
 #: The extraction instructions, without and with questions.
 EXTRACT_SYSTEM = _FACT_RULES + _ANSWER.format(questions="")
