@@ -58,7 +58,13 @@ async def _legs(svc: MemoryService, word: str, query: str) -> tuple[list[str], l
     text = await table.query().nearest_to_text(word).where(scope).limit(10).to_list()
     vector = (await svc.embedder.embed([query]))[0]
     near = await (
-        table.query().nearest_to(vector).distance_type("cosine").where(scope).limit(5).to_list()
+        table.query()
+        .nearest_to(vector)
+        .column("vector")
+        .distance_type("cosine")
+        .where(scope)
+        .limit(5)
+        .to_list()
     )
     return [r["id"] for r in text], [r["id"] for r in near]
 
