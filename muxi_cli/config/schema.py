@@ -253,6 +253,12 @@ class RouterConfig(_Strict):
     timeout: float = 20.0
 
 
+#: ``memory.embedding`` values served in-process (no provider): see memory/embeddings.py.
+BUILTIN_EMBEDDINGS = frozenset(
+    {"local", "local/all-MiniLM-L6-v2-int8", "local/minilm", "hash", "hash/384"}
+)
+
+
 class MemoryConfig(_Strict):
     uri: str | None = None
     embedding: str = "local"
@@ -409,7 +415,34 @@ class Formation(_Strict):
         missing = self.server.unknown_sets(self.server.user_scopes or [])
         if missing:
             raise ValueError(f"server.user_scopes uses {missing[0]}, which is not in scope_sets")
+        self._check_embedding()
         return self
+
+    def _check_embedding(self) -> None:
+        """A ``memory.embedding`` no provider can serve fails at load, not at first recall."""
+        value = (self.memory.embedding or "local").strip()
+        if value in BUILTIN_EMBEDDINGS:
+            return
+        provider, _, model = value.partition("/")
+        if provider and model and provider in self.embedding_providers():
+            return
+        raise ValueError(
+            f"memory.embedding {value!r} is not 'local' or '<provider>/<model>' with a provider "
+            f"that serves /v1/embeddings: {', '.join(self.embedding_providers())}"
+        )
+
+    def embedding_providers(self) -> list[str]:
+        """Every provider ``memory.embedding`` may name: the table's and this
+        formation's entries that speak the openai wire (``/v1/embeddings``)."""
+        names = [s.name for s in table.specs() if s.wire == "openai"]
+        for name, config in self.providers.items():
+            spec = table.get(name) or (table.lookup(config.preset) if config.preset else None)
+            wire = config.type or (spec.wire if spec is not None else "openai")
+            if wire == "openai" and name not in names:
+                names.append(name)
+            elif wire != "openai" and name in names:
+                names.remove(name)
+        return names
 
     def agent(self, name: str) -> AgentConfig | None:
         for agent in self.agents:

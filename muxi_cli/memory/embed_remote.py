@@ -23,17 +23,10 @@ DEFAULT_TIMEOUT = 60.0
 
 
 def openai_wire_providers(formation: Formation | None) -> list[str]:
-    """Every provider an embedding model may name: the table's and the formation's
-    entries that speak the openai wire."""
-    names = [s.name for s in table.specs() if s.wire == "openai"]
-    for name, config in (formation.providers if formation else {}).items():
-        spec = table.get(name) or (table.lookup(config.preset) if config.preset else None)
-        wire = config.type or (spec.wire if spec is not None else "openai")
-        if wire == "openai" and name not in names:
-            names.append(name)
-        elif wire != "openai" and name in names:
-            names.remove(name)
-    return names
+    """Every provider an embedding model may name (see ``Formation.embedding_providers``)."""
+    from muxi_cli.config.schema import Formation  # deferred: pydantic is slow to import
+
+    return (formation or Formation()).embedding_providers()
 
 
 def choices(formation: Formation | None) -> str:

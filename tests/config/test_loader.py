@@ -463,3 +463,17 @@ def test_a_folder_without_muxi_yaml_or_an_unreadable_path_gets_a_hint(tmp_path: 
     with pytest.raises(ConfigError) as info:
         read_yaml(tmp_path)
     assert "is a directory" in info.value.message and info.value.hint
+
+
+@pytest.mark.parametrize("value", ["anthropic/claude-embed", "nosuch/model", "word2vec", "openai"])
+def test_an_embedding_no_provider_serves_fails_at_load(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path / "muxi.yaml", f"memory:\n  embedding: {value}\n")
+    error = config_error(path)
+    assert "memory.embedding" in error.message and "ollama" in error.message
+
+
+@pytest.mark.parametrize("value", ["local", "hash", "ollama/nomic-embed-text", "mine/e5"])
+def test_embeddings_a_provider_serves_load(tmp_path: Path, value: str) -> None:
+    providers = "providers:\n  mine:\n    base_url: http://127.0.0.1:9/v1\n"
+    path = write(tmp_path / "muxi.yaml", f"{providers}memory:\n  embedding: {value}\n")
+    assert load_formation(path).formation.memory.embedding == value
