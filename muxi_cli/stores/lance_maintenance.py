@@ -72,6 +72,8 @@ class Maintenance:
         self.failures = 0
         self._writes = 0
         self._task: asyncio.Task[None] | None = None
+        #: A run :meth:`later` scheduled that has not started yet.
+        self._pending: asyncio.Task[None] | None = None
 
     def wrote(self, count: int) -> None:
         if not self.every:
@@ -82,6 +84,23 @@ class Maintenance:
             return
         self._writes = 0
         self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def later(self, delay: float) -> None:
+        """Run the job once after ``delay`` seconds, unless the store closes first.
+
+        For work other processes left behind (rows their few writes never got
+        indexed): a long-lived process catches up soon after it opens the store,
+        and a one-shot command, which closes within the delay, never pays for it.
+        """
+        if self.running or (self._pending is not None and not self._pending.done()):
+            return
+
+        async def run() -> None:
+            await asyncio.sleep(delay)
+            if not self.running:
+                self._task = asyncio.get_running_loop().create_task(self._run())
+
+        self._pending = asyncio.get_running_loop().create_task(run())
 
     @property
     def running(self) -> bool:
@@ -99,12 +118,18 @@ class Maintenance:
             log.debug("memory store maintenance failed (tried again later): %s", exc)
 
     async def wait(self) -> None:
-        """Wait for the run in progress, if any (tests, benchmarks, shutdown)."""
+        """Wait for the run in progress or scheduled, if any (tests, benchmarks, shutdown)."""
+        if self._pending is not None:
+            await asyncio.shield(self._pending)
         if self._task is not None:
             await asyncio.shield(self._task)
 
     async def close(self, timeout: float = 10.0) -> None:
-        """Let a run in progress finish (bounded), then cancel it."""
+        """Let a run in progress finish (bounded), then cancel it; a run not started
+        yet is dropped."""
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.done():
+            pending.cancel()
         task, self._task = self._task, None
         if task is None or task.done():
             return

@@ -61,6 +61,9 @@ OPTIMIZE_EVERY = 50
 #: Versions older than this are dropped by the periodic maintenance. Readers in other
 #: processes check out the latest version before each read, so a minute is ample.
 KEEP_VERSIONS_FOR = timedelta(minutes=1)
+#: Seconds after opening a store whose indexes lag behind before it is optimised
+#: (see Maintenance.later): longer than a one-shot command lives.
+CATCH_UP_AFTER = 5.0
 #: How often reads check for versions written by other processes (zero: before every read).
 READ_CONSISTENCY = timedelta(0)
 VECTOR_TABLES = (MEMORIES, CHUNKS)
@@ -213,7 +216,16 @@ class LanceStore(LanceWrites):
         }
         for name, specs in wanted.items():
             table = self._tables[name]
-            have = {tuple(ix.columns) for ix in await table.list_indices()}
+            indices = await table.list_indices()
+            have = {tuple(ix.columns) for ix in indices}
+            behind = max(
+                (int(getattr(ix, "num_unindexed_rows", 0) or 0) for ix in indices), default=0
+            )
+            if self.optimize_every and behind >= self.optimize_every:
+                # Other processes' writes (one-shot commands write a row or two each
+                # and never optimise) left rows the full-text index does not cover:
+                # they are found by a slower flat pass until the next optimize.
+                self.maintenance.later(CATCH_UP_AFTER)
             for column, config in specs:
                 if (column,) in have:
                     continue

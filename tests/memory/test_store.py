@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lancedb
 import pyarrow as pa
@@ -13,6 +14,7 @@ from muxi_cli.errors import MemoryStoreError
 from muxi_cli.memory import transfer
 from muxi_cli.memory.embeddings import HashEmbedder
 from muxi_cli.memory.service import MemoryService
+from muxi_cli.stores import lance_store as lance_store_module
 from muxi_cli.stores.lance_fusion import fuse_rrf
 from muxi_cli.stores.lance_records import MemoryRecords
 from muxi_cli.stores.lance_schema import MEMORIES, SCHEMA_VERSION
@@ -189,6 +191,52 @@ async def test_periodic_optimize(tmp_path: Path) -> None:
     fts = next(ix for ix in listed if ix.columns == ["text"])
     assert fts.num_indexed_rows >= 3
     await store.close()
+
+
+async def _one_shot_writes(path: Path, count: int) -> None:
+    """``count`` writes, each by a store opened and closed again (one-shot commands)."""
+    embedder = HashEmbedder()
+    for i in range(count):
+        store = await LanceStore(
+            str(path), embedding_model=embedder.name, dims=384, optimize_every=1000
+        ).open()
+        text = f"one-shot fact {i}"
+        await MemoryRecords(store).add([{"user_id": "u", "kind": "fact", "text": text,
+            "content_hash": text, "vector": embedder.embed_sync([text])[0].tolist()}])  # fmt: skip
+        await store.close()
+
+
+def _text_index(indices: list[Any]) -> Any:
+    return next(ix for ix in indices if ix.columns == ["text"])
+
+
+async def test_a_store_opened_behind_other_writers_catches_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _one_shot_writes(tmp_path / "s", 6)
+    monkeypatch.setattr(lance_store_module, "CATCH_UP_AFTER", 0.0)
+    store = await LanceStore(
+        str(tmp_path / "s"), embedding_model="hash/384", dims=384, optimize_every=5
+    ).open()
+    await store.maintenance.wait()
+    assert store.maintenance.runs == 1
+    fts = _text_index(await store.table(MEMORIES).list_indices())
+    assert fts.num_unindexed_rows == 0 and fts.num_indexed_rows == 6
+    await store.close()
+
+
+async def test_a_short_lived_store_does_not_pay_for_the_catch_up(tmp_path: Path) -> None:
+    await _one_shot_writes(tmp_path / "s", 6)
+    store = await LanceStore(
+        str(tmp_path / "s"), embedding_model="hash/384", dims=384, optimize_every=5
+    ).open()
+    await store.close()  # before CATCH_UP_AFTER: the scheduled run is dropped
+    assert store.maintenance.runs == 0
+    reopened = await LanceStore(
+        str(tmp_path / "s"), embedding_model="hash/384", dims=384, optimize_every=0
+    ).open()
+    assert _text_index(await reopened.table(MEMORIES).list_indices()).num_unindexed_rows == 6
+    await reopened.close()
 
 
 def test_rrf_fusion_prefers_rows_both_legs_found() -> None:
