@@ -592,6 +592,16 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
+def _has_tool_blocks(body: dict[str, Any]) -> bool:
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(
+            isinstance(b, dict) and b.get("type") in ("tool_use", "tool_result") for b in content
+        ):
+            return True
+    return False
+
+
 def _anthropic_events(turn: _Turn, model: str, malformed: bool) -> Iterator[str]:
     tin, tout = turn.usage
     message = {
@@ -796,6 +806,17 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             body["path"] = path
             body["headers"] = {k.lower(): v for k, v in self.headers.items()}
             fmt = "openai" if path == "/v1/chat/completions" else "anthropic"
+            if fmt == "anthropic" and not body.get("tools") and _has_tool_blocks(body):
+                # The real API's rule: earlier tool blocks need tools on the request.
+                message = "Requests which include tool_use or tool_result blocks must define tools."
+                self._send_json(
+                    400,
+                    {
+                        "type": "error",
+                        "error": {"type": "invalid_request_error", "message": message},
+                    },
+                )
+                return
             try:
                 reply = fake._next_reply(body)
                 self._answer(reply, body, fmt)

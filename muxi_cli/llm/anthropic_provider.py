@@ -10,6 +10,7 @@ placeholder text.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +42,18 @@ def _media_block(media: Media) -> dict[str, Any]:
     return {"type": "text", "text": media.placeholder()}
 
 
-def to_anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
-    """Provider-neutral messages as Messages-API content blocks (roles merged)."""
+def to_anthropic_messages(
+    messages: list[Message], *, tool_blocks: bool = True
+) -> list[dict[str, Any]]:
+    """Provider-neutral messages as Messages-API content blocks (roles merged).
+
+    ``tool_blocks=False`` writes earlier tool calls and results as text: the API
+    refuses ``tool_use``/``tool_result`` blocks in a request that offers no tools,
+    and a session's tools can go away (an MCP server removed, memory search no
+    longer offered once the user's memories are forgotten).
+    """
     out: list[dict[str, Any]] = []
+    names = {call.id: call.name for msg in messages for call in msg.tool_calls}
 
     def add(role: str, blocks: list[dict[str, Any]]) -> None:
         if not blocks:
@@ -54,7 +64,12 @@ def to_anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
             out.append({"role": role, "content": blocks})
 
     for msg in messages:
-        if msg.role == "tool":
+        if msg.role == "tool" and not tool_blocks:
+            name = names.get(msg.tool_call_id or "", "a tool")
+            status = "failed" if msg.is_error else "returned"
+            text = f"[{name} {status}: {msg.content}]"
+            add("user", [{"type": "text", "text": text}, *(_media_block(m) for m in msg.media)])
+        elif msg.role == "tool":
             content: str | list[dict[str, Any]] = msg.content
             if msg.media:
                 content = [{"type": "text", "text": msg.content}] if msg.content else []
@@ -72,6 +87,10 @@ def to_anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
             if msg.content:
                 blocks.append({"type": "text", "text": msg.content})
             for call in msg.tool_calls:
+                if not tool_blocks:
+                    args = json.dumps(call.arguments, ensure_ascii=False)
+                    blocks.append({"type": "text", "text": f"[called {call.name} {args}]"})
+                    continue
                 blocks.append(
                     {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
                 )
@@ -116,7 +135,7 @@ class AnthropicProvider(SDKProvider):
         params: dict[str, Any] = {
             "model": request.model,
             "max_tokens": self._reply_tokens(request),
-            "messages": to_anthropic_messages(request.messages),
+            "messages": to_anthropic_messages(request.messages, tool_blocks=bool(request.tools)),
         }
         if request.system:
             params["system"] = request.system

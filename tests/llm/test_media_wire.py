@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 
-from muxi_cli.llm.base import Media, Message, ToolCall, complete
+from muxi_cli.llm.base import Media, Message, ToolCall, ToolSpec, complete
 from tests.fakellm import FakeLLM
 from tests.llm.test_providers import make, req
 
 PNG = b"\x89PNG\r\n\x1a\n fake"
 PDF = b"%PDF-1.4 fake"
 B64 = base64.b64encode(PNG).decode()
+
+
+#: Tool blocks in a request need the tools offered (the Anthropic API's rule).
+SHOT = ToolSpec("shot", "takes a screenshot", {"type": "object"})
 
 
 def _conversation() -> list[Message]:
@@ -73,7 +77,7 @@ async def test_anthropic_image_document_blocks_and_images_in_tool_results(
 ) -> None:
     provider = make("anthropic", fake_llm)
     try:
-        await complete(provider, req(*_conversation()))
+        await complete(provider, req(*_conversation(), tools=[SHOT]))
     finally:
         await provider.aclose()
     user, _assistant, results = fake_llm.requests[-1]["messages"]

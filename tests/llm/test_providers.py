@@ -170,7 +170,8 @@ async def test_tool_results_go_back_in_wire_shape(kind: str, fake_llm: FakeLLM) 
         Message("tool", "2", tool_call_id="call_1", tool_name="calc"),
         Message("tool", "clock broke", tool_call_id="call_2", tool_name="time", is_error=True),
     ]
-    await collect(make(kind, fake_llm), req(*history))
+    tools = [ToolSpec(c.name, "", {"type": "object"}) for c in calls]
+    await collect(make(kind, fake_llm), req(*history, tools=tools))
     sent = fake_llm.last_request["messages"]
     if kind == "openai":
         assert sent[1] == {
@@ -434,3 +435,23 @@ async def test_tool_calls_without_ids_get_unique_ones() -> None:
     )
     ids = [c.call.id for c in _completion_chunks(whole) if hasattr(c, "call")]
     assert len(set(ids)) == 2 and all(ids)
+
+
+async def test_earlier_tool_calls_go_as_text_when_no_tools_are_offered(
+    kind: str, fake_llm: FakeLLM
+) -> None:
+    # A session's tools can go away (memory search once the memories are forgotten,
+    # an MCP server removed); the Anthropic API refuses tool blocks without tools.
+    call = ToolCall("call-1", "memory_search", {"queries": ["diet"]})
+    history = [
+        Message("user", "what do I eat"),
+        Message("assistant", "", tool_calls=(call,)),
+        Message("tool", "User is vegan.", tool_call_id="call-1", tool_name="memory_search"),
+        Message("assistant", "You are vegan."),
+        Message("user", "and now?"),
+    ]
+    chunks = await collect(make(kind, fake_llm), req(*history))
+    assert any(isinstance(c, DoneChunk) for c in chunks)
+    if kind == "anthropic":
+        sent = json.dumps(fake_llm.last_request["messages"])
+        assert "tool_use" not in sent and "memory_search" in sent and "User is vegan." in sent
