@@ -168,13 +168,21 @@ def add(
     shared: Annotated[
         bool, typer.Option("--shared", help="Shared knowledge for every user (same as --user '*').")
     ] = False,
+    replaces: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--replaces",
+            metavar="ID",
+            help="A memory this one updates (it stays in `show`'s history); repeatable.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Remember something for a user (duplicates are merged, not stored twice)."""
 
     async def work(rt: Runtime) -> MemoryItem:
         uid = await acting_user(rt, "*" if shared else user)
-        return await rt.memory_add(text, user_id=uid, kind=kind)
+        return await rt.memory_add(text, user_id=uid, kind=kind, replaces=replaces or None)
 
     item = run_with_runtime(ctx, work)
     if as_json:
@@ -198,7 +206,7 @@ def show(
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one memory."""
+    """Show one memory: whose fact, its dates, its questions, and its versions."""
 
     _uid, item = run_with_runtime(ctx, lambda rt: _find(rt, memory_id, user))
     if as_json:
@@ -211,15 +219,34 @@ def show(
     console.print(escape(strip_controls(item.text)))  # memories are model-written
     details = [
         ("user", item.user_id),
+        ("about", item.subject or "-"),
         ("created", item.created_at),
         ("importance", f"{item.importance:.2f}"),
         ("agent", item.agent or "-"),
         ("source", item.source or "-"),
     ]
+    if item.dates:
+        details.append(("dates", " ".join(item.dates)))
+    if item.valid_from:
+        details.append(("valid from", item.valid_from))
+    if item.valid_until:
+        details.append(("valid until", item.valid_until))
     if item.superseded_by:
         details.append(("superseded by", item.superseded_by))
     for key, value in details:
-        console.print(f"[dim]{key}:[/dim] {escape(str(value))}")
+        console.print(f"[dim]{key}:[/dim] {escape(strip_controls(str(value)))}")
+    if item.questions:
+        console.print("[dim]answers:[/dim]")
+        for question in item.questions:
+            console.print(f"  {escape(strip_controls(question))}")
+    for title, links in (("replaced by", item.replaced_by), ("replaces", item.replaced)):
+        if links:
+            console.print(f"[dim]{title} (newest first):[/dim]")
+            for link in links:
+                text = escape(strip_controls(short(link.get("text", ""))))
+                console.print(
+                    f"  {escape(link.get('id', ''))}  {link.get('created_at', '')[:10]}  {text}"
+                )
 
 
 @app.command("forget")

@@ -249,6 +249,13 @@ class MemoryConfig(_Strict):
     max_per_user: int = 5000
     extraction_model: str | None = None
     summary_model: str | None = None
+    #: Extraction also writes 2-3 short questions each fact answers, embedded for
+    #: search (docs/memory.md): ``auto`` is on unless the extraction model runs on a
+    #: local server (where the extra answer tokens cost time on this machine).
+    questions: Literal["auto", "on", "off"] = "auto"
+    #: A new extracted fact that is related to a current one of the same subject
+    #: (but not the same) is checked with one short model call: does it replace it?
+    supersede_check: bool = True
     #: Seconds a closing process (a one-shot `muxi chat`) waits for memory
     #: extraction after the reply; unfinished extraction runs after a later turn.
     exit_wait: float = Field(default=2.0, ge=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -78,6 +79,8 @@ class MemoryBackend(MemoryHooks, Protocol):
         kind: str = "fact",
         importance: float = 0.5,
         agent: str | None = None,
+        *,
+        replaces: Sequence[str] | None = None,
     ) -> MemoryItem: ...
 
     async def get(self, memory_id: str, user_id: str) -> MemoryItem:
@@ -125,6 +128,8 @@ class NoMemory:
         kind: str = "fact",
         importance: float = 0.5,
         agent: str | None = None,
+        *,
+        replaces: Sequence[str] | None = None,
     ) -> MemoryItem:
 
         raise MemoryStoreError("memory is switched off", hint="enable memory in muxi.yaml")

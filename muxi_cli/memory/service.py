@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,10 +20,17 @@ from muxi_cli import paths
 from muxi_cli.config.schema import AgentConfig, Formation
 from muxi_cli.errors import MemoryStoreError, UsageError
 from muxi_cli.llm.base import Message, ModelResolver
-from muxi_cli.memory import buffer, knowledge, llmcall, rank
+from muxi_cli.memory import buffer, facts, knowledge, llmcall, rank, versions
 from muxi_cli.memory.base import Context, Recalled
 from muxi_cli.memory.embeddings import Embedder, embedder_for
-from muxi_cli.memory.extract import EXTRACT_SYSTEM, Stored, extraction_prompt, parse_facts, remember
+from muxi_cli.memory.extract import (
+    Stored,
+    extraction_prompt,
+    extraction_system,
+    parse_facts,
+    questions_enabled,
+    remember,
+)
 from muxi_cli.memory.rank import RankOptions
 from muxi_cli.memory.scoring import CONFLICT_SIMILARITY, is_noise, recall_score
 from muxi_cli.memory.usage import UsageCounter
@@ -62,6 +69,12 @@ def to_item(row: Row, score: float | None = None) -> MemoryItem:
         score=None if score is None else round(score, 4),
         agent=row.get("agent"),
         superseded_by=row.get("superseded_by"),
+        # Rows written before schema version 2 have these inferred from their text.
+        subject=facts.subject_for(row),
+        dates=facts.dates_for(row),
+        valid_from=iso(row.get("valid_from")),
+        valid_until=iso(row.get("valid_until")),
+        questions=facts.questions_of(row),
     )
 
 
@@ -298,16 +311,28 @@ class MemoryService:
             known = await (await self.records()).search(
                 user_id, vector, transcript[-2000:], kind="fact", shared=False, limit=10
             )
-        ref = llmcall.model_ref(self.providers, agent, self.formation.memory.extraction_model)
+        config = self.formation.memory
+        ref = llmcall.model_ref(self.providers, agent, config.extraction_model)
+        ask_questions = questions_enabled(config.questions, self.providers, ref)
+        today = iso(now())[:10]
         answer = await llmcall.ask(
-            self.providers, ref, EXTRACT_SYSTEM, extraction_prompt(messages, known), max_tokens=1024
+            self.providers,
+            ref,
+            extraction_system(ask_questions),
+            extraction_prompt(messages, known, today),
+            max_tokens=1536 if ask_questions else 1024,  # questions: ~30 tokens a fact
         )
-        facts = parse_facts(answer, ref)
-        if not facts:
+        found = parse_facts(answer, ref)
+        if not found:
             return []  # the store and the embedding model stay closed
+        judge = None
+        if config.supersede_check:
+            from muxi_cli.memory.supersede import model_judge  # deferred: only with facts
+
+            judge = model_judge(self.providers, ref)
         records = await self.records()
         stored = []
-        for fact in facts:
+        for fact in found:
             stored.append(
                 await remember(
                     records,
@@ -319,6 +344,11 @@ class MemoryService:
                     agent=agent.name,
                     source="extraction",
                     replaces=fact["replaces"],
+                    subject=fact["subject"],
+                    valid_from=fact["since"],
+                    questions=fact["questions"] if ask_questions else None,
+                    # A fact the extractor linked itself needs no second opinion.
+                    judge=None if fact["replaces"] else judge,
                 )
             )
         return stored
@@ -384,7 +414,10 @@ class MemoryService:
         *,
         shared: bool = False,
         source: str | None = "manual",
+        replaces: Sequence[str] | None = None,
     ) -> MemoryItem:
+        """Remember ``text``; ``replaces`` names memories of the same owner it supersedes
+        (ids or unique prefixes; an unknown one is an error, not skipped)."""
         text = text.strip()
         if not text:
             raise UsageError("the memory text is empty", "give the text to remember")
@@ -393,32 +426,30 @@ class MemoryService:
                 "importance must be between 0 and 1", "give a number such as 0.2 or 0.8"
             )
         owner = SHARED_USER if shared else user_id
+        records = await self.records()
+        full_ids = [await versions.replaceable(records, owner, kind, old) for old in replaces or []]
         stored = await remember(
-            await self.records(), self.embedder, owner, text,
-            kind=kind, importance=importance, agent=agent, source=source,
+            records, self.embedder, owner, text,
+            kind=kind, importance=importance, agent=agent, source=source, replaces=full_ids,
         )  # fmt: skip
         return to_item(stored.row)
 
     async def get(self, memory_id: str, user_id: str) -> MemoryItem:
-        return to_item(await (await self.records()).get(user_id, memory_id))
+        """One memory, with the versions it replaced and those that replaced it."""
+        records = await self.records()
+        row = await records.get(user_id, memory_id)
+        item = to_item(row)
+        item.replaced = [
+            versions.link(r) for r in (await versions.older(records, user_id, row))[1:]
+        ]
+        item.replaced_by = [versions.link(r) for r in await versions.newer(records, user_id, row)]
+        return item
 
     async def history(self, memory_id: str, user_id: str) -> builtins.list[MemoryItem]:
         """The memory and the rows it superseded (newest first)."""
         records = await self.records()
         head = await records.get(user_id, memory_id)
-        rows = await records.listing(user_id, limit=None, include_superseded=True)
-        by_successor: dict[str, builtins.list[Row]] = {}
-        for row in rows:
-            if row.get("superseded_by"):
-                by_successor.setdefault(row["superseded_by"], []).append(row)
-        chain, todo, seen = [head], [head["id"]], {head["id"]}
-        while todo:
-            for row in by_successor.get(todo.pop(), []):
-                if row["id"] not in seen:
-                    seen.add(row["id"])
-                    chain.append(row)
-                    todo.append(row["id"])
-        return [to_item(r) for r in chain]
+        return [to_item(r) for r in await versions.older(records, user_id, head)]
 
     async def forget(self, memory_id: str, user_id: str) -> None:
         """Delete one memory and the older versions it superseded."""

@@ -3,9 +3,12 @@
 An export is one JSON object per line: a header line
 (``{"muxi_memory_export": 1, "embedding_model": ..., "dims": ..., "count": ...}``)
 then one line per memory with every column, the vector included and the model
-that made it. Importing puts rows back with the same ids, timestamps, counters
-and ``superseded_by`` links; a row whose vector came from another model (or has
-none) is re-embedded with the store's model, so vectors are never mixed.
+that made it; ``qvector`` (the questions' vector) only for a memory with questions
+(``null`` otherwise: it equals ``vector``). Importing puts rows back with the same
+ids, timestamps, counters and ``superseded_by`` links; a row whose vector came from
+another model (or has none) is re-embedded with the store's model, its questions
+too, so vectors are never mixed. An export written before schema version 2 (no
+subject, dates or questions) imports with subject and dates read from the text.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from muxi_cli.errors import UsageError
+from muxi_cli.memory import facts
 from muxi_cli.memory.embeddings import Embedder
 from muxi_cli.memory.scoring import content_hash
 from muxi_cli.stores.lance_records import PLAIN_COLUMNS, MemoryRecords, Row
@@ -40,6 +44,8 @@ def export_lines(rows: list[Row], embedding_model: str, dims: int) -> Iterator[s
         item: dict[str, Any] = {key: row.get(key) for key in FIELDS}
         vector = row.get("vector")
         item["vector"] = [float(x) for x in vector] if vector is not None else None
+        qvector = row.get("qvector") if row.get("questions") else None
+        item["qvector"] = [float(x) for x in qvector] if qvector is not None else None
         yield json.dumps(item, ensure_ascii=False)
 
 
@@ -83,7 +89,18 @@ def _clean(item: dict[str, Any], number: int) -> Row:
         row[key] = float(row.get(key) or 0.0)
     row["use_count"] = int(row.get("use_count") or 0)
     row["importance"] = float(row["importance"] if row.get("importance") is not None else 0.5)
+    for key in ("valid_from", "valid_until"):
+        value = row.get(key)
+        row[key] = float(value) if isinstance(value, int | float) and value else None
+    for key in ("subject", "dates"):
+        if not isinstance(row.get(key), str):
+            row[key] = None  # an older export: read from the text by annotate
+    row["questions"] = facts.clean_questions(row.get("questions") or [])
     row["vector"] = item.get("vector")
+    row["qvector"] = item.get("qvector")
+    facts.annotate(row)  # no said_at: an exported row keeps its own created_at
+    if row["questions"] and not isinstance(item.get("qvector"), list):
+        row["qvector"] = None  # annotate stood the text's vector in: embed the questions
     return row
 
 
@@ -97,22 +114,31 @@ async def import_rows(
     """Upsert exported rows by id; re-embed rows from another model."""
     store.require_vectors()
     rows = [_clean(item, n) for n, item in enumerate(items, start=1)]
-    stale = [
-        r
+
+    def usable(row: Row, key: str) -> bool:
+        value = row.get(key)
+        same_model = row.get("embedding_model") == store.embedding_model
+        return same_model and isinstance(value, list) and len(value) == store.dims
+
+    stale = [r for r in rows if not usable(r, "vector")]
+    # (row, column, text) to embed: stale texts, and questions whose vector is unusable.
+    jobs = [(r, "vector", r["text"]) for r in stale]
+    jobs += [
+        (r, "qvector", r["questions"])
         for r in rows
-        if r.get("embedding_model") != store.embedding_model
-        or not isinstance(r.get("vector"), list)
-        or len(r["vector"]) != store.dims
+        if r.get("questions") and (r in stale or not usable(r, "qvector"))
     ]
-    for start in range(0, len(stale), 64):
-        batch = stale[start : start + 64]
-        vectors = await embedder.embed([r["text"] for r in batch])
-        for row, vector in zip(batch, vectors, strict=True):
-            row["vector"] = vector.tolist()
+    for start in range(0, len(jobs), 64):
+        batch = jobs[start : start + 64]
+        vectors = await embedder.embed([text for _row, _key, text in batch])
+        for (row, key, _text), vector in zip(batch, vectors, strict=True):
+            row[key] = vector.tolist()
         if progress:
-            progress(min(start + 64, len(stale)), len(stale))
+            progress(min(start + 64, len(jobs)), len(jobs))
     for row in rows:
         row["embedding_model"] = store.embedding_model
+        if not row.get("questions"):
+            row["qvector"] = row["vector"]  # no questions: the text's own vector
     for start in range(0, len(rows), 1000):
         await store.merge(MEMORIES, "id", rows[start : start + 1000])
     return {"imported": len(rows), "reembedded": len(stale)}
@@ -134,24 +160,29 @@ async def reindex(
     import pyarrow as pa  # deferred: pyarrow is slow to import
 
     counts: dict[str, int] = {}
-    tables = {}
+    tables: dict[str, list[Row]] = {}
+    jobs: dict[str, list[tuple[Row, str, str]]] = {}
     for name in (MEMORIES, CHUNKS):
-        tables[name] = await store.table(name).query().to_arrow()
-    total = sum(len(t) for t in tables.values())
+        rows = (await store.table(name).query().to_arrow()).to_pylist()
+        tables[name] = rows
+        # (row, column, text): every text, and every memory's questions (qvector).
+        jobs[name] = [(row, "vector", str(row["text"])) for row in rows]
+        jobs[name] += [(r, "qvector", str(r["questions"])) for r in rows if r.get("questions")]
+    total = sum(len(j) for j in jobs.values())
     done = 0
-    for name, data in tables.items():
-        texts = data.column("text").to_pylist() if len(data) else []
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), 64):
-            batch = await embedder.embed(texts[start : start + 64])
-            vectors.extend(v.tolist() for v in batch)
+    for name, rows in tables.items():
+        for start in range(0, len(jobs[name]), 64):
+            batch = jobs[name][start : start + 64]
+            vectors = await embedder.embed([text for _row, _key, text in batch])
+            for (row, key, _text), vector in zip(batch, vectors, strict=True):
+                row[key] = vector.tolist()
             done += len(batch)
             if progress:
                 progress(done, total)
-        rows = data.to_pylist()
-        for row, vector in zip(rows, vectors, strict=True):
-            row["vector"] = vector
+        for row in rows:
             row["embedding_model"] = embedder.name
+            if name == MEMORIES and not row.get("questions"):
+                row["qvector"] = row["vector"]
         await store.replace_table(name, pa.Table.from_pylist(rows) if rows else None, embedder.dims)
         counts[name] = len(rows)
     await store.adopt_model(embedder.name, embedder.dims)

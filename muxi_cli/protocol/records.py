@@ -189,6 +189,19 @@ class MemoryItem(_Record):
     score: float | None = None
     agent: str | None = None
     superseded_by: str | None = None
+    #: Whose fact: ``user`` or a relation (``spouse``, ``manager``...).
+    subject: str | None = None
+    #: Date tokens the fact mentions (``2026-03-01``, ``2026-03``, ``--06-12`` yearly).
+    dates: list[str] = field(default_factory=list)
+    #: When the fact started / stopped holding, if known (ISO 8601).
+    valid_from: str = ""
+    valid_until: str = ""
+    #: Short questions the fact answers (written at extraction).
+    questions: list[str] = field(default_factory=list)
+    #: Filled by ``memory_get`` only: the versions this memory replaced and the ones
+    #: that replaced it, newest first, each ``{"id", "text", "created_at"}``.
+    replaced: list[dict[str, str]] = field(default_factory=list)
+    replaced_by: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

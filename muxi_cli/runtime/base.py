@@ -105,8 +105,14 @@ class Runtime(Protocol):
     ) -> list[MemoryItem]: ...
 
     async def memory_add(
-        self, text: str, user_id: str | None = None, kind: str = "fact"
-    ) -> MemoryItem: ...
+        self,
+        text: str,
+        user_id: str | None = None,
+        kind: str = "fact",
+        replaces: list[str] | None = None,
+    ) -> MemoryItem:
+        """Remember ``text``; ``replaces`` names ``user_id``'s memories it supersedes."""
+        ...
 
     async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
         """One memory by id or unique id prefix (6+ characters), among ``user_id``'s

@@ -308,9 +308,15 @@ class LocalRuntime:
         )
 
     async def memory_add(
-        self, text: str, user_id: str | None = None, kind: str = "fact"
+        self,
+        text: str,
+        user_id: str | None = None,
+        kind: str = "fact",
+        replaces: list[str] | None = None,
     ) -> MemoryItem:
-        return await self._memory_on().add(text, user_id or self.user_id, kind=kind)
+        return await self._memory_on().add(
+            text, user_id or self.user_id, kind=kind, replaces=replaces
+        )
 
     async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
         return await self._memory_on().get(memory_id, user_id or self.user_id)

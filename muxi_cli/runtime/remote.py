@@ -268,11 +268,16 @@ class RemoteRuntime:
         return [MemoryItem.from_dict(m) for m in data]
 
     async def memory_add(
-        self, text: str, user_id: str | None = None, kind: str = "fact"
+        self,
+        text: str,
+        user_id: str | None = None,
+        kind: str = "fact",
+        replaces: list[str] | None = None,
     ) -> MemoryItem:
-        data = await self._server.request(
-            "POST", "/v1/memory", user_id=user_id, json_body={"text": text, "kind": kind}
-        )
+        body: dict[str, Any] = {"text": text, "kind": kind}
+        if replaces:
+            body["replaces"] = replaces  # only when given: an older server refuses the field
+        data = await self._server.request("POST", "/v1/memory", user_id=user_id, json_body=body)
         return MemoryItem.from_dict(data)
 
     async def memory_get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -141,6 +141,10 @@ class RenameBody(_Body):
 class MemoryAddBody(_Body):
     text: str = Field(min_length=1, max_length=20_000)
     kind: str = Field(default="fact", pattern=r"^[a-z][a-z_]{0,31}$")
+    #: Ids (or unique prefixes) of the caller's memories this one supersedes.
+    replaces: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=20
+    )
 
 
 class ApprovalBody(_Body):

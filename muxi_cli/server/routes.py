@@ -244,7 +244,10 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
 
     @v1.post("/memory", tags=["memory"], status_code=201, response_model=MemoryItem)
     async def memory_add(body: MemoryAddBody, who: Caller = Auth) -> Any:
-        return (await rt.memory_add(body.text, user_id=who.user_id, kind=body.kind)).to_dict()
+        item = await rt.memory_add(
+            body.text, user_id=who.user_id, kind=body.kind, replaces=body.replaces
+        )
+        return item.to_dict()
 
     # Declared after /memory/search, so "search" is never taken for an id.
     @v1.get("/memory/{memory_id}", tags=["memory"], response_model=MemoryItem)

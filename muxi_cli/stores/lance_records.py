@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MemoryStoreError, NotFoundError
 from muxi_cli.stores import lance_sql as sql
-from muxi_cli.stores.lance_schema import CHUNKS, MEMORIES, SHARED_USER
+from muxi_cli.stores.lance_schema import CHUNKS, FACT_COLUMNS, MEMORIES, SHARED_USER
 from muxi_cli.stores.lance_store import LanceStore, Row, now
 
 if TYPE_CHECKING:
     import numpy as np
 
-#: Columns read for listings (everything but the vector).
-PLAIN_COLUMNS = [
+#: Columns read for listings of chunks (everything but the vector).
+BASE_COLUMNS = [
     "id",
     "user_id",
     "kind",
@@ -38,6 +38,10 @@ PLAIN_COLUMNS = [
     "position",
     "agent",
 ]
+#: Columns read for listings of memories (everything but the vectors).
+PLAIN_COLUMNS = [*BASE_COLUMNS, *FACT_COLUMNS]
+#: The vector columns of a memory (``qvector``: its questions' embedding).
+VECTOR_COLUMNS = ["vector", "qvector"]
 
 
 def new_id() -> str:
@@ -75,13 +79,16 @@ class MemoryRecords:
             row.setdefault("last_used_at", row["updated_at"])
             row.setdefault("use_count", 0)
             row.setdefault("importance", 0.5)
-            for key in ("superseded_by", "source", "position", "agent"):
+            for key in ("superseded_by", "source", "position", "agent", *FACT_COLUMNS):
                 row.setdefault(key, None)
+            if row.get("qvector") is None:
+                # No questions: the question leg searches the text's own vector.
+                row["qvector"] = row.get("vector")
         await self.store.add(MEMORIES, rows)
 
     async def get(self, user_id: str, memory_id: str, *, vector: bool = False) -> Row:
         """One memory of ``user_id`` by id or unique id prefix (6+ characters)."""
-        columns = [*PLAIN_COLUMNS, "vector"] if vector else PLAIN_COLUMNS
+        columns = [*PLAIN_COLUMNS, *VECTOR_COLUMNS] if vector else PLAIN_COLUMNS
         scope = self.scope(user_id)
         rows = await self.store.rows(
             MEMORIES, sql.and_(scope, sql.eq("id", memory_id)), columns=columns, limit=1
@@ -163,6 +170,42 @@ class MemoryRecords:
             text_keep=None if include_superseded else _active,
         )
 
+    async def nearest(
+        self, user_id: str, vector: np.ndarray, *, kind: str, limit: int = 8
+    ) -> list[Row]:
+        """``user_id``'s own current memories of ``kind`` closest to ``vector`` (cosine;
+        each row carries ``_similarity``): the candidates a new fact may supersede.
+        Vector only: a shared word is no reason to replace a fact."""
+        self.store.require_vectors()
+        where = sql.and_(
+            self.scope(user_id),
+            sql.eq("kind", kind),
+            sql.is_null("superseded_by"),
+            sql.eq("embedding_model", self.store.embedding_model),
+        )
+        query = (
+            self.store.table(MEMORIES)
+            .query()
+            .nearest_to(vector.astype("float32"))
+            .column("vector")
+            .distance_type("cosine")
+            .where(where)
+            .select(PLAIN_COLUMNS)
+            .limit(limit)
+        )
+        rows: list[Row] = await query.to_list()
+        for row in rows:
+            row["_similarity"] = 1.0 - float(row.pop("_distance", 1.0))
+        return rows
+
+    async def replaced_by(self, user_id: str, ids: Iterable[str]) -> list[Row]:
+        """``user_id``'s memories superseded by one of ``ids`` (what those replaced)."""
+        ids = list(ids)
+        if not ids:
+            return []
+        where = sql.and_(self.scope(user_id), sql.in_("superseded_by", ids))
+        return await self.store.rows(MEMORIES, where, columns=PLAIN_COLUMNS)
+
     async def touch(self, user_id: str, ids: Iterable[str], *, times: int = 1) -> None:
         """Record ``times`` recalls: bump ``use_count`` and ``last_used_at``."""
         ids = list(ids)
@@ -210,7 +253,7 @@ class MemoryRecords:
 
     async def scan_all(self, *, vector: bool = False, user_id: str | None = None) -> list[Row]:
         """Every memory (of every user unless ``user_id`` is given), for admin commands."""
-        columns = [*PLAIN_COLUMNS, "vector"] if vector else PLAIN_COLUMNS
+        columns = [*PLAIN_COLUMNS, *VECTOR_COLUMNS] if vector else PLAIN_COLUMNS
         where = self.scope(user_id) if user_id is not None else "TRUE"
         return await self.store.rows(MEMORIES, where, columns=columns)
 
@@ -267,7 +310,7 @@ class ChunkRecords:
     async def search(
         self, agents: list[str], vector: np.ndarray, text: str, *, limit: int = 5
     ) -> list[Row]:
-        columns = [c for c in PLAIN_COLUMNS if c != "superseded_by"]
+        columns = [c for c in BASE_COLUMNS if c != "superseded_by"]
         return await self.store.hybrid(
             CHUNKS, sql.in_("agent", agents), vector, text, limit=limit, columns=columns
         )

@@ -3,7 +3,10 @@
 Tables:
 
 - ``memories``: user facts (``kind=fact``), user domain knowledge
-  (``kind=knowledge``) and shared domain knowledge (``user_id='*'``).
+  (``kind=knowledge``) and shared domain knowledge (``user_id='*'``). Since
+  version 2 each row also says whose fact it is (``subject``), the dates it
+  mentions (``dates``), when it holds (``valid_from``/``valid_until``), the
+  questions it answers (``questions``) and their embedding (``qvector``).
 - ``chunks``: agent knowledge chunks (``agent``, ``source`` file, ``position``).
 - ``session_state``: per-session running summary and extraction progress.
 - ``meta``: ``schema_version``, ``embedding_model``, ``dims``.
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
 
 #: Bump when a table gains a column; :data:`COLUMN_DEFAULTS` says how old rows fill it.
 #: A store without a ``meta`` table (version 0) is brought up to date the same way.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MEMORIES = "memories"
 CHUNKS = "chunks"
@@ -47,7 +50,18 @@ COLUMN_DEFAULTS: dict[str, str] = {
     "extracted_upto": "CAST(0 AS INT)",
     "covered_hash": "CAST('' AS STRING)",
     "user_id": "CAST(NULL AS STRING)",
+    # Version 2 (memories only): NULL means "infer from the text" to readers.
+    "subject": "CAST(NULL AS STRING)",
+    "dates": "CAST(NULL AS STRING)",
+    "valid_from": "CAST(NULL AS DOUBLE)",
+    "valid_until": "CAST(NULL AS DOUBLE)",
+    "questions": "CAST(NULL AS STRING)",
+    # An old row has no questions: its question vector is its text's (one commit).
+    "qvector": "vector",
 }
+
+#: The plain (non-vector) columns version 2 added to ``memories``.
+FACT_COLUMNS = ("subject", "dates", "valid_from", "valid_until", "questions")
 
 
 def _base_fields(dims: int) -> list[pa.Field]:
@@ -76,7 +90,17 @@ def _base_fields(dims: int) -> list[pa.Field]:
 def memories_schema(dims: int) -> pa.Schema:
     import pyarrow as pa  # deferred: pyarrow is slow to import
 
-    return pa.schema(_base_fields(dims))
+    return pa.schema(
+        [
+            *_base_fields(dims),
+            pa.field("subject", pa.string()),
+            pa.field("dates", pa.string()),
+            pa.field("valid_from", pa.float64()),
+            pa.field("valid_until", pa.float64()),
+            pa.field("questions", pa.string()),
+            pa.field("qvector", pa.list_(pa.float32(), dims)),
+        ]
+    )
 
 
 def chunks_schema(dims: int) -> pa.Schema:

@@ -167,9 +167,16 @@ class LanceStore(LanceWrites):
                     "export it with the muxi version that wrote it (muxi memory export), move the "
                     "folder away, then run muxi memory import with this version",
                 )
-            if missing:
+            if not missing:
+                continue
+            try:
+                # One commit; ``qvector`` copies ``vector`` (COLUMN_DEFAULTS).
                 await table.add_columns({c: COLUMN_DEFAULTS[c] for c in missing})
-                self._columns.pop(name, None)
+            except Exception:
+                # Another process opening the same old store may have migrated it first.
+                if missing_columns(await table.schema(), expected):
+                    raise
+            self._columns.pop(name, None)
 
     async def _check_embedding_model(self) -> None:
         meta = await self.meta()
@@ -303,6 +310,7 @@ class LanceStore(LanceWrites):
         vq = (
             table.query()
             .nearest_to(vector.astype("float32"))
+            .column("vector")  # memories also hold ``qvector``: name the one searched
             .distance_type("cosine")
             .where(where)
             .limit(k)

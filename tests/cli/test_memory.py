@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from muxi_cli.cli.app import app
+from muxi_cli.stores.lance_schema import SCHEMA_VERSION
 
 USER = "tester"
 
@@ -146,7 +147,7 @@ def test_prune_stats_optimize_reindex(runner: CliRunner, tmp_path: Path) -> None
     code, out, _ = run(runner, "memory", "stats", "--json")
     stats = json.loads(out)
     assert stats["memories"] == 1 and stats["embedding_model"] == "hash/384"
-    assert stats["schema_version"] == 1 and not stats["needs_reindex"]
+    assert stats["schema_version"] == SCHEMA_VERSION and not stats["needs_reindex"]
     code, out, _ = run(runner, "memory", "optimize", "--json")
     assert code == 0 and "memories" in json.loads(out)["tables"]
     code, _out, err = run(runner, "memory", "reindex", "--yes")
@@ -168,3 +169,31 @@ def test_admin_commands_refuse_remote_profiles(
         code, _out, err = run(runner, "memory", *args)
         assert code == 2, args
         assert "remote" in err and "--profile local" in err
+
+
+def test_add_replaces_and_show_the_versions(runner: CliRunner) -> None:
+    berlin = add(runner, "User lives in Berlin")
+    lisbon = add(runner, "User moved to Lisbon in March 2026", "--replaces", berlin[:8])
+    porto = add(runner, "User moved to Porto", "--replaces", lisbon)
+    code, out, err = run(runner, "memory", "show", lisbon)
+    assert code == 0, err
+    assert "about: user" in out and "dates: 2026-03" in out
+    replaced_by, replaces = out.split("replaced by (newest first):")[1].split("replaces (newest")
+    assert porto in replaced_by and berlin in replaces and "User lives in Berlin" in replaces
+    code, out, _ = run(runner, "memory", "show", porto, "--json")
+    shown = json.loads(out)
+    assert [v["id"] for v in shown["replaced"]] == [lisbon, berlin]  # newest first
+    assert shown["replaced_by"] == [] and shown["subject"] == "user"
+    # Only a current memory of the same user and kind can be replaced.
+    bobs = add(runner, "User lives in Oslo", "--user", "bob")
+    for target, words in (
+        (bobs, "no memory"),
+        (berlin, "already replaced"),
+        ("nope99", "no memory"),
+    ):
+        code, _out, err = run(runner, "memory", "add", "User lives in Rome", "--replaces", target)
+        assert code == 2 and words in err, err
+    code, _out, err = run(
+        runner, "memory", "add", "Rome is in Italy", "-k", "knowledge", "--replaces", porto
+    )
+    assert code == 2 and "not a knowledge" in err

@@ -98,6 +98,20 @@ def test_memory_commands_as_a_user_key(served: Served) -> None:
     assert "Alice likes green tea" in out and "user: alice" in out
     code, out, err = as_alice("memory", "show", mid[:8], "--json")
     assert code == 0 and json.loads(out)["id"] == mid, err
+    # --replaces goes through the server, and show brings the versions back.
+    code, out, err = as_alice("memory", "add", "Alice drinks coffee now", "--replaces", mid[:8])
+    assert code == 0, err
+    newer = out.strip()
+    code, out, err = as_alice("memory", "show", newer, "--json")
+    assert code == 0 and [v["id"] for v in json.loads(out)["replaced"]] == [mid], err
+    code, out, err = as_alice("memory", "show", mid)
+    assert code == 0 and f"replaced by (newest first):\n  {newer}" in out, out
+    code, out, err = as_alice("memory", "forget", newer, "--yes")
+    assert code == 0, err
+    code, out, err = as_alice("memory", "show", mid)
+    assert code == 2, out  # forgetting a memory forgets the versions it replaced
+    code, out, err = as_alice("memory", "add", "Alice likes green tea")
+    mid = out.strip()
     code, out, err = as_alice("memory", "forget", mid[:8], "--yes")
     assert code == 0, err
     assert f"forgot {mid} of 'alice'" in err

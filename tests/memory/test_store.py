@@ -219,3 +219,80 @@ def test_importing_the_memory_layer_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _v1_memories_schema(dims: int) -> pa.Schema:
+    """The ``memories`` table as schema version 1 wrote it (frozen here on purpose)."""
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("user_id", pa.string(), nullable=False),
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("content_hash", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), dims)),
+            pa.field("embedding_model", pa.string()),
+            pa.field("created_at", pa.float64()),
+            pa.field("updated_at", pa.float64()),
+            pa.field("last_used_at", pa.float64()),
+            pa.field("use_count", pa.int32()),
+            pa.field("importance", pa.float32()),
+            pa.field("superseded_by", pa.string()),
+            pa.field("source", pa.string()),
+            pa.field("position", pa.string()),
+            pa.field("agent", pa.string()),
+        ]
+    )
+
+
+async def test_version_1_store_is_migrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store written by schema version 1 (the same open and write path, the old
+    layout, its indexes and meta) gains the version 2 columns in place: NULL subject
+    and dates (read from the text), and ``qvector`` equal to ``vector``."""
+    from muxi_cli.stores import lance_store
+    from muxi_cli.stores.lance_schema import schema_for
+
+    embedder = HashEmbedder()
+
+    def v1_schema(name: str, dims: int) -> pa.Schema:
+        return _v1_memories_schema(dims) if name == MEMORIES else schema_for(name, dims)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(lance_store, "SCHEMA_VERSION", 1)
+        patch.setattr(lance_store, "schema_for", v1_schema)
+        old = await _open(tmp_path / "s", embedder)
+        texts = ["User lives in Berlin since 2019", "User's wife Maya is vegan"]
+        vectors = embedder.embed_sync(texts)
+        rows = [
+            {
+                "id": f"old{n}", "user_id": "u", "kind": "fact", "text": text,
+                "content_hash": "", "vector": vectors[n].tolist(), "created_at": 1.7e9,
+                "updated_at": 1.7e9, "last_used_at": 1.7e9, "use_count": 0,
+                "importance": 0.5, "superseded_by": None, "source": None,
+                "position": None, "agent": None,
+            }
+            for n, text in enumerate(texts)
+        ]  # fmt: skip
+        await old.add(MEMORIES, rows)
+        assert (await old.meta())["schema_version"] == "1"
+        await old.close()
+
+    store = await _open(tmp_path / "s", embedder)
+    assert (await store.meta())["schema_version"] == str(SCHEMA_VERSION) == "2"
+    names = (await store.table(MEMORIES).schema()).names
+    assert {"subject", "dates", "valid_from", "valid_until", "questions", "qvector"} <= set(names)
+    assert "qvector" not in (await store.table("chunks").schema()).names
+    records = MemoryRecords(store)
+    row = await records.get("u", "old0", vector=True)
+    assert row["subject"] is None and row["dates"] is None and row["questions"] is None
+    assert row["qvector"] == pytest.approx(row["vector"])
+    await store.close()
+
+    svc = MemoryService(formation(embedding="hash", uri=str(tmp_path / "s")), None)
+    item = await svc.get("old1", "u")
+    assert item.subject == "spouse" and item.questions == []  # read from the text
+    assert "2019" in (await svc.get("old0", "u")).dates
+    assert (await svc.search("Berlin", "u"))[0].id == "old0"
+    new = await svc.add("User lives in Lisbon since 2026", "u", replaces=["old0"])
+    assert (await svc.get("old0", "u")).superseded_by == new.id
+    await svc.aclose()

@@ -289,7 +289,11 @@ class FakeRuntime:
         return [m for s, m in sorted(scored, key=lambda x: -x[0]) if s > 0][:limit]
 
     async def memory_add(
-        self, text: str, user_id: str | None = None, kind: str = "fact"
+        self,
+        text: str,
+        user_id: str | None = None,
+        kind: str = "fact",
+        replaces: list[str] | None = None,
     ) -> MemoryItem:
         item = MemoryItem(new_id("m"), user_id or "local", kind, text, now_iso())
         self.memory[item.id] = item

@@ -514,7 +514,11 @@ class FakeRuntime(FakeMedia):
         ][:limit]
 
     async def memory_add(
-        self, text: str, user_id: str | None = None, kind: str = "fact"
+        self,
+        text: str,
+        user_id: str | None = None,
+        kind: str = "fact",
+        replaces: list[str] | None = None,
     ) -> MemoryItem:
         item = MemoryItem(self._next("mem"), "local", kind, text, CLOCK)
         self.memories.append(item)
