@@ -8,10 +8,12 @@ real LanceDB store in a temporary folder with the local MiniLM embedder: the noi
 and the other users' memories in bulk, the main user's facts one by one, oldest
 first, through the production write path (``remember``), in two conditions:
 
-- **no model**: nothing links a change to what it changes but similarity;
-- **scripted model**: the write-time judge (or, without one, the extractor's
-  ``replaces``) answers from the set's ``supersedes``, and each fact is stored with
-  its ``questions`` when the write side takes them.
+- **no model**: nothing links a change to what it changes but similarity (>= 0.95);
+- **judge only**: the write-time judge (``remember(judge=...)``) is scripted from the
+  set's ``supersedes``: it links what it is shown (same subject, similarity band),
+  the extractor links nothing; facts carry their ``questions``;
+- **scripted model**: a model that knows the set's ``supersedes`` links every change
+  (the extractor's ``replaces``, plus the judge) and writes the ``questions``.
 
 Every query then runs through :meth:`MemoryService.search` (top 10) with the clock
 fixed at the set's ``now``, once per ranking configuration (:data:`CONFIGS`).
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import os
 import shutil
@@ -37,6 +38,8 @@ from typing import Any
 from benchmarks.common import ROOT, Result
 
 SETS = ROOT / "benchmarks" / "memory_sets"
+#: Table title: how the facts were written (see the module docstring).
+CONDITIONS = {"no model": "none", "judge only": "judge", "scripted model": "scripted"}
 DAY = 86400.0
 TOP = 10
 
@@ -139,7 +142,7 @@ def set_now(data: dict[str, Any]) -> float:
 
 
 async def load_store(
-    data: dict[str, Any], folder: Path, embedder: CachedEmbedder, *, scripted: bool
+    data: dict[str, Any], folder: Path, embedder: CachedEmbedder, *, model: str = "scripted"
 ) -> tuple[Any, dict[str, str]]:
     """A MemoryService over a fresh store holding the set; ``{row id: set id}``."""
     from muxi_cli.config.schema import Formation
@@ -157,7 +160,8 @@ async def load_store(
         + [o["text"] for o in data["others"]]
         + [q["query"] for q in data["queries"]]
     )
-    annotate = _annotate()
+    from muxi_cli.memory.facts import annotate
+
     names: dict[str, str] = {}
     bulk = []
     for item in [*data["noise"], *data["others"]]:
@@ -173,30 +177,25 @@ async def load_store(
             "created_at": stamp,
             "updated_at": stamp,
             "last_used_at": stamp,
-            "importance": float(item.get("importance", 0.3)),
+            "importance": float(item.get("importance", 0.5)),  # records.add's default
         }
-        if annotate is not None:
-            row = annotate(row, said_at=stamp)
+        row = annotate(row, said_at=stamp)
         bulk.append(row)
     for start in range(0, len(bulk), 1000):
         await records.add(bulk[start : start + 1000])
     for row, item in zip(bulk, [*data["noise"], *data["others"]], strict=True):
         names[row["id"]] = item["id"]
-    takes = set(inspect.signature(extract.remember).parameters)
     by_set_id: dict[str, str] = {}
     for fact in sorted(facts, key=lambda f: -float(f["days_ago"])):
         stamp = now - float(fact["days_ago"]) * DAY
         kwargs: dict[str, Any] = {}
-        if "said_at" in takes:
-            kwargs["said_at"] = stamp
-        if scripted:
-            old = [by_set_id[s] for s in fact.get("supersedes", []) if s in by_set_id]
-            if "judge" in takes:
-                kwargs["judge"] = _judge(set(old))
-            else:
-                kwargs["replaces"] = old
-            if "questions" in takes and fact.get("questions"):
-                kwargs["questions"] = list(fact["questions"])
+        kwargs["said_at"] = stamp
+        if model != "none":
+            old = {by_set_id[s] for s in fact.get("supersedes", []) if s in by_set_id}
+            kwargs["judge"] = _judge(old)
+            kwargs["questions"] = list(fact.get("questions") or [])
+            if model == "scripted":
+                kwargs["replaces"] = sorted(old)
         stored = await extract.remember(
             records,
             embedder,  # type: ignore[arg-type]
@@ -208,21 +207,9 @@ async def load_store(
             **kwargs,
         )
         row_id = stored.row["id"]
-        if "said_at" not in takes:  # the write side cannot date a fact: do it here
-            await records.update(
-                data["user"], row_id, created_at=stamp, updated_at=stamp, last_used_at=stamp
-            )
         by_set_id[fact["id"]] = row_id
         names[row_id] = fact["id"]
     return service, names
-
-
-def _annotate() -> Any:
-    try:
-        from muxi_cli.memory import facts  # type: ignore[attr-defined]
-    except ImportError:  # the write side of schema version 2 is not there
-        return None
-    return getattr(facts, "annotate", None)
 
 
 def _judge(old: set[str]) -> Any:
@@ -254,9 +241,9 @@ async def evaluate(name: str, folder: Path) -> dict[str, dict[str, Run]]:
     data = load_set(name)
     embedder = CachedEmbedder(LocalEmbedder())
     results: dict[str, dict[str, Run]] = {}
-    for condition, scripted in (("no model", False), ("scripted model", True)):
+    for condition, model in CONDITIONS.items():
         service, names = await load_store(
-            data, folder / f"{Path(name).stem}-{scripted}", embedder, scripted=scripted
+            data, folder / f"{Path(name).stem}-{model}", embedder, model=model
         )
         try:
             results[condition] = {

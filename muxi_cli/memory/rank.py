@@ -58,10 +58,16 @@ SUBJECT_MATCH, SUBJECT_MISMATCH = 0.04, 0.08
 DATE_BONUS = 0.15
 #: How much the decay score (0..1) adds.
 DECAY_BONUS = 0.03
-#: A superseded fact whose successor is not among the candidates.
+#: How much a fact said recently (half-life :data:`FRESH_HALF_LIFE_DAYS`) adds: of two
+#: versions of a fact nobody linked, the newer tends to win.
+FRESH_BONUS = 0.05
+FRESH_HALF_LIFE_DAYS = 365.0
+#: How far a superseded fact goes down (and always below its successor).
 STALE_PENALTY = 0.1
 #: Two facts about the same person this similar state the same thing: the newer wins.
 SAME_FACT = 0.8
+#: ... and when the newer one scores at most this much below the older one.
+SAME_FACT_MARGIN = 0.1
 #: How far down the ranking the newer-wins rule looks.
 SAME_FACT_DEPTH = 30
 _EPS = 1e-6
@@ -133,18 +139,18 @@ def rank(legs: Mapping[str, Sequence[Row]], query: Query, options: RankOptions) 
     rows, ranks = _merge(legs)
     if not rows:
         return []
-    facts = np.stack([_unit(np.asarray(r["vector"], dtype=np.float32)) for r in rows])
+    facts = _units(np.stack([np.asarray(r["vector"], dtype=np.float32) for r in rows]))
     q = np.asarray(query.vector, dtype=np.float32)
     similarity = facts @ q
     asked = None
     if options.questions and any(r.get("qvector") is not None for r in rows):
-        qvectors = np.stack(
-            [
-                _unit(np.asarray(r["qvector"], dtype=np.float32))
-                if r.get("qvector") is not None
-                else facts[i]
-                for i, r in enumerate(rows)
-            ]
+        qvectors = _units(
+            np.stack(
+                [
+                    facts[i] if r.get("qvector") is None else np.asarray(r["qvector"], np.float32)
+                    for i, r in enumerate(rows)
+                ]
+            )
         )
         asked = qvectors @ q - QUESTION_DISCOUNT
     best_fts = max((float(r["_fts"]) for r in rows if r.get("_fts") is not None), default=0.0)
@@ -167,7 +173,9 @@ def rank(legs: Mapping[str, Sequence[Row]], query: Query, options: RankOptions) 
             if options.fusion == "gated" and row.get("_fts") is not None and semantic >= GATE:
                 base += KEYWORD_WEIGHT * float(row["_fts"]) / max(best_fts, _EPS)
             if options.decay:
-                base += DECAY_BONUS * decay_score(row, query.now)
+                base += DECAY_BONUS * decay_score(row, query.now) + FRESH_BONUS * _freshness(
+                    row, query.now
+                )
             noise = semantic < MIN_SIMILARITY and row.get("_fts") is None
         if noise and not in_span:
             continue
@@ -207,11 +215,19 @@ def _merge(legs: Mapping[str, Sequence[Row]]) -> tuple[list[Row], list[dict[str,
     return rows, ranks
 
 
-def _unit(vector: np.ndarray) -> np.ndarray:
+def _units(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (the stored vectors are, up to rounding)."""
     import numpy as np  # deferred: numpy is slow to import
 
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 else vector
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    result: np.ndarray = matrix / np.maximum(norms, 1e-12)
+    return result
+
+
+def _freshness(row: Row, now: float) -> float:
+    """1 for a fact said now, halving every :data:`FRESH_HALF_LIFE_DAYS`."""
+    said = float(row.get("created_at") or now)
+    return float(0.5 ** (max(0.0, now - said) / 86400.0 / FRESH_HALF_LIFE_DAYS))
 
 
 def _subject(row: Row) -> str:
@@ -231,42 +247,38 @@ def _dated(row: Row, span: dating.Span) -> bool:
 
 def _current_first(ranked: list[Row]) -> list[Row]:
     """Newer facts before the ones they replace (see the module docstring)."""
+    import numpy as np  # deferred: numpy is slow to import
+
     by_id = {r["id"]: r for r in ranked}
     # Near-identical facts about the same person, nobody linked: the newer one takes
     # the better of the two places (the pair keeps its places, so recall is unchanged).
     top = ranked[:SAME_FACT_DEPTH]
-    for i, first in enumerate(top):
-        for second in top[i + 1 :]:
-            older, newer = sorted((first, second), key=lambda r: float(r.get("created_at") or 0))
+    if len(top) > 1:
+        units = np.stack([r["_unit"] for r in top])
+        for i, j in np.argwhere(np.triu(units @ units.T, 1) >= SAME_FACT):
+            pair = (top[int(i)], top[int(j)])
+            older, newer = sorted(pair, key=lambda r: float(r.get("created_at") or 0))
             if (
-                older["_score"] > newer["_score"]
+                newer["_score"] < older["_score"] <= newer["_score"] + SAME_FACT_MARGIN
                 and older.get("created_at") != newer.get("created_at")
                 and older.get("superseded_by") is None
                 and newer.get("superseded_by") is None
                 and older["user_id"] == newer["user_id"]
-                and float(older["_unit"] @ newer["_unit"]) >= SAME_FACT
                 and _subject(older) == _subject(newer)
             ):
                 older["_score"], newer["_score"] = newer["_score"], older["_score"]
-    # A superseded fact goes right below its successor, or down when that is absent.
-    # Chains (a -> b -> c) settle in as many passes as they are long.
+    # A superseded fact goes down, and below its successor when that is a candidate
+    # too; chains (a -> b -> c) settle in as many passes as they are long.
+    for row in ranked:
+        if row.get("superseded_by") is not None:
+            row["_score"] -= STALE_PENALTY
     for _ in range(4):
         moved = False
         for row in ranked:
-            successor = row.get("superseded_by")
-            if successor is None:
-                continue
-            replacement = by_id.get(successor)
-            if replacement is None:
-                if not row.get("_demoted"):
-                    row["_score"] -= STALE_PENALTY
-                    row["_demoted"] = True
-                continue
-            if row["_score"] >= replacement["_score"]:
+            replacement = by_id.get(row.get("superseded_by") or "")
+            if replacement is not None and row["_score"] >= replacement["_score"]:
                 row["_score"] = replacement["_score"] - _EPS
                 moved = True
         if not moved:
             break
-    for row in ranked:
-        row.pop("_demoted", None)
     return sorted(ranked, key=lambda r: r["_score"], reverse=True)

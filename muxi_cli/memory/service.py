@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 KINDS = ("fact", "knowledge")
 #: How recall shows a superseded fact (always right below the fact that replaced it).
 PREVIOUSLY = "Previously (since replaced): "
+#: Candidates per search leg (the ranking sees every leg's, merged).
+CANDIDATES = 40
 
 
 def iso(ts: float | None) -> str:
@@ -396,7 +398,7 @@ class MemoryService:
             "" if options.fusion == "vector" else query,  # cosine only: no text leg
             kind=kind,
             shared=True,
-            candidates=max(limit * 4, 20),
+            candidates=max(limit, CANDIDATES),
             include_superseded=options.current,
             questions=options.questions,
             date_patterns=rank.date_patterns(wanted.span) if wanted.span else None,

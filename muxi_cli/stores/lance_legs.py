@@ -30,9 +30,8 @@ from muxi_cli.stores.lance_store import Row
 if TYPE_CHECKING:
     import numpy as np
 
-#: Columns of schema version 2 the ranking reads when the table has them.
-RANKING_COLUMNS = ("subject", "dates", "valid_from", "valid_until")
-VECTOR_COLUMNS = ("vector", "qvector")
+#: The vector columns (read as numpy arrays).
+VECTORS = ("vector", "qvector")
 #: Candidates of the date leg.
 DATE_CANDIDATES = 20
 
@@ -61,7 +60,8 @@ async def memory_legs(
     )
     names = await store.column_names(MEMORIES)
     use_questions = questions and "qvector" in names
-    columns = [*PLAIN_COLUMNS, *(c for c in RANKING_COLUMNS if c in names), "vector"]
+    # A table another process has not migrated yet may lack the newest columns.
+    columns = [c for c in PLAIN_COLUMNS if c in names] + ["vector"]
     if use_questions:
         columns.append("qvector")
     table = store.table(MEMORIES)
@@ -107,7 +107,7 @@ async def memory_legs(
 def _rows(arrow: Any) -> list[Row]:
     """Rows of an Arrow table, the vector columns as float32 numpy arrays."""
     vectors: dict[str, Any] = {}
-    for name in VECTOR_COLUMNS:
+    for name in VECTORS:
         if name in arrow.column_names:
             column = arrow.column(name).combine_chunks()
             flat = column.values.to_numpy(zero_copy_only=False)
