@@ -55,17 +55,15 @@ QUESTION_DISCOUNT = 0.02
 #: Whose fact: the query's subject matches the row's / differs from it.
 SUBJECT_MATCH, SUBJECT_MISMATCH = 0.04, 0.08
 #: A fact dated inside the span the query names.
-DATE_BONUS = 0.15
+DATE_BONUS = 0.25
+#: Every-year dates (``--MM-DD``) count for spans shorter than this.
+RECURRING_SPAN_DAYS = 62
 #: How much the decay score (0..1) adds.
 DECAY_BONUS = 0.03
-#: How much a fact said recently (half-life :data:`FRESH_HALF_LIFE_DAYS`) adds: of two
-#: versions of a fact nobody linked, the newer tends to win.
-FRESH_BONUS = 0.05
-FRESH_HALF_LIFE_DAYS = 365.0
 #: How far a superseded fact goes down (and always below its successor).
 STALE_PENALTY = 0.1
 #: Two facts about the same person this similar state the same thing: the newer wins.
-SAME_FACT = 0.8
+SAME_FACT = 0.7
 #: ... and when the newer one scores at most this much below the older one.
 SAME_FACT_MARGIN = 0.1
 #: How far down the ranking the newer-wins rule looks.
@@ -119,7 +117,7 @@ def date_patterns(span: dating.Span) -> list[str]:
     while (year, month) <= (span.end.year, span.end.month) and len(months) < 24:
         months.append((year, month))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    patterns = {f"%--{m:02d}%" for _, m in months}
+    patterns = {f"%--{m:02d}%" for _, m in months} if _recurring_count(span) else set()
     if not span.yearly:
         patterns |= {f"%{y}-{m:02d}%" for y, m in months}
         for y in range(span.start.year, span.end.year + 1):
@@ -173,9 +171,7 @@ def rank(legs: Mapping[str, Sequence[Row]], query: Query, options: RankOptions) 
             if options.fusion == "gated" and row.get("_fts") is not None and semantic >= GATE:
                 base += KEYWORD_WEIGHT * float(row["_fts"]) / max(best_fts, _EPS)
             if options.decay:
-                base += DECAY_BONUS * decay_score(row, query.now) + FRESH_BONUS * _freshness(
-                    row, query.now
-                )
+                base += DECAY_BONUS * decay_score(row, query.now)
             noise = semantic < MIN_SIMILARITY and row.get("_fts") is None
         if noise and not in_span:
             continue
@@ -224,15 +220,15 @@ def _units(matrix: np.ndarray) -> np.ndarray:
     return result
 
 
-def _freshness(row: Row, now: float) -> float:
-    """1 for a fact said now, halving every :data:`FRESH_HALF_LIFE_DAYS`."""
-    said = float(row.get("created_at") or now)
-    return float(0.5 ** (max(0.0, now - said) / 86400.0 / FRESH_HALF_LIFE_DAYS))
-
-
 def _subject(row: Row) -> str:
     stored = row.get("subject")
     return str(stored) if stored else subjects.subject_of(str(row.get("text") or ""))
+
+
+def _recurring_count(span: dating.Span) -> bool:
+    """Whether every-year dates (birthdays) answer a query about ``span``: "next
+    month", yes; "in 2019" or "this year" ask what happened or will, not who was born."""
+    return span.yearly or (span.end - span.start).days < RECURRING_SPAN_DAYS
 
 
 def _dated(row: Row, span: dating.Span) -> bool:
@@ -242,7 +238,22 @@ def _dated(row: Row, span: dating.Span) -> bool:
         if stored is not None
         else dating.fact_dates(str(row.get("text") or ""), row.get("created_at"))
     )
+    # A token much coarser than the span says little: "in December 2026" is no
+    # answer to "on Friday", nor "in 2026" to "in January".
+    longest = 2 * ((span.end - span.start).days + 1)
+    recurring = _recurring_count(span)
+    tokens = [
+        t for t in tokens if _token_days(t) <= longest and (recurring or not t.startswith("--"))
+    ]
     return bool(tokens) and dating.matches(tokens, span)
+
+
+def _token_days(token: str) -> int:
+    """Roughly how many days a date token covers: a day, a month or a year."""
+    parts = token.lstrip("-").split("-")
+    if len(parts) == 1:
+        return 31 if token.startswith("--") else 366
+    return 31 if len(parts) == 2 and not token.startswith("--") else 1
 
 
 def _current_first(ranked: list[Row]) -> list[Row]:

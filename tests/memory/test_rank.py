@@ -85,8 +85,24 @@ def test_dates_in_the_span_rank_up_and_patterns_find_them() -> None:
     assert order(legs, "anything next month", RankOptions(dates=False))[0] == "other"
     patterns = rank.date_patterns(Span(date(2027, 1, 1), date(2027, 1, 31)))
     assert set(patterns) == {"%--01%", "%2027-01%"}
+    # A year is asked about for what happens in it, not for every birthday.
     year = rank.date_patterns(Span(date(2027, 1, 1), date(2027, 12, 31)))
-    assert "%2027%" in year and "%--12%" in year
+    assert "%2027%" in year and "%--12%" not in year
+
+
+def test_a_coarse_date_is_no_answer_to_a_precise_question() -> None:
+    month = row("month", 0.30, "User repaints a room in December 2026.", dates="2026-12")
+    day = row("day", 0.30, "User has a meeting on December 11, 2026.", dates="2026-12-11")
+    birthday = row("birthday", 0.30, "User's sister's birthday is May 3.", dates="--05-03")
+    legs = {"vector": [month, day, birthday]}
+    friday = Span(date(2026, 12, 11), date(2026, 12, 11))
+    december = Span(date(2026, 12, 1), date(2026, 12, 31))
+    year = Span(date(2027, 1, 1), date(2027, 12, 31))
+    assert [rank._dated(r, friday) for r in (month, day)] == [False, True]
+    assert [rank._dated(r, december) for r in (month, day)] == [True, True]
+    assert not rank._dated(birthday, year)
+    assert rank._dated(birthday, Span(date(2027, 5, 1), date(2027, 5, 31)))
+    assert order(legs, "anything on Friday", RankOptions(subjects=False))[0] == "day"
 
 
 def test_superseded_rows_go_right_below_their_successor() -> None:
