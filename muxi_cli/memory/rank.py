@@ -108,9 +108,9 @@ def prepare(text: str, vector: Any, now: float, options: RankOptions) -> Query:
 def date_patterns(span: dating.Span) -> list[str]:
     """SQL ``LIKE`` patterns of the ``dates`` tokens that may fall in ``span``.
 
-    Months of the span give ``YYYY-MM`` (days included) and ``--MM`` (every year);
-    a span covering a whole year also gives ``YYYY``. The date leg only fetches
-    candidates: :func:`muxi_cli.memory.dates.matches` decides the bonus.
+    Months of the span give ``YYYY-MM`` (days included) and, for spans short enough
+    for every-year dates to count, ``--MM``; a span covering a whole year also gives
+    ``YYYY``. The date leg only fetches candidates: :func:`_dated` decides the bonus.
     """
     months: list[tuple[int, int]] = []
     year, month = span.start.year, span.start.month
