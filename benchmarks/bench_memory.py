@@ -142,7 +142,7 @@ async def _bulk(n: int, folder: Path) -> list[Result]:
             "ms",
             target="< 20 ms" if n >= 100_000 else None,
             note="what recall and `muxi memory search` run: the legs at once, then "
-            "muxi_cli.memory.rank (every option on), top 10 of 40 per leg",
+            "muxi_cli.memory.rank (every option on), top 10 of 30 per leg",
         ),
         Result(f"memory ranked search p95 ({label})", round(percentile(ranked, 95), 1), "ms"),
         Result(
@@ -191,7 +191,7 @@ async def _search_ms(
         if ranked:
             wanted = rank.prepare(text, vector, time.time(), options)
             legs = await memory_legs(
-                records, user, vector, text, shared=False, candidates=40,
+                records, user, vector, text, shared=False, candidates=30,
                 include_superseded=True,
                 date_patterns=rank.date_patterns(wanted.span) if wanted.span else None,
             )  # fmt: skip

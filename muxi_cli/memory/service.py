@@ -50,7 +50,7 @@ KINDS = ("fact", "knowledge")
 #: How recall shows a superseded fact (always right below the fact that replaced it).
 PREVIOUSLY = "Previously (since replaced): "
 #: Candidates per search leg (the ranking sees every leg's, merged).
-CANDIDATES = 40
+CANDIDATES = 20
 
 
 def iso(ts: float | None) -> str:

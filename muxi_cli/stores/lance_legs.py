@@ -1,16 +1,20 @@
 """The raw legs of a memory search, scored by :mod:`muxi_cli.memory.rank`.
 
-A search of the ``memories`` table runs up to four queries at once (LanceDB
+A search of the ``memories`` table runs up to three queries at once (LanceDB
 executes them natively, off the event loop), each under the user scope of
 :meth:`MemoryRecords.scope` (the security rule of :mod:`muxi_cli.stores.lance_store`):
 
-- ``vector``: nearest by the fact's embedding;
+- ``questions``: nearest by ``qvector``, the embedding of the questions a fact
+  answers, which is the fact's own vector when it has none; or ``vector``: nearest
+  by the fact's embedding, when questions are off or the table predates them. One
+  nearest-neighbour search, not both: each costs a scan of the user's vectors
+  (about 14 ms at 100k memories), and on the dev set searching both found nothing
+  more (the ranking scores every candidate against both vectors anyway);
 - ``text``: BM25 full text (its prefilter uses indexed columns only; superseded rows
   are dropped after it when they are not wanted);
-- ``questions``: nearest by ``qvector`` (the embedding of the questions a fact
-  answers), when the table has that column;
-- ``dated``: nearest among the rows whose ``dates`` tokens look like the query's
-  span (``LIKE`` patterns from :func:`muxi_cli.memory.rank.date_patterns`).
+- ``dated``: rows whose ``dates`` tokens look like the query's span (``LIKE``
+  patterns from :func:`muxi_cli.memory.rank.date_patterns`), a filtered read with
+  no vector search (about 4 ms).
 
 Every leg selects the vectors, read as numpy arrays straight from Arrow (turning
 hundreds of 384-float lists into Python floats would cost more than the search),
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
 #: The vector columns (read as numpy arrays).
 VECTORS = ("vector", "qvector")
 #: Candidates of the date leg.
-DATE_CANDIDATES = 20
+DATE_CANDIDATES = 50
 
 
 async def memory_legs(
@@ -79,16 +83,19 @@ async def memory_legs(
             .to_arrow()
         )
 
-    jobs: dict[str, Any] = {"vector": nearest("vector", where, candidates)}
+    jobs: dict[str, Any] = {}
+    if use_questions:
+        jobs["questions"] = nearest("qvector", where, candidates)
+    else:
+        jobs["vector"] = nearest("vector", where, candidates)
     if text.strip():
         jobs["text"] = (
             table.query().nearest_to_text(text).where(scoped).select(columns).limit(candidates)
         ).to_arrow()
-    if use_questions:
-        jobs["questions"] = nearest("qvector", where, candidates)
     if date_patterns and "dates" in names:
         likes = " OR ".join(f"dates LIKE {sql.sql_str(p)}" for p in date_patterns)
-        jobs["dated"] = nearest("vector", sql.and_(where, likes), DATE_CANDIDATES)
+        dated = table.query().where(sql.and_(where, likes)).select(columns)
+        jobs["dated"] = dated.limit(DATE_CANDIDATES).to_arrow()
     done = await asyncio.gather(*jobs.values(), return_exceptions=True)
     legs: dict[str, list[Row]] = {}
     for leg, result in zip(jobs, done, strict=True):
