@@ -146,3 +146,17 @@ async def test_recall_shows_a_replaced_fact_only_below_its_successor(
     # The other user sees nothing of it.
     assert await svc.recall("bob", agent, "which city does the user live in") == []
     await svc.aclose()
+
+
+async def test_every_leg_keeps_the_user_scope(tmp_path: Path) -> None:
+    """The text, question and date legs see only the user's rows, whatever the id."""
+    svc = MemoryService(
+        formation(embedding="hash", uri=str(tmp_path / "m")), None, clock=lambda: NOW
+    )
+    await svc.add("User's dentist appointment is on January 12, 2027.", "alice")
+    mine = await svc.add("User flies to Oslo on January 20, 2027.", "bob")
+    query = "dentist appointment next month"
+    assert [i.id for i in await svc.search(query, "bob")] == [mine.id]
+    assert await svc.search(query, "alice' OR '1'='1") == []
+    assert await svc.search(query, "carol") == []
+    await svc.aclose()
