@@ -349,8 +349,7 @@ class MemoryService:
                     subject=fact["subject"],
                     valid_from=fact["since"],
                     questions=fact["questions"] if ask_questions else None,
-                    # A fact the extractor linked itself needs no second opinion.
-                    judge=None if fact["replaces"] else judge,
+                    judge=judge,  # not asked when the extractor's links hold
                 )
             )
         return stored

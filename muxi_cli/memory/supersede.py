@@ -11,7 +11,7 @@ is ``{"replaces": [numbers]}`` in a few tokens. Anything else (no JSON, numbers 
 of range, a failed call) supersedes nothing: a missed update leaves two facts
 current, a wrong one would hide a true fact.
 
-Cost per call (``python -m benchmarks.memory_token_cost``, counted with muxi's
+Cost per call (``python -m benchmarks.memory_write_cost``, counted with muxi's
 four-characters-a-token estimate and with the MiniLM WordPiece tokenizer): about
 150-160 prompt tokens with one candidate, 8-12 more per further candidate (at most
 :data:`~muxi_cli.memory.extract.JUDGE_CANDIDATES`), and an answer of 5-9 tokens

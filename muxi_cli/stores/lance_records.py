@@ -81,9 +81,6 @@ class MemoryRecords:
             row.setdefault("importance", 0.5)
             for key in ("superseded_by", "source", "position", "agent", *FACT_COLUMNS):
                 row.setdefault(key, None)
-            if row.get("qvector") is None:
-                # No questions: the question leg searches the text's own vector.
-                row["qvector"] = row.get("vector")
         await self.store.add(MEMORIES, rows)
 
     async def get(self, user_id: str, memory_id: str, *, vector: bool = False) -> Row:

@@ -151,6 +151,9 @@ class LanceWrites:
                     "a memory row has no user id", "this is a bug in muxi; please report it"
                 )
             row["embedding_model"] = self.embedding_model
+            if table_name == MEMORIES and row.get("qvector") is None:
+                # Every memory is found by the question leg: no questions, the text's vector.
+                row["qvector"] = row.get("vector")
         table = self.table(table_name)
         data = list(rows)
         await self._commit(table_name, lambda: table.add(data), _delta(table_name, data, 1))

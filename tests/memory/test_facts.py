@@ -75,3 +75,13 @@ async def test_remember_takes_when_it_was_said(tmp_path: Path) -> None:
     item = await svc.get(stored.row["id"], "u")
     assert item.created_at.startswith("2025-06-01") and item.valid_from.startswith("2025-05-02")
     await svc.aclose()
+
+
+async def test_a_restated_fact_did_not_stop_holding(tmp_path: Path) -> None:
+    svc = MemoryService(formation(embedding="hash", uri=str(tmp_path / "s")), None)
+    records = await svc.records()
+    first = await remember(records, HashEmbedder(), "u", "User has a dog named Rex", valid_from=5.0)
+    again = await remember(records, HashEmbedder(), "u", "User has a dog, named Rex")
+    assert again.superseded == [first.row["id"]] and again.row["valid_from"] == 5.0
+    assert (await records.get("u", first.row["id"]))["valid_until"] is None
+    await svc.aclose()

@@ -273,7 +273,8 @@ async def test_version_1_store_is_migrated(tmp_path: Path, monkeypatch: pytest.M
             }
             for n, text in enumerate(texts)
         ]  # fmt: skip
-        await old.add(MEMORIES, rows)
+        # The rows version 1 wrote (today's LanceStore.add would also fill in qvector).
+        await old.table(MEMORIES).add(rows)
         assert (await old.meta())["schema_version"] == "1"
         await old.close()
 
@@ -296,3 +297,12 @@ async def test_version_1_store_is_migrated(tmp_path: Path, monkeypatch: pytest.M
     new = await svc.add("User lives in Lisbon since 2026", "u", replaces=["old0"])
     assert (await svc.get("old0", "u")).superseded_by == new.id
     await svc.aclose()
+
+
+async def test_a_memory_written_without_qvector_gets_its_vector(store: LanceStore) -> None:
+    vector = HashEmbedder().embed_sync(["User rides a bike"])[0].tolist()
+    await store.add(
+        MEMORIES, [{"id": "r1", "user_id": "u", "kind": "fact", "text": "x", "vector": vector}]
+    )
+    row = await MemoryRecords(store).get("u", "r1", vector=True)
+    assert row["qvector"] == pytest.approx(vector) and row["subject"] is None

@@ -85,6 +85,23 @@ async def test_facts_that_both_hold_stay(
     assert (await records.get("u", sushi.row["id"]))["superseded_by"] is None
 
 
+async def test_the_judge_is_asked_only_when_no_link_holds(
+    records: MemoryRecords, local_embedder: LocalEmbedder
+) -> None:
+    berlin = await _put(records, local_embedder, "User lives in Berlin.")
+    sushi = await _put(records, local_embedder, "User likes sushi.")
+    judge = Scripted("sushi")
+    ramen = await _put(
+        records, local_embedder, "User likes ramen.", replaces=[sushi.row["id"]], judge=judge
+    )
+    assert judge.calls == [] and ramen.superseded == [sushi.row["id"]]
+    judge = Scripted("Berlin")
+    moved = await _put(
+        records, local_embedder, "User moved to Lisbon.", replaces=["made-up-id"], judge=judge
+    )
+    assert len(judge.calls) == 1 and moved.judged == [berlin.row["id"]]
+
+
 async def test_no_candidate_no_call_and_bad_judges_replace_nothing(
     records: MemoryRecords, local_embedder: LocalEmbedder
 ) -> None:
