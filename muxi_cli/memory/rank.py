@@ -28,6 +28,7 @@ are kept to measure against (``benchmarks/bench_memory_quality.py``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -127,7 +128,7 @@ def date_patterns(span: dating.Span) -> list[str]:
 
 
 def rank(legs: Mapping[str, Sequence[Row]], query: Query, options: RankOptions) -> list[Row]:
-    """The candidates of every leg, best first, noise dropped.
+    """The candidates of every leg, best first, noise dropped (rows are reused).
 
     Each returned row carries ``_score`` (the ranking score), ``_similarity`` (the
     semantic similarity) and ``_fts`` (its BM25 score, when the text leg found it).
@@ -198,16 +199,17 @@ def _merge(legs: Mapping[str, Sequence[Row]]) -> tuple[list[Row], list[dict[str,
     for leg in LEGS:
         for position, found in enumerate(legs.get(leg) or ()):
             key = found["id"]
+            bm25 = found.pop("_score", None)
+            found.pop("_distance", None)
             if key not in where:
                 where[key] = len(rows)
-                row = {k: v for k, v in found.items() if k not in ("_distance", "_score")}
-                row["_fts"] = None
-                rows.append(row)
+                found["_fts"] = None
+                rows.append(found)  # the legs' rows are the search's own: reused as they are
                 ranks.append({})
             index = where[key]
             ranks[index].setdefault(leg, position)
             if leg == "text":
-                rows[index]["_fts"] = float(found.get("_score") or 0.0)
+                rows[index]["_fts"] = float(bm25 or 0.0)
     return rows, ranks
 
 
@@ -222,7 +224,19 @@ def _units(matrix: np.ndarray) -> np.ndarray:
 
 def _subject(row: Row) -> str:
     stored = row.get("subject")
-    return str(stored) if stored else subjects.subject_of(str(row.get("text") or ""))
+    return str(stored) if stored else _inferred_subject(str(row.get("text") or ""))
+
+
+# Rows written before schema version 2 have no subject or dates: they are read from
+# the text, once per process (the same rows come back search after search).
+@functools.lru_cache(maxsize=4096)
+def _inferred_subject(text: str) -> str:
+    return subjects.subject_of(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _inferred_dates(text: str, said_at: float | None) -> tuple[str, ...]:
+    return tuple(dating.fact_dates(text, said_at))
 
 
 def _recurring_count(span: dating.Span) -> bool:
@@ -236,7 +250,7 @@ def _dated(row: Row, span: dating.Span) -> bool:
     tokens = (
         str(stored).split()
         if stored is not None
-        else dating.fact_dates(str(row.get("text") or ""), row.get("created_at"))
+        else _inferred_dates(str(row.get("text") or ""), row.get("created_at"))
     )
     # A token much coarser than the span says little: "in December 2026" is no
     # answer to "on Friday", nor "in 2026" to "in January".

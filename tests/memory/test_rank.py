@@ -33,10 +33,15 @@ def row(key: str, similarity: float, text: str = "User likes tea.", **extra: Any
     return values
 
 
+def fresh(legs: dict) -> dict:
+    """A copy of ``legs`` (the ranking takes the rows over)."""
+    return {leg: [dict(r) for r in rows] for leg, rows in legs.items()}
+
+
 def order(legs: dict, text: str = "tea", options: RankOptions | None = None) -> list[str]:
     options = options or RankOptions()
     query = rank.prepare(text, QUERY, NOW, options)
-    return [r["id"] for r in rank.rank(legs, query, options)]
+    return [r["id"] for r in rank.rank(fresh(legs), query, options)]
 
 
 def test_keyword_hits_count_only_above_the_gate() -> None:
@@ -51,10 +56,13 @@ def test_keyword_hits_count_only_above_the_gate() -> None:
 
 
 def test_rrf_mode_is_the_previous_fusion() -> None:
-    legs = {"vector": [row("a", 0.6), row("b", 0.55)], "text": [dict(row("b", 0.55), _score=3.0)]}
+    def legs() -> dict:
+        text = [dict(row("b", 0.55), _score=3.0)]
+        return {"vector": [row("a", 0.6), row("b", 0.55)], "text": text}
+
     # b is first in one leg and second in the other: RRF puts it first.
-    assert order(legs, options=RankOptions(fusion="rrf"))[0] == "b"
-    found = rank.rank(legs, rank.prepare("tea", QUERY, NOW, RankOptions()), RankOptions())
+    assert order(legs(), options=RankOptions(fusion="rrf"))[0] == "b"
+    found = rank.rank(legs(), rank.prepare("tea", QUERY, NOW, RankOptions()), RankOptions())
     assert {r["id"]: r["_fts"] for r in found} == {"a": None, "b": 3.0}
 
 
@@ -114,7 +122,7 @@ def test_superseded_rows_go_right_below_their_successor() -> None:
     ranked = order(legs, "where does the user live")
     assert ranked.index("middle") < ranked.index("new") < ranked.index("old")
     assert ranked.index("new") + 1 == ranked.index("old")
-    found = rank.rank(legs, rank.prepare("x", QUERY, NOW, RankOptions()), RankOptions())
+    found = rank.rank(fresh(legs), rank.prepare("x", QUERY, NOW, RankOptions()), RankOptions())
     scores = {r["id"]: r["_score"] for r in found}
     assert scores["gone"] < 0.9 - rank.STALE_PENALTY + 0.05  # demoted: its successor is absent
     assert order(legs, "x", RankOptions(current=False))[0] == "gone"
