@@ -100,7 +100,11 @@ async def _bulk(n: int, folder: Path) -> list[Result]:
     uri = str(folder / f"store-{label}")
     store = await LanceStore(uri, embedding_model=model, dims=dims, optimize_every=0).open()
     records = MemoryRecords(store)
+    from muxi_cli.memory.facts import annotate
+
     rows = bulk_rows(n, dims, model)
+    for row in rows:  # subject and dates, as every row written since schema version 2 has
+        annotate(row, said_at=row["created_at"])
     started = time.perf_counter()
     for start in range(0, n, BATCH):
         await records.add(rows[start : start + BATCH])
