@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from muxi_cli import paths
 from muxi_cli.config.schema import AgentConfig, Formation
 from muxi_cli.errors import MemoryStoreError, UsageError
 from muxi_cli.llm.base import Message, ModelResolver
-from muxi_cli.memory import buffer, facts, knowledge, llmcall, versions
+from muxi_cli.memory import buffer, facts, knowledge, llmcall, rank, versions
 from muxi_cli.memory.base import Context, Recalled
 from muxi_cli.memory.embeddings import Embedder, embedder_for
 from muxi_cli.memory.extract import (
@@ -31,9 +31,11 @@ from muxi_cli.memory.extract import (
     questions_enabled,
     remember,
 )
+from muxi_cli.memory.rank import RankOptions
 from muxi_cli.memory.scoring import CONFLICT_SIMILARITY, is_noise, recall_score
 from muxi_cli.memory.usage import UsageCounter
 from muxi_cli.protocol.records import MemoryItem
+from muxi_cli.stores.lance_legs import memory_legs
 from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords, Row
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.lance_store import LanceStore, now
@@ -45,6 +47,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KINDS = ("fact", "knowledge")
+#: How recall shows a superseded fact (always right below the fact that replaced it).
+PREVIOUSLY = "Previously (since replaced): "
+#: Candidates per search leg (the ranking sees every leg's, merged).
+CANDIDATES = 20
 
 
 def iso(ts: float | None) -> str:
@@ -84,8 +90,14 @@ class MemoryService:
         *,
         base_dir: Path | None = None,
         embedder: Embedder | None = None,
+        ranking: RankOptions | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.formation = formation
+        #: How search and recall rank (:mod:`muxi_cli.memory.rank`); all parts on by default.
+        self.ranking = ranking or RankOptions()
+        #: The current time, for decay and for "next month" in queries (tests fix it).
+        self.clock: Callable[[], float] = clock or now
         self.providers = providers
         self.base_dir = base_dir or Path.cwd()
         uri = formation.memory.uri or str(paths.memory_dir())
@@ -204,7 +216,7 @@ class MemoryService:
             return []
         limit = max(1, agent.memory.recall_limit)
         vector = await self._vector(query)
-        at = now()
+        at = self.clock()
         kind = None if agent.memory.long_term else "knowledge"
         hits = await self._memory_hits(user_id, vector, query, kind, limit * 3)
         scored: list[tuple[float, Recalled, Row | None]] = []
@@ -212,7 +224,10 @@ class MemoryService:
             source = "shared knowledge" if row["user_id"] == SHARED_USER else None
             if row["kind"] == "knowledge" and source is None:
                 source = "your knowledge"
-            recalled = Recalled(row["id"], row["kind"], row["text"], recall_score(row, at), source)
+            text = row["text"]
+            if row.get("superseded_by"):
+                text = PREVIOUSLY + text
+            recalled = Recalled(row["id"], row["kind"], text, row["_score"], source)
             scored.append((recalled.score, recalled, row))
         if agent.knowledge or await self._has_added_knowledge(agent):
             await self._ensure_knowledge(agent)
@@ -230,7 +245,7 @@ class MemoryService:
                     (score, Recalled(row["id"], "knowledge", row["text"], score, cite), None)
                 )
         scored.sort(key=lambda item: item[0], reverse=True)
-        chosen = scored[:limit]
+        chosen = _below_successors(scored)[:limit]
         used: dict[str, list[str]] = {}
         for _score, _recalled, hit in chosen:
             if hit is not None:
@@ -377,23 +392,32 @@ class MemoryService:
         if not query.strip():
             raise UsageError("the search query is empty", "give some words to search for")
         vector = await self._vector(query)
-        at = now()
         hits = await self._memory_hits(user_id, vector, query, kind, limit * 3)
-        items = [to_item(h, recall_score(h, at)) for h in hits]
-        items.sort(key=lambda i: i.score or 0.0, reverse=True)
-        return items[:limit]
+        return [to_item(h, h["_score"]) for h in hits[:limit]]
 
     async def _memory_hits(
         self, user_id: str, vector: Any, query: str, kind: str | None, limit: int
     ) -> builtins.list[Row]:
         """The one search of stored memories, for recall and ``muxi memory search``
-        alike: the user's own plus the shared knowledge (``'*'``), noise dropped,
-        and a user entry winning over a shared one it repeats or contradicts."""
-        records = await self.records()
-        hits = await records.search(
-            user_id, vector, query, kind=kind, shared=True, limit=limit, vectors=True
+        alike: the user's own plus the shared knowledge (``'*'``), ranked by
+        :mod:`muxi_cli.memory.rank` (best first, ``_score`` set, noise dropped), and a
+        user entry winning over a shared one it repeats or contradicts. With the
+        ``current`` option superseded rows come too, each below its successor."""
+        options = self.ranking
+        wanted = rank.prepare(query, vector, self.clock(), options)
+        legs = await memory_legs(
+            await self.records(),
+            user_id,
+            vector,
+            "" if options.fusion == "vector" else query,  # cosine only: no text leg
+            kind=kind,
+            shared=True,
+            candidates=max(limit, CANDIDATES),
+            include_superseded=options.current,
+            questions=options.questions,
+            date_patterns=rank.date_patterns(wanted.span) if wanted.span else None,
         )
-        hits = [h for h in hits if not is_noise(h)]
+        hits = rank.rank(legs, wanted, options)
         return _user_over_shared(hits, user_id)
 
     async def add(
@@ -548,6 +572,21 @@ class MemoryService:
 def _absolute(path: Path) -> Path:
     target = path.expanduser()
     return target if target.is_absolute() else (Path.cwd() / target).resolve()
+
+
+def _below_successors(
+    scored: builtins.list[tuple[float, Recalled, Row | None]],
+) -> builtins.list[tuple[float, Recalled, Row | None]]:
+    """Recall shows a superseded fact only right after the fact that replaced it."""
+    kept: builtins.list[tuple[float, Recalled, Row | None]] = []
+    shown: set[str] = set()
+    for item in scored:
+        row = item[2]
+        successor = row.get("superseded_by") if row is not None else None
+        if successor is None or successor in shown:
+            kept.append(item)
+            shown.add(item[1].id)
+    return kept
 
 
 def _user_over_shared(hits: list[Row], user_id: str) -> list[Row]:

@@ -104,6 +104,8 @@ class LanceStore(LanceWrites):
         #: write loses its commit (LanceDB's "preempted by concurrent" error) and, retried
         #: against a steady stream of writes, never lands; fragments then pile up.
         self._locks: dict[str, asyncio.Lock] = {}
+        #: Column names per table object (a replaced or reopened table is read again).
+        self._columns: dict[str, tuple[Any, frozenset[str]]] = {}
 
     # ------------------------------------------------------------------ opening
 
@@ -177,6 +179,7 @@ class LanceStore(LanceWrites):
                 # Another process opening the same old store may have migrated it first.
                 if missing_columns(await table.schema(), expected):
                     raise
+            self._columns.pop(name, None)
 
     async def _check_embedding_model(self) -> None:
         meta = await self.meta()
@@ -275,6 +278,15 @@ class LanceStore(LanceWrites):
             query = query.limit(limit)
         result: list[Row] = await query.to_list()
         return result
+
+    async def column_names(self, table_name: str) -> frozenset[str]:
+        """The columns of a table (searches select the optional ones it has)."""
+        table = self.table(table_name)
+        cached = self._columns.get(table_name)
+        if cached is None or cached[0] is not table:
+            cached = (table, frozenset((await table.schema()).names))
+            self._columns[table_name] = cached
+        return cached[1]
 
     async def count(self, table_name: str, where: str | None = None) -> int:
         return int(await self.table(table_name).count_rows(where))

@@ -8,6 +8,7 @@ from muxi_cli.config.schema import AgentConfig
 from muxi_cli.errors import NotFoundError, UsageError
 from muxi_cli.memory.base import MemoryHooks
 from muxi_cli.memory.embeddings import LocalEmbedder
+from muxi_cli.memory.rank import RankOptions
 from muxi_cli.memory.service import MemoryService
 
 from .conftest import formation
@@ -68,7 +69,12 @@ async def test_near_duplicates_supersede_and_keep_a_link(service: MemoryService)
     everything = {i.id: i for i in await service.list("alice", include_superseded=True)}
     assert everything[old.id].superseded_by == new.id
     assert [i.id for i in await service.history(new.id, "alice")] == [new.id, old.id]
-    # Superseded rows leave search (both the vector and the text leg).
+    # Search shows a superseded row only below its successor, with the link.
+    found = await service.search("dog named Rex", "alice")
+    assert [i.id for i in found] == [new.id, old.id]
+    assert found[1].superseded_by == new.id
+    # Without the "current" ranking superseded rows leave search (both legs).
+    service.ranking = RankOptions(current=False)
     assert [i.id for i in await service.search("dog named Rex", "alice")] == [new.id]
     # Forgetting a memory forgets its older versions too.
     await service.forget(new.id, "alice")
