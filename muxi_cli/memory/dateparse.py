@@ -1,50 +1,52 @@
 """The time expressions `dates` understands: patterns, and what each one means.
 
-Split from dates.py (the tokens, the API and the matching) to keep both readable;
-standard library only. The decisions are documented in dates.py.
+Split from dates.py (the tokens, the API and the matching) to keep both readable; the
+words are in datewords.py, ranges and the passes over the hits in dateranges.py.
+Standard library only. The decisions are documented in dates.py.
 """
 
 from __future__ import annotations
 
-import calendar
 import functools
 import re
 from datetime import date, timedelta
 
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
-_MONTH_NAMES = _words(
-    "january february march april may june july august september october november december"
+from muxi_cli.memory.dateranges import (
+    RANGES,
+    YEAR_AFTER,
+    anchor_years,
+    is_list,
+    near_holidays,
+    plausible_range,
+    range_values,
+    rx,
 )
-MONTHS: dict[str, int] = {name: i + 1 for i, name in enumerate(_MONTH_NAMES)}
-MONTHS.update({name[:3]: i + 1 for i, name in enumerate(_MONTH_NAMES)})
-MONTHS["sept"] = 9
-#: Month names that are also everyday words: months only in a date context.
-_AMBIGUOUS = frozenset({"may", "march", "august", "mar", "aug", "jan", "dec"})
-WEEKDAYS = {
-    d: i for i, d in enumerate(_words("monday tuesday wednesday thursday friday saturday sunday"))
-}
-_NUMBERS = {
-    w: i
-    for i, w in enumerate(
-        _words("zero one two three four five six seven eight nine ten eleven twelve")
-    )
-}
-_NUMBERS.update({"a": 1, "an": 1, "couple": 2, "few": 3})
-#: Meteorological seasons of the northern hemisphere: first month, three months long.
-SEASONS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
-#: Fixed-date holidays as MMDD: (the day a fact means, the first and last day a query means).
-HOLIDAYS: dict[str, tuple[int, int, int]] = {
-    "christmas eve": (1224, 1224, 1224), "christmas day": (1225, 1225, 1225),
-    "christmas": (1225, 1224, 1226), "xmas": (1225, 1224, 1226),
-    "boxing day": (1226, 1226, 1226), "new year's eve": (1231, 1231, 1231),
-    "new year's day": (101, 101, 101), "new year's": (101, 1231, 101),
-    "new year": (101, 1231, 101), "halloween": (1031, 1031, 1031),
-    "valentine's day": (214, 214, 214), "valentine's": (214, 214, 214),
-}  # fmt: skip
+from muxi_cli.memory.datewords import (
+    AMBIGUOUS,
+    EASTER,
+    HOLIDAY_KEYS,
+    HOLIDAYS,
+    MONTH_NAMES,
+    MONTHS,
+    NEXT_WORD,
+    NUMBERS,
+    PLAIN_AFTER,
+    SEASONS,
+    WEAK_QUALS,
+    WEEKDAYS,
+    Hit,
+    add_months,
+    easter,
+    holiday_key,
+    holiday_regex,
+    month_end,
+    parse_year,
+    safe_date,
+)
+
+__all__ = ["MAX_CHARS", "YEARLY_CUE", "Hit", "add_months", "interpret", "is_list", "month_end",
+           "next_yearly", "relative", "scan"]  # fmt: skip
+
 
 _PARTS = {
     "M": r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?",
@@ -53,28 +55,49 @@ _PARTS = {
     "Q": r"(?P<qual>in|during|between|by|until|till|since|from|before|after|through|"
     r"throughout|of|every|each|this|next|last|coming|early|mid|late|around|over|at|for|"
     r"(?:the )?(?:end|start|beginning|middle) of)",
-    "N": r"(?P<n>\d+|" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + r")",
+    "N": r"(?P<n>\d+|" + "|".join(sorted(NUMBERS, key=len, reverse=True)) + r")",
     "U": r"(?P<unit>day|week|month|year)s?",
-    "H": "|".join(h.replace("'", "'?") for h in sorted(HOLIDAYS, key=len, reverse=True)),
+    "H": "|".join(holiday_regex(h) for h in sorted((*HOLIDAYS, *EASTER), key=len, reverse=True)),
     "W": "|".join(WEEKDAYS),
+    # A range's first end: "14 to 16 December", "December 14-16", "28 December to 3 January".
+    "J": r"\s*(?P<join>-|\u2013|to|through|until|till|and|or)\s*",
+    "D1": r"(?P<day1>[0-3]?\d)(?:st|nd|rd|th)?",
+    "Y1": r"(?P<year1>(?:19|20)\d\d)",
 }
-_MONTH_KEYS = tuple(name[:3] for name in _MONTH_NAMES)
+_PARTS["M1"] = _PARTS["M"].replace("<month>", "<month1>")
+_MONTH_KEYS = tuple(name[:3] for name in MONTH_NAMES)
 _UNIT_KEYS = ("day", "week", "month", "year")
 #: Substrings (of the casefolded text) without which a pattern cannot match: a pattern
 #: runs only when one is there, so a fact without dates costs a few `in` tests.
 _TRIGGERS: dict[str, tuple[str, ...]] = {
     "iso": ("-",), "numeric": ("/", "."), "numeric_dash": ("-",), "day_month": _MONTH_KEYS,
     "month_day": _MONTH_KEYS, "month": _MONTH_KEYS, "season": tuple(SEASONS),
-    "holiday": ("christmas", "xmas", "boxing", "new year", "halloween", "valentine"),
+    "holiday": ("christmas", "xmas", "boxing", "new year", "halloween", "valentine", "hogmanay",
+                "bonfire", "fawkes", "patrick", "easter", "good friday"),
+    "day_range": _MONTH_KEYS, "month_day_range": _MONTH_KEYS, "cross_range": _MONTH_KEYS,
+    "month_day_cross": _MONTH_KEYS, "month_range": _MONTH_KEYS,
     "year": ("19", "20"), "weekday": tuple(WEEKDAYS), "rel_unit": (*_UNIT_KEYS, "weekend"),
     "in_n": _UNIT_KEYS, "n_ago": ("ago",), "next_n": _UNIT_KEYS,
     "day_word": ("today", "tonight", "tomorrow", "yesterday", "this ", "weekend"),
     "vague": ("upcoming", "coming up", "soon", "recently", "lately"),
 }  # fmt: skip
-_NEEDS_DIGIT = frozenset({"iso", "numeric", "numeric_dash", "year"})
+_NEEDS_DIGIT = frozenset({"iso", "numeric", "numeric_dash", "year", "day_range",
+                          "month_day_range", "cross_range", "month_day_cross"})  # fmt: skip
+#: A range also needs one of these: most dated facts have none and skip the range patterns.
+_RANGE_JOINS = ("-", "\u2013", " to ", " and ", " or ", "through", "until", "till")
 _DIGIT = re.compile(r"\d")
 # Each pattern is tried on its own; overlapping hits keep the earliest, then the longest.
 _PATTERN_SOURCE = {
+    # Ranges first: one hit for "14-16 December 2026" keeps the year for both ends.
+    "day_range": r"\b(?:%(Q)s\s+)?(?:the\s+)?%(D1)s%(J)s(?:the\s+)?%(D)s\s+(?:of\s+)?%(M)s"
+    r"(?:,?\s+%(Y)s)?\b",
+    "month_day_range": r"\b(?:%(Q)s\s+)?%(M)s\s+(?:the\s+)?%(D1)s%(J)s(?:the\s+)?%(D)s(?!\d|:|\.\d)"
+    r"(?:,?\s+%(Y)s)?\b",
+    "cross_range": r"\b(?:%(Q)s\s+)?(?:the\s+)?%(D1)s\s+(?:of\s+)?%(M1)s(?:,?\s+%(Y1)s)?%(J)s"
+    r"(?:the\s+)?%(D)s\s+(?:of\s+)?%(M)s(?:,?\s+%(Y)s)?\b",
+    "month_day_cross": r"\b(?:%(Q)s\s+)?%(M1)s\s+(?:the\s+)?%(D1)s(?:,?\s+%(Y1)s)?%(J)s%(M)s\s+"
+    r"(?:the\s+)?%(D)s(?!\d|:|\.\d)(?:,?\s+%(Y)s)?\b",
+    "month_range": r"\b(?:%(Q)s\s+)?%(M1)s%(J)s%(M)s(?:,?\s+%(Y)s)?\b",
     "iso": r"\b(?P<year>\d{4})-(?P<mon>[01]\d)(?:-(?P<dd>[0-3]\d))?\b(?!-\d)",
     "numeric": r"\b(?P<a>[0-3]?\d)(?P<sep>[/.])(?P<b>[01]?\d)(?P=sep)(?P<year>\d{4}|\d\d)\b(?!\.\d)",
     "numeric_dash": r"\b(?P<a>[0-3]?\d)-(?P<b>[01]?\d)-(?P<year>\d{4})\b",
@@ -83,7 +106,7 @@ _PATTERN_SOURCE = {
     "month": r"\b(?:%(Q)s\s+(?:the\s+month\s+of\s+)?)?%(M)s(?:,?\s+%(Y)s)?\b",
     "season": r"\b(?:%(Q)s\s+)?(?:the\s+)?(?P<season>spring|summer|autumn|fall|winter)"
     r"(?:\s+(?:of\s+)?%(Y)s)?\b",
-    "holiday": r"\b(?:%(Q)s\s+)?(?P<holiday>%(H)s)(?:\s+%(Y)s)?",
+    "holiday": r"\b(?:%(Q)s\s+)?(?P<holiday>%(H)s)\b(?:\s+%(Y)s\b)?",
     "year": r"\b(?P<qual>in|during|since|by|until|till|from|of|before|after|for|year|"
     r"around|through|throughout|the year)\s+%(Y)s\b",
     "weekday": r"\b(?:(?P<qual>this|next|last|on|coming|every|each)\s+)?(?P<weekday>%(W)s)(?P<plural>s)?\b",
@@ -109,50 +132,24 @@ def _patterns() -> tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...]:
 
 YEARLY_CUE = re.compile(r"\b(?:every|each|annual|annually|yearly|usually|always)\b", re.I)
 _JOIN = re.compile(r"\s*(?:and|or|to|through|until|till|-|–)\s*", re.I)
-#: Qualifiers that also sit before the verb "may": "this may", "that ... for may".
-_WEAK_QUALS = frozenset(_words("this next last coming every each of for at over by around"))
-_PLAIN_AFTER = frozenset(_words("and or to at in on for until through , . ! ? ; )"))
-_NEXT_WORD = re.compile(r"\s*([^\W\d_]+|[^\s\w])?")
 
 
-class Hit:
-    """One expression found: where, which pattern, its match. (A plain class: a
-    dataclass would cost more at import than all the patterns.)"""
-
-    __slots__ = ("end", "kind", "m", "start")
-
-    def __init__(self, start: int, end: int, kind: str, m: re.Match[str]) -> None:
-        self.start, self.end, self.kind, self.m = start, end, kind, m
-
-
-def month_end(year: int, month: int) -> date:
-    return date(year, month, calendar.monthrange(year, month)[1])
-
-
-def _safe_date(year: int, month: int, day: int) -> date | None:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
-
-
-def add_months(d: date, n: int) -> date:
-    y, m = divmod(d.month - 1 + n, 12)
-    return date(d.year + y, m + 1, min(d.day, calendar.monthrange(d.year + y, m + 1)[1]))
-
-
-def _year(text: str) -> int:
-    y = int(text)
-    return y + 2000 if y < 100 else y
+#: Only a text's start is read: a fact or a query is a sentence or two, and a hostile
+#: 100 KB string must cost no more than this (every pattern is linear, but not free).
+MAX_CHARS = 1000
 
 
 def scan(text: str) -> list[Hit]:
+    text = text[:MAX_CHARS]
     folded = text.casefold()
     digits = _DIGIT.search(text) is not None
+    joined = any(j in folded for j in _RANGE_JOINS)
     hits = [
         Hit(m.start(), m.end(), kind, m)
         for kind, triggers, pattern in _patterns()
-        if (digits or kind not in _NEEDS_DIGIT) and any(t in folded for t in triggers)
+        if (digits or kind not in _NEEDS_DIGIT)
+        and (joined or kind not in RANGES)
+        and any(t in folded for t in triggers)
         for m in pattern.finditer(text)
     ]
     hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
@@ -162,7 +159,7 @@ def scan(text: str) -> list[Hit]:
             continue
         if _plausible(h, text, kept[-1] if kept else None):
             kept.append(h)
-    return kept
+    return near_holidays(anchor_years(kept, text), text)
 
 
 def _listed(prev: Hit | None, h: Hit, text: str) -> bool:
@@ -176,28 +173,35 @@ def _listed(prev: Hit | None, h: Hit, text: str) -> bool:
 
 def _plausible(h: Hit, text: str, prev: Hit | None) -> bool:
     """Reject "may"/"march" the verb, "fall" the verb, "spring" the water, bare weekdays
-    in plural ("on Fridays" is a habit, no date)."""
+    in plural ("on Fridays" is a habit, no date), lists read as ranges ("on 2 and 9 May")."""
     g = h.m.groupdict()
+    if h.kind in RANGES:
+        return plausible_range(h, text, g)
     if h.kind in ("month", "month_day", "day_month"):
         month = g["month"].casefold()
-        if month in _AMBIGUOUS:
-            if h.kind == "month" and month not in _MONTH_NAMES:
+        if month in AMBIGUOUS:
+            if h.kind == "month" and month not in MONTH_NAMES:
                 return bool(g.get("year"))  # "Jan" alone is a name, "mar" a verb
-            if h.kind == "month" and not (g.get("qual") or g.get("year") or _listed(prev, h, text)):
+            if h.kind == "month" and not (
+                g.get("qual")
+                or g.get("year")
+                or _listed(prev, h, text)
+                or rx(YEAR_AFTER).match(text, h.end)
+            ):
                 return False
             qual = (g.get("qual") or "").casefold()
-            if h.kind == "month" and not g.get("year") and qual in _WEAK_QUALS:
-                nxt = _NEXT_WORD.match(text, h.end)
+            if h.kind == "month" and not g.get("year") and qual in WEAK_QUALS:
+                nxt = NEXT_WORD.match(text, h.end)
                 word = nxt.group(1) if nxt else None
-                if word and word.isalpha() and word.casefold() not in _PLAIN_AFTER:
+                if word and word.isalpha() and word.casefold() not in PLAIN_AFTER:
                     return False  # "this may take a while", "for may be"
             if h.kind == "month_day" and not g.get("suffix") and not g.get("year"):
-                nxt = _NEXT_WORD.match(text, h.end)
+                nxt = NEXT_WORD.match(text, h.end)
                 word = nxt.group(1) if nxt else None
-                if word and word.casefold() not in _PLAIN_AFTER and word.isalpha():
+                if word and word.casefold() not in PLAIN_AFTER and word.isalpha():
                     return False  # "may 3 people come"
         elif (
-            h.kind == "month" and month not in _MONTH_NAMES and not (g.get("qual") or g.get("year"))
+            h.kind == "month" and month not in MONTH_NAMES and not (g.get("qual") or g.get("year"))
         ):
             return False  # "Jun" alone is a name more often than a month
         if h.kind == "month" and (g.get("qual") or "").casefold() == "to":
@@ -219,9 +223,9 @@ def next_yearly(today: date, m1: int, d1: int | None, m2: int, d2: int | None,
     "last": the latest finished, "next": the one after the current."""
 
     def at(year: int) -> tuple[date, date]:
-        start = date(year, m1, d1 or 1) if _safe_date(year, m1, d1 or 1) else date(year, m1, 28)
+        start = date(year, m1, d1 or 1) if safe_date(year, m1, d1 or 1) else date(year, m1, 28)
         end_year = year + (1 if (m2, d2 or 31) < (m1, d1 or 1) else 0)
-        end = _safe_date(end_year, m2, d2) if d2 else month_end(end_year, m2)
+        end = safe_date(end_year, m2, d2) if d2 else month_end(end_year, m2)
         return start, end or date(end_year, m2, 28)
 
     # Whole months count as current until their last day: "in December" on 6 December
@@ -271,6 +275,13 @@ def relative(h: Hit, today: date) -> tuple[date, date] | None:
     """Days a relative expression names, seen from today (None: a vague word in a fact)."""
     g = {k: (v.casefold() if isinstance(v, str) else v) for k, v in h.m.groupdict().items()}
     qual = g.get("qual") or ""
+    if h.kind == "holiday":  # Easter without a year: the one the qualifier picks
+        _fact, first, last = EASTER[HOLIDAY_KEYS[holiday_key(g["holiday"])]]
+        spans = [(easter(y) + timedelta(days=first), easter(y) + timedelta(days=last))
+                 for y in range(today.year - 1, today.year + 3)]  # fmt: skip
+        if qual == "last":
+            return [c for c in spans if c[1] < today][-1]
+        return next(c for c in spans if (c[0] > today if qual == "next" else c[1] >= today))
     if h.kind == "day_word":
         word = g["word"]
         if word == "the weekend":
@@ -302,7 +313,7 @@ def relative(h: Hit, today: date) -> tuple[date, date] | None:
         if unit == "weekend":
             return _weekend(today, offset)
         return _unit_span(_shift(today, unit, offset), unit)
-    n = int(g["n"]) if g["n"].isdigit() else _NUMBERS[g["n"]]
+    n = int(g["n"]) if g["n"].isdigit() else NUMBERS[g["n"]]
     unit = g["unit"]
     if h.kind == "in_n":
         if qual == "within" or "next" in h.m.group(0).casefold():
@@ -316,12 +327,17 @@ def relative(h: Hit, today: date) -> tuple[date, date] | None:
     return today, _shift(today, unit, n)
 
 
-def interpret(h: Hit) -> tuple[str, tuple[int, ...], str]:
+def interpret(h: Hit, today: date | None = None) -> tuple[str, tuple[int, ...], str]:
     """("abs", (y1, m1, d1, y2, m2, d2)) | ("yearly", (m1, d1, m2, d2, fact_m, fact_d))
-    | ("rel", ()), with the qualifier ("last", "next", "every"...)."""
+    | ("rel", ()), with the qualifier ("last", "next", "every"...). A hit anchored to
+    "this/next/last year" needs today: without it, it is relative (a fact drops it)."""
     g = {k: (v.casefold() if isinstance(v, str) else v) for k, v in h.m.groupdict().items()}
     qual = g.get("qual") or ""
-    year = _year(g["year"]) if g.get("year") else None
+    year = parse_year(g["year"]) if g.get("year") else None
+    if h.years_on is not None:
+        if today is None:
+            return "rel", (), qual
+        year = today.year + h.years_on
     if h.kind == "iso":
         month = int(g["mon"])
         if g.get("dd"):
@@ -332,6 +348,8 @@ def interpret(h: Hit) -> tuple[str, tuple[int, ...], str]:
         if month > 12 >= day:
             day, month = month, day  # "01/14/2027" can only be month first
         return "abs", (year or 0, month, day) * 2, qual
+    if h.kind in RANGES:
+        return range_values(g, year, qual)
     if h.kind in ("day_month", "month_day"):
         month, day = MONTHS[g["month"].rstrip(".")], int(g["day"])
         if year:
@@ -349,8 +367,13 @@ def interpret(h: Hit) -> tuple[str, tuple[int, ...], str]:
             return "abs", (year, first, 0, year + (last < first), last, 0), qual
         return "yearly", (first, 0, last, 0, first, 0), qual
     if h.kind == "holiday":
-        name = g["holiday"].replace("years", "year's").replace("valentines", "valentine's")
-        fact, first, last = HOLIDAYS.get(name, HOLIDAYS["christmas"])
+        name = HOLIDAY_KEYS.get(holiday_key(g["holiday"]), "christmas")
+        if name in EASTER:
+            if not year:
+                return "rel", (), qual  # a moveable feast: resolved against today
+            feast = easter(year) + timedelta(days=EASTER[name][0])
+            return "abs", (year, feast.month, feast.day) * 2, qual
+        fact, first, last = HOLIDAYS[name]
         fm, fd = divmod(fact, 100)
         if year:
             return "abs", (year, fm, fd, year, fm, fd), qual

@@ -21,7 +21,19 @@ Decisions:
 - "next Friday" is the first Friday after today; "on Friday"/"this Friday" the first on
   or after today. "next weekend" is the weekend after this (or the current) one.
 - "May", "March" and "August" are months only in a date context ("in May", "May 3",
-  "3 May", "May 2027", "early March"), never as the verb or the adjective.
+  "3 May", "May 2027", "early March", "May next year"), never as the verb or the adjective.
+- A range's year written once holds for both ends ("December 14 to 16, 2026",
+  "14-16 December 2026", "28 December to 3 January 2027": the first end in 2026);
+  "between 2 and 9 January" is a range, "on 2 and 9 January" two days.
+- "in May next year", "in March this year", "last year in June": that month of that
+  year (resolved against now, or the time a fact was said; dropped without one).
+- A holiday word right next to an explicit day in the same clause names the occasion,
+  not a second date: "Christmas party on December 18" is 18 December only.
+- Easter moves: a query's "Easter" is Good Friday to Easter Monday (the next, "last" or
+  "next" one); a fact's is Easter Sunday of its year ("Easter 2027"), or the one "this",
+  "next" or "last" picks; a bare "spent Easter in Porto" names no day.
+- Only the first MAX_CHARS (1,000) characters are read: a fact or a query is a sentence
+  or two, and a hostile 100 KB string costs a few milliseconds.
 """
 
 from __future__ import annotations
@@ -32,9 +44,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from muxi_cli.memory.dateparse import (
+    MAX_CHARS,
     YEARLY_CUE,
     add_months,
     interpret,
+    is_list,
     month_end,
     next_yearly,
     relative,
@@ -79,6 +93,23 @@ def _tokens(start: date, end: date) -> list[str]:
     return _tokens(start.replace(day=1), month_end(end.year, end.month))
 
 
+def _yearly_tokens(m1: int, d1: int, m2: int, d2: int) -> list[str]:
+    """Yearly tokens of a yearly range: its days up to two weeks, else its months."""
+    end_year = 2000 + ((m2, d2) < (m1, d1))  # 2000 is a leap year: 29 February exists
+    try:
+        start, end = date(2000, m1, d1 or 1), date(end_year, m2, d2 or 28)
+    except ValueError:
+        return []
+    if d1 and d2 and (end - start).days <= 14:
+        days = (start + timedelta(days=i) for i in range((end - start).days + 1))
+        return [f"--{d.month:02d}-{d.day:02d}" for d in days]
+    months = (end.year - start.year) * 12 + end.month - start.month + 1
+    return [f"--{(m1 - 1 + i) % 12 + 1:02d}" for i in range(months)]
+
+
+_PICKS_ONE = frozenset(("this", "next", "last", "coming"))
+
+
 def _utc_day(ts: float) -> date:
     return datetime.fromtimestamp(ts, tz=UTC).date()
 
@@ -95,27 +126,35 @@ def fact_dates(text: str, said_at: float | None = None) -> list[str]:
     "on 14 January 2027" -> ["2027-01-14"]; "birthday is 2 April" -> ["--04-02"];
     "every December" -> ["--12"]; "tomorrow" -> the day after said_at (dropped without)."""
     today = _utc_day(said_at) if said_at is not None else None
+    text = text[:MAX_CHARS]
     out: list[str] = []
     for h in scan(text):
-        kind, v, qual = interpret(h)
+        kind, v, qual = interpret(h, today)
         if kind == "abs":
             days = _bounds(v)
-            found = _tokens(*days) if days else []
+            if days and is_list(h):
+                found = [days[0].isoformat(), days[1].isoformat()]
+                days = None  # two days, not the recurring one below
+            else:
+                found = _tokens(*days) if days else []
             if days and days[0] == days[1] and RECURRING_CUE.search(text):
                 # A birth or wedding date comes back every year: "what's on in June"
                 # should find "married on 30 June 1966".
                 found.append(f"--{days[0].month:02d}-{days[0].day:02d}")
         elif kind == "yearly":
-            m1, d1, m2, _d2, fm, fd = v
-            if d1:
-                found = [f"--{fm:02d}-{fd:02d}"]
+            m1, d1, m2, d2, fm, fd = v
+            if d1 and (h.kind == "holiday" or (m1, d1) == (m2, d2)):
+                found = [f"--{fm:02d}-{fd:02d}"]  # a holiday is its day, not the query's days
+            elif is_list(h):
+                found = [f"--{m1:02d}-{d1:02d}", f"--{m2:02d}-{d2:02d}"]
             else:
-                months = [m1] if m1 == m2 else [(m1 - 1 + i) % 12 + 1 for i in range(3)]
-                found = [f"--{m:02d}" for m in months]
+                found = _yearly_tokens(m1, d1, m2, d2)
         else:
             # A habit ("every Friday", "at the weekend") or a vague word names no day.
             habitual = qual in ("every", "each") or h.m.groupdict().get("word") in (
                 "the weekend", "soon", "upcoming", "coming up", "recently", "lately")  # fmt: skip
+            # "spent Easter in Porto" names no particular Easter; "next Easter" does.
+            habitual = habitual or (h.kind == "holiday" and qual not in _PICKS_ONE)
             days = None if today is None or habitual else relative(h, today)
             found = _tokens(*days) if days else []
         out.extend(t for t in found if t not in out)
@@ -127,9 +166,10 @@ def query_span(query: str, now: float) -> Span | None:
 
     Several expressions give the span covering them all ("between March and May")."""
     today = _utc_day(now)
+    query = query[:MAX_CHARS]
     spans: list[tuple[date, date]] = []
     for h in scan(query):
-        kind, v, qual = interpret(h)
+        kind, v, qual = interpret(h, today)
         if kind == "abs":
             days = _bounds(v)
         elif kind == "yearly":

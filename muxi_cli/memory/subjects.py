@@ -19,6 +19,14 @@ Decisions (documented in docs/memory.md by the lanes that use them):
 - A fact the user shares ("User and his wife celebrate their anniversary...") is the
   user's; a fact introducing a relation ("User has a daughter named Lina", "User is
   married to Maya", "User's manager is Tom") is that relation's.
+- A person word modifying the user's own thing is the user's ("User's dentist
+  appointment", "User's doctor's appointment", "User's lawyer fees"); the person
+  themselves stays theirs ("User's dentist is Dr Sousa" -> other).
+- A reporting line is the manager's fact ("User reports to Rita", "works under",
+  "is managed by"), so both facts of a change of manager share a subject; likewise
+  "is married to X" (spouse), "is dating X" (partner), "lives with her partner X".
+  Queries asking "who does the user report to" / "who am I married to" ask for them.
+- Only the first MAX_CHARS characters are read (a hostile 100 KB string stays cheap).
 - Queries: "I", "my", "our" or "user" without a relation is `user`; "we"/"us" alone is
   no cue (in chat it often means the user and the assistant): `None`.
 """
@@ -115,6 +123,18 @@ _BLOCK_AFTER = _words(
     "window issue ticket food riding level integration integrations portal agreement "
     "agreements file files"
 )
+#: The user's own things a person word can modify: "User's dentist appointment" and
+#: "User's doctor's appointment" are the user's facts ("User's dentist is Dr Sousa" is not).
+_OWN_THINGS = _words(
+    "appointment appointments visit visits checkup checkups check bill bills practice surgery "
+    "clinic office invoice invoices fee fees session sessions consultation consultations "
+    "booking bookings"
+)
+#: Service providers: their possessive still modifies the user's thing ("doctor's appointment").
+_PROVIDERS = _words(
+    "doctor doctors gp dentist dentists therapist therapists accountant accountants lawyer "
+    "lawyers tutor tutors coach coaches"
+)
 #: ...and preceded by one of these ("password manager", "package manager").
 _BLOCK_BEFORE = _words(
     "password package window file task project product programme program account hiring "
@@ -149,8 +169,13 @@ class _Tok:
         self.low, self.cap, self.poss = low, cap, poss
 
 
+#: Only a text's start is read (whose fact it is shows there): a hostile 100 KB string
+#: costs no more than a long sentence.
+MAX_CHARS = 1000
+
+
 def _tokens(text: str) -> list[_Tok]:
-    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    text = text[:MAX_CHARS].replace("\u2019", "'").replace("\u2018", "'")
     return [
         _Tok(m.group(1).casefold(), m.group(1)[0].isupper(), m.group(2) is not None)
         for m in _WORD.finditer(text)
@@ -167,7 +192,10 @@ def _relation_at(toks: list[_Tok], i: int, *, possessed: bool) -> tuple[str, int
         last = i + n - 1
         if n == 1 and key[0] in _NEEDS_POSSESSIVE and not possessed:
             return None
-        if not toks[last].poss and last + 1 < len(toks) and toks[last + 1].low in _BLOCK_AFTER:
+        after = toks[last + 1].low if last + 1 < len(toks) else ""
+        if not toks[last].poss and after in _BLOCK_AFTER:
+            return None
+        if after in _OWN_THINGS and (not toks[last].poss or toks[last].low in _PROVIDERS):
             return None
         if i > 0 and not toks[i - 1].poss and toks[i - 1].low in _BLOCK_BEFORE:
             return None
@@ -222,6 +250,71 @@ def _chain(toks: list[_Tok], i: int, *, possessed: bool) -> str | None:
     return found
 
 
+def _introduced(toks: list[_Tok], j: int, skip: frozenset[str]) -> str | None:
+    """The relation a verb introduces at toks[j], after determiners and up to two
+    adjectives ("a golden retriever", not "dinner with his mother")."""
+    start = j
+    while j < len(toks) and j - start < 3 and toks[j].low in skip:
+        j += 1
+    for k in range(j, min(j + 3, len(toks))):
+        relation = _chain(toks, k, possessed=True)
+        if relation:
+            return relation
+        if toks[k].low in _NOT_ADJECTIVE:
+            break
+    return None
+
+
+#: Verb phrases after "User" that make the fact a relation's: a reporting line is the
+#: manager's fact (so "User reports to Rita" and "User's manager is Duarte" share a subject);
+#: "" means the relation named next ("lives with her partner Ana").
+_CUES: dict[tuple[str, ...], str] = {
+    tuple(phrase.split()): relation
+    for relation, phrases in {
+        "manager": "reports to|report to|reported to|reporting to|reports directly to"
+        "|report directly to|reporting directly to|works under|worked under|working under"
+        "|works directly under|managed by|supervised by",
+        "spouse": "married to",
+        "partner": "dating|engaged to|in a relationship with",
+        "": "lives with|lived with|living with|moved in with|shares a flat with"
+        "|shares a house with",
+    }.items()
+    for phrase in phrases.split("|")
+}
+_CUE_FIRST = frozenset(k[0] for k in _CUES)
+_AUX = _words("is was has have had been now currently directly still also will officially "
+              "recently just then")  # fmt: skip
+_ROLES = _words("head director cto ceo cfo coo vp lead manager boss founder chief principal "
+                "editor chair partner owner")  # fmt: skip
+
+
+def _after_cue(toks: list[_Tok], start: int) -> tuple[str, int] | None:
+    """(relation, index after the phrase) for a cue after up to three auxiliaries."""
+    for s in range(start, min(start + 4, len(toks))):
+        if toks[s].low in _CUE_FIRST:
+            for n in (4, 3, 2, 1):
+                relation = _CUES.get(tuple(t.low for t in toks[s : s + n]))
+                if relation is not None and s + n - 1 < len(toks):
+                    return relation, s + n
+        if toks[s].low not in _AUX:
+            return None
+    return None
+
+
+def _names_person(toks: list[_Tok], j: int) -> bool:
+    """A person follows: a name, "his boss", "the CTO" (not "reports to work")."""
+    if j >= len(toks):
+        return False
+    if toks[j].cap or toks[j].low in ("his", "her", "their"):
+        return True
+    nxt = toks[j + 1] if j + 1 < len(toks) else None
+    return (
+        toks[j].low in ("the", "a", "an", "new")
+        and nxt is not None
+        and (nxt.cap or nxt.low in _ROLES or nxt.low in _MODIFIERS)
+    )
+
+
 def _is_user(tok: _Tok) -> bool:
     return tok.low == USER
 
@@ -239,17 +332,16 @@ def subject_of(text: str) -> str:
         nxt = toks[i + 1].low if i + 1 < len(toks) else ""
         if nxt in _HAVE:
             # "User has a daughter named Lina": the fact introduces the relation.
-            j = i + 2
-            while j < len(toks) and j - i <= 4 and toks[j].low in _DETERMINERS:
-                j += 1
-            # ...after up to two adjectives ("a golden retriever", not "dinner with his mother").
-            for k in range(j, min(j + 3, len(toks))):
-                relation = _chain(toks, k, possessed=True)
-                if relation:
-                    return relation
-                if toks[k].low in _NOT_ADJECTIVE:
-                    break
-            return USER
+            return _introduced(toks, i + 2, _DETERMINERS) or USER
+        cue = _after_cue(toks, i + 1)
+        if cue is not None:
+            cued, j = cue
+            if cued == "manager":  # "User reports to Rita Alves": the manager's fact
+                return cued if _names_person(toks, j) else USER
+            if cued:
+                return cued
+            # "User lives with her partner Ana": the partner's fact.
+            return _introduced(toks, j, _DETERMINERS | _POSSESSIVES) or USER
         if nxt in ("is", "was", "got", "became", "has", "recently") and any(
             t.low in ("married", "engaged", "dating", "wed") for t in toks[i + 1 : i + 4]
         ):
@@ -302,9 +394,23 @@ def query_subject(query: str) -> str | None:
         relation = _chain(toks, i, possessed=possessed)
         if relation:
             return relation
+    for pattern, relation in _QUERY_CUES:
+        if pattern.search(low) and (relation != "manager" or _WHO.search(low)):
+            return relation  # "whom does the user report to" asks for the manager's fact
     if any(t.low in _FIRST_PERSON for t in toks):
         return USER
     return None
+
+
+_WHO = re.compile(r"\bwhom?\b")
+#: Queries about a reporting line or a marriage: the relation's facts (as `_CUES` files them).
+_QUERY_CUES = (
+    # Asked as "who...": "how do I report to the tax office" is the user's own fact.
+    (re.compile(r"\b(?:report(?:s|ed|ing)? (?:directly )?to|work(?:s|ed|ing)? under"
+                r"|(?:managed|supervised) by|manages (?:me|user|the user))\b"), "manager"),
+    (re.compile(r"\bmarried to\b"), "spouse"),
+    (re.compile(r"\b(?:(?:is|are|am|m|was) (?:\w+ ){0,2}dating|in a relationship with)\b"), "partner"),
+)  # fmt: skip
 
 
 #: First words of lexicon entries and modifiers: where a relation mention can start.

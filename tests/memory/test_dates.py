@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 
 import pytest
@@ -41,6 +42,59 @@ FACTS: list[tuple[str, list[str], list[str]]] = [
     ("User starts a new job next month.", ["2027-01"], []),
     ("User is flying to Lisbon tomorrow.", ["2026-12-07"], []),
     ("User moved to Lisbon two years ago.", ["2024"], []),
+    # Ranges: a year written once holds for both ends.
+    (
+        "User is in Rome December 14 to 16, 2026.",
+        [f"2026-12-{d}" for d in (14, 15, 16)],
+        [f"2026-12-{d}" for d in (14, 15, 16)],
+    ),
+    (
+        "User is in Rome 14-16 December 2026.",
+        [f"2026-12-{d}" for d in (14, 15, 16)],
+        [f"2026-12-{d}" for d in (14, 15, 16)],
+    ),
+    (
+        "User's course runs from 3 to 5 March 2027.",
+        ["2027-03-03", "2027-03-04", "2027-03-05"],
+        ["2027-03-03", "2027-03-04", "2027-03-05"],
+    ),
+    (
+        "User is away between 2 and 4 January.",
+        ["--01-02", "--01-03", "--01-04"],
+        ["--01-02", "--01-03", "--01-04"],
+    ),
+    (
+        "User is in Paris December 30 - January 1, 2027.",
+        ["2026-12-30", "2026-12-31", "2027-01-01"],
+        ["2026-12-30", "2026-12-31", "2027-01-01"],
+    ),
+    (
+        "User is off from March to May 2027.",
+        ["2027-03", "2027-04", "2027-05"],
+        ["2027-03", "2027-04", "2027-05"],
+    ),
+    ("User has exams on 2 and 9 January.", ["--01-02", "--01-09"], ["--01-02", "--01-09"]),
+    ("User bought 3 to 5 apples in March.", ["--03"], ["--03"]),
+    # A holiday word next to an explicit day names the occasion, not a second date.
+    ("User's Christmas party is on December 18, 2026.", ["2026-12-18"], ["2026-12-18"]),
+    ("User's Halloween party is on 30 October.", ["--10-30"], ["--10-30"]),
+    ("User's Christmas party is next Friday.", ["2026-12-11"], []),
+    (
+        "User spends Christmas in Porto, and the office party is on 18 December.",
+        ["--12-25", "--12-18"],
+        ["--12-25", "--12-18"],
+    ),
+    ("User goes to a Bonfire Night party every year.", ["--11-05"], ["--11-05"]),
+    ("User spends Easter 2027 in Porto.", ["2027-03-28"], ["2027-03-28"]),
+    (
+        "User goes to Porto next Easter.",
+        ["2027-03-26", "2027-03-27", "2027-03-28", "2027-03-29"],
+        [],
+    ),
+    ("User spent Easter in Porto.", [], []),  # which Easter: none named
+    # A month anchored to "next year"/"last year": that month of that year.
+    ("User is getting married in June next year.", ["2027-06"], []),
+    ("User moved in December last year.", ["2025-12"], []),
     # No date at all, or a habit, or a word that only looks like a month.
     ("User may move to Berlin.", [], []),
     ("User will march in the parade.", [], []),
@@ -87,6 +141,22 @@ QUERIES: list[tuple[str, Span | None]] = [
     ("in the next two weeks", Span(D(2026, 12, 6), D(2026, 12, 20))),
     ("three months ago", Span(D(2026, 9, 1), D(2026, 9, 30))),
     ("on 14/01/2027", Span(D(2027, 1, 14), D(2027, 1, 14))),
+    ("in May next year", Span(D(2027, 5, 1), D(2027, 5, 31))),
+    ("May next year", Span(D(2027, 5, 1), D(2027, 5, 31))),
+    ("in March this year", Span(D(2026, 3, 1), D(2026, 3, 31))),
+    ("what happened in June last year", Span(D(2025, 6, 1), D(2025, 6, 30))),
+    ("next year in March", Span(D(2027, 3, 1), D(2027, 3, 31))),
+    ("next January", Span(D(2027, 1, 1), D(2027, 1, 31))),
+    ("this coming June", Span(D(2027, 6, 1), D(2027, 6, 30))),
+    ("December 14 to 16, 2026", Span(D(2026, 12, 14), D(2026, 12, 16))),
+    ("14-16 December", Span(D(2026, 12, 14), D(2026, 12, 16))),
+    ("between 2 and 9 January", Span(D(2027, 1, 2), D(2027, 1, 9))),
+    ("Christmas party on December 18, 2026", Span(D(2026, 12, 18), D(2026, 12, 18))),
+    ("over Easter", Span(D(2027, 3, 26), D(2027, 3, 29))),
+    ("last Easter", Span(D(2026, 4, 3), D(2026, 4, 6))),
+    ("on Halloween", Span(D(2027, 10, 31), D(2027, 10, 31))),
+    ("Valentine's Day", Span(D(2027, 2, 14), D(2027, 2, 14))),
+    ("St. Patrick's Day", Span(D(2027, 3, 17), D(2027, 3, 17))),
     # No time expression; "may" and "march" the verbs.
     ("what should we cook", None),
     ("my birthday", None),
@@ -164,3 +234,45 @@ def test_a_birth_or_wedding_date_is_also_yearly(text: str, token: str) -> None:
 
 def test_an_appointment_date_is_not_yearly() -> None:
     assert fact_dates("User has a dentist appointment on 3 March 2027.") == ["2027-03-03"]
+
+
+def test_easter_moves() -> None:
+    from muxi_cli.memory.dateparse import easter
+
+    assert [easter(y) for y in (2019, 2024, 2025, 2026, 2027, 2038)] == [
+        D(2019, 4, 21), D(2024, 3, 31), D(2025, 4, 20), D(2026, 4, 5), D(2027, 3, 28),
+        D(2038, 4, 25),
+    ]  # fmt: skip
+
+
+ADVERSARIAL = [
+    "1" * 100_000,
+    "-" * 100_000,
+    "14-" * 33_000,
+    "14-16 " * 16_000,
+    "1/1/" * 25_000,
+    "1.1." * 25_000,
+    "may " * 25_000,
+    "may 3 to " * 11_000,
+    "december " * 11_000,
+    "christmas 1 dec " * 6_000,
+    "may next year " * 7_000,
+    "from 3 to 5 march 2027 christmas next year " * 2_300,
+    "march" + " " * 100_000 + "and may",
+    "easter " * 14_000,
+]
+
+
+@pytest.mark.parametrize("text", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
+def test_a_hostile_100kb_input_is_cheap(text: str) -> None:
+    fact_dates("warm the patterns up on 3 May 2027")
+    # CPU time, best of three: the machine running the suite may be busy.
+    best = min(_cpu_ms(text) for _ in range(3))
+    assert best < 50
+
+
+def _cpu_ms(text: str) -> float:
+    start = time.process_time()
+    fact_dates(text, NOW)
+    query_span(text, NOW)
+    return (time.process_time() - start) * 1000

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import pytest
 
 from muxi_cli.memory.subjects import RELATIONS, SUBJECTS, query_subject, subject_of
@@ -49,6 +52,28 @@ FACTS = [
     ("User's favourite band is Radiohead.", "user"),
     ("User's birthday is on the 14th of March.", "user"),
     ("User prefers dark mode in every application.", "user"),
+    # A person word modifying the user's own thing: the user's fact.
+    ("User's dentist appointment is on 3 March 2027.", "user"),
+    ("User's doctor's appointment is on Friday.", "user"),
+    ("User's GP surgery is in Leeds.", "user"),
+    ("User's therapist sessions are on Tuesdays.", "user"),
+    ("User's lawyer fees came to 900 euros.", "user"),
+    ("User's dentist is Dr Sousa.", "other"),
+    ("User's wife's dentist appointment is on Monday.", "spouse"),
+    ("User's mum's doctor's appointment is in June.", "parent"),
+    # Reporting lines and relationships stated from the user's side: the relation's fact,
+    # so "User reports to Rita" and "User's manager is Duarte" share a subject.
+    ("User reports to Rita Alves.", "manager"),
+    ("User now reports directly to Duarte.", "manager"),
+    ("User works under Rita.", "manager"),
+    ("User is managed by the CTO.", "manager"),
+    ("User's boss is Rita.", "manager"),
+    ("User reports to work at 9.", "user"),
+    ("User is dating Sam.", "partner"),
+    ("User lives with her partner Ana.", "partner"),
+    ("User lives with two flatmates.", "friend"),
+    ("User lives in Lisbon.", "user"),
+    ("User is seeing a therapist.", "user"),
 ]
 
 
@@ -85,6 +110,15 @@ QUERIES = [
     ("my friend's dog", "other"),
     ("my daughter's cat", "pet"),
     ("does the user have siblings", "sibling"),
+    ("the user's dentist appointment", "user"),
+    ("when is my doctor's appointment", "user"),
+    ("who is my dentist", "other"),
+    ("whom does the user report to", "manager"),
+    ("who do I report to", "manager"),
+    ("who manages the user", "manager"),
+    ("how do I report to the tax office", "user"),
+    ("who is the user married to", "spouse"),
+    ("who is the user dating", "partner"),
 ]
 
 
@@ -104,3 +138,42 @@ def test_every_answer_is_a_known_subject() -> None:
 def test_curly_apostrophes_and_case() -> None:
     assert subject_of("USER\u2019S WIFE Maya is vegan.") == "spouse"
     assert query_subject("My Mum\u2019s birthday") == "parent"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("User's manager is Duarte.", "User reports to Rita Alves."),
+        ("User's wife is Maya.", "User is married to Ana."),
+        ("User's partner is Sam.", "User lives with her partner Ana."),
+    ],
+)
+def test_both_facts_of_a_change_share_a_subject(old: str, new: str) -> None:
+    # Supersession and ranking compare subjects: a change must not look like a new person.
+    assert subject_of(old) == subject_of(new) != "user"
+
+
+ADVERSARIAL = [
+    "my " * 33_000,
+    "User's " + "wife's " * 14_000,
+    "User's " + "younger " * 12_000,
+    "User has " + "a " * 50_000,
+    "User lives with " + "his " * 25_000,
+    "who report " * 9_000,
+    "a" * 100_000,
+    "my " + "a" * 100_000 + " and I",
+    "'" * 100_000,
+]
+
+
+@pytest.mark.parametrize("text", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
+def test_a_hostile_100kb_input_is_cheap(text: str) -> None:
+    # CPU time, best of three: the machine running the suite may be busy.
+    best = min(_cpu_ms(subject_of, text) + _cpu_ms(query_subject, text) for _ in range(3))
+    assert best < 50
+
+
+def _cpu_ms(fn: Callable[[str], object], text: str) -> float:
+    start = time.process_time()
+    fn(text)
+    return (time.process_time() - start) * 1000
