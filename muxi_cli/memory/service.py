@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli import paths
 from muxi_cli.config.schema import AgentConfig, Formation
-from muxi_cli.errors import MemoryStoreError, UsageError
+from muxi_cli.errors import MemoryStoreError, MuxiError, UsageError
 from muxi_cli.llm.base import Message, ModelResolver
 from muxi_cli.memory import buffer, facts, knowledge, llmcall, rank, versions
 from muxi_cli.memory.base import Context, Recalled
@@ -405,18 +405,33 @@ class MemoryService:
         ``current`` option superseded rows come too, each below its successor."""
         options = self.ranking
         wanted = rank.prepare(query, vector, self.clock(), options)
-        legs = await memory_legs(
-            await self.records(),
-            user_id,
-            vector,
-            "" if options.fusion == "vector" else query,  # cosine only: no text leg
-            kind=kind,
-            shared=True,
-            candidates=max(limit, CANDIDATES),
-            include_superseded=options.current,
-            questions=options.questions,
-            date_patterns=rank.date_patterns(wanted.span) if wanted.span else None,
-        )
+        records = await self.records()
+        try:
+            legs = await memory_legs(
+                records,
+                user_id,
+                vector,
+                "" if options.fusion == "vector" else query,  # cosine only: no text leg
+                kind=kind,
+                shared=True,
+                candidates=max(limit, CANDIDATES),
+                include_superseded=options.current,
+                questions=options.questions,
+                date_patterns=rank.date_patterns(wanted.span) if wanted.span else None,
+            )
+        except MuxiError:
+            raise
+        except Exception as exc:
+            # LanceDB reports a damaged table (a data file gone or truncated) as a bare
+            # RuntimeError; as a store error it costs the turn its recall and the
+            # memory_search tool a failed result, not the whole turn an internal error.
+            # The details (file paths) go to the log, not to the model or a server's user.
+            log.warning("memory search failed in %s: %s", self.uri, exc)
+            raise MemoryStoreError(
+                "the memory store could not be searched (its files look damaged; "
+                "the log has the details)",
+                "restore it from a `muxi memory export`, or move it aside to start afresh",
+            ) from exc
         hits = rank.rank(legs, wanted, options)
         return _user_over_shared(hits, user_id)
 
