@@ -12,6 +12,7 @@ import asyncio
 import builtins
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,8 @@ KINDS = ("fact", "knowledge")
 PREVIOUSLY = "Previously (since replaced): "
 #: Candidates per search leg (the ranking sees every leg's, merged).
 CANDIDATES = 20
+#: What reading a date beyond the calendar raises (``date`` stops at year 9999).
+DATE_ERRORS = (ValueError, OverflowError)
 
 
 def iso(ts: float | None) -> str:
@@ -350,8 +353,8 @@ class MemoryService:
         records = await self.records()
         stored = []
         for fact in found:
-            stored.append(
-                await remember(
+            try:
+                done = await remember(
                     records,
                     self.embedder,
                     user_id,
@@ -366,7 +369,10 @@ class MemoryService:
                     questions=fact["questions"] if ask_questions else None,
                     judge=judge,  # not asked when the extractor's links hold
                 )
-            )
+            except DATE_ERRORS as exc:  # a date beyond the calendar ("in 9999-12")
+                log.warning("memory extraction: skipped %r: %s", fact["text"][:80], exc)
+                continue
+            stored.append(done)
         return stored
 
     # ------------------------------------------------------------------ management API
@@ -404,7 +410,13 @@ class MemoryService:
         user entry winning over a shared one it repeats or contradicts. With the
         ``current`` option superseded rows come too, each below its successor."""
         options = self.ranking
-        wanted = rank.prepare(query, vector, self.clock(), options)
+        try:
+            wanted = rank.prepare(query, vector, self.clock(), options)
+        except DATE_ERRORS as exc:
+            # A date beyond the calendar ("in 99999999 days") must not fail the turn
+            # that recalls for it: the query is searched without its date part.
+            log.debug("memory search: no date span for %r (%s)", query[:80], exc)
+            wanted = rank.prepare(query, vector, self.clock(), replace(options, dates=False))
         records = await self.records()
         try:
             legs = await memory_legs(
@@ -459,10 +471,16 @@ class MemoryService:
         owner = SHARED_USER if shared else user_id
         records = await self.records()
         full_ids = [await versions.replaceable(records, owner, kind, old) for old in replaces or []]
-        stored = await remember(
-            records, self.embedder, owner, text,
-            kind=kind, importance=importance, agent=agent, source=source, replaces=full_ids,
-        )  # fmt: skip
+        try:
+            stored = await remember(
+                records, self.embedder, owner, text,
+                kind=kind, importance=importance, agent=agent, source=source, replaces=full_ids,
+            )  # fmt: skip
+        except DATE_ERRORS as exc:  # the text's dates are read at write time
+            raise UsageError(
+                f"a date in the text is out of range ({exc})",
+                "write the date as a year between 1 and 9998",
+            ) from exc
         return to_item(stored.row)
 
     async def get(self, memory_id: str, user_id: str) -> MemoryItem:

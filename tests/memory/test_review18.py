@@ -12,7 +12,8 @@ import pytest
 
 from muxi_cli.config.schema import AgentConfig, Formation
 from muxi_cli.core import memory_tool
-from muxi_cli.errors import MemoryStoreError
+from muxi_cli.errors import MemoryStoreError, UsageError
+from muxi_cli.memory.dates import fact_dates, query_span
 from muxi_cli.memory.service import MemoryService
 from muxi_cli.memory.subjects import subject_of
 
@@ -59,3 +60,37 @@ async def test_a_damaged_store_is_a_store_error_not_a_crashed_turn(tmp_path: Pat
 def test_the_users_own_appointment_is_the_users_fact() -> None:
     assert subject_of("User has a dentist appointment on 2027-01-14") == "user"
     assert subject_of("User has a doctor appointment on Monday") == "user"
+
+
+FAR = ("what happens in 99999999 days", "next 99999999 months", "99999999 years ago")
+
+
+async def test_a_date_beyond_the_calendar_never_fails_a_search_or_a_turn(tmp_path: Path) -> None:
+    # dates.query_span raised OverflowError/ValueError for these, and recall let it
+    # through: one such user message failed the turn of every user with memories.
+    service = _service(tmp_path)
+    try:
+        await service.add("User lives in Berlin", USER)
+        agent = AgentConfig(name="assistant")
+        for query in FAR:
+            await service.recall(USER, agent, query)
+            await service.search(query, USER)
+        with pytest.raises(UsageError, match="out of range"):
+            await service.add("User's lease ends in 9999-12", USER)  # was an internal error
+    finally:
+        await service.aclose()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "dates.py/dateparse.py: relative spans and tokens past year 9999 raise "
+        "(today + timedelta, date(year + 1, ...)); fix: return None / no token when the "
+        "result leaves date.min..date.max (service.py now guards its callers)"
+    ),
+)
+def test_dates_beyond_the_calendar_are_no_span_and_no_token() -> None:
+    now = 1796567000.0  # 2026-12-06
+    for text in FAR:
+        assert query_span(text, now) is None
+    assert fact_dates("User's lease ends in 9999-12", now) == []
