@@ -94,3 +94,12 @@ def test_dates_beyond_the_calendar_are_no_span_and_no_token() -> None:
     for text in FAR:
         assert query_span(text, now) is None
     assert fact_dates("User's lease ends in 9999-12", now) == []
+
+
+def test_memory_search_arguments_a_json_parser_lets_through() -> None:
+    # Python's json takes NaN and 1e999; int() of them raised inside the tool.
+    for limit in (float("nan"), float("inf")):
+        assert memory_tool.parse({"queries": ["diet"], "limit": limit}) == (["diet"], 8)
+    # A pasted page as a query is cut (five of them cost seconds of parsing).
+    parsed = memory_tool.parse({"queries": ["in January " * 9000]})
+    assert not isinstance(parsed, str) and len(parsed[0][0]) == memory_tool.MAX_QUERY_CHARS
