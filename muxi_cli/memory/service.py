@@ -628,7 +628,13 @@ def _user_over_shared(hits: list[Row], user_id: str) -> list[Row]:
 
     if user_id == SHARED_USER:  # searching the shared entries themselves: nothing to prefer
         return hits
-    own = [np.asarray(h["vector"], dtype=np.float32) for h in hits if h["user_id"] == user_id]
+    # Only the user's current entries: the hits hold replaced versions too (each below
+    # its successor), and what the user no longer holds overrides nothing.
+    own = [
+        np.asarray(h["vector"], dtype=np.float32)
+        for h in hits
+        if h["user_id"] == user_id and not h.get("superseded_by")
+    ]
     if not own:
         return hits
     kept = []

@@ -124,3 +124,18 @@ async def test_replaces_holds_when_the_new_text_is_already_stored(tmp_path: Path
         assert (await service.get(coffee.id, USER)).superseded_by == tea.id
     finally:
         await service.aclose()
+
+
+async def test_a_replaced_user_memory_no_longer_hides_the_shared_knowledge(tmp_path: Path) -> None:
+    # Search and recall return replaced versions since schema version 2; a user entry
+    # overrides a shared one it repeats or contradicts, but a replaced one must not.
+    service = _service(tmp_path)
+    try:
+        shared = await service.add("The office opens at 9 on weekdays", USER, shared=True)
+        mine = await service.add("The office opens at 10 on weekdays", USER)
+        assert shared.id not in [i.id for i in await service.search("office opens", USER)]
+        await service.add("User works from home now", USER, replaces=[mine.id])
+        found = [i.id for i in await service.search("office opens", USER)]
+        assert shared.id in found
+    finally:
+        await service.aclose()
