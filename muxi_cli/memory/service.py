@@ -76,7 +76,7 @@ def to_item(row: Row, score: float | None = None) -> MemoryItem:
         superseded_by=row.get("superseded_by"),
         # Rows written before schema version 2 have these inferred from their text.
         subject=facts.subject_for(row),
-        dates=facts.dates_for(row),
+        dates=_dates_for(row),
         valid_from=iso(row.get("valid_from")),
         valid_until=iso(row.get("valid_until")),
         questions=facts.questions_of(row),
@@ -444,7 +444,16 @@ class MemoryService:
                 "the log has the details)",
                 "restore it from a `muxi memory export`, or move it aside to start afresh",
             ) from exc
-        hits = rank.rank(legs, wanted, options)
+        # Ranking reuses the legs' rows; with a date span it may fail half-way (below).
+        spare = {leg: [dict(r) for r in rows] for leg, rows in legs.items()} if wanted.span else {}
+        try:
+            hits = rank.rank(legs, wanted, options)
+        except DATE_ERRORS as exc:
+            # A row written before schema version 2 has its dates read from its text at
+            # search time, and a text such as "10000 years ago" is beyond the calendar:
+            # rank without the date part.
+            log.debug("memory search: ranked without dates (%s)", exc)
+            hits = rank.rank(spare, replace(wanted, span=None), options)
         return _user_over_shared(hits, user_id)
 
     async def add(
@@ -605,6 +614,15 @@ class MemoryService:
 def _absolute(path: Path) -> Path:
     target = path.expanduser()
     return target if target.is_absolute() else (Path.cwd() / target).resolve()
+
+
+def _dates_for(row: Row) -> builtins.list[str]:
+    """``row``'s date tokens; none when its text names a date beyond the calendar (a row
+    written before schema version 2 has them read from the text here)."""
+    try:
+        return facts.dates_for(row)
+    except DATE_ERRORS:
+        return []
 
 
 def _below_successors(

@@ -139,3 +139,23 @@ async def test_a_replaced_user_memory_no_longer_hides_the_shared_knowledge(tmp_p
         assert shared.id in found
     finally:
         await service.aclose()
+
+
+async def test_an_old_row_naming_a_date_beyond_the_calendar_is_listed_and_found(
+    tmp_path: Path,
+) -> None:
+    # Rows written before schema version 2 have no dates: they are read from the text
+    # when listed or ranked, and "10000 years ago" raised there (list, search, recall).
+    service = _service(tmp_path)
+    try:
+        item = await service.add("User studies a town founded long ago in December", USER)
+        records = await service.records()
+        text = "User studies a town founded 10000 years ago in December"
+        await records.update(USER, item.id, text=text, dates=None)  # as schema 1 left it
+        assert [i.dates for i in await service.list(USER)] == [[]]
+        assert item.id in [i.id for i in await service.search(text, USER)]
+        # A query with a date span reads every candidate's dates (the only row is one).
+        await service.search("what happens next month", USER)
+        await service.recall(USER, AgentConfig(name="assistant"), "what happens next month")
+    finally:
+        await service.aclose()
