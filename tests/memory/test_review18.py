@@ -13,6 +13,7 @@ import pytest
 from muxi_cli.config.schema import AgentConfig, Formation
 from muxi_cli.core import memory_tool
 from muxi_cli.errors import MemoryStoreError, UsageError
+from muxi_cli.memory import transfer
 from muxi_cli.memory.dates import fact_dates, query_span
 from muxi_cli.memory.service import MemoryService
 from muxi_cli.memory.subjects import subject_of
@@ -159,3 +160,11 @@ async def test_an_old_row_naming_a_date_beyond_the_calendar_is_listed_and_found(
         await service.recall(USER, AgentConfig(name="assistant"), "what happens next month")
     finally:
         await service.aclose()
+
+
+def test_an_older_export_naming_a_date_beyond_the_calendar_imports() -> None:
+    # An export written before schema version 2 has no dates: they are read on import,
+    # and one such text failed the whole import with an internal error.
+    text = "User studies a town founded 10000 years ago"
+    row = transfer._clean({"id": "a1b2c3d4e5f60718", "user_id": USER, "text": text}, 1)
+    assert row["dates"] == "" and row["subject"] == "user"
