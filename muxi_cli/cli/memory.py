@@ -64,6 +64,10 @@ def short(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+#: How a table marks a memory a newer one replaced (``show ID`` lists the versions).
+REPLACED = "(since replaced)"
+
+
 def _owner(user_id: str) -> str:
     """A memory's owner for messages: a user id, or the shared knowledge."""
     return "every user (shared knowledge)" if user_id == "*" else repr(user_id)
@@ -84,7 +88,12 @@ def _table(items: list[MemoryItem], *, score: bool = False, user: str | None = N
             cells.append(f"{item.score:.3f}" if item.score is not None else "")
         if user is not None:
             cells.append("shared" if item.user_id == "*" and user != "*" else escape(item.user_id))
-        rows.append([*cells, escape(short(item.text, 200)), item.created_at[:10]])
+        text = escape(short(item.text, 200))
+        if item.superseded_by:
+            # Search finds replaced versions too (right below their successor): say so,
+            # as recall does, or an old city reads like the current one.
+            text = f"[dim]{REPLACED}[/dim] {text}"
+        rows.append([*cells, text, item.created_at[:10]])
     print_table(columns, rows)
 
 
@@ -155,6 +164,8 @@ def search(
         return
     _table(items, score=True, user=uid)
     info(f"searched {scope}")
+    if any(i.superseded_by for i in items):
+        info(f"{REPLACED}: a newer memory updates it; `muxi memory show ID` shows the versions")
 
 
 @app.command("add")

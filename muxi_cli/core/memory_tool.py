@@ -12,6 +12,7 @@ needs no approval, and is served by the agent engine itself (its ``kind`` is
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from muxi_cli.config.schema import AgentConfig
@@ -24,6 +25,9 @@ log = logging.getLogger("muxi.agent")
 
 NAME = "memory_search"
 DEFAULT_LIMIT = 8
+#: A query longer than this is cut: the tool asks for short searches, and a pasted
+#: page in each of five queries cost seconds of full-text and date parsing.
+MAX_QUERY_CHARS = 500
 
 #: The line the system prompt gains when the tool is offered.
 SYSTEM_HINT = (
@@ -97,14 +101,14 @@ def parse(arguments: dict[str, Any]) -> tuple[list[str], int] | str:
         raw = [raw]
     if not isinstance(raw, list) or not raw:
         return "Give `queries`: a list of 1-5 short search strings."
-    queries = [q.strip() for q in raw if isinstance(q, str) and q.strip()]
+    queries = [q.strip()[:MAX_QUERY_CHARS] for q in raw if isinstance(q, str) and q.strip()]
     if not queries:
         return "Each query must be a non-empty string."
     if len(queries) > MAX_QUERIES:
         return f"Give at most {MAX_QUERIES} queries at once."
     limit = arguments.get("limit", DEFAULT_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int | float):
-        limit = DEFAULT_LIMIT
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit):
+        limit = DEFAULT_LIMIT  # JSON parsers take NaN and 1e999, which int() refuses
     return queries, max(1, min(int(limit), MAX_LIMIT))
 
 

@@ -12,13 +12,14 @@ import asyncio
 import builtins
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli import paths
 from muxi_cli.config.schema import AgentConfig, Formation
-from muxi_cli.errors import MemoryStoreError, UsageError
+from muxi_cli.errors import MemoryStoreError, MuxiError, UsageError
 from muxi_cli.llm.base import Message, ModelResolver
 from muxi_cli.memory import buffer, facts, knowledge, llmcall, rank, versions
 from muxi_cli.memory.base import Context, Recalled
@@ -51,6 +52,8 @@ KINDS = ("fact", "knowledge")
 PREVIOUSLY = "Previously (since replaced): "
 #: Candidates per search leg (the ranking sees every leg's, merged).
 CANDIDATES = 20
+#: What reading a date beyond the calendar raises (``date`` stops at year 9999).
+DATE_ERRORS = (ValueError, OverflowError)
 
 
 def iso(ts: float | None) -> str:
@@ -73,7 +76,7 @@ def to_item(row: Row, score: float | None = None) -> MemoryItem:
         superseded_by=row.get("superseded_by"),
         # Rows written before schema version 2 have these inferred from their text.
         subject=facts.subject_for(row),
-        dates=facts.dates_for(row),
+        dates=_dates_for(row),
         valid_from=iso(row.get("valid_from")),
         valid_until=iso(row.get("valid_until")),
         questions=facts.questions_of(row),
@@ -350,8 +353,8 @@ class MemoryService:
         records = await self.records()
         stored = []
         for fact in found:
-            stored.append(
-                await remember(
+            try:
+                done = await remember(
                     records,
                     self.embedder,
                     user_id,
@@ -366,7 +369,10 @@ class MemoryService:
                     questions=fact["questions"] if ask_questions else None,
                     judge=judge,  # not asked when the extractor's links hold
                 )
-            )
+            except DATE_ERRORS as exc:  # a date beyond the calendar ("in 9999-12")
+                log.warning("memory extraction: skipped %r: %s", fact["text"][:80], exc)
+                continue
+            stored.append(done)
         return stored
 
     # ------------------------------------------------------------------ management API
@@ -404,20 +410,50 @@ class MemoryService:
         user entry winning over a shared one it repeats or contradicts. With the
         ``current`` option superseded rows come too, each below its successor."""
         options = self.ranking
-        wanted = rank.prepare(query, vector, self.clock(), options)
-        legs = await memory_legs(
-            await self.records(),
-            user_id,
-            vector,
-            "" if options.fusion == "vector" else query,  # cosine only: no text leg
-            kind=kind,
-            shared=True,
-            candidates=max(limit, CANDIDATES),
-            include_superseded=options.current,
-            questions=options.questions,
-            date_patterns=rank.date_patterns(wanted.span) if wanted.span else None,
-        )
-        hits = rank.rank(legs, wanted, options)
+        try:
+            wanted = rank.prepare(query, vector, self.clock(), options)
+        except DATE_ERRORS as exc:
+            # A date beyond the calendar ("in 99999999 days") must not fail the turn
+            # that recalls for it: the query is searched without its date part.
+            log.debug("memory search: no date span for %r (%s)", query[:80], exc)
+            wanted = rank.prepare(query, vector, self.clock(), replace(options, dates=False))
+        records = await self.records()
+        try:
+            legs = await memory_legs(
+                records,
+                user_id,
+                vector,
+                "" if options.fusion == "vector" else query,  # cosine only: no text leg
+                kind=kind,
+                shared=True,
+                candidates=max(limit, CANDIDATES),
+                include_superseded=options.current,
+                questions=options.questions,
+                date_patterns=rank.date_patterns(wanted.span) if wanted.span else None,
+            )
+        except MuxiError:
+            raise
+        except Exception as exc:
+            # LanceDB reports a damaged table (a data file gone or truncated) as a bare
+            # RuntimeError; as a store error it costs the turn its recall and the
+            # memory_search tool a failed result, not the whole turn an internal error.
+            # The details (file paths) go to the log, not to the model or a server's user.
+            log.warning("memory search failed in %s: %s", self.uri, exc)
+            raise MemoryStoreError(
+                "the memory store could not be searched (its files look damaged; "
+                "the log has the details)",
+                "restore it from a `muxi memory export`, or move it aside to start afresh",
+            ) from exc
+        # Ranking reuses the legs' rows; with a date span it may fail half-way (below).
+        spare = {leg: [dict(r) for r in rows] for leg, rows in legs.items()} if wanted.span else {}
+        try:
+            hits = rank.rank(legs, wanted, options)
+        except DATE_ERRORS as exc:
+            # A row written before schema version 2 has its dates read from its text at
+            # search time, and a text such as "10000 years ago" is beyond the calendar:
+            # rank without the date part.
+            log.debug("memory search: ranked without dates (%s)", exc)
+            hits = rank.rank(spare, replace(wanted, span=None), options)
         return _user_over_shared(hits, user_id)
 
     async def add(
@@ -444,10 +480,16 @@ class MemoryService:
         owner = SHARED_USER if shared else user_id
         records = await self.records()
         full_ids = [await versions.replaceable(records, owner, kind, old) for old in replaces or []]
-        stored = await remember(
-            records, self.embedder, owner, text,
-            kind=kind, importance=importance, agent=agent, source=source, replaces=full_ids,
-        )  # fmt: skip
+        try:
+            stored = await remember(
+                records, self.embedder, owner, text,
+                kind=kind, importance=importance, agent=agent, source=source, replaces=full_ids,
+            )  # fmt: skip
+        except DATE_ERRORS as exc:  # the text's dates are read at write time
+            raise UsageError(
+                f"a date in the text is out of range ({exc})",
+                "write the date as a year between 1 and 9998",
+            ) from exc
         return to_item(stored.row)
 
     async def get(self, memory_id: str, user_id: str) -> MemoryItem:
@@ -574,6 +616,15 @@ def _absolute(path: Path) -> Path:
     return target if target.is_absolute() else (Path.cwd() / target).resolve()
 
 
+def _dates_for(row: Row) -> builtins.list[str]:
+    """``row``'s date tokens; none when its text names a date beyond the calendar (a row
+    written before schema version 2 has them read from the text here)."""
+    try:
+        return facts.dates_for(row)
+    except DATE_ERRORS:
+        return []
+
+
 def _below_successors(
     scored: builtins.list[tuple[float, Recalled, Row | None]],
 ) -> builtins.list[tuple[float, Recalled, Row | None]]:
@@ -595,7 +646,13 @@ def _user_over_shared(hits: list[Row], user_id: str) -> list[Row]:
 
     if user_id == SHARED_USER:  # searching the shared entries themselves: nothing to prefer
         return hits
-    own = [np.asarray(h["vector"], dtype=np.float32) for h in hits if h["user_id"] == user_id]
+    # Only the user's current entries: the hits hold replaced versions too (each below
+    # its successor), and what the user no longer holds overrides nothing.
+    own = [
+        np.asarray(h["vector"], dtype=np.float32)
+        for h in hits
+        if h["user_id"] == user_id and not h.get("superseded_by")
+    ]
     if not own:
         return hits
     kept = []

@@ -197,3 +197,16 @@ def test_add_replaces_and_show_the_versions(runner: CliRunner) -> None:
         runner, "memory", "add", "Rome is in Italy", "-k", "knowledge", "--replaces", porto
     )
     assert code == 2 and "not a knowledge" in err
+
+
+def test_search_marks_the_versions_a_newer_memory_replaced(runner: CliRunner) -> None:
+    # Search returns replaced versions too (ranked below their successor); the table
+    # must not show an old city as if it were the current one.
+    berlin = add(runner, "User lives in Berlin")
+    lisbon = add(runner, "User lives in Lisbon", "--replaces", berlin)
+    code, out, err = run(runner, "memory", "search", "User lives in Berlin")
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "(since replaced) User lives in Berlin" in lines[berlin]
+    assert "since replaced" not in lines[lisbon]
+    assert "muxi memory show ID" in err
