@@ -54,6 +54,7 @@ from muxi_cli.memory.dateparse import (
     relative,
     scan,
 )
+from muxi_cli.memory.datewords import Hit
 
 
 @dataclass(frozen=True)
@@ -129,36 +130,43 @@ def fact_dates(text: str, said_at: float | None = None) -> list[str]:
     text = text[:MAX_CHARS]
     out: list[str] = []
     for h in scan(text):
-        kind, v, qual = interpret(h, today)
-        if kind == "abs":
-            days = _bounds(v)
-            if days and is_list(h):
-                found = [days[0].isoformat(), days[1].isoformat()]
-                days = None  # two days, not the recurring one below
-            else:
-                found = _tokens(*days) if days else []
-            if days and days[0] == days[1] and RECURRING_CUE.search(text):
-                # A birth or wedding date comes back every year: "what's on in June"
-                # should find "married on 30 June 1966".
-                found.append(f"--{days[0].month:02d}-{days[0].day:02d}")
-        elif kind == "yearly":
-            m1, d1, m2, d2, fm, fd = v
-            if d1 and (h.kind == "holiday" or (m1, d1) == (m2, d2)):
-                found = [f"--{fm:02d}-{fd:02d}"]  # a holiday is its day, not the query's days
-            elif is_list(h):
-                found = [f"--{m1:02d}-{d1:02d}", f"--{m2:02d}-{d2:02d}"]
-            else:
-                found = _yearly_tokens(m1, d1, m2, d2)
-        else:
-            # A habit ("every Friday", "at the weekend") or a vague word names no day.
-            habitual = qual in ("every", "each") or h.m.groupdict().get("word") in (
-                "the weekend", "soon", "upcoming", "coming up", "recently", "lately")  # fmt: skip
-            # "spent Easter in Porto" names no particular Easter; "next Easter" does.
-            habitual = habitual or (h.kind == "holiday" and qual not in _PICKS_ONE)
-            days = None if today is None or habitual else relative(h, today)
-            found = _tokens(*days) if days else []
+        try:
+            found = _hit_tokens(h, text, today)
+        except (OverflowError, ValueError):
+            continue  # a date past the calendar's ends ("in 99999999 days") names no day
         out.extend(t for t in found if t not in out)
     return out
+
+
+def _hit_tokens(h: Hit, text: str, today: date | None) -> list[str]:
+    """The tokens of one date expression ``h`` found in the fact ``text``."""
+    kind, v, qual = interpret(h, today)
+    if kind == "abs":
+        days = _bounds(v)
+        if days and is_list(h):
+            found = [days[0].isoformat(), days[1].isoformat()]
+            days = None  # two days, not the recurring one below
+        else:
+            found = _tokens(*days) if days else []
+        if days and days[0] == days[1] and RECURRING_CUE.search(text):
+            # A birth or wedding date comes back every year: "what's on in June"
+            # should find "married on 30 June 1966".
+            found.append(f"--{days[0].month:02d}-{days[0].day:02d}")
+        return found
+    if kind == "yearly":
+        m1, d1, m2, d2, fm, fd = v
+        if d1 and (h.kind == "holiday" or (m1, d1) == (m2, d2)):
+            return [f"--{fm:02d}-{fd:02d}"]  # a holiday is its day, not the query's days
+        if is_list(h):
+            return [f"--{m1:02d}-{d1:02d}", f"--{m2:02d}-{d2:02d}"]
+        return _yearly_tokens(m1, d1, m2, d2)
+    # A habit ("every Friday", "at the weekend") or a vague word names no day.
+    habitual = qual in ("every", "each") or h.m.groupdict().get("word") in (
+        "the weekend", "soon", "upcoming", "coming up", "recently", "lately")  # fmt: skip
+    # "spent Easter in Porto" names no particular Easter; "next Easter" does.
+    habitual = habitual or (h.kind == "holiday" and qual not in _PICKS_ONE)
+    days = None if today is None or habitual else relative(h, today)
+    return _tokens(*days) if days else []
 
 
 def query_span(query: str, now: float) -> Span | None:
@@ -169,20 +177,27 @@ def query_span(query: str, now: float) -> Span | None:
     query = query[:MAX_CHARS]
     spans: list[tuple[date, date]] = []
     for h in scan(query):
-        kind, v, qual = interpret(h, today)
-        if kind == "abs":
-            days = _bounds(v)
-        elif kind == "yearly":
-            m1, d1, m2, d2, _fm, _fd = v
-            days = next_yearly(today, m1, d1 or None, m2, d2 or None, qual)
-        else:
-            days = relative(h, today)
+        try:
+            days = _hit_span(h, today)
+        except (OverflowError, ValueError):
+            continue  # past the calendar's ends: no span
         if days:
             spans.append(days)
     if not spans:
         return None
     yearly = bool(YEARLY_CUE.search(query))
     return Span(min(s for s, _ in spans), max(e for _, e in spans), yearly)
+
+
+def _hit_span(h: Hit, today: date) -> tuple[date, date] | None:
+    """The days one date expression ``h`` of a query names."""
+    kind, v, qual = interpret(h, today)
+    if kind == "abs":
+        return _bounds(v)
+    if kind == "yearly":
+        m1, d1, m2, d2, _fm, _fd = v
+        return next_yearly(today, m1, d1 or None, m2, d2 or None, qual)
+    return relative(h, today)
 
 
 def _token_days(token: str, year: int | None = None) -> tuple[date, date] | None:

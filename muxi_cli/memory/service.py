@@ -12,7 +12,6 @@ import asyncio
 import builtins
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,7 +52,6 @@ PREVIOUSLY = "Previously (since replaced): "
 #: Candidates per search leg (the ranking sees every leg's, merged).
 CANDIDATES = 20
 #: What reading a date beyond the calendar raises (``date`` stops at year 9999).
-DATE_ERRORS = (ValueError, OverflowError)
 
 
 def iso(ts: float | None) -> str:
@@ -76,7 +74,7 @@ def to_item(row: Row, score: float | None = None) -> MemoryItem:
         superseded_by=row.get("superseded_by"),
         # Rows written before schema version 2 have these inferred from their text.
         subject=facts.subject_for(row),
-        dates=_dates_for(row),
+        dates=facts.dates_for(row),
         valid_from=iso(row.get("valid_from")),
         valid_until=iso(row.get("valid_until")),
         questions=facts.questions_of(row),
@@ -334,7 +332,7 @@ class MemoryService:
         config = self.formation.memory
         ref = llmcall.model_ref(self.providers, agent, config.extraction_model)
         ask_questions = questions_enabled(config.questions, self.providers, ref)
-        today = iso(now())[:10]
+        today = iso(self.clock())[:10]
         answer = await llmcall.ask(
             self.providers,
             ref,
@@ -353,25 +351,21 @@ class MemoryService:
         records = await self.records()
         stored = []
         for fact in found:
-            try:
-                done = await remember(
-                    records,
-                    self.embedder,
-                    user_id,
-                    fact["text"],
-                    kind="fact",
-                    importance=fact["importance"],
-                    agent=agent.name,
-                    source="extraction",
-                    replaces=fact["replaces"],
-                    subject=fact["subject"],
-                    valid_from=fact["since"],
-                    questions=fact["questions"] if ask_questions else None,
-                    judge=judge,  # not asked when the extractor's links hold
-                )
-            except DATE_ERRORS as exc:  # a date beyond the calendar ("in 9999-12")
-                log.warning("memory extraction: skipped %r: %s", fact["text"][:80], exc)
-                continue
+            done = await remember(
+                records,
+                self.embedder,
+                user_id,
+                fact["text"],
+                kind="fact",
+                importance=fact["importance"],
+                agent=agent.name,
+                source="extraction",
+                replaces=fact["replaces"],
+                subject=fact["subject"],
+                valid_from=fact["since"],
+                questions=fact["questions"] if ask_questions else None,
+                judge=judge,  # not asked when the extractor's links hold
+            )
             stored.append(done)
         return stored
 
@@ -410,13 +404,7 @@ class MemoryService:
         user entry winning over a shared one it repeats or contradicts. With the
         ``current`` option superseded rows come too, each below its successor."""
         options = self.ranking
-        try:
-            wanted = rank.prepare(query, vector, self.clock(), options)
-        except DATE_ERRORS as exc:
-            # A date beyond the calendar ("in 99999999 days") must not fail the turn
-            # that recalls for it: the query is searched without its date part.
-            log.debug("memory search: no date span for %r (%s)", query[:80], exc)
-            wanted = rank.prepare(query, vector, self.clock(), replace(options, dates=False))
+        wanted = rank.prepare(query, vector, self.clock(), options)
         records = await self.records()
         try:
             legs = await memory_legs(
@@ -444,16 +432,7 @@ class MemoryService:
                 "the log has the details)",
                 "restore it from a `muxi memory export`, or move it aside to start afresh",
             ) from exc
-        # Ranking reuses the legs' rows; with a date span it may fail half-way (below).
-        spare = {leg: [dict(r) for r in rows] for leg, rows in legs.items()} if wanted.span else {}
-        try:
-            hits = rank.rank(legs, wanted, options)
-        except DATE_ERRORS as exc:
-            # A row written before schema version 2 has its dates read from its text at
-            # search time, and a text such as "10000 years ago" is beyond the calendar:
-            # rank without the date part.
-            log.debug("memory search: ranked without dates (%s)", exc)
-            hits = rank.rank(spare, replace(wanted, span=None), options)
+        hits = rank.rank(legs, wanted, options)
         return _user_over_shared(hits, user_id)
 
     async def add(
@@ -480,16 +459,10 @@ class MemoryService:
         owner = SHARED_USER if shared else user_id
         records = await self.records()
         full_ids = [await versions.replaceable(records, owner, kind, old) for old in replaces or []]
-        try:
-            stored = await remember(
-                records, self.embedder, owner, text,
-                kind=kind, importance=importance, agent=agent, source=source, replaces=full_ids,
-            )  # fmt: skip
-        except DATE_ERRORS as exc:  # the text's dates are read at write time
-            raise UsageError(
-                f"a date in the text is out of range ({exc})",
-                "write the date as a year between 1 and 9998",
-            ) from exc
+        stored = await remember(
+            records, self.embedder, owner, text,
+            kind=kind, importance=importance, agent=agent, source=source, replaces=full_ids,
+        )  # fmt: skip
         return to_item(stored.row)
 
     async def get(self, memory_id: str, user_id: str) -> MemoryItem:
@@ -614,15 +587,6 @@ class MemoryService:
 def _absolute(path: Path) -> Path:
     target = path.expanduser()
     return target if target.is_absolute() else (Path.cwd() / target).resolve()
-
-
-def _dates_for(row: Row) -> builtins.list[str]:
-    """``row``'s date tokens; none when its text names a date beyond the calendar (a row
-    written before schema version 2 has them read from the text here)."""
-    try:
-        return facts.dates_for(row)
-    except DATE_ERRORS:
-        return []
 
 
 def _below_successors(

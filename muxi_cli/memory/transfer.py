@@ -98,13 +98,7 @@ def _clean(item: dict[str, Any], number: int) -> Row:
     row["questions"] = facts.clean_questions(row.get("questions") or [])
     row["vector"] = item.get("vector")
     row["qvector"] = item.get("qvector")
-    try:
-        facts.annotate(row)  # no said_at: an exported row keeps its own created_at
-    except (ValueError, OverflowError):
-        # An older export's text may name a date beyond the calendar ("10000 years
-        # ago"): the row comes in without dates rather than failing the whole import.
-        row["dates"] = ""
-        facts.annotate(row)
+    facts.annotate(row)  # no said_at: an exported row keeps its own created_at
     if row["questions"] and not isinstance(item.get("qvector"), list):
         row["qvector"] = None  # annotate stood the text's vector in: embed the questions
     return row
