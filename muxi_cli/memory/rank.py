@@ -17,8 +17,11 @@ Every candidate carries its vector, so each one is scored on the same footing:
 - **dates**: "next month", "in January" resolve against the clock; facts with a
   date in that span rank up;
 - **current over stale**: a superseded fact is placed right below its successor
-  when both are candidates, and demoted otherwise; of two near-identical facts
-  about the same person the newer ranks first (changes nobody linked);
+  when both are candidates, and demoted otherwise; for changes nobody linked
+  (memories added by hand or imported, or written before the write-time judge),
+  of two candidates that read like a change (near-identical, or about the same
+  slot, or a change cue, :mod:`muxi_cli.memory.changes`) the newer one is placed
+  right above the older one, which stays in the list;
 - **decay**: recency, importance and use move a hit a little.
 
 ``fusion="rrf"`` is the previous behaviour (reciprocal rank fusion of the legs,
@@ -34,8 +37,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
+from muxi_cli.memory import changes, subjects
 from muxi_cli.memory import dates as dating
-from muxi_cli.memory import subjects
 from muxi_cli.memory.scoring import MIN_SIMILARITY, decay_score, recall_score
 from muxi_cli.stores.lance_fusion import RRF_K
 
@@ -65,10 +68,6 @@ DECAY_BONUS = 0.03
 STALE_PENALTY = 0.1
 #: Two facts about the same person this similar state the same thing: the newer wins.
 SAME_FACT = 0.7
-#: ... and when the newer one scores at most this much below the older one.
-SAME_FACT_MARGIN = 0.1
-#: How far down the ranking the newer-wins rule looks.
-SAME_FACT_DEPTH = 30
 _EPS = 1e-6
 
 
@@ -270,28 +269,48 @@ def _token_days(token: str) -> int:
     return 31 if len(parts) == 2 and not token.startswith("--") else 1
 
 
+def _said(row: Row) -> float:
+    return float(row.get("created_at") or 0.0)
+
+
+def reads_like_update(older: Row, newer: Row, similarity: float) -> bool:
+    """Whether ``newer`` reads like a change of ``older`` (both current, one user)."""
+    old_subject, new_subject = _subject(older), _subject(newer)
+    if similarity >= SAME_FACT and old_subject == new_subject:
+        return True
+    old_text, new_text = str(older.get("text") or ""), str(newer.get("text") or "")
+    return changes.likely_update(old_text, old_subject, new_text, new_subject, similarity)
+
+
 def _current_first(ranked: list[Row]) -> list[Row]:
     """Newer facts before the ones they replace (see the module docstring)."""
     import numpy as np  # deferred: numpy is slow to import
 
     by_id = {r["id"]: r for r in ranked}
-    # Near-identical facts about the same person, nobody linked: the newer one takes
-    # the better of the two places (the pair keeps its places, so recall is unchanged).
-    top = ranked[:SAME_FACT_DEPTH]
+    # Changes nobody linked (memories added by hand, imported, or written before the
+    # write-time judge): of two candidates about the same thing, the newer one goes
+    # right above the older one, which stays (see muxi_cli.memory.changes).
+    top = [r for r in ranked if r.get("superseded_by") is None]
     if len(top) > 1:
         units = np.stack([r["_unit"] for r in top])
-        for i, j in np.argwhere(np.triu(units @ units.T, 1) >= SAME_FACT):
-            pair = (top[int(i)], top[int(j)])
-            older, newer = sorted(pair, key=lambda r: float(r.get("created_at") or 0))
+        similar = units @ units.T
+        updates: list[tuple[Row, Row]] = []
+        for i, j in np.argwhere(np.triu(similar, 1) >= changes.SLOT_SIMILARITY):
+            older, newer = sorted((top[int(i)], top[int(j)]), key=_said)
             if (
-                newer["_score"] < older["_score"] <= newer["_score"] + SAME_FACT_MARGIN
-                and older.get("created_at") != newer.get("created_at")
-                and older.get("superseded_by") is None
-                and newer.get("superseded_by") is None
+                _said(older) < _said(newer)
                 and older["user_id"] == newer["user_id"]
-                and _subject(older) == _subject(newer)
+                and reads_like_update(older, newer, float(similar[i, j]))
             ):
-                older["_score"], newer["_score"] = newer["_score"], older["_score"]
+                updates.append((older, newer))
+        for _ in range(4):  # chains (a -> b -> c) settle in as many passes
+            moved = False
+            for older, newer in updates:
+                if newer["_score"] <= older["_score"]:
+                    newer["_score"] = older["_score"] + _EPS
+                    moved = True
+            if not moved:
+                break
     # A superseded fact goes down, and below its successor when that is a candidate
     # too; chains (a -> b -> c) settle in as many passes as they are long.
     for row in ranked:
