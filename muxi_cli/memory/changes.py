@@ -61,6 +61,14 @@ CUES = re.compile(
     re.IGNORECASE,
 )
 
+#: The cues that say a change by themselves, whatever the slot ("started" does not:
+#: "Mila started kindergarten" does not replace "Mila's birthday is August 9").
+STRONG_CUES = re.compile(
+    r"\b(?:moved|switched|changed|no longer|quit|went back|upgraded|replaced|renamed"
+    r"|cancelled|canceled|stopped|gave up|anymore)\b",
+    re.IGNORECASE,
+)
+
 #: Query time: two facts of one slot this similar are about the same thing.
 SLOT_SIMILARITY = 0.25
 #: Query time: a newer fact with a change cue this similar to an older one updates it.
@@ -124,7 +132,7 @@ def likely_update(
         return False
     if same_slot and similarity >= SLOT_SIMILARITY:
         return True
-    return has_cue(new_text) and similarity >= CUE_SIMILARITY
+    return STRONG_CUES.search(new_text) is not None and similarity >= CUE_SIMILARITY
 
 
 def clear_update(
