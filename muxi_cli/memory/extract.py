@@ -16,7 +16,7 @@ Storing a memory (:func:`remember`):
   in Berlin", while "User likes ramen" leaves "User likes sushi" alone. "The same
   person" includes the user's own sentence about a relation ("User reports to
   Rita" / "User's manager is Duarte");
-- without a judge (``muxi memory add``, imports), only a clear change links: the
+- without a judge (``muxi memory add``, ``supersede_check: false``), only a clear change links: the
   same subject and slot, a change cue in the new text, similar enough
   (:func:`muxi_cli.memory.changes.clear_update`).
 

@@ -188,7 +188,7 @@ async def test_questions_are_embedded_with_the_fact_in_one_call(
 async def test_without_a_model_only_a_clear_change_links(
     records: MemoryRecords, local_embedder: LocalEmbedder
 ) -> None:
-    """No judge (``muxi memory add``, imports): same slot, a change cue, similar."""
+    """No judge (``muxi memory add``): same slot, a change cue, similar."""
     pixel = await _put(records, local_embedder, "User uses a Google Pixel 6.")
     iphone = await _put(records, local_embedder, "User switched to an iPhone 15 Pro in July 2026.")
     assert iphone.action == "superseded" and iphone.superseded == [pixel.row["id"]]
