@@ -112,6 +112,7 @@ def has_cue(text: str) -> bool:
     return CUES.search(text) is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def _mentions(text: str, relation: str) -> bool:
     """Whether ``text`` names someone of ``relation`` ("... with the parents")."""
     words = re.findall(r"[a-z]+", text.casefold())

@@ -303,14 +303,22 @@ def _current_first(ranked: list[Row]) -> list[Row]:
     if len(top) > 1:
         units = np.stack([r["_unit"] for r in top])
         similar = units @ units.T
+        # Cheap first, in numpy: a pair less similar than a cue asks for must share a slot.
+        names = sorted(changes.SLOTS)
+        slots = [changes.slots(str(r.get("text") or "")) for r in top]
+        member = np.array([[n in found for n in names] for found in slots], dtype=np.float32)
+        shared = (member @ member.T) > 0
+        cue_floor = min(changes.CUE_SIMILARITY, SAME_FACT)
+        maybe = (similar >= cue_floor) | ((similar >= changes.SLOT_SIMILARITY) & shared)
+        pairs = np.argwhere(np.triu(maybe, 1))
+        said = [_said(r) for r in top]
         updates: list[tuple[Row, Row]] = []
-        for i, j in np.argwhere(np.triu(similar, 1) >= changes.SLOT_SIMILARITY):
-            older, newer = sorted((top[int(i)], top[int(j)]), key=_said)
-            if (
-                _said(older) < _said(newer)
-                and older["user_id"] == newer["user_id"]
-                and reads_like_update(older, newer, float(similar[i, j]))
-            ):
+        sims = similar[pairs[:, 0], pairs[:, 1]].tolist()
+        for (i, j), sim in zip(pairs.tolist(), sims, strict=True):
+            if said[i] == said[j] or top[i]["user_id"] != top[j]["user_id"]:
+                continue
+            older, newer = (top[i], top[j]) if said[i] < said[j] else (top[j], top[i])
+            if reads_like_update(older, newer, sim):
                 updates.append((older, newer))
         for _ in range(4):  # chains (a -> b -> c) settle in as many passes
             moved = False
