@@ -194,9 +194,6 @@ def test_a_newer_update_ranks_above_the_old_fact_with_no_link() -> None:
     assert order(legs, "what phone", RankOptions(decay=False, current=False)) == [
         "older", "middle", "newer"
     ]  # fmt: skip
-    # A newer fact a model's extraction wrote (with questions) was checked when written.
-    legs["vector"][2]["questions"] = "Which phone does the user have?"
-    assert order(legs, "what phone", RankOptions(decay=False)) == ["older", "middle", "newer"]
 
 
 def test_two_unrelated_likes_are_not_reordered() -> None:
