@@ -8,7 +8,8 @@ real LanceDB store in a temporary folder with the local MiniLM embedder: the noi
 and the other users' memories in bulk, the main user's facts one by one, oldest
 first, through the production write path (``remember``), in two conditions:
 
-- **no model**: nothing links a change to what it changes but similarity (>= 0.95);
+- **no model**: no judge, no questions: only similarity (>= 0.95) and the rules of
+  :func:`muxi_cli.memory.changes.clear_update` (same slot, a change cue) link a change;
 - **judge only**: the write-time judge (``remember(judge=...)``) is scripted from the
   set's ``supersedes``: it links what it is shown (same subject, similarity band),
   the extractor links nothing; facts carry their ``questions``;
@@ -254,6 +255,48 @@ async def evaluate(name: str, folder: Path) -> dict[str, dict[str, Run]]:
     return results
 
 
+async def change_rules(name: str) -> str:
+    """How often the no-model change rules hold for pairs of the set's facts (older,
+    newer), against its ``supersedes``: recall's reordering (direct and chained changes
+    count as right) and the write side's link (direct changes only)."""
+    from muxi_cli.memory import changes, rank
+    from muxi_cli.memory.embeddings import LocalEmbedder
+    from muxi_cli.memory.facts import subject_for
+
+    facts = load_set(name)["facts"]
+    vectors = await CachedEmbedder(LocalEmbedder()).embed([f["text"] for f in facts])
+    similar = vectors @ vectors.T
+    direct = {(old, f["id"]) for f in facts for old in f.get("supersedes", [])}
+    chained = set(direct)
+    while grown := {(a, d) for a, b in chained for c, d in chained if b == c} - chained:
+        chained |= grown
+    counts = {"reorder": [0, 0], "link": [0, 0]}  # [right, wrong]
+    linked: set[tuple[str, str]] = set()
+    for i, old in enumerate(facts):
+        for j, new in enumerate(facts):
+            if float(old["days_ago"]) <= float(new["days_ago"]):
+                continue
+            pair, sim = (old["id"], new["id"]), float(similar[i, j])
+            rows = [
+                {"text": f["text"], "subject": subject_for({"text": f["text"]})} for f in (old, new)
+            ]
+            if rank.reads_like_update(rows[0], rows[1], sim):
+                counts["reorder"][pair not in chained] += 1
+            texts = (old["text"], rows[0]["subject"], new["text"], rows[1]["subject"])
+            if changes.clear_update(texts[0], texts[1], texts[2], texts[3], sim):
+                counts["link"][pair not in direct] += 1
+                linked.add(pair)
+    right, wrong = counts["reorder"]
+    link_right, link_wrong = counts["link"]
+    return (
+        f"{name} set, change rules without a model: recall reorders {right + wrong} pairs, "
+        f"{right} of them changes (precision {right / max(right + wrong, 1):.2f}); the write "
+        f"side links {link_right + link_wrong} pairs, {link_right} right (precision "
+        f"{link_right / max(link_right + link_wrong, 1):.2f}, recall "
+        f"{len(linked & direct)}/{len(direct)})"
+    )
+
+
 def table(title: str, runs: dict[str, Run]) -> str:
     kinds = sorted({k for run in runs.values() for k in run.kinds})
     head = ["ranking", "recall@5", "recall@10", "MRR", "stale first", "leaks"]
@@ -285,6 +328,7 @@ def run(quick: bool, sets: str = "dev", misses: bool = False) -> list[Result]:
     results: list[Result] = []
     try:
         for name in _names(sets):
+            print(asyncio.run(change_rules(name)), end="\n\n", flush=True)
             for condition, runs in asyncio.run(evaluate(name, folder)).items():
                 print(table(f"{name} set, {condition}", runs), end="\n\n", flush=True)
                 if misses:

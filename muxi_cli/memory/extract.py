@@ -8,11 +8,17 @@ Storing a memory (:func:`remember`):
   the model says the new fact replaces, is *superseded*: the new row is added
   and the old one keeps a link to it in ``superseded_by`` (nothing is silently
   lost; superseded rows stay in ``list --all``, ``show`` and exports);
-- with a ``judge``, the user's current facts of the same kind and subject in the
-  band ``JUDGE_SIMILARITY`` .. ``SUPERSEDE_SIMILARITY`` (related, not the same) are
-  shown to it, and those it says the new fact updates or contradicts are superseded
-  too (:mod:`muxi_cli.memory.supersede`): "User moved to Lisbon" replaces "User
-  lives in Berlin", while "User likes ramen" leaves "User likes sushi" alone.
+- with a ``judge``, the user's current facts of the same kind and person in the
+  band ``JUDGE_SIMILARITY`` .. ``SUPERSEDE_SIMILARITY`` (related, not the same), or
+  about the same slot (:mod:`muxi_cli.memory.changes`) and less similar, are shown
+  to it, and those it says the new fact updates or contradicts are superseded too
+  (:mod:`muxi_cli.memory.supersede`): "User moved to Lisbon" replaces "User lives
+  in Berlin", while "User likes ramen" leaves "User likes sushi" alone. "The same
+  person" includes the user's own sentence about a relation ("User reports to
+  Rita" / "User's manager is Duarte");
+- without a judge (``muxi memory add``, ``supersede_check: false``), only a clear change links: the
+  same subject and slot, a change cue in the new text, similar enough
+  (:func:`muxi_cli.memory.changes.clear_update`).
 
 Every new row is annotated (:func:`muxi_cli.memory.facts.annotate`): subject,
 dates, questions and the questions' vector, embedded in the same call as the text.
@@ -26,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from muxi_cli.llm.base import Message
-from muxi_cli.memory import facts
+from muxi_cli.memory import changes, facts
 from muxi_cli.memory.embeddings import Embedder
 from muxi_cli.memory.llmcall import parse_json_object, render_messages
 from muxi_cli.memory.scoring import SUPERSEDE_SIMILARITY, content_hash
@@ -117,6 +123,16 @@ class Stored:
     judged: list[str] = field(default_factory=list)
 
 
+def _in_band(hit: Row, text: str) -> bool:
+    """Related enough for the judge: above :data:`JUDGE_SIMILARITY`, or about the same
+    slot ("User banks with N26." / "User's main account moved to Caixa.", 0.27)."""
+    similarity = float(hit["_similarity"])
+    if similarity >= JUDGE_SIMILARITY:
+        return True
+    old = str(hit.get("text") or "")
+    return similarity >= changes.SLOT_SIMILARITY and bool(changes.shared_slots(old, text))
+
+
 async def remember(
     records: MemoryRecords,
     embedder: Embedder,
@@ -181,13 +197,29 @@ async def remember(
                 row["valid_from"] = hit["valid_from"]
     judged: list[str] = []
     # A fact that names what it replaces (and the names hold) needs no second opinion.
-    if judge is not None and not to_supersede:
+    if not to_supersede and judge is None:
+        # No model: only a clear change (same slot, a change cue) links.
+        for hit in neighbours:
+            if hit["_similarity"] < SUPERSEDE_SIMILARITY and changes.clear_update(
+                str(hit.get("text") or ""),
+                facts.subject_for(hit),
+                text,
+                row["subject"],
+                float(hit["_similarity"]),
+            ):
+                to_supersede[hit["id"]] = hit
+    elif judge is not None and not to_supersede:
+        # One subject, or the user's own sentence about that relation ("User reports
+        # to Rita" vs "User's manager is Duarte", "... with the parents").
         band = [
             h
             for h in neighbours
-            if JUDGE_SIMILARITY <= h["_similarity"] < SUPERSEDE_SIMILARITY
+            if h["_similarity"] < SUPERSEDE_SIMILARITY
             and h["id"] not in to_supersede
-            and facts.subject_for(h) == row["subject"]
+            and _in_band(h, text)
+            and changes.same_person(
+                facts.subject_for(h), str(h.get("text") or ""), row["subject"], text
+            )
         ][:JUDGE_CANDIDATES]
         if band:  # no candidate, no model call
             judged = await _judged(judge, text, band)

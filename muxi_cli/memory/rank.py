@@ -13,12 +13,17 @@ Every candidate carries its vector, so each one is scored on the same footing:
   ambiguous word ("python" the snake, "interest" the hobby) cannot promote an
   unrelated memory;
 - **whose fact**: a query about "my X" prefers the user's own facts, one about "my
-  sister's X" the sister's (:func:`muxi_cli.memory.subjects.query_subject`);
+  sister's X" the sister's (:func:`muxi_cli.memory.subjects.query_subject`); **what
+  about**: a question naming a slot ("which bank", "who is my boss") prefers the
+  facts about it (:func:`muxi_cli.memory.changes.query_slots`);
 - **dates**: "next month", "in January" resolve against the clock; facts with a
   date in that span rank up;
 - **current over stale**: a superseded fact is placed right below its successor
-  when both are candidates, and demoted otherwise; of two near-identical facts
-  about the same person the newer ranks first (changes nobody linked);
+  when both are candidates, and demoted otherwise; for changes nobody linked
+  (memories added by hand or imported, or written before the write-time judge),
+  of two candidates that read like a change (near-identical, or about the same
+  slot, or a change cue, :mod:`muxi_cli.memory.changes`) the newer one is placed
+  right above the older one, which stays in the list;
 - **decay**: recency, importance and use move a hit a little.
 
 ``fusion="rrf"`` is the previous behaviour (reciprocal rank fusion of the legs,
@@ -34,8 +39,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
+from muxi_cli.memory import changes, subjects
 from muxi_cli.memory import dates as dating
-from muxi_cli.memory import subjects
 from muxi_cli.memory.scoring import MIN_SIMILARITY, decay_score, recall_score
 from muxi_cli.stores.lance_fusion import RRF_K
 
@@ -55,6 +60,8 @@ KEYWORD_WEIGHT = 0.08
 QUESTION_DISCOUNT = 0.02
 #: Whose fact: the query's subject matches the row's / differs from it.
 SUBJECT_MATCH, SUBJECT_MISMATCH = 0.04, 0.08
+#: A fact about what the question asks ("which bank": "User banks with N26.").
+SLOT_BONUS = 0.05
 #: A fact dated inside the span the query names.
 DATE_BONUS = 0.25
 #: Every-year dates (``--MM-DD``) count for spans shorter than this.
@@ -65,10 +72,6 @@ DECAY_BONUS = 0.03
 STALE_PENALTY = 0.1
 #: Two facts about the same person this similar state the same thing: the newer wins.
 SAME_FACT = 0.7
-#: ... and when the newer one scores at most this much below the older one.
-SAME_FACT_MARGIN = 0.1
-#: How far down the ranking the newer-wins rule looks.
-SAME_FACT_DEPTH = 30
 _EPS = 1e-6
 
 
@@ -93,6 +96,8 @@ class Query:
     now: float
     subject: str | None = None
     span: dating.Span | None = None
+    #: What the question asks about ("which bank": the bank), see muxi_cli.memory.changes.
+    slots: frozenset[str] = frozenset()
 
 
 def prepare(text: str, vector: Any, now: float, options: RankOptions) -> Query:
@@ -103,6 +108,7 @@ def prepare(text: str, vector: Any, now: float, options: RankOptions) -> Query:
         now=now,
         subject=subjects.query_subject(text) if options.subjects else None,
         span=dating.query_span(text, now) if options.dates else None,
+        slots=changes.query_slots(text) if options.subjects else frozenset(),
     )
 
 
@@ -180,6 +186,8 @@ def rank(legs: Mapping[str, Sequence[Row]], query: Query, options: RankOptions) 
             base += SUBJECT_MATCH if _subject(row) == query.subject else -SUBJECT_MISMATCH
         if in_span:
             base += DATE_BONUS
+        if query.slots and query.slots & changes.slots(str(row.get("text") or "")):
+            base += SLOT_BONUS
         row["_score"] = base
         row["_unit"] = facts[i]
         scored.append(row)
@@ -270,28 +278,56 @@ def _token_days(token: str) -> int:
     return 31 if len(parts) == 2 and not token.startswith("--") else 1
 
 
+def _said(row: Row) -> float:
+    return float(row.get("created_at") or 0.0)
+
+
+def reads_like_update(older: Row, newer: Row, similarity: float) -> bool:
+    """Whether ``newer`` reads like a change of ``older`` (both current, one user)."""
+    old_subject, new_subject = _subject(older), _subject(newer)
+    if similarity >= SAME_FACT and old_subject == new_subject:
+        return True
+    old_text, new_text = str(older.get("text") or ""), str(newer.get("text") or "")
+    return changes.likely_update(old_text, old_subject, new_text, new_subject, similarity)
+
+
 def _current_first(ranked: list[Row]) -> list[Row]:
     """Newer facts before the ones they replace (see the module docstring)."""
     import numpy as np  # deferred: numpy is slow to import
 
     by_id = {r["id"]: r for r in ranked}
-    # Near-identical facts about the same person, nobody linked: the newer one takes
-    # the better of the two places (the pair keeps its places, so recall is unchanged).
-    top = ranked[:SAME_FACT_DEPTH]
+    # Changes nobody linked (memories added by hand, imported, or written before the
+    # write-time judge): of two candidates about the same thing, the newer one goes
+    # right above the older one, which stays (see muxi_cli.memory.changes).
+    top = [r for r in ranked if r.get("superseded_by") is None]
     if len(top) > 1:
         units = np.stack([r["_unit"] for r in top])
-        for i, j in np.argwhere(np.triu(units @ units.T, 1) >= SAME_FACT):
-            pair = (top[int(i)], top[int(j)])
-            older, newer = sorted(pair, key=lambda r: float(r.get("created_at") or 0))
-            if (
-                newer["_score"] < older["_score"] <= newer["_score"] + SAME_FACT_MARGIN
-                and older.get("created_at") != newer.get("created_at")
-                and older.get("superseded_by") is None
-                and newer.get("superseded_by") is None
-                and older["user_id"] == newer["user_id"]
-                and _subject(older) == _subject(newer)
-            ):
-                older["_score"], newer["_score"] = newer["_score"], older["_score"]
+        similar = units @ units.T
+        # Cheap first, in numpy: a pair less similar than a cue asks for must share a slot.
+        names = sorted(changes.SLOTS)
+        slots = [changes.slots(str(r.get("text") or "")) for r in top]
+        member = np.array([[n in found for n in names] for found in slots], dtype=np.float32)
+        shared = (member @ member.T) > 0
+        cue_floor = min(changes.CUE_SIMILARITY, SAME_FACT)
+        maybe = (similar >= cue_floor) | ((similar >= changes.SLOT_SIMILARITY) & shared)
+        pairs = np.argwhere(np.triu(maybe, 1))
+        said = [_said(r) for r in top]
+        updates: list[tuple[Row, Row]] = []
+        sims = similar[pairs[:, 0], pairs[:, 1]].tolist()
+        for (i, j), sim in zip(pairs.tolist(), sims, strict=True):
+            if said[i] == said[j] or top[i]["user_id"] != top[j]["user_id"]:
+                continue
+            older, newer = (top[i], top[j]) if said[i] < said[j] else (top[j], top[i])
+            if reads_like_update(older, newer, sim):
+                updates.append((older, newer))
+        for _ in range(4):  # chains (a -> b -> c) settle in as many passes
+            moved = False
+            for older, newer in updates:
+                if newer["_score"] <= older["_score"]:
+                    newer["_score"] = older["_score"] + _EPS
+                    moved = True
+            if not moved:
+                break
     # A superseded fact goes down, and below its successor when that is a candidate
     # too; chains (a -> b -> c) settle in as many passes as they are long.
     for row in ranked:

@@ -78,3 +78,26 @@ async def test_dev_set_ranking_beats_plain_vector(
     assert ranked.stale_first == 0
     assert ranked.r5 / ranked.n >= 0.85, ranked.row()
     assert ranked.r5 >= plain.r5, (ranked.row(), plain.row())
+
+
+@pytest.mark.slow
+async def test_dev_set_without_a_model_ranks_current_facts_first(
+    tmp_path: Path, local_embedder: LocalEmbedder
+) -> None:
+    """No judge, no questions (``muxi memory add``, imports): the change rules of
+    muxi_cli.memory.changes alone. Measured: recall@5 0.83 (plain vector 0.74), an
+    old fact above its successor in 1 query (the successor is no candidate)."""
+    from benchmarks import bench_memory_quality as bench
+
+    data = bench.load_set("dev")
+    embedder = bench.CachedEmbedder(local_embedder)
+    service, names = await bench.load_store(data, tmp_path / "dev", embedder, model="none")
+    try:
+        ranked = (await bench.measure(service, data, names, RankOptions())).overall
+        plain = (await bench.measure(service, data, names, VECTOR_ONLY)).overall
+    finally:
+        await service.aclose()
+    assert ranked.leaks == 0
+    assert ranked.stale_first <= 1, ranked.row()
+    assert ranked.r5 / ranked.n >= 0.82, ranked.row()
+    assert ranked.r5 >= plain.r5, (ranked.row(), plain.row())

@@ -168,3 +168,61 @@ async def test_every_leg_keeps_the_user_scope(tmp_path: Path) -> None:
     assert await svc.search(query, "alice' OR '1'='1") == []
     assert await svc.search(query, "carol") == []
     await svc.aclose()
+
+
+def _pair(old_text: str, new_text: str, mutual: float) -> dict:
+    """An older fact scoring 0.6 and a newer one scoring 0.5, ``mutual`` alike, unlinked."""
+    older = row("older", 0.6, old_text, created_at=NOW - 400 * DAY)
+    newer = row("newer", 0.5, new_text, created_at=NOW - 100 * DAY)
+    # Orthogonal parts chosen so that the two vectors' cosine is ``mutual``.
+    rest_old, rest_new = (1 - 0.36) ** 0.5, (1 - 0.25) ** 0.5
+    share = (mutual - 0.3) / (rest_old * rest_new)
+    newer["vector"] = np.array(
+        [0.5, rest_new * share, rest_new * (1 - share**2) ** 0.5, 0.0], dtype=np.float32
+    )
+    middle = row("middle", 0.55, "User's home desk has a standing frame.")
+    middle["vector"] = np.array([0.55, 0.0, 0.0, (1 - 0.55**2) ** 0.5], dtype=np.float32)
+    return {"vector": [older, middle, newer]}
+
+
+def test_a_newer_update_ranks_above_the_old_fact_with_no_link() -> None:
+    legs = _pair(
+        "User uses a Google Pixel 6.", "User switched to an iPhone 15 Pro in July 2026.", 0.45
+    )
+    # Same slot (the phone), newer: right above the older one, which stays.
+    assert order(legs, "what phone", RankOptions(decay=False)) == ["newer", "older", "middle"]
+    assert order(legs, "what phone", RankOptions(decay=False, current=False)) == [
+        "older", "middle", "newer"
+    ]  # fmt: skip
+
+
+def test_two_unrelated_likes_are_not_reordered() -> None:
+    legs = _pair("User likes sushi.", "User likes ramen.", 0.56)
+    assert order(legs, "food", RankOptions(decay=False)) == ["older", "middle", "newer"]
+    # Another person's fact is no update of the user's, whatever the cue.
+    legs = _pair("User lives in Berlin.", "User's sister Kasia moved to Copenhagen.", 0.45)
+    assert order(legs, "where", RankOptions(decay=False, subjects=False))[0] == "older"
+
+
+def test_change_rules_on_pairs() -> None:
+    """The cues and slots :mod:`muxi_cli.memory.changes` reads (no vectors)."""
+    from muxi_cli.memory import changes
+
+    assert changes.shared_slots("User banks with N26.", "User's main account moved to Caixa.")
+    assert not changes.shared_slots("User moved to Lisbon.", "User's main account moved to Caixa.")
+    assert changes.compatible("user", "User spends Christmas with the parents.", "parent", "x")
+    assert not changes.compatible("user", "User lives in Berlin.", "sibling", "x")
+    assert changes.clear_update(
+        "User is vegetarian.", "user", "User switched to a vegan diet.", "user", 0.6
+    )
+    assert not changes.clear_update(
+        "User likes sushi.", "user", "User now likes ramen.", "user", 0.6
+    )
+
+
+def test_a_question_about_a_slot_prefers_the_facts_about_it() -> None:
+    bank = row("bank", 0.40, "User banks with N26.")
+    recipe = row("recipe", 0.42, "User asked for a recipe for banana bread.")
+    legs = {"vector": [recipe, bank]}
+    assert order(legs, "which bank do I use", RankOptions(decay=False)) == ["bank", "recipe"]
+    assert order(legs, "something sweet", RankOptions(decay=False)) == ["recipe", "bank"]

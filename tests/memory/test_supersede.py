@@ -183,3 +183,30 @@ async def test_questions_are_embedded_with_the_fact_in_one_call(
     again = await records.get("u", plain.row["id"], vector=True)
     assert again["questions"] is None and np.allclose(again["qvector"], again["vector"])
     assert len(calls) == 2
+
+
+async def test_without_a_model_only_a_clear_change_links(
+    records: MemoryRecords, local_embedder: LocalEmbedder
+) -> None:
+    """No judge (``muxi memory add``): same slot, a change cue, similar."""
+    pixel = await _put(records, local_embedder, "User uses a Google Pixel 6.")
+    iphone = await _put(records, local_embedder, "User switched to an iPhone 15 Pro in July 2026.")
+    assert iphone.action == "superseded" and iphone.superseded == [pixel.row["id"]]
+    sushi = await _put(records, local_embedder, "User likes sushi.")
+    ramen = await _put(records, local_embedder, "User now likes ramen too.")
+    assert ramen.action == "added"  # a cue but no slot: both hold
+    sister = await _put(records, local_embedder, "User's sister Kasia moved to Copenhagen.")
+    assert sister.action == "added"  # another person's move
+    assert (await records.get("u", sushi.row["id"]))["superseded_by"] is None
+
+
+async def test_the_judge_sees_the_users_sentence_about_the_manager(
+    records: MemoryRecords, local_embedder: LocalEmbedder
+) -> None:
+    """Other subjects, below the band's similarity, but one slot: the judge decides."""
+    duarte = await _put(records, local_embedder, "User's manager at Marlin Pay is Duarte Silva.")
+    judge = Scripted("Duarte")
+    new = "User reports to Rita Carvalho since October 2026 after a team reorganisation."
+    rita = await _put(records, local_embedder, new, judge=judge)
+    assert judge.calls == [(new, [duarte.row["text"]])]
+    assert rita.judged == [duarte.row["id"]]
