@@ -165,7 +165,16 @@ async def remember(
         bumped = max(float(existing.get("importance") or 0.0), float(importance))
         await records.update(user_id, existing["id"], updated_at=stamp, importance=bumped)
         existing.update(updated_at=stamp, importance=bumped)
-        return Stored(existing, "duplicate", [])
+        # Said again, but as what replaces others (`--replaces`, the extractor's
+        # `replaces`): those still stop being current, replaced by the stored fact.
+        named = await _explicit(records, user_id, kind, replaces or [])
+        named.pop(existing["id"], None)
+        for old in named.values():
+            values: dict[str, Any] = {"superseded_by": existing["id"], "updated_at": stamp}
+            if old.get("valid_until") is None:
+                values["valid_until"] = float(stamp)
+            await records.update(user_id, old["id"], **values)
+        return Stored(existing, "duplicate", list(named))
     asked = facts.clean_questions(questions or [])
     # One embedding call: the fact, and its questions when it has some.
     vectors = await embedder.embed([text, "\n".join(asked)] if asked else [text])
@@ -233,7 +242,7 @@ async def remember(
     # The old fact held until the new one took over (its start, else when it was said).
     ended = row.get("valid_from") or row.get("created_at") or now()
     for old in olds:
-        values: dict[str, Any] = {"superseded_by": row["id"], "updated_at": now()}
+        values = {"superseded_by": row["id"], "updated_at": now()}
         if old.get("valid_until") is None and old["id"] not in restated:
             values["valid_until"] = float(ended)
         await records.update(user_id, old["id"], **values)

@@ -89,15 +89,6 @@ def test_memory_search_arguments_a_json_parser_lets_through() -> None:
     assert not isinstance(parsed, str) and len(parsed[0][0]) == memory_tool.MAX_QUERY_CHARS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "extract.remember: an exact duplicate of a current memory returns early, so the "
-        "memories `replaces` names (add --replaces, or the extractor's replaces) stay "
-        "current, silently; fix: in the duplicate branch still supersede the rows "
-        "_explicit() finds (superseded_by = the existing row, valid_until as for a change)"
-    ),
-)
 async def test_replaces_holds_when_the_new_text_is_already_stored(tmp_path: Path) -> None:
     service = _service(tmp_path)
     try:
