@@ -53,26 +53,6 @@ SLOTS: dict[str, str] = {
     r"|spending (?:christmas|easter|new year|the holidays)",
 }
 _SLOTS = {name: re.compile(rf"(?:{pattern})", re.IGNORECASE) for name, pattern in SLOTS.items()}
-#: How a question names a slot ("what's my job", "which bank", "who is my boss").
-QUERY_SLOTS: dict[str, str] = {
-    "home": r"\blive\b|\blives\b|\baddress\b|\bflat\b|\bapartment\b",
-    "job": r"\bjob\b|employer|occupation|profession|\bwork(?: for)?\s*\??$",
-    "manager": r"\bboss\b|manager|supervisor|reports? to|in charge of me",
-    "diet": r"\bdiet\b|vegetarian|vegan|\beat meat\b|\beat fish\b",
-    "phone": r"\bphone\b",
-    "laptop": r"\blaptop\b",
-    "car": r"\bcar\b|vehicle",
-    "gym": r"\bgym\b",
-    "bank": r"\bbank\b",
-    "insurance": r"\binsurance\b",
-    "doctor": r"\bdoctor\b|\bgp\b",
-    "salary": r"\bsalary\b|\bearn\b|\bincome\b",
-    "commute": r"\bcommute\b|to the office",
-    "coffee": r"\bcoffee\b|espresso|caffeine",
-    "school": r"school|kindergarten|daycare|nursery",
-    "sport": r"\bsports?\b|\bexercise\b|workout",
-}
-_QUERY_SLOTS = {name: re.compile(p, re.IGNORECASE) for name, p in QUERY_SLOTS.items()}
 #: Words that say something changed ("moved", "switched", "no longer"...).
 CUES = re.compile(
     r"\b(?:moved|moving|now|new|switched|changed|no longer|started|quit|left|became|went back"
@@ -101,11 +81,6 @@ CLEAR_SIMILARITY = 0.40
 def slots(text: str) -> frozenset[str]:
     """The slots ``text`` is about (maybe none)."""
     return frozenset(name for name, pattern in _SLOTS.items() if pattern.search(text))
-
-
-def query_slots(query: str) -> frozenset[str]:
-    """The slots a question asks about (maybe none)."""
-    return frozenset(name for name, pattern in _QUERY_SLOTS.items() if pattern.search(query))
 
 
 def has_cue(text: str) -> bool:

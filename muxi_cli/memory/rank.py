@@ -13,9 +13,7 @@ Every candidate carries its vector, so each one is scored on the same footing:
   ambiguous word ("python" the snake, "interest" the hobby) cannot promote an
   unrelated memory;
 - **whose fact**: a query about "my X" prefers the user's own facts, one about "my
-  sister's X" the sister's (:func:`muxi_cli.memory.subjects.query_subject`); **what
-  about**: a question naming a slot ("which bank", "who is my boss") prefers the
-  facts about it (:func:`muxi_cli.memory.changes.query_slots`);
+  sister's X" the sister's (:func:`muxi_cli.memory.subjects.query_subject`);
 - **dates**: "next month", "in January" resolve against the clock; facts with a
   date in that span rank up;
 - **current over stale**: a superseded fact is placed right below its successor
@@ -60,8 +58,6 @@ KEYWORD_WEIGHT = 0.08
 QUESTION_DISCOUNT = 0.02
 #: Whose fact: the query's subject matches the row's / differs from it.
 SUBJECT_MATCH, SUBJECT_MISMATCH = 0.04, 0.08
-#: A fact about what the question asks ("which bank": "User banks with N26.").
-SLOT_BONUS = 0.05
 #: A fact dated inside the span the query names.
 DATE_BONUS = 0.25
 #: Every-year dates (``--MM-DD``) count for spans shorter than this.
@@ -96,8 +92,6 @@ class Query:
     now: float
     subject: str | None = None
     span: dating.Span | None = None
-    #: What the question asks about ("which bank": the bank), see muxi_cli.memory.changes.
-    slots: frozenset[str] = frozenset()
 
 
 def prepare(text: str, vector: Any, now: float, options: RankOptions) -> Query:
@@ -108,7 +102,6 @@ def prepare(text: str, vector: Any, now: float, options: RankOptions) -> Query:
         now=now,
         subject=subjects.query_subject(text) if options.subjects else None,
         span=dating.query_span(text, now) if options.dates else None,
-        slots=changes.query_slots(text) if options.subjects else frozenset(),
     )
 
 
@@ -186,8 +179,6 @@ def rank(legs: Mapping[str, Sequence[Row]], query: Query, options: RankOptions) 
             base += SUBJECT_MATCH if _subject(row) == query.subject else -SUBJECT_MISMATCH
         if in_span:
             base += DATE_BONUS
-        if query.slots and query.slots & changes.slots(str(row.get("text") or "")):
-            base += SLOT_BONUS
         row["_score"] = base
         row["_unit"] = facts[i]
         scored.append(row)

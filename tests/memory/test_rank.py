@@ -218,11 +218,3 @@ def test_change_rules_on_pairs() -> None:
     assert not changes.clear_update(
         "User likes sushi.", "user", "User now likes ramen.", "user", 0.6
     )
-
-
-def test_a_question_about_a_slot_prefers_the_facts_about_it() -> None:
-    bank = row("bank", 0.40, "User banks with N26.")
-    recipe = row("recipe", 0.42, "User asked for a recipe for banana bread.")
-    legs = {"vector": [recipe, bank]}
-    assert order(legs, "which bank do I use", RankOptions(decay=False)) == ["bank", "recipe"]
-    assert order(legs, "something sweet", RankOptions(decay=False)) == ["recipe", "bank"]
