@@ -110,6 +110,9 @@ async def _bulk(n: int, folder: Path) -> list[Result]:
         await records.add(rows[start : start + BATCH])
     add_s = time.perf_counter() - started
     await store.optimize()  # compaction and index refresh, as the periodic maintenance does
+    from muxi_cli.stores.lance_cluster import maybe_cluster
+
+    await maybe_cluster(store)  # and, past 5,000 rows of several users, sorting them by user
     samples = await _search_ms(records, dims)
     ranked = await _search_ms(records, dims, ranked=True)
     dated = await _search_ms(records, dims, ranked=True, query="plans next month")

@@ -260,6 +260,9 @@ class LanceStore(LanceWrites):
 
     async def _maintain(self) -> None:
         await self.optimize(cleanup_older_than=KEEP_VERSIONS_FOR)
+        from muxi_cli.stores.lance_cluster import maybe_cluster  # deferred: maintenance only
+
+        await maybe_cluster(self)
 
     # ------------------------------------------------------------------ reads
 
