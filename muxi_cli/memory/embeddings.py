@@ -200,7 +200,7 @@ class LocalEmbedder:
         return await asyncio.to_thread(self.embed_sync, texts)
 
     def prepare(self) -> None:
-        """Import what the model needs on the calling thread (see MemoryService._vector)."""
+        """Import what the model needs on the calling thread (see MemoryService.embed_query)."""
         import numpy  # noqa: F401  # deferred: numpy is slow to import
         import onnxruntime  # noqa: F401  # deferred: onnxruntime is slow to import
         import tokenizers  # noqa: F401  # deferred: tokenizers is slow to import

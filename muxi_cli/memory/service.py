@@ -1,7 +1,9 @@
 """The memory service: buffer memory, long-term memory, recall and knowledge.
 
 :class:`MemoryService` implements :class:`muxi_cli.memory.base.MemoryHooks` for the
-agent loop, plus the management API used by ``Runtime.memory_*`` and the CLI.
+agent loop (recall in :mod:`muxi_cli.memory.recall`, extraction after a turn in
+:mod:`muxi_cli.memory.extraction`), plus the management API used by
+``Runtime.memory_*`` and the CLI.
 Nothing heavy happens in ``__init__``: the store and the embedding model open on
 first use.
 """
@@ -12,31 +14,26 @@ import asyncio
 import builtins
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli import paths
 from muxi_cli.config.schema import AgentConfig, Formation
-from muxi_cli.errors import MemoryStoreError, MuxiError, UsageError
+from muxi_cli.errors import MemoryStoreError, UsageError
 from muxi_cli.llm.base import Message, ModelResolver
-from muxi_cli.memory import buffer, facts, knowledge, llmcall, rank, versions
+from muxi_cli.memory import buffer, extraction, knowledge, llmcall, versions
+from muxi_cli.memory import recall as recall_
 from muxi_cli.memory.base import Context, Recalled
 from muxi_cli.memory.embeddings import Embedder, embedder_for
 from muxi_cli.memory.extract import (
     Stored,
-    extraction_prompt,
-    extraction_system,
-    parse_facts,
-    questions_enabled,
     remember,
 )
+from muxi_cli.memory.items import to_item
 from muxi_cli.memory.rank import RankOptions
-from muxi_cli.memory.scoring import CONFLICT_SIMILARITY, is_noise, recall_score
 from muxi_cli.memory.usage import UsageCounter
 from muxi_cli.protocol.records import MemoryItem
-from muxi_cli.stores.lance_legs import memory_legs
-from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords, Row
+from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.lance_store import LanceStore, now
 from muxi_cli.stores.memory_catalog import MemoryCatalog, SessionState, Snapshot
@@ -47,38 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KINDS = ("fact", "knowledge")
-#: How recall shows a superseded fact (always right below the fact that replaced it).
-PREVIOUSLY = "Previously (since replaced): "
-#: Candidates per search leg (the ranking sees every leg's, merged).
-CANDIDATES = 20
-#: What reading a date beyond the calendar raises (``date`` stops at year 9999).
-
-
-def iso(ts: float | None) -> str:
-    if not ts:
-        return ""
-    return datetime.fromtimestamp(float(ts), UTC).isoformat(timespec="seconds")
-
-
-def to_item(row: Row, score: float | None = None) -> MemoryItem:
-    return MemoryItem(
-        id=str(row["id"]),
-        user_id=str(row["user_id"]),
-        kind=str(row["kind"]),
-        text=str(row["text"]),
-        created_at=iso(row.get("created_at")),
-        importance=round(float(row.get("importance") or 0.0), 4),
-        source=row.get("source"),
-        score=None if score is None else round(score, 4),
-        agent=row.get("agent"),
-        superseded_by=row.get("superseded_by"),
-        # Rows written before schema version 2 have these inferred from their text.
-        subject=facts.subject_for(row),
-        dates=facts.dates_for(row),
-        valid_from=iso(row.get("valid_from")),
-        valid_until=iso(row.get("valid_until")),
-        questions=facts.questions_of(row),
-    )
 
 
 class MemoryService:
@@ -142,7 +107,7 @@ class MemoryService:
                     self._store = await store.open()
         return self._store
 
-    async def _vector(self, text: str) -> Any:
+    async def embed_query(self, text: str) -> Any:
         """The embedding of ``text``; a store not open yet opens meanwhile.
 
         The model's session is built in a worker thread (native code that releases
@@ -194,7 +159,7 @@ class MemoryService:
 
     # ------------------------------------------------------------------ hooks
 
-    async def _nothing_to_recall(self, user_id: str, agent: AgentConfig) -> bool:
+    async def nothing_to_recall(self, user_id: str, agent: AgentConfig) -> bool:
         """Nothing for ``user_id`` and ``agent`` in the store (by the catalog): recall
         would only cost the LanceDB import and the embedding model."""
         if agent.knowledge:
@@ -211,48 +176,7 @@ class MemoryService:
         )
 
     async def recall(self, user_id: str, agent: AgentConfig, query: str) -> list[Recalled]:
-        if not agent.memory.enabled or not query.strip():
-            return []
-        if await self._nothing_to_recall(user_id, agent):
-            return []
-        limit = max(1, agent.memory.recall_limit)
-        vector = await self._vector(query)
-        at = self.clock()
-        kind = None if agent.memory.long_term else "knowledge"
-        hits = await self._memory_hits(user_id, vector, query, kind, limit * 3)
-        scored: list[tuple[float, Recalled, Row | None]] = []
-        for row in hits:
-            source = "shared knowledge" if row["user_id"] == SHARED_USER else None
-            if row["kind"] == "knowledge" and source is None:
-                source = "your knowledge"
-            text = row["text"]
-            if row.get("superseded_by"):
-                text = PREVIOUSLY + text
-            recalled = Recalled(row["id"], row["kind"], text, row["_score"], source)
-            scored.append((recalled.score, recalled, row))
-        if agent.knowledge or await self._has_added_knowledge(agent):
-            await self._ensure_knowledge(agent)
-            chunk_rows = await (await self.chunks()).search(
-                [agent.name], vector, query, limit=limit
-            )
-            for row in chunk_rows:
-                if is_noise(row):
-                    continue
-                cite = (
-                    f"{row['source']}#{row['position']}" if row.get("position") else row["source"]
-                )
-                score = recall_score(row, at)
-                scored.append(
-                    (score, Recalled(row["id"], "knowledge", row["text"], score, cite), None)
-                )
-        scored.sort(key=lambda item: item[0], reverse=True)
-        chosen = _below_successors(scored)[:limit]
-        used: dict[str, list[str]] = {}
-        for _score, _recalled, hit in chosen:
-            if hit is not None:
-                used.setdefault(hit["user_id"], []).append(hit["id"])
-        self.usage.note(used)  # written in the background: the turn does not wait
-        return [recalled for _score, recalled, _row in chosen]
+        return await recall_.recall(self, user_id, agent, query)
 
     async def window(self, session_id: str, agent: AgentConfig, history: list[Message]) -> Context:
         if sum(buffer.message_tokens(m) for m in history) <= agent.memory.buffer_tokens:
@@ -295,79 +219,13 @@ class MemoryService:
     async def after_turn(
         self, user_id: str, agent: AgentConfig, session_id: str, history: list[Message]
     ) -> None:
-        if not (agent.memory.enabled and agent.memory.long_term) or self.providers is None:
-            return
-        if not await self.long_term_enabled(user_id):
-            return
-        states = await self.states()
-        state: Row = await states.get(session_id) or {}
-        upto = int(state.get("extracted_upto") or 0)
-        if upto > len(history):
-            upto = 0
-        if len(history) - upto < max(1, agent.memory.extract_every):
-            if state.get("user_id") != user_id:
-                # Remember whose session this is, so `forget --all` can drop its summary.
-                await states.put(session_id, user_id=user_id, agent=agent.name)
-            return
-        await self.extract(user_id, agent, history[upto:])
-        await states.put(session_id, user_id=user_id, agent=agent.name, extracted_upto=len(history))
+        await extraction.after_turn(self, user_id, agent, session_id, history)
 
     async def extract(
         self, user_id: str, agent: AgentConfig, messages: list[Message]
     ) -> list[Stored]:
         """Ask the model for durable facts in ``messages`` and store them."""
-        if self.providers is None:
-            return []
-        transcript = llmcall.render_messages(messages)
-        if not transcript.strip():
-            return []
-        known: builtins.list[Row] = []
-        snapshot = await self.known()
-        if snapshot is None or snapshot.memory_count(user_id, ("fact",)):
-            # Only a user with facts has facts the new ones may repeat or update.
-            vector = await self._vector(transcript[-2000:])
-            known = await (await self.records()).search(
-                user_id, vector, transcript[-2000:], kind="fact", shared=False, limit=10
-            )
-        config = self.formation.memory
-        ref = llmcall.model_ref(self.providers, agent, config.extraction_model)
-        ask_questions = questions_enabled(config.questions, self.providers, ref)
-        today = iso(self.clock())[:10]
-        answer = await llmcall.ask(
-            self.providers,
-            ref,
-            extraction_system(ask_questions),
-            extraction_prompt(messages, known, today),
-            max_tokens=1536 if ask_questions else 1024,  # questions: ~30 tokens a fact
-        )
-        found = parse_facts(answer, ref)
-        if not found:
-            return []  # the store and the embedding model stay closed
-        judge = None
-        if config.supersede_check:
-            from muxi_cli.memory.supersede import model_judge  # deferred: only with facts
-
-            judge = model_judge(self.providers, ref)
-        records = await self.records()
-        stored = []
-        for fact in found:
-            done = await remember(
-                records,
-                self.embedder,
-                user_id,
-                fact["text"],
-                kind="fact",
-                importance=fact["importance"],
-                agent=agent.name,
-                source="extraction",
-                replaces=fact["replaces"],
-                subject=fact["subject"],
-                valid_from=fact["since"],
-                questions=fact["questions"] if ask_questions else None,
-                judge=judge,  # not asked when the extractor's links hold
-            )
-            stored.append(done)
-        return stored
+        return await extraction.extract(self, user_id, agent, messages)
 
     # ------------------------------------------------------------------ management API
 
@@ -391,49 +249,9 @@ class MemoryService:
     ) -> builtins.list[MemoryItem]:
         if not query.strip():
             raise UsageError("the search query is empty", "give some words to search for")
-        vector = await self._vector(query)
-        hits = await self._memory_hits(user_id, vector, query, kind, limit * 3)
+        vector = await self.embed_query(query)
+        hits = await recall_.memory_hits(self, user_id, vector, query, kind, limit * 3)
         return [to_item(h, h["_score"]) for h in hits[:limit]]
-
-    async def _memory_hits(
-        self, user_id: str, vector: Any, query: str, kind: str | None, limit: int
-    ) -> builtins.list[Row]:
-        """The one search of stored memories, for recall and ``muxi memory search``
-        alike: the user's own plus the shared knowledge (``'*'``), ranked by
-        :mod:`muxi_cli.memory.rank` (best first, ``_score`` set, noise dropped), and a
-        user entry winning over a shared one it repeats or contradicts. With the
-        ``current`` option superseded rows come too, each below its successor."""
-        options = self.ranking
-        wanted = rank.prepare(query, vector, self.clock(), options)
-        records = await self.records()
-        try:
-            legs = await memory_legs(
-                records,
-                user_id,
-                vector,
-                "" if options.fusion == "vector" else query,  # cosine only: no text leg
-                kind=kind,
-                shared=True,
-                candidates=max(limit, CANDIDATES),
-                include_superseded=options.current,
-                questions=options.questions,
-                date_patterns=rank.date_patterns(wanted.span) if wanted.span else None,
-            )
-        except MuxiError:
-            raise
-        except Exception as exc:
-            # LanceDB reports a damaged table (a data file gone or truncated) as a bare
-            # RuntimeError; as a store error it costs the turn its recall and the
-            # memory_search tool a failed result, not the whole turn an internal error.
-            # The details (file paths) go to the log, not to the model or a server's user.
-            log.warning("memory search failed in %s: %s", self.uri, exc)
-            raise MemoryStoreError(
-                "the memory store could not be searched (its files look damaged; "
-                "the log has the details)",
-                "restore it from a `muxi memory export`, or move it aside to start afresh",
-            ) from exc
-        hits = rank.rank(legs, wanted, options)
-        return _user_over_shared(hits, user_id)
 
     async def add(
         self,
@@ -512,12 +330,12 @@ class MemoryService:
 
     # ------------------------------------------------------------------ knowledge
 
-    async def _has_added_knowledge(self, agent: AgentConfig) -> bool:
+    async def has_added_knowledge(self, agent: AgentConfig) -> bool:
         """Whether ``muxi knowledge add`` gave ``agent`` knowledge beyond muxi.yaml."""
 
         return bool(await knowledge.extra_entries(await self.store(), agent.name))
 
-    async def _ensure_knowledge(self, agent: AgentConfig) -> None:
+    async def ensure_knowledge(self, agent: AgentConfig) -> None:
         """Ingest changed knowledge files once per process (on first recall)."""
         if agent.name in self._synced:
             return
@@ -587,43 +405,3 @@ class MemoryService:
 def _absolute(path: Path) -> Path:
     target = path.expanduser()
     return target if target.is_absolute() else (Path.cwd() / target).resolve()
-
-
-def _below_successors(
-    scored: builtins.list[tuple[float, Recalled, Row | None]],
-) -> builtins.list[tuple[float, Recalled, Row | None]]:
-    """Recall shows a superseded fact only right after the fact that replaced it."""
-    kept: builtins.list[tuple[float, Recalled, Row | None]] = []
-    shown: set[str] = set()
-    for item in scored:
-        row = item[2]
-        successor = row.get("superseded_by") if row is not None else None
-        if successor is None or successor in shown:
-            kept.append(item)
-            shown.add(item[1].id)
-    return kept
-
-
-def _user_over_shared(hits: list[Row], user_id: str) -> list[Row]:
-    """Drop shared entries that a user entry contradicts or repeats (user wins)."""
-    import numpy as np  # deferred: numpy is slow to import
-
-    if user_id == SHARED_USER:  # searching the shared entries themselves: nothing to prefer
-        return hits
-    # Only the user's current entries: the hits hold replaced versions too (each below
-    # its successor), and what the user no longer holds overrides nothing.
-    own = [
-        np.asarray(h["vector"], dtype=np.float32)
-        for h in hits
-        if h["user_id"] == user_id and not h.get("superseded_by")
-    ]
-    if not own:
-        return hits
-    kept = []
-    for hit in hits:
-        if hit["user_id"] == SHARED_USER:
-            vector = np.asarray(hit["vector"], dtype=np.float32)
-            if any(float(vector @ mine) >= CONFLICT_SIMILARITY for mine in own):
-                continue
-        kept.append(hit)
-    return kept

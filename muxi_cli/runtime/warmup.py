@@ -62,7 +62,7 @@ async def _recall_reads_store(memory: MemoryBackend, user_id: str, agent: AgentC
     (a catalog's counts, or whether a store exists). ``NoMemory`` has none; nor may a
     future service: then nothing is warmed, which is safe (tests/tui/test_warm_up.py
     notices)."""
-    per_user = getattr(memory, "_nothing_to_recall", None)
+    per_user = getattr(memory, "nothing_to_recall", None)
     if callable(per_user):
         return not await per_user(user_id, agent)
     nothing_stored = getattr(memory, "_nothing_stored", None)

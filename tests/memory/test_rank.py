@@ -14,7 +14,8 @@ from muxi_cli.memory.dates import Span
 from muxi_cli.memory.embeddings import LocalEmbedder
 from muxi_cli.memory.extract import remember
 from muxi_cli.memory.rank import RankOptions
-from muxi_cli.memory.service import PREVIOUSLY, MemoryService
+from muxi_cli.memory.recall import PREVIOUSLY
+from muxi_cli.memory.service import MemoryService
 
 from .conftest import formation
 
