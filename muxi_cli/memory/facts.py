@@ -15,6 +15,7 @@ Pure: no model, no store.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -78,7 +79,7 @@ def parse_since(value: Any) -> float | None:
 
 def subject_for(row: Row) -> str:
     """Whose fact ``row`` is: its stored subject, else inferred from its text."""
-    return valid_subject(row.get("subject")) or subjects.subject_of(str(row.get("text") or ""))
+    return valid_subject(row.get("subject")) or _inferred_subject(str(row.get("text") or ""))
 
 
 def dates_for(row: Row) -> list[str]:
@@ -86,7 +87,19 @@ def dates_for(row: Row) -> list[str]:
     stored = row.get("dates")
     if isinstance(stored, str):
         return stored.split()
-    return dates.fact_dates(str(row.get("text") or ""), row.get("created_at"))
+    return list(_inferred_dates(str(row.get("text") or ""), row.get("created_at")))
+
+
+# Rows written before schema version 2 have no subject or dates: they are read from
+# the text, once per process (the same rows come back search after search).
+@functools.lru_cache(maxsize=4096)
+def _inferred_subject(text: str) -> str:
+    return subjects.subject_of(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _inferred_dates(text: str, said_at: float | None) -> tuple[str, ...]:
+    return tuple(dates.fact_dates(text, said_at))
 
 
 def annotate(row: Row, *, said_at: float | None = None) -> Row:

@@ -31,13 +31,12 @@ are kept to measure against (``benchmarks/bench_memory_quality.py``).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
-from muxi_cli.memory import changes, subjects
+from muxi_cli.memory import changes, facts, subjects
 from muxi_cli.memory import dates as dating
 from muxi_cli.memory.scoring import MIN_SIMILARITY, decay_score, recall_score
 from muxi_cli.stores.lance_fusion import RRF_K
@@ -137,15 +136,15 @@ def rank(legs: Mapping[str, Sequence[Row]], query: Query, options: RankOptions) 
     rows, ranks = _merge(legs)
     if not rows:
         return []
-    facts = _units(np.stack([np.asarray(r["vector"], dtype=np.float32) for r in rows]))
+    units = _units(np.stack([np.asarray(r["vector"], dtype=np.float32) for r in rows]))
     q = np.asarray(query.vector, dtype=np.float32)
-    similarity = facts @ q
+    similarity = units @ q
     asked = None
     if options.questions and any(r.get("qvector") is not None for r in rows):
         qvectors = _units(
             np.stack(
                 [
-                    facts[i] if r.get("qvector") is None else np.asarray(r["qvector"], np.float32)
+                    units[i] if r.get("qvector") is None else np.asarray(r["qvector"], np.float32)
                     for i, r in enumerate(rows)
                 ]
             )
@@ -176,11 +175,11 @@ def rank(legs: Mapping[str, Sequence[Row]], query: Query, options: RankOptions) 
         if noise and not in_span:
             continue
         if query.subject is not None:
-            base += SUBJECT_MATCH if _subject(row) == query.subject else -SUBJECT_MISMATCH
+            base += SUBJECT_MATCH if facts.subject_for(row) == query.subject else -SUBJECT_MISMATCH
         if in_span:
             base += DATE_BONUS
         row["_score"] = base
-        row["_unit"] = facts[i]
+        row["_unit"] = units[i]
         scored.append(row)
     scored.sort(key=lambda r: r["_score"], reverse=True)
     if options.current:
@@ -221,23 +220,6 @@ def _units(matrix: np.ndarray) -> np.ndarray:
     return result
 
 
-def _subject(row: Row) -> str:
-    stored = row.get("subject")
-    return str(stored) if stored else _inferred_subject(str(row.get("text") or ""))
-
-
-# Rows written before schema version 2 have no subject or dates: they are read from
-# the text, once per process (the same rows come back search after search).
-@functools.lru_cache(maxsize=4096)
-def _inferred_subject(text: str) -> str:
-    return subjects.subject_of(text)
-
-
-@functools.lru_cache(maxsize=4096)
-def _inferred_dates(text: str, said_at: float | None) -> tuple[str, ...]:
-    return tuple(dating.fact_dates(text, said_at))
-
-
 def _recurring_count(span: dating.Span) -> bool:
     """Whether every-year dates (birthdays) answer a query about ``span``: "next
     month", yes; "in 2019" or "this year" ask what happened or will, not who was born."""
@@ -245,12 +227,7 @@ def _recurring_count(span: dating.Span) -> bool:
 
 
 def _dated(row: Row, span: dating.Span) -> bool:
-    stored = row.get("dates")
-    tokens = (
-        str(stored).split()
-        if stored is not None
-        else _inferred_dates(str(row.get("text") or ""), row.get("created_at"))
-    )
+    tokens = facts.dates_for(row)
     # A token much coarser than the span says little: "in December 2026" is no
     # answer to "on Friday", nor "in 2026" to "in January".
     longest = 2 * ((span.end - span.start).days + 1)
@@ -275,7 +252,7 @@ def _said(row: Row) -> float:
 
 def reads_like_update(older: Row, newer: Row, similarity: float) -> bool:
     """Whether ``newer`` reads like a change of ``older`` (both current, one user)."""
-    old_subject, new_subject = _subject(older), _subject(newer)
+    old_subject, new_subject = facts.subject_for(older), facts.subject_for(newer)
     if similarity >= SAME_FACT and old_subject == new_subject:
         return True
     old_text, new_text = str(older.get("text") or ""), str(newer.get("text") or "")
