@@ -88,8 +88,9 @@ async def memory_legs(
     """``{leg: rows}`` of ``user_id``'s memories (plus shared ones with ``shared``)."""
     store = records.store
     store.require_vectors()
-    scoped = sql.and_(records.scope(user_id, shared=shared), sql.eq("kind", kind) if kind else None)
-    where = sql.and_(scoped, None if include_superseded else sql.is_null("superseded_by"))
+    scoped, where = records.search_filters(
+        user_id, shared=shared, kind=kind, include_superseded=include_superseded
+    )
     model = sql.eq("embedding_model", store.embedding_model)
     names = await store.column_names(MEMORIES)
     use_questions = questions and "qvector" in names

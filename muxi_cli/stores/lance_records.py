@@ -70,6 +70,18 @@ class MemoryRecords:
             return sql.in_("user_id", [user_id, SHARED_USER])
         return _user_filter(user_id)
 
+    def search_filters(
+        self, user_id: str, *, shared: bool, kind: str | None, include_superseded: bool
+    ) -> tuple[str, str]:
+        """``(scoped, where)`` of a search: the user scope (and kind), and that plus
+        current rows only unless ``include_superseded``. The full-text leg takes
+        ``scoped`` (indexed columns only) and drops superseded rows afterwards."""
+        scoped = sql.and_(
+            self.scope(user_id, shared=shared), sql.eq("kind", kind) if kind else None
+        )
+        where = sql.and_(scoped, None if include_superseded else sql.is_null("superseded_by"))
+        return scoped, where
+
     async def add(self, rows: Sequence[Row]) -> None:
         stamp = now()
         for row in rows:
@@ -151,10 +163,9 @@ class MemoryRecords:
 
         ``vectors`` adds each hit's ``vector`` (recall compares user and shared hits).
         """
-        scoped = sql.and_(
-            self.scope(user_id, shared=shared), sql.eq("kind", kind) if kind else None
+        scoped, where = self.search_filters(
+            user_id, shared=shared, kind=kind, include_superseded=include_superseded
         )
-        where = sql.and_(scoped, None if include_superseded else sql.is_null("superseded_by"))
         return await self.store.hybrid(
             MEMORIES,
             where,
