@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from muxi_cli.config.schema import AgentConfig
 from muxi_cli.memory.base import MemoryHooks, Recalled
+from muxi_cli.memory.scoring import normalise_text
 
 #: Queries one call may make, and memories it may return.
 MAX_QUERIES = 5
@@ -51,7 +52,7 @@ def merge(results: Sequence[Sequence[Recalled]], limit: int) -> list[Recalled]:
     unique: list[Recalled] = []
     seen: set[str] = set()
     for hit in ranked:
-        key = _same_text(hit.text)
+        key = normalise_text(hit.text)
         if key not in seen:
             seen.add(key)
             unique.append(hit)
@@ -68,7 +69,3 @@ def merge(results: Sequence[Sequence[Recalled]], limit: int) -> list[Recalled]:
             break
         chosen.add(hit.id)
     return [hit for hit in unique if hit.id in chosen]
-
-
-def _same_text(text: str) -> str:
-    return " ".join(text.casefold().split()).rstrip(".!")
