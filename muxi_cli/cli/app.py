@@ -91,6 +91,8 @@ COMMANDS: list[Command] = [
             "Check the environment and say what to fix."),
     Command("host", "muxi_cli.cli.host", "app", "group",
             "The warm local host: start, status, stop, logs."),
+    Command("web", "muxi_cli.cli.web", "web", "command",
+            "Serve the chat app in a browser (a one-time link on 127.0.0.1)."),
 ]  # fmt: skip
 _BY_NAME = {entry.name: entry for entry in COMMANDS}
 

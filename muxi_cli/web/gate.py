@@ -1,0 +1,99 @@
+"""Who may open the chat app: sessions behind an HttpOnly cookie.
+
+``muxi web`` prints a URL with a one-time token; the first request carrying it
+gets a session cookie and is redirected to the bare URL, so the token is spent
+and never sits in the browser's history or a Referer. ``muxi serve --web``
+opens a session from a server key typed into a login form instead. Either
+way, every page and the WebSocket then need the cookie, and the WebSocket
+also needs an ``Origin`` naming this very host: a page of another site cannot
+drive the chat app with the user's cookie (cross-site WebSocket hijacking),
+which SameSite alone does not rule out for every browser.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+#: The answer to a request without a valid token or session: says nothing more.
+FORBIDDEN_TEXT = "403 Forbidden: open the link muxi printed (each link works once).\n"
+
+#: Security headers of every page: no framing (a framed terminal could be
+#: typed into by the framing site), no Referer, no caching of the page.
+PAGE_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class Sessions:
+    """Open browser sessions: a random id per session, with what its child needs.
+
+    ``env`` of a session is added to its chat app's environment (``muxi serve
+    --web`` puts the user's server key there; ``muxi web`` nothing).
+    """
+
+    def __init__(self, cookie: str) -> None:
+        #: The cookie's name. ``muxi web`` instances on other ports of the same
+        #: host share the browser's cookie jar, so each picks its own name.
+        self.cookie = cookie
+        self._open: dict[str, dict[str, str]] = {}
+
+    def open(self, env: dict[str, str] | None = None) -> str:
+        sid = secrets.token_urlsafe(32)
+        self._open[sid] = dict(env or {})
+        return sid
+
+    def env(self, sid: str | None) -> dict[str, str] | None:
+        """The session's child environment, or None when ``sid`` opens nothing."""
+        if not sid:
+            return None
+        return self._open.get(sid)
+
+    def close(self, sid: str) -> None:
+        self._open.pop(sid, None)
+
+    def set_cookie(self, sid: str, path: str = "/", secure: bool = False) -> str:
+        """The ``Set-Cookie`` value that hands ``sid`` to the browser."""
+        flags = "; Secure" if secure else ""
+        return f"{self.cookie}={sid}; Path={path}; HttpOnly; SameSite=Strict{flags}"
+
+
+class OneTimeToken:
+    """The token of ``muxi web``'s printed URL: it opens exactly one session."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.value = token or secrets.token_urlsafe(32)
+        self._spent = False
+
+    def spend(self, offered: str | None) -> bool:
+        """True once, for the first ``offered`` equal to the token."""
+        if self._spent or not offered:
+            return False
+        if not hmac.compare_digest(offered.encode(), self.value.encode()):
+            return False
+        self._spent = True
+        return True
+
+
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """Whether a WebSocket's ``Origin`` header names the host it connects to.
+
+    Browsers always send ``Origin`` on WebSockets; a missing one is refused too,
+    since only non-browser clients omit it and they can send anything anyway.
+    """
+    if not origin or not host:
+        return False
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https"):
+        return False
+    return parts.netloc.lower() == host.lower()
+
+
+def cookie_name() -> str:
+    """A session cookie name of its own for one ``muxi web`` process."""
+    return f"muxi_web_{secrets.token_hex(4)}"
