@@ -1,0 +1,142 @@
+"""The chat app in a real headless Chromium (the OS package), driven by Playwright.
+
+The page is opened with the one-time link; the test types a message, sees the
+streamed reply, approves a tool call and sees its result, then keeps a
+screenshot as an artifact (``$MUXI_TEST_ARTIFACTS``, else ``test-artifacts/``
+in the checkout). The terminal is drawn on a canvas, so the text is read from
+the terminal stream the page receives over its WebSocket (escape sequences
+stripped), and the screenshot is read back with OCR as a last check.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakellm import FakeLLM, Text, ToolCalls
+from tests.web.webproc import WebProcess
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+FORMATION = """
+agents:
+  - name: assistant
+    description: General help
+    tools:
+      - builtin: calculator
+        approval: ask
+"""
+
+#: CSI and OSC escape sequences, and the other two-byte escapes.
+_ESCAPES = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b.")
+
+
+class Screen:
+    """What the page's terminal was sent, as plain text."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.chunks: list[str] = []
+        page.on("websocket", self._watch)
+
+    def _watch(self, socket: Any) -> None:
+        socket.on("framereceived", self._frame)
+
+    def _frame(self, payload: str | bytes) -> None:
+        if isinstance(payload, bytes):
+            self.chunks.append(payload.decode("utf-8", "replace"))
+
+    def text(self) -> str:
+        return _ESCAPES.sub("", "".join(self.chunks))
+
+    def wait_for(self, needle: str, timeout: float = 30.0) -> None:
+        """Until ``needle`` has been drawn (Playwright delivers events while it waits)."""
+        waited = 0.0
+        while needle not in self.text():
+            if waited >= timeout:
+                tail = self.text()[-1500:]
+                raise AssertionError(f"{needle!r} not drawn in {timeout} s; last text:\n{tail}")
+            self.page.wait_for_timeout(100)
+            waited += 0.1
+
+
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("MUXI_TEST_ARTIFACTS") or ROOT / "test-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def web(tmp_path: Path, fake_llm: FakeLLM) -> Iterator[WebProcess]:
+    config = tmp_path / "muxi.yaml"
+    config.write_text(fake_llm.formation_yaml(extra=FORMATION), encoding="utf-8")
+    with WebProcess(tmp_path / "home", "--config", str(config)) as proc:
+        yield proc
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("no chromium on PATH (scripts/os-packages installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # Playwright's own browser download needs the internet; the OS package does not.
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def test_chat_in_the_browser(web: WebProcess, browser: Any, fake_llm: FakeLLM) -> None:
+    fake_llm.script(
+        Text("Hello from the fake model, streamed in pieces.", chunks=6),
+        ToolCalls([("calculator", {"expression": "6*7"})]),
+        Text("The answer is 42."),
+    )
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    screen = Screen(page)
+    page.goto(web.link)
+    assert page.url == web.base + "/"  # the token left the address bar
+    screen.wait_for("chat with your agents", timeout=60)
+
+    page.click("#terminal")
+    page.keyboard.type("hi there")
+    page.keyboard.press("Enter")
+    screen.wait_for("Hello from the fake model, streamed in pieces.")
+    sent = [r for r in fake_llm.requests if r["path"] == "/v1/chat/completions"]
+    assert sent[0]["messages"][-1]["content"] == "hi there"
+
+    page.keyboard.type("6 times 7?")
+    page.keyboard.press("Enter")
+    screen.wait_for("Allow once")
+    page.screenshot(path=str(artifacts_dir() / "web-approval.png"))
+    page.keyboard.press("y")
+    screen.wait_for("The answer is 42.")
+    sent = [r for r in fake_llm.requests if r["path"] == "/v1/chat/completions"]
+    results = [m for r in sent for m in r["messages"] if m.get("role") == "tool"]
+    assert results and "42" in str(results[-1]["content"])  # the approved call ran
+
+    shot = artifacts_dir() / "web-chat.png"
+    page.screenshot(path=str(shot))
+    print(f"screenshot: {shot}")
+    drawn = ocr_text(shot)
+    assert "answer is 42" in drawn, drawn
+
+
+def ocr_text(path: Path) -> str:
+    """The text on the screenshot (the canvas is pixels; OCR reads them back)."""
+    from rapidocr_onnxruntime import RapidOCR  # deferred: loads onnxruntime and the models
+
+    result, _ = RapidOCR()(str(path))
+    return "\n".join(line[1] for line in result or ())

@@ -1,0 +1,118 @@
+"""A real ``muxi web`` process: the one-time link, the session cookie, the Origin check.
+
+One process for the module: its link opens one session, which the tests share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import httpx
+import pytest
+
+from tests.fakellm import FakeLLM
+from tests.server.serveproc import server_env
+from tests.web.webproc import WebProcess
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory, module_llm: FakeLLM) -> Iterator[WebProcess]:
+    home = tmp_path_factory.mktemp("web-home")
+    config = module_llm.write_formation(home)
+    with WebProcess(home, "--config", str(config)) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def session(web: WebProcess) -> httpx.Cookies:
+    """The cookies of the session the link opened (spending the token)."""
+    answer = httpx.get(web.link, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    set_cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie and "Path=/" in set_cookie
+    assert web.token not in set_cookie
+    return answer.cookies
+
+
+def test_the_link_works_once_and_pages_need_the_cookie(
+    web: WebProcess, session: httpx.Cookies
+) -> None:
+    again = httpx.get(web.link, follow_redirects=False)
+    assert again.status_code == 403 and "set-cookie" not in again.headers
+    assert web.token not in again.text and "Forbidden" in again.text
+    assert httpx.get(web.base + "/").status_code == 403
+    assert httpx.get(web.base + "/?token=").status_code == 403
+    assert httpx.get(web.base + "/download/x").status_code == 403
+    name = next(iter(session))
+    assert httpx.get(web.base + "/", cookies={name: "guessed"}).status_code == 403
+
+    page = httpx.get(web.base + "/", cookies=session)
+    assert page.status_code == 200
+    assert 'data-session-websocket-url="ws://127.0.0.1:' in page.text
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    assert httpx.get(web.base + "/static/js/textual.js").status_code == 200  # public
+    assert web.token not in web.log().split("token=", 1)[1].split("\n", 1)[1]  # logged once
+
+
+def test_the_websocket_needs_cookie_and_same_origin(
+    web: WebProcess, session: httpx.Cookies
+) -> None:
+    ws_url = web.base.replace("http", "ws") + "/ws?width=100&height=30"
+    cookie = "; ".join(f"{k}={v}" for k, v in session.items())
+
+    async def attempt(headers: dict[str, str]) -> int | bytes:
+        async with aiohttp.ClientSession() as client:
+            try:
+                async with client.ws_connect(ws_url, headers=headers) as socket:
+                    # The chat app draws its first screen: terminal bytes arrive.
+                    async with asyncio.timeout(60):
+                        async for message in socket:
+                            if message.type == aiohttp.WSMsgType.BINARY and message.data:
+                                return bytes(message.data)
+                    return b""
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+
+    origin = web.base
+    assert asyncio.run(attempt({"Origin": origin})) == 403  # no cookie
+    assert asyncio.run(attempt({"Cookie": cookie})) == 403  # no Origin
+    assert asyncio.run(attempt({"Cookie": cookie, "Origin": "http://evil.example"})) == 403
+    drawn = asyncio.run(attempt({"Cookie": cookie, "Origin": origin}))
+    assert isinstance(drawn, bytes) and drawn
+
+
+#: Makes the web part look uninstalled in a child process: imports of its
+#: packages fail as they would without them.
+_HIDE_WEB = """
+import sys
+
+class _Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("textual_serve", "aiohttp"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _Hide())
+"""
+
+
+def test_missing_web_part_says_what_to_install(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(_HIDE_WEB, encoding="utf-8")
+    env = server_env(tmp_path / "home")
+    env["PYTHONPATH"] = os.pathsep.join((str(tmp_path), env["PYTHONPATH"]))
+    done = subprocess.run(
+        [sys.executable, "-m", "muxi_cli", "web", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'muxi-cli[web]'" in done.stderr and "Traceback" not in done.stderr
