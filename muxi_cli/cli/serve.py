@@ -91,6 +91,12 @@ def serve(
             "--upload-rate", min=0, help="Uploads per minute per user (token bucket; 0: no limit)."
         ),
     ] = 30.0,
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web", help="Also serve the chat app in a browser at /web/ (admin keys sign in)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the formation's agents to `muxi --profile ...` clients and other programs.
 
@@ -113,6 +119,10 @@ def serve(
                 hint="drop --profile (and unset MUXI_PROFILE) to serve locally",
             )
         )
+    if web:
+        from muxi_cli import parts  # deferred: only --web needs it
+
+        parts.require("web", "muxi serve --web")
     problem = _cannot_bind(host, port) or _weak_pinned_key()
     if problem is not None:
         raise fail(problem)
@@ -127,6 +137,7 @@ def serve(
         max_upload=None if max_upload_mb is None else int(max_upload_mb * MB),
         media_quota=None if media_quota_mb is None else int(media_quota_mb * MB),
         upload_rate=upload_rate,
+        web=web,
     )
     from muxi_cli.server.serve import serve as run_server  # deferred: loads asyncio, pydantic
 

@@ -205,6 +205,10 @@ def create_app(
     add_audio_routes(app, ctx)
     add_websocket(app, ctx)
     add_docs_route(app)
+    if ctx.settings.web:
+        from muxi_cli.server.webmount import add_web  # deferred: loads textual-serve
+
+        add_web(app, ctx)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=ctx.settings.max_body, paths=lambda: upload_limits(ctx)
     )

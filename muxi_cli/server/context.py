@@ -80,6 +80,8 @@ class ServerSettings:
     #: The user an admin key acts as without ``X-Muxi-User-Id`` (the warm host:
     #: the local user, as in-process).
     admin_user: str = ADMIN_DEFAULT_USER
+    #: Serve the chat app in a browser under ``/web/`` (``muxi serve --web``).
+    web: bool = False
 
 
 @dataclass(slots=True)

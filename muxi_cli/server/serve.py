@@ -227,6 +227,13 @@ async def serve(
             file=err,
             flush=True,
         )
+        if settings.web:
+            print(
+                f"muxi serve: the chat app in a browser at http://{display_host}:{actual_port}"
+                "/web/ (sign in with an admin key)",
+                file=err,
+                flush=True,
+            )
 
     try:
         await serve_runtime(runtime, keys, host, port, settings, on_listening=listening)

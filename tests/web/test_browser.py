@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from tests.fakellm import FakeLLM, Text, ToolCalls
+from tests.server.serveproc import ServeProcess
+from tests.web.test_serve_web import KEY_RE
 from tests.web.webproc import WebProcess
 
 pytestmark = pytest.mark.slow
@@ -99,17 +101,35 @@ def browser() -> Iterator[Any]:
 
 
 def test_chat_in_the_browser(web: WebProcess, browser: Any, fake_llm: FakeLLM) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    screen = Screen(page)
+    page.goto(web.link)
+    assert page.url == web.base + "/"  # the token left the address bar
+    converse(page, screen, fake_llm, "web-chat")
+
+
+def test_chat_under_muxi_serve_web(tmp_path: Path, fake_llm: FakeLLM, browser: Any) -> None:
+    config = tmp_path / "muxi.yaml"
+    config.write_text(fake_llm.formation_yaml(extra=FORMATION), encoding="utf-8")
+    with ServeProcess(tmp_path / "home", config, args=("--web",)) as server:
+        admin = KEY_RE.findall(server.log())[0]
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        screen = Screen(page)
+        page.goto(server.url + "/web/")
+        page.fill("input[name=key]", admin)
+        page.click("button[type=submit]")
+        page.wait_for_url(server.url + "/web/")
+        converse(page, screen, fake_llm, "serve-web-chat")
+
+
+def converse(page: Any, screen: Screen, fake_llm: FakeLLM, name: str) -> None:
+    """A streamed reply, then a tool call approved in the browser; screenshots kept."""
     fake_llm.script(
         Text("Hello from the fake model, streamed in pieces.", chunks=6),
         ToolCalls([("calculator", {"expression": "6*7"})]),
         Text("The answer is 42."),
     )
-    page = browser.new_page(viewport={"width": 1200, "height": 800})
-    screen = Screen(page)
-    page.goto(web.link)
-    assert page.url == web.base + "/"  # the token left the address bar
     screen.wait_for("chat with your agents", timeout=60)
-
     page.click("#terminal")
     page.keyboard.type("hi there")
     page.keyboard.press("Enter")
@@ -120,14 +140,14 @@ def test_chat_in_the_browser(web: WebProcess, browser: Any, fake_llm: FakeLLM) -
     page.keyboard.type("6 times 7?")
     page.keyboard.press("Enter")
     screen.wait_for("Allow once")
-    page.screenshot(path=str(artifacts_dir() / "web-approval.png"))
+    page.screenshot(path=str(artifacts_dir() / f"{name}-approval.png"))
     page.keyboard.press("y")
     screen.wait_for("The answer is 42.")
     sent = [r for r in fake_llm.requests if r["path"] == "/v1/chat/completions"]
     results = [m for r in sent for m in r["messages"] if m.get("role") == "tool"]
     assert results and "42" in str(results[-1]["content"])  # the approved call ran
 
-    shot = artifacts_dir() / "web-chat.png"
+    shot = artifacts_dir() / f"{name}.png"
     page.screenshot(path=str(shot))
     print(f"screenshot: {shot}")
     drawn = ocr_text(shot)
