@@ -9,11 +9,13 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import httpx
+import psutil
 import pytest
 
 from tests.fakellm import FakeLLM
@@ -86,6 +88,13 @@ def test_the_websocket_needs_cookie_and_same_origin(
     assert asyncio.run(attempt({"Cookie": cookie, "Origin": "http://evil.example"})) == 403
     drawn = asyncio.run(attempt({"Cookie": cookie, "Origin": origin}))
     assert isinstance(drawn, bytes) and drawn
+    # The browser left: its chat app is stopped, not left running.
+    assert web.proc is not None
+    server = psutil.Process(web.proc.pid)
+    deadline = time.monotonic() + 15
+    while server.children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not server.children()
 
 
 #: Makes the web part look uninstalled in a child process: imports of its
