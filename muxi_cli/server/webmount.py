@@ -64,7 +64,6 @@ def add_web(app: Any, ctx: ServerContext) -> None:
 
     sessions = Sessions(COOKIE)
     children = Children()
-    app.state.web_children = children
 
     def session_key(cookies: Any) -> str | None:
         """The key of the browser's session, while it is still a valid admin key."""

@@ -1,7 +1,8 @@
 """The chat app in a real headless Chromium (the OS package), driven by Playwright.
 
-The page is opened with the one-time link; the test types a message, sees the
-streamed reply, approves a tool call and sees its result, then keeps a
+The page is opened with the one-time link (or the sign-in form of ``muxi serve
+--web``); the test attaches a file, types a message, sees the streamed reply,
+approves a tool call and sees its result, then keeps a
 screenshot as an artifact (``$MUXI_TEST_ARTIFACTS``, else ``test-artifacts/``
 in the checkout). The terminal is drawn on a canvas, so the text is read from
 the terminal stream the page receives over its WebSocket (escape sequences
@@ -105,7 +106,7 @@ def test_chat_in_the_browser(web: WebProcess, browser: Any, fake_llm: FakeLLM) -
     screen = Screen(page)
     page.goto(web.link)
     assert page.url == web.base + "/"  # the token left the address bar
-    converse(page, screen, fake_llm, "web-chat")
+    converse(page, screen, fake_llm, "web-chat", notes_file(web.home))
 
 
 def test_chat_under_muxi_serve_web(tmp_path: Path, fake_llm: FakeLLM, browser: Any) -> None:
@@ -119,23 +120,30 @@ def test_chat_under_muxi_serve_web(tmp_path: Path, fake_llm: FakeLLM, browser: A
         page.fill("input[name=key]", admin)
         page.click("button[type=submit]")
         page.wait_for_url(server.url + "/web/")
-        converse(page, screen, fake_llm, "serve-web-chat")
+        converse(page, screen, fake_llm, "serve-web-chat", notes_file(tmp_path))
 
 
-def converse(page: Any, screen: Screen, fake_llm: FakeLLM, name: str) -> None:
-    """A streamed reply, then a tool call approved in the browser; screenshots kept."""
+def converse(page: Any, screen: Screen, fake_llm: FakeLLM, name: str, notes: Path) -> None:
+    """An attached file and a streamed reply, then a tool call approved in the
+    browser; screenshots kept."""
     fake_llm.script(
         Text("Hello from the fake model, streamed in pieces.", chunks=6),
         ToolCalls([("calculator", {"expression": "6*7"})]),
         Text("The answer is 42."),
     )
-    screen.wait_for("chat with your agents", timeout=60)
+    screen.wait_for("openai/fake-model", timeout=60)  # connected: the status bar names it
     page.click("#terminal")
+    # A file of the serving machine goes with the message, as in a terminal.
+    page.keyboard.type(f"/attach {notes}")
+    screen.wait_for(notes.name)  # path completion offers it
+    page.keyboard.press("Enter")
+    screen.wait_for("Backspace in an empty input removes a file", timeout=10)  # the chip bar
     page.keyboard.type("hi there")
     page.keyboard.press("Enter")
     screen.wait_for("Hello from the fake model, streamed in pieces.")
     sent = [r for r in fake_llm.requests if r["path"] == "/v1/chat/completions"]
-    assert sent[0]["messages"][-1]["content"] == "hi there"
+    assert "hi there" in str(sent[0]["messages"][-1]["content"])
+    assert "ship it" in str(sent[0]["messages"])
 
     page.keyboard.type("6 times 7?")
     page.keyboard.press("Enter")
@@ -152,6 +160,12 @@ def converse(page: Any, screen: Screen, fake_llm: FakeLLM, name: str) -> None:
     print(f"screenshot: {shot}")
     drawn = ocr_text(shot)
     assert "answer is 42" in drawn, drawn
+
+
+def notes_file(folder: Path) -> Path:
+    path = folder / "plan-notes.md"
+    path.write_text("# Plan\nship it\n", encoding="utf-8")
+    return path
 
 
 def ocr_text(path: Path) -> str:
