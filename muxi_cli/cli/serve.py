@@ -100,6 +100,9 @@ def serve(
     """
     import asyncio  # deferred: asyncio is slow to import
 
+    from muxi_cli import parts  # deferred: keeps --help light
+
+    parts.require("server", "muxi serve")
     from muxi_cli.server.context import ServerSettings  # deferred: loads asyncio, pydantic
 
     st = state(ctx)
