@@ -195,3 +195,12 @@ def test_entrypoint_knows_every_provider_key_variable() -> None:
     known = set(match.group(1).replace("\\\n", " ").split())
     wanted = {s.key_env for s in provider_table.specs() if s.key_env} | {"MUXI_ADMIN_KEY"}
     assert wanted <= known, f"add to KNOWN_SECRETS: {sorted(wanted - known)}"
+
+
+def test_the_docs_show_the_extend_example_as_it_is() -> None:
+    """docs/container.md's second Dockerfile is the linted one, from its ARG line on."""
+    doc = (ROOT / "docs" / "container.md").read_text()
+    shown = re.search(r"```dockerfile\n(.*?)```", doc, re.S)
+    assert shown is not None
+    text = EXTEND_EXAMPLE.read_text()
+    assert shown.group(1) == text[text.index("ARG MUXI_IMAGE") :]
