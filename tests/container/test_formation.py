@@ -36,14 +36,17 @@ def tools() -> Iterator[list[dict[str, Any]]]:
 
 
 def test_the_default_formation_validates() -> None:
-    env = Container().env()
-    result = subprocess.run(
-        [sys.executable, "-m", "muxi_cli", "config", "validate", str(FORMATION), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    box = Container()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "muxi_cli", "config", "validate", str(FORMATION), "--json"],
+            env=box.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        box.remove()
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["valid"] is True
 
@@ -77,3 +80,49 @@ def test_filesystem_reads_freely_and_asks_before_writing(tools: list[dict[str, A
     }
     for writer in ("write_file", "edit_file", "create_directory", "move_file"):
         assert policies[writer] == "ask"
+
+
+TICKETS = '''
+from mcp.server import MCPServer
+
+server = MCPServer("tickets")
+
+
+@server.tool()
+def open_tickets() -> str:
+    """How many tickets are open."""
+    return "3 open"
+
+
+server.run()
+'''
+
+
+@pytest.mark.slow
+def test_mounted_mcp_server_code_runs_from_the_formation_folder() -> None:
+    """docs/container.md, "Mount custom MCP server code": a folder with muxi.yaml and
+    servers/tickets.py, the command run through the entrypoint as the image's user.
+    The dev venv's python stands in for the image's /opt/mcp/bin/python."""
+    box = Container()
+    try:
+        folder = box.root / "formation"
+        (folder / "servers").mkdir(parents=True)
+        (folder / "servers" / "tickets.py").write_text(TICKETS)
+        (folder / "muxi.yaml").write_text(
+            "mcp_servers:\n"
+            "  tickets:\n"
+            f"    command: {sys.executable}\n"
+            "    args: [servers/tickets.py]\n"
+            "    cwd: .\n"
+            "agents:\n"
+            "  - name: assistant\n"
+            "    mcp_servers: [tickets]\n"
+        )
+        folder.chmod(0o755)
+        (folder / "servers").chmod(0o755)
+        result = box.run("muxi", "mcp", "tools", "--json", MUXI_CONFIG=str(folder / "muxi.yaml"))
+        assert result.returncode == 0, result.stderr
+        names = [t["name"] for t in json.loads(result.stdout)]
+        assert names == ["tickets__open_tickets"]
+    finally:
+        box.remove()

@@ -8,6 +8,7 @@ import fnmatch
 import json
 import re
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -204,3 +205,38 @@ def test_the_docs_show_the_extend_example_as_it_is() -> None:
     assert shown is not None
     text = EXTEND_EXAMPLE.read_text()
     assert shown.group(1) == text[text.index("ARG MUXI_IMAGE") :]
+
+
+def _compose_command() -> list[str] | None:
+    """A compose implementation that can check a file without an engine, if any."""
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    docker = shutil.which("docker")
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return [docker, "compose"]
+    return None
+
+
+def test_compose_validates_with_a_compose_implementation(tmp_path: Path) -> None:
+    """`compose config` checks the file against the compose schema (no engine needed)."""
+    compose = _compose_command()
+    if compose is None:
+        pytest.skip("no docker-compose or docker compose plugin on this machine")
+    work = tmp_path / "checkout"
+    work.mkdir()
+    shutil.copy(COMPOSE, work / "compose.yaml")
+    shutil.copy(DOCKERFILE, work / "Dockerfile")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [*compose, "-f", "compose.yaml", "--profile", "scale-out", "config", "--services"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(result.stdout.split()) == {"muxi", "postgres", "objectstore"}
