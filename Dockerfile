@@ -94,12 +94,14 @@ COPY --chmod=0755 docker/healthcheck.py /usr/local/bin/muxi-healthcheck
 COPY --chmod=0644 docker/muxi.yaml /formation/muxi.yaml
 
 # muxi's own venv comes first on PATH (its python), then the MCP servers'
-# commands. MUXI_HOME puts config, data and cache under /data; secrets go to a
-# 0600 file there (a container has no OS keyring); MUXI_CONFIG is the formation.
+# commands, then the base image's PATH (with the sbin folders dpkg needs when an
+# image built on this one installs packages). MUXI_HOME puts config, data and
+# cache under /data; secrets go to a 0600 file there (a container has no OS
+# keyring); MUXI_CONFIG is the formation.
 # DL3064 reads "SECRETS" in MUXI_SECRETS_FILE as sensitive data: it is a switch
 # (1: use the file), never a secret; no key is ever set with ENV here.
 # hadolint ignore=DL3064
-ENV PATH=/opt/muxi/bin:/opt/mcp/bin:/opt/mcp-node/node_modules/.bin:/usr/local/bin:/usr/bin:/bin \
+ENV PATH=/opt/muxi/bin:/opt/mcp/bin:/opt/mcp-node/node_modules/.bin:${PATH} \
     MUXI_HOME=/data \
     MUXI_CONFIG=/formation/muxi.yaml \
     MUXI_SECRETS_FILE=1 \

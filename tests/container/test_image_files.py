@@ -123,6 +123,7 @@ def test_dockerfile_preinstalls_the_three_mcp_servers_with_pinned_versions() -> 
     path = image_env()["PATH"].split(":")
     assert {"/opt/mcp/bin", "/opt/mcp-node/node_modules/.bin"} <= set(path)
     assert path[0] == "/opt/muxi/bin", "muxi's python comes first"
+    assert path[-1] == "${PATH}", "the base image's PATH (sbin folders included) stays"
 
 
 def _dockerignore_allows(path: str) -> bool:
