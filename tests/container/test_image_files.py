@@ -86,6 +86,7 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_health_and_volume() -> Non
     assert _one(final, "EXPOSE").args == env["MUXI_SERVE_PORT"]
     assert env["MUXI_HOME"] == "/data" and env["MUXI_SECRETS_FILE"] == "1"
     assert env["MUXI_CONFIG"] == "/formation/muxi.yaml"
+    assert env["MUXI_SERVE_HOST"] == "0.0.0.0", "reachable through the published port"
     entry = json.loads(_one(final, "ENTRYPOINT").args)
     assert entry[0] == "/usr/bin/tini" and entry[-1] == "muxi-entrypoint"
 
