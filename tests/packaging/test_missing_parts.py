@@ -169,3 +169,13 @@ def test_command_words() -> None:
     assert command_words(["-P", "prod", "memory", "list", "--json"]) == "muxi memory list"
     assert command_words(["chat", "What is 2+2?"]) == "muxi chat"
     assert command_words(["--config", "x.yaml"]) == "the chat app"
+
+
+def test_no_warm_host_is_tried_without_the_local_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    from muxi_cli import parts
+    from muxi_cli.host import client
+
+    monkeypatch.delenv("MUXI_HOST", raising=False)
+    assert client.host_enabled(None)
+    monkeypatch.setattr(parts, "has", lambda name: name != "local")
+    assert not client.host_enabled(None)
