@@ -192,6 +192,14 @@ class MediaTooLargeError(MediaError):
     http_status = 413
 
 
+class MissingPartError(UsageError):
+    """A command needs a part of muxi that is not installed: its message names
+    the pip extra that brings it (muxi_cli/parts.py)."""
+
+    code = "missing_part"
+    http_status = 501
+
+
 class ConnectionFailedError(MuxiError):
     """A remote muxi server could not be reached."""
 
@@ -222,6 +230,7 @@ _BY_CODE: dict[str, type[MuxiError]] = {
         MediaError,
         MediaTooLargeError,
         ConnectionFailedError,
+        MissingPartError,
     )
 }
 

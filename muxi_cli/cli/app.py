@@ -203,7 +203,10 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"muxi {__version__}")
+        from muxi_cli.parts import installed_parts  # deferred: only for --version
+
+        names = ", ".join(part.name for part in installed_parts())
+        typer.echo(f"muxi {__version__} (parts: {names})")
         raise typer.Exit()
 
 
@@ -211,7 +214,11 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Show the version and the installed parts, and exit.",
     ),
 ) -> None:
 

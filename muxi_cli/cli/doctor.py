@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from muxi_cli import paths, secrets
+from muxi_cli import parts, paths, secrets
 from muxi_cli.cli import output
 from muxi_cli.cli.config_cmd import formation_source
 from muxi_cli.cli.context import state
@@ -380,10 +380,20 @@ def _remote_providers(checks: list[Check], profile: str) -> list[Check]:
 
 
 def run_checks(source: FormationSource, profile: str | None = None) -> list[Check]:
+    from muxi_cli.cli.doctor_parts import (  # deferred: imports this module
+        check_parts,
+        local_skipped,
+    )
     from muxi_cli.runtime.factory import LOCAL, selected_profile  # deferred: keeps start-up light
 
     selected = selected_profile(profile)
-    checks = [check_python(), check_profile(selected)]
+    checks = [check_python(), *check_parts(selected == LOCAL), check_profile(selected)]
+    if not parts.has("local"):
+        # No formation schema without the local part: what needs it is skipped.
+        checks += local_skipped()
+        checks.append(check_keyring())
+        checks += check_dirs()
+        return checks
     config, formation = check_config(source)
     checks.append(config)
     ollama, ollama_ok = check_ollama()
@@ -393,7 +403,8 @@ def run_checks(source: FormationSource, profile: str | None = None) -> list[Chec
     checks.append(check_keyring())
     checks += check_dirs()
     checks += check_mcp_servers(formation)
-    checks += check_media(formation)
+    if parts.has("media"):
+        checks += check_media(formation)
     return checks
 
 
@@ -420,7 +431,7 @@ def doctor(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Check Python, the formation, provider keys, Ollama, the keyring, dirs, MCP commands and media tools."""
+    """Check Python, the installed parts, the formation, provider keys, Ollama, the keyring, dirs, MCP commands and media tools."""
 
     checks = run_checks(formation_source(ctx), state(ctx).profile)
     failed = [c for c in checks if c.status == "fail"]

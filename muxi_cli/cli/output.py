@@ -373,6 +373,31 @@ def fail(error: MuxiError) -> typer.Exit:
     return typer.Exit(error.exit_code)
 
 
+#: Sub-commands that are not groups: what follows them is an argument.
+_SINGLE_COMMANDS = frozenset({"chat", "serve", "init", "doctor", "web"})
+
+
+def command_words(argv: list[str] | None = None) -> str:
+    """``muxi serve`` or ``muxi memory list``: the command a user typed, without
+    its options and values (for messages about the command as a whole)."""
+    words = ["muxi"]
+    args = sys.argv[1:] if argv is None else argv
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg in ("-P", "--profile", "--config"):
+            skip = True
+            continue
+        if arg.startswith("-"):
+            continue
+        words.append(arg)
+        if len(words) == 3 or arg in _SINGLE_COMMANDS:
+            break
+    return " ".join(words) if len(words) > 1 else "the chat app"
+
+
 def run_app(app: typer.Typer) -> None:
     """Run the Typer app, turning MuxiError and Ctrl-C into documented exit codes."""
 
@@ -381,6 +406,16 @@ def run_app(app: typer.Typer) -> None:
     except MuxiError as exc:
         print_error(exc)
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:
+        # A package of an extra that is not installed (pip install muxi-cli
+        # without [server], say): name the extra instead of a traceback.
+        from muxi_cli.parts import missing_part_error  # deferred: only on this error
+
+        error = missing_part_error(exc, command_words())
+        if error is None:
+            raise
+        print_error(error)
+        sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err_console().print("[dim]interrupted[/dim]")
         sys.exit(ExitCode.INTERRUPTED)

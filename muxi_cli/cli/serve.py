@@ -106,6 +106,9 @@ def serve(
     """
     import asyncio  # deferred: asyncio is slow to import
 
+    from muxi_cli import parts  # deferred: keeps --help light
+
+    parts.require("server", "muxi serve")
     from muxi_cli.server.context import ServerSettings  # deferred: loads asyncio, pydantic
 
     st = state(ctx)
@@ -120,8 +123,6 @@ def serve(
             )
         )
     if web:
-        from muxi_cli import parts  # deferred: only --web needs it
-
         parts.require("web", "muxi serve --web")
     problem = _cannot_bind(host, port) or _weak_pinned_key()
     if problem is not None:

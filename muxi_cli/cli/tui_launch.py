@@ -42,6 +42,19 @@ def runtime_factory(
     return open_runtime
 
 
+def _check_local_part(profile: str | None) -> None:
+    """The chat app on the local profile runs agents here: without the local part
+    that cannot work, so say which extra to install before the screen opens."""
+    from muxi_cli import parts  # deferred: keeps start-up light
+
+    if parts.has("local"):
+        return
+    from muxi_cli.runtime.factory import LOCAL, selected_profile  # deferred: keeps start-up light
+
+    if selected_profile(profile) == LOCAL:
+        parts.require("local", "the chat app on the local profile")
+
+
 def launch_tui(
     state: CliState,
     *,
@@ -55,6 +68,7 @@ def launch_tui(
     would draw over the screen. The app opens the runtime itself (inside its own
     event loop, after the first frame) and closes it on the way out.
     """
+    _check_local_part(state.profile)
     from muxi_cli.tui.logs import configure_file_logging  # deferred: keeps start-up light
 
     log_path = configure_file_logging()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from muxi_cli import parts
 from muxi_cli.errors import MuxiError
 from muxi_cli.host import key as hkey
 from muxi_cli.host.meta import Meta, pid_is_host, read_meta, rss_bytes, stale_reason
@@ -57,6 +58,10 @@ def _target(config: str | None, environ: Mapping[str, str] | None = None) -> _Ta
 def host_enabled(config: str | None) -> bool:
     """``MUXI_HOST`` is not off and the formation does not say ``host: {enabled: false}``."""
     if hkey.switched_off_by_env():
+        return False
+    if not parts.has("local"):
+        # A remote-client install cannot run agents here, in a host or not: the
+        # command then says which extra it needs (LocalRuntime.open).
         return False
     try:
         return hkey.enabled(hkey.resolve_config(config))

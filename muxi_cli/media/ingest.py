@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 from typing import BinaryIO
 
+from muxi_cli import parts
 from muxi_cli.errors import MediaError, MediaTooLargeError
 from muxi_cli.media import sniff as _sniff
 from muxi_cli.media.types import DerivedCache, Extracted, Normalized, Transcriber
@@ -72,6 +73,20 @@ def _who(name: str | None, media_type: str) -> str:
 
 
 def normalize(data: bytes, name: str | None = None, claimed: str | None = None) -> Normalized:
+    """:func:`_normalize`, with a missing media package named as the extra to install."""
+    try:
+        return _normalize(data, name, claimed)
+    except ModuleNotFoundError as exc:
+        raise _missing(exc, name) from None
+
+
+def _missing(exc: ModuleNotFoundError, name: str | None) -> Exception:
+    """The error for an attachment whose reader is in a part that is not installed."""
+    error = parts.missing_part_error(exc, f"reading {name or 'this attachment'}")
+    return error if error is not None else exc
+
+
+def _normalize(data: bytes, name: str | None = None, claimed: str | None = None) -> Normalized:
     """What to store: the real type, checked (and for images cleaned) bytes, meta.
 
     A :class:`MediaError` when the file is empty, lies about its type, is
@@ -110,6 +125,16 @@ def normalize(data: bytes, name: str | None = None, claimed: str | None = None) 
 
 
 def extract_sync(
+    data: bytes, media_type: str, *, ocr: bool = True, max_ocr_pages: int | None = None
+) -> Extracted:
+    """:func:`_extract_sync`, with a missing media package named as the extra to install."""
+    try:
+        return _extract_sync(data, media_type, ocr=ocr, max_ocr_pages=max_ocr_pages)
+    except ModuleNotFoundError as exc:
+        raise _missing(exc, _sniff.label(media_type)) from None
+
+
+def _extract_sync(
     data: bytes, media_type: str, *, ocr: bool = True, max_ocr_pages: int | None = None
 ) -> Extracted:
     """Text (and page images) of a document, text file or image, in this thread.
@@ -198,12 +223,15 @@ async def extract(
         if hit is not None:
             return hit
     if media_type.startswith(("audio/", "video/")):
-        from muxi_cli.media.av import extract_av  # the av lane's module
-
         # extract_av caches its own forms (transcript, frames) under media_id.
-        return await extract_av(
-            data, media_type, media_id=media_id, cache=cache, transcriber=transcriber
-        )
+        try:
+            from muxi_cli.media.av import extract_av  # the av lane's module
+
+            return await extract_av(
+                data, media_type, media_id=media_id, cache=cache, transcriber=transcriber
+            )
+        except ModuleNotFoundError as exc:
+            raise _missing(exc, _sniff.label(media_type)) from None
     found = await asyncio.to_thread(extract_sync, data, media_type, ocr=ocr)
     if media_id and cache is not None:
         try:

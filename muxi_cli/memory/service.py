@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli import paths
+from muxi_cli import parts, paths
 from muxi_cli.config.schema import AgentConfig, Formation
 from muxi_cli.errors import MemoryStoreError, UsageError
 from muxi_cli.llm.base import Message, ModelResolver
@@ -79,6 +79,9 @@ class MemoryService:
         self._open_lock = asyncio.Lock()
         self._synced: set[str] = set()
         self.usage = UsageCounter(self.records)
+        #: LanceDB and the embedder are installed (``muxi-cli[memory]``); without
+        #: them recall finds nothing and the store cannot open (runtime/optional.py).
+        self.available = parts.has("memory")
 
     # ------------------------------------------------------------------ plumbing
 
@@ -89,6 +92,8 @@ class MemoryService:
         return self._embedder
 
     async def store(self) -> LanceStore:
+        if not self.available:
+            parts.require("memory", "long-term memory")
         if self._store is None:
             async with self._open_lock:
                 if self._store is None:
@@ -176,6 +181,8 @@ class MemoryService:
         )
 
     async def recall(self, user_id: str, agent: AgentConfig, query: str) -> list[Recalled]:
+        if not self.available:
+            return []
         return await recall_.recall(self, user_id, agent, query)
 
     async def window(self, session_id: str, agent: AgentConfig, history: list[Message]) -> Context:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from muxi_cli import __version__, paths
+from muxi_cli import __version__, parts, paths
 from muxi_cli.config.loader import load_formation
 from muxi_cli.core.approvals import ApprovalBroker
 from muxi_cli.core.cancel import STOP_REASON, StopReason
@@ -36,6 +36,7 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.runtime.optional import without_missing_parts
 from muxi_cli.runtime.turns import TaskTurn, failure_event
 from muxi_cli.runtime.users import local_user_id
 from muxi_cli.runtime.warmup import warm_up
@@ -102,12 +103,13 @@ class LocalRuntime:
     ) -> LocalRuntime:
         """Load the formation and build every part; MCP servers start in the
         background (the first prompt never waits for a slow one)."""
+        parts.require("local", "running agents on this machine")
         from muxi_cli.core.router import RouteCache  # deferred: loads pydantic
         from muxi_cli.llm.registry import ProviderRegistry  # deferred: loads pydantic
         from muxi_cli.memory.service import MemoryService  # deferred: loads pydantic
         from muxi_cli.tools.host import ToolManager  # deferred: loads pydantic
 
-        loaded = load_formation(config_path)
+        loaded = without_missing_parts(load_formation(config_path))
         formation = loaded.formation
         base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
         models = ProviderRegistry(formation)
@@ -282,6 +284,7 @@ class LocalRuntime:
         return await synthesize(text, speaker=speaker, voice=voice, fmt=fmt)
 
     def _memory_on(self) -> MemoryBackend:
+        parts.require("memory", "long-term memory")
         if not any(a.memory.enabled for a in self.formation.agents):
             raise MemoryStoreError(
                 "memory is switched off for every agent of this formation",

@@ -20,6 +20,7 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from muxi_cli import parts
 from muxi_cli.tui import files, graphics
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ def protocol_for(app: Any) -> graphics.Protocol | None:
     if not hasattr(app, "_muxi_graphics"):
         found = graphics.detect()
         if app.is_headless and not os.environ.get("MUXI_IMAGES"):
+            found = None
+        if found is not None and not parts.has("media"):
+            # Pictures need Pillow and textual-image (muxi-cli[media]): without
+            # them the placeholder line stands for the file, as in a plain terminal.
             found = None
         app._muxi_graphics = found
     cached: graphics.Protocol | None = app._muxi_graphics
