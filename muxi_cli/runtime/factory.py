@@ -5,18 +5,21 @@ from __future__ import annotations
 import os
 
 from muxi_cli.runtime.base import Runtime
-from muxi_cli.runtime.profiles import active_profile_name
+from muxi_cli.runtime.profiles import URL_ENV, URL_PROFILE, active_profile_name
 
 LOCAL = "local"
 
 
 def selected_profile(profile: str | None) -> str:
-    """The profile to use: the argument, ``MUXI_PROFILE``, the active one, or ``local``."""
+    """The profile to use: the argument, ``MUXI_PROFILE``, the server ``MUXI_URL``
+    names (with ``MUXI_API_KEY``), the active one, or ``local``."""
     if profile:
         return profile
     env = os.environ.get("MUXI_PROFILE")
     if env:
         return env
+    if os.environ.get(URL_ENV):
+        return URL_PROFILE
     return active_profile_name() or LOCAL
 
 

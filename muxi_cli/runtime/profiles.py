@@ -18,6 +18,11 @@ from muxi_cli.errors import ConfigError, NotFoundError, UsageError
 
 LOCAL = "local"
 API_KEY_ENV = "MUXI_API_KEY"
+#: A server named by the environment, no profile needed (scripts, CI, the chat
+#: app children of ``muxi serve --web``): its key is ``MUXI_API_KEY``.
+URL_ENV = "MUXI_URL"
+#: The name that connection goes by; not a valid profile name, so never a saved one.
+URL_PROFILE = "(MUXI_URL)"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
@@ -85,6 +90,11 @@ def list_profiles() -> list[Profile]:
 def get_profile(name: str) -> Profile:
     if name == LOCAL:
         return Profile(LOCAL, "", "agents run in this process")
+    if name == URL_PROFILE:
+        url = os.environ.get(URL_ENV, "")
+        if not url:
+            raise NotFoundError(f"{URL_ENV} is not set", hint=f"set {URL_ENV}=http://host:port")
+        return Profile(URL_PROFILE, normalize_url(url), f"from {URL_ENV}")
     raw = _load()["profiles"].get(name)
     if raw is None:
         raise NotFoundError(
@@ -183,7 +193,7 @@ def profile_key(name: str) -> tuple[str | None, str]:
 
     from muxi_cli import secrets  # deferred: as in remove_profile
 
-    stored = secrets.get_secret(secret_name(name))
+    stored = None if name == URL_PROFILE else secrets.get_secret(secret_name(name))
     if stored:
         return stored, "stored"
     env = os.environ.get(API_KEY_ENV)

@@ -34,7 +34,7 @@ from muxi_cli.protocol.records import (
 )
 from muxi_cli.protocol.turn import is_terminal
 from muxi_cli.runtime.client import ServerClient
-from muxi_cli.runtime.profiles import get_profile, profile_key
+from muxi_cli.runtime.profiles import API_KEY_ENV, URL_ENV, URL_PROFILE, get_profile, profile_key
 from muxi_cli.runtime.remote_ws import WebSocketTurns, lost_event
 from muxi_cli.runtime.turns import StreamTurn
 from muxi_cli.runtime.wire import (
@@ -108,12 +108,18 @@ class RemoteRuntime:
 
         profile = get_profile(name)
         key, _source = profile_key(name)
+        if not key and name == URL_PROFILE:
+            raise ServerAuthError(
+                f"no API key for the server {URL_ENV} names ({profile.url})",
+                hint=f"set {API_KEY_ENV} to a key of that server",
+            )
         if not key:
             raise ServerAuthError(
                 f"no API key stored for profile {name!r}",
                 hint=f"run `muxi profile add {name} --url {profile.url}` again, or set MUXI_API_KEY",
             )
-        return cls(profile.url, key, label=name, **kw)
+        # A server named by MUXI_URL shows as its URL (the chat app's status bar).
+        return cls(profile.url, key, label=profile.url if name == URL_PROFILE else name, **kw)
 
     # -- HTTP ----------------------------------------------------------------------
 

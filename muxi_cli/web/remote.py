@@ -1,22 +1,20 @@
 """A chat app child that talks to a muxi server as one key's user (``serve --web``).
 
-The chat app reaches a server through a connection profile, and profiles live
-in ``profiles.yaml`` under ``MUXI_HOME``. The child gets a home of its own (a
-temporary folder, removed when it ends) holding one profile for the server's
-URL, and the key in ``MUXI_API_KEY``, its environment only: the key never sits
-on a command line (``ps``) nor in a file. The server's own secrets are not
+The child reaches the server the way a script does without a profile:
+``MUXI_URL`` names the server and ``MUXI_API_KEY`` holds the key, in its
+environment only: the key never sits on a command line (``ps``) nor in a file.
+It gets a home of its own (a temporary folder, removed when it ends). The server's own secrets are not
 passed on (:attr:`ChildSpec.scrub`).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from muxi_cli.runtime.profiles import API_KEY_ENV, URL_ENV
 from muxi_cli.web.child import ChildSpec, chat_app_argv
 
 
@@ -33,21 +31,12 @@ class RemoteChild:
 
 def remote_child(url: str, key: str) -> RemoteChild:
     """A child running the chat app against ``url`` with ``key``."""
-    import yaml  # deferred: PyYAML is slow to import
-
+    # A home of its own: the child's prompt history, settings and logs stay
+    # apart from the server's and from other sessions'.
     home = Path(tempfile.mkdtemp(prefix="muxi-web-"))  # 0700
-    # A name of its own, so no key stored in the keyring under a user's
-    # profile of the same name is picked before MUXI_API_KEY.
-    name = f"web-{secrets.token_hex(6)}"
-    profiles = {"active": name, "profiles": {name: {"url": url, "description": "muxi serve --web"}}}
-    # Where muxi_cli.paths.profiles_path() looks under MUXI_HOME.
-    path = home / "config" / "profiles.yaml"
-    path.parent.mkdir(mode=0o700)
-    path.write_text(yaml.safe_dump(profiles), encoding="utf-8")
-    os.chmod(path, 0o600)
     spec = ChildSpec(
-        chat_app_argv(profile=name),
-        env={"MUXI_HOME": str(home), "MUXI_API_KEY": key},
+        chat_app_argv(),
+        env={"MUXI_HOME": str(home), URL_ENV: url, API_KEY_ENV: key, "MUXI_PROFILE": ""},
         scrub=True,
     )
     return RemoteChild(spec, home)

@@ -80,6 +80,7 @@ def test_the_chat_app_runs_against_this_server(server: ServeProcess) -> None:
 
     assert asyncio.run(attempt({"Origin": server.url})) == 403  # no session
     assert asyncio.run(attempt({"Cookie": cookie, "Origin": "http://evil.example"})) == 403
-    # The status bar names the connection: the child's own profile for this server.
-    drawn = asyncio.run(attempt({"Cookie": cookie, "Origin": server.url}, until="web-"))
-    assert isinstance(drawn, str) and "web-" in drawn and "openai/fake-model" in drawn, drawn
+    # The status bar names the connection: this server's URL (MUXI_URL in the child).
+    drawn = asyncio.run(attempt({"Cookie": cookie, "Origin": server.url}, until="fake-model"))
+    assert isinstance(drawn, str) and "openai/fake-model" in drawn, drawn
+    assert server.url.split("//", 1)[1] in drawn, drawn
