@@ -18,6 +18,7 @@ import logging
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from muxi_cli import parts
 from muxi_cli.core.approvals import check_decision, the_one_call
 from muxi_cli.errors import CancelledError, MuxiError
 from muxi_cli.protocol.events import Event, RunFailed
@@ -32,6 +33,9 @@ CLOSE_WAIT = 10.0
 
 def failure_event(run_id: str, session_id: str, exc: BaseException) -> Event:
     """``run.failed`` for any exception, without leaking internals or secrets."""
+    if isinstance(exc, ModuleNotFoundError):
+        # A package of an extra that is not installed: name the extra.
+        exc = parts.missing_part_error(exc, "this turn") or exc
     if isinstance(exc, MuxiError):
         error = exc.to_dict()
     else:

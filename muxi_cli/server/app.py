@@ -11,7 +11,7 @@ the status of the :class:`~muxi_cli.errors.MuxiError` behind them.
 import logging
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli import __version__
+from muxi_cli import __version__, parts
 from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
 from muxi_cli.server.apidocs import add_docs_route
 from muxi_cli.server.context import KEY_HEADER, USER_HEADER, Caller, ServerContext, ServerSettings
@@ -185,6 +185,12 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Any:
+        if isinstance(exc, ModuleNotFoundError):
+            # A package of an extra this server does not have (a PDF upload
+            # without [media]): 501 naming the extra, not a crash.
+            missing = parts.missing_part_error(exc, f"{request.method} {request.url.path}")
+            if missing is not None:
+                return error_response(missing)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(
             {

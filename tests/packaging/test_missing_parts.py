@@ -179,3 +179,15 @@ def test_no_warm_host_is_tried_without_the_local_part(monkeypatch: pytest.Monkey
     assert client.host_enabled(None)
     monkeypatch.setattr(parts, "has", lambda name: name != "local")
     assert not client.host_enabled(None)
+
+
+def test_a_turn_that_meets_a_missing_part_fails_naming_the_extra() -> None:
+    from muxi_cli.runtime.turns import failure_event
+
+    event = failure_event("run_1", "ses_1", ModuleNotFoundError("no PIL", name="PIL.Image"))
+    error = event.to_dict()["error"]
+    assert error["code"] == "missing_part"
+    assert "pip install 'muxi-cli[media]'" in error["hint"]
+    # Anything else stays an internal error that leaks nothing.
+    other = failure_event("run_1", "ses_1", ModuleNotFoundError("no foo", name="foo"))
+    assert other.to_dict()["error"]["code"] == "internal_error"
