@@ -1,0 +1,381 @@
+"""The smoke test of each installation option (part of scripts/package-check).
+
+Everything runs on 127.0.0.1 against the suite's fake model (tests/fakellm.py,
+started in this process): a ``muxi serve`` from the checkout (the dev venv,
+``PYTHONPATH`` = the checkout) for the remote client, and the commands of each
+venv as a user types them. Each child gets a home of its own, the keyring's
+"fail" backend (so secrets go to muxi's 0600 file in that home, never to the
+user's keyring), no warm host (``MUXI_HOST=off``: nothing is left running in
+the background) and no ``PYTHONPATH`` (the venv must import its installed
+copy, not the checkout). Servers are stopped in ``finally`` blocks; readiness
+is waited for with a bound (tests/server/serveproc.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from package_venvs import Venv, clean_python_env, tail
+
+from tests.fakellm import FakeLLM, Text
+from tests.server.serveproc import ServeProcess
+
+SCRIPTS = Path(__file__).resolve().parent
+#: What the fake model answers every turn (memory extraction gets it too: harmless).
+REPLY = "pong from the fake model"
+#: A model name muxi treats as able to see images, so an attachment reaches it.
+VISION_MODEL = "gpt-4o"
+KEY_RE = re.compile(r"muxi_[0-9a-f]{10}_[A-Za-z0-9_-]{43}")
+TRACEBACK = "Traceback (most recent call last)"
+#: What `muxi web` says while the web lane's command is not on this branch yet.
+NO_WEB = "No such command 'web'"
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Result:
+    option: str
+    steps: list[Step] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps)
+
+    def summary(self) -> str:
+        failed = [s.name for s in self.steps if not s.ok]
+        notes = [s.detail for s in self.steps if s.ok and s.detail]
+        if failed:
+            return "FAIL: " + ", ".join(failed)
+        return "ok" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def png(path: Path, width: int = 24, height: int = 12) -> Path:
+    """A small red PNG, written with the standard library (zlib) alone."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+class Rig:
+    """The fake model, the formations and the checkout's ``muxi serve``, shared by every option."""
+
+    def __init__(self, work: Path) -> None:
+        shutil.rmtree(work, ignore_errors=True)  # fresh state, even with --work DIR --reuse
+        self.work = work
+        self.fake = FakeLLM()
+        self.fake.set_default(Text(REPLY))
+        self.formation = self.fake.write_formation(_mkdir(work / "formation"), model=VISION_MODEL)
+        memory_dir = _mkdir(work / "formation-memory")
+        # Extraction after every turn, so the chat turn exercises the whole memory path.
+        extra = "agents:\n  - name: assistant\n    memory:\n      extract_every: 1\n"
+        self.memory_formation = self.fake.write_formation(
+            memory_dir, model=VISION_MODEL, extra=extra
+        )
+        self.picture = png(work / "a.png")
+        self._server: ServeProcess | None = None
+        self._user_key = ""
+
+    def reference_server(self) -> tuple[str, str]:
+        """``(url, user key)`` of the checkout's ``muxi serve`` (started on first use)."""
+        if self._server is None:
+            server = ServeProcess(self.work / "reference-server", self.formation)
+            self._server = server  # set first: close() stops it whatever start() does
+            server.start()
+            keys = KEY_RE.findall(server.log())
+            if len(keys) != 2:
+                raise RuntimeError(f"expected an admin and a user key:\n{tail(server.log())}")
+            self._user_key = keys[1]
+        return self._server.url, self._user_key
+
+    def close(self) -> None:
+        try:
+            if self._server is not None:
+                self._server.stop()
+        finally:
+            self.fake.close()
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class Smoke:
+    """Runs one option's commands and records each check as a :class:`Step`."""
+
+    def __init__(self, venv: Venv, rig: Rig, work: Path) -> None:
+        self.venv = venv
+        self.rig = rig
+        # A fresh home every run (--reuse keeps venvs, never state: a server's first start).
+        shutil.rmtree(work / f"home-{venv.option}", ignore_errors=True)
+        self.home = _mkdir(work / f"home-{venv.option}")
+        self.cwd = _mkdir(work / f"cwd-{venv.option}")
+        self.result = Result(venv.option)
+        self.log: list[str] = []
+        self._last = time.monotonic()  # when the previous step ended (for its duration)
+
+    def env(self) -> dict[str, str]:
+        env = clean_python_env()
+        for name in list(env):
+            if name.startswith("MUXI_") or name.endswith("_API_KEY") or name == "CI":
+                del env[name]
+        env.update(
+            MUXI_HOME=str(self.home),
+            MUXI_HOST="off",
+            MUXI_NO_OLLAMA_PROBE="1",
+            XDG_DATA_HOME=str(self.home / "xdg-data"),
+            PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+            LANCEDB_LOG="error",
+            NO_COLOR="1",
+            COLUMNS="200",
+            PATH=f"{self.venv.bin}{os.pathsep}{env.get('PATH', '')}",
+        )
+        return env
+
+    def step(self, name: str, ok: bool, detail: str = "", report: str = "") -> bool:
+        """Record a check; a failed one also goes to the failure log (with ``report``)."""
+        self.result.steps.append(Step(name, ok, detail))
+        now = time.monotonic()
+        note = f": {detail}" if detail else ""
+        print(f"   {'ok  ' if ok else 'FAIL'} {name} ({now - self._last:.1f} s){note}", flush=True)
+        self._last = now
+        if not ok:
+            self.log.append(f"[{self.venv.option}] {name}: {report or detail}")
+        return ok
+
+    def muxi(
+        self,
+        name: str,
+        *args: str,
+        rc: int | tuple[int, ...] = 0,
+        want: tuple[str, ...] = (),
+        stdin: str = "",
+        check: Callable[[str], str | None] | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str] | None:
+        """``muxi ARGS`` from the venv: exit status in ``rc``, every ``want`` in its
+        output, no traceback, and ``check(stdout)`` (an error text or ``None``)."""
+        command = [str(self.venv.bin / "muxi"), *args]
+        try:
+            done = subprocess.run(
+                command, input=stdin, capture_output=True, text=True, cwd=self.cwd,
+                env=self.env(), timeout=timeout,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            self.fail(name, command, f"timed out after {timeout} s", "")
+            return None
+        output = done.stdout + done.stderr
+        codes = (rc,) if isinstance(rc, int) else rc
+        problem = None
+        if TRACEBACK in output:
+            problem = "printed a traceback"
+        elif done.returncode not in codes:
+            problem = f"exit {done.returncode}, expected {' or '.join(map(str, codes))}"
+        elif missing := [w for w in want if w not in output]:
+            problem = f"output lacks {missing}"
+        elif check is not None:
+            problem = check(done.stdout)
+        if problem:
+            self.fail(name, command, problem, output)
+            return None
+        self.step(name, True)
+        return done
+
+    def fail(self, name: str, command: list[str], problem: str, output: str) -> None:
+        shown = " ".join(["muxi", *command[1:]])
+        self.step(name, False, problem, f"`{shown}`: {problem}\n{tail(output)}")
+
+    # -- shared checks ------------------------------------------------------------
+
+    def version(self, version: str) -> None:
+        self.muxi("--version", "--version", want=(version,))
+
+    def doctor(self) -> None:
+        # 1 is a finding about the machine (no provider key), not a broken install.
+        self.muxi("doctor", "--config", str(self.rig.formation), "doctor", rc=(0, 1))
+
+    def needs(self, name: str, extra: str, *args: str) -> None:
+        """A command whose part is missing: exit 2 naming the extra, no traceback."""
+        self.muxi(name, *args, rc=2, want=(f"pip install 'muxi-cli[{extra}]'",))
+
+    def profile(self, name: str, url: str, key: str) -> bool:
+        done = self.muxi("profile add", "profile", "add", name, "--url", url, stdin=key + "\n")
+        return done is not None
+
+    def remote_chat(self, profile: str) -> None:
+        self.muxi("remote chat", "-P", profile, "chat", "hi", want=(REPLY,))
+
+    def local_chat(self, formation: Path, *args: str) -> None:
+        self.muxi("local chat", "--config", str(formation), "chat", *args, "hi", want=(REPLY,))
+
+    def web_help(self) -> None:
+        done = subprocess.run(
+            [str(self.venv.bin / "muxi"), "web", "--help"], capture_output=True, text=True,
+            cwd=self.cwd, env=self.env(), timeout=60,
+        )  # fmt: skip
+        if done.returncode == 2 and NO_WEB in done.stderr and TRACEBACK not in done.stderr:
+            self.step("web --help", True, "muxi web not on this branch yet")
+        elif done.returncode == 0 and TRACEBACK not in done.stdout + done.stderr:
+            self.step("web --help", True)
+        else:
+            self.fail("web --help", ["muxi", "web", "--help"], f"exit {done.returncode}",
+                      done.stdout + done.stderr)  # fmt: skip
+
+    def attach(self, name: str, *target: str) -> None:
+        def image_seen(stdout: str) -> str | None:
+            try:
+                out = json.loads(stdout)
+                kinds = [m.get("media_type") for m in out.get("media", [])]
+            except (ValueError, AttributeError):
+                return f"not JSON: {stdout[-300:]!r}"
+            if out.get("reply") != REPLY or kinds != ["image/png"]:
+                return f"reply {out.get('reply')!r}, media {kinds}"
+            return None
+
+        self.muxi(name, *target, "chat", "what is this?", "--attach", str(self.rig.picture),
+                  "-o", "json", check=image_seen)  # fmt: skip
+
+    def serve(self, name: str, then: Callable[[ServeProcess], None] | None = None) -> None:
+        """``muxi serve`` from this venv: ready (``/health`` and its listening line), then ``then``."""
+        server = ServeProcess(self.home / "server", self.rig.formation)
+        server.command = [str(self.venv.bin / "muxi"), "serve"]
+        server.env = self.env()
+        server.env["MUXI_HOME"] = str(self.home / "server")
+        try:
+            server.start(timeout=90)
+        except Exception as exc:
+            server.stop()
+            self.fail(name, server.command, "did not become ready", str(exc))
+            return
+        try:
+            self.step(name, True)
+            if then is not None:
+                then(server)
+        finally:
+            server.stop()
+
+    def chat_app(self, profile: str) -> None:
+        """The chat app (Textual, headless) against ``profile``: type a message, see the reply."""
+        command = [str(self.venv.python), str(SCRIPTS / "package_tui_smoke.py"),
+                   "--profile", profile, "--message", "hi", "--expect", REPLY]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, cwd=self.cwd,
+                              env=self.env(), timeout=120)  # fmt: skip
+        if done.returncode == 0:
+            self.step("chat app", True)
+        else:
+            self.fail("chat app", command, f"exit {done.returncode}", done.stdout + done.stderr)
+
+
+# -- the options ----------------------------------------------------------------------
+
+
+def smoke_base(s: Smoke, version: str) -> None:
+    s.version(version)
+    s.doctor()
+    s.needs("serve says [server]", "server", "serve", "--port", "0")
+    s.needs("local chat says [local]", "local", "--config", str(s.rig.formation), "chat", "hi")
+    url, key = s.rig.reference_server()
+    if s.profile("prod", url, key):
+        s.remote_chat("prod")
+        s.chat_app("prod")
+
+
+def smoke_local(s: Smoke, version: str) -> None:
+    s.version(version)
+    s.local_chat(s.rig.formation)
+    s.needs("memory list says [memory]", "memory", "--config", str(s.rig.formation),
+            "memory", "list")  # fmt: skip
+    s.needs("serve says [server]", "server", "--config", str(s.rig.formation),
+            "serve", "--port", "0")  # fmt: skip
+
+
+def smoke_memory(s: Smoke, version: str) -> None:
+    config = ("--config", str(s.rig.memory_formation))
+    s.local_chat(s.rig.memory_formation, "--user", "smoke")
+    s.muxi("memory list", *config, "memory", "list", "--user", "smoke")
+    s.muxi("memory add", *config, "memory", "add", "--user", "smoke", "likes green tea")
+    s.muxi("memory search", *config, "memory", "search", "--user", "smoke", "tea",
+           want=("green tea",))  # fmt: skip
+
+
+def smoke_server(s: Smoke, version: str) -> None:
+    def chat_through(server: ServeProcess) -> None:
+        keys = KEY_RE.findall(server.log())
+        found = s.step("server keys", len(keys) == 2, "" if len(keys) == 2 else f"{len(keys)} keys")
+        if found and s.profile("own", server.url, keys[1]):
+            s.remote_chat("own")
+
+    s.serve("serve /health", chat_through)
+
+
+def smoke_web(s: Smoke, version: str) -> None:
+    s.version(version)
+    s.web_help()
+
+
+def smoke_media(s: Smoke, version: str) -> None:
+    url, key = s.rig.reference_server()
+    if s.profile("prod", url, key):
+        s.attach("remote attachment", "-P", "prod")
+
+
+def smoke_all(s: Smoke, version: str) -> None:
+    s.version(version)
+    s.doctor()
+    s.attach("local attachment", "--config", str(s.rig.formation))
+    s.muxi("memory list", "--config", str(s.rig.memory_formation), "memory", "list")
+    s.web_help()
+    s.serve("serve /health")
+
+
+SMOKES: dict[str, Callable[[Smoke, str], None]] = {
+    "base": smoke_base,
+    "local": smoke_local,
+    "memory": smoke_memory,
+    "server": smoke_server,
+    "web": smoke_web,
+    "media": smoke_media,
+    "all": smoke_all,
+}
+
+
+def run(venv: Venv, rig: Rig, work: Path, version: str) -> tuple[Result, list[str]]:
+    """The option's smoke test: its result and the failure reports (command, output tail)."""
+    smoke = Smoke(venv, rig, work)
+    started = time.monotonic()
+    try:
+        SMOKES[venv.option](smoke, version)
+    except Exception as exc:  # a broken rig (reference server) still reports per option
+        smoke.step(
+            "smoke", False, f"{type(exc).__name__}", f"{type(exc).__name__}: {tail(str(exc))}"
+        )
+    smoke.result.seconds = time.monotonic() - started
+    return smoke.result, smoke.log
