@@ -196,7 +196,8 @@ def _check(work: Path, wanted: list[str], *, keep: bool, reuse: bool, started: f
 
     _print_table(rows)
     if [o for o, _, _ in measured] == [o for o, _ in package_venvs.OPTIONS]:
-        table = package_venvs.table_markdown(measured, platform.python_version())
+        machine = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
+        table = package_venvs.table_markdown(measured, machine)
         doc = ROOT / "docs" / "packaging.md"
         if package_venvs.write_table(doc, table):
             print(f"updated the sizes table in {doc.relative_to(ROOT)}")

@@ -155,7 +155,7 @@ def tail(text: str, lines: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def table_markdown(rows: list[tuple[str, str | None, Measure]], python: str) -> str:
+def table_markdown(rows: list[tuple[str, str | None, Measure]], machine: str) -> str:
     """The docs table: one line per option."""
     out = [
         START,
@@ -172,7 +172,7 @@ def table_markdown(rows: list[tuple[str, str | None, Measure]], python: str) -> 
         )
     out += [
         "",
-        f"Measured by `scripts/package-check` on Linux x86-64, Python {python}: the files",
+        f"Measured by `scripts/package-check` on {machine}: the files",
         "listed in each installed distribution's RECORD (bytecode that pip compiles",
         "included, pip and setuptools left out), MB = 10^6 bytes; packages counts",
         "distributions, muxi-cli included. Target for the remote client (base):",
