@@ -17,28 +17,33 @@ import json
 import os
 import re
 import shutil
-import struct
 import subprocess
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from package_rig import KEY_RE, REPLY, Rig, mkdir
 from package_venvs import Venv, clean_python_env, tail
 
-from tests.fakellm import FakeLLM, Text
 from tests.server.serveproc import ServeProcess
 
 SCRIPTS = Path(__file__).resolve().parent
-#: What the fake model answers every turn (memory extraction gets it too: harmless).
-REPLY = "pong from the fake model"
-#: A model name muxi treats as able to see images, so an attachment reaches it.
-VISION_MODEL = "gpt-4o"
-KEY_RE = re.compile(r"muxi_[0-9a-f]{10}_[A-Za-z0-9_-]{43}")
 TRACEBACK = "Traceback (most recent call last)"
 #: What `muxi web` says while the web lane's command is not on this branch yet.
 NO_WEB = "No such command 'web'"
+
+
+#: The parts ``muxi --version`` must list in each option's venv (muxi_cli/parts.py names).
+PARTS_OF: dict[str, set[str]] = {
+    "base": {"client"},
+    "local": {"client", "local"},
+    "memory": {"client", "local", "memory"},
+    "server": {"client", "local", "server"},
+    "web": {"client", "web"},
+    "media": {"client", "media"},
+    "all": {"client", "local", "memory", "server", "web", "media"},
+}
 
 
 @dataclass
@@ -66,68 +71,6 @@ class Result:
         return "ok" + (f" ({'; '.join(notes)})" if notes else "")
 
 
-def png(path: Path, width: int = 24, height: int = 12) -> Path:
-    """A small red PNG, written with the standard library (zlib) alone."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-    return path
-
-
-class Rig:
-    """The fake model, the formations and the checkout's ``muxi serve``, shared by every option."""
-
-    def __init__(self, work: Path) -> None:
-        shutil.rmtree(work, ignore_errors=True)  # fresh state, even with --work DIR --reuse
-        self.work = work
-        self.fake = FakeLLM()
-        self.fake.set_default(Text(REPLY))
-        self.formation = self.fake.write_formation(_mkdir(work / "formation"), model=VISION_MODEL)
-        memory_dir = _mkdir(work / "formation-memory")
-        # Extraction after every turn, so the chat turn exercises the whole memory path.
-        extra = "agents:\n  - name: assistant\n    memory:\n      extract_every: 1\n"
-        self.memory_formation = self.fake.write_formation(
-            memory_dir, model=VISION_MODEL, extra=extra
-        )
-        self.picture = png(work / "a.png")
-        self._server: ServeProcess | None = None
-        self._user_key = ""
-
-    def reference_server(self) -> tuple[str, str]:
-        """``(url, user key)`` of the checkout's ``muxi serve`` (started on first use)."""
-        if self._server is None:
-            server = ServeProcess(self.work / "reference-server", self.formation)
-            self._server = server  # set first: close() stops it whatever start() does
-            server.start()
-            keys = KEY_RE.findall(server.log())
-            if len(keys) != 2:
-                raise RuntimeError(f"expected an admin and a user key:\n{tail(server.log())}")
-            self._user_key = keys[1]
-        return self._server.url, self._user_key
-
-    def close(self) -> None:
-        try:
-            if self._server is not None:
-                self._server.stop()
-        finally:
-            self.fake.close()
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 class Smoke:
     """Runs one option's commands and records each check as a :class:`Step`."""
 
@@ -136,8 +79,8 @@ class Smoke:
         self.rig = rig
         # A fresh home every run (--reuse keeps venvs, never state: a server's first start).
         shutil.rmtree(work / f"home-{venv.option}", ignore_errors=True)
-        self.home = _mkdir(work / f"home-{venv.option}")
-        self.cwd = _mkdir(work / f"cwd-{venv.option}")
+        self.home = mkdir(work / f"home-{venv.option}")
+        self.cwd = mkdir(work / f"cwd-{venv.option}")
         self.result = Result(venv.option)
         self.log: list[str] = []
         self._last = time.monotonic()  # when the previous step ended (for its duration)
@@ -216,7 +159,15 @@ class Smoke:
     # -- shared checks ------------------------------------------------------------
 
     def version(self, version: str) -> None:
-        self.muxi("--version", "--version", want=(version,))
+        """``muxi --version``: this version, and exactly the parts this option brings."""
+        expected = PARTS_OF[self.venv.option]
+
+        def parts_listed(stdout: str) -> str | None:
+            found = re.search(r"\(parts: ([^)]*)\)", stdout)
+            listed = {p.strip() for p in found.group(1).split(",")} if found else set()
+            return None if listed == expected else f"parts {sorted(listed)} != {sorted(expected)}"
+
+        self.muxi("--version", "--version", want=(f"muxi {version} ",), check=parts_listed)
 
     def doctor(self) -> None:
         # 1 is a finding about the machine (no provider key), not a broken install.
@@ -318,6 +269,7 @@ def smoke_local(s: Smoke, version: str) -> None:
 
 
 def smoke_memory(s: Smoke, version: str) -> None:
+    s.version(version)
     config = ("--config", str(s.rig.memory_formation))
     s.local_chat(s.rig.memory_formation, "--user", "smoke")
     s.muxi("memory list", *config, "memory", "list", "--user", "smoke")
@@ -327,6 +279,8 @@ def smoke_memory(s: Smoke, version: str) -> None:
 
 
 def smoke_server(s: Smoke, version: str) -> None:
+    s.version(version)
+
     def chat_through(server: ServeProcess) -> None:
         keys = KEY_RE.findall(server.log())
         found = s.step("server keys", len(keys) == 2, "" if len(keys) == 2 else f"{len(keys)} keys")
@@ -342,6 +296,7 @@ def smoke_web(s: Smoke, version: str) -> None:
 
 
 def smoke_media(s: Smoke, version: str) -> None:
+    s.version(version)
     url, key = s.rig.reference_server()
     if s.profile("prod", url, key):
         s.attach("remote attachment", "-P", "prod")
