@@ -41,7 +41,8 @@ _FAKE_PYTHON = textwrap.dedent(
 def _checkout(tmp_path: Path) -> tuple[Path, Path]:
     """A copy of the scripts next to a user's ``.venv``; returns (checkout, fake python)."""
     checkout = tmp_path / "checkout"
-    for rel in ("scripts/test", "scripts/os-packages", ".ci/run", "README.md"):
+    for rel in ("scripts/test", "scripts/os-packages", "scripts/package-check", ".ci/run",
+                "README.md"):  # fmt: skip
         (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, checkout / rel)
     user_venv = checkout / ".venv"
@@ -94,6 +95,7 @@ def test_the_test_command_never_touches_the_install_venv(tmp_path: Path) -> None
         for c in tools
     )
     assert tools[-1].endswith("pytest -k routing")
+    assert not any("package_check" in c for c in calls), "only a full run checks the packages"
     assert not any(".venv/" in c for c in calls), calls
 
 
@@ -107,6 +109,8 @@ def test_ci_runs_the_readme_test_command(tmp_path: Path) -> None:
     direct = _run(checkout, fake, "scripts/test")  # then reuses it
     assert via_ci == ["python3 -m venv .venv-dev", *direct]
     assert via_ci[-1].strip() == ".venv-dev/bin/pytest"
+    # A full run builds and installs the packages (scripts/package-check) just before pytest.
+    assert via_ci[-2].endswith(".venv-dev/bin/python scripts/package_check.py")
 
 
 def test_the_dev_extra_leaves_the_keyring_alone() -> None:
