@@ -153,7 +153,7 @@ class Smoke:
         return done
 
     def fail(self, name: str, command: list[str], problem: str, output: str) -> None:
-        shown = " ".join(["muxi", *command[1:]])
+        shown = " ".join([Path(command[0]).name, *command[1:]])
         self.step(name, False, problem, f"`{shown}`: {problem}\n{tail(output)}")
 
     # -- shared checks ------------------------------------------------------------
