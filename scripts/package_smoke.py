@@ -27,11 +27,10 @@ from package_rig import KEY_RE, REPLY, Rig, mkdir
 from package_venvs import Venv, clean_python_env, tail
 
 from tests.server.serveproc import ServeProcess
+from tests.web.webproc import WebProcess
 
 SCRIPTS = Path(__file__).resolve().parent
 TRACEBACK = "Traceback (most recent call last)"
-#: What `muxi web` says while the web lane's command is not on this branch yet.
-NO_WEB = "No such command 'web'"
 
 
 #: The parts ``muxi --version`` must list in each option's venv (muxi_cli/parts.py names).
@@ -187,18 +186,27 @@ class Smoke:
     def local_chat(self, formation: Path, *args: str) -> None:
         self.muxi("local chat", "--config", str(formation), "chat", *args, "hi", want=(REPLY,))
 
-    def web_help(self) -> None:
-        done = subprocess.run(
-            [str(self.venv.bin / "muxi"), "web", "--help"], capture_output=True, text=True,
-            cwd=self.cwd, env=self.env(), timeout=60,
-        )  # fmt: skip
-        if done.returncode == 2 and NO_WEB in done.stderr and TRACEBACK not in done.stderr:
-            self.step("web --help", True, "muxi web not on this branch yet")
-        elif done.returncode == 0 and TRACEBACK not in done.stdout + done.stderr:
-            self.step("web --help", True)
-        else:
-            self.fail("web --help", ["muxi", "web", "--help"], f"exit {done.returncode}",
-                      done.stdout + done.stderr)  # fmt: skip
+    def web_page(self, name: str, *global_args: str) -> None:
+        """``muxi [ARGS] web --port 0`` from this venv: its one-time link opens the page
+        (the link sets the session cookie, then ``/`` serves the app's page)."""
+        import httpx  # deferred: the dev venv's, only for the web smoke
+
+        web = WebProcess(self.home / "web", *global_args)
+        web.command = [str(self.venv.bin / "muxi"), *global_args, "web", "--port", "0"]
+        web.env = self.env()
+        try:
+            web.start(timeout=60)
+            with httpx.Client(timeout=10) as client:
+                page = client.get(web.link, follow_redirects=True)
+            ok = page.status_code == 200 and "data-session-websocket-url" in page.text
+            if ok:
+                self.step(name, True)
+            else:
+                self.fail(name, web.command, f"the link answered {page.status_code}", web.log())
+        except (AssertionError, httpx.HTTPError) as exc:
+            self.fail(name, web.command, "no page", f"{exc}\n{web.log()}")
+        finally:
+            web.stop()
 
     def attach(self, name: str, *target: str) -> None:
         def image_seen(stdout: str) -> str | None:
@@ -253,6 +261,7 @@ def smoke_base(s: Smoke, version: str) -> None:
     s.doctor()
     s.needs("serve says [server]", "server", "serve", "--port", "0")
     s.needs("local chat says [local]", "local", "--config", str(s.rig.formation), "chat", "hi")
+    s.needs("web says [web]", "web", "web", "--port", "0")
     url, key = s.rig.reference_server()
     if s.profile("prod", url, key):
         s.remote_chat("prod")
@@ -292,7 +301,10 @@ def smoke_server(s: Smoke, version: str) -> None:
 
 def smoke_web(s: Smoke, version: str) -> None:
     s.version(version)
-    s.web_help()
+    s.muxi("web --help", "web", "--help")
+    url, key = s.rig.reference_server()
+    if s.profile("prod", url, key):
+        s.web_page("web page (profile)", "-P", "prod")
 
 
 def smoke_media(s: Smoke, version: str) -> None:
@@ -307,7 +319,7 @@ def smoke_all(s: Smoke, version: str) -> None:
     s.doctor()
     s.attach("local attachment", "--config", str(s.rig.formation))
     s.muxi("memory list", "--config", str(s.rig.memory_formation), "memory", "list")
-    s.web_help()
+    s.web_page("web page (local)", "--config", str(s.rig.formation))
     s.serve("serve /health")
 
 
