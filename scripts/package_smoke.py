@@ -266,6 +266,8 @@ def smoke_base(s: Smoke, version: str) -> None:
     if s.profile("prod", url, key):
         s.remote_chat("prod")
         s.chat_app("prod")
+        # Against a server, a remote client lacks nothing doctor requires: exit 0.
+        s.muxi("doctor (profile)", "-P", "prod", "doctor", want=("part local", "not installed"))
 
 
 def smoke_local(s: Smoke, version: str) -> None:
