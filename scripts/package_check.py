@@ -179,14 +179,15 @@ def _check(work: Path, wanted: list[str], *, keep: bool, reuse: bool, started: f
                 result, log = package_smoke.run(venv, rig, work / "smoke", version)
                 failures += log
                 status = result.summary() if not stray else "FAIL: not the wheel's muxi_cli"
-                if option == "base" and size.mb > package_venvs.BASE_LIMIT_MB:
-                    failures.append(f"[base] installs {size.mb:.1f} MB, over the "
+                if option == "base" and size.files_mb > package_venvs.BASE_LIMIT_MB:
+                    failures.append(f"[base] installs {size.files_mb:.1f} MB of files, over the "
                                     f"{package_venvs.BASE_LIMIT_MB:.0f} MB target")  # fmt: skip
-                    status = f"FAIL: {size.mb:.1f} MB > {package_venvs.BASE_LIMIT_MB:.0f}; {status}"
+                    status = f"FAIL: {size.files_mb:.1f} MB > {package_venvs.BASE_LIMIT_MB:.0f}; {status}"
                 seconds = time.monotonic() - began
-                rows.append((option, f"{size.mb:.1f}", str(size.packages), status,
+                rows.append((option, f"{size.files_mb:.1f} / {size.mb:.1f}", str(size.packages), status,
                              f"{seconds:.0f} (install {venv.install_seconds:.0f})"))  # fmt: skip
-                print(f"   {option}: {size.mb:.1f} MB, {size.packages} packages, {status}",
+                print(f"   {option}: {size.files_mb:.1f} MB of files ({size.mb:.1f} MB with bytecode), "
+                      f"{size.packages} packages, {status}",
                       flush=True)  # fmt: skip
             finally:
                 if not keep:
@@ -209,7 +210,7 @@ def _check(work: Path, wanted: list[str], *, keep: bool, reuse: bool, started: f
 
 
 def _print_table(rows: list[tuple[str, str, str, str, str]]) -> None:
-    head = ("option", "MB", "packages", "smoke", "seconds")
+    head = ("option", "MB files / on disk", "packages", "smoke", "seconds")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
     for row in [head, *rows]:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())

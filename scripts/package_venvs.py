@@ -30,7 +30,9 @@ OPTIONS: tuple[tuple[str, str | None], ...] = (
     ("all", "all"),
 )
 
-#: The issue's target for the remote client (the base install), in MB (10**6 bytes).
+#: The issue's target for the remote client (the base install), in MB (10**6 bytes)
+#: of package files. With the bytecode pip compiles on install it is larger
+#: (docs/packaging.md says by how much and why).
 BASE_LIMIT_MB = 60.0
 
 #: Distributions every venv brings by itself: not muxi's weight.
@@ -52,6 +54,11 @@ class Measure:
     @property
     def mb(self) -> float:
         return self.size / 1e6
+
+    @property
+    def files_mb(self) -> float:
+        """The package files alone, without the bytecode caches pip writes."""
+        return (self.size - self.bytecode) / 1e6
 
 
 @dataclass
@@ -160,23 +167,24 @@ def table_markdown(rows: list[tuple[str, str | None, Measure]], machine: str) ->
     out = [
         START,
         "",
-        "| option | install | installed size | of which bytecode | packages | largest |",
+        "| option | install | package files | on disk, with bytecode | packages | largest (MB) |",
         "| --- | --- | ---: | ---: | ---: | --- |",
     ]
     for option, extra, m in rows:
         command = "pip install muxi-cli" if extra is None else f"pip install 'muxi-cli[{extra}]'"
         big = ", ".join(f"{name} {size / 1e6:.0f}" for name, size in m.largest[:3])
         out.append(
-            f"| {option} | `{command}` | {m.mb:.1f} MB | {m.bytecode / 1e6:.1f} MB "
+            f"| {option} | `{command}` | {m.files_mb:.1f} MB | {m.mb:.1f} MB "
             f"| {m.packages} | {big} |"
         )
     out += [
         "",
         f"Measured by `scripts/package-check` on {machine}: the files",
-        "listed in each installed distribution's RECORD (bytecode that pip compiles",
-        "included, pip and setuptools left out), MB = 10^6 bytes; packages counts",
+        "listed in each installed distribution's RECORD, pip and setuptools left",
+        'out; "package files" leaves out the bytecode (`.pyc`) pip compiles on',
+        'install, "on disk" counts it. MB = 10^6 bytes; packages counts',
         "distributions, muxi-cli included. Target for the remote client (base):",
-        f"at most {BASE_LIMIT_MB:.0f} MB.",
+        f"at most {BASE_LIMIT_MB:.0f} MB of package files.",
         "",
         END,
     ]
