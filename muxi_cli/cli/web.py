@@ -43,6 +43,11 @@ def web(
     from muxi_cli import parts  # deferred: only the server side needs the web part
 
     parts.require("web", "muxi web")
+    from muxi_cli.runtime.factory import LOCAL, selected_profile  # deferred: keeps --help light
+
+    if selected_profile(st.profile) == LOCAL:
+        # Each tab would run agents here: say so now, not in every tab.
+        parts.require("local", "muxi web on the local profile")
     from muxi_cli.cli.serve import _cannot_bind  # deferred: only when serving
 
     problem = _cannot_bind(host, port)

@@ -191,3 +191,11 @@ def test_a_turn_that_meets_a_missing_part_fails_naming_the_extra() -> None:
     # Anything else stays an internal error that leaks nothing.
     other = failure_event("run_1", "ses_1", ModuleNotFoundError("no foo", name="foo"))
     assert other.to_dict()["error"]["code"] == "internal_error"
+
+
+def test_muxi_web_names_its_extras() -> None:
+    assert_names_extra(muxi_without("web", "web", "--port", "0"), "web")
+    # On the local profile each tab would run agents here: the local part first.
+    proc = muxi_without("local", "web", "--port", "0")
+    assert_names_extra(proc, "local")
+    assert "muxi web on the local profile" in proc.stderr
