@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import aiohttp
 import httpx
+import psutil
 import pytest
 
 from tests.fakellm import FakeLLM
@@ -84,3 +85,41 @@ def test_the_chat_app_runs_against_this_server(server: ServeProcess) -> None:
     drawn = asyncio.run(attempt({"Cookie": cookie, "Origin": server.url}, until="fake-model"))
     assert isinstance(drawn, str) and "openai/fake-model" in drawn, drawn
     assert server.url.split("//", 1)[1] in drawn, drawn
+
+
+def test_a_revoked_key_ends_its_session_and_its_chat_apps(server: ServeProcess) -> None:
+    """The chat app can start programs on this machine (/mcp inspect) without
+    asking the server: it must not outlive its key."""
+    admin, _user = KEY_RE.findall(server.log())
+    auth = {"authorization": f"Bearer {admin}"}
+    made = httpx.post(
+        server.url + "/v1/keys", json={"role": "admin", "user_id": "web-revoked"}, headers=auth
+    )
+    assert made.status_code == 201, made.text
+    opened = sign_in(server, made.json()["key"])
+    cookie = "; ".join(f"{k}={v}" for k, v in opened.cookies.items())
+    ws_url = server.url.replace("http", "ws") + "/web/ws"
+    serving = psutil.Process(server.proc.pid if server.proc else 0)
+
+    async def revoke_while_open() -> tuple[list[psutil.Process], int | None]:
+        async with aiohttp.ClientSession() as client:
+            headers = {"Cookie": cookie, "Origin": server.url}
+            async with client.ws_connect(ws_url, headers=headers) as socket:
+                async with asyncio.timeout(60):
+                    await socket.receive()  # the chat app runs
+                apps = serving.children()
+                revoke = f"{server.url}/v1/keys/{made.json()['id']}"
+                async with client.delete(revoke, headers=auth) as gone:
+                    assert gone.status == 200, await gone.text()
+                async with asyncio.timeout(15):  # ws_key_check is 2 s
+                    async for _message in socket:
+                        pass
+                return apps, socket.close_code
+
+    apps, code = asyncio.run(revoke_while_open())
+    assert apps and code == 1008
+    _gone, alive = psutil.wait_procs(apps, timeout=10)
+    assert not alive
+    # The cookie opens nothing any more: the sign-in form again.
+    page = httpx.get(server.url + "/web/", cookies=opened.cookies)
+    assert page.status_code == 200 and 'action="/web/login"' in page.text
