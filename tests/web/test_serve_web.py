@@ -85,6 +85,10 @@ def test_the_chat_app_runs_against_this_server(server: ServeProcess) -> None:
     drawn = asyncio.run(attempt({"Cookie": cookie, "Origin": server.url}, until="fake-model"))
     assert isinstance(drawn, str) and "openai/fake-model" in drawn, drawn
     assert server.url.split("//", 1)[1] in drawn, drawn
+    # The browser left: its chat app stops, and quietly (no traceback in the log).
+    assert server.proc is not None
+    _gone, alive = psutil.wait_procs(psutil.Process(server.proc.pid).children(), timeout=15)
+    assert not alive and "Traceback" not in server.log()
 
 
 def test_a_revoked_key_ends_its_session_and_its_chat_apps(server: ServeProcess) -> None:
