@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -56,6 +57,11 @@ _KEPT_NAMES = frozenset(
     )
 )
 _KEPT_PREFIXES = ("LC_", "PYTHON", "TEXTUAL")
+
+#: The links an app may open in the browser: web pages and mail, nothing
+#: with a space or control character (a browser drops tabs and newlines, so
+#: ``java\tscript:`` would be ``javascript:`` to it).
+_WEB_URL = re.compile(r"(?:https?://|mailto:)[^\x00-\x20\x7f]*", re.IGNORECASE)
 
 #: At most this many chat apps run at once per server (each is a process of
 #: about 94 MB): a browser that opens sockets in a loop gets a refusal, not
@@ -118,6 +124,25 @@ class ChatAppService(AppService):
         )
         self._stdin = process.stdin
         return process
+
+    async def on_meta(self, data: bytes) -> None:
+        """The app's requests to the browser, less the URLs that are not web pages.
+
+        textual.js opens an ``open_url`` with ``window.open``: a ``javascript:``
+        link in a reply (a model's Markdown, which a fetched page can steer)
+        would run as this page, with its session, one click away from typing
+        into the chat app. A terminal opens such a link as nothing.
+        """
+        try:
+            meta = json.loads(data)
+        except ValueError:
+            return
+        if isinstance(meta, dict) and meta.get("type") == "open_url":
+            url = meta.get("url")
+            if not isinstance(url, str) or not _WEB_URL.fullmatch(url):
+                log.warning("not opened in the browser (not a web page): %r", str(url)[:100])
+                return
+        await super().on_meta(data)
 
     async def stop(self) -> None:
         """Ask the app to quit; kill it if it has not gone after a few seconds."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -13,7 +14,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from muxi_cli.web.aioserver import WebServer, download_headers
-from muxi_cli.web.child import Children, ChildSpec, TooManyApps, chat_app_argv, relay
+from muxi_cli.web.child import (
+    ChatAppService,
+    Children,
+    ChildSpec,
+    TooManyApps,
+    chat_app_argv,
+    relay,
+)
 from muxi_cli.web.gate import OneTimeToken, Sessions, loopback_host, same_origin
 
 
@@ -120,6 +128,44 @@ def test_relay_survives_what_a_browser_may_send() -> None:
     assert service.sent == [b"?x", b"ok"]
 
 
+def test_the_app_opens_only_web_pages_in_the_browser() -> None:
+    """A reply's Markdown link is the model's: ``javascript:`` would run as the page."""
+    sent: list[str] = []
+
+    async def write_str(text: str) -> None:
+        sent.append(text)
+
+    async def scenario() -> None:
+        nothing: Any = None
+        service = ChatAppService(
+            ChildSpec(_TINY_APP),
+            {},
+            write_bytes=nothing,
+            write_str=write_str,
+            close=nothing,
+            download_manager=nothing,
+        )
+        for url in (
+            "javascript:fetch('/ws')",
+            "JavaScript:alert(1)",
+            "java\tscript:alert(1)",
+            " javascript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "https://ok.example/a b",
+        ):
+            await service.on_meta(_open_url(url))
+        await service.on_meta(b"not json")
+        for url in ("https://muxi.example/docs", "HTTP://a.example/", "mailto:me@a.example"):
+            await service.on_meta(_open_url(url))
+
+    asyncio.run(scenario())
+    assert [json.loads(m)[1]["url"] for m in sent] == [
+        "https://muxi.example/docs",
+        "HTTP://a.example/",
+        "mailto:me@a.example",
+    ]
+
+
 #: A stand-in chat app: it runs until it reads its first byte (the quit request).
 _TINY_APP = [sys.executable, "-c", "import sys; sys.stdin.buffer.read(1)"]
 
@@ -161,3 +207,8 @@ def _upgrade() -> dict[str, str]:
         "Sec-WebSocket-Version": "13",
         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
     }
+
+
+def _open_url(url: str) -> bytes:
+    """The meta packet the web driver sends for ``App.open_url``."""
+    return json.dumps({"type": "open_url", "url": url, "new_tab": True}).encode()
