@@ -28,7 +28,7 @@ from muxi_cli.errors import MuxiError, ServerAuthError
 from muxi_cli.server.auth import REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.context import ServerContext
 from muxi_cli.web.child import Children, TooManyApps, to_int
-from muxi_cli.web.gate import PAGE_HEADERS, Sessions, same_origin
+from muxi_cli.web.gate import PAGE_HEADERS, Sessions, page_headers, same_origin
 from muxi_cli.web.page import page_html, static_dir, websocket_url
 from muxi_cli.web.remote import remote_child, server_url
 
@@ -51,7 +51,7 @@ p.error {{ color: #f77; }}</style></head>
 
 #: The sign-in page's headers: as every page's, except that its form post must
 #: carry an ``Origin`` (browsers send ``Origin: null`` under ``no-referrer``).
-_LOGIN_HEADERS = {**PAGE_HEADERS, "Referrer-Policy": "same-origin"}
+_LOGIN_HEADERS = {**page_headers(), "Referrer-Policy": "same-origin"}
 
 
 def login_page(message: str = "", status: int = 200) -> Any:
@@ -102,7 +102,7 @@ def add_web(app: Any, ctx: ServerContext) -> None:
         host = request.headers.get("host", "")
         ws_url = websocket_url(host, f"{PREFIX}/ws", request.url.scheme == "https")
         body = page_html(ws_url, f"{PREFIX}/static/", "muxi")
-        return Response(body, media_type="text/html", headers=PAGE_HEADERS)
+        return Response(body, media_type="text/html", headers=page_headers(ws_url))
 
     async def login(request: Request) -> Response:
         # A login form posted from another site would sign this browser in as

@@ -27,6 +27,7 @@ from muxi_cli.web.gate import (
     Sessions,
     cookie_name,
     loopback_host,
+    page_headers,
     same_origin,
 )
 from muxi_cli.web.page import page_html, static_dir, websocket_url
@@ -79,7 +80,7 @@ class WebServer:
             return forbidden()
         ws_url = websocket_url(request.host, "/ws", request.secure)
         body = page_html(ws_url, "/static/", font_size=to_int(request.query.get("fontsize"), 16))
-        return web.Response(text=body, content_type="text/html", headers=PAGE_HEADERS)
+        return web.Response(text=body, content_type="text/html", headers=page_headers(ws_url))
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         env = self._session(request)

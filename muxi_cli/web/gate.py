@@ -26,14 +26,32 @@ from urllib.parse import urlsplit
 FORBIDDEN_TEXT = "403 Forbidden: open the link muxi printed (each link works once).\n"
 
 #: Security headers of every page: no framing (a framed terminal could be
-#: typed into by the framing site), no Referer, no caching of the page.
+#: typed into by the framing site), no Referer, no caching of the page, no
+#: opener for the pages a link opens (``Cross-Origin-Opener-Policy``), and a
+#: policy that runs only this server's scripts: no inline or ``javascript:``
+#: code, whatever ends up in the page.
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+def page_headers(ws_url: str = "") -> dict[str, str]:
+    """The headers of an HTML page: :data:`PAGE_HEADERS` with a policy that lets
+    it load this server's scripts, styles and fonts, post its forms here and
+    connect to ``ws_url`` (named: not every browser counts ``ws:`` as ``'self'``).
+    Styles may be inline: xterm.js sets them."""
+    connect = f"'self' {ws_url}".strip()
+    policy = (
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"font-src 'self'; img-src 'self' data: blob:; connect-src {connect}; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    return {**PAGE_HEADERS, "Content-Security-Policy": policy}
 
 
 class Sessions:

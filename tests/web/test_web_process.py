@@ -60,6 +60,10 @@ def test_the_link_works_once_and_pages_need_the_cookie(
     assert 'data-session-websocket-url="ws://127.0.0.1:' in page.text
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
+    assert page.headers["cross-origin-opener-policy"] == "same-origin"
+    policy = page.headers["content-security-policy"]  # no inline or javascript: code runs
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    assert "onclick" not in page.text
     assert httpx.get(web.base + "/static/js/textual.js").status_code == 200  # public
     assert web.token not in web.log().split("token=", 1)[1].split("\n", 1)[1]  # logged once
 
