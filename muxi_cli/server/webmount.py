@@ -27,6 +27,7 @@ from typing import Any
 from muxi_cli.errors import MuxiError, ServerAuthError
 from muxi_cli.server.auth import REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.context import ServerContext
+from muxi_cli.server.limits import retry_after_header
 from muxi_cli.web.child import Children, TooManyApps, to_int
 from muxi_cli.web.gate import PAGE_HEADERS, Sessions, page_headers, same_origin
 from muxi_cli.web.page import page_html, static_dir, websocket_url
@@ -69,7 +70,10 @@ def add_web(app: Any, ctx: ServerContext) -> None:
     from starlette.staticfiles import StaticFiles
     from starlette.websockets import WebSocket
 
-    from muxi_cli.server.app import authenticate  # deferred: app imports this module lazily
+    from muxi_cli.server.app import (  # deferred: app imports this module lazily
+        TooManyRequests,
+        authenticate,
+    )
 
     sessions = Sessions(COOKIE)
     children = Children()
@@ -115,7 +119,10 @@ def add_web(app: Any, ctx: ServerContext) -> None:
         try:
             caller = authenticate(ctx, {"authorization": f"Bearer {key}"}, client, request.state)
         except MuxiError as exc:
-            return login_page(exc.message, exc.http_status)
+            page = login_page(exc.message, exc.http_status)
+            if isinstance(exc, TooManyRequests):  # as the API's 429 says
+                page.headers["Retry-After"] = retry_after_header(exc.retry_after)
+            return page
         if not caller.admin:
             return login_page("only admin keys may open the chat app in a browser", 403)
         sid = sessions.open({"MUXI_API_KEY": key})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import httpx
@@ -127,3 +128,20 @@ def test_a_revoked_key_ends_its_session_and_its_chat_apps(server: ServeProcess) 
     # The cookie opens nothing any more: the sign-in form again.
     page = httpx.get(server.url + "/web/", cookies=opened.cookies)
     assert page.status_code == 200 and 'action="/web/login"' in page.text
+
+
+@pytest.mark.slow
+def test_guessing_keys_through_the_form_is_throttled(tmp_path: Path, module_llm: FakeLLM) -> None:
+    """Its own server: the throttle would refuse the other tests' sign-ins from 127.0.0.1."""
+    home = tmp_path
+    with ServeProcess(home / "home", module_llm.write_formation(home), args=("--web",)) as proc:
+        form = proc.url + "/web/login"
+        with httpx.Client(headers={"origin": proc.url}) as client:
+            codes: list[int] = []
+            while 429 not in codes and len(codes) < 100:
+                guess = {"key": f"muxi_{len(codes):010d}_" + "x" * 43}
+                answer = client.post(form, data=guess)
+                codes.append(answer.status_code)
+        assert codes[-1] == 429 and set(codes[:-1]) == {401}
+        assert int(answer.headers["retry-after"]) >= 1 and "set-cookie" not in answer.headers
+        assert "too many failed authentications" in answer.text
