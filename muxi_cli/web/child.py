@@ -120,7 +120,7 @@ class ChatAppService(AppService):
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
-            preexec_fn=functools.partial(_end_with_parent, os.getpid()),
+            preexec_fn=_ending_with_parent(),
         )
         self._stdin = process.stdin
         return process
@@ -160,20 +160,27 @@ class ChatAppService(AppService):
                 await process.wait()
 
 
-def _end_with_parent(server_pid: int) -> None:
-    """In the forked child: get SIGTERM when the server dies (Linux).
+def _ending_with_parent() -> Callable[[], None] | None:
+    """What the forked child runs before exec to get SIGTERM when the server dies.
 
     A server killed outright (SIGKILL, OOM) never stops its chat apps, and the
     app does not notice its stdin closing: without this it would run on,
-    orphaned, with the session's key. Elsewhere the server's own shutdown is
-    what stops them.
+    orphaned, with the session's key. Linux only (``prctl``); elsewhere the
+    server's own shutdown is what stops them. ``prctl`` is looked up here, in
+    the server: between fork and exec the child must not import anything
+    (another thread may have held the import lock at the fork).
     """
     if not sys.platform.startswith("linux"):
-        return
-    import ctypes  # deferred: only in the forked child, only on Linux
+        return None
+    import ctypes  # deferred: only Linux servers use it
 
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return functools.partial(_end_with_parent, prctl, os.getpid())
+
+
+def _end_with_parent(prctl: Callable[..., int], server_pid: int) -> None:
     pr_set_pdeathsig = 1
-    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    prctl(pr_set_pdeathsig, signal.SIGTERM)
     if os.getppid() != server_pid:  # the server died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
 
