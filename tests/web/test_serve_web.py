@@ -92,6 +92,7 @@ def test_the_chat_app_runs_against_this_server(server: ServeProcess) -> None:
     assert not alive and "Traceback" not in server.log()
 
 
+@pytest.mark.slow
 def test_a_revoked_key_ends_its_session_and_its_chat_apps(server: ServeProcess) -> None:
     """The chat app can start programs on this machine (/mcp inspect) without
     asking the server: it must not outlive its key."""
