@@ -68,7 +68,7 @@ def add_web(app: Any, ctx: ServerContext) -> None:
     from starlette.requests import Request  # deferred: Starlette is slow to import
     from starlette.responses import PlainTextResponse, RedirectResponse, Response
     from starlette.staticfiles import StaticFiles
-    from starlette.websockets import WebSocket
+    from starlette.websockets import WebSocket, WebSocketDisconnect
 
     from muxi_cli.server.app import (  # deferred: app imports this module lazily
         TooManyRequests,
@@ -155,7 +155,7 @@ def add_web(app: Any, ctx: ServerContext) -> None:
 
         async def end_when_revoked() -> None:
             await until_revoked(lambda: active_key(cookies) is not None, ctx.settings.ws_key_check)
-            with contextlib.suppress(RuntimeError):  # closed meanwhile
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # closed meanwhile
                 await websocket.close(code=1008, reason=REVOKED_MESSAGE)
             await service.stop()  # now, whether or not the browser answers the close
 
