@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from muxi_cli.web.aioserver import WebServer, download_headers
+from muxi_cli.web.aioserver import MAX_MESSAGE, WebServer, download_headers
 from muxi_cli.web.child import (
     ChatAppService,
     Children,
@@ -192,12 +192,17 @@ def test_chat_apps_are_capped() -> None:
                 try:
                     async with client.get(site.make_url("/ws"), headers=_upgrade()) as second:
                         status = second.status
+                    # A message past MAX_MESSAGE ends the connection (1009), not the server.
+                    await first.send_str(json.dumps(["stdin", "x" * MAX_MESSAGE]))
+                    async with asyncio.timeout(10):
+                        while not first.closed:
+                            await first.receive()
                 finally:
                     await first.close()
                 await server.children.stop_all()
-                return [status]
+                return [status, first.close_code or 0]
 
-    assert asyncio.run(scenario()) == [503]
+    assert asyncio.run(scenario()) == [503, 1009]
 
 
 def _upgrade() -> dict[str, str]:
