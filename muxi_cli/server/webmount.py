@@ -9,17 +9,27 @@ process connected back to this server with that key (:mod:`muxi_cli.web.remote`)
 Only admin keys may sign in: the chat app runs on the server machine, and it
 can attach any file this machine's user can read (``@/path``); a user key must
 not grant that. Logins share the API's throttle of failed keys per address.
+
+A session lives as long as its key: once the key is revoked (or no longer
+admin) the session is closed, and its open WebSockets are closed and their
+chat apps stopped within ``ws_key_check`` seconds. The child must not outlive
+the key: it runs on this machine and can start programs (``/mcp inspect``)
+without asking the server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 from typing import Any
 
-from muxi_cli.errors import MuxiError
+from muxi_cli.errors import MuxiError, ServerAuthError
+from muxi_cli.server.auth import REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.context import ServerContext
-from muxi_cli.web.child import Children, to_int
-from muxi_cli.web.gate import PAGE_HEADERS, Sessions, same_origin
+from muxi_cli.server.limits import retry_after_header
+from muxi_cli.web.child import Children, TooManyApps, to_int
+from muxi_cli.web.gate import PAGE_HEADERS, Sessions, page_headers, same_origin
 from muxi_cli.web.page import page_html, static_dir, websocket_url
 from muxi_cli.web.remote import remote_child, server_url
 
@@ -42,7 +52,7 @@ p.error {{ color: #f77; }}</style></head>
 
 #: The sign-in page's headers: as every page's, except that its form post must
 #: carry an ``Origin`` (browsers send ``Origin: null`` under ``no-referrer``).
-_LOGIN_HEADERS = {**PAGE_HEADERS, "Referrer-Policy": "same-origin"}
+_LOGIN_HEADERS = {**page_headers(), "Referrer-Policy": "same-origin"}
 
 
 def login_page(message: str = "", status: int = 200) -> Any:
@@ -58,24 +68,37 @@ def add_web(app: Any, ctx: ServerContext) -> None:
     from starlette.requests import Request  # deferred: Starlette is slow to import
     from starlette.responses import PlainTextResponse, RedirectResponse, Response
     from starlette.staticfiles import StaticFiles
-    from starlette.websockets import WebSocket
+    from starlette.websockets import WebSocket, WebSocketDisconnect
 
-    from muxi_cli.server.app import authenticate  # deferred: app imports this module lazily
+    from muxi_cli.server.app import (  # deferred: app imports this module lazily
+        TooManyRequests,
+        authenticate,
+    )
 
     sessions = Sessions(COOKIE)
     children = Children()
 
-    def session_key(cookies: Any) -> str | None:
-        """The key of the browser's session, while it is still a valid admin key."""
-        env = sessions.env(cookies.get(COOKIE))
-        key = (env or {}).get("MUXI_API_KEY")
+    def active_key(cookies: Any) -> str | None:
+        """The key of the browser's session while it is a valid admin key; else
+        None, and the session is closed. Raises MuxiError if the key file is unreadable."""
+        sid = cookies.get(COOKIE)
+        key = (sessions.env(sid) or {}).get("MUXI_API_KEY")
         if not key:
             return None
         try:
             admin = ctx.caller(key, None).admin
-        except MuxiError:
+        except ServerAuthError:
             admin = False  # revoked (or expired) meanwhile: the session ends with its key
-        return key if admin else None
+        if not admin:
+            sessions.close(sid)
+            return None
+        return key
+
+    def session_key(cookies: Any) -> str | None:
+        try:
+            return active_key(cookies)
+        except MuxiError:
+            return None  # refused for now; the session stays for the next try
 
     async def index(request: Request) -> Response:
         if session_key(request.cookies) is None:
@@ -83,7 +106,7 @@ def add_web(app: Any, ctx: ServerContext) -> None:
         host = request.headers.get("host", "")
         ws_url = websocket_url(host, f"{PREFIX}/ws", request.url.scheme == "https")
         body = page_html(ws_url, f"{PREFIX}/static/", "muxi")
-        return Response(body, media_type="text/html", headers=PAGE_HEADERS)
+        return Response(body, media_type="text/html", headers=page_headers(ws_url))
 
     async def login(request: Request) -> Response:
         # A login form posted from another site would sign this browser in as
@@ -96,7 +119,10 @@ def add_web(app: Any, ctx: ServerContext) -> None:
         try:
             caller = authenticate(ctx, {"authorization": f"Bearer {key}"}, client, request.state)
         except MuxiError as exc:
-            return login_page(exc.message, exc.http_status)
+            page = login_page(exc.message, exc.http_status)
+            if isinstance(exc, TooManyRequests):  # as the API's 429 says
+                page.headers["Retry-After"] = retry_after_header(exc.retry_after)
+            return page
         if not caller.admin:
             return login_page("only admin keys may open the chat app in a browser", 403)
         sid = sessions.open({"MUXI_API_KEY": key})
@@ -111,21 +137,39 @@ def add_web(app: Any, ctx: ServerContext) -> None:
         if key is None or not origin_ok:
             await websocket.close(code=1008)  # before accept: the handshake gets 403
             return
-        await websocket.accept()
         local = websocket.scope.get("server") or ("127.0.0.1", 0)
         child = remote_child(server_url(str(local[0]), int(local[1])), key)
-        service = children.start_service(
-            child.spec,
-            {},
-            write_bytes=websocket.send_bytes,
-            write_str=websocket.send_text,
-            close=websocket.close,
-        )
+        try:
+            service = children.start_service(
+                child.spec,
+                {},
+                write_bytes=websocket.send_bytes,
+                write_str=websocket.send_text,
+                close=websocket.close,
+            )
+        except TooManyApps:
+            child.remove()
+            await websocket.close(code=1013)  # before accept: 403; 1013 says "try again later"
+            return
+        cookies = dict(websocket.cookies)
+
+        async def end_when_revoked() -> None:
+            await until_revoked(lambda: active_key(cookies) is not None, ctx.settings.ws_key_check)
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # closed meanwhile
+                await websocket.close(code=1008, reason=REVOKED_MESSAGE)
+            await service.stop()  # now, whether or not the browser answers the close
+
         width = to_int(websocket.query_params.get("width"), 80)
         height = to_int(websocket.query_params.get("height"), 24)
+        watch: asyncio.Task[None] | None = None
         try:
+            await websocket.accept()
+            watch = asyncio.create_task(end_when_revoked())
             await children.run(service, width, height, _texts(websocket), websocket.send_text)
         finally:
+            if watch is not None:
+                watch.cancel()
+            children.discard(service)
             child.remove()
 
     # FastAPI reads the annotations; this module postpones them.

@@ -4,6 +4,8 @@ Routes: ``/`` (the page; ``/?token=...`` once, to open a session), ``/ws``
 (one chat app per connection), ``/download/{key}`` (files the app delivers)
 and ``/static`` (textual-serve's scripts, styles and fonts: public, they hold
 nothing of the user's). Everything but ``/static`` needs the session cookie.
+Bound to a loopback address, it answers only requests whose ``Host`` names
+loopback (no DNS rebinding).
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from muxi_cli.web.child import Children, ChildSpec, to_int
+from muxi_cli.web.child import Children, ChildSpec, TooManyApps, to_int
 from muxi_cli.web.gate import (
     FORBIDDEN_TEXT,
     PAGE_HEADERS,
     OneTimeToken,
     Sessions,
     cookie_name,
+    loopback_host,
+    page_headers,
     same_origin,
 )
 from muxi_cli.web.page import page_html, static_dir, websocket_url
@@ -38,14 +42,17 @@ def forbidden() -> web.Response:
 class WebServer:
     """One ``muxi web``: a token, its sessions and the chat apps they run."""
 
-    def __init__(self, spec: ChildSpec, token: OneTimeToken | None = None) -> None:
+    def __init__(
+        self, spec: ChildSpec, token: OneTimeToken | None = None, children: Children | None = None
+    ) -> None:
         self.spec = spec
         self.token = token or OneTimeToken()
         self.sessions = Sessions(cookie_name())
-        self.children = Children()
+        self.children = children or Children()
 
-    def make_app(self) -> web.Application:
-        app = web.Application()
+    def make_app(self, loopback: bool = True) -> web.Application:
+        """The routes; ``loopback``: refuse a ``Host`` that does not name loopback."""
+        app = web.Application(middlewares=[_loopback_only] if loopback else [])
         app.add_routes(
             [
                 web.get("/", self.index),
@@ -73,21 +80,28 @@ class WebServer:
             return forbidden()
         ws_url = websocket_url(request.host, "/ws", request.secure)
         body = page_html(ws_url, "/static/", font_size=to_int(request.query.get("fontsize"), 16))
-        return web.Response(text=body, content_type="text/html", headers=PAGE_HEADERS)
+        return web.Response(text=body, content_type="text/html", headers=page_headers(ws_url))
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         env = self._session(request)
         if env is None or not same_origin(request.headers.get("Origin"), request.host):
             return forbidden()
-        socket = web.WebSocketResponse(heartbeat=15)
-        await socket.prepare(request)
-        service = self.children.start_service(
-            self.spec,
-            env,
-            write_bytes=socket.send_bytes,
-            write_str=socket.send_str,
-            close=socket.close,
-        )
+        socket = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_MESSAGE)
+        try:
+            service = self.children.start_service(
+                self.spec,
+                env,
+                write_bytes=socket.send_bytes,
+                write_str=socket.send_str,
+                close=socket.close,
+            )
+        except TooManyApps as exc:
+            return web.Response(status=503, text=f"503 {exc}\n", headers=PAGE_HEADERS)
+        try:
+            await socket.prepare(request)
+        except BaseException:
+            self.children.discard(service)
+            raise
         width = to_int(request.query.get("width"), 80)
         height = to_int(request.query.get("height"), 24)
         await self.children.run(service, width, height, _texts(socket), socket.send_str)
@@ -113,8 +127,29 @@ class WebServer:
         await self.children.stop_all()
 
 
+#: The largest WebSocket message taken from a browser: keystrokes and pastes
+#: (aiohttp's default is 4 MB).
+MAX_MESSAGE = 1024 * 1024
+
+
+@web.middleware
+async def _loopback_only(
+    request: web.Request, handler: Callable[[web.Request], Any]
+) -> web.StreamResponse:
+    # A page that rebinds its own name to 127.0.0.1 reaches this port with
+    # ``Host: its-name``; only a browser that asked for loopback gets an answer.
+    if not loopback_host(request.host):
+        return forbidden()
+    return await handler(request)
+
+
 def download_headers(meta: Any) -> dict[str, str]:
-    """Headers of a delivered file; the name is quoted so it cannot add headers."""
+    """Headers of a delivered file; the name is quoted so it cannot add headers.
+
+    ``sandbox``: a delivered file shown in the browser (HTML, SVG) runs in an
+    origin of its own, so its scripts cannot reach this server's WebSocket
+    with the session's cookie and ``Origin``.
+    """
     content_type = meta.mime_type + (f"; charset={meta.encoding}" if meta.encoding else "")
     disposition = "inline" if meta.open_method == "browser" else "attachment"
     name = "".join(c for c in str(meta.file_name) if c.isprintable() and c not in '"\\')
@@ -123,6 +158,7 @@ def download_headers(meta: Any) -> dict[str, str]:
         "Content-Disposition": f'{disposition}; filename="{name}"',
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-store",
+        "Content-Security-Policy": "sandbox",
     }
 
 
@@ -138,7 +174,9 @@ async def run(
     server: WebServer, host: str, port: int, on_listening: Callable[[str, int], None]
 ) -> None:
     """Serve until SIGINT or SIGTERM; ``on_listening(host, port)`` once bound."""
-    runner = web.AppRunner(server.make_app(), access_log=None, handle_signals=False)
+    app = server.make_app(loopback=loopback_host(host))
+    # No access log: the first request's URL holds the token.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,11 +8,17 @@ way, every page and the WebSocket then need the cookie, and the WebSocket
 also needs an ``Origin`` naming this very host: a page of another site cannot
 drive the chat app with the user's cookie (cross-site WebSocket hijacking),
 which SameSite alone does not rule out for every browser.
+
+A server bound to a loopback address also answers only requests whose ``Host``
+names loopback (:func:`loopback_host`): a page of another site that rebinds
+its own name to 127.0.0.1 (DNS rebinding) has a matching ``Origin``, but it
+names itself in ``Host``.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from urllib.parse import urlsplit
 
@@ -20,14 +26,32 @@ from urllib.parse import urlsplit
 FORBIDDEN_TEXT = "403 Forbidden: open the link muxi printed (each link works once).\n"
 
 #: Security headers of every page: no framing (a framed terminal could be
-#: typed into by the framing site), no Referer, no caching of the page.
+#: typed into by the framing site), no Referer, no caching of the page, no
+#: opener for the pages a link opens (``Cross-Origin-Opener-Policy``), and a
+#: policy that runs only this server's scripts: no inline or ``javascript:``
+#: code, whatever ends up in the page.
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+def page_headers(ws_url: str = "") -> dict[str, str]:
+    """The headers of an HTML page: :data:`PAGE_HEADERS` with a policy that lets
+    it load this server's scripts, styles and fonts, post its forms here and
+    connect to ``ws_url`` (named: not every browser counts ``ws:`` as ``'self'``).
+    Styles may be inline: xterm.js sets them."""
+    connect = f"'self' {ws_url}".strip()
+    policy = (
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"font-src 'self'; img-src 'self' data: blob:; connect-src {connect}; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    return {**PAGE_HEADERS, "Content-Security-Policy": policy}
 
 
 class Sessions:
@@ -92,6 +116,29 @@ def same_origin(origin: str | None, host: str | None) -> bool:
     if parts.scheme not in ("http", "https"):
         return False
     return parts.netloc.lower() == host.lower()
+
+
+def loopback_host(host: str | None) -> bool:
+    """Whether a ``Host`` header names this machine's loopback (any port).
+
+    ``localhost``, ``127.0.0.0/8`` and ``[::1]``: the names a browser on this
+    machine (or at the end of an SSH tunnel, hence any port) uses for it.
+    """
+    if not host:
+        return False
+    if host.startswith("["):  # [::1]:8766
+        name, _, rest = host[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            return False
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def cookie_name() -> str:

@@ -2,7 +2,8 @@
 
 textual-serve's own template loads a web font from a third-party CDN; this
 page uses the Roboto Mono files textual-serve ships instead, so the page makes
-no request outside this server.
+no request outside this server. It has no inline script (its policy forbids
+them, :func:`muxi_cli.web.gate.page_headers`): Restart is a plain form.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ body.-closed .ended {{ display: flex; }}
 </head>
 <body>
 <div class="ended"><div>Session ended.</div>
-<button type="button" onclick="window.location.reload()">Restart</button></div>
+<form method="get" action=""><button type="submit">Restart</button></form></div>
 <button id="start" type="button"></button>
 <div id="terminal" class="textual-terminal" data-session-websocket-url="{ws_url}"
  data-font-size="{font_size}"></div>

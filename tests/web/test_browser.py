@@ -49,7 +49,14 @@ class Screen:
     def __init__(self, page: Any) -> None:
         self.page = page
         self.chunks: list[str] = []
+        #: What the page's Content-Security-Policy blocked: nothing, or it is too strict.
+        self.blocked: list[str] = []
         page.on("websocket", self._watch)
+        page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            self.blocked.append(message.text)
 
     def _watch(self, socket: Any) -> None:
         socket.on("framereceived", self._frame)
@@ -160,6 +167,7 @@ def converse(page: Any, screen: Screen, fake_llm: FakeLLM, name: str, notes: Pat
     print(f"screenshot: {shot}")
     drawn = ocr_text(shot)
     assert "answer is 42" in drawn, drawn
+    assert not screen.blocked, screen.blocked
 
 
 def notes_file(folder: Path) -> Path:

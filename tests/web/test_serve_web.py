@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import httpx
+import psutil
 import pytest
 
 from tests.fakellm import FakeLLM
@@ -84,3 +86,63 @@ def test_the_chat_app_runs_against_this_server(server: ServeProcess) -> None:
     drawn = asyncio.run(attempt({"Cookie": cookie, "Origin": server.url}, until="fake-model"))
     assert isinstance(drawn, str) and "openai/fake-model" in drawn, drawn
     assert server.url.split("//", 1)[1] in drawn, drawn
+    # The browser left: its chat app stops, and quietly (no traceback in the log).
+    assert server.proc is not None
+    _gone, alive = psutil.wait_procs(psutil.Process(server.proc.pid).children(), timeout=15)
+    assert not alive and "Traceback" not in server.log()
+
+
+@pytest.mark.slow
+def test_a_revoked_key_ends_its_session_and_its_chat_apps(server: ServeProcess) -> None:
+    """The chat app can start programs on this machine (/mcp inspect) without
+    asking the server: it must not outlive its key."""
+    admin, _user = KEY_RE.findall(server.log())
+    auth = {"authorization": f"Bearer {admin}"}
+    made = httpx.post(
+        server.url + "/v1/keys", json={"role": "admin", "user_id": "web-revoked"}, headers=auth
+    )
+    assert made.status_code == 201, made.text
+    opened = sign_in(server, made.json()["key"])
+    cookie = "; ".join(f"{k}={v}" for k, v in opened.cookies.items())
+    ws_url = server.url.replace("http", "ws") + "/web/ws"
+    serving = psutil.Process(server.proc.pid if server.proc else 0)
+
+    async def revoke_while_open() -> tuple[list[psutil.Process], int | None]:
+        async with aiohttp.ClientSession() as client:
+            headers = {"Cookie": cookie, "Origin": server.url}
+            async with client.ws_connect(ws_url, headers=headers) as socket:
+                async with asyncio.timeout(60):
+                    await socket.receive()  # the chat app runs
+                apps = serving.children()
+                revoke = f"{server.url}/v1/keys/{made.json()['id']}"
+                async with client.delete(revoke, headers=auth) as gone:
+                    assert gone.status == 200, await gone.text()
+                async with asyncio.timeout(15):  # ws_key_check is 2 s
+                    async for _message in socket:
+                        pass
+                return apps, socket.close_code
+
+    apps, code = asyncio.run(revoke_while_open())
+    assert apps and code == 1008
+    _gone, alive = psutil.wait_procs(apps, timeout=10)
+    assert not alive
+    # The cookie opens nothing any more: the sign-in form again.
+    page = httpx.get(server.url + "/web/", cookies=opened.cookies)
+    assert page.status_code == 200 and 'action="/web/login"' in page.text
+
+
+@pytest.mark.slow
+def test_guessing_keys_through_the_form_is_throttled(tmp_path: Path, module_llm: FakeLLM) -> None:
+    """Its own server: the throttle would refuse the other tests' sign-ins from 127.0.0.1."""
+    home = tmp_path
+    with ServeProcess(home / "home", module_llm.write_formation(home), args=("--web",)) as proc:
+        form = proc.url + "/web/login"
+        with httpx.Client(headers={"origin": proc.url}) as client:
+            codes: list[int] = []
+            while 429 not in codes and len(codes) < 100:
+                guess = {"key": f"muxi_{len(codes):010d}_" + "x" * 43}
+                answer = client.post(form, data=guess)
+                codes.append(answer.status_code)
+        assert codes[-1] == 429 and set(codes[:-1]) == {401}
+        assert int(answer.headers["retry-after"]) >= 1 and "set-cookie" not in answer.headers
+        assert "too many failed authentications" in answer.text

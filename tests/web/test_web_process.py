@@ -6,6 +6,7 @@ One process for the module: its link opens one session, which the tests share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -59,6 +60,10 @@ def test_the_link_works_once_and_pages_need_the_cookie(
     assert 'data-session-websocket-url="ws://127.0.0.1:' in page.text
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
+    assert page.headers["cross-origin-opener-policy"] == "same-origin"
+    policy = page.headers["content-security-policy"]  # no inline or javascript: code runs
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    assert "onclick" not in page.text
     assert httpx.get(web.base + "/static/js/textual.js").status_code == 200  # public
     assert web.token not in web.log().split("token=", 1)[1].split("\n", 1)[1]  # logged once
 
@@ -83,6 +88,12 @@ def test_the_websocket_needs_cookie_and_same_origin(
                 return exc.status
 
     origin = web.base
+    # DNS rebinding: a page of rebind.example, its name now resolving to
+    # 127.0.0.1, has a matching Origin; it names itself in Host.
+    rebound = "rebind.example:" + web.base.rsplit(":", 1)[1]
+    rebinding = {"Cookie": cookie, "Origin": f"http://{rebound}", "Host": rebound}
+    assert asyncio.run(attempt(rebinding)) == 403
+    assert httpx.get(web.base + "/", cookies=session, headers={"Host": rebound}).status_code == 403
     assert asyncio.run(attempt({"Origin": origin})) == 403  # no cookie
     assert asyncio.run(attempt({"Cookie": cookie})) == 403  # no Origin
     assert asyncio.run(attempt({"Cookie": cookie, "Origin": "http://evil.example"})) == 403
@@ -95,6 +106,38 @@ def test_the_websocket_needs_cookie_and_same_origin(
     while server.children() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not server.children()
+
+
+@pytest.mark.slow
+def test_chat_apps_end_with_a_killed_server(tmp_path: Path, module_llm: FakeLLM) -> None:
+    """SIGKILL leaves no chat app running on, orphaned (the app ignores its stdin closing)."""
+    config = module_llm.write_formation(tmp_path)
+    with WebProcess(tmp_path, "--config", str(config)) as proc:
+        cookies = httpx.get(proc.link, follow_redirects=False).cookies
+        cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+
+        async def kill_while_open() -> list[psutil.Process]:
+            async with aiohttp.ClientSession() as client:
+                url = proc.base.replace("http", "ws") + "/ws"
+                headers = {"Cookie": cookie, "Origin": proc.base}
+                async with client.ws_connect(url, headers=headers) as socket:
+                    async with asyncio.timeout(60):
+                        await socket.receive()  # the chat app runs
+                    assert proc.proc is not None
+                    apps = psutil.Process(proc.proc.pid).children()
+                    proc.proc.kill()
+                    proc.proc.wait(10)
+                    return apps
+
+        apps = asyncio.run(kill_while_open())
+        assert apps
+        try:
+            _gone, alive = psutil.wait_procs(apps, timeout=10)
+            assert not alive
+        finally:
+            for app in apps:  # the test leaves none behind, whatever happened
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    app.kill()
 
 
 #: Makes the web part look uninstalled in a child process: imports of its
