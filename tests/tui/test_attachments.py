@@ -415,3 +415,27 @@ async def test_files_alone_can_be_sent(fake: FakeRuntime, shot: Path) -> None:
         await idle(pilot)
         request = fake.requests[-1]
         assert request.message == "" and [a.name for a in request.attachments] == ["shot one.png"]
+
+
+async def test_enter_typed_faster_than_the_menu_keeps_what_was_typed(
+    fake: FakeRuntime, tmp_path: Path
+) -> None:
+    """Keys that arrive in one burst (a fast typist, a browser tab, a paste of
+    keystrokes) reach Enter before the menu has caught up: Enter must act on
+    what is typed, not on a candidate for an earlier prefix."""
+    root = tmp_path / "files"
+    (root / "test_change").mkdir(parents=True)
+    png(root / "test_chat.png")
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        prompt = app.chat.prompt
+        prompt.focus()
+        prompt.insert(f"/attach {root}/test_ch")
+        await pilot.pause()
+        assert prompt.menu is not None
+        assert [c.label for c in prompt.menu.candidates] == ["test_change/", "test_chat.png"]
+        for char in "at.png":
+            prompt.post_message(events.Key(char, char))
+        prompt.post_message(events.Key("enter", None))
+        await until(pilot, lambda: names(app) == ["test_chat.png"], "the typed file")

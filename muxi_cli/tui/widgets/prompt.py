@@ -110,12 +110,19 @@ class PromptInput(TextArea):
         self.attachments_waiting = attachments_waiting
         self._quiet = False
         self._was_empty = True
+        #: The text and cursor the completion menu was computed for.
+        self._menu_for: tuple[str, tuple[int, int]] | None = None
 
     # -- keys ------------------------------------------------------------------------
 
     async def _on_key(self, event: events.Key) -> None:
         key = event.key
         handled = True
+        if key in ("enter", "tab") and self._menu_is_stale():
+            # Keys typed faster than the app draws arrive before the text's
+            # change events: the menu still offers what matched an earlier
+            # prefix, and accepting it would replace what was typed since.
+            self.refresh_completion()
         menu = self.menu if self.menu is not None and self.menu.shown else None
         if key == "enter":
             if menu is not None and (candidate := menu.selected()) is not None:
@@ -205,10 +212,14 @@ class PromptInput(TextArea):
         if self.menu is not None:
             self.menu.hide()
 
+    def _menu_is_stale(self) -> bool:
+        return self._menu_for is not None and self._menu_for != (self.text, self.cursor_location)
+
     def refresh_completion(self) -> None:
         if self.menu is None or self.completer is None:
             return
         row, col = self.cursor_location
+        self._menu_for = (self.text, (row, col))
         candidates = self.completer(self.text, row, col) if self.has_focus else []
         typed = self.document.get_line(row)[:col].strip()
         if len(candidates) == 1 and candidates[0].value.strip() == typed.rpartition(" ")[2]:
