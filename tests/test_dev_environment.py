@@ -94,7 +94,7 @@ def test_the_test_command_never_touches_the_install_venv(tmp_path: Path) -> None
         c.endswith("-m pip install --quiet --disable-pip-version-check -e .[dev,bench]")
         for c in tools
     )
-    assert tools[-1].endswith("pytest -k routing")
+    assert tools[-1].endswith("pytest -n 2 -k routing")
     assert not any("package_check" in c for c in calls), "only a full run checks the packages"
     assert not any(".venv/" in c for c in calls), calls
 
@@ -108,7 +108,7 @@ def test_ci_runs_the_readme_test_command(tmp_path: Path) -> None:
     via_ci = _run(checkout, fake, ".ci/run")  # a fresh clone: creates .venv-dev
     direct = _run(checkout, fake, "scripts/test")  # then reuses it
     assert via_ci == ["python3 -m venv .venv-dev", *direct]
-    assert via_ci[-1].strip() == ".venv-dev/bin/pytest"
+    assert via_ci[-1].strip() == ".venv-dev/bin/pytest -n 2"
     # A full run builds and installs the packages (scripts/package-check) just before pytest.
     assert via_ci[-2].endswith(".venv-dev/bin/python scripts/package_check.py")
 
