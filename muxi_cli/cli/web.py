@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from typing import Annotated
 
@@ -53,7 +52,9 @@ def web(
     problem = _cannot_bind(host, port)
     if problem is not None:
         raise fail(problem)
-    if not _is_loopback(host):
+    from muxi_cli.web.gate import loopback_host  # deferred: only when serving
+
+    if not loopback_host(host):
         print(
             f"warning: listening on {host}, reachable from other machines over plain HTTP: "
             "anyone who sees the link can take the session; prefer 127.0.0.1 and an SSH "
@@ -81,12 +82,3 @@ def web(
     except KeyboardInterrupt:
         pass
     print("muxi web: stopped", file=sys.stderr, flush=True)
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
