@@ -7,12 +7,12 @@ socket is bound, so the port in it accepts connections already.
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from tests import procs
 from tests.server.serveproc import server_env
 
 #: What ``muxi web`` prints once it listens.
@@ -72,14 +72,7 @@ class WebProcess:
         """SIGTERM (stops every chat app it runs), then wait; SIGKILL if it hangs."""
         if self.proc is None:
             return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-        return int(self.proc.returncode)
+        return int(procs.stop(self.proc, timeout) or 0)
 
     def __enter__(self) -> WebProcess:
         return self.start()
