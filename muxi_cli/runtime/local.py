@@ -36,6 +36,7 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.runtime.observe import EventTap
 from muxi_cli.runtime.optional import without_missing_parts
 from muxi_cli.runtime.turns import TaskTurn, failure_event
 from muxi_cli.runtime.users import local_user_id
@@ -84,6 +85,8 @@ class LocalRuntime:
         self.cache = cache
         self.user_id = user_id or local_user_id()
         self.approvals = ApprovalBroker()
+        #: Every event of every turn run here (run records, metrics, traces).
+        self.tap = EventTap()
         self.orchestrator: Orchestrator = Orchestrator(
             self.formation, models, tools, memory, store, self.approvals, cache
         )
@@ -553,7 +556,7 @@ class LocalTurn(TaskTurn):
     ) -> None:
         self._timeout = runtime.formation.turn_timeout
         self._holder: dict[str, StopReason] = {}
-        super().__init__(run_id, session_id, source, runtime._answer)
+        super().__init__(run_id, session_id, source, runtime._answer, runtime.tap)
 
     async def _produce(self) -> None:
         STOP_REASON.set(self._holder)

@@ -143,9 +143,16 @@ class TaskTurn(StreamTurn):
     """
 
     def __init__(
-        self, run_id: str, session_id: str, source: AsyncIterator[Event], answer: Answer
+        self,
+        run_id: str,
+        session_id: str,
+        source: AsyncIterator[Event],
+        answer: Answer,
+        observe: Callable[[Event], None] | None = None,
     ) -> None:
         super().__init__(run_id, session_id)
+        #: Sees every event as it is queued (runtime/observe.py).
+        self._observe = observe
         self._source = source
         self._answer_fn = answer
         self._queue: asyncio.Queue[Event | object] = asyncio.Queue()
@@ -190,6 +197,8 @@ class TaskTurn(StreamTurn):
     def _put(self, event: Event) -> None:
         if is_terminal(event):
             self._produced_end = True
+        if self._observe is not None:
+            self._observe(event)
         self._queue.put_nowait(event)
 
     def stopped(self, exc: BaseException) -> Event:
