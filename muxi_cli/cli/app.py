@@ -64,6 +64,8 @@ COMMANDS: list[Command] = [
             "List and inspect the formation's agents."),
     Command("sessions", "muxi_cli.cli.sessions", "app", "group",
             "List, show, export, rename and delete sessions."),
+    Command("stats", "muxi_cli.cli.stats", "stats", "command",
+            "Turns, tokens, cost, latency, tools and routing of the recorded runs."),
     Command("memory", "muxi_cli.cli.memory", "app", "group",
             "Browse, search, add, forget and maintain long-term memory.",
             extends=("muxi_cli.cli.memory_store",)),

@@ -54,6 +54,8 @@ class ToolCallSummary:
     tool: str = ""
     arguments: dict[str, Any] = field(default_factory=dict)
     decision: str | None = None
+    #: Who decided (``policy``, ``user``...), with ``decision``.
+    approval_by: str | None = None
     ok: bool | None = None
     content: str | None = None
     duration_ms: int | None = None
@@ -197,7 +199,8 @@ class Reducer:
             call = self._call(run, event.call_id, new=True)
             call.server, call.tool, call.arguments = event.server, event.tool, event.arguments
         elif isinstance(event, ToolApproval):
-            self._call(run, event.call_id).decision = event.decision
+            call = self._call(run, event.call_id)
+            call.decision, call.approval_by = event.decision, event.by
             s.denied = s.denied or event.decision == "denied"
         elif isinstance(event, ToolResult):
             call = self._call(run, event.call_id)

@@ -18,6 +18,7 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.protocol.turn import Turn
 
 
@@ -158,6 +159,15 @@ class Runtime(Protocol):
         ...
 
     async def health(self) -> Health: ...
+
+    async def stats(
+        self, since: str | None = None, by: str = "agent", user_id: str | None = None
+    ) -> StatsReport:
+        """Totals and breakdowns of the recorded runs (protocol/stats.py): since
+        ``since`` (``7d``, ``12h``, a date), grouped ``by`` agent, model, user,
+        tool or day; every user's, or ``user_id``'s only. Remote: ``GET /v1/stats``
+        (a user key sees its own user's only)."""
+        ...
 
     async def aclose(self) -> None: ...
 

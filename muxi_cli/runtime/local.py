@@ -36,8 +36,10 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.runtime.observe import EventTap
 from muxi_cli.runtime.optional import without_missing_parts
+from muxi_cli.runtime.recorder import RunLog
 from muxi_cli.runtime.turns import TaskTurn, failure_event
 from muxi_cli.runtime.users import local_user_id
 from muxi_cli.runtime.warmup import warm_up
@@ -87,6 +89,8 @@ class LocalRuntime:
         self.approvals = ApprovalBroker()
         #: Every event of every turn run here (run records, metrics, traces).
         self.tap = EventTap()
+        #: Every finished run recorded in the sessions database (``muxi stats``).
+        self.runs = RunLog(self.tap, store.path)
         self.orchestrator: Orchestrator = Orchestrator(
             self.formation, models, tools, memory, store, self.approvals, cache
         )
@@ -492,6 +496,11 @@ class LocalRuntime:
             detail=detail,
         )
 
+    async def stats(
+        self, since: str | None = None, by: str = "agent", user_id: str | None = None
+    ) -> StatsReport:
+        return await self.runs.stats(since, by, user_id)
+
     async def aclose(self) -> None:
         if self._closed:
             return
@@ -512,6 +521,7 @@ class LocalRuntime:
                 await closer()
             except Exception as exc:
                 log.warning("closing %s failed: %s", closer, exc)
+        await self.runs.aclose()  # after the turns: their last runs are written
         self.cache.close()
         self.store.close()
 

@@ -32,6 +32,7 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.protocol.turn import is_terminal
 from muxi_cli.runtime.client import ServerClient
 from muxi_cli.runtime.profiles import API_KEY_ENV, URL_ENV, URL_PROFILE, get_profile, profile_key
@@ -342,6 +343,12 @@ class RemoteRuntime:
         health = Health.from_dict(data)
         health.mode = "remote"
         return health
+
+    async def stats(
+        self, since: str | None = None, by: str = "agent", user_id: str | None = None
+    ) -> StatsReport:
+        params = {"since": since, "by": by, "user": user_id}
+        return StatsReport.from_dict(await self._server.request("GET", "/v1/stats", params=params))
 
     async def whoami(self) -> dict[str, Any]:
         """The key's id, role and user as the server sees them."""

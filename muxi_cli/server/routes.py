@@ -56,6 +56,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/v1/memory/{memory_id}", "memory"),
     ("DELETE", "/v1/memory/{memory_id}", "memory"),
     ("GET", "/v1/tools", "none"),
+    ("GET", "/v1/stats", "none"),
     ("GET", "/v1/mcp/servers", "none"),
     ("GET", "/v1/mcp/prompts", "none"),
     ("POST", "/v1/mcp/prompts/render", "none"),
@@ -322,6 +323,17 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         if call is None:
             raise NotFoundError("this server cannot call tools directly")
         return await call(server_name, body.tool, body.arguments)
+
+    @v1.get("/stats", tags=["stats"], summary="Run statistics (admin: all or ?user=; else own)")
+    async def stats(
+        who: Caller = Auth,
+        since: str | None = Query(default=None, max_length=40),
+        by: str = Query(default="agent", max_length=10),
+        user: str | None = Query(default=None, max_length=200),
+    ) -> Any:
+        # A user key sees its own user's runs only, whatever it asks for.
+        scope = (user or None) if who.admin else who.user_id
+        return (await rt.stats(since=since, by=by, user_id=scope)).to_dict()
 
     @v1.get("/keys", tags=["keys"], summary="All keys (admin): ids, roles, users; never secrets")
     async def list_keys(who: Caller = Auth) -> Any:

@@ -23,6 +23,9 @@ History:
    media included), with the session's owner, so a session's files are listed
    without reading every message and a file is deleted with the last session
    of its owner that refers to it. Filled from the existing messages' parts.
+6. ``runs`` and ``run_tools``: one row per finished run (a turn's or a
+   delegate's) and per tool call, written by the run recorder
+   (runtime/recorder.py) and read by ``muxi stats`` (stores/run_stats.py).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from muxi_cli.protocol.messages import legacy_parts, parts_to_list
 from muxi_cli.stores.session_media import insert_media_rows
 from muxi_cli.stores.session_rows import loads, row_parts
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 FTS_TABLE = "messages_fts"
 
@@ -167,6 +170,57 @@ def _v5(conn: sqlite3.Connection) -> None:
         insert_media_rows(conn, row[1], row[0], row[8], row_parts(row))
 
 
+_V6 = """
+CREATE TABLE runs (
+    run_id          TEXT PRIMARY KEY,
+    parent_run_id   TEXT,
+    session_id      TEXT NOT NULL,
+    user_id         TEXT NOT NULL DEFAULT '',
+    agent           TEXT NOT NULL DEFAULT '',
+    model           TEXT NOT NULL DEFAULT '',
+    status          TEXT NOT NULL,
+    error_code      TEXT,
+    started_at      TEXT NOT NULL,
+    day             TEXT NOT NULL,
+    first_token_ms  INTEGER,
+    duration_ms     INTEGER,
+    input_tokens    INTEGER NOT NULL DEFAULT 0,
+    output_tokens   INTEGER NOT NULL DEFAULT 0,
+    cost_usd        REAL,
+    route_method    TEXT,
+    route_reason    TEXT,
+    route_cached    INTEGER,
+    route_failure   TEXT,
+    router_model    TEXT,
+    recalls         INTEGER NOT NULL DEFAULT 0,
+    recall_top      REAL,
+    delegations     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_by_time ON runs (started_at);
+CREATE INDEX runs_by_user ON runs (user_id, started_at);
+CREATE INDEX runs_by_session ON runs (session_id, started_at);
+CREATE TABLE run_tools (
+    run_id       TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    call_id      TEXT NOT NULL,
+    tool         TEXT NOT NULL DEFAULT '',
+    server       TEXT NOT NULL DEFAULT '',
+    outcome      TEXT NOT NULL,
+    approval_by  TEXT,
+    decision     TEXT,
+    duration_ms  INTEGER,
+    started_at   TEXT NOT NULL,
+    user_id      TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX run_tools_by_time ON run_tools (started_at);
+"""
+
+
+def _v6(conn: sqlite3.Connection) -> None:
+    _script(conn, _V6)
+
+
 def _script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would commit the open transaction; run statement by statement.
     for statement in _statements(script):
@@ -188,7 +242,7 @@ def _statements(script: str) -> list[str]:
 
 
 #: ``MIGRATIONS[n]`` brings a database from version ``n`` to ``n + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 def current_version(conn: sqlite3.Connection) -> int:

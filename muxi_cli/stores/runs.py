@@ -1,0 +1,158 @@
+"""Writes finished runs (``runs``, ``run_tools``) into the sessions database.
+
+The recorder (runtime/recorder.py) hands each finished turn's rows to
+:class:`RunWriter`, whose one thread writes them with its own connection in
+one short transaction per batch: the event loop never waits for the disk.
+The tables are created by migration 6 (stores/session_schema.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+from muxi_cli.stores.session_schema import migrate
+
+log = logging.getLogger("muxi.runs")
+
+
+@dataclass
+class RunRow:
+    run_id: str
+    parent_run_id: str | None
+    session_id: str
+    user_id: str
+    agent: str
+    model: str
+    status: str
+    error_code: str | None
+    started_at: str
+    day: str
+    first_token_ms: int | None
+    duration_ms: int | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    route_method: str | None
+    route_reason: str | None
+    route_cached: int | None
+    route_failure: str | None
+    router_model: str | None
+    recalls: int
+    recall_top: float | None
+    delegations: int
+
+
+@dataclass
+class ToolRow:
+    run_id: str
+    seq: int
+    call_id: str
+    tool: str
+    server: str
+    outcome: str
+    approval_by: str | None
+    decision: str | None
+    duration_ms: int | None
+    started_at: str
+    user_id: str
+
+
+_RUN_SQL = f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * 23)})"
+_TOOL_SQL = f"INSERT OR REPLACE INTO run_tools VALUES ({', '.join('?' * 11)})"
+
+Batch = tuple[list[RunRow], list[ToolRow]]
+
+
+def write_rows(conn: sqlite3.Connection, runs: list[RunRow], tools: list[ToolRow]) -> None:
+    """Insert one batch in one transaction (``conn`` in autocommit mode)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(_RUN_SQL, [astuple(r) for r in runs])
+        conn.executemany(_TOOL_SQL, [astuple(t) for t in tools])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection of its own to the sessions database, migrated."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    migrate(conn, path)
+    return conn
+
+
+class RunWriter:
+    """One daemon thread draining a queue of finished runs into the database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._queue: queue.Queue[Batch | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def put(self, runs: list[RunRow], tools: list[ToolRow]) -> None:
+        """Queue one turn's rows; never blocks (the thread starts on first use)."""
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._work, name="muxi-run-writer", daemon=True
+                    )
+                    self._thread.start()
+        self._queue.put((runs, tools))
+
+    def flush(self) -> None:
+        """Wait until every queued run is written (blocking: call from a thread)."""
+        if self._thread is not None:
+            self._queue.join()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread (blocking)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _work(self) -> None:
+        conn: sqlite3.Connection | None = None
+        while True:
+            item = self._queue.get()
+            batch: list[Batch] = []
+            stop = item is None
+            if item is not None:
+                batch.append(item)
+            # Whatever else is already queued goes into the same transaction.
+            while not stop:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                else:
+                    batch.append(more)
+            try:
+                if batch:
+                    conn = conn or connect(self.path)
+                    write_rows(
+                        conn, [r for b in batch for r in b[0]], [t for b in batch for t in b[1]]
+                    )
+            except Exception:
+                log.exception("recording %d run batch(es) failed", len(batch))
+            finally:
+                for _ in range(len(batch) + (1 if stop else 0)):
+                    self._queue.task_done()
+            if stop:
+                if conn is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.close()
+                return
