@@ -8,15 +8,17 @@ every surface shows the same figures.
 Counting rules: a *turn* is a top-level run (one user message); a *run* is a
 turn's or a delegate's. Tokens and cost are summed over every run (a
 delegate's calls are its own run's, never its parent's: the usage rule of
-protocol/reduce.py). Latencies are whole milliseconds; ``None`` when no run
-measured them.
+protocol/reduce.py). Latencies are milliseconds to two significant digits
+(nearest-rank percentiles of per-day histograms); ``None`` when no run measured
+them. A turn's latency is the top-level run's; by agent or model, every run of
+that agent or model counts, delegates included. ``since`` counts whole UTC days.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 #: What ``--by`` may group by.
@@ -30,7 +32,8 @@ class StatsGroup:
     key: str = ""
     turns: int = 0
     runs: int = 0
-    users: int = 0
+    #: Distinct users (``None`` by agent or model: not kept per agent or model).
+    users: int | None = 0
     failed: int = 0
     cancelled: int = 0
     input_tokens: int = 0
@@ -80,7 +83,7 @@ class RouteStats:
 class StatsReport:
     """The answer to one stats query."""
 
-    #: The query: ISO lower bound of ``started_at`` (or None), grouping, user scope.
+    #: The query: the first UTC day counted (or None: all), grouping, user scope.
     since: str | None = None
     by: str = "agent"
     user_id: str | None = None
@@ -137,27 +140,24 @@ class StatsReport:
         )
 
 
-_AGO = re.compile(r"^(\d+)([mhdw])$")
-_UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_AGO = re.compile(r"^(\d+)([dw])$")
 
 
-def parse_since(text: str | None, now: datetime | None = None) -> str | None:
-    """``7d``, ``12h``, ``30m``, ``2w`` ago or a date/time (``2026-12-01``) as the
-    ISO form events carry (UTC, milliseconds, ``Z``); ``ValueError`` otherwise."""
+def parse_since(text: str | None, today: date | None = None) -> str | None:
+    """``7d``, ``2w`` (days ago, today counting as day 0) or a date (``2026-12-01``)
+    as the first UTC day (``YYYY-MM-DD``) to count; ``ValueError`` otherwise.
+    Stats count whole UTC days (they are kept per day)."""
     if not text:
         return None
     text = text.strip()
     ago = _AGO.match(text)
     if ago:
-        when = (now or datetime.now(UTC)) - timedelta(**{_UNIT[ago[2]]: int(ago[1])})
-    else:
-        try:
-            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"not a time: {text!r} (use e.g. 7d, 12h or 2026-12-01)") from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        days = int(ago[1]) * (7 if ago[2] == "w" else 1)
+        return ((today or datetime.now(UTC).date()) - timedelta(days=days)).isoformat()
+    try:
+        return date.fromisoformat(text[:10]).isoformat()
+    except ValueError:
+        raise ValueError(f"not a day: {text!r} (use e.g. 7d, 2w or 2026-12-01)") from None
 
 
 def _make(cls: Any, data: dict[str, Any]) -> Any:

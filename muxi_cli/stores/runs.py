@@ -16,6 +16,7 @@ import threading
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
+from muxi_cli.stores import run_rollup as rollup
 from muxi_cli.stores.session_schema import migrate
 
 log = logging.getLogger("muxi.runs")
@@ -70,11 +71,14 @@ Batch = tuple[list[RunRow], list[ToolRow]]
 
 
 def write_rows(conn: sqlite3.Connection, runs: list[RunRow], tools: list[ToolRow]) -> None:
-    """Insert one batch in one transaction (``conn`` in autocommit mode)."""
+    """Insert one batch and add it to the rollups, in one transaction
+    (``conn`` in autocommit mode). A run written twice (same id) would be
+    counted twice in the rollups: the recorder writes each run once."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(_RUN_SQL, [astuple(r) for r in runs])
         conn.executemany(_TOOL_SQL, [astuple(t) for t in tools])
+        rollup.apply(conn, rollup.fold(runs, tools))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

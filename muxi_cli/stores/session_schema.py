@@ -25,7 +25,9 @@ History:
    of its owner that refers to it. Filled from the existing messages' parts.
 6. ``runs`` and ``run_tools``: one row per finished run (a turn's or a
    delegate's) and per tool call, written by the run recorder
-   (runtime/recorder.py) and read by ``muxi stats`` (stores/run_stats.py).
+   (runtime/recorder.py); ``run_rollup``: their sums per user (and all
+   users), figure, day and key, kept in step by the same writer
+   (stores/run_rollup.py), which ``muxi stats`` reads (stores/run_stats.py).
 """
 
 from __future__ import annotations
@@ -214,6 +216,31 @@ CREATE TABLE run_tools (
     PRIMARY KEY (run_id, seq)
 );
 CREATE INDEX run_tools_by_time ON run_tools (started_at);
+CREATE TABLE run_rollup (
+    user_id          TEXT NOT NULL,
+    dim              TEXT NOT NULL,
+    day              TEXT NOT NULL,
+    key              TEXT NOT NULL,
+    turns            INTEGER NOT NULL DEFAULT 0,
+    runs             INTEGER NOT NULL DEFAULT 0,
+    failed           INTEGER NOT NULL DEFAULT 0,
+    cancelled        INTEGER NOT NULL DEFAULT 0,
+    ok               INTEGER NOT NULL DEFAULT 0,
+    denied           INTEGER NOT NULL DEFAULT 0,
+    input_tokens     INTEGER NOT NULL DEFAULT 0,
+    output_tokens    INTEGER NOT NULL DEFAULT 0,
+    cost_usd         REAL NOT NULL DEFAULT 0,
+    recalls          INTEGER NOT NULL DEFAULT 0,
+    recall_turns     INTEGER NOT NULL DEFAULT 0,
+    recall_top_sum   REAL NOT NULL DEFAULT 0,
+    recall_top_n     INTEGER NOT NULL DEFAULT 0,
+    routed           INTEGER NOT NULL DEFAULT 0,
+    cached           INTEGER NOT NULL DEFAULT 0,
+    fallbacks        INTEGER NOT NULL DEFAULT 0,
+    first_token_hist TEXT NOT NULL DEFAULT '{}',
+    duration_hist    TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (user_id, dim, day, key)
+) WITHOUT ROWID;
 """
 
 

@@ -220,6 +220,21 @@ class RuntimeContract(TurnContract):
         assert events[1].agent == "assistant"
         assert all(e.v == ev.SCHEMA_VERSION and e.ts for e in events)
 
+    async def test_stats_count_a_finished_turn(self, harness: Harness) -> None:
+        rt = harness.runtime
+        before = await rt.stats()
+        harness.llm.script(Text("counted answer"))
+        await chat(rt, ChatRequest(message="count me", approval="deny"))
+
+        async def counted() -> bool:
+            return (await rt.stats()).totals.turns == before.totals.turns + 1
+
+        await wait_for(counted)
+        after = await rt.stats(by="agent")
+        assert "assistant" in {g.key for g in after.groups}
+        assert after.totals.input_tokens > before.totals.input_tokens
+        assert (await rt.stats(since="2999-01-01")).totals.turns == 0
+
     async def test_session_is_saved_listed_exported_renamed_deleted(self, harness: Harness) -> None:
         rt = harness.runtime
         harness.llm.script(Text("saved answer"))

@@ -29,8 +29,10 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.runtime.turns import TaskTurn
 from tests.server.fakemedia import FakeMediaStore, fake_sniff
+from tests.stats.fakes import counted_report
 
 
 @dataclass
@@ -57,6 +59,8 @@ class FakeRuntime:
         self.turn_closed = asyncio.Event()
         self._ids = itertools.count(1)
         self.closed_turns = 0
+        #: The agent of every turn that completed (``stats``).
+        self.completed_agents: list[str] = []
         #: ``(call_id, decision)`` of every approval the runtime got.
         self.decisions: list[tuple[str, str]] = []
         #: Where ``put_media`` stores (the server's ``media_store`` in tests).
@@ -168,6 +172,7 @@ class FakeRuntime:
             yield f.usage("fake-model", 10, len(words), None)
             reply.status = "complete"
             yield f.run_completed(reply.content)
+            self.completed_agents.append("assistant")
         except CancelledError as exc:
             reply.status = "cancelled"
             yield f.run_failed(exc.code, exc.message, exc.hint)
@@ -352,6 +357,11 @@ class FakeRuntime:
 
     async def health(self) -> Health:
         return Health(True, "0.1.0", "local", "assistant", "fake/fake-model", {"fake": True})
+
+    async def stats(
+        self, since: str | None = None, by: str = "agent", user_id: str | None = None
+    ) -> StatsReport:
+        return counted_report(self.completed_agents, since, by, user_id)
 
     async def aclose(self) -> None:
         return None

@@ -30,7 +30,9 @@ from muxi_cli.protocol.records import (
     SessionMessage,
     ToolInfo,
 )
+from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.runtime.turns import TaskTurn
+from tests.stats.fakes import counted_report
 from tests.tui.fake_media import FakeMedia, media_part
 
 CLOCK = "2026-01-15T10:30:00.000Z"
@@ -166,6 +168,8 @@ class FakeRuntime(FakeMedia):
         self.approvals: list[tuple[str, str]] = []
         self.cancelled: list[str] = []
         self.closed_runs: list[str] = []
+        #: The agent of every turn that completed (``stats``).
+        self.completed_agents: list[str] = []
         self.aclosed = False
         #: How often the app asked for a warm-up (Runtime.prepare).
         self.prepared = 0
@@ -266,6 +270,7 @@ class FakeRuntime(FakeMedia):
                 yield self._event(
                     "run.completed", run_id, sid, text="".join(text), duration_ms=1234
                 )
+                self.completed_agents.append(agent)
             self._store(sid, "assistant", "".join(text), agent=agent, run_id=run_id)
         except (GeneratorExit, asyncio.CancelledError):
             self.closed_runs.append(run_id)
@@ -573,6 +578,11 @@ class FakeRuntime(FakeMedia):
         return Health(
             True, "0.1.0", self.mode, "assistant", self.model, {"fake": bool(self.model)}, detail
         )
+
+    async def stats(
+        self, since: str | None = None, by: str = "agent", user_id: str | None = None
+    ) -> StatsReport:
+        return counted_report(self.completed_agents, since, by, user_id)
 
     async def aclose(self) -> None:
         self.aclosed = True
