@@ -142,7 +142,7 @@ def _groups(by: str, groups: list[StatsGroup]) -> None:
             Column(h, justify="right")
             for h in ("TURNS", "RUNS", "IN", "OUT", "COST", "FIRST P50", "P50", "P95", "FAILED")
         ),
-        Column("RUNS", wrap=True),
+        Column("SHARE", wrap=True),
     ]
     print_table(columns, rows, title=f"by {by}")
 
@@ -170,7 +170,7 @@ def _tools(report: StatsReport) -> None:
         Column("TOOL", style="cyan"),
         Column("SERVER"),
         *(Column(h, justify="right") for h in ("CALLS", "FAILED", "DENIED", "P50", "P95")),
-        Column("CALLS", wrap=True),
+        Column("SHARE", wrap=True),
     ]
     print_table(columns, rows, title="tools")
 
@@ -196,7 +196,7 @@ def _routing(report: StatsReport) -> None:
         Column("AGENT", style="cyan"),
         Column("METHOD"),
         *(Column(h, justify="right") for h in ("TURNS", "CACHED", "FALLBACKS")),
-        Column("TURNS", wrap=True),
+        Column("SHARE", wrap=True),
     ]
     print_table(columns, rows, title="routing")
     out_console().print(

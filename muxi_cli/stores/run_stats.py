@@ -64,6 +64,8 @@ def query_stats(
                 ).fetchall()
             )
         report.groups = [_group(day, s, per_day.get(day, 0)) for day, s in sorted(days.items())]
+    elif by == "user" and user != ALL:  # one user's rows keep no ``user`` figure
+        report.groups = [_group(user, total, 1)] if days else []
     elif by != "tool":
         rows = read(conn, user, by, day_from)
         report.groups = sorted(
