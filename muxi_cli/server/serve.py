@@ -172,6 +172,19 @@ async def serve_runtime(
     if server_ref is not None:
         server_ref.append(server)
 
+    metrics_server = None
+    if settings.metrics_port is not None and app.state.ctx.metrics is not None:
+        from muxi_cli.server.metrics import start_loopback  # deferred: loads uvicorn glue
+
+        metrics_server, metrics_task, metrics_port = await start_loopback(
+            app.state.ctx.metrics, settings.metrics_port
+        )
+        print(
+            f"muxi serve: metrics at http://127.0.0.1:{metrics_port}/metrics (no key; this "
+            "machine only)",
+            file=sys.stderr,
+            flush=True,
+        )
     task = asyncio.create_task(server.serve(sockets=sockets))
     try:
         # uvicorn has no "started" event to wait on; startup ends one way or the other.
@@ -181,6 +194,10 @@ async def serve_runtime(
             on_listening(0 if sockets else server.servers[0].sockets[0].getsockname()[1])
         await task
     finally:
+        if metrics_server is not None:
+            metrics_server.should_exit = True
+            with contextlib.suppress(BaseException):
+                await metrics_task
         if on_shutdown is not None:  # also when startup failed or the task was cancelled
             on_shutdown()
             for s in sockets or ():
