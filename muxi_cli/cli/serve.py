@@ -164,7 +164,13 @@ def _metrics_port_problem(port: int, metrics_port: int) -> UsageError | None:
             f"--metrics-port {metrics_port} is the API's port",
             hint="pick another port for the metrics (or 0 for any free one)",
         )
-    return _cannot_bind("127.0.0.1", metrics_port)
+    problem = _cannot_bind("127.0.0.1", metrics_port)
+    if problem is None:
+        return None
+    return UsageError(
+        f"--metrics-port: {problem.message}",
+        hint="pick another --metrics-port (0: any free one); it is always on 127.0.0.1",
+    )
 
 
 def _cannot_bind(host: str, port: int) -> UsageError | None:
