@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow
 
 SERVERS = Path(__file__).resolve().parent.parent / "mcp_servers"
 FORMATION = f"""
+pricing:
+  openai/fake-model: {{input: 1000000, output: 2000000}}  # 1 and 2 USD a token
 mcp_servers:
   demo:
     command: {sys.executable}
@@ -128,6 +130,8 @@ def test_turns_tokens_and_tools(served: dict[str, Any]) -> None:
     assert value(fams, "muxi_tokens_total", agent="helper", direction="input") == 30
     assert value(fams, "muxi_tokens_total", agent="helper", direction="output") == 15
     assert value(fams, "muxi_tokens_total", agent="other", direction="input") == 10
+    assert value(fams, "muxi_cost_usd_total", agent="helper", model=model) == pytest.approx(60)
+    assert value(fams, "muxi_cost_usd_total", agent="other", model=model) == pytest.approx(20)
     assert value(fams, "muxi_turn_duration_seconds_count", agent="helper", model=model) == 1
     assert value(fams, "muxi_turn_first_token_seconds_count", agent="other", model=model) == 1
     assert value(fams, "muxi_tool_calls_total", tool="calculator", outcome="ok") == 1
