@@ -244,6 +244,6 @@ def _metrics(ctx: ServerContext) -> Any:
         return None
     tap = getattr(ctx.runtime, "tap", None)
     if tap is not None:
-        tap.add(metrics.observe)
+        metrics.stop_observing = tap.add(metrics.observe)
     ctx.metrics = metrics
     return metrics

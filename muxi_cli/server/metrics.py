@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -141,6 +141,8 @@ class ServerMetrics:
             self.active_streams.labels(transport)  # present at 0 before the first stream
         self._agent, self._model, self._tool, self._server = (Bounded() for _ in range(4))
         self._route = Bounded(400)
+        #: Takes :meth:`observe` off the runtime's tap (set by whoever added it).
+        self.stop_observing: Callable[[], None] = lambda: None
         self._runs: OrderedDict[str, _Run] = OrderedDict()
         #: (run id, call id) -> (server, tool, denied)
         self._calls: OrderedDict[tuple[str, str], tuple[str, str, bool]] = OrderedDict()

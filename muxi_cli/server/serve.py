@@ -198,6 +198,8 @@ async def serve_runtime(
             metrics_server.should_exit = True
             with contextlib.suppress(BaseException):
                 await metrics_task
+        if app.state.ctx.metrics is not None:
+            app.state.ctx.metrics.stop_observing()  # the runtime may outlive this server
         if on_shutdown is not None:  # also when startup failed or the task was cancelled
             on_shutdown()
             for s in sockets or ():
