@@ -172,21 +172,26 @@ async def serve_runtime(
     if server_ref is not None:
         server_ref.append(server)
 
-    metrics_server = None
-    if settings.metrics_port is not None and app.state.ctx.metrics is not None:
-        from muxi_cli.server.metrics import start_loopback  # deferred: loads uvicorn glue
-
-        metrics_server, metrics_task, metrics_port = await start_loopback(
-            app.state.ctx.metrics, settings.metrics_port
-        )
-        print(
-            f"muxi serve: metrics at http://127.0.0.1:{metrics_port}/metrics (no key; this "
-            "machine only)",
-            file=sys.stderr,
-            flush=True,
-        )
+    metrics_server: Any = None
+    metrics_task: Any = None
     task = asyncio.create_task(server.serve(sockets=sockets))
     try:
+        if settings.metrics_port is not None and app.state.ctx.metrics is not None:
+            from muxi_cli.server.metrics import start_loopback  # deferred: loads uvicorn glue
+
+            try:
+                metrics_server, metrics_task, metrics_port = await start_loopback(
+                    app.state.ctx.metrics, settings.metrics_port
+                )
+            except BaseException:
+                server.should_exit = True  # no half-started server without its metrics
+                raise
+            print(
+                f"muxi serve: metrics at http://127.0.0.1:{metrics_port}/metrics (no key; "
+                "this machine only)",
+                file=sys.stderr,
+                flush=True,
+            )
         # uvicorn has no "started" event to wait on; startup ends one way or the other.
         while not server.started and not task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
