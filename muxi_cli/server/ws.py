@@ -102,6 +102,8 @@ class Session(MediaFrames):
                 self.closed = True
 
     async def send_error(self, err: MuxiError, ref: str | None = None, **extra: Any) -> None:
+        if err.http_status == 429 and self.ctx.metrics is not None:
+            self.ctx.metrics.refused("/v1/ws")
         await self.send({"type": "error", "error": err.to_dict(), "ref": ref, **extra})
 
     async def _authenticate(self) -> bool:
@@ -364,12 +366,13 @@ class Session(MediaFrames):
         try:
             if voice is not None:
                 await self.send(factory.transcript_delta(voice.transcript, final=True).to_dict())
-            async for event in turn_events(turn):
-                await self.send(event.to_dict())
-                if isinstance(event, RunCompleted) and not event.nested:
-                    reply = event.text
-                if self.closed:
-                    break
+            with self.ctx.streaming("websocket"):
+                async for event in turn_events(turn):
+                    await self.send(event.to_dict())
+                    if isinstance(event, RunCompleted) and not event.nested:
+                        reply = event.text
+                    if self.closed:
+                        break
         finally:
             await self.ctx.registry.finish(turn)
         if voice is not None and voice.speak and reply and not self.closed:
