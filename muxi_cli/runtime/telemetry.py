@@ -29,6 +29,14 @@ log = logging.getLogger("muxi.telemetry")
 
 #: What the tracer and meter call themselves (the instrumentation scope).
 SCOPE = "muxi_cli"
+#: Seconds one export may take, retries included (the SDK's default is 10).
+EXPORT_TIMEOUT = 3.0
+
+
+def _env_timeout() -> bool:
+    return any(
+        os.environ.get(f"OTEL_EXPORTER_OTLP{kind}_TIMEOUT") for kind in ("", "_TRACES", "_METRICS")
+    )
 
 
 @dataclass(frozen=True)
@@ -115,15 +123,21 @@ def start(
 
     from muxi_cli.runtime.spans import SpanBuilder
 
+    # Each retry against a collector that is down is a warning; the give-up is an
+    # error: one line per failed export on a one-shot's stderr is enough.
+    logging.getLogger("opentelemetry.exporter").setLevel(logging.ERROR)
     resource = Resource.create(
         {"service.name": settings.service_name, "service.version": __version__}
     )
     tracer_provider = TracerProvider(resource=resource)
+    # A collector that is down must not hold a one-shot command's exit for the
+    # exporter's default 10 s of retries: 3 s unless the standard variable says.
+    timeout = {} if _env_timeout() else {"timeout": EXPORT_TIMEOUT}
     if span_exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         tracer_provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.traces_url))
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.traces_url, **timeout))
         )
     else:  # a test's exporter sees each span as it ends
         tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
@@ -131,7 +145,7 @@ def start(
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         metric_reader = PeriodicExportingMetricReader(
-            OTLPMetricExporter(endpoint=settings.metrics_url)
+            OTLPMetricExporter(endpoint=settings.metrics_url, **timeout)
         )
     meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
     builder = SpanBuilder(
