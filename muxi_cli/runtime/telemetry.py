@@ -132,12 +132,12 @@ def start(
     tracer_provider = TracerProvider(resource=resource)
     # A collector that is down must not hold a one-shot command's exit for the
     # exporter's default 10 s of retries: 3 s unless the standard variable says.
-    timeout = {} if _env_timeout() else {"timeout": EXPORT_TIMEOUT}
+    timeout = None if _env_timeout() else EXPORT_TIMEOUT  # None: the variable's
     if span_exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         tracer_provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.traces_url, **timeout))
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.traces_url, timeout=timeout))
         )
     else:  # a test's exporter sees each span as it ends
         tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
@@ -145,7 +145,7 @@ def start(
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         metric_reader = PeriodicExportingMetricReader(
-            OTLPMetricExporter(endpoint=settings.metrics_url, **timeout)
+            OTLPMetricExporter(endpoint=settings.metrics_url, timeout=timeout)
         )
     meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
     builder = SpanBuilder(
