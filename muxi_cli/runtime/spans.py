@@ -143,19 +143,20 @@ class SpanBuilder:
         run = self._runs.get(event.run_id)
         if run is None:  # a run that started before telemetry did
             return
+        if isinstance(event, TextDelta):  # most events: the time only of a call's first
+            if run.open_call is None:
+                run.open_call = _Call(run.cursor)
+                run.model_due = False
+            if run.open_call.first_chunk is None:
+                run.open_call.first_chunk = ns(event.ts)
+            if self.capture:
+                run.output.append(event.text)
+            return
         at = ns(event.ts)
         if isinstance(event, AgentRouted):
             self._routed(run, event, at)
         elif isinstance(event, MemoryRecalled):
             self._recalled(run, event, at)
-        elif isinstance(event, TextDelta):
-            if run.open_call is None:
-                run.open_call = _Call(run.cursor)
-                run.model_due = False
-            if run.open_call.first_chunk is None:
-                run.open_call.first_chunk = at
-            if self.capture:
-                run.output.append(event.text)
         elif isinstance(event, ToolRequested):
             if run.open_call is not None or at - run.last_result > SAME_BATCH_NS:
                 self._end_call(run, at)
