@@ -338,7 +338,7 @@ class SpanBuilder:
         failure = event.code if isinstance(event, RunFailed) else None
         if event is None:
             failure = "cancelled"
-        if run.open_call is not None:
+        if run.open_call is not None or run.model_due:  # the call it failed in
             self._end_call(run, at)
         self._chat_spans(run, failure)
         for tool in run.tools.values():

@@ -25,7 +25,7 @@ from muxi_cli.errors import MissingPartError
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime import telemetry
 from muxi_cli.runtime.local import LocalRuntime
-from tests.fakellm import FakeLLM, Text, ToolCalls
+from tests.fakellm import Error, FakeLLM, Text, ToolCalls
 
 SECRET = "zebra-7431"  # in the question, the arguments, the results and the answer
 
@@ -160,6 +160,34 @@ async def test_capture_content_puts_text_in_spans(fake_llm: FakeLLM, tmp_path: P
     root = by_name(spans, "invoke_agent main")
     output = json.loads(str((root.attributes or {})["gen_ai.output.messages"]))
     assert output[0]["parts"][0]["content"] == f"the answer is {SECRET}"
+
+
+async def test_a_failed_turn_marks_its_span_and_model_call(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    fake_llm.script(Error(400))  # context too long: not retried
+    path = fake_llm.write_formation(tmp_path)
+    runtime = await LocalRuntime.open(path, sessions_path=tmp_path / "s.db")
+    exporter = InMemorySpanExporter()
+    runtime.telemetry = telemetry.start(
+        runtime.tap,
+        telemetry.Settings(None),
+        span_exporter=exporter,
+        metric_reader=InMemoryMetricReader(),
+    )
+    try:
+        turn = await runtime.chat(ChatRequest(message="hi"))
+        events = [event async for event in turn.events()]
+    finally:
+        await runtime.aclose()
+    assert events[-1].type == "run.failed"
+    spans = list(exporter.get_finished_spans())
+    root = next(s for s in spans if s.name.startswith("invoke_agent"))
+    chat = next(s for s in spans if s.name.startswith("chat"))
+    code = events[-1].to_dict()["error"]["code"]
+    for span in (root, chat):
+        assert not span.status.is_ok
+        assert (span.attributes or {})["error.type"] == code
 
 
 def test_off_unless_an_endpoint_is_set() -> None:
