@@ -93,12 +93,22 @@ class Telemetry:
 
 
 def required(formation: Formation) -> Settings | None:
-    """The settings if the formation or the environment turns telemetry on, after
-    checking its part is installed (:class:`~muxi_cli.errors.MissingPartError`)."""
+    """The settings if the formation or the environment turns telemetry on and its
+    part is installed. The formation asking without the part is an error
+    (:class:`~muxi_cli.errors.MissingPartError`); the environment alone, a warning."""
     settings = settings_for(formation.telemetry)
-    if settings is not None:
+    if settings is None or parts.has("telemetry"):
+        return settings
+    if formation.telemetry.otlp_endpoint:
         parts.require("telemetry", "telemetry (OpenTelemetry traces)")
-    return settings
+    # Only the environment asks (set for other programs, perhaps): not a reason to
+    # refuse to run; said once in the log.
+    log.warning(
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set but the telemetry part is not installed: no "
+        "traces (%s)",
+        parts.part("telemetry").install,
+    )
+    return None
 
 
 def start(

@@ -214,6 +214,9 @@ def test_configured_but_not_installed_names_the_extra(monkeypatch: pytest.Monkey
     with pytest.raises(MissingPartError) as caught:
         telemetry.required(formation)
     assert "pip install 'muxi-cli[telemetry]'" in str(caught.value.hint)
+    # Only the environment asking (for other programs, perhaps) does not stop muxi.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    assert telemetry.required(Formation()) is None
 
 
 def test_nothing_of_opentelemetry_is_imported_while_off() -> None:
