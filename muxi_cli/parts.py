@@ -75,6 +75,12 @@ PARTS: tuple[Part, ...] = (
          ("PIL", "pypdfium2", "docx", "pptx", "openpyxl", "rapidocr_onnxruntime",
           "imageio_ffmpeg"),
          also=("puremagic", "textual_image", "cv2")),
+    # "opentelemetry" is a namespace package that opentelemetry-api alone also
+    # fills: the probes name the SDK's and the exporter's subpackages. Finding
+    # them imports only the (empty) namespace packages above them.
+    Part("telemetry", "OpenTelemetry traces and GenAI metrics over OTLP", "telemetry",
+         ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"),
+         also=("opentelemetry",)),
 )  # fmt: skip
 
 _BY_NAME = {part.name: part for part in PARTS}

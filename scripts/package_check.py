@@ -6,7 +6,7 @@
    commit's time); ``twine check --strict``; the wheel's version is
    ``muxi_cli.__version__``; the sdist and the wheel hold the files they need.
 2. Installs the wheel into a fresh venv per option (base = the remote client,
-   local, memory, server, web, media, all), measures what each installs and
+   local, memory, server, web, media, telemetry, all), measures what each installs and
    fails when the remote client exceeds its 60 MB target
    (scripts/package_venvs.py); writes the table into docs/packaging.md.
 3. Smoke-tests each option on 127.0.0.1 against the fake model

@@ -41,7 +41,8 @@ PARTS_OF: dict[str, set[str]] = {
     "server": {"client", "local", "server"},
     "web": {"client", "web"},
     "media": {"client", "media"},
-    "all": {"client", "local", "memory", "server", "web", "media"},
+    "telemetry": {"client", "telemetry"},
+    "all": {"client", "local", "memory", "server", "web", "media", "telemetry"},
 }
 
 
@@ -316,6 +317,10 @@ def smoke_media(s: Smoke, version: str) -> None:
         s.attach("remote attachment", "-P", "prod")
 
 
+def smoke_telemetry(s: Smoke, version: str) -> None:
+    s.version(version)  # the part is listed; the exporter is tested by the suite
+
+
 def smoke_all(s: Smoke, version: str) -> None:
     s.version(version)
     s.doctor()
@@ -332,6 +337,7 @@ SMOKES: dict[str, Callable[[Smoke, str], None]] = {
     "server": smoke_server,
     "web": smoke_web,
     "media": smoke_media,
+    "telemetry": smoke_telemetry,
     "all": smoke_all,
 }
 

@@ -27,6 +27,7 @@ OPTIONS: tuple[tuple[str, str | None], ...] = (
     ("server", "server"),
     ("web", "web"),
     ("media", "media"),
+    ("telemetry", "telemetry"),
     ("all", "all"),
 )
 

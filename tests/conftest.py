@@ -50,6 +50,9 @@ def muxi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
             if name:
                 monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    # A developer's collector stays out: telemetry is on only where a test turns it on.
+    for name in [n for n in os.environ if n.startswith("OTEL_")]:
+        monkeypatch.delenv(name, raising=False)
     # Never auto-detect a developer's local Ollama from tests.
     monkeypatch.setenv("MUXI_NO_OLLAMA_PROBE", "1")
     monkeypatch.setenv("LANCEDB_LOG", "error")

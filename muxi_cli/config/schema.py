@@ -353,6 +353,18 @@ class HostConfig(_Strict):
     idle_timeout: float = Field(default=600.0, gt=0)
 
 
+class TelemetryConfig(_Strict):
+    """OpenTelemetry traces and GenAI metrics over OTLP/HTTP (docs/telemetry.md); off
+    unless an endpoint is set here or in ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
+
+    #: The collector's base URL (``/v1/traces`` and ``/v1/metrics`` are added).
+    otlp_endpoint: str | None = None
+    #: ``service.name`` of the resource (``OTEL_SERVICE_NAME`` wins over the default).
+    service_name: str | None = None
+    #: Put message, tool argument and tool result text in spans (off: names and numbers only).
+    capture_content: bool = False
+
+
 class Formation(_Strict):
     """A whole ``muxi.yaml``."""
 
@@ -375,6 +387,7 @@ class Formation(_Strict):
     audio: AudioConfig = Field(default_factory=AudioConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     host: HostConfig = Field(default_factory=HostConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     tool_result_limit: int = 16_000
     turn_timeout: float = 600.0
 

@@ -60,6 +60,8 @@ def counts(name: str) -> bool:
     """Whether environment variable ``name`` is part of the key."""
     if name.startswith("MUXI_"):
         return not name.startswith("MUXI_HOST") and name not in _DISPLAY
+    if name.startswith("OTEL_"):  # where a host's spans go (runtime/telemetry.py)
+        return True
     return name in _EXACT or name.upper() in _PROXIES or name.endswith(_SUFFIXES)
 
 

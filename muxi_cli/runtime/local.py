@@ -37,9 +37,11 @@ from muxi_cli.protocol.records import (
     ToolInfo,
 )
 from muxi_cli.protocol.stats import StatsReport
+from muxi_cli.runtime import telemetry
 from muxi_cli.runtime.observe import EventTap
 from muxi_cli.runtime.optional import without_missing_parts
 from muxi_cli.runtime.recorder import RunLog
+from muxi_cli.runtime.telemetry import Telemetry
 from muxi_cli.runtime.turns import TaskTurn, failure_event
 from muxi_cli.runtime.users import local_user_id
 from muxi_cli.runtime.warmup import warm_up
@@ -91,6 +93,8 @@ class LocalRuntime:
         self.tap = EventTap()
         #: Every finished run recorded in the sessions database (``muxi stats``).
         self.runs = RunLog(self.tap, store.path)
+        #: OpenTelemetry on :attr:`tap` (runtime/telemetry.py); ``None``: off.
+        self.telemetry: Telemetry | None = None
         self.orchestrator: Orchestrator = Orchestrator(
             self.formation, models, tools, memory, store, self.approvals, cache
         )
@@ -118,6 +122,8 @@ class LocalRuntime:
 
         loaded = without_missing_parts(load_formation(config_path))
         formation = loaded.formation
+        # Checked before anything opens: telemetry asked for and not installed stops here.
+        traces = telemetry.required(formation)
         base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
         models = ProviderRegistry(formation)
         store = SessionStore(sessions_path, media_config=formation.media)
@@ -132,6 +138,8 @@ class LocalRuntime:
             paths.cache_dir() / "routes.db",
         )
         runtime = cls(loaded, models, store, tools, memory, cache, user_id=user_id)
+        if traces is not None:
+            runtime.telemetry = telemetry.start(runtime.tap, traces)
         if start_tools:
             await tools.start()
         return runtime
@@ -524,6 +532,8 @@ class LocalRuntime:
         await self.runs.aclose()  # after the turns: their last runs are written
         self.cache.close()
         self.store.close()
+        if self.telemetry is not None:  # the last spans go out (blocks: a thread)
+            await asyncio.to_thread(self.telemetry.shutdown)
 
     # ---------------------------------------------------------------- warm-up
 

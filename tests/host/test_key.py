@@ -36,6 +36,7 @@ BASE = {"HOME": "/home/u", "PATH": "/usr/bin", "OPENAI_API_KEY": "sk-1"}
         "NO_PROXY",
         "SSL_CERT_FILE",
         "REQUESTS_CA_BUNDLE",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
     ],
 )
 def test_variables_that_matter_change_the_key(name: str) -> None:
