@@ -102,6 +102,16 @@ def memory_keyring() -> Iterator[None]:
     keyring.set_keyring(previous)
 
 
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Bytes parameters are not named by their content: files built at collection
+    time (an Office file's zip carries its build time, even its length varies)
+    would give each xdist worker different test ids, and xdist refuses to run a
+    suite whose workers collected different tests. pytest numbers the repeats."""
+    if isinstance(val, bytes | bytearray):
+        return argname
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("LANCEDB_LOG", "error")
 
