@@ -19,6 +19,7 @@ import os
 import secrets
 import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,9 @@ class Tracked:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._runtime, name)
-        if name.startswith("_") or not callable(value):
+        # Only the runtime's methods count as use; its objects (the event tap,
+        # which is callable too) pass through as they are.
+        if name.startswith("_") or not isinstance(value, types.MethodType):
             return value
 
         @functools.wraps(value)
