@@ -36,7 +36,8 @@ def remote_child(url: str, key: str) -> RemoteChild:
     home = Path(tempfile.mkdtemp(prefix="muxi-web-"))  # 0700
     spec = ChildSpec(
         chat_app_argv(),
-        env={"MUXI_HOME": str(home), URL_ENV: url, API_KEY_ENV: key, "MUXI_PROFILE": ""},
+        # The scrub drops the server's MUXI_PROFILE, so MUXI_URL selects the server.
+        env={"MUXI_HOME": str(home), URL_ENV: url, API_KEY_ENV: key},
         scrub=True,
     )
     return RemoteChild(spec, home)
