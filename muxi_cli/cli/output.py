@@ -373,13 +373,14 @@ def fail(error: MuxiError) -> typer.Exit:
     return typer.Exit(error.exit_code)
 
 
-#: Sub-commands that are not groups: what follows them is an argument.
-_SINGLE_COMMANDS = frozenset({"chat", "serve", "init", "doctor", "web"})
-
-
 def command_words(argv: list[str] | None = None) -> str:
     """``muxi serve`` or ``muxi memory list``: the command a user typed, without
     its options and values (for messages about the command as a whole)."""
+    # deferred: the registry imports this module; by the time an error is
+    # reported it is loaded. A command that is not a group takes arguments next.
+    from muxi_cli.cli.app import COMMANDS
+
+    single = {entry.name for entry in COMMANDS if entry.kind == "command"}
     words = ["muxi"]
     args = sys.argv[1:] if argv is None else argv
     skip = False
@@ -393,7 +394,7 @@ def command_words(argv: list[str] | None = None) -> str:
         if arg.startswith("-"):
             continue
         words.append(arg)
-        if len(words) == 3 or arg in _SINGLE_COMMANDS:
+        if len(words) == 3 or arg in single:
             break
     return " ".join(words) if len(words) > 1 else "the chat app"
 
