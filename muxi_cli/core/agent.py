@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -329,9 +330,17 @@ class AgentEngine:
             calls: list[ToolCall] = []
             separator_due = bool(reply_parts)
             status = "failed"
+            call_usage = _Usage()
+            call_start = time.monotonic()
+            first_chunk: float | None = None
             try:
                 async with _closing(provider.stream(request)) as stream:
                     async for chunk in stream:
+                        if first_chunk is None and (
+                            isinstance(chunk, ToolCallChunk)
+                            or (isinstance(chunk, TextChunk) and chunk.text)
+                        ):
+                            first_chunk = time.monotonic()
                         if isinstance(chunk, TextChunk):
                             if not chunk.text:
                                 continue
@@ -346,6 +355,7 @@ class AgentEngine:
                             calls.append(chunk.call)
                         elif isinstance(chunk, UsageChunk):
                             usage.add(chunk)
+                            call_usage.add(chunk)
                 status = "complete"
             except (asyncio.CancelledError, GeneratorExit):
                 status = CANCELLED
@@ -369,6 +379,15 @@ class AgentEngine:
                     state.marked = writer.written or bool(tool_calls)
                 writer.close(status=status, tool_calls=tool_calls or None, meta=meta)
             conversation.append(Message("assistant", writer.text, tool_calls=tuple(calls)))
+            yield f.model_call(
+                model_ref,
+                round((time.monotonic() - call_start) * 1000),
+                None if first_chunk is None else round((first_chunk - call_start) * 1000),
+                call_usage.input_tokens,
+                call_usage.output_tokens,
+                unknown=not call_usage.known,
+                finish="tool_calls" if calls else "stop",
+            )
             if not calls and request.tools:
                 written = text_tool_call(writer.text, by_name)
                 if written is not None:

@@ -37,6 +37,7 @@ TOOL_REQUESTED = "tool.requested"
 TOOL_APPROVAL = "tool.approval"
 TOOL_RESULT = "tool.result"
 USAGE = "usage"
+MODEL_CALL = "model.call"
 RUN_COMPLETED = "run.completed"
 RUN_FAILED = "run.failed"
 NOTICE = "notice"
@@ -177,6 +178,29 @@ class ToolResult(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ModelCall(Event):
+    """One call to the model that answered, sent when it ended (``ts`` is its end).
+
+    ``duration_ms`` runs from the request to the last chunk, ``first_chunk_ms``
+    to the first text or tool call (``None`` when the model sent neither);
+    ``finish`` is ``tool_calls`` when the reply asked for tools, else ``stop``.
+    The tokens are this call's, for timing and tracing: they are already in the
+    run's ``usage`` event, which is what totals add up (the usage rule,
+    protocol/reduce.py). A call cut off by a failure or a cancel sends none.
+    """
+
+    type: ClassVar[str] = MODEL_CALL
+    omit_empty: ClassVar[frozenset[str]] = frozenset({"unknown"})
+    model: str
+    duration_ms: int
+    first_chunk_ms: int | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    unknown: bool = False
+    finish: str = "stop"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Usage(Event):
     """The tokens of the model calls one run made itself (never a delegate's).
 
@@ -305,6 +329,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
             ToolRequested,
             ToolApproval,
             ToolResult,
+            ModelCall,
             Usage,
             Notice,
             MediaProcessed,
@@ -585,6 +610,28 @@ class EventFactory:
             content=content,
             duration_ms=duration_ms,
             media=tuple(media),
+            **self._env,
+        )
+
+    def model_call(
+        self,
+        model: str,
+        duration_ms: int,
+        first_chunk_ms: int | None,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        unknown: bool = False,
+        finish: str = "stop",
+    ) -> ModelCall:
+        return ModelCall(
+            model=model,
+            duration_ms=duration_ms,
+            first_chunk_ms=first_chunk_ms,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            unknown=unknown,
+            finish=finish,
             **self._env,
         )
 

@@ -11,7 +11,8 @@ event at the end of its run, and a delegate's calls are the ``usage`` event of
 its nested run, never included in its parent's. So the turn's total is the
 sum of every ``usage`` event, nested ones included; ``by_model`` splits it by
 model. A run that fails or is cancelled before its end emits no ``usage``
-event, so its calls are not in the total.
+event, so its calls are not in the total. ``model.call`` events repeat each
+call's own tokens for timing and traces: they are never added to the totals.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from muxi_cli.protocol.events import (
     MediaFailed,
     MediaProcessed,
     MemoryRecalled,
+    ModelCall,
     Notice,
     RunCompleted,
     RunFailed,
@@ -93,6 +95,9 @@ class RunSummary:
     duration_ms: int | None = None
     usage: UsageTotals = field(default_factory=UsageTotals)
     tool_calls: list[ToolCallSummary] = field(default_factory=list)
+    #: The run's model calls (``model.call``), in order: timing only, their
+    #: tokens are already in ``usage``.
+    model_calls: list[ModelCall] = field(default_factory=list)
     runs: list[RunSummary] = field(default_factory=list)
     #: ``run.completed``'s text (the whole reply) once the run completed.
     final_text: str | None = None
@@ -205,6 +210,8 @@ class Reducer:
         elif isinstance(event, ToolResult):
             call = self._call(run, event.call_id)
             call.ok, call.content, call.duration_ms = event.ok, event.content, event.duration_ms
+        elif isinstance(event, ModelCall):
+            run.model_calls.append(event)
         elif isinstance(event, Usage):
             run.usage.add_event(event)
             s.total_usage.add_event(event, top_level=top)

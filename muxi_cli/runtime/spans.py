@@ -12,13 +12,11 @@ What the events show, and so what the spans are:
   run is a child of the parent's ``execute_tool`` span that delegated to it.
 - ``muxi.route``: from the start to ``agent.routed`` (top-level runs only).
 - ``muxi.memory.recall``: from routing to ``memory.recalled``.
-- ``chat {model}``: each model call. The events have no "call started/ended"
-  markers: a call is inferred to start when the run is ready (after routing,
-  recall or the last tool result) and to end at the first tool request it
-  produced or at the run's ``usage``. Token counts come per run (``usage``), so
-  they go on the ``invoke_agent`` span, and on a ``chat`` span only when the run
-  made one call. A tool request within :data:`SAME_BATCH_NS` of a tool result
-  belongs to the same model reply.
+- ``chat {model}``: each model call, from its ``model.call`` event (sent when
+  the call ended, with its duration, time to first chunk and tokens). A call cut
+  off by a failure sends none: it is taken to have started when the run was last
+  ready to call the model (after routing, recall or the last tool result) and
+  gets the failure.
 - ``execute_tool {tool}``: from ``tool.requested`` to ``tool.result`` (approval
   time included; ``muxi.tool.duration_ms`` is the tool's own time).
 
@@ -41,6 +39,7 @@ from muxi_cli.protocol.events import (
     AgentRouted,
     Event,
     MemoryRecalled,
+    ModelCall,
     RunCompleted,
     RunFailed,
     RunStarted,
@@ -55,12 +54,6 @@ from muxi_cli.protocol.events import (
 #: protocol/records.py KIND_SOURCES, core/memory_tool.py).
 LOCAL_SERVERS = frozenset({"builtin", "python", "agent", "memory", "unknown", ""})
 
-#: The calls of one model reply run concurrently, but a tool that finishes
-#: without awaiting reports its result before the next call of its batch is even
-#: requested. A request this soon after a result is taken to be of the same batch:
-#: a model call over HTTP takes longer (a heuristic; docs/telemetry.md).
-SAME_BATCH_NS = 2_000_000
-
 # Bucket boundaries the conventions recommend for the two histograms.
 TOKEN_BUCKETS = [4.0**i for i in range(14)]
 SECOND_BUCKETS = [0.01 * 2**i for i in range(14)]
@@ -70,16 +63,6 @@ def ns(ts: str) -> int:
     """An event's ISO timestamp in nanoseconds since the epoch."""
     moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
-
-
-@dataclass
-class _Call:
-    """One inferred model call: start, end, first text chunk (ns)."""
-
-    start: int
-    end: int = 0
-    first_chunk: int | None = None
-    failed: str | None = None
 
 
 @dataclass
@@ -96,16 +79,13 @@ class _Run:
     parent_run_id: str | None
     #: When the run was last ready to call the model (ns).
     cursor: int
-    #: A model call is expected from ``cursor`` (none seen yet).
+    #: A model call is under way since ``cursor`` (routed or a tool answered, and
+    #: its ``model.call`` not seen yet).
     model_due: bool = False
-    open_call: _Call | None = None
-    calls: list[_Call] = field(default_factory=list)
     tools: dict[str, _Tool] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
     model: str | None = None
     usage: Usage | None = None
-    #: When the last tool result came (ns).
-    last_result: int = 0
 
 
 class SpanBuilder:
@@ -118,7 +98,7 @@ class SpanBuilder:
         self.token_usage = meter.create_histogram(
             "gen_ai.client.token.usage",
             unit="{token}",
-            description="Input and output tokens of a run's model calls",
+            description="Input and output tokens of a model call",
             explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
         )
         self.duration = meter.create_histogram(
@@ -143,12 +123,7 @@ class SpanBuilder:
         run = self._runs.get(event.run_id)
         if run is None:  # a run that started before telemetry did
             return
-        if isinstance(event, TextDelta):  # most events: the time only of a call's first
-            if run.open_call is None:
-                run.open_call = _Call(run.cursor)
-                run.model_due = False
-            if run.open_call.first_chunk is None:
-                run.open_call.first_chunk = ns(event.ts)
+        if isinstance(event, TextDelta):  # the most frequent event: no clock needed
             if self.capture:
                 run.output.append(event.text)
             return
@@ -157,11 +132,9 @@ class SpanBuilder:
             self._routed(run, event, at)
         elif isinstance(event, MemoryRecalled):
             self._recalled(run, event, at)
+        elif isinstance(event, ModelCall):
+            self._model_call(run, event, at)
         elif isinstance(event, ToolRequested):
-            if run.open_call is not None or at - run.last_result > SAME_BATCH_NS:
-                self._end_call(run, at)
-            else:  # a call of the batch the last result belonged to
-                run.model_due = False
             self._tool_requested(run, event, at)
         elif isinstance(event, ToolApproval):
             tool = run.tools.get(event.call_id)
@@ -172,7 +145,6 @@ class SpanBuilder:
         elif isinstance(event, ToolResult):
             self._tool_result(run, event, at)
         elif isinstance(event, Usage):
-            self._end_call(run, at)
             run.model = event.model
             run.usage = event
         elif isinstance(event, (RunCompleted, RunFailed)):
@@ -275,57 +247,69 @@ class SpanBuilder:
             tool.span.set_status(Status(StatusCode.ERROR))
         tool.span.end(end_time=at)
         run.cursor = max(run.cursor, at)
-        run.last_result = at
         run.model_due = True
 
     # -------------------------------------------------------------- model calls
 
-    def _end_call(self, run: _Run, at: int) -> None:
-        """The model call under way (or due and silent) ended at ``at``."""
-        call = run.open_call
-        if call is None and run.model_due:
-            call = _Call(run.cursor)
-        if call is not None:
-            call.end = at
-            run.calls.append(call)
-        run.open_call = None
+    def _model_call(self, run: _Run, event: ModelCall, at: int) -> None:
+        start = at - event.duration_ms * 1_000_000
+        run.model = event.model
         run.model_due = False
+        run.cursor = at
+        attributes = self._chat_attributes(event.model)
+        if not event.unknown:
+            attributes["gen_ai.usage.input_tokens"] = event.input_tokens
+            attributes["gen_ai.usage.output_tokens"] = event.output_tokens
+        attributes["gen_ai.response.finish_reasons"] = [event.finish]
+        self._chat_span(run, event.model, start, at, attributes, None)
+        metric_attrs = self._chat_attributes(event.model)
+        self.duration.record(event.duration_ms / 1000, metric_attrs)
+        if event.first_chunk_ms is not None:
+            self.first_chunk.record(event.first_chunk_ms / 1000, metric_attrs)
+        if not event.unknown:  # a lower bound is not reported
+            for kind, count in (("input", event.input_tokens), ("output", event.output_tokens)):
+                self.token_usage.record(count, {**metric_attrs, "gen_ai.token.type": kind})
 
-    def _chat_spans(self, run: _Run, failure: str | None) -> None:
-        provider, _, model = (run.model or "").partition("/")
+    def _failed_call(self, run: _Run, failure: str, at: int) -> None:
+        """The call a run was waiting for when it failed (it sent no ``model.call``)."""
+        model = run.model or ""
+        attributes = self._chat_attributes(model)
+        self._chat_span(run, model, run.cursor, at, attributes, failure)
+        self.duration.record(max(at - run.cursor, 0) / 1e9, {**attributes, "error.type": failure})
+
+    @staticmethod
+    def _chat_attributes(model_ref: str) -> dict[str, Any]:
+        provider, _, model = model_ref.partition("/")
         if not model:
             provider, model = "", provider
-        metric_attrs: dict[str, Any] = {"gen_ai.operation.name": "chat"}
+        attributes: dict[str, Any] = {"gen_ai.operation.name": "chat"}
         if provider:
-            metric_attrs["gen_ai.provider.name"] = provider
+            attributes["gen_ai.provider.name"] = provider
         if model:
-            metric_attrs["gen_ai.request.model"] = model
-        usage = run.usage
-        for index, call in enumerate(run.calls):
-            attributes = dict(metric_attrs)
-            if usage is not None and len(run.calls) == 1:
-                attributes["gen_ai.usage.input_tokens"] = usage.input_tokens
-                attributes["gen_ai.usage.output_tokens"] = usage.output_tokens
-            last_failed = failure is not None and index == len(run.calls) - 1 and usage is None
-            span = self.tracer.start_span(
-                f"chat {model}".rstrip(),
-                context=trace.set_span_in_context(run.root),
-                kind=SpanKind.CLIENT,
-                attributes=attributes,
-                start_time=call.start,
-            )
-            timing = dict(metric_attrs)
-            if last_failed:
-                span.set_attribute("error.type", str(failure))
-                span.set_status(Status(StatusCode.ERROR))
-                timing["error.type"] = str(failure)
-            span.end(end_time=call.end)
-            self.duration.record(max(call.end - call.start, 0) / 1e9, timing)
-            if call.first_chunk is not None:
-                self.first_chunk.record(max(call.first_chunk - call.start, 0) / 1e9, metric_attrs)
-        if usage is not None and not usage.unknown:  # a lower bound is not reported
-            for kind, count in (("input", usage.input_tokens), ("output", usage.output_tokens)):
-                self.token_usage.record(count, {**metric_attrs, "gen_ai.token.type": kind})
+            attributes["gen_ai.request.model"] = model
+        return attributes
+
+    def _chat_span(
+        self,
+        run: _Run,
+        model_ref: str,
+        start: int,
+        end: int,
+        attributes: dict[str, Any],
+        failure: str | None,
+    ) -> None:
+        model = model_ref.partition("/")[2] or model_ref
+        span = self.tracer.start_span(
+            f"chat {model}".rstrip(),
+            context=trace.set_span_in_context(run.root),
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            start_time=start,
+        )
+        if failure is not None:
+            span.set_attribute("error.type", failure)
+            span.set_status(Status(StatusCode.ERROR))
+        span.end(end_time=end)
 
     # ------------------------------------------------------------------- the end
 
@@ -338,9 +322,8 @@ class SpanBuilder:
         failure = event.code if isinstance(event, RunFailed) else None
         if event is None:
             failure = "cancelled"
-        if run.open_call is not None or run.model_due:  # the call it failed in
-            self._end_call(run, at)
-        self._chat_spans(run, failure)
+        if failure is not None and run.model_due and not run.tools:  # the call it failed in
+            self._failed_call(run, failure, at)
         for tool in run.tools.values():
             tool.span.set_attribute("error.type", failure or "unfinished")
             tool.span.set_status(Status(StatusCode.ERROR))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from muxi_cli.protocol.events import (
     AgentRouted,
     Event,
+    ModelCall,
     RunCompleted,
     RunFailed,
     RunStarted,
@@ -116,6 +117,13 @@ class ServerMetrics:
             buckets=TURN_BUCKETS,
             registry=r,
         )
+        self.model_call_seconds = Histogram(
+            "muxi_model_call_duration_seconds",
+            "One call to the model, request to its last chunk",
+            ["model"],
+            buckets=TURN_BUCKETS,
+            registry=r,
+        )
         self.tokens = Counter(
             "muxi_tokens", "Model tokens", ["agent", "model", "direction"], registry=r
         )
@@ -161,6 +169,10 @@ class ServerMetrics:
             run.agent = self._agent(event.agent)
         elif isinstance(event, TextDelta) and run is not None and run.first_token is None:
             run.first_token = now - run.started
+        elif isinstance(event, ModelCall):
+            self.model_call_seconds.labels(self._model(event.model)).observe(
+                event.duration_ms / 1000
+            )
         elif isinstance(event, Usage):
             model = self._model(event.model)
             agent = run.agent if run is not None else "none"

@@ -52,6 +52,7 @@ def test_jsonl_prints_every_event_in_order(fake_llm: FakeLLM, formation: Path):
         "agent.routed",
         "text.delta",
         "text.delta",
+        "model.call",
         "usage",
         "run.completed",
     ]

@@ -18,8 +18,12 @@ async def test_text_turn_streams_events_in_order_and_persists(make_runtime, fake
     events = await collect(runtime.chat(request("What is 2+2?")))
     kinds = types(events)
     assert kinds[:2] == [ev.RUN_STARTED, ev.AGENT_ROUTED]
-    assert kinds[-2:] == [ev.USAGE, ev.RUN_COMPLETED]
-    assert all(k == ev.TEXT_DELTA for k in kinds[2:-2]) and len(kinds) > 5
+    assert kinds[-3:] == [ev.MODEL_CALL, ev.USAGE, ev.RUN_COMPLETED]
+    assert all(k == ev.TEXT_DELTA for k in kinds[2:-3]) and len(kinds) > 6
+    call = next(e for e in events if isinstance(e, ev.ModelCall))
+    assert (call.input_tokens, call.output_tokens, call.finish) == (12, 7, "stop")
+    assert call.model.endswith("fake-model") and call.duration_ms >= 0
+    assert call.first_chunk_ms is not None and call.first_chunk_ms <= call.duration_ms
     assert "".join(e.text for e in events if e.type == ev.TEXT_DELTA) == "Two plus two is four."
     run_ids = {e.run_id for e in events}
     session_ids = {e.session_id for e in events}

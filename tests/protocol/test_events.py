@@ -31,6 +31,7 @@ def every_event(f: EventFactory) -> list[ev.Event]:
         f.tool_requested("call_0", "builtin", "calculator", {"expression": "6*7"}),
         f.tool_approval("call_0", "allowed", "policy"),
         f.tool_result("call_0", True, "42", 12),
+        f.model_call("fake/model", 840, 210, 10, 5, finish="tool_calls"),
         f.usage("fake/model", 10, 5, 0.0025),
         f.notice("tool_call_as_text", "wrote a tool call as text"),
         f.media_processed("ab" * 32, "scan.pdf", "application/pdf", ["text", "ocr"], {"pages": 3}),

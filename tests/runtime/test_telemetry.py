@@ -110,6 +110,23 @@ async def test_a_turn_becomes_a_span_tree(fake_llm: FakeLLM, tmp_path: Path) -> 
     assert len(chats) == 3
     assert all((c.attributes or {})["gen_ai.operation.name"] == "chat" for c in chats)
     assert all(c.kind.name == "CLIENT" for c in chats)
+    # Each call carries its own tokens and the reason it ended (its model.call event).
+    per_call = [
+        (
+            (c.attributes or {})["gen_ai.usage.input_tokens"],
+            (c.attributes or {})["gen_ai.usage.output_tokens"],
+        )
+        for c in sorted(chats, key=lambda c: c.start_time or 0)
+    ]
+    assert per_call == [(20, 10), (20, 10), (30, 12)]
+    finishes = [
+        tuple((c.attributes or {})["gen_ai.response.finish_reasons"])
+        for c in sorted(chats, key=lambda c: c.start_time or 0)
+    ]
+    assert finishes == [("tool_calls",), ("tool_calls",), ("stop",)]
+    for chat in chats:  # a call lies inside its run, and calls do not overlap tools
+        assert (root.start_time or 0) <= (chat.start_time or 0) <= (chat.end_time or 0)
+        assert (chat.end_time or 0) <= (root.end_time or 0)
 
     allowed = by_name(spans, "execute_tool calculator")
     denied = by_name(spans, "execute_tool datetime")
@@ -142,9 +159,9 @@ async def test_a_turn_becomes_a_span_tree(fake_llm: FakeLLM, tmp_path: Path) -> 
 
     points = metric_points(metrics)
     tokens = points["gen_ai.client.token.usage"]
-    # One record per run and token type: main's and the helper's.
+    # One record per model call and token type: main's three and the helper's one.
     kinds = {(p.attributes["gen_ai.token.type"], p.sum, p.count) for p in tokens}
-    assert kinds == {("input", 70 + 7, 2), ("output", 32 + 3, 2)}
+    assert kinds == {("input", 70 + 7, 4), ("output", 32 + 3, 4)}
     assert all(p.attributes["gen_ai.operation.name"] == "chat" for p in tokens)
     assert sum(p.count for p in points["gen_ai.client.operation.duration"]) == 4
     assert points["gen_ai.client.operation.time_to_first_chunk"]

@@ -134,6 +134,8 @@ def test_turns_tokens_and_tools(served: dict[str, Any]) -> None:
     assert value(fams, "muxi_cost_usd_total", agent="other", model=model) == pytest.approx(20)
     assert value(fams, "muxi_turn_duration_seconds_count", agent="helper", model=model) == 1
     assert value(fams, "muxi_turn_first_token_seconds_count", agent="other", model=model) == 1
+    # helper: the tool round and the answer; other: one call.
+    assert value(fams, "muxi_model_call_duration_seconds_count", model=model) == 3
     assert value(fams, "muxi_tool_calls_total", tool="calculator", outcome="ok") == 1
     assert value(fams, "muxi_tool_calls_total", tool="datetime", outcome="denied") == 1
     assert value(fams, "muxi_tool_calls_total", tool="boom", outcome="failed") == 1
