@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
+from muxi_cli import tracecontext
 from muxi_cli.config.schema import Formation
 from muxi_cli.core.approvals import ApprovalBroker
 from muxi_cli.core.attachments import (
@@ -217,9 +218,11 @@ class ToolCallRunner:
             outcome = await self.delegate(spec, tool_def, call, queue)
         else:
             token = CURRENT_CALLER.set(ToolCaller(spec.user_id, spec.caller_role))
+            traced = tracecontext.CURRENT_CALL.set((f.run_id, call.id))
             try:
                 outcome = await self.tools.call(tool_def, call.arguments)
             finally:
+                tracecontext.CURRENT_CALL.reset(traced)
                 CURRENT_CALLER.reset(token)
             await clean_tool_media(outcome)
         return finish(outcome)

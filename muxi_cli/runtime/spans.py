@@ -34,6 +34,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from muxi_cli.protocol.events import (
     AgentRouted,
@@ -49,6 +50,8 @@ from muxi_cli.protocol.events import (
     ToolResult,
     Usage,
 )
+from muxi_cli.runtime.span_ids import PresetIds
+from muxi_cli.tracecontext import INCOMING
 
 #: ``ToolRequested.server`` of tools that are not MCP servers' (tools/host.py,
 #: protocol/records.py KIND_SOURCES, core/memory_tool.py).
@@ -91,9 +94,17 @@ class _Run:
 class SpanBuilder:
     """The tap observer: quick, synchronous, and keeps one small record per open run."""
 
-    def __init__(self, tracer: Tracer, meter: Meter, *, capture_content: bool = False) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        meter: Meter,
+        *,
+        capture_content: bool = False,
+        ids: PresetIds | None = None,
+    ) -> None:
         self.tracer = tracer
         self.capture = capture_content
+        self.ids = ids or PresetIds()
         self._runs: dict[str, _Run] = {}
         self.token_usage = meter.create_histogram(
             "gen_ai.client.token.usage",
@@ -113,6 +124,22 @@ class SpanBuilder:
             description="Time from a model call's start to its first text chunk",
             explicit_bucket_boundaries_advisory=SECOND_BUCKETS,
         )
+
+    def traceparent(self, run_id: str, call_id: str) -> str | None:
+        """The ``traceparent`` of tool call ``call_id``'s span, for its MCP request.
+
+        The span may not be started yet (its event is still on the way): then
+        its id is chosen now and the span gets it when it starts."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return None
+        root = run.root.get_span_context()
+        tool = run.tools.get(call_id)
+        if tool is not None:
+            span_id = tool.span.get_span_context().span_id
+        else:
+            span_id = self.ids.promise(run_id, call_id)
+        return f"00-{root.trace_id:032x}-{span_id:016x}-{int(root.trace_flags):02x}"
 
     # ------------------------------------------------------------------ events
 
@@ -160,6 +187,10 @@ class SpanBuilder:
                 if tool.server == "agent" and tool.tool == event.agent:
                     parent = tool.span
         context = trace.set_span_in_context(parent) if parent is not None else None
+        if outer is None and not event.nested:
+            incoming = INCOMING.get()  # the caller's trace, for a turn a request started
+            if incoming:
+                context = TraceContextTextMapPropagator().extract(incoming)
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.name": event.agent,
@@ -224,6 +255,7 @@ class SpanBuilder:
             attributes["gen_ai.tool.call.arguments"] = json.dumps(
                 event.arguments, ensure_ascii=False, default=str
             )
+        self.ids.starting(event.run_id, event.call_id)
         span = self.tracer.start_span(
             f"execute_tool {event.tool}",
             context=trace.set_span_in_context(run.root),
@@ -317,6 +349,7 @@ class SpanBuilder:
         run = self._runs.pop(run_id, None)
         if run is None:
             return
+        self.ids.forget(run_id)
         for child_id in [k for k, r in self._runs.items() if r.parent_run_id == run_id]:
             self._finish(child_id, None, at)  # a delegate cut off with its parent
         failure = event.code if isinstance(event, RunFailed) else None

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli import __version__, parts
+from muxi_cli import __version__, parts, tracecontext
 from muxi_cli.config.schema import Formation, TelemetryConfig
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ def start(
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
+    from muxi_cli.runtime.span_ids import PresetIds
     from muxi_cli.runtime.spans import SpanBuilder
 
     # Each retry against a collector that is down is a warning; the give-up is an
@@ -139,7 +140,8 @@ def start(
     resource = Resource.create(
         {"service.name": settings.service_name, "service.version": __version__}
     )
-    tracer_provider = TracerProvider(resource=resource)
+    ids = PresetIds()
+    tracer_provider = TracerProvider(resource=resource, id_generator=ids)
     # A collector that is down must not hold a one-shot command's exit for the
     # exporter's default 10 s of retries: 3 s unless the standard variable says.
     timeout = None if _env_timeout() else EXPORT_TIMEOUT  # None: the variable's
@@ -162,7 +164,14 @@ def start(
         tracer_provider.get_tracer(SCOPE, __version__),
         meter_provider.get_meter(SCOPE, __version__),
         capture_content=settings.capture_content,
+        ids=ids,
     )
-    stop = tap.add(builder)
+    unobserve = tap.add(builder)
+    unregister = tracecontext.register(builder.traceparent)
+
+    def stop() -> None:
+        unobserve()
+        unregister()
+
     log.info("telemetry on: OTLP/HTTP to %s", settings.endpoint)
     return Telemetry(tracer_provider, meter_provider, stop)

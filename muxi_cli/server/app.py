@@ -23,6 +23,7 @@ from muxi_cli.server.limits import (
     client_bucket,
     retry_after_header,
 )
+from muxi_cli.server.tracing import TraceContextMiddleware
 from muxi_cli.stores.server_keys import KeyStore
 
 if TYPE_CHECKING:
@@ -224,6 +225,7 @@ def create_app(
         BodyLimitMiddleware, max_bytes=ctx.settings.max_body, paths=lambda: upload_limits(ctx)
     )
     app.add_middleware(HostileInputMiddleware)
+    app.add_middleware(TraceContextMiddleware)
     if access_log:
         app.add_middleware(AccessLogMiddleware)
     if metrics is not None:

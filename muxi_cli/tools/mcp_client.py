@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 from urllib.parse import urlsplit
 
-from muxi_cli import __version__
+from muxi_cli import __version__, tracecontext
 from muxi_cli.config.masking import configured_secrets
 from muxi_cli.errors import ToolError
 from muxi_cli.redact import redact, redact_args
@@ -394,7 +394,9 @@ class MCPConnection:
             self._stderr.trim()
         try:
             async with asyncio.timeout(timeout):
-                result = await client.call_tool(tool, arguments)
+                # The caller's trace context, when telemetry is on (muxi_cli/tracecontext.py).
+                meta = tracecontext.outgoing()
+                result = await client.call_tool(tool, arguments, meta=cast(Any, meta) or None)
         except TimeoutError:
             return ToolOutcome(ok=False, content=f"{self.name}/{tool} timed out after {timeout:g}s")
         except MCPError as exc:

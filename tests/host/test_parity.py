@@ -18,7 +18,7 @@ _VOLATILE = [
     (re.compile(r"s_[0-9a-f]{12}"), "s_X"),
     (re.compile(r"m_[0-9a-f]+"), "m_X"),
     (re.compile(r'"(ts|created_at|updated_at|last_used_at)": ?"[^"]*"'), r'"\1":"T"'),
-    (re.compile(r'"(duration_ms|started_ms)": ?\d+'), r'"\1":0'),
+    (re.compile(r'"(duration_ms|started_ms|first_chunk_ms)": ?\d+'), r'"\1":0'),
     (re.compile(r'"score": ?[0-9.e-]+'), '"score":0'),
 ]
 

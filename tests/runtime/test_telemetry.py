@@ -243,3 +243,68 @@ def test_nothing_of_opentelemetry_is_imported_while_off() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+TRACE_ECHO = Path(__file__).resolve().parent.parent / "mcp_servers" / "trace_echo.py"
+
+
+async def test_an_mcp_call_carries_its_span_as_traceparent(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    """The MCP request's ``_meta.traceparent`` names the execute_tool span (SEP-414),
+    and a caller's trace context (what ``muxi serve`` takes from a request) is the
+    turn's parent."""
+    from muxi_cli import tracecontext
+
+    extra = (
+        f"mcp_servers:\n  trace:\n    command: {sys.executable}\n"
+        f"    args: [{str(TRACE_ECHO)!r}]\n    approval: allow\n"
+        "agents:\n  - name: a\n    memory: {long_term: false}\n    mcp_servers: [trace]\n"
+    )
+    fake_llm.script(ToolCalls([("trace__trace_meta", {})]), Text("traced"))
+    path = fake_llm.write_formation(tmp_path, extra=extra)
+    runtime = await LocalRuntime.open(path, sessions_path=tmp_path / "s.db")
+    exporter = InMemorySpanExporter()
+    runtime.telemetry = telemetry.start(
+        runtime.tap,
+        telemetry.Settings(None),
+        span_exporter=exporter,
+        metric_reader=InMemoryMetricReader(),
+    )
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    token = tracecontext.INCOMING.set({"traceparent": caller, "tracestate": "v=1"})
+    try:
+        turn = await runtime.chat(ChatRequest(message="trace it"))
+        tracecontext.INCOMING.reset(token)
+        events = [event async for event in turn.events()]
+    finally:
+        await runtime.aclose()
+    assert events[-1].type == "run.completed", events[-1]
+    result = next(e for e in events if e.type == "tool.result")
+    assert result.ok, result.content
+    sent = json.loads(result.content)["traceparent"]
+    spans = list(exporter.get_finished_spans())
+    tool = by_name(spans, "execute_tool trace_meta")
+    root = by_name(spans, "invoke_agent a")
+    assert sent == f"00-{tool.context.trace_id:032x}-{tool.context.span_id:016x}-01"
+    assert parent_of(tool) == root.context.span_id
+    assert f"{root.context.trace_id:032x}" == caller.split("-")[1]
+    assert root.parent is not None and f"{root.parent.span_id:016x}" == caller.split("-")[2]
+
+
+def test_incoming_trace_headers_are_validated() -> None:
+    from muxi_cli.tracecontext import outgoing, parse_headers
+
+    good = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert parse_headers(good.upper(), "a=1") == {"traceparent": good, "tracestate": "a=1"}
+    for bad in (
+        "",
+        "garbage",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # zero trace id
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  # zero span id
+        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\n00",
+    ):
+        assert parse_headers(bad, None) is None, bad
+    assert parse_headers(good, "x" * 600) == {"traceparent": good}  # an oversized state dropped
+    assert outgoing() == {}  # no tool call running: nothing leaves

@@ -74,6 +74,9 @@ def test_one_shot_chat_exports_to_an_otlp_receiver(fake_llm: FakeLLM, tmp_path: 
     assert {"gen_ai.client.token.usage", "gen_ai.client.operation.duration"} <= metrics
 
 
+CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
 @pytest.mark.slow
 def test_muxi_serve_exports_its_turns(fake_llm: FakeLLM, tmp_path: Path) -> None:
     receiver = subprocess.Popen([sys.executable, str(RECEIVER)], stdout=subprocess.PIPE, text=True)
@@ -88,7 +91,7 @@ def test_muxi_serve_exports_its_turns(fake_llm: FakeLLM, tmp_path: Path) -> None
             reply = httpx.post(
                 f"{server.url}/v1/chat",
                 json={"message": "my secret 5309", "stream": False},
-                headers={"authorization": f"Bearer {key}"},
+                headers={"authorization": f"Bearer {key}", "traceparent": CALLER},
                 timeout=30,
             )
             assert reply.status_code == 200, reply.text
@@ -97,4 +100,7 @@ def test_muxi_serve_exports_its_turns(fake_llm: FakeLLM, tmp_path: Path) -> None
     spans = [s for r in records if r["path"] == "/v1/traces" for s in r["spans"]]
     root = next(s for s in spans if s["name"].startswith("invoke_agent "))
     assert {s["parent_span_id"] for s in spans if s is not root} == {root["span_id"]}
+    # The caller's trace context: the turn joins the caller's trace.
+    assert {s["trace_id"] for s in spans} == {CALLER.split("-")[1]}
+    assert root["parent_span_id"] == CALLER.split("-")[2]
     assert "5309" not in json.dumps(spans) and "ann7421" not in json.dumps(spans)
