@@ -6,6 +6,8 @@ runs, and the CLI's tree (plain text, control characters removed)."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -169,3 +171,21 @@ def test_the_tree_is_plain_text_without_control_characters() -> None:
     assert "└── writer (agent) ok 20ms" in text
     assert "↳ writer  m/w · completed" in text
     assert first_line("\n\n  x  \ny") == "x" and len(first_line("a" * 500)) == 200
+
+
+def test_a_remote_client_install_imports_the_timeline_views() -> None:
+    # The base install (no local part: no fastapi, lancedb, numpy) renders what a server sends.
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        f"import sys; sys.path.insert(0, {str(root)!r});"
+        "from tests.hideparts import HideModules, hidden_modules;"
+        "sys.meta_path.insert(0, HideModules(hidden_modules(['local'])));"
+        "import muxi_cli.tui.screens.timeline, muxi_cli.tui.screens.sessions;"
+        "import muxi_cli.runtime.remote;"
+        "from muxi_cli.cli.timeline_view import render_timeline;"
+        "from muxi_cli.protocol.timeline import TimelineTurn;"
+        "print(TimelineTurn.from_dict({'run_id': 'r1', 'tools': [{'tool': 't'}]}).tools[0].tool)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "t"
