@@ -124,7 +124,8 @@ def run_facts(run: TimelineTurn) -> Text:
     )
     if run.recalls:
         top = f", top {run.recall_top:.2f}" if run.recall_top is not None else ""
-        text.append(f" · {run.recalls} memory recalled{top}", style="dim")
+        what = "memory" if run.recalls == 1 else "memories"
+        text.append(f" · {run.recalls} {what} recalled{top}", style="dim")
     return text
 
 

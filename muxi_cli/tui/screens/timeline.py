@@ -40,13 +40,13 @@ def _t(text: str, style: str = "") -> Text:
     return Text(strip_controls(text), style=style)
 
 
-def clock(ts: str) -> str:
+def clock(ts: str, fmt: str = "%H:%M:%S") -> str:
     """``HH:MM:SS`` in local time (the text itself when it is not a time)."""
     try:
         at = datetime.fromisoformat(ts.replace("Z", "+00:00"))
     except ValueError:
         return ts
-    return at.astimezone().strftime("%H:%M:%S")
+    return at.astimezone().strftime(fmt)
 
 
 def route_cell(run: TimelineTurn) -> str:
@@ -95,7 +95,7 @@ def details(run: TimelineTurn) -> Text:
     out = Text()
     if run.message:
         out.append_text(_t(f"“{run.message}”\n", "italic"))
-    out.append(f"{formatting.short_date(run.started_at)} · ", style="dim")
+    out.append(f"{clock(run.started_at, '%Y-%m-%d %H:%M:%S')} · ", style="dim")
     out.append_text(_t(run.agent or "-", "bold"))
     out.append_text(_t(f" · {run.model or 'model unknown'} · "))
     out.append(run.status, style=_STATUS_STYLE.get(run.status, ""))
@@ -107,11 +107,16 @@ def details(run: TimelineTurn) -> Text:
     if run.recalls:
         top = f" (top score {run.recall_top:.2f})" if run.recall_top is not None else ""
         out.append(f"memories recalled: {run.recalls}{top}\n")
-    if run.delegations or run.parent_run_id is None:
-        cost = formatting.cost(run.total_cost_usd)
+    out.append(
+        f"tokens {run.input_tokens:,} in / {run.output_tokens:,} out, "
+        f"{formatting.cost(run.cost_usd)}; first token {format_ms(run.first_token_ms)}, "
+        f"total {format_ms(run.duration_ms)}\n",
+        style="dim",
+    )
+    if run.delegations:
         out.append(
             f"with its delegates: {run.total_input_tokens:,} in / "
-            f"{run.total_output_tokens:,} out tokens, {cost}\n",
+            f"{run.total_output_tokens:,} out, {formatting.cost(run.total_cost_usd)}\n",
             style="dim",
         )
     for tool, child in run.steps():
@@ -210,9 +215,6 @@ class TimelineScreen(ModalScreen[None]):
         event.stop()
         value = event.row_key.value if event.row_key is not None else None
         self._show(str(value) if value is not None else None)
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
 
     def action_close(self) -> None:
         self.dismiss(None)
