@@ -133,8 +133,24 @@ def list_sessions(
 
 
 @app.command("show")
-def show(ctx: typer.Context, session_id: IdArg, as_json: JsonOpt = False) -> None:
-    """Print a conversation (tool calls summarised)."""
+def show(
+    ctx: typer.Context,
+    session_id: IdArg,
+    as_json: JsonOpt = False,
+    timeline: Annotated[
+        bool,
+        typer.Option(
+            "--timeline",
+            help="Each turn as a row instead: routing, agent, model, tools, tokens, cost.",
+        ),
+    ] = False,
+) -> None:
+    """Print a conversation (tool calls summarised), or with --timeline its turns."""
+    if timeline:
+        from muxi_cli.cli.timeline_view import show_timeline  # deferred: only --timeline
+
+        show_timeline(ctx, session_id, as_json)
+        return
 
     async def load(rt: Runtime) -> tuple[SessionInfo, list[SessionMessage]]:
         found = await rt.session(session_id)

@@ -19,6 +19,7 @@ from muxi_cli.protocol.records import (
     ToolInfo,
 )
 from muxi_cli.protocol.stats import StatsReport
+from muxi_cli.protocol.timeline import TimelineTurn
 from muxi_cli.protocol.turn import Turn
 
 
@@ -54,6 +55,13 @@ class Runtime(Protocol):
     async def delete_session(self, session_id: str) -> None: ...
 
     async def export_session(self, session_id: str, fmt: Literal["md", "json"]) -> str: ...
+
+    async def timeline(self, session_id: str, user_id: str | None = None) -> list[TimelineTurn]:
+        """The session's recorded turns in order (protocol/timeline.py): routing,
+        agent, model, outcome, timings, tokens, cost, tool calls, delegates nested.
+        ``session_id`` as for :meth:`session` (with ``user_id``: that user's only).
+        Remote: ``GET /v1/sessions/{id}/timeline``."""
+        ...
 
     # -- media (docs/media.md) -----------------------------------------------------
 

@@ -37,11 +37,13 @@ from muxi_cli.protocol.records import (
     ToolInfo,
 )
 from muxi_cli.protocol.stats import StatsReport
+from muxi_cli.protocol.timeline import TimelineTurn
 from muxi_cli.runtime import telemetry
 from muxi_cli.runtime.observe import EventTap
 from muxi_cli.runtime.optional import without_missing_parts
 from muxi_cli.runtime.recorder import RunLog
 from muxi_cli.runtime.telemetry import Telemetry
+from muxi_cli.runtime.timeline import session_timeline
 from muxi_cli.runtime.turns import TaskTurn, failure_event
 from muxi_cli.runtime.users import local_user_id
 from muxi_cli.runtime.warmup import warm_up
@@ -232,6 +234,9 @@ class LocalRuntime:
 
         sid = self._sid(session_id)
         return export_session(self.store.get_session(sid), self.store.messages(sid), fmt)
+
+    async def timeline(self, session_id: str, user_id: str | None = None) -> list[TimelineTurn]:
+        return await session_timeline(self.runs, self._sid(session_id, user_id))
 
     # ----------------------------------------------------------------- media
 

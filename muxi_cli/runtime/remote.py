@@ -33,6 +33,7 @@ from muxi_cli.protocol.records import (
     ToolInfo,
 )
 from muxi_cli.protocol.stats import StatsReport
+from muxi_cli.protocol.timeline import TimelineTurn
 from muxi_cli.protocol.turn import is_terminal
 from muxi_cli.runtime.client import ServerClient
 from muxi_cli.runtime.profiles import API_KEY_ENV, URL_ENV, URL_PROFILE, get_profile, profile_key
@@ -200,6 +201,12 @@ class RemoteRuntime:
             "GET", f"/v1/sessions/{_q(session_id)}/export", params={"format": fmt}
         )
         return str(data["content"])
+
+    async def timeline(self, session_id: str, user_id: str | None = None) -> list[TimelineTurn]:
+        data = await self._server.request(
+            "GET", f"/v1/sessions/{_q(session_id)}/timeline", user_id=user_id
+        )
+        return [TimelineTurn.from_dict(t) for t in data.get("turns") or []]
 
     # -- media ---------------------------------------------------------------------
 

@@ -136,6 +136,7 @@ def create_app(
     from muxi_cli.server.routes import (
         add_routes,  # deferred: loads muxi's protocol, runtime, server
     )
+    from muxi_cli.server.timeline_routes import add_timeline_routes  # deferred: loads the server
     from muxi_cli.server.ws import add_websocket  # deferred: loads muxi's protocol, runtime, server
 
     ctx = ServerContext(
@@ -210,6 +211,7 @@ def create_app(
 
     add_routes(app, ctx)
     add_audio_routes(app, ctx)
+    add_timeline_routes(app, ctx)
     add_websocket(app, ctx)
     add_docs_route(app)
     metrics = _metrics(ctx)

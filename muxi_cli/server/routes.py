@@ -32,6 +32,7 @@ from muxi_cli.server.models import (
     RenameBody,
 )
 from muxi_cli.server.scopes import check_agent
+from muxi_cli.server.timeline_routes import TIMELINE_ROUTES
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.server_keys import KeyStore
 
@@ -70,6 +71,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", "/v1/keys", "admin"),
     ("DELETE", "/v1/keys/{key_id}", "admin"),
     *MEDIA_ROUTES,
+    *TIMELINE_ROUTES,
 ]
 
 

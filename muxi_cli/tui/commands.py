@@ -78,6 +78,11 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("speak", "Read replies aloud (toggle)", "[on|off]", title="Speak replies"),
     SlashCommand("clear", "Clear the screen (the session is kept)", title="Clear screen"),
     SlashCommand("cost", "Tokens and cost of this session", title="Cost"),
+    SlashCommand(
+        "timeline",
+        "Each turn of this session: routing, agent, model, tools, tokens, cost",
+        title="Session timeline",
+    ),
     SlashCommand("theme", "Change the colour theme (saved)", "[name]", "theme", "Change theme"),
     SlashCommand("exit", "Quit muxi (Ctrl+Q)", title="Quit"),
 )

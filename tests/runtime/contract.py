@@ -260,6 +260,24 @@ class RuntimeContract(TurnContract):
             await rt.session(sid)
         assert sid not in [s.id for s in await rt.sessions()]
 
+    async def test_timeline_has_each_finished_turn(self, harness: Harness) -> None:
+        rt = harness.runtime
+        harness.llm.script(Text("first answer"), Text("second answer"))
+        first = await chat(rt, ChatRequest(message="first question\nmore", approval="deny"))
+        sid = first[0].session_id
+        second = await chat(rt, ChatRequest(message="next", session_id=sid, approval="deny"))
+
+        async def recorded() -> bool:
+            return len(await rt.timeline(sid)) == 2
+
+        await wait_for(recorded)
+        assert [(t.run_id, t.agent, t.status, t.message) for t in await rt.timeline(sid)] == [
+            (first[0].run_id, "assistant", "completed", "first question"),
+            (second[0].run_id, "assistant", "completed", "next"),
+        ]
+        with pytest.raises(NotFoundError):
+            await rt.timeline("s_doesnotexist")
+
     async def test_continuing_a_session(self, harness: Harness) -> None:
         rt = harness.runtime
         harness.llm.script(Text("first answer"), Text("second answer"))

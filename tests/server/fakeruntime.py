@@ -30,9 +30,11 @@ from muxi_cli.protocol.records import (
     ToolInfo,
 )
 from muxi_cli.protocol.stats import StatsReport
+from muxi_cli.protocol.timeline import TimelineTurn
 from muxi_cli.runtime.turns import TaskTurn
 from tests.server.fakemedia import FakeMediaStore, fake_sniff
 from tests.stats.fakes import counted_report
+from tests.timeline.fakes import turns_of
 
 
 @dataclass
@@ -269,6 +271,10 @@ class FakeRuntime:
         if fmt == "json":
             return json.dumps({"session": info.to_dict(), "messages": [m.to_dict() for m in msgs]})
         return f"# {info.title}\n\n" + "\n\n".join(f"**{m.role}**: {m.content}" for m in msgs)
+
+    async def timeline(self, session_id: str, user_id: str | None = None) -> list[TimelineTurn]:
+        info = await self.session(session_id, user_id)
+        return turns_of(list(self.messages_[info.id]))
 
     async def memory_list(
         self,

@@ -31,8 +31,10 @@ from muxi_cli.protocol.records import (
     ToolInfo,
 )
 from muxi_cli.protocol.stats import StatsReport
+from muxi_cli.protocol.timeline import TimelineTurn
 from muxi_cli.runtime.turns import TaskTurn
 from tests.stats.fakes import counted_report
+from tests.timeline.fakes import turns_of
 from tests.tui.fake_media import FakeMedia, media_part
 
 CLOCK = "2026-01-15T10:30:00.000Z"
@@ -498,6 +500,10 @@ class FakeRuntime(FakeMedia):
         for m in msgs:
             lines += [f"## {m.role}", "", m.content, ""]
         return "\n".join(lines)
+
+    async def timeline(self, session_id: str, user_id: str | None = None) -> list[TimelineTurn]:
+        info = await self.session(session_id)
+        return turns_of(list(self.messages_data.get(info.id, [])))
 
     async def memory_list(
         self,

@@ -351,6 +351,20 @@ class ChatCommands:
             )
         await self.note("\n".join(lines))
 
+    async def cmd_timeline(self, args: str) -> None:
+        from muxi_cli.tui.screens.timeline import (
+            TimelineScreen,  # deferred: loads asyncio, platformdirs, rich
+        )
+
+        runtime = await self._runtime()
+        if runtime is None:
+            return
+        session_id = self.muxi.session_id
+        if session_id is None:
+            await self.note("No timeline yet: this session has no messages.", "warning")
+            return
+        self.app.push_screen(TimelineScreen(runtime, session_id, self.muxi.session_title or ""))
+
     async def cmd_theme(self, args: str) -> bool | None:
         name = args.strip()
         if not name:

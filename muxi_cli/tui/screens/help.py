@@ -70,6 +70,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Up / Down, Enter", "move, open"),
             ("/", "search"),
             ("r", "rename (sessions)"),
+            ("t", "the session's timeline: each turn's agent, tools, tokens, cost (sessions)"),
             ("a", "add (memory)"),
             ("d / Delete", "delete or forget"),
             ("Esc", "close"),

@@ -12,6 +12,7 @@ from textual.widgets import DataTable
 from muxi_cli.tui import formatting
 from muxi_cli.tui.screens.dialogs import ConfirmDialog, InputDialog
 from muxi_cli.tui.screens.lists import ListScreen
+from muxi_cli.tui.screens.timeline import TimelineScreen
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import SessionInfo
@@ -29,12 +30,13 @@ class SessionChoice:
 class SessionsScreen(ListScreen):
     TITLE_TEXT = "Sessions"
     SEARCH_PLACEHOLDER = "Search sessions by title or content…"
-    HINT = "Enter open · r rename · d delete · n new session · / search · Esc close"
+    HINT = "Enter open · t timeline · r rename · d delete · n new session · / search · Esc close"
     COLUMNS = ("", "Title", "Agent", "Updated", "Messages")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r,f2", "rename", "Rename"),
         Binding("d,delete", "delete", "Delete"),
         Binding("n", "new", "New session"),
+        Binding("t", "timeline", "Timeline"),
     ]
 
     def __init__(self, runtime: Runtime, current: str | None) -> None:
@@ -89,6 +91,13 @@ class SessionsScreen(ListScreen):
 
     def action_close(self) -> None:
         self.dismiss(self.choice)
+
+    def action_timeline(self) -> None:
+        key = self.selected_key()
+        if key is None:
+            return
+        info = self.sessions.get(key)
+        self.app.push_screen(TimelineScreen(self.runtime, key, info.title if info else ""))
 
     def action_rename(self) -> None:
         key = self.selected_key()
