@@ -68,6 +68,19 @@ async def scripted_turn(
     return list(exporter.get_finished_spans()), metrics
 
 
+async def traced_runtime(path: Path, tmp_path: Path) -> tuple[LocalRuntime, InMemorySpanExporter]:
+    """A local runtime whose spans go to an in-memory exporter."""
+    runtime = await LocalRuntime.open(path, sessions_path=tmp_path / "s.db")
+    exporter = InMemorySpanExporter()
+    runtime.telemetry = telemetry.start(
+        runtime.tap,
+        telemetry.Settings(None),
+        span_exporter=exporter,
+        metric_reader=InMemoryMetricReader(),
+    )
+    return runtime, exporter
+
+
 def by_name(spans: list[ReadableSpan], name: str) -> ReadableSpan:
     found = [s for s in spans if s.name == name]
     assert len(found) == 1, [s.name for s in spans]
@@ -184,14 +197,7 @@ async def test_a_failed_turn_marks_its_span_and_model_call(
 ) -> None:
     fake_llm.script(Error(400))  # context too long: not retried
     path = fake_llm.write_formation(tmp_path)
-    runtime = await LocalRuntime.open(path, sessions_path=tmp_path / "s.db")
-    exporter = InMemorySpanExporter()
-    runtime.telemetry = telemetry.start(
-        runtime.tap,
-        telemetry.Settings(None),
-        span_exporter=exporter,
-        metric_reader=InMemoryMetricReader(),
-    )
+    runtime, exporter = await traced_runtime(path, tmp_path)
     try:
         turn = await runtime.chat(ChatRequest(message="hi"))
         events = [event async for event in turn.events()]
@@ -263,14 +269,7 @@ async def test_an_mcp_call_carries_its_span_as_traceparent(
     )
     fake_llm.script(ToolCalls([("trace__trace_meta", {})]), Text("traced"))
     path = fake_llm.write_formation(tmp_path, extra=extra)
-    runtime = await LocalRuntime.open(path, sessions_path=tmp_path / "s.db")
-    exporter = InMemorySpanExporter()
-    runtime.telemetry = telemetry.start(
-        runtime.tap,
-        telemetry.Settings(None),
-        span_exporter=exporter,
-        metric_reader=InMemoryMetricReader(),
-    )
+    runtime, exporter = await traced_runtime(path, tmp_path)
     caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     token = tracecontext.INCOMING.set({"traceparent": caller, "tracestate": "v=1"})
     try:
