@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from muxi_cli.protocol.events import (
+    AgentRouted,
     Event,
     RunCompleted,
     RunFailed,
@@ -73,7 +74,9 @@ class LiveRuns:
         run = self._runs.get(event.run_id)
         if run is None:
             return  # a run that started before this observer was added
-        if isinstance(event, ToolRequested):
+        if isinstance(event, AgentRouted):
+            run.agent = event.agent or run.agent
+        elif isinstance(event, ToolRequested):
             run.tool_calls += 1
             run.open[event.call_id] = _Call(
                 event.call_id, event.tool, event.server, event.ts, self._clock()

@@ -78,6 +78,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("speak", "Read replies aloud (toggle)", "[on|off]", title="Speak replies"),
     SlashCommand("clear", "Clear the screen (the session is kept)", title="Clear screen"),
     SlashCommand("cost", "Tokens and cost of this session", title="Cost"),
+    SlashCommand("dashboard", "Stats, charts and the runs in flight, live (F2)", title="Dashboard"),
     SlashCommand("theme", "Change the colour theme (saved)", "[name]", "theme", "Change theme"),
     SlashCommand("exit", "Quit muxi (Ctrl+Q)", title="Quit"),
 )

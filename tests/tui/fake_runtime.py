@@ -596,6 +596,8 @@ class FakeRuntime(FakeMedia):
 
     async def live(self, user_id: str | None = None) -> LiveReport:
         self.live_calls += 1
+        if self.role == "user":  # a server scopes a user key's answer to its own runs
+            return self.live_runs.report("local").without_user_ids()
         return self.live_runs.report(user_id)
 
     async def aclose(self) -> None:
