@@ -59,6 +59,21 @@ class _Run:
     open: dict[str, _Call] = field(default_factory=dict)
 
 
+#: The event types that change what :class:`LiveRuns` keeps.
+_WATCHED = frozenset(
+    {
+        RunStarted,
+        AgentRouted,
+        ToolRequested,
+        ToolApproval,
+        ToolResult,
+        Usage,
+        RunCompleted,
+        RunFailed,
+    }
+)
+
+
 class LiveRuns:
     """An event observer that keeps every run in flight; :meth:`report` lists them."""
 
@@ -68,6 +83,8 @@ class LiveRuns:
         self._detach = tap.add(self) if tap is not None else None
 
     def __call__(self, event: Event) -> None:
+        if type(event) not in _WATCHED:
+            return  # text, media, notices: most events of a turn, one set lookup each
         if isinstance(event, RunStarted):
             self._start(event)
             return

@@ -97,3 +97,26 @@ async def test_a_user_key_sees_no_user_column_and_no_user_table() -> None:
         assert not dash.query_one("#users").display and dash.snapshot.users is None
         assert "prod" in _text(dash, "period")
         await pilot.press("ctrl+q")  # quitting with a reply waiting and the dashboard up
+
+
+def test_the_figures_as_text() -> None:
+    from datetime import date
+
+    from muxi_cli.protocol.stats import StatsGroup, StatsReport, ToolStats
+    from muxi_cli.tui import dashdata
+
+    report = StatsReport(
+        totals=StatsGroup(turns=4, runs=5, users=2, cost_usd=0.5, duration_p50_ms=1200),
+        tools=[ToolStats("calc", calls=4, ok=2, failed=1, denied=1)],
+        routed=4,
+        route_cache_hits=1,
+    )
+    figures = dict(dashdata.headline(report))
+    assert figures["Turns"] == "4 (5 runs)" and figures["Cost"] == "$0.50"
+    assert figures["Tool calls"] == "4: 25% failed, 25% denied"
+    assert figures["Route cache hits"] == "25% of 4" and figures["First token p50/p95"] == "–"
+    days = [StatsGroup(key="2026-12-04", turns=3, cost_usd=0.25)]
+    assert dashdata.day_series(days, 3, today=date(2026, 12, 6)) == ([3, 0, 0], [0.25, 0, 0])
+    assert dashdata.bar(1, 2, 4) == "██" and dashdata.bar(1, 16, 1) == "▏"
+    assert dashdata.bar(0, 2, 4) == ""
+    assert [dashdata.clock(ms) for ms in (999, 65_000, 3_723_000)] == ["0:00", "1:05", "1:02:03"]
