@@ -176,7 +176,8 @@ class DashboardScreen(Screen[None]):
             return
         finally:
             self._stats_busy = False
-        if period != self.period:  # switched meanwhile: ask again for the new period
+        if period != self.period or (not every_user and self.live and self.live.all_users):
+            # Switched period meanwhile, or learnt meanwhile that this caller sees every user.
             self._tick_stats()
             return
         self.snapshot = Snapshot(main, models.groups, days.groups, users)
