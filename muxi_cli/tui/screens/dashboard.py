@@ -1,8 +1,8 @@
 """The dashboard: the figures of the recorded runs and the runs in flight, live.
 
 It asks ``runtime.live()`` about every second and ``runtime.stats()`` every few
-seconds, each in a worker with at most one request of each kind in flight, so a
-slow server never blocks the screen or piles requests up. Polling stops while
+seconds, in workers, one request in flight at a time (stats asked for meanwhile
+go next), so a slow server never blocks the screen or piles requests up. Polling stops while
 the screen is hidden (another screen on top) and resumes when it shows again.
 Elapsed times tick between answers with this machine's clock.
 
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -73,8 +74,11 @@ class DashboardScreen(Screen[None]):
         self.live: LiveReport | None = None
         #: When :attr:`live` arrived (this machine's monotonic clock): elapsed times tick from it.
         self._live_at = 0.0
-        self._live_busy = False
-        self._stats_busy = False
+        #: A request is in flight (one at a time: live and stats take turns).
+        self._busy = False
+        #: Stats were asked for while a request was in flight, or while hidden.
+        self._stats_due = False
+        self._hidden = False
         #: The server has no ``/v1/runs/live`` (an older muxi): stop asking.
         self._no_live = False
         self._polls: list[Timer] = []
@@ -119,32 +123,60 @@ class DashboardScreen(Screen[None]):
     # -- polling ----------------------------------------------------------------------------
 
     def on_screen_suspend(self) -> None:
+        self._hidden = True
         for timer in self._polls:
             timer.pause()
 
     def on_screen_resume(self) -> None:
+        self._hidden = False
         if not self._polls:
             return  # not mounted yet: on_mount starts them
         for timer in self._polls:
             timer.resume()
+        self._stats_due = True
         self._tick_live()
-        self._tick_stats()
 
     def _tick_live(self) -> None:
         self._draw_live()  # the elapsed times tick even while an answer is slow
-        if self._live_busy or self._no_live:
+        if self._busy or self._hidden:
             return
-        self._live_busy = True
-        self.run_worker(self._fetch_live(), group="dashboard-live", exit_on_error=False)
+        if self._no_live:
+            self._tick_stats()  # nothing else to ask when due
+            return
+        self._start(self._fetch_live())
 
     def _tick_stats(self) -> None:
-        if self._stats_busy:
+        if self._busy or self._hidden:
+            self._stats_due = True  # asked for as soon as the request in flight is answered
             return
-        self._stats_busy = True
-        self.run_worker(self._fetch_stats(), group="dashboard-stats", exit_on_error=False)
+        self._stats_due = False
+        self._start(self._fetch_stats())
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run one request in a worker: never more than one in flight."""
+        self._busy = True
+        self.run_worker(work, group="dashboard", exit_on_error=False)
+
+    def _done(self) -> None:
+        self._busy = False
+        if self._stats_due:
+            self._tick_stats()
 
     async def _fetch_live(self) -> None:
-        first = self.live is None
+        try:
+            await self._ask_live()
+        finally:
+            self._done()
+
+    async def _fetch_stats(self) -> None:
+        try:
+            await self._ask_stats()
+        finally:
+            self._done()
+
+    async def _ask_live(self) -> None:
+        if self.live is None:  # the first answer says whether this caller sees every user
+            self._stats_due = True
         try:
             self.live = await self.runtime.live()
             self._live_at = time.monotonic()
@@ -154,13 +186,9 @@ class DashboardScreen(Screen[None]):
             self._note("This server does not list runs in flight (an older muxi).")
         except Exception as exc:
             self._note(f"Could not get the runs in flight: {_message(exc)}")
-        finally:
-            self._live_busy = False
         self._draw_live()
-        if first:  # now it is known whether this caller sees every user
-            self._tick_stats()
 
-    async def _fetch_stats(self) -> None:
+    async def _ask_stats(self) -> None:
         period = self.period
         since = PERIODS[period][2]
         every_user = self.live is not None and self.live.all_users
@@ -174,11 +202,9 @@ class DashboardScreen(Screen[None]):
         except Exception as exc:
             self.query_one("#headline", Static).update(f"Could not get the stats: {_message(exc)}")
             return
-        finally:
-            self._stats_busy = False
         if period != self.period or (not every_user and self.live and self.live.all_users):
             # Switched period meanwhile, or learnt meanwhile that this caller sees every user.
-            self._tick_stats()
+            self._stats_due = True
             return
         self.snapshot = Snapshot(main, models.groups, days.groups, users)
         self._shown_period = period
