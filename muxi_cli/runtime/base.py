@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from muxi_cli.protocol.live import LiveReport
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -175,6 +176,12 @@ class Runtime(Protocol):
         ``since`` (``7d``, ``12h``, a date), grouped ``by`` agent, model, user,
         tool or day; every user's, or ``user_id``'s only. Remote: ``GET /v1/stats``
         (a user key sees its own user's only)."""
+        ...
+
+    async def live(self, user_id: str | None = None) -> LiveReport:
+        """The runs in flight now (protocol/live.py): every user's, or ``user_id``'s
+        only. Remote: ``GET /v1/runs/live`` (a user key sees its own runs, without
+        user ids)."""
         ...
 
     async def aclose(self) -> None: ...

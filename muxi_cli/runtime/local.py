@@ -24,6 +24,7 @@ from muxi_cli.errors import (
     TurnTimeoutError,
 )
 from muxi_cli.protocol.events import Event, new_id
+from muxi_cli.protocol.live import LiveReport
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -39,6 +40,7 @@ from muxi_cli.protocol.records import (
 from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.protocol.timeline import TimelineTurn
 from muxi_cli.runtime import telemetry
+from muxi_cli.runtime.live import LiveRuns
 from muxi_cli.runtime.observe import EventTap
 from muxi_cli.runtime.optional import without_missing_parts
 from muxi_cli.runtime.recorder import RunLog
@@ -95,6 +97,8 @@ class LocalRuntime:
         self.tap = EventTap()
         #: Every finished run recorded in the sessions database (``muxi stats``).
         self.runs = RunLog(self.tap, store.path)
+        #: The runs in flight (the chat app's dashboard, ``GET /v1/runs/live``).
+        self.live_runs = LiveRuns(self.tap)
         #: OpenTelemetry on :attr:`tap` (runtime/telemetry.py); ``None``: off.
         self.telemetry: Telemetry | None = None
         self.orchestrator: Orchestrator = Orchestrator(
@@ -513,6 +517,9 @@ class LocalRuntime:
         self, since: str | None = None, by: str = "agent", user_id: str | None = None
     ) -> StatsReport:
         return await self.runs.stats(since, by, user_id)
+
+    async def live(self, user_id: str | None = None) -> LiveReport:
+        return self.live_runs.report(user_id)
 
     async def aclose(self) -> None:
         if self._closed:

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from muxi_cli.errors import MuxiError, NotFoundError, ServerAuthError
 from muxi_cli.protocol.events import Event, decode
+from muxi_cli.protocol.live import LiveReport
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -356,6 +357,12 @@ class RemoteRuntime:
     ) -> StatsReport:
         params = {"since": since, "by": by, "user": user_id}
         return StatsReport.from_dict(await self._server.request("GET", "/v1/stats", params=params))
+
+    async def live(self, user_id: str | None = None) -> LiveReport:
+        params = {"user": user_id}
+        return LiveReport.from_dict(
+            await self._server.request("GET", "/v1/runs/live", params=params)
+        )
 
     async def whoami(self) -> dict[str, Any]:
         """The key's id, role and user as the server sees them."""

@@ -133,6 +133,7 @@ def create_app(
     from starlette.exceptions import HTTPException  # deferred: Starlette is slow to import
 
     from muxi_cli.server.audio_routes import add_audio_routes  # deferred: loads muxi's server
+    from muxi_cli.server.live_routes import add_live_routes  # deferred: loads muxi's server
     from muxi_cli.server.routes import (
         add_routes,  # deferred: loads muxi's protocol, runtime, server
     )
@@ -212,6 +213,7 @@ def create_app(
     add_routes(app, ctx)
     add_audio_routes(app, ctx)
     add_timeline_routes(app, ctx)
+    add_live_routes(app, ctx)
     add_websocket(app, ctx)
     add_docs_route(app)
     metrics = _metrics(ctx)

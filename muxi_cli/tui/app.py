@@ -58,6 +58,7 @@ WARM_MODULES = (
     "muxi_cli.tui.screens.memory",
     "muxi_cli.tui.screens.agents",
     "muxi_cli.tui.screens.info",
+    "muxi_cli.tui.screens.dashboard",
     "muxi_cli.tui.palette",
 )
 

@@ -83,6 +83,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
         "Each turn of this session: routing, agent, model, tools, tokens, cost",
         title="Session timeline",
     ),
+    SlashCommand("dashboard", "Stats, charts and the runs in flight, live (F2)", title="Dashboard"),
     SlashCommand("theme", "Change the colour theme (saved)", "[name]", "theme", "Change theme"),
     SlashCommand("exit", "Quit muxi (Ctrl+Q)", title="Quit"),
 )

@@ -17,6 +17,7 @@ import pytest
 from muxi_cli.errors import NotFoundError
 from muxi_cli.protocol import events as ev
 from muxi_cli.protocol.events import AgentRouted, Event, RunCompleted
+from muxi_cli.protocol.live import LiveReport
 from muxi_cli.protocol.records import ApprovalMode, ChatRequest
 from muxi_cli.protocol.turn import Turn
 from muxi_cli.runtime.base import Runtime
@@ -234,6 +235,29 @@ class RuntimeContract(TurnContract):
         assert "assistant" in {g.key for g in after.groups}
         assert after.totals.input_tokens > before.totals.input_tokens
         assert (await rt.stats(since="2999-01-01")).totals.turns == 0
+
+    async def test_live_lists_a_run_in_flight_with_its_tool_until_it_ends(
+        self, harness: Harness
+    ) -> None:
+        rt = harness.runtime
+        harness.script_ask()
+        turn = await rt.chat(ChatRequest(message="6*7?", approval="interactive"))
+        seen: list[LiveReport] = []
+
+        async def on(event: Event) -> None:
+            if isinstance(event, ev.ToolApproval) and event.decision == "pending":
+                seen.append(await rt.live())
+                await turn.approve(event.call_id, "allow")
+
+        await collect(turn, on)
+        (report,) = seen
+        (run,) = [r for r in report.runs if r.run_id == turn.run_id]
+        assert run.agent == "assistant" and not run.parent_run_id and run.started
+        assert run.tool is not None
+        assert (run.tool.tool, run.tool.state, run.tool_calls) == ("calculator", "approval", 1)
+        # A local caller sees every user's runs, with ids; a user key its own, without.
+        assert (run.user_id is not None) is (harness.mode == "local") is report.all_users
+        assert turn.run_id not in [r.run_id for r in (await rt.live()).runs]
 
     async def test_session_is_saved_listed_exported_renamed_deleted(self, harness: Harness) -> None:
         rt = harness.runtime

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from muxi_cli.errors import CancelledError, NotFoundError, ToolDeniedError
 from muxi_cli.protocol.events import Event, EventFactory, new_id, now_iso
+from muxi_cli.protocol.live import LiveReport
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -31,6 +32,8 @@ from muxi_cli.protocol.records import (
 )
 from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.protocol.timeline import TimelineTurn
+from muxi_cli.runtime.live import LiveRuns
+from muxi_cli.runtime.observe import EventTap
 from muxi_cli.runtime.turns import TaskTurn
 from tests.server.fakemedia import FakeMediaStore, fake_sniff
 from tests.stats.fakes import counted_report
@@ -75,6 +78,9 @@ class FakeRuntime:
         self.transcript = "what is the weather"
         self.transcribed: list[tuple[bytes, str]] = []
         self.spoken: list[str] = []
+        #: Every event of every turn, as on LocalRuntime; the runs in flight on it (``live``).
+        self.tap = EventTap()
+        self.live_runs = LiveRuns(self.tap)
 
     def script(self, *scripts: Script) -> None:
         self._scripts.extend(scripts)
@@ -126,7 +132,7 @@ class FakeRuntime:
                 self.session_media_.setdefault(info.id, []).append(att.media_id)
         self.requests.append(request)
         run_id = new_id("run")
-        return TaskTurn(run_id, info.id, self._turn(request, info, run_id), self._answer)
+        return TaskTurn(run_id, info.id, self._turn(request, info, run_id), self._answer, self.tap)
 
     async def _turn(self, req: ChatRequest, info: SessionInfo, run_id: str) -> AsyncIterator[Event]:
         script = self._scripts.popleft() if self._scripts else Script(text=f"echo: {req.message}")
@@ -368,6 +374,9 @@ class FakeRuntime:
         self, since: str | None = None, by: str = "agent", user_id: str | None = None
     ) -> StatsReport:
         return counted_report(self.completed_agents, since, by, user_id)
+
+    async def live(self, user_id: str | None = None) -> LiveReport:
+        return self.live_runs.report(user_id)
 
     async def aclose(self) -> None:
         return None

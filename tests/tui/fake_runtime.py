@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol.events import Event, from_fields
+from muxi_cli.protocol.live import LiveReport
 from muxi_cli.protocol.messages import ImagePart, Part, TextPart, ToolResultPart
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -32,6 +33,8 @@ from muxi_cli.protocol.records import (
 )
 from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.protocol.timeline import TimelineTurn
+from muxi_cli.runtime.live import LiveRuns
+from muxi_cli.runtime.observe import EventTap
 from muxi_cli.runtime.turns import TaskTurn
 from tests.stats.fakes import counted_report
 from tests.timeline.fakes import turns_of
@@ -184,6 +187,12 @@ class FakeRuntime(FakeMedia):
         self._pending: dict[str, asyncio.Future[str]] = {}
         self._counter = 0
         self._msg_id = 0
+        #: Every event of every turn, as on LocalRuntime; the runs in flight on it (``live``).
+        self.tap = EventTap()
+        self.live_runs = LiveRuns(self.tap)
+        #: How often ``live`` and ``stats`` were asked (the dashboard's polling).
+        self.live_calls = 0
+        self.stats_calls = 0
 
     # -- scripting -----------------------------------------------------------------
 
@@ -588,7 +597,14 @@ class FakeRuntime(FakeMedia):
     async def stats(
         self, since: str | None = None, by: str = "agent", user_id: str | None = None
     ) -> StatsReport:
+        self.stats_calls += 1
         return counted_report(self.completed_agents, since, by, user_id)
+
+    async def live(self, user_id: str | None = None) -> LiveReport:
+        self.live_calls += 1
+        if self.role == "user":  # a server scopes a user key's answer to its own runs
+            return self.live_runs.report("local").without_user_ids()
+        return self.live_runs.report(user_id)
 
     async def aclose(self) -> None:
         self.aclosed = True
@@ -612,7 +628,7 @@ class FakeTurn(TaskTurn):
     def __init__(
         self, fake: FakeRuntime, run_id: str, sid: str, source: AsyncIterator[Event]
     ) -> None:
-        super().__init__(run_id, sid, source, fake._answer)
+        super().__init__(run_id, sid, source, fake._answer, fake.tap)
         self._fake = fake
 
     def _note_cancel(self) -> None:

@@ -57,6 +57,7 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
         Binding("ctrl+g", "pick_agent", "Agent", priority=True),
         Binding("ctrl+t", "app.change_theme", "Theme", show=False),
         Binding("f1", "help", "Help"),
+        Binding("f2", "dashboard", "Dashboard", show=False),
         Binding("escape", "cancel_reply", "Cancel", show=False),
     ]
 
@@ -378,6 +379,9 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
 
     def action_help(self) -> None:
         self.run_worker(self.run_command("help", ""))
+
+    def action_dashboard(self) -> None:
+        self.run_worker(self.run_command("dashboard", ""))
 
     def action_new_session(self) -> None:
         self.run_worker(self.run_command("new", ""))

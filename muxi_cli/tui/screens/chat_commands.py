@@ -204,6 +204,13 @@ class ChatCommands:
         if runtime is not None:
             self.app.push_screen(MemoryScreen(runtime))
 
+    async def cmd_dashboard(self, args: str) -> None:
+        from muxi_cli.tui.screens.dashboard import DashboardScreen  # deferred: loads Sparkline
+
+        runtime = await self._runtime()
+        if runtime is not None:
+            self.app.push_screen(DashboardScreen(runtime))
+
     async def cmd_tools(self, args: str) -> None:
         from muxi_cli.tui.screens.info import (
             TableScreen,  # deferred: loads asyncio, platformdirs, rich

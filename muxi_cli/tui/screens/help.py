@@ -61,7 +61,16 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Ctrl+T", "theme"),
             ("Ctrl+P", "command palette (all actions)"),
             ("F1", "this help"),
+            ("F2", "dashboard: stats, charts, runs in flight"),
             ("Ctrl+Q", "quit"),
+        ),
+    ),
+    (
+        "Dashboard (F2 or /dashboard)",
+        (
+            ("1 / 2 / 3", "today / 7 days / 30 days (p: the next one)"),
+            ("r", "refresh now (it refreshes itself while shown)"),
+            ("Esc / q", "close"),
         ),
     ),
     (
