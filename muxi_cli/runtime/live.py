@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from muxi_cli.protocol.events import (
     AgentRouted,
     Event,
+    ModelCall,
     RunCompleted,
     RunFailed,
     RunStarted,
@@ -55,6 +56,10 @@ class _Run:
     tool_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    #: Tokens of model calls counted since the run's last ``usage`` event, which
+    #: counts them again (the usage rule): taken off when it comes.
+    calls_in: int = 0
+    calls_out: int = 0
     #: Calls requested and not answered yet, in the order they were requested.
     open: dict[str, _Call] = field(default_factory=dict)
 
@@ -67,6 +72,7 @@ _WATCHED = frozenset(
         ToolRequested,
         ToolApproval,
         ToolResult,
+        ModelCall,
         Usage,
         RunCompleted,
         RunFailed,
@@ -109,10 +115,17 @@ class LiveRuns:
                     call.state = "running"
         elif isinstance(event, ToolResult):
             run.open.pop(event.call_id, None)
-        elif isinstance(event, Usage):
+        elif isinstance(event, ModelCall):  # the model and tokens as each call ends
             run.model = event.model or run.model
             run.input_tokens += event.input_tokens
             run.output_tokens += event.output_tokens
+            run.calls_in += event.input_tokens
+            run.calls_out += event.output_tokens
+        elif isinstance(event, Usage):
+            run.model = event.model or run.model
+            run.input_tokens += max(event.input_tokens - run.calls_in, 0)
+            run.output_tokens += max(event.output_tokens - run.calls_out, 0)
+            run.calls_in = run.calls_out = 0
         elif isinstance(event, RunCompleted | RunFailed):
             self._end(run)
 

@@ -79,3 +79,20 @@ def test_the_report_round_trips_and_a_user_view_has_no_user_ids() -> None:
     data = report.to_dict()
     data["runs"][0]["mood"] = "busy"
     assert LiveReport.from_dict(data).runs[0].tool == report.runs[0].tool
+
+
+def test_model_calls_show_the_model_and_tokens_before_the_run_ends() -> None:
+    """Each ``model.call`` counts as it ends; the run's ``usage`` repeats those calls
+    (the usage rule) and is not counted twice; the router's usage is counted once."""
+    tap = EventTap()
+    live = LiveRuns(tap)
+    f = EventFactory("s_live0003")
+    tap(f.run_started("coder", "ann"))
+    tap(f.usage("m/router", 5, 1, 0.0))  # the router's call, before the agent's
+    tap(f.model_call("m/coder", 900, 200, 40, 10, finish="tool_calls"))
+    run = live.report().runs[0]
+    assert (run.model, run.input_tokens, run.output_tokens) == ("m/coder", 45, 11)
+    tap(f.model_call("m/coder", 700, 150, 60, 20))
+    tap(f.usage("m/coder", 100, 30, 0.01))  # the agent's two calls again
+    run = live.report().runs[0]
+    assert (run.model, run.input_tokens, run.output_tokens) == ("m/coder", 105, 31)

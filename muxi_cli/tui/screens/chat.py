@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
@@ -322,7 +323,11 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
         self.prompt.focus()
 
     def _turn_done(self, state: str) -> None:
-        self.working.stop()
+        try:
+            working = self.working
+        except NoMatches:  # the app is closing and took the screen's widgets with it
+            return
+        working.stop()
         self.prompt.remove_class("-busy")
         items, self._sent_items = self._sent_items, []
         if state == "failed" and not self.prompt.text.strip():
