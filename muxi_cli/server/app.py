@@ -132,6 +132,7 @@ def create_app(
     from starlette.exceptions import HTTPException  # deferred: Starlette is slow to import
 
     from muxi_cli.server.audio_routes import add_audio_routes  # deferred: loads muxi's server
+    from muxi_cli.server.memviz_routes import add_memviz_routes  # deferred: as above
     from muxi_cli.server.routes import (
         add_routes,  # deferred: loads muxi's protocol, runtime, server
     )
@@ -207,6 +208,7 @@ def create_app(
     async def health() -> dict[str, Any]:
         return {"ok": True, "version": __version__, "draining": ctx.registry.draining}
 
+    add_memviz_routes(app, ctx)  # before add_routes: /memory/{memory_id} would take "stats"
     add_routes(app, ctx)
     add_audio_routes(app, ctx)
     add_websocket(app, ctx)
