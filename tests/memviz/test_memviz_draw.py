@@ -4,7 +4,10 @@ clustering, and the drawings (terminal, SVG, HTML) with hostile memory text."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,3 +141,23 @@ def test_stats_lines_read_well(width: int) -> None:
     assert "1 current, 1 replaced" in text and "recalls before turns: 0" in text
     assert "\x1b" not in text
     assert all(len(line) <= width for line in lines if line.startswith("  "))
+
+
+def test_a_remote_client_install_draws_without_numpy() -> None:
+    """The base install (no numpy, LanceDB or FastAPI) imports the commands and the
+    screen, and draws a map the server computed."""
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        f"import sys; sys.path.insert(0, {str(root)!r});"
+        "from tests.hideparts import HideModules;"
+        "sys.meta_path.insert(0, HideModules({'numpy', 'lancedb', 'fastapi', 'pyarrow'}));"
+        "import muxi_cli.cli.memory_store, muxi_cli.cli.memory_viz, muxi_cli.runtime.remote;"
+        "import muxi_cli.tui.screens.memory, muxi_cli.tui.screens.memory_viz as v;"
+        "from muxi_cli.protocol.memstats import MemoryMap; from muxi_cli.tui import mapdraw;"
+        "m = MemoryMap.from_dict({'user_id': 'a', 'points': [{'id': 'p', 'x': 0, 'y': 0,"
+        " 'cluster': 0, 'text': 't'}], 'clusters': [{'index': 0, 'size': 1, 'label': 't'}]});"
+        "assert 'A' in v.map_text(m, 30).plain and '<svg' in mapdraw.svg(m);"
+        "assert 'numpy' not in sys.modules; print('ok')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "ok", proc.stderr
