@@ -1,11 +1,14 @@
 """The map of ``muxi memory map``: a user's memory embeddings in two dimensions.
 
 The embeddings are projected on their two principal directions (PCA by numpy's
-SVD) and grouped by k-means in the full embedding space (cosine: the vectors are
+SVD) and grouped by k-means in embedding space (cosine: the vectors are
 normalised first), where "near" means "about the same thing". Everything is
 deterministic, so the same memories always give the same picture:
 
 - rows are taken in (created, id) order;
+- k-means runs on the first :data:`FEATURES` principal components (where a
+  sentence embedding's meaning mostly lies), which makes it an order of
+  magnitude cheaper than in all 384 dimensions;
 - each principal direction's sign is fixed so that its largest component is
   positive (SVD may flip a direction from one run, or one BLAS, to the next);
 - k-means starts from the point nearest the mean, then repeatedly the point
@@ -33,6 +36,8 @@ MAX_CLUSTERS = 26
 #: A point's text in the map is cut to this many characters (tooltips, legend).
 TEXT_CHARS = 300
 KMEANS_ROUNDS = 60
+#: Principal components k-means works in.
+FEATURES = 32
 
 
 def auto_clusters(n: int) -> int:
@@ -59,9 +64,10 @@ def memory_map(
     vectors = np.asarray([r["vector"] for r in usable], dtype=np.float64)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = vectors / np.where(norms == 0, 1.0, norms)
-    coords, explained = project(unit)
+    features, explained = principal(unit)
+    coords = scaled(features[:, :2])
     k = min(len(usable), clusters if clusters else auto_clusters(len(usable)))
-    labels, centres = kmeans(unit, k)
+    labels, centres = kmeans(features, k)
     result.explained = [round(float(v), 4) for v in explained]
     result.points = [
         MapPoint(
@@ -79,7 +85,7 @@ def memory_map(
         members = np.flatnonzero(labels == index)
         if members.size == 0:
             continue
-        distances = np.linalg.norm(unit[members] - centres[index], axis=1)
+        distances = ((features[members] - centres[index]) ** 2).sum(axis=1)
         typical = usable[int(members[int(np.argmin(distances))])]
         result.clusters.append(
             MapCluster(
@@ -92,59 +98,85 @@ def memory_map(
     return result
 
 
-def project(unit: np.ndarray) -> tuple[np.ndarray, list[float]]:
-    """``unit``'s rows on their two principal directions, each axis scaled to -1..1
-    (the picture's shape, not its size, carries the meaning), and the share of the
-    variance each axis shows."""
-    n = unit.shape[0]
+def principal(unit: np.ndarray, count: int = FEATURES) -> tuple[np.ndarray, list[float]]:
+    """``unit``'s rows (centred) on their first ``count`` principal directions, each
+    direction's sign fixed, and the share of the variance the first two show."""
+    n, dims = unit.shape
     centred = unit - unit.mean(axis=0)
-    coords = np.zeros((n, 2))
-    explained = [0.0, 0.0]
-    if n > 1:
+    if n < 2:
+        return np.zeros((n, 2)), [0.0, 0.0]
+    if n > dims:
+        # Many memories: the SVD of the small dims x dims scatter matrix has the
+        # same directions (its singular values are the squares), at a fraction
+        # of the cost of decomposing the n x dims matrix itself.
+        _u, s2, vt = np.linalg.svd(centred.T @ centred)
+        variance = np.maximum(s2, 0.0)
+    else:
         _u, s, vt = np.linalg.svd(centred, full_matrices=False)
-        # Fix each direction's sign: its largest component (by size) is positive.
-        signs = np.sign(vt[np.arange(vt.shape[0]), np.argmax(np.abs(vt), axis=1)])
-        vt = vt * np.where(signs == 0, 1.0, signs)[:, None]
-        axes = min(2, vt.shape[0])
-        coords[:, :axes] = centred @ vt[:axes].T
-        total = float((s**2).sum())
-        if total > 0:
-            explained = [float(s[i] ** 2 / total) if i < len(s) else 0.0 for i in range(2)]
-    for axis in range(2):
-        span = float(np.abs(coords[:, axis]).max())
-        if span > 1e-12:
-            coords[:, axis] /= span
-        else:
-            coords[:, axis] = 0.0
-    return coords, explained
+        variance = s**2
+    # Fix each direction's sign: its largest component (by size) is positive.
+    signs = np.sign(vt[np.arange(vt.shape[0]), np.argmax(np.abs(vt), axis=1)])
+    vt = vt * np.where(signs == 0, 1.0, signs)[:, None]
+    features = centred @ vt[: max(2, min(count, vt.shape[0]))].T
+    if features.shape[1] < 2:  # two memories: one direction
+        features = np.hstack([features, np.zeros((n, 2 - features.shape[1]))])
+    total = float(variance.sum())
+    explained = [
+        float(variance[i] / total) if total > 0 and i < len(variance) else 0.0 for i in range(2)
+    ]
+    return features, explained
+
+
+def scaled(coords: np.ndarray) -> np.ndarray:
+    """Each axis scaled to -1..1: the picture's shape, not its size, carries the meaning."""
+    out = coords.astype(np.float64, copy=True)
+    for axis in range(out.shape[1]):
+        span = float(np.abs(out[:, axis]).max()) if len(out) else 0.0
+        out[:, axis] = out[:, axis] / span if span > 1e-12 else 0.0
+    return out
+
+
+def project(unit: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """``unit``'s rows on their two principal directions, scaled to -1..1 (the map's
+    axes), and the share of the variance each shows."""
+    features, explained = principal(unit, 2)
+    return scaled(features[:, :2]), explained
 
 
 def kmeans(points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic k-means: ``(labels, centres)``. Farthest-point start from the
     point nearest the mean; Lloyd rounds until nothing moves; a cluster left empty
-    keeps its centre."""
+    keeps its centre. Distances by dot products (no n x dims temporaries)."""
     n = points.shape[0]
     k = max(1, min(k, n))
-    first = int(np.argmin(np.linalg.norm(points - points.mean(axis=0), axis=1)))
+    sq = (points**2).sum(axis=1)
+
+    def distances_to(centres: np.ndarray) -> np.ndarray:
+        # |p - c|^2 = |p|^2 - 2 p.c + |c|^2, for every point and centre at once
+        d = sq[:, None] - 2.0 * points @ centres.T + (centres**2).sum(axis=1)[None, :]
+        return np.maximum(d, 0.0)
+
+    first = int(np.argmin(distances_to(points.mean(axis=0, keepdims=True))[:, 0]))
     chosen = [first]
-    nearest = np.linalg.norm(points - points[first], axis=1)
+    nearest = distances_to(points[[first]])[:, 0]
     while len(chosen) < k:
         nxt = int(np.argmax(nearest))
-        if nearest[nxt] <= 0:
+        if nearest[nxt] <= 1e-12:
             break  # fewer distinct points than clusters
         chosen.append(nxt)
-        nearest = np.minimum(nearest, np.linalg.norm(points - points[nxt], axis=1))
+        nearest = np.minimum(nearest, distances_to(points[[nxt]])[:, 0])
     centres = points[chosen].copy()
     labels = np.full(n, -1)
+    rows = np.arange(n)
     for _round in range(KMEANS_ROUNDS):
-        # |p - c|^2 without an n x k x dims array (10k memories of 384 dims stay small)
-        distances = (centres**2).sum(axis=1)[None, :] - 2.0 * points @ centres.T
-        new = np.argmin(distances, axis=1)
+        new = np.argmin(distances_to(centres), axis=1)
         if np.array_equal(new, labels):
             break
         labels = new
-        for index in range(centres.shape[0]):
-            members = points[labels == index]
-            if len(members):
-                centres[index] = members.mean(axis=0)
+        # Every centre in one product (members summed by a 0/1 matrix), not k copies.
+        member = np.zeros((centres.shape[0], n))
+        member[labels, rows] = 1.0
+        counts = member.sum(axis=1)
+        kept = counts > 0
+        centres[kept] = (member @ points)[kept] / counts[kept, None]
     return labels, centres
