@@ -2,8 +2,8 @@
 
 These work on this machine's memory store only, through
 :mod:`muxi_cli.runtime.admin` (:func:`~muxi_cli.cli.context.run_admin`), and refuse
-a remote profile (exit 2); but ``stats --user`` (and ``stats`` through a profile)
-and ``map`` are one user's figures, which go through the Runtime
+a remote profile (exit 2); but ``stats --user`` and ``map`` are one user's
+figures, which go through the Runtime
 (:mod:`muxi_cli.cli.memory_viz`). :func:`register` adds them to the ``muxi memory``
 group after the commands of :mod:`muxi_cli.cli.memory`.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from muxi_cli.cli.context import run_admin, state
+from muxi_cli.cli.context import run_admin
 from muxi_cli.cli.memory import JsonOpt, UserOpt, YesOpt, confirm, short
 from muxi_cli.cli.memory_viz import map_command
 from muxi_cli.cli.output import (
@@ -147,10 +147,10 @@ def prune(
 
 
 def stats(ctx: typer.Context, user: UserOpt = None, as_json: JsonOpt = False) -> None:
-    """The memory store's counts, model and size; with --user (or through a profile)
+    """The memory store's counts, model and size; with --user (also through a profile)
     that user's memories by kind, age and decay score, replaced facts and recalls."""
 
-    if user is not None or _remote(ctx):
+    if user is not None:
         from muxi_cli.cli.memory_viz import show_stats  # deferred: the per-user figures
 
         show_stats(ctx, user, as_json)
@@ -163,13 +163,6 @@ def stats(ctx: typer.Context, user: UserOpt = None, as_json: JsonOpt = False) ->
     for key, value in result.items():
         label = _STAT_LABELS.get(key, key.replace("_", " "))
         console.print(f"[dim]{label + ':':<18}[/dim] {_stat_text(key, value)}", highlight=False)
-
-
-def _remote(ctx: typer.Context) -> bool:
-    """Through a profile there is no store here: the per-user figures are what we have."""
-    from muxi_cli.runtime.factory import LOCAL, selected_profile  # deferred: start-up
-
-    return selected_profile(state(ctx).profile) != LOCAL
 
 
 _STAT_LABELS = {"uri": "store", "versions": "table versions", "disk_bytes": "disk size"}

@@ -142,7 +142,7 @@ def test_memory_stats_and_map_agree_everywhere(
         profiles.add_profile("alicep", srv.url)
         profiles.store_key("alicep", alice)
         assert _json("-P", "alicep", "memory", "map", "-k", "3") == clustered.to_dict()
-        remote = _json("-P", "alicep", "memory", "stats")  # through a profile: the user's
+        remote = _json("-P", "alicep", "memory", "stats", "--user", USER)
         assert _figures(remote) == _figures(stats.to_dict())
         code, out, err = invoke("-P", "alicep", "memory", "stats", "--user", "bob")
         assert code == 2 and "admin key" in err
