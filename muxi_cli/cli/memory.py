@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from muxi_cli.runtime.base import Runtime
 
 app = typer.Typer(
-    help="Long-term memory: list, search, add, forget; export, import, prune, reindex.",
+    help="Long-term memory: list, search, add, forget; stats, map; export, import, prune, reindex.",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )

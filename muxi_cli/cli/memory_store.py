@@ -1,8 +1,10 @@
-"""``muxi memory export|import|prune|stats|reindex|optimize|extraction``: the store itself.
+"""``muxi memory export|import|prune|stats|map|reindex|optimize|extraction``: the store itself.
 
 These work on this machine's memory store only, through
 :mod:`muxi_cli.runtime.admin` (:func:`~muxi_cli.cli.context.run_admin`), and refuse
-a remote profile (exit 2). :func:`register` adds them to the ``muxi memory``
+a remote profile (exit 2); but ``stats --user`` and ``map`` are one user's
+figures, which go through the Runtime
+(:mod:`muxi_cli.cli.memory_viz`). :func:`register` adds them to the ``muxi memory``
 group after the commands of :mod:`muxi_cli.cli.memory`.
 """
 
@@ -17,6 +19,7 @@ import typer
 
 from muxi_cli.cli.context import run_admin
 from muxi_cli.cli.memory import JsonOpt, UserOpt, YesOpt, confirm, short
+from muxi_cli.cli.memory_viz import map_command
 from muxi_cli.cli.output import (
     err_console,
     fail,
@@ -143,9 +146,15 @@ def prune(
         info(f"{'would prune' if dry_run else 'pruned'} {len(rows)} memories")
 
 
-def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Counts, the embedding model, schema version and size of the memory store."""
+def stats(ctx: typer.Context, user: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """The memory store's counts, model and size; with --user (also through a profile)
+    that user's memories by kind, age and decay score, replaced facts and recalls."""
 
+    if user is not None:
+        from muxi_cli.cli.memory_viz import show_stats  # deferred: the per-user figures
+
+        show_stats(ctx, user, as_json)
+        return
     result = run_admin(ctx, "memory stats", lambda a: a.stats())
     if as_json:
         print_json(result)
@@ -242,6 +251,7 @@ def register(app: typer.Typer) -> None:
         ("import", import_),
         ("prune", prune),
         ("stats", stats),
+        ("map", map_command),
         ("reindex", reindex),
         ("optimize", optimize),
         ("extraction", extraction),

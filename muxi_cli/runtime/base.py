@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from muxi_cli.protocol.live import LiveReport
+from muxi_cli.protocol.memstats import MemoryMap, MemoryStats
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -130,6 +131,20 @@ class Runtime(Protocol):
         ...
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None: ...
+
+    async def memory_stats(self, user_id: str | None = None) -> MemoryStats:
+        """``user_id``'s memories by kind, age and decay score, the facts that replaced
+        others, and what was recalled when (protocol/memstats.py). Remote:
+        ``GET /v1/memory/stats`` (a user key: its own user's only)."""
+        ...
+
+    async def memory_map(
+        self, user_id: str | None = None, clusters: int | None = None
+    ) -> MemoryMap:
+        """A 2-D map of ``user_id``'s current memories (their embeddings projected and
+        grouped into ``clusters``, chosen from the count when not given). Remote:
+        ``GET /v1/memory/map``."""
+        ...
 
     async def tools(self, agent: str | None = None) -> list[ToolInfo]: ...
 

@@ -25,6 +25,7 @@ from muxi_cli.errors import (
 )
 from muxi_cli.protocol.events import Event, new_id
 from muxi_cli.protocol.live import LiveReport
+from muxi_cli.protocol.memstats import MemoryMap, MemoryStats
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -39,7 +40,7 @@ from muxi_cli.protocol.records import (
 )
 from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.protocol.timeline import TimelineTurn
-from muxi_cli.runtime import telemetry
+from muxi_cli.runtime import memviz, telemetry
 from muxi_cli.runtime.live import LiveRuns
 from muxi_cli.runtime.observe import EventTap
 from muxi_cli.runtime.optional import without_missing_parts
@@ -350,6 +351,14 @@ class LocalRuntime:
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:
         await self._memory_on().forget(memory_id, user_id or self.user_id)
+
+    async def memory_stats(self, user_id: str | None = None) -> MemoryStats:
+        return await memviz.memory_stats(self, user_id)
+
+    async def memory_map(
+        self, user_id: str | None = None, clusters: int | None = None
+    ) -> MemoryMap:
+        return await memviz.memory_map(self, user_id, clusters)
 
     # ----------------------------------------------------------------- tools
 

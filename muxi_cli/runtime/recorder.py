@@ -32,7 +32,7 @@ from muxi_cli.protocol.events import (
 from muxi_cli.protocol.reduce import Reducer, RunSummary, ToolCallSummary, TurnSummary
 from muxi_cli.protocol.stats import StatsReport, parse_since
 from muxi_cli.runtime.observe import EventTap
-from muxi_cli.stores.runs import RunRow, RunWriter, ToolRow, connect
+from muxi_cli.stores.runs import RecallRow, RunRow, RunWriter, ToolRow, connect
 
 
 @dataclass
@@ -84,7 +84,8 @@ class RunRecorder:
             if not event.nested:
                 for rid in turn.run_ids:
                     self._turns.pop(rid, None)
-                self.writer.put(*rows(turn))
+                runs, tools = rows(turn)
+                self.writer.put(runs, tools, recall_rows(turn, runs))
 
     def pending(self) -> int:
         """Turns seen but not finished yet."""
@@ -154,6 +155,35 @@ def rows(turn: _Turn) -> tuple[list[RunRow], list[ToolRow]]:
         for seq, call in enumerate(s.tool_calls_all)
     ]
     return runs, tools
+
+
+def recall_rows(turn: _Turn, runs: list[RunRow]) -> list[RecallRow]:
+    """The memories the turn recalled (its top run's ``memory.recalled`` items), for
+    ``muxi memory stats``: ids and scores only, never the text (the store has it)."""
+    s = turn.reducer.summary
+    if not s.memories or not runs:
+        return []
+    top = runs[0]
+    out: list[RecallRow] = []
+    for seq, item in enumerate(s.memories):
+        memory_id = item.get("id")
+        if not isinstance(memory_id, str) or not memory_id:
+            continue
+        score = item.get("score")
+        out.append(
+            RecallRow(
+                run_id=top.run_id,
+                seq=seq,
+                session_id=top.session_id,
+                user_id=top.user_id,
+                agent=top.agent,
+                memory_id=memory_id,
+                kind=str(item.get("kind") or ""),
+                score=float(score) if isinstance(score, int | float) else None,
+                started_at=top.started_at,
+            )
+        )
+    return out
 
 
 def outcome(call: ToolCallSummary) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from muxi_cli.errors import MuxiError, NotFoundError, ServerAuthError
 from muxi_cli.protocol.events import Event, decode
 from muxi_cli.protocol.live import LiveReport
+from muxi_cli.protocol.memstats import MemoryMap, MemoryStats
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -301,6 +302,17 @@ class RemoteRuntime:
 
     async def memory_forget(self, memory_id: str, user_id: str | None = None) -> None:
         await self._server.request("DELETE", f"/v1/memory/{_q(memory_id)}", user_id=user_id)
+
+    async def memory_stats(self, user_id: str | None = None) -> MemoryStats:
+        data = await self._server.request("GET", "/v1/memory/stats", user_id=user_id)
+        return MemoryStats.from_dict(data)
+
+    async def memory_map(
+        self, user_id: str | None = None, clusters: int | None = None
+    ) -> MemoryMap:
+        params = {"clusters": clusters}
+        data = await self._server.request("GET", "/v1/memory/map", user_id=user_id, params=params)
+        return MemoryMap.from_dict(data)
 
     async def tools(self, agent: str | None = None) -> list[ToolInfo]:
         data = await self._server.request("GET", "/v1/tools", params={"agent": agent})

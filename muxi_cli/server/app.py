@@ -134,6 +134,7 @@ def create_app(
 
     from muxi_cli.server.audio_routes import add_audio_routes  # deferred: loads muxi's server
     from muxi_cli.server.live_routes import add_live_routes  # deferred: loads muxi's server
+    from muxi_cli.server.memviz_routes import add_memviz_routes  # deferred: as above
     from muxi_cli.server.routes import (
         add_routes,  # deferred: loads muxi's protocol, runtime, server
     )
@@ -210,6 +211,7 @@ def create_app(
     async def health() -> dict[str, Any]:
         return {"ok": True, "version": __version__, "draining": ctx.registry.draining}
 
+    add_memviz_routes(app, ctx)  # before add_routes: /memory/{memory_id} would take "stats"
     add_routes(app, ctx)
     add_audio_routes(app, ctx)
     add_timeline_routes(app, ctx)

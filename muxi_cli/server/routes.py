@@ -21,6 +21,7 @@ from muxi_cli.server.chat import SSE_MEDIA, json_turn, prepare, sse_response, st
 from muxi_cli.server.context import Caller, ServerContext
 from muxi_cli.server.mcp_routes import add_mcp_routes
 from muxi_cli.server.media_routes import MEDIA_ROUTES, add_media_routes
+from muxi_cli.server.memviz_routes import MEMVIZ_ROUTES
 from muxi_cli.server.models import (
     ApprovalBody,
     ChatBody,
@@ -72,6 +73,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("DELETE", "/v1/keys/{key_id}", "admin"),
     *MEDIA_ROUTES,
     *TIMELINE_ROUTES,
+    *MEMVIZ_ROUTES,
 ]
 
 

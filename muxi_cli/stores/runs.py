@@ -1,9 +1,9 @@
-"""Writes finished runs (``runs``, ``run_tools``) into the sessions database.
+"""Writes finished runs (``runs``, ``run_tools``, ``run_recalls``) into the sessions database.
 
 The recorder (runtime/recorder.py) hands each finished turn's rows to
 :class:`RunWriter`, whose one thread writes them with its own connection in
 one short transaction per batch: the event loop never waits for the disk.
-The tables are created by migration 6 (stores/session_schema.py).
+The tables are created by migrations 6 and 7 (stores/session_schema.py).
 """
 
 from __future__ import annotations
@@ -64,13 +64,34 @@ class ToolRow:
     user_id: str
 
 
+@dataclass
+class RecallRow:
+    """One memory a turn recalled (``seq``: its place in the ``memory.recalled`` items)."""
+
+    run_id: str
+    seq: int
+    session_id: str
+    user_id: str
+    agent: str
+    memory_id: str
+    kind: str
+    score: float | None
+    started_at: str
+
+
 _RUN_SQL = f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * 23)})"
 _TOOL_SQL = f"INSERT OR REPLACE INTO run_tools VALUES ({', '.join('?' * 11)})"
+_RECALL_SQL = f"INSERT OR REPLACE INTO run_recalls VALUES ({', '.join('?' * 9)})"
 
-Batch = tuple[list[RunRow], list[ToolRow]]
+Batch = tuple[list[RunRow], list[ToolRow], list[RecallRow]]
 
 
-def write_rows(conn: sqlite3.Connection, runs: list[RunRow], tools: list[ToolRow]) -> None:
+def write_rows(
+    conn: sqlite3.Connection,
+    runs: list[RunRow],
+    tools: list[ToolRow],
+    recalls: list[RecallRow] | None = None,
+) -> None:
     """Insert one batch and add it to the rollups, in one transaction
     (``conn`` in autocommit mode). A run written twice (same id) would be
     counted twice in the rollups: the recorder writes each run once."""
@@ -78,6 +99,8 @@ def write_rows(conn: sqlite3.Connection, runs: list[RunRow], tools: list[ToolRow
     try:
         conn.executemany(_RUN_SQL, [astuple(r) for r in runs])
         conn.executemany(_TOOL_SQL, [astuple(t) for t in tools])
+        if recalls:
+            conn.executemany(_RECALL_SQL, [astuple(r) for r in recalls])
         rollup.apply(conn, rollup.fold(runs, tools))
         conn.execute("COMMIT")
     except BaseException:
@@ -103,7 +126,9 @@ class RunWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def put(self, runs: list[RunRow], tools: list[ToolRow]) -> None:
+    def put(
+        self, runs: list[RunRow], tools: list[ToolRow], recalls: list[RecallRow] | None = None
+    ) -> None:
         """Queue one turn's rows; never blocks (the thread starts on first use)."""
         if self._thread is None:
             with self._lock:
@@ -112,7 +137,7 @@ class RunWriter:
                         target=self._work, name="muxi-run-writer", daemon=True
                     )
                     self._thread.start()
-        self._queue.put((runs, tools))
+        self._queue.put((runs, tools, recalls or []))
 
     def flush(self) -> None:
         """Wait until every queued run is written (blocking: call from a thread)."""
@@ -148,7 +173,10 @@ class RunWriter:
                 if batch:
                     conn = conn or connect(self.path)
                     write_rows(
-                        conn, [r for b in batch for r in b[0]], [t for b in batch for t in b[1]]
+                        conn,
+                        [r for b in batch for r in b[0]],
+                        [t for b in batch for t in b[1]],
+                        [m for b in batch for m in b[2]],
                     )
             except Exception:
                 log.exception("recording %d run batch(es) failed", len(batch))

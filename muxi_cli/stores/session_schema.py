@@ -28,6 +28,11 @@ History:
    (runtime/recorder.py); ``run_rollup``: their sums per user (and all
    users), figure, day and key, kept in step by the same writer
    (stores/run_rollup.py), which ``muxi stats`` reads (stores/run_stats.py).
+7. ``run_recalls``: one row per memory a turn recalled (its top-level run's
+   ``memory.recalled`` items: id, score), with the run's session, user, agent
+   and start, for ``muxi memory stats`` (most recalled, recent recalls;
+   stores/run_recalls.py). Runs recorded before it have none. (``runs`` is
+   already indexed by session and start since version 6.)
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from muxi_cli.protocol.messages import legacy_parts, parts_to_list
 from muxi_cli.stores.session_media import insert_media_rows
 from muxi_cli.stores.session_rows import loads, row_parts
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 FTS_TABLE = "messages_fts"
 
@@ -248,6 +253,28 @@ def _v6(conn: sqlite3.Connection) -> None:
     _script(conn, _V6)
 
 
+_V7 = """
+CREATE TABLE run_recalls (
+    run_id      TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    session_id  TEXT NOT NULL,
+    user_id     TEXT NOT NULL DEFAULT '',
+    agent       TEXT NOT NULL DEFAULT '',
+    memory_id   TEXT NOT NULL,
+    kind        TEXT NOT NULL DEFAULT '',
+    score       REAL,
+    started_at  TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX run_recalls_by_user ON run_recalls (user_id, started_at);
+CREATE INDEX run_recalls_by_memory ON run_recalls (memory_id);
+"""
+
+
+def _v7(conn: sqlite3.Connection) -> None:
+    _script(conn, _V7)
+
+
 def _script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would commit the open transaction; run statement by statement.
     for statement in _statements(script):
@@ -269,7 +296,7 @@ def _statements(script: str) -> list[str]:
 
 
 #: ``MIGRATIONS[n]`` brings a database from version ``n`` to ``n + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 
 def current_version(conn: sqlite3.Connection) -> int:

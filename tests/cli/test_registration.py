@@ -51,5 +51,5 @@ def test_extensions_are_registered_once_in_order() -> None:
     memory = load_command("memory")
     assert list(memory.commands) == [  # type: ignore[union-attr]
         "list", "search", "add", "show", "forget",
-        "export", "import", "prune", "stats", "reindex", "optimize", "extraction",
+        "export", "import", "prune", "stats", "map", "reindex", "optimize", "extraction",
     ]  # fmt: skip

@@ -60,7 +60,13 @@ def test_serve_without_the_local_part_still_names_the_server_extra() -> None:
 
 def test_memory_commands_without_the_memory_part(fake_llm: FakeLLM) -> None:
     formation(fake_llm)
-    for args in (("memory", "list"), ("memory", "search", "coffee"), ("memory", "stats")):
+    for args in (
+        ("memory", "list"),
+        ("memory", "search", "coffee"),
+        ("memory", "stats"),
+        ("memory", "stats", "--user", "alice"),
+        ("memory", "map"),
+    ):
         assert_names_extra(muxi_without("memory", *args), "memory")
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from muxi_cli.errors import CancelledError, NotFoundError, ToolDeniedError
 from muxi_cli.protocol.events import Event, EventFactory, new_id, now_iso
 from muxi_cli.protocol.live import LiveReport
+from muxi_cli.protocol.memstats import MapCluster, MapPoint, MemoryMap, MemoryStats
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -327,6 +328,21 @@ class FakeRuntime:
         if item is None or item.user_id != (user_id or "local"):
             raise NotFoundError(f"no memory {memory_id!r}")
         del self.memory[memory_id]
+
+    async def memory_stats(self, user_id: str | None = None) -> MemoryStats:
+        items = await self.memory_list(user_id, limit=1000)
+        kinds: dict[str, int] = {}
+        for m in items:
+            kinds[m.kind] = kinds.get(m.kind, 0) + 1
+        return MemoryStats(user_id=user_id or "local", current=len(items), by_kind=kinds)
+
+    async def memory_map(
+        self, user_id: str | None = None, clusters: int | None = None
+    ) -> MemoryMap:
+        items = await self.memory_list(user_id, limit=1000)
+        points = [MapPoint(m.id, float(i), 0.0, 0, m.text) for i, m in enumerate(items)]
+        groups = [MapCluster(0, len(items), items[0].text, items[0].id)] if items else []
+        return MemoryMap(user_id=user_id or "local", points=points, clusters=groups)
 
     async def tools(self, agent: str | None = None) -> list[ToolInfo]:
         if agent not in (None, "assistant"):

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol.events import Event, from_fields
 from muxi_cli.protocol.live import LiveReport
+from muxi_cli.protocol.memstats import MemoryMap, MemoryStats
 from muxi_cli.protocol.messages import ImagePart, Part, TextPart, ToolResultPart
 from muxi_cli.protocol.records import (
     AgentInfo,
@@ -39,6 +40,7 @@ from muxi_cli.runtime.turns import TaskTurn
 from tests.stats.fakes import counted_report
 from tests.timeline.fakes import turns_of
 from tests.tui.fake_media import FakeMedia, media_part
+from tests.tui.fake_memviz import fake_memory_map, fake_memory_stats
 
 CLOCK = "2026-01-15T10:30:00.000Z"
 
@@ -555,6 +557,14 @@ class FakeRuntime(FakeMedia):
         self.memories = [m for m in self.memories if m.id != memory_id]
         if len(self.memories) == before:
             raise NotFoundError(f"no memory {memory_id}", "List them with /memory.")
+
+    async def memory_stats(self, user_id: str | None = None) -> MemoryStats:
+        return fake_memory_stats(self.memories)
+
+    async def memory_map(
+        self, user_id: str | None = None, clusters: int | None = None
+    ) -> MemoryMap:
+        return fake_memory_map(self.memories)
 
     async def tools(self, agent: str | None = None) -> list[ToolInfo]:
         return [

@@ -414,3 +414,34 @@ async def test_cost_and_status_bar_agree(fake: FakeRuntime, cost: float | None, 
         await pilot.pause()
         assert f"cost           {shown}" in notes(app)[-1]
         assert ("pricing:" in notes(app)[-1]) == (cost is None)
+
+
+async def test_memory_screen_stats_and_map_views(fake: FakeRuntime) -> None:
+    from muxi_cli.tui.screens.memory_viz import MemoryVizScreen
+
+    await fake.memory_add("I like green tea")
+    await fake.memory_add("<script>alert('x')</script> rides a bike")
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "/memory")
+        await until(pilot, lambda: isinstance(app.screen, MemoryScreen), "the memory screen")
+        app.screen.query_one(DataTable).focus()
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, MemoryVizScreen), "the stats view")
+        screen = app.screen
+        assert isinstance(screen, MemoryVizScreen)
+
+        def body() -> str:
+            return str(screen.body.render())
+
+        await until(pilot, lambda: "2 current, 1 replaced" in body(), "the figures")
+        assert "User moved to Lisbon" in body() and "I like green tea" in body()
+        await pilot.press("m")
+        await until(pilot, lambda: "2 memories in 2 groups" in body(), "the map")
+        text = body()
+        assert "┌" in text and "A " in text and "<script>" in text  # text, not markup
+        await pilot.press("s")
+        await until(pilot, lambda: "recalls before turns: 3" in body(), "the stats again")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MemoryScreen), "back to the list")

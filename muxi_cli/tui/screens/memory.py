@@ -18,11 +18,13 @@ if TYPE_CHECKING:
 class MemoryScreen(ListScreen):
     TITLE_TEXT = "Memory"
     SEARCH_PLACEHOLDER = "Search memories (Enter)…"
-    HINT = "a add · d forget · / search · Esc close"
+    HINT = "a add · d forget · s stats · m map · / search · Esc close"
     COLUMNS = ("Kind", "Memory", "Created", "Score")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add", "Add"),
         Binding("d,delete", "forget", "Forget"),
+        Binding("s", "viz('stats')", "Stats"),
+        Binding("m", "viz('map')", "Map"),
     ]
 
     def __init__(self, runtime: Runtime) -> None:
@@ -60,6 +62,11 @@ class MemoryScreen(ListScreen):
             self.set_empty(
                 "No memories yet. Press a to add one, or just chat: muxi remembers facts you tell it."
             )
+
+    def action_viz(self, view: str) -> None:
+        from muxi_cli.tui.screens.memory_viz import MemoryVizScreen  # deferred: on demand
+
+        self.app.push_screen(MemoryVizScreen(self.runtime, "map" if view == "map" else "stats"))
 
     def action_add(self) -> None:
         async def done(text: str | None) -> None:
