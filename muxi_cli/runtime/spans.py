@@ -172,7 +172,8 @@ class SpanBuilder:
         elif isinstance(event, ToolResult):
             self._tool_result(run, event, at)
         elif isinstance(event, Usage):
-            run.model = event.model
+            # The model comes from ``model.call`` only: a routed run's first usage
+            # is the router's, whose model is not the one the agent calls.
             run.usage = event
         elif isinstance(event, (RunCompleted, RunFailed)):
             self._finish(event.run_id, event, at)

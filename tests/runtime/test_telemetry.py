@@ -307,3 +307,41 @@ def test_incoming_trace_headers_are_validated() -> None:
         assert parse_headers(bad, None) is None, bad
     assert parse_headers(good, "x" * 600) == {"traceparent": good}  # an oversized state dropped
     assert outgoing() == {}  # no tool call running: nothing leaves
+
+
+async def test_a_failed_call_after_routing_names_the_agents_model_not_the_routers(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    # The router's usage comes first in the run's events: it is not the model
+    # whose call failed, nor the model the agent asked.
+    extra = (
+        "router:\n  model: openai/router\n"
+        "agents:\n"
+        "  - {name: a, description: Does a., model: openai/agent-model,"
+        " memory: {long_term: false}}\n"
+        "  - {name: b, description: Does b., memory: {long_term: false}}\n"
+    )
+    fake_llm.script(
+        ToolCalls([("choose_agent", {"agent": "a", "reason": "a"})], usage=(40, 8)), Error(400)
+    )
+    path = fake_llm.write_formation(tmp_path, extra=extra)
+    runtime = await LocalRuntime.open(path, sessions_path=tmp_path / "s.db")
+    exporter = InMemorySpanExporter()
+    runtime.telemetry = telemetry.start(
+        runtime.tap,
+        telemetry.Settings(None),
+        span_exporter=exporter,
+        metric_reader=InMemoryMetricReader(),
+    )
+    try:
+        turn = await runtime.chat(ChatRequest(message="hi"))
+        events = [event async for event in turn.events()]
+    finally:
+        await runtime.aclose()
+    assert events[-1].type == "run.failed", events[-1]
+    spans = list(exporter.get_finished_spans())
+    chat = [s for s in spans if s.name.startswith("chat")]
+    assert [s.name for s in chat] == ["chat"], [s.name for s in spans]  # model unknown
+    assert "router" not in str(dict(chat[0].attributes or {}))
+    root = by_name(spans, "invoke_agent a")
+    assert (root.attributes or {}).get("gen_ai.request.model") != "router"

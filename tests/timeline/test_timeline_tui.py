@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from muxi_cli.protocol.timeline import TimelineRoute, TimelineTool, TimelineTurn
@@ -139,3 +140,22 @@ async def test_the_timeline_of_a_real_turn(fake_llm: FakeLLM, tmp_path: Path) ->
         text = detail(app)
         assert "“what is 6 * 7?”" in text and "show your work" not in text
         assert "calculator (builtin) ok" in text and "allowed by user" in text
+
+
+async def test_a_session_title_in_the_border_is_text_not_markup() -> None:
+    # A title is the user's own words (or a rename): "[/b]" must not crash the
+    # screen and "[@click=...]"/"[link=...]" must not become an action or a link.
+    title = "sums [/b] [@click=app.quit]quit[/] [link='https://evil.example']x[/link]\x1b[31m"
+    fake = FakeRuntime()
+    sid = fake.add_session(title, [("add these up", "3")], agent="coder")
+    app = make_app(fake)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        app.push_screen(TimelineScreen(fake, sid, title))
+        await until(pilot, lambda: bool(app.screen.query("#rows")), "the timeline")
+        await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 1, "the turn")
+        box = app.screen.query_one(Vertical)
+        shown = box._border_title
+        assert shown is not None
+        assert shown.plain == "Timeline · " + title.replace("\x1b[31m", "")
+        assert not [s for s in shown.spans if "click" in str(s.style) or "link" in str(s.style)]

@@ -159,7 +159,9 @@ class TimelineScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = "Timeline · " + strip_controls(self.session_title or "session")
+            # A Text, not a str: a str border title is markup, and a session title is
+            # the user's own words ("[/b]" would crash the screen, "[@click=...]" act).
+            box.border_title = _t("Timeline · " + (self.session_title or "session"))
             table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True, id="rows")
             yield table
             with VerticalScroll(id="details"):
