@@ -81,6 +81,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("r", "rename (sessions)"),
             ("t", "the session's timeline: each turn's agent, tools, tokens, cost (sessions)"),
             ("a", "add (memory)"),
+            ("s / m", "the user's memory figures / a map of their memories (memory)"),
             ("d / Delete", "delete or forget"),
             ("Esc", "close"),
         ),
