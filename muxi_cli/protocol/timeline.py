@@ -19,6 +19,8 @@ from typing import Any
 
 #: The ``server`` of a tool call that asks another agent (a delegation).
 DELEGATE_SERVER = "agent"
+#: Approval decisions of a call that never ran.
+_NEVER_RAN = frozenset({"denied", "pending"})
 
 
 @dataclass
@@ -139,13 +141,15 @@ class TimelineTurn:
 
     def steps(self) -> list[tuple[TimelineTool | None, TimelineTurn | None]]:
         """The tool calls in order, each delegation call with the run it started
-        (the n-th call of the ``agent`` server to an agent with that agent's n-th
-        delegate run); a delegate run no call matches comes last as ``(None, run)``."""
+        (the n-th call of the ``agent`` server to an agent that ran, not denied, with
+        that agent's n-th delegate run); a delegate run no call matches comes last
+        as ``(None, run)``."""
         left = list(self.delegations)
         out: list[tuple[TimelineTool | None, TimelineTurn | None]] = []
         for tool in self.tools:
             run = None
-            if tool.server == DELEGATE_SERVER:
+            # A call denied, or cut off while waiting for approval, started no run.
+            if tool.server == DELEGATE_SERVER and tool.decision not in _NEVER_RAN:
                 run = next((r for r in left if r.agent == tool.tool), None)
                 if run is not None:
                     left.remove(run)

@@ -189,3 +189,14 @@ def test_a_remote_client_install_imports_the_timeline_views() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "t"
+
+
+def test_a_delegation_call_that_never_ran_pairs_with_no_run() -> None:
+    # Denied, or cut off while waiting for approval: no delegate run started, so
+    # the run of the next call to that agent is not shown under this one.
+    run = TimelineTurn("r2", agent="writer")
+    denied = TimelineTool("writer", "agent", "denied", "denied", "user")
+    waiting = TimelineTool("writer", "agent", "cancelled", "pending")
+    asked = TimelineTool("writer", "agent", "ok", "allowed", "user")
+    turn = TimelineTurn("r1", tools=[denied, waiting, asked], delegations=[run])
+    assert turn.steps() == [(denied, None), (waiting, None), (asked, run)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Label, Static
 
 from muxi_cli.protocol.timeline import TimelineRoute, TimelineTool, TimelineTurn
 from muxi_cli.tui.app import MuxiApp
@@ -159,3 +159,26 @@ async def test_a_session_title_in_the_border_is_text_not_markup() -> None:
         assert shown is not None
         assert shown.plain == "Timeline · " + title.replace("\x1b[31m", "")
         assert not [s for s in shown.spans if "click" in str(s.style) or "link" in str(s.style)]
+
+
+async def test_the_sessions_list_shows_a_hostile_title_as_text() -> None:
+    # Where the timeline is opened from: the list, the delete question and its
+    # notice showed the title as markup, so "[/b]" crashed the app.
+    title = "sums [/b] [@click=app.quit]quit[/]"
+    fake = FakeRuntime()
+    fake.add_session(title, [("add these up", "3")], agent="coder")
+    app = make_app(fake)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: isinstance(app.screen, SessionsScreen), "the sessions screen")
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the session")
+        assert str(table.get_row_at(0)[1]) == title
+        await pilot.press("d")
+        await until(pilot, lambda: not isinstance(app.screen, SessionsScreen), "the question")
+        assert title in str(app.screen.query_one(".title", Label).render())
+        await pilot.press("y")
+        await until(pilot, lambda: table.row_count == 0, "deleted")
+        await pilot.pause()
+        assert app.is_running

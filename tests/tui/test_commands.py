@@ -219,6 +219,26 @@ async def test_memory_screen_add_search_forget(fake: FakeRuntime) -> None:
         await until(pilot, lambda: fake.memories == [], "the forget")
 
 
+async def test_memory_screen_shows_a_hostile_memory_as_text(fake: FakeRuntime) -> None:
+    # A memory's text comes from what the user said: "[/b]" in a str cell is
+    # markup and crashed the app when the memory screen opened.
+    text = "likes [/b] tea [@click=app.quit]q[/]"
+    await fake.memory_add(text)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "/memory")
+        await until(pilot, lambda: isinstance(app.screen, MemoryScreen), "the memory screen")
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the row")
+        assert str(table.get_row_at(0)[1]) == text
+        table.focus()
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: fake.memories == [], "the forget")
+
+
 async def test_export_md_and_json_to_cwd(fake: FakeRuntime, tmp_path: Path) -> None:
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from muxi_cli.termtext import strip_controls
 from muxi_cli.tui import formatting
 from muxi_cli.tui.screens.dialogs import ConfirmDialog, InputDialog
 from muxi_cli.tui.screens.lists import ListScreen
@@ -60,7 +61,8 @@ class SessionsScreen(ListScreen):
             mark = Text("●", style="bold green") if s.id == self.current else Text("")
             table.add_row(
                 mark,
-                formatting.clip(s.title or "(untitled)", 60),
+                # A Text: a str cell is markup, and a title is the user's own words.
+                Text(strip_controls(formatting.clip(s.title or "(untitled)", 60))),
                 s.agent or "",
                 formatting.short_date(s.updated_at),
                 str(s.message_count),
@@ -134,7 +136,7 @@ class SessionsScreen(ListScreen):
                 self.report(exc)
                 return
             self.choice.deleted.add(key)
-            self.notify(f"Deleted “{title}”.")
+            self.notify(f"Deleted “{title}”.", markup=False)
             await self.reload()
 
         self.app.push_screen(ConfirmDialog(f"Delete the session “{title}”?"), done)
