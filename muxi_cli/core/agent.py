@@ -357,6 +357,7 @@ class AgentEngine:
                             usage.add(chunk)
                             call_usage.add(chunk)
                 status = "complete"
+                call_end = time.monotonic()  # before the reply is written: the model's time only
             except (asyncio.CancelledError, GeneratorExit):
                 status = CANCELLED
                 raise
@@ -381,7 +382,7 @@ class AgentEngine:
             conversation.append(Message("assistant", writer.text, tool_calls=tuple(calls)))
             yield f.model_call(
                 model_ref,
-                round((time.monotonic() - call_start) * 1000),
+                round((call_end - call_start) * 1000),
                 None if first_chunk is None else round((first_chunk - call_start) * 1000),
                 call_usage.input_tokens,
                 call_usage.output_tokens,

@@ -29,7 +29,7 @@ _TOOLS = (
     " FROM run_tools WHERE run_id IN ({}) ORDER BY run_id, seq"
 )
 _ASKED = (
-    "SELECT run_id, content FROM messages WHERE session_id = ? AND role = 'user'"
+    "SELECT run_id, substr(content, 1, 4000) FROM messages WHERE session_id = ? AND role = 'user'"
     " AND run_id IS NOT NULL ORDER BY seq"
 )
 
