@@ -2,7 +2,9 @@
 
 A turn started while the request is handled inherits it, so with telemetry on
 the turn's span is a child of the caller's span. The headers are only read:
-nothing is sent back, and a malformed ``traceparent`` is ignored.
+nothing is sent back, and a malformed ``traceparent`` is ignored. HTTP requests
+only: a WebSocket stays open for many turns, which are not all part of the
+operation that opened it, so each of its turns starts a trace of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ class TraceContextMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         parent = state = None
