@@ -250,7 +250,7 @@ class ServerClient:
         """The decoded JSON answer (``None`` for an empty one); an error answer raises."""
         resp = await self.send(method, path, **options)
         if resp.status_code >= 400:
-            raise error_from_body(resp.status_code, resp.content, self.url)
+            raise error_from_body(resp.status_code, resp.content, self.url, path)
         if resp.status_code == 204 or not resp.content:
             return None
         try:
@@ -265,7 +265,7 @@ class ServerClient:
         """The answer's body as bytes (a file); an error answer raises."""
         resp = await self.send(method, path, **options)
         if resp.status_code >= 400:
-            raise error_from_body(resp.status_code, resp.content, self.url)
+            raise error_from_body(resp.status_code, resp.content, self.url, path)
         return resp.content
 
     async def stream(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Response:
@@ -279,7 +279,7 @@ class ServerClient:
             raise connection_error(self.where, exc) from exc
         finally:
             await resp.aclose()
-        raise error_from_body(resp.status_code, body, self.url)
+        raise error_from_body(resp.status_code, body, self.url, path)
 
     async def check(self) -> dict[str, Any]:
         """Health and auth: the server's version and the key's id, role and user.

@@ -12,6 +12,7 @@ from muxi_cli.errors import (
     ConnectionFailedError,
     MediaTooLargeError,
     MuxiError,
+    NotFoundError,
     ServerAuthError,
 )
 
@@ -109,14 +110,27 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[str]:
         yield "\n".join(data)
 
 
-def error_from_body(status: int, body: bytes | str, url: str = "") -> MuxiError:
+#: What a muxi server's router says for a path or method it does not have, as
+#: opposed to a record it does not have ("session 'x' not found").
+_NO_ROUTE = {("not_found", "Not Found"), ("method_not_allowed", "Method Not Allowed")}
+
+
+def error_from_body(status: int, body: bytes | str, url: str = "", path: str = "") -> MuxiError:
     """The :class:`MuxiError` behind an HTTP error answer of a muxi server."""
     try:
         obj: Any = json.loads(body) if body else None
     except ValueError:
         obj = None
     if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
-        return MuxiError.from_dict(obj["error"])
+        error = obj["error"]
+        if (error.get("code"), error.get("message")) in _NO_ROUTE and path:
+            # A client newer than its server asked for something added since.
+            return NotFoundError(
+                f"the server at {url or 'this profile'} has no {path.split('?')[0]}: "
+                "it runs an older muxi than this client",
+                hint="upgrade muxi on the server; `muxi profile test NAME` shows its version",
+            )
+        return MuxiError.from_dict(error)
     if status == 413:  # a proxy in front of the server may refuse a large upload itself
         return MediaTooLargeError(
             "the server refused the upload as too large", hint="send a smaller file"
