@@ -161,3 +161,17 @@ def test_a_remote_client_install_draws_without_numpy() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_a_memory_with_a_broken_vector_is_left_off_the_map() -> None:
+    # One vector with NaN or infinity (a broken embedding) made the SVD fail, and
+    # with it the whole map; now that memory is simply not drawn.
+    rows = [
+        row("a", "tea", 3, vector=[1.0, 0.0, 0.0]),
+        row("b", "broken", 2, vector=[float("nan"), 0.0, 1.0]),
+        row("c", "coffee", 1, vector=[0.0, 1.0, 0.0]),
+        row("d", "huge", 1, vector=[float("inf"), 0.0, 0.0]),
+    ]
+    m = memory_map("alice", rows, 26)
+    assert [p.id for p in m.points] == ["a", "c"]
+    assert all(np.isfinite([p.x, p.y]).all() for p in m.points)
