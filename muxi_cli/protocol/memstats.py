@@ -159,10 +159,18 @@ class MemoryMap:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MemoryMap:
+        # Numbers as numbers (int() and float() refuse anything else): the drawings
+        # put them into SVG unescaped, and an SVG file has no content security policy.
+        points = [_make(MapPoint, p) for p in data.get("points") or []]
+        for p in points:
+            p.x, p.y, p.cluster = float(p.x), float(p.y), int(p.cluster)
+        clusters = [_make(MapCluster, c) for c in data.get("clusters") or []]
+        for c in clusters:
+            c.index, c.size = int(c.index), int(c.size)
         return cls(
             user_id=str(data.get("user_id") or ""),
-            points=[_make(MapPoint, p) for p in data.get("points") or []],
-            clusters=[_make(MapCluster, c) for c in data.get("clusters") or []],
+            points=points,
+            clusters=clusters,
             explained=[float(v) for v in data.get("explained") or []],
             embedding_model=str(data.get("embedding_model") or ""),
         )

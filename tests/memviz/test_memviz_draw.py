@@ -175,3 +175,20 @@ def test_a_memory_with_a_broken_vector_is_left_off_the_map() -> None:
     m = memory_map("alice", rows, 26)
     assert [p.id for p in m.points] == ["a", "c"]
     assert all(np.isfinite([p.x, p.y]).all() for p in m.points)
+
+
+def test_a_map_from_a_server_is_drawn_with_its_numbers_as_numbers() -> None:
+    # The SVG file has no content security policy: a server sending a cluster's
+    # size (or a point's place) as text must not get markup into it.
+    evil = "<script>alert(1)</script>"
+    data = MemoryMap(
+        "alice", [MapPoint("p1", 0.5, -0.5, 0, "tea")], [MapCluster(0, 1, "tea", "p1")]
+    ).to_dict()
+    data["clusters"][0]["size"] = evil
+    with pytest.raises(ValueError):
+        MemoryMap.from_dict(data)
+    data["clusters"][0]["size"] = "3"
+    data["points"][0].update(x="0.5", cluster="0")
+    m = MemoryMap.from_dict(data)
+    assert (m.clusters[0].size, m.points[0].x, m.points[0].cluster) == (3, 0.5, 0)
+    assert "<script" not in mapdraw.svg(m) + mapdraw.html_page(m)
