@@ -116,6 +116,7 @@ class DashboardScreen(Screen[None]):
         for widget in ("#users-title", "#users"):
             self.query_one(widget).display = False
         self._show_period()
+        self._stats_due = True  # asked for right after the first live answer (or failure)
         self._polls = [
             self.set_interval(LIVE_EVERY, self._tick_live),
             self.set_interval(STATS_EVERY, self._tick_stats),
@@ -143,7 +144,8 @@ class DashboardScreen(Screen[None]):
         if self._busy or self._hidden:
             return
         if self._no_live:
-            self._tick_stats()  # nothing else to ask when due
+            if self._stats_due:  # stats asked for meanwhile; else they wait for their tick
+                self._tick_stats()
             return
         self._start(self._fetch_live())
 
@@ -177,12 +179,13 @@ class DashboardScreen(Screen[None]):
             self._done()
 
     async def _ask_live(self) -> None:
-        if self.live is None:  # the first answer says whether this caller sees every user
-            self._stats_due = True
+        first = self.live is None
         try:
             self.live = await self.runtime.live()
             self._live_at = time.monotonic()
             self._note("")
+            if first:  # the first answer says whether this caller sees every user
+                self._stats_due = True
         except NotFoundError:
             self._no_live = True
             self._note("This server does not list runs in flight (an older muxi).")
