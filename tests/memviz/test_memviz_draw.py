@@ -192,3 +192,29 @@ def test_a_map_from_a_server_is_drawn_with_its_numbers_as_numbers() -> None:
     m = MemoryMap.from_dict(data)
     assert (m.clusters[0].size, m.points[0].x, m.points[0].cluster) == (3, 0.5, 0)
     assert "<script" not in mapdraw.svg(m) + mapdraw.html_page(m)
+
+
+def test_stats_from_a_server_print_no_escape_sequences() -> None:
+    # Memory text was cleaned, but not the kinds, dates, ids and agent names a
+    # server sends: OSC 52 (write the clipboard) or a clear-screen reached the terminal.
+    clear, clip = "\x1b[2J", "\x1b]52;c;QQ==\x07"
+    s = MemoryStats.from_dict(
+        {
+            "user_id": "alice",
+            "current": 1,
+            "by_kind": {clear + "fact": 1},
+            "by_age": [["today" + clear, 1]],
+            "decay_bins": [1],
+            "chain_count": 1,
+            "chains": [[{"id": "a", "text": "tea", "created_at": clear + "2026"}]],
+            "recalls": 1,
+            "recall_turns": 1,
+            "top_recalled": [{"memory_id": clear + "m1", "count": 1, "last_at": clear}],
+            "recent_recalls": [
+                {"at": clear, "session_id": clear, "memory_id": "m1", "agent": clip + "coder"}
+            ],
+        }
+    )
+    text = "\n".join(stats_lines(s))
+    assert "\x1b" not in text and "\x07" not in text
+    assert "coder" in text and "fact 1" in text
