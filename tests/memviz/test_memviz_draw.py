@@ -218,3 +218,20 @@ def test_stats_from_a_server_print_no_escape_sequences() -> None:
     text = "\n".join(stats_lines(s))
     assert "\x1b" not in text and "\x07" not in text
     assert "coder" in text and "fact 1" in text
+
+
+def test_stats_from_a_server_are_read_with_numbers_as_numbers() -> None:
+    # The memory screen formats scores with :.2f in its worker: text there (a
+    # proxy, an odd server) raised and closed the chat app; now reading refuses it.
+    data = MemoryStats("alice", current=1).to_dict()
+    data.update(
+        decay_avg="0.5",
+        top_recalled=[{"memory_id": "m1", "count": "2", "avg_score": "0.25"}],
+        recent_recalls=[{"at": "", "session_id": "s", "memory_id": "m1", "score": 1}],
+    )
+    s = MemoryStats.from_dict(data)
+    assert (s.decay_avg, s.top_recalled[0].count, s.top_recalled[0].avg_score) == (0.5, 2, 0.25)
+    assert s.recent_recalls[0].score == 1.0 and stats_lines(s)
+    data["top_recalled"][0]["avg_score"] = "high"
+    with pytest.raises(ValueError):
+        MemoryStats.from_dict(data)
