@@ -62,6 +62,12 @@ def memory_map(
     if not usable:
         return result
     vectors = np.asarray([r["vector"] for r in usable], dtype=np.float64)
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():  # a broken embedding (NaN, inf) would fail the SVD: leave it out
+        usable = [usable[int(i)] for i in np.flatnonzero(finite)]
+        vectors = vectors[finite]
+        if not usable:
+            return result
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = vectors / np.where(norms == 0, 1.0, norms)
     features, explained = principal(unit)

@@ -83,8 +83,17 @@ class LiveReport:
         runs = []
         for raw in data.get("runs") or []:
             run = _make(LiveRun, {k: v for k, v in raw.items() if k != "tool"})
+            # Numbers as numbers (int() refuses anything else, so a bad answer fails
+            # here, where the caller reports it): the dashboard adds to them each tick.
+            run.elapsed_ms = int(run.elapsed_ms or 0)
+            run.tool_calls = int(run.tool_calls or 0)
+            run.input_tokens = int(run.input_tokens or 0)
+            run.output_tokens = int(run.output_tokens or 0)
+            run.agent, run.model = str(run.agent or ""), str(run.model or "")
             if isinstance(raw.get("tool"), dict):
-                run.tool = _make(LiveTool, raw["tool"])
+                tool = run.tool = _make(LiveTool, raw["tool"])
+                tool.elapsed_ms = int(tool.elapsed_ms or 0)
+                tool.tool, tool.server = str(tool.tool or ""), str(tool.server or "")
             runs.append(run)
         return cls(at=str(data.get("at") or ""), user_id=data.get("user_id"), runs=runs)
 

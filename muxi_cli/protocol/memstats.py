@@ -99,6 +99,12 @@ class MemoryStats:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MemoryStats:
+        top = [_make(RecallCount, r) for r in data.get("top_recalled") or []]
+        for r in top:  # numbers as numbers: the text formats them with :.2f and >4
+            r.count, r.avg_score = int(r.count), _number(r.avg_score)
+        recent = [_make(RecentRecall, r) for r in data.get("recent_recalls") or []]
+        for rec in recent:
+            rec.score = _number(rec.score)
         return cls(
             user_id=str(data.get("user_id") or ""),
             current=int(data.get("current") or 0),
@@ -106,15 +112,15 @@ class MemoryStats:
             by_kind={str(k): int(v) for k, v in (data.get("by_kind") or {}).items()},
             by_age=[(str(label), int(n)) for label, n in data.get("by_age") or []],
             decay_bins=[int(n) for n in data.get("decay_bins") or []],
-            decay_avg=data.get("decay_avg"),
+            decay_avg=_number(data.get("decay_avg")),
             chains=[
                 [_make(ChainLink, link) for link in chain] for chain in data.get("chains") or []
             ],
             chain_count=int(data.get("chain_count") or 0),
             recalls=int(data.get("recalls") or 0),
             recall_turns=int(data.get("recall_turns") or 0),
-            top_recalled=[_make(RecallCount, r) for r in data.get("top_recalled") or []],
-            recent_recalls=[_make(RecentRecall, r) for r in data.get("recent_recalls") or []],
+            top_recalled=top,
+            recent_recalls=recent,
             at=str(data.get("at") or ""),
         )
 
@@ -159,10 +165,18 @@ class MemoryMap:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MemoryMap:
+        # Numbers as numbers (int() and float() refuse anything else): the drawings
+        # put them into SVG unescaped, and an SVG file has no content security policy.
+        points = [_make(MapPoint, p) for p in data.get("points") or []]
+        for p in points:
+            p.x, p.y, p.cluster = float(p.x), float(p.y), int(p.cluster)
+        clusters = [_make(MapCluster, c) for c in data.get("clusters") or []]
+        for c in clusters:
+            c.index, c.size = int(c.index), int(c.size)
         return cls(
             user_id=str(data.get("user_id") or ""),
-            points=[_make(MapPoint, p) for p in data.get("points") or []],
-            clusters=[_make(MapCluster, c) for c in data.get("clusters") or []],
+            points=points,
+            clusters=clusters,
             explained=[float(v) for v in data.get("explained") or []],
             embedding_model=str(data.get("embedding_model") or ""),
         )
@@ -171,6 +185,11 @@ class MemoryMap:
 def cluster_letter(index: int) -> str:
     """The letter a cluster is drawn with (A, B, ...; the map has at most 26)."""
     return chr(ord("A") + index % 26)
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float (``None`` stays ``None``; text that is no number raises)."""
+    return None if value is None else float(value)
 
 
 def _make(cls: Any, data: dict[str, Any]) -> Any:

@@ -19,6 +19,7 @@ from muxi_cli.protocol.records import (
 )
 from muxi_cli.server.chat import SSE_MEDIA, json_turn, prepare, sse_response, start_turn
 from muxi_cli.server.context import Caller, ServerContext
+from muxi_cli.server.live_routes import LIVE_ROUTES
 from muxi_cli.server.mcp_routes import add_mcp_routes
 from muxi_cli.server.media_routes import MEDIA_ROUTES, add_media_routes
 from muxi_cli.server.memviz_routes import MEMVIZ_ROUTES
@@ -74,6 +75,7 @@ ROUTES: list[tuple[str, str, str]] = [
     *MEDIA_ROUTES,
     *TIMELINE_ROUTES,
     *MEMVIZ_ROUTES,
+    *LIVE_ROUTES,
 ]
 
 

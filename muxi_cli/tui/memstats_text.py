@@ -1,13 +1,14 @@
 """A :class:`~muxi_cli.protocol.memstats.MemoryStats` as plain lines of text, for
 ``muxi memory stats --user`` and the chat app's memory screen alike.
 
-Pure and standard library only; memory text is cleaned of control characters
-and cut to one line (callers print the lines as text, never as markup).
+Pure and standard library only; every line is cleaned of control characters and
+memory text is cut to one line (callers print the lines as text, never as markup).
 """
 
 from __future__ import annotations
 
 from muxi_cli.protocol.memstats import DECAY_BINS, MemoryStats
+from muxi_cli.termtext import strip_controls
 from muxi_cli.tui.mapdraw import one_line
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -80,9 +81,11 @@ def stats_lines(s: MemoryStats, width: int = 100, chains: int = 5, recent: int =
         out.append("recent recalls:")
         for rec in s.recent_recalls[:recent]:
             score = "    " if rec.score is None else f"{rec.score:.2f}"
-            head = f"  {when(rec.at)}  {rec.session_id[:10]:<10}  {rec.agent[:12]:<12} {score}  "
+            sid, agent = strip_controls(rec.session_id)[:10], strip_controls(rec.agent)[:12]
+            head = f"  {when(rec.at)}  {sid:<10}  {agent:<12} {score}  "
             out.append(head + _text(rec.text, rec.memory_id, width - len(head)))
-    return out
+    # Kinds, dates, ids and agent names come from a server too: no escape sequences.
+    return [strip_controls(line) for line in out]
 
 
 def _text(text: str, memory_id: str, width: int) -> str:

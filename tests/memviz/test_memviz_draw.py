@@ -161,3 +161,77 @@ def test_a_remote_client_install_draws_without_numpy() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_a_memory_with_a_broken_vector_is_left_off_the_map() -> None:
+    # One vector with NaN or infinity (a broken embedding) made the SVD fail, and
+    # with it the whole map; now that memory is simply not drawn.
+    rows = [
+        row("a", "tea", 3, vector=[1.0, 0.0, 0.0]),
+        row("b", "broken", 2, vector=[float("nan"), 0.0, 1.0]),
+        row("c", "coffee", 1, vector=[0.0, 1.0, 0.0]),
+        row("d", "huge", 1, vector=[float("inf"), 0.0, 0.0]),
+    ]
+    m = memory_map("alice", rows, 26)
+    assert [p.id for p in m.points] == ["a", "c"]
+    assert all(np.isfinite([p.x, p.y]).all() for p in m.points)
+
+
+def test_a_map_from_a_server_is_drawn_with_its_numbers_as_numbers() -> None:
+    # The SVG file has no content security policy: a server sending a cluster's
+    # size (or a point's place) as text must not get markup into it.
+    evil = "<script>alert(1)</script>"
+    data = MemoryMap(
+        "alice", [MapPoint("p1", 0.5, -0.5, 0, "tea")], [MapCluster(0, 1, "tea", "p1")]
+    ).to_dict()
+    data["clusters"][0]["size"] = evil
+    with pytest.raises(ValueError):
+        MemoryMap.from_dict(data)
+    data["clusters"][0]["size"] = "3"
+    data["points"][0].update(x="0.5", cluster="0")
+    m = MemoryMap.from_dict(data)
+    assert (m.clusters[0].size, m.points[0].x, m.points[0].cluster) == (3, 0.5, 0)
+    assert "<script" not in mapdraw.svg(m) + mapdraw.html_page(m)
+
+
+def test_stats_from_a_server_print_no_escape_sequences() -> None:
+    # Memory text was cleaned, but not the kinds, dates, ids and agent names a
+    # server sends: OSC 52 (write the clipboard) or a clear-screen reached the terminal.
+    clear, clip = "\x1b[2J", "\x1b]52;c;QQ==\x07"
+    s = MemoryStats.from_dict(
+        {
+            "user_id": "alice",
+            "current": 1,
+            "by_kind": {clear + "fact": 1},
+            "by_age": [["today" + clear, 1]],
+            "decay_bins": [1],
+            "chain_count": 1,
+            "chains": [[{"id": "a", "text": "tea", "created_at": clear + "2026"}]],
+            "recalls": 1,
+            "recall_turns": 1,
+            "top_recalled": [{"memory_id": clear + "m1", "count": 1, "last_at": clear}],
+            "recent_recalls": [
+                {"at": clear, "session_id": clear, "memory_id": "m1", "agent": clip + "coder"}
+            ],
+        }
+    )
+    text = "\n".join(stats_lines(s))
+    assert "\x1b" not in text and "\x07" not in text
+    assert "coder" in text and "fact 1" in text
+
+
+def test_stats_from_a_server_are_read_with_numbers_as_numbers() -> None:
+    # The memory screen formats scores with :.2f in its worker: text there (a
+    # proxy, an odd server) raised and closed the chat app; now reading refuses it.
+    data = MemoryStats("alice", current=1).to_dict()
+    data.update(
+        decay_avg="0.5",
+        top_recalled=[{"memory_id": "m1", "count": "2", "avg_score": "0.25"}],
+        recent_recalls=[{"at": "", "session_id": "s", "memory_id": "m1", "score": 1}],
+    )
+    s = MemoryStats.from_dict(data)
+    assert (s.decay_avg, s.top_recalled[0].count, s.top_recalled[0].avg_score) == (0.5, 2, 0.25)
+    assert s.recent_recalls[0].score == 1.0 and stats_lines(s)
+    data["top_recalled"][0]["avg_score"] = "high"
+    with pytest.raises(ValueError):
+        MemoryStats.from_dict(data)

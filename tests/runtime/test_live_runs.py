@@ -4,6 +4,8 @@ that ends the delegate too, the user scope, and the report's wire form."""
 
 from __future__ import annotations
 
+import pytest
+
 from muxi_cli.protocol.events import EventFactory
 from muxi_cli.protocol.live import LiveReport
 from muxi_cli.runtime.live import LiveRuns
@@ -96,3 +98,30 @@ def test_model_calls_show_the_model_and_tokens_before_the_run_ends() -> None:
     tap(f.usage("m/coder", 100, 30, 0.01))  # the agent's two calls again
     run = live.report().runs[0]
     assert (run.model, run.input_tokens, run.output_tokens) == ("m/coder", 105, 31)
+
+
+def test_a_servers_numbers_are_read_as_numbers() -> None:
+    # The dashboard adds its own clock to elapsed_ms on every tick: a null or a
+    # text there (a proxy, another program on the port) raised in its timer and
+    # closed the chat app. Now the report is refused when read (a note says so).
+    raw = {
+        "at": "2026-12-06T00:00:00Z",
+        "runs": [
+            {
+                "run_id": "r1",
+                "session_id": "s1",
+                "elapsed_ms": None,
+                "tool_calls": "2",
+                "input_tokens": 5.0,
+                "model": None,
+                "tool": {"call_id": "c1", "tool": "add", "server": None, "elapsed_ms": "7"},
+            }
+        ],
+    }
+    (run,) = LiveReport.from_dict(raw).runs
+    assert (run.elapsed_ms, run.tool_calls, run.input_tokens, run.output_tokens) == (0, 2, 5, 0)
+    assert run.tool is not None and (run.tool.elapsed_ms, run.tool.server) == (7, "")
+    assert run.model == ""
+    raw["runs"][0]["elapsed_ms"] = "soon"
+    with pytest.raises(ValueError):
+        LiveReport.from_dict(raw)

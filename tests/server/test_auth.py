@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -298,3 +299,21 @@ async def test_only_an_admin_can_always_allow(served: Served, who: str, expected
         assert r.json()["decision"] == expected
         assert await asyncio.wait_for(task, 10) == ["pending", "allowed"]
     assert served.runtime.decisions == [(call["id"], expected)]
+
+
+def test_every_v1_route_is_listed(tmp_path: Path) -> None:
+    """Every authenticated route the app serves is in ``ROUTES`` (audio's in
+    ``AUDIO_ROUTES``), so the no-key and cross-user tests above cover it."""
+    from muxi_cli.server.app import create_app
+    from muxi_cli.server.audio_routes import AUDIO_ROUTES
+    from tests.server.fakeruntime import FakeRuntime
+
+    app = create_app(FakeRuntime(), KeyStore(tmp_path / "keys.json"), access_log=False)
+    served = {
+        (method.upper(), path)
+        for path, ops in app.openapi()["paths"].items()
+        if path.startswith("/v1/")
+        for method in ops
+    }
+    listed = {(m, p) for m, p, _ in [*ROUTES, *AUDIO_ROUTES]}
+    assert served - listed == set()

@@ -17,6 +17,8 @@ import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -114,6 +116,7 @@ class DashboardScreen(Screen[None]):
         for widget in ("#users-title", "#users"):
             self.query_one(widget).display = False
         self._show_period()
+        self._stats_due = True  # asked for right after the first live answer (or failure)
         self._polls = [
             self.set_interval(LIVE_EVERY, self._tick_live),
             self.set_interval(STATS_EVERY, self._tick_stats),
@@ -141,7 +144,8 @@ class DashboardScreen(Screen[None]):
         if self._busy or self._hidden:
             return
         if self._no_live:
-            self._tick_stats()  # nothing else to ask when due
+            if self._stats_due:  # stats asked for meanwhile; else they wait for their tick
+                self._tick_stats()
             return
         self._start(self._fetch_live())
 
@@ -175,12 +179,13 @@ class DashboardScreen(Screen[None]):
             self._done()
 
     async def _ask_live(self) -> None:
-        if self.live is None:  # the first answer says whether this caller sees every user
-            self._stats_due = True
+        first = self.live is None
         try:
             self.live = await self.runtime.live()
             self._live_at = time.monotonic()
             self._note("")
+            if first:  # the first answer says whether this caller sees every user
+                self._stats_due = True
         except NotFoundError:
             self._no_live = True
             self._note("This server does not list runs in flight (an older muxi).")
@@ -200,7 +205,9 @@ class DashboardScreen(Screen[None]):
                 (await self.runtime.stats(since=since, by="user")).groups if every_user else None
             )
         except Exception as exc:
-            self.query_one("#headline", Static).update(f"Could not get the stats: {_message(exc)}")
+            self.query_one("#headline", Static).update(
+                Text(f"Could not get the stats: {_message(exc)}")  # a str would be markup
+            )
             return
         if period != self.period or (not every_user and self.live and self.live.all_users):
             # Switched period meanwhile, or learnt meanwhile that this caller sees every user.
@@ -217,7 +224,7 @@ class DashboardScreen(Screen[None]):
             f"[b reverse] {key} {label} [/]" if i == self.period else f" {key} {label} "
             for i, (key, label, _, _) in enumerate(PERIODS)
         ]
-        where = self.runtime.label
+        where = escape(self.runtime.label)  # a server's URL is text in this markup
         self.query_one("#period", Static).update(f"Dashboard · {where} · " + " ".join(labels))
 
     def _draw_stats(self) -> None:
@@ -238,15 +245,13 @@ class DashboardScreen(Screen[None]):
         total = f"{sum(turns):,.0f} turns" if days > 1 else "today"
         self.query_one("#turns-title", Label).update(f"Turns per day ({total})")
         self.query_one("#cost-title", Label).update(f"Cost per day ({formatting.cost(sum(cost))})")
-        self.query_one("#by-agent", Static).update(
-            "[b]Runs by agent[/]\n" + dashdata.agent_bars(snap.main)
-        )
-        self.query_one("#by-model", Static).update(
-            "[b]Tokens by model[/]\n" + dashdata.model_bars(snap.models)
-        )
-        self.query_one("#by-tool", Static).update(
-            "[b]Calls by tool[/]\n" + dashdata.tool_bars(snap.main)
-        )
+        # Names are text, not markup: a tool's is whatever the model called it.
+        for name, title, rows in (
+            ("by-agent", "Runs by agent", dashdata.agent_bars(snap.main)),
+            ("by-model", "Tokens by model", dashdata.model_bars(snap.models)),
+            ("by-tool", "Calls by tool", dashdata.tool_bars(snap.main)),
+        ):
+            self.query_one(f"#{name}", Static).update(Text.assemble((title, "bold"), "\n", rows))
         users = self.query_one("#users", DataTable)
         shown = snap.users is not None
         users.display = shown
@@ -254,7 +259,7 @@ class DashboardScreen(Screen[None]):
         if snap.users is not None:
             users.clear()
             for g in snap.users:
-                users.add_row(*dashdata.user_cells(g), key=g.key or "(none)")
+                users.add_row(*map(Text, dashdata.user_cells(g)), key=g.key or "(none)")
 
     def _draw_live(self) -> None:
         report = self.live
@@ -269,7 +274,11 @@ class DashboardScreen(Screen[None]):
             table.clear(columns=True)
             table.add_columns(*columns)
         extra = (time.monotonic() - self._live_at) * 1000
-        rows = {run.run_id: dashdata.live_cells(run, extra, with_user) for run in report.runs}
+        # Cells as Text: a str cell is markup, and a tool's name is the model's to choose.
+        rows = {
+            run.run_id: [Text(c) for c in dashdata.live_cells(run, extra, with_user)]
+            for run in report.runs
+        }
         if [key.value for key in table.rows] == list(rows):
             # The same runs: update the cells in place (the cursor stays where it is).
             for key, cells in rows.items():
@@ -284,7 +293,7 @@ class DashboardScreen(Screen[None]):
 
     def _note(self, text: str) -> None:
         if self.is_mounted:
-            self.query_one("#live-note", Label).update(text)
+            self.query_one("#live-note", Label).update(Text(text))  # an error's text, not markup
 
     # -- actions ----------------------------------------------------------------------------
 
