@@ -72,14 +72,19 @@ def ensure_dir(path: Path, mode: int = 0o700) -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically with mode 0600."""
+    """Write ``text`` to ``path`` atomically with mode 0600.
+
+    The temporary file gets a random name and is created exclusively (mkstemp):
+    in a folder others can write to, a file or symlink planted under a guessable
+    name is never opened, so nothing outside ``path`` is written."""
+    import tempfile  # deferred: it loads shutil and random, which most commands never need
+
     ensure_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -70,3 +70,19 @@ def test_writers_in_several_processes_lose_no_change() -> None:
                 p.wait()
     data = settings.load()
     assert len(data) == 100 and data["p3_24"] == 24
+
+
+def test_a_private_file_never_writes_through_a_planted_symlink(tmp_path: Path) -> None:
+    """In a folder others can write to, a symlink planted where the temporary
+    file used to be (its name was guessable: pid-based) must not be followed."""
+    import os
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    target = tmp_path / "shared" / "map.html"
+    target.parent.mkdir()
+    (target.parent / f".map.html.{os.getpid()}.tmp").symlink_to(victim)
+    paths.write_private(target, "<html>map</html>")
+    assert victim.read_text() == "keep me"
+    assert target.read_text() == "<html>map</html>"
+    assert target.stat().st_mode & 0o777 == 0o600
