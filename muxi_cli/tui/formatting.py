@@ -6,6 +6,10 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
+
+from muxi_cli.termtext import strip_controls
+
 if TYPE_CHECKING:
     from muxi_cli.tui.model import Usage
 
@@ -98,6 +102,12 @@ def one_line(value: Any, limit: int = 60) -> str:
         text = str(value)
     text = " ".join(text.split())
     return clip(text, limit)
+
+
+def stored_text(text: str, style: str = "") -> Text:
+    """Text someone stored (a title, a memory, a name) as a widget shows it: as is,
+    never markup (a str is markup to Textual: "[/b]" would crash a screen), no controls."""
+    return Text(strip_controls(text), style=style)
 
 
 def clip(text: str, limit: int) -> str:

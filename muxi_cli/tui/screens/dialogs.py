@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-from muxi_cli.termtext import strip_controls
+from muxi_cli.tui.formatting import stored_text
 
 DIALOG_CSS = """
 .dialog {
@@ -94,7 +93,7 @@ class ConfirmDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             # Text, not markup: the question quotes a session title or a memory.
-            yield Label(Text(strip_controls(self._question)), classes="title")
+            yield Label(stored_text(self._question), classes="title")
             yield Label("y / Enter to confirm · n / Esc to cancel", classes="hint")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="no")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
 from textual.binding import Binding, BindingType
 
-from muxi_cli.termtext import strip_controls
 from muxi_cli.tui import formatting
 from muxi_cli.tui.screens.dialogs import ConfirmDialog, InputDialog
 from muxi_cli.tui.screens.lists import ListScreen
@@ -51,7 +49,7 @@ class MemoryScreen(ListScreen):
             score = f"{m.score:.2f}" if m.score is not None else ""
             table.add_row(
                 m.kind,
-                Text(strip_controls(formatting.clip(m.text, 70))),  # a str cell is markup
+                formatting.stored_text(formatting.clip(m.text, 70)),
                 formatting.short_date(m.created_at),
                 score,
                 key=m.id,

@@ -9,7 +9,6 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from muxi_cli.termtext import strip_controls
 from muxi_cli.tui import formatting
 from muxi_cli.tui.screens.dialogs import ConfirmDialog, InputDialog
 from muxi_cli.tui.screens.lists import ListScreen
@@ -62,7 +61,7 @@ class SessionsScreen(ListScreen):
             table.add_row(
                 mark,
                 # A Text: a str cell is markup, and a title is the user's own words.
-                Text(strip_controls(formatting.clip(s.title or "(untitled)", 60))),
+                formatting.stored_text(formatting.clip(s.title or "(untitled)", 60)),
                 s.agent or "",
                 formatting.short_date(s.updated_at),
                 str(s.message_count),

@@ -22,7 +22,6 @@ from textual.widgets import DataTable, Label, Static
 
 from muxi_cli.errors import MuxiError
 from muxi_cli.protocol.timeline import TimelineTurn, format_ms
-from muxi_cli.termtext import strip_controls
 from muxi_cli.tui import formatting
 
 if TYPE_CHECKING:
@@ -33,11 +32,6 @@ COLUMNS: tuple[str, ...] = (
     *("First", "Total", "Tokens", "Cost", "Tools"),
 )
 _STATUS_STYLE = {"completed": "green", "failed": "red", "cancelled": "yellow"}
-
-
-def _t(text: str, style: str = "") -> Text:
-    # Stored text (names, reasons, messages) is shown as is: never markup, no controls.
-    return Text(strip_controls(text), style=style)
 
 
 def clock(ts: str, fmt: str = "%H:%M:%S") -> str:
@@ -78,9 +72,9 @@ def row_cells(run: TimelineTurn, n: int | None, depth: int) -> list[Text]:
     return [
         Text(f"#{n}" if n is not None else ""),
         Text(clock(run.started_at) if depth == 0 else "", style="dim"),
-        _t(agent, "bold"),
-        _t(route_cell(run)),
-        _t(run.model or "-"),
+        formatting.stored_text(agent, "bold"),
+        formatting.stored_text(route_cell(run)),
+        formatting.stored_text(run.model or "-"),
         Text(run.status, style=_STATUS_STYLE.get(run.status, "")),
         Text(format_ms(run.first_token_ms)),
         Text(format_ms(run.duration_ms)),
@@ -94,16 +88,16 @@ def details(run: TimelineTurn) -> Text:
     """Everything about one run, a fact per line."""
     out = Text()
     if run.message:
-        out.append_text(_t(f"“{run.message}”\n", "italic"))
+        out.append_text(formatting.stored_text(f"“{run.message}”\n", "italic"))
     out.append(f"{clock(run.started_at, '%Y-%m-%d %H:%M:%S')} · ", style="dim")
-    out.append_text(_t(run.agent or "-", "bold"))
-    out.append_text(_t(f" · {run.model or 'model unknown'} · "))
+    out.append_text(formatting.stored_text(run.agent or "-", "bold"))
+    out.append_text(formatting.stored_text(f" · {run.model or 'model unknown'} · "))
     out.append(run.status, style=_STATUS_STYLE.get(run.status, ""))
     if run.error_code and run.status != "completed":
-        out.append_text(_t(f" ({run.error_code})", "red"))
+        out.append_text(formatting.stored_text(f" ({run.error_code})", "red"))
     out.append("\n")
     if run.route is not None:
-        out.append_text(_t(f"routed: {run.route.summary()}\n"))
+        out.append_text(formatting.stored_text(f"routed: {run.route.summary()}\n"))
     if run.recalls:
         top = f" (top score {run.recall_top:.2f})" if run.recall_top is not None else ""
         out.append(f"memories recalled: {run.recalls}{top}\n")
@@ -121,9 +115,9 @@ def details(run: TimelineTurn) -> Text:
         )
     for tool, child in run.steps():
         if tool is not None:
-            out.append_text(_t(f"→ {tool.summary()}\n"))
+            out.append_text(formatting.stored_text(f"→ {tool.summary()}\n"))
         if child is not None:
-            out.append_text(_t(f"   ↳ {child.agent or '-'}: {child.status}"))
+            out.append_text(formatting.stored_text(f"   ↳ {child.agent or '-'}: {child.status}"))
             out.append(
                 f", {format_ms(child.duration_ms)}, {formatting.cost(child.cost_usd)}\n",
                 style="dim",
@@ -161,7 +155,9 @@ class TimelineScreen(ModalScreen[None]):
         with Vertical() as box:
             # A Text, not a str: a str border title is markup, and a session title is
             # the user's own words ("[/b]" would crash the screen, "[@click=...]" act).
-            box.border_title = _t("Timeline · " + (self.session_title or "session"))
+            box.border_title = formatting.stored_text(
+                "Timeline · " + (self.session_title or "session")
+            )
             table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True, id="rows")
             yield table
             with VerticalScroll(id="details"):
