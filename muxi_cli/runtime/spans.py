@@ -289,13 +289,13 @@ class SpanBuilder:
         run.model = event.model
         run.model_due = False
         run.cursor = at
-        attributes = self._chat_attributes(event.model)
+        metric_attrs = self._chat_attributes(event.model)
+        attributes = dict(metric_attrs)  # the span's own: tokens and finish on top
         if not event.unknown:
             attributes["gen_ai.usage.input_tokens"] = event.input_tokens
             attributes["gen_ai.usage.output_tokens"] = event.output_tokens
         attributes["gen_ai.response.finish_reasons"] = [event.finish]
         self._chat_span(run, event.model, start, at, attributes, None)
-        metric_attrs = self._chat_attributes(event.model)
         self.duration.record(event.duration_ms / 1000, metric_attrs)
         if event.first_chunk_ms is not None:
             self.first_chunk.record(event.first_chunk_ms / 1000, metric_attrs)
