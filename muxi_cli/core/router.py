@@ -33,6 +33,7 @@ from muxi_cli.llm.base import (
     complete,
 )
 from muxi_cli.protocol.mentions import leading_mention
+from muxi_cli.stores.sqlite_tx import use_wal
 
 log = logging.getLogger("muxi.router")
 
@@ -133,7 +134,7 @@ class RouteCache:
                 self._db = sqlite3.connect(self.path, timeout=2, check_same_thread=False)
                 # A cache: losing the last write in a power cut is fine, a disk flush
                 # on every routing decision is not.
-                self._db.execute("PRAGMA journal_mode=WAL")
+                use_wal(self._db, timeout=2.0)
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute(
                     "CREATE TABLE IF NOT EXISTS routes (key TEXT PRIMARY KEY, at REAL, "

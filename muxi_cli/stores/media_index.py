@@ -23,7 +23,7 @@ from pathlib import Path
 from muxi_cli import paths
 from muxi_cli.errors import MuxiError
 from muxi_cli.protocol.messages import MediaRef
-from muxi_cli.stores.sqlite_tx import immediate
+from muxi_cli.stores.sqlite_tx import immediate, use_wal
 
 INDEX_VERSION = 1
 
@@ -80,7 +80,7 @@ class MediaIndex:
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(conn, timeout=30.0)
             conn.execute("PRAGMA synchronous = NORMAL")
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > INDEX_VERSION:

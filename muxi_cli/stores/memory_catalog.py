@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from muxi_cli import paths
-from muxi_cli.stores.sqlite_tx import immediate
+from muxi_cli.stores.sqlite_tx import immediate, use_wal
 
 #: The LanceDB tables whose contents the catalog mirrors.
 TRACKED = ("memories", "chunks", "meta")
@@ -128,7 +128,7 @@ class MemoryCatalog:
                     self.path, timeout=30.0, isolation_level=None, check_same_thread=False
                 )
                 conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA journal_mode=WAL")
+                use_wal(conn, timeout=30.0)
                 # Everything here but the session states can be recounted; no fsync per write.
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(SCHEMA)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from muxi_cli.stores import run_rollup as rollup
 from muxi_cli.stores.session_schema import migrate
+from muxi_cli.stores.sqlite_tx import use_wal
 
 log = logging.getLogger("muxi.runs")
 
@@ -112,7 +113,7 @@ def connect(path: Path) -> sqlite3.Connection:
     """A connection of its own to the sessions database, migrated."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
-    conn.execute("PRAGMA journal_mode = WAL")
+    use_wal(conn)
     migrate(conn, path)
     return conn
 

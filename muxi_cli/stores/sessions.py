@@ -73,7 +73,7 @@ from muxi_cli.stores.session_rows import (
     writer_tag,
 )
 from muxi_cli.stores.session_schema import has_fts, migrate
-from muxi_cli.stores.sqlite_tx import immediate
+from muxi_cli.stores.sqlite_tx import immediate, use_wal
 
 if TYPE_CHECKING:
     from muxi_cli.config.schema import MediaConfig
@@ -128,7 +128,7 @@ class SessionStore:
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(conn)
             # WAL + NORMAL: every commit survives a crash of the process.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
