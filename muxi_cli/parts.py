@@ -69,6 +69,8 @@ PARTS: tuple[Part, ...] = (
     Part("server", "muxi serve (HTTP, SSE, WebSocket)", "server",
          ("fastapi", "uvicorn", "multipart", "jwt"),
          also=("starlette", "python_multipart", "prometheus_client"), needs=("local",)),
+    Part("postgres", "many muxi serve replicas on PostgreSQL", "postgres",
+         ("psycopg",), also=("psycopg_binary",), needs=("server",)),
     Part("web", "muxi web (the chat app in a browser)", "web",
          ("textual_serve", "aiohttp")),
     Part("media", "images, documents, OCR, audio and video", "media",

@@ -25,6 +25,7 @@ OPTIONS: tuple[tuple[str, str | None], ...] = (
     ("local", "local"),
     ("memory", "memory"),
     ("server", "server"),
+    ("postgres", "postgres"),
     ("web", "web"),
     ("media", "media"),
     ("telemetry", "telemetry"),

@@ -15,11 +15,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from muxi_cli.providers import table as provider_table
 from tests.keyring_backend import FILE_BACKEND, MemoryKeyring
+
+if TYPE_CHECKING:
+    from tests.pgrig import PgServer
 
 #: The checkout: subprocesses get it on PYTHONPATH to import tests.keyring_backend.
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,3 +193,29 @@ def module_llm() -> Iterator[FakeLLM]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server per test process (tests/pgrig.py); skips without one."""
+    from tests.pgrig import PgServer, pg_bin_dir
+
+    if pg_bin_dir() is None:
+        if os.environ.get("MUXI_TEST_CI"):
+            pytest.fail("PostgreSQL is not installed: scripts/os-packages should have done it")
+        pytest.skip("PostgreSQL server binaries are not installed (scripts/os-packages)")
+    server = PgServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    url = pg_server.create_database()
+    try:
+        yield url
+    finally:
+        pg_server.drop_database(url)
