@@ -10,29 +10,33 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 
 from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol.messages import MediaRef, Part, PartError, media_of
 from muxi_cli.stores.media import MediaStore
+from muxi_cli.stores.sqldialect import DbConn, DbRow, dialect_of
 
 log = logging.getLogger("muxi.sessions")
 
 
 def insert_media_rows(
-    conn: sqlite3.Connection, session_id: str, message_id: int, owner: str, parts: list[Part]
+    conn: DbConn, session_id: str, message_id: int, owner: str, parts: list[Part]
 ) -> None:
     """One ``session_media`` row per media part of a message."""
+    sql = dialect_of(conn).upsert(
+        "session_media",
+        ("session_id", "message_id", "pos", "media_id", "owner", "ref"),
+        ("message_id", "pos"),
+    )
     for pos, part in enumerate(media_of(parts)):
         conn.execute(
-            "INSERT OR REPLACE INTO session_media"
-            " (session_id, message_id, pos, media_id, owner, ref) VALUES (?, ?, ?, ?, ?, ?)",
+            sql,
             (session_id, message_id, pos, part.media.id, owner,
              json.dumps(part.media.to_dict(), ensure_ascii=False)),
         )  # fmt: skip
 
 
-def refs_from_rows(rows: list[sqlite3.Row]) -> list[MediaRef]:
+def refs_from_rows(rows: list[DbRow]) -> list[MediaRef]:
     """The references of ``session_media`` rows, each id once (its first use)."""
     out: dict[str, MediaRef] = {}
     for row in rows:
@@ -45,7 +49,7 @@ def refs_from_rows(rows: list[sqlite3.Row]) -> list[MediaRef]:
     return list(out.values())
 
 
-def session_refs(conn: sqlite3.Connection, session_id: str) -> list[MediaRef]:
+def session_refs(conn: DbConn, session_id: str) -> list[MediaRef]:
     rows = conn.execute(
         "SELECT media_id, ref FROM session_media WHERE session_id = ? ORDER BY message_id, pos",
         (session_id,),
@@ -53,16 +57,14 @@ def session_refs(conn: sqlite3.Connection, session_id: str) -> list[MediaRef]:
     return refs_from_rows(rows)
 
 
-def session_media_ids(conn: sqlite3.Connection, session_id: str) -> list[str]:
+def session_media_ids(conn: DbConn, session_id: str) -> list[str]:
     rows = conn.execute(
         "SELECT DISTINCT media_id FROM session_media WHERE session_id = ?", (session_id,)
     ).fetchall()
     return [str(r["media_id"]) for r in rows]
 
 
-def drop_unused(
-    conn: sqlite3.Connection, media: MediaStore, owner: str, media_ids: list[str]
-) -> None:
+def drop_unused(conn: DbConn, media: MediaStore, owner: str, media_ids: list[str]) -> None:
     """Delete from ``media`` (the owner's view) the files no session of
     ``owner`` refers to any more. Run inside the transaction that deleted
     the rows, so no message of the owner can start referring to a file
@@ -84,7 +86,7 @@ def drop_unused(
             log.warning("could not delete media %s: %s", media_id[:12], exc.message)
 
 
-def adopt_stored(conn: sqlite3.Connection, media: MediaStore) -> None:
+def adopt_stored(conn: DbConn, media: MediaStore) -> None:
     """Give each session's owner the files its messages hold that the store
     kept before it had an index (sessions schema 4, an older muxi)."""
     rows = conn.execute(

@@ -7,7 +7,6 @@ import os
 import re
 import secrets
 import socket
-import sqlite3
 from typing import Any
 
 from muxi_cli.errors import NotFoundError
@@ -20,6 +19,7 @@ from muxi_cli.protocol.messages import (
     parts_from_list,
 )
 from muxi_cli.protocol.records import SessionInfo, SessionMessage
+from muxi_cli.stores.sqldialect import DbRow
 
 TITLE_MAX = 60
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -101,7 +101,7 @@ def loads(text: str | None, empty: Any) -> Any:
         return empty
 
 
-def info_from_row(row: sqlite3.Row) -> SessionInfo:
+def info_from_row(row: DbRow) -> SessionInfo:
     return SessionInfo(
         id=row["id"],
         title=row["title"],
@@ -131,7 +131,7 @@ def merged_parts(
     return [*([TextPart(content)] if content else []), *kept, *calls]
 
 
-def row_parts(row: sqlite3.Row) -> list[Part]:
+def row_parts(row: DbRow) -> list[Part]:
     """The parts of a row; derived from the old columns if missing or unreadable."""
     try:
         raw = json.loads(row["parts"]) if row["parts"] else None
@@ -149,7 +149,7 @@ def row_parts(row: sqlite3.Row) -> list[Part]:
     )
 
 
-def message_from_row(row: sqlite3.Row) -> SessionMessage:
+def message_from_row(row: DbRow) -> SessionMessage:
     return SessionMessage(
         id=int(row["id"]),
         session_id=row["session_id"],

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli import paths
 from muxi_cli.errors import MuxiError, NotFoundError, UsageError
-from muxi_cli.protocol.messages import MediaRef, Part, legacy_parts
+from muxi_cli.protocol.messages import MediaRef, Part, legacy_parts, media_of
 from muxi_cli.protocol.records import SessionInfo, SessionMessage
 from muxi_cli.stores.media import MediaStore
 from muxi_cli.stores.session_export import export_session, load_export
@@ -73,6 +73,7 @@ from muxi_cli.stores.session_rows import (
     writer_tag,
 )
 from muxi_cli.stores.session_schema import has_fts, migrate
+from muxi_cli.stores.sqldialect import SQLITE, DbConn, Dialect, insert_id
 from muxi_cli.stores.sqlite_tx import immediate, use_wal
 
 if TYPE_CHECKING:
@@ -93,18 +94,26 @@ STATUSES = frozenset({"streaming", "complete", "interrupted", "cancelled", "fail
 
 
 class SessionStore:
-    """Sessions and messages in one SQLite file. Thread-safe; opened on first use."""
+    """Sessions and messages in one SQLite file. Thread-safe; opened on first use.
+
+    stores/pg_sessions.py keeps them in PostgreSQL with the same code: what the
+    engines spell differently is in :attr:`_dialect` (stores/sqldialect.py).
+    """
+
+    _dialect: Dialect = SQLITE
 
     def __init__(
         self, path: Path | None = None, *, media_config: MediaConfig | None = None
     ) -> None:
         self.path = Path(path) if path is not None else paths.sessions_db_path()
+        #: Where the sessions are: the SQLite file, or a PostgreSQL URL (pg_sessions.py).
+        self.database: Path | str = self.path
         #: The bytes of the sessions' media parts: ``media/`` beside the database
         #: (its index always; the bytes unless ``media_config`` or MUXI_MEDIA_URL
         #: names object storage). ``media.for_owner(user_id)`` is a user's part.
         self.media = MediaStore.from_config(media_config, self.path.parent / "media")
         self._lock = threading.RLock()
-        self._db: sqlite3.Connection | None = None
+        self._db: DbConn | None = None
         self._fts = False
         self._last_dt: datetime | None = None
         #: Ids of replies this store is streaming right now.
@@ -112,7 +121,7 @@ class SessionStore:
 
     # -- plumbing -------------------------------------------------------------
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> DbConn:
         paths.ensure_dir(self.path.parent)
         if not self.path.exists():
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -144,7 +153,7 @@ class SessionStore:
             raise
         return conn
 
-    def _db_error(self, exc: sqlite3.Error) -> MuxiError:
+    def _db_error(self, exc: BaseException) -> MuxiError:
         return MuxiError(
             f"The sessions database {self.path} could not be used: {exc}.",
             hint="Check the file's permissions and free disk space; if it is damaged, "
@@ -152,17 +161,17 @@ class SessionStore:
         )
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> Iterator[DbConn]:
         with self._lock:
             if self._db is None:
                 self._db = self._open()
             try:
                 yield self._db
-            except sqlite3.Error as exc:
+            except self._dialect.error as exc:
                 raise self._db_error(exc) from exc
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[DbConn]:
         """One committed transaction (``BEGIN IMMEDIATE`` so writers never deadlock)."""
         with self._read() as conn, immediate(conn):
             yield conn
@@ -219,7 +228,7 @@ class SessionStore:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (sid, user_id, clean_title(title), agent, now, now),
                 )
-            except sqlite3.IntegrityError as exc:
+            except self._dialect.integrity_error as exc:
                 raise UsageError(
                     f"Session id {sid!r} is already in use.",
                     hint="Choose another id, or leave it out to get a new one.",
@@ -287,6 +296,7 @@ class SessionStore:
         text derived from the sessions' attachments (substring)."""
         where: list[str] = []
         args: list[Any] = []
+        d = self._dialect
         if user_id is not None:
             where.append("s.user_id = ?")
             args.append(user_id)
@@ -305,26 +315,32 @@ class SessionStore:
                 )
                 content_arg = '"' + q.replace('"', '""') + '"'
             else:
-                content = "SELECT m.session_id FROM messages m WHERE m.content LIKE ? ESCAPE '\\'"
+                content = (
+                    f"SELECT m.session_id FROM messages m WHERE m.content {d.like} ? ESCAPE '\\'"
+                )
                 content_arg = like
             attached = self.media.for_owner(user_id).text_matches(like, any_owner=user_id is None)
             media_sql = ""
             if attached:
                 media_sql = (
                     " OR s.id IN (SELECT session_id FROM session_media"
-                    " WHERE media_id IN (SELECT value FROM json_each(?)))"
+                    f" WHERE media_id IN ({d.json_values}))"
                 )
-            where.append(f"(s.title LIKE ? ESCAPE '\\' OR s.id IN ({content}){media_sql})")
+            where.append(f"(s.title {d.like} ? ESCAPE '\\' OR s.id IN ({content}){media_sql})")
             args += [like, content_arg]
             if attached:
                 args.append(json.dumps(attached))
         sql = f"SELECT {SESSION_COLS} FROM sessions s"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY s.updated_at DESC, s.rowid DESC LIMIT ? OFFSET ?"
+        sql += f" ORDER BY s.updated_at DESC, s.{d.rowid} DESC LIMIT ? OFFSET ?"
         args += [max(0, int(limit)), max(0, int(offset))]
         with self._read() as conn:
             return [info_from_row(r) for r in conn.execute(sql, args).fetchall()]
+
+    def _lock_media(self, conn: DbConn, owner: str) -> None:
+        """Serialize the writes that add or drop references to ``owner``'s media
+        (SQLite's write lock already does; see pg_sessions.py)."""
 
     def _uses_fts(self, query: str) -> bool:
         # The trigram index finds substrings of three characters or more.
@@ -354,10 +370,12 @@ class SessionStore:
         other session of its owner refers to (with their derived forms)."""
         with self._write() as conn:
             row = conn.execute(
-                "SELECT user_id FROM sessions WHERE id = ?", (session_id,)
+                f"SELECT user_id FROM sessions WHERE id = ?{self._dialect.for_update}",
+                (session_id,),
             ).fetchone()
             if row is None or (user_id is not None and row["user_id"] != user_id):
                 raise not_found(session_id)
+            self._lock_media(conn, row["user_id"])
             used = session_media_ids(conn, session_id)
             conn.execute("DELETE FROM session_media WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
@@ -401,7 +419,8 @@ class SessionStore:
             )
         with self._write() as conn:
             row = conn.execute(
-                "SELECT title, agent, user_id FROM sessions WHERE id = ?", (session_id,)
+                f"SELECT title, agent, user_id FROM sessions WHERE id = ?{self._dialect.for_update}",
+                (session_id,),
             ).fetchone()
             if row is None:
                 raise not_found(session_id)
@@ -415,7 +434,10 @@ class SessionStore:
             if parts is None:
                 ok = bool((meta or {}).get("ok", True))
                 parts = legacy_parts(role, content, tool_calls or [], tool_call_id, is_error=not ok)
-            cur = conn.execute(
+            if media_of(parts):
+                self._lock_media(conn, row["user_id"])
+            msg_id = insert_id(
+                conn,
                 "INSERT INTO messages (session_id, seq, role, content, agent, run_id, status,"
                 " created_at, updated_at, tool_calls, tool_call_id, meta, writer, parts)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -424,8 +446,8 @@ class SessionStore:
                  writer_tag() if status == "streaming" else None, parts_json(parts)),
             )  # fmt: skip
             if status == "streaming":
-                self._live.add(int(cur.lastrowid or 0))
-            insert_media_rows(conn, session_id, int(cur.lastrowid or 0), row["user_id"], parts)
+                self._live.add(msg_id)
+            insert_media_rows(conn, session_id, msg_id, row["user_id"], parts)
             title = row["title"] or (title_from(content) if role == "user" else "")
             conn.execute(
                 "UPDATE sessions SET updated_at = ?, title = ?, agent = COALESCE(agent, ?)"
@@ -433,7 +455,7 @@ class SessionStore:
                 (now, title, agent if role == "assistant" else None, session_id),
             )
         return SessionMessage(
-            id=int(cur.lastrowid or 0),
+            id=msg_id,
             session_id=session_id,
             seq=seq,
             role=role,
@@ -469,7 +491,7 @@ class SessionStore:
         with self._write() as conn:
             row = conn.execute(
                 "SELECT session_id, role, content, tool_calls, tool_call_id, meta, parts"
-                " FROM messages WHERE id = ?",
+                f" FROM messages WHERE id = ?{self._dialect.for_update}",
                 (message_id,),
             ).fetchone()
             if row is None:

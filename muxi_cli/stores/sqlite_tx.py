@@ -6,11 +6,17 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
+from typing import Any, TypeVar
+
+_C = TypeVar("_C", bound=Any)
 
 
 @contextlib.contextmanager
-def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def immediate(conn: _C) -> Iterator[_C]:
     """One committed transaction on an autocommit connection, or none at all.
+
+    ``conn`` is a ``sqlite3.Connection`` or a connection speaking its SQL
+    (stores/pgsql.py, where ``BEGIN IMMEDIATE`` is a plain ``BEGIN``).
 
     ``BEGIN IMMEDIATE`` takes the write lock at the start, so two writers
     (threads or processes) wait for each other instead of deadlocking when

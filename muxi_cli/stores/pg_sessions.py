@@ -1,0 +1,96 @@
+"""Sessions and their messages in PostgreSQL, shared by every replica of a server.
+
+:class:`PgSessionStore` is the :class:`~muxi_cli.stores.sessions.SessionStore`
+with its connection to a PostgreSQL database (stores/pgsql.py) instead of a
+SQLite file: the same code, the same SQL where it is portable, the
+differences in the connection's dialect (stores/sqldialect.py). The schema is
+migrated on open (stores/pg_schema.py).
+
+SQLite has one writer at a time; here several replicas write at once, so the
+store locks what its writes read before they update it: the session's row
+while a message is added (its ``seq`` is the next one) or the session
+deleted, a message's row while it is updated, and, per owner, the media
+references (a transaction-level advisory lock), so that deleting a session
+never deletes a file another session of the owner is starting to refer to.
+
+The media bytes stay in the :class:`~muxi_cli.stores.media.MediaStore` of the
+formation's ``media:`` (object storage when replicas share it), its index in
+the data folder. A lost connection (the database restarted) is replaced on
+the next call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from muxi_cli import paths
+from muxi_cli.errors import MuxiError
+from muxi_cli.stores.pg_schema import migrate
+from muxi_cli.stores.pgconn import redacted
+from muxi_cli.stores.pgsql import PgConnection, open_pg, pg_dialect
+from muxi_cli.stores.sessions import SessionStore
+from muxi_cli.stores.sqldialect import DbConn
+
+if TYPE_CHECKING:
+    from muxi_cli.config.schema import MediaConfig
+
+
+class PgSessionStore(SessionStore):
+    """The session store on the PostgreSQL database at ``url``. Thread-safe; opened on first use."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        media_config: MediaConfig | None = None,
+        data_path: Path | None = None,
+    ) -> None:
+        # The data folder's sessions path: its folder holds the media (and their index).
+        super().__init__(data_path or paths.sessions_db_path(), media_config=media_config)
+        self.url = url
+        self.database = url
+        self._dialect = pg_dialect()
+
+    def _open(self) -> DbConn:
+        conn = open_pg(self.url)
+        try:
+            migrate(conn)
+        except self._dialect.error as exc:
+            conn.close()
+            raise self._db_error(exc) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _db_error(self, exc: BaseException) -> MuxiError:
+        return MuxiError(
+            f"The sessions database {redacted(self.url)} could not be used: {str(exc).strip()}.",
+            hint="Check that the database server is up and MUXI_DATABASE_URL "
+            "(or --database-url) names it; muxi reconnects on the next request.",
+        )
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[DbConn]:
+        with self._lock:
+            if self._db is None:
+                self._db = self._open()
+            try:
+                yield self._db
+            except self._dialect.error as exc:
+                db = self._db
+                if isinstance(db, PgConnection) and db.broken:
+                    # The server went away: the next call connects again.
+                    with contextlib.suppress(Exception):
+                        db.close()
+                    self._db = None
+                raise self._db_error(exc) from exc
+
+    def _lock_media(self, conn: DbConn, owner: str) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("muxi.media:" + owner,))
+
+    def _uses_fts(self, query: str) -> bool:
+        return False  # ILIKE everywhere (the pg_trgm index serves it): see pg_schema.py

@@ -1,0 +1,138 @@
+"""A PostgreSQL connection the SQLite store code can use as it is.
+
+:class:`PgConnection` wraps a psycopg connection (autocommit, so the store's
+own ``BEGIN``/``COMMIT`` make its transactions) with the part of
+``sqlite3.Connection`` the stores use: ``execute(sql, params)`` with ``?``
+placeholders, ``executemany``, rows readable by name and by index
+(:class:`PgRow`, a tuple), and ``BEGIN IMMEDIATE`` read as ``BEGIN``. What
+the engines spell differently is in its :attr:`~PgConnection.dialect`
+(stores/sqldialect.py).
+
+PostgreSQL text cannot hold NUL characters; a NUL in a parameter is stored
+as U+FFFD (the replacement character) instead of failing the write.
+psycopg is imported only when a connection is made (the ``postgres`` part).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli.stores import pgconn
+from muxi_cli.stores.sqldialect import Dialect
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+class PgRow(tuple[Any, ...]):
+    """A result row: ``row[0]``, ``row[1:]`` and ``row["name"]``, as ``sqlite3.Row``."""
+
+    _index: dict[str, int]
+
+    def __new__(cls, values: Iterable[Any], index: dict[str, int]) -> PgRow:
+        row = super().__new__(cls, values)
+        row._index = index
+        return row
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return super().__getitem__(self._index[key])
+        return super().__getitem__(key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _row_maker(cursor: Any) -> Any:
+    desc = cursor.description
+    index = {d.name: i for i, d in enumerate(desc or ())}
+    return lambda values: PgRow(values, index)
+
+
+@functools.lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """``sql`` with ``?`` placeholders as psycopg's ``%s`` (and a literal ``%`` as ``%%``).
+
+    A ``?`` inside a quoted string or name stays as it is.
+    """
+    if sql.strip().upper() == "BEGIN IMMEDIATE":
+        return "BEGIN"
+    out: list[str] = []
+    quote = ""
+    for ch in sql:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "?":
+            out.append("%s")
+            continue
+        out.append("%%" if ch == "%" else ch)
+    return "".join(out)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
+
+
+def _params(parameters: Sequence[Any] | None) -> tuple[Any, ...]:
+    return tuple(_clean(v) for v in parameters or ())
+
+
+@functools.cache
+def pg_dialect() -> Dialect:
+    """PostgreSQL's :class:`Dialect` (imports psycopg: call it once a URL is set)."""
+    import psycopg  # deferred: the postgres part, only servers that share a database load it
+
+    return Dialect(
+        name="postgresql",
+        rowid="n",
+        like="ILIKE",
+        for_update=" FOR UPDATE",
+        json_values="SELECT json_array_elements_text(?::json)",
+        error=(psycopg.Error,),
+        integrity_error=(psycopg.IntegrityError,),
+    )
+
+
+class PgConnection:
+    """A psycopg connection speaking the store code's SQL (see the module docstring)."""
+
+    def __init__(self, raw: psycopg.Connection[Any], url: str) -> None:
+        self.raw = raw
+        self.url = url
+        self.dialect = pg_dialect()
+
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None, /) -> Any:
+        cur = self.raw.cursor(row_factory=_row_maker)
+        params = _params(parameters)
+        if params:
+            cur.execute(translate(sql), params)
+        else:  # no parameters: psycopg reads no placeholders, so a "%" stays as written
+            cur.execute(translate(sql).replace("%%", "%"))
+        return cur
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        rows = [_params(p) for p in parameters]
+        cur = self.raw.cursor(row_factory=_row_maker)
+        if rows:
+            cur.executemany(translate(sql), rows)
+        return cur
+
+    @property
+    def broken(self) -> bool:
+        """True once the connection to the server is lost (a new one is needed)."""
+        return bool(self.raw.broken or self.raw.closed)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def open_pg(url: str) -> PgConnection:
+    """A new autocommit connection to ``url`` (a :class:`MuxiError` if it fails)."""
+    return PgConnection(pgconn.connect(url, autocommit=True), url)

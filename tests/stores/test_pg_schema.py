@@ -1,0 +1,92 @@
+"""The sessions schema on PostgreSQL: replicas opening together migrate once, a
+newer database is refused, search has its trigram index, and concurrent writers
+from several stores (replicas) keep each session's message order."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from muxi_cli.errors import MuxiError
+from muxi_cli.stores.pg_schema import PG_SCHEMA_VERSION, migrate
+from muxi_cli.stores.pg_sessions import PgSessionStore
+from muxi_cli.stores.pgsql import open_pg
+
+
+def test_replicas_opening_together_migrate_once(pg_url: str) -> None:
+    olds: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_one() -> None:
+        conn = open_pg(pg_url)
+        try:
+            barrier.wait(timeout=10)
+            olds.append(migrate(conn))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors
+    assert sorted(olds) == [0, PG_SCHEMA_VERSION, PG_SCHEMA_VERSION, PG_SCHEMA_VERSION]
+    conn = open_pg(pg_url)
+    try:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [
+            (PG_SCHEMA_VERSION,)
+        ]
+        index = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'messages_content_trgm'"
+        ).fetchone()
+        assert index is not None and "gin_trgm_ops" in index[0]
+    finally:
+        conn.close()
+
+
+def test_a_newer_database_is_refused_and_left_alone(pg_url: str, tmp_path: Path) -> None:
+    conn = open_pg(pg_url)
+    try:
+        migrate(conn)
+        conn.execute("UPDATE schema_version SET version = ?", (PG_SCHEMA_VERSION + 1,))
+    finally:
+        conn.close()
+    store = PgSessionStore(pg_url.replace("postgres@", "postgres:pw@"), data_path=tmp_path / "s.db")
+    with pytest.raises(MuxiError, match="understands up to version") as exc:
+        store.list_sessions()
+    assert "newer muxi" in (exc.value.hint or "")
+    assert "pw" not in exc.value.message  # the password stays out of messages
+    store.close()
+
+
+def test_replicas_adding_to_one_session_keep_its_order(pg_url: str, tmp_path: Path) -> None:
+    stores = [PgSessionStore(pg_url, data_path=tmp_path / "s.db") for _ in range(4)]
+    shared = stores[0].create_session("u1")
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(25):
+                stores[n].add_message(shared.id, "user", f"r{n}-{i}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert not errors
+        msgs = stores[1].messages(shared.id)
+        assert [m.seq for m in msgs] == list(range(1, 101))
+        assert len({m.content for m in msgs}) == 100
+    finally:
+        for s in stores:
+            s.close()
