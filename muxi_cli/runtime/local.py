@@ -91,7 +91,7 @@ class LocalRuntime(LocalMedia, LocalTools):
         #: Every event of every turn run here (run records, metrics, traces).
         self.tap = EventTap()
         #: Every finished run recorded in the sessions database (``muxi stats``).
-        self.runs = RunLog(self.tap, store.path)
+        self.runs = RunLog(self.tap, store.database)
         #: The runs in flight (the chat app's dashboard, ``GET /v1/runs/live``).
         self.live_runs = LiveRuns(self.tap)
         #: OpenTelemetry on :attr:`tap` (runtime/telemetry.py); ``None``: off.

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from muxi_cli.errors import UsageError
 from muxi_cli.protocol.events import (
@@ -32,7 +31,7 @@ from muxi_cli.protocol.events import (
 from muxi_cli.protocol.reduce import Reducer, RunSummary, ToolCallSummary, TurnSummary
 from muxi_cli.protocol.stats import StatsReport, parse_since
 from muxi_cli.runtime.observe import EventTap
-from muxi_cli.stores.runs import RecallRow, RunRow, RunWriter, ToolRow, connect
+from muxi_cli.stores.runs import RecallRow, RunRow, RunWriter, Target, ToolRow, connect
 
 
 @dataclass
@@ -197,9 +196,10 @@ def outcome(call: ToolCallSummary) -> str:
 
 class RunLog:
     """The run records of one runtime: the recorder on its tap, the writer
-    thread, and the stats queries over what they wrote."""
+    thread, and the stats queries over what they wrote (``path``: the sessions
+    database, its SQLite file or PostgreSQL URL)."""
 
-    def __init__(self, tap: EventTap, path: Path) -> None:
+    def __init__(self, tap: EventTap, path: Target) -> None:
         self.path = path
         self.writer = RunWriter(path)
         self.recorder = RunRecorder(self.writer)

@@ -7,10 +7,10 @@ from a thread.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 
 from muxi_cli.protocol.memstats import RecallCount, RecentRecall
+from muxi_cli.stores.sqldialect import DbConn
 
 
 @dataclass
@@ -21,9 +21,7 @@ class RecallFigures:
     recent: list[RecentRecall] = field(default_factory=list)
 
 
-def recall_figures(
-    conn: sqlite3.Connection, user_id: str, *, top: int = 10, recent: int = 20
-) -> RecallFigures:
+def recall_figures(conn: DbConn, user_id: str, *, top: int = 10, recent: int = 20) -> RecallFigures:
     """Totals, the ``top`` most recalled memories and the ``recent`` latest recalls."""
     total, turns = conn.execute(
         "SELECT COUNT(*), COUNT(DISTINCT run_id) FROM run_recalls WHERE user_id = ?", (user_id,)

@@ -18,11 +18,12 @@ number of runs. Turn latency (dims ``all``, ``user``) counts top-level runs;
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from muxi_cli.stores.sqldialect import DbConn, dialect_of
 
 if TYPE_CHECKING:
     from muxi_cli.stores.runs import RunRow, ToolRow
@@ -155,8 +156,30 @@ _UPSERT = (
 )
 
 
-def apply(conn: sqlite3.Connection, acc: dict[Key, Sums]) -> None:
-    """Add ``acc`` to the stored rows (inside the caller's transaction)."""
+_KEY = "WHERE user_id = ? AND dim = ? AND day = ? AND key = ?"
+_UPDATE = (
+    f"UPDATE run_rollup SET {', '.join(f'{c} = ?' for c in _COUNTS)},"
+    f" first_token_hist = ?, duration_hist = ? {_KEY}"
+)
+
+
+def apply(conn: DbConn, acc: dict[Key, Sums]) -> None:
+    """Add ``acc`` to the stored rows (inside the caller's transaction).
+
+    On PostgreSQL other replicas write the same rows at once: each row is
+    created if missing and locked before it is read, in key order (no deadlock).
+    """
+    if dialect_of(conn).name != "sqlite":
+        for key in sorted(acc):
+            conn.execute(
+                "INSERT INTO run_rollup (user_id, dim, day, key) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                key,
+            )
+            total = from_row(conn.execute(f"{_SELECT} {_KEY} FOR UPDATE", key).fetchone())
+            total.add(acc[key])
+            conn.execute(_UPDATE, (*to_row(total), *key))
+        return
     for key, add in acc.items():
         row = conn.execute(
             f"{_SELECT} WHERE user_id = ? AND dim = ? AND day = ? AND key = ?", key
@@ -182,9 +205,7 @@ def from_row(row: tuple[object, ...]) -> Sums:
     return s
 
 
-def read(
-    conn: sqlite3.Connection, user_id: str, dim: str, day_from: str
-) -> dict[str, dict[str, Sums]]:
+def read(conn: DbConn, user_id: str, dim: str, day_from: str) -> dict[str, dict[str, Sums]]:
     """The rows of ``dim`` from ``day_from`` on: ``{key: {day: sums}}``."""
     out: dict[str, dict[str, Sums]] = defaultdict(dict)
     for row in conn.execute(

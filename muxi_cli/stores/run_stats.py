@@ -9,8 +9,6 @@ Blocking: call it from a thread.
 
 from __future__ import annotations
 
-import sqlite3
-
 from muxi_cli.errors import UsageError
 from muxi_cli.protocol.stats import (
     STATS_BY,
@@ -20,10 +18,11 @@ from muxi_cli.protocol.stats import (
     ToolStats,
 )
 from muxi_cli.stores.run_rollup import ALL, SEP, Sums, percentile, read
+from muxi_cli.stores.sqldialect import DbConn
 
 
 def query_stats(
-    conn: sqlite3.Connection,
+    conn: DbConn,
     *,
     since: str | None = None,
     by: str = "agent",

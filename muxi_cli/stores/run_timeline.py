@@ -8,10 +8,10 @@ under their parent by ``parent_run_id``. Blocking: call it from a thread.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 
 from muxi_cli.protocol.timeline import TimelineRoute, TimelineTool, TimelineTurn
+from muxi_cli.stores.sqldialect import DbConn, dialect_of
 
 #: The longest first line of a message a timeline row carries.
 MESSAGE_CHARS = 200
@@ -22,7 +22,7 @@ _RUNS = (
     "SELECT run_id, parent_run_id, started_at, agent, model, status, error_code,"
     " first_token_ms, duration_ms, input_tokens, output_tokens, cost_usd, route_method,"
     " route_reason, route_cached, route_failure, router_model, recalls, recall_top"
-    " FROM runs WHERE session_id = ? ORDER BY started_at, rowid"
+    " FROM runs WHERE session_id = ? ORDER BY started_at, {rowid}"
 )
 _TOOLS = (
     "SELECT run_id, tool, server, outcome, decision, approval_by, duration_ms, call_id"
@@ -34,10 +34,10 @@ _ASKED = (
 )
 
 
-def query_timeline(conn: sqlite3.Connection, session_id: str) -> list[TimelineTurn]:
+def query_timeline(conn: DbConn, session_id: str) -> list[TimelineTurn]:
     """Every recorded turn of ``session_id``, oldest first, delegates nested."""
     runs: dict[str, TimelineTurn] = {}
-    for row in conn.execute(_RUNS, (session_id,)):
+    for row in conn.execute(_RUNS.format(rowid=dialect_of(conn).rowid), (session_id,)):
         runs[row[0]] = _turn(row)
     ids = list(runs)
     for start in range(0, len(ids), _CHUNK):

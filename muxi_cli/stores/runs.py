@@ -4,6 +4,10 @@ The recorder (runtime/recorder.py) hands each finished turn's rows to
 :class:`RunWriter`, whose one thread writes them with its own connection in
 one short transaction per batch: the event loop never waits for the disk.
 The tables are created by migrations 6 and 7 (stores/session_schema.py).
+
+The database is the SQLite file or, given a ``postgresql://`` URL, the
+PostgreSQL database a server's replicas share (stores/pg_schema.py): the same
+SQL (stores/sqldialect.py), several writers at once.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import logging
 import queue
 import sqlite3
 import threading
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from muxi_cli.stores import run_rollup as rollup
 from muxi_cli.stores.session_schema import migrate
+from muxi_cli.stores.sqldialect import DbConn, dialect_of
 from muxi_cli.stores.sqlite_tx import use_wal
+
+#: The sessions database: a SQLite file, or a PostgreSQL URL.
+Target = Path | str
 
 log = logging.getLogger("muxi.runs")
 
@@ -80,15 +88,17 @@ class RecallRow:
     started_at: str
 
 
-_RUN_SQL = f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * 23)})"
-_TOOL_SQL = f"INSERT OR REPLACE INTO run_tools VALUES ({', '.join('?' * 11)})"
-_RECALL_SQL = f"INSERT OR REPLACE INTO run_recalls VALUES ({', '.join('?' * 9)})"
+_TABLES = (
+    ("runs", RunRow, ("run_id",)),
+    ("run_tools", ToolRow, ("run_id", "seq")),
+    ("run_recalls", RecallRow, ("run_id", "seq")),
+)
 
 Batch = tuple[list[RunRow], list[ToolRow], list[RecallRow]]
 
 
 def write_rows(
-    conn: sqlite3.Connection,
+    conn: DbConn,
     runs: list[RunRow],
     tools: list[ToolRow],
     recalls: list[RecallRow] | None = None,
@@ -96,12 +106,16 @@ def write_rows(
     """Insert one batch and add it to the rollups, in one transaction
     (``conn`` in autocommit mode). A run written twice (same id) would be
     counted twice in the rollups: the recorder writes each run once."""
+    d = dialect_of(conn)
+    run_sql, tool_sql, recall_sql = (
+        d.upsert(table, [f.name for f in fields(row)], key) for table, row, key in _TABLES
+    )
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.executemany(_RUN_SQL, [astuple(r) for r in runs])
-        conn.executemany(_TOOL_SQL, [astuple(t) for t in tools])
+        conn.executemany(run_sql, [astuple(r) for r in runs])
+        conn.executemany(tool_sql, [astuple(t) for t in tools])
         if recalls:
-            conn.executemany(_RECALL_SQL, [astuple(r) for r in recalls])
+            conn.executemany(recall_sql, [astuple(r) for r in recalls])
         rollup.apply(conn, rollup.fold(runs, tools))
         conn.execute("COMMIT")
     except BaseException:
@@ -109,8 +123,24 @@ def write_rows(
         raise
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def is_url(target: Target) -> bool:
+    """True if ``target`` names a PostgreSQL database (else it is a SQLite file)."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def connect(path: Target) -> DbConn:
     """A connection of its own to the sessions database, migrated."""
+    if is_url(path):
+        from muxi_cli.stores import pg_schema, pgsql  # deferred: the postgres part
+
+        pg = pgsql.open_pg(str(path))
+        try:
+            pg_schema.migrate(pg)
+        except BaseException:
+            pg.close()
+            raise
+        return pg
+    path = Path(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
     use_wal(conn)
@@ -121,7 +151,7 @@ def connect(path: Path) -> sqlite3.Connection:
 class RunWriter:
     """One daemon thread draining a queue of finished runs into the database."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Target) -> None:
         self.path = path
         self._queue: queue.Queue[Batch | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -153,7 +183,7 @@ class RunWriter:
             self._thread = None
 
     def _work(self) -> None:
-        conn: sqlite3.Connection | None = None
+        conn: DbConn | None = None
         while True:
             item = self._queue.get()
             batch: list[Batch] = []
@@ -181,11 +211,13 @@ class RunWriter:
                     )
             except Exception:
                 log.exception("recording %d run batch(es) failed", len(batch))
+                if conn is not None and getattr(conn, "broken", False):
+                    conn = None  # the database went away: the next batch connects again
             finally:
                 for _ in range(len(batch) + (1 if stop else 0)):
                     self._queue.task_done()
             if stop:
                 if conn is not None:
-                    with contextlib.suppress(sqlite3.Error):
+                    with contextlib.suppress(Exception):
                         conn.close()
                 return

@@ -8,8 +8,14 @@ from __future__ import annotations
 import pytest
 
 from muxi_cli.errors import NotFoundError
-from muxi_cli.stores.sessions import SessionStore
+from muxi_cli.stores.sessions import SessionStore, export_session, load_export
 from tests.stores.contract.conftest import Opener
+from tests.stores.test_session_media import (  # noqa: F401  (collected here, on both engines)
+    test_deleting_a_session_deletes_media_no_other_session_of_its_owner_uses,
+    test_deleting_a_session_survives_media_deleted_already,
+    test_messages_with_media_fill_session_media_in_order,
+    test_search_matches_text_derived_from_attachments,
+)
 from tests.stores.test_sessions import (  # noqa: F401  (collected here, on both engines)
     test_assistant_agent_recorded_when_session_has_none,
     test_auto_title_from_first_user_message,
@@ -88,3 +94,27 @@ def test_nul_characters_do_not_fail_a_write(store: SessionStore) -> None:
     store.add_message(info.id, "tool", "before\x00after", tool_call_id="c1")
     content = store.messages(info.id)[0].content
     assert content.startswith("before") and content.endswith("after")
+
+
+def test_export_reads_back_what_the_store_holds(store: SessionStore, open_store: Opener) -> None:
+    info = store.create_session("alice", agent="helper")
+    store.add_message(info.id, "user", "What's the time? ```odd``` fences")
+    store.add_message(
+        info.id,
+        "assistant",
+        "Let me check.",
+        agent="helper",
+        run_id="r1",
+        tool_calls=[{"id": "c1", "server": "time", "tool": "now", "arguments": {"tz": "UTC"}}],
+        meta={"usage": {"input_tokens": 12, "output_tokens": 4, "cost_usd": 0.001}},
+    )
+    store.add_message(info.id, "tool", "12:00", tool_call_id="c1", meta={"ok": True})
+    partial = store.add_message(info.id, "assistant", "It is", status="streaming")
+    store.update_message(partial.id, content="It is noon")
+    open_store().recover_interrupted()
+    got, msgs = store.get_session(info.id), store.messages(info.id)
+    assert msgs[-1].status == "interrupted"
+    again_info, again = load_export(export_session(got, msgs, "json"))
+    assert (again_info, again) == (got, msgs)
+    text = export_session(got, msgs, "md")
+    assert "It is noon" in text and "interrupted" in text
