@@ -38,6 +38,7 @@ _PROVIDER_ENV = (
     "MUXI_API_KEY",
     "MUXI_ADMIN_KEY",
     "MUXI_MEDIA_URL",
+    "MUXI_DATABASE_URL",
 )
 
 

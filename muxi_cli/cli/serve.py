@@ -11,7 +11,7 @@ import typer
 
 from muxi_cli.cli.context import state
 from muxi_cli.cli.output import fail
-from muxi_cli.errors import UsageError
+from muxi_cli.errors import MuxiError, UsageError
 
 if TYPE_CHECKING:
     from muxi_cli.errors import UsageError
@@ -106,6 +106,15 @@ def serve(
             help="Also serve /metrics without a key on this port of 127.0.0.1 (this machine only).",
         ),
     ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="PostgreSQL database the replicas of this server share "
+            "(postgresql://USER:PASSWORD@HOST:PORT/DB; default: MUXI_DATABASE_URL, else the "
+            "local SQLite files).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the formation's agents to `muxi --profile ...` clients and other programs.
 
@@ -133,11 +142,16 @@ def serve(
         )
     if web:
         parts.require("web", "muxi serve --web")
-    problem = _cannot_bind(host, port) or _weak_pinned_key()
+    if database_url:
+        # Every part of the server (sessions, run records, keys, ...) reads it from there.
+        os.environ["MUXI_DATABASE_URL"] = database_url
+    problem = _cannot_bind(host, port) or _weak_pinned_key() or _bad_database_url()
     if problem is None and metrics_port is not None:
         problem = _metrics_port_problem(port, metrics_port)
     if problem is not None:
         raise fail(problem)
+    if os.environ.get("MUXI_DATABASE_URL"):
+        parts.require("postgres", "muxi serve with a PostgreSQL database")
     settings = ServerSettings(
         max_body=max_body,
         rate=rate,
@@ -207,6 +221,13 @@ def _cannot_bind(host: str, port: int) -> UsageError | None:
                 hint="pick another --host or --port (ports below 1024 need privileges)",
             )
     return None
+
+
+def _bad_database_url() -> MuxiError | None:
+    """A database URL that cannot name PostgreSQL is refused before anything starts."""
+    from muxi_cli.runtime.admin import database_url_problem  # deferred: loads asyncio
+
+    return database_url_problem(None)
 
 
 def _weak_pinned_key() -> UsageError | None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from muxi_cli.config.loader import load_formation
-from muxi_cli.errors import UsageError
+from muxi_cli.errors import MuxiError, UsageError
 from muxi_cli.memory import prune as pruning
 from muxi_cli.memory import transfer
 from muxi_cli.runtime.factory import LOCAL, selected_profile
@@ -330,3 +330,15 @@ def weak_pinned_key(environ: dict[str, str]) -> UsageError | None:
     if why is None:
         return None
     return UsageError(f"{ENV_ADMIN_KEY} is too weak to be an admin key: {why}", hint=PINNED_HINT)
+
+
+def database_url_problem(url: str | None) -> MuxiError | None:
+    """Why ``url`` (``--database-url``, else ``MUXI_DATABASE_URL``) cannot name the
+    shared database, as ``muxi serve`` refuses to start with; None when it can."""
+    from muxi_cli.stores import pgconn  # deferred: only servers given a database URL
+
+    try:
+        pgconn.database_url(url)
+    except MuxiError as exc:
+        return exc
+    return None

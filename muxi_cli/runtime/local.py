@@ -42,6 +42,7 @@ from muxi_cli.runtime.telemetry import Telemetry
 from muxi_cli.runtime.timeline import session_timeline
 from muxi_cli.runtime.users import local_user_id
 from muxi_cli.runtime.warmup import warm_up
+from muxi_cli.stores.pg_sessions import session_store
 from muxi_cli.stores.session_rows import new_session_id
 from muxi_cli.stores.sessions import SessionStore, export_session
 
@@ -112,9 +113,13 @@ class LocalRuntime(LocalMedia, LocalTools):
         start_tools: bool = True,
         user_id: str | None = None,
         sessions_path: Path | None = None,
+        database_url: str | None = None,
     ) -> LocalRuntime:
         """Load the formation and build every part; MCP servers start in the
-        background (the first prompt never waits for a slow one)."""
+        background (the first prompt never waits for a slow one).
+
+        ``database_url`` (else ``MUXI_DATABASE_URL``) naming a PostgreSQL database
+        puts the sessions and run records there instead of the SQLite file."""
         parts.require("local", "running agents on this machine")
         from muxi_cli.core.router import RouteCache  # deferred: loads pydantic
         from muxi_cli.llm.registry import ProviderRegistry  # deferred: loads pydantic
@@ -127,7 +132,9 @@ class LocalRuntime(LocalMedia, LocalTools):
         traces = telemetry.required(formation)
         base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
         models = ProviderRegistry(formation)
-        store = SessionStore(sessions_path, media_config=formation.media)
+        store = session_store(
+            sessions_path, media_config=formation.media, database_url=database_url
+        )
         recovered = store.recover_interrupted()
         if recovered:
             log.info("marked %d reply(ies) cut off by a crash as interrupted", recovered)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from muxi_cli import paths
 from muxi_cli.errors import MuxiError
+from muxi_cli.stores import pgconn
 from muxi_cli.stores.pg_schema import migrate
 from muxi_cli.stores.pgconn import redacted
 from muxi_cli.stores.pgsql import PgConnection, open_pg, pg_dialect
@@ -94,3 +95,17 @@ class PgSessionStore(SessionStore):
 
     def _uses_fts(self, query: str) -> bool:
         return False  # ILIKE everywhere (the pg_trgm index serves it): see pg_schema.py
+
+
+def session_store(
+    path: Path | None = None,
+    *,
+    media_config: MediaConfig | None = None,
+    database_url: str | None = None,
+) -> SessionStore:
+    """The session store: on PostgreSQL when ``database_url`` or ``MUXI_DATABASE_URL``
+    names a database (stores/pgconn.py), else in the SQLite file at ``path``."""
+    url = pgconn.database_url(database_url)
+    if url is None:
+        return SessionStore(path, media_config=media_config)
+    return PgSessionStore(url, media_config=media_config, data_path=path)
