@@ -61,6 +61,16 @@ class Dialect:
             f" ON CONFLICT ({', '.join(key)}) {conflict}"
         )
 
+    def insert_new(self, table: str, cols: Sequence[str], key: Sequence[str]) -> str:
+        """``INSERT`` of every column of ``cols`` that leaves a row with the same ``key`` as it is."""
+        marks = ", ".join("?" * len(cols))
+        if self.name == "sqlite":
+            return f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({marks})"
+        return (
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})"
+            f" ON CONFLICT ({', '.join(key)}) DO NOTHING"
+        )
+
 
 SQLITE = Dialect(
     name="sqlite",
