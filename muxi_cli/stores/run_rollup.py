@@ -156,29 +156,33 @@ _UPSERT = (
 )
 
 
-_KEY = "WHERE user_id = ? AND dim = ? AND day = ? AND key = ?"
-_UPDATE = (
-    f"UPDATE run_rollup SET {', '.join(f'{c} = ?' for c in _COUNTS)},"
-    f" first_token_hist = ?, duration_hist = ? {_KEY}"
+def _merged(col: str) -> str:
+    """PostgreSQL: the stored histogram ``col`` plus the new row's, bucket by bucket."""
+    return (
+        f"{col} = (SELECT COALESCE(json_object_agg(b, n), '{{}}')::text FROM"
+        f" (SELECT b, SUM(n::bigint) AS n FROM (SELECT * FROM json_each_text(run_rollup.{col}::json)"
+        f" UNION ALL SELECT * FROM json_each_text(EXCLUDED.{col}::json)) AS h (b, n)"
+        " GROUP BY b) AS t)"
+    )
+
+
+_ADD = (
+    _UPSERT.replace("INSERT OR REPLACE", "INSERT")
+    + " ON CONFLICT (user_id, dim, day, key) DO UPDATE SET "
+    + ", ".join(f"{c} = run_rollup.{c} + EXCLUDED.{c}" for c in _COUNTS)
+    + f", {_merged('first_token_hist')}, {_merged('duration_hist')}"
 )
 
 
 def apply(conn: DbConn, acc: dict[Key, Sums]) -> None:
     """Add ``acc`` to the stored rows (inside the caller's transaction).
 
-    On PostgreSQL other replicas write the same rows at once: each row is
-    created if missing and locked before it is read, in key order (no deadlock).
+    On PostgreSQL other replicas add to the same rows at once: each row is
+    added to in one atomic upsert (its sums and histograms added up by the
+    database), in key order so two writers never wait for each other in a circle.
     """
     if dialect_of(conn).name != "sqlite":
-        for key in sorted(acc):
-            conn.execute(
-                "INSERT INTO run_rollup (user_id, dim, day, key) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                key,
-            )
-            total = from_row(conn.execute(f"{_SELECT} {_KEY} FOR UPDATE", key).fetchone())
-            total.add(acc[key])
-            conn.execute(_UPDATE, (*to_row(total), *key))
+        conn.executemany(_ADD, [(*key, *to_row(acc[key])) for key in sorted(acc)])
         return
     for key, add in acc.items():
         row = conn.execute(

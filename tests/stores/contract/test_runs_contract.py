@@ -11,6 +11,7 @@ from muxi_cli.protocol.events import Event
 from muxi_cli.runtime.observe import EventTap
 from muxi_cli.runtime.recorder import RunRecorder
 from muxi_cli.stores.run_recalls import recall_figures
+from muxi_cli.stores.run_rollup import SEP, read
 from muxi_cli.stores.run_stats import query_stats
 from muxi_cli.stores.run_timeline import query_timeline
 from muxi_cli.stores.runs import RunWriter, connect
@@ -79,8 +80,16 @@ def test_writers_recording_at_once_lose_no_count(database: Path | str) -> None:
     assert not errors
     conn = connect(database)
     try:
-        t = query_stats(conn, by="agent").totals
+        report = query_stats(conn, by="agent")
+        t = report.totals
         assert (t.turns, t.runs, t.users, t.input_tokens) == (15, 30, 3, 15 * 17)
+        # The latency histograms were added up too, bucket by bucket.
+        [days] = read(conn, "", "all", "").values()
+        assert sum(sum(s.duration.values()) for s in days.values()) == 15
+        tools = read(conn, "", "tool", "")
+        assert sum(s.duration[1500] for s in tools[f"calculator{SEP}builtin"].values()) == 15
+        calc = next(x for x in report.tools if x.tool == "calculator")
+        assert (calc.calls, calc.duration_p50_ms) == (15, 1500)
     finally:
         conn.close()
 
