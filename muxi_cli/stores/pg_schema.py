@@ -225,6 +225,9 @@ def migrate(conn: PgConnection) -> int:
     """Bring the database up to :data:`PG_SCHEMA_VERSION`; return the old version."""
     conn.execute("BEGIN")
     try:
+        # Another replica may be migrating a big database: wait for it, however long.
+        conn.execute("SET LOCAL lock_timeout = 0")
+        conn.execute("SET LOCAL statement_timeout = 0")
         conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATE_LOCK,))
         version = current_version(conn)
         if version > PG_SCHEMA_VERSION:

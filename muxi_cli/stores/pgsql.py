@@ -10,6 +10,12 @@ the engines spell differently is in its :attr:`~PgConnection.dialect`
 
 PostgreSQL text cannot hold NUL characters; a NUL in a parameter is stored
 as U+FFFD (the replacement character) instead of failing the write.
+
+As SQLite's busy timeout bounds a wait for another writer, a statement waits
+at most :data:`LOCK_TIMEOUT_MS` for a lock and runs at most
+:data:`STATEMENT_TIMEOUT_MS` (migrations lift both for their transaction), so
+a stuck database fails a request instead of holding it for ever; TCP
+keepalives notice a server that went away without closing the connection.
 psycopg is imported only when a connection is made (the ``postgres`` part).
 """
 
@@ -24,6 +30,18 @@ from muxi_cli.stores.sqldialect import Dialect
 
 if TYPE_CHECKING:
     import psycopg
+
+#: Milliseconds a statement may wait for a lock (a row another replica is writing).
+LOCK_TIMEOUT_MS = 10_000
+#: Milliseconds a statement may run.
+STATEMENT_TIMEOUT_MS = 30_000
+_OPTIONS = f"-c lock_timeout={LOCK_TIMEOUT_MS} -c statement_timeout={STATEMENT_TIMEOUT_MS}"
+_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 class PgRow(tuple[Any, ...]):
@@ -135,4 +153,4 @@ class PgConnection:
 
 def open_pg(url: str) -> PgConnection:
     """A new autocommit connection to ``url`` (a :class:`MuxiError` if it fails)."""
-    return PgConnection(pgconn.connect(url, autocommit=True), url)
+    return PgConnection(pgconn.connect(url, autocommit=True, options=_OPTIONS, **_KEEPALIVE), url)

@@ -69,3 +69,24 @@ def test_a_store_connects_again_after_losing_its_connection(pg_url: str, tmp_pat
     # ...and the next one works on a new connection.
     assert store.get_session(info.id).title == "before"
     store.close()
+
+
+def test_a_write_waiting_for_a_locked_row_gives_up(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from muxi_cli.stores import pgsql
+
+    monkeypatch.setattr(pgsql, "_OPTIONS", "-c lock_timeout=200 -c statement_timeout=30000")
+    store = PgSessionStore(pg_url, data_path=tmp_path / "sessions.db")
+    info = store.create_session("u1")
+    holder = open_pg(pg_url)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1 FROM sessions WHERE id = ? FOR UPDATE", (info.id,))
+        with pytest.raises(MuxiError, match="lock timeout"):
+            store.add_message(info.id, "user", "waits for the lock")
+        holder.execute("ROLLBACK")
+        assert store.add_message(info.id, "user", "then goes through").seq == 1
+    finally:
+        holder.close()
+        store.close()
