@@ -15,13 +15,15 @@ never deletes a file another session of the owner is starting to refer to.
 
 The media bytes stay in the :class:`~muxi_cli.stores.media.MediaStore` of the
 formation's ``media:`` (object storage when replicas share it), its index in
-the data folder. A lost connection (the database restarted) is replaced on
-the next call.
+the data folder. A lost connection (the database restarted) is replaced: at
+once when the connection was idle for a while (it is checked first), else
+after the one call that found it gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
 class PgSessionStore(SessionStore):
     """The session store on the PostgreSQL database at ``url``. Thread-safe; opened on first use."""
 
+    #: Seconds idle after which the connection is checked before it is used.
+    ping_after = 5.0
+
     def __init__(
         self,
         url: str,
@@ -54,6 +59,7 @@ class PgSessionStore(SessionStore):
         self.url = url
         self.database = url
         self._dialect = pg_dialect()
+        self._used = time.monotonic()
 
     def _open(self) -> DbConn:
         conn = open_pg(self.url)
@@ -74,20 +80,36 @@ class PgSessionStore(SessionStore):
             "(or --database-url) names it; muxi reconnects on the next request.",
         )
 
+    def _drop_if_broken(self) -> None:
+        db = self._db
+        if isinstance(db, PgConnection) and db.broken:
+            with contextlib.suppress(Exception):
+                db.close()
+            self._db = None
+
+    def _fresh(self) -> DbConn:
+        """The connection; after :attr:`ping_after` idle seconds, first checked with
+        a ``SELECT 1`` and replaced if the server dropped it meanwhile (a restart,
+        a failover), so the request after a quiet spell does not fail for it."""
+        now = time.monotonic()
+        if self._db is not None and now - self._used > self.ping_after:
+            try:
+                self._db.execute("SELECT 1")
+            except self._dialect.error:
+                self._drop_if_broken()
+        if self._db is None:
+            self._db = self._open()
+        self._used = now
+        return self._db
+
     @contextlib.contextmanager
     def _read(self) -> Iterator[DbConn]:
         with self._lock:
-            if self._db is None:
-                self._db = self._open()
+            conn = self._fresh()
             try:
-                yield self._db
+                yield conn
             except self._dialect.error as exc:
-                db = self._db
-                if isinstance(db, PgConnection) and db.broken:
-                    # The server went away: the next call connects again.
-                    with contextlib.suppress(Exception):
-                        db.close()
-                    self._db = None
+                self._drop_if_broken()  # the server went away: the next call connects again
                 raise self._db_error(exc) from exc
 
     def _lock_media(self, conn: DbConn, owner: str) -> None:

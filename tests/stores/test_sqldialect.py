@@ -53,8 +53,24 @@ def test_rows_read_by_name_index_and_slice(pg_url: str) -> None:
 
 def test_a_store_connects_again_after_losing_its_connection(pg_url: str, tmp_path: Path) -> None:
     store = PgSessionStore(pg_url, data_path=tmp_path / "sessions.db")
+    store.ping_after = 3600.0  # never checked first, however slow this machine
     info = store.create_session("u1", title="before")
-    admin = open_pg(pg_url)
+    _drop_connections(pg_url)
+    # The call that finds the connection gone fails with the store's message...
+    with pytest.raises(MuxiError, match="could not be used") as exc:
+        store.get_session(info.id)
+    assert "reconnects" in (exc.value.hint or "")
+    # ...and the next one works on a new connection.
+    assert store.get_session(info.id).title == "before"
+    # After a quiet spell the connection is checked first: no call fails for it.
+    store.ping_after = 0.0
+    _drop_connections(pg_url)
+    assert store.get_session(info.id).title == "before"
+    store.close()
+
+
+def _drop_connections(url: str) -> None:
+    admin = open_pg(url)
     try:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -62,13 +78,6 @@ def test_a_store_connects_again_after_losing_its_connection(pg_url: str, tmp_pat
         )
     finally:
         admin.close()
-    # The call that finds the connection gone fails with the store's message...
-    with pytest.raises(MuxiError, match="could not be used") as exc:
-        store.get_session(info.id)
-    assert "reconnects" in (exc.value.hint or "")
-    # ...and the next one works on a new connection.
-    assert store.get_session(info.id).title == "before"
-    store.close()
 
 
 def test_a_write_waiting_for_a_locked_row_gives_up(
