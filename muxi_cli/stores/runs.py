@@ -182,6 +182,26 @@ class RunWriter:
             self._thread.join(timeout=10)
             self._thread = None
 
+    def _write(self, conn: DbConn | None, batch: list[Batch]) -> DbConn:
+        """Write ``batch``; on a connection the server dropped (PostgreSQL
+        restarted, failed over), once more on a new one. The connection used."""
+        rows = (
+            [r for b in batch for r in b[0]],
+            [t for b in batch for t in b[1]],
+            [m for b in batch for m in b[2]],
+        )
+        conn = conn or connect(self.path)
+        try:
+            write_rows(conn, *rows)
+        except Exception:
+            if not getattr(conn, "broken", False):
+                raise
+            with contextlib.suppress(Exception):
+                conn.close()
+            conn = connect(self.path)
+            write_rows(conn, *rows)
+        return conn
+
     def _work(self) -> None:
         conn: DbConn | None = None
         while True:
@@ -202,13 +222,7 @@ class RunWriter:
                     batch.append(more)
             try:
                 if batch:
-                    conn = conn or connect(self.path)
-                    write_rows(
-                        conn,
-                        [r for b in batch for r in b[0]],
-                        [t for b in batch for t in b[1]],
-                        [m for b in batch for m in b[2]],
-                    )
+                    conn = self._write(conn, batch)
             except Exception:
                 log.exception("recording %d run batch(es) failed", len(batch))
                 if conn is not None and getattr(conn, "broken", False):

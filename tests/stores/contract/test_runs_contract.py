@@ -127,3 +127,29 @@ def test_a_sessions_timeline_and_recalls(database: Path | str, open_store: Opene
     assert (figures.recalls, figures.turns) == (3, 3)
     assert [(c.memory_id, c.count, c.avg_score) for c in figures.top] == [("m1", 3, 0.75)]
     assert {r.session_id for r in figures.recent} == {mine, other}
+
+
+def test_the_writer_survives_the_database_dropping_its_connection(database: Path | str) -> None:
+    writer = RunWriter(database)
+    tap = EventTap()
+    tap.add(RunRecorder(writer))
+    for event in turn("ann"):
+        tap(event)
+    writer.flush()
+    if isinstance(database, str):  # PostgreSQL: the server drops every connection
+        admin = connect(database)
+        try:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            admin.close()
+    for event in turn("bob"):
+        tap(event)
+    writer.close()
+    conn = connect(database)
+    try:
+        assert query_stats(conn).totals.turns == 2  # the second turn was not lost
+    finally:
+        conn.close()
