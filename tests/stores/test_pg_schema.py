@@ -90,3 +90,41 @@ def test_replicas_adding_to_one_session_keep_its_order(pg_url: str, tmp_path: Pa
     finally:
         for s in stores:
             s.close()
+
+
+def test_postgresql_has_every_table_and_column_of_the_sqlite_file(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A migration added to one engine's schema and not the other's fails here."""
+    import sqlite3
+
+    from muxi_cli.stores.session_schema import FTS_TABLE
+    from muxi_cli.stores.sessions import SessionStore
+
+    with SessionStore(tmp_path / "sessions.db") as lite:
+        lite.list_sessions()
+    db = sqlite3.connect(tmp_path / "sessions.db")
+    try:
+        names = [
+            r[0]
+            for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not r[0].startswith(("sqlite_", FTS_TABLE))
+        ]
+        sqlite_cols = {t: {r[1] for r in db.execute(f"PRAGMA table_info({t})")} for t in names}
+    finally:
+        db.close()
+    conn = open_pg(pg_url)
+    try:
+        migrate(conn)
+        pg_cols: dict[str, set[str]] = {}
+        for table, column in conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public'"
+        ).fetchall():
+            pg_cols.setdefault(table, set()).add(column)
+    finally:
+        conn.close()
+    for table, cols in sqlite_cols.items():
+        assert pg_cols.get(table, set()) - {"n"} == cols, table
+    # The event log's tables (lane streams: SQLite migration 8) may be ahead here.
+    assert set(pg_cols) - set(sqlite_cols) <= {"run_streams", "run_events"}
