@@ -8,7 +8,11 @@ file in a temp folder (WAL, ``synchronous = NORMAL`` as muxi opens it):
   ``streaming``, 10 updates of its text, the final update, and the run's row
   recorded (one batch through the run writer);
 - one whole ``LocalRuntime.chat`` turn against the local fake LLM
-  (``tests/fakellm.py``), memory off, on each engine.
+  (``tests/fakellm.py``), memory off, on each engine;
+- ``muxi serve`` holding concurrent streaming chats (each ~0.5 s, its reply
+  written every 0.2 s) on each engine: errors and time to first event. The
+  store is synchronous, so its round trips to PostgreSQL are spent on the
+  server's event loop.
 
 The difference is the added latency per turn; on a real network each of the
 store's round trips also pays the network's.
@@ -22,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.bench_turn import FORMATION_EXTRA, _amedian_ms
-from benchmarks.common import Result, median_ms
+from benchmarks.common import Result, median_ms, percentile
 
 UPDATES = 10
 
@@ -75,6 +79,25 @@ async def _turn_ms(formation: Path, database_url: str | None, repeat: int) -> fl
         await runtime.aclose()
 
 
+def _serve_streams(
+    work: Path, config: Path, database_url: str | None, n: int
+) -> tuple[int, list[float], float]:
+    import re
+
+    from benchmarks.bench_server import _concurrent
+    from tests.server.serveproc import ServeProcess
+
+    # A new data folder each time: its first start prints the keys.
+    home = work / f"home-{'pg' if database_url else 'sqlite'}-{n}"
+    args = ("--rate", "0", *(("--database-url", database_url) if database_url else ()))
+    proc = ServeProcess(home, config, args=args).start()
+    try:
+        keys = re.findall(r"muxi_[0-9a-f]{10}_[A-Za-z0-9_-]{43}", proc.log())
+        return asyncio.run(_concurrent(proc.url, keys[-1], n))  # the user key
+    finally:
+        proc.stop()
+
+
 def run(quick: bool) -> list[Result]:
     from tests.fakellm import FakeLLM
     from tests.pgrig import PgServer, pg_bin_dir
@@ -121,6 +144,22 @@ def run(quick: bool) -> list[Result]:
                     note=note,
                 ),
             ]
+            from tests.fakellm import Slow
+
+            fake.set_default(Slow("one two three four five six seven eight nine ten", delay=0.05))
+            (work / "serve").mkdir()
+            config = fake.write_formation(work / "serve", extra=FORMATION_EXTRA)
+            for n in [50] if quick else [50, 200]:
+                for engine, url in (("SQLite", None), ("PostgreSQL", server.create_database())):
+                    errors, ttfe, wall = _serve_streams(work, config, url, n)
+                    results.append(
+                        Result(
+                            f"sessions: {n} concurrent streams on {engine}, first event p50/p99",
+                            f"{percentile(ttfe, 50) * 1000:.0f}/{percentile(ttfe, 99) * 1000:.0f}",
+                            "ms",
+                            note=f"{errors} errors, all done in {wall:.1f}s",
+                        )
+                    )
     finally:
         server.stop()
         for key, value in saved.items():
