@@ -226,7 +226,9 @@ async def serve(
     )
 
     logfilter.install(process_wide=True)
-    keys = KeyStore()
+    from muxi_cli.stores.pg_keys import key_store  # deferred: only serve needs it
+
+    keys = key_store()  # in the shared database when MUXI_DATABASE_URL names one
     display_host = host if ":" not in host else f"[{host}]"
     created = keys.bootstrap(local_user_id())
     err = sys.stderr
