@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from muxi_cli.protocol.records import ApprovalDecision
     from muxi_cli.protocol.turn import CallKey
+    from muxi_cli.server.context import ServerContext
     from muxi_cli.server.runs import Running, RunRegistry
 
 log = logging.getLogger("muxi.server")
@@ -365,13 +366,18 @@ class Cluster:
         raise NotFoundError(f"unknown request {message.get('op')!r}")
 
 
-async def join_cluster(registry: RunRegistry, database_url: str | None = None) -> Cluster | None:
-    """With a shared database: this server joins its replicas (the registry's turns
-    become reachable from them); without one: None, nothing changes."""
+async def join_cluster(ctx: ServerContext, database_url: str | None = None) -> Cluster | None:
+    """With a shared database: this server joins its replicas (its turns become
+    reachable from them, its rate limits count with theirs); without one: None,
+    nothing changes."""
     url = pgconn.database_url(database_url)
     if url is None:
         return None
+    from muxi_cli.server.pg_limits import share_limits  # deferred: only replicas need it
+
+    registry = ctx.registry
     cluster = Cluster(url, registry, replica_id=getattr(registry, "replica", None))
     await cluster.join()
     registry.cluster = cluster
+    share_limits(ctx, url)
     return cluster

@@ -178,7 +178,7 @@ async def serve_runtime(
 
     # With MUXI_DATABASE_URL, this server is one of the replicas sharing it (not a
     # machine's own warm host, which serves on a Unix socket).
-    cluster = await join_cluster(app.state.ctx.registry) if uds is None else None
+    cluster = await join_cluster(app.state.ctx) if uds is None else None
     task = asyncio.create_task(server.serve(sockets=sockets))
     try:
         if settings.metrics_port is not None and app.state.ctx.metrics is not None:

@@ -64,8 +64,11 @@ MIGRATIONS: list[str] = [
     CREATE TABLE rate_buckets (
         key TEXT PRIMARY KEY,
         tokens DOUBLE PRECISION NOT NULL,
-        updated DOUBLE PRECISION NOT NULL
+        updated DOUBLE PRECISION NOT NULL,
+        ok BOOLEAN NOT NULL,
+        full_at DOUBLE PRECISION NOT NULL
     );
+    CREATE INDEX rate_buckets_full ON rate_buckets (full_at);
     CREATE TABLE route_cache (
         key TEXT PRIMARY KEY,
         at DOUBLE PRECISION NOT NULL,

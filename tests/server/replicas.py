@@ -48,7 +48,12 @@ def replica_settings(**kw: Any) -> ServerSettings:
 
 
 @pytest.fixture
-async def pair(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Pair]:
+async def pair(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> AsyncIterator[Pair]:
+    """Two replicas; ``@pytest.mark.parametrize("pair", [{...}], indirect=True)``
+    gives their settings."""
+    settings = replica_settings(**getattr(request, "param", {}))
     monkeypatch.setenv(pgconn.URL_ENV, pg_url)
     keys = PgKeyStore(pg_url, env_admin_key="")
     _, admin = keys.create("admin", "admin")
@@ -59,7 +64,7 @@ async def pair(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Pa
     try:
         for _ in range(2):
             runtime, store = FakeRuntime(), PgKeyStore(pg_url, env_admin_key="")
-            url, server, task = await start_server(runtime, store, replica_settings())
+            url, server, task = await start_server(runtime, store, settings)
             started.append(Replica(url, runtime, store, server, task))
         yield Pair(started[0], started[1], admin, alice, bob)
     finally:
