@@ -22,21 +22,20 @@ import json
 import logging
 import secrets
 import socket
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.core.approvals import the_one_call
 from muxi_cli.errors import MuxiError, NotFoundError
-from muxi_cli.protocol.events import Event, ToolApproval
-from muxi_cli.protocol.turn import Turn
+from muxi_cli.protocol.events import ToolApproval
+from muxi_cli.server.cluster_turn import ObservedTurn
 from muxi_cli.stores import pgconn
 from muxi_cli.stores.pg_control import PgLink
+from muxi_cli.stores.pg_recovery import DEAD_AFTER, reap_dead_replicas
 
 if TYPE_CHECKING:
     import psycopg
 
     from muxi_cli.protocol.records import ApprovalDecision
-    from muxi_cli.protocol.turn import CallKey
     from muxi_cli.server.context import ServerContext
     from muxi_cli.server.runs import Running, RunRegistry
 
@@ -44,7 +43,6 @@ log = logging.getLogger("muxi.server")
 
 #: Seconds between two heartbeats of a replica, and without one after which it counts as gone.
 HEARTBEAT = 5.0
-DEAD_AFTER = 20.0
 #: Seconds a replica waits for the owner of a turn to answer a cancel or an approval.
 REPLY_TIMEOUT = 5.0
 
@@ -57,44 +55,6 @@ class ReplicaUnreachable(MuxiError):
 def channel(replica_id: str) -> str:
     """The ``LISTEN`` channel of a replica (its id is ``rep_`` and hex: a safe identifier)."""
     return f"muxi_{replica_id}"
-
-
-class ObservedTurn(Turn):
-    """A turn whose pending tool calls are filed in ``pending_approvals`` as they appear."""
-
-    def __init__(self, inner: Turn, cluster: Cluster, user_id: str) -> None:
-        self._inner = inner
-        self._cluster = cluster
-        self._user_id = user_id
-        self.run_id = inner.run_id
-        self.session_id = inner.session_id
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def events(self) -> AsyncIterator[Event]:
-        async for event in self._inner.events():
-            if isinstance(event, ToolApproval) and event.call_id:
-                await self._cluster.approval_seen(self.run_id, self._user_id, event)
-            yield event
-
-    async def cancel(self) -> None:
-        await self._inner.cancel()
-
-    async def approve(
-        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
-    ) -> None:
-        await self._inner.approve(call_id, decision, run_id=run_id)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def pending(self) -> list[CallKey]:
-        return self._inner.pending()
-
-    @property
-    def finished(self) -> bool:
-        return self._inner.finished
 
 
 class Cluster:
@@ -120,6 +80,7 @@ class Cluster:
         self._listen: psycopg.AsyncConnection[Any] | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._link = PgLink(url)  # the recovery's (synchronous) statements
 
     # -- joining and leaving ---------------------------------------------------------
 
@@ -139,11 +100,7 @@ class Cluster:
 
     async def join(self) -> None:
         """Migrate the control tables, register, listen, and start beating."""
-        link = PgLink(self.url)
-        try:
-            await asyncio.to_thread(link.execute, "SELECT 1")  # opening it migrates
-        finally:
-            link.close()
+        await asyncio.to_thread(self._link.execute, "SELECT 1")  # opening it migrates
         self._db = await self._connect()
         self._listen = await self._connect()
         await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')
@@ -152,6 +109,7 @@ class Cluster:
             (self.replica_id, socket.gethostname()),
         )
         self._spawn(self._listener())
+        await self._reap()  # replicas that died while none was running
         self._spawn(self._beat())
 
     def _spawn(self, coro: Any) -> None:
@@ -176,6 +134,7 @@ class Cluster:
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.close()
+        await asyncio.to_thread(self._link.close)
 
     async def _exec(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         """One statement on the command connection (reopened once if it broke)."""
@@ -206,6 +165,23 @@ class Cluster:
                 "INSERT INTO replicas (id, host) VALUES (%s, %s) ON CONFLICT (id) "
                 "DO UPDATE SET heartbeat_at = now()",
                 (self.replica_id, socket.gethostname()),
+            )
+            await self._reap()
+
+    async def _reap(self) -> None:
+        """Fail the turns of replicas that stopped beating (pg_recovery.py)."""
+        try:
+            lost = await asyncio.to_thread(
+                reap_dead_replicas, self._link, self.replica_id, self.dead_after
+            )
+        except Exception as exc:
+            log.warning("replica %s: could not check the others: %s", self.replica_id, exc)
+            return
+        if lost:
+            log.warning(
+                "replica %s: %d turn(s) of a lost replica failed, their partial replies kept",
+                self.replica_id,
+                len(lost),
             )
 
     # -- the registry's hooks --------------------------------------------------------
