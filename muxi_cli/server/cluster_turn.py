@@ -30,10 +30,16 @@ class ObservedTurn(Turn):
         return getattr(self._inner, name)
 
     async def events(self) -> AsyncIterator[Event]:
-        async for event in self._inner.events():
-            if isinstance(event, ToolApproval) and event.call_id:
-                await self._cluster.approval_seen(self.run_id, self._user_id, event)
-            yield event
+        inner = self._inner.events()
+        try:
+            async for event in inner:
+                if isinstance(event, ToolApproval) and event.call_id:
+                    await self._cluster.approval_seen(self.run_id, self._user_id, event)
+                yield event
+        finally:  # leaving early closes the inner stream too (which cancels the turn)
+            close = getattr(inner, "aclose", None)
+            if close is not None:
+                await close()
 
     async def cancel(self) -> None:
         await self._inner.cancel()

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli.errors import ConfigError
+from muxi_cli.errors import ConfigError, MuxiError
 from muxi_cli.stores import pgconn
 
 if TYPE_CHECKING:
@@ -99,6 +99,15 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
     return len(MIGRATIONS)
 
 
+#: Milliseconds a statement of the server's control may take: a request waits on it.
+STATEMENT_TIMEOUT_MS = 10_000
+
+
+class DatabaseUnavailable(MuxiError):
+    code = "database_unavailable"
+    http_status = 503
+
+
 class PgLink:
     """One connection to the shared database for synchronous callers.
 
@@ -114,7 +123,12 @@ class PgLink:
 
     def _open(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            conn = pgconn.connect(self.url)
+            try:
+                conn = pgconn.connect(
+                    self.url, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+                )
+            except MuxiError as exc:
+                raise DatabaseUnavailable(exc.message, hint=exc.hint) from exc
             migrate(conn)
             self._conn = conn
         return self._conn
@@ -142,9 +156,12 @@ class PgLink:
                 try:
                     cur = conn.execute(sql, params)
                     return cur.fetchall() if cur.description is not None else []
-                except psycopg.OperationalError:
+                except psycopg.OperationalError as exc:
                     if attempt == 2 or not conn.broken:
-                        raise
+                        raise DatabaseUnavailable(
+                            f"the shared database did not answer: {str(exc).strip()}",
+                            hint="check that the database server is up; retry in a moment",
+                        ) from exc
                     self._reopen()
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -8,7 +8,7 @@ import pytest
 
 from muxi_cli.errors import ConfigError, NotFoundError
 from muxi_cli.stores import pgconn
-from muxi_cli.stores.pg_control import MIGRATIONS, migrate
+from muxi_cli.stores.pg_control import MIGRATIONS, DatabaseUnavailable, migrate
 from muxi_cli.stores.pg_keys import PgKeyStore, key_store
 from muxi_cli.stores.server_keys import KeyStore
 
@@ -87,3 +87,10 @@ def test_a_newer_schema_is_refused(pg_url: str) -> None:
             migrate(conn)
     finally:
         conn.close()
+
+
+def test_an_unreachable_database_is_a_503_not_a_crash() -> None:
+    store = PgKeyStore("postgresql://muxi:secret@127.0.0.1:9/none", env_admin_key="")
+    with pytest.raises(DatabaseUnavailable) as caught:
+        store.authenticate("muxi_0123456789_" + "x" * 43)
+    assert caught.value.http_status == 503 and "secret" not in caught.value.message
