@@ -102,3 +102,31 @@ async def _live_runs(registry: RunRegistry) -> list[tuple[object, ...]]:
             return rows
         await asyncio.sleep(0.05)
     return rows
+
+
+async def test_a_websocket_turn_is_approved_over_http_on_the_other_replica(pair: Pair) -> None:
+    from websockets.asyncio.client import connect
+
+    pair.a.runtime.script(Script(text="four", tool=True))
+    frames: list[dict] = []  # type: ignore[type-arg]
+    async with (
+        connect("ws" + pair.a.url[4:] + "/v1/ws") as ws,
+        httpx.AsyncClient(base_url=pair.b.url) as cb,
+    ):
+        await ws.send(json.dumps({"type": "auth", "key": pair.alice}))
+        assert json.loads(await ws.recv())["type"] == "ready"
+        request = {"message": "2+2?", "approval": "interactive"}
+        await ws.send(json.dumps({"type": "chat", "request": request}))
+        while not frames or frames[-1].get("type") != "done":
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+            if frames[-1].get("type") == "tool.approval" and frames[-1]["decision"] == "pending":
+                call = frames[-1]["call_id"]
+                r = await cb.post(
+                    f"/v1/approvals/{call}",
+                    json={"decision": "allow", "run_id": frames[-1]["run_id"]},
+                    headers=pair.headers(pair.alice),
+                )
+                assert r.status_code == 200, r.text
+    decisions = [f["decision"] for f in frames if f.get("type") == "tool.approval"]
+    assert decisions == ["pending", "allowed"]
+    assert [f["type"] for f in frames][-2:] == ["run.completed", "done"]
