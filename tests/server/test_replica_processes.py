@@ -5,13 +5,14 @@ refused by the other."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import httpx
 
 from muxi_cli.stores.pg_keys import PgKeyStore
 from tests.fakellm import FakeLLM, Slow
-from tests.server.serveproc import ServeProcess
+from tests.server.serveproc import MUXI, ServeProcess, server_env
 
 SSE = {"accept": "text/event-stream"}
 
@@ -55,3 +56,18 @@ async def test_two_processes_share_control(fake_llm: FakeLLM, tmp_path: Path, pg
             r = await cb.delete(f"/v1/keys/{alice_rec.id}", headers=as_admin)
             assert r.status_code == 200 and admin_rec.id
             assert (await ca.get("/v1/me", headers=as_alice)).status_code == 401
+
+            # `muxi keys` on another machine with the URL administers the same keys.
+            admin_env = server_env(tmp_path / "c", MUXI_DATABASE_URL=pg_url)
+            made = _muxi(admin_env, "keys", "create", "--role", "user", "--user", "carol")
+            carol = {"authorization": f"Bearer {made.stdout.strip()}"}
+            r = await ca.get("/v1/me", headers=carol)
+            assert r.status_code == 200 and r.json()["user_id"] == "carol"
+            _muxi(admin_env, "keys", "revoke", r.json()["key_id"])
+            assert (await cb.get("/v1/me", headers=carol)).status_code == 401
+
+
+def _muxi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([MUXI, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done
