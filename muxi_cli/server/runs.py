@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
     from muxi_cli.protocol.turn import CallKey, Turn
     from muxi_cli.runtime.base import Runtime
+    from muxi_cli.server.cluster import Cluster
 
 
 class TurnCancelled(MuxiError):
@@ -68,6 +69,8 @@ class RunRegistry:
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
+        #: The replicas sharing this server's database (server/cluster.py); None: alone.
+        self.cluster: Cluster | None = None
 
     @property
     def active(self) -> int:
@@ -81,6 +84,8 @@ class RunRegistry:
             )
         assert request.user_id is not None
         running = Running(await runtime.chat(request), request.user_id)
+        if self.cluster is not None:
+            await self.cluster.started(running)
         self._by_run[running.run_id] = running
         self._closing.add(running)
         self._idle.clear()
@@ -96,6 +101,8 @@ class RunRegistry:
             await running.turn.aclose()
         finally:
             self._closing.discard(running)
+            if self.cluster is not None:
+                await self.cluster.finished(running)
             if not self._closing:
                 self._idle.set()
 
@@ -134,14 +141,29 @@ class RunRegistry:
         user_id: str | None,
         run_id: str | None = None,
     ) -> str:
-        """Pass a decision to the call's turn if the caller owns it; returns the call's run id."""
-        running, key = self.find_call(call_id, user_id, run_id)
+        """Pass a decision to the call's turn if the caller owns it; returns the call's run id.
+
+        A call another replica's turn waits for is decided there (server/cluster.py)."""
+        try:
+            running, key = self.find_call(call_id, user_id, run_id)
+        except NotFoundError:
+            if self.cluster is not None:
+                found = await self.cluster.approve(call_id, decision, user_id, run_id)
+                if found is not None:
+                    return found
+            raise
         await running.turn.approve(call_id, decision, run_id=key[0])
         return key[0]
 
     async def cancel(self, run_id: str, user_id: str | None) -> None:
-        """Cancel the turn ``run_id`` if the caller owns it."""
-        await self.find_run(run_id, user_id).turn.cancel()
+        """Cancel the turn ``run_id`` if the caller owns it (here or on another replica)."""
+        try:
+            running = self.find_run(run_id, user_id)
+        except NotFoundError:
+            if self.cluster is not None and await self.cluster.cancel(run_id, user_id):
+                return
+            raise
+        await running.turn.cancel()
 
     async def drain(self, grace: float) -> None:
         """Refuse new turns, let running ones finish for ``grace`` s, then cancel them."""

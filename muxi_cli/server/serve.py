@@ -174,6 +174,11 @@ async def serve_runtime(
 
     metrics_server: Any = None
     metrics_task: Any = None
+    from muxi_cli.server.cluster import join_cluster  # deferred: only replicas need it
+
+    # With MUXI_DATABASE_URL, this server is one of the replicas sharing it (not a
+    # machine's own warm host, which serves on a Unix socket).
+    cluster = await join_cluster(app.state.ctx) if uds is None else None
     task = asyncio.create_task(server.serve(sockets=sockets))
     try:
         if settings.metrics_port is not None and app.state.ctx.metrics is not None:
@@ -205,6 +210,8 @@ async def serve_runtime(
                 await metrics_task
         if app.state.ctx.metrics is not None:
             app.state.ctx.metrics.stop_observing()  # the runtime may outlive this server
+        if cluster is not None:
+            await cluster.leave()
         if on_shutdown is not None:  # also when startup failed or the task was cancelled
             on_shutdown()
             for s in sockets or ():
@@ -226,7 +233,9 @@ async def serve(
     )
 
     logfilter.install(process_wide=True)
-    keys = KeyStore()
+    from muxi_cli.stores.pg_keys import key_store  # deferred: only serve needs it
+
+    keys = key_store()  # in the shared database when MUXI_DATABASE_URL names one
     display_host = host if ":" not in host else f"[{host}]"
     created = keys.bootstrap(local_user_id())
     err = sys.stderr
