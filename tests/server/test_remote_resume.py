@@ -12,10 +12,11 @@ from muxi_cli.protocol.events import Event, EventFactory
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.runtime.remote_sse import SSETurn
+from muxi_cli.server.context import ServerSettings
 from tests.net import free_port
-from tests.server.conftest import Served
+from tests.server.conftest import Served, start_server, stop_server
 from tests.server.cutproxy import cut_proxy
-from tests.server.fakeruntime import Script
+from tests.server.fakeruntime import FakeRuntime, Script
 
 
 async def test_a_broken_stream_is_resumed_and_nothing_is_lost_or_doubled(served: Served) -> None:
@@ -99,3 +100,36 @@ async def test_an_older_server_without_ids_is_not_asked_to_resume() -> None:
         assert not any("resuming" in n for n in notices), notices
     finally:
         await rt.aclose()
+
+
+async def test_another_replica_sharing_the_database_resumes_the_stream(
+    served: Served, settings: ServerSettings
+) -> None:
+    # Replica B (same data folder, same keys) does not run the turn: it follows
+    # replica A's events from the shared event log until the run is done.
+    other = FakeRuntime()
+    url_b, server_b, task_b = await start_server(other, served.keys, settings)
+    hold = asyncio.Event()
+    served.runtime.script(Script(text="from replica a", hold=hold))
+    port_a = int(served.url.rsplit(":", 1)[1])
+    try:
+        async with cut_proxy(port_a) as proxy:
+            rt = RemoteRuntime(proxy.url, served.alice, label="lb", on_notice=lambda _m: None)
+            try:
+                turn = await rt.chat(ChatRequest(message="go"))
+                events: list[Event] = []
+                async for event in turn.events():
+                    events.append(event)
+                    if event.type == "text.delta" and not proxy.cuts:
+                        proxy.target_port = int(url_b.rsplit(":", 1)[1])  # A leaves the pool
+                        proxy.cut()
+                        hold.set()
+                assert events[-1].type == "run.completed"
+                assert events[-1].text == "from replica a"  # type: ignore[attr-defined]
+                assert [e.type for e in events].count("text.delta") == 3
+                assert isinstance(turn, SSETurn) and turn.resumed >= 1
+                assert other.requests == []  # B never ran a turn
+            finally:
+                await rt.aclose()
+    finally:
+        await stop_server(server_b, task_b)
