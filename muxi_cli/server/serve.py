@@ -117,6 +117,7 @@ async def serve_runtime(
     when shutdown starts (no new client finds a draining server), unless
     another process has replaced it meanwhile; the server in ``server_ref`` has
     it as ``socket_file`` (a :class:`~muxi_cli.server.unixsock.SocketFile`).
+    On a socket a client that goes away cancels its turn at once (no resume grace).
     """
 
     import uvicorn  # deferred: uvicorn is slow to import
@@ -125,6 +126,10 @@ async def serve_runtime(
 
     settings = settings or ServerSettings()
     app = create_app(runtime, keys, settings, media_store=media_store)
+    if uds is not None:
+        # The local host's clients are this machine's own processes: no network
+        # to blip, and a killed `muxi chat` must not leave its turn running.
+        app.state.ctx.registry.resume_grace = 0.0
     # Now, not on first use: the store's own quota check (set from the options
     # there) holds every turn, including one whose tool returns media.
     app.state.ctx.media  # noqa: B018
@@ -208,6 +213,8 @@ async def serve_runtime(
             metrics_server.should_exit = True
             with contextlib.suppress(BaseException):
                 await metrics_task
+        if app.state.ctx.registry.log is not None:  # after the drain: every event is in
+            await app.state.ctx.registry.log.aclose()
         if app.state.ctx.metrics is not None:
             app.state.ctx.metrics.stop_observing()  # the runtime may outlive this server
         if cluster is not None:
