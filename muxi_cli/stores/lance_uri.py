@@ -30,6 +30,9 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from muxi_cli.errors import ConfigError
 
 OPTIONS = ("endpoint", "region", "commit_table")
+#: The environment variable that wins over ``memory.uri`` (as ``MUXI_MEDIA_URL``
+#: over ``media.url``): one formation, a bucket per deployment.
+URI_ENV = "MUXI_MEMORY_URI"
 _HINT = (
     "Use s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=REGION"
     "[&commit_table=DYNAMODB_TABLE] (see docs/deploy.md)."
@@ -46,6 +49,11 @@ class LanceLocation:
     @property
     def remote(self) -> bool:
         return "://" in self.uri
+
+
+def configured(formation_uri: str | None) -> str | None:
+    """The memory store's URI: ``MUXI_MEMORY_URI`` when set, else ``memory.uri``."""
+    return os.environ.get(URI_ENV) or formation_uri
 
 
 def parse(uri: str) -> LanceLocation:

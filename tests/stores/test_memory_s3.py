@@ -13,7 +13,7 @@ import pytest
 from muxi_cli.config.schema import Formation
 from muxi_cli.errors import ConfigError
 from muxi_cli.memory.service import MemoryService
-from muxi_cli.stores.lance_uri import describe, parse
+from muxi_cli.stores.lance_uri import configured, describe, parse
 from tests.s3rig import Moto, moto
 
 
@@ -37,6 +37,10 @@ def test_memory_uris_take_the_media_url_form(monkeypatch: pytest.MonkeyPatch) ->
     assert parse("/data/memory").uri == "/data/memory" and not parse("/data/memory").remote
     assert parse("gs://b/m").storage_options == {}
     assert describe("s3://b/m?endpoint=http://h:1") == "s3://b/m"
+    # MUXI_MEMORY_URI wins over memory.uri (as MUXI_MEDIA_URL over media.url).
+    assert configured("/formation/memory") == "/formation/memory"
+    monkeypatch.setenv("MUXI_MEMORY_URI", "s3://b/m")
+    assert configured("/formation/memory") == configured(None) == "s3://b/m"
     for bad, why in [
         ("s3://b/m?secret=x", "Unknown option 'secret'"),
         ("s3://b/m?endpoint=ftp://h", "Invalid endpoint"),
