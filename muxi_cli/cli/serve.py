@@ -47,6 +47,14 @@ def serve(
         float,
         typer.Option("--grace", min=0, help="Seconds running turns get to finish on shutdown."),
     ] = 10.0,
+    resume_grace: Annotated[
+        float,
+        typer.Option(
+            "--resume-grace",
+            min=0,
+            help="Seconds a turn whose client went away keeps running for it to resume the stream.",
+        ),
+    ] = 30.0,
     header_timeout: Annotated[
         float,
         typer.Option(
@@ -157,6 +165,7 @@ def serve(
         rate=rate,
         burst=burst,
         shutdown_grace=grace,
+        resume_grace=resume_grace,
         header_timeout=header_timeout,
         idle_timeout=idle_timeout,
         max_connections=max_connections,

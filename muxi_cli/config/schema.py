@@ -260,6 +260,8 @@ BUILTIN_EMBEDDINGS = frozenset(
 
 
 class MemoryConfig(_Strict):
+    #: A folder, or ``s3://BUCKET/PREFIX?endpoint=URL&region=REGION[&commit_table=T]``
+    #: (stores/lance_uri.py; credentials from the AWS_* environment); unset: the data dir.
     uri: str | None = None
     embedding: str = "local"
     ttl_days: float | None = None

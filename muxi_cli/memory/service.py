@@ -33,6 +33,7 @@ from muxi_cli.memory.items import to_item
 from muxi_cli.memory.rank import RankOptions
 from muxi_cli.memory.usage import UsageCounter
 from muxi_cli.protocol.records import MemoryItem
+from muxi_cli.stores import lance_uri
 from muxi_cli.stores.lance_records import ChunkRecords, MemoryRecords
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.lance_store import LanceStore, now
@@ -66,7 +67,7 @@ class MemoryService:
         self.clock: Callable[[], float] = clock or now
         self.providers = providers
         self.base_dir = base_dir or Path.cwd()
-        uri = formation.memory.uri or str(paths.memory_dir())
+        uri = lance_uri.configured(formation.memory.uri) or str(paths.memory_dir())
         if "://" not in uri:
             path = Path(uri).expanduser()
             # Relative to the formation file, like knowledge paths.

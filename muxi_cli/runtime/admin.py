@@ -316,8 +316,11 @@ async def call_tool(
 
 def local_keys() -> KeyStore:
     """This machine's ``muxi serve`` key file, for ``muxi keys`` with the local
-    profile (the pinned ``MUXI_ADMIN_KEY`` is left out: it is never listed)."""
-    return KeyStore(env_admin_key="")
+    profile (the pinned ``MUXI_ADMIN_KEY`` is left out: it is never listed); the
+    shared database's keys when ``MUXI_DATABASE_URL`` names one."""
+    from muxi_cli.stores.pg_keys import key_store  # deferred: only `muxi keys` needs it
+
+    return key_store(env_admin_key="")
 
 
 def weak_pinned_key(environ: dict[str, str]) -> UsageError | None:

@@ -121,7 +121,7 @@ class LocalRuntime(LocalMedia, LocalTools):
         ``database_url`` (else ``MUXI_DATABASE_URL``) naming a PostgreSQL database
         puts the sessions and run records there instead of the SQLite file."""
         parts.require("local", "running agents on this machine")
-        from muxi_cli.core.router import RouteCache  # deferred: loads pydantic
+        from muxi_cli.core.route_cache_pg import route_cache  # deferred: loads pydantic
         from muxi_cli.llm.registry import ProviderRegistry  # deferred: loads pydantic
         from muxi_cli.memory.service import MemoryService  # deferred: loads pydantic
         from muxi_cli.tools.host import ToolManager  # deferred: loads pydantic
@@ -140,7 +140,7 @@ class LocalRuntime(LocalMedia, LocalTools):
             log.info("marked %d reply(ies) cut off by a crash as interrupted", recovered)
         tools = ToolManager(formation, base_dir=base_dir, config_file=loaded.path)
         memory = MemoryService(formation, models, base_dir=base_dir)
-        cache = RouteCache(
+        cache = route_cache(  # the shared database's when MUXI_DATABASE_URL names one
             formation.router.cache_ttl,
             formation.router.cache_size,
             paths.cache_dir() / "routes.db",

@@ -6,26 +6,24 @@ approval, which run over one reused WebSocket so approvals and cancels travel
 on the same connection (:mod:`muxi_cli.runtime.remote_ws`). A dropped WebSocket
 is re-opened with backoff; the user is told through ``on_notice`` (default: the
 ``muxi.remote`` logger), and a turn lost with the connection ends with
-``run.failed`` / ``connection_failed``.
+``run.failed`` / ``connection_failed``. A broken SSE stream is resumed from
+its last event id (:mod:`muxi_cli.runtime.remote_sse`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-from muxi_cli.errors import MuxiError, NotFoundError, ServerAuthError
-from muxi_cli.protocol.events import Event, decode
+from muxi_cli.errors import ServerAuthError
 from muxi_cli.protocol.live import LiveReport
 from muxi_cli.protocol.memstats import MemoryMap, MemoryStats
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import (
     AgentInfo,
-    ApprovalDecision,
     ChatRequest,
     Health,
     MemoryItem,
@@ -36,20 +34,16 @@ from muxi_cli.protocol.records import (
 )
 from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.protocol.timeline import TimelineTurn
-from muxi_cli.protocol.turn import is_terminal
 from muxi_cli.runtime.client import ServerClient
 from muxi_cli.runtime.profiles import API_KEY_ENV, URL_ENV, URL_PROFILE, get_profile, profile_key
-from muxi_cli.runtime.remote_ws import WebSocketTurns, lost_event
+from muxi_cli.runtime.remote_sse import RESUME_ATTEMPTS, SSETurn
+from muxi_cli.runtime.remote_ws import WebSocketTurns
 from muxi_cli.runtime.turns import StreamTurn
 from muxi_cli.runtime.wire import (
     MEDIA_MAX_BYTES,
-    RUN_HEADER,
-    SESSION_HEADER,
     SSE_MEDIA,
-    Response,
     Timeout,
     connection_error,
-    iter_sse,
     unix_target,
 )
 
@@ -79,6 +73,7 @@ class RemoteRuntime:
         on_notice: Callable[[str], None] | None = None,
         timeout: float = 30.0,
         reconnect_attempts: int = 6,
+        resume_attempts: int = RESUME_ATTEMPTS,
         uds: Path | None = None,
     ) -> None:
         url, uds = unix_target(url, uds)
@@ -86,6 +81,8 @@ class RemoteRuntime:
         self.uds = uds
         self.label = label
         self._timeout = timeout
+        #: Tries to resume a turn's broken SSE stream (``GET /v1/runs/{id}/events``).
+        self.resume_attempts = resume_attempts
         self._notice = on_notice or (lambda msg: log.warning("%s", msg))
         #: The HTTP client for everything but WebSocket turns (shared with `muxi keys`/`profile`).
         self._server = ServerClient(self.url, api_key, timeout=timeout, uds=uds)
@@ -159,7 +156,7 @@ class RemoteRuntime:
             timeout=Timeout(self._timeout, connect=10.0, read=120.0),
         )
         try:
-            turn = SSETurn(self, resp, request.session_id or "")
+            turn = SSETurn(self, resp, request.session_id or "", self.resume_attempts)
             await turn.begin()
         except BaseException as exc:
             await resp.aclose()
@@ -386,62 +383,3 @@ class RemoteRuntime:
 
     async def prepare(self) -> None:
         """Nothing to load here: the server holds the agents (and warms itself)."""
-
-
-class SSETurn(StreamTurn):
-    """A turn streamed over ``POST /v1/chat`` (SSE); cancel and approve are
-    plain requests (``/v1/runs/{id}/cancel``, ``/v1/approvals/{call_id}``)."""
-
-    def __init__(self, runtime: RemoteRuntime, resp: Response, session_id: str) -> None:
-        super().__init__(resp.headers.get(RUN_HEADER, ""), session_id)
-        self.session_id = resp.headers.get(SESSION_HEADER) or session_id
-        self._rt = runtime
-        self._resp = resp
-        self._lines = iter_sse(resp.aiter_lines())
-        self._first: Event | None = None
-
-    async def begin(self) -> None:
-        """A server that sent no id headers: the first event carries the ids."""
-        if self.run_id:
-            return
-        async for data in self._lines:
-            try:
-                self._first = decode(data)
-            except ValueError:
-                continue
-            self.run_id = self._first.run_id
-            self.session_id = self._first.session_id or self.session_id
-            return
-        raise MuxiError("the server ended the turn without any event", hint="see the server's log")
-
-    async def _stream(self) -> AsyncIterator[Event]:
-        ended = False
-        first, self._first = self._first, None
-        try:
-            if first is not None:
-                ended = is_terminal(first)
-                yield first
-            async for data in self._lines:
-                try:
-                    event = decode(data)
-                except ValueError:
-                    continue
-                ended = ended or is_terminal(event)
-                yield event
-        except self._rt._server.errors as exc:
-            ended = False
-            self._rt._notice(f"lost the connection to {self._rt.label} during a turn: {exc}")
-        if not ended:
-            yield lost_event(self._rt.label, self.run_id, self.session_id)
-
-    async def _cancel(self) -> None:
-        with contextlib.suppress(NotFoundError):  # it ended meanwhile
-            await self._rt._server.request("POST", f"/v1/runs/{_q(self.run_id)}/cancel")
-
-    async def _answer(self, run_id: str, call_id: str, decision: ApprovalDecision) -> None:
-        body = {"decision": decision, "run_id": run_id}
-        await self._rt._server.request("POST", f"/v1/approvals/{_q(call_id)}", json_body=body)
-
-    async def _close(self, unfinished: bool) -> None:
-        # Closing the response mid-turn is a dropped client: the server cancels the turn.
-        await self._resp.aclose()

@@ -91,13 +91,22 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[str]:
 
     Comments (``: keep-alive``) and other fields are skipped.
     """
+    async for _id, data in iter_sse_ids(lines):
+        yield data
+
+
+async def iter_sse_ids(lines: AsyncIterator[str]) -> AsyncIterator[tuple[int | None, str]]:
+    """``(id, data)`` of each server-sent event: its ``id:`` as a number (None when
+    it has none, or not a number: an older server sends none), and its data."""
     data: list[str] = []
+    seq: int | None = None
     async for raw in lines:
         line = raw.rstrip("\r\n")
         if not line:
             if data:
-                yield "\n".join(data)
+                yield seq, "\n".join(data)
                 data = []
+            seq = None
             continue
         if line.startswith(":"):
             continue
@@ -106,8 +115,10 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[str]:
             value = value[1:]
         if name == "data":
             data.append(value)
+        elif name == "id":
+            seq = int(value) if value.isdigit() else None
     if data:
-        yield "\n".join(data)
+        yield seq, "\n".join(data)
 
 
 #: What a muxi server's router says for a path or method it does not have, as

@@ -1,7 +1,7 @@
 """The ASGI app of ``muxi serve``: :func:`create_app` serves any :class:`Runtime`.
 
-Everything lives under ``/v1`` except ``/health`` (no auth, for load
-balancers). Errors are always ``{"error": {"code", "message", "hint"}}`` with
+Everything lives under ``/v1`` except ``/health`` and ``/ready`` (no auth, for
+load balancers and orchestrators: server/ready.py). Errors are always ``{"error": {"code", "message", "hint"}}`` with
 the status of the :class:`~muxi_cli.errors.MuxiError` behind them.
 """
 
@@ -23,6 +23,7 @@ from muxi_cli.server.limits import (
     client_bucket,
     retry_after_header,
 )
+from muxi_cli.server.ready import ReplicaHeaderMiddleware, readiness
 from muxi_cli.server.tracing import TraceContextMiddleware
 from muxi_cli.stores.server_keys import KeyStore
 
@@ -211,6 +212,13 @@ def create_app(
     async def health() -> dict[str, Any]:
         return {"ok": True, "version": __version__, "draining": ctx.registry.draining}
 
+    @app.get("/ready", tags=["health"], summary="Readiness for load balancers (no auth)")
+    async def ready() -> Any:
+        # 200 when the database and storage answer and the replica is not draining,
+        # 503 with the reason otherwise (server/ready.py).
+        ok, body = await readiness(ctx)
+        return JSONResponse(body, status_code=200 if ok else 503)
+
     add_memviz_routes(app, ctx)  # before add_routes: /memory/{memory_id} would take "stats"
     add_routes(app, ctx)
     add_audio_routes(app, ctx)
@@ -231,6 +239,7 @@ def create_app(
         BodyLimitMiddleware, max_bytes=ctx.settings.max_body, paths=lambda: upload_limits(ctx)
     )
     app.add_middleware(HostileInputMiddleware)
+    app.add_middleware(ReplicaHeaderMiddleware)
     app.add_middleware(TraceContextMiddleware)
     if access_log:
         app.add_middleware(AccessLogMiddleware)

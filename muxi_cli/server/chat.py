@@ -7,11 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
-from muxi_cli.protocol.events import Event, RunFailed
+from muxi_cli.errors import MuxiError, NotFoundError, ServerAuthError, UsageError
+from muxi_cli.protocol.events import Event
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.protocol.reduce import reduce
-from muxi_cli.runtime.turns import failure_event
 from muxi_cli.runtime.wire import RUN_HEADER, SESSION_HEADER, SSE_MEDIA
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.runs import Running
@@ -54,24 +53,28 @@ async def start_turn(ctx: ServerContext, req: ChatRequest) -> Running:
     return await ctx.registry.start(ctx.runtime, req)
 
 
-async def turn_events(running: Running) -> AsyncIterator[Event]:
-    """The turn's events, read from the Turn directly (its task is the only pump).
-
-    A closing ``run.failed`` of a turn the server stopped says why (see
-    :attr:`Running.stopped_by`).
-    """
-    async for event in running.turn.events():
-        stopped = running.stopped_by
-        if stopped is not None and isinstance(event, RunFailed) and not event.nested:
-            event = failure_event(event.run_id, event.session_id, stopped)
-        yield event
-
-
 KEEPALIVE = b": keep-alive\n\n"
 
 
-def sse_frame(event: Event) -> bytes:
-    return f"data: {event.to_json()}\n\n".encode()
+def sse_frame(event: Event, seq: int | None = None) -> bytes:
+    """One event; with ``seq``, its number in the run (a resuming client sends the last one)."""
+    if seq is None:
+        return f"data: {event.to_json()}\n\n".encode()
+    return f"id: {seq}\ndata: {event.to_json()}\n\n".encode()
+
+
+def _frame(seq: int, data: str) -> bytes:
+    return f"id: {seq}\ndata: {data}\n\n".encode()
+
+
+def tape_frames(turn: Running, after: int = 0) -> AsyncIterator[tuple[int, str]]:
+    """The turn's numbered events above ``after`` as the tape has them, to its end."""
+
+    async def frames() -> AsyncIterator[tuple[int, str]]:
+        async for seq, _event, data in turn.tape.follow(after):
+            yield seq, data
+
+    return frames()
 
 
 async def stop_when_revoked(running: Running, key_active: Callable[[], bool], every: float) -> None:
@@ -85,13 +88,22 @@ async def stop_when_revoked(running: Running, key_active: Callable[[], bool], ev
 
 def sse_response(
     ctx: ServerContext,
-    turn: Running,
+    turn: Running | None,
     keepalive: float,
     key_active: Callable[[], bool] | None = None,
     key_check: float = 2.0,
+    *,
+    frames: AsyncIterator[tuple[int, str]] | None = None,
+    ids: tuple[str, str] | None = None,
 ) -> Any:
-    """A streaming response that ends the turn when the client goes away, or
-    (with ``key_active``) when the caller's key is revoked.
+    """A streaming response of numbered events (``id:`` lines): ``frames``, by
+    default the whole of ``turn``'s tape.
+
+    The response follows ``turn`` while it streams: when the client goes away
+    the turn runs on for the resume grace (see :meth:`RunRegistry.detach`);
+    with ``key_active`` it is stopped once the caller's key is revoked. Without
+    ``turn`` (a run followed from the event log) it only streams ``frames``;
+    ``ids`` are then the run's and session's ids for the headers.
 
     A ``: keep-alive`` comment goes out when nothing was sent for ``keepalive``
     seconds: a ticker beside the stream, so reading an event costs no timer.
@@ -103,9 +115,14 @@ def sse_response(
     last_sent = [loop.time()]
     lock = asyncio.Lock()  # uncontended, it never yields (anyio.Lock checkpoints)
 
+    source = frames if frames is not None else tape_frames(turn) if turn is not None else None
+    assert source is not None, "a turn or frames to stream"
+    if turn is not None:
+        ctx.registry.attach(turn)  # before the response runs: no grace starts meanwhile
+
     async def body() -> AsyncIterator[bytes]:
-        async for event in turn_events(turn):
-            yield sse_frame(event)
+        async for seq, data in source:
+            yield _frame(seq, data)
 
     class SSEResponse(StreamingResponse):
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -140,22 +157,25 @@ def sse_response(
                     tg.start_soon(stream)
                     if keepalive:
                         tg.start_soon(tick)
-                    if key_active is not None:
+                    if key_active is not None and turn is not None:
                         tg.start_soon(stop_when_revoked, turn, key_active, key_check)
                     await self.listen_for_disconnect(receive)
                     tg.cancel_scope.cancel()
             finally:
-                with anyio.CancelScope(shield=True):
-                    await ctx.registry.finish(turn)
+                if turn is not None:
+                    ctx.registry.detach(turn)
 
+    if ids is None:
+        ids = (turn.run_id, turn.session_id) if turn is not None else ("", "")
+    run_id, session_id = ids
     return SSEResponse(
         body(),
         media_type=SSE_MEDIA,
         headers={
             "cache-control": "no-cache",
             "x-accel-buffering": "no",
-            RUN_HEADER: turn.run_id,
-            SESSION_HEADER: turn.session_id,
+            RUN_HEADER: run_id,
+            SESSION_HEADER: session_id,
         },
     )
 
@@ -179,19 +199,20 @@ def summarize(events: list[Event]) -> dict[str, Any]:
 async def json_turn(
     ctx: ServerContext, turn: Running, receive: Callable[[], Awaitable[Any]]
 ) -> dict[str, Any]:
-    """Collect a whole turn; a client that disconnects meanwhile cancels it."""
+    """Collect a whole turn; a client that disconnects meanwhile cancels it at
+    once (it has no stream to resume)."""
     import anyio  # deferred: anyio is slow to import
 
     events: list[Event] = []
+    ctx.registry.attach(turn)
     async with anyio.create_task_group() as tg:
 
         async def collect() -> None:
             try:
-                async for event in turn_events(turn):
+                async for _seq, event, _data in turn.tape.follow():
                     events.append(event)
             finally:
-                with anyio.CancelScope(shield=True):
-                    await ctx.registry.finish(turn)
+                ctx.registry.detach(turn, grace=0)
             tg.cancel_scope.cancel()
 
         async def watch() -> None:
@@ -204,3 +225,51 @@ async def json_turn(
         tg.start_soon(collect)
         tg.start_soon(watch)
     return summarize(events)
+
+
+def resume_after(last_event_id: str | None, after: int | None) -> int:
+    """Where a resumed stream starts: ``Last-Event-ID`` if sent, else ``?after=``, else 0."""
+    if last_event_id is None or not last_event_id.strip():
+        return after or 0
+    try:
+        value = int(last_event_id.strip())
+    except ValueError:
+        raise UsageError(
+            "Last-Event-ID must be an event number", hint="send the id: of the last event read"
+        ) from None
+    if value < 0:
+        raise UsageError("Last-Event-ID must not be negative")
+    return value
+
+
+async def resume_response(ctx: ServerContext, caller: Caller, run_id: str, after: int) -> Any:
+    """``GET /v1/runs/{run_id}/events``: the run's events above ``after``, then the
+    rest as it runs (SSE). The caller's own runs only (admins: any); a run that is
+    not the caller's reads as one that does not exist."""
+    from muxi_cli.server.tape import follow_log  # deferred: only resumed streams read the log
+
+    key_id = caller.principal.key_id
+    running = ctx.registry.running(run_id, caller.scope_user)
+    if running is not None:
+        return sse_response(
+            ctx,
+            running,
+            ctx.settings.keepalive,
+            key_active=lambda: ctx.keys.is_active(key_id),
+            key_check=ctx.settings.ws_key_check,
+            frames=tape_frames(running, after),
+        )
+    log = ctx.registry.log
+    info = await log.run(run_id) if log is not None else None
+    if log is not None and info is None:
+        await log.flush()  # it may have ended here a moment ago, its events on their way
+        info = await log.run(run_id)
+    if log is None or info is None or caller.scope_user not in (None, info.user_id):
+        raise NotFoundError(f"no running turn {run_id!r}", hint="it may have finished already")
+    return sse_response(
+        ctx,
+        None,
+        ctx.settings.keepalive,
+        frames=follow_log(log, run_id, after),
+        ids=(run_id, info.session_id),
+    )

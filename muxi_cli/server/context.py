@@ -12,6 +12,7 @@ from muxi_cli.server.jwt_auth import JWTVerifier
 from muxi_cli.server.limits import RateLimiter
 from muxi_cli.server.runs import RunRegistry
 from muxi_cli.server.scopes import Grants, resolve
+from muxi_cli.server.tape import event_log_for
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.server_keys import KeyStore, Principal, valid_user_id
 from muxi_cli.stores.session_rows import not_found
@@ -50,6 +51,9 @@ class ServerSettings:
     auth_fail_burst: int = 20
     #: Seconds running turns get to finish on shutdown before they are cancelled.
     shutdown_grace: float = 10.0
+    #: Seconds a turn whose client went away keeps running for a stream to
+    #: resume it (``GET /v1/runs/{id}/events``); then it is cancelled.
+    resume_grace: float = 30.0
     #: Seconds a WebSocket client has to send its auth frame.
     ws_auth_timeout: float = 10.0
     #: Seconds between checks that an open WebSocket's key was not revoked.
@@ -139,6 +143,9 @@ class ServerContext:
         self.auth_limiter = RateLimiter(
             max(self.settings.auth_fail_rate, 0.01), self.settings.auth_fail_burst
         )
+        self.registry.resume_grace = self.settings.resume_grace
+        if self.registry.log is None:
+            self.registry.log = event_log_for(self.runtime)
         if self.formation is None:
             self.formation = getattr(self.runtime, "formation", None)
         if self.jwt is None and self.access.jwt is not None:

@@ -293,8 +293,8 @@ class AccessLogMiddleware:
             }
             if state.get("run_id"):
                 record["run_id"] = state["run_id"]
-            # Load balancers poll /health all the time: log only when it fails.
-            if record["path"] != "/health" or status != 200:
+            # Load balancers poll /health and /ready all the time: log only when they fail.
+            if record["path"] not in ("/health", "/ready") or status != 200:
                 self.logger.info(json.dumps(record, separators=(",", ":")))
 
 

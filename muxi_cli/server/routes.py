@@ -17,7 +17,15 @@ from muxi_cli.protocol.records import (
     SessionInfo,
     ToolInfo,
 )
-from muxi_cli.server.chat import SSE_MEDIA, json_turn, prepare, sse_response, start_turn
+from muxi_cli.server.chat import (
+    SSE_MEDIA,
+    json_turn,
+    prepare,
+    resume_after,
+    resume_response,
+    sse_response,
+    start_turn,
+)
 from muxi_cli.server.context import Caller, ServerContext
 from muxi_cli.server.live_routes import LIVE_ROUTES
 from muxi_cli.server.mcp_routes import add_mcp_routes
@@ -47,6 +55,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", "/v1/chat", "session"),
     ("POST", "/v1/approvals/{call_id}", "call"),
     ("POST", "/v1/runs/{run_id}/cancel", "run"),
+    ("GET", "/v1/runs/{run_id}/events", "run"),
     ("GET", "/v1/sessions", "none"),
     ("GET", "/v1/sessions/{session_id}", "session"),
     ("GET", "/v1/sessions/{session_id}/messages", "session"),
@@ -187,6 +196,21 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     async def cancel(run_id: str = ObjId(), who: Caller = Auth) -> Any:
         await ctx.registry.cancel(run_id, who.scope_user)
         return {"ok": True, "run_id": run_id}
+
+    @v1.get(
+        "/runs/{run_id}/events",
+        tags=["chat"],
+        summary="Resume a turn's SSE stream after Last-Event-ID (or ?after=N), to its end",
+        responses={200: {"content": {SSE_MEDIA: {}}}},
+    )
+    async def run_events(
+        request: Request,
+        run_id: str = ObjId(),
+        after: int | None = Query(default=None, ge=0),
+        who: Caller = Auth,
+    ) -> Any:
+        start = resume_after(request.headers.get("last-event-id"), after)
+        return await resume_response(ctx, who, run_id, start)
 
     @v1.get("/sessions", tags=["sessions"], response_model=list[SessionInfo])
     async def sessions(

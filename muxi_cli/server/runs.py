@@ -7,24 +7,43 @@ its run id with the user who owns it, so ``/v1/approvals`` and
 steer the Turn itself. Which calls wait for an approval is the Turn's to know
 (:meth:`Turn.pending`); the registry keeps no copy of it.
 
-The route that started a turn reads its events directly (one pump: the
-runtime's) and calls :meth:`RunRegistry.finish` when it is done with it.
+Each turn's events are pumped by one task of the registry onto the turn's
+:class:`~muxi_cli.server.tape.Tape` (numbered, recorded in the event log), and
+every stream follows the tape: the response that started the turn, a client
+resuming it, a WebSocket. A stream :meth:`RunRegistry.attach` es while it reads
+and :meth:`RunRegistry.detach` es when its client goes away; a turn nobody
+follows any more runs on for the resume grace and is cancelled only if no
+stream attaches meanwhile (an explicit cancel is immediate). The pump closes
+the turn once its stream ends (:meth:`RunRegistry.finish`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from muxi_cli.core.approvals import the_one_call
 from muxi_cli.errors import MuxiError, NotFoundError
+from muxi_cli.protocol.events import Event, RunFailed
+from muxi_cli.runtime.turns import failure_event
+from muxi_cli.server.tape import Tape
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
     from muxi_cli.protocol.turn import CallKey, Turn
     from muxi_cli.runtime.base import Runtime
+    from muxi_cli.server.cluster import Cluster
+    from muxi_cli.stores.run_events import EventLog
+
+log = logging.getLogger("muxi.server")
+
+#: Seconds a turn whose client went away keeps running for a stream to resume it.
+RESUME_GRACE = 30.0
 
 
 class TurnCancelled(MuxiError):
@@ -46,6 +65,15 @@ class Running:
     #: Set when the server stopped the turn (key revoked, shutdown): the turn's
     #: closing failure is reported as this error instead of a plain cancel.
     stopped_by: MuxiError | None = None
+    #: The turn's events so far, numbered (see server/tape.py).
+    tape: Tape = field(init=False)
+    #: Streams reading the tape now; at 0 the resume grace starts.
+    followers: int = 0
+    _grace: asyncio.TimerHandle | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.tape = Tape(self.turn.run_id)
 
     @property
     def run_id(self) -> str:
@@ -59,15 +87,40 @@ class Running:
         self.stopped_by = reason
         await self.turn.cancel()
 
+    def _later(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def running_events(running: Running) -> AsyncIterator[Event]:
+    """The turn's events, read from the Turn directly (the pump is the only reader).
+
+    A closing ``run.failed`` of a turn the server stopped says why (see
+    :attr:`Running.stopped_by`).
+    """
+    async for event in running.turn.events():
+        stopped = running.stopped_by
+        if stopped is not None and isinstance(event, RunFailed) and not event.nested:
+            event = failure_event(event.run_id, event.session_id, stopped)
+        yield event
+
 
 class RunRegistry:
-    def __init__(self) -> None:
+    def __init__(self, log: EventLog | None = None, resume_grace: float = RESUME_GRACE) -> None:
+        #: Where every turn's events are recorded (None: in memory only).
+        self.log = log
+        self.resume_grace = resume_grace
+        #: This server process (new per start); the event log names it per run.
+        self.replica = f"rep_{secrets.token_hex(6)}"
         self._by_run: dict[str, Running] = {}
         #: Started and not closed yet (a turn leaves ``_by_run`` when its close begins).
         self._closing: set[Running] = set()
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
+        #: The replicas sharing this server's database (server/cluster.py); None: alone.
+        self.cluster: Cluster | None = None
 
     @property
     def active(self) -> int:
@@ -81,13 +134,69 @@ class RunRegistry:
             )
         assert request.user_id is not None
         running = Running(await runtime.chat(request), request.user_id)
+        if self.cluster is not None:
+            await self.cluster.started(running)
+        if self.log is not None:
+            running.tape.log = self.log
+            self.log.open_run(running.run_id, running.user_id, running.session_id, self.replica)
         self._by_run[running.run_id] = running
         self._closing.add(running)
         self._idle.clear()
+        running._later(self._pump(running))
         return running
 
+    async def _pump(self, running: Running) -> None:
+        """Read the turn onto its tape until it ends, then close it."""
+        try:
+            async for event in running_events(running):
+                running.tape.append(event)
+        except Exception:  # a Turn's stream ends with run.failed; this is a bug
+            log.exception("reading turn %s failed", running.run_id)
+        finally:
+            if not running.tape.ended:  # every stream ends with a closing event
+                lost = MuxiError(
+                    "the turn ended without a closing event", hint="see the server's log"
+                )
+                running.tape.append(failure_event(running.run_id, running.session_id, lost))
+            running.tape.close()
+            if running._grace is not None:
+                running._grace.cancel()
+            await asyncio.shield(self.finish(running))
+
+    def attach(self, running: Running) -> None:
+        """A stream follows the turn (a waiting resume grace ends)."""
+        running.followers += 1
+        if running._grace is not None:
+            running._grace.cancel()
+            running._grace = None
+
+    def detach(self, running: Running, grace: float | None = None) -> None:
+        """A stream stopped following the turn. Once none follows it, the turn is
+        cancelled after ``grace`` s (default: the resume grace) unless one attaches."""
+        running.followers = max(0, running.followers - 1)
+        if running.followers or running.tape.done:
+            return
+        wait = self.resume_grace if grace is None else grace
+        if wait <= 0:
+            running._later(running.turn.cancel())
+        elif running._grace is None:
+            running._grace = asyncio.get_running_loop().call_later(
+                wait, self._abandon, running, wait
+            )
+
+    def _abandon(self, running: Running, waited: float) -> None:
+        running._grace = None
+        if running.followers or running.tape.done:
+            return
+        reason = TurnCancelled(
+            f"the turn was cancelled: its client went away and did not resume it in {waited:g} s",
+            hint="what was said so far is saved; send the message again",
+        )
+        running._later(running.stop(reason))
+
     async def finish(self, running: Running) -> None:
-        """Forget the turn, then close it (cancelling it if it has not ended).
+        """Forget the turn, then close it (cancelling it if it has not ended; the
+        pump calls it when the turn's stream ends).
 
         Draining waits until the close is over (what was said is saved)."""
         if self._by_run.get(running.run_id) is running:
@@ -96,6 +205,8 @@ class RunRegistry:
             await running.turn.aclose()
         finally:
             self._closing.discard(running)
+            if self.cluster is not None:
+                await self.cluster.finished(running)
             if not self._closing:
                 self._idle.set()
 
@@ -134,14 +245,29 @@ class RunRegistry:
         user_id: str | None,
         run_id: str | None = None,
     ) -> str:
-        """Pass a decision to the call's turn if the caller owns it; returns the call's run id."""
-        running, key = self.find_call(call_id, user_id, run_id)
+        """Pass a decision to the call's turn if the caller owns it; returns the call's run id.
+
+        A call another replica's turn waits for is decided there (server/cluster.py)."""
+        try:
+            running, key = self.find_call(call_id, user_id, run_id)
+        except NotFoundError:
+            if self.cluster is not None:
+                found = await self.cluster.approve(call_id, decision, user_id, run_id)
+                if found is not None:
+                    return found
+            raise
         await running.turn.approve(call_id, decision, run_id=key[0])
         return key[0]
 
     async def cancel(self, run_id: str, user_id: str | None) -> None:
-        """Cancel the turn ``run_id`` if the caller owns it."""
-        await self.find_run(run_id, user_id).turn.cancel()
+        """Cancel the turn ``run_id`` if the caller owns it (here or on another replica)."""
+        try:
+            running = self.find_run(run_id, user_id)
+        except NotFoundError:
+            if self.cluster is not None and await self.cluster.cancel(run_id, user_id):
+                return
+            raise
+        await running.turn.cancel()
 
     async def drain(self, grace: float) -> None:
         """Refuse new turns, let running ones finish for ``grace`` s, then cancel them."""
@@ -161,3 +287,10 @@ class RunRegistry:
         if running:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), 5.0)
+
+    def running(self, run_id: str, user_id: str | None) -> Running | None:
+        """The turn ``run_id`` if this process runs it and ``user_id`` owns it (None = any)."""
+        running = self._by_run.get(run_id)
+        if running is None or (user_id is not None and running.user_id != user_id):
+            return None
+        return running

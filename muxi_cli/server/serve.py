@@ -117,6 +117,7 @@ async def serve_runtime(
     when shutdown starts (no new client finds a draining server), unless
     another process has replaced it meanwhile; the server in ``server_ref`` has
     it as ``socket_file`` (a :class:`~muxi_cli.server.unixsock.SocketFile`).
+    On a socket a client that goes away cancels its turn at once (no resume grace).
     """
 
     import uvicorn  # deferred: uvicorn is slow to import
@@ -125,6 +126,10 @@ async def serve_runtime(
 
     settings = settings or ServerSettings()
     app = create_app(runtime, keys, settings, media_store=media_store)
+    if uds is not None:
+        # The local host's clients are this machine's own processes: no network
+        # to blip, and a killed `muxi chat` must not leave its turn running.
+        app.state.ctx.registry.resume_grace = 0.0
     # Now, not on first use: the store's own quota check (set from the options
     # there) holds every turn, including one whose tool returns media.
     app.state.ctx.media  # noqa: B018
@@ -174,6 +179,11 @@ async def serve_runtime(
 
     metrics_server: Any = None
     metrics_task: Any = None
+    from muxi_cli.server.cluster import join_cluster  # deferred: only replicas need it
+
+    # With MUXI_DATABASE_URL, this server is one of the replicas sharing it (not a
+    # machine's own warm host, which serves on a Unix socket).
+    cluster = await join_cluster(app.state.ctx) if uds is None else None
     task = asyncio.create_task(server.serve(sockets=sockets))
     try:
         if settings.metrics_port is not None and app.state.ctx.metrics is not None:
@@ -203,8 +213,12 @@ async def serve_runtime(
             metrics_server.should_exit = True
             with contextlib.suppress(BaseException):
                 await metrics_task
+        if app.state.ctx.registry.log is not None:  # after the drain: every event is in
+            await app.state.ctx.registry.log.aclose()
         if app.state.ctx.metrics is not None:
             app.state.ctx.metrics.stop_observing()  # the runtime may outlive this server
+        if cluster is not None:
+            await cluster.leave()
         if on_shutdown is not None:  # also when startup failed or the task was cancelled
             on_shutdown()
             for s in sockets or ():
@@ -226,7 +240,9 @@ async def serve(
     )
 
     logfilter.install(process_wide=True)
-    keys = KeyStore()
+    from muxi_cli.stores.pg_keys import key_store  # deferred: only serve needs it
+
+    keys = key_store()  # in the shared database when MUXI_DATABASE_URL names one
     display_host = host if ":" not in host else f"[{host}]"
     created = keys.bootstrap(local_user_id())
     err = sys.stderr

@@ -25,7 +25,8 @@ server -> client
     ``{"type": "media.stored", "media": {MediaRef}}``        an upload was stored
 
 One turn runs at a time per connection; several turns may follow each other.
-Closing the socket cancels the running turn (what was said is kept).
+Closing the socket leaves the running turn to the resume grace: it is
+cancelled (what was said is kept) unless a stream resumes it in time.
 
 The key is checked again on every frame that starts work (chat, approve,
 cancel, uploads) and every ``ws_key_check`` seconds: once it is revoked the server sends
@@ -44,7 +45,7 @@ from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
 from muxi_cli.protocol.events import EventFactory, RunCompleted
 from muxi_cli.protocol.records import APPROVAL_DECISIONS
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
-from muxi_cli.server.chat import prepare, start_turn, turn_events
+from muxi_cli.server.chat import prepare, start_turn
 from muxi_cli.server.ws_media import (
     CLOSE_TOO_BIG,
     Inbound,
@@ -363,18 +364,20 @@ class Session(MediaFrames):
             return
         factory = EventFactory(turn.session_id, turn.run_id)
         reply: str | None = None
+        self.ctx.registry.attach(turn)
         try:
             if voice is not None:
                 await self.send(factory.transcript_delta(voice.transcript, final=True).to_dict())
             with self.ctx.streaming("websocket"):
-                async for event in turn_events(turn):
+                async for _seq, event, _data in turn.tape.follow():
                     await self.send(event.to_dict())
                     if isinstance(event, RunCompleted) and not event.nested:
                         reply = event.text
                     if self.closed:
                         break
         finally:
-            await self.ctx.registry.finish(turn)
+            # A closed socket leaves the turn to the resume grace (a cancel frame is immediate).
+            self.ctx.registry.detach(turn)
         if voice is not None and voice.speak and reply and not self.closed:
             try:
                 audio = await self.ctx.runtime.speak(reply, voice=voice.voice, fmt=voice.fmt)

@@ -10,7 +10,7 @@ Vectors of different embedding models are never mixed: the model is recorded in
 with a :class:`~muxi_cli.errors.MemoryStoreError` that points to ``muxi memory reindex``.
 
 Several processes share one store (``muxi serve`` and the ``muxi memory`` commands,
-say), so every read sees the latest committed version: the connection checks for
+say, or replicas of ``muxi serve`` on one bucket: :mod:`muxi_cli.stores.lance_uri`), so every read sees the latest committed version: the connection checks for
 newer versions before each read (``read_consistency_interval`` of zero). A
 ``muxi memory forget`` in one process is gone from the others' next search.
 Maintenance runs in the background (:mod:`muxi_cli.stores.lance_maintenance`).
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MemoryStoreError
 from muxi_cli.paths import ensure_dir
-from muxi_cli.stores import lance_import
+from muxi_cli.stores import lance_import, lance_uri
 from muxi_cli.stores import lance_sql as sql
 from muxi_cli.stores.lance_fusion import fuse_rrf
 from muxi_cli.stores.lance_maintenance import Maintenance, session
@@ -114,9 +114,13 @@ class LanceStore(LanceWrites):
 
         if is_local_uri(self.uri):
             ensure_dir(Path(self.uri))
+        where = lance_uri.parse(self.uri)  # a malformed s3:// URI: ConfigError, as is
         try:
             self._db = await lancedb.connect_async(
-                self.uri, read_consistency_interval=self.read_consistency, session=session()
+                where.uri,
+                read_consistency_interval=self.read_consistency,
+                session=session(),
+                storage_options=where.storage_options or None,
             )
             names = set((await self._db.list_tables()).tables)
         except Exception as exc:

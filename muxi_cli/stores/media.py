@@ -177,6 +177,13 @@ class MediaStore:
         self._core.index.close()
         self._core.backend.close()
 
+    def check_reachable(self) -> None:
+        """Raise a MuxiError when the object storage holding the bytes does not
+        answer (a HEAD request; a missing object is an answer). A folder: nothing."""
+        client = getattr(self._core.backend, "client", None)
+        if client is not None:
+            client.exists(".muxi-ready")
+
     # -- files ----------------------------------------------------------------
 
     def put(

@@ -330,8 +330,7 @@ class KeyStore:
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX:
             return None
-        self.refresh()
-        rec = self._snap.records.get(parts[1])
+        rec = self._lookup(parts[1])
         if rec is None:
             _digest(_DUMMY_SALT, parts[2])  # similar work for unknown ids
             return None
@@ -351,9 +350,13 @@ class KeyStore:
             return True
         if key_id.startswith(JWT_KEY_PREFIX):
             return True  # a bearer JWT is not in the key file: its own expiry governs it
-        self.refresh()
-        rec = self._snap.records.get(key_id)
+        rec = self._lookup(key_id)
         return rec is not None and rec.active
+
+    def _lookup(self, key_id: str) -> KeyRecord | None:
+        """The current record of ``key_id`` (the file re-read if it changed)."""
+        self.refresh()
+        return self._snap.records.get(key_id)
 
     def _touch(self, key_id: str) -> None:
         self._touched[key_id] = now_iso()

@@ -33,6 +33,10 @@ History:
    and start, for ``muxi memory stats`` (most recalled, recent recalls;
    stores/run_recalls.py). Runs recorded before it have none. (``runs`` is
    already indexed by session and start since version 6.)
+8. ``run_streams`` and ``run_events``: every event of a turn a server runs,
+   numbered from 1 per run (the SSE ``id``), with the run's owner and whether
+   its closing event is in, so a client that lost the stream resumes it
+   (stores/run_events.py). Kept for a while after the run ends, then pruned.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from muxi_cli.protocol.messages import legacy_parts, parts_to_list
 from muxi_cli.stores.session_media import insert_media_rows
 from muxi_cli.stores.session_rows import loads, row_parts
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 FTS_TABLE = "messages_fts"
 
@@ -275,6 +279,30 @@ def _v7(conn: sqlite3.Connection) -> None:
     _script(conn, _V7)
 
 
+_V8 = """
+CREATE TABLE run_streams (
+    run_id      TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL,
+    session_id  TEXT NOT NULL DEFAULT '',
+    replica     TEXT NOT NULL DEFAULT '',
+    started_at  TEXT NOT NULL,
+    done_at     TEXT
+);
+CREATE INDEX run_streams_by_start ON run_streams (started_at);
+CREATE TABLE run_events (
+    run_id  TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    event   TEXT NOT NULL,
+    at      TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"""
+
+
+def _v8(conn: sqlite3.Connection) -> None:
+    _script(conn, _V8)
+
+
 def _script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would commit the open transaction; run statement by statement.
     for statement in _statements(script):
@@ -296,7 +324,7 @@ def _statements(script: str) -> list[str]:
 
 
 #: ``MIGRATIONS[n]`` brings a database from version ``n`` to ``n + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 
 
 def current_version(conn: sqlite3.Connection) -> int:

@@ -97,4 +97,5 @@ async def served(tmp_path: Path, settings: ServerSettings) -> AsyncIterator[Serv
         runtime.media_store.close()
 
 
+from tests.server.replicas import pair  # noqa: E402, F401  (fixture: two replicas on PostgreSQL)
 from tests.server.udsfixtures import sock_dir, uds_served  # noqa: E402, F401  (fixtures)

@@ -94,6 +94,8 @@ async def test_body_size_limit_413(tmp_path: Path) -> None:
 
 
 async def test_sse_client_disconnect_cancels_and_keeps_partial(served: Served) -> None:
+    # A dropped stream is cancelled once the resume grace passes with nobody back.
+    served.server.config.app.state.ctx.registry.resume_grace = 0.3
     hold = asyncio.Event()
     served.runtime.script(Script(text="half of an answer", hold=hold))
     async with httpx.AsyncClient(base_url=served.url) as c:
@@ -115,6 +117,9 @@ async def test_sse_client_disconnect_cancels_and_keeps_partial(served: Served) -
         await asyncio.wait_for(served.runtime.turn_closed.wait(), 10)
         msgs = served.runtime.messages_[sid]
         assert msgs[-1].content == "half " and msgs[-1].status == "cancelled"
+        r = await c.get(f"/v1/runs/{msgs[-1].run_id}/events", headers=served.headers(served.alice))
+        last = decode(r.text.strip().split("data: ")[-1])
+        assert last.type == "run.failed" and "did not resume it" in last.error["message"]
         assert served.server.config.app.state.ctx.registry.active == 0
 
 

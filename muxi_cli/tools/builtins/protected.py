@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from muxi_cli import paths
+from muxi_cli.stores import lance_uri
 from muxi_cli.tools.builtins import BuiltinContext
 
 #: File names (case-folded) that are muxi's own or hold secrets.
@@ -77,7 +78,7 @@ class Protected:
 
 
 def _local_memory_dir(ctx: BuiltinContext) -> Path | None:
-    uri = ctx.formation.memory.uri
+    uri = lance_uri.configured(ctx.formation.memory.uri)
     if not uri or ("://" in uri and not uri.startswith("file://")):
         return None  # s3:// and friends are not on this disk
     raw = uri.removeprefix("file://")

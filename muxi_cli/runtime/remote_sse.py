@@ -1,0 +1,176 @@
+"""A turn streamed over SSE (``POST /v1/chat``), resumed when its stream breaks.
+
+The server numbers a turn's events (each SSE frame's ``id:``). When the
+stream breaks before the turn's closing event (the connection drops, the
+replica stops), :class:`SSETurn` asks ``GET /v1/runs/{id}/events`` with
+``Last-Event-ID`` for the rest, a few times with backoff; behind a load
+balancer another replica may answer from the shared event log. Events seen
+already are skipped, so the reader sees each event once. A server that sends
+no ids (an older muxi) is not asked: the turn ends with ``run.failed`` /
+``connection_failed`` as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from muxi_cli.errors import ConnectionFailedError, MuxiError, NotFoundError
+from muxi_cli.protocol.events import Event, decode
+from muxi_cli.protocol.records import ApprovalDecision
+from muxi_cli.protocol.turn import is_terminal
+from muxi_cli.runtime.remote_ws import lost_event
+from muxi_cli.runtime.turns import StreamTurn
+from muxi_cli.runtime.wire import (
+    RUN_HEADER,
+    SESSION_HEADER,
+    SSE_MEDIA,
+    Response,
+    Timeout,
+    iter_sse_ids,
+)
+
+if TYPE_CHECKING:
+    from muxi_cli.runtime.remote import RemoteRuntime
+
+#: Tries to resume a broken stream, and the first wait between them (doubling, at most 4 s).
+RESUME_ATTEMPTS = 6
+RESUME_BACKOFF = 0.25
+#: HTTP statuses worth another try: rate limited, or a proxy/replica not ready.
+_RETRY_STATUS = frozenset({429, 502, 503, 504})
+
+
+def _q(value: str) -> str:
+    return quote(str(value), safe="") or "-"
+
+
+class SSETurn(StreamTurn):
+    """A turn streamed over ``POST /v1/chat`` (SSE); cancel and approve are
+    plain requests (``/v1/runs/{id}/cancel``, ``/v1/approvals/{call_id}``)."""
+
+    def __init__(
+        self,
+        runtime: RemoteRuntime,
+        resp: Response,
+        session_id: str,
+        attempts: int = RESUME_ATTEMPTS,
+        backoff: float = RESUME_BACKOFF,
+    ) -> None:
+        super().__init__(resp.headers.get(RUN_HEADER, ""), session_id)
+        self.session_id = resp.headers.get(SESSION_HEADER) or session_id
+        self._rt = runtime
+        self._resp = resp
+        self._frames = iter_sse_ids(resp.aiter_lines())
+        self._first: Event | None = None
+        self._attempts = attempts
+        self._backoff = backoff
+        #: The last event id read (0: none yet); None once the server sent an event without one.
+        self.last_id: int | None = 0
+        #: How many times the stream was resumed.
+        self.resumed = 0
+
+    async def begin(self) -> None:
+        """A server that sent no id headers: the first event carries the ids."""
+        if self.run_id:
+            return
+        async for seq, data in self._frames:
+            try:
+                self._first = decode(data)
+            except ValueError:
+                continue
+            self._seen(seq)
+            self.run_id = self._first.run_id
+            self.session_id = self._first.session_id or self.session_id
+            return
+        raise MuxiError("the server ended the turn without any event", hint="see the server's log")
+
+    def _seen(self, seq: int | None) -> bool:
+        """Note an event's id; False for one read already (a resumed stream's overlap)."""
+        if seq is None or self.last_id is None:
+            self.last_id = None  # no ids: this server cannot resume
+            return True
+        if seq <= self.last_id:
+            return False
+        self.last_id = seq
+        return True
+
+    async def _stream(self) -> AsyncIterator[Event]:
+        ended = False
+        first, self._first = self._first, None
+        if first is not None:
+            ended = is_terminal(first)
+            yield first
+        failures = 0
+        lost: BaseException | None = None
+        while not ended:
+            try:
+                async for seq, data in self._frames:
+                    if not self._seen(seq):
+                        continue
+                    try:
+                        event = decode(data)
+                    except ValueError:
+                        continue
+                    failures = 0  # the stream moves again
+                    ended = ended or is_terminal(event)
+                    yield event
+            except self._rt._server.errors as exc:
+                lost = exc
+            if ended:
+                return
+            if not self.last_id or not self.run_id or failures >= self._attempts:
+                break
+            if failures == 0 and lost is not None:
+                self._rt._notice(
+                    f"the stream of a turn from {self._rt.label} broke ({lost}); resuming"
+                )
+            failures += 1
+            await asyncio.sleep(min(self._backoff * 2 ** (failures - 1), 4.0))
+            try:
+                resp = await self._reopen()
+            except MuxiError as exc:
+                if isinstance(exc, NotFoundError) or not (
+                    isinstance(exc, ConnectionFailedError) or exc.http_status in _RETRY_STATUS
+                ):
+                    lost = exc
+                    break
+                continue
+            old, self._resp = self._resp, resp
+            with contextlib.suppress(Exception):
+                await old.aclose()
+            self._frames = iter_sse_ids(resp.aiter_lines())
+            self.resumed += 1
+        if lost is not None:
+            self._rt._notice(f"lost the connection to {self._rt.label} during a turn: {lost}")
+        yield lost_event(self._rt.label, self.run_id, self.session_id)
+
+    async def _reopen(self) -> Response:
+        return await self._rt._server.stream(
+            "GET",
+            f"/v1/runs/{_q(self.run_id)}/events",
+            headers={"accept": SSE_MEDIA, "last-event-id": str(self.last_id)},
+            timeout=Timeout(self._rt._timeout, connect=10.0, read=120.0),
+        )
+
+    async def _cancel(self) -> None:
+        with contextlib.suppress(NotFoundError):  # it ended meanwhile
+            await self._rt._server.request("POST", f"/v1/runs/{_q(self.run_id)}/cancel")
+
+    async def _answer(self, run_id: str, call_id: str, decision: ApprovalDecision) -> None:
+        body = {"decision": decision, "run_id": run_id}
+        await self._rt._server.request("POST", f"/v1/approvals/{_q(call_id)}", json_body=body)
+
+    async def _close(self, unfinished: bool) -> None:
+        if unfinished and self.run_id:
+            # A dropped stream would keep the turn running for the server's
+            # resume grace: leaving early is a cancel, said so at once.
+            with contextlib.suppress(MuxiError):
+                await self._rt._server.request(
+                    "POST",
+                    f"/v1/runs/{_q(self.run_id)}/cancel",
+                    timeout=Timeout(5.0),
+                )
+        await self._resp.aclose()

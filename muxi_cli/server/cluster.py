@@ -1,0 +1,359 @@
+"""Replicas of ``muxi serve`` sharing one PostgreSQL database: who runs which turn.
+
+Each replica (``rep_<hex>``, new per start) registers in ``replicas`` and
+beats its ``heartbeat_at``; each turn it runs is a row of ``live_runs``, and
+each tool call of it waiting for a decision a row of ``pending_approvals``
+(written before the ``tool.approval`` event reaches any client, so a client
+that answers through another replica finds it).
+
+A cancel or an approval reaching a replica that does not run the turn is
+checked against those rows (another user's turn is as unknown as a missing
+one), then sent to the owner over ``NOTIFY`` on the owner's channel; the owner
+applies it to its turn as if it had been asked directly and answers on the
+asker's channel, so the caller gets the owner's answer (or its error).
+No broker: the database the replicas share carries the messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import socket
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli.core.approvals import the_one_call
+from muxi_cli.errors import MuxiError, NotFoundError
+from muxi_cli.protocol.events import ToolApproval
+from muxi_cli.server.cluster_turn import ObservedTurn
+from muxi_cli.stores import pgconn
+from muxi_cli.stores.pg_control import PgLink
+from muxi_cli.stores.pg_recovery import DEAD_AFTER, reap_dead_replicas
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from muxi_cli.protocol.records import ApprovalDecision
+    from muxi_cli.server.context import ServerContext
+    from muxi_cli.server.runs import Running, RunRegistry
+
+log = logging.getLogger("muxi.server")
+
+#: Seconds between two heartbeats of a replica, and without one after which it counts as gone.
+HEARTBEAT = 5.0
+#: Seconds a replica waits for the owner of a turn to answer a cancel or an approval.
+REPLY_TIMEOUT = 5.0
+
+
+class ReplicaUnreachable(MuxiError):
+    code = "replica_unreachable"
+    http_status = 503
+
+
+def channel(replica_id: str) -> str:
+    """The ``LISTEN`` channel of a replica (its id is ``rep_`` and hex: a safe identifier)."""
+    return f"muxi_{replica_id}"
+
+
+class Cluster:
+    """This replica's membership: its rows, its heartbeat, its channel."""
+
+    def __init__(
+        self,
+        url: str,
+        registry: RunRegistry,
+        *,
+        replica_id: str | None = None,
+        heartbeat: float = HEARTBEAT,
+        dead_after: float = DEAD_AFTER,
+        reply_timeout: float = REPLY_TIMEOUT,
+    ) -> None:
+        self.url = url
+        self.registry = registry
+        self.replica_id = replica_id or f"rep_{secrets.token_hex(6)}"
+        self.heartbeat = heartbeat
+        self.dead_after = dead_after
+        self.reply_timeout = reply_timeout
+        self._db: psycopg.AsyncConnection[Any] | None = None
+        self._listen: psycopg.AsyncConnection[Any] | None = None
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._link = PgLink(url)  # the recovery's (synchronous) statements
+
+    # -- joining and leaving ---------------------------------------------------------
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        import psycopg  # deferred: the postgres part, only replicas sharing a database load it
+
+        try:
+            return await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=10
+            )
+        except psycopg.Error as exc:
+            raise MuxiError(
+                f"could not connect to the database {pgconn.redacted(self.url)}: "
+                f"{str(exc).strip()}",
+                hint=f"check {pgconn.URL_ENV} (or --database-url) and that the server is up",
+            ) from exc
+
+    async def join(self) -> None:
+        """Migrate the control tables, register, listen, and start beating."""
+        await asyncio.to_thread(self._link.execute, "SELECT 1")  # opening it migrates
+        self._db = await self._connect()
+        self._listen = await self._connect()
+        await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')
+        await self._exec(
+            "INSERT INTO replicas (id, host) VALUES (%s, %s)",
+            (self.replica_id, socket.gethostname()),
+        )
+        self._spawn(self._listener())
+        await self._reap()  # replicas that died while none was running
+        self._spawn(self._beat())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def leave(self) -> None:
+        """Stop beating and listening; this replica's rows go."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        with contextlib.suppress(Exception):
+            await self._exec("DELETE FROM live_runs WHERE replica_id = %s", (self.replica_id,))
+            await self._exec(
+                "DELETE FROM pending_approvals WHERE replica_id = %s", (self.replica_id,)
+            )
+            await self._exec("DELETE FROM replicas WHERE id = %s", (self.replica_id,))
+        for conn in (self._db, self._listen):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+        await asyncio.to_thread(self._link.close)
+
+    async def _exec(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        """One statement on the command connection (reopened once if it broke)."""
+        import psycopg  # deferred: as in _connect
+
+        for attempt in (1, 2):
+            if self._db is None or self._db.closed or self._db.broken:
+                self._db = await self._connect()
+            try:
+                cur = await self._db.execute(sql, params)
+                return await cur.fetchall() if cur.description is not None else []
+            except psycopg.OperationalError:
+                if attempt == 2 or not self._db.broken:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _quietly(self, sql: str, params: Any = ()) -> None:
+        """Bookkeeping that must not fail a turn: a database error is logged."""
+        try:
+            await self._exec(sql, params)
+        except Exception as exc:
+            log.warning("replica %s: %s", self.replica_id, str(exc).strip())
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            await self._quietly(
+                "INSERT INTO replicas (id, host) VALUES (%s, %s) ON CONFLICT (id) "
+                "DO UPDATE SET heartbeat_at = now()",
+                (self.replica_id, socket.gethostname()),
+            )
+            await self._reap()
+
+    async def _reap(self) -> None:
+        """Fail the turns of replicas that stopped beating (pg_recovery.py)."""
+        try:
+            lost = await asyncio.to_thread(
+                reap_dead_replicas, self._link, self.replica_id, self.dead_after
+            )
+        except Exception as exc:
+            log.warning("replica %s: could not check the others: %s", self.replica_id, exc)
+            return
+        if lost:
+            log.warning(
+                "replica %s: %d turn(s) of a lost replica failed, their partial replies kept",
+                self.replica_id,
+                len(lost),
+            )
+
+    # -- the registry's hooks --------------------------------------------------------
+
+    async def started(self, running: Running) -> None:
+        """A turn started here: file it, and watch its approvals."""
+        running.turn = ObservedTurn(running.turn, self, running.user_id)
+        await self._quietly(
+            "INSERT INTO live_runs (run_id, replica_id, user_id, session_id) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
+            (running.run_id, self.replica_id, running.user_id, running.session_id),
+        )
+
+    async def finished(self, running: Running) -> None:
+        await self._quietly(
+            "DELETE FROM pending_approvals WHERE turn_run_id = %s", (running.run_id,)
+        )
+        await self._quietly("DELETE FROM live_runs WHERE run_id = %s", (running.run_id,))
+
+    async def approval_seen(self, turn_run_id: str, user_id: str, event: ToolApproval) -> None:
+        if event.decision == "pending":
+            await self._quietly(
+                "INSERT INTO pending_approvals (call_id, run_id, turn_run_id, user_id, "
+                "replica_id) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (event.call_id, event.run_id, turn_run_id, user_id, self.replica_id),
+            )
+        else:
+            await self._quietly(
+                "DELETE FROM pending_approvals WHERE run_id = %s AND call_id = %s",
+                (event.run_id, event.call_id),
+            )
+
+    # -- asking the owner ------------------------------------------------------------
+
+    def _alive(self) -> str:
+        return f"heartbeat_at > now() - make_interval(secs => {float(self.dead_after)})"
+
+    async def cancel(self, run_id: str, user_id: str | None) -> bool:
+        """Cancel ``run_id`` on the replica running it; False when no other replica
+        runs it for ``user_id`` (None = any: admins)."""
+        rows = await self._exec(
+            "SELECT l.replica_id FROM live_runs l JOIN replicas r ON r.id = l.replica_id "
+            f"WHERE l.run_id = %s AND l.replica_id <> %s AND {self._alive()} "
+            "AND (%s::text IS NULL OR l.user_id = %s)",
+            (run_id, self.replica_id, user_id, user_id),
+        )
+        if not rows:
+            return False
+        await self._ask(str(rows[0][0]), {"op": "cancel", "run_id": run_id, "user_id": user_id})
+        return True
+
+    async def approve(
+        self,
+        call_id: str,
+        decision: ApprovalDecision,
+        user_id: str | None,
+        run_id: str | None = None,
+    ) -> str | None:
+        """Pass a decision to the replica whose turn waits for ``call_id``; the
+        call's run id, or None when no other replica has it for ``user_id``."""
+        rows = await self._exec(
+            "SELECT p.replica_id, p.run_id FROM pending_approvals p "
+            "JOIN replicas r ON r.id = p.replica_id "
+            f"WHERE p.call_id = %s AND p.replica_id <> %s AND {self._alive()} "
+            "AND (%s::text IS NULL OR p.user_id = %s) "
+            "AND (%s::text IS NULL OR p.run_id = %s OR p.turn_run_id = %s)",
+            (call_id, self.replica_id, user_id, user_id, run_id, run_id, run_id),
+        )
+        if not rows:
+            return None
+        replica, call_run = the_one_call(
+            [(str(r[0]), str(r[1])) for r in rows],
+            call_id,
+            f"several of your turns wait for a tool call {call_id!r}",
+            hint="send the run_id of its tool.approval event too",
+        )
+        answer = await self._ask(
+            replica,
+            {
+                "op": "approve",
+                "call_id": call_id,
+                "decision": decision,
+                "user_id": user_id,
+                "run_id": call_run,
+            },
+        )
+        return str(answer.get("run_id") or call_run)
+
+    async def _ask(self, replica: str, message: dict[str, Any]) -> dict[str, Any]:
+        """Send ``message`` to ``replica``; its answer, or its error raised here."""
+        message = {**message, "id": secrets.token_hex(8), "from": self.replica_id}
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[message["id"]] = future
+        try:
+            await self._exec("SELECT pg_notify(%s, %s)", (channel(replica), json.dumps(message)))
+            answer = await asyncio.wait_for(future, self.reply_timeout)
+        except TimeoutError:
+            raise ReplicaUnreachable(
+                "the server replica running this turn did not answer",
+                hint="try again in a moment; the turn may have ended with its replica",
+            ) from None
+        finally:
+            self._waiting.pop(message["id"], None)
+        if not answer.get("ok"):
+            raise MuxiError.from_dict(answer.get("error") or {})
+        return answer
+
+    # -- answering -------------------------------------------------------------------
+
+    async def _listener(self) -> None:
+        while True:
+            try:
+                assert self._listen is not None
+                async for note in self._listen.notifies():
+                    self._spawn(self._handle(note.payload))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("replica %s stopped listening: %s", self.replica_id, exc)
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(Exception):
+                    self._listen = await self._connect()
+                    await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')
+
+    async def _handle(self, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            return
+        if message.get("op") == "reply":
+            future = self._waiting.get(str(message.get("id")))
+            if future is not None and not future.done():
+                future.set_result(message)
+            return
+        answer: dict[str, Any] = {"op": "reply", "id": message.get("id"), "ok": True}
+        try:
+            answer.update(await self._apply(message))
+        except MuxiError as exc:
+            answer = {**answer, "ok": False, "error": exc.to_dict()}
+        except Exception as exc:
+            log.exception("replica %s: %s failed", self.replica_id, message.get("op"))
+            answer = {**answer, "ok": False, "error": MuxiError(str(exc)).to_dict()}
+        await self._quietly(
+            "SELECT pg_notify(%s, %s)", (channel(str(message.get("from"))), json.dumps(answer))
+        )
+
+    async def _apply(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Do what another replica was asked, on this replica's own turn."""
+        user_id = message.get("user_id")
+        if message.get("op") == "cancel":
+            await self.registry.find_run(str(message.get("run_id")), user_id).turn.cancel()
+            return {"run_id": message.get("run_id")}
+        if message.get("op") == "approve":
+            call_id = str(message.get("call_id"))
+            running, key = self.registry.find_call(call_id, user_id, message.get("run_id"))
+            await running.turn.approve(call_id, message["decision"], run_id=key[0])
+            return {"run_id": key[0]}
+        raise NotFoundError(f"unknown request {message.get('op')!r}")
+
+
+async def join_cluster(ctx: ServerContext, database_url: str | None = None) -> Cluster | None:
+    """With a shared database: this server joins its replicas (its turns become
+    reachable from them, its rate limits count with theirs); without one: None,
+    nothing changes."""
+    url = pgconn.database_url(database_url)
+    if url is None:
+        return None
+    from muxi_cli.server.pg_limits import share_limits  # deferred: only replicas need it
+
+    registry = ctx.registry
+    cluster = Cluster(url, registry, replica_id=getattr(registry, "replica", None))
+    await cluster.join()
+    registry.cluster = cluster
+    share_limits(ctx, url)
+    return cluster

@@ -1,0 +1,60 @@
+"""A turn whose waiting tool calls the other replicas can find (server/cluster.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from muxi_cli.protocol.events import Event, ToolApproval
+from muxi_cli.protocol.turn import Turn
+
+if TYPE_CHECKING:
+    from muxi_cli.protocol.records import ApprovalDecision
+    from muxi_cli.protocol.turn import CallKey
+    from muxi_cli.server.cluster import Cluster
+
+
+class ObservedTurn(Turn):
+    """A turn whose pending tool calls are filed in ``pending_approvals`` as they
+    appear, before the event goes on (a client answering through another replica
+    finds the call). Anything else is the inner turn's."""
+
+    def __init__(self, inner: Turn, cluster: Cluster, user_id: str) -> None:
+        self._inner = inner
+        self._cluster = cluster
+        self._user_id = user_id
+        self.run_id = inner.run_id
+        self.session_id = inner.session_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def events(self) -> AsyncIterator[Event]:
+        inner = self._inner.events()
+        try:
+            async for event in inner:
+                if isinstance(event, ToolApproval) and event.call_id:
+                    await self._cluster.approval_seen(self.run_id, self._user_id, event)
+                yield event
+        finally:  # leaving early closes the inner stream too (which cancels the turn)
+            close = getattr(inner, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def cancel(self) -> None:
+        await self._inner.cancel()
+
+    async def approve(
+        self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
+    ) -> None:
+        await self._inner.approve(call_id, decision, run_id=run_id)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def pending(self) -> list[CallKey]:
+        return self._inner.pending()
+
+    @property
+    def finished(self) -> bool:
+        return self._inner.finished

@@ -1,0 +1,259 @@
+"""The per-run event log: every event of a turn a server runs, numbered, for resuming.
+
+A server records each event of a turn as it streams it (server/tape.py) under
+the run id and a sequence number from 1 (the SSE ``id``); a client that lost
+its stream asks for the events after the last number it saw
+(``GET /v1/runs/{id}/events``) and follows the run to its end, from this
+process or from another replica sharing the database.
+
+:class:`EventLog` is the interface; :class:`SQLiteEventLog` keeps the log in
+the sessions database (tables ``run_streams`` and ``run_events``, migration 8
+in stores/session_schema.py). Writes never block the event loop: they are
+queued and one thread writes them in batches, waiting up to ``linger``
+seconds for more, so a streaming turn pays one commit per batch of tokens,
+not one per token; a run's closing event is written without lingering.
+Runs that ended more than ``keep`` seconds ago are pruned now and then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from muxi_cli import paths
+from muxi_cli.stores.session_schema import migrate
+from muxi_cli.stores.sqlite_tx import immediate, use_wal
+
+log = logging.getLogger("muxi.server")
+
+#: Seconds a finished run's events stay in the log (a client resumes within seconds).
+KEEP = 3600.0
+#: Seconds between prunes of finished runs.
+PRUNE_EVERY = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunStream:
+    """What the log knows of one run: its owner, and whether its closing event is in."""
+
+    run_id: str
+    user_id: str
+    session_id: str
+    replica: str
+    done: bool
+
+
+class EventLog(Protocol):
+    """Where a server records its turns' events (one writer per run: its replica)."""
+
+    def open_run(self, run_id: str, user_id: str, session_id: str, replica: str) -> None:
+        """Record a new run and its owner (queued: never blocks)."""
+
+    def append(self, run_id: str, seq: int, event: str, terminal: bool) -> None:
+        """Record the run's event number ``seq`` (its JSON); ``terminal`` marks the
+        run done (queued: never blocks)."""
+
+    async def run(self, run_id: str) -> RunStream | None:
+        """The run, or None if the log has no such run."""
+
+    async def read(self, run_id: str, after: int, limit: int = 500) -> list[tuple[int, str]]:
+        """Up to ``limit`` events of the run numbered above ``after``, in order."""
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written."""
+
+    async def aclose(self) -> None:
+        """Write what is queued and release the database."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+_Item = tuple[str, tuple[object, ...]]
+_STOP = ("stop", ())
+
+
+class SQLiteEventLog:
+    """:class:`EventLog` in the sessions database (see the module doc)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        linger: float = 0.05,
+        keep: float = KEEP,
+        prune_every: float = PRUNE_EVERY,
+    ) -> None:
+        self.path = path
+        self.linger = linger
+        self.keep = keep
+        self.prune_every = prune_every
+        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+
+    # -- writes (queued) ---------------------------------------------------------------
+
+    def open_run(self, run_id: str, user_id: str, session_id: str, replica: str) -> None:
+        self._put(("open", (run_id, user_id, session_id, replica, _now())))
+
+    def append(self, run_id: str, seq: int, event: str, terminal: bool) -> None:
+        self._put(("done" if terminal else "event", (run_id, seq, event, _now())))
+
+    def _put(self, item: _Item) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._work, name="muxi-event-log", daemon=True
+                    )
+                    self._thread.start()
+        self._queue.put(item)
+
+    async def flush(self) -> None:
+        if self._thread is not None:
+            await asyncio.to_thread(self._queue.join)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Write what is queued, stop the writer, close the reader (blocking)."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=10)
+            self._thread = None
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    def _work(self) -> None:
+        conn: sqlite3.Connection | None = None
+        last_prune = 0.0
+        while True:
+            batch = [self._queue.get()]
+            stop = batch[0] is _STOP
+            deadline = time.monotonic() + self.linger
+            # More of the same stream arrives within milliseconds: one commit for all.
+            while not stop and batch[-1][0] != "done":
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                batch.append(item)
+                stop = item is _STOP
+            try:
+                rows = [item for item in batch if item is not _STOP]
+                if rows:
+                    conn = conn or _connect(self.path)
+                    _write(conn, rows)
+                if conn is not None and time.monotonic() - last_prune > self.prune_every:
+                    last_prune = time.monotonic()
+                    _prune(conn, self.keep)
+            except Exception:
+                log.exception("recording %d run event(s) failed", len(batch))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if stop:
+                if conn is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.close()
+                return
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _read_conn(self) -> sqlite3.Connection:
+        if self._reader is None:
+            self._reader = _connect(self.path)
+        return self._reader
+
+    def _run(self, run_id: str) -> RunStream | None:
+        with self._read_lock:
+            row = (
+                self._read_conn()
+                .execute(
+                    "SELECT user_id, session_id, replica, done_at FROM run_streams"
+                    " WHERE run_id = ?",
+                    (run_id,),
+                )
+                .fetchone()
+            )
+        if row is None:
+            return None
+        return RunStream(run_id, str(row[0]), str(row[1]), str(row[2]), row[3] is not None)
+
+    def _read(self, run_id: str, after: int, limit: int) -> list[tuple[int, str]]:
+        with self._read_lock:
+            rows = (
+                self._read_conn()
+                .execute(
+                    "SELECT seq, event FROM run_events WHERE run_id = ? AND seq > ?"
+                    " ORDER BY seq LIMIT ?",
+                    (run_id, after, limit),
+                )
+                .fetchall()
+            )
+        return [(int(seq), str(event)) for seq, event in rows]
+
+    async def run(self, run_id: str) -> RunStream | None:
+        return await asyncio.to_thread(self._run, run_id)
+
+    async def read(self, run_id: str, after: int, limit: int = 500) -> list[tuple[int, str]]:
+        return await asyncio.to_thread(self._read, run_id, after, limit)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    paths.ensure_dir(path.parent)
+    if not path.exists():  # private like the sessions it sits beside (SessionStore._open)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    use_wal(conn)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    migrate(conn, path)
+    return conn
+
+
+def _write(conn: sqlite3.Connection, items: list[_Item]) -> None:
+    opened = [args for kind, args in items if kind == "open"]
+    events = [args for kind, args in items if kind in ("event", "done")]
+    done = [(args[3], args[0]) for kind, args in items if kind == "done"]
+    with immediate(conn):
+        conn.executemany(
+            "INSERT OR IGNORE INTO run_streams (run_id, user_id, session_id, replica, started_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            opened,
+        )
+        conn.executemany("INSERT OR REPLACE INTO run_events VALUES (?, ?, ?, ?)", events)
+        conn.executemany("UPDATE run_streams SET done_at = ? WHERE run_id = ?", done)
+
+
+def _prune(conn: sqlite3.Connection, keep: float) -> None:
+    """Forget runs that ended ``keep`` s ago, and runs left unfinished for a day
+    (their replica died; nobody resumes them any more)."""
+    now = datetime.now(UTC)
+    ended = (now - timedelta(seconds=keep)).isoformat(timespec="microseconds")
+    stale = (now - timedelta(days=1)).isoformat(timespec="microseconds")
+    ended, stale = (t.replace("+00:00", "Z") for t in (ended, stale))
+    where = "(done_at IS NOT NULL AND done_at < ?) OR (done_at IS NULL AND started_at < ?)"
+    with immediate(conn):
+        conn.execute(
+            f"DELETE FROM run_events WHERE run_id IN (SELECT run_id FROM run_streams WHERE {where})",
+            (ended, stale),
+        )
+        conn.execute(f"DELETE FROM run_streams WHERE {where}", (ended, stale))

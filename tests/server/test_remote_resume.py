@@ -1,0 +1,135 @@
+"""RemoteRuntime resumes a turn whose SSE stream breaks (and not an older server's)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from muxi_cli.protocol.events import Event, EventFactory
+from muxi_cli.protocol.records import ChatRequest
+from muxi_cli.runtime.remote import RemoteRuntime
+from muxi_cli.runtime.remote_sse import SSETurn
+from muxi_cli.server.context import ServerSettings
+from tests.net import free_port
+from tests.server.conftest import Served, start_server, stop_server
+from tests.server.cutproxy import cut_proxy
+from tests.server.fakeruntime import FakeRuntime, Script
+
+
+async def test_a_broken_stream_is_resumed_and_nothing_is_lost_or_doubled(served: Served) -> None:
+    hold = asyncio.Event()
+    served.runtime.script(Script(text="alpha beta gamma delta", hold=hold))
+    port = int(served.url.rsplit(":", 1)[1])
+    async with cut_proxy(port) as proxy:
+        notices: list[str] = []
+        rt = RemoteRuntime(proxy.url, served.alice, label="lb", on_notice=notices.append)
+        try:
+            turn = await rt.chat(ChatRequest(message="go"))
+            assert isinstance(turn, SSETurn)
+            events: list[Event] = []
+            async for event in turn.events():
+                events.append(event)
+                if event.type == "text.delta" and not proxy.cuts:
+                    proxy.cut()  # mid-turn: the connection breaks under the client
+                    hold.set()
+            assert events[-1].type == "run.completed"
+            assert events[-1].text == "alpha beta gamma delta"  # type: ignore[attr-defined]
+            deltas = [e.text for e in events if e.type == "text.delta"]  # type: ignore[attr-defined]
+            assert "".join(deltas) == "alpha beta gamma delta"
+            assert len([e for e in events if e.type == "run.started"]) == 1
+            assert turn.resumed >= 1 and any("resuming" in n for n in notices), notices
+            msgs = served.runtime.messages_[turn.session_id]
+            assert msgs[-1].status == "complete"
+        finally:
+            await rt.aclose()
+
+
+async def test_closing_a_turn_early_cancels_it_at_once(served: Served) -> None:
+    # The server would keep a dropped stream's turn for its resume grace (30 s):
+    # a client that stops reading says "cancel" itself.
+    hold = asyncio.Event()
+    served.runtime.script(Script(text="never whole", hold=hold))
+    rt = served.remote(served.alice)
+    try:
+        turn = await rt.chat(ChatRequest(message="go"))
+        async for event in turn.events():
+            if event.type == "text.delta":
+                break
+        await asyncio.wait_for(served.runtime.turn_closed.wait(), 5)
+        assert served.runtime.messages_[turn.session_id][-1].status == "cancelled"
+    finally:
+        await rt.aclose()
+
+
+class _OldResponse:
+    """An older server's SSE answer: no ``id:`` lines, and the connection drops."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.headers = {"x-muxi-run-id": "run_old", "x-muxi-session-id": "s_old"}
+        self._lines = lines
+        self.status_code = 200
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        for line in self._lines:
+            yield line
+        raise httpx.ReadError("connection reset")
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_an_older_server_without_ids_is_not_asked_to_resume() -> None:
+    f = EventFactory("s_old", "run_old")
+    frames = [f.run_started("assistant", "u"), f.text_delta("half")]
+    lines: list[str] = []
+    for ev in frames:
+        lines += [f"data: {ev.to_json()}", ""]
+    notices: list[str] = []
+    # Nothing listens there: a resume request would fail, and must not be made.
+    rt = RemoteRuntime(f"http://127.0.0.1:{free_port()}", "k", on_notice=notices.append)
+    try:
+        resp: Any = _OldResponse(lines)
+        turn = SSETurn(rt, resp, "s_old", backoff=0.01)
+        events = [e async for e in turn.events()]
+        assert [e.type for e in events] == ["run.started", "text.delta", "run.failed"]
+        assert events[-1].error["code"] == "connection_failed"  # type: ignore[attr-defined]
+        assert turn.resumed == 0 and turn.last_id is None
+        assert not any("resuming" in n for n in notices), notices
+    finally:
+        await rt.aclose()
+
+
+async def test_another_replica_sharing_the_database_resumes_the_stream(
+    served: Served, settings: ServerSettings
+) -> None:
+    # Replica B (same data folder, same keys) does not run the turn: it follows
+    # replica A's events from the shared event log until the run is done.
+    other = FakeRuntime()
+    url_b, server_b, task_b = await start_server(other, served.keys, settings)
+    hold = asyncio.Event()
+    served.runtime.script(Script(text="from replica a", hold=hold))
+    port_a = int(served.url.rsplit(":", 1)[1])
+    try:
+        async with cut_proxy(port_a) as proxy:
+            rt = RemoteRuntime(proxy.url, served.alice, label="lb", on_notice=lambda _m: None)
+            try:
+                turn = await rt.chat(ChatRequest(message="go"))
+                events: list[Event] = []
+                async for event in turn.events():
+                    events.append(event)
+                    if event.type == "text.delta" and not proxy.cuts:
+                        proxy.target_port = int(url_b.rsplit(":", 1)[1])  # A leaves the pool
+                        proxy.cut()
+                        hold.set()
+                assert events[-1].type == "run.completed"
+                assert events[-1].text == "from replica a"  # type: ignore[attr-defined]
+                assert [e.type for e in events].count("text.delta") == 3
+                assert isinstance(turn, SSETurn) and turn.resumed >= 1
+                assert other.requests == []  # B never ran a turn
+            finally:
+                await rt.aclose()
+    finally:
+        await stop_server(server_b, task_b)

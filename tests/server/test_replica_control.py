@@ -1,0 +1,132 @@
+"""Two replicas sharing a database: a cancel or an approval sent to the replica that
+does not run the turn reaches the one that does, with the answer the owner would give."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+
+from muxi_cli.server.runs import RunRegistry
+from tests.server.fakeruntime import Script
+from tests.server.replicas import Pair
+
+SSE = {"accept": "text/event-stream"}
+RUN_HEADER = "x-muxi-run-id"
+
+
+async def test_a_cancel_sent_to_the_other_replica_stops_the_turn(pair: Pair) -> None:
+    pair.a.runtime.script(Script(text="held here forever", hold=asyncio.Event()))
+    async with (
+        httpx.AsyncClient(base_url=pair.a.url) as ca,
+        httpx.AsyncClient(base_url=pair.b.url) as cb,
+        ca.stream(
+            "POST", "/v1/chat", json={"message": "go"}, headers={**pair.headers(pair.alice), **SSE}
+        ) as resp,
+    ):
+        run_id = resp.headers[RUN_HEADER]
+        # Another user's turn is as unknown on B as on A: the same answer.
+        on_a = await ca.post(f"/v1/runs/{run_id}/cancel", headers=pair.headers(pair.bob))
+        on_b = await cb.post(f"/v1/runs/{run_id}/cancel", headers=pair.headers(pair.bob))
+        assert on_a.status_code == on_b.status_code == 404 and on_a.json() == on_b.json()
+        r = await cb.post(f"/v1/runs/{run_id}/cancel", headers=pair.headers(pair.alice))
+        assert r.status_code == 202 and r.json() == {"ok": True, "run_id": run_id}
+        events = [json.loads(line[6:]) async for line in resp.aiter_lines() if line[:6] == "data: "]
+    assert events[-1]["type"] == "run.failed" and events[-1]["error"]["code"] == "cancelled"
+    # The turn is gone from the shared tables once it closed.
+    assert await _live_runs(pair.b.ctx.registry) == []
+    # An admin may cancel any user's turn from any replica; a finished one is not found.
+    r = await httpx.AsyncClient(base_url=pair.b.url).post(
+        f"/v1/runs/{run_id}/cancel", headers=pair.headers(pair.admin)
+    )
+    assert r.status_code == 404
+
+
+async def test_an_approval_sent_to_the_other_replica_reaches_the_turn(pair: Pair) -> None:
+    pair.a.runtime.script(Script(text="four", tool=True))
+    events: list[dict] = []  # type: ignore[type-arg]
+    async with (
+        httpx.AsyncClient(base_url=pair.a.url) as ca,
+        httpx.AsyncClient(base_url=pair.b.url) as cb,
+    ):
+        body = {"message": "2+2?", "approval": "interactive"}
+        headers = {**pair.headers(pair.alice), **SSE}
+        async with ca.stream("POST", "/v1/chat", json=body, headers=headers) as resp:
+            async for line in resp.aiter_lines():
+                if line[:6] != "data: ":
+                    continue
+                events.append(json.loads(line[6:]))
+                if events[-1]["type"] == "tool.approval" and events[-1]["decision"] == "pending":
+                    call = events[-1]["call_id"]
+                    decide = {"decision": "allow"}
+                    on_a = await ca.post(
+                        f"/v1/approvals/{call}", json=decide, headers=pair.headers(pair.bob)
+                    )
+                    on_b = await cb.post(
+                        f"/v1/approvals/{call}", json=decide, headers=pair.headers(pair.bob)
+                    )
+                    assert on_a.status_code == on_b.status_code == 404
+                    assert on_a.json() == on_b.json()  # bob does not own alice's call
+                    r = await cb.post(
+                        f"/v1/approvals/{call}", json=decide, headers=pair.headers(pair.alice)
+                    )
+                    assert r.status_code == 200, r.text
+                    assert r.json() == {
+                        "ok": True,
+                        "call_id": call,
+                        "run_id": resp.headers[RUN_HEADER],
+                        "decision": "allow",
+                    }
+    assert [e["decision"] for e in events if e["type"] == "tool.approval"] == [
+        "pending",
+        "allowed",
+    ]
+    assert events[-1]["type"] == "run.completed"
+    assert [d for _, d in pair.a.runtime.decisions] == ["allow"]
+    assert pair.b.runtime.decisions == []
+
+
+async def test_replicas_register_under_ids_of_their_own(pair: Pair) -> None:
+    a, b = pair.a.ctx.registry.cluster, pair.b.ctx.registry.cluster
+    assert a is not None and b is not None and a.replica_id != b.replica_id
+    rows = await a._exec("SELECT id FROM replicas ORDER BY id")
+    assert sorted(r[0] for r in rows) == sorted([a.replica_id, b.replica_id])
+
+
+async def _live_runs(registry: RunRegistry) -> list[tuple[object, ...]]:
+    assert registry.cluster is not None
+    for _ in range(100):  # the close runs after the stream's last event
+        rows = await registry.cluster._exec("SELECT run_id FROM live_runs")
+        if not rows:
+            return rows
+        await asyncio.sleep(0.05)
+    return rows
+
+
+async def test_a_websocket_turn_is_approved_over_http_on_the_other_replica(pair: Pair) -> None:
+    from websockets.asyncio.client import connect
+
+    pair.a.runtime.script(Script(text="four", tool=True))
+    frames: list[dict] = []  # type: ignore[type-arg]
+    async with (
+        connect("ws" + pair.a.url[4:] + "/v1/ws") as ws,
+        httpx.AsyncClient(base_url=pair.b.url) as cb,
+    ):
+        await ws.send(json.dumps({"type": "auth", "key": pair.alice}))
+        assert json.loads(await ws.recv())["type"] == "ready"
+        request = {"message": "2+2?", "approval": "interactive"}
+        await ws.send(json.dumps({"type": "chat", "request": request}))
+        while not frames or frames[-1].get("type") != "done":
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+            if frames[-1].get("type") == "tool.approval" and frames[-1]["decision"] == "pending":
+                call = frames[-1]["call_id"]
+                r = await cb.post(
+                    f"/v1/approvals/{call}",
+                    json={"decision": "allow", "run_id": frames[-1]["run_id"]},
+                    headers=pair.headers(pair.alice),
+                )
+                assert r.status_code == 200, r.text
+    decisions = [f["decision"] for f in frames if f.get("type") == "tool.approval"]
+    assert decisions == ["pending", "allowed"]
+    assert [f["type"] for f in frames][-2:] == ["run.completed", "done"]
