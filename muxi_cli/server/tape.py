@@ -112,5 +112,9 @@ def event_log_for(runtime: Any) -> EventLog:
     """The event log in the runtime's sessions database (else the data folder's)."""
     from muxi_cli.stores.run_events import SQLiteEventLog  # deferred: only servers record
 
-    path = getattr(getattr(runtime, "store", None), "path", None)
+    store = getattr(runtime, "store", None)
+    database = getattr(store, "database", None)  # a PostgreSQL URL when replicas share one
+    if isinstance(database, str):
+        return SQLiteEventLog(database)
+    path = getattr(store, "path", None)
     return SQLiteEventLog(path if isinstance(path, Path) else paths.sessions_db_path())

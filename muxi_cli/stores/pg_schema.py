@@ -175,7 +175,7 @@ CREATE TABLE run_streams (
     session_id  TEXT NOT NULL DEFAULT '',
     replica     TEXT NOT NULL DEFAULT '',
     started_at  {_C} NOT NULL,
-    beat_at     {_C} NOT NULL,
+    beat_at     {_C} NOT NULL DEFAULT '',
     done_at     {_C}
 );
 CREATE INDEX run_streams_by_start ON run_streams (started_at);

@@ -112,6 +112,21 @@ class PgSessionStore(SessionStore):
                 self._drop_if_broken()  # the server went away: the next call connects again
                 raise self._db_error(exc) from exc
 
+    def recover_interrupted(self, older_than_s: float | None = None) -> int:
+        """Mark the replies no live replica or process is writing ``interrupted``.
+
+        Replicas share the replies: a reply another replica streams is left
+        alone while that replica's heartbeat is recent (stores/pg_recovery.py,
+        the replica registry); one whose replica is gone is marked."""
+        from muxi_cli.stores.pg_recovery import recover_interrupted  # deferred: servers only
+
+        with self._read():  # opened and migrated: the messages table exists
+            pass
+        try:
+            return recover_interrupted(self.url, set(self._live), older_than_s=older_than_s)
+        except self._dialect.error as exc:
+            raise self._db_error(exc) from exc
+
     def _lock_media(self, conn: DbConn, owner: str) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("muxi.media:" + owner,))
 

@@ -8,6 +8,11 @@ placeholders, ``executemany``, rows readable by name and by index
 the engines spell differently is in its :attr:`~PgConnection.dialect`
 (stores/sqldialect.py).
 
+SQLite's ``INSERT OR IGNORE`` and ``INSERT OR REPLACE`` are read as
+``INSERT ... ON CONFLICT`` on the table's primary key (looked up once per
+table), so code written for SQLite alone (the event log) runs as it is; new
+code asks the dialect for its upsert instead.
+
 PostgreSQL text cannot hold NUL characters; a NUL in a parameter is stored
 as U+FFFD (the replacement character) instead of failing the write.
 
@@ -22,6 +27,7 @@ psycopg is imported only when a connection is made (the ``postgres`` part).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +124,11 @@ def pg_dialect() -> Dialect:
     )
 
 
+_OR = re.compile(
+    r"^\s*INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*(\(([^)]*)\))?\s*VALUES", re.I
+)
+
+
 class PgConnection:
     """A psycopg connection speaking the store code's SQL (see the module docstring)."""
 
@@ -125,21 +136,64 @@ class PgConnection:
         self.raw = raw
         self.url = url
         self.dialect = pg_dialect()
+        self._upserts: dict[str, str] = {}
+
+    def _sql(self, sql: str) -> str:
+        """``sql`` for psycopg: placeholders translated, SQLite's ``INSERT OR ...`` made
+        an ``INSERT ... ON CONFLICT``."""
+        found = _OR.match(sql)
+        if found is not None:
+            sql = self._upserts.get(sql) or self._upserts.setdefault(sql, self._on_conflict(sql))
+        return translate(sql)
+
+    def _on_conflict(self, sql: str) -> str:
+        found = _OR.match(sql)
+        assert found is not None
+        how, table, listed = found.group(1).upper(), found.group(2), found.group(4)
+        plain = "INSERT INTO" + sql[found.start(2) - 1 :]
+        if how == "IGNORE":
+            return f"{plain} ON CONFLICT DO NOTHING"
+        key = [
+            str(r[0])
+            for r in self.raw.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+                " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary",
+                (table,),
+            )
+        ]
+        if listed:
+            cols = [c.strip() for c in listed.split(",")]
+        else:
+            cols = [
+                str(r[0])
+                for r in self.raw.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                    " AND table_schema = current_schema() AND is_identity = 'NO'"
+                    " ORDER BY ordinal_position",
+                    (table,),
+                )
+            ]
+        return plain + self._conflict_clause(cols, key)
+
+    def _conflict_clause(self, cols: list[str], key: list[str]) -> str:
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in key)
+        action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+        return f" ON CONFLICT ({', '.join(key)}) {action}"
 
     def execute(self, sql: str, parameters: Sequence[Any] | None = None, /) -> Any:
         cur = self.raw.cursor(row_factory=_row_maker)
         params = _params(parameters)
         if params:
-            cur.execute(translate(sql), params)
+            cur.execute(self._sql(sql), params)
         else:  # no parameters: psycopg reads no placeholders, so a "%" stays as written
-            cur.execute(translate(sql).replace("%%", "%"))
+            cur.execute(self._sql(sql).replace("%%", "%"))
         return cur
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
         rows = [_params(p) for p in parameters]
         cur = self.raw.cursor(row_factory=_row_maker)
         if rows:
-            cur.executemany(translate(sql), rows)
+            cur.executemany(self._sql(sql), rows)
         return cur
 
     @property

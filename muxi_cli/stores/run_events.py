@@ -13,6 +13,10 @@ queued and one thread writes them in batches, waiting up to ``linger``
 seconds for more, so a streaming turn pays one commit per batch of tokens,
 not one per token; a run's closing event is written without lingering.
 Runs that ended more than ``keep`` seconds ago are pruned now and then.
+
+Given a PostgreSQL URL instead of a file, the same class keeps the log in the
+database a server's replicas share (stores/pgsql.py reads its SQL, SQLite's
+``INSERT OR ...`` included), so a stream resumes on any replica.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Protocol
 
 from muxi_cli import paths
 from muxi_cli.stores.session_schema import migrate
+from muxi_cli.stores.sqldialect import DbConn
 from muxi_cli.stores.sqlite_tx import immediate, use_wal
 
 log = logging.getLogger("muxi.server")
@@ -89,7 +94,7 @@ class SQLiteEventLog:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         *,
         linger: float = 0.05,
         keep: float = KEEP,
@@ -103,7 +108,7 @@ class SQLiteEventLog:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._read_lock = threading.Lock()
-        self._reader: sqlite3.Connection | None = None
+        self._reader: DbConn | None = None
 
     # -- writes (queued) ---------------------------------------------------------------
 
@@ -142,7 +147,7 @@ class SQLiteEventLog:
                 self._reader = None
 
     def _work(self) -> None:
-        conn: sqlite3.Connection | None = None
+        conn: DbConn | None = None
         last_prune = 0.0
         while True:
             batch = [self._queue.get()]
@@ -166,19 +171,21 @@ class SQLiteEventLog:
                     _prune(conn, self.keep)
             except Exception:
                 log.exception("recording %d run event(s) failed", len(batch))
+                if getattr(conn, "broken", False):
+                    conn = None  # PostgreSQL dropped the connection: the next batch reconnects
             finally:
                 for _ in batch:
                     self._queue.task_done()
             if stop:
                 if conn is not None:
-                    with contextlib.suppress(sqlite3.Error):
+                    with contextlib.suppress(Exception):
                         conn.close()
                 return
 
     # -- reads -------------------------------------------------------------------------
 
-    def _read_conn(self) -> sqlite3.Connection:
-        if self._reader is None:
+    def _read_conn(self) -> DbConn:
+        if self._reader is None or getattr(self._reader, "broken", False):
             self._reader = _connect(self.path)
         return self._reader
 
@@ -217,7 +224,11 @@ class SQLiteEventLog:
         return await asyncio.to_thread(self._read, run_id, after, limit)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path | str) -> DbConn:
+    if isinstance(path, str):  # the PostgreSQL database replicas share (stores/pgsql.py)
+        from muxi_cli.stores.runs import connect  # deferred: only servers sharing one
+
+        return connect(path)
     paths.ensure_dir(path.parent)
     if not path.exists():  # private like the sessions it sits beside (SessionStore._open)
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
@@ -229,7 +240,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _write(conn: sqlite3.Connection, items: list[_Item]) -> None:
+def _write(conn: DbConn, items: list[_Item]) -> None:
     opened = [args for kind, args in items if kind == "open"]
     events = [args for kind, args in items if kind in ("event", "done")]
     done = [(args[3], args[0]) for kind, args in items if kind == "done"]
@@ -243,7 +254,7 @@ def _write(conn: sqlite3.Connection, items: list[_Item]) -> None:
         conn.executemany("UPDATE run_streams SET done_at = ? WHERE run_id = ?", done)
 
 
-def _prune(conn: sqlite3.Connection, keep: float) -> None:
+def _prune(conn: DbConn, keep: float) -> None:
     """Forget runs that ended ``keep`` s ago, and runs left unfinished for a day
     (their replica died; nobody resumes them any more)."""
     now = datetime.now(UTC)

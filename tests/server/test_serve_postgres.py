@@ -47,6 +47,11 @@ async def test_a_turn_is_stored_in_postgresql_and_seen_by_another_replica(
             ).fetchall()
             runs = conn.execute("SELECT status FROM runs WHERE session_id = %s", (session_id,))
             assert runs.fetchall() == [("completed",)]
+            # The turn's event log (for resuming its stream on any replica) is there too.
+            logged = conn.execute(
+                "SELECT count(*) FROM run_events WHERE run_id = %s", (events[0].run_id,)
+            ).fetchone()
+            assert logged is not None and logged[0] == len(events)
         assert rows == [
             ("user", "where do you keep this?", "complete"),
             ("assistant", "stored in postgres", "complete"),

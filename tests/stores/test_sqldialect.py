@@ -99,3 +99,26 @@ def test_a_write_waiting_for_a_locked_row_gives_up(
     finally:
         holder.close()
         store.close()
+
+
+def test_sqlites_insert_or_ignore_and_replace_are_read_as_upserts(pg_url: str) -> None:
+    conn = open_pg(pg_url)
+    try:
+        conn.execute(
+            "CREATE TABLE t (a TEXT, b BIGINT, c TEXT, n BIGINT GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (a, b))"
+        )
+        conn.execute("CREATE TABLE u (a TEXT, b BIGINT, c TEXT, PRIMARY KEY (a, b))")
+        conn.execute("INSERT OR IGNORE INTO t (a, b, c) VALUES (?, ?, ?)", ("x", 1, "first"))
+        conn.execute("INSERT OR IGNORE INTO t (a, b, c) VALUES (?, ?, ?)", ("x", 1, "second"))
+        conn.executemany(
+            "INSERT OR REPLACE INTO u VALUES (?, ?, ?)", [("x", 1, "one"), ("x", 2, "two")]
+        )
+        conn.execute("INSERT OR REPLACE INTO u VALUES (?, ?, ?)", ("x", 1, "again"))
+        conn.execute("INSERT OR REPLACE INTO t (a, b, c) VALUES (?, ?, ?)", ("x", 1, "replaced"))
+        assert conn.execute("SELECT c FROM t").fetchall() == [("replaced",)]
+        assert conn.execute("SELECT b, c FROM u ORDER BY b").fetchall() == [
+            (1, "again"),
+            (2, "two"),
+        ]
+    finally:
+        conn.close()

@@ -51,6 +51,16 @@ def test_delete_removes_messages_and_their_search(store: SessionStore) -> None:
         store.messages(info.id)
 
 
+def _age_replies(store: SessionStore) -> None:
+    """Make the streaming replies look long quiet: on PostgreSQL a reply is taken
+    for cut off only once no replica could still be writing it (pg_recovery.py)."""
+    with store._write() as conn:
+        conn.execute(
+            "UPDATE messages SET updated_at = '2000-01-01T00:00:00.000000Z'"
+            " WHERE status = 'streaming'"
+        )
+
+
 def test_recover_interrupted(store: SessionStore, open_store: Opener) -> None:
     info = store.create_session("u1")
     store.add_message(info.id, "user", "hi")
@@ -60,6 +70,7 @@ def test_recover_interrupted(store: SessionStore, open_store: Opener) -> None:
     # a new store (as after a crash of the process that wrote it) recovers it
     after = open_store()
     assert after.recover_interrupted(older_than_s=3600) == 0
+    _age_replies(store)
     assert after.recover_interrupted() == 1
     assert after.recover_interrupted() == 0
     last = store.messages(info.id)[-1]
@@ -73,6 +84,7 @@ def test_finished_reply_is_no_longer_live(store: SessionStore, open_store: Opene
     assert store.recover_interrupted() == 0
     store.update_message(m.id, status="streaming")
     assert store.recover_interrupted() == 0
+    _age_replies(store)
     assert open_store().recover_interrupted() == 1
 
 
@@ -111,6 +123,7 @@ def test_export_reads_back_what_the_store_holds(store: SessionStore, open_store:
     store.add_message(info.id, "tool", "12:00", tool_call_id="c1", meta={"ok": True})
     partial = store.add_message(info.id, "assistant", "It is", status="streaming")
     store.update_message(partial.id, content="It is noon")
+    _age_replies(store)
     open_store().recover_interrupted()
     got, msgs = store.get_session(info.id), store.messages(info.id)
     assert msgs[-1].status == "interrupted"
