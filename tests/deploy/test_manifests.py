@@ -169,7 +169,7 @@ def test_the_compose_scale_out_profile_agrees_with_the_code() -> None:
 
 @pytest.mark.parametrize("setting", [
     "option httpchk GET /ready", "http-check expect status 200", "balance roundrobin",
-    "option http-server-close", "retry-on conn-failure empty-response 503", "timeout tunnel 1h",
+    "option http-server-close", "option http-no-delay", "retry-on conn-failure empty-response 503", "timeout tunnel 1h", "timeout check 4s",
 ])  # fmt: skip
 def test_the_balancer_config_is_the_tested_one(setting: str) -> None:
     """The settings the cluster tests run HAProxy with are the deployed ones."""
