@@ -20,17 +20,18 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import socket
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.core.approvals import the_one_call
-from muxi_cli.errors import MuxiError, NotFoundError
+from muxi_cli.errors import ConfigError, MuxiError, NotFoundError
 from muxi_cli.protocol.events import ToolApproval
 from muxi_cli.server.cluster_turn import ObservedTurn
 from muxi_cli.stores import pgconn
 from muxi_cli.stores.pg_control import PgLink
-from muxi_cli.stores.pg_recovery import DEAD_AFTER, reap_dead_replicas
+from muxi_cli.stores.pg_recovery import ALIVE, reap_dead_replicas
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,8 +42,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("muxi.server")
 
-#: Seconds between two heartbeats of a replica, and without one after which it counts as gone.
+#: Seconds between two heartbeats of a replica (``MUXI_REPLICA_HEARTBEAT``); one that
+#: misses 4 in a row counts as gone (pg_recovery.py).
 HEARTBEAT = 5.0
+HEARTBEAT_ENV = "MUXI_REPLICA_HEARTBEAT"
 #: Seconds a replica waits for the owner of a turn to answer a cancel or an approval.
 REPLY_TIMEOUT = 5.0
 
@@ -67,19 +70,19 @@ class Cluster:
         *,
         replica_id: str | None = None,
         heartbeat: float = HEARTBEAT,
-        dead_after: float = DEAD_AFTER,
         reply_timeout: float = REPLY_TIMEOUT,
     ) -> None:
         self.url = url
         self.registry = registry
         self.replica_id = replica_id or f"rep_{secrets.token_hex(6)}"
         self.heartbeat = heartbeat
-        self.dead_after = dead_after
         self.reply_timeout = reply_timeout
         self._db: psycopg.AsyncConnection[Any] | None = None
         self._listen: psycopg.AsyncConnection[Any] | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: The turns this replica runs, by run id (filed again if it was taken for gone).
+        self._live: dict[str, Running] = {}
         self._link = PgLink(url)  # the recovery's (synchronous) statements
 
     # -- joining and leaving ---------------------------------------------------------
@@ -105,8 +108,8 @@ class Cluster:
         self._listen = await self._connect()
         await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')
         await self._exec(
-            "INSERT INTO replicas (id, host) VALUES (%s, %s)",
-            (self.replica_id, socket.gethostname()),
+            "INSERT INTO replicas (id, host, beat_s) VALUES (%s, %s, %s)",
+            (self.replica_id, socket.gethostname(), self.heartbeat),
         )
         self._spawn(self._listener())
         await self._reap()  # replicas that died while none was running
@@ -161,19 +164,35 @@ class Cluster:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat)
-            await self._quietly(
-                "INSERT INTO replicas (id, host) VALUES (%s, %s) ON CONFLICT (id) "
-                "DO UPDATE SET heartbeat_at = now()",
-                (self.replica_id, socket.gethostname()),
-            )
+            try:
+                rows = await self._exec(
+                    "INSERT INTO replicas (id, host, beat_s) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (id) DO UPDATE SET heartbeat_at = now() RETURNING (xmax = 0)",
+                    (self.replica_id, socket.gethostname(), self.heartbeat),
+                )
+            except Exception as exc:
+                log.warning("replica %s: no heartbeat: %s", self.replica_id, str(exc).strip())
+                continue
+            if rows and rows[0][0]:
+                await self._refile()  # taken for gone (a long pause) and reaped: back again
             await self._reap()
+
+    async def _refile(self) -> None:
+        """File this replica's turns and waiting calls again."""
+        log.warning("replica %s was taken for gone; filing its turns again", self.replica_id)
+        for running in list(self._live.values()):
+            await self._file(running)
+            for call_run, call_id in running.turn.pending():
+                await self._quietly(
+                    "INSERT INTO pending_approvals (call_id, run_id, turn_run_id, user_id, "
+                    "replica_id) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (call_id, call_run, running.run_id, running.user_id, self.replica_id),
+                )
 
     async def _reap(self) -> None:
         """Fail the turns of replicas that stopped beating (pg_recovery.py)."""
         try:
-            lost = await asyncio.to_thread(
-                reap_dead_replicas, self._link, self.replica_id, self.dead_after
-            )
+            lost = await asyncio.to_thread(reap_dead_replicas, self._link, self.replica_id)
         except Exception as exc:
             log.warning("replica %s: could not check the others: %s", self.replica_id, exc)
             return
@@ -189,6 +208,10 @@ class Cluster:
     async def started(self, running: Running) -> None:
         """A turn started here: file it, and watch its approvals."""
         running.turn = ObservedTurn(running.turn, self, running.user_id)
+        self._live[running.run_id] = running
+        await self._file(running)
+
+    async def _file(self, running: Running) -> None:
         await self._quietly(
             "INSERT INTO live_runs (run_id, replica_id, user_id, session_id) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
@@ -196,6 +219,7 @@ class Cluster:
         )
 
     async def finished(self, running: Running) -> None:
+        self._live.pop(running.run_id, None)
         await self._quietly(
             "DELETE FROM pending_approvals WHERE turn_run_id = %s", (running.run_id,)
         )
@@ -216,15 +240,12 @@ class Cluster:
 
     # -- asking the owner ------------------------------------------------------------
 
-    def _alive(self) -> str:
-        return f"heartbeat_at > now() - make_interval(secs => {float(self.dead_after)})"
-
     async def cancel(self, run_id: str, user_id: str | None) -> bool:
         """Cancel ``run_id`` on the replica running it; False when no other replica
         runs it for ``user_id`` (None = any: admins)."""
         rows = await self._exec(
             "SELECT l.replica_id FROM live_runs l JOIN replicas r ON r.id = l.replica_id "
-            f"WHERE l.run_id = %s AND l.replica_id <> %s AND {self._alive()} "
+            f"WHERE l.run_id = %s AND l.replica_id <> %s AND {ALIVE} "
             "AND (%s::text IS NULL OR l.user_id = %s)",
             (run_id, self.replica_id, user_id, user_id),
         )
@@ -245,7 +266,7 @@ class Cluster:
         rows = await self._exec(
             "SELECT p.replica_id, p.run_id FROM pending_approvals p "
             "JOIN replicas r ON r.id = p.replica_id "
-            f"WHERE p.call_id = %s AND p.replica_id <> %s AND {self._alive()} "
+            f"WHERE p.call_id = %s AND p.replica_id <> %s AND {ALIVE} "
             "AND (%s::text IS NULL OR p.user_id = %s) "
             "AND (%s::text IS NULL OR p.run_id = %s OR p.turn_run_id = %s)",
             (call_id, self.replica_id, user_id, user_id, run_id, run_id, run_id),
@@ -352,8 +373,24 @@ async def join_cluster(ctx: ServerContext, database_url: str | None = None) -> C
     from muxi_cli.server.pg_limits import share_limits  # deferred: only replicas need it
 
     registry = ctx.registry
-    cluster = Cluster(url, registry, replica_id=getattr(registry, "replica", None))
+    cluster = Cluster(
+        url, registry, replica_id=getattr(registry, "replica", None), heartbeat=heartbeat()
+    )
     await cluster.join()
     registry.cluster = cluster
     share_limits(ctx, url)
     return cluster
+
+
+def heartbeat() -> float:
+    """This replica's heartbeat interval: ``MUXI_REPLICA_HEARTBEAT`` seconds, else 5."""
+    raw = os.environ.get(HEARTBEAT_ENV, "").strip()
+    try:
+        value = float(raw) if raw else HEARTBEAT
+    except ValueError:
+        raise ConfigError(
+            f"{HEARTBEAT_ENV}={raw!r} is not a number of seconds", hint="e.g. 5"
+        ) from None
+    if not 0.05 <= value <= 300:
+        raise ConfigError(f"{HEARTBEAT_ENV} must be between 0.05 and 300 seconds")
+    return value

@@ -40,6 +40,7 @@ MIGRATIONS: list[str] = [
         id TEXT PRIMARY KEY,
         started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        beat_s DOUBLE PRECISION NOT NULL DEFAULT 5,
         host TEXT
     );
     CREATE TABLE live_runs (
