@@ -20,13 +20,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import socket
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.core.approvals import the_one_call
-from muxi_cli.errors import ConfigError, MuxiError, NotFoundError
+from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol.events import ToolApproval
 from muxi_cli.server.cluster_turn import ObservedTurn
 from muxi_cli.stores import pgconn
@@ -37,15 +37,13 @@ if TYPE_CHECKING:
     import psycopg
 
     from muxi_cli.protocol.records import ApprovalDecision
-    from muxi_cli.server.context import ServerContext
     from muxi_cli.server.runs import Running, RunRegistry
 
 log = logging.getLogger("muxi.server")
 
-#: Seconds between two heartbeats of a replica (``MUXI_REPLICA_HEARTBEAT``); one that
-#: misses 4 in a row counts as gone (pg_recovery.py).
+#: Seconds between two heartbeats of a replica (``MUXI_REPLICA_HEARTBEAT``: see
+#: cluster_join.py); one that misses 4 in a row counts as gone (pg_recovery.py).
 HEARTBEAT = 5.0
-HEARTBEAT_ENV = "MUXI_REPLICA_HEARTBEAT"
 #: Seconds a replica waits for the owner of a turn to answer a cancel or an approval.
 REPLY_TIMEOUT = 5.0
 
@@ -205,11 +203,17 @@ class Cluster:
 
     # -- the registry's hooks --------------------------------------------------------
 
-    async def started(self, running: Running) -> None:
-        """A turn started here: file it, and watch its approvals."""
+    async def started(self, running: Running, finish: Callable[[Running], Awaitable[None]]) -> None:
+        """A turn started here: watch its approvals (at once, before anyone reads
+        its events) and file it. Cancelled meanwhile, nobody will read the turn:
+        ``finish`` closes it."""
         running.turn = ObservedTurn(running.turn, self, running.user_id)
         self._live[running.run_id] = running
-        await self._file(running)
+        try:
+            await asyncio.shield(self._file(running))
+        except asyncio.CancelledError:
+            self._spawn(finish(running))
+            raise
 
     async def _file(self, running: Running) -> None:
         await self._quietly(
@@ -361,36 +365,3 @@ class Cluster:
             await running.turn.approve(call_id, message["decision"], run_id=key[0])
             return {"run_id": key[0]}
         raise NotFoundError(f"unknown request {message.get('op')!r}")
-
-
-async def join_cluster(ctx: ServerContext, database_url: str | None = None) -> Cluster | None:
-    """With a shared database: this server joins its replicas (its turns become
-    reachable from them, its rate limits count with theirs); without one: None,
-    nothing changes."""
-    url = pgconn.database_url(database_url)
-    if url is None:
-        return None
-    from muxi_cli.server.pg_limits import share_limits  # deferred: only replicas need it
-
-    registry = ctx.registry
-    cluster = Cluster(
-        url, registry, replica_id=getattr(registry, "replica", None), heartbeat=heartbeat()
-    )
-    await cluster.join()
-    registry.cluster = cluster
-    share_limits(ctx, url)
-    return cluster
-
-
-def heartbeat() -> float:
-    """This replica's heartbeat interval: ``MUXI_REPLICA_HEARTBEAT`` seconds, else 5."""
-    raw = os.environ.get(HEARTBEAT_ENV, "").strip()
-    try:
-        value = float(raw) if raw else HEARTBEAT
-    except ValueError:
-        raise ConfigError(
-            f"{HEARTBEAT_ENV}={raw!r} is not a number of seconds", hint="e.g. 5"
-        ) from None
-    if not 0.05 <= value <= 300:
-        raise ConfigError(f"{HEARTBEAT_ENV} must be between 0.05 and 300 seconds")
-    return value

@@ -167,7 +167,8 @@ def test_each_replica_is_judged_by_its_own_heartbeat(link: PgLink) -> None:
 
 def test_the_heartbeat_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from muxi_cli.errors import ConfigError
-    from muxi_cli.server.cluster import HEARTBEAT, HEARTBEAT_ENV, heartbeat
+    from muxi_cli.server.cluster import HEARTBEAT
+    from muxi_cli.server.cluster_join import HEARTBEAT_ENV, heartbeat
 
     monkeypatch.delenv(HEARTBEAT_ENV, raising=False)
     assert heartbeat() == HEARTBEAT
