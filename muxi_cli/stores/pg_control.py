@@ -101,7 +101,7 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
 
 
 #: Milliseconds a statement of the server's control may take: a request waits on it.
-STATEMENT_TIMEOUT_MS = 10_000
+STATEMENT_TIMEOUT_MS = 5_000
 
 
 class DatabaseUnavailable(MuxiError):
@@ -114,20 +114,24 @@ class PgLink:
 
     Opened (and the control tables migrated) on first use; a thread lock keeps
     one statement or transaction at a time on it; a connection the server
-    dropped is reopened once per call.
+    dropped is reopened once per call. ``durable=False`` (counters, caches: a
+    request waits on every write) commits without waiting for the disk: a
+    database crash may lose the last fraction of a second of them.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, durable: bool = True) -> None:
         self.url = url
+        self.durable = durable
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.RLock()
 
     def _open(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             try:
-                conn = pgconn.connect(
-                    self.url, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
-                )
+                options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+                if not self.durable:
+                    options += " -c synchronous_commit=off"
+                conn = pgconn.connect(self.url, options=options)
             except MuxiError as exc:
                 raise DatabaseUnavailable(exc.message, hint=exc.hint) from exc
             migrate(conn)
