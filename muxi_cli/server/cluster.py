@@ -147,9 +147,13 @@ class Cluster:
             try:
                 cur = await self._db.execute(sql, params)
                 return await cur.fetchall() if cur.description is not None else []
-            except psycopg.OperationalError:
-                if attempt == 2 or not self._db.broken:
+            except psycopg.OperationalError as exc:
+                # A statement that timed out is not retried; a lost connection is, once.
+                if attempt == 2 or isinstance(exc, psycopg.errors.QueryCanceled):
                     raise
+                with contextlib.suppress(Exception):
+                    await self._db.close()
+                self._db = None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _quietly(self, sql: str, params: Any = ()) -> None:
@@ -326,7 +330,7 @@ class Cluster:
                 raise
             except Exception as exc:
                 log.warning("replica %s stopped listening: %s", self.replica_id, exc)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(0.2)
                 with contextlib.suppress(Exception):
                     self._listen = await self._connect()
                     await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')

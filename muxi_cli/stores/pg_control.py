@@ -140,16 +140,21 @@ class PgLink:
 
     @contextlib.contextmanager
     def conn(self) -> Iterator[psycopg.Connection[Any]]:
-        """The connection, held for the ``with`` block."""
-        with self._lock:
-            yield self._open()
+        """The connection, held for the ``with`` block (dropped if the block lost it)."""
+        import psycopg  # deferred: the postgres part (pgconn.connect checks it)
 
-    def _reopen(self) -> psycopg.Connection[Any]:
+        with self._lock:
+            try:
+                yield self._open()
+            except psycopg.OperationalError:
+                self._drop()  # the next call opens a new one
+                raise
+
+    def _drop(self) -> None:
         with contextlib.suppress(Exception):
             if self._conn is not None:
                 self._conn.close()
         self._conn = None
-        return self._open()
 
     def execute(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         """Run one statement (retried once on a dropped connection); its rows."""
@@ -162,12 +167,13 @@ class PgLink:
                     cur = conn.execute(sql, params)
                     return cur.fetchall() if cur.description is not None else []
                 except psycopg.OperationalError as exc:
-                    if attempt == 2 or not conn.broken:
+                    # A statement that timed out is not retried; a lost connection is, once.
+                    if attempt == 2 or isinstance(exc, psycopg.errors.QueryCanceled):
                         raise DatabaseUnavailable(
                             f"the shared database did not answer: {str(exc).strip()}",
                             hint="check that the database server is up; retry in a moment",
                         ) from exc
-                    self._reopen()
+                    self._drop()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:

@@ -130,3 +130,34 @@ async def test_a_websocket_turn_is_approved_over_http_on_the_other_replica(pair:
     decisions = [f["decision"] for f in frames if f.get("type") == "tool.approval"]
     assert decisions == ["pending", "allowed"]
     assert [f["type"] for f in frames][-2:] == ["run.completed", "done"]
+
+
+async def test_control_survives_dropped_connections(pair: Pair, pg_url: str) -> None:
+    from muxi_cli.stores import pgconn
+
+    admin = pgconn.connect(pg_url)
+    try:  # the database restarted, say: every replica's connections are gone
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        admin.close()
+    pair.a.runtime.script(Script(text="held here forever", hold=asyncio.Event()))
+    async with (
+        httpx.AsyncClient(base_url=pair.a.url) as ca,
+        httpx.AsyncClient(base_url=pair.b.url, timeout=15) as cb,
+        ca.stream(
+            "POST", "/v1/chat", json={"message": "go"}, headers={**pair.headers(pair.alice), **SSE}
+        ) as resp,
+    ):
+        run_id = resp.headers[RUN_HEADER]
+        for _ in range(50):  # A listens again within a second or so
+            r = await cb.post(f"/v1/runs/{run_id}/cancel", headers=pair.headers(pair.alice))
+            if r.status_code == 202:
+                break
+            assert r.status_code in (404, 503), r.text
+            await asyncio.sleep(0.2)
+        assert r.status_code == 202
+        events = [json.loads(line[6:]) async for line in resp.aiter_lines() if line[:6] == "data: "]
+    assert events[-1]["type"] == "run.failed" and events[-1]["error"]["code"] == "cancelled"
