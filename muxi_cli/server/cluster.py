@@ -22,6 +22,7 @@ import json
 import logging
 import secrets
 import socket
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,8 @@ class Cluster:
         self._db: psycopg.AsyncConnection[Any] | None = None
         self._listen: psycopg.AsyncConnection[Any] | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        #: Ids of the requests this replica answered lately (a resent one is not applied twice).
+        self._seen: OrderedDict[Any, None] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The turns this replica runs, by run id (filed again if it was taken for gone).
         self._live: dict[str, Running] = {}
@@ -304,14 +307,21 @@ class Cluster:
         message = {**message, "id": secrets.token_hex(8), "from": self.replica_id}
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[message["id"]] = future
+        payload = json.dumps(message)
         try:
-            await self._exec("SELECT pg_notify(%s, %s)", (channel(replica), json.dumps(message)))
-            answer = await asyncio.wait_for(future, self.reply_timeout)
-        except TimeoutError:
-            raise ReplicaUnreachable(
-                "the server replica running this turn did not answer",
-                hint="try again in a moment; the turn may have ended with its replica",
-            ) from None
+            # Sent twice if need be (a replica reconnecting its listener misses what
+            # comes meanwhile); the owner applies one message id once.
+            for attempt in (1, 2):
+                await self._exec("SELECT pg_notify(%s, %s)", (channel(replica), payload))
+                try:
+                    answer = await asyncio.wait_for(asyncio.shield(future), self.reply_timeout / 2)
+                    break
+                except TimeoutError:
+                    if attempt == 2:
+                        raise ReplicaUnreachable(
+                            "the server replica running this turn did not answer",
+                            hint="try again in a moment; the turn may have ended with its replica",
+                        ) from None
         finally:
             self._waiting.pop(message["id"], None)
         if not answer.get("ok"):
@@ -345,6 +355,11 @@ class Cluster:
             if future is not None and not future.done():
                 future.set_result(message)
             return
+        if message.get("id") in self._seen:
+            return  # sent again while the first was on its way: answered once
+        self._seen[message.get("id")] = None
+        while len(self._seen) > 1000:
+            self._seen.popitem(last=False)
         answer: dict[str, Any] = {"op": "reply", "id": message.get("id"), "ok": True}
         try:
             answer.update(await self._apply(message))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 
@@ -161,3 +162,20 @@ async def test_control_survives_dropped_connections(pair: Pair, pg_url: str) -> 
         assert r.status_code == 202
         events = [json.loads(line[6:]) async for line in resp.aiter_lines() if line[:6] == "data: "]
     assert events[-1]["type"] == "run.failed" and events[-1]["error"]["code"] == "cancelled"
+
+
+async def test_a_request_sent_twice_is_answered_once(pair: Pair) -> None:
+    a, b = pair.a.ctx.registry.cluster, pair.b.ctx.registry.cluster
+    assert a is not None and b is not None
+    replies: list[str] = []
+    quietly = a._quietly
+
+    async def spy(sql: str, params: Any = ()) -> None:
+        replies.append(params[1])
+        await quietly(sql, params)
+
+    a._quietly = spy  # type: ignore[method-assign]
+    ask = {"op": "cancel", "run_id": "run_x", "user_id": "alice", "id": "m1", "from": b.replica_id}
+    await a._handle(json.dumps(ask))
+    await a._handle(json.dumps(ask))
+    assert len(replies) == 1 and json.loads(replies[0])["error"]["code"] == "not_found"
