@@ -82,6 +82,8 @@ class Cluster:
         #: Ids of the requests this replica answered lately (a resent one is not applied twice).
         self._seen: OrderedDict[Any, None] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: True while this replica hears the others (``/ready`` may report it).
+        self.listening = False
         #: The turns this replica runs, by run id (filed again if it was taken for gone).
         self._live: dict[str, Running] = {}
         self._link = PgLink(url)  # the recovery's (synchronous) statements
@@ -108,6 +110,7 @@ class Cluster:
         self._db = await self._connect()
         self._listen = await self._connect()
         await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')
+        self.listening = True
         await self._exec(
             "INSERT INTO replicas (id, host, beat_s) VALUES (%s, %s, %s)",
             (self.replica_id, socket.gethostname(), self.heartbeat),
@@ -331,6 +334,7 @@ class Cluster:
     # -- answering -------------------------------------------------------------------
 
     async def _listener(self) -> None:
+        pause = 0.2
         while True:
             try:
                 assert self._listen is not None
@@ -338,12 +342,17 @@ class Cluster:
                     self._spawn(self._handle(note.payload))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                log.warning("replica %s stopped listening: %s", self.replica_id, exc)
-                await asyncio.sleep(0.2)
+            except Exception as exc:  # the connection dropped: listen again, backing off
+                if self.listening:
+                    log.warning("replica %s stopped listening: %s", self.replica_id, exc)
+                self.listening = False
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
                 with contextlib.suppress(Exception):
                     self._listen = await self._connect()
                     await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')
+                    self.listening, pause = True, 0.2
+                    log.warning("replica %s listens again", self.replica_id)
 
     async def _handle(self, payload: str) -> None:
         try:

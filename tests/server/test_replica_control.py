@@ -91,6 +91,7 @@ async def test_an_approval_sent_to_the_other_replica_reaches_the_turn(pair: Pair
 async def test_replicas_register_under_ids_of_their_own(pair: Pair) -> None:
     a, b = pair.a.ctx.registry.cluster, pair.b.ctx.registry.cluster
     assert a is not None and b is not None and a.replica_id != b.replica_id
+    assert a.listening and b.listening
     rows = await a._exec("SELECT id FROM replicas ORDER BY id")
     assert sorted(r[0] for r in rows) == sorted([a.replica_id, b.replica_id])
 
@@ -162,6 +163,7 @@ async def test_control_survives_dropped_connections(pair: Pair, pg_url: str) -> 
         assert r.status_code == 202
         events = [json.loads(line[6:]) async for line in resp.aiter_lines() if line[:6] == "data: "]
     assert events[-1]["type"] == "run.failed" and events[-1]["error"]["code"] == "cancelled"
+    assert pair.a.ctx.registry.cluster.listening and pair.b.ctx.registry.cluster.listening
 
 
 async def test_a_request_sent_twice_is_answered_once(pair: Pair) -> None:
