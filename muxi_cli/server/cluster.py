@@ -31,7 +31,7 @@ from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol.events import ToolApproval
 from muxi_cli.server.cluster_turn import ObservedTurn
 from muxi_cli.stores import pgconn
-from muxi_cli.stores.pg_control import PgLink
+from muxi_cli.stores.pg_control import DatabaseUnavailable, PgLink
 from muxi_cli.stores.pg_recovery import ALIVE, reap_dead_replicas
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class Cluster:
                 self.url, autocommit=True, connect_timeout=10
             )
         except psycopg.Error as exc:
-            raise MuxiError(
+            raise DatabaseUnavailable(
                 f"could not connect to the database {pgconn.redacted(self.url)}: "
                 f"{str(exc).strip()}",
                 hint=f"check {pgconn.URL_ENV} (or --database-url) and that the server is up",
@@ -106,22 +106,25 @@ class Cluster:
 
     async def join(self) -> None:
         """Migrate the control tables, register, listen, and start beating."""
-        await asyncio.to_thread(self._link.execute, "SELECT 1")  # opening it migrates
-        self._db = await self._connect()
-        self._listen = await self._connect()
-        await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')
-        self.listening = True
-        await self._exec(
-            "INSERT INTO replicas (id, host, beat_s) VALUES (%s, %s, %s)",
-            (self.replica_id, socket.gethostname(), self.heartbeat),
-        )
+        try:
+            await asyncio.to_thread(self._link.execute, "SELECT 1")  # opening it migrates
+            self._db = await self._connect()
+            self._listen = await self._connect()
+            await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')
+            self.listening = True
+            await self._exec(
+                "INSERT INTO replicas (id, host, beat_s) VALUES (%s, %s, %s)",
+                (self.replica_id, socket.gethostname(), self.heartbeat),
+            )
+        except BaseException:
+            await self.leave()  # nothing half-open
+            raise
         self._spawn(self._listener())
         await self._reap()  # replicas that died while none was running
         self._spawn(self._beat())
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
+        self._tasks.add(task := asyncio.ensure_future(coro))
         task.add_done_callback(self._tasks.discard)
 
     async def leave(self) -> None:
@@ -156,7 +159,8 @@ class Cluster:
             except psycopg.OperationalError as exc:
                 # A statement that timed out is not retried; a lost connection is, once.
                 if attempt == 2 or isinstance(exc, psycopg.errors.QueryCanceled):
-                    raise
+                    text = f"the shared database did not answer: {str(exc).strip()}"
+                    raise DatabaseUnavailable(text, hint="retry in a moment") from exc
                 with contextlib.suppress(Exception):
                     await self._db.close()
                 self._db = None
@@ -331,9 +335,8 @@ class Cluster:
             raise MuxiError.from_dict(answer.get("error") or {})
         return answer
 
-    # -- answering -------------------------------------------------------------------
-
     async def _listener(self) -> None:
+        """Hear the others' requests and answers (the answering side)."""
         pause = 0.2
         while True:
             try:
@@ -376,7 +379,8 @@ class Cluster:
             answer = {**answer, "ok": False, "error": exc.to_dict()}
         except Exception as exc:
             log.exception("replica %s: %s failed", self.replica_id, message.get("op"))
-            answer = {**answer, "ok": False, "error": MuxiError(str(exc)).to_dict()}
+            oops = MuxiError(f"the server replica running this turn failed: {type(exc).__name__}")
+            answer = {**answer, "ok": False, "error": oops.to_dict()}
         await self._quietly(
             "SELECT pg_notify(%s, %s)", (channel(str(message.get("from"))), json.dumps(answer))
         )
