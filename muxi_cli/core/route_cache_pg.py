@@ -28,7 +28,7 @@ def route_cache(
     url = pgconn.database_url(database_url)
     if url is None:
         return RouteCache(ttl, size, path)
-    return PgRouteCache(ttl, size, PgLink(url))
+    return PgRouteCache(ttl, size, PgLink(url, durable=False))
 
 
 class PgRouteCache(RouteCache):

@@ -22,6 +22,8 @@ import json
 import logging
 import secrets
 import socket
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.core.approvals import the_one_call
@@ -29,19 +31,19 @@ from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol.events import ToolApproval
 from muxi_cli.server.cluster_turn import ObservedTurn
 from muxi_cli.stores import pgconn
-from muxi_cli.stores.pg_control import PgLink
-from muxi_cli.stores.pg_recovery import DEAD_AFTER, reap_dead_replicas
+from muxi_cli.stores.pg_control import DatabaseUnavailable, PgLink
+from muxi_cli.stores.pg_recovery import ALIVE, reap_dead_replicas
 
 if TYPE_CHECKING:
     import psycopg
 
     from muxi_cli.protocol.records import ApprovalDecision
-    from muxi_cli.server.context import ServerContext
     from muxi_cli.server.runs import Running, RunRegistry
 
 log = logging.getLogger("muxi.server")
 
-#: Seconds between two heartbeats of a replica, and without one after which it counts as gone.
+#: Seconds between two heartbeats of a replica (``MUXI_REPLICA_HEARTBEAT``: see
+#: cluster_join.py); one that misses 4 in a row counts as gone (pg_recovery.py).
 HEARTBEAT = 5.0
 #: Seconds a replica waits for the owner of a turn to answer a cancel or an approval.
 REPLY_TIMEOUT = 5.0
@@ -67,19 +69,23 @@ class Cluster:
         *,
         replica_id: str | None = None,
         heartbeat: float = HEARTBEAT,
-        dead_after: float = DEAD_AFTER,
         reply_timeout: float = REPLY_TIMEOUT,
     ) -> None:
         self.url = url
         self.registry = registry
         self.replica_id = replica_id or f"rep_{secrets.token_hex(6)}"
         self.heartbeat = heartbeat
-        self.dead_after = dead_after
         self.reply_timeout = reply_timeout
         self._db: psycopg.AsyncConnection[Any] | None = None
         self._listen: psycopg.AsyncConnection[Any] | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        #: Ids of the requests this replica answered lately (a resent one is not applied twice).
+        self._seen: OrderedDict[Any, None] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: True while this replica hears the others (``/ready`` may report it).
+        self.listening = False
+        #: The turns this replica runs, by run id (filed again if it was taken for gone).
+        self._live: dict[str, Running] = {}
         self._link = PgLink(url)  # the recovery's (synchronous) statements
 
     # -- joining and leaving ---------------------------------------------------------
@@ -92,7 +98,7 @@ class Cluster:
                 self.url, autocommit=True, connect_timeout=10
             )
         except psycopg.Error as exc:
-            raise MuxiError(
+            raise DatabaseUnavailable(
                 f"could not connect to the database {pgconn.redacted(self.url)}: "
                 f"{str(exc).strip()}",
                 hint=f"check {pgconn.URL_ENV} (or --database-url) and that the server is up",
@@ -100,21 +106,25 @@ class Cluster:
 
     async def join(self) -> None:
         """Migrate the control tables, register, listen, and start beating."""
-        await asyncio.to_thread(self._link.execute, "SELECT 1")  # opening it migrates
-        self._db = await self._connect()
-        self._listen = await self._connect()
-        await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')
-        await self._exec(
-            "INSERT INTO replicas (id, host) VALUES (%s, %s)",
-            (self.replica_id, socket.gethostname()),
-        )
+        try:
+            await asyncio.to_thread(self._link.execute, "SELECT 1")  # opening it migrates
+            self._db = await self._connect()
+            self._listen = await self._connect()
+            await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')
+            self.listening = True
+            await self._exec(
+                "INSERT INTO replicas (id, host, beat_s) VALUES (%s, %s, %s)",
+                (self.replica_id, socket.gethostname(), self.heartbeat),
+            )
+        except BaseException:
+            await self.leave()  # nothing half-open
+            raise
         self._spawn(self._listener())
         await self._reap()  # replicas that died while none was running
         self._spawn(self._beat())
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
+        self._tasks.add(task := asyncio.ensure_future(coro))
         task.add_done_callback(self._tasks.discard)
 
     async def leave(self) -> None:
@@ -146,9 +156,14 @@ class Cluster:
             try:
                 cur = await self._db.execute(sql, params)
                 return await cur.fetchall() if cur.description is not None else []
-            except psycopg.OperationalError:
-                if attempt == 2 or not self._db.broken:
-                    raise
+            except psycopg.OperationalError as exc:
+                # A statement that timed out is not retried; a lost connection is, once.
+                if attempt == 2 or isinstance(exc, psycopg.errors.QueryCanceled):
+                    text = f"the shared database did not answer: {str(exc).strip()}"
+                    raise DatabaseUnavailable(text, hint="retry in a moment") from exc
+                with contextlib.suppress(Exception):
+                    await self._db.close()
+                self._db = None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _quietly(self, sql: str, params: Any = ()) -> None:
@@ -161,19 +176,35 @@ class Cluster:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat)
-            await self._quietly(
-                "INSERT INTO replicas (id, host) VALUES (%s, %s) ON CONFLICT (id) "
-                "DO UPDATE SET heartbeat_at = now()",
-                (self.replica_id, socket.gethostname()),
-            )
+            try:
+                rows = await self._exec(
+                    "INSERT INTO replicas (id, host, beat_s) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (id) DO UPDATE SET heartbeat_at = now() RETURNING (xmax = 0)",
+                    (self.replica_id, socket.gethostname(), self.heartbeat),
+                )
+            except Exception as exc:
+                log.warning("replica %s: no heartbeat: %s", self.replica_id, str(exc).strip())
+                continue
+            if rows and rows[0][0]:
+                await self._refile()  # taken for gone (a long pause) and reaped: back again
             await self._reap()
+
+    async def _refile(self) -> None:
+        """File this replica's turns and waiting calls again."""
+        log.warning("replica %s was taken for gone; filing its turns again", self.replica_id)
+        for running in list(self._live.values()):
+            await self._file(running)
+            for call_run, call_id in running.turn.pending():
+                await self._quietly(
+                    "INSERT INTO pending_approvals (call_id, run_id, turn_run_id, user_id, "
+                    "replica_id) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (call_id, call_run, running.run_id, running.user_id, self.replica_id),
+                )
 
     async def _reap(self) -> None:
         """Fail the turns of replicas that stopped beating (pg_recovery.py)."""
         try:
-            lost = await asyncio.to_thread(
-                reap_dead_replicas, self._link, self.replica_id, self.dead_after
-            )
+            lost = await asyncio.to_thread(reap_dead_replicas, self._link, self.replica_id)
         except Exception as exc:
             log.warning("replica %s: could not check the others: %s", self.replica_id, exc)
             return
@@ -186,9 +217,19 @@ class Cluster:
 
     # -- the registry's hooks --------------------------------------------------------
 
-    async def started(self, running: Running) -> None:
-        """A turn started here: file it, and watch its approvals."""
+    async def started(self, running: Running, finish: Callable[[Running], Awaitable[None]]) -> None:
+        """A turn started here: watch its approvals (at once, before anyone reads
+        its events) and file it. Cancelled meanwhile, nobody will read the turn:
+        ``finish`` closes it."""
         running.turn = ObservedTurn(running.turn, self, running.user_id)
+        self._live[running.run_id] = running
+        try:
+            await asyncio.shield(self._file(running))
+        except asyncio.CancelledError:
+            self._spawn(finish(running))
+            raise
+
+    async def _file(self, running: Running) -> None:
         await self._quietly(
             "INSERT INTO live_runs (run_id, replica_id, user_id, session_id) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
@@ -196,6 +237,7 @@ class Cluster:
         )
 
     async def finished(self, running: Running) -> None:
+        self._live.pop(running.run_id, None)
         await self._quietly(
             "DELETE FROM pending_approvals WHERE turn_run_id = %s", (running.run_id,)
         )
@@ -216,15 +258,12 @@ class Cluster:
 
     # -- asking the owner ------------------------------------------------------------
 
-    def _alive(self) -> str:
-        return f"heartbeat_at > now() - make_interval(secs => {float(self.dead_after)})"
-
     async def cancel(self, run_id: str, user_id: str | None) -> bool:
         """Cancel ``run_id`` on the replica running it; False when no other replica
         runs it for ``user_id`` (None = any: admins)."""
         rows = await self._exec(
             "SELECT l.replica_id FROM live_runs l JOIN replicas r ON r.id = l.replica_id "
-            f"WHERE l.run_id = %s AND l.replica_id <> %s AND {self._alive()} "
+            f"WHERE l.run_id = %s AND l.replica_id <> %s AND {ALIVE} "
             "AND (%s::text IS NULL OR l.user_id = %s)",
             (run_id, self.replica_id, user_id, user_id),
         )
@@ -245,7 +284,7 @@ class Cluster:
         rows = await self._exec(
             "SELECT p.replica_id, p.run_id FROM pending_approvals p "
             "JOIN replicas r ON r.id = p.replica_id "
-            f"WHERE p.call_id = %s AND p.replica_id <> %s AND {self._alive()} "
+            f"WHERE p.call_id = %s AND p.replica_id <> %s AND {ALIVE} "
             "AND (%s::text IS NULL OR p.user_id = %s) "
             "AND (%s::text IS NULL OR p.run_id = %s OR p.turn_run_id = %s)",
             (call_id, self.replica_id, user_id, user_id, run_id, run_id, run_id),
@@ -275,23 +314,30 @@ class Cluster:
         message = {**message, "id": secrets.token_hex(8), "from": self.replica_id}
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[message["id"]] = future
+        payload = json.dumps(message)
         try:
-            await self._exec("SELECT pg_notify(%s, %s)", (channel(replica), json.dumps(message)))
-            answer = await asyncio.wait_for(future, self.reply_timeout)
-        except TimeoutError:
-            raise ReplicaUnreachable(
-                "the server replica running this turn did not answer",
-                hint="try again in a moment; the turn may have ended with its replica",
-            ) from None
+            # Sent twice if need be (a replica reconnecting its listener misses what
+            # comes meanwhile); the owner applies one message id once.
+            for attempt in (1, 2):
+                await self._exec("SELECT pg_notify(%s, %s)", (channel(replica), payload))
+                try:
+                    answer = await asyncio.wait_for(asyncio.shield(future), self.reply_timeout / 2)
+                    break
+                except TimeoutError:
+                    if attempt == 2:
+                        raise ReplicaUnreachable(
+                            "the server replica running this turn did not answer",
+                            hint="try again in a moment; the turn may have ended with its replica",
+                        ) from None
         finally:
             self._waiting.pop(message["id"], None)
         if not answer.get("ok"):
             raise MuxiError.from_dict(answer.get("error") or {})
         return answer
 
-    # -- answering -------------------------------------------------------------------
-
     async def _listener(self) -> None:
+        """Hear the others' requests and answers (the answering side)."""
+        pause = 0.2
         while True:
             try:
                 assert self._listen is not None
@@ -299,12 +345,17 @@ class Cluster:
                     self._spawn(self._handle(note.payload))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                log.warning("replica %s stopped listening: %s", self.replica_id, exc)
-                await asyncio.sleep(1.0)
+            except Exception as exc:  # the connection dropped: listen again, backing off
+                if self.listening:
+                    log.warning("replica %s stopped listening: %s", self.replica_id, exc)
+                self.listening = False
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
                 with contextlib.suppress(Exception):
                     self._listen = await self._connect()
                     await self._listen.execute(f'LISTEN "{channel(self.replica_id)}"')
+                    self.listening, pause = True, 0.2
+                    log.warning("replica %s listens again", self.replica_id)
 
     async def _handle(self, payload: str) -> None:
         try:
@@ -316,6 +367,11 @@ class Cluster:
             if future is not None and not future.done():
                 future.set_result(message)
             return
+        if message.get("id") in self._seen:
+            return  # sent again while the first was on its way: answered once
+        self._seen[message.get("id")] = None
+        while len(self._seen) > 1000:
+            self._seen.popitem(last=False)
         answer: dict[str, Any] = {"op": "reply", "id": message.get("id"), "ok": True}
         try:
             answer.update(await self._apply(message))
@@ -323,7 +379,8 @@ class Cluster:
             answer = {**answer, "ok": False, "error": exc.to_dict()}
         except Exception as exc:
             log.exception("replica %s: %s failed", self.replica_id, message.get("op"))
-            answer = {**answer, "ok": False, "error": MuxiError(str(exc)).to_dict()}
+            oops = MuxiError(f"the server replica running this turn failed: {type(exc).__name__}")
+            answer = {**answer, "ok": False, "error": oops.to_dict()}
         await self._quietly(
             "SELECT pg_notify(%s, %s)", (channel(str(message.get("from"))), json.dumps(answer))
         )
@@ -340,20 +397,3 @@ class Cluster:
             await running.turn.approve(call_id, message["decision"], run_id=key[0])
             return {"run_id": key[0]}
         raise NotFoundError(f"unknown request {message.get('op')!r}")
-
-
-async def join_cluster(ctx: ServerContext, database_url: str | None = None) -> Cluster | None:
-    """With a shared database: this server joins its replicas (its turns become
-    reachable from them, its rate limits count with theirs); without one: None,
-    nothing changes."""
-    url = pgconn.database_url(database_url)
-    if url is None:
-        return None
-    from muxi_cli.server.pg_limits import share_limits  # deferred: only replicas need it
-
-    registry = ctx.registry
-    cluster = Cluster(url, registry, replica_id=getattr(registry, "replica", None))
-    await cluster.join()
-    registry.cluster = cluster
-    share_limits(ctx, url)
-    return cluster

@@ -100,7 +100,7 @@ class SharedRateLimiter:
 
 def share_limits(ctx: ServerContext, url: str) -> None:
     """Make ``ctx``'s rate limits count across every replica sharing the database."""
-    link = PgLink(url)
+    link = PgLink(url, durable=False)  # a bucket lost in a database crash refills anyway
     s = ctx.settings
     ctx.limiter = SharedRateLimiter(link, "key", s.rate, s.burst)  # type: ignore[assignment]
     ctx.auth_limiter = SharedRateLimiter(  # type: ignore[assignment]

@@ -134,14 +134,15 @@ class RunRegistry:
             )
         assert request.user_id is not None
         running = Running(await runtime.chat(request), request.user_id)
-        if self.cluster is not None:
-            await self.cluster.started(running)
         if self.log is not None:
             running.tape.log = self.log
             self.log.open_run(running.run_id, running.user_id, running.session_id, self.replica)
         self._by_run[running.run_id] = running
         self._closing.add(running)
         self._idle.clear()
+        if self.cluster is not None:
+            # Before the pump reads the turn: the cluster wraps it to file its approvals.
+            await self.cluster.started(running, self.finish)
         running._later(self._pump(running))
         return running
 
@@ -205,10 +206,10 @@ class RunRegistry:
             await running.turn.aclose()
         finally:
             self._closing.discard(running)
-            if self.cluster is not None:
-                await self.cluster.finished(running)
             if not self._closing:
                 self._idle.set()
+            if self.cluster is not None:
+                await self.cluster.finished(running)
 
     def find_run(self, run_id: str, user_id: str | None) -> Running:
         """The running turn ``run_id`` owned by ``user_id`` (None = any, for admins)."""

@@ -179,7 +179,7 @@ async def serve_runtime(
 
     metrics_server: Any = None
     metrics_task: Any = None
-    from muxi_cli.server.cluster import join_cluster  # deferred: only replicas need it
+    from muxi_cli.server.cluster_join import join_cluster  # deferred: only replicas need it
 
     # With MUXI_DATABASE_URL, this server is one of the replicas sharing it (not a
     # machine's own warm host, which serves on a Unix socket).

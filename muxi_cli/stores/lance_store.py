@@ -10,7 +10,8 @@ Vectors of different embedding models are never mixed: the model is recorded in
 with a :class:`~muxi_cli.errors.MemoryStoreError` that points to ``muxi memory reindex``.
 
 Several processes share one store (``muxi serve`` and the ``muxi memory`` commands,
-say, or replicas of ``muxi serve`` on one bucket: :mod:`muxi_cli.stores.lance_uri`), so every read sees the latest committed version: the connection checks for
+say, or replicas of ``muxi serve`` on one bucket: :mod:`muxi_cli.stores.lance_uri`),
+so every read sees the latest committed version: the connection checks for
 newer versions before each read (``read_consistency_interval`` of zero). A
 ``muxi memory forget`` in one process is gone from the others' next search.
 Maintenance runs in the background (:mod:`muxi_cli.stores.lance_maintenance`).

@@ -40,6 +40,7 @@ MIGRATIONS: list[str] = [
         id TEXT PRIMARY KEY,
         started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        beat_s DOUBLE PRECISION NOT NULL DEFAULT 5,
         host TEXT
     );
     CREATE TABLE live_runs (
@@ -100,7 +101,7 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
 
 
 #: Milliseconds a statement of the server's control may take: a request waits on it.
-STATEMENT_TIMEOUT_MS = 10_000
+STATEMENT_TIMEOUT_MS = 5_000
 
 
 class DatabaseUnavailable(MuxiError):
@@ -113,20 +114,24 @@ class PgLink:
 
     Opened (and the control tables migrated) on first use; a thread lock keeps
     one statement or transaction at a time on it; a connection the server
-    dropped is reopened once per call.
+    dropped is reopened once per call. ``durable=False`` (counters, caches: a
+    request waits on every write) commits without waiting for the disk: a
+    database crash may lose the last fraction of a second of them.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, durable: bool = True) -> None:
         self.url = url
+        self.durable = durable
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.RLock()
 
     def _open(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             try:
-                conn = pgconn.connect(
-                    self.url, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
-                )
+                options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+                if not self.durable:
+                    options += " -c synchronous_commit=off"
+                conn = pgconn.connect(self.url, options=options)
             except MuxiError as exc:
                 raise DatabaseUnavailable(exc.message, hint=exc.hint) from exc
             migrate(conn)
@@ -135,16 +140,21 @@ class PgLink:
 
     @contextlib.contextmanager
     def conn(self) -> Iterator[psycopg.Connection[Any]]:
-        """The connection, held for the ``with`` block."""
-        with self._lock:
-            yield self._open()
+        """The connection, held for the ``with`` block (dropped if the block lost it)."""
+        import psycopg  # deferred: the postgres part (pgconn.connect checks it)
 
-    def _reopen(self) -> psycopg.Connection[Any]:
+        with self._lock:
+            try:
+                yield self._open()
+            except psycopg.OperationalError:
+                self._drop()  # the next call opens a new one
+                raise
+
+    def _drop(self) -> None:
         with contextlib.suppress(Exception):
             if self._conn is not None:
                 self._conn.close()
         self._conn = None
-        return self._open()
 
     def execute(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         """Run one statement (retried once on a dropped connection); its rows."""
@@ -157,12 +167,13 @@ class PgLink:
                     cur = conn.execute(sql, params)
                     return cur.fetchall() if cur.description is not None else []
                 except psycopg.OperationalError as exc:
-                    if attempt == 2 or not conn.broken:
+                    # A statement that timed out is not retried; a lost connection is, once.
+                    if attempt == 2 or isinstance(exc, psycopg.errors.QueryCanceled):
                         raise DatabaseUnavailable(
                             f"the shared database did not answer: {str(exc).strip()}",
                             hint="check that the database server is up; retry in a moment",
                         ) from exc
-                    self._reopen()
+                    self._drop()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:

@@ -11,7 +11,9 @@ one. Here a reply is cut off only when no live replica runs its turn:
   written for ``quiet_for`` seconds, and not being written by a live process
   of this machine (a ``muxi chat`` sharing the database runs no registry).
 - :func:`reap_dead_replicas` (every heartbeat of every replica): a replica
-  silent for ``dead_after`` seconds is gone; exactly one live replica claims
+  that missed :data:`MISSED_BEATS` of its own heartbeats is gone (each replica
+  records its interval, so replicas beating at different rates judge each
+  other right); exactly one live replica claims
   its rows, marks its turns' partial replies ``interrupted`` (what was said is
   kept) and closes their event logs with a ``run.failed`` saying the replica
   was lost, so a client resuming such a stream ends with a clear error.
@@ -34,8 +36,13 @@ from muxi_cli.stores.session_rows import writer_alive
 if TYPE_CHECKING:
     import psycopg
 
-#: Seconds without a heartbeat after which a replica counts as gone.
-DEAD_AFTER = 20.0
+#: Heartbeats a replica may miss before it counts as gone.
+MISSED_BEATS = 4
+#: Seconds a reply must have been quiet before a starting replica may mark it
+#: (its turn files its run a moment after the reply starts).
+QUIET_FOR = 20.0
+#: The SQL condition "replica ``r`` is alive".
+ALIVE = f"r.heartbeat_at > now() - make_interval(secs => r.beat_s * {MISSED_BEATS})"
 
 
 class ReplicaLost(MuxiError):
@@ -63,30 +70,26 @@ def _has(conn: psycopg.Connection[Any], *tables: str) -> bool:
     return row is not None and int(row[0]) == len(tables)
 
 
-def _alive(dead_after: float) -> str:
-    return f"r.heartbeat_at > now() - make_interval(secs => {float(dead_after)})"
-
-
 def recover_interrupted(
     link: PgLink | str,
     live: Iterable[int] = (),
     *,
     older_than_s: float | None = None,
-    dead_after: float = DEAD_AFTER,
+    quiet_for: float = QUIET_FOR,
 ) -> int:
     """Mark the replies no live replica or process writes ``interrupted``; how many.
 
     ``live``: message ids this store is writing itself. ``older_than_s``: only
-    replies not updated for that long (at least ``dead_after`` in any case: a
+    replies not updated for that long (at least ``quiet_for`` in any case: a
     turn files its run just after its reply starts). ``link`` may be the
     database's URL (the session store's ``recover_interrupted`` passes its own)."""
     if isinstance(link, str):
         once = PgLink(link)
         try:
-            return recover_interrupted(once, live, older_than_s=older_than_s, dead_after=dead_after)
+            return recover_interrupted(once, live, older_than_s=older_than_s, quiet_for=quiet_for)
         finally:
             once.close()
-    quiet = max(dead_after, older_than_s or 0.0)
+    quiet = max(quiet_for, older_than_s or 0.0)
     cutoff = _stamp(datetime.now(UTC) - timedelta(seconds=quiet))
     mine = set(live)
     with link.conn() as conn, conn.transaction():
@@ -95,7 +98,7 @@ def recover_interrupted(
         rows = conn.execute(
             "SELECT m.id, m.writer FROM messages m WHERE m.status = 'streaming' "
             "AND m.updated_at < %s AND NOT EXISTS (SELECT 1 FROM live_runs l "
-            f"JOIN replicas r ON r.id = l.replica_id WHERE l.run_id = m.run_id AND {_alive(dead_after)}) "
+            f"JOIN replicas r ON r.id = l.replica_id WHERE l.run_id = m.run_id AND {ALIVE}) "
             "FOR UPDATE OF m SKIP LOCKED",
             (cutoff,),
         ).fetchall()
@@ -108,11 +111,11 @@ def recover_interrupted(
     return len(dead)
 
 
-def reap_dead_replicas(link: PgLink, me: str, dead_after: float = DEAD_AFTER) -> list[str]:
-    """Claim the replicas silent for ``dead_after`` s and fail their turns; their run ids."""
+def reap_dead_replicas(link: PgLink, me: str) -> list[str]:
+    """Claim the replicas that stopped beating and fail their turns; their run ids."""
     with link.conn() as conn, conn.transaction():
         conn.execute(
-            "DELETE FROM replicas r WHERE r.id <> %s AND NOT (" + _alive(dead_after) + ")",
+            f"DELETE FROM replicas r WHERE r.id <> %s AND NOT ({ALIVE})",
             (me,),
         )
         # Rows of a replica that is not registered any more (reaped now or before).

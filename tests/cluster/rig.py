@@ -52,9 +52,14 @@ defaults
     timeout server 120s
     timeout tunnel 1h
     timeout http-request 10s
+    # A /ready check's answer under load (its own checks have 3 s each); without
+    # it the check times out after "inter", and a busy replica flaps DOWN.
+    timeout check 4s
     # One request per server-side connection: a replica closing an idle
     # keep-alive connection can never make HAProxy answer 502.
     option http-server-close
+    # Streams: forward each event at once (no MSG_MORE / Nagle batching).
+    option http-no-delay
     # A request refused before anything happened (connection refused, or 503
     # from a draining replica HAProxy has not taken out yet) goes to another one.
     retries 2

@@ -129,6 +129,16 @@ def test_every_variable_set_is_one_muxi_reads() -> None:
     assert f"{mounts['formation']}/muxi.yaml" == image_env()["MUXI_CONFIG"]
 
 
+def test_the_secret_placeholders_cannot_go_live() -> None:
+    """A Secret applied unchanged must not start: the pinned admin key placeholder
+    is refused, and every value says to replace it."""
+    from muxi_cli.stores.server_keys import pinned_key_problem
+
+    values = _docs()["Secret"]["stringData"]
+    assert pinned_key_problem(values["MUXI_ADMIN_KEY"]) is not None
+    assert all("replace-me" in value for value in values.values())
+
+
 def test_the_autoscaler_and_the_disruption_budget_fit_the_deployment() -> None:
     docs = _docs()
     deployment = docs["Deployment"]
@@ -169,7 +179,7 @@ def test_the_compose_scale_out_profile_agrees_with_the_code() -> None:
 
 @pytest.mark.parametrize("setting", [
     "option httpchk GET /ready", "http-check expect status 200", "balance roundrobin",
-    "option http-server-close", "retry-on conn-failure empty-response 503", "timeout tunnel 1h",
+    "option http-server-close", "option http-no-delay", "retry-on conn-failure empty-response 503", "timeout tunnel 1h", "timeout check 4s",
 ])  # fmt: skip
 def test_the_balancer_config_is_the_tested_one(setting: str) -> None:
     """The settings the cluster tests run HAProxy with are the deployed ones."""

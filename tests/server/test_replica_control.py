@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 
@@ -90,6 +91,7 @@ async def test_an_approval_sent_to_the_other_replica_reaches_the_turn(pair: Pair
 async def test_replicas_register_under_ids_of_their_own(pair: Pair) -> None:
     a, b = pair.a.ctx.registry.cluster, pair.b.ctx.registry.cluster
     assert a is not None and b is not None and a.replica_id != b.replica_id
+    assert a.listening and b.listening
     rows = await a._exec("SELECT id FROM replicas ORDER BY id")
     assert sorted(r[0] for r in rows) == sorted([a.replica_id, b.replica_id])
 
@@ -130,3 +132,52 @@ async def test_a_websocket_turn_is_approved_over_http_on_the_other_replica(pair:
     decisions = [f["decision"] for f in frames if f.get("type") == "tool.approval"]
     assert decisions == ["pending", "allowed"]
     assert [f["type"] for f in frames][-2:] == ["run.completed", "done"]
+
+
+async def test_control_survives_dropped_connections(pair: Pair, pg_url: str) -> None:
+    from muxi_cli.stores import pgconn
+
+    admin = pgconn.connect(pg_url)
+    try:  # the database restarted, say: every replica's connections are gone
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        admin.close()
+    pair.a.runtime.script(Script(text="held here forever", hold=asyncio.Event()))
+    async with (
+        httpx.AsyncClient(base_url=pair.a.url) as ca,
+        httpx.AsyncClient(base_url=pair.b.url, timeout=15) as cb,
+        ca.stream(
+            "POST", "/v1/chat", json={"message": "go"}, headers={**pair.headers(pair.alice), **SSE}
+        ) as resp,
+    ):
+        run_id = resp.headers[RUN_HEADER]
+        for _ in range(50):  # A listens again within a second or so
+            r = await cb.post(f"/v1/runs/{run_id}/cancel", headers=pair.headers(pair.alice))
+            if r.status_code == 202:
+                break
+            assert r.status_code in (404, 503), r.text
+            await asyncio.sleep(0.2)
+        assert r.status_code == 202
+        events = [json.loads(line[6:]) async for line in resp.aiter_lines() if line[:6] == "data: "]
+    assert events[-1]["type"] == "run.failed" and events[-1]["error"]["code"] == "cancelled"
+    assert pair.a.ctx.registry.cluster.listening and pair.b.ctx.registry.cluster.listening
+
+
+async def test_a_request_sent_twice_is_answered_once(pair: Pair) -> None:
+    a, b = pair.a.ctx.registry.cluster, pair.b.ctx.registry.cluster
+    assert a is not None and b is not None
+    replies: list[str] = []
+    quietly = a._quietly
+
+    async def spy(sql: str, params: Any = ()) -> None:
+        replies.append(params[1])
+        await quietly(sql, params)
+
+    a._quietly = spy  # type: ignore[method-assign]
+    ask = {"op": "cancel", "run_id": "run_x", "user_id": "alice", "id": "m1", "from": b.replica_id}
+    await a._handle(json.dumps(ask))
+    await a._handle(json.dumps(ask))
+    assert len(replies) == 1 and json.loads(replies[0])["error"]["code"] == "not_found"

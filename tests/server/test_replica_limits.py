@@ -65,3 +65,15 @@ async def test_a_key_gets_its_burst_once_across_replicas(pair: Pair) -> None:
         # Another key has a budget of its own.
         assert (await cb.get("/v1/me", headers=pair.headers(pair.bob))).status_code == 200
     assert statuses == [200, 200, 200, 429]
+
+
+def test_counters_do_not_wait_for_the_disk_keys_do(pg_url: str) -> None:
+    fast, durable = PgLink(pg_url, durable=False), PgLink(pg_url)
+    try:
+        sql = "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'"
+        assert fast.execute(sql) == [("off", "client")]
+        assert durable.execute(sql)[0][1] != "client"  # the server's own setting
+        assert durable.execute("SHOW statement_timeout") == [("5s",)]
+    finally:
+        fast.close()
+        durable.close()

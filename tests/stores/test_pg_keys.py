@@ -94,3 +94,18 @@ def test_an_unreachable_database_is_a_503_not_a_crash() -> None:
     with pytest.raises(DatabaseUnavailable) as caught:
         store.authenticate("muxi_0123456789_" + "x" * 43)
     assert caught.value.http_status == 503 and "secret" not in caught.value.message
+
+
+def test_a_dropped_connection_is_replaced(pg_url: str) -> None:
+    store = PgKeyStore(pg_url, env_admin_key="")
+    admin = pgconn.connect(pg_url)
+    try:
+        _, secret = store.create("user", "alice")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert store.authenticate(secret) is not None  # reopened once, not an error
+    finally:
+        admin.close()
+        store.close()

@@ -39,11 +39,11 @@ def link(pg_url: str) -> Iterator[PgLink]:
         link.close()
 
 
-def _replica(link: PgLink, rid: str, *, dead: bool) -> None:
+def _replica(link: PgLink, rid: str, *, dead: bool, beat_s: float = 5.0) -> None:
     ago = "interval '1 hour'" if dead else "interval '0'"
     link.execute(
-        f"INSERT INTO replicas (id, heartbeat_at) VALUES (%s, now() - {ago})",
-        (rid,),
+        f"INSERT INTO replicas (id, heartbeat_at, beat_s) VALUES (%s, now() - {ago}, %s)",
+        (rid, beat_s),
     )
 
 
@@ -132,9 +132,9 @@ def test_without_the_sessions_tables_only_the_control_rows_go(pg_url: str) -> No
 
 
 async def test_a_running_replica_reaps_a_silent_one(link: PgLink) -> None:
-    _replica(link, "rep_dead", dead=False)
+    _replica(link, "rep_dead", dead=False, beat_s=0.1)  # beats fast, and stops
     _run(link, "run_a", "rep_dead", 1, NEW)
-    cluster = Cluster(link.url, RunRegistry(), heartbeat=0.05, dead_after=0.5)
+    cluster = Cluster(link.url, RunRegistry(), heartbeat=0.05)
     await cluster.join()
     try:
         assert _status(link) == {1: "streaming"}  # alive when we joined
@@ -153,3 +153,59 @@ async def test_a_running_replica_reaps_a_silent_one(link: PgLink) -> None:
 def test_the_session_store_may_pass_its_url(link: PgLink) -> None:
     _message(link, 1, "run_gone")
     assert recover_interrupted(link.url) == 1
+
+
+def test_each_replica_is_judged_by_its_own_heartbeat(link: PgLink) -> None:
+    link.execute(
+        "INSERT INTO replicas (id, heartbeat_at, beat_s) VALUES "
+        "('rep_slow', now() - interval '30 seconds', 10), "  # 3 beats late: alive
+        "('rep_fast', now() - interval '30 seconds', 5)"  # 6 beats late: gone
+    )
+    reap_dead_replicas(link, "rep_me")
+    assert link.execute("SELECT id FROM replicas") == [("rep_slow",)]
+
+
+def test_the_heartbeat_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from muxi_cli.errors import ConfigError
+    from muxi_cli.server.cluster import HEARTBEAT
+    from muxi_cli.server.cluster_join import HEARTBEAT_ENV, heartbeat
+
+    monkeypatch.delenv(HEARTBEAT_ENV, raising=False)
+    assert heartbeat() == HEARTBEAT
+    monkeypatch.setenv(HEARTBEAT_ENV, "0.5")
+    assert heartbeat() == 0.5
+    for bad in ("soon", "0", "1000"):
+        monkeypatch.setenv(HEARTBEAT_ENV, bad)
+        with pytest.raises(ConfigError):
+            heartbeat()
+
+
+async def test_a_replica_taken_for_gone_files_its_turns_again(link: PgLink) -> None:
+    from tests.server.fakeruntime import FakeRuntime, Script
+
+    registry = RunRegistry()
+    cluster = Cluster(link.url, registry, heartbeat=0.05)
+    await cluster.join()
+    registry.cluster = cluster
+    runtime = FakeRuntime()
+    hold = asyncio.Event()
+    runtime.script(Script(text="held here", hold=hold))
+    from muxi_cli.protocol.records import ChatRequest
+
+    running = await registry.start(runtime, ChatRequest(message="go", user_id="alice"))
+    try:
+        # Another replica took it for gone (a long pause) and claimed its rows.
+        link.execute("DELETE FROM replicas")
+        link.execute("DELETE FROM live_runs")
+        for _ in range(100):
+            if link.execute("SELECT run_id FROM live_runs"):
+                break
+            await asyncio.sleep(0.05)
+        assert link.execute("SELECT run_id, replica_id FROM live_runs") == [
+            (running.run_id, cluster.replica_id)
+        ]
+    finally:
+        hold.set()
+        await registry.finish(running)
+        await cluster.leave()
+    assert link.execute("SELECT count(*) FROM live_runs") == [(0,)]
