@@ -110,7 +110,7 @@ def test_version(muxi_home: Path) -> None:
     assert done.returncode == 0, done.stderr
     # The dev environment has every part (tests/packaging checks fewer).
     assert done.stdout.strip() == (
-        f"muxi {__version__} (parts: client, local, memory, server, web, media, telemetry)"
+        f"muxi {__version__} (parts: client, local, memory, server, postgres, web, media, telemetry)"
     )
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", __version__)
 

@@ -65,6 +65,8 @@ defaults
     retries 2
     option redispatch 1
     retry-on conn-failure empty-response 503
+    # A request can be sent again only if HAProxy still holds its body.
+    option http-buffer-request
 
 frontend muxi
     bind 127.0.0.1:{port}

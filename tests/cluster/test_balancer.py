@@ -1,9 +1,12 @@
 """Three ``muxi serve`` replicas behind HAProxy on shared SQLite: a client of the
-balancer sees one server, whichever replica answers each request."""
+balancer sees one server, whichever replica answers each request.
+
+Sharing a data folder is enough for the sessions, keys and event log; a cancel
+or an approval that the balancer gives to another replica than the one running
+the turn needs the shared database (test_balancer_postgres.py runs the whole
+Runtime contract there)."""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,7 +17,7 @@ from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.server.ready import REPLICA_HEADER
 from tests.cluster.rig import Cluster
 from tests.fakellm import FakeLLM, Text
-from tests.runtime.contract import Harness, RuntimeContract, chat
+from tests.runtime.contract import chat
 
 pytestmark = pytest.mark.slow
 
@@ -64,35 +67,3 @@ async def test_a_streamed_turn_then_its_session_from_every_replica(
                 "an answer through the balancer"
             ]
     assert len(by_replica) == 3 and all(sid in ids for ids in by_replica.values())
-
-
-#: Contract cases that send a second request over HTTP (an SSE turn's cancel,
-#: the live runs) which the balancer may give to another replica than the one
-#: running the turn: they need cross-replica control (issue 21, lane control).
-#: Interactive turns run over one WebSocket, cancels and approvals included: kept.
-CROSS_REPLICA: set[str] = {
-    "test_cancel_stops_the_stream_and_stores_cancelled[deny]",
-    "test_cancel_at_once_still_ends_the_stream[deny]",
-    "test_cancel_through_the_turn",
-    "test_live_lists_a_run_in_flight_with_its_tool_until_it_ends",
-}
-
-
-@pytest.fixture
-async def harness(cluster: Cluster, module_llm: FakeLLM) -> AsyncIterator[Harness]:
-    module_llm.reset()
-    runtime = RemoteRuntime(cluster.url, _alice(cluster), label="contract")
-    try:
-        yield Harness(runtime, module_llm, "remote")
-    finally:
-        await runtime.aclose()
-
-
-@pytest.fixture(autouse=True)
-def _needs_one_replica(request: pytest.FixtureRequest) -> None:
-    if request.node.name in CROSS_REPLICA:
-        pytest.skip("needs cross-replica cancel/approve (issue 21, lane control)")
-
-
-class TestRuntimeContractThroughTheBalancer(RuntimeContract):
-    pass
