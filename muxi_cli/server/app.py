@@ -239,7 +239,7 @@ def create_app(
         BodyLimitMiddleware, max_bytes=ctx.settings.max_body, paths=lambda: upload_limits(ctx)
     )
     app.add_middleware(HostileInputMiddleware)
-    app.add_middleware(ReplicaHeaderMiddleware)
+    app.add_middleware(ReplicaHeaderMiddleware, replica=ctx.registry.replica)
     app.add_middleware(TraceContextMiddleware)
     if access_log:
         app.add_middleware(AccessLogMiddleware)

@@ -25,7 +25,6 @@ which replica behind a load balancer answered.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,20 +38,15 @@ REPLICA_HEADER = "x-muxi-replica"
 #: A user id no key can act as (ids are letters, digits and ``. _ @ + -``).
 _NOBODY = "\x00ready-probe"
 
-_replica_id = "rep_" + secrets.token_hex(6)
-
-
-def replica_id() -> str:
-    """This process's replica id (``rep_<hex>``, new per start)."""
-    return _replica_id
-
-
 class ReplicaHeaderMiddleware:
-    """Adds ``X-Muxi-Replica`` to every HTTP answer (pure ASGI: streams pass untouched)."""
+    """Adds ``X-Muxi-Replica`` to every HTTP answer (pure ASGI: streams pass untouched).
 
-    def __init__(self, app: Any) -> None:
+    The id is the run registry's (``rep_<hex>``, new per start): the one the event
+    log and the control tables name this replica by."""
+
+    def __init__(self, app: Any, replica: str) -> None:
         self.app = app
-        self._header = (REPLICA_HEADER.encode(), _replica_id.encode())
+        self._header = (REPLICA_HEADER.encode(), replica.encode())
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -69,7 +63,7 @@ class ReplicaHeaderMiddleware:
 
 async def readiness(ctx: ServerContext) -> tuple[bool, dict[str, Any]]:
     """Whether this replica is ready, and the body ``/ready`` answers."""
-    body: dict[str, Any] = {"ready": False, "replica": replica_id()}
+    body: dict[str, Any] = {"ready": False, "replica": ctx.registry.replica}
     if ctx.registry.draining:
         body["reason"] = "draining: the replica is shutting down"
         return False, body

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from muxi_cli.server.context import ServerSettings
-from muxi_cli.server.ready import REPLICA_HEADER, replica_id
+from muxi_cli.server.ready import REPLICA_HEADER
 from muxi_cli.stores.media import MediaStore
 from muxi_cli.stores.server_keys import KeyStore
 from muxi_cli.stores.sessions import SessionStore
@@ -34,11 +34,13 @@ async def test_ready_checks_the_database_and_every_answer_names_its_replica(
     status, body, headers = await _ready(served.url)
     assert status == 200 and body["ready"] is True
     assert body["checks"] == {"database": "ok", "storage": "local"}
-    assert body["replica"] == replica_id() == headers[REPLICA_HEADER]
-    assert replica_id().startswith("rep_") and len(replica_id()) == 16
+    # One id names the replica everywhere: answers, /ready, the event log, the control tables.
+    replica = body["replica"]
+    assert replica == headers[REPLICA_HEADER]
+    assert replica.startswith("rep_") and len(replica) == 16
     async with httpx.AsyncClient(base_url=served.url) as c:
-        assert (await c.get("/health")).headers[REPLICA_HEADER] == replica_id()
-        assert (await c.get("/v1/sessions")).headers[REPLICA_HEADER] == replica_id()
+        assert (await c.get("/health")).headers[REPLICA_HEADER] == replica
+        assert (await c.get("/v1/sessions")).headers[REPLICA_HEADER] == replica
 
     store = SessionStore(tmp_path / "sessions.db")
     served.runtime.store = store  # type: ignore[attr-defined]
