@@ -11,13 +11,16 @@ client -> server
     (``run_id`` is the ``tool.approval`` event's; it may be left out while the
     call id is unique among the caller's own pending calls)
     ``{"type": "cancel", "run_id": "..."}``                 run_id optional: the current turn
+    ``{"type": "resume", "run_id": "...", "after": N}``    follow a run again from event N + 1
+    (see :mod:`muxi_cli.server.ws_resume`)
     ``{"type": "ping"}``
     ``media.begin`` / ``audio.begin``, binary frames, ``media.end`` / ``audio.end``:
     an upload, or a voice turn (see :mod:`muxi_cli.server.ws_media`)
 
 server -> client
     ``{"type": "ready", "key_id", "role", "user_id", "version"}``
-    event frames of the running turn, then
+    event frames of the running turn (``Event.to_dict()`` plus ``seq``, its
+    number in the run: the SSE ``id``), then
     ``{"type": "done", "run_id", "session_id"}``            the turn is over
     ``{"type": "error", "error": {code, message, hint}, "ref": "chat|approve|cancel|..."}``
     (a refused chat is followed by ``done``, unless another turn was running)
@@ -57,6 +60,7 @@ from muxi_cli.server.ws_media import (
     remaining,
     speech_events,
 )
+from muxi_cli.server.ws_resume import start_resume
 
 if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
@@ -240,7 +244,7 @@ class Session(MediaFrames):
                         self._drop_upload()
                     self._refuse_upload(ref)
                     await self.send_error(exc, ref)
-                    if ref in ("chat", "audio.end"):  # the turn did not start: say it is over
+                    if ref in ("chat", "audio.end", "resume"):  # no turn: say it is over
                         await self.send({"type": "done", "run_id": None, "session_id": None})
         except (WebSocketDisconnect, RuntimeError):
             pass
@@ -287,6 +291,9 @@ class Session(MediaFrames):
             body = chat_body(frame.get("request"))
             req = await prepare(self.ctx, self.caller, body)
             self.turn_task = asyncio.create_task(self._run_turn(req))
+        elif kind == "resume":
+            self._not_busy()
+            self.turn_task = asyncio.create_task(await start_resume(self, frame))
         elif kind in ("media.begin", "audio.begin"):
             await self._begin(frame, "media" if kind == "media.begin" else "audio")
         elif kind == "media.end" and self.inbound is not None:
@@ -369,8 +376,8 @@ class Session(MediaFrames):
             if voice is not None:
                 await self.send(factory.transcript_delta(voice.transcript, final=True).to_dict())
             with self.ctx.streaming("websocket"):
-                async for _seq, event, _data in turn.tape.follow():
-                    await self.send(event.to_dict())
+                async for seq, event, _data in turn.tape.follow():
+                    await self.send({**event.to_dict(), "seq": seq})
                     if isinstance(event, RunCompleted) and not event.nested:
                         reply = event.text
                     if self.closed:
@@ -391,7 +398,7 @@ class Session(MediaFrames):
 
 #: Frames after which the key is checked again (they start or finish work).
 _STARTS_WORK = frozenset(
-    ("chat", "approve", "cancel", "media.begin", "media.end", "audio.begin", "audio.end")
+    ("chat", "resume", "approve", "cancel", "media.begin", "media.end", "audio.begin", "audio.end")
 )
 
 
