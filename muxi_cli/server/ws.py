@@ -357,6 +357,9 @@ class Session(MediaFrames):
         await self.send_error(exc, ref)
         task = self.turn_task
         if task is not None and not task.done():
+            if self.turn is not None:  # no resume grace for a revoked key's turn
+                with contextlib.suppress(MuxiError):
+                    await self.turn.stop(exc)
             task.cancel()
         self.closed = True
         with contextlib.suppress(Exception):

@@ -80,3 +80,19 @@ async def test_resume_frames_follow_a_finished_run_and_refuse_others(served: Ser
         refused = json.loads(await ws.recv())
         assert refused["ref"] == "resume" and refused["error"]["code"] == "not_found"
         assert json.loads(await ws.recv())["type"] == "done"
+
+
+async def test_a_revoked_keys_turn_gets_no_resume_grace(served: Served) -> None:
+    rec, key = served.keys.create("user", "carol")
+    served.runtime.script(Script(text="held until revoked", hold=asyncio.Event()))
+    url = "ws" + served.url[4:] + "/v1/ws"
+    async with connect(url, additional_headers=served.headers(key)) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        await ws.send(json.dumps({"type": "chat", "request": {"message": "go"}}))
+        while json.loads(await ws.recv())["type"] != "text.delta":
+            pass
+        served.keys.revoke(rec.id)
+        # The periodic key check closes the socket and stops the turn at once.
+        await asyncio.wait_for(served.runtime.turn_closed.wait(), 10)
+    (msgs,) = served.runtime.messages_.values()
+    assert msgs[-1].status == "cancelled"
