@@ -121,7 +121,7 @@ class SSETurn(StreamTurn):
                 lost = exc
             if ended:
                 return
-            if not self.last_id or not self.run_id or failures >= self._attempts:
+            if self.last_id is None or not self.run_id or failures >= self._attempts:
                 break
             if failures == 0 and lost is not None:
                 self._rt._notice(
