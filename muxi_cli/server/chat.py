@@ -56,14 +56,8 @@ async def start_turn(ctx: ServerContext, req: ChatRequest) -> Running:
 KEEPALIVE = b": keep-alive\n\n"
 
 
-def sse_frame(event: Event, seq: int | None = None) -> bytes:
-    """One event; with ``seq``, its number in the run (a resuming client sends the last one)."""
-    if seq is None:
-        return f"data: {event.to_json()}\n\n".encode()
-    return f"id: {seq}\ndata: {event.to_json()}\n\n".encode()
-
-
-def _frame(seq: int, data: str) -> bytes:
+def sse_frame(seq: int, data: str) -> bytes:
+    """One event (its JSON) and its number in the run, the id a resuming client sends back."""
     return f"id: {seq}\ndata: {data}\n\n".encode()
 
 
@@ -122,7 +116,7 @@ def sse_response(
 
     async def body() -> AsyncIterator[bytes]:
         async for seq, data in source:
-            yield _frame(seq, data)
+            yield sse_frame(seq, data)
 
     class SSEResponse(StreamingResponse):
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
