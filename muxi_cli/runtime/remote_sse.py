@@ -7,14 +7,16 @@ replica stops), :class:`SSETurn` asks ``GET /v1/runs/{id}/events`` with
 balancer another replica may answer from the shared event log. Events seen
 already are skipped, so the reader sees each event once. A server that sends
 no ids (an older muxi) is not asked: the turn ends with ``run.failed`` /
-``connection_failed`` as before.
+``connection_failed`` as before. Starting a turn is tried again while the
+server answers that it is shutting down (behind a load balancer the next try
+may reach another replica).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -41,6 +43,21 @@ RESUME_ATTEMPTS = 6
 RESUME_BACKOFF = 0.25
 #: HTTP statuses worth another try: rate limited, or a proxy/replica not ready.
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
+
+
+async def start_with_retries(send: Callable[[], Awaitable[Response]], attempts: int) -> Response:
+    """Start a turn, again (with backoff) while the server answers that it is
+    shutting down: the turn never started, and behind a load balancer the next
+    try may reach another replica. (A server that cannot be reached at all is
+    said at once, as before.)"""
+    for attempt in range(attempts + 1):
+        try:
+            return await send()
+        except MuxiError as exc:
+            if exc.code != "shutting_down" or attempt >= attempts:
+                raise
+        await asyncio.sleep(min(RESUME_BACKOFF * 2**attempt, 4.0))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _q(value: str) -> str:
