@@ -162,9 +162,21 @@ class WebSocketTurns:
             frame: dict[str, Any] = {"type": "chat", "request": body}
             if request.user_id:
                 frame["request"]["user_id"] = request.user_id
-            ws, first = await self._send_turn(frame)
-            turn = WebSocketTurn(self, ws, first, request.session_id or "")
-            await turn.begin()
+            for attempt in range(self._attempts):
+                ws, first = await self._send_turn(frame)
+                turn = WebSocketTurn(self, ws, first, request.session_id or "")
+                try:
+                    await turn.begin()
+                    break
+                except MuxiError as exc:
+                    # A draining replica: the turn never started; a new connection
+                    # (through a load balancer, to another replica) may take it.
+                    if exc.code != "shutting_down" or attempt + 1 >= self._attempts:
+                        raise
+                    self.ws = None
+                    with contextlib.suppress(Exception):
+                        await ws.close()
+                    await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
         except BaseException:
             self._lock.release()
             raise

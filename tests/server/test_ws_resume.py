@@ -96,3 +96,25 @@ async def test_a_revoked_keys_turn_gets_no_resume_grace(served: Served) -> None:
         await asyncio.wait_for(served.runtime.turn_closed.wait(), 10)
     (msgs,) = served.runtime.messages_.values()
     assert msgs[-1].status == "cancelled"
+
+
+async def test_an_interactive_turn_refused_while_draining_is_started_again(
+    served: Served,
+) -> None:
+    registry = served.server.config.app.state.ctx.registry
+    registry.draining = True
+
+    async def ready_again() -> None:
+        await asyncio.sleep(0.3)
+        registry.draining = False
+
+    back = asyncio.create_task(ready_again())
+    rt = served.remote(served.alice)
+    try:
+        turn = await rt.chat(ChatRequest(message="hello", approval="interactive"))
+        events = [e async for e in turn.events()]
+        assert events[-1].type == "run.completed"
+        await back
+    finally:
+        registry.draining = False
+        await rt.aclose()
