@@ -24,8 +24,7 @@ from muxi_cli.errors import ConnectionFailedError, MuxiError, NotFoundError
 from muxi_cli.protocol.events import Event, decode
 from muxi_cli.protocol.records import ApprovalDecision
 from muxi_cli.protocol.turn import is_terminal
-from muxi_cli.runtime.remote_ws import lost_event
-from muxi_cli.runtime.turns import StreamTurn
+from muxi_cli.runtime.turns import StreamTurn, lost_event
 from muxi_cli.runtime.wire import (
     RUN_HEADER,
     SESSION_HEADER,

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from muxi_cli.errors import ConnectionFailedError, MuxiError
-from muxi_cli.protocol.events import Event, RunFailed, decode, new_id
+from muxi_cli.protocol.events import Event, RunFailed, decode
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
-from muxi_cli.runtime.turns import StreamTurn
+from muxi_cli.runtime.turns import StreamTurn, lost_event
 from muxi_cli.runtime.wire import connection_error
 
 #: Seconds between WebSocket reconnect attempts (the last one is repeated).
@@ -29,19 +29,6 @@ BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 #: Bytes per binary frame of an upload: every server takes 64 KiB frames (its
 #: frame limit is at least that), with room for compression to grow the frame.
 UPLOAD_FRAME = 48 * 1024
-
-
-def lost_event(label: str, run_id: str, session_id: str) -> Event:
-    """``run.failed`` for a turn whose connection to the server was lost."""
-    return RunFailed(
-        run_id=run_id or new_id("run"),
-        session_id=session_id,
-        error={
-            "code": ConnectionFailedError.code,
-            "message": f"the connection to {label} was lost; the turn was interrupted",
-            "hint": "what the agent said so far is saved on the server; send the message again",
-        },
-    )
 
 
 class WebSocketTurns:
