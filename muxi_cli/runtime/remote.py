@@ -36,7 +36,7 @@ from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.protocol.timeline import TimelineTurn
 from muxi_cli.runtime.client import ServerClient
 from muxi_cli.runtime.profiles import API_KEY_ENV, URL_ENV, URL_PROFILE, get_profile, profile_key
-from muxi_cli.runtime.remote_sse import RESUME_ATTEMPTS, SSETurn
+from muxi_cli.runtime.remote_sse import RESUME_ATTEMPTS, SSETurn, start_with_retries
 from muxi_cli.runtime.remote_ws import WebSocketTurns
 from muxi_cli.runtime.turns import StreamTurn
 from muxi_cli.runtime.wire import (
@@ -147,13 +147,16 @@ class RemoteRuntime:
         return body
 
     async def _chat_sse(self, request: ChatRequest) -> SSETurn:
-        resp = await self._server.stream(
-            "POST",
-            "/v1/chat",
-            user_id=request.user_id,
-            json_body=self._body(request),
-            headers={"accept": SSE_MEDIA},
-            timeout=Timeout(self._timeout, connect=10.0, read=120.0),
+        resp = await start_with_retries(
+            lambda: self._server.stream(
+                "POST",
+                "/v1/chat",
+                user_id=request.user_id,
+                json_body=self._body(request),
+                headers={"accept": SSE_MEDIA},
+                timeout=Timeout(self._timeout, connect=10.0, read=120.0),
+            ),
+            self.resume_attempts,
         )
         try:
             turn = SSETurn(self, resp, request.session_id or "", self.resume_attempts)

@@ -7,14 +7,16 @@ replica stops), :class:`SSETurn` asks ``GET /v1/runs/{id}/events`` with
 balancer another replica may answer from the shared event log. Events seen
 already are skipped, so the reader sees each event once. A server that sends
 no ids (an older muxi) is not asked: the turn ends with ``run.failed`` /
-``connection_failed`` as before.
+``connection_failed`` as before. Starting a turn is tried again while the
+server answers that it is shutting down (behind a load balancer the next try
+may reach another replica).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -22,8 +24,7 @@ from muxi_cli.errors import ConnectionFailedError, MuxiError, NotFoundError
 from muxi_cli.protocol.events import Event, decode
 from muxi_cli.protocol.records import ApprovalDecision
 from muxi_cli.protocol.turn import is_terminal
-from muxi_cli.runtime.remote_ws import lost_event
-from muxi_cli.runtime.turns import StreamTurn
+from muxi_cli.runtime.turns import StreamTurn, lost_event
 from muxi_cli.runtime.wire import (
     RUN_HEADER,
     SESSION_HEADER,
@@ -41,6 +42,21 @@ RESUME_ATTEMPTS = 6
 RESUME_BACKOFF = 0.25
 #: HTTP statuses worth another try: rate limited, or a proxy/replica not ready.
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
+
+
+async def start_with_retries(send: Callable[[], Awaitable[Response]], attempts: int) -> Response:
+    """Start a turn, again (with backoff) while the server answers that it is
+    shutting down: the turn never started, and behind a load balancer the next
+    try may reach another replica. (A server that cannot be reached at all is
+    said at once, as before.)"""
+    for attempt in range(attempts + 1):
+        try:
+            return await send()
+        except MuxiError as exc:
+            if exc.code != "shutting_down" or attempt >= attempts:
+                raise
+        await asyncio.sleep(min(RESUME_BACKOFF * 2**attempt, 4.0))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _q(value: str) -> str:
@@ -121,7 +137,7 @@ class SSETurn(StreamTurn):
                 lost = exc
             if ended:
                 return
-            if not self.last_id or not self.run_id or failures >= self._attempts:
+            if self.last_id is None or not self.run_id or failures >= self._attempts:
                 break
             if failures == 0 and lost is not None:
                 self._rt._notice(

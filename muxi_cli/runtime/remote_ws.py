@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from muxi_cli.errors import ConnectionFailedError, MuxiError
-from muxi_cli.protocol.events import Event, RunFailed, decode, new_id
+from muxi_cli.protocol.events import Event, RunFailed, decode
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
-from muxi_cli.runtime.turns import StreamTurn
+from muxi_cli.runtime.turns import StreamTurn, lost_event
 from muxi_cli.runtime.wire import connection_error
 
 #: Seconds between WebSocket reconnect attempts (the last one is repeated).
@@ -29,19 +29,6 @@ BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 #: Bytes per binary frame of an upload: every server takes 64 KiB frames (its
 #: frame limit is at least that), with room for compression to grow the frame.
 UPLOAD_FRAME = 48 * 1024
-
-
-def lost_event(label: str, run_id: str, session_id: str) -> Event:
-    """``run.failed`` for a turn whose connection to the server was lost."""
-    return RunFailed(
-        run_id=run_id or new_id("run"),
-        session_id=session_id,
-        error={
-            "code": ConnectionFailedError.code,
-            "message": f"the connection to {label} was lost; the turn was interrupted",
-            "hint": "what the agent said so far is saved on the server; send the message again",
-        },
-    )
 
 
 class WebSocketTurns:
@@ -162,9 +149,21 @@ class WebSocketTurns:
             frame: dict[str, Any] = {"type": "chat", "request": body}
             if request.user_id:
                 frame["request"]["user_id"] = request.user_id
-            ws, first = await self._send_turn(frame)
-            turn = WebSocketTurn(self, ws, first, request.session_id or "")
-            await turn.begin()
+            for attempt in range(self._attempts):
+                ws, first = await self._send_turn(frame)
+                turn = WebSocketTurn(self, ws, first, request.session_id or "")
+                try:
+                    await turn.begin()
+                    break
+                except MuxiError as exc:
+                    # A draining replica: the turn never started; a new connection
+                    # (through a load balancer, to another replica) may take it.
+                    if exc.code != "shutting_down" or attempt + 1 >= self._attempts:
+                        raise
+                    self.ws = None
+                    with contextlib.suppress(Exception):
+                        await ws.close()
+                    await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
         except BaseException:
             self._lock.release()
             raise
@@ -236,7 +235,9 @@ class WebSocketTurn(StreamTurn):
     """A turn running on the connection of :class:`WebSocketTurns`.
 
     Approvals and cancels are frames on the same connection. A lost
-    connection ends the stream with ``run.failed`` / ``connection_failed``.
+    connection is opened again and the turn resumed from its last event
+    (``resume``); if that fails, or the server numbers no events (an older
+    muxi), the stream ends with ``run.failed`` / ``connection_failed``.
     """
 
     def __init__(self, owner: WebSocketTurns, ws: Any, first: str | bytes, session_id: str) -> None:
@@ -249,6 +250,10 @@ class WebSocketTurn(StreamTurn):
         self._seen_any = False
         #: The server's ``done`` frame was read (or the connection is gone).
         self._frames_done = False
+        #: The ``seq`` of the last event frame read (0: the server sends none).
+        self.last_seq = 0
+        #: How many times the turn was resumed on a new connection.
+        self.resumed = 0
 
     async def begin(self) -> None:
         """Read up to the first event: its ids become the turn's (a refused turn raises)."""
@@ -276,6 +281,11 @@ class WebSocketTurn(StreamTurn):
             except ConnectionClosed:
                 owner.ws = None
                 self._frames_done = True
+                if self._seen_any and self.last_seq and self.run_id:
+                    resumed = await self._resume()
+                    if resumed is not None:
+                        ws = resumed
+                        continue
                 owner._notice(f"lost the connection to {owner.label} during a turn")
                 if self._seen_any:
                     yield lost_event(owner.label, self.run_id, self.session_id)
@@ -294,11 +304,17 @@ class WebSocketTurn(StreamTurn):
             if kind == "done":
                 self._frames_done = True
                 if pending_error is not None:
+                    if self._seen_any:  # the resume was refused: the rest is lost
+                        yield lost_event(owner.label, self.run_id, self.session_id)
+                        return
                     raise pending_error
                 return
             if kind == "error":
                 err = MuxiError.from_dict(obj.get("error") or {})
-                if obj.get("ref") == "chat" and not self._seen_any:
+                if obj.get("ref") == "resume":
+                    owner._notice(f"{owner.label} cannot resume the turn: {err.message}")
+                    pending_error = err
+                elif obj.get("ref") == "chat" and not self._seen_any:
                     pending_error = err
                 elif obj.get("ref") == "chat":
                     yield RunFailed(
@@ -309,6 +325,11 @@ class WebSocketTurn(StreamTurn):
                 continue
             if kind in ("pong", "ready"):
                 continue
+            seq = obj.pop("seq", None)
+            if isinstance(seq, int) and not isinstance(seq, bool):
+                if seq <= self.last_seq:
+                    continue  # read before the connection was lost
+                self.last_seq = seq
             try:
                 event = decode(obj)
             except ValueError as exc:  # a malformed frame is skipped, not fatal
@@ -316,6 +337,22 @@ class WebSocketTurn(StreamTurn):
                 continue
             self._seen_any = True
             yield event
+
+    async def _resume(self) -> Any:
+        """Reconnect and ask the server to go on from the last event read
+        (``resume``); the new connection, or None if that failed."""
+        owner = self._owner
+        owner._notice(f"lost the connection to {owner.label} during a turn; resuming")
+        try:
+            ws = await owner._ensure()
+            frame = {"type": "resume", "run_id": self.run_id, "after": self.last_seq}
+            await ws.send(json.dumps(frame))
+        except Exception:
+            return None
+        self._ws = ws
+        self._frames_done = False
+        self.resumed += 1
+        return ws
 
     async def _stream(self) -> AsyncIterator[Event]:
         first, self._first = self._first, None

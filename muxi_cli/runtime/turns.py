@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from muxi_cli import parts
 from muxi_cli.core.approvals import check_decision, the_one_call
-from muxi_cli.errors import CancelledError, MuxiError
-from muxi_cli.protocol.events import Event, RunFailed
+from muxi_cli.errors import CancelledError, ConnectionFailedError, MuxiError
+from muxi_cli.protocol.events import Event, RunFailed, new_id
 from muxi_cli.protocol.records import ApprovalDecision
 from muxi_cli.protocol.turn import CallKey, PendingApprovals, Turn, is_terminal
 
@@ -46,6 +46,19 @@ def failure_event(run_id: str, session_id: str, exc: BaseException) -> Event:
             "Run with MUXI_DEBUG=1 for details.",
         }
     return RunFailed(run_id=run_id, session_id=session_id, error=error)
+
+
+def lost_event(label: str, run_id: str, session_id: str) -> Event:
+    """``run.failed`` for a turn whose connection to the server was lost."""
+    return RunFailed(
+        run_id=run_id or new_id("run"),
+        session_id=session_id,
+        error={
+            "code": ConnectionFailedError.code,
+            "message": f"the connection to {label} was lost; the turn was interrupted",
+            "hint": "what the agent said so far is saved on the server; send the message again",
+        },
+    )
 
 
 class StreamTurn(Turn):

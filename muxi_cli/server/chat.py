@@ -56,14 +56,8 @@ async def start_turn(ctx: ServerContext, req: ChatRequest) -> Running:
 KEEPALIVE = b": keep-alive\n\n"
 
 
-def sse_frame(event: Event, seq: int | None = None) -> bytes:
-    """One event; with ``seq``, its number in the run (a resuming client sends the last one)."""
-    if seq is None:
-        return f"data: {event.to_json()}\n\n".encode()
-    return f"id: {seq}\ndata: {event.to_json()}\n\n".encode()
-
-
-def _frame(seq: int, data: str) -> bytes:
+def sse_frame(seq: int, data: str) -> bytes:
+    """One event (its JSON) and its number in the run, the id a resuming client sends back."""
     return f"id: {seq}\ndata: {data}\n\n".encode()
 
 
@@ -122,7 +116,7 @@ def sse_response(
 
     async def body() -> AsyncIterator[bytes]:
         async for seq, data in source:
-            yield _frame(seq, data)
+            yield sse_frame(seq, data)
 
     class SSEResponse(StreamingResponse):
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -242,23 +236,20 @@ def resume_after(last_event_id: str | None, after: int | None) -> int:
     return value
 
 
-async def resume_response(ctx: ServerContext, caller: Caller, run_id: str, after: int) -> Any:
-    """``GET /v1/runs/{run_id}/events``: the run's events above ``after``, then the
-    rest as it runs (SSE). The caller's own runs only (admins: any); a run that is
-    not the caller's reads as one that does not exist."""
+async def resume_source(
+    ctx: ServerContext, caller: Caller, run_id: str, after: int
+) -> tuple[Running | None, AsyncIterator[tuple[int, str]], str]:
+    """What a resumed stream reads: the turn if this process runs it (else None),
+    its numbered events above ``after`` to the end, and its session id.
+
+    The caller's own runs only (admins: any); a run that is not the caller's
+    reads as one that does not exist (``NotFoundError``, as the cancel route says).
+    """
     from muxi_cli.server.tape import follow_log  # deferred: only resumed streams read the log
 
-    key_id = caller.principal.key_id
     running = ctx.registry.running(run_id, caller.scope_user)
     if running is not None:
-        return sse_response(
-            ctx,
-            running,
-            ctx.settings.keepalive,
-            key_active=lambda: ctx.keys.is_active(key_id),
-            key_check=ctx.settings.ws_key_check,
-            frames=tape_frames(running, after),
-        )
+        return running, tape_frames(running, after), running.session_id
     log = ctx.registry.log
     info = await log.run(run_id) if log is not None else None
     if log is not None and info is None:
@@ -266,10 +257,20 @@ async def resume_response(ctx: ServerContext, caller: Caller, run_id: str, after
         info = await log.run(run_id)
     if log is None or info is None or caller.scope_user not in (None, info.user_id):
         raise NotFoundError(f"no running turn {run_id!r}", hint="it may have finished already")
+    return None, follow_log(log, run_id, after), info.session_id
+
+
+async def resume_response(ctx: ServerContext, caller: Caller, run_id: str, after: int) -> Any:
+    """``GET /v1/runs/{run_id}/events``: the run's events above ``after``, then the
+    rest as it runs (SSE); see :func:`resume_source`."""
+    running, frames, session_id = await resume_source(ctx, caller, run_id, after)
+    key_id = caller.principal.key_id
     return sse_response(
         ctx,
-        None,
+        running,
         ctx.settings.keepalive,
-        frames=follow_log(log, run_id, after),
-        ids=(run_id, info.session_id),
+        key_active=lambda: ctx.keys.is_active(key_id),
+        key_check=ctx.settings.ws_key_check,
+        frames=frames,
+        ids=(run_id, session_id),
     )

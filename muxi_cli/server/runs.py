@@ -31,7 +31,7 @@ from muxi_cli.core.approvals import the_one_call
 from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol.events import Event, RunFailed
 from muxi_cli.runtime.turns import failure_event
-from muxi_cli.server.tape import Tape
+from muxi_cli.server.tape import BEAT, Tape
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
@@ -121,6 +121,9 @@ class RunRegistry:
         self._idle.set()
         #: The replicas sharing this server's database (server/cluster.py); None: alone.
         self.cluster: Cluster | None = None
+        self._beating: asyncio.Task[None] | None = None
+        #: Seconds between beats for the runs held here (see :func:`~muxi_cli.server.tape.follow_log`).
+        self.beat_every = BEAT
 
     @property
     def active(self) -> int:
@@ -144,7 +147,17 @@ class RunRegistry:
             # Before the pump reads the turn: the cluster wraps it to file its approvals.
             await self.cluster.started(running, self.finish)
         running._later(self._pump(running))
+        if self.log is not None and (self._beating is None or self._beating.done()):
+            self._beating = asyncio.create_task(self._beat(self.log))
         return running
+
+    async def _beat(self, log: EventLog) -> None:
+        """Tell the log every few seconds which runs still run here, while any does
+        (a follower elsewhere takes a run whose beats stop as lost)."""
+        while self._by_run:
+            await asyncio.sleep(self.beat_every)
+            if self._by_run:
+                log.beat(list(self._by_run))
 
     async def _pump(self, running: Running) -> None:
         """Read the turn onto its tape until it ends, then close it."""
@@ -273,6 +286,13 @@ class RunRegistry:
     async def drain(self, grace: float) -> None:
         """Refuse new turns, let running ones finish for ``grace`` s, then cancel them."""
         self.draining = True
+        try:
+            await self._drain(grace)
+        finally:
+            if self._beating is not None:
+                self._beating.cancel()
+
+    async def _drain(self, grace: float) -> None:
         if not self._closing:
             return
         with contextlib.suppress(TimeoutError):

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli import paths
+from muxi_cli.errors import ConnectionFailedError
 from muxi_cli.protocol.turn import is_terminal
+from muxi_cli.runtime.turns import failure_event
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.events import Event
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
 
 #: Seconds between two reads of the log while following a run held elsewhere.
 POLL = 0.1
+#: Seconds between a replica's beats for the runs it holds (server/runs.py), and
+#: the silence after which a follower takes a run that is not done as lost.
+BEAT = 5.0
+STALE = 20.0
 
 
 class Tape:
@@ -79,7 +85,7 @@ class Tape:
 
 
 async def follow_log(
-    log: EventLog, run_id: str, after: int = 0, poll: float = POLL
+    log: EventLog, run_id: str, after: int = 0, poll: float = POLL, stale: float = STALE
 ) -> AsyncIterator[tuple[int, str]]:
     """The run's recorded events above ``after``, following it until it is done.
 
@@ -105,7 +111,18 @@ async def follow_log(
             if not rows:
                 return
             continue
+        if info.silent_for > stale:
+            yield seq + 1, _lost(run_id, info.session_id, info.silent_for).to_json()
+            return
         await asyncio.sleep(poll)
+
+
+def _lost(run_id: str, session_id: str, silent: float) -> Event:
+    lost = ConnectionFailedError(
+        f"the server running this turn stopped ({silent:.0f} s without a sign of it)",
+        hint="what was said so far is saved; send the message again",
+    )
+    return failure_event(run_id, session_id, lost)
 
 
 def event_log_for(runtime: Any) -> EventLog:

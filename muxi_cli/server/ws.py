@@ -11,13 +11,16 @@ client -> server
     (``run_id`` is the ``tool.approval`` event's; it may be left out while the
     call id is unique among the caller's own pending calls)
     ``{"type": "cancel", "run_id": "..."}``                 run_id optional: the current turn
+    ``{"type": "resume", "run_id": "...", "after": N}``    follow a run again from event N + 1
+    (see :mod:`muxi_cli.server.ws_resume`)
     ``{"type": "ping"}``
     ``media.begin`` / ``audio.begin``, binary frames, ``media.end`` / ``audio.end``:
     an upload, or a voice turn (see :mod:`muxi_cli.server.ws_media`)
 
 server -> client
     ``{"type": "ready", "key_id", "role", "user_id", "version"}``
-    event frames of the running turn, then
+    event frames of the running turn (``Event.to_dict()`` plus ``seq``, its
+    number in the run: the SSE ``id``), then
     ``{"type": "done", "run_id", "session_id"}``            the turn is over
     ``{"type": "error", "error": {code, message, hint}, "ref": "chat|approve|cancel|..."}``
     (a refused chat is followed by ``done``, unless another turn was running)
@@ -46,6 +49,7 @@ from muxi_cli.protocol.events import EventFactory, RunCompleted
 from muxi_cli.protocol.records import APPROVAL_DECISIONS
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.chat import prepare, start_turn
+from muxi_cli.server.ws_frames import STARTS_WORK, Busy, Revoked, frame_ref, parse_frame
 from muxi_cli.server.ws_media import (
     CLOSE_TOO_BIG,
     Inbound,
@@ -57,6 +61,7 @@ from muxi_cli.server.ws_media import (
     remaining,
     speech_events,
 )
+from muxi_cli.server.ws_resume import start_resume
 
 if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
@@ -135,7 +140,7 @@ class Session(MediaFrames):
                         "no auth frame arrived in time",
                         hint='send {"type": "auth", "key": "..."} first',
                     ) from None
-                frame = _parse(raw)
+                frame = parse_frame(raw)
                 if frame.get("type") != "auth" or not isinstance(frame.get("key"), str):
                     raise ServerAuthError(
                         "the first frame must authenticate",
@@ -212,19 +217,19 @@ class Session(MediaFrames):
                         if self.inbound is not None:
                             self._chunk(raw)
                         continue  # else: the rest of a refused upload
-                    frame = _parse(raw)
+                    frame = parse_frame(raw)
                     if self.refused is not None:
                         # A refused upload's end frame was answered by the refusal.
                         skip, self.refused = frame.get("type") == f"{self.refused}.end", None
                         if skip:
                             continue
                     await self._handle(frame)
-                except _Busy as exc:
-                    busy = _ref(raw) or "chat"
+                except Busy as exc:
+                    busy = frame_ref(raw) or "chat"
                     self._refuse_upload(busy)
                     await self.send_error(exc, busy)
-                except _Revoked as exc:
-                    await self._close_revoked(exc, _ref(raw))
+                except Revoked as exc:
+                    await self._close_revoked(exc, frame_ref(raw))
                     return
                 except TooMuchData as exc:
                     await self.send_error(exc, self._drop_upload())
@@ -235,12 +240,12 @@ class Session(MediaFrames):
                     self._refuse_upload(dropped)
                     await self.send_error(exc, dropped)
                 except MuxiError as exc:
-                    ref = _ref(raw)
+                    ref = frame_ref(raw)
                     if ref in ("media.end", "audio.end", "media.abort", "audio.abort"):
                         self._drop_upload()
                     self._refuse_upload(ref)
                     await self.send_error(exc, ref)
-                    if ref in ("chat", "audio.end"):  # the turn did not start: say it is over
+                    if ref in ("chat", "audio.end", "resume"):  # no turn: say it is over
                         await self.send({"type": "done", "run_id": None, "session_id": None})
         except (WebSocketDisconnect, RuntimeError):
             pass
@@ -264,8 +269,8 @@ class Session(MediaFrames):
         if not isinstance(kind, str):
             raise UsageError("a frame's type is a string", hint="see docs/server.md")
         assert self.caller is not None
-        if kind in _STARTS_WORK and not self._key_active():
-            raise _Revoked(REVOKED_MESSAGE, hint=REVOKED_HINT)
+        if kind in STARTS_WORK and not self._key_active():
+            raise Revoked(REVOKED_MESSAGE, hint=REVOKED_HINT)
         if self.inbound is not None and kind not in (
             "ping",
             "cancel",
@@ -287,6 +292,9 @@ class Session(MediaFrames):
             body = chat_body(frame.get("request"))
             req = await prepare(self.ctx, self.caller, body)
             self.turn_task = asyncio.create_task(self._run_turn(req))
+        elif kind == "resume":
+            self._not_busy()
+            self.turn_task = asyncio.create_task(await start_resume(self, frame))
         elif kind in ("media.begin", "audio.begin"):
             await self._begin(frame, "media" if kind == "media.begin" else "audio")
         elif kind == "media.end" and self.inbound is not None:
@@ -324,7 +332,7 @@ class Session(MediaFrames):
 
     def _not_busy(self) -> None:
         if self.turn_task is not None and not self.turn_task.done():
-            raise _Busy(
+            raise Busy(
                 "a turn is already running on this connection",
                 hint="wait for its 'done' frame, or cancel it",
             )
@@ -344,12 +352,15 @@ class Session(MediaFrames):
         if self.closed:
             return
         self._watch = None  # closing cancels the watcher: not this task
-        await self._close_revoked(_Revoked(REVOKED_MESSAGE, hint=REVOKED_HINT), None)
+        await self._close_revoked(Revoked(REVOKED_MESSAGE, hint=REVOKED_HINT), None)
 
     async def _close_revoked(self, exc: MuxiError, ref: str | None) -> None:
         await self.send_error(exc, ref)
         task = self.turn_task
         if task is not None and not task.done():
+            if self.turn is not None:  # no resume grace for a revoked key's turn
+                with contextlib.suppress(MuxiError):
+                    await self.turn.stop(exc)
             task.cancel()
         self.closed = True
         with contextlib.suppress(Exception):
@@ -369,14 +380,13 @@ class Session(MediaFrames):
             if voice is not None:
                 await self.send(factory.transcript_delta(voice.transcript, final=True).to_dict())
             with self.ctx.streaming("websocket"):
-                async for _seq, event, _data in turn.tape.follow():
-                    await self.send(event.to_dict())
+                async for seq, event, _data in turn.tape.follow():
+                    await self.send({**event.to_dict(), "seq": seq})
                     if isinstance(event, RunCompleted) and not event.nested:
                         reply = event.text
                     if self.closed:
                         break
         finally:
-            # A closed socket leaves the turn to the resume grace (a cancel frame is immediate).
             self.ctx.registry.detach(turn)
         if voice is not None and voice.speak and reply and not self.closed:
             try:
@@ -387,37 +397,3 @@ class Session(MediaFrames):
                 for delta in speech_events(factory, audio, voice.fmt):
                     await self.send(delta.to_dict())
         await self.send({"type": "done", "run_id": turn.run_id, "session_id": turn.session_id})
-
-
-#: Frames after which the key is checked again (they start or finish work).
-_STARTS_WORK = frozenset(
-    ("chat", "approve", "cancel", "media.begin", "media.end", "audio.begin", "audio.end")
-)
-
-
-class _Revoked(ServerAuthError):
-    """A frame (or the periodic check) found the connection's key revoked."""
-
-
-class _Busy(UsageError):
-    """A chat frame while a turn runs: refused, no 'done' (the running turn sends it)."""
-
-
-def _parse(raw: str) -> dict[str, Any]:
-    try:
-        frame = json.loads(raw)
-    except ValueError:
-        frame = None
-    if not isinstance(frame, dict):
-        raise UsageError("frames are JSON objects", hint="see docs/server.md")
-    return frame
-
-
-def _ref(raw: str | bytes) -> str | None:
-    if isinstance(raw, bytes):
-        return None
-    try:
-        frame = json.loads(raw)
-    except ValueError:
-        return None
-    return str(frame.get("type")) if isinstance(frame, dict) else None

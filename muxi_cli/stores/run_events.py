@@ -56,6 +56,8 @@ class RunStream:
     session_id: str
     replica: str
     done: bool
+    #: Seconds since its replica last said the run goes on (its start, or a beat).
+    silent_for: float = 0.0
 
 
 class EventLog(Protocol):
@@ -67,6 +69,10 @@ class EventLog(Protocol):
     def append(self, run_id: str, seq: int, event: str, terminal: bool) -> None:
         """Record the run's event number ``seq`` (its JSON); ``terminal`` marks the
         run done (queued: never blocks)."""
+
+    def beat(self, run_ids: list[str]) -> None:
+        """These runs still run here (queued: never blocks); a run whose beats stop
+        while it is not done lost its replica."""
 
     async def run(self, run_id: str) -> RunStream | None:
         """The run, or None if the log has no such run."""
@@ -113,10 +119,16 @@ class SQLiteEventLog:
     # -- writes (queued) ---------------------------------------------------------------
 
     def open_run(self, run_id: str, user_id: str, session_id: str, replica: str) -> None:
-        self._put(("open", (run_id, user_id, session_id, replica, _now())))
+        now = _now()
+        self._put(("open", (run_id, user_id, session_id, replica, now, now)))
 
     def append(self, run_id: str, seq: int, event: str, terminal: bool) -> None:
         self._put(("done" if terminal else "event", (run_id, seq, event, _now())))
+
+    def beat(self, run_ids: list[str]) -> None:
+        now = _now()
+        for run_id in run_ids:
+            self._put(("beat", (now, run_id)))
 
     def _put(self, item: _Item) -> None:
         if self._thread is None:
@@ -194,7 +206,7 @@ class SQLiteEventLog:
             row = (
                 self._read_conn()
                 .execute(
-                    "SELECT user_id, session_id, replica, done_at FROM run_streams"
+                    "SELECT user_id, session_id, replica, done_at, beat_at FROM run_streams"
                     " WHERE run_id = ?",
                     (run_id,),
                 )
@@ -202,7 +214,9 @@ class SQLiteEventLog:
             )
         if row is None:
             return None
-        return RunStream(run_id, str(row[0]), str(row[1]), str(row[2]), row[3] is not None)
+        beat = datetime.fromisoformat(str(row[4]).replace("Z", "+00:00"))
+        silent = max(0.0, (datetime.now(UTC) - beat).total_seconds())
+        return RunStream(run_id, str(row[0]), str(row[1]), str(row[2]), row[3] is not None, silent)
 
     def _read(self, run_id: str, after: int, limit: int) -> list[tuple[int, str]]:
         with self._read_lock:
@@ -244,12 +258,15 @@ def _write(conn: DbConn, items: list[_Item]) -> None:
     opened = [args for kind, args in items if kind == "open"]
     events = [args for kind, args in items if kind in ("event", "done")]
     done = [(args[3], args[0]) for kind, args in items if kind == "done"]
+    beats = [args for kind, args in items if kind == "beat"]
     with immediate(conn):
         conn.executemany(
-            "INSERT OR IGNORE INTO run_streams (run_id, user_id, session_id, replica, started_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO run_streams"
+            " (run_id, user_id, session_id, replica, started_at, beat_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             opened,
         )
+        conn.executemany("UPDATE run_streams SET beat_at = ? WHERE run_id = ?", beats)
         conn.executemany("INSERT OR REPLACE INTO run_events VALUES (?, ?, ?, ?)", events)
         conn.executemany("UPDATE run_streams SET done_at = ? WHERE run_id = ?", done)
 

@@ -35,7 +35,8 @@ History:
    already indexed by session and start since version 6.)
 8. ``run_streams`` and ``run_events``: every event of a turn a server runs,
    numbered from 1 per run (the SSE ``id``), with the run's owner and whether
-   its closing event is in, so a client that lost the stream resumes it
+   its closing event is in, and when its replica last said it still runs it
+   (``beat_at``), so a client that lost the stream resumes it
    (stores/run_events.py). Kept for a while after the run ends, then pruned.
 """
 
@@ -286,6 +287,7 @@ CREATE TABLE run_streams (
     session_id  TEXT NOT NULL DEFAULT '',
     replica     TEXT NOT NULL DEFAULT '',
     started_at  TEXT NOT NULL,
+    beat_at     TEXT NOT NULL,
     done_at     TEXT
 );
 CREATE INDEX run_streams_by_start ON run_streams (started_at);

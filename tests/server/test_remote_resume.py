@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 
+from muxi_cli.errors import MuxiError
 from muxi_cli.protocol.events import Event, EventFactory
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.runtime.remote import RemoteRuntime
@@ -133,3 +135,33 @@ async def test_another_replica_sharing_the_database_resumes_the_stream(
                 await rt.aclose()
     finally:
         await stop_server(server_b, task_b)
+
+
+async def test_a_turn_refused_by_a_draining_server_is_started_again(served: Served) -> None:
+    # A replica being replaced answers 503 shutting_down: the turn never started,
+    # so the client asks again (behind a balancer, another replica answers).
+    registry = served.server.config.app.state.ctx.registry
+    registry.draining = True
+
+    async def ready_again() -> None:
+        await asyncio.sleep(0.4)
+        registry.draining = False
+
+    back = asyncio.create_task(ready_again())
+    rt = served.remote(served.alice)
+    try:
+        turn = await rt.chat(ChatRequest(message="hello"))
+        events = [e async for e in turn.events()]
+        assert events[-1].type == "run.completed"
+        await back
+        registry.draining = True  # for good now: the client gives up, saying why
+        once = RemoteRuntime(served.url, served.alice, resume_attempts=1)
+        try:
+            with pytest.raises(MuxiError) as refused:
+                await once.chat(ChatRequest(message="late"))
+            assert refused.value.code == "shutting_down"
+        finally:
+            await once.aclose()
+    finally:
+        registry.draining = False
+        await rt.aclose()

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from muxi_cli.protocol.events import decode
 from muxi_cli.server.context import ServerSettings
+from muxi_cli.server.tape import follow_log
 from muxi_cli.stores import run_events
 from muxi_cli.stores.run_events import SQLiteEventLog
 from muxi_cli.stores.server_keys import KeyStore
@@ -153,5 +155,40 @@ async def test_the_log_writes_a_stream_in_batches(
         # Not a commit per event: the writer gathers what arrives while it lingers.
         assert sum(commits) == 201 and len(commits) < 20
         assert await log.run("run_2") is None
+    finally:
+        await log.aclose()
+
+
+async def test_a_run_whose_replica_stops_beating_ends_as_lost(tmp_path: Path) -> None:
+    log = SQLiteEventLog(tmp_path / "sessions.db", linger=0.01)
+    try:
+        for run in ("run_alive", "run_dead"):
+            log.open_run(run, "alice", "s_1", "rep_x")
+            log.append(run, 1, '{"v": 2, "type": "run.started"}', False)
+        beating = True
+
+        async def beat() -> None:
+            while beating:
+                log.beat(["run_alive"])
+                await asyncio.sleep(0.05)
+
+        beats = asyncio.create_task(beat())
+        await log.flush()
+        dead = [e async for e in follow_log(log, "run_dead", poll=0.02, stale=0.4)]
+        assert [seq for seq, _ in dead] == [1, 2]
+        lost = decode(dead[-1][1])
+        assert lost.type == "run.failed" and lost.error["code"] == "connection_failed"  # type: ignore[attr-defined]
+        assert "stopped" in lost.error["message"]  # type: ignore[attr-defined]
+
+        async def finish_later() -> None:
+            await asyncio.sleep(0.8)  # twice the staleness: only the beats keep it alive
+            log.append("run_alive", 2, '{"v": 2, "type": "run.completed"}', True)
+
+        ender = asyncio.create_task(finish_later())
+        alive = [e async for e in follow_log(log, "run_alive", poll=0.02, stale=0.4)]
+        assert [json.loads(data)["type"] for _, data in alive] == ["run.started", "run.completed"]
+        await ender
+        beating = False
+        await beats
     finally:
         await log.aclose()
