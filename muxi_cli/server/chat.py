@@ -227,18 +227,28 @@ async def json_turn(
     return summarize(events)
 
 
+#: The largest event number a resume may name (the log's 64-bit ``seq``).
+MAX_EVENT_ID = 2**63 - 1
+
+
 def resume_after(last_event_id: str | None, after: int | None) -> int:
-    """Where a resumed stream starts: ``Last-Event-ID`` if sent, else ``?after=``, else 0."""
+    """Where a resumed stream starts: ``Last-Event-ID`` if sent, else ``?after=``, else 0.
+
+    A number (ASCII digits) from 0 to :data:`MAX_EVENT_ID`; anything else is a 400
+    (a larger one would overflow the database's integer and break the stream)."""
     if last_event_id is None or not last_event_id.strip():
-        return after or 0
-    try:
-        value = int(last_event_id.strip())
-    except ValueError:
-        raise UsageError(
-            "Last-Event-ID must be an event number", hint="send the id: of the last event read"
-        ) from None
-    if value < 0:
-        raise UsageError("Last-Event-ID must not be negative")
+        value = after or 0
+    else:
+        text = last_event_id.strip()
+        if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
+            raise UsageError("Last-Event-ID must not be negative")
+        if not (text.isascii() and text.isdigit()):
+            raise UsageError(
+                "Last-Event-ID must be an event number", hint="send the id: of the last event read"
+            )
+        value = int(text)
+    if value > MAX_EVENT_ID:
+        raise UsageError(f"the event number must be at most {MAX_EVENT_ID}")
     return value
 
 
