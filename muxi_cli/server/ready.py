@@ -38,6 +38,7 @@ REPLICA_HEADER = "x-muxi-replica"
 #: A user id no key can act as (ids are letters, digits and ``. _ @ + -``).
 _NOBODY = "\x00ready-probe"
 
+
 class ReplicaHeaderMiddleware:
     """Adds ``X-Muxi-Replica`` to every HTTP answer (pure ASGI: streams pass untouched).
 
