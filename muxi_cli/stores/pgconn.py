@@ -39,9 +39,22 @@ def database_url(explicit: str | None = None) -> str | None:
     return url
 
 
+_QUERY_SECRET = re.compile(r"([?&](?:ssl)?password=)[^&#]*", re.I)
+
+
 def redacted(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages and logs)."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """``url`` with its passwords replaced by ``***`` (for messages and logs): the one
+    before the host (up to the last ``@``, so an unencoded ``@`` in it is hidden too,
+    and an empty user name too) and ``?password=`` / ``?sslpassword=`` parameters."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        authority_end = len(rest.split("?", 1)[0])
+        at = rest.rfind("@", 0, authority_end)
+        if at >= 0:
+            user, colon, _ = rest[:at].partition(":")
+            rest = f"{user}{colon and ':***'}{rest[at:]}"
+        url = f"{scheme}{sep}{rest}"
+    return _QUERY_SECRET.sub(r"\1***", url)
 
 
 def connect(url: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg.Connection[Any]:

@@ -31,3 +31,27 @@ def test_connects_and_names_a_server_that_is_not_there(pg_url: str) -> None:
         pgconn.connect(dead)
     assert "s3cret" not in str(err.value)
     assert "could not connect" in str(err.value)
+
+
+def test_every_password_form_of_a_url_is_redacted() -> None:
+    for url in (
+        "postgresql://u:s3cret@h/db",
+        "postgresql://:s3cret@h/db",  # no user name
+        "postgresql://u:s3@cret@h/db",  # an unencoded "@" in the password
+        "postgresql://u@h/db?sslmode=require&password=s3cret",
+        "postgresql://u@h/db?PASSWORD=s3cret#x",
+        "postgresql://u@h/db?sslpassword=s3cret&sslmode=verify-full",
+    ):
+        shown = pgconn.redacted(url)
+        assert "s3" not in shown and "cret" not in shown and "***" in shown, (url, shown)
+    assert pgconn.redacted("postgresql://u:p@h:5432/db?sslmode=require") == (
+        "postgresql://u:***@h:5432/db?sslmode=require"
+    )
+    assert pgconn.redacted("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_a_failed_connection_never_shows_a_password_in_the_query(pg_url: str) -> None:
+    dead = pg_url.rsplit(":", 1)[0] + ":1/x?password=s3cret&sslpassword=t0psecret"
+    with pytest.raises(MuxiError) as err:
+        pgconn.connect(dead)
+    assert "s3cret" not in str(err.value) and "t0psecret" not in str(err.value)
