@@ -170,6 +170,9 @@ class _Snapshot:
 class KeyStore:
     """The server's key file plus the optional pinned ``MUXI_ADMIN_KEY``."""
 
+    #: Lookups wait on a database server (the server runs them off its event loop).
+    remote = False
+
     def __init__(self, path: Path | None = None, *, env_admin_key: str | None = None) -> None:
         self.path = path or paths.server_keys_path()
         if env_admin_key is None:
