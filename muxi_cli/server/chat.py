@@ -56,15 +56,22 @@ async def start_turn(ctx: ServerContext, req: ChatRequest) -> Running:
 KEEPALIVE = b": keep-alive\n\n"
 
 
+#: Characters some SSE readers break lines at besides CR and LF (httpx's, as
+#: ``str.splitlines``), written as JSON escapes: inside an event's JSON they can only
+#: be in strings, so a reply holding them cannot forge an ``id:`` or ``data:`` line.
+_LINE_BREAKS = {c: f"\\u{c:04x}" for c in (0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029)}
+
+
 def sse_frame(event: Event, seq: int | None = None) -> bytes:
     """One event; with ``seq``, its number in the run (a resuming client sends the last one)."""
+    data = event.to_json().translate(_LINE_BREAKS)
     if seq is None:
-        return f"data: {event.to_json()}\n\n".encode()
-    return f"id: {seq}\ndata: {event.to_json()}\n\n".encode()
+        return f"data: {data}\n\n".encode()
+    return f"id: {seq}\ndata: {data}\n\n".encode()
 
 
 def _frame(seq: int, data: str) -> bytes:
-    return f"id: {seq}\ndata: {data}\n\n".encode()
+    return f"id: {seq}\ndata: {data.translate(_LINE_BREAKS)}\n\n".encode()
 
 
 def tape_frames(turn: Running, after: int = 0) -> AsyncIterator[tuple[int, str]]:
