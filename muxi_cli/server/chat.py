@@ -283,10 +283,12 @@ async def resume_response(ctx: ServerContext, caller: Caller, run_id: str, after
         info = await log.run(run_id)
     if log is None or info is None or caller.scope_user not in (None, info.user_id):
         raise NotFoundError(f"no running turn {run_id!r}", hint="it may have finished already")
+    frames = follow_log(log, run_id, after)
+    cluster = ctx.registry.cluster
+    if cluster is not None and not info.done and info.replica != ctx.registry.replica:
+        from muxi_cli.server.cluster_turn import followed  # deferred: only replicas
+
+        frames = followed(frames, cluster, info, max(0.05, ctx.registry.resume_grace / 3))
     return sse_response(
-        ctx,
-        None,
-        ctx.settings.keepalive,
-        frames=follow_log(log, run_id, after),
-        ids=(run_id, info.session_id),
+        ctx, None, ctx.settings.keepalive, frames=frames, ids=(run_id, info.session_id)
     )

@@ -109,6 +109,13 @@ class DatabaseUnavailable(MuxiError):
     http_status = 503
 
 
+class ReplicaUnreachable(MuxiError):
+    """The replica running a turn did not answer a request sent to it (server/cluster.py)."""
+
+    code = "replica_unreachable"
+    http_status = 503
+
+
 class PgLink:
     """One connection to the shared database for synchronous callers.
 
