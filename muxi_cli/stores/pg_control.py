@@ -104,9 +104,7 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
 STATEMENT_TIMEOUT_MS = 5_000
 
 
-class DatabaseUnavailable(MuxiError):
-    code = "database_unavailable"
-    http_status = 503
+DatabaseUnavailable = pgconn.DatabaseUnavailable
 
 
 class ReplicaUnreachable(MuxiError):

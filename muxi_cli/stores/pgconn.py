@@ -25,6 +25,14 @@ URL_ENV = "MUXI_DATABASE_URL"
 _SCHEMES = ("postgresql://", "postgres://")
 
 
+class DatabaseUnavailable(MuxiError):
+    """The shared database cannot be reached or did not answer in time: a 503 (the
+    request may be retried, on this replica or another)."""
+
+    code = "database_unavailable"
+    http_status = 503
+
+
 def database_url(explicit: str | None = None) -> str | None:
     """The shared database's URL: ``explicit``, else ``MUXI_DATABASE_URL``, else None."""
     url = (explicit or os.environ.get(URL_ENV) or "").strip()
@@ -65,7 +73,7 @@ def connect(url: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg.Conn
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, **kwargs)
     except psycopg.Error as exc:
-        raise MuxiError(
+        raise DatabaseUnavailable(
             f"could not connect to the database {redacted(url)}: {str(exc).strip()}",
             hint=f"check {URL_ENV} (or --database-url) and that the server is up",
         ) from exc

@@ -55,3 +55,28 @@ def test_a_failed_connection_never_shows_a_password_in_the_query(pg_url: str) ->
     with pytest.raises(MuxiError) as err:
         pgconn.connect(dead)
     assert "s3cret" not in str(err.value) and "t0psecret" not in str(err.value)
+
+
+def test_a_database_that_is_down_or_drops_connections_is_a_503(pg_url: str) -> None:
+    import psycopg
+
+    from muxi_cli.stores.pg_sessions import PgSessionStore
+
+    with pytest.raises(MuxiError) as err:
+        pgconn.connect(pg_url.rsplit(":", 1)[0] + ":1/x")
+    assert err.value.http_status == 503  # retry, here or on another replica: not a bug
+    store = PgSessionStore(pg_url)
+    try:
+        info = store.create_session("ann")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        try:
+            store.list_sessions(user_id="ann")
+        except MuxiError as exc:
+            assert exc.http_status == 503, exc
+        assert [s.id for s in store.list_sessions(user_id="ann")] == [info.id]  # reconnected
+    finally:
+        store.close()
