@@ -34,6 +34,7 @@ from muxi_cli.server.cluster_turn import ObservedTurn
 from muxi_cli.stores import pgconn
 from muxi_cli.stores.pg_control import DatabaseUnavailable, PgLink, ReplicaUnreachable
 from muxi_cli.stores.pg_recovery import ALIVE, reap_dead_replicas
+from muxi_cli.stores.pgsql import clean_params
 
 if TYPE_CHECKING:
     import psycopg
@@ -150,7 +151,7 @@ class Cluster:
             if self._db is None or self._db.closed or self._db.broken:
                 self._db = await self._connect()
             try:
-                cur = await self._db.execute(sql, params)
+                cur = await self._db.execute(sql, clean_params(params))  # NUL: no id
                 return await cur.fetchall() if cur.description is not None else []
             except psycopg.OperationalError as exc:
                 # A statement that timed out is not retried; a lost connection is, once.
