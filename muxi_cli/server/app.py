@@ -8,6 +8,7 @@ the status of the :class:`~muxi_cli.errors.MuxiError` behind them.
 # No ``from __future__ import annotations`` here: FastAPI reads the route
 # signatures, whose types are imported inside the factory.
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,26 @@ def authenticate(ctx: ServerContext, headers: Any, client: str | None, state: An
     if wait > 0:
         raise TooManyRequests(wait)
     return caller
+
+
+async def authenticate_request(
+    ctx: ServerContext, headers: Any, client: str | None, state: Any
+) -> Caller:
+    """:func:`authenticate`, in a worker thread when the keys and rate limits are in a
+    database server (replicas sharing PostgreSQL): its lookups wait on the network and
+    on the database's locks, and must not freeze the event loop (every other request,
+    stream and ``/health`` of the replica) while they do."""
+    if getattr(ctx.keys, "remote", False):
+        return await asyncio.to_thread(authenticate, ctx, headers, client, state)
+    return authenticate(ctx, headers, client, state)
+
+
+async def take_turn(ctx: ServerContext, key_id: str) -> float:
+    """One token of the key's rate limit (0, else seconds to wait); off the event loop
+    when the buckets are in the shared database (as :func:`authenticate_request`)."""
+    if getattr(ctx.keys, "remote", False):
+        return await asyncio.to_thread(ctx.limiter.take, key_id)
+    return ctx.limiter.take(key_id)
 
 
 def upload_limits(ctx: ServerContext) -> dict[str, PathLimit]:

@@ -72,11 +72,11 @@ def add_audio_routes(app: Any, ctx: ServerContext) -> None:
     from fastapi import APIRouter, Depends, Request  # deferred: FastAPI is slow to import
     from fastapi.responses import Response  # deferred: FastAPI is slow to import
 
-    from muxi_cli.server.app import authenticate  # deferred: loads muxi's server
+    from muxi_cli.server.app import authenticate_request  # deferred: loads muxi's server
 
     async def caller(request: Request) -> Caller:
         client = request.client.host if request.client else None
-        return authenticate(ctx, request.headers, client, request.state)
+        return await authenticate_request(ctx, request.headers, client, request.state)
 
     v1 = APIRouter(prefix="/v1", tags=["audio"])
 

@@ -56,9 +56,15 @@ async def start_turn(ctx: ServerContext, req: ChatRequest) -> Running:
 KEEPALIVE = b": keep-alive\n\n"
 
 
+#: Characters some SSE readers break lines at besides CR and LF (httpx's, as
+#: ``str.splitlines``), written as JSON escapes: inside an event's JSON they can only
+#: be in strings, so a reply holding them cannot forge an ``id:`` or ``data:`` line.
+_LINE_BREAKS = {c: f"\\u{c:04x}" for c in (0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029)}
+
+
 def sse_frame(seq: int, data: str) -> bytes:
     """One event (its JSON) and its number in the run, the id a resuming client sends back."""
-    return f"id: {seq}\ndata: {data}\n\n".encode()
+    return f"id: {seq}\ndata: {data.translate(_LINE_BREAKS)}\n\n".encode()
 
 
 def tape_frames(turn: Running, after: int = 0) -> AsyncIterator[tuple[int, str]]:
@@ -221,18 +227,28 @@ async def json_turn(
     return summarize(events)
 
 
+#: The largest event number a resume may name (the log's 64-bit ``seq``).
+MAX_EVENT_ID = 2**63 - 1
+
+
 def resume_after(last_event_id: str | None, after: int | None) -> int:
-    """Where a resumed stream starts: ``Last-Event-ID`` if sent, else ``?after=``, else 0."""
+    """Where a resumed stream starts: ``Last-Event-ID`` if sent, else ``?after=``, else 0.
+
+    A number (ASCII digits) from 0 to :data:`MAX_EVENT_ID`; anything else is a 400
+    (a larger one would overflow the database's integer and break the stream)."""
     if last_event_id is None or not last_event_id.strip():
-        return after or 0
-    try:
-        value = int(last_event_id.strip())
-    except ValueError:
-        raise UsageError(
-            "Last-Event-ID must be an event number", hint="send the id: of the last event read"
-        ) from None
-    if value < 0:
-        raise UsageError("Last-Event-ID must not be negative")
+        value = after or 0
+    else:
+        text = last_event_id.strip()
+        if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
+            raise UsageError("Last-Event-ID must not be negative")
+        if not (text.isascii() and text.isdigit()):
+            raise UsageError(
+                "Last-Event-ID must be an event number", hint="send the id: of the last event read"
+            )
+        value = int(text)
+    if value > MAX_EVENT_ID:
+        raise UsageError(f"the event number must be at most {MAX_EVENT_ID}")
     return value
 
 
@@ -257,7 +273,14 @@ async def resume_source(
         info = await log.run(run_id)
     if log is None or info is None or caller.scope_user not in (None, info.user_id):
         raise NotFoundError(f"no running turn {run_id!r}", hint="it may have finished already")
-    return None, follow_log(log, run_id, after), info.session_id
+    frames = follow_log(log, run_id, after)
+    cluster = ctx.registry.cluster
+    if cluster is not None and not info.done and info.replica != ctx.registry.replica:
+        # The replica running it counts this follower, or its resume grace would end it.
+        from muxi_cli.server.cluster_turn import followed  # deferred: only replicas
+
+        frames = followed(frames, cluster, info, max(0.05, ctx.registry.resume_grace / 3))
+    return None, frames, info.session_id
 
 
 async def resume_response(ctx: ServerContext, caller: Caller, run_id: str, after: int) -> Any:

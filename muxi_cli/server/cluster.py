@@ -10,7 +10,8 @@ A cancel or an approval reaching a replica that does not run the turn is
 checked against those rows (another user's turn is as unknown as a missing
 one), then sent to the owner over ``NOTIFY`` on the owner's channel; the owner
 applies it to its turn as if it had been asked directly and answers on the
-asker's channel, so the caller gets the owner's answer (or its error).
+asker's channel, so the caller gets the owner's answer (or its error). A stream
+following a turn from another replica tells its owner so (``follow``, unanswered).
 No broker: the database the replicas share carries the messages.
 """
 
@@ -31,8 +32,9 @@ from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.protocol.events import ToolApproval
 from muxi_cli.server.cluster_turn import ObservedTurn
 from muxi_cli.stores import pgconn
-from muxi_cli.stores.pg_control import DatabaseUnavailable, PgLink
+from muxi_cli.stores.pg_control import DatabaseUnavailable, PgLink, ReplicaUnreachable
 from muxi_cli.stores.pg_recovery import ALIVE, reap_dead_replicas
+from muxi_cli.stores.pgsql import clean_params
 
 if TYPE_CHECKING:
     import psycopg
@@ -47,11 +49,6 @@ log = logging.getLogger("muxi.server")
 HEARTBEAT = 5.0
 #: Seconds a replica waits for the owner of a turn to answer a cancel or an approval.
 REPLY_TIMEOUT = 5.0
-
-
-class ReplicaUnreachable(MuxiError):
-    code = "replica_unreachable"
-    http_status = 503
 
 
 def channel(replica_id: str) -> str:
@@ -154,7 +151,7 @@ class Cluster:
             if self._db is None or self._db.closed or self._db.broken:
                 self._db = await self._connect()
             try:
-                cur = await self._db.execute(sql, params)
+                cur = await self._db.execute(sql, clean_params(params))  # NUL: no id
                 return await cur.fetchall() if cur.description is not None else []
             except psycopg.OperationalError as exc:
                 # A statement that timed out is not retried; a lost connection is, once.
@@ -362,10 +359,13 @@ class Cluster:
             message = json.loads(payload)
         except ValueError:
             return
-        if message.get("op") == "reply":
-            future = self._waiting.get(str(message.get("id")))
-            if future is not None and not future.done():
-                future.set_result(message)
+        op, future = message.get("op"), self._waiting.get(str(message.get("id")))
+        if op == "reply" and future is not None and not future.done():
+            future.set_result(message)
+        if op == "follow":  # a stream on the sender follows this turn (no answer)
+            with contextlib.suppress(MuxiError):
+                self.registry.keep(str(message.get("run_id")), message.get("user_id"))
+        if op in ("reply", "follow"):
             return
         if message.get("id") in self._seen:
             return  # sent again while the first was on its way: answered once

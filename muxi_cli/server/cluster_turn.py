@@ -1,7 +1,11 @@
-"""A turn whose waiting tool calls the other replicas can find (server/cluster.py)."""
+"""A turn whose waiting tool calls the other replicas can find (server/cluster.py),
+and a stream that tells the replica running a turn that it follows it."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import secrets
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +16,7 @@ if TYPE_CHECKING:
     from muxi_cli.protocol.records import ApprovalDecision
     from muxi_cli.protocol.turn import CallKey
     from muxi_cli.server.cluster import Cluster
+    from muxi_cli.stores.run_events import RunStream
 
 
 class ObservedTurn(Turn):
@@ -58,3 +63,28 @@ class ObservedTurn(Turn):
     @property
     def finished(self) -> bool:
         return self._inner.finished
+
+
+async def followed(
+    frames: AsyncIterator[tuple[int, str]], cluster: Cluster, run: RunStream, every: float
+) -> AsyncIterator[tuple[int, str]]:
+    """``frames`` of a run another replica runs, telling that replica every ``every``
+    s that a stream follows it here: its resume grace starts over each time, so a
+    client resumed through the balancer on this replica is not taken for gone there."""
+    from muxi_cli.server.cluster import channel  # deferred: cluster imports this module
+
+    async def ping() -> None:
+        while True:
+            message = {"op": "follow", "run_id": run.run_id, "user_id": run.user_id}
+            message |= {"id": secrets.token_hex(8), "from": cluster.replica_id}
+            await cluster._quietly(
+                "SELECT pg_notify(%s, %s)", (channel(run.replica), json.dumps(message))
+            )
+            await asyncio.sleep(every)
+
+    task = asyncio.ensure_future(ping())
+    try:
+        async for item in frames:
+            yield item
+    finally:
+        task.cancel()

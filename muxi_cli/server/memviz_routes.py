@@ -24,11 +24,11 @@ MEMVIZ_ROUTES: list[tuple[str, str, str]] = [
 def add_memviz_routes(app: Any, ctx: ServerContext) -> None:
     from fastapi import APIRouter, Depends, Query, Request  # deferred: FastAPI is slow to import
 
-    from muxi_cli.server.app import authenticate  # deferred: loads muxi's server
+    from muxi_cli.server.app import authenticate_request  # deferred: loads muxi's server
 
     async def caller(request: Request) -> Caller:
         client = request.client.host if request.client else None
-        return authenticate(ctx, request.headers, client, request.state)
+        return await authenticate_request(ctx, request.headers, client, request.state)
 
     v1 = APIRouter(prefix="/v1", tags=["memory"])
 

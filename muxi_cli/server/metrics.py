@@ -328,7 +328,7 @@ def add_metrics_route(app: Any, ctx: Any) -> None:
     """``GET /metrics`` for admin keys (as the admin routes under ``/v1``)."""
     from starlette.responses import Response  # deferred: Starlette is slow to import
 
-    from muxi_cli.server.app import authenticate  # deferred: loads muxi's server
+    from muxi_cli.server.app import authenticate_request  # deferred: loads muxi's server
     from muxi_cli.server.routes import _require_admin  # deferred: loads muxi's server
 
     metrics: ServerMetrics = ctx.metrics
@@ -336,7 +336,7 @@ def add_metrics_route(app: Any, ctx: Any) -> None:
     # A plain Starlette route (it reads the request itself): not in the OpenAPI schema.
     async def get_metrics(request: Any) -> Any:
         client = request.client.host if request.client else None
-        _require_admin(authenticate(ctx, request.headers, client, request.state))
+        _require_admin(await authenticate_request(ctx, request.headers, client, request.state))
         body, content_type = await metrics.exposition()
         return Response(body, media_type=content_type)
 

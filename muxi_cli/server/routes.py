@@ -114,7 +114,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         HTTPBearer,
     )
 
-    from muxi_cli.server.app import authenticate  # deferred: loads muxi's server
+    from muxi_cli.server.app import authenticate_request  # deferred: loads muxi's server
 
     bearer = HTTPBearer(auto_error=False, description="An admin or user key of this server.")
     xkey = APIKeyHeader(name="X-Muxi-Key", auto_error=False, description="Same key, other header.")
@@ -130,7 +130,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         ),
     ) -> Caller:
         client = request.client.host if request.client else None
-        return authenticate(ctx, request.headers, client, request.state)
+        return await authenticate_request(ctx, request.headers, client, request.state)
 
     Auth = Depends(caller)
 

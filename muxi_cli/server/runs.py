@@ -198,6 +198,16 @@ class RunRegistry:
                 wait, self._abandon, running, wait
             )
 
+    def keep(self, run_id: str, user_id: str | None) -> None:
+        """A stream on another replica follows the turn (server/cluster_turn.py): a
+        resume grace under way starts over."""
+        running = self.find_run(run_id, user_id)
+        if running._grace is not None:
+            running._grace.cancel()
+            running._grace = None
+            running.followers += 1
+            self.detach(running)
+
     def _abandon(self, running: Running, waited: float) -> None:
         running._grace = None
         if running.followers or running.tape.done:

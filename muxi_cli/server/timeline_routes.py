@@ -21,11 +21,11 @@ TIMELINE_ROUTES: list[tuple[str, str, str]] = [
 def add_timeline_routes(app: Any, ctx: ServerContext) -> None:
     from fastapi import APIRouter, Depends, Path, Request  # deferred: FastAPI is slow to import
 
-    from muxi_cli.server.app import authenticate  # deferred: loads muxi's server
+    from muxi_cli.server.app import authenticate_request  # deferred: loads muxi's server
 
     async def caller(request: Request) -> Caller:
         client = request.client.host if request.client else None
-        return authenticate(ctx, request.headers, client, request.state)
+        return await authenticate_request(ctx, request.headers, client, request.state)
 
     Auth = Depends(caller)
     v1 = APIRouter(prefix="/v1")

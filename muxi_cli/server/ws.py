@@ -114,7 +114,7 @@ class Session(MediaFrames):
 
     async def _authenticate(self) -> bool:
         from muxi_cli.server.app import (  # deferred: loads muxi's paths, server, stores
-            authenticate,
+            authenticate_request,
             bearer_token,
         )
         from muxi_cli.server.context import (  # deferred: loads muxi's paths, server, stores
@@ -128,7 +128,7 @@ class Session(MediaFrames):
         close_code = CLOSE_AUTH
         try:
             if bearer_token(headers.get("authorization"), headers.get(KEY_HEADER)):
-                self.caller = authenticate(self.ctx, headers, client, state)
+                self.caller = await authenticate_request(self.ctx, headers, client, state)
             else:
                 try:
                     raw = str(
@@ -151,7 +151,7 @@ class Session(MediaFrames):
                     fake_headers["x-muxi-user-id"] = frame["user_id"]
                 elif headers.get(USER_HEADER):
                     fake_headers["x-muxi-user-id"] = headers[USER_HEADER]
-                self.caller = authenticate(self.ctx, fake_headers, client, state)
+                self.caller = await authenticate_request(self.ctx, fake_headers, client, state)
         except MuxiError as exc:
             await self.send_error(exc, "auth")
             with contextlib.suppress(Exception):
@@ -286,7 +286,9 @@ class Session(MediaFrames):
             await self.send({"type": "pong"})
         elif kind == "chat":
             self._not_busy()
-            wait = self.ctx.limiter.take(self.caller.principal.key_id)
+            from muxi_cli.server.app import take_turn  # deferred: loads muxi's server
+
+            wait = await take_turn(self.ctx, self.caller.principal.key_id)
             if wait > 0:
                 raise TooManyRequests(wait)
             body = chat_body(frame.get("request"))

@@ -104,8 +104,13 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
 STATEMENT_TIMEOUT_MS = 5_000
 
 
-class DatabaseUnavailable(MuxiError):
-    code = "database_unavailable"
+DatabaseUnavailable = pgconn.DatabaseUnavailable
+
+
+class ReplicaUnreachable(MuxiError):
+    """The replica running a turn did not answer a request sent to it (server/cluster.py)."""
+
+    code = "replica_unreachable"
     http_status = 503
 
 

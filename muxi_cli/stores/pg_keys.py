@@ -44,6 +44,8 @@ def _dump(rec: KeyRecord) -> str:
 class PgKeyStore(KeyStore):
     """Keys in the ``muxi_keys`` table of the database at ``url``."""
 
+    remote = True
+
     def __init__(
         self, url: str, *, env_admin_key: str | None = None, link: PgLink | None = None
     ) -> None:

@@ -32,7 +32,7 @@ from muxi_cli import paths
 from muxi_cli.errors import MuxiError
 from muxi_cli.stores import pgconn
 from muxi_cli.stores.pg_schema import migrate
-from muxi_cli.stores.pgconn import redacted
+from muxi_cli.stores.pgconn import DatabaseUnavailable, redacted
 from muxi_cli.stores.pgsql import PgConnection, open_pg, pg_dialect
 from muxi_cli.stores.sessions import SessionStore
 from muxi_cli.stores.sqldialect import DbConn
@@ -74,7 +74,11 @@ class PgSessionStore(SessionStore):
         return conn
 
     def _db_error(self, exc: BaseException) -> MuxiError:
-        return MuxiError(
+        import psycopg  # deferred: the postgres part (a connection was made)
+
+        # A lost connection or a statement timeout: a 503 the client may retry.
+        kind = DatabaseUnavailable if isinstance(exc, psycopg.OperationalError) else MuxiError
+        return kind(
             f"The sessions database {redacted(self.url)} could not be used: {str(exc).strip()}.",
             hint="Check that the database server is up and MUXI_DATABASE_URL "
             "(or --database-url) names it; muxi reconnects on the next request.",

@@ -25,6 +25,14 @@ URL_ENV = "MUXI_DATABASE_URL"
 _SCHEMES = ("postgresql://", "postgres://")
 
 
+class DatabaseUnavailable(MuxiError):
+    """The shared database cannot be reached or did not answer in time: a 503 (the
+    request may be retried, on this replica or another)."""
+
+    code = "database_unavailable"
+    http_status = 503
+
+
 def database_url(explicit: str | None = None) -> str | None:
     """The shared database's URL: ``explicit``, else ``MUXI_DATABASE_URL``, else None."""
     url = (explicit or os.environ.get(URL_ENV) or "").strip()
@@ -39,9 +47,22 @@ def database_url(explicit: str | None = None) -> str | None:
     return url
 
 
+_QUERY_SECRET = re.compile(r"([?&](?:ssl)?password=)[^&#]*", re.I)
+
+
 def redacted(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages and logs)."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """``url`` with its passwords replaced by ``***`` (for messages and logs): the one
+    before the host (up to the last ``@``, so an unencoded ``@`` in it is hidden too,
+    and an empty user name too) and ``?password=`` / ``?sslpassword=`` parameters."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        authority_end = len(rest.split("?", 1)[0])
+        at = rest.rfind("@", 0, authority_end)
+        if at >= 0:
+            user, colon, _ = rest[:at].partition(":")
+            rest = f"{user}{colon and ':***'}{rest[at:]}"
+        url = f"{scheme}{sep}{rest}"
+    return _QUERY_SECRET.sub(r"\1***", url)
 
 
 def connect(url: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg.Connection[Any]:
@@ -52,7 +73,7 @@ def connect(url: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg.Conn
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, **kwargs)
     except psycopg.Error as exc:
-        raise MuxiError(
+        raise DatabaseUnavailable(
             f"could not connect to the database {redacted(url)}: {str(exc).strip()}",
             hint=f"check {URL_ENV} (or --database-url) and that the server is up",
         ) from exc

@@ -108,6 +108,11 @@ def _params(parameters: Sequence[Any] | None) -> tuple[Any, ...]:
     return tuple(_clean(v) for v in parameters or ())
 
 
+#: Parameters PostgreSQL can take: a NUL in a string becomes U+FFFD (an id holding
+#: one then matches nothing, instead of failing the statement).
+clean_params = _params
+
+
 @functools.cache
 def pg_dialect() -> Dialect:
     """PostgreSQL's :class:`Dialect` (imports psycopg: call it once a URL is set)."""

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from muxi_cli import paths
 from muxi_cli.stores.session_schema import migrate
@@ -175,16 +175,26 @@ class SQLiteEventLog:
                 stop = item is _STOP
             try:
                 rows = [item for item in batch if item is not _STOP]
-                if rows:
-                    conn = conn or _connect(self.path)
-                    _write(conn, rows)
+                for attempt in (1, 2):
+                    try:
+                        if rows:
+                            conn = conn or _connect(self.path)
+                            _write(conn, rows)
+                        break
+                    except Exception:
+                        # A connection the database dropped (a restart, a proxy): the
+                        # batch (one transaction, rolled back) goes again on a new one.
+                        if conn is not None:
+                            with contextlib.suppress(Exception):
+                                conn.close()
+                        conn = None
+                        if attempt == 2:
+                            raise
                 if conn is not None and time.monotonic() - last_prune > self.prune_every:
                     last_prune = time.monotonic()
                     _prune(conn, self.keep)
             except Exception:
                 log.exception("recording %d run event(s) failed", len(batch))
-                if getattr(conn, "broken", False):
-                    conn = None  # PostgreSQL dropped the connection: the next batch reconnects
             finally:
                 for _ in batch:
                     self._queue.task_done()
@@ -196,22 +206,30 @@ class SQLiteEventLog:
 
     # -- reads -------------------------------------------------------------------------
 
-    def _read_conn(self) -> DbConn:
-        if self._reader is None or getattr(self._reader, "broken", False):
-            self._reader = _connect(self.path)
-        return self._reader
+    def _query(self, sql: str, args: tuple[object, ...]) -> list[Any]:
+        """The rows of one read (once more on a new connection if the database
+        dropped the one it had)."""
+        with self._read_lock:
+            for attempt in (1, 2):
+                if self._reader is None or getattr(self._reader, "broken", False):
+                    self._reader = _connect(self.path)
+                try:
+                    return list(self._reader.execute(sql, args).fetchall())
+                except Exception:
+                    with contextlib.suppress(Exception):
+                        self._reader.close()
+                    self._reader = None
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _run(self, run_id: str) -> RunStream | None:
-        with self._read_lock:
-            row = (
-                self._read_conn()
-                .execute(
-                    "SELECT user_id, session_id, replica, done_at, beat_at FROM run_streams"
-                    " WHERE run_id = ?",
-                    (run_id,),
-                )
-                .fetchone()
-            )
+        rows = self._query(
+            "SELECT user_id, session_id, replica, done_at, beat_at FROM run_streams"
+            " WHERE run_id = ?",
+            (run_id,),
+        )
+        row = rows[0] if rows else None
         if row is None:
             return None
         beat = datetime.fromisoformat(str(row[4]).replace("Z", "+00:00"))
@@ -219,16 +237,10 @@ class SQLiteEventLog:
         return RunStream(run_id, str(row[0]), str(row[1]), str(row[2]), row[3] is not None, silent)
 
     def _read(self, run_id: str, after: int, limit: int) -> list[tuple[int, str]]:
-        with self._read_lock:
-            rows = (
-                self._read_conn()
-                .execute(
-                    "SELECT seq, event FROM run_events WHERE run_id = ? AND seq > ?"
-                    " ORDER BY seq LIMIT ?",
-                    (run_id, after, limit),
-                )
-                .fetchall()
-            )
+        rows = self._query(
+            "SELECT seq, event FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (run_id, after, limit),
+        )
         return [(int(seq), str(event)) for seq, event in rows]
 
     async def run(self, run_id: str) -> RunStream | None:

@@ -53,6 +53,9 @@ ENV_KEY_ID = "env"
 KEY_PREFIX = "muxi"
 #: How often ``last_used_at`` is written back to the file (seconds).
 TOUCH_FLUSH_INTERVAL = 30.0
+#: What a key id may be (they are hex): anything else is no key, never a lookup (a NUL
+#: in a WebSocket auth frame failed the PostgreSQL key store's query).
+_KEY_ID_RE = re.compile(r"^[0-9A-Za-z]{1,64}$")
 _USER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 _DUMMY_SALT = b"\x00" * 16
 
@@ -169,6 +172,9 @@ class _Snapshot:
 
 class KeyStore:
     """The server's key file plus the optional pinned ``MUXI_ADMIN_KEY``."""
+
+    #: Lookups wait on a database server (the server runs them off its event loop).
+    remote = False
 
     def __init__(self, path: Path | None = None, *, env_admin_key: str | None = None) -> None:
         self.path = path or paths.server_keys_path()
@@ -328,7 +334,7 @@ class KeyStore:
         ):
             return Principal(ENV_KEY_ID, "admin", "admin")
         parts = token.split("_", 2)
-        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        if len(parts) != 3 or parts[0] != KEY_PREFIX or not _KEY_ID_RE.match(parts[1]):
             return None
         rec = self._lookup(parts[1])
         if rec is None:

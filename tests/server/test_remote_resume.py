@@ -165,3 +165,30 @@ async def test_a_turn_refused_by_a_draining_server_is_started_again(served: Serv
     finally:
         registry.draining = False
         await rt.aclose()
+
+
+async def test_text_with_unicode_line_breaks_cannot_forge_sse_fields(served: Served) -> None:
+    # A model's reply (steered by a web page, say) holding U+2028, NEL or other
+    # characters Python's splitlines breaks lines at: httpx splits the stream there, so
+    # unescaped they made an "id:" line of their own (the client's resume point jumped)
+    # and cut the event's JSON in two.
+    text = "hi\u2028id:999999\u2029\x85data:{}\x1c\x1d\x1e\x0b\x0c\u2028\u2028end"
+    served.runtime.script(Script(text=text))
+    served.runtime.script(Script(text=text))
+    rt = served.remote(served.alice)
+    try:
+        turn = await rt.chat(ChatRequest(message="go"))
+        events = [event async for event in turn.events()]
+        assert events[-1].type == "run.completed"
+        assert events[-1].text == text  # type: ignore[attr-defined]
+        assert "".join(e.text for e in events if e.type == "text.delta") == text  # type: ignore[attr-defined]
+    finally:
+        await rt.aclose()
+    async with httpx.AsyncClient(base_url=served.url) as c:
+        r = await c.post(
+            "/v1/chat",
+            json={"message": "go"},
+            headers={**served.headers(served.alice), "accept": "text/event-stream"},
+        )
+    assert "id:999999" in r.text  # escaped in the JSON, never a line of its own
+    assert not any(ch in r.text for ch in "\u2028\u2029\x85\x1c\x1d\x1e\x0b\x0c")

@@ -186,3 +186,20 @@ async def test_a_request_sent_twice_is_answered_once(pair: Pair) -> None:
     await a._handle(json.dumps(ask))
     await a._handle(json.dumps(ask))
     assert len(replies) == 1 and json.loads(replies[0])["error"]["code"] == "not_found"
+
+
+async def test_ids_holding_a_nul_are_unknown_on_every_replica_not_a_500(pair: Pair) -> None:
+    # Body fields are not checked for control characters as paths are: a NUL in the
+    # run id reached the control tables' query (PostgreSQL refuses NUL in text).
+    async with httpx.AsyncClient(base_url=pair.a.url) as c:
+        r = await c.post(
+            "/v1/approvals/call_1",
+            json={"decision": "allow", "run_id": "run_\u0000x"},
+            headers=pair.headers(pair.alice),
+        )
+        missing = await c.post(
+            "/v1/approvals/call_1",
+            json={"decision": "allow", "run_id": "run_x"},
+            headers=pair.headers(pair.alice),
+        )
+    assert r.status_code == missing.status_code == 404, r.text

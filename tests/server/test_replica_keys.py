@@ -50,3 +50,17 @@ async def _until_text(lines):  # type: ignore[no-untyped-def]
 
 async def _events(lines) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
     return [json.loads(line[6:]) async for line in lines if line[:6] == "data: "]
+
+
+async def test_a_key_with_a_nul_in_a_websocket_auth_frame_is_refused_cleanly(pair: Pair) -> None:
+    from websockets.asyncio.client import connect
+
+    # PostgreSQL text cannot hold NUL: the key id went to the lookup and its
+    # DataError closed the socket with no answer (and no failed attempt counted).
+    async with connect("ws" + pair.a.url[4:] + "/v1/ws") as ws:
+        await ws.send(json.dumps({"type": "auth", "key": "muxi_ab\x00cd_" + "x" * 43}))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert answer["type"] == "error" and answer["error"]["code"] == ServerAuthError.code
+    async with httpx.AsyncClient(base_url=pair.a.url) as c:
+        me = await c.get("/v1/me", headers=pair.headers(pair.alice))
+    assert me.status_code == 200  # the key store still answers

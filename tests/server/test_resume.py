@@ -192,3 +192,22 @@ async def test_a_run_whose_replica_stops_beating_ends_as_lost(tmp_path: Path) ->
         await beats
     finally:
         await log.aclose()
+
+
+async def test_a_resume_from_a_bad_event_number_is_a_400_never_a_broken_stream(
+    served: Served,
+) -> None:
+    alice = served.headers(served.alice)
+    async with httpx.AsyncClient(base_url=served.url) as c:
+        r = await c.post("/v1/chat", json={"message": "hello"}, headers={**alice, **SSE})
+        events = f"/v1/runs/{r.headers['x-muxi-run-id']}/events"
+        huge = str(2**63)  # one past the log's 64-bit seq: SQLite raised OverflowError mid-stream
+        for value in (huge, "9" * 40, "-1", "1.5", "1e3", "1_0", "+3", "0x10"):
+            bad = await c.get(events, headers={**alice, "last-event-id": value})
+            assert bad.status_code == 400, (value, bad.text)
+            assert bad.json()["error"]["code"] == "usage_error"
+        for value in (huge, "9" * 40, "-1", "1.5"):
+            bad = await c.get(events, params={"after": value}, headers=alice)
+            assert bad.status_code == 400, (value, bad.text)
+        last = await c.get(events, headers={**alice, "last-event-id": str(2**63 - 1)})
+        assert last.status_code == 200 and _frames(last.text) == []
