@@ -56,6 +56,13 @@ class Draining(MuxiError):
     http_status = 503
 
 
+def _shutdown_cancel() -> TurnCancelled:
+    return TurnCancelled(
+        "the turn was cancelled (the server is shutting down)",
+        hint="what was said so far is saved; send the message again",
+    )
+
+
 @dataclass(slots=True, eq=False)
 class Running:
     """One running turn, as the server holds it."""
@@ -116,7 +123,11 @@ class RunRegistry:
         self._by_run: dict[str, Running] = {}
         #: Started and not closed yet (a turn leaves ``_by_run`` when its close begins).
         self._closing: set[Running] = set()
+        #: Starts past the draining check, still in ``runtime.chat``: a drain waits for them too.
+        self._starting = 0
         self.draining = False
+        #: Set once a drain's grace is over: a turn whose start ends later is cancelled at once.
+        self._cut = False
         self._idle = asyncio.Event()
         self._idle.set()
         #: The replicas sharing this server's database (server/cluster.py); None: alone.
@@ -136,7 +147,16 @@ class RunRegistry:
                 "the server is shutting down", hint="retry in a moment or on another instance"
             )
         assert request.user_id is not None
-        running = Running(await runtime.chat(request), request.user_id)
+        self._starting += 1
+        self._idle.clear()
+        try:
+            turn = await runtime.chat(request)
+        except BaseException:
+            self._starting -= 1
+            self._settle()
+            raise
+        self._starting -= 1  # counted in _closing below, before anything awaits
+        running = Running(turn, request.user_id)
         if self.log is not None:
             running.tape.log = self.log
             self.log.open_run(running.run_id, running.user_id, running.session_id, self.replica)
@@ -147,6 +167,8 @@ class RunRegistry:
             # Before the pump reads the turn: the cluster wraps it to file its approvals.
             await self.cluster.started(running, self.finish)
         running._later(self._pump(running))
+        if self._cut:
+            running._later(running.stop(_shutdown_cancel()))
         if self.log is not None and (self._beating is None or self._beating.done()):
             self._beating = asyncio.create_task(self._beat(self.log))
         return running
@@ -229,8 +251,7 @@ class RunRegistry:
             await running.turn.aclose()
         finally:
             self._closing.discard(running)
-            if not self._closing:
-                self._idle.set()
+            self._settle()
             if self.cluster is not None:
                 await self.cluster.finished(running)
 
@@ -302,20 +323,21 @@ class RunRegistry:
             if self._beating is not None:
                 self._beating.cancel()
 
+    def _settle(self) -> None:
+        """Idle once no turn is starting or running (what a drain waits for)."""
+        if not self._closing and not self._starting:
+            self._idle.set()
+
     async def _drain(self, grace: float) -> None:
-        if not self._closing:
+        if not self._closing and not self._starting:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace)
+        self._cut = True
         running = list(self._closing)
         for one in running:
-            await one.stop(
-                TurnCancelled(
-                    "the turn was cancelled (the server is shutting down)",
-                    hint="what was said so far is saved; send the message again",
-                )
-            )
-        if running:
+            await one.stop(_shutdown_cancel())
+        if running or self._starting:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), 5.0)
 

@@ -13,8 +13,8 @@ however the block ends (HAProxy first, then each replica with SIGTERM).
 ``cluster.url`` is the balancer; ``cluster.replicas[i]`` each
 :class:`~tests.server.serveproc.ServeProcess`; ``cluster.states()`` HAProxy's
 view of each replica (``UP``, ``DOWN``, ...); ``cluster.wait_states`` waits
-for a given view. Every answer names the replica that sent it in
-``X-Muxi-Replica``.
+for a given view; ``cluster.restart(i)`` rolls one replica (stop, start, UP
+again). Every answer names the replica that sent it in ``X-Muxi-Replica``.
 """
 
 from __future__ import annotations
@@ -172,6 +172,17 @@ class Cluster:
             self.haproxy = None
         with ThreadPoolExecutor(max(1, len(self.replicas))) as pool:
             list(pool.map(lambda r: r.stop(), self.replicas))
+
+    def restart(self, i: int, timeout: float = 60.0) -> int:
+        """Roll replica ``i``: SIGTERM (it drains), wait for it to exit and for
+        HAProxy to see it DOWN, start it again on the same port, and wait until
+        HAProxy has it UP after a passed check. Returns the old process's exit status."""
+        replica, name = self.replicas[i], f"r{i}"
+        status = replica.stop(timeout)
+        self.wait_states(lambda states: states[name] == "DOWN", timeout)
+        replica.start(timeout)
+        self.wait_states(lambda states: states[name] == "UP", timeout)
+        return status
 
     def __enter__(self) -> Cluster:
         return self.start()
