@@ -10,10 +10,9 @@ warning and a routing decision, never a turn.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
-from muxi_cli.core.router import RouteCache
+from muxi_cli.core.route_cache import Entry, RouteCache
 from muxi_cli.stores import pgconn
 from muxi_cli.stores.pg_control import PgLink
 
@@ -45,52 +44,35 @@ class PgRouteCache(RouteCache):
             log.warning("route cache: %s", str(exc).strip())
             return None
 
-    def get(self, key: str) -> tuple[str, str] | None:
-        now = time.time()
-        with self._lock:
-            hit = self._mem.get(key)
-            if hit is None:
-                rows = self._sql("SELECT at, agent, reason FROM route_cache WHERE key = %s", (key,))
-                if rows:
-                    at, agent, reason = rows[0]
-                    hit = (float(at), str(agent), str(reason))  # type: ignore[arg-type]
-                    self._mem[key] = hit
-            if hit is None or now - hit[0] > self.ttl:
-                if hit is not None:
-                    self._drop(key)
-                self.misses += 1
-                return None
-            self._mem.move_to_end(key)
-            self.hits += 1
-            return hit[1], hit[2]
+    def _load(self, key: str) -> Entry | None:
+        rows = self._sql("SELECT at, agent, reason FROM route_cache WHERE key = %s", (key,))
+        if not rows:
+            return None
+        at, agent, reason = rows[0]
+        return (float(at), str(agent), str(reason))  # type: ignore[arg-type]
 
-    def put(self, key: str, agent: str, reason: str) -> None:
-        entry = (time.time(), agent, reason)
-        with self._lock:
-            self._mem[key] = entry
-            self._mem.move_to_end(key)
-            while len(self._mem) > self.size:
-                self._mem.popitem(last=False)
-            self._sql(
-                "INSERT INTO route_cache (key, at, agent, reason) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (key) DO UPDATE SET at = EXCLUDED.at, agent = EXCLUDED.agent, "
-                "reason = EXCLUDED.reason",
-                (key, *entry),
-            )
-            # Bounded like the file: the oldest rows beyond ``size`` go (and expired ones).
-            self._sql(
-                "DELETE FROM route_cache WHERE at < %s OR key IN (SELECT key FROM route_cache "
-                "ORDER BY at DESC OFFSET %s)",
-                (entry[0] - self.ttl, self.size),
-            )
+    def _save(self, key: str, entry: Entry) -> None:
+        self._sql(
+            "INSERT INTO route_cache (key, at, agent, reason) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET at = EXCLUDED.at, agent = EXCLUDED.agent, "
+            "reason = EXCLUDED.reason",
+            (key, *entry),
+        )
+        # Bounded like the file: the oldest rows beyond ``size`` go (and expired ones).
+        self._sql(
+            "DELETE FROM route_cache WHERE at < %s OR key IN (SELECT key FROM route_cache "
+            "ORDER BY at DESC OFFSET %s)",
+            (entry[0] - self.ttl, self.size),
+        )
 
-    def _drop_db(self, key: str) -> None:
+    def _forget(self, key: str) -> None:
         self._sql("DELETE FROM route_cache WHERE key = %s", (key,))
 
-    def clear(self) -> None:
-        with self._lock:
-            self._mem.clear()
-            self._sql("DELETE FROM route_cache")
+    def _evicted(self, key: str) -> None:
+        """Another replica may still use it: the table is bounded by :meth:`_save`."""
+
+    def _forget_all(self) -> None:
+        self._sql("DELETE FROM route_cache")
 
     def close(self) -> None:
         self.link.close()

@@ -13,16 +13,11 @@ import difflib
 import hashlib
 import json
 import logging
-import re
-import sqlite3
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from muxi_cli.config.schema import AgentConfig, Formation
+from muxi_cli.core.route_cache import RouteCache
 from muxi_cli.errors import MuxiError, NotFoundError
 from muxi_cli.llm.base import (
     Completion,
@@ -33,7 +28,6 @@ from muxi_cli.llm.base import (
     complete,
 )
 from muxi_cli.protocol.mentions import leading_mention
-from muxi_cli.stores.sqlite_tx import use_wal
 
 log = logging.getLogger("muxi.router")
 
@@ -83,11 +77,6 @@ def mistyped_mention(message: str, agents: list[str]) -> str | None:
     return name if difflib.get_close_matches(name, agents, n=1, cutoff=0.75) else None
 
 
-def normalise(message: str) -> str:
-    text = re.sub(r"[^\w\s]", " ", message.lower())
-    return " ".join(text.split())
-
-
 def agents_fingerprint(agents: list[AgentConfig]) -> str:
     data = json.dumps([[a.name, a.description] for a in agents], sort_keys=True)
     return hashlib.sha256(data.encode()).hexdigest()[:16]
@@ -100,127 +89,6 @@ def unknown_agent(name: str, agents: list[str]) -> NotFoundError:
         f"no agent named {name!r}",
         hint=f"{hint}agents in this formation: {', '.join(agents)} (see `muxi agents list`)",
     )
-
-
-class RouteCache:
-    """A bounded, TTL'd map of routing decisions.
-
-    In memory, and optionally backed by a small SQLite file so one-shot CLI
-    runs share it. Keys include the agent-set fingerprint, so changing the
-    formation's agents invalidates old decisions.
-    """
-
-    def __init__(self, ttl: float, size: int, path: Path | None = None) -> None:
-        self.ttl = ttl
-        self.size = max(1, size)
-        self.path = path
-        self._mem: OrderedDict[str, tuple[float, str, str]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-        self.hits = 0
-        self.misses = 0
-
-    @staticmethod
-    def key(message: str, previous_agent: str | None, fingerprint: str) -> str:
-        raw = f"{fingerprint}\x00{previous_agent or ''}\x00{normalise(message)}"
-        return hashlib.sha256(raw.encode()).hexdigest()
-
-    def _conn(self) -> sqlite3.Connection | None:
-        if self.path is None:
-            return None
-        if self._db is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(self.path, timeout=2, check_same_thread=False)
-                # A cache: losing the last write in a power cut is fine, a disk flush
-                # on every routing decision is not.
-                use_wal(self._db, timeout=2.0)
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.execute(
-                    "CREATE TABLE IF NOT EXISTS routes (key TEXT PRIMARY KEY, at REAL, "
-                    "agent TEXT, reason TEXT)"
-                )
-                self._db.commit()
-            except sqlite3.Error as exc:
-                log.warning("route cache disabled: %s", exc)
-                self.path = None
-                return None
-        return self._db
-
-    def get(self, key: str) -> tuple[str, str] | None:
-        now = time.time()
-        with self._lock:
-            hit = self._mem.get(key)
-            if hit is None and (db := self._conn()) is not None:
-                try:
-                    row = db.execute(
-                        "SELECT at, agent, reason FROM routes WHERE key = ?", (key,)
-                    ).fetchone()
-                except sqlite3.Error:
-                    row = None
-                if row is not None:
-                    hit = (float(row[0]), str(row[1]), str(row[2]))
-                    self._mem[key] = hit
-            if hit is None or now - hit[0] > self.ttl:
-                if hit is not None:
-                    self._drop(key)
-                self.misses += 1
-                return None
-            self._mem.move_to_end(key)
-            self.hits += 1
-            return hit[1], hit[2]
-
-    def put(self, key: str, agent: str, reason: str) -> None:
-        entry = (time.time(), agent, reason)
-        with self._lock:
-            self._mem[key] = entry
-            self._mem.move_to_end(key)
-            while len(self._mem) > self.size:
-                old, _ = self._mem.popitem(last=False)
-                self._drop_db(old)
-            if (db := self._conn()) is not None:
-                try:
-                    db.execute("INSERT OR REPLACE INTO routes VALUES (?, ?, ?, ?)", (key, *entry))
-                    count = db.execute("SELECT COUNT(*) FROM routes").fetchone()[0]
-                    if count > self.size:
-                        db.execute(
-                            "DELETE FROM routes WHERE key IN (SELECT key FROM routes "
-                            "ORDER BY at ASC LIMIT ?)",
-                            (count - self.size,),
-                        )
-                    db.commit()
-                except sqlite3.Error as exc:
-                    log.warning("route cache write failed: %s", exc)
-
-    def _drop(self, key: str) -> None:
-        self._mem.pop(key, None)
-        self._drop_db(key)
-
-    def _drop_db(self, key: str) -> None:
-        if (db := self._conn()) is not None:
-            try:
-                db.execute("DELETE FROM routes WHERE key = ?", (key,))
-                db.commit()
-            except sqlite3.Error:
-                pass
-
-    def clear(self) -> None:
-        with self._lock:
-            self._mem.clear()
-            if (db := self._conn()) is not None:
-                try:
-                    db.execute("DELETE FROM routes")
-                    db.commit()
-                except sqlite3.Error:
-                    pass
-
-    def __len__(self) -> int:
-        return len(self._mem)
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
 
 
 class Router:

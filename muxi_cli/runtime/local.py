@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from muxi_cli.config.loader import LoadedFormation
     from muxi_cli.config.schema import Formation
     from muxi_cli.core.orchestrator import Orchestrator
-    from muxi_cli.core.router import RouteCache
+    from muxi_cli.core.route_cache import RouteCache
     from muxi_cli.llm.registry import ProviderRegistry
     from muxi_cli.memory.base import MemoryBackend
     from muxi_cli.stores.sessions import SessionStore

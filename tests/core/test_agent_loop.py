@@ -125,7 +125,7 @@ async def test_anthropic_provider_tool_loop(
 
     from muxi_cli.config.loader import LoadedFormation
     from muxi_cli.config.schema import Formation
-    from muxi_cli.core.router import RouteCache
+    from muxi_cli.core.route_cache import RouteCache
     from muxi_cli.llm.registry import ProviderRegistry
     from muxi_cli.memory.base import NoMemory
     from muxi_cli.runtime.local import LocalRuntime
@@ -336,7 +336,7 @@ agents:
 async def test_no_provider_leaves_no_empty_session(tools: ScriptedTools, tmp_path):
     from muxi_cli.config.loader import LoadedFormation
     from muxi_cli.config.schema import Formation
-    from muxi_cli.core.router import RouteCache
+    from muxi_cli.core.route_cache import RouteCache
     from muxi_cli.llm.registry import ProviderRegistry
     from muxi_cli.memory.base import NoMemory
     from muxi_cli.runtime.local import LocalRuntime

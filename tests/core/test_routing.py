@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from muxi_cli.core.router import RouteCache, normalise
+from muxi_cli.core.route_cache import RouteCache, normalise
 from muxi_cli.protocol import events as ev
 from muxi_cli.protocol.mentions import split_mention
 from tests.core.conftest import collect, request
@@ -194,7 +194,7 @@ def test_split_mention_and_normalise():
 def test_route_cache_ttl_size_and_persistence(tmp_path, monkeypatch):
     # A clock the test moves: a real 0.2 s TTL expired between put and get on a loaded machine.
     now = [1_000_000.0]
-    monkeypatch.setattr("muxi_cli.core.router.time", SimpleNamespace(time=lambda: now[0]))
+    monkeypatch.setattr("muxi_cli.core.route_cache.time", SimpleNamespace(time=lambda: now[0]))
     cache = RouteCache(ttl=60, size=2, path=tmp_path / "routes.db")
     k1, k2, k3 = (RouteCache.key(m, None, "fp") for m in ("one", "two", "three"))
     cache.put(k1, "a", "r1")

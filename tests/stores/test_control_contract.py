@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from muxi_cli.core.route_cache import RouteCache
 from muxi_cli.core.route_cache_pg import PgRouteCache
-from muxi_cli.core.router import RouteCache
 from muxi_cli.errors import NotFoundError, UsageError
 from muxi_cli.server.limits import RateLimiter
 from muxi_cli.server.pg_limits import SharedRateLimiter

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from muxi_cli.core.router import RouteCache
+from muxi_cli.core.route_cache import RouteCache
 from muxi_cli.stores import runs
 from muxi_cli.stores.media_index import MediaIndex
 from muxi_cli.stores.memory_catalog import MemoryCatalog
