@@ -31,9 +31,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from muxi_cli.errors import MuxiError
 from muxi_cli.stores.pgconn import redacted
 from muxi_cli.stores.pgsql import PgConnection
+from muxi_cli.stores.session_schema import step_up
 
 log = logging.getLogger("muxi.sessions")
 
@@ -231,19 +231,13 @@ def migrate(conn: PgConnection) -> int:
         conn.execute("SET LOCAL statement_timeout = 0")
         conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATE_LOCK,))
         version = current_version(conn)
-        if version > PG_SCHEMA_VERSION:
-            raise MuxiError(
-                f"The sessions database {redacted(conn.url)} has schema version {version}; "
-                f"this muxi understands up to version {PG_SCHEMA_VERSION}.",
-                hint="It was written by a newer muxi: upgrade muxi "
-                "(`pip install -U muxi-cli`), or point MUXI_DATABASE_URL at another database.",
-            )
-        if version < PG_SCHEMA_VERSION:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            for step in range(version, PG_SCHEMA_VERSION):
-                MIGRATIONS[step](conn)
-            conn.execute("DELETE FROM schema_version")
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (PG_SCHEMA_VERSION,))
+        step_up(
+            conn,
+            version,
+            MIGRATIONS,
+            redacted(conn.url),
+            "point MUXI_DATABASE_URL at another database",
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from muxi_cli.errors import MuxiError
 from muxi_cli.protocol.messages import legacy_parts, parts_to_list
@@ -340,6 +341,28 @@ def current_version(conn: sqlite3.Connection) -> int:
     return int(row[0] or 0)
 
 
+def step_up(
+    conn: Any, version: int, migrations: Sequence[Callable[[Any], None]], where: str, other: str
+) -> None:
+    """Run ``migrations[version:]`` and record the last version, in the caller's
+    transaction, or refuse a database a newer muxi wrote (``other``: how to use
+    another one). The SQLite file and the PostgreSQL database both step up so."""
+    target = len(migrations)
+    if version > target:
+        raise MuxiError(
+            f"The sessions database {where} has schema version {version}; "
+            f"this muxi understands up to version {target}.",
+            hint=f"It was written by a newer muxi: upgrade muxi (`pip install -U muxi-cli`), "
+            f"or {other}.",
+        )
+    if version < target:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        for step in range(version, target):
+            migrations[step](conn)
+        conn.execute("DELETE FROM schema_version")
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (target,))
+
+
 def migrate(conn: sqlite3.Connection, path: Path) -> int:
     """Bring the database at ``path`` up to :data:`SCHEMA_VERSION`; return the old version.
 
@@ -348,19 +371,7 @@ def migrate(conn: sqlite3.Connection, path: Path) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = current_version(conn)
-        if version > SCHEMA_VERSION:
-            raise MuxiError(
-                f"The sessions database {path} has schema version {version}; "
-                f"this muxi understands up to version {SCHEMA_VERSION}.",
-                hint="It was written by a newer muxi: upgrade muxi "
-                "(`pip install -U muxi-cli`), or set MUXI_HOME to use another data folder.",
-            )
-        if version < SCHEMA_VERSION:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            for step in range(version, SCHEMA_VERSION):
-                MIGRATIONS[step](conn)
-            conn.execute("DELETE FROM schema_version")
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        step_up(conn, version, MIGRATIONS, str(path), "set MUXI_HOME to use another data folder")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
