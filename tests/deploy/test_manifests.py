@@ -26,9 +26,6 @@ from tests.container.support import ENTRYPOINT, ROOT, image_env
 K8S = ROOT / "deploy" / "kubernetes"
 HAPROXY = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 COMPOSE = ROOT / "compose.yaml"
-#: Read by the PostgreSQL stores (issue 21, lane stores-pg), which a muxi
-#: without them ignores: the manifests set it for the version that reads it.
-PENDING = {"MUXI_DATABASE_URL"}
 #: Read by LanceDB and the S3 client from the environment.
 AWS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"}
 
@@ -113,7 +110,7 @@ def test_every_variable_set_is_one_muxi_reads() -> None:
     (container,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
     assert container["envFrom"] == [{"secretRef": {"name": docs["Secret"]["metadata"]["name"]}}]
     set_names = secret_keys | {e["name"] for e in container["env"]}
-    unread = {n for n in set_names - PENDING if not _read_by_muxi(n)}
+    unread = {n for n in set_names if not _read_by_muxi(n)}
     assert unread == set()
     assert lance_uri.URI_ENV == "MUXI_MEMORY_URI" and MEDIA_ENV == "MUXI_MEDIA_URL"
     # Values from the ConfigMap name its keys; the URLs there parse.
