@@ -70,6 +70,12 @@ defaults
 
 frontend muxi
     bind 127.0.0.1:{port}
+    # The client's own address for the replicas' per-address limits (failed
+    # keys): whatever X-Forwarded-For a client sent is dropped, then HAProxy
+    # sets its own. Without it every client is the balancer's one address, and
+    # one client's bad keys lock all of them out.
+    http-request del-header X-Forwarded-For
+    option forwardfor
     default_backend replicas
 
 backend replicas

@@ -96,3 +96,23 @@ async def harness(pg_cluster: Cluster, module_llm: FakeLLM) -> AsyncIterator[Har
 
 class TestRuntimeContractThroughTheBalancerOnPostgres(RuntimeContract):
     pass
+
+
+async def test_one_clients_bad_keys_do_not_lock_out_the_others(pg_cluster: Cluster) -> None:
+    # Two clients on different addresses (127.0.0.2 and .3 are loopback too). The
+    # replicas share the failed-authentication buckets in PostgreSQL, per address:
+    # without HAProxy's X-Forwarded-For every client was the balancer's 127.0.0.1,
+    # so one client's wrong keys made every client's requests 429.
+    def client(address: str) -> httpx.AsyncClient:
+        transport = httpx.AsyncHTTPTransport(local_address=address)
+        return httpx.AsyncClient(base_url=pg_cluster.url, transport=transport)
+
+    async with client("127.0.0.2") as guesser, client("127.0.0.3") as user:
+        wrong = {"authorization": "Bearer mx_user_0123456789_wrongwrongwrongwrong"}
+        statuses = [(await guesser.get("/v1/me", headers=wrong)).status_code for _ in range(30)]
+        assert statuses[0] == 401 and statuses[-1] == 429  # the guesser is throttled
+        mine = await user.get("/v1/me", headers={"authorization": f"Bearer {_alice(pg_cluster)}"})
+        assert mine.status_code == 200, mine.text
+        # A forwarded address a client makes up is dropped by HAProxy, not trusted.
+        forged = await guesser.get("/v1/me", headers={**wrong, "x-forwarded-for": "10.9.8.7"})
+        assert forged.status_code == 429

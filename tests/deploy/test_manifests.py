@@ -28,6 +28,8 @@ HAPROXY = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 COMPOSE = ROOT / "compose.yaml"
 #: Read by LanceDB and the S3 client from the environment.
 AWS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"}
+#: Read by uvicorn, the server muxi serve runs on: whose X-Forwarded-For to trust.
+UVICORN = {"FORWARDED_ALLOW_IPS"}
 
 
 def _docs() -> dict[str, dict[str, Any]]:
@@ -42,7 +44,7 @@ def _docs() -> dict[str, dict[str, Any]]:
 
 def _read_by_muxi(name: str) -> bool:
     """Whether muxi's code or the image's entrypoint reads the variable ``name``."""
-    if name in AWS:
+    if name in AWS or name in UVICORN:
         return True
     if name in ENTRYPOINT.read_text(encoding="utf-8"):
         return True
