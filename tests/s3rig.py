@@ -25,7 +25,12 @@ import httpx
 from tests.net import free_port, wait_listening
 from tests.procs import stopping
 
-POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+def _policy(actions: str) -> str:
+    return (
+        '{"Version":"2012-10-17","Statement":'
+        f'[{{"Effect":"Allow","Action":"{actions}","Resource":"*"}}]}}'
+    )
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,8 @@ def _iam(endpoint: str, action: str, **params: str) -> str:
 
 
 @contextlib.contextmanager
-def moto() -> Iterator[Moto]:
+def moto(actions: str = "*") -> Iterator[Moto]:
+    """The server, its user's key allowed ``actions`` (``"s3:*"``: S3 only)."""
     port = free_port()
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
     exe = Path(sys.executable).with_name("moto_server")
@@ -106,7 +112,10 @@ def moto() -> Iterator[Moto]:
         endpoint = f"http://127.0.0.1:{port}"
         _iam(endpoint, "CreateUser", UserName="muxi")
         key = _iam(endpoint, "CreateAccessKey", UserName="muxi")
-        _iam(endpoint, "PutUserPolicy", UserName="muxi", PolicyName="all", PolicyDocument=POLICY)
+        _iam(
+            endpoint, "PutUserPolicy", UserName="muxi", PolicyName="all",
+            PolicyDocument=_policy(actions),
+        )  # fmt: skip
         found = [re.search(f"<{t}>([^<]+)</{t}>", key) for t in ("AccessKeyId", "SecretAccessKey")]
         assert found[0] and found[1]
         yield Moto(endpoint, found[0].group(1), found[1].group(1))

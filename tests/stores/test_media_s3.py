@@ -4,11 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +14,7 @@ import pytest
 from muxi_cli.errors import ConfigError, MuxiError, NotFoundError
 from muxi_cli.stores.media import MediaStore
 from muxi_cli.stores.media_s3 import Credentials, S3Client, S3Location, parse_url, sign
-from tests.net import free_port, wait_listening
-from tests.procs import stopping
+from tests.s3rig import moto
 
 BUCKET = "muxi-media"
 
@@ -72,53 +66,19 @@ def test_missing_credentials_are_a_clear_error(
     assert store.list() == []
 
 
-def _iam(endpoint: str, action: str, **params: str) -> str:
-    # The first few requests moto takes unauthenticated: the user and its key.
-    resp = httpx.post(
-        endpoint + "/",
-        data={"Action": action, "Version": "2010-05-08", **params},
-        headers={
-            "Authorization": "AWS4-HMAC-SHA256 Credential=setup/20200101/us-east-1/iam/"
-            "aws4_request, SignedHeaders=host, Signature=unchecked"
-        },
-    )
-    resp.raise_for_status()
-    return resp.text
-
-
 @pytest.fixture(scope="module")
 def s3_server() -> Iterator[tuple[str, Credentials]]:
-    """moto's S3 server with authentication on: after the three setup calls
-    every request must be signed by the key made for the test."""
-    port = free_port()
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
-    exe = Path(sys.executable).with_name("moto_server")
-    if not exe.exists():  # an interpreter outside the venv's bin (moto is a dev dependency)
-        exe = Path(shutil.which("moto_server") or "moto_server")
-    cmd = [str(exe), "-H", "127.0.0.1", "-p", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with stopping(proc):
-        wait_listening(port, proc)
-        endpoint = f"http://127.0.0.1:{port}"
-        _iam(endpoint, "CreateUser", UserName="muxi")
-        key = _iam(endpoint, "CreateAccessKey", UserName="muxi")
-        policy = (
-            '{"Version":"2012-10-17","Statement":'
-            '[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'
-        )
-        _iam(endpoint, "PutUserPolicy", UserName="muxi", PolicyName="s3", PolicyDocument=policy)
-        found = [
-            re.search(f"<{tag}>([^<]+)</{tag}>", key) for tag in ("AccessKeyId", "SecretAccessKey")
-        ]
-        assert found[0] and found[1]
-        creds = Credentials(found[0].group(1), found[1].group(1))
-        url = f"{endpoint}/{BUCKET}"
+    """moto's S3 server with authentication on (tests/s3rig.py): every request
+    must be signed by the key made for the test, which may use S3 only."""
+    with moto(actions="s3:*") as server:
+        creds = Credentials(server.access_key, server.secret_key)
+        url = f"{server.endpoint}/{BUCKET}"
         headers = sign(
             "PUT", url, {}, hashlib.sha256(b"").hexdigest(), creds, "us-east-1", datetime.now(UTC)
         )
         headers.pop("host")
         assert httpx.put(url, headers=headers).status_code == 200
-        yield endpoint, creds
+        yield server.endpoint, creds
 
 
 @pytest.fixture
