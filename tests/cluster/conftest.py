@@ -8,17 +8,13 @@ import pytest
 
 from tests.cluster.rig import Cluster
 from tests.fakellm import FakeLLM
-from tests.runtime.contract import formation_yaml
 
 
 @pytest.fixture(scope="module")
 def cluster(module_llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Three replicas on shared SQLite (one data folder) behind HAProxy, serving the
     Runtime contract's formation; a user key for ``alice`` in ``cluster.alice``."""
-    root = tmp_path_factory.mktemp("cluster")
-    config = root / "muxi.yaml"
-    config.write_text(formation_yaml(module_llm), encoding="utf-8")
-    rig = Cluster(root, config, replicas=3)
+    rig = Cluster.serving(module_llm, tmp_path_factory.mktemp("cluster"), 3)
     rig.alice = rig.create_key("user", "alice")  # type: ignore[attr-defined]
     with rig:
         yield rig

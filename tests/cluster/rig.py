@@ -27,13 +27,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from muxi_cli.stores.server_keys import KeyStore
 from tests.net import free_port, wait_listening
 from tests.procs import stop
+from tests.runtime.contract import formation_yaml
 from tests.server.serveproc import ServeProcess
+
+if TYPE_CHECKING:
+    from tests.fakellm import FakeLLM
 
 #: How often HAProxy checks each replica's ``/ready`` (ms), and how many checks
 #: flip its state: quick, so tests of draining and failures stay short.
@@ -124,6 +129,14 @@ class Cluster:
         self.cfg_path = root / "haproxy.cfg"
         self.log_path = root / "haproxy.log"
         self.haproxy: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def serving(cls, llm: FakeLLM, root: Path, replicas: int = 3, **kwargs: Any) -> Cluster:
+        """Replicas in ``root`` serving the Runtime contract's formation on ``llm``
+        (not started: ``with`` starts them)."""
+        config = root / "muxi.yaml"
+        config.write_text(formation_yaml(llm), encoding="utf-8")
+        return cls(root, config, replicas, **kwargs)
 
     # ------------------------------------------------------------------ keys
 

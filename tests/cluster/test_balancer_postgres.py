@@ -17,7 +17,7 @@ from muxi_cli.server.ready import REPLICA_HEADER
 from tests.cluster.rig import Cluster
 from tests.fakellm import FakeLLM, Text
 from tests.pgrig import PgServer
-from tests.runtime.contract import Harness, RuntimeContract, chat, formation_yaml
+from tests.runtime.contract import Harness, RuntimeContract, chat
 
 pytestmark = pytest.mark.slow
 
@@ -29,10 +29,7 @@ def pg_cluster(
     from muxi_cli.stores.pg_keys import PgKeyStore
 
     url = pg_server.create_database()
-    root = tmp_path_factory.mktemp("pg-cluster")
-    config = root / "muxi.yaml"
-    config.write_text(formation_yaml(module_llm), encoding="utf-8")
-    rig = Cluster(root, config, replicas=3, database_url=url)
+    rig = Cluster.serving(module_llm, tmp_path_factory.mktemp("pg-cluster"), 3, database_url=url)
     keys = PgKeyStore(url, env_admin_key="")
     rig.alice = keys.create("user", "alice")[1]  # type: ignore[attr-defined]
     try:

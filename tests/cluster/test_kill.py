@@ -16,7 +16,6 @@ import pytest
 from muxi_cli.server.ready import REPLICA_HEADER
 from tests.cluster.rig import Cluster
 from tests.fakellm import FakeLLM, Slow
-from tests.runtime.contract import formation_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +24,7 @@ REPLY = "alpha beta gamma delta epsilon zeta eta theta"
 
 @pytest.fixture
 def trio(fake_llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    root = tmp_path_factory.mktemp("trio")
-    config = root / "muxi.yaml"
-    config.write_text(formation_yaml(fake_llm), encoding="utf-8")
-    rig = Cluster(root, config, replicas=3)
+    rig = Cluster.serving(fake_llm, tmp_path_factory.mktemp("trio"), 3)
     rig.alice = rig.create_key("user", "alice")  # type: ignore[attr-defined]
     with rig:
         yield rig

@@ -23,7 +23,7 @@ from muxi_cli.runtime.remote import RemoteRuntime
 from tests.cluster.rig import Cluster
 from tests.fakellm import FakeLLM, Reply, Slow, Text
 from tests.pgrig import PgServer
-from tests.runtime.contract import collect, formation_yaml
+from tests.runtime.contract import collect
 
 pytestmark = pytest.mark.slow
 
@@ -78,10 +78,7 @@ def pg_trio(
 
     url = pg_server.create_database()
     try:
-        root = tmp_path_factory.mktemp("rolling")
-        config = root / "muxi.yaml"
-        config.write_text(formation_yaml(fake_llm), encoding="utf-8")
-        rig = Cluster(root, config, replicas=3, database_url=url)
+        rig = Cluster.serving(fake_llm, tmp_path_factory.mktemp("rolling"), 3, database_url=url)
         # A user (and key: its own rate-limit bucket) per client, and an admin key.
         keys = PgKeyStore(url, env_admin_key="")
         rig.keys = {name: keys.create("user", f"user-{name}")[1] for name, _ in CLIENTS}  # type: ignore[attr-defined]

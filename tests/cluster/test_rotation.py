@@ -16,7 +16,6 @@ import pytest
 from muxi_cli.server.ready import REPLICA_HEADER
 from tests.cluster.rig import Cluster
 from tests.fakellm import FakeLLM, Slow
-from tests.runtime.contract import formation_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +33,7 @@ def _poll(get: Callable[[], T], done: Callable[[T], bool], timeout: float = 10.0
 
 @pytest.fixture
 def pair(fake_llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    root = tmp_path_factory.mktemp("pair")
-    config = root / "muxi.yaml"
-    config.write_text(formation_yaml(fake_llm), encoding="utf-8")
-    rig = Cluster(root, config, replicas=2)
+    rig = Cluster.serving(fake_llm, tmp_path_factory.mktemp("pair"), 2)
     rig.alice = rig.create_key("user", "alice")  # type: ignore[attr-defined]
     with rig:
         yield rig
