@@ -45,11 +45,18 @@ def test_measure_kills_what_outlives_its_timeout(tmp_path: Path) -> None:
 def _fake_daemon(runtime_dir: Path) -> subprocess.Popen[Any]:
     """A process that looks like a host daemon of ``runtime_dir`` (command line and
     environment), waiting on its stdin."""
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.stdin.read()", sup.DAEMON],
         stdin=subprocess.PIPE,
         env={"MUXI_RUNTIME_DIR": str(runtime_dir)},
     )
+    # Until the child has exec'd, /proc shows the forking pytest's command line,
+    # which is not a daemon's: wait for the exec (on a loaded machine it lagged).
+    deadline = time.monotonic() + 10
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    while sup.DAEMON.encode() not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return proc
 
 
 def test_only_this_runs_hosts_are_ended(tmp_path: Path) -> None:
