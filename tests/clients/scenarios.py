@@ -1,0 +1,448 @@
+"""The Python interpreter of the client contract scenarios (clients/contract/).
+
+``clients/contract/scenarios.json`` says, as data, what every client library
+must do against a real ``muxi serve``; ``clients/contract/README.md`` is the
+format. :class:`Runner` plays one scenario with :class:`muxi_cli.client.AsyncClient`
+against the rig (:mod:`tests.clients.rig`) and raises :class:`ScenarioFailed`
+naming the step and what differed. The TypeScript runner plays the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "clients" / "contract" / "scenarios.json"
+
+#: ``op`` -> (positional args, keyword args), in the README's order. Positional
+#: ones are passed by position: the Python parameter names are the client's own.
+OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "me": ((), ()),
+    "health": ((), ()),
+    "agents": ((), ()),
+    "sessions.list": ((), ("query", "limit")),
+    "sessions.get": (("id",), ()),
+    "sessions.messages": (("id",), ()),
+    "sessions.delete": (("id",), ()),
+    "sessions.rename": (("id", "title"), ()),
+    "sessions.export": (("id",), ("fmt",)),
+    "memory.list": ((), ("kind", "limit")),
+    "memory.search": (("q",), ("kind", "limit")),
+    "memory.add": (("text",), ("kind", "replaces")),
+    "memory.get": (("id",), ()),
+    "memory.forget": (("id",), ()),
+    "media.upload": (("data",), ("name", "media_type")),
+    "media.info": (("id",), ()),
+    "media.download": (("id",), ()),
+    "media.delete": (("id",), ()),
+    "media.usage": ((), ()),
+    "keys.list": ((), ()),
+    "keys.create": ((), ("role", "user_id", "scopes", "label")),
+    "keys.revoke": (("key_id",), ()),
+    "runs.cancel": (("run_id",), ()),
+}
+
+_REF = re.compile(r"\$\{([^}]+)\}")
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "null": lambda v: v is None,
+}
+
+
+class ScenarioFailed(AssertionError):
+    """A step did not do what the scenario says."""
+
+
+def load(path: Path = SCENARIOS) -> list[dict[str, Any]]:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if doc.get("format") != 1:
+        raise ValueError(f"{path}: unknown format {doc.get('format')!r}")
+    return list(doc["scenarios"])
+
+
+# -- values ---------------------------------------------------------------------------
+
+
+def lookup(scope: dict[str, Any], ref: str) -> Any:
+    """``name.path.to.value`` in ``scope`` (README "Values and references")."""
+    name, *path = ref.split(".")
+    if name not in scope:
+        raise ScenarioFailed(f"unknown reference ${{{ref}}}")
+    value = scope[name]
+    for part in path:
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            raise ScenarioFailed(f"${{{ref}}}: no {part!r} in {short(value)}")
+    return value
+
+
+def resolve(value: Any, scope: dict[str, Any]) -> Any:
+    """References replaced, ``$fill`` and ``$base64`` made; matchers left alone."""
+    if isinstance(value, str):
+        whole = _REF.fullmatch(value)
+        if whole:
+            return lookup(scope, whole.group(1))
+        return _REF.sub(lambda m: text_of(lookup(scope, m.group(1))), value)
+    if isinstance(value, list):
+        return [resolve(v, scope) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {"$fill"}:
+            return "x" * int(value["$fill"])
+        if set(value) == {"$base64"}:
+            return base64.b64decode(resolve(value["$base64"], scope), validate=True)
+        return {k: resolve(v, scope) for k, v in value.items()}
+    return value
+
+
+def text_of(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def plain(value: Any) -> Any:
+    """A client's answer in its JSON form (bytes as base64 text)."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return plain(value.to_dict())
+    return value
+
+
+def short(value: Any, limit: int = 600) -> str:
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# -- matchers -------------------------------------------------------------------------
+
+
+def mismatch(actual: Any, expected: Any, where: str = "$") -> str | None:
+    """Why ``actual`` does not match ``expected`` (README "Matchers"), or None."""
+    if isinstance(expected, dict) and expected and all(k.startswith("$") for k in expected):
+        for op, arg in expected.items():
+            why = _operator(actual, op, arg, where)
+            if why:
+                return why
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return f"{where}: expected an object, got {short(actual)}"
+        for key, sub in expected.items():
+            if key not in actual:
+                return f"{where}: no key {key!r} in {short(actual)}"
+            why = mismatch(actual[key], sub, f"{where}.{key}")
+            if why:
+                return why
+        return None
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return f"{where}: expected {len(expected)} items, got {short(actual)}"
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            why = mismatch(a, e, f"{where}[{i}]")
+            if why:
+                return why
+        return None
+    if _equal(actual, expected):
+        return None
+    return f"{where}: expected {short(expected)}, got {short(actual)}"
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """JSON equality: 1 == 1.0, but True != 1 and "1" != 1."""
+    if _TYPES["number"](a) and _TYPES["number"](b):
+        return bool(a == b)
+    return type(a) is type(b) and bool(a == b)
+
+
+def _operator(actual: Any, op: str, arg: Any, where: str) -> str | None:
+    ok: bool
+    if op == "$gt":
+        ok = _TYPES["number"](actual) and actual > arg
+    elif op == "$ne":
+        ok = not _equal(actual, arg)
+    elif op == "$in":
+        ok = any(_equal(actual, v) for v in arg)
+    elif op == "$startswith":
+        ok = isinstance(actual, str) and actual.startswith(arg)
+    elif op == "$contains":
+        if isinstance(actual, str):
+            ok = isinstance(arg, str) and arg in actual
+        else:
+            ok = isinstance(actual, list) and any(mismatch(a, arg) is None for a in actual)
+    elif op == "$type":
+        ok = _TYPES[arg](actual)
+    else:
+        raise ScenarioFailed(f"{where}: unknown matcher {op}")
+    return None if ok else f"{where}: expected {op} {short(arg)}, got {short(actual)}"
+
+
+def subsequence(items: list[Any], wanted: list[Any]) -> str | None:
+    """Why ``wanted`` (matchers) is not an ordered subsequence of ``items``, or None."""
+    at = 0
+    for n, want in enumerate(wanted):
+        while at < len(items) and mismatch(items[at], want) is not None:
+            at += 1
+        if at == len(items):
+            return f"item {n} ({short(want)}) not found in order"
+        at += 1
+    return None
+
+
+# -- the runner -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RigInfo:
+    """The rig's JSON line."""
+
+    url: str
+    control: str
+    admin_key: str
+    api_version: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in ("url", "control", "admin_key", "api_version")}
+
+
+def error_outcome(exc: Any) -> dict[str, Any]:
+    return {
+        "status": exc.status,
+        "code": exc.code,
+        "message": exc.message,
+        "hint": exc.hint,
+        "retry_after": exc.retry_after,
+    }
+
+
+class Runner:
+    """Plays scenarios against one rig; one client per key name and scenario."""
+
+    def __init__(self, rig: RigInfo, control: httpx.AsyncClient) -> None:
+        self.rig = rig
+        self.control = control
+        self.scope: dict[str, Any] = {}
+        self.clients: dict[str, Any] = {}
+
+    async def _control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        answer = await self.control.post(self.rig.control + path, json=body or {}, timeout=120)
+        if answer.status_code != 200:
+            raise ScenarioFailed(f"rig {path}: {answer.status_code} {answer.text}")
+        return answer.json()
+
+    def client(self, name: str) -> Any:
+        from muxi_cli.client import AsyncClient  # deferred: the test module skips without it
+
+        if name not in self.clients:
+            key = self.rig.admin_key if name == "admin" else lookup(self.scope, name)["key"]
+            self.clients[name] = AsyncClient(self.rig.url, key)
+        return self.clients[name]
+
+    async def run(self, scenario: dict[str, Any]) -> None:
+        self.scope = {"rig": self.rig.as_dict(), **(scenario.get("vars") or {})}
+        await self._control("/reset")
+        try:
+            for n, step in enumerate(scenario["steps"]):
+                try:
+                    await self.step(step)
+                except ScenarioFailed as exc:
+                    raise ScenarioFailed(f"step {n} {short(step, 300)}:\n  {exc}") from None
+        finally:
+            for c in self.clients.values():
+                with contextlib.suppress(Exception):
+                    await c.aclose()
+            self.clients.clear()
+
+    async def step(self, step: dict[str, Any]) -> None:
+        do = step["do"]
+        if do == "key":
+            body = {k: step.get(k) for k in ("role", "user", "scopes", "label")}
+            made = await self._control("/key", body)
+            self.scope[step["as"]] = {**made, "role": body["role"] or "user", "user": body["user"]}
+        elif do == "script":
+            await self._control("/script", {"replies": resolve(step["replies"], self.scope)})
+        elif do == "restart":
+            await self._control("/restart")
+        elif do == "chat":
+            await self.chat(step)
+        elif do == "call":
+            await self.call(step)
+        else:
+            raise ScenarioFailed(f"unknown step {do!r}")
+
+    # -- chat ---------------------------------------------------------------------------
+
+    async def chat(self, step: dict[str, Any]) -> None:
+        from muxi_cli.client.errors import ApiError
+
+        client = self.client(step["key"])
+        request = dict(resolve(step["request"], self.scope))
+        handlers = [dict(h) for h in step.get("on") or []]
+        events: list[dict[str, Any]] = []
+        turn: Any = None
+
+        async def play() -> dict[str, Any]:
+            nonlocal turn
+            message = request.pop("message")
+            turn = await client.chat(message, transport=step["transport"], **request)
+            async for event in turn:
+                if event.nested:
+                    continue
+                wire = event.to_dict()
+                events.append(wire)
+                for h in handlers:
+                    if (
+                        not h.get("fired")
+                        and mismatch(wire, resolve(h["when"], self.scope)) is None
+                    ):
+                        h["fired"] = True
+                        await self.act(h["then"], turn, wire)
+            r = await turn.result()
+            return {
+                "run_id": r.run_id,
+                "session_id": r.session_id,
+                "agent": r.agent,
+                "reply": r.reply,
+                "status": r.status,
+                "error": plain(r.error),
+                "usage": plain(r.usage),
+                "tool_calls": plain(r.tool_calls),
+                "types": [e["type"] for e in events],
+            }
+
+        timeout = float(step.get("timeout", 30))
+        try:
+            outcome = await asyncio.wait_for(play(), timeout)
+        except ApiError as exc:
+            outcome = {"status": "error", "error": error_outcome(exc), "types": []}
+        except TimeoutError:
+            raise ScenarioFailed(
+                f"the turn did not end in {timeout} s; events: {[e['type'] for e in events]}"
+            ) from None
+        finally:
+            if turn is not None:
+                with contextlib.suppress(Exception):
+                    await turn.aclose()
+        if "as" in step:
+            self.scope[step["as"]] = outcome
+        self.check_turn(outcome, events, resolve(step.get("expect") or {}, self.scope))
+
+    async def act(self, then: str, turn: Any, event: dict[str, Any]) -> None:
+        if then.startswith("approve:"):
+            await turn.approve(event["call_id"], then.split(":", 1)[1], run_id=event["run_id"])
+        elif then == "cancel":
+            await turn.cancel()
+        elif then == "restart":
+            await self._control("/restart")
+        else:
+            raise ScenarioFailed(f"unknown handler action {then!r}")
+
+    @staticmethod
+    def check_turn(outcome: dict[str, Any], events: list[Any], expect: dict[str, Any]) -> None:
+        raised = outcome["status"] == "error"
+        if "error" in expect or raised:
+            if not raised:
+                raise ScenarioFailed(f"expected an error, the turn gave {short(outcome)}")
+            if "error" not in expect:
+                raise ScenarioFailed(f"the client raised {short(outcome['error'])}")
+        problems = []
+        if "error" in expect:
+            problems.append(mismatch(outcome["error"], expect["error"], "error"))
+        if "types" in expect:
+            problems.append(subsequence([e["type"] for e in events], expect["types"]))
+        if "events" in expect:
+            problems.append(subsequence(events, expect["events"]))
+        for kind in expect.get("no_types") or []:
+            if any(e["type"] == kind for e in events):
+                problems.append(f"a {kind} event came")
+        for key in ("status", "reply"):
+            if key in expect:
+                problems.append(mismatch(outcome.get(key), expect[key], key))
+        if "error_code" in expect:
+            code = (outcome.get("error") or {}).get("code")
+            problems.append(mismatch(code, expect["error_code"], "error.code"))
+        if "result" in expect:
+            problems.append(mismatch(outcome, expect["result"], "result"))
+        found = [p for p in problems if p]
+        if found:
+            types = [e["type"] for e in events]
+            raise ScenarioFailed(
+                "; ".join(found) + f"\n  events: {types}\n  result: {short(outcome)}"
+            )
+
+    # -- call ---------------------------------------------------------------------------
+
+    async def call(self, step: dict[str, Any]) -> None:
+        op = step["op"]
+        if op not in OPS:
+            raise ScenarioFailed(f"unknown op {op!r}")
+        expect = step.get("expect") or {}
+        repeat = int(step.get("repeat", 1))
+        deadline = asyncio.get_running_loop().time() + float(step.get("eventually", 0))
+        while True:
+            for _ in range(repeat):
+                outcome = await self._call_once(step)
+                if "error" in outcome:
+                    break
+            if "as" in step:
+                self.scope[step["as"]] = outcome.get("result", outcome.get("error"))
+            why = self._check_call(outcome, resolve(expect, self.scope))
+            if why is None:
+                return
+            if asyncio.get_running_loop().time() >= deadline:
+                raise ScenarioFailed(why)
+            await asyncio.sleep(0.2)
+
+    async def _call_once(self, step: dict[str, Any]) -> dict[str, Any]:
+        from muxi_cli.client.errors import ApiError
+
+        op = step["op"]
+        positional, keywords = OPS[op]
+        args = resolve(step.get("args") or {}, self.scope)
+        unknown = set(args) - set(positional) - set(keywords)
+        if unknown:
+            raise ScenarioFailed(f"{op} takes no {sorted(unknown)}")
+        if op == "media.upload" and isinstance(args.get("data"), str):
+            args["data"] = args["data"].encode("utf-8")
+        target: Any = self.client(step["key"])
+        for part in op.split("."):
+            target = getattr(target, part)
+        try:
+            value = await target(
+                *(args[name] for name in positional),
+                **{name: args[name] for name in keywords if name in args},
+            )
+        except ApiError as exc:
+            return {"error": error_outcome(exc)}
+        return {"result": plain(value)}
+
+    @staticmethod
+    def _check_call(outcome: dict[str, Any], expect: dict[str, Any]) -> str | None:
+        if "error" in expect:
+            if "error" not in outcome:
+                return f"expected an error, got {short(outcome['result'])}"
+            return mismatch(outcome["error"], expect["error"], "error")
+        if "error" in outcome:
+            return f"the call raised {short(outcome['error'])}"
+        if "result" in expect:
+            return mismatch(outcome["result"], expect["result"], "result")
+        return None
