@@ -188,7 +188,10 @@ def handler_for(rig: Rig) -> type[BaseHTTPRequestHandler]:
 
 def _watch_stdin(jobs: queue.Queue[tuple[str, Future[Any]]]) -> None:
     """Ask the main thread to stop once stdin closes (the runner went away)."""
-    while sys.stdin.buffer.read(4096):
+    # The raw descriptor: a daemon thread blocked in sys.stdin's buffered reader
+    # holds its lock, and the interpreter aborts on it at exit after a signal.
+    fd = sys.stdin.fileno()
+    while os.read(fd, 4096):
         pass
     jobs.put(("stop", Future()))
 
