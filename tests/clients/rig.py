@@ -42,8 +42,10 @@ SERVE_ARGS = (
     "262144",
     "--max-upload-mb",
     "1",
+    # One request a second refills a key's bucket: any client, however slow the
+    # machine, spends a burst of 20 before it refills.
     "--rate",
-    "5",
+    "1",
     "--burst",
     "20",
     # A restart with a turn in flight cancels it after 1 s instead of 10.
