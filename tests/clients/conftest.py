@@ -50,7 +50,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RigInfo]:
         )
     try:
         info = json.loads(_first_line(proc, log, START_TIMEOUT))
-        yield RigInfo(info["url"], info["control"], info["admin_key"], info["api_version"])
+        yield RigInfo(
+            info["url"], info["control"], info["admin_key"], info["api_version"], root / "rig"
+        )
     finally:
         # Closing its stdin is how a runner says it is done (README); SIGTERM if it hangs.
         assert proc.stdin is not None

@@ -219,6 +219,16 @@ class RigInfo:
     control: str
     admin_key: str
     api_version: str
+    #: The rig's working folder when the runner chose it (``--root``): server logs.
+    root: Path | None = None
+
+    def server_log(self, limit: int = 4000) -> str:
+        """The end of the newest ``muxi serve`` log, for a failure's message."""
+        logs = sorted((self.root or Path("/nonexistent")).glob("home/serve-*.log"))
+        if not logs:
+            return ""
+        text = max(logs, key=lambda p: p.stat().st_mtime).read_text(errors="replace")
+        return text[-limit:]
 
     def as_dict(self) -> dict[str, str]:
         return {k: getattr(self, k) for k in ("url", "control", "admin_key", "api_version")}

@@ -36,7 +36,12 @@ async def runner(rig: RigInfo) -> AsyncIterator[Runner]:
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_scenario(runner: Runner, name: str) -> None:
-    await runner.run(SCENARIOS[name])
+    try:
+        await runner.run(SCENARIOS[name])
+    except ScenarioFailed as exc:
+        raise ScenarioFailed(
+            f"{exc}\n--- muxi serve's log (end) ---\n{runner.rig.server_log()}"
+        ) from None
 
 
 def test_every_scenario_names_its_transport_and_uses_its_own_keys() -> None:
