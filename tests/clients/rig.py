@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from muxi_cli.errors import MuxiError
 from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import FakeLLM, Reply, Slow, Text, ToolCalls
 from tests.runtime.contract import formation_yaml
@@ -164,7 +165,12 @@ def handler_for(rig: Rig) -> type[BaseHTTPRequestHandler]:
                 if not isinstance(body, dict):
                     raise ValueError("the body is a JSON object")
                 self._answer(200, self._route(body))
-            except (ValueError, KeyError, TypeError) as exc:
+            except (
+                ValueError,
+                KeyError,
+                TypeError,
+                MuxiError,
+            ) as exc:  # MuxiError: a bad key request
                 self._answer(400, {"error": f"{type(exc).__name__}: {exc}"})
             except Exception as exc:  # the runner must see it, not a dropped connection
                 self._answer(500, {"error": f"{type(exc).__name__}: {exc}"})

@@ -11,15 +11,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.clients.scenarios import (
-    RigInfo,
-    Runner,
-    ScenarioFailed,
-    load,
-    mismatch,
-    resolve,
-    subsequence,
-)
+from tests.clients.matching import ScenarioFailed, mismatch, resolve, subsequence
+from tests.clients.scenarios import RigInfo, Runner, load
 
 pytest.importorskip("muxi_cli.client", reason="the Python client (muxi_cli.client)")
 
