@@ -62,7 +62,7 @@ _ENVELOPE: dict[str, dict[str, Any]] = {
 #: Only on events of a delegated run, nested in the parent's stream.
 _NESTING: dict[str, dict[str, Any]] = {
     "parent_run_id": {"type": "string", "description": "set on a delegate's events"},
-    "depth": {"type": "integer", "minimum": 1, "description": "nesting depth of a delegate"},
+    "depth": {"type": "integer", "minimum": 1, "description": "a delegate's nesting depth"},
 }
 
 
@@ -107,7 +107,6 @@ def event_schema(cls: type[events.Event]) -> dict[str, Any]:
         out["description"] = description
     out["properties"] = props
     out["required"] = required
-    out["dependentRequired"] = {"parent_run_id": ["depth"]}
     out["additionalProperties"] = True  # a newer server's fields pass through
     return out
 

@@ -164,17 +164,6 @@ class Session(MediaFrames):
             return False
         return True
 
-    async def _check_version(self) -> bool:
-        """Refuse a client that asked for another major API version (server/versioning.py)."""
-        err = asked_for(header_values(self.ws.scope.get("headers") or ()))
-        if err is None:
-            return True
-        await self.send_error(err, "version")
-        with contextlib.suppress(Exception):
-            await self.ws.close(CLOSE_VERSION)
-        self.closed = True
-        return False
-
     async def _receive(self) -> str | bytes:
         """The next frame's text; bytes while an upload runs (otherwise a binary
         frame must hold UTF-8 text). An upload that stalls is dropped."""
@@ -211,7 +200,10 @@ class Session(MediaFrames):
 
         await self.ws.accept()
         try:
-            if not await self._check_version():
+            refused = asked_for(header_values(self.ws.scope.get("headers") or ()))
+            if refused is not None:  # another major API version (server/versioning.py)
+                await self.send_error(refused, "version")
+                await self._close(CLOSE_VERSION)
                 return
             if not await self._authenticate():
                 return
