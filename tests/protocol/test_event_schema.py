@@ -3,8 +3,9 @@
 event missing a required field, or with a field of the wrong type, fails.
 
 The turns cover what clients see: streamed text (SSE), a tool call allowed by
-policy (SSE), an interactive approval (WebSocket), a cancel mid-stream and a
-failed model call.
+policy (SSE), an interactive approval (WebSocket), a delegation (the
+delegate's events nested in the stream), a cancel mid-stream and a failed
+model call.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from muxi_cli.protocol import events as ev
 from muxi_cli.protocol.schema import type_names
 from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import Error, FakeLLM, Slow, Text, ToolCalls
-from tests.runtime.contract import formation_yaml
+from tests.runtime.contract import FORMATION_EXTRA
 from tests.server.serveproc import ROOT, ServeProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -31,6 +32,15 @@ pytestmark = pytest.mark.timeout(120)
 SCHEMA = json.loads((ROOT / "docs" / "api" / "events.schema.json").read_text(encoding="utf-8"))
 VALIDATOR = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
 SSE = {"accept": "text/event-stream"}
+#: The contract formation's agent, which may also hand a task to a writer.
+TEAM = (
+    FORMATION_EXTRA.rstrip("\n")
+    + """
+    delegates: [writer]
+  - name: writer
+    description: Writes prose.
+"""
+)
 
 
 def test_the_committed_schema_is_valid_json_schema_and_names_every_type() -> None:
@@ -48,7 +58,7 @@ def server(
     root = tmp_path_factory.mktemp("event-schema")
     home = root / "home"
     config = root / "muxi.yaml"
-    config.write_text(formation_yaml(module_llm), encoding="utf-8")
+    config.write_text(module_llm.formation_yaml(extra=TEAM), encoding="utf-8")
     _, key = KeyStore(home / "data" / "server_keys.json").create("user", "alice")
     with ServeProcess(home, config) as proc:
         yield proc, key
@@ -64,9 +74,13 @@ def _sse_events(text: str) -> list[dict[str, Any]]:
 
 
 async def _sse_turn(c: httpx.AsyncClient, key: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    body = {"agent": "assistant", **body}  # no routing: the scripts are the agent's calls
     r = await c.post("/v1/chat", headers={"authorization": f"Bearer {key}", **SSE}, json=body)
     assert r.status_code == 200, r.text
     return _sse_events(r.text)
+
+
+COUNT = {"message": "count", "agent": "assistant"}
 
 
 async def _cancelled_turn(c: httpx.AsyncClient, key: str) -> list[dict[str, Any]]:
@@ -74,9 +88,7 @@ async def _cancelled_turn(c: httpx.AsyncClient, key: str) -> list[dict[str, Any]
     auth = {"authorization": f"Bearer {key}"}
     got: list[dict[str, Any]] = []
     cancelled = False
-    async with c.stream(
-        "POST", "/v1/chat", headers={**auth, **SSE}, json={"message": "count"}
-    ) as r:
+    async with c.stream("POST", "/v1/chat", headers={**auth, **SSE}, json=COUNT) as r:
         buffer = ""
         async for chunk in r.aiter_text():
             buffer += chunk
@@ -100,7 +112,7 @@ async def _ws_approval_turn(url: str, key: str) -> list[dict[str, Any]]:
             return dict(json.loads(await asyncio.wait_for(ws.recv(), 30)))
 
         assert (await frame())["type"] == "ready"
-        request = {"message": "what is 6*7?", "approval": "interactive"}
+        request = {"message": "2+2?", "agent": "assistant", "approval": "interactive"}
         await ws.send(json.dumps({"type": "chat", "request": request}))
         while (f := await frame())["type"] != "done":
             assert f["type"] != "error", f
@@ -125,6 +137,12 @@ def turns(server: tuple[ServeProcess, str], module_llm: FakeLLM) -> dict[str, li
             out["tool"] = await _sse_turn(c, key, {"message": "6*7?", "approval": "yes"})
             module_llm.script(ToolCalls([("calculator", {"expression": "2+2"})]), Text("4"))
             out["approval"] = await _ws_approval_turn(proc.url, key)
+            module_llm.script(
+                ToolCalls([("ask_writer", {"question": "a haiku about bugs"})]),
+                Text("Bugs hide in the code"),
+                Text("The writer says: Bugs hide in the code"),
+            )
+            out["delegation"] = await _sse_turn(c, key, {"message": "a haiku"})
             module_llm.script(Slow("one two three four five six seven eight", delay=0.3))
             out["cancel"] = await _cancelled_turn(c, key)
             module_llm.script(Error(401, "the key is not valid"))
@@ -158,6 +176,9 @@ def test_every_emitted_event_validates(turns: dict[str, list[dict[str, Any]]]) -
     } <= seen, seen
     decisions = {e["decision"] for e in turns["approval"] if e["type"] == ev.TOOL_APPROVAL}
     assert decisions == {"pending", "allowed"}
+    nested = [e for e in turns["delegation"] if e.get("parent_run_id")]
+    assert nested and all(e["depth"] == 1 for e in nested)
+    assert {e["type"] for e in nested} >= {ev.RUN_STARTED, ev.TEXT_DELTA, ev.RUN_COMPLETED}
     assert turns["failure"][-1]["type"] == ev.RUN_FAILED
     assert turns["cancel"][-1]["type"] == ev.RUN_FAILED
     assert turns["cancel"][-1]["error"]["code"] == "cancelled"
