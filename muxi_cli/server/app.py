@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from muxi_cli import __version__, parts
 from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
 from muxi_cli.server.apidocs import add_docs_route
+from muxi_cli.server.apispec import add_schema_routes, install_openapi
 from muxi_cli.server.context import KEY_HEADER, USER_HEADER, Caller, ServerContext, ServerSettings
 from muxi_cli.server.inputs import HostileInputMiddleware
 from muxi_cli.server.limits import (
@@ -26,6 +27,7 @@ from muxi_cli.server.limits import (
 )
 from muxi_cli.server.ready import ReplicaHeaderMiddleware, readiness
 from muxi_cli.server.tracing import TraceContextMiddleware
+from muxi_cli.server.versioning import ApiVersionMiddleware
 from muxi_cli.stores.server_keys import KeyStore
 
 if TYPE_CHECKING:
@@ -246,7 +248,9 @@ def create_app(
     add_timeline_routes(app, ctx)
     add_live_routes(app, ctx)
     add_websocket(app, ctx)
+    add_schema_routes(app)
     add_docs_route(app)
+    install_openapi(app)  # /openapi.json and /docs: the committed form (docs/api/)
     metrics = _metrics(ctx)
     if metrics is not None:
         from muxi_cli.server.metrics import add_metrics_route  # deferred: loads prometheus-client
@@ -262,6 +266,9 @@ def create_app(
     app.add_middleware(HostileInputMiddleware)
     app.add_middleware(ReplicaHeaderMiddleware, replica=ctx.registry.replica)
     app.add_middleware(TraceContextMiddleware)
+    # Outside the others, so their answers carry the version header too; inside the
+    # access log and metrics, which should see a refused version.
+    app.add_middleware(ApiVersionMiddleware)
     if access_log:
         app.add_middleware(AccessLogMiddleware)
     if metrics is not None:

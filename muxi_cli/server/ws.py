@@ -18,7 +18,7 @@ client -> server
     an upload, or a voice turn (see :mod:`muxi_cli.server.ws_media`)
 
 server -> client
-    ``{"type": "ready", "key_id", "role", "user_id", "version"}``
+    ``{"type": "ready", "key_id", "role", "user_id", "version", "api_version"}``
     event frames of the running turn (``Event.to_dict()`` plus ``seq``, its
     number in the run: the SSE ``id``), then
     ``{"type": "done", "run_id", "session_id"}``            the turn is over
@@ -45,10 +45,12 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_cli import __version__
 from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
+from muxi_cli.protocol.apiversion import API_VERSION
 from muxi_cli.protocol.events import EventFactory, RunCompleted
 from muxi_cli.protocol.records import APPROVAL_DECISIONS
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.chat import prepare, start_turn
+from muxi_cli.server.versioning import asked_for, header_values
 from muxi_cli.server.ws_frames import STARTS_WORK, Busy, Revoked, frame_ref, parse_frame
 from muxi_cli.server.ws_media import (
     CLOSE_TOO_BIG,
@@ -67,7 +69,9 @@ if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
     from muxi_cli.server.runs import Running
 
-#: Close codes: 4401 authentication failed, 4408 no auth frame in time.
+#: Close codes: 4400 unsupported API version, 4401 authentication failed, 4408 no
+#: auth frame in time.
+CLOSE_VERSION = 4400
 CLOSE_AUTH = 4401
 CLOSE_AUTH_TIMEOUT = 4408
 
@@ -196,6 +200,11 @@ class Session(MediaFrames):
 
         await self.ws.accept()
         try:
+            refused = asked_for(header_values(self.ws.scope.get("headers") or ()))
+            if refused is not None:  # another major API version (server/versioning.py)
+                await self.send_error(refused, "version")
+                await self._close(CLOSE_VERSION)
+                return
             if not await self._authenticate():
                 return
             assert self.caller is not None
@@ -207,6 +216,7 @@ class Session(MediaFrames):
                     "role": self.caller.principal.role,
                     "user_id": self.caller.user_id,
                     "version": __version__,
+                    "api_version": API_VERSION,
                 }
             )
             while True:

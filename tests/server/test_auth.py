@@ -303,7 +303,9 @@ async def test_only_an_admin_can_always_allow(served: Served, who: str, expected
 
 def test_every_v1_route_is_listed(tmp_path: Path) -> None:
     """Every authenticated route the app serves is in ``ROUTES`` (audio's in
-    ``AUDIO_ROUTES``), so the no-key and cross-user tests above cover it."""
+    ``AUDIO_ROUTES``), so the no-key and cross-user tests above cover it; the
+    others are the public schema routes."""
+    from muxi_cli.server.apispec import PUBLIC_ROUTES
     from muxi_cli.server.app import create_app
     from muxi_cli.server.audio_routes import AUDIO_ROUTES
     from tests.server.fakeruntime import FakeRuntime
@@ -315,5 +317,5 @@ def test_every_v1_route_is_listed(tmp_path: Path) -> None:
         if path.startswith("/v1/")
         for method in ops
     }
-    listed = {(m, p) for m, p, _ in [*ROUTES, *AUDIO_ROUTES]}
+    listed = {(m, p) for m, p, _ in [*ROUTES, *AUDIO_ROUTES]} | set(PUBLIC_ROUTES)
     assert served - listed == set()

@@ -269,7 +269,7 @@ async def test_bad_input_is_a_400(served: Served, method: str, path: str, body: 
 
 async def test_unknown_routes_and_methods_are_json(served: Served) -> None:
     async with httpx.AsyncClient(base_url=served.url) as c:
-        r = await c.get("/v2/nothing")
+        r = await c.get("/v1/nothing")
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
         r = await c.put("/v1/agents", headers=served.headers(served.alice))
         assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
