@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from muxi_cli.errors import MuxiError, ServerAuthError
+from muxi_cli.protocol.apiversion import API_VERSION, HEADER
 from muxi_cli.runtime.wire import (
     Response,
     Timeout,
@@ -125,8 +126,9 @@ class ServerClient:
         return (httpx.HTTPError,)
 
     def headers(self, user_id: str | None = None) -> dict[str, str]:
-        """What every request carries: the user agent, the key, the acting user."""
-        headers = {"user-agent": USER_AGENT}
+        """What every request carries: the user agent, the API version this code
+        speaks (a server of another major refuses it clearly), the key, the acting user."""
+        headers = {"user-agent": USER_AGENT, HEADER: API_VERSION}
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key}"
         if user_id:
