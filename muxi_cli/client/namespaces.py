@@ -130,7 +130,7 @@ class Media(_Group):
         await self._t.json("DELETE", f"/v1/media/{q(media_id)}")
 
     async def usage(self) -> dict[str, Any]:
-        """How much the caller stores, and the limits."""
+        """How much the caller stores: ``used``, ``quota`` and ``max_upload`` (bytes)."""
         return dict(await self._t.json("GET", "/v1/media"))
 
 
