@@ -116,6 +116,15 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
+#: The status each class stands for (an error that came without one: a WebSocket frame).
+_CLASS_STATUS: dict[type[ApiError], int] = {
+    **{klass: status for status, klass in _BY_STATUS.items() if status != 422},
+    MissingScope: 403,
+    UnsupportedApiVersion: 400,
+    ConnectionFailed: 0,
+}
+
+
 def error_class(code: str, status: int) -> type[ApiError]:
     """The class for a server's ``code`` (first) or HTTP ``status`` (second)."""
     return _BY_CODE.get(code) or _BY_STATUS.get(status) or ApiError
@@ -172,9 +181,14 @@ def from_muxi(exc: MuxiError, status: int | None = None) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     code = str(exc.code)
+    klass = error_class(code, exc.http_status)
     if status is None:
-        status = 0 if code == "connection_failed" else exc.http_status
-    klass = error_class(code, status)
+        # A bare MuxiError carries a code the CLI has no class for (shutting_down,
+        # unsupported_api_version): its status is the one its client class means.
+        specific = type(exc) is not MuxiError
+        status = exc.http_status if specific else _CLASS_STATUS.get(klass, exc.http_status)
+        if klass is ConnectionFailed:
+            status = 0
     err = klass(exc.message, exc.hint, status=status, code=code, scope=getattr(exc, "scope", None))
     err.__cause__ = exc.__cause__ or exc
     return err

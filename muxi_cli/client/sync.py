@@ -14,6 +14,7 @@ import asyncio
 import functools
 import inspect
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import Future
 from types import TracebackType
@@ -185,6 +186,8 @@ class Client:
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self._runner = _LoopThread()
+        # A client dropped unclosed still stops its thread (its sockets go with the process).
+        weakref.finalize(self, self._runner.close)
         self.aio = AsyncClient(
             url,
             api_key,

@@ -81,7 +81,7 @@ async def test_a_bad_key_is_401(served: Served) -> None:
         assert (caught.value.status, caught.value.code) == (401, "unauthorized")
         for transport in ("sse", "ws"):
             with pytest.raises(errors.Unauthorized):
-                await c.chat("hi", transport=transport)  # type: ignore[arg-type]
+                await c.chat("hi", transport=transport)
 
 
 async def test_a_missing_scope_refuses_the_turn(served: Served, admin: AsyncClient) -> None:
@@ -89,7 +89,7 @@ async def test_a_missing_scope_refuses_the_turn(served: Served, admin: AsyncClie
     async with AsyncClient(served.url, made["key"]) as c:
         for transport in ("sse", "ws"):
             with pytest.raises(errors.MissingScope) as caught:
-                await c.chat("hi", system="be terse", transport=transport)  # type: ignore[arg-type]
+                await c.chat("hi", system="be terse", transport=transport)
             assert (caught.value.code, caught.value.scope) == ("missing_scope", "system")
             assert caught.value.status == 403
 
@@ -104,9 +104,7 @@ async def test_bad_requests_and_unknown_ids(client: AsyncClient, admin: AsyncCli
         await client.media.download("0" * 64)
 
 
-async def test_rate_limited_then_retried_after_the_wait(
-    served: Served, admin: AsyncClient
-) -> None:
+async def test_rate_limited_then_retried_after_the_wait(served: Served, admin: AsyncClient) -> None:
     """A GET that meets 429 is tried again after Retry-After; without retries the
     caller gets RateLimited with the wait the server asked for."""
     made = await admin.keys.create(user_id="rita")
@@ -138,3 +136,18 @@ async def test_a_turn_that_fails_is_a_result_not_an_exception(
     result = await (await client.chat("hi", agent="no-such-agent"))
     assert result.status == "failed" and result.error is not None
     assert result.error["code"]
+
+
+def test_errors_of_websocket_frames_get_their_status() -> None:
+    """A WebSocket error frame has no HTTP status: the class's own is used."""
+    for code, klass, status in [
+        ("shutting_down", errors.Unavailable, 503),
+        ("unsupported_api_version", errors.UnsupportedApiVersion, 400),
+        ("unauthorized", errors.Unauthorized, 401),
+        ("missing_scope", errors.MissingScope, 403),
+        ("rate_limited", errors.RateLimited, 429),
+        ("connection_failed", errors.ConnectionFailed, 0),
+        ("something_new", errors.ApiError, 500),
+    ]:
+        err = errors.from_muxi(MuxiError.from_dict({"code": code, "message": "m"}))
+        assert (type(err), err.status, err.code) == (klass, status, code)
