@@ -85,6 +85,9 @@ class AsyncClient:
         # The runtime's HTTP client is the one every request goes through.
         server = self._rt._server
         server.verify = verify
+        # Every request acts for this user: the turn's own follow-ups too
+        # (approve, cancel, resume), and the WebSocket handshake.
+        server.acting_user = user_id
         self.url = self._rt.url
         self.user_id = user_id
         self.timeout = timeout

@@ -97,6 +97,9 @@ class ServerClient:
         #: TLS verification: True, False, or the path of a CA bundle.
         self.verify = verify
         self._max_connections = max_connections
+        #: The user every request acts for unless it names another (an admin
+        #: key's ``x-muxi-user-id``; the Python client's ``user_id``).
+        self.acting_user: str | None = None
         self._client: httpx.AsyncClient | None = None
         self._unix: UnixClient | None = None
 
@@ -131,6 +134,7 @@ class ServerClient:
         headers = {"user-agent": USER_AGENT, HEADER: API_VERSION}
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key}"
+        user_id = user_id or self.acting_user
         if user_id:
             headers["x-muxi-user-id"] = user_id
         return headers

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from muxi_cli.client import AsyncClient, errors
+from muxi_cli.protocol.events import TextDelta
 from tests.client.conftest import Served
-from tests.fakellm import Text
+from tests.fakellm import Slow, Text
 
 
 async def test_me_health_agents(client: AsyncClient, admin: AsyncClient) -> None:
@@ -100,3 +101,21 @@ async def test_keys_need_an_admin_key(
             await call
         assert refused.value.status == 403
         assert isinstance(refused.value, errors.MissingScope) and refused.value.scope == "admin"
+
+
+async def test_an_admin_acts_for_a_user(served: Served, client: AsyncClient) -> None:
+    """``user_id``: every request acts for that user, the turn's follow-ups too."""
+    async with AsyncClient(served.url, served.admin_key, user_id="alice") as as_alice:
+        assert (await as_alice.me())["user_id"] == "alice"
+        for transport in ("sse", "ws"):
+            served.llm.script(Slow("one two three four five six", delay=0.3))
+            turn = await as_alice.chat("slowly", transport=transport)
+            async for event in turn:
+                if isinstance(event, TextDelta):
+                    await turn.cancel()
+            assert (await turn).status == "cancelled"
+            assert (await client.sessions.get(turn.session_id))["user_id"] == "alice"
+        item = await as_alice.memory.add("Alice keeps bees")
+        assert (await client.memory.get(item["id"]))["text"] == "Alice keeps bees"
+    async with AsyncClient(served.url, served.user_key, user_id="bob") as sneaky:
+        assert (await sneaky.me())["user_id"] == "alice"  # a user key is always its own user
