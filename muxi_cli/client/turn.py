@@ -16,6 +16,7 @@ Leaving a turn unread and closing it (``aclose``, ``async with``) cancels it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -72,6 +73,9 @@ class ChatTurn:
         self._reducer = Reducer()
         self._events: list[Event] = []
         self._done = False
+        #: A read is in progress (one reader at a time), and the end was read.
+        self._reading = False
+        self._ended = asyncio.Event()
 
     # -- events ----------------------------------------------------------------------
 
@@ -81,20 +85,32 @@ class ChatTurn:
     async def __anext__(self) -> Event:
         if self._done:
             raise StopAsyncIteration
+        if self._reading:
+            raise RuntimeError(
+                "another task is reading this turn; `await turn.result()` waits for its end"
+            )
         if self._source is None:
             self._source = self._inner.events()
+        self._reading = True
         try:
             event = await anext(self._source)
         except StopAsyncIteration:
-            self._done = True
+            self._finish()
             raise
         except MuxiError as exc:
+            self._finish()
             raise from_muxi(exc) from exc
+        finally:
+            self._reading = False
         self._events.append(event)
         self._reducer.feed(event)
         if event.session_id and not event.nested:
             self.session_id = event.session_id
         return event
+
+    def _finish(self) -> None:
+        self._done = True
+        self._ended.set()
 
     @property
     def finished(self) -> bool:
@@ -104,8 +120,11 @@ class ChatTurn:
     # -- the summary -------------------------------------------------------------------
 
     async def result(self) -> TurnResult:
-        """Read the rest of the turn and summarise it (any number of times)."""
-        if not self._done:
+        """Read the rest of the turn and summarise it (any number of times).
+        While another task iterates the turn, this waits for that reader to end."""
+        if self._reading:
+            await self._ended.wait()
+        elif not self._done:
             async for _event in self:
                 pass
         s = self._reducer.summary
@@ -151,7 +170,7 @@ class ChatTurn:
 
     async def aclose(self) -> None:
         """Free the turn's connection; a turn not read to its end is cancelled."""
-        self._done = True
+        self._finish()
         await self._inner.aclose()
 
     async def __aenter__(self) -> ChatTurn:

@@ -3,6 +3,10 @@ SSE and the WebSocket, iterated and awaited, approved, cancelled, replayed."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from muxi_cli.client import AsyncClient, ChatTurn, TurnResult
 from muxi_cli.protocol import events as ev
 from tests.client.conftest import Served
@@ -108,3 +112,24 @@ async def test_media_is_attached_by_its_reference(client: AsyncClient, served: S
     assert result.status == "completed"
     sent = str(served.llm.last_request)
     assert "pineapple" in sent
+
+
+async def test_one_task_reads_another_awaits(client: AsyncClient, served: Served) -> None:
+    served.llm.script(Slow("a b c d", delay=0.05))
+    turn = await client.chat("hi")
+
+    started = asyncio.Event()
+
+    async def read() -> list[ev.Event]:
+        out = []
+        async for e in turn:
+            out.append(e)
+            started.set()  # then it goes on waiting for the next event
+        return out
+
+    reader = asyncio.create_task(read())
+    await started.wait()
+    with pytest.raises(RuntimeError, match="another task"):
+        await anext(turn)
+    result = await turn  # waits for the reader instead of competing with it
+    assert result.events == await reader and result.reply.split() == ["a", "b", "c", "d"]
