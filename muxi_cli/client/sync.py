@@ -11,8 +11,6 @@ client's.
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
@@ -20,6 +18,7 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
 
+from muxi_cli.client import sync_groups as blocking
 from muxi_cli.client.aclient import AsyncClient, AttachmentLike, Transport_
 from muxi_cli.client.transport import RETRIES
 from muxi_cli.client.turn import ChatTurn, TurnResult
@@ -57,6 +56,9 @@ class _LoopThread:
             future.cancel()
             raise
 
+    def iterate(self, source: AsyncIterator[T]) -> Iterator[T]:
+        return _SyncIterator(source, self)
+
     def close(self) -> None:
         if self.loop.is_closed():
             return
@@ -84,34 +86,6 @@ class _SyncIterator(Iterator[T]):
             return self._runner.run(step())
         except StopAsyncIteration:
             raise StopIteration from None
-
-
-class _SyncGroup:
-    """The blocking face of a resource group (``sessions``, ``memory``...):
-    the same methods, with the same arguments, that wait for their answer."""
-
-    def __init__(self, group: object, runner: _LoopThread) -> None:
-        self._group = group
-        self._runner = runner
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self._group, name)
-        if name.startswith("_") or not callable(method):
-            raise AttributeError(name)
-
-        @functools.wraps(method)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            out = method(*args, **kwargs)
-            if inspect.iscoroutine(out):
-                return self._runner.run(out)
-            if isinstance(out, AsyncIterator):
-                return _SyncIterator(out, self._runner)
-            return out
-
-        return call
-
-    def __dir__(self) -> list[str]:
-        return [n for n in dir(self._group) if not n.startswith("_")]
 
 
 class SyncTurn:
@@ -198,11 +172,11 @@ class Client:
             on_notice=on_notice,
         )
         #: The same groups as :class:`AsyncClient`'s, blocking.
-        self.sessions = _SyncGroup(self.aio.sessions, self._runner)
-        self.memory = _SyncGroup(self.aio.memory, self._runner)
-        self.media = _SyncGroup(self.aio.media, self._runner)
-        self.keys = _SyncGroup(self.aio.keys, self._runner)
-        self.runs = _SyncGroup(self.aio.runs, self._runner)
+        self.sessions = blocking.Sessions(self.aio.sessions, self._runner)
+        self.memory = blocking.Memory(self.aio.memory, self._runner)
+        self.media = blocking.Media(self.aio.media, self._runner)
+        self.keys = blocking.Keys(self.aio.keys, self._runner)
+        self.runs = blocking.Runs(self.aio.runs, self._runner)
 
     @property
     def url(self) -> str:

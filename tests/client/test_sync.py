@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 
 import pytest
@@ -65,3 +66,25 @@ async def test_awaiting_a_sync_turn_unread(served: Served) -> None:
     served.llm.script(Text("straight to the result"))
     with Client(served.url, served.user_key) as c:
         assert c.chat("hi").result().reply == "straight to the result"
+
+
+def test_the_blocking_groups_match_the_async_ones() -> None:
+    """Same methods, same parameters and defaults: spelled out, so checked here."""
+    c = Client("http://127.0.0.1:9", "muxi_x")
+    try:
+        for name in ("sessions", "memory", "media", "keys", "runs"):
+            sync_group, async_group = getattr(c, name), getattr(c.aio, name)
+            public = {m for m in dir(async_group) if not m.startswith("_")}
+            assert public == {m for m in dir(sync_group) if not m.startswith("_")}, name
+            for method in public:
+                a = inspect.signature(getattr(async_group, method)).parameters
+                s = inspect.signature(getattr(sync_group, method)).parameters
+                assert [(p.name, p.default) for p in a.values()] == [
+                    (p.name, p.default) for p in s.values()
+                ], f"{name}.{method}"
+        for method in ("chat", "me", "health", "agents"):
+            a = inspect.signature(getattr(c.aio, method)).parameters
+            s = inspect.signature(getattr(c, method)).parameters
+            assert list(a) == list(s), method
+    finally:
+        c.close()
