@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from muxi_cli.errors import MuxiError, ServerAuthError
+from muxi_cli.protocol.apiversion import API_VERSION, HEADER
 from muxi_cli.runtime.wire import (
     Response,
     Timeout,
@@ -96,6 +97,9 @@ class ServerClient:
         #: TLS verification: True, False, or the path of a CA bundle.
         self.verify = verify
         self._max_connections = max_connections
+        #: The user every request acts for unless it names another (an admin
+        #: key's ``x-muxi-user-id``; the Python client's ``user_id``).
+        self.acting_user: str | None = None
         self._client: httpx.AsyncClient | None = None
         self._unix: UnixClient | None = None
 
@@ -125,10 +129,12 @@ class ServerClient:
         return (httpx.HTTPError,)
 
     def headers(self, user_id: str | None = None) -> dict[str, str]:
-        """What every request carries: the user agent, the key, the acting user."""
-        headers = {"user-agent": USER_AGENT}
+        """What every request carries: the user agent, the API version this code
+        speaks (a server of another major refuses it clearly), the key, the acting user."""
+        headers = {"user-agent": USER_AGENT, HEADER: API_VERSION}
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key}"
+        user_id = user_id or self.acting_user
         if user_id:
             headers["x-muxi-user-id"] = user_id
         return headers

@@ -55,6 +55,8 @@ class WebSocketTurns:
         self.ws: Any = None
         self._lock = asyncio.Lock()
         self._connected_once = False
+        #: The last connection's ``ready`` frame (it names the server's API version).
+        self.ready: dict[str, Any] = {}
 
     async def _connect(self) -> Any:
         from websockets.asyncio.client import connect  # deferred: websockets is slow to import
@@ -80,6 +82,7 @@ class WebSocketTurns:
         if frame.get("type") == "error":
             await ws.close()
             raise MuxiError.from_dict(frame.get("error") or {})
+        self.ready = frame if isinstance(frame, dict) else {}
         return ws
 
     async def _ensure(self) -> Any:

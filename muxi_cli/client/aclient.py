@@ -1,0 +1,211 @@
+""":class:`AsyncClient`: the asyncio client of a ``muxi serve`` (docs/clients.md).
+
+It is a thin face over what the CLI's remote runtime already does well
+(:class:`~muxi_cli.runtime.remote.RemoteRuntime`): turns over SSE resumed
+from their last event when the stream breaks, turns over one reused
+WebSocket reopened with backoff, starting a turn again while a replica
+answers ``shutting_down``. What it adds is the library's shape: keyword
+arguments, JSON answers, a :class:`~muxi_cli.client.turn.ChatTurn` to iterate
+or await, typed errors (:mod:`muxi_cli.client.errors`), retried GETs and the
+API version check (:mod:`muxi_cli.client.transport`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Literal
+
+from muxi_cli.client.errors import UnsupportedApiVersion, from_muxi
+from muxi_cli.client.namespaces import Keys, Media, Memory, Runs, Sessions
+from muxi_cli.client.transport import RETRIES, Transport, check_version
+from muxi_cli.client.turn import ChatTurn
+from muxi_cli.errors import MuxiError
+from muxi_cli.protocol.apiversion import HEADER
+from muxi_cli.protocol.records import ApprovalMode, Attachment, ChatRequest
+from muxi_cli.protocol.turn import Turn
+from muxi_cli.runtime.remote import RemoteRuntime
+from muxi_cli.runtime.remote_sse import SSETurn, start_with_retries
+from muxi_cli.runtime.wire import SSE_MEDIA, Response, Timeout, connection_error
+
+log = logging.getLogger("muxi.client")
+
+Transport_ = Literal["auto", "sse", "ws"]
+#: What ``attachments`` may hold: a stored media id, ``media.upload``'s answer,
+#: an :class:`Attachment`, or its dict (``name``, ``content``, ``mime``, ``media_id``).
+AttachmentLike = str | dict[str, Any] | Attachment
+
+
+def attachment(item: AttachmentLike) -> Attachment:
+    """One attachment of a chat request, from any of :data:`AttachmentLike`."""
+    if isinstance(item, Attachment):
+        return item
+    if isinstance(item, str):
+        return Attachment(name=item, media_id=item, mime="application/octet-stream")
+    if "media_id" not in item and "id" in item and "media_type" in item:  # a MediaRef
+        return Attachment(
+            name=str(item.get("name") or item["id"]),
+            media_id=str(item["id"]),
+            mime=str(item["media_type"]),
+        )
+    return Attachment.from_dict(dict(item))
+
+
+class AsyncClient:
+    """The muxi server at ``url``, used with the API key ``api_key``.
+
+    ``user_id``: an admin key acts for that user (``x-muxi-user-id``).
+    ``timeout``: seconds per request (a turn's stream waits longer between
+    events). ``retries``: tries again of an idempotent request. ``on_notice``
+    hears connection diagnostics ("reconnecting ...", default: the
+    ``muxi.client`` logger). Open one client per event loop; ``async with``
+    (or :meth:`aclose`) frees its connections.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None,
+        user_id: str | None = None,
+        timeout: float = 30.0,
+        *,
+        retries: int = RETRIES,
+        verify: bool | str = True,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
+        self._rt = RemoteRuntime(
+            url,
+            api_key,
+            label=url,
+            timeout=timeout,
+            on_notice=on_notice or (lambda msg: log.warning("%s", msg)),
+        )
+        # The runtime's HTTP client is the one every request goes through.
+        server = self._rt._server
+        server.verify = verify
+        # Every request acts for this user: the turn's own follow-ups too
+        # (approve, cancel, resume), and the WebSocket handshake.
+        server.acting_user = user_id
+        self.url = self._rt.url
+        self.user_id = user_id
+        self.timeout = timeout
+        self._t = Transport(server, user_id, retries)
+        self.sessions = Sessions(self._t)
+        self.memory = Memory(self._t)
+        self.media = Media(self._t)
+        self.keys = Keys(self._t)
+        self.runs = Runs(self._t)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._rt.aclose()
+
+    # -- plain calls -------------------------------------------------------------------
+
+    async def me(self) -> dict[str, Any]:
+        """The key as the server sees it: ``key_id``, ``role``, ``user_id``, ``scopes``."""
+        return dict(await self._t.json("GET", "/v1/me"))
+
+    async def health(self) -> dict[str, Any]:
+        """The server's state: version, agents, providers, stores."""
+        return dict(await self._t.json("GET", "/v1/health"))
+
+    async def agents(self) -> list[Any]:
+        return list(await self._t.json("GET", "/v1/agents"))
+
+    # -- turns -------------------------------------------------------------------------
+
+    async def chat(
+        self,
+        message: str,
+        agent: str | None = None,
+        session_id: str | None = None,
+        approval: ApprovalMode = "deny",
+        attachments: Sequence[AttachmentLike] | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        title: str | None = None,
+        transport: Transport_ = "auto",
+    ) -> ChatTurn:
+        """Start a turn; returns once the server took it (``run_id`` and
+        ``session_id`` are known). ``approval``: ``deny`` (tools that ask are
+        refused), ``yes`` (allowed, if the key may), ``interactive`` (each one
+        waits for :meth:`ChatTurn.approve`). ``transport``: ``auto`` is the
+        WebSocket for interactive approval and SSE otherwise."""
+        if transport not in ("auto", "sse", "ws"):
+            raise ValueError(f"transport must be auto, sse or ws, not {transport!r}")
+        request = ChatRequest(
+            message=message,
+            agent=agent,
+            session_id=session_id,
+            user_id=self.user_id,
+            attachments=[attachment(a) for a in attachments or ()],
+            approval=approval,
+            model=model,
+            system=system,
+            title=title,
+        )
+        ws = transport == "ws" or (transport == "auto" and approval == "interactive")
+        inner = await (self._chat_ws(request) if ws else self._chat_sse(request))
+        return ChatTurn(inner, "ws" if ws else "sse")
+
+    async def _chat_ws(self, request: ChatRequest) -> Turn:
+        body = self._rt._body(request)
+        if request.user_id:
+            body["user_id"] = request.user_id
+        turns = self._rt._ws_turns
+        try:
+            turn = await turns.chat(request, body)
+        except MuxiError as exc:
+            raise from_muxi(exc) from exc
+        version = turns.ready.get("api_version")
+        if isinstance(version, str):
+            try:
+                check_version({HEADER: version}, self.url)
+            except UnsupportedApiVersion:
+                await turn.aclose()
+                raise
+        return turn
+
+    async def _chat_sse(self, request: ChatRequest) -> Turn:
+        body = self._rt._body(request)
+        resp = await start_with_retries(lambda: self._start_sse(body), self._rt.resume_attempts)
+        try:
+            turn = SSETurn(self._rt, resp, request.session_id or "", self._rt.resume_attempts)
+            await turn.begin()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await resp.aclose()
+            if isinstance(exc, MuxiError):
+                raise from_muxi(exc) from exc
+            if isinstance(exc, self._t.server.errors):
+                raise from_muxi(connection_error(self._t.server.where, exc)) from exc
+            raise
+        return turn
+
+    async def _start_sse(self, body: dict[str, Any]) -> Response:
+        # Not repeated by the transport: a POST that starts a turn is tried again
+        # only while the server says it is shutting down (start_with_retries).
+        return await self._t.send(
+            "POST",
+            "/v1/chat",
+            stream=True,
+            json_body=body,
+            headers={"accept": SSE_MEDIA},
+            timeout=Timeout(self.timeout, connect=10.0, read=120.0),
+        )
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.url!r})"

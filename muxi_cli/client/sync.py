@@ -1,0 +1,240 @@
+""":class:`Client`: the blocking client, for scripts and notebooks.
+
+It runs an :class:`~muxi_cli.client.AsyncClient` on a private event loop in
+a thread of its own and waits for each call. So it works where another loop
+already runs in the calling thread (Jupyter, IPython's autoawait, a web
+framework's worker), where ``asyncio.run`` would refuse: the caller's loop is
+never touched. Everything else (retries, reconnects, errors) is the async
+client's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from concurrent.futures import Future
+from types import TracebackType
+from typing import Any, TypeVar
+
+from muxi_cli.client import sync_groups as blocking
+from muxi_cli.client.aclient import AsyncClient, AttachmentLike, Transport_
+from muxi_cli.client.transport import RETRIES
+from muxi_cli.client.turn import ChatTurn, TurnResult
+from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.records import ApprovalDecision, ApprovalMode
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    """An event loop running forever in a daemon thread (an unclosed client
+    never keeps the interpreter alive)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._main, name="muxi-client", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("a muxi Client was called from its own loop; use AsyncClient there")
+        if self.loop.is_closed():
+            coro.close()
+            raise RuntimeError("this muxi Client is closed")
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            # Ctrl-C (a notebook's interrupt) stops the call, not just the wait.
+            future.cancel()
+            raise
+
+    def iterate(self, source: AsyncIterator[T]) -> Iterator[T]:
+        return _SyncIterator(source, self)
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+class _SyncIterator(Iterator[T]):
+    """An async iterator of the client's loop, read from the calling thread."""
+
+    def __init__(self, source: AsyncIterator[T], runner: _LoopThread) -> None:
+        self._source = source
+        self._runner = runner
+
+    def __iter__(self) -> _SyncIterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        async def step() -> T:
+            return await anext(self._source)
+
+        try:
+            return self._runner.run(step())
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+
+class SyncTurn:
+    """A running turn, blocking: iterate it for typed events, :meth:`result` for the summary."""
+
+    def __init__(self, turn: ChatTurn, runner: _LoopThread) -> None:
+        self._turn = turn
+        self._runner = runner
+
+    @property
+    def run_id(self) -> str:
+        return self._turn.run_id
+
+    @property
+    def session_id(self) -> str:
+        return self._turn.session_id
+
+    @property
+    def finished(self) -> bool:
+        return self._turn.finished
+
+    def __iter__(self) -> Iterator[Event]:
+        return _SyncIterator(self._turn, self._runner)
+
+    def result(self) -> TurnResult:
+        return self._runner.run(self._turn.result())
+
+    def pending(self) -> list[tuple[str, str]]:
+        return self._turn.pending()
+
+    def approve(
+        self, call_id: str, decision: ApprovalDecision = "allow", run_id: str | None = None
+    ) -> None:
+        self._runner.run(self._turn.approve(call_id, decision, run_id))
+
+    def cancel(self) -> None:
+        self._runner.run(self._turn.cancel())
+
+    def close(self) -> None:
+        self._runner.run(self._turn.aclose())
+
+    def __enter__(self) -> SyncTurn:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SyncTurn(run_id={self.run_id!r}, session_id={self.session_id!r})"
+
+
+class Client:
+    """The blocking client: :class:`AsyncClient`'s calls, each waited for.
+
+    ``with Client(url, key) as c:`` (or :meth:`close`) stops its thread.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None,
+        user_id: str | None = None,
+        timeout: float = 30.0,
+        *,
+        retries: int = RETRIES,
+        verify: bool | str = True,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
+        self._runner = _LoopThread()
+        # A client dropped unclosed still stops its thread (its sockets go with the process).
+        weakref.finalize(self, self._runner.close)
+        self.aio = AsyncClient(
+            url,
+            api_key,
+            user_id,
+            timeout,
+            retries=retries,
+            verify=verify,
+            on_notice=on_notice,
+        )
+        #: The same groups as :class:`AsyncClient`'s, blocking.
+        self.sessions = blocking.Sessions(self.aio.sessions, self._runner)
+        self.memory = blocking.Memory(self.aio.memory, self._runner)
+        self.media = blocking.Media(self.aio.media, self._runner)
+        self.keys = blocking.Keys(self.aio.keys, self._runner)
+        self.runs = blocking.Runs(self.aio.runs, self._runner)
+
+    @property
+    def url(self) -> str:
+        return self.aio.url
+
+    def chat(
+        self,
+        message: str,
+        agent: str | None = None,
+        session_id: str | None = None,
+        approval: ApprovalMode = "deny",
+        attachments: Sequence[AttachmentLike] | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        title: str | None = None,
+        transport: Transport_ = "auto",
+    ) -> SyncTurn:
+        turn = self._runner.run(
+            self.aio.chat(
+                message,
+                agent=agent,
+                session_id=session_id,
+                approval=approval,
+                attachments=attachments,
+                model=model,
+                system=system,
+                title=title,
+                transport=transport,
+            )
+        )
+        return SyncTurn(turn, self._runner)
+
+    def me(self) -> dict[str, Any]:
+        return self._runner.run(self.aio.me())
+
+    def health(self) -> dict[str, Any]:
+        return self._runner.run(self.aio.health())
+
+    def agents(self) -> list[Any]:
+        return self._runner.run(self.aio.agents())
+
+    def close(self) -> None:
+        if not self._runner.loop.is_closed():
+            try:
+                self._runner.run(self.aio.aclose())
+            finally:
+                self._runner.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"

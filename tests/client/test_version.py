@@ -1,0 +1,96 @@
+"""The API version: sent on every request, checked on every answer.
+
+A stand-in HTTP server (standard library, on loopback) plays a server of
+another major version, which no real ``muxi serve`` of this checkout is.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from muxi_cli.client import API_VERSION, AsyncClient, Client, errors
+from muxi_cli.client.transport import check_version
+from muxi_cli.protocol import apiversion
+from tests.client.conftest import Served
+
+
+class Stub:
+    """Answers ``GET /v1/me`` with ``version`` in ``Muxi-Api-Version`` (None: no header)."""
+
+    def __init__(self) -> None:
+        self.version: str | None = "2.0"
+        self.seen: list[dict[str, str]] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                stub.seen.append({k.lower(): v for k, v in self.headers.items()})
+                data = json.dumps({"key_id": "k", "role": "user", "user_id": "u"}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                if stub.version is not None:
+                    self.send_header(apiversion.HEADER, stub.version)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    s = Stub()
+    s.thread.start()
+    try:
+        yield s
+    finally:
+        s.server.shutdown()
+        s.server.server_close()
+        s.thread.join(timeout=5)
+
+
+def test_the_client_carries_the_api_version() -> None:
+    assert API_VERSION == apiversion.API_VERSION == "1.1"
+
+
+async def test_another_major_is_refused_and_no_header_is_accepted(stub: Stub) -> None:
+    async with AsyncClient(stub.url, "muxi_x") as c:
+        with pytest.raises(errors.UnsupportedApiVersion) as caught:
+            await c.me()
+        assert caught.value.code == "unsupported_api_version"
+        assert "2.0" in caught.value.message and API_VERSION in caught.value.message
+        stub.version = "1.7"  # minors are additive
+        assert (await c.me())["role"] == "user"
+        stub.version = None  # a 1.0 server sends none
+        assert (await c.me())["role"] == "user"
+    assert {h["muxi-api-version"] for h in stub.seen} == {API_VERSION}
+
+
+@pytest.mark.parametrize("value", ["2.0", "0.9", "v1", "1.x"])
+def test_check_version_refuses(value: str) -> None:
+    with pytest.raises(errors.UnsupportedApiVersion):
+        check_version({apiversion.HEADER: value}, "here")
+
+
+async def test_http_and_websocket_share_the_headers(client: AsyncClient, served: Served) -> None:
+    """The WebSocket handshake sends what ServerClient.headers() says (remote_ws
+    takes that function), so the version goes there too."""
+    assert client._t.server.headers()[apiversion.HEADER] == API_VERSION
+    assert client._rt._ws_turns._headers()[apiversion.HEADER] == API_VERSION
+    assert (await client.me())["user_id"] == "alice"
+
+
+def test_the_sync_client_raises_the_same(stub: Stub) -> None:
+    with Client(stub.url, "muxi_x") as c, pytest.raises(errors.UnsupportedApiVersion):
+        c.me()
