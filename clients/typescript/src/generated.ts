@@ -23,7 +23,7 @@ export interface AgentRouted {
   failure?: string;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -43,7 +43,7 @@ export interface AudioDelta {
   final: boolean;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -63,7 +63,7 @@ export interface MediaFailed {
   message: string;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -84,7 +84,7 @@ export interface MediaProcessed {
   meta: Record<string, unknown>;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -100,7 +100,7 @@ export interface MemoryRecalled {
   items: Record<string, unknown>[];
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -123,7 +123,7 @@ export interface ModelCall {
   finish: string;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -141,7 +141,7 @@ export interface Notice {
   message: string;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -158,7 +158,7 @@ export interface RunCompleted {
   duration_ms: number | null;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -179,7 +179,7 @@ export interface RunFailed {
   };
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -196,7 +196,7 @@ export interface RunStarted {
   user_id: string | null;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -212,7 +212,7 @@ export interface TextDelta {
   text: string;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -231,7 +231,7 @@ export interface ToolApproval {
   by: string;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -250,7 +250,7 @@ export interface ToolRequested {
   arguments: Record<string, unknown>;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -271,7 +271,7 @@ export interface ToolResult {
   media?: Record<string, unknown>[];
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -289,7 +289,7 @@ export interface TranscriptDelta {
   final: boolean;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
@@ -310,7 +310,7 @@ export interface Usage {
   unknown?: boolean;
   /** set on a delegate's events */
   parent_run_id?: string;
-  /** nesting depth of a delegate */
+  /** a delegate's nesting depth */
   depth?: number;
   [field: string]: unknown;
 }
