@@ -92,6 +92,7 @@ const BY_CODE: Record<string, ErrorClass> = {
   shutting_down: Unavailable,
   replica_unreachable: Unavailable,
   database_unavailable: Unavailable,
+  busy: Unavailable,
 };
 
 const BY_STATUS: Record<number, ErrorClass> = {
@@ -100,6 +101,7 @@ const BY_STATUS: Record<number, ErrorClass> = {
   403: Forbidden,
   404: NotFound,
   413: PayloadTooLarge,
+  422: BadRequest, // `bad_media`: bytes the server cannot read, or not of the claimed type
   429: RateLimited,
   503: Unavailable,
 };
@@ -202,8 +204,12 @@ function defaultCode(status: number): string {
       return "payload_too_large";
     case 429:
       return "rate_limited";
+    case 502:
+      return "bad_gateway";
     case 503:
       return "unavailable";
+    case 504:
+      return "gateway_timeout";
     case 0:
       return "connection_failed";
     default:

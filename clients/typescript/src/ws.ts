@@ -261,7 +261,11 @@ export class WsTurn extends ChatTurn {
         throw new ConnectionFailed({ status: 0, code: "connection_failed", message: "the WebSocket closed before the turn started" });
       }
       if (frame.type === "error") {
-        pool.release(conn);
+        // A refused chat frame is followed by a `done`; read it, so that the
+        // socket's next turn does not take it for its own end.
+        const after = await conn.next(2000);
+        if (after?.type === "done") pool.release(conn);
+        else conn.close();
         throw errorFromFrame(frame);
       }
       if (frame.type === "done") {

@@ -45,6 +45,8 @@ describe("errorFromResponse", () => {
     [429, body("something_new"), RateLimited, "something_new"],
     [500, body("internal"), MuxiApiError, "internal"],
     [502, body("provider_error"), MuxiApiError, "provider_error"],
+    [502, "", MuxiApiError, "bad_gateway"],
+    [422, body("bad_media"), BadRequest, "bad_media"],
   ];
   for (const [status, text, Klass, code] of cases) {
     test(`${status} ${text.slice(0, 40) || "(empty)"} -> ${Klass.name}`, () => {

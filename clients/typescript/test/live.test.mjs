@@ -3,7 +3,7 @@
 // server's event log, `runs.events`, and an approval over SSE.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before, beforeEach, test } from "node:test";
 import { MuxiClient, NotFound, UnsupportedApiVersion } from "../dist/index.js";
 import { startRig } from "./rig.mjs";
 
@@ -12,6 +12,11 @@ const clients = [];
 
 before(async () => {
   rig = await startRig();
+});
+
+// The fake model's queue is shared: each test starts from an empty one.
+beforeEach(async () => {
+  await rig?.control("/reset", {});
 });
 
 after(async () => {
@@ -130,8 +135,8 @@ test("a tool approval over SSE: pending, allowed with a POST, the tool runs", as
 
 test("closing a turn early cancels it on the server", async () => {
   const client = await clientFor("closer");
-  await rig.control("/script", { replies: [{ text: "a b c d e f g h", delay: 0.3 }] });
   for (const transport of ["sse", "ws"]) {
+    await rig.control("/script", { replies: [{ text: "a b c d e f g h", delay: 0.3 }] });
     const turn = await client.chat({ message: "slowly" }, { transport });
     for await (const e of turn) if (e.type === "text.delta") break;
     await turn.close();
@@ -143,6 +148,18 @@ test("closing a turn early cancels it on the server", async () => {
       if (status !== "cancelled") await new Promise((r) => setTimeout(r, 500));
     }
     assert.equal(status, "cancelled", transport);
-    await rig.control("/script", { replies: [{ text: "a b c d e f g h", delay: 0.3 }] });
   }
+});
+
+test("a turn refused over the WebSocket is an error, and the socket serves the next turn", async () => {
+  const client = await clientFor("refused-ws");
+  const missing = "0".repeat(64);
+  await assert.rejects(
+    client.chat({ message: "this?", attachments: [{ name: "x.png", media_id: missing }] }, { transport: "ws" }),
+    (err) => err instanceof NotFound && err.code === "not_found" && err.status === 404,
+  );
+  await rig.control("/script", { replies: [{ text: "fine" }] });
+  const result = await (await client.chat({ message: "hi" }, { transport: "ws" })).result();
+  assert.equal(result.status, "completed", JSON.stringify(result.error));
+  assert.equal(result.reply, "fine");
 });
