@@ -260,25 +260,29 @@ export class ScenarioRunner {
   async call(step, rawExpect, env, client) {
     const op = OPS[step.op];
     if (!op) throw new Error(`unknown op ${step.op}`);
-    const expect = resolveValue(rawExpect, env);
     const args = step.args ?? {};
-    let outcome;
+    // `as` stores the outcome (a raised error: its JSON), then `expect` is
+    // resolved, so it may refer to the step's own result.
+    const attempt = async () => {
+      const outcome = await outcomeOf(op(client, args));
+      if (step.as) env[step.as] = outcome.error ?? outcome.value;
+      return { outcome, why: callHolds(resolveValue(rawExpect, env), outcome) };
+    };
+    let last;
     if (step.eventually) {
       const deadline = Date.now() + step.eventually * 1000;
       for (;;) {
-        outcome = await outcomeOf(op(client, args));
-        if (callHolds(expect, outcome) === null || Date.now() >= deadline) break;
+        last = await attempt();
+        if (last.why === null || Date.now() >= deadline) break;
         await sleep(200);
       }
     } else {
       for (let i = 0; i < (step.repeat ?? 1); i++) {
-        outcome = await outcomeOf(op(client, args));
-        if (outcome.error) break;
+        last = await attempt();
+        if (last.outcome.error) break;
       }
     }
-    const why = callHolds(expect, outcome);
-    if (why) throw new Error(`${step.op}: ${why}`);
-    if (step.as) env[step.as] = outcome.error ?? outcome.value;
+    if (last.why) throw new Error(`${step.op}: ${last.why}`);
   }
 
   async chat(step, rawExpect, env, client) {
