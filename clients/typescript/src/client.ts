@@ -38,7 +38,7 @@ export interface MuxiClientOptions {
 export interface ChatOptions {
   /** `auto` (default): the WebSocket when `approval` is `interactive`, SSE otherwise. */
   transport?: Transport;
-  /** Aborts starting the turn (and an SSE turn's stream). */
+  /** Aborts starting the turn; once it started, closes it (an unfinished turn is cancelled on the server). */
   signal?: AbortSignal;
 }
 
@@ -135,26 +135,39 @@ export class MuxiClient {
     const body: ChatRequest = typeof request === "string" ? { message: request } : request;
     const transport = opts.transport ?? "auto";
     const ws = transport === "ws" || (transport === "auto" && body.approval === "interactive");
-    if (ws) return WsTurn.start(this.pool, body as Record<string, unknown>);
+    opts.signal?.throwIfAborted();
+    // Before the turn exists the signal aborts the request; after, it closes the turn.
+    let turn: ChatTurn | null = null;
     const ctl = new AbortController();
-    const onAbort = () => ctl.abort(opts.signal?.reason);
+    const onAbort = () => (turn ? void turn.close() : ctl.abort(opts.signal?.reason));
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    const res = await this.http.request("POST", "/v1/chat", {
-      json: body,
-      headers: { accept: "text/event-stream" },
-      stream: true,
-      retryDraining: true, // refused while draining: the turn never started
-      signal: ctl.signal,
-    });
-    const turn = new SSETurn(
-      this.http,
-      ctl,
-      res,
-      res.headers.get("x-muxi-run-id") ?? "",
-      res.headers.get("x-muxi-session-id") ?? body.session_id ?? "",
-      this.onNotice,
-    );
-    await turn.begin();
+    try {
+      if (ws) {
+        turn = await WsTurn.start(this.pool, body as Record<string, unknown>);
+      } else {
+        const res = await this.http.request("POST", "/v1/chat", {
+          json: body,
+          headers: { accept: "text/event-stream" },
+          stream: true,
+          retryDraining: true, // refused while draining: the turn never started
+          signal: ctl.signal,
+        });
+        const sse = new SSETurn(
+          this.http,
+          ctl,
+          res,
+          res.headers.get("x-muxi-run-id") ?? "",
+          res.headers.get("x-muxi-session-id") ?? body.session_id ?? "",
+          this.onNotice,
+        );
+        await sse.begin();
+        turn = sse;
+      }
+    } catch (err) {
+      opts.signal?.removeEventListener("abort", onAbort);
+      throw err;
+    }
+    if (opts.signal?.aborted) await turn.close(); // aborted while it was being acknowledged
     return turn;
   }
 

@@ -313,12 +313,13 @@ export class SSETurn extends ChatTurn {
   }
 
   protected async release(unfinished: boolean): Promise<void> {
+    // The connection goes at once (this aborts a stream being read or resumed).
+    this.ctl.abort();
+    await this.response?.body?.cancel().catch(() => undefined);
     if (unfinished && this.runId) {
       // A dropped stream would keep the turn running for the server's resume
       // grace: leaving early is a cancel, said at once.
       await this.http.request("POST", `/v1/runs/${seg(this.runId)}/cancel`, { timeoutMs: 5000 }).catch(() => undefined);
     }
-    this.ctl.abort();
-    await this.response?.body?.cancel().catch(() => undefined);
   }
 }

@@ -214,3 +214,41 @@ test("a delegate's run.completed does not end the turn", async () => {
   assert.deepEqual(types, ["run.started", "run.completed", "text.delta", "run.completed"]);
   assert.equal((await turn.result()).reply, "top");
 });
+
+test("aborting the chat's signal closes a started turn: it is cancelled on the server", async () => {
+  const enc = new TextEncoder();
+  let streamSignal = null;
+  const calls = [];
+  const fetch = async (url, init = {}) => {
+    calls.push(`${init.method ?? "GET"} ${new URL(String(url)).pathname}`);
+    if (String(url).endsWith("/cancel")) return new Response(null, { status: 202 });
+    streamSignal = init.signal;
+    let sent = false;
+    const body = new ReadableStream({
+      pull(c) {
+        if (!sent) {
+          sent = true;
+          c.enqueue(enc.encode(ev(1, "run.started", { agent: "a" })));
+          return;
+        }
+        // Then nothing, until the request is aborted.
+        return new Promise((_, reject) => init.signal.addEventListener("abort", () => reject(init.signal.reason)));
+      },
+    });
+    return new Response(body, { headers: { "x-muxi-run-id": RUN, "x-muxi-session-id": SESSION } });
+  };
+  const client = new MuxiClient({ url: "http://muxi.test", apiKey: "k", fetch });
+  const abort = new AbortController();
+  const turn = await client.chat("hi", { signal: abort.signal });
+  const seen = [];
+  for await (const e of turn) {
+    seen.push(e.type);
+    abort.abort();
+  }
+  assert.deepEqual(seen, ["run.started"]);
+  assert.ok(streamSignal.aborted);
+  assert.ok(turn.ended);
+  await turn.close(); // already closing: waits for nothing more, sends nothing more
+  for (let i = 0; i < 100 && calls.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(calls, ["POST /v1/chat", `POST /v1/runs/${RUN}/cancel`]);
+});
