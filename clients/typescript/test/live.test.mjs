@@ -1,10 +1,12 @@
 // What the contract scenarios do not say, against a real `muxi serve` (the
 // contract rig): the API version check, a broken SSE stream resumed from the
-// server's event log, `runs.events`, and an approval over SSE.
+// server's event log, `runs.events`, an approval over SSE, closing a turn,
+// a refused WebSocket turn, and the client in a real browser (Chromium).
 
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
 import { MuxiClient, NotFound, UnsupportedApiVersion } from "../dist/index.js";
+import { findChromium, pageServer, withChromium } from "./browser.mjs";
 import { startRig } from "./rig.mjs";
 
 let rig = null;
@@ -162,4 +164,56 @@ test("a turn refused over the WebSocket is an error, and the socket serves the n
   const result = await (await client.chat({ message: "hi" }, { transport: "ws" })).result();
   assert.equal(result.status, "completed", JSON.stringify(result.error));
   assert.equal(result.reply, "fine");
+});
+
+// The page's script: the same client, in a browser (fetch, web streams, WebSocket).
+const PAGE = `<!doctype html><meta charset="utf-8"><title>muxi client</title><script type="module">
+import { MuxiClient, NotFound, API_VERSION } from "/dist/index.js";
+const out = { api: API_VERSION };
+try {
+  const key = decodeURIComponent(location.hash.slice(1));
+  const muxi = new MuxiClient({ url: location.origin, apiKey: key });
+  out.me = (await muxi.me()).user_id;
+  const sse = await muxi.chat({ message: "hello" }, { transport: "sse" });
+  let text = "";
+  for await (const e of sse) if (e.type === "text.delta") text += e.text;
+  out.sse = { text, status: (await sse.result()).status };
+  const ws = await muxi.chat({ message: "6*7?", approval: "interactive" });
+  for await (const e of ws) if (e.type === "tool.approval" && e.decision === "pending") await ws.approve(e.call_id, "allow");
+  const r = await ws.result();
+  out.ws = { reply: r.reply, status: r.status, ok: r.toolCalls[0]?.ok ?? null };
+  try { await muxi.sessions.get("s_nothere"); } catch (err) { out.notFound = err instanceof NotFound && err.status === 404; }
+  muxi.close();
+} catch (err) { out.error = String(err && err.stack || err); }
+await fetch("/result", { method: "POST", body: JSON.stringify(out) });
+</script>`;
+
+test("in a browser: an SSE turn, a WebSocket turn with an approval, a typed error", async (t) => {
+  const chromium = findChromium();
+  if (!chromium) {
+    if (process.env.MUXI_TEST_CI) throw new Error("Chromium is not installed (scripts/os-packages installs it)");
+    return t.skip("no Chromium on PATH");
+  }
+  const made = await rig.control("/key", { role: "user", user: "browser", scopes: null });
+  await rig.control("/script", {
+    replies: [
+      { text: "hi from the server", chunks: 3 },
+      { tool_calls: [{ name: "calculator", arguments: { expression: "6*7" } }] },
+      { text: "it is 42" },
+    ],
+  });
+  const page = await pageServer(rig.info.url, PAGE);
+  try {
+    const out = await withChromium(chromium, `${page.url}#${encodeURIComponent(made.key)}`, page.result);
+    assert.equal(out.error, undefined, out.error);
+    assert.deepEqual(out, {
+      api: "1.1",
+      me: "browser",
+      sse: { text: "hi from the server", status: "completed" },
+      ws: { reply: "it is 42", status: "completed", ok: true },
+      notFound: true,
+    });
+  } finally {
+    await page.close();
+  }
 });
