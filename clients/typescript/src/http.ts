@@ -1,0 +1,199 @@
+// The HTTP layer: one place that adds the key, the API version and the acting
+// user to every request, applies the timeout, retries what is safe to retry,
+// checks the server's API version and turns failures into typed errors.
+
+import { connectionFailed, errorFromResponse, MuxiApiError, UnsupportedApiVersion } from "./errors.js";
+import { API_VERSION, API_VERSION_HEADER, compatibleApiVersion, UNSUPPORTED_API_VERSION } from "./version.js";
+
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+export type Query = Record<string, string | number | boolean | null | undefined>;
+
+export interface HttpOptions {
+  url: string;
+  apiKey: string;
+  userId?: string | null;
+  fetch?: FetchLike;
+  timeoutMs?: number;
+  retries?: number;
+}
+
+export interface RequestOptions {
+  query?: Query;
+  json?: unknown;
+  body?: BodyInit;
+  headers?: Record<string, string>;
+  /** Return once the headers are in; the timeout then stops (a stream may run for minutes). */
+  stream?: boolean;
+  /** Try again on a failed connection or 502/503/504 (default: for GET, HEAD and DELETE). */
+  retry?: boolean;
+  /** Try again while the server answers `shutting_down` (a turn that never started). */
+  retryDraining?: boolean;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** Statuses worth another try: a proxy or a replica not ready, a server draining. */
+const RETRY_STATUS = new Set([502, 503, 504]);
+const IDEMPOTENT = new Set(["GET", "HEAD", "DELETE", "PUT"]);
+
+/** The wait before try `n` (0-based): 0.25 s doubling, at most 4 s; a `Retry-After` up to 10 s wins. */
+export function backoffMs(n: number, retryAfter?: number | null): number {
+  if (retryAfter != null && retryAfter >= 0) return Math.min(retryAfter, 10) * 1000;
+  return Math.min(250 * 2 ** n, 4000);
+}
+
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+
+/** A path segment, quoted (ids come from users). */
+export const seg = (value: string): string => encodeURIComponent(String(value)) || "-";
+
+export class Http {
+  readonly url: string;
+  readonly apiKey: string;
+  readonly userId: string | null;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  private readonly fetchImpl: FetchLike;
+
+  constructor(opts: HttpOptions) {
+    this.url = opts.url.replace(/\/+$/, "");
+    this.apiKey = opts.apiKey;
+    this.userId = opts.userId ?? null;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.retries = opts.retries ?? 2;
+    const f = opts.fetch ?? globalThis.fetch;
+    if (typeof f !== "function") throw new TypeError("no fetch on this platform: pass the `fetch` option");
+    // Called unbound, `window.fetch` throws "Illegal invocation" in browsers.
+    this.fetchImpl = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  }
+
+  /** The headers every request carries. */
+  headers(extra?: Record<string, string>): Headers {
+    const h = new Headers(extra);
+    h.set("authorization", `Bearer ${this.apiKey}`);
+    h.set(API_VERSION_HEADER, API_VERSION);
+    if (this.userId) h.set("x-muxi-user-id", this.userId);
+    return h;
+  }
+
+  endpoint(path: string, query?: Query): string {
+    let url = `${this.url}${path}`;
+    if (query) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null) params.set(k, String(v));
+      const qs = params.toString();
+      if (qs) url += `?${qs}`;
+    }
+    return url;
+  }
+
+  /** A request; resolves to the response of a 2xx answer, throws a `MuxiApiError` otherwise. */
+  async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+    const retry = opts.retry ?? IDEMPOTENT.has(method);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.once(method, path, opts);
+      } catch (err) {
+        if (!(err instanceof MuxiApiError) || attempt >= this.retries || opts.signal?.aborted) throw err;
+        const again =
+          (retry && (err.status === 0 || RETRY_STATUS.has(err.status)) && err.code !== UNSUPPORTED_API_VERSION) ||
+          (opts.retryDraining === true && err.code === "shutting_down");
+        if (!again) throw err;
+        await sleep(backoffMs(attempt, err.retryAfter), opts.signal);
+      }
+    }
+  }
+
+  private async once(method: string, path: string, opts: RequestOptions): Promise<Response> {
+    const url = this.endpoint(path, opts.query);
+    const headers = this.headers(opts.headers);
+    let body: BodyInit | undefined = opts.body;
+    if (opts.json !== undefined) {
+      headers.set("content-type", "application/json");
+      body = JSON.stringify(opts.json);
+    }
+    const ctl = new AbortController();
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const timer = timeoutMs > 0 ? setTimeout(() => ctl.abort(new TimeoutError(timeoutMs)), timeoutMs) : null;
+    const onAbort = () => ctl.abort(opts.signal?.reason);
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener("abort", onAbort, { once: true });
+    let res: Response;
+    try {
+      res = await this.fetchImpl(url, { method, headers, body, signal: ctl.signal });
+    } catch (err) {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+      throw connectionFailed(this.url, ctl.signal.reason instanceof TimeoutError ? ctl.signal.reason : err);
+    }
+    const done = () => {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+    };
+    try {
+      checkVersion(res);
+      if (!res.ok) {
+        const text = await res.text().catch(() => "");
+        throw errorFromResponse(res.status, res.headers, text);
+      }
+    } catch (err) {
+      done();
+      throw err;
+    }
+    if (opts.stream) {
+      // The timeout covered the answer's head; the stream itself may take minutes.
+      // The caller's signal still aborts it (the listener stays while it runs).
+      if (timer) clearTimeout(timer);
+      return res;
+    }
+    // A plain answer: read it whole under the timeout, then hand back a copy.
+    try {
+      const buf = await res.arrayBuffer();
+      return new Response(res.status === 204 ? null : buf, { status: res.status, headers: res.headers });
+    } catch (err) {
+      throw connectionFailed(this.url, ctl.signal.reason instanceof TimeoutError ? ctl.signal.reason : err);
+    } finally {
+      done();
+    }
+  }
+
+  async json<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.request(method, path, opts);
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+}
+
+/** The request took longer than the client's timeout. */
+export class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+    this.name = "TimeoutError";
+  }
+}
+
+/** Throws `UnsupportedApiVersion` when a response says it speaks another major. */
+export function checkVersion(res: Response): void {
+  const version = res.headers.get(API_VERSION_HEADER);
+  if (version === null || compatibleApiVersion(version)) return; // no header: a 1.0 server, fine
+  throw new UnsupportedApiVersion({
+    status: res.status,
+    code: UNSUPPORTED_API_VERSION,
+    message: `this client speaks muxi API ${API_VERSION}; the server answered with ${version}`,
+    hint: "use a client release that speaks the server's API version",
+  });
+}
