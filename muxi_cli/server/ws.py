@@ -1,7 +1,8 @@
 """``GET /v1/ws``: interactive sessions over one WebSocket.
 
 Frames are JSON objects. Event frames are exactly ``Event.to_dict()`` (their
-``type`` contains a dot); control frames have a plain ``type``:
+``type`` is an event type: tell them by it, not by a dot, since ``usage`` has
+none and ``media.stored`` is a control frame); control frames are these:
 
 client -> server
     ``{"type": "auth", "key": "...", "user_id": null, "api_version": "1.1"}``
