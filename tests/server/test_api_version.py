@@ -126,3 +126,34 @@ async def test_the_websocket_refuses_another_major_with_4400(served: Served, ask
         with pytest.raises(ConnectionClosed) as info:
             await asyncio.wait_for(ws.recv(), 10)
         assert info.value.rcvd is not None and info.value.rcvd.code == 4400
+
+
+@pytest.mark.parametrize("asked", ["2.0", "nope", 2])
+async def test_the_auth_frame_s_version_is_checked_like_the_header(
+    served: Served, asked: object
+) -> None:
+    # A browser cannot set the header on the handshake: its auth frame says the
+    # version, and another major is refused the same way, before the key is read.
+    async with connect(ws_url(served)) as ws:
+        await ws.send(json.dumps({"type": "auth", "key": served.bob, "api_version": asked}))
+        frame = await recv(ws)
+        assert frame["type"] == "error" and frame["ref"] == "version"
+        assert frame["error"]["code"] == UNSUPPORTED
+        assert API_VERSION in frame["error"]["message"]
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4400
+    # The version is checked first: even a wrong key gets the version refusal.
+    async with connect(ws_url(served)) as ws:
+        await ws.send(json.dumps({"type": "auth", "key": "muxi_nope", "api_version": "3.1"}))
+        assert (await recv(ws))["ref"] == "version"
+
+
+@pytest.mark.parametrize("asked", ["1.1", "1", "1.7", None])
+async def test_the_auth_frame_s_version_of_this_major_is_served(
+    served: Served, asked: str | None
+) -> None:
+    async with connect(ws_url(served)) as ws:
+        await ws.send(json.dumps({"type": "auth", "key": served.bob, "api_version": asked}))
+        ready = await recv(ws)
+        assert ready["type"] == "ready" and ready["api_version"] == API_VERSION
