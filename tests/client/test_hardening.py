@@ -4,8 +4,11 @@ real ``muxi serve`` (tests/client/conftest.py)."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
+import warnings
 
-from muxi_cli.client import AsyncClient
+from muxi_cli.client import AsyncClient, Client
 from tests.client.conftest import Served
 from tests.fakellm import Slow
 
@@ -31,3 +34,46 @@ async def test_result_returns_when_the_reading_task_is_cancelled(
     result = await asyncio.wait_for(waiter, 20)
     assert result.run_id == turn.run_id
     await turn.aclose()
+
+
+def test_close_in_one_thread_ends_a_call_waiting_in_another(served: Served) -> None:
+    """Closing a blocking Client stopped its loop under a thread still iterating
+    a turn, which then waited forever; now that thread gets a RuntimeError."""
+    served.llm.reset()
+    served.llm.script(Slow("one two three four five six seven eight", delay=0.5))
+    client = Client(served.url, served.user_key)
+    turn = client.chat("hi")
+    first = threading.Event()
+    outcome: list[BaseException | str] = []
+
+    def read() -> None:
+        try:
+            for _event in turn:
+                first.set()
+            outcome.append("ended")
+        except BaseException as exc:
+            outcome.append(exc)
+        finally:
+            first.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert first.wait(20)
+    client.close()
+    reader.join(20)
+    assert not reader.is_alive(), "the reading thread still waits on a closed client"
+    assert isinstance(outcome[0], RuntimeError) and "closed" in str(outcome[0])
+    client.close()  # twice: nothing
+
+
+def test_a_dropped_client_closes_its_connections(served: Served) -> None:
+    """A Client dropped without close() stopped its thread but left its sockets
+    open until the garbage collector found them (unclosed-transport warnings)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        client = Client(served.url, served.user_key)
+        assert client.me()["user_id"] == "alice"
+        del client
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not unclosed, unclosed
