@@ -8,7 +8,9 @@ import gc
 import threading
 import warnings
 
-from muxi_cli.client import AsyncClient, Client
+import pytest
+
+from muxi_cli.client import AsyncClient, Client, errors
 from tests.client.conftest import Served
 from tests.fakellm import Slow
 
@@ -77,3 +79,16 @@ def test_a_dropped_client_closes_its_connections(served: Served) -> None:
         gc.collect()
     unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert not unclosed, unclosed
+
+
+async def test_a_dot_id_names_no_other_route(client: AsyncClient) -> None:
+    """An id of ``.`` or ``..`` (caller input) was resolved as a path step:
+    ``memory.get(".")`` read ``/v1/memory`` (the whole list, then failed to make
+    a dict of it) and ``sessions.get("..")`` read ``/v1``. Each is an id that
+    does not exist."""
+    with pytest.raises(errors.NotFound):
+        await client.memory.get(".")
+    with pytest.raises(errors.NotFound):
+        await client.sessions.get("..")
+    with pytest.raises(errors.NotFound):
+        await client.media.info("..")
