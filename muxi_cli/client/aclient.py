@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from muxi_cli.client.errors import UnsupportedApiVersion, from_muxi
 from muxi_cli.client.namespaces import Keys, Media, Memory, Runs, Sessions
@@ -36,6 +37,26 @@ Transport_ = Literal["auto", "sse", "ws"]
 #: What ``attachments`` may hold: a stored media id, ``media.upload``'s answer,
 #: an :class:`Attachment`, or its dict (``name``, ``content``, ``mime``, ``media_id``).
 AttachmentLike = str | dict[str, Any] | Attachment
+
+
+def check_url(url: str) -> None:
+    """Refuse a server URL no request could use, at once: not ``http(s)://host[:port]``
+    (or ``unix:/path``). Without this, a bad scheme was retried as a connection
+    failure and a malformed one raised the HTTP library's own error at the first call."""
+    if url.startswith("unix:"):
+        if len(url) > len("unix:"):
+            return
+    else:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - reading it validates it (ValueError)
+        except ValueError:  # an unclosed IPv6 bracket, a port out of range
+            parts = None
+        if parts is not None and parts.scheme in ("http", "https") and parts.hostname:
+            return
+    raise ValueError(
+        f"not a muxi server URL: {url!r} (expected http://host:port, https://..., or unix:/path)"
+    )
 
 
 def attachment(item: AttachmentLike) -> Attachment:
@@ -75,6 +96,7 @@ class AsyncClient:
         verify: bool | str = True,
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
+        check_url(url)
         self._rt = RemoteRuntime(
             url,
             api_key,

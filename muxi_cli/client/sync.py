@@ -189,7 +189,7 @@ class Client:
         verify: bool | str = True,
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
-        self._runner = _LoopThread()
+        # First: a refused argument must not leave a thread behind.
         self.aio = AsyncClient(
             url,
             api_key,
@@ -199,6 +199,7 @@ class Client:
             verify=verify,
             on_notice=on_notice,
         )
+        self._runner = _LoopThread()
         # A client dropped unclosed still closes its connections and stops its thread.
         weakref.finalize(self, self._runner.close, self.aio.aclose)
         #: The same groups as :class:`AsyncClient`'s, blocking.

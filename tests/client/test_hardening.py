@@ -92,3 +92,18 @@ async def test_a_dot_id_names_no_other_route(client: AsyncClient) -> None:
         await client.sessions.get("..")
     with pytest.raises(errors.NotFound):
         await client.media.info("..")
+
+
+@pytest.mark.parametrize(
+    "url", ["", "ftp://host", "127.0.0.1:8765", "http://[::1", "http://h:99999"]
+)
+def test_a_url_no_request_can_use_is_refused_at_once(url: str) -> None:
+    """A bad scheme was retried as a connection failure (ConnectionFailed after
+    seconds) and a malformed URL raised the HTTP library's own InvalidURL at the
+    first call; the blocking client also left its thread running."""
+    threads = threading.active_count()
+    with pytest.raises(ValueError, match="not a muxi server URL"):
+        AsyncClient(url, "muxi_x")
+    with pytest.raises(ValueError, match="not a muxi server URL"):
+        Client(url, "muxi_x")
+    assert threading.active_count() == threads
