@@ -12,6 +12,7 @@ API version check (:mod:`muxi_cli.client.transport`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
@@ -132,7 +133,14 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._rt.aclose()
+        """Close the connections; the client may then be used again, in any loop."""
+        if self._t.loop not in (None, asyncio.get_running_loop()):
+            # Opened in a loop that is gone: nothing of them can be closed from here.
+            self._rt._server._client = self._rt._server._unix = None
+            self._rt._ws_turns.ws = None
+        else:
+            await self._rt.aclose()
+        self._t.loop = None
 
     # -- plain calls -------------------------------------------------------------------
 
@@ -168,6 +176,7 @@ class AsyncClient:
         WebSocket for interactive approval and SSE otherwise."""
         if transport not in ("auto", "sse", "ws"):
             raise ValueError(f"transport must be auto, sse or ws, not {transport!r}")
+        self._t.enter()
         request = ChatRequest(
             message=message,
             agent=agent,

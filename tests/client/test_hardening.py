@@ -107,3 +107,26 @@ def test_a_url_no_request_can_use_is_refused_at_once(url: str) -> None:
     with pytest.raises(ValueError, match="not a muxi server URL"):
         Client(url, "muxi_x")
     assert threading.active_count() == threads
+
+
+def test_a_second_event_loop_is_told_clearly(served: Served) -> None:
+    """A script calling ``asyncio.run`` twice with one AsyncClient got the HTTP
+    library's bare "Event loop is closed"; now the error says what to do, and
+    after ``aclose`` (in any loop) the client works in the new loop."""
+    client = AsyncClient(served.url, served.user_key)
+    assert asyncio.run(client.me())["user_id"] == "alice"
+    with pytest.raises(RuntimeError, match="another event loop"):
+        asyncio.run(client.me())
+    with pytest.raises(RuntimeError, match="another event loop"):
+        asyncio.run(client.chat("hi"))
+
+    async def reopened() -> str:
+        await client.aclose()
+        try:
+            return str((await client.me())["user_id"])
+        finally:
+            await client.aclose()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # the first loop's sockets, dropped
+        assert asyncio.run(reopened()) == "alice"
