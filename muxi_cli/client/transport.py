@@ -77,6 +77,21 @@ class Transport:
         self.server = server
         self.user_id = user_id
         self.retries = max(0, retries)
+        #: The event loop the connections were opened in (they cannot move).
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def enter(self) -> None:
+        """Refuse, clearly, a call from another event loop than the first one
+        (a second ``asyncio.run``): the connections belong to the first, and
+        the HTTP library's own error there was a bare "Event loop is closed"."""
+        loop = asyncio.get_running_loop()
+        if self.loop is None:
+            self.loop = loop
+        elif self.loop is not loop:
+            raise RuntimeError(
+                "this AsyncClient was used in another event loop (an earlier asyncio.run); "
+                "open one AsyncClient per loop, or use the blocking Client"
+            )
 
     async def send(
         self,
@@ -89,6 +104,7 @@ class Transport:
     ) -> Response:
         """A successful answer (streamed: its body unread, the caller closes it);
         any failure raises an :class:`ApiError`."""
+        self.enter()
         if idempotent is None:
             idempotent = method == "GET"
         options.setdefault("user_id", self.user_id)

@@ -157,3 +157,17 @@ async def test_the_auth_frame_s_version_of_this_major_is_served(
         await ws.send(json.dumps({"type": "auth", "key": served.bob, "api_version": asked}))
         ready = await recv(ws)
         assert ready["type"] == "ready" and ready["api_version"] == API_VERSION
+
+
+async def test_a_websocket_to_another_major_path_is_told_why(served: Served) -> None:
+    """``/v2/ws`` was a bare handshake 403; like ``/v2/...`` over HTTP (and the
+    header on ``/v1/ws``) it now says ``unsupported_api_version`` and closes 4400."""
+    async with connect(ws_url(served).replace("/v1/", "/v2/")) as ws:
+        assert ws.response is not None and ws.response.headers[HEADER] == API_VERSION
+        frame = await recv(ws)
+        assert frame["type"] == "error" and frame["ref"] == "version"
+        assert frame["error"]["code"] == UNSUPPORTED
+        assert "path asks for version 2" in frame["error"]["message"]
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4400
