@@ -31,7 +31,14 @@ from muxi_cli.client.errors import (
     from_muxi,
 )
 from muxi_cli.errors import MuxiError
-from muxi_cli.protocol.apiversion import API_MAJOR, API_VERSION, HEADER, UNSUPPORTED, parse
+from muxi_cli.protocol.apiversion import (
+    API_MAJOR,
+    API_VERSION,
+    HEADER,
+    UNSUPPORTED,
+    parse,
+    values,
+)
 from muxi_cli.runtime.client import RequestOptions, ServerClient
 from muxi_cli.runtime.wire import Response
 
@@ -51,10 +58,10 @@ def check_version(headers: Mapping[str, str], where: str) -> None:
     if value is None:
         return  # a 1.0 server sends none
     try:
-        major = parse(value)[0]
+        majors = {parse(one)[0] for one in values(value)}
     except ValueError:
-        major = -1
-    if major != API_MAJOR:
+        majors = {-1}
+    if majors != {API_MAJOR}:
         raise UnsupportedApiVersion(
             f"the server at {where} speaks muxi API {value}; this client speaks {API_VERSION}",
             hint="use a client of the server's major version (docs/clients.md, Compatibility)",

@@ -22,7 +22,14 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from muxi_cli.errors import MuxiError
-from muxi_cli.protocol.apiversion import API_MAJOR, API_VERSION, HEADER, UNSUPPORTED, parse
+from muxi_cli.protocol.apiversion import (
+    API_MAJOR,
+    API_VERSION,
+    HEADER,
+    UNSUPPORTED,
+    parse,
+    values,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -78,7 +85,8 @@ def refused_path(path: str) -> UnsupportedApiVersion | None:
 
 
 def header_values(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
-    return [v.decode("latin-1") for k, v in headers if k.lower() == _HEADER_KEY]
+    found = [v.decode("latin-1") for k, v in headers if k.lower() == _HEADER_KEY]
+    return [one for value in found for one in values(value)]
 
 
 class ApiVersionMiddleware:

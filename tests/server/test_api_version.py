@@ -69,7 +69,8 @@ async def test_every_answer_carries_the_version(served: Served) -> None:
         assert len(r.headers.get_list(HEADER)) == 1
 
 
-@pytest.mark.parametrize("asked", ["1", "1.0", "1.1", "1.7", "1.12"])
+# "1.1, 1.0": a proxy folded two headers into one list, as HTTP allows.
+@pytest.mark.parametrize("asked", ["1", "1.0", "1.1", "1.7", "1.12", "1.1, 1.1", "1.1,1.0"])
 async def test_any_minor_of_this_major_is_served(served: Served, asked: str) -> None:
     async with httpx.AsyncClient(base_url=served.url, timeout=20) as c:
         r = await c.get("/v1/me", headers={**served.headers(served.alice), HEADER: asked})
@@ -78,7 +79,13 @@ async def test_any_minor_of_this_major_is_served(served: Served, asked: str) -> 
 
 @pytest.mark.parametrize(
     ("asked", "said"),
-    [("2.0", "asked for 2.0"), ("0.9", "asked for 0.9"), ("3", "asked for 3.0"), ("v1", "'v1'")],
+    [
+        ("2.0", "asked for 2.0"),
+        ("0.9", "asked for 0.9"),
+        ("3", "asked for 3.0"),
+        ("v1", "'v1'"),
+        ("1.1, 2.0", "asked for 2.0"),
+    ],
 )
 async def test_another_major_is_refused_with_400(served: Served, asked: str, said: str) -> None:
     async with httpx.AsyncClient(base_url=served.url, timeout=20) as c:
