@@ -115,7 +115,9 @@ async def test_an_error_result_fails_the_run() -> None:
     """Regression (issue 23): a tool that answers with ``isError`` (here the demo's
     ``fail``, as a server whose elicitation was refused does) used to be a warning,
     so the run printed "0 failed" and exited 0."""
-    report = await run_tests(server_target("demo_server.py"), invalid=False, skip={"crash", "sleep"})
+    report = await run_tests(
+        server_target("demo_server.py"), invalid=False, skip={"crash", "sleep"}
+    )
     fail = find(report, "tool", "fail")
     assert (fail["status"], fail["verdict"]) == ("error", "fail")
     assert "the tool returned an error result: Error executing tool fail" in str(fail["message"])
