@@ -19,9 +19,19 @@ _STATUS = {
 }
 
 
+def progress_text(progress: tuple[float, float | None, str]) -> str:
+    """``40% · step 2 of 5`` (a known total), ``2 · copying`` (none)."""
+    done, total, message = progress
+    amount = f"{min(100, max(0, round(done * 100 / total)))}%" if total else f"{done:g}"
+    return f"{amount} · {message}" if message else amount
+
+
 def title_for(call: ToolCall) -> str:
     mark, word = _STATUS.get(call.status, ("•", call.status))
     parts = [f"{mark} {call.name}({formatting.one_line(call.arguments, 48)})"]
+    if call.progress is not None and call.status in ("running", "requested"):
+        # Where a long call is, as its server reports it (tool.progress).
+        word = progress_text(call.progress)
     if word:
         parts.append(word)
     if call.duration_ms is not None:
