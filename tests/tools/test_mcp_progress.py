@@ -139,3 +139,27 @@ async def test_roots_for_a_serve_user_key_follow_files_user_keys(
         assert (await conn.call_tool("roots", {})).content == "(no roots)"
     finally:
         CURRENT_CALLER.reset(token)
+
+
+def test_muxi_chat_prints_progress_and_server_logs_on_request(
+    fake_llm: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scripted ``muxi chat``: progress lines on stderr (one a second, the last
+    always), and the server's log messages with ``MUXI_MCP_LOG``."""
+    from tests.procs import run_muxi
+
+    extra = (
+        f"mcp_servers:\n  prog:\n    command: {sys.executable}\n    args: [{str(SERVER)!r}]\n"
+        "    approval: allow\nagents:\n  - name: a\n    mcp_servers: [prog]\n"
+    )
+    config = fake_llm.write_formation(tmp_path, extra=extra)
+    fake_llm.script(ToolCalls([("prog__count", {"steps": 3})]), Text("Done."))
+    monkeypatch.setenv("MUXI_MCP_LOG", "info")
+    result = run_muxi("--config", str(config), "chat", "count to three", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Done.\n"
+    lines = result.stderr.splitlines()
+    assert "  count: 33% · step 1 of 3" in lines, result.stderr
+    assert "  count: 100% · step 3 of 3" in lines
+    assert "  count: 67% · step 2 of 3" not in lines  # within the second after step 1
+    assert "[mcp prog] info: counting to 3" in lines

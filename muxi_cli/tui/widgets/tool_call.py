@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Collapsible, Static
 
+from muxi_cli.termtext import progress_text
 from muxi_cli.tui import formatting
 from muxi_cli.tui.model import ToolCall
 
@@ -17,13 +18,6 @@ _STATUS = {
     "denied": ("⊘", "denied"),
     "cancelled": ("⊘", "cancelled"),
 }
-
-
-def progress_text(progress: tuple[float, float | None, str]) -> str:
-    """``40% · step 2 of 5`` (a known total), ``2 · copying`` (none)."""
-    done, total, message = progress
-    amount = f"{min(100, max(0, round(done * 100 / total)))}%" if total else f"{done:g}"
-    return f"{amount} · {message}" if message else amount
 
 
 def title_for(call: ToolCall) -> str:
