@@ -26,13 +26,14 @@ from muxi_cli.config.masking import configured_secrets
 from muxi_cli.errors import ToolError
 from muxi_cli.redact import redact, redact_args
 from muxi_cli.tools.base import ServerStatus, ToolOutcome
+from muxi_cli.tools.mcp_hooks import client_hooks, progress_callback
 from muxi_cli.tools.results import call_result_to_outcome, prompt_to_text, resource_to_text
 from muxi_cli.tools.stderr_tail import StderrTail
 
 if TYPE_CHECKING:
     from mcp import Client
 
-    from muxi_cli.config.schema import MCPServerConfig
+    from muxi_cli.config.schema import FileToolsConfig, MCPServerConfig
 
 State = Literal["starting", "ready", "failed", "stopped", "disabled"]
 
@@ -138,6 +139,8 @@ class MCPConnection:
         self._timeout_handle: asyncio.TimerHandle | None = None
         self._gen = 0
         self._cancelled_gen = -1
+        #: The formation's ``files`` section, for ``roots/list`` (set by the tool manager).
+        self.file_roots: FileToolsConfig | None = None
 
     # -- status --------------------------------------------------------------
 
@@ -254,6 +257,8 @@ class MCPConnection:
                 client = Client(
                     self._transport(),
                     client_info=Implementation(name="muxi", version=__version__),
+                    # Log messages and roots (muxi_cli/tools/mcp_hooks.py).
+                    **client_hooks(self.name, self.file_roots, self.base_dir),
                 )
                 await stack.enter_async_context(client)
                 tools: list[Any] = []
@@ -396,7 +401,12 @@ class MCPConnection:
             async with asyncio.timeout(timeout):
                 # The caller's trace context, when telemetry is on (muxi_cli/tracecontext.py).
                 meta = tracecontext.outgoing()
-                result = await client.call_tool(tool, arguments, meta=cast(Any, meta) or None)
+                result = await client.call_tool(
+                    tool,
+                    arguments,
+                    meta=cast(Any, meta) or None,
+                    progress_callback=progress_callback(),  # to this turn's tool.progress
+                )
         except TimeoutError:
             return ToolOutcome(ok=False, content=f"{self.name}/{tool} timed out after {timeout:g}s")
         except MCPError as exc:

@@ -236,6 +236,26 @@ export interface ToolApproval {
   [field: string]: unknown;
 }
 
+/** A running tool call's progress, as its MCP server reports it: `progress` so far out of `total` (null when the server does not know), and the server's `message` (left out when it sent none). */
+export interface ToolProgress {
+  /** event schema version */
+  v: number;
+  type: "tool.progress";
+  run_id: string;
+  session_id: string;
+  /** UTC, milliseconds */
+  ts: string;
+  call_id: string;
+  progress: number;
+  total: number | null;
+  message?: string;
+  /** set on a delegate's events */
+  parent_run_id?: string;
+  /** a delegate's nesting depth */
+  depth?: number;
+  [field: string]: unknown;
+}
+
 export interface ToolRequested {
   /** event schema version */
   v: number;
@@ -329,6 +349,7 @@ export type KnownEvent =
   | RunStarted
   | TextDelta
   | ToolApproval
+  | ToolProgress
   | ToolRequested
   | ToolResult
   | TranscriptDelta
@@ -348,6 +369,7 @@ export const EVENT_TYPES = [
   "run.started",
   "text.delta",
   "tool.approval",
+  "tool.progress",
   "tool.requested",
   "tool.result",
   "transcript.delta",
@@ -370,6 +392,7 @@ export interface EventTypeMap {
   "run.started": RunStarted;
   "text.delta": TextDelta;
   "tool.approval": ToolApproval;
+  "tool.progress": ToolProgress;
   "tool.requested": ToolRequested;
   "tool.result": ToolResult;
   "transcript.delta": TranscriptDelta;
@@ -430,7 +453,7 @@ export interface ApiError {
 }
 
 /** One event of a run: an SSE `data:` line, a WebSocket event frame. */
-export type ApiEvent = AgentRouted | AudioDelta | MediaFailed | MediaProcessed | MemoryRecalled | ModelCall | Notice | RunCompleted | RunFailed | RunStarted | TextDelta | ToolApproval | ToolRequested | ToolResult | TranscriptDelta | Usage;
+export type ApiEvent = AgentRouted | AudioDelta | MediaFailed | MediaProcessed | MemoryRecalled | ModelCall | Notice | RunCompleted | RunFailed | RunStarted | TextDelta | ToolApproval | ToolProgress | ToolRequested | ToolResult | TranscriptDelta | Usage;
 
 export interface Health {
   ok: boolean;
