@@ -116,6 +116,11 @@ def safe_url(url: str) -> str:
 class MCPConnection:
     """A single configured MCP server."""
 
+    #: The muxi user whose OAuth tokens this connection uses (``muxi serve``); None: the local user.
+    oauth_user: str | None = None
+    #: OAuth state for ``status()`` (set by ``_oauth_settled``); None: the server asked for none.
+    auth: str | None = None
+
     def __init__(self, name: str, config: MCPServerConfig, base_dir: Path) -> None:
         self.name = name
         self.config = config
@@ -150,6 +155,7 @@ class MCPConnection:
             tool_count=len(self.tools) if self.state == "ready" else 0,
             started_ms=self.started_ms,
             error=self.error,
+            auth=self.auth,
         )
 
     @property
@@ -273,6 +279,7 @@ class MCPConnection:
                 self.started_ms = round((time.perf_counter() - started) * 1000)
                 self.state = "ready"
                 self._was_ready = True
+                self._oauth_settled(None)
                 settled.set()
                 await stop.wait()
         except asyncio.CancelledError:
@@ -294,6 +301,9 @@ class MCPConnection:
             settled.set()
 
     def _describe_failure(self, exc: BaseException) -> str:
+        login = self._oauth_settled(exc)
+        if login is not None:
+            return login
         detail = describe_error(exc)
         if self.state == "ready":
             return f"stopped unexpectedly: {detail}"
@@ -332,11 +342,23 @@ class MCPConnection:
             assert self._stderr is not None
             return stdio_client(params, errlog=cast("TextIO", self._stderr.file))
         assert cfg.url is not None
+        from muxi_cli.tools.mcp_oauth import transport_with_oauth  # deferred: only remote servers
+
+        authed = transport_with_oauth(self.name, cfg, self.oauth_user)
+        if authed is not None:
+            return authed
         if self.transport == "sse":
             from mcp.client.sse import sse_client  # deferred: the MCP SDK is slow to import
 
             return sse_client(cfg.url, headers=dict(cfg.headers) or None)
         return _http_transport(cfg.url, dict(cfg.headers))
+
+    def _oauth_settled(self, exc: BaseException | None) -> str | None:
+        """Record the OAuth state once connected or failed; a failure's text if a login is due."""
+        from muxi_cli.tools import mcp_oauth  # deferred: only remote servers
+
+        self.auth, message = mcp_oauth.settled_state(self.name, self.config, self.oauth_user, exc)
+        return message
 
     async def stop(self) -> None:
         """Stop the server (bounded time)."""
