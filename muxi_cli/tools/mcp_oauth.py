@@ -92,6 +92,8 @@ def _provider_class() -> type[OAuthClientProvider]:
         """
 
         connection_only = False
+        server_name = ""
+        user: str | None = None
 
         async def _auth_flow(self, request: Any) -> Any:
             if self.connection_only and not await self._has_tokens():
