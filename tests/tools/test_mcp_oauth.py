@@ -129,11 +129,13 @@ def test_login_refresh_and_revoked_token(formation: Path, oauth_base: str, muxi_
 
     call = run_muxi("mcp", "call", "secure", "whoami")
     assert (call.returncode, call.stdout.strip()) == (0, "alice"), call.stderr
+    assert _doctor_row() == ("ok", "oauth: signed in")
 
     # Expired: the access token no longer works at the server, and muxi knows its
     # lifetime ran out, so it refreshes before calling (no new login, no browser).
     _post(f"{oauth_base}/admin/expire")
     _backdate_tokens(muxi_home)
+    assert _doctor_row() == ("info", "oauth: expired, will refresh")
     call = run_muxi("mcp", "call", "secure", "whoami")
     assert (call.returncode, call.stdout.strip()) == (0, "alice"), call.stderr
     assert _stats(oauth_base)["refreshes"] == 1
@@ -155,6 +157,13 @@ def test_login_refresh_and_revoked_token(formation: Path, oauth_base: str, muxi_
     out = run_muxi("mcp", "logout", "secure")
     assert out.returncode == 0 and "Signed out of secure" in out.stderr + out.stdout
     assert _servers()["secure"]["auth"] == "oauth: login required"
+    assert _doctor_row()[1].startswith("oauth: not signed in")
+
+
+def _doctor_row() -> tuple[str, str]:
+    result = run_muxi("doctor", "--json")
+    [row] = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "mcp secure login"]
+    return row["status"], row["detail"]
 
 
 def test_expired_token_with_revoked_refresh_asks_for_login(
