@@ -546,6 +546,7 @@ export interface ServerInfo {
   started_ms?: number | null;
   error?: string | null;
   approval?: string | null;
+  auth?: string | null;
 }
 
 export interface SessionInfo {
