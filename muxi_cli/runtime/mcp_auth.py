@@ -14,12 +14,22 @@ from typing import TYPE_CHECKING
 
 from muxi_cli.errors import NotFoundError, UsageError
 from muxi_cli.runtime.admin import local_formation
-from muxi_cli.tools import mcp_oauth, mcp_tokens
+from muxi_cli.tools import mcp_oauth, mcp_remote_login, mcp_tokens
 
 if TYPE_CHECKING:
     from muxi_cli.config.schema import Formation, MCPServerConfig
 
-__all__ = ["LoginResult", "OAuthRow", "login", "logout", "oauth_rows"]
+__all__ = [
+    "LoginResult",
+    "OAuthRow",
+    "login",
+    "logout",
+    "oauth_rows",
+    "oauth_server",
+    "remote_logins",
+    "user_auth",
+    "user_logout",
+]
 
 LoginResult = mcp_oauth.LoginResult
 
@@ -97,3 +107,34 @@ def oauth_rows(formation: Formation) -> list[OAuthRow]:
         stored = mcp_tokens.stored_state(name, config.url)
         rows.append(OAuthRow(name, config.url, stored.state, stored.describe()))
     return rows
+
+
+# -- logins of remote users, through `muxi serve` -------------------------------
+
+_REMOTE: mcp_remote_login.RemoteLogins | None = None
+
+
+def remote_logins() -> mcp_remote_login.RemoteLogins:
+    """This server process's logins in progress (one registry per process)."""
+    global _REMOTE
+    if _REMOTE is None:
+        _REMOTE = mcp_remote_login.RemoteLogins()
+    return _REMOTE
+
+
+def oauth_server(formation: Formation, name: str) -> MCPServerConfig:
+    """The config of remote OAuth server ``name`` (errors say why it is not one)."""
+    return _server(formation, name)
+
+
+def user_auth(formation: Formation, name: str, user: str) -> str | None:
+    """``oauth: signed in`` / ``expired`` / ``not signed in`` for ``user`` on this server."""
+    config = formation.mcp_servers.get(name)
+    if config is None or not mcp_oauth.uses_oauth(config):
+        return None
+    assert config.url is not None
+    return mcp_tokens.stored_state(name, config.url, user).describe()
+
+
+def user_logout(name: str, user: str) -> bool:
+    return mcp_tokens.forget(name, user)

@@ -23,7 +23,16 @@ _INVALID_PARAMS = -32602
 _METHOD_NOT_FOUND = -32601
 _RESOURCE_NOT_FOUND = -32002
 #: The fields of a server's status every key may see.
-_PUBLIC_FIELDS = ("name", "transport", "state", "tool_count", "started_ms", "error", "approval")
+_PUBLIC_FIELDS = (
+    "name",
+    "transport",
+    "state",
+    "tool_count",
+    "started_ms",
+    "error",
+    "approval",
+    "auth",
+)
 
 
 class UpstreamError(MuxiError):
@@ -159,8 +168,11 @@ async def _check_prompt(ctx: ServerContext, body: PromptBody, admin: bool) -> No
 def add_mcp_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
     from fastapi import Query  # deferred: FastAPI is slow to import
 
+    from muxi_cli.server.mcp_login_routes import add_mcp_login_routes  # deferred: cycle
+
     rt = ctx.runtime
     Server = Query(default=None, min_length=1, max_length=64)
+    add_mcp_login_routes(v1, ctx, auth)
 
     @v1.get(
         "/mcp/servers",
@@ -170,11 +182,17 @@ def add_mcp_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
     )
     async def mcp_servers(who: Caller = auth) -> Any:
         visible = await visible_servers(ctx, who)
-        return [
+        listed = [
             public_status(s.to_dict(), who.admin)
             for s in await rt.mcp_servers()
             if visible is None or s.name in visible
         ]
+        if ctx.formation is not None:
+            from muxi_cli.runtime.mcp_auth import user_auth  # deferred: only with a formation
+
+            for s in listed:  # an OAuth server's login is this user's own (per-user tokens)
+                s["auth"] = user_auth(ctx.formation, s["name"], who.user_id) or s.get("auth")
+        return listed
 
     @v1.get("/mcp/prompts", tags=["tools"], summary="Prompts of one or every usable MCP server")
     async def mcp_prompts(who: Caller = auth, server: str | None = Server) -> Any:

@@ -201,29 +201,15 @@ async def login(
     user: str | None = None,
     timeout: float = 300.0,
 ) -> LoginResult:
-    """Authorize muxi at ``config.url`` and keep the tokens; returns what the server offers.
+    """Authorize muxi at ``config.url`` with a loopback redirect and keep the tokens.
 
     ``show_url`` gets the authorization URL (always printed); ``open_browser``
     tries a browser; ``paste`` (when given) waits for the redirected address
     pasted back by a person whose browser cannot reach this machine's loopback.
     """
-    from mcp import Client  # deferred: the MCP SDK is slow to import
-    from mcp.shared.auth import AuthorizationCodeResult  # deferred: as above
+    from muxi_cli.tools.mcp_loopback import Loopback
 
-    from muxi_cli.tools.mcp_loopback import Loopback, parse_redirect
-
-    assert config.url is not None
     async with Loopback(LOOPBACK, config.oauth.redirect_port, CALLBACK_PATH) as loop_back:
-        redirect = redirect_uri_for(loop_back.port)
-        storage = KeyringTokenStorage(name, config.url, user, _preset_client(config, redirect))
-        client_info = await storage.get_client_info()
-        if client_info is not None and redirect not in [
-            str(u) for u in client_info.redirect_uris or []
-        ]:
-            # Registered for another loopback port: register again (ports change per login).
-            await storage.drop_client_info()
-        # A fresh start: the old tokens are not sent, so the server asks again.
-        await storage.forget_tokens()
 
         async def on_redirect(url: str) -> None:
             show_url(url)
@@ -231,7 +217,7 @@ async def login(
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(open_browser, url)
 
-        async def on_callback() -> AuthorizationCodeResult:
+        async def wait_redirect() -> str:
             waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(loop_back.wait())]
             if paste is not None:
                 waiters.append(asyncio.ensure_future(paste()))
@@ -244,24 +230,62 @@ async def login(
                     w.cancel()
             if not done:
                 raise TimeoutError(f"no authorization arrived within {timeout:g}s")
-            params = parse_redirect(next(iter(done)).result())
-            if params.get("error"):
-                detail = params.get("error_description") or params["error"]
-                raise PermissionError(f"the authorization server refused: {detail}")
-            return AuthorizationCodeResult(
-                code=params.get("code", ""), state=params.get("state"), iss=params.get("iss")
-            )
+            return str(next(iter(done)).result())
 
-        provider = _provider_class()(
-            server_url=config.url,
-            client_metadata=_metadata(config, redirect),
-            storage=storage,
-            redirect_handler=on_redirect,
-            callback_handler=on_callback,
+        return await authorize(
+            name, config, user, redirect_uri_for(loop_back.port), on_redirect, wait_redirect
         )
-        async with Client(_authed_transport(config, provider)) as client:
-            tools = await client.list_tools()
-            info = client.server_info
+
+
+async def authorize(
+    name: str,
+    config: MCPServerConfig,
+    user: str | None,
+    redirect: str,
+    on_redirect: Callable[[str], Awaitable[None]],
+    wait_redirect: Callable[[], Awaitable[str]],
+) -> LoginResult:
+    """The authorization code flow with ``redirect`` as the redirect URI; tokens kept.
+
+    ``on_redirect`` gets the authorization URL; ``wait_redirect`` returns the
+    address (or query) the browser was sent back to. Connects once to prove
+    the tokens and returns what the server offers.
+    """
+    from mcp import Client  # deferred: the MCP SDK is slow to import
+    from mcp.shared.auth import AuthorizationCodeResult  # deferred: as above
+
+    from muxi_cli.tools.mcp_loopback import parse_redirect
+
+    assert config.url is not None
+    storage = KeyringTokenStorage(name, config.url, user, _preset_client(config, redirect))
+    client_info = await storage.get_client_info()
+    if client_info is not None and redirect not in [
+        str(u) for u in client_info.redirect_uris or []
+    ]:
+        # Registered for another redirect address (loopback ports change per login).
+        await storage.drop_client_info()
+    # A fresh start: the old tokens are not sent, so the server asks again.
+    await storage.forget_tokens()
+
+    async def on_callback() -> AuthorizationCodeResult:
+        params = parse_redirect(await wait_redirect())
+        if params.get("error"):
+            detail = params.get("error_description") or params["error"]
+            raise PermissionError(f"the authorization server refused: {detail}")
+        return AuthorizationCodeResult(
+            code=params.get("code", ""), state=params.get("state"), iss=params.get("iss")
+        )
+
+    provider = _provider_class()(
+        server_url=config.url,
+        client_metadata=_metadata(config, redirect),
+        storage=storage,
+        redirect_handler=on_redirect,
+        callback_handler=on_callback,
+    )
+    async with Client(_authed_transport(config, provider)) as client:
+        tools = await client.list_tools()
+        info = client.server_info
     return LoginResult(len(tools.tools), info.name if info else name)
 
 
