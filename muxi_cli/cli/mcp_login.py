@@ -39,7 +39,9 @@ def login_cmd(
 
     Prints the authorization URL and opens a browser when one can open. The
     browser comes back to a loopback address on this machine; when it cannot
-    (the browser runs elsewhere), paste the address it ended on here.
+    (the browser runs elsewhere), paste the address it ended on here. With a
+    remote profile, the muxi server runs the flow and keeps the tokens for
+    this key's user only.
     """
     from muxi_cli.runtime import mcp_auth  # deferred: pulls in the MCP SDK
 
@@ -63,13 +65,33 @@ def login_cmd(
     async def paste() -> str:
         return await _read_line()
 
+    from muxi_cli.runtime.factory import LOCAL, selected_profile  # deferred: start-up
+
+    chosen = selected_profile(st.profile)
+    opener = open_browser if browser and _can_open_browser() else None
+    if chosen != LOCAL:
+        # A remote muxi: the server runs the flow for this key's user (per-user tokens).
+        from muxi_cli.runtime import mcp_remote  # deferred: only remote profiles
+
+        auth = run_async(
+            mcp_remote.login(
+                chosen,
+                server,
+                show_url=show_url,
+                open_browser=opener,
+                paste=paste if interactive else None,
+                timeout=timeout,
+            )
+        )
+        info(f"Signed in to {server} on the server ({auth}).")
+        return
     result = run_async(
         mcp_auth.login(
             st.profile,
             st.config,
             server,
             show_url=show_url,
-            open_browser=open_browser if browser and _can_open_browser() else None,
+            open_browser=opener,
             paste=paste if interactive else None,
             timeout=timeout,
         )
@@ -83,12 +105,19 @@ def logout_cmd(
 ) -> None:
     """Forget a remote MCP server's OAuth tokens (and its client registration)."""
     from muxi_cli.runtime import mcp_auth  # deferred: pulls in the MCP SDK on demand
+    from muxi_cli.runtime.factory import LOCAL, selected_profile  # deferred: start-up
 
     st = state(ctx)
-    try:
-        removed = mcp_auth.logout(st.profile, st.config, server)
-    except MuxiError as exc:
-        raise fail(exc) from None
+    chosen = selected_profile(st.profile)
+    if chosen != LOCAL:
+        from muxi_cli.runtime import mcp_remote  # deferred: only remote profiles
+
+        removed = run_async(mcp_remote.logout(chosen, server))
+    else:
+        try:
+            removed = mcp_auth.logout(st.profile, st.config, server)
+        except MuxiError as exc:
+            raise fail(exc) from None
     info(f"Signed out of {server}." if removed else f"No stored login for {server}.")
 
 

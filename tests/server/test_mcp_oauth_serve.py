@@ -114,3 +114,45 @@ def test_paste_back_must_come_from_the_same_user(served: Deployment) -> None:
 def _user_of(dep: Deployment, key: str) -> str:
     with dep.client() as c:
         return str(c.get("/v1/me", headers=dep.headers(key)).json()["user_id"])
+
+
+def test_cli_login_through_a_remote_profile(served: Deployment) -> None:
+    """`muxi mcp login secure` with MUXI_URL + a user key: the server runs the flow."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.procs import stopping
+
+    dep = served
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "MUXI_PROFILE")}
+    env.update(MUXI_URL=dep.url, MUXI_API_KEY=dep.bob)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "muxi_cli", "mcp", "login", "secure", "--no-browser"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    with stopping(proc):
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http"), proc.stderr.read() if proc.stderr else ""
+        page = httpx.get(url + "&user=bob", follow_redirects=True, timeout=60)
+        assert "signed in to secure" in page.text
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Signed in to secure on the server (oauth: signed in)" in err
+    assert _login_state(dep, dep.bob)["auth"] == "oauth: signed in"
+    assert _login_state(dep, dep.alice)["auth"] == "oauth: not signed in"
+
+    out = subprocess.run(
+        [sys.executable, "-m", "muxi_cli", "mcp", "logout", "secure"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 0 and "Signed out of secure" in out.stderr + out.stdout
+    assert _login_state(dep, dep.bob)["auth"] == "oauth: not signed in"
