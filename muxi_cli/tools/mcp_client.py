@@ -389,7 +389,8 @@ class MCPConnection:
             return self._client
         async with self._lock:
             restarted = False
-            if self.state == "failed" and self._was_ready:
+            # A server that wanted a login is tried again: the user may have run `muxi mcp login`.
+            if self.state == "failed" and (self._was_ready or self.auth == "oauth: login required"):
                 await self.restart()
                 restarted = True
             if self.state == "starting":
