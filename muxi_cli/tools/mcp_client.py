@@ -61,6 +61,8 @@ STOP_TIMEOUT = 8.0
 MAX_RESTART_FAILURES = 3
 _LIST_PAGE_CAP = 100
 _CONNECTION_CLOSED = -32000
+#: ``auth`` of a remote server that wants a login (muxi_cli/tools/mcp_oauth.py).
+LOGIN_DUE = "oauth: login required"
 _REQUEST_HINT = (
     "Check the name and arguments (`muxi mcp prompts SERVER`, `muxi mcp resources SERVER`); "
     "`muxi mcp list` shows the server's state."
@@ -344,7 +346,7 @@ class MCPConnection:
         assert cfg.url is not None
         from muxi_cli.tools.mcp_oauth import transport_with_oauth  # deferred: only remote servers
 
-        authed = transport_with_oauth(self.name, cfg, self.oauth_user)
+        authed = transport_with_oauth(self.name, cfg, self.oauth_user, self._login_due)
         if authed is not None:
             return authed
         if self.transport == "sse":
@@ -352,6 +354,14 @@ class MCPConnection:
 
             return sse_client(cfg.url, headers=dict(cfg.headers) or None)
         return _http_transport(cfg.url, dict(cfg.headers))
+
+    def _login_due(self) -> None:
+        self.auth = LOGIN_DUE
+
+    def _login_text(self) -> str:
+        from muxi_cli.tools.mcp_oauth import LoginRequired  # deferred: only remote servers
+
+        return str(LoginRequired(self.name, self.oauth_user))
 
     def _oauth_settled(self, exc: BaseException | None) -> str | None:
         """Record the OAuth state once connected or failed; a failure's text if a login is due."""
@@ -390,7 +400,7 @@ class MCPConnection:
         async with self._lock:
             restarted = False
             # A server that wanted a login is tried again: the user may have run `muxi mcp login`.
-            if self.state == "failed" and (self._was_ready or self.auth == "oauth: login required"):
+            if self.state == "failed" and (self._was_ready or self.auth == LOGIN_DUE):
                 await self.restart()
                 restarted = True
             if self.state == "starting":
@@ -423,6 +433,9 @@ class MCPConnection:
         except TimeoutError:
             return ToolOutcome(ok=False, content=f"{self.name}/{tool} timed out after {timeout:g}s")
         except MCPError as exc:
+            if self.auth == LOGIN_DUE:  # the server refused the grant mid-session
+                self._fail(self._login_text())
+                return ToolOutcome(ok=False, content=f"MCP server {self.name!r}: {self.error}")
             if exc.code == _CONNECTION_CLOSED or self._closed():
                 self._fail("the server stopped during a call; it will be restarted on next use")
                 return ToolOutcome(

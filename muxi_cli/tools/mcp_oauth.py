@@ -94,11 +94,14 @@ def _provider_class() -> type[OAuthClientProvider]:
         connection_only = False
         server_name = ""
         user: str | None = None
+        on_login_due: Callable[[], None] | None = None
 
         async def _auth_flow(self, request: Any) -> Any:
             if self.connection_only and not await self._has_tokens():
                 response = yield request
                 if response.status_code == 401:
+                    if self.on_login_due is not None:
+                        self.on_login_due()
                     raise LoginRequired(self.server_name, self.user)
                 return
             flow = super()._auth_flow(request)
@@ -160,11 +163,22 @@ def redirect_uri_for(port: int) -> str:
     return f"http://{LOOPBACK}:{port}{CALLBACK_PATH}"
 
 
-def connection_auth(name: str, config: MCPServerConfig, user: str | None = None) -> Any:
-    """The httpx2 auth of a connection: stored tokens, refreshed; never a browser."""
+def connection_auth(
+    name: str,
+    config: MCPServerConfig,
+    user: str | None = None,
+    on_login_due: Callable[[], None] | None = None,
+) -> Any:
+    """The httpx2 auth of a connection: stored tokens, refreshed; never a browser.
+
+    ``on_login_due`` is told when the server wants a login (the failure itself
+    may reach the connection only as "connection closed").
+    """
     assert config.url is not None
 
     async def needs_person(_url: str) -> None:
+        if on_login_due is not None:
+            on_login_due()
         raise LoginRequired(name, user)
 
     async def no_callback() -> AuthorizationCodeResult:  # pragma: no cover - never reached
@@ -182,6 +196,7 @@ def connection_auth(name: str, config: MCPServerConfig, user: str | None = None)
     )
     provider.connection_only = True
     provider.server_name, provider.user = name, user
+    provider.on_login_due = on_login_due
     return provider
 
 
@@ -314,11 +329,16 @@ async def _http(url: str, headers: dict[str, str], auth: Any) -> Any:
         yield streams
 
 
-def transport_with_oauth(name: str, config: MCPServerConfig, user: str | None = None) -> Any | None:
+def transport_with_oauth(
+    name: str,
+    config: MCPServerConfig,
+    user: str | None = None,
+    on_login_due: Callable[[], None] | None = None,
+) -> Any | None:
     """The connection's transport when OAuth applies to it (None: not an OAuth server)."""
     if not uses_oauth(config):
         return None
-    return _authed_transport(config, connection_auth(name, config, user))
+    return _authed_transport(config, connection_auth(name, config, user, on_login_due))
 
 
 def settled_state(
