@@ -15,6 +15,7 @@ Serves, on 127.0.0.1:N:
   user named by ``?user=`` or "alice", so a test can drive it without a
   browser), ``/token`` (``authorization_code`` and ``refresh_token``, refresh
   tokens rotate);
+- ``--preset ID SECRET REDIRECT``: a client registered by hand (``client_secret_post``);
 - for tests: ``POST /admin/expire`` (every access token stops working now, as
   if its lifetime ran out), ``POST /admin/revoke`` (every access and refresh
   token is revoked) and ``GET /admin/stats`` (what happened so far).
@@ -85,9 +86,17 @@ def _challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def build_app(port: int, ttl: int) -> Any:
+def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
     base = f"http://127.0.0.1:{port}"
     st = State(base=base, ttl=ttl)
+    if preset:  # a client registered by hand: id, secret, redirect URI
+        client_id, secret, redirect = preset
+        st.clients[client_id] = {
+            "client_id": client_id,
+            "client_secret": secret,
+            "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "client_secret_post",
+        }
     prm_url = f"{base}/.well-known/oauth-protected-resource/mcp"
 
     mcp = MCPServer("oauth-demo", log_level="WARNING")
@@ -176,7 +185,8 @@ def build_app(port: int, ttl: int) -> Any:
         form = await request.form()
         grant_type = form.get("grant_type")
         client_id = str(form.get("client_id", ""))
-        if client_id not in st.clients:
+        client = st.clients.get(client_id)
+        if client is None or client.get("client_secret", "") != form.get("client_secret", ""):
             return error("invalid_client", 401)
         if grant_type == "authorization_code":
             code = st.codes.pop(str(form.get("code", "")), None)
@@ -254,11 +264,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ttl", type=int, default=3600, help="access token lifetime (s)")
+    parser.add_argument(
+        "--preset", nargs=3, metavar=("ID", "SECRET", "REDIRECT"), help="a hand-registered client"
+    )
     opts = parser.parse_args()
     import uvicorn
 
     uvicorn.run(
-        build_app(opts.port, opts.ttl), host="127.0.0.1", port=opts.port, log_level="warning"
+        build_app(opts.port, opts.ttl, opts.preset),
+        host="127.0.0.1",
+        port=opts.port,
+        log_level="warning",
     )
 
 

@@ -90,7 +90,7 @@ def login(user: str = "alice", *extra: str) -> subprocess.CompletedProcess[str]:
         query = parse_qs(urlsplit(url).query)
         # PKCE S256, a dynamically registered client, a loopback redirect.
         assert query["code_challenge_method"] == ["S256"]
-        assert query["client_id"][0].startswith("client-")
+        assert query["client_id"][0].startswith(("client-", "muxi-hand"))
         assert query["redirect_uri"][0].startswith("http://127.0.0.1:")
         with urllib.request.urlopen(f"{url}&user={user}", timeout=30) as page:
             assert b"signed in" in page.read()
@@ -188,3 +188,38 @@ def test_fixed_authorization_header_turns_oauth_off(tmp_path: Path, oauth_base: 
     assert server["state"] == "failed" and server["auth"] is None
     out = run_muxi("mcp", "login", "secure")
     assert out.returncode == 2 and "switched off" in out.stderr
+
+
+def test_hand_registered_client(tmp_path: Path) -> None:
+    """`oauth.client_id` + `client_secret` + a fixed `redirect_port`: no dynamic registration."""
+    port, redirect_port = free_port(), free_port()
+    redirect = f"http://127.0.0.1:{redirect_port}/callback"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(SERVER),
+            "--port",
+            str(port),
+            "--preset",
+            "muxi-hand",
+            "s3cret",
+            redirect,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    with stopping(proc):
+        wait_listening(port, proc)
+        base = f"http://127.0.0.1:{port}"
+        (tmp_path / "muxi.yaml").write_text(
+            f"mcp_servers:\n  secure:\n    url: {base}/mcp\n"
+            "    oauth: {client_id: muxi-hand, client_secret: s3cret, "
+            f"redirect_port: {redirect_port}}}\n"
+            "agents:\n  - name: helper\n    mcp_servers: [secure]\n"
+        )
+        done = login("carol")
+        assert done.returncode == 0, done.stderr
+        assert f"redirect_uri={redirect.replace(':', '%3A').replace('/', '%2F')}" in done.stdout
+        assert _stats(base)["registrations"] == 0
+        call = run_muxi("mcp", "call", "secure", "whoami")
+        assert call.stdout.strip() == "carol", call.stderr
