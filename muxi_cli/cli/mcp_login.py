@@ -34,6 +34,14 @@ def login_cmd(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the authorization.")
     ] = 300.0,
+    paste_back: Annotated[
+        bool,
+        typer.Option(
+            "--paste",
+            help="Read the address the browser ended on from stdin, even when stdin is not a "
+            "terminal (a terminal is always read).",
+        ),
+    ] = False,
 ) -> None:
     """Sign in to a remote MCP server with OAuth; the tokens go to the keyring.
 
@@ -46,7 +54,7 @@ def login_cmd(
     from muxi_cli.runtime import mcp_auth  # deferred: pulls in the MCP SDK
 
     st = state(ctx)
-    interactive = sys.stdin.isatty()
+    interactive = sys.stdin.isatty() or paste_back
 
     def show_url(url: str) -> None:
         err_console().print("Open this address to authorize muxi:", highlight=False)

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,3 +224,38 @@ def test_hand_registered_client(tmp_path: Path) -> None:
         assert _stats(base)["registrations"] == 0
         call = run_muxi("mcp", "call", "secure", "whoami")
         assert call.stdout.strip() == "carol", call.stderr
+
+
+def test_paste_back_of_the_redirected_address(formation: Path, oauth_base: str) -> None:
+    """The browser cannot reach this machine's loopback: the address it ended on is pasted."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "muxi_cli", "mcp", "login", "secure", "--no-browser", "--paste"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    with stopping(proc):
+        assert proc.stdout is not None and proc.stdin is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http"), proc.stderr.read() if proc.stderr else ""
+        # The authorization server answers with the redirect; the browser stops there.
+        opener = urllib.request.build_opener(_NoRedirect())
+        try:
+            opener.open(url + "&user=dave", timeout=30)
+            raise AssertionError("expected a redirect")
+        except urllib.error.HTTPError as exc:
+            landed = exc.headers["Location"]
+        proc.stdin.write(landed + "\n")
+        proc.stdin.flush()
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    call = run_muxi("mcp", "call", "secure", "whoami")
+    assert call.stdout.strip() == "dave", call.stderr
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
