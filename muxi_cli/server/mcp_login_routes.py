@@ -3,16 +3,16 @@
 Tokens are per muxi user: a user key signs in for itself, and its tool calls
 to that MCP server use its own tokens (muxi_cli/tools/mcp_users.py).
 
-- ``POST /v1/mcp/servers/{name}/login``: start; answers the authorization URL
+- ``POST /v1/mcp/servers/{server_name}/login``: start; answers the authorization URL
   to open in a browser. The redirect URI is this server's
   ``/v1/mcp/oauth/callback`` (``MUXI_PUBLIC_URL`` sets the address when the
   server sits behind a proxy);
 - ``GET /v1/mcp/oauth/callback``: where the browser comes back (no key: the
   OAuth ``state`` names the login and its user);
-- ``POST /v1/mcp/servers/{name}/login/complete`` ``{"redirect": URL}``: the
+- ``POST /v1/mcp/servers/{server_name}/login/complete`` ``{"redirect": URL}``: the
   paste-back, for a browser that cannot reach this server;
-- ``GET /v1/mcp/servers/{name}/login``: this user's state;
-- ``DELETE /v1/mcp/servers/{name}/login``: forget this user's tokens.
+- ``GET /v1/mcp/servers/{server_name}/login``: this user's state;
+- ``DELETE /v1/mcp/servers/{server_name}/login``: forget this user's tokens.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads these signatures.
@@ -58,8 +58,13 @@ def add_mcp_login_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
         await check_server(ctx, who, name)
         return mcp_auth.oauth_server(_formation(ctx), name)
 
-    @v1.post("/mcp/servers/{name}/login", tags=["tools"], summary="Start an OAuth login (per user)")
-    async def login_start(request: Request, name: str = Name, who: Caller = auth) -> Any:
+    @v1.post(
+        "/mcp/servers/{server_name}/login",
+        tags=["tools"],
+        summary="Start an OAuth login (per user)",
+    )
+    async def login_start(request: Request, server_name: str = Name, who: Caller = auth) -> Any:
+        name = server_name
         config = await _config(who, name)
         pending = await mcp_auth.remote_logins().start(
             name, config, who.user_id, _redirect_uri(request)
@@ -87,11 +92,14 @@ def add_mcp_login_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
         return HTMLResponse(_PAGE.format(text=_escape(text)), status_code=400)
 
     @v1.post(
-        "/mcp/servers/{name}/login/complete",
+        "/mcp/servers/{server_name}/login/complete",
         tags=["tools"],
         summary="Finish an OAuth login with the address the browser ended on",
     )
-    async def login_complete(body: RedirectBody, name: str = Name, who: Caller = auth) -> Any:
+    async def login_complete(
+        body: RedirectBody, server_name: str = Name, who: Caller = auth
+    ) -> Any:
+        name = server_name
         await _config(who, name)
         logins = mcp_auth.remote_logins()
         pending = logins.deliver(body.redirect, who.user_id)
@@ -105,8 +113,9 @@ def add_mcp_login_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
             await _open_connection(name, who.user_id)
         return {"server": name, "login": state, "auth": _auth(name, who)}
 
-    @v1.get("/mcp/servers/{name}/login", tags=["tools"], summary="This user's OAuth state")
-    async def login_state(name: str = Name, who: Caller = auth) -> Any:
+    @v1.get("/mcp/servers/{server_name}/login", tags=["tools"], summary="This user's OAuth state")
+    async def login_state(server_name: str = Name, who: Caller = auth) -> Any:
+        name = server_name
         await _config(who, name)
         pending = mcp_auth.remote_logins().current(name, who.user_id)
         return {
@@ -115,8 +124,11 @@ def add_mcp_login_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
             "login": pending.state() if pending is not None else None,
         }
 
-    @v1.delete("/mcp/servers/{name}/login", tags=["tools"], summary="Forget this user's tokens")
-    async def login_forget(name: str = Name, who: Caller = auth) -> Any:
+    @v1.delete(
+        "/mcp/servers/{server_name}/login", tags=["tools"], summary="Forget this user's tokens"
+    )
+    async def login_forget(server_name: str = Name, who: Caller = auth) -> Any:
+        name = server_name
         await _config(who, name)
         host = getattr(ctx.runtime, "tool_host", None)
         if host is not None and hasattr(host, "user_conns"):

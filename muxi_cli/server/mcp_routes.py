@@ -11,6 +11,8 @@ the server.
 
 # No ``from __future__ import annotations``: FastAPI reads these signatures.
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from muxi_cli.errors import ForbiddenError, MuxiError, NotFoundError, ToolError, UsageError
@@ -40,6 +42,19 @@ class UpstreamError(MuxiError):
 
     code = "mcp_server_error"
     http_status = 502
+
+
+@contextlib.contextmanager
+def acting_as(caller: Caller) -> Iterator[None]:
+    """Prompts and resources of an OAuth MCP server are fetched with the caller's own
+    tokens (the tool host reads the caller as it does for tool calls)."""
+    from muxi_cli.tools.base import CURRENT_CALLER, ToolCaller  # deferred: a plain dataclass
+
+    token = CURRENT_CALLER.set(ToolCaller(caller.user_id, "admin" if caller.admin else "user"))
+    try:
+        yield
+    finally:
+        CURRENT_CALLER.reset(token)
 
 
 def agent_allowed(caller: Caller, agent: str) -> bool:
@@ -196,21 +211,25 @@ def add_mcp_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
 
     @v1.get("/mcp/prompts", tags=["tools"], summary="Prompts of one or every usable MCP server")
     async def mcp_prompts(who: Caller = auth, server: str | None = Server) -> Any:
-        return await _listing(ctx, who, server, "prompts")
+        with acting_as(who):
+            return await _listing(ctx, who, server, "prompts")
 
     @v1.post("/mcp/prompts/render", tags=["tools"], summary="Render an MCP prompt to text")
     async def mcp_prompt(body: PromptBody, who: Caller = auth) -> Any:
         await check_server(ctx, who, body.server)
-        await _check_prompt(ctx, body, who.admin)
+        with acting_as(who):
+            await _check_prompt(ctx, body, who.admin)
         try:
-            text = await rt.mcp_get_prompt(body.server, body.name, body.arguments)
+            with acting_as(who):
+                text = await rt.mcp_get_prompt(body.server, body.name, body.arguments)
         except ToolError as exc:
             raise upstream_error(body.server, exc, who.admin) from None
         return {"text": text}
 
     @v1.get("/mcp/resources", tags=["tools"], summary="Resources of one or every usable MCP server")
     async def mcp_resources(who: Caller = auth, server: str | None = Server) -> Any:
-        return await _listing(ctx, who, server, "resources")
+        with acting_as(who):
+            return await _listing(ctx, who, server, "resources")
 
     @v1.get("/mcp/resources/read", tags=["tools"], summary="Read an MCP resource as text")
     async def mcp_read(
@@ -223,7 +242,8 @@ def add_mcp_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
             # Control characters are never part of a URI (RFC 3986).
             raise UsageError("the uri holds control characters", hint="percent-encode them")
         try:
-            text = await rt.mcp_read_resource(server, uri)
+            with acting_as(who):
+                text = await rt.mcp_read_resource(server, uri)
         except ToolError as exc:
             raise upstream_error(server, exc, who.admin) from None
         return {"server": server, "uri": uri, "text": text}

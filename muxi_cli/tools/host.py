@@ -362,16 +362,22 @@ class ToolManager:
             )
         return conn
 
+    async def _callers_server(self, name: str) -> MCPConnection:
+        """The caller's own connection to an OAuth server on `muxi serve`, else the shared one."""
+        conn = self._server(name)
+        own = await self.user_conns.connection_for(name, conn.config, CURRENT_CALLER.get())
+        return own or conn
+
     async def list_prompts(self, server: str) -> list[dict[str, Any]]:
-        return await self._server(server).list_prompts()
+        return await (await self._callers_server(server)).list_prompts()
 
     async def get_prompt(
         self, server: str, name: str, arguments: dict[str, str] | None = None
     ) -> str:
-        return await self._server(server).get_prompt(name, arguments or {})
+        return await (await self._callers_server(server)).get_prompt(name, arguments or {})
 
     async def list_resources(self, server: str) -> list[dict[str, Any]]:
-        return await self._server(server).list_resources()
+        return await (await self._callers_server(server)).list_resources()
 
     async def read_resource(self, server: str, uri: str) -> str:
-        return await self._server(server).read_resource(uri)
+        return await (await self._callers_server(server)).read_resource(uri)

@@ -7,7 +7,7 @@ Serves, on 127.0.0.1:N:
 - ``/mcp``: an MCP server (streamable HTTP) that answers 401 with a
   ``WWW-Authenticate: Bearer resource_metadata=...`` header unless the request
   carries a live access token. Its tools: ``whoami`` (the user the token was
-  issued to) and ``echo``.
+  issued to) and ``echo``; its resources ``oauth://whoami/{anything}`` (the same user).
 - the protected resource metadata (RFC 9728) and authorization server metadata
   (RFC 8414) documents at their well-known addresses;
 - ``/register`` (dynamic client registration, RFC 7591), ``/authorize`` (the
@@ -104,6 +104,11 @@ def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
     @mcp.tool()
     def whoami(ctx: Context) -> str:
         """The user this connection's access token was issued to."""
+        return st.live_user((ctx.headers or {}).get("authorization", "")) or "nobody"
+
+    @mcp.resource("oauth://whoami/{what}")
+    def whoami_resource(what: str, ctx: Context) -> str:
+        """The user of this connection's token, as a resource."""
         return st.live_user((ctx.headers or {}).get("authorization", "")) or "nobody"
 
     @mcp.tool()

@@ -75,6 +75,15 @@ def test_logins_and_tokens_are_per_user(served: Deployment) -> None:
     [result] = _tool_results(dep.llm.requests[-1])
     assert "login required" in result and "alice" not in result
 
+    # Resources too: each user reads with their own tokens.
+    with dep.client() as c:
+        params = {"server": "secure", "uri": "oauth://whoami/me"}
+        mine = c.get("/v1/mcp/resources/read", params=params, headers=dep.headers(dep.alice))
+        assert mine.status_code == 200, mine.text
+        assert mine.json()["text"] == "alice"
+        theirs = c.get("/v1/mcp/resources/read", params=params, headers=dep.headers(dep.bob))
+        assert theirs.status_code == 502 and "login required" in theirs.text, theirs.text
+
     # The tokens are stored per user (in the server's keyring).
     stored = json.loads((dep.proc.home / "test-keyring.json").read_text())
     names = [n for service in stored.values() for n in service if n.startswith("mcp-oauth:")]

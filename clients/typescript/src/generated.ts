@@ -534,6 +534,10 @@ export interface PromptBody {
   arguments?: Record<string, string>;
 }
 
+export interface RedirectBody {
+  redirect: string;
+}
+
 export interface RenameBody {
   title: string;
 }
@@ -589,6 +593,7 @@ export interface ApiResponses {
   "GET /v1/keys": unknown;
   "POST /v1/keys": unknown;
   "DELETE /v1/keys/{key_id}": unknown;
+  "GET /v1/mcp/oauth/callback": unknown;
   "GET /v1/mcp/prompts": unknown;
   "POST /v1/mcp/prompts/render": unknown;
   "GET /v1/mcp/resources": unknown;
@@ -597,6 +602,10 @@ export interface ApiResponses {
   "POST /v1/mcp/servers": ServerInfo;
   "DELETE /v1/mcp/servers/{server_name}": void;
   "POST /v1/mcp/servers/{server_name}/call": unknown;
+  "GET /v1/mcp/servers/{server_name}/login": unknown;
+  "POST /v1/mcp/servers/{server_name}/login": unknown;
+  "DELETE /v1/mcp/servers/{server_name}/login": unknown;
+  "POST /v1/mcp/servers/{server_name}/login/complete": unknown;
   "POST /v1/mcp/servers/{server_name}/restart": ServerInfo;
   "GET /v1/me": Record<string, unknown>;
   "GET /v1/media": unknown;
@@ -641,6 +650,7 @@ export interface ApiRequests {
   "GET /v1/keys": never;
   "POST /v1/keys": KeyCreateBody;
   "DELETE /v1/keys/{key_id}": never;
+  "GET /v1/mcp/oauth/callback": never;
   "GET /v1/mcp/prompts": never;
   "POST /v1/mcp/prompts/render": PromptBody;
   "GET /v1/mcp/resources": never;
@@ -649,6 +659,10 @@ export interface ApiRequests {
   "POST /v1/mcp/servers": MCPAttachBody;
   "DELETE /v1/mcp/servers/{server_name}": never;
   "POST /v1/mcp/servers/{server_name}/call": MCPCallBody;
+  "GET /v1/mcp/servers/{server_name}/login": never;
+  "POST /v1/mcp/servers/{server_name}/login": never;
+  "DELETE /v1/mcp/servers/{server_name}/login": never;
+  "POST /v1/mcp/servers/{server_name}/login/complete": RedirectBody;
   "POST /v1/mcp/servers/{server_name}/restart": never;
   "GET /v1/me": never;
   "GET /v1/media": never;
