@@ -69,6 +69,7 @@ class LocalTools:
                 started_ms=s.started_ms,
                 error=s.error,
                 approval=self._server_policy(s.name),
+                auth=s.auth,
             )
             for s in self.tool_host.statuses()
         ]

@@ -32,7 +32,12 @@ EVENTS_FILE = "events.schema.json"
 ASYNCAPI_FILE = "asyncapi.json"
 
 #: The schema routes: no key needed (so not in routes.ROUTES, the authenticated ones).
-PUBLIC_ROUTES = (("GET", "/v1/schema/events"), ("GET", "/v1/schema/asyncapi"))
+PUBLIC_ROUTES = (
+    ("GET", "/v1/schema/events"),
+    ("GET", "/v1/schema/asyncapi"),
+    # The browser's return from an OAuth login: the unguessable `state` is its credential.
+    ("GET", "/v1/mcp/oauth/callback"),
+)
 #: The routes that stream events as SSE ``data:`` lines.
 SSE_OPERATIONS = (("/v1/chat", "post"), ("/v1/runs/{run_id}/events", "get"))
 SSE_MEDIA = "text/event-stream"

@@ -557,6 +557,10 @@ export interface PromptBody {
   arguments?: Record<string, string>;
 }
 
+export interface RedirectBody {
+  redirect: string;
+}
+
 export interface RenameBody {
   title: string;
 }
@@ -569,6 +573,7 @@ export interface ServerInfo {
   started_ms?: number | null;
   error?: string | null;
   approval?: string | null;
+  auth?: string | null;
 }
 
 export interface SessionInfo {
@@ -611,6 +616,7 @@ export interface ApiResponses {
   "GET /v1/keys": unknown;
   "POST /v1/keys": unknown;
   "DELETE /v1/keys/{key_id}": unknown;
+  "GET /v1/mcp/oauth/callback": unknown;
   "GET /v1/mcp/prompts": unknown;
   "POST /v1/mcp/prompts/render": unknown;
   "GET /v1/mcp/resources": unknown;
@@ -619,6 +625,10 @@ export interface ApiResponses {
   "POST /v1/mcp/servers": ServerInfo;
   "DELETE /v1/mcp/servers/{server_name}": void;
   "POST /v1/mcp/servers/{server_name}/call": unknown;
+  "GET /v1/mcp/servers/{server_name}/login": unknown;
+  "POST /v1/mcp/servers/{server_name}/login": unknown;
+  "DELETE /v1/mcp/servers/{server_name}/login": unknown;
+  "POST /v1/mcp/servers/{server_name}/login/complete": unknown;
   "POST /v1/mcp/servers/{server_name}/restart": ServerInfo;
   "GET /v1/me": Record<string, unknown>;
   "GET /v1/media": unknown;
@@ -663,6 +673,7 @@ export interface ApiRequests {
   "GET /v1/keys": never;
   "POST /v1/keys": KeyCreateBody;
   "DELETE /v1/keys/{key_id}": never;
+  "GET /v1/mcp/oauth/callback": never;
   "GET /v1/mcp/prompts": never;
   "POST /v1/mcp/prompts/render": PromptBody;
   "GET /v1/mcp/resources": never;
@@ -671,6 +682,10 @@ export interface ApiRequests {
   "POST /v1/mcp/servers": MCPAttachBody;
   "DELETE /v1/mcp/servers/{server_name}": never;
   "POST /v1/mcp/servers/{server_name}/call": MCPCallBody;
+  "GET /v1/mcp/servers/{server_name}/login": never;
+  "POST /v1/mcp/servers/{server_name}/login": never;
+  "DELETE /v1/mcp/servers/{server_name}/login": never;
+  "POST /v1/mcp/servers/{server_name}/login/complete": RedirectBody;
   "POST /v1/mcp/servers/{server_name}/restart": never;
   "GET /v1/me": never;
   "GET /v1/media": never;
