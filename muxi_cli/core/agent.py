@@ -160,7 +160,7 @@ class AgentEngine:
         self.memory = memory
         self.store = store
         self.approvals = approvals
-        self.calls = ToolCallRunner(formation, tools, store, approvals, self._engine_call)
+        self.calls = ToolCallRunner(formation, tools, store, approvals, self._engine_call, models)
         #: What the turn's model takes in media; the formation's transcriber.
         self.media_gate = MediaGate(formation, models)
 

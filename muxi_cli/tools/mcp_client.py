@@ -25,7 +25,9 @@ from muxi_cli import __version__, tracecontext
 from muxi_cli.config.masking import configured_secrets
 from muxi_cli.errors import ToolError
 from muxi_cli.redact import redact, redact_args
+from muxi_cli.tools import mcp_input
 from muxi_cli.tools.base import ServerStatus, ToolOutcome
+from muxi_cli.tools.mcp_input import InFlight
 from muxi_cli.tools.results import call_result_to_outcome, prompt_to_text, resource_to_text
 from muxi_cli.tools.stderr_tail import StderrTail
 
@@ -138,6 +140,8 @@ class MCPConnection:
         self._timeout_handle: asyncio.TimerHandle | None = None
         self._gen = 0
         self._cancelled_gen = -1
+        # Elicitation/sampling go to the turn of the call that caused them (mcp_input.py).
+        self._inflight = InFlight()
 
     # -- status --------------------------------------------------------------
 
@@ -254,6 +258,7 @@ class MCPConnection:
                 client = Client(
                     self._transport(),
                     client_info=Implementation(name="muxi", version=__version__),
+                    **mcp_input.callbacks(self.name, self._inflight),
                 )
                 await stack.enter_async_context(client)
                 tools: list[Any] = []
@@ -396,7 +401,8 @@ class MCPConnection:
             async with asyncio.timeout(timeout):
                 # The caller's trace context, when telemetry is on (muxi_cli/tracecontext.py).
                 meta = tracecontext.outgoing()
-                result = await client.call_tool(tool, arguments, meta=cast(Any, meta) or None)
+                with self._inflight.call():
+                    result = await client.call_tool(tool, arguments, meta=cast(Any, meta) or None)
         except TimeoutError:
             return ToolOutcome(ok=False, content=f"{self.name}/{tool} timed out after {timeout:g}s")
         except MCPError as exc:
