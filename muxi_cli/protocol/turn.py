@@ -75,6 +75,9 @@ class PendingApprovals:
         """The run id of a waiting elicitation (None: not waiting in this turn)."""
         return self._inputs.get(elicitation_id)
 
+    def inputs(self) -> list[str]:
+        return list(self._inputs)
+
     def discard_input(self, elicitation_id: str) -> None:
         self._inputs.pop(elicitation_id, None)
 
@@ -119,6 +122,10 @@ class Turn(ABC):
     async def approve(
         self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
     ) -> None: ...
+
+    def inputs(self) -> list[str]:
+        """The ids of the elicitations waiting for an answer."""
+        return []
 
     async def answer_elicitation(
         self, elicitation_id: str, action: str, content: dict[str, Any] | None = None

@@ -115,6 +115,9 @@ class StreamTurn(Turn):
         await self._answer(key[0], call_id, decision)
         self._approvals.discard(key)
 
+    def inputs(self) -> list[str]:
+        return self._approvals.inputs()
+
     async def answer_elicitation(
         self, elicitation_id: str, action: str, content: dict[str, Any] | None = None
     ) -> None:

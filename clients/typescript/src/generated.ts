@@ -495,6 +495,12 @@ export interface ChatBody {
   title?: string | null;
 }
 
+/** The user's answer to an `elicitation.requested` event. */
+export interface ElicitationBody {
+  action: "accept" | "decline" | "cancel";
+  content?: Record<string, unknown> | null;
+}
+
 export interface ApiError {
   error: {
     code: string;
@@ -658,6 +664,7 @@ export interface ApiResponses {
   "POST /v1/audio/speech": void;
   "POST /v1/audio/transcriptions": Record<string, string>;
   "POST /v1/chat": unknown;
+  "POST /v1/elicitations/{elicitation_id}": unknown;
   "GET /v1/health": Health;
   "GET /v1/keys": unknown;
   "POST /v1/keys": unknown;
@@ -710,6 +717,7 @@ export interface ApiRequests {
   "POST /v1/audio/speech": SpeechBody;
   "POST /v1/audio/transcriptions": never;
   "POST /v1/chat": ChatBody;
+  "POST /v1/elicitations/{elicitation_id}": ElicitationBody;
   "GET /v1/health": never;
   "GET /v1/keys": never;
   "POST /v1/keys": KeyCreateBody;
