@@ -140,9 +140,9 @@ class MCPServerConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     approval: Policy = "ask"
     tools: dict[str, Policy] = Field(default_factory=dict, description="per-tool approval")
-    sampling: Policy = Field("ask", description="approval of the server's sampling requests")
+    sampling: Policy = Field(default="ask", description="approval of its sampling requests")
     sampling_model: str | None = Field(
-        None, description="model for the server's sampling requests (default: the agent's)"
+        default=None, description="model for its sampling requests (default: the agent's)"
     )
     startup_timeout: float = 30.0
     call_timeout: float = 120.0

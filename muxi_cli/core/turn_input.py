@@ -62,7 +62,7 @@ class TurnInput:
     async def elicit(self, request: ElicitRequest) -> ElicitAnswer:
         f = self.spec.factory
         eid = new_id("eli")
-        interactive = self.spec.approval == "interactive"
+        interactive = self.spec.approval == "interactive" or self.spec.elicit
         self.queue.put_nowait(
             f.elicitation_requested(
                 eid,

@@ -170,9 +170,9 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     async def chat(body: ChatBody, request: Request, who: Caller = Auth) -> Any:
         req = await prepare(ctx, who, body.request_dict())
         streaming = SSE_MEDIA in request.headers.get("accept", "")
-        if not streaming and req.approval == "interactive":
+        if not streaming and (req.approval == "interactive" or req.elicit):
             raise UsageError(
-                "interactive approval needs a streaming turn",
+                "interactive approval and elicit need a streaming turn",
                 hint="send 'Accept: text/event-stream' or use the WebSocket /v1/ws",
             )
         turn = await start_turn(ctx, req)

@@ -489,6 +489,7 @@ export interface ChatBody {
   user_id?: string | null;
   attachments?: AttachmentBody[];
   approval?: "interactive" | "yes" | "deny";
+  elicit?: boolean;
   model?: string | null;
   system?: string | null;
   stream?: boolean;
