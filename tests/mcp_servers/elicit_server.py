@@ -55,7 +55,7 @@ def book_table(
     """Book a table on a day; asks the user for a name and party size."""
     if isinstance(booking, AcceptedElicitation):
         return f"booked {day} for {booking.data.name}, {booking.data.party} people"
-    return f"booking {booking.action}d"
+    return f"booking {'declined' if booking.action == 'decline' else 'cancelled'}"
 
 
 @server.tool()
