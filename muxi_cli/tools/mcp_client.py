@@ -25,7 +25,6 @@ from muxi_cli import __version__, tracecontext
 from muxi_cli.config.masking import configured_secrets
 from muxi_cli.errors import ToolError
 from muxi_cli.redact import redact, redact_args
-from muxi_cli.tools import mcp_input
 from muxi_cli.tools.base import ServerStatus, ToolOutcome
 from muxi_cli.tools.mcp_input import InFlight
 from muxi_cli.tools.results import call_result_to_outcome, prompt_to_text, resource_to_text
@@ -247,6 +246,10 @@ class MCPConnection:
         from mcp import Client  # deferred: the MCP SDK is slow to import
         from mcp_types import Implementation  # deferred: mcp_types is slow to import
 
+        from muxi_cli.tools.mcp_input_sdk import (
+            callbacks as input_callbacks,  # deferred: imports the MCP SDK
+        )
+
         def current() -> bool:
             return gen == self._gen
 
@@ -258,7 +261,7 @@ class MCPConnection:
                 client = Client(
                     self._transport(),
                     client_info=Implementation(name="muxi", version=__version__),
-                    **mcp_input.callbacks(self.name, self._inflight),
+                    **input_callbacks(self.name, self._inflight),
                 )
                 await stack.enter_async_context(client)
                 tools: list[Any] = []
@@ -398,10 +401,10 @@ class MCPConnection:
         if self._stderr is not None:
             self._stderr.trim()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout) as limit:
                 # The caller's trace context, when telemetry is on (muxi_cli/tracecontext.py).
                 meta = tracecontext.outgoing()
-                with self._inflight.call():
+                with self._inflight.call(limit):
                     result = await client.call_tool(tool, arguments, meta=cast(Any, meta) or None)
         except TimeoutError:
             return ToolOutcome(ok=False, content=f"{self.name}/{tool} timed out after {timeout:g}s")

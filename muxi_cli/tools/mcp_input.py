@@ -19,6 +19,7 @@ No channel at all (``muxi mcp call``, a prompt read from the CLI) declines.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -88,10 +89,12 @@ class InFlight:
 
     def __init__(self) -> None:
         self._channels: dict[int, InputChannel] = {}
+        self._limits: dict[int, asyncio.Timeout | None] = {}
         self._next = 0
 
     @contextlib.contextmanager
-    def call(self) -> Iterator[None]:
+    def call(self, limit: asyncio.Timeout | None = None) -> Iterator[None]:
+        """Around one call; ``limit`` is its ``call_timeout``, paused while the user answers."""
         channel = CURRENT_INPUT.get()
         if channel is None:
             yield
@@ -99,10 +102,30 @@ class InFlight:
         self._next += 1
         key = self._next
         self._channels[key] = channel
+        self._limits[key] = limit
         try:
             yield
         finally:
             self._channels.pop(key, None)
+            self._limits.pop(key, None)
+
+    @contextlib.contextmanager
+    def user_time(self, channel: InputChannel) -> Iterator[None]:
+        """The time a user takes to answer does not count against ``call_timeout``."""
+        loop = asyncio.get_running_loop()
+        paused: list[tuple[asyncio.Timeout, float]] = []
+        for key, owner in self._channels.items():
+            limit = self._limits.get(key)
+            when = limit.when() if limit is not None else None
+            if owner is channel and limit is not None and when is not None:
+                paused.append((limit, when - loop.time()))
+                limit.reschedule(None)
+        try:
+            yield
+        finally:
+            for limit, left in paused:
+                if not limit.expired():
+                    limit.reschedule(loop.time() + max(left, 0.0))
 
     def channel(self) -> InputChannel | None:
         """The caller's channel: the context's, else the only one waiting here."""
@@ -115,13 +138,6 @@ class InFlight:
         if distinct:
             log.warning("an MCP server asked for input while several turns call it: declined")
         return None
-
-
-def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
-    """The ``mcp.Client`` keyword arguments that route input to the calling turn."""
-    from muxi_cli.tools import mcp_input_sdk  # deferred: it imports the MCP SDK's types
-
-    return mcp_input_sdk.callbacks(server, inflight)
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -157,5 +173,5 @@ def check_answer(action: str, content: Any, schema: dict[str, Any]) -> ElicitAns
             raise UsageError(f"elicitation content has a field the server did not ask: {name!r}")
         want = _TYPES.get(str(props[name].get("type", "")))
         if want and (not isinstance(value, want) or (bool not in want and isinstance(value, bool))):
-            raise UsageError(f"elicitation field {name!r} must be a {props[name]['type']}")
+            raise UsageError(f"elicitation field {name!r} must be of type {props[name]['type']}")
     return ElicitAnswer("accept", dict(content))

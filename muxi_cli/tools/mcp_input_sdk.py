@@ -32,6 +32,8 @@ log = logging.getLogger("muxi.mcp")
 
 
 def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
+    """The ``mcp.Client`` keyword arguments that route input to the calling turn."""
+
     async def elicitation(
         context: ClientRequestContext, params: ElicitRequestParams
     ) -> ElicitResult | ErrorData:
@@ -47,7 +49,8 @@ def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
         else:
             request = ElicitRequest(server, params.message, "url", {}, params.url)
         try:
-            answer = await channel.elicit(request)
+            with inflight.user_time(channel):
+                answer = await channel.elicit(request)
         except Exception as exc:  # a broken front end must not break the server's call
             log.warning("elicitation from %s failed: %s", server, exc)
             return ElicitResult(action="cancel")
@@ -79,7 +82,8 @@ def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
             tuple(params.stop_sequences or ()),
         )
         try:
-            answer = await channel.sample(request)
+            with inflight.user_time(channel):  # the approval may wait for the user
+                answer = await channel.sample(request)
         except SamplingRefused as exc:
             return ErrorData(code=INVALID_REQUEST, message=str(exc))
         except Exception as exc:

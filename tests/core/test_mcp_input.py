@@ -53,7 +53,7 @@ async def test_an_interactive_turn_answers_the_form_and_the_server_gets_it(
             assert event.requested_schema["required"] == ["name", "party"]
             with pytest.raises(UsageError, match="party"):
                 await turn.answer_elicitation(event.elicitation_id, "accept", {"name": "Ann"})
-            with pytest.raises(UsageError, match="integer"):
+            with pytest.raises(UsageError, match="type integer"):
                 await turn.answer_elicitation(
                     event.elicitation_id, "accept", {"name": "Ann", "party": "two"}
                 )
