@@ -121,6 +121,14 @@ class SyncTurn:
     ) -> None:
         self._runner.run(self._turn.approve(call_id, decision, run_id))
 
+    def inputs(self) -> list[str]:
+        return self._turn.inputs()
+
+    def answer_elicitation(
+        self, elicitation_id: str, action: str, content: dict[str, Any] | None = None
+    ) -> None:
+        self._runner.run(self._turn.answer_elicitation(elicitation_id, action, content))
+
     def cancel(self) -> None:
         self._runner.run(self._turn.cancel())
 

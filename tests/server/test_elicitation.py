@@ -144,3 +144,38 @@ async def test_over_http_the_route_answers_and_a_scripted_turn_declines(
                         assert event["type"] == "run.completed", event
                         break
             assert answered is not None and answered["run_id"].startswith("run_")
+
+
+async def test_sampling_over_websocket_is_approved_by_the_user_and_counted(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    home, config, alice_key, _bob_key = setup(fake_llm, tmp_path)
+    fake_llm.script(
+        ToolCalls([("booker__summarize", {"text": "a long text"})]),
+        Text("short"),
+        Text("Summarized."),
+    )
+    with ServeProcess(home, config) as proc:
+        alice = RemoteRuntime(proc.url, alice_key)
+        seen: list[ev.Event] = []
+        try:
+            await servers_ready(proc.url, alice_key)
+            turn = await alice.chat(ChatRequest(message="sum up", approval="interactive"))
+            async with turn:
+                async for event in turn.events():
+                    seen.append(event)
+                    if isinstance(event, ev.ToolApproval) and event.decision == "pending":
+                        await turn.approve(event.call_id, "allow")
+        finally:
+            await alice.aclose()
+    asked = next(e for e in seen if isinstance(e, ev.SamplingRequested))
+    decided = [
+        e.decision
+        for e in seen
+        if isinstance(e, ev.ToolApproval) and e.call_id == asked.sampling_id
+    ]
+    assert decided == ["pending", "allowed"]
+    result = next(e for e in seen if isinstance(e, ev.ToolResult))
+    assert result.content == f"summary ({asked.model}): short"
+    assert sum(e.output_tokens for e in seen if isinstance(e, ev.Usage)) > 0
+    assert len([e for e in seen if isinstance(e, ev.Usage)]) == 2
