@@ -37,6 +37,7 @@ export type { FetchLike } from "./http.js";
 export { followRun, readSSE, type SSEMessage, SSEParser, SSETurn } from "./sse.js";
 export {
   type ApprovalDecision,
+  type ElicitationAction,
   ChatTurn,
   decodeEvent,
   isTerminal,
