@@ -201,6 +201,7 @@ class Client:
         system: str | None = None,
         title: str | None = None,
         transport: Transport_ = "auto",
+        elicit: bool = False,
     ) -> SyncTurn:
         turn = self._runner.run(
             self.aio.chat(
@@ -213,6 +214,7 @@ class Client:
                 system=system,
                 title=title,
                 transport=transport,
+                elicit=elicit,
             )
         )
         return SyncTurn(turn, self._runner)

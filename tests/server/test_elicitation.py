@@ -179,3 +179,30 @@ async def test_sampling_over_websocket_is_approved_by_the_user_and_counted(
     assert result.content == f"summary ({asked.model}): short"
     assert sum(e.output_tokens for e in seen if isinstance(e, ev.Usage)) > 0
     assert len([e for e in seen if isinstance(e, ev.Usage)]) == 2
+
+
+async def test_the_python_client_answers_over_sse_with_elicit_and_no_approval(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    from muxi_cli.client import AsyncClient
+
+    home, config, alice_key, _bob_key = setup(fake_llm, tmp_path)
+    fake_llm.script(ToolCalls([("booker__book_table", {"day": "Wed"})]), Text("Booked."))
+    with ServeProcess(home, config) as proc:
+        await servers_ready(proc.url, alice_key)
+        client = AsyncClient(proc.url, alice_key)
+        seen: list[ev.Event] = []
+        try:
+            async with await client.chat("book", elicit=True) as turn:
+                assert turn.transport == "sse"
+                async for event in turn:
+                    seen.append(event)
+                    if isinstance(event, ev.ElicitationRequested):
+                        assert event.pending and turn.inputs() == [event.elicitation_id]
+                        await turn.answer_elicitation(
+                            event.elicitation_id, "accept", {"name": "Wu", "party": 5}
+                        )
+        finally:
+            await client.aclose()
+    result = next(e for e in seen if isinstance(e, ev.ToolResult))
+    assert result.content == "booked Wed for Wu, 5 people"
