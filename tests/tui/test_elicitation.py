@@ -72,3 +72,32 @@ async def test_escape_cancels_and_the_server_hears_it(app: MuxiApp, fake_llm: Fa
         await pilot.press("escape")
         await idle(pilot)
     assert fake_llm.requests[-1]["messages"][-1]["content"] == "booking cancelled"
+
+
+async def test_a_sampling_request_is_an_entry_approved_like_a_call(
+    app: MuxiApp, fake_llm: FakeLLM
+) -> None:
+    from muxi_cli.tui.model import ToolCall
+    from muxi_cli.tui.widgets.approval import ApprovalPrompt
+
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.runtime is not None
+        await app.runtime.tool_host.wait_ready(timeout=30)  # type: ignore[attr-defined]
+        fake_llm.script(
+            ToolCalls([("booker__summarize", {"text": "a long text"})]),
+            Text("short"),
+            Text("Summed up."),
+        )
+        await send(pilot, "sum up")
+        await until(pilot, lambda: isinstance(app.focused, ApprovalPrompt), "the prompt", 30)
+        await pilot.press("y")
+        await idle(pilot)
+        reply = [r for r in app.chat.transcript.records if isinstance(r, ReplyRecord)][-1]
+        calls = [p for p in reply.parts if isinstance(p, ToolCall)]
+        sampled = next(c for c in calls if c.tool == "sampling")
+        assert sampled.server == "booker" and sampled.status == "ok"
+        assert sampled.decided_by == "allowed by user"
+        tool = next(c for c in calls if c.tool == "summarize")
+        assert "short" in (tool.result or "")
+        assert reply.text == "Summed up."
