@@ -282,6 +282,7 @@ def call(
                 "content": outcome.content,
                 "structured": outcome.structured,
                 "images": outcome.images,
+                "media": outcome.media,
             }
         )
     else:

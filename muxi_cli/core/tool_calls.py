@@ -32,6 +32,7 @@ from muxi_cli.core.writer import MessageStore
 from muxi_cli.llm.base import ModelResolver, ToolCall
 from muxi_cli.protocol.events import Event
 from muxi_cli.tools.base import CURRENT_CALLER, ToolCaller, ToolDef, ToolHost, ToolOutcome
+from muxi_cli.tools.mcp_hooks import CURRENT_PROGRESS
 from muxi_cli.tools.mcp_input import CURRENT_INPUT
 
 if TYPE_CHECKING:
@@ -224,6 +225,12 @@ class ToolCallRunner:
         else:
             token = CURRENT_CALLER.set(ToolCaller(spec.user_id, spec.caller_role))
             traced = tracecontext.CURRENT_CALL.set((f.run_id, call.id))
+            # An MCP server's progress notifications become this call's tool.progress.
+            progress = CURRENT_PROGRESS.set(
+                lambda done, total, message: queue.put_nowait(
+                    f.tool_progress(call.id, done, total, message)
+                )
+            )
             # What the MCP server asks mid-call (elicitation, sampling) comes back here.
             channel = TurnInput(spec, call.id, queue, self.approvals, self.formation, self.models)
             asking = CURRENT_INPUT.set(channel)
@@ -231,6 +238,7 @@ class ToolCallRunner:
                 outcome = await self.tools.call(tool_def, call.arguments)
             finally:
                 CURRENT_INPUT.reset(asking)
+                CURRENT_PROGRESS.reset(progress)
                 tracecontext.CURRENT_CALL.reset(traced)
                 CURRENT_CALLER.reset(token)
             await clean_tool_media(outcome)

@@ -36,6 +36,7 @@ TEXT_DELTA = "text.delta"
 TOOL_REQUESTED = "tool.requested"
 TOOL_APPROVAL = "tool.approval"
 TOOL_RESULT = "tool.result"
+TOOL_PROGRESS = "tool.progress"
 USAGE = "usage"
 MODEL_CALL = "model.call"
 RUN_COMPLETED = "run.completed"
@@ -216,6 +217,20 @@ class SamplingRequested(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ToolProgress(Event):
+    """A running tool call's progress, as its MCP server reports it: ``progress``
+    so far out of ``total`` (null when the server does not know), and the
+    server's ``message`` (left out when it sent none)."""
+
+    type: ClassVar[str] = TOOL_PROGRESS
+    omit_empty: ClassVar[frozenset[str]] = frozenset({"message"})
+    call_id: str
+    progress: float
+    total: float | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolResult(Event):
     """``media``: the media the tool returned, as stored (``MediaRef`` dicts),
     so a front end can show them; left out when there are none."""
@@ -380,6 +395,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
             TextDelta,
             ToolRequested,
             ToolApproval,
+            ToolProgress,
             ToolResult,
             ElicitationRequested,
             ElicitationResolved,
@@ -501,6 +517,7 @@ _CONVERTERS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
         "str | None": _opt(str),
         "int": _int,
         "int | None": _opt(_int),
+        "float": _float,
         "float | None": _opt(_float),
         "bool": _bool,
         "dict[str, Any]": _dict,
@@ -670,6 +687,13 @@ class EventFactory:
 
     def sampling_requested(self, sampling_id: str, call_id: str, **more: Any) -> SamplingRequested:
         return SamplingRequested(sampling_id=sampling_id, call_id=call_id, **more, **self._env)
+
+    def tool_progress(
+        self, call_id: str, progress: float, total: float | None, message: str | None
+    ) -> ToolProgress:
+        return ToolProgress(
+            call_id=call_id, progress=progress, total=total, message=message or None, **self._env
+        )
 
     def tool_result(
         self,

@@ -137,6 +137,7 @@ class LocalTools:
             "content": outcome.content,
             "structured": outcome.structured,
             "images": outcome.images,
+            "media": outcome.media,
         }
 
     def _ready_servers(self, server: str | None) -> list[str]:

@@ -63,8 +63,7 @@ class ToolManager:
         for agent in formation.agents:  # so no other tool takes a delegate's name
             self._names.assign("delegate", "agent", agent.name, delegate_name(agent.name))
         self._servers: dict[str, MCPConnection] = {
-            name: MCPConnection(name, config, self.base_dir)
-            for name, config in formation.mcp_servers.items()
+            name: self._connection(name, config) for name, config in formation.mcp_servers.items()
         }
         self._python: dict[str, PythonTool] = {}
         self._python_by_name: dict[str, PythonTool] = {}
@@ -73,6 +72,11 @@ class ToolManager:
         self._always_allow: set[str] | None = None
         self._allow_stamp: tuple[int, int, int] | None = None
         self._started = False
+
+    def _connection(self, name: str, config: MCPServerConfig) -> MCPConnection:
+        conn = MCPConnection(name, config, self.base_dir)
+        conn.file_roots = self.formation.files  # offered as the server's roots
+        return conn
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -112,7 +116,7 @@ class ToolManager:
         """Add (or replace) a server at run time; it starts in the background."""
         if name in self._servers:
             await self.detach(name)
-        conn = MCPConnection(name, config, self.base_dir)
+        conn = self._connection(name, config)
         self._servers[name] = conn
         if self._started:
             quiet_sdk_logging()

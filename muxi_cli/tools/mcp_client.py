@@ -26,6 +26,7 @@ from muxi_cli.config.masking import configured_secrets
 from muxi_cli.errors import ToolError
 from muxi_cli.redact import redact, redact_args
 from muxi_cli.tools.base import ServerStatus, ToolOutcome
+from muxi_cli.tools.mcp_hooks import client_hooks, progress_callback
 from muxi_cli.tools.mcp_input import InFlight
 from muxi_cli.tools.results import call_result_to_outcome, prompt_to_text, resource_to_text
 from muxi_cli.tools.stderr_tail import StderrTail
@@ -33,7 +34,7 @@ from muxi_cli.tools.stderr_tail import StderrTail
 if TYPE_CHECKING:
     from mcp import Client
 
-    from muxi_cli.config.schema import MCPServerConfig
+    from muxi_cli.config.schema import FileToolsConfig, MCPServerConfig
 
 State = Literal["starting", "ready", "failed", "stopped", "disabled"]
 
@@ -141,6 +142,8 @@ class MCPConnection:
         self._cancelled_gen = -1
         # Elicitation/sampling go to the turn of the call that caused them (mcp_input.py).
         self._inflight = InFlight()
+        #: The formation's ``files`` section, for ``roots/list`` (set by the tool manager).
+        self.file_roots: FileToolsConfig | None = None
 
     # -- status --------------------------------------------------------------
 
@@ -262,6 +265,8 @@ class MCPConnection:
                     self._transport(),
                     client_info=Implementation(name="muxi", version=__version__),
                     **input_callbacks(self.name, self._inflight),
+                    # Log messages and roots (muxi_cli/tools/mcp_hooks.py).
+                    **client_hooks(self.name, self.file_roots, self.base_dir),
                 )
                 await stack.enter_async_context(client)
                 tools: list[Any] = []
@@ -405,7 +410,12 @@ class MCPConnection:
                 # The caller's trace context, when telemetry is on (muxi_cli/tracecontext.py).
                 meta = tracecontext.outgoing()
                 with self._inflight.call(limit):
-                    result = await client.call_tool(tool, arguments, meta=cast(Any, meta) or None)
+                    result = await client.call_tool(
+                        tool,
+                        arguments,
+                        meta=cast(Any, meta) or None,
+                        progress_callback=progress_callback(),  # to this turn's tool.progress
+                    )
         except TimeoutError:
             return ToolOutcome(ok=False, content=f"{self.name}/{tool} timed out after {timeout:g}s")
         except MCPError as exc:

@@ -301,6 +301,26 @@ export interface ToolApproval {
   [field: string]: unknown;
 }
 
+/** A running tool call's progress, as its MCP server reports it: `progress` so far out of `total` (null when the server does not know), and the server's `message` (left out when it sent none). */
+export interface ToolProgress {
+  /** event schema version */
+  v: number;
+  type: "tool.progress";
+  run_id: string;
+  session_id: string;
+  /** UTC, milliseconds */
+  ts: string;
+  call_id: string;
+  progress: number;
+  total: number | null;
+  message?: string;
+  /** set on a delegate's events */
+  parent_run_id?: string;
+  /** a delegate's nesting depth */
+  depth?: number;
+  [field: string]: unknown;
+}
+
 export interface ToolRequested {
   /** event schema version */
   v: number;
@@ -397,6 +417,7 @@ export type KnownEvent =
   | SamplingRequested
   | TextDelta
   | ToolApproval
+  | ToolProgress
   | ToolRequested
   | ToolResult
   | TranscriptDelta
@@ -419,6 +440,7 @@ export const EVENT_TYPES = [
   "sampling.requested",
   "text.delta",
   "tool.approval",
+  "tool.progress",
   "tool.requested",
   "tool.result",
   "transcript.delta",
@@ -444,6 +466,7 @@ export interface EventTypeMap {
   "sampling.requested": SamplingRequested;
   "text.delta": TextDelta;
   "tool.approval": ToolApproval;
+  "tool.progress": ToolProgress;
   "tool.requested": ToolRequested;
   "tool.result": ToolResult;
   "transcript.delta": TranscriptDelta;
@@ -511,7 +534,7 @@ export interface ApiError {
 }
 
 /** One event of a run: an SSE `data:` line, a WebSocket event frame. */
-export type ApiEvent = AgentRouted | AudioDelta | ElicitationRequested | ElicitationResolved | MediaFailed | MediaProcessed | MemoryRecalled | ModelCall | Notice | RunCompleted | RunFailed | RunStarted | SamplingRequested | TextDelta | ToolApproval | ToolRequested | ToolResult | TranscriptDelta | Usage;
+export type ApiEvent = AgentRouted | AudioDelta | ElicitationRequested | ElicitationResolved | MediaFailed | MediaProcessed | MemoryRecalled | ModelCall | Notice | RunCompleted | RunFailed | RunStarted | SamplingRequested | TextDelta | ToolApproval | ToolProgress | ToolRequested | ToolResult | TranscriptDelta | Usage;
 
 export interface Health {
   ok: boolean;
