@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -26,9 +27,10 @@ from muxi_cli.termtext import ControlStripper, json_controls_escaped, strip_cont
 
 if TYPE_CHECKING:
     from muxi_cli.cli.attach import Inputs
-    from muxi_cli.protocol.events import AgentRouted, Event
+    from muxi_cli.protocol.events import AgentRouted, ElicitationRequested, Event
     from muxi_cli.protocol.records import ChatRequest
     from muxi_cli.protocol.reduce import Reducer
+    from muxi_cli.protocol.turn import Turn
     from muxi_cli.runtime.base import Runtime
 
 EXIT_CODES_HELP = """
@@ -196,6 +198,8 @@ def chat(
         user_id=user,
         attachments=attachments,
         approval="yes" if yes else "deny",
+        # At a terminal an MCP server's questions are asked (--yes never answers them).
+        elicit=sys.stdin.isatty() and sys.stderr.isatty(),
         model=model,
         system=system,
         stream=not no_stream,
@@ -283,6 +287,8 @@ async def _attempt(
                 renderer.run_id, renderer.session_id = turn.run_id, turn.session_id
                 async for event in turn.events():
                     renderer.event(event)
+                    if event.type == "elicitation.requested" and getattr(event, "pending", False):
+                        await _elicit(turn, cast("ElicitationRequested", event))
             await _speak_reply(runtime, renderer)
             if not renderer.quiet:
                 await _report_server_failures(runtime)
@@ -291,6 +297,17 @@ async def _attempt(
             raise _Retry from exc
         renderer.failed(exc)
     return renderer.finish()
+
+
+async def _elicit(turn: Turn, event: ElicitationRequested) -> None:
+    """Ask at the terminal (in a thread: the turn's events keep flowing) and answer."""
+    import asyncio  # deferred: asyncio is slow to import
+
+    from muxi_cli.cli.elicit_prompt import ask  # deferred: only when a server asks
+
+    action, content = await asyncio.to_thread(ask, event)
+    with contextlib.suppress(MuxiError):  # the turn may have ended meanwhile
+        await turn.answer_elicitation(event.elicitation_id, action, content)
 
 
 #: ``--speak`` file name extensions and the speech format each asks for.

@@ -168,12 +168,15 @@ class AsyncClient:
         system: str | None = None,
         title: str | None = None,
         transport: Transport_ = "auto",
+        elicit: bool = False,
     ) -> ChatTurn:
         """Start a turn; returns once the server took it (``run_id`` and
         ``session_id`` are known). ``approval``: ``deny`` (tools that ask are
         refused), ``yes`` (allowed, if the key may), ``interactive`` (each one
         waits for :meth:`ChatTurn.approve`). ``transport``: ``auto`` is the
-        WebSocket for interactive approval and SSE otherwise."""
+        WebSocket for interactive approval and SSE otherwise. ``elicit``: an MCP
+        server's questions wait for :meth:`ChatTurn.answer_elicitation` even
+        without interactive approval (they are declined otherwise)."""
         if transport not in ("auto", "sse", "ws"):
             raise ValueError(f"transport must be auto, sse or ws, not {transport!r}")
         self._t.enter()
@@ -187,6 +190,7 @@ class AsyncClient:
             model=model,
             system=system,
             title=title,
+            elicit=elicit,
         )
         ws = transport == "ws" or (transport == "auto" and approval == "interactive")
         inner = await (self._chat_ws(request) if ws else self._chat_sse(request))

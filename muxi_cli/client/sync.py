@@ -151,6 +151,14 @@ class SyncTurn:
     ) -> None:
         self._runner.run(self._turn.approve(call_id, decision, run_id))
 
+    def inputs(self) -> list[str]:
+        return self._turn.inputs()
+
+    def answer_elicitation(
+        self, elicitation_id: str, action: str, content: dict[str, Any] | None = None
+    ) -> None:
+        self._runner.run(self._turn.answer_elicitation(elicitation_id, action, content))
+
     def cancel(self) -> None:
         self._runner.run(self._turn.cancel())
 
@@ -224,6 +232,7 @@ class Client:
         system: str | None = None,
         title: str | None = None,
         transport: Transport_ = "auto",
+        elicit: bool = False,
     ) -> SyncTurn:
         turn = self._runner.run(
             self.aio.chat(
@@ -236,6 +245,7 @@ class Client:
                 system=system,
                 title=title,
                 transport=transport,
+                elicit=elicit,
             )
         )
         return SyncTurn(turn, self._runner)

@@ -166,6 +166,20 @@ class ChatTurn:
         except MuxiError as exc:
             raise from_muxi(exc) from exc
 
+    def inputs(self) -> list[str]:
+        """The elicitations waiting for an answer (their ``elicitation_id``)."""
+        return self._inner.inputs()
+
+    async def answer_elicitation(
+        self, elicitation_id: str, action: str, content: dict[str, Any] | None = None
+    ) -> None:
+        """Answer an ``elicitation.requested`` event whose ``pending`` is true:
+        ``accept`` with ``content`` (the requested fields), ``decline`` or ``cancel``."""
+        try:
+            await self._inner.answer_elicitation(elicitation_id, action, content)
+        except MuxiError as exc:
+            raise from_muxi(exc) from exc
+
     async def cancel(self) -> None:
         """Ask the server to stop the turn; its events then end with
         ``run.failed`` (code ``cancelled``), and what was said is kept."""

@@ -160,6 +160,10 @@ class MCPServerConfig(_Strict):
     oauth: MCPOAuthConfig = Field(default_factory=MCPOAuthConfig)
     approval: Policy = "ask"
     tools: dict[str, Policy] = Field(default_factory=dict, description="per-tool approval")
+    sampling: Policy = Field(default="ask", description="approval of its sampling requests")
+    sampling_model: str | None = Field(
+        default=None, description="model for its sampling requests (default: the agent's)"
+    )
     startup_timeout: float = 30.0
     call_timeout: float = 120.0
     enabled: bool = True

@@ -79,6 +79,8 @@ class TurnSpec:
     message: str
     factory: EventFactory
     approval: ApprovalMode = "deny"
+    #: Elicitations wait for the user even when approval is not interactive.
+    elicit: bool = False
     attachments: list[Attachment] = field(default_factory=list)
     model_override: str | None = None
     system_override: str | None = None
@@ -160,7 +162,7 @@ class AgentEngine:
         self.memory = memory
         self.store = store
         self.approvals = approvals
-        self.calls = ToolCallRunner(formation, tools, store, approvals, self._engine_call)
+        self.calls = ToolCallRunner(formation, tools, store, approvals, self._engine_call, models)
         #: What the turn's model takes in media; the formation's transcriber.
         self.media_gate = MediaGate(formation, models)
 
@@ -479,6 +481,7 @@ class AgentEngine:
             message=question,
             factory=nested,
             approval=spec.approval,
+            elicit=spec.elicit,
             approvable=spec.approvable,
             model_override=None,
             stream=spec.stream,

@@ -11,10 +11,11 @@ waiting call did you mean" rule, used by this broker, by every
 from __future__ import annotations
 
 import asyncio
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from muxi_cli.errors import NotFoundError, UsageError
 from muxi_cli.protocol.records import APPROVAL_DECISIONS, ApprovalDecision
+from muxi_cli.tools.mcp_input import ElicitAnswer, check_answer
 
 Answer = ApprovalDecision
 ANSWERS: tuple[str, ...] = APPROVAL_DECISIONS
@@ -58,6 +59,8 @@ class ApprovalBroker:
 
     def __init__(self) -> None:
         self._pending: dict[Key, asyncio.Future[Answer]] = {}
+        #: Elicitations (core/turn_input.py) by (run id, elicitation id), with their schema.
+        self._inputs: dict[Key, tuple[asyncio.Future[ElicitAnswer], dict[str, Any]]] = {}
 
     def open(self, call_id: str, run_id: str = "") -> asyncio.Future[Answer]:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
@@ -79,3 +82,36 @@ class ApprovalBroker:
         ]
         future = the_one_call(waiting, call_id, f"several turns wait for a tool call {call_id!r}")
         future.set_result(decision)  # type: ignore[arg-type]
+
+    def open_input(
+        self, elicitation_id: str, run_id: str, schema: dict[str, Any]
+    ) -> asyncio.Future[ElicitAnswer]:
+        future: asyncio.Future[ElicitAnswer] = asyncio.get_running_loop().create_future()
+        self._inputs[(run_id, elicitation_id)] = (future, schema)
+        return future
+
+    def close_input(self, elicitation_id: str, run_id: str) -> None:
+        entry = self._inputs.pop((run_id, elicitation_id), None)
+        if entry is not None and not entry[0].done():
+            entry[0].cancel()
+
+    def answer_input(
+        self,
+        elicitation_id: str,
+        action: str,
+        content: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Answer a waiting elicitation; the content is checked against its schema."""
+        waiting = [
+            entry
+            for (run, eid), entry in self._inputs.items()
+            if eid == elicitation_id and (run_id is None or run == run_id) and not entry[0].done()
+        ]
+        if not waiting:
+            raise NotFoundError(
+                f"no elicitation {elicitation_id!r} is waiting for an answer",
+                hint="it may have been answered or its turn may have ended",
+            )
+        future, schema = waiting[0]
+        future.set_result(check_answer(action, content, schema))

@@ -154,6 +154,7 @@ class Orchestrator:
             message=message,
             factory=factory,
             approval=request.approval,
+            elicit=request.elicit,
             attachments=list(request.attachments),
             model_override=request.model,
             system_override=request.system,

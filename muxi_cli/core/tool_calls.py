@@ -27,11 +27,13 @@ from muxi_cli.core.attachments import (
 )
 from muxi_cli.core.cancel import cancelled_tool_result, stop_reason
 from muxi_cli.core.history import truncate_for_model
+from muxi_cli.core.turn_input import TurnInput
 from muxi_cli.core.writer import MessageStore
-from muxi_cli.llm.base import ToolCall
+from muxi_cli.llm.base import ModelResolver, ToolCall
 from muxi_cli.protocol.events import Event
 from muxi_cli.tools.base import CURRENT_CALLER, ToolCaller, ToolDef, ToolHost, ToolOutcome
 from muxi_cli.tools.mcp_hooks import CURRENT_PROGRESS
+from muxi_cli.tools.mcp_input import CURRENT_INPUT
 
 if TYPE_CHECKING:
     from muxi_cli.core.agent import TurnSpec
@@ -58,8 +60,11 @@ class ToolCallRunner:
         store: MessageStore,
         approvals: ApprovalBroker,
         delegate: Delegate,
+        models: ModelResolver | None = None,
     ) -> None:
         self.formation = formation
+        #: The model an MCP server's sampling request goes to (core/turn_input.py).
+        self.models = models
         self.tools = tools
         self.store = store
         self.approvals = approvals
@@ -226,9 +231,13 @@ class ToolCallRunner:
                     f.tool_progress(call.id, done, total, message)
                 )
             )
+            # What the MCP server asks mid-call (elicitation, sampling) comes back here.
+            channel = TurnInput(spec, call.id, queue, self.approvals, self.formation, self.models)
+            asking = CURRENT_INPUT.set(channel)
             try:
                 outcome = await self.tools.call(tool_def, call.arguments)
             finally:
+                CURRENT_INPUT.reset(asking)
                 CURRENT_PROGRESS.reset(progress)
                 tracecontext.CURRENT_CALL.reset(traced)
                 CURRENT_CALLER.reset(token)

@@ -46,6 +46,9 @@ MEDIA_PROCESSED = "media.processed"
 MEDIA_FAILED = "media.failed"
 TRANSCRIPT_DELTA = "transcript.delta"
 AUDIO_DELTA = "audio.delta"
+ELICITATION_REQUESTED = "elicitation.requested"
+ELICITATION_RESOLVED = "elicitation.resolved"
+SAMPLING_REQUESTED = "sampling.requested"
 
 #: Envelope fields every event has on the wire (``parent_run_id`` and
 #: ``depth`` are added for events of a delegated run).
@@ -162,6 +165,55 @@ class ToolApproval(Event):
     call_id: str
     decision: str
     by: str = "policy"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ElicitationRequested(Event):
+    """An MCP server asks the user for input while running tool call ``call_id``.
+
+    ``mode`` ``form``: fill ``requested_schema`` (a flat JSON Schema object);
+    ``url``: open ``url`` (nothing is sent back but the action). ``pending``:
+    the turn waits for an answer (``elicit`` frame, ``POST /v1/elicitations``);
+    otherwise the policy answers at once (an ``elicitation.resolved`` follows).
+    """
+
+    type: ClassVar[str] = ELICITATION_REQUESTED
+    omit_empty: ClassVar[frozenset[str]] = frozenset({"url"})
+    elicitation_id: str
+    call_id: str = ""
+    server: str = ""
+    message: str = ""
+    mode: str = "form"
+    requested_schema: dict[str, Any] = field(default_factory=dict)
+    url: str | None = None
+    pending: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ElicitationResolved(Event):
+    """``action``: ``accept``, ``decline`` or ``cancel``; ``by``: ``user`` or
+    ``policy`` (a non-interactive run declines). The content is not repeated."""
+
+    type: ClassVar[str] = ELICITATION_RESOLVED
+    elicitation_id: str
+    action: str
+    by: str = "user"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SamplingRequested(Event):
+    """An MCP server asks the turn's model for a completion while running tool
+    call ``call_id``. It is decided like a tool call: a ``tool.approval`` event
+    whose ``call_id`` is this ``sampling_id`` follows (``pending`` waits for an
+    ``approve`` of that id), and the model's tokens come as a ``usage`` event."""
+
+    type: ClassVar[str] = SAMPLING_REQUESTED
+    sampling_id: str
+    call_id: str = ""
+    server: str = ""
+    model: str = ""
+    messages: tuple[dict[str, Any], ...] = ()
+    max_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -345,6 +397,9 @@ EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
             ToolApproval,
             ToolProgress,
             ToolResult,
+            ElicitationRequested,
+            ElicitationResolved,
+            SamplingRequested,
             ModelCall,
             Usage,
             Notice,
@@ -612,6 +667,26 @@ class EventFactory:
 
     def tool_approval(self, call_id: str, decision: str, by: str) -> ToolApproval:
         return ToolApproval(call_id=call_id, decision=decision, by=by, **self._env)
+
+    def elicitation_requested(
+        self, elicitation_id: str, call_id: str, server: str, message: str, **more: Any
+    ) -> ElicitationRequested:
+        return ElicitationRequested(
+            elicitation_id=elicitation_id,
+            call_id=call_id,
+            server=server,
+            message=message,
+            **more,
+            **self._env,
+        )
+
+    def elicitation_resolved(
+        self, elicitation_id: str, action: str, by: str
+    ) -> ElicitationResolved:
+        return ElicitationResolved(elicitation_id=elicitation_id, action=action, by=by, **self._env)
+
+    def sampling_requested(self, sampling_id: str, call_id: str, **more: Any) -> SamplingRequested:
+        return SamplingRequested(sampling_id=sampling_id, call_id=call_id, **more, **self._env)
 
     def tool_progress(
         self, call_id: str, progress: float, total: float | None, message: str | None

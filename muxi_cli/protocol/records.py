@@ -85,6 +85,10 @@ class ChatRequest(_Record):
     user_id: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
     approval: ApprovalMode = "deny"
+    #: Ask the user what an MCP server asks (``elicitation.requested`` with
+    #: ``pending``) even when tool approval is not interactive; an interactive
+    #: turn always asks, any other declines.
+    elicit: bool = False
     model: str | None = None
     system: str | None = None
     #: Server-side only (never sent by a client): glob patterns of the ``ask``

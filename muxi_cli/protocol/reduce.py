@@ -33,6 +33,7 @@ from muxi_cli.protocol.events import (
     RunCompleted,
     RunFailed,
     RunStarted,
+    SamplingRequested,
     TextDelta,
     ToolApproval,
     ToolRequested,
@@ -203,6 +204,12 @@ class Reducer:
         elif isinstance(event, ToolRequested):
             call = self._call(run, event.call_id, new=True)
             call.server, call.tool, call.arguments = event.server, event.tool, event.arguments
+        elif isinstance(event, SamplingRequested):
+            # A server's sampling request is decided like a call (tool.approval of
+            # its sampling id): listed as the call ``SERVER/sampling``.
+            call = self._call(run, event.sampling_id, new=True)
+            call.server, call.tool = event.server, "sampling"
+            call.arguments = {"model": event.model, "messages": list(event.messages)}
         elif isinstance(event, ToolApproval):
             call = self._call(run, event.call_id)
             call.decision, call.approval_by = event.decision, event.by

@@ -19,8 +19,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from types import TracebackType
+from typing import Any
 
-from muxi_cli.protocol.events import RUN_COMPLETED, RUN_FAILED, Event, ToolApproval
+from muxi_cli.protocol.events import (
+    RUN_COMPLETED,
+    RUN_FAILED,
+    ElicitationRequested,
+    ElicitationResolved,
+    Event,
+    ToolApproval,
+)
 from muxi_cli.protocol.records import ApprovalDecision
 
 #: A pending tool call: (run id of its ``tool.approval`` event, call id). Providers
@@ -32,12 +40,20 @@ CallKey = tuple[str, str]
 class PendingApprovals:
     """The tool calls of one turn that wait for a decision, seen from its events."""
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_inputs", "_keys")
 
     def __init__(self) -> None:
         self._keys: list[CallKey] = []
+        #: Elicitations waiting for an answer: elicitation id -> run id.
+        self._inputs: dict[str, str] = {}
 
     def observe(self, event: Event) -> None:
+        if isinstance(event, ElicitationRequested) and event.pending:
+            self._inputs[event.elicitation_id] = event.run_id
+            return
+        if isinstance(event, ElicitationResolved):
+            self._inputs.pop(event.elicitation_id, None)
+            return
         if not isinstance(event, ToolApproval) or not event.call_id:
             return
         key = (event.run_id, event.call_id)
@@ -53,6 +69,17 @@ class PendingApprovals:
 
     def clear(self) -> None:
         self._keys.clear()
+        self._inputs.clear()
+
+    def input_run(self, elicitation_id: str) -> str | None:
+        """The run id of a waiting elicitation (None: not waiting in this turn)."""
+        return self._inputs.get(elicitation_id)
+
+    def inputs(self) -> list[str]:
+        return list(self._inputs)
+
+    def discard_input(self, elicitation_id: str) -> None:
+        self._inputs.pop(elicitation_id, None)
 
     def match(self, call_id: str, run_id: str | None = None) -> list[CallKey]:
         """The pending calls named ``call_id`` (of run ``run_id`` when given)."""
@@ -95,6 +122,18 @@ class Turn(ABC):
     async def approve(
         self, call_id: str, decision: ApprovalDecision, run_id: str | None = None
     ) -> None: ...
+
+    def inputs(self) -> list[str]:
+        """The ids of the elicitations waiting for an answer."""
+        return []
+
+    async def answer_elicitation(
+        self, elicitation_id: str, action: str, content: dict[str, Any] | None = None
+    ) -> None:
+        """Answer an ``elicitation.requested`` event whose ``pending`` is true:
+        ``action`` ``accept`` (with ``content``, the requested fields),
+        ``decline`` or ``cancel``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot answer elicitations")
 
     @abstractmethod
     async def aclose(self) -> None: ...

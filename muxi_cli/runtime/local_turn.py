@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from muxi_cli.core.cancel import STOP_REASON, StopReason
 from muxi_cli.errors import TurnTimeoutError
@@ -35,9 +35,15 @@ class LocalTurn(TaskTurn):
     def __init__(
         self, runtime: LocalRuntime, run_id: str, session_id: str, source: AsyncIterator[Event]
     ) -> None:
+        self._runtime = runtime
         self._timeout = runtime.formation.turn_timeout
         self._holder: dict[str, StopReason] = {}
         super().__init__(run_id, session_id, source, runtime._answer, runtime.tap)
+
+    async def _answer_input(
+        self, run_id: str, elicitation_id: str, action: str, content: dict[str, Any] | None
+    ) -> None:
+        self._runtime.approvals.answer_input(elicitation_id, action, content, run_id)
 
     async def _produce(self) -> None:
         STOP_REASON.set(self._holder)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from muxi_cli.errors import ConnectionFailedError, MuxiError, NotFoundError
@@ -178,6 +178,15 @@ class SSETurn(StreamTurn):
     async def _answer(self, run_id: str, call_id: str, decision: ApprovalDecision) -> None:
         body = {"decision": decision, "run_id": run_id}
         await self._rt._server.request("POST", f"/v1/approvals/{_q(call_id)}", json_body=body)
+
+    async def _answer_input(
+        self, run_id: str, elicitation_id: str, action: str, content: dict[str, Any] | None
+    ) -> None:
+        body: dict[str, Any] = {"action": action}
+        if content is not None:
+            body["content"] = content
+        path = f"/v1/elicitations/{_q(elicitation_id)}"
+        await self._rt._server.request("POST", path, json_body=body)
 
     async def _close(self, unfinished: bool) -> None:
         if unfinished and self.run_id:

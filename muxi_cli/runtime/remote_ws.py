@@ -381,6 +381,12 @@ class WebSocketTurn(StreamTurn):
         frame = {"type": "approve", "run_id": run_id, "call_id": call_id, "decision": decision}
         await self._send(frame)
 
+    async def _answer_input(
+        self, run_id: str, elicitation_id: str, action: str, content: dict[str, Any] | None
+    ) -> None:
+        frame = {"type": "elicit", "elicitation_id": elicitation_id, "action": action}
+        await self._send({**frame, "content": content} if content is not None else frame)
+
     async def _close(self, unfinished: bool) -> None:
         try:
             if not self._frames_done:

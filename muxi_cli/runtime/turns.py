@@ -17,10 +17,11 @@ import contextlib
 import logging
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from muxi_cli import parts
 from muxi_cli.core.approvals import check_decision, the_one_call
-from muxi_cli.errors import CancelledError, ConnectionFailedError, MuxiError
+from muxi_cli.errors import CancelledError, ConnectionFailedError, MuxiError, NotFoundError
 from muxi_cli.protocol.events import Event, RunFailed, new_id
 from muxi_cli.protocol.records import ApprovalDecision
 from muxi_cli.protocol.turn import CallKey, PendingApprovals, Turn, is_terminal
@@ -113,6 +114,26 @@ class StreamTurn(Turn):
         )
         await self._answer(key[0], call_id, decision)
         self._approvals.discard(key)
+
+    def inputs(self) -> list[str]:
+        return self._approvals.inputs()
+
+    async def answer_elicitation(
+        self, elicitation_id: str, action: str, content: dict[str, Any] | None = None
+    ) -> None:
+        run_id = self._approvals.input_run(elicitation_id)
+        if run_id is None:
+            raise NotFoundError(
+                f"no elicitation {elicitation_id!r} of this turn is waiting for an answer",
+                hint="it may have been answered or its turn may have ended",
+            )
+        await self._answer_input(run_id, elicitation_id, action, content)
+        self._approvals.discard_input(elicitation_id)
+
+    async def _answer_input(
+        self, run_id: str, elicitation_id: str, action: str, content: dict[str, Any] | None
+    ) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot answer elicitations")
 
     async def aclose(self) -> None:
         # Every caller waits for the one close (the first may be a reader being

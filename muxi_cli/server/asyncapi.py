@@ -72,6 +72,18 @@ def _client_frames() -> dict[str, tuple[str, dict[str, Any]]]:
                 ("call_id", "decision"),
             ),
         ),
+        "elicit": (
+            "Answer an MCP server's question (elicitation.requested, pending) of your turn",
+            _frame(
+                "elicit",
+                {
+                    "elicitation_id": _STR,
+                    "action": {"type": "string", "enum": ["accept", "decline", "cancel"]},
+                    "content": {"type": ["object", "null"]},
+                },
+                ("elicitation_id", "action"),
+            ),
+        ),
         "cancel": (
             "Cancel a turn (no run_id: the current one)",
             _frame("cancel", {"run_id": _NULLABLE_STR}),

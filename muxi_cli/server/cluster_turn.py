@@ -54,6 +54,14 @@ class ObservedTurn(Turn):
     ) -> None:
         await self._inner.approve(call_id, decision, run_id=run_id)
 
+    def inputs(self) -> list[str]:
+        return self._inner.inputs()
+
+    async def answer_elicitation(
+        self, elicitation_id: str, action: str, content: dict[str, Any] | None = None
+    ) -> None:
+        await self._inner.answer_elicitation(elicitation_id, action, content)
+
     async def aclose(self) -> None:
         await self._inner.aclose()
 

@@ -154,6 +154,14 @@ class ApprovalBody(_Body):
     run_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
+class ElicitationBody(_Body):
+    """The user's answer to an ``elicitation.requested`` event."""
+
+    action: Literal["accept", "decline", "cancel"]
+    #: The requested fields (``accept`` only), checked against the server's schema.
+    content: dict[str, Any] | None = Field(default=None, max_length=100)
+
+
 class PromptBody(_Body):
     """Render one prompt of an MCP server."""
 

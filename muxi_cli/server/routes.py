@@ -34,6 +34,7 @@ from muxi_cli.server.memviz_routes import MEMVIZ_ROUTES
 from muxi_cli.server.models import (
     ApprovalBody,
     ChatBody,
+    ElicitationBody,
     KeyCreateBody,
     MCPAttachBody,
     MCPCallBody,
@@ -55,6 +56,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/v1/agents", "none"),
     ("POST", "/v1/chat", "session"),
     ("POST", "/v1/approvals/{call_id}", "call"),
+    ("POST", "/v1/elicitations/{elicitation_id}", "call"),
     ("POST", "/v1/runs/{run_id}/cancel", "run"),
     ("GET", "/v1/runs/{run_id}/events", "run"),
     ("GET", "/v1/sessions", "none"),
@@ -173,9 +175,9 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     async def chat(body: ChatBody, request: Request, who: Caller = Auth) -> Any:
         req = await prepare(ctx, who, body.request_dict())
         streaming = SSE_MEDIA in request.headers.get("accept", "")
-        if not streaming and req.approval == "interactive":
+        if not streaming and (req.approval == "interactive" or req.elicit):
             raise UsageError(
-                "interactive approval needs a streaming turn",
+                "interactive approval and elicit need a streaming turn",
                 hint="send 'Accept: text/event-stream' or use the WebSocket /v1/ws",
             )
         turn = await start_turn(ctx, req)
@@ -196,6 +198,19 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         decision = who.approval(body.decision)
         run_id = await ctx.registry.approve(call_id, decision, who.scope_user, body.run_id)
         return {"ok": True, "call_id": call_id, "run_id": run_id, "decision": decision}
+
+    @v1.post(
+        "/elicitations/{elicitation_id}",
+        tags=["chat"],
+        summary="Answer an MCP server's question (an elicitation.requested event)",
+    )
+    async def elicit(
+        body: ElicitationBody, elicitation_id: str = ObjId(), who: Caller = Auth
+    ) -> Any:
+        run_id = await ctx.registry.answer_elicitation(
+            elicitation_id, body.action, body.content, who.scope_user
+        )
+        return {"ok": True, "elicitation_id": elicitation_id, "run_id": run_id}
 
     @v1.post("/runs/{run_id}/cancel", tags=["chat"], status_code=202, summary="Cancel a turn")
     async def cancel(run_id: str = ObjId(), who: Caller = Auth) -> Any:

@@ -304,6 +304,31 @@ class RunRegistry:
         await running.turn.approve(call_id, decision, run_id=key[0])
         return key[0]
 
+    async def answer_elicitation(
+        self,
+        elicitation_id: str,
+        action: str,
+        content: dict[str, Any] | None,
+        user_id: str | None,
+    ) -> str:
+        """Answer an elicitation of a turn the caller owns; returns the turn's run id.
+
+        Only the replica running the turn can answer (elicitations are not filed
+        for the cluster)."""
+        found = [
+            running
+            for running in self._by_run.values()
+            if (user_id is None or running.user_id == user_id)
+            and elicitation_id in running.turn.inputs()
+        ]
+        if not found:
+            raise NotFoundError(
+                f"no elicitation {elicitation_id!r} of yours is waiting for an answer",
+                hint="it may have been answered or its turn may have ended",
+            )
+        await found[0].turn.answer_elicitation(elicitation_id, action, content)
+        return found[0].run_id
+
     async def cancel(self, run_id: str, user_id: str | None) -> None:
         """Cancel the turn ``run_id`` if the caller owns it (here or on another replica)."""
         try:

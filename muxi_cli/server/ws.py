@@ -12,6 +12,8 @@ client -> server
     ``{"type": "approve", "run_id": "...", "call_id": "...", "decision": "allow|always|deny"}``
     (``run_id`` is the ``tool.approval`` event's; it may be left out while the
     call id is unique among the caller's own pending calls)
+    ``{"type": "elicit", "elicitation_id": "...", "action": "accept|decline|cancel", "content": {...}}``
+    answers an ``elicitation.requested`` event of one of the caller's own turns
     ``{"type": "cancel", "run_id": "..."}``                 run_id optional: the current turn
     ``{"type": "resume", "run_id": "...", "after": N}``    follow a run again from event N + 1
     (see :mod:`muxi_cli.server.ws_resume`)
@@ -54,7 +56,14 @@ from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.chat import prepare, start_turn
 from muxi_cli.server.versioning import asked_for, header_values
 from muxi_cli.server.ws_auth import CLOSE_AUTH, CLOSE_VERSION, authenticate
-from muxi_cli.server.ws_frames import STARTS_WORK, Busy, Revoked, frame_ref, parse_frame
+from muxi_cli.server.ws_frames import (
+    STARTS_WORK,
+    Busy,
+    Revoked,
+    elicit_frame,
+    frame_ref,
+    parse_frame,
+)
 from muxi_cli.server.ws_media import (
     CLOSE_TOO_BIG,
     Inbound,
@@ -234,6 +243,7 @@ class Session(MediaFrames):
             "ping",
             "cancel",
             "approve",
+            "elicit",
             f"{self.inbound.kind}.end",
             f"{self.inbound.kind}.abort",
         ):
@@ -278,6 +288,9 @@ class Session(MediaFrames):
                 self.caller.scope_user,
                 run_id or None,
             )
+        elif kind == "elicit":
+            eid, action, content = elicit_frame(frame)
+            await self.ctx.registry.answer_elicitation(eid, action, content, self.caller.scope_user)
         elif kind == "cancel":
             run_id = frame.get("run_id") or (self.turn.run_id if self.turn else None)
             if not run_id:
@@ -288,7 +301,7 @@ class Session(MediaFrames):
         else:
             raise UsageError(
                 f"unknown frame type {kind!r}",
-                hint="use chat, approve, cancel, ping, media.begin or audio.begin",
+                hint="use chat, approve, elicit, cancel, ping, media.begin or audio.begin",
             )
 
     def _not_busy(self) -> None:

@@ -9,7 +9,17 @@ from muxi_cli.errors import ServerAuthError, UsageError
 
 #: Frames after which the key is checked again (they start or finish work).
 STARTS_WORK = frozenset(
-    ("chat", "resume", "approve", "cancel", "media.begin", "media.end", "audio.begin", "audio.end")
+    (
+        "chat",
+        "resume",
+        "approve",
+        "elicit",
+        "cancel",
+        "media.begin",
+        "media.end",
+        "audio.begin",
+        "audio.end",
+    )
 )
 
 
@@ -39,3 +49,17 @@ def frame_ref(raw: str | bytes) -> str | None:
     except ValueError:
         return None
     return str(frame.get("type")) if isinstance(frame, dict) else None
+
+
+def elicit_frame(frame: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
+    """``{"type": "elicit", "elicitation_id", "action", "content"}``, checked."""
+    eid = frame.get("elicitation_id")
+    action = frame.get("action")
+    content = frame.get("content")
+    if not isinstance(eid, str) or not eid:
+        raise UsageError("elicitation_id must be the elicitation.requested event's")
+    if action not in ("accept", "decline", "cancel"):
+        raise UsageError("action must be one of: accept, decline, cancel")
+    if content is not None and not isinstance(content, dict):
+        raise UsageError("content must be an object of the requested fields")
+    return eid, action, content

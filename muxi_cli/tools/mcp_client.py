@@ -27,6 +27,7 @@ from muxi_cli.errors import ToolError
 from muxi_cli.redact import redact, redact_args
 from muxi_cli.tools.base import ServerStatus, ToolOutcome
 from muxi_cli.tools.mcp_hooks import client_hooks, progress_callback
+from muxi_cli.tools.mcp_input import InFlight
 from muxi_cli.tools.results import call_result_to_outcome, prompt_to_text, resource_to_text
 from muxi_cli.tools.stderr_tail import StderrTail
 
@@ -146,6 +147,8 @@ class MCPConnection:
         self._timeout_handle: asyncio.TimerHandle | None = None
         self._gen = 0
         self._cancelled_gen = -1
+        # Elicitation/sampling go to the turn of the call that caused them (mcp_input.py).
+        self._inflight = InFlight()
         #: The formation's ``files`` section, for ``roots/list`` (set by the tool manager).
         self.file_roots: FileToolsConfig | None = None
 
@@ -254,6 +257,10 @@ class MCPConnection:
         from mcp import Client  # deferred: the MCP SDK is slow to import
         from mcp_types import Implementation  # deferred: mcp_types is slow to import
 
+        from muxi_cli.tools.mcp_input_sdk import (
+            callbacks as input_callbacks,  # deferred: imports the MCP SDK
+        )
+
         def current() -> bool:
             return gen == self._gen
 
@@ -265,6 +272,7 @@ class MCPConnection:
                 client = Client(
                     self._transport(),
                     client_info=Implementation(name="muxi", version=__version__),
+                    **input_callbacks(self.name, self._inflight),
                     # Log messages and roots (muxi_cli/tools/mcp_hooks.py).
                     **client_hooks(self.name, self.file_roots, self.base_dir),
                 )
@@ -431,15 +439,16 @@ class MCPConnection:
         if self._stderr is not None:
             self._stderr.trim()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout) as limit:
                 # The caller's trace context, when telemetry is on (muxi_cli/tracecontext.py).
                 meta = tracecontext.outgoing()
-                result = await client.call_tool(
-                    tool,
-                    arguments,
-                    meta=cast(Any, meta) or None,
-                    progress_callback=progress_callback(),  # to this turn's tool.progress
-                )
+                with self._inflight.call(limit):
+                    result = await client.call_tool(
+                        tool,
+                        arguments,
+                        meta=cast(Any, meta) or None,
+                        progress_callback=progress_callback(),  # to this turn's tool.progress
+                    )
         except TimeoutError:
             return ToolOutcome(ok=False, content=f"{self.name}/{tool} timed out after {timeout:g}s")
         except MCPError as exc:

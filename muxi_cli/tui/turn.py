@@ -45,6 +45,9 @@ class TurnHooks:
     routed: Callable[[str], None]
     #: A warning that does not stop the run (e.g. a tool call written as text).
     notice: Callable[[str], None] = lambda message: None
+    #: An MCP server asks the user (the screen shows the form; the answer goes
+    #: back through :meth:`Turn.answer_elicitation`).
+    elicit: Callable[[ev.ElicitationRequested], None] = lambda event: None
 
 
 class Turn:
@@ -69,6 +72,8 @@ class Turn:
         self._strippers: dict[str, ControlStripper] = {}
         #: The one fold of the turn's events (protocol/reduce.py).
         self.reducer = Reducer()
+        #: Sampling entries by the tool call that asked (done when that call is).
+        self._samplings: dict[str, list[str]] = {}
         #: Calls whose result named an image: their images are shown once the run ends.
         self._image_calls: dict[str, ReplyView] = {}
 
@@ -112,6 +117,13 @@ class Turn:
         if self.runtime_turn is None:
             raise NotFoundError(f"no tool call {call_id!r} is waiting for approval")
         await self.runtime_turn.approve(call_id, decision)
+
+    async def answer_elicitation(
+        self, elicitation_id: str, action: str, content: dict[str, Any] | None
+    ) -> None:
+        if self.runtime_turn is None:
+            raise NotFoundError(f"no elicitation {elicitation_id!r} is waiting")
+        await self.runtime_turn.answer_elicitation(elicitation_id, action, content)
 
     @staticmethod
     async def _cancel(handle: RuntimeTurn) -> None:
@@ -205,6 +217,27 @@ class Turn:
             )
         elif isinstance(event, ev.ToolApproval):
             await self._approval(view, event)
+        elif isinstance(event, ev.ElicitationRequested):
+            asker = strip_controls(event.server or "an MCP server")
+            await view.add_note(MediaNote(f"? {asker} asks: {strip_controls(event.message)}"))
+            if event.pending:
+                self.hooks.elicit(event)
+        elif isinstance(event, ev.ElicitationResolved):
+            answered = {"accept": "answered", "decline": "declined", "cancel": "cancelled"}
+            said = answered.get(event.action, strip_controls(event.action))
+            await view.add_note(MediaNote(f"  {said} (by {strip_controls(event.by)})"))
+        elif isinstance(event, ev.SamplingRequested):
+            # Shown as a call of its own, so its approval has an entry to ask in.
+            await view.add_tool(
+                ToolCall(
+                    call_id=event.sampling_id,
+                    server=event.server,
+                    tool="sampling",
+                    arguments={"model": event.model, "messages": list(event.messages)},
+                    status="running",
+                )
+            )
+            self._samplings.setdefault(event.call_id, []).append(event.sampling_id)
         elif isinstance(event, ev.ToolProgress):
             self._progress(view, event)
         elif isinstance(event, ev.ToolResult):
@@ -286,6 +319,13 @@ class Turn:
         call.duration_ms = event.duration_ms
         if "[image:" in event.content:  # how a tool result's text names its images
             self._image_calls[call_id] = view
+        for sampling_id in self._samplings.pop(call_id, []):
+            sampled = view.reply.tool(sampling_id)
+            if sampled is not None and sampled.status == "running":
+                sampled.status = "ok"
+                entry = view.tool_entry(sampling_id)
+                if entry is not None:
+                    entry.refresh_call()
         entry = view.tool_entry(call_id)
         if entry is not None:
             entry.refresh_call()

@@ -128,7 +128,7 @@ async def test_connection_failure_is_shown_in_place() -> None:
 
 def test_field_widgets_follow_the_schema() -> None:
     from muxi_cli.mcpdev.forms import tool_fields
-    from muxi_cli.tui.mcp_inspect.screen import _field_widget
+    from muxi_cli.tui.mcp_inspect.screen import field_widget
 
     fields = tool_fields(
         {
@@ -141,7 +141,7 @@ def test_field_widgets_follow_the_schema() -> None:
             },
         }
     )
-    widgets = [_field_widget(f, f"field-{i}") for i, f in enumerate(fields)]
+    widgets = [field_widget(f, f"field-{i}") for i, f in enumerate(fields)]
     assert isinstance(widgets[0], Input) and widgets[0].type == "integer"
     assert isinstance(widgets[1], Select) and isinstance(widgets[2], Select)
     assert isinstance(widgets[3], TextArea)

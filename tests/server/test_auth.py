@@ -19,6 +19,7 @@ from tests.server.fakeruntime import Script
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/chat"): {"message": "hello", "approval": "deny"},
     ("POST", "/v1/approvals/{call_id}"): {"decision": "allow"},
+    ("POST", "/v1/elicitations/{elicitation_id}"): {"action": "decline"},
     ("PATCH", "/v1/sessions/{session_id}"): {"title": "stolen"},
     ("POST", "/v1/memory"): {"text": "bob's fact"},
     ("POST", "/v1/keys"): {"role": "user", "user_id": "mallory"},
@@ -187,6 +188,7 @@ async def test_bob_cannot_touch_alice_data(
                     "memory_id",
                     "media_id",
                     "call_id",
+                    "elicitation_id",
                     "run_id",
                     "key_id",
                     "server_name",

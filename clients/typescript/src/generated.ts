@@ -48,6 +48,49 @@ export interface AudioDelta {
   [field: string]: unknown;
 }
 
+/** An MCP server asks the user for input while running tool call `call_id`. `mode` `form`: fill `requested_schema` (a flat JSON Schema object); `url`: open `url` (nothing is sent back but the action). `pending`: the turn waits for an answer (`elicit` frame, `POST /v1/elicitations`); otherwise the policy answers at once (an `elicitation.resolved` follows). */
+export interface ElicitationRequested {
+  /** event schema version */
+  v: number;
+  type: "elicitation.requested";
+  run_id: string;
+  session_id: string;
+  /** UTC, milliseconds */
+  ts: string;
+  elicitation_id: string;
+  call_id: string;
+  server: string;
+  message: string;
+  mode: string;
+  requested_schema: Record<string, unknown>;
+  url?: string;
+  pending: boolean;
+  /** set on a delegate's events */
+  parent_run_id?: string;
+  /** a delegate's nesting depth */
+  depth?: number;
+  [field: string]: unknown;
+}
+
+/** `action`: `accept`, `decline` or `cancel`; `by`: `user` or `policy` (a non-interactive run declines). The content is not repeated. */
+export interface ElicitationResolved {
+  /** event schema version */
+  v: number;
+  type: "elicitation.resolved";
+  run_id: string;
+  session_id: string;
+  /** UTC, milliseconds */
+  ts: string;
+  elicitation_id: string;
+  action: string;
+  by: string;
+  /** set on a delegate's events */
+  parent_run_id?: string;
+  /** a delegate's nesting depth */
+  depth?: number;
+  [field: string]: unknown;
+}
+
 /** An attachment could not be processed; the run goes on without what failed (`code`, `message` as in an error). */
 export interface MediaFailed {
   /** event schema version */
@@ -201,6 +244,28 @@ export interface RunStarted {
   [field: string]: unknown;
 }
 
+/** An MCP server asks the turn's model for a completion while running tool call `call_id`. It is decided like a tool call: a `tool.approval` event whose `call_id` is this `sampling_id` follows (`pending` waits for an `approve` of that id), and the model's tokens come as a `usage` event. */
+export interface SamplingRequested {
+  /** event schema version */
+  v: number;
+  type: "sampling.requested";
+  run_id: string;
+  session_id: string;
+  /** UTC, milliseconds */
+  ts: string;
+  sampling_id: string;
+  call_id: string;
+  server: string;
+  model: string;
+  messages: Record<string, unknown>[];
+  max_tokens: number;
+  /** set on a delegate's events */
+  parent_run_id?: string;
+  /** a delegate's nesting depth */
+  depth?: number;
+  [field: string]: unknown;
+}
+
 export interface TextDelta {
   /** event schema version */
   v: number;
@@ -339,6 +404,8 @@ export interface Usage {
 export type KnownEvent =
   | AgentRouted
   | AudioDelta
+  | ElicitationRequested
+  | ElicitationResolved
   | MediaFailed
   | MediaProcessed
   | MemoryRecalled
@@ -347,6 +414,7 @@ export type KnownEvent =
   | RunCompleted
   | RunFailed
   | RunStarted
+  | SamplingRequested
   | TextDelta
   | ToolApproval
   | ToolProgress
@@ -359,6 +427,8 @@ export type KnownEvent =
 export const EVENT_TYPES = [
   "agent.routed",
   "audio.delta",
+  "elicitation.requested",
+  "elicitation.resolved",
   "media.failed",
   "media.processed",
   "memory.recalled",
@@ -367,6 +437,7 @@ export const EVENT_TYPES = [
   "run.completed",
   "run.failed",
   "run.started",
+  "sampling.requested",
   "text.delta",
   "tool.approval",
   "tool.progress",
@@ -382,6 +453,8 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export interface EventTypeMap {
   "agent.routed": AgentRouted;
   "audio.delta": AudioDelta;
+  "elicitation.requested": ElicitationRequested;
+  "elicitation.resolved": ElicitationResolved;
   "media.failed": MediaFailed;
   "media.processed": MediaProcessed;
   "memory.recalled": MemoryRecalled;
@@ -390,6 +463,7 @@ export interface EventTypeMap {
   "run.completed": RunCompleted;
   "run.failed": RunFailed;
   "run.started": RunStarted;
+  "sampling.requested": SamplingRequested;
   "text.delta": TextDelta;
   "tool.approval": ToolApproval;
   "tool.progress": ToolProgress;
@@ -438,10 +512,17 @@ export interface ChatBody {
   user_id?: string | null;
   attachments?: AttachmentBody[];
   approval?: "interactive" | "yes" | "deny";
+  elicit?: boolean;
   model?: string | null;
   system?: string | null;
   stream?: boolean;
   title?: string | null;
+}
+
+/** The user's answer to an `elicitation.requested` event. */
+export interface ElicitationBody {
+  action: "accept" | "decline" | "cancel";
+  content?: Record<string, unknown> | null;
 }
 
 export interface ApiError {
@@ -453,7 +534,7 @@ export interface ApiError {
 }
 
 /** One event of a run: an SSE `data:` line, a WebSocket event frame. */
-export type ApiEvent = AgentRouted | AudioDelta | MediaFailed | MediaProcessed | MemoryRecalled | ModelCall | Notice | RunCompleted | RunFailed | RunStarted | TextDelta | ToolApproval | ToolProgress | ToolRequested | ToolResult | TranscriptDelta | Usage;
+export type ApiEvent = AgentRouted | AudioDelta | ElicitationRequested | ElicitationResolved | MediaFailed | MediaProcessed | MemoryRecalled | ModelCall | Notice | RunCompleted | RunFailed | RunStarted | SamplingRequested | TextDelta | ToolApproval | ToolProgress | ToolRequested | ToolResult | TranscriptDelta | Usage;
 
 export interface Health {
   ok: boolean;
@@ -612,6 +693,7 @@ export interface ApiResponses {
   "POST /v1/audio/speech": void;
   "POST /v1/audio/transcriptions": Record<string, string>;
   "POST /v1/chat": unknown;
+  "POST /v1/elicitations/{elicitation_id}": unknown;
   "GET /v1/health": Health;
   "GET /v1/keys": unknown;
   "POST /v1/keys": unknown;
@@ -669,6 +751,7 @@ export interface ApiRequests {
   "POST /v1/audio/speech": SpeechBody;
   "POST /v1/audio/transcriptions": never;
   "POST /v1/chat": ChatBody;
+  "POST /v1/elicitations/{elicitation_id}": ElicitationBody;
   "GET /v1/health": never;
   "GET /v1/keys": never;
   "POST /v1/keys": KeyCreateBody;

@@ -47,6 +47,7 @@ export {
 export { followRun, readSSE, type SSEMessage, SSEParser, SSETurn } from "./sse.js";
 export {
   type ApprovalDecision,
+  type ElicitationAction,
   ChatTurn,
   decodeEvent,
   isTerminal,

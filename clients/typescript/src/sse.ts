@@ -10,7 +10,15 @@
 
 import { MuxiApiError, NotFound } from "./errors.js";
 import { backoffMs, type Http, MAX_RETRY_WAIT, seg, sleep } from "./http.js";
-import { type ApprovalDecision, ChatTurn, decodeEvent, isTerminal, lostEvent, type MuxiEvent } from "./turn.js";
+import {
+  type ApprovalDecision,
+  ChatTurn,
+  decodeEvent,
+  type ElicitationAction,
+  isTerminal,
+  lostEvent,
+  type MuxiEvent,
+} from "./turn.js";
 
 /** One dispatched event. */
 export interface SSEMessage {
@@ -303,6 +311,16 @@ export class SSETurn extends ChatTurn {
 
   protected async sendDecision(runId: string, callId: string, decision: ApprovalDecision): Promise<void> {
     await this.http.request("POST", `/v1/approvals/${seg(callId)}`, { json: { decision, run_id: runId } });
+  }
+
+  protected async sendElicitation(
+    elicitationId: string,
+    action: ElicitationAction,
+    content?: Record<string, unknown>,
+  ): Promise<void> {
+    await this.http.request("POST", `/v1/elicitations/${seg(elicitationId)}`, {
+      json: content ? { action, content } : { action },
+    });
   }
 
   protected async sendCancel(): Promise<void> {

@@ -10,6 +10,8 @@ import type { KnownEvent } from "./generated.js";
 export type MuxiEvent = KnownEvent;
 
 export type ApprovalDecision = "allow" | "always" | "deny";
+/** The answer to an MCP server's question (an `elicitation.requested` event). */
+export type ElicitationAction = "accept" | "decline" | "cancel";
 /**
  * How a turn ended: its closing event said `completed`, `failed` or `cancelled`;
  * `incomplete` when no closing event was read (the turn was closed or aborted
@@ -155,6 +157,14 @@ export function summarize(events: readonly MuxiEvent[], runId = "", sessionId = 
         c.arguments = (e.arguments as Record<string, unknown>) ?? {};
         break;
       }
+      case "sampling.requested": {
+        // Decided like a call (a tool.approval of its sampling id): listed as SERVER/sampling.
+        const c = call({ ...e, call_id: e.sampling_id }, true);
+        c.server = String(e.server ?? "");
+        c.tool = "sampling";
+        c.arguments = { model: e.model ?? "", messages: e.messages ?? [] };
+        break;
+      }
       case "tool.approval": {
         const c = call(e);
         c.decision = String(e.decision);
@@ -226,6 +236,7 @@ export abstract class ChatTurn implements AsyncIterable<MuxiEvent> {
   /** True once the turn's closing event was read (or it was lost for good). */
   ended = false;
   private readonly pendingCalls: PendingCall[] = [];
+  private readonly pendingInputs: string[] = [];
   private source: AsyncGenerator<MuxiEvent, void, undefined> | null = null;
   private lock: Promise<unknown> = Promise.resolve();
   protected released = false;
@@ -239,6 +250,11 @@ export abstract class ChatTurn implements AsyncIterable<MuxiEvent> {
   protected abstract stream(): AsyncGenerator<MuxiEvent, void, undefined>;
   protected abstract sendDecision(runId: string, callId: string, decision: ApprovalDecision): Promise<void>;
   protected abstract sendCancel(): Promise<void>;
+  protected abstract sendElicitation(
+    elicitationId: string,
+    action: ElicitationAction,
+    content?: Record<string, unknown>,
+  ): Promise<void>;
   /** Lets go of the transport; `unfinished`: the turn had not ended (cancel it on the server). */
   protected abstract release(unfinished: boolean): Promise<void>;
 
@@ -293,6 +309,25 @@ export abstract class ChatTurn implements AsyncIterable<MuxiEvent> {
     await this.sendDecision(run, callId, decision);
   }
 
+  /** The elicitations waiting for an answer (their `elicitation_id`), as seen in the events read so far. */
+  inputs(): string[] {
+    return [...this.pendingInputs];
+  }
+
+  /**
+   * Answers an `elicitation.requested` event whose `pending` is true: `accept`
+   * with `content` (the requested fields), `decline` or `cancel`.
+   */
+  async answerElicitation(
+    elicitationId: string,
+    action: ElicitationAction,
+    content?: Record<string, unknown>,
+  ): Promise<void> {
+    await this.sendElicitation(elicitationId, action, content);
+    const i = this.pendingInputs.indexOf(elicitationId);
+    if (i >= 0) this.pendingInputs.splice(i, 1);
+  }
+
   /** Cancels the turn on the server; its stream then ends with `run.failed` (`cancelled`). */
   async cancel(): Promise<void> {
     if (this.ended) return;
@@ -316,6 +351,13 @@ export abstract class ChatTurn implements AsyncIterable<MuxiEvent> {
   }
 
   private observe(event: MuxiEvent): void {
+    if (event.type === "elicitation.requested" || event.type === "elicitation.resolved") {
+      const e = event as unknown as { elicitation_id: string; pending?: boolean };
+      const i = this.pendingInputs.indexOf(e.elicitation_id);
+      if (event.type === "elicitation.requested" && e.pending && i < 0) this.pendingInputs.push(e.elicitation_id);
+      if (event.type === "elicitation.resolved" && i >= 0) this.pendingInputs.splice(i, 1);
+      return;
+    }
     if (event.type !== "tool.approval") return;
     const e = event as unknown as { run_id: string; call_id: string; decision: string };
     const i = this.pendingCalls.findIndex((p) => p.runId === e.run_id && p.callId === e.call_id);

@@ -8,7 +8,7 @@
 
 import { ConnectionFailed, errorFromBody, type ErrorBody, MuxiApiError, STATUS_BY_CODE, UnsupportedApiVersion } from "./errors.js";
 import { type Http, sleep } from "./http.js";
-import { type ApprovalDecision, ChatTurn, isTerminal, lostEvent, type MuxiEvent } from "./turn.js";
+import { type ApprovalDecision, ChatTurn, type ElicitationAction, isTerminal, lostEvent, type MuxiEvent } from "./turn.js";
 import { API_VERSION, compatibleApiVersion, UNSUPPORTED_API_VERSION } from "./version.js";
 
 /** What this client needs of a WebSocket (the platform's, or e.g. the `ws` package's). */
@@ -348,6 +348,14 @@ export class WsTurn extends ChatTurn {
 
   protected async sendCancel(): Promise<void> {
     this.conn.send({ type: "cancel", run_id: this.runId });
+  }
+
+  protected async sendElicitation(
+    elicitationId: string,
+    action: ElicitationAction,
+    content?: Record<string, unknown>,
+  ): Promise<void> {
+    this.conn.send({ type: "elicit", elicitation_id: elicitationId, action, ...(content ? { content } : {}) });
   }
 
   protected async release(unfinished: boolean): Promise<void> {

@@ -250,7 +250,7 @@ class McpInspectScreen(Screen[None]):
                 widgets.append(Label(_escape(spec.label), classes="field-label"))
                 if spec.description:
                     widgets.append(Label(_escape(spec.description), classes="field-help"))
-                widgets.append(_field_widget(spec, f"field-{index}"))
+                widgets.append(field_widget(spec, f"field-{index}"))
             if not self.fields and self.current is not None:
                 kind = self.current[0]
                 text = "No arguments." if kind != "resource" else "Nothing to fill in."
@@ -369,7 +369,7 @@ class McpInspectScreen(Screen[None]):
         self.results.set()
 
 
-def _field_widget(spec: Field, widget_id: str) -> Widget:
+def field_widget(spec: Field, widget_id: str) -> Widget:
     if spec.kind == "boolean":
         value = spec.default if spec.has_default and isinstance(spec.default, bool) else Select.NULL
         return Select(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -30,6 +30,7 @@ from muxi_cli.tui.widgets.transcript import Transcript
 from muxi_cli.tui.widgets.working import Working
 
 if TYPE_CHECKING:
+    from muxi_cli.protocol.events import ElicitationRequested
     from muxi_cli.protocol.records import Attachment
     from muxi_cli.tui.app import MuxiApp
     from muxi_cli.tui.files import Pending
@@ -300,6 +301,7 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
             session=self._on_session,
             usage=lambda turn: self._on_usage(before, turn),
             approval=self._on_approval,
+            elicit=self._on_elicit,
             routed=lambda name: self.working.set_label(f"{name} is replying…"),
             notice=lambda message: self.notify(message, title="Warning", severity="warning"),
         )
@@ -357,6 +359,25 @@ class ChatScreen(ChatCommands, ChatMedia, Screen[None]):
         self.working.set_label("waiting for your approval…")
         prompt.focus()
         prompt.scroll_visible(animate=False)
+
+    def _on_elicit(self, event: ElicitationRequested) -> None:
+        from muxi_cli.tui.screens.elicit import ElicitationDialog  # deferred: rarely needed
+
+        self.working.set_label("waiting for your answer…")
+        turn = self.turn
+
+        async def send(answer: tuple[str, dict[str, Any] | None] | None) -> None:
+            action, content = answer or ("cancel", None)
+            self.working.set_label("thinking…")
+            if turn is None:
+                return
+            try:
+                await turn.answer_elicitation(event.elicitation_id, action, content)
+            except Exception as exc:
+                log.exception("answering an elicitation failed")
+                self.notify(f"Could not send the answer: {exc}", severity="error")
+
+        self.app.push_screen(ElicitationDialog(event), send)
 
     async def on_approval_prompt_decided(self, event: ApprovalPrompt.Decided) -> None:
         event.stop()

@@ -1,0 +1,177 @@
+"""Input an MCP server asks for mid-call: elicitation and sampling.
+
+The SDK calls the client's ``elicitation_callback`` / ``sampling_callback``
+when a tool (or prompt, or resource) needs input. Who should answer is the
+turn that made the call, so the tool runner sets :data:`CURRENT_INPUT` to that
+turn's :class:`InputChannel` around the call:
+
+- on protocol 2026-07-28 the server answers ``input_required`` and the SDK
+  runs the callbacks in the caller's own task (``mcp/client/_input_required.py``),
+  so the context variable is simply there;
+- on older protocols the request arrives on the session's reader task, where
+  the caller's context is not: :class:`InFlight` remembers the channels of the
+  calls running on a connection, and a request is routed to the one caller
+  waiting; with several callers of different turns it is declined (muxi cannot
+  tell whose it is, and must not ask the wrong user).
+
+No channel at all (``muxi mcp call``, a prompt read from the CLI) declines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+log = logging.getLogger("muxi.mcp")
+
+Action = Literal["accept", "decline", "cancel"]
+ACTIONS: tuple[str, ...] = ("accept", "decline", "cancel")
+
+
+@dataclass(frozen=True, slots=True)
+class ElicitRequest:
+    """What a server asks the user: a form (``schema``) or a page to open (``url``)."""
+
+    server: str
+    message: str
+    mode: Literal["form", "url"] = "form"
+    schema: dict[str, Any] = field(default_factory=dict)
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ElicitAnswer:
+    action: Action
+    content: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRequest:
+    """A server's request for a completion, as plain data (roles and texts)."""
+
+    server: str
+    messages: tuple[tuple[str, str], ...]
+    max_tokens: int
+    system_prompt: str | None = None
+    temperature: float | None = None
+    stop_sequences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SampleAnswer:
+    text: str
+    model: str
+    stop_reason: str = "endTurn"
+
+
+class SamplingRefused(Exception):
+    """The user or the policy did not allow a sampling request (its message says why)."""
+
+
+class InputChannel(Protocol):
+    """How one turn answers what its MCP calls ask."""
+
+    async def elicit(self, request: ElicitRequest) -> ElicitAnswer: ...
+
+    async def sample(self, request: SampleRequest) -> SampleAnswer: ...
+
+
+CURRENT_INPUT: ContextVar[InputChannel | None] = ContextVar("muxi_mcp_input", default=None)
+
+
+class InFlight:
+    """The input channels of the calls running on one connection (see the module doc)."""
+
+    def __init__(self) -> None:
+        self._channels: dict[int, InputChannel] = {}
+        self._limits: dict[int, asyncio.Timeout | None] = {}
+        self._next = 0
+
+    @contextlib.contextmanager
+    def call(self, limit: asyncio.Timeout | None = None) -> Iterator[None]:
+        """Around one call; ``limit`` is its ``call_timeout``, paused while the user answers."""
+        channel = CURRENT_INPUT.get()
+        if channel is None:
+            yield
+            return
+        self._next += 1
+        key = self._next
+        self._channels[key] = channel
+        self._limits[key] = limit
+        try:
+            yield
+        finally:
+            self._channels.pop(key, None)
+            self._limits.pop(key, None)
+
+    @contextlib.contextmanager
+    def user_time(self, channel: InputChannel) -> Iterator[None]:
+        """The time a user takes to answer does not count against ``call_timeout``."""
+        loop = asyncio.get_running_loop()
+        paused: list[tuple[asyncio.Timeout, float]] = []
+        for key, owner in self._channels.items():
+            limit = self._limits.get(key)
+            when = limit.when() if limit is not None else None
+            if owner is channel and limit is not None and when is not None:
+                paused.append((limit, when - loop.time()))
+                limit.reschedule(None)
+        try:
+            yield
+        finally:
+            for limit, left in paused:
+                if not limit.expired():
+                    limit.reschedule(loop.time() + max(left, 0.0))
+
+    def channel(self) -> InputChannel | None:
+        """The caller's channel: the context's, else the only one waiting here."""
+        channel = CURRENT_INPUT.get()
+        if channel is not None:
+            return channel
+        distinct = {id(c): c for c in self._channels.values()}
+        if len(distinct) == 1:
+            return next(iter(distinct.values()))
+        if distinct:
+            log.warning("an MCP server asked for input while several turns call it: declined")
+        return None
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+}
+
+
+def check_answer(action: str, content: Any, schema: dict[str, Any]) -> ElicitAnswer:
+    """An answer from a front end or a remote user, checked: a known action, and
+    for ``accept`` the fields the (flat) schema requires, of their types."""
+    from muxi_cli.errors import UsageError  # deferred: only answers need it
+
+    if action not in ACTIONS:
+        raise UsageError(
+            f"unknown elicitation action {action!r}", hint=f"use one of: {', '.join(ACTIONS)}"
+        )
+    if action != "accept":
+        return ElicitAnswer(action)  # type: ignore[arg-type]
+    if content is None:
+        content = {}
+    if not isinstance(content, dict):
+        raise UsageError("elicitation content must be an object of the requested fields")
+    props: dict[str, Any] = schema.get("properties") or {}
+    for name in schema.get("required") or []:
+        if name not in content:
+            raise UsageError(f"elicitation content lacks the required field {name!r}")
+    for name, value in content.items():
+        if name not in props:
+            raise UsageError(f"elicitation content has a field the server did not ask: {name!r}")
+        want = _TYPES.get(str(props[name].get("type", "")))
+        if want and (not isinstance(value, want) or (bool not in want and isinstance(value, bool))):
+            raise UsageError(f"elicitation field {name!r} must be of type {props[name]['type']}")
+    return ElicitAnswer("accept", dict(content))

@@ -1,0 +1,103 @@
+"""The SDK side of :mod:`muxi_cli.tools.mcp_input`: callbacks for ``mcp.Client``.
+
+Imported only when a connection starts (it imports the MCP SDK's types).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mcp.client.session import ClientRequestContext
+from mcp_types import (
+    INVALID_REQUEST,
+    CreateMessageRequestParams,
+    CreateMessageResult,
+    ElicitRequestFormParams,
+    ElicitRequestParams,
+    ElicitResult,
+    ErrorData,
+    SamplingCapability,
+    TextContent,
+)
+
+from muxi_cli.tools.mcp_input import (
+    ElicitRequest,
+    InFlight,
+    SampleRequest,
+    SamplingRefused,
+)
+
+log = logging.getLogger("muxi.mcp")
+
+
+def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
+    """The ``mcp.Client`` keyword arguments that route input to the calling turn."""
+
+    async def elicitation(
+        context: ClientRequestContext, params: ElicitRequestParams
+    ) -> ElicitResult | ErrorData:
+        channel = inflight.channel()
+        if channel is None:
+            # Nobody to ask (a direct call, or several turns at once): decline,
+            # which tells the server "the user said no" rather than breaking the call.
+            return ElicitResult(action="decline")
+        if isinstance(params, ElicitRequestFormParams):
+            request = ElicitRequest(
+                server, params.message, "form", dict(params.requested_schema or {})
+            )
+        else:
+            request = ElicitRequest(server, params.message, "url", {}, params.url)
+        try:
+            with inflight.user_time(channel):
+                answer = await channel.elicit(request)
+        except Exception as exc:  # a broken front end must not break the server's call
+            log.warning("elicitation from %s failed: %s", server, exc)
+            return ElicitResult(action="cancel")
+        content = answer.content if answer.action == "accept" else None
+        return ElicitResult(action=answer.action, content=content)
+
+    async def sampling(
+        context: ClientRequestContext, params: CreateMessageRequestParams
+    ) -> CreateMessageResult | ErrorData:
+        channel = inflight.channel()
+        if channel is None:
+            return ErrorData(code=INVALID_REQUEST, message="sampling is not available here")
+        if params.tools:
+            return ErrorData(code=INVALID_REQUEST, message="sampling with tools is not supported")
+        messages: list[tuple[str, str]] = []
+        for m in params.messages:
+            content = m.content
+            if not isinstance(content, TextContent):
+                return ErrorData(
+                    code=INVALID_REQUEST, message="only text sampling messages are supported"
+                )
+            messages.append((m.role, content.text))
+        request = SampleRequest(
+            server,
+            tuple(messages),
+            params.max_tokens,
+            params.system_prompt,
+            params.temperature,
+            tuple(params.stop_sequences or ()),
+        )
+        try:
+            with inflight.user_time(channel):  # the approval may wait for the user
+                answer = await channel.sample(request)
+        except SamplingRefused as exc:
+            return ErrorData(code=INVALID_REQUEST, message=str(exc))
+        except Exception as exc:
+            log.warning("sampling for %s failed: %s", server, exc)
+            return ErrorData(code=INVALID_REQUEST, message=f"sampling failed: {exc}")
+        return CreateMessageResult(
+            role="assistant",
+            content=TextContent(type="text", text=answer.text),
+            model=answer.model,
+            stop_reason=answer.stop_reason,
+        )
+
+    return {
+        "elicitation_callback": elicitation,
+        "sampling_callback": sampling,
+        "sampling_capabilities": SamplingCapability(),
+    }

@@ -1,0 +1,82 @@
+"""Routing an MCP server's input request to the calling turn (tools/mcp_input.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from muxi_cli.errors import UsageError
+from muxi_cli.tools.mcp_input import CURRENT_INPUT, ElicitAnswer, InFlight, check_answer
+
+
+class Channel:
+    async def elicit(self, request):  # type: ignore[no-untyped-def]
+        return ElicitAnswer("decline")
+
+    async def sample(self, request):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+
+async def test_the_context_wins_else_the_one_caller_else_nobody() -> None:
+    inflight = InFlight()
+    a, b = Channel(), Channel()
+    assert inflight.channel() is None  # nobody calls: declined by the callback
+
+    async def call(channel: Channel, entered: asyncio.Event, leave: asyncio.Event) -> None:
+        CURRENT_INPUT.set(channel)
+        with inflight.call():
+            entered.set()
+            await leave.wait()
+
+    leave = asyncio.Event()
+    entered_a, entered_b = asyncio.Event(), asyncio.Event()
+    task_a = asyncio.create_task(call(a, entered_a, leave))
+    await entered_a.wait()
+    # A request on the session's reader task (older protocols) has no context:
+    assert inflight.channel() is a
+    task_b = asyncio.create_task(call(b, entered_b, leave))
+    await entered_b.wait()
+    assert inflight.channel() is None  # two turns: never guess whose it is
+    token = CURRENT_INPUT.set(b)
+    assert inflight.channel() is b  # in the caller's own task the context says
+    CURRENT_INPUT.reset(token)
+    leave.set()
+    await asyncio.gather(task_a, task_b)
+    assert inflight.channel() is None
+
+
+async def test_the_users_time_does_not_count_against_call_timeout() -> None:
+    inflight = InFlight()
+    channel = Channel()
+    CURRENT_INPUT.set(channel)
+    async with asyncio.timeout(30) as limit:
+        with inflight.call(limit):
+            before = limit.when()
+            with inflight.user_time(channel):
+                assert limit.when() is None
+                await asyncio.sleep(0)  # a checkpoint: the paused limit does not fire
+            after = limit.when()
+    assert before is not None and after is not None and after >= before
+
+
+def test_answers_are_checked_against_the_schema() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "party": {"type": "integer"}},
+        "required": ["name"],
+    }
+    assert check_answer("accept", {"name": "A", "party": 2}, schema).content == {
+        "name": "A",
+        "party": 2,
+    }
+    assert check_answer("decline", {"ignored": 1}, schema) == ElicitAnswer("decline")
+    for action, content, why in (
+        ("maybe", None, "unknown elicitation action"),
+        ("accept", {}, "required field 'name'"),
+        ("accept", {"name": "A", "extra": 1}, "did not ask"),
+        ("accept", {"name": "A", "party": True}, "must be of type integer"),
+        ("accept", ["A"], "must be an object"),
+    ):
+        with pytest.raises(UsageError, match=why):
+            check_answer(action, content, schema)
