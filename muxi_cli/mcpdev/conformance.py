@@ -1,0 +1,117 @@
+"""The client side of the MCP conformance suite (``scripts/mcp-conformance``).
+
+The suite's client mode starts a scenario server of its own, then runs a
+client command with the server's URL as the last argument and the scenario
+name in ``MCP_CONFORMANCE_SCENARIO`` (some scenarios add a JSON object in
+``MCP_CONFORMANCE_CONTEXT``, e.g. pre-registered client credentials). Its
+checks judge what the client did on the wire, so the client must be muxi's
+own: :func:`run_client` connects through
+:class:`~muxi_cli.tools.mcp_client.MCPConnection`, the same connection a
+formation's agents use, lists the tools and calls each one with arguments
+generated from its input schema (the scenarios' tools, ``add_numbers``,
+``test-tool``, ``test_client_elicitation_defaults`` and the SSE-retry tool,
+are called this way without the client knowing any scenario by name).
+
+It is not ``muxi mcp test``: that command also sends invalid arguments on
+purpose and judges the server; this one behaves like an agent's connection
+and judges nothing (the suite does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from muxi_cli.mcpdev.examples import arguments_example
+
+#: Environment variables the suite sets for the client command.
+SCENARIO_ENV = "MCP_CONFORMANCE_SCENARIO"
+CONTEXT_ENV = "MCP_CONFORMANCE_CONTEXT"
+
+
+@dataclass(slots=True)
+class ClientRun:
+    """What the client did, for its stdout (the suite saves it per scenario)."""
+
+    scenario: str
+    connected: bool = False
+    error: str = ""
+    tools: list[str] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.connected and all(call["ok"] for call in self.calls)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "connected": self.connected,
+            "error": self.error,
+            "tools": self.tools,
+            "calls": self.calls,
+            "ok": self.ok,
+        }
+
+
+def scenario_context(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The suite's ``MCP_CONFORMANCE_CONTEXT`` (an empty dict when absent or not JSON)."""
+    raw = (os.environ if environ is None else environ).get(CONTEXT_ENV, "")
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+async def run_client(
+    url: str,
+    *,
+    scenario: str = "",
+    timeout: float = 25.0,
+    emit: Callable[[str], None] | None = None,
+) -> ClientRun:
+    """Connect to ``url`` as a formation would, list the tools, call each once."""
+    # The connection imports the SDK when it starts, inside its startup timeout:
+    # import it first, so a busy machine's slow import is not a slow server.
+    import mcp  # noqa: F401  # deferred: the MCP SDK is slow to import
+    import mcp_types  # noqa: F401  # deferred: mcp_types is slow to import
+
+    from muxi_cli.config.schema import MCPServerConfig  # deferred: loads pydantic
+    from muxi_cli.tools.mcp_client import (  # deferred: loads pydantic and the MCP SDK
+        MCPConnection,
+        quiet_sdk_logging,
+    )
+
+    say = emit or (lambda _line: None)
+    run = ClientRun(scenario=scenario)
+    quiet_sdk_logging()
+    config = MCPServerConfig(url=url, startup_timeout=timeout, call_timeout=timeout)
+    conn = MCPConnection("conformance", config, Path.cwd())
+    conn.start()
+    try:
+        await conn.wait_settled(timeout + 2)
+        status = conn.status()
+        if status.state != "ready":
+            run.error = status.error or f"did not answer within {timeout:g}s"
+            say(f"connect: {run.error}")
+            return run
+        run.connected = True
+        run.tools = [tool.name for tool in conn.tools]
+        say(f"connected: {len(run.tools)} tool(s): {', '.join(run.tools)}")
+        for tool in conn.tools:
+            arguments = arguments_example(tool.input_schema)
+            outcome = await conn.call_tool(tool.name, arguments)
+            text = str(outcome.content)
+            run.calls.append(
+                {"tool": tool.name, "arguments": arguments, "ok": outcome.ok, "result": text}
+            )
+            say(f"call {tool.name} {json.dumps(arguments)}: {'ok' if outcome.ok else 'error'}")
+    finally:
+        await conn.stop()
+        await conn.wait_settled(5)
+    return run
