@@ -30,10 +30,13 @@ def conformance_client_cmd(
     from muxi_cli.mcpdev.conformance import (  # deferred: loads the MCP SDK
         SCENARIO_ENV,
         run_client,
+        scenario_context,
     )
 
     scenario = os.environ.get(SCENARIO_ENV, "")
-    run = asyncio.run(run_client(url, scenario=scenario, timeout=timeout, emit=info))
+    run = asyncio.run(
+        run_client(url, scenario=scenario, context=scenario_context(), timeout=timeout, emit=info)
+    )
     typer.echo(json.dumps(run.to_dict()))
     raise typer.Exit(0 if run.ok else 1)
 

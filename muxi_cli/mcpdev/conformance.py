@@ -68,33 +68,114 @@ def scenario_context(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     return value if isinstance(value, dict) else {}
 
 
+def _config(url: str, timeout: float, context: Mapping[str, Any]) -> Any:
+    """The server entry a formation would have for ``url``.
+
+    A scenario that hands out pre-registered client credentials
+    (``auth/pre-registration``) gets them as the entry's ``oauth.client_id`` and
+    ``oauth.client_secret``, as a person would write them in muxi.yaml.
+    """
+    from muxi_cli.config.schema import MCPServerConfig  # deferred: loads pydantic
+
+    entry: dict[str, Any] = {"url": url, "startup_timeout": timeout, "call_timeout": timeout}
+    if context.get("client_id"):
+        entry["oauth"] = {
+            "client_id": context["client_id"],
+            "client_secret": context.get("client_secret"),
+        }
+    return MCPServerConfig.model_validate(entry)
+
+
+def _oauth() -> Any:
+    """muxi's OAuth module, or None in a build without it.
+
+    Looked up by name: the conformance client only drives it (as ``muxi mcp
+    login`` does) and must also run against a muxi that has no OAuth yet, to
+    record that baseline.
+    """
+    import importlib  # deferred: only the conformance client looks it up
+
+    try:
+        return importlib.import_module("muxi_cli.tools.mcp_oauth")
+    except ImportError:
+        return None
+
+
+def _login_due(conn: Any) -> bool:
+    return "login required" in str(getattr(conn, "auth", None) or "")
+
+
+async def _login(config: Any, timeout: float, say: Callable[[str], None]) -> bool:
+    """What a person does when muxi says a login is due: ``muxi mcp login``.
+
+    The browser is ``webbrowser``'s, so ``$BROWSER`` decides what opens the URL
+    (scripts/conformance/browser in the suite's runs).
+    """
+    import webbrowser  # deferred: only a login opens a browser
+
+    oauth = _oauth()
+    if oauth is None:
+        return False
+    try:
+        await oauth.login(
+            "conformance",
+            config,
+            show_url=lambda url: say(f"login: open {url}"),
+            open_browser=webbrowser.open,
+            timeout=timeout,
+        )
+    except Exception as exc:
+        say(f"login: failed: {type(exc).__name__}: {exc}")
+        return False
+    say("login: done")
+    return True
+
+
+async def _connect(config: Any, timeout: float) -> Any:
+    from muxi_cli.tools.mcp_client import MCPConnection  # deferred: loads the MCP SDK
+
+    conn = MCPConnection("conformance", config, Path.cwd())
+    conn.start()
+    await conn.wait_settled(timeout + 2)
+    return conn
+
+
+async def _close(conn: Any) -> None:
+    await conn.stop()
+    await conn.wait_settled(5)
+
+
 async def run_client(
     url: str,
     *,
     scenario: str = "",
+    context: Mapping[str, Any] | None = None,
     timeout: float = 25.0,
     emit: Callable[[str], None] | None = None,
 ) -> ClientRun:
-    """Connect to ``url`` as a formation would, list the tools, call each once."""
+    """Connect to ``url`` as a formation would, list the tools, call each once.
+
+    A server that asks for a login gets one (then a new connection), as does a
+    call refused for want of one (a scope step-up): once each.
+    """
     # The connection imports the SDK when it starts, inside its startup timeout:
     # import it first, so a busy machine's slow import is not a slow server.
     import mcp  # noqa: F401  # deferred: the MCP SDK is slow to import
     import mcp_types  # noqa: F401  # deferred: mcp_types is slow to import
 
-    from muxi_cli.config.schema import MCPServerConfig  # deferred: loads pydantic
-    from muxi_cli.tools.mcp_client import (  # deferred: loads pydantic and the MCP SDK
-        MCPConnection,
-        quiet_sdk_logging,
-    )
+    from muxi_cli.tools.mcp_client import quiet_sdk_logging  # deferred: loads the MCP SDK
 
     say = emit or (lambda _line: None)
     run = ClientRun(scenario=scenario)
     quiet_sdk_logging()
-    config = MCPServerConfig(url=url, startup_timeout=timeout, call_timeout=timeout)
-    conn = MCPConnection("conformance", config, Path.cwd())
-    conn.start()
+    config = _config(url, timeout, context or {})
+    conn = await _connect(config, timeout)
     try:
-        await conn.wait_settled(timeout + 2)
+        if conn.status().state != "ready" and _login_due(conn):
+            say(f"connect: {conn.status().error}")
+            await _close(conn)
+            await _login(config, timeout, say)
+            conn = await _connect(config, timeout)
         status = conn.status()
         if status.state != "ready":
             run.error = status.error or f"did not answer within {timeout:g}s"
@@ -103,15 +184,24 @@ async def run_client(
         run.connected = True
         run.tools = [tool.name for tool in conn.tools]
         say(f"connected: {len(run.tools)} tool(s): {', '.join(run.tools)}")
-        for tool in conn.tools:
+        for tool in list(conn.tools):
             arguments = arguments_example(tool.input_schema)
             outcome = await conn.call_tool(tool.name, arguments)
-            text = str(outcome.content)
+            if not outcome.ok and _login_due(conn):
+                say(f"call {tool.name}: {outcome.content}")
+                await _close(conn)
+                await _login(config, timeout, say)
+                conn = await _connect(config, timeout)
+                outcome = await conn.call_tool(tool.name, arguments)
             run.calls.append(
-                {"tool": tool.name, "arguments": arguments, "ok": outcome.ok, "result": text}
+                {
+                    "tool": tool.name,
+                    "arguments": arguments,
+                    "ok": outcome.ok,
+                    "result": str(outcome.content),
+                }
             )
             say(f"call {tool.name} {json.dumps(arguments)}: {'ok' if outcome.ok else 'error'}")
     finally:
-        await conn.stop()
-        await conn.wait_settled(5)
+        await _close(conn)
     return run
