@@ -125,7 +125,9 @@ async def _login(config: Any, timeout: float, say: Callable[[str], None]) -> boo
             timeout=timeout,
         )
     except Exception as exc:
-        say(f"login: failed: {type(exc).__name__}: {exc}")
+        from muxi_cli.tools.mcp_client import describe_error  # deferred: loads the MCP SDK
+
+        say(f"login: failed: {describe_error(exc)}")
         return False
     say("login: done")
     return True
