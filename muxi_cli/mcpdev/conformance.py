@@ -12,6 +12,10 @@ generated from its input schema (the scenarios' tools, ``add_numbers``,
 ``test-tool``, ``test_client_elicitation_defaults`` and the SSE-retry tool,
 are called this way without the client knowing any scenario by name).
 
+Where a person would act, it acts as one: a login when muxi says one is due
+(what ``muxi mcp login`` does; the browser is ``$BROWSER``), and an
+elicitation form submitted as muxi shows it (:func:`form_as_shown`).
+
 It is not ``muxi mcp test``: that command also sends invalid arguments on
 purpose and judges the server; this one behaves like an agent's connection
 and judges nothing (the suite does).
@@ -86,19 +90,55 @@ def _config(url: str, timeout: float, context: Mapping[str, Any]) -> Any:
     return MCPServerConfig.model_validate(entry)
 
 
-def _oauth() -> Any:
-    """muxi's OAuth module, or None in a build without it.
+def _module(name: str) -> Any:
+    """One of muxi's MCP client modules, or None in a build without it.
 
-    Looked up by name: the conformance client only drives it (as ``muxi mcp
-    login`` does) and must also run against a muxi that has no OAuth yet, to
-    record that baseline.
+    Looked up by name: the conformance client only drives OAuth
+    (``mcp_oauth``) and elicitation (``mcp_input``) the way a person does, and
+    must also run against a muxi without them, to record that baseline.
     """
-    import importlib  # deferred: only the conformance client looks it up
+    import importlib  # deferred: only the conformance client looks them up
 
     try:
-        return importlib.import_module("muxi_cli.tools.mcp_oauth")
+        return importlib.import_module(name)
     except ImportError:
         return None
+
+
+def form_as_shown(schema: Any) -> dict[str, Any]:
+    """The answer of a person who submits muxi's form for ``schema`` unchanged.
+
+    The form is the inspector's (muxi_cli/mcpdev/forms.py): its inputs start at
+    the schema's defaults, and the submitted object leaves empty ones out.
+    """
+    from muxi_cli.mcpdev.forms import build_arguments, tool_fields
+
+    fields = tool_fields(schema)
+    values = {
+        f.name: f.default if f.kind in ("boolean", "enum") else f.initial_text()
+        for f in fields
+        if f.has_default
+    }
+    return build_arguments(fields, values)
+
+
+class _Person:
+    """The conformance run's user: submits every form as shown, allows no sampling."""
+
+    def __init__(self, module: Any, say: Callable[[str], None]) -> None:
+        self._module = module
+        self._say = say
+
+    async def elicit(self, request: Any) -> Any:
+        if request.mode != "form":
+            self._say(f"elicitation ({request.mode}): declined")
+            return self._module.ElicitAnswer(action="decline")
+        content = form_as_shown(request.schema)
+        self._say(f"elicitation: accepted {json.dumps(content)}")
+        return self._module.ElicitAnswer(action="accept", content=content)
+
+    async def sample(self, request: Any) -> Any:
+        raise self._module.SamplingRefused("no model in a conformance run")
 
 
 def _login_due(conn: Any) -> bool:
@@ -113,7 +153,7 @@ async def _login(config: Any, timeout: float, say: Callable[[str], None]) -> boo
     """
     import webbrowser  # deferred: only a login opens a browser
 
-    oauth = _oauth()
+    oauth = _module("muxi_cli.tools.mcp_oauth")
     if oauth is None:
         return False
     try:
@@ -170,6 +210,10 @@ async def run_client(
     say = emit or (lambda _line: None)
     run = ClientRun(scenario=scenario)
     quiet_sdk_logging()
+    # Input a server asks for mid-call goes to the caller's channel (mcp_input).
+    inputs = _module("muxi_cli.tools.mcp_input")
+    if inputs is not None:
+        inputs.CURRENT_INPUT.set(_Person(inputs, say))
     config = _config(url, timeout, context or {})
     conn = await _connect(config, timeout)
     try:
