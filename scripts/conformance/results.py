@@ -11,6 +11,9 @@ with whatever Python it has.
 
     python3 results.py summarize OUT          # OUT/results.json, table on stdout
     python3 results.py compare OUT EXPECTED   # exit 1 on a regression or a new pass
+    python3 results.py accept OUT EXPECTED    # drop the new passes from EXPECTED's failures
+
+``accept`` never adds a failure: a regression needs a fix or a reason written by hand.
 """
 
 from __future__ import annotations
@@ -131,6 +134,17 @@ def main(argv: list[str]) -> int:
             else f"{len(problems)} difference(s) from the expectations"
         )
         return 1 if problems else 0
+    if len(argv) == 3 and argv[0] == "accept":
+        results = json.loads((Path(argv[1]) / "results.json").read_text(encoding="utf-8"))
+        path = Path(argv[2])
+        expected = json.loads(path.read_text(encoding="utf-8"))
+        for mode, got in results.items():
+            fails = expected.get(mode, {}).get("fail", {})
+            for name in [n for n in fails if got.get(n, {}).get("ok")]:
+                print(f"{mode} {name}: passes now, no longer an expected failure")
+                del fails[name]
+        path.write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
+        return 0
     print(__doc__, file=sys.stderr)
     return 2
 
