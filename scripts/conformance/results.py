@@ -12,6 +12,7 @@ with whatever Python it has.
     python3 results.py summarize OUT          # OUT/results.json, table on stdout
     python3 results.py compare OUT EXPECTED   # exit 1 on a regression or a new pass
     python3 results.py accept OUT EXPECTED    # drop the new passes from EXPECTED's failures
+    python3 results.py failed OUT MODE EXPECTED  # the MODE scenarios that failed unexpectedly
 
 ``accept`` never adds a failure: a regression needs a fix or a reason written by hand.
 """
@@ -134,6 +135,15 @@ def main(argv: list[str]) -> int:
             else f"{len(problems)} difference(s) from the expectations"
         )
         return 1 if problems else 0
+    if len(argv) == 4 and argv[0] == "failed":
+        got = collect(Path(argv[1])).get(argv[2], {})
+        fails = (
+            json.loads(Path(argv[3]).read_text(encoding="utf-8")).get(argv[2], {}).get("fail", {})
+        )
+        for name, result in sorted(got.items()):
+            if not result["ok"] and name not in fails:
+                print(name)
+        return 0
     if len(argv) == 3 and argv[0] == "accept":
         results = json.loads((Path(argv[1]) / "results.json").read_text(encoding="utf-8"))
         path = Path(argv[2])
