@@ -97,3 +97,10 @@ def json_controls_escaped(text: str) -> str:
     """JSON text with DEL and C1 characters written as ``\\u00XX`` (``json.dumps``
     with ``ensure_ascii=False`` leaves them raw, and some terminals act on them)."""
     return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def progress_text(progress: tuple[float, float | None, str]) -> str:
+    """``40% · step 2 of 5`` (a known total), ``2 · copying`` (none)."""
+    done, total, message = progress
+    amount = f"{min(100, max(0, round(done * 100 / total)))}%" if total else f"{done:g}"
+    return f"{amount} · {message}" if message else amount

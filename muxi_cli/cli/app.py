@@ -73,7 +73,7 @@ COMMANDS: list[Command] = [
             "Ingest and list the agents' knowledge files."),
     Command("mcp", "muxi_cli.cli.mcp", "app", "group",
             "MCP servers: status, tools, calls, prompts, resources, validation.",
-            extends=("muxi_cli.cli.mcp_dev",)),
+            extends=("muxi_cli.cli.mcp_dev", "muxi_cli.cli.mcp_login")),
     Command("tools", "muxi_cli.cli.tools_cmd", "app", "group",
             "Everything the agents can call."),
     Command("create", "muxi_cli.cli.create", "app", "group",

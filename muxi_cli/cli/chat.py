@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -389,6 +390,8 @@ class _Renderer:
         self.error: dict[str, Any] | None = None
         self.printed_any = False
         self.ended_with_newline = True
+        #: When each running call's progress was last printed (one line a second).
+        self._progress_shown: dict[str, float] = {}
         #: ``--speak``: the file the reply's speech goes to, and its format.
         self.speak_to: tuple[Path, str] | None = None
 
@@ -438,6 +441,8 @@ class _Renderer:
                 f"[yellow]✗ denied {escape(call.tool if call else '')} by {escape(event.by)}"
                 " (pass --yes to allow tools whose policy is 'ask')[/yellow]"
             )
+        elif isinstance(event, ev.ToolProgress):
+            self._progress(event)
         elif isinstance(event, ev.ToolResult) and not event.ok:
             call = self.turn.call(event.run_id, event.call_id)
             if call is None or call.decision != "denied":
@@ -459,6 +464,19 @@ class _Renderer:
             err_console().print(
                 f"[yellow]warning:[/yellow] {escape(event.message)}", highlight=False
             )
+
+    def _progress(self, event: Any) -> None:
+        """A long call's progress on stderr, at most one line a second (the last always)."""
+        from muxi_cli.termtext import progress_text  # deferred: only tool progress needs it
+
+        now = time.monotonic()
+        final = event.total is not None and event.progress >= event.total
+        if not final and now - self._progress_shown.get(event.call_id, -1.0) < 1.0:
+            return
+        self._progress_shown[event.call_id] = now
+        call = self.turn.call(event.run_id, event.call_id)
+        shown = progress_text((event.progress, event.total, event.message or ""))
+        self._diag(f"[dim]  {escape(call.tool if call else 'tool')}: {escape(shown)}[/dim]")
 
     def _write(self, text: str) -> None:
         if not text:

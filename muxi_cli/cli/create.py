@@ -73,6 +73,14 @@ def mcp_server(
         bool | None,
         typer.Option("--dockerfile/--no-dockerfile", help="Add a Dockerfile (HTTP, non-root)."),
     ] = None,
+    extras: Annotated[
+        bool | None,
+        typer.Option(
+            "--extras/--no-extras",
+            help="MCP feature examples: logging, completions, a progress tool, an image tool "
+            "(default: on).",
+        ),
+    ] = None,
     register: Annotated[
         bool | None,
         typer.Option(
@@ -148,6 +156,7 @@ def mcp_server(
                 author=author,
                 dockerfile=dockerfile,
                 register=register,
+                extras=extras,
             ),
             output_dir=output_dir,
             interactive=not no_input and sys.stdin.isatty(),
@@ -209,6 +218,7 @@ def run_create(
             "author": flags["author"],
             "dockerfile": bool(flags["dockerfile"]),
             "register": bool(flags["register"]),
+            "extras": flags.get("extras") is not False,
         }
     options = build_options(output_dir=output_dir, **values)
 

@@ -254,7 +254,9 @@ def check_mcp_servers(formation: Formation | None) -> list[Check]:
 
     if formation is None:
         return []
-    checks = []
+    from muxi_cli.cli.doctor_parts import check_mcp_logins  # deferred: imports this module
+
+    checks = check_mcp_logins(formation)
     for name, server in formation.mcp_servers.items():
         label = f"mcp {name}"
         if not server.enabled:

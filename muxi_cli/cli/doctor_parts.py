@@ -1,9 +1,15 @@
-"""``muxi doctor``'s rows about the installed parts of muxi (muxi_cli/parts.py)."""
+"""``muxi doctor``'s rows about the installed parts of muxi (muxi_cli/parts.py) and the
+stored OAuth logins of remote MCP servers."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from muxi_cli import parts
 from muxi_cli.cli.doctor import Check, Status
+
+if TYPE_CHECKING:
+    from muxi_cli.config.schema import Formation
 
 
 def check_parts(local_profile: bool) -> list[Check]:
@@ -38,3 +44,28 @@ def local_skipped() -> list[Check]:
     """The rows that need the formation schema, when the local part is missing."""
     why = "needs the local part (agents on this machine)"
     return [Check(name, "skip", why) for name in ("config", "providers", "mcp")]
+
+
+def check_mcp_logins(formation: Formation) -> list[Check]:
+    """The stored OAuth login of each remote server (the keyring only: no network)."""
+    from muxi_cli.runtime.mcp_auth import oauth_rows  # deferred: only with remote servers
+
+    if not any(s.url and s.enabled for s in formation.mcp_servers.values()):
+        return []
+    checks = []
+    for row in oauth_rows(formation):
+        label = f"mcp {row.server} login"
+        if row.state == "signed in":
+            checks.append(Check(label, "ok", row.text))
+        elif row.state == "expired":
+            checks.append(Check(label, "info", row.text))
+        else:
+            checks.append(
+                Check(
+                    label,
+                    "info",
+                    f"{row.text} (needed only if the server asks for OAuth)",
+                    f"muxi mcp login {row.server}",
+                )
+            )
+    return checks

@@ -183,6 +183,9 @@ def list_servers(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 
     columns = [Column("SERVER"), Column("TRANSPORT"), Column("STATUS")]
     columns += [Column("TOOLS", justify="right"), Column("STARTED IN", justify="right")]
+    with_auth = any(s.auth for s in servers)  # the column only when a server uses OAuth
+    if with_auth:
+        columns.append(Column("AUTH"))
     rows = [
         [
             escape(s.name),
@@ -190,6 +193,7 @@ def list_servers(ctx: typer.Context, json_out: JsonOpt = False) -> None:
             _state_text(s.state),
             str(s.tool_count) if s.state == "ready" else "-",
             f"{s.started_ms} ms" if s.started_ms is not None else "-",
+            *([escape((s.auth or "-").removeprefix("oauth: "))] if with_auth else []),
             escape((s.error or "").splitlines()[0] if s.error else ""),
         ]
         for s in servers
@@ -282,6 +286,7 @@ def call(
                 "content": outcome.content,
                 "structured": outcome.structured,
                 "images": outcome.images,
+                "media": outcome.media,
             }
         )
     else:

@@ -334,7 +334,7 @@ def run_tests_cmd(
     """Call every tool with generated arguments, read every resource, render every prompt.
 
     Valid and invalid arguments are sent; --cases adds your own calls with expected results.
-    Reports timings, errors, crashes and hangs. Exit 1 on a crash, a hang, a result that breaks its output schema or a failed case.
+    Reports timings, errors, crashes and hangs. Exit 1 on a crash, a hang, an error result to valid arguments, a result that breaks its output schema or a failed case.
     """
     from muxi_cli.mcpdev.testing import load_cases, run_tests  # deferred: keeps start-up light
 

@@ -12,11 +12,13 @@ API version check (:mod:`muxi_cli.client.transport`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from muxi_cli.client.errors import UnsupportedApiVersion, from_muxi
 from muxi_cli.client.namespaces import Keys, Media, Memory, Runs, Sessions
@@ -36,6 +38,26 @@ Transport_ = Literal["auto", "sse", "ws"]
 #: What ``attachments`` may hold: a stored media id, ``media.upload``'s answer,
 #: an :class:`Attachment`, or its dict (``name``, ``content``, ``mime``, ``media_id``).
 AttachmentLike = str | dict[str, Any] | Attachment
+
+
+def check_url(url: str) -> None:
+    """Refuse a server URL no request could use, at once: not ``http(s)://host[:port]``
+    (or ``unix:/path``). Without this, a bad scheme was retried as a connection
+    failure and a malformed one raised the HTTP library's own error at the first call."""
+    if url.startswith("unix:"):
+        if len(url) > len("unix:"):
+            return
+    else:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - reading it validates it (ValueError)
+        except ValueError:  # an unclosed IPv6 bracket, a port out of range
+            parts = None
+        if parts is not None and parts.scheme in ("http", "https") and parts.hostname:
+            return
+    raise ValueError(
+        f"not a muxi server URL: {url!r} (expected http://host:port, https://..., or unix:/path)"
+    )
 
 
 def attachment(item: AttachmentLike) -> Attachment:
@@ -75,6 +97,7 @@ class AsyncClient:
         verify: bool | str = True,
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
+        check_url(url)
         self._rt = RemoteRuntime(
             url,
             api_key,
@@ -110,7 +133,14 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._rt.aclose()
+        """Close the connections; the client may then be used again, in any loop."""
+        if self._t.loop not in (None, asyncio.get_running_loop()):
+            # Opened in a loop that is gone: nothing of them can be closed from here.
+            self._rt._server._client = self._rt._server._unix = None
+            self._rt._ws_turns.ws = None
+        else:
+            await self._rt.aclose()
+        self._t.loop = None
 
     # -- plain calls -------------------------------------------------------------------
 
@@ -146,6 +176,7 @@ class AsyncClient:
         WebSocket for interactive approval and SSE otherwise."""
         if transport not in ("auto", "sse", "ws"):
             raise ValueError(f"transport must be auto, sse or ws, not {transport!r}")
+        self._t.enter()
         request = ChatRequest(
             message=message,
             agent=agent,

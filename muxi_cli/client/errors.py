@@ -15,7 +15,10 @@ follows the server's ``code`` first and the status second, so a proxy's bare
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -131,15 +134,29 @@ def error_class(code: str, status: int) -> type[ApiError]:
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """``Retry-After`` in seconds (a number; an HTTP date is not worth parsing here)."""
+    """``Retry-After`` in seconds: a number, or an HTTP date (what proxies and
+    load balancers often send) counted from now; None when absent or unreadable."""
     value = (headers or {}).get("retry-after")
     if value is None:
         return None
+    seconds: float | None
     try:
         seconds = float(value)
     except ValueError:
+        seconds = _seconds_until(value)
+    if seconds is None or not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+def _seconds_until(date: str) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is GMT; one without a zone is read as such
+        when = when.replace(tzinfo=datetime.UTC)
+    return (when - datetime.datetime.now(datetime.UTC)).total_seconds()
 
 
 def from_answer(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> ApiError:

@@ -27,8 +27,11 @@ Rows = list[Any]
 
 
 def q(value: str) -> str:
-    """A path segment, quoted (ids come from callers)."""
-    return quote(str(value), safe="") or "-"
+    """A path segment, quoted (ids come from callers). ``.`` and ``..`` are
+    escaped too: left as they are, the URL is resolved like a file path and
+    ``memory.get(".")`` asks for ``/v1/memory`` (all of them)."""
+    text = quote(str(value), safe="") or "-"
+    return text.replace(".", "%2E") if text in (".", "..") else text
 
 
 class _Group:

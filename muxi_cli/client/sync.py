@@ -11,10 +11,11 @@ client's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
-from concurrent.futures import Future
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from concurrent.futures import CancelledError, Future
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ class _LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self._closing = False
         self._thread = threading.Thread(target=self._main, name="muxi-client", daemon=True)
         self._thread.start()
 
@@ -45,7 +47,7 @@ class _LoopThread:
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("a muxi Client was called from its own loop; use AsyncClient there")
-        if self.loop.is_closed():
+        if self._closing or self.loop.is_closed():
             coro.close()
             raise RuntimeError("this muxi Client is closed")
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -55,17 +57,45 @@ class _LoopThread:
             # Ctrl-C (a notebook's interrupt) stops the call, not just the wait.
             future.cancel()
             raise
+        except CancelledError:
+            if self._closing:  # close() in another thread ended this call
+                raise RuntimeError("this muxi Client was closed while the call waited") from None
+            raise
 
     def iterate(self, source: AsyncIterator[T]) -> Iterator[T]:
         return _SyncIterator(source, self)
 
-    def close(self) -> None:
-        if self.loop.is_closed():
+    def close(self, last: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Cancel the calls still running (a thread waiting for one gets a
+        RuntimeError instead of waiting forever on a stopped loop), then run
+        ``last`` (the client's ``aclose``: its sockets) and stop the thread."""
+        if self._closing or self.loop.is_closed():
             return
+        self._closing = True
+        if threading.current_thread() is self._thread:
+            # Dropped by the loop's own thread (a finalizer run by the garbage
+            # collector there): it cannot wait for itself, only stop.
+            self.loop.stop()
+            return
+        if self._thread.is_alive():
+            done = asyncio.run_coroutine_threadsafe(_wind_down(last), self.loop)
+            with contextlib.suppress(Exception):
+                done.result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+async def _wind_down(last: Callable[[], Awaitable[None]] | None) -> None:
+    me = asyncio.current_task()
+    running = [task for task in asyncio.all_tasks() if task is not me]
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.wait(running, timeout=5)
+    if last is not None:
+        await last()
 
 
 class _SyncIterator(Iterator[T]):
@@ -159,9 +189,7 @@ class Client:
         verify: bool | str = True,
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
-        self._runner = _LoopThread()
-        # A client dropped unclosed still stops its thread (its sockets go with the process).
-        weakref.finalize(self, self._runner.close)
+        # First: a refused argument must not leave a thread behind.
         self.aio = AsyncClient(
             url,
             api_key,
@@ -171,6 +199,9 @@ class Client:
             verify=verify,
             on_notice=on_notice,
         )
+        self._runner = _LoopThread()
+        # A client dropped unclosed still closes its connections and stops its thread.
+        weakref.finalize(self, self._runner.close, self.aio.aclose)
         #: The same groups as :class:`AsyncClient`'s, blocking.
         self.sessions = blocking.Sessions(self.aio.sessions, self._runner)
         self.memory = blocking.Memory(self.aio.memory, self._runner)
@@ -219,11 +250,9 @@ class Client:
         return self._runner.run(self.aio.agents())
 
     def close(self) -> None:
-        if not self._runner.loop.is_closed():
-            try:
-                self._runner.run(self.aio.aclose())
-            finally:
-                self._runner.close()
+        """Close the connections and stop the thread (again: nothing). A call
+        another thread is waiting for raises RuntimeError there."""
+        self._runner.close(self.aio.aclose)
 
     def __enter__(self) -> Client:
         return self

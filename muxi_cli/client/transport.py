@@ -31,7 +31,14 @@ from muxi_cli.client.errors import (
     from_muxi,
 )
 from muxi_cli.errors import MuxiError
-from muxi_cli.protocol.apiversion import API_MAJOR, API_VERSION, HEADER, UNSUPPORTED, parse
+from muxi_cli.protocol.apiversion import (
+    API_MAJOR,
+    API_VERSION,
+    HEADER,
+    UNSUPPORTED,
+    parse,
+    values,
+)
 from muxi_cli.runtime.client import RequestOptions, ServerClient
 from muxi_cli.runtime.wire import Response
 
@@ -51,10 +58,10 @@ def check_version(headers: Mapping[str, str], where: str) -> None:
     if value is None:
         return  # a 1.0 server sends none
     try:
-        major = parse(value)[0]
+        majors = {parse(one)[0] for one in values(value)}
     except ValueError:
-        major = -1
-    if major != API_MAJOR:
+        majors = {-1}
+    if majors != {API_MAJOR}:
         raise UnsupportedApiVersion(
             f"the server at {where} speaks muxi API {value}; this client speaks {API_VERSION}",
             hint="use a client of the server's major version (docs/clients.md, Compatibility)",
@@ -77,6 +84,21 @@ class Transport:
         self.server = server
         self.user_id = user_id
         self.retries = max(0, retries)
+        #: The event loop the connections were opened in (they cannot move).
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def enter(self) -> None:
+        """Refuse, clearly, a call from another event loop than the first one
+        (a second ``asyncio.run``): the connections belong to the first, and
+        the HTTP library's own error there was a bare "Event loop is closed"."""
+        loop = asyncio.get_running_loop()
+        if self.loop is None:
+            self.loop = loop
+        elif self.loop is not loop:
+            raise RuntimeError(
+                "this AsyncClient was used in another event loop (an earlier asyncio.run); "
+                "open one AsyncClient per loop, or use the blocking Client"
+            )
 
     async def send(
         self,
@@ -89,6 +111,7 @@ class Transport:
     ) -> Response:
         """A successful answer (streamed: its body unread, the caller closes it);
         any failure raises an :class:`ApiError`."""
+        self.enter()
         if idempotent is None:
             idempotent = method == "GET"
         options.setdefault("user_id", self.user_id)

@@ -73,9 +73,12 @@ class ChatTurn:
         self._reducer = Reducer()
         self._events: list[Event] = []
         self._done = False
-        #: A read is in progress (one reader at a time), and the end was read.
+        #: A read is in progress (one reader at a time); set while none is, so
+        #: result() in another task wakes when that reader stops, however it stops
+        #: (the end, an error, or the reader's task cancelled).
         self._reading = False
-        self._ended = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # -- events ----------------------------------------------------------------------
 
@@ -92,6 +95,7 @@ class ChatTurn:
         if self._source is None:
             self._source = self._inner.events()
         self._reading = True
+        self._idle.clear()
         try:
             event = await anext(self._source)
         except StopAsyncIteration:
@@ -102,6 +106,7 @@ class ChatTurn:
             raise from_muxi(exc) from exc
         finally:
             self._reading = False
+            self._idle.set()
         self._events.append(event)
         self._reducer.feed(event)
         if event.session_id and not event.nested:
@@ -110,7 +115,6 @@ class ChatTurn:
 
     def _finish(self) -> None:
         self._done = True
-        self._ended.set()
 
     @property
     def finished(self) -> bool:
@@ -122,9 +126,11 @@ class ChatTurn:
     async def result(self) -> TurnResult:
         """Read the rest of the turn and summarise it (any number of times).
         While another task iterates the turn, this waits for that reader to end."""
-        if self._reading:
-            await self._ended.wait()
-        elif not self._done:
+        while not self._done:
+            if self._reading:
+                # Another task reads: wait until it stops, then read what it left.
+                await self._idle.wait()
+                continue
             async for _event in self:
                 pass
         s = self._reducer.summary

@@ -129,6 +129,25 @@ class ToolPolicy(_Strict):
     tools: dict[str, Policy] = Field(default_factory=dict)
 
 
+class MCPOAuthConfig(_Strict):
+    """OAuth for a remote MCP server (see docs/tools.md, "OAuth for remote servers")."""
+
+    enabled: bool = Field(
+        default=True, description="answer a 401 with the OAuth flow (false: fixed headers only)"
+    )
+    client_id: str | None = Field(
+        default=None,
+        description="a client registered by hand, for servers without dynamic registration",
+    )
+    client_secret: str | None = None
+    scope: str | None = Field(
+        default=None, description="scopes to ask for (default: what the server names)"
+    )
+    redirect_port: int = Field(
+        default=0, ge=0, le=65535, description="loopback port of the redirect (0: any free port)"
+    )
+
+
 class MCPServerConfig(_Strict):
     """An MCP server: ``command``+``args``+``env`` (stdio) or ``url``+``headers``."""
 
@@ -138,6 +157,7 @@ class MCPServerConfig(_Strict):
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    oauth: MCPOAuthConfig = Field(default_factory=MCPOAuthConfig)
     approval: Policy = "ask"
     tools: dict[str, Policy] = Field(default_factory=dict, description="per-tool approval")
     startup_timeout: float = 30.0

@@ -31,6 +31,7 @@ from muxi_cli.core.writer import MessageStore
 from muxi_cli.llm.base import ToolCall
 from muxi_cli.protocol.events import Event
 from muxi_cli.tools.base import CURRENT_CALLER, ToolCaller, ToolDef, ToolHost, ToolOutcome
+from muxi_cli.tools.mcp_hooks import CURRENT_PROGRESS
 
 if TYPE_CHECKING:
     from muxi_cli.core.agent import TurnSpec
@@ -219,9 +220,16 @@ class ToolCallRunner:
         else:
             token = CURRENT_CALLER.set(ToolCaller(spec.user_id, spec.caller_role))
             traced = tracecontext.CURRENT_CALL.set((f.run_id, call.id))
+            # An MCP server's progress notifications become this call's tool.progress.
+            progress = CURRENT_PROGRESS.set(
+                lambda done, total, message: queue.put_nowait(
+                    f.tool_progress(call.id, done, total, message)
+                )
+            )
             try:
                 outcome = await self.tools.call(tool_def, call.arguments)
             finally:
+                CURRENT_PROGRESS.reset(progress)
                 tracecontext.CURRENT_CALL.reset(traced)
                 CURRENT_CALLER.reset(token)
             await clean_tool_media(outcome)

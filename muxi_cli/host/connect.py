@@ -45,6 +45,8 @@ class HostedOutcome:
     content: str
     structured: Any = None
     images: list[dict[str, str]] = field(default_factory=list)
+    #: Audio and binary embedded resources (``mime``, ``data`` base64, ``name``).
+    media: list[dict[str, str]] = field(default_factory=list)
 
 
 #: A direct tool call may take as long as the tool does.
@@ -89,4 +91,5 @@ async def call_tool_through_host(
         content=str(data.get("content") or ""),
         structured=data.get("structured"),
         images=list(data.get("images") or []),
+        media=list(data.get("media") or []),
     )

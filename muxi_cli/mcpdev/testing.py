@@ -9,11 +9,13 @@ Author-written cases (``--cases FILE``) run after that.
 Every item gets a ``status`` (what the server did: ok, error, rejected,
 bad_output, crash, timeout, unavailable, skipped) and a ``verdict``:
 
-* ``fail``: a crash, a hang (timeout), structured content that breaks the
-  output schema, an unreadable listed resource, a case whose expectation is
-  not met. The run exits 1.
-* ``warn``: odd but not broken: valid generated arguments refused (the
-  generator cannot know every rule), invalid arguments accepted.
+* ``fail``: a crash, a hang (timeout), a tool error result (``isError``) to
+  valid generated arguments that is not a refusal of the arguments,
+  structured content that breaks the output schema, an unreadable listed
+  resource, a case whose expectation is not met. The run exits 1.
+* ``warn``: odd but not broken: valid generated arguments refused (a
+  JSON-RPC error, or an error result that names an argument validation
+  failure: the generator cannot know every rule), invalid arguments accepted.
 * ``pass``: everything else.
 
 A crashed stdio server is restarted for the next item; a hung one is
@@ -23,6 +25,7 @@ not read-only) are skipped unless asked for.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -144,11 +147,28 @@ def _item(
     )
 
 
+# What servers say when they refuse arguments rather than fail at the work:
+# pydantic's "N validation error(s) for X" (the Python SDK), JSON Schema
+# validators' wording (the TypeScript SDK: "Invalid arguments", "Input
+# validation error", "is a required property", "is not of type").
+_REFUSAL = re.compile(
+    r"validation error|invalid (arguments?|params|parameters?|input)"
+    r"|required (property|argument|parameter)|is not of type|must be (a|an|of) ",
+    re.IGNORECASE,
+)
+
+
 def _valid_verdict(outcome: Outcome) -> tuple[Verdict, str]:
     if outcome.status == "ok":
         return "pass", ""
-    if outcome.status in ("error", "rejected"):
+    if outcome.status == "rejected" or (
+        outcome.status == "error" and _REFUSAL.search(outcome.message)
+    ):
         return "warn", "refused generated arguments: " + _first_line(outcome.message)
+    if outcome.status == "error":
+        # A tool error result is a failure even though the call "worked": an
+        # error in the result's text used to be counted as a pass (issue 23).
+        return "fail", "the tool returned an error result: " + _first_line(outcome.message)
     return "fail", outcome.message
 
 

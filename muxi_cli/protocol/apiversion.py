@@ -33,6 +33,12 @@ def parse(value: str) -> tuple[int, int]:
     return int(major), int(minor) if sep else 0
 
 
+def values(header: str) -> list[str]:
+    """The versions in one header value: a proxy may fold repeated headers into a
+    comma-separated list (``"1.1, 1.1"``), as HTTP allows for list headers."""
+    return [part.strip() for part in header.split(",") if part.strip()] or [header]
+
+
 def _digits(text: str) -> bool:
     # str.isdigit() also takes superscripts and other scripts' digits, which int() refuses.
     return bool(text) and len(text) <= 6 and all("0" <= c <= "9" for c in text)

@@ -36,6 +36,7 @@ TEXT_DELTA = "text.delta"
 TOOL_REQUESTED = "tool.requested"
 TOOL_APPROVAL = "tool.approval"
 TOOL_RESULT = "tool.result"
+TOOL_PROGRESS = "tool.progress"
 USAGE = "usage"
 MODEL_CALL = "model.call"
 RUN_COMPLETED = "run.completed"
@@ -161,6 +162,20 @@ class ToolApproval(Event):
     call_id: str
     decision: str
     by: str = "policy"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolProgress(Event):
+    """A running tool call's progress, as its MCP server reports it: ``progress``
+    so far out of ``total`` (null when the server does not know), and the
+    server's ``message`` (left out when it sent none)."""
+
+    type: ClassVar[str] = TOOL_PROGRESS
+    omit_empty: ClassVar[frozenset[str]] = frozenset({"message"})
+    call_id: str
+    progress: float
+    total: float | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -328,6 +343,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
             TextDelta,
             ToolRequested,
             ToolApproval,
+            ToolProgress,
             ToolResult,
             ModelCall,
             Usage,
@@ -446,6 +462,7 @@ _CONVERTERS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
         "str | None": _opt(str),
         "int": _int,
         "int | None": _opt(_int),
+        "float": _float,
         "float | None": _opt(_float),
         "bool": _bool,
         "dict[str, Any]": _dict,
@@ -595,6 +612,13 @@ class EventFactory:
 
     def tool_approval(self, call_id: str, decision: str, by: str) -> ToolApproval:
         return ToolApproval(call_id=call_id, decision=decision, by=by, **self._env)
+
+    def tool_progress(
+        self, call_id: str, progress: float, total: float | None, message: str | None
+    ) -> ToolProgress:
+        return ToolProgress(
+            call_id=call_id, progress=progress, total=total, message=message or None, **self._env
+        )
 
     def tool_result(
         self,

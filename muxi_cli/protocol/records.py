@@ -237,6 +237,9 @@ class ServerInfo(_Record):
     error: str | None = None
     #: The server's approval policy (``ask``, ``allow``, ``deny``); None if unknown.
     approval: str | None = None
+    #: OAuth state of a remote server: ``oauth: signed in``, ``oauth: login required``
+    #: (run ``muxi mcp login NAME``); None when the server asked for no OAuth.
+    auth: str | None = None
 
 
 @dataclass(slots=True)

@@ -30,6 +30,7 @@ _TYPES: Mapping[str, dict[str, Any]] = {
     "str | None": {"type": ["string", "null"]},
     "int": {"type": "integer"},
     "int | None": {"type": ["integer", "null"]},
+    "float": {"type": "number"},
     "float | None": {"type": ["number", "null"]},
     "bool": {"type": "boolean"},
     "dict[str, Any]": {"type": "object"},

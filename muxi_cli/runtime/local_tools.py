@@ -69,6 +69,7 @@ class LocalTools:
                 started_ms=s.started_ms,
                 error=s.error,
                 approval=self._server_policy(s.name),
+                auth=s.auth,
             )
             for s in self.tool_host.statuses()
         ]
@@ -137,6 +138,7 @@ class LocalTools:
             "content": outcome.content,
             "structured": outcome.structured,
             "images": outcome.images,
+            "media": outcome.media,
         }
 
     def _ready_servers(self, server: str | None) -> list[str]:

@@ -83,6 +83,7 @@ def summary(plan: Plan, *, dry_run: bool, registered: dict[str, Any] | None) -> 
         "resources": opts.resources,
         "prompts": opts.prompts,
         "dockerfile": opts.dockerfile,
+        "extras": opts.extras,
         "author": {"name": opts.author_name, "email": opts.author_email},
         "dry_run": dry_run,
         "files": [f.path for f in plan.files],

@@ -138,6 +138,7 @@ class Answers:
     author: str
     dockerfile: bool
     register: bool
+    extras: bool = True
 
 
 def _problem(fn: Callable[[str], Any]) -> Check:
@@ -170,6 +171,7 @@ def ask(
     dockerfile: bool | None = None,
     register: bool | None = None,
     formation: Path | None = None,
+    extras: bool | None = None,
 ) -> Answers:
     """Ask every question whose flag was not given."""
     prompter.say("Create an MCP server (Enter keeps the [default]; Ctrl-C cancels)")
@@ -221,6 +223,8 @@ def ask(
         author=author,
         dockerfile=dockerfile,
         register=register,
+        # Not asked (one question fewer): on unless --no-extras.
+        extras=True if extras is None else extras,
     )
 
 

@@ -42,6 +42,10 @@ class ScaffoldOptions:
     output_dir: Path = field(default_factory=Path.cwd)
     template: str = "python"
     port: int = DEFAULT_PORT
+    #: The MCP feature examples: log messages to the client, completions of the
+    #: prompt's and resource template's arguments, a tool that reports progress
+    #: and one that returns an image.
+    extras: bool = True
 
     @property
     def stdio(self) -> bool:
@@ -165,6 +169,7 @@ def build_options(
     register: bool,
     output_dir: Path | None,
     port: int = DEFAULT_PORT,
+    extras: bool = True,
 ) -> ScaffoldOptions:
     """Validate raw answers (flags or prompts) into :class:`ScaffoldOptions`."""
     project = validate_name(name)
@@ -186,6 +191,7 @@ def build_options(
         register=register,
         output_dir=(output_dir or Path.cwd() / project.raw).expanduser().absolute(),
         port=port,
+        extras=extras,
     )
     options.check()
     return options

@@ -78,6 +78,15 @@ def venv_python(project_dir: Path) -> Path:
     return venv_bin(project_dir) / ("python.exe" if os.name == "nt" else "python")
 
 
+def _import_line(module: str, names: list[str]) -> str:
+    """``from module import a, b`` as ruff formats it: one line when it fits in 100
+    characters, else one name a line in parentheses."""
+    line = f"from {module} import {', '.join(names)}"
+    if len(line) <= 100:
+        return line
+    return f"from {module} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+
+
 def build_context(options: ScaffoldOptions) -> dict[str, Any]:
     """The names and values the templates use."""
     name = options.name
@@ -95,6 +104,12 @@ def build_context(options: ScaffoldOptions) -> dict[str, Any]:
     if options.http:
         options_flags += ["--host", "--port"]
     options_flags.append("--log-level")
+    completions = options.extras and (options.prompts or options.resources)
+    # What server.py imports from mcp.types (one sorted line).
+    type_names = ["ToolAnnotations"] if tools or options.extras else []
+    if completions:
+        type_names += ["Completion", "CompletionArgument", "PromptReference"]
+        type_names.append("ResourceTemplateReference")
     test_kinds = ["in memory"]
     if options.stdio:
         test_kinds.append("stdio")
@@ -119,6 +134,27 @@ def build_context(options: ScaffoldOptions) -> dict[str, Any]:
         "http": options.http,
         "default_transport": "stdio" if options.stdio else "http",
         "dockerfile": options.dockerfile,
+        "extras": options.extras,
+        "completions": completions,
+        "any_tools": bool(tools) or options.extras,
+        "mcp_types_import": _import_line("mcp.types", sorted(type_names)),
+        "completion_args": " and ".join(
+            text
+            for text, wanted in (
+                ("the prompt's `style`", options.prompts),
+                ("the greeting template's `name`", options.resources),
+            )
+            if wanted
+        ),
+        "completion_refs": ", ".join(
+            name
+            for name, wanted in (
+                ("PromptReference", options.prompts),
+                ("ResourceTemplateReference", options.resources),
+            )
+            if wanted
+        ),
+        "extra_tools_json": json.dumps(["slow_count", "color_swatch"] if options.extras else []),
         "port": options.port,
         "project_dir": str(project_dir),
         "venv_bin": str(venv_bin(project_dir)),

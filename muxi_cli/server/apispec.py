@@ -32,7 +32,12 @@ EVENTS_FILE = "events.schema.json"
 ASYNCAPI_FILE = "asyncapi.json"
 
 #: The schema routes: no key needed (so not in routes.ROUTES, the authenticated ones).
-PUBLIC_ROUTES = (("GET", "/v1/schema/events"), ("GET", "/v1/schema/asyncapi"))
+PUBLIC_ROUTES = (
+    ("GET", "/v1/schema/events"),
+    ("GET", "/v1/schema/asyncapi"),
+    # The browser's return from an OAuth login: the unguessable `state` is its credential.
+    ("GET", "/v1/mcp/oauth/callback"),
+)
 #: The routes that stream events as SSE ``data:`` lines.
 SSE_OPERATIONS = (("/v1/chat", "post"), ("/v1/runs/{run_id}/events", "get"))
 SSE_MEDIA = "text/event-stream"
@@ -177,7 +182,7 @@ def add_schema_routes(app: Any) -> None:
             cache[name] = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
         body, etag = cache[name]
         headers = {"etag": etag, "cache-control": "public, max-age=3600"}
-        if request.headers.get("if-none-match") == etag:
+        if _matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
         return Response(body, media_type="application/json", headers=headers)
 
@@ -202,6 +207,15 @@ def add_schema_routes(app: Any) -> None:
             response_model=None,
             responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
         )
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """``If-None-Match`` as caches send it: a list, weak validators (a proxy that
+    compresses makes ``W/"..."`` of a strong tag), or ``*``."""
+    if not if_none_match:
+        return False
+    tags = [t.strip() for t in if_none_match.split(",")]
+    return "*" in tags or etag in (t.removeprefix("W/") for t in tags)
 
 
 # -- the files -------------------------------------------------------------------------

@@ -41,7 +41,23 @@ def _client_frames() -> dict[str, tuple[str, dict[str, Any]]]:
     return {
         "auth": (
             "First frame when the handshake carried no key header (within 10 s)",
-            _frame("auth", {"key": _STR, "user_id": _NULLABLE_STR}, ("key",)),
+            _frame(
+                "auth",
+                {
+                    "key": _STR,
+                    "user_id": _NULLABLE_STR,
+                    # What a browser cannot say in a handshake header.
+                    "api_version": {
+                        **_NULLABLE_STR,
+                        "description": (
+                            f"The API version the client speaks, as the {HEADER} header "
+                            "(MAJOR.MINOR); another major is refused like the header. "
+                            "Absent or null: 1.x"
+                        ),
+                    },
+                },
+                ("key",),
+            ),
         ),
         "chat": ("Start a turn", _frame("chat", {"request": {"$ref": _REF + "ChatBody"}})),
         "approve": (
@@ -208,7 +224,8 @@ def asyncapi_document(openapi: dict[str, Any]) -> dict[str, Any]:
                 "time, with approvals, cancels, resumes and uploads on the same socket. "
                 "Every frame is a JSON text object except upload bytes. Authenticate "
                 "with a header on the handshake (Authorization: Bearer, X-Muxi-Key) or "
-                f"an auth first frame. A {HEADER} header of another major is refused with "
+                f"an auth first frame. A {HEADER} header (or the auth frame's api_version) "
+                "of another major is refused with "
                 "an error frame (ref: version) and close code 4400; a failed "
                 "authentication closes with 4401 (4408: no auth frame in time)."
             ),

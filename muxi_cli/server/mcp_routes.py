@@ -11,6 +11,8 @@ the server.
 
 # No ``from __future__ import annotations``: FastAPI reads these signatures.
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from muxi_cli.errors import ForbiddenError, MuxiError, NotFoundError, ToolError, UsageError
@@ -23,7 +25,16 @@ _INVALID_PARAMS = -32602
 _METHOD_NOT_FOUND = -32601
 _RESOURCE_NOT_FOUND = -32002
 #: The fields of a server's status every key may see.
-_PUBLIC_FIELDS = ("name", "transport", "state", "tool_count", "started_ms", "error", "approval")
+_PUBLIC_FIELDS = (
+    "name",
+    "transport",
+    "state",
+    "tool_count",
+    "started_ms",
+    "error",
+    "approval",
+    "auth",
+)
 
 
 class UpstreamError(MuxiError):
@@ -31,6 +42,19 @@ class UpstreamError(MuxiError):
 
     code = "mcp_server_error"
     http_status = 502
+
+
+@contextlib.contextmanager
+def acting_as(caller: Caller) -> Iterator[None]:
+    """Prompts and resources of an OAuth MCP server are fetched with the caller's own
+    tokens (the tool host reads the caller as it does for tool calls)."""
+    from muxi_cli.tools.base import CURRENT_CALLER, ToolCaller  # deferred: a plain dataclass
+
+    token = CURRENT_CALLER.set(ToolCaller(caller.user_id, "admin" if caller.admin else "user"))
+    try:
+        yield
+    finally:
+        CURRENT_CALLER.reset(token)
 
 
 def agent_allowed(caller: Caller, agent: str) -> bool:
@@ -159,8 +183,11 @@ async def _check_prompt(ctx: ServerContext, body: PromptBody, admin: bool) -> No
 def add_mcp_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
     from fastapi import Query  # deferred: FastAPI is slow to import
 
+    from muxi_cli.server.mcp_login_routes import add_mcp_login_routes  # deferred: cycle
+
     rt = ctx.runtime
     Server = Query(default=None, min_length=1, max_length=64)
+    add_mcp_login_routes(v1, ctx, auth)
 
     @v1.get(
         "/mcp/servers",
@@ -170,29 +197,39 @@ def add_mcp_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
     )
     async def mcp_servers(who: Caller = auth) -> Any:
         visible = await visible_servers(ctx, who)
-        return [
+        listed = [
             public_status(s.to_dict(), who.admin)
             for s in await rt.mcp_servers()
             if visible is None or s.name in visible
         ]
+        if ctx.formation is not None:
+            from muxi_cli.runtime.mcp_auth import user_auth  # deferred: only with a formation
+
+            for s in listed:  # an OAuth server's login is this user's own (per-user tokens)
+                s["auth"] = user_auth(ctx.formation, s["name"], who.user_id) or s.get("auth")
+        return listed
 
     @v1.get("/mcp/prompts", tags=["tools"], summary="Prompts of one or every usable MCP server")
     async def mcp_prompts(who: Caller = auth, server: str | None = Server) -> Any:
-        return await _listing(ctx, who, server, "prompts")
+        with acting_as(who):
+            return await _listing(ctx, who, server, "prompts")
 
     @v1.post("/mcp/prompts/render", tags=["tools"], summary="Render an MCP prompt to text")
     async def mcp_prompt(body: PromptBody, who: Caller = auth) -> Any:
         await check_server(ctx, who, body.server)
-        await _check_prompt(ctx, body, who.admin)
+        with acting_as(who):
+            await _check_prompt(ctx, body, who.admin)
         try:
-            text = await rt.mcp_get_prompt(body.server, body.name, body.arguments)
+            with acting_as(who):
+                text = await rt.mcp_get_prompt(body.server, body.name, body.arguments)
         except ToolError as exc:
             raise upstream_error(body.server, exc, who.admin) from None
         return {"text": text}
 
     @v1.get("/mcp/resources", tags=["tools"], summary="Resources of one or every usable MCP server")
     async def mcp_resources(who: Caller = auth, server: str | None = Server) -> Any:
-        return await _listing(ctx, who, server, "resources")
+        with acting_as(who):
+            return await _listing(ctx, who, server, "resources")
 
     @v1.get("/mcp/resources/read", tags=["tools"], summary="Read an MCP resource as text")
     async def mcp_read(
@@ -205,7 +242,8 @@ def add_mcp_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
             # Control characters are never part of a URI (RFC 3986).
             raise UsageError("the uri holds control characters", hint="percent-encode them")
         try:
-            text = await rt.mcp_read_resource(server, uri)
+            with acting_as(who):
+                text = await rt.mcp_read_resource(server, uri)
         except ToolError as exc:
             raise upstream_error(server, exc, who.admin) from None
         return {"server": server, "uri": uri, "text": text}

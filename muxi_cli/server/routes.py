@@ -47,7 +47,8 @@ from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.server_keys import KeyStore
 
 #: (method, path, what it touches): "session", "memory", "media", "call", "run",
-#: "key", "admin" (admin only) or "none" (no per-user object).
+#: "key", "admin" (admin only), "oauth" (the caller's own MCP login: 404 for a server
+#: that is not an OAuth one) or "none" (no per-user object).
 ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/v1/me", "none"),
     ("GET", "/v1/health", "none"),
@@ -78,6 +79,10 @@ ROUTES: list[tuple[str, str, str]] = [
     ("DELETE", "/v1/mcp/servers/{server_name}", "admin"),
     ("POST", "/v1/mcp/servers/{server_name}/restart", "admin"),
     ("POST", "/v1/mcp/servers/{server_name}/call", "admin"),
+    ("POST", "/v1/mcp/servers/{server_name}/login", "oauth"),
+    ("GET", "/v1/mcp/servers/{server_name}/login", "oauth"),
+    ("DELETE", "/v1/mcp/servers/{server_name}/login", "oauth"),
+    ("POST", "/v1/mcp/servers/{server_name}/login/complete", "oauth"),
     ("GET", "/v1/keys", "admin"),
     ("POST", "/v1/keys", "admin"),
     ("DELETE", "/v1/keys/{key_id}", "admin"),

@@ -7,7 +7,8 @@ same header: another major (or a value that is no version) is answered 400
 answered 404 with the same code, so a client written for a later API learns
 why, instead of a bare "not found". No header means 1.x: clients from before
 the header keep working. The WebSocket checks the header after accepting
-(server/ws.py), so the refusal can be a frame the client reads.
+(server/ws.py), so the refusal can be a frame the client reads; a WebSocket
+to a ``/v<N>/`` path is refused the same way here (error frame, close 4400).
 
 A plain ASGI middleware, not Starlette's ``BaseHTTPMiddleware``: it must not
 buffer SSE streams or stand in the way of WebSockets.
@@ -21,7 +22,14 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from muxi_cli.errors import MuxiError
-from muxi_cli.protocol.apiversion import API_MAJOR, API_VERSION, HEADER, UNSUPPORTED, parse
+from muxi_cli.protocol.apiversion import (
+    API_MAJOR,
+    API_VERSION,
+    HEADER,
+    UNSUPPORTED,
+    parse,
+    values,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -77,12 +85,13 @@ def refused_path(path: str) -> UnsupportedApiVersion | None:
 
 
 def header_values(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
-    return [v.decode("latin-1") for k, v in headers if k.lower() == _HEADER_KEY]
+    found = [v.decode("latin-1") for k, v in headers if k.lower() == _HEADER_KEY]
+    return [one for value in found for one in values(value)]
 
 
 class ApiVersionMiddleware:
-    """Stamps the header on every answer; refuses other majors (HTTP only: the
-    WebSocket answers with a frame, see the module's docstring)."""
+    """Stamps the header on every answer; refuses other majors (a WebSocket's
+    header is checked by server/ws.py, see the module's docstring)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -109,6 +118,11 @@ class ApiVersionMiddleware:
             if err is not None:
                 await _refuse(err, stamped)
                 return
+        else:
+            err = refused_path(scope.get("path", ""))
+            if err is not None:  # /v2/ws: say why, as /v1/ws refuses a header (no bare 403)
+                await _refuse_socket(err, receive, stamped)
+                return
         await self.app(scope, receive, stamped)
 
 
@@ -125,3 +139,13 @@ async def _refuse(err: MuxiError, send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse_socket(err: MuxiError, receive: Receive, send: Send) -> None:
+    """Accept, send the error frame ``ref: "version"``, close 4400 (as server/ws.py)."""
+    if (await receive()).get("type") != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    frame = {"type": "error", "error": err.to_dict(), "ref": "version"}
+    await send({"type": "websocket.send", "text": json.dumps(frame, ensure_ascii=False)})
+    await send({"type": "websocket.close", "code": 4400})

@@ -1,11 +1,13 @@
 """``GET /v1/ws``: interactive sessions over one WebSocket.
 
 Frames are JSON objects. Event frames are exactly ``Event.to_dict()`` (their
-``type`` contains a dot); control frames have a plain ``type``:
+``type`` is an event type: tell them by it, not by a dot, since ``usage`` has
+none and ``media.stored`` is a control frame); control frames are these:
 
 client -> server
-    ``{"type": "auth", "key": "...", "user_id": null}``   first frame, unless a
-    header (``Authorization``/``X-Muxi-Key``) authenticated the handshake
+    ``{"type": "auth", "key": "...", "user_id": null, "api_version": "1.1"}``
+    first frame, unless a header (``Authorization``/``X-Muxi-Key``)
+    authenticated the handshake (see :mod:`muxi_cli.server.ws_auth`)
     ``{"type": "chat", "request": {ChatRequest}}``         start a turn
     ``{"type": "approve", "run_id": "...", "call_id": "...", "decision": "allow|always|deny"}``
     (``run_id`` is the ``tool.approval`` event's; it may be left out while the
@@ -44,13 +46,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli import __version__
-from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
+from muxi_cli.errors import MuxiError, UsageError
 from muxi_cli.protocol.apiversion import API_VERSION
 from muxi_cli.protocol.events import EventFactory, RunCompleted
 from muxi_cli.protocol.records import APPROVAL_DECISIONS
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.chat import prepare, start_turn
 from muxi_cli.server.versioning import asked_for, header_values
+from muxi_cli.server.ws_auth import CLOSE_AUTH, CLOSE_VERSION, authenticate
 from muxi_cli.server.ws_frames import STARTS_WORK, Busy, Revoked, frame_ref, parse_frame
 from muxi_cli.server.ws_media import (
     CLOSE_TOO_BIG,
@@ -68,12 +71,6 @@ from muxi_cli.server.ws_resume import start_resume
 if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
     from muxi_cli.server.runs import Running
-
-#: Close codes: 4400 unsupported API version, 4401 authentication failed, 4408 no
-#: auth frame in time.
-CLOSE_VERSION = 4400
-CLOSE_AUTH = 4401
-CLOSE_AUTH_TIMEOUT = 4408
 
 
 def add_websocket(app: Any, ctx: ServerContext) -> None:
@@ -116,54 +113,6 @@ class Session(MediaFrames):
             self.ctx.metrics.refused("/v1/ws")
         await self.send({"type": "error", "error": err.to_dict(), "ref": ref, **extra})
 
-    async def _authenticate(self) -> bool:
-        from muxi_cli.server.app import (  # deferred: loads muxi's paths, server, stores
-            authenticate_request,
-            bearer_token,
-        )
-        from muxi_cli.server.context import (  # deferred: loads muxi's paths, server, stores
-            KEY_HEADER,
-            USER_HEADER,
-        )
-
-        headers = self.ws.headers
-        client = self.ws.client.host if self.ws.client else None
-        state = self.ws.state
-        close_code = CLOSE_AUTH
-        try:
-            if bearer_token(headers.get("authorization"), headers.get(KEY_HEADER)):
-                self.caller = await authenticate_request(self.ctx, headers, client, state)
-            else:
-                try:
-                    raw = str(
-                        await asyncio.wait_for(self._receive(), self.ctx.settings.ws_auth_timeout)
-                    )
-                except TimeoutError:
-                    close_code = CLOSE_AUTH_TIMEOUT
-                    raise ServerAuthError(
-                        "no auth frame arrived in time",
-                        hint='send {"type": "auth", "key": "..."} first',
-                    ) from None
-                frame = parse_frame(raw)
-                if frame.get("type") != "auth" or not isinstance(frame.get("key"), str):
-                    raise ServerAuthError(
-                        "the first frame must authenticate",
-                        hint='send {"type": "auth", "key": "..."} or an Authorization header',
-                    )
-                fake_headers = {"x-muxi-key": frame["key"]}
-                if isinstance(frame.get("user_id"), str):
-                    fake_headers["x-muxi-user-id"] = frame["user_id"]
-                elif headers.get(USER_HEADER):
-                    fake_headers["x-muxi-user-id"] = headers[USER_HEADER]
-                self.caller = await authenticate_request(self.ctx, fake_headers, client, state)
-        except MuxiError as exc:
-            await self.send_error(exc, "auth")
-            with contextlib.suppress(Exception):
-                await self.ws.close(close_code)
-            self.closed = True
-            return False
-        return True
-
     async def _receive(self) -> str | bytes:
         """The next frame's text; bytes while an upload runs (otherwise a binary
         frame must hold UTF-8 text). An upload that stalls is dropped."""
@@ -205,7 +154,7 @@ class Session(MediaFrames):
                 await self.send_error(refused, "version")
                 await self._close(CLOSE_VERSION)
                 return
-            if not await self._authenticate():
+            if not await authenticate(self):
                 return
             assert self.caller is not None
             self._watch = asyncio.create_task(self._watch_key())

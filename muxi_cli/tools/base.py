@@ -84,6 +84,8 @@ class ServerStatus:
     tool_count: int = 0
     started_ms: int | None = None
     error: str | None = None
+    #: OAuth state of a remote server ("oauth: signed in", "oauth: login required").
+    auth: str | None = None
 
 
 class ToolHost(Protocol):

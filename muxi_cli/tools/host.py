@@ -21,6 +21,7 @@ from muxi_cli.protocol.records import KIND_SOURCES, ToolKind
 from muxi_cli.tools.base import CURRENT_CALLER, ServerStatus, ToolDef, ToolOutcome
 from muxi_cli.tools.builtins import BuiltinContext, get_builtin
 from muxi_cli.tools.mcp_client import MCPConnection, quiet_sdk_logging
+from muxi_cli.tools.mcp_users import UserConnections
 from muxi_cli.tools.naming import NameRegistry, delegate_name, namespaced
 from muxi_cli.tools.policy import load_always_allow, resolve_policy, save_always_allow
 
@@ -63,9 +64,10 @@ class ToolManager:
         for agent in formation.agents:  # so no other tool takes a delegate's name
             self._names.assign("delegate", "agent", agent.name, delegate_name(agent.name))
         self._servers: dict[str, MCPConnection] = {
-            name: MCPConnection(name, config, self.base_dir)
-            for name, config in formation.mcp_servers.items()
+            name: self._connection(name, config) for name, config in formation.mcp_servers.items()
         }
+        #: OAuth servers' connections per muxi user on ``muxi serve`` (mcp_users.py).
+        self.user_conns = UserConnections(self.base_dir)
         self._python: dict[str, PythonTool] = {}
         self._python_by_name: dict[str, PythonTool] = {}
         self._python_errors: dict[str, str] = {}
@@ -73,6 +75,11 @@ class ToolManager:
         self._always_allow: set[str] | None = None
         self._allow_stamp: tuple[int, int, int] | None = None
         self._started = False
+
+    def _connection(self, name: str, config: MCPServerConfig) -> MCPConnection:
+        conn = MCPConnection(name, config, self.base_dir)
+        conn.file_roots = self.formation.files  # offered as the server's roots
+        return conn
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -107,12 +114,13 @@ class ToolManager:
     async def aclose(self) -> None:
         """Stop every server (each one within a bounded time)."""
         await asyncio.gather(*(c.stop() for c in self._servers.values()), return_exceptions=True)
+        await self.user_conns.aclose()
 
     async def attach(self, name: str, config: MCPServerConfig) -> None:
         """Add (or replace) a server at run time; it starts in the background."""
         if name in self._servers:
             await self.detach(name)
-        conn = MCPConnection(name, config, self.base_dir)
+        conn = self._connection(name, config)
         self._servers[name] = conn
         if self._started:
             quiet_sdk_logging()
@@ -229,10 +237,12 @@ class ToolManager:
 
     def _server_defs(self, server: str) -> list[ToolDef]:
         conn = self._servers.get(server)
-        if conn is None or not conn.usable:
+        if conn is None:
             return []
+        # Not usable: on `muxi serve` an OAuth server may be reachable through users' logins.
+        tools = conn.tools if conn.usable else self.user_conns.tools_of(server)
         defs = []
-        for tool in conn.tools:
+        for tool in tools:
             schema = tool.input_schema if isinstance(tool.input_schema, dict) else {}
             defs.append(
                 ToolDef(
@@ -325,7 +335,11 @@ class ToolManager:
             conn = self._servers.get(tool.server)
             if conn is None:
                 return ToolOutcome(ok=False, content=f"unknown MCP server {tool.server!r}")
-            return await conn.call_tool(tool.tool, arguments)
+            # An OAuth server on `muxi serve`: the calling user's own connection.
+            own = await self.user_conns.connection_for(
+                tool.server, conn.config, CURRENT_CALLER.get()
+            )
+            return await (own or conn).call_tool(tool.tool, arguments)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -352,16 +366,22 @@ class ToolManager:
             )
         return conn
 
+    async def _callers_server(self, name: str) -> MCPConnection:
+        """The caller's own connection to an OAuth server on `muxi serve`, else the shared one."""
+        conn = self._server(name)
+        own = await self.user_conns.connection_for(name, conn.config, CURRENT_CALLER.get())
+        return own or conn
+
     async def list_prompts(self, server: str) -> list[dict[str, Any]]:
-        return await self._server(server).list_prompts()
+        return await (await self._callers_server(server)).list_prompts()
 
     async def get_prompt(
         self, server: str, name: str, arguments: dict[str, str] | None = None
     ) -> str:
-        return await self._server(server).get_prompt(name, arguments or {})
+        return await (await self._callers_server(server)).get_prompt(name, arguments or {})
 
     async def list_resources(self, server: str) -> list[dict[str, Any]]:
-        return await self._server(server).list_resources()
+        return await (await self._callers_server(server)).list_resources()
 
     async def read_resource(self, server: str, uri: str) -> str:
-        return await self._server(server).read_resource(uri)
+        return await (await self._callers_server(server)).read_resource(uri)

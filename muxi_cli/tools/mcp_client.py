@@ -26,13 +26,14 @@ from muxi_cli.config.masking import configured_secrets
 from muxi_cli.errors import ToolError
 from muxi_cli.redact import redact, redact_args
 from muxi_cli.tools.base import ServerStatus, ToolOutcome
+from muxi_cli.tools.mcp_hooks import client_hooks, progress_callback
 from muxi_cli.tools.results import call_result_to_outcome, prompt_to_text, resource_to_text
 from muxi_cli.tools.stderr_tail import StderrTail
 
 if TYPE_CHECKING:
     from mcp import Client
 
-    from muxi_cli.config.schema import MCPServerConfig
+    from muxi_cli.config.schema import FileToolsConfig, MCPServerConfig
 
 State = Literal["starting", "ready", "failed", "stopped", "disabled"]
 
@@ -61,6 +62,8 @@ STOP_TIMEOUT = 8.0
 MAX_RESTART_FAILURES = 3
 _LIST_PAGE_CAP = 100
 _CONNECTION_CLOSED = -32000
+#: ``auth`` of a remote server that wants a login (muxi_cli/tools/mcp_oauth.py).
+LOGIN_DUE = "oauth: login required"
 _REQUEST_HINT = (
     "Check the name and arguments (`muxi mcp prompts SERVER`, `muxi mcp resources SERVER`); "
     "`muxi mcp list` shows the server's state."
@@ -116,6 +119,11 @@ def safe_url(url: str) -> str:
 class MCPConnection:
     """A single configured MCP server."""
 
+    #: The muxi user whose OAuth tokens this connection uses (``muxi serve``); None: the local user.
+    oauth_user: str | None = None
+    #: OAuth state for ``status()`` (set by ``_oauth_settled``); None: the server asked for none.
+    auth: str | None = None
+
     def __init__(self, name: str, config: MCPServerConfig, base_dir: Path) -> None:
         self.name = name
         self.config = config
@@ -138,6 +146,8 @@ class MCPConnection:
         self._timeout_handle: asyncio.TimerHandle | None = None
         self._gen = 0
         self._cancelled_gen = -1
+        #: The formation's ``files`` section, for ``roots/list`` (set by the tool manager).
+        self.file_roots: FileToolsConfig | None = None
 
     # -- status --------------------------------------------------------------
 
@@ -150,6 +160,7 @@ class MCPConnection:
             tool_count=len(self.tools) if self.state == "ready" else 0,
             started_ms=self.started_ms,
             error=self.error,
+            auth=self.auth,
         )
 
     @property
@@ -254,6 +265,8 @@ class MCPConnection:
                 client = Client(
                     self._transport(),
                     client_info=Implementation(name="muxi", version=__version__),
+                    # Log messages and roots (muxi_cli/tools/mcp_hooks.py).
+                    **client_hooks(self.name, self.file_roots, self.base_dir),
                 )
                 await stack.enter_async_context(client)
                 tools: list[Any] = []
@@ -273,6 +286,7 @@ class MCPConnection:
                 self.started_ms = round((time.perf_counter() - started) * 1000)
                 self.state = "ready"
                 self._was_ready = True
+                self._oauth_settled(None)
                 settled.set()
                 await stop.wait()
         except asyncio.CancelledError:
@@ -294,6 +308,9 @@ class MCPConnection:
             settled.set()
 
     def _describe_failure(self, exc: BaseException) -> str:
+        login = self._oauth_settled(exc)
+        if login is not None:
+            return login
         detail = describe_error(exc)
         if self.state == "ready":
             return f"stopped unexpectedly: {detail}"
@@ -332,11 +349,31 @@ class MCPConnection:
             assert self._stderr is not None
             return stdio_client(params, errlog=cast("TextIO", self._stderr.file))
         assert cfg.url is not None
+        from muxi_cli.tools.mcp_oauth import transport_with_oauth  # deferred: only remote servers
+
+        authed = transport_with_oauth(self.name, cfg, self.oauth_user, self._login_due)
+        if authed is not None:
+            return authed
         if self.transport == "sse":
             from mcp.client.sse import sse_client  # deferred: the MCP SDK is slow to import
 
             return sse_client(cfg.url, headers=dict(cfg.headers) or None)
         return _http_transport(cfg.url, dict(cfg.headers))
+
+    def _login_due(self) -> None:
+        self.auth = LOGIN_DUE
+
+    def _login_text(self) -> str:
+        from muxi_cli.tools.mcp_oauth import LoginRequired  # deferred: only remote servers
+
+        return str(LoginRequired(self.name, self.oauth_user))
+
+    def _oauth_settled(self, exc: BaseException | None) -> str | None:
+        """Record the OAuth state once connected or failed; a failure's text if a login is due."""
+        from muxi_cli.tools import mcp_oauth  # deferred: only remote servers
+
+        self.auth, message = mcp_oauth.settled_state(self.name, self.config, self.oauth_user, exc)
+        return message
 
     async def stop(self) -> None:
         """Stop the server (bounded time)."""
@@ -367,7 +404,8 @@ class MCPConnection:
             return self._client
         async with self._lock:
             restarted = False
-            if self.state == "failed" and self._was_ready:
+            # A server that wanted a login is tried again: the user may have run `muxi mcp login`.
+            if self.state == "failed" and (self._was_ready or self.auth == LOGIN_DUE):
                 await self.restart()
                 restarted = True
             if self.state == "starting":
@@ -396,10 +434,18 @@ class MCPConnection:
             async with asyncio.timeout(timeout):
                 # The caller's trace context, when telemetry is on (muxi_cli/tracecontext.py).
                 meta = tracecontext.outgoing()
-                result = await client.call_tool(tool, arguments, meta=cast(Any, meta) or None)
+                result = await client.call_tool(
+                    tool,
+                    arguments,
+                    meta=cast(Any, meta) or None,
+                    progress_callback=progress_callback(),  # to this turn's tool.progress
+                )
         except TimeoutError:
             return ToolOutcome(ok=False, content=f"{self.name}/{tool} timed out after {timeout:g}s")
         except MCPError as exc:
+            if self.auth == LOGIN_DUE:  # the server refused the grant mid-session
+                self._fail(self._login_text())
+                return ToolOutcome(ok=False, content=f"MCP server {self.name!r}: {self.error}")
             if exc.code == _CONNECTION_CLOSED or self._closed():
                 self._fail("the server stopped during a call; it will be restarted on next use")
                 return ToolOutcome(

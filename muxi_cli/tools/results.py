@@ -18,10 +18,18 @@ def _size_of(data: str) -> int:
         return len(data)
 
 
-def _resource_text(resource: Any, media: list[dict[str, str]] | None = None) -> str:
+def _resource_text(
+    resource: Any, media: list[dict[str, str]] | None = None, *, label: bool = False
+) -> str:
     text = getattr(resource, "text", None)
     if isinstance(text, str):
-        return text
+        if not label:
+            return text
+        # In a tool result the model should know where the text came from (it
+        # may read the resource again, or cite it); a plain read needs no label.
+        uri = str(getattr(resource, "uri", "") or "")
+        mime = getattr(resource, "mime_type", None)
+        return f"[resource {uri}{f' ({mime})' if mime else ''}]\n{text}"
     mime = getattr(resource, "mime_type", None) or "application/octet-stream"
     blob = getattr(resource, "blob", "") or ""
     uri = str(getattr(resource, "uri", "") or "")
@@ -33,6 +41,18 @@ def _resource_text(resource: Any, media: list[dict[str, str]] | None = None) -> 
 def _name_of(uri: str) -> str:
     """A file name for a resource's URI (its last path segment)."""
     return uri.rstrip("/").rsplit("/", 1)[-1] or uri
+
+
+def _link_text(block: Any) -> str:
+    """A resource link: its URI, name, type and description, so the model can
+    decide to read it (the link carries no content)."""
+    uri = str(getattr(block, "uri", "") or "")
+    name = getattr(block, "title", None) or getattr(block, "name", None)
+    mime = getattr(block, "mime_type", None)
+    extra = ", ".join(str(x) for x in (name, mime) if x)
+    text = f"[resource link: {uri}{f' ({extra})' if extra else ''}]"
+    description = getattr(block, "description", None)
+    return f"{text} {description}" if description else text
 
 
 def content_to_text(
@@ -53,9 +73,9 @@ def content_to_text(
             media.append({"mime": mime, "data": block.data})
         return f"[audio: {mime}, {_size_of(block.data)} bytes]"
     if kind == "resource":
-        return _resource_text(block.resource, media)
+        return _resource_text(block.resource, media, label=True)
     if kind == "resource_link":
-        return f"[resource: {getattr(block, 'uri', '')}]"
+        return _link_text(block)
     dump = getattr(block, "model_dump", None)
     return json.dumps(dump(mode="json") if dump else str(block), ensure_ascii=False)
 

@@ -41,6 +41,8 @@ class ToolCall:
     decided_by: str | None = None
     #: Images the tool returned (shown below the call).
     media: list[MediaRef] = field(default_factory=list)
+    #: The last ``tool.progress`` of a running call: ``(progress, total, message)``.
+    progress: tuple[float, float | None, str] | None = None
 
     @property
     def name(self) -> str:

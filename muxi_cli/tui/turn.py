@@ -205,6 +205,8 @@ class Turn:
             )
         elif isinstance(event, ev.ToolApproval):
             await self._approval(view, event)
+        elif isinstance(event, ev.ToolProgress):
+            self._progress(view, event)
         elif isinstance(event, ev.ToolResult):
             self._result(view, event)
         elif isinstance(event, ev.Usage):
@@ -260,6 +262,16 @@ class Turn:
             call.status = "running"
             call.decided_by = f"allowed by {by}"
         entry = view.tool_entry(call_id)
+        if entry is not None:
+            entry.refresh_call()
+
+    def _progress(self, view: ReplyView, event: ev.ToolProgress) -> None:
+        call = view.reply.tool(event.call_id)
+        if call is None:
+            return
+        message = " ".join(strip_controls(event.message or "").split())[:80]
+        call.progress = (event.progress, event.total, message)
+        entry = view.tool_entry(event.call_id)
         if entry is not None:
             entry.refresh_call()
 

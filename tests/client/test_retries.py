@@ -9,6 +9,7 @@ other POST never.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import threading
 import time
@@ -144,3 +145,16 @@ async def test_other_writes_are_never_repeated(stub: Scripted) -> None:
         with pytest.raises(errors.Unavailable):
             await c.memory.add("x")
     assert stub.count("POST /v1/memory") == 1
+
+
+async def test_retry_after_as_an_http_date_is_honoured(stub: Scripted) -> None:
+    """Proxies send Retry-After as an HTTP date: a minute away is a wait longer
+    than the client takes on itself, so it is raised at once with the seconds left
+    (it was ignored: the read was tried again at once, three more times)."""
+    later = email.utils.formatdate(time.time() + 60, usegmt=True)
+    stub.script["GET /v1/me"] = [error(429, "rate_limited", **{"retry-after": later})]
+    async with AsyncClient(stub.url, "muxi_x") as c:
+        with pytest.raises(errors.RateLimited) as limited:
+            await c.me()
+    assert limited.value.retry_after is not None and 50 < limited.value.retry_after <= 60
+    assert stub.count("GET /v1/me") == 1

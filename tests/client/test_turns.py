@@ -96,6 +96,24 @@ async def test_cancel_mid_stream(client: AsyncClient, served: Served) -> None:
         assert types(result.events)[-1] == ev.RUN_FAILED
 
 
+async def test_a_turn_closed_before_its_end_is_incomplete(
+    client: AsyncClient, served: Served
+) -> None:
+    # No closing event was read: neither completed nor failed as far as the
+    # caller knows (the TypeScript client says the same).
+    for transport in ("sse", "ws"):
+        served.llm.script(Slow("one two three four five six seven eight", delay=0.3))
+        turn = await client.chat("count slowly", transport=transport)
+        async for event in turn:
+            if isinstance(event, ev.TextDelta):
+                break
+        await turn.aclose()
+        result = await turn
+        assert (result.status, result.error, result.ok) == ("incomplete", None, False), transport
+        assert result.reply and result.agent == "assistant"
+        assert types(result.events)[-1] == ev.TEXT_DELTA
+
+
 async def test_runs_events_replays_a_finished_run(client: AsyncClient, served: Served) -> None:
     served.llm.script(Text("replay me", chunks=2))
     done = await (await client.chat("hi"))

@@ -77,10 +77,16 @@ async def test_another_major_is_refused_and_no_header_is_accepted(stub: Stub) ->
     assert {h["muxi-api-version"] for h in stub.seen} == {API_VERSION}
 
 
-@pytest.mark.parametrize("value", ["2.0", "0.9", "v1", "1.x"])
+@pytest.mark.parametrize("value", ["2.0", "0.9", "v1", "1.x", "1.1, 2.0"])
 def test_check_version_refuses(value: str) -> None:
     with pytest.raises(errors.UnsupportedApiVersion):
         check_version({apiversion.HEADER: value}, "here")
+
+
+@pytest.mark.parametrize("value", ["1.1", "1.1, 1.1", "1.0,1.1"])
+def test_check_version_takes_a_header_a_proxy_repeated(value: str) -> None:
+    # A proxy may fold a repeated header into one comma-separated value.
+    check_version({apiversion.HEADER: value}, "here")
 
 
 async def test_http_and_websocket_share_the_headers(client: AsyncClient, served: Served) -> None:

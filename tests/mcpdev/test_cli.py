@@ -95,6 +95,16 @@ def test_test_command_exit_codes_and_json(tmp_path: Path) -> None:
     assert "does not contain 'bye'" in out and "✗ FAILED" in out
 
 
+def test_test_command_fails_on_an_error_result() -> None:
+    """Regression (issue 23): "Error executing tool ..." in a result is not a pass."""
+    code, out, _ = muxi(
+        "mcp", "test", "--no-invalid", "--skip", "crash", "--skip", "sleep",
+        "--", PY, str(SERVERS / "demo_server.py"),
+    )  # fmt: skip
+    assert code == 1, out
+    assert "✗ FAILED" in out and "1 failed" in out and "error result" in out
+
+
 def test_docs_to_a_file(tmp_path: Path) -> None:
     target = tmp_path / "docs" / "TOOLS.md"
     code, _, err = muxi("mcp", "docs", "-o", str(target), "--", PY, str(SERVERS / "demo_server.py"))

@@ -69,7 +69,8 @@ def test_validate_the_scaffolded_server(project: Path, monkeypatch: pytest.Monke
     report = json.loads(result.stdout)
     assert report["ok"] and report["summary"]["fail"] == 0
     assert report["server"]["name"] == "weather-tools" and report["server"]["version"] == "0.1.0"
-    assert report["counts"] == {"tools": 1, "resources": 1, "resource_templates": 1, "prompts": 1}
+    # word_count and the two MCP feature examples (slow_count, color_swatch)
+    assert report["counts"] == {"tools": 3, "resources": 1, "resource_templates": 1, "prompts": 1}
     passed = {c["id"] for c in report["checks"] if c["status"] == "pass"}
     assert {"stdout", "input-schema", "output-schema", "output-match", "tool-name"} <= passed
 

@@ -28,7 +28,9 @@ async def test_crash_and_hang_are_reported_and_the_run_goes_on() -> None:
     assert (ok["status"], ok["verdict"]) == ("ok", "pass")
     assert find(report, "tool", "ok", "missing required 'text'")["verdict"] == "pass"
     explode = find(report, "tool", "explode")
-    assert (explode["status"], explode["verdict"]) == ("error", "warn")
+    # An error result to valid arguments is a failure, not a pass (issue 23).
+    assert (explode["status"], explode["verdict"]) == ("error", "fail")
+    assert "the tool returned an error result" in str(explode["message"])
     crash = find(report, "tool", "crash")
     assert (crash["status"], crash["verdict"]) == ("crash", "fail")
     assert "broken_calls: crashing on purpose" in str(crash["message"])
@@ -42,7 +44,7 @@ async def test_crash_and_hang_are_reported_and_the_run_goes_on() -> None:
     assert failing["verdict"] == "fail" and "cannot be read" in str(failing["message"])
     assert report.restarts == 2
     data = report.to_dict()
-    assert data["summary"] == {"pass": 6, "warn": 1, "fail": 3, "skip": 0}
+    assert data["summary"] == {"pass": 6, "warn": 0, "fail": 4, "skip": 0}
     json.dumps(data)  # the JSON report is serialisable as is
 
 
@@ -109,6 +111,35 @@ async def test_skip_and_destructive(tmp_path: Path) -> None:
     assert report.ok
 
 
+async def test_an_error_result_fails_the_run() -> None:
+    """Regression (issue 23): a tool that answers with ``isError`` (here the demo's
+    ``fail``, as a server whose elicitation was refused does) used to be a warning,
+    so the run printed "0 failed" and exited 0."""
+    report = await run_tests(
+        server_target("demo_server.py"), invalid=False, skip={"crash", "sleep"}
+    )
+    fail = find(report, "tool", "fail")
+    assert (fail["status"], fail["verdict"]) == ("error", "fail")
+    assert "the tool returned an error result: Error executing tool fail" in str(fail["message"])
+    assert not report.ok and report.summary()["fail"] == 1
+
+
+def test_a_refusal_of_generated_arguments_stays_a_warning() -> None:
+    from muxi_cli.mcpdev.testing import _valid_verdict
+
+    refusals = [
+        "Error executing tool add: 1 validation error for addArguments",
+        "MCP error -32602: Invalid arguments for tool pick",
+        "Input validation error: 'code' is a required property",
+    ]
+    for text in refusals:
+        assert _valid_verdict(Outcome("error", 1.0, message=text))[0] == "warn", text
+    assert _valid_verdict(Outcome("rejected", 1.0, message="Unknown tool"))[0] == "warn"
+    for text in ("Elicitation not supported", "Error executing tool x: disk full"):
+        verdict, note = _valid_verdict(Outcome("error", 1.0, message=text))
+        assert verdict == "fail" and text in note
+
+
 def test_load_cases_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"cases": [{"arguments": {}}]}')
@@ -146,7 +177,8 @@ async def test_generated_run_and_docs_over_http(http_demo: str) -> None:
 
     target = parse_target([http_demo])
     # `crash` would take the shared HTTP server down, `sleep` only costs time.
-    report = await run_tests(target, skip={"crash", "sleep"})
+    # `fail` fails by design (an error result is a failure).
+    report = await run_tests(target, skip={"crash", "sleep", "fail"})
     assert report.ok, [i.to_dict() for i in report.items if i.verdict == "fail"]
     assert find(report, "tool", "add")["status"] == "ok"
     assert find(report, "tool", "add", "wrong type for 'a'")["verdict"] == "pass"

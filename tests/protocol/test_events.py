@@ -30,6 +30,7 @@ def every_event(f: EventFactory) -> list[ev.Event]:
         f.text_delta("Hello \u00e9\n"),
         f.tool_requested("call_0", "builtin", "calculator", {"expression": "6*7"}),
         f.tool_approval("call_0", "allowed", "policy"),
+        f.tool_progress("call_0", 2, 5, "step 2 of 5"),
         f.tool_result("call_0", True, "42", 12),
         f.model_call("fake/model", 840, 210, 10, 5, finish="tool_calls"),
         f.usage("fake/model", 10, 5, 0.0025),

@@ -30,7 +30,8 @@ def _free_port() -> int:
 async def _round_trip(target: object) -> None:
     async with asyncio.timeout(60), Client(target) as client:  # type: ignore[arg-type]
         tools = await client.list_tools()
-        assert sorted(t.name for t in tools.tools) == ["forecast", "get_alerts"]
+        names = sorted(t.name for t in tools.tools)
+        assert names == ["color_swatch", "forecast", "get_alerts", "slow_count"]
         result = await client.call_tool("forecast", {"text": "fresh venv", "times": 2})
         assert result.structured_content == {
             "text": "fresh venv fresh venv",

@@ -99,8 +99,9 @@ def test_generated_project_works(tmp_path: Path, transport: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     counts = re.search(r"(\d+) passed", proc.stdout)
     assert counts, proc.stdout
-    # in-memory: identity + listing + 3 per tool + 2 resources + 1 prompt; stdio adds 2, http 1
-    expected = 1 + 1 + 3 * 2 + 2 + 1 + {"stdio": 2, "http": 1, "both": 3}[transport]
+    # in-memory: identity + listing + 3 per tool + 2 resources + 1 prompt + 2 extras
+    # (progress, image) + 2 completions; stdio adds 2, http 1
+    expected = 1 + 1 + 3 * 2 + 2 + 1 + 2 + 2 + {"stdio": 2, "http": 1, "both": 3}[transport]
     assert int(counts.group(1)) == expected, proc.stdout
     assert "skipped" not in proc.stdout
 
@@ -108,7 +109,12 @@ def test_generated_project_works(tmp_path: Path, transport: str) -> None:
 async def _in_memory_round_trip(server: object) -> None:
     async with Client(server) as client:  # type: ignore[arg-type]
         tools = await client.list_tools()
-        assert sorted(t.name for t in tools.tools) == ["forecast", "get_alerts"]
+        assert sorted(t.name for t in tools.tools) == [
+            "color_swatch",
+            "forecast",
+            "get_alerts",
+            "slow_count",
+        ]
         result = await client.call_tool("get_alerts", {"text": "two words"})
         assert result.structured_content == {"text": "two words", "words": 2, "characters": 9}
 
@@ -127,8 +133,9 @@ def test_generated_code_is_lint_clean(tmp_path: Path) -> None:
 
 
 def test_minimal_project_without_tools(tmp_path: Path) -> None:
-    plan = generate(tmp_path, tools=[], prompts=False, transport="stdio")
+    plan = generate(tmp_path, tools=[], prompts=False, transport="stdio", extras=False)
     server = (plan.project_dir / "src/demo_server/server.py").read_text()
+    assert "@server.completion" not in server and "Image" not in server
     assert "ToolError" not in server and "@server.tool" not in server
     assert "@server.resource" in server and "@server.prompt" not in server
     proc = run_generated_tests(plan.project_dir)

@@ -218,7 +218,8 @@ async def test_muxi_tool_layer_starts_the_registered_server(tmp_path: Path) -> N
     try:
         await connection.wait_settled(timeout=60)
         assert connection.ready, connection.error
-        assert [tool.name for tool in connection.tools] == ["forecast"]
+        names = [tool.name for tool in connection.tools]
+        assert names == ["forecast", "slow_count", "color_swatch"]
         outcome = await connection.call_tool("forecast", {"text": "sunny and warm"})
         assert "sunny and warm" in str(outcome)
     finally:

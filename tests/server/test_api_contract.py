@@ -170,6 +170,11 @@ def test_the_server_publishes_the_committed_documents(server: tuple[ServeProcess
             assert "max-age" in r.headers["cache-control"] and r.headers[HEADER] == API_VERSION
             again = c.get(path, headers={"if-none-match": r.headers["etag"]})
             assert again.status_code == 304 and not again.content
+            # As caches revalidate: weak (a compressing proxy's), in a list, or any.
+            etag = r.headers["etag"]
+            for sent in (f"W/{etag}", f'"other", {etag}', "*"):
+                assert c.get(path, headers={"if-none-match": sent}).status_code == 304, sent
+            assert c.get(path, headers={"if-none-match": '"other"'}).status_code == 200
         docs = c.get("/docs")
         assert docs.status_code == 200 and "<code>/v1/schema/events</code>" in docs.text
 

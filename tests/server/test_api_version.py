@@ -69,7 +69,8 @@ async def test_every_answer_carries_the_version(served: Served) -> None:
         assert len(r.headers.get_list(HEADER)) == 1
 
 
-@pytest.mark.parametrize("asked", ["1", "1.0", "1.1", "1.7", "1.12"])
+# "1.1, 1.0": a proxy folded two headers into one list, as HTTP allows.
+@pytest.mark.parametrize("asked", ["1", "1.0", "1.1", "1.7", "1.12", "1.1, 1.1", "1.1,1.0"])
 async def test_any_minor_of_this_major_is_served(served: Served, asked: str) -> None:
     async with httpx.AsyncClient(base_url=served.url, timeout=20) as c:
         r = await c.get("/v1/me", headers={**served.headers(served.alice), HEADER: asked})
@@ -78,7 +79,13 @@ async def test_any_minor_of_this_major_is_served(served: Served, asked: str) -> 
 
 @pytest.mark.parametrize(
     ("asked", "said"),
-    [("2.0", "asked for 2.0"), ("0.9", "asked for 0.9"), ("3", "asked for 3.0"), ("v1", "'v1'")],
+    [
+        ("2.0", "asked for 2.0"),
+        ("0.9", "asked for 0.9"),
+        ("3", "asked for 3.0"),
+        ("v1", "'v1'"),
+        ("1.1, 2.0", "asked for 2.0"),
+    ],
 )
 async def test_another_major_is_refused_with_400(served: Served, asked: str, said: str) -> None:
     async with httpx.AsyncClient(base_url=served.url, timeout=20) as c:
@@ -123,6 +130,51 @@ async def test_the_websocket_refuses_another_major_with_4400(served: Served, ask
         assert frame["type"] == "error" and frame["ref"] == "version"
         assert frame["error"]["code"] == UNSUPPORTED
         assert API_VERSION in frame["error"]["message"]
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4400
+
+
+@pytest.mark.parametrize("asked", ["2.0", "nope", 2])
+async def test_the_auth_frame_s_version_is_checked_like_the_header(
+    served: Served, asked: object
+) -> None:
+    # A browser cannot set the header on the handshake: its auth frame says the
+    # version, and another major is refused the same way, before the key is read.
+    async with connect(ws_url(served)) as ws:
+        await ws.send(json.dumps({"type": "auth", "key": served.bob, "api_version": asked}))
+        frame = await recv(ws)
+        assert frame["type"] == "error" and frame["ref"] == "version"
+        assert frame["error"]["code"] == UNSUPPORTED
+        assert API_VERSION in frame["error"]["message"]
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4400
+    # The version is checked first: even a wrong key gets the version refusal.
+    async with connect(ws_url(served)) as ws:
+        await ws.send(json.dumps({"type": "auth", "key": "muxi_nope", "api_version": "3.1"}))
+        assert (await recv(ws))["ref"] == "version"
+
+
+@pytest.mark.parametrize("asked", ["1.1", "1", "1.7", None])
+async def test_the_auth_frame_s_version_of_this_major_is_served(
+    served: Served, asked: str | None
+) -> None:
+    async with connect(ws_url(served)) as ws:
+        await ws.send(json.dumps({"type": "auth", "key": served.bob, "api_version": asked}))
+        ready = await recv(ws)
+        assert ready["type"] == "ready" and ready["api_version"] == API_VERSION
+
+
+async def test_a_websocket_to_another_major_path_is_told_why(served: Served) -> None:
+    """``/v2/ws`` was a bare handshake 403; like ``/v2/...`` over HTTP (and the
+    header on ``/v1/ws``) it now says ``unsupported_api_version`` and closes 4400."""
+    async with connect(ws_url(served).replace("/v1/", "/v2/")) as ws:
+        assert ws.response is not None and ws.response.headers[HEADER] == API_VERSION
+        frame = await recv(ws)
+        assert frame["type"] == "error" and frame["ref"] == "version"
+        assert frame["error"]["code"] == UNSUPPORTED
+        assert "path asks for version 2" in frame["error"]["message"]
         with pytest.raises(ConnectionClosed) as info:
             await asyncio.wait_for(ws.recv(), 10)
         assert info.value.rcvd is not None and info.value.rcvd.code == 4400

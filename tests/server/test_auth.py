@@ -25,6 +25,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/mcp/servers"): {"name": "evil", "server": {"command": "sh"}},
     ("POST", "/v1/mcp/prompts/render"): {"server": "time", "name": "tz"},
     ("POST", "/v1/mcp/servers/{server_name}/call"): {"tool": "get_current_time"},
+    ("POST", "/v1/mcp/servers/{server_name}/login/complete"): {
+        "redirect": "http://127.0.0.1/v1/mcp/oauth/callback?code=c&state=s"
+    },
 }
 
 
@@ -207,6 +210,9 @@ async def test_bob_cannot_touch_alice_data(
 
         if kind == "admin":
             assert r.status_code == 403, r.text
+        elif kind == "oauth":  # bob's own login; the test runtime has no OAuth server
+            assert r.status_code in (200, 400, 404), r.text
+            assert "alice" not in r.text
         elif kind in ("session", "memory", "media", "call", "run"):
             assert r.status_code == 404, r.text
             assert _err(r)["code"] == "not_found"

@@ -247,6 +247,34 @@ async def test_tool_error_is_shown_in_the_entry(fake: FakeRuntime) -> None:
         assert last_reply(app).state == "done"
 
 
+async def test_tool_progress_shows_in_the_running_entry(fake: FakeRuntime) -> None:
+    """``tool.progress`` (issue 23): the running call's title says how far it is."""
+    call = {"call_id": "c1", "server": "prog", "tool": "count", "arguments": {"steps": 4}}
+    fake.script(
+        Raw("tool.requested", call),
+        Raw("tool.approval", {"call_id": "c1", "decision": "allowed", "by": "policy"}),
+        Raw("tool.progress", {"call_id": "c1", "progress": 1, "total": 4, "message": "step 1"}),
+        Raw(
+            "tool.progress",
+            {"call_id": "c1", "progress": 2, "total": 4, "message": "step\x1b[2J 2"},
+        ),
+        Gate("hold"),
+        Raw("tool.result", {"call_id": "c1", "ok": True, "content": "counted", "duration_ms": 5}),
+        Text("Done."),
+    )
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "count")
+        await until(pilot, lambda: bool(app.chat.query(ToolCallEntry)), "the tool entry")
+        entry = app.chat.query_one(ToolCallEntry)
+        await until(pilot, lambda: "50% · step 2" in str(entry.title), "the progress")
+        assert "\x1b" not in str(entry.title)
+        fake.open_gate("hold")
+        await idle(pilot)
+        assert entry.call.status == "ok" and "%" not in str(entry.title)
+
+
 async def test_run_failed_shows_error_with_hint_and_keeps_prompt(fake: FakeRuntime) -> None:
     fake.script(
         Text("Start"),

@@ -29,7 +29,11 @@ export interface MuxiClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Timeout of a request (a stream: until its headers), in ms; 0: none. Default 30 s. */
   timeoutMs?: number;
-  /** Retries of a request that is safe to repeat (GET, DELETE) on a failed connection or 502/503/504. Default 2. */
+  /**
+   * Tries again of a GET after a failed connection or a 429/502/503/504, with
+   * backoff (0.25 s doubling) or the server's `Retry-After` when at most 5 s.
+   * Default 3 (`RETRIES`); 0 turns it off. Other requests are not repeated.
+   */
   retries?: number;
   /** Where connection diagnostics go ("the stream broke; resuming"); default: nowhere. */
   onNotice?: (message: string) => void;

@@ -236,6 +236,26 @@ export interface ToolApproval {
   [field: string]: unknown;
 }
 
+/** A running tool call's progress, as its MCP server reports it: `progress` so far out of `total` (null when the server does not know), and the server's `message` (left out when it sent none). */
+export interface ToolProgress {
+  /** event schema version */
+  v: number;
+  type: "tool.progress";
+  run_id: string;
+  session_id: string;
+  /** UTC, milliseconds */
+  ts: string;
+  call_id: string;
+  progress: number;
+  total: number | null;
+  message?: string;
+  /** set on a delegate's events */
+  parent_run_id?: string;
+  /** a delegate's nesting depth */
+  depth?: number;
+  [field: string]: unknown;
+}
+
 export interface ToolRequested {
   /** event schema version */
   v: number;
@@ -329,6 +349,7 @@ export type KnownEvent =
   | RunStarted
   | TextDelta
   | ToolApproval
+  | ToolProgress
   | ToolRequested
   | ToolResult
   | TranscriptDelta
@@ -348,6 +369,7 @@ export const EVENT_TYPES = [
   "run.started",
   "text.delta",
   "tool.approval",
+  "tool.progress",
   "tool.requested",
   "tool.result",
   "transcript.delta",
@@ -370,6 +392,7 @@ export interface EventTypeMap {
   "run.started": RunStarted;
   "text.delta": TextDelta;
   "tool.approval": ToolApproval;
+  "tool.progress": ToolProgress;
   "tool.requested": ToolRequested;
   "tool.result": ToolResult;
   "transcript.delta": TranscriptDelta;
@@ -430,7 +453,7 @@ export interface ApiError {
 }
 
 /** One event of a run: an SSE `data:` line, a WebSocket event frame. */
-export type ApiEvent = AgentRouted | AudioDelta | MediaFailed | MediaProcessed | MemoryRecalled | ModelCall | Notice | RunCompleted | RunFailed | RunStarted | TextDelta | ToolApproval | ToolRequested | ToolResult | TranscriptDelta | Usage;
+export type ApiEvent = AgentRouted | AudioDelta | MediaFailed | MediaProcessed | MemoryRecalled | ModelCall | Notice | RunCompleted | RunFailed | RunStarted | TextDelta | ToolApproval | ToolProgress | ToolRequested | ToolResult | TranscriptDelta | Usage;
 
 export interface Health {
   ok: boolean;
@@ -534,6 +557,10 @@ export interface PromptBody {
   arguments?: Record<string, string>;
 }
 
+export interface RedirectBody {
+  redirect: string;
+}
+
 export interface RenameBody {
   title: string;
 }
@@ -546,6 +573,7 @@ export interface ServerInfo {
   started_ms?: number | null;
   error?: string | null;
   approval?: string | null;
+  auth?: string | null;
 }
 
 export interface SessionInfo {
@@ -588,6 +616,7 @@ export interface ApiResponses {
   "GET /v1/keys": unknown;
   "POST /v1/keys": unknown;
   "DELETE /v1/keys/{key_id}": unknown;
+  "GET /v1/mcp/oauth/callback": unknown;
   "GET /v1/mcp/prompts": unknown;
   "POST /v1/mcp/prompts/render": unknown;
   "GET /v1/mcp/resources": unknown;
@@ -596,6 +625,10 @@ export interface ApiResponses {
   "POST /v1/mcp/servers": ServerInfo;
   "DELETE /v1/mcp/servers/{server_name}": void;
   "POST /v1/mcp/servers/{server_name}/call": unknown;
+  "GET /v1/mcp/servers/{server_name}/login": unknown;
+  "POST /v1/mcp/servers/{server_name}/login": unknown;
+  "DELETE /v1/mcp/servers/{server_name}/login": unknown;
+  "POST /v1/mcp/servers/{server_name}/login/complete": unknown;
   "POST /v1/mcp/servers/{server_name}/restart": ServerInfo;
   "GET /v1/me": Record<string, unknown>;
   "GET /v1/media": unknown;
@@ -640,6 +673,7 @@ export interface ApiRequests {
   "GET /v1/keys": never;
   "POST /v1/keys": KeyCreateBody;
   "DELETE /v1/keys/{key_id}": never;
+  "GET /v1/mcp/oauth/callback": never;
   "GET /v1/mcp/prompts": never;
   "POST /v1/mcp/prompts/render": PromptBody;
   "GET /v1/mcp/resources": never;
@@ -648,6 +682,10 @@ export interface ApiRequests {
   "POST /v1/mcp/servers": MCPAttachBody;
   "DELETE /v1/mcp/servers/{server_name}": never;
   "POST /v1/mcp/servers/{server_name}/call": MCPCallBody;
+  "GET /v1/mcp/servers/{server_name}/login": never;
+  "POST /v1/mcp/servers/{server_name}/login": never;
+  "DELETE /v1/mcp/servers/{server_name}/login": never;
+  "POST /v1/mcp/servers/{server_name}/login/complete": RedirectBody;
   "POST /v1/mcp/servers/{server_name}/restart": never;
   "GET /v1/me": never;
   "GET /v1/media": never;

@@ -1,6 +1,16 @@
 // The HTTP layer: one place that adds the key, the API version and the acting
 // user to every request, applies the timeout, retries what is safe to retry,
 // checks the server's API version and turns failures into typed errors.
+//
+// Retries follow the Python client's policy (muxi_cli/client/transport.py), with
+// the same numbers: a GET is tried again after a failed connection or a
+// 429/502/503/504, up to RETRIES times, waiting BACKOFF seconds doubling (at most
+// MAX_BACKOFF), or what `Retry-After` asks when that is at most MAX_RETRY_WAIT
+// seconds (a longer wait is the caller's decision: the error is thrown at once,
+// with `retryAfter`). A request that changes something is never repeated, except
+// a turn start refused with 503 `shutting_down` (the turn never started; behind a
+// load balancer the next try may reach another replica): up to START_RETRIES
+// times with the same backoff.
 
 import { connectionFailed, errorFromResponse, MuxiApiError, UnsupportedApiVersion } from "./errors.js";
 import { API_VERSION, API_VERSION_HEADER, compatibleApiVersion, UNSUPPORTED_API_VERSION } from "./version.js";
@@ -24,23 +34,34 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Return once the headers are in; the timeout then stops (a stream may run for minutes). */
   stream?: boolean;
-  /** Try again on a failed connection or 502/503/504 (default: for GET, HEAD and DELETE). */
+  /** Try again on a failed connection or 429/502/503/504 (default: for GET only). */
   retry?: boolean;
-  /** Try again while the server answers `shutting_down` (a turn that never started). */
+  /** Try again while the server answers 503 `shutting_down` (a turn that never started). */
   retryDraining?: boolean;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
 
-/** Statuses worth another try: a proxy or a replica not ready, a server draining. */
-const RETRY_STATUS = new Set([502, 503, 504]);
-const IDEMPOTENT = new Set(["GET", "HEAD", "DELETE", "PUT"]);
+/** Statuses worth another try of a GET: rate limited, or a proxy/replica that is not ready. */
+export const RETRY_STATUS: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+/** Tries of a GET after the first (the `retries` option's default). */
+export const RETRIES = 3;
+/** The first wait between tries, in seconds; it doubles, up to MAX_BACKOFF. */
+export const BACKOFF = 0.25;
+export const MAX_BACKOFF = 4;
+/** The longest `Retry-After` (seconds) a retry waits for; a longer one is thrown at once. */
+export const MAX_RETRY_WAIT = 5;
+/** Tries again of a turn start the server refused with 503 `shutting_down`. */
+export const START_RETRIES = 6;
 
-/** The wait before try `n` (0-based): 0.25 s doubling, at most 4 s; a `Retry-After` up to 10 s wins. */
-export function backoffMs(n: number, retryAfter?: number | null): number {
-  if (retryAfter != null && retryAfter >= 0) return Math.min(retryAfter, 10) * 1000;
-  return Math.min(250 * 2 ** n, 4000);
+/** Seconds before try `attempt + 1` (0-based): what the server asked (`Retry-After`), else the doubling backoff. */
+export function backoff(attempt: number, asked?: number | null): number {
+  if (asked != null && asked >= 0) return asked;
+  return Math.min(BACKOFF * 2 ** attempt, MAX_BACKOFF);
 }
+
+/** `backoff` in milliseconds. */
+export const backoffMs = (attempt: number, asked?: number | null): number => backoff(attempt, asked) * 1000;
 
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
@@ -72,7 +93,7 @@ export class Http {
     this.apiKey = opts.apiKey;
     this.userId = opts.userId ?? null;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
-    this.retries = opts.retries ?? 2;
+    this.retries = Math.max(0, opts.retries ?? RETRIES);
     const f = opts.fetch ?? globalThis.fetch;
     if (typeof f !== "function") throw new TypeError("no fetch on this platform: pass the `fetch` option");
     // Called unbound, `window.fetch` throws "Illegal invocation" in browsers.
@@ -101,17 +122,15 @@ export class Http {
 
   /** A request; resolves to the response of a 2xx answer, throws a `MuxiApiError` otherwise. */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
-    const retry = opts.retry ?? IDEMPOTENT.has(method);
+    const retry = opts.retry ?? method === "GET";
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.once(method, path, opts);
       } catch (err) {
-        if (!(err instanceof MuxiApiError) || attempt >= this.retries || opts.signal?.aborted) throw err;
-        const again =
-          (retry && (err.status === 0 || RETRY_STATUS.has(err.status)) && err.code !== UNSUPPORTED_API_VERSION) ||
-          (opts.retryDraining === true && err.code === "shutting_down");
-        if (!again) throw err;
-        await sleep(backoffMs(attempt, err.retryAfter), opts.signal);
+        if (!(err instanceof MuxiApiError) || opts.signal?.aborted) throw err;
+        const wait = retryWait(err, attempt, retry ? this.retries : 0, opts.retryDraining === true);
+        if (wait === null) throw err;
+        await sleep(wait * 1000, opts.signal);
       }
     }
   }
@@ -176,6 +195,23 @@ export class Http {
     const text = await res.text();
     return (text ? JSON.parse(text) : undefined) as T;
   }
+}
+
+/**
+ * Seconds to wait before trying a failed request again, or null to throw the
+ * error: `retries` tries for a failed connection or a RETRY_STATUS answer whose
+ * `Retry-After` is at most MAX_RETRY_WAIT; with `draining`, START_RETRIES tries
+ * while the server answers 503 `shutting_down`.
+ */
+export function retryWait(err: MuxiApiError, attempt: number, retries: number, draining = false): number | null {
+  if (draining && err.status === 503 && err.code === "shutting_down") {
+    return attempt < START_RETRIES ? backoff(attempt) : null;
+  }
+  if (attempt >= retries || err.code === UNSUPPORTED_API_VERSION) return null;
+  if (err.status !== 0 && !RETRY_STATUS.has(err.status)) return null;
+  const asked = err.status === 0 ? null : err.retryAfter;
+  if (asked != null && asked > MAX_RETRY_WAIT) return null;
+  return backoff(attempt, asked);
 }
 
 /** The request took longer than the client's timeout. */

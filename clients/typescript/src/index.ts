@@ -33,7 +33,17 @@ export {
   UnsupportedApiVersion,
 } from "./errors.js";
 export * from "./generated.js";
-export type { FetchLike } from "./http.js";
+export {
+  BACKOFF,
+  backoff,
+  type FetchLike,
+  MAX_BACKOFF,
+  MAX_RETRY_WAIT,
+  RETRIES,
+  RETRY_STATUS,
+  retryWait,
+  START_RETRIES,
+} from "./http.js";
 export { followRun, readSSE, type SSEMessage, SSEParser, SSETurn } from "./sse.js";
 export {
   type ApprovalDecision,

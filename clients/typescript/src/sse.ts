@@ -9,7 +9,7 @@
 // stream is dropped: its data may be incomplete).
 
 import { MuxiApiError, NotFound } from "./errors.js";
-import { backoffMs, type Http, seg, sleep } from "./http.js";
+import { backoffMs, type Http, MAX_RETRY_WAIT, seg, sleep } from "./http.js";
 import { type ApprovalDecision, ChatTurn, decodeEvent, isTerminal, lostEvent, type MuxiEvent } from "./turn.js";
 
 /** One dispatched event. */
@@ -206,7 +206,8 @@ export async function* followRun(opts: FollowOptions): AsyncGenerator<MuxiEvent,
           err instanceof MuxiApiError && !(err instanceof NotFound) && (err.status === 0 || RESUME_STATUS.has(err.status));
         if (!retriable || failures >= attempts) break;
         failures++;
-        await sleep(backoffMs(failures - 1, err instanceof MuxiApiError ? err.retryAfter : null), signal).catch(() => undefined);
+        const asked = err instanceof MuxiApiError && err.retryAfter != null ? Math.min(err.retryAfter, MAX_RETRY_WAIT) : null;
+        await sleep(backoffMs(failures - 1, asked), signal).catch(() => undefined);
         if (signal.aborted) return;
         continue;
       }

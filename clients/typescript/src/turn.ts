@@ -10,7 +10,13 @@ import type { KnownEvent } from "./generated.js";
 export type MuxiEvent = KnownEvent;
 
 export type ApprovalDecision = "allow" | "always" | "deny";
-export type TurnStatus = "completed" | "failed" | "cancelled";
+/**
+ * How a turn ended: its closing event said `completed`, `failed` or `cancelled`;
+ * `incomplete` when no closing event was read (the turn was closed or aborted
+ * before its end, so what became of it is not known here). A stream lost for
+ * good is not incomplete: it ends with a made-up `run.failed` (`connection_failed`).
+ */
+export type TurnStatus = "completed" | "failed" | "cancelled" | "incomplete";
 
 /** The token and cost totals of a turn, every model call counted once (delegates' too). */
 export interface TurnUsage {
@@ -44,7 +50,7 @@ export interface TurnResult {
   agent: string | null;
   reply: string;
   status: TurnStatus;
-  /** The `run.failed` error (`code`, `message`, `hint`), null when it completed. */
+  /** The `run.failed` error (`code`, `message`, `hint`); null when it completed or is incomplete. */
   error: ErrorBody | null;
   usage: TurnUsage;
   toolCalls: TurnToolCall[];
@@ -94,7 +100,10 @@ export function decodeEvent(data: string): MuxiEvent | null {
   return obj as MuxiEvent;
 }
 
-/** Folds a turn's events into its summary (the same rules as the server's non-streaming answer). */
+/**
+ * Folds a turn's events into its summary (the same rules as the server's
+ * non-streaming answer and the Python client: no closing event is `incomplete`).
+ */
 export function summarize(events: readonly MuxiEvent[], runId = "", sessionId = ""): TurnResult {
   let agent: string | null = null;
   const deltas: string[] = [];
@@ -198,7 +207,7 @@ export function summarize(events: readonly MuxiEvent[], runId = "", sessionId = 
     sessionId,
     agent,
     reply: finalText || deltas.join(""),
-    status: status ?? "failed",
+    status: status ?? "incomplete",
     error,
     usage,
     toolCalls,

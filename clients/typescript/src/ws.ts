@@ -1,9 +1,10 @@
 // Turns over the WebSocket (`GET /v1/ws`): one socket carries one turn at a
 // time, with approvals and cancels on the same connection. Browsers cannot
-// set headers on a WebSocket handshake, so the key travels in the first
-// frame (`{"type": "auth", ...}`) everywhere. A socket whose turn ended goes
-// back to the client's pool for the next turn; a socket that drops mid-turn is
-// reopened with backoff and the turn resumed from its last `seq`.
+// set headers on a WebSocket handshake, so the key and the API version travel
+// in the first frame (`{"type": "auth", "key", "user_id", "api_version"}`)
+// everywhere. A socket whose turn ended goes back to the client's pool for the
+// next turn; a socket that drops mid-turn is reopened with backoff and the turn
+// resumed from its last `seq`.
 
 import { ConnectionFailed, errorFromBody, type ErrorBody, MuxiApiError, STATUS_BY_CODE, UnsupportedApiVersion } from "./errors.js";
 import { type Http, sleep } from "./http.js";
@@ -109,11 +110,14 @@ export class WsConnection {
         hint: "check the URL and that `muxi serve` is running",
       });
     }
-    conn.send({ type: "auth", key: http.apiKey, user_id: http.userId });
+    // The version goes in the frame too: a browser cannot send the header, and a
+    // server of another major refuses it (error frame `ref: "version"`, close 4400).
+    conn.send({ type: "auth", key: http.apiKey, user_id: http.userId, api_version: API_VERSION });
     const frame = await conn.next(timeoutMs);
     if (frame === null) {
       conn.close();
-      const code = conn.closeCode === 4401 ? "unauthorized" : "connection_failed";
+      const code =
+        conn.closeCode === 4401 ? "unauthorized" : conn.closeCode === 4400 ? UNSUPPORTED_API_VERSION : "connection_failed";
       throw errorFromBody(STATUS_BY_CODE[code] ?? 0, { code, message: `the server closed the WebSocket (${conn.closeCode || "no answer"})` });
     }
     if (frame.type === "error") {

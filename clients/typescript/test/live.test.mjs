@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
-import { MuxiClient, NotFound, UnsupportedApiVersion } from "../dist/index.js";
+import { API_VERSION, MuxiClient, NotFound, UnsupportedApiVersion } from "../dist/index.js";
 import { findChromium, pageServer, withChromium } from "./browser.mjs";
 import { startRig } from "./rig.mjs";
 
@@ -43,6 +43,39 @@ test("the server refuses a client asking for API 2.0, and the client says so", a
   await assert.rejects(client.me(), (err) => err instanceof UnsupportedApiVersion && err.status === 400);
   const plain = await clientFor("version");
   assert.equal((await plain.me()).user_id, "version");
+});
+
+/** A WebSocket constructor that records the frames sent; `asking` rewrites the auth frame's api_version. */
+function recordingWebSocket(asking) {
+  const sent = [];
+  class Recording extends WebSocket {
+    send(data) {
+      const frame = JSON.parse(String(data));
+      if (frame.type === "auth" && asking !== undefined) frame.api_version = asking;
+      sent.push(frame);
+      super.send(JSON.stringify(frame));
+    }
+  }
+  return { WebSocket: Recording, sent };
+}
+
+test("the WebSocket's auth frame carries the API version; the server refuses another major", async () => {
+  // Browsers cannot set the version header on the handshake: the frame says it.
+  const ok = recordingWebSocket();
+  await rig.control("/script", { replies: [{ text: "over the socket" }] });
+  const client = await clientFor("ws-version", { WebSocket: ok.WebSocket });
+  const result = await (await client.chat({ message: "hi" }, { transport: "ws" })).result();
+  assert.equal(result.status, "completed", JSON.stringify(result.error));
+  assert.equal(ok.sent[0].type, "auth");
+  assert.equal(ok.sent[0].api_version, API_VERSION);
+
+  const two = recordingWebSocket("2.0");
+  const asking2 = await clientFor("ws-version", { WebSocket: two.WebSocket });
+  await assert.rejects(
+    asking2.chat({ message: "hi" }, { transport: "ws" }),
+    (err) => err instanceof UnsupportedApiVersion && err.code === "unsupported_api_version" && /2\.0/.test(err.message),
+  );
+  assert.equal(two.sent[0].api_version, "2.0");
 });
 
 /** A fetch whose first `POST /v1/chat` stream breaks after `events` events. */

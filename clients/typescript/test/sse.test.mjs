@@ -252,3 +252,48 @@ test("aborting the chat's signal closes a started turn: it is cancelled on the s
   for (let i = 0; i < 100 && calls.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(calls, ["POST /v1/chat", `POST /v1/runs/${RUN}/cancel`]);
 });
+
+test("a turn closed before its closing event is incomplete: reply so far, no error (as in Python)", async () => {
+  const enc = new TextEncoder();
+  const fetch = async (url, init = {}) => {
+    if (String(url).endsWith("/cancel")) return new Response(null, { status: 202 });
+    const parts = [ev(1, "run.started", { agent: "a" }), ev(2, "text.delta", { text: "half a" })];
+    const body = new ReadableStream({
+      pull(c) {
+        const part = parts.shift();
+        if (part !== undefined) return c.enqueue(enc.encode(part));
+        // Then nothing, until the turn is closed.
+        return new Promise((_, reject) => init.signal.addEventListener("abort", () => reject(init.signal.reason)));
+      },
+    });
+    return new Response(body, { headers: { "x-muxi-run-id": RUN, "x-muxi-session-id": SESSION } });
+  };
+  const client = new MuxiClient({ url: "http://muxi.test", apiKey: "k", fetch });
+  const turn = await client.chat("hi");
+  for await (const e of turn) if (e.type === "text.delta") break;
+  await turn.close();
+  const result = await turn.result();
+  assert.equal(result.status, "incomplete");
+  assert.equal(result.error, null);
+  assert.equal(result.reply, "half a");
+  assert.equal(result.agent, "a");
+  assert.deepEqual(
+    result.events.map((e) => e.type),
+    ["run.started", "text.delta"],
+  );
+});
+
+test("summarize: no closing event is incomplete; run.failed is failed or cancelled", async () => {
+  const { summarize } = await import("../dist/index.js");
+  const base = { v: 2, run_id: RUN, session_id: SESSION, ts: "t" };
+  const started = { ...base, type: "run.started", agent: "a" };
+  assert.equal(summarize([]).status, "incomplete");
+  assert.equal(summarize([started]).status, "incomplete");
+  const failed = { ...base, type: "run.failed", error: { code: "provider_error", message: "m" } };
+  assert.equal(summarize([started, failed]).status, "failed");
+  const cancelled = { ...base, type: "run.failed", error: { code: "cancelled", message: "m" } };
+  assert.equal(summarize([started, cancelled]).status, "cancelled");
+  // A delegate's closing event does not close the turn.
+  const child = { ...base, type: "run.completed", run_id: "run_child", parent_run_id: RUN, depth: 1, text: "x" };
+  assert.equal(summarize([started, child]).status, "incomplete");
+});

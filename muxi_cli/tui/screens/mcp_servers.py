@@ -26,6 +26,12 @@ def first_line(text: str | None) -> str:
     return lines[0] if lines else ""
 
 
+def state_text(server: ServerInfo) -> str:
+    """``ready``, or with a remote server's OAuth state: ``failed · login required``."""
+    auth = (server.auth or "").removeprefix("oauth: ")
+    return f"{server.state} · {auth}" if auth else server.state
+
+
 def detail_text(server: ServerInfo) -> str:
     """Everything the runtime said about a server's failure (command line, stderr tail)."""
     if not server.error:
@@ -47,7 +53,7 @@ class McpServersScreen(TableScreen):
             (
                 s.name,
                 s.transport,
-                s.state,
+                state_text(s),
                 s.tool_count,
                 formatting.duration(s.started_ms) if s.started_ms is not None else "",
                 formatting.clip(first_line(s.error), 50),

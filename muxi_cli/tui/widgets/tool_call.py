@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Collapsible, Static
 
+from muxi_cli.termtext import progress_text
 from muxi_cli.tui import formatting
 from muxi_cli.tui.model import ToolCall
 
@@ -22,6 +23,9 @@ _STATUS = {
 def title_for(call: ToolCall) -> str:
     mark, word = _STATUS.get(call.status, ("•", call.status))
     parts = [f"{mark} {call.name}({formatting.one_line(call.arguments, 48)})"]
+    if call.progress is not None and call.status in ("running", "requested"):
+        # Where a long call is, as its server reports it (tool.progress).
+        word = progress_text(call.progress)
     if word:
         parts.append(word)
     if call.duration_ms is not None:

@@ -1,0 +1,167 @@
+"""OAuth MCP servers on a real ``muxi serve``: a login per muxi user, through the
+server's routes, and tool calls that use the calling user's own tokens."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakellm import Text, ToolCalls
+from tests.security.support_server import Deployment, deployment
+from tests.tools.test_mcp_oauth import oauth_base
+
+__all__ = ["oauth_base"]
+
+
+@pytest.fixture
+def served(tmp_path: Path, oauth_base: str) -> Iterator[Deployment]:
+    extra = (
+        f"mcp_servers:\n  secure:\n    url: {oauth_base}/mcp\n    approval: allow\n"
+        "agents:\n  - name: assistant\n    memory: {enabled: false}\n"
+        "    mcp_servers: [secure]\n"
+    )
+    with deployment(tmp_path / "d", extra) as dep:
+        yield dep
+
+
+def _tool_results(request: dict[str, Any]) -> list[str]:
+    return [str(m.get("content")) for m in request["messages"] if m.get("role") == "tool"]
+
+
+def _login_state(dep: Deployment, key: str) -> dict[str, Any]:
+    with dep.client() as c:
+        r = c.get("/v1/mcp/servers/secure/login", headers=dep.headers(key))
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_logins_and_tokens_are_per_user(served: Deployment) -> None:
+    dep = served
+    assert _login_state(dep, dep.alice)["auth"] == "oauth: not signed in"
+
+    with dep.client() as c:
+        started = c.post("/v1/mcp/servers/secure/login", headers=dep.headers(dep.alice))
+    assert started.status_code == 200, started.text
+    body = started.json()
+    assert body["redirect_uri"] == f"{dep.proc.url}/v1/mcp/oauth/callback"
+    # The test is alice's browser: the authorization server approves and sends it
+    # back to muxi's callback route, which finishes the login.
+    page = httpx.get(body["authorization_url"] + "&user=alice", follow_redirects=True, timeout=60)
+    assert page.status_code == 200 and "signed in to secure" in page.text
+
+    assert _login_state(dep, dep.alice)["auth"] == "oauth: signed in"
+    assert _login_state(dep, dep.bob)["auth"] == "oauth: not signed in"
+    with dep.client() as c:
+        listed = c.get("/v1/mcp/servers", headers=dep.headers(dep.bob)).json()
+    assert [s["auth"] for s in listed if s["name"] == "secure"] == ["oauth: not signed in"]
+
+    # alice's call runs with alice's tokens.
+    dep.llm.script(ToolCalls([("secure__whoami", {})]), Text("done"))
+    with dep.client() as c:
+        r = c.post("/v1/chat", json={"message": "who?"}, headers=dep.headers(dep.alice))
+    assert r.status_code == 200, r.text
+    assert _tool_results(dep.llm.requests[-1]) == ["alice"]
+
+    # bob's call never borrows alice's login: his own connection asks him to sign in.
+    dep.llm.script(ToolCalls([("secure__whoami", {})]), Text("done"))
+    with dep.client() as c:
+        r = c.post("/v1/chat", json={"message": "who?"}, headers=dep.headers(dep.bob))
+    assert r.status_code == 200, r.text
+    [result] = _tool_results(dep.llm.requests[-1])
+    assert "login required" in result and "alice" not in result
+
+    # Resources too: each user reads with their own tokens.
+    with dep.client() as c:
+        params = {"server": "secure", "uri": "oauth://whoami/me"}
+        mine = c.get("/v1/mcp/resources/read", params=params, headers=dep.headers(dep.alice))
+        assert mine.status_code == 200, mine.text
+        assert mine.json()["text"] == "alice"
+        theirs = c.get("/v1/mcp/resources/read", params=params, headers=dep.headers(dep.bob))
+        assert theirs.status_code == 502 and "login required" in theirs.text, theirs.text
+
+    # The tokens are stored per user (in the server's keyring).
+    stored = json.loads((dep.proc.home / "test-keyring.json").read_text())
+    names = [n for service in stored.values() for n in service if n.startswith("mcp-oauth:")]
+    assert names == [f"mcp-oauth:secure@user:{_user_of(dep, dep.alice)}"]
+
+    with dep.client() as c:
+        gone = c.delete("/v1/mcp/servers/secure/login", headers=dep.headers(dep.alice))
+    assert gone.json()["removed"] is True
+    assert _login_state(dep, dep.alice)["auth"] == "oauth: not signed in"
+
+
+def test_paste_back_must_come_from_the_same_user(served: Deployment) -> None:
+    dep = served
+    with dep.client() as c:
+        url = c.post("/v1/mcp/servers/secure/login", headers=dep.headers(dep.alice)).json()[
+            "authorization_url"
+        ]
+    # The browser ends on the callback address but cannot reach it: read it instead.
+    redirect = httpx.get(url, follow_redirects=False, timeout=30).headers["location"]
+    with dep.client() as c:
+        stolen = c.post(
+            "/v1/mcp/servers/secure/login/complete",
+            json={"redirect": redirect},
+            headers=dep.headers(dep.bob),
+        )
+        assert stolen.status_code == 400, stolen.text
+        done = c.post(
+            "/v1/mcp/servers/secure/login/complete",
+            json={"redirect": redirect},
+            headers=dep.headers(dep.alice),
+        )
+    assert done.status_code == 200, done.text
+    assert done.json()["login"] == "signed in"
+    assert _login_state(dep, dep.bob)["auth"] == "oauth: not signed in"
+
+
+def _user_of(dep: Deployment, key: str) -> str:
+    with dep.client() as c:
+        return str(c.get("/v1/me", headers=dep.headers(key)).json()["user_id"])
+
+
+def test_cli_login_through_a_remote_profile(served: Deployment) -> None:
+    """`muxi mcp login secure` with MUXI_URL + a user key: the server runs the flow."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.procs import stopping
+
+    dep = served
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "MUXI_PROFILE")}
+    env.update(MUXI_URL=dep.url, MUXI_API_KEY=dep.bob)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "muxi_cli", "mcp", "login", "secure", "--no-browser"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    with stopping(proc):
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http"), proc.stderr.read() if proc.stderr else ""
+        page = httpx.get(url + "&user=bob", follow_redirects=True, timeout=60)
+        assert "signed in to secure" in page.text
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Signed in to secure on the server (oauth: signed in)" in err
+    assert _login_state(dep, dep.bob)["auth"] == "oauth: signed in"
+    assert _login_state(dep, dep.alice)["auth"] == "oauth: not signed in"
+
+    out = subprocess.run(
+        [sys.executable, "-m", "muxi_cli", "mcp", "logout", "secure"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 0 and "Signed out of secure" in out.stderr + out.stdout
+    assert _login_state(dep, dep.bob)["auth"] == "oauth: not signed in"

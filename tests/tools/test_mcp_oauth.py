@@ -1,0 +1,261 @@
+"""OAuth to a remote MCP server, end to end, against tests/mcp_servers/oauth_server.py.
+
+The authorization server approves at once, so the test plays the browser: it
+reads the URL `muxi mcp login` prints, opens it (urllib follows the redirect
+to muxi's loopback listener) and muxi finishes the flow. Then: calls with the
+stored token, a refresh after the token expired, and a revoked grant that
+asks for a new login.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.net import free_port, wait_listening
+from tests.procs import run_muxi, stopping
+
+SERVER = Path(__file__).resolve().parent.parent / "mcp_servers" / "oauth_server.py"
+
+
+@pytest.fixture
+def oauth_base() -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    with stopping(proc):
+        wait_listening(port, proc)
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def formation(tmp_path: Path, oauth_base: str) -> Path:
+    path = tmp_path / "muxi.yaml"
+    path.write_text(
+        f"mcp_servers:\n  secure:\n    url: {oauth_base}/mcp\n"
+        "agents:\n  - name: helper\n    mcp_servers: [secure]\n"
+    )
+    return path
+
+
+def _post(url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(url, method="POST", data=b""), timeout=10)
+
+
+def _stats(base: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{base}/admin/stats", timeout=10) as resp:
+        return dict(json.load(resp))
+
+
+def _servers() -> dict[str, Any]:
+    result = run_muxi("mcp", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    return {s["name"]: s for s in json.loads(result.stdout)}
+
+
+def login(user: str = "alice", *extra: str) -> subprocess.CompletedProcess[str]:
+    """`muxi mcp login secure`, with this test as the browser (as ``user``)."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "muxi_cli", "mcp", "login", "secure", "--no-browser", *extra],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    with stopping(proc):
+        assert proc.stdout is not None
+        url = ""
+        while not url:
+            line = proc.stdout.readline()
+            assert line, (
+                f"login ended before printing a URL: {proc.stderr.read() if proc.stderr else ''}"
+            )
+            if line.startswith("http"):
+                url = line.strip()
+        query = parse_qs(urlsplit(url).query)
+        # PKCE S256, a dynamically registered client, a loopback redirect.
+        assert query["code_challenge_method"] == ["S256"]
+        assert query["client_id"][0].startswith(("client-", "muxi-hand"))
+        assert query["redirect_uri"][0].startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{url}&user={user}", timeout=30) as page:
+            assert b"signed in" in page.read()
+        out, err = proc.communicate(timeout=60)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, url + "\n" + out, err)
+
+
+def _backdate_tokens(home: Path) -> None:
+    """Move the stored token's issue time back, as if its lifetime ran out here too."""
+    path = home / "test-keyring.json"
+    data = json.loads(path.read_text())
+    for service in data.values():
+        for key, raw in service.items():
+            if key.startswith("mcp-oauth:"):
+                record = json.loads(raw)
+                record["obtained_at"] = time.time() - 10 * 86400
+                service[key] = json.dumps(record)
+    path.write_text(json.dumps(data))
+
+
+def test_login_refresh_and_revoked_token(formation: Path, oauth_base: str, muxi_home: Path) -> None:
+    before = _servers()["secure"]
+    assert before["state"] == "failed"
+    assert before["auth"] == "oauth: login required"
+    assert "muxi mcp login secure" in before["error"]
+
+    done = login()
+    assert done.returncode == 0, done.stderr
+    assert "Signed in to secure" in done.stderr
+    assert _stats(oauth_base)["registrations"] == 1
+
+    after = _servers()["secure"]
+    assert (after["state"], after["auth"]) == ("ready", "oauth: signed in")
+    table = run_muxi("mcp", "list")
+    assert "AUTH" in table.stdout and "signed in" in table.stdout
+
+    call = run_muxi("mcp", "call", "secure", "whoami")
+    assert (call.returncode, call.stdout.strip()) == (0, "alice"), call.stderr
+    assert _doctor_row() == ("ok", "oauth: signed in")
+
+    # Expired: the access token no longer works at the server, and muxi knows its
+    # lifetime ran out, so it refreshes before calling (no new login, no browser).
+    _post(f"{oauth_base}/admin/expire")
+    _backdate_tokens(muxi_home)
+    assert _doctor_row() == ("info", "oauth: expired, will refresh")
+    call = run_muxi("mcp", "call", "secure", "whoami")
+    assert (call.returncode, call.stdout.strip()) == (0, "alice"), call.stderr
+    assert _stats(oauth_base)["refreshes"] == 1
+    call = run_muxi("mcp", "call", "secure", "echo", "--arg", "text=again")
+    assert call.stdout.strip() == "again"
+    assert _stats(oauth_base)["refreshes"] == 1  # the refreshed token was kept
+
+    # Revoked (access and refresh): a clear "log in again", never a browser.
+    _post(f"{oauth_base}/admin/revoke")
+    call = run_muxi("mcp", "call", "secure", "whoami")
+    assert call.returncode == 1
+    assert "login required: run `muxi mcp login secure`" in call.stderr + call.stdout
+    assert _servers()["secure"]["auth"] == "oauth: login required"
+
+    # A new login works again, reusing the registration when the port allows.
+    assert login("alice").returncode == 0
+    assert run_muxi("mcp", "call", "secure", "whoami").stdout.strip() == "alice"
+
+    out = run_muxi("mcp", "logout", "secure")
+    assert out.returncode == 0 and "Signed out of secure" in out.stderr + out.stdout
+    assert _servers()["secure"]["auth"] == "oauth: login required"
+    assert _doctor_row()[1].startswith("oauth: not signed in")
+
+
+def _doctor_row() -> tuple[str, str]:
+    result = run_muxi("doctor", "--json")
+    [row] = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "mcp secure login"]
+    return row["status"], row["detail"]
+
+
+def test_expired_token_with_revoked_refresh_asks_for_login(
+    formation: Path, oauth_base: str, muxi_home: Path
+) -> None:
+    assert login().returncode == 0
+    _post(f"{oauth_base}/admin/revoke")
+    _backdate_tokens(muxi_home)
+    call = run_muxi("mcp", "call", "secure", "whoami")
+    assert call.returncode == 1
+    assert "login required" in call.stderr + call.stdout
+    assert _stats(oauth_base)["rejected"] >= 1
+
+
+def test_fixed_authorization_header_turns_oauth_off(tmp_path: Path, oauth_base: str) -> None:
+    (tmp_path / "muxi.yaml").write_text(
+        f"mcp_servers:\n  secure:\n    url: {oauth_base}/mcp\n"
+        "    headers: {Authorization: Bearer wrong}\n"
+        "agents:\n  - name: helper\n    mcp_servers: [secure]\n"
+    )
+    server = _servers()["secure"]
+    assert server["state"] == "failed" and server["auth"] is None
+    out = run_muxi("mcp", "login", "secure")
+    assert out.returncode == 2 and "switched off" in out.stderr
+
+
+def test_hand_registered_client(tmp_path: Path) -> None:
+    """`oauth.client_id` + `client_secret` + a fixed `redirect_port`: no dynamic registration."""
+    port, redirect_port = free_port(), free_port()
+    redirect = f"http://127.0.0.1:{redirect_port}/callback"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(SERVER),
+            "--port",
+            str(port),
+            "--preset",
+            "muxi-hand",
+            "s3cret",
+            redirect,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    with stopping(proc):
+        wait_listening(port, proc)
+        base = f"http://127.0.0.1:{port}"
+        (tmp_path / "muxi.yaml").write_text(
+            f"mcp_servers:\n  secure:\n    url: {base}/mcp\n"
+            "    oauth: {client_id: muxi-hand, client_secret: s3cret, "
+            f"redirect_port: {redirect_port}}}\n"
+            "agents:\n  - name: helper\n    mcp_servers: [secure]\n"
+        )
+        done = login("carol")
+        assert done.returncode == 0, done.stderr
+        assert f"redirect_uri={redirect.replace(':', '%3A').replace('/', '%2F')}" in done.stdout
+        assert _stats(base)["registrations"] == 0
+        call = run_muxi("mcp", "call", "secure", "whoami")
+        assert call.stdout.strip() == "carol", call.stderr
+
+
+def test_paste_back_of_the_redirected_address(formation: Path, oauth_base: str) -> None:
+    """The browser cannot reach this machine's loopback: the address it ended on is pasted."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "muxi_cli", "mcp", "login", "secure", "--no-browser", "--paste"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    with stopping(proc):
+        assert proc.stdout is not None and proc.stdin is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http"), proc.stderr.read() if proc.stderr else ""
+        # The authorization server answers with the redirect; the browser stops there.
+        opener = urllib.request.build_opener(_NoRedirect())
+        try:
+            opener.open(url + "&user=dave", timeout=30)
+            raise AssertionError("expected a redirect")
+        except urllib.error.HTTPError as exc:
+            landed = exc.headers["Location"]
+        proc.stdin.write(landed + "\n")
+        proc.stdin.flush()
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    call = run_muxi("mcp", "call", "secure", "whoami")
+    assert call.stdout.strip() == "dave", call.stderr
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
