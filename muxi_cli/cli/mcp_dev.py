@@ -449,3 +449,6 @@ def register(app: typer.Typer) -> None:
     app.command("test")(run_tests_cmd)
     app.command("docs")(docs_cmd)
     app.command("inspect")(inspect_cmd)
+    from muxi_cli.cli import mcp_conformance  # deferred: hidden, only for the conformance suite
+
+    mcp_conformance.register(app)
