@@ -140,6 +140,37 @@ class InFlight:
         return None
 
 
+#: Bounds on what a server may ask in one elicitation (its text reaches events,
+#: stored runs and every front end).
+MESSAGE_MAX = 4000
+FIELDS_MAX = 50
+SCHEMA_CHARS_MAX = 32_000
+
+
+def unfit_request(message: str, schema: dict[str, Any]) -> str | None:
+    """Why an elicitation cannot be shown (None: it can): MCP allows a flat
+    object of primitive fields only, and muxi bounds its size."""
+    import json  # deferred: only elicitations need it
+
+    if len(message) > MESSAGE_MAX:
+        return f"the message is longer than {MESSAGE_MAX} characters"
+    props = schema.get("properties", {})
+    required = schema.get("required", [])
+    if not isinstance(props, dict) or not all(isinstance(p, dict) for p in props.values()):
+        return "the schema's properties are not an object of field schemas"
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        return "the schema's required is not a list of field names"
+    if len(props) > FIELDS_MAX:
+        return f"the schema asks more than {FIELDS_MAX} fields"
+    try:
+        size = len(json.dumps(schema, default=str))
+    except (TypeError, ValueError):
+        return "the schema is not JSON"
+    if size > SCHEMA_CHARS_MAX:
+        return f"the schema is larger than {SCHEMA_CHARS_MAX} characters"
+    return None
+
+
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -164,6 +195,8 @@ def check_answer(action: str, content: Any, schema: dict[str, Any]) -> ElicitAns
         content = {}
     if not isinstance(content, dict):
         raise UsageError("elicitation content must be an object of the requested fields")
+    if unfit_request("", schema) is not None:
+        raise UsageError("this elicitation's schema cannot be answered")
     props: dict[str, Any] = schema.get("properties") or {}
     for name in schema.get("required") or []:
         if name not in content:
@@ -174,4 +207,7 @@ def check_answer(action: str, content: Any, schema: dict[str, Any]) -> ElicitAns
         want = _TYPES.get(str(props[name].get("type", "")))
         if want and (not isinstance(value, want) or (bool not in want and isinstance(value, bool))):
             raise UsageError(f"elicitation field {name!r} must be of type {props[name]['type']}")
+        options = props[name].get("enum")
+        if isinstance(options, list) and value not in options:
+            raise UsageError(f"elicitation field {name!r} must be one of the server's choices")
     return ElicitAnswer("accept", dict(content))

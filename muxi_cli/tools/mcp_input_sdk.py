@@ -26,6 +26,7 @@ from muxi_cli.tools.mcp_input import (
     InFlight,
     SampleRequest,
     SamplingRefused,
+    unfit_request,
 )
 
 log = logging.getLogger("muxi.mcp")
@@ -48,6 +49,12 @@ def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
             )
         else:
             request = ElicitRequest(server, params.message, "url", {}, params.url)
+        unfit = unfit_request(request.message, request.schema)
+        if unfit is not None:
+            # A malformed or huge form is declined unasked: it would reach the
+            # user's events, stored runs and forms as is.
+            log.warning("elicitation from %s declined: %s", server, unfit)
+            return ElicitResult(action="decline")
         try:
             with inflight.user_time(channel):
                 answer = await channel.elicit(request)

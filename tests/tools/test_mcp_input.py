@@ -80,3 +80,51 @@ def test_answers_are_checked_against_the_schema() -> None:
     ):
         with pytest.raises(UsageError, match=why):
             check_answer(action, content, schema)
+
+
+async def test_a_hostile_form_is_declined_unasked_and_answers_keep_to_the_choices() -> None:
+    from mcp_types import ElicitRequestFormParams
+
+    from muxi_cli.tools.mcp_input_sdk import callbacks
+
+    asked: list[object] = []
+
+    class Asking(Channel):
+        async def elicit(self, request):  # type: ignore[no-untyped-def]
+            asked.append(request)
+            return ElicitAnswer("accept", {})
+
+    elicit = callbacks("evil", InFlight())["elicitation_callback"]
+    many = {f"f{i}": {"type": "string"} for i in range(500)}
+    hostile = [
+        ("Who?", {"type": "object", "properties": {"a": 5}}),
+        ("Who?", {"type": "object", "properties": {"a": {"type": "string"}}, "required": 5}),
+        ("Who?", {"type": "object", "properties": many}),
+        (
+            "Who?",
+            {"type": "object", "properties": {"a": {"type": "string", "enum": ["x" * 99] * 999}}},
+        ),
+        ("x" * 1_000_000, {"type": "object", "properties": {}}),
+    ]
+    token = CURRENT_INPUT.set(Asking())
+    try:
+        for message, schema in hostile:
+            params = ElicitRequestFormParams(message=message, requested_schema=schema)
+            result = await elicit(None, params)
+            assert result.action == "decline"
+        assert asked == []
+        fine = ElicitRequestFormParams(
+            message="Who?", requested_schema={"type": "object", "properties": {}}
+        )
+        assert (await elicit(None, fine)).action == "accept" and len(asked) == 1
+    finally:
+        CURRENT_INPUT.reset(token)
+
+    # An answer from a remote user keeps to the server's choices, and a broken
+    # schema is a usage error (400), not a crash of the answer route.
+    seat = {"type": "object", "properties": {"seat": {"type": "string", "enum": ["in", "out"]}}}
+    with pytest.raises(UsageError, match="one of"):
+        check_answer("accept", {"seat": "roof"}, seat)
+    assert check_answer("accept", {"seat": "out"}, seat).content == {"seat": "out"}
+    with pytest.raises(UsageError):
+        check_answer("accept", {"a": "x"}, {"properties": {"a": 5}})
