@@ -82,30 +82,33 @@ class InputChannel(Protocol):
 
 
 CURRENT_INPUT: ContextVar[InputChannel | None] = ContextVar("muxi_mcp_input", default=None)
+#: Set inside :meth:`InFlight.call`: the task is a caller's, whose context decides.
+_IN_CALL: ContextVar[bool] = ContextVar("muxi_mcp_in_call", default=False)
 
 
 class InFlight:
     """The input channels of the calls running on one connection (see the module doc)."""
 
     def __init__(self) -> None:
-        self._channels: dict[int, InputChannel] = {}
+        self._channels: dict[int, InputChannel | None] = {}
         self._limits: dict[int, asyncio.Timeout | None] = {}
         self._next = 0
 
     @contextlib.contextmanager
     def call(self, limit: asyncio.Timeout | None = None) -> Iterator[None]:
         """Around one call; ``limit`` is its ``call_timeout``, paused while the user answers."""
+        # A request with nobody to ask (a prompt or resource read over the
+        # server's routes, a dev call) is in flight too: a question may be its.
         channel = CURRENT_INPUT.get()
-        if channel is None:
-            yield
-            return
         self._next += 1
         key = self._next
         self._channels[key] = channel
         self._limits[key] = limit
+        inside = _IN_CALL.set(True)
         try:
             yield
         finally:
+            _IN_CALL.reset(inside)
             self._channels.pop(key, None)
             self._limits.pop(key, None)
 
@@ -130,13 +133,15 @@ class InFlight:
     def channel(self) -> InputChannel | None:
         """The caller's channel: the context's, else the only one waiting here."""
         channel = CURRENT_INPUT.get()
-        if channel is not None:
+        if channel is not None or _IN_CALL.get():
+            # The caller's own task (protocol 2026-07-28): its channel, or
+            # nobody; never another caller's turn.
             return channel
         distinct = {id(c): c for c in self._channels.values()}
         if len(distinct) == 1:
             return next(iter(distinct.values()))
-        if distinct:
-            log.warning("an MCP server asked for input while several turns call it: declined")
+        if len(distinct) > 1:
+            log.warning("an MCP server asked for input while several callers wait on it: declined")
         return None
 
 

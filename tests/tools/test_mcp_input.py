@@ -46,6 +46,44 @@ async def test_the_context_wins_else_the_one_caller_else_nobody() -> None:
     assert inflight.channel() is None
 
 
+async def test_a_request_without_a_turn_never_gets_another_turns_channel() -> None:
+    """Bob reads a resource of a shared server (no turn, no channel) while Alice's
+    tool call waits on it: a question the server asks in Bob's task is not
+    Alice's, and a question from the reader task is nobody's for sure."""
+    inflight = InFlight()
+    alice = Channel()
+    leave = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def alices_call() -> None:
+        CURRENT_INPUT.set(alice)
+        with inflight.call():
+            entered.set()
+            await leave.wait()
+
+    task = asyncio.create_task(alices_call())
+    await entered.wait()
+    assert inflight.channel() is alice  # older protocols, Alice alone: hers
+    seen: list[object] = []
+
+    async def bobs_read() -> None:
+        with inflight.call():  # no CURRENT_INPUT: a route's resource read
+            seen.append(inflight.channel())  # asked in Bob's own task
+            seen.append(await asyncio.create_task(_reader_task_view(inflight)))
+
+    await asyncio.create_task(bobs_read())
+    assert seen == [None, None]
+    leave.set()
+    await task
+
+
+async def _reader_task_view(inflight: InFlight) -> object:
+    """What a request arriving on the SDK's reader task (no caller context) gets."""
+    from contextvars import Context
+
+    return Context().run(inflight.channel)
+
+
 async def test_the_users_time_does_not_count_against_call_timeout() -> None:
     inflight = InFlight()
     channel = Channel()
