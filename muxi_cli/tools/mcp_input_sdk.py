@@ -31,6 +31,9 @@ from muxi_cli.tools.mcp_input import (
 
 log = logging.getLogger("muxi.mcp")
 
+#: The most text (messages and system prompt, in characters) one sampling request may send.
+SAMPLING_INPUT_MAX = 100_000
+
 
 def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
     """The ``mcp.Client`` keyword arguments that route input to the calling turn."""
@@ -80,6 +83,13 @@ def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
                     code=INVALID_REQUEST, message="only text sampling messages are supported"
                 )
             messages.append((m.role, content.text))
+        size = sum(len(t) for _r, t in messages) + len(params.system_prompt or "")
+        if size > SAMPLING_INPUT_MAX:
+            # The owner pays for the prompt too: a server cannot send the model a book.
+            return ErrorData(
+                code=INVALID_REQUEST,
+                message=f"sampling messages over {SAMPLING_INPUT_MAX} characters are refused",
+            )
         request = SampleRequest(
             server,
             tuple(messages),

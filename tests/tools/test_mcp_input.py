@@ -166,3 +166,29 @@ async def test_a_hostile_form_is_declined_unasked_and_answers_keep_to_the_choice
     assert check_answer("accept", {"seat": "out"}, seat).content == {"seat": "out"}
     with pytest.raises(UsageError):
         check_answer("accept", {"a": "x"}, {"properties": {"a": 5}})
+
+
+async def test_a_huge_sampling_prompt_is_refused_before_anyone_is_asked() -> None:
+    from mcp_types import CreateMessageRequestParams, ErrorData, SamplingMessage, TextContent
+
+    from muxi_cli.tools.mcp_input_sdk import SAMPLING_INPUT_MAX, callbacks
+
+    asked: list[object] = []
+
+    class Sampling(Channel):
+        async def sample(self, request):  # type: ignore[no-untyped-def]
+            asked.append(request)
+            raise AssertionError("must not be asked")
+
+    sample = callbacks("evil", InFlight())["sampling_callback"]
+    text = TextContent(type="text", text="x" * (SAMPLING_INPUT_MAX + 1))
+    params = CreateMessageRequestParams(
+        messages=[SamplingMessage(role="user", content=text)], max_tokens=10
+    )
+    token = CURRENT_INPUT.set(Sampling())
+    try:
+        result = await sample(None, params)
+    finally:
+        CURRENT_INPUT.reset(token)
+    assert isinstance(result, ErrorData) and "refused" in result.message
+    assert asked == []
