@@ -59,6 +59,8 @@ LEVELS: dict[str, int] = {
     "emergency": logging.CRITICAL + 10,
 }
 ENV_LOG = "MUXI_MCP_LOG"
+#: Log messages of one server passed on per second (the rest are counted).
+LOG_RATE = 50
 _LOGGER = "muxi.mcp.server"
 # A NullHandler keeps Python's last-resort handler from printing a server's
 # warnings on stderr in a plain CLI run; records still reach the root's handlers.
@@ -124,8 +126,23 @@ def _log_text(data: Any) -> str:
 def logging_callback(server: str) -> Callable[[Any], Awaitable[None]]:
     """An SDK ``logging_callback`` for one server."""
     logger = logging.getLogger(f"{_LOGGER}.{server}")
+    # [start of the current second, messages passed in it, messages dropped since]
+    window = [0.0, 0, 0]
 
     async def on_log(params: Any) -> None:
+        # A chatty (or hostile) server must not fill the disk of a log or a
+        # terminal: at most LOG_RATE messages a second, then a count of the rest.
+        now = time.monotonic()
+        if now - window[0] >= 1.0:
+            if window[2]:
+                logger.warning(
+                    "%d log messages of this server dropped (over %d a second)", window[2], LOG_RATE
+                )
+            window[:] = [now, 0, 0]
+        if window[1] >= LOG_RATE:
+            window[2] += 1
+            return
+        window[1] += 1
         level_name = str(getattr(params, "level", "info"))
         level = LEVELS.get(level_name, logging.INFO)
         source = getattr(params, "logger", None)

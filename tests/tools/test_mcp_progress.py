@@ -198,3 +198,18 @@ async def test_a_server_cannot_flood_progress_or_smuggle_escapes(
     err = capsys.readouterr().err
     assert "[mcp evil] info:" in err and "hi" in err
     assert "\x1b" not in err and "\x07" not in err
+
+
+async def test_a_server_flooding_log_messages_is_cut_to_a_rate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from types import SimpleNamespace
+
+    from muxi_cli.tools.mcp_hooks import LOG_RATE, logging_callback
+
+    caplog.set_level(logging.DEBUG, logger="muxi.mcp.server")
+    on_log = logging_callback("chatty")
+    for i in range(5000):
+        await on_log(SimpleNamespace(level="info", logger=None, data=f"line {i}"))
+    passed = [r for r in caplog.records if r.name == "muxi.mcp.server.chatty"]
+    assert LOG_RATE <= len(passed) <= 2 * LOG_RATE + 1
