@@ -33,6 +33,8 @@ log = logging.getLogger("muxi.mcp")
 
 #: The most text (messages and system prompt, in characters) one sampling request may send.
 SAMPLING_INPUT_MAX = 100_000
+#: The longest URL an elicitation in URL mode may ask the user to open.
+URL_MAX = 2048
 
 
 def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
@@ -53,6 +55,10 @@ def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
         else:
             request = ElicitRequest(server, params.message, "url", {}, params.url)
         unfit = unfit_request(request.message, request.schema)
+        if request.url is not None and (
+            len(request.url) > URL_MAX or not request.url.startswith(("https://", "http://"))
+        ):
+            unfit = "the URL is not a web address of at most 2048 characters"
         if unfit is not None:
             # A malformed or huge form is declined unasked: it would reach the
             # user's events, stored runs and forms as is.

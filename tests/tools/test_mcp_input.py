@@ -121,7 +121,7 @@ def test_answers_are_checked_against_the_schema() -> None:
 
 
 async def test_a_hostile_form_is_declined_unasked_and_answers_keep_to_the_choices() -> None:
-    from mcp_types import ElicitRequestFormParams
+    from mcp_types import ElicitRequestFormParams, ElicitRequestURLParams
 
     from muxi_cli.tools.mcp_input_sdk import callbacks
 
@@ -150,6 +150,9 @@ async def test_a_hostile_form_is_declined_unasked_and_answers_keep_to_the_choice
             params = ElicitRequestFormParams(message=message, requested_schema=schema)
             result = await elicit(None, params)
             assert result.action == "decline"
+        for url in ("javascript:alert(1)", "https://x.example/" + "a" * 5000):
+            params = ElicitRequestURLParams(message="Open", url=url, elicitation_id="e1")
+            assert (await elicit(None, params)).action == "decline"
         assert asked == []
         fine = ElicitRequestFormParams(
             message="Who?", requested_schema={"type": "object", "properties": {}}
