@@ -14,6 +14,7 @@ from typing import Any
 
 from muxi_cli.mcpdev.forms import Field, convert, tool_fields
 from muxi_cli.protocol.events import ElicitationRequested
+from muxi_cli.termtext import strip_controls
 
 Answer = tuple[str, dict[str, Any] | None]
 _YES = ("y", "yes", "true", "1")
@@ -39,6 +40,11 @@ def ask(
     write: Callable[[str], object] = sys.stderr.write,
 ) -> Answer:
     """Ask for one elicitation; returns ``(action, content)``."""
+    # Every text here is the MCP server's (message, URL, field labels and
+    # choices): escape sequences in it must not reach the terminal (OSC 52
+    # writes the clipboard, cursor moves can fake the URL shown).
+    read = _clean_prompt(read)
+    write = _clean_write(write)
     write(f"\n{event.server or 'An MCP server'} asks: {event.message}\n")
     try:
         if event.mode == "url":
@@ -60,6 +66,14 @@ def ask(
     except _EndOfInput:
         write("\n  (cancelled)\n")
         return "cancel", None
+
+
+def _clean_prompt(read: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda prompt: read(strip_controls(prompt))
+
+
+def _clean_write(write: Callable[[str], object]) -> Callable[[str], object]:
+    return lambda text: write(strip_controls(text))
 
 
 def _yes_no(read: Callable[[str], str], prompt: str, default: bool) -> bool:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from muxi_cli.config.schema import Formation
     from muxi_cli.core.agent import TurnSpec
 
+#: The most tokens one sampling request may have the model write.
+SAMPLING_MAX_TOKENS = 4096
 _STOP = {"end_turn": "endTurn", "stop": "endTurn", "max_tokens": "maxTokens", "length": "maxTokens"}
 
 
@@ -95,6 +97,8 @@ class TurnInput:
         model_ref = (server.sampling_model if server else None) or self.models.model_for(
             self.spec.agent, self.spec.model_override
         )
+        # The server names the budget; muxi caps it (the owner pays for it).
+        max_tokens = max(1, min(request.max_tokens, SAMPLING_MAX_TOKENS))
         self.queue.put_nowait(
             f.sampling_requested(
                 sid,
@@ -102,7 +106,7 @@ class TurnInput:
                 server=request.server,
                 model=model_ref,
                 messages=tuple({"role": r, "text": t} for r, t in request.messages),
-                max_tokens=request.max_tokens,
+                max_tokens=max_tokens,
             )
         )
         allowed, by = await self._approve(sid, request.server, server.sampling if server else "ask")
@@ -118,7 +122,7 @@ class TurnInput:
                     for r, t in request.messages
                 ],
                 system=request.system_prompt,
-                max_tokens=request.max_tokens,
+                max_tokens=max_tokens,
                 temperature=request.temperature,
             ),
         )

@@ -479,8 +479,9 @@ class MCPConnection:
         except ServerUnavailable as exc:
             raise ToolError(str(exc), "Run `muxi mcp list` to see why the server failed.") from exc
         try:
-            async with asyncio.timeout(self.config.call_timeout):
-                return await fn(client)
+            async with asyncio.timeout(self.config.call_timeout) as limit:
+                with self._inflight.call(limit):  # whose a server's question is (mcp_input)
+                    return await fn(client)
         except TimeoutError as exc:
             raise ToolError(
                 f"{what} on {self.name!r} timed out",

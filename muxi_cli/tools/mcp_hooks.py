@@ -44,6 +44,8 @@ ProgressSink = Callable[[float, float | None, str | None], None]
 CURRENT_PROGRESS: ContextVar[ProgressSink | None] = ContextVar("muxi_mcp_progress", default=None)
 #: Seconds between two progress events of one call.
 PROGRESS_INTERVAL = 0.1
+#: The longest progress message passed on (a server's text, in every event).
+PROGRESS_MESSAGE_MAX = 200
 
 #: MCP's syslog levels as Python logging levels.
 LEVELS: dict[str, int] = {
@@ -57,6 +59,8 @@ LEVELS: dict[str, int] = {
     "emergency": logging.CRITICAL + 10,
 }
 ENV_LOG = "MUXI_MCP_LOG"
+#: Log messages of one server passed on per second (the rest are counted).
+LOG_RATE = 50
 _LOGGER = "muxi.mcp.server"
 # A NullHandler keeps Python's last-resort handler from printing a server's
 # warnings on stderr in a plain CLI run; records still reach the root's handlers.
@@ -70,16 +74,28 @@ def progress_callback() -> ProgressFnT | None:
     if sink is None:
         return None
     last = [0.0]
+    finished = [False]
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         now = time.monotonic()
-        final = total is not None and progress >= total
+        # The final notification passes the interval once: a server repeating
+        # progress == total must not get past the thinning.
+        final = total is not None and progress >= total and not finished[0]
         if not final and now - last[0] < PROGRESS_INTERVAL:
             return
+        finished[0] = finished[0] or final
         last[0] = now
-        sink(float(progress), None if total is None else float(total), message)
+        sink(float(progress), None if total is None else float(total), _clean(message))
 
     return on_progress
+
+
+def _clean(message: str | None) -> str | None:
+    """A server's progress message on one short line, with no control characters."""
+    if message is None:
+        return None
+    text = "".join(c if c.isprintable() else " " for c in message[: PROGRESS_MESSAGE_MAX * 2])
+    return text[:PROGRESS_MESSAGE_MAX]
 
 
 def stderr_level() -> int | None:
@@ -110,15 +126,31 @@ def _log_text(data: Any) -> str:
 def logging_callback(server: str) -> Callable[[Any], Awaitable[None]]:
     """An SDK ``logging_callback`` for one server."""
     logger = logging.getLogger(f"{_LOGGER}.{server}")
+    # [start of the current second, messages passed in it, messages dropped since]
+    window = [0.0, 0, 0]
 
     async def on_log(params: Any) -> None:
+        # A chatty (or hostile) server must not fill the disk of a log or a
+        # terminal: at most LOG_RATE messages a second, then a count of the rest.
+        now = time.monotonic()
+        if now - window[0] >= 1.0:
+            if window[2]:
+                logger.warning(
+                    "%d log messages of this server dropped (over %d a second)", window[2], LOG_RATE
+                )
+            window[:] = [now, 0, 0]
+        if window[1] >= LOG_RATE:
+            window[2] += 1
+            return
+        window[1] += 1
         level_name = str(getattr(params, "level", "info"))
         level = LEVELS.get(level_name, logging.INFO)
         source = getattr(params, "logger", None)
-        # A server's text can hold anything: secrets are masked, escapes removed.
-        text = redact(_log_text(getattr(params, "data", "")))
-        text = "".join(c if c.isprintable() or c in "\t" else " " for c in text)
-        shown = f"[{source}] {text}" if source else text
+        # A server's text can hold anything (its logger name too): secrets are
+        # masked, escapes removed.
+        text = _log_text(getattr(params, "data", ""))
+        text = redact(f"[{source}] {text}" if source else text)
+        shown = "".join(c if c.isprintable() or c in "\t" else " " for c in text)
         logger.log(level, "%s", shown)
         wanted = stderr_level()
         if wanted is not None and level >= wanted:

@@ -82,30 +82,33 @@ class InputChannel(Protocol):
 
 
 CURRENT_INPUT: ContextVar[InputChannel | None] = ContextVar("muxi_mcp_input", default=None)
+#: Set inside :meth:`InFlight.call`: the task is a caller's, whose context decides.
+_IN_CALL: ContextVar[bool] = ContextVar("muxi_mcp_in_call", default=False)
 
 
 class InFlight:
     """The input channels of the calls running on one connection (see the module doc)."""
 
     def __init__(self) -> None:
-        self._channels: dict[int, InputChannel] = {}
+        self._channels: dict[int, InputChannel | None] = {}
         self._limits: dict[int, asyncio.Timeout | None] = {}
         self._next = 0
 
     @contextlib.contextmanager
     def call(self, limit: asyncio.Timeout | None = None) -> Iterator[None]:
         """Around one call; ``limit`` is its ``call_timeout``, paused while the user answers."""
+        # A request with nobody to ask (a prompt or resource read over the
+        # server's routes, a dev call) is in flight too: a question may be its.
         channel = CURRENT_INPUT.get()
-        if channel is None:
-            yield
-            return
         self._next += 1
         key = self._next
         self._channels[key] = channel
         self._limits[key] = limit
+        inside = _IN_CALL.set(True)
         try:
             yield
         finally:
+            _IN_CALL.reset(inside)
             self._channels.pop(key, None)
             self._limits.pop(key, None)
 
@@ -130,14 +133,47 @@ class InFlight:
     def channel(self) -> InputChannel | None:
         """The caller's channel: the context's, else the only one waiting here."""
         channel = CURRENT_INPUT.get()
-        if channel is not None:
+        if channel is not None or _IN_CALL.get():
+            # The caller's own task (protocol 2026-07-28): its channel, or
+            # nobody; never another caller's turn.
             return channel
         distinct = {id(c): c for c in self._channels.values()}
         if len(distinct) == 1:
             return next(iter(distinct.values()))
-        if distinct:
-            log.warning("an MCP server asked for input while several turns call it: declined")
+        if len(distinct) > 1:
+            log.warning("an MCP server asked for input while several callers wait on it: declined")
         return None
+
+
+#: Bounds on what a server may ask in one elicitation (its text reaches events,
+#: stored runs and every front end).
+MESSAGE_MAX = 4000
+FIELDS_MAX = 50
+SCHEMA_CHARS_MAX = 32_000
+
+
+def unfit_request(message: str, schema: dict[str, Any]) -> str | None:
+    """Why an elicitation cannot be shown (None: it can): MCP allows a flat
+    object of primitive fields only, and muxi bounds its size."""
+    import json  # deferred: only elicitations need it
+
+    if len(message) > MESSAGE_MAX:
+        return f"the message is longer than {MESSAGE_MAX} characters"
+    props = schema.get("properties", {})
+    required = schema.get("required", [])
+    if not isinstance(props, dict) or not all(isinstance(p, dict) for p in props.values()):
+        return "the schema's properties are not an object of field schemas"
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        return "the schema's required is not a list of field names"
+    if len(props) > FIELDS_MAX:
+        return f"the schema asks more than {FIELDS_MAX} fields"
+    try:
+        size = len(json.dumps(schema, default=str))
+    except (TypeError, ValueError):
+        return "the schema is not JSON"
+    if size > SCHEMA_CHARS_MAX:
+        return f"the schema is larger than {SCHEMA_CHARS_MAX} characters"
+    return None
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -164,6 +200,8 @@ def check_answer(action: str, content: Any, schema: dict[str, Any]) -> ElicitAns
         content = {}
     if not isinstance(content, dict):
         raise UsageError("elicitation content must be an object of the requested fields")
+    if unfit_request("", schema) is not None:
+        raise UsageError("this elicitation's schema cannot be answered")
     props: dict[str, Any] = schema.get("properties") or {}
     for name in schema.get("required") or []:
         if name not in content:
@@ -174,4 +212,7 @@ def check_answer(action: str, content: Any, schema: dict[str, Any]) -> ElicitAns
         want = _TYPES.get(str(props[name].get("type", "")))
         if want and (not isinstance(value, want) or (bool not in want and isinstance(value, bool))):
             raise UsageError(f"elicitation field {name!r} must be of type {props[name]['type']}")
+        options = props[name].get("enum")
+        if isinstance(options, list) and value not in options:
+            raise UsageError(f"elicitation field {name!r} must be one of the server's choices")
     return ElicitAnswer("accept", dict(content))

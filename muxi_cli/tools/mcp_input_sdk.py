@@ -26,9 +26,15 @@ from muxi_cli.tools.mcp_input import (
     InFlight,
     SampleRequest,
     SamplingRefused,
+    unfit_request,
 )
 
 log = logging.getLogger("muxi.mcp")
+
+#: The most text (messages and system prompt, in characters) one sampling request may send.
+SAMPLING_INPUT_MAX = 100_000
+#: The longest URL an elicitation in URL mode may ask the user to open.
+URL_MAX = 2048
 
 
 def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
@@ -48,6 +54,16 @@ def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
             )
         else:
             request = ElicitRequest(server, params.message, "url", {}, params.url)
+        unfit = unfit_request(request.message, request.schema)
+        if request.url is not None and (
+            len(request.url) > URL_MAX or not request.url.startswith(("https://", "http://"))
+        ):
+            unfit = "the URL is not a web address of at most 2048 characters"
+        if unfit is not None:
+            # A malformed or huge form is declined unasked: it would reach the
+            # user's events, stored runs and forms as is.
+            log.warning("elicitation from %s declined: %s", server, unfit)
+            return ElicitResult(action="decline")
         try:
             with inflight.user_time(channel):
                 answer = await channel.elicit(request)
@@ -73,6 +89,13 @@ def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
                     code=INVALID_REQUEST, message="only text sampling messages are supported"
                 )
             messages.append((m.role, content.text))
+        size = sum(len(t) for _r, t in messages) + len(params.system_prompt or "")
+        if size > SAMPLING_INPUT_MAX:
+            # The owner pays for the prompt too: a server cannot send the model a book.
+            return ErrorData(
+                code=INVALID_REQUEST,
+                message=f"sampling messages over {SAMPLING_INPUT_MAX} characters are refused",
+            )
         request = SampleRequest(
             server,
             tuple(messages),

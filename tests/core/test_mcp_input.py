@@ -148,3 +148,28 @@ async def test_sampling_is_denied_in_a_run_without_yes(fake_llm: FakeLLM, tmp_pa
     assert len(fake_llm.requests) == 2  # no sampling call reached the model
     result = next(e for e in seen if isinstance(e, ev.ToolResult))
     assert "denied" in result.content
+
+
+async def test_a_server_cannot_ask_the_model_for_unbounded_tokens(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    from muxi_cli.core.turn_input import SAMPLING_MAX_TOKENS
+
+    runtime = await LocalRuntime.open(config_path=formation(fake_llm, tmp_path, "allow"))
+    fake_llm.script(
+        ToolCalls([("booker__summarize", {"text": "x", "length": 1_000_000_000})]),
+        Text("short"),
+        Text("Here."),
+    )
+
+    async def nothing(turn, event) -> None:
+        return None
+
+    try:
+        seen = await run_turn(runtime, "deny", nothing)
+    finally:
+        await runtime.aclose()
+    asked = next(e for e in seen if isinstance(e, ev.SamplingRequested))
+    assert asked.max_tokens == SAMPLING_MAX_TOKENS
+    assert fake_llm.requests[1]["max_tokens"] == SAMPLING_MAX_TOKENS
+    assert "short" in tool_text(fake_llm)

@@ -41,11 +41,11 @@ def ask_booking(day: str) -> Elicit[Booking]:
     return Elicit(f"Who is the table on {day} for?", Booking)
 
 
-def ask_model(text: str) -> Sample:
+def ask_model(text: str, length: int = 50) -> Sample:
     prompt = SamplingMessage(
         role="user", content=TextContent(type="text", text=f"Summarize: {text}")
     )
-    return Sample([prompt], max_tokens=50)
+    return Sample([prompt], max_tokens=length)
 
 
 @server.tool()
@@ -59,8 +59,10 @@ def book_table(
 
 
 @server.tool()
-def summarize(text: str, answer: Annotated[CreateMessageResult, Resolve(ask_model)]) -> str:
-    """Summarize text with the client's model (sampling)."""
+def summarize(
+    text: str, answer: Annotated[CreateMessageResult, Resolve(ask_model)], length: int = 50
+) -> str:
+    """Summarize text with the client's model (sampling), in at most ``length`` tokens."""
     content = answer.content
     said = content.text if isinstance(content, TextContent) else str(content)
     return f"summary ({answer.model}): {said}"

@@ -46,6 +46,44 @@ async def test_the_context_wins_else_the_one_caller_else_nobody() -> None:
     assert inflight.channel() is None
 
 
+async def test_a_request_without_a_turn_never_gets_another_turns_channel() -> None:
+    """Bob reads a resource of a shared server (no turn, no channel) while Alice's
+    tool call waits on it: a question the server asks in Bob's task is not
+    Alice's, and a question from the reader task is nobody's for sure."""
+    inflight = InFlight()
+    alice = Channel()
+    leave = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def alices_call() -> None:
+        CURRENT_INPUT.set(alice)
+        with inflight.call():
+            entered.set()
+            await leave.wait()
+
+    task = asyncio.create_task(alices_call())
+    await entered.wait()
+    assert inflight.channel() is alice  # older protocols, Alice alone: hers
+    seen: list[object] = []
+
+    async def bobs_read() -> None:
+        with inflight.call():  # no CURRENT_INPUT: a route's resource read
+            seen.append(inflight.channel())  # asked in Bob's own task
+            seen.append(await asyncio.create_task(_reader_task_view(inflight)))
+
+    await asyncio.create_task(bobs_read())
+    assert seen == [None, None]
+    leave.set()
+    await task
+
+
+async def _reader_task_view(inflight: InFlight) -> object:
+    """What a request arriving on the SDK's reader task (no caller context) gets."""
+    from contextvars import Context
+
+    return Context().run(inflight.channel)
+
+
 async def test_the_users_time_does_not_count_against_call_timeout() -> None:
     inflight = InFlight()
     channel = Channel()
@@ -80,3 +118,80 @@ def test_answers_are_checked_against_the_schema() -> None:
     ):
         with pytest.raises(UsageError, match=why):
             check_answer(action, content, schema)
+
+
+async def test_a_hostile_form_is_declined_unasked_and_answers_keep_to_the_choices() -> None:
+    from mcp_types import ElicitRequestFormParams, ElicitRequestURLParams
+
+    from muxi_cli.tools.mcp_input_sdk import callbacks
+
+    asked: list[object] = []
+
+    class Asking(Channel):
+        async def elicit(self, request):  # type: ignore[no-untyped-def]
+            asked.append(request)
+            return ElicitAnswer("accept", {})
+
+    elicit = callbacks("evil", InFlight())["elicitation_callback"]
+    many = {f"f{i}": {"type": "string"} for i in range(500)}
+    hostile = [
+        ("Who?", {"type": "object", "properties": {"a": 5}}),
+        ("Who?", {"type": "object", "properties": {"a": {"type": "string"}}, "required": 5}),
+        ("Who?", {"type": "object", "properties": many}),
+        (
+            "Who?",
+            {"type": "object", "properties": {"a": {"type": "string", "enum": ["x" * 99] * 999}}},
+        ),
+        ("x" * 1_000_000, {"type": "object", "properties": {}}),
+    ]
+    token = CURRENT_INPUT.set(Asking())
+    try:
+        for message, schema in hostile:
+            params = ElicitRequestFormParams(message=message, requested_schema=schema)
+            result = await elicit(None, params)
+            assert result.action == "decline"
+        for url in ("javascript:alert(1)", "https://x.example/" + "a" * 5000):
+            params = ElicitRequestURLParams(message="Open", url=url, elicitation_id="e1")
+            assert (await elicit(None, params)).action == "decline"
+        assert asked == []
+        fine = ElicitRequestFormParams(
+            message="Who?", requested_schema={"type": "object", "properties": {}}
+        )
+        assert (await elicit(None, fine)).action == "accept" and len(asked) == 1
+    finally:
+        CURRENT_INPUT.reset(token)
+
+    # An answer from a remote user keeps to the server's choices, and a broken
+    # schema is a usage error (400), not a crash of the answer route.
+    seat = {"type": "object", "properties": {"seat": {"type": "string", "enum": ["in", "out"]}}}
+    with pytest.raises(UsageError, match="one of"):
+        check_answer("accept", {"seat": "roof"}, seat)
+    assert check_answer("accept", {"seat": "out"}, seat).content == {"seat": "out"}
+    with pytest.raises(UsageError):
+        check_answer("accept", {"a": "x"}, {"properties": {"a": 5}})
+
+
+async def test_a_huge_sampling_prompt_is_refused_before_anyone_is_asked() -> None:
+    from mcp_types import CreateMessageRequestParams, ErrorData, SamplingMessage, TextContent
+
+    from muxi_cli.tools.mcp_input_sdk import SAMPLING_INPUT_MAX, callbacks
+
+    asked: list[object] = []
+
+    class Sampling(Channel):
+        async def sample(self, request):  # type: ignore[no-untyped-def]
+            asked.append(request)
+            raise AssertionError("must not be asked")
+
+    sample = callbacks("evil", InFlight())["sampling_callback"]
+    text = TextContent(type="text", text="x" * (SAMPLING_INPUT_MAX + 1))
+    params = CreateMessageRequestParams(
+        messages=[SamplingMessage(role="user", content=text)], max_tokens=10
+    )
+    token = CURRENT_INPUT.set(Sampling())
+    try:
+        result = await sample(None, params)
+    finally:
+        CURRENT_INPUT.reset(token)
+    assert isinstance(result, ErrorData) and "refused" in result.message
+    assert asked == []

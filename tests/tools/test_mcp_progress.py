@@ -163,3 +163,53 @@ def test_muxi_chat_prints_progress_and_server_logs_on_request(
     assert "  count: 100% · step 3 of 3" in lines
     assert "  count: 67% · step 2 of 3" not in lines  # within the second after step 1
     assert "[mcp prog] info: counting to 3" in lines
+
+
+async def test_a_server_cannot_flood_progress_or_smuggle_escapes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from muxi_cli.tools.mcp_hooks import (
+        CURRENT_PROGRESS,
+        PROGRESS_MESSAGE_MAX,
+        logging_callback,
+        progress_callback,
+    )
+
+    got: list[tuple[float, float | None, str | None]] = []
+    token = CURRENT_PROGRESS.set(lambda done, total, message: got.append((done, total, message)))
+    try:
+        on_progress = progress_callback()
+    finally:
+        CURRENT_PROGRESS.reset(token)
+    assert on_progress is not None
+    # "Done" over and over: only the first passes the thinning.
+    for _ in range(1000):
+        await on_progress(5, 5, "done\x1b]52;c;eA==\x07" + "x" * 100_000)
+    assert len(got) == 1
+    message = got[0][2]
+    assert message is not None and len(message) <= PROGRESS_MESSAGE_MAX
+    assert "\x1b" not in message and "\x07" not in message
+
+    monkeypatch.setenv("MUXI_MCP_LOG", "info")
+    on_log = logging_callback("evil")
+    await on_log(SimpleNamespace(level="info", logger="db\x1b[2J\x1b]0;owned\x07", data="hi"))
+    err = capsys.readouterr().err
+    assert "[mcp evil] info:" in err and "hi" in err
+    assert "\x1b" not in err and "\x07" not in err
+
+
+async def test_a_server_flooding_log_messages_is_cut_to_a_rate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from types import SimpleNamespace
+
+    from muxi_cli.tools.mcp_hooks import LOG_RATE, logging_callback
+
+    caplog.set_level(logging.DEBUG, logger="muxi.mcp.server")
+    on_log = logging_callback("chatty")
+    for i in range(5000):
+        await on_log(SimpleNamespace(level="info", logger=None, data=f"line {i}"))
+    passed = [r for r in caplog.records if r.name == "muxi.mcp.server.chatty"]
+    assert LOG_RATE <= len(passed) <= 2 * LOG_RATE + 1
