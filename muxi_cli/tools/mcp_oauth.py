@@ -118,6 +118,33 @@ def _provider_class() -> type[OAuthClientProvider]:
                     await self._initialize()
                 return self.context.current_tokens is not None
 
+        async def _exchange_token_authorization_code(
+            self, auth_code: str, code_verifier: str
+        ) -> Any:
+            await self._fit_client_auth()
+            return await super()._exchange_token_authorization_code(auth_code, code_verifier)
+
+        async def _fit_client_auth(self) -> None:
+            """Send a hand-registered client's secret the way the server takes it.
+
+            Known only once its metadata is read (the SDK asks for the record's
+            method as it stands). Kept with the tokens: a refresh in a later
+            process happens before any metadata is read.
+            """
+            info, meta = self.context.client_info, self.context.oauth_metadata
+            storage = self.context.storage
+            if (
+                info is None
+                or not info.client_secret
+                or meta is None
+                or getattr(storage, "preset_client", None) is None
+            ):
+                return
+            method = client_auth_method(meta.token_endpoint_auth_methods_supported)
+            if method is not None and method != info.token_endpoint_auth_method:
+                info.token_endpoint_auth_method = method
+                await storage.set_client_info(info)
+
         async def _initialize(self) -> None:
             await super()._initialize()
             # The SDK loads stored tokens without their expiry, so an expired one
@@ -127,6 +154,18 @@ def _provider_class() -> type[OAuthClientProvider]:
                 self.context.update_token_expiry(self.context.current_tokens)
 
     return MuxiOAuthProvider
+
+
+def client_auth_method(supported: list[str] | None) -> str | None:
+    """How a client secret goes to the token endpoint, from the server's metadata.
+
+    ``client_secret_basic`` when listed, or when the list is absent (RFC 8414
+    §2: the default); else ``client_secret_post`` when listed; None: neither
+    (the record's own method stays).
+    """
+    if supported is None or "client_secret_basic" in supported:
+        return "client_secret_basic"
+    return "client_secret_post" if "client_secret_post" in supported else None
 
 
 def _preset_client(config: MCPServerConfig, redirect_uri: str) -> Any:

@@ -136,9 +136,15 @@ class KeyringTokenStorage:
             OAuthClientInformationFull,
         )
 
-        if self.preset_client is not None:
-            return self.preset_client
         info = _load(self.name, self.url).get("client")
+        if self.preset_client is not None:
+            preset = self.preset_client
+            # The method chosen at login from the server's metadata (mcp_oauth).
+            if isinstance(info, dict) and info.get("client_id") == preset.client_id:
+                method = info.get("token_endpoint_auth_method")
+                if method in ("client_secret_basic", "client_secret_post"):
+                    preset.token_endpoint_auth_method = method
+            return preset
         return OAuthClientInformationFull.model_validate(info) if isinstance(info, dict) else None
 
     async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:

@@ -15,7 +15,8 @@ Serves, on 127.0.0.1:N:
   user named by ``?user=`` or "alice", so a test can drive it without a
   browser), ``/token`` (``authorization_code`` and ``refresh_token``, refresh
   tokens rotate);
-- ``--preset ID SECRET REDIRECT``: a client registered by hand (``client_secret_post``);
+- ``--preset ID SECRET REDIRECT``: a client registered by hand (``client_secret_post``,
+  or ``client_secret_basic`` with ``--client-auth``: the only secret method listed);
 - for tests: ``POST /admin/expire`` (every access token stops working now, as
   if its lifetime ran out), ``POST /admin/revoke`` (every access and refresh
   token is revoked) and ``GET /admin/stats`` (what happened so far).
@@ -30,7 +31,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -86,7 +87,21 @@ def _challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
+def _client_credentials(headers: Any, form: Any) -> tuple[str, str, str]:
+    """``(client id, secret, method)`` of a token request: HTTP Basic, or in the form."""
+    scheme, _, value = str(headers.get("authorization", "")).partition(" ")
+    if scheme.lower() == "basic":
+        raw = base64.b64decode(value.encode()).decode()
+        client_id, _, secret = raw.partition(":")
+        return unquote(client_id), unquote(secret), "client_secret_basic"
+    secret = str(form.get("client_secret", ""))
+    method = "client_secret_post" if secret else "none"
+    return str(form.get("client_id", "")), secret, method
+
+
+def build_app(
+    port: int, ttl: int, preset: list[str] | None = None, client_auth: str = "client_secret_post"
+) -> Any:
     base = f"http://127.0.0.1:{port}"
     st = State(base=base, ttl=ttl)
     if preset:  # a client registered by hand: id, secret, redirect URI
@@ -95,7 +110,7 @@ def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
             "client_id": client_id,
             "client_secret": secret,
             "redirect_uris": [redirect],
-            "token_endpoint_auth_method": "client_secret_post",
+            "token_endpoint_auth_method": client_auth,
         }
     prm_url = f"{base}/.well-known/oauth-protected-resource/mcp"
 
@@ -141,7 +156,7 @@ def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
                 "response_types_supported": ["code"],
                 "grant_types_supported": ["authorization_code", "refresh_token"],
                 "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": ["none", "client_secret_post"],
+                "token_endpoint_auth_methods_supported": ["none", client_auth],
                 "scopes_supported": ["mcp"],
                 "authorization_response_iss_parameter_supported": True,
             }
@@ -189,9 +204,14 @@ def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
     async def token(request: Request) -> Response:
         form = await request.form()
         grant_type = form.get("grant_type")
-        client_id = str(form.get("client_id", ""))
+        client_id, secret, method = _client_credentials(request.headers, form)
         client = st.clients.get(client_id)
-        if client is None or client.get("client_secret", "") != form.get("client_secret", ""):
+        # The secret must come the way the client was registered (RFC 6749 §2.3.1).
+        if (
+            client is None
+            or client.get("client_secret", "") != secret
+            or client.get("token_endpoint_auth_method", "none") != method
+        ):
             return error("invalid_client", 401)
         if grant_type == "authorization_code":
             code = st.codes.pop(str(form.get("code", "")), None)
@@ -272,11 +292,17 @@ def main() -> None:
     parser.add_argument(
         "--preset", nargs=3, metavar=("ID", "SECRET", "REDIRECT"), help="a hand-registered client"
     )
+    parser.add_argument(
+        "--client-auth",
+        choices=["client_secret_post", "client_secret_basic"],
+        default="client_secret_post",
+        help="how the hand-registered client sends its secret (the only secret method listed)",
+    )
     opts = parser.parse_args()
     import uvicorn
 
     uvicorn.run(
-        build_app(opts.port, opts.ttl, opts.preset),
+        build_app(opts.port, opts.ttl, opts.preset, opts.client_auth),
         host="127.0.0.1",
         port=opts.port,
         log_level="warning",
