@@ -23,6 +23,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from muxi_cli.tools.mcp_tokens import KeyringTokenStorage
 
@@ -92,6 +93,8 @@ def _provider_class() -> type[OAuthClientProvider]:
         """
 
         connection_only = False
+        #: A scope to ask for besides the server's challenge (an earlier step-up).
+        extra_scope: str | None = None
         server_name = ""
         user: str | None = None
         on_login_due: Callable[[], None] | None = None
@@ -117,6 +120,16 @@ def _provider_class() -> type[OAuthClientProvider]:
                 if not self._initialized:
                     await self._initialize()
                 return self.context.current_tokens is not None
+
+        async def _perform_authorization_code_grant(self) -> tuple[str, str]:
+            from mcp.client.auth.utils import union_scopes  # deferred: the MCP SDK
+
+            # A fresh login starts from the 401's scope, which may be narrower
+            # than what a connection was refused for (403 insufficient_scope).
+            if self.extra_scope:
+                meta = self.context.client_metadata
+                meta.scope = union_scopes(meta.scope, self.extra_scope)
+            return await super()._perform_authorization_code_grant()
 
         async def _exchange_token_authorization_code(
             self, auth_code: str, code_verifier: str
@@ -215,7 +228,10 @@ def connection_auth(
     """
     assert config.url is not None
 
-    async def needs_person(_url: str) -> None:
+    async def needs_person(url: str) -> None:
+        # The scope the SDK would ask for (on a 403 step-up: the granted one and
+        # the one the server named): `muxi mcp login` asks for it too.
+        storage.set_wanted_scope(parse_qs(urlsplit(url).query).get("scope", [None])[0])
         if on_login_due is not None:
             on_login_due()
         raise LoginRequired(name, user)
@@ -312,6 +328,7 @@ async def authorize(
 
     assert config.url is not None
     storage = KeyringTokenStorage(name, config.url, user, _preset_client(config, redirect))
+    wanted_scope = storage.wanted_scope()
     client_info = await storage.get_client_info()
     if client_info is not None and redirect not in [
         str(u) for u in client_info.redirect_uris or []
@@ -330,16 +347,18 @@ async def authorize(
             code=params.get("code", ""), state=params.get("state"), iss=params.get("iss")
         )
 
-    provider = _provider_class()(
+    provider: Any = _provider_class()(
         server_url=config.url,
         client_metadata=_metadata(config, redirect),
         storage=storage,
         redirect_handler=on_redirect,
         callback_handler=on_callback,
     )
+    provider.extra_scope = wanted_scope
     async with Client(_authed_transport(config, provider)) as client:
         tools = await client.list_tools()
         info = client.server_info
+    storage.set_wanted_scope(None)  # granted now
     return LoginResult(len(tools.tools), info.name if info else name)
 
 

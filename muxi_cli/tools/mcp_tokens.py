@@ -158,6 +158,17 @@ class KeyringTokenStorage:
         if record.pop("client", None) is not None:
             _save(self.name, self.url, record)
 
+    def wanted_scope(self) -> str | None:
+        """The scope a connection was last asked to get (a 403 step-up names a wider one)."""
+        scope = _load(self.name, self.url).get("scope_wanted")
+        return scope if isinstance(scope, str) and scope else None
+
+    def set_wanted_scope(self, scope: str | None) -> None:
+        record = _load(self.name, self.url)
+        if record.get("scope_wanted") != scope:
+            record["scope_wanted"] = scope
+            _save(self.name, self.url, record)
+
     async def forget_tokens(self) -> None:
         """Forget the tokens (a login starts over), keeping the registered client."""
         record = _load(self.name, self.url)

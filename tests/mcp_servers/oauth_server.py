@@ -19,7 +19,9 @@ Serves, on 127.0.0.1:N:
   or ``client_secret_basic`` with ``--client-auth``: the only secret method listed);
 - for tests: ``POST /admin/expire`` (every access token stops working now, as
   if its lifetime ran out), ``POST /admin/revoke`` (every access and refresh
-  token is revoked) and ``GET /admin/stats`` (what happened so far).
+  token is revoked), ``POST /admin/require-scope?scope=S`` (tokens without S
+  get 403 insufficient_scope naming it: a scope step-up) and ``GET /admin/stats``
+  (what happened so far).
 
 Written for the test suite only: no persistence, no consent screen.
 """
@@ -58,16 +60,22 @@ class State:
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     access: dict[str, Grant] = field(default_factory=dict)
     refresh: dict[str, Grant] = field(default_factory=dict)
+    #: A scope every MCP request needs besides "mcp" (``/admin/require-scope``).
+    required_scope: str | None = None
     stats: dict[str, int] = field(
         default_factory=lambda: {"registrations": 0, "codes": 0, "refreshes": 0, "rejected": 0}
     )
 
-    def live_user(self, authorization: str) -> str | None:
+    def live_grant(self, authorization: str) -> Grant | None:
         scheme, _, token = authorization.partition(" ")
         grant = self.access.get(token) if scheme.lower() == "bearer" else None
         if grant is None or grant.revoked or grant.expires_at <= time.time():
             return None
-        return grant.user
+        return grant
+
+    def live_user(self, authorization: str) -> str | None:
+        grant = self.live_grant(authorization)
+        return grant.user if grant is not None else None
 
     def issue(self, user: str, client_id: str, scope: str) -> dict[str, Any]:
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
@@ -244,6 +252,10 @@ def build_app(
     async def stats(_: Request) -> Response:
         return JSONResponse(st.stats)
 
+    async def require_scope(request: Request) -> Response:
+        st.required_scope = request.query_params.get("scope") or None
+        return JSONResponse({"ok": True})
+
     async def guarded(scope: Any, receive: Any, send: Any) -> None:
         """The MCP endpoint: a live bearer token, or 401 pointing at the metadata."""
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
@@ -259,7 +271,43 @@ def build_app(
             )
             await response(scope, receive, send)
             return
+        grant = st.live_grant(headers.get("authorization", ""))
+        wanted = st.required_scope
+        if grant is not None and wanted and wanted not in grant.scope.split():
+            receive, body = await _replayable(receive)
+            calls_tool = b'"tools/call"' in body  # only calls need the wider scope
+        else:
+            calls_tool = False
+        if calls_tool:
+            # A scope step-up (RFC 6750 §3.1): the token is good but too narrow.
+            challenge = (
+                f'Bearer error="insufficient_scope", scope="mcp {wanted}", '
+                f'resource_metadata="{prm_url}"'
+            )
+            response = JSONResponse(
+                {"error": "insufficient_scope"},
+                status_code=403,
+                headers={"WWW-Authenticate": challenge},
+            )
+            await response(scope, receive, send)
+            return
         await mcp_app(scope, receive, send)
+
+    async def _replayable(receive: Any) -> tuple[Any, bytes]:
+        """The request's body, and a ``receive`` that hands it over again."""
+        messages = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        body = b"".join(m.get("body", b"") for m in messages)
+        queue = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def again() -> Any:
+            return queue.pop(0) if queue else await receive()
+
+        return again, body
 
     routes = Starlette(
         routes=[
@@ -272,6 +320,7 @@ def build_app(
             Route("/admin/expire", expire, methods=["POST"]),
             Route("/admin/revoke", revoke, methods=["POST"]),
             Route("/admin/stats", stats),
+            Route("/admin/require-scope", require_scope, methods=["POST"]),
         ],
         lifespan=lambda _app: mcp_app.router.lifespan_context(mcp_app),
     )

@@ -272,3 +272,18 @@ def test_paste_back_of_the_redirected_address(formation: Path, oauth_base: str) 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+def test_scope_step_up_asks_for_the_larger_scope(formation: Path, oauth_base: str) -> None:
+    """A 403 insufficient_scope: the next login asks for the scope the server named."""
+    assert login().returncode == 0
+    assert run_muxi("mcp", "call", "secure", "whoami").stdout.strip() == "alice"
+    _post(f"{oauth_base}/admin/require-scope?scope=mcp%3Awrite")
+    call = run_muxi("mcp", "call", "secure", "whoami")
+    assert call.returncode != 0 and "muxi mcp login secure" in call.stdout + call.stderr
+    done = login()
+    assert done.returncode == 0, done.stderr
+    scope = parse_qs(urlsplit(done.stdout.splitlines()[0]).query)["scope"][0]
+    assert set(scope.split()) == {"mcp", "mcp:write"}
+    call = run_muxi("mcp", "call", "secure", "whoami")
+    assert (call.returncode, call.stdout.strip()) == (0, "alice"), call.stderr
