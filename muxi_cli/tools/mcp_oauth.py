@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from muxi_cli.tools.mcp_tokens import KeyringTokenStorage
+from muxi_cli.tools.mcp_tokens import KeyringTokenStorage, client_auth_method
 
 if TYPE_CHECKING:
     from mcp.client.auth import OAuthClientProvider
@@ -167,18 +167,6 @@ def _provider_class() -> type[OAuthClientProvider]:
                 self.context.update_token_expiry(self.context.current_tokens)
 
     return MuxiOAuthProvider
-
-
-def client_auth_method(supported: list[str] | None) -> str | None:
-    """How a client secret goes to the token endpoint, from the server's metadata.
-
-    ``client_secret_basic`` when listed, or when the list is absent (RFC 8414
-    §2: the default); else ``client_secret_post`` when listed; None: neither
-    (the record's own method stays).
-    """
-    if supported is None or "client_secret_basic" in supported:
-        return "client_secret_basic"
-    return "client_secret_post" if "client_secret_post" in supported else None
 
 
 def _preset_client(config: MCPServerConfig, redirect_uri: str) -> Any:

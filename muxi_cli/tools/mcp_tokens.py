@@ -27,6 +27,18 @@ PREFIX = "mcp-oauth:"
 TokenState = Literal["signed in", "expired", "not signed in"]
 
 
+def client_auth_method(supported: list[str] | None) -> str | None:
+    """How a client secret goes to the token endpoint, from the server's metadata.
+
+    ``client_secret_basic`` when listed, or when the list is absent (RFC 8414
+    §2: the default); else ``client_secret_post`` when listed; None: neither
+    (the record's own method stays).
+    """
+    if supported is None or "client_secret_basic" in supported:
+        return "client_secret_basic"
+    return "client_secret_post" if "client_secret_post" in supported else None
+
+
 def secret_name(server: str, user: str | None = None) -> str:
     """The keyring name of ``server``'s tokens (for ``user`` on a server)."""
     return f"{PREFIX}{server}" + (f"@user:{user}" if user else "")
