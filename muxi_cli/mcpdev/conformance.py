@@ -13,8 +13,9 @@ generated from its input schema (the scenarios' tools, ``add_numbers``,
 are called this way without the client knowing any scenario by name).
 
 Where a person would act, it acts as one: a login when muxi says one is due
-(what ``muxi mcp login`` does; the browser is ``$BROWSER``), and an
-elicitation form submitted as muxi shows it (:func:`form_as_shown`).
+(what ``muxi mcp login`` does, :func:`muxi_cli.tools.mcp_oauth.login`; the
+browser is ``$BROWSER``), and an elicitation form submitted as muxi shows it
+(:func:`form_as_shown`, answered through :mod:`muxi_cli.tools.mcp_input`).
 
 It is not ``muxi mcp test``: that command also sends invalid arguments on
 purpose and judges the server; this one behaves like an agent's connection
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from muxi_cli.mcpdev.examples import arguments_example
+from muxi_cli.tools.mcp_input import CURRENT_INPUT, ElicitAnswer, SamplingRefused
 
 #: Environment variables the suite sets for the client command.
 SCENARIO_ENV = "MCP_CONFORMANCE_SCENARIO"
@@ -90,21 +92,6 @@ def _config(url: str, timeout: float, context: Mapping[str, Any]) -> Any:
     return MCPServerConfig.model_validate(entry)
 
 
-def _module(name: str) -> Any:
-    """One of muxi's MCP client modules, or None in a build without it.
-
-    Looked up by name: the conformance client only drives OAuth
-    (``mcp_oauth``) and elicitation (``mcp_input``) the way a person does, and
-    must also run against a muxi without them, to record that baseline.
-    """
-    import importlib  # deferred: only the conformance client looks them up
-
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
 def form_as_shown(schema: Any) -> dict[str, Any]:
     """The answer of a person who submits muxi's form for ``schema`` unchanged.
 
@@ -125,20 +112,19 @@ def form_as_shown(schema: Any) -> dict[str, Any]:
 class _Person:
     """The conformance run's user: submits every form as shown, allows no sampling."""
 
-    def __init__(self, module: Any, say: Callable[[str], None]) -> None:
-        self._module = module
+    def __init__(self, say: Callable[[str], None]) -> None:
         self._say = say
 
     async def elicit(self, request: Any) -> Any:
         if request.mode != "form":
             self._say(f"elicitation ({request.mode}): declined")
-            return self._module.ElicitAnswer(action="decline")
+            return ElicitAnswer(action="decline")
         content = form_as_shown(request.schema)
         self._say(f"elicitation: accepted {json.dumps(content)}")
-        return self._module.ElicitAnswer(action="accept", content=content)
+        return ElicitAnswer(action="accept", content=content)
 
     async def sample(self, request: Any) -> Any:
-        raise self._module.SamplingRefused("no model in a conformance run")
+        raise SamplingRefused("no model in a conformance run")
 
 
 def _login_due(conn: Any) -> bool:
@@ -153,11 +139,10 @@ async def _login(config: Any, timeout: float, say: Callable[[str], None]) -> boo
     """
     import webbrowser  # deferred: only a login opens a browser
 
-    oauth = _module("muxi_cli.tools.mcp_oauth")
-    if oauth is None:
-        return False
+    from muxi_cli.tools import mcp_oauth  # deferred: only a login needs the keyring
+
     try:
-        await oauth.login(
+        await mcp_oauth.login(
             "conformance",
             config,
             show_url=lambda url: say(f"login: open {url}"),
@@ -211,9 +196,7 @@ async def run_client(
     run = ClientRun(scenario=scenario)
     quiet_sdk_logging()
     # Input a server asks for mid-call goes to the caller's channel (mcp_input).
-    inputs = _module("muxi_cli.tools.mcp_input")
-    if inputs is not None:
-        inputs.CURRENT_INPUT.set(_Person(inputs, say))
+    CURRENT_INPUT.set(_Person(say))
     config = _config(url, timeout, context or {})
     conn = await _connect(config, timeout)
     try:

@@ -107,6 +107,8 @@ def build_context(options: ScaffoldOptions) -> dict[str, Any]:
     completions = options.extras and (options.prompts or options.resources)
     # What server.py imports from mcp.types (one sorted line).
     type_names = ["ToolAnnotations"] if tools or options.extras else []
+    if options.extras:  # the logging/setLevel handler
+        type_names += ["EmptyResult", "LoggingLevel", "SetLevelRequestParams"]
     if completions:
         type_names += ["Completion", "CompletionArgument", "PromptReference"]
         type_names.append("ResourceTemplateReference")
@@ -137,7 +139,7 @@ def build_context(options: ScaffoldOptions) -> dict[str, Any]:
         "extras": options.extras,
         "completions": completions,
         "any_tools": bool(tools) or options.extras,
-        "mcp_types_import": _import_line("mcp.types", sorted(type_names)),
+        "mcp_types_import": _import_line("mcp.types", sorted(set(type_names))),
         "completion_args": " and ".join(
             text
             for text, wanted in (

@@ -23,8 +23,9 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
-from muxi_cli.tools.mcp_tokens import KeyringTokenStorage
+from muxi_cli.tools.mcp_tokens import KeyringTokenStorage, client_auth_method
 
 if TYPE_CHECKING:
     from mcp.client.auth import OAuthClientProvider
@@ -92,6 +93,8 @@ def _provider_class() -> type[OAuthClientProvider]:
         """
 
         connection_only = False
+        #: A scope to ask for besides the server's challenge (an earlier step-up).
+        extra_scope: str | None = None
         server_name = ""
         user: str | None = None
         on_login_due: Callable[[], None] | None = None
@@ -117,6 +120,43 @@ def _provider_class() -> type[OAuthClientProvider]:
                 if not self._initialized:
                     await self._initialize()
                 return self.context.current_tokens is not None
+
+        async def _perform_authorization_code_grant(self) -> tuple[str, str]:
+            from mcp.client.auth.utils import union_scopes  # deferred: the MCP SDK
+
+            # A fresh login starts from the 401's scope, which may be narrower
+            # than what a connection was refused for (403 insufficient_scope).
+            if self.extra_scope:
+                meta = self.context.client_metadata
+                meta.scope = union_scopes(meta.scope, self.extra_scope)
+            return await super()._perform_authorization_code_grant()
+
+        async def _exchange_token_authorization_code(
+            self, auth_code: str, code_verifier: str
+        ) -> Any:
+            await self._fit_client_auth()
+            return await super()._exchange_token_authorization_code(auth_code, code_verifier)
+
+        async def _fit_client_auth(self) -> None:
+            """Send a hand-registered client's secret the way the server takes it.
+
+            Known only once its metadata is read (the SDK asks for the record's
+            method as it stands). Kept with the tokens: a refresh in a later
+            process happens before any metadata is read.
+            """
+            info, meta = self.context.client_info, self.context.oauth_metadata
+            storage = self.context.storage
+            if (
+                info is None
+                or not info.client_secret
+                or meta is None
+                or getattr(storage, "preset_client", None) is None
+            ):
+                return
+            method = client_auth_method(meta.token_endpoint_auth_methods_supported)
+            if method is not None and method != info.token_endpoint_auth_method:
+                info.token_endpoint_auth_method = method
+                await storage.set_client_info(info)
 
         async def _initialize(self) -> None:
             await super()._initialize()
@@ -176,7 +216,10 @@ def connection_auth(
     """
     assert config.url is not None
 
-    async def needs_person(_url: str) -> None:
+    async def needs_person(url: str) -> None:
+        # The scope the SDK would ask for (on a 403 step-up: the granted one and
+        # the one the server named): `muxi mcp login` asks for it too.
+        storage.set_wanted_scope(parse_qs(urlsplit(url).query).get("scope", [None])[0])
         if on_login_due is not None:
             on_login_due()
         raise LoginRequired(name, user)
@@ -273,6 +316,7 @@ async def authorize(
 
     assert config.url is not None
     storage = KeyringTokenStorage(name, config.url, user, _preset_client(config, redirect))
+    wanted_scope = storage.wanted_scope()
     client_info = await storage.get_client_info()
     if client_info is not None and redirect not in [
         str(u) for u in client_info.redirect_uris or []
@@ -291,16 +335,18 @@ async def authorize(
             code=params.get("code", ""), state=params.get("state"), iss=params.get("iss")
         )
 
-    provider = _provider_class()(
+    provider: Any = _provider_class()(
         server_url=config.url,
         client_metadata=_metadata(config, redirect),
         storage=storage,
         redirect_handler=on_redirect,
         callback_handler=on_callback,
     )
+    provider.extra_scope = wanted_scope
     async with Client(_authed_transport(config, provider)) as client:
         tools = await client.list_tools()
         info = client.server_info
+    storage.set_wanted_scope(None)  # granted now
     return LoginResult(len(tools.tools), info.name if info else name)
 
 

@@ -27,6 +27,18 @@ PREFIX = "mcp-oauth:"
 TokenState = Literal["signed in", "expired", "not signed in"]
 
 
+def client_auth_method(supported: list[str] | None) -> str | None:
+    """How a client secret goes to the token endpoint, from the server's metadata.
+
+    ``client_secret_basic`` when listed, or when the list is absent (RFC 8414
+    §2: the default); else ``client_secret_post`` when listed; None: neither
+    (the record's own method stays).
+    """
+    if supported is None or "client_secret_basic" in supported:
+        return "client_secret_basic"
+    return "client_secret_post" if "client_secret_post" in supported else None
+
+
 def secret_name(server: str, user: str | None = None) -> str:
     """The keyring name of ``server``'s tokens (for ``user`` on a server)."""
     return f"{PREFIX}{server}" + (f"@user:{user}" if user else "")
@@ -136,9 +148,15 @@ class KeyringTokenStorage:
             OAuthClientInformationFull,
         )
 
-        if self.preset_client is not None:
-            return self.preset_client
         info = _load(self.name, self.url).get("client")
+        if self.preset_client is not None:
+            preset = self.preset_client
+            # The method chosen at login from the server's metadata (mcp_oauth).
+            if isinstance(info, dict) and info.get("client_id") == preset.client_id:
+                method = info.get("token_endpoint_auth_method")
+                if method in ("client_secret_basic", "client_secret_post"):
+                    preset.token_endpoint_auth_method = method
+            return preset
         return OAuthClientInformationFull.model_validate(info) if isinstance(info, dict) else None
 
     async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
@@ -150,6 +168,17 @@ class KeyringTokenStorage:
         """Forget the registered client (its redirect address no longer applies)."""
         record = _load(self.name, self.url)
         if record.pop("client", None) is not None:
+            _save(self.name, self.url, record)
+
+    def wanted_scope(self) -> str | None:
+        """The scope a connection was last asked to get (a 403 step-up names a wider one)."""
+        scope = _load(self.name, self.url).get("scope_wanted")
+        return scope if isinstance(scope, str) and scope else None
+
+    def set_wanted_scope(self, scope: str | None) -> None:
+        record = _load(self.name, self.url)
+        if record.get("scope_wanted") != scope:
+            record["scope_wanted"] = scope
             _save(self.name, self.url, record)
 
     async def forget_tokens(self) -> None:

@@ -15,10 +15,13 @@ Serves, on 127.0.0.1:N:
   user named by ``?user=`` or "alice", so a test can drive it without a
   browser), ``/token`` (``authorization_code`` and ``refresh_token``, refresh
   tokens rotate);
-- ``--preset ID SECRET REDIRECT``: a client registered by hand (``client_secret_post``);
+- ``--preset ID SECRET REDIRECT``: a client registered by hand (``client_secret_post``,
+  or ``client_secret_basic`` with ``--client-auth``: the only secret method listed);
 - for tests: ``POST /admin/expire`` (every access token stops working now, as
   if its lifetime ran out), ``POST /admin/revoke`` (every access and refresh
-  token is revoked) and ``GET /admin/stats`` (what happened so far).
+  token is revoked), ``POST /admin/require-scope?scope=S`` (tokens without S
+  get 403 insufficient_scope naming it: a scope step-up) and ``GET /admin/stats``
+  (what happened so far).
 
 Written for the test suite only: no persistence, no consent screen.
 """
@@ -30,7 +33,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -57,16 +60,22 @@ class State:
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     access: dict[str, Grant] = field(default_factory=dict)
     refresh: dict[str, Grant] = field(default_factory=dict)
+    #: A scope every MCP request needs besides "mcp" (``/admin/require-scope``).
+    required_scope: str | None = None
     stats: dict[str, int] = field(
         default_factory=lambda: {"registrations": 0, "codes": 0, "refreshes": 0, "rejected": 0}
     )
 
-    def live_user(self, authorization: str) -> str | None:
+    def live_grant(self, authorization: str) -> Grant | None:
         scheme, _, token = authorization.partition(" ")
         grant = self.access.get(token) if scheme.lower() == "bearer" else None
         if grant is None or grant.revoked or grant.expires_at <= time.time():
             return None
-        return grant.user
+        return grant
+
+    def live_user(self, authorization: str) -> str | None:
+        grant = self.live_grant(authorization)
+        return grant.user if grant is not None else None
 
     def issue(self, user: str, client_id: str, scope: str) -> dict[str, Any]:
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
@@ -86,7 +95,21 @@ def _challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
+def _client_credentials(headers: Any, form: Any) -> tuple[str, str, str]:
+    """``(client id, secret, method)`` of a token request: HTTP Basic, or in the form."""
+    scheme, _, value = str(headers.get("authorization", "")).partition(" ")
+    if scheme.lower() == "basic":
+        raw = base64.b64decode(value.encode()).decode()
+        client_id, _, secret = raw.partition(":")
+        return unquote(client_id), unquote(secret), "client_secret_basic"
+    secret = str(form.get("client_secret", ""))
+    method = "client_secret_post" if secret else "none"
+    return str(form.get("client_id", "")), secret, method
+
+
+def build_app(
+    port: int, ttl: int, preset: list[str] | None = None, client_auth: str = "client_secret_post"
+) -> Any:
     base = f"http://127.0.0.1:{port}"
     st = State(base=base, ttl=ttl)
     if preset:  # a client registered by hand: id, secret, redirect URI
@@ -95,7 +118,7 @@ def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
             "client_id": client_id,
             "client_secret": secret,
             "redirect_uris": [redirect],
-            "token_endpoint_auth_method": "client_secret_post",
+            "token_endpoint_auth_method": client_auth,
         }
     prm_url = f"{base}/.well-known/oauth-protected-resource/mcp"
 
@@ -141,7 +164,7 @@ def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
                 "response_types_supported": ["code"],
                 "grant_types_supported": ["authorization_code", "refresh_token"],
                 "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": ["none", "client_secret_post"],
+                "token_endpoint_auth_methods_supported": ["none", client_auth],
                 "scopes_supported": ["mcp"],
                 "authorization_response_iss_parameter_supported": True,
             }
@@ -189,9 +212,14 @@ def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
     async def token(request: Request) -> Response:
         form = await request.form()
         grant_type = form.get("grant_type")
-        client_id = str(form.get("client_id", ""))
+        client_id, secret, method = _client_credentials(request.headers, form)
         client = st.clients.get(client_id)
-        if client is None or client.get("client_secret", "") != form.get("client_secret", ""):
+        # The secret must come the way the client was registered (RFC 6749 §2.3.1).
+        if (
+            client is None
+            or client.get("client_secret", "") != secret
+            or client.get("token_endpoint_auth_method", "none") != method
+        ):
             return error("invalid_client", 401)
         if grant_type == "authorization_code":
             code = st.codes.pop(str(form.get("code", "")), None)
@@ -224,6 +252,10 @@ def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
     async def stats(_: Request) -> Response:
         return JSONResponse(st.stats)
 
+    async def require_scope(request: Request) -> Response:
+        st.required_scope = request.query_params.get("scope") or None
+        return JSONResponse({"ok": True})
+
     async def guarded(scope: Any, receive: Any, send: Any) -> None:
         """The MCP endpoint: a live bearer token, or 401 pointing at the metadata."""
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
@@ -239,7 +271,43 @@ def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
             )
             await response(scope, receive, send)
             return
+        grant = st.live_grant(headers.get("authorization", ""))
+        wanted = st.required_scope
+        if grant is not None and wanted and wanted not in grant.scope.split():
+            receive, body = await _replayable(receive)
+            calls_tool = b'"tools/call"' in body  # only calls need the wider scope
+        else:
+            calls_tool = False
+        if calls_tool:
+            # A scope step-up (RFC 6750 §3.1): the token is good but too narrow.
+            challenge = (
+                f'Bearer error="insufficient_scope", scope="mcp {wanted}", '
+                f'resource_metadata="{prm_url}"'
+            )
+            response = JSONResponse(
+                {"error": "insufficient_scope"},
+                status_code=403,
+                headers={"WWW-Authenticate": challenge},
+            )
+            await response(scope, receive, send)
+            return
         await mcp_app(scope, receive, send)
+
+    async def _replayable(receive: Any) -> tuple[Any, bytes]:
+        """The request's body, and a ``receive`` that hands it over again."""
+        messages = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        body = b"".join(m.get("body", b"") for m in messages)
+        queue = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def again() -> Any:
+            return queue.pop(0) if queue else await receive()
+
+        return again, body
 
     routes = Starlette(
         routes=[
@@ -252,6 +320,7 @@ def build_app(port: int, ttl: int, preset: list[str] | None = None) -> Any:
             Route("/admin/expire", expire, methods=["POST"]),
             Route("/admin/revoke", revoke, methods=["POST"]),
             Route("/admin/stats", stats),
+            Route("/admin/require-scope", require_scope, methods=["POST"]),
         ],
         lifespan=lambda _app: mcp_app.router.lifespan_context(mcp_app),
     )
@@ -272,11 +341,17 @@ def main() -> None:
     parser.add_argument(
         "--preset", nargs=3, metavar=("ID", "SECRET", "REDIRECT"), help="a hand-registered client"
     )
+    parser.add_argument(
+        "--client-auth",
+        choices=["client_secret_post", "client_secret_basic"],
+        default="client_secret_post",
+        help="how the hand-registered client sends its secret (the only secret method listed)",
+    )
     opts = parser.parse_args()
     import uvicorn
 
     uvicorn.run(
-        build_app(opts.port, opts.ttl, opts.preset),
+        build_app(opts.port, opts.ttl, opts.preset, opts.client_auth),
         host="127.0.0.1",
         port=opts.port,
         log_level="warning",

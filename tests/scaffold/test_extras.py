@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.types import PromptReference, ResourceTemplateReference
+from mcp.types import LoggingLevel, PromptReference, ResourceTemplateReference
 
 from tests.scaffold.helpers import generate, imported_server, run_generated_tests
 
@@ -63,15 +63,47 @@ def test_the_extras_work_with_a_real_client(tmp_path: Path) -> None:
     assert got["style"] == ["one sentence", "one paragraph"]
     assert got["name"] == ["Grace"]
     assert got["caps"] is not None and got["caps"].completions is not None
+    assert got["caps"].logging is not None  # logging/setLevel is served
     # The PNG is a real one: signature, IHDR of 4x4 8-bit RGB.
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
     assert png[16:24] == (4).to_bytes(4, "big") * 2
 
 
+async def _levels_after_set_level(server: Any, level: LoggingLevel) -> list[str]:
+    levels: list[str] = []
+
+    async def on_log(params: Any) -> None:
+        levels.append(params.level)
+
+    # logging/setLevel belongs to protocol versions up to 2025-11-25 ("legacy").
+    async with Client(server, logging_callback=on_log, mode="legacy") as client:
+        assert client.server_capabilities.logging is not None
+        await client.set_logging_level(level)
+        await client.call_tool("slow_count", {"steps": 2})
+    return levels
+
+
+def test_log_messages_follow_the_level_the_client_set(tmp_path: Path) -> None:
+    plan = generate(tmp_path)
+    with imported_server(plan.project_dir, "demo_server") as module:
+        info = asyncio.run(_levels_after_set_level(module.create_server(), "info"))
+        debug = asyncio.run(_levels_after_set_level(module.create_server(), "debug"))
+        error = asyncio.run(_levels_after_set_level(module.create_server(), "error"))
+    assert info == ["info"]
+    assert debug == ["info", "debug", "debug"]
+    assert error == []
+
+
 def test_no_extras_leaves_them_out(tmp_path: Path) -> None:
     plan = generate(tmp_path, extras=False)
     server = (plan.project_dir / "src/demo_server/server.py").read_text()
-    for absent in ("slow_count", "color_swatch", "@server.completion", "report_progress"):
+    for absent in (
+        "slow_count",
+        "color_swatch",
+        "@server.completion",
+        "report_progress",
+        "logging/setLevel",
+    ):
         assert absent not in server
     readme = (plan.project_dir / "README.md").read_text()
     assert "slow_count" not in readme and "completions" not in readme

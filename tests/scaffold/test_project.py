@@ -99,9 +99,9 @@ def test_generated_project_works(tmp_path: Path, transport: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     counts = re.search(r"(\d+) passed", proc.stdout)
     assert counts, proc.stdout
-    # in-memory: identity + listing + 3 per tool + 2 resources + 1 prompt + 2 extras
-    # (progress, image) + 2 completions; stdio adds 2, http 1
-    expected = 1 + 1 + 3 * 2 + 2 + 1 + 2 + 2 + {"stdio": 2, "http": 1, "both": 3}[transport]
+    # in-memory: identity + listing + 3 per tool + 2 resources + 1 prompt + 3 extras
+    # (progress, log level, image) + 2 completions; stdio adds 2, http 1
+    expected = 1 + 1 + 3 * 2 + 2 + 1 + 3 + 2 + {"stdio": 2, "http": 1, "both": 3}[transport]
     assert int(counts.group(1)) == expected, proc.stdout
     assert "skipped" not in proc.stdout
 

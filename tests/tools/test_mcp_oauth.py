@@ -191,8 +191,14 @@ def test_fixed_authorization_header_turns_oauth_off(tmp_path: Path, oauth_base: 
     assert out.returncode == 2 and "switched off" in out.stderr
 
 
-def test_hand_registered_client(tmp_path: Path) -> None:
-    """`oauth.client_id` + `client_secret` + a fixed `redirect_port`: no dynamic registration."""
+@pytest.mark.parametrize("client_auth", ["client_secret_post", "client_secret_basic"])
+def test_hand_registered_client(tmp_path: Path, muxi_home: Path, client_auth: str) -> None:
+    """`oauth.client_id` + `client_secret` + a fixed `redirect_port`: no dynamic registration.
+
+    The secret goes the way the authorization server's metadata says it takes
+    it (`token_endpoint_auth_methods_supported`), at login and at a refresh in
+    a later process, which has not read that metadata yet.
+    """
     port, redirect_port = free_port(), free_port()
     redirect = f"http://127.0.0.1:{redirect_port}/callback"
     proc = subprocess.Popen(
@@ -205,6 +211,8 @@ def test_hand_registered_client(tmp_path: Path) -> None:
             "muxi-hand",
             "s3cret",
             redirect,
+            "--client-auth",
+            client_auth,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -224,6 +232,11 @@ def test_hand_registered_client(tmp_path: Path) -> None:
         assert _stats(base)["registrations"] == 0
         call = run_muxi("mcp", "call", "secure", "whoami")
         assert call.stdout.strip() == "carol", call.stderr
+        _post(f"{base}/admin/expire")
+        _backdate_tokens(muxi_home)
+        call = run_muxi("mcp", "call", "secure", "whoami")
+        assert call.stdout.strip() == "carol", call.stderr
+        assert _stats(base)["refreshes"] == 1
 
 
 def test_paste_back_of_the_redirected_address(formation: Path, oauth_base: str) -> None:
@@ -259,3 +272,18 @@ def test_paste_back_of_the_redirected_address(formation: Path, oauth_base: str) 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+def test_scope_step_up_asks_for_the_larger_scope(formation: Path, oauth_base: str) -> None:
+    """A 403 insufficient_scope: the next login asks for the scope the server named."""
+    assert login().returncode == 0
+    assert run_muxi("mcp", "call", "secure", "whoami").stdout.strip() == "alice"
+    _post(f"{oauth_base}/admin/require-scope?scope=mcp%3Awrite")
+    call = run_muxi("mcp", "call", "secure", "whoami")
+    assert call.returncode != 0 and "muxi mcp login secure" in call.stdout + call.stderr
+    done = login()
+    assert done.returncode == 0, done.stderr
+    scope = parse_qs(urlsplit(done.stdout.splitlines()[0]).query)["scope"][0]
+    assert set(scope.split()) == {"mcp", "mcp:write"}
+    call = run_muxi("mcp", "call", "secure", "whoami")
+    assert (call.returncode, call.stdout.strip()) == (0, "alice"), call.stderr
