@@ -37,5 +37,3 @@ async def test_an_error_answer_of_this_login_ends_the_wait() -> None:
         base = f"http://127.0.0.1:{lb.port}/callback"
         assert await asyncio.to_thread(_get, f"{base}?error=access_denied&state=s1") == 200
         assert "error=access_denied" in await asyncio.wait_for(lb.wait(), 10)
-
-
