@@ -225,7 +225,10 @@ class Host:
         # The admin key lives only in memory and in <id>.token; the key file path is
         # never written (no key is created or used from it).
         keys = KeyStore(self.files.dir / f".{self.args.id}.keys.json", env_admin_key=self.token)
-        settings = ServerSettings(rate=0, max_body=LOCAL_MAX_BODY, admin_user=local_user_id())
+        # The local user, as in-process; the owner's own OAuth logins (docs/host.md).
+        settings = ServerSettings(
+            rate=0, max_body=LOCAL_MAX_BODY, admin_user=local_user_id(), admin_is_owner=True
+        )
         with contextlib.suppress(FileNotFoundError):
             if self.files.socket.is_socket():
                 self.files.socket.unlink()  # a stale host's (it exits when it sees this)

@@ -60,6 +60,9 @@ class LocalTools:
         return sorted(found.values(), key=lambda t: (t.server, t.name))
 
     async def mcp_servers(self) -> list[ServerInfo]:
+        recheck = getattr(self.tool_host, "recheck_logins", None)  # a ToolManager's
+        if recheck is not None:  # a login made since in another process (mcp_relogin.py)
+            await recheck()
         return [
             ServerInfo(
                 name=s.name,

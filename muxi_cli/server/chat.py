@@ -39,7 +39,7 @@ async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> C
         req.session_id = info.id
         user = info.user_id  # an admin continuing a session acts as its owner
     req.user_id = user
-    req.caller_role = caller.principal.role  # never what the client claimed
+    req.caller_role = caller.tool_role  # never what the client claimed
     if req.attachments:
         # Only the owner's own uploads (404 like GET /v1/media/{id}); files sent
         # inline are stored too, so they must fit the owner's quota.

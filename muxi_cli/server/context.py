@@ -85,6 +85,10 @@ class ServerSettings:
     #: The user an admin key acts as without ``X-Muxi-User-Id`` (the warm host:
     #: the local user, as in-process).
     admin_user: str = ADMIN_DEFAULT_USER
+    #: Admin keys are this machine's owner (the warm host, which serves only its
+    #: own OS user): their turns and MCP reads run as in-process ones, so an OAuth
+    #: MCP server uses the local login (``mcp-oauth:NAME``), not a per-user one.
+    admin_is_owner: bool = False
     #: Serve the chat app in a browser under ``/web/`` (``muxi serve --web``).
     web: bool = False
     #: Also serve ``/metrics`` without a key on this port of 127.0.0.1 (0: any free one).
@@ -99,10 +103,18 @@ class Caller:
     user_id: str
     #: What the key may do (scopes resolved against the formation).
     grants: Grants = field(default_factory=Grants)
+    #: The machine's owner (an admin key of the warm host: ``admin_is_owner``).
+    owner: bool = False
 
     @property
     def admin(self) -> bool:
         return self.principal.admin
+
+    @property
+    def tool_role(self) -> str | None:
+        """The role tools see (``ToolCaller.role``): None for the machine's owner,
+        as in-process; the key's role on ``muxi serve``."""
+        return None if self.owner else self.principal.role
 
     @property
     def scope_user(self) -> str | None:
@@ -212,7 +224,8 @@ class ServerContext:
                 )
         grants = resolve(principal, self.access)
         if principal.admin:
-            return Caller(principal, user_header or self.settings.admin_user, grants)
+            user = user_header or self.settings.admin_user
+            return Caller(principal, user, grants, owner=self.settings.admin_is_owner)
         # A user key always acts as its own user; the header is ignored.
         return Caller(principal, principal.user_id, grants)
 

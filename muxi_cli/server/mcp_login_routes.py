@@ -8,7 +8,11 @@ to that MCP server use its own tokens (muxi_cli/tools/mcp_users.py).
   ``/v1/mcp/oauth/callback`` (``MUXI_PUBLIC_URL`` sets the address when the
   server sits behind a proxy);
 - ``GET /v1/mcp/oauth/callback``: where the browser comes back (no key: the
-  OAuth ``state`` names the login and its user);
+  OAuth ``state`` names the login and its user). It first shows which muxi user
+  the login is for and finishes only when that person presses Continue (the
+  same address with ``confirm=yes``): a login link started by someone else and
+  opened by another user, whose authorization server skips its consent screen,
+  does not complete unnoticed;
 - ``POST /v1/mcp/servers/{server_name}/login/complete`` ``{"redirect": URL}``: the
   paste-back, for a browser that cannot reach this server;
 - ``GET /v1/mcp/servers/{server_name}/login``: this user's state;
@@ -44,7 +48,6 @@ def _redirect_uri(request: Any) -> str:
 
 def add_mcp_login_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
     from fastapi import Path, Request  # deferred: FastAPI is slow to import
-    from fastapi.responses import HTMLResponse  # deferred: as above
     from pydantic import BaseModel, Field  # deferred: as above
 
     from muxi_cli.runtime import mcp_auth  # deferred: pulls in the MCP SDK's auth
@@ -79,17 +82,21 @@ def add_mcp_login_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
     @v1.get("/mcp/oauth/callback", tags=["tools"], summary="The OAuth redirect (browser)")
     async def login_callback(request: Request) -> Any:
         logins = mcp_auth.remote_logins()
-        pending = logins.deliver(str(request.url))
+        params = dict(request.query_params)
+        pending = logins.waiting(str(request.url))
         if pending is None:
             text = "No muxi login is waiting for this answer (it may have expired): start again."
-            return HTMLResponse(_PAGE.format(text=text), status_code=400)
+            return _html(_PAGE.format(text=text), 400)
+        if "error" not in params and params.get("confirm") != "yes":
+            return _html(_confirm_page(pending.server, pending.user, params))
+        logins.deliver(str(request.url))
         state = await logins.finish(pending)
         if state == "signed in":
             await _open_connection(pending.server, pending.user)
-            ctx_text = f"muxi is signed in to {pending.server}."
-            return HTMLResponse(_PAGE.format(text=ctx_text))
+            ctx_text = f"muxi is signed in to {_escape(pending.server)}."
+            return _html(_PAGE.format(text=ctx_text))
         text = f"The login to {pending.server} did not succeed: {state}"
-        return HTMLResponse(_PAGE.format(text=_escape(text)), status_code=400)
+        return _html(_PAGE.format(text=_escape(text)), 400)
 
     @v1.post(
         "/mcp/servers/{server_name}/login/complete",
@@ -144,6 +151,38 @@ def add_mcp_login_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
 
     def _auth(name: str, who: Caller) -> str | None:
         return mcp_auth.user_auth(_formation(ctx), name, who.user_id)
+
+
+#: The callback's pages load nothing; the confirmation form goes back to the callback only.
+_HEADERS = {
+    "content-security-policy": "default-src 'none'; form-action 'self'; base-uri 'none'",
+    "referrer-policy": "no-referrer",  # the address holds the authorization code
+    "cache-control": "no-store",
+}
+
+
+def _html(page: str, status: int = 200) -> Any:
+    from fastapi.responses import HTMLResponse  # deferred: FastAPI is slow to import
+
+    return HTMLResponse(page, status_code=status, headers=_HEADERS)
+
+
+def _confirm_page(server: str, user: str, params: dict[str, str]) -> str:
+    """Whose login this is, and a Continue button that finishes it (``confirm=yes``)."""
+    fields = "".join(
+        f'<input type=hidden name="{_escape(k)}" value="{_escape(v)}">'
+        for k, v in params.items()
+        if k in ("code", "state", "iss")
+    )
+    return (
+        "<!doctype html><meta charset=utf-8><title>muxi</title>"
+        f"<p>Sign in muxi user <b>{_escape(user)}</b> to <b>{_escape(server)}</b> "
+        "with the account you just authorized?</p>"
+        "<p>Continue only if you started this login yourself. If someone sent you "
+        "this link, close this tab: continuing would give them your access.</p>"
+        f'<form method=get action="callback">{fields}'
+        "<input type=hidden name=confirm value=yes><button type=submit>Continue</button></form>"
+    )
 
 
 def _escape(text: str) -> str:

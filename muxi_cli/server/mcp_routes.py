@@ -50,7 +50,7 @@ def acting_as(caller: Caller) -> Iterator[None]:
     tokens (the tool host reads the caller as it does for tool calls)."""
     from muxi_cli.tools.base import CURRENT_CALLER, ToolCaller  # deferred: a plain dataclass
 
-    token = CURRENT_CALLER.set(ToolCaller(caller.user_id, "admin" if caller.admin else "user"))
+    token = CURRENT_CALLER.set(ToolCaller(caller.user_id, caller.tool_role))
     try:
         yield
     finally:
@@ -202,7 +202,8 @@ def add_mcp_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
             for s in await rt.mcp_servers()
             if visible is None or s.name in visible
         ]
-        if ctx.formation is not None:
+        # The machine's owner (the warm host) signs in locally: the connection says.
+        if ctx.formation is not None and not who.owner:
             from muxi_cli.runtime.mcp_auth import user_auth  # deferred: only with a formation
 
             for s in listed:  # an OAuth server's login is this user's own (per-user tokens)

@@ -21,6 +21,7 @@ from muxi_cli.protocol.records import KIND_SOURCES, ToolKind
 from muxi_cli.tools.base import CURRENT_CALLER, ServerStatus, ToolDef, ToolOutcome
 from muxi_cli.tools.builtins import BuiltinContext, get_builtin
 from muxi_cli.tools.mcp_client import MCPConnection, quiet_sdk_logging
+from muxi_cli.tools.mcp_relogin import retry_after_login
 from muxi_cli.tools.mcp_users import UserConnections
 from muxi_cli.tools.naming import NameRegistry, delegate_name, namespaced
 from muxi_cli.tools.policy import load_always_allow, resolve_policy, save_always_allow
@@ -142,6 +143,12 @@ class ToolManager:
 
     # -- status --------------------------------------------------------------
 
+    async def recheck_logins(self, servers: Iterable[str] | None = None) -> None:
+        """Servers that wanted a login connect again once one was stored (mcp_relogin.py)."""
+        names = self._servers if servers is None else servers
+        conns = [self._servers[n] for n in names if n in self._servers]
+        await asyncio.gather(*(retry_after_login(c) for c in conns))
+
     def statuses(self) -> list[ServerStatus]:
         return [conn.status() for conn in self._servers.values()]
 
@@ -262,6 +269,7 @@ class ToolManager:
     async def tools_for(self, agent: AgentConfig) -> list[ToolDef]:
         """What ``agent`` may call now: its built-ins, Python tools and ready servers' tools."""
         await self.start()
+        await self.recheck_logins(agent.mcp_servers)
         defs: list[ToolDef] = []
         for entry in agent.tools:
             if entry.builtin:
@@ -277,6 +285,7 @@ class ToolManager:
     async def all_tools(self) -> list[ToolDef]:
         """Every tool of every agent, plus the tools of ready servers no agent uses."""
         seen: dict[str, ToolDef] = {}
+        await self.recheck_logins()
         for agent in self.formation.agents:
             for tool_def in await self.tools_for(agent):
                 seen.setdefault(tool_def.name, tool_def)
@@ -298,6 +307,7 @@ class ToolManager:
         conn = self._server(server)
         await self.start()
         await conn.wait_settled(conn.config.startup_timeout + 1)
+        await retry_after_login(conn)
         for tool_def in self._server_defs(server):
             if tool_def.tool == tool:
                 return tool_def

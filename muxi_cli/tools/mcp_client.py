@@ -124,6 +124,8 @@ class MCPConnection:
     oauth_user: str | None = None
     #: OAuth state for ``status()`` (set by ``_oauth_settled``); None: the server asked for none.
     auth: str | None = None
+    #: The stored login when a login was last found due (mcp_relogin.py: a new one retries).
+    login_seen: str | None = None
 
     def __init__(self, name: str, config: MCPServerConfig, base_dir: Path) -> None:
         self.name = name
@@ -381,6 +383,10 @@ class MCPConnection:
         from muxi_cli.tools import mcp_oauth  # deferred: only remote servers
 
         self.auth, message = mcp_oauth.settled_state(self.name, self.config, self.oauth_user, exc)
+        if self.auth == LOGIN_DUE:
+            from muxi_cli.tools.mcp_relogin import stored_login  # deferred: as mcp_oauth
+
+            self.login_seen = stored_login(self)
         return message
 
     async def stop(self) -> None:

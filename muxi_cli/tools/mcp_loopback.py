@@ -2,7 +2,10 @@
 
 A one-shot HTTP listener on 127.0.0.1: the browser comes back to
 ``http://127.0.0.1:PORT/callback?code=...&state=...``; the listener answers
-with a short page and hands the query to the login. Anything else gets a 404.
+with a short page and hands the query to the login. Anything else gets a 404,
+and once the login knows its OAuth ``state``, a redirect carrying another one
+gets a 400 and the listener keeps waiting: another local process cannot spoil
+a login in progress by calling the callback first.
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ class Loopback:
         self.path = path
         self._server: asyncio.Server | None = None
         self._got: asyncio.Future[str] | None = None
+        #: The ``state`` of the login's authorization URL (None: not known yet).
+        self.state: str | None = None
+
+    def expect(self, authorization_url: str) -> None:
+        """Accept only redirects with the ``state`` of ``authorization_url``."""
+        self.state = parse_redirect(authorization_url).get("state")
 
     async def __aenter__(self) -> Loopback:
         self._got = asyncio.get_running_loop().create_future()
@@ -67,6 +76,8 @@ class Loopback:
             target = parts[1] if len(parts) >= 2 else ""
             if parts[:1] != ["GET"] or urlsplit(target).path != self.path:
                 self._reply(writer, 404, "Not the muxi login callback.")
+            elif self.state is not None and parse_redirect(target).get("state") != self.state:
+                self._reply(writer, 400, "Not the answer this muxi login waits for.")
             else:
                 params = parse_redirect(target)
                 ok = "code" in params and "error" not in params
@@ -83,7 +94,7 @@ class Loopback:
     @staticmethod
     def _reply(writer: asyncio.StreamWriter, status: int, text: str) -> None:
         body = _PAGE.format(text=text).encode()
-        reason = "OK" if status == 200 else "Not Found"
+        reason = {200: "OK", 400: "Bad Request"}.get(status, "Not Found")
         head = (
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"

@@ -270,6 +270,7 @@ async def login(
     async with Loopback(LOOPBACK, config.oauth.redirect_port, CALLBACK_PATH) as loop_back:
 
         async def on_redirect(url: str) -> None:
+            loop_back.expect(url)  # only this login's answer, not any local request
             show_url(url)
             if open_browser is not None:
                 with contextlib.suppress(Exception):

@@ -91,6 +91,11 @@ class RemoteLogins:
         self._by_key[(name, user)] = pending
         return pending
 
+    def waiting(self, target: str) -> Pending | None:
+        """The login a redirect belongs to (by its ``state``), without handing it over."""
+        pending = self._by_state.get(parse_redirect(target).get("state", ""))
+        return pending if pending is not None and not pending.task.done() else None
+
     def deliver(self, target: str, user: str | None = None) -> Pending | None:
         """Hand the browser's redirect to its login; None if no login waits for it.
 

@@ -4,9 +4,11 @@ server's routes, and tool calls that use the calling user's own tokens."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -51,7 +53,7 @@ def test_logins_and_tokens_are_per_user(served: Deployment) -> None:
     assert body["redirect_uri"] == f"{dep.proc.url}/v1/mcp/oauth/callback"
     # The test is alice's browser: the authorization server approves and sends it
     # back to muxi's callback route, which finishes the login.
-    page = httpx.get(body["authorization_url"] + "&user=alice", follow_redirects=True, timeout=60)
+    page = _browse(body["authorization_url"] + "&user=alice", user_id=_user_of(dep, dep.alice))
     assert page.status_code == 200 and "signed in to secure" in page.text
 
     assert _login_state(dep, dep.alice)["auth"] == "oauth: signed in"
@@ -120,6 +122,42 @@ def test_paste_back_must_come_from_the_same_user(served: Deployment) -> None:
     assert _login_state(dep, dep.bob)["auth"] == "oauth: not signed in"
 
 
+def _browse(url: str, user_id: str) -> httpx.Response:
+    """A browser: authorize, land on muxi's callback, read whose login it is, press Continue."""
+    page = httpx.get(url, follow_redirects=True, timeout=60)
+    assert page.status_code == 200, page.text
+    assert f"muxi user <b>{user_id}</b>" in page.text and "Continue" in page.text
+    assert "form-action 'self'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"
+    form = dict(re.findall(r'name="?([a-z]+)"? value="?([^">]*)"?', page.text))
+    assert {"code", "state", "confirm"} <= set(form) <= {"code", "state", "iss", "confirm"}
+    return httpx.get(str(page.url.copy_with(query=None)), params=form, timeout=60)
+
+
+def test_a_login_link_opened_by_another_user_waits_for_them_to_continue(
+    served: Deployment,
+) -> None:
+    """bob starts a login and sends alice the link: muxi's callback names bob and
+    finishes nothing until alice presses Continue (her authorization server may
+    skip its consent screen for a client she approved before)."""
+    dep = served
+    with dep.client() as c:
+        url = c.post("/v1/mcp/servers/secure/login", headers=dep.headers(dep.bob)).json()[
+            "authorization_url"
+        ]
+    page = httpx.get(url + "&user=alice", follow_redirects=True, timeout=60)
+    assert page.status_code == 200
+    assert f"muxi user <b>{_user_of(dep, dep.bob)}</b>" in page.text
+    assert "If someone sent you this link, close this tab" in page.text
+    state = _login_state(dep, dep.bob)
+    assert (state["auth"], state["login"]) == ("oauth: not signed in", "pending")
+    # A forged confirmation without the code the browser got changes nothing.
+    forged = dict(parse_qsl(urlsplit(str(page.url)).query), code="forged", confirm="yes")
+    bad = httpx.get(str(page.url.copy_with(query=None)), params=forged, timeout=60)
+    assert bad.status_code == 400 and "did not succeed" in bad.text
+    assert _login_state(dep, dep.bob)["auth"] == "oauth: not signed in"
+
+
 def _user_of(dep: Deployment, key: str) -> str:
     with dep.client() as c:
         return str(c.get("/v1/me", headers=dep.headers(key)).json()["user_id"])
@@ -148,7 +186,7 @@ def test_cli_login_through_a_remote_profile(served: Deployment) -> None:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
         assert url.startswith("http"), proc.stderr.read() if proc.stderr else ""
-        page = httpx.get(url + "&user=bob", follow_redirects=True, timeout=60)
+        page = _browse(url + "&user=bob", user_id=_user_of(dep, dep.bob))
         assert "signed in to secure" in page.text
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err

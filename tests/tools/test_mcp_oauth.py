@@ -93,6 +93,12 @@ def login(user: str = "alice", *extra: str) -> subprocess.CompletedProcess[str]:
         assert query["code_challenge_method"] == ["S256"]
         assert query["client_id"][0].startswith(("client-", "muxi-hand"))
         assert query["redirect_uri"][0].startswith("http://127.0.0.1:")
+        # Another local process calling the callback first does not spoil the login.
+        spoiled = f"{query['redirect_uri'][0]}?code=forged&state=not-this-login"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(spoiled, timeout=10)
+        assert refused.value.code == 400
+        refused.value.close()
         with urllib.request.urlopen(f"{url}&user={user}", timeout=30) as page:
             assert b"signed in" in page.read()
         out, err = proc.communicate(timeout=60)
