@@ -68,6 +68,10 @@ class ServeProcess:
         self.config = config
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        #: A port picked here may be taken by another process before the server
+        #: binds it (free_port closes its probe socket): the first start then
+        #: tries another one. A caller's port, and a restart's, are kept.
+        self._may_move = port is None
         self.args = args
         self.env = server_env(home, **env)
         self.log_path = home / f"serve-{self.port}-{time.monotonic_ns()}.log"
@@ -77,6 +81,21 @@ class ServeProcess:
 
     def start(self, timeout: float = 60.0) -> ServeProcess:
         """Start and wait until ready (see the module docstring); stopped again on any failure."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except AssertionError as exc:
+                if (
+                    not self._may_move
+                    or attempt == 2
+                    or "address already in use" not in str(exc).lower()
+                ):
+                    raise
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> ServeProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path = self.home / f"serve-{self.port}-{time.monotonic_ns()}.log"
         with open(self.log_path, "wb") as log:
@@ -93,6 +112,7 @@ class ServeProcess:
         except BaseException:
             self.stop()
             raise
+        self._may_move = False  # started once: a restart must come back on this port
         return self
 
     def _wait_ready(self, timeout: float) -> None:

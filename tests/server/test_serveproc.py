@@ -66,3 +66,31 @@ def test_a_server_that_never_gets_ready_is_stopped(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="was not ready"):
         server.start(timeout=2)
     assert server.proc is not None and server.proc.poll() is not None
+
+
+def test_a_port_taken_before_the_server_binds_it_is_traded_for_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """free_port() closes its probe socket, so another process may bind the port
+    before the server does (a CI run lost a whole module of tests to it): the first
+    start then tries a new port. A port the caller chose is kept, and fails."""
+    import socket
+
+    from tests.net import free_port
+    from tests.server import serveproc
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    picks = iter([busy])
+    monkeypatch.setattr(serveproc, "free_port", lambda: next(picks, None) or free_port())
+    try:
+        with _stand_in(tmp_path, 0.0) as proc:
+            assert proc.port != busy and proc.url.endswith(f":{proc.port}")
+        fixed = _stand_in(tmp_path, 0.0)
+        fixed.port, fixed._may_move = busy, False
+        with pytest.raises(AssertionError, match="exited early"):
+            fixed.start()
+    finally:
+        taken.close()
