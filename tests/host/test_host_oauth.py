@@ -8,8 +8,6 @@ in its own process; not a per-user entry of `muxi serve` that nobody wrote.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,24 +15,15 @@ import pytest
 
 from tests.fakellm import FakeLLM, Text, ToolCalls
 from tests.host.support import muxi, ok, start, statuses
-from tests.net import free_port, wait_listening
-from tests.procs import stopping
-from tests.tools.test_mcp_oauth import SERVER, login
+from tests.tools.test_mcp_oauth import login, oauth_server
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def oauth_url() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    with stopping(proc):
-        wait_listening(port, proc)
-        yield f"http://127.0.0.1:{port}/mcp"
+    with oauth_server() as base:
+        yield f"{base}/mcp"
 
 
 def test_the_local_login_serves_calls_and_turns_through_the_host(

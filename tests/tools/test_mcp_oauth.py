@@ -9,6 +9,7 @@ asks for a new login.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -29,17 +30,25 @@ from tests.procs import run_muxi, stopping
 SERVER = Path(__file__).resolve().parent.parent / "mcp_servers" / "oauth_server.py"
 
 
-@pytest.fixture
-def oauth_base() -> Iterator[str]:
+@contextlib.contextmanager
+def oauth_server(*args: str) -> Iterator[str]:
+    """The test authorization server + protected MCP server (``args``: its options),
+    listening on a free port until the block ends; its base URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--port", str(port)],
+        [sys.executable, str(SERVER), "--port", str(port), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     with stopping(proc):
         wait_listening(port, proc)
         yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def oauth_base() -> Iterator[str]:
+    with oauth_server() as base:
+        yield base
 
 
 @pytest.fixture
@@ -205,27 +214,10 @@ def test_hand_registered_client(tmp_path: Path, muxi_home: Path, client_auth: st
     it (`token_endpoint_auth_methods_supported`), at login and at a refresh in
     a later process, which has not read that metadata yet.
     """
-    port, redirect_port = free_port(), free_port()
+    redirect_port = free_port()
     redirect = f"http://127.0.0.1:{redirect_port}/callback"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(SERVER),
-            "--port",
-            str(port),
-            "--preset",
-            "muxi-hand",
-            "s3cret",
-            redirect,
-            "--client-auth",
-            client_auth,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    with stopping(proc):
-        wait_listening(port, proc)
-        base = f"http://127.0.0.1:{port}"
+    preset = ("--preset", "muxi-hand", "s3cret", redirect, "--client-auth", client_auth)
+    with oauth_server(*preset) as base:
         (tmp_path / "muxi.yaml").write_text(
             f"mcp_servers:\n  secure:\n    url: {base}/mcp\n"
             "    oauth: {client_id: muxi-hand, client_secret: s3cret, "
