@@ -78,6 +78,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX route_cache_at ON route_cache (at);
     """,
+    # 2: keys made in the same millisecond list in the order they were made (the file
+    # store keeps its insertion order; ordering ties by the random id shuffled them).
+    """
+    ALTER TABLE muxi_keys ADD COLUMN seq BIGSERIAL;
+    """,
 ]
 
 

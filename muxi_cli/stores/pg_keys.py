@@ -64,7 +64,7 @@ class PgKeyStore(KeyStore):
         return KeyRecord.from_dict(json.loads(rows[0][0])) if rows else None
 
     def _all(self) -> dict[str, KeyRecord]:
-        rows = self._link.execute("SELECT record FROM muxi_keys ORDER BY created_at, id")
+        rows = self._link.execute("SELECT record FROM muxi_keys ORDER BY created_at, seq")
         recs = [KeyRecord.from_dict(json.loads(r[0])) for r in rows]
         return {r.id: r for r in recs}
 

@@ -60,6 +60,20 @@ def cache(link: PgLink | None, tmp_path: Path, ttl: float = 60, size: int = 10) 
 # -- keys ----------------------------------------------------------------------------
 
 
+def test_keys_made_in_one_millisecond_list_in_the_order_they_were_made(
+    keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CI run listed two keys made in the same millisecond in the order of their
+    # random ids; freezing the clock makes every key tie.
+    import muxi_cli.stores.server_keys as server_keys
+
+    monkeypatch.setattr(server_keys, "now_iso", lambda: "2026-12-07T05:00:00.000Z")
+    made = [keys.create("user", f"u{i}")[0].id for i in range(8)]
+    assert [r.id for r in keys.records()] == made
+    keys.revoke(made[0])  # rewriting a record keeps its place
+    assert [r.id for r in keys.records()] == made
+
+
 def test_keys_create_authenticate_revoke(keys: KeyStore) -> None:
     assert keys.is_empty()
     rec, secret = keys.create("user", "alice", label="laptop", scopes=["agent:support"])
