@@ -59,6 +59,7 @@ class TurnInput:
         approvals: ApprovalBroker,
         formation: Formation,
         models: ModelResolver | None,
+        media_gate: MediaGate | None = None,
     ) -> None:
         self.spec = spec
         self.call_id = call_id
@@ -66,6 +67,7 @@ class TurnInput:
         self.approvals = approvals
         self.formation = formation
         self.models = models
+        self.media_gate = media_gate
 
     async def elicit(self, request: ElicitRequest) -> ElicitAnswer:
         f = self.spec.factory
@@ -159,7 +161,8 @@ class TurnInput:
             for m in request.media
             if m.kind == "audio" and not (support.audio_in and m.media_type in support.audio_types)
         ]
-        hearing = MediaGate(self.formation, self.models).hearing() if unheard else None
+        gate = self.media_gate or MediaGate(self.formation, self.models)
+        hearing = gate.hearing() if unheard else None
         if unheard and hearing is None:
             raise SamplingRefused(
                 f"{model_ref} cannot hear audio and the formation has no audio.transcribe "

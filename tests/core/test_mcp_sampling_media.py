@@ -153,3 +153,22 @@ async def test_the_ocr_fallback_gives_a_blind_sampling_model_the_text_of_the_ima
     assert "Which number?" in sent and "4711" in sent and "(OCR)" in sent
     assert tool_text(fake_llm) == "seen (openai/fake-model): 4711."
     assert seen[-1].type == ev.RUN_COMPLETED
+
+
+async def test_audio_for_a_model_that_does_not_hear_goes_as_the_formations_transcript(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    from tests.core.test_media_prepare import Transcribe
+
+    runtime = await LocalRuntime.open(config_path=formation(fake_llm, tmp_path))
+    heard = Transcribe("please call me back")
+    # The engine's own transcriber, as a user's audio attachment would use.
+    runtime.orchestrator.engine.media_gate.transcriber = heard
+    fake_llm.script(look(tone_wav(), "audio/wav", "What was said?"), Text("A callback."), Text("."))
+    seen = await turn_events(runtime)
+    sent = fake_llm.requests[1]["messages"][-1]["content"]
+    assert isinstance(sent, str)  # no audio part for a model that does not hear
+    assert "What was said?" in sent and "please call me back" in sent
+    assert heard.calls == ["audio/wav"]
+    assert tool_text(fake_llm) == "seen (openai/fake-model): A callback."
+    assert seen[-1].type == ev.RUN_COMPLETED
