@@ -162,9 +162,11 @@ class AgentEngine:
         self.memory = memory
         self.store = store
         self.approvals = approvals
-        self.calls = ToolCallRunner(formation, tools, store, approvals, self._engine_call, models)
         #: What the turn's model takes in media; the formation's transcriber.
         self.media_gate = MediaGate(formation, models)
+        self.calls = ToolCallRunner(
+            formation, tools, store, approvals, self._engine_call, models, self.media_gate
+        )
 
     # ------------------------------------------------------------------ tools
 

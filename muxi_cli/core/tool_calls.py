@@ -27,6 +27,7 @@ from muxi_cli.core.attachments import (
 )
 from muxi_cli.core.cancel import cancelled_tool_result, stop_reason
 from muxi_cli.core.history import truncate_for_model
+from muxi_cli.core.media_gate import MediaGate
 from muxi_cli.core.turn_input import TurnInput
 from muxi_cli.core.writer import MessageStore
 from muxi_cli.llm.base import ModelResolver, ToolCall
@@ -61,10 +62,13 @@ class ToolCallRunner:
         approvals: ApprovalBroker,
         delegate: Delegate,
         models: ModelResolver | None = None,
+        media_gate: MediaGate | None = None,
     ) -> None:
         self.formation = formation
-        #: The model an MCP server's sampling request goes to (core/turn_input.py).
+        #: The model an MCP server's sampling request goes to (core/turn_input.py),
+        #: and the engine's media side for the request's images and audio.
         self.models = models
+        self.media_gate = media_gate
         self.tools = tools
         self.store = store
         self.approvals = approvals
@@ -232,7 +236,9 @@ class ToolCallRunner:
                 )
             )
             # What the MCP server asks mid-call (elicitation, sampling) comes back here.
-            channel = TurnInput(spec, call.id, queue, self.approvals, self.formation, self.models)
+            channel = TurnInput(
+                spec, call.id, queue, self.approvals, self.formation, self.models, self.media_gate
+            )
             asking = CURRENT_INPUT.set(channel)
             try:
                 outcome = await self.tools.call(tool_def, call.arguments)

@@ -51,8 +51,20 @@ class ElicitAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class SampleMedia:
+    """An image or audio clip of a sampling message: checked bytes, their real type."""
+
+    #: The index in :attr:`SampleRequest.messages` of the message it belongs to.
+    message: int
+    kind: Literal["image", "audio"]
+    media_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class SampleRequest:
-    """A server's request for a completion, as plain data (roles and texts)."""
+    """A server's request for a completion, as plain data (roles and texts, and
+    the messages' images and audio)."""
 
     server: str
     messages: tuple[tuple[str, str], ...]
@@ -60,6 +72,7 @@ class SampleRequest:
     system_prompt: str | None = None
     temperature: float | None = None
     stop_sequences: tuple[str, ...] = ()
+    media: tuple[SampleMedia, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from muxi_cli.tools.mcp_input import (
     SamplingRefused,
     unfit_request,
 )
+from muxi_cli.tools.mcp_input_media import UnfitSampling, decode_media, split_messages
 
 log = logging.getLogger("muxi.mcp")
 
@@ -81,14 +82,10 @@ def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
             return ErrorData(code=INVALID_REQUEST, message="sampling is not available here")
         if params.tools:
             return ErrorData(code=INVALID_REQUEST, message="sampling with tools is not supported")
-        messages: list[tuple[str, str]] = []
-        for m in params.messages:
-            content = m.content
-            if not isinstance(content, TextContent):
-                return ErrorData(
-                    code=INVALID_REQUEST, message="only text sampling messages are supported"
-                )
-            messages.append((m.role, content.text))
+        try:
+            messages, blocks = split_messages(params.messages)
+        except UnfitSampling as exc:
+            return ErrorData(code=INVALID_REQUEST, message=str(exc))
         size = sum(len(t) for _r, t in messages) + len(params.system_prompt or "")
         if size > SAMPLING_INPUT_MAX:
             # The owner pays for the prompt too: a server cannot send the model a book.
@@ -96,6 +93,10 @@ def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
                 code=INVALID_REQUEST,
                 message=f"sampling messages over {SAMPLING_INPUT_MAX} characters are refused",
             )
+        try:
+            media = await decode_media(blocks)
+        except UnfitSampling as exc:
+            return ErrorData(code=INVALID_REQUEST, message=str(exc))
         request = SampleRequest(
             server,
             tuple(messages),
@@ -103,6 +104,7 @@ def callbacks(server: str, inflight: InFlight) -> dict[str, Any]:
             params.system_prompt,
             params.temperature,
             tuple(params.stop_sequences or ()),
+            media,
         )
         try:
             with inflight.user_time(channel):  # the approval may wait for the user

@@ -14,6 +14,9 @@ used). muxi adds what is around it:
   * :func:`login` (``muxi mcp login NAME``) runs the browser flow with a
     loopback redirect (:mod:`mcp_loopback`), prints the URL, opens a browser
     when it can and accepts the redirected address pasted back.
+
+The SDK's provider as muxi adapts it (and :class:`LoginRequired`) is in
+:mod:`mcp_oauth_provider`; this module holds the flows around it.
 """
 
 from __future__ import annotations
@@ -25,10 +28,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from muxi_cli.tools.mcp_tokens import KeyringTokenStorage, client_auth_method
+from muxi_cli.tools.mcp_oauth_provider import (
+    LoginRequired,
+    client_metadata,
+    login_required_in,
+    preset_client,
+    provider_class,
+)
+from muxi_cli.tools.mcp_tokens import KeyringTokenStorage
 
 if TYPE_CHECKING:
-    from mcp.client.auth import OAuthClientProvider
     from mcp.shared.auth import AuthorizationCodeResult
 
     from muxi_cli.config.schema import MCPServerConfig
@@ -36,38 +45,6 @@ if TYPE_CHECKING:
 #: The loopback host of the redirect (RFC 8252 §7.3: an IP literal, not "localhost").
 LOOPBACK = "127.0.0.1"
 CALLBACK_PATH = "/callback"
-
-
-class LoginRequired(Exception):
-    """The server wants an authorization that only a person can give."""
-
-    def __init__(self, server: str, user: str | None = None) -> None:
-        self.server = server
-        hint = (
-            f"`muxi mcp login {server}`"
-            if user is None
-            else f"`muxi mcp login {server}` against this server (user {user})"
-        )
-        super().__init__(f"login required: run {hint}")
-
-
-def login_required_in(exc: BaseException) -> LoginRequired | None:
-    """The :class:`LoginRequired` inside ``exc`` (exception groups, causes), if any."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        cur = todo.pop()
-        if id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        if isinstance(cur, LoginRequired):
-            return cur
-        if isinstance(cur, BaseExceptionGroup):
-            todo.extend(cur.exceptions)
-        for nxt in (cur.__cause__, cur.__context__):
-            if nxt is not None:
-                todo.append(nxt)
-    return None
 
 
 def uses_oauth(config: MCPServerConfig) -> bool:
@@ -79,124 +56,6 @@ def uses_oauth(config: MCPServerConfig) -> bool:
     if not config.url or not config.oauth.enabled:
         return False
     return not any(k.lower() == "authorization" for k in config.headers)
-
-
-def _provider_class() -> type[OAuthClientProvider]:
-    from mcp.client.auth import OAuthClientProvider  # deferred: the MCP SDK is slow to import
-
-    class MuxiOAuthProvider(OAuthClientProvider):
-        """The SDK's provider, remembering a stored token's expiry.
-
-        ``connection_only``: a connection, which must not start a login:
-        with no stored tokens, a 401 ends it at once (the SDK would first
-        register a client at the authorization server, for nothing).
-        """
-
-        connection_only = False
-        #: A scope to ask for besides the server's challenge (an earlier step-up).
-        extra_scope: str | None = None
-        server_name = ""
-        user: str | None = None
-        on_login_due: Callable[[], None] | None = None
-
-        async def _auth_flow(self, request: Any) -> Any:
-            if self.connection_only and not await self._has_tokens():
-                response = yield request
-                if response.status_code == 401:
-                    if self.on_login_due is not None:
-                        self.on_login_due()
-                    raise LoginRequired(self.server_name, self.user)
-                return
-            flow = super()._auth_flow(request)
-            try:
-                outgoing = await flow.__anext__()
-                while True:
-                    outgoing = await flow.asend((yield outgoing))
-            except StopAsyncIteration:
-                return
-
-        async def _has_tokens(self) -> bool:
-            async with self.context.lock:
-                if not self._initialized:
-                    await self._initialize()
-                return self.context.current_tokens is not None
-
-        async def _perform_authorization_code_grant(self) -> tuple[str, str]:
-            from mcp.client.auth.utils import union_scopes  # deferred: the MCP SDK
-
-            # A fresh login starts from the 401's scope, which may be narrower
-            # than what a connection was refused for (403 insufficient_scope).
-            if self.extra_scope:
-                meta = self.context.client_metadata
-                meta.scope = union_scopes(meta.scope, self.extra_scope)
-            return await super()._perform_authorization_code_grant()
-
-        async def _exchange_token_authorization_code(
-            self, auth_code: str, code_verifier: str
-        ) -> Any:
-            await self._fit_client_auth()
-            return await super()._exchange_token_authorization_code(auth_code, code_verifier)
-
-        async def _fit_client_auth(self) -> None:
-            """Send a hand-registered client's secret the way the server takes it.
-
-            Known only once its metadata is read (the SDK asks for the record's
-            method as it stands). Kept with the tokens: a refresh in a later
-            process happens before any metadata is read.
-            """
-            info, meta = self.context.client_info, self.context.oauth_metadata
-            storage = self.context.storage
-            if (
-                info is None
-                or not info.client_secret
-                or meta is None
-                or getattr(storage, "preset_client", None) is None
-            ):
-                return
-            method = client_auth_method(meta.token_endpoint_auth_methods_supported)
-            if method is not None and method != info.token_endpoint_auth_method:
-                info.token_endpoint_auth_method = method
-                await storage.set_client_info(info)
-
-        async def _initialize(self) -> None:
-            await super()._initialize()
-            # The SDK loads stored tokens without their expiry, so an expired one
-            # would be sent (and fail) instead of refreshed. The storage returns
-            # the lifetime that is left; turn it into the deadline.
-            if self.context.current_tokens is not None:
-                self.context.update_token_expiry(self.context.current_tokens)
-
-    return MuxiOAuthProvider
-
-
-def _preset_client(config: MCPServerConfig, redirect_uri: str) -> Any:
-    from mcp.shared.auth import (  # deferred: the MCP SDK is slow to import
-        OAuthClientInformationFull,
-    )
-
-    oauth = config.oauth
-    if not oauth.client_id:
-        return None
-    return OAuthClientInformationFull(
-        client_id=oauth.client_id,
-        client_secret=oauth.client_secret,
-        redirect_uris=[redirect_uri],  # type: ignore[list-item]
-        token_endpoint_auth_method="client_secret_post" if oauth.client_secret else "none",
-        grant_types=["authorization_code", "refresh_token"],
-    )
-
-
-def _metadata(config: MCPServerConfig, redirect_uri: str) -> Any:
-    from mcp.shared.auth import OAuthClientMetadata  # deferred: the MCP SDK is slow to import
-
-    return OAuthClientMetadata(
-        client_name="muxi",
-        redirect_uris=[redirect_uri],  # type: ignore[list-item]
-        grant_types=["authorization_code", "refresh_token"],
-        response_types=["code"],
-        token_endpoint_auth_method="none",
-        scope=config.oauth.scope,
-    )
 
 
 def redirect_uri_for(port: int) -> str:
@@ -229,10 +88,10 @@ def connection_auth(
 
     # The redirect address only matters for a login; a connection never redirects.
     redirect = redirect_uri_for(config.oauth.redirect_port or 1)
-    storage = KeyringTokenStorage(name, config.url, user, _preset_client(config, redirect))
-    provider: Any = _provider_class()(
+    storage = KeyringTokenStorage(name, config.url, user, preset_client(config, redirect))
+    provider: Any = provider_class()(
         server_url=config.url,
-        client_metadata=_metadata(config, redirect),
+        client_metadata=client_metadata(config, redirect),
         storage=storage,
         redirect_handler=needs_person,
         callback_handler=no_callback,
@@ -316,7 +175,7 @@ async def authorize(
     from muxi_cli.tools.mcp_loopback import parse_redirect
 
     assert config.url is not None
-    storage = KeyringTokenStorage(name, config.url, user, _preset_client(config, redirect))
+    storage = KeyringTokenStorage(name, config.url, user, preset_client(config, redirect))
     wanted_scope = storage.wanted_scope()
     client_info = await storage.get_client_info()
     if client_info is not None and redirect not in [
@@ -336,9 +195,9 @@ async def authorize(
             code=params.get("code", ""), state=params.get("state"), iss=params.get("iss")
         )
 
-    provider: Any = _provider_class()(
+    provider: Any = provider_class()(
         server_url=config.url,
-        client_metadata=_metadata(config, redirect),
+        client_metadata=client_metadata(config, redirect),
         storage=storage,
         redirect_handler=on_redirect,
         callback_handler=on_callback,

@@ -133,7 +133,7 @@ class KeyringTokenStorage:
         left = _left(tokens, record)
         if left is not None:
             # What is left of the lifetime, so the SDK refreshes an expired token
-            # instead of presenting it (see mcp_oauth.MuxiOAuthProvider._initialize).
+            # instead of presenting it (see mcp_oauth_provider.MuxiOAuthProvider._initialize).
             token.expires_in = max(0, int(left))
         return token
 

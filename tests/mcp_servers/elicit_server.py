@@ -4,7 +4,9 @@
     python tests/mcp_servers/elicit_server.py --http --port N  # streamable HTTP
 
 Tools: ``book_table`` elicits a form (name, party size) and answers with what
-it got; ``summarize`` asks the client's model for a sampling completion.
+it got; ``summarize`` asks the client's model for a sampling completion;
+``look`` samples with an image or audio clip (base64 in its arguments) next to
+a question, in one user message.
 """
 
 import argparse
@@ -24,7 +26,13 @@ from mcp.server.mcpserver import (  # noqa: E402
     Resolve,
     Sample,
 )
-from mcp_types import CreateMessageResult, SamplingMessage, TextContent  # noqa: E402
+from mcp_types import (  # noqa: E402
+    AudioContent,
+    CreateMessageResult,
+    ImageContent,
+    SamplingMessage,
+    TextContent,
+)
 
 
 class Booking(BaseModel):
@@ -48,6 +56,16 @@ def ask_model(text: str, length: int = 50) -> Sample:
     return Sample([prompt], max_tokens=length)
 
 
+def ask_about(data: str, mime_type: str, question: str = "What is this?") -> Sample:
+    media: AudioContent | ImageContent
+    if mime_type.startswith("audio/"):
+        media = AudioContent(type="audio", data=data, mime_type=mime_type)
+    else:
+        media = ImageContent(type="image", data=data, mime_type=mime_type)
+    blocks = [TextContent(type="text", text=question), media]
+    return Sample([SamplingMessage(role="user", content=blocks)], max_tokens=100)
+
+
 @server.tool()
 def book_table(
     day: str, booking: Annotated[ElicitationResult[Booking], Resolve(ask_booking)]
@@ -66,6 +84,19 @@ def summarize(
     content = answer.content
     said = content.text if isinstance(content, TextContent) else str(content)
     return f"summary ({answer.model}): {said}"
+
+
+@server.tool()
+def look(
+    data: str,
+    mime_type: str,
+    answer: Annotated[CreateMessageResult, Resolve(ask_about)],
+    question: str = "What is this?",
+) -> str:
+    """Ask the client's model about an image or audio clip (base64 ``data``)."""
+    content = answer.content
+    said = content.text if isinstance(content, TextContent) else str(content)
+    return f"seen ({answer.model}): {said}"
 
 
 if __name__ == "__main__":

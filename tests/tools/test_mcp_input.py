@@ -195,3 +195,69 @@ async def test_a_huge_sampling_prompt_is_refused_before_anyone_is_asked() -> Non
         CURRENT_INPUT.reset(token)
     assert isinstance(result, ErrorData) and "refused" in result.message
     assert asked == []
+
+
+async def test_bad_sampling_media_is_refused_before_anyone_is_asked() -> None:
+    from mcp_types import (
+        CreateMessageRequestParams,
+        ErrorData,
+        ImageContent,
+        SamplingMessage,
+        TextContent,
+        ToolUseContent,
+    )
+
+    from muxi_cli.tools.mcp_input_media import SAMPLING_MEDIA_COUNT_MAX, SAMPLING_MEDIA_MAX
+    from muxi_cli.tools.mcp_input_sdk import callbacks
+
+    asked: list[object] = []
+
+    class Sampling(Channel):
+        async def sample(self, request):  # type: ignore[no-untyped-def]
+            asked.append(request)
+            raise AssertionError("must not be asked")
+
+    def image(data: str) -> ImageContent:
+        return ImageContent(type="image", data=data, mime_type="image/png")
+
+    huge = "A" * (SAMPLING_MEDIA_MAX * 4 // 3 + 8)  # valid base64, one byte over when decoded
+    cases = [
+        ([SamplingMessage(role="user", content=image(huge))], "MB are refused"),
+        (
+            [
+                SamplingMessage(
+                    role="user", content=[image("AAAA")] * (SAMPLING_MEDIA_COUNT_MAX + 1)
+                )
+            ],
+            f"more than {SAMPLING_MEDIA_COUNT_MAX}",
+        ),
+        ([SamplingMessage(role="user", content=image("not base64!"))], "not base64"),
+        ([SamplingMessage(role="assistant", content=image("AAAA"))], "user messages only"),
+        (
+            [
+                SamplingMessage(
+                    role="assistant",
+                    content=ToolUseContent(type="tool_use", id="t1", name="x", input={}),
+                )
+            ],
+            "text, images and audio only",
+        ),
+        (
+            [
+                SamplingMessage(
+                    role="user", content=[TextContent(type="text", text="hi"), image("")]
+                )
+            ],
+            "empty",
+        ),
+    ]
+    sample = callbacks("evil", InFlight())["sampling_callback"]
+    token = CURRENT_INPUT.set(Sampling())
+    try:
+        for messages, why in cases:
+            params = CreateMessageRequestParams(messages=messages, max_tokens=10)
+            result = await sample(None, params)
+            assert isinstance(result, ErrorData) and why in result.message, (why, result)
+    finally:
+        CURRENT_INPUT.reset(token)
+    assert asked == []
