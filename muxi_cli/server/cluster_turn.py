@@ -1,5 +1,6 @@
-"""A turn whose waiting tool calls the other replicas can find (server/cluster.py),
-and a stream that tells the replica running a turn that it follows it."""
+"""A turn whose waiting tool calls and questions the other replicas can find
+(server/cluster.py), and a stream that tells the replica running a turn that it
+follows it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli.protocol.events import Event, ToolApproval
+from muxi_cli.protocol.events import ElicitationRequested, ElicitationResolved, Event, ToolApproval
 from muxi_cli.protocol.turn import Turn
+from muxi_cli.server.cluster_wire import channel
 
 if TYPE_CHECKING:
     from muxi_cli.protocol.records import ApprovalDecision
@@ -20,9 +22,10 @@ if TYPE_CHECKING:
 
 
 class ObservedTurn(Turn):
-    """A turn whose pending tool calls are filed in ``pending_approvals`` as they
-    appear, before the event goes on (a client answering through another replica
-    finds the call). Anything else is the inner turn's."""
+    """A turn whose pending tool calls and elicitations are filed in
+    ``pending_approvals`` and ``pending_elicitations`` as they appear, before the
+    event goes on (a client answering through another replica finds them).
+    Anything else is the inner turn's."""
 
     def __init__(self, inner: Turn, cluster: Cluster, user_id: str) -> None:
         self._inner = inner
@@ -40,6 +43,8 @@ class ObservedTurn(Turn):
             async for event in inner:
                 if isinstance(event, ToolApproval) and event.call_id:
                     await self._cluster.approval_seen(self.run_id, self._user_id, event)
+                elif isinstance(event, ElicitationRequested | ElicitationResolved):
+                    await self._cluster.elicitation_seen(self.run_id, self._user_id, event)
                 yield event
         finally:  # leaving early closes the inner stream too (which cancels the turn)
             close = getattr(inner, "aclose", None)
@@ -79,7 +84,6 @@ async def followed(
     """``frames`` of a run another replica runs, telling that replica every ``every``
     s that a stream follows it here: its resume grace starts over each time, so a
     client resumed through the balancer on this replica is not taken for gone there."""
-    from muxi_cli.server.cluster import channel  # deferred: cluster imports this module
 
     async def ping() -> None:
         while True:

@@ -313,21 +313,32 @@ class RunRegistry:
     ) -> str:
         """Answer an elicitation of a turn the caller owns; returns the turn's run id.
 
-        Only the replica running the turn can answer (elicitations are not filed
-        for the cluster)."""
-        found = [
-            running
-            for running in self._by_run.values()
-            if (user_id is None or running.user_id == user_id)
-            and elicitation_id in running.turn.inputs()
-        ]
-        if not found:
-            raise NotFoundError(
-                f"no elicitation {elicitation_id!r} of yours is waiting for an answer",
-                hint="it may have been answered or its turn may have ended",
-            )
-        await found[0].turn.answer_elicitation(elicitation_id, action, content)
-        return found[0].run_id
+        An elicitation of another replica's turn is answered there (server/cluster.py)."""
+        try:
+            running = self.find_input(elicitation_id, user_id)
+        except NotFoundError:
+            if self.cluster is not None:
+                found = await self.cluster.answer_elicitation(
+                    elicitation_id, action, content, user_id
+                )
+                if found is not None:
+                    return found
+            raise
+        await running.turn.answer_elicitation(elicitation_id, action, content)
+        return running.run_id
+
+    def find_input(self, elicitation_id: str, user_id: str | None) -> Running:
+        """The turn here whose elicitation ``elicitation_id`` waits, owned by ``user_id``
+        (None = any)."""
+        for running in self._by_run.values():
+            if (user_id is None or running.user_id == user_id) and (
+                elicitation_id in running.turn.inputs()
+            ):
+                return running
+        raise NotFoundError(
+            f"no elicitation {elicitation_id!r} of yours is waiting for an answer",
+            hint="it may have been answered or its turn may have ended",
+        )
 
     async def cancel(self, run_id: str, user_id: str | None) -> None:
         """Cancel the turn ``run_id`` if the caller owns it (here or on another replica)."""

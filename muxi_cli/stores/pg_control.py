@@ -3,8 +3,8 @@
 Replicas of ``muxi serve`` that share a database (``MUXI_DATABASE_URL``) keep
 here what one process would keep in its own memory or files: the API keys
 (:mod:`muxi_cli.stores.pg_keys`), the replicas alive and the turns each runs
-(:mod:`muxi_cli.server.cluster`), pending approvals, rate-limit buckets and
-the route cache.
+(:mod:`muxi_cli.server.cluster`), pending approvals and elicitations, the
+replicas' long messages, rate-limit buckets and the route cache.
 
 The tables have a migration list of their own, versioned in
 ``muxi_control_version`` (the sessions' tables keep theirs elsewhere), applied
@@ -82,6 +82,26 @@ MIGRATIONS: list[str] = [
     # store keeps its insertion order; ordering ties by the random id shuffled them).
     """
     ALTER TABLE muxi_keys ADD COLUMN seq BIGSERIAL;
+    """,
+    # 3: elicitations waiting for an answer, filed like approvals (an answer reaching
+    # another replica finds the turn's), and the replicas' messages too long for NOTIFY.
+    """
+    CREATE TABLE pending_elicitations (
+        elicitation_id TEXT NOT NULL,
+        turn_run_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        replica_id TEXT NOT NULL,
+        asked_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (turn_run_id, elicitation_id)
+    );
+    CREATE INDEX pending_elicitations_id ON pending_elicitations (elicitation_id);
+    CREATE INDEX pending_elicitations_replica ON pending_elicitations (replica_id);
+    CREATE TABLE cluster_messages (
+        id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        sent_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE INDEX cluster_messages_sent ON cluster_messages (sent_at);
     """,
 ]
 

@@ -14,8 +14,8 @@ one. Here a reply is cut off only when no live replica runs its turn:
   that missed :data:`MISSED_BEATS` of its own heartbeats is gone (each replica
   records its interval, so replicas beating at different rates judge each
   other right); exactly one live replica claims
-  its rows, marks its turns' partial replies ``interrupted`` (what was said is
-  kept) and closes their event logs with a ``run.failed`` saying the replica
+  its rows (turns, waiting approvals and elicitations), marks its turns' partial
+  replies ``interrupted`` (what was said is kept) and closes their event logs with a ``run.failed`` saying the replica
   was lost, so a client resuming such a stream ends with a clear error.
 
 The sessions' tables belong to the session store's migrations: a database
@@ -41,6 +41,8 @@ MISSED_BEATS = 4
 #: Seconds a reply must have been quiet before a starting replica may mark it
 #: (its turn files its run a moment after the reply starts).
 QUIET_FOR = 20.0
+#: Seconds a long message between replicas is kept for its receiver to take.
+MESSAGE_TTL = 60.0
 #: The SQL condition "replica ``r`` is alive".
 ALIVE = f"r.heartbeat_at > now() - make_interval(secs => r.beat_s * {MISSED_BEATS})"
 
@@ -123,9 +125,15 @@ def reap_dead_replicas(link: PgLink, me: str) -> list[str]:
             "DELETE FROM live_runs l WHERE NOT EXISTS "
             "(SELECT 1 FROM replicas r WHERE r.id = l.replica_id) RETURNING run_id, session_id"
         ).fetchall()
+        for table in ("pending_approvals", "pending_elicitations"):
+            conn.execute(
+                f"DELETE FROM {table} p WHERE NOT EXISTS "
+                "(SELECT 1 FROM replicas r WHERE r.id = p.replica_id)"
+            )
+        # Long messages between replicas nobody took (server/cluster_wire.py).
         conn.execute(
-            "DELETE FROM pending_approvals p WHERE NOT EXISTS "
-            "(SELECT 1 FROM replicas r WHERE r.id = p.replica_id)"
+            "DELETE FROM cluster_messages WHERE sent_at < now() - make_interval(secs => %s)",
+            (MESSAGE_TTL,),
         )
         fail_runs(conn, [(str(r[0]), str(r[1])) for r in runs])
     return [str(r[0]) for r in runs]

@@ -203,3 +203,29 @@ async def test_ids_holding_a_nul_are_unknown_on_every_replica_not_a_500(pair: Pa
             headers=pair.headers(pair.alice),
         )
     assert r.status_code == missing.status_code == 404, r.text
+
+
+async def test_a_message_too_long_for_notify_is_stored_and_taken_once(pair: Pair) -> None:
+    a, b = pair.a.ctx.registry.cluster, pair.b.ctx.registry.cluster
+    assert a is not None and b is not None
+    replies: list[str] = []
+    quietly = a._quietly
+
+    async def spy(sql: str, params: Any = ()) -> None:
+        replies.append(params[1])
+        await quietly(sql, params)
+
+    a._quietly = spy  # type: ignore[method-assign]
+    # PostgreSQL refuses a NOTIFY payload of 8000 bytes: only the stored row's key goes.
+    ask = {"op": "cancel", "run_id": "run_" + "x" * 9000, "user_id": "alice", "id": "m2"}
+    # From a replica nobody hears, so the reply's row stays for this test to take.
+    payload = await b._packed({**ask, "from": "rep_gone"})
+    assert len(payload) < 100 and await b._exec("SELECT count(*) FROM cluster_messages") == [(1,)]
+    await a._handle(payload)
+    await a._handle(payload)  # sent again: the row was taken, nothing is applied twice
+    assert await a._exec("SELECT count(*) FROM cluster_messages") == [(1,)]  # the long reply
+    (reply,) = replies
+    assert json.loads(reply).keys() == {"stored"}
+    answer = await b._unpacked(reply)
+    assert answer is not None and answer["id"] == "m2" and answer["error"]["code"] == "not_found"
+    assert await a._exec("SELECT count(*) FROM cluster_messages") == [(0,)]

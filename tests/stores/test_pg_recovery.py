@@ -101,6 +101,17 @@ def test_a_dead_replicas_turns_fail_once_with_a_clear_error(link: PgLink) -> Non
         "INSERT INTO pending_approvals (call_id, run_id, turn_run_id, user_id, replica_id) "
         "VALUES ('call_1', 'run_a', 'run_a', 'u', 'rep_dead')"
     )
+    for rid, run in (("rep_dead", "run_a"), ("rep_live", "run_b")):
+        link.execute(
+            "INSERT INTO pending_elicitations (elicitation_id, turn_run_id, user_id, replica_id) "
+            "VALUES (%s, %s, 'u', %s)",
+            (f"eli_{run}", run, rid),
+        )
+    # A long message between replicas nobody took for an hour, and one just sent.
+    link.execute(
+        "INSERT INTO cluster_messages (id, body, sent_at) VALUES "
+        "('msg_old', '{}', now() - interval '1 hour'), ('msg_new', '{}', now())"
+    )
     link.execute("INSERT INTO run_streams VALUES ('run_a', 'u', 's', 'rep_dead', %s, NULL)", (OLD,))
     for seq in (1, 2):
         link.execute("INSERT INTO run_events VALUES ('run_a', %s, '{}', %s)", (seq, OLD))
@@ -110,6 +121,8 @@ def test_a_dead_replicas_turns_fail_once_with_a_clear_error(link: PgLink) -> Non
     assert link.execute("SELECT id FROM replicas") == [("rep_live",)]
     assert link.execute("SELECT run_id FROM live_runs") == [("run_b",)]
     assert link.execute("SELECT count(*) FROM pending_approvals") == [(0,)]
+    assert link.execute("SELECT turn_run_id FROM pending_elicitations") == [("run_b",)]
+    assert link.execute("SELECT id FROM cluster_messages") == [("msg_new",)]
     ((seq, event),) = link.execute("SELECT seq, event FROM run_events WHERE seq > 2")
     failed = json.loads(event)
     assert seq == 3 and failed["type"] == "run.failed"
@@ -193,19 +206,25 @@ async def test_a_replica_taken_for_gone_files_its_turns_again(link: PgLink) -> N
     from muxi_cli.protocol.records import ChatRequest
 
     running = await registry.start(runtime, ChatRequest(message="go", user_id="alice"))
+    # The fake turn asks no questions: say it waits for the user's answer to one.
+    running.turn._inner.inputs = lambda: ["eli_1"]  # type: ignore[attr-defined]
     try:
         # Another replica took it for gone (a long pause) and claimed its rows.
         link.execute("DELETE FROM replicas")
         link.execute("DELETE FROM live_runs")
         for _ in range(100):
-            if link.execute("SELECT run_id FROM live_runs"):
+            if link.execute("SELECT 1 FROM pending_elicitations"):
                 break
             await asyncio.sleep(0.05)
         assert link.execute("SELECT run_id, replica_id FROM live_runs") == [
             (running.run_id, cluster.replica_id)
         ]
+        assert link.execute(
+            "SELECT elicitation_id, turn_run_id, user_id, replica_id FROM pending_elicitations"
+        ) == [("eli_1", running.run_id, "alice", cluster.replica_id)]
     finally:
         hold.set()
         await registry.finish(running)
         await cluster.leave()
     assert link.execute("SELECT count(*) FROM live_runs") == [(0,)]
+    assert link.execute("SELECT count(*) FROM pending_elicitations") == [(0,)]
