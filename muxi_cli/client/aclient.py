@@ -22,7 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from muxi_cli.client.errors import ClientClosed, from_muxi
-from muxi_cli.client.namespaces import Keys, Media, Memory, Runs, Sessions
+from muxi_cli.client.namespaces import Keys, Mcp, Media, Memory, Runs, Sessions
 from muxi_cli.client.transport import RETRIES, Transport, check_version
 from muxi_cli.client.turn import ChatTurn
 from muxi_cli.errors import MuxiError
@@ -124,6 +124,7 @@ class AsyncClient:
         self.media = Media(self._t)
         self.keys = Keys(self._t)
         self.runs = Runs(self._t)
+        self.mcp = Mcp(self._t)
         #: The turns started here, closed with the client if still running.
         self._turns: weakref.WeakSet[ChatTurn] = weakref.WeakSet()
 

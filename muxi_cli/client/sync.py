@@ -217,6 +217,7 @@ class Client:
         self.media = blocking.Media(self.aio.media, self._runner)
         self.keys = blocking.Keys(self.aio.keys, self._runner)
         self.runs = blocking.Runs(self.aio.runs, self._runner)
+        self.mcp = blocking.Mcp(self.aio.mcp, self._runner)
 
     @property
     def url(self) -> str:

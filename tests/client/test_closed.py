@@ -27,6 +27,7 @@ async def test_every_call_after_aclose_raises_client_closed(served: Served) -> N
         lambda: client.media.upload(b"x", name="x.txt"),
         lambda: client.chat("hi"),
         lambda: client.chat("hi", transport="ws"),
+        lambda: client.mcp.login_status("secure"),
     )
     for call in calls:
         with pytest.raises(errors.ClientClosed) as caught:
@@ -80,7 +81,7 @@ def test_the_blocking_client_raises_the_same(served: Served) -> None:
     c = Client(served.url, served.user_key)
     assert c.me()["user_id"] == "alice"
     c.close()
-    for call in (c.me, c.sessions.list, lambda: c.chat("hi")):
+    for call in (c.me, c.sessions.list, lambda: c.chat("hi"), lambda: c.mcp.servers()):
         with pytest.raises(errors.ClientClosed):
             call()
     with pytest.raises(RuntimeError, match="closed"):  # what it raised before: still caught
