@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.fakellm import Slow, Text
+from tests.fakellm import Slow
 from tests.security.support_server import FORMATION_NO_MCP, Deployment, deployment
 
 
