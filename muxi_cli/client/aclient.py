@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from muxi_cli.client.errors import UnsupportedApiVersion, from_muxi
-from muxi_cli.client.namespaces import Keys, Media, Memory, Runs, Sessions
+from muxi_cli.client.errors import ClientClosed, from_muxi
+from muxi_cli.client.namespaces import Keys, Mcp, Media, Memory, Runs, Sessions
 from muxi_cli.client.transport import RETRIES, Transport, check_version
 from muxi_cli.client.turn import ChatTurn
 from muxi_cli.errors import MuxiError
@@ -111,6 +112,9 @@ class AsyncClient:
         # Every request acts for this user: the turn's own follow-ups too
         # (approve, cancel, resume), and the WebSocket handshake.
         server.acting_user = user_id
+        # The server's API version is checked on each new WebSocket before a
+        # frame is sent on it: a server of another major never receives a turn.
+        self._rt._ws_turns.check_ready = self._check_ready
         self.url = self._rt.url
         self.user_id = user_id
         self.timeout = timeout
@@ -120,6 +124,9 @@ class AsyncClient:
         self.media = Media(self._t)
         self.keys = Keys(self._t)
         self.runs = Runs(self._t)
+        self.mcp = Mcp(self._t)
+        #: The turns started here, closed with the client if still running.
+        self._turns: weakref.WeakSet[ChatTurn] = weakref.WeakSet()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -133,14 +140,24 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connections; the client may then be used again, in any loop."""
+        """Close the turns still running (an unfinished one is cancelled on the
+        server) and the connections. The client cannot be used again: any later
+        call raises :class:`~muxi_cli.client.errors.ClientClosed`. Again: nothing."""
+        if self._t.closed:
+            return
+        self._t.closed = True
+        server = self._rt._server
         if self._t.loop not in (None, asyncio.get_running_loop()):
             # Opened in a loop that is gone: nothing of them can be closed from here.
-            self._rt._server._client = self._rt._server._unix = None
+            server._client = server._unix = None
             self._rt._ws_turns.ws = None
         else:
+            for turn in list(self._turns):
+                with contextlib.suppress(Exception):
+                    await turn._close_with_client()
             await self._rt.aclose()
-        self._t.loop = None
+        # A turn's own resume or cancel must not open a new pool either.
+        server.refuse = ClientClosed
 
     # -- plain calls -------------------------------------------------------------------
 
@@ -194,25 +211,23 @@ class AsyncClient:
         )
         ws = transport == "ws" or (transport == "auto" and approval == "interactive")
         inner = await (self._chat_ws(request) if ws else self._chat_sse(request))
-        return ChatTurn(inner, "ws" if ws else "sse")
+        turn = ChatTurn(inner, "ws" if ws else "sse", self._t.check_open)
+        self._turns.add(turn)
+        return turn
+
+    def _check_ready(self, ready: dict[str, Any]) -> None:
+        version = ready.get("api_version")
+        if isinstance(version, str):  # a 1.0 server names none
+            check_version({HEADER: version}, self.url)
 
     async def _chat_ws(self, request: ChatRequest) -> Turn:
         body = self._rt._body(request)
         if request.user_id:
             body["user_id"] = request.user_id
-        turns = self._rt._ws_turns
         try:
-            turn = await turns.chat(request, body)
+            return await self._rt._ws_turns.chat(request, body)
         except MuxiError as exc:
             raise from_muxi(exc) from exc
-        version = turns.ready.get("api_version")
-        if isinstance(version, str):
-            try:
-                check_version({HEADER: version}, self.url)
-            except UnsupportedApiVersion:
-                await turn.aclose()
-                raise
-        return turn
 
     async def _chat_sse(self, request: ChatRequest) -> Turn:
         body = self._rt._body(request)

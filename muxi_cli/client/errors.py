@@ -92,6 +92,22 @@ class ConnectionFailed(ApiError):
     """No answer: the server could not be reached, or the connection broke."""
 
 
+class ClientClosed(ApiError, RuntimeError):
+    """The client was closed (``aclose``/``close``): a call after that is refused
+    instead of opening new connections. Also a :class:`RuntimeError`, which is
+    what the blocking client raised for it before."""
+
+    def __init__(
+        self, message: str = "this muxi client is closed", hint: str | None = None
+    ) -> None:
+        super().__init__(
+            message,
+            hint or "open a new client; a closed one cannot be used again",
+            status=0,
+            code="client_closed",
+        )
+
+
 _BY_CODE: dict[str, type[ApiError]] = {
     UNSUPPORTED: UnsupportedApiVersion,
     "missing_scope": MissingScope,

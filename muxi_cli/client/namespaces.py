@@ -1,4 +1,4 @@
-"""The resource groups of :class:`~muxi_cli.client.AsyncClient`: sessions, memory, media, keys, runs.
+"""The resource groups of :class:`~muxi_cli.client.AsyncClient`: sessions, memory, media, keys, runs, mcp.
 
 Each method is one request of the HTTP API (docs/server.md) and returns its
 JSON as plain dicts and lists, so the answer is what the OpenAPI document
@@ -214,3 +214,41 @@ class Runs(_Group):
                     await resp.aclose()
             await asyncio.sleep(backoff(failures, None))
             failures += 1
+
+
+class Mcp(_Group):
+    """The caller's OAuth logins to the server's MCP servers (``/v1/mcp/servers/{name}/login``).
+
+    A login runs on the server: :meth:`login` answers the address to open in a
+    browser, which comes back to the server's own callback; :meth:`login_status`
+    then says ``"signed in"``. A browser that cannot reach the server ends on an
+    address that does not load: hand that address to :meth:`complete_login`.
+    """
+
+    async def servers(self) -> Rows:
+        """The formation's MCP servers the key may use, each OAuth one with its
+        ``auth`` for the caller (``oauth: signed in``, ``oauth: not signed in``...)."""
+        return list(await self._t.json("GET", "/v1/mcp/servers"))
+
+    async def login(self, name: str) -> str:
+        """Start the caller's login to server ``name``: the authorization URL to open."""
+        started = await self._t.json("POST", f"/v1/mcp/servers/{q(name)}/login")
+        return str(started["authorization_url"])
+
+    async def complete_login(self, name: str, redirect: str) -> dict[str, Any]:
+        """The paste-back: finish the login with the address the browser ended on.
+        Answers ``server``, ``login`` (``"signed in"`` or ``"failed: ..."``) and ``auth``;
+        :class:`BadRequest` when no login of this key waits for that address."""
+        path = f"/v1/mcp/servers/{q(name)}/login/complete"
+        return dict(await self._t.json("POST", path, json_body={"redirect": redirect}))
+
+    async def login_status(self, name: str) -> dict[str, Any]:
+        """``auth`` (``oauth: signed in``, ``oauth: expired, will refresh``,
+        ``oauth: not signed in``) and ``login`` (``"pending"``, ``"signed in"``,
+        ``"failed: ..."`` or None: none started) for the caller."""
+        return dict(await self._t.json("GET", f"/v1/mcp/servers/{q(name)}/login"))
+
+    async def logout(self, name: str) -> bool:
+        """Forget the caller's tokens for server ``name``; whether there were any."""
+        done = await self._t.json("DELETE", f"/v1/mcp/servers/{q(name)}/login")
+        return bool(done.get("removed"))

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from muxi_cli.client import sync_groups as blocking
 from muxi_cli.client.aclient import AsyncClient, AttachmentLike, Transport_
+from muxi_cli.client.errors import ClientClosed
 from muxi_cli.client.transport import RETRIES
 from muxi_cli.client.turn import ChatTurn, TurnResult
 from muxi_cli.protocol.events import Event
@@ -49,7 +50,7 @@ class _LoopThread:
             raise RuntimeError("a muxi Client was called from its own loop; use AsyncClient there")
         if self._closing or self.loop.is_closed():
             coro.close()
-            raise RuntimeError("this muxi Client is closed")
+            raise ClientClosed("this muxi Client is closed")
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result()
@@ -59,7 +60,7 @@ class _LoopThread:
             raise
         except CancelledError:
             if self._closing:  # close() in another thread ended this call
-                raise RuntimeError("this muxi Client was closed while the call waited") from None
+                raise ClientClosed("this muxi Client was closed while the call waited") from None
             raise
 
     def iterate(self, source: AsyncIterator[T]) -> Iterator[T]:
@@ -67,7 +68,7 @@ class _LoopThread:
 
     def close(self, last: Callable[[], Awaitable[None]] | None = None) -> None:
         """Cancel the calls still running (a thread waiting for one gets a
-        RuntimeError instead of waiting forever on a stopped loop), then run
+        ClientClosed instead of waiting forever on a stopped loop), then run
         ``last`` (the client's ``aclose``: its sockets) and stop the thread."""
         if self._closing or self.loop.is_closed():
             return
@@ -216,6 +217,7 @@ class Client:
         self.media = blocking.Media(self.aio.media, self._runner)
         self.keys = blocking.Keys(self.aio.keys, self._runner)
         self.runs = blocking.Runs(self.aio.runs, self._runner)
+        self.mcp = blocking.Mcp(self.aio.mcp, self._runner)
 
     @property
     def url(self) -> str:
@@ -260,8 +262,9 @@ class Client:
         return self._runner.run(self.aio.agents())
 
     def close(self) -> None:
-        """Close the connections and stop the thread (again: nothing). A call
-        another thread is waiting for raises RuntimeError there."""
+        """Close the turns still running, the connections and the thread (again:
+        nothing). A call another thread is waiting for raises ClientClosed there,
+        and so does any call after this."""
         self._runner.close(self.aio.aclose)
 
     def __enter__(self) -> Client:

@@ -131,3 +131,24 @@ class Runs:
 
     def events(self, run_id: str, after: int = 0) -> Iterator[Event]:
         return self._r.iterate(self._g.events(run_id, after))
+
+
+class Mcp:
+    def __init__(self, group: ns.Mcp, runner: Runner) -> None:
+        self._g = group
+        self._r = runner
+
+    def servers(self) -> Rows:
+        return self._r.run(self._g.servers())
+
+    def login(self, name: str) -> str:
+        return self._r.run(self._g.login(name))
+
+    def complete_login(self, name: str, redirect: str) -> dict[str, Any]:
+        return self._r.run(self._g.complete_login(name, redirect))
+
+    def login_status(self, name: str) -> dict[str, Any]:
+        return self._r.run(self._g.login_status(name))
+
+    def logout(self, name: str) -> bool:
+        return self._r.run(self._g.logout(name))

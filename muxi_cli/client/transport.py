@@ -25,6 +25,7 @@ from typing import Any, Unpack
 
 from muxi_cli.client.errors import (
     ApiError,
+    ClientClosed,
     ConnectionFailed,
     UnsupportedApiVersion,
     from_answer,
@@ -86,11 +87,21 @@ class Transport:
         self.retries = max(0, retries)
         #: The event loop the connections were opened in (they cannot move).
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: Set by the client's ``aclose``: every later call raises ClientClosed.
+        self.closed = False
+
+    def check_open(self) -> None:
+        """Raise :class:`ClientClosed` once the client was closed (a call then
+        would open a new connection pool behind the caller's back)."""
+        if self.closed:
+            raise ClientClosed()
 
     def enter(self) -> None:
-        """Refuse, clearly, a call from another event loop than the first one
-        (a second ``asyncio.run``): the connections belong to the first, and
-        the HTTP library's own error there was a bare "Event loop is closed"."""
+        """Refuse a call on a closed client, and, clearly, one from another event
+        loop than the first one (a second ``asyncio.run``): the connections
+        belong to the first, and the HTTP library's own error there was a bare
+        "Event loop is closed"."""
+        self.check_open()
         loop = asyncio.get_running_loop()
         if self.loop is None:
             self.loop = loop

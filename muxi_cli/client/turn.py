@@ -17,12 +17,12 @@ Leaving a turn unread and closing it (``aclose``, ``async with``) cancels it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from muxi_cli.client.errors import from_muxi
+from muxi_cli.client.errors import ClientClosed, from_muxi
 from muxi_cli.errors import MuxiError
 from muxi_cli.protocol.events import Event
 from muxi_cli.protocol.records import ApprovalDecision
@@ -63,10 +63,16 @@ class ChatTurn:
     returns. Iterate it once (one reader); :meth:`result` reads what is left.
     """
 
-    def __init__(self, inner: Turn, transport: str) -> None:
+    def __init__(
+        self, inner: Turn, transport: str, check_open: Callable[[], None] | None = None
+    ) -> None:
         self._inner = inner
         #: ``sse`` or ``ws``: how the events travel.
         self.transport = transport
+        #: Raises ClientClosed once the client that started the turn was closed.
+        self._check_open = check_open or (lambda: None)
+        #: The client was closed before the turn's end (it closed the turn).
+        self._cut = False
         self.run_id = inner.run_id
         self.session_id = inner.session_id
         self._source: AsyncIterator[Event] | None = None
@@ -86,8 +92,11 @@ class ChatTurn:
         return self
 
     async def __anext__(self) -> Event:
+        if self._cut:
+            raise ClientClosed("this turn was closed with its client before its end")
         if self._done:
             raise StopAsyncIteration
+        self._check_open()
         if self._reading:
             raise RuntimeError(
                 "another task is reading this turn; `await turn.result()` waits for its end"
@@ -126,6 +135,8 @@ class ChatTurn:
     async def result(self) -> TurnResult:
         """Read the rest of the turn and summarise it (any number of times).
         While another task iterates the turn, this waits for that reader to end."""
+        if self._cut:
+            raise ClientClosed("this turn was closed with its client before its end")
         while not self._done:
             if self._reading:
                 # Another task reads: wait until it stops, then read what it left.
@@ -161,6 +172,7 @@ class ChatTurn:
         """Answer a ``tool.approval`` event whose decision is ``pending``:
         ``allow``, ``deny`` or ``always``. ``run_id`` only when a delegate's
         pending call shares the call id with another."""
+        self._check_open()
         try:
             await self._inner.approve(call_id, decision, run_id)
         except MuxiError as exc:
@@ -175,6 +187,7 @@ class ChatTurn:
     ) -> None:
         """Answer an ``elicitation.requested`` event whose ``pending`` is true:
         ``accept`` with ``content`` (the requested fields), ``decline`` or ``cancel``."""
+        self._check_open()
         try:
             await self._inner.answer_elicitation(elicitation_id, action, content)
         except MuxiError as exc:
@@ -183,6 +196,7 @@ class ChatTurn:
     async def cancel(self) -> None:
         """Ask the server to stop the turn; its events then end with
         ``run.failed`` (code ``cancelled``), and what was said is kept."""
+        self._check_open()
         try:
             await self._inner.cancel()
         except MuxiError as exc:
@@ -192,6 +206,13 @@ class ChatTurn:
         """Free the turn's connection; a turn not read to its end is cancelled."""
         self._finish()
         await self._inner.aclose()
+
+    async def _close_with_client(self) -> None:
+        """The client is closing: a turn not read to its end is closed (cancelled
+        on the server); reading it afterwards raises ClientClosed."""
+        if not self.finished:
+            self._cut = True
+            await self.aclose()
 
     async def __aenter__(self) -> ChatTurn:
         return self

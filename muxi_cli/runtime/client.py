@@ -33,6 +33,7 @@ from muxi_cli.runtime.wire import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     import httpx
@@ -102,6 +103,9 @@ class ServerClient:
         self.acting_user: str | None = None
         self._client: httpx.AsyncClient | None = None
         self._unix: UnixClient | None = None
+        #: Set by the Python client's close: every later request raises this error
+        #: instead of opening a new connection pool (a turn's resume or cancel too).
+        self.refuse: Callable[[], MuxiError] | None = None
 
     async def __aenter__(self) -> ServerClient:
         return self
@@ -177,6 +181,8 @@ class ServerClient:
 
         With ``stream`` the body is left unread: the caller reads it and closes the response.
         """
+        if self.refuse is not None:
+            raise self.refuse()
         user_id = options.get("user_id")
         clean = {k: v for k, v in (options.get("params") or {}).items() if v is not None}
         headers = {"x-muxi-user-id": user_id} if user_id else {}

@@ -57,6 +57,9 @@ class WebSocketTurns:
         self._connected_once = False
         #: The last connection's ``ready`` frame (it names the server's API version).
         self.ready: dict[str, Any] = {}
+        #: Called with each new connection's ``ready`` frame before anything is sent
+        #: on it (the Python client's API version check); raising refuses it.
+        self.check_ready: Callable[[dict[str, Any]], None] | None = None
 
     async def _connect(self) -> Any:
         from websockets.asyncio.client import connect  # deferred: websockets is slow to import
@@ -83,6 +86,12 @@ class WebSocketTurns:
             await ws.close()
             raise MuxiError.from_dict(frame.get("error") or {})
         self.ready = frame if isinstance(frame, dict) else {}
+        if self.check_ready is not None:
+            try:
+                self.check_ready(self.ready)
+            except BaseException:
+                await ws.close()
+                raise
         return ws
 
     async def _ensure(self) -> Any:

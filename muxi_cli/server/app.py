@@ -17,6 +17,7 @@ from muxi_cli.errors import MuxiError, ServerAuthError, UsageError
 from muxi_cli.server.apidocs import add_docs_route
 from muxi_cli.server.apispec import add_schema_routes, install_openapi
 from muxi_cli.server.context import KEY_HEADER, USER_HEADER, Caller, ServerContext, ServerSettings
+from muxi_cli.server.head import HeadAsGetMiddleware
 from muxi_cli.server.inputs import HostileInputMiddleware
 from muxi_cli.server.limits import (
     AccessLogMiddleware,
@@ -260,6 +261,8 @@ def create_app(
         from muxi_cli.server.webmount import add_web  # deferred: loads textual-serve
 
         add_web(app, ctx)
+    # Innermost: a HEAD reaches the routes as the GET it stands for (server/head.py).
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=ctx.settings.max_body, paths=lambda: upload_limits(ctx)
     )

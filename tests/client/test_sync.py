@@ -72,7 +72,7 @@ def test_the_blocking_groups_match_the_async_ones() -> None:
     """Same methods, same parameters and defaults: spelled out, so checked here."""
     c = Client("http://127.0.0.1:9", "muxi_x")
     try:
-        for name in ("sessions", "memory", "media", "keys", "runs"):
+        for name in ("sessions", "memory", "media", "keys", "runs", "mcp"):
             sync_group, async_group = getattr(c, name), getattr(c.aio, name)
             public = {m for m in dir(async_group) if not m.startswith("_")}
             assert public == {m for m in dir(sync_group) if not m.startswith("_")}, name

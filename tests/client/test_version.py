@@ -100,3 +100,47 @@ async def test_http_and_websocket_share_the_headers(client: AsyncClient, served:
 def test_the_sync_client_raises_the_same(stub: Stub) -> None:
     with Client(stub.url, "muxi_x") as c, pytest.raises(errors.UnsupportedApiVersion):
         c.me()
+
+
+async def test_a_websocket_of_another_major_never_receives_a_turn() -> None:
+    """The WebSocket's ``ready`` frame names the server's API version. The client
+    read it only after sending the chat frame, so a server of another major
+    ran the turn (tools and all) before the client refused its answer."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    frames: list[dict[str, Any]] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "ready",
+                    "key_id": "k",
+                    "role": "user",
+                    "user_id": "u",
+                    "version": "9",
+                    "api_version": "2.0",
+                }
+            )
+        )
+        async for raw in ws:
+            frame = json.loads(raw)
+            frames.append(frame)
+            if frame.get("type") == "chat":  # a 2.x server would run it: answer as one
+                started = {
+                    "type": "run.started",
+                    "run_id": "run_1",
+                    "session_id": "ses_1",
+                    "v": 2,
+                    "seq": 1,
+                    "agent": "a",
+                }
+                await ws.send(json.dumps(started))
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with AsyncClient(f"http://127.0.0.1:{port}", "muxi_x") as c:
+            with pytest.raises(errors.UnsupportedApiVersion) as caught:
+                await c.chat("run the tool", approval="interactive")
+    assert "2.0" in caught.value.message
+    assert [f for f in frames if f.get("type") == "chat"] == [], "the turn was sent"

@@ -18,6 +18,7 @@ runner leaves nothing behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -85,25 +86,31 @@ def reply_of(spec: Any) -> Reply:
     return Text(spec["text"], chunks=chunks)
 
 
-def rig_formation(llm: FakeLLM) -> str:
+def rig_formation(llm: FakeLLM, oauth: str | None = None) -> str:
     """The Runtime contract's formation, its model marked as seeing images (the
-    media scenario sends one; otherwise the server refuses the turn with 422)."""
+    media scenario sends one; otherwise the server refuses the turn with 422).
+    With ``oauth`` (the test OAuth server's base URL), its MCP server ``secure``
+    is the agents' too (the clients' MCP login tests)."""
     import yaml
 
     formation = yaml.safe_load(formation_yaml(llm))
     for provider in formation["providers"].values():
         provider["capabilities"] = {"vision": True}
+    if oauth is not None:
+        formation["mcp_servers"] = {"secure": {"url": f"{oauth}/mcp", "approval": "allow"}}
+        for agent in formation["agents"]:
+            agent["mcp_servers"] = ["secure"]
     return str(yaml.safe_dump(formation, sort_keys=False))
 
 
 class Rig:
     """The fake model, the key file and the server process; restarts run on the main thread."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, oauth: str | None = None) -> None:
         self.root = root
         self.llm = FakeLLM()
         config = root / "muxi.yaml"
-        config.write_text(rig_formation(self.llm), encoding="utf-8")
+        config.write_text(rig_formation(self.llm, oauth), encoding="utf-8")
         home = root / "home"
         self.keys = KeyStore(home / "data" / "server_keys.json")
         # Created before the first start, so the server makes no keys of its own.
@@ -207,12 +214,27 @@ def _watch_stdin(jobs: queue.Queue[tuple[str, Future[Any]]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.clients.rig")
     parser.add_argument("--root", type=Path, help="working folder (default: a temporary one)")
+    parser.add_argument(
+        "--oauth",
+        action="store_true",
+        help="also run the test OAuth server; its MCP server 'secure' is the agents'",
+    )
     opts = parser.parse_args(argv)
-    own_root = opts.root is None
-    root = Path(tempfile.mkdtemp(prefix="muxi-rig-")) if own_root else opts.root
+    with contextlib.ExitStack() as stack:
+        oauth = None
+        if opts.oauth:
+            from tests.tools.test_mcp_oauth import oauth_server  # deferred: only with --oauth
+
+            oauth = stack.enter_context(oauth_server())
+        return _run(opts.root, oauth)
+
+
+def _run(given_root: Path | None, oauth: str | None) -> int:
+    own_root = given_root is None
+    root = Path(tempfile.mkdtemp(prefix="muxi-rig-")) if given_root is None else given_root
     root.mkdir(parents=True, exist_ok=True)
 
-    rig = Rig(root)
+    rig = Rig(root, oauth)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -235,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             "admin_key": rig.admin_key,
             "api_version": rig.api_version(),
         }
+        if oauth is not None:
+            line["oauth"] = oauth
         print(json.dumps(line), flush=True)
         while not stopping.is_set():
             try:

@@ -4,12 +4,23 @@
 // cancel then travel on the same socket). Nothing but the platform's `fetch`,
 // streams and `WebSocket` is used, so it runs in Node 20+ and browsers alike.
 
-import { ConnectionFailed } from "./errors.js";
-import type { AgentInfo, ChatBody, Health, MediaRef, MemoryItem, MessageOut, SessionInfo } from "./generated.js";
-import { type FetchLike, Http, seg } from "./http.js";
-import { followRun, SSETurn } from "./sse.js";
-import type { ChatTurn, MuxiEvent } from "./turn.js";
+import { clientClosed, ConnectionFailed } from "./errors.js";
+import type { AgentInfo, ChatBody, Health } from "./generated.js";
+import { Keys, Mcp, Media, Memory, Runs, Sessions } from "./groups.js";
+import { type FetchLike, Http } from "./http.js";
+import { SSETurn } from "./sse.js";
+import type { ChatTurn } from "./turn.js";
 import { type WebSocketConstructor, WsPool, WsTurn } from "./ws.js";
+
+export type {
+  CreatedKey,
+  KeyInfo,
+  McpLoginDone,
+  McpLoginStatus,
+  MediaUsage,
+  SessionExport,
+  UploadData,
+} from "./groups.js";
 
 /** A chat turn's request (`POST /v1/chat`): the server fills in the user; the client always streams. */
 export type ChatRequest = Omit<ChatBody, "user_id" | "stream">;
@@ -55,40 +66,6 @@ export interface Me {
   [field: string]: unknown;
 }
 
-/** A key as `GET /v1/keys` lists it (never its secret). */
-export interface KeyInfo {
-  id: string;
-  role: string;
-  user_id?: string | null;
-  label?: string | null;
-  scopes?: string[] | null;
-  created_at?: string;
-  last_used_at?: string | null;
-  [field: string]: unknown;
-}
-
-/** A new key: the secret `key` is shown once. */
-export interface CreatedKey extends KeyInfo {
-  key: string;
-}
-
-/** `GET /v1/media`: how much media the caller stores. */
-export interface MediaUsage {
-  user_id: string;
-  used: number;
-  quota: number;
-  max_upload: number;
-  [field: string]: unknown;
-}
-
-export interface SessionExport {
-  format: "md" | "json" | string;
-  content: string;
-}
-
-/** A file to upload: bytes, or a `Blob`/`File` (whose name and type are the defaults). */
-export type UploadData = Blob | Uint8Array | ArrayBuffer;
-
 export class MuxiClient {
   readonly url: string;
   readonly http: Http;
@@ -97,7 +74,10 @@ export class MuxiClient {
   readonly media: Media;
   readonly keys: Keys;
   readonly runs: Runs;
+  readonly mcp: Mcp;
   private readonly pool: WsPool;
+  /** The turns started here and not yet let go of, closed with the client. */
+  private readonly live = new Set<ChatTurn>();
   private readonly onNotice?: (message: string) => void;
 
   constructor(opts: MuxiClientOptions) {
@@ -129,6 +109,7 @@ export class MuxiClient {
     this.media = new Media(this.http);
     this.keys = new Keys(this.http);
     this.runs = new Runs(this.http, opts.onNotice);
+    this.mcp = new Mcp(this.http);
   }
 
   /**
@@ -136,6 +117,7 @@ export class MuxiClient {
    * `sessionId` are known). Iterate the turn for its events or await `result()`.
    */
   async chat(request: ChatRequest | string, opts: ChatOptions = {}): Promise<ChatTurn> {
+    if (this.http.closed) throw clientClosed();
     const body: ChatRequest = typeof request === "string" ? { message: request } : request;
     const transport = opts.transport ?? "auto";
     const ws = transport === "ws" || (transport === "auto" && body.approval === "interactive");
@@ -171,8 +153,18 @@ export class MuxiClient {
       opts.signal?.removeEventListener("abort", onAbort);
       throw err;
     }
+    this.track(turn);
     if (opts.signal?.aborted) await turn.close(); // aborted while it was being acknowledged
     return turn;
+  }
+
+  private track(turn: ChatTurn): void {
+    const http = this.http;
+    turn.checkOpen = () => {
+      if (http.closed) throw clientClosed();
+    };
+    turn.onReleased = () => this.live.delete(turn);
+    this.live.add(turn);
   }
 
   /** The key's id, role, scopes and the user it acts as. */
@@ -190,158 +182,18 @@ export class MuxiClient {
     return this.http.json("GET", "/v1/agents");
   }
 
-  /** Closes the WebSocket kept for the next turn (Node keeps running while it is open). */
-  close(): void {
-    this.pool.close();
-  }
-}
-
-class Sessions {
-  constructor(private readonly http: Http) {}
-
-  list(opts: { query?: string | null; limit?: number | null } = {}): Promise<SessionInfo[]> {
-    return this.http.json("GET", "/v1/sessions", { query: { query: opts.query, limit: opts.limit } });
-  }
-
-  get(sessionId: string): Promise<SessionInfo> {
-    return this.http.json("GET", `/v1/sessions/${seg(sessionId)}`);
-  }
-
-  messages(sessionId: string): Promise<MessageOut[]> {
-    return this.http.json("GET", `/v1/sessions/${seg(sessionId)}/messages`);
-  }
-
-  rename(sessionId: string, title: string): Promise<SessionInfo> {
-    return this.http.json("PATCH", `/v1/sessions/${seg(sessionId)}`, { json: { title } });
-  }
-
-  async delete(sessionId: string): Promise<void> {
-    await this.http.request("DELETE", `/v1/sessions/${seg(sessionId)}`);
-  }
-
-  export(sessionId: string, format: "md" | "json" = "md"): Promise<SessionExport> {
-    return this.http.json("GET", `/v1/sessions/${seg(sessionId)}/export`, { query: { format } });
-  }
-}
-
-class Memory {
-  constructor(private readonly http: Http) {}
-
-  list(opts: { kind?: string | null; limit?: number | null } = {}): Promise<MemoryItem[]> {
-    return this.http.json("GET", "/v1/memory", { query: { kind: opts.kind, limit: opts.limit } });
-  }
-
-  search(q: string, opts: { kind?: string | null; limit?: number | null } = {}): Promise<MemoryItem[]> {
-    return this.http.json("GET", "/v1/memory/search", { query: { q, kind: opts.kind, limit: opts.limit } });
-  }
-
-  add(text: string, opts: { kind?: string; replaces?: string[] | null } = {}): Promise<MemoryItem> {
-    const body: Record<string, unknown> = { text, kind: opts.kind ?? "fact" };
-    if (opts.replaces) body.replaces = opts.replaces;
-    return this.http.json("POST", "/v1/memory", { json: body });
-  }
-
-  get(memoryId: string): Promise<MemoryItem> {
-    return this.http.json("GET", `/v1/memory/${seg(memoryId)}`);
-  }
-
-  async forget(memoryId: string): Promise<void> {
-    await this.http.request("DELETE", `/v1/memory/${seg(memoryId)}`);
-  }
-}
-
-class Media {
-  constructor(private readonly http: Http) {}
-
-  /** Uploads a file once (multipart `POST /v1/media`); name it in chat attachments by its `id`. */
-  upload(data: UploadData, opts: { name?: string | null; mediaType?: string | null } = {}): Promise<MediaRef> {
-    const blob = data instanceof Blob ? data : new Blob([data as BlobPart]);
-    const fileName = opts.name ?? ((data as { name?: unknown }).name as string | undefined) ?? "upload";
-    const form = new FormData();
-    form.append("file", blob, fileName);
-    const claimed = opts.mediaType ?? (data instanceof Blob && data.type ? data.type : null);
-    if (claimed) form.append("media_type", claimed);
-    return this.http.json("POST", "/v1/media", { body: form });
-  }
-
-  /** The file's reference: `id`, `media_type`, `size`, `name`, `meta`. */
-  info(mediaId: string): Promise<MediaRef> {
-    return this.http.json("GET", `/v1/media/${seg(mediaId)}/info`);
-  }
-
-  /** The file's bytes. */
-  async download(mediaId: string): Promise<Uint8Array> {
-    const res = await this.http.request("GET", `/v1/media/${seg(mediaId)}`);
-    return new Uint8Array(await res.arrayBuffer());
-  }
-
-  async delete(mediaId: string): Promise<void> {
-    await this.http.request("DELETE", `/v1/media/${seg(mediaId)}`);
-  }
-
-  /** How much media the caller stores, its quota and the largest upload. */
-  usage(): Promise<MediaUsage> {
-    return this.http.json("GET", "/v1/media");
-  }
-}
-
-class Keys {
-  constructor(private readonly http: Http) {}
-
-  /** Every key (admin keys only): ids, roles, users; never secrets. */
-  list(): Promise<KeyInfo[]> {
-    return this.http.json("GET", "/v1/keys");
-  }
-
-  /** A new key (admin keys only); its secret `key` is in this answer only. */
-  create(
-    opts: { role?: "user" | "admin"; userId?: string | null; scopes?: string[] | null; label?: string | null } = {},
-  ): Promise<CreatedKey> {
-    const body: Record<string, unknown> = { role: opts.role ?? "user" };
-    if (opts.userId != null) body.user_id = opts.userId;
-    if (opts.scopes != null) body.scopes = opts.scopes;
-    if (opts.label != null) body.label = opts.label;
-    return this.http.json("POST", "/v1/keys", { json: body });
-  }
-
-  async revoke(keyId: string): Promise<void> {
-    await this.http.request("DELETE", `/v1/keys/${seg(keyId)}`);
-  }
-}
-
-class Runs {
-  constructor(
-    private readonly http: Http,
-    private readonly onNotice?: (message: string) => void,
-  ) {}
-
-  /** Cancels a running turn (yours, or anyone's with an admin key). */
-  async cancel(runId: string): Promise<void> {
-    await this.http.request("POST", `/v1/runs/${seg(runId)}/cancel`);
-  }
-
   /**
-   * A run's events after event `after` (0: from the start) to its end, while it
-   * runs and for an hour after; the stream is resumed when it breaks.
+   * Closes the client for good: the WebSocket kept for the next turn (Node keeps
+   * running while it is open) and the turns still running (an unfinished one is
+   * cancelled on the server). Any later call, on the client or one of its turns,
+   * throws `ClientClosed` instead of opening a new connection. Again: nothing.
    */
-  async *events(runId: string, opts: { after?: number; signal?: AbortSignal } = {}): AsyncGenerator<MuxiEvent, void, undefined> {
-    const ctl = new AbortController();
-    const onAbort = () => ctl.abort(opts.signal?.reason);
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    try {
-      yield* followRun({
-        http: this.http,
-        runId,
-        sessionId: "",
-        response: null,
-        state: { lastId: opts.after ?? 0, resumed: 0 },
-        signal: ctl.signal,
-        onNotice: this.onNotice,
-        firstOpenFails: true,
-      });
-    } finally {
-      opts.signal?.removeEventListener("abort", onAbort);
-      ctl.abort();
-    }
+  async close(): Promise<void> {
+    if (this.http.closed) return;
+    this.http.closed = true;
+    this.pool.close();
+    const turns = [...this.live];
+    this.live.clear();
+    await Promise.all(turns.map((turn) => turn.closeWithClient().catch(() => undefined)));
   }
 }

@@ -72,12 +72,25 @@ export class Unavailable extends MuxiApiError {}
 export class UnsupportedApiVersion extends MuxiApiError {}
 /** No answer at all: the server cannot be reached, or the connection broke. */
 export class ConnectionFailed extends MuxiApiError {}
+/** The client was closed (`close()`): any later call is refused instead of opening new connections. */
+export class ClientClosed extends MuxiApiError {}
+
+/** The error of a call on a closed client (`status` 0, code `client_closed`). */
+export function clientClosed(message = "this muxi client is closed"): ClientClosed {
+  return new ClientClosed({
+    status: 0,
+    code: "client_closed",
+    message,
+    hint: "make a new MuxiClient; a closed one cannot be used again",
+  });
+}
 
 type ErrorClass = new (init: MuxiApiErrorInit) => MuxiApiError;
 
 const BY_CODE: Record<string, ErrorClass> = {
   [UNSUPPORTED_API_VERSION]: UnsupportedApiVersion,
   connection_failed: ConnectionFailed,
+  client_closed: ClientClosed,
   bad_request: BadRequest,
   usage_error: BadRequest,
   config_error: BadRequest,

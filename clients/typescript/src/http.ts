@@ -12,7 +12,7 @@
 // load balancer the next try may reach another replica): up to START_RETRIES
 // times with the same backoff.
 
-import { connectionFailed, errorFromResponse, MuxiApiError, UnsupportedApiVersion } from "./errors.js";
+import { clientClosed, connectionFailed, errorFromResponse, MuxiApiError, UnsupportedApiVersion } from "./errors.js";
 import { API_VERSION, API_VERSION_HEADER, compatibleApiVersion, UNSUPPORTED_API_VERSION } from "./version.js";
 
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -40,6 +40,8 @@ export interface RequestOptions {
   retryDraining?: boolean;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Sent even after `close()`: a turn's own cancel while the client closes it. */
+  closing?: boolean;
 }
 
 /** Statuses worth another try of a GET: rate limited, or a proxy/replica that is not ready. */
@@ -86,6 +88,8 @@ export class Http {
   readonly userId: string | null;
   readonly timeoutMs: number;
   readonly retries: number;
+  /** Set by the client's `close()`: every later request throws `ClientClosed`. */
+  closed = false;
   private readonly fetchImpl: FetchLike;
 
   constructor(opts: HttpOptions) {
@@ -122,6 +126,7 @@ export class Http {
 
   /** A request; resolves to the response of a 2xx answer, throws a `MuxiApiError` otherwise. */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+    if (this.closed && !opts.closing) throw clientClosed();
     const retry = opts.retry ?? method === "GET";
     for (let attempt = 0; ; attempt++) {
       try {

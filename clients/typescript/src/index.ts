@@ -5,6 +5,8 @@ export {
   type ChatRequest,
   type CreatedKey,
   type KeyInfo,
+  type McpLoginDone,
+  type McpLoginStatus,
   type MediaUsage,
   type Me,
   MuxiClient,
@@ -15,6 +17,7 @@ export {
 } from "./client.js";
 export {
   BadRequest,
+  ClientClosed,
   ConnectionFailed,
   type ErrorBody,
   errorClassFor,

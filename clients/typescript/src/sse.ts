@@ -8,7 +8,7 @@
 // and an event is dispatched at a blank line (one cut off by the end of the
 // stream is dropped: its data may be incomplete).
 
-import { MuxiApiError, NotFound } from "./errors.js";
+import { ClientClosed, MuxiApiError, NotFound } from "./errors.js";
 import { backoffMs, type Http, MAX_RETRY_WAIT, seg, sleep } from "./http.js";
 import {
   type ApprovalDecision,
@@ -211,7 +211,9 @@ export async function* followRun(opts: FollowOptions): AsyncGenerator<MuxiEvent,
         lost = err;
         if (opts.firstOpenFails && !opened && !(err instanceof MuxiApiError && RESUME_STATUS.has(err.status))) throw err;
         const retriable =
-          err instanceof MuxiApiError && !(err instanceof NotFound) && (err.status === 0 || RESUME_STATUS.has(err.status));
+          err instanceof MuxiApiError &&
+          !(err instanceof NotFound || err instanceof ClientClosed) &&
+          (err.status === 0 || RESUME_STATUS.has(err.status));
         if (!retriable || failures >= attempts) break;
         failures++;
         const asked = err instanceof MuxiApiError && err.retryAfter != null ? Math.min(err.retryAfter, MAX_RETRY_WAIT) : null;
@@ -338,7 +340,9 @@ export class SSETurn extends ChatTurn {
     if (unfinished && this.runId) {
       // A dropped stream would keep the turn running for the server's resume
       // grace: leaving early is a cancel, said at once.
-      await this.http.request("POST", `/v1/runs/${seg(this.runId)}/cancel`, { timeoutMs: 5000 }).catch(() => undefined);
+      await this.http
+        .request("POST", `/v1/runs/${seg(this.runId)}/cancel`, { timeoutMs: 5000, closing: true })
+        .catch(() => undefined);
     }
   }
 }

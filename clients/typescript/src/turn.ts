@@ -3,7 +3,7 @@
 // waits for, and its summary once it is over. The transports only supply the
 // event source and the ways to steer the run.
 
-import type { ErrorBody } from "./errors.js";
+import { clientClosed, type ErrorBody } from "./errors.js";
 import type { KnownEvent } from "./generated.js";
 
 /** An event of a turn. Types this client does not know pass through untouched (check `type`). */
@@ -240,6 +240,12 @@ export abstract class ChatTurn implements AsyncIterable<MuxiEvent> {
   private source: AsyncGenerator<MuxiEvent, void, undefined> | null = null;
   private lock: Promise<unknown> = Promise.resolve();
   protected released = false;
+  /** Throws `ClientClosed` once the client that started the turn was closed (set by the client). */
+  checkOpen: () => void = () => undefined;
+  /** Called once the turn let go of its connection (the client forgets it then). */
+  onReleased: (() => void) | null = null;
+  /** The client was closed before the turn's end, and closed it. */
+  private cut = false;
 
   protected constructor(runId: string, sessionId: string) {
     this.runId = runId;
@@ -261,7 +267,9 @@ export abstract class ChatTurn implements AsyncIterable<MuxiEvent> {
   /** The next event, or null at the end. Concurrent readers each get different events. */
   next(): Promise<MuxiEvent | null> {
     const run = this.lock.then(async () => {
+      if (this.cut) throw clientClosed("this turn was closed with its client before its end");
       if (this.ended && this.source === null) return null;
+      this.checkOpen();
       this.source ??= this.stream();
       const r = await this.source.next();
       if (r.done) {
@@ -305,6 +313,7 @@ export abstract class ChatTurn implements AsyncIterable<MuxiEvent> {
    * named `callId` (a delegate's call has its own run), else the turn's.
    */
   async approve(callId: string, decision: ApprovalDecision = "allow", runId?: string): Promise<void> {
+    this.checkOpen();
     const run = runId ?? this.pendingCalls.find((p) => p.callId === callId)?.runId ?? this.runId;
     await this.sendDecision(run, callId, decision);
   }
@@ -323,6 +332,7 @@ export abstract class ChatTurn implements AsyncIterable<MuxiEvent> {
     action: ElicitationAction,
     content?: Record<string, unknown>,
   ): Promise<void> {
+    this.checkOpen();
     await this.sendElicitation(elicitationId, action, content);
     const i = this.pendingInputs.indexOf(elicitationId);
     if (i >= 0) this.pendingInputs.splice(i, 1);
@@ -330,6 +340,7 @@ export abstract class ChatTurn implements AsyncIterable<MuxiEvent> {
 
   /** Cancels the turn on the server; its stream then ends with `run.failed` (`cancelled`). */
   async cancel(): Promise<void> {
+    this.checkOpen();
     if (this.ended) return;
     await this.sendCancel();
   }
@@ -344,10 +355,20 @@ export abstract class ChatTurn implements AsyncIterable<MuxiEvent> {
     await source?.return(undefined).catch(() => undefined);
   }
 
+  /** The client is closing: the turn lets go of its connection; one not read to its end is cancelled on the server, and reading it throws `ClientClosed`. */
+  async closeWithClient(): Promise<void> {
+    if (!this.ended) this.cut = true;
+    await this.close();
+  }
+
   private async letGo(unfinished: boolean): Promise<void> {
     if (this.released) return;
     this.released = true;
-    await this.release(unfinished);
+    try {
+      await this.release(unfinished);
+    } finally {
+      this.onReleased?.();
+    }
   }
 
   private observe(event: MuxiEvent): void {

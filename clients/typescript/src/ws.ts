@@ -6,7 +6,7 @@
 // next turn; a socket that drops mid-turn is reopened with backoff and the turn
 // resumed from its last `seq`.
 
-import { ConnectionFailed, errorFromBody, type ErrorBody, MuxiApiError, STATUS_BY_CODE, UnsupportedApiVersion } from "./errors.js";
+import { clientClosed, ClientClosed, ConnectionFailed, errorFromBody, type ErrorBody, MuxiApiError, STATUS_BY_CODE, UnsupportedApiVersion } from "./errors.js";
 import { type Http, sleep } from "./http.js";
 import { type ApprovalDecision, ChatTurn, type ElicitationAction, isTerminal, lostEvent, type MuxiEvent } from "./turn.js";
 import { API_VERSION, compatibleApiVersion, UNSUPPORTED_API_VERSION } from "./version.js";
@@ -194,6 +194,8 @@ export class WsConnection {
 /** The client's sockets: one kept idle between turns, more opened for turns at the same time. */
 export class WsPool {
   private idle: WsConnection | null = null;
+  /** Set by `close()`: no socket is opened any more (`ClientClosed`). */
+  closed = false;
 
   constructor(
     readonly http: Http,
@@ -203,6 +205,7 @@ export class WsPool {
   ) {}
 
   open(): Promise<WsConnection> {
+    if (this.closed) return Promise.reject(clientClosed());
     return WsConnection.open(this.http, this.Ctor(), this.timeoutMs);
   }
 
@@ -215,11 +218,12 @@ export class WsPool {
   }
 
   release(conn: WsConnection): void {
-    if (conn.open && this.idle === null) this.idle = conn;
+    if (conn.open && this.idle === null && !this.closed) this.idle = conn;
     else conn.close();
   }
 
   close(): void {
+    this.closed = true;
     this.idle?.close();
     this.idle = null;
   }
@@ -336,6 +340,7 @@ export class WsTurn extends ChatTurn {
         this.resumed++;
         return true;
       } catch (err) {
+        if (err instanceof ClientClosed) return false;
         if (err instanceof MuxiApiError && err.status !== 0 && err.status !== 503) return false; // refused, not unreachable
       }
     }

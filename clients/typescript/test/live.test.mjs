@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
-import { API_VERSION, MuxiClient, NotFound, UnsupportedApiVersion } from "../dist/index.js";
+import { API_VERSION, ClientClosed, MuxiClient, NotFound, UnsupportedApiVersion } from "../dist/index.js";
 import { findChromium, pageServer, withChromium } from "./browser.mjs";
 import { startRig } from "./rig.mjs";
 
@@ -249,4 +249,22 @@ test("in a browser: an SSE turn, a WebSocket turn with an approval, a typed erro
   } finally {
     await page.close();
   }
+});
+
+test("closing the client closes its running turn and refuses what follows", async () => {
+  const client = await clientFor("closing");
+  await rig.control("/script", { replies: [{ text: "a b c d e f g h", delay: 0.3 }] });
+  const turn = await client.chat({ message: "slowly" });
+  for await (const e of turn) if (e.type === "text.delta") break;
+  await client.close();
+  await assert.rejects(turn.next(), (err) => err instanceof ClientClosed);
+  await assert.rejects(turn.result(), (err) => err instanceof ClientClosed);
+  await assert.rejects(turn.cancel(), (err) => err instanceof ClientClosed);
+  await assert.rejects(client.sessions.list(), (err) => err instanceof ClientClosed);
+  // The server heard the cancel: the run ended cancelled.
+  const other = await clientFor("closing");
+  let last = null;
+  for await (const e of other.runs.events(turn.runId)) last = e;
+  assert.equal(last.type, "run.failed");
+  assert.equal(last.error.code, "cancelled");
 });

@@ -18,11 +18,14 @@ export function rigPython() {
   return process.env.MUXI_PYTHON || join(REPO_ROOT, ".venv-dev", "bin", "python");
 }
 
-/** Starts the rig; resolves to `{info, control(path, body), stop()}` once its JSON line is read. */
-export async function startRig({ startTimeoutMs = 180_000 } = {}) {
+/**
+ * Starts the rig; resolves to `{info, control(path, body), stop()}` once its JSON line is read.
+ * `args`: the rig's options (`["--oauth"]`: with the test OAuth server; `info.oauth` is its URL).
+ */
+export async function startRig({ startTimeoutMs = 180_000, args = [] } = {}) {
   const python = rigPython();
   if (!existsSync(python)) throw new Error(`no Python at ${python}: set MUXI_PYTHON`);
-  const child = spawn(python, ["-m", "tests.clients.rig"], {
+  const child = spawn(python, ["-m", "tests.clients.rig", ...args], {
     cwd: REPO_ROOT,
     stdio: ["pipe", "pipe", "pipe"],
     env: { ...process.env, PYTHONUNBUFFERED: "1" },
