@@ -168,3 +168,33 @@ async def test_a_key_repeated_on_another_replica_attaches_there(pair: Pair) -> N
     assert len(pair.a.runtime.requests) == 1 and pair.b.runtime.requests == []
     assert again.headers["x-muxi-run-id"] == first.headers["x-muxi-run-id"]
     assert _events(again.text) == _events(first.text)
+
+
+async def test_the_python_clients_send_a_fresh_key_per_turn(served: Served) -> None:
+    import sqlite3
+
+    from muxi_cli.client import AsyncClient
+
+    async with AsyncClient(served.url, served.alice) as client:
+        runs = [
+            (await (await client.chat("one"))).run_id,
+            (await (await client.chat("two"))).run_id,
+            (await (await client.chat("three", transport="ws"))).run_id,
+        ]
+    # The CLI's runtime too: SSE, and the WebSocket for interactive approval.
+    from muxi_cli.protocol.records import ChatRequest
+
+    rt = served.remote(served.alice)
+    try:
+        for approval in ("deny", "interactive"):
+            turn = await rt.chat(ChatRequest(message=approval, approval=approval))
+            async for _event in turn.events():
+                pass
+            runs.append(turn.run_id)
+    finally:
+        await rt.aclose()
+    ctx = served.server.config.app.state.ctx
+    with sqlite3.connect(ctx.registry.log.path) as db:
+        rows = db.execute("SELECT key, run_id FROM turn_keys WHERE user_id = 'alice'").fetchall()
+    assert sorted(run for _key, run in rows) == sorted(runs)
+    assert len({key for key, _run in rows}) == 5
