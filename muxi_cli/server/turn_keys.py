@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from muxi_cli.protocol.records import ChatRequest
     from muxi_cli.server.context import ServerContext
     from muxi_cli.server.runs import Running
-    from muxi_cli.stores.turn_keys import TurnKeys
+    from muxi_cli.stores.turn_keys import Claim, TurnKeys
 
 #: The header of ``POST /v1/chat`` and the field of the WebSocket ``chat`` frame.
 HEADER = "Idempotency-Key"
@@ -104,7 +104,7 @@ async def start_keyed(ctx: ServerContext, req: ChatRequest, key: str | None) -> 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_START
     while True:
-        claim = await keys.claim(req.user_id, key, mine)
+        claim = await _claim(keys, req.user_id, key, mine)
         if claim.fingerprint != mine:
             raise KeyReused(
                 f"this {HEADER} was sent with another request",
@@ -127,6 +127,28 @@ async def start_keyed(ctx: ServerContext, req: ChatRequest, key: str | None) -> 
         raise
     await asyncio.shield(keys.started(req.user_id, key, claim.token, running.run_id))
     return running
+
+
+async def _claim(keys: TurnKeys, user_id: str, key: str, print_: str) -> Claim:
+    """Claim the key; a start cancelled meanwhile (its WebSocket closed) gives a
+    won claim back, or the client's retry would wait for a start that never comes."""
+    claiming = asyncio.ensure_future(keys.claim(user_id, key, print_))
+    try:
+        return await asyncio.shield(claiming)
+    except asyncio.CancelledError:
+
+        def give_back(done: asyncio.Future[Claim]) -> None:
+            if not done.cancelled() and done.exception() is None and done.result().won:
+                release = asyncio.ensure_future(keys.release(user_id, key, done.result().token))
+                _background.add(release)
+                release.add_done_callback(_background.discard)
+
+        claiming.add_done_callback(give_back)
+        raise
+
+
+#: Releases of cancelled starts' claims, referenced until they are done.
+_background: set[asyncio.Future[None]] = set()
 
 
 async def wait_logged(ctx: ServerContext, run_id: str, user_id: str | None) -> None:

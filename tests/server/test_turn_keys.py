@@ -198,3 +198,37 @@ async def test_the_python_clients_send_a_fresh_key_per_turn(served: Served) -> N
         rows = db.execute("SELECT key, run_id FROM turn_keys WHERE user_id = 'alice'").fetchall()
     assert sorted(run for _key, run in rows) == sorted(runs)
     assert len({key for key, _run in rows}) == 5
+
+
+async def test_a_start_cancelled_while_it_claims_gives_its_key_back() -> None:
+    """A WebSocket that closes while its chat frame's key is being claimed cancels
+    the start: the won claim is released, so the client's retry starts the turn
+    instead of waiting for a start that never comes."""
+    from muxi_cli.stores.turn_keys import Claim
+
+    class SlowKeys:
+        def __init__(self) -> None:
+            self.gate = asyncio.Event()
+            self.entered = asyncio.Event()
+            self.released: list[str] = []
+
+        async def claim(self, user_id: str, key: str, print_: str) -> Claim:
+            self.entered.set()
+            await self.gate.wait()
+            return Claim(True, "tok", print_, None)
+
+        async def release(self, user_id: str, key: str, token: str) -> None:
+            self.released.append(token)
+
+    keys = SlowKeys()
+    start = asyncio.create_task(turn_keys._claim(keys, "alice", "k", "fp"))  # type: ignore[arg-type]
+    await keys.entered.wait()
+    start.cancel()
+    keys.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await start
+    for _ in range(200):
+        if keys.released:
+            break
+        await asyncio.sleep(0.01)
+    assert keys.released == ["tok"]
