@@ -31,7 +31,14 @@ from muxi_cli.protocol.records import ApprovalMode, Attachment, ChatRequest
 from muxi_cli.protocol.turn import Turn
 from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.runtime.remote_sse import SSETurn, start_with_retries
-from muxi_cli.runtime.wire import SSE_MEDIA, Response, Timeout, connection_error
+from muxi_cli.runtime.wire import (
+    IDEMPOTENCY_HEADER,
+    SSE_MEDIA,
+    Response,
+    Timeout,
+    connection_error,
+    turn_key,
+)
 
 log = logging.getLogger("muxi.client")
 
@@ -231,7 +238,10 @@ class AsyncClient:
 
     async def _chat_sse(self, request: ChatRequest) -> Turn:
         body = self._rt._body(request)
-        resp = await start_with_retries(lambda: self._start_sse(body), self._rt.resume_attempts)
+        key = turn_key()  # every try of this start sends it: the server runs the turn once
+        resp = await start_with_retries(
+            lambda: self._start_sse(body, key), self._rt.resume_attempts
+        )
         try:
             turn = SSETurn(self._rt, resp, request.session_id or "", self._rt.resume_attempts)
             await turn.begin()
@@ -245,7 +255,7 @@ class AsyncClient:
             raise
         return turn
 
-    async def _start_sse(self, body: dict[str, Any]) -> Response:
+    async def _start_sse(self, body: dict[str, Any], key: str) -> Response:
         # Not repeated by the transport: a POST that starts a turn is tried again
         # only while the server says it is shutting down (start_with_retries).
         return await self._t.send(
@@ -253,7 +263,7 @@ class AsyncClient:
             "/v1/chat",
             stream=True,
             json_body=body,
-            headers={"accept": SSE_MEDIA},
+            headers={"accept": SSE_MEDIA, IDEMPOTENCY_HEADER: key},
             timeout=Timeout(self.timeout, connect=10.0, read=120.0),
         )
 

@@ -40,10 +40,12 @@ from muxi_cli.runtime.remote_sse import RESUME_ATTEMPTS, SSETurn, start_with_ret
 from muxi_cli.runtime.remote_ws import WebSocketTurns
 from muxi_cli.runtime.turns import StreamTurn
 from muxi_cli.runtime.wire import (
+    IDEMPOTENCY_HEADER,
     MEDIA_MAX_BYTES,
     SSE_MEDIA,
     Timeout,
     connection_error,
+    turn_key,
     unix_target,
 )
 
@@ -147,13 +149,16 @@ class RemoteRuntime:
         return body
 
     async def _chat_sse(self, request: ChatRequest) -> SSETurn:
+        # One key for every try of this start: a repeat the server already took
+        # attaches to that turn instead of running it twice.
+        headers = {"accept": SSE_MEDIA, IDEMPOTENCY_HEADER: turn_key()}
         resp = await start_with_retries(
             lambda: self._server.stream(
                 "POST",
                 "/v1/chat",
                 user_id=request.user_id,
                 json_body=self._body(request),
-                headers={"accept": SSE_MEDIA},
+                headers=headers,
                 timeout=Timeout(self._timeout, connect=10.0, read=120.0),
             ),
             self.resume_attempts,

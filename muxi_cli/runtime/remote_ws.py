@@ -22,7 +22,7 @@ from muxi_cli.protocol.events import Event, RunFailed, decode
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
 from muxi_cli.runtime.turns import StreamTurn, lost_event
-from muxi_cli.runtime.wire import connection_error
+from muxi_cli.runtime.wire import IDEMPOTENCY_FIELD, connection_error, turn_key
 
 #: Seconds between WebSocket reconnect attempts (the last one is repeated).
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
@@ -131,8 +131,8 @@ class WebSocketTurns:
         """Send a chat frame and read the first answer frame.
 
         A reused connection may have died while idle (server restarted): then
-        reconnect once and send again, since the server never saw the turn.
-        """
+        reconnect once and send again; if the server had read the frame, its
+        idempotency key attaches the repeat to that turn (it runs once)."""
         from websockets.exceptions import ConnectionClosed  # deferred: websockets is slow to import
 
         for attempt in range(2):
@@ -158,7 +158,8 @@ class WebSocketTurns:
         the turn is closed: one turn at a time."""
         await self._lock.acquire()
         try:
-            frame: dict[str, Any] = {"type": "chat", "request": body}
+            # One key for every send of this start (a resend, a retry after a drain).
+            frame: dict[str, Any] = {"type": "chat", "request": body, IDEMPOTENCY_FIELD: turn_key()}
             if request.user_id:
                 frame["request"]["user_id"] = request.user_id
             for attempt in range(self._attempts):

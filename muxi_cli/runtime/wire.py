@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -21,6 +22,10 @@ SSE_MEDIA = "text/event-stream"
 #: sent before the first event so a client knows them at once.
 RUN_HEADER = "x-muxi-run-id"
 SESSION_HEADER = "x-muxi-session-id"
+#: A turn start's idempotency key: the ``POST /v1/chat`` header, and the field
+#: beside ``request`` in the WebSocket ``chat`` frame (server/turn_keys.py).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_FIELD = "idempotency_key"
 #: The media store's default per-file limit (``stores.media.DEFAULT_MAX_BYTES``,
 #: which a test keeps equal): the remote client needs the number, not the store
 #: modules (~5 ms to import).
@@ -162,3 +167,8 @@ def connection_error(url: str, exc: BaseException) -> ConnectionFailedError:
         f"cannot reach the muxi server at {url}: {type(exc).__name__}: {exc}".rstrip(": "),
         hint="is `muxi serve` running there? check the profile's URL with `muxi profile show NAME`",
     )
+
+
+def turn_key() -> str:
+    """A fresh idempotency key for one turn start (sent again only on a retry of it)."""
+    return secrets.token_urlsafe(18)

@@ -59,7 +59,16 @@ def _client_frames() -> dict[str, tuple[str, dict[str, Any]]]:
                 ("key",),
             ),
         ),
-        "chat": ("Start a turn", _frame("chat", {"request": {"$ref": _REF + "ChatBody"}})),
+        "chat": (
+            "Start a turn; idempotency_key: a fresh id per start, the same on a retry of it",
+            _frame(
+                "chat",
+                {
+                    "request": {"$ref": _REF + "ChatBody"},
+                    "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 128},
+                },
+            ),
+        ),
         "approve": (
             "Answer a pending tool call; run_id is the tool.approval event's",
             _frame(

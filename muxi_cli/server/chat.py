@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MuxiError, NotFoundError, ServerAuthError, UsageError
-from muxi_cli.protocol.events import Event
+from muxi_cli.protocol.events import Event, decode
 from muxi_cli.protocol.records import ChatRequest
 from muxi_cli.protocol.reduce import reduce
 from muxi_cli.runtime.wire import RUN_HEADER, SESSION_HEADER, SSE_MEDIA
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.runs import Running
 from muxi_cli.server.scopes import check_chat
+from muxi_cli.server.turn_keys import Existing, start_keyed, wait_logged
 from muxi_cli.stores.lance_schema import SHARED_USER
 
 if TYPE_CHECKING:
@@ -47,10 +48,33 @@ async def prepare(ctx: ServerContext, caller: Caller, body: dict[str, Any]) -> C
     return req
 
 
-async def start_turn(ctx: ServerContext, req: ChatRequest) -> Running:
-    """Start a turn; errors before it starts (draining, unknown session) raise
-    here, so they can still become a plain HTTP error."""
-    return await ctx.registry.start(ctx.runtime, req)
+async def start_turn(
+    ctx: ServerContext, req: ChatRequest, key: str | None = None
+) -> Running | Existing:
+    """Start a turn, or find the one idempotency ``key`` already started
+    (server/turn_keys.py); errors before it starts (draining, unknown session)
+    raise here, so they can still become a plain HTTP error."""
+    return await start_keyed(ctx, req, key)
+
+
+async def existing_answer(
+    ctx: ServerContext,
+    caller: Caller,
+    run_id: str,
+    streaming: bool,
+    receive: Callable[[], Awaitable[Any]],
+) -> Any:
+    """A repeated start's answer: the run its key started, from its first event
+    (SSE), or its single JSON answer once it ends."""
+    from starlette.responses import JSONResponse  # deferred: Starlette is slow to import
+
+    await wait_logged(ctx, run_id, caller.scope_user)
+    if streaming:
+        return await resume_response(ctx, caller, run_id, 0)
+    running, frames, _session = await resume_source(ctx, caller, run_id, 0)
+    if running is not None:
+        return JSONResponse(await json_turn(ctx, running, receive))
+    return JSONResponse(summarize([decode(data) async for _seq, data in frames]))
 
 
 KEEPALIVE = b": keep-alive\n\n"

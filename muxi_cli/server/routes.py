@@ -19,6 +19,7 @@ from muxi_cli.protocol.records import (
 )
 from muxi_cli.server.chat import (
     SSE_MEDIA,
+    existing_answer,
     json_turn,
     prepare,
     resume_after,
@@ -44,6 +45,7 @@ from muxi_cli.server.models import (
 )
 from muxi_cli.server.scopes import check_agent
 from muxi_cli.server.timeline_routes import TIMELINE_ROUTES
+from muxi_cli.server.turn_keys import MAX_KEY, Existing, check_key
 from muxi_cli.stores.lance_schema import SHARED_USER
 from muxi_cli.stores.server_keys import KeyStore
 
@@ -172,7 +174,18 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         summary="One turn: SSE events with 'Accept: text/event-stream', else one JSON answer",
         responses={200: {"content": {SSE_MEDIA: {}, "application/json": {}}}},
     )
-    async def chat(body: ChatBody, request: Request, who: Caller = Auth) -> Any:
+    async def chat(
+        body: ChatBody,
+        request: Request,
+        who: Caller = Auth,
+        idempotency_key: str | None = Header(
+            default=None,
+            alias="Idempotency-Key",
+            max_length=MAX_KEY,
+            description="A fresh id per turn start, the same on a retry of it: "
+            "a repeat attaches to the turn it started instead of starting another.",
+        ),
+    ) -> Any:
         req = await prepare(ctx, who, body.request_dict())
         streaming = SSE_MEDIA in request.headers.get("accept", "")
         if not streaming and (req.approval == "interactive" or req.elicit):
@@ -180,8 +193,10 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
                 "interactive approval and elicit need a streaming turn",
                 hint="send 'Accept: text/event-stream' or use the WebSocket /v1/ws",
             )
-        turn = await start_turn(ctx, req)
+        turn = await start_turn(ctx, req, check_key(idempotency_key))
         request.state.run_id = turn.run_id
+        if isinstance(turn, Existing):  # a retried start: its turn, not a second one
+            return await existing_answer(ctx, who, turn.run_id, streaming, request.receive)
         if streaming:
             key_id = who.principal.key_id
             return sse_response(

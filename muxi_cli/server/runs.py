@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from muxi_cli.runtime.base import Runtime
     from muxi_cli.server.cluster import Cluster
     from muxi_cli.stores.run_events import EventLog
+    from muxi_cli.stores.turn_keys import TurnKeys
 
 log = logging.getLogger("muxi.server")
 
@@ -135,6 +136,8 @@ class RunRegistry:
         self._beating: asyncio.Task[None] | None = None
         #: Seconds between beats for the runs held here (see :func:`~muxi_cli.server.tape.follow_log`).
         self.beat_every = BEAT
+        #: Turn starts' idempotency keys (server/turn_keys.py; made on the first keyed start).
+        self.turn_keys: TurnKeys | None = None
 
     @property
     def active(self) -> int:

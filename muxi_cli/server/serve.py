@@ -215,6 +215,8 @@ async def serve_runtime(
                 await metrics_task
         if app.state.ctx.registry.log is not None:  # after the drain: every event is in
             await app.state.ctx.registry.log.aclose()
+        if app.state.ctx.registry.turn_keys is not None:
+            app.state.ctx.registry.turn_keys.close()
         if app.state.ctx.metrics is not None:
             app.state.ctx.metrics.stop_observing()  # the runtime may outlive this server
         if cluster is not None:

@@ -8,7 +8,8 @@ client -> server
     ``{"type": "auth", "key": "...", "user_id": null, "api_version": "1.1"}``
     first frame, unless a header (``Authorization``/``X-Muxi-Key``)
     authenticated the handshake (see :mod:`muxi_cli.server.ws_auth`)
-    ``{"type": "chat", "request": {ChatRequest}}``         start a turn
+    ``{"type": "chat", "request": {ChatRequest}, "idempotency_key": "..."}``  start a turn
+    (the key is optional; a repeat attaches to the turn it started: server/turn_keys.py)
     ``{"type": "approve", "run_id": "...", "call_id": "...", "decision": "allow|always|deny"}``
     (``run_id`` is the ``tool.approval`` event's; it may be left out while the
     call id is unique among the caller's own pending calls)
@@ -54,6 +55,8 @@ from muxi_cli.protocol.events import EventFactory, RunCompleted
 from muxi_cli.protocol.records import APPROVAL_DECISIONS
 from muxi_cli.server.auth import REVOKED_HINT, REVOKED_MESSAGE, until_revoked
 from muxi_cli.server.chat import prepare, start_turn
+from muxi_cli.server.turn_keys import FIELD as KEY_FIELD
+from muxi_cli.server.turn_keys import Existing, check_key, wait_logged
 from muxi_cli.server.versioning import asked_for, header_values
 from muxi_cli.server.ws_auth import CLOSE_AUTH, CLOSE_VERSION, authenticate
 from muxi_cli.server.ws_frames import (
@@ -75,7 +78,7 @@ from muxi_cli.server.ws_media import (
     remaining,
     speech_events,
 )
-from muxi_cli.server.ws_resume import start_resume
+from muxi_cli.server.ws_resume import follow_run, start_resume
 
 if TYPE_CHECKING:
     from muxi_cli.server.context import Caller, ServerContext
@@ -262,7 +265,8 @@ class Session(MediaFrames):
                 raise TooManyRequests(wait)
             body = chat_body(frame.get("request"))
             req = await prepare(self.ctx, self.caller, body)
-            self.turn_task = asyncio.create_task(self._run_turn(req))
+            key = check_key(frame.get(KEY_FIELD))
+            self.turn_task = asyncio.create_task(self._run_turn(req, key=key))
         elif kind == "resume":
             self._not_busy()
             self.turn_task = asyncio.create_task(await start_resume(self, frame))
@@ -340,9 +344,15 @@ class Session(MediaFrames):
         with contextlib.suppress(Exception):
             await self.ws.close(CLOSE_AUTH)
 
-    async def _run_turn(self, req: Any, voice: Voice | None = None) -> None:
+    async def _run_turn(self, req: Any, voice: Voice | None = None, key: str | None = None) -> None:
         try:
-            turn = self.turn = await start_turn(self.ctx, req)
+            started = await start_turn(self.ctx, req, key)
+            if isinstance(started, Existing):  # a retried start: follow its turn instead
+                assert self.caller is not None
+                await wait_logged(self.ctx, started.run_id, self.caller.scope_user)
+                await (await follow_run(self, started.run_id, 0))
+                return
+            turn = self.turn = started
         except MuxiError as exc:
             await self.send_error(exc, "audio.end" if voice else "chat")
             await self.send({"type": "done", "run_id": None, "session_id": req.session_id})

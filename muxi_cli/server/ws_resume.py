@@ -32,8 +32,14 @@ def resume_args(frame: dict[str, Any]) -> tuple[str, int]:
 
 async def start_resume(session: Session, frame: dict[str, Any]) -> Any:
     """Check the frame and the caller's right to the run; the coroutine that follows it."""
-    assert session.caller is not None
     run_id, after = resume_args(frame)
+    return await follow_run(session, run_id, after)
+
+
+async def follow_run(session: Session, run_id: str, after: int) -> Any:
+    """The coroutine that sends the run's event frames above ``after``, then ``done``
+    (a ``resume`` frame, or a ``chat`` frame repeating an idempotency key)."""
+    assert session.caller is not None
     running, frames, session_id = await resume_source(session.ctx, session.caller, run_id, after)
     registry = session.ctx.registry
 

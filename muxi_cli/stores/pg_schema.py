@@ -24,6 +24,7 @@ History:
    (trigram index on ``content`` when ``pg_trgm`` is available),
    ``session_media``, ``runs``, ``run_tools``, ``run_rollup``, ``run_recalls``,
    ``run_streams`` and ``run_events``.
+2. ``turn_keys`` (SQLite's version 9): turn starts' idempotency keys.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from muxi_cli.stores.session_schema import step_up
 
 log = logging.getLogger("muxi.sessions")
 
-PG_SCHEMA_VERSION = 1
+PG_SCHEMA_VERSION = 2
 
 #: The advisory lock every replica takes to migrate (any constant bigint; "muxi-ses").
 MIGRATE_LOCK = 0x6D7578692D736573
@@ -211,8 +212,15 @@ def _v1(conn: PgConnection) -> None:
         )
 
 
+def _v2(conn: PgConnection) -> None:
+    from muxi_cli.stores.turn_keys import ddl  # deferred: the table is defined beside its store
+
+    for statement in ddl(_C).strip().split(";\n"):
+        conn.execute(statement)
+
+
 #: ``MIGRATIONS[n]`` brings a database from version ``n`` to ``n + 1``.
-MIGRATIONS: list[Callable[[PgConnection], None]] = [_v1]
+MIGRATIONS: list[Callable[[PgConnection], None]] = [_v1, _v2]
 
 
 def current_version(conn: PgConnection) -> int:

@@ -38,6 +38,8 @@ History:
    its closing event is in, and when its replica last said it still runs it
    (``beat_at``), so a client that lost the stream resumes it
    (stores/run_events.py). Kept for a while after the run ends, then pruned.
+9. ``turn_keys``: the idempotency key of each turn start per user and the run
+   it started, so a retried start attaches to that run (stores/turn_keys.py).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from muxi_cli.protocol.messages import legacy_parts, parts_to_list
 from muxi_cli.stores.session_media import insert_media_rows
 from muxi_cli.stores.session_rows import loads, row_parts
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 FTS_TABLE = "messages_fts"
 
@@ -306,6 +308,12 @@ def _v8(conn: sqlite3.Connection) -> None:
     _script(conn, _V8)
 
 
+def _v9(conn: sqlite3.Connection) -> None:
+    from muxi_cli.stores.turn_keys import ddl  # deferred: the table is defined beside its store
+
+    _script(conn, ddl("TEXT") + ";")
+
+
 def _script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would commit the open transaction; run statement by statement.
     for statement in _statements(script):
@@ -327,7 +335,17 @@ def _statements(script: str) -> list[str]:
 
 
 #: ``MIGRATIONS[n]`` brings a database from version ``n`` to ``n + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+    _v7,
+    _v8,
+    _v9,
+]
 
 
 def current_version(conn: sqlite3.Connection) -> int:

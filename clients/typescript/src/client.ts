@@ -10,7 +10,7 @@ import { Keys, Mcp, Media, Memory, Runs, Sessions } from "./groups.js";
 import { type FetchLike, Http } from "./http.js";
 import { SSETurn } from "./sse.js";
 import type { ChatTurn } from "./turn.js";
-import { type WebSocketConstructor, WsPool, WsTurn } from "./ws.js";
+import { turnKey, type WebSocketConstructor, WsPool, WsTurn } from "./ws.js";
 
 export type {
   CreatedKey,
@@ -127,13 +127,16 @@ export class MuxiClient {
     const ctl = new AbortController();
     const onAbort = () => (turn ? void turn.close() : ctl.abort(opts.signal?.reason));
     opts.signal?.addEventListener("abort", onAbort, { once: true });
+    // One idempotency key for every try of this start: a repeat the server
+    // already took attaches to that turn instead of running it twice.
+    const key = turnKey();
     try {
       if (ws) {
-        turn = await WsTurn.start(this.pool, body as Record<string, unknown>);
+        turn = await WsTurn.start(this.pool, body as Record<string, unknown>, key);
       } else {
         const res = await this.http.request("POST", "/v1/chat", {
           json: body,
-          headers: { accept: "text/event-stream" },
+          headers: { accept: "text/event-stream", "idempotency-key": key },
           stream: true,
           retryDraining: true, // refused while draining: the turn never started
           signal: ctl.signal,

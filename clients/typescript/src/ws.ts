@@ -247,13 +247,16 @@ export class WsTurn extends ChatTurn {
     super(String(first.run_id ?? ""), String(first.session_id ?? ""));
   }
 
-  /** Sends the chat frame; resolves once the turn's first event came (its ids are known). */
-  static async start(pool: WsPool, request: Record<string, unknown>): Promise<WsTurn> {
+  /**
+   * Sends the chat frame; resolves once the turn's first event came (its ids are known).
+   * `key` (idempotency) goes with every send: a resend the server already read attaches to that turn.
+   */
+  static async start(pool: WsPool, request: Record<string, unknown>, key: string = turnKey()): Promise<WsTurn> {
     for (let attempt = 0; ; attempt++) {
       const { conn, reused } = await pool.acquire();
       let frame: Frame | null = null;
       try {
-        conn.send({ type: "chat", request });
+        conn.send({ type: "chat", request, idempotency_key: key });
         for (;;) {
           frame = await conn.next();
           if (frame === null || isEventFrame(frame) || frame.type === "error" || frame.type === "done") break;
@@ -378,4 +381,12 @@ export class WsTurn extends ChatTurn {
       this.conn.close(); // its `done` frame is still to come: not reusable as is
     }
   }
+}
+
+/** A fresh idempotency key for one turn start (`Idempotency-Key`, or `idempotency_key` in the chat frame). */
+export function turnKey(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  // No Web Crypto (an old runtime): random enough to tell one start from another.
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
 }

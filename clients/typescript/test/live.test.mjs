@@ -78,6 +78,31 @@ test("the WebSocket's auth frame carries the API version; the server refuses ano
   assert.equal(two.sent[0].api_version, "2.0");
 });
 
+test("a turn start's idempotency key: the chat frame carries one, and a repeat of the SSE start is the same run", async () => {
+  const ws = recordingWebSocket();
+  await rig.control("/script", { replies: [{ text: "one" }, { text: "two" }] });
+  const client = await clientFor("idem", { WebSocket: ws.WebSocket });
+  await (await client.chat({ message: "hi" }, { transport: "ws" })).result();
+  const chat = ws.sent.find((f) => f.type === "chat");
+  assert.match(chat.idempotency_key, /^[!-~]{16,128}$/);
+
+  let sent = null;
+  const keyed = await clientFor("idem", {
+    fetch: (input, init = {}) => {
+      if (init.method === "POST") sent = { key: new Headers(init.headers).get("idempotency-key"), headers: init.headers, body: init.body };
+      return fetch(input, init);
+    },
+  });
+  const turn = await keyed.chat({ message: "again" });
+  await turn.result();
+  assert.ok(sent.key && sent.key !== chat.idempotency_key);
+  // The same start sent again (a retry after a lost answer): the server answers the same run.
+  const repeat = await fetch(`${rig.info.url}/v1/chat`, { method: "POST", headers: sent.headers, body: sent.body });
+  assert.equal(repeat.status, 200);
+  assert.equal(repeat.headers.get("x-muxi-run-id"), turn.runId);
+  assert.match(await repeat.text(), /run\.completed/);
+});
+
 /** A fetch whose first `POST /v1/chat` stream breaks after `events` events. */
 function breakingFetch(events) {
   let broken = false;
