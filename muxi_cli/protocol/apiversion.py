@@ -7,6 +7,9 @@ added), so only the major has to match.
 - 1.0: the API before versioning (no header, no ``/v1/schema/...``).
 - 1.1: ``Muxi-Api-Version`` on every response, ``GET /v1/schema/events`` and
   ``/v1/schema/asyncapi``, ``api_version`` in the WebSocket ``ready`` frame.
+- 1.2: turn starts carry an idempotency key (``Idempotency-Key`` on
+  ``POST /v1/chat``, ``idempotency_key`` in the WebSocket ``chat`` frame), and
+  ``HEAD`` answers every ``GET`` route.
 
 This module imports nothing, so a light client can carry it.
 """
@@ -14,7 +17,7 @@ This module imports nothing, so a light client can carry it.
 from __future__ import annotations
 
 #: The API version this code speaks.
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 #: Its major: a request asking for another major is refused.
 API_MAJOR = 1
 #: The header a client sends (the version it speaks) and every response carries.

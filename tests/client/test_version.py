@@ -61,7 +61,7 @@ def stub() -> Iterator[Stub]:
 
 
 def test_the_client_carries_the_api_version() -> None:
-    assert API_VERSION == apiversion.API_VERSION == "1.1"
+    assert API_VERSION == apiversion.API_VERSION == "1.2"
 
 
 async def test_another_major_is_refused_and_no_header_is_accepted(stub: Stub) -> None:

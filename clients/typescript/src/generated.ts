@@ -2,7 +2,7 @@
 // docs/api/openapi.json: do not edit (run `npm run gen`; `npm run gen:check` compares).
 
 /** The API version of the documents these types come from. */
-export const SCHEMA_API_VERSION = "1.1";
+export const SCHEMA_API_VERSION = "1.2";
 
 // ---- Events (docs/api/events.schema.json) ----
 

@@ -4,7 +4,7 @@
 // no version header (API 1.0, before versioning) is accepted.
 
 /** The API version this client speaks (sent as `Muxi-Api-Version`). */
-export const API_VERSION = "1.1";
+export const API_VERSION = "1.2";
 /** Its major: a server answering with another major is refused. */
 export const API_MAJOR = 1;
 /** The header a client sends and every response of a 1.1+ server carries. */

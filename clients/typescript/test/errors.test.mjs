@@ -94,7 +94,7 @@ test("parseApiVersion", () => {
   assert.deepEqual(parseApiVersion("1.1"), [1, 1]);
   assert.deepEqual(parseApiVersion("2"), [2, 0]);
   for (const bad of ["", "v1", "1.x", "1.2.3", "-1"]) assert.throws(() => parseApiVersion(bad), RangeError);
-  assert.equal(API_VERSION, "1.1");
+  assert.equal(API_VERSION, "1.2");
 });
 
 /** A `fetch` answering from a list of handlers, recording each request. */
@@ -119,7 +119,7 @@ describe("requests", () => {
     assert.equal((await client.me()).user_id, "bob");
     assert.equal(calls[0].url, "http://muxi.test/v1/me");
     assert.equal(calls[0].headers.get("authorization"), "Bearer muxi_secret");
-    assert.equal(calls[0].headers.get("muxi-api-version"), "1.1");
+    assert.equal(calls[0].headers.get("muxi-api-version"), "1.2");
     assert.equal(calls[0].headers.get("x-muxi-user-id"), "bob");
   });
 

@@ -265,7 +265,7 @@ test("in a browser: an SSE turn, a WebSocket turn with an approval, a typed erro
     const out = await withChromium(chromium, `${page.url}#${encodeURIComponent(made.key)}`, page.result);
     assert.equal(out.error, undefined, out.error);
     assert.deepEqual(out, {
-      api: "1.1",
+      api: "1.2",
       me: "browser",
       sse: { text: "hi from the server", status: "completed" },
       ws: { reply: "it is 42", status: "completed", ok: true },
