@@ -232,3 +232,45 @@ async def test_a_start_cancelled_while_it_claims_gives_its_key_back() -> None:
             break
         await asyncio.sleep(0.01)
     assert keys.released == ["tok"]
+
+
+async def test_repeats_waiting_for_their_start_do_not_write_while_they_wait(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeats that arrive while the start holding their key is still being set
+    up (its attachments checked, the runtime warming up) polled with claims,
+    each a write transaction: every waiting repeat took the database's write
+    lock twenty times a second. Now they read until the start records its run."""
+    from muxi_cli.stores.turn_keys import TurnKeys
+
+    claims = [0]
+    real_claim = TurnKeys._claim
+    loop = asyncio.get_running_loop()
+    all_claimed = asyncio.Event()
+
+    def counted(self: TurnKeys, *args: Any) -> Any:  # in a worker thread
+        claims[0] += 1
+        if claims[0] == 4:  # the first start and each repeat claimed once
+            loop.call_soon_threadsafe(all_claimed.set)
+        return real_claim(self, *args)
+
+    monkeypatch.setattr(TurnKeys, "_claim", counted)
+    gate = asyncio.Event()
+    real_chat = served.runtime.chat
+
+    async def slow_chat(req: Any) -> Any:
+        await gate.wait()
+        return await real_chat(req)
+
+    monkeypatch.setattr(served.runtime, "chat", slow_chat)
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as c:
+        first = asyncio.create_task(_chat(c, served.alice, "k-slow"))
+        repeats = [asyncio.create_task(_chat(c, served.alice, "k-slow")) for _ in range(3)]
+        await asyncio.wait_for(all_claimed.wait(), 10)
+        await asyncio.sleep(10 * turn_keys.POLL)  # the repeats wait: ten polls each
+        gate.set()
+        answers = await asyncio.gather(first, *repeats)
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.headers["x-muxi-run-id"] for a in answers}) == 1
+    assert len(served.runtime.requests) == 1
+    assert claims[0] == 4, f"{claims[0]} claims (write transactions) for 4 starts"
