@@ -130,7 +130,13 @@ async def start_keyed(ctx: ServerContext, req: ChatRequest, key: str | None) -> 
     except BaseException:
         await asyncio.shield(keys.release(req.user_id, key, claim.token))
         raise
-    await asyncio.shield(keys.started(req.user_id, key, claim.token, running.run_id))
+    try:
+        await asyncio.shield(keys.started(req.user_id, key, claim.token, running.run_id))
+    except asyncio.CancelledError:
+        # The caller went (its WebSocket closed) before following the turn: it
+        # gets the resume grace of a reader that left, or it ran on unfollowed.
+        registry.detach(running)
+        raise
     return running
 
 

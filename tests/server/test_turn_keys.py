@@ -274,3 +274,45 @@ async def test_repeats_waiting_for_their_start_do_not_write_while_they_wait(
     assert len({a.headers["x-muxi-run-id"] for a in answers}) == 1
     assert len(served.runtime.requests) == 1
     assert claims[0] == 4, f"{claims[0]} claims (write transactions) for 4 starts"
+
+
+async def test_a_turn_whose_websocket_closed_while_its_key_was_recorded_is_not_orphaned(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WebSocket closing after its turn began but before its key recorded the
+    run cancelled the start between the two: nothing followed the turn and
+    nothing gave it the resume grace, so it ran on to its end with no reader
+    (an unfollowed turn is cancelled after the grace). Now it gets the grace."""
+    from muxi_cli.stores.turn_keys import TurnKeys
+
+    registry = served.server.config.app.state.ctx.registry
+    registry.resume_grace = 0.3
+    recording, gate = asyncio.Event(), asyncio.Event()
+    real_started = TurnKeys.started
+
+    async def slow_started(self: TurnKeys, *args: Any) -> None:
+        recording.set()
+        await gate.wait()
+        await real_started(self, *args)
+
+    monkeypatch.setattr(TurnKeys, "started", slow_started)
+    served.runtime.script(Script(text="one two three", hold=asyncio.Event()))  # never ends alone
+    url = served.url.replace("http", "ws") + "/v1/ws"
+    frame = {"type": "chat", "request": {"message": "hi"}, "idempotency_key": "k-orphan"}
+    async with websockets.connect(
+        url, additional_headers={"authorization": f"Bearer {served.alice}"}
+    ) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        await ws.send(json.dumps(frame))
+        await asyncio.wait_for(recording.wait(), 10)
+    try:
+        [running] = registry._by_run.values()
+
+        async def to_its_end() -> list[Any]:
+            return [event async for _seq, event, _data in running.tape.follow()]
+
+        events = await asyncio.wait_for(to_its_end(), 5)  # old: it ran on, unfollowed
+        assert events[-1].type == "run.failed"
+        assert events[-1].error["code"] == "cancelled"
+    finally:
+        gate.set()
