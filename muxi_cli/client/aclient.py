@@ -134,6 +134,9 @@ class AsyncClient:
         self.mcp = Mcp(self._t)
         #: The turns started here, closed with the client if still running.
         self._turns: weakref.WeakSet[ChatTurn] = weakref.WeakSet()
+        #: Turn starts waiting for the server; a close waits for them (see chat).
+        self._starts = 0
+        self._started: asyncio.Event | None = None
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -159,6 +162,14 @@ class AsyncClient:
             server._client = server._unix = None
             self._rt._ws_turns.ws = None
         else:
+            # A start the server is taking now becomes a turn to close with the
+            # others (else it came back live after the close, never cancelled).
+            while self._starts:
+                self._started = asyncio.Event()
+                try:
+                    await asyncio.wait_for(self._started.wait(), self.timeout)
+                except TimeoutError:
+                    break  # its request then fails on the closed connections
             for turn in list(self._turns):
                 with contextlib.suppress(Exception):
                     await turn._close_with_client()
@@ -217,9 +228,19 @@ class AsyncClient:
             elicit=elicit,
         )
         ws = transport == "ws" or (transport == "auto" and approval == "interactive")
-        inner = await (self._chat_ws(request) if ws else self._chat_sse(request))
+        self._starts += 1
+        try:
+            inner = await (self._chat_ws(request) if ws else self._chat_sse(request))
+        finally:
+            self._starts -= 1
+            if self._started is not None:
+                self._started.set()
         turn = ChatTurn(inner, "ws" if ws else "sse", self._t.check_open)
         self._turns.add(turn)
+        if self._t.closed:  # closed meanwhile: its close waits for this one to go
+            with contextlib.suppress(Exception):
+                await turn._close_with_client()
+            raise ClientClosed()
         return turn
 
     def _check_ready(self, ready: dict[str, Any]) -> None:

@@ -18,6 +18,9 @@ import contextlib
 from typing import Any
 
 Message = dict[str, Any]
+#: Set in the scope of a GET that stands for a HEAD: a GET route that acts (the
+#: MCP login callback) answers a HEAD without acting, as HEAD must be safe.
+AS_HEAD = "muxi.head"
 #: The end of an answer's body, sent right after its head.
 _END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -32,7 +35,7 @@ class HeadAsGetMiddleware:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
-        inner = {**scope, "method": "GET"}
+        inner = {**scope, "method": "GET", AS_HEAD: True}
         done = asyncio.Event()
 
         def share() -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from muxi_cli.errors import NotFoundError, UsageError
 from muxi_cli.server.context import Caller, ServerContext
+from muxi_cli.server.head import AS_HEAD
 from muxi_cli.server.mcp_routes import check_server
 
 CALLBACK = "/v1/mcp/oauth/callback"
@@ -87,7 +88,8 @@ def add_mcp_login_routes(v1: Any, ctx: ServerContext, auth: Any) -> None:
         if pending is None:
             text = "No muxi login is waiting for this answer (it may have expired): start again."
             return _html(_PAGE.format(text=text), 400)
-        if "error" not in params and params.get("confirm") != "yes":
+        if request.scope.get(AS_HEAD) or ("error" not in params and params.get("confirm") != "yes"):
+            # A HEAD (a link checker, a prefetch) finishes nothing: only a GET does.
             return _html(_confirm_page(pending.server, pending.user, params))
         logins.deliver(str(request.url))
         state = await logins.finish(pending)

@@ -103,8 +103,10 @@ async def start_keyed(ctx: ServerContext, req: ChatRequest, key: str | None) -> 
     mine = fingerprint(req.to_dict())
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_START
+    claim: Claim | None = await _claim(keys, req.user_id, key, mine)
     while True:
-        claim = await _claim(keys, req.user_id, key, mine)
+        if claim is None:  # given back or stalled meanwhile: claim it now
+            claim = await _claim(keys, req.user_id, key, mine)
         if claim.fingerprint != mine:
             raise KeyReused(
                 f"this {HEADER} was sent with another request",
@@ -120,12 +122,21 @@ async def start_keyed(ctx: ServerContext, req: ChatRequest, key: str | None) -> 
                 hint="retry in a moment with the same key",
             )
         await asyncio.sleep(POLL)  # the start that won records its run in a moment
+        # Read while waiting: a claim is a write transaction, and repeats polling
+        # with claims took the database's write lock many times a second each.
+        claim = await keys.holder(req.user_id, key)
     try:
         running = await registry.start(ctx.runtime, req)
     except BaseException:
         await asyncio.shield(keys.release(req.user_id, key, claim.token))
         raise
-    await asyncio.shield(keys.started(req.user_id, key, claim.token, running.run_id))
+    try:
+        await asyncio.shield(keys.started(req.user_id, key, claim.token, running.run_id))
+    except asyncio.CancelledError:
+        # The caller went (its WebSocket closed) before following the turn: it
+        # gets the resume grace of a reader that left, or it ran on unfollowed.
+        registry.detach(running)
+        raise
     return running
 
 

@@ -141,6 +141,22 @@ class TurnKeys:
             return Claim(False, "", print_, None)
         return Claim(str(row[0]) == token, str(row[0]), str(row[1]), row[2] and str(row[2]))
 
+    async def holder(self, user_id: str, key: str) -> Claim | None:
+        """The claim holding ``key`` now, read without a write lock (a repeat
+        waiting for the start that holds it); None when no live claim does (it
+        was given back, expired, or stalled: then :meth:`claim` takes it)."""
+        return await asyncio.to_thread(self._do, self._holder, user_id, key)
+
+    def _holder(self, conn: DbConn, user_id: str, key: str) -> Claim | None:
+        row = conn.execute(
+            "SELECT claim, fingerprint, run_id FROM turn_keys WHERE user_id = ? AND key = ?"
+            " AND created_at >= ? AND (run_id IS NOT NULL OR created_at >= ?)",
+            (user_id, key, _stamp(self.expire), _stamp(START_STALE)),
+        ).fetchone()
+        if row is None:
+            return None
+        return Claim(False, str(row[0]), str(row[1]), row[2] and str(row[2]))
+
     async def started(self, user_id: str, key: str, token: str, run_id: str) -> None:
         """The claim ``token`` started run ``run_id``."""
         await asyncio.to_thread(

@@ -7,6 +7,9 @@ program went on working for another, with sockets nobody would close).
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from muxi_cli.client import AsyncClient, Client, errors
@@ -87,3 +90,37 @@ def test_the_blocking_client_raises_the_same(served: Served) -> None:
     with pytest.raises(RuntimeError, match="closed"):  # what it raised before: still caught
         c.me()
     assert c.aio._t.closed
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_a_turn_the_server_took_while_the_client_closed_goes_with_it(
+    served: Served, transport: str
+) -> None:
+    """``aclose()`` while a ``chat()`` waited for the server to take its turn:
+    the turn came back after the close, live, on a closed client (its stream
+    left open, the turn never cancelled). Now ``chat()`` raises ClientClosed
+    and the turn is cancelled on the server with the client's other turns."""
+    served.llm.script(Slow("one two three four five six seven eight", delay=0.3))
+    client = AsyncClient(served.url, served.user_key)
+    started: list[str] = []
+    closing: list[asyncio.Task[None]] = []
+    real = client._chat_ws if transport == "ws" else client._chat_sse
+
+    async def taken_then_closed(request: Any) -> Any:
+        inner = await real(request)
+        started.append(inner.run_id)
+        # Another task closes the client while this start's answer is on its way.
+        closing.append(asyncio.create_task(client.aclose()))
+        await asyncio.sleep(0)  # the close runs up to its first wait
+        assert client._t.closed
+        return inner
+
+    setattr(client, f"_chat_{transport}", taken_then_closed)
+    with pytest.raises(errors.ClientClosed):
+        await client.chat("slowly", transport=transport)  # type: ignore[arg-type]
+    await asyncio.wait_for(closing[0], 10)
+    assert started, "the server never took the turn"
+    async with AsyncClient(served.url, served.user_key) as other:
+        events = [e async for e in other.runs.events(started[0])]
+    assert isinstance(events[-1], ev.RunFailed)
+    assert events[-1].error["code"] == "cancelled"

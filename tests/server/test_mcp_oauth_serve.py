@@ -203,3 +203,27 @@ def test_cli_login_through_a_remote_profile(served: Deployment) -> None:
     )
     assert out.returncode == 0 and "Signed out of secure" in out.stderr + out.stdout
     assert _login_state(dep, dep.bob)["auth"] == "oauth: not signed in"
+
+
+def test_a_head_of_the_login_callback_finishes_nothing(served: Deployment) -> None:
+    """HEAD is answered like GET (server/head.py), but a link checker or
+    prefetcher sending HEAD to the callback's Continue address signed the user
+    in (or, with ``error=``, ended the login) without the user pressing anything."""
+    dep = served
+    with dep.client() as c:
+        url = c.post("/v1/mcp/servers/secure/login", headers=dep.headers(dep.alice)).json()[
+            "authorization_url"
+        ]
+    page = httpx.get(url + "&user=alice", follow_redirects=True, timeout=60)
+    assert page.status_code == 200 and "Continue" in page.text
+    form = dict(re.findall(r'name="?([a-z]+)"? value="?([^">]*)"?', page.text))
+    callback = str(page.url.copy_with(query=None))
+    for params in (form, {**form, "error": "access_denied"}):
+        head = httpx.head(callback, params=params, timeout=60)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["cache-control"] == "no-store"
+        state = _login_state(dep, dep.alice)
+        assert (state["auth"], state["login"]) == ("oauth: not signed in", "pending"), params
+    done = httpx.get(callback, params=form, timeout=60)  # the user presses Continue
+    assert done.status_code == 200 and "signed in to secure" in done.text
+    assert _login_state(dep, dep.alice)["auth"] == "oauth: signed in"

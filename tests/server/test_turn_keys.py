@@ -232,3 +232,87 @@ async def test_a_start_cancelled_while_it_claims_gives_its_key_back() -> None:
             break
         await asyncio.sleep(0.01)
     assert keys.released == ["tok"]
+
+
+async def test_repeats_waiting_for_their_start_do_not_write_while_they_wait(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeats that arrive while the start holding their key is still being set
+    up (its attachments checked, the runtime warming up) polled with claims,
+    each a write transaction: every waiting repeat took the database's write
+    lock twenty times a second. Now they read until the start records its run."""
+    from muxi_cli.stores.turn_keys import TurnKeys
+
+    claims = [0]
+    real_claim = TurnKeys._claim
+    loop = asyncio.get_running_loop()
+    all_claimed = asyncio.Event()
+
+    def counted(self: TurnKeys, *args: Any) -> Any:  # in a worker thread
+        claims[0] += 1
+        if claims[0] == 4:  # the first start and each repeat claimed once
+            loop.call_soon_threadsafe(all_claimed.set)
+        return real_claim(self, *args)
+
+    monkeypatch.setattr(TurnKeys, "_claim", counted)
+    gate = asyncio.Event()
+    real_chat = served.runtime.chat
+
+    async def slow_chat(req: Any) -> Any:
+        await gate.wait()
+        return await real_chat(req)
+
+    monkeypatch.setattr(served.runtime, "chat", slow_chat)
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as c:
+        first = asyncio.create_task(_chat(c, served.alice, "k-slow"))
+        repeats = [asyncio.create_task(_chat(c, served.alice, "k-slow")) for _ in range(3)]
+        await asyncio.wait_for(all_claimed.wait(), 10)
+        await asyncio.sleep(10 * turn_keys.POLL)  # the repeats wait: ten polls each
+        gate.set()
+        answers = await asyncio.gather(first, *repeats)
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.headers["x-muxi-run-id"] for a in answers}) == 1
+    assert len(served.runtime.requests) == 1
+    assert claims[0] == 4, f"{claims[0]} claims (write transactions) for 4 starts"
+
+
+async def test_a_turn_whose_websocket_closed_while_its_key_was_recorded_is_not_orphaned(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WebSocket closing after its turn began but before its key recorded the
+    run cancelled the start between the two: nothing followed the turn and
+    nothing gave it the resume grace, so it ran on to its end with no reader
+    (an unfollowed turn is cancelled after the grace). Now it gets the grace."""
+    from muxi_cli.stores.turn_keys import TurnKeys
+
+    registry = served.server.config.app.state.ctx.registry
+    registry.resume_grace = 0.3
+    recording, gate = asyncio.Event(), asyncio.Event()
+    real_started = TurnKeys.started
+
+    async def slow_started(self: TurnKeys, *args: Any) -> None:
+        recording.set()
+        await gate.wait()
+        await real_started(self, *args)
+
+    monkeypatch.setattr(TurnKeys, "started", slow_started)
+    served.runtime.script(Script(text="one two three", hold=asyncio.Event()))  # never ends alone
+    url = served.url.replace("http", "ws") + "/v1/ws"
+    frame = {"type": "chat", "request": {"message": "hi"}, "idempotency_key": "k-orphan"}
+    async with websockets.connect(
+        url, additional_headers={"authorization": f"Bearer {served.alice}"}
+    ) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        await ws.send(json.dumps(frame))
+        await asyncio.wait_for(recording.wait(), 10)
+    try:
+        [running] = registry._by_run.values()
+
+        async def to_its_end() -> list[Any]:
+            return [event async for _seq, event, _data in running.tape.follow()]
+
+        events = await asyncio.wait_for(to_its_end(), 5)  # old: it ran on, unfollowed
+        assert events[-1].type == "run.failed"
+        assert events[-1].error["code"] == "cancelled"
+    finally:
+        gate.set()

@@ -66,3 +66,34 @@ async def test_keys_expire_and_a_stalled_start_is_taken_over(
         assert taken.won and taken.token != stalled.token
     finally:
         keys.close()
+
+
+async def test_a_waiting_repeat_reads_who_holds_the_key(
+    target: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``holder`` (the read a waiting repeat polls with) sees a live claim and its
+    run, and nothing once the claim is given back, stalled or expired."""
+    keys = TurnKeys(target)
+    try:
+        first = await keys.claim("alice", "k", "fp")
+        seen = await keys.holder("alice", "k")
+        assert seen is not None and not seen.won
+        assert (seen.token, seen.fingerprint, seen.run_id) == (first.token, "fp", None)
+        assert await keys.holder("bob", "k") is None
+        await keys.started("alice", "k", first.token, "run_1")
+        seen = await keys.holder("alice", "k")
+        assert seen is not None and seen.run_id == "run_1"
+        await keys.claim("alice", "gone", "fp")
+        await keys.release("alice", "gone", (await keys.claim("alice", "gone", "fp")).token)
+        assert await keys.holder("alice", "gone") is None
+        monkeypatch.setattr(turn_keys, "START_STALE", 0.0)
+        await keys.claim("alice", "stalled", "fp")
+        assert await keys.holder("alice", "stalled") is None  # a claim takes it over
+        assert await keys.holder("alice", "k") is not None  # it has its run: not stalled
+    finally:
+        keys.close()
+    expired = TurnKeys(target, expire=0.0)
+    try:
+        assert await expired.holder("alice", "k") is None
+    finally:
+        expired.close()

@@ -156,6 +156,12 @@ export class MuxiClient {
       opts.signal?.removeEventListener("abort", onAbort);
       throw err;
     }
+    if (this.http.closed) {
+      // close() ran while the server took this start: the turn goes with the
+      // client (cancelled), or it came back live on a closed client.
+      await turn.closeWithClient().catch(() => undefined);
+      throw clientClosed();
+    }
     this.track(turn);
     if (opts.signal?.aborted) await turn.close(); // aborted while it was being acknowledged
     return turn;

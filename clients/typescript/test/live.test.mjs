@@ -293,3 +293,31 @@ test("closing the client closes its running turn and refuses what follows", asyn
   assert.equal(last.type, "run.failed");
   assert.equal(last.error.code, "cancelled");
 });
+
+test("a turn the server took while the client closed goes with it", async () => {
+  for (const transport of ["sse", "ws"]) {
+    const runs = [];
+    const recording = async (input, init) => {
+      const res = await fetch(input, init);
+      const run = res.headers.get("x-muxi-run-id");
+      if (run) runs.push(run);
+      return res;
+    };
+    const client = await clientFor("closing-start", { fetch: recording });
+    await rig.control("/script", { replies: [{ text: "a b c d e f g h", delay: 0.3 }] });
+    // close() while chat() waits for the server to take the turn: it came back
+    // live on a closed client (its stream open, the turn never cancelled).
+    const starting = client.chat({ message: "slowly" }, { transport });
+    const closing = client.close();
+    await assert.rejects(starting, (err) => err instanceof ClientClosed || assert.fail(`${transport}: ${err}`));
+    await closing;
+    if (transport === "sse") {
+      assert.equal(runs.length, 1);
+      const other = await clientFor("closing-start");
+      let last = null;
+      for await (const e of other.runs.events(runs[0])) last = e;
+      assert.equal(last.type, "run.failed");
+      assert.equal(last.error.code, "cancelled");
+    }
+  }
+});
