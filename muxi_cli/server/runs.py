@@ -144,15 +144,11 @@ class RunRegistry:
         return len(self._by_run)
 
     async def start(
-        self,
-        runtime: Runtime,
-        request: ChatRequest,
-        began: Callable[[Running], None] | None = None,
+        self, runtime: Runtime, request: ChatRequest, began: Callable[[Running], None] | None = None
     ) -> Running:
         """Start a turn for ``request.user_id``; refused while the server drains.
-
-        ``began`` is told the turn as soon as it runs (before anything awaits), so a
-        caller cancelled after that still knows which turn it started."""
+        ``began`` is told the turn as it runs, before anything awaits (a caller
+        cancelled later still knows its turn)."""
         if self.draining:
             raise Draining(
                 "the server is shutting down", hint="retry in a moment or on another instance"
@@ -176,26 +172,21 @@ class RunRegistry:
         self._idle.clear()
         if began is not None:
             began(running)
-        if self.cluster is not None:
-            try:
+        try:
+            if self.cluster is not None:
                 # Before the pump reads the turn: the cluster wraps it to file its approvals.
                 await self.cluster.started(running)
-            except asyncio.CancelledError:
-                # The caller went (its socket closed) while the turn was filed: the turn
-                # runs (a key may name it), so it is read and gets the resume grace.
-                self._run(running)
-                self.detach(running)
-                raise
-        self._run(running)
+        except asyncio.CancelledError:
+            # Its caller went (a socket closed): the turn runs (a key names it), with the grace.
+            self.detach(running)
+            raise
+        finally:
+            running._later(self._pump(running))
+            if self._cut:
+                running._later(running.stop(_shutdown_cancel()))
+            if self.log is not None and (self._beating is None or self._beating.done()):
+                self._beating = asyncio.create_task(self._beat(self.log))
         return running
-
-    def _run(self, running: Running) -> None:
-        """Pump a started turn's events onto its tape (and beat for it)."""
-        running._later(self._pump(running))
-        if self._cut:
-            running._later(running.stop(_shutdown_cancel()))
-        if self.log is not None and (self._beating is None or self._beating.done()):
-            self._beating = asyncio.create_task(self._beat(self.log))
 
     async def _beat(self, log: EventLog) -> None:
         """Tell the log every few seconds which runs still run here, while any does
