@@ -73,7 +73,7 @@ async def existing_answer(
         return await resume_response(ctx, caller, run_id, 0)
     running, frames, _session = await resume_source(ctx, caller, run_id, 0)
     if running is not None:
-        return JSONResponse(await json_turn(ctx, running, receive))
+        return JSONResponse(await json_turn(ctx, running, receive, keyed=True))
     return JSONResponse(summarize([decode(data) async for _seq, data in frames]))
 
 
@@ -221,10 +221,15 @@ def summarize(events: list[Event]) -> dict[str, Any]:
 
 
 async def json_turn(
-    ctx: ServerContext, turn: Running, receive: Callable[[], Awaitable[Any]]
+    ctx: ServerContext,
+    turn: Running,
+    receive: Callable[[], Awaitable[Any]],
+    *,
+    keyed: bool = False,
 ) -> dict[str, Any]:
     """Collect a whole turn; a client that disconnects meanwhile cancels it at
-    once (it has no stream to resume)."""
+    once (it has no stream to resume), unless its start was ``keyed``: then the
+    turn runs on for the resume grace, so a retry with the key gets its answer."""
     import anyio  # deferred: anyio is slow to import
 
     events: list[Event] = []
@@ -236,7 +241,7 @@ async def json_turn(
                 async for _seq, event, _data in turn.tape.follow():
                     events.append(event)
             finally:
-                ctx.registry.detach(turn, grace=0)
+                ctx.registry.detach(turn, grace=None if keyed else 0)
             tg.cancel_scope.cancel()
 
         async def watch() -> None:

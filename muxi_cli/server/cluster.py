@@ -24,7 +24,6 @@ import contextlib
 import logging
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from muxi_cli.core.approvals import the_one_call
@@ -153,17 +152,24 @@ class Cluster(ReplicaWire):
 
     # -- the registry's hooks --------------------------------------------------------
 
-    async def started(self, running: Running, finish: Callable[[Running], Awaitable[None]]) -> None:
-        """A turn started here: watch its approvals and questions (at once, before anyone reads
-        its events) and file it. Cancelled meanwhile, nobody will read the turn:
-        ``finish`` closes it."""
+    async def started(self, running: Running) -> None:
+        """A turn started here: watch its approvals and questions (at once, before anyone
+        reads its events) and file it. Cancelled meanwhile, the filing still ends (the
+        registry runs the turn on: a key may name it, a retry attaches)."""
         running.turn = ObservedTurn(running.turn, self, running.user_id)
         self._live[running.run_id] = running
+        await asyncio.shield(self._file(running))
+
+    async def alive(self, replica_id: str) -> bool:
+        """Whether replica ``replica_id`` is registered and beating (a lost one is not)."""
         try:
-            await asyncio.shield(self._file(running))
-        except asyncio.CancelledError:
-            self._spawn(finish(running))
-            raise
+            rows = await self._exec(
+                f"SELECT 1 FROM replicas r WHERE r.id = %s AND {ALIVE}", (replica_id,)
+            )
+        except Exception as exc:  # unknown: it may be alive, so nothing is taken from it
+            log.warning("replica %s: could not check %s: %s", self.replica_id, replica_id, exc)
+            return True
+        return bool(rows)
 
     async def _file(self, running: Running) -> None:
         await self._quietly(

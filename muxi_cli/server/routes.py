@@ -206,7 +206,8 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
                 key_active=lambda: ctx.keys.is_active(key_id),
                 key_check=ctx.settings.ws_key_check,
             )
-        return JSONResponse(await json_turn(ctx, turn, request.receive))
+        keyed = idempotency_key is not None  # a retry can collect it: the resume grace
+        return JSONResponse(await json_turn(ctx, turn, request.receive, keyed=keyed))
 
     @v1.post("/approvals/{call_id}", tags=["chat"], summary="Decide a pending tool call")
     async def approve(body: ApprovalBody, call_id: str = ObjId(), who: Caller = Auth) -> Any:

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -143,8 +143,12 @@ class RunRegistry:
     def active(self) -> int:
         return len(self._by_run)
 
-    async def start(self, runtime: Runtime, request: ChatRequest) -> Running:
-        """Start a turn for ``request.user_id``; refused while the server drains."""
+    async def start(
+        self, runtime: Runtime, request: ChatRequest, began: Callable[[Running], None] | None = None
+    ) -> Running:
+        """Start a turn for ``request.user_id``; refused while the server drains.
+        ``began`` is told the turn as it runs, before anything awaits (a caller
+        cancelled later still knows its turn)."""
         if self.draining:
             raise Draining(
                 "the server is shutting down", hint="retry in a moment or on another instance"
@@ -166,14 +170,22 @@ class RunRegistry:
         self._by_run[running.run_id] = running
         self._closing.add(running)
         self._idle.clear()
-        if self.cluster is not None:
-            # Before the pump reads the turn: the cluster wraps it to file its approvals.
-            await self.cluster.started(running, self.finish)
-        running._later(self._pump(running))
-        if self._cut:
-            running._later(running.stop(_shutdown_cancel()))
-        if self.log is not None and (self._beating is None or self._beating.done()):
-            self._beating = asyncio.create_task(self._beat(self.log))
+        if began is not None:
+            began(running)
+        try:
+            if self.cluster is not None:
+                # Before the pump reads the turn: the cluster wraps it to file its approvals.
+                await self.cluster.started(running)
+        except asyncio.CancelledError:
+            # Its caller went (a socket closed): the turn runs (a key names it), with the grace.
+            self.detach(running)
+            raise
+        finally:
+            running._later(self._pump(running))
+            if self._cut:
+                running._later(running.stop(_shutdown_cancel()))
+            if self.log is not None and (self._beating is None or self._beating.done()):
+                self._beating = asyncio.create_task(self._beat(self.log))
         return running
 
     async def _beat(self, log: EventLog) -> None:

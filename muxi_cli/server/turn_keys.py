@@ -13,13 +13,22 @@ the caller streams from its first event like a resumed run (its tape here, or
 the event log: a turn another replica runs, or one that has ended). A key the
 same user sent with another request is refused (422), as is a key whose run's
 events are no longer kept (409). A start that fails gives its key back.
+
+A claim names the server process holding it (its boot id, the replica id on
+PostgreSQL). A repeat finding a claim still without a run waits while that
+holder is alive (bounded, then 409: still starting, retry) and takes the claim
+over only once the holder is gone: another boot of a server alone, a replica
+the cluster no longer sees beating. A timer could not tell a dead start from a
+slow one (a long warm-up, a database stall), so it let a repeat start a second turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from muxi_cli.errors import MuxiError, NotFoundError, UsageError
 
@@ -28,6 +37,8 @@ if TYPE_CHECKING:
     from muxi_cli.server.context import ServerContext
     from muxi_cli.server.runs import Running
     from muxi_cli.stores.turn_keys import Claim, TurnKeys
+
+log = logging.getLogger("muxi.server")
 
 #: The header of ``POST /v1/chat`` and the field of the WebSocket ``chat`` frame.
 HEADER = "Idempotency-Key"
@@ -38,6 +49,10 @@ WAIT_START = 30.0
 #: Seconds a repeat waits for its run to show in the event log (another replica's write).
 WAIT_LOGGED = 5.0
 POLL = 0.05
+#: Seconds between two checks that the holder of a key a repeat waits for is still there.
+CHECK_HOLDER = 1.0
+#: Times a failed record of a key's run is tried again (backing off to 10 s apart).
+RECORD_TRIES = 30
 
 
 class KeyReused(MuxiError):
@@ -85,7 +100,7 @@ def key_store(ctx: ServerContext) -> TurnKeys:
             from muxi_cli import paths  # deferred: only a server without an event log
 
             path = paths.sessions_db_path()
-        keys = registry.turn_keys = TurnKeys(path)
+        keys = registry.turn_keys = TurnKeys(path, claimant=registry.replica)
     return keys
 
 
@@ -99,14 +114,16 @@ async def start_keyed(ctx: ServerContext, req: ChatRequest, key: str | None) -> 
     if registry.draining:  # refused before anything is claimed (the retry goes elsewhere)
         return await registry.start(ctx.runtime, req)
     assert req.user_id is not None
+    user = req.user_id
     keys = key_store(ctx)
     mine = fingerprint(req.to_dict())
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_START
-    claim: Claim | None = await _claim(keys, req.user_id, key, mine)
+    checked: dict[str, float] = {}  # holder -> when it was last found alive
+    claim: Claim | None = await _claim(keys, user, key, mine)
     while True:
-        if claim is None:  # given back or stalled meanwhile: claim it now
-            claim = await _claim(keys, req.user_id, key, mine)
+        if claim is None:  # given back meanwhile: claim it now
+            claim = await _claim(keys, user, key, mine)
         if claim.fingerprint != mine:
             raise KeyReused(
                 f"this {HEADER} was sent with another request",
@@ -114,8 +131,15 @@ async def start_keyed(ctx: ServerContext, req: ChatRequest, key: str | None) -> 
             )
         if claim.won:
             break
-        if claim.run_id is not None:
-            return Existing(claim.run_id)
+        run_id = claim.run_id or keys.began.get(claim.token)
+        if run_id is not None:
+            return Existing(run_id)
+        if loop.time() - checked.get(claim.holder, -CHECK_HOLDER) >= CHECK_HOLDER:
+            if await holder_gone(ctx, claim.holder):
+                # Its server died (or restarted) before the turn began: no turn runs.
+                claim = await keys.take_over(user, key, claim.token, mine)
+                continue
+            checked[claim.holder] = loop.time()
         if loop.time() > deadline:
             raise KeyConflict(
                 f"the turn this {HEADER} names is still starting",
@@ -124,20 +148,70 @@ async def start_keyed(ctx: ServerContext, req: ChatRequest, key: str | None) -> 
         await asyncio.sleep(POLL)  # the start that won records its run in a moment
         # Read while waiting: a claim is a write transaction, and repeats polling
         # with claims took the database's write lock many times a second each.
-        claim = await keys.holder(req.user_id, key)
+        claim = await keys.holder(user, key)
+    token = claim.token
+    begun: list[Running] = []
     try:
-        running = await registry.start(ctx.runtime, req)
+        running = await registry.start(ctx.runtime, req, began=begun.append)
     except BaseException:
-        await asyncio.shield(keys.release(req.user_id, key, claim.token))
+        if not begun:
+            await asyncio.shield(keys.release(user, key, token))
+            raise
+        # Cancelled after its turn began (a replica filing it): the registry gave the
+        # turn its pump and the resume grace; the key keeps it, so a retry attaches.
+        await asyncio.shield(_record(keys, user, key, token, begun[0].run_id))
         raise
     try:
-        await asyncio.shield(keys.started(req.user_id, key, claim.token, running.run_id))
+        await asyncio.shield(_record(keys, user, key, token, running.run_id))
     except asyncio.CancelledError:
         # The caller went (its WebSocket closed) before following the turn: it
         # gets the resume grace of a reader that left, or it ran on unfollowed.
         registry.detach(running)
         raise
     return running
+
+
+async def holder_gone(ctx: ServerContext, holder: str) -> bool:
+    """Whether the server process that claimed a key is gone: another boot of a
+    server alone, or a replica the cluster does not see beating any more."""
+    registry = ctx.registry
+    if holder == registry.replica:
+        return False  # this process: its start is under way (it releases what fails)
+    if registry.cluster is None:
+        return True
+    return not await registry.cluster.alive(holder)
+
+
+async def _record(keys: TurnKeys, user_id: str, key: str, token: str, run_id: str) -> None:
+    """The key's claim started ``run_id``. Repeats reaching this process see it at
+    once; if the database refuses the write, it is tried again in the background
+    (meanwhile other replicas' repeats wait for it, then get a 409 to retry)."""
+    keys.began[token] = run_id
+    try:
+        await keys.started(user_id, key, token, run_id)
+    except Exception as exc:
+        log.warning("turn key of run %s not recorded yet: %s", run_id, exc)
+        _spawn(_record_later(keys, user_id, key, token, run_id))
+    else:
+        keys.began.pop(token, None)
+
+
+async def _record_later(keys: TurnKeys, user_id: str, key: str, token: str, run_id: str) -> None:
+    wait = 0.5
+    for _ in range(RECORD_TRIES):
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, 10.0)
+        with contextlib.suppress(Exception):
+            await keys.started(user_id, key, token, run_id)
+            keys.began.pop(token, None)
+            return
+    log.error("turn key of run %s was never recorded; a retry may wait for it", run_id)
+
+
+def _spawn(coro: Any) -> None:
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 async def _claim(keys: TurnKeys, user_id: str, key: str, print_: str) -> Claim:
@@ -150,15 +224,13 @@ async def _claim(keys: TurnKeys, user_id: str, key: str, print_: str) -> Claim:
 
         def give_back(done: asyncio.Future[Claim]) -> None:
             if not done.cancelled() and done.exception() is None and done.result().won:
-                release = asyncio.ensure_future(keys.release(user_id, key, done.result().token))
-                _background.add(release)
-                release.add_done_callback(_background.discard)
+                _spawn(keys.release(user_id, key, done.result().token))
 
         claiming.add_done_callback(give_back)
         raise
 
 
-#: Releases of cancelled starts' claims, referenced until they are done.
+#: Releases of cancelled starts' claims and late records, referenced until they are done.
 _background: set[asyncio.Future[None]] = set()
 
 

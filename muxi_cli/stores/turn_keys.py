@@ -12,9 +12,13 @@ The table ``turn_keys`` sits in the sessions database (SQLite migration 9,
 PostgreSQL migration 2), so replicas sharing PostgreSQL see each other's keys.
 A claim is one transaction whose ``INSERT OR IGNORE`` decides the winner (the
 primary key is ``(user_id, key)``); ``claim`` tells the winner's claim from
-another's. Keys expire after :data:`EXPIRE` seconds; a claim left without a
-run for :data:`START_STALE` seconds (its server died while starting) is taken
-over.
+another's. Keys expire after :data:`EXPIRE` seconds.
+
+A claim names its holder (the claim token is ``<holder>/<random>``, the holder
+the server process's boot id, which is its replica id on PostgreSQL), so a
+claim still without a run is taken over (:meth:`TurnKeys.take_over`) only once
+the server found its holder gone (server/turn_keys.py), never after a timer: a
+start slower than any timer must not let a repeat start a second turn.
 """
 
 from __future__ import annotations
@@ -36,8 +40,6 @@ from muxi_cli.stores.sqlite_tx import immediate
 
 #: Seconds a key is remembered: a retry comes within seconds, a day is plenty.
 EXPIRE = 24 * 3600.0
-#: Seconds a claim may stay without a run before another start takes it over.
-START_STALE = 60.0
 #: Seconds between prunes of expired keys.
 PRUNE_EVERY = 600.0
 
@@ -75,6 +77,12 @@ class Claim:
     #: The run the key started; None while its turn is starting.
     run_id: str | None
 
+    @property
+    def holder(self) -> str:
+        """The server process that holds the claim ("" for a claim of an older muxi)."""
+        holder, sep, _random = self.token.rpartition("/")
+        return holder if sep else ""
+
 
 def _stamp(seconds_ago: float = 0.0) -> str:
     at = datetime.now(UTC) - timedelta(seconds=seconds_ago)
@@ -87,9 +95,14 @@ class TurnKeys:
     Every call runs in a worker thread on one connection of its own (calls are
     few: one or two per turn start)."""
 
-    def __init__(self, path: Path | str, expire: float = EXPIRE) -> None:
+    def __init__(self, path: Path | str, expire: float = EXPIRE, claimant: str = "") -> None:
         self.path = path
         self.expire = expire
+        #: Who this store's claims name as their holder (server/turn_keys.py: the boot id).
+        self.claimant = claimant
+        #: Claim token -> the run it began, for this holder's claims whose record has
+        #: not reached the database yet (a repeat reaching this process sees it).
+        self.began: dict[str, str] = {}
         self._conn: DbConn | None = None
         self._lock = threading.Lock()
         self._pruned = 0.0
@@ -117,15 +130,14 @@ class TurnKeys:
         return await asyncio.to_thread(self._do, self._claim, user_id, key, print_)
 
     def _claim(self, conn: DbConn, user_id: str, key: str, print_: str) -> Claim:
-        token = secrets.token_hex(8)
+        token = f"{self.claimant}/{secrets.token_hex(8)}"
         with immediate(conn):
             if time.monotonic() - self._pruned > PRUNE_EVERY:
                 self._pruned = time.monotonic()
                 conn.execute("DELETE FROM turn_keys WHERE created_at < ?", (_stamp(self.expire),))
             conn.execute(
-                "DELETE FROM turn_keys WHERE user_id = ? AND key = ?"
-                " AND (created_at < ? OR (run_id IS NULL AND created_at < ?))",
-                (user_id, key, _stamp(self.expire), _stamp(START_STALE)),
+                "DELETE FROM turn_keys WHERE user_id = ? AND key = ? AND created_at < ?",
+                (user_id, key, _stamp(self.expire)),
             )
             conn.execute(
                 "INSERT OR IGNORE INTO turn_keys"
@@ -144,18 +156,41 @@ class TurnKeys:
     async def holder(self, user_id: str, key: str) -> Claim | None:
         """The claim holding ``key`` now, read without a write lock (a repeat
         waiting for the start that holds it); None when no live claim does (it
-        was given back, expired, or stalled: then :meth:`claim` takes it)."""
+        was given back or expired: then :meth:`claim` takes it)."""
         return await asyncio.to_thread(self._do, self._holder, user_id, key)
 
     def _holder(self, conn: DbConn, user_id: str, key: str) -> Claim | None:
         row = conn.execute(
             "SELECT claim, fingerprint, run_id FROM turn_keys WHERE user_id = ? AND key = ?"
-            " AND created_at >= ? AND (run_id IS NOT NULL OR created_at >= ?)",
-            (user_id, key, _stamp(self.expire), _stamp(START_STALE)),
+            " AND created_at >= ?",
+            (user_id, key, _stamp(self.expire)),
         ).fetchone()
         if row is None:
             return None
         return Claim(False, str(row[0]), str(row[1]), row[2] and str(row[2]))
+
+    async def take_over(self, user_id: str, key: str, gone: str, print_: str) -> Claim | None:
+        """Take the claim ``gone`` (its holder is gone, its turn never began) for a
+        new start; the key's row as it is if another claim was quicker (None: none)."""
+        return await asyncio.to_thread(self._do, self._take_over, user_id, key, gone, print_)
+
+    def _take_over(
+        self, conn: DbConn, user_id: str, key: str, gone: str, print_: str
+    ) -> Claim | None:
+        token = f"{self.claimant}/{secrets.token_hex(8)}"
+        with immediate(conn):
+            conn.execute(
+                "UPDATE turn_keys SET claim = ?, fingerprint = ?, created_at = ?"
+                " WHERE user_id = ? AND key = ? AND claim = ? AND run_id IS NULL",
+                (token, print_, _stamp(), user_id, key, gone),
+            )
+            row = conn.execute(
+                "SELECT claim, fingerprint, run_id FROM turn_keys WHERE user_id = ? AND key = ?",
+                (user_id, key),
+            ).fetchone()
+        if row is None:
+            return None
+        return Claim(str(row[0]) == token, str(row[0]), str(row[1]), row[2] and str(row[2]))
 
     async def started(self, user_id: str, key: str, token: str, run_id: str) -> None:
         """The claim ``token`` started run ``run_id``."""
