@@ -328,15 +328,15 @@ def add_metrics_route(app: Any, ctx: Any) -> None:
     """``GET /metrics`` for admin keys (as the admin routes under ``/v1``)."""
     from starlette.responses import Response  # deferred: Starlette is slow to import
 
+    from muxi_cli.server.admin_routes import require_admin  # deferred: loads muxi's server
     from muxi_cli.server.app import authenticate_request  # deferred: loads muxi's server
-    from muxi_cli.server.routes import _require_admin  # deferred: loads muxi's server
 
     metrics: ServerMetrics = ctx.metrics
 
     # A plain Starlette route (it reads the request itself): not in the OpenAPI schema.
     async def get_metrics(request: Any) -> Any:
         client = request.client.host if request.client else None
-        _require_admin(await authenticate_request(ctx, request.headers, client, request.state))
+        require_admin(await authenticate_request(ctx, request.headers, client, request.state))
         body, content_type = await metrics.exposition()
         return Response(body, media_type=content_type)
 

@@ -8,15 +8,15 @@ so the tests can try each one with the wrong user's key.
 
 from typing import Any, Literal
 
-from muxi_cli.errors import NotFoundError, ScopeError, UsageError
+from muxi_cli.errors import NotFoundError, UsageError
 from muxi_cli.protocol.records import (
     AgentInfo,
     Health,
     MemoryItem,
-    ServerInfo,
     SessionInfo,
     ToolInfo,
 )
+from muxi_cli.server.admin_routes import add_admin_routes
 from muxi_cli.server.chat import (
     SSE_MEDIA,
     existing_answer,
@@ -36,9 +36,6 @@ from muxi_cli.server.models import (
     ApprovalBody,
     ChatBody,
     ElicitationBody,
-    KeyCreateBody,
-    MCPAttachBody,
-    MCPCallBody,
     MemoryAddBody,
     MessageOut,
     RenameBody,
@@ -47,7 +44,6 @@ from muxi_cli.server.scopes import check_agent
 from muxi_cli.server.timeline_routes import TIMELINE_ROUTES
 from muxi_cli.server.turn_keys import MAX_KEY, Existing, check_key
 from muxi_cli.stores.lance_schema import SHARED_USER
-from muxi_cli.stores.server_keys import KeyStore
 
 #: (method, path, what it touches): "session", "memory", "media", "call", "run",
 #: "key", "admin" (admin only), "oauth" (the caller's own MCP login: 404 for a server
@@ -97,15 +93,6 @@ ROUTES: list[tuple[str, str, str]] = [
 ]
 
 
-def _require_admin(caller: Caller) -> None:
-    if not caller.admin:
-        raise ScopeError(
-            "this needs an admin key (missing scope admin)",
-            hint="ask the server's admin",
-            scope="admin",
-        )
-
-
 def add_routes(app: Any, ctx: ServerContext) -> None:
     from fastapi import (  # deferred: FastAPI is slow to import
         APIRouter,
@@ -128,7 +115,6 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     bearer = HTTPBearer(auto_error=False, description="An admin or user key of this server.")
     xkey = APIKeyHeader(name="X-Muxi-Key", auto_error=False, description="Same key, other header.")
     rt = ctx.runtime
-    keys: KeyStore = ctx.keys
 
     async def caller(
         request: Request,
@@ -345,50 +331,7 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
     add_mcp_routes(v1, ctx, Auth)
     add_media_routes(v1, ctx, Auth)
 
-    @v1.post(
-        "/mcp/servers",
-        tags=["tools"],
-        status_code=201,
-        response_model=ServerInfo,
-        summary="Attach an MCP server to the running formation (admin)",
-    )
-    async def mcp_attach(body: MCPAttachBody, who: Caller = Auth) -> Any:
-        _require_admin(who)
-        return (await rt.mcp_attach(body.name, body.server, body.agents)).to_dict()
-
-    @v1.delete(
-        "/mcp/servers/{server_name}",
-        tags=["tools"],
-        status_code=204,
-        summary="Detach an MCP server (admin)",
-    )
-    async def mcp_detach(server_name: str = ObjId(), who: Caller = Auth) -> Response:
-        _require_admin(who)
-        await rt.mcp_detach(server_name)
-        return Response(status_code=204)
-
-    @v1.post(
-        "/mcp/servers/{server_name}/restart",
-        tags=["tools"],
-        response_model=ServerInfo,
-        summary="Restart an MCP server, e.g. retry one that failed to start (admin)",
-    )
-    async def mcp_restart(server_name: str = ObjId(), who: Caller = Auth) -> Any:
-        # Admin only, like attach: a restart runs the server's command again on this machine.
-        _require_admin(who)
-        return (await rt.mcp_restart(server_name)).to_dict()
-
-    @v1.post(
-        "/mcp/servers/{server_name}/call",
-        tags=["tools"],
-        summary="Call one tool directly: no model, no approval (admin; `muxi mcp call`)",
-    )
-    async def mcp_call(body: MCPCallBody, server_name: str = ObjId(), who: Caller = Auth) -> Any:
-        _require_admin(who)  # it runs the tool with no approval
-        call = getattr(rt, "mcp_call", None)
-        if call is None:
-            raise NotFoundError("this server cannot call tools directly")
-        return await call(server_name, body.tool, body.arguments)
+    add_admin_routes(v1, ctx, Auth, ObjId)
 
     @v1.get("/stats", tags=["stats"], summary="Run statistics (admin: all or ?user=; else own)")
     async def stats(
@@ -400,21 +343,5 @@ def add_routes(app: Any, ctx: ServerContext) -> None:
         # A user key sees its own user's runs only, whatever it asks for.
         scope = (user or None) if who.admin else who.user_id
         return (await rt.stats(since=since, by=by, user_id=scope)).to_dict()
-
-    @v1.get("/keys", tags=["keys"], summary="All keys (admin): ids, roles, users; never secrets")
-    async def list_keys(who: Caller = Auth) -> Any:
-        _require_admin(who)
-        return [r.public_dict() for r in keys.records()]
-
-    @v1.post("/keys", tags=["keys"], status_code=201, summary="Create a key (admin)")
-    async def create_key(body: KeyCreateBody, who: Caller = Auth) -> Any:
-        _require_admin(who)
-        rec, secret = keys.create(body.role, body.user_id, body.label, body.checked_scopes(ctx))
-        return {**rec.public_dict(), "key": secret}
-
-    @v1.delete("/keys/{key_id}", tags=["keys"], summary="Revoke a key (admin)")
-    async def revoke_key(key_id: str = ObjId(), who: Caller = Auth) -> Any:
-        _require_admin(who)
-        return keys.revoke(key_id).public_dict()
 
     app.include_router(v1)
