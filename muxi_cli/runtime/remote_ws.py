@@ -182,7 +182,9 @@ class WebSocketTurns:
                     # (through a load balancer, to another replica) may take it. A
                     # start lost on its way: the key attaches a resend to the turn.
                     lost += isinstance(exc, StartLost)
-                    retry = exc.code == "shutting_down" or 0 < lost <= START_RETRIES
+                    retry = exc.code == "shutting_down" or (
+                        isinstance(exc, StartLost) and lost <= START_RETRIES
+                    )
                     if not retry or attempt + 1 >= self._attempts:
                         raise
                     self.ws = None

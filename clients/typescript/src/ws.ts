@@ -256,8 +256,17 @@ export class WsTurn extends ChatTurn {
    */
   static async start(pool: WsPool, request: Record<string, unknown>, key: string = turnKey()): Promise<WsTurn> {
     let lost = 0;
+    const again = async (): Promise<boolean> => lost < RETRIES && !pool.closed && (await sleep(backoffMs(lost++)), true);
     for (let attempt = 0; ; attempt++) {
-      const { conn, reused } = await pool.acquire();
+      let acquired: Awaited<ReturnType<WsPool["acquire"]>>;
+      try {
+        acquired = await pool.acquire();
+      } catch (err) {
+        // No socket (refused, reset in the handshake): nothing was sent yet.
+        if (err instanceof ConnectionFailed && err.code === "connection_failed" && (await again())) continue;
+        throw err;
+      }
+      const { conn, reused } = acquired;
       let frame: Frame | null = null;
       try {
         conn.send({ type: "chat", request, idempotency_key: key });
@@ -273,12 +282,8 @@ export class WsTurn extends ChatTurn {
         conn.close();
         // A kept socket the server dropped meanwhile (it restarted): once more on a new one.
         if (reused && attempt === 0) continue;
-        // Closed after the frame went: the server may have read it, and the key
-        // attaches a resend to the turn it started (RETRIES times, with backoff).
-        if (lost < RETRIES && !pool.closed) {
-          await sleep(backoffMs(lost++));
-          continue;
-        }
+        // Closed after the frame went: the server may have read it; its key attaches a resend.
+        if (await again()) continue;
         throw new ConnectionFailed({ status: 0, code: "connection_failed", message: "the WebSocket closed before the turn started" });
       }
       if (frame.type === "error") {
