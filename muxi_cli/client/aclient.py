@@ -119,6 +119,8 @@ class AsyncClient:
         # Every request acts for this user: the turn's own follow-ups too
         # (approve, cancel, resume), and the WebSocket handshake.
         server.acting_user = user_id
+        # Answers' versions are checked by the Transport (typed errors, no retry of them).
+        server.check_versions = False
         # The server's API version is checked on each new WebSocket before a
         # frame is sent on it: a server of another major never receives a turn.
         self._rt._ws_turns.check_ready = self._check_ready
@@ -261,7 +263,7 @@ class AsyncClient:
         body = self._rt._body(request)
         key = turn_key()  # every try of this start sends it: the server runs the turn once
         resp = await start_with_retries(
-            lambda: self._start_sse(body, key), self._rt.resume_attempts
+            lambda: self._start_sse(body, key), self._rt.resume_attempts, keyed=True
         )
         try:
             turn = SSETurn(self._rt, resp, request.session_id or "", self._rt.resume_attempts)
@@ -278,7 +280,8 @@ class AsyncClient:
 
     async def _start_sse(self, body: dict[str, Any], key: str) -> Response:
         # Not repeated by the transport: a POST that starts a turn is tried again
-        # only while the server says it is shutting down (start_with_retries).
+        # (start_with_retries) while the server says it is shutting down, or,
+        # with its key, when it was lost before any answer of the server.
         return await self._t.send(
             "POST",
             "/v1/chat",

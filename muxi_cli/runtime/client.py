@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from muxi_cli.errors import MuxiError, ServerAuthError
-from muxi_cli.protocol.apiversion import API_VERSION, HEADER
+from muxi_cli.protocol.apiversion import API_VERSION, HEADER, UNSUPPORTED, compatible, values
 from muxi_cli.runtime.wire import (
     Response,
     Timeout,
@@ -33,7 +33,7 @@ from muxi_cli.runtime.wire import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from types import TracebackType
 
     import httpx
@@ -106,6 +106,9 @@ class ServerClient:
         #: Set by the Python client's close: every later request raises this error
         #: instead of opening a new connection pool (a turn's resume or cancel too).
         self.refuse: Callable[[], MuxiError] | None = None
+        #: Raise :func:`version_error` for an answer of another API major (the
+        #: CLI's remote runtime; the Python client checks answers itself).
+        self.check_versions = False
 
     async def __aenter__(self) -> ServerClient:
         return self
@@ -189,7 +192,26 @@ class ServerClient:
         headers.update(options.get("headers", {}))
         form = {k: v for k, v in (options.get("form") or {}).items() if v is not None}
         if self.uds is not None:
-            return await self._send_unix(method, path, auth, stream, headers, clean, form, options)
+            resp = await self._send_unix(method, path, auth, stream, headers, clean, form, options)
+        else:
+            resp = await self._send_tcp(method, path, auth, stream, headers, clean, form, options)
+        mismatch = version_error(resp.headers, self.where) if self.check_versions else None
+        if mismatch is not None:
+            await resp.aclose()
+            raise mismatch
+        return resp
+
+    async def _send_tcp(
+        self,
+        method: str,
+        path: str,
+        auth: bool,
+        stream: bool,
+        headers: dict[str, str],
+        clean: dict[str, Any],
+        form: dict[str, str],
+        options: RequestOptions,
+    ) -> Response:
         import httpx  # deferred: httpx is slow to import
 
         asked = options.get("timeout")
@@ -324,6 +346,29 @@ class ServerClient:
         unix, self._unix = self._unix, None
         if unix is not None:
             await unix.aclose()
+
+
+def version_error(headers: Mapping[str, str], where: str) -> MuxiError | None:
+    """The error for an answer naming another API major (None: same major, or
+    no header at all, a 1.0 server)."""
+    value = headers.get(HEADER) or headers.get(HEADER.lower())
+    if value is None or all(compatible(one) for one in values(value)):
+        return None
+    err = MuxiError(
+        f"the server at {where} speaks muxi API {value}; this muxi speaks {API_VERSION}",
+        hint="use a muxi release of the server's major API version on this side",
+    )
+    err.code = UNSUPPORTED  # type: ignore[misc]
+    return err
+
+
+def check_ready(ready: dict[str, Any], where: str) -> None:
+    """Refuse a WebSocket whose ``ready`` frame names another API major."""
+    version = ready.get("api_version")
+    if isinstance(version, str):  # a 1.0 server names none
+        mismatch = version_error({HEADER: version}, where)
+        if mismatch is not None:
+            raise mismatch
 
 
 def never_connected(exc: BaseException) -> bool:

@@ -34,7 +34,7 @@ from muxi_cli.protocol.records import (
 )
 from muxi_cli.protocol.stats import StatsReport
 from muxi_cli.protocol.timeline import TimelineTurn
-from muxi_cli.runtime.client import ServerClient
+from muxi_cli.runtime.client import ServerClient, check_ready
 from muxi_cli.runtime.profiles import API_KEY_ENV, URL_ENV, URL_PROFILE, get_profile, profile_key
 from muxi_cli.runtime.remote_sse import RESUME_ATTEMPTS, SSETurn, start_with_retries
 from muxi_cli.runtime.remote_ws import WebSocketTurns
@@ -88,6 +88,9 @@ class RemoteRuntime:
         self._notice = on_notice or (lambda msg: log.warning("%s", msg))
         #: The HTTP client for everything but WebSocket turns (shared with `muxi keys`/`profile`).
         self._server = ServerClient(self.url, api_key, timeout=timeout, uds=uds)
+        # A server of another API major is a clear error: on every answer, and on
+        # a new WebSocket before the chat frame is sent (nothing reaches it).
+        self._server.check_versions = True
         self._ws_turns = WebSocketTurns(
             self.url,
             label,
@@ -96,6 +99,7 @@ class RemoteRuntime:
             reconnect_attempts,
             uds=uds,
         )
+        self._ws_turns.check_ready = lambda ready: check_ready(ready, self._server.where)
 
     def set_notice_handler(self, on_notice: Callable[[str], None]) -> None:
         """Where connection diagnostics go ("reconnecting ...", "lost the connection").
@@ -162,6 +166,7 @@ class RemoteRuntime:
                 timeout=Timeout(self._timeout, connect=10.0, read=120.0),
             ),
             self.resume_attempts,
+            keyed=True,
         )
         try:
             turn = SSETurn(self, resp, request.session_id or "", self.resume_attempts)

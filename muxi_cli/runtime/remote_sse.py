@@ -9,7 +9,9 @@ already are skipped, so the reader sees each event once. A server that sends
 no ids (an older muxi) is not asked: the turn ends with ``run.failed`` /
 ``connection_failed`` as before. Starting a turn is tried again while the
 server answers that it is shutting down (behind a load balancer the next try
-may reach another replica).
+may reach another replica), and, when the start carries an idempotency key,
+after it was lost before any answer (see :func:`start_with_retries`). A turn
+that was closed is never resumed.
 """
 
 from __future__ import annotations
@@ -42,21 +44,35 @@ RESUME_ATTEMPTS = 6
 RESUME_BACKOFF = 0.25
 #: HTTP statuses worth another try: rate limited, or a proxy/replica not ready.
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
+#: Tries again of a keyed turn start lost before any answer (:data:`LOST_START`).
+START_RETRIES = 3
+#: Error codes of a start that got no answer of muxi's own: no connection, the
+#: connection dropped (or timed out) before the answer, a proxy's bare 502/503/504.
+#: The server may have taken the start, so only a keyed start is sent again.
+LOST_START = frozenset({"connection_failed", "bad_gateway", "unavailable", "gateway_timeout"})
 
 
-async def start_with_retries(send: Callable[[], Awaitable[Response]], attempts: int) -> Response:
+async def start_with_retries(
+    send: Callable[[], Awaitable[Response]], attempts: int, *, keyed: bool = False
+) -> Response:
     """Start a turn, again (with backoff) while the server answers that it is
     shutting down: the turn never started, and behind a load balancer the next
-    try may reach another replica. (A server that cannot be reached at all is
-    said at once, as before.)"""
-    for attempt in range(attempts + 1):
+    try may reach another replica. A ``keyed`` start (``send`` repeats its
+    idempotency key) is also tried again, :data:`START_RETRIES` times, when it
+    was lost (:data:`LOST_START`): a server that had taken it attaches the
+    repeat to that turn, so it still runs once."""
+    drains = lost = 0
+    while True:
         try:
             return await send()
         except MuxiError as exc:
-            if exc.code != "shutting_down" or attempt >= attempts:
+            if exc.code == "shutting_down" and drains < attempts:
+                drains, wait = drains + 1, drains
+            elif keyed and exc.code in LOST_START and lost < START_RETRIES:
+                lost, wait = lost + 1, lost
+            else:
                 raise
-        await asyncio.sleep(min(RESUME_BACKOFF * 2**attempt, 4.0))
-    raise AssertionError("unreachable")  # pragma: no cover
+        await asyncio.sleep(min(RESUME_BACKOFF * 2**wait, 4.0))
 
 
 def _q(value: str) -> str:
@@ -145,6 +161,8 @@ class SSETurn(StreamTurn):
                 )
             failures += 1
             await asyncio.sleep(min(self._backoff * 2 ** (failures - 1), 4.0))
+            if self._closed:
+                return  # closed while it waited: a resume now would follow a turn nobody reads
             try:
                 resp = await self._reopen()
             except MuxiError as exc:
@@ -154,6 +172,9 @@ class SSETurn(StreamTurn):
                     lost = exc
                     break
                 continue
+            if self._closed:  # closed while the resume was asked for
+                await resp.aclose()
+                return
             old, self._resp = self._resp, resp
             with contextlib.suppress(Exception):
                 await old.aclose()

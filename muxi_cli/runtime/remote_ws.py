@@ -21,14 +21,24 @@ from muxi_cli.errors import ConnectionFailedError, MuxiError
 from muxi_cli.protocol.events import Event, RunFailed, decode
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
+from muxi_cli.runtime.remote_sse import START_RETRIES
 from muxi_cli.runtime.turns import StreamTurn, lost_event
 from muxi_cli.runtime.wire import IDEMPOTENCY_FIELD, connection_error, turn_key
 
 #: Seconds between WebSocket reconnect attempts (the last one is repeated).
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
-#: Bytes per binary frame of an upload: every server takes 64 KiB frames (its
-#: frame limit is at least that), with room for compression to grow the frame.
-UPLOAD_FRAME = 48 * 1024
+
+
+class StartLost(ConnectionFailedError):
+    """The connection closed after the chat frame was sent, before the turn's first
+    frame: the server may have taken it, so only its idempotency key makes a
+    resend safe (:meth:`WebSocketTurns.chat` sends it again, with the same key)."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(
+            f"the connection to {label} closed before the turn started",
+            hint="try again; `muxi profile test` checks the server",
+        )
 
 
 class WebSocketTurns:
@@ -145,10 +155,7 @@ class WebSocketTurns:
             except ConnectionClosed:
                 self.ws = None
                 if fresh or attempt:
-                    raise ConnectionFailedError(
-                        f"the connection to {self.label} closed before the turn started",
-                        hint="try again; `muxi profile test` checks the server",
-                    ) from None
+                    raise StartLost(self.label) from None
                 self._notice(f"the connection to {self.label} was closed while idle")
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -162,20 +169,28 @@ class WebSocketTurns:
             frame: dict[str, Any] = {"type": "chat", "request": body, IDEMPOTENCY_FIELD: turn_key()}
             if request.user_id:
                 frame["request"]["user_id"] = request.user_id
+            lost = 0
             for attempt in range(self._attempts):
-                ws, first = await self._send_turn(frame)
-                turn = WebSocketTurn(self, ws, first, request.session_id or "")
+                ws = None
                 try:
+                    ws, first = await self._send_turn(frame)
+                    turn = WebSocketTurn(self, ws, first, request.session_id or "")
                     await turn.begin()
                     break
                 except MuxiError as exc:
                     # A draining replica: the turn never started; a new connection
-                    # (through a load balancer, to another replica) may take it.
-                    if exc.code != "shutting_down" or attempt + 1 >= self._attempts:
+                    # (through a load balancer, to another replica) may take it. A
+                    # start lost on its way: the key attaches a resend to the turn.
+                    lost += isinstance(exc, StartLost)
+                    retry = exc.code == "shutting_down" or (
+                        isinstance(exc, StartLost) and lost <= START_RETRIES
+                    )
+                    if not retry or attempt + 1 >= self._attempts:
                         raise
                     self.ws = None
-                    with contextlib.suppress(Exception):
-                        await ws.close()
+                    if ws is not None:
+                        with contextlib.suppress(Exception):
+                            await ws.close()
                     await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
         except BaseException:
             self._lock.release()
@@ -187,34 +202,10 @@ class WebSocketTurns:
     ) -> MediaRef:
         """Store a file on the server over the connection (``media.begin``, binary
         frames, ``media.end``); its reference once stored. Waits for a running turn."""
-        from websockets.exceptions import ConnectionClosed  # deferred: websockets is slow to import
+        from muxi_cli.runtime.remote_upload import upload  # deferred: only uploads need it
 
         async with self._lock:
-            ws = await self._ensure()
-            begin: dict[str, Any] = {"type": "media.begin", "size": len(data)}
-            if name is not None:
-                begin["name"] = name
-            if media_type is not None:
-                begin["media_type"] = media_type
-            try:
-                await ws.send(json.dumps(begin))
-                for i in range(0, len(data), UPLOAD_FRAME):
-                    await ws.send(data[i : i + UPLOAD_FRAME])
-                await ws.send(json.dumps({"type": "media.end"}))
-                while True:
-                    frame = json.loads(await asyncio.wait_for(ws.recv(), 120))
-                    if not isinstance(frame, dict):
-                        continue
-                    if frame.get("type") == "media.stored":
-                        return MediaRef.from_dict(frame.get("media") or {})
-                    if frame.get("type") == "error":
-                        raise MuxiError.from_dict(frame.get("error") or {})
-            except (ConnectionClosed, TimeoutError) as exc:
-                self.ws = None
-                raise ConnectionFailedError(
-                    f"the connection to {self.label} closed during the upload",
-                    hint="try again; the server stored nothing",
-                ) from exc
+            return await upload(self, await self._ensure(), data, name, media_type)
 
     async def _abandon(self, ws: Any) -> None:
         """The caller stopped reading mid-turn: cancel it and wait for 'done'."""
@@ -303,10 +294,7 @@ class WebSocketTurn(StreamTurn):
                 if self._seen_any:
                     yield lost_event(owner.label, self.run_id, self.session_id)
                     return
-                raise ConnectionFailedError(
-                    f"the connection to {owner.label} closed before the turn started",
-                    hint="try again; `muxi profile test` checks the server",
-                ) from None
+                raise StartLost(owner.label) from None
             try:
                 obj = json.loads(raw)
             except ValueError:

@@ -156,10 +156,17 @@ def error_from_body(status: int, body: bytes | str, url: str = "", path: str = "
             "the server rejected the API key", hint="check the key stored for this profile"
         )
     where = f" from {url}" if url else ""
-    return MuxiError(
+    err = MuxiError(
         f"unexpected HTTP {status}{where}",
         hint="is this URL a muxi server? `muxi profile test NAME` checks it",
     )
+    if status in _GATEWAY:  # a proxy's own answer: a keyed turn start may be tried again
+        err.code = _GATEWAY[status]  # type: ignore[misc]
+    return err
+
+
+#: The codes of a proxy's bare 502/503/504 (the Python client's names for them).
+_GATEWAY = {502: "bad_gateway", 503: "unavailable", 504: "gateway_timeout"}
 
 
 def connection_error(url: str, exc: BaseException) -> ConnectionFailedError:

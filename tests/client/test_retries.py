@@ -3,8 +3,8 @@
 ``shutting_down`` on demand.
 
 Reads are retried after 429/502/503/504 (waiting what Retry-After asks, when
-it is short); a POST that starts a turn only after 503 ``shutting_down``; any
-other POST never.
+it is short); a POST that starts a turn after 503 ``shutting_down``, and (it
+carries its idempotency key) after no answer of muxi's own; any other POST never.
 """
 
 from __future__ import annotations
@@ -137,6 +137,19 @@ async def test_a_turn_start_is_retried_only_while_the_server_shuts_down(stub: Sc
         with pytest.raises(errors.Unavailable):
             await c.chat("hi")
         assert stub.count("POST /v1/chat") == 3  # busy: not repeated
+
+
+async def test_a_start_a_proxy_answered_for_is_sent_again_with_its_key(stub: Scripted) -> None:
+    bare = (502, b"<html>bad gateway</html>", {"content-type": "text/html"})
+    stub.script["POST /v1/chat"] = [bare, bare, turn_stream()]
+    async with AsyncClient(stub.url, "muxi_x") as c:
+        result = await (await c.chat("hi"))
+    assert (result.status, stub.count("POST /v1/chat")) == ("completed", 3)
+    stub.script["POST /v1/chat"] = [bare]  # bounded: the first try and 3 more
+    async with AsyncClient(stub.url, "muxi_x") as c:
+        with pytest.raises(errors.ApiError) as caught:
+            await c.chat("hi")
+    assert caught.value.status == 502 and stub.count("POST /v1/chat") == 7
 
 
 async def test_other_writes_are_never_repeated(stub: Scripted) -> None:

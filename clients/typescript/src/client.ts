@@ -139,6 +139,7 @@ export class MuxiClient {
           headers: { accept: "text/event-stream", "idempotency-key": key },
           stream: true,
           retryDraining: true, // refused while draining: the turn never started
+          retryLost: true, // lost on its way: its key makes a repeat attach to the turn
           signal: ctl.signal,
         });
         const sse = new SSETurn(

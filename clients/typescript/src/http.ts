@@ -10,7 +10,10 @@
 // with `retryAfter`). A request that changes something is never repeated, except
 // a turn start refused with 503 `shutting_down` (the turn never started; behind a
 // load balancer the next try may reach another replica): up to START_RETRIES
-// times with the same backoff.
+// times with the same backoff; and a turn start that carries an idempotency key
+// and got no answer of muxi's own (no connection, the connection dropped before
+// the answer, a proxy's bare 502/503/504): up to RETRIES times. The server may
+// have taken that start; its key attaches the repeat to the turn it runs.
 
 import { clientClosed, connectionFailed, errorFromResponse, MuxiApiError, UnsupportedApiVersion } from "./errors.js";
 import { API_VERSION, API_VERSION_HEADER, compatibleApiVersion, UNSUPPORTED_API_VERSION } from "./version.js";
@@ -38,6 +41,8 @@ export interface RequestOptions {
   retry?: boolean;
   /** Try again while the server answers 503 `shutting_down` (a turn that never started). */
   retryDraining?: boolean;
+  /** A turn start with an idempotency key: try again when it got no answer of muxi's own (LOST_START). */
+  retryLost?: boolean;
   signal?: AbortSignal;
   timeoutMs?: number;
   /** Sent even after `close()`: a turn's own cancel while the client closes it. */
@@ -55,6 +60,9 @@ export const MAX_BACKOFF = 4;
 export const MAX_RETRY_WAIT = 5;
 /** Tries again of a turn start the server refused with 503 `shutting_down`. */
 export const START_RETRIES = 6;
+
+/** Codes of a turn start that got no answer of muxi's own: no connection, or a proxy's bare 502/503/504. */
+export const LOST_START: ReadonlySet<string> = new Set(["connection_failed", "bad_gateway", "unavailable", "gateway_timeout"]);
 
 /** Seconds before try `attempt + 1` (0-based): what the server asked (`Retry-After`), else the doubling backoff. */
 export function backoff(attempt: number, asked?: number | null): number {
@@ -133,7 +141,7 @@ export class Http {
         return await this.once(method, path, opts);
       } catch (err) {
         if (!(err instanceof MuxiApiError) || opts.signal?.aborted) throw err;
-        const wait = retryWait(err, attempt, retry ? this.retries : 0, opts.retryDraining === true);
+        const wait = retryWait(err, attempt, retry ? this.retries : 0, opts.retryDraining === true, opts.retryLost === true);
         if (wait === null) throw err;
         await sleep(wait * 1000, opts.signal);
       }
@@ -206,12 +214,14 @@ export class Http {
  * Seconds to wait before trying a failed request again, or null to throw the
  * error: `retries` tries for a failed connection or a RETRY_STATUS answer whose
  * `Retry-After` is at most MAX_RETRY_WAIT; with `draining`, START_RETRIES tries
- * while the server answers 503 `shutting_down`.
+ * while the server answers 503 `shutting_down`; with `lost` (a keyed turn
+ * start), RETRIES tries while it gets no answer of muxi's own (LOST_START).
  */
-export function retryWait(err: MuxiApiError, attempt: number, retries: number, draining = false): number | null {
+export function retryWait(err: MuxiApiError, attempt: number, retries: number, draining = false, lost = false): number | null {
   if (draining && err.status === 503 && err.code === "shutting_down") {
     return attempt < START_RETRIES ? backoff(attempt) : null;
   }
+  if (lost && LOST_START.has(err.code)) return attempt < RETRIES ? backoff(attempt) : null;
   if (attempt >= retries || err.code === UNSUPPORTED_API_VERSION) return null;
   if (err.status !== 0 && !RETRY_STATUS.has(err.status)) return null;
   const asked = err.status === 0 ? null : err.retryAfter;

@@ -40,6 +40,7 @@ export {
   BACKOFF,
   backoff,
   type FetchLike,
+  LOST_START,
   MAX_BACKOFF,
   MAX_RETRY_WAIT,
   RETRIES,

@@ -7,9 +7,12 @@
 // resumed from its last `seq`.
 
 import { clientClosed, ClientClosed, ConnectionFailed, errorFromBody, type ErrorBody, MuxiApiError, STATUS_BY_CODE, UnsupportedApiVersion } from "./errors.js";
-import { type Http, sleep } from "./http.js";
+import { backoffMs, type Http, RETRIES, sleep } from "./http.js";
 import { type ApprovalDecision, ChatTurn, type ElicitationAction, isTerminal, lostEvent, type MuxiEvent } from "./turn.js";
+import { turnKey } from "./turnkey.js";
 import { API_VERSION, compatibleApiVersion, UNSUPPORTED_API_VERSION } from "./version.js";
+
+export { turnKey };
 
 /** What this client needs of a WebSocket (the platform's, or e.g. the `ws` package's). */
 export interface WebSocketLike {
@@ -252,8 +255,18 @@ export class WsTurn extends ChatTurn {
    * `key` (idempotency) goes with every send: a resend the server already read attaches to that turn.
    */
   static async start(pool: WsPool, request: Record<string, unknown>, key: string = turnKey()): Promise<WsTurn> {
+    let lost = 0;
+    const again = async (): Promise<boolean> => lost < RETRIES && !pool.closed && (await sleep(backoffMs(lost++)), true);
     for (let attempt = 0; ; attempt++) {
-      const { conn, reused } = await pool.acquire();
+      let acquired: Awaited<ReturnType<WsPool["acquire"]>>;
+      try {
+        acquired = await pool.acquire();
+      } catch (err) {
+        // No socket (refused, reset in the handshake): nothing was sent yet.
+        if (err instanceof ConnectionFailed && err.code === "connection_failed" && (await again())) continue;
+        throw err;
+      }
+      const { conn, reused } = acquired;
       let frame: Frame | null = null;
       try {
         conn.send({ type: "chat", request, idempotency_key: key });
@@ -269,6 +282,8 @@ export class WsTurn extends ChatTurn {
         conn.close();
         // A kept socket the server dropped meanwhile (it restarted): once more on a new one.
         if (reused && attempt === 0) continue;
+        // Closed after the frame went: the server may have read it; its key attaches a resend.
+        if (await again()) continue;
         throw new ConnectionFailed({ status: 0, code: "connection_failed", message: "the WebSocket closed before the turn started" });
       }
       if (frame.type === "error") {
@@ -381,12 +396,4 @@ export class WsTurn extends ChatTurn {
       this.conn.close(); // its `done` frame is still to come: not reusable as is
     }
   }
-}
-
-/** A fresh idempotency key for one turn start (`Idempotency-Key`, or `idempotency_key` in the chat frame). */
-export function turnKey(): string {
-  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  if (c?.randomUUID) return c.randomUUID();
-  // No Web Crypto (an old runtime): random enough to tell one start from another.
-  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
 }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { after, before, beforeEach, test } from "node:test";
 import { MuxiClient } from "../dist/index.js";
+import { turnKey } from "../dist/ws.js";
 
 let script = [];
 let seen = [];
@@ -20,12 +21,18 @@ const done = {
   body: 'id: 1\ndata: {"v":2,"type":"run.completed","run_id":"r","session_id":"s","ts":"t","text":"ok"}\n\n',
 };
 
+// The server read the start and the connection broke before any answer.
+const cut = { status: 0 };
+// A proxy in front of the server answered for it (not muxi's own error body).
+const gateway = { status: 502, headers: { "content-type": "text/html" }, body: "<html>bad gateway</html>" };
+
 before(async () => {
   server = createServer((req, res) => {
     req.resume();
     req.on("end", () => {
       seen.push({ path: req.url, key: req.headers["idempotency-key"] });
       const answer = script.shift() ?? done;
+      if (answer === cut) return void req.socket.destroy(); // read, then lost: no answer at all
       res.writeHead(answer.status, { "content-type": "application/json", "muxi-api-version": "1.1", ...answer.headers });
       res.end(answer.body);
     });
@@ -54,4 +61,43 @@ test("each turn start sends a fresh Idempotency-Key, and its retries the same on
   assert.match(first, /^[!-~]{16,128}$/);
   assert.equal(retry, first, "the retry of a start repeats its key");
   assert.notEqual(next, first, "another turn has a key of its own");
+});
+
+test("a start lost before any answer is sent again with its key, a bounded number of times", async () => {
+  const client = new MuxiClient({ url, apiKey: "muxi_k" });
+  script = [cut, gateway, done];
+  assert.equal((await (await client.chat("hi")).result()).reply, "ok");
+  assert.equal(seen.length, 3);
+  assert.equal(new Set(seen.map((r) => r.key)).size, 1, "every try repeats the start's key");
+  // Bounded: the first try and three more, then the loss is the caller's to see.
+  seen = [];
+  script = [cut, cut, cut, cut, done];
+  await assert.rejects(client.chat("again"), (err) => err.code === "connection_failed");
+  assert.equal(seen.length, 4);
+  // muxi's own refusal is its word: not repeated.
+  seen = [];
+  script = [{ status: 503, body: JSON.stringify({ error: { code: "busy", message: "busy" } }) }];
+  await assert.rejects(client.chat("busy"), (err) => err.code === "busy");
+  assert.equal(seen.length, 1);
+  await client.close();
+});
+
+test("turnKey takes getRandomValues when randomUUID is missing (a page on plain http)", () => {
+  const real = Object.getOwnPropertyDescriptor(globalThis, "crypto");
+  let asked = 0;
+  const getRandomValues = (a) => {
+    asked++;
+    return globalThis.__realCrypto.getRandomValues(a);
+  };
+  globalThis.__realCrypto = globalThis.crypto;
+  Object.defineProperty(globalThis, "crypto", { value: { getRandomValues }, configurable: true });
+  try {
+    const [a, b] = [turnKey(), turnKey()];
+    assert.equal(asked, 2);
+    assert.match(a, /^[0-9a-f]{32}$/);
+    assert.notEqual(a, b);
+  } finally {
+    Object.defineProperty(globalThis, "crypto", real);
+    delete globalThis.__realCrypto;
+  }
 });

@@ -321,3 +321,47 @@ test("a turn the server took while the client closed goes with it", async () => 
     }
   }
 });
+
+test("a start lost before its answer is sent again with its key: one run, completed", async () => {
+  // SSE: the server took the POST and its answer was lost (the response is
+  // thrown away and the client told the connection failed). WS: the first
+  // socket is refused, then the next is closed right after the chat frame went.
+  let lostSse = 0;
+  const losing = async (input, init = {}) => {
+    const res = await fetch(input, init);
+    if (init.method === "POST" && String(input).endsWith("/v1/chat") && lostSse++ === 0) {
+      await res.body?.cancel();
+      throw new TypeError("fetch failed (the proxy cut it)");
+    }
+    return res;
+  };
+  let lostWs = 0;
+  let refused = 0;
+  class Losing extends WebSocket {
+    constructor(url, ...rest) {
+      // The first socket is refused (nothing listens on port 1), as a server restarting is.
+      super(refused++ === 0 ? "ws://127.0.0.1:1/v1/ws" : url, ...rest);
+    }
+
+    send(data) {
+      super.send(data);
+      if (JSON.parse(String(data)).type === "chat" && lostWs++ === 0) this.close();
+    }
+  }
+  const client = await clientFor("lost-start", { fetch: losing, WebSocket: Losing });
+  for (const transport of ["sse", "ws"]) {
+    await rig.control("/script", { replies: [{ text: `once over ${transport}` }] });
+    const turn = await client.chat({ message: `lose ${transport}` }, { transport });
+    const result = await turn.result();
+    assert.equal(result.status, "completed", `${transport}: ${JSON.stringify(result.error)}`);
+    assert.equal(result.reply, `once over ${transport}`);
+    const messages = await client.sessions.messages(turn.sessionId);
+    assert.deepEqual(
+      messages.map((m) => m.role),
+      ["user", "assistant"],
+      `${transport}: the turn ran once`,
+    );
+  }
+  assert.deepEqual([lostSse, lostWs].map((n) => n > 1), [true, true], "each transport lost one start and retried");
+  assert.ok(refused > 2, "the refused WebSocket was opened again");
+});

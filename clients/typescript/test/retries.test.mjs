@@ -175,11 +175,19 @@ test("a turn start refused with 503 shutting_down is tried again; other refusals
   const [a, b] = gaps();
   near(a, 0.25, "first wait");
   near(b, 0.5, "second wait");
-  for (const answer of [error(503, "busy"), error(502, "bad_gateway"), error(429, "rate_limited", { "retry-after": "0" }), "drop"]) {
+  for (const answer of [error(503, "busy"), error(429, "rate_limited", { "retry-after": "0" })]) {
     script = [answer, SSE_DONE];
     seen = [];
     await assert.rejects(client().chat("hi"));
     assert.equal(seen.length, 1, JSON.stringify(answer));
+  }
+  // No answer of muxi's own (a gateway's 502, a dropped connection): the start
+  // carries its idempotency key, so it is sent again (LOST_START).
+  for (const answer of [error(502, "bad_gateway"), "drop"]) {
+    script = [answer, SSE_DONE];
+    seen = [];
+    assert.equal((await (await client().chat("hi")).result()).reply, "ok");
+    assert.equal(seen.length, 2, JSON.stringify(answer));
   }
 });
 
