@@ -53,3 +53,13 @@ def compatible(value: str) -> bool:
         return parse(value)[0] == API_MAJOR
     except ValueError:
         return False
+
+
+def keeps_turn_keys(value: object) -> bool:
+    """Whether a server of version ``value`` (None: 1.0) keeps turn starts'
+    idempotency keys (1.2): an older one ignores a key, so a resend of a start
+    it may have read would run the turn again."""
+    try:
+        return isinstance(value, str) and parse(value) >= (1, 2)
+    except ValueError:
+        return False

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from muxi_cli.errors import ConnectionFailedError, MuxiError
+from muxi_cli.protocol import apiversion
 from muxi_cli.protocol.events import Event, RunFailed, decode
 from muxi_cli.protocol.messages import MediaRef
 from muxi_cli.protocol.records import ApprovalDecision, ChatRequest
@@ -137,24 +138,28 @@ class WebSocketTurns:
         where = self.url if self.uds is None else f"{self.url} (socket {self.uds})"
         raise connection_error(where, last)
 
+    def _keyed(self) -> bool:  # an older server ignores the key: a resend runs the turn again
+        return apiversion.keeps_turn_keys(self.ready.get("api_version"))
+
     async def _send_turn(self, frame: dict[str, Any]) -> tuple[Any, str | bytes]:
         """Send a chat frame and read the first answer frame.
 
-        A reused connection may have died while idle (server restarted): then
-        reconnect once and send again; if the server had read the frame, its
-        idempotency key attaches the repeat to that turn (it runs once)."""
+        A reused connection may have died while idle (server restarted): then reconnect
+        once and send again, if the frame was never sent or the server keeps its key."""
         from websockets.exceptions import ConnectionClosed  # deferred: websockets is slow to import
 
         for attempt in range(2):
             previous = self.ws
             ws = await self._ensure()
             fresh = ws is not previous
+            sent = False
             try:
                 await ws.send(json.dumps(frame))
+                sent = True
                 return ws, await ws.recv()
             except ConnectionClosed:
                 self.ws = None
-                if fresh or attempt:
+                if fresh or attempt or (sent and not self._keyed()):  # it may have read it
                     raise StartLost(self.label) from None
                 self._notice(f"the connection to {self.label} was closed while idle")
         raise AssertionError("unreachable")  # pragma: no cover
@@ -183,7 +188,7 @@ class WebSocketTurns:
                     # start lost on its way: the key attaches a resend to the turn.
                     lost += isinstance(exc, StartLost)
                     retry = exc.code == "shutting_down" or (
-                        isinstance(exc, StartLost) and lost <= START_RETRIES
+                        isinstance(exc, StartLost) and lost <= START_RETRIES and self._keyed()
                     )
                     if not retry or attempt + 1 >= self._attempts:
                         raise

@@ -145,3 +145,36 @@ async def test_a_closed_sse_turn_never_resumes(stub: Scripted) -> None:
     assert stub.count("GET /v1/runs/run_1/events") == 0
     assert [e.type for e in read] == ["run.started"]
     assert stub.count("POST /v1/runs/run_1/cancel") == 1
+
+
+@pytest.mark.parametrize("api_version", [None, "1.1"])
+async def test_a_lost_start_is_not_sent_again_to_a_server_without_keys(
+    api_version: str | None,
+) -> None:
+    """A server older than 1.2 ignores the chat frame's idempotency key: a resend
+    of a start it had read would run the turn (and its tools) a second time."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    chats: list[dict[str, Any]] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        ready: dict[str, Any] = {"type": "ready", "key_id": "k", "role": "user", "user_id": "u"}
+        if api_version is not None:
+            ready["api_version"] = api_version
+        await ws.send(json.dumps(ready))
+        async for raw in ws:
+            frame = json.loads(raw)
+            if frame.get("type") == "chat":  # read (and started), then the connection drops
+                chats.append(frame)
+                await ws.close()
+                return
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        rt = RemoteRuntime(f"http://127.0.0.1:{port}", "muxi_x")
+        try:
+            with pytest.raises(MuxiError):
+                await rt.chat(ChatRequest(message="run the tool", approval="interactive"))
+        finally:
+            await rt.aclose()
+    assert len(chats) == 1, "the start was sent again to a server that ignores its key"

@@ -31,3 +31,16 @@ export function compatibleApiVersion(value: string): boolean {
     return false;
   }
 }
+
+/**
+ * True when a server speaking `value` (none: 1.0) keeps turn starts' idempotency keys (1.2):
+ * an older one ignores a key, so a resend of a start it may have read would run the turn again.
+ */
+export function keepsTurnKeys(value: unknown): boolean {
+  try {
+    const [major, minor] = parseApiVersion(String(value ?? ""));
+    return major > 1 || (major === 1 && minor >= 2);
+  } catch {
+    return false;
+  }
+}

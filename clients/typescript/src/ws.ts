@@ -10,7 +10,7 @@ import { clientClosed, ClientClosed, ConnectionFailed, errorFromBody, type Error
 import { backoffMs, type Http, RETRIES, sleep } from "./http.js";
 import { type ApprovalDecision, ChatTurn, type ElicitationAction, isTerminal, lostEvent, type MuxiEvent } from "./turn.js";
 import { turnKey } from "./turnkey.js";
-import { API_VERSION, compatibleApiVersion, UNSUPPORTED_API_VERSION } from "./version.js";
+import { API_VERSION, compatibleApiVersion, keepsTurnKeys, UNSUPPORTED_API_VERSION } from "./version.js";
 
 export { turnKey };
 
@@ -282,8 +282,8 @@ export class WsTurn extends ChatTurn {
         conn.close();
         // A kept socket the server dropped meanwhile (it restarted): once more on a new one.
         if (reused && attempt === 0) continue;
-        // Closed after the frame went: the server may have read it; its key attaches a resend.
-        if (await again()) continue;
+        // Closed after the frame went: the server may have read it; its key attaches a resend (1.2+).
+        if (keepsTurnKeys(conn.ready?.api_version) && (await again())) continue;
         throw new ConnectionFailed({ status: 0, code: "connection_failed", message: "the WebSocket closed before the turn started" });
       }
       if (frame.type === "error") {

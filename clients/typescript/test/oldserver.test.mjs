@@ -1,0 +1,95 @@
+// A WebSocket turn start lost on its way, against a server older than API 1.2
+// (a stand-in speaking the WebSocket protocol by hand: no real muxi serve of
+// this checkout is that old). Such a server ignores the idempotency key, so a
+// resend of a chat frame it had read would run the turn a second time.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { createServer } from "node:http";
+import { after, before, test } from "node:test";
+import { MuxiClient } from "../dist/index.js";
+
+let server;
+let url;
+let chats = 0;
+let apiVersion; // the ready frame's api_version (undefined: none, a 1.0 server)
+
+function textFrame(text) {
+  const data = Buffer.from(text);
+  return Buffer.concat([Buffer.from([0x81, data.length]), data]); // short frames only
+}
+
+function* clientTexts(buf) {
+  // Masked client frames with payloads under 64 KiB (7- or 16-bit lengths).
+  let at = 0;
+  while (at + 2 <= buf.length) {
+    let len = buf[at + 1] & 0x7f;
+    let head = 2;
+    if (len === 126) {
+      len = buf.readUInt16BE(at + 2);
+      head = 4;
+    }
+    const mask = buf.subarray(at + head, at + head + 4);
+    const body = buf.subarray(at + head + 4, at + head + 4 + len);
+    yield Buffer.from(body.map((b, i) => b ^ mask[i % 4])).toString();
+    at += head + 4 + len;
+  }
+}
+
+before(async () => {
+  server = createServer((_req, res) => res.writeHead(404).end());
+  server.on("upgrade", (req, socket) => {
+    const accept = createHash("sha1")
+      .update(req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+      .digest("base64");
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
+    const ready = { type: "ready", key_id: "k", role: "user", user_id: "u" };
+    if (apiVersion !== undefined) ready.api_version = apiVersion;
+    socket.write(textFrame(JSON.stringify(ready)));
+    socket.on("data", (buf) => {
+      for (const text of clientTexts(buf)) {
+        let frame = {};
+        try {
+          frame = JSON.parse(text);
+        } catch {}
+        if (frame.type === "chat") {
+          chats++;
+          socket.destroy(); // read (and started), then the connection drops
+          return;
+        }
+      }
+    });
+    socket.on("error", () => {});
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  url = `http://127.0.0.1:${server.address().port}`;
+});
+
+after(() => new Promise((resolve) => server.close(resolve)));
+
+for (const version of [undefined, "1.1"]) {
+  test(`a lost WebSocket start is not sent again to a server without keys (api_version ${version})`, async () => {
+    apiVersion = version;
+    chats = 0;
+    const client = new MuxiClient({ url, apiKey: "muxi_k" });
+    try {
+      await assert.rejects(client.chat("run the tool", { transport: "ws" }), (err) => err.code === "connection_failed");
+    } finally {
+      await client.close();
+    }
+    assert.equal(chats, 1, "the start was sent again to a server that ignores its key");
+  });
+}
+
+test("a lost WebSocket start is sent again to a 1.2 server (its key attaches the repeat)", async () => {
+  apiVersion = "1.2";
+  chats = 0;
+  const client = new MuxiClient({ url, apiKey: "muxi_k" });
+  try {
+    await assert.rejects(client.chat("run the tool", { transport: "ws" }));
+  } finally {
+    await client.close();
+  }
+  assert.equal(chats, 4);
+});
