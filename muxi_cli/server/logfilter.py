@@ -13,6 +13,8 @@ import sys
 import time
 from collections import OrderedDict
 
+from muxi_cli.redact import RedactingFormatter
+
 #: How many distinct failures are remembered (the oldest are forgotten first).
 MAX_KEYS = 512
 
@@ -43,7 +45,8 @@ class RateLimitFilter(logging.Filter):
 
 
 def install(interval: float = 60.0, *, process_wide: bool = False) -> RateLimitFilter:
-    """Send the server's log through one rate-limited stderr handler (idempotent).
+    """Send the server's log through one rate-limited, redacting stderr handler
+    (idempotent: the only handler of ``muxi.server``, however often a process serves).
 
     ``process_wide`` (the ``muxi serve`` process) also takes over asyncio's
     logger, whose accept-loop errors repeat when file descriptors run out.
@@ -54,6 +57,7 @@ def install(interval: float = 60.0, *, process_wide: bool = False) -> RateLimitF
     if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.muxi_rate_limited = True  # type: ignore[attr-defined]
+        handler.setFormatter(RedactingFormatter())  # log lines quote provider and MCP text
         handler.addFilter(RateLimitFilter(interval))
         server.addHandler(handler)
     flt = next(f for f in handler.filters if isinstance(f, RateLimitFilter))

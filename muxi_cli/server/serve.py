@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from muxi_cli.redact import RedactingFormatter
 from muxi_cli.runtime.users import local_user_id
 from muxi_cli.server import logfilter
 from muxi_cli.server.connections import connection_cap, guarded_protocol
@@ -125,6 +124,7 @@ async def serve_runtime(
     from muxi_cli.server.app import create_app  # deferred: loads muxi's server
 
     settings = settings or ServerSettings()
+    logfilter.install()  # the server's one log handler, before anything logs
     app = create_app(runtime, keys, settings, media_store=media_store)
     if uds is not None:
         # The local host's clients are this machine's own processes: no network
@@ -141,9 +141,6 @@ async def serve_runtime(
             settings.max_connections,
         )
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter())  # log lines quote provider and MCP text
-    logging.getLogger("muxi.server").addHandler(handler)
     sockets = None
     if uds is not None:
         from muxi_cli.server.unixsock import (  # deferred: only local hosts serve on a socket
