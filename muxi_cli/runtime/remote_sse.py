@@ -26,6 +26,7 @@ from muxi_cli.errors import ConnectionFailedError, MuxiError, NotFoundError
 from muxi_cli.protocol.events import Event, decode
 from muxi_cli.protocol.records import ApprovalDecision
 from muxi_cli.protocol.turn import is_terminal
+from muxi_cli.runtime.client import never_connected
 from muxi_cli.runtime.turns import StreamTurn, lost_event
 from muxi_cli.runtime.wire import (
     RUN_HEADER,
@@ -53,14 +54,21 @@ LOST_START = frozenset({"connection_failed", "bad_gateway", "unavailable", "gate
 
 
 async def start_with_retries(
-    send: Callable[[], Awaitable[Response]], attempts: int, *, keyed: bool = False
+    send: Callable[[], Awaitable[Response]],
+    attempts: int,
+    *,
+    keyed: bool = False,
+    keeps_keys: Callable[[], bool] = lambda: False,
 ) -> Response:
     """Start a turn, again (with backoff) while the server answers that it is
     shutting down: the turn never started, and behind a load balancer the next
     try may reach another replica. A ``keyed`` start (``send`` repeats its
     idempotency key) is also tried again, :data:`START_RETRIES` times, when it
     was lost (:data:`LOST_START`): a server that had taken it attaches the
-    repeat to that turn, so it still runs once."""
+    repeat to that turn, so it still runs once. A server older than API 1.2
+    ignores the key, so a start it may have read is sent again only when an
+    earlier answer of it named 1.2 or later (``keeps_keys``) or when the
+    connection was never made (nothing was sent)."""
     drains = lost = 0
     while True:
         try:
@@ -68,7 +76,12 @@ async def start_with_retries(
         except MuxiError as exc:
             if exc.code == "shutting_down" and drains < attempts:
                 drains, wait = drains + 1, drains
-            elif keyed and exc.code in LOST_START and lost < START_RETRIES:
+            elif (
+                keyed
+                and exc.code in LOST_START
+                and lost < START_RETRIES
+                and (never_connected(exc) or keeps_keys())
+            ):
                 lost, wait = lost + 1, lost
             else:
                 raise
