@@ -51,6 +51,8 @@ START_RETRIES = 3
 #: connection dropped (or timed out) before the answer, a proxy's bare 502/503/504.
 #: The server may have taken the start, so only a keyed start is sent again.
 LOST_START = frozenset({"connection_failed", "bad_gateway", "unavailable", "gateway_timeout"})
+#: The longest Retry-After of a ``turn_starting`` answer waited for (the clients' cap).
+MAX_START_WAIT = 5.0
 
 
 async def start_with_retries(
@@ -68,14 +70,24 @@ async def start_with_retries(
     repeat to that turn, so it still runs once. A server older than API 1.2
     ignores the key, so a start it may have read is sent again only when an
     earlier answer of it named 1.2 or later (``keeps_keys``) or when the
-    connection was never made (nothing was sent)."""
-    drains = lost = 0
+    connection was never made (nothing was sent). A keyed start whose first try
+    the server still holds (409 ``turn_starting``) is sent again too, as often."""
+    drains = lost = starting = 0
     while True:
         try:
             return await send()
         except MuxiError as exc:
             if exc.code == "shutting_down" and drains < attempts:
                 drains, wait = drains + 1, drains
+            elif keyed and exc.code == "turn_starting" and starting < START_RETRIES:
+                # The server holds the start (its first try is still starting):
+                # the same key attaches in a moment, when it asks (Retry-After).
+                asked = getattr(exc, "retry_after", None)
+                if asked is not None and asked > MAX_START_WAIT:
+                    raise
+                starting += 1
+                await asyncio.sleep(RESUME_BACKOFF * 4 if asked is None else asked)
+                continue
             elif (
                 keyed
                 and exc.code in LOST_START

@@ -146,7 +146,10 @@ export class Http {
         // A server older than 1.2 ignores the key: a start it may have read is sent
         // again only when nothing went (refused) or it said it keeps keys.
         const lost = opts.retryLost === true && (neverSent(err) || keepsTurnKeys(this.serverApiVersion));
-        const wait = retryWait(err, attempt, retry ? this.retries : 0, opts.retryDraining === true, lost);
+        const wait =
+          opts.retryLost === true && err.code === "turn_starting"
+            ? startingWait(err, attempt)
+            : retryWait(err, attempt, retry ? this.retries : 0, opts.retryDraining === true, lost);
         if (wait === null) throw err;
         await sleep(wait * 1000, opts.signal);
       }
@@ -233,6 +236,17 @@ export function retryWait(err: MuxiApiError, attempt: number, retries: number, d
   if (err.status !== 0 && !RETRY_STATUS.has(err.status)) return null;
   const asked = err.status === 0 ? null : err.retryAfter;
   if (asked != null && asked > MAX_RETRY_WAIT) return null;
+  return backoff(attempt, asked);
+}
+
+/**
+ * Seconds to wait before a keyed turn start the server still holds (409
+ * `turn_starting`) is sent again with its key: what it asked (`Retry-After`, at
+ * most MAX_RETRY_WAIT), RETRIES times; null to throw.
+ */
+export function startingWait(err: MuxiApiError, attempt: number): number | null {
+  const asked = err.retryAfter;
+  if (attempt >= RETRIES || (asked != null && asked > MAX_RETRY_WAIT)) return null;
   return backoff(attempt, asked);
 }
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { after, before, beforeEach, test } from "node:test";
-import { MuxiClient } from "../dist/index.js";
+import { MuxiClient, TurnStarting } from "../dist/index.js";
 import { turnKey } from "../dist/ws.js";
 
 let script = [];
@@ -123,6 +123,29 @@ test("a start refused before anything went is sent again to any server", async (
   script = [done];
   assert.equal((await (await client.chat("hi")).result()).reply, "ok");
   assert.equal(tries, 2);
+  assert.equal(seen.length, 1);
+  await client.close();
+});
+
+test("a start the server still holds (409 turn_starting) is sent again with its key, bounded", async () => {
+  const starting = {
+    status: 409,
+    headers: { "retry-after": "0" },
+    body: JSON.stringify({ error: { code: "turn_starting", message: "still starting" } }),
+  };
+  const client = new MuxiClient({ url, apiKey: "muxi_k" });
+  script = [starting, starting, done];
+  assert.equal((await (await client.chat("hi")).result()).reply, "ok");
+  assert.equal(seen.length, 3);
+  assert.equal(new Set(seen.map((r) => r.key)).size, 1, "every try repeats the start's key");
+  seen = [];
+  script = [starting, starting, starting, starting, starting];
+  await assert.rejects(client.chat("again"), (err) => err instanceof TurnStarting && err.status === 409);
+  assert.equal(seen.length, 4, "the first try and three more");
+  // "Events no longer kept" is not worth a retry.
+  seen = [];
+  script = [{ status: 409, body: JSON.stringify({ error: { code: "idempotency_conflict", message: "gone" } }) }];
+  await assert.rejects(client.chat("gone"), (err) => err.code === "idempotency_conflict");
   assert.equal(seen.length, 1);
   await client.close();
 });
