@@ -263,7 +263,10 @@ class AsyncClient:
         body = self._rt._body(request)
         key = turn_key()  # every try of this start sends it: the server runs the turn once
         resp = await start_with_retries(
-            lambda: self._start_sse(body, key), self._rt.resume_attempts, keyed=True
+            lambda: self._start_sse(body, key),
+            self._rt.resume_attempts,
+            keyed=True,
+            keeps_keys=lambda: self._t.server.keeps_turn_keys,
         )
         try:
             turn = SSETurn(self._rt, resp, request.session_id or "", self._rt.resume_attempts)

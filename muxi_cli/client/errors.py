@@ -84,6 +84,11 @@ class Unavailable(ApiError):
     """503: the server is shutting down or busy; another try (or replica) may work."""
 
 
+class TurnStarting(ApiError):
+    """409 ``turn_starting``: a repeat of a turn start the server still starts;
+    the same idempotency key works after ``retry_after`` (the client retries it)."""
+
+
 class UnsupportedApiVersion(ApiError):
     """The server speaks another major version of the API than this client."""
 
@@ -119,6 +124,7 @@ _BY_CODE: dict[str, type[ApiError]] = {
     "rate_limited": RateLimited,
     "shutting_down": Unavailable,
     "busy": Unavailable,
+    "turn_starting": TurnStarting,
     "connection_failed": ConnectionFailed,
     "usage_error": BadRequest,
     "config_error": BadRequest,
@@ -139,6 +145,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 _CLASS_STATUS: dict[type[ApiError], int] = {
     **{klass: status for status, klass in _BY_STATUS.items() if status != 422},
     MissingScope: 403,
+    TurnStarting: 409,
     UnsupportedApiVersion: 400,
     ConnectionFailed: 0,
 }

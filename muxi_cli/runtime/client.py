@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from muxi_cli.errors import MuxiError, ServerAuthError
+from muxi_cli.protocol import apiversion
 from muxi_cli.protocol.apiversion import API_VERSION, HEADER, UNSUPPORTED, compatible, values
 from muxi_cli.runtime.wire import (
     Response,
@@ -109,6 +110,9 @@ class ServerClient:
         #: Raise :func:`version_error` for an answer of another API major (the
         #: CLI's remote runtime; the Python client checks answers itself).
         self.check_versions = False
+        #: The ``Muxi-Api-Version`` the server's last answer named (None: none yet,
+        #: or a 1.0 server): whether a lost turn start may be sent again.
+        self.api_version: str | None = None
 
     async def __aenter__(self) -> ServerClient:
         return self
@@ -120,6 +124,11 @@ class ServerClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    @property
+    def keeps_turn_keys(self) -> bool:
+        """Whether the server's answers named API 1.2+ (it keeps turn starts' keys)."""
+        return apiversion.keeps_turn_keys(self.api_version)
 
     @property
     def opened(self) -> bool:
@@ -195,6 +204,9 @@ class ServerClient:
             resp = await self._send_unix(method, path, auth, stream, headers, clean, form, options)
         else:
             resp = await self._send_tcp(method, path, auth, stream, headers, clean, form, options)
+        named = resp.headers.get(HEADER) or resp.headers.get(HEADER.lower())
+        if named:  # a proxy's own answer names none: keep what the server said
+            self.api_version = named
         mismatch = version_error(resp.headers, self.where) if self.check_versions else None
         if mismatch is not None:
             await resp.aclose()
@@ -376,8 +388,12 @@ def never_connected(exc: BaseException) -> bool:
     (nothing was sent: the request may be made elsewhere), on either transport."""
     from muxi_cli.runtime import unixhttp  # deferred: standard library only, and small
 
-    cause = exc.__cause__
-    if isinstance(cause, unixhttp.ConnectError):
-        return True
     httpx = sys.modules.get("httpx")  # not imported: no httpx error can have happened
-    return httpx is not None and isinstance(cause, httpx.ConnectError)
+    cause = exc.__cause__
+    while cause is not None:  # the Python client's error wraps the runtime's
+        if isinstance(cause, unixhttp.ConnectError) or (
+            httpx is not None and isinstance(cause, httpx.ConnectError)
+        ):
+            return True
+        cause = cause.__cause__
+    return False

@@ -167,6 +167,7 @@ class RemoteRuntime:
             ),
             self.resume_attempts,
             keyed=True,
+            keeps_keys=lambda: self._server.keeps_turn_keys,
         )
         try:
             turn = SSETurn(self, resp, request.session_id or "", self.resume_attempts)

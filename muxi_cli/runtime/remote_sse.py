@@ -26,6 +26,7 @@ from muxi_cli.errors import ConnectionFailedError, MuxiError, NotFoundError
 from muxi_cli.protocol.events import Event, decode
 from muxi_cli.protocol.records import ApprovalDecision
 from muxi_cli.protocol.turn import is_terminal
+from muxi_cli.runtime.client import never_connected
 from muxi_cli.runtime.turns import StreamTurn, lost_event
 from muxi_cli.runtime.wire import (
     RUN_HEADER,
@@ -50,25 +51,49 @@ START_RETRIES = 3
 #: connection dropped (or timed out) before the answer, a proxy's bare 502/503/504.
 #: The server may have taken the start, so only a keyed start is sent again.
 LOST_START = frozenset({"connection_failed", "bad_gateway", "unavailable", "gateway_timeout"})
+#: The longest Retry-After of a ``turn_starting`` answer waited for (the clients' cap).
+MAX_START_WAIT = 5.0
 
 
 async def start_with_retries(
-    send: Callable[[], Awaitable[Response]], attempts: int, *, keyed: bool = False
+    send: Callable[[], Awaitable[Response]],
+    attempts: int,
+    *,
+    keyed: bool = False,
+    keeps_keys: Callable[[], bool] = lambda: False,
 ) -> Response:
     """Start a turn, again (with backoff) while the server answers that it is
     shutting down: the turn never started, and behind a load balancer the next
     try may reach another replica. A ``keyed`` start (``send`` repeats its
     idempotency key) is also tried again, :data:`START_RETRIES` times, when it
     was lost (:data:`LOST_START`): a server that had taken it attaches the
-    repeat to that turn, so it still runs once."""
-    drains = lost = 0
+    repeat to that turn, so it still runs once. A server older than API 1.2
+    ignores the key, so a start it may have read is sent again only when an
+    earlier answer of it named 1.2 or later (``keeps_keys``) or when the
+    connection was never made (nothing was sent). A keyed start whose first try
+    the server still holds (409 ``turn_starting``) is sent again too, as often."""
+    drains = lost = starting = 0
     while True:
         try:
             return await send()
         except MuxiError as exc:
             if exc.code == "shutting_down" and drains < attempts:
                 drains, wait = drains + 1, drains
-            elif keyed and exc.code in LOST_START and lost < START_RETRIES:
+            elif keyed and exc.code == "turn_starting" and starting < START_RETRIES:
+                # The server holds the start (its first try is still starting):
+                # the same key attaches in a moment, when it asks (Retry-After).
+                asked = getattr(exc, "retry_after", None)
+                if asked is not None and asked > MAX_START_WAIT:
+                    raise
+                starting += 1
+                await asyncio.sleep(RESUME_BACKOFF * 4 if asked is None else asked)
+                continue
+            elif (
+                keyed
+                and exc.code in LOST_START
+                and lost < START_RETRIES
+                and (never_connected(exc) or keeps_keys())
+            ):
                 lost, wait = lost + 1, lost
             else:
                 raise

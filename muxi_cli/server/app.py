@@ -63,8 +63,9 @@ def error_response(err: MuxiError) -> Any:
     from fastapi.responses import JSONResponse  # deferred: FastAPI is slow to import
 
     headers = {}
-    if isinstance(err, TooManyRequests):
-        headers["retry-after"] = retry_after_header(err.retry_after)
+    wait = getattr(err, "retry_after", None)  # rate limited, a turn still starting
+    if isinstance(wait, int | float):
+        headers["retry-after"] = retry_after_header(wait)
     if err.http_status == 401:
         headers["www-authenticate"] = 'Bearer realm="muxi"'
     return JSONResponse({"error": err.to_dict()}, status_code=err.http_status, headers=headers)

@@ -16,7 +16,7 @@ events are no longer kept (409). A start that fails gives its key back.
 
 A claim names the server process holding it (its boot id, the replica id on
 PostgreSQL). A repeat finding a claim still without a run waits while that
-holder is alive (bounded, then 409: still starting, retry) and takes the claim
+holder is alive (bounded, then 409 ``turn_starting``: retry) and takes the claim
 over only once the holder is gone: another boot of a server alone, a replica
 the cluster no longer sees beating. A timer could not tell a dead start from a
 slow one (a long warm-up, a database stall), so it let a repeat start a second turn.
@@ -63,6 +63,15 @@ class KeyReused(MuxiError):
 class KeyConflict(MuxiError):
     code = "idempotency_conflict"
     http_status = 409
+
+
+class TurnStarting(MuxiError):
+    """A repeat of a start still starting on a live holder: the same key works in a
+    moment (``Retry-After``), unlike :class:`KeyConflict`, where retrying is futile."""
+
+    code = "turn_starting"
+    http_status = 409
+    retry_after = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +150,7 @@ async def start_keyed(ctx: ServerContext, req: ChatRequest, key: str | None) -> 
                 continue
             checked[claim.holder] = loop.time()
         if loop.time() > deadline:
-            raise KeyConflict(
+            raise TurnStarting(
                 f"the turn this {HEADER} names is still starting",
                 hint="retry in a moment with the same key",
             )

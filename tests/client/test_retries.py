@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from muxi_cli.client import AsyncClient, errors
+from muxi_cli.protocol.apiversion import HEADER
 from muxi_cli.protocol.events import RunCompleted, RunStarted, TextDelta
 
 #: (status, body, headers) of one scripted answer.
@@ -140,16 +141,38 @@ async def test_a_turn_start_is_retried_only_while_the_server_shuts_down(stub: Sc
 
 
 async def test_a_start_a_proxy_answered_for_is_sent_again_with_its_key(stub: Scripted) -> None:
+    """Sent again only to a server that said it keeps keys (API 1.2+)."""
     bare = (502, b"<html>bad gateway</html>", {"content-type": "text/html"})
+    me = (200, b'{"user_id": "u"}', {"content-type": "application/json", HEADER: "1.2"})
+    stub.script["GET /v1/me"] = [me]
     stub.script["POST /v1/chat"] = [bare, bare, turn_stream()]
     async with AsyncClient(stub.url, "muxi_x") as c:
+        await c.me()
         result = await (await c.chat("hi"))
     assert (result.status, stub.count("POST /v1/chat")) == ("completed", 3)
     stub.script["POST /v1/chat"] = [bare]  # bounded: the first try and 3 more
     async with AsyncClient(stub.url, "muxi_x") as c:
+        await c.me()
         with pytest.raises(errors.ApiError) as caught:
             await c.chat("hi")
     assert caught.value.status == 502 and stub.count("POST /v1/chat") == 7
+
+
+@pytest.mark.parametrize("version", [None, "1.1"])
+async def test_a_lost_start_is_not_sent_again_to_a_server_without_keys(
+    stub: Scripted, version: str | None
+) -> None:
+    """A server older than 1.2 ignores the key: a start it may have read (a
+    proxy's 502 after the POST went) is not sent again, or the turn runs twice."""
+    bare = (502, b"<html>bad gateway</html>", {"content-type": "text/html"})
+    named = {HEADER: version} if version else {}
+    stub.script["GET /v1/me"] = [(200, b"{}", {"content-type": "application/json", **named})]
+    stub.script["POST /v1/chat"] = [bare, turn_stream()]
+    async with AsyncClient(stub.url, "muxi_x") as c:
+        await c.me()
+        with pytest.raises(errors.ApiError) as caught:
+            await c.chat("hi")
+    assert caught.value.status == 502 and stub.count("POST /v1/chat") == 1
 
 
 async def test_other_writes_are_never_repeated(stub: Scripted) -> None:

@@ -94,8 +94,10 @@ async def test_a_websocket_of_another_major_never_receives_a_turn() -> None:
 async def test_a_keyed_start_a_proxy_answered_with_502_is_sent_again(stub: Scripted) -> None:
     bare = (502, b"<html>bad gateway</html>", {"content-type": "text/html"})
     stub.script["POST /v1/chat"] = [bare, bare, turn_stream()]
+    stub.script["GET /v1/agents"] = [versioned(ok([]), "1.2")]  # it keeps keys
     rt = RemoteRuntime(stub.url, "muxi_x")
     try:
+        await rt.agents()
         turn = await rt.chat(ChatRequest(message="hi"))
         events = [e async for e in turn.events()]
     finally:
@@ -110,6 +112,25 @@ async def test_a_keyed_start_a_proxy_answered_with_502_is_sent_again(stub: Scrip
     finally:
         await rt.aclose()
     assert stub.count("POST /v1/chat") == 4
+
+
+@pytest.mark.parametrize("version", [None, "1.1"])
+async def test_a_lost_sse_start_is_not_sent_again_to_a_server_without_keys(
+    stub: Scripted, version: str | None
+) -> None:
+    """A server older than 1.2 ignores the key: a start a proxy answered for
+    after the POST went may have been read, so it is not sent again."""
+    bare = (502, b"<html>bad gateway</html>", {"content-type": "text/html"})
+    stub.script["GET /v1/agents"] = [versioned(ok([]), version) if version else ok([])]
+    stub.script["POST /v1/chat"] = [bare, turn_stream()]
+    rt = RemoteRuntime(stub.url, "muxi_x")
+    try:
+        await rt.agents()
+        with pytest.raises(MuxiError):
+            await rt.chat(ChatRequest(message="hi"))
+    finally:
+        await rt.aclose()
+    assert stub.count("POST /v1/chat") == 1
 
 
 async def test_a_closed_sse_turn_never_resumes(stub: Scripted) -> None:

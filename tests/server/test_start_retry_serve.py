@@ -29,10 +29,11 @@ Cut = Literal["reset", "answer"]
 
 class LoseOneStart:
     """A loopback proxy to ``target_port`` that, once :meth:`arm` ed, loses the
-    next connection's start. ``reset``: the connection is cut as it is accepted
-    (the server sees nothing). ``answer``: the client's first ``sends`` chunks
-    pass (the WebSocket handshake, then the chat frame; or the POST), and the
-    server's first answer after them is dropped with both connections."""
+    next start (the next chunk any connection sends). ``reset``: the connection
+    is cut as that chunk arrives (the server sees nothing). ``answer``: the
+    client's first ``sends`` chunks pass (the WebSocket handshake, then the chat
+    frame; or the POST), and the server's first answer after them is dropped
+    with both connections."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -46,25 +47,30 @@ class LoseOneStart:
         self._armed = (cut, sends)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        armed, self._armed = self._armed, None
-        if armed is not None and armed[0] == "reset":
-            self.cuts += 1
-            writer.transport.abort()
-            return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         pair = (writer, up_writer)
+        # Armed at the connection's next chunk, not its accept: a start may go
+        # on a kept connection (the one that asked the server's version first).
+        armed: tuple[Cut, int] | None = None
         sent = 0
 
         async def up() -> None:
-            nonlocal sent
+            nonlocal sent, armed
             while data := await reader.read(65536):
+                if armed is None and self._armed is not None:
+                    armed, self._armed, sent = self._armed, None, 0
+                    if armed[0] == "reset":  # the server sees nothing of it
+                        self.cuts += 1
+                        for w in pair:
+                            w.transport.abort()
+                        return
                 up_writer.write(data)
                 await up_writer.drain()
                 sent += 1
 
         async def down() -> None:
             while data := await up_reader.read(65536):
-                if armed is not None and sent >= armed[1]:
+                if armed is not None and armed[0] == "answer" and sent >= armed[1]:
                     self.cuts += 1
                     for w in pair:
                         w.transport.abort()
@@ -126,6 +132,7 @@ async def test_the_python_client_retries_a_lost_start_and_the_turn_runs_once(
         async with LoseOneStart(serve.port).running() as proxy:
             for n, (transport, cut, sends) in enumerate(CASES):
                 async with AsyncClient(f"http://127.0.0.1:{proxy.port}", alice) as client:
+                    await client.me()  # its answer says the server keeps keys (1.2+)
                     proxy.arm(cut, sends)
                     result = await (await client.chat(f"c{n}", transport=transport))
                     assert result.status == "completed", (transport, cut, result.error)
@@ -146,6 +153,7 @@ async def test_the_remote_runtime_retries_a_lost_start_and_the_turn_runs_once(
                 try:
                     # The runtime takes the WebSocket for interactive approval.
                     approval: ApprovalMode = "interactive" if transport == "ws" else "deny"
+                    await rt.agents()  # its answer says the server keeps keys (1.2+)
                     proxy.arm(cut, sends)
                     turn = await rt.chat(ChatRequest(message=f"r{n}", approval=approval))
                     events = [e async for e in turn.events()]

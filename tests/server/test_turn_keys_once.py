@@ -61,7 +61,7 @@ async def test_a_start_slower_than_any_timer_is_waited_for_not_started_twice(
     assert starts == 1, "the repeat started the turn a second time"
     done, waited = answers
     assert waited.status_code == 409, waited.text
-    assert waited.json()["error"]["code"] == "idempotency_conflict"
+    assert waited.json()["error"]["code"] == "turn_starting"
     assert "still starting" in waited.json()["error"]["message"]
     assert done.status_code == later.status_code == 200
     assert later.headers["x-muxi-run-id"] == done.headers["x-muxi-run-id"]

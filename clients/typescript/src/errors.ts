@@ -68,6 +68,8 @@ export class PayloadTooLarge extends MuxiApiError {}
 export class RateLimited extends MuxiApiError {}
 /** 503: the server is draining, or a part of it does not answer. */
 export class Unavailable extends MuxiApiError {}
+/** 409 `turn_starting`: a repeat of a turn start the server still starts; the same key works after `retryAfter` (retried by the client). */
+export class TurnStarting extends MuxiApiError {}
 /** The server speaks another major version of the API. */
 export class UnsupportedApiVersion extends MuxiApiError {}
 /** No answer at all: the server cannot be reached, or the connection broke. */
@@ -106,6 +108,7 @@ const BY_CODE: Record<string, ErrorClass> = {
   replica_unreachable: Unavailable,
   database_unavailable: Unavailable,
   busy: Unavailable,
+  turn_starting: TurnStarting,
 };
 
 const BY_STATUS: Record<number, ErrorClass> = {
@@ -135,6 +138,8 @@ export const STATUS_BY_CODE: Record<string, number> = {
   media_too_large: 413,
   bad_media: 422,
   rate_limited: 429,
+  turn_starting: 409,
+  idempotency_conflict: 409,
   shutting_down: 503,
   replica_unreachable: 503,
   database_unavailable: 503,

@@ -16,7 +16,7 @@
 // have taken that start; its key attaches the repeat to the turn it runs.
 
 import { clientClosed, connectionFailed, errorFromResponse, MuxiApiError, UnsupportedApiVersion } from "./errors.js";
-import { API_VERSION, API_VERSION_HEADER, compatibleApiVersion, UNSUPPORTED_API_VERSION } from "./version.js";
+import { API_VERSION, API_VERSION_HEADER, compatibleApiVersion, keepsTurnKeys, UNSUPPORTED_API_VERSION } from "./version.js";
 
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 export type Query = Record<string, string | number | boolean | null | undefined>;
@@ -98,6 +98,8 @@ export class Http {
   readonly retries: number;
   /** Set by the client's `close()`: every later request throws `ClientClosed`. */
   closed = false;
+  /** The `Muxi-Api-Version` the server's last answer named (null: none yet, or a 1.0 server). */
+  serverApiVersion: string | null = null;
   private readonly fetchImpl: FetchLike;
 
   constructor(opts: HttpOptions) {
@@ -141,7 +143,13 @@ export class Http {
         return await this.once(method, path, opts);
       } catch (err) {
         if (!(err instanceof MuxiApiError) || opts.signal?.aborted) throw err;
-        const wait = retryWait(err, attempt, retry ? this.retries : 0, opts.retryDraining === true, opts.retryLost === true);
+        // A server older than 1.2 ignores the key: a start it may have read is sent
+        // again only when nothing went (refused) or it said it keeps keys.
+        const lost = opts.retryLost === true && (neverSent(err) || keepsTurnKeys(this.serverApiVersion));
+        const wait =
+          opts.retryLost === true && err.code === "turn_starting"
+            ? startingWait(err, attempt)
+            : retryWait(err, attempt, retry ? this.retries : 0, opts.retryDraining === true, lost);
         if (wait === null) throw err;
         await sleep(wait * 1000, opts.signal);
       }
@@ -175,6 +183,8 @@ export class Http {
       if (timer) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
     };
+    const named = res.headers.get(API_VERSION_HEADER);
+    if (named) this.serverApiVersion = named; // a proxy's own answer names none
     try {
       checkVersion(res);
       if (!res.ok) {
@@ -227,6 +237,24 @@ export function retryWait(err: MuxiApiError, attempt: number, retries: number, d
   const asked = err.status === 0 ? null : err.retryAfter;
   if (asked != null && asked > MAX_RETRY_WAIT) return null;
   return backoff(attempt, asked);
+}
+
+/**
+ * Seconds to wait before a keyed turn start the server still holds (409
+ * `turn_starting`) is sent again with its key: what it asked (`Retry-After`, at
+ * most MAX_RETRY_WAIT), RETRIES times; null to throw.
+ */
+export function startingWait(err: MuxiApiError, attempt: number): number | null {
+  const asked = err.retryAfter;
+  if (attempt >= RETRIES || (asked != null && asked > MAX_RETRY_WAIT)) return null;
+  return backoff(attempt, asked);
+}
+
+/** Whether a failed request never reached the server (connection refused: nothing was sent). */
+export function neverSent(err: MuxiApiError): boolean {
+  const cause = (err as { cause?: { cause?: { code?: unknown } } }).cause;
+  const code = cause?.cause?.code;
+  return err.code === "connection_failed" && (code === "ECONNREFUSED" || code === "ENOTFOUND");
 }
 
 /** The request took longer than the client's timeout. */

@@ -31,6 +31,7 @@ export {
   PayloadTooLarge,
   RateLimited,
   STATUS_BY_CODE,
+  TurnStarting,
   Unauthorized,
   Unavailable,
   UnsupportedApiVersion,

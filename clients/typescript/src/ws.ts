@@ -6,48 +6,20 @@
 // next turn; a socket that drops mid-turn is reopened with backoff and the turn
 // resumed from its last `seq`.
 
-import { clientClosed, ClientClosed, ConnectionFailed, errorFromBody, type ErrorBody, MuxiApiError, STATUS_BY_CODE, UnsupportedApiVersion } from "./errors.js";
-import { backoffMs, type Http, RETRIES, sleep } from "./http.js";
+import { clientClosed, ClientClosed, ConnectionFailed, errorFromBody, MuxiApiError, STATUS_BY_CODE, UnsupportedApiVersion } from "./errors.js";
+import { backoffMs, type Http, RETRIES, sleep, TimeoutError } from "./http.js";
 import { type ApprovalDecision, ChatTurn, type ElicitationAction, isTerminal, lostEvent, type MuxiEvent } from "./turn.js";
 import { turnKey } from "./turnkey.js";
+import { errorFromFrame, type Frame, isEventFrame, text, type WebSocketConstructor, type WebSocketLike } from "./wsframe.js";
 import { API_VERSION, compatibleApiVersion, keepsTurnKeys, UNSUPPORTED_API_VERSION } from "./version.js";
 
 export { turnKey };
-
-/** What this client needs of a WebSocket (the platform's, or e.g. the `ws` package's). */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  addEventListener(type: string, listener: (event: any) => void): void;
-}
-
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
-
-/** A JSON frame: a control frame (`ready`, `done`, `error`, ...) or an event (with `seq`). */
-export type Frame = { type: string; [field: string]: unknown };
-
-/** The server's control frames; every other frame with a `run_id` is an event (`usage` has no dot). */
-const CONTROL = new Set(["ready", "done", "error", "pong", "media.stored"]);
-export const isEventFrame = (f: Frame): boolean => !CONTROL.has(f.type) && typeof f.run_id === "string";
+export { errorFromFrame, type Frame, isEventFrame, type WebSocketConstructor, type WebSocketLike };
 
 /** Waits between tries to reopen a dropped socket, in ms. */
 export const RECONNECT_DELAYS = [200, 500, 1000, 2000, 4000];
 const OPEN = 1;
 
-/** The error of an `error` frame (its code gives the status an HTTP answer would have had). */
-export function errorFromFrame(frame: Frame): MuxiApiError {
-  const error = (frame.error ?? {}) as ErrorBody;
-  const code = typeof error.code === "string" ? error.code : "error";
-  return errorFromBody(STATUS_BY_CODE[code] ?? 0, error, { body: frame });
-}
-
-function text(data: unknown): string | null {
-  if (typeof data === "string") return data;
-  if (data instanceof ArrayBuffer) return new TextDecoder().decode(data);
-  if (ArrayBuffer.isView(data)) return new TextDecoder().decode(data);
-  return null; // a Blob: the server sends no binary frames to clients
-}
 
 /** One authenticated socket and the frames it received. */
 export class WsConnection {
@@ -268,20 +240,36 @@ export class WsTurn extends ChatTurn {
       }
       const { conn, reused } = acquired;
       let frame: Frame | null = null;
+      let sent = false;
+      // Bounded like a request: a server that never answers the frame is an error, not a hang.
+      const deadline = pool.timeoutMs > 0 ? Date.now() + pool.timeoutMs : Infinity;
       try {
         conn.send({ type: "chat", request, idempotency_key: key });
+        sent = true;
         for (;;) {
-          frame = await conn.next();
+          frame = await conn.next(deadline === Infinity ? 0 : Math.max(1, deadline - Date.now()));
           if (frame === null || isEventFrame(frame) || frame.type === "error" || frame.type === "done") break;
         }
       } catch (err) {
         frame = null;
         if (!reused) throw err;
       }
+      if (frame === null && !conn.closed && sent) {
+        conn.close();
+        const timeout = new TimeoutError(pool.timeoutMs);
+        throw new ConnectionFailed({
+          status: 0,
+          code: "connection_failed",
+          message: `the server did not start the turn: ${timeout.message}`,
+          hint: "is the server overloaded? the turn may still run: its session shows it",
+          cause: timeout,
+        });
+      }
       if (frame === null) {
         conn.close();
-        // A kept socket the server dropped meanwhile (it restarted): once more on a new one.
-        if (reused && attempt === 0) continue;
+        // A kept socket the server dropped meanwhile (it restarted): once more on a
+        // new one, when the frame never went or the server keeps keys (1.2+).
+        if (reused && attempt === 0 && (!sent || keepsTurnKeys(conn.ready?.api_version))) continue;
         // Closed after the frame went: the server may have read it; its key attaches a resend (1.2+).
         if (keepsTurnKeys(conn.ready?.api_version) && (await again())) continue;
         throw new ConnectionFailed({ status: 0, code: "connection_failed", message: "the WebSocket closed before the turn started" });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { after, before, beforeEach, test } from "node:test";
-import { MuxiClient } from "../dist/index.js";
+import { MuxiClient, TurnStarting } from "../dist/index.js";
 import { turnKey } from "../dist/ws.js";
 
 let script = [];
@@ -21,6 +21,10 @@ const done = {
   body: 'id: 1\ndata: {"v":2,"type":"run.completed","run_id":"r","session_id":"s","ts":"t","text":"ok"}\n\n',
 };
 
+// The stand-in's Muxi-Api-Version (null: none, a 1.0 server); keys are kept since 1.2.
+let version = "1.1";
+// Its answer to GET /v1/me, which tells the client the server's version.
+const me = { status: 200, body: "{}" };
 // The server read the start and the connection broke before any answer.
 const cut = { status: 0 };
 // A proxy in front of the server answered for it (not muxi's own error body).
@@ -33,7 +37,8 @@ before(async () => {
       seen.push({ path: req.url, key: req.headers["idempotency-key"] });
       const answer = script.shift() ?? done;
       if (answer === cut) return void req.socket.destroy(); // read, then lost: no answer at all
-      res.writeHead(answer.status, { "content-type": "application/json", "muxi-api-version": "1.1", ...answer.headers });
+      const named = version ? { "muxi-api-version": version } : {};
+      res.writeHead(answer.status, { "content-type": "application/json", ...named, ...answer.headers });
       res.end(answer.body);
     });
   });
@@ -49,6 +54,7 @@ after(async () => {
 beforeEach(() => {
   script = [];
   seen = [];
+  version = "1.1";
 });
 
 test("each turn start sends a fresh Idempotency-Key, and its retries the same one", async () => {
@@ -64,8 +70,11 @@ test("each turn start sends a fresh Idempotency-Key, and its retries the same on
 });
 
 test("a start lost before any answer is sent again with its key, a bounded number of times", async () => {
+  version = "1.2"; // a server that keeps keys, as its first answer says
   const client = new MuxiClient({ url, apiKey: "muxi_k" });
-  script = [cut, gateway, done];
+  script = [me, cut, gateway, done];
+  await client.me();
+  seen = [];
   assert.equal((await (await client.chat("hi")).result()).reply, "ok");
   assert.equal(seen.length, 3);
   assert.equal(new Set(seen.map((r) => r.key)).size, 1, "every try repeats the start's key");
@@ -78,6 +87,65 @@ test("a start lost before any answer is sent again with its key, a bounded numbe
   seen = [];
   script = [{ status: 503, body: JSON.stringify({ error: { code: "busy", message: "busy" } }) }];
   await assert.rejects(client.chat("busy"), (err) => err.code === "busy");
+  assert.equal(seen.length, 1);
+  await client.close();
+});
+
+for (const old of [null, "1.1"]) {
+  test(`a start lost on its way is not sent again to a server without keys (${old ?? "no version"})`, async () => {
+    // Such a server ignores the key: a start it may have read would run twice.
+    version = old;
+    const client = new MuxiClient({ url, apiKey: "muxi_k" });
+    for (const lost of [cut, gateway]) {
+      script = [me, lost, done];
+      seen = [];
+      await client.me();
+      await assert.rejects(client.chat("hi"));
+      assert.deepEqual(seen.map((r) => r.path), ["/v1/me", "/v1/chat"], JSON.stringify(lost));
+    }
+    await client.close();
+  });
+}
+
+test("a start refused before anything went is sent again to any server", async () => {
+  // Nothing listens on the port at first: no server read the start.
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const port = probe.address().port;
+  await new Promise((resolve) => probe.close(resolve));
+  let tries = 0;
+  const fetchLate = async (input, init) => {
+    if (tries++ === 0) return fetch(String(input).replace(url, `http://127.0.0.1:${port}`), init);
+    return fetch(input, init);
+  };
+  version = null;
+  const client = new MuxiClient({ url, apiKey: "muxi_k", fetch: fetchLate });
+  script = [done];
+  assert.equal((await (await client.chat("hi")).result()).reply, "ok");
+  assert.equal(tries, 2);
+  assert.equal(seen.length, 1);
+  await client.close();
+});
+
+test("a start the server still holds (409 turn_starting) is sent again with its key, bounded", async () => {
+  const starting = {
+    status: 409,
+    headers: { "retry-after": "0" },
+    body: JSON.stringify({ error: { code: "turn_starting", message: "still starting" } }),
+  };
+  const client = new MuxiClient({ url, apiKey: "muxi_k" });
+  script = [starting, starting, done];
+  assert.equal((await (await client.chat("hi")).result()).reply, "ok");
+  assert.equal(seen.length, 3);
+  assert.equal(new Set(seen.map((r) => r.key)).size, 1, "every try repeats the start's key");
+  seen = [];
+  script = [starting, starting, starting, starting, starting];
+  await assert.rejects(client.chat("again"), (err) => err instanceof TurnStarting && err.status === 409);
+  assert.equal(seen.length, 4, "the first try and three more");
+  // "Events no longer kept" is not worth a retry.
+  seen = [];
+  script = [{ status: 409, body: JSON.stringify({ error: { code: "idempotency_conflict", message: "gone" } }) }];
+  await assert.rejects(client.chat("gone"), (err) => err.code === "idempotency_conflict");
   assert.equal(seen.length, 1);
   await client.close();
 });

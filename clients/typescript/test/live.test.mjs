@@ -349,6 +349,7 @@ test("a start lost before its answer is sent again with its key: one run, comple
     }
   }
   const client = await clientFor("lost-start", { fetch: losing, WebSocket: Losing });
+  await client.health(); // its answer says the server keeps keys (1.2+)
   for (const transport of ["sse", "ws"]) {
     await rig.control("/script", { replies: [{ text: `once over ${transport}` }] });
     const turn = await client.chat({ message: `lose ${transport}` }, { transport });

@@ -6,12 +6,16 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import { after, before, test } from "node:test";
-import { MuxiClient } from "../dist/index.js";
+import { ConnectionFailed, MuxiClient } from "../dist/index.js";
 
 let server;
 let url;
 let chats = 0;
 let apiVersion; // the ready frame's api_version (undefined: none, a 1.0 server)
+// "drop": a chat frame is read, then the socket dropped; "silent": never answered;
+// "once": a socket's first turn is answered, a later one dropped.
+let mode = "drop";
+const sockets = new Set();
 
 function textFrame(text) {
   const data = Buffer.from(text);
@@ -47,6 +51,9 @@ before(async () => {
     const ready = { type: "ready", key_id: "k", role: "user", user_id: "u" };
     if (apiVersion !== undefined) ready.api_version = apiVersion;
     socket.write(textFrame(JSON.stringify(ready)));
+    let answered = false;
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
     socket.on("data", (buf) => {
       for (const text of clientTexts(buf)) {
         let frame = {};
@@ -55,6 +62,15 @@ before(async () => {
         } catch {}
         if (frame.type === "chat") {
           chats++;
+          if (mode === "silent") return; // read, and never answered
+          if (mode === "once" && !answered) {
+            answered = true; // this socket's first turn runs to its end
+            const ids = { v: 2, run_id: `r${chats}`, session_id: "s", ts: "t" };
+            socket.write(textFrame(JSON.stringify({ ...ids, type: "run.started", seq: 1, agent: "a" })));
+            socket.write(textFrame(JSON.stringify({ ...ids, type: "run.completed", seq: 2, text: "ok" })));
+            socket.write(textFrame(JSON.stringify({ type: "done", run_id: ids.run_id })));
+            continue;
+          }
           socket.destroy(); // read (and started), then the connection drops
           return;
         }
@@ -66,7 +82,10 @@ before(async () => {
   url = `http://127.0.0.1:${server.address().port}`;
 });
 
-after(() => new Promise((resolve) => server.close(resolve)));
+after(() => {
+  for (const socket of sockets) socket.destroy(); // a silent one the client left
+  return new Promise((resolve) => server.close(resolve));
+});
 
 for (const version of [undefined, "1.1"]) {
   test(`a lost WebSocket start is not sent again to a server without keys (api_version ${version})`, async () => {
@@ -92,4 +111,34 @@ test("a lost WebSocket start is sent again to a 1.2 server (its key attaches the
     await client.close();
   }
   assert.equal(chats, 4);
+});
+
+test("a kept socket dropped after the frame went is not sent again to a server without keys", async () => {
+  apiVersion = "1.1";
+  mode = "once";
+  chats = 0;
+  const client = new MuxiClient({ url, apiKey: "muxi_k" });
+  try {
+    assert.equal((await (await client.chat("first", { transport: "ws" })).result()).status, "completed");
+    // The kept socket carries the next start; the server read it, then dropped the socket.
+    await assert.rejects(client.chat("second", { transport: "ws" }), (err) => err.code === "connection_failed");
+  } finally {
+    await client.close();
+    mode = "drop";
+  }
+  assert.equal(chats, 2, "the start was sent again to a server that ignores its key");
+});
+
+test("a WebSocket start the server never answers ends at the request timeout", { timeout: 10_000 }, async () => {
+  apiVersion = "1.2";
+  mode = "silent";
+  chats = 0;
+  const client = new MuxiClient({ url, apiKey: "muxi_k", timeoutMs: 300 });
+  try {
+    await assert.rejects(client.chat("hi", { transport: "ws" }), (err) => err instanceof ConnectionFailed && /did not start/.test(err.message));
+  } finally {
+    await client.close();
+    mode = "drop";
+  }
+  assert.equal(chats, 1, "not sent again: the server has it");
 });
