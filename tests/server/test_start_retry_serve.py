@@ -9,9 +9,7 @@ start and its answer is thrown away with the connection."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
 
@@ -21,13 +19,14 @@ from muxi_cli.protocol.records import ApprovalMode, ChatRequest
 from muxi_cli.runtime.remote import RemoteRuntime
 from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import FakeLLM
+from tests.server.loopproxy import LoopbackProxy
 from tests.server.serveproc import ServeProcess
 from tests.server.test_turn_once_serve import LEDGER, _idle, record_then_answer
 
 Cut = Literal["reset", "answer"]
 
 
-class LoseOneStart:
+class LoseOneStart(LoopbackProxy):
     """A loopback proxy to ``target_port`` that, once :meth:`arm` ed, loses the
     next start (the next chunk any connection sends). ``reset``: the connection
     is cut as that chunk arrives (the server sees nothing). ``answer``: the
@@ -36,12 +35,9 @@ class LoseOneStart:
     with both connections."""
 
     def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = 0
+        super().__init__(target_port)
         self.cuts = 0
         self._armed: tuple[Cut, int] | None = None
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def arm(self, cut: Cut, sends: int = 1) -> None:
         self._armed = (cut, sends)
@@ -61,8 +57,7 @@ class LoseOneStart:
                     armed, self._armed, sent = self._armed, None, 0
                     if armed[0] == "reset":  # the server sees nothing of it
                         self.cuts += 1
-                        for w in pair:
-                            w.transport.abort()
+                        self._cut(pair)
                         return
                 up_writer.write(data)
                 await up_writer.drain()
@@ -72,32 +67,12 @@ class LoseOneStart:
             while data := await up_reader.read(65536):
                 if armed is not None and armed[0] == "answer" and sent >= armed[1]:
                     self.cuts += 1
-                    for w in pair:
-                        w.transport.abort()
+                    self._cut(pair)
                     return
                 writer.write(data)
                 await writer.drain()
 
-        pumps = [asyncio.create_task(up()), asyncio.create_task(down())]
-        self._tasks.update(pumps)
-        with contextlib.suppress(OSError):
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        for task in pumps:
-            task.cancel()
-        for w in pair:
-            w.close()
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[LoseOneStart]:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        try:
-            yield self
-        finally:
-            self._server.close()
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._relay(pair, up(), down())
 
 
 def _serve(fake_llm: FakeLLM, tmp_path: Path) -> tuple[ServeProcess, Path, str]:

@@ -5,9 +5,7 @@ server saw it), and the turn, with its tool that writes a ledger, runs once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +14,23 @@ import httpx
 from muxi_cli.client import AsyncClient
 from muxi_cli.stores.server_keys import KeyStore
 from tests.fakellm import FakeLLM, Reply, Text, ToolCalls
+from tests.server.loopproxy import LoopbackProxy
 from tests.server.serveproc import ServeProcess
 
 LEDGER = Path(__file__).resolve().parent.parent / "mcp_servers" / "ledger_server.py"
 
 
-class DropAfterRead:
+class DropAfterRead(LoopbackProxy):
     """A loopback proxy to ``target_port``. Once :meth:`arm` ed, the next thing the
     client sends is forwarded, and when the server answers it (so it read it) the
     answer is thrown away and both connections are cut: the client never learns
     that its frame arrived."""
 
     def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = 0
+        super().__init__(target_port)
         self.drops = 0
         self._armed = False
         self._sent_armed = False
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def arm(self) -> None:
         self._armed, self._sent_armed = True, False
@@ -55,32 +51,12 @@ class DropAfterRead:
                 if self._armed and self._sent_armed:
                     self._armed = False
                     self.drops += 1
-                    for w in pair:
-                        w.transport.abort()
+                    self._cut(pair)
                     return
                 writer.write(data)
                 await writer.drain()
 
-        pumps = [asyncio.create_task(up()), asyncio.create_task(down())]
-        self._tasks.update(pumps)
-        with contextlib.suppress(OSError):
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        for task in pumps:
-            task.cancel()
-        for w in pair:
-            w.close()
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[DropAfterRead]:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        try:
-            yield self
-        finally:
-            self._server.close()
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._relay(pair, up(), down())
 
 
 def record_then_answer(request: dict[str, Any]) -> Reply:
